@@ -1,0 +1,1 @@
+//! Safe wrappers over DPDK: the only unsafe code outside dpdk-sys.
