@@ -7,3 +7,4 @@
 pub mod buf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod tuple;
