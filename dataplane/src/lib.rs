@@ -7,4 +7,7 @@
 pub mod buf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod forward;
+pub mod io;
 pub mod tuple;
+pub mod worker;

@@ -1,1 +1,27 @@
-//! Safe wrappers over DPDK: the only unsafe code outside dpdk-sys.
+//! Safe wrappers over DPDK: the only `unsafe` code outside `dpdk-sys`.
+//!
+//! Each type owns one DPDK resource and releases it on drop, so an error at
+//! any point of start-up unwinds what was already set up:
+//!
+//! - [`Eal`]: the environment abstraction layer, initialised once per process;
+//! - [`Mempool`]: a pool of packet buffers;
+//! - [`Mbuf`]: one packet buffer, freed on drop, implementing
+//!   [`PacketBuf`](crate::buf::PacketBuf);
+//! - [`Port`]: an ethdev port with its queues; [`RxQueue`]/[`TxQueue`] are the
+//!   per-worker handles on one queue each, moved to the worker that owns them;
+//! - [`DpdkIo`]: a worker's queues of every port, implementing
+//!   [`PacketIo`](crate::io::PacketIo).
+
+mod eal;
+mod error;
+mod io;
+mod mbuf;
+mod mempool;
+mod port;
+
+pub use eal::{Eal, EalArgs, EalToken, ThreadRegistration};
+pub use error::DpdkError;
+pub use io::DpdkIo;
+pub use mbuf::Mbuf;
+pub use mempool::Mempool;
+pub use port::{LinkStatus, Port, PortConfig, PortStats, RxQueue, TxQueue};

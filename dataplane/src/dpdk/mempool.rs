@@ -1,0 +1,89 @@
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use super::{DpdkError, Eal};
+
+/// `SOCKET_ID_ANY` from rte_memory.h (a macro bindgen does not carry).
+const SOCKET_ID_ANY: i32 = -1;
+
+/// A pool of packet buffers (`rte_pktmbuf_pool_create`), freed on drop.
+///
+/// Ports borrow it for as long as their RX queues refill from it.
+#[derive(Debug)]
+pub struct Mempool {
+    raw: NonNull<dpdk_sys::rte_mempool>,
+    name: String,
+    size: u32,
+}
+
+// SAFETY: a DPDK mempool is built for concurrent use from many lcores (its
+// get/put paths are lock-free rings plus per-lcore caches); the handle is a
+// plain pointer to shared memory.
+unsafe impl Send for Mempool {}
+// SAFETY: as above; `&Mempool` only exposes thread-safe DPDK calls.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// Creates a pool of `size` mbufs with a per-lcore cache of `cache`
+    /// buffers and DPDK's default data room (2048 bytes plus headroom).
+    pub fn new_pktmbuf(
+        _eal: &Eal,
+        name: &str,
+        size: u32,
+        cache: u32,
+    ) -> Result<Mempool, DpdkError> {
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::new(format!("mempool name {name:?} contains NUL"), 22))?;
+        let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+        // SAFETY: the EAL is initialised (`_eal`); cname is a valid C string
+        // for the duration of the call; SOCKET_ID_ANY lets DPDK choose.
+        let raw = unsafe {
+            dpdk_sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                size,
+                cache,
+                0,
+                data_room,
+                SOCKET_ID_ANY,
+            )
+        };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            DpdkError::from_rte_errno(format!(
+                "rte_pktmbuf_pool_create({name}, {size} mbufs; with --no-huge raise EAL -m)"
+            ))
+        })?;
+        Ok(Mempool {
+            raw,
+            name: name.to_owned(),
+            size,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of mbufs the pool was created with.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Mbufs currently free in the pool (cached ones included).
+    pub fn available(&self) -> u32 {
+        // SAFETY: raw is a live mempool; the count is a racy snapshot by design.
+        unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: every port using the pool borrowed it, so they are gone;
+        // mbufs still alive would point into freed memory, which is why
+        // every Mbuf is owned by a port, a burst or a worker that ends first.
+        unsafe { dpdk_sys::rte_mempool_free(self.raw.as_ptr()) }
+    }
+}

@@ -1,0 +1,261 @@
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{DpdkError, Eal, Mempool};
+
+/// How to set up a port.
+#[derive(Clone, Debug)]
+pub struct PortConfig {
+    /// RX and TX queues: one of each per worker.
+    pub queues: u16,
+    /// Descriptors per RX queue (adjusted to what the device accepts).
+    pub rx_desc: u16,
+    /// Descriptors per TX queue (adjusted to what the device accepts).
+    pub tx_desc: u16,
+    /// Accept frames for any destination MAC.
+    pub promiscuous: bool,
+}
+
+/// Counters the device keeps (`rte_eth_stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Dropped by the device because RX queues were full.
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    /// RX failed to get an mbuf from the pool.
+    pub rx_no_mbuf: u64,
+}
+
+/// Link state (`rte_eth_link`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub up: bool,
+    pub speed_mbps: u32,
+}
+
+/// A started ethdev port. Dropping it stops and closes the device (which is
+/// also what flushes a `net_pcap` TX file).
+#[derive(Debug)]
+pub struct Port<'pool> {
+    id: u16,
+    name: String,
+    queues: u16,
+    queues_taken: AtomicBool,
+    _pool: std::marker::PhantomData<&'pool Mempool>,
+}
+
+impl<'pool> Port<'pool> {
+    /// The port id of the device DPDK named `device_name` (a vdev's name is
+    /// its devargs up to the first comma, e.g. `net_pcap0`; a PCI device's
+    /// is its full address, e.g. `0000:3b:00.0`).
+    pub fn find(_eal: &Eal, device_name: &str) -> Option<u16> {
+        let cname = CString::new(device_name).ok()?;
+        let mut id = 0u16;
+        // SAFETY: EAL is initialised; cname is a valid C string; id is a
+        // valid out-pointer.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+        (ret == 0).then_some(id)
+    }
+
+    /// Configures port `id` with `config.queues` RX and TX queues (RSS over
+    /// them when there are several and the device supports it), RX buffers
+    /// from `pool`, and starts it.
+    pub fn start(
+        _eal: &Eal,
+        id: u16,
+        name: &str,
+        config: &PortConfig,
+        pool: &'pool Mempool,
+    ) -> Result<Port<'pool>, DpdkError> {
+        let err = |what: &str, ret: i32| DpdkError::new(format!("port {name}: {what}"), ret);
+
+        let mut info = dpdk_sys::rte_eth_dev_info::default();
+        // SAFETY: EAL initialised, info is a valid out-pointer.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_info_get", ret));
+        }
+        if config.queues > info.max_rx_queues || config.queues > info.max_tx_queues {
+            return Err(DpdkError::new(
+                format!(
+                    "port {name}: {} queues requested (one per worker) but the device supports \
+                     {} RX and {} TX queues",
+                    config.queues, info.max_rx_queues, info.max_tx_queues
+                ),
+                22,
+            ));
+        }
+
+        let mut conf = dpdk_sys::rte_eth_conf::default();
+        if config.queues > 1 && info.flow_type_rss_offloads != 0 {
+            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads;
+        }
+        // SAFETY: EAL initialised; conf is a valid, fully initialised struct
+        // that DPDK copies.
+        let ret =
+            unsafe { dpdk_sys::rte_eth_dev_configure(id, config.queues, config.queues, &conf) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_configure", ret));
+        }
+        let (mut rx_desc, mut tx_desc) = (config.rx_desc, config.tx_desc);
+        // SAFETY: configured port; valid out-pointers.
+        let ret =
+            unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
+        }
+        // SAFETY: plain query of a valid port.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        let socket = if socket < 0 { 0 } else { socket as u32 };
+        for q in 0..config.queues {
+            // SAFETY: configured port, q < configured queue count, NULL conf
+            // means the driver defaults, pool outlives the port ('pool).
+            let ret = unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    q,
+                    rx_desc,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
+            if ret != 0 {
+                return Err(err(&format!("rte_eth_rx_queue_setup (queue {q})"), ret));
+            }
+            // SAFETY: as above for the TX queue.
+            let ret = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null())
+            };
+            if ret != 0 {
+                return Err(err(&format!("rte_eth_tx_queue_setup (queue {q})"), ret));
+            }
+        }
+        // SAFETY: configured port with all queues set up.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_start(id) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_start", ret));
+        }
+        let port = Port {
+            id,
+            name: name.to_owned(),
+            queues: config.queues,
+            queues_taken: AtomicBool::new(false),
+            _pool: std::marker::PhantomData,
+        };
+        if config.promiscuous {
+            // SAFETY: started port. Virtual devices may not support it
+            // (-ENOTSUP), which is harmless: they see every frame anyway.
+            let ret = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+            if ret != 0 && ret != -95 {
+                return Err(err("rte_eth_promiscuous_enable", ret));
+            }
+        }
+        Ok(port)
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        let mut addr = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid port, valid out-pointer. On failure addr stays zero.
+        unsafe { dpdk_sys::rte_eth_macaddr_get(self.id, &mut addr) };
+        addr.addr_bytes
+    }
+
+    /// Link state, without waiting for autonegotiation.
+    pub fn link(&self) -> LinkStatus {
+        let mut link = dpdk_sys::rte_eth_link::default();
+        // SAFETY: valid port, valid out-pointer.
+        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut link) };
+        LinkStatus {
+            up: link.link_status() != 0,
+            speed_mbps: link.link_speed,
+        }
+    }
+
+    /// The device's counters.
+    pub fn stats(&self) -> PortStats {
+        let mut s = dpdk_sys::rte_eth_stats::default();
+        // SAFETY: valid port, valid out-pointer; DPDK allows reading stats
+        // while workers run.
+        unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
+        PortStats {
+            rx_packets: s.ipackets,
+            tx_packets: s.opackets,
+            rx_bytes: s.ibytes,
+            tx_bytes: s.obytes,
+            rx_missed: s.imissed,
+            rx_errors: s.ierrors,
+            tx_errors: s.oerrors,
+            rx_no_mbuf: s.rx_nombuf,
+        }
+    }
+
+    /// Hands out the queue pairs, one per worker, exactly once: queue pair
+    /// *i* goes to worker *i*, which alone may use it.
+    pub fn take_queues(&self) -> Option<Vec<(RxQueue<'_>, TxQueue<'_>)>> {
+        if self.queues_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(
+            (0..self.queues)
+                .map(|q| {
+                    (
+                        RxQueue {
+                            port: self.id,
+                            queue: q,
+                            _port: std::marker::PhantomData,
+                        },
+                        TxQueue {
+                            port: self.id,
+                            queue: q,
+                            _port: std::marker::PhantomData,
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Port<'_> {
+    fn drop(&mut self) {
+        // SAFETY: every queue handle borrows the port, so no worker is using
+        // it; stop then close releases the queues' mbufs back to the pool,
+        // which outlives the port ('pool).
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.id);
+            dpdk_sys::rte_eth_dev_close(self.id);
+        }
+    }
+}
+
+/// Exclusive use of one RX queue of a started port.
+#[derive(Debug)]
+pub struct RxQueue<'port> {
+    pub(crate) port: u16,
+    pub(crate) queue: u16,
+    _port: std::marker::PhantomData<&'port ()>,
+}
+
+/// Exclusive use of one TX queue of a started port.
+#[derive(Debug)]
+pub struct TxQueue<'port> {
+    pub(crate) port: u16,
+    pub(crate) queue: u16,
+    _port: std::marker::PhantomData<&'port ()>,
+}
