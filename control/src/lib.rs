@@ -1,1 +1,4 @@
-//! ferrolb control plane.
+//! ferrolb control plane: the config model shared by the appliance and
+//! `ferrolbctl`, with validation that names file, line and key.
+
+pub mod config;

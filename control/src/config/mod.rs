@@ -1,0 +1,244 @@
+//! The ferrolb config file (TOML), shared by the appliance and `ferrolbctl`.
+//!
+//! `Config::load` parses with every table closed to unknown keys, then
+//! validates; every problem comes back as a [`ConfigError`] naming the file,
+//! the line and the key. Nothing here touches DPDK: checks that need the
+//! machine (cores, devices) happen in the appliance, which uses
+//! [`LoadedConfig::error_at`] to report them the same way.
+
+mod source;
+mod validate;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub eal: EalConfig,
+    /// `[[port]]` tables, in order: port index *i* is the *i*-th table.
+    #[serde(default, rename = "port")]
+    pub ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    #[serde(default)]
+    pub forward: ForwardConfig,
+}
+
+/// DPDK's environment abstraction layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EalConfig {
+    /// Extra EAL arguments, passed as given (e.g. `--no-huge`, `-m 512`,
+    /// `--file-prefix NAME`). Ports are added from `[[port]]`; do not list
+    /// them here.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The core the main (control) thread runs on; passed as `-l N` unless
+    /// `args` already chooses cores.
+    #[serde(default)]
+    pub main_lcore: u32,
+}
+
+/// One NIC port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// The name ferrolb uses for the port in counters and (later) routes.
+    pub name: String,
+    /// A PCI address (`0000:3b:00.0`, optionally `,devargs`) or a DPDK
+    /// virtual device's devargs (`net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap`).
+    pub device: String,
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+    #[serde(default = "default_true")]
+    pub promiscuous: bool,
+}
+
+fn default_desc() -> u16 {
+    1024
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The poll-mode workers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// One worker per listed core; worker *i* owns RX and TX queue *i* of
+    /// every port.
+    #[serde(default = "default_cores")]
+    pub cores: Vec<usize>,
+}
+
+fn default_cores() -> Vec<usize> {
+    vec![1]
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            cores: default_cores(),
+        }
+    }
+}
+
+/// The packet buffer pool.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Mbufs in the pool; by default enough for every descriptor of every
+    /// queue, the per-core caches and the bursts in flight, doubled.
+    pub mbufs: Option<u32>,
+    /// Per-core mbuf cache.
+    #[serde(default = "default_cache")]
+    pub cache: u32,
+}
+
+fn default_cache() -> u32 {
+    256
+}
+
+/// L2 forwarding (testpmd-style), the mode used until services are
+/// configured and for benchmarking the bare packet path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    #[serde(default)]
+    pub mode: ForwardMode,
+    #[serde(default)]
+    pub topology: Topology,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        ForwardConfig {
+            mode: ForwardMode::Io,
+            topology: Topology::Paired,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMode {
+    /// Frames leave untouched.
+    #[default]
+    Io,
+    /// Source and destination MAC swapped.
+    Macswap,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// 0↔1, 2↔3, ...
+    #[default]
+    Paired,
+    /// 0→1→...→0
+    Chained,
+    /// Each port back out of itself.
+    Loop,
+}
+
+/// A port's device, as DPDK will see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// A PCI device, probed with `-a ADDRESS[,devargs]`; DPDK names its port
+    /// by the full address.
+    Pci { address: String },
+    /// A virtual device, probed with `--vdev=DEVARGS`; DPDK names its port by
+    /// the devargs up to the first comma.
+    Vdev { name: String },
+}
+
+impl PortConfig {
+    /// What kind of device this port is and the name DPDK gives its port.
+    pub fn device_kind(&self) -> Device {
+        let head = self.device.split(',').next().unwrap_or_default().trim();
+        match normalize_pci(head) {
+            Some(address) => Device::Pci { address },
+            None => Device::Vdev {
+                name: head.to_owned(),
+            },
+        }
+    }
+}
+
+/// `0000:3b:00.0` or `3b:00.0` → `0000:3b:00.0`; anything else → None.
+fn normalize_pci(s: &str) -> Option<String> {
+    let (domain, rest) = match s.matches(':').count() {
+        2 => s.split_once(':')?,
+        1 => ("0000", s),
+        _ => return None,
+    };
+    let (bus, devfn) = rest.split_once(':')?;
+    let (dev, func) = devfn.split_once('.')?;
+    let hex = |x: &str, n: usize| x.len() == n && x.chars().all(|c| c.is_ascii_hexdigit());
+    let func_ok = func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
+    (hex(domain, 4) && hex(bus, 2) && hex(dev, 2) && func_ok)
+        .then(|| format!("{}:{bus}:{dev}.{func}", domain.to_ascii_lowercase()).to_ascii_lowercase())
+}
+
+/// A config together with its source, so later checks can point into it.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub source: ConfigSource,
+}
+
+impl LoadedConfig {
+    /// An error about `key` (e.g. `workers.cores[1]`) located in the file.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        self.source.error_at(&KeyPath::parse(key), message)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(path, text)
+    }
+
+    /// Parses and validates config text; `path` is only used in errors.
+    pub fn parse(path: &Path, text: String) -> Result<LoadedConfig, ConfigErrors> {
+        let source = ConfigSource::new(path, text);
+        let config: Config =
+            toml::from_str(&source.text).map_err(|e| source.error_from_toml(&e))?;
+        validate::validate(&config, &source)?;
+        Ok(LoadedConfig { config, source })
+    }
+
+    /// The mbuf pool size: the configured one, or enough for every RX and
+    /// TX descriptor, the per-core caches and a burst per queue, doubled.
+    pub fn mbufs_needed(&self) -> u32 {
+        let workers = self.workers.cores.len().max(1) as u32;
+        let per_queue: u32 = self
+            .ports
+            .iter()
+            .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc) + 32)
+            .sum();
+        let needed = per_queue * workers + (workers + 1) * self.mempool.cache;
+        (needed * 2).max(8191)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! Checks on a parsed config that serde cannot express. Each problem names
+//! the key it is about; all problems are reported at once.
+
+use std::collections::HashMap;
+
+use super::{Config, ConfigError, ConfigErrors, ConfigSource, Device, KeyPath, Topology};
+
+/// Most RX/TX descriptors a queue may ask for (DPDK's drivers top out at
+/// 4096-32768; the device's own limit is applied at start).
+const MAX_DESC: u16 = 32768;
+
+pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut err = |path: KeyPath, msg: String| errors.push(source.error_at(&path, msg));
+    let root = KeyPath::root();
+
+    if config.ports.is_empty() {
+        err(
+            root.key("port"),
+            "no ports: add at least one [[port]] table with a name and a device".into(),
+        );
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut devices: HashMap<String, usize> = HashMap::new();
+    let no_pci = config.eal.args.iter().any(|a| a == "--no-pci");
+    for (i, port) in config.ports.iter().enumerate() {
+        let at = root.key("port").index(i);
+        let name = port.name.as_str();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            err(
+                at.key("name"),
+                format!("port name {name:?} must be non-empty letters, digits, '-' or '_'"),
+            );
+        } else if let Some(first) = names.insert(name, i) {
+            err(
+                at.key("name"),
+                format!("port name {name:?} is already used by port[{first}]"),
+            );
+        }
+        let kind = port.device_kind();
+        let dpdk_name = match &kind {
+            Device::Pci { address } => address.clone(),
+            Device::Vdev { name } => name.clone(),
+        };
+        if dpdk_name.is_empty() {
+            err(
+                at.key("device"),
+                "device is empty: give a PCI address or vdev devargs".into(),
+            );
+        } else if let Some(first) = devices.insert(dpdk_name.clone(), i) {
+            err(
+                at.key("device"),
+                format!("device {dpdk_name:?} is already used by port[{first}]"),
+            );
+        }
+        if matches!(kind, Device::Pci { .. }) && no_pci {
+            err(
+                at.key("device"),
+                format!(
+                    "{dpdk_name} is a PCI device but eal.args contain --no-pci; remove one of them"
+                ),
+            );
+        }
+        for (key, n) in [("rx_desc", port.rx_desc), ("tx_desc", port.tx_desc)] {
+            if n == 0 || n > MAX_DESC {
+                err(
+                    at.key(key),
+                    format!("{n} descriptors: must be 1..={MAX_DESC}"),
+                );
+            }
+        }
+    }
+
+    let cores = &config.workers.cores;
+    if cores.is_empty() {
+        err(
+            root.key("workers").key("cores"),
+            "no worker cores: list at least one core".into(),
+        );
+    }
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    for (i, &core) in cores.iter().enumerate() {
+        if let Some(first) = seen.insert(core, i) {
+            err(
+                root.key("workers").key("cores").index(i),
+                format!("core {core} is listed twice (also workers.cores[{first}])"),
+            );
+        }
+    }
+    if cores.len() > usize::from(u16::MAX) {
+        err(root.key("workers").key("cores"), "too many workers".into());
+    }
+
+    if let Some(mbufs) = config.mempool.mbufs {
+        let workers = cores.len().max(1) as u64;
+        let minimum: u64 = config
+            .ports
+            .iter()
+            .map(|p| (u64::from(p.rx_desc) + 32) * workers)
+            .sum();
+        if u64::from(mbufs) < minimum {
+            err(
+                root.key("mempool").key("mbufs"),
+                format!(
+                    "{mbufs} mbufs cannot fill the RX rings ({minimum} needed); \
+                     raise it or leave it out to size the pool automatically"
+                ),
+            );
+        }
+    }
+
+    if config.forward.topology == Topology::Paired && config.ports.len() % 2 == 1 {
+        err(
+            root.key("forward").key("topology"),
+            format!(
+                "\"paired\" needs an even number of ports, there are {}; use \"chained\" or \"loop\"",
+                config.ports.len()
+            ),
+        );
+    }
+
+    errors.sort_by_key(|e: &ConfigError| e.line.unwrap_or(usize::MAX));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
