@@ -1,0 +1,230 @@
+//! Bringing the appliance up, running it, and taking it down.
+//!
+//! Order matters and is encoded in ownership: the EAL outlives the mbuf
+//! pool, which outlives the ports, which outlive the worker threads (scoped
+//! threads borrowing the ports' queues). Any error on the way up returns and
+//! drops what was built, in reverse: nothing is left half-started.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use control::config::{self, Device, LoadedConfig};
+use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
+use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
+use dataplane::worker::{run_forwarding, WorkerShared};
+
+use crate::report;
+
+/// How this run ends, besides a signal.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Stop once every worker has been idle this long.
+    pub exit_when_idle: Option<Duration>,
+}
+
+/// Why the workers were stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Signal,
+    Drained,
+}
+
+pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
+    let cfg = &loaded.config;
+    check_worker_cores(loaded)?;
+    let plan = forward_plan(&cfg.forward, cfg.ports.len())?;
+    let args = eal_args(cfg);
+
+    println!("ferrolb {}", crate::long_version());
+    println!("EAL arguments: {}", args.as_slice().join(" "));
+    let eal = Eal::init(&args)
+        .map_err(|e| anyhow!("EAL initialisation failed: {e}; see the EAL messages above"))?;
+
+    let mut port_ids = Vec::with_capacity(cfg.ports.len());
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let dpdk_name = match p.device_kind() {
+            Device::Pci { address } => address,
+            Device::Vdev { name } => name,
+        };
+        let id = Port::find(&eal, &dpdk_name).ok_or_else(|| {
+            loaded.error_at(
+                &format!("port[{i}].device"),
+                format!(
+                    "device {dpdk_name} did not probe, so port {:?} does not exist; \
+                     see the EAL messages above (for net_pcap: does the rx_pcap file exist?)",
+                    p.name
+                ),
+            )
+        })?;
+        port_ids.push(id);
+    }
+    let probed = eal.port_count() as usize;
+    if probed != cfg.ports.len() {
+        println!(
+            "note: DPDK probed {probed} ports, the config uses {}; the others stay unused",
+            cfg.ports.len()
+        );
+    }
+
+    let workers = cfg.workers.cores.len();
+    let mbufs = cfg.mempool.mbufs.unwrap_or_else(|| cfg.mbufs_needed());
+    let pool = Mempool::new_pktmbuf(&eal, "ferrolb_mbufs", mbufs, cfg.mempool.cache)
+        .context("creating the mbuf pool")?;
+
+    let mut ports = Vec::with_capacity(cfg.ports.len());
+    for (p, &id) in cfg.ports.iter().zip(&port_ids) {
+        let port_config = PortConfig {
+            queues: workers as u16,
+            rx_desc: p.rx_desc,
+            tx_desc: p.tx_desc,
+            promiscuous: p.promiscuous,
+        };
+        ports.push(Port::start(&eal, id, &p.name, &port_config, &pool)?);
+    }
+    report::print_ports(&ports);
+
+    // Queue pair w of every port goes to worker w.
+    let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
+    for port in &ports {
+        let queues = port
+            .take_queues()
+            .ok_or_else(|| anyhow!("port {}: queues already taken", port.name()))?;
+        for (w, pair) in queues.into_iter().enumerate() {
+            per_worker[w].push(pair);
+        }
+    }
+
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while we are stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&terminate))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(signal, Arc::clone(&terminate))
+            .context("installing the signal handler")?;
+    }
+
+    let shared: Vec<WorkerShared> = (0..workers).map(|_| WorkerShared::default()).collect();
+    let started = Instant::now();
+    let token = eal.token();
+    let outcome = thread::scope(|scope| -> Result<StopReason> {
+        let mut handles = Vec::with_capacity(workers);
+        for (w, queues) in per_worker.into_iter().enumerate() {
+            let core = cfg.workers.cores[w];
+            let (shared, plan) = (&shared[w], &plan);
+            let idle = options.exit_when_idle;
+            let handle = thread::Builder::new()
+                .name(format!("ferrolb-w{w}"))
+                .spawn_scoped(scope, move || -> Result<()> {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        bail!("worker {w}: cannot pin to core {core}");
+                    }
+                    let _registered = ThreadRegistration::register(token)
+                        .with_context(|| format!("worker {w} on core {core}"))?;
+                    let mut io = DpdkIo::new(queues);
+                    run_forwarding(&mut io, plan, shared, idle);
+                    Ok(())
+                })
+                .with_context(|| format!("starting worker {w}"))?;
+            handles.push(handle);
+        }
+        let reason = supervise(&shared, &handles, &terminate, options.exit_when_idle);
+        for s in &shared {
+            s.stop.store(true, Ordering::Relaxed);
+        }
+        let mut failures = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(format!("{e:#}")),
+                Err(_) => failures.push("a worker panicked".into()),
+            }
+        }
+        if !failures.is_empty() {
+            bail!("{}", failures.join("; "));
+        }
+        Ok(reason)
+    });
+    let elapsed = started.elapsed();
+    let reason = outcome?;
+    report::print_summary(reason, elapsed, &ports, &cfg.workers.cores, &shared);
+    // Ports drop here (stop + close flushes pcap output), then the pool, then the EAL.
+    Ok(())
+}
+
+/// Waits until a signal arrives, every worker is idle (with
+/// `exit_when_idle`), or a worker ends on its own (an error).
+fn supervise<T>(
+    shared: &[WorkerShared],
+    handles: &[thread::ScopedJoinHandle<'_, T>],
+    terminate: &AtomicBool,
+    exit_when_idle: Option<Duration>,
+) -> StopReason {
+    loop {
+        thread::sleep(Duration::from_millis(10));
+        if terminate.load(Ordering::Relaxed) || handles.iter().any(|h| h.is_finished()) {
+            return StopReason::Signal;
+        }
+        if exit_when_idle.is_some()
+            && shared
+                .iter()
+                .all(|s| s.counters.idle.load(Ordering::Relaxed))
+        {
+            return StopReason::Drained;
+        }
+    }
+}
+
+/// Every worker core must exist and be allowed to this process; checked
+/// before DPDK starts so the error can point at the config line.
+fn check_worker_cores(loaded: &LoadedConfig) -> Result<()> {
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    for (i, core) in loaded.config.workers.cores.iter().enumerate() {
+        if !available.contains(core) {
+            return Err(loaded
+                .error_at(
+                    &format!("workers.cores[{i}]"),
+                    format!(
+                        "core {core} is not available to this process (available: {available:?})"
+                    ),
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
+fn forward_plan(cfg: &config::ForwardConfig, ports: usize) -> Result<ForwardPlan> {
+    let mode = match cfg.mode {
+        config::ForwardMode::Io => ForwardMode::Io,
+        config::ForwardMode::Macswap => ForwardMode::MacSwap,
+    };
+    let topology = match cfg.topology {
+        config::Topology::Paired => Topology::Paired,
+        config::Topology::Chained => Topology::Chained,
+        config::Topology::Loop => Topology::Loop,
+    };
+    ForwardPlan::new(mode, topology, ports).map_err(|e| anyhow!("forward: {}", e.0))
+}
+
+/// The EAL command line: the configured arguments, the main lcore unless
+/// the arguments choose cores, and one probe argument per port.
+fn eal_args(cfg: &config::Config) -> EalArgs {
+    let mut args = EalArgs::new().args(cfg.eal.args.iter().cloned());
+    if !["-l", "-c", "--lcores"].iter().any(|f| args.has(f)) {
+        args = args.arg("-l").arg(cfg.eal.main_lcore.to_string());
+    }
+    for p in &cfg.ports {
+        args = match p.device_kind() {
+            Device::Pci { .. } => args.allow_pci(&p.device),
+            Device::Vdev { .. } => args.vdev(&p.device),
+        };
+    }
+    args
+}
