@@ -1,0 +1,142 @@
+//! Test traffic, built readably with etherparse.
+
+use etherparse::PacketBuilder;
+
+pub type Mac = [u8; 6];
+
+pub const CLIENT_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
+pub const LB_MAC: Mac = [0x02, 0, 0, 0, 0, 0xfe];
+
+/// A TCP segment with the given flags ("S", "SA", "A", "FA", "R", ...).
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, seq, 64240);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    if flags.contains('R') {
+        b = b.rst();
+    }
+    if flags.contains('P') {
+        b = b.psh();
+    }
+    build(b, payload)
+}
+
+/// A UDP datagram.
+pub fn udp(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    build(
+        PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(src, dst, 64)
+            .udp(sport, dport),
+        payload,
+    )
+}
+
+/// An ICMP echo request.
+pub fn icmp_echo(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: [u8; 4],
+    dst: [u8; 4],
+    id: u16,
+    seq: u16,
+) -> Vec<u8> {
+    build(
+        PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(src, dst, 64)
+            .icmpv4_echo_request(id, seq),
+        b"ferrolb-ping",
+    )
+}
+
+fn build<B: Buildable>(b: B, payload: &[u8]) -> Vec<u8> {
+    b.build(payload)
+}
+
+/// The last step of a PacketBuilder chain, whatever its transport.
+trait Buildable {
+    fn build(self, payload: &[u8]) -> Vec<u8>;
+}
+
+impl Buildable for etherparse::PacketBuilderStep<etherparse::TcpHeader> {
+    fn build(self, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size(payload.len()));
+        self.write(&mut out, payload).expect("build tcp frame");
+        out
+    }
+}
+
+impl Buildable for etherparse::PacketBuilderStep<etherparse::UdpHeader> {
+    fn build(self, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size(payload.len()));
+        self.write(&mut out, payload).expect("build udp frame");
+        out
+    }
+}
+
+impl Buildable for etherparse::PacketBuilderStep<etherparse::Icmpv4Header> {
+    fn build(self, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size(payload.len()));
+        self.write(&mut out, payload).expect("build icmp frame");
+        out
+    }
+}
+
+/// A deterministic mix of `n` client frames (TCP with every flag pattern,
+/// UDP, ICMP echo) from many clients, with payloads from 0 to 1400 bytes.
+pub fn mixed_traffic(n: usize, seed: u32) -> Vec<Vec<u8>> {
+    let mut x = seed | 1;
+    let mut next = move || {
+        // xorshift32: deterministic and good enough to vary test traffic.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let client = [10, 0, (r >> 8) as u8, (r & 0xff) as u8 | 1];
+            let vip = [192, 0, 2, 1 + (r >> 24) as u8 % 4];
+            let sport = 1024 + (r >> 16) as u16 % 60000;
+            let len = (next() % 1401) as usize;
+            let payload: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+            match i % 7 {
+                0 => tcp(CLIENT_MAC, LB_MAC, client, vip, sport, 80, r, "S", &[]),
+                1..=3 => tcp(
+                    CLIENT_MAC, LB_MAC, client, vip, sport, 80, r, "AP", &payload,
+                ),
+                4 => tcp(CLIENT_MAC, LB_MAC, client, vip, sport, 443, r, "FA", &[]),
+                5 => udp(CLIENT_MAC, LB_MAC, client, vip, sport, 53, &payload),
+                _ => icmp_echo(CLIENT_MAC, LB_MAC, client, vip, sport, i as u16),
+            }
+        })
+        .collect()
+}
