@@ -67,11 +67,27 @@ pub fn print_summary(
             s.tx_errors
         );
     }
+    // A rate over the run is only meaningful when traffic filled it (a
+    // benchmark window ended by a signal); a drained run includes idle time.
+    let show_rate = reason == StopReason::Signal;
     println!(
         "{:<12} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10}",
-        "worker", "core", "rx-packets", "tx-packets", "tx-dropped", "rx-bursts", "Mpps"
+        "worker",
+        "core",
+        "rx-packets",
+        "tx-packets",
+        "tx-dropped",
+        "rx-bursts",
+        if show_rate { "avg-Mpps" } else { "" }
     );
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = |packets: u64| {
+        if show_rate {
+            format!("{:.3}", packets as f64 / secs / 1e6)
+        } else {
+            String::new()
+        }
+    };
     let mut total = dataplane::worker::WorkerStats::default();
     for (w, (shared, core)) in workers.iter().zip(cores).enumerate() {
         let s = shared.counters.snapshot();
@@ -80,24 +96,24 @@ pub fn print_summary(
         total.tx_dropped += s.tx_dropped;
         total.rx_bursts += s.rx_bursts;
         println!(
-            "{:<12} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10.3}",
+            "{:<12} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10}",
             format!("worker{w}"),
             core,
             s.rx_packets,
             s.tx_packets,
             s.tx_dropped,
             s.rx_bursts,
-            s.rx_packets as f64 / secs / 1e6
+            rate(s.rx_packets)
         );
     }
     println!(
-        "{:<12} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10.3}",
+        "{:<12} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10}",
         "total",
         "",
         total.rx_packets,
         total.tx_packets,
         total.tx_dropped,
         total.rx_bursts,
-        total.rx_packets as f64 / secs / 1e6
+        rate(total.rx_packets)
     );
 }

@@ -10,8 +10,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod frames;
-pub mod pcap;
+pub use ferrolb_perf::{frames, pcap};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
