@@ -15,6 +15,11 @@ pub struct Mbuf(NonNull<dpdk_sys::rte_mbuf>);
 unsafe impl Send for Mbuf {}
 
 impl Mbuf {
+    /// Wraps an mbuf the caller owns and hands over.
+    pub(crate) fn from_owned(raw: NonNull<dpdk_sys::rte_mbuf>) -> Self {
+        Mbuf(raw)
+    }
+
     fn raw(&self) -> &dpdk_sys::rte_mbuf {
         // SAFETY: self.0 points to a live mbuf that we own.
         unsafe { self.0.as_ref() }

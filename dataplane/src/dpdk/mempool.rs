@@ -1,7 +1,7 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use super::{DpdkError, Eal};
+use super::{DpdkError, Eal, Mbuf};
 
 /// `SOCKET_ID_ANY` from rte_memory.h (a macro bindgen does not carry).
 const SOCKET_ID_ANY: i32 = -1;
@@ -72,6 +72,15 @@ impl Mempool {
     pub fn available(&self) -> u32 {
         // SAFETY: raw is a live mempool; the count is a racy snapshot by design.
         unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
+    }
+
+    /// Takes one mbuf from the pool (empty, default headroom), or `None` if
+    /// the pool is exhausted.
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: raw is a live pktmbuf pool; a non-NULL result is a fresh
+        // mbuf we now own, which Mbuf frees on drop.
+        let m = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.raw.as_ptr()) };
+        NonNull::new(m).map(Mbuf::from_owned)
     }
 
     pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {

@@ -1,0 +1,136 @@
+//! The DPDK wrapper against real DPDK: mbufs behave exactly like the test
+//! buffer the packet logic is tested with, bursts transfer ownership
+//! correctly, and the EAL refuses a second initialisation.
+//!
+//! One test function: the EAL lives once per process and is not `Send`.
+
+use dataplane::buf::{PacketBuf, TestBuf, DEFAULT_HEADROOM};
+use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig};
+use dataplane::io::{Burst, PacketIo};
+
+/// xorshift32, so a failure names a seed that reproduces it.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+}
+
+#[test]
+fn dpdk_layer_on_real_dpdk() {
+    let prefix = format!("ferrolb-dpdk-layer-{}", std::process::id());
+    let args = EalArgs::new()
+        .args([
+            "--no-huge",
+            "-m",
+            "128",
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+        ])
+        .args([
+            "--file-prefix",
+            prefix.as_str(),
+            "-l",
+            "0",
+            "--log-level",
+            "*:warning",
+        ])
+        .vdev("net_ring0");
+    let eal = Eal::init(&args).expect("EAL init");
+    assert!(Eal::version().starts_with("DPDK 2"), "{}", Eal::version());
+
+    let again = Eal::init(&args).expect_err("second init must fail");
+    assert_eq!(again.errno, 114, "EALREADY: {again}");
+
+    let pool = Mempool::new_pktmbuf(&eal, "test_pool", 4095, 0).expect("mempool");
+    mbuf_matches_test_buffer(&pool);
+    ring_port_transfers_ownership(&eal, &pool);
+    assert_eq!(pool.available(), pool.size(), "every mbuf back in the pool");
+}
+
+/// Random prepend/adj/append/trim sequences give the same bytes and the
+/// same refusals on an mbuf as on a TestBuf with the same room.
+fn mbuf_matches_test_buffer(pool: &Mempool) {
+    for seed in 1..=300u32 {
+        let mut rng = Rng(seed.wrapping_mul(2_654_435_761) | 1);
+        let mut mbuf = pool.alloc().expect("mbuf");
+        assert_eq!(mbuf.headroom(), DEFAULT_HEADROOM, "RTE_PKTMBUF_HEADROOM");
+        let mut reference = TestBuf::with_room(&[], mbuf.headroom(), mbuf.tailroom());
+        for step in 0..40 {
+            let len = (rng.next() % 200) as usize;
+            let fill = rng.next() as u8;
+            let what = rng.next() % 4;
+            let (a, b) = match what {
+                0 => (
+                    mbuf.prepend(len).map(|s| s.fill(fill)).is_some(),
+                    reference.prepend(len).map(|s| s.fill(fill)).is_some(),
+                ),
+                1 => (mbuf.adj(len), reference.adj(len)),
+                2 => (
+                    mbuf.append(len).map(|s| s.fill(fill)).is_some(),
+                    reference.append(len).map(|s| s.fill(fill)).is_some(),
+                ),
+                _ => (mbuf.trim(len), reference.trim(len)),
+            };
+            let ctx = format!("seed {seed} step {step} op {what} len {len}");
+            assert_eq!(a, b, "accepted? {ctx}");
+            assert_eq!(mbuf.data(), reference.data(), "bytes: {ctx}");
+            assert_eq!(mbuf.headroom(), reference.headroom(), "headroom: {ctx}");
+            assert_eq!(mbuf.tailroom(), reference.tailroom(), "tailroom: {ctx}");
+            if let Some(first) = mbuf.data_mut().first_mut() {
+                *first ^= 0xff;
+                reference.data_mut()[0] ^= 0xff;
+            }
+        }
+        assert!(mbuf.is_contiguous());
+    }
+}
+
+/// A net_ring port loops TX back to RX: what a TX burst accepts comes back
+/// intact, the burst is left empty, and nothing leaks.
+fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
+    let id = Port::find(eal, "net_ring0").expect("net_ring0 probed");
+    assert!(Port::find(eal, "net_ring7").is_none());
+    let config = PortConfig {
+        queues: 1,
+        rx_desc: 256,
+        tx_desc: 256,
+        promiscuous: true,
+    };
+    let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
+    let queues = port.take_queues().expect("queues");
+    assert!(port.take_queues().is_none(), "queues are handed out once");
+    let mut io = DpdkIo::new(queues);
+
+    let mut burst: Burst<_> = Burst::new();
+    for i in 0..32u8 {
+        let mut m = pool.alloc().expect("mbuf");
+        m.append(60).expect("room").fill(i);
+        burst.push(m);
+    }
+    let out = io.tx_burst(0, &mut burst);
+    assert_eq!((out.sent, out.dropped), (32, 0));
+    assert!(burst.is_empty(), "tx_burst leaves the burst empty");
+
+    let mut received: Burst<_> = Burst::new();
+    io.rx_burst(0, &mut received);
+    assert_eq!(received.len(), 32);
+    for (i, m) in received.iter().enumerate() {
+        assert_eq!(
+            m.data(),
+            &[i as u8; 60][..],
+            "frame {i} intact and in order"
+        );
+    }
+    drop(received);
+
+    let stats = port.stats();
+    assert_eq!((stats.tx_packets, stats.rx_packets), (32, 32));
+    drop(io);
+    drop(port);
+}
