@@ -5,6 +5,9 @@
 //! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs.
 
 pub mod buf;
+pub mod checksum;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod drop;
 pub mod tuple;
+pub mod wire;
