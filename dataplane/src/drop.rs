@@ -52,6 +52,8 @@ pub enum DropReason {
     NeighbourQueueFull,
     /// No room in the neighbour table for another unresolved next hop.
     NeighbourTableFull,
+    /// The packet waited for ARP resolution that never came.
+    NeighbourUnresolved,
     /// TTL would reach zero; an ICMP time-exceeded may have been sent.
     TtlExceeded,
     /// An ICMP error we would have sent was suppressed by the rate limit.
@@ -66,7 +68,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -87,6 +89,7 @@ impl DropReason {
         DropReason::NoRoute,
         DropReason::NeighbourQueueFull,
         DropReason::NeighbourTableFull,
+        DropReason::NeighbourUnresolved,
         DropReason::TtlExceeded,
         DropReason::IcmpRateLimited,
         DropReason::FragmentationNeeded,
@@ -119,6 +122,7 @@ impl DropReason {
             DropReason::NoRoute => "no_route",
             DropReason::NeighbourQueueFull => "neighbour_queue_full",
             DropReason::NeighbourTableFull => "neighbour_table_full",
+            DropReason::NeighbourUnresolved => "neighbour_unresolved",
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::IcmpRateLimited => "icmp_rate_limited",
             DropReason::FragmentationNeeded => "fragmentation_needed",

@@ -9,5 +9,10 @@ pub mod checksum;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod drop;
+pub mod net;
+pub mod packet;
+pub mod rewrite;
+#[cfg(test)]
+mod testutil;
 pub mod tuple;
 pub mod wire;
