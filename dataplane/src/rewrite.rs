@@ -410,3 +410,7 @@ pub fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
     let c = checksum::update16(get_be16(frame, l3 + 10), old, new);
     put_be16(frame, l3 + 10, c);
 }
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;
