@@ -9,6 +9,7 @@ pub mod checksum;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod drop;
+pub mod fuzzing;
 pub mod net;
 pub mod packet;
 pub mod rewrite;
