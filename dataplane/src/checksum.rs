@@ -16,7 +16,14 @@ use crate::tuple::IpProto;
 /// (not yet folded). An odd trailing byte is padded with zero.
 #[inline]
 pub fn add_bytes(mut sum: u64, data: &[u8]) -> u64 {
-    let mut words = data.chunks_exact(2);
+    // Four bytes at a time: one's-complement addition is byte-order
+    // independent per 16-bit lane, and 32-bit lanes fold to the same sum.
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        sum += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    }
+    let rest = quads.remainder();
+    let mut words = rest.chunks_exact(2);
     for w in &mut words {
         sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
     }
