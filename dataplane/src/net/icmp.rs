@@ -214,3 +214,122 @@ pub fn answer_echo(frame: &mut [u8], meta: &Ipv4Meta, owned: &AddrSet) -> Result
     put_be16(frame, l4 + 2, icmp.apply(get_be16(frame, l4 + 2)));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::TestBuf;
+    use crate::packet::{classify, Classified};
+    use crate::testutil::{self, assert_checksums_verify};
+
+    fn meta(frame: &[u8]) -> Ipv4Meta {
+        match classify(frame) {
+            Ok(Classified::Ipv4(m)) => m,
+            other => panic!("not IPv4: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_one_per_interval() {
+        let mut b = TokenBucket::new(2, 10, 1000);
+        assert!(b.allow(1000) && b.allow(1000));
+        assert!(!b.allow(1009));
+        assert!(b.allow(1010));
+        assert!(!b.allow(1015));
+        assert!(!b.allow(500), "a clock stepping back earns nothing");
+        assert!(b.allow(1020));
+        // A long pause refills to the burst, not beyond.
+        assert!(b.allow(100_000) && b.allow(100_000) && !b.allow(100_000));
+    }
+
+    #[test]
+    fn echo_to_an_owned_address_is_answered_in_place() {
+        let f = testutil::echo_frame([198, 51, 100, 7], [203, 0, 113, 10], true, 9, 4, b"abcdefg");
+        let m = meta(&f);
+        let owned = AddrSet::new([m.tuple.dst]);
+        let mut g = f.clone();
+        answer_echo(&mut g, &m, &owned).expect("answered");
+        assert_checksums_verify(&g);
+        let r = meta(&g);
+        assert_eq!(r.kind, L4Kind::IcmpEcho { request: false });
+        assert_eq!(
+            (r.tuple.src, r.tuple.dst, r.tuple.src_port, r.ttl),
+            (m.tuple.dst, m.tuple.src, 9, DEFAULT_TTL)
+        );
+        assert_eq!((&g[0..6], &g[6..12]), (&f[6..12], &f[0..6]));
+        assert_eq!(
+            &g[r.l4_offset + 4..],
+            &f[m.l4_offset + 4..],
+            "id, seq and data echoed"
+        );
+
+        let mut other = f.clone();
+        assert_eq!(
+            answer_echo(&mut other, &m, &AddrSet::default()),
+            Err(DropReason::NotForUs)
+        );
+        let mut bad = f.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            answer_echo(&mut bad, &m, &owned),
+            Err(DropReason::BadIcmpChecksum)
+        );
+    }
+
+    #[test]
+    fn time_exceeded_quotes_the_packet_and_is_never_sent_about_errors() {
+        let f = testutil::vlan_tag(
+            &testutil::tcp_frame(
+                [198, 51, 100, 7],
+                [203, 0, 113, 10],
+                40000,
+                80,
+                1,
+                &[1; 100],
+            ),
+            9,
+        );
+        let m = meta(&f);
+        let mut b = TestBuf::new(&f);
+        let us = Ipv4Addr::new(192, 0, 2, 1);
+        assert!(build_icmp_error(
+            &mut b,
+            &m,
+            IcmpType::TIME_EXCEEDED,
+            0,
+            0,
+            us
+        ));
+        let out = b.data();
+        assert_eq!(out.len(), 18 + 20 + 8 + 28);
+        assert_eq!(&out[12..16], &f[12..16], "VLAN tag kept");
+        let e = meta(out);
+        assert_eq!(
+            (e.tuple.src, e.tuple.dst, e.vlan),
+            (us, m.tuple.src, Some(9))
+        );
+        let L4Kind::IcmpError { quoted, .. } = e.kind else {
+            panic!("an error")
+        };
+        assert_eq!(quoted, m.tuple);
+        assert_eq!(&out[e.l4_offset + 8..], &f[18..18 + 28]);
+        let mut untagged = out[..12].to_vec();
+        untagged.extend_from_slice(&out[16..]);
+        assert_checksums_verify(&untagged);
+
+        // No error about this error.
+        let mut again = TestBuf::new(out);
+        assert!(!build_icmp_error(
+            &mut again,
+            &e,
+            IcmpType::TIME_EXCEEDED,
+            0,
+            0,
+            us
+        ));
+        // Nor to a broadcast source.
+        let bcast = testutil::udp_frame([255, 255, 255, 255], [10, 0, 0, 1], 1, 2, 1, b"");
+        assert!(!may_send_error_about(&meta(&bcast)));
+    }
+}
