@@ -5,9 +5,18 @@
 //! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs.
 
 pub mod buf;
+pub mod checksum;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod drop;
 pub mod forward;
+pub mod fuzzing;
 pub mod io;
+pub mod net;
+pub mod packet;
+pub mod rewrite;
+#[cfg(test)]
+mod testutil;
 pub mod tuple;
+pub mod wire;
 pub mod worker;

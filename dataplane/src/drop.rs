@@ -1,0 +1,206 @@
+//! Why a packet was dropped, and a per-worker counter for each reason.
+//!
+//! Every path that discards a packet names a [`DropReason`]; the worker adds it
+//! to its own [`DropCounters`] (a plain array, no atomics: each worker owns
+//! its counters and they are summed only when someone asks).
+//!
+//! IPv4 fragments are dropped and counted as [`DropReason::Fragment`]: the
+//! balancer needs the L4 ports to pick a flow, and only the first fragment
+//! carries them. Reassembly or fragment tracking is future work.
+
+/// The reason a packet was not forwarded. `as usize` indexes [`DropCounters`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum DropReason {
+    /// The frame ends inside the Ethernet or 802.1Q header.
+    TruncatedFrame,
+    /// An EtherType we neither forward nor answer (including stacked VLANs).
+    UnsupportedEtherType,
+    /// The frame ends inside the IPv4 header.
+    TruncatedIpv4,
+    /// The IP version nibble disagrees with the EtherType.
+    BadIpVersion,
+    /// IPv4 header length below 5 words or past the end of the frame.
+    BadIhl,
+    /// IPv4 total length runs past the end of the frame.
+    TotalLengthPastFrame,
+    /// IPv4 total length is shorter than the header it contains.
+    TotalLengthBelowHeader,
+    /// IPv4 header checksum does not verify.
+    BadIpv4Checksum,
+    /// An IPv4 fragment: not reassembled, dropped (see the module doc).
+    Fragment,
+    /// An IPv4 protocol other than TCP, UDP and ICMP.
+    UnsupportedProtocol,
+    /// IPv6 is parsed and classified but not forwarded yet.
+    Ipv6NotForwarded,
+    /// The TCP, UDP or ICMP header is cut short or its length field is bad.
+    TruncatedL4,
+    /// An ICMP message whose checksum does not verify.
+    BadIcmpChecksum,
+    /// An ICMP error whose quoted packet is too short to name a flow.
+    BadIcmpQuote,
+    /// An ICMP type we neither answer nor translate.
+    UnsupportedIcmp,
+    /// An ARP packet that is not Ethernet/IPv4, or is cut short.
+    MalformedArp,
+    /// ARP or ICMP echo for an address we do not own.
+    NotForUs,
+    /// No route to the destination.
+    NoRoute,
+    /// The packet waits for ARP resolution but the neighbour's queue is full.
+    NeighbourQueueFull,
+    /// No room in the neighbour table for another unresolved next hop.
+    NeighbourTableFull,
+    /// The packet waited for ARP resolution that never came.
+    NeighbourUnresolved,
+    /// TTL would reach zero; an ICMP time-exceeded may have been sent.
+    TtlExceeded,
+    /// An ICMP error we would have sent was suppressed by the rate limit.
+    IcmpRateLimited,
+    /// Too big for the egress MTU with DF set; fragmentation-needed was sent.
+    FragmentationNeeded,
+    /// Too big for the egress MTU without DF: we do not fragment.
+    TooBigToFragment,
+    /// The buffer lacks the headroom or tailroom a rewrite needs.
+    NoBufferRoom,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 26] = [
+        DropReason::TruncatedFrame,
+        DropReason::UnsupportedEtherType,
+        DropReason::TruncatedIpv4,
+        DropReason::BadIpVersion,
+        DropReason::BadIhl,
+        DropReason::TotalLengthPastFrame,
+        DropReason::TotalLengthBelowHeader,
+        DropReason::BadIpv4Checksum,
+        DropReason::Fragment,
+        DropReason::UnsupportedProtocol,
+        DropReason::Ipv6NotForwarded,
+        DropReason::TruncatedL4,
+        DropReason::BadIcmpChecksum,
+        DropReason::BadIcmpQuote,
+        DropReason::UnsupportedIcmp,
+        DropReason::MalformedArp,
+        DropReason::NotForUs,
+        DropReason::NoRoute,
+        DropReason::NeighbourQueueFull,
+        DropReason::NeighbourTableFull,
+        DropReason::NeighbourUnresolved,
+        DropReason::TtlExceeded,
+        DropReason::IcmpRateLimited,
+        DropReason::FragmentationNeeded,
+        DropReason::TooBigToFragment,
+        DropReason::NoBufferRoom,
+    ];
+    /// Number of reasons (the length of the counter array).
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The counter's name, as shown by the CLI and in stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::TruncatedFrame => "truncated_frame",
+            DropReason::UnsupportedEtherType => "unsupported_ethertype",
+            DropReason::TruncatedIpv4 => "truncated_ipv4",
+            DropReason::BadIpVersion => "bad_ip_version",
+            DropReason::BadIhl => "bad_ihl",
+            DropReason::TotalLengthPastFrame => "total_length_past_frame",
+            DropReason::TotalLengthBelowHeader => "total_length_below_header",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::Fragment => "fragment",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::Ipv6NotForwarded => "ipv6_not_forwarded",
+            DropReason::TruncatedL4 => "truncated_l4",
+            DropReason::BadIcmpChecksum => "bad_icmp_checksum",
+            DropReason::BadIcmpQuote => "bad_icmp_quote",
+            DropReason::UnsupportedIcmp => "unsupported_icmp",
+            DropReason::MalformedArp => "malformed_arp",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighbourQueueFull => "neighbour_queue_full",
+            DropReason::NeighbourTableFull => "neighbour_table_full",
+            DropReason::NeighbourUnresolved => "neighbour_unresolved",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::IcmpRateLimited => "icmp_rate_limited",
+            DropReason::FragmentationNeeded => "fragmentation_needed",
+            DropReason::TooBigToFragment => "too_big_to_fragment",
+            DropReason::NoBufferRoom => "no_buffer_room",
+        }
+    }
+}
+
+/// One worker's drop counters: a count per [`DropReason`].
+#[derive(Clone, Debug)]
+pub struct DropCounters {
+    counts: [u64; DropReason::COUNT],
+}
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters {
+            counts: [0; DropReason::COUNT],
+        }
+    }
+}
+
+impl DropCounters {
+    /// Counts one packet dropped for `reason`.
+    #[inline]
+    pub fn count(&mut self, reason: DropReason) {
+        // The index is in bounds: the array has one slot per variant.
+        if let Some(slot) = self.counts.get_mut(reason as usize) {
+            *slot += 1;
+        }
+    }
+
+    /// Packets dropped for `reason` so far.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.counts.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Every reason with its count, in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|&r| (r, self.get(r)))
+    }
+
+    /// Adds another worker's counters into these (for aggregation).
+    pub fn add(&mut self, other: &DropCounters) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_reason_in_discriminant_order_with_unique_names() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?} out of order");
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn counters_count_per_reason_and_aggregate() {
+        let mut a = DropCounters::default();
+        a.count(DropReason::Fragment);
+        a.count(DropReason::Fragment);
+        a.count(DropReason::NoRoute);
+        let mut b = DropCounters::default();
+        b.count(DropReason::NoRoute);
+        b.add(&a);
+        assert_eq!(b.get(DropReason::Fragment), 2);
+        assert_eq!(b.get(DropReason::NoRoute), 2);
+        assert_eq!(b.get(DropReason::BadIhl), 0);
+        assert_eq!(b.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    }
+}

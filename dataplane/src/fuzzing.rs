@@ -1,0 +1,321 @@
+//! The whole packet path on arbitrary bytes, for the fuzzer and for tests.
+//!
+//! [`run_packet_path`] classifies the input and pushes it through every step
+//! that applies: each rewrite, ICMP error translation and building, ARP and
+//! echo answering, route and neighbour lookups. It asserts the invariants the
+//! steps promise (a refused rewrite changes nothing, a rewritten packet
+//! classifies again with the tuple it was given, checksums that verified
+//! still verify). A panic here is a bug; `cargo fuzz run packet_path` and the
+//! corpus replay test in `cargo test` both call it.
+
+use std::net::Ipv4Addr;
+
+use crate::buf::{PacketBuf, TestBuf};
+use crate::checksum;
+use crate::drop::DropCounters;
+use crate::net::addrs::AddrSet;
+use crate::net::arp::handle_arp;
+use crate::net::icmp::{answer_echo, build_icmp_error};
+use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
+use crate::net::route::RouteTable;
+use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
+use crate::rewrite::{encapsulate_ipip, translate, translate_icmp_error, Translation, Tunnel};
+use crate::tuple::IpProto;
+use crate::wire::ethernet::MacAddr;
+
+const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
+const TIMERS: NeighbourTimers = NeighbourTimers {
+    reachable: 1000,
+    retry: 10,
+    resolve_timeout: 100,
+};
+
+/// Runs `data` as a received frame through the packet path. Panics only if an
+/// invariant of the packet code is broken.
+pub fn run_packet_path(data: &[u8]) {
+    let mut drops = DropCounters::default();
+    match classify(data) {
+        Err(reason) => drops.count(reason),
+        Ok(Classified::Ipv6 { .. }) => {}
+        Ok(Classified::Arp { l3_offset, .. }) => {
+            // Own whatever the packet asks about, so the reply path runs too.
+            let asked = data.get(l3_offset + 24..l3_offset + 28).unwrap_or(&[0; 4]);
+            let target = Ipv4Addr::new(asked[0], asked[1], asked[2], asked[3]);
+            for owned in [AddrSet::new([target]), AddrSet::default()] {
+                let mut frame = data.to_vec();
+                let mut neighbours: NeighbourTable<u8, 2> = NeighbourTable::new(8, TIMERS);
+                let _ = neighbours.resolve(Ipv4Addr::new(10, 0, 0, 1), 1, 0);
+                match handle_arp(
+                    &mut frame,
+                    l3_offset,
+                    OUR_MAC,
+                    &owned,
+                    &mut neighbours,
+                    5,
+                    |_, _| {},
+                ) {
+                    Ok(_) => assert_eq!(frame.len(), data.len(), "ARP is answered in place"),
+                    Err(reason) => drops.count(reason),
+                }
+            }
+        }
+        Ok(Classified::Ipv4(meta)) => run_ipv4(data, &meta, &mut drops),
+    }
+}
+
+fn run_ipv4(data: &[u8], meta: &Ipv4Meta, drops: &mut DropCounters) {
+    let t = meta.tuple;
+    // Translations taken from the packet's own bytes, so the fuzzer steers them.
+    let salt = data
+        .iter()
+        .fold(0u32, |h, &b| h.rotate_left(5) ^ u32::from(b));
+    let targets = [
+        Translation::nat_request(&t, Ipv4Addr::from(salt), salt as u16),
+        Translation::nat_reply(&t, Ipv4Addr::from(!salt), (salt >> 16) as u16),
+        Translation::fullnat_request((Ipv4Addr::from(salt ^ 0x5555), 1), (t.dst, 0)),
+        Translation::snat_outbound(&t, Ipv4Addr::new(203, 0, 113, 1), 0xffff),
+        Translation::of(&t),
+    ];
+    for to in &targets {
+        check_translate(data, meta, to, drops);
+        if matches!(meta.kind, L4Kind::IcmpError { .. }) {
+            let mut frame = data.to_vec();
+            match translate_icmp_error(&mut frame, meta, to, to.dst, to.src) {
+                Ok(()) => {
+                    let again = classify(&frame).expect("a translated ICMP error classifies");
+                    let Classified::Ipv4(m) = again else {
+                        panic!("still IPv4")
+                    };
+                    assert!(matches!(m.kind, L4Kind::IcmpError { .. }));
+                    assert_eq!((m.tuple.src, m.tuple.dst), (to.dst, to.src));
+                }
+                Err(reason) => {
+                    assert_eq!(frame, data, "a refused translation changes nothing");
+                    drops.count(reason);
+                }
+            }
+        }
+    }
+
+    for mtu in [1500u16, 576, 68] {
+        let mut buf = TestBuf::new(data);
+        let tun = Tunnel {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: t.dst,
+            ttl: 64,
+            egress_mtu: mtu,
+        };
+        match encapsulate_ipip(&mut buf, meta, &tun) {
+            Ok(()) => {
+                let out = buf.data();
+                let inner = out
+                    .get(meta.l3_offset + 20..)
+                    .expect("outer header present");
+                assert_eq!(
+                    inner,
+                    data.get(meta.l3_offset..meta.ip_end()).expect("classified")
+                );
+                assert!(checksum::verifies(
+                    out.get(meta.l3_offset..meta.l3_offset + 20).expect("outer")
+                ));
+            }
+            Err(reason) => {
+                assert_eq!(buf.data(), data, "a refused encapsulation changes nothing");
+                drops.count(reason);
+                let mut err = TestBuf::new(data);
+                if build_icmp_error(&mut err, meta, 3, 4, u32::from(tun.inner_mtu()), t.dst) {
+                    let Ok(Classified::Ipv4(m)) = classify(err.data()) else {
+                        panic!("a built ICMP error classifies");
+                    };
+                    assert!(matches!(m.kind, L4Kind::IcmpError { .. }));
+                }
+            }
+        }
+    }
+
+    let owned = AddrSet::new([t.dst]);
+    let mut frame = data.to_vec();
+    match answer_echo(&mut frame, meta, &owned) {
+        Ok(()) => {
+            let Ok(Classified::Ipv4(m)) = classify(&frame) else {
+                panic!("an echo reply classifies")
+            };
+            assert_eq!(m.kind, L4Kind::IcmpEcho { request: false });
+            assert!(checksum::verifies(
+                frame.get(m.l4_offset..m.ip_end()).unwrap_or(&[])
+            ));
+        }
+        Err(reason) => drops.count(reason),
+    }
+
+    let mut routes = RouteTable::new();
+    let _ = routes.add_connected(t.src, (salt % 33) as u8, 0);
+    let mut neighbours: NeighbourTable<(), 1> = NeighbourTable::new(8, TIMERS);
+    if let Some(hop) = routes.lookup(t.dst) {
+        if let Resolution::Dropped { reason, .. } = neighbours.resolve(hop.neighbour(t.dst), (), 0)
+        {
+            drops.count(reason);
+        }
+    }
+}
+
+/// Whether the L4 checksum of an IPv4 packet verifies (ICMP: over the
+/// message; UDP with checksum 0: yes).
+fn l4_ok(frame: &[u8], m: &Ipv4Meta) -> bool {
+    let l4 = frame.get(m.l4_offset..m.ip_end()).unwrap_or(&[]);
+    match m.tuple.proto {
+        IpProto::ICMP => checksum::verifies(l4),
+        p => checksum::l4_verifies(m.tuple.src, m.tuple.dst, p, l4),
+    }
+}
+
+fn check_translate(data: &[u8], meta: &Ipv4Meta, to: &Translation, drops: &mut DropCounters) {
+    let mut frame = data.to_vec();
+    match translate(&mut frame, meta, to) {
+        Ok(()) => {
+            let Ok(Classified::Ipv4(m)) = classify(&frame) else {
+                panic!("a translated packet classifies")
+            };
+            assert_eq!((m.tuple.src, m.tuple.dst), (to.src, to.dst));
+            if matches!(m.kind, L4Kind::Tcp | L4Kind::Udp) {
+                assert_eq!(
+                    (m.tuple.src_port, m.tuple.dst_port),
+                    (to.src_port, to.dst_port)
+                );
+            }
+            assert_eq!(m.ttl, meta.ttl - 1);
+            if l4_ok(data, meta) {
+                assert!(l4_ok(&frame, &m), "a valid L4 checksum stays valid");
+            }
+        }
+        Err(reason) => {
+            assert_eq!(frame, data, "a refused translation changes nothing");
+            drops.count(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn corpus_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/packet_path")
+    }
+
+    #[test]
+    fn committed_corpus_runs_without_panic() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(corpus_dir()).expect("corpus directory exists") {
+            let path = entry.expect("readable").path();
+            run_packet_path(&std::fs::read(&path).expect("readable file"));
+            n += 1;
+        }
+        assert!(n >= 10, "the corpus holds only {n} inputs");
+    }
+
+    /// Writes the seed inputs (valid frames of every kind) into the corpus:
+    /// `cargo test -p dataplane -- --ignored write_seed_corpus`.
+    #[test]
+    #[ignore]
+    fn write_seed_corpus() {
+        let inner = testutil::udp_frame([10, 0, 0, 2], [10, 0, 0, 1], 53, 4000, 9, b"dns");
+        let mut arp = vec![0u8; 60];
+        crate::net::arp::write_arp_request(
+            &mut arp,
+            None,
+            OUR_MAC,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        )
+        .expect("fits");
+        let seeds: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "tcp",
+                testutil::tcp_frame(
+                    [198, 51, 100, 7],
+                    [203, 0, 113, 10],
+                    40000,
+                    80,
+                    64,
+                    b"GET / HTTP/1.1",
+                ),
+            ),
+            (
+                "tcp_ttl1",
+                testutil::tcp_frame([198, 51, 100, 7], [203, 0, 113, 10], 40000, 80, 1, b""),
+            ),
+            (
+                "udp",
+                testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, b"query"),
+            ),
+            (
+                "udp_vlan",
+                testutil::vlan_tag(
+                    &testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, b"q"),
+                    100,
+                ),
+            ),
+            (
+                "echo",
+                testutil::echo_frame([10, 0, 0, 1], [10, 0, 0, 2], true, 7, 1, b"ping"),
+            ),
+            (
+                "echo_reply",
+                testutil::echo_frame([10, 0, 0, 2], [10, 0, 0, 1], false, 7, 1, b"ping"),
+            ),
+            (
+                "frag_needed",
+                testutil::icmp_error_frame(
+                    [10, 0, 0, 9],
+                    [10, 0, 0, 2],
+                    3,
+                    4,
+                    1400,
+                    &inner[14..],
+                    28,
+                ),
+            ),
+            (
+                "port_unreach_full",
+                testutil::icmp_error_frame([10, 0, 0, 1], [10, 0, 0, 2], 3, 3, 0, &inner[14..], 64),
+            ),
+            ("arp_request", arp),
+            (
+                "big_udp",
+                testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),
+            ),
+        ];
+        std::fs::create_dir_all(corpus_dir()).expect("create corpus");
+        for (name, bytes) in seeds {
+            std::fs::write(corpus_dir().join(format!("seed_{name}")), bytes).expect("write seed");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            run_packet_path(&data);
+        }
+
+        /// Mostly-valid frames with a few bytes flipped reach deeper code than
+        /// random bytes do.
+        #[test]
+        fn mutated_valid_frames_never_panic(
+            spec in testutil::frame_spec(0),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut frame = spec.build();
+            for (at, byte) in flips {
+                let i = at.index(frame.len());
+                frame[i] = byte;
+            }
+            run_packet_path(&frame);
+        }
+    }
+}

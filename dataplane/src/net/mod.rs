@@ -1,0 +1,9 @@
+//! What the appliance answers itself: ARP for its addresses, neighbour
+//! resolution with a bounded wait queue, ICMP echo and ICMP errors, and the
+//! route table.
+
+pub mod addrs;
+pub mod arp;
+pub mod icmp;
+pub mod neighbour;
+pub mod route;

@@ -1,0 +1,319 @@
+//! Parsing and classifying a frame: the first step of the packet path.
+//!
+//! [`classify`] walks Ethernet, an optional 802.1Q tag, and IPv4 with its L4
+//! header, checking everything the rewrites will rely on, and returns the
+//! offsets and the flow tuple in a small `Copy` value, so later steps never
+//! parse again. Malformed input ends in a [`DropReason`].
+//!
+//! IPv4 fragments (first one included) are dropped as
+//! [`DropReason::Fragment`]: without reassembly only the first fragment
+//! carries ports, so a balancer cannot place the others on a flow.
+
+use crate::drop::DropReason;
+use crate::tuple::{FiveTuple, IpProto};
+use crate::wire::ethernet::parse_l2;
+use crate::wire::icmp::IcmpType;
+use crate::wire::{EtherType, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpSegment, UdpDatagram};
+
+/// What kind of L4 payload an IPv4 packet carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum L4Kind {
+    Tcp,
+    Udp,
+    /// ICMP echo request (`request`) or reply; the identifier is in both
+    /// ports of the tuple.
+    IcmpEcho {
+        request: bool,
+    },
+    /// An ICMP error quoting a packet of a flow. `quoted` is the tuple of the
+    /// quoted packet as it was sent (so the flow it belongs to is found by
+    /// looking up `quoted.reversed()`, the direction of this error);
+    /// `quote_offset` is where its IP header starts in the frame.
+    IcmpError {
+        quoted: FiveTuple,
+        quote_offset: usize,
+    },
+    /// Any other ICMP type (timestamps, redirects, ...).
+    IcmpOther,
+}
+
+/// An IPv4 packet's layout and flow, as found by [`classify`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ipv4Meta {
+    /// Where the IPv4 header starts in the frame.
+    pub l3_offset: usize,
+    /// Where the L4 header starts in the frame.
+    pub l4_offset: usize,
+    /// The IPv4 total length (bytes of the frame past it are padding).
+    pub total_len: u16,
+    pub ttl: u8,
+    pub dont_fragment: bool,
+    pub vlan: Option<u16>,
+    /// Addresses, ports (echo identifier for ICMP echo, 0 for other ICMP)
+    /// and protocol.
+    pub tuple: FiveTuple,
+    pub kind: L4Kind,
+}
+
+impl Ipv4Meta {
+    /// Offset one past the last IP byte in the frame.
+    pub fn ip_end(&self) -> usize {
+        self.l3_offset + usize::from(self.total_len)
+    }
+}
+
+/// A classified frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Classified {
+    /// An ARP packet starting at `l3_offset` (not yet validated: see
+    /// [`crate::net::arp`]).
+    Arp {
+        l3_offset: usize,
+        vlan: Option<u16>,
+    },
+    Ipv4(Ipv4Meta),
+    /// IPv6 is recognised and counted, not forwarded yet.
+    Ipv6 {
+        next_header: u8,
+    },
+}
+
+/// Parses and classifies a frame. Checks the IPv4 header checksum, rejects
+/// fragments and protocols other than TCP, UDP and ICMP, requires a whole
+/// L4 header, and for ICMP errors a verified ICMP checksum and a quote that
+/// names a flow.
+#[inline]
+pub fn classify(frame: &[u8]) -> Result<Classified, DropReason> {
+    let l2 = parse_l2(frame)?;
+    let l3 = frame.get(l2.l3_offset..).unwrap_or(&[]);
+    match l2.ethertype {
+        EtherType::IPV4 => classify_ipv4(frame, l2.l3_offset, l2.vlan).map(Classified::Ipv4),
+        EtherType::ARP => Ok(Classified::Arp {
+            l3_offset: l2.l3_offset,
+            vlan: l2.vlan,
+        }),
+        EtherType::IPV6 => Ipv6Packet::new(l3).map(|p| Classified::Ipv6 {
+            next_header: p.next_header(),
+        }),
+        _ => Err(DropReason::UnsupportedEtherType),
+    }
+}
+
+fn classify_ipv4(
+    frame: &[u8],
+    l3_offset: usize,
+    vlan: Option<u16>,
+) -> Result<Ipv4Meta, DropReason> {
+    let ip = Ipv4Packet::new(frame.get(l3_offset..).unwrap_or(&[]))?;
+    if !ip.checksum_ok() {
+        return Err(DropReason::BadIpv4Checksum);
+    }
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    let proto = ip.protocol();
+    let l4 = ip.payload();
+    let (src_port, dst_port, kind) = match proto {
+        IpProto::TCP => {
+            let t = TcpSegment::new(l4)?;
+            (t.src_port(), t.dst_port(), L4Kind::Tcp)
+        }
+        IpProto::UDP => {
+            let u = UdpDatagram::new(l4)?;
+            (u.src_port(), u.dst_port(), L4Kind::Udp)
+        }
+        IpProto::ICMP => classify_icmp(l4, l3_offset + ip.header_len())?,
+        _ => return Err(DropReason::UnsupportedProtocol),
+    };
+    Ok(Ipv4Meta {
+        l3_offset,
+        l4_offset: l3_offset + ip.header_len(),
+        total_len: ip.total_len(),
+        ttl: ip.ttl(),
+        dont_fragment: ip.dont_fragment(),
+        vlan,
+        tuple: FiveTuple {
+            src: ip.src(),
+            dst: ip.dst(),
+            src_port,
+            dst_port,
+            proto,
+        },
+        kind,
+    })
+}
+
+fn classify_icmp(l4: &[u8], l4_offset: usize) -> Result<(u16, u16, L4Kind), DropReason> {
+    let icmp = IcmpPacket::new(l4)?;
+    let t = icmp.msg_type();
+    if t == IcmpType::ECHO_REQUEST || t == IcmpType::ECHO_REPLY {
+        let id = icmp.echo_ident();
+        return Ok((
+            id,
+            id,
+            L4Kind::IcmpEcho {
+                request: t == IcmpType::ECHO_REQUEST,
+            },
+        ));
+    }
+    if !IcmpType::is_translatable_error(t) {
+        return Ok((0, 0, L4Kind::IcmpOther));
+    }
+    if !icmp.checksum_ok() {
+        return Err(DropReason::BadIcmpChecksum);
+    }
+    let quoted = quoted_tuple(&icmp.quoted()?)?;
+    Ok((
+        0,
+        0,
+        L4Kind::IcmpError {
+            quoted,
+            quote_offset: l4_offset + crate::wire::icmp::ICMP_HEADER_LEN,
+        },
+    ))
+}
+
+/// The flow tuple of a quoted packet: TCP/UDP ports from its first 4 bytes,
+/// or the identifier of a quoted echo. A quoted non-first fragment has no
+/// ports, and errors about errors are not translated.
+fn quoted_tuple(inner: &Ipv4Packet<&[u8]>) -> Result<FiveTuple, DropReason> {
+    if inner.fragment_offset() != 0 {
+        return Err(DropReason::BadIcmpQuote);
+    }
+    let l4 = inner.payload();
+    let word = |off: usize| crate::wire::get_be16(l4, off);
+    let proto = inner.protocol();
+    let (src_port, dst_port) = match proto {
+        IpProto::TCP | IpProto::UDP => (word(0), word(2)),
+        IpProto::ICMP => {
+            let t = l4.first().copied().unwrap_or(u8::MAX);
+            if t != IcmpType::ECHO_REQUEST && t != IcmpType::ECHO_REPLY {
+                return Err(DropReason::BadIcmpQuote);
+            }
+            (word(4), word(4))
+        }
+        _ => return Err(DropReason::BadIcmpQuote),
+    };
+    Ok(FiveTuple {
+        src: inner.src(),
+        dst: inner.dst(),
+        src_port,
+        dst_port,
+        proto,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn tcp_udp_and_echo_frames_yield_their_tuples() {
+        let f = testutil::tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 64, b"hi");
+        let Ok(Classified::Ipv4(m)) = classify(&f) else {
+            panic!("tcp classifies")
+        };
+        assert_eq!(
+            (m.l3_offset, m.l4_offset, m.ttl, m.kind),
+            (14, 34, 64, L4Kind::Tcp)
+        );
+        assert_eq!(m.tuple.src, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            (m.tuple.src_port, m.tuple.dst_port, m.tuple.proto),
+            (1234, 80, IpProto::TCP)
+        );
+
+        let f = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 53, 5353, 9, b"q");
+        let Ok(Classified::Ipv4(m)) = classify(&f) else {
+            panic!("udp classifies")
+        };
+        assert_eq!(
+            (m.kind, m.tuple.dst_port, m.total_len),
+            (L4Kind::Udp, 5353, 29)
+        );
+
+        let f = testutil::echo_frame([10, 0, 0, 1], [10, 0, 0, 2], true, 77, 1, b"ping");
+        let Ok(Classified::Ipv4(m)) = classify(&f) else {
+            panic!("echo classifies")
+        };
+        assert_eq!(m.kind, L4Kind::IcmpEcho { request: true });
+        assert_eq!((m.tuple.src_port, m.tuple.dst_port), (77, 77));
+    }
+
+    #[test]
+    fn icmp_error_names_the_quoted_flow() {
+        let inner = testutil::udp_frame([10, 0, 0, 2], [10, 0, 0, 1], 5353, 53, 9, b"answer");
+        let f = testutil::icmp_error_frame([10, 0, 0, 1], [10, 0, 0, 2], 3, 3, 0, &inner[14..], 28);
+        let Ok(Classified::Ipv4(m)) = classify(&f) else {
+            panic!("error classifies")
+        };
+        let L4Kind::IcmpError {
+            quoted,
+            quote_offset,
+        } = m.kind
+        else {
+            panic!("is an error")
+        };
+        assert_eq!(quote_offset, 42);
+        assert_eq!(
+            (quoted.src, quoted.src_port, quoted.dst_port),
+            (Ipv4Addr::new(10, 0, 0, 2), 5353, 53)
+        );
+
+        let mut bad = f.clone();
+        bad[37] ^= 1; // a byte covered by the ICMP checksum
+        assert_eq!(classify(&bad), Err(DropReason::BadIcmpChecksum));
+        let short =
+            testutil::icmp_error_frame([10, 0, 0, 1], [10, 0, 0, 2], 3, 3, 0, &inner[14..], 27);
+        assert_eq!(classify(&short), Err(DropReason::BadIcmpQuote));
+    }
+
+    #[test]
+    fn malformed_and_unsupported_frames_name_a_reason() {
+        let f = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 64, b"x");
+        let mut frag = f.clone();
+        frag[20] = 0x20; // more fragments
+        testutil::fix_ipv4_checksum(&mut frag, 14);
+        assert_eq!(classify(&frag), Err(DropReason::Fragment));
+        let mut bad = f.clone();
+        bad[22] ^= 1; // TTL, checksum not fixed
+        assert_eq!(classify(&bad), Err(DropReason::BadIpv4Checksum));
+        let mut gre = f.clone();
+        gre[23] = 47;
+        testutil::fix_ipv4_checksum(&mut gre, 14);
+        assert_eq!(classify(&gre), Err(DropReason::UnsupportedProtocol));
+        assert_eq!(classify(&f[..40]), Err(DropReason::TotalLengthPastFrame));
+        let mut other = f.clone();
+        other[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+        assert_eq!(classify(&other), Err(DropReason::UnsupportedEtherType));
+        let mut short_udp = f.clone();
+        short_udp[38..40].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(classify(&short_udp), Err(DropReason::TruncatedL4));
+    }
+
+    #[test]
+    fn tagged_frames_and_arp_and_ipv6_classify() {
+        let f = testutil::tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 64, b"");
+        let tagged = testutil::vlan_tag(&f, 42);
+        let Ok(Classified::Ipv4(m)) = classify(&tagged) else {
+            panic!("tagged classifies")
+        };
+        assert_eq!((m.l3_offset, m.vlan), (18, Some(42)));
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(
+            classify(&arp),
+            Ok(Classified::Arp {
+                l3_offset: 14,
+                vlan: None
+            })
+        );
+        let mut v6 = vec![0u8; 54];
+        v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        v6[14] = 0x60;
+        v6[20] = 17;
+        assert_eq!(classify(&v6), Ok(Classified::Ipv6 { next_header: 17 }));
+    }
+}

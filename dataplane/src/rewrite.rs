@@ -1,0 +1,416 @@
+//! The forwarding rewrites of the five modes, on a classified frame.
+//!
+//! The flow table (which picks backends, local addresses and ports) and the
+//! pipeline (which routes and resolves neighbours) live elsewhere; these
+//! functions take every new address, port and MAC as a parameter:
+//!
+//! | mode | request | reply |
+//! |---|---|---|
+//! | DR | [`set_macs`] only; IP and L4 untouched, TTL too | none (RS → client) |
+//! | TUN | [`encapsulate_ipip`], then [`set_macs`] | none (RS → client) |
+//! | NAT | [`translate`] with [`Translation::nat_request`] | [`Translation::nat_reply`] |
+//! | FULLNAT | [`Translation::fullnat_request`] | [`Translation::fullnat_reply`] |
+//! | SNAT | [`Translation::snat_outbound`] | [`Translation::snat_reply`] |
+//!
+//! NAT, FULLNAT and SNAT are all "the packet leaves with this tuple": a
+//! [`Translation`] is that tuple, so the pipeline can also build one straight
+//! from a session (a packet of one direction leaves with the reversed tuple
+//! of the other direction). [`translate`] decrements the TTL and updates
+//! every checksum incrementally; TTL <= 1 is refused with
+//! [`DropReason::TtlExceeded`] before anything is written, and the caller
+//! answers with [`crate::net::icmp::build_icmp_error`] (rate-limited) or
+//! counts the drop.
+//!
+//! "Reverse" in the tests means: translating a packet with `t` and then with
+//! the tuple it had before restores every byte except the TTL (lower by two)
+//! and the IPv4 header checksum (which matches that TTL).
+
+use std::net::Ipv4Addr;
+
+use crate::buf::PacketBuf;
+use crate::checksum::{self, Delta};
+use crate::drop::DropReason;
+use crate::packet::{Ipv4Meta, L4Kind};
+use crate::tuple::{FiveTuple, IpProto};
+use crate::wire::ethernet::MacAddr;
+use crate::wire::ipv4::{write_ipv4_header, IPV4_MIN_HEADER_LEN};
+use crate::wire::{get_be16, get_be32, get_u8, put_be16, put_be32, put_bytes, put_u8};
+
+/// The addresses and ports a packet leaves with after NAT, FULLNAT or SNAT.
+///
+/// For ICMP echo the identifier plays the port of the side that chose it:
+/// an echo request takes its new identifier from `src_port`, an echo reply
+/// from `dst_port` (see [`FiveTuple`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Translation {
+    pub src: Ipv4Addr,
+    pub src_port: u16,
+    pub dst: Ipv4Addr,
+    pub dst_port: u16,
+}
+
+impl Translation {
+    /// The identity: a packet leaving with the tuple it came with.
+    pub fn of(t: &FiveTuple) -> Self {
+        Translation {
+            src: t.src,
+            src_port: t.src_port,
+            dst: t.dst,
+            dst_port: t.dst_port,
+        }
+    }
+    /// The tuple a packet with protocol `proto` has after this translation.
+    pub fn tuple(&self, proto: IpProto) -> FiveTuple {
+        FiveTuple {
+            src: self.src,
+            dst: self.dst,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            proto,
+        }
+    }
+    /// NAT request: CIP:cport → VIP:vport becomes CIP:cport → RIP:rport.
+    pub fn nat_request(pkt: &FiveTuple, rip: Ipv4Addr, rport: u16) -> Self {
+        Translation {
+            dst: rip,
+            dst_port: rport,
+            ..Self::of(pkt)
+        }
+    }
+    /// NAT reply: RIP:rport → CIP:cport becomes VIP:vport → CIP:cport.
+    pub fn nat_reply(pkt: &FiveTuple, vip: Ipv4Addr, vport: u16) -> Self {
+        Translation {
+            src: vip,
+            src_port: vport,
+            ..Self::of(pkt)
+        }
+    }
+    /// FULLNAT request: CIP:cport → VIP:vport becomes LIP:lport → RIP:rport.
+    pub fn fullnat_request(local: (Ipv4Addr, u16), real: (Ipv4Addr, u16)) -> Self {
+        Translation {
+            src: local.0,
+            src_port: local.1,
+            dst: real.0,
+            dst_port: real.1,
+        }
+    }
+    /// FULLNAT reply: RIP:rport → LIP:lport becomes VIP:vport → CIP:cport.
+    pub fn fullnat_reply(virt: (Ipv4Addr, u16), client: (Ipv4Addr, u16)) -> Self {
+        Translation {
+            src: virt.0,
+            src_port: virt.1,
+            dst: client.0,
+            dst_port: client.1,
+        }
+    }
+    /// SNAT outbound: internal:port → remote becomes SNAT-addr:port → remote.
+    pub fn snat_outbound(pkt: &FiveTuple, snat_addr: Ipv4Addr, snat_port: u16) -> Self {
+        Translation {
+            src: snat_addr,
+            src_port: snat_port,
+            ..Self::of(pkt)
+        }
+    }
+    /// SNAT reply: remote → SNAT-addr:port becomes remote → internal:port.
+    pub fn snat_reply(pkt: &FiveTuple, internal: Ipv4Addr, internal_port: u16) -> Self {
+        Translation {
+            dst: internal,
+            dst_port: internal_port,
+            ..Self::of(pkt)
+        }
+    }
+}
+
+/// Sets the Ethernet source and destination MACs (DR, and every mode once
+/// the next hop is resolved).
+#[inline]
+pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
+    put_bytes(frame, 0, &dst.0);
+    put_bytes(frame, 6, &src.0);
+}
+
+/// Decrements the TTL at `l3` and records the change in `ip`; `Err` if the
+/// TTL is <= 1 (nothing written then).
+#[inline]
+fn decrement_ttl(frame: &mut [u8], l3: usize, ip: &mut Delta) -> Result<(), DropReason> {
+    let ttl_proto = get_be16(frame, l3 + 8);
+    if ttl_proto >> 8 <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    let new = ttl_proto - 0x0100;
+    put_be16(frame, l3 + 8, new);
+    ip.word(ttl_proto, new);
+    Ok(())
+}
+
+/// Rewrites the IPv4 address at `off`, recording the change in both deltas.
+#[inline(always)]
+fn set_addr(frame: &mut [u8], off: usize, new: Ipv4Addr, ip: &mut Delta, l4: &mut Delta) {
+    let old = get_be32(frame, off);
+    let new = u32::from(new);
+    if old != new {
+        put_be32(frame, off, new);
+        ip.dword(old, new);
+        l4.dword(old, new);
+    }
+}
+
+/// Rewrites the 16-bit word at `off`, recording the change in `delta`.
+#[inline(always)]
+fn set_word(frame: &mut [u8], off: usize, new: u16, delta: &mut Delta) {
+    let old = get_be16(frame, off);
+    if old != new {
+        put_be16(frame, off, new);
+        delta.word(old, new);
+    }
+}
+
+/// Applies `delta` to the checksum word at `off`; `udp` keeps a 0 checksum 0.
+#[inline(always)]
+fn fix_checksum(frame: &mut [u8], off: usize, delta: Delta, udp: bool) -> u16 {
+    let old = get_be16(frame, off);
+    let new = if udp {
+        delta.apply_udp(old)
+    } else {
+        delta.apply(old)
+    };
+    put_be16(frame, off, new);
+    new
+}
+
+/// NAT, FULLNAT and SNAT: the packet leaves with `to`'s addresses and ports.
+///
+/// Decrements the TTL and updates the IPv4, TCP, UDP (0 stays 0) or ICMP
+/// echo checksums incrementally. Refuses TTL <= 1 with
+/// [`DropReason::TtlExceeded`], and ICMP that is not echo (errors go through
+/// [`translate_icmp_error`]) with [`DropReason::UnsupportedIcmp`], in both
+/// cases before changing anything.
+#[inline]
+pub fn translate(frame: &mut [u8], meta: &Ipv4Meta, to: &Translation) -> Result<(), DropReason> {
+    let l3 = meta.l3_offset;
+    let l4 = meta.l4_offset;
+    let echo_request = match meta.kind {
+        L4Kind::Tcp | L4Kind::Udp => false,
+        L4Kind::IcmpEcho { request } => request,
+        L4Kind::IcmpError { .. } | L4Kind::IcmpOther => return Err(DropReason::UnsupportedIcmp),
+    };
+    let mut ip = Delta::default();
+    decrement_ttl(frame, l3, &mut ip)?;
+    let mut pseudo = Delta::default();
+    set_addr(frame, l3 + 12, to.src, &mut ip, &mut pseudo);
+    set_addr(frame, l3 + 16, to.dst, &mut ip, &mut pseudo);
+    fix_checksum(frame, l3 + 10, ip, false);
+    match meta.kind {
+        L4Kind::Tcp | L4Kind::Udp => {
+            let mut l4d = pseudo;
+            set_word(frame, l4, to.src_port, &mut l4d);
+            set_word(frame, l4 + 2, to.dst_port, &mut l4d);
+            if meta.kind == L4Kind::Tcp {
+                fix_checksum(frame, l4 + 16, l4d, false);
+            } else {
+                fix_checksum(frame, l4 + 6, l4d, true);
+            }
+        }
+        _ => {
+            // ICMP has no pseudo-header: only the identifier counts.
+            let id = if echo_request {
+                to.src_port
+            } else {
+                to.dst_port
+            };
+            let mut icmp = Delta::default();
+            set_word(frame, l4 + 4, id, &mut icmp);
+            fix_checksum(frame, l4 + 2, icmp, false);
+        }
+    }
+    Ok(())
+}
+
+/// Parameters of the IP-in-IP outer header for TUN mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Tunnel {
+    /// Our address, the outer source.
+    pub src: Ipv4Addr,
+    /// The real server, the outer destination.
+    pub dst: Ipv4Addr,
+    /// TTL of the outer header (the inner packet is not routed by us, so its
+    /// TTL is left alone, as IPVS does).
+    pub ttl: u8,
+    /// MTU of the egress link: the largest IP packet it carries.
+    pub egress_mtu: u16,
+}
+
+impl Tunnel {
+    /// The MTU to report in fragmentation-needed: what an inner packet may
+    /// be so that it still fits once encapsulated.
+    pub fn inner_mtu(&self) -> u16 {
+        self.egress_mtu.saturating_sub(IPV4_MIN_HEADER_LEN as u16)
+    }
+}
+
+/// TUN: puts a 20-byte IPv4 header (protocol 4, full checksum, TOS and DF
+/// copied from the inner header) in front of the IP packet, keeping the L2
+/// header in front of it. Trailing Ethernet padding is trimmed first.
+///
+/// If the result would exceed `tun.egress_mtu`: with DF set this returns
+/// [`DropReason::FragmentationNeeded`] and the caller answers the client
+/// with [`crate::net::icmp::build_icmp_error`] (type 3 code 4, next-hop MTU
+/// [`Tunnel::inner_mtu`]); without DF it returns
+/// [`DropReason::TooBigToFragment`], as we do not fragment. Nothing is
+/// changed on error.
+pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    meta: &Ipv4Meta,
+    tun: &Tunnel,
+) -> Result<(), DropReason> {
+    let l3 = meta.l3_offset;
+    let inner_len = usize::from(meta.total_len);
+    let outer_len = inner_len + IPV4_MIN_HEADER_LEN;
+    if outer_len > usize::from(tun.egress_mtu) {
+        return Err(if meta.dont_fragment {
+            DropReason::FragmentationNeeded
+        } else {
+            DropReason::TooBigToFragment
+        });
+    }
+    let outer_total = u16::try_from(outer_len).map_err(|_| DropReason::TooBigToFragment)?;
+    if buf.headroom() < IPV4_MIN_HEADER_LEN || buf.len() < meta.ip_end() {
+        return Err(DropReason::NoBufferRoom);
+    }
+    let (tos, flags) = {
+        let d = buf.data();
+        (get_u8(d, l3 + 1), get_be16(d, l3 + 6) & 0x4000)
+    };
+    let padding = buf.len() - meta.ip_end();
+    buf.trim(padding);
+    if buf.prepend(IPV4_MIN_HEADER_LEN).is_none() {
+        return Err(DropReason::NoBufferRoom);
+    }
+    let frame = buf.data_mut();
+    // Slide the L2 header to the new front; the outer header goes after it.
+    frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + l3, 0);
+    let outer = frame.get_mut(l3..).unwrap_or(&mut []);
+    // An identification of 0 is allowed with DF (RFC 6864); without DF we
+    // never fragment the outer packet either, so 0 is as good as any.
+    write_ipv4_header(
+        outer,
+        tos,
+        outer_total,
+        0,
+        flags,
+        tun.ttl,
+        IpProto::IPIP,
+        tun.src,
+        tun.dst,
+    )
+    .ok_or(DropReason::NoBufferRoom)
+}
+
+/// Rewrites an ICMP error that quotes a packet of a tracked flow, as the
+/// flow's other side must see it: the quoted packet gets `quoted_to`'s
+/// addresses and ports, the outer header `outer_src` → `outer_dst`.
+///
+/// The quoted packet was sent by whoever the error now goes to, so for the
+/// usual case the pipeline passes `outer_src = quoted_to.dst` and
+/// `outer_dst = quoted_to.src` (IPVS keeps the reporter's address instead
+/// when it is not the real server in NAT mode; that choice is the
+/// caller's).
+///
+/// Checksums: the quoted IP header's is updated incrementally; the quoted
+/// TCP/UDP checksum is updated when the quote contains it (UDP always; TCP
+/// only if at least 18 bytes were quoted), otherwise only the ports change,
+/// as Linux NAT does for inner headers; a quoted echo's identifier and
+/// checksum likewise. The ICMP checksum (over the whole message) and the
+/// outer IP checksum follow incrementally, so a translated error carries
+/// exactly the quote the flow's other side sent. The outer TTL is
+/// decremented; TTL <= 1 is refused with [`DropReason::TtlExceeded`] and the
+/// caller must drop (no ICMP error about an ICMP error).
+pub fn translate_icmp_error(
+    frame: &mut [u8],
+    meta: &Ipv4Meta,
+    quoted_to: &Translation,
+    outer_src: Ipv4Addr,
+    outer_dst: Ipv4Addr,
+) -> Result<(), DropReason> {
+    let L4Kind::IcmpError {
+        quoted,
+        quote_offset: q,
+    } = meta.kind
+    else {
+        return Err(DropReason::UnsupportedIcmp);
+    };
+    let l3 = meta.l3_offset;
+    let icmp_at = meta.l4_offset;
+    let inner_hl = usize::from(get_u8(frame, q) & 0x0f) * 4;
+    let inner_l4 = q + inner_hl;
+    let quoted_l4_len = meta.ip_end().saturating_sub(inner_l4);
+
+    let mut outer = Delta::default();
+    decrement_ttl(frame, l3, &mut outer)?;
+
+    // Everything below lies inside the ICMP message, at even offsets from its
+    // start, so each changed word also feeds the ICMP checksum delta.
+    let mut icmp = Delta::default();
+    let mut inner_ip = Delta::default();
+    let mut pseudo = Delta::default();
+    set_addr(frame, q + 12, quoted_to.src, &mut inner_ip, &mut pseudo);
+    set_addr(frame, q + 16, quoted_to.dst, &mut inner_ip, &mut pseudo);
+    icmp.merge(inner_ip);
+    let old = get_be16(frame, q + 10);
+    let new = fix_checksum(frame, q + 10, inner_ip, false);
+    icmp.word(old, new);
+
+    let mut ports = Delta::default();
+    let (l4_checksum_at, udp) = match quoted.proto {
+        IpProto::ICMP => {
+            let request = get_u8(frame, inner_l4) == crate::wire::IcmpType::ECHO_REQUEST;
+            let id = if request {
+                quoted_to.src_port
+            } else {
+                quoted_to.dst_port
+            };
+            set_word(frame, inner_l4 + 4, id, &mut ports);
+            icmp.merge(ports);
+            (Some(inner_l4 + 2), false)
+        }
+        _ => {
+            set_word(frame, inner_l4, quoted_to.src_port, &mut ports);
+            set_word(frame, inner_l4 + 2, quoted_to.dst_port, &mut ports);
+            icmp.merge(ports);
+            ports.merge(pseudo);
+            let (at, udp) = if quoted.proto == IpProto::UDP {
+                (6, true)
+            } else {
+                (16, false)
+            };
+            ((quoted_l4_len >= at + 2).then_some(inner_l4 + at), udp)
+        }
+    };
+    if let Some(at) = l4_checksum_at {
+        let old = get_be16(frame, at);
+        let new = fix_checksum(frame, at, ports, udp);
+        icmp.word(old, new);
+    }
+    fix_checksum(frame, icmp_at + 2, icmp, false);
+
+    let mut no_pseudo = Delta::default();
+    set_addr(frame, l3 + 12, outer_src, &mut outer, &mut no_pseudo);
+    set_addr(frame, l3 + 16, outer_dst, &mut outer, &mut no_pseudo);
+    fix_checksum(frame, l3 + 10, outer, false);
+    Ok(())
+}
+
+/// Sets the TTL at `l3` back to `ttl` with an incremental checksum update,
+/// for tests and benchmarks that reuse a translated buffer.
+#[doc(hidden)]
+pub fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
+    let old = get_be16(frame, l3 + 8);
+    let new = (u16::from(ttl) << 8) | (old & 0xff);
+    put_u8(frame, l3 + 8, ttl);
+    let c = checksum::update16(get_be16(frame, l3 + 10), old, new);
+    put_be16(frame, l3 + 10, c);
+}
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;

@@ -1,0 +1,197 @@
+//! Ethernet II frames and 802.1Q VLAN tags.
+
+use super::{get_be16, put_be16, put_bytes};
+use crate::drop::DropReason;
+
+/// Length of an untagged Ethernet header.
+pub const ETHERNET_HEADER_LEN: usize = 14;
+/// Length of one 802.1Q tag (TCI and inner EtherType).
+pub const VLAN_TAG_LEN: usize = 4;
+
+/// A 48-bit MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
+
+    /// Whether the group bit is set (broadcast or multicast).
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
+/// EtherType values we look at.
+pub struct EtherType;
+
+impl EtherType {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88a8;
+    pub const IPV6: u16 = 0x86dd;
+}
+
+fn mac_at(b: &[u8], off: usize) -> MacAddr {
+    let mut m = [0u8; 6];
+    if let Some(src) = b.get(off..off + 6) {
+        m.copy_from_slice(src);
+    }
+    MacAddr(m)
+}
+
+/// An Ethernet II frame: destination, source, EtherType, payload.
+#[derive(Debug)]
+pub struct EthernetFrame<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    /// A view over `buf`, or [`DropReason::TruncatedFrame`] if it is shorter
+    /// than a header.
+    pub fn new(buf: T) -> Result<Self, DropReason> {
+        if buf.as_ref().len() < ETHERNET_HEADER_LEN {
+            return Err(DropReason::TruncatedFrame);
+        }
+        Ok(EthernetFrame { buf })
+    }
+    pub fn dst(&self) -> MacAddr {
+        mac_at(self.buf.as_ref(), 0)
+    }
+    pub fn src(&self) -> MacAddr {
+        mac_at(self.buf.as_ref(), 6)
+    }
+    /// The outer EtherType (0x8100 if the frame is VLAN-tagged).
+    pub fn ethertype(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 12)
+    }
+    pub fn payload(&self) -> &[u8] {
+        self.buf.as_ref().get(ETHERNET_HEADER_LEN..).unwrap_or(&[])
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    pub fn set_dst(&mut self, mac: MacAddr) {
+        put_bytes(self.buf.as_mut(), 0, &mac.0);
+    }
+    pub fn set_src(&mut self, mac: MacAddr) {
+        put_bytes(self.buf.as_mut(), 6, &mac.0);
+    }
+    pub fn set_ethertype(&mut self, ethertype: u16) {
+        put_be16(self.buf.as_mut(), 12, ethertype);
+    }
+}
+
+/// An 802.1Q tag as it follows the TPID: TCI, then the inner EtherType.
+#[derive(Debug)]
+pub struct VlanHeader<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> VlanHeader<T> {
+    /// A view over the bytes after the 0x8100 TPID.
+    pub fn new(buf: T) -> Result<Self, DropReason> {
+        if buf.as_ref().len() < VLAN_TAG_LEN {
+            return Err(DropReason::TruncatedFrame);
+        }
+        Ok(VlanHeader { buf })
+    }
+    pub fn tci(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 0)
+    }
+    /// The 12-bit VLAN identifier.
+    pub fn vid(&self) -> u16 {
+        self.tci() & 0x0fff
+    }
+    /// The 3-bit priority code point.
+    pub fn pcp(&self) -> u8 {
+        (self.tci() >> 13) as u8
+    }
+    pub fn ethertype(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 2)
+    }
+}
+
+/// Where the L3 header of a frame starts and what it is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct L2Info {
+    /// Offset of the L3 header from the start of the frame (14 or 18).
+    pub l3_offset: usize,
+    /// The EtherType of the L3 payload (the inner one if tagged).
+    pub ethertype: u16,
+    /// The VLAN id, if the frame carries one 802.1Q tag.
+    pub vlan: Option<u16>,
+}
+
+/// Finds the L3 header behind an Ethernet header and at most one 802.1Q tag.
+/// A second tag (QinQ) is reported as its EtherType, which the caller drops as
+/// unsupported.
+#[inline]
+pub fn parse_l2(frame: &[u8]) -> Result<L2Info, DropReason> {
+    let eth = EthernetFrame::new(frame)?;
+    let ethertype = eth.ethertype();
+    if ethertype != EtherType::VLAN {
+        return Ok(L2Info {
+            l3_offset: ETHERNET_HEADER_LEN,
+            ethertype,
+            vlan: None,
+        });
+    }
+    let tag = VlanHeader::new(eth.payload())?;
+    Ok(L2Info {
+        l3_offset: ETHERNET_HEADER_LEN + VLAN_TAG_LEN,
+        ethertype: tag.ethertype(),
+        vlan: Some(tag.vid()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untagged_and_tagged_frames_find_their_l3() {
+        let mut f = [0u8; 18];
+        f[0..6].copy_from_slice(&[1, 2, 3, 4, 5, 6]);
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let l2 = parse_l2(&f).expect("valid");
+        assert_eq!((l2.l3_offset, l2.ethertype, l2.vlan), (14, 0x0800, None));
+        assert_eq!(
+            EthernetFrame::new(&f[..]).expect("valid").dst(),
+            MacAddr([1, 2, 3, 4, 5, 6])
+        );
+
+        f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        f[14..16].copy_from_slice(&0xa064u16.to_be_bytes()); // pcp 5, vid 100
+        f[16..18].copy_from_slice(&0x0806u16.to_be_bytes());
+        let l2 = parse_l2(&f).expect("valid");
+        assert_eq!(
+            (l2.l3_offset, l2.ethertype, l2.vlan),
+            (18, 0x0806, Some(100))
+        );
+        assert_eq!(VlanHeader::new(&f[14..]).expect("valid").pcp(), 5);
+    }
+
+    #[test]
+    fn short_frames_are_truncated() {
+        assert_eq!(parse_l2(&[0u8; 13]), Err(DropReason::TruncatedFrame));
+        let mut f = [0u8; 17];
+        f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        assert_eq!(parse_l2(&f), Err(DropReason::TruncatedFrame));
+    }
+
+    #[test]
+    fn setters_write_the_fields() {
+        let mut f = [0u8; 14];
+        let mut e = EthernetFrame::new(&mut f[..]).expect("valid");
+        e.set_src(MacAddr([2; 6]));
+        e.set_dst(MacAddr::BROADCAST);
+        e.set_ethertype(EtherType::ARP);
+        assert_eq!(
+            (e.src(), e.dst(), e.ethertype()),
+            (MacAddr([2; 6]), MacAddr::BROADCAST, 0x0806)
+        );
+        assert!(e.dst().is_multicast() && !e.src().is_multicast());
+    }
+}

@@ -1,0 +1,332 @@
+//! IPv4 headers (RFC 791), options included.
+
+use std::net::Ipv4Addr;
+
+use super::{get_be16, get_ipv4, get_u8, put_be16, put_bytes, put_u8};
+use crate::checksum;
+use crate::drop::DropReason;
+use crate::tuple::IpProto;
+
+/// Length of an IPv4 header without options.
+pub const IPV4_MIN_HEADER_LEN: usize = 20;
+
+/// An IPv4 packet: header (with options) and payload.
+///
+/// [`Ipv4Packet::new`] checks version, IHL and total length against the
+/// bytes present, so `payload` is exactly the bytes the header claims
+/// (trailing Ethernet padding excluded). [`Ipv4Packet::new_quoted`] is the
+/// laxer check for a header quoted inside an ICMP error, whose payload is cut.
+#[derive(Debug)]
+pub struct Ipv4Packet<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// A view over a whole IPv4 packet.
+    #[inline]
+    pub fn new(buf: T) -> Result<Self, DropReason> {
+        let p = Self::new_quoted(buf)?;
+        let total = usize::from(p.total_len());
+        if total < p.header_len() {
+            return Err(DropReason::TotalLengthBelowHeader);
+        }
+        if total > p.buf.as_ref().len() {
+            return Err(DropReason::TotalLengthPastFrame);
+        }
+        Ok(p)
+    }
+
+    /// A view over an IPv4 header whose payload may be cut short (the packet
+    /// an ICMP error quotes): only the header itself must be present.
+    #[inline]
+    pub fn new_quoted(buf: T) -> Result<Self, DropReason> {
+        let b = buf.as_ref();
+        let Some(&ver_ihl) = b.first() else {
+            return Err(DropReason::TruncatedIpv4);
+        };
+        if b.len() < IPV4_MIN_HEADER_LEN {
+            return Err(DropReason::TruncatedIpv4);
+        }
+        if ver_ihl >> 4 != 4 {
+            return Err(DropReason::BadIpVersion);
+        }
+        let header_len = usize::from(ver_ihl & 0x0f) * 4;
+        if header_len < IPV4_MIN_HEADER_LEN || header_len > b.len() {
+            return Err(DropReason::BadIhl);
+        }
+        Ok(Ipv4Packet { buf })
+    }
+
+    /// The header length in bytes (IHL × 4), 20 to 60.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(get_u8(self.buf.as_ref(), 0) & 0x0f) * 4
+    }
+    pub fn tos(&self) -> u8 {
+        get_u8(self.buf.as_ref(), 1)
+    }
+    #[inline]
+    pub fn total_len(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 2)
+    }
+    pub fn ident(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 4)
+    }
+    /// Flags and fragment offset, the raw 16-bit word.
+    pub fn flags_fragment(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 6)
+    }
+    pub fn dont_fragment(&self) -> bool {
+        self.flags_fragment() & 0x4000 != 0
+    }
+    pub fn more_fragments(&self) -> bool {
+        self.flags_fragment() & 0x2000 != 0
+    }
+    /// The fragment offset in 8-byte units.
+    pub fn fragment_offset(&self) -> u16 {
+        self.flags_fragment() & 0x1fff
+    }
+    /// Whether this is any fragment of a larger packet (first one included).
+    #[inline]
+    pub fn is_fragment(&self) -> bool {
+        self.flags_fragment() & 0x3fff != 0
+    }
+    #[inline]
+    pub fn ttl(&self) -> u8 {
+        get_u8(self.buf.as_ref(), 8)
+    }
+    #[inline]
+    pub fn protocol(&self) -> IpProto {
+        IpProto(get_u8(self.buf.as_ref(), 9))
+    }
+    pub fn checksum(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 10)
+    }
+    #[inline]
+    pub fn src(&self) -> Ipv4Addr {
+        get_ipv4(self.buf.as_ref(), 12)
+    }
+    #[inline]
+    pub fn dst(&self) -> Ipv4Addr {
+        get_ipv4(self.buf.as_ref(), 16)
+    }
+    /// The header bytes, options included.
+    pub fn header(&self) -> &[u8] {
+        self.buf.as_ref().get(..self.header_len()).unwrap_or(&[])
+    }
+    /// The option bytes (empty for a 20-byte header).
+    pub fn options(&self) -> &[u8] {
+        self.buf
+            .as_ref()
+            .get(IPV4_MIN_HEADER_LEN..self.header_len())
+            .unwrap_or(&[])
+    }
+    /// The payload: from the end of the header to the total length (for a
+    /// quoted header, to the end of the bytes present).
+    pub fn payload(&self) -> &[u8] {
+        let b = self.buf.as_ref();
+        let end = usize::from(self.total_len()).min(b.len());
+        b.get(self.header_len()..end).unwrap_or(&[])
+    }
+    /// Whether the header checksum verifies.
+    #[inline]
+    pub fn checksum_ok(&self) -> bool {
+        checksum::verifies(self.header())
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    pub fn set_tos(&mut self, tos: u8) {
+        put_u8(self.buf.as_mut(), 1, tos);
+    }
+    pub fn set_total_len(&mut self, len: u16) {
+        put_be16(self.buf.as_mut(), 2, len);
+    }
+    pub fn set_ident(&mut self, id: u16) {
+        put_be16(self.buf.as_mut(), 4, id);
+    }
+    pub fn set_flags_fragment(&mut self, v: u16) {
+        put_be16(self.buf.as_mut(), 6, v);
+    }
+    pub fn set_ttl(&mut self, ttl: u8) {
+        put_u8(self.buf.as_mut(), 8, ttl);
+    }
+    pub fn set_protocol(&mut self, proto: IpProto) {
+        put_u8(self.buf.as_mut(), 9, proto.0);
+    }
+    pub fn set_checksum(&mut self, c: u16) {
+        put_be16(self.buf.as_mut(), 10, c);
+    }
+    pub fn set_src(&mut self, a: Ipv4Addr) {
+        put_bytes(self.buf.as_mut(), 12, &a.octets());
+    }
+    pub fn set_dst(&mut self, a: Ipv4Addr) {
+        put_bytes(self.buf.as_mut(), 16, &a.octets());
+    }
+    /// Recomputes the header checksum from scratch.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let c = checksum::checksum(self.header());
+        self.set_checksum(c);
+    }
+    /// The payload, writable (same extent as [`Ipv4Packet::payload`]).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        let end = usize::from(self.total_len());
+        let b = self.buf.as_mut();
+        let end = end.min(b.len());
+        b.get_mut(hl..end).unwrap_or(&mut [])
+    }
+}
+
+/// Writes a 20-byte IPv4 header (no options) with a full checksum into the
+/// start of `out`; `None` if `out` is shorter than 20 bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn write_ipv4_header(
+    out: &mut [u8],
+    tos: u8,
+    total_len: u16,
+    ident: u16,
+    flags_fragment: u16,
+    ttl: u8,
+    proto: IpProto,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> Option<()> {
+    let h = out.get_mut(..IPV4_MIN_HEADER_LEN)?;
+    h[0] = 0x45;
+    let mut p = Ipv4Packet { buf: h };
+    p.set_tos(tos);
+    p.set_total_len(total_len);
+    p.set_ident(ident);
+    p.set_flags_fragment(flags_fragment);
+    p.set_ttl(ttl);
+    p.set_protocol(proto);
+    p.set_src(src);
+    p.set_dst(dst);
+    p.fill_checksum();
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(options: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut h = etherparse::Ipv4Header::new(
+            payload.len() as u16,
+            33,
+            etherparse::IpNumber::UDP,
+            [192, 0, 2, 1],
+            [198, 51, 100, 7],
+        )
+        .expect("valid");
+        h.options = etherparse::Ipv4Options::try_from(options).expect("options");
+        h.dont_fragment = true;
+        h.set_payload_len(payload.len()).expect("fits");
+        h.header_checksum = h.calc_header_checksum();
+        let mut v = h.to_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn reads_every_field_including_options() {
+        let v = packet(&[1, 1, 1, 1], &[9; 10]);
+        let p = Ipv4Packet::new(&v[..]).expect("valid");
+        assert_eq!(p.header_len(), 24);
+        assert_eq!(p.options(), &[1, 1, 1, 1]);
+        assert_eq!(p.total_len(), 34);
+        assert_eq!(p.ttl(), 33);
+        assert_eq!(p.protocol(), IpProto::UDP);
+        assert_eq!(p.src(), Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(p.dst(), Ipv4Addr::new(198, 51, 100, 7));
+        assert!(p.dont_fragment() && !p.more_fragments() && !p.is_fragment());
+        assert_eq!(p.payload(), &[9; 10]);
+        assert!(p.checksum_ok());
+    }
+
+    #[test]
+    fn padding_past_total_length_is_not_payload() {
+        let mut v = packet(&[], &[7; 4]);
+        v.extend_from_slice(&[0; 6]);
+        let p = Ipv4Packet::new(&v[..]).expect("valid");
+        assert_eq!(p.payload(), &[7; 4]);
+    }
+
+    #[test]
+    fn malformed_headers_name_their_fault() {
+        let v = packet(&[], &[0; 8]);
+        assert_eq!(
+            Ipv4Packet::new(&v[..19]).err(),
+            Some(DropReason::TruncatedIpv4)
+        );
+        let mut w = v.clone();
+        w[0] = 0x65;
+        assert_eq!(
+            Ipv4Packet::new(&w[..]).err(),
+            Some(DropReason::BadIpVersion)
+        );
+        w[0] = 0x44;
+        assert_eq!(Ipv4Packet::new(&w[..]).err(), Some(DropReason::BadIhl));
+        w[0] = 0x4f; // 60 bytes of header in a 28-byte packet
+        assert_eq!(Ipv4Packet::new(&w[..]).err(), Some(DropReason::BadIhl));
+        let mut w = v.clone();
+        w[2..4].copy_from_slice(&29u16.to_be_bytes());
+        assert_eq!(
+            Ipv4Packet::new(&w[..]).err(),
+            Some(DropReason::TotalLengthPastFrame)
+        );
+        w[2..4].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(
+            Ipv4Packet::new(&w[..]).err(),
+            Some(DropReason::TotalLengthBelowHeader)
+        );
+        // A quoted header only needs itself.
+        assert!(Ipv4Packet::new_quoted(&w[..20]).is_ok());
+        let mut w = v.clone();
+        w[10] ^= 1;
+        assert!(!Ipv4Packet::new(&w[..]).expect("parses").checksum_ok());
+    }
+
+    #[test]
+    fn written_header_matches_etherparse() {
+        let mut out = [0u8; 20];
+        write_ipv4_header(
+            &mut out,
+            0x10,
+            40,
+            7,
+            0x4000,
+            64,
+            IpProto::IPIP,
+            Ipv4Addr::new(1, 2, 3, 4),
+            Ipv4Addr::new(5, 6, 7, 8),
+        )
+        .expect("fits");
+        let (h, _) = etherparse::Ipv4Header::from_slice(&out).expect("etherparse accepts");
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        assert_eq!(
+            (
+                h.total_len,
+                h.identification,
+                h.dont_fragment,
+                h.time_to_live
+            ),
+            (40, 7, true, 64)
+        );
+        assert_eq!(h.protocol, etherparse::IpNumber::IPV4);
+        assert!(write_ipv4_header(
+            &mut [0u8; 19],
+            0,
+            20,
+            0,
+            0,
+            1,
+            IpProto::TCP,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,111 @@
+//! TCP headers (RFC 9293).
+
+use super::{get_be16, get_be32, get_u8, put_be16};
+use crate::drop::DropReason;
+
+/// Length of a TCP header without options.
+pub const TCP_MIN_HEADER_LEN: usize = 20;
+/// Offset of the checksum field.
+pub const TCP_CHECKSUM_OFFSET: usize = 16;
+
+/// TCP flag bits (the low byte of the flags field).
+pub struct TcpFlags;
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+}
+
+/// A TCP segment: header with options, then data.
+#[derive(Debug)]
+pub struct TcpSegment<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> TcpSegment<T> {
+    /// A view over a segment whose header (options included) is present.
+    #[inline]
+    pub fn new(buf: T) -> Result<Self, DropReason> {
+        let b = buf.as_ref();
+        if b.len() < TCP_MIN_HEADER_LEN {
+            return Err(DropReason::TruncatedL4);
+        }
+        let header_len = usize::from(get_u8(b, 12) >> 4) * 4;
+        if header_len < TCP_MIN_HEADER_LEN || header_len > b.len() {
+            return Err(DropReason::TruncatedL4);
+        }
+        Ok(TcpSegment { buf })
+    }
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 0)
+    }
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 2)
+    }
+    pub fn seq(&self) -> u32 {
+        get_be32(self.buf.as_ref(), 4)
+    }
+    pub fn ack(&self) -> u32 {
+        get_be32(self.buf.as_ref(), 8)
+    }
+    pub fn header_len(&self) -> usize {
+        usize::from(get_u8(self.buf.as_ref(), 12) >> 4) * 4
+    }
+    pub fn flags(&self) -> u8 {
+        get_u8(self.buf.as_ref(), 13)
+    }
+    pub fn window(&self) -> u16 {
+        get_be16(self.buf.as_ref(), 14)
+    }
+    pub fn checksum(&self) -> u16 {
+        get_be16(self.buf.as_ref(), TCP_CHECKSUM_OFFSET)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
+    pub fn set_src_port(&mut self, p: u16) {
+        put_be16(self.buf.as_mut(), 0, p);
+    }
+    pub fn set_dst_port(&mut self, p: u16) {
+        put_be16(self.buf.as_mut(), 2, p);
+    }
+    pub fn set_checksum(&mut self, c: u16) {
+        put_be16(self.buf.as_mut(), TCP_CHECKSUM_OFFSET, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_etherparse_header_and_rejects_bad_offsets() {
+        let mut h = etherparse::TcpHeader::new(1234, 80, 7, 4096);
+        h.syn = true;
+        h.ack = true;
+        h.acknowledgment_number = 99;
+        h.set_options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)])
+            .expect("fits");
+        let v = h.to_bytes();
+        let t = TcpSegment::new(&v[..]).expect("valid");
+        assert_eq!(
+            (t.src_port(), t.dst_port(), t.seq(), t.ack()),
+            (1234, 80, 7, 99)
+        );
+        assert_eq!(t.header_len(), 24);
+        assert_eq!(t.flags(), TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(t.window(), 4096);
+        assert_eq!(
+            TcpSegment::new(&v[..23]).err(),
+            Some(DropReason::TruncatedL4)
+        );
+        let mut w = v.to_vec();
+        w[12] = 0x40; // data offset 4 words
+        assert_eq!(TcpSegment::new(&w[..]).err(), Some(DropReason::TruncatedL4));
+    }
+}
