@@ -7,4 +7,5 @@
 pub mod buf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod flow;
 pub mod tuple;
