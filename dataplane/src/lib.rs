@@ -8,4 +8,5 @@ pub mod buf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod flow;
+pub mod sched;
 pub mod tuple;
