@@ -8,5 +8,6 @@ pub mod buf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod flow;
+pub mod laddr;
 pub mod sched;
 pub mod tuple;
