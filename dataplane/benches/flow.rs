@@ -106,9 +106,17 @@ fn sessions(c: &mut Criterion) {
                     keys
                 },
                 |keys| {
+                    // Staged so each pass's misses are in flight together:
+                    // hash all, touch all index lines, touch all sessions.
                     let mut hashes = [0u64; 32];
                     for (h, key) in hashes.iter_mut().zip(&keys) {
-                        *h = t.prefetch(key);
+                        *h = t.hash(key);
+                    }
+                    for h in &hashes {
+                        t.prefetch_hashed(*h);
+                    }
+                    for h in &hashes {
+                        t.prefetch_candidate(*h);
                     }
                     for (h, key) in hashes.iter().zip(&keys) {
                         black_box(t.lookup_hashed(key, *h));

@@ -308,10 +308,33 @@ impl<S: BuildHasher> SessionTable<S> {
         prefetch_read(&self.index[pos]);
     }
 
-    /// Pulls a session's line into cache (second stage of a burst).
+    /// Pulls a session's line into cache.
     #[inline]
     pub fn prefetch_session(&self, id: SessionId) {
         prefetch_read(&self.sessions[id.index()]);
+    }
+
+    /// Second stage of a burst, after `prefetch_hashed`: finds the first index
+    /// entry whose tag matches (its line is cached by now) and pulls that
+    /// session's line, so `lookup_hashed` then finds both in cache.
+    #[inline]
+    pub fn prefetch_candidate(&self, hash: u64) {
+        let tag = (hash >> 32) as u32;
+        let mut pos = self.home(tag);
+        loop {
+            let e = self.index[pos];
+            if e == 0 {
+                return;
+            }
+            if (e >> 32) as u32 == tag {
+                prefetch_read(&self.sessions[decode(e).0 as usize]);
+                return;
+            }
+            pos += 1;
+            if pos == self.index.len() {
+                pos = 0;
+            }
+        }
     }
 
     #[inline]
@@ -1029,6 +1052,9 @@ mod tests {
                 prop_assert_eq!(t.len(), model.len());
                 for k in 0..=255u8 {
                     let want = model.get(&k).map(|e| e.0);
+                    // The burst hints must terminate on any probe run.
+                    let h = t.prefetch(&tuple(k.into(), 1));
+                    t.prefetch_candidate(h);
                     prop_assert_eq!(t.lookup(&tuple(k.into(), 1)).map(|h| h.id), want);
                     prop_assert_eq!(t.lookup(&reply(k.into(), 2)).map(|h| h.id), want);
                 }
