@@ -547,7 +547,29 @@ impl<S: BuildHasher> SessionTable<S> {
         }
     }
 
-    /// Every live session, for flushing or listing (off the packet path).
+    /// Removes every live session `select` picks (e.g. those of a removed
+    /// backend), handing each to `on_removed` like `expire` does. Walks the
+    /// whole slab: for the control path, between bursts.
+    pub fn flush(
+        &mut self,
+        mut select: impl FnMut(&Session) -> bool,
+        mut on_removed: impl FnMut(&Session),
+    ) -> usize {
+        let mut n = 0;
+        for i in 0..self.sessions.len() {
+            let s = self.sessions[i];
+            if s.flags & session_flags::IN_USE != 0 && select(&s) {
+                self.wheel_unlink(i as u32);
+                self.release(i as u32);
+                self.stats.removed += 1;
+                on_removed(&s);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every live session, for listing (off the packet path).
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session)> {
         self.sessions
             .iter()
