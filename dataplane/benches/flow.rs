@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use dataplane::flow::table::{index_len_for, Session};
-use dataplane::flow::{ProtoState, SessionTable, TableConfig, TcpState};
+use dataplane::flow::{NewSession, ProtoState, SessionTable, TableConfig, TcpState};
 use dataplane::sched::maglev::{MaglevTable, DEFAULT_SIZE};
 use dataplane::sched::Backend;
 use dataplane::tuple::{FiveTuple, IpProto};
@@ -45,7 +45,7 @@ fn filled(n: u64) -> SessionTable {
     };
     let mut t = SessionTable::new(cfg, 0).expect("table config");
     for i in 0..n {
-        t.insert(&inbound(i), &outbound(i), 0, 0, STATE, 0, 0)
+        t.insert(&NewSession::new(inbound(i), outbound(i), 0, STATE), 0)
             .expect("room for the fill");
     }
     t
@@ -134,7 +134,9 @@ fn sessions(c: &mut Criterion) {
                     let base = n + 1_000_000_000;
                     let start = Instant::now();
                     for i in base..base + chunk {
-                        let _ = black_box(t.insert(&inbound(i), &outbound(i), 0, 0, STATE, 0, 0));
+                        let _ = black_box(
+                            t.insert(&NewSession::new(inbound(i), outbound(i), 0, STATE), 0),
+                        );
                     }
                     timed += start.elapsed();
                     for i in base..base + chunk {

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use dataplane::flow::proto::tcp_flags::{ACK, FIN, SYN};
 use dataplane::flow::table::session_flags;
 use dataplane::flow::{
-    ConnCounts, Direction, ProtoState, SessionTable, TableConfig, TcpDir, TcpState,
+    ConnCounts, Direction, NewSession, ProtoState, SessionTable, TableConfig, TcpDir, TcpState,
 };
 use dataplane::laddr::{LocalPorts, PoolConfig};
 use dataplane::sched::{Backend, Scheduler, SchedulerKind};
@@ -74,12 +74,10 @@ impl Worker {
         let id = self
             .table
             .insert(
-                &client,
-                &reply,
-                0,
-                b.id,
-                state,
-                session_flags::LOCAL_PORT,
+                &NewSession {
+                    flags: session_flags::LOCAL_PORT,
+                    ..NewSession::new(client, reply, b.id, state)
+                },
                 now,
             )
             .unwrap();

@@ -7,4 +7,6 @@ pub mod table;
 
 pub use conns::ConnCounts;
 pub use proto::{ProtoState, TcpDir, TcpState, Timeouts};
-pub use table::{Direction, Hit, InsertError, Session, SessionId, SessionTable, TableConfig};
+pub use table::{
+    Direction, Hit, InsertError, NewSession, Session, SessionId, SessionTable, TableConfig,
+};

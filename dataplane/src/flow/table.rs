@@ -174,6 +174,42 @@ pub struct Transition {
     pub to: ProtoState,
 }
 
+/// What a new session starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewSession {
+    /// Client to service, as the first packet carried it.
+    pub inbound: FiveTuple,
+    /// The reply as it will reach the LB; equal to `inbound` to index the
+    /// session once (templates; DR/TUN, which see no replies).
+    pub outbound: FiveTuple,
+    pub service: u32,
+    pub backend: u32,
+    pub state: ProtoState,
+    /// `session_flags` bits such as `LOCAL_PORT`.
+    pub flags: u8,
+    /// Instead of the state's timeout (templates carry the service's).
+    pub timeout_ms: Option<u32>,
+}
+
+impl NewSession {
+    pub fn new(
+        inbound: FiveTuple,
+        outbound: FiveTuple,
+        backend: u32,
+        state: ProtoState,
+    ) -> NewSession {
+        NewSession {
+            inbound,
+            outbound,
+            service: 0,
+            backend,
+            state,
+            flags: 0,
+            timeout_ms: None,
+        }
+    }
+}
+
 pub struct SessionTable<S = RandomState> {
     sessions: Vec<Session>,
     /// Index entries: 0 empty, else tag (hash >> 32) << 32 | (id << 1 | dir) + 1.
@@ -378,40 +414,33 @@ impl<S: BuildHasher> SessionTable<S> {
         &mut self.sessions[id.index()]
     }
 
-    /// Creates a session reachable by `inbound` and `outbound` (pass the same
-    /// tuple twice to index it once), expiring after the timeout of `state`
-    /// (or `timeout_ms` for templates, which carry their own).
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert(
-        &mut self,
-        inbound: &FiveTuple,
-        outbound: &FiveTuple,
-        service: u32,
-        backend: u32,
-        state: ProtoState,
-        flags: u8,
-        now_ms: u64,
-    ) -> Result<SessionId, InsertError> {
-        let timeout = self.timeouts.for_state(state).unwrap_or(0);
-        self.insert_with_timeout(
-            inbound, outbound, service, backend, state, flags, timeout, now_ms,
-        )
+    /// Creates a session reachable by its inbound and outbound tuples.
+    pub fn insert(&mut self, new: &NewSession, now_ms: u64) -> Result<SessionId, InsertError> {
+        let inbound_hash = self.hash(&new.inbound);
+        self.insert_hashed(new, inbound_hash, now_ms)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_with_timeout(
+    /// As `insert`, reusing the inbound hash the burst's lookup computed;
+    /// it must be `self.hash(&new.inbound)` or the session is unreachable.
+    pub fn insert_hashed(
         &mut self,
-        inbound: &FiveTuple,
-        outbound: &FiveTuple,
-        service: u32,
-        backend: u32,
-        state: ProtoState,
-        flags: u8,
-        timeout_ms: u32,
+        new: &NewSession,
+        inbound_hash: u64,
         now_ms: u64,
     ) -> Result<SessionId, InsertError> {
+        let NewSession {
+            inbound,
+            outbound,
+            service,
+            backend,
+            state,
+            flags,
+            timeout_ms,
+        } = *new;
+        let (inbound, outbound) = (&inbound, &outbound);
+        let timeout_ms = timeout_ms.or(self.timeouts.for_state(state)).unwrap_or(0);
+        let in_hash = inbound_hash;
         let single = inbound == outbound;
-        let in_hash = self.hash(inbound);
         let out_hash = if single { in_hash } else { self.hash(outbound) };
         if self.lookup_hashed(inbound, in_hash).is_some()
             || (!single && self.lookup_hashed(outbound, out_hash).is_some())
@@ -779,13 +808,9 @@ mod tests {
     }
 
     fn syn(t: &mut SessionTable, client: u32, now: u64) -> Result<SessionId, InsertError> {
+        let st = ProtoState::Tcp(TcpState::SynRecv);
         t.insert(
-            &tuple(client, 1000),
-            &reply(client, 2000),
-            1,
-            7,
-            ProtoState::Tcp(TcpState::SynRecv),
-            0,
+            &NewSession::new(tuple(client, 1000), reply(client, 2000), 7, st),
             now,
         )
     }
@@ -823,11 +848,11 @@ mod tests {
         // Same inbound, different reply; then different inbound, same reply.
         let st = ProtoState::Udp;
         assert_eq!(
-            t.insert(&tuple(1, 1000), &reply(9, 9), 0, 0, st, 0, 0),
+            t.insert(&NewSession::new(tuple(1, 1000), reply(9, 9), 0, st), 0),
             Err(InsertError::Exists)
         );
         assert_eq!(
-            t.insert(&tuple(9, 9), &reply(1, 2000), 0, 0, st, 0, 0),
+            t.insert(&NewSession::new(tuple(9, 9), reply(1, 2000), 0, st), 0),
             Err(InsertError::Exists)
         );
         assert_eq!(t.stats().refused_exists, 2);
@@ -858,7 +883,7 @@ mod tests {
         // Start at an arbitrary clock value to catch origin assumptions.
         let start = 123_456_700;
         let mut t = SessionTable::new(config(8), start).unwrap();
-        t.insert(&tuple(1, 1), &reply(1, 1), 0, 0, state, 0, start)
+        t.insert(&NewSession::new(tuple(1, 1), reply(1, 1), 0, state), start)
             .unwrap();
         let mut last_alive = start;
         let mut expired_at = None;
@@ -908,10 +933,13 @@ mod tests {
         )
         .unwrap();
         let st = ProtoState::Tcp(TcpState::Established);
-        t.insert(&tuple(1, 1), &reply(1, 1), 0, 0, st, 0, 0)
+        t.insert(&NewSession::new(tuple(1, 1), reply(1, 1), 0, st), 0)
             .unwrap();
-        t.insert(&tuple(2, 1), &reply(2, 1), 0, 0, ProtoState::Udp, 0, 0)
-            .unwrap();
+        t.insert(
+            &NewSession::new(tuple(2, 1), reply(2, 1), 0, ProtoState::Udp),
+            0,
+        )
+        .unwrap();
         assert_eq!(t.expire(1_490, 10, |_| {}), 0);
         assert_eq!(
             t.expire(1_500, 10, |s| assert_eq!(s.state, ProtoState::Udp)),
@@ -943,8 +971,11 @@ mod tests {
     fn expiry_respects_the_budget_and_resumes() {
         let mut t = SessionTable::new(config(64), 0).unwrap();
         for c in 0..10 {
-            t.insert(&tuple(c, 1), &reply(c, 1), 0, 0, ProtoState::Udp, 0, 0)
-                .unwrap();
+            t.insert(
+                &NewSession::new(tuple(c, 1), reply(c, 1), 0, ProtoState::Udp),
+                0,
+            )
+            .unwrap();
         }
         let now = 300_000;
         assert_eq!(t.expire(now, 3, |_| {}), 3);
@@ -968,10 +999,19 @@ mod tests {
         };
         let mut t = SessionTable::new(cfg, 0).unwrap();
         let st = ProtoState::Template;
-        t.insert_with_timeout(&tuple(1, 0), &tuple(1, 0), 0, 3, st, 0, 60_000, 0)
-            .unwrap();
-        t.insert(&tuple(2, 1), &reply(2, 1), 0, 0, ProtoState::Udp, 0, 0)
-            .unwrap();
+        t.insert(
+            &NewSession {
+                timeout_ms: Some(60_000),
+                ..NewSession::new(tuple(1, 0), tuple(1, 0), 3, st)
+            },
+            0,
+        )
+        .unwrap();
+        t.insert(
+            &NewSession::new(tuple(2, 1), reply(2, 1), 0, ProtoState::Udp),
+            0,
+        )
+        .unwrap();
         let mut now = 0;
         while now < 59_900 {
             now += 100;
@@ -988,7 +1028,9 @@ mod tests {
     fn single_entry_sessions_index_once() {
         let mut t = SessionTable::new(config(2), 0).unwrap();
         let k = tuple(1, 0);
-        let id = t.insert(&k, &k, 0, 0, ProtoState::Template, 0, 0).unwrap();
+        let id = t
+            .insert(&NewSession::new(k, k, 0, ProtoState::Template), 0)
+            .unwrap();
         assert_eq!(
             t.lookup(&k),
             Some(Hit {
@@ -1042,7 +1084,8 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Insert(k) => {
-                        let r = t.insert_with_timeout(&tuple(k.into(), 1), &reply(k.into(), 2), 0, k.into(), ProtoState::Udp, 0, 1_000, now);
+                        let new = NewSession { timeout_ms: Some(1_000), ..NewSession::new(tuple(k.into(), 1), reply(k.into(), 2), k.into(), ProtoState::Udp) };
+                        let r = t.insert(&new, now);
                         if model.contains_key(&k) {
                             prop_assert_eq!(r, Err(InsertError::Exists));
                         } else if model.len() == capacity {

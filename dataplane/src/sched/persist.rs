@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 
 use super::{Backend, Scheduler};
-use crate::flow::{ConnCounts, ProtoState, SessionTable};
+use crate::flow::{ConnCounts, NewSession, ProtoState, SessionTable};
 use crate::tuple::{FiveTuple, IpProto};
 
 /// An IP protocol number no packet of a session carries (255 is reserved), so
@@ -69,16 +69,12 @@ impl Persistence {
             table.remove(hit.id);
         }
         let b = sched.pick(flow, conns)?;
-        let _ = table.insert_with_timeout(
-            &key,
-            &key,
+        let template = NewSession {
             service,
-            b.id,
-            ProtoState::Template,
-            0,
-            self.timeout_ms,
-            now_ms,
-        );
+            timeout_ms: Some(self.timeout_ms),
+            ..NewSession::new(key, key, b.id, ProtoState::Template)
+        };
+        let _ = table.insert(&template, now_ms);
         Some(b)
     }
 }
