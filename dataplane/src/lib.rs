@@ -9,12 +9,15 @@ pub mod checksum;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod drop;
+pub mod flow;
 pub mod forward;
 pub mod fuzzing;
 pub mod io;
+pub mod laddr;
 pub mod net;
 pub mod packet;
 pub mod rewrite;
+pub mod sched;
 #[cfg(test)]
 mod testutil;
 pub mod tuple;

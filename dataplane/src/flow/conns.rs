@@ -1,0 +1,92 @@
+//! Active and inactive connection counts per backend, per worker (IPVS's
+//! activeconns/inactconns), read by lc and wlc.
+//!
+//! Each worker counts only its own sessions: no shared writes. The pipeline
+//! calls `opened` on insert, `changed` with each [`Transition`] and `closed`
+//! when a session expires or is removed.
+
+use super::proto::ProtoState;
+use super::table::Transition;
+
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Conns {
+    pub active: u32,
+    pub inactive: u32,
+}
+
+impl Conns {
+    /// IPVS's weighting: an active connection costs 256 inactive ones.
+    pub fn overhead(self) -> u64 {
+        (u64::from(self.active) << 8) + u64::from(self.inactive)
+    }
+}
+
+/// Counts indexed by backend id; sized off the packet path.
+#[derive(Clone, Debug, Default)]
+pub struct ConnCounts {
+    by_backend: Vec<Conns>,
+}
+
+impl ConnCounts {
+    pub fn new(backend_ids: usize) -> Self {
+        ConnCounts {
+            by_backend: vec![Conns::default(); backend_ids],
+        }
+    }
+
+    /// Makes room for ids below `backend_ids` (config time only).
+    pub fn ensure(&mut self, backend_ids: usize) {
+        if self.by_backend.len() < backend_ids {
+            self.by_backend.resize(backend_ids, Conns::default());
+        }
+    }
+
+    /// Unknown ids read as idle rather than panicking.
+    pub fn get(&self, backend: u32) -> Conns {
+        self.by_backend
+            .get(backend as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn opened(&mut self, backend: u32, state: ProtoState) {
+        if !state.counts_as_connection() {
+            return;
+        }
+        if let Some(c) = self.by_backend.get_mut(backend as usize) {
+            bump(c, state.is_active(), true);
+        }
+    }
+
+    pub fn changed(&mut self, backend: u32, t: Transition) {
+        if t.from.is_active() == t.to.is_active() {
+            return;
+        }
+        if let Some(c) = self.by_backend.get_mut(backend as usize) {
+            bump(c, t.from.is_active(), false);
+            bump(c, t.to.is_active(), true);
+        }
+    }
+
+    pub fn closed(&mut self, backend: u32, state: ProtoState) {
+        if !state.counts_as_connection() {
+            return;
+        }
+        if let Some(c) = self.by_backend.get_mut(backend as usize) {
+            bump(c, state.is_active(), false);
+        }
+    }
+}
+
+fn bump(c: &mut Conns, active: bool, up: bool) {
+    let n = if active {
+        &mut c.active
+    } else {
+        &mut c.inactive
+    };
+    *n = if up {
+        n.saturating_add(1)
+    } else {
+        n.saturating_sub(1)
+    };
+}

@@ -1,0 +1,1129 @@
+//! The per-worker session table: a preallocated slab of sessions, an
+//! open-addressing index holding each session under its inbound and its
+//! outbound tuple, and a hashed timer wheel threaded through the sessions.
+//!
+//! Nothing here allocates after [`SessionTable::new`]. The index is keyed by a
+//! hash seeded at start (SipHash-1-3 from std's `RandomState` by default), so
+//! remote peers cannot aim tuples at one probe run.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use super::proto::{tcp_next, ProtoState, TcpDir, Timeouts};
+use crate::tuple::FiveTuple;
+
+/// Handle to a live session, valid until it expires or is removed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct SessionId(u32);
+
+impl SessionId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Which of a session's two tuples a packet matched.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    /// Client to service (the tuple the session was created from).
+    Inbound,
+    /// The reply as it reaches the LB (after the backend's rewrite).
+    Outbound,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Hit {
+    pub id: SessionId,
+    pub dir: Direction,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum InsertError {
+    /// Every slot is in use; the flow is refused (counted in `TableStats`).
+    Full,
+    /// One of the tuples already names a session.
+    Exists,
+}
+
+/// Flag bits kept in a session.
+pub mod session_flags {
+    /// Slot holds a live session.
+    pub const IN_USE: u8 = 0x01;
+    /// Only the inbound tuple is indexed (templates, and DR/TUN when the
+    /// pipeline has no use for the reply tuple).
+    pub const SINGLE: u8 = 0x02;
+    /// The session holds a port from a local-address pool, to give back on
+    /// expiry.
+    pub const LOCAL_PORT: u8 = 0x04;
+}
+
+/// One session. 64 bytes and cache-line aligned, so a lookup hit touches one
+/// index line and one session line.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+pub struct Session {
+    inbound: FiveTuple,
+    outbound: FiveTuple,
+    /// The upper 32 bits of each tuple's hash: where its index entry lives,
+    /// kept so removal needs no rehash.
+    inbound_hash: u32,
+    outbound_hash: u32,
+    /// Deadline in wheel ticks (wrapping).
+    expires: u32,
+    /// Tick of the wheel slot the session is linked in.
+    timer_tick: u32,
+    timer_next: u32,
+    timer_prev: u32,
+    /// Backend id as the scheduler gave it; u32::MAX for none.
+    pub backend: u32,
+    /// Service id as the pipeline gave it.
+    pub service: u32,
+    pub state: ProtoState,
+    flags: u8,
+}
+
+impl Session {
+    const VACANT: Session = Session {
+        inbound: ZERO_TUPLE,
+        outbound: ZERO_TUPLE,
+        inbound_hash: 0,
+        outbound_hash: 0,
+        expires: 0,
+        timer_tick: 0,
+        timer_next: NIL,
+        timer_prev: NIL,
+        backend: u32::MAX,
+        service: 0,
+        state: ProtoState::Udp,
+        flags: 0,
+    };
+
+    pub fn inbound(&self) -> &FiveTuple {
+        &self.inbound
+    }
+    /// The reply tuple (equal to `inbound` for single-entry sessions).
+    pub fn outbound(&self) -> &FiveTuple {
+        &self.outbound
+    }
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+    pub fn holds_local_port(&self) -> bool {
+        self.flags & session_flags::LOCAL_PORT != 0
+    }
+    /// Deadline in wheel ticks.
+    pub fn expires_tick(&self) -> u32 {
+        self.expires
+    }
+}
+
+const ZERO_TUPLE: FiveTuple = FiveTuple {
+    src: std::net::Ipv4Addr::UNSPECIFIED,
+    dst: std::net::Ipv4Addr::UNSPECIFIED,
+    src_port: 0,
+    dst_port: 0,
+    proto: crate::tuple::IpProto(0),
+};
+
+const NIL: u32 = u32::MAX;
+/// Largest capacity: ids are 31 bits in an index entry (one bit is the
+/// direction).
+pub const MAX_CAPACITY: usize = (1 << 31) - 2;
+/// Index slots per indexed tuple: load factor at most 0.6 when full, which
+/// keeps linear probing to about two slots on a hit and four on a miss.
+const INDEX_SLOTS_PER_ENTRY: f64 = 1.0 / 0.6;
+
+/// What the table needs to know at start.
+#[derive(Clone, Copy, Debug)]
+pub struct TableConfig {
+    /// Most sessions held at once.
+    pub capacity: usize,
+    /// Width of a wheel tick in the clock's unit (milliseconds).
+    pub tick_ms: u64,
+    /// Wheel slots, a power of two. Deadlines beyond `tick_ms * slots` are
+    /// reached by re-queueing, so this bounds work, not timeouts.
+    pub wheel_slots: usize,
+    pub timeouts: Timeouts,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            capacity: 1 << 20,
+            tick_ms: 100,
+            // 16384 x 100 ms = 27 min, beyond the longest default timeout.
+            wheel_slots: 1 << 14,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct TableStats {
+    pub inserted: u64,
+    pub refused_full: u64,
+    pub refused_exists: u64,
+    pub expired: u64,
+    pub removed: u64,
+}
+
+/// State change caused by a packet, for the pipeline's connection counts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transition {
+    pub from: ProtoState,
+    pub to: ProtoState,
+}
+
+/// What a new session starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewSession {
+    /// Client to service, as the first packet carried it.
+    pub inbound: FiveTuple,
+    /// The reply as it will reach the LB; equal to `inbound` to index the
+    /// session once (templates; DR/TUN, which see no replies).
+    pub outbound: FiveTuple,
+    pub service: u32,
+    pub backend: u32,
+    pub state: ProtoState,
+    /// `session_flags` bits such as `LOCAL_PORT`.
+    pub flags: u8,
+    /// Instead of the state's timeout (templates carry the service's).
+    pub timeout_ms: Option<u32>,
+}
+
+impl NewSession {
+    pub fn new(
+        inbound: FiveTuple,
+        outbound: FiveTuple,
+        backend: u32,
+        state: ProtoState,
+    ) -> NewSession {
+        NewSession {
+            inbound,
+            outbound,
+            service: 0,
+            backend,
+            state,
+            flags: 0,
+            timeout_ms: None,
+        }
+    }
+}
+
+pub struct SessionTable<S = RandomState> {
+    sessions: Vec<Session>,
+    /// Index entries: 0 empty, else tag (hash >> 32) << 32 | (id << 1 | dir) + 1.
+    index: Vec<u64>,
+    free_head: u32,
+    len: usize,
+    hasher: S,
+    // Timer wheel.
+    wheel: Vec<u32>,
+    wheel_mask: u32,
+    /// Next tick whose slot has not been taken yet.
+    cursor: u32,
+    /// Sessions taken from a slot and not yet examined (expiry ran out of
+    /// budget part-way).
+    pending: u32,
+    tick_ms: u64,
+    timeouts: Timeouts,
+    stats: TableStats,
+}
+
+/// Error building a table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConfigError {
+    Capacity,
+    WheelSlots,
+    TickMs,
+}
+
+impl SessionTable<RandomState> {
+    /// A table with a fresh random hash key; `now_ms` starts the wheel.
+    pub fn new(config: TableConfig, now_ms: u64) -> Result<Self, ConfigError> {
+        Self::with_hasher(config, now_ms, RandomState::new())
+    }
+}
+
+impl<S: BuildHasher> SessionTable<S> {
+    pub fn with_hasher(config: TableConfig, now_ms: u64, hasher: S) -> Result<Self, ConfigError> {
+        if config.capacity == 0 || config.capacity > MAX_CAPACITY {
+            return Err(ConfigError::Capacity);
+        }
+        if !config.wheel_slots.is_power_of_two() || config.wheel_slots > 1 << 24 {
+            return Err(ConfigError::WheelSlots);
+        }
+        if config.tick_ms == 0 {
+            return Err(ConfigError::TickMs);
+        }
+        let index_len = index_len_for(config.capacity);
+        if index_len > u32::MAX as usize {
+            return Err(ConfigError::Capacity);
+        }
+        let mut sessions = vec![Session::VACANT; config.capacity];
+        // Free list threaded through `timer_next`, lowest ids first.
+        for (i, s) in sessions.iter_mut().enumerate() {
+            s.timer_next = if i + 1 < config.capacity {
+                i as u32 + 1
+            } else {
+                NIL
+            };
+        }
+        Ok(SessionTable {
+            sessions,
+            index: vec![0; index_len],
+            free_head: 0,
+            len: 0,
+            hasher,
+            wheel: vec![NIL; config.wheel_slots],
+            wheel_mask: config.wheel_slots as u32 - 1,
+            cursor: (now_ms / config.tick_ms) as u32,
+            pending: NIL,
+            tick_ms: config.tick_ms,
+            timeouts: config.timeouts,
+            stats: TableStats::default(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.sessions.len()
+    }
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+    /// New timeouts apply from each session's next state change or refresh.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// Bytes of memory held, from the real allocation sizes.
+    pub fn memory_bytes(&self) -> usize {
+        self.sessions.capacity() * std::mem::size_of::<Session>()
+            + self.index.capacity() * std::mem::size_of::<u64>()
+            + self.wheel.capacity() * std::mem::size_of::<u32>()
+            + std::mem::size_of::<Self>()
+    }
+
+    /// The keyed hash of a tuple, for [`prefetch_hashed`](Self::prefetch_hashed)
+    /// and [`lookup_hashed`](Self::lookup_hashed).
+    #[inline]
+    pub fn hash(&self, t: &FiveTuple) -> u64 {
+        let addrs = (u64::from(u32::from(t.src)) << 32) | u64::from(u32::from(t.dst));
+        let rest =
+            (u64::from(t.src_port) << 24) | (u64::from(t.dst_port) << 8) | u64::from(t.proto.0);
+        self.hasher.hash_one((addrs, rest))
+    }
+
+    #[inline]
+    fn home(&self, tag: u32) -> usize {
+        // Multiply-shift range reduction: any table length, no division.
+        ((u64::from(tag) * self.index.len() as u64) >> 32) as usize
+    }
+
+    /// Hashes `t` and pulls its first index line into cache; pass the hash to
+    /// `lookup_hashed`. Use across a burst so the misses overlap.
+    #[inline]
+    pub fn prefetch(&self, t: &FiveTuple) -> u64 {
+        let h = self.hash(t);
+        self.prefetch_hashed(h);
+        h
+    }
+
+    #[inline]
+    pub fn prefetch_hashed(&self, hash: u64) {
+        let pos = self.home((hash >> 32) as u32);
+        prefetch_read(&self.index[pos]);
+    }
+
+    /// Pulls a session's line into cache.
+    #[inline]
+    pub fn prefetch_session(&self, id: SessionId) {
+        prefetch_read(&self.sessions[id.index()]);
+    }
+
+    /// Second stage of a burst, after `prefetch_hashed`: finds the first index
+    /// entry whose tag matches (its line is cached by now) and pulls that
+    /// session's line, so `lookup_hashed` then finds both in cache.
+    #[inline]
+    pub fn prefetch_candidate(&self, hash: u64) {
+        let tag = (hash >> 32) as u32;
+        let mut pos = self.home(tag);
+        loop {
+            let e = self.index[pos];
+            if e == 0 {
+                return;
+            }
+            if (e >> 32) as u32 == tag {
+                prefetch_read(&self.sessions[decode(e).0 as usize]);
+                return;
+            }
+            pos += 1;
+            if pos == self.index.len() {
+                pos = 0;
+            }
+        }
+    }
+
+    #[inline]
+    pub fn lookup(&self, t: &FiveTuple) -> Option<Hit> {
+        self.lookup_hashed(t, self.hash(t))
+    }
+
+    pub fn lookup_hashed(&self, t: &FiveTuple, hash: u64) -> Option<Hit> {
+        let tag = (hash >> 32) as u32;
+        let mut pos = self.home(tag);
+        loop {
+            let e = self.index[pos];
+            if e == 0 {
+                return None;
+            }
+            if (e >> 32) as u32 == tag {
+                let (id, dir) = decode(e);
+                let s = &self.sessions[id as usize];
+                let key = match dir {
+                    Direction::Inbound => &s.inbound,
+                    Direction::Outbound => &s.outbound,
+                };
+                if key == t {
+                    return Some(Hit {
+                        id: SessionId(id),
+                        dir,
+                    });
+                }
+            }
+            pos += 1;
+            if pos == self.index.len() {
+                pos = 0;
+            }
+        }
+    }
+
+    pub fn get(&self, id: SessionId) -> &Session {
+        &self.sessions[id.index()]
+    }
+    pub fn get_mut(&mut self, id: SessionId) -> &mut Session {
+        &mut self.sessions[id.index()]
+    }
+
+    /// Creates a session reachable by its inbound and outbound tuples.
+    pub fn insert(&mut self, new: &NewSession, now_ms: u64) -> Result<SessionId, InsertError> {
+        let inbound_hash = self.hash(&new.inbound);
+        self.insert_hashed(new, inbound_hash, now_ms)
+    }
+
+    /// As `insert`, reusing the inbound hash the burst's lookup computed;
+    /// it must be `self.hash(&new.inbound)` or the session is unreachable.
+    pub fn insert_hashed(
+        &mut self,
+        new: &NewSession,
+        inbound_hash: u64,
+        now_ms: u64,
+    ) -> Result<SessionId, InsertError> {
+        let NewSession {
+            inbound,
+            outbound,
+            service,
+            backend,
+            state,
+            flags,
+            timeout_ms,
+        } = *new;
+        let (inbound, outbound) = (&inbound, &outbound);
+        let timeout_ms = timeout_ms.or(self.timeouts.for_state(state)).unwrap_or(0);
+        let in_hash = inbound_hash;
+        let single = inbound == outbound;
+        let out_hash = if single { in_hash } else { self.hash(outbound) };
+        if self.lookup_hashed(inbound, in_hash).is_some()
+            || (!single && self.lookup_hashed(outbound, out_hash).is_some())
+        {
+            self.stats.refused_exists += 1;
+            return Err(InsertError::Exists);
+        }
+        let id = self.free_head;
+        if id == NIL {
+            self.stats.refused_full += 1;
+            return Err(InsertError::Full);
+        }
+        self.free_head = self.sessions[id as usize].timer_next;
+        let expires = self.deadline(now_ms, timeout_ms);
+        let mut s_flags =
+            (flags & !session_flags::IN_USE & !session_flags::SINGLE) | session_flags::IN_USE;
+        if single {
+            s_flags |= session_flags::SINGLE;
+        }
+        self.sessions[id as usize] = Session {
+            inbound: *inbound,
+            outbound: *outbound,
+            inbound_hash: (in_hash >> 32) as u32,
+            outbound_hash: (out_hash >> 32) as u32,
+            expires,
+            timer_tick: 0,
+            timer_next: NIL,
+            timer_prev: NIL,
+            backend,
+            service,
+            state,
+            flags: s_flags,
+        };
+        self.index_insert((in_hash >> 32) as u32, id, Direction::Inbound);
+        if !single {
+            self.index_insert((out_hash >> 32) as u32, id, Direction::Outbound);
+        }
+        self.wheel_link(id, expires);
+        self.len += 1;
+        self.stats.inserted += 1;
+        Ok(SessionId(id))
+    }
+
+    /// Pushes the deadline to `now + timeout` of the session's current state.
+    pub fn refresh(&mut self, id: SessionId, now_ms: u64) {
+        let state = self.sessions[id.index()].state;
+        if let Some(t) = self.timeouts.for_state(state) {
+            self.refresh_with_timeout(id, t, now_ms);
+        }
+    }
+
+    pub fn refresh_with_timeout(&mut self, id: SessionId, timeout_ms: u32, now_ms: u64) {
+        let expires = self.deadline(now_ms, timeout_ms);
+        let s = &mut self.sessions[id.index()];
+        s.expires = expires;
+        // Later deadlines are found when the wheel reaches the current slot
+        // (one re-queue per timeout period at most); earlier ones must move.
+        if tick_before(expires, s.timer_tick) {
+            self.wheel_unlink(id.0);
+            self.wheel_link(id.0, expires);
+        }
+    }
+
+    /// Feeds a TCP segment to the session's state machine and re-arms its
+    /// timer for the new state. Non-TCP sessions are only refreshed.
+    pub fn on_tcp(&mut self, id: SessionId, dir: TcpDir, tcp_flags: u8, now_ms: u64) -> Transition {
+        let from = self.sessions[id.index()].state;
+        let to = match from {
+            ProtoState::Tcp(s) => ProtoState::Tcp(tcp_next(s, dir, tcp_flags)),
+            other => other,
+        };
+        self.sessions[id.index()].state = to;
+        self.refresh(id, now_ms);
+        Transition { from, to }
+    }
+
+    /// Removes a live session now (flush, or a protocol reason). Returns the
+    /// session so the caller can release what it held.
+    pub fn remove(&mut self, id: SessionId) -> Option<Session> {
+        let s = *self.sessions.get(id.index())?;
+        if s.flags & session_flags::IN_USE == 0 {
+            return None;
+        }
+        self.wheel_unlink(id.0);
+        self.release(id.0);
+        self.stats.removed += 1;
+        Some(s)
+    }
+
+    /// Expires sessions whose deadline has passed at `now_ms`, at most
+    /// `budget` of them, handing each to `on_expire` after it left the table
+    /// (release its local port and backend connection count there). Returns
+    /// how many expired; call again next burst if it hit the budget.
+    pub fn expire(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(&Session),
+    ) -> usize {
+        let now = (now_ms / self.tick_ms) as u32;
+        let slots = self.wheel_mask + 1;
+        let mut done = 0;
+        // After a long pause, every slot is due once: start one turn back.
+        if now.wrapping_sub(self.cursor) < 1 << 31 && now.wrapping_sub(self.cursor) >= slots {
+            self.cursor = now.wrapping_sub(slots - 1);
+        }
+        loop {
+            while self.pending != NIL {
+                if done == budget {
+                    return done;
+                }
+                let id = self.pending;
+                self.pending = self.sessions[id as usize].timer_next;
+                if self.pending != NIL {
+                    self.sessions[self.pending as usize].timer_prev = NIL;
+                }
+                let s = self.sessions[id as usize];
+                if tick_before(now, s.expires) {
+                    self.wheel_link(id, s.expires);
+                } else {
+                    self.release(id);
+                    self.stats.expired += 1;
+                    done += 1;
+                    on_expire(&s);
+                }
+            }
+            if tick_before(now, self.cursor) {
+                return done;
+            }
+            let slot = (self.cursor & self.wheel_mask) as usize;
+            self.pending = std::mem::replace(&mut self.wheel[slot], NIL);
+            self.cursor = self.cursor.wrapping_add(1);
+        }
+    }
+
+    /// Removes every live session `select` picks (e.g. those of a removed
+    /// backend), handing each to `on_removed` like `expire` does. Walks the
+    /// whole slab: for the control path, between bursts.
+    pub fn flush(
+        &mut self,
+        mut select: impl FnMut(&Session) -> bool,
+        mut on_removed: impl FnMut(&Session),
+    ) -> usize {
+        let mut n = 0;
+        for i in 0..self.sessions.len() {
+            let s = self.sessions[i];
+            if s.flags & session_flags::IN_USE != 0 && select(&s) {
+                self.wheel_unlink(i as u32);
+                self.release(i as u32);
+                self.stats.removed += 1;
+                on_removed(&s);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every live session, for listing (off the packet path).
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session)> {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.flags & session_flags::IN_USE != 0)
+            .map(|(i, s)| (SessionId(i as u32), s))
+    }
+
+    fn deadline(&self, now_ms: u64, timeout_ms: u32) -> u32 {
+        // Rounded up, so a session never expires before its timeout.
+        now_ms
+            .saturating_add(u64::from(timeout_ms))
+            .div_ceil(self.tick_ms) as u32
+    }
+
+    /// Unindexes and frees a session already unlinked from the wheel.
+    fn release(&mut self, id: u32) {
+        let s = self.sessions[id as usize];
+        self.index_remove(s.inbound_hash, id, Direction::Inbound);
+        if s.flags & session_flags::SINGLE == 0 {
+            self.index_remove(s.outbound_hash, id, Direction::Outbound);
+        }
+        let slot = &mut self.sessions[id as usize];
+        slot.flags = 0;
+        slot.timer_next = self.free_head;
+        self.free_head = id;
+        self.len -= 1;
+    }
+
+    fn index_insert(&mut self, tag: u32, id: u32, dir: Direction) {
+        let entry = (u64::from(tag) << 32) | (u64::from(id << 1 | dir as u32) + 1);
+        let mut pos = self.home(tag);
+        // The index has more slots than entries, so an empty one exists.
+        while self.index[pos] != 0 {
+            pos += 1;
+            if pos == self.index.len() {
+                pos = 0;
+            }
+        }
+        self.index[pos] = entry;
+    }
+
+    /// Linear-probing deletion by backward shift: no tombstones, so probe
+    /// lengths do not grow with churn.
+    fn index_remove(&mut self, tag: u32, id: u32, dir: Direction) {
+        let want = u64::from(id << 1 | dir as u32) + 1;
+        let len = self.index.len();
+        let mut hole = self.home(tag);
+        while self.index[hole] & 0xffff_ffff != want {
+            if self.index[hole] == 0 {
+                return; // not indexed: nothing to do
+            }
+            hole = if hole + 1 == len { 0 } else { hole + 1 };
+        }
+        let mut pos = hole;
+        loop {
+            pos = if pos + 1 == len { 0 } else { pos + 1 };
+            let e = self.index[pos];
+            if e == 0 {
+                break;
+            }
+            let home = self.home((e >> 32) as u32);
+            // Move e into the hole unless its home lies cyclically in (hole, pos].
+            let stays = if hole <= pos {
+                hole < home && home <= pos
+            } else {
+                hole < home || home <= pos
+            };
+            if !stays {
+                self.index[hole] = e;
+                hole = pos;
+            }
+        }
+        self.index[hole] = 0;
+    }
+
+    /// Links a session into the slot of its deadline, or of the farthest
+    /// tick the wheel spans, or of the next tick if the deadline has passed.
+    fn wheel_link(&mut self, id: u32, expires: u32) {
+        let last = self.cursor.wrapping_add(self.wheel_mask);
+        let tick = if tick_before(expires, self.cursor) {
+            self.cursor
+        } else if tick_before(last, expires) {
+            last
+        } else {
+            expires
+        };
+        let slot = (tick & self.wheel_mask) as usize;
+        let head = self.wheel[slot];
+        if head != NIL {
+            self.sessions[head as usize].timer_prev = id;
+        }
+        let s = &mut self.sessions[id as usize];
+        s.timer_tick = tick;
+        s.timer_next = head;
+        s.timer_prev = NIL;
+        self.wheel[slot] = id;
+    }
+
+    fn wheel_unlink(&mut self, id: u32) {
+        let s = self.sessions[id as usize];
+        if s.timer_next != NIL {
+            self.sessions[s.timer_next as usize].timer_prev = s.timer_prev;
+        }
+        if s.timer_prev != NIL {
+            self.sessions[s.timer_prev as usize].timer_next = s.timer_next;
+        } else if self.pending == id {
+            self.pending = s.timer_next;
+        } else {
+            self.wheel[(s.timer_tick & self.wheel_mask) as usize] = s.timer_next;
+        }
+    }
+}
+
+/// Index slots for `capacity` sessions with two entries each.
+pub fn index_len_for(capacity: usize) -> usize {
+    ((capacity * 2) as f64 * INDEX_SLOTS_PER_ENTRY).ceil() as usize + 1
+}
+
+fn decode(entry: u64) -> (u32, Direction) {
+    let low = (entry as u32).wrapping_sub(1);
+    let dir = if low & 1 == 0 {
+        Direction::Inbound
+    } else {
+        Direction::Outbound
+    };
+    (low >> 1, dir)
+}
+
+/// `a` is strictly earlier than `b` on a wrapping tick clock.
+#[inline]
+fn tick_before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// Starts the load of `r`'s cache line. `_mm_prefetch` needs `unsafe` on
+/// this toolchain (it is a `#[target_feature]` function), which this module
+/// may not use; a plain load whose value is kept alive by `black_box` gets the
+/// miss in flight too, and out-of-order execution overlaps a burst's worth.
+#[inline]
+fn prefetch_read<T: Copy>(r: &T) {
+    std::hint::black_box(*r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::proto::{tcp_flags::*, TcpState};
+    use crate::tuple::IpProto;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::hash::Hasher;
+    use std::net::Ipv4Addr;
+
+    /// A hasher that sends keys to only `buckets` distinct hashes, to force
+    /// long probe runs and identical tags.
+    #[derive(Clone)]
+    struct Colliding {
+        buckets: u64,
+        offset: u64,
+    }
+    struct CollidingHasher(u64, u64, u64);
+    impl Hasher for CollidingHasher {
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(u64::from(*b));
+            }
+        }
+        fn finish(&self) -> u64 {
+            (self.0 % self.1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(self.2)
+        }
+    }
+    impl BuildHasher for Colliding {
+        type Hasher = CollidingHasher;
+        fn build_hasher(&self) -> CollidingHasher {
+            CollidingHasher(0, self.buckets, self.offset)
+        }
+    }
+
+    fn tuple(client: u32, port: u16) -> FiveTuple {
+        FiveTuple {
+            src: Ipv4Addr::from(0x0a00_0000 | client),
+            dst: Ipv4Addr::new(192, 0, 2, 1),
+            src_port: port,
+            dst_port: 80,
+            proto: IpProto::TCP,
+        }
+    }
+    /// FULLNAT-style reply tuple: backend to a local address and port.
+    fn reply(client: u32, port: u16) -> FiveTuple {
+        FiveTuple {
+            src: Ipv4Addr::new(10, 1, 0, 7),
+            dst: Ipv4Addr::from(0xac10_0000 | client),
+            src_port: 8080,
+            dst_port: port,
+            proto: IpProto::TCP,
+        }
+    }
+
+    fn config(capacity: usize) -> TableConfig {
+        TableConfig {
+            capacity,
+            ..TableConfig::default()
+        }
+    }
+
+    fn syn(t: &mut SessionTable, client: u32, now: u64) -> Result<SessionId, InsertError> {
+        let st = ProtoState::Tcp(TcpState::SynRecv);
+        t.insert(
+            &NewSession::new(tuple(client, 1000), reply(client, 2000), 7, st),
+            now,
+        )
+    }
+
+    #[test]
+    fn session_is_found_by_both_tuples() {
+        let mut t = SessionTable::new(config(16), 0).unwrap();
+        let id = syn(&mut t, 1, 0).unwrap();
+        assert_eq!(
+            t.lookup(&tuple(1, 1000)),
+            Some(Hit {
+                id,
+                dir: Direction::Inbound
+            })
+        );
+        assert_eq!(
+            t.lookup(&reply(1, 2000)),
+            Some(Hit {
+                id,
+                dir: Direction::Outbound
+            })
+        );
+        assert_eq!(t.lookup(&tuple(1, 1001)), None);
+        assert_eq!(t.lookup(&tuple(1, 1000).reversed()), None);
+        let h = t.prefetch(&reply(1, 2000));
+        assert_eq!(t.lookup_hashed(&reply(1, 2000), h).map(|h| h.id), Some(id));
+        assert_eq!(t.get(id).backend, 7);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_tuples_are_refused() {
+        let mut t = SessionTable::new(config(16), 0).unwrap();
+        syn(&mut t, 1, 0).unwrap();
+        // Same inbound, different reply; then different inbound, same reply.
+        let st = ProtoState::Udp;
+        assert_eq!(
+            t.insert(&NewSession::new(tuple(1, 1000), reply(9, 9), 0, st), 0),
+            Err(InsertError::Exists)
+        );
+        assert_eq!(
+            t.insert(&NewSession::new(tuple(9, 9), reply(1, 2000), 0, st), 0),
+            Err(InsertError::Exists)
+        );
+        assert_eq!(t.stats().refused_exists, 2);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn full_table_refuses_new_sessions_and_keeps_old_ones() {
+        let mut t = SessionTable::new(config(4), 0).unwrap();
+        let ids: Vec<_> = (0..4).map(|c| syn(&mut t, c, 0).unwrap()).collect();
+        assert_eq!(syn(&mut t, 4, 0), Err(InsertError::Full));
+        assert_eq!(syn(&mut t, 5, 0), Err(InsertError::Full));
+        assert_eq!(t.stats().refused_full, 2);
+        for (c, id) in ids.iter().enumerate() {
+            assert_eq!(t.lookup(&tuple(c as u32, 1000)).map(|h| h.id), Some(*id));
+            let tr = t.on_tcp(*id, TcpDir::Input, ACK, 1);
+            assert_eq!(tr.to, ProtoState::Tcp(TcpState::Established));
+        }
+        // Freeing one slot admits exactly one more.
+        assert!(t.remove(ids[2]).is_some());
+        assert!(t.remove(ids[2]).is_none(), "second remove of a stale id");
+        assert!(syn(&mut t, 4, 0).is_ok());
+        assert_eq!(syn(&mut t, 5, 0), Err(InsertError::Full));
+        assert_eq!(t.lookup(&tuple(2, 1000)), None);
+    }
+
+    fn expiry_time_of(state: ProtoState, timeout_ms: u32) -> (u64, u64) {
+        // Start at an arbitrary clock value to catch origin assumptions.
+        let start = 123_456_700;
+        let mut t = SessionTable::new(config(8), start).unwrap();
+        t.insert(&NewSession::new(tuple(1, 1), reply(1, 1), 0, state), start)
+            .unwrap();
+        let mut last_alive = start;
+        let mut expired_at = None;
+        // Step through time in 100 ms ticks, as a worker would per burst.
+        let mut now = start;
+        while now <= start + u64::from(timeout_ms) + 1000 {
+            let n = t.expire(now, usize::MAX, |s| assert_eq!(s.state, state));
+            if n == 1 {
+                expired_at = Some(now);
+                break;
+            }
+            last_alive = now;
+            now += 100;
+        }
+        (
+            last_alive - start,
+            expired_at.expect("session never expired") - start,
+        )
+    }
+
+    #[test]
+    fn each_state_expires_at_its_timeout() {
+        let timeouts = Timeouts::default();
+        let mut states: Vec<ProtoState> =
+            TcpState::ALL.iter().map(|s| ProtoState::Tcp(*s)).collect();
+        states.extend([ProtoState::Udp, ProtoState::IcmpEcho]);
+        for state in states {
+            let timeout = timeouts.for_state(state).unwrap();
+            let (alive, gone) = expiry_time_of(state, timeout);
+            assert_eq!(gone, u64::from(timeout), "{state:?}");
+            assert_eq!(alive, u64::from(timeout) - 100, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn configured_timeouts_are_used() {
+        let mut tm = Timeouts::default();
+        tm.set_tcp(TcpState::Established, 5_000);
+        tm.udp = 1_500;
+        let mut t = SessionTable::new(
+            TableConfig {
+                timeouts: tm,
+                tick_ms: 10,
+                ..config(8)
+            },
+            0,
+        )
+        .unwrap();
+        let st = ProtoState::Tcp(TcpState::Established);
+        t.insert(&NewSession::new(tuple(1, 1), reply(1, 1), 0, st), 0)
+            .unwrap();
+        t.insert(
+            &NewSession::new(tuple(2, 1), reply(2, 1), 0, ProtoState::Udp),
+            0,
+        )
+        .unwrap();
+        assert_eq!(t.expire(1_490, 10, |_| {}), 0);
+        assert_eq!(
+            t.expire(1_500, 10, |s| assert_eq!(s.state, ProtoState::Udp)),
+            1
+        );
+        assert_eq!(t.expire(4_990, 10, |_| {}), 0);
+        assert_eq!(t.expire(5_000, 10, |s| assert_eq!(s.state, st)), 1);
+    }
+
+    #[test]
+    fn traffic_pushes_expiry_out_and_rst_pulls_it_in() {
+        let mut t = SessionTable::new(config(8), 0).unwrap();
+        let id = syn(&mut t, 1, 0).unwrap();
+        t.on_tcp(id, TcpDir::Input, ACK, 1_000); // established until 901 s
+        t.on_tcp(id, TcpDir::Input, ACK, 500_000); // now until 1400 s
+        assert_eq!(t.expire(1_300_000, 10, |_| {}), 0);
+        let tr = t.on_tcp(id, TcpDir::Output, RST, 1_350_000); // close: 1360 s
+        assert_eq!(tr.to, ProtoState::Tcp(TcpState::Close));
+        assert_eq!(t.expire(1_359_900, 10, |_| {}), 0);
+        let mut seen = None;
+        assert_eq!(t.expire(1_360_000, 10, |s| seen = Some(s.state)), 1);
+        assert_eq!(seen, Some(ProtoState::Tcp(TcpState::Close)));
+        assert_eq!(t.lookup(&tuple(1, 1000)), None);
+        assert_eq!(t.lookup(&reply(1, 2000)), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn expiry_respects_the_budget_and_resumes() {
+        let mut t = SessionTable::new(config(64), 0).unwrap();
+        for c in 0..10 {
+            t.insert(
+                &NewSession::new(tuple(c, 1), reply(c, 1), 0, ProtoState::Udp),
+                0,
+            )
+            .unwrap();
+        }
+        let now = 300_000;
+        assert_eq!(t.expire(now, 3, |_| {}), 3);
+        // Removing a session that sits in the half-drained batch is safe.
+        let victim = t.lookup(&tuple(9, 1)).or(t.lookup(&tuple(0, 1))).unwrap();
+        t.remove(victim.id).unwrap();
+        assert_eq!(t.expire(now, 3, |_| {}), 3);
+        assert_eq!(t.expire(now, 3, |_| {}), 3);
+        assert_eq!(t.expire(now, 3, |_| {}), 0);
+        assert!(t.is_empty());
+        assert_eq!(t.stats().expired, 9);
+        assert_eq!(t.stats().removed, 1);
+    }
+
+    #[test]
+    fn deadlines_beyond_the_wheel_span_and_long_pauses() {
+        // 64 slots x 100 ms: the wheel spans 6.4 s.
+        let cfg = TableConfig {
+            wheel_slots: 64,
+            ..config(64)
+        };
+        let mut t = SessionTable::new(cfg, 0).unwrap();
+        let st = ProtoState::Template;
+        t.insert(
+            &NewSession {
+                timeout_ms: Some(60_000),
+                ..NewSession::new(tuple(1, 0), tuple(1, 0), 3, st)
+            },
+            0,
+        )
+        .unwrap();
+        t.insert(
+            &NewSession::new(tuple(2, 1), reply(2, 1), 0, ProtoState::Udp),
+            0,
+        )
+        .unwrap();
+        let mut now = 0;
+        while now < 59_900 {
+            now += 100;
+            assert_eq!(t.expire(now, 10, |_| {}), 0, "at {now}");
+        }
+        assert_eq!(t.expire(60_000, 10, |s| assert_eq!(s.backend, 3)), 1);
+        // The UDP session is then reached after a pause of many wheel turns.
+        assert_eq!(t.expire(299_900, 10, |_| {}), 0);
+        assert_eq!(t.expire(10_000_000, 10, |_| {}), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn single_entry_sessions_index_once() {
+        let mut t = SessionTable::new(config(2), 0).unwrap();
+        let k = tuple(1, 0);
+        let id = t
+            .insert(&NewSession::new(k, k, 0, ProtoState::Template), 0)
+            .unwrap();
+        assert_eq!(
+            t.lookup(&k),
+            Some(Hit {
+                id,
+                dir: Direction::Inbound
+            })
+        );
+        assert!(t.remove(id).is_some());
+        assert_eq!(t.lookup(&k), None);
+        assert!(t.index.iter().all(|e| *e == 0));
+    }
+
+    #[test]
+    fn bytes_per_session_meets_the_goal() {
+        assert_eq!(std::mem::size_of::<Session>(), 64);
+        for cap in [1_000, 1 << 20, 10_000_000] {
+            let per = (cap * 64 + index_len_for(cap) * 8) as f64 / cap as f64;
+            assert!(per <= 128.0, "{cap}: {per} B");
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8),
+        Remove(u8),
+        Expire(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => any::<u8>().prop_map(Op::Insert),
+            2 => any::<u8>().prop_map(Op::Remove),
+            1 => any::<u16>().prop_map(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        /// Against a HashMap model, with a hasher that collides heavily and
+        /// homes keys anywhere (including the last slot, to wrap the probe).
+        #[test]
+        fn behaves_like_a_map_under_collisions(
+            ops in proptest::collection::vec(op(), 1..300),
+            buckets in 1u64..8,
+            offset in any::<u64>(),
+            capacity in 1usize..40,
+        ) {
+            let mut t = SessionTable::with_hasher(config(capacity), 0, Colliding { buckets, offset }).unwrap();
+            // key -> (id, expires_ms)
+            let mut model: HashMap<u8, (SessionId, u64)> = HashMap::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(k) => {
+                        let new = NewSession { timeout_ms: Some(1_000), ..NewSession::new(tuple(k.into(), 1), reply(k.into(), 2), k.into(), ProtoState::Udp) };
+                        let r = t.insert(&new, now);
+                        if model.contains_key(&k) {
+                            prop_assert_eq!(r, Err(InsertError::Exists));
+                        } else if model.len() == capacity {
+                            prop_assert_eq!(r, Err(InsertError::Full));
+                        } else {
+                            // Deadlines round up to the 100 ms tick.
+                            model.insert(k, (r.unwrap(), (now + 1_000).div_ceil(100) * 100));
+                        }
+                    }
+                    Op::Remove(k) => {
+                        let hit = t.lookup(&tuple(k.into(), 1));
+                        prop_assert_eq!(hit.map(|h| h.id), model.get(&k).map(|e| e.0));
+                        if let Some(h) = hit {
+                            prop_assert_eq!(t.remove(h.id).map(|s| s.backend), Some(u32::from(k)));
+                            model.remove(&k);
+                        }
+                    }
+                    Op::Expire(dt) => {
+                        now += u64::from(dt % 2_000);
+                        let mut gone = Vec::new();
+                        t.expire(now, usize::MAX, |s| gone.push(s.backend as u8));
+                        let mut want: Vec<u8> = model.iter().filter(|(_, e)| e.1 <= now).map(|(k, _)| *k).collect();
+                        gone.sort();
+                        want.sort();
+                        prop_assert_eq!(&gone, &want);
+                        for k in want { model.remove(&k); }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for k in 0..=255u8 {
+                    let want = model.get(&k).map(|e| e.0);
+                    // The burst hints must terminate on any probe run.
+                    let h = t.prefetch(&tuple(k.into(), 1));
+                    t.prefetch_candidate(h);
+                    prop_assert_eq!(t.lookup(&tuple(k.into(), 1)).map(|h| h.id), want);
+                    prop_assert_eq!(t.lookup(&reply(k.into(), 2)).map(|h| h.id), want);
+                }
+            }
+        }
+    }
+}

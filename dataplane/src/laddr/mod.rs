@@ -1,0 +1,396 @@
+//! Local-address port pools for FULLNAT and SNAT.
+//!
+//! Replies come back to (local address, local port), and the port alone must
+//! say which worker owns the flow: worker `i` of `n` hands out only ports whose
+//! low bits equal `i`, with mask `next_power_of_two(n) - 1` (DPVS's scheme),
+//! so `port & mask` names the owner and NIC flow rules can steer on it.
+//!
+//! A (local address, port) only has to be unique per backend, because the
+//! backend's address and port complete the reply tuple. Backends are spread
+//! over a fixed number of buckets by a stable hash and each (address, bucket)
+//! has its own free ports: capacity grows with the number of backends up to
+//! the bucket count, and memory stays bounded.
+//!
+//! Free ports sit in a FIFO ring: a released port goes to the back, so it is
+//! reused as late as possible (the backend may still hold it in TIME_WAIT).
+//! The initial order is shuffled from a seed so ports are not predictable.
+
+use std::net::Ipv4Addr;
+
+use crate::sched::stable_mix;
+
+/// Mask whose bits of a port name its owner among `worker_count` workers.
+pub fn owner_mask(worker_count: usize) -> u16 {
+    (worker_count.max(1).next_power_of_two() - 1) as u16
+}
+
+/// The worker that owns a local port.
+pub fn port_owner(port: u16, worker_count: usize) -> usize {
+    usize::from(port & owner_mask(worker_count))
+}
+
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub worker_index: usize,
+    pub worker_count: usize,
+    pub addrs: Vec<Ipv4Addr>,
+    /// Inclusive port range to hand out (e.g. 1024..=65535).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Buckets backends are spread over, each with its own ports.
+    pub backend_buckets: usize,
+    /// Shuffles the initial port order.
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PoolError {
+    WorkerIndex,
+    NoAddresses,
+    NoPorts,
+    Buckets,
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct PoolStats {
+    pub allocated: u64,
+    pub released: u64,
+    /// Flows refused because no port was free.
+    pub exhausted: u64,
+    /// Releases of a port that was not allocated (a bug upstream).
+    pub bad_release: u64,
+}
+
+/// Free ports of one (local address, backend bucket).
+#[derive(Clone, Debug)]
+struct PortRing {
+    ring: Vec<u16>,
+    head: usize,
+    free: usize,
+    /// One bit per port number: allocated now.
+    in_use: Vec<u64>,
+}
+
+impl PortRing {
+    fn pop(&mut self) -> Option<u16> {
+        if self.free == 0 {
+            return None;
+        }
+        let port = *self.ring.get(self.head)?;
+        self.head = (self.head + 1) % self.ring.len();
+        self.free -= 1;
+        self.set_in_use(port, true);
+        Some(port)
+    }
+
+    fn push(&mut self, port: u16) -> bool {
+        if !self.is_in_use(port) || self.free == self.ring.len() {
+            return false;
+        }
+        let tail = (self.head + self.free) % self.ring.len();
+        if let Some(slot) = self.ring.get_mut(tail) {
+            *slot = port;
+            self.free += 1;
+            self.set_in_use(port, false);
+            return true;
+        }
+        false
+    }
+
+    fn is_in_use(&self, port: u16) -> bool {
+        self.in_use[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
+
+    fn set_in_use(&mut self, port: u16, used: bool) {
+        let w = &mut self.in_use[usize::from(port >> 6)];
+        if used {
+            *w |= 1 << (port & 63);
+        } else {
+            *w &= !(1 << (port & 63));
+        }
+    }
+}
+
+/// One worker's ports on all its local addresses.
+#[derive(Clone, Debug)]
+pub struct LocalPorts {
+    addrs: Vec<Ipv4Addr>,
+    buckets: usize,
+    /// `pools[addr * buckets + bucket]`.
+    pools: Vec<PortRing>,
+    mask: u16,
+    worker: u16,
+    port_min: u16,
+    port_max: u16,
+    /// Address to try first, rotated so flows spread over addresses.
+    next_addr: usize,
+    stats: PoolStats,
+}
+
+impl LocalPorts {
+    pub fn new(cfg: &PoolConfig) -> Result<LocalPorts, PoolError> {
+        if cfg.worker_count == 0
+            || cfg.worker_index >= cfg.worker_count
+            || cfg.worker_count > 1 << 15
+        {
+            return Err(PoolError::WorkerIndex);
+        }
+        if cfg.addrs.is_empty() {
+            return Err(PoolError::NoAddresses);
+        }
+        if cfg.backend_buckets == 0 || cfg.backend_buckets > 1 << 16 {
+            return Err(PoolError::Buckets);
+        }
+        let mask = owner_mask(cfg.worker_count);
+        let worker = cfg.worker_index as u16;
+        let owned: Vec<u16> = (cfg.port_min..=cfg.port_max)
+            .filter(|p| p & mask == worker)
+            .collect();
+        if owned.is_empty() {
+            return Err(PoolError::NoPorts);
+        }
+        let mut rng = cfg.seed | 1;
+        let pools = (0..cfg.addrs.len() * cfg.backend_buckets)
+            .map(|_| {
+                let mut ring = owned.clone();
+                for i in (1..ring.len()).rev() {
+                    rng = stable_mix(rng.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                    ring.swap(i, (rng % (i as u64 + 1)) as usize);
+                }
+                PortRing {
+                    free: ring.len(),
+                    ring,
+                    head: 0,
+                    in_use: vec![0; 1024],
+                }
+            })
+            .collect();
+        Ok(LocalPorts {
+            addrs: cfg.addrs.clone(),
+            buckets: cfg.backend_buckets,
+            pools,
+            mask,
+            worker,
+            port_min: cfg.port_min,
+            port_max: cfg.port_max,
+            next_addr: 0,
+            stats: PoolStats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.stats
+    }
+
+    /// Ports this worker can hand out per (address, bucket).
+    pub fn ports_per_pool(&self) -> usize {
+        self.pools.first().map_or(0, |p| p.ring.len())
+    }
+
+    /// Which bucket a backend's ports come from.
+    pub fn bucket_of(&self, backend: Ipv4Addr, backend_port: u16) -> usize {
+        let key = (u64::from(u32::from(backend)) << 16) | u64::from(backend_port);
+        (((stable_mix(key) >> 32) * self.buckets as u64) >> 32) as usize
+    }
+
+    /// A local (address, port) for a new flow to this backend, or None (and
+    /// a count) when every address is out of ports for it.
+    pub fn allocate(&mut self, backend: Ipv4Addr, backend_port: u16) -> Option<(Ipv4Addr, u16)> {
+        let bucket = self.bucket_of(backend, backend_port);
+        let n = self.addrs.len();
+        for k in 0..n {
+            let a = (self.next_addr + k) % n;
+            if let Some(port) = self
+                .pools
+                .get_mut(a * self.buckets + bucket)
+                .and_then(PortRing::pop)
+            {
+                self.next_addr = (a + 1) % n;
+                self.stats.allocated += 1;
+                return Some((self.addrs[a], port));
+            }
+        }
+        self.stats.exhausted += 1;
+        None
+    }
+
+    /// Gives a port back. False (and a count) if it was not allocated here.
+    pub fn release(
+        &mut self,
+        addr: Ipv4Addr,
+        port: u16,
+        backend: Ipv4Addr,
+        backend_port: u16,
+    ) -> bool {
+        let bucket = self.bucket_of(backend, backend_port);
+        let owned =
+            port & self.mask == self.worker && (self.port_min..=self.port_max).contains(&port);
+        let ok = owned
+            && self
+                .addrs
+                .iter()
+                .position(|a| *a == addr)
+                .and_then(|a| self.pools.get_mut(a * self.buckets + bucket))
+                .is_some_and(|p| p.push(port));
+        if ok {
+            self.stats.released += 1;
+        } else {
+            self.stats.bad_release += 1;
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    const LIP1: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+    const LIP2: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+
+    fn cfg(worker_index: usize, worker_count: usize, port_min: u16, port_max: u16) -> PoolConfig {
+        PoolConfig {
+            worker_index,
+            worker_count,
+            addrs: vec![LIP1, LIP2],
+            port_min,
+            port_max,
+            backend_buckets: 16,
+            seed: 42,
+        }
+    }
+
+    fn rs(i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 1, 0, i)
+    }
+
+    #[test]
+    fn owner_is_in_the_low_bits() {
+        assert_eq!(owner_mask(1), 0);
+        assert_eq!(owner_mask(3), 3);
+        assert_eq!(owner_mask(4), 3);
+        assert_eq!(owner_mask(5), 7);
+        assert_eq!(port_owner(0x1236, 3), 2);
+        assert_eq!(port_owner(0x1236, 8), 6);
+    }
+
+    #[test]
+    fn each_worker_hands_out_only_its_own_ports_until_exhausted() {
+        let (lo, hi) = (1024, 1024 + 400 - 1);
+        for (count, index) in [(1, 0), (3, 0), (3, 2), (4, 1), (6, 5)] {
+            let mut pool = LocalPorts::new(&cfg(index, count, lo, hi)).unwrap();
+            let expect: usize = (lo..=hi)
+                .filter(|p| usize::from(*p) & usize::from(owner_mask(count)) == index)
+                .count();
+            assert_eq!(pool.ports_per_pool(), expect);
+            let mut seen = HashSet::new();
+            while let Some((addr, port)) = pool.allocate(rs(1), 80) {
+                assert_eq!(port_owner(port, count), index);
+                assert!((lo..=hi).contains(&port));
+                assert!(seen.insert((addr, port)), "{addr}:{port} twice");
+            }
+            // Both addresses are used before the flow is refused.
+            assert_eq!(seen.len(), 2 * expect, "workers {count}, index {index}");
+            assert_eq!(pool.stats().exhausted, 1);
+            assert_eq!(pool.allocate(rs(1), 80), None);
+            assert_eq!(pool.stats().exhausted, 2);
+        }
+    }
+
+    #[test]
+    fn released_port_is_reused_only_after_the_others() {
+        let mut pool = LocalPorts::new(&cfg(0, 2, 2000, 2019)).unwrap();
+        let all: Vec<_> = std::iter::from_fn(|| pool.allocate(rs(1), 80)).collect();
+        assert_eq!(all.len(), 20); // 10 even ports on each of two addresses
+        let (a, p) = all[3];
+        assert!(pool.release(a, p, rs(1), 80));
+        assert!(!pool.release(a, p, rs(1), 80), "double release");
+        assert!(!pool.release(a, p + 1, rs(1), 80), "another worker's port");
+        assert!(!pool.release(Ipv4Addr::new(1, 2, 3, 4), p, rs(1), 80));
+        assert_eq!(pool.stats().bad_release, 3);
+        assert_eq!(pool.allocate(rs(1), 80), Some((a, p)));
+        assert_eq!(pool.allocate(rs(1), 80), None);
+    }
+
+    #[test]
+    fn free_ports_are_reused_first_in_first_out() {
+        let mut c = cfg(0, 2, 2000, 2019);
+        c.addrs = vec![LIP1];
+        let mut pool = LocalPorts::new(&c).unwrap();
+        let all: Vec<_> = std::iter::from_fn(|| pool.allocate(rs(1), 80)).collect();
+        for i in [7, 2, 9] {
+            assert!(pool.release(LIP1, all[i].1, rs(1), 80));
+        }
+        let again: Vec<_> = std::iter::from_fn(|| pool.allocate(rs(1), 80)).collect();
+        assert_eq!(again, vec![all[7], all[2], all[9]]);
+    }
+
+    #[test]
+    fn capacity_grows_with_backends_in_other_buckets() {
+        let mut pool = LocalPorts::new(&cfg(0, 1, 3000, 3009)).unwrap();
+        let first = rs(1);
+        let other = (2..=255)
+            .map(rs)
+            .find(|b| pool.bucket_of(*b, 80) != pool.bucket_of(first, 80))
+            .unwrap();
+        let a: Vec<_> = std::iter::from_fn(|| pool.allocate(first, 80)).collect();
+        assert_eq!(a.len(), 20);
+        // The same (address, port) pairs again, now towards another backend.
+        let b: HashSet<_> = std::iter::from_fn(|| pool.allocate(other, 80)).collect();
+        assert_eq!(b, a.iter().copied().collect::<HashSet<_>>());
+        assert!(
+            !pool.release(a[0].0, a[0].1, other, 81)
+                || pool.bucket_of(other, 81) == pool.bucket_of(other, 80)
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert_eq!(
+            LocalPorts::new(&cfg(2, 2, 1, 100)).err(),
+            Some(PoolError::WorkerIndex)
+        );
+        assert_eq!(
+            LocalPorts::new(&cfg(0, 0, 1, 100)).err(),
+            Some(PoolError::WorkerIndex)
+        );
+        assert_eq!(
+            LocalPorts::new(&cfg(3, 4, 1000, 1002)).err(),
+            Some(PoolError::NoPorts)
+        );
+        let mut c = cfg(0, 1, 1, 100);
+        c.addrs.clear();
+        assert_eq!(LocalPorts::new(&c).err(), Some(PoolError::NoAddresses));
+    }
+
+    proptest! {
+        /// Never two flows on one (address, port, bucket); releases always
+        /// make room again.
+        #[test]
+        fn allocations_stay_unique(ops in proptest::collection::vec((any::<bool>(), 0u8..4, any::<u16>()), 1..400)) {
+            let mut pool = LocalPorts::new(&cfg(1, 2, 5000, 5063)).unwrap();
+            let mut held: Vec<(Ipv4Addr, u16, u8)> = Vec::new();
+            let mut live: HashSet<(Ipv4Addr, u16, usize)> = HashSet::new();
+            for (alloc, backend, pick) in ops {
+                if alloc || held.is_empty() {
+                    let bucket = pool.bucket_of(rs(backend), 80);
+                    let in_bucket = live.iter().filter(|k| k.2 == bucket).count();
+                    match pool.allocate(rs(backend), 80) {
+                        Some((a, p)) => {
+                            prop_assert!(live.insert((a, p, bucket)));
+                            prop_assert_eq!(p & 1, 1);
+                            held.push((a, p, backend));
+                        }
+                        None => prop_assert_eq!(in_bucket, 2 * 32),
+                    }
+                } else {
+                    let (a, p, backend) = held.swap_remove(usize::from(pick) % held.len());
+                    prop_assert!(pool.release(a, p, rs(backend), 80));
+                    live.remove(&(a, p, pool.bucket_of(rs(backend), 80)));
+                }
+            }
+        }
+    }
+}
