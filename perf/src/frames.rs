@@ -85,29 +85,25 @@ trait Buildable {
     fn build(self, payload: &[u8]) -> Vec<u8>;
 }
 
-impl Buildable for etherparse::PacketBuilderStep<etherparse::TcpHeader> {
-    fn build(self, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size(payload.len()));
-        self.write(&mut out, payload).expect("build tcp frame");
-        out
-    }
+// etherparse's last builder steps share `size`/`write` by name, not by a
+// trait, so one impl per transport header.
+macro_rules! buildable {
+    ($($header:ty),*) => {$(
+        impl Buildable for etherparse::PacketBuilderStep<$header> {
+            fn build(self, payload: &[u8]) -> Vec<u8> {
+                let mut out = Vec::with_capacity(self.size(payload.len()));
+                self.write(&mut out, payload).expect("build frame");
+                out
+            }
+        }
+    )*};
 }
 
-impl Buildable for etherparse::PacketBuilderStep<etherparse::UdpHeader> {
-    fn build(self, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size(payload.len()));
-        self.write(&mut out, payload).expect("build udp frame");
-        out
-    }
-}
-
-impl Buildable for etherparse::PacketBuilderStep<etherparse::Icmpv4Header> {
-    fn build(self, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size(payload.len()));
-        self.write(&mut out, payload).expect("build icmp frame");
-        out
-    }
-}
+buildable!(
+    etherparse::TcpHeader,
+    etherparse::UdpHeader,
+    etherparse::Icmpv4Header
+);
 
 /// A deterministic mix of `n` client frames (TCP with every flag pattern,
 /// UDP, ICMP echo) from many clients, with payloads from 0 to 1400 bytes.
