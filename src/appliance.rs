@@ -30,6 +30,8 @@ pub struct RunOptions {
 pub enum StopReason {
     Signal,
     Drained,
+    /// A worker ended by itself, which only an error does.
+    WorkerEnded,
 }
 
 pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
@@ -164,8 +166,11 @@ fn supervise<T>(
 ) -> StopReason {
     loop {
         thread::sleep(Duration::from_millis(10));
-        if terminate.load(Ordering::Relaxed) || handles.iter().any(|h| h.is_finished()) {
+        if terminate.load(Ordering::Relaxed) {
             return StopReason::Signal;
+        }
+        if handles.iter().any(|h| h.is_finished()) {
+            return StopReason::WorkerEnded;
         }
         if exit_when_idle.is_some()
             && shared

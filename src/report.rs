@@ -38,6 +38,7 @@ pub fn print_summary(
     let why = match reason {
         StopReason::Signal => "stopped",
         StopReason::Drained => "input drained",
+        StopReason::WorkerEnded => "a worker ended",
     };
     println!("\nferrolb: {why} after {:.3} s", elapsed.as_secs_f64());
     println!(

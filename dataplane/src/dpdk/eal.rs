@@ -9,6 +9,9 @@ use super::DpdkError;
 /// a clearer message.
 static EAL_CALLED: AtomicBool = AtomicBool::new(false);
 
+/// `EALREADY` on Linux, the errno DPDK itself gives a second init.
+const EALREADY: i32 = 114;
+
 /// EAL command-line arguments, built in order.
 #[derive(Clone, Debug, Default)]
 pub struct EalArgs {
@@ -75,7 +78,7 @@ impl Eal {
         if EAL_CALLED.swap(true, Ordering::SeqCst) {
             return Err(DpdkError::new(
                 "rte_eal_init: the EAL can be initialised once per process",
-                libc_ealready(),
+                EALREADY,
             ));
         }
         let mut owned = Vec::with_capacity(args.args.len() + 1);
@@ -181,8 +184,4 @@ impl Eal {
             _eal: std::marker::PhantomData,
         }
     }
-}
-
-fn libc_ealready() -> i32 {
-    114 // EALREADY on Linux
 }
