@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::ethernet::MacAddr;
-use super::{get_be16, get_ipv4, put_be16, put_bytes};
+use super::{get_be16, get_ipv4, get_mac, put_be16, put_bytes};
 use crate::drop::DropReason;
 
 /// Length of an Ethernet/IPv4 ARP packet.
@@ -16,14 +16,6 @@ pub struct ArpOp;
 impl ArpOp {
     pub const REQUEST: u16 = 1;
     pub const REPLY: u16 = 2;
-}
-
-fn mac_at(b: &[u8], off: usize) -> MacAddr {
-    let mut m = [0u8; 6];
-    if let Some(src) = b.get(off..off + 6) {
-        m.copy_from_slice(src);
-    }
-    MacAddr(m)
 }
 
 /// An Ethernet/IPv4 ARP packet.
@@ -46,13 +38,13 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         get_be16(self.buf.as_ref(), 6)
     }
     pub fn sender_mac(&self) -> MacAddr {
-        mac_at(self.buf.as_ref(), 8)
+        get_mac(self.buf.as_ref(), 8)
     }
     pub fn sender_ip(&self) -> Ipv4Addr {
         get_ipv4(self.buf.as_ref(), 14)
     }
     pub fn target_mac(&self) -> MacAddr {
-        mac_at(self.buf.as_ref(), 18)
+        get_mac(self.buf.as_ref(), 18)
     }
     pub fn target_ip(&self) -> Ipv4Addr {
         get_ipv4(self.buf.as_ref(), 24)

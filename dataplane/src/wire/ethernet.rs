@@ -1,6 +1,6 @@
 //! Ethernet II frames and 802.1Q VLAN tags.
 
-use super::{get_be16, put_be16, put_bytes};
+use super::{get_be16, get_mac, put_be16, put_bytes};
 use crate::drop::DropReason;
 
 /// Length of an untagged Ethernet header.
@@ -33,14 +33,6 @@ impl EtherType {
     pub const IPV6: u16 = 0x86dd;
 }
 
-fn mac_at(b: &[u8], off: usize) -> MacAddr {
-    let mut m = [0u8; 6];
-    if let Some(src) = b.get(off..off + 6) {
-        m.copy_from_slice(src);
-    }
-    MacAddr(m)
-}
-
 /// An Ethernet II frame: destination, source, EtherType, payload.
 #[derive(Debug)]
 pub struct EthernetFrame<T> {
@@ -57,10 +49,10 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(EthernetFrame { buf })
     }
     pub fn dst(&self) -> MacAddr {
-        mac_at(self.buf.as_ref(), 0)
+        get_mac(self.buf.as_ref(), 0)
     }
     pub fn src(&self) -> MacAddr {
-        mac_at(self.buf.as_ref(), 6)
+        get_mac(self.buf.as_ref(), 6)
     }
     /// The outer EtherType (0x8100 if the frame is VLAN-tagged).
     pub fn ethertype(&self) -> u16 {

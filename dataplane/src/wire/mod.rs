@@ -55,6 +55,16 @@ pub(crate) fn get_ipv4(b: &[u8], off: usize) -> Ipv4Addr {
     Ipv4Addr::from(get_be32(b, off))
 }
 
+/// The MAC address at `off`, or all zeros if `b` is too short.
+#[inline(always)]
+pub(crate) fn get_mac(b: &[u8], off: usize) -> ethernet::MacAddr {
+    let mut m = [0u8; 6];
+    if let Some(src) = b.get(off..off + 6) {
+        m.copy_from_slice(src);
+    }
+    ethernet::MacAddr(m)
+}
+
 /// Writes `bytes` at `off` if they fit (views check lengths up front).
 #[inline(always)]
 pub(crate) fn put_bytes(b: &mut [u8], off: usize, bytes: &[u8]) {
