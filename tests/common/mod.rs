@@ -10,7 +10,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+#[allow(unused_imports)] // not every test binary uses the frame builders
 pub use ferrolb_perf::{frames, pcap};
+
+pub mod lb;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,8 @@ pub struct CasePort {
     pub name: String,
     /// Frames the port receives, in order.
     pub input: Vec<Vec<u8>>,
+    /// Our MAC on this port (`mac = "..."`), if the case sets one.
+    pub mac: Option<[u8; 6]>,
 }
 
 impl CasePort {
@@ -31,7 +36,14 @@ impl CasePort {
         CasePort {
             name: name.to_owned(),
             input,
+            mac: None,
         }
+    }
+
+    /// The same port with our MAC on it set to `mac`.
+    pub fn with_mac(mut self, mac: [u8; 6]) -> Self {
+        self.mac = Some(mac);
+        self
     }
 }
 
@@ -125,12 +137,16 @@ impl Replay {
             pcap::write(&rx, &port.input);
             writeln!(
                 toml,
-                "[[port]]\nname = \"{}\"\ndevice = \"net_pcap{i},rx_pcap={},tx_pcap={}\"\n",
+                "[[port]]\nname = \"{}\"\ndevice = \"net_pcap{i},rx_pcap={},tx_pcap={}\"",
                 port.name,
                 rx.display(),
                 tx.display()
             )
             .expect("write to string");
+            if let Some(m) = port.mac {
+                writeln!(toml, "mac = \"{}\"", mac(&m)).expect("write to string");
+            }
+            toml.push('\n');
         }
         writeln!(toml, "[workers]\ncores = {:?}\n", self.cores).expect("write to string");
         toml.push_str(&self.config);
