@@ -125,7 +125,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                     }
                     let _registered = ThreadRegistration::register(token)
                         .with_context(|| format!("worker {w} on core {core}"))?;
-                    let mut io = DpdkIo::new(queues);
+                    let mut io = DpdkIo::new(queues, &pool);
                     run_forwarding(&mut io, plan, shared, idle);
                     Ok(())
                 })
