@@ -712,7 +712,7 @@ impl<P: PacketBuf> Worker<P> {
                 let Some(rip) = t.backends.get(backend as usize).map(|b| b.addr) else {
                     return self.drop(DropReason::NoBackend);
                 };
-                self.to_real_server(t, io, rx_port, rx_iface, pkt, meta, rip, mode, now)
+                self.deliver_to_real_server(t, io, rx_port, rx_iface, pkt, meta, rip, mode, now)
             }
             _ => {
                 let s = self.sessions.get(id);
@@ -735,7 +735,7 @@ impl<P: PacketBuf> Worker<P> {
     /// DR: new MACs only. TUN: the IP-in-IP outer header first, with
     /// fragmentation-needed to the client when it no longer fits.
     #[allow(clippy::too_many_arguments)]
-    fn to_real_server<I: PacketIo<Packet = P>>(
+    fn deliver_to_real_server<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
         io: &mut I,
