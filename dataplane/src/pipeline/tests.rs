@@ -266,9 +266,10 @@ fn fullnat_ports_run_out_and_come_back_when_sessions_expire() {
     let mut svc = service(Mode::FullNat, IpProto::UDP);
     svc.local_addrs.truncate(1);
     svc.backends.truncate(1);
-    let mut t = Timeouts::default();
-    t.udp = 1000;
-    svc.timeouts = Some(t);
+    svc.timeouts = Some(Timeouts {
+        udp: 1000,
+        ..Timeouts::default()
+    });
     let mut p = pipeline(&config(vec![svc]));
     let flow = |cport| udp((ROUTER, OURS), CIP, VIP, (cport, 80));
     let out = run(&mut p, &[flow(1), flow(2)], 0);
