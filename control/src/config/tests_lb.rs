@@ -7,12 +7,20 @@ use std::path::Path;
 use super::*;
 
 const DOC: &str = include_str!("../../../docs/load-balancing.md");
+const README: &str = include_str!("../../../README.md");
 
-/// The ```toml block of docs/load-balancing.md, so the doc cannot rot.
+/// The first ```toml block after `heading` in `doc`, so docs cannot rot.
+fn toml_block<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let after = doc.find(heading).expect("the heading");
+    let open = "```toml\n";
+    let start = after + doc[after..].find(open).expect("a toml block") + open.len();
+    let len = doc[start..].find("```").expect("the block's end");
+    &doc[start..start + len]
+}
+
+/// The example in docs/load-balancing.md.
 fn doc_example() -> &'static str {
-    let start = DOC.find("```toml\n").expect("a toml block in the doc") + "```toml\n".len();
-    let len = DOC[start..].find("```").expect("the block's end");
-    &DOC[start..start + len]
+    toml_block(DOC, "## Configuration")
 }
 
 fn parse(text: &str) -> Result<LoadedConfig, ConfigErrors> {
@@ -113,6 +121,16 @@ fn the_documented_example_parses_and_validates() {
 }
 
 #[test]
+fn the_readme_example_parses_and_validates() {
+    let text = toml_block(README, "## Configuration");
+    let cfg = parse(text)
+        .unwrap_or_else(|e| panic!("README.md's example: {e}"))
+        .config;
+    assert!(!cfg.runs_pipeline());
+    assert_eq!(cfg.ports[0].mtu, 1500);
+}
+
+#[test]
 fn optional_keys_get_their_documented_defaults() {
     let cfg = parse(BASE).expect("valid").config;
     assert_eq!(cfg.ports[0].mac, None);
@@ -208,7 +226,41 @@ fn a_malformed_value_is_refused_at_its_key_with_what_was_expected() {
 
 #[test]
 fn the_config_survives_a_serialize_parse_round_trip() {
-    for text in [doc_example(), BASE] {
+    // Every optional key set to something other than its default.
+    let rich =
+        BASE.replace(
+            "net_null0\"",
+            "net_null0\"\nmac = \"02:00:00:00:00:01\"\nmtu = 9000",
+        )
+        .replace("port = \"lan\"", "port = \"lan\"\nvlan = 42")
+        .replace(
+            "mode = \"nat\"",
+            "mode = \"fullnat\"\nname = \"web\"\nscheduler = \"mh\"\nmh_ports = false\n\
+             persistence = 300\npersistence_prefix = 24\nlocal_addresses = [\"10.0.0.100\"]\n\
+             local_ports = \"40000-40000\"\ntimeouts = { tcp_established = 60 }",
+        )
+        .replace(
+            "address = \"10.0.0.11\"",
+            "address = \"10.0.0.11\"\nport = 8080\nweight = 0",
+        ) + SNAT
+            + "ports = \"2000-2999\"\n\n[sessions]\ncapacity = 4096\n\n[timeouts]\nudp = 5\n";
+    let cfg = parse(&rich).expect("valid").config;
+    assert_eq!(cfg.interfaces[0].vlan, Some(42));
+    assert_eq!(
+        cfg.services[0].local_ports,
+        PortRange {
+            min: 40000,
+            max: 40000
+        }
+    );
+    assert_eq!(
+        cfg.snat[0].ports,
+        PortRange {
+            min: 2000,
+            max: 2999
+        }
+    );
+    for text in [doc_example(), BASE, &rich] {
         let cfg = parse(text).expect("valid").config;
         let written = toml::to_string(&cfg).expect("serializes");
         let again = parse(&written)
