@@ -668,11 +668,13 @@ impl<P: PacketBuf> Worker<P> {
             (s.service, s.backend)
         };
         let spec = t.services.get(service as usize).map(|s| &s.spec);
+        let mode = spec.map(|s| s.mode);
         if meta.tuple.proto == IpProto::TCP {
-            let dir = if inbound {
-                TcpDir::Input
-            } else {
-                TcpDir::Output
+            // DR and TUN replies bypass us: only the client's side is seen.
+            let dir = match (inbound, mode) {
+                (true, Some(Mode::Dr | Mode::Tun)) => TcpDir::InputOnly,
+                (true, _) => TcpDir::Input,
+                (false, _) => TcpDir::Output,
             };
             let tr = self
                 .sessions
@@ -706,7 +708,6 @@ impl<P: PacketBuf> Worker<P> {
             }
         }
 
-        let mode = spec.map(|s| s.mode);
         match mode {
             Some(Mode::Dr) | Some(Mode::Tun) => {
                 let Some(rip) = t.backends.get(backend as usize).map(|b| b.addr) else {

@@ -527,3 +527,18 @@ fn a_weight_zero_backend_gets_no_new_flows() {
     assert_eq!(out.len(), 20);
     assert!(out.iter().all(|f| seen(f).dst == RIP2));
 }
+
+#[test]
+fn dr_sessions_follow_the_input_only_tcp_table() {
+    let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
+    let pkt = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
+    run(&mut p, &[pkt(SYN), pkt(ACK)], 0);
+    let state = |p: &Pipeline<TestBuf>| {
+        let (_, s) = p.worker.sessions.iter().next().expect("one session");
+        s.state
+    };
+    assert_eq!(state(&p), ProtoState::Tcp(TcpState::Established));
+    // Replies bypass us, so the client's FIN alone moves the session on.
+    run(&mut p, &[pkt(tcp_flags::FIN | ACK)], 0);
+    assert_eq!(state(&p), ProtoState::Tcp(TcpState::FinWait));
+}
