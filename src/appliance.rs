@@ -14,9 +14,25 @@ use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
-use dataplane::worker::{run_forwarding, WorkerShared};
+use dataplane::pipeline::counters::{LbCounters, SessionCounts};
+use dataplane::pipeline::tables::LbTables;
+use dataplane::pipeline::Pipeline;
+use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report;
+
+/// What the workers run: the load-balancing pipeline (the config has
+/// interfaces) or testpmd-style L2 forwarding.
+enum Job {
+    Balance(Arc<LbTables>),
+    Forward(ForwardPlan),
+}
+
+/// A pipeline worker's counters at exit.
+pub struct LbReport {
+    pub counters: LbCounters,
+    pub sessions: SessionCounts,
+}
 
 /// How this run ends, besides a signal.
 #[derive(Debug, Default)]
@@ -37,7 +53,11 @@ pub enum StopReason {
 pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     let cfg = &loaded.config;
     check_worker_cores(loaded)?;
-    let plan = forward_plan(&cfg.forward, cfg.ports.len())?;
+    let plan = if cfg.runs_pipeline() {
+        None
+    } else {
+        Some(forward_plan(&cfg.forward, cfg.ports.len())?)
+    };
     let args = eal_args(cfg);
 
     println!("ferrolb {}", crate::long_version());
@@ -87,6 +107,16 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         ports.push(Port::start(&eal, id, &p.name, &port_config, &pool)?);
     }
     report::print_ports(&ports);
+    let job = match plan {
+        Some(plan) => Job::Forward(plan),
+        None => {
+            let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac()).collect();
+            let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs))
+                .map_err(|e| anyhow!("load-balancing config: {e}"))?;
+            report::print_services(&tables);
+            Job::Balance(Arc::new(tables))
+        }
+    };
 
     // Queue pair w of every port goes to worker w.
     let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
@@ -111,23 +141,39 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     let shared: Vec<WorkerShared> = (0..workers).map(|_| WorkerShared::default()).collect();
     let started = Instant::now();
     let token = eal.token();
-    let outcome = thread::scope(|scope| -> Result<StopReason> {
+    let outcome = thread::scope(|scope| -> Result<(StopReason, Vec<LbReport>)> {
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
-            let (shared, plan) = (&shared[w], &plan);
+            let (shared, job, pool) = (&shared[w], &job, &pool);
             let idle = options.exit_when_idle;
             let handle = thread::Builder::new()
                 .name(format!("ferrolb-w{w}"))
-                .spawn_scoped(scope, move || -> Result<()> {
+                .spawn_scoped(scope, move || -> Result<Option<LbReport>> {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                         bail!("worker {w}: cannot pin to core {core}");
                     }
                     let _registered = ThreadRegistration::register(token)
                         .with_context(|| format!("worker {w} on core {core}"))?;
-                    let mut io = DpdkIo::new(queues);
-                    run_forwarding(&mut io, plan, shared, idle);
-                    Ok(())
+                    let mut io = DpdkIo::new(queues, pool);
+                    match job {
+                        Job::Forward(plan) => {
+                            run_forwarding(&mut io, plan, shared, idle);
+                            Ok(None)
+                        }
+                        Job::Balance(tables) => {
+                            // Built on the worker's own core, so its session
+                            // table is first touched (and placed) there.
+                            let epoch = Instant::now();
+                            let mut pipeline = Pipeline::new(Arc::clone(tables), w, workers, 0)
+                                .map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            run_pipeline(&mut io, &mut pipeline, shared, epoch, idle);
+                            Ok(Some(LbReport {
+                                counters: pipeline.counters().clone(),
+                                sessions: pipeline.session_counts(),
+                            }))
+                        }
+                    }
                 })
                 .with_context(|| format!("starting worker {w}"))?;
             handles.push(handle);
@@ -137,9 +183,10 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             s.stop.store(true, Ordering::Relaxed);
         }
         let mut failures = Vec::new();
+        let mut reports = Vec::new();
         for h in handles {
             match h.join() {
-                Ok(Ok(())) => {}
+                Ok(Ok(report)) => reports.extend(report),
                 Ok(Err(e)) => failures.push(format!("{e:#}")),
                 Err(_) => failures.push("a worker panicked".into()),
             }
@@ -147,11 +194,14 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         if !failures.is_empty() {
             bail!("{}", failures.join("; "));
         }
-        Ok(reason)
+        Ok((reason, reports))
     });
     let elapsed = started.elapsed();
-    let reason = outcome?;
+    let (reason, reports) = outcome?;
     report::print_summary(reason, elapsed, &ports, &cfg.workers.cores, &shared);
+    if let Job::Balance(tables) = &job {
+        report::print_lb(tables, &reports);
+    }
     // Ports drop here (stop + close flushes pcap output), then the pool, then the EAL.
     Ok(())
 }

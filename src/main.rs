@@ -7,6 +7,7 @@
 //! and exits non-zero with a message naming the problem.
 
 mod appliance;
+mod lb;
 mod report;
 
 use std::path::PathBuf;

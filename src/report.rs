@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use dataplane::dpdk::Port;
+use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
+use dataplane::pipeline::tables::{service_key_text, LbTables};
 use dataplane::worker::WorkerShared;
 
-use crate::appliance::StopReason;
+use crate::appliance::{LbReport, StopReason};
 
 fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
@@ -117,4 +119,123 @@ pub fn print_summary(
         total.rx_bursts,
         rate(total.rx_packets)
     );
+}
+
+/// The interfaces and services as the pipeline compiled them, at start.
+pub fn print_services(tables: &LbTables) {
+    for iface in &tables.interfaces {
+        let port = tables.ports.get(usize::from(iface.port));
+        println!(
+            "interface port {}{} mac {} mtu {} addresses {}",
+            iface.port,
+            iface.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default(),
+            port.map(|p| mac_text(p.mac.0)).unwrap_or_default(),
+            port.map_or(0, |p| p.mtu),
+            iface
+                .addrs
+                .iter()
+                .map(|(a, l)| format!("{a}/{l}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for svc in &tables.services {
+        let s = &svc.spec;
+        println!(
+            "service {} {} {:?}{} -> {}",
+            service_key_text(s.proto, s.vip, s.port),
+            s.mode.name(),
+            s.scheduler,
+            s.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            s.backends
+                .iter()
+                .map(|b| format!("{}:{} w{}", b.addr, b.port, b.weight))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for r in &tables.snat {
+        println!(
+            "snat {}/{} -> {}",
+            r.source.0,
+            r.source.1,
+            r.addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// The pipeline's counters summed over workers: one row per service,
+/// backend, SNAT rule, drop reason and event (see docs/load-balancing.md).
+pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
+    let mut counters = LbCounters::default();
+    let mut sessions = SessionCounts::default();
+    for r in reports {
+        counters.add(&r.counters);
+        sessions.add(&r.sessions);
+    }
+    println!(
+        "\n{:<44} {:>10} {:>9} {:>12} {:>14} {:>12} {:>14}",
+        "service / backend",
+        "conns",
+        "sessions",
+        "packets-in",
+        "bytes-in",
+        "packets-out",
+        "bytes-out"
+    );
+    let row = |name: String, c: Option<&FlowCounters>, live: Option<&u64>, note: &str| {
+        let c = c.copied().unwrap_or_default();
+        println!(
+            "{name:<44} {:>10} {:>9} {:>12} {:>14} {:>12} {:>14}  {note}",
+            c.conns,
+            live.copied().unwrap_or(0),
+            c.packets_in,
+            c.bytes_in,
+            c.packets_out,
+            c.bytes_out
+        );
+    };
+    for (i, svc) in tables.services.iter().enumerate() {
+        let s = &svc.spec;
+        let key = service_key_text(s.proto, s.vip, s.port);
+        row(
+            format!("svc:{key}"),
+            counters.services.get(i),
+            sessions.services.get(i),
+            s.mode.name(),
+        );
+        for &id in &svc.backend_ids {
+            let Some(b) = tables.backends.get(id as usize) else {
+                continue;
+            };
+            row(
+                format!("be:{key}/{}:{}", b.addr, b.port),
+                counters.backends.get(id as usize),
+                sessions.backends.get(id as usize),
+                "",
+            );
+        }
+    }
+    for (i, r) in tables.snat.iter().enumerate() {
+        row(
+            format!("snat:{}/{}", r.source.0, r.source.1),
+            counters.snat.get(i),
+            sessions.snat.get(i),
+            "",
+        );
+    }
+    println!();
+    for (reason, n) in counters.drops.iter() {
+        println!("{:<44} {n:>10}", format!("drop:{}", reason.name()));
+    }
+    for (name, n) in counters.events.iter() {
+        println!("{:<44} {n:>10}", format!("event:{name}"));
+    }
 }

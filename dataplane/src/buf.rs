@@ -37,6 +37,11 @@ pub trait PacketBuf {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Whether `data()` is the whole packet. A chained DPDK mbuf is not: the
+    /// packet path reads one segment, so the pipeline drops such packets.
+    fn is_contiguous(&self) -> bool {
+        true
+    }
 }
 
 /// Headroom DPDK mbufs get by default (`RTE_PKTMBUF_HEADROOM`); test buffers

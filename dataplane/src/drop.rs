@@ -64,11 +64,32 @@ pub enum DropReason {
     TooBigToFragment,
     /// The buffer lacks the headroom or tailroom a rewrite needs.
     NoBufferRoom,
+    /// A chained (multi-segment) mbuf: the packet path reads one segment.
+    MultiSegment,
+    /// No interface is configured for the frame's (port, VLAN).
+    NoInterface,
+    /// A TCP packet other than a SYN, with no session (IPVS drops these too).
+    NoSession,
+    /// No service for the destination, and no SNAT rule for the source.
+    NoService,
+    /// The service has no backend with weight > 0.
+    NoBackend,
+    /// No local address has a free port for the flow (FULLNAT, SNAT).
+    PortsExhausted,
+    /// The session table is full; established flows keep working.
+    TableFull,
+    /// The TX queue had no room.
+    TxFull,
+    /// The reply tuple of a new flow already names another session (NAT of
+    /// one client port to one backend port from two services).
+    SessionClash,
+    /// A frame addressed to another host's MAC (a promiscuous port sees them).
+    OtherHost,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 36] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -95,6 +116,16 @@ impl DropReason {
         DropReason::FragmentationNeeded,
         DropReason::TooBigToFragment,
         DropReason::NoBufferRoom,
+        DropReason::MultiSegment,
+        DropReason::NoInterface,
+        DropReason::NoSession,
+        DropReason::NoService,
+        DropReason::NoBackend,
+        DropReason::PortsExhausted,
+        DropReason::TableFull,
+        DropReason::TxFull,
+        DropReason::SessionClash,
+        DropReason::OtherHost,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -128,6 +159,16 @@ impl DropReason {
             DropReason::FragmentationNeeded => "fragmentation_needed",
             DropReason::TooBigToFragment => "too_big_to_fragment",
             DropReason::NoBufferRoom => "no_buffer_room",
+            DropReason::MultiSegment => "multi_segment",
+            DropReason::NoInterface => "no_interface",
+            DropReason::NoSession => "no_session",
+            DropReason::NoService => "no_service",
+            DropReason::NoBackend => "no_backend",
+            DropReason::PortsExhausted => "ports_exhausted",
+            DropReason::TableFull => "table_full",
+            DropReason::TxFull => "tx_full",
+            DropReason::SessionClash => "session_clash",
+            DropReason::OtherHost => "other_host",
         }
     }
 }
@@ -153,6 +194,14 @@ impl DropCounters {
         // The index is in bounds: the array has one slot per variant.
         if let Some(slot) = self.counts.get_mut(reason as usize) {
             *slot += 1;
+        }
+    }
+
+    /// Counts `n` packets dropped for `reason`.
+    #[inline]
+    pub fn count_n(&mut self, reason: DropReason, n: u64) {
+        if let Some(slot) = self.counts.get_mut(reason as usize) {
+            *slot += n;
         }
     }
 

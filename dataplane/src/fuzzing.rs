@@ -33,6 +33,7 @@ const TIMERS: NeighbourTimers = NeighbourTimers {
 /// Runs `data` as a received frame through the packet path. Panics only if an
 /// invariant of the packet code is broken.
 pub fn run_packet_path(data: &[u8]) {
+    run_pipeline(data);
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
@@ -60,6 +61,99 @@ pub fn run_packet_path(data: &[u8]) {
             }
         }
         Ok(Classified::Ipv4(meta)) => run_ipv4(data, &meta, &mut drops),
+    }
+}
+
+/// A pipeline with every mode, a SNAT rule and a VLAN interface, so the
+/// fuzzer's bytes can reach each branch: the frame itself, then the frame
+/// once more (a session hit), on both interfaces.
+fn run_pipeline(data: &[u8]) {
+    use crate::io::MemoryIo;
+    use crate::pipeline::tables::*;
+    use crate::pipeline::Pipeline;
+    use crate::sched::SchedulerKind;
+    use std::sync::Arc;
+
+    let our_mac = MacAddr(
+        data.get(..6)
+            .and_then(|m| m.try_into().ok())
+            .unwrap_or([2; 6]),
+    );
+    let vip = Ipv4Addr::new(192, 0, 2, 10);
+    let backends = vec![BackendSpec {
+        addr: Ipv4Addr::new(10, 0, 1, 11),
+        port: 80,
+        weight: 1,
+    }];
+    let service = |mode, proto, port| ServiceSpec {
+        name: None,
+        vip,
+        proto,
+        port,
+        mode,
+        scheduler: SchedulerKind::RoundRobin,
+        persistence: None,
+        local_addrs: vec![Ipv4Addr::new(10, 0, 1, 100)],
+        local_ports: (1024, 1100),
+        timeouts: None,
+        backends: backends.clone(),
+    };
+    let cfg = LbConfig {
+        ports: vec![PortSetup {
+            mac: our_mac,
+            mtu: 576,
+        }],
+        interfaces: vec![
+            Interface {
+                port: 0,
+                vlan: None,
+                addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 24)],
+            },
+            Interface {
+                port: 0,
+                vlan: Some(100),
+                addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+            },
+        ],
+        routes: vec![StaticRoute {
+            prefix: Ipv4Addr::UNSPECIFIED,
+            len: 0,
+            via: Ipv4Addr::new(10, 0, 0, 254),
+        }],
+        neighbours: vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr([2, 0, 0, 0, 0, 0xfe]))],
+        services: vec![
+            service(Mode::Nat, IpProto::TCP, 80),
+            service(Mode::FullNat, IpProto::TCP, 443),
+            service(Mode::Dr, IpProto::UDP, 53),
+            service(Mode::Tun, IpProto::UDP, 80),
+            service(Mode::FullNat, IpProto::UDP, 443),
+        ],
+        snat: vec![SnatSpec {
+            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+            port: 0,
+            addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            ports: (1024, 1100),
+        }],
+        sessions: crate::flow::TableConfig {
+            capacity: 64,
+            ..Default::default()
+        },
+    };
+    let Ok(tables) = LbTables::build(&cfg) else {
+        panic!("the fuzzing config builds");
+    };
+    let Ok(mut pipeline) = Pipeline::<TestBuf>::new(Arc::new(tables), 0, 1, 0) else {
+        panic!("the fuzzing pipeline builds");
+    };
+    let mut io = MemoryIo::new(vec![vec![data.to_vec(), data.to_vec()]]);
+    for now in [0, 5000] {
+        pipeline.poll(&mut io, now);
+    }
+    for out in io.sent_frames(0) {
+        match classify(&out) {
+            Ok(_) | Err(crate::drop::DropReason::UnsupportedProtocol) => {}
+            Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub trait PacketIo {
     /// Hands every packet in `burst` to `port` and leaves `burst` empty:
     /// what the port does not accept is freed and counted in the outcome.
     fn tx_burst(&mut self, port: usize, burst: &mut Burst<Self::Packet>) -> TxOutcome;
+
+    /// A fresh, empty packet buffer for packets we originate (ARP
+    /// requests), or `None` when the pool is empty.
+    fn alloc(&mut self) -> Option<Self::Packet>;
 }
 
 /// In-memory ports for tests: RX from a queue of frames, TX into a list,
@@ -85,6 +89,10 @@ impl PacketIo for MemoryIo {
                 None => break,
             }
         }
+    }
+
+    fn alloc(&mut self) -> Option<TestBuf> {
+        Some(TestBuf::new(&[]))
     }
 
     fn tx_burst(&mut self, port: usize, burst: &mut Burst<TestBuf>) -> TxOutcome {

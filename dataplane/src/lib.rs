@@ -16,6 +16,7 @@ pub mod io;
 pub mod laddr;
 pub mod net;
 pub mod packet;
+pub mod pipeline;
 pub mod rewrite;
 pub mod sched;
 #[cfg(test)]

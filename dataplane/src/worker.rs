@@ -13,6 +13,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::forward::ForwardPlan;
 use crate::io::{Burst, PacketIo};
+use crate::pipeline::Pipeline;
 
 /// A worker's counters, written only by that worker.
 #[derive(Debug, Default)]
@@ -62,11 +63,45 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
+/// Raises a worker's `idle` flag once nothing has arrived for a while, and
+/// lowers it when traffic returns; the main thread uses it to exit when
+/// every input is drained (pcap replay).
+struct IdleTracker {
+    after: Option<Duration>,
+    last_rx: Instant,
+    idle: bool,
+}
+
+impl IdleTracker {
+    fn new(after: Option<Duration>) -> Self {
+        IdleTracker {
+            after,
+            last_rx: Instant::now(),
+            idle: false,
+        }
+    }
+
+    #[inline]
+    fn update(&mut self, received: usize, counters: &WorkerCounters) {
+        if received > 0 {
+            if self.idle {
+                self.idle = false;
+                counters.idle.store(false, Ordering::Relaxed);
+            }
+            self.last_rx = Instant::now();
+        } else if let Some(after) = self.after {
+            if !self.idle && self.last_rx.elapsed() >= after {
+                self.idle = true;
+                counters.idle.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Runs the L2 forwarding loop until `shared.stop` is set.
 ///
 /// With `idle_after`, the worker raises its `idle` flag once it has received
-/// nothing for that long (and lowers it when traffic returns); the main thread
-/// uses that to exit when every input is drained.
+/// nothing for that long (and lowers it when traffic returns).
 pub fn run_forwarding<I: PacketIo>(
     io: &mut I,
     plan: &ForwardPlan,
@@ -76,8 +111,7 @@ pub fn run_forwarding<I: PacketIo>(
     let counters = &shared.counters;
     let mut burst: Burst<I::Packet> = Burst::new();
     let ports = io.port_count().min(plan.peer.len());
-    let mut last_rx = Instant::now();
-    let mut idle = false;
+    let mut idle = IdleTracker::new(idle_after);
 
     while !shared.stop.load(Ordering::Relaxed) {
         let mut received = 0usize;
@@ -99,18 +133,36 @@ pub fn run_forwarding<I: PacketIo>(
                 bump(&counters.tx_dropped, out.dropped as u64);
             }
         }
-        if received > 0 {
-            if idle {
-                idle = false;
-                counters.idle.store(false, Ordering::Relaxed);
-            }
-            last_rx = Instant::now();
-        } else if let Some(after) = idle_after {
-            if !idle && last_rx.elapsed() >= after {
-                idle = true;
-                counters.idle.store(true, Ordering::Relaxed);
-            }
+        idle.update(received, counters);
+    }
+}
+
+/// Runs the load-balancing pipeline until `shared.stop` is set; `idle_after`
+/// as for [`run_forwarding`]. The pipeline's clock is milliseconds since
+/// `epoch` (read once per poll, from the vDSO: no syscall).
+pub fn run_pipeline<I: PacketIo>(
+    io: &mut I,
+    pipeline: &mut Pipeline<I::Packet>,
+    shared: &WorkerShared,
+    epoch: Instant,
+    idle_after: Option<Duration>,
+) {
+    let counters = &shared.counters;
+    let mut idle = IdleTracker::new(idle_after);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let now_ms = epoch.elapsed().as_millis() as u64;
+        let out = pipeline.poll(io, now_ms);
+        if out.received > 0 {
+            bump(&counters.rx_packets, out.received as u64);
+            bump(&counters.rx_bursts, out.bursts as u64);
         }
+        if out.sent > 0 {
+            bump(&counters.tx_packets, out.sent as u64);
+        }
+        if out.tx_dropped > 0 {
+            bump(&counters.tx_dropped, out.tx_dropped as u64);
+        }
+        idle.update(out.received, counters);
     }
 }
 

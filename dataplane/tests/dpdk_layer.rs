@@ -105,7 +105,7 @@ fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
     let queues = port.take_queues().expect("queues");
     assert!(port.take_queues().is_none(), "queues are handed out once");
-    let mut io = DpdkIo::new(queues);
+    let mut io = DpdkIo::new(queues, pool);
 
     let mut burst: Burst<_> = Burst::new();
     for i in 0..32u8 {

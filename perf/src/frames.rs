@@ -136,3 +136,44 @@ pub fn mixed_traffic(n: usize, seed: u32) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// `flows` short TCP connections to `vip:port` as a client network sends
+/// them through its router (CLIENT_MAC) to the balancer (LB_MAC): each a
+/// SYN, a request with data, and a FIN, interleaved across flows the way
+/// concurrent clients arrive. Clients are 198.51.100.0/24 and 203.0.113.0/24
+/// with ports from the seed.
+pub fn client_flows(flows: usize, seed: u32, vip: [u8; 4], port: u16) -> Vec<Vec<u8>> {
+    let mut x = seed | 1;
+    let clients: Vec<([u8; 4], u16)> = (0..flows)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let net = if x & 1 == 0 {
+                [198, 51, 100]
+            } else {
+                [203, 0, 113]
+            };
+            (
+                [net[0], net[1], net[2], (x >> 8) as u8 | 1],
+                1024 + (x >> 16) as u16 % 60000,
+            )
+        })
+        .collect();
+    let request = b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n";
+    // Three rounds, so flows overlap as they would on the wire.
+    let mut out = Vec::with_capacity(flows * 3);
+    for (round, flags, payload) in [
+        (0u32, "S", &[][..]),
+        (1, "AP", &request[..]),
+        (2, "FA", &[][..]),
+    ] {
+        for (i, &(cip, cport)) in clients.iter().enumerate() {
+            let seq = (i as u32).wrapping_mul(7919) + round;
+            out.push(tcp(
+                CLIENT_MAC, LB_MAC, cip, vip, cport, port, seq, flags, payload,
+            ));
+        }
+    }
+    out
+}

@@ -6,13 +6,20 @@
 //! machine (cores, devices) happen in the appliance, which uses
 //! [`LoadedConfig::error_at`] to report them the same way.
 
+mod lb;
 mod source;
 mod validate;
+mod validate_lb;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use lb::{
+    BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
+    Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
+    TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
+};
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
 
 /// The whole config file.
@@ -28,8 +35,28 @@ pub struct Config {
     pub workers: WorkersConfig,
     #[serde(default)]
     pub mempool: MempoolConfig,
-    #[serde(default)]
+    /// L2 forwarding; only without `[[interface]]` tables. Left out when
+    /// written back if it is the default, so that a pipeline config
+    /// serializes to one that loads.
+    #[serde(default, skip_serializing_if = "ForwardConfig::is_default")]
     pub forward: ForwardConfig,
+    /// L3 interfaces; with at least one, the appliance runs the
+    /// load-balancing pipeline instead of L2 forwarding.
+    #[serde(default, rename = "interface")]
+    pub interfaces: Vec<InterfaceConfig>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default, rename = "neighbour")]
+    pub neighbours: Vec<NeighbourConfig>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceConfig>,
+    /// `[[snat]]` rules, tried in order.
+    #[serde(default)]
+    pub snat: Vec<SnatConfig>,
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
 }
 
 /// DPDK's environment abstraction layer.
@@ -62,6 +89,15 @@ pub struct PortConfig {
     pub tx_desc: u16,
     #[serde(default = "default_true")]
     pub promiscuous: bool,
+    /// Our MAC on this port; default: the device's.
+    pub mac: Option<MacAddr>,
+    /// The largest IP packet sent on this port (68..=9216).
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    1500
 }
 
 fn default_desc() -> u16 {
@@ -119,6 +155,12 @@ pub struct ForwardConfig {
     pub mode: ForwardMode,
     #[serde(default)]
     pub topology: Topology,
+}
+
+impl ForwardConfig {
+    fn is_default(&self) -> bool {
+        *self == ForwardConfig::default()
+    }
 }
 
 impl Default for ForwardConfig {
@@ -206,6 +248,12 @@ impl LoadedConfig {
 }
 
 impl Config {
+    /// Whether this config runs the load-balancing pipeline (it has at
+    /// least one `[[interface]]`) rather than L2 forwarding.
+    pub fn runs_pipeline(&self) -> bool {
+        !self.interfaces.is_empty()
+    }
+
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -242,3 +290,5 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lb;

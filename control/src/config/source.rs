@@ -182,38 +182,51 @@ impl ConfigSource {
             + 1
     }
 
+    /// Whether `path` is written in the file (e.g. an explicit `[forward]`
+    /// table, as opposed to its default).
+    pub fn has_key(&self, path: &KeyPath) -> bool {
+        self.walk(path).1
+    }
+
     /// The byte span where `path` (or its longest written prefix) is.
     fn span_of(&self, path: &KeyPath) -> Option<Range<usize>> {
-        let doc = self.doc.as_ref()?;
+        self.walk(path).0
+    }
+
+    /// Follows `path` into the document: the span of the deepest written
+    /// step, and whether every step was written.
+    fn walk(&self, path: &KeyPath) -> (Option<Range<usize>>, bool) {
+        let Some(doc) = self.doc.as_ref() else {
+            return (None, false);
+        };
         let mut node = Node::Table(doc.as_table());
         let mut best = None;
-        for seg in &path.0 {
+        for (n, seg) in path.0.iter().enumerate() {
             match seg {
                 KeySeg::Key(k) => {
                     let Some((key, next)) = node.table_like().and_then(|t| t.get_key_value(k))
                     else {
-                        break;
+                        return (best, false);
                     };
                     best = key.span().or_else(|| next.span()).or(best);
                     node = Node::Item(next);
                 }
                 KeySeg::Index(i) => {
-                    let Node::Item(item) = node else { break };
+                    let Node::Item(item) = node else {
+                        return (best, false);
+                    };
                     if let Some(t) = item.as_array_of_tables().and_then(|a| a.get(*i)) {
                         best = t.span().or(best);
                         node = Node::Table(t);
                     } else {
-                        best = item
-                            .as_array()
-                            .and_then(|a| a.get(*i))
-                            .and_then(|v| v.span())
-                            .or(best);
-                        break;
+                        let value = item.as_array().and_then(|a| a.get(*i));
+                        best = value.and_then(|v| v.span()).or(best);
+                        return (best, value.is_some() && n + 1 == path.0.len());
                     }
                 }
             }
         }
-        best
+        (best, true)
     }
 
     /// The key path of the innermost key whose key or value contains `offset`.
@@ -266,7 +279,13 @@ fn path_in_table(table: &Table, offset: usize, here: KeyPath) -> KeyPath {
                 return p;
             }
         } else if contains(item.span(), offset) {
-            return path;
+            let element = item
+                .as_array()
+                .and_then(|a| a.iter().position(|v| contains(v.span(), offset)));
+            return match element {
+                Some(i) => path.index(i),
+                None => path,
+            };
         }
     }
     here

@@ -48,6 +48,8 @@ fn devices_are_told_apart_and_named_as_dpdk_names_them() {
         rx_desc: 1,
         tx_desc: 1,
         promiscuous: true,
+        mac: None,
+        mtu: 1500,
     };
     assert_eq!(
         port("0000:3B:00.1").device_kind(),

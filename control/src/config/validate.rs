@@ -3,11 +3,16 @@
 
 use std::collections::HashMap;
 
-use super::{Config, ConfigError, ConfigErrors, ConfigSource, Device, KeyPath, Topology};
+use super::{
+    validate_lb, Config, ConfigError, ConfigErrors, ConfigSource, Device, KeyPath, Topology,
+};
 
 /// Most RX/TX descriptors a queue may ask for (DPDK's drivers top out at
 /// 4096-32768; the device's own limit is applied at start).
 const MAX_DESC: u16 = 32768;
+
+/// The IP MTU range a port may have: IPv4's minimum to a common jumbo frame.
+const MTU_RANGE: std::ops::RangeInclusive<u16> = 68..=9216;
 
 pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), ConfigErrors> {
     let mut errors = Vec::new();
@@ -73,6 +78,33 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
                 );
             }
         }
+        if let Some(mac) = port.mac {
+            if mac.is_zero() {
+                err(
+                    at.key("mac"),
+                    format!("{mac} is not a usable MAC; leave mac out to use the device's"),
+                );
+            } else if mac.is_multicast() {
+                err(
+                    at.key("mac"),
+                    format!(
+                        "{mac} is a multicast address (lowest bit of the first byte set); \
+                         a port's MAC must be unicast, like 02:00:00:00:00:01"
+                    ),
+                );
+            }
+        }
+        if !MTU_RANGE.contains(&port.mtu) {
+            err(
+                at.key("mtu"),
+                format!(
+                    "MTU {}: must be {}..={}",
+                    port.mtu,
+                    MTU_RANGE.start(),
+                    MTU_RANGE.end()
+                ),
+            );
+        }
     }
 
     let cores = &config.workers.cores;
@@ -113,7 +145,16 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
         }
     }
 
-    if config.forward.topology == Topology::Paired && config.ports.len() % 2 == 1 {
+    if config.runs_pipeline() {
+        if source.has_key(&root.key("forward")) {
+            err(
+                root.key("forward"),
+                "[forward] is only for L2 forwarding without interfaces; this config has \
+                 [[interface]] tables and runs the load-balancing pipeline, so remove [forward]"
+                    .into(),
+            );
+        }
+    } else if config.forward.topology == Topology::Paired && config.ports.len() % 2 == 1 {
         err(
             root.key("forward").key("topology"),
             format!(
@@ -122,6 +163,8 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
             ),
         );
     }
+
+    validate_lb::validate(config, source, &mut errors);
 
     errors.sort_by_key(|e: &ConfigError| e.line.unwrap_or(usize::MAX));
     if errors.is_empty() {

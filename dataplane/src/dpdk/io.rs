@@ -1,4 +1,4 @@
-use super::{Mbuf, RxQueue, TxQueue};
+use super::{Mbuf, Mempool, RxQueue, TxQueue};
 use crate::io::{Burst, PacketIo, TxOutcome};
 
 /// One worker's queues: for every port (in config order) the RX and TX queue
@@ -6,11 +6,13 @@ use crate::io::{Burst, PacketIo, TxOutcome};
 #[derive(Debug)]
 pub struct DpdkIo<'port> {
     queues: Vec<(RxQueue<'port>, TxQueue<'port>)>,
+    /// Where packets we originate come from.
+    pool: &'port Mempool,
 }
 
 impl<'port> DpdkIo<'port> {
-    pub fn new(queues: Vec<(RxQueue<'port>, TxQueue<'port>)>) -> Self {
-        DpdkIo { queues }
+    pub fn new(queues: Vec<(RxQueue<'port>, TxQueue<'port>)>, pool: &'port Mempool) -> Self {
+        DpdkIo { queues, pool }
     }
 }
 
@@ -37,6 +39,10 @@ impl PacketIo for DpdkIo<'_> {
             let got = dpdk_sys::rte_eth_rx_burst(rx.port, rx.queue, dst, room);
             burst.set_len(have + got as usize);
         }
+    }
+
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
     }
 
     #[inline]

@@ -53,6 +53,10 @@ impl Drop for Mbuf {
 }
 
 impl PacketBuf for Mbuf {
+    fn is_contiguous(&self) -> bool {
+        Mbuf::is_contiguous(self)
+    }
+
     fn data(&self) -> &[u8] {
         // SAFETY: the first segment holds data_len initialised bytes at
         // data_ptr; the borrow of self keeps the mbuf alive and unaliased.

@@ -2,8 +2,9 @@
 //!
 //! `trafficgen -o in.pcap --count 10000 --seed 1` writes the mixed client
 //! traffic the replay tests use (TCP handshakes and data, UDP, ICMP echo;
-//! 54 to 1454 bytes). `--empty` writes a pcap with no packets, for ports that
-//! only transmit.
+//! 54 to 1454 bytes). `--flows N --vip 192.0.2.10 --port 80` writes N
+//! short client TCP connections to a service instead (the demo's traffic).
+//! `--empty` writes a pcap with no packets, for ports that only transmit.
 
 use std::path::PathBuf;
 
@@ -25,12 +26,22 @@ struct Args {
     /// Write no packets at all.
     #[arg(long)]
     empty: bool,
+    /// Write this many client TCP connections (SYN, request, FIN) to
+    /// `--vip`:`--port` instead of the mixed traffic.
+    #[arg(long)]
+    flows: Option<usize>,
+    #[arg(long, default_value = "192.0.2.10")]
+    vip: std::net::Ipv4Addr,
+    #[arg(long, default_value_t = 80)]
+    port: u16,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let traffic = if args.empty {
         Vec::new()
+    } else if let Some(flows) = args.flows {
+        frames::client_flows(flows, args.seed, args.vip.octets(), args.port)
     } else {
         frames::mixed_traffic(args.count, args.seed)
     };

@@ -1,0 +1,479 @@
+//! The load-balancing part of the config: L3 interfaces, routes, static
+//! neighbours, virtual services, source NAT, the session table and its
+//! timeouts. `docs/load-balancing.md` describes every key; the checks that
+//! serde cannot express are in `validate_lb.rs`.
+//!
+//! Addresses, prefixes, MACs and port ranges are written as strings in the
+//! file (`"10.0.0.1/24"`, `"02:00:00:00:00:01"`, `"1024-65535"`); their
+//! serde impls parse and print that text, and a parse error says what was
+//! expected.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An Ethernet MAC address, written `"02:00:00:00:00:01"`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// The group bit: set for multicast and broadcast addresses.
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("{s:?}: expected a MAC address of six hex bytes like \"02:00:00:00:00:01\"");
+        let mut mac = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut mac {
+            let part = parts.next().ok_or_else(bad)?;
+            if part.len() != 2 {
+                return Err(bad());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(MacAddr(mac))
+    }
+}
+
+/// An IPv4 address with a prefix length, written `"10.0.0.1/24"`; a bare
+/// address means `/32`. The address keeps its host bits: an interface
+/// address `10.0.0.1/24` is both the address we own and the connected
+/// prefix `10.0.0.0/24`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv4Prefix {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Ipv4Prefix {
+    fn mask(&self) -> u32 {
+        match self.len {
+            0 => 0,
+            n => u32::MAX << (32 - u32::from(n.min(32))),
+        }
+    }
+
+    /// The address with the host bits cleared (`10.0.0.1/24` → `10.0.0.0`).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `a` lies in this prefix.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.network())
+    }
+
+    /// Whether the address has bits set beyond the prefix length
+    /// (`10.0.0.1/24`: yes; `10.0.0.0/24`: no).
+    pub fn host_bits_set(&self) -> bool {
+        self.addr != self.network()
+    }
+}
+
+impl fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl FromStr for Ipv4Prefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = addr.parse().map_err(|_| {
+            format!("{s:?}: expected an IPv4 address like \"10.0.0.1\" or a prefix like \"10.0.0.0/24\"")
+        })?;
+        let len = match len {
+            None => 32,
+            Some(len) => match len.parse::<u8>() {
+                Ok(n) if n <= 32 && !len.starts_with('+') => n,
+                _ => return Err(format!("{s:?}: prefix length must be 0..=32")),
+            },
+        };
+        Ok(Ipv4Prefix { addr, len })
+    }
+}
+
+/// A range of L4 ports, written `"1024-65535"` or, for one port, `"40000"`.
+/// Parsing takes any two ports; validation requires `1 <= min <= max`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PortRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl Default for PortRange {
+    fn default() -> Self {
+        PortRange {
+            min: 1024,
+            max: 65535,
+        }
+    }
+}
+
+impl PortRange {
+    pub fn is_default(&self) -> bool {
+        *self == PortRange::default()
+    }
+
+    /// Why this range cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.min == 0 {
+            Some(format!(
+                "{self}: port 0 cannot be used; start the range at 1 or above"
+            ))
+        } else if self.min > self.max {
+            Some(format!("{self}: the first port is above the last"))
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.min, self.max)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let port = |p: &str| -> Result<u16, String> {
+            let p = p.trim();
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "{s:?}: expected a port range like \"1024-65535\" or one port like \"40000\""
+                ));
+            }
+            p.parse()
+                .map_err(|_| format!("{s:?}: ports must be 1..=65535"))
+        };
+        match s.split_once('-') {
+            Some((min, max)) => Ok(PortRange {
+                min: port(min)?,
+                max: port(max)?,
+            }),
+            None => {
+                let p = port(s)?;
+                Ok(PortRange { min: p, max: p })
+            }
+        }
+    }
+}
+
+/// Serde for the string-written types: print with `Display`, parse with
+/// `FromStr`, and let the parse error through as the message.
+macro_rules! serde_via_str {
+    ($ty:ty, $expecting:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        v.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
+serde_via_str!(MacAddr, "a MAC address string like \"02:00:00:00:00:01\"");
+serde_via_str!(
+    Ipv4Prefix,
+    "an IPv4 prefix string like \"10.0.0.1/24\" or an address like \"10.0.0.1\""
+);
+serde_via_str!(
+    PortRange,
+    "a port range string like \"1024-65535\" or one port like \"40000\""
+);
+
+/// An L3 interface: a port, optionally an 802.1Q VLAN on it, and the
+/// addresses we own there. Each address's prefix is a connected route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    /// The `[[port]]` name.
+    pub port: String,
+    /// The VLAN ID (1..=4094) of tagged frames that belong here; none:
+    /// untagged frames.
+    pub vlan: Option<u16>,
+    /// Owned addresses with their prefix length, host bits kept
+    /// (`10.0.0.1/24`).
+    pub addresses: Vec<Ipv4Prefix>,
+}
+
+/// A static route; the longest matching prefix wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The destination prefix, without host bits.
+    pub prefix: Ipv4Prefix,
+    /// The next hop, in a connected prefix.
+    pub via: Ipv4Addr,
+}
+
+/// A static ARP entry; never expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourConfig {
+    pub address: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How packets reach the backends (IPVS's forwarding methods, plus FULLNAT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LbMode {
+    /// Direct routing: MACs rewritten, IP untouched; same L2 segment.
+    Dr,
+    /// IP-in-IP tunnel to the backend.
+    Tun,
+    /// Destination NAT; replies must come back through us.
+    Nat,
+    /// Source and destination NAT, from our local addresses.
+    Fullnat,
+}
+
+impl LbMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbMode::Dr => "dr",
+            LbMode::Tun => "tun",
+            LbMode::Nat => "nat",
+            LbMode::Fullnat => "fullnat",
+        }
+    }
+}
+
+impl fmt::Display for LbMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The scheduler, named as `ipvsadm -s` names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerName {
+    /// Round robin.
+    Rr,
+    /// Smooth weighted round robin.
+    Wrr,
+    /// Least connections.
+    Lc,
+    /// Weighted least connections (ipvsadm's default).
+    #[default]
+    Wlc,
+    /// Source hashing.
+    Sh,
+    /// Maglev hashing.
+    Mh,
+}
+
+/// A virtual service: (VIP, protocol, port) and its backends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// For reports only.
+    pub name: Option<String>,
+    pub vip: Ipv4Addr,
+    pub protocol: Protocol,
+    pub port: u16,
+    pub mode: LbMode,
+    #[serde(default)]
+    pub scheduler: SchedulerName,
+    /// `mh` only: hash the 5-tuple (true) or the client address only.
+    #[serde(default = "super::default_true")]
+    pub mh_ports: bool,
+    /// Seconds of client affinity; 0 = off.
+    #[serde(default)]
+    pub persistence: u32,
+    /// Clients in one prefix of this length share affinity (0..=32).
+    #[serde(default = "default_persistence_prefix")]
+    pub persistence_prefix: u8,
+    /// FULLNAT only, and required there: the source addresses backends see.
+    #[serde(default)]
+    pub local_addresses: Vec<Ipv4Addr>,
+    /// FULLNAT: the ports handed out per local address. Left out when
+    /// written back if it is the default (only FULLNAT may write it).
+    #[serde(default, skip_serializing_if = "PortRange::is_default")]
+    pub local_ports: PortRange,
+    /// Per-service overrides of `[timeouts]`.
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsConfig>,
+    #[serde(default, rename = "backend")]
+    pub backends: Vec<BackendConfig>,
+}
+
+fn default_persistence_prefix() -> u8 {
+    32
+}
+
+impl ServiceConfig {
+    /// The service as counters and messages name it: `tcp/192.0.2.10:80`.
+    pub fn key_text(&self) -> String {
+        format!("{}/{}:{}", self.protocol, self.vip, self.port)
+    }
+}
+
+/// A real server behind a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub address: Ipv4Addr,
+    /// Default: the service port. DR and TUN cannot change it.
+    pub port: Option<u16>,
+    /// 0 = drain (no new flows).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl BackendConfig {
+    /// The backend's port: its own, or else the service's.
+    pub fn port_or(&self, service_port: u16) -> u16 {
+        self.port.unwrap_or(service_port)
+    }
+}
+
+/// Outbound source NAT for internal hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnatConfig {
+    /// The internal prefix, without host bits.
+    pub source: Ipv4Prefix,
+    /// The egress `[[port]]` name.
+    pub port: String,
+    /// The public addresses.
+    pub addresses: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub ports: PortRange,
+}
+
+/// The session table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Sessions per worker, preallocated.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+}
+
+/// The largest session table capacity (2^31 - 2).
+pub const MAX_SESSIONS: u32 = (1 << 31) - 2;
+
+fn default_capacity() -> u32 {
+    1 << 20
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            capacity: default_capacity(),
+        }
+    }
+}
+
+/// Session timeouts in seconds; None = the built-in (IPVS) default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    pub tcp_established: Option<u32>,
+    pub tcp_syn_recv: Option<u32>,
+    pub tcp_fin_wait: Option<u32>,
+    pub tcp_time_wait: Option<u32>,
+    pub tcp_close: Option<u32>,
+    pub tcp_close_wait: Option<u32>,
+    pub tcp_last_ack: Option<u32>,
+    pub tcp_syn_sent: Option<u32>,
+    pub udp: Option<u32>,
+    pub icmp: Option<u32>,
+}
+
+/// The longest timeout (a week), in seconds.
+pub const MAX_TIMEOUT: u32 = 86400 * 7;
+
+impl TimeoutsConfig {
+    /// Every timeout as (key, value), in file order.
+    pub fn entries(&self) -> [(&'static str, Option<u32>); 10] {
+        [
+            ("tcp_established", self.tcp_established),
+            ("tcp_syn_recv", self.tcp_syn_recv),
+            ("tcp_fin_wait", self.tcp_fin_wait),
+            ("tcp_time_wait", self.tcp_time_wait),
+            ("tcp_close", self.tcp_close),
+            ("tcp_close_wait", self.tcp_close_wait),
+            ("tcp_last_ack", self.tcp_last_ack),
+            ("tcp_syn_sent", self.tcp_syn_sent),
+            ("udp", self.udp),
+            ("icmp", self.icmp),
+        ]
+    }
+}

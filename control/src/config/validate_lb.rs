@@ -1,0 +1,466 @@
+//! Checks on the load-balancing part of a config (interfaces, routes,
+//! neighbours, services, SNAT, sessions, timeouts) that serde cannot
+//! express. Like `validate.rs`, each problem names its key and all problems
+//! are reported at once.
+
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use super::{
+    Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, TimeoutsConfig, MAX_SESSIONS,
+    MAX_TIMEOUT,
+};
+
+/// 802.1Q VLAN IDs usable on an interface (0 and 4095 are reserved).
+const VLAN_RANGE: std::ops::RangeInclusive<u16> = 1..=4094;
+
+/// The largest backend weight (as ipvsadm).
+const MAX_WEIGHT: u32 = 65535;
+
+struct Check<'a> {
+    source: &'a ConfigSource,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    fn err(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.errors.push(self.source.error_at(&path, message));
+    }
+
+    fn has(&self, path: &KeyPath) -> bool {
+        self.source.has_key(path)
+    }
+}
+
+/// What the sections refer to: port names, connected prefixes, routes, VIPs.
+struct Known<'a> {
+    ports: HashSet<&'a str>,
+    port_list: String,
+    /// Every valid interface address, host bits kept.
+    connected: Vec<Ipv4Prefix>,
+    /// Route prefixes.
+    routes: Vec<Ipv4Prefix>,
+    /// VIP → the first service that has it.
+    vips: HashMap<Ipv4Addr, usize>,
+}
+
+impl Known<'_> {
+    fn is_connected(&self, a: Ipv4Addr) -> bool {
+        self.connected.iter().any(|p| p.contains(a))
+    }
+
+    fn is_routed(&self, a: Ipv4Addr) -> bool {
+        self.is_connected(a) || self.routes.iter().any(|p| p.contains(a))
+    }
+
+    fn connected_list(&self) -> String {
+        let nets: Vec<String> = self
+            .connected
+            .iter()
+            .map(|p| format!("{}/{}", p.network(), p.len))
+            .collect();
+        nets.join(", ")
+    }
+
+    fn unknown_port(&self, name: &str) -> String {
+        if self.ports.is_empty() {
+            format!("no [[port]] is named {name:?} (there are no ports)")
+        } else {
+            format!(
+                "no [[port]] is named {name:?}; the ports are {}",
+                self.port_list
+            )
+        }
+    }
+}
+
+pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<ConfigError>) {
+    let mut c = Check { source, errors };
+    let root = KeyPath::root();
+
+    let mut known = Known {
+        ports: config.ports.iter().map(|p| p.name.as_str()).collect(),
+        port_list: config
+            .ports
+            .iter()
+            .map(|p| format!("{:?}", p.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        connected: Vec::new(),
+        routes: config.routes.iter().map(|r| r.prefix).collect(),
+        vips: HashMap::new(),
+    };
+    for (i, s) in config.services.iter().enumerate() {
+        known.vips.entry(s.vip).or_insert(i);
+    }
+
+    if !config.runs_pipeline() {
+        needs_interfaces(&mut c, config);
+    }
+    interfaces(&mut c, config, &mut known);
+    routes(&mut c, config, &known);
+    neighbours(&mut c, config, &known);
+    services(&mut c, config, &known);
+    snat(&mut c, config, &known);
+
+    let capacity = config.sessions.capacity;
+    if capacity == 0 || capacity > MAX_SESSIONS {
+        c.err(
+            root.key("sessions").key("capacity"),
+            format!("capacity {capacity}: must be 1..={MAX_SESSIONS} sessions per worker"),
+        );
+    }
+    timeouts(&mut c, &root.key("timeouts"), &config.timeouts);
+}
+
+/// Routes, neighbours, services and SNAT rules without any interface: one
+/// error, at the first of them in the file.
+fn needs_interfaces(c: &mut Check<'_>, config: &Config) {
+    let sections = [
+        ("route", config.routes.is_empty(), "routes"),
+        ("neighbour", config.neighbours.is_empty(), "neighbours"),
+        ("service", config.services.is_empty(), "services"),
+        ("snat", config.snat.is_empty(), "SNAT rules"),
+    ];
+    let first = sections
+        .iter()
+        .filter(|(_, empty, _)| !empty)
+        .map(|(key, _, what)| {
+            c.source.error_at(
+                &KeyPath::root().key(key).index(0),
+                format!(
+                    "{what} need at least one [[interface]]; without interfaces ferrolb only \
+                     forwards L2 frames ([forward])"
+                ),
+            )
+        })
+        .min_by_key(|e| e.line.unwrap_or(usize::MAX));
+    if let Some(e) = first {
+        c.errors.push(e);
+    }
+}
+
+fn interfaces<'a>(c: &mut Check<'_>, config: &'a Config, known: &mut Known<'a>) {
+    let mut seen: HashMap<(&str, Option<u16>), usize> = HashMap::new();
+    let mut owned: HashMap<Ipv4Addr, KeyPath> = HashMap::new();
+    for (i, ifc) in config.interfaces.iter().enumerate() {
+        let at = KeyPath::root().key("interface").index(i);
+        if !known.ports.contains(ifc.port.as_str()) {
+            c.err(at.key("port"), known.unknown_port(&ifc.port));
+        }
+        if let Some(vlan) = ifc.vlan {
+            if !VLAN_RANGE.contains(&vlan) {
+                c.err(
+                    at.key("vlan"),
+                    format!("VLAN {vlan}: must be 1..=4094; leave vlan out for untagged frames"),
+                );
+            }
+        }
+        let first = *seen.entry((ifc.port.as_str(), ifc.vlan)).or_insert(i);
+        if first != i {
+            let (key, what) = match ifc.vlan {
+                Some(vlan) => ("vlan", format!("VLAN {vlan} on port {:?}", ifc.port)),
+                None => ("port", format!("untagged frames on port {:?}", ifc.port)),
+            };
+            c.err(
+                at.key(key),
+                format!("{what} already belong to interface[{first}]"),
+            );
+        }
+        let addresses = at.key("addresses");
+        if ifc.addresses.is_empty() {
+            c.err(
+                addresses.clone(),
+                "no addresses: an interface needs at least one, like \"10.0.0.1/24\"",
+            );
+        }
+        for (j, a) in ifc.addresses.iter().enumerate() {
+            let here = addresses.index(j);
+            if a.len == 0 {
+                c.err(
+                    here.clone(),
+                    format!(
+                        "{a}: an interface address needs a prefix length of 1..=32, \
+                         like \"{}/24\"",
+                        a.addr
+                    ),
+                );
+            } else {
+                known.connected.push(*a);
+            }
+            match owned.get(&a.addr) {
+                Some(first) => c.err(here, format!("{} is already owned by {first}", a.addr)),
+                None => {
+                    owned.insert(a.addr, here);
+                }
+            }
+        }
+    }
+}
+
+fn routes(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
+    let have_interfaces = config.runs_pipeline();
+    let mut seen: HashMap<(Ipv4Addr, u8), usize> = HashMap::new();
+    for (i, r) in config.routes.iter().enumerate() {
+        let at = KeyPath::root().key("route").index(i);
+        let p = r.prefix;
+        if p.host_bits_set() {
+            c.err(
+                at.key("prefix"),
+                format!(
+                    "{p} has host bits set; write the prefix as {}/{}",
+                    p.network(),
+                    p.len
+                ),
+            );
+        }
+        let first = *seen.entry((p.network(), p.len)).or_insert(i);
+        if first != i {
+            c.err(
+                at.key("prefix"),
+                format!(
+                    "a route for {}/{} is already route[{first}]",
+                    p.network(),
+                    p.len
+                ),
+            );
+        }
+        if have_interfaces && !known.is_connected(r.via) {
+            c.err(
+                at.key("via"),
+                format!(
+                    "next hop {} is not in a connected prefix ({}); \
+                     it must be reachable on one of the interfaces",
+                    r.via,
+                    known.connected_list()
+                ),
+            );
+        }
+    }
+}
+
+fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
+    let have_interfaces = config.runs_pipeline();
+    let mut seen: HashMap<Ipv4Addr, usize> = HashMap::new();
+    for (i, n) in config.neighbours.iter().enumerate() {
+        let at = KeyPath::root().key("neighbour").index(i);
+        let first = *seen.entry(n.address).or_insert(i);
+        if first != i {
+            c.err(
+                at.key("address"),
+                format!("neighbour {} is already neighbour[{first}]", n.address),
+            );
+        }
+        if have_interfaces && !known.is_connected(n.address) {
+            c.err(
+                at.key("address"),
+                format!(
+                    "neighbour {} is not in a connected prefix ({}); \
+                     only hosts on an interface's segment can be neighbours",
+                    n.address,
+                    known.connected_list()
+                ),
+            );
+        }
+        if n.mac.is_zero() {
+            c.err(at.key("mac"), format!("{} is not a usable MAC", n.mac));
+        }
+    }
+}
+
+fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
+    let have_interfaces = config.runs_pipeline();
+    let mut seen: HashMap<_, usize> = HashMap::new();
+    for (i, s) in config.services.iter().enumerate() {
+        let at = KeyPath::root().key("service").index(i);
+        if s.port == 0 {
+            c.err(at.key("port"), "port 0: a service port must be 1..=65535");
+        }
+        let first = *seen.entry((s.vip, s.protocol, s.port)).or_insert(i);
+        if first != i {
+            c.err(
+                at.clone(),
+                format!("{} is already service[{first}]", s.key_text()),
+            );
+        }
+
+        let fullnat = s.mode == LbMode::Fullnat;
+        let local_addresses = at.key("local_addresses");
+        if fullnat && s.local_addresses.is_empty() {
+            let key = if c.has(&local_addresses) {
+                local_addresses.clone()
+            } else {
+                at.key("mode")
+            };
+            c.err(
+                key,
+                "fullnat needs local_addresses: the source addresses the backends see \
+                 and reply to, like [\"10.0.1.100\"]",
+            );
+        }
+        if !fullnat && !s.local_addresses.is_empty() {
+            c.err(
+                local_addresses.clone(),
+                format!(
+                    "local_addresses are only for fullnat; a {} service keeps the client's \
+                     address",
+                    s.mode
+                ),
+            );
+        }
+        let mut locals: HashMap<Ipv4Addr, usize> = HashMap::new();
+        for (j, &a) in s.local_addresses.iter().enumerate() {
+            let here = local_addresses.index(j);
+            if let Some(&v) = known.vips.get(&a) {
+                c.err(
+                    here.clone(),
+                    format!("{a} is the VIP of service[{v}]; a local address must be its own"),
+                );
+            }
+            let first = *locals.entry(a).or_insert(j);
+            if first != j {
+                c.err(
+                    here,
+                    format!("{a} is listed twice (also local_addresses[{first}])"),
+                );
+            }
+        }
+        let local_ports = at.key("local_ports");
+        if !fullnat && c.has(&local_ports) {
+            c.err(local_ports.clone(), "local_ports are only for fullnat");
+        } else if let Some(problem) = s.local_ports.problem() {
+            c.err(local_ports, problem);
+        }
+        if s.persistence_prefix > 32 {
+            c.err(
+                at.key("persistence_prefix"),
+                format!(
+                    "{}: must be 0..=32 (the length of the client prefix that shares affinity)",
+                    s.persistence_prefix
+                ),
+            );
+        }
+        if let Some(t) = &s.timeouts {
+            timeouts(c, &at.key("timeouts"), t);
+        }
+
+        let mut backends: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
+        for (j, b) in s.backends.iter().enumerate() {
+            let bt = at.key("backend").index(j);
+            if b.port == Some(0) {
+                c.err(
+                    bt.key("port"),
+                    "port 0: must be 1..=65535; leave port out to use the service port",
+                );
+            }
+            if matches!(s.mode, LbMode::Dr | LbMode::Tun) && b.port.is_some_and(|p| p != s.port) {
+                c.err(
+                    bt.key("port"),
+                    format!(
+                        "a {} backend receives the packet as the client sent it, so it \
+                         cannot have another port; leave port out or set it to {}",
+                        s.mode, s.port
+                    ),
+                );
+            }
+            let port = b.port_or(s.port);
+            let first = *backends.entry((b.address, port)).or_insert(j);
+            if first != j {
+                c.err(
+                    bt.key("address"),
+                    format!("backend {}:{port} is already backend[{first}]", b.address),
+                );
+            }
+            if b.weight > MAX_WEIGHT {
+                c.err(
+                    bt.key("weight"),
+                    format!("weight {}: must be 0..={MAX_WEIGHT} (0 = drain)", b.weight),
+                );
+            }
+            if !have_interfaces {
+                continue;
+            }
+            if s.mode == LbMode::Dr && !known.is_connected(b.address) {
+                c.err(
+                    bt.key("address"),
+                    format!(
+                        "backend {} is not in a connected prefix ({}); dr only rewrites \
+                         MACs, so the backend must be on an interface's segment",
+                        b.address,
+                        known.connected_list()
+                    ),
+                );
+            } else if !known.is_routed(b.address) {
+                c.err(
+                    bt.key("address"),
+                    format!(
+                        "backend {} is outside every route; add a [[route]] or an \
+                         interface address that covers it",
+                        b.address
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
+    let mut used: HashMap<Ipv4Addr, KeyPath> = HashMap::new();
+    for (i, r) in config.snat.iter().enumerate() {
+        let at = KeyPath::root().key("snat").index(i);
+        let p = r.source;
+        if p.host_bits_set() {
+            c.err(
+                at.key("source"),
+                format!(
+                    "{p} has host bits set; write the prefix as {}/{}",
+                    p.network(),
+                    p.len
+                ),
+            );
+        }
+        if !known.ports.contains(r.port.as_str()) {
+            c.err(at.key("port"), known.unknown_port(&r.port));
+        }
+        let addresses = at.key("addresses");
+        if r.addresses.is_empty() {
+            c.err(
+                addresses.clone(),
+                "no addresses: a SNAT rule needs at least one public address, \
+                 like [\"203.0.113.1\"]",
+            );
+        }
+        for (j, &a) in r.addresses.iter().enumerate() {
+            let here = addresses.index(j);
+            if let Some(&v) = known.vips.get(&a) {
+                c.err(
+                    here.clone(),
+                    format!("{a} is the VIP of service[{v}]; a SNAT address must be its own"),
+                );
+            }
+            match used.get(&a) {
+                Some(first) => c.err(here, format!("{a} is already used by {first}")),
+                None => {
+                    used.insert(a, here);
+                }
+            }
+        }
+        if let Some(problem) = r.ports.problem() {
+            c.err(at.key("ports"), problem);
+        }
+    }
+}
+
+fn timeouts(c: &mut Check<'_>, at: &KeyPath, t: &TimeoutsConfig) {
+    for (key, value) in t.entries() {
+        if let Some(v) = value {
+            if v == 0 || v > MAX_TIMEOUT {
+                c.err(
+                    at.key(key),
+                    format!("{v} seconds: must be 1..={MAX_TIMEOUT} (a week)"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,1029 @@
+//! The per-packet decision: the one place where the packet core, the flow
+//! state, the schedulers and the network tables meet.
+//!
+//! A newcomer following one packet reads [`Pipeline::poll`] (RX bursts, TX
+//! flush, housekeeping), then `Worker::process_burst` (classify and prefetch
+//! the whole burst, then decide packet by packet), `Worker::ipv4` (sessions,
+//! owned addresses, new flows), `Worker::forward` (the mode's rewrite) and
+//! `Worker::egress` (route, VLAN, neighbour, TX buffer).
+//! `docs/load-balancing.md` states the behaviour these implement.
+//!
+//! Nothing here allocates, locks or makes a syscall per packet: the tables
+//! are built before the first burst, the session table and port pools are
+//! preallocated, and originated packets (ARP requests) come from the
+//! packet I/O's pool.
+
+pub mod counters;
+pub mod l2;
+pub mod tables;
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use arrayvec::ArrayVec;
+
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::proto::tcp_flags;
+use crate::flow::table::session_flags;
+use crate::flow::{
+    ConnCounts, Direction, Hit, InsertError, NewSession, ProtoState, SessionId, SessionTable,
+    TcpDir, TcpState,
+};
+use crate::io::{Burst, PacketIo, BURST_SIZE};
+use crate::laddr::{LocalPorts, PoolConfig};
+use crate::net::arp::{handle_arp, write_arp_request, ArpOutcome, ARP_FRAME_LEN};
+use crate::net::icmp::{answer_echo, build_icmp_error, TokenBucket};
+use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
+use crate::net::route::NextHop;
+use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
+use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
+use crate::rewrite::{Translation, Tunnel};
+use crate::tuple::{FiveTuple, IpProto};
+use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
+use crate::wire::get_u8;
+use counters::{LbCounters, SessionCounts};
+use tables::{LbTables, Mode, SNAT_SERVICE_BASE};
+
+/// Packets that may wait for one neighbour's ARP answer.
+pub const NEIGHBOUR_QUEUE: usize = 4;
+/// Neighbour entries per worker.
+const NEIGHBOUR_CAPACITY: usize = 1024;
+const NEIGHBOUR_TIMERS: NeighbourTimers = NeighbourTimers {
+    reachable: 60_000,
+    retry: 250,
+    resolve_timeout: 1000,
+};
+/// Sessions expired per housekeeping pass (once per millisecond at most).
+const EXPIRE_BUDGET: usize = 1024;
+/// ICMP errors we send: a burst of 50, then one per millisecond (Linux's
+/// icmp_msgs_burst and icmp_msgs_per_sec).
+const ICMP_BURST: u32 = 50;
+/// Outer TTL of IP-in-IP packets and of packets we originate.
+const TUNNEL_TTL: u8 = 64;
+/// Local-port buckets per pool at most (see `laddr`).
+const MAX_PORT_BUCKETS: usize = 64;
+
+/// A packet waiting for a neighbour, with the port it leaves by.
+struct Pending<P> {
+    pkt: P,
+    port: u16,
+}
+
+/// What one [`Pipeline::poll`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub received: usize,
+    /// RX bursts that held at least one packet.
+    pub bursts: usize,
+    pub sent: usize,
+    pub tx_dropped: usize,
+}
+
+/// One worker's pipeline: the shared tables and the worker's own state.
+pub struct Pipeline<P> {
+    tables: Arc<LbTables>,
+    worker: Worker<P>,
+}
+
+/// Everything a worker owns and writes.
+struct Worker<P> {
+    sessions: SessionTable,
+    conns: ConnCounts,
+    /// Per service (rr/wrr cursors are per worker).
+    schedulers: Vec<crate::sched::Scheduler>,
+    /// Per service: the FULLNAT local ports (None for other modes).
+    local_ports: Vec<Option<LocalPorts>>,
+    /// Per SNAT rule.
+    snat_ports: Vec<LocalPorts>,
+    neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
+    icmp_limit: TokenBucket,
+    /// One TX buffer per port, flushed at the end of each poll.
+    out: Vec<Burst<P>>,
+    counters: LbCounters,
+    tx_sent: usize,
+    tx_dropped: usize,
+    last_housekeeping_ms: u64,
+    last_neighbour_expiry_ms: u64,
+}
+
+impl<P: PacketBuf> Pipeline<P> {
+    /// Worker `worker_index` of `worker_count`, starting its clocks at
+    /// `now_ms`. Fails only on tables the pools or the session table refuse.
+    pub fn new(
+        tables: Arc<LbTables>,
+        worker_index: usize,
+        worker_count: usize,
+        now_ms: u64,
+    ) -> Result<Pipeline<P>, String> {
+        let sessions = SessionTable::new(tables.sessions, now_ms)
+            .map_err(|e| format!("session table: {e:?}"))?;
+        // Port order is shuffled from a random seed so ports are not
+        // predictable from outside.
+        let seed_base = RandomState::new().hash_one(worker_index);
+        let pool = |addrs: &[Ipv4Addr], (min, max): (u16, u16), buckets: usize, n: u64| {
+            LocalPorts::new(&PoolConfig {
+                worker_index,
+                worker_count,
+                addrs: addrs.to_vec(),
+                port_min: min,
+                port_max: max,
+                backend_buckets: buckets.clamp(1, MAX_PORT_BUCKETS),
+                seed: seed_base ^ n,
+            })
+        };
+        let mut local_ports = Vec::with_capacity(tables.services.len());
+        for (i, svc) in tables.services.iter().enumerate() {
+            let spec = &svc.spec;
+            local_ports.push(if spec.mode == Mode::FullNat {
+                Some(
+                    pool(
+                        &spec.local_addrs,
+                        spec.local_ports,
+                        spec.backends.len(),
+                        i as u64,
+                    )
+                    .map_err(|e| format!("service {}: local ports: {e:?}", spec.vip))?,
+                )
+            } else {
+                None
+            });
+        }
+        let mut snat_ports = Vec::with_capacity(tables.snat.len());
+        for (i, rule) in tables.snat.iter().enumerate() {
+            snat_ports.push(
+                pool(
+                    &rule.addrs,
+                    rule.ports,
+                    MAX_PORT_BUCKETS,
+                    1 << 32 | i as u64,
+                )
+                .map_err(|e| format!("snat rule {i}: ports: {e:?}"))?,
+            );
+        }
+        let worker = Worker {
+            sessions,
+            conns: ConnCounts::new(tables.backends.len()),
+            schedulers: tables
+                .services
+                .iter()
+                .map(|s| s.scheduler.clone())
+                .collect(),
+            local_ports,
+            snat_ports,
+            neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
+            icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
+            out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
+            counters: LbCounters::new(
+                tables.services.len(),
+                tables.backends.len(),
+                tables.snat.len(),
+            ),
+            tx_sent: 0,
+            tx_dropped: 0,
+            last_housekeeping_ms: now_ms,
+            last_neighbour_expiry_ms: now_ms,
+        };
+        Ok(Pipeline { tables, worker })
+    }
+
+    /// Receives one burst from every port, decides every packet, transmits
+    /// what is ready, and runs the timers (at most once per millisecond).
+    pub fn poll<I: PacketIo<Packet = P>>(&mut self, io: &mut I, now_ms: u64) -> PollOutcome {
+        let t = &*self.tables;
+        let w = &mut self.worker;
+        let (mut received, mut bursts) = (0, 0);
+        let ports = io.port_count().min(t.ports.len());
+        for port in 0..ports {
+            let mut burst: Burst<P> = Burst::new();
+            io.rx_burst(port, &mut burst);
+            received += burst.len();
+            if !burst.is_empty() {
+                bursts += 1;
+                w.process_burst(t, io, port as u16, &mut burst, now_ms);
+            }
+        }
+        for port in 0..ports {
+            w.flush(io, port);
+        }
+        if now_ms != w.last_housekeeping_ms {
+            w.housekeeping(now_ms);
+        }
+        let outcome = PollOutcome {
+            received,
+            bursts,
+            sent: w.tx_sent,
+            tx_dropped: w.tx_dropped,
+        };
+        w.tx_sent = 0;
+        w.tx_dropped = 0;
+        outcome
+    }
+
+    pub fn counters(&self) -> &LbCounters {
+        &self.worker.counters
+    }
+
+    pub fn tables(&self) -> &LbTables {
+        &self.tables
+    }
+
+    /// Live sessions by service, backend and SNAT rule (walks the table:
+    /// off the packet path only).
+    pub fn session_counts(&self) -> SessionCounts {
+        let t = &*self.tables;
+        let mut c = SessionCounts {
+            services: vec![0; t.services.len()],
+            backends: vec![0; t.backends.len()],
+            snat: vec![0; t.snat.len()],
+        };
+        for (_, s) in self.worker.sessions.iter() {
+            if s.state == ProtoState::Template {
+                continue;
+            }
+            if s.service >= SNAT_SERVICE_BASE {
+                if let Some(n) = c.snat.get_mut((s.service - SNAT_SERVICE_BASE) as usize) {
+                    *n += 1;
+                }
+                continue;
+            }
+            if let Some(n) = c.services.get_mut(s.service as usize) {
+                *n += 1;
+            }
+            if let Some(n) = c.backends.get_mut(s.backend as usize) {
+                *n += 1;
+            }
+        }
+        c
+    }
+}
+
+/// The tuple a packet's session is found by: its own, or for an ICMP error
+/// the reverse of the packet it quotes (the direction the error travels).
+#[inline]
+fn lookup_tuple(meta: &Ipv4Meta) -> Option<FiveTuple> {
+    match meta.kind {
+        L4Kind::Tcp | L4Kind::Udp | L4Kind::IcmpEcho { .. } => Some(meta.tuple),
+        L4Kind::IcmpError { quoted, .. } => Some(quoted.reversed()),
+        L4Kind::IcmpOther => None,
+    }
+}
+
+#[inline]
+fn tcp_flags_of(frame: &[u8], meta: &Ipv4Meta) -> u8 {
+    get_u8(frame, meta.l4_offset + 13)
+}
+
+impl<P: PacketBuf> Worker<P> {
+    /// Classifies the whole burst and prefetches each packet's session
+    /// bucket, then handles the packets in order.
+    fn process_burst<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        port: u16,
+        burst: &mut Burst<P>,
+        now: u64,
+    ) {
+        let mut classes: ArrayVec<(Result<Classified, DropReason>, u64), BURST_SIZE> =
+            ArrayVec::new();
+        for pkt in burst.iter() {
+            let class = if pkt.is_contiguous() {
+                classify(pkt.data())
+            } else {
+                Err(DropReason::MultiSegment)
+            };
+            let hash = match &class {
+                Ok(Classified::Ipv4(meta)) => lookup_tuple(meta).map_or(0, |key| {
+                    let h = self.sessions.hash(&key);
+                    self.sessions.prefetch_hashed(h);
+                    h
+                }),
+                _ => 0,
+            };
+            classes.push((class, hash));
+        }
+        for (pkt, (class, hash)) in burst.drain(..).zip(classes) {
+            match class {
+                Err(reason) => self.drop(reason),
+                Ok(Classified::Ipv6 { .. }) => self.drop(DropReason::Ipv6NotForwarded),
+                Ok(Classified::Arp { l3_offset, vlan }) => {
+                    self.arp(t, io, port, pkt, l3_offset, vlan, now)
+                }
+                Ok(Classified::Ipv4(meta)) => self.ipv4(t, io, port, pkt, &meta, hash, now),
+            }
+        }
+    }
+
+    #[inline]
+    fn drop(&mut self, reason: DropReason) {
+        self.counters.drops.count(reason);
+    }
+
+    /// Queues `pkt` for TX on `port`, flushing the buffer first if full.
+    #[inline]
+    fn send<I: PacketIo<Packet = P>>(&mut self, io: &mut I, port: u16, pkt: P) {
+        let port = usize::from(port);
+        if self.out.get(port).is_some_and(|b| b.is_full()) {
+            self.flush(io, port);
+        }
+        match self.out.get_mut(port) {
+            Some(out) => out.push(pkt),
+            None => self.drop(DropReason::NoRoute),
+        }
+    }
+
+    fn flush<I: PacketIo<Packet = P>>(&mut self, io: &mut I, port: usize) {
+        let Some(out) = self.out.get_mut(port) else {
+            return;
+        };
+        if out.is_empty() {
+            return;
+        }
+        let o = io.tx_burst(port, out);
+        self.tx_sent += o.sent;
+        if o.dropped > 0 {
+            self.tx_dropped += o.dropped;
+            self.counters
+                .drops
+                .count_n(DropReason::TxFull, o.dropped as u64);
+        }
+    }
+
+    /// Whether the frame is for us at L2: our MAC, or broadcast/multicast
+    /// (a promiscuous port also sees other hosts' frames).
+    #[inline]
+    fn for_our_mac(t: &LbTables, port: u16, frame: &[u8]) -> bool {
+        let Some(dst) = frame.get(..6) else {
+            return false;
+        };
+        dst[0] & 1 == 1
+            || t.ports
+                .get(usize::from(port))
+                .is_some_and(|p| p.mac.0 == dst)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn arp<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        port: u16,
+        mut pkt: P,
+        l3_offset: usize,
+        vlan: Option<u16>,
+        now: u64,
+    ) {
+        if !Self::for_our_mac(t, port, pkt.data()) {
+            return self.drop(DropReason::OtherHost);
+        }
+        if t.ingress_interface(port, vlan).is_none() {
+            return self.drop(DropReason::NoInterface);
+        }
+        let Some(our_mac) = t.ports.get(usize::from(port)).map(|p| p.mac) else {
+            return self.drop(DropReason::NoInterface);
+        };
+        let mut released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE> = ArrayVec::new();
+        let outcome = handle_arp(
+            pkt.data_mut(),
+            l3_offset,
+            our_mac,
+            &t.owned,
+            &mut self.neighbours,
+            now,
+            |p, mac| {
+                // At most NEIGHBOUR_QUEUE packets wait per neighbour.
+                let _ = released.try_push((p, mac));
+            },
+        );
+        match outcome {
+            Ok(ArpOutcome::Reply) => {
+                self.counters.events.arp_replies += 1;
+                self.send(io, port, pkt);
+            }
+            Ok(ArpOutcome::Consumed) => {}
+            Err(reason) => self.drop(reason),
+        }
+        for (mut p, mac) in released {
+            let src = t
+                .ports
+                .get(usize::from(p.port))
+                .map_or(MacAddr::ZERO, |x| x.mac);
+            set_macs(p.pkt.data_mut(), src, mac);
+            self.send(io, p.port, p.pkt);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ipv4<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        port: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+        now: u64,
+    ) {
+        if !Self::for_our_mac(t, port, pkt.data()) {
+            return self.drop(DropReason::OtherHost);
+        }
+        let Some(iface) = t.ingress_interface(port, meta.vlan) else {
+            return self.drop(DropReason::NoInterface);
+        };
+        match meta.kind {
+            L4Kind::IcmpOther => return self.drop(DropReason::UnsupportedIcmp),
+            L4Kind::IcmpError { quoted, .. } => {
+                return match self.sessions.lookup_hashed(&quoted.reversed(), hash) {
+                    Some(hit) => self.translate_error(t, io, pkt, meta, hit, now),
+                    None => self.drop(DropReason::NoSession),
+                };
+            }
+            _ => {}
+        }
+        if let Some(hit) = self.sessions.lookup_hashed(&meta.tuple, hash) {
+            return self.forward(t, io, port, iface, pkt, meta, hit, now);
+        }
+        if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
+            return match answer_echo(pkt.data_mut(), meta, &t.owned) {
+                Ok(()) => {
+                    let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
+                        MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
+                    });
+                    let ours = t.ports.get(usize::from(port)).map_or(sender, |p| p.mac);
+                    set_macs(pkt.data_mut(), ours, sender);
+                    self.counters.events.echo_replies += 1;
+                    self.send(io, port, pkt);
+                }
+                Err(reason) => self.drop(reason),
+            };
+        }
+        match self.new_session(t, pkt.data(), meta, hash, now) {
+            Ok(id) => self.forward(
+                t,
+                io,
+                port,
+                iface,
+                pkt,
+                meta,
+                Hit {
+                    id,
+                    dir: Direction::Inbound,
+                },
+                now,
+            ),
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// Creates the session for the first packet of a flow: to a service, or
+    /// out through a SNAT rule.
+    fn new_session(
+        &mut self,
+        t: &LbTables,
+        frame: &[u8],
+        meta: &Ipv4Meta,
+        hash: u64,
+        now: u64,
+    ) -> Result<SessionId, DropReason> {
+        let tuple = meta.tuple;
+        let is_tcp = tuple.proto == IpProto::TCP;
+        let opens = !is_tcp
+            || tcp_flags_of(frame, meta) & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
+                == tcp_flags::SYN;
+        let state = match meta.kind {
+            L4Kind::Tcp => ProtoState::Tcp(TcpState::None),
+            L4Kind::Udp => ProtoState::Udp,
+            _ => ProtoState::IcmpEcho,
+        };
+        let l4_flow = matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp);
+        let service = if l4_flow {
+            t.service_index
+                .get(&(tuple.dst, tuple.proto.0, tuple.dst_port))
+                .copied()
+        } else {
+            None
+        };
+        if let Some(s) = service {
+            if !opens {
+                return Err(DropReason::NoSession);
+            }
+            return self.new_service_session(t, s, &tuple, state, hash, now);
+        }
+        let snat_candidate = l4_flow || meta.kind == (L4Kind::IcmpEcho { request: true });
+        if snat_candidate && !t.owned.contains(tuple.dst) {
+            if let Some(rule) = t.snat_rule(tuple.src) {
+                if !opens {
+                    return Err(DropReason::NoSession);
+                }
+                return self.new_snat_session(rule, &tuple, state, hash, now);
+            }
+        }
+        Err(DropReason::NoService)
+    }
+
+    fn new_service_session(
+        &mut self,
+        t: &LbTables,
+        s: u32,
+        tuple: &FiveTuple,
+        state: ProtoState,
+        hash: u64,
+        now: u64,
+    ) -> Result<SessionId, DropReason> {
+        let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
+        let sched = self
+            .schedulers
+            .get_mut(s as usize)
+            .ok_or(DropReason::NoService)?;
+        let backend = match &svc.spec.persistence {
+            Some(p) => p.pick(&mut self.sessions, sched, &self.conns, tuple, s, now),
+            None => sched.pick(tuple, &self.conns),
+        }
+        .ok_or(DropReason::NoBackend)?;
+        let (outbound, flags) = match svc.spec.mode {
+            Mode::Dr | Mode::Tun => (*tuple, session_flags::SINGLE),
+            Mode::Nat => (
+                FiveTuple {
+                    src: backend.addr,
+                    dst: tuple.src,
+                    src_port: backend.port,
+                    dst_port: tuple.src_port,
+                    proto: tuple.proto,
+                },
+                0,
+            ),
+            Mode::FullNat => {
+                let (lip, lport) = self
+                    .local_ports
+                    .get_mut(s as usize)
+                    .and_then(Option::as_mut)
+                    .and_then(|lp| lp.allocate(backend.addr, backend.port))
+                    .ok_or(DropReason::PortsExhausted)?;
+                (
+                    FiveTuple {
+                        src: backend.addr,
+                        dst: lip,
+                        src_port: backend.port,
+                        dst_port: lport,
+                        proto: tuple.proto,
+                    },
+                    session_flags::LOCAL_PORT,
+                )
+            }
+        };
+        let new = NewSession {
+            service: s,
+            flags,
+            ..NewSession::new(*tuple, outbound, backend.id, state)
+        };
+        let id = self.insert(&new, hash, now)?;
+        self.conns.opened(backend.id, state);
+        if let Some(c) = self.counters.services.get_mut(s as usize) {
+            c.conns += 1;
+        }
+        if let Some(c) = self.counters.backends.get_mut(backend.id as usize) {
+            c.conns += 1;
+        }
+        Ok(id)
+    }
+
+    fn new_snat_session(
+        &mut self,
+        rule: u32,
+        tuple: &FiveTuple,
+        state: ProtoState,
+        hash: u64,
+        now: u64,
+    ) -> Result<SessionId, DropReason> {
+        let echo = tuple.proto == IpProto::ICMP;
+        // Echo flows have no remote port: the identifier is ours to choose.
+        let remote_port = if echo { 0 } else { tuple.dst_port };
+        let (sip, sport) = self
+            .snat_ports
+            .get_mut(rule as usize)
+            .and_then(|p| p.allocate(tuple.dst, remote_port))
+            .ok_or(DropReason::PortsExhausted)?;
+        let outbound = FiveTuple {
+            src: tuple.dst,
+            dst: sip,
+            src_port: if echo { sport } else { tuple.dst_port },
+            dst_port: sport,
+            proto: tuple.proto,
+        };
+        let new = NewSession {
+            service: SNAT_SERVICE_BASE + rule,
+            flags: session_flags::LOCAL_PORT,
+            ..NewSession::new(*tuple, outbound, u32::MAX, state)
+        };
+        let id = self.insert(&new, hash, now)?;
+        if let Some(c) = self.counters.snat.get_mut(rule as usize) {
+            c.conns += 1;
+        }
+        Ok(id)
+    }
+
+    /// Inserts a session; on failure gives back the local port it holds.
+    fn insert(&mut self, new: &NewSession, hash: u64, now: u64) -> Result<SessionId, DropReason> {
+        match self.sessions.insert_hashed(new, hash, now) {
+            Ok(id) => {
+                self.counters.events.sessions_created += 1;
+                Ok(id)
+            }
+            Err(e) => {
+                release_ports(
+                    &mut self.local_ports,
+                    &mut self.snat_ports,
+                    new.service,
+                    new.flags & session_flags::LOCAL_PORT != 0,
+                    &new.outbound,
+                );
+                Err(match e {
+                    InsertError::Full => DropReason::TableFull,
+                    InsertError::Exists => DropReason::SessionClash,
+                })
+            }
+        }
+    }
+
+    /// Forwards a packet of an existing session the way its mode says.
+    #[allow(clippy::too_many_arguments)]
+    fn forward<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        rx_port: u16,
+        rx_iface: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+        now: u64,
+    ) {
+        let id = hit.id;
+        let inbound = hit.dir == Direction::Inbound;
+        let (service, backend) = {
+            let s = self.sessions.get(id);
+            (s.service, s.backend)
+        };
+        let spec = t.services.get(service as usize).map(|s| &s.spec);
+        let mode = spec.map(|s| s.mode);
+        if meta.tuple.proto == IpProto::TCP {
+            // DR and TUN replies bypass us: only the client's side is seen.
+            let dir = match (inbound, mode) {
+                (true, Some(Mode::Dr | Mode::Tun)) => TcpDir::InputOnly,
+                (true, _) => TcpDir::Input,
+                (false, _) => TcpDir::Output,
+            };
+            let tr = self
+                .sessions
+                .on_tcp(id, dir, tcp_flags_of(pkt.data(), meta), now);
+            if tr.from != tr.to {
+                self.conns.changed(backend, tr);
+            }
+        } else {
+            self.sessions.refresh(id, now);
+        }
+        if let Some(timeouts) = spec.and_then(|s| s.timeouts.as_ref()) {
+            if let Some(ms) = timeouts.for_state(self.sessions.get(id).state) {
+                self.sessions.refresh_with_timeout(id, ms, now);
+            }
+        }
+        let bytes = meta.total_len;
+        if service >= SNAT_SERVICE_BASE {
+            if let Some(c) = self
+                .counters
+                .snat
+                .get_mut((service - SNAT_SERVICE_BASE) as usize)
+            {
+                c.count(inbound, bytes);
+            }
+        } else {
+            if let Some(c) = self.counters.services.get_mut(service as usize) {
+                c.count(inbound, bytes);
+            }
+            if let Some(c) = self.counters.backends.get_mut(backend as usize) {
+                c.count(inbound, bytes);
+            }
+        }
+
+        match mode {
+            Some(Mode::Dr) | Some(Mode::Tun) => {
+                let Some(rip) = t.backends.get(backend as usize).map(|b| b.addr) else {
+                    return self.drop(DropReason::NoBackend);
+                };
+                self.deliver_to_real_server(t, io, rx_port, rx_iface, pkt, meta, rip, mode, now)
+            }
+            _ => {
+                let s = self.sessions.get(id);
+                let to = if inbound {
+                    s.outbound().reversed()
+                } else {
+                    s.inbound().reversed()
+                };
+                match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
+                    Ok(()) => self.egress(t, io, pkt, meta.vlan, to.dst, now),
+                    Err(DropReason::TtlExceeded) => {
+                        self.time_exceeded(t, io, rx_port, rx_iface, pkt, meta, now)
+                    }
+                    Err(reason) => self.drop(reason),
+                }
+            }
+        }
+    }
+
+    /// DR: new MACs only. TUN: the IP-in-IP outer header first, with
+    /// fragmentation-needed to the client when it no longer fits.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_to_real_server<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        rx_port: u16,
+        rx_iface: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        rip: Ipv4Addr,
+        mode: Option<Mode>,
+        now: u64,
+    ) {
+        let Some(hop) = t.routes.lookup(rip) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        if mode == Some(Mode::Tun) {
+            let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
+                return self.drop(DropReason::NoRoute);
+            };
+            let mtu = t.ports.get(usize::from(iface.port)).map_or(1500, |p| p.mtu);
+            let tunnel = Tunnel {
+                src: t.source_address(hop.port, rip),
+                dst: rip,
+                ttl: TUNNEL_TTL,
+                egress_mtu: mtu,
+            };
+            match encapsulate_ipip(&mut pkt, meta, &tunnel) {
+                Ok(()) => {}
+                Err(DropReason::FragmentationNeeded) => {
+                    self.drop(DropReason::FragmentationNeeded);
+                    let next_hop_mtu = u32::from(tunnel.inner_mtu());
+                    return self.send_icmp_error(
+                        t,
+                        io,
+                        rx_port,
+                        rx_iface,
+                        pkt,
+                        meta,
+                        (3, 4, next_hop_mtu),
+                        now,
+                    );
+                }
+                Err(reason) => return self.drop(reason),
+            }
+        }
+        self.egress_hop(t, io, pkt, meta.vlan, hop, rip, now);
+    }
+
+    /// An ICMP error about a packet of a tracked flow, rewritten as the
+    /// flow's other side must see it (see `translate_icmp_error`).
+    fn translate_error<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+        now: u64,
+    ) {
+        let s = *self.sessions.get(hit.id);
+        if s.flags() & session_flags::SINGLE != 0 {
+            // DR/TUN sessions see one direction; their backends answer
+            // clients directly, so errors about their flows are not ours.
+            return self.drop(DropReason::NoSession);
+        }
+        let quoted_to = if hit.dir == Direction::Outbound {
+            *s.inbound()
+        } else {
+            *s.outbound()
+        };
+        match translate_icmp_error(
+            pkt.data_mut(),
+            meta,
+            &Translation::of(&quoted_to),
+            quoted_to.dst,
+            quoted_to.src,
+        ) {
+            Ok(()) => {
+                self.counters.events.icmp_errors_translated += 1;
+                self.egress(t, io, pkt, meta.vlan, quoted_to.src, now);
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// TTL ran out: ICMP time-exceeded to the sender (rate-limited).
+    #[allow(clippy::too_many_arguments)]
+    fn time_exceeded<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        rx_port: u16,
+        rx_iface: u16,
+        pkt: P,
+        meta: &Ipv4Meta,
+        now: u64,
+    ) {
+        self.drop(DropReason::TtlExceeded);
+        self.send_icmp_error(t, io, rx_port, rx_iface, pkt, meta, (11, 0, 0), now);
+    }
+
+    /// Turns `pkt` into an ICMP error (type, code, rest of header) from our
+    /// address on the ingress interface and sends it back where the packet
+    /// came from. Suppressed errors count as `icmp_rate_limited`.
+    #[allow(clippy::too_many_arguments)]
+    fn send_icmp_error<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        rx_port: u16,
+        rx_iface: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        (icmp_type, code, rest): (u8, u8, u32),
+        now: u64,
+    ) {
+        if !self.icmp_limit.allow(now) {
+            return self.drop(DropReason::IcmpRateLimited);
+        }
+        let src = t.source_address(rx_iface, meta.tuple.src);
+        if build_icmp_error(&mut pkt, meta, icmp_type, code, rest, src) {
+            if let Some(p) = t.ports.get(usize::from(rx_port)) {
+                if let Some(mac) = pkt.data_mut().get_mut(6..12) {
+                    mac.copy_from_slice(&p.mac.0);
+                }
+            }
+            self.counters.events.icmp_errors_sent += 1;
+            self.send(io, rx_port, pkt);
+        }
+    }
+
+    /// Routes a rewritten packet to `dst`.
+    fn egress<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        pkt: P,
+        vlan: Option<u16>,
+        dst: Ipv4Addr,
+        now: u64,
+    ) {
+        match t.routes.lookup(dst) {
+            Some(hop) => self.egress_hop(t, io, pkt, vlan, hop, dst, now),
+            None => self.drop(DropReason::NoRoute),
+        }
+    }
+
+    /// Sends a packet by a route's next hop: the egress interface's VLAN
+    /// tag, our MAC, the neighbour's MAC (or an ARP request and a wait).
+    #[allow(clippy::too_many_arguments)]
+    fn egress_hop<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        mut pkt: P,
+        vlan: Option<u16>,
+        hop: NextHop,
+        dst: Ipv4Addr,
+        now: u64,
+    ) {
+        let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let port = iface.port;
+        let Some(our_mac) = t.ports.get(usize::from(port)).map(|p| p.mac) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        if let Err(reason) = l2::set_vlan(&mut pkt, vlan, iface.vlan) {
+            return self.drop(reason);
+        }
+        let next = hop.neighbour(dst);
+        if let Some(mac) = t.static_neighbours.get(&next) {
+            set_macs(pkt.data_mut(), our_mac, *mac);
+            return self.send(io, port, pkt);
+        }
+        match self.neighbours.resolve(next, Pending { pkt, port }, now) {
+            Resolution::Ready {
+                mac,
+                mut packet,
+                refresh,
+            } => {
+                set_macs(packet.pkt.data_mut(), our_mac, mac);
+                self.send(io, port, packet.pkt);
+                if refresh {
+                    self.arp_request(t, io, hop.port, next);
+                }
+            }
+            Resolution::Queued { send_request } => {
+                if send_request {
+                    self.arp_request(t, io, hop.port, next);
+                }
+            }
+            Resolution::Dropped { reason, .. } => self.drop(reason),
+        }
+    }
+
+    /// Broadcasts an ARP request for `target` on interface `iface`. With no
+    /// free mbuf the request waits for the next retry.
+    fn arp_request<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        iface: u16,
+        target: Ipv4Addr,
+    ) {
+        let Some(i) = t.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let Some(mac) = t.ports.get(usize::from(i.port)).map(|p| p.mac) else {
+            return;
+        };
+        let Some(mut buf) = io.alloc() else {
+            return;
+        };
+        let len = ARP_FRAME_LEN + if i.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+        if buf.append(len).is_none() {
+            return;
+        }
+        let src = t.source_address(iface, target);
+        if write_arp_request(buf.data_mut(), i.vlan, mac, src, target).is_some() {
+            self.counters.events.arp_requests += 1;
+            self.send(io, i.port, buf);
+        }
+    }
+
+    /// Session expiry (every millisecond) and neighbour give-ups (every
+    /// 100 ms), off the per-packet path.
+    fn housekeeping(&mut self, now: u64) {
+        self.last_housekeeping_ms = now;
+        let Worker {
+            sessions,
+            conns,
+            local_ports,
+            snat_ports,
+            counters,
+            ..
+        } = self;
+        let mut expired = 0u64;
+        sessions.expire(now, EXPIRE_BUDGET, |s| {
+            expired += 1;
+            conns.closed(s.backend, s.state);
+            release_ports(
+                local_ports,
+                snat_ports,
+                s.service,
+                s.holds_local_port(),
+                s.outbound(),
+            );
+        });
+        counters.events.sessions_expired += expired;
+        if now.saturating_sub(self.last_neighbour_expiry_ms) >= 100 {
+            self.last_neighbour_expiry_ms = now;
+            let mut unresolved = 0u64;
+            self.neighbours.expire(now, |_| unresolved += 1);
+            self.counters
+                .drops
+                .count_n(DropReason::NeighbourUnresolved, unresolved);
+        }
+    }
+}
+
+/// Gives back the local (FULLNAT) or SNAT port a session holds: the reply
+/// tuple `outbound` is (backend or remote) -> (local address, local port).
+fn release_ports(
+    local_ports: &mut [Option<LocalPorts>],
+    snat_ports: &mut [LocalPorts],
+    service: u32,
+    holds_port: bool,
+    outbound: &FiveTuple,
+) {
+    if !holds_port {
+        return;
+    }
+    let ob = outbound;
+    if service >= SNAT_SERVICE_BASE {
+        // Echo flows were allocated with no remote port.
+        let remote_port = if ob.proto == IpProto::ICMP {
+            0
+        } else {
+            ob.src_port
+        };
+        if let Some(p) = snat_ports.get_mut((service - SNAT_SERVICE_BASE) as usize) {
+            p.release(ob.dst, ob.dst_port, ob.src, remote_port);
+        }
+    } else if let Some(Some(p)) = local_ports.get_mut(service as usize) {
+        p.release(ob.dst, ob.dst_port, ob.src, ob.src_port);
+    }
+}
+
+#[cfg(test)]
+mod tests;

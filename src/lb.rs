@@ -1,0 +1,150 @@
+//! From the config file's services, interfaces and rules to the dataplane's
+//! tables: the one place that knows both models.
+
+use control::config::{Config, LbMode, Protocol, SchedulerName, ServiceConfig, TimeoutsConfig};
+use dataplane::flow::{TableConfig, TcpState, Timeouts};
+use dataplane::pipeline::tables::{
+    BackendSpec, Interface, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec, StaticRoute,
+};
+use dataplane::sched::{maglev, Persistence, SchedulerKind};
+use dataplane::tuple::IpProto;
+use dataplane::wire::ethernet::MacAddr;
+
+/// Builds the pipeline's description; `device_macs[i]` is port *i*'s MAC as
+/// the device reports it, used unless the config sets `mac`.
+pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
+    let port_index = |name: &str| {
+        cfg.ports
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or_default() as u16
+    };
+    let ports = cfg
+        .ports
+        .iter()
+        .zip(device_macs)
+        .map(|(p, dev)| PortSetup {
+            mac: MacAddr(p.mac.map_or(*dev, |m| m.0)),
+            mtu: p.mtu,
+        })
+        .collect();
+    let interfaces = cfg
+        .interfaces
+        .iter()
+        .map(|i| Interface {
+            port: port_index(&i.port),
+            vlan: i.vlan,
+            addrs: i.addresses.iter().map(|a| (a.addr, a.len)).collect(),
+        })
+        .collect();
+    let routes = cfg
+        .routes
+        .iter()
+        .map(|r| StaticRoute {
+            prefix: r.prefix.network(),
+            len: r.prefix.len,
+            via: r.via,
+        })
+        .collect();
+    let neighbours = cfg
+        .neighbours
+        .iter()
+        .map(|n| (n.address, MacAddr(n.mac.0)))
+        .collect();
+    let base = timeouts(Timeouts::default(), &cfg.timeouts);
+    let services = cfg.services.iter().map(|s| service(s, &base)).collect();
+    let snat = cfg
+        .snat
+        .iter()
+        .map(|r| SnatSpec {
+            source: (r.source.network(), r.source.len),
+            port: port_index(&r.port),
+            addrs: r.addresses.clone(),
+            ports: (r.ports.min, r.ports.max),
+        })
+        .collect();
+    LbConfig {
+        ports,
+        interfaces,
+        routes,
+        neighbours,
+        services,
+        snat,
+        sessions: TableConfig {
+            capacity: cfg.sessions.capacity as usize,
+            timeouts: base,
+            ..TableConfig::default()
+        },
+    }
+}
+
+fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
+    ServiceSpec {
+        name: s.name.clone(),
+        vip: s.vip,
+        proto: match s.protocol {
+            Protocol::Tcp => IpProto::TCP,
+            Protocol::Udp => IpProto::UDP,
+        },
+        port: s.port,
+        mode: match s.mode {
+            LbMode::Dr => Mode::Dr,
+            LbMode::Tun => Mode::Tun,
+            LbMode::Nat => Mode::Nat,
+            LbMode::Fullnat => Mode::FullNat,
+        },
+        scheduler: match s.scheduler {
+            SchedulerName::Rr => SchedulerKind::RoundRobin,
+            SchedulerName::Wrr => SchedulerKind::WeightedRoundRobin,
+            SchedulerName::Lc => SchedulerKind::LeastConnection,
+            SchedulerName::Wlc => SchedulerKind::WeightedLeastConnection,
+            SchedulerName::Sh => SchedulerKind::SourceHash,
+            SchedulerName::Mh => SchedulerKind::Maglev {
+                table_size: maglev::DEFAULT_SIZE,
+                hash_ports: s.mh_ports,
+            },
+        },
+        persistence: (s.persistence > 0).then(|| Persistence {
+            timeout_ms: s.persistence.saturating_mul(1000),
+            prefix_len: s.persistence_prefix,
+        }),
+        local_addrs: s.local_addresses.clone(),
+        local_ports: (s.local_ports.min, s.local_ports.max),
+        timeouts: s.timeouts.as_ref().map(|t| timeouts(*base, t)),
+        backends: s
+            .backends
+            .iter()
+            .map(|b| BackendSpec {
+                addr: b.address,
+                port: b.port_or(s.port),
+                weight: b.weight,
+            })
+            .collect(),
+    }
+}
+
+/// `base` with the configured values (seconds) put in.
+fn timeouts(mut base: Timeouts, t: &TimeoutsConfig) -> Timeouts {
+    let ms = |s: u32| s.saturating_mul(1000);
+    for (state, value) in [
+        (TcpState::Established, t.tcp_established),
+        (TcpState::SynRecv, t.tcp_syn_recv),
+        (TcpState::FinWait, t.tcp_fin_wait),
+        (TcpState::TimeWait, t.tcp_time_wait),
+        (TcpState::Close, t.tcp_close),
+        (TcpState::CloseWait, t.tcp_close_wait),
+        (TcpState::LastAck, t.tcp_last_ack),
+        (TcpState::SynSent, t.tcp_syn_sent),
+    ] {
+        if let Some(v) = value {
+            base.set_tcp(state, ms(v));
+        }
+    }
+    if let Some(v) = t.udp {
+        base.udp = ms(v);
+    }
+    if let Some(v) = t.icmp {
+        base.icmp = ms(v);
+    }
+    base
+}
