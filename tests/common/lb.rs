@@ -396,9 +396,19 @@ pub fn arp(eth_src: Mac, eth_dst: Mac, op: u16, sha: Mac, spa: Ip, tha: Mac, tpa
     f
 }
 
-/// A broadcast ARP request "who has `tpa`, tell `spa`".
+/// A broadcast ARP request "who has `tpa`, tell `spa`" (42 bytes, as a
+/// host's request in a capture).
 pub fn arp_request(sha: Mac, spa: Ip, tpa: Ip) -> Vec<u8> {
     arp(sha, BROADCAST, 1, sha, spa, [0; 6], tpa)
+}
+
+/// `frame` zero-padded to the Ethernet minimum of 60 bytes (without FCS),
+/// as a frame a host originates goes on the wire.
+pub fn padded(mut frame: Vec<u8>) -> Vec<u8> {
+    if frame.len() < 60 {
+        frame.resize(60, 0);
+    }
+    frame
 }
 
 /// The ARP reply "`spa` is at `sha`" to the asker (`tha`, `tpa`).
