@@ -461,3 +461,42 @@ fn nat_legs_translate_both_ways() {
     assert_eq!((t.source_port(), t.destination_port()), (80, 40001));
     assert_eq!(&back[..6], &ROUTER_MAC);
 }
+
+#[test]
+fn tun_too_big_with_df_gets_fragmentation_needed_back_to_the_client() {
+    let services = service("tcp", 80, "tun", "rr", "", &[(rip(11), None, 1)]);
+    let out = Out::Tun {
+        outer_src: SERVERS_ADDR,
+        outer_dst: rip(11),
+    };
+    let (fwd, rev) = one_way_legs((cip(1), 40001), HTTP, LAN_MAC, SERVERS_MAC, rmac(11), out);
+    let mut s = Script::default();
+    let mut conv = TcpConv::new(fwd, rev);
+    conv.client(&mut s, "S", b"");
+    conv.server(&mut s, "SA", b"");
+    conv.client(&mut s, "A", b"");
+    // 1500 bytes fit the client's port; with 20 more they do not fit ours.
+    let big = conv.client(&mut Script::default(), "AP", &[0x42; 1460]);
+    assert_eq!(big.ip_len(), 1500);
+    s.push(big.bytes(), None);
+    conv.client(&mut s, "AP", b"small enough");
+
+    let run = run_two_arm(&s, &services);
+    assert_frames_eq("servers", &s.expected, &run.sent[1]);
+    let lan = &run.sent[0];
+    assert_eq!(lan.len(), 1, "one ICMP error to the client");
+    let want = expected_icmp_error(
+        &lan[0],
+        &[LAN_ADDR, SERVERS_ADDR, VIP],
+        LAN_MAC,
+        ROUTER_MAC,
+        cip(1),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1480 },
+        ),
+        &big.ip_bytes(),
+    );
+    assert_frames_eq("lan", &[want], lan);
+    run.assert_drops(&[("fragmentation_needed", 1)]);
+    assert_eq!(run.event("icmp_errors_sent"), 1);
+}

@@ -192,38 +192,17 @@ fn ttl_1_to_a_nat_vip_gets_time_exceeded_from_an_address_of_ours() {
 
     let run = run_one_arm(&s.input, &nat_http());
     let sent = &run.sent[0];
-    assert_eq!(sent.len(), 2, "time-exceeded and the second SYN");
-    // The document fixes type, code, addressee and quote; the source is "an
-    // address of ours"; ID, DF, TTL and quote length (>= header + 8 bytes,
-    // within 576 bytes) are ferrolb's choice, taken from what it sent.
-    let (h, rest) = Ipv4Header::from_slice(&sent[0][14..]).expect("an IPv4 packet");
-    assert_eq!(h.protocol, IpNumber::ICMP);
-    assert!(
-        [LAN_ADDR, SERVERS_ADDR, VIP].contains(&h.source),
-        "time-exceeded from {:?}, not an address of ours",
-        h.source
-    );
-    let quote_len = usize::from(h.total_len) - h.header_len() - 8;
-    assert!(
-        (28..=548).contains(&quote_len),
-        "quote of {quote_len} bytes"
-    );
-    let _ = rest;
-    let mut want = icmp_error(
+    assert!(!sent.is_empty(), "nothing sent");
+    let want = expected_icmp_error(
+        &sent[0],
+        &[LAN_ADDR, SERVERS_ADDR, VIP],
         LAN_MAC,
         ROUTER_MAC,
-        h.source,
         cip(1),
         Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
         &syn.ip_bytes(),
-        quote_len,
     );
-    want.ip.identification = h.identification;
-    want.ip.dont_fragment = h.dont_fragment;
-    want.ip.time_to_live = h.time_to_live;
-    want.ip.dscp = h.dscp;
-    want.ip.ecn = h.ecn;
-    s.expected.insert(0, want.bytes());
+    s.expected.insert(0, want);
     assert_frames_eq("lan", &s.expected, sent);
     assert_eq!(run.event("icmp_errors_sent"), 1);
     run.assert_drops(&[("ttl_exceeded", 1)]);
@@ -418,4 +397,20 @@ fn malformed_frames_are_dropped_each_in_its_counter_and_valid_traffic_passes() {
         .collect();
     assert!(missing.is_empty(), "no drop: row for {missing:?}");
     run.assert_row(&svc_row("udp", 53), 8, 8, valid_in, Tally::default());
+}
+
+#[test]
+fn at_most_4_packets_wait_for_a_neighbour() {
+    // 10.0.1.14 has no static neighbour and never answers.
+    let services = service("udp", 53, "nat", "rr", "", &[(rip(14), None, 1)]);
+    let c = (cip(1), 5353);
+    let input: Vec<Vec<u8>> = (0..6u8)
+        .map(|i| udp(ROUTER_MAC, LAN_MAC, c, DNS, &[i; 20]).bytes())
+        .collect();
+
+    let run = run_one_arm(&input, &services);
+    let request = padded(arp_request(LAN_MAC, SERVERS_ADDR, rip(14)));
+    assert_frames_eq("lan", &[request], &run.sent[0]);
+    run.assert_drops(&[("neighbour_queue_full", 2)]);
+    assert_eq!(run.event("arp_requests"), 1);
 }

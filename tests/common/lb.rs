@@ -380,6 +380,52 @@ pub fn icmp_error(
     }
 }
 
+/// The ICMP error we must have sent as `actual`, for what the document
+/// leaves to ferrolb taken from `actual`: the document fixes the type and
+/// code, the addressee `dst` (via `out_src_mac` → `out_dst_mac`) and the
+/// quoted packet `quoted` (as it arrived); the source must be one of
+/// `ours`; ID, DF, TOS, TTL and the quote's length (at least the header and
+/// 8 bytes, at most 576 bytes in all, RFC 1812) are ferrolb's choice.
+pub fn expected_icmp_error(
+    actual: &[u8],
+    ours: &[Ip],
+    out_src_mac: Mac,
+    out_dst_mac: Mac,
+    dst: Ip,
+    icmp_type: Icmpv4Type,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let (h, _) = Ipv4Header::from_slice(actual.get(14..).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not an IPv4 packet ({e}): {actual:02x?}"));
+    assert_eq!(h.protocol, IpNumber::ICMP, "not ICMP: {h:?}");
+    assert!(
+        ours.contains(&h.source),
+        "ICMP error from {:?}, not an address of ours {ours:?}",
+        h.source
+    );
+    let quote_len = usize::from(h.total_len).saturating_sub(h.header_len() + 8);
+    let min = (usize::from(quoted[0] & 0x0f) * 4 + 8).min(quoted.len());
+    assert!(
+        (min..=576 - 28).contains(&quote_len),
+        "a quote of {quote_len} bytes"
+    );
+    let mut want = icmp_error(
+        out_src_mac,
+        out_dst_mac,
+        h.source,
+        dst,
+        icmp_type,
+        quoted,
+        quote_len,
+    );
+    want.ip.identification = h.identification;
+    want.ip.dont_fragment = h.dont_fragment;
+    want.ip.time_to_live = h.time_to_live;
+    want.ip.dscp = h.dscp;
+    want.ip.ecn = h.ecn;
+    want.bytes()
+}
+
 /// An ARP packet (etherparse 0.16 has none): Ethernet/IPv4, no padding.
 #[allow(clippy::too_many_arguments)]
 pub fn arp(eth_src: Mac, eth_dst: Mac, op: u16, sha: Mac, spa: Ip, tha: Mac, tpa: Ip) -> Vec<u8> {
