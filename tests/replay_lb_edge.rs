@@ -414,3 +414,46 @@ fn at_most_4_packets_wait_for_a_neighbour() {
     run.assert_drops(&[("neighbour_queue_full", 2)]);
     assert_eq!(run.event("arp_requests"), 1);
 }
+
+#[test]
+fn an_arp_request_teaches_us_the_askers_mac() {
+    // 10.0.1.14 has no static neighbour, but it asks for our address first.
+    let services = nat_http() + &service("udp", 53, "nat", "rr", "", &[(rip(14), None, 1)]);
+    let mut s = Script::default();
+    s.push(
+        arp_request(rmac(14), rip(14), SERVERS_ADDR),
+        Some(arp_reply(LAN_MAC, SERVERS_ADDR, rmac(14), rip(14))),
+    );
+    let c = (cip(1), 5353);
+    let (fwd, _) = nat_legs(LAN_MAC, ROUTER_MAC, c, DNS, c, (rip(14), 53), rmac(14));
+    udp_on(
+        &mut s,
+        &fwd,
+        b"no ARP request needed",
+        &mut Tally::default(),
+    );
+
+    let run = run_one_arm(&s.input, &services);
+    assert_frames_eq("lan", &s.expected, &run.sent[0]);
+    assert_eq!(run.event("arp_requests"), 0);
+    run.assert_drops(&[]);
+}
+
+#[test]
+fn a_udp_datagram_without_checksum_keeps_none_through_nat() {
+    let services = service("udp", 53, "nat", "rr", "", &[(rip(11), Some(5353), 1)]);
+    let c = (cip(1), 5353);
+    let (fwd, rev) = nat_legs(LAN_MAC, ROUTER_MAC, c, DNS, c, (rip(11), 5353), rmac(11));
+    let mut s = Script::default();
+    let mut t = Tally::default();
+    udp_on(&mut s, &fwd, b"checksum 0 means none", &mut t);
+    udp_on(&mut s, &rev, b"and none on the way back", &mut t);
+    // UDP checksum (RFC 768: 0 = not computed) zeroed in and out.
+    for f in s.input.iter_mut().chain(s.expected.iter_mut()) {
+        f[14 + 20 + 6..14 + 20 + 8].fill(0);
+    }
+
+    let run = run_one_arm(&s.input, &services);
+    assert_frames_eq("lan", &s.expected, &run.sent[0]);
+    run.assert_drops(&[]);
+}
