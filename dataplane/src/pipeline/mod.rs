@@ -359,10 +359,7 @@ impl<P: PacketBuf> Worker<P> {
         let Some(dst) = frame.get(..6) else {
             return false;
         };
-        dst[0] & 1 == 1
-            || t.ports
-                .get(usize::from(port))
-                .is_some_and(|p| p.mac.0 == dst)
+        dst[0] & 1 == 1 || t.port_mac(port).is_some_and(|m| m.0 == dst)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -382,7 +379,7 @@ impl<P: PacketBuf> Worker<P> {
         if t.ingress_interface(port, vlan).is_none() {
             return self.drop(DropReason::NoInterface);
         }
-        let Some(our_mac) = t.ports.get(usize::from(port)).map(|p| p.mac) else {
+        let Some(our_mac) = t.port_mac(port) else {
             return self.drop(DropReason::NoInterface);
         };
         let mut released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE> = ArrayVec::new();
@@ -407,10 +404,7 @@ impl<P: PacketBuf> Worker<P> {
             Err(reason) => self.drop(reason),
         }
         for (mut p, mac) in released {
-            let src = t
-                .ports
-                .get(usize::from(p.port))
-                .map_or(MacAddr::ZERO, |x| x.mac);
+            let src = t.port_mac(p.port).unwrap_or(MacAddr::ZERO);
             set_macs(p.pkt.data_mut(), src, mac);
             self.send(io, p.port, p.pkt);
         }
@@ -452,7 +446,7 @@ impl<P: PacketBuf> Worker<P> {
                     let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
                         MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
                     });
-                    let ours = t.ports.get(usize::from(port)).map_or(sender, |p| p.mac);
+                    let ours = t.port_mac(port).unwrap_or(sender);
                     set_macs(pkt.data_mut(), ours, sender);
                     self.counters.events.echo_replies += 1;
                     self.send(io, port, pkt);
@@ -857,10 +851,8 @@ impl<P: PacketBuf> Worker<P> {
         }
         let src = t.source_address(rx_iface, meta.tuple.src);
         if build_icmp_error(&mut pkt, meta, icmp_type, code, rest, src) {
-            if let Some(p) = t.ports.get(usize::from(rx_port)) {
-                if let Some(mac) = pkt.data_mut().get_mut(6..12) {
-                    mac.copy_from_slice(&p.mac.0);
-                }
+            if let (Some(ours), Some(src)) = (t.port_mac(rx_port), pkt.data_mut().get_mut(6..12)) {
+                src.copy_from_slice(&ours.0);
             }
             self.counters.events.icmp_errors_sent += 1;
             self.send(io, rx_port, pkt);
@@ -900,7 +892,7 @@ impl<P: PacketBuf> Worker<P> {
             return self.drop(DropReason::NoRoute);
         };
         let port = iface.port;
-        let Some(our_mac) = t.ports.get(usize::from(port)).map(|p| p.mac) else {
+        let Some(our_mac) = t.port_mac(port) else {
             return self.drop(DropReason::NoRoute);
         };
         if let Err(reason) = l2::set_vlan(&mut pkt, vlan, iface.vlan) {
@@ -944,7 +936,7 @@ impl<P: PacketBuf> Worker<P> {
         let Some(i) = t.interfaces.get(usize::from(iface)) else {
             return;
         };
-        let Some(mac) = t.ports.get(usize::from(i.port)).map(|p| p.mac) else {
+        let Some(mac) = t.port_mac(i.port) else {
             return;
         };
         let Some(mut buf) = io.alloc() else {

@@ -262,6 +262,12 @@ impl LbTables {
         })
     }
 
+    /// Our MAC on `port`.
+    #[inline]
+    pub fn port_mac(&self, port: u16) -> Option<MacAddr> {
+        self.ports.get(usize::from(port)).map(|p| p.mac)
+    }
+
     /// The interface a frame received on `port` with `vlan` belongs to.
     #[inline]
     pub fn ingress_interface(&self, port: u16, vlan: Option<u16>) -> Option<u16> {
