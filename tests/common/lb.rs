@@ -74,7 +74,17 @@ capacity = 4096
 [[interface]]
 port = "lan"
 addresses = ["10.0.0.1/24", "10.0.1.1/24"]
+"#,
+    );
+    s.push_str(&routes_and_neighbours());
+    s
+}
 
+/// The default route via the router and static neighbours for it and the
+/// three backends, shared by both topologies.
+fn routes_and_neighbours() -> String {
+    let mut s = String::from(
+        r#"
 [[route]]
 prefix = "0.0.0.0/0"
 via = "10.0.0.254"
@@ -108,23 +118,9 @@ addresses = ["10.0.0.1/24"]
 [[interface]]
 port = "servers"
 addresses = ["10.0.1.1/24"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-
-[[neighbour]]
-address = "10.0.0.254"
-mac = "02:00:00:00:00:fe"
 "#,
     );
-    for n in 11..=13 {
-        s.push_str(&format!(
-            "\n[[neighbour]]\naddress = \"{}\"\nmac = \"{}\"\n",
-            ip_text(rip(n)),
-            mac_text(rmac(n))
-        ));
-    }
+    s.push_str(&routes_and_neighbours());
     s
 }
 
