@@ -81,7 +81,7 @@ fn bench_translate(
     bench_case(g, name, template, |buf| {
         let f = buf.data_mut();
         if let Ok(Classified::Ipv4(m)) = classify(f) {
-            black_box(&m.tuple);
+            black_box(m.tuple);
             black_box(translate(f, &m, &make(&m.tuple))).expect("the benchmark frame translates");
             set_macs(f, OUR_MAC, RS_MAC);
         }
@@ -95,7 +95,7 @@ fn bench_modes(c: &mut Criterion) {
     bench_case(&mut g, "dr", &template, |buf| {
         let f = buf.data_mut();
         if let Ok(Classified::Ipv4(m)) = classify(f) {
-            black_box(&m.tuple);
+            black_box(m.tuple);
             set_macs(f, OUR_MAC, RS_MAC);
         }
     });
@@ -108,7 +108,7 @@ fn bench_modes(c: &mut Criterion) {
     };
     bench_case(&mut g, "tun", &template, |buf| {
         if let Ok(Classified::Ipv4(m)) = classify(buf.data()) {
-            black_box(&m.tuple);
+            black_box(m.tuple);
             black_box(encapsulate_ipip(buf, &m, &tun)).expect("the benchmark frame fits");
             set_macs(buf.data_mut(), OUR_MAC, RS_MAC);
         }

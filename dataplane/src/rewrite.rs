@@ -185,39 +185,57 @@ fn fix_checksum(frame: &mut [u8], off: usize, delta: Delta, udp: bool) -> u16 {
 /// [`DropReason::TtlExceeded`], and ICMP that is not echo (errors go through
 /// [`translate_icmp_error`]) with [`DropReason::UnsupportedIcmp`], in both
 /// cases before changing anything.
-#[inline]
+#[inline(always)]
 pub fn translate(frame: &mut [u8], meta: &Ipv4Meta, to: &Translation) -> Result<(), DropReason> {
-    let l3 = meta.l3_offset;
-    let l4 = meta.l4_offset;
-    let echo_request = match meta.kind {
-        L4Kind::Tcp | L4Kind::Udp => false,
-        L4Kind::IcmpEcho { request } => request,
+    // Only scalars go on: if the body is not inlined, they travel in
+    // registers. Passing `meta` itself made the caller spill it with narrow
+    // stores that the body then reloaded wider, a store-forwarding stall.
+    let kind = match meta.kind {
+        L4Kind::Tcp => L4Rewrite::Tcp,
+        L4Kind::Udp => L4Rewrite::Udp,
+        L4Kind::IcmpEcho { request } => L4Rewrite::Echo { request },
         L4Kind::IcmpError { .. } | L4Kind::IcmpOther => return Err(DropReason::UnsupportedIcmp),
     };
+    translate_at(frame, meta.l3_offset, meta.l4_offset, kind, *to)
+}
+
+/// The L4 headers [`translate`] rewrites.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum L4Rewrite {
+    Tcp,
+    Udp,
+    Echo { request: bool },
+}
+
+/// [`translate`] with the IPv4 header at `l3` and the L4 header at `l4`.
+#[inline]
+fn translate_at(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    kind: L4Rewrite,
+    to: Translation,
+) -> Result<(), DropReason> {
     let mut ip = Delta::default();
     decrement_ttl(frame, l3, &mut ip)?;
     let mut pseudo = Delta::default();
     set_addr(frame, l3 + 12, to.src, &mut ip, &mut pseudo);
     set_addr(frame, l3 + 16, to.dst, &mut ip, &mut pseudo);
     fix_checksum(frame, l3 + 10, ip, false);
-    match meta.kind {
-        L4Kind::Tcp | L4Kind::Udp => {
+    match kind {
+        L4Rewrite::Tcp | L4Rewrite::Udp => {
             let mut l4d = pseudo;
             set_word(frame, l4, to.src_port, &mut l4d);
             set_word(frame, l4 + 2, to.dst_port, &mut l4d);
-            if meta.kind == L4Kind::Tcp {
+            if kind == L4Rewrite::Tcp {
                 fix_checksum(frame, l4 + 16, l4d, false);
             } else {
                 fix_checksum(frame, l4 + 6, l4d, true);
             }
         }
-        _ => {
+        L4Rewrite::Echo { request } => {
             // ICMP has no pseudo-header: only the identifier counts.
-            let id = if echo_request {
-                to.src_port
-            } else {
-                to.dst_port
-            };
+            let id = if request { to.src_port } else { to.dst_port };
             let mut icmp = Delta::default();
             set_word(frame, l4 + 4, id, &mut icmp);
             fix_checksum(frame, l4 + 2, icmp, false);
