@@ -92,6 +92,12 @@ fn bench_modes(c: &mut Criterion) {
     let template = tcp_frame();
     let mut g = c.benchmark_group("parse+rewrite");
 
+    // The floor: ring, restore and loop with no packet work, to read the
+    // mode figures against.
+    bench_case(&mut g, "harness_only", &template, |buf| {
+        black_box(buf.data_mut());
+    });
+
     bench_case(&mut g, "dr", &template, |buf| {
         let f = buf.data_mut();
         if let Ok(Classified::Ipv4(m)) = classify(f) {

@@ -216,6 +216,45 @@ fn translate_at(
     kind: L4Rewrite,
     to: Translation,
 ) -> Result<(), DropReason> {
+    // The common layout, a 20-byte IPv4 header with the whole L4 header
+    // behind it, is rewritten in a fixed-size window of the frame: every
+    // offset is then a constant below the window's length and no bound is
+    // checked at run time. The window holds every byte the rewrite touches,
+    // so the result is the same as on the whole frame.
+    const IP: usize = IPV4_MIN_HEADER_LEN;
+    if l4.checked_sub(l3) == Some(IP) {
+        if let Some(w) = frame.get_mut(l3..) {
+            match kind {
+                L4Rewrite::Tcp => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 18 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Tcp, to);
+                    }
+                }
+                L4Rewrite::Udp => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 8 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Udp, to);
+                    }
+                }
+                L4Rewrite::Echo { request } => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 6 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Echo { request }, to);
+                    }
+                }
+            }
+        }
+    }
+    rewrite_headers(frame, l3, l4, kind, to)
+}
+
+/// The rewrite itself, on `frame` (the whole frame or a window of it).
+#[inline(always)]
+fn rewrite_headers(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    kind: L4Rewrite,
+    to: Translation,
+) -> Result<(), DropReason> {
     let mut ip = Delta::default();
     decrement_ttl(frame, l3, &mut ip)?;
     let mut pseudo = Delta::default();
