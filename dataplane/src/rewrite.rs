@@ -32,7 +32,7 @@ use crate::checksum::{self, Delta};
 use crate::drop::DropReason;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
-use crate::wire::ethernet::MacAddr;
+use crate::wire::ethernet::{MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::ipv4::{write_ipv4_header, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_be32, get_u8, put_be16, put_be32, put_bytes, put_u8};
 
@@ -345,7 +345,15 @@ pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
     }
     let frame = buf.data_mut();
     // Slide the L2 header to the new front; the outer header goes after it.
-    frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + l3, 0);
+    // The usual lengths get a constant-size copy (inline moves, not a
+    // memmove call).
+    const ETH: usize = ETHERNET_HEADER_LEN;
+    const TAGGED: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN;
+    match l3 {
+        ETH => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + ETH, 0),
+        TAGGED => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + TAGGED, 0),
+        _ => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + l3, 0),
+    }
     let outer = frame.get_mut(l3..).unwrap_or(&mut []);
     // An identification of 0 is allowed with DF (RFC 6864); without DF we
     // never fragment the outer packet either, so 0 is as good as any.
