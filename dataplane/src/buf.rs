@@ -83,22 +83,27 @@ impl TestBuf {
 }
 
 impl PacketBuf for TestBuf {
+    #[inline]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
 
+    #[inline]
     fn headroom(&self) -> usize {
         self.start
     }
 
+    #[inline]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end
     }
 
+    #[inline]
     fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
         if len > self.start {
             return None;
@@ -107,6 +112,7 @@ impl PacketBuf for TestBuf {
         Some(&mut self.storage[self.start..self.start + len])
     }
 
+    #[inline]
     fn adj(&mut self, len: usize) -> bool {
         if len > self.end - self.start {
             return false;
@@ -115,6 +121,7 @@ impl PacketBuf for TestBuf {
         true
     }
 
+    #[inline]
     fn append(&mut self, len: usize) -> Option<&mut [u8]> {
         if len > self.storage.len() - self.end {
             return None;
@@ -124,6 +131,7 @@ impl PacketBuf for TestBuf {
         Some(&mut self.storage[old_end..self.end])
     }
 
+    #[inline]
     fn trim(&mut self, len: usize) -> bool {
         if len > self.end - self.start {
             return false;

@@ -82,7 +82,7 @@ pub enum Classified {
 /// fragments and protocols other than TCP, UDP and ICMP, requires a whole
 /// L4 header, and for ICMP errors a verified ICMP checksum and a quote that
 /// names a flow.
-#[inline]
+#[inline(always)]
 pub fn classify(frame: &[u8]) -> Result<Classified, DropReason> {
     let l2 = parse_l2(frame)?;
     let l3 = frame.get(l2.l3_offset..).unwrap_or(&[]);
@@ -99,6 +99,7 @@ pub fn classify(frame: &[u8]) -> Result<Classified, DropReason> {
     }
 }
 
+#[inline(always)]
 fn classify_ipv4(
     frame: &[u8],
     l3_offset: usize,
@@ -143,6 +144,8 @@ fn classify_ipv4(
     })
 }
 
+#[cold]
+#[inline(never)]
 fn classify_icmp(l4: &[u8], l4_offset: usize) -> Result<(u16, u16, L4Kind), DropReason> {
     let icmp = IcmpPacket::new(l4)?;
     let t = icmp.msg_type();

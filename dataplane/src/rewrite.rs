@@ -32,7 +32,7 @@ use crate::checksum::{self, Delta};
 use crate::drop::DropReason;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
-use crate::wire::ethernet::MacAddr;
+use crate::wire::ethernet::{MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::ipv4::{write_ipv4_header, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_be32, get_u8, put_be16, put_be32, put_bytes, put_u8};
 
@@ -185,39 +185,96 @@ fn fix_checksum(frame: &mut [u8], off: usize, delta: Delta, udp: bool) -> u16 {
 /// [`DropReason::TtlExceeded`], and ICMP that is not echo (errors go through
 /// [`translate_icmp_error`]) with [`DropReason::UnsupportedIcmp`], in both
 /// cases before changing anything.
-#[inline]
+#[inline(always)]
 pub fn translate(frame: &mut [u8], meta: &Ipv4Meta, to: &Translation) -> Result<(), DropReason> {
-    let l3 = meta.l3_offset;
-    let l4 = meta.l4_offset;
-    let echo_request = match meta.kind {
-        L4Kind::Tcp | L4Kind::Udp => false,
-        L4Kind::IcmpEcho { request } => request,
+    // Only scalars go on: if the body is not inlined, they travel in
+    // registers. Passing `meta` itself made the caller spill it with narrow
+    // stores that the body then reloaded wider, a store-forwarding stall.
+    let kind = match meta.kind {
+        L4Kind::Tcp => L4Rewrite::Tcp,
+        L4Kind::Udp => L4Rewrite::Udp,
+        L4Kind::IcmpEcho { request } => L4Rewrite::Echo { request },
         L4Kind::IcmpError { .. } | L4Kind::IcmpOther => return Err(DropReason::UnsupportedIcmp),
     };
+    translate_at(frame, meta.l3_offset, meta.l4_offset, kind, *to)
+}
+
+/// The L4 headers [`translate`] rewrites.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum L4Rewrite {
+    Tcp,
+    Udp,
+    Echo { request: bool },
+}
+
+/// [`translate`] with the IPv4 header at `l3` and the L4 header at `l4`.
+#[inline]
+fn translate_at(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    kind: L4Rewrite,
+    to: Translation,
+) -> Result<(), DropReason> {
+    // The common layout, a 20-byte IPv4 header with the whole L4 header
+    // behind it, is rewritten in a fixed-size window of the frame: every
+    // offset is then a constant below the window's length and no bound is
+    // checked at run time. The window holds every byte the rewrite touches,
+    // so the result is the same as on the whole frame.
+    const IP: usize = IPV4_MIN_HEADER_LEN;
+    if l4.checked_sub(l3) == Some(IP) {
+        if let Some(w) = frame.get_mut(l3..) {
+            match kind {
+                L4Rewrite::Tcp => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 18 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Tcp, to);
+                    }
+                }
+                L4Rewrite::Udp => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 8 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Udp, to);
+                    }
+                }
+                L4Rewrite::Echo { request } => {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + 6 }>() {
+                        return rewrite_headers(w, 0, IP, L4Rewrite::Echo { request }, to);
+                    }
+                }
+            }
+        }
+    }
+    rewrite_headers(frame, l3, l4, kind, to)
+}
+
+/// The rewrite itself, on `frame` (the whole frame or a window of it).
+#[inline(always)]
+fn rewrite_headers(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    kind: L4Rewrite,
+    to: Translation,
+) -> Result<(), DropReason> {
     let mut ip = Delta::default();
     decrement_ttl(frame, l3, &mut ip)?;
     let mut pseudo = Delta::default();
     set_addr(frame, l3 + 12, to.src, &mut ip, &mut pseudo);
     set_addr(frame, l3 + 16, to.dst, &mut ip, &mut pseudo);
     fix_checksum(frame, l3 + 10, ip, false);
-    match meta.kind {
-        L4Kind::Tcp | L4Kind::Udp => {
+    match kind {
+        L4Rewrite::Tcp | L4Rewrite::Udp => {
             let mut l4d = pseudo;
             set_word(frame, l4, to.src_port, &mut l4d);
             set_word(frame, l4 + 2, to.dst_port, &mut l4d);
-            if meta.kind == L4Kind::Tcp {
+            if kind == L4Rewrite::Tcp {
                 fix_checksum(frame, l4 + 16, l4d, false);
             } else {
                 fix_checksum(frame, l4 + 6, l4d, true);
             }
         }
-        _ => {
+        L4Rewrite::Echo { request } => {
             // ICMP has no pseudo-header: only the identifier counts.
-            let id = if echo_request {
-                to.src_port
-            } else {
-                to.dst_port
-            };
+            let id = if request { to.src_port } else { to.dst_port };
             let mut icmp = Delta::default();
             set_word(frame, l4 + 4, id, &mut icmp);
             fix_checksum(frame, l4 + 2, icmp, false);
@@ -288,7 +345,15 @@ pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
     }
     let frame = buf.data_mut();
     // Slide the L2 header to the new front; the outer header goes after it.
-    frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + l3, 0);
+    // The usual lengths get a constant-size copy (inline moves, not a
+    // memmove call).
+    const ETH: usize = ETHERNET_HEADER_LEN;
+    const TAGGED: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN;
+    match l3 {
+        ETH => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + ETH, 0),
+        TAGGED => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + TAGGED, 0),
+        _ => frame.copy_within(IPV4_MIN_HEADER_LEN..IPV4_MIN_HEADER_LEN + l3, 0),
+    }
     let outer = frame.get_mut(l3..).unwrap_or(&mut []);
     // An identification of 0 is allowed with DF (RFC 6864); without DF we
     // never fragment the outer packet either, so 0 is as good as any.

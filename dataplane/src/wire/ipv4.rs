@@ -131,7 +131,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Whether the header checksum verifies.
     #[inline]
     pub fn checksum_ok(&self) -> bool {
-        checksum::verifies(self.header())
+        match self.buf.as_ref().first_chunk::<IPV4_MIN_HEADER_LEN>() {
+            Some(h) if self.header_len() == IPV4_MIN_HEADER_LEN => {
+                checksum::verifies_ipv4_header(h)
+            }
+            _ => checksum::verifies(self.header()),
+        }
     }
 }
 
@@ -182,6 +187,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 /// Writes a 20-byte IPv4 header (no options) with a full checksum into the
 /// start of `out`; `None` if `out` is shorter than 20 bytes.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn write_ipv4_header(
     out: &mut [u8],
     tos: u8,
@@ -193,18 +199,24 @@ pub fn write_ipv4_header(
     src: Ipv4Addr,
     dst: Ipv4Addr,
 ) -> Option<()> {
-    let h = out.get_mut(..IPV4_MIN_HEADER_LEN)?;
-    h[0] = 0x45;
-    let mut p = Ipv4Packet { buf: h };
-    p.set_tos(tos);
-    p.set_total_len(total_len);
-    p.set_ident(ident);
-    p.set_flags_fragment(flags_fragment);
-    p.set_ttl(ttl);
-    p.set_protocol(proto);
-    p.set_src(src);
-    p.set_dst(dst);
-    p.fill_checksum();
+    let h = out.first_chunk_mut::<IPV4_MIN_HEADER_LEN>()?;
+    let (s, d) = (u32::from(src), u32::from(dst));
+    // The header as five big-endian words, checksum field zero. The checksum
+    // is summed from these values, not read back from the bytes just stored
+    // (wide loads over narrow stores stall store-to-load forwarding).
+    let words = [
+        0x4500_0000 | u32::from(tos) << 16 | u32::from(total_len),
+        u32::from(ident) << 16 | u32::from(flags_fragment),
+        u32::from(ttl) << 24 | u32::from(proto.0) << 16,
+        s,
+        d,
+    ];
+    let sum = words.iter().map(|&w| u64::from(w)).sum::<u64>();
+    let c = !checksum::fold(sum);
+    for (chunk, w) in h.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    h[10..12].copy_from_slice(&c.to_be_bytes());
     Some(())
 }
 
