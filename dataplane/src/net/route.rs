@@ -48,8 +48,11 @@ impl std::fmt::Display for RouteError {
 
 impl std::error::Error for RouteError {}
 
-fn mask(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+/// The netmask of a prefix length (lengths above 32 mean /32).
+pub fn mask(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32u32.saturating_sub(u32::from(len)))
+        .unwrap_or(0)
 }
 
 /// Routes grouped by prefix length, each group sorted by prefix.

@@ -226,10 +226,6 @@ impl<P: PacketBuf> Pipeline<P> {
         &self.worker.counters
     }
 
-    pub fn tables(&self) -> &LbTables {
-        &self.tables
-    }
-
     /// Live sessions by service, backend and SNAT rule (walks the table:
     /// off the packet path only).
     pub fn session_counts(&self) -> SessionCounts {

@@ -302,11 +302,7 @@ impl LbTables {
 
 /// Whether `a` and `b` share their first `len` bits.
 pub fn same_prefix(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
-    let mask = match len {
-        0 => 0,
-        l if l >= 32 => u32::MAX,
-        l => u32::MAX << (32 - l),
-    };
+    let mask = crate::net::route::mask(len);
     u32::from(a) & mask == u32::from(b) & mask
 }
 
