@@ -1,4 +1,5 @@
 //! ferrolb control plane: the config model shared by the appliance and
 //! `ferrolbctl`, with validation that names file, line and key.
 
+pub mod api;
 pub mod config;

@@ -63,7 +63,7 @@ impl FromStr for MacAddr {
 /// address means `/32`. The address keeps its host bits: an interface
 /// address `10.0.0.1/24` is both the address we own and the connected
 /// prefix `10.0.0.0/24`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct Ipv4Prefix {
     pub addr: Ipv4Addr,
     pub len: u8,
@@ -262,7 +262,7 @@ pub struct NeighbourConfig {
     pub mac: MacAddr,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -367,6 +367,10 @@ pub struct ServiceConfig {
     pub timeouts: Option<TimeoutsConfig>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
+    /// Health check `ferrolbctl daemon` runs against every backend; the
+    /// appliance itself ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<super::HealthCheckConfig>,
 }
 
 fn default_persistence_prefix() -> u8 {

@@ -6,6 +6,7 @@
 //! machine (cores, devices) happen in the appliance, which uses
 //! [`LoadedConfig::error_at`] to report them the same way.
 
+mod control;
 mod lb;
 mod source;
 mod validate;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use control::{CheckKind, ControlConfig, DaemonConfig, HealthCheckConfig};
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
     Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
@@ -57,6 +59,13 @@ pub struct Config {
     pub sessions: SessionsConfig,
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// The control socket `ferrolbctl` talks to.
+    #[serde(default, skip_serializing_if = "ControlConfig::is_default")]
+    pub control: ControlConfig,
+    /// `ferrolbctl daemon`: file watching and the metrics endpoint. The
+    /// appliance ignores it.
+    #[serde(default, skip_serializing_if = "DaemonConfig::is_default")]
+    pub daemon: DaemonConfig,
 }
 
 /// DPDK's environment abstraction layer.
