@@ -1,5 +1,10 @@
 //! ferrolb control plane: the config model shared by the appliance and
-//! `ferrolbctl`, with validation that names file, line and key.
+//! `ferrolbctl`, with validation that names file, line and key; the control
+//! socket protocol; and `ferrolbctl daemon` (config reload, health checks,
+//! metrics).
 
 pub mod api;
 pub mod config;
+pub mod health;
+#[cfg(test)]
+mod test_support;
