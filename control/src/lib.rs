@@ -6,5 +6,6 @@
 pub mod api;
 pub mod config;
 pub mod health;
+pub mod metrics;
 #[cfg(test)]
 mod test_support;

@@ -1,0 +1,438 @@
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::api::{SnatStatus, StatsReply};
+use crate::config::{LbMode, SchedulerName};
+use crate::health::BackendId;
+
+fn flow(n: u64) -> Option<FlowStats> {
+    Some(FlowStats {
+        conns: n,
+        packets_in: 10 * n,
+        packets_out: 20 * n,
+        bytes_in: 1000 * n,
+        bytes_out: 2000 * n,
+    })
+}
+
+fn backend(addr: &str, weight: u32, draining: bool, n: u64) -> BackendStatus {
+    let a: SocketAddrV4 = addr.parse().unwrap();
+    BackendStatus {
+        address: *a.ip(),
+        port: a.port(),
+        weight,
+        active: n,
+        inactive: n + 1,
+        draining,
+        stats: flow(n),
+        rate: None,
+    }
+}
+
+fn sample() -> (ListReply, StatsReply) {
+    let list = ListReply {
+        generation: 7,
+        services: vec![ServiceStatus {
+            key: "tcp/192.0.2.10:80".parse().unwrap(),
+            name: Some("web \"main\"\\eu\nwest".into()),
+            mode: LbMode::Fullnat,
+            scheduler: SchedulerName::Wlc,
+            persistence: 0,
+            local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100)],
+            sessions: 12,
+            stats: flow(3),
+            rate: None,
+            backends: vec![
+                backend("10.0.2.11:8080", 3, false, 2),
+                backend("10.0.2.12:8080", 1, false, 1),
+                // Deleted, still draining, then added again.
+                backend("10.0.2.12:8080", 0, true, 4),
+            ],
+        }],
+        snat: vec![SnatStatus {
+            source: "10.0.1.0/24".parse().unwrap(),
+            addresses: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            sessions: 5,
+            stats: flow(6),
+            rate: None,
+        }],
+    };
+    let stats = StatsReply {
+        generation: 7,
+        uptime_ms: 61_005,
+        workers: vec![
+            WorkerStatus {
+                index: 0,
+                core: 2,
+                rx_packets: 100,
+                tx_packets: 90,
+                tx_dropped: 1,
+                rx_bursts: 40,
+                dropped: 9,
+                sessions: 8,
+                generation: 7,
+            },
+            WorkerStatus {
+                index: 1,
+                core: 3,
+                rx_packets: 200,
+                tx_packets: 190,
+                tx_dropped: 2,
+                rx_bursts: 50,
+                dropped: 8,
+                sessions: 9,
+                generation: 6,
+            },
+        ],
+        ports: vec![PortStatus {
+            name: "lan".into(),
+            rx_packets: 300,
+            tx_packets: 280,
+            rx_bytes: 30000,
+            tx_bytes: 28000,
+            rx_missed: 3,
+            rx_nombuf: 0,
+            rx_errors: 0,
+            tx_errors: 0,
+        }],
+        drops: [("no_service".to_owned(), 4), ("ttl_exceeded".to_owned(), 0)].into(),
+        events: [("arp_replied".to_owned(), 2)].into(),
+        sessions: 17,
+    };
+    (list, stats)
+}
+
+fn health() -> Vec<BackendHealth> {
+    vec![
+        BackendHealth {
+            id: BackendId {
+                service: "tcp/192.0.2.10:80".parse().unwrap(),
+                backend: "10.0.2.11:8080".parse().unwrap(),
+            },
+            up: true,
+            checks_ok: 40,
+            checks_failed: 1,
+        },
+        BackendHealth {
+            id: BackendId {
+                service: "tcp/192.0.2.10:80".parse().unwrap(),
+                backend: "10.0.2.12:8080".parse().unwrap(),
+            },
+            up: false,
+            checks_ok: 2,
+            checks_failed: 9,
+        },
+    ]
+}
+
+fn counters() -> DaemonCounters {
+    DaemonCounters {
+        applies_ok: 3,
+        applies_refused: 1,
+        applies_failed: 2,
+        reloads_ok: 1,
+        reloads_invalid: 4,
+        apply_pending: true,
+    }
+}
+
+/// Checks the structure of an exposition: every sample belongs to a family
+/// announced just before by HELP and TYPE, families are contiguous and
+/// unique, and no series appears twice. Returns the families' types.
+fn check_structure(text: &str) -> HashMap<String, String> {
+    let mut types = HashMap::new();
+    let mut current: Option<String> = None;
+    let mut series = HashSet::new();
+    let mut helped = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            helped = Some(name.to_owned());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(helped.as_deref(), Some(name), "TYPE without HELP: {line}");
+            assert!(kind == "counter" || kind == "gauge", "{line}");
+            assert!(
+                types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "family twice: {name}"
+            );
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "counter without _total: {name}");
+            }
+            current = Some(name.to_owned());
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap();
+        let name = &line[..name_end];
+        assert_eq!(
+            current.as_deref(),
+            Some(name),
+            "sample outside its family: {line}"
+        );
+        let (series_key, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(
+            series.insert(series_key.to_owned()),
+            "series twice: {series_key}"
+        );
+    }
+    types
+}
+
+#[test]
+fn a_full_scrape_has_every_family_with_help_and_type() {
+    let (list, stats) = sample();
+    let text = render(Some((&list, &stats)), &health(), &counters());
+    let types = check_structure(&text);
+    let expected = [
+        ("ferrolb_up", "gauge"),
+        ("ferrolb_config_generation", "gauge"),
+        ("ferrolb_uptime_seconds", "gauge"),
+        ("ferrolb_sessions", "gauge"),
+        ("ferrolb_service_info", "gauge"),
+        ("ferrolb_service_sessions", "gauge"),
+        ("ferrolb_service_connections_total", "counter"),
+        ("ferrolb_service_packets_total", "counter"),
+        ("ferrolb_service_bytes_total", "counter"),
+        ("ferrolb_backend_weight", "gauge"),
+        ("ferrolb_backend_draining", "gauge"),
+        ("ferrolb_backend_active_sessions", "gauge"),
+        ("ferrolb_backend_inactive_sessions", "gauge"),
+        ("ferrolb_backend_connections_total", "counter"),
+        ("ferrolb_backend_packets_total", "counter"),
+        ("ferrolb_backend_bytes_total", "counter"),
+        ("ferrolb_snat_sessions", "gauge"),
+        ("ferrolb_snat_connections_total", "counter"),
+        ("ferrolb_snat_packets_total", "counter"),
+        ("ferrolb_snat_bytes_total", "counter"),
+        ("ferrolb_worker_rx_packets_total", "counter"),
+        ("ferrolb_worker_tx_packets_total", "counter"),
+        ("ferrolb_worker_tx_dropped_total", "counter"),
+        ("ferrolb_worker_dropped_total", "counter"),
+        ("ferrolb_worker_rx_bursts_total", "counter"),
+        ("ferrolb_worker_sessions", "gauge"),
+        ("ferrolb_worker_config_generation", "gauge"),
+        ("ferrolb_port_rx_packets_total", "counter"),
+        ("ferrolb_port_tx_packets_total", "counter"),
+        ("ferrolb_port_rx_bytes_total", "counter"),
+        ("ferrolb_port_tx_bytes_total", "counter"),
+        ("ferrolb_port_rx_missed_total", "counter"),
+        ("ferrolb_port_rx_nombuf_total", "counter"),
+        ("ferrolb_port_rx_errors_total", "counter"),
+        ("ferrolb_port_tx_errors_total", "counter"),
+        ("ferrolb_drops_total", "counter"),
+        ("ferrolb_events_total", "counter"),
+        ("ferrolb_backend_up", "gauge"),
+        ("ferrolb_health_checks_total", "counter"),
+        ("ferrolb_daemon_applies_total", "counter"),
+        ("ferrolb_daemon_reloads_total", "counter"),
+        ("ferrolb_daemon_apply_pending", "gauge"),
+    ];
+    let mut got: Vec<_> = types
+        .iter()
+        .map(|(n, k)| (n.as_str(), k.as_str()))
+        .collect();
+    let mut want = expected.to_vec();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_full_scrape_has_the_values_with_their_labels() {
+    let (list, stats) = sample();
+    let text = render(Some((&list, &stats)), &health(), &counters());
+    let svc = r#"service="tcp/192.0.2.10:80""#;
+    let b11 = r#"backend="10.0.2.11:8080""#;
+    let b12 = r#"backend="10.0.2.12:8080""#;
+    for line in [
+        "ferrolb_up 1".to_owned(),
+        "ferrolb_config_generation 7".into(),
+        "ferrolb_uptime_seconds 61.005".into(),
+        "ferrolb_sessions 17".into(),
+        format!("ferrolb_service_sessions{{{svc}}} 12"),
+        format!("ferrolb_service_connections_total{{{svc}}} 3"),
+        format!(r#"ferrolb_service_packets_total{{{svc},direction="in"}} 30"#),
+        format!(r#"ferrolb_service_packets_total{{{svc},direction="out"}} 60"#),
+        format!(r#"ferrolb_service_bytes_total{{{svc},direction="in"}} 3000"#),
+        format!(r#"ferrolb_service_bytes_total{{{svc},direction="out"}} 6000"#),
+        format!("ferrolb_backend_weight{{{svc},{b11}}} 3"),
+        format!("ferrolb_backend_active_sessions{{{svc},{b11}}} 2"),
+        format!("ferrolb_backend_inactive_sessions{{{svc},{b11}}} 3"),
+        format!("ferrolb_backend_connections_total{{{svc},{b11}}} 2"),
+        format!(r#"ferrolb_backend_packets_total{{{svc},{b11},direction="out"}} 40"#),
+        format!(r#"ferrolb_backend_bytes_total{{{svc},{b11},direction="in"}} 2000"#),
+        // The draining entry and the live one of 10.0.2.12 are one series:
+        // counters summed, the live weight.
+        format!("ferrolb_backend_weight{{{svc},{b12}}} 1"),
+        format!("ferrolb_backend_draining{{{svc},{b12}}} 0"),
+        format!("ferrolb_backend_connections_total{{{svc},{b12}}} 5"),
+        format!("ferrolb_backend_active_sessions{{{svc},{b12}}} 5"),
+        r#"ferrolb_snat_sessions{source="10.0.1.0/24"} 5"#.into(),
+        r#"ferrolb_snat_bytes_total{source="10.0.1.0/24",direction="out"} 12000"#.into(),
+        r#"ferrolb_worker_rx_packets_total{worker="1"} 200"#.into(),
+        r#"ferrolb_worker_tx_packets_total{worker="0"} 90"#.into(),
+        r#"ferrolb_worker_tx_dropped_total{worker="1"} 2"#.into(),
+        r#"ferrolb_worker_config_generation{worker="1"} 6"#.into(),
+        r#"ferrolb_port_rx_missed_total{port="lan"} 3"#.into(),
+        r#"ferrolb_drops_total{reason="no_service"} 4"#.into(),
+        r#"ferrolb_drops_total{reason="ttl_exceeded"} 0"#.into(),
+        r#"ferrolb_events_total{event="arp_replied"} 2"#.into(),
+        format!("ferrolb_backend_up{{{svc},{b11}}} 1"),
+        format!("ferrolb_backend_up{{{svc},{b12}}} 0"),
+        format!(r#"ferrolb_health_checks_total{{{svc},{b12},result="ok"}} 2"#),
+        format!(r#"ferrolb_health_checks_total{{{svc},{b12},result="fail"}} 9"#),
+        r#"ferrolb_daemon_applies_total{result="refused"} 1"#.into(),
+        r#"ferrolb_daemon_reloads_total{result="invalid"} 4"#.into(),
+        "ferrolb_daemon_apply_pending 1".into(),
+        "# TYPE ferrolb_backend_bytes_total counter".into(),
+        "# TYPE ferrolb_backend_weight gauge".into(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let (list, stats) = sample();
+    let text = render(Some((&list, &stats)), &[], &DaemonCounters::default());
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("ferrolb_service_info{"))
+        .unwrap();
+    assert_eq!(
+        info,
+        r#"ferrolb_service_info{service="tcp/192.0.2.10:80",name="web \"main\"\\eu\nwest",mode="fullnat",scheduler="wlc"} 1"#
+    );
+    let mut escaped = String::new();
+    escape_label(&mut escaped, "a\\b\"c\nd");
+    assert_eq!(escaped, r#"a\\b\"c\nd"#);
+}
+
+#[test]
+fn without_the_appliance_only_the_daemons_metrics_and_up_0() {
+    let text = render(None, &health(), &counters());
+    let types = check_structure(&text);
+    let mut names: Vec<_> = types.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "ferrolb_backend_up",
+            "ferrolb_daemon_applies_total",
+            "ferrolb_daemon_apply_pending",
+            "ferrolb_daemon_reloads_total",
+            "ferrolb_health_checks_total",
+            "ferrolb_up",
+        ]
+    );
+    assert!(text.lines().any(|l| l == "ferrolb_up 0"), "{text}");
+}
+
+// --- the HTTP endpoint ---
+
+fn respond_to(head: &str) -> Reply {
+    respond(head.as_bytes(), &|| "metrics\n".to_owned())
+}
+
+#[test]
+fn only_get_of_metrics_gets_the_metrics() {
+    let ok = respond_to("GET /metrics HTTP/1.1\r\nHost: x");
+    assert_eq!((ok.status, ok.body.as_str()), (200, "metrics\n"));
+    assert_eq!(ok.content_type, CONTENT_TYPE);
+    assert_eq!(respond_to("GET /metrics?x=1 HTTP/1.0").status, 200);
+    assert_eq!(respond_to("GET / HTTP/1.1").status, 404);
+    assert_eq!(respond_to("GET /metrics/ HTTP/1.1").status, 404);
+    let post = respond_to("POST /metrics HTTP/1.1");
+    assert_eq!(post.status, 405);
+    assert!(String::from_utf8(post.to_bytes())
+        .unwrap()
+        .contains("\r\nAllow: GET\r\n"));
+    assert_eq!(respond_to("HEAD /metrics HTTP/1.1").status, 405);
+    assert_eq!(respond_to("GET /metrics").status, 400);
+    assert_eq!(respond_to("GET /metrics SPDY/3").status, 400);
+    assert_eq!(respond_to("\u{0}\u{1}").status, 400);
+}
+
+/// Sends `request` and reads the whole reply.
+fn http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+fn local_server(deadline: Duration) -> MetricsServer {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    MetricsServer::start_with(addr, deadline, || {
+        "# HELP ferrolb_up x\n# TYPE ferrolb_up gauge\nferrolb_up 1\n".to_owned()
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_server_answers_get_metrics_over_http() {
+    let server = local_server(Duration::from_secs(5));
+    let reply = http(
+        server.local_addr(),
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
+    assert!(body.ends_with("ferrolb_up 1\n"), "{body}");
+
+    let reply = http(server.local_addr(), b"GET /other HTTP/1.1\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 404 "), "{reply}");
+    let reply = http(server.local_addr(), b"DELETE /metrics HTTP/1.1\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 405 "), "{reply}");
+}
+
+#[test]
+fn the_server_refuses_a_huge_request_and_survives_a_silent_client() {
+    let server = local_server(Duration::from_millis(200));
+    let mut huge = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 20_000));
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may close while we still write; the reply is what counts.
+    let _ = s.write_all(&huge);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 431 "), "{reply}");
+
+    // A client that never sends its request is cut off at the deadline
+    // (and told so); the next one is served.
+    let mut silent = TcpStream::connect(server.local_addr()).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let reply = http(server.local_addr(), b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+    let mut told = String::new();
+    silent.read_to_string(&mut told).unwrap();
+    assert!(told.starts_with("HTTP/1.1 408 "), "{told}");
+}
+
+#[test]
+fn dropping_the_server_closes_the_port() {
+    let server = local_server(Duration::from_secs(5));
+    let addr = server.local_addr();
+    drop(server);
+    assert!(crate::test_support::wait_for(
+        || TcpStream::connect(addr).is_err()
+    ));
+}
