@@ -1,9 +1,11 @@
-//! Helpers shared by the tests: loopback backends that can be stopped and restarted, config
+//! Helpers shared by the health, metrics and daemon tests: temporary
+//! directories, loopback backends that can be stopped and restarted, config
 //! text, and waiting for a condition with a generous deadline.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddrV4, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -22,6 +24,30 @@ pub fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(10));
     }
     cond()
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    pub fn new(tag: &str) -> TestDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ferrolb-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What a loopback backend does with a connection.
@@ -192,4 +218,8 @@ mode = "nat"
     }
     text += extra;
     text
+}
+
+pub fn loopback(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
 }

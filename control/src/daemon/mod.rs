@@ -1,0 +1,575 @@
+//! `ferrolbctl daemon`: keeps the appliance's config in step with a file
+//! and with the health of the backends, and serves metrics.
+//!
+//! One loop owns the state. It applies the *effective* config (the file's,
+//! with every backend the health checks hold as down at weight 0), polls
+//! the file for changes, and hears of health transitions from the checker
+//! threads. Requests to the appliance go through a requester thread, so a
+//! slow appliance never holds up the loop or stopping; one request is in
+//! flight at a time, and an apply always sends the latest state, so one
+//! apply covers every transition since the last. `docs/health-and-metrics.md`
+//! describes the behaviour for users.
+
+mod effective;
+mod log;
+mod transport;
+mod watch;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::api::{ChangeReply, HelloReply, ListReply, Op, StatsReply};
+use crate::config::{Config, ConfigErrors};
+use crate::health::{HealthEvent, HealthMonitor, HealthView};
+use crate::metrics::{self, DaemonCounters, MetricsServer};
+
+pub use effective::{effective, to_toml};
+pub(crate) use log::Logger;
+pub use transport::{call, Appliance, CallError, UnixSocket};
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The config file does not load (every problem, with FILE:LINE).
+    Config(ConfigErrors),
+    /// The metrics address cannot be listened on.
+    Metrics {
+        address: SocketAddr,
+        error: io::Error,
+    },
+    /// A thread could not be started.
+    Thread(io::Error),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Config(e) => write!(f, "{e}"),
+            DaemonError::Metrics { address, error } => {
+                write!(f, "cannot serve metrics on {address}: {error}")
+            }
+            DaemonError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// Runs the daemon for the config file `config` until `stop` is set.
+/// `socket` overrides the file's `[control] socket`. Returns an error only
+/// when it cannot start; later problems (a bad file, an unreachable or
+/// refusing appliance) are logged to stderr and survived.
+pub fn run(config: &Path, socket: Option<&Path>, stop: Arc<AtomicBool>) -> Result<(), DaemonError> {
+    run_with(config, socket, &stop, Options::default())
+}
+
+/// How often the daemon does things, and how long it waits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    /// The longest the loop sleeps: how soon it notices `stop`.
+    pub tick: Duration,
+    pub file_poll: Duration,
+    /// How often the appliance is asked `hello`, to notice a restart.
+    pub hello_every: Duration,
+    /// Retry delay after an apply got no answer: doubles up to the max.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub apply_timeout: Duration,
+    pub scrape_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            tick: Duration::from_millis(50),
+            file_poll: Duration::from_secs(1),
+            hello_every: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(10),
+            apply_timeout: Duration::from_secs(30),
+            scrape_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+pub(crate) struct Options {
+    pub timing: Timing,
+    pub connect: fn(&Path) -> Arc<dyn Appliance>,
+    pub log: Logger,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timing: Timing::default(),
+            connect: |path| Arc::new(UnixSocket::new(path)),
+            log: Logger::stderr(),
+        }
+    }
+}
+
+pub(crate) fn run_with(
+    path: &Path,
+    socket: Option<&Path>,
+    stop: &AtomicBool,
+    opts: Options,
+) -> Result<(), DaemonError> {
+    let loaded = Config::load(path).map_err(DaemonError::Config)?;
+    let socket_path = socket
+        .map(Path::to_owned)
+        .unwrap_or_else(|| loaded.config.control.socket.clone());
+    let (events_tx, events) = mpsc::channel();
+    let health_tx = events_tx.clone();
+    let monitor = HealthMonitor::new(move |e| {
+        let _ = health_tx.send(Event::Health(e));
+    });
+    let (jobs, jobs_rx) = mpsc::channel();
+    let apply_timeout = opts.timing.apply_timeout;
+    thread::Builder::new()
+        .name("apply".into())
+        .spawn(move || requester(&jobs_rx, &events_tx, apply_timeout))
+        .map_err(DaemonError::Thread)?;
+    let now = Instant::now();
+    let mut daemon = Daemon {
+        shared: Arc::new(Shared {
+            appliance: Mutex::new((opts.connect)(&socket_path)),
+            counters: Mutex::default(),
+        }),
+        view: monitor.view(),
+        monitor,
+        path: path.to_owned(),
+        socket_override: socket.map(Path::to_owned),
+        socket: socket_path,
+        watch: watch::FileWatch::new(path, &loaded.source.text),
+        config: Config::default(),
+        metrics: None,
+        jobs,
+        in_flight: false,
+        dirty: true,
+        retry_at: now,
+        backoff: opts.timing.backoff_min,
+        next_poll: now + opts.timing.file_poll,
+        next_hello: now,
+        appliance_started: None,
+        answering: true,
+        opts,
+    };
+    daemon.install(loaded.config, true)?;
+    let checked = daemon.view.snapshot().len();
+    daemon.log(format_args!(
+        "daemon: started: config {}, appliance {}, checking {checked} {}{}",
+        daemon.path.display(),
+        daemon.socket.display(),
+        if checked == 1 { "backend" } else { "backends" },
+        match &daemon.metrics {
+            Some(m) => format!(", metrics on http://{}/metrics", m.local_addr()),
+            None => String::new(),
+        }
+    ));
+    daemon.run(stop, &events);
+    daemon.log("daemon: stopping; the appliance keeps its config and forwarding");
+    Ok(())
+}
+
+/// What the loop hears about.
+enum Event {
+    Health(HealthEvent),
+    Applied(Result<ChangeReply, CallError>),
+    Hello(Result<HelloReply, CallError>),
+}
+
+/// What the requester thread is asked to do.
+enum Job {
+    Apply {
+        appliance: Arc<dyn Appliance>,
+        config: String,
+        source: String,
+    },
+    Hello {
+        appliance: Arc<dyn Appliance>,
+    },
+}
+
+/// Runs jobs one at a time until the loop drops its end.
+fn requester(jobs: &Receiver<Job>, events: &Sender<Event>, timeout: Duration) {
+    for job in jobs {
+        let event = match job {
+            Job::Apply {
+                appliance,
+                config,
+                source,
+            } => {
+                let op = Op::Apply {
+                    config,
+                    dry_run: false,
+                    source: Some(source),
+                };
+                Event::Applied(call(&*appliance, &op, timeout))
+            }
+            Job::Hello { appliance } => Event::Hello(call(&*appliance, &Op::Hello, timeout)),
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+/// What the loop shares with the metrics thread.
+struct Shared {
+    appliance: Mutex<Arc<dyn Appliance>>,
+    counters: Mutex<DaemonCounters>,
+}
+
+impl Shared {
+    fn appliance(&self) -> Arc<dyn Appliance> {
+        Arc::clone(&self.appliance.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn counters(&self) -> MutexGuard<'_, DaemonCounters> {
+        self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Daemon {
+    opts: Options,
+    path: PathBuf,
+    socket_override: Option<PathBuf>,
+    socket: PathBuf,
+    /// The file's config (before the health overlay).
+    config: Config,
+    watch: watch::FileWatch,
+    monitor: HealthMonitor,
+    view: HealthView,
+    shared: Arc<Shared>,
+    metrics: Option<MetricsServer>,
+    jobs: Sender<Job>,
+    /// A request is with the requester thread.
+    in_flight: bool,
+    /// The effective config changed since the last apply was sent.
+    dirty: bool,
+    retry_at: Instant,
+    backoff: Duration,
+    next_poll: Instant,
+    next_hello: Instant,
+    /// When the appliance started, by its `hello` uptime: a later start
+    /// means it restarted and lost what we applied.
+    appliance_started: Option<Instant>,
+    /// Whether the last request got an answer (to log changes only).
+    answering: bool,
+}
+
+impl Daemon {
+    fn log(&self, message: impl fmt::Display) {
+        self.opts.log.log(message);
+    }
+
+    fn run(&mut self, stop: &AtomicBool, events: &Receiver<Event>) {
+        while !stop.load(Ordering::SeqCst) {
+            match events.recv_timeout(self.opts.timing.tick) {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                // The monitor holds a sender as long as we live.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Every transition that arrived meanwhile joins the same apply.
+            while let Ok(event) = events.try_recv() {
+                self.handle(event);
+            }
+            let now = Instant::now();
+            if now >= self.next_poll {
+                self.poll_file();
+                self.next_poll = now + self.opts.timing.file_poll;
+            }
+            self.dispatch(now);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Health(e) => {
+                self.log(format_args!("health: {e}"));
+                self.mark_dirty();
+            }
+            Event::Applied(result) => {
+                self.in_flight = false;
+                self.applied(result);
+            }
+            Event::Hello(result) => {
+                self.in_flight = false;
+                self.hello(result);
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.shared.counters().apply_pending = true;
+    }
+
+    /// Sends the next request, if none is in flight: a pending apply when
+    /// its retry time has come, else a due `hello`.
+    fn dispatch(&mut self, now: Instant) {
+        if self.in_flight {
+            return;
+        }
+        let appliance = self.shared.appliance();
+        let job = if self.dirty && now >= self.retry_at {
+            self.dirty = false;
+            let config = effective(&self.config, &self.view.down());
+            match to_toml(&config) {
+                Ok(config) => Job::Apply {
+                    appliance,
+                    config,
+                    source: self.path.display().to_string(),
+                },
+                Err(e) => {
+                    self.log(format_args!("apply: {e}"));
+                    return;
+                }
+            }
+        } else if now >= self.next_hello {
+            self.next_hello = now + self.opts.timing.hello_every;
+            Job::Hello { appliance }
+        } else {
+            return;
+        };
+        if self.jobs.send(job).is_ok() {
+            self.in_flight = true;
+        } else {
+            self.log("daemon: the request thread is gone; cannot reach the appliance");
+        }
+    }
+
+    fn applied(&mut self, result: Result<ChangeReply, CallError>) {
+        let now = Instant::now();
+        match result {
+            Ok(reply) => {
+                self.answered();
+                self.backoff = self.opts.timing.backoff_min;
+                let pending = self.dirty;
+                let mut counters = self.shared.counters();
+                counters.applies_ok += 1;
+                counters.apply_pending = pending;
+                drop(counters);
+                // Learn the appliance's start time right after it took
+                // the config, so that a restart is noticed.
+                self.next_hello = now;
+                self.log(apply_summary(&reply));
+            }
+            Err(e) if !e.is_transient() => {
+                self.answered();
+                self.backoff = self.opts.timing.backoff_min;
+                self.shared.counters().applies_refused += 1;
+                self.log(format_args!(
+                    "apply: {} {e}; keeping the previous config there until the next change",
+                    self.socket.display()
+                ));
+            }
+            Err(e) => {
+                self.answering = false;
+                self.shared.counters().applies_failed += 1;
+                self.log(format_args!(
+                    "apply: {} {e}; retrying in {} ms",
+                    self.socket.display(),
+                    self.backoff.as_millis()
+                ));
+                self.dirty = true;
+                self.retry_at = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(self.opts.timing.backoff_max);
+            }
+        }
+    }
+
+    fn answered(&mut self) {
+        if !self.answering {
+            self.answering = true;
+            self.log(format_args!(
+                "daemon: the appliance at {} answers again",
+                self.socket.display()
+            ));
+        }
+    }
+
+    fn hello(&mut self, result: Result<HelloReply, CallError>) {
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                if self.answering && e.is_transient() {
+                    self.answering = false;
+                    self.log(format_args!("daemon: {} {e}", self.socket.display()));
+                }
+                return;
+            }
+        };
+        self.answered();
+        let Some(started) = Instant::now().checked_sub(Duration::from_millis(reply.uptime_ms))
+        else {
+            return;
+        };
+        // Uptime is read after some delay; a second of slack.
+        let restarted = self
+            .appliance_started
+            .is_some_and(|before| started > before + Duration::from_secs(1));
+        if restarted {
+            self.log(format_args!(
+                "daemon: the appliance restarted (up {} ms, generation {}); applying again",
+                reply.uptime_ms, reply.generation
+            ));
+            self.mark_dirty();
+            self.retry_at = Instant::now();
+        }
+        if self.appliance_started.is_none() || restarted {
+            self.appliance_started = Some(started);
+        }
+    }
+
+    fn poll_file(&mut self) {
+        let text = match self.watch.poll() {
+            watch::Poll::Unchanged => return,
+            watch::Poll::Unreadable(e) => {
+                self.log(format_args!(
+                    "reload: cannot read {}: {e}; keeping the previous config",
+                    self.path.display()
+                ));
+                return;
+            }
+            watch::Poll::Changed(text) => text,
+        };
+        match Config::parse(&self.path, text) {
+            Err(errors) => {
+                self.shared.counters().reloads_invalid += 1;
+                self.log(format_args!(
+                    "reload: {} changed but does not load ({} {}); keeping the previous config",
+                    self.path.display(),
+                    errors.0.len(),
+                    if errors.0.len() == 1 {
+                        "problem"
+                    } else {
+                        "problems"
+                    }
+                ));
+                for e in &errors.0 {
+                    self.log(format_args!("reload: {e}"));
+                }
+            }
+            Ok(loaded) => {
+                self.shared.counters().reloads_ok += 1;
+                self.log(format_args!(
+                    "reload: {} changed; applying it",
+                    self.path.display()
+                ));
+                // Only the first install can fail (metrics bind at start).
+                let _ = self.install(loaded.config, false);
+            }
+        }
+    }
+
+    /// Makes `config` the file's config: checkers, socket and metrics
+    /// follow it, and it is applied at once. At `start`, a metrics address
+    /// that cannot be bound is an error; later it is logged.
+    fn install(&mut self, config: Config, start: bool) -> Result<(), DaemonError> {
+        for problem in self.monitor.update(&config) {
+            self.log(format_args!("health: {problem}"));
+        }
+        if self.socket_override.is_none() && config.control.socket != self.socket {
+            self.socket.clone_from(&config.control.socket);
+            self.log(format_args!(
+                "reload: the appliance is now at {}",
+                self.socket.display()
+            ));
+            *self
+                .shared
+                .appliance
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = (self.opts.connect)(&self.socket);
+            self.appliance_started = None;
+        }
+        let wanted = config.daemon.metrics;
+        let same = match (&self.metrics, wanted) {
+            // Port 0 (any) is satisfied by the port we got.
+            (Some(m), Some(a)) => a.port() == 0 || m.local_addr() == a,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.metrics = None;
+            if let Some(address) = wanted {
+                match self.serve_metrics(address) {
+                    Ok(server) => {
+                        if !start {
+                            self.log(format_args!(
+                                "reload: metrics now on http://{}/metrics",
+                                server.local_addr()
+                            ));
+                        }
+                        self.metrics = Some(server);
+                    }
+                    Err(error) if start => return Err(DaemonError::Metrics { address, error }),
+                    Err(error) => self.log(format_args!(
+                        "reload: cannot serve metrics on {address}: {error}"
+                    )),
+                }
+            }
+        }
+        self.config = config;
+        self.mark_dirty();
+        self.retry_at = Instant::now();
+        self.backoff = self.opts.timing.backoff_min;
+        Ok(())
+    }
+
+    fn serve_metrics(&self, address: SocketAddr) -> io::Result<MetricsServer> {
+        let shared = Arc::clone(&self.shared);
+        let view = self.view.clone();
+        let timeout = self.opts.timing.scrape_timeout;
+        MetricsServer::start(address, move || {
+            let appliance = shared.appliance();
+            let list = call::<ListReply>(
+                &*appliance,
+                &Op::List {
+                    stats: true,
+                    rate: false,
+                },
+                timeout,
+            );
+            let replies = list.ok().and_then(|list| {
+                call::<StatsReply>(&*appliance, &Op::Stats, timeout)
+                    .ok()
+                    .map(|stats| (list, stats))
+            });
+            let counters = *shared.counters();
+            metrics::render(
+                replies.as_ref().map(|(l, s)| (l, s)),
+                &view.snapshot(),
+                &counters,
+            )
+        })
+    }
+}
+
+/// One line for an accepted apply: the generation and the changes.
+fn apply_summary(reply: &ChangeReply) -> String {
+    if !reply.applied || reply.changes.is_empty() {
+        return format!(
+            "apply: no change; the appliance runs generation {}",
+            reply.generation
+        );
+    }
+    let n = reply.changes.len();
+    format!(
+        "apply: generation {}, {n} {}: {}",
+        reply.generation,
+        if n == 1 { "change" } else { "changes" },
+        reply.changes.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests;
