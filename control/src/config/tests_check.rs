@@ -125,3 +125,26 @@ fn an_unknown_check_type_or_key_is_refused() {
         .0;
     assert!(e[0].message.contains("unknown field `retries`"), "{e:?}");
 }
+
+/// The first ```toml block of docs/health-and-metrics.md, completed with
+/// the port and interface every pipeline config needs, loads as described.
+#[test]
+fn the_documented_example_loads() {
+    let doc = include_str!("../../../docs/health-and-metrics.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = doc[start..].find("```").expect("the block's end");
+    let text = format!(
+        "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\n[[interface]]\nport = \"lan\"\n\
+         addresses = [\"10.0.2.1/24\"]\n\n{}",
+        &doc[start..start + len]
+    );
+    let config = parse(&text).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(
+        config.daemon.metrics,
+        Some("127.0.0.1:9469".parse().unwrap())
+    );
+    let check = config.services[0].check.clone().unwrap();
+    assert_eq!(check.kind, CheckKind::Http);
+    assert_eq!(check.path, "/healthz");
+    assert_eq!((check.rise, check.fall), (2, 3));
+}

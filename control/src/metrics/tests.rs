@@ -436,3 +436,24 @@ fn dropping_the_server_closes_the_port() {
         || TcpStream::connect(addr).is_err()
     ));
 }
+
+/// Every metric the daemon can serve is in the tables of
+/// docs/health-and-metrics.md with its type, and the tables list no other.
+#[test]
+fn the_documented_metrics_are_the_rendered_ones() {
+    let doc = include_str!("../../../docs/health-and-metrics.md");
+    let mut documented: Vec<(String, String)> = doc
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix("`ferrolb_")?.strip_suffix('`')?;
+            Some((format!("ferrolb_{name}"), cells.get(2)?.to_string()))
+        })
+        .collect();
+    documented.sort();
+    let (list, stats) = sample();
+    let text = render(Some((&list, &stats)), &health(), &counters());
+    let mut rendered: Vec<(String, String)> = check_structure(&text).into_iter().collect();
+    rendered.sort();
+    assert_eq!(documented, rendered);
+}
