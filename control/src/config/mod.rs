@@ -10,6 +10,7 @@ mod control;
 mod lb;
 mod source;
 mod validate;
+mod validate_control;
 mod validate_lb;
 
 use std::path::Path;
@@ -299,5 +300,7 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_control;
 #[cfg(test)]
 mod tests_lb;
