@@ -2,5 +2,9 @@
 //! `ferrolbctl`, with validation that names file, line and key.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod ops;
+
+#[cfg(test)]
+mod test_server;
