@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod ctl;
 pub mod ops;
 
 #[cfg(test)]
