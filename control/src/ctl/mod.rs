@@ -13,16 +13,20 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::Cli;
-use run::{run, CtlError, SOCKET_ENV};
+use run::{run, run_daemon, CtlError, SOCKET_ENV};
 
 /// The `ferrolbctl` binary: usage errors exit 2 (clap's), failures print
 /// one `ferrolbctl: ...` line and exit 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let env_socket = std::env::var_os(SOCKET_ENV);
+    // The daemon runs long, with threads of its own: not under a stdout lock.
+    if let Some(code) = run_daemon(&cli, env_socket.clone()) {
+        return code;
+    }
     let mut out = io::stdout().lock();
-    let result = run(&cli, std::env::var_os(SOCKET_ENV), &mut out);
-    match result {
-        Ok(code) => code,
+    match run(&cli, env_socket, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped reading (`| head`) is not a failure.
         Err(CtlError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

@@ -30,8 +30,12 @@ pub fn change(reply: &ChangeReply, dry_run: bool) -> String {
     }
     if reply.changes.is_empty() {
         out.push_str("no changes\n");
-    } else if dry_run || !reply.applied {
-        out.push_str("dry run: nothing changed\n");
+    } else if !reply.applied {
+        out.push_str(if dry_run {
+            "dry run: nothing changed\n"
+        } else {
+            "nothing changed\n"
+        });
     } else {
         let _ = write!(out, "applied generation {}", reply.generation);
         if let Some(us) = reply.adopted_us {
@@ -52,9 +56,8 @@ fn forward(mode: LbMode) -> &'static str {
     }
 }
 
-/// The services (all, or those `only` keeps) and then the SNAT rules, as
-/// `ipvsadm -Ln` lays them out.
-pub fn list(reply: &ListReply, columns: ListColumns, only: Option<&ServiceStatus>) -> String {
+/// The services and then the SNAT rules, as `ipvsadm -Ln` lays them out.
+pub fn list(reply: &ListReply, columns: ListColumns) -> String {
     let mut out = format!("ferrolb config generation {}\n", reply.generation);
     match columns {
         ListColumns::Plain => {
@@ -78,17 +81,11 @@ pub fn list(reply: &ListReply, columns: ListColumns, only: Option<&ServiceStatus
             out.push_str("  -> RemoteAddress:Port\n");
         }
     }
-    let services: Vec<&ServiceStatus> = match only {
-        Some(s) => vec![s],
-        None => reply.services.iter().collect(),
-    };
-    for s in services {
+    for s in &reply.services {
         service(&mut out, s, columns);
     }
-    if only.is_none() {
-        for r in &reply.snat {
-            snat(&mut out, r, columns);
-        }
+    for r in &reply.snat {
+        snat(&mut out, r, columns);
     }
     out
 }

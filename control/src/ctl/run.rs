@@ -60,18 +60,13 @@ impl From<ClientError> for CtlError {
 
 /// `-s PATH`, else `$FERROLB_SOCKET` (when not empty), else the default.
 pub fn socket_path(flag: Option<&Path>, env: Option<OsString>) -> PathBuf {
-    flag.map(Path::to_owned)
-        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+    daemon_socket(flag, env).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
-/// Runs one command line; `env_socket` is `$FERROLB_SOCKET`.
-pub fn run(
-    cli: &Cli,
-    env_socket: Option<OsString>,
-    out: &mut dyn Write,
-) -> Result<ExitCode, CtlError> {
-    let socket = socket_path(cli.socket.as_deref(), env_socket.clone());
+/// Runs one command line other than `daemon` (see [`run_daemon`]);
+/// `env_socket` is `$FERROLB_SOCKET`.
+pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Result<(), CtlError> {
+    let socket = socket_path(cli.socket.as_deref(), env_socket);
     let connect = || -> Result<Client, CtlError> {
         let mut client = Client::connect(&socket)?;
         client.set_timeout(Some(REPLY_TIMEOUT))?;
@@ -175,6 +170,7 @@ pub fn run(
                 ListColumns::Plain
             };
             let mut reply: ListReply = typed(connect()?.call(&op)?)?;
+            // One service asked for: only it, without the SNAT rules.
             if let Some(key) = args.service {
                 reply.services.retain(|s| s.key == key);
                 reply.snat.clear();
@@ -185,8 +181,7 @@ pub fn run(
             if args.json.json {
                 write_json(out, &reply)?;
             } else {
-                let only = args.service.and(reply.services.first());
-                write(out, &render::list(&reply, columns, only))?;
+                write(out, &render::list(&reply, columns))?;
             }
         }
         Command::Sessions(args) => {
@@ -225,19 +220,34 @@ pub fn run(
             read(&mut connect()?, &Op::Hello, json.json, out, render::hello)?;
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "ferrolbctl", out);
+            // Generated in memory: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "ferrolbctl", &mut script);
+            out.write_all(&script).map_err(CtlError::Output)?;
         }
-        Command::Daemon { config } => {
-            // The daemon reads [control].socket itself unless told otherwise.
-            let socket = cli
-                .socket
-                .clone()
-                .or_else(|| env_socket.filter(|v| !v.is_empty()).map(PathBuf::from));
-            return Ok(daemon_main(config, socket.as_deref()));
+        Command::Daemon { .. } => {
+            return Err(CtlError::Message(
+                "the daemon is started by run_daemon, not run".into(),
+            ))
         }
     }
-    out.flush().map_err(CtlError::Output)?;
-    Ok(ExitCode::SUCCESS)
+    out.flush().map_err(CtlError::Output)
+}
+
+/// `ferrolbctl daemon -c FILE`, or `None` for every other verb.
+pub fn run_daemon(cli: &Cli, env_socket: Option<OsString>) -> Option<ExitCode> {
+    let Command::Daemon { config } = &cli.command else {
+        return None;
+    };
+    let socket = daemon_socket(cli.socket.as_deref(), env_socket);
+    Some(daemon_main(config, socket.as_deref()))
+}
+
+/// The daemon's socket: `-s`, else `$FERROLB_SOCKET` (when not empty),
+/// else `None`, for the config's `[control] socket`.
+pub fn daemon_socket(flag: Option<&Path>, env: Option<OsString>) -> Option<PathBuf> {
+    flag.map(Path::to_owned)
+        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
 }
 
 fn write(out: &mut dyn Write, text: &str) -> Result<(), CtlError> {
