@@ -60,7 +60,7 @@ impl From<ClientError> for CtlError {
 
 /// `-s PATH`, else `$FERROLB_SOCKET` (when not empty), else the default.
 pub fn socket_path(flag: Option<&Path>, env: Option<OsString>) -> PathBuf {
-    daemon_socket(flag, env).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+    given_socket(flag, env).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
 /// Runs one command line other than `daemon` (see [`run_daemon`]);
@@ -239,13 +239,14 @@ pub fn run_daemon(cli: &Cli, env_socket: Option<OsString>) -> Option<ExitCode> {
     let Command::Daemon { config } = &cli.command else {
         return None;
     };
-    let socket = daemon_socket(cli.socket.as_deref(), env_socket);
+    let socket = given_socket(cli.socket.as_deref(), env_socket);
     Some(daemon_main(config, socket.as_deref()))
 }
 
-/// The daemon's socket: `-s`, else `$FERROLB_SOCKET` (when not empty),
-/// else `None`, for the config's `[control] socket`.
-pub fn daemon_socket(flag: Option<&Path>, env: Option<OsString>) -> Option<PathBuf> {
+/// The socket the user named: `-s`, else `$FERROLB_SOCKET` (when not
+/// empty). The daemon falls back to the config's `[control] socket`, the
+/// other verbs to the default.
+pub fn given_socket(flag: Option<&Path>, env: Option<OsString>) -> Option<PathBuf> {
     flag.map(Path::to_owned)
         .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
 }

@@ -558,15 +558,15 @@ fn the_daemon_is_started_apart_from_the_other_verbs() {
     let mut out = Vec::new();
     assert!(run(&cli(&["daemon", "-c", "lb.toml"]), None, &mut out).is_err());
     // Without -s or the variable, the daemon reads [control] socket itself.
-    assert_eq!(daemon_socket(None, None), None);
-    assert_eq!(daemon_socket(None, Some(OsString::new())), None);
+    assert_eq!(given_socket(None, None), None);
+    assert_eq!(given_socket(None, Some(OsString::new())), None);
     assert_eq!(
-        daemon_socket(None, Some(OsString::from("/tmp/b.sock"))),
+        given_socket(None, Some(OsString::from("/tmp/b.sock"))),
         Some(PathBuf::from("/tmp/b.sock"))
     );
     let c = cli(&["daemon", "-c", "lb.toml", "--socket", "/tmp/d.sock"]);
     assert_eq!(
-        daemon_socket(c.socket.as_deref(), Some(OsString::from("/tmp/b.sock"))),
+        given_socket(c.socket.as_deref(), Some(OsString::from("/tmp/b.sock"))),
         Some(PathBuf::from("/tmp/d.sock"))
     );
 }
