@@ -4,9 +4,15 @@
 //! metrics).
 
 pub mod api;
+pub mod client;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod health;
 pub mod metrics;
+pub mod ops;
+
+#[cfg(test)]
+mod test_server;
 #[cfg(test)]
 mod test_support;

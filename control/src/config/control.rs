@@ -99,11 +99,12 @@ pub struct HealthCheckConfig {
     /// Port to check; default: the backend's.
     #[serde(default)]
     pub port: Option<u16>,
-    /// HTTP only.
-    #[serde(default = "default_path")]
+    /// HTTP only. Left out when written back if it is the default, so a
+    /// TCP check written back still loads (they are refused on TCP checks).
+    #[serde(default = "default_path", skip_serializing_if = "is_default_path")]
     pub path: String,
     /// HTTP only: the status that counts as healthy.
-    #[serde(default = "default_status")]
+    #[serde(default = "default_status", skip_serializing_if = "is_default_status")]
     pub expect_status: u16,
 }
 
@@ -124,4 +125,10 @@ fn default_path() -> String {
 }
 fn default_status() -> u16 {
     200
+}
+fn is_default_path(p: &str) -> bool {
+    p == "/"
+}
+fn is_default_status(s: &u16) -> bool {
+    *s == 200
 }

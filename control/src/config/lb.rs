@@ -334,6 +334,25 @@ pub enum SchedulerName {
     Mh,
 }
 
+impl SchedulerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedulerName::Rr => "rr",
+            SchedulerName::Wrr => "wrr",
+            SchedulerName::Lc => "lc",
+            SchedulerName::Wlc => "wlc",
+            SchedulerName::Sh => "sh",
+            SchedulerName::Mh => "mh",
+        }
+    }
+}
+
+impl fmt::Display for SchedulerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A virtual service: (VIP, protocol, port) and its backends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,7 @@ mod lb;
 mod source;
 mod validate;
 mod validate_check;
+mod validate_control;
 mod validate_lb;
 
 use std::path::Path;
@@ -302,5 +303,7 @@ impl Config {
 mod tests;
 #[cfg(test)]
 mod tests_check;
+#[cfg(test)]
+mod tests_control;
 #[cfg(test)]
 mod tests_lb;

@@ -576,7 +576,8 @@ fn a_snat_source_has_no_host_bits() {
 
 #[test]
 fn snat_addresses_are_unique_and_not_vips() {
-    let text = format!("{BASE}{SNAT}{SNAT}");
+    let other_source = SNAT.replace("10.0.0.0/24", "10.0.0.0/25");
+    let text = format!("{BASE}{SNAT}{other_source}");
     let e = refused(&text, "snat[1].addresses[0]", 34);
     assert!(
         e.message.contains("already used by snat[0].addresses[0]"),
@@ -585,6 +586,16 @@ fn snat_addresses_are_unique_and_not_vips() {
     let text = format!("{BASE}{SNAT}").replace("203.0.113.1", "192.0.2.10");
     let e = refused(&text, "snat[0].addresses[0]", 29);
     assert!(e.message.contains("VIP of service[0]"), "{e}");
+}
+
+#[test]
+fn a_snat_source_has_one_rule() {
+    let second = SNAT.replace("203.0.113.1", "203.0.113.2");
+    let text = format!("{BASE}{SNAT}{second}");
+    let e = refused(&text, "snat[1].source", 32);
+    assert!(e.message.contains("10.0.0.0/24 is already snat[0]"), "{e}");
+    let narrower = second.replace("10.0.0.0/24", "10.0.0.0/25");
+    assert!(parse(&format!("{BASE}{SNAT}{narrower}")).is_ok());
 }
 
 #[test]

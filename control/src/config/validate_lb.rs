@@ -407,6 +407,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 
 fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let mut used: HashMap<Ipv4Addr, KeyPath> = HashMap::new();
+    let mut sources: HashMap<(Ipv4Addr, u8), usize> = HashMap::new();
     for (i, r) in config.snat.iter().enumerate() {
         let at = KeyPath::root().key("snat").index(i);
         let p = r.source;
@@ -415,6 +416,19 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 at.key("source"),
                 format!(
                     "{p} has host bits set; write the prefix as {}/{}",
+                    p.network(),
+                    p.len
+                ),
+            );
+        }
+        // A second rule for the same source would never match, and
+        // `snat delete` names a rule by its source.
+        let first = *sources.entry((p.network(), p.len)).or_insert(i);
+        if first != i {
+            c.err(
+                at.key("source"),
+                format!(
+                    "a SNAT rule for {}/{} is already snat[{first}]",
                     p.network(),
                     p.len
                 ),

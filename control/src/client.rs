@@ -1,0 +1,222 @@
+//! The control socket's client: one request line out, one reply line in,
+//! on a connection kept open for further requests. `ferrolbctl` and the
+//! daemon use it; the protocol is in [`crate::api`].
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::{
+    ApiError, ChangeReply, ConfigReply, HelloReply, ListReply, NeighboursReply, Op, Request,
+    Response, RoutesReply, SessionFilter, SessionsReply, StatsReply, PROTOCOL_VERSION,
+};
+
+/// Default limit on one reply line: a `sessions` listing at its largest
+/// (a million sessions) is about 300 MB.
+pub const DEFAULT_MAX_REPLY: usize = 512 << 20;
+
+/// Why a request got no result.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The socket could not be connected to.
+    Connect { socket: PathBuf, error: io::Error },
+    /// The connection failed or closed while talking.
+    Io(io::Error),
+    /// The reply is not what the protocol says a reply is.
+    BadReply(String),
+    /// ferrolb refused the request; nothing changed.
+    Api(ApiError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect { socket, error } => {
+                let path = socket.display();
+                match error.kind() {
+                    io::ErrorKind::NotFound => write!(
+                        f,
+                        "cannot connect to {path}: no such socket (is ferrolb running, and is \
+                         this the socket in its [control] table?)"
+                    ),
+                    io::ErrorKind::ConnectionRefused => write!(
+                        f,
+                        "cannot connect to {path}: connection refused (is ferrolb running? the \
+                         socket may be left from an earlier run)"
+                    ),
+                    io::ErrorKind::PermissionDenied => write!(
+                        f,
+                        "cannot connect to {path}: permission denied (run as root or as a \
+                         member of the group in ferrolb's [control] table)"
+                    ),
+                    _ => write!(f, "cannot connect to {path}: {error}"),
+                }
+            }
+            ClientError::Io(e) => match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    write!(f, "ferrolb did not reply in time")
+                }
+                io::ErrorKind::UnexpectedEof => {
+                    write!(f, "ferrolb closed the connection before replying")
+                }
+                _ => write!(f, "talking to ferrolb: {e}"),
+            },
+            ClientError::BadReply(why) => write!(f, "bad reply from ferrolb: {why}"),
+            ClientError::Api(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// A connection to the appliance's control socket.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    max_reply: usize,
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(socket).map_err(|error| ClientError::Connect {
+            socket: socket.to_owned(),
+            error,
+        })?;
+        let writer = stream.try_clone()?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+            max_reply: DEFAULT_MAX_REPLY,
+        })
+    }
+
+    /// How long to wait for a reply (and for a request to be taken);
+    /// `None` waits as long as it takes.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        self.writer.set_read_timeout(timeout)?;
+        self.writer.set_write_timeout(timeout)?;
+        Ok(())
+    }
+
+    /// The longest reply line accepted, in bytes.
+    pub fn set_max_reply(&mut self, bytes: usize) {
+        self.max_reply = bytes;
+    }
+
+    /// Sends `op` and returns the reply's `result` (JSON `null` if it has
+    /// none), or the error ferrolb replied with.
+    pub fn call(&mut self, op: &Op) -> Result<Value, ClientError> {
+        let mut line = serde_json::to_vec(&Request::new(op.clone()))
+            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        self.writer.flush()?;
+
+        let reply = read_line(&mut self.reader, self.max_reply)?;
+        let response: Response = serde_json::from_slice(&reply)
+            .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")))?;
+        match (response.ok, response.error, response.result) {
+            // An error is worth showing whatever its version: it may be the
+            // server explaining that it speaks another one.
+            (false, Some(error), _) => Err(ClientError::Api(error)),
+            _ if response.v != PROTOCOL_VERSION => Err(ClientError::BadReply(format!(
+                "ferrolb speaks protocol version {}, this client version {PROTOCOL_VERSION}",
+                response.v
+            ))),
+            (false, None, _) => Err(ClientError::BadReply(
+                "a failure without an error".to_owned(),
+            )),
+            (true, _, result) => Ok(result.unwrap_or(Value::Null)),
+        }
+    }
+
+    /// Sends `op` and decodes its result as `T`.
+    pub fn call_typed<T: DeserializeOwned>(&mut self, op: &Op) -> Result<T, ClientError> {
+        let value = self.call(op)?;
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::BadReply(format!("unexpected result: {e}")))
+    }
+
+    pub fn hello(&mut self) -> Result<HelloReply, ClientError> {
+        self.call_typed(&Op::Hello)
+    }
+
+    /// Replaces the whole config with `config` (TOML text); `source` names
+    /// it in errors.
+    pub fn apply(
+        &mut self,
+        config: String,
+        dry_run: bool,
+        source: Option<String>,
+    ) -> Result<ChangeReply, ClientError> {
+        self.call_typed(&Op::Apply {
+            config,
+            dry_run,
+            source,
+        })
+    }
+
+    /// Any op that changes the config (`Op::is_change`).
+    pub fn change(&mut self, op: &Op) -> Result<ChangeReply, ClientError> {
+        self.call_typed(op)
+    }
+
+    pub fn get_config(&mut self) -> Result<ConfigReply, ClientError> {
+        self.call_typed(&Op::GetConfig)
+    }
+
+    pub fn list(&mut self, stats: bool, rate: bool) -> Result<ListReply, ClientError> {
+        self.call_typed(&Op::List { stats, rate })
+    }
+
+    pub fn sessions(
+        &mut self,
+        filter: SessionFilter,
+        limit: Option<u32>,
+    ) -> Result<SessionsReply, ClientError> {
+        self.call_typed(&Op::Sessions { filter, limit })
+    }
+
+    pub fn stats(&mut self) -> Result<StatsReply, ClientError> {
+        self.call_typed(&Op::Stats)
+    }
+
+    pub fn routes(&mut self) -> Result<RoutesReply, ClientError> {
+        self.call_typed(&Op::Routes)
+    }
+
+    pub fn neighbours(&mut self) -> Result<NeighboursReply, ClientError> {
+        self.call_typed(&Op::Neighbours)
+    }
+}
+
+/// One line without its newline, at most `max` bytes long.
+fn read_line(reader: &mut impl BufRead, max: usize) -> Result<Vec<u8>, ClientError> {
+    let mut line = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(limit).read_until(b'\n', &mut line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(line);
+    }
+    if line.len() > max {
+        return Err(ClientError::BadReply(format!(
+            "longer than the limit of {max} bytes"
+        )));
+    }
+    Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()))
+}
+
+#[cfg(test)]
+mod tests;

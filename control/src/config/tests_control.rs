@@ -1,0 +1,129 @@
+//! The control-plane keys: `[control]`, `[daemon]` and per-service `check`,
+//! their defaults, and one test per validation rule, each checking the key
+//! and line.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn parse(text: &str) -> Result<LoadedConfig, ConfigErrors> {
+    Config::parse(Path::new("ctl.toml"), text.to_owned())
+}
+
+/// The one error of `text`, checked to be at `key` on `line`.
+fn refused(text: &str, key: &str, line: usize) -> ConfigError {
+    let errs = parse(text).expect_err("config should be refused").0;
+    assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
+    let e = errs.into_iter().next().expect("one error");
+    assert_eq!((e.key.as_deref(), e.line), (Some(key), Some(line)), "{e}");
+    e
+}
+
+/// A valid pipeline config with one service. Lines: 9 [[service]],
+/// 15 [[service.backend]].
+const BASE: &str = r#"[[port]]
+name = "lan"
+device = "net_null0"
+
+[[interface]]
+port = "lan"
+addresses = ["10.0.0.1/24"]
+
+[[service]]
+vip = "192.0.2.10"
+protocol = "tcp"
+port = 80
+mode = "nat"
+
+[[service.backend]]
+address = "10.0.0.11"
+"#;
+
+/// BASE with a `[service.check]` table; its keys start on line 20.
+fn with_check(keys: &str) -> String {
+    format!("{BASE}\n[service.check]\ntype = \"http\"\n{keys}\n")
+}
+
+/// BASE with a `[control]` table; its keys start on line 19.
+fn with_control(keys: &str) -> String {
+    format!("{BASE}\n[control]\n{keys}\n")
+}
+
+#[test]
+fn control_and_check_keys_get_their_documented_defaults() {
+    let cfg = parse(&with_check("")).expect("valid").config;
+    assert_eq!(
+        cfg.control.socket,
+        PathBuf::from("/run/ferrolb/ferrolb.sock")
+    );
+    assert_eq!(cfg.control.group, None);
+    assert_eq!(cfg.control.max_message, 16 << 20);
+    assert_eq!(cfg.control.max_clients, 64);
+    assert_eq!(cfg.daemon.metrics, None);
+    let check = cfg.services[0].check.as_ref().expect("a check");
+    assert_eq!(check.kind, CheckKind::Http);
+    assert_eq!(
+        (check.interval_ms, check.timeout_ms, check.rise, check.fall),
+        (2000, 1000, 2, 3)
+    );
+    assert_eq!(check.port, None);
+    assert_eq!(check.path, "/");
+    assert_eq!(check.expect_status, 200);
+}
+
+#[test]
+fn every_control_key_is_accepted_when_in_range() {
+    let text = format!(
+        "{}\n[daemon]\nmetrics = \"127.0.0.1:9100\"\n",
+        with_control(
+            "socket = \"/tmp/lb.sock\"\ngroup = \"ferrolb\"\nmax_message = 4096\nmax_clients = 1"
+        )
+    );
+    let cfg = parse(&text).expect("valid").config;
+    assert_eq!(cfg.control.socket, PathBuf::from("/tmp/lb.sock"));
+    assert_eq!(cfg.control.group.as_deref(), Some("ferrolb"));
+    assert_eq!(
+        (cfg.control.max_message, cfg.control.max_clients),
+        (4096, 1)
+    );
+    assert_eq!(
+        cfg.daemon.metrics,
+        Some("127.0.0.1:9100".parse().expect("addr"))
+    );
+}
+
+#[test]
+fn the_socket_path_is_absolute() {
+    let e = refused(
+        &with_control("socket = \"run/ferrolb.sock\""),
+        "control.socket",
+        19,
+    );
+    assert!(e.message.contains("must be absolute"), "{e}");
+}
+
+#[test]
+fn the_group_is_not_empty() {
+    refused(&with_control("group = \"\""), "control.group", 19);
+}
+
+#[test]
+fn max_message_is_at_least_4096() {
+    let e = refused(
+        &with_control("max_message = 4095"),
+        "control.max_message",
+        19,
+    );
+    assert!(e.message.contains("at least 4096"), "{e}");
+}
+
+#[test]
+fn max_clients_is_at_least_1() {
+    refused(&with_control("max_clients = 0"), "control.max_clients", 19);
+}
+
+#[test]
+fn an_unknown_control_key_is_refused_at_its_line() {
+    let e = refused(&with_control("sockets = \"/x\""), "control.sockets", 19);
+    assert!(e.message.contains("unknown field"), "{e}");
+}

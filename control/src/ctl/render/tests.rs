@@ -1,0 +1,356 @@
+//! Each reply rendered from a sample, compared whole: the layout is what
+//! people and their scripts read.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::api::{NeighbourStatus, PortStatus, RouteStatus, ServiceKey, SessionInfo, WorkerStatus};
+use crate::config::{Protocol, SchedulerName};
+
+fn key(s: &str) -> ServiceKey {
+    s.parse().unwrap()
+}
+
+fn backend(addr: &str, port: u16, weight: u32, active: u64, inactive: u64) -> BackendStatus {
+    BackendStatus {
+        address: addr.parse().unwrap(),
+        port,
+        weight,
+        active,
+        inactive,
+        draining: false,
+        stats: None,
+        rate: None,
+    }
+}
+
+fn sample_list() -> ListReply {
+    let mut gone = backend("10.0.0.13", 8080, 0, 2, 1);
+    gone.draining = true;
+    ListReply {
+        generation: 7,
+        services: vec![
+            ServiceStatus {
+                key: key("tcp/192.0.2.10:80"),
+                name: None,
+                mode: LbMode::Nat,
+                scheduler: SchedulerName::Wlc,
+                persistence: 300,
+                local_addresses: vec![],
+                sessions: 13,
+                stats: Some(FlowStats {
+                    conns: 120,
+                    packets_in: 4000,
+                    packets_out: 3500,
+                    bytes_in: 1_234_567,
+                    bytes_out: 98_765_432_100,
+                }),
+                rate: Some(FlowRates {
+                    cps: 12.4,
+                    pps_in: 400.6,
+                    pps_out: 350.0,
+                    bps_in: 123_456.7,
+                    bps_out: 9_876_543.2,
+                }),
+                backends: vec![
+                    BackendStatus {
+                        stats: Some(FlowStats {
+                            conns: 120,
+                            packets_in: 4000,
+                            packets_out: 3500,
+                            bytes_in: 1_234_567,
+                            bytes_out: 98_765_432_100,
+                        }),
+                        ..backend("10.0.0.11", 8080, 3, 10, 0)
+                    },
+                    gone,
+                ],
+            },
+            ServiceStatus {
+                key: key("udp/192.0.2.20:53"),
+                name: Some("dns".into()),
+                mode: LbMode::Fullnat,
+                scheduler: SchedulerName::Mh,
+                persistence: 0,
+                local_addresses: vec!["10.0.1.100".parse().unwrap(), "10.0.1.101".parse().unwrap()],
+                sessions: 0,
+                stats: None,
+                rate: None,
+                backends: vec![backend("10.0.1.11", 53, 1, 0, 0)],
+            },
+        ],
+        snat: vec![SnatStatus {
+            source: "10.0.1.0/24".parse().unwrap(),
+            addresses: vec![
+                "203.0.113.1".parse().unwrap(),
+                "203.0.113.2".parse().unwrap(),
+            ],
+            sessions: 4,
+            stats: None,
+            rate: None,
+        }],
+    }
+}
+
+#[test]
+fn list_has_the_ipvsadm_shape() {
+    let text = list(&sample_list(), ListColumns::Plain);
+    let expected = "\
+ferrolb config generation 7
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.0.2.10:80 wlc persistent 300
+  -> 10.0.0.11:8080               Masq    3      10         0
+  -> 10.0.0.13:8080               Masq    0      2          1 draining
+UDP  192.0.2.20:53 mh laddr 10.0.1.100,10.0.1.101 (dns)
+  -> 10.0.1.11:53                 FullNat 1      0          0
+SNAT 10.0.1.0/24 -> 203.0.113.1,203.0.113.2 sessions 4
+";
+    assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn every_mode_has_its_ipvsadm_forward_name() {
+    let mut reply = sample_list();
+    reply.services.truncate(1);
+    reply.services[0].backends.truncate(1);
+    reply.snat.clear();
+    for (mode, name) in [
+        (LbMode::Dr, "Route  "),
+        (LbMode::Tun, "Tunnel "),
+        (LbMode::Nat, "Masq   "),
+        (LbMode::Fullnat, "FullNat"),
+    ] {
+        reply.services[0].mode = mode;
+        let text = list(&reply, ListColumns::Plain);
+        let line = text.lines().last().unwrap();
+        assert_eq!(
+            line,
+            format!("  -> 10.0.0.11:8080               {name} 3      10         0")
+        );
+    }
+}
+
+#[test]
+fn list_stats_has_ipvsadm_counter_columns() {
+    let text = list(&sample_list(), ListColumns::Stats);
+    let expected = "\
+ferrolb config generation 7
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.0.2.10:80                     120     4000     3500  1234567 98765432100
+  -> 10.0.0.11:8080                    120     4000     3500  1234567 98765432100
+  -> 10.0.0.13:8080                      0        0        0        0        0 draining
+UDP  192.0.2.20:53                       0        0        0        0        0
+  -> 10.0.1.11:53                        0        0        0        0        0
+SNAT 10.0.1.0/24                         0        0        0        0        0
+";
+    assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn list_rate_rounds_to_whole_units() {
+    let mut reply = sample_list();
+    reply.services.truncate(1);
+    reply.snat.clear();
+    let text = list(&reply, ListColumns::Rate);
+    let expected = "\
+ferrolb config generation 7
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  192.0.2.10:80                      12      401      350   123457  9876543
+  -> 10.0.0.11:8080                      0        0        0        0        0
+  -> 10.0.0.13:8080                      0        0        0        0        0 draining
+";
+    assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn a_change_says_what_happened() {
+    let mut reply = ChangeReply {
+        generation: 8,
+        applied: true,
+        changes: vec!["~ backend tcp/192.0.2.10:80 -> 10.0.0.11:8080 weight 3 -> 0".into()],
+        adopted_us: Some(41),
+    };
+    assert_eq!(
+        change(&reply, false),
+        "~ backend tcp/192.0.2.10:80 -> 10.0.0.11:8080 weight 3 -> 0\n\
+         applied generation 8 (all workers in 41 µs)\n"
+    );
+    reply.applied = false;
+    reply.adopted_us = None;
+    assert!(change(&reply, true).ends_with("\ndry run: nothing changed\n"));
+    assert!(change(&reply, false).ends_with("\nnothing changed\n"));
+    reply.changes.clear();
+    assert_eq!(change(&reply, false), "no changes\n");
+    assert_eq!(change(&reply, true), "no changes\n");
+}
+
+fn session(worker: usize, local: Option<&str>, state: &str, ms: u64) -> SessionInfo {
+    SessionInfo {
+        worker,
+        protocol: Protocol::Tcp,
+        service: Some(key("tcp/192.0.2.10:80")),
+        client: "198.51.100.7:51234".parse().unwrap(),
+        destination: "192.0.2.10:80".parse().unwrap(),
+        local: local.map(|l| l.parse().unwrap()),
+        backend: "10.0.0.11:8080".parse().unwrap(),
+        state: state.into(),
+        expires_in_ms: ms,
+    }
+}
+
+#[test]
+fn sessions_are_a_table_with_a_note_when_truncated() {
+    let mut reply = SessionsReply {
+        sessions: vec![
+            session(0, Some("10.0.1.100:40000"), "ESTABLISHED", 899_999),
+            session(11, None, "SYN_RECV", 500),
+        ],
+        truncated: true,
+    };
+    let expected = "\
+Prot  Client              Destination    Local             Backend         State        Expires  Worker
+TCP   198.51.100.7:51234  192.0.2.10:80  10.0.1.100:40000  10.0.0.11:8080  ESTABLISHED     899s       0
+TCP   198.51.100.7:51234  192.0.2.10:80  -                 10.0.0.11:8080  SYN_RECV          0s      11
+(more sessions match; raise --limit)
+";
+    assert_eq!(sessions(&reply), expected, "\n{}", sessions(&reply));
+    reply.truncated = false;
+    assert!(!sessions(&reply).contains("raise --limit"));
+    reply.sessions.clear();
+    assert_eq!(sessions(&reply), "(no sessions)\n");
+}
+
+fn sample_stats() -> StatsReply {
+    StatsReply {
+        generation: 3,
+        uptime_ms: 93_784_000,
+        workers: vec![WorkerStatus {
+            index: 0,
+            core: 2,
+            rx_packets: 1000,
+            tx_packets: 990,
+            tx_dropped: 0,
+            rx_bursts: 40,
+            dropped: 10,
+            sessions: 5,
+            generation: 3,
+        }],
+        ports: vec![PortStatus {
+            name: "lan".into(),
+            rx_packets: 1000,
+            tx_packets: 990,
+            rx_bytes: 64000,
+            tx_bytes: 63000,
+            rx_missed: 0,
+            rx_nombuf: 0,
+            rx_errors: 0,
+            tx_errors: 0,
+        }],
+        drops: BTreeMap::from([
+            ("no_service".to_string(), 9),
+            ("ttl_exceeded".to_string(), 1),
+            ("table_full".to_string(), 0),
+        ]),
+        events: BTreeMap::from([
+            ("arp_replies".to_string(), 2),
+            ("sessions_expired".to_string(), 0),
+        ]),
+        sessions: 5,
+    }
+}
+
+#[test]
+fn stats_hide_zero_counters_unless_all() {
+    let text = stats(&sample_stats(), false);
+    let expected = "\
+config generation 3, up 1d 2h 3m 4s, 5 sessions
+
+Worker  Core  RxPkts  TxPkts  TxDropped  Dropped  Sessions  Generation
+     0     2    1000     990          0       10         5           3
+
+Port  RxPkts  TxPkts  RxBytes  TxBytes  RxMissed  RxNoMbuf  RxErrors  TxErrors
+lan     1000     990    64000    63000         0         0         0         0
+
+Drops:
+  no_service    9
+  ttl_exceeded  1
+Events:
+  arp_replies  2
+";
+    assert_eq!(text, expected, "\n{text}");
+    let all = stats(&sample_stats(), true);
+    assert!(all.contains("  table_full    0\n"), "{all}");
+    assert!(all.contains("  sessions_expired  0\n"), "{all}");
+}
+
+#[test]
+fn stats_without_drops_say_none() {
+    let mut reply = sample_stats();
+    reply.drops.values_mut().for_each(|n| *n = 0);
+    assert!(stats(&reply, false).contains("\nDrops: none\n"));
+}
+
+#[test]
+fn routes_and_neighbours_are_tables() {
+    let r = RoutesReply {
+        routes: vec![
+            RouteStatus {
+                prefix: "10.0.0.0/24".parse().unwrap(),
+                via: None,
+                interface: "lan".into(),
+            },
+            RouteStatus {
+                prefix: "0.0.0.0/0".parse().unwrap(),
+                via: Some("10.0.0.254".parse().unwrap()),
+                interface: "lan".into(),
+            },
+        ],
+    };
+    assert_eq!(
+        routes(&r),
+        "Prefix       Via         Interface\n\
+         10.0.0.0/24  connected   lan\n\
+         0.0.0.0/0    10.0.0.254  lan\n"
+    );
+    let n = NeighboursReply {
+        neighbours: vec![
+            NeighbourStatus {
+                address: "10.0.0.254".parse().unwrap(),
+                mac: Some("02:00:00:00:00:fe".into()),
+                state: "static".into(),
+                worker: None,
+            },
+            NeighbourStatus {
+                address: "10.0.0.12".parse().unwrap(),
+                mac: None,
+                state: "incomplete".into(),
+                worker: Some(1),
+            },
+        ],
+    };
+    assert_eq!(
+        neighbours(&n),
+        "Address     MAC                State       Worker\n\
+         10.0.0.254  02:00:00:00:00:fe  static      -\n\
+         10.0.0.12   -                  incomplete  1\n"
+    );
+}
+
+#[test]
+fn version_lines() {
+    assert_eq!(ctl_version("0.1.0"), "ferrolbctl 0.1.0 (protocol 1)\n");
+    let reply = HelloReply {
+        version: "0.1.0".into(),
+        protocol: 1,
+        workers: 2,
+        generation: 7,
+        uptime_ms: 61_000,
+    };
+    assert_eq!(
+        hello(&reply),
+        "ferrolb 0.1.0 (protocol 1): 2 workers, config generation 7, up 1m 1s\n"
+    );
+}
