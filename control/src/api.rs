@@ -552,7 +552,8 @@ pub struct SessionsReply {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub worker: usize,
-    pub protocol: Protocol,
+    /// `tcp`, `udp` or `icmp`.
+    pub protocol: String,
     /// `service` is `None` for SNAT sessions.
     pub service: Option<ServiceKey>,
     pub client: SocketAddrV4,

@@ -117,15 +117,7 @@ impl Client {
     /// Sends `op` and returns the reply's `result` (JSON `null` if it has
     /// none), or the error ferrolb replied with.
     pub fn call(&mut self, op: &Op) -> Result<Value, ClientError> {
-        let mut line = serde_json::to_vec(&Request::new(op.clone()))
-            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        line.push(b'\n');
-        self.writer.write_all(&line)?;
-        self.writer.flush()?;
-
-        let reply = read_line(&mut self.reader, self.max_reply)?;
-        let response: Response = serde_json::from_slice(&reply)
-            .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")))?;
+        let response = self.request(op)?;
         match (response.ok, response.error, response.result) {
             // An error is worth showing whatever its version: it may be the
             // server explaining that it speaks another one.
@@ -139,6 +131,18 @@ impl Client {
             )),
             (true, _, result) => Ok(result.unwrap_or(Value::Null)),
         }
+    }
+
+    /// Sends `op` and returns the reply as it came, error replies included.
+    pub fn request(&mut self, op: &Op) -> Result<Response, ClientError> {
+        let mut line = serde_json::to_vec(&Request::new(op.clone()))
+            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        self.writer.flush()?;
+        let reply = read_line(&mut self.reader, self.max_reply)?;
+        serde_json::from_slice(&reply)
+            .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")))
     }
 
     /// Sends `op` and decodes its result as `T`.

@@ -104,8 +104,10 @@ fn a_change_prints_its_diff_and_exits_0() {
 }
 
 #[test]
-fn the_daemon_is_not_built_yet() {
-    let out = ferrolbctl(&["daemon", "-c", "lb.toml"]);
+fn the_daemon_refuses_a_config_it_cannot_read() {
+    let out = ferrolbctl(&["daemon", "-c", "missing-lb.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "ferrolbctl daemon: not built yet\n");
+    let err = text(&out.stderr);
+    assert!(err.starts_with("ferrolbctl daemon: missing-lb.toml"), "{err}");
+    assert!(err.contains("cannot read"), "{err}");
 }

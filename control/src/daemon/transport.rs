@@ -1,20 +1,19 @@
-//! How the daemon talks to the appliance: one request line, one reply line,
-//! over a fresh connection to the control socket. Behind [`Appliance`] so
+//! How the daemon talks to the appliance: one request over a fresh
+//! connection of the shared [`Client`]. Behind [`Appliance`] so
 //! that the daemon does not care how the request travels.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::api::{ApiError, ErrorCode, Op, Request, Response, PROTOCOL_VERSION};
+use crate::api::{ApiError, ErrorCode, Op, Response, PROTOCOL_VERSION};
+use crate::client::Client;
 
 /// The longest reply line we read (a `list` of thousands of backends with
 /// stats is a few MB).
-const MAX_REPLY: u64 = 64 << 20;
+const MAX_REPLY: usize = 64 << 20;
 
 /// Something that answers protocol requests.
 pub trait Appliance: Send + Sync {
@@ -41,31 +40,13 @@ impl UnixSocket {
 
 impl Appliance for UnixSocket {
     fn request(&self, op: &Op, timeout: Duration) -> Result<Response, String> {
-        let mut line = serde_json::to_string(&Request::new(op.clone()))
-            .map_err(|e| format!("encoding the request: {e}"))?;
-        line.push('\n');
-        let mut stream = UnixStream::connect(&self.path).map_err(|e| e.to_string())?;
+        let mut client = Client::connect(&self.path).map_err(|e| e.to_string())?;
         // A zero timeout means none to the socket; we want the smallest.
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        stream
-            .set_write_timeout(timeout)
-            .and_then(|()| stream.set_read_timeout(timeout))
+        client
+            .set_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(|e| e.to_string())?;
-        stream
-            .write_all(line.as_bytes())
-            .map_err(|e| format!("sending the request: {e}"))?;
-        let mut reply = Vec::new();
-        BufReader::new(stream.take(MAX_REPLY + 1))
-            .read_until(b'\n', &mut reply)
-            .map_err(|e| format!("reading the reply: {e}"))?;
-        if reply.last() != Some(&b'\n') {
-            return Err(if reply.len() as u64 > MAX_REPLY {
-                format!("the reply is longer than {MAX_REPLY} bytes")
-            } else {
-                "the connection closed before a reply".into()
-            });
-        }
-        serde_json::from_slice(&reply).map_err(|e| format!("the reply is not a response: {e}"))
+        client.set_max_reply(MAX_REPLY);
+        client.request(op).map_err(|e| e.to_string())
     }
 
     fn describe(&self) -> String {
@@ -136,6 +117,7 @@ pub fn call<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
     use std::thread;
 
@@ -198,7 +180,7 @@ mod tests {
         let e = hello(&s).unwrap_err();
         assert_eq!(
             e,
-            CallError::NoAnswer("the connection closed before a reply".into())
+            CallError::NoAnswer("ferrolb closed the connection before replying".into())
         );
         let missing = UnixSocket::new(&dir.join("none.sock"));
         assert!(hello(&missing).unwrap_err().is_transient());

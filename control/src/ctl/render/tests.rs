@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::api::{NeighbourStatus, PortStatus, RouteStatus, ServiceKey, SessionInfo, WorkerStatus};
-use crate::config::{Protocol, SchedulerName};
+use crate::config::SchedulerName;
 
 fn key(s: &str) -> ServiceKey {
     s.parse().unwrap()
@@ -190,7 +190,7 @@ fn a_change_says_what_happened() {
 fn session(worker: usize, local: Option<&str>, state: &str, ms: u64) -> SessionInfo {
     SessionInfo {
         worker,
-        protocol: Protocol::Tcp,
+        protocol: "tcp".into(),
         service: Some(key("tcp/192.0.2.10:80")),
         client: "198.51.100.7:51234".parse().unwrap(),
         destination: "192.0.2.10:80".parse().unwrap(),
