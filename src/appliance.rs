@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
+use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
@@ -24,7 +25,7 @@ use crate::report;
 /// What the workers run: the load-balancing pipeline (the config has
 /// interfaces) or testpmd-style L2 forwarding.
 enum Job {
-    Balance(Arc<LbTables>),
+    Balance(LiveTables),
     Forward(ForwardPlan),
 }
 
@@ -114,7 +115,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs))
                 .map_err(|e| anyhow!("load-balancing config: {e}"))?;
             report::print_services(&tables);
-            Job::Balance(Arc::new(tables))
+            Job::Balance(LiveTables::new(Arc::new(tables)))
         }
     };
 
@@ -161,13 +162,13 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             run_forwarding(&mut io, plan, shared, idle);
                             Ok(None)
                         }
-                        Job::Balance(tables) => {
+                        Job::Balance(live) => {
                             // Built on the worker's own core, so its session
                             // table is first touched (and placed) there.
                             let epoch = Instant::now();
-                            let mut pipeline = Pipeline::new(Arc::clone(tables), w, workers, 0)
+                            let mut pipeline = Pipeline::new(live.current(), w, workers, 0)
                                 .map_err(|e| anyhow!("worker {w}: {e}"))?;
-                            run_pipeline(&mut io, &mut pipeline, shared, epoch, idle);
+                            run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
                             Ok(Some(LbReport {
                                 counters: pipeline.counters().clone(),
                                 sessions: pipeline.session_counts(),
@@ -199,8 +200,8 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     let elapsed = started.elapsed();
     let (reason, reports) = outcome?;
     report::print_summary(reason, elapsed, &ports, &cfg.workers.cores, &shared);
-    if let Job::Balance(tables) = &job {
-        report::print_lb(tables, &reports);
+    if let Job::Balance(live) = &job {
+        report::print_lb(&live.current(), &reports);
     }
     // Ports drop here (stop + close flushes pcap output), then the pool, then the EAL.
     Ok(())

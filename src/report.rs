@@ -157,7 +157,7 @@ pub fn print_services(tables: &LbTables) {
                 .join(", ")
         );
     }
-    for r in &tables.snat {
+    for r in tables.snat.iter().map(|r| &r.spec) {
         println!(
             "snat {}/{} -> {}",
             r.source.0,
@@ -218,12 +218,16 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
             row(
                 format!("be:{key}/{}:{}", b.addr, b.port),
                 counters.backends.get(id as usize),
-                sessions.backends.get(id as usize),
+                sessions
+                    .backends
+                    .get(id as usize)
+                    .map(|b| b.total())
+                    .as_ref(),
                 "",
             );
         }
     }
-    for (i, r) in tables.snat.iter().enumerate() {
+    for (i, r) in tables.snat.iter().map(|r| &r.spec).enumerate() {
         row(
             format!("snat:{}/{}", r.source.0, r.source.1),
             counters.snat.get(i),

@@ -14,6 +14,7 @@ pub mod forward;
 pub mod fuzzing;
 pub mod io;
 pub mod laddr;
+pub mod live;
 pub mod net;
 pub mod packet;
 pub mod pipeline;

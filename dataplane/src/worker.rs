@@ -5,15 +5,33 @@
 //! allocates, locks or makes a syscall per packet; the only shared writes are
 //! the worker's own counters, in a cache line of their own, published once per
 //! burst so another thread can read them while the worker runs.
+//!
+//! Between polls a pipeline worker checks for new tables (one atomic load:
+//! [`LiveTables::generation`]) and for questions in its mailbox
+//! ([`WorkerShared::ask`]). A session listing walks the table a slice per
+//! poll, so a large table never stalls the packets for long.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::forward::ForwardPlan;
 use crate::io::{Burst, PacketIo};
+use crate::live::LiveTables;
 use crate::pipeline::Pipeline;
+
+pub use crate::pipeline::inspect::{NeighbourView, SessionFilter, SessionView, WorkerLbStats};
+
+/// Session-table slots a listing visits per poll: about 1 MB of sessions,
+/// tens of microseconds.
+const LIST_SLOTS_PER_POLL: usize = 16 * 1024;
+/// Questions a worker takes from its mailbox per poll.
+const ANSWERS_PER_POLL: usize = 8;
+/// Questions that may wait in a mailbox; more wait in `ask` (until its
+/// timeout).
+const MAILBOX_CAPACITY: usize = 64;
 
 /// A worker's counters, written only by that worker.
 #[derive(Debug, Default)]
@@ -48,12 +66,186 @@ impl WorkerCounters {
     }
 }
 
+/// A question to a running pipeline worker.
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// Counters and live-session counts, cheap: must not walk the session table (use ConnCounts /
+    /// counts kept incrementally) because it is asked once per second for rates.
+    Stats,
+    /// Sessions matching `filter`, at most `limit` of them.
+    Sessions { filter: SessionFilter, limit: usize },
+    /// The neighbours this worker learned.
+    Neighbours,
+}
+
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Stats(Box<WorkerLbStats>),
+    /// Matches up to the limit, and whether more matched.
+    Sessions(Vec<SessionView>, bool),
+    Neighbours(Vec<NeighbourView>),
+}
+
+/// A question with where its answer goes and when the asker stops waiting.
+struct Request {
+    query: Query,
+    reply: Sender<Answer>,
+    deadline: Option<Instant>,
+}
+
+impl Request {
+    fn expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now > d)
+    }
+}
+
+/// Questions waiting for a worker.
+#[derive(Debug)]
+struct Mailbox {
+    tx: Sender<Request>,
+    rx: Receiver<Request>,
+}
+
 /// What a worker shares with the main thread: its counters (padded to their
-/// own cache lines) and the stop request.
-#[derive(Debug, Default)]
+/// own cache lines), the stop request, the generation it runs and its
+/// mailbox.
+#[derive(Debug)]
 pub struct WorkerShared {
     pub counters: CachePadded<WorkerCounters>,
     pub stop: CachePadded<AtomicBool>,
+    /// The generation the worker runs (0 = not running the pipeline).
+    pub generation: CachePadded<AtomicU64>,
+    mailbox: Mailbox,
+}
+
+impl Default for WorkerShared {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(MAILBOX_CAPACITY);
+        WorkerShared {
+            counters: CachePadded::default(),
+            stop: CachePadded::default(),
+            generation: CachePadded::default(),
+            mailbox: Mailbox { tx, rx },
+        }
+    }
+}
+
+impl WorkerShared {
+    /// Asks the worker; None when it does not answer within `timeout` (not running the pipeline, stopped, busy).
+    ///
+    /// The answer comes back over a channel of its own, so an asker that
+    /// gave up is harmless: the worker's send fails, and a question still
+    /// waiting past its timeout is skipped unanswered.
+    pub fn ask(&self, query: Query, timeout: Duration) -> Option<Answer> {
+        let deadline = Instant::now().checked_add(timeout);
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let request = Request {
+            query,
+            reply,
+            deadline,
+        };
+        match deadline {
+            Some(d) => {
+                self.mailbox.tx.send_deadline(request, d).ok()?;
+                answer.recv_deadline(d).ok()
+            }
+            None => {
+                self.mailbox.tx.send(request).ok()?;
+                answer.recv().ok()
+            }
+        }
+    }
+}
+
+/// A session listing in progress, walked a slice per poll.
+struct Listing {
+    filter: SessionFilter,
+    limit: usize,
+    /// Next slot to visit.
+    cursor: usize,
+    found: Vec<SessionView>,
+    more: bool,
+    reply: Sender<Answer>,
+    deadline: Option<Instant>,
+}
+
+/// The worker's side of the mailbox.
+#[derive(Default)]
+struct Answering {
+    listing: Option<Listing>,
+}
+
+impl Answering {
+    /// Serves the mailbox for one poll: a slice of the listing in progress,
+    /// or a few new questions.
+    fn serve<P: crate::buf::PacketBuf>(
+        &mut self,
+        mailbox: &Mailbox,
+        pipeline: &Pipeline<P>,
+        generation: u64,
+        now_ms: u64,
+    ) {
+        if self.listing.is_some() {
+            return self.step_listing(pipeline, now_ms);
+        }
+        for _ in 0..ANSWERS_PER_POLL {
+            let Ok(request) = mailbox.rx.try_recv() else {
+                return;
+            };
+            if request.expired(Instant::now()) {
+                continue;
+            }
+            // A failed send means the asker gave up: nothing to do.
+            match request.query {
+                Query::Stats => {
+                    let stats = pipeline.stats(generation);
+                    let _ = request.reply.send(Answer::Stats(Box::new(stats)));
+                }
+                Query::Neighbours => {
+                    let _ = request
+                        .reply
+                        .send(Answer::Neighbours(pipeline.neighbours(now_ms)));
+                }
+                Query::Sessions { filter, limit } => {
+                    self.listing = Some(Listing {
+                        filter,
+                        limit,
+                        cursor: 0,
+                        found: Vec::with_capacity(limit.min(1024)),
+                        more: false,
+                        reply: request.reply,
+                        deadline: request.deadline,
+                    });
+                    return self.step_listing(pipeline, now_ms);
+                }
+            }
+        }
+    }
+
+    fn step_listing<P: crate::buf::PacketBuf>(&mut self, pipeline: &Pipeline<P>, now_ms: u64) {
+        let Some(l) = self.listing.as_mut() else {
+            return;
+        };
+        if l.deadline.is_some_and(|d| Instant::now() > d) {
+            self.listing = None;
+            return;
+        }
+        let (found, limit, more) = (&mut l.found, l.limit, &mut l.more);
+        l.cursor = pipeline.scan_sessions(&l.filter, l.cursor, LIST_SLOTS_PER_POLL, now_ms, |v| {
+            if found.len() < limit {
+                found.push(v);
+                true
+            } else {
+                *more = true;
+                false
+            }
+        });
+        if l.more || l.cursor >= pipeline.session_slots() {
+            if let Some(l) = self.listing.take() {
+                let _ = l.reply.send(Answer::Sessions(l.found, l.more));
+            }
+        }
+    }
 }
 
 /// Adds `n` to a counter only this thread writes: a plain load and store,
@@ -140,17 +332,32 @@ pub fn run_forwarding<I: PacketIo>(
 /// Runs the load-balancing pipeline until `shared.stop` is set; `idle_after`
 /// as for [`run_forwarding`]. The pipeline's clock is milliseconds since
 /// `epoch` (read once per poll, from the vDSO: no syscall).
+///
+/// Between polls the worker adopts the tables `live` publishes (then
+/// stores their generation in `shared.generation`) and answers its mailbox.
+/// `pipeline` must have been built from `live`'s tables or an ancestor of
+/// them (see `LbTables::build_next`).
 pub fn run_pipeline<I: PacketIo>(
     io: &mut I,
     pipeline: &mut Pipeline<I::Packet>,
     shared: &WorkerShared,
+    live: &LiveTables,
     epoch: Instant,
     idle_after: Option<Duration>,
 ) {
     let counters = &shared.counters;
     let mut idle = IdleTracker::new(idle_after);
+    let mut running = 0u64;
+    let mut answering = Answering::default();
     while !shared.stop.load(Ordering::Relaxed) {
         let now_ms = epoch.elapsed().as_millis() as u64;
+        if live.generation() != running {
+            let (tables, generation) = live.snapshot();
+            pipeline.adopt(tables, now_ms);
+            running = generation;
+            shared.generation.store(generation, Ordering::Release);
+        }
+        answering.serve(&shared.mailbox, pipeline, running, now_ms);
         let out = pipeline.poll(io, now_ms);
         if out.received > 0 {
             bump(&counters.rx_packets, out.received as u64);
@@ -164,6 +371,7 @@ pub fn run_pipeline<I: PacketIo>(
         }
         idle.update(out.received, counters);
     }
+    shared.generation.store(0, Ordering::Release);
 }
 
 #[cfg(test)]
@@ -229,5 +437,299 @@ mod tests {
             sent.iter().all(|f| f[6] == 0 && f[0] == 0xee),
             "MACs swapped"
         );
+    }
+
+    mod live {
+        //! The pipeline loop with live tables and the mailbox.
+
+        use super::super::*;
+        use crate::buf::TestBuf;
+        use crate::io::MemoryIo;
+        use crate::pipeline::tables::{
+            FlushRequest, LbConfig, LbTables, Mode, ServiceKey, SnatSpec,
+        };
+        use crate::pipeline::tests::*;
+        use crate::tuple::IpProto;
+        use crate::wire::ethernet::MacAddr;
+        use std::net::Ipv4Addr;
+        use std::sync::Arc;
+
+        /// Generous: only a broken worker takes this long.
+        const PATIENCE: Duration = Duration::from_secs(20);
+
+        fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+            let start = Instant::now();
+            while !done() {
+                assert!(start.elapsed() < PATIENCE, "waited too long for {what}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+
+        /// Answers one question on this thread, a poll at a time; returns
+        /// the answer and how many polls it took.
+        fn answer(p: &Pipeline<TestBuf>, query: Query) -> (Answer, usize) {
+            let shared = WorkerShared::default();
+            let (reply, answer) = crossbeam_channel::bounded(1);
+            let request = Request {
+                query,
+                reply,
+                deadline: None,
+            };
+            assert!(shared.mailbox.tx.send(request).is_ok());
+            let mut answering = Answering::default();
+            for polls in 1..1000 {
+                answering.serve(&shared.mailbox, p, 1, 0);
+                if let Ok(a) = answer.try_recv() {
+                    return (a, polls);
+                }
+            }
+            panic!("no answer");
+        }
+
+        fn list(
+            p: &Pipeline<TestBuf>,
+            filter: SessionFilter,
+            limit: usize,
+        ) -> (Vec<SessionView>, bool) {
+            match answer(p, Query::Sessions { filter, limit }).0 {
+                Answer::Sessions(v, more) => (v, more),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn key(proto: IpProto, port: u16) -> ServiceKey {
+            (ip(VIP), proto.0, port)
+        }
+
+        /// NAT TCP on 80 and UDP on 53, a SNAT rule, and sessions of each:
+        /// CIP:40000 -> RIP1, CIP:40001 -> RIP2, OTHER:40000 -> RIP1 (TCP,
+        /// SYN only), CIP:5000 -> RIP1 (UDP), 10.0.1.50:5555 -> 8.8.8.8:53.
+        fn busy(capacity: usize) -> (LbConfig, Pipeline<TestBuf>) {
+            let mut dns = service(Mode::Nat, IpProto::UDP);
+            dns.port = 53;
+            let mut cfg = config(vec![service(Mode::Nat, IpProto::TCP), dns]);
+            cfg.sessions.capacity = capacity;
+            cfg.neighbours
+                .push((Ipv4Addr::new(10, 0, 1, 50), MacAddr(RS1)));
+            cfg.snat.push(SnatSpec {
+                source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+                port: 0,
+                addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+                ports: (50000, 50000),
+            });
+            let mut p = pipeline(&cfg);
+            let syn = |src, sport| tcp((ROUTER, OURS), src, VIP, sport, 80, SYN, 64, b"");
+            let out = run(
+                &mut p,
+                &[
+                    syn(CIP, 40000),
+                    syn(CIP, 40001),
+                    syn(OTHER, 40000),
+                    udp((ROUTER, OURS), CIP, VIP, (5000, 53)),
+                    udp((RS1, OURS), [10, 0, 1, 50], [8, 8, 8, 8], (5555, 53)),
+                ],
+                0,
+            );
+            assert_eq!(out.len(), 5);
+            (cfg, p)
+        }
+
+        const OTHER: [u8; 4] = [198, 51, 100, 8];
+
+        #[test]
+        fn session_listings_filter_limit_and_say_when_more_matched() {
+            let (_, p) = busy(1024);
+            let (all, more) = list(&p, SessionFilter::default(), 100);
+            assert_eq!((all.len(), more), (5, false));
+            let first = SessionView {
+                proto: 6,
+                service: Some(key(IpProto::TCP, 80)),
+                snat_rule: None,
+                client: (ip(CIP), 40000),
+                destination: (ip(VIP), 80),
+                local: None,
+                backend: (ip(RIP1), 8080),
+                state: "SYN_RECV",
+                expires_in_ms: 30_000,
+            };
+            assert!(all.contains(&first), "{all:?}");
+            let snat = SessionView {
+                proto: 17,
+                service: None,
+                snat_rule: Some(0),
+                client: (Ipv4Addr::new(10, 0, 1, 50), 5555),
+                destination: (Ipv4Addr::new(8, 8, 8, 8), 53),
+                local: Some((Ipv4Addr::new(203, 0, 113, 1), 50000)),
+                backend: (Ipv4Addr::new(8, 8, 8, 8), 53),
+                state: "UDP",
+                expires_in_ms: 300_000,
+            };
+            assert!(all.contains(&snat), "{all:?}");
+
+            let clients = |filter: SessionFilter| -> Vec<(Ipv4Addr, u16)> {
+                let mut c: Vec<_> = list(&p, filter, 100).0.iter().map(|v| v.client).collect();
+                c.sort();
+                c
+            };
+            let tcp_service = SessionFilter {
+                service: Some(key(IpProto::TCP, 80)),
+                ..SessionFilter::default()
+            };
+            assert_eq!(
+                clients(tcp_service.clone()),
+                vec![(ip(CIP), 40000), (ip(CIP), 40001), (ip(OTHER), 40000)]
+            );
+            let to_rip2 = SessionFilter {
+                backend: Some(ip(RIP2)),
+                ..SessionFilter::default()
+            };
+            assert_eq!(clients(to_rip2), vec![(ip(CIP), 40001)]);
+            let from_cip_tcp = SessionFilter {
+                client: Some(ip(CIP)),
+                proto: Some(6),
+                ..SessionFilter::default()
+            };
+            assert_eq!(
+                clients(from_cip_tcp),
+                vec![(ip(CIP), 40000), (ip(CIP), 40001)]
+            );
+            let udp = SessionFilter {
+                proto: Some(17),
+                ..SessionFilter::default()
+            };
+            assert_eq!(
+                clients(udp),
+                vec![(Ipv4Addr::new(10, 0, 1, 50), 5555), (ip(CIP), 5000)]
+            );
+
+            let (some, more) = list(&p, tcp_service.clone(), 2);
+            assert_eq!((some.len(), more), (2, true));
+            let (exact, more) = list(&p, tcp_service, 3);
+            assert_eq!((exact.len(), more), (3, false));
+            let (none, more) = list(&p, SessionFilter::default(), 0);
+            assert_eq!((none.len(), more), (0, true));
+        }
+
+        #[test]
+        fn a_listing_walks_the_table_a_slice_per_poll() {
+            let capacity = 3 * LIST_SLOTS_PER_POLL + 100;
+            let (_, p) = busy(capacity);
+            let (a, polls) = answer(
+                &p,
+                Query::Sessions {
+                    filter: SessionFilter::default(),
+                    limit: 100,
+                },
+            );
+            assert!(matches!(a, Answer::Sessions(ref v, false) if v.len() == 5));
+            assert_eq!(
+                polls, 4,
+                "each poll visits at most {LIST_SLOTS_PER_POLL} slots"
+            );
+            // Enough matches end the walk early.
+            let (_, polls) = answer(
+                &p,
+                Query::Sessions {
+                    filter: SessionFilter::default(),
+                    limit: 1,
+                },
+            );
+            assert_eq!(polls, 1);
+        }
+
+        #[test]
+        fn ask_gives_up_when_nobody_serves_the_mailbox() {
+            let shared = WorkerShared::default();
+            assert!(shared
+                .ask(Query::Stats, Duration::from_millis(20))
+                .is_none());
+            // More questions than the mailbox holds: the rest wait, then give up.
+            for _ in 0..MAILBOX_CAPACITY + 2 {
+                assert!(shared.ask(Query::Stats, Duration::from_millis(1)).is_none());
+            }
+            assert_eq!(shared.generation.load(Ordering::Relaxed), 0);
+        }
+
+        #[test]
+        fn a_running_pipeline_adopts_new_tables_and_answers_questions() {
+            let (mut cfg, mut p) = busy(1024);
+            // RIP2 is learned by ARP rather than configured.
+            cfg.neighbours.retain(|(a, _)| *a != ip(RIP2));
+            let tables = Arc::new(LbTables::build(&cfg).expect("builds"));
+            p.adopt(Arc::clone(&tables), 0);
+            let arp_reply = arp_frame(2, (RS2, RIP2), (OURS, [10, 0, 1, 1]));
+            run(&mut p, &[arp_reply], 0);
+            let live = LiveTables::new(tables);
+            let shared = WorkerShared::default();
+            let mut io = MemoryIo::new(vec![Vec::new()]);
+            std::thread::scope(|scope| {
+                let (io, p, shared_w, live_w) = (&mut io, &mut p, &shared, &live);
+                scope.spawn(move || run_pipeline(io, p, shared_w, live_w, Instant::now(), None));
+                wait_for("generation 1", || {
+                    shared.generation.load(Ordering::Acquire) == 1
+                });
+
+                let Some(Answer::Stats(stats)) = shared.ask(Query::Stats, PATIENCE) else {
+                    panic!("stats");
+                };
+                assert_eq!(stats.generation, 1);
+                assert_eq!(stats.sessions.services, vec![3, 1]);
+                assert_eq!(stats.sessions.snat, vec![1]);
+                assert_eq!(stats.sessions.backends[1].inactive, 1);
+                assert_eq!(stats.counters.services[0].conns, 3);
+
+                let Some(Answer::Sessions(list, false)) = shared.ask(
+                    Query::Sessions {
+                        filter: SessionFilter {
+                            client: Some(ip(OTHER)),
+                            ..SessionFilter::default()
+                        },
+                        limit: 10,
+                    },
+                    PATIENCE,
+                ) else {
+                    panic!("sessions");
+                };
+                assert_eq!(list.len(), 1);
+                assert_eq!(list[0].backend, (ip(RIP1), 8080));
+
+                let Some(Answer::Neighbours(n)) = shared.ask(Query::Neighbours, PATIENCE) else {
+                    panic!("neighbours");
+                };
+                assert_eq!(
+                    n,
+                    vec![NeighbourView {
+                        addr: ip(RIP2),
+                        mac: Some(MacAddr(RS2)),
+                        state: "reachable",
+                    }]
+                );
+
+                // Generation 2 deletes RIP1 and flushes its sessions.
+                cfg.services[0].backends.remove(0);
+                let flush = FlushRequest {
+                    backends: vec![(key(IpProto::TCP, 80), ip(RIP1), 8080)],
+                    ..FlushRequest::default()
+                };
+                let next = LbTables::build_next(&cfg, &live.current(), &flush).expect("builds");
+                assert_eq!(live.publish(Arc::new(next)), 2);
+                wait_for("generation 2", || {
+                    shared.generation.load(Ordering::Acquire) == 2
+                });
+                let Some(Answer::Stats(stats)) = shared.ask(Query::Stats, PATIENCE) else {
+                    panic!("stats");
+                };
+                assert_eq!(stats.generation, 2);
+                assert_eq!(stats.counters.events.sessions_flushed, 2);
+                assert_eq!(stats.sessions.services, vec![1, 1]);
+                assert_eq!(stats.counters.services[0].conns, 3, "kept by id");
+                shared.stop.store(true, Ordering::Relaxed);
+            });
+            assert_eq!(shared.generation.load(Ordering::Relaxed), 0);
+            assert_eq!(
+                p.tables().backends[0].state,
+                crate::pipeline::tables::Lifecycle::Flushed
+            );
+        }
     }
 }

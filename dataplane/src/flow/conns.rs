@@ -41,6 +41,11 @@ impl ConnCounts {
         }
     }
 
+    /// Counts by backend id.
+    pub fn as_slice(&self) -> &[Conns] {
+        &self.by_backend
+    }
+
     /// Unknown ids read as idle rather than panicking.
     pub fn get(&self, backend: u32) -> Conns {
         self.by_backend

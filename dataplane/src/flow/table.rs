@@ -600,11 +600,32 @@ impl<S: BuildHasher> SessionTable<S> {
 
     /// Every live session, for listing (off the packet path).
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session)> {
-        self.sessions
+        self.iter_slots(0..self.sessions.len())
+    }
+
+    /// The live sessions in slots `range` (clamped to the capacity): a long
+    /// listing walks the table a slice at a time.
+    pub fn iter_slots(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (SessionId, &Session)> {
+        let end = range.end.min(self.sessions.len());
+        let start = range.start.min(end);
+        self.sessions[start..end]
             .iter()
             .enumerate()
             .filter(|(_, s)| s.flags & session_flags::IN_USE != 0)
-            .map(|(i, s)| (SessionId(i as u32), s))
+            .map(move |(i, s)| (SessionId((start + i) as u32), s))
+    }
+
+    /// Milliseconds from `now_ms` until `s` expires (0 if due).
+    pub fn expires_in_ms(&self, s: &Session, now_ms: u64) -> u64 {
+        let now_tick = (now_ms / self.tick_ms) as u32;
+        let ticks = s.expires.wrapping_sub(now_tick) as i32;
+        if ticks <= 0 {
+            return 0;
+        }
+        (ticks as u64 * self.tick_ms).saturating_sub(now_ms % self.tick_ms)
     }
 
     fn deadline(&self, now_ms: u64, timeout_ms: u32) -> u32 {

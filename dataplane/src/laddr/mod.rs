@@ -178,8 +178,72 @@ impl LocalPorts {
         })
     }
 
+    /// A pool as [`LocalPorts::new`] builds it, except that the ports in
+    /// `held` are already taken: live sessions that got them from an earlier
+    /// pool (before a port range change) keep them, and nothing hands them
+    /// out twice. Each entry is (local address, port, backend, backend
+    /// port), as for [`release`](Self::release); those this pool would not
+    /// own (another address, outside the range, another worker's) are
+    /// skipped, and their later release is refused harmlessly. Returns the
+    /// pool and how many ports it reserved; reserved ports count as
+    /// allocated in [`PoolStats`].
+    pub fn with_held(
+        cfg: &PoolConfig,
+        held: impl IntoIterator<Item = (Ipv4Addr, u16, Ipv4Addr, u16)>,
+    ) -> Result<(LocalPorts, usize), PoolError> {
+        let mut pool = LocalPorts::new(cfg)?;
+        let mut reserved = 0;
+        for (addr, port, backend, backend_port) in held {
+            let bucket = pool.bucket_of(backend, backend_port);
+            if !pool.owns(port) {
+                continue;
+            }
+            let Some(a) = pool.addrs.iter().position(|x| *x == addr) else {
+                continue;
+            };
+            if let Some(ring) = pool.pools.get_mut(a * pool.buckets + bucket) {
+                if !ring.is_in_use(port) {
+                    ring.set_in_use(port, true);
+                    reserved += 1;
+                }
+            }
+        }
+        // Take the reserved ports out of the free rings, keeping each ring's
+        // length (its capacity for released ports).
+        for ring in &mut pool.pools {
+            let len = ring.ring.len();
+            let in_use = &ring.in_use;
+            ring.ring
+                .retain(|&p| in_use[usize::from(p >> 6)] & (1 << (p & 63)) == 0);
+            ring.free = ring.ring.len();
+            ring.head = 0;
+            ring.ring.resize(len, 0);
+        }
+        pool.stats.allocated = reserved as u64;
+        Ok((pool, reserved))
+    }
+
     pub fn stats(&self) -> PoolStats {
         self.stats
+    }
+
+    pub fn addrs(&self) -> &[Ipv4Addr] {
+        &self.addrs
+    }
+
+    /// The inclusive port range the pool was built for.
+    pub fn port_range(&self) -> (u16, u16) {
+        (self.port_min, self.port_max)
+    }
+
+    /// Backend buckets, fixed when the pool is built.
+    pub fn buckets(&self) -> usize {
+        self.buckets
+    }
+
+    /// Whether `port` is one this worker hands out from this pool's range.
+    fn owns(&self, port: u16) -> bool {
+        port & self.mask == self.worker && (self.port_min..=self.port_max).contains(&port)
     }
 
     /// Ports this worker can hand out per (address, bucket).
@@ -223,9 +287,7 @@ impl LocalPorts {
         backend_port: u16,
     ) -> bool {
         let bucket = self.bucket_of(backend, backend_port);
-        let owned =
-            port & self.mask == self.worker && (self.port_min..=self.port_max).contains(&port);
-        let ok = owned
+        let ok = self.owns(port)
             && self
                 .addrs
                 .iter()
@@ -343,6 +405,42 @@ mod tests {
         assert!(
             !pool.release(a[0].0, a[0].1, other, 81)
                 || pool.bucket_of(other, 81) == pool.bucket_of(other, 80)
+        );
+    }
+
+    #[test]
+    fn a_pool_built_with_held_ports_never_hands_them_out() {
+        let mut old = LocalPorts::new(&cfg(0, 1, 3000, 3019)).unwrap();
+        let held: Vec<_> = (0..25)
+            .map(|_| {
+                let (a, p) = old.allocate(rs(1), 80).unwrap();
+                (a, p, rs(1), 80)
+            })
+            .collect();
+        // The range moves: ports 3010..=3019 stay, 3020..=3029 are new.
+        let (mut new, reserved) =
+            LocalPorts::with_held(&cfg(0, 1, 3010, 3029), held.iter().copied()).unwrap();
+        let in_range: HashSet<_> = held
+            .iter()
+            .filter(|h| h.1 >= 3010)
+            .map(|h| (h.0, h.1))
+            .collect();
+        assert_eq!(reserved, in_range.len());
+        let fresh: Vec<_> = std::iter::from_fn(|| new.allocate(rs(1), 80)).collect();
+        assert_eq!(fresh.len(), 2 * 20 - reserved);
+        for f in &fresh {
+            assert!(!in_range.contains(f), "{f:?} is held by a live session");
+            assert!((3010..=3029).contains(&f.1));
+        }
+        // Held ports come back when their sessions end; those outside the
+        // new range are refused without harm.
+        for &(a, p, b, bp) in &held {
+            assert_eq!(new.release(a, p, b, bp), p >= 3010, "{a}:{p}");
+        }
+        assert_eq!(
+            new.allocate(rs(1), 80)
+                .map(|(a, p)| in_range.contains(&(a, p))),
+            Some(true)
         );
     }
 

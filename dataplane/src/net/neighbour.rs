@@ -270,6 +270,27 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
         }
     }
 
+    /// Every entry as (address, MAC if resolved, state name) at `now`:
+    /// `reachable`, `stale` (resolved, due for a refresh) or `incomplete`.
+    pub fn states(
+        &self,
+        now: u64,
+    ) -> impl Iterator<Item = (Ipv4Addr, Option<MacAddr>, &'static str)> + '_ {
+        let reachable = self.timers.reachable;
+        self.entries
+            .iter()
+            .filter(|e| e.state != State::Free)
+            .map(move |e| {
+                let state = match e.state {
+                    State::Reachable if now.saturating_sub(e.updated) >= reachable => "stale",
+                    State::Reachable => "reachable",
+                    _ => "incomplete",
+                };
+                let mac = (e.state == State::Reachable).then_some(e.mac);
+                (Ipv4Addr::from(e.ip), mac, state)
+            })
+    }
+
     /// Every entry as (address, MAC if resolved), for listing.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, Option<MacAddr>)> + '_ {
         self.entries

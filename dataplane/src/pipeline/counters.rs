@@ -53,11 +53,13 @@ pub struct Events {
     pub icmp_errors_translated: u64,
     pub sessions_created: u64,
     pub sessions_expired: u64,
+    /// Sessions ended by a flush (a deleted service or backend, on request).
+    pub sessions_flushed: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 7] {
+    pub fn iter(&self) -> [(&'static str, u64); 8] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -66,6 +68,7 @@ impl Events {
             ("icmp_errors_translated", self.icmp_errors_translated),
             ("sessions_created", self.sessions_created),
             ("sessions_expired", self.sessions_expired),
+            ("sessions_flushed", self.sessions_flushed),
         ]
     }
 
@@ -77,10 +80,13 @@ impl Events {
         self.icmp_errors_translated += o.icmp_errors_translated;
         self.sessions_created += o.sessions_created;
         self.sessions_expired += o.sessions_expired;
+        self.sessions_flushed += o.sessions_flushed;
     }
 }
 
-/// One worker's pipeline counters. Index vectors are sized at build time.
+/// One worker's pipeline counters, indexed by id. The vectors grow when the
+/// worker adopts tables with more ids (ids are never reused, so a value
+/// stays with its service, backend or rule).
 #[derive(Clone, Debug, Default)]
 pub struct LbCounters {
     pub drops: DropCounters,
@@ -92,16 +98,25 @@ pub struct LbCounters {
 
 impl LbCounters {
     pub fn new(services: usize, backends: usize, snat: usize) -> Self {
-        LbCounters {
-            drops: DropCounters::default(),
-            events: Events::default(),
-            services: vec![FlowCounters::default(); services],
-            backends: vec![FlowCounters::default(); backends],
-            snat: vec![FlowCounters::default(); snat],
+        let mut c = LbCounters::default();
+        c.grow(services, backends, snat);
+        c
+    }
+
+    /// Makes room for ids below the given counts, keeping every value.
+    pub fn grow(&mut self, services: usize, backends: usize, snat: usize) {
+        for (list, n) in [
+            (&mut self.services, services),
+            (&mut self.backends, backends),
+            (&mut self.snat, snat),
+        ] {
+            if list.len() < n {
+                list.resize(n, FlowCounters::default());
+            }
         }
     }
 
-    /// Adds another worker's counters (same config) into these.
+    /// Adds another worker's counters (tables of the same lineage) into these.
     pub fn add(&mut self, o: &LbCounters) {
         self.drops.add(&o.drops);
         self.events.add(&o.events);
@@ -120,27 +135,47 @@ impl LbCounters {
     }
 }
 
-/// Live sessions at one moment, by service, backend and SNAT rule.
+/// Live sessions of one backend, as ipvsadm shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendSessions {
+    /// TCP sessions in ESTABLISHED (ActiveConn).
+    pub active: u64,
+    /// Every other live session (InActConn).
+    pub inactive: u64,
+}
+
+impl BackendSessions {
+    pub fn total(&self) -> u64 {
+        self.active + self.inactive
+    }
+}
+
+/// Live sessions at one moment, by service, backend and SNAT rule id
+/// (persistence templates are not sessions and are not counted).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionCounts {
     pub services: Vec<u64>,
-    pub backends: Vec<u64>,
+    pub backends: Vec<BackendSessions>,
     pub snat: Vec<u64>,
 }
 
 impl SessionCounts {
     pub fn add(&mut self, o: &SessionCounts) {
-        for (list, other) in [
-            (&mut self.services, &o.services),
-            (&mut self.backends, &o.backends),
-            (&mut self.snat, &o.snat),
-        ] {
+        for (list, other) in [(&mut self.services, &o.services), (&mut self.snat, &o.snat)] {
             if list.len() < other.len() {
                 list.resize(other.len(), 0);
             }
             for (a, b) in list.iter_mut().zip(other) {
                 *a += b;
             }
+        }
+        if self.backends.len() < o.backends.len() {
+            self.backends
+                .resize(o.backends.len(), BackendSessions::default());
+        }
+        for (a, b) in self.backends.iter_mut().zip(&o.backends) {
+            a.active += b.active;
+            a.inactive += b.inactive;
         }
     }
 }

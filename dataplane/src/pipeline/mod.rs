@@ -11,9 +11,13 @@
 //! Nothing here allocates, locks or makes a syscall per packet: the tables
 //! are built before the first burst, the session table and port pools are
 //! preallocated, and originated packets (ARP requests) come from the
-//! packet I/O's pool.
+//! packet I/O's pool. New tables are adopted between polls
+//! ([`Pipeline::adopt`]); that, and answering queries (`inspect`), may
+//! allocate.
 
+mod adopt;
 pub mod counters;
+pub mod inspect;
 pub mod l2;
 pub mod tables;
 
@@ -29,11 +33,11 @@ use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::table::session_flags;
 use crate::flow::{
-    ConnCounts, Direction, Hit, InsertError, NewSession, ProtoState, SessionId, SessionTable,
-    TcpDir, TcpState,
+    ConnCounts, Direction, Hit, InsertError, NewSession, ProtoState, Session, SessionId,
+    SessionTable, TcpDir, TcpState,
 };
 use crate::io::{Burst, PacketIo, BURST_SIZE};
-use crate::laddr::{LocalPorts, PoolConfig};
+use crate::laddr::LocalPorts;
 use crate::net::arp::{handle_arp, write_arp_request, ArpOutcome, ARP_FRAME_LEN};
 use crate::net::icmp::{answer_echo, build_icmp_error, TokenBucket};
 use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
@@ -44,7 +48,8 @@ use crate::rewrite::{Translation, Tunnel};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
 use crate::wire::get_u8;
-use counters::{LbCounters, SessionCounts};
+use adopt::PoolMaker;
+use counters::{BackendSessions, LbCounters, SessionCounts};
 use tables::{LbTables, Mode, SNAT_SERVICE_BASE};
 
 /// Packets that may wait for one neighbour's ARP answer.
@@ -63,6 +68,9 @@ const EXPIRE_BUDGET: usize = 1024;
 const ICMP_BURST: u32 = 50;
 /// Outer TTL of IP-in-IP packets and of packets we originate.
 const TUNNEL_TTL: u8 = 64;
+/// Other local ports a new flow tries when its first one's reply tuple is
+/// taken.
+const PORT_CLASH_RETRIES: u32 = 3;
 /// Local-port buckets per pool at most (see `laddr`).
 const MAX_PORT_BUCKETS: usize = 64;
 
@@ -94,10 +102,14 @@ struct Worker<P> {
     conns: ConnCounts,
     /// Per service (rr/wrr cursors are per worker).
     schedulers: Vec<crate::sched::Scheduler>,
-    /// Per service: the FULLNAT local ports (None for other modes).
+    /// Per service id: the FULLNAT local ports (None for other modes, and
+    /// for retired services once their sessions are gone).
     local_ports: Vec<Option<LocalPorts>>,
-    /// Per SNAT rule.
-    snat_ports: Vec<LocalPorts>,
+    /// Per SNAT rule id (None for retired rules once drained).
+    snat_ports: Vec<Option<LocalPorts>>,
+    /// Live sessions per service and SNAT rule, kept as they come and go.
+    live: LiveCounts,
+    pool_maker: PoolMaker,
     neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
     icmp_limit: TokenBucket,
     /// One TX buffer per port, flushed at the end of each poll.
@@ -122,46 +134,29 @@ impl<P: PacketBuf> Pipeline<P> {
             .map_err(|e| format!("session table: {e:?}"))?;
         // Port order is shuffled from a random seed so ports are not
         // predictable from outside.
-        let seed_base = RandomState::new().hash_one(worker_index);
-        let pool = |addrs: &[Ipv4Addr], (min, max): (u16, u16), buckets: usize, n: u64| {
-            LocalPorts::new(&PoolConfig {
-                worker_index,
-                worker_count,
-                addrs: addrs.to_vec(),
-                port_min: min,
-                port_max: max,
-                backend_buckets: buckets.clamp(1, MAX_PORT_BUCKETS),
-                seed: seed_base ^ n,
-            })
+        let pool_maker = PoolMaker {
+            worker_index,
+            worker_count,
+            seed_base: RandomState::new().hash_one(worker_index),
         };
         let mut local_ports = Vec::with_capacity(tables.services.len());
         for (i, svc) in tables.services.iter().enumerate() {
-            let spec = &svc.spec;
-            local_ports.push(if spec.mode == Mode::FullNat {
-                Some(
-                    pool(
-                        &spec.local_addrs,
-                        spec.local_ports,
-                        spec.backends.len(),
-                        i as u64,
-                    )
-                    .map_err(|e| format!("service {}: local ports: {e:?}", spec.vip))?,
-                )
-            } else {
-                None
+            local_ports.push(match pool_maker.service_pool(i as u32, svc) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg)
+                        .map_err(|e| format!("service {}: local ports: {e:?}", svc.spec.vip))?,
+                ),
+                None => None,
             });
         }
         let mut snat_ports = Vec::with_capacity(tables.snat.len());
         for (i, rule) in tables.snat.iter().enumerate() {
-            snat_ports.push(
-                pool(
-                    &rule.addrs,
-                    rule.ports,
-                    MAX_PORT_BUCKETS,
-                    1 << 32 | i as u64,
-                )
-                .map_err(|e| format!("snat rule {i}: ports: {e:?}"))?,
-            );
+            snat_ports.push(match pool_maker.snat_pool(i as u32, rule) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg).map_err(|e| format!("snat rule {i}: ports: {e:?}"))?,
+                ),
+                None => None,
+            });
         }
         let worker = Worker {
             sessions,
@@ -173,6 +168,11 @@ impl<P: PacketBuf> Pipeline<P> {
                 .collect(),
             local_ports,
             snat_ports,
+            live: LiveCounts {
+                services: vec![0; tables.services.len()],
+                snat: vec![0; tables.snat.len()],
+            },
+            pool_maker,
             neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
@@ -226,33 +226,67 @@ impl<P: PacketBuf> Pipeline<P> {
         &self.worker.counters
     }
 
-    /// Live sessions by service, backend and SNAT rule (walks the table:
-    /// off the packet path only).
+    /// Live sessions by service, backend (active and inactive) and SNAT
+    /// rule id, from counts kept as sessions come and go: no table walk.
     pub fn session_counts(&self) -> SessionCounts {
-        let t = &*self.tables;
-        let mut c = SessionCounts {
-            services: vec![0; t.services.len()],
-            backends: vec![0; t.backends.len()],
-            snat: vec![0; t.snat.len()],
-        };
-        for (_, s) in self.worker.sessions.iter() {
-            if s.state == ProtoState::Template {
-                continue;
-            }
-            if s.service >= SNAT_SERVICE_BASE {
-                if let Some(n) = c.snat.get_mut((s.service - SNAT_SERVICE_BASE) as usize) {
-                    *n += 1;
-                }
-                continue;
-            }
-            if let Some(n) = c.services.get_mut(s.service as usize) {
-                *n += 1;
-            }
-            if let Some(n) = c.backends.get_mut(s.backend as usize) {
-                *n += 1;
-            }
+        let w = &self.worker;
+        SessionCounts {
+            services: w.live.services.clone(),
+            backends: w
+                .conns
+                .as_slice()
+                .iter()
+                .map(|c| BackendSessions {
+                    active: u64::from(c.active),
+                    inactive: u64::from(c.inactive),
+                })
+                .collect(),
+            snat: w.live.snat.clone(),
         }
-        c
+    }
+}
+
+/// Live sessions per service and SNAT rule id; persistence templates are
+/// not counted. Backends' counts are the connection counts (`ConnCounts`).
+#[derive(Clone, Debug, Default)]
+struct LiveCounts {
+    services: Vec<u64>,
+    snat: Vec<u64>,
+}
+
+impl LiveCounts {
+    fn slot(&mut self, service: u32) -> Option<&mut u64> {
+        if service >= SNAT_SERVICE_BASE {
+            self.snat.get_mut((service - SNAT_SERVICE_BASE) as usize)
+        } else {
+            self.services.get_mut(service as usize)
+        }
+    }
+
+    #[inline]
+    fn opened(&mut self, service: u32) {
+        if let Some(n) = self.slot(service) {
+            *n += 1;
+        }
+    }
+
+    fn ended(&mut self, s: &Session) {
+        if s.state == ProtoState::Template {
+            return;
+        }
+        if let Some(n) = self.slot(s.service) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    fn of(&self, service: u32) -> u64 {
+        if service >= SNAT_SERVICE_BASE {
+            self.snat.get((service - SNAT_SERVICE_BASE) as usize)
+        } else {
+            self.services.get(service as usize)
+        }
+        .copied()
+        .unwrap_or(0)
     }
 }
 
@@ -533,44 +567,48 @@ impl<P: PacketBuf> Worker<P> {
             None => sched.pick(tuple, &self.conns),
         }
         .ok_or(DropReason::NoBackend)?;
-        let (outbound, flags) = match svc.spec.mode {
-            Mode::Dr | Mode::Tun => (*tuple, session_flags::SINGLE),
-            Mode::Nat => (
-                FiveTuple {
-                    src: backend.addr,
-                    dst: tuple.src,
-                    src_port: backend.port,
-                    dst_port: tuple.src_port,
-                    proto: tuple.proto,
-                },
-                0,
-            ),
-            Mode::FullNat => {
-                let (lip, lport) = self
-                    .local_ports
-                    .get_mut(s as usize)
-                    .and_then(Option::as_mut)
-                    .and_then(|lp| lp.allocate(backend.addr, backend.port))
-                    .ok_or(DropReason::PortsExhausted)?;
-                (
+        let mode = svc.spec.mode;
+        let tuple = *tuple;
+        let id = self.insert_with_port(hash, now, |w| {
+            let (outbound, flags) = match mode {
+                Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
+                Mode::Nat => (
                     FiveTuple {
                         src: backend.addr,
-                        dst: lip,
+                        dst: tuple.src,
                         src_port: backend.port,
-                        dst_port: lport,
+                        dst_port: tuple.src_port,
                         proto: tuple.proto,
                     },
-                    session_flags::LOCAL_PORT,
-                )
-            }
-        };
-        let new = NewSession {
-            service: s,
-            flags,
-            ..NewSession::new(*tuple, outbound, backend.id, state)
-        };
-        let id = self.insert(&new, hash, now)?;
+                    0,
+                ),
+                Mode::FullNat => {
+                    let (lip, lport) = w
+                        .local_ports
+                        .get_mut(s as usize)
+                        .and_then(Option::as_mut)
+                        .and_then(|lp| lp.allocate(backend.addr, backend.port))
+                        .ok_or(DropReason::PortsExhausted)?;
+                    (
+                        FiveTuple {
+                            src: backend.addr,
+                            dst: lip,
+                            src_port: backend.port,
+                            dst_port: lport,
+                            proto: tuple.proto,
+                        },
+                        session_flags::LOCAL_PORT,
+                    )
+                }
+            };
+            Ok(NewSession {
+                service: s,
+                flags,
+                ..NewSession::new(tuple, outbound, backend.id, state)
+            })
+        })?;
         self.conns.opened(backend.id, state);
+        self.live.opened(s);
         if let Some(c) = self.counters.services.get_mut(s as usize) {
             c.conns += 1;
         }
@@ -591,28 +629,56 @@ impl<P: PacketBuf> Worker<P> {
         let echo = tuple.proto == IpProto::ICMP;
         // Echo flows have no remote port: the identifier is ours to choose.
         let remote_port = if echo { 0 } else { tuple.dst_port };
-        let (sip, sport) = self
-            .snat_ports
-            .get_mut(rule as usize)
-            .and_then(|p| p.allocate(tuple.dst, remote_port))
-            .ok_or(DropReason::PortsExhausted)?;
-        let outbound = FiveTuple {
-            src: tuple.dst,
-            dst: sip,
-            src_port: if echo { sport } else { tuple.dst_port },
-            dst_port: sport,
-            proto: tuple.proto,
-        };
-        let new = NewSession {
-            service: SNAT_SERVICE_BASE + rule,
-            flags: session_flags::LOCAL_PORT,
-            ..NewSession::new(*tuple, outbound, u32::MAX, state)
-        };
-        let id = self.insert(&new, hash, now)?;
+        let tuple = *tuple;
+        let id = self.insert_with_port(hash, now, |w| {
+            let (sip, sport) = w
+                .snat_ports
+                .get_mut(rule as usize)
+                .and_then(Option::as_mut)
+                .and_then(|p| p.allocate(tuple.dst, remote_port))
+                .ok_or(DropReason::PortsExhausted)?;
+            let outbound = FiveTuple {
+                src: tuple.dst,
+                dst: sip,
+                src_port: if echo { sport } else { tuple.dst_port },
+                dst_port: sport,
+                proto: tuple.proto,
+            };
+            Ok(NewSession {
+                service: SNAT_SERVICE_BASE + rule,
+                flags: session_flags::LOCAL_PORT,
+                ..NewSession::new(tuple, outbound, u32::MAX, state)
+            })
+        })?;
+        self.live.opened(SNAT_SERVICE_BASE + rule);
         if let Some(c) = self.counters.snat.get_mut(rule as usize) {
             c.conns += 1;
         }
         Ok(id)
+    }
+
+    /// Inserts the session `make` builds. When its reply tuple is taken
+    /// (a local port still held by a session of an entry this one replaced,
+    /// on the same local address), tries a few other ports: each failed one
+    /// goes back to the end of its pool.
+    fn insert_with_port(
+        &mut self,
+        hash: u64,
+        now: u64,
+        mut make: impl FnMut(&mut Self) -> Result<NewSession, DropReason>,
+    ) -> Result<SessionId, DropReason> {
+        let mut tries = 0;
+        loop {
+            let new = make(self)?;
+            match self.insert(&new, hash, now) {
+                Err(DropReason::SessionClash)
+                    if new.flags & session_flags::LOCAL_PORT != 0 && tries < PORT_CLASH_RETRIES =>
+                {
+                    tries += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Inserts a session; on failure gives back the local port it holds.
@@ -958,20 +1024,14 @@ impl<P: PacketBuf> Worker<P> {
             conns,
             local_ports,
             snat_ports,
+            live,
             counters,
             ..
         } = self;
         let mut expired = 0u64;
         sessions.expire(now, EXPIRE_BUDGET, |s| {
             expired += 1;
-            conns.closed(s.backend, s.state);
-            release_ports(
-                local_ports,
-                snat_ports,
-                s.service,
-                s.holds_local_port(),
-                s.outbound(),
-            );
+            session_ended(conns, local_ports, snat_ports, live, s);
         });
         counters.events.sessions_expired += expired;
         if now.saturating_sub(self.last_neighbour_expiry_ms) >= 100 {
@@ -985,19 +1045,44 @@ impl<P: PacketBuf> Worker<P> {
     }
 }
 
-/// Gives back the local (FULLNAT) or SNAT port a session holds: the reply
-/// tuple `outbound` is (backend or remote) -> (local address, local port).
-fn release_ports(
+/// What a session that ended gave up: its connection count, its port, its
+/// place in the live counts.
+fn session_ended(
+    conns: &mut ConnCounts,
     local_ports: &mut [Option<LocalPorts>],
-    snat_ports: &mut [LocalPorts],
+    snat_ports: &mut [Option<LocalPorts>],
+    live: &mut LiveCounts,
+    s: &Session,
+) {
+    conns.closed(s.backend, s.state);
+    release_ports(
+        local_ports,
+        snat_ports,
+        s.service,
+        s.holds_local_port(),
+        s.outbound(),
+    );
+    live.ended(s);
+}
+
+/// Where a port a session holds came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum PortOwner {
+    Service(u32),
+    Snat(u32),
+}
+
+/// The pool and the (local address, port, backend, backend port) of the
+/// port a session holds, as `LocalPorts::release` takes them: the reply
+/// tuple `outbound` is (backend or remote) -> (local address, local port).
+fn held_port(
     service: u32,
     holds_port: bool,
-    outbound: &FiveTuple,
-) {
+    ob: &FiveTuple,
+) -> Option<(PortOwner, (Ipv4Addr, u16, Ipv4Addr, u16))> {
     if !holds_port {
-        return;
+        return None;
     }
-    let ob = outbound;
     if service >= SNAT_SERVICE_BASE {
         // Echo flows were allocated with no remote port.
         let remote_port = if ob.proto == IpProto::ICMP {
@@ -1005,13 +1090,42 @@ fn release_ports(
         } else {
             ob.src_port
         };
-        if let Some(p) = snat_ports.get_mut((service - SNAT_SERVICE_BASE) as usize) {
-            p.release(ob.dst, ob.dst_port, ob.src, remote_port);
-        }
-    } else if let Some(Some(p)) = local_ports.get_mut(service as usize) {
-        p.release(ob.dst, ob.dst_port, ob.src, ob.src_port);
+        Some((
+            PortOwner::Snat(service - SNAT_SERVICE_BASE),
+            (ob.dst, ob.dst_port, ob.src, remote_port),
+        ))
+    } else {
+        Some((
+            PortOwner::Service(service),
+            (ob.dst, ob.dst_port, ob.src, ob.src_port),
+        ))
+    }
+}
+
+/// Gives back the local (FULLNAT) or SNAT port a session holds. A pool
+/// that is gone (a drained retired entry) has nothing to give back to.
+fn release_ports(
+    local_ports: &mut [Option<LocalPorts>],
+    snat_ports: &mut [Option<LocalPorts>],
+    service: u32,
+    holds_port: bool,
+    outbound: &FiveTuple,
+) {
+    let Some((owner, (addr, port, backend, backend_port))) =
+        held_port(service, holds_port, outbound)
+    else {
+        return;
+    };
+    let pool = match owner {
+        PortOwner::Service(i) => local_ports.get_mut(i as usize),
+        PortOwner::Snat(i) => snat_ports.get_mut(i as usize),
+    };
+    if let Some(Some(p)) = pool {
+        p.release(addr, port, backend, backend_port);
     }
 }
 
 #[cfg(test)]
-mod tests;
+mod adopt_tests;
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,10 +1,13 @@
-//! What the pipeline knows about the network and the services, compiled once
-//! off the packet path into read-only tables that every worker shares.
+//! What the pipeline knows about the network and the services, compiled off
+//! the packet path into read-only tables that every worker shares.
 //!
 //! [`LbConfig`] is the plain description (the appliance builds it from the
 //! TOML config); [`LbTables::build`] checks what only the compiled form can
 //! check, prebuilds every lookup structure (route table, owned addresses,
-//! service index, Maglev tables) and assigns backend ids. Workers never
+//! service index, Maglev tables) and assigns ids. A config change compiles
+//! the next tables with [`LbTables::build_next`], which keeps the ids of
+//! what did not change so that workers keep their sessions, counters and
+//! port pools across the switch (see `Pipeline::adopt`). Workers never
 //! allocate while reading these.
 
 use std::net::Ipv4Addr;
@@ -108,15 +111,54 @@ pub struct LbConfig {
     pub sessions: TableConfig,
 }
 
+/// Where a service, backend or SNAT rule is in its life. Ids are never
+/// reused, so an entry that leaves the config stays in the tables (retired)
+/// for as long as the appliance runs: its live sessions still find their
+/// mode, timeouts and real server by id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// In the config: takes new flows (backends: if their weight is above 0).
+    #[default]
+    Active,
+    /// Deleted, or replaced by an entry with another identity: takes no new
+    /// flows; its sessions continue until they end (drain).
+    Retired,
+    /// Retired and its sessions ended at once (flush): a worker removes them
+    /// when it adopts the tables that first mark the entry flushed.
+    Flushed,
+}
+
+impl Lifecycle {
+    /// Retired or flushed: out of the config.
+    pub fn is_retired(self) -> bool {
+        self != Lifecycle::Active
+    }
+
+    pub fn is_flushed(self) -> bool {
+        self == Lifecycle::Flushed
+    }
+}
+
 /// A service, compiled.
 #[derive(Clone, Debug)]
 pub struct Service {
     pub spec: ServiceSpec,
     /// Scheduler with backend ids assigned; each worker clones it (rr/wrr
-    /// cursors are per worker).
+    /// cursors are per worker). Empty for a retired service.
     pub scheduler: Scheduler,
-    /// Ids of this service's backends, in `spec.backends` order.
+    /// Ids of this service's backends, in `spec.backends` order (for a
+    /// retired service: the ids it had when it was retired). Backends deleted
+    /// while the service kept its id are not here; find them with
+    /// [`LbTables::backends_of`].
     pub backend_ids: Vec<u32>,
+    pub state: Lifecycle,
+}
+
+impl Service {
+    /// Its key in [`LbTables::service_index`]: (VIP, IP protocol, port).
+    pub fn key(&self) -> ServiceKey {
+        (self.spec.vip, self.spec.proto.0, self.spec.port)
+    }
 }
 
 /// A backend, by id.
@@ -125,12 +167,37 @@ pub struct BackendInfo {
     pub service: u32,
     pub addr: Ipv4Addr,
     pub port: u16,
+    /// Retired backends are in no scheduler.
+    pub state: Lifecycle,
+}
+
+/// A SNAT rule, by id (`SNAT_SERVICE_BASE + id` in its sessions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnatRule {
+    pub spec: SnatSpec,
+    /// Retired rules match no new flows.
+    pub state: Lifecycle,
 }
 
 /// Key of the service index: destination address, protocol, port.
 pub type ServiceKey = (Ipv4Addr, u8, u16);
 
+/// Sessions and backends to end at once when the next tables are adopted.
+#[derive(Clone, Debug, Default)]
+pub struct FlushRequest {
+    /// (vip, ip proto, port) of deleted services whose sessions end now.
+    pub services: Vec<ServiceKey>,
+    /// (service key, backend addr, backend port) of deleted backends whose sessions end now.
+    pub backends: Vec<(ServiceKey, Ipv4Addr, u16)>,
+}
+
 /// The compiled, read-only tables.
+///
+/// `services`, `backends` and `snat` are indexed by id and hold retired
+/// entries too: ids are stable across [`LbTables::build_next`] and never
+/// reused, so these lists only grow. Each deletion or change of identity
+/// leaves an entry (its spec, no scheduler) here for the life of the
+/// appliance, and a counter slot in every worker; a restart compacts them.
 #[derive(Clone, Debug)]
 pub struct LbTables {
     pub ports: Vec<PortSetup>,
@@ -140,11 +207,17 @@ pub struct LbTables {
     /// Routes; a next hop's `port` is an interface index.
     pub routes: RouteTable,
     pub static_neighbours: HashMap<Ipv4Addr, MacAddr>,
+    /// Interface addresses, and the VIPs, local and SNAT addresses of the
+    /// active entries (retired ones are no longer answered for).
     pub owned: AddrSet,
     pub services: Vec<Service>,
+    /// Active services only.
     pub service_index: HashMap<ServiceKey, u32>,
     pub backends: Vec<BackendInfo>,
-    pub snat: Vec<SnatSpec>,
+    pub snat: Vec<SnatRule>,
+    /// Active SNAT rules in config order (first match wins): (network,
+    /// prefix length, rule id).
+    pub snat_match: Vec<(Ipv4Addr, u8, u32)>,
     pub sessions: TableConfig,
 }
 
@@ -152,114 +225,75 @@ pub struct LbTables {
 pub const SNAT_SERVICE_BASE: u32 = 1 << 31;
 
 impl LbTables {
-    /// Compiles `cfg`; the error says what is wrong in config terms.
+    /// Compiles `cfg` as the first tables; the error says what is wrong in
+    /// config terms.
     pub fn build(cfg: &LbConfig) -> Result<LbTables, String> {
-        let mut routes = RouteTable::new();
-        let mut ingress = Vec::new();
-        let mut owned = Vec::new();
-        for (i, iface) in cfg.interfaces.iter().enumerate() {
-            if usize::from(iface.port) >= cfg.ports.len() {
-                return Err(format!("interface {i}: no port {}", iface.port));
-            }
-            if ingress
-                .iter()
-                .any(|&(p, v, _)| p == iface.port && v == iface.vlan)
-            {
-                return Err(format!("interface {i}: its port and VLAN are used twice"));
-            }
-            ingress.push((iface.port, iface.vlan, i as u16));
-            for &(addr, len) in &iface.addrs {
-                routes
-                    .add_connected(addr, len, i as u16)
-                    .map_err(|e| format!("interface {i}: address {addr}/{len}: {e}"))?;
-                owned.push(addr);
-            }
-        }
-        for r in &cfg.routes {
-            let hop = routes
-                .lookup(r.via)
-                .filter(|h| h.gateway.is_none())
-                .ok_or_else(|| {
-                    format!(
-                        "route {}/{}: {} is not in a connected prefix",
-                        r.prefix, r.len, r.via
-                    )
-                })?;
-            routes
-                .add_static(r.prefix, r.len, r.via, hop.port)
-                .map_err(|e| format!("route {}/{}: {e}", r.prefix, r.len))?;
-        }
+        compile(cfg, None, &FlushRequest::default())
+    }
 
-        let mut services = Vec::with_capacity(cfg.services.len());
-        let mut service_index = HashMap::new();
-        let mut backends = Vec::new();
-        for (s, spec) in cfg.services.iter().enumerate() {
-            let key = (spec.vip, spec.proto.0, spec.port);
-            if service_index.insert(key, s as u32).is_some() {
+    /// Compiles `cfg` as the successor of `prev`: a service keeps its id when its key (vip, proto, port),
+    /// mode and local addresses are unchanged; a backend keeps its id when its service kept its id and its
+    /// (addr, port) is unchanged. Services and backends that disappear (or change identity) are kept as
+    /// retired entries so their live sessions still forward and drain; ids are never reused.
+    /// Entries named in `flush` are retired *and* marked flushed.
+    ///
+    /// A flush names a key, so it also flushes retired (draining) entries
+    /// with that key; flushing a service flushes its backends. A SNAT rule
+    /// keeps its id while its source prefix is in the config (its addresses
+    /// and ports may change). Schedulers of services whose backends and
+    /// weights did not change are shared with `prev` (no Maglev rebuild).
+    pub fn build_next(
+        cfg: &LbConfig,
+        prev: &LbTables,
+        flush: &FlushRequest,
+    ) -> Result<LbTables, String> {
+        compile(cfg, Some(prev), flush)
+    }
+
+    /// Every backend id of service `service`, retired ones included.
+    pub fn backends_of(&self, service: u32) -> impl Iterator<Item = (u32, &BackendInfo)> + '_ {
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(move |(_, b)| b.service == service)
+            .map(|(i, b)| (i as u32, b))
+    }
+
+    /// Whether every worker of `worker_count` gets local ports from each
+    /// active FULLNAT service and SNAT rule (worker `i` only hands out ports
+    /// whose low bits are `i`; see `laddr`). A worker without ports for an
+    /// entry refuses to start, or after a change drops that entry's new
+    /// flows as `ports_exhausted`, so check before publishing.
+    pub fn check_workers(&self, worker_count: usize) -> Result<(), String> {
+        let mask = usize::from(crate::laddr::owner_mask(worker_count));
+        let covers = |(min, max): (u16, u16)| {
+            (0..worker_count.max(1)).all(|w| {
+                (usize::from(min)..=usize::from(max))
+                    .take(mask + 1)
+                    .any(|p| p & mask == w)
+            })
+        };
+        for svc in self.services.iter().filter(|s| !s.state.is_retired()) {
+            let s = &svc.spec;
+            if s.mode == Mode::FullNat && !covers(s.local_ports) {
                 return Err(format!(
-                    "service {}: defined twice",
-                    service_key_text(spec.proto, spec.vip, spec.port)
+                    "service {}: local ports {}-{} leave some of {worker_count} workers without a port",
+                    service_key_text(s.proto, s.vip, s.port),
+                    s.local_ports.0,
+                    s.local_ports.1
                 ));
             }
-            if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
-                return Err(format!(
-                    "service {}: FULLNAT needs local addresses",
-                    service_key_text(spec.proto, spec.vip, spec.port)
-                ));
-            }
-            let mut sched_backends = Vec::with_capacity(spec.backends.len());
-            let mut ids = Vec::with_capacity(spec.backends.len());
-            for b in &spec.backends {
-                let id = backends.len() as u32;
-                backends.push(BackendInfo {
-                    service: s as u32,
-                    addr: b.addr,
-                    port: b.port,
-                });
-                ids.push(id);
-                sched_backends.push(Backend {
-                    id,
-                    addr: b.addr,
-                    port: b.port,
-                    weight: b.weight,
-                });
-            }
-            let scheduler = Scheduler::new(spec.scheduler, sched_backends).map_err(|e| {
-                format!(
-                    "service {}: {e:?}",
-                    service_key_text(spec.proto, spec.vip, spec.port)
-                )
-            })?;
-            owned.push(spec.vip);
-            owned.extend(spec.local_addrs.iter().copied());
-            services.push(Service {
-                spec: spec.clone(),
-                scheduler,
-                backend_ids: ids,
-            });
         }
-        for rule in &cfg.snat {
-            if rule.addrs.is_empty() {
+        for rule in self.snat.iter().filter(|r| !r.state.is_retired()) {
+            let r = &rule.spec;
+            if !covers(r.ports) {
                 return Err(format!(
-                    "snat {}/{}: no addresses",
-                    rule.source.0, rule.source.1
+                    "snat {}/{}: ports {}-{} leave some of {worker_count} workers without a port",
+                    r.source.0, r.source.1, r.ports.0, r.ports.1
                 ));
             }
-            owned.extend(rule.addrs.iter().copied());
         }
-        Ok(LbTables {
-            ports: cfg.ports.clone(),
-            interfaces: cfg.interfaces.clone(),
-            ingress,
-            routes,
-            static_neighbours: cfg.neighbours.iter().copied().collect(),
-            owned: AddrSet::new(owned),
-            services,
-            service_index,
-            backends,
-            snat: cfg.snat.clone(),
-            sessions: cfg.sessions,
-        })
+        Ok(())
     }
 
     /// Our MAC on `port`.
@@ -293,10 +327,237 @@ impl LbTables {
     /// The SNAT rule for a packet from `src`, first match in config order.
     #[inline]
     pub fn snat_rule(&self, src: Ipv4Addr) -> Option<u32> {
-        self.snat
+        self.snat_match
             .iter()
-            .position(|r| same_prefix(r.source.0, src, r.source.1))
-            .map(|i| i as u32)
+            .find(|&&(net, len, _)| same_prefix(net, src, len))
+            .map(|&(_, _, id)| id)
+    }
+}
+
+/// Interfaces, routes and interface addresses: everything but the entries.
+type Network = (Vec<(u16, Option<u16>, u16)>, RouteTable, Vec<Ipv4Addr>);
+
+fn compile_network(cfg: &LbConfig) -> Result<Network, String> {
+    let mut routes = RouteTable::new();
+    let mut ingress = Vec::new();
+    let mut owned = Vec::new();
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        if usize::from(iface.port) >= cfg.ports.len() {
+            return Err(format!("interface {i}: no port {}", iface.port));
+        }
+        if ingress
+            .iter()
+            .any(|&(p, v, _)| p == iface.port && v == iface.vlan)
+        {
+            return Err(format!("interface {i}: its port and VLAN are used twice"));
+        }
+        ingress.push((iface.port, iface.vlan, i as u16));
+        for &(addr, len) in &iface.addrs {
+            routes
+                .add_connected(addr, len, i as u16)
+                .map_err(|e| format!("interface {i}: address {addr}/{len}: {e}"))?;
+            owned.push(addr);
+        }
+    }
+    for r in &cfg.routes {
+        let hop = routes
+            .lookup(r.via)
+            .filter(|h| h.gateway.is_none())
+            .ok_or_else(|| {
+                format!(
+                    "route {}/{}: {} is not in a connected prefix",
+                    r.prefix, r.len, r.via
+                )
+            })?;
+        routes
+            .add_static(r.prefix, r.len, r.via, hop.port)
+            .map_err(|e| format!("route {}/{}: {e}", r.prefix, r.len))?;
+    }
+    Ok((ingress, routes, owned))
+}
+
+/// The tables for `cfg`, with ids carried over from `prev` (see
+/// [`LbTables::build_next`]); with no `prev`, ids are assigned in config
+/// order from 0.
+fn compile(
+    cfg: &LbConfig,
+    prev: Option<&LbTables>,
+    flush: &FlushRequest,
+) -> Result<LbTables, String> {
+    let (ingress, routes, mut owned) = compile_network(cfg)?;
+
+    // Every earlier entry stays, retired unless the config names it again
+    // below; the flush marks apply to retired (draining) entries too.
+    let mut services: Vec<Service> = prev.map_or_else(Vec::new, |p| p.services.clone());
+    let mut backends: Vec<BackendInfo> = prev.map_or_else(Vec::new, |p| p.backends.clone());
+    let mut snat: Vec<SnatRule> = prev.map_or_else(Vec::new, |p| p.snat.clone());
+    for svc in &mut services {
+        let named = flush.services.contains(&svc.key());
+        retire(&mut svc.state, named);
+    }
+    for b in &mut backends {
+        let Some(svc) = services.get(b.service as usize) else {
+            continue;
+        };
+        let named = flush.backends.contains(&(svc.key(), b.addr, b.port));
+        retire(&mut b.state, named || svc.state.is_flushed());
+    }
+    for rule in &mut snat {
+        retire(&mut rule.state, false);
+    }
+
+    let mut service_index = HashMap::new();
+    for spec in &cfg.services {
+        let key = (spec.vip, spec.proto.0, spec.port);
+        let text = || service_key_text(spec.proto, spec.vip, spec.port);
+        if service_index.contains_key(&key) {
+            return Err(format!("service {}: defined twice", text()));
+        }
+        if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
+            return Err(format!("service {}: FULLNAT needs local addresses", text()));
+        }
+        // The same service: same key, mode and local addresses, not flushed.
+        let kept = prev
+            .and_then(|p| p.service_index.get(&key).copied())
+            .filter(|&id| {
+                services.get(id as usize).is_some_and(|old| {
+                    !old.state.is_flushed()
+                        && old.spec.mode == spec.mode
+                        && old.spec.local_addrs == spec.local_addrs
+                })
+            });
+        let id = kept.unwrap_or(services.len() as u32);
+        let old = kept.and_then(|k| services.get(k as usize));
+        let mut ids = Vec::with_capacity(spec.backends.len());
+        let mut sched_backends = Vec::with_capacity(spec.backends.len());
+        for b in &spec.backends {
+            let same = old.and_then(|o| {
+                o.backend_ids.iter().copied().find(|&bid| {
+                    backends.get(bid as usize).is_some_and(|ob| {
+                        !ob.state.is_flushed() && ob.addr == b.addr && ob.port == b.port
+                    })
+                })
+            });
+            let bid = match same {
+                Some(bid) if !ids.contains(&bid) => bid,
+                _ => {
+                    backends.push(BackendInfo {
+                        service: id,
+                        addr: b.addr,
+                        port: b.port,
+                        state: Lifecycle::Active,
+                    });
+                    backends.len() as u32 - 1
+                }
+            };
+            if let Some(info) = backends.get_mut(bid as usize) {
+                info.state = Lifecycle::Active;
+            }
+            ids.push(bid);
+            sched_backends.push(Backend {
+                id: bid,
+                addr: b.addr,
+                port: b.port,
+                weight: b.weight,
+            });
+        }
+        // Same backends, weights and algorithm: share the built scheduler
+        // (a Maglev table is costly to rebuild for every change).
+        let reusable = old.filter(|o| {
+            o.spec.scheduler == spec.scheduler
+                && o.spec.backends == spec.backends
+                && o.backend_ids == ids
+        });
+        let scheduler = match reusable {
+            Some(o) => o.scheduler.clone(),
+            None => Scheduler::new(spec.scheduler, sched_backends)
+                .map_err(|e| format!("service {}: {e:?}", text()))?,
+        };
+        owned.push(spec.vip);
+        owned.extend(spec.local_addrs.iter().copied());
+        let svc = Service {
+            spec: spec.clone(),
+            scheduler,
+            backend_ids: ids,
+            state: Lifecycle::Active,
+        };
+        match services.get_mut(id as usize) {
+            Some(slot) => *slot = svc,
+            None => services.push(svc),
+        }
+        service_index.insert(key, id);
+    }
+    // Retired services keep their spec (mode, timeouts) for their sessions
+    // and drop their scheduler (and with it any Maglev table).
+    for svc in services.iter_mut().filter(|s| s.state.is_retired()) {
+        if !svc.scheduler.backends().is_empty() || svc.scheduler.maglev_table().is_some() {
+            svc.scheduler = Scheduler::new(SchedulerKind::RoundRobin, Vec::new())
+                .map_err(|e| format!("retiring a service: {e:?}"))?;
+        }
+    }
+
+    let mut snat_match: Vec<(Ipv4Addr, u8, u32)> = Vec::with_capacity(cfg.snat.len());
+    for rule in &cfg.snat {
+        let (addr, len) = rule.source;
+        let net = Ipv4Addr::from(u32::from(addr) & crate::net::route::mask(len));
+        if rule.addrs.is_empty() {
+            return Err(format!("snat {addr}/{len}: no addresses"));
+        }
+        if snat_match.iter().any(|&(n, l, _)| (n, l) == (net, len)) {
+            return Err(format!("snat {addr}/{len}: defined twice"));
+        }
+        let kept = prev.and_then(|p| {
+            p.snat_match
+                .iter()
+                .find(|&&(n, l, _)| (n, l) == (net, len))
+                .map(|&(_, _, id)| id)
+        });
+        let entry = SnatRule {
+            spec: rule.clone(),
+            state: Lifecycle::Active,
+        };
+        let id = match kept.and_then(|k| snat.get_mut(k as usize).map(|slot| (k, slot))) {
+            Some((k, slot)) => {
+                *slot = entry;
+                k
+            }
+            None => {
+                snat.push(entry);
+                snat.len() as u32 - 1
+            }
+        };
+        snat_match.push((net, len, id));
+        owned.extend(rule.addrs.iter().copied());
+    }
+    if snat.len() as u64 >= u64::from(SNAT_SERVICE_BASE)
+        || services.len() as u64 >= u64::from(SNAT_SERVICE_BASE)
+    {
+        return Err("too many services or SNAT rules over this run: restart to compact ids".into());
+    }
+
+    Ok(LbTables {
+        ports: cfg.ports.clone(),
+        interfaces: cfg.interfaces.clone(),
+        ingress,
+        routes,
+        static_neighbours: cfg.neighbours.iter().copied().collect(),
+        owned: AddrSet::new(owned),
+        services,
+        service_index,
+        backends,
+        snat,
+        snat_match,
+        sessions: cfg.sessions,
+    })
+}
+
+/// Marks an entry that the new config has not (yet) named: an active one
+/// becomes retired, and `flush` makes any unflushed one flushed.
+fn retire(state: &mut Lifecycle, flush: bool) {
+    if flush {
+        *state = Lifecycle::Flushed;
+    } else if *state == Lifecycle::Active {
+        *state = Lifecycle::Retired;
     }
 }
 
@@ -315,3 +576,7 @@ pub fn service_key_text(proto: IpProto, vip: Ipv4Addr, port: u16) -> String {
     };
     format!("{p}/{vip}:{port}")
 }
+
+#[cfg(test)]
+#[path = "tables_tests.rs"]
+mod tests;

@@ -15,22 +15,22 @@ use crate::io::MemoryIo;
 use crate::sched::SchedulerKind;
 use crate::testutil::{assert_checksums_verify, icmp_error_frame, vlan_tag};
 
-const OURS: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
-const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
-const RS1: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0b];
-const RS2: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0c];
-const CIP: [u8; 4] = [198, 51, 100, 7];
-const VIP: [u8; 4] = [192, 0, 2, 10];
-const RIP1: [u8; 4] = [10, 0, 1, 11];
-const RIP2: [u8; 4] = [10, 0, 1, 12];
-const SYN: u8 = tcp_flags::SYN;
-const ACK: u8 = tcp_flags::ACK;
+pub(crate) const OURS: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub(crate) const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
+pub(crate) const RS1: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0b];
+pub(crate) const RS2: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0c];
+pub(crate) const CIP: [u8; 4] = [198, 51, 100, 7];
+pub(crate) const VIP: [u8; 4] = [192, 0, 2, 10];
+pub(crate) const RIP1: [u8; 4] = [10, 0, 1, 11];
+pub(crate) const RIP2: [u8; 4] = [10, 0, 1, 12];
+pub(crate) const SYN: u8 = tcp_flags::SYN;
+pub(crate) const ACK: u8 = tcp_flags::ACK;
 
-fn ip(a: [u8; 4]) -> Ipv4Addr {
+pub(crate) fn ip(a: [u8; 4]) -> Ipv4Addr {
     Ipv4Addr::from(a)
 }
 
-fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
+pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
     ServiceSpec {
         name: None,
         vip: ip(VIP),
@@ -63,7 +63,7 @@ fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
 
 /// One port; clients behind the router on 10.0.0.0/24, backends on
 /// 10.0.1.0/24 (one-armed, as the replay cases run).
-fn config(services: Vec<ServiceSpec>) -> LbConfig {
+pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
     LbConfig {
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
@@ -96,14 +96,14 @@ fn config(services: Vec<ServiceSpec>) -> LbConfig {
     }
 }
 
-fn pipeline(cfg: &LbConfig) -> Pipeline<TestBuf> {
+pub(crate) fn pipeline(cfg: &LbConfig) -> Pipeline<TestBuf> {
     let tables = Arc::new(LbTables::build(cfg).expect("tables build"));
     Pipeline::new(tables, 0, 1, 0).expect("pipeline")
 }
 
 /// Feeds `frames` on port 0 (one poll per 32) at time `now` and returns
 /// what port 0 sent.
-fn run(p: &mut Pipeline<TestBuf>, frames: &[Vec<u8>], now: u64) -> Vec<Vec<u8>> {
+pub(crate) fn run(p: &mut Pipeline<TestBuf>, frames: &[Vec<u8>], now: u64) -> Vec<Vec<u8>> {
     let mut io = MemoryIo::new(vec![frames.to_vec()]);
     while !io.rx[0].is_empty() {
         p.poll(&mut io, now);
@@ -113,7 +113,7 @@ fn run(p: &mut Pipeline<TestBuf>, frames: &[Vec<u8>], now: u64) -> Vec<Vec<u8>> 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tcp(
+pub(crate) fn tcp(
     macs: ([u8; 6], [u8; 6]),
     src: [u8; 4],
     dst: [u8; 4],
@@ -140,7 +140,12 @@ fn tcp(
     v
 }
 
-fn udp(macs: ([u8; 6], [u8; 6]), src: [u8; 4], dst: [u8; 4], ports: (u16, u16)) -> Vec<u8> {
+pub(crate) fn udp(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv4(src, dst, 64)
@@ -152,15 +157,15 @@ fn udp(macs: ([u8; 6], [u8; 6]), src: [u8; 4], dst: [u8; 4], ports: (u16, u16)) 
 
 /// What the tests compare: MACs, addresses, ports, TTL.
 #[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    macs: ([u8; 6], [u8; 6]),
-    src: [u8; 4],
-    dst: [u8; 4],
-    ports: (u16, u16),
-    ttl: u8,
+pub(crate) struct Seen {
+    pub(crate) macs: ([u8; 6], [u8; 6]),
+    pub(crate) src: [u8; 4],
+    pub(crate) dst: [u8; 4],
+    pub(crate) ports: (u16, u16),
+    pub(crate) ttl: u8,
 }
 
-fn seen(frame: &[u8]) -> Seen {
+pub(crate) fn seen(frame: &[u8]) -> Seen {
     assert_checksums_verify(frame);
     let p = PacketHeaders::from_ethernet_slice(frame).expect("decodes");
     let Some(etherparse::LinkHeader::Ethernet2(eth)) = p.link else {
@@ -183,7 +188,7 @@ fn seen(frame: &[u8]) -> Seen {
     }
 }
 
-fn drops(p: &Pipeline<TestBuf>, r: DropReason) -> u64 {
+pub(crate) fn drops(p: &Pipeline<TestBuf>, r: DropReason) -> u64 {
     p.counters().drops.get(r)
 }
 
@@ -365,7 +370,11 @@ fn snat_rewrites_outbound_sources_and_reverses_the_replies() {
     assert_eq!(p.counters().snat[0].conns, 1);
 }
 
-fn arp_frame(op: u16, sender: ([u8; 6], [u8; 4]), target: ([u8; 6], [u8; 4])) -> Vec<u8> {
+pub(crate) fn arp_frame(
+    op: u16,
+    sender: ([u8; 6], [u8; 4]),
+    target: ([u8; 6], [u8; 4]),
+) -> Vec<u8> {
     let dst = if op == 1 { [0xff; 6] } else { OURS };
     let mut f = dst.to_vec();
     f.extend_from_slice(&sender.0);

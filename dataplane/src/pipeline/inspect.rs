@@ -1,0 +1,187 @@
+//! What a running worker tells about itself when asked (see
+//! `worker::WorkerShared::ask`): its counters and live-session counts, its
+//! sessions, its neighbours. Everything here runs between polls and may
+//! allocate; nothing runs per packet.
+
+use std::net::Ipv4Addr;
+
+use super::counters::{LbCounters, SessionCounts};
+use super::tables::{LbTables, ServiceKey, SNAT_SERVICE_BASE};
+use super::Pipeline;
+use crate::buf::PacketBuf;
+use crate::flow::{ProtoState, Session, TcpState};
+use crate::wire::ethernet::MacAddr;
+
+/// One worker's load-balancing figures.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerLbStats {
+    /// The config generation the worker ran when it answered.
+    pub generation: u64,
+    pub counters: LbCounters,
+    pub sessions: SessionCounts,
+    /// Slots in use in the session table (sessions and persistence
+    /// templates) and its capacity.
+    pub table_used: usize,
+    pub table_capacity: usize,
+}
+
+/// Which sessions a listing shows; every given field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// The service's (VIP, IP protocol, port); SNAT sessions never match.
+    pub service: Option<ServiceKey>,
+    /// The real server's address (for SNAT: the remote host's).
+    pub backend: Option<Ipv4Addr>,
+    pub client: Option<Ipv4Addr>,
+    /// IP protocol number.
+    pub proto: Option<u8>,
+}
+
+/// One session as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub proto: u8,
+    /// None for SNAT sessions.
+    pub service: Option<ServiceKey>,
+    pub snat_rule: Option<u32>,
+    pub client: (Ipv4Addr, u16),
+    /// Where the client sent to (the VIP, or the remote host for SNAT).
+    pub destination: (Ipv4Addr, u16),
+    /// FULLNAT local / SNAT address and port.
+    pub local: Option<(Ipv4Addr, u16)>,
+    /// Real server (SNAT: the remote host).
+    pub backend: (Ipv4Addr, u16),
+    /// "ESTABLISHED", "SYN_RECV", ..., "UDP", "ICMP".
+    pub state: &'static str,
+    pub expires_in_ms: u64,
+}
+
+/// One learned neighbour (static ones are in the tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourView {
+    pub addr: Ipv4Addr,
+    pub mac: Option<MacAddr>,
+    /// `reachable`, `incomplete` or `stale`.
+    pub state: &'static str,
+}
+
+/// A session state as IPVS and the control socket name it.
+pub fn state_name(state: ProtoState) -> &'static str {
+    match state {
+        ProtoState::Tcp(s) => match s {
+            TcpState::None => "NONE",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait => "FIN_WAIT",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+        },
+        ProtoState::Udp => "UDP",
+        ProtoState::IcmpEcho => "ICMP",
+        ProtoState::Template => "TEMPLATE",
+    }
+}
+
+/// How a session looks from outside, or None for a persistence template
+/// (client affinity memory, not a connection).
+pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<SessionView> {
+    if s.state == ProtoState::Template {
+        return None;
+    }
+    let (inb, outb) = (s.inbound(), s.outbound());
+    let snat_rule = s.service.checked_sub(SNAT_SERVICE_BASE);
+    let service = match snat_rule {
+        Some(_) => None,
+        None => t.services.get(s.service as usize).map(|svc| svc.key()),
+    };
+    // The reply tuple runs (real server or remote) -> (local address and
+    // port, or the client); DR/TUN sessions have none, the backend says.
+    let backend = match (snat_rule, t.backends.get(s.backend as usize)) {
+        (None, Some(b)) => (b.addr, b.port),
+        _ => (outb.src, outb.src_port),
+    };
+    Some(SessionView {
+        proto: inb.proto.0,
+        service,
+        snat_rule,
+        client: (inb.src, inb.src_port),
+        destination: (inb.dst, inb.dst_port),
+        local: s.holds_local_port().then_some((outb.dst, outb.dst_port)),
+        backend,
+        state: state_name(s.state),
+        expires_in_ms,
+    })
+}
+
+impl SessionFilter {
+    pub fn matches(&self, v: &SessionView) -> bool {
+        self.service.map_or(true, |k| v.service == Some(k))
+            && self.backend.map_or(true, |a| v.backend.0 == a)
+            && self.client.map_or(true, |a| v.client.0 == a)
+            && self.proto.map_or(true, |p| v.proto == p)
+    }
+}
+
+impl<P: PacketBuf> Pipeline<P> {
+    /// Counters and live-session counts: copies of what the worker keeps,
+    /// no table walk.
+    pub fn stats(&self, generation: u64) -> WorkerLbStats {
+        WorkerLbStats {
+            generation,
+            counters: self.worker.counters.clone(),
+            sessions: self.session_counts(),
+            table_used: self.worker.sessions.len(),
+            table_capacity: self.worker.sessions.capacity(),
+        }
+    }
+
+    /// Slots in the session table: the range a listing walks.
+    pub fn session_slots(&self) -> usize {
+        self.worker.sessions.capacity()
+    }
+
+    /// Shows the sessions in slots `from..from + max_slots` that match
+    /// `filter` to `found`, in slot order, until it returns false. Returns
+    /// the slot to continue from (the table's capacity when the walk is
+    /// done). A listing walks the table a slice per poll this way, so it
+    /// sees sessions that come and go meanwhile, or not.
+    pub fn scan_sessions(
+        &self,
+        filter: &SessionFilter,
+        from: usize,
+        max_slots: usize,
+        now_ms: u64,
+        mut found: impl FnMut(SessionView) -> bool,
+    ) -> usize {
+        let table = &self.worker.sessions;
+        let end = from.saturating_add(max_slots).min(table.capacity());
+        for (id, s) in table.iter_slots(from..end) {
+            // Cheap checks first: most of a filtered walk ends here.
+            if filter.client.is_some_and(|c| s.inbound().src != c)
+                || filter.proto.is_some_and(|p| s.inbound().proto.0 != p)
+            {
+                continue;
+            }
+            let expires = table.expires_in_ms(s, now_ms);
+            let Some(view) = session_view(&self.tables, s, expires) else {
+                continue;
+            };
+            if filter.matches(&view) && !found(view) {
+                return id.index() + 1;
+            }
+        }
+        end
+    }
+
+    /// The learned neighbours at `now_ms`.
+    pub fn neighbours(&self, now_ms: u64) -> Vec<NeighbourView> {
+        self.worker
+            .neighbours
+            .states(now_ms)
+            .map(|(addr, mac, state)| NeighbourView { addr, mac, state })
+            .collect()
+    }
+}
