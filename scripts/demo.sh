@@ -22,6 +22,9 @@ cat > "$dir/ferrolb.toml" <<TOML
 args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry",
         "--file-prefix", "ferrolb-demo-$$", "--log-level", "*:warning"]
 
+[control]
+socket = "$dir/ferrolb.sock"    # ferrolbctl -s $dir/ferrolb.sock list
+
 [[port]]
 name = "client"
 device = "net_pcap0,rx_pcap=$dir/client.in.pcap,tx_pcap=$dir/client.out.pcap"

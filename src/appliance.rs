@@ -5,8 +5,8 @@
 //! threads borrowing the ports' queues). Any error on the way up returns and
 //! drops what was built, in reverse: nothing is left half-started.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,13 +14,16 @@ use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
-use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
+use dataplane::live::LiveTables;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report;
+use crate::server::handler::{ApplianceHandler, Balancer};
+use crate::server::socket::ControlSocket;
+use crate::server::views::RateSampler;
 
 /// What the workers run: the load-balancing pipeline (the config has
 /// interfaces) or testpmd-style L2 forwarding.
@@ -140,9 +143,42 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     }
 
     let shared: Vec<WorkerShared> = (0..workers).map(|_| WorkerShared::default()).collect();
+    // The socket is bound before any worker starts, so a taken path is a
+    // start-up error like any other.
+    let socket = ControlSocket::bind(&cfg.control)?;
+    println!("control socket {}", socket.path().display());
     let started = Instant::now();
+    let handler = ApplianceHandler {
+        started,
+        version: crate::long_version(),
+        cores: cfg.workers.cores.clone(),
+        workers: &shared,
+        ports: &ports,
+        config: cfg.clone(),
+        balancer: match &job {
+            Job::Balance(live) => Some(Balancer::new(
+                cfg.clone(),
+                live.current(),
+                live,
+                ports.iter().map(|p| p.mac()).collect(),
+            )),
+            _ => None,
+        },
+        rates: Mutex::new(RateSampler::default()),
+    };
+    let stop_control = AtomicBool::new(false);
+    let clients = AtomicUsize::new(0);
     let token = eal.token();
     let outcome = thread::scope(|scope| -> Result<(StopReason, Vec<LbReport>)> {
+        let (socket, handler, stop_control, clients) = (&socket, &handler, &stop_control, &clients);
+        let control = thread::Builder::new()
+            .name("ferrolb-ctl".into())
+            .spawn_scoped(scope, move || socket.serve(scope, handler, stop_control, clients))
+            .context("starting the control socket thread")?;
+        let sampler = thread::Builder::new()
+            .name("ferrolb-rates".into())
+            .spawn_scoped(scope, move || sample_rates(handler, stop_control))
+            .context("starting the rate sampler")?;
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
@@ -180,6 +216,11 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             handles.push(handle);
         }
         let reason = supervise(&shared, &handles, &terminate, options.exit_when_idle);
+        // The control side stops first, so no change lands on a stopping
+        // worker; the workers then finish their last poll.
+        stop_control.store(true, Ordering::Relaxed);
+        let _ = control.join();
+        let _ = sampler.join();
         for s in &shared {
             s.stop.store(true, Ordering::Relaxed);
         }
@@ -205,6 +246,27 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     }
     // Ports drop here (stop + close flushes pcap output), then the pool, then the EAL.
     Ok(())
+}
+
+/// Samples the pipeline's counters once a second for `list --rate`.
+fn sample_rates(handler: &ApplianceHandler<'_, '_>, stop: &AtomicBool) {
+    if handler.balancer.is_none() {
+        return;
+    }
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next {
+            let totals = handler.totals();
+            let at = Instant::now();
+            handler
+                .rates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sample(at, totals.counters().clone());
+            next = at + Duration::from_secs(1);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Waits until a signal arrives, every worker is idle (with

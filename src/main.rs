@@ -9,6 +9,7 @@
 mod appliance;
 mod lb;
 mod report;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -63,15 +63,4 @@ fn the_documented_config_snippets_load() {
         .unwrap_or_else(|e| panic!("{e}"))
         .config;
     assert_eq!(cfg.control.group.as_deref(), Some("ferrolb"));
-
-    let daemon = toml_block("## Health checks and metrics").replace("[[service]]\n# ...\n", "");
-    let text = format!("{BASE}{daemon}");
-    let cfg = Config::parse(Path::new("doc"), text)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config;
-    assert_eq!(
-        cfg.services[0].check.as_ref().map(|c| c.path.as_str()),
-        Some("/healthz")
-    );
-    assert!(cfg.daemon.metrics.is_some());
 }

@@ -13,6 +13,7 @@
 #[allow(unused_imports)] // not every test binary uses the frame builders
 pub use ferrolb_perf::{frames, pcap};
 
+pub mod appliance;
 pub mod lb;
 
 use std::fmt::Write as _;
@@ -117,12 +118,23 @@ pub fn unique_prefix(tag: &str) -> String {
     )
 }
 
-/// EAL arguments for a test run: no hugepages, no PCI, no shared config.
+/// EAL arguments for a test run (no hugepages, no PCI, no shared config),
+/// followed by a `[control]` table with a socket no other run uses. Goes
+/// right after `[eal]`; the next table ends it.
 pub fn test_eal_args(tag: &str) -> String {
+    let prefix = unique_prefix(tag);
     format!(
-        r#"args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{}", "--log-level", "*:warning"]"#,
-        unique_prefix(tag)
+        r#"args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--log-level", "*:warning"]
+
+[control]
+socket = "{}""#,
+        test_socket(&prefix).display()
     )
+}
+
+/// The control socket of the run with DPDK file prefix `prefix`.
+pub fn test_socket(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{prefix}.sock"))
 }
 
 impl Replay {

@@ -1,0 +1,308 @@
+//! Control-plane benchmark: how long `apply` of a large config takes, and
+//! how long a weight change takes to reach the dataplane, on a running
+//! `ferrolb` that forwards traffic meanwhile.
+//!
+//! `cargo build --release --workspace && target/release/ctlbench`
+//!
+//! Figures come from the appliance's replies: `adopted_us` is the time from
+//! publishing the new tables until every worker runs them (after that, the
+//! next new flow is scheduled by the new weights); the round trip is the
+//! client's wall time for the request, validation and compilation included.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use ferrolb_perf::{frames, pcap};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(about = "Times config applies and weight changes on a running ferrolb")]
+struct Args {
+    /// The appliance binary.
+    #[arg(long, default_value = "target/release/ferrolb")]
+    ferrolb: PathBuf,
+    /// Services in the large config.
+    #[arg(long, default_value_t = 1000)]
+    services: usize,
+    /// Backends per service.
+    #[arg(long, default_value_t = 10)]
+    backends: usize,
+    /// Applies of the large config to time.
+    #[arg(long, default_value_t = 5)]
+    applies: usize,
+    /// Weight changes to time.
+    #[arg(long, default_value_t = 200)]
+    weight_changes: usize,
+    /// Worker core.
+    #[arg(long, default_value_t = 1)]
+    core: usize,
+    /// Write the figures as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+const BASE: &str = r#"
+[sessions]
+capacity = 65536
+
+[[interface]]
+port = "lan"
+addresses = ["10.0.0.1/24", "10.0.1.1/24"]
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+
+[[neighbour]]
+address = "10.0.0.254"
+mac = "02:00:00:00:00:01"
+
+[[neighbour]]
+address = "10.0.1.11"
+mac = "02:00:00:00:01:0b"
+
+[[neighbour]]
+address = "10.0.1.12"
+mac = "02:00:00:00:01:0c"
+
+[[service]]
+vip = "192.0.2.20"
+protocol = "udp"
+port = 53
+mode = "fullnat"
+local_addresses = ["10.0.1.100"]
+
+[[service.backend]]
+address = "10.0.1.11"
+
+[[service.backend]]
+address = "10.0.1.12"
+"#;
+
+struct Appliance {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    fn connect(path: &Path) -> Result<Client> {
+        let writer = UnixStream::connect(path)?;
+        Ok(Client {
+            reader: BufReader::new(writer.try_clone()?),
+            writer,
+        })
+    }
+
+    /// Sends one request and returns its result, and the round trip.
+    fn call(&mut self, request: &Value) -> Result<(Value, Duration)> {
+        let mut line = serde_json::to_vec(request)?;
+        line.push(b'\n');
+        let start = Instant::now();
+        self.writer.write_all(&line)?;
+        let mut reply = String::new();
+        self.reader.read_line(&mut reply)?;
+        let took = start.elapsed();
+        let reply: Value = serde_json::from_str(&reply).context("reply")?;
+        if reply["ok"] != true {
+            bail!("{} failed: {}", request["op"], reply["error"]);
+        }
+        Ok((reply["result"].clone(), took))
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("ferrolb-ctlbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let traffic = dir.join("dns.pcap");
+    let flows: Vec<Vec<u8>> = (0..64u16)
+        .map(|i| {
+            frames::udp(
+                frames::CLIENT_MAC,
+                frames::LB_MAC,
+                [198, 51, 100, 1 + i as u8],
+                [192, 0, 2, 20],
+                10_000 + i,
+                53,
+                b"query",
+            )
+        })
+        .collect();
+    pcap::write(&traffic, &flows);
+    let socket = dir.join("ctl.sock");
+    let head = format!(
+        "[eal]\nargs = [\"--no-huge\", \"-m\", \"1024\", \"--no-pci\", \"--no-shconf\", \
+         \"--no-telemetry\", \"--file-prefix\", \"ctlbench-{}\", \"--log-level\", \"*:warning\"]\n\n\
+         [control]\nsocket = \"{}\"\n\n[[port]]\nname = \"lan\"\n\
+         device = \"net_pcap0,rx_pcap={},infinite_rx=1,tx_pcap=/dev/null\"\nmac = \"02:00:00:00:00:fe\"\n\n\
+         [workers]\ncores = [{}]\n",
+        std::process::id(),
+        socket.display(),
+        traffic.display(),
+        args.core
+    );
+    let base = format!("{head}{BASE}");
+    let config = dir.join("ferrolb.toml");
+    std::fs::write(&config, &base)?;
+    let large = |weight_shift: usize| {
+        let mut text = base.clone();
+        for s in 0..args.services {
+            let vip = format!("10.{}.{}.{}", 100 + s / 65536, (s / 256) % 256, s % 256);
+            let _ = write!(
+                text,
+                "\n[[service]]\nvip = \"{vip}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"nat\"\nscheduler = \"wrr\"\n"
+            );
+            for b in 0..args.backends {
+                let _ = write!(
+                    text,
+                    "\n[[service.backend]]\naddress = \"10.0.1.{}\"\nport = 8080\nweight = {}\n",
+                    20 + b,
+                    1 + (b + weight_shift) % 5
+                );
+            }
+        }
+        text
+    };
+
+    let log = std::fs::File::create(dir.join("ferrolb.log"))?;
+    let child = Command::new(&args.ferrolb)
+        .arg("-c")
+        .arg(&config)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", args.ferrolb.display()))?;
+    let app = Appliance { child, socket };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut client = loop {
+        if let Ok(mut c) = Client::connect(&app.socket) {
+            if c.call(&serde_json::json!({"v": 1, "op": "hello"})).is_ok() {
+                break c;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("ferrolb did not answer; see {}", dir.join("ferrolb.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    let mut rows = Vec::new();
+    // Each apply changes every backend's weight, so each is a real change.
+    let mut apply_rtt = Vec::new();
+    let mut apply_adopt = Vec::new();
+    for i in 0..args.applies {
+        let text = large(i + 1);
+        let (result, rtt) = client.call(&serde_json::json!({
+            "v": 1, "op": "apply", "config": text, "source": "large.toml"
+        }))?;
+        apply_rtt.push(rtt.as_secs_f64() * 1e3);
+        apply_adopt.push(result["adopted_us"].as_f64().unwrap_or(f64::NAN));
+    }
+    rows.push(summary(
+        &format!(
+            "apply {} services x {} backends: round trip (ms)",
+            args.services, args.backends
+        ),
+        &mut apply_rtt,
+    ));
+    rows.push(summary("  of which workers adopting (us)", &mut apply_adopt));
+
+    let mut weight_rtt = Vec::new();
+    let mut weight_adopt = Vec::new();
+    for i in 0..args.weight_changes {
+        let (result, rtt) = client.call(&serde_json::json!({
+            "v": 1, "op": "backend_edit", "service": "udp/192.0.2.20:53",
+            "backend": "10.0.1.11", "weight": 2 + i % 2
+        }))?;
+        weight_rtt.push(rtt.as_secs_f64() * 1e6);
+        weight_adopt.push(result["adopted_us"].as_f64().unwrap_or(f64::NAN));
+    }
+    rows.push(summary(
+        &format!(
+            "weight change with {} services loaded: round trip (us)",
+            args.services + 1
+        ),
+        &mut weight_rtt,
+    ));
+    rows.push(summary(
+        "  publish to every worker running it (us)",
+        &mut weight_adopt,
+    ));
+
+    let (stats, _) = client.call(&serde_json::json!({"v": 1, "op": "stats"}))?;
+    let dropped: u64 = stats["drops"]
+        .as_object()
+        .map_or(0, |d| d.values().filter_map(Value::as_u64).sum());
+    println!(
+        "{:<62} {:>10} {:>10} {:>10} {:>10}",
+        "measure", "min", "median", "p99", "max"
+    );
+    for r in &rows {
+        println!(
+            "{:<62} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+            r.name, r.min, r.median, r.p99, r.max
+        );
+    }
+    println!(
+        "worker rx packets meanwhile: {}, dropped: {dropped}",
+        stats["workers"][0]["rx_packets"]
+    );
+    if let Some(path) = &args.json {
+        let json: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({"measure": r.name.trim(), "min": r.min, "median": r.median, "p99": r.p99, "max": r.max})
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    }
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+struct Row {
+    name: String,
+    min: f64,
+    median: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn summary(name: &str, values: &mut [f64]) -> Row {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        values
+            .get(((values.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Row {
+        name: name.to_string(),
+        min: at(0.0),
+        median: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+    }
+}

@@ -1,0 +1,436 @@
+//! Answers each control op from the running appliance.
+//!
+//! Changes go one at a time (a mutex held only by control threads, never by
+//! a worker): the op is applied to a copy of the running config
+//! (`control::ops`), the copy is validated like a file and compiled into
+//! tables as the successor of the running ones (so ids, and with them every
+//! session's backend, survive), published, and the reply waits until every
+//! worker runs it. A failure anywhere leaves the running config untouched.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use control::api::{
+    ChangeReply, ConfigReply, ErrorCode, HelloReply, NeighbourStatus, NeighboursReply, Op,
+    Request, Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
+    DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT, PROTOCOL_VERSION,
+};
+use control::config::{Config, Ipv4Prefix};
+use control::ops::{self, Flush};
+use dataplane::dpdk::Port;
+use dataplane::live::LiveTables;
+use dataplane::pipeline::tables::{FlushRequest, LbTables};
+use dataplane::worker::{Answer, Query, WorkerShared};
+
+use super::socket::Handler;
+use super::views::{self, RateSampler, Totals};
+
+/// How long a worker may take to answer a query or adopt new tables.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the running load balancer is: its config and the tables compiled
+/// from it, and the generation workers are told to run.
+struct Running {
+    config: Config,
+    tables: Arc<LbTables>,
+    generation: u64,
+}
+
+/// The load-balancing side; absent when the appliance runs L2 forwarding.
+pub struct Balancer<'a> {
+    running: Mutex<Running>,
+    live: &'a LiveTables,
+    /// Port MACs as the devices report them (the config may override).
+    device_macs: Vec<[u8; 6]>,
+}
+
+impl<'a> Balancer<'a> {
+    pub fn new(
+        config: Config,
+        tables: Arc<LbTables>,
+        live: &'a LiveTables,
+        device_macs: Vec<[u8; 6]>,
+    ) -> Balancer<'a> {
+        let generation = live.generation();
+        Balancer {
+            running: Mutex::new(Running {
+                config,
+                tables,
+                generation,
+            }),
+            live,
+            device_macs,
+        }
+    }
+}
+
+/// Everything the control socket answers from.
+pub struct ApplianceHandler<'a, 'eal> {
+    pub started: Instant,
+    pub version: &'static str,
+    pub cores: Vec<usize>,
+    pub workers: &'a [WorkerShared],
+    pub ports: &'a [Port<'eal>],
+    /// The config the appliance started with (for L2 forwarding, which
+    /// takes no changes).
+    pub config: Config,
+    pub balancer: Option<Balancer<'a>>,
+    pub rates: Mutex<RateSampler>,
+}
+
+impl Handler for ApplianceHandler<'_, '_> {
+    fn handle(&self, request: Request) -> Response {
+        let op = request.op;
+        match &op {
+            Op::Hello => Response::ok(&HelloReply {
+                version: self.version.to_string(),
+                protocol: PROTOCOL_VERSION,
+                workers: self.workers.len(),
+                generation: self.generation(),
+                uptime_ms: self.started.elapsed().as_millis() as u64,
+            }),
+            Op::Stats => Response::ok(&self.stats()),
+            Op::GetConfig => self.get_config(),
+            Op::List { stats, rate } => match &self.balancer {
+                None => Response::ok(&views::empty_list(self.generation())),
+                Some(b) => {
+                    let (tables, config, generation) = b.snapshot();
+                    let totals = self.totals();
+                    let rates = (*rate).then(|| lock(&self.rates).rates());
+                    Response::ok(&views::list(
+                        &config,
+                        &tables,
+                        generation,
+                        &totals,
+                        *stats,
+                        rates.as_ref(),
+                    ))
+                }
+            },
+            Op::Sessions { filter, limit } => self.sessions(filter, *limit),
+            Op::Routes => Response::ok(&self.routes()),
+            Op::Neighbours => Response::ok(&self.neighbours()),
+            _ => match &self.balancer {
+                None => Response::error(
+                    ErrorCode::NeedsRestart,
+                    "ferrolb runs L2 forwarding (the config has no [[interface]]); \
+                     load balancing needs a restart with interfaces",
+                ),
+                Some(b) => self.change(b, &op),
+            },
+        }
+    }
+}
+
+impl ApplianceHandler<'_, '_> {
+    fn generation(&self) -> u64 {
+        self.balancer.as_ref().map_or(0, |b| b.live.generation())
+    }
+
+    fn get_config(&self) -> Response {
+        let (config, generation) = match &self.balancer {
+            Some(b) => {
+                let r = lock(&b.running);
+                (r.config.clone(), r.generation)
+            }
+            None => (self.config.clone(), 0),
+        };
+        match toml::to_string(&config) {
+            Ok(text) => Response::ok(&ConfigReply {
+                generation,
+                config: text,
+            }),
+            Err(e) => Response::error(ErrorCode::Internal, format!("writing the config: {e}")),
+        }
+    }
+
+    /// Applies one change op (or a whole config) and waits for the workers.
+    fn change(&self, b: &Balancer<'_>, op: &Op) -> Response {
+        let mut running = lock(&b.running);
+        let (config, flush, dry_run) = match op {
+            Op::Apply {
+                config,
+                dry_run,
+                source,
+            } => {
+                let name = source.as_deref().unwrap_or("<apply>");
+                let loaded = match Config::parse(Path::new(name), config.clone()) {
+                    Ok(l) => l,
+                    Err(errors) => {
+                        return Response::error(
+                            ErrorCode::InvalidConfig,
+                            format!("nothing changed:\n{errors}"),
+                        )
+                    }
+                };
+                let restart = ops::needs_restart(&running.config, &loaded.config);
+                if !restart.is_empty() {
+                    return Response::error(
+                        ErrorCode::NeedsRestart,
+                        format!("nothing changed: {}", restart.join("; ")),
+                    );
+                }
+                (loaded.config, Flush::default(), *dry_run)
+            }
+            _ => {
+                let change = match ops::apply_op(&running.config, op) {
+                    Ok(c) => c,
+                    Err(e) => return Response::error(e.code, e.message),
+                };
+                if let Err(errors) = ops::validate(&change.config) {
+                    return Response::error(
+                        ErrorCode::InvalidConfig,
+                        format!("nothing changed:\n{errors}"),
+                    );
+                }
+                (change.config, change.flush, false)
+            }
+        };
+        let changes = ops::diff(&running.config, &config);
+        let flushing = !flush.services.is_empty() || !flush.backends.is_empty();
+        if dry_run || (changes.is_empty() && !flushing) {
+            return Response::ok(&ChangeReply {
+                generation: running.generation,
+                applied: false,
+                changes,
+                adopted_us: None,
+            });
+        }
+        let lb = crate::lb::lb_config(&config, &b.device_macs);
+        let built = LbTables::build_next(&lb, &running.tables, &flush_request(&flush))
+            .and_then(|t| t.check_workers(self.workers.len()).map(|()| t));
+        let tables = match built {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                return Response::error(ErrorCode::InvalidConfig, format!("nothing changed: {e}"))
+            }
+        };
+        let published = Instant::now();
+        let generation = b.live.publish(Arc::clone(&tables));
+        *running = Running {
+            config,
+            tables,
+            generation,
+        };
+        drop(running);
+        let adopted = self.wait_for_workers(generation);
+        Response::ok(&ChangeReply {
+            generation,
+            applied: true,
+            changes,
+            adopted_us: adopted.then(|| published.elapsed().as_micros() as u64),
+        })
+    }
+
+    /// Waits until every worker runs `generation` (or a later one).
+    fn wait_for_workers(&self, generation: u64) -> bool {
+        let deadline = Instant::now() + WORKER_TIMEOUT;
+        loop {
+            if self
+                .workers
+                .iter()
+                .all(|w| w.generation.load(std::sync::atomic::Ordering::Acquire) >= generation)
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Counters of every worker, summed, with per-worker parts kept.
+    pub fn totals(&self) -> Totals {
+        let answers = self
+            .workers
+            .iter()
+            .map(|w| match w.ask(Query::Stats, WORKER_TIMEOUT) {
+                Some(Answer::Stats(s)) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        Totals::new(answers)
+    }
+
+    fn stats(&self) -> StatsReply {
+        let totals = self.totals();
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let c = w.counters.snapshot();
+                let part = totals.worker(i);
+                WorkerStatus {
+                    index: i,
+                    core: self.cores.get(i).copied().unwrap_or_default(),
+                    rx_packets: c.rx_packets,
+                    tx_packets: c.tx_packets,
+                    tx_dropped: c.tx_dropped,
+                    rx_bursts: c.rx_bursts,
+                    dropped: part.map_or(0, |p| p.counters.drops.iter().map(|(_, n)| n).sum()),
+                    sessions: part.map_or(0, views::live_sessions),
+                    generation: w.generation.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect();
+        StatsReply {
+            generation: self.generation(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            workers,
+            ports: self.ports.iter().map(views::port_status).collect(),
+            drops: totals.drops(),
+            events: totals.events(),
+            sessions: totals.sessions(),
+        }
+    }
+
+    fn sessions(&self, filter: &control::api::SessionFilter, limit: Option<u32>) -> Response {
+        let limit = limit.unwrap_or(DEFAULT_SESSION_LIMIT);
+        if limit == 0 || limit > MAX_SESSION_LIMIT {
+            return Response::error(
+                ErrorCode::InvalidRequest,
+                format!("limit {limit} is outside 1..={MAX_SESSION_LIMIT}"),
+            );
+        }
+        let limit = limit as usize;
+        let query_filter = views::session_filter(filter);
+        let mut sessions = Vec::new();
+        let mut truncated = false;
+        for (i, w) in self.workers.iter().enumerate() {
+            let query = Query::Sessions {
+                filter: query_filter.clone(),
+                limit: limit - sessions.len().min(limit),
+            };
+            if sessions.len() >= limit {
+                truncated = true;
+                break;
+            }
+            match w.ask(query, WORKER_TIMEOUT) {
+                Some(Answer::Sessions(found, more)) => {
+                    truncated |= more;
+                    sessions.extend(found.iter().map(|s| views::session_info(i, s)));
+                }
+                _ if self.balancer.is_some() => {
+                    return Response::error(
+                        ErrorCode::Busy,
+                        format!("worker {i} did not answer within {WORKER_TIMEOUT:?}"),
+                    )
+                }
+                _ => {}
+            }
+        }
+        Response::ok(&SessionsReply {
+            sessions,
+            truncated,
+        })
+    }
+
+    fn routes(&self) -> RoutesReply {
+        let config = match &self.balancer {
+            Some(b) => lock(&b.running).config.clone(),
+            None => self.config.clone(),
+        };
+        let mut routes = Vec::new();
+        for iface in &config.interfaces {
+            let name = match iface.vlan {
+                Some(v) => format!("{}.{v}", iface.port),
+                None => iface.port.clone(),
+            };
+            for a in &iface.addresses {
+                routes.push(RouteStatus {
+                    prefix: network(a),
+                    via: None,
+                    interface: name.clone(),
+                });
+            }
+        }
+        for r in &config.routes {
+            // The interface is the connected prefix holding the gateway.
+            let interface = config
+                .interfaces
+                .iter()
+                .find(|i| i.addresses.iter().any(|a| network(a).contains(r.via)))
+                .map(|i| match i.vlan {
+                    Some(v) => format!("{}.{v}", i.port),
+                    None => i.port.clone(),
+                })
+                .unwrap_or_default();
+            routes.push(RouteStatus {
+                prefix: r.prefix,
+                via: Some(r.via),
+                interface,
+            });
+        }
+        RoutesReply { routes }
+    }
+
+    fn neighbours(&self) -> NeighboursReply {
+        let mut neighbours: Vec<NeighbourStatus> = match &self.balancer {
+            Some(b) => lock(&b.running)
+                .config
+                .neighbours
+                .iter()
+                .map(|n| NeighbourStatus {
+                    address: n.address,
+                    mac: Some(n.mac.to_string()),
+                    state: "static".into(),
+                    worker: None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for (i, w) in self.workers.iter().enumerate() {
+            if let Some(Answer::Neighbours(found)) = w.ask(Query::Neighbours, WORKER_TIMEOUT) {
+                neighbours.extend(found.iter().map(|n| NeighbourStatus {
+                    address: n.addr,
+                    mac: n.mac.map(|m| views::mac_text(m.0)),
+                    state: n.state.to_string(),
+                    worker: Some(i),
+                }));
+            }
+        }
+        NeighboursReply { neighbours }
+    }
+}
+
+impl Balancer<'_> {
+    fn snapshot(&self) -> (Arc<LbTables>, Config, u64) {
+        let r = lock(&self.running);
+        (Arc::clone(&r.tables), r.config.clone(), r.generation)
+    }
+}
+
+fn flush_request(flush: &Flush) -> FlushRequest {
+    let key = |k: &control::api::ServiceKey| (k.vip, views::ip_proto(k.protocol), k.port);
+    FlushRequest {
+        services: flush.services.iter().map(key).collect(),
+        backends: flush
+            .backends
+            .iter()
+            .map(|(k, addr, port)| (key(k), *addr, *port))
+            .collect(),
+    }
+}
+
+/// An interface address's connected prefix (host bits cleared).
+fn network(a: &Ipv4Prefix) -> Ipv4Prefix {
+    let mask = if a.len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(a.len))
+    };
+    Ipv4Prefix {
+        addr: Ipv4Addr::from(u32::from(a.addr) & mask),
+        len: a.len,
+    }
+}
+
+/// A poisoned lock only means another control thread panicked; the data
+/// is still the last consistent config, since it is replaced whole.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

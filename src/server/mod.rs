@@ -1,0 +1,10 @@
+//! The control socket server: `ferrolbctl` talks to the running appliance
+//! through it. It runs on the main thread's core, never on a worker's.
+//!
+//! `protocol` parses a request line, `socket` serves clients, and
+//! `handler` answers each op from the appliance's state.
+
+pub mod handler;
+pub mod protocol;
+pub mod socket;
+pub mod views;

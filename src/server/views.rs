@@ -1,0 +1,316 @@
+//! From the dataplane's numbers (counters by id, session views) to the
+//! protocol's replies (services by key, backends by address).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+use control::api::{
+    BackendStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus,
+    SessionFilter, SessionInfo, SnatStatus,
+};
+use control::config::{Config, Protocol};
+use dataplane::dpdk::Port;
+use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
+use dataplane::pipeline::tables::LbTables;
+use dataplane::worker::{self, SessionView, WorkerLbStats};
+
+/// Every worker's answer to a stats query (`None` for one that did not
+/// answer), and their sum.
+pub struct Totals {
+    parts: Vec<Option<WorkerLbStats>>,
+    counters: LbCounters,
+    sessions: SessionCounts,
+}
+
+impl Totals {
+    pub fn new(parts: Vec<Option<WorkerLbStats>>) -> Totals {
+        let mut counters = LbCounters::default();
+        let mut sessions = SessionCounts::default();
+        for p in parts.iter().flatten() {
+            counters.add(&p.counters);
+            sessions.add(&p.sessions);
+        }
+        Totals {
+            parts,
+            counters,
+            sessions,
+        }
+    }
+
+    pub fn worker(&self, i: usize) -> Option<&WorkerLbStats> {
+        self.parts.get(i).and_then(Option::as_ref)
+    }
+
+    pub fn counters(&self) -> &LbCounters {
+        &self.counters
+    }
+
+    pub fn drops(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .drops
+            .iter()
+            .map(|(r, n)| (r.name().to_string(), n))
+            .collect()
+    }
+
+    pub fn events(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .events
+            .iter()
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), n))
+            .collect()
+    }
+
+    /// Live sessions over all workers.
+    pub fn sessions(&self) -> u64 {
+        self.parts.iter().flatten().map(live_sessions).sum()
+    }
+}
+
+/// A worker's live sessions: those of services and of SNAT rules.
+pub fn live_sessions(s: &WorkerLbStats) -> u64 {
+    s.sessions.services.iter().sum::<u64>() + s.sessions.snat.iter().sum::<u64>()
+}
+
+/// Counters sampled about once a second, for rates.
+#[derive(Default)]
+pub struct RateSampler {
+    previous: Option<(Instant, LbCounters)>,
+    latest: Option<(Instant, LbCounters)>,
+}
+
+/// Per-second rates by service, backend and SNAT id.
+#[derive(Default)]
+pub struct Rates {
+    pub services: Vec<FlowRates>,
+    pub backends: Vec<FlowRates>,
+    pub snat: Vec<FlowRates>,
+}
+
+impl RateSampler {
+    pub fn sample(&mut self, at: Instant, counters: LbCounters) {
+        self.previous = self.latest.take();
+        self.latest = Some((at, counters));
+    }
+
+    /// Rates between the last two samples; zeros until there are two.
+    pub fn rates(&self) -> Rates {
+        let (Some((t0, c0)), Some((t1, c1))) = (&self.previous, &self.latest) else {
+            return Rates::default();
+        };
+        let secs = t1.duration_since(*t0).as_secs_f64();
+        if secs <= 0.0 {
+            return Rates::default();
+        }
+        let per = |new: &[FlowCounters], old: &[FlowCounters]| -> Vec<FlowRates> {
+            new.iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let o = old.get(i).copied().unwrap_or_default();
+                    let d = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+                    FlowRates {
+                        cps: d(n.conns, o.conns),
+                        pps_in: d(n.packets_in, o.packets_in),
+                        pps_out: d(n.packets_out, o.packets_out),
+                        bps_in: d(n.bytes_in, o.bytes_in) * 8.0,
+                        bps_out: d(n.bytes_out, o.bytes_out) * 8.0,
+                    }
+                })
+                .collect()
+        };
+        Rates {
+            services: per(&c1.services, &c0.services),
+            backends: per(&c1.backends, &c0.backends),
+            snat: per(&c1.snat, &c0.snat),
+        }
+    }
+}
+
+fn flow_stats(c: Option<&FlowCounters>) -> FlowStats {
+    let c = c.copied().unwrap_or_default();
+    FlowStats {
+        conns: c.conns,
+        packets_in: c.packets_in,
+        packets_out: c.packets_out,
+        bytes_in: c.bytes_in,
+        bytes_out: c.bytes_out,
+    }
+}
+
+pub fn empty_list(generation: u64) -> ListReply {
+    ListReply {
+        generation,
+        services: Vec::new(),
+        snat: Vec::new(),
+    }
+}
+
+/// Services in config order, each with its backends (and the deleted ones
+/// still draining), counters and rates as asked.
+pub fn list(
+    config: &Config,
+    tables: &LbTables,
+    generation: u64,
+    totals: &Totals,
+    stats: bool,
+    rates: Option<&Rates>,
+) -> ListReply {
+    let counters = totals.counters();
+    let live = &totals.sessions;
+    let rate = |list: Option<&Vec<FlowRates>>, id: usize| {
+        list.map(|l| l.get(id).copied().unwrap_or_default())
+    };
+    let mut services = Vec::with_capacity(config.services.len());
+    for s in &config.services {
+        let key = ServiceKey::of(s);
+        let Some(&id) = tables
+            .service_index
+            .get(&(s.vip, ip_proto(s.protocol), s.port))
+        else {
+            continue;
+        };
+        let Some(svc) = tables.services.get(id as usize) else {
+            continue;
+        };
+        let id = id as usize;
+        let backend_status = |b: u32, weight: u32, draining: bool| {
+            let b = b as usize;
+            let info = tables.backends.get(b);
+            let counts = live.backends.get(b).copied().unwrap_or_default();
+            BackendStatus {
+                address: info.map_or(std::net::Ipv4Addr::UNSPECIFIED, |i| i.addr),
+                port: info.map_or(0, |i| i.port),
+                weight,
+                active: counts.active,
+                inactive: counts.inactive,
+                draining,
+                stats: stats.then(|| flow_stats(counters.backends.get(b))),
+                rate: rate(rates.map(|r| &r.backends), b),
+            }
+        };
+        let mut backends: Vec<BackendStatus> = svc
+            .backend_ids
+            .iter()
+            .zip(&svc.spec.backends)
+            .map(|(&b, spec)| backend_status(b, spec.weight, false))
+            .collect();
+        for (b, info) in tables.backends.iter().enumerate() {
+            let draining = info.service as usize == id
+                && info.state.is_retired()
+                && live.backends.get(b).is_some_and(|c| c.total() > 0);
+            if draining {
+                backends.push(backend_status(b as u32, 0, true));
+            }
+        }
+        services.push(ServiceStatus {
+            key,
+            name: s.name.clone(),
+            mode: s.mode,
+            scheduler: s.scheduler,
+            persistence: s.persistence,
+            local_addresses: s.local_addresses.clone(),
+            sessions: live.services.get(id).copied().unwrap_or(0),
+            stats: stats.then(|| flow_stats(counters.services.get(id))),
+            rate: rate(rates.map(|r| &r.services), id),
+            backends,
+        });
+    }
+    let snat = config
+        .snat
+        .iter()
+        .filter_map(|rule| {
+            let id = tables
+                .snat
+                .iter()
+                .position(|r| {
+                    !r.state.is_retired() && r.spec.source == (rule.source.addr, rule.source.len)
+                })?;
+            Some(SnatStatus {
+                source: rule.source,
+                addresses: rule.addresses.clone(),
+                sessions: live.snat.get(id).copied().unwrap_or(0),
+                stats: stats.then(|| flow_stats(counters.snat.get(id))),
+                rate: rate(rates.map(|r| &r.snat), id),
+            })
+        })
+        .collect();
+    ListReply {
+        generation,
+        services,
+        snat,
+    }
+}
+
+pub fn ip_proto(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+    }
+}
+
+fn protocol(p: u8) -> Option<Protocol> {
+    match p {
+        6 => Some(Protocol::Tcp),
+        17 => Some(Protocol::Udp),
+        _ => None,
+    }
+}
+
+pub fn session_filter(f: &SessionFilter) -> worker::SessionFilter {
+    worker::SessionFilter {
+        service: f.service.map(|k| (k.vip, ip_proto(k.protocol), k.port)),
+        backend: f.backend,
+        client: f.client,
+        proto: f.protocol.map(ip_proto),
+    }
+}
+
+pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
+    let addr = |(a, p): (std::net::Ipv4Addr, u16)| SocketAddrV4::new(a, p);
+    SessionInfo {
+        worker,
+        protocol: match s.proto {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            1 => "icmp".into(),
+            p => p.to_string(),
+        },
+        service: s.service.and_then(|(vip, p, port)| {
+            Some(ServiceKey {
+                protocol: protocol(p)?,
+                vip,
+                port,
+            })
+        }),
+        client: addr(s.client),
+        destination: addr(s.destination),
+        local: s.local.map(addr),
+        backend: addr(s.backend),
+        state: s.state.to_string(),
+        expires_in_ms: s.expires_in_ms,
+    }
+}
+
+pub fn port_status(p: &Port<'_>) -> PortStatus {
+    let s = p.stats();
+    PortStatus {
+        name: p.name().to_string(),
+        rx_packets: s.rx_packets,
+        tx_packets: s.tx_packets,
+        rx_bytes: s.rx_bytes,
+        tx_bytes: s.tx_bytes,
+        rx_missed: s.rx_missed,
+        rx_nombuf: s.rx_no_mbuf,
+        rx_errors: s.rx_errors,
+        tx_errors: s.tx_errors,
+    }
+}
+
+pub fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
