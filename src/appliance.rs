@@ -14,10 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
+use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
-use dataplane::live::LiveTables;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report;
@@ -173,7 +173,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         let (socket, handler, stop_control, clients) = (&socket, &handler, &stop_control, &clients);
         let control = thread::Builder::new()
             .name("ferrolb-ctl".into())
-            .spawn_scoped(scope, move || socket.serve(scope, handler, stop_control, clients))
+            .spawn_scoped(scope, move || {
+                socket.serve(scope, handler, stop_control, clients)
+            })
             .context("starting the control socket thread")?;
         let sampler = thread::Builder::new()
             .name("ferrolb-rates".into())

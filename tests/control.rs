@@ -40,7 +40,8 @@ fn sessions_by_backend(app: &Appliance, key: &str) -> BTreeMap<String, u64> {
                 b["address"].as_str().expect("address"),
                 if b["draining"] == true { "*" } else { "" }
             );
-            let n = b["active"].as_u64().expect("active") + b["inactive"].as_u64().expect("inactive");
+            let n =
+                b["active"].as_u64().expect("active") + b["inactive"].as_u64().expect("inactive");
             (name, n)
         })
         .collect()
@@ -94,7 +95,10 @@ fn backend_verbs_take_effect_on_live_sessions() {
 
     // ipvsadm's shape.
     let list = app.ctl_ok(&["list"]);
-    assert!(list.contains("Prot LocalAddress:Port Scheduler Flags"), "{list}");
+    assert!(
+        list.contains("Prot LocalAddress:Port Scheduler Flags"),
+        "{list}"
+    );
     assert!(list.contains("RemoteAddress:Port"), "{list}");
     assert!(list.contains("192.0.2.20:53"), "{list}");
     assert!(list.contains("10.0.1.11:53"), "{list}");
@@ -104,7 +108,11 @@ fn backend_verbs_take_effect_on_live_sessions() {
     assert!(out.contains("10.0.1.13"), "{out}");
     assert_eq!(
         weights(&app, DNS),
-        map(&[("10.0.1.11:53", 1), ("10.0.1.12:53", 1), ("10.0.1.13:53", 2)])
+        map(&[
+            ("10.0.1.11:53", 1),
+            ("10.0.1.12:53", 1),
+            ("10.0.1.13:53", 2)
+        ])
     );
     assert_eq!(
         sessions_by_backend(&app, DNS),
@@ -127,10 +135,17 @@ fn backend_verbs_take_effect_on_live_sessions() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(
         sessions_by_backend(&app, DNS),
-        map(&[("10.0.1.11*", FLOWS as u64), ("10.0.1.12", 0), ("10.0.1.13", 0)])
+        map(&[
+            ("10.0.1.11*", FLOWS as u64),
+            ("10.0.1.12", 0),
+            ("10.0.1.13", 0)
+        ])
     );
     let table = app.ctl_ok(&["list"]);
-    assert!(table.contains("10.0.1.11:53"), "a draining backend is listed:\n{table}");
+    assert!(
+        table.contains("10.0.1.11:53"),
+        "a draining backend is listed:\n{table}"
+    );
 
     // Sessions: filters and the limit.
     let all = app.ctl_json(&["sessions", "--backend", "10.0.1.11", "--limit", "1000"]);
@@ -142,7 +157,9 @@ fn backend_verbs_take_effect_on_live_sessions() {
         assert_eq!(s["destination"], "192.0.2.20:53", "{s}");
         assert_eq!(s["protocol"], "udp", "{s}");
         assert!(
-            s["local"].as_str().is_some_and(|l| l.starts_with("10.0.1.100:")),
+            s["local"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("10.0.1.100:")),
             "FULLNAT sessions show their local address: {s}"
         );
     }
@@ -161,7 +178,10 @@ fn backend_verbs_take_effect_on_live_sessions() {
     let out = app.ctl(&["backend", "delete", DNS, "10.0.1.99"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("ferrolbctl: ") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("ferrolbctl: ") && err.trim().lines().count() == 1,
+        "{err}"
+    );
     assert!(err.contains("10.0.1.99"), "{err}");
 
     assert_eq!(drops(&app), BTreeMap::new(), "no packet was dropped");
@@ -180,7 +200,10 @@ fn service_route_neighbour_laddr_and_snat_verbs() {
     // Reads: stats, counters and rates (before `laddr` below starts the
     // DNS service afresh).
     let stats = app.ctl_json(&["stats"]);
-    assert!(stats["workers"][0]["rx_packets"].as_u64() > Some(0), "{stats}");
+    assert!(
+        stats["workers"][0]["rx_packets"].as_u64() > Some(0),
+        "{stats}"
+    );
     assert_eq!(stats["workers"][0]["generation"], g0);
     assert_eq!(stats["ports"][0]["name"], "lan");
     assert_eq!(stats["sessions"], FLOWS as u64);
@@ -198,19 +221,39 @@ fn service_route_neighbour_laddr_and_snat_verbs() {
     let text = app.ctl_ok(&["list", "--stats"]);
     assert!(text.contains("InPkts"), "{text}");
 
-
     app.ctl_ok(&[
-        "service", "add", "192.0.2.30:8080", "--proto", "tcp", "--mode", "nat", "--scheduler",
+        "service",
+        "add",
+        "192.0.2.30:8080",
+        "--proto",
+        "tcp",
+        "--mode",
+        "nat",
+        "--scheduler",
         "rr",
     ]);
     app.ctl_ok(&["backend", "add", "tcp/192.0.2.30:8080", "10.0.1.13:80"]);
-    app.ctl_ok(&["service", "edit", "tcp/192.0.2.30:8080", "--scheduler", "wrr"]);
+    app.ctl_ok(&[
+        "service",
+        "edit",
+        "tcp/192.0.2.30:8080",
+        "--scheduler",
+        "wrr",
+    ]);
     let list = app.ctl_json(&["list"]);
     let svc = service(&list, "tcp/192.0.2.30:8080");
     assert_eq!(svc["scheduler"], "wrr");
     assert_eq!(svc["mode"], "nat");
     assert_eq!(svc["backends"][0]["port"], 80);
-    let out = app.ctl(&["service", "add", "192.0.2.30:8080", "--proto", "tcp", "--mode", "nat"]);
+    let out = app.ctl(&[
+        "service",
+        "add",
+        "192.0.2.30:8080",
+        "--proto",
+        "tcp",
+        "--mode",
+        "nat",
+    ]);
     assert_eq!(out.status.code(), Some(1), "adding it twice is refused");
     app.ctl_ok(&["service", "delete", "tcp/192.0.2.30:8080"]);
     let list = app.ctl_json(&["list"]);
@@ -231,7 +274,10 @@ fn service_route_neighbour_laddr_and_snat_verbs() {
     );
     app.ctl_ok(&["laddr", "delete", DNS, "10.0.1.101"]);
     let list = app.ctl_json(&["list"]);
-    assert_eq!(service(&list, DNS)["local_addresses"], serde_json::json!(["10.0.1.100"]));
+    assert_eq!(
+        service(&list, DNS)["local_addresses"],
+        serde_json::json!(["10.0.1.100"])
+    );
 
     app.ctl_ok(&["route", "add", "172.16.0.0/12", "via", "10.0.0.254"]);
     let routes = app.ctl_json(&["route", "list"]);
@@ -260,7 +306,15 @@ fn service_route_neighbour_laddr_and_snat_verbs() {
     app.ctl_ok(&["neigh", "delete", "10.0.1.14"]);
     assert!(!has_neigh(&app.ctl_json(&["neigh", "list"])));
 
-    app.ctl_ok(&["snat", "add", "10.0.1.0/24", "--port", "lan", "--addr", "10.0.0.50"]);
+    app.ctl_ok(&[
+        "snat",
+        "add",
+        "10.0.1.0/24",
+        "--port",
+        "lan",
+        "--addr",
+        "10.0.0.50",
+    ]);
     let list = app.ctl_json(&["list"]);
     assert_eq!(list["snat"][0]["source"], "10.0.1.0/24", "{list}");
     app.ctl_ok(&["snat", "delete", "10.0.1.0/24"]);
@@ -309,7 +363,11 @@ fn apply_is_atomic_and_a_dry_run_changes_nothing() {
     assert_eq!(generation(&app), g0 + 1);
     assert_eq!(
         weights(&app, DNS),
-        map(&[("10.0.1.11:53", 1), ("10.0.1.12:53", 3), ("10.0.1.13:53", 1)])
+        map(&[
+            ("10.0.1.11:53", 1),
+            ("10.0.1.12:53", 3),
+            ("10.0.1.13:53", 1)
+        ])
     );
     let again = app.ctl_ok(&["apply", "-f", new]);
     assert!(again.contains("no changes"), "{again}");
@@ -360,8 +418,14 @@ fn bad_requests_get_named_errors_and_the_connection_lives_on() {
         ("[1,2,3]", "malformed"),
         (r#"{"v":9,"op":"hello"}"#, "unsupported_version"),
         (r#"{"v":1,"op":"reboot"}"#, "unknown_op"),
-        (r#"{"v":1,"op":"backend_edit","service":"tcp/192.0.2.10:80"}"#, "invalid_request"),
-        (r#"{"v":1,"op":"apply","config":"","dryrun":true}"#, "invalid_request"),
+        (
+            r#"{"v":1,"op":"backend_edit","service":"tcp/192.0.2.10:80"}"#,
+            "invalid_request",
+        ),
+        (
+            r#"{"v":1,"op":"apply","config":"","dryrun":true}"#,
+            "invalid_request",
+        ),
         (
             r#"{"v":1,"op":"backend_add","service":"udp/192.0.2.20:53","backend":{"address":"10.0.1.14","weight":4000000000}}"#,
             "invalid_config",
@@ -379,7 +443,9 @@ fn bad_requests_get_named_errors_and_the_connection_lives_on() {
         assert_eq!(reply["ok"], false, "{line}: {reply}");
         assert_eq!(code(&reply), expected, "{line}: {reply}");
         assert!(
-            reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            reply["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{reply}"
         );
         // The same connection carries on.
@@ -408,7 +474,10 @@ fn a_peer_that_is_not_allowed_is_refused() {
         return;
     }
     let app = Appliance::start(BASE_CONFIG, &dns_traffic());
-    let mode = std::fs::metadata(&app.socket).expect("socket").permissions().mode();
+    let mode = std::fs::metadata(&app.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode");
     let as_nobody = || {
         use std::os::unix::process::CommandExt;
@@ -426,8 +495,7 @@ fn a_peer_that_is_not_allowed_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.to_lowercase().contains("permission"), "{err}");
 
-    std::fs::set_permissions(&app.socket, std::fs::Permissions::from_mode(0o666))
-        .expect("chmod");
+    std::fs::set_permissions(&app.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let out = as_nobody();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -460,7 +528,9 @@ fn ten_clients_make_a_thousand_changes_each_under_traffic() {
             let mut samples = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let stats = c.call(r#"{"v":1,"op":"stats"}"#);
-                let rx = stats["result"]["workers"][0]["rx_packets"].as_u64().unwrap_or(0);
+                let rx = stats["result"]["workers"][0]["rx_packets"]
+                    .as_u64()
+                    .unwrap_or(0);
                 assert!(rx > last, "the worker stalled: rx {rx} after {last}");
                 last = rx;
                 samples += 1;
@@ -514,7 +584,10 @@ fn ten_clients_make_a_thousand_changes_each_under_traffic() {
     // Weight edits that set the weight it already has change nothing.
     assert!(g > g0 + (CLIENTS * CHANGES / 2) as u64, "generation {g}");
     let stats = app.ctl_json(&["stats"]);
-    assert_eq!(stats["workers"][0]["generation"], g, "the worker runs the last change");
+    assert_eq!(
+        stats["workers"][0]["generation"], g,
+        "the worker runs the last change"
+    );
     assert_eq!(stats["workers"][0]["tx_dropped"], 0);
     assert_eq!(drops(&app), BTreeMap::new(), "no packet was dropped");
     let list = app.ctl_json(&["list"]);

@@ -130,7 +130,7 @@ fn free_port() -> u16 {
 #[test]
 fn health_checks_reload_and_metrics_against_a_running_appliance() {
     let mut tcp = Backend::start("127.0.0.11");
-    let mut http = Backend::start("127.0.0.12");
+    let http = Backend::start("127.0.0.12");
     let services = format!(
         r#"
 [[service]]
@@ -166,8 +166,11 @@ weight = 3
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let original = std::fs::read_to_string(&app.config).expect("config");
     let file = app.dir.path().join("daemon.toml");
-    std::fs::write(&file, format!("{original}\n[daemon]\nmetrics = \"{metrics}\"\n"))
-        .expect("write");
+    std::fs::write(
+        &file,
+        format!("{original}\n[daemon]\nmetrics = \"{metrics}\"\n"),
+    )
+    .expect("write");
     let log = app.dir.path().join("daemon.log");
     let daemon = Daemon(
         Command::new(ferrolbctl_bin())
@@ -219,7 +222,11 @@ weight = 3
 
     // Metrics.
     let mut s = TcpStream::connect(metrics).expect("metrics endpoint");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut body = String::new();
     s.read_to_string(&mut body).expect("read");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
@@ -235,7 +242,9 @@ weight = 3
     // Killing the daemon leaves forwarding and the last weights alone.
     drop(daemon);
     let rx = app.rx_packets();
-    app.wait_for("traffic to go on without the daemon", || app.rx_packets() > rx);
+    app.wait_for("traffic to go on without the daemon", || {
+        app.rx_packets() > rx
+    });
     assert_eq!(weight(&app, http_svc, http.addr), Some(5));
     let list: Value = app.ctl_json(&["list"]);
     assert_eq!(list["services"].as_array().map(Vec::len), Some(4));

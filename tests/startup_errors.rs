@@ -97,9 +97,11 @@ fn a_vdev_that_fails_to_probe_names_the_port_and_line() {
     );
     let f = fails(&text);
     assert_eq!(f.code, 1);
+    let line = line_of(&text, "device = ");
     assert!(
-        f.stderr
-            .contains("ferrolb.toml:6: port[0].device: device net_pcap0 did not probe"),
+        f.stderr.contains(&format!(
+            "ferrolb.toml:{line}: port[0].device: device net_pcap0 did not probe"
+        )),
         "{}",
         f.stderr
     );
@@ -132,9 +134,11 @@ fn a_worker_core_this_machine_lacks_is_named() {
         pcap_port(dir.path())
     );
     let f = fails(&text);
+    let line = line_of(&text, "cores = [4095]");
     assert!(
-        f.stderr
-            .contains("ferrolb.toml:9: workers.cores[0]: core 4095 is not available"),
+        f.stderr.contains(&format!(
+            "ferrolb.toml:{line}: workers.cores[0]: core 4095 is not available"
+        )),
         "{}",
         f.stderr
     );
@@ -157,4 +161,12 @@ fn check_validates_without_starting_dpdk() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ok.toml is valid"), "{stdout}");
     assert!(!stdout.contains("EAL"), "{stdout}");
+}
+
+/// The 1-based line of `text` that starts with `start`.
+fn line_of(text: &str, start: &str) -> usize {
+    1 + text
+        .lines()
+        .position(|l| l.starts_with(start))
+        .expect("the line is in the config")
 }

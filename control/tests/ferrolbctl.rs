@@ -108,6 +108,9 @@ fn the_daemon_refuses_a_config_it_cannot_read() {
     let out = ferrolbctl(&["daemon", "-c", "missing-lb.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.starts_with("ferrolbctl daemon: missing-lb.toml"), "{err}");
+    assert!(
+        err.starts_with("ferrolbctl daemon: missing-lb.toml"),
+        "{err}"
+    );
     assert!(err.contains("cannot read"), "{err}");
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use control::api::{
-    ChangeReply, ConfigReply, ErrorCode, HelloReply, NeighbourStatus, NeighboursReply, Op,
-    Request, Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
+    ChangeReply, ConfigReply, ErrorCode, HelloReply, NeighbourStatus, NeighboursReply, Op, Request,
+    Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
     DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT, PROTOCOL_VERSION,
 };
 use control::config::{Config, Ipv4Prefix};

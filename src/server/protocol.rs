@@ -22,7 +22,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         Some(v) => {
             return Err(Response::error(
                 ErrorCode::UnsupportedVersion,
-                format!("protocol version {v} is not supported; this ferrolb speaks {PROTOCOL_VERSION}"),
+                format!(
+                    "protocol version {v} is not supported; this ferrolb speaks {PROTOCOL_VERSION}"
+                ),
             ))
         }
         None => {
@@ -46,16 +48,10 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
                 "\"op\" must be a string",
             ))
         }
-        None => {
-            return Err(Response::error(
-                ErrorCode::InvalidRequest,
-                "missing \"op\"",
-            ))
-        }
+        None => return Err(Response::error(ErrorCode::InvalidRequest, "missing \"op\"")),
     }
-    let request = serde_json::from_value::<Request>(value.clone()).map_err(|e| {
-        Response::error(ErrorCode::InvalidRequest, format!("invalid request: {e}"))
-    })?;
+    let request = serde_json::from_value::<Request>(value.clone())
+        .map_err(|e| Response::error(ErrorCode::InvalidRequest, format!("invalid request: {e}")))?;
     // Refuse fields the op does not have, so that a misspelt `dryrun` is an
     // error rather than a real apply. (serde's flatten cannot deny unknown
     // fields itself.) Every op writes all of its fields, so the op written
@@ -64,7 +60,10 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
     if let Some(unknown) = fields.keys().find(|k| known.get(k.as_str()).is_none()) {
         return Err(Response::error(
             ErrorCode::InvalidRequest,
-            format!("invalid request: op {:?} has no field {unknown:?}", op_name(fields)),
+            format!(
+                "invalid request: op {:?} has no field {unknown:?}",
+                op_name(fields)
+            ),
         ));
     }
     Ok(request)
@@ -90,7 +89,10 @@ mod tests {
     fn each_problem_has_its_code() {
         assert_eq!(code("{\"v\":1,"), ErrorCode::Malformed);
         assert_eq!(code("[1,2]"), ErrorCode::Malformed);
-        assert_eq!(code(r#"{"v":2,"op":"hello"}"#), ErrorCode::UnsupportedVersion);
+        assert_eq!(
+            code(r#"{"v":2,"op":"hello"}"#),
+            ErrorCode::UnsupportedVersion
+        );
         assert_eq!(code(r#"{"op":"hello"}"#), ErrorCode::InvalidRequest);
         assert_eq!(code(r#"{"v":1,"op":"reboot"}"#), ErrorCode::UnknownOp);
         assert_eq!(code(r#"{"v":1,"op":7}"#), ErrorCode::InvalidRequest);

@@ -221,12 +221,9 @@ pub fn list(
         .snat
         .iter()
         .filter_map(|rule| {
-            let id = tables
-                .snat
-                .iter()
-                .position(|r| {
-                    !r.state.is_retired() && r.spec.source == (rule.source.addr, rule.source.len)
-                })?;
+            let id = tables.snat.iter().position(|r| {
+                !r.state.is_retired() && r.spec.source == (rule.source.addr, rule.source.len)
+            })?;
             Some(SnatStatus {
                 source: rule.source,
                 addresses: rule.addresses.clone(),

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -239,7 +239,11 @@ impl Appliance {
             .args(["-TERM", &child.id().to_string()])
             .status();
         let status = child.wait().expect("wait for ferrolb");
-        assert!(status.success(), "ferrolb exited with {status}:\n{}", self.log());
+        assert!(
+            status.success(),
+            "ferrolb exited with {status}:\n{}",
+            self.log()
+        );
         std::fs::read_to_string(self.dir.path().join("stdout")).unwrap_or_default()
     }
 }

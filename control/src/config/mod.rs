@@ -285,6 +285,15 @@ impl Config {
         Ok(LoadedConfig { config, source })
     }
 
+    /// Validates a config that exists only in memory (the running config
+    /// after a runtime op): the same checks as for a file, with errors that
+    /// name the key but no line, since there is no file to point into.
+    pub fn check(config: Config, name: &Path) -> Result<LoadedConfig, ConfigErrors> {
+        let source = ConfigSource::new(name, String::new());
+        validate::validate(&config, &source)?;
+        Ok(LoadedConfig { config, source })
+    }
+
     /// The mbuf pool size: the configured one, or enough for every RX and
     /// TX descriptor, the per-core caches and a burst per queue, doubled.
     pub fn mbufs_needed(&self) -> u32 {

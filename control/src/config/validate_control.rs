@@ -8,9 +8,6 @@ use super::{Config, ConfigError, ConfigSource, KeyPath};
 /// not fit, and the appliance would refuse its own tooling.
 const MIN_MAX_MESSAGE: usize = 4096;
 
-
-
-
 pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<ConfigError>) {
     let mut err = |path: KeyPath, msg: String| errors.push(source.error_at(&path, msg));
     let at = KeyPath::root().key("control");

@@ -507,8 +507,11 @@ fn validate_names_the_running_config_and_the_key() {
     let e = &errs[0];
     assert_eq!(e.file, Path::new("<running config>"));
     assert_eq!(e.key.as_deref(), Some("service[0].backend[1].weight"));
-    assert!(e.line.is_some(), "{e}");
-    assert!(e.to_string().starts_with("<running config>:"), "{e}");
+    assert_eq!(e.line, None, "no file, so no line: {e}");
+    assert!(
+        e.to_string().starts_with("<running config>: service[0]"),
+        "{e}"
+    );
 
     let c = apply(Op::LaddrAdd {
         service: web(),

@@ -202,7 +202,10 @@ fn main() -> Result<()> {
             }
         }
         if Instant::now() > deadline {
-            bail!("ferrolb did not answer; see {}", dir.join("ferrolb.log").display());
+            bail!(
+                "ferrolb did not answer; see {}",
+                dir.join("ferrolb.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -226,7 +229,10 @@ fn main() -> Result<()> {
         ),
         &mut apply_rtt,
     ));
-    rows.push(summary("  of which workers adopting (us)", &mut apply_adopt));
+    rows.push(summary(
+        "  of which workers adopting (us)",
+        &mut apply_adopt,
+    ));
 
     let mut weight_rtt = Vec::new();
     let mut weight_adopt = Vec::new();
