@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::appliance::{dns_traffic, Appliance, RawClient, BASE_CONFIG, DNS, FLOWS};
+use common::appliance::{base_config, dns_traffic, Appliance, RawClient, DNS, FLOWS};
 use serde_json::Value;
 
 /// The service `key` in a `list --json` reply.
@@ -87,7 +87,7 @@ fn generation(app: &Appliance) -> u64 {
 
 #[test]
 fn backend_verbs_take_effect_on_live_sessions() {
-    let app = Appliance::start(BASE_CONFIG, &dns_traffic());
+    let app = Appliance::start(&base_config(), &dns_traffic());
     let half = FLOWS as u64 / 2;
     app.wait_for("every flow to have a session", || {
         sessions_by_backend(&app, DNS) == map(&[("10.0.1.11", half), ("10.0.1.12", half)])
@@ -191,7 +191,7 @@ fn backend_verbs_take_effect_on_live_sessions() {
 
 #[test]
 fn service_route_neighbour_laddr_and_snat_verbs() {
-    let app = Appliance::start(BASE_CONFIG, &dns_traffic());
+    let app = Appliance::start(&base_config(), &dns_traffic());
     let g0 = generation(&app);
     app.wait_for("every flow to have a session", || {
         app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
@@ -336,7 +336,7 @@ fn service_route_neighbour_laddr_and_snat_verbs() {
 
 #[test]
 fn apply_is_atomic_and_a_dry_run_changes_nothing() {
-    let app = Appliance::start(BASE_CONFIG, &dns_traffic());
+    let app = Appliance::start(&base_config(), &dns_traffic());
     let original = std::fs::read_to_string(&app.config).expect("config");
     let g0 = generation(&app);
     let running = app.ctl_ok(&["config"]);
@@ -409,7 +409,7 @@ fn apply_is_atomic_and_a_dry_run_changes_nothing() {
 
 #[test]
 fn bad_requests_get_named_errors_and_the_connection_lives_on() {
-    let app = Appliance::start_with(BASE_CONFIG, &dns_traffic(), "max_message = 4096");
+    let app = Appliance::start_with(&base_config(), &dns_traffic(), "max_message = 4096");
     let g0 = generation(&app);
     let mut c = RawClient::connect(&app.socket).expect("connect");
     let code = |reply: &Value| reply["error"]["code"].as_str().unwrap_or("").to_string();
@@ -473,7 +473,7 @@ fn a_peer_that_is_not_allowed_is_refused() {
         eprintln!("skipped: needs root to run a client as another user");
         return;
     }
-    let app = Appliance::start(BASE_CONFIG, &dns_traffic());
+    let app = Appliance::start(&base_config(), &dns_traffic());
     let mode = std::fs::metadata(&app.socket)
         .expect("socket")
         .permissions()
@@ -517,7 +517,7 @@ fn nix_is_root() -> bool {
 fn ten_clients_make_a_thousand_changes_each_under_traffic() {
     const CLIENTS: usize = 10;
     const CHANGES: usize = 1000;
-    let app = Appliance::start(BASE_CONFIG, &dns_traffic());
+    let app = Appliance::start(&base_config(), &dns_traffic());
     let g0 = generation(&app);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (answered, samples) = std::thread::scope(|s| {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::appliance::{dns_traffic, ferrolbctl_bin, Appliance, BASE_CONFIG};
+use common::appliance::{base_config, dns_traffic, ferrolbctl_bin, Appliance};
 use serde_json::Value;
 
 /// A backend on loopback that can be stopped and started on the same
@@ -159,7 +159,7 @@ weight = 3
         tcp.addr.port(),
         http.addr.port()
     );
-    let app = Appliance::start(&format!("{BASE_CONFIG}{services}"), &dns_traffic());
+    let app = Appliance::start(&format!("{}{services}", base_config()), &dns_traffic());
     let (tcp_svc, http_svc) = ("tcp/192.0.2.40:80", "tcp/192.0.2.41:80");
 
     // The daemon reads the appliance's own file, plus where to serve metrics.

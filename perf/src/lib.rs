@@ -6,3 +6,4 @@
 
 pub mod frames;
 pub mod pcap;
+pub mod scenario;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{ferrolb_bin, frames, pcap, test_eal_args};
+use ferrolb_perf::scenario;
+
+use super::{ferrolb_bin, pcap, test_eal_args};
 
 /// Our MAC on the one port (`frames::LB_MAC`), and the router's.
 pub const LB_MAC: &str = "02:00:00:00:00:fe";
@@ -20,52 +22,13 @@ pub const DNS: &str = "udp/192.0.2.20:53";
 /// Replayed client flows.
 pub const FLOWS: usize = 64;
 
-/// One-armed: clients behind 10.0.0.254, servers 10.0.1.11-13 on the same
-/// port, a FULLNAT UDP service with two backends that the traffic uses, and
-/// a TCP service nobody sends to.
-pub const BASE_CONFIG: &str = r#"
-[sessions]
-capacity = 65536
-
-[[interface]]
-port = "lan"
-addresses = ["10.0.0.1/24", "10.0.1.1/24"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-
-[[neighbour]]
-address = "10.0.0.254"
-mac = "02:00:00:00:00:01"
-
-[[neighbour]]
-address = "10.0.1.11"
-mac = "02:00:00:00:01:0b"
-
-[[neighbour]]
-address = "10.0.1.12"
-mac = "02:00:00:00:01:0c"
-
-[[neighbour]]
-address = "10.0.1.13"
-mac = "02:00:00:00:01:0d"
-
-[[service]]
-name = "dns"
-vip = "192.0.2.20"
-protocol = "udp"
-port = 53
-mode = "fullnat"
-scheduler = "rr"
-local_addresses = ["10.0.1.100"]
-
-[[service.backend]]
-address = "10.0.1.11"
-
-[[service.backend]]
-address = "10.0.1.12"
-
+/// The shared one-armed DNS scenario (`ferrolb_perf::scenario`) plus a TCP
+/// NAT service nobody sends to.
+pub fn base_config() -> String {
+    format!(
+        "{}{}",
+        scenario::ONE_ARMED_DNS,
+        r#"
 [[service]]
 name = "web"
 vip = "192.0.2.10"
@@ -76,23 +39,13 @@ mode = "nat"
 [[service.backend]]
 address = "10.0.1.11"
 port = 8080
-"#;
+"#
+    )
+}
 
 /// `FLOWS` UDP flows from distinct clients to the DNS service.
 pub fn dns_traffic() -> Vec<Vec<u8>> {
-    (0..FLOWS)
-        .map(|i| {
-            frames::udp(
-                frames::CLIENT_MAC,
-                frames::LB_MAC,
-                [198, 51, 100, 1 + i as u8],
-                [192, 0, 2, 20],
-                10_000 + i as u16,
-                53,
-                b"query",
-            )
-        })
-        .collect()
+    scenario::dns_flows(FLOWS as u8)
 }
 
 pub struct Appliance {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ferrolb_perf::{frames, pcap};
+use ferrolb_perf::{pcap, scenario};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -46,44 +46,6 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
 }
-
-const BASE: &str = r#"
-[sessions]
-capacity = 65536
-
-[[interface]]
-port = "lan"
-addresses = ["10.0.0.1/24", "10.0.1.1/24"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-
-[[neighbour]]
-address = "10.0.0.254"
-mac = "02:00:00:00:00:01"
-
-[[neighbour]]
-address = "10.0.1.11"
-mac = "02:00:00:00:01:0b"
-
-[[neighbour]]
-address = "10.0.1.12"
-mac = "02:00:00:00:01:0c"
-
-[[service]]
-vip = "192.0.2.20"
-protocol = "udp"
-port = 53
-mode = "fullnat"
-local_addresses = ["10.0.1.100"]
-
-[[service.backend]]
-address = "10.0.1.11"
-
-[[service.backend]]
-address = "10.0.1.12"
-"#;
 
 struct Appliance {
     child: Child,
@@ -135,19 +97,7 @@ fn main() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("ferrolb-ctlbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let traffic = dir.join("dns.pcap");
-    let flows: Vec<Vec<u8>> = (0..64u16)
-        .map(|i| {
-            frames::udp(
-                frames::CLIENT_MAC,
-                frames::LB_MAC,
-                [198, 51, 100, 1 + i as u8],
-                [192, 0, 2, 20],
-                10_000 + i,
-                53,
-                b"query",
-            )
-        })
-        .collect();
+    let flows = scenario::dns_flows(64);
     pcap::write(&traffic, &flows);
     let socket = dir.join("ctl.sock");
     let head = format!(
@@ -161,7 +111,7 @@ fn main() -> Result<()> {
         traffic.display(),
         args.core
     );
-    let base = format!("{head}{BASE}");
+    let base = format!("{head}{}", scenario::ONE_ARMED_DNS);
     let config = dir.join("ferrolb.toml");
     std::fs::write(&config, &base)?;
     let large = |weight_shift: usize| {
