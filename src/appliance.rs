@@ -221,6 +221,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         // The control side stops first, so no change lands on a stopping
         // worker; the workers then finish their last poll.
         stop_control.store(true, Ordering::Relaxed);
+        socket.wake();
         let _ = control.join();
         let _ = sampler.join();
         for s in &shared {

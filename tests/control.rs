@@ -518,21 +518,24 @@ fn ten_clients_make_a_thousand_changes_each_under_traffic() {
     const CLIENTS: usize = 10;
     const CHANGES: usize = 1000;
     let app = Appliance::start(&base_config(), &dns_traffic());
+    app.wait_for("traffic", || app.rx_packets() > 0);
     let g0 = generation(&app);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (answered, samples) = std::thread::scope(|s| {
         let monitor = s.spawn(|| {
             // Worker liveness: received packets grow between samples.
             let mut c = RawClient::connect(&app.socket).expect("connect");
-            let mut last = 0;
+            let mut last = None;
             let mut samples = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let stats = c.call(r#"{"v":1,"op":"stats"}"#);
                 let rx = stats["result"]["workers"][0]["rx_packets"]
                     .as_u64()
-                    .unwrap_or(0);
-                assert!(rx > last, "the worker stalled: rx {rx} after {last}");
-                last = rx;
+                    .unwrap_or_else(|| panic!("{stats}"));
+                if let Some(last) = last {
+                    assert!(rx > last, "the worker stalled: rx {rx} after {last}");
+                }
+                last = Some(rx);
                 samples += 1;
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
@@ -592,5 +595,21 @@ fn ten_clients_make_a_thousand_changes_each_under_traffic() {
     assert_eq!(drops(&app), BTreeMap::new(), "no packet was dropped");
     let list = app.ctl_json(&["list"]);
     assert_eq!(list["services"].as_array().map(Vec::len), Some(2), "{list}");
+    app.stop();
+}
+
+/// Without interfaces the appliance forwards L2: the socket still reports
+/// (at once: there is no pipeline to ask) and refuses load-balancing changes.
+#[test]
+fn an_l2_forwarding_appliance_reports_and_refuses_changes() {
+    let app = Appliance::start("\n[forward]\ntopology = \"loop\"\n", &dns_traffic());
+    app.wait_for("forwarded traffic", || app.rx_packets() > 0);
+    let stats = app.ctl_json(&["stats"]);
+    assert_eq!(stats["workers"][0]["generation"], 0, "{stats}");
+    assert_eq!(app.ctl_json(&["list"])["services"], serde_json::json!([]));
+    let out = app.ctl(&["backend", "add", DNS, "10.0.1.13"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("L2 forwarding"), "{err}");
     app.stop();
 }

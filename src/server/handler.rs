@@ -244,6 +244,10 @@ impl ApplianceHandler<'_, '_> {
 
     /// Counters of every worker, summed, with per-worker parts kept.
     pub fn totals(&self) -> Totals {
+        // Workers that forward L2 serve no mailbox: nothing to ask.
+        if self.balancer.is_none() {
+            return Totals::new(Vec::new());
+        }
         let answers = self
             .workers
             .iter()
@@ -300,27 +304,32 @@ impl ApplianceHandler<'_, '_> {
         let query_filter = views::session_filter(filter);
         let mut sessions = Vec::new();
         let mut truncated = false;
+        if self.balancer.is_none() {
+            return Response::ok(&SessionsReply {
+                sessions,
+                truncated,
+            });
+        }
         for (i, w) in self.workers.iter().enumerate() {
-            let query = Query::Sessions {
-                filter: query_filter.clone(),
-                limit: limit - sessions.len().min(limit),
-            };
             if sessions.len() >= limit {
                 truncated = true;
                 break;
             }
+            let query = Query::Sessions {
+                filter: query_filter.clone(),
+                limit: limit - sessions.len(),
+            };
             match w.ask(query, WORKER_TIMEOUT) {
                 Some(Answer::Sessions(found, more)) => {
                     truncated |= more;
                     sessions.extend(found.iter().map(|s| views::session_info(i, s)));
                 }
-                _ if self.balancer.is_some() => {
+                _ => {
                     return Response::error(
                         ErrorCode::Busy,
                         format!("worker {i} did not answer within {WORKER_TIMEOUT:?}"),
                     )
                 }
-                _ => {}
             }
         }
         Response::ok(&SessionsReply {
@@ -383,7 +392,12 @@ impl ApplianceHandler<'_, '_> {
                 .collect(),
             None => Vec::new(),
         };
-        for (i, w) in self.workers.iter().enumerate() {
+        let asked = if self.balancer.is_some() {
+            self.workers
+        } else {
+            &[]
+        };
+        for (i, w) in asked.iter().enumerate() {
             if let Some(Answer::Neighbours(found)) = w.ask(Query::Neighbours, WORKER_TIMEOUT) {
                 neighbours.extend(found.iter().map(|n| NeighbourStatus {
                     address: n.addr,

@@ -8,7 +8,7 @@
 //! `too_large` and the connection closed: the rest of that line cannot be
 //! told apart from the next request.
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -96,10 +96,6 @@ impl ControlSocket {
                 format!("control socket: chgrp {} {}", gid, socket.path.display())
             })?;
         }
-        socket
-            .listener
-            .set_nonblocking(true)
-            .context("control socket: non-blocking accept")?;
         Ok(socket)
     }
 
@@ -107,8 +103,8 @@ impl ControlSocket {
         &self.path
     }
 
-    /// Accepts clients until `stop` is set, serving each on its own thread
-    /// in `scope`. Checks `stop` every 50 ms.
+    /// Accepts clients until `stop` is set and [`wake`](Self::wake) is
+    /// called, serving each on its own thread in `scope`.
     pub fn serve<'scope, H: Handler>(
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
@@ -116,44 +112,51 @@ impl ControlSocket {
         stop: &'scope AtomicBool,
         clients: &'scope AtomicUsize,
     ) {
-        while !stop.load(Ordering::Relaxed) {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    let admitted = clients.fetch_add(1, Ordering::AcqRel) < self.max_clients;
-                    let spawned = std::thread::Builder::new()
-                        .name("ferrolb-ctl".into())
-                        .spawn_scoped(scope, move || {
-                            if admitted {
-                                self.serve_client(stream, handler, stop);
-                            } else {
-                                refuse(
-                                    stream,
-                                    Response::error(
-                                        ErrorCode::Busy,
-                                        format!(
-                                            "too many clients (at most {}); try again",
-                                            self.max_clients
-                                        ),
-                                    ),
-                                );
-                            }
-                            clients.fetch_sub(1, Ordering::AcqRel);
-                        });
-                    if spawned.is_err() {
-                        clients.fetch_sub(1, Ordering::AcqRel);
-                        eprintln!("ferrolb: control socket: cannot start a client thread");
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+        loop {
+            let accepted = self.listener.accept();
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     eprintln!("ferrolb: control socket: accept: {e}");
                     std::thread::sleep(Duration::from_millis(50));
+                    continue;
                 }
+            };
+            let admitted = clients.fetch_add(1, Ordering::AcqRel) < self.max_clients;
+            let spawned = std::thread::Builder::new()
+                .name("ferrolb-ctl".into())
+                .spawn_scoped(scope, move || {
+                    if admitted {
+                        self.serve_client(stream, handler, stop);
+                    } else {
+                        refuse(
+                            stream,
+                            Response::error(
+                                ErrorCode::Busy,
+                                format!(
+                                    "too many clients (at most {}); try again",
+                                    self.max_clients
+                                ),
+                            ),
+                        );
+                    }
+                    clients.fetch_sub(1, Ordering::AcqRel);
+                });
+            if spawned.is_err() {
+                clients.fetch_sub(1, Ordering::AcqRel);
+                eprintln!("ferrolb: control socket: cannot start a client thread");
             }
         }
+    }
+
+    /// Wakes [`serve`](Self::serve) from its blocking accept, so it sees
+    /// `stop`.
+    pub fn wake(&self) {
+        let _ = UnixStream::connect(&self.path);
     }
 
     fn serve_client<H: Handler>(&self, stream: UnixStream, handler: &H, stop: &AtomicBool) {
@@ -161,11 +164,10 @@ impl ControlSocket {
             refuse(stream, Response::error(ErrorCode::PermissionDenied, why));
             return;
         }
-        // Blocking reads that wake up to notice `stop`.
-        if stream.set_nonblocking(false).is_err()
-            || stream
-                .set_read_timeout(Some(Duration::from_millis(200)))
-                .is_err()
+        // Reads that wake up to notice `stop`.
+        if stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .is_err()
         {
             return;
         }
@@ -299,8 +301,20 @@ fn write_reply(writer: &mut UnixStream, reply: &Response) -> std::io::Result<()>
     writer.write_all(&text)
 }
 
-/// Sends one error reply and closes.
+/// Answers the client's first request with `reply`, then closes. The
+/// request is read first (up to a line or 64 KiB, for at most a second), so
+/// the client is not cut off mid-write before it can read why.
 fn refuse(mut stream: UnixStream, reply: Response) {
-    let _ = stream.set_nonblocking(false);
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+    {
+        if let Ok(reader) = stream.try_clone() {
+            let mut line = Vec::new();
+            let _ = BufReader::new(reader)
+                .take(64 << 10)
+                .read_until(b'\n', &mut line);
+        }
+    }
     let _ = write_reply(&mut stream, &reply);
 }
