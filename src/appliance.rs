@@ -21,7 +21,7 @@ use dataplane::pipeline::Pipeline;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report;
-use crate::server::handler::{ApplianceHandler, Balancer};
+use crate::server::handler::{lock, ApplianceHandler, Balancer};
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
 
@@ -261,11 +261,7 @@ fn sample_rates(handler: &ApplianceHandler<'_, '_>, stop: &AtomicBool) {
         if Instant::now() >= next {
             let totals = handler.totals();
             let at = Instant::now();
-            handler
-                .rates
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sample(at, totals.counters().clone());
+            lock(&handler.rates).sample(at, totals.counters().clone());
             next = at + Duration::from_secs(1);
         }
         thread::sleep(Duration::from_millis(50));

@@ -78,14 +78,19 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
     }
 }
 
+/// The dataplane's IP protocol number for a config protocol.
+pub fn ip_proto(p: Protocol) -> IpProto {
+    match p {
+        Protocol::Tcp => IpProto::TCP,
+        Protocol::Udp => IpProto::UDP,
+    }
+}
+
 fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
     ServiceSpec {
         name: s.name.clone(),
         vip: s.vip,
-        proto: match s.protocol {
-            Protocol::Tcp => IpProto::TCP,
-            Protocol::Udp => IpProto::UDP,
-        },
+        proto: ip_proto(s.protocol),
         port: s.port,
         mode: match s.mode {
             LbMode::Dr => Mode::Dr,

@@ -9,7 +9,8 @@ use dataplane::worker::WorkerShared;
 
 use crate::appliance::{LbReport, StopReason};
 
-fn mac_text(mac: [u8; 6]) -> String {
+/// `02:00:00:00:00:01`.
+pub fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

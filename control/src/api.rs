@@ -240,11 +240,7 @@ impl ServiceKey {
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = match self.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        write!(f, "{p}/{}:{}", self.vip, self.port)
+        write!(f, "{}/{}:{}", self.protocol, self.vip, self.port)
     }
 }
 

@@ -7,7 +7,6 @@
 //! session's backend, survive), published, and the reply waits until every
 //! worker runs it. A failure anywhere leaves the running config untouched.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use control::api::{
     Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
     DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT, PROTOCOL_VERSION,
 };
-use control::config::{Config, Ipv4Prefix};
+use control::config::{Config, InterfaceConfig, Ipv4Prefix};
 use control::ops::{self, Flush};
 use dataplane::dpdk::Port;
 use dataplane::live::LiveTables;
@@ -26,6 +25,7 @@ use dataplane::worker::{Answer, Query, WorkerShared};
 
 use super::socket::Handler;
 use super::views::{self, RateSampler, Totals};
+use crate::lb::ip_proto;
 
 /// How long a worker may take to answer a query or adopt new tables.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -345,13 +345,10 @@ impl ApplianceHandler<'_, '_> {
         };
         let mut routes = Vec::new();
         for iface in &config.interfaces {
-            let name = match iface.vlan {
-                Some(v) => format!("{}.{v}", iface.port),
-                None => iface.port.clone(),
-            };
+            let name = interface_name(iface);
             for a in &iface.addresses {
                 routes.push(RouteStatus {
-                    prefix: network(a),
+                    prefix: connected(a),
                     via: None,
                     interface: name.clone(),
                 });
@@ -362,11 +359,8 @@ impl ApplianceHandler<'_, '_> {
             let interface = config
                 .interfaces
                 .iter()
-                .find(|i| i.addresses.iter().any(|a| network(a).contains(r.via)))
-                .map(|i| match i.vlan {
-                    Some(v) => format!("{}.{v}", i.port),
-                    None => i.port.clone(),
-                })
+                .find(|i| i.addresses.iter().any(|a| a.contains(r.via)))
+                .map(interface_name)
                 .unwrap_or_default();
             routes.push(RouteStatus {
                 prefix: r.prefix,
@@ -401,7 +395,7 @@ impl ApplianceHandler<'_, '_> {
             if let Some(Answer::Neighbours(found)) = w.ask(Query::Neighbours, WORKER_TIMEOUT) {
                 neighbours.extend(found.iter().map(|n| NeighbourStatus {
                     address: n.addr,
-                    mac: n.mac.map(|m| views::mac_text(m.0)),
+                    mac: n.mac.map(|m| crate::report::mac_text(m.0)),
                     state: n.state.to_string(),
                     worker: Some(i),
                 }));
@@ -419,7 +413,7 @@ impl Balancer<'_> {
 }
 
 fn flush_request(flush: &Flush) -> FlushRequest {
-    let key = |k: &control::api::ServiceKey| (k.vip, views::ip_proto(k.protocol), k.port);
+    let key = |k: &control::api::ServiceKey| (k.vip, ip_proto(k.protocol).0, k.port);
     FlushRequest {
         services: flush.services.iter().map(key).collect(),
         backends: flush
@@ -431,20 +425,23 @@ fn flush_request(flush: &Flush) -> FlushRequest {
 }
 
 /// An interface address's connected prefix (host bits cleared).
-fn network(a: &Ipv4Prefix) -> Ipv4Prefix {
-    let mask = if a.len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(a.len))
-    };
+fn connected(a: &Ipv4Prefix) -> Ipv4Prefix {
     Ipv4Prefix {
-        addr: Ipv4Addr::from(u32::from(a.addr) & mask),
+        addr: a.network(),
         len: a.len,
+    }
+}
+
+/// An interface as routes name it: its port, and `.VLAN` if it has one.
+fn interface_name(i: &InterfaceConfig) -> String {
+    match i.vlan {
+        Some(v) => format!("{}.{v}", i.port),
+        None => i.port.clone(),
     }
 }
 
 /// A poisoned lock only means another control thread panicked; the data
 /// is still the last consistent config, since it is replaced whole.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

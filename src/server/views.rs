@@ -15,6 +15,8 @@ use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::worker::{self, SessionView, WorkerLbStats};
 
+use crate::lb::ip_proto;
+
 /// Every worker's answer to a stats query (`None` for one that did not
 /// answer), and their sum.
 pub struct Totals {
@@ -167,7 +169,7 @@ pub fn list(
         let key = ServiceKey::of(s);
         let Some(&id) = tables
             .service_index
-            .get(&(s.vip, ip_proto(s.protocol), s.port))
+            .get(&(s.vip, ip_proto(s.protocol).0, s.port))
         else {
             continue;
         };
@@ -240,13 +242,6 @@ pub fn list(
     }
 }
 
-pub fn ip_proto(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => 6,
-        Protocol::Udp => 17,
-    }
-}
-
 fn protocol(p: u8) -> Option<Protocol> {
     match p {
         6 => Some(Protocol::Tcp),
@@ -257,10 +252,10 @@ fn protocol(p: u8) -> Option<Protocol> {
 
 pub fn session_filter(f: &SessionFilter) -> worker::SessionFilter {
     worker::SessionFilter {
-        service: f.service.map(|k| (k.vip, ip_proto(k.protocol), k.port)),
+        service: f.service.map(|k| (k.vip, ip_proto(k.protocol).0, k.port)),
         backend: f.backend,
         client: f.client,
-        proto: f.protocol.map(ip_proto),
+        proto: f.protocol.map(|p| ip_proto(p).0),
     }
 }
 
@@ -303,11 +298,4 @@ pub fn port_status(p: &Port<'_>) -> PortStatus {
         rx_errors: s.rx_errors,
         tx_errors: s.tx_errors,
     }
-}
-
-pub fn mac_text(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }

@@ -10,14 +10,14 @@
 //! client's wall time for the request, validation and compilation included.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use control::api::{ChangeReply, Op};
+use control::client::Client;
 use ferrolb_perf::{pcap, scenario};
 use serde_json::Value;
 
@@ -61,35 +61,11 @@ impl Drop for Appliance {
     }
 }
 
-struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Client {
-    fn connect(path: &Path) -> Result<Client> {
-        let writer = UnixStream::connect(path)?;
-        Ok(Client {
-            reader: BufReader::new(writer.try_clone()?),
-            writer,
-        })
-    }
-
-    /// Sends one request and returns its result, and the round trip.
-    fn call(&mut self, request: &Value) -> Result<(Value, Duration)> {
-        let mut line = serde_json::to_vec(request)?;
-        line.push(b'\n');
-        let start = Instant::now();
-        self.writer.write_all(&line)?;
-        let mut reply = String::new();
-        self.reader.read_line(&mut reply)?;
-        let took = start.elapsed();
-        let reply: Value = serde_json::from_str(&reply).context("reply")?;
-        if reply["ok"] != true {
-            bail!("{} failed: {}", request["op"], reply["error"]);
-        }
-        Ok((reply["result"].clone(), took))
-    }
+/// Sends `op` and returns its result and the round trip.
+fn timed(client: &mut Client, op: &Op) -> Result<(ChangeReply, Duration)> {
+    let start = Instant::now();
+    let reply = client.change(op)?;
+    Ok((reply, start.elapsed()))
 }
 
 fn main() -> Result<()> {
@@ -147,7 +123,7 @@ fn main() -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut client = loop {
         if let Ok(mut c) = Client::connect(&app.socket) {
-            if c.call(&serde_json::json!({"v": 1, "op": "hello"})).is_ok() {
+            if c.hello().is_ok() {
                 break c;
             }
         }
@@ -166,11 +142,14 @@ fn main() -> Result<()> {
     let mut apply_adopt = Vec::new();
     for i in 0..args.applies {
         let text = large(i + 1);
-        let (result, rtt) = client.call(&serde_json::json!({
-            "v": 1, "op": "apply", "config": text, "source": "large.toml"
-        }))?;
+        let apply = Op::Apply {
+            config: text,
+            dry_run: false,
+            source: Some("large.toml".into()),
+        };
+        let (result, rtt) = timed(&mut client, &apply)?;
         apply_rtt.push(rtt.as_secs_f64() * 1e3);
-        apply_adopt.push(result["adopted_us"].as_f64().unwrap_or(f64::NAN));
+        apply_adopt.push(result.adopted_us.map_or(f64::NAN, |us| us as f64));
     }
     rows.push(summary(
         &format!(
@@ -187,12 +166,14 @@ fn main() -> Result<()> {
     let mut weight_rtt = Vec::new();
     let mut weight_adopt = Vec::new();
     for i in 0..args.weight_changes {
-        let (result, rtt) = client.call(&serde_json::json!({
-            "v": 1, "op": "backend_edit", "service": "udp/192.0.2.20:53",
-            "backend": "10.0.1.11", "weight": 2 + i % 2
-        }))?;
+        let edit = Op::BackendEdit {
+            service: "udp/192.0.2.20:53".parse().map_err(anyhow::Error::msg)?,
+            backend: "10.0.1.11".parse().map_err(anyhow::Error::msg)?,
+            weight: 2 + i as u32 % 2,
+        };
+        let (result, rtt) = timed(&mut client, &edit)?;
         weight_rtt.push(rtt.as_secs_f64() * 1e6);
-        weight_adopt.push(result["adopted_us"].as_f64().unwrap_or(f64::NAN));
+        weight_adopt.push(result.adopted_us.map_or(f64::NAN, |us| us as f64));
     }
     rows.push(summary(
         &format!(
@@ -206,10 +187,8 @@ fn main() -> Result<()> {
         &mut weight_adopt,
     ));
 
-    let (stats, _) = client.call(&serde_json::json!({"v": 1, "op": "stats"}))?;
-    let dropped: u64 = stats["drops"]
-        .as_object()
-        .map_or(0, |d| d.values().filter_map(Value::as_u64).sum());
+    let stats = client.stats()?;
+    let dropped: u64 = stats.drops.values().sum();
     println!(
         "{:<62} {:>10} {:>10} {:>10} {:>10}",
         "measure", "min", "median", "p99", "max"
@@ -222,7 +201,7 @@ fn main() -> Result<()> {
     }
     println!(
         "worker rx packets meanwhile: {}, dropped: {dropped}",
-        stats["workers"][0]["rx_packets"]
+        stats.workers.first().map_or(0, |w| w.rx_packets)
     );
     if let Some(path) = &args.json {
         let json: Vec<Value> = rows
