@@ -127,6 +127,26 @@ pub struct WorkersConfig {
     /// every port.
     #[serde(default = "default_cores")]
     pub cores: Vec<usize>,
+    /// Allow a core to be listed more than once: the workers then take turns
+    /// on it. For correctness tests on small machines; throughput suffers.
+    #[serde(default)]
+    pub shared_cores: bool,
+    /// Whether replies to local ports (FULLNAT, SNAT) are steered to their
+    /// owner's queue with rte_flow rules where the device supports them.
+    #[serde(default)]
+    pub steering: Steering,
+}
+
+/// `[workers] steering`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Steering {
+    /// rte_flow rules where the device validates them, redirect rings
+    /// elsewhere.
+    #[default]
+    Auto,
+    /// Redirect rings only: no rte_flow rules are installed.
+    Off,
 }
 
 fn default_cores() -> Vec<usize> {
@@ -137,6 +157,8 @@ impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             cores: default_cores(),
+            shared_cores: false,
+            steering: Steering::default(),
         }
     }
 }

@@ -182,3 +182,20 @@ fn key_paths_round_trip_through_text() {
         assert_eq!(KeyPath::parse(s).to_string(), s);
     }
 }
+
+#[test]
+fn a_shared_core_needs_shared_cores_and_steering_defaults_to_auto() {
+    let base = "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n\n[forward]\ntopology = \"loop\"\n\n[workers]\ncores = [1, 1]\n";
+    let e = only_error(base);
+    assert_eq!(e.key.as_deref(), Some("workers.cores[1]"));
+    assert!(e.message.contains("shared_cores = true"), "{e}");
+    let cfg = parse(&format!("{base}shared_cores = true\n")).expect("shared cores allowed");
+    assert_eq!(cfg.config.workers.cores, vec![1, 1]);
+    assert_eq!(cfg.config.workers.steering, super::Steering::Auto);
+    let off = parse(&format!("{base}shared_cores = true\nsteering = \"off\"\n")).expect("valid");
+    assert_eq!(off.config.workers.steering, super::Steering::Off);
+    let e = only_error(&format!(
+        "{base}shared_cores = true\nsteering = \"rings\"\n"
+    ));
+    assert_eq!(e.key.as_deref(), Some("workers.steering"));
+}

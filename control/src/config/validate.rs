@@ -118,9 +118,15 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
     let mut seen: HashMap<usize, usize> = HashMap::new();
     for (i, &core) in cores.iter().enumerate() {
         if let Some(first) = seen.insert(core, i) {
+            if config.workers.shared_cores {
+                continue;
+            }
             err(
                 root.key("workers").key("cores").index(i),
-                format!("core {core} is listed twice (also workers.cores[{first}])"),
+                format!(
+                    "core {core} is listed twice (also workers.cores[{first}]); \
+                     set shared_cores = true to let workers take turns on a core"
+                ),
             );
         }
     }
