@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
-use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
+use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
+use dataplane::pipeline::redirect::{self, WorkerLinks};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
@@ -116,6 +117,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         None => {
             let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac()).collect();
             let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs))
+                .and_then(|t| t.check_workers(workers).map(|()| t))
                 .map_err(|e| anyhow!("load-balancing config: {e}"))?;
             report::print_services(&tables);
             Job::Balance(LiveTables::new(Arc::new(tables)))
@@ -132,6 +134,16 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             per_worker[w].push(pair);
         }
     }
+
+    // Rings between the pipeline workers, for packets that reach a worker
+    // other than their flow's owner (see pipeline::owner).
+    let mut links: Vec<Option<WorkerLinks<Mbuf>>> = match (&job, workers > 1) {
+        (Job::Balance(_), true) => redirect::mesh(workers, redirect::RING_CAPACITY)
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => (0..workers).map(|_| None).collect(),
+    };
 
     let terminate = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -186,6 +198,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             let core = cfg.workers.cores[w];
             let (shared, job, pool) = (&shared[w], &job, &pool);
             let idle = options.exit_when_idle;
+            let links = links[w].take();
             let handle = thread::Builder::new()
                 .name(format!("ferrolb-w{w}"))
                 .spawn_scoped(scope, move || -> Result<Option<LbReport>> {
@@ -206,6 +219,11 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             let epoch = Instant::now();
                             let mut pipeline = Pipeline::new(live.current(), w, workers, 0)
                                 .map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            if let Some(links) = links {
+                                pipeline
+                                    .connect(links)
+                                    .map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            }
                             run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
                             Ok(Some(LbReport {
                                 counters: pipeline.counters().clone(),
