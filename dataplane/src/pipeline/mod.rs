@@ -91,7 +91,7 @@ pub struct PollOutcome {
     pub bursts: usize,
     pub sent: usize,
     pub tx_dropped: usize,
-    /// Packets other workers handed to this one.
+    /// Packets (and neighbours) other workers handed to this one.
     pub handed_in: usize,
 }
 
@@ -444,8 +444,15 @@ impl<P: PacketBuf> Worker<P> {
         }
     }
 
-    /// Takes up to a burst from each other worker's ring and handles it as
-    /// if received here (never handed on again). Returns the packets taken.
+    /// Empties each other worker's ring, a burst at a time, and handles
+    /// what it held as if received here (never handed on again). Returns
+    /// the packets taken.
+    ///
+    /// Everything waiting is taken, not one burst: a packet in a ring was
+    /// already received and classified, so under overload the loss should
+    /// fall on the NIC queues (`rx_missed`), not on the rings. At most one
+    /// ring's worth per source per poll, so a busy peer cannot starve our
+    /// own queues.
     fn take_handoffs<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
@@ -455,32 +462,57 @@ impl<P: PacketBuf> Worker<P> {
         let sources = self.links.as_ref().map_or(0, |l| l.sources());
         let mut taken = 0;
         for source in 0..sources {
-            let mut batch: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
-            while !batch.is_full() {
-                let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
+            let mut from_source = 0;
+            while from_source < redirect::RING_CAPACITY {
+                let n = self.take_burst(t, io, source, now);
+                if n == 0 {
                     break;
-                };
-                match item {
-                    Handoff::Packet { pkt, port } => {
-                        let class = classify_buf(&pkt);
-                        let hash = self.prefetch(&class);
-                        batch.push(Classed {
-                            pkt,
-                            port,
-                            class,
-                            hash,
-                        });
-                    }
-                    Handoff::Neighbour { addr, mac } => self.learn_shared(t, io, addr, mac, now),
                 }
+                from_source += n;
             }
-            taken += batch.len();
-            self.counters.events.redirects_received += batch.len() as u64;
-            for c in batch {
-                self.handle(t, io, c, now);
-            }
+            taken += from_source;
         }
         taken
+    }
+
+    /// Takes and handles up to a burst from one source's ring; returns
+    /// the handoffs taken (packets and neighbours).
+    fn take_burst<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        source: usize,
+        now: u64,
+    ) -> usize {
+        let mut neighbours = 0;
+        let mut batch: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
+        while !batch.is_full() {
+            let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
+                break;
+            };
+            match item {
+                Handoff::Packet { pkt, port } => {
+                    let class = classify_buf(&pkt);
+                    let hash = self.prefetch(&class);
+                    batch.push(Classed {
+                        pkt,
+                        port,
+                        class,
+                        hash,
+                    });
+                }
+                Handoff::Neighbour { addr, mac } => {
+                    neighbours += 1;
+                    self.learn_shared(t, io, addr, mac, now)
+                }
+            }
+        }
+        let packets = batch.len();
+        self.counters.events.redirects_received += packets as u64;
+        for c in batch {
+            self.handle(t, io, c, now);
+        }
+        packets + neighbours
     }
 
     /// Tells every other worker that `addr` is at `mac`.
