@@ -65,9 +65,29 @@ impl Appliance {
 
     /// As [`start`], with extra keys for the `[control]` table.
     pub fn start_with(body: &str, traffic: &[Vec<u8>], control_extra: &str) -> Appliance {
+        Self::start_workers(body, traffic, control_extra, 1, "")
+    }
+
+    /// As [`start_with`], with `workers` workers taking turns on the worker
+    /// core (port `lan` gets one queue per worker, each replaying
+    /// `traffic`) and extra keys for the `[workers]` table.
+    pub fn start_workers(
+        body: &str,
+        traffic: &[Vec<u8>],
+        control_extra: &str,
+        workers: usize,
+        workers_extra: &str,
+    ) -> Appliance {
         let dir = tempfile::tempdir().expect("temp dir");
         let rx = dir.path().join("lan.in.pcap");
         pcap::write(&rx, traffic);
+        let queues = format!(",rx_pcap={},tx_pcap=/dev/null", rx.display()).repeat(workers);
+        let cores = vec![worker_core().to_string(); workers].join(", ");
+        let shared = if workers > 1 {
+            "shared_cores = true\n"
+        } else {
+            ""
+        };
         let eal = test_eal_args("ctl");
         let socket = PathBuf::from(
             eal.lines()
@@ -77,10 +97,8 @@ impl Appliance {
         );
         let text = format!(
             "[eal]\n{eal}\n{control_extra}\n\n[[port]]\nname = \"lan\"\n\
-             device = \"net_pcap0,rx_pcap={},infinite_rx=1,tx_pcap=/dev/null\"\nmac = \"{LB_MAC}\"\n\n\
-             [workers]\ncores = [{}]\n{body}",
-            rx.display(),
-            worker_core()
+             device = \"net_pcap0,infinite_rx=1{queues}\"\nmac = \"{LB_MAC}\"\n\n\
+             [workers]\ncores = [{cores}]\n{shared}{workers_extra}\n{body}",
         );
         let config = dir.path().join("ferrolb.toml");
         std::fs::write(&config, text).expect("write config");
