@@ -25,6 +25,7 @@ use crate::report;
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
+use crate::steering::Steering;
 
 /// What the workers run: the load-balancing pipeline (the config has
 /// interfaces) or testpmd-style L2 forwarding.
@@ -123,6 +124,12 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             Job::Balance(LiveTables::new(Arc::new(tables)))
         }
     };
+    // Rules go in after the ports start and before any worker polls; they
+    // borrow the ports, so they are destroyed before the ports close.
+    let steering = match &job {
+        Job::Balance(live) => Steering::start(cfg, &ports, &live.current()),
+        Job::Forward(_) => None,
+    };
 
     // Queue pair w of every port goes to worker w.
     let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
@@ -173,6 +180,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 live.current(),
                 live,
                 ports.iter().map(|p| p.mac()).collect(),
+                steering,
             )),
             _ => None,
         },

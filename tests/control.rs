@@ -627,7 +627,7 @@ fn two_workers_split_the_flows_and_the_control_plane_sees_both() {
     // flow arrives on, its session lives on its owner.
     let flows = ferrolb_perf::scenario::dns_flows(2 * FLOWS as u8);
     let (q0, q1) = flows.split_at(FLOWS);
-    let app = Appliance::start_queues(&base_config(), &[q0.to_vec(), q1.to_vec()], "");
+    let app = Appliance::start_queues(&base_config(), &[q0.to_vec(), q1.to_vec()], "", "");
     let all = 2 * FLOWS as u64;
     app.wait_for("every flow to have a session", || {
         sessions_by_backend(&app, DNS).values().sum::<u64>() == all
@@ -695,4 +695,67 @@ fn two_workers_split_the_flows_and_the_control_plane_sees_both() {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .expect("redirects_sent in the report");
     assert!(sent > 0, "{report}");
+}
+
+/// Two workers on a device without rte_flow (net_pcap): the appliance says
+/// at start that replies to local ports take the redirect rings, `stats`
+/// shows it per port, and a change of the local addresses recomputes it.
+#[test]
+fn two_workers_on_net_pcap_report_rings_instead_of_rte_flow() {
+    let app = Appliance::start_workers(&base_config(), &dns_traffic(), "", 2, "");
+    app.wait_for("traffic on both workers", || {
+        let stats = app.ctl_json(&["stats"]);
+        (0..2).all(|w| stats["workers"][w]["rx_packets"].as_u64() > Some(0))
+    });
+    let log = app.log();
+    assert!(
+        log.contains(
+            "port lan: no rte_flow steering (port lan: rte_flow_validate (eth / ipv4 dst \
+             10.0.1.100 / tcp dst spec 0 mask 0x1 -> queue 0): Function not implemented \
+             (errno 38)); replies to local ports reach their worker through the redirect rings"
+        ),
+        "{log}"
+    );
+    let rings = "rings (rte_flow: Function not implemented)";
+    assert_eq!(app.ctl_json(&["stats"])["ports"][0]["steering"], rings);
+    let text = app.ctl_ok(&["stats"]);
+    assert!(text.contains("Steering") && text.contains(rings), "{text}");
+
+    // The only FULLNAT service goes, its sessions with it: nothing to steer.
+    app.ctl_ok(&["service", "delete", DNS, "--flush"]);
+    assert_eq!(
+        app.ctl_json(&["stats"])["ports"][0]["steering"],
+        "none (no local addresses)"
+    );
+    app.ctl_ok(&[
+        "service",
+        "add",
+        "192.0.2.20:53",
+        "--proto",
+        "udp",
+        "--mode",
+        "fullnat",
+        "--laddr",
+        "10.0.1.100",
+    ]);
+    assert_eq!(app.ctl_json(&["stats"])["ports"][0]["steering"], rings);
+    app.stop();
+}
+
+/// `[workers] steering = "off"`: no rules are tried, and `stats` says so.
+#[test]
+fn steering_off_installs_nothing() {
+    let off = "steering = \"off\"\n";
+    let app = Appliance::start_workers(&base_config(), &dns_traffic(), "", 2, off);
+    let log = app.log();
+    assert!(
+        log.contains("rte_flow steering off: replies to local ports take the redirect rings"),
+        "{log}"
+    );
+    assert!(!log.contains("rte_flow_validate"), "{log}");
+    assert_eq!(
+        app.ctl_json(&["stats"])["ports"][0]["steering"],
+        "off (rings)"
+    );
+    app.stop();
 }

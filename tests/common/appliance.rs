@@ -65,13 +65,35 @@ impl Appliance {
 
     /// As [`start`], with extra keys for the `[control]` table.
     pub fn start_with(body: &str, traffic: &[Vec<u8>], control_extra: &str) -> Appliance {
-        Self::start_queues(body, &[traffic.to_vec()], control_extra)
+        Self::start_queues(body, &[traffic.to_vec()], control_extra, "")
     }
 
-    /// As [`start_with`], with one worker per element of `queues`: worker
-    /// i's RX queue replays `queues[i]` forever. The workers share the
-    /// machine's cores.
-    pub fn start_queues(body: &str, queues: &[Vec<Vec<u8>>], control_extra: &str) -> Appliance {
+    /// As [`start_with`], with `workers` workers, each replaying `traffic`
+    /// on its own queue, and extra keys for the `[workers]` table.
+    pub fn start_workers(
+        body: &str,
+        traffic: &[Vec<u8>],
+        control_extra: &str,
+        workers: usize,
+        workers_extra: &str,
+    ) -> Appliance {
+        Self::start_queues(
+            body,
+            &vec![traffic.to_vec(); workers],
+            control_extra,
+            workers_extra,
+        )
+    }
+
+    /// One worker per element of `queues`: worker i's RX queue replays
+    /// `queues[i]` forever. The workers share the machine's cores;
+    /// `workers_extra` goes into the `[workers]` table.
+    pub fn start_queues(
+        body: &str,
+        queues: &[Vec<Vec<u8>>],
+        control_extra: &str,
+        workers_extra: &str,
+    ) -> Appliance {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut device = String::from("net_pcap0,infinite_rx=1");
         for (i, traffic) in queues.iter().enumerate() {
@@ -96,7 +118,7 @@ impl Appliance {
         let text = format!(
             "[eal]\n{eal}\n{control_extra}\n\n[[port]]\nname = \"lan\"\n\
              device = \"{device}\"\nmac = \"{LB_MAC}\"\n\n\
-             [workers]\ncores = {cores:?}\nshared_cores = true\n{body}"
+             [workers]\ncores = {cores:?}\nshared_cores = true\n{workers_extra}\n{body}"
         );
         let config = dir.path().join("ferrolb.toml");
         std::fs::write(&config, text).expect("write config");
