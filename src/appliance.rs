@@ -187,6 +187,8 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         rates: Mutex::new(RateSampler::default()),
     };
     let stop_control = AtomicBool::new(false);
+    // Pipeline workers that have built their state (see the worker).
+    let ready = AtomicUsize::new(0);
     let clients = AtomicUsize::new(0);
     let token = eal.token();
     let outcome = thread::scope(|scope| -> Result<(StopReason, Vec<LbReport>)> {
@@ -204,7 +206,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
-            let (shared, job, pool) = (&shared[w], &job, &pool);
+            let (shared, job, pool, ready) = (&shared[w], &job, &pool, &ready);
             let idle = options.exit_when_idle;
             let links = links[w].take();
             let handle = thread::Builder::new()
@@ -225,12 +227,22 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             // Built on the worker's own core, so its session
                             // table is first touched (and placed) there.
                             let epoch = Instant::now();
-                            let mut pipeline = Pipeline::new(live.current(), w, workers, 0)
-                                .map_err(|e| anyhow!("worker {w}: {e}"))?;
-                            if let Some(links) = links {
-                                pipeline
-                                    .connect(links)
-                                    .map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            let built = Pipeline::new(live.current(), w, workers, 0).and_then(
+                                |mut p| match links {
+                                    Some(links) => p.connect(links).map(|()| p),
+                                    None => Ok(p),
+                                },
+                            );
+                            // Nobody polls before everyone can: a worker
+                            // still building its table would leave its
+                            // rings to fill. A failed worker counts as
+                            // ready, so the others do not wait for it.
+                            ready.fetch_add(1, Ordering::AcqRel);
+                            let mut pipeline = built.map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            while ready.load(Ordering::Acquire) < workers
+                                && !shared.stop.load(Ordering::Relaxed)
+                            {
+                                thread::sleep(Duration::from_micros(100));
                             }
                             run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
                             Ok(Some(LbReport {
