@@ -304,6 +304,9 @@ mod tests {
         });
         let tables = LbTables::build(&config(vec![plain, sticky])).expect("builds");
         let e = tables.owners.conflict().expect("conflict");
-        assert!(e.contains("NAT backend"), "{e}");
+        assert!(e.contains("NAT backend 10.0.1.11:8080"), "{e}");
+        // Only several workers make it a problem.
+        assert!(tables.check_workers(1).is_ok());
+        assert_eq!(tables.check_workers(2).expect_err("refused"), e);
     }
 }
