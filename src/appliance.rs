@@ -227,12 +227,13 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             // Built on the worker's own core, so its session
                             // table is first touched (and placed) there.
                             let epoch = Instant::now();
-                            let built = Pipeline::new(live.current(), w, workers, 0).and_then(
-                                |mut p| match links {
-                                    Some(links) => p.connect(links).map(|()| p),
-                                    None => Ok(p),
-                                },
-                            );
+                            let built =
+                                Pipeline::new(live.current(), w, workers, 0).and_then(|mut p| {
+                                    match links {
+                                        Some(links) => p.connect(links).map(|()| p),
+                                        None => Ok(p),
+                                    }
+                                });
                             // Nobody polls before everyone can: a worker
                             // still building its table would leave its
                             // rings to fill. A failed worker counts as

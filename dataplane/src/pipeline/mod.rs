@@ -529,9 +529,10 @@ impl<P: PacketBuf> Worker<P> {
         }
     }
 
-    /// A neighbour another worker learned: only an entry we already have
-    /// (one we are resolving, or hold) is updated, and the packets that
-    /// waited for it go out.
+    /// A neighbour another worker learned (under the learning rules of
+    /// `net::arp`): taken as if we had heard it, and the packets that
+    /// waited for it go out. Creating the entry too means a worker that
+    /// asks only after the answer went by still has it.
     fn learn_shared<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
@@ -541,7 +542,7 @@ impl<P: PacketBuf> Worker<P> {
         now: u64,
     ) {
         let mut released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE> = ArrayVec::new();
-        self.neighbours.learn(addr, mac, now, false, |p, mac| {
+        self.neighbours.learn(addr, mac, now, true, |p, mac| {
             let _ = released.try_push((p, mac));
         });
         self.send_released(t, io, released);

@@ -419,3 +419,30 @@ proptest! {
         prop_assert_eq!(single.events().redirects_sent, 0);
     }
 }
+
+#[test]
+fn a_neighbour_learned_before_another_worker_needs_it_is_not_asked_again() {
+    let mut nat = service(Mode::Nat, IpProto::UDP);
+    nat.port = 53;
+    nat.backends.truncate(1);
+    let mut cfg = config(vec![nat]);
+    cfg.neighbours.retain(|(a, _)| *a != ip(RIP1));
+    let tables = Arc::new(LbTables::build(&cfg).expect("builds"));
+    let cport = (1000..)
+        .find(|&p| flow_hash(ip(CIP), p) % 2 == 1)
+        .expect("a port worker 1 owns");
+    let mut sim = Sim::new(&tables, 2);
+    // The backend asks worker 0 for our address: worker 0 answers, learns
+    // it, and tells worker 1.
+    sim.deliver(0, &arp_frame(1, (RS1, RIP1), ([0; 6], [10, 0, 1, 1])));
+    let out = sim.settle();
+    assert_eq!(out[0].len(), 1, "our ARP reply");
+    sim.deliver(1, &udp((ROUTER, OURS), CIP, VIP, (cport, 53)));
+    let out = sim.settle();
+    let [request] = out[1].as_slice() else {
+        panic!("the request, straight away: {out:?}")
+    };
+    assert_eq!(seen(request).macs.1, RS1);
+    assert_eq!(sim.events().arp_requests, 0);
+    assert_eq!(sim.dropped(), 0);
+}
