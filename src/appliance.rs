@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
-use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig, ThreadRegistration};
+use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
+use dataplane::pipeline::redirect::{self, WorkerLinks};
 use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
@@ -24,6 +25,7 @@ use crate::report;
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
+use crate::steering::Steering;
 
 /// What the workers run: the load-balancing pipeline (the config has
 /// interfaces) or testpmd-style L2 forwarding.
@@ -116,10 +118,17 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         None => {
             let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac()).collect();
             let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs))
+                .and_then(|t| t.check_workers(workers).map(|()| t))
                 .map_err(|e| anyhow!("load-balancing config: {e}"))?;
             report::print_services(&tables);
             Job::Balance(LiveTables::new(Arc::new(tables)))
         }
+    };
+    // Rules go in after the ports start and before any worker polls; they
+    // borrow the ports, so they are destroyed before the ports close.
+    let steering = match &job {
+        Job::Balance(live) => Steering::start(cfg, &ports, &live.current()),
+        Job::Forward(_) => None,
     };
 
     // Queue pair w of every port goes to worker w.
@@ -132,6 +141,16 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             per_worker[w].push(pair);
         }
     }
+
+    // Rings between the pipeline workers, for packets that reach a worker
+    // other than their flow's owner (see pipeline::owner).
+    let mut links: Vec<Option<WorkerLinks<Mbuf>>> = match (&job, workers > 1) {
+        (Job::Balance(_), true) => redirect::mesh(workers, redirect::RING_CAPACITY)
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => (0..workers).map(|_| None).collect(),
+    };
 
     let terminate = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -161,12 +180,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 live.current(),
                 live,
                 ports.iter().map(|p| p.mac()).collect(),
+                steering,
             )),
             _ => None,
         },
         rates: Mutex::new(RateSampler::default()),
     };
     let stop_control = AtomicBool::new(false);
+    // Pipeline workers that have built their state (see the worker).
+    let ready = AtomicUsize::new(0);
     let clients = AtomicUsize::new(0);
     let token = eal.token();
     let outcome = thread::scope(|scope| -> Result<(StopReason, Vec<LbReport>)> {
@@ -184,8 +206,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
-            let (shared, job, pool) = (&shared[w], &job, &pool);
+            let (shared, job, pool, ready) = (&shared[w], &job, &pool, &ready);
             let idle = options.exit_when_idle;
+            let links = links[w].take();
             let handle = thread::Builder::new()
                 .name(format!("ferrolb-w{w}"))
                 .spawn_scoped(scope, move || -> Result<Option<LbReport>> {
@@ -204,8 +227,23 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             // Built on the worker's own core, so its session
                             // table is first touched (and placed) there.
                             let epoch = Instant::now();
-                            let mut pipeline = Pipeline::new(live.current(), w, workers, 0)
-                                .map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            let built = Pipeline::new(live.current(), w, workers, 0).and_then(
+                                |mut p| match links {
+                                    Some(links) => p.connect(links).map(|()| p),
+                                    None => Ok(p),
+                                },
+                            );
+                            // Nobody polls before everyone can: a worker
+                            // still building its table would leave its
+                            // rings to fill. A failed worker counts as
+                            // ready, so the others do not wait for it.
+                            ready.fetch_add(1, Ordering::AcqRel);
+                            let mut pipeline = built.map_err(|e| anyhow!("worker {w}: {e}"))?;
+                            while ready.load(Ordering::Acquire) < workers
+                                && !shared.stop.load(Ordering::Relaxed)
+                            {
+                                thread::sleep(Duration::from_micros(100));
+                            }
                             run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
                             Ok(Some(LbReport {
                                 counters: pipeline.counters().clone(),

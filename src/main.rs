@@ -10,6 +10,7 @@ mod appliance;
 mod lb;
 mod report;
 mod server;
+mod steering;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -613,3 +613,149 @@ fn an_l2_forwarding_appliance_reports_and_refuses_changes() {
     assert!(err.contains("L2 forwarding"), "{err}");
     app.stop();
 }
+
+/// The worker that owns a NAT or FULLNAT flow from `client`, as
+/// docs/load-balancing.md ("Many workers") defines it.
+fn owner(client: std::net::SocketAddrV4, workers: u64) -> u64 {
+    let key = (u64::from(u32::from(*client.ip())) << 16) | u64::from(client.port());
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % workers
+}
+
+#[test]
+fn two_workers_split_the_flows_and_the_control_plane_sees_both() {
+    // 128 flows, half replayed on each worker's queue: whichever queue a
+    // flow arrives on, its session lives on its owner.
+    let flows = ferrolb_perf::scenario::dns_flows(2 * FLOWS as u8);
+    let (q0, q1) = flows.split_at(FLOWS);
+    let app = Appliance::start_queues(&base_config(), &[q0.to_vec(), q1.to_vec()], "", "");
+    let all = 2 * FLOWS as u64;
+    app.wait_for("every flow to have a session", || {
+        sessions_by_backend(&app, DNS).values().sum::<u64>() == all
+    });
+
+    // The listing gathers both workers, each flow once, on its owner.
+    let listed = app.ctl_json(&["sessions", "--limit", "1000"]);
+    let sessions = listed["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len() as u64, all, "{listed}");
+    let mut per_worker = [0u64; 2];
+    let mut clients = std::collections::BTreeSet::new();
+    for s in sessions {
+        let client: std::net::SocketAddrV4 =
+            s["client"].as_str().expect("client").parse().expect("addr");
+        let worker = s["worker"].as_u64().expect("worker");
+        assert_eq!(worker, owner(client, 2), "{s}");
+        per_worker[worker as usize] += 1;
+        clients.insert(client);
+    }
+    assert_eq!(clients.len() as u64, all);
+    assert!(per_worker.iter().all(|&n| n > 0), "{per_worker:?}");
+
+    // Both workers receive, and hand over what they do not own.
+    let stats = app.ctl_json(&["stats"]);
+    let workers = stats["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2);
+    assert!(workers.iter().all(|w| w["rx_packets"].as_u64() > Some(0)));
+    assert!(
+        stats["events"]["redirects_sent"].as_u64() > Some(0),
+        "{stats}"
+    );
+    assert_eq!(
+        workers
+            .iter()
+            .map(|w| w["sessions"].as_u64().expect("n"))
+            .collect::<Vec<_>>(),
+        per_worker.to_vec()
+    );
+
+    // A change reaches both workers before the reply.
+    let before = generation(&app);
+    app.ctl_ok(&["backend", "add", DNS, "10.0.1.13"]);
+    let stats = app.ctl_json(&["stats"]);
+    for w in stats["workers"].as_array().expect("workers") {
+        assert_eq!(w["generation"].as_u64(), Some(before + 1), "{w}");
+    }
+    // Flushing a backend ends its sessions on both workers; the flows come
+    // back on the other two backends.
+    app.ctl_ok(&["backend", "delete", DNS, "10.0.1.11", "--flush"]);
+    app.wait_for("the flushed flows to move", || {
+        let by = sessions_by_backend(&app, DNS);
+        !by.contains_key("10.0.1.11") && by.values().sum::<u64>() == all
+    });
+    // The replay offers more than two workers sharing this machine can
+    // take: when a worker's thread is descheduled, its peer fills their
+    // ring in microseconds and sheds the excess as redirect_full (where a
+    // NIC would count rx_missed). Nothing else may be dropped.
+    let mut dropped = drops(&app);
+    dropped.remove("redirect_full");
+    assert_eq!(dropped, BTreeMap::new());
+    let report = app.stop();
+    let sent = report
+        .lines()
+        .find_map(|l| l.strip_prefix("event:redirects_sent"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("redirects_sent in the report");
+    assert!(sent > 0, "{report}");
+}
+
+/// Two workers on a device without rte_flow (net_pcap): the appliance says
+/// at start that replies to local ports take the redirect rings, `stats`
+/// shows it per port, and a change of the local addresses recomputes it.
+#[test]
+fn two_workers_on_net_pcap_report_rings_instead_of_rte_flow() {
+    let app = Appliance::start_workers(&base_config(), &dns_traffic(), "", 2, "");
+    app.wait_for("traffic on both workers", || {
+        let stats = app.ctl_json(&["stats"]);
+        (0..2).all(|w| stats["workers"][w]["rx_packets"].as_u64() > Some(0))
+    });
+    let log = app.log();
+    assert!(
+        log.contains(
+            "port lan: no rte_flow steering (port lan: rte_flow_validate (eth / ipv4 dst \
+             10.0.1.100 / tcp dst spec 0 mask 0x1 -> queue 0): Function not implemented \
+             (errno 38)); replies to local ports reach their worker through the redirect rings"
+        ),
+        "{log}"
+    );
+    let rings = "rings (rte_flow: Function not implemented)";
+    assert_eq!(app.ctl_json(&["stats"])["ports"][0]["steering"], rings);
+    let text = app.ctl_ok(&["stats"]);
+    assert!(text.contains("Steering") && text.contains(rings), "{text}");
+
+    // The only FULLNAT service goes, its sessions with it: nothing to steer.
+    app.ctl_ok(&["service", "delete", DNS, "--flush"]);
+    assert_eq!(
+        app.ctl_json(&["stats"])["ports"][0]["steering"],
+        "none (no local addresses)"
+    );
+    app.ctl_ok(&[
+        "service",
+        "add",
+        "192.0.2.20:53",
+        "--proto",
+        "udp",
+        "--mode",
+        "fullnat",
+        "--laddr",
+        "10.0.1.100",
+    ]);
+    assert_eq!(app.ctl_json(&["stats"])["ports"][0]["steering"], rings);
+    app.stop();
+}
+
+/// `[workers] steering = "off"`: no rules are tried, and `stats` says so.
+#[test]
+fn steering_off_installs_nothing() {
+    let off = "steering = \"off\"\n";
+    let app = Appliance::start_workers(&base_config(), &dns_traffic(), "", 2, off);
+    let log = app.log();
+    assert!(
+        log.contains("rte_flow steering off: replies to local ports take the redirect rings"),
+        "{log}"
+    );
+    assert!(!log.contains("rte_flow_validate"), "{log}");
+    assert_eq!(
+        app.ctl_json(&["stats"])["ports"][0]["steering"],
+        "off (rings)"
+    );
+    app.stop();
+}

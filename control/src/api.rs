@@ -605,6 +605,11 @@ pub struct PortStatus {
     pub rx_nombuf: u64,
     pub rx_errors: u64,
     pub tx_errors: u64,
+    /// How replies to local ports reach their worker on this port:
+    /// `rte_flow (N rules)`, `rings (rte_flow: REASON)`, `off (...)` or
+    /// `none (no local addresses)`. Empty from an appliance that predates it.
+    #[serde(default)]
+    pub steering: String,
 }
 
 /// Reply to `routes`.

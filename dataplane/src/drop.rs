@@ -85,11 +85,13 @@ pub enum DropReason {
     SessionClash,
     /// A frame addressed to another host's MAC (a promiscuous port sees them).
     OtherHost,
+    /// The ring to the worker that owns the flow was full.
+    RedirectFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 36] = [
+    pub const ALL: [DropReason; 37] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -126,6 +128,7 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::SessionClash,
         DropReason::OtherHost,
+        DropReason::RedirectFull,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -169,6 +172,7 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::SessionClash => "session_clash",
             DropReason::OtherHost => "other_host",
+            DropReason::RedirectFull => "redirect_full",
         }
     }
 }

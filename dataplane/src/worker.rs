@@ -369,7 +369,8 @@ pub fn run_pipeline<I: PacketIo>(
         if out.tx_dropped > 0 {
             bump(&counters.tx_dropped, out.tx_dropped as u64);
         }
-        idle.update(out.received, counters);
+        // Packets handed over by other workers keep this one busy too.
+        idle.update(out.received + out.handed_in, counters);
     }
     shared.generation.store(0, Ordering::Release);
 }

@@ -26,6 +26,7 @@ use dataplane::worker::{Answer, Query, WorkerShared};
 use super::socket::Handler;
 use super::views::{self, RateSampler, Totals};
 use crate::lb::ip_proto;
+use crate::steering::{self, Steering};
 
 /// How long a worker may take to answer a query or adopt new tables.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +45,8 @@ pub struct Balancer<'a> {
     live: &'a LiveTables,
     /// Port MACs as the devices report them (the config may override).
     device_macs: Vec<[u8; 6]>,
+    /// rte_flow rules for replies to local ports; taken after `running`.
+    steering: Option<Mutex<Steering<'a>>>,
 }
 
 impl<'a> Balancer<'a> {
@@ -52,6 +55,7 @@ impl<'a> Balancer<'a> {
         tables: Arc<LbTables>,
         live: &'a LiveTables,
         device_macs: Vec<[u8; 6]>,
+        steering: Option<Steering<'a>>,
     ) -> Balancer<'a> {
         let generation = live.generation();
         Balancer {
@@ -62,6 +66,7 @@ impl<'a> Balancer<'a> {
             }),
             live,
             device_macs,
+            steering: steering.map(Mutex::new),
         }
     }
 }
@@ -209,6 +214,10 @@ impl ApplianceHandler<'_, '_> {
         };
         let published = Instant::now();
         let generation = b.live.publish(Arc::clone(&tables));
+        // Still under `running`, so concurrent changes re-install in order.
+        if let Some(s) = &b.steering {
+            lock(s).update(&tables);
+        }
         *running = Running {
             config,
             tables,
@@ -285,10 +294,24 @@ impl ApplianceHandler<'_, '_> {
             generation: self.generation(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             workers,
-            ports: self.ports.iter().map(views::port_status).collect(),
+            ports: self
+                .ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| views::port_status(p, self.steering_status(i)))
+                .collect(),
             drops: totals.drops(),
             events: totals.events(),
             sessions: totals.sessions(),
+        }
+    }
+
+    /// Port `i`'s steering for `stats`.
+    fn steering_status(&self, i: usize) -> String {
+        let active = self.balancer.as_ref().and_then(|b| b.steering.as_ref());
+        match active {
+            Some(s) => lock(s).status(i).unwrap_or_default(),
+            None => steering::inactive_status(&self.config),
         }
     }
 

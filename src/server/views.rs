@@ -285,7 +285,7 @@ pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
     }
 }
 
-pub fn port_status(p: &Port<'_>) -> PortStatus {
+pub fn port_status(p: &Port<'_>, steering: String) -> PortStatus {
     let s = p.stats();
     PortStatus {
         name: p.name().to_string(),
@@ -297,5 +297,6 @@ pub fn port_status(p: &Port<'_>) -> PortStatus {
         rx_nombuf: s.rx_no_mbuf,
         rx_errors: s.rx_errors,
         tx_errors: s.tx_errors,
+        steering,
     }
 }

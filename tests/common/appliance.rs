@@ -65,9 +65,49 @@ impl Appliance {
 
     /// As [`start`], with extra keys for the `[control]` table.
     pub fn start_with(body: &str, traffic: &[Vec<u8>], control_extra: &str) -> Appliance {
+        Self::start_queues(body, &[traffic.to_vec()], control_extra, "")
+    }
+
+    /// As [`start_with`], with `workers` workers, each replaying `traffic`
+    /// on its own queue, and extra keys for the `[workers]` table.
+    pub fn start_workers(
+        body: &str,
+        traffic: &[Vec<u8>],
+        control_extra: &str,
+        workers: usize,
+        workers_extra: &str,
+    ) -> Appliance {
+        Self::start_queues(
+            body,
+            &vec![traffic.to_vec(); workers],
+            control_extra,
+            workers_extra,
+        )
+    }
+
+    /// One worker per element of `queues`: worker i's RX queue replays
+    /// `queues[i]` forever. The workers share the machine's cores;
+    /// `workers_extra` goes into the `[workers]` table.
+    pub fn start_queues(
+        body: &str,
+        queues: &[Vec<Vec<u8>>],
+        control_extra: &str,
+        workers_extra: &str,
+    ) -> Appliance {
         let dir = tempfile::tempdir().expect("temp dir");
-        let rx = dir.path().join("lan.in.pcap");
-        pcap::write(&rx, traffic);
+        let mut device = String::from("net_pcap0,infinite_rx=1");
+        for (i, traffic) in queues.iter().enumerate() {
+            let rx = dir.path().join(format!("lan.in{i}.pcap"));
+            pcap::write(&rx, traffic);
+            device.push_str(&format!(",rx_pcap={}", rx.display()));
+        }
+        device.push_str(&",tx_pcap=/dev/null".repeat(queues.len()));
+        let cores: Vec<usize> = if queues.len() == 1 {
+            vec![worker_core()]
+        } else {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (0..queues.len()).map(|i| i % n).collect()
+        };
         let eal = test_eal_args("ctl");
         let socket = PathBuf::from(
             eal.lines()
@@ -77,10 +117,8 @@ impl Appliance {
         );
         let text = format!(
             "[eal]\n{eal}\n{control_extra}\n\n[[port]]\nname = \"lan\"\n\
-             device = \"net_pcap0,rx_pcap={},infinite_rx=1,tx_pcap=/dev/null\"\nmac = \"{LB_MAC}\"\n\n\
-             [workers]\ncores = [{}]\n{body}",
-            rx.display(),
-            worker_core()
+             device = \"{device}\"\nmac = \"{LB_MAC}\"\n\n\
+             [workers]\ncores = {cores:?}\nshared_cores = true\n{workers_extra}\n{body}"
         );
         let config = dir.path().join("ferrolb.toml");
         std::fs::write(&config, text).expect("write config");

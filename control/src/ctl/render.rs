@@ -331,7 +331,7 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
     out.push('\n');
     let mut ports = vec![header(&[
         "Port", "RxPkts", "TxPkts", "RxBytes", "TxBytes", "RxMissed", "RxNoMbuf", "RxErrors",
-        "TxErrors",
+        "TxErrors", "Steering",
     ])];
     ports.extend(reply.ports.iter().map(|p| {
         let mut row = vec![p.name.clone()];
@@ -348,9 +348,11 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
             ]
             .map(|n| n.to_string()),
         );
+        row.push(p.steering.clone());
         row
     }));
-    let mut right = [true; 9];
+    let mut right = [true; 10];
+    right[9] = false;
     right[0] = false;
     out.push_str(&table(&ports, &right));
     out.push('\n');

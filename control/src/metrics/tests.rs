@@ -95,6 +95,7 @@ fn sample() -> (ListReply, StatsReply) {
             rx_nombuf: 0,
             rx_errors: 0,
             tx_errors: 0,
+            steering: "rte_flow (8 rules)".into(),
         }],
         drops: [("no_service".to_owned(), 4), ("ttl_exceeded".to_owned(), 0)].into(),
         events: [("arp_replied".to_owned(), 2)].into(),

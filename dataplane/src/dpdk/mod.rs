@@ -9,11 +9,14 @@
 //!   [`PacketBuf`](crate::buf::PacketBuf);
 //! - [`Port`]: an ethdev port with its queues; [`RxQueue`]/[`TxQueue`] are the
 //!   per-worker handles on one queue each, moved to the worker that owns them;
+//! - [`LocalPortSteering`]: rte_flow rules that send replies to local
+//!   ports to the owning worker's queue, destroyed on drop;
 //! - [`DpdkIo`]: a worker's queues of every port, implementing
 //!   [`PacketIo`](crate::io::PacketIo).
 
 mod eal;
 mod error;
+mod flow;
 mod io;
 mod mbuf;
 mod mempool;
@@ -21,6 +24,7 @@ mod port;
 
 pub use eal::{Eal, EalArgs, EalToken, ThreadRegistration};
 pub use error::DpdkError;
+pub use flow::{steer_rules, LocalPortSteering, SteerProto, SteerRule, SteerTarget};
 pub use io::DpdkIo;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;

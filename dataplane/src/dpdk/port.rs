@@ -168,6 +168,11 @@ impl<'pool> Port<'pool> {
         &self.name
     }
 
+    /// RX (and TX) queues: one pair per worker.
+    pub fn queues(&self) -> u16 {
+        self.queues
+    }
+
     /// The port's MAC address.
     pub fn mac(&self) -> [u8; 6] {
         let mut addr = dpdk_sys::rte_ether_addr::default();

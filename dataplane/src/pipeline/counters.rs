@@ -55,11 +55,20 @@ pub struct Events {
     pub sessions_expired: u64,
     /// Sessions ended by a flush (a deleted service or backend, on request).
     pub sessions_flushed: u64,
+    /// Packets handed to the worker that owns their flow.
+    pub redirects_sent: u64,
+    /// Packets another worker handed to us.
+    pub redirects_received: u64,
+    /// Neighbours learned here and told to another worker.
+    pub neighbours_shared: u64,
+    /// Neighbours we could not tell another worker (its ring was full); it
+    /// learns them from its own next ARP exchange.
+    pub neighbour_shares_lost: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 8] {
+    pub fn iter(&self) -> [(&'static str, u64); 12] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -69,6 +78,10 @@ impl Events {
             ("sessions_created", self.sessions_created),
             ("sessions_expired", self.sessions_expired),
             ("sessions_flushed", self.sessions_flushed),
+            ("redirects_sent", self.redirects_sent),
+            ("redirects_received", self.redirects_received),
+            ("neighbours_shared", self.neighbours_shared),
+            ("neighbour_shares_lost", self.neighbour_shares_lost),
         ]
     }
 
@@ -81,6 +94,10 @@ impl Events {
         self.sessions_created += o.sessions_created;
         self.sessions_expired += o.sessions_expired;
         self.sessions_flushed += o.sessions_flushed;
+        self.redirects_sent += o.redirects_sent;
+        self.redirects_received += o.redirects_received;
+        self.neighbours_shared += o.neighbours_shared;
+        self.neighbour_shares_lost += o.neighbour_shares_lost;
     }
 }
 

@@ -19,6 +19,8 @@ mod adopt;
 pub mod counters;
 pub mod inspect;
 pub mod l2;
+pub mod owner;
+pub mod redirect;
 pub mod tables;
 
 use std::collections::hash_map::RandomState;
@@ -47,9 +49,10 @@ use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error
 use crate::rewrite::{Translation, Tunnel};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
-use crate::wire::get_u8;
+use crate::wire::{get_u8, ArpPacket};
 use adopt::PoolMaker;
 use counters::{BackendSessions, LbCounters, SessionCounts};
+use redirect::{Handoff, WorkerLinks};
 use tables::{LbTables, Mode, SNAT_SERVICE_BASE};
 
 /// Packets that may wait for one neighbour's ARP answer.
@@ -88,6 +91,8 @@ pub struct PollOutcome {
     pub bursts: usize,
     pub sent: usize,
     pub tx_dropped: usize,
+    /// Packets (and neighbours) other workers handed to this one.
+    pub handed_in: usize,
 }
 
 /// One worker's pipeline: the shared tables and the worker's own state.
@@ -119,6 +124,8 @@ struct Worker<P> {
     tx_dropped: usize,
     last_housekeeping_ms: u64,
     last_neighbour_expiry_ms: u64,
+    /// Rings to and from the other workers (several workers only).
+    links: Option<WorkerLinks<P>>,
 }
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -185,12 +192,37 @@ impl<P: PacketBuf> Pipeline<P> {
             tx_dropped: 0,
             last_housekeeping_ms: now_ms,
             last_neighbour_expiry_ms: now_ms,
+            links: None,
         };
         Ok(Pipeline { tables, worker })
     }
 
-    /// Receives one burst from every port, decides every packet, transmits
-    /// what is ready, and runs the timers (at most once per millisecond).
+    /// Joins this worker to the others: from now on it hands packets it
+    /// does not own to their owner, takes what the others hand it, and
+    /// shares the neighbours it learns. `links` must be this worker's
+    /// element of [`redirect::mesh`] for as many workers as `new` was told.
+    pub fn connect(&mut self, links: WorkerLinks<P>) -> Result<(), String> {
+        let pm = &self.worker.pool_maker;
+        if links.index() != pm.worker_index || links.workers() != pm.worker_count {
+            return Err(format!(
+                "links of worker {} of {} given to worker {} of {}",
+                links.index(),
+                links.workers(),
+                pm.worker_index,
+                pm.worker_count
+            ));
+        }
+        self.worker.links = (links.workers() > 1).then_some(links);
+        Ok(())
+    }
+
+    /// Receives one burst from every port, then what other workers handed
+    /// over, decides every packet, transmits what is ready, and runs the
+    /// timers (at most once per millisecond).
+    ///
+    /// Own queues come before the rings: a flow whose first packets reached
+    /// its owner directly is handled in arrival order even when its replies
+    /// arrive on another worker's queue in the same instant.
     pub fn poll<I: PacketIo<Packet = P>>(&mut self, io: &mut I, now_ms: u64) -> PollOutcome {
         let t = &*self.tables;
         let w = &mut self.worker;
@@ -205,6 +237,7 @@ impl<P: PacketBuf> Pipeline<P> {
                 w.process_burst(t, io, port as u16, &mut burst, now_ms);
             }
         }
+        let handed_in = w.take_handoffs(t, io, now_ms);
         for port in 0..ports {
             w.flush(io, port);
         }
@@ -216,6 +249,7 @@ impl<P: PacketBuf> Pipeline<P> {
             bursts,
             sent: w.tx_sent,
             tx_dropped: w.tx_dropped,
+            handed_in,
         };
         w.tx_sent = 0;
         w.tx_dropped = 0;
@@ -290,6 +324,24 @@ impl LiveCounts {
     }
 }
 
+/// A received packet, classified, with its session-bucket hash.
+struct Classed<P> {
+    pkt: P,
+    /// The port it was received on.
+    port: u16,
+    class: Result<Classified, DropReason>,
+    hash: u64,
+}
+
+#[inline]
+fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
+    if pkt.is_contiguous() {
+        classify(pkt.data())
+    } else {
+        Err(DropReason::MultiSegment)
+    }
+}
+
 /// The tuple a packet's session is found by: its own, or for an ICMP error
 /// the reverse of the packet it quotes (the direction the error travels).
 #[inline]
@@ -307,8 +359,9 @@ fn tcp_flags_of(frame: &[u8], meta: &Ipv4Meta) -> u8 {
 }
 
 impl<P: PacketBuf> Worker<P> {
-    /// Classifies the whole burst and prefetches each packet's session
-    /// bucket, then handles the packets in order.
+    /// Classifies the whole burst, hands the packets another worker owns
+    /// to it, prefetches the session bucket of each packet kept, then
+    /// handles those in order.
     fn process_burst<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
@@ -317,33 +370,194 @@ impl<P: PacketBuf> Worker<P> {
         burst: &mut Burst<P>,
         now: u64,
     ) {
-        let mut classes: ArrayVec<(Result<Classified, DropReason>, u64), BURST_SIZE> =
-            ArrayVec::new();
-        for pkt in burst.iter() {
-            let class = if pkt.is_contiguous() {
-                classify(pkt.data())
-            } else {
-                Err(DropReason::MultiSegment)
-            };
-            let hash = match &class {
-                Ok(Classified::Ipv4(meta)) => lookup_tuple(meta).map_or(0, |key| {
-                    let h = self.sessions.hash(&key);
-                    self.sessions.prefetch_hashed(h);
-                    h
-                }),
-                _ => 0,
-            };
-            classes.push((class, hash));
-        }
-        for (pkt, (class, hash)) in burst.drain(..).zip(classes) {
-            match class {
-                Err(reason) => self.drop(reason),
-                Ok(Classified::Ipv6 { .. }) => self.drop(DropReason::Ipv6NotForwarded),
-                Ok(Classified::Arp { l3_offset, vlan }) => {
-                    self.arp(t, io, port, pkt, l3_offset, vlan, now)
+        let mut kept: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
+        for pkt in burst.drain(..) {
+            let class = classify_buf(&pkt);
+            if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
+                if let Some(key) = lookup_tuple(meta) {
+                    let owner = t.owners.owner(&key, links.index(), links.workers());
+                    if owner != links.index() {
+                        self.hand_off(owner, pkt, port);
+                        continue;
+                    }
                 }
-                Ok(Classified::Ipv4(meta)) => self.ipv4(t, io, port, pkt, &meta, hash, now),
             }
+            let hash = self.prefetch(&class);
+            kept.push(Classed {
+                pkt,
+                port,
+                class,
+                hash,
+            });
+        }
+        for c in kept {
+            self.handle(t, io, c, now);
+        }
+    }
+
+    /// Hashes a packet's lookup tuple and prefetches its session bucket.
+    #[inline]
+    fn prefetch(&self, class: &Result<Classified, DropReason>) -> u64 {
+        match class {
+            Ok(Classified::Ipv4(meta)) => lookup_tuple(meta).map_or(0, |key| {
+                let h = self.sessions.hash(&key);
+                self.sessions.prefetch_hashed(h);
+                h
+            }),
+            _ => 0,
+        }
+    }
+
+    fn handle<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        c: Classed<P>,
+        now: u64,
+    ) {
+        let Classed {
+            pkt,
+            port,
+            class,
+            hash,
+        } = c;
+        match class {
+            Err(reason) => self.drop(reason),
+            Ok(Classified::Ipv6 { .. }) => self.drop(DropReason::Ipv6NotForwarded),
+            Ok(Classified::Arp { l3_offset, vlan }) => {
+                self.arp(t, io, port, pkt, l3_offset, vlan, now)
+            }
+            Ok(Classified::Ipv4(meta)) => self.ipv4(t, io, port, pkt, &meta, hash, now),
+        }
+    }
+
+    /// Gives a packet to the worker that owns its flow; a full ring drops it.
+    #[inline]
+    fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
+        let Some(links) = self.links.as_mut() else {
+            return self.drop(DropReason::RedirectFull);
+        };
+        match links.send(owner, Handoff::Packet { pkt, port }) {
+            Ok(()) => self.counters.events.redirects_sent += 1,
+            // Dropping the handoff frees the packet.
+            Err(_) => self.drop(DropReason::RedirectFull),
+        }
+    }
+
+    /// Empties each other worker's ring, a burst at a time, and handles
+    /// what it held as if received here (never handed on again). Returns
+    /// the packets taken.
+    ///
+    /// Everything waiting is taken, not one burst: a packet in a ring was
+    /// already received and classified, so under overload the loss should
+    /// fall on the NIC queues (`rx_missed`), not on the rings. At most one
+    /// ring's worth per source per poll, so a busy peer cannot starve our
+    /// own queues.
+    fn take_handoffs<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        now: u64,
+    ) -> usize {
+        let sources = self.links.as_ref().map_or(0, |l| l.sources());
+        let mut taken = 0;
+        for source in 0..sources {
+            let mut from_source = 0;
+            while from_source < redirect::RING_CAPACITY {
+                let n = self.take_burst(t, io, source, now);
+                if n == 0 {
+                    break;
+                }
+                from_source += n;
+            }
+            taken += from_source;
+        }
+        taken
+    }
+
+    /// Takes and handles up to a burst from one source's ring; returns
+    /// the handoffs taken (packets and neighbours).
+    fn take_burst<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        source: usize,
+        now: u64,
+    ) -> usize {
+        let mut neighbours = 0;
+        let mut batch: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
+        while !batch.is_full() {
+            let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
+                break;
+            };
+            match item {
+                Handoff::Packet { pkt, port } => {
+                    let class = classify_buf(&pkt);
+                    let hash = self.prefetch(&class);
+                    batch.push(Classed {
+                        pkt,
+                        port,
+                        class,
+                        hash,
+                    });
+                }
+                Handoff::Neighbour { addr, mac } => {
+                    neighbours += 1;
+                    self.learn_shared(t, io, addr, mac, now)
+                }
+            }
+        }
+        let packets = batch.len();
+        self.counters.events.redirects_received += packets as u64;
+        for c in batch {
+            self.handle(t, io, c, now);
+        }
+        packets + neighbours
+    }
+
+    /// Tells every other worker that `addr` is at `mac`.
+    fn share_neighbour(&mut self, addr: Ipv4Addr, mac: MacAddr) {
+        let Some(links) = self.links.as_mut() else {
+            return;
+        };
+        let me = links.index();
+        for w in (0..links.workers()).filter(|&w| w != me) {
+            match links.send(w, Handoff::Neighbour { addr, mac }) {
+                Ok(()) => self.counters.events.neighbours_shared += 1,
+                Err(_) => self.counters.events.neighbour_shares_lost += 1,
+            }
+        }
+    }
+
+    /// A neighbour another worker learned: only an entry we already have
+    /// (one we are resolving, or hold) is updated, and the packets that
+    /// waited for it go out.
+    fn learn_shared<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        addr: Ipv4Addr,
+        mac: MacAddr,
+        now: u64,
+    ) {
+        let mut released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE> = ArrayVec::new();
+        self.neighbours.learn(addr, mac, now, false, |p, mac| {
+            let _ = released.try_push((p, mac));
+        });
+        self.send_released(t, io, released);
+    }
+
+    /// Sends packets that waited for a neighbour's MAC.
+    fn send_released<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE>,
+    ) {
+        for (mut p, mac) in released {
+            let src = t.port_mac(p.port).unwrap_or(MacAddr::ZERO);
+            set_macs(p.pkt.data_mut(), src, mac);
+            self.send(io, p.port, p.pkt);
         }
     }
 
@@ -412,6 +626,9 @@ impl<P: PacketBuf> Worker<P> {
         let Some(our_mac) = t.port_mac(port) else {
             return self.drop(DropReason::NoInterface);
         };
+        let sender = ArpPacket::new(pkt.data().get(l3_offset..).unwrap_or(&[]))
+            .ok()
+            .map(|a| (a.sender_ip(), a.sender_mac()));
         let mut released: ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE> = ArrayVec::new();
         let outcome = handle_arp(
             pkt.data_mut(),
@@ -433,10 +650,12 @@ impl<P: PacketBuf> Worker<P> {
             Ok(ArpOutcome::Consumed) => {}
             Err(reason) => self.drop(reason),
         }
-        for (mut p, mac) in released {
-            let src = t.port_mac(p.port).unwrap_or(MacAddr::ZERO);
-            set_macs(p.pkt.data_mut(), src, mac);
-            self.send(io, p.port, p.pkt);
+        self.send_released(t, io, released);
+        // What we learned, the other workers may be waiting for.
+        if let Some((addr, mac)) = sender {
+            if self.links.is_some() && self.neighbours.lookup(addr) == Some(mac) {
+                self.share_neighbour(addr, mac);
+            }
         }
     }
 
@@ -1129,3 +1348,5 @@ fn release_ports(
 mod adopt_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod workers_tests;

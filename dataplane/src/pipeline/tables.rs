@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
+use super::owner::FlowOwners;
 use crate::flow::{TableConfig, Timeouts};
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
@@ -219,6 +220,8 @@ pub struct LbTables {
     /// prefix length, rule id).
     pub snat_match: Vec<(Ipv4Addr, u8, u32)>,
     pub sessions: TableConfig,
+    /// Which worker owns a flow (several workers only).
+    pub owners: FlowOwners,
 }
 
 /// Sessions of SNAT rule `i` carry service id `SNAT_SERVICE_BASE + i`.
@@ -265,6 +268,9 @@ impl LbTables {
     /// entry refuses to start, or after a change drops that entry's new
     /// flows as `ports_exhausted`, so check before publishing.
     pub fn check_workers(&self, worker_count: usize) -> Result<(), String> {
+        if let (true, Some(conflict)) = (worker_count > 1, self.owners.conflict()) {
+            return Err(conflict.to_owned());
+        }
         let mask = usize::from(crate::laddr::owner_mask(worker_count));
         let covers = |(min, max): (u16, u16)| {
             (0..worker_count.max(1)).all(|w| {
@@ -535,7 +541,9 @@ fn compile(
         return Err("too many services or SNAT rules over this run: restart to compact ids".into());
     }
 
+    let owners = FlowOwners::build(&services, &backends, &snat);
     Ok(LbTables {
+        owners,
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,

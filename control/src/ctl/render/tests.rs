@@ -248,6 +248,7 @@ fn sample_stats() -> StatsReply {
             rx_nombuf: 0,
             rx_errors: 0,
             tx_errors: 0,
+            steering: "rte_flow (8 rules)".into(),
         }],
         drops: BTreeMap::from([
             ("no_service".to_string(), 9),
@@ -271,8 +272,8 @@ config generation 3, up 1d 2h 3m 4s, 5 sessions
 Worker  Core  RxPkts  TxPkts  TxDropped  Dropped  Sessions  Generation
      0     2    1000     990          0       10         5           3
 
-Port  RxPkts  TxPkts  RxBytes  TxBytes  RxMissed  RxNoMbuf  RxErrors  TxErrors
-lan     1000     990    64000    63000         0         0         0         0
+Port  RxPkts  TxPkts  RxBytes  TxBytes  RxMissed  RxNoMbuf  RxErrors  TxErrors  Steering
+lan     1000     990    64000    63000         0         0         0         0  rte_flow (8 rules)
 
 Drops:
   no_service    9

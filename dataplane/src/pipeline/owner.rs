@@ -1,0 +1,312 @@
+//! Which worker owns a flow: a pure function of the packet, so no session
+//! table is shared between workers (docs/load-balancing.md, "Many workers").
+//!
+//! Replies to a local port (FULLNAT, SNAT) belong to the worker named by the
+//! port's low bits, because that worker allocated it (`laddr`). Flows whose
+//! reply keeps no port of ours (NAT) are placed by a hash of the client's
+//! endpoint, which both directions carry. Persistent services hash the
+//! client's network only, so its affinity template lives on one worker. DR
+//! and TUN have no reply path through us and stay where RSS put them.
+
+use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
+
+use super::tables::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
+use crate::laddr::owner_mask;
+use crate::net::addrs::AddrSet;
+use crate::net::route::mask;
+use crate::tuple::FiveTuple;
+
+/// How the owner of a flow to (or from) an endpoint is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnedBy {
+    /// The worker whose queue received the packet.
+    Receiver,
+    /// `flow_hash(client address, client port)`.
+    ClientFlow,
+    /// `flow_hash(client address masked to this prefix length, 0)`.
+    ClientNetwork(u8),
+}
+
+/// The spread function: multiplicative (Fibonacci) hashing of the address
+/// and port, upper half. Documented so tests and operators can compute it.
+#[inline]
+pub fn flow_hash(addr: Ipv4Addr, port: u16) -> u32 {
+    let key = (u64::from(u32::from(addr)) << 16) | u64::from(port);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
+/// What the ownership function needs from the tables, indexed for one
+/// lookup per rule. Draining (retired) entries are included, flushed ones
+/// are not: a draining session must still reach the worker that holds it.
+#[derive(Clone, Debug, Default)]
+pub struct FlowOwners {
+    /// Service keys (VIP, protocol, port).
+    services: HashMap<ServiceKey, OwnedBy>,
+    /// FULLNAT local addresses and SNAT addresses.
+    local: AddrSet,
+    /// NAT backends (address, protocol, port): their packets are replies.
+    nat_backends: HashMap<ServiceKey, OwnedBy>,
+    /// SNAT source prefixes.
+    snat_sources: Vec<(Ipv4Addr, u8)>,
+    /// A NAT backend shared by services that place clients differently:
+    /// with several workers its replies could not find their owner.
+    conflict: Option<String>,
+}
+
+impl FlowOwners {
+    pub fn build(services: &[Service], backends: &[BackendInfo], snat: &[SnatRule]) -> Self {
+        let mut owners = FlowOwners::default();
+        let mut local = Vec::new();
+        let placed_by = |svc: &Service| match (&svc.spec.persistence, svc.spec.mode) {
+            (Some(p), _) => OwnedBy::ClientNetwork(p.prefix_len),
+            (None, Mode::Nat | Mode::FullNat) => OwnedBy::ClientFlow,
+            (None, Mode::Dr | Mode::Tun) => OwnedBy::Receiver,
+        };
+        // Draining entries first, so an active service with the same key
+        // (re-added with another mode) decides.
+        for active in [false, true] {
+            for svc in services.iter().filter(|s| !s.state.is_flushed()) {
+                if svc.state.is_retired() == active {
+                    continue;
+                }
+                owners.services.insert(svc.key(), placed_by(svc));
+                if svc.spec.mode == Mode::FullNat {
+                    local.extend(svc.spec.local_addrs.iter().copied());
+                }
+            }
+        }
+        for b in backends.iter().filter(|b| !b.state.is_flushed()) {
+            let Some(svc) = services.get(b.service as usize) else {
+                continue;
+            };
+            if svc.spec.mode != Mode::Nat || svc.state.is_flushed() {
+                continue;
+            }
+            let key = (b.addr, svc.spec.proto.0, b.port);
+            let by = placed_by(svc);
+            if let Some(&other) = owners.nat_backends.get(&key) {
+                if other != by && owners.conflict.is_none() {
+                    owners.conflict = Some(format!(
+                        "NAT backend {}:{} serves services that place clients differently \
+                         (persistent and not, or other persistence prefixes): with several \
+                         workers its replies cannot find their worker",
+                        b.addr, b.port
+                    ));
+                }
+                continue;
+            }
+            owners.nat_backends.insert(key, by);
+        }
+        for rule in snat.iter().filter(|r| !r.state.is_flushed()) {
+            local.extend(rule.spec.addrs.iter().copied());
+            owners.snat_sources.push(rule.spec.source);
+        }
+        owners.local = AddrSet::new(local);
+        owners
+    }
+
+    /// Why these tables cannot run on several workers, if they cannot.
+    pub fn conflict(&self) -> Option<&str> {
+        self.conflict.as_deref()
+    }
+
+    /// The worker of `workers` that owns the flow of `tuple` (a packet's
+    /// lookup tuple), received by worker `receiver`. The rules and their
+    /// order are those of docs/load-balancing.md.
+    #[inline]
+    pub fn owner(&self, tuple: &FiveTuple, receiver: usize, workers: usize) -> usize {
+        if workers <= 1 {
+            return receiver;
+        }
+        let by_hash = |by: OwnedBy, addr: Ipv4Addr, port: u16| match by {
+            OwnedBy::Receiver => receiver,
+            OwnedBy::ClientFlow => flow_hash(addr, port) as usize % workers,
+            OwnedBy::ClientNetwork(len) => {
+                let net = Ipv4Addr::from(u32::from(addr) & mask(len));
+                flow_hash(net, 0) as usize % workers
+            }
+        };
+        let proto = tuple.proto.0;
+        if let Some(&by) = self.services.get(&(tuple.dst, proto, tuple.dst_port)) {
+            return by_hash(by, tuple.src, tuple.src_port);
+        }
+        if self.local.contains(tuple.dst) {
+            let w = usize::from(tuple.dst_port & owner_mask(workers));
+            return if w < workers { w } else { receiver };
+        }
+        if let Some(&by) = self.nat_backends.get(&(tuple.src, proto, tuple.src_port)) {
+            return by_hash(by, tuple.dst, tuple.dst_port);
+        }
+        if self
+            .snat_sources
+            .iter()
+            .any(|&(net, len)| u32::from(net) & mask(len) == u32::from(tuple.src) & mask(len))
+        {
+            return by_hash(OwnedBy::ClientFlow, tuple.src, tuple.src_port);
+        }
+        receiver
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::tables::{LbTables, SnatSpec};
+    use crate::pipeline::tests::*;
+    use crate::sched::Persistence;
+    use crate::tuple::IpProto;
+
+    fn t(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), proto: IpProto) -> FiveTuple {
+        FiveTuple {
+            src: src.0,
+            dst: dst.0,
+            src_port: src.1,
+            dst_port: dst.1,
+            proto,
+        }
+    }
+
+    #[test]
+    fn the_hash_is_the_documented_formula() {
+        // 10.0.0.1:80 -> key 0x0A000001_0050.
+        let key: u64 = 0x0A00_0001_0050;
+        let expect = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+        assert_eq!(flow_hash(Ipv4Addr::new(10, 0, 0, 1), 80), expect);
+        // It spreads: 4096 client ports over 4 workers, none far from 1024.
+        let mut per = [0usize; 4];
+        for p in 0..4096u16 {
+            per[flow_hash(Ipv4Addr::new(198, 51, 100, 7), 40000 + p) as usize % 4] += 1;
+        }
+        assert!(per.iter().all(|&n| (900..1150).contains(&n)), "{per:?}");
+    }
+
+    #[test]
+    fn each_rule_places_both_directions_of_a_flow_on_one_worker() {
+        let mut nat = service(Mode::Nat, IpProto::TCP);
+        nat.port = 80;
+        let mut sticky = service(Mode::Nat, IpProto::UDP);
+        sticky.port = 53;
+        sticky.backends.iter_mut().for_each(|b| b.port = 5353);
+        sticky.persistence = Some(Persistence {
+            timeout_ms: 1000,
+            prefix_len: 24,
+        });
+        let mut full = service(Mode::FullNat, IpProto::TCP);
+        full.port = 443;
+        full.local_addrs = vec![Ipv4Addr::new(10, 0, 1, 100)];
+        let mut dr = service(Mode::Dr, IpProto::TCP);
+        dr.port = 22;
+        let mut cfg = config(vec![nat, sticky, full, dr]);
+        cfg.snat.push(SnatSpec {
+            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+            port: 0,
+            addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            ports: (50000, 50063),
+        });
+        let tables = LbTables::build(&cfg).expect("builds");
+        let o = &tables.owners;
+        let (vip, cip, rip1) = (ip(VIP), ip(CIP), ip(RIP1));
+        for workers in [2, 3, 4] {
+            for cport in 40000..40064 {
+                let want = flow_hash(cip, cport) as usize % workers;
+                // NAT: request by the client's endpoint, reply by the same.
+                let req = t((cip, cport), (vip, 80), IpProto::TCP);
+                let rep = t((rip1, 8080), (cip, cport), IpProto::TCP);
+                assert_eq!(o.owner(&req, 0, workers), want);
+                assert_eq!(o.owner(&rep, 1, workers), want);
+                // Persistent: the client's /24, port ignored, both ways.
+                let net = flow_hash(Ipv4Addr::new(198, 51, 100, 0), 0) as usize % workers;
+                let req = t((cip, cport), (vip, 53), IpProto::UDP);
+                let rep = t((rip1, 5353), (cip, cport), IpProto::UDP);
+                assert_eq!(o.owner(&req, 0, workers), net);
+                assert_eq!(o.owner(&rep, 1, workers), net);
+                // FULLNAT request by hash, reply by the local port's bits.
+                let req = t((cip, cport), (vip, 443), IpProto::TCP);
+                assert_eq!(o.owner(&req, 0, workers), want);
+                let lport = cport - 30000;
+                let rep = t(
+                    (rip1, 8080),
+                    (Ipv4Addr::new(10, 0, 1, 100), lport),
+                    IpProto::TCP,
+                );
+                let bits = usize::from(lport & owner_mask(workers));
+                let expect = if bits < workers { bits } else { 2 };
+                assert_eq!(o.owner(&rep, 2, workers), expect);
+                // DR: wherever it arrived.
+                let req = t((cip, cport), (vip, 22), IpProto::TCP);
+                assert_eq!(o.owner(&req, 1, workers), 1);
+                // SNAT: out by the internal endpoint, back by the port bits.
+                let inside = Ipv4Addr::new(10, 0, 1, 50);
+                let out = t(
+                    (inside, cport),
+                    (Ipv4Addr::new(8, 8, 8, 8), 53),
+                    IpProto::UDP,
+                );
+                assert_eq!(
+                    o.owner(&out, 0, workers),
+                    flow_hash(inside, cport) as usize % workers
+                );
+                let back = t(
+                    (Ipv4Addr::new(8, 8, 8, 8), 53),
+                    (Ipv4Addr::new(203, 0, 113, 1), 50001),
+                    IpProto::UDP,
+                );
+                assert_eq!(o.owner(&back, 0, workers), 1);
+                // Anything else stays.
+                let other = t(
+                    (cip, cport),
+                    (Ipv4Addr::new(192, 0, 2, 99), 80),
+                    IpProto::TCP,
+                );
+                assert_eq!(o.owner(&other, 1, workers), 1);
+            }
+        }
+        // One worker owns everything.
+        let req = t((cip, 1), (vip, 80), IpProto::TCP);
+        assert_eq!(o.owner(&req, 0, 1), 0);
+        assert!(o.conflict().is_none());
+    }
+
+    #[test]
+    fn draining_entries_still_place_their_flows_and_flushed_ones_do_not() {
+        let cfg = config(vec![service(Mode::Nat, IpProto::TCP)]);
+        let first = LbTables::build(&cfg).expect("builds");
+        let key = first.services[0].key();
+        let empty = config(vec![]);
+        let draining = LbTables::build_next(&empty, &first, &Default::default()).expect("builds");
+        let flushed = LbTables::build_next(
+            &empty,
+            &first,
+            &crate::pipeline::tables::FlushRequest {
+                services: vec![key],
+                ..Default::default()
+            },
+        )
+        .expect("builds");
+        let cport = (0..100)
+            .find(|&p| flow_hash(ip(CIP), p) % 2 == 1)
+            .expect("some port hashes to 1");
+        let req = t((ip(CIP), cport), (key.0, key.2), IpProto::TCP);
+        assert_eq!(draining.owners.owner(&req, 0, 2), 1);
+        assert_eq!(flushed.owners.owner(&req, 0, 2), 0, "receiver");
+    }
+
+    #[test]
+    fn a_nat_backend_placed_two_ways_is_a_conflict() {
+        let plain = service(Mode::Nat, IpProto::TCP);
+        let mut sticky = service(Mode::Nat, IpProto::TCP);
+        sticky.port = 81;
+        sticky.persistence = Some(Persistence {
+            timeout_ms: 1000,
+            prefix_len: 32,
+        });
+        let tables = LbTables::build(&config(vec![plain, sticky])).expect("builds");
+        let e = tables.owners.conflict().expect("conflict");
+        assert!(e.contains("NAT backend 10.0.1.11:8080"), "{e}");
+        // Only several workers make it a problem.
+        assert!(tables.check_workers(1).is_ok());
+        assert_eq!(tables.check_workers(2).expect_err("refused"), e);
+    }
+}
