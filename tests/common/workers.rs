@@ -10,7 +10,9 @@
 //! 1. one worker owns everything;
 //! 2. no IPv4 TCP/UDP/ICMP tuple (ARP, ...): the receiving worker;
 //! 3. the destination is a service: persistent by `hash(client, 0)`, NAT and
-//!    FULLNAT by `hash(client, client port)`, DR and TUN the receiving worker;
+//!    FULLNAT by `hash(client, client port)`, DR and TUN the receiving worker
+//!    (the client address itself: the contract does not mask it to the
+//!    service's `persistence_prefix`, so the model is only used with /32);
 //! 4. the destination address is a FULLNAT local address or a SNAT address:
 //!    `port & (next_power_of_two(N) - 1)` (receiving worker if >= N);
 //! 5. the source is a backend of a NAT service: `hash(destination,
@@ -155,9 +157,11 @@ impl Owners {
             .iter()
             .find(|s| dst == VIP && s.proto == proto && s.port == dport)
         {
+            // Persistent first, as the contract lists it: a persistent DR or
+            // TUN service keeps a client on one worker too.
             return match (s.persistent, s.mode.as_str()) {
-                (_, "dr" | "tun") => rx,
                 (true, _) => self.hashed(src, 0),
+                (false, "dr" | "tun") => rx,
                 (false, _) => self.hashed(src, sport),
             };
         }
