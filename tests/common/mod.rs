@@ -4,7 +4,9 @@
 //!
 //! A case is a config fragment (everything but the ports and the EAL
 //! arguments), the frames each port receives, and the frames each port must
-//! send. Frames are built in Rust with etherparse, so a case reads as what it
+//! send. With several workers, every port has one RX and one TX queue per
+//! worker (one `rx_pcap` and one `tx_pcap` each); a case gives the frames of
+//! each RX queue and gets back what each TX queue sent. Frames are built in Rust with etherparse, so a case reads as what it
 //! sends. Every run gets its own temporary directory and DPDK file prefix, so
 //! cases run in parallel.
 
@@ -15,6 +17,7 @@ pub use ferrolb_perf::{frames, pcap};
 
 pub mod appliance;
 pub mod lb;
+pub mod workers;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,17 +29,25 @@ use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice, VlanSlice};
 /// One port of a replay case.
 pub struct CasePort {
     pub name: String,
-    /// Frames the port receives, in order.
-    pub input: Vec<Vec<u8>>,
+    /// Frames each RX queue receives, in order (queue *i* is worker *i*'s).
+    /// A run with more workers than this has queues gives the others
+    /// nothing; more queues than workers is a mistake in the case.
+    pub queues: Vec<Vec<Vec<u8>>>,
     /// Our MAC on this port (`mac = "..."`), if the case sets one.
     pub mac: Option<[u8; 6]>,
 }
 
 impl CasePort {
+    /// A port whose frames all arrive on queue 0.
     pub fn new(name: &str, input: Vec<Vec<u8>>) -> Self {
+        Self::with_queues(name, vec![input])
+    }
+
+    /// A port that receives `queues[i]` on RX queue `i`.
+    pub fn with_queues(name: &str, queues: Vec<Vec<Vec<u8>>>) -> Self {
         CasePort {
             name: name.to_owned(),
-            input,
+            queues,
             mac: None,
         }
     }
@@ -53,15 +64,20 @@ pub struct Replay {
     pub ports: Vec<CasePort>,
     /// TOML appended after the generated [eal] and [[port]] tables.
     pub config: String,
-    /// Worker cores.
+    /// Worker cores, one worker each; a core listed twice gets
+    /// `shared_cores = true` (workers take turns on it).
     pub cores: Vec<usize>,
 }
 
 /// What a run produced.
 pub struct ReplayResult {
     pub output: Output,
-    /// Frames each port transmitted, by port index.
+    /// Frames each port transmitted, by port index: its TX queues'
+    /// output one after the other (in queue order; there is no order
+    /// between queues).
     pub sent: Vec<Vec<Vec<u8>>>,
+    /// Frames each TX queue of each port transmitted: `[port][queue]`.
+    pub sent_by_queue: Vec<Vec<Vec<Vec<u8>>>>,
     pub dir: tempfile::TempDir,
 }
 
@@ -140,19 +156,57 @@ pub fn test_socket(prefix: &str) -> PathBuf {
 impl Replay {
     /// Writes the inputs and config, runs ferrolb until its inputs drain,
     /// and reads back what every port sent.
+    ///
+    /// One worker: each port is `rx_pcap=NAME.in.pcap,tx_pcap=NAME.out.pcap`.
+    /// N workers: `rx_pcap=NAME.qK.in.pcap` and `tx_pcap=NAME.qK.out.pcap`
+    /// for K = 0..N (net_pcap makes one queue per argument pair, and the
+    /// appliance configures one queue pair per worker).
     pub fn run(&self) -> ReplayResult {
         let dir = tempfile::tempdir().expect("temp dir");
+        let workers = self.cores.len().max(1);
+        let files = |name: &str, dir: &Path| -> Vec<(PathBuf, PathBuf)> {
+            if workers == 1 {
+                vec![(
+                    dir.join(format!("{name}.in.pcap")),
+                    dir.join(format!("{name}.out.pcap")),
+                )]
+            } else {
+                (0..workers)
+                    .map(|q| {
+                        (
+                            dir.join(format!("{name}.q{q}.in.pcap")),
+                            dir.join(format!("{name}.q{q}.out.pcap")),
+                        )
+                    })
+                    .collect()
+            }
+        };
         let mut toml = format!("[eal]\n{}\n\n", test_eal_args("replay"));
         for (i, port) in self.ports.iter().enumerate() {
-            let rx = dir.path().join(format!("{}.in.pcap", port.name));
-            let tx = dir.path().join(format!("{}.out.pcap", port.name));
-            pcap::write(&rx, &port.input);
+            assert!(
+                port.queues.len() <= workers,
+                "port {}: input for {} queues, but {workers} workers",
+                port.name,
+                port.queues.len()
+            );
+            let files = files(&port.name, dir.path());
+            for (q, (rx, _)) in files.iter().enumerate() {
+                pcap::write(rx, port.queues.get(q).map_or(&[][..], |f| &f[..]));
+            }
+            let rx: Vec<String> = files
+                .iter()
+                .map(|(rx, _)| format!("rx_pcap={}", rx.display()))
+                .collect();
+            let tx: Vec<String> = files
+                .iter()
+                .map(|(_, tx)| format!("tx_pcap={}", tx.display()))
+                .collect();
             writeln!(
                 toml,
-                "[[port]]\nname = \"{}\"\ndevice = \"net_pcap{i},rx_pcap={},tx_pcap={}\"",
+                "[[port]]\nname = \"{}\"\ndevice = \"net_pcap{i},{},{}\"",
                 port.name,
-                rx.display(),
-                tx.display()
+                rx.join(","),
+                tx.join(",")
             )
             .expect("write to string");
             if let Some(m) = port.mac {
@@ -160,25 +214,40 @@ impl Replay {
             }
             toml.push('\n');
         }
-        writeln!(toml, "[workers]\ncores = {:?}\n", self.cores).expect("write to string");
+        let shared = (1..self.cores.len()).any(|i| self.cores[..i].contains(&self.cores[i]));
+        writeln!(toml, "[workers]\ncores = {:?}", self.cores).expect("write to string");
+        if shared {
+            toml.push_str("shared_cores = true\n");
+        }
+        toml.push('\n');
         toml.push_str(&self.config);
         let config = dir.path().join("ferrolb.toml");
         std::fs::write(&config, &toml).expect("write config");
 
         let output = run_ferrolb(&config, &["--exit-when-idle", "200"]);
-        let sent = self
+        let sent_by_queue: Vec<Vec<Vec<Vec<u8>>>> = self
             .ports
             .iter()
             .map(|p| {
-                let tx = dir.path().join(format!("{}.out.pcap", p.name));
-                if tx.exists() {
-                    pcap::read(&tx)
-                } else {
-                    Vec::new()
-                }
+                files(&p.name, dir.path())
+                    .iter()
+                    .map(|(_, tx)| {
+                        if tx.exists() {
+                            pcap::read(tx)
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect()
             })
             .collect();
-        ReplayResult { output, sent, dir }
+        let sent = sent_by_queue.iter().map(|q| q.concat()).collect();
+        ReplayResult {
+            output,
+            sent,
+            sent_by_queue,
+            dir,
+        }
     }
 }
 
@@ -332,4 +401,201 @@ fn tcp_flags(t: &etherparse::TcpSlice<'_>) -> String {
         }
     }
     s
+}
+
+// ---------------------------------------------------------------------------
+// Several workers: output compared flow by flow.
+
+/// A frame a case expects a port to send: the flow it belongs to (an index
+/// the case assigns) and the TX queue, i.e. the worker, that must send it.
+#[derive(Clone, Debug)]
+pub struct ExpectedFrame {
+    pub flow: usize,
+    pub queue: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// An IPv4 address and port.
+pub type Endpoint = ([u8; 4], u16);
+
+/// What an output frame says about the flow it belongs to: its protocol and
+/// its two endpoints, unordered (so both directions of a leg agree). An
+/// ICMP error gives the endpoints of the packet it quotes, an IPIP packet
+/// those of the inner packet, an ICMP echo its identifier as both ports.
+/// Anything else (ARP, ...) is keyed by its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FlowKey {
+    Endpoints(u8, [Endpoint; 2]),
+    Other(Vec<u8>),
+}
+
+pub fn flow_key(frame: &[u8]) -> FlowKey {
+    let mut l3 = 14;
+    if frame.get(12..14) == Some(&[0x81, 0x00]) {
+        l3 += 4;
+    }
+    let ipv4 = frame.get(l3 - 2..l3) == Some(&[0x08, 0x00]);
+    match frame.get(l3..).filter(|_| ipv4).and_then(ip_flow_key) {
+        Some((proto, mut ends)) => {
+            ends.sort();
+            FlowKey::Endpoints(proto, ends)
+        }
+        None => FlowKey::Other(frame.to_vec()),
+    }
+}
+
+fn ip_flow_key(p: &[u8]) -> Option<(u8, [Endpoint; 2])> {
+    if p.len() < 20 || p[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    let (proto, l4) = (p[9], p.get(ihl..)?);
+    let addr = |at: usize| -> [u8; 4] { p[at..at + 4].try_into().expect("4 bytes") };
+    let be16 = |b: &[u8], at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    };
+    match proto {
+        4 => ip_flow_key(l4),
+        6 | 17 => Some((proto, [(addr(12), be16(l4, 0)?), (addr(16), be16(l4, 2)?)])),
+        1 => match *l4.first()? {
+            // Destination unreachable, time exceeded, parameter problem.
+            3 | 11 | 12 => ip_flow_key(l4.get(8..)?),
+            0 | 8 => {
+                let id = be16(l4, 4)?;
+                Some((proto, [(addr(12), id), (addr(16), id)]))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The first difference between two frame sequences, as
+/// [`assert_frames_eq`] reports it, or None if they are equal.
+pub fn frames_difference(what: &str, expected: &[Vec<u8>], actual: &[Vec<u8>]) -> Option<String> {
+    for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+        if e != a {
+            return Some(format!(
+                "{what}: frame {i} differs (expected | actual):\n{}",
+                diff_frames(e, a)
+            ));
+        }
+    }
+    (actual.len() != expected.len()).then(|| {
+        format!(
+            "{what}: {} frames sent, {} expected (the first {} match)",
+            actual.len(),
+            expected.len(),
+            expected.len().min(actual.len())
+        )
+    })
+}
+
+/// Checks what one port's TX queues sent (`sent_by_queue[q]`) against a
+/// case's expected frames, flow by flow: every flow's frames must come out
+/// of the TX queues the case names, each queue's share in the order the
+/// case lists them (the order one worker handling the flow produces); no
+/// frame may belong to no flow; and the port's frames, all queues
+/// together, must be the expected ones as a multiset. There is no order
+/// between flows, nor between queues. `flow_name(f)` labels flow `f` in
+/// messages. Panics with every problem found, frames decoded field by
+/// field where they differ.
+pub fn assert_flows_eq(
+    port: &str,
+    expected: &[ExpectedFrame],
+    sent_by_queue: &[Vec<Vec<u8>>],
+    flow_name: &dyn Fn(usize) -> String,
+) {
+    use std::collections::{BTreeMap, BTreeSet};
+    // Which flow an output frame belongs to, by its key.
+    let mut flow_of: BTreeMap<FlowKey, usize> = BTreeMap::new();
+    for e in expected {
+        let key = flow_key(&e.bytes);
+        if let Some(&other) = flow_of.get(&key) {
+            assert_eq!(
+                other,
+                e.flow,
+                "case error: flows {} and {} both send {key:?}",
+                flow_name(other),
+                flow_name(e.flow)
+            );
+        }
+        flow_of.insert(key, e.flow);
+    }
+    // (flow, queue) -> frames, expected and actual; actual frames of no flow.
+    let mut want: BTreeMap<(usize, usize), Vec<Vec<u8>>> = BTreeMap::new();
+    for e in expected {
+        want.entry((e.flow, e.queue))
+            .or_default()
+            .push(e.bytes.clone());
+    }
+    let mut got: BTreeMap<(usize, usize), Vec<Vec<u8>>> = BTreeMap::new();
+    let mut stray: Vec<(usize, &Vec<u8>)> = Vec::new();
+    for (q, frames) in sent_by_queue.iter().enumerate() {
+        for f in frames {
+            match flow_of.get(&flow_key(f)) {
+                Some(&flow) => got.entry((flow, q)).or_default().push(f.clone()),
+                None => stray.push((q, f)),
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let flows: BTreeSet<usize> = want.keys().chain(got.keys()).map(|k| k.0).collect();
+    for flow in flows {
+        let queues = |m: &BTreeMap<(usize, usize), Vec<Vec<u8>>>| -> Vec<(usize, usize)> {
+            m.iter()
+                .filter(|(k, _)| k.0 == flow)
+                .map(|(k, v)| (k.1, v.len()))
+                .collect()
+        };
+        let (wq, gq) = (queues(&want), queues(&got));
+        let wq_set: BTreeSet<usize> = wq.iter().map(|x| x.0).collect();
+        let gq_set: BTreeSet<usize> = gq.iter().map(|x| x.0).collect();
+        if wq_set != gq_set {
+            problems.push(format!(
+                "flow {}: sent on TX queues (queue, frames) {gq:?}, expected {wq:?}",
+                flow_name(flow)
+            ));
+        }
+        for q in wq_set.union(&gq_set) {
+            let empty = Vec::new();
+            let w = want.get(&(flow, *q)).unwrap_or(&empty);
+            let g = got.get(&(flow, *q)).unwrap_or(&empty);
+            if let Some(p) = frames_difference(
+                &format!("port {port}: flow {}, TX queue {q}", flow_name(flow)),
+                w,
+                g,
+            ) {
+                problems.push(p);
+            }
+        }
+    }
+    for (q, f) in &stray {
+        problems.push(format!(
+            "port {port}: TX queue {q} sent a frame of no flow of the case:\n{}",
+            decode(f)
+                .iter()
+                .map(|(k, v)| format!("  {k:<18} {v}\n"))
+                .collect::<String>()
+        ));
+    }
+    let mut all_want: Vec<&Vec<u8>> = expected.iter().map(|e| &e.bytes).collect();
+    let mut all_got: Vec<&Vec<u8>> = sent_by_queue.iter().flatten().collect();
+    all_want.sort();
+    all_got.sort();
+    if all_want != all_got {
+        let missing = all_want.iter().filter(|f| !all_got.contains(f)).count();
+        let extra = all_got.iter().filter(|f| !all_want.contains(f)).count();
+        problems.push(format!(
+            "port {port}: {} frames sent, {} expected; {missing} expected frames not sent, \
+             {extra} sent frames not expected",
+            all_got.len(),
+            all_want.len()
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "port {port}: output differs from the case, flow by flow:\n\n{}",
+        problems.join("\n\n")
+    );
 }
