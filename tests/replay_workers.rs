@@ -672,16 +672,12 @@ fn icmp_errors_with_4_workers_are_translated_by_the_flows_owner() {
 /// order, from A's TX queue, and `event:neighbours_shared` must count the
 /// sharing.
 ///
-/// Not ordered by the contract: whether A asks before B has learned .14
-/// (B's queue is read independently of A's). The contract only says what
-/// B learns is shared; if the share reached A before A's first query, A
-/// could send at once without asking, and the case accepts that too. But
-/// docs/load-balancing.md adds that a worker takes a share only into an
-/// entry it already has: then if B learned first, A would ask after the
-/// only answer had gone by, and its queries would wait unanswered and fail
-/// the case. B's 64 datagrams before the answer make A asking first all
-/// but certain (it did in 30 of 30 runs even without them, four cases in
-/// parallel on two cores); the case prints which way it went.
+/// Not ordered: whether A asks before B has learned .14 (B's queue is
+/// read independently of A's). Both orders must work, since a worker takes
+/// a shared neighbour as its own (docs/load-balancing.md): if A asked
+/// first, its queries wait and go out when B shares the answer; if B
+/// learned first, A has .14 before its first query and never asks. The
+/// case accepts either and prints which way it went.
 fn neighbour_shared(n: usize) {
     let services = service("udp", 53, "nat", "rr", "", &[(rip(14), None, 1)])
         + &service("udp", 54, "nat", "rr", "", &[(rip(11), None, 1)]);
