@@ -11,12 +11,15 @@
 //!   per-worker handles on one queue each, moved to the worker that owns them;
 //! - [`LocalPortSteering`]: rte_flow rules that send replies to local
 //!   ports to the owning worker's queue, destroyed on drop;
+//! - [`prefetch0`] and [`advise_huge_pages`]: a cache prefetch and a
+//!   huge-page request for the session table;
 //! - [`DpdkIo`]: a worker's queues of every port, implementing
 //!   [`PacketIo`](crate::io::PacketIo).
 
 mod eal;
 mod error;
 mod flow;
+mod hints;
 mod io;
 mod mbuf;
 mod mempool;
@@ -25,6 +28,7 @@ mod port;
 pub use eal::{Eal, EalArgs, EalToken, ThreadRegistration};
 pub use error::DpdkError;
 pub use flow::{steer_rules, LocalPortSteering, SteerProto, SteerRule, SteerTarget};
+pub use hints::{advise_huge_pages, prefetch0};
 pub use io::DpdkIo;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;

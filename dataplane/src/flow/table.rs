@@ -3,11 +3,15 @@
 //! outbound tuple, and a hashed timer wheel threaded through the sessions.
 //!
 //! Nothing here allocates after [`SessionTable::new`]. The index is keyed by a
-//! hash seeded at start (SipHash-1-3 from std's `RandomState` by default), so
-//! remote peers cannot aim tuples at one probe run.
+//! hash seeded at random for each table (foldhash by default), so remote
+//! peers cannot compute tuples that share one probe run. foldhash rather
+//! than std's SipHash-1-3: every packet hashes its tuple, SipHash took about
+//! a tenth of the worker's time in a NAT profile, and a seeded multiply-fold
+//! hash is the class of defence IPVS (jhash with a random seed) relies on.
 
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use super::proto::{tcp_next, ProtoState, TcpDir, Timeouts};
 use crate::tuple::FiveTuple;
@@ -241,7 +245,7 @@ pub enum ConfigError {
 impl SessionTable<RandomState> {
     /// A table with a fresh random hash key; `now_ms` starts the wheel.
     pub fn new(config: TableConfig, now_ms: u64) -> Result<Self, ConfigError> {
-        Self::with_hasher(config, now_ms, RandomState::new())
+        Self::with_hasher(config, now_ms, RandomState::default())
     }
 }
 
@@ -260,7 +264,7 @@ impl<S: BuildHasher> SessionTable<S> {
         if index_len > u32::MAX as usize {
             return Err(ConfigError::Capacity);
         }
-        let mut sessions = vec![Session::VACANT; config.capacity];
+        let mut sessions = huge_vec(Session::VACANT, config.capacity);
         // Free list threaded through `timer_next`, lowest ids first.
         for (i, s) in sessions.iter_mut().enumerate() {
             s.timer_next = if i + 1 < config.capacity {
@@ -271,7 +275,7 @@ impl<S: BuildHasher> SessionTable<S> {
         }
         Ok(SessionTable {
             sessions,
-            index: vec![0; index_len],
+            index: huge_vec(0, index_len),
             free_head: 0,
             len: 0,
             hasher,
@@ -755,12 +759,28 @@ fn tick_before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
-/// Starts the load of `r`'s cache line. `_mm_prefetch` needs `unsafe` on
-/// this toolchain (it is a `#[target_feature]` function), which this module
-/// may not use; a plain load whose value is kept alive by `black_box` gets the
-/// miss in flight too, and out-of-order execution overlaps a burst's worth.
-#[inline]
+/// `len` copies of `value` in memory the kernel is asked to back with huge
+/// pages (in the appliance; feature `dpdk`), written once here so the
+/// pages are in place before the first packet. The slab and the index are
+/// looked up at random: with 4 KiB pages nearly every lookup of a big table
+/// would miss the TLB.
+fn huge_vec<T: Clone>(value: T, len: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    #[cfg(feature = "dpdk")]
+    crate::dpdk::advise_huge_pages(v.spare_capacity_mut());
+    v.resize(len, value);
+    v
+}
+
+/// Starts the load of `r`'s cache line without waiting for it. In the
+/// appliance (feature `dpdk`) that is DPDK's prefetch hint. Without DPDK
+/// (unit tests, fuzzing) a plain load kept alive by `black_box` stands in:
+/// it gets the miss going too, but holds up retirement until it completes.
+#[inline(always)]
 fn prefetch_read<T: Copy>(r: &T) {
+    #[cfg(feature = "dpdk")]
+    crate::dpdk::prefetch0(r);
+    #[cfg(not(feature = "dpdk"))]
     std::hint::black_box(*r);
 }
 

@@ -360,8 +360,8 @@ fn tcp_flags_of(frame: &[u8], meta: &Ipv4Meta) -> u8 {
 
 impl<P: PacketBuf> Worker<P> {
     /// Classifies the whole burst, hands the packets another worker owns
-    /// to it, prefetches the session bucket of each packet kept, then
-    /// handles those in order.
+    /// to it, prefetches the session index slot of each packet kept, then
+    /// the session it names, then handles the packets in order.
     fn process_burst<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
@@ -390,7 +390,25 @@ impl<P: PacketBuf> Worker<P> {
                 hash,
             });
         }
-        for c in kept {
+        self.handle_batch(t, io, kept, now);
+    }
+
+    /// Handles classified packets whose index slots were prefetched. First
+    /// a second stage: by now the first index lines have arrived, so pull
+    /// in the session each one points at, and the lookups in `handle` hit.
+    fn handle_batch<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        batch: ArrayVec<Classed<P>, BURST_SIZE>,
+        now: u64,
+    ) {
+        for c in &batch {
+            if c.hash != 0 {
+                self.sessions.prefetch_candidate(c.hash);
+            }
+        }
+        for c in batch {
             self.handle(t, io, c, now);
         }
     }
@@ -509,9 +527,7 @@ impl<P: PacketBuf> Worker<P> {
         }
         let packets = batch.len();
         self.counters.events.redirects_received += packets as u64;
-        for c in batch {
-            self.handle(t, io, c, now);
-        }
+        self.handle_batch(t, io, batch, now);
         packets + neighbours
     }
 

@@ -1,0 +1,53 @@
+//! Hints to the CPU and the kernel that the per-worker tables need on the
+//! fast path. They live in this layer because each needs `unsafe`, which
+//! only this layer may use.
+
+use std::mem::MaybeUninit;
+
+/// Starts loading `r`'s cache line into every cache level without waiting
+/// for it: DPDK's `rte_prefetch0`, as inline Rust (bindgen's wrapper of the
+/// `static inline` C function is an out-of-line call). The session table
+/// calls it for a whole burst before handling the first packet, so the
+/// misses overlap.
+#[inline(always)]
+pub fn prefetch0<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it changes no architectural state and
+    // cannot fault, whatever the address; `r` is a valid reference anyway.
+    // The SSE feature `_mm_prefetch` requires is part of the x86_64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
+/// Asks the kernel to back `region` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)` on the 4 KiB pages wholly inside it), before
+/// it is first written. DPDK keeps its own tables in hugepages for the same
+/// reason: a session table spread over millions of 4 KiB pages costs a TLB
+/// miss on almost every lookup. Returns false where the kernel refuses
+/// (THP disabled or not built in); the table then works as before.
+pub fn advise_huge_pages<T>(region: &mut [MaybeUninit<T>]) -> bool {
+    const PAGE: usize = 4096;
+    let start = region.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(region);
+    let first = start.next_multiple_of(PAGE);
+    let last = end - end % PAGE;
+    if last <= first {
+        return false;
+    }
+    // SAFETY: [first, last) lies inside `region`, which we borrow mutably,
+    // and both ends are page-aligned as madvise requires. MADV_HUGEPAGE
+    // changes how the kernel backs the pages, never their contents, so no
+    // Rust value can observe it.
+    let rc = unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_HUGEPAGE,
+        )
+    };
+    rc == 0
+}
