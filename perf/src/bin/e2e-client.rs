@@ -8,7 +8,8 @@
 //! done sent=1200 ok=1200 failed=0 elapsed_ms=2650 servers=s1:200,s2:400,s3:600
 //! ```
 //!
-//! `t_ms` is when the request started, from the client's start; `peer` is
+//! A first line `start` marks the start of the clock; `t_ms` is when the
+//! request started, from there; `peer` is
 //! the source address the server saw. Modes:
 //!
 //! - `http`: a new TCP connection per request, `GET /`, status 200 expected.
@@ -72,6 +73,9 @@ fn main() -> Result<()> {
         return malformed(&args);
     }
     let start = Instant::now();
+    // The clock's origin, for whoever reads the lines as they come.
+    println!("start");
+    let _ = std::io::stdout().flush();
     let timeout = Duration::from_millis(args.timeout_ms);
     let end = args.duration_ms.map(|d| start + Duration::from_millis(d));
     let mut held: Option<Held> = None;
@@ -179,8 +183,15 @@ fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<(
     Ok(())
 }
 
+/// Each request from a source port of its own (10000 + i, cycling through
+/// 20000 ports), so that each is a new flow for the balancer (a port the
+/// kernel picks may repeat, and UDP flows live for minutes); the kernel's
+/// choice if that port is taken.
 fn udp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
-    let s = UdpSocket::bind("0.0.0.0:0").context("bind")?;
+    let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
+    let s = UdpSocket::bind(("0.0.0.0", port))
+        .or_else(|_| UdpSocket::bind("0.0.0.0:0"))
+        .context("bind")?;
     s.set_read_timeout(Some(timeout)).context("timeout")?;
     let req = format!("request {i}");
     s.send_to(req.as_bytes(), target).context("send")?;

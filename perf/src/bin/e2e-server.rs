@@ -35,6 +35,11 @@ struct Args {
     /// UDP echo port
     #[arg(long)]
     udp_echo: Option<u16>,
+    /// Addresses the UDP echo binds, one socket each [default: 0.0.0.0].
+    /// A DR server lists the VIP and its own address, so that its answers
+    /// leave from the address the request went to.
+    #[arg(long = "udp-addr")]
+    udp_addrs: Vec<std::net::Ipv4Addr>,
 }
 
 fn main() -> Result<()> {
@@ -51,9 +56,15 @@ fn main() -> Result<()> {
         threads.push(thread::spawn(move || accept(l, name, echo)));
     }
     if let Some(port) = args.udp_echo {
-        let s = UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("bind udp {port}"))?;
-        let name = args.name.clone();
-        threads.push(thread::spawn(move || udp(s, &name)));
+        let mut addrs = args.udp_addrs.clone();
+        if addrs.is_empty() {
+            addrs.push(std::net::Ipv4Addr::UNSPECIFIED);
+        }
+        for a in addrs {
+            let s = UdpSocket::bind((a, port)).with_context(|| format!("bind udp {a}:{port}"))?;
+            let name = args.name.clone();
+            threads.push(thread::spawn(move || udp(s, &name)));
+        }
     }
     anyhow::ensure!(
         !threads.is_empty(),
