@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    serial, server_ip, ClientRun, Topology, CLIENT_IP, ECHO, HTTP, OUTSIDE_IP, SERVERS, VIP,
+    serial, server_ip, wait, ClientRun, Topology, CLIENT_IP, ECHO, HTTP, OUTSIDE_IP, SERVERS, VIP,
 };
 
 /// A `[[service]]` on the VIP with one backend per (server, weight).
@@ -368,4 +368,352 @@ fn snat_servers_reach_the_outside() {
     );
     assert!(rule["stats"]["packets_out"].as_u64() > Some(0), "{rule}");
     eprintln!("E2E SNAT: total {} ms", t0.elapsed().as_millis());
+}
+
+// ---------------------------------------------------------------------------
+// Failure drills.
+
+/// The health check of the drills: every 300 ms, down after 2 failures, up
+/// after 2 successes.
+const CHECK_INTERVAL_MS: u64 = 300;
+const CHECK_FALL: u64 = 2;
+const CHECK_RISE: u64 = 2;
+/// What a transition may take beyond `fall` (or `rise`) intervals: the
+/// check itself (a refused connect returns at once), the apply, and this
+/// test's polling of the weight (every 10 ms through ferrolbctl).
+const HEALTH_SLACK_MS: u64 = 250;
+/// Clock slack between a request's start as the client reports it and the
+/// test's own observations.
+const CLOCK_SLACK: Duration = Duration::from_millis(20);
+
+fn weight_of(t: &Topology, svc: &str, ip: &str) -> Option<u64> {
+    t.backends(svc).get(ip).map(|b| b.0)
+}
+
+/// Polls until backend `ip` of `svc` has `want` weight; returns when the
+/// test saw it.
+fn wait_weight(t: &Topology, svc: &str, ip: &str, want: u64) -> Instant {
+    wait(
+        &format!("{svc} -> {ip} at weight {want}"),
+        Duration::from_secs(20),
+        || weight_of(t, svc, ip) == Some(want),
+    );
+    Instant::now()
+}
+
+fn failures_after(run: &ClientRun, after: Instant) -> Vec<String> {
+    run.requests
+        .iter()
+        .filter(|r| !r.ok && r.started > after + CLOCK_SLACK)
+        .map(|r| r.error.clone())
+        .collect()
+}
+
+#[test]
+fn drill_health_checks_take_a_stopped_server_out_and_back_and_the_daemon_can_die() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut t = Topology::up("fullnat");
+    t.start_servers();
+    let svc = key("tcp", HTTP);
+    let body = service("tcp", HTTP, "fullnat", "rr", &[("s1", 1), ("s2", 1), ("s3", 1)]).replace(
+        "scheduler = \"rr\"\n",
+        &format!(
+            "scheduler = \"rr\"\ncheck = {{ type = \"http\", path = \"/healthz\", interval_ms = {CHECK_INTERVAL_MS}, \
+             timeout_ms = 200, rise = {CHECK_RISE}, fall = {CHECK_FALL} }}\n"
+        ),
+    );
+    t.start_lb(&body);
+    let config = t.config.clone();
+    t.start_daemon(&config);
+    let log = t.dir.path().join("daemon.log");
+    wait("the daemon to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("daemon: started"))
+    });
+
+    let loop_ = t.spawn_client(
+        "client",
+        &[
+            "http",
+            "--target",
+            &format!("{VIP}:{HTTP}"),
+            "--count",
+            "0",
+            "--duration-ms",
+            "12000",
+            "--interval-ms",
+            "5",
+            "--timeout-ms",
+            "1000",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+
+    // Stop s2: the daemon takes it to weight 0.
+    let killed = Instant::now();
+    t.stop_server("s2");
+    let down = wait_weight(&t, &svc, server_ip("s2"), 0);
+    let down_ms = (down - killed).as_millis() as u64;
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Start it again: it comes back.
+    let restarted = Instant::now();
+    t.start_server("s2");
+    let up = wait_weight(&t, &svc, server_ip("s2"), 1);
+    let up_ms = (up - restarted).as_millis() as u64;
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Kill the daemon: forwarding and the weights stay.
+    let daemon_killed = Instant::now();
+    t.kill_daemon();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        t.backends(&svc).values().map(|b| b.0).collect::<Vec<_>>(),
+        vec![1, 1, 1],
+        "weights after the daemon died"
+    );
+    let run = loop_.wait(Duration::from_secs(60));
+    let took = t0.elapsed();
+
+    let failed = run.failures();
+    let s2_ok_after_up = run
+        .requests
+        .iter()
+        .filter(|r| r.ok && r.server == "s2" && r.started > up)
+        .count();
+    let after_daemon = run
+        .requests
+        .iter()
+        .filter(|r| r.started > daemon_killed)
+        .count();
+    eprintln!(
+        "E2E drill health: {} requests, {} failed (all while s2 was down and not yet at weight 0), \
+         servers {:?}; s2 at weight 0 {down_ms} ms after it stopped, back at weight 1 {up_ms} ms \
+         after it restarted (interval {CHECK_INTERVAL_MS} ms, fall {CHECK_FALL}, rise {CHECK_RISE}); \
+         {s2_ok_after_up} answers from s2 after that; {after_daemon} requests after the daemon was \
+         killed; {} ms",
+        run.requests.len(),
+        failed.len(),
+        run.by_server(),
+        took.as_millis()
+    );
+    assert!(
+        down_ms <= CHECK_FALL * CHECK_INTERVAL_MS + HEALTH_SLACK_MS,
+        "s2 reached weight 0 {down_ms} ms after it stopped: more than fall × interval + {HEALTH_SLACK_MS} ms"
+    );
+    assert!(
+        up_ms <= CHECK_RISE * CHECK_INTERVAL_MS + HEALTH_SLACK_MS,
+        "s2 came back {up_ms} ms after it restarted: more than rise × interval + {HEALTH_SLACK_MS} ms"
+    );
+    let late = failures_after(&run, down);
+    assert!(
+        late.is_empty(),
+        "requests failed after s2 was at weight 0: {late:?}"
+    );
+    assert!(
+        failed.iter().all(|r| r.started + CLOCK_SLACK >= killed),
+        "a request failed before s2 was stopped: {failed:?}"
+    );
+    assert!(s2_ok_after_up > 0, "s2 answers again once it is back");
+    assert!(
+        after_daemon > 100,
+        "the loop ran on after the daemon died ({after_daemon} requests)"
+    );
+    assert!(failures_after(&run, daemon_killed).is_empty());
+    // The appliance counted every connection: the failed ones went to s2.
+    let backends = t.backends(&svc);
+    let by_server = run.by_server();
+    for (s, ip) in SERVERS {
+        let mut seen = by_server.get(s).copied().unwrap_or(0);
+        if s == "s2" {
+            seen += failed.len() as u64;
+        }
+        assert_eq!(
+            backends[ip].1, seen,
+            "{s}: connections counted by the appliance"
+        );
+    }
+}
+
+#[test]
+fn drill_config_changes_keep_a_long_connection_and_a_request_loop() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut t = Topology::up("fullnat");
+    t.start_servers();
+    let (web, echo) = (key("tcp", HTTP), key("tcp", ECHO));
+    t.start_lb(&format!(
+        "{}{}",
+        service("tcp", HTTP, "fullnat", "rr", &[("s1", 1), ("s2", 1)]),
+        service("tcp", ECHO, "fullnat", "rr", &[("s1", 1)])
+    ));
+    let hold = t.spawn_client(
+        "client",
+        &[
+            "hold",
+            "--target",
+            &format!("{VIP}:{ECHO}"),
+            "--count",
+            "0",
+            "--duration-ms",
+            "6000",
+            "--interval-ms",
+            "20",
+        ],
+    );
+    let loop_ = t.spawn_client(
+        "client",
+        &[
+            "http",
+            "--target",
+            &format!("{VIP}:{HTTP}"),
+            "--count",
+            "0",
+            "--duration-ms",
+            "6000",
+            "--interval-ms",
+            "3",
+        ],
+    );
+    let pause = || std::thread::sleep(Duration::from_millis(800));
+    pause();
+    let added = Instant::now();
+    t.ctl_ok(&["backend", "add", &web, server_ip("s3"), "--weight", "2"]);
+    pause();
+    t.ctl_ok(&["backend", "edit", &web, server_ip("s1"), "--weight", "3"]);
+    pause();
+    // The held connection's backend drains; another takes new connections.
+    t.ctl_ok(&["backend", "add", &echo, server_ip("s2")]);
+    t.ctl_ok(&["backend", "edit", &echo, server_ip("s1"), "--weight", "0"]);
+    pause();
+    // A whole new config at once.
+    let file = t.dir.path().join("changed.toml");
+    let text = t.config_text(&format!(
+        "{}{}",
+        service(
+            "tcp",
+            HTTP,
+            "fullnat",
+            "rr",
+            &[("s1", 1), ("s2", 1), ("s3", 1)]
+        ),
+        service(
+            "tcp",
+            ECHO,
+            "fullnat",
+            "rr",
+            &[("s1", 1), ("s2", 2), ("s3", 1)]
+        )
+    ));
+    std::fs::write(&file, text).expect("write");
+    t.ctl_ok(&["apply", "-f", &file.display().to_string()]);
+    let held = hold.wait(Duration::from_secs(60));
+    let run = loop_.wait(Duration::from_secs(60));
+    let s3_after_add = run
+        .requests
+        .iter()
+        .filter(|r| r.ok && r.server == "s3" && r.started > added)
+        .count();
+    eprintln!(
+        "E2E drill config changes: long connection {} exchanges, {} failed, all with {:?}; \
+         request loop {} requests, {} failed, servers {:?} ({s3_after_add} from s3 after it was \
+         added); {} ms",
+        held.requests.len(),
+        held.failures().len(),
+        held.by_server(),
+        run.requests.len(),
+        run.failures().len(),
+        run.by_server(),
+        t0.elapsed().as_millis()
+    );
+    held.assert_all_ok(held.requests.len());
+    assert!(
+        held.requests.len() > 100,
+        "the connection lived through the changes"
+    );
+    assert_eq!(held.by_server().len(), 1, "one connection, one server");
+    run.assert_all_ok(run.requests.len());
+    assert!(run.requests.len() > 500, "{}", run.requests.len());
+    assert!(s3_after_add > 0, "the added backend takes requests");
+    let conns: u64 = t.backends(&web).values().map(|b| b.1).sum();
+    assert_eq!(conns, run.requests.len() as u64, "connections counted");
+}
+
+#[test]
+fn drill_a_malformed_burst_is_counted_and_traffic_goes_on() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut t = Topology::up("nat");
+    t.start_servers();
+    t.start_lb(&service(
+        "tcp",
+        HTTP,
+        "nat",
+        "rr",
+        &[("s1", 1), ("s2", 1), ("s3", 1)],
+    ));
+    let loop_ = t.spawn_client(
+        "client",
+        &[
+            "http",
+            "--target",
+            &format!("{VIP}:{HTTP}"),
+            "--count",
+            "0",
+            "--duration-ms",
+            "3000",
+            "--interval-ms",
+            "2",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let before = (
+        t.drop_count("truncated_l4"),
+        t.drop_count("bad_icmp_checksum"),
+    );
+    let burst = 900;
+    let sent = t.client(
+        "client",
+        &[
+            "malformed",
+            "--target",
+            &format!("{VIP}:{HTTP}"),
+            "--count",
+            &burst.to_string(),
+        ],
+    );
+    assert!(sent.done.is_some(), "the burst was sent");
+    // Each third is an ICMP echo with a bad checksum; the rest are cut
+    // short at L4 (TCP header, UDP length).
+    wait("the burst to be counted", Duration::from_secs(5), || {
+        let now = (
+            t.drop_count("truncated_l4"),
+            t.drop_count("bad_icmp_checksum"),
+        );
+        now.0 - before.0 >= burst * 2 / 3 && now.1 - before.1 >= burst / 3
+    });
+    let after = (
+        t.drop_count("truncated_l4"),
+        t.drop_count("bad_icmp_checksum"),
+    );
+    let run = loop_.wait(Duration::from_secs(60));
+    eprintln!(
+        "E2E drill malformed burst: {burst} packets sent ({:?}), truncated_l4 +{}, \
+         bad_icmp_checksum +{}; request loop {} requests, {} failed, servers {:?}; {} ms",
+        sent.done,
+        after.0 - before.0,
+        after.1 - before.1,
+        run.requests.len(),
+        run.failures().len(),
+        run.by_server(),
+        t0.elapsed().as_millis()
+    );
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (burst * 2 / 3, burst / 3)
+    );
+    run.assert_all_ok(run.requests.len());
+    assert!(run.requests.len() > 200, "{}", run.requests.len());
+    let conns: u64 = t.backends(&key("tcp", HTTP)).values().map(|b| b.1).sum();
+    assert_eq!(conns, run.requests.len() as u64, "connections counted");
 }

@@ -65,6 +65,8 @@ pub fn server_ip(name: &str) -> &'static str {
 
 pub struct Topology {
     pub name: String,
+    /// The DPDK file prefix of this run's ferrolb.
+    prefix: String,
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
@@ -93,6 +95,7 @@ impl Topology {
         let config = dir.path().join("ferrolb.toml");
         let t = Topology {
             name,
+            prefix: unique_prefix("e2e"),
             dir,
             socket,
             config,
@@ -180,7 +183,7 @@ impl Topology {
     /// The config: EAL, the two af_packet ports, interfaces, the default
     /// route, then `body` (services, SNAT rules, daemon keys).
     pub fn config_text(&self, body: &str) -> String {
-        let prefix = unique_prefix("e2e");
+        let prefix = &self.prefix;
         format!(
             r#"[eal]
 args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--log-level", "*:warning"]
