@@ -194,12 +194,12 @@ socket = "{socket}"
 
 [[port]]
 name = "ext"
-device = "net_af_packet0,iface=ext"
+device = "net_af_packet0,iface=ext,framecnt=4096"
 mac = "02:00:00:00:02:01"
 
 [[port]]
 name = "lan"
-device = "net_af_packet1,iface=lan"
+device = "net_af_packet1,iface=lan,framecnt=4096"
 mac = "02:00:00:00:01:01"
 
 [workers]

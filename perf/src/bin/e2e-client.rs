@@ -20,7 +20,8 @@
 //!   "request" (every `--interval-ms`); the first failure ends it.
 //! - `malformed`: `--count` malformed IPv4 packets through raw sockets,
 //!   as fast as they go (TCP header cut short, UDP length past the end,
-//!   ICMP echo with a wrong checksum, in turn). Needs root.
+//!   ICMP echo with a wrong checksum, in turn), in bursts of 32 with
+//!   `--interval-ms` between them. Needs root.
 //!
 //! Stops after `--count` requests (0: no limit) or `--duration-ms`,
 //! whichever comes first. Exits 0 even when requests failed: the lines say.
@@ -265,6 +266,9 @@ fn malformed(args: &Args) -> Result<()> {
         };
         sendto(fd, bytes, &to, MsgFlags::empty()).context("sendto")?;
         sent += 1;
+        if sent % 32 == 0 && args.interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.interval_ms));
+        }
     }
     println!(
         "done sent={sent} ok={sent} failed=0 elapsed_ms={} servers=",
