@@ -84,6 +84,7 @@ impl Topology {
             "the end-to-end tests need root: they build network namespaces \
              (run scripts/test.sh as root; CI does)"
         );
+        remove_stale_runs();
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "flb{}x{}",
@@ -571,6 +572,36 @@ impl ClientRun {
             &f[..f.len().min(5)],
             self.done
         );
+    }
+}
+
+/// Removes the runs of test processes that no longer exist (killed before
+/// their `Drop` could run): namespaces `flb<PID>x<N>-*` whose PID is gone.
+fn remove_stale_runs() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    let mut runs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|ns| ns.split_once('-').map(|(run, _)| run.to_owned()))
+        .filter(|run| {
+            run.strip_prefix("flb")
+                .and_then(|r| r.split_once('x'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+                })
+        })
+        .collect();
+    runs.sort();
+    runs.dedup();
+    for run in runs {
+        eprintln!("removing the namespaces of {run}, left by a test process that is gone");
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["down", &run])
+            .output();
     }
 }
 
