@@ -481,6 +481,12 @@ fn drill_health_checks_take_a_stopped_server_out_and_back_and_the_daemon_can_die
         .iter()
         .filter(|r| r.ok && r.server == "s2" && r.started > up)
         .count();
+    // How long before the weight reached 0 the last failed request started.
+    let last_failure_before_down = failed
+        .iter()
+        .map(|r| r.started)
+        .max()
+        .map(|last| down.saturating_duration_since(last).as_millis());
     let after_daemon = run
         .requests
         .iter()
@@ -491,7 +497,7 @@ fn drill_health_checks_take_a_stopped_server_out_and_back_and_the_daemon_can_die
          servers {:?}; s2 at weight 0 {down_ms} ms after it stopped, back at weight 1 {up_ms} ms \
          after it restarted (interval {CHECK_INTERVAL_MS} ms, fall {CHECK_FALL}, rise {CHECK_RISE}); \
          {s2_ok_after_up} answers from s2 after that; {after_daemon} requests after the daemon was \
-         killed; {} ms",
+         killed; the last failure started {last_failure_before_down:?} ms before weight 0; {} ms",
         run.requests.len(),
         failed.len(),
         run.by_server(),

@@ -506,8 +506,22 @@ pub struct ClientRun {
 
 impl ClientRun {
     fn parse(what: &str, lines: &[(Instant, String)]) -> ClientRun {
-        // The first line ("start") was read when the client started.
-        let origin = lines.first().map(|l| l.0).unwrap_or_else(Instant::now);
+        // The client's clock starts at `origin`, before it prints "start".
+        // A line is read after the request it reports started, t_ms after
+        // the origin: every (read time - t_ms) is a bound on the origin
+        // from above, and the smallest is the tightest. Start times mapped
+        // with it are never early, and late by about a millisecond.
+        let t_ms = |line: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("t_ms="))
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0)
+        };
+        let origin = lines
+            .iter()
+            .filter_map(|(at, line)| at.checked_sub(Duration::from_millis(t_ms(line))))
+            .min()
+            .unwrap_or_else(Instant::now);
         let mut requests = Vec::new();
         let mut done = None;
         for (_, line) in lines {
