@@ -76,6 +76,34 @@ fn check_run(t: &Topology, run: &ClientRun, n: usize, svc: &str, expected: &[(&s
     assert_eq!(conns, n as u64, "{svc}: connections counted");
 }
 
+/// UDP: one datagram each way per request, so the packet counters are
+/// exact too (DR: none come back through us), and every request is a live
+/// session (UDP sessions last 300 s) from the client to the server that
+/// answered it.
+fn check_udp_counters(t: &Topology, run: &ClientRun, svc: &str, dr: bool) {
+    let n = run.requests.len() as u64;
+    let stats = &t.service(svc)["stats"];
+    assert_eq!(stats["packets_in"], n, "{svc}: {stats}");
+    assert_eq!(
+        stats["packets_out"],
+        if dr { 0 } else { n },
+        "{svc}: {stats}"
+    );
+    let sessions = t.ctl_json(&["sessions", "--service", svc, "--limit", "100000"]);
+    let list = sessions["sessions"].as_array().expect("sessions");
+    assert_eq!(list.len() as u64, n, "{svc}: live sessions");
+    let mut by_backend: BTreeMap<String, u64> = BTreeMap::new();
+    for s in list {
+        let client = s["client"].as_str().expect("client");
+        assert!(client.starts_with(&format!("{CLIENT_IP}:")), "{s}");
+        let backend = s["backend"].as_str().expect("backend");
+        let ip = backend.split(':').next().unwrap_or(backend);
+        let name = SERVERS.iter().find(|x| x.1 == ip).map_or(ip, |x| x.0);
+        *by_backend.entry(name.to_owned()).or_default() += 1;
+    }
+    assert_eq!(by_backend, run.by_server(), "{svc}: sessions by backend");
+}
+
 fn report(scenario: &str, run: &ClientRun, took: Duration) {
     eprintln!(
         "E2E {scenario}: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
@@ -160,6 +188,7 @@ fn dr_replies_go_straight_to_the_client() {
         &[("s1", 100), ("s2", 100), ("s3", 100)],
     );
     only_peer(&udp, CLIENT_IP);
+    check_udp_counters(&t, &udp, &key("udp", ECHO), true);
     // The replies did not come through the appliance.
     for (proto, port) in [("tcp", HTTP), ("udp", ECHO)] {
         let stats = &t.service(&key(proto, port))["stats"];
@@ -223,6 +252,7 @@ fn nat_servers_route_through_the_appliance() {
     for run in &runs {
         only_peer(run, CLIENT_IP);
     }
+    check_udp_counters(&t, &runs[2], &key("udp", ECHO), false);
     for (proto, port) in [("tcp", HTTP), ("tcp", ECHO), ("udp", ECHO)] {
         let stats = &t.service(&key(proto, port))["stats"];
         assert!(
@@ -302,6 +332,7 @@ fn fullnat_servers_see_local_addresses() {
             ),
         ),
     ];
+    check_udp_counters(&t, &runs[2].1, &key("udp", ECHO), false);
     // The servers saw only the local addresses, used in turn.
     for (n, run) in &runs {
         let half = (*n as u64) / 2;
