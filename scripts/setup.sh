@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 # DPDK 22.11 (headers, shared libraries and PMDs, dpdk-testpmd), what
 # bindgen needs (libclang), pcap for the net_pcap PMD, iproute2 for the
-# network-namespace tests.
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2)
+# network-namespace tests, ethtool to turn veth offloads off there.
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test ferrolb has: formatting, lints, unit and property tests, and
-# the pcap replay cases that run the real binary on DPDK virtual ports.
-# Installs what it needs first (scripts/setup.sh --deps).
+# Every test ferrolb has: formatting, lints, unit and property tests, the
+# pcap replay cases that run the real binary on DPDK virtual ports, and the
+# end-to-end tests with real TCP stacks in network namespaces
+# (tests/e2e_netns.rs, docs/end-to-end.md), which need root: without it they
+# fail, they do not skip. Installs what it needs first (scripts/setup.sh --deps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --deps

@@ -17,6 +17,7 @@ pub use ferrolb_perf::{frames, pcap};
 
 pub mod appliance;
 pub mod lb;
+pub mod netns;
 pub mod workers;
 
 use std::fmt::Write as _;

@@ -704,7 +704,9 @@ impl<P: PacketBuf> Worker<P> {
             _ => {}
         }
         if let Some(hit) = self.sessions.lookup_hashed(&meta.tuple, hash) {
-            return self.forward(t, io, port, iface, pkt, meta, hit, now);
+            if !self.end_if_port_reused(t, pkt.data(), meta, hit) {
+                return self.forward(t, io, port, iface, pkt, meta, hit, now);
+            }
         }
         if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
             return match answer_echo(pkt.data_mut(), meta, &t.owned) {
@@ -736,6 +738,53 @@ impl<P: PacketBuf> Worker<P> {
             ),
             Err(reason) => self.drop(reason),
         }
+    }
+
+    /// A client's SYN on the tuple of a connection that is closing
+    /// (TIME_WAIT or CLOSE; FIN_WAIT too for DR and TUN, which never see the
+    /// server's half) opens a new connection on a reused port: the old
+    /// session ends (`sessions_expired`) and the SYN is scheduled afresh, as
+    /// IPVS does (`conn_reuse_mode`). Without this a reused client port
+    /// would stay on the old backend, even one taken out since. Returns
+    /// whether the session was ended.
+    fn end_if_port_reused(
+        &mut self,
+        t: &LbTables,
+        frame: &[u8],
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) -> bool {
+        if meta.tuple.proto != IpProto::TCP || hit.dir != Direction::Inbound {
+            return false;
+        }
+        let opening = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
+        if tcp_flags_of(frame, meta) & opening != tcp_flags::SYN {
+            return false;
+        }
+        let s = self.sessions.get(hit.id);
+        let input_only = matches!(
+            t.services.get(s.service as usize).map(|x| x.spec.mode),
+            Some(Mode::Dr | Mode::Tun)
+        );
+        let closing = match s.state {
+            ProtoState::Tcp(TcpState::TimeWait | TcpState::Close) => true,
+            ProtoState::Tcp(TcpState::FinWait) => input_only,
+            _ => false,
+        };
+        if !closing {
+            return false;
+        }
+        if let Some(old) = self.sessions.remove(hit.id) {
+            session_ended(
+                &mut self.conns,
+                &mut self.local_ports,
+                &mut self.snat_ports,
+                &mut self.live,
+                &old,
+            );
+            self.counters.events.sessions_expired += 1;
+        }
+        true
     }
 
     /// Creates the session for the first packet of a flow: to a service, or

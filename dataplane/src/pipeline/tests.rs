@@ -551,3 +551,59 @@ fn dr_sessions_follow_the_input_only_tcp_table() {
     run(&mut p, &[pkt(tcp_flags::FIN | ACK)], 0);
     assert_eq!(state(&p), ProtoState::Tcp(TcpState::FinWait));
 }
+
+#[test]
+fn a_syn_on_a_closing_session_is_a_new_connection() {
+    // NAT: the server closes first, the client's FIN takes the session to
+    // TIME_WAIT; the client then reuses its port for a new connection.
+    let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::TCP)]));
+    let c = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
+    let s = |flags| tcp((RS1, OURS), RIP1, CIP, 8080, 40000, flags, 64, b"");
+    let fin = tcp_flags::FIN;
+    let out = run(
+        &mut p,
+        &[
+            c(SYN),
+            s(SYN | ACK),
+            c(ACK),
+            s(fin | ACK),
+            c(ACK),
+            c(fin | ACK),
+            c(SYN),
+        ],
+        0,
+    );
+    assert_eq!(seen(&out[0]).dst, RIP1);
+    // The reused port was scheduled again: rr gives it the next backend.
+    assert_eq!(seen(out.last().expect("sent")).dst, RIP2);
+    let counters = p.counters();
+    assert_eq!(
+        (counters.backends[0].conns, counters.backends[1].conns),
+        (1, 1)
+    );
+    assert_eq!(counters.events.sessions_expired, 1);
+    assert_eq!(p.session_counts().services, vec![1]);
+
+    // An established session is not ended by a stray SYN.
+    let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::TCP)]));
+    let out = run(&mut p, &[c(SYN), s(SYN | ACK), c(ACK), c(SYN)], 0);
+    assert_eq!(seen(out.last().expect("sent")).dst, RIP1);
+    assert_eq!(p.counters().services[0].conns, 1);
+}
+
+#[test]
+fn dr_a_syn_after_the_clients_fin_is_a_new_connection() {
+    // DR sees only the client's half: its FIN leaves the session in
+    // FIN_WAIT, and a SYN on that port is a new connection.
+    let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
+    let c = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
+    let out = run(
+        &mut p,
+        &[c(SYN), c(ACK), c(tcp_flags::FIN | ACK), c(ACK), c(SYN)],
+        0,
+    );
+    assert_eq!(seen(&out[0]).macs.1, RS1);
+    assert_eq!(seen(out.last().expect("sent")).macs.1, RS2);
+    assert_eq!(p.counters().services[0].conns, 2);
+    assert_eq!(p.counters().events.sessions_expired, 1);
+}

@@ -1,0 +1,278 @@
+//! A real client for the end-to-end tests and the demo (docs/end-to-end.md):
+//! sends requests to a service of `e2e-server`s one after the other and
+//! prints one line per request, naming the server that answered.
+//!
+//! ```text
+//! ok i=17 t_ms=40 server=s2 peer=10.0.0.2:40122
+//! fail i=18 t_ms=41 error=connect:Connection_refused
+//! done sent=1200 ok=1200 failed=0 elapsed_ms=2650 servers=s1:200,s2:400,s3:600
+//! ```
+//!
+//! A first line `start` marks the start of the clock; `t_ms` is when the
+//! request started, from there; `peer` is
+//! the source address the server saw. Modes:
+//!
+//! - `http`: a new TCP connection per request, `GET /`, status 200 expected.
+//! - `tcp`: a new TCP connection per request to a TCP echo; the greeting
+//!   names the server, then a line sent must come back.
+//! - `udp`: a new UDP socket (so a new source port) per request.
+//! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
+//!   "request" (every `--interval-ms`); the first failure ends it.
+//! - `malformed`: `--count` malformed IPv4 packets through raw sockets,
+//!   as fast as they go (TCP header cut short, UDP length past the end,
+//!   ICMP echo with a wrong checksum, in turn), in bursts of 32 with
+//!   `--interval-ms` between them. Needs root.
+//!
+//! Stops after `--count` requests (0: no limit) or `--duration-ms`,
+//! whichever comes first. Exits 0 even when requests failed: the lines say.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Http,
+    Tcp,
+    Udp,
+    Hold,
+    Malformed,
+}
+
+#[derive(Parser)]
+#[command(about = "Sends requests to e2e-servers and says who answered each")]
+struct Args {
+    #[arg(value_enum)]
+    mode: Mode,
+    /// The service, e.g. 192.0.2.10:80
+    #[arg(long)]
+    target: SocketAddrV4,
+    /// Requests to send (0: until --duration-ms)
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Stop after this long
+    #[arg(long)]
+    duration_ms: Option<u64>,
+    /// Pause between requests
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
+    /// Limit on each request (connect, send, answer)
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+    /// Only the closing `done` line
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.mode == Mode::Malformed {
+        return malformed(&args);
+    }
+    let start = Instant::now();
+    // The clock's origin, for whoever reads the lines as they come.
+    println!("start");
+    let _ = std::io::stdout().flush();
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let end = args.duration_ms.map(|d| start + Duration::from_millis(d));
+    let mut held: Option<Held> = None;
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut servers: BTreeMap<String, u64> = BTreeMap::new();
+    let mut i = 0u64;
+    let stdout = std::io::stdout();
+    while (args.count == 0 || i < args.count) && end.map_or(true, |e| Instant::now() < e) {
+        let t = start.elapsed().as_millis();
+        let result = match args.mode {
+            Mode::Http => http(args.target, timeout),
+            Mode::Tcp => tcp(args.target, timeout, i),
+            Mode::Udp => udp(args.target, timeout, i),
+            Mode::Hold => hold(&mut held, args.target, timeout, i),
+            Mode::Malformed => unreachable!("handled above"),
+        };
+        let mut out = stdout.lock();
+        match result {
+            Ok((server, peer)) => {
+                ok += 1;
+                if !args.quiet {
+                    let _ = writeln!(out, "ok i={i} t_ms={t} server={server} peer={peer}");
+                }
+                *servers.entry(server).or_default() += 1;
+            }
+            Err(e) => {
+                failed += 1;
+                let e = format!("{e:#}").replace(char::is_whitespace, "_");
+                let _ = writeln!(out, "fail i={i} t_ms={t} error={e}");
+            }
+        }
+        let _ = out.flush();
+        drop(out);
+        i += 1;
+        if args.mode == Mode::Hold && failed > 0 {
+            break;
+        }
+        if args.interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.interval_ms));
+        }
+    }
+    let dist: Vec<String> = servers.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    println!(
+        "done sent={i} ok={ok} failed={failed} elapsed_ms={} servers={}",
+        start.elapsed().as_millis(),
+        dist.join(",")
+    );
+    Ok(())
+}
+
+fn connect(target: SocketAddrV4, timeout: Duration) -> Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&SocketAddr::V4(target), timeout).context("connect")?;
+    s.set_read_timeout(Some(timeout)).context("timeout")?;
+    s.set_write_timeout(Some(timeout)).context("timeout")?;
+    Ok(s)
+}
+
+/// "NAME PEER" from an answer.
+fn name_peer(line: &str) -> Result<(String, String)> {
+    let mut w = line.split_whitespace();
+    match (w.next(), w.next()) {
+        (Some(n), Some(p)) => Ok((n.to_owned(), p.to_owned())),
+        _ => anyhow::bail!("answer without a server name: {line:?}"),
+    }
+}
+
+fn http(target: SocketAddrV4, timeout: Duration) -> Result<(String, String)> {
+    let mut s = connect(target, timeout)?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {target}\r\nUser-Agent: e2e-client\r\nConnection: close\r\n\r\n"
+    )
+    .context("send")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).context("read")?;
+    anyhow::ensure!(
+        reply.starts_with("HTTP/1.1 200 "),
+        "status: {:?}",
+        reply.lines().next().unwrap_or("")
+    );
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .context("no body")?;
+    name_peer(body)
+}
+
+fn tcp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+    let s = connect(target, timeout)?;
+    let mut r = BufReader::new(s.try_clone().context("clone")?);
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).context("greeting")?;
+    let answer = name_peer(&greeting)?;
+    exchange(&s, &mut r, i)?;
+    Ok(answer)
+}
+
+/// Sends one line and reads it back.
+fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<()> {
+    let line = format!("request {i} {}\n", "x".repeat(64));
+    s.write_all(line.as_bytes()).context("send")?;
+    let mut back = String::new();
+    r.read_line(&mut back).context("read")?;
+    anyhow::ensure!(back == line, "echo {back:?}, sent {line:?}");
+    Ok(())
+}
+
+/// Each request from a source port of its own (10000 + i, cycling through
+/// 20000 ports), so that each is a new flow for the balancer (a port the
+/// kernel picks may repeat, and UDP flows live for minutes); the kernel's
+/// choice if that port is taken.
+fn udp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+    let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
+    let s = UdpSocket::bind(("0.0.0.0", port))
+        .or_else(|_| UdpSocket::bind("0.0.0.0:0"))
+        .context("bind")?;
+    s.set_read_timeout(Some(timeout)).context("timeout")?;
+    let req = format!("request {i}");
+    s.send_to(req.as_bytes(), target).context("send")?;
+    let mut buf = [0u8; 2048];
+    let (n, from) = s.recv_from(&mut buf).context("receive")?;
+    anyhow::ensure!(
+        from == SocketAddr::V4(target),
+        "answer from {from}, not {target}"
+    );
+    let text = String::from_utf8_lossy(&buf[..n]);
+    anyhow::ensure!(text.ends_with(&req), "answer {text:?} to {req:?}");
+    name_peer(&text)
+}
+
+struct Held {
+    s: TcpStream,
+    r: BufReader<TcpStream>,
+    answer: (String, String),
+}
+
+fn hold(
+    held: &mut Option<Held>,
+    target: SocketAddrV4,
+    timeout: Duration,
+    i: u64,
+) -> Result<(String, String)> {
+    if held.is_none() {
+        let s = connect(target, timeout)?;
+        let mut r = BufReader::new(s.try_clone().context("clone")?);
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).context("greeting")?;
+        let answer = name_peer(&greeting)?;
+        *held = Some(Held { s, r, answer });
+    }
+    let h = held.as_mut().context("no connection")?;
+    exchange(&h.s, &mut h.r, i)?;
+    Ok(h.answer.clone())
+}
+
+/// Raw IPv4 packets that are malformed above the IP header, so the router
+/// forwards them and ferrolb must judge them.
+fn malformed(args: &Args) -> Result<()> {
+    use nix::sys::socket::{
+        sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
+    };
+    use std::os::fd::AsRawFd;
+    let open = |p| {
+        socket(AddressFamily::Inet, SockType::Raw, SockFlag::empty(), p)
+            .context("raw socket (needs root)")
+    };
+    let (tcp, udp, icmp) = (
+        open(SockProtocol::Tcp)?,
+        open(SockProtocol::Udp)?,
+        open(SockProtocol::Icmp)?,
+    );
+    let to = SockaddrIn::from(SocketAddrV4::new(*args.target.ip(), 0));
+    let port = args.target.port().to_be_bytes();
+    // TCP: 8 bytes where a 20-byte header should be.
+    let short_tcp = [0x9c, 0x40, port[0], port[1], 0, 0, 0, 1];
+    // UDP: the length field says 200 bytes, 12 follow.
+    let long_udp = [0x9c, 0x40, port[0], port[1], 0, 200, 0, 0, 1, 2, 3, 4];
+    // ICMP echo request whose checksum is wrong.
+    let bad_icmp = [8, 0, 0x12, 0x34, 0, 1, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    for i in 0..args.count {
+        let (fd, bytes): (_, &[u8]) = match i % 3 {
+            0 => (tcp.as_raw_fd(), &short_tcp),
+            1 => (udp.as_raw_fd(), &long_udp),
+            _ => (icmp.as_raw_fd(), &bad_icmp),
+        };
+        sendto(fd, bytes, &to, MsgFlags::empty()).context("sendto")?;
+        sent += 1;
+        if sent % 32 == 0 && args.interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.interval_ms));
+        }
+    }
+    println!(
+        "done sent={sent} ok={sent} failed=0 elapsed_ms={} servers=",
+        start.elapsed().as_millis()
+    );
+    Ok(())
+}

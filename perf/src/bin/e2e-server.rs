@@ -1,0 +1,146 @@
+//! A real server for the end-to-end tests and the demo (docs/end-to-end.md):
+//! HTTP, TCP echo and UDP echo on all addresses, each answer naming this
+//! server and the peer address it saw (so a test learns which backend
+//! answered and what source address ferrolb gave the connection).
+//!
+//! - HTTP (`--http PORT`): any request gets `200 OK` with the body
+//!   `NAME PEER_IP:PEER_PORT\n`; the connection is then closed.
+//! - TCP echo (`--tcp-echo PORT`): first sends the line `NAME PEER\n`, then
+//!   echoes every byte until the client closes.
+//! - UDP echo (`--udp-echo PORT`): answers each datagram with
+//!   `NAME PEER ` followed by the datagram.
+//!
+//! Runs until killed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "HTTP, TCP echo and UDP echo server naming itself in every answer")]
+struct Args {
+    /// The name put in every answer
+    #[arg(long)]
+    name: String,
+    /// HTTP port
+    #[arg(long)]
+    http: Option<u16>,
+    /// TCP echo port
+    #[arg(long)]
+    tcp_echo: Option<u16>,
+    /// UDP echo port
+    #[arg(long)]
+    udp_echo: Option<u16>,
+    /// Addresses the UDP echo binds, one socket each [default: 0.0.0.0].
+    /// A DR server lists the VIP and its own address, so that its answers
+    /// leave from the address the request went to.
+    #[arg(long = "udp-addr")]
+    udp_addrs: Vec<std::net::Ipv4Addr>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut threads = Vec::new();
+    if let Some(port) = args.http {
+        let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("bind tcp {port}"))?;
+        let name = args.name.clone();
+        threads.push(thread::spawn(move || accept(l, name, http)));
+    }
+    if let Some(port) = args.tcp_echo {
+        let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("bind tcp {port}"))?;
+        let name = args.name.clone();
+        threads.push(thread::spawn(move || accept(l, name, echo)));
+    }
+    if let Some(port) = args.udp_echo {
+        let mut addrs = args.udp_addrs.clone();
+        if addrs.is_empty() {
+            addrs.push(std::net::Ipv4Addr::UNSPECIFIED);
+        }
+        for a in addrs {
+            let s = UdpSocket::bind((a, port)).with_context(|| format!("bind udp {a}:{port}"))?;
+            let name = args.name.clone();
+            threads.push(thread::spawn(move || udp(s, &name)));
+        }
+    }
+    anyhow::ensure!(
+        !threads.is_empty(),
+        "nothing to serve: give --http, --tcp-echo or --udp-echo"
+    );
+    eprintln!("e2e-server {}: serving", args.name);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn accept(l: TcpListener, name: String, serve: fn(TcpStream, &str, SocketAddr)) {
+    loop {
+        match l.accept() {
+            Ok((s, peer)) => {
+                let name = name.clone();
+                thread::spawn(move || serve(s, &name, peer));
+            }
+            Err(e) => {
+                eprintln!("accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Reads the request head (up to the blank line) and answers it.
+fn http(mut s: TcpStream, name: &str, peer: SocketAddr) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = format!("{name} {peer}\n");
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn echo(mut s: TcpStream, name: &str, peer: SocketAddr) {
+    if writeln!(s, "{name} {peer}").is_err() {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn udp(s: UdpSocket, name: &str) {
+    let mut buf = [0u8; 2048];
+    loop {
+        match s.recv_from(&mut buf) {
+            Ok((n, peer)) => {
+                let mut reply = format!("{name} {peer} ").into_bytes();
+                reply.extend_from_slice(&buf[..n]);
+                let _ = s.send_to(&reply, peer);
+            }
+            Err(e) => {
+                eprintln!("udp: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The end-to-end topology: real Linux TCP/IP stacks in network namespaces
+# around ferrolb (docs/end-to-end.md). Needs root and iproute2 (+ ethtool).
+#
+#   scripts/netns.sh up NAME MODE   # build run NAME for MODE (dr | nat | fullnat | snat)
+#   scripts/netns.sh down NAME      # remove run NAME, whatever state it is in
+#   scripts/netns.sh list           # runs that exist (their NAME)
+#
+# Namespaces are NAME-client, NAME-router, NAME-lb, NAME-lan, NAME-s1..s3
+# and NAME-outside; every interface lives inside them (nothing is added to
+# the caller's namespace), so two runs with different NAMEs never collide.
+#
+#   client 10.0.0.2 --- 10.0.0.1 router 10.0.2.254 --- ext [ferrolb in NAME-lb] lan
+#                              | 10.0.1.254    | 198.51.100.1      10.0.2.1    10.0.1.1
+#                              |               +--- outside 198.51.100.2        |
+#                          [bridge br0 in NAME-lan] --------------------------------+
+#                              |        |        |
+#                             s1       s2       s3   10.0.1.11, .12, .13
+#
+# ferrolb's ports are `net_af_packet` on the veth ends `ext` and `lan` in
+# NAME-lb, whose MACs are set to ferrolb's (EXT_MAC, LAN_MAC below); that
+# namespace has no IP address, so its kernel stays out of the way.
+#
+# MODE decides the real servers' side:
+#   dr       VIP 192.0.2.10 on lo, arp_ignore=1, arp_announce=2; default
+#            route via the router (replies go straight back to the client)
+#   nat      default route via ferrolb (10.0.1.1)
+#   fullnat  default route via the router (ferrolb is not in their path)
+#   snat     default route via ferrolb, as nat
+set -euo pipefail
+
+VIP=192.0.2.10
+EXT_MAC=02:00:00:00:02:01
+LAN_MAC=02:00:00:00:01:01
+SERVERS=(s1 s2 s3)
+
+die() { echo "netns.sh: $*" >&2; exit 1; }
+
+namespaces() {
+  local n=$1
+  echo "$n-client $n-router $n-lb $n-lan $n-s1 $n-s2 $n-s3 $n-outside"
+}
+
+# Every namespace of a run, the ones half-built included.
+existing() {
+  local n=$1
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|s[0-9]+|outside)$" || true
+}
+
+down() {
+  local n=$1 ns pid
+  for ns in $(existing "$n"); do
+    # Processes started in the namespace (servers, ferrolb, the daemon).
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+  for ns in $(existing "$n"); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  [ -z "$(existing "$n")" ] || die "could not remove every namespace of $n: $(existing "$n" | tr '\n' ' ')"
+}
+
+# sysctl inside a namespace.
+nsctl() { ip netns exec "$1" sysctl -qw "$2" >/dev/null; }
+
+# A veth pair: IF1 in NS1, IF2 in NS2, both up, offloads off (af_packet
+# would otherwise see GSO super-frames and unfinished checksums).
+veth() {
+  local ns1=$1 if1=$2 ns2=$3 if2=$4
+  ip -n "$ns1" link add "$if1" type veth peer name "$if2" netns "$ns2"
+  for side in "$ns1 $if1" "$ns2 $if2"; do
+    set -- $side
+    ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 \
+      || ip netns exec "$1" ethtool -K "$2" tx off >/dev/null \
+      || die "ethtool -K $2 tx off failed in $1"
+  done
+}
+
+addr() { ip -n "$1" addr add "$3" dev "$2"; }
+up() { ip -n "$1" link set "$2" up; }
+
+build() {
+  local n=$1 mode=$2 ns
+  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+  command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
+  [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
+
+  for ns in $(namespaces "$n"); do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
+    nsctl "$ns" net.ipv6.conf.default.disable_ipv6=1
+    nsctl "$ns" net.ipv4.conf.all.rp_filter=0
+    nsctl "$ns" net.ipv4.conf.default.rp_filter=0
+  done
+  local c=$n-client r=$n-router lb=$n-lb lan=$n-lan out=$n-outside
+
+  # client <-> router
+  veth "$c" eth0 "$r" client
+  addr "$c" eth0 10.0.0.2/24; up "$c" eth0
+  addr "$r" client 10.0.0.1/24; up "$r" client
+  ip -n "$c" route add default via 10.0.0.1
+
+  # router <-> ferrolb's ext port
+  veth "$r" lb "$lb" ext
+  addr "$r" lb 10.0.2.254/24; up "$r" lb
+  ip -n "$lb" link set ext address "$EXT_MAC"; up "$lb" ext
+
+  # router <-> outside
+  veth "$r" outside "$out" eth0
+  addr "$r" outside 198.51.100.1/24; up "$r" outside
+  addr "$out" eth0 198.51.100.2/24; up "$out" eth0
+  ip -n "$out" route add default via 198.51.100.1
+
+  # the LAN: a bridge joining the router, ferrolb's lan port and the servers
+  ip -n "$lan" link add br0 type bridge
+  up "$lan" br0
+  veth "$lan" router "$r" lan
+  addr "$r" lan 10.0.1.254/24; up "$r" lan
+  veth "$lan" lb "$lb" lan
+  ip -n "$lb" link set lan address "$LAN_MAC"; up "$lb" lan
+  local i=11 s
+  for s in "${SERVERS[@]}"; do
+    veth "$lan" "$s" "$n-$s" eth0
+    addr "$n-$s" eth0 "10.0.1.$i/24"; up "$n-$s" eth0
+    i=$((i + 1))
+  done
+  for p in router lb "${SERVERS[@]}"; do
+    ip -n "$lan" link set "$p" master br0
+    up "$lan" "$p"
+  done
+
+  # The router: VIPs and SNAT addresses are behind ferrolb.
+  nsctl "$r" net.ipv4.ip_forward=1
+  ip -n "$r" route add 192.0.2.0/24 via 10.0.2.1
+  ip -n "$r" route add 203.0.113.0/24 via 10.0.2.1
+
+  for s in "${SERVERS[@]}"; do
+    ns=$n-$s
+    case "$mode" in
+      dr)
+        nsctl "$ns" net.ipv4.conf.all.arp_ignore=1
+        nsctl "$ns" net.ipv4.conf.all.arp_announce=2
+        nsctl "$ns" net.ipv4.conf.eth0.arp_ignore=1
+        nsctl "$ns" net.ipv4.conf.eth0.arp_announce=2
+        ip -n "$ns" addr add "$VIP/32" dev lo
+        ip -n "$ns" route add default via 10.0.1.254
+        ;;
+      fullnat) ip -n "$ns" route add default via 10.0.1.254 ;;
+      nat | snat) ip -n "$ns" route add default via 10.0.1.1 ;;
+    esac
+  done
+}
+
+cmd=${1:-}
+case "$cmd" in
+  up)
+    [ $# -eq 3 ] || die "usage: netns.sh up NAME dr|nat|fullnat|snat"
+    case "$3" in dr | nat | fullnat | snat) ;; *) die "unknown mode $3 (dr | nat | fullnat | snat)" ;; esac
+    [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
+    # A failure half way leaves nothing behind.
+    trap 'down "$2" >/dev/null 2>&1 || true' ERR
+    build "$2" "$3"
+    trap - ERR
+    echo "netns.sh: $2 up ($3): $(namespaces "$2")"
+    ;;
+  down)
+    [ $# -eq 2 ] || die "usage: netns.sh down NAME"
+    down "$2"
+    ;;
+  list)
+    ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
+    ;;
+  *)
+    die "usage: netns.sh up NAME MODE | down NAME | list"
+    ;;
+esac
