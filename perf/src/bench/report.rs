@@ -38,6 +38,10 @@ pub struct Row {
     pub lb_runs: Vec<f64>,
     /// Problems worth a reader's eye ("no_session drops", ...).
     pub notes: Vec<String>,
+    /// Whether every window measured what the row says: no drops, no
+    /// sessions made or missing (established rows), every SYN a new session
+    /// (SYN rows). A row that is not clean is not judged against its target.
+    pub clean: bool,
 }
 
 impl Row {
@@ -63,6 +67,9 @@ impl Row {
 
     /// Whether the row meets its target; None without a target or baseline.
     pub fn meets_target(&self) -> Option<bool> {
+        if !self.clean {
+            return None;
+        }
         let (want, against) = self.target()?;
         let got = match against {
             "io" => self.ratio_io()?,
@@ -120,7 +127,7 @@ pub fn table(rows: &[Row]) -> String {
                     &against[..1]
                 )
             }
-            (Some((want, against)), None) => format!("? {want}{}", &against[..1]),
+            (Some((want, against)), None) => format!("n/a {want}{}", &against[..1]),
             _ => "-".into(),
         };
         let mut notes = r.notes.join("; ");
@@ -174,6 +181,7 @@ pub fn json(rows: &[Row], meta: Value) -> Value {
                 "ratio_io": r.ratio_io(),
                 "target": r.target().map(|(want, against)| json!({"ratio": want, "to": against})),
                 "meets_target": r.meets_target(),
+                "clean": r.clean,
                 "runs_mpps": r.lb_runs,
                 "notes": r.notes,
             })

@@ -218,6 +218,7 @@ fn row(mode: Mode, flows: usize, mpps: f64, io: f64, macswap: f64) -> Row {
         macswap_mpps: Some(macswap),
         lb_runs: vec![mpps],
         notes: Vec::new(),
+        clean: true,
     }
 }
 
@@ -233,6 +234,13 @@ fn medians_ratios_and_targets() {
     let r = row(Mode::L2fwd, 1000, 18.0, 20.0, 12.0);
     assert_eq!(r.meets_target(), Some(false), "0.9 < 0.95 of io");
     assert_eq!(row(Mode::Nat, 100_000, 1.0, 2.0, 2.0).target(), None);
+    let mut dirty = row(Mode::Nat, 1000, 9.0, 20.0, 12.0);
+    dirty.clean = false;
+    assert_eq!(
+        dirty.meets_target(),
+        None,
+        "an unclean window is not judged"
+    );
     assert_eq!(report::ratio(1.0, Some(0.0)), None);
     let samples: Vec<LbSample> = [5.0, 1.0, 3.0]
         .iter()

@@ -9,7 +9,9 @@
 //! * 0 `prime`: the opening packet of every flow (TCP SYN, UDP datagram), in
 //!   flow order, read once from the file (not looped): it creates the
 //!   sessions. It comes first, so in every poll ferrolb handles its burst
-//!   before the client burst of the same flows.
+//!   before the client burst of the same flows. SYN rows: every SYN, read
+//!   once, the only traffic ferrolb gets (its other two ports are sinks);
+//!   testpmd loops the first [`SYN_LOOPED`] of them as `client`.
 //! * 1 `client`: the clients' packets, looped from memory.
 //! * 2 `servers`: the servers' replies (NAT, FULLNAT), looped from memory;
 //!   a sink without RX for the modes without replies.
@@ -100,9 +102,10 @@ impl Mode {
         matches!(self, Mode::Nat | Mode::Fullnat)
     }
 
-    /// Whether the run has a `prime` port that opens the flows.
+    /// Whether ferrolb's run has a `prime` port, read once: the opening
+    /// packet of every flow, or (SYN rows) all the SYNs.
     pub fn primed(self) -> bool {
-        !matches!(self, Mode::L2fwd | Mode::SynNat | Mode::SynFullnat)
+        self != Mode::L2fwd
     }
 
     /// Whether every packet should create a session (the SYN rows).
@@ -165,9 +168,15 @@ pub const VPORT: u16 = 80;
 pub const RPORT: u16 = 8080;
 /// Backends per service.
 pub const BACKENDS: usize = 4;
-/// SYN rows: sessions last `tcp_syn_recv` = 1 s, so a looped SYN finds its
-/// old session gone once the pcap takes longer than that to go round.
+/// SYN rows: `tcp_syn_recv` (seconds), the shortest the config takes.
 pub const SYN_TIMEOUT_S: u32 = 1;
+/// SYN rows: the fewest SYNs, so that reading them takes long enough to time
+/// (a looped SYN would hit the session its last round made, never a new
+/// flow; so ferrolb reads the SYNs once, from the file).
+pub const SYN_MIN_FLOWS: usize = 4_000_000;
+/// SYN rows: how many of the SYNs testpmd loops from memory (its rate does
+/// not depend on whether a frame is a new flow; memory does).
+pub const SYN_LOOPED: usize = 1_000_000;
 
 pub fn backend_mac(ip: [u8; 4]) -> Mac {
     [2, 0, 0, 0, 1, ip[3]]
@@ -237,10 +246,11 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.udp_flows = m * BACKENDS;
         }
         Mode::SynNat | Mode::SynFullnat => {
-            // Every packet a SYN; room for 4 s of sessions at 4 Mpps.
+            // Every packet a SYN (perfrun asks for at least SYN_MIN_FLOWS);
+            // the table holds them all even if none expires.
             p.tcp_flows = flows;
             p.udp_flows = 0;
-            p.capacity = Some(16 << 20);
+            p.capacity = Some(p.tcp_flows.max(1 << 20).next_power_of_two() as u32);
             if mode == Mode::SynFullnat {
                 // 16 addresses x 64512 ports x 4 buckets = 4.1 M ports.
                 p.laddrs_tcp = laddrs(0, 16);
@@ -389,8 +399,14 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
     };
     match plan.mode {
         Mode::SynNat | Mode::SynFullnat => {
+            t.prime = flows
+                .iter()
+                .enumerate()
+                .map(|(i, f)| to_vip(f, PRIME_MAC, true, i))
+                .collect();
             t.client = flows
                 .iter()
+                .take(SYN_LOOPED)
                 .enumerate()
                 .map(|(i, f)| to_vip(f, CLIENT_PORT_MAC, true, i))
                 .collect();
