@@ -9,19 +9,22 @@
 //! * 0 `prime`: the opening packet of every flow (TCP SYN, UDP datagram), in
 //!   flow order, read once from the file (not looped): it creates the
 //!   sessions. It comes first, so in every poll ferrolb handles its burst
-//!   before the client burst of the same flows. SYN rows: every SYN, read
+//!   before the looped burst of the same flows. SYN rows: every SYN, read
 //!   once, the only traffic ferrolb gets (its other two ports are sinks);
 //!   testpmd loops the first [`SYN_LOOPED`] of them as `client`.
-//! * 1 `client`: the clients' packets, looped from memory.
-//! * 2 `servers`: the servers' replies (NAT, FULLNAT), looped from memory;
-//!   a sink without RX for the modes without replies.
+//! * 1 `client`: the clients' packets (SNAT: the remotes' replies), looped
+//!   from memory.
+//! * 2 `servers`: the servers' replies (NAT, FULLNAT; SNAT: the internal
+//!   hosts' packets), looped from memory; a sink without RX for the modes
+//!   without replies.
 //!
 //! Replies are known in advance, without a dataplane hook: NAT backends are
 //! picked by `rr`, which gives the k-th flow of a service the k-th backend in
 //! address order; a FULLNAT service gets exactly as many flows as its local
 //! (address, port) pool holds, with one backend per pool bucket, so every
 //! (backend, local address, local port) is in use and each is one reply,
-//! whatever port each flow drew from the shuffled pool.
+//! whatever port each flow drew from the shuffled pool. SNAT the same way,
+//! with remote servers in place of backends.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -40,6 +43,8 @@ pub enum Mode {
     /// Established flows, requests and replies.
     Nat,
     Fullnat,
+    /// Established outbound SNAT flows and their replies.
+    Snat,
     /// New flows: SYNs, each one a new NAT session.
     SynNat,
     /// New flows: SYNs, each a new FULLNAT session with a local port.
@@ -47,12 +52,13 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Tun,
         Mode::Nat,
         Mode::Fullnat,
+        Mode::Snat,
         Mode::SynNat,
         Mode::SynFullnat,
     ];
@@ -64,6 +70,7 @@ impl Mode {
             Mode::Tun => "tun",
             Mode::Nat => "nat",
             Mode::Fullnat => "fullnat",
+            Mode::Snat => "snat",
             Mode::SynNat => "syn-nat",
             Mode::SynFullnat => "syn-fullnat",
         }
@@ -99,7 +106,7 @@ impl Mode {
 
     /// Whether the servers send replies through the balancer.
     pub fn has_replies(self) -> bool {
-        matches!(self, Mode::Nat | Mode::Fullnat)
+        matches!(self, Mode::Nat | Mode::Fullnat | Mode::Snat)
     }
 
     /// Whether ferrolb's run has a `prime` port, read once: the opening
@@ -115,7 +122,7 @@ impl Mode {
 
     fn lb_mode(self) -> Option<&'static str> {
         match self {
-            Mode::L2fwd => None,
+            Mode::L2fwd | Mode::Snat => None,
             Mode::Dr => Some("dr"),
             Mode::Tun => Some("tun"),
             Mode::Nat | Mode::SynNat => Some("nat"),
@@ -245,6 +252,21 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.tcp_flows = m * BACKENDS;
             p.udp_flows = m * BACKENDS;
         }
+        Mode::Snat => {
+            // Per remote: m = addresses x ports; remotes 0 and 1 get the
+            // TCP flows, 2 and 3 the UDP ones (the pool is shared by both
+            // protocols, so a bucket must see only one).
+            let m = (flows / SNAT_REMOTES).max(1);
+            let mut addrs = m.div_ceil(64_000);
+            while m % addrs != 0 {
+                addrs += 1;
+            }
+            let ports = (m / addrs) as u16;
+            p.ports = (1024, 1024 + ports - 1);
+            p.laddrs_tcp = (0..addrs).map(|i| [198, 51, 100, 1 + i as u8]).collect();
+            p.tcp_flows = m * SNAT_REMOTES / 2;
+            p.udp_flows = m * SNAT_REMOTES / 2;
+        }
         Mode::SynNat | Mode::SynFullnat => {
             // Every packet a SYN (perfrun asks for at least SYN_MIN_FLOWS);
             // the table holds them all even if none expires.
@@ -267,6 +289,42 @@ fn laddrs(svc: usize, n: usize) -> Vec<[u8; 4]> {
     (0..n)
         .map(|i| [10, 0, (16 + 8 * svc + i / 250) as u8, (2 + i % 250) as u8])
         .collect()
+}
+
+/// SNAT rows: remote servers, each in its own bucket of the SNAT pool.
+pub const SNAT_REMOTES: usize = 4;
+/// SNAT rows: the remote servers' port.
+pub const SNAT_RPORT: u16 = 443;
+/// The buckets of a SNAT pool (`pipeline::MAX_PORT_BUCKETS`).
+pub const SNAT_BUCKETS: usize = 64;
+
+/// SNAT rows: `n` remote servers 203.0.113.x in `n` different buckets of
+/// the SNAT pool (keyed by the remote's address and port).
+pub fn snat_remotes(n: usize) -> Vec<[u8; 4]> {
+    let Ok(pool) = LocalPorts::new(&PoolConfig {
+        worker_index: 0,
+        worker_count: 1,
+        addrs: vec![Ipv4Addr::new(198, 51, 100, 1)],
+        port_min: 1024,
+        port_max: 1024,
+        backend_buckets: SNAT_BUCKETS,
+        seed: 1,
+    }) else {
+        return Vec::new();
+    };
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for x in 1..=250u8 {
+        let b = pool.bucket_of(Ipv4Addr::new(203, 0, 113, x), SNAT_RPORT);
+        if !seen.contains(&b) {
+            seen.push(b);
+            out.push([203, 0, 113, x]);
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// `n` backends 10.0.1.x (x from 11 up) that fall into `n` different
@@ -398,6 +456,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
         )
     };
     match plan.mode {
+        Mode::Snat => return snat_traffic(plan, &flows, seed),
         Mode::SynNat | Mode::SynFullnat => {
             t.prime = flows
                 .iter()
@@ -451,6 +510,62 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
     }
     t
 }
+
+/// The SNAT row: internal hosts 10.1.0.0/16 (flow i: the i-th client
+/// address and port moved into 10.1/16) behind the `servers` port open
+/// flows to the remotes in turn (TCP to remotes 0 and 1, UDP to 2 and 3);
+/// `client` loops the replies to every (remote, SNAT address, port).
+fn snat_traffic(plan: &Plan, flows: &[Flow], seed: u64) -> Traffic {
+    let remotes = snat_remotes(SNAT_REMOTES);
+    let inside = |f: &Flow| [10, 1, f.cip[2], f.cip[3]];
+    let mut t = Traffic::default();
+    let (mut k_tcp, mut k_udp) = (0usize, 0usize);
+    for (i, f) in flows.iter().enumerate() {
+        let k = if f.tcp { &mut k_tcp } else { &mut k_udp };
+        let r = remotes[(*k % 2) + if f.tcp { 0 } else { 2 }];
+        *k += 1;
+        let src = (inside(f), f.cport + 1024 * (f.cip[1] & 1) as u16);
+        t.prime.push(frame(
+            f.tcp,
+            (INSIDE_MAC, PRIME_MAC),
+            src,
+            (r, SNAT_RPORT),
+            i as u32,
+            f.tcp,
+        ));
+        t.servers.push(frame(
+            f.tcp,
+            (INSIDE_MAC, SERVERS_PORT_MAC),
+            src,
+            (r, SNAT_RPORT),
+            i as u32,
+            false,
+        ));
+    }
+    for (j, &r) in remotes.iter().enumerate() {
+        for &sip in &plan.laddrs_tcp {
+            for sport in plan.ports.0..=plan.ports.1 {
+                t.client.push(frame(
+                    j < 2,
+                    (ROUTER_MAC, CLIENT_PORT_MAC),
+                    (r, SNAT_RPORT),
+                    (sip, sport),
+                    u32::from(sport),
+                    false,
+                ));
+            }
+        }
+    }
+    let mut x = seed ^ 0x05ea_7000;
+    for i in (1..t.client.len()).rev() {
+        x = splitmix(&mut x);
+        t.client.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    t
+}
+
+/// The router in front of SNAT's internal hosts (10.0.1.254).
+pub const INSIDE_MAC: Mac = [2, 0, 0, 0, 1, 254];
 
 /// Every (backend, local address, local port) of both FULLNAT pools as a
 /// reply from the backend, in an order shuffled from the seed.
@@ -517,9 +632,13 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
             mac(*m)
         );
     }
-    let Some(mode) = plan.mode.lb_mode() else {
-        s.push_str("[forward]\nmode = \"io\"\ntopology = \"paired\"\n");
-        return s;
+    let mode = match plan.mode.lb_mode() {
+        Some(mode) => mode,
+        None if plan.mode == Mode::Snat => "snat",
+        None => {
+            s.push_str("[forward]\nmode = \"io\"\ntopology = \"paired\"\n");
+            return s;
+        }
     };
     if let Some(c) = plan.capacity {
         let _ = writeln!(s, "[sessions]\ncapacity = {c}\n");
@@ -549,6 +668,24 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
             ip(b),
             mac(backend_mac(b))
         );
+    }
+    if mode == "snat" {
+        let list: Vec<String> = plan
+            .laddrs_tcp
+            .iter()
+            .map(|a| format!("\"{}\"", ip(*a)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "[[neighbour]]\naddress = \"10.0.1.254\"\nmac = \"{}\"\n\n\
+             [[route]]\nprefix = \"10.1.0.0/16\"\nvia = \"10.0.1.254\"\n\n\
+             [[snat]]\nsource = \"10.1.0.0/16\"\nport = \"client\"\naddresses = [{}]\nports = \"{}-{}\"",
+            mac(INSIDE_MAC),
+            list.join(", "),
+            plan.ports.0,
+            plan.ports.1
+        );
+        return s;
     }
     let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode {
         Mode::SynNat | Mode::SynFullnat => &[("tcp", &plan.laddrs_tcp)],

@@ -28,7 +28,7 @@ use serde_json::json;
 #[derive(Parser, Debug)]
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
-    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, syn-nat,
+    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat, syn-nat,
     /// syn-fullnat (syn = both SYN rows).
     #[arg(long, default_value = "all")]
     modes: String,
