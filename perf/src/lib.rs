@@ -4,6 +4,7 @@
 //! These are tools, not the packet path: they may allocate and they panic on
 //! I/O errors, which in a test or benchmark is the right report.
 
+pub mod bench;
 pub mod frames;
 pub mod pcap;
 pub mod scenario;

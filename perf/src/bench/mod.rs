@@ -1,0 +1,9 @@
+//! The Mpps harness's pure parts (the `perfrun` binary runs the processes):
+//! traffic and configs per mode and flow count, and the results' table,
+//! JSON and chart. See README.md, "Performance".
+
+pub mod report;
+pub mod traffic;
+
+#[cfg(test)]
+mod tests;
