@@ -13,6 +13,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build --bins"
+# The tests run binaries of other packages too (ferrolbctl; the perf
+# crate's e2e-server and e2e-client), which `cargo test` builds only for a
+# package with integration tests of its own: build every binary first.
+cargo build --workspace --bins
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
