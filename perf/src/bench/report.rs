@@ -215,7 +215,8 @@ pub fn svg(rows: &[Row], title: &str) -> String {
     let (left, right, top_m, bottom) = (60.0, 20.0, 50.0, 70.0);
     let bar_w = 22.0;
     let group_w = bar_w * counts.len() as f64 + 24.0;
-    let width = left + right + group_w * modes.len().max(1) as f64;
+    // At least as wide as the title and the legend.
+    let width = (left + right + group_w * modes.len().max(1) as f64).max(800.0);
     let height = 380.0;
     let plot_h = height - top_m - bottom;
     let y = |v: f64| top_m + plot_h * (1.0 - v / ymax);
@@ -311,7 +312,7 @@ pub fn svg(rows: &[Row], title: &str) -> String {
         ly - 4.0,
         lx + 20.0
     );
-    lx += 120.0;
+    lx += 130.0;
     let _ = writeln!(
         s,
         r#"<line x1="{lx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="black" stroke-width="2" stroke-dasharray="3,2"/><text x="{:.1}" y="{ly:.1}">testpmd io</text>"#,
