@@ -142,32 +142,13 @@ impl Appliance {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut c) = RawClient::connect(&self.socket) {
-                if c.call(r#"{"v":1,"op":"hello"}"#)["ok"] == true {
-                    return;
-                }
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "ferrolb exited ({status}) before its socket answered:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrolb's socket did not answer within 60 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = self.dir.path().to_owned();
+        wait_until_answering(&self.socket, &mut self.child, || log_in(&dir));
     }
 
     /// What ferrolb printed so far.
     pub fn log(&self) -> String {
-        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!("stdout:\n{}\nstderr:\n{}", read("stdout"), read("stderr"))
+        log_in(self.dir.path())
     }
 
     /// Runs `ferrolbctl -s SOCKET args...`.
@@ -255,6 +236,37 @@ pub fn worker_core() -> usize {
         1
     } else {
         0
+    }
+}
+
+/// What a ferrolb started by [`Appliance`] printed so far, from its dir.
+fn log_in(dir: &Path) -> String {
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
+    format!("stdout:\n{}\nstderr:\n{}", read("stdout"), read("stderr"))
+}
+
+/// Waits up to 60 s until the ferrolb `child` answers `hello` on `socket`;
+/// panics with `log()` if it exits first or does not answer in time.
+pub fn wait_until_answering(socket: &Path, child: &mut Option<Child>, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut c) = RawClient::connect(socket) {
+            if c.call(r#"{"v":1,"op":"hello"}"#)["ok"] == true {
+                return;
+            }
+        }
+        if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
+            panic!(
+                "ferrolb exited ({status}) before its socket answered:\n{}",
+                log()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ferrolb's socket did not answer within 60 s:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::appliance::{ferrolbctl_bin, worker_core, RawClient};
+use super::appliance::{ferrolbctl_bin, wait_until_answering, worker_core};
 use super::{ferrolb_bin, unique_prefix};
 
 pub const VIP: &str = "192.0.2.10";
@@ -241,36 +241,12 @@ via = "10.0.2.254"
             .spawn()
             .expect("start ferrolb");
         self.lb = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut c) = RawClient::connect(&self.socket) {
-                if c.call(r#"{"v":1,"op":"hello"}"#)["ok"] == true {
-                    return;
-                }
-            }
-            if let Some(Ok(Some(status))) = self.lb.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "ferrolb exited ({status}) before its socket answered:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrolb did not answer:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = self.dir.path().to_owned();
+        wait_until_answering(&self.socket, &mut self.lb, || log_in(&dir));
     }
 
     pub fn log(&self) -> String {
-        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!(
-            "ferrolb stdout:\n{}\nferrolb stderr:\n{}\ndaemon:\n{}",
-            read("ferrolb.out"),
-            read("ferrolb.err"),
-            read("daemon.log")
-        )
+        log_in(self.dir.path())
     }
 
     /// Starts `ferrolbctl daemon -c FILE` in the router namespace, which
@@ -629,4 +605,15 @@ pub fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// What the run's ferrolb and daemon printed so far, from its dir.
+fn log_in(dir: &Path) -> String {
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
+    format!(
+        "ferrolb stdout:\n{}\nferrolb stderr:\n{}\ndaemon:\n{}",
+        read("ferrolb.out"),
+        read("ferrolb.err"),
+        read("daemon.log")
+    )
 }
