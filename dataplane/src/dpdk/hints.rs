@@ -51,3 +51,32 @@ pub fn advise_huge_pages<T>(region: &mut [MaybeUninit<T>]) -> bool {
     };
     rc == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advised_memory_keeps_what_is_written_to_it() {
+        // 8 MiB: several 2 MiB-aligned stretches whatever the allocator gives.
+        let n = 1 << 20;
+        let mut v: Vec<u64> = Vec::with_capacity(n);
+        let advised = advise_huge_pages(v.spare_capacity_mut());
+        // The kernel takes the advice unless transparent huge pages are off
+        // (or absent); either way the memory must behave as plain memory.
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if thp.contains("[always]") || thp.contains("[madvise]") {
+            assert!(advised, "madvise(MADV_HUGEPAGE) refused with THP {thp:?}");
+        }
+        v.extend(0..n as u64);
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
+    }
+
+    #[test]
+    fn a_region_smaller_than_a_page_is_left_alone() {
+        let mut small = [MaybeUninit::<u8>::uninit(); 4095];
+        assert!(!advise_huge_pages(&mut small));
+        assert!(!advise_huge_pages::<u64>(&mut []));
+    }
+}
