@@ -153,33 +153,17 @@ impl Appliance {
 
     /// Runs `ferrolbctl -s SOCKET args...`.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(ferrolbctl_bin())
-            .arg("-s")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run ferrolbctl")
+        ctl(&self.socket, args)
     }
 
     /// Runs ferrolbctl and asserts it succeeded; returns its stdout.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "ferrolbctl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ctl_ok(&self.socket, args)
     }
 
     /// Runs a read verb with `--json` and parses the result.
     pub fn ctl_json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let text = self.ctl_ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+        ctl_json(&self.socket, args)
     }
 
     /// Packets the workers received so far.
@@ -237,6 +221,37 @@ pub fn worker_core() -> usize {
     } else {
         0
     }
+}
+
+/// Runs `ferrolbctl -s socket args...`.
+pub fn ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(ferrolbctl_bin())
+        .arg("-s")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run ferrolbctl")
+}
+
+/// Runs ferrolbctl and asserts it succeeded; returns its stdout.
+pub fn ctl_ok(socket: &Path, args: &[&str]) -> String {
+    let out = ctl(socket, args);
+    assert!(
+        out.status.success(),
+        "ferrolbctl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a read verb with `--json` and parses the result.
+pub fn ctl_json(socket: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let text = ctl_ok(socket, &all);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
 }
 
 /// What a ferrolb started by [`Appliance`] printed so far, from its dir.

@@ -273,30 +273,15 @@ via = "10.0.2.254"
     }
 
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(ferrolbctl_bin())
-            .arg("-s")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run ferrolbctl")
+        super::appliance::ctl(&self.socket, args)
     }
 
     pub fn ctl_ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "ferrolbctl {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        super::appliance::ctl_ok(&self.socket, args)
     }
 
     pub fn ctl_json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let text = self.ctl_ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+        super::appliance::ctl_json(&self.socket, args)
     }
 
     /// A service of `list --stats --json`, by key (`tcp/192.0.2.10:80`).
