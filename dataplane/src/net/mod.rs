@@ -4,6 +4,7 @@
 
 pub mod addrs;
 pub mod arp;
+pub mod hop_cache;
 pub mod icmp;
 pub mod neighbour;
 pub mod route;

@@ -98,6 +98,9 @@ pub struct NeighbourTable<P, const Q: usize> {
     entries: Vec<Entry<P, Q>>,
     mask: usize,
     timers: NeighbourTimers,
+    /// Moves whenever a resolved MAC changes or a resolved entry is
+    /// replaced: what a cache of resolutions checks (see `hop_cache`).
+    version: u32,
 }
 
 impl<P, const Q: usize> NeighbourTable<P, Q> {
@@ -109,6 +112,7 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
             entries: (0..n).map(|_| Entry::free()).collect(),
             mask: n - 1,
             timers,
+            version: 0,
         }
     }
 
@@ -146,6 +150,23 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
         best.map(|(i, _)| i)
     }
 
+    /// The table's version: it moves whenever an address's resolved MAC
+    /// changes or a resolved entry gives way to another address, so a copy
+    /// of a resolution taken under one version holds while it lasts.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Takes slot `i` for a new address: a resolved entry given up moves
+    /// the version.
+    fn claim(&mut self, i: usize) -> Option<&mut Entry<P, Q>> {
+        let e = self.entries.get_mut(i)?;
+        if e.state == State::Reachable {
+            self.version = self.version.wrapping_add(1);
+        }
+        Some(e)
+    }
+
     /// The MAC of `ip` if it is known (stale or not).
     pub fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
         let e = self.entries.get(self.find(u32::from(ip))?)?;
@@ -171,7 +192,7 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
                         reason: DropReason::NeighbourTableFull,
                     };
                 };
-                if let Some(e) = self.entries.get_mut(i) {
+                if let Some(e) = self.claim(i) {
                     e.ip = key;
                     e.state = State::Incomplete;
                     e.updated = now;
@@ -235,8 +256,9 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
             Some(i) => i,
             None if create => match self.victim(key) {
                 Some(i) => {
-                    if let Some(e) = self.entries.get_mut(i) {
+                    if let Some(e) = self.claim(i) {
                         e.ip = key;
+                        e.state = State::Incomplete;
                         e.waiting_len = 0;
                         e.requested = now;
                     }
@@ -249,6 +271,9 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
         let Some(e) = self.entries.get_mut(idx) else {
             return false;
         };
+        if e.state == State::Reachable && e.mac != mac {
+            self.version = self.version.wrapping_add(1);
+        }
         e.state = State::Reachable;
         e.mac = mac;
         e.updated = now;
@@ -371,6 +396,32 @@ mod tests {
                 refresh: false
             }
         );
+    }
+
+    #[test]
+    fn the_version_moves_when_a_resolution_changes_and_only_then() {
+        let mut t: NeighbourTable<u32, 2> = NeighbourTable::new(PROBE_WINDOW, TIMERS);
+        let v0 = t.version();
+        assert!(t.learn(ip(1), MAC, 0, true, |_, _| {}));
+        assert!(matches!(t.resolve(ip(2), 1, 0), Resolution::Queued { .. }));
+        assert!(t.learn(ip(2), MAC, 1, false, |_, _| {}));
+        assert!(t.learn(ip(1), MAC, 2, false, |_, _| {}));
+        assert_eq!(t.version(), v0, "new entries and the same MAC again");
+        let other = MacAddr([2, 0, 0, 0, 0, 8]);
+        assert!(t.learn(ip(1), other, 3, false, |_, _| {}));
+        let v1 = t.version();
+        assert_ne!(v1, v0, "a MAC changed");
+        // Fill the table with resolved entries; the next address replaces
+        // one of them.
+        for n in 3..=PROBE_WINDOW as u32 {
+            assert!(t.learn(ip(n), MAC, 4, true, |_, _| {}));
+        }
+        assert_eq!(t.version(), v1);
+        assert!(matches!(
+            t.resolve(ip(100), 1, 5),
+            Resolution::Queued { .. }
+        ));
+        assert_ne!(t.version(), v1, "a resolved entry was given up");
     }
 
     #[test]

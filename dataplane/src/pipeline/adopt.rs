@@ -122,6 +122,8 @@ impl<P: PacketBuf> Worker<P> {
     /// The worker's side of [`Pipeline::adopt`]: `old` is what it ran,
     /// `new` what it runs from now.
     fn adopt(&mut self, old: &LbTables, new: &LbTables) {
+        // Routes, interfaces and static neighbours may have changed.
+        self.hops.clear();
         let (services, backends, rules) = (new.services.len(), new.backends.len(), new.snat.len());
         self.counters.grow(services, backends, rules);
         self.conns.ensure(backends);

@@ -394,6 +394,24 @@ fn new_static_neighbours_take_effect_and_learned_ones_stay() {
     assert_eq!(seen(&out[1]).macs.1, RS2, "the learned entry stays");
 }
 
+/// The hop cache holds what the old tables resolved; a switch must not
+/// keep using it.
+#[test]
+fn a_static_neighbour_moved_by_a_change_is_used_at_once() {
+    let mut cfg = config(vec![service(Mode::Nat, IpProto::UDP)]);
+    let mut p = pipeline(&cfg);
+    let flow = || udp((ROUTER, OURS), CIP, VIP, (1, 80));
+    let out = run(&mut p, &[flow()], 0);
+    assert_eq!(seen(&out[0]).macs.1, RS1);
+    let moved = MacAddr([0x02, 0, 0, 0, 1, 0x99]);
+    for n in cfg.neighbours.iter_mut().filter(|n| n.0 == ip(RIP1)) {
+        n.1 = moved;
+    }
+    adopt(&mut p, &cfg, &FlushRequest::default());
+    let out = run(&mut p, &[flow()], 1);
+    assert_eq!(seen(&out[0]).macs.1, moved.0);
+}
+
 #[test]
 fn a_drained_retired_service_gives_up_its_port_pool() {
     let mut svc = service(Mode::FullNat, IpProto::UDP);

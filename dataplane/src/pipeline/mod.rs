@@ -41,6 +41,7 @@ use crate::flow::{
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::laddr::LocalPorts;
 use crate::net::arp::{handle_arp, write_arp_request, ArpOutcome, ARP_FRAME_LEN};
+use crate::net::hop_cache::{HopCache, ResolvedHop};
 use crate::net::icmp::{answer_echo, build_icmp_error, TokenBucket};
 use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
 use crate::net::route::NextHop;
@@ -76,6 +77,24 @@ const TUNNEL_TTL: u8 = 64;
 const PORT_CLASH_RETRIES: u32 = 3;
 /// Local-port buckets per pool at most (see `laddr`).
 const MAX_PORT_BUCKETS: usize = 64;
+
+/// Where a routed packet goes: a next hop resolved before (from the hop
+/// cache), or a route whose neighbour is still to be found.
+#[derive(Clone, Copy)]
+enum Egress {
+    Resolved(ResolvedHop),
+    Route(NextHop),
+}
+
+impl Egress {
+    /// The egress interface.
+    fn iface(&self) -> u16 {
+        match self {
+            Egress::Resolved(r) => r.iface,
+            Egress::Route(h) => h.port,
+        }
+    }
+}
 
 /// A packet waiting for a neighbour, with the port it leaves by.
 struct Pending<P> {
@@ -116,6 +135,8 @@ struct Worker<P> {
     live: LiveCounts,
     pool_maker: PoolMaker,
     neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
+    /// Next hops resolved for recent destinations.
+    hops: HopCache,
     icmp_limit: TokenBucket,
     /// One TX buffer per port, flushed at the end of each poll.
     out: Vec<Burst<P>>,
@@ -181,6 +202,7 @@ impl<P: PacketBuf> Pipeline<P> {
             },
             pool_maker,
             neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
+            hops: HopCache::default(),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
             counters: LbCounters::new(
@@ -1089,16 +1111,16 @@ impl<P: PacketBuf> Worker<P> {
         mode: Option<Mode>,
         now: u64,
     ) {
-        let Some(hop) = t.routes.lookup(rip) else {
+        let Some(hop) = self.route_to(t, rip, now) else {
             return self.drop(DropReason::NoRoute);
         };
         if mode == Some(Mode::Tun) {
-            let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
+            let Some(iface) = t.interfaces.get(usize::from(hop.iface())) else {
                 return self.drop(DropReason::NoRoute);
             };
             let mtu = t.ports.get(usize::from(iface.port)).map_or(1500, |p| p.mtu);
             let tunnel = Tunnel {
-                src: t.source_address(hop.port, rip),
+                src: t.source_address(hop.iface(), rip),
                 dst: rip,
                 ttl: TUNNEL_TTL,
                 egress_mtu: mtu,
@@ -1216,14 +1238,25 @@ impl<P: PacketBuf> Worker<P> {
         dst: Ipv4Addr,
         now: u64,
     ) {
-        match t.routes.lookup(dst) {
+        match self.route_to(t, dst, now) {
             Some(hop) => self.egress_hop(t, io, pkt, vlan, hop, dst, now),
             None => self.drop(DropReason::NoRoute),
         }
     }
 
+    /// How a packet to `dst` leaves: as the hop cache remembers it, else by
+    /// the route table.
+    #[inline]
+    fn route_to(&self, t: &LbTables, dst: Ipv4Addr, now: u64) -> Option<Egress> {
+        match self.hops.get(dst, self.neighbours.version(), now) {
+            Some(hop) => Some(Egress::Resolved(hop)),
+            None => t.routes.lookup(dst).map(Egress::Route),
+        }
+    }
+
     /// Sends a packet by a route's next hop: the egress interface's VLAN
     /// tag, our MAC, the neighbour's MAC (or an ARP request and a wait).
+    /// A resolved hop is remembered for `dst` in the hop cache.
     #[allow(clippy::too_many_arguments)]
     fn egress_hop<I: PacketIo<Packet = P>>(
         &mut self,
@@ -1231,10 +1264,20 @@ impl<P: PacketBuf> Worker<P> {
         io: &mut I,
         mut pkt: P,
         vlan: Option<u16>,
-        hop: NextHop,
+        hop: Egress,
         dst: Ipv4Addr,
         now: u64,
     ) {
+        let hop = match hop {
+            Egress::Resolved(r) => {
+                if let Err(reason) = l2::set_vlan(&mut pkt, vlan, r.vlan) {
+                    return self.drop(reason);
+                }
+                set_macs(pkt.data_mut(), r.src_mac, r.dst_mac);
+                return self.send(io, r.port, pkt);
+            }
+            Egress::Route(hop) => hop,
+        };
         let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
             return self.drop(DropReason::NoRoute);
         };
@@ -1246,7 +1289,16 @@ impl<P: PacketBuf> Worker<P> {
             return self.drop(reason);
         }
         let next = hop.neighbour(dst);
+        let resolved = |mac| ResolvedHop {
+            iface: hop.port,
+            port,
+            vlan: iface.vlan,
+            src_mac: our_mac,
+            dst_mac: mac,
+        };
         if let Some(mac) = t.static_neighbours.get(&next) {
+            self.hops
+                .put(dst, resolved(*mac), self.neighbours.version(), now);
             set_macs(pkt.data_mut(), our_mac, *mac);
             return self.send(io, port, pkt);
         }
@@ -1256,6 +1308,8 @@ impl<P: PacketBuf> Worker<P> {
                 mut packet,
                 refresh,
             } => {
+                self.hops
+                    .put(dst, resolved(mac), self.neighbours.version(), now);
                 set_macs(packet.pkt.data_mut(), our_mac, mac);
                 self.send(io, port, packet.pkt);
                 if refresh {

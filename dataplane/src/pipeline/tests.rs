@@ -12,6 +12,7 @@ use super::*;
 use crate::buf::TestBuf;
 use crate::flow::{TableConfig, Timeouts};
 use crate::io::MemoryIo;
+use crate::net::hop_cache::MAX_AGE_MS as MAX_HOP_AGE;
 use crate::sched::SchedulerKind;
 use crate::testutil::{assert_checksums_verify, icmp_error_frame, vlan_tag};
 
@@ -419,6 +420,56 @@ fn arp_is_answered_for_vips_and_resolves_unknown_backends() {
     assert_eq!((s.dst, s.macs), (RIP1, (OURS, RS1)));
     let e = p.counters().events;
     assert_eq!((e.arp_replies, e.arp_requests), (1, 1));
+}
+
+/// The hop cache must not outlive what it copied: a neighbour that moves
+/// to a new MAC gets the next packet there, and a neighbour that goes stale
+/// under steady traffic is still refreshed with ARP.
+#[test]
+fn a_neighbours_new_mac_is_used_at_once_and_a_stale_one_is_refreshed() {
+    const MOVED: [u8; 6] = [0x02, 0, 0, 0, 1, 0x99];
+    let mut cfg = config(vec![service(Mode::Nat, IpProto::UDP)]);
+    cfg.neighbours.retain(|(a, _)| *a != ip(RIP1));
+    let mut p = pipeline(&cfg);
+    let datagram = || udp((ROUTER, OURS), CIP, VIP, (40000, 80));
+    let learned = |mac| arp_frame(2, (mac, RIP1), (OURS, [10, 0, 1, 1]));
+    let out = run(&mut p, &[datagram(), learned(RS1)], 0);
+    assert_eq!(out.len(), 2, "ARP request, then the released datagram");
+    assert_eq!(seen(&out[1]).macs, (OURS, RS1));
+    let out = run(&mut p, &[datagram()], 10);
+    assert_eq!(seen(&out[0]).macs, (OURS, RS1));
+
+    let out = run(&mut p, &[learned(MOVED), datagram()], 20);
+    assert_eq!(out.len(), 1);
+    assert_eq!(seen(&out[0]).macs, (OURS, MOVED), "the new MAC, at once");
+
+    // Traffic every 100 ms until the entry goes stale: ARP asks again, the
+    // neighbour answers, and the datagrams keep going to the MAC we know.
+    let requests_before = p.counters().events.arp_requests;
+    let mut now = 20;
+    let mut refreshed_at = None;
+    while now < NEIGHBOUR_TIMERS.reachable + 3_000 {
+        now += 100;
+        let answer = refreshed_at.map(|_| learned(MOVED));
+        let frames: Vec<_> = answer.into_iter().chain([datagram()]).collect();
+        let out = run(&mut p, &frames, now);
+        let datagrams: Vec<_> = out.iter().filter(|f| f[12..14] == [0x08, 0x00]).collect();
+        assert_eq!(datagrams.len(), 1, "at {now}");
+        assert_eq!(seen(datagrams[0]).macs, (OURS, MOVED), "at {now}");
+        if out.len() == 2 && refreshed_at.is_none() {
+            refreshed_at = Some(now);
+        }
+    }
+    let at = refreshed_at.expect("an ARP refresh while the traffic flowed");
+    assert!(
+        (NEIGHBOUR_TIMERS.reachable..=NEIGHBOUR_TIMERS.reachable + 20 + MAX_HOP_AGE).contains(&at),
+        "refreshed at {at}"
+    );
+    assert_eq!(
+        p.counters().events.arp_requests,
+        requests_before + 1,
+        "answered, so asked once"
+    );
 }
 
 #[test]
