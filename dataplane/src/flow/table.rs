@@ -230,6 +230,10 @@ pub struct SessionTable<S = RandomState> {
     /// budget part-way).
     pending: u32,
     tick_ms: u64,
+    /// The last two deadlines computed, as (now, timeout, deadline):
+    /// packets ask with the same millisecond clock and one of a few
+    /// timeouts, and the division costs more than the rest of a refresh.
+    recent_deadlines: [(u64, u32, u32); 2],
     timeouts: Timeouts,
     stats: TableStats,
 }
@@ -284,6 +288,8 @@ impl<S: BuildHasher> SessionTable<S> {
             cursor: (now_ms / config.tick_ms) as u32,
             pending: NIL,
             tick_ms: config.tick_ms,
+            // Seeded with a true entry, so an unused one never answers wrongly.
+            recent_deadlines: [(u64::MAX, u32::MAX, u64::MAX.div_ceil(config.tick_ms) as u32); 2],
             timeouts: config.timeouts,
             stats: TableStats::default(),
         })
@@ -632,11 +638,21 @@ impl<S: BuildHasher> SessionTable<S> {
         (ticks as u64 * self.tick_ms).saturating_sub(now_ms % self.tick_ms)
     }
 
-    fn deadline(&self, now_ms: u64, timeout_ms: u32) -> u32 {
+    #[inline]
+    fn deadline(&mut self, now_ms: u64, timeout_ms: u32) -> u32 {
+        let [a, b] = self.recent_deadlines;
+        if (a.0, a.1) == (now_ms, timeout_ms) {
+            return a.2;
+        }
+        if (b.0, b.1) == (now_ms, timeout_ms) {
+            return b.2;
+        }
         // Rounded up, so a session never expires before its timeout.
-        now_ms
+        let d = now_ms
             .saturating_add(u64::from(timeout_ms))
-            .div_ceil(self.tick_ms) as u32
+            .div_ceil(self.tick_ms) as u32;
+        self.recent_deadlines = [(now_ms, timeout_ms, d), a];
+        d
     }
 
     /// Unindexes and frees a session already unlinked from the wheel.
@@ -1029,6 +1045,30 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(t.stats().expired, 9);
         assert_eq!(t.stats().removed, 1);
+    }
+
+    #[test]
+    fn remembered_deadlines_equal_computed_ones() {
+        let mut t = SessionTable::new(config(8), 0).unwrap();
+        let exact = |now: u64, timeout: u32| (now + u64::from(timeout)).div_ceil(100) as u32;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // A few clocks and timeouts, so remembered ones come round.
+            let now = 1_000 + rng % 4;
+            let timeout = [10_000, 300_000, 900_000][(rng >> 8) as usize % 3];
+            assert_eq!(
+                t.deadline(now, timeout),
+                exact(now, timeout),
+                "{now} {timeout}"
+            );
+        }
+        assert_eq!(
+            t.deadline(u64::MAX, u32::MAX),
+            u64::MAX.div_ceil(100) as u32
+        );
     }
 
     #[test]
