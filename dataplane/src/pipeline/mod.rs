@@ -140,6 +140,10 @@ struct Worker<P> {
     icmp_limit: TokenBucket,
     /// One TX buffer per port, flushed at the end of each poll.
     out: Vec<Burst<P>>,
+    /// The burst being handled, classified (empty between bursts). A
+    /// vector with room for a burst, taken and put back, so a burst's
+    /// records are written once and never copied as a whole.
+    batch: Vec<Classed<P>>,
     counters: LbCounters,
     tx_sent: usize,
     tx_dropped: usize,
@@ -205,6 +209,7 @@ impl<P: PacketBuf> Pipeline<P> {
             hops: HopCache::default(),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
+            batch: Vec::with_capacity(BURST_SIZE),
             counters: LbCounters::new(
                 tables.services.len(),
                 tables.backends.len(),
@@ -392,7 +397,7 @@ impl<P: PacketBuf> Worker<P> {
         burst: &mut Burst<P>,
         now: u64,
     ) {
-        let mut kept: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
+        let mut kept = std::mem::take(&mut self.batch);
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
@@ -412,25 +417,27 @@ impl<P: PacketBuf> Worker<P> {
                 hash,
             });
         }
-        self.handle_batch(t, io, kept, now);
+        self.handle_batch(t, io, &mut kept, now);
+        self.batch = kept;
     }
 
     /// Handles classified packets whose index slots were prefetched. First
     /// a second stage: by now the first index lines have arrived, so pull
     /// in the session each one points at, and the lookups in `handle` hit.
+    /// Leaves `batch` empty, its room kept.
     fn handle_batch<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
         io: &mut I,
-        batch: ArrayVec<Classed<P>, BURST_SIZE>,
+        batch: &mut Vec<Classed<P>>,
         now: u64,
     ) {
-        for c in &batch {
+        for c in batch.iter() {
             if c.hash != 0 {
                 self.sessions.prefetch_candidate(c.hash);
             }
         }
-        for c in batch {
+        for c in batch.drain(..) {
             self.handle(t, io, c, now);
         }
     }
@@ -525,8 +532,8 @@ impl<P: PacketBuf> Worker<P> {
         now: u64,
     ) -> usize {
         let mut neighbours = 0;
-        let mut batch: ArrayVec<Classed<P>, BURST_SIZE> = ArrayVec::new();
-        while !batch.is_full() {
+        let mut batch = std::mem::take(&mut self.batch);
+        while batch.len() < BURST_SIZE {
             let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
                 break;
             };
@@ -549,7 +556,8 @@ impl<P: PacketBuf> Worker<P> {
         }
         let packets = batch.len();
         self.counters.events.redirects_received += packets as u64;
-        self.handle_batch(t, io, batch, now);
+        self.handle_batch(t, io, &mut batch, now);
+        self.batch = batch;
         packets + neighbours
     }
 
