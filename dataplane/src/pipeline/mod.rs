@@ -48,6 +48,7 @@ use crate::net::route::NextHop;
 use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
+use crate::sched::Backend;
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
 use crate::wire::{get_u8, ArpPacket};
@@ -94,6 +95,67 @@ impl Egress {
             Egress::Route(h) => h.port,
         }
     }
+}
+
+/// What an IPv4 packet is to the worker, decided before it is acted on
+/// (`Worker::decide`).
+#[derive(Clone, Copy)]
+enum Step {
+    Drop(DropReason),
+    /// An ICMP error about the flow of this session.
+    TranslateError(Hit),
+    Forward {
+        iface: u16,
+        hit: Hit,
+    },
+    /// A SYN on a closing connection: end it, then open a new one.
+    ReuseThenOpen {
+        iface: u16,
+        old: Hit,
+    },
+    AnswerEcho,
+    /// The first packet of a flow: schedule it and make its session.
+    Open {
+        iface: u16,
+    },
+}
+
+/// Where a new flow goes.
+#[derive(Clone, Copy)]
+enum Target {
+    Service {
+        service: u32,
+        backend: Backend,
+        mode: Mode,
+    },
+    Snat {
+        rule: u32,
+    },
+}
+
+/// A new flow's session, chosen but not yet inserted.
+struct Plan {
+    new: NewSession,
+    /// The hash of `new.inbound`, and of `new.outbound` (whose index slot
+    /// the insert probes).
+    hash: u64,
+    out_hash: u64,
+    target: Target,
+}
+
+/// A packet of a burst that waits until the new flows before it in the
+/// burst have their sessions (see `Worker::handle_batch`).
+enum Waiting<P> {
+    /// A new flow's first packet, its session planned.
+    Open {
+        pkt: P,
+        port: u16,
+        iface: u16,
+        meta: Ipv4Meta,
+        plan: Plan,
+    },
+    /// Any other packet: handled then as if it came then.
+    Later(Classed<P>),
 }
 
 /// A packet waiting for a neighbour, with the port it leaves by.
@@ -144,6 +206,9 @@ struct Worker<P> {
     /// vector with room for a burst, taken and put back, so a burst's
     /// records are written once and never copied as a whole.
     batch: Vec<Classed<P>>,
+    /// The packets of the burst that wait for its new flows' sessions
+    /// (empty between bursts; room for a burst, like `batch`).
+    waiting: Vec<Waiting<P>>,
     counters: LbCounters,
     tx_sent: usize,
     tx_dropped: usize,
@@ -210,6 +275,7 @@ impl<P: PacketBuf> Pipeline<P> {
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
             batch: Vec::with_capacity(BURST_SIZE),
+            waiting: Vec::with_capacity(BURST_SIZE),
             counters: LbCounters::new(
                 tables.services.len(),
                 tables.backends.len(),
@@ -424,6 +490,19 @@ impl<P: PacketBuf> Worker<P> {
     /// Handles classified packets whose index slots were prefetched. First
     /// a second stage: by now the first index lines have arrived, so pull
     /// in the session each one points at, and the lookups in `handle` hit.
+    ///
+    /// A new flow's session insert probes the index slot of its reply
+    /// tuple, which is known only once the flow is scheduled: a cache miss
+    /// per new flow that nothing prefetched. So the first packet of a new
+    /// flow is scheduled (`plan_session`) where it stands, its reply slot
+    /// prefetched, and it waits, with every packet after it in the burst;
+    /// then the waiting packets are handled in their order, the planned
+    /// sessions inserted as they come. The packets leave in the order they
+    /// came, and the misses of a burst's new flows overlap. What differs
+    /// from one packet at a time: the new flows of a burst are scheduled
+    /// before the packets between them are handled (those only move
+    /// connection states, which lc and wlc read).
+    ///
     /// Leaves `batch` empty, its room kept.
     fn handle_batch<I: PacketIo<Packet = P>>(
         &mut self,
@@ -437,9 +516,107 @@ impl<P: PacketBuf> Worker<P> {
                 self.sessions.prefetch_candidate(c.hash);
             }
         }
+        let mut waiting = std::mem::take(&mut self.waiting);
+        // Planning stops at a waiting packet that may itself make a
+        // session (a reused port), so no plan is made against a table that
+        // packet would have changed.
+        let mut may_plan = true;
         for c in batch.drain(..) {
-            self.handle(t, io, c, now);
+            let Classed {
+                pkt,
+                port,
+                class,
+                hash,
+            } = c;
+            let Ok(Classified::Ipv4(meta)) = &class else {
+                let c = Classed {
+                    pkt,
+                    port,
+                    class,
+                    hash,
+                };
+                match waiting.is_empty() {
+                    true => self.handle(t, io, c, now),
+                    false => waiting.push(Waiting::Later(c)),
+                }
+                continue;
+            };
+            let step = self.decide(t, port, pkt.data(), meta, hash);
+            let plan_it = match step {
+                Step::Open { .. } => may_plan && !Self::planned(&waiting, hash, &meta.tuple),
+                Step::ReuseThenOpen { .. } => {
+                    may_plan &= waiting.is_empty();
+                    false
+                }
+                _ => false,
+            };
+            if plan_it {
+                let Step::Open { iface } = step else { continue };
+                match self.plan_session(t, pkt.data(), meta, hash, now) {
+                    Ok(plan) => {
+                        self.sessions.prefetch_hashed(plan.out_hash);
+                        let meta = *meta;
+                        waiting.push(Waiting::Open {
+                            pkt,
+                            port,
+                            iface,
+                            meta,
+                            plan,
+                        });
+                    }
+                    Err(reason) => self.drop(reason),
+                }
+            } else if waiting.is_empty() {
+                self.act(t, io, port, pkt, meta, hash, step, now);
+            } else {
+                waiting.push(Waiting::Later(Classed {
+                    pkt,
+                    port,
+                    class,
+                    hash,
+                }));
+            }
         }
+        for w in waiting.drain(..) {
+            match w {
+                Waiting::Later(c) => self.handle(t, io, c, now),
+                Waiting::Open {
+                    pkt,
+                    port,
+                    iface,
+                    meta,
+                    plan,
+                } => match self.commit(plan, now) {
+                    Ok(id) => self.forward(
+                        t,
+                        io,
+                        port,
+                        iface,
+                        pkt,
+                        &meta,
+                        Hit {
+                            id,
+                            dir: Direction::Inbound,
+                        },
+                        now,
+                    ),
+                    Err(reason) => self.drop(reason),
+                },
+            }
+        }
+        self.waiting = waiting;
+    }
+
+    /// Whether a waiting packet plans a session `tuple` belongs to: a new
+    /// flow's second packet, or its reply, in the same burst.
+    fn planned(waiting: &[Waiting<P>], hash: u64, tuple: &FiveTuple) -> bool {
+        waiting.iter().any(|w| match w {
+            Waiting::Open { plan, .. } => {
+                (plan.hash == hash && plan.new.inbound == *tuple)
+                    || (plan.out_hash == hash && plan.new.outbound == *tuple)
+            }
+            Waiting::Later(_) => false,
+        })
     }
 
     /// Hashes a packet's lookup tuple and prefetches its session bucket.
@@ -706,8 +883,59 @@ impl<P: PacketBuf> Worker<P> {
         }
     }
 
+    /// Decides what to do with an IPv4 packet, without acting on it: the
+    /// same answer whether the packet is handled now or later in its burst
+    /// (see `handle_batch`), as long as the session table did not change.
+    #[inline(always)]
+    fn decide(&self, t: &LbTables, port: u16, frame: &[u8], meta: &Ipv4Meta, hash: u64) -> Step {
+        if !Self::for_our_mac(t, port, frame) {
+            return Step::Drop(DropReason::OtherHost);
+        }
+        let Some(iface) = t.ingress_interface(port, meta.vlan) else {
+            return Step::Drop(DropReason::NoInterface);
+        };
+        match meta.kind {
+            L4Kind::IcmpOther => return Step::Drop(DropReason::UnsupportedIcmp),
+            L4Kind::IcmpError { quoted, .. } => {
+                return match self.sessions.lookup_hashed(&quoted.reversed(), hash) {
+                    Some(hit) => Step::TranslateError(hit),
+                    None => Step::Drop(DropReason::NoSession),
+                };
+            }
+            _ => {}
+        }
+        if let Some(hit) = self.sessions.lookup_hashed(&meta.tuple, hash) {
+            return if self.port_reused(t, frame, meta, hit) {
+                Step::ReuseThenOpen { iface, old: hit }
+            } else {
+                Step::Forward { iface, hit }
+            };
+        }
+        if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
+            return Step::AnswerEcho;
+        }
+        Step::Open { iface }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn ipv4<I: PacketIo<Packet = P>>(
+        &mut self,
+        t: &LbTables,
+        io: &mut I,
+        port: u16,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+        now: u64,
+    ) {
+        let step = self.decide(t, port, pkt.data(), meta, hash);
+        self.act(t, io, port, pkt, meta, hash, step, now);
+    }
+
+    /// Carries out what `decide` chose.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn act<I: PacketIo<Packet = P>>(
         &mut self,
         t: &LbTables,
         io: &mut I,
@@ -715,44 +943,39 @@ impl<P: PacketBuf> Worker<P> {
         mut pkt: P,
         meta: &Ipv4Meta,
         hash: u64,
+        step: Step,
         now: u64,
     ) {
-        if !Self::for_our_mac(t, port, pkt.data()) {
-            return self.drop(DropReason::OtherHost);
-        }
-        let Some(iface) = t.ingress_interface(port, meta.vlan) else {
-            return self.drop(DropReason::NoInterface);
-        };
-        match meta.kind {
-            L4Kind::IcmpOther => return self.drop(DropReason::UnsupportedIcmp),
-            L4Kind::IcmpError { quoted, .. } => {
-                return match self.sessions.lookup_hashed(&quoted.reversed(), hash) {
-                    Some(hit) => self.translate_error(t, io, pkt, meta, hit, now),
-                    None => self.drop(DropReason::NoSession),
+        let iface = match step {
+            Step::Drop(reason) => return self.drop(reason),
+            Step::TranslateError(hit) => return self.translate_error(t, io, pkt, meta, hit, now),
+            Step::Forward { iface, hit } => {
+                return self.forward(t, io, port, iface, pkt, meta, hit, now)
+            }
+            Step::AnswerEcho => {
+                return match answer_echo(pkt.data_mut(), meta, &t.owned) {
+                    Ok(()) => {
+                        let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
+                            MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
+                        });
+                        let ours = t.port_mac(port).unwrap_or(sender);
+                        set_macs(pkt.data_mut(), ours, sender);
+                        self.counters.events.echo_replies += 1;
+                        self.send(io, port, pkt);
+                    }
+                    Err(reason) => self.drop(reason),
                 };
             }
-            _ => {}
-        }
-        if let Some(hit) = self.sessions.lookup_hashed(&meta.tuple, hash) {
-            if !self.end_if_port_reused(t, pkt.data(), meta, hit) {
-                return self.forward(t, io, port, iface, pkt, meta, hit, now);
+            Step::ReuseThenOpen { iface, old } => {
+                self.end_reused(old);
+                iface
             }
-        }
-        if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
-            return match answer_echo(pkt.data_mut(), meta, &t.owned) {
-                Ok(()) => {
-                    let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
-                        MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
-                    });
-                    let ours = t.port_mac(port).unwrap_or(sender);
-                    set_macs(pkt.data_mut(), ours, sender);
-                    self.counters.events.echo_replies += 1;
-                    self.send(io, port, pkt);
-                }
-                Err(reason) => self.drop(reason),
-            };
-        }
-        match self.new_session(t, pkt.data(), meta, hash, now) {
+            Step::Open { iface } => iface,
+        };
+        let opened = self
+            .plan_session(t, pkt.data(), meta, hash, now)
+            .and_then(|plan| self.commit(plan, now));
+        match opened {
             Ok(id) => self.forward(
                 t,
                 io,
@@ -770,20 +993,13 @@ impl<P: PacketBuf> Worker<P> {
         }
     }
 
-    /// A client's SYN on the tuple of a connection that is closing
-    /// (TIME_WAIT or CLOSE; FIN_WAIT too for DR and TUN, which never see the
-    /// server's half) opens a new connection on a reused port: the old
-    /// session ends (`sessions_expired`) and the SYN is scheduled afresh, as
-    /// IPVS does (`conn_reuse_mode`). Without this a reused client port
-    /// would stay on the old backend, even one taken out since. Returns
-    /// whether the session was ended.
-    fn end_if_port_reused(
-        &mut self,
-        t: &LbTables,
-        frame: &[u8],
-        meta: &Ipv4Meta,
-        hit: Hit,
-    ) -> bool {
+    /// Whether a client's SYN hit a connection that is closing (TIME_WAIT
+    /// or CLOSE; FIN_WAIT too for DR and TUN, which never see the server's
+    /// half): a new connection on a reused port. The old session ends
+    /// (`sessions_expired`) and the SYN is scheduled afresh, as IPVS does
+    /// (`conn_reuse_mode`). Without this a reused client port would stay on
+    /// the old backend, even one taken out since.
+    fn port_reused(&self, t: &LbTables, frame: &[u8], meta: &Ipv4Meta, hit: Hit) -> bool {
         if meta.tuple.proto != IpProto::TCP || hit.dir != Direction::Inbound {
             return false;
         }
@@ -796,15 +1012,16 @@ impl<P: PacketBuf> Worker<P> {
             t.services.get(s.service as usize).map(|x| x.spec.mode),
             Some(Mode::Dr | Mode::Tun)
         );
-        let closing = match s.state {
+        match s.state {
             ProtoState::Tcp(TcpState::TimeWait | TcpState::Close) => true,
             ProtoState::Tcp(TcpState::FinWait) => input_only,
             _ => false,
-        };
-        if !closing {
-            return false;
         }
-        if let Some(old) = self.sessions.remove(hit.id) {
+    }
+
+    /// Ends the session a reused port closed (see `port_reused`).
+    fn end_reused(&mut self, old: Hit) {
+        if let Some(old) = self.sessions.remove(old.id) {
             session_ended(
                 &mut self.conns,
                 &mut self.local_ports,
@@ -814,19 +1031,20 @@ impl<P: PacketBuf> Worker<P> {
             );
             self.counters.events.sessions_expired += 1;
         }
-        true
     }
 
-    /// Creates the session for the first packet of a flow: to a service, or
-    /// out through a SNAT rule.
-    fn new_session(
+    /// Chooses the session for the first packet of a flow, to a service or
+    /// out through a SNAT rule: the backend (counted as opened from now
+    /// on), the local port, the reply tuple. Nothing is inserted yet: see
+    /// `commit`.
+    fn plan_session(
         &mut self,
         t: &LbTables,
         frame: &[u8],
         meta: &Ipv4Meta,
         hash: u64,
         now: u64,
-    ) -> Result<SessionId, DropReason> {
+    ) -> Result<Plan, DropReason> {
         let tuple = meta.tuple;
         let is_tcp = tuple.proto == IpProto::TCP;
         let opens = !is_tcp
@@ -845,154 +1063,182 @@ impl<P: PacketBuf> Worker<P> {
         } else {
             None
         };
-        if let Some(s) = service {
+        let target = if let Some(s) = service {
             if !opens {
                 return Err(DropReason::NoSession);
             }
-            return self.new_service_session(t, s, &tuple, state, hash, now);
-        }
-        let snat_candidate = l4_flow || meta.kind == (L4Kind::IcmpEcho { request: true });
-        if snat_candidate && !t.owned.contains(tuple.dst) {
-            if let Some(rule) = t.snat_rule(tuple.src) {
-                if !opens {
-                    return Err(DropReason::NoSession);
-                }
-                return self.new_snat_session(rule, &tuple, state, hash, now);
+            let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
+            let sched = self
+                .schedulers
+                .get_mut(s as usize)
+                .ok_or(DropReason::NoService)?;
+            let backend = match &svc.spec.persistence {
+                Some(p) => p.pick(&mut self.sessions, sched, &self.conns, &tuple, s, now),
+                None => sched.pick(&tuple, &self.conns),
             }
+            .ok_or(DropReason::NoBackend)?;
+            Target::Service {
+                service: s,
+                backend,
+                mode: svc.spec.mode,
+            }
+        } else {
+            let snat_candidate = l4_flow || meta.kind == (L4Kind::IcmpEcho { request: true });
+            let rule = (snat_candidate && !t.owned.contains(tuple.dst))
+                .then(|| t.snat_rule(tuple.src))
+                .flatten()
+                .ok_or(DropReason::NoService)?;
+            if !opens {
+                return Err(DropReason::NoSession);
+            }
+            Target::Snat { rule }
+        };
+        let new = self.session_for(target, &tuple, state)?;
+        if let Target::Service { backend, .. } = target {
+            // Counted now, so the flows planned after this one see it.
+            self.conns.opened(backend.id, state);
         }
-        Err(DropReason::NoService)
+        Ok(Plan {
+            out_hash: self.sessions.hash(&new.outbound),
+            new,
+            hash,
+            target,
+        })
     }
 
-    fn new_service_session(
+    /// The session a new flow to `target` makes: its reply tuple, with a
+    /// local port taken for FULLNAT and SNAT.
+    fn session_for(
         &mut self,
-        t: &LbTables,
-        s: u32,
+        target: Target,
         tuple: &FiveTuple,
         state: ProtoState,
-        hash: u64,
-        now: u64,
-    ) -> Result<SessionId, DropReason> {
-        let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
-        let sched = self
-            .schedulers
-            .get_mut(s as usize)
-            .ok_or(DropReason::NoService)?;
-        let backend = match &svc.spec.persistence {
-            Some(p) => p.pick(&mut self.sessions, sched, &self.conns, tuple, s, now),
-            None => sched.pick(tuple, &self.conns),
-        }
-        .ok_or(DropReason::NoBackend)?;
-        let mode = svc.spec.mode;
+    ) -> Result<NewSession, DropReason> {
         let tuple = *tuple;
-        let id = self.insert_with_port(hash, now, |w| {
-            let (outbound, flags) = match mode {
-                Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
-                Mode::Nat => (
-                    FiveTuple {
-                        src: backend.addr,
-                        dst: tuple.src,
-                        src_port: backend.port,
-                        dst_port: tuple.src_port,
-                        proto: tuple.proto,
-                    },
-                    0,
-                ),
-                Mode::FullNat => {
-                    let (lip, lport) = w
-                        .local_ports
-                        .get_mut(s as usize)
-                        .and_then(Option::as_mut)
-                        .and_then(|lp| lp.allocate(backend.addr, backend.port))
-                        .ok_or(DropReason::PortsExhausted)?;
-                    (
+        match target {
+            Target::Service {
+                service,
+                backend,
+                mode,
+            } => {
+                let (outbound, flags) = match mode {
+                    Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
+                    Mode::Nat => (
                         FiveTuple {
                             src: backend.addr,
-                            dst: lip,
+                            dst: tuple.src,
                             src_port: backend.port,
-                            dst_port: lport,
+                            dst_port: tuple.src_port,
                             proto: tuple.proto,
                         },
-                        session_flags::LOCAL_PORT,
-                    )
-                }
-            };
-            Ok(NewSession {
-                service: s,
-                flags,
-                ..NewSession::new(tuple, outbound, backend.id, state)
-            })
-        })?;
-        self.conns.opened(backend.id, state);
-        self.live.opened(s);
-        if let Some(c) = self.counters.services.get_mut(s as usize) {
-            c.conns += 1;
+                        0,
+                    ),
+                    Mode::FullNat => {
+                        let (lip, lport) = self
+                            .local_ports
+                            .get_mut(service as usize)
+                            .and_then(Option::as_mut)
+                            .and_then(|lp| lp.allocate(backend.addr, backend.port))
+                            .ok_or(DropReason::PortsExhausted)?;
+                        (
+                            FiveTuple {
+                                src: backend.addr,
+                                dst: lip,
+                                src_port: backend.port,
+                                dst_port: lport,
+                                proto: tuple.proto,
+                            },
+                            session_flags::LOCAL_PORT,
+                        )
+                    }
+                };
+                Ok(NewSession {
+                    service,
+                    flags,
+                    ..NewSession::new(tuple, outbound, backend.id, state)
+                })
+            }
+            Target::Snat { rule } => {
+                let echo = tuple.proto == IpProto::ICMP;
+                // Echo flows have no remote port: the identifier is ours to choose.
+                let remote_port = if echo { 0 } else { tuple.dst_port };
+                let (sip, sport) = self
+                    .snat_ports
+                    .get_mut(rule as usize)
+                    .and_then(Option::as_mut)
+                    .and_then(|p| p.allocate(tuple.dst, remote_port))
+                    .ok_or(DropReason::PortsExhausted)?;
+                let outbound = FiveTuple {
+                    src: tuple.dst,
+                    dst: sip,
+                    src_port: if echo { sport } else { tuple.dst_port },
+                    dst_port: sport,
+                    proto: tuple.proto,
+                };
+                Ok(NewSession {
+                    service: SNAT_SERVICE_BASE + rule,
+                    flags: session_flags::LOCAL_PORT,
+                    ..NewSession::new(tuple, outbound, u32::MAX, state)
+                })
+            }
         }
-        if let Some(c) = self.counters.backends.get_mut(backend.id as usize) {
-            c.conns += 1;
-        }
-        Ok(id)
     }
 
-    fn new_snat_session(
-        &mut self,
-        rule: u32,
-        tuple: &FiveTuple,
-        state: ProtoState,
-        hash: u64,
-        now: u64,
-    ) -> Result<SessionId, DropReason> {
-        let echo = tuple.proto == IpProto::ICMP;
-        // Echo flows have no remote port: the identifier is ours to choose.
-        let remote_port = if echo { 0 } else { tuple.dst_port };
-        let tuple = *tuple;
-        let id = self.insert_with_port(hash, now, |w| {
-            let (sip, sport) = w
-                .snat_ports
-                .get_mut(rule as usize)
-                .and_then(Option::as_mut)
-                .and_then(|p| p.allocate(tuple.dst, remote_port))
-                .ok_or(DropReason::PortsExhausted)?;
-            let outbound = FiveTuple {
-                src: tuple.dst,
-                dst: sip,
-                src_port: if echo { sport } else { tuple.dst_port },
-                dst_port: sport,
-                proto: tuple.proto,
-            };
-            Ok(NewSession {
-                service: SNAT_SERVICE_BASE + rule,
-                flags: session_flags::LOCAL_PORT,
-                ..NewSession::new(tuple, outbound, u32::MAX, state)
-            })
-        })?;
-        self.live.opened(SNAT_SERVICE_BASE + rule);
-        if let Some(c) = self.counters.snat.get_mut(rule as usize) {
-            c.conns += 1;
-        }
-        Ok(id)
-    }
-
-    /// Inserts the session `make` builds. When its reply tuple is taken
-    /// (a local port still held by a session of an entry this one replaced,
-    /// on the same local address), tries a few other ports: each failed one
-    /// goes back to the end of its pool.
-    fn insert_with_port(
-        &mut self,
-        hash: u64,
-        now: u64,
-        mut make: impl FnMut(&mut Self) -> Result<NewSession, DropReason>,
-    ) -> Result<SessionId, DropReason> {
+    /// Inserts a planned session. When its reply tuple is taken (a local
+    /// port still held by a session of an entry this one replaced, on the
+    /// same local address), tries a few other ports: each failed one goes
+    /// back to the end of its pool. A session that cannot be inserted is
+    /// no longer counted as opened.
+    fn commit(&mut self, plan: Plan, now: u64) -> Result<SessionId, DropReason> {
+        let Plan {
+            mut new,
+            hash,
+            target,
+            ..
+        } = plan;
         let mut tries = 0;
-        loop {
-            let new = make(self)?;
+        let inserted = loop {
             match self.insert(&new, hash, now) {
                 Err(DropReason::SessionClash)
                     if new.flags & session_flags::LOCAL_PORT != 0 && tries < PORT_CLASH_RETRIES =>
                 {
                     tries += 1;
+                    match self.session_for(target, &new.inbound, new.state) {
+                        Ok(again) => new = again,
+                        Err(reason) => break Err(reason),
+                    }
                 }
-                done => return done,
+                done => break done,
             }
+        };
+        match (inserted, target) {
+            (
+                Ok(id),
+                Target::Service {
+                    service, backend, ..
+                },
+            ) => {
+                self.live.opened(service);
+                if let Some(c) = self.counters.services.get_mut(service as usize) {
+                    c.conns += 1;
+                }
+                if let Some(c) = self.counters.backends.get_mut(backend.id as usize) {
+                    c.conns += 1;
+                }
+                Ok(id)
+            }
+            (Ok(id), Target::Snat { rule }) => {
+                self.live.opened(SNAT_SERVICE_BASE + rule);
+                if let Some(c) = self.counters.snat.get_mut(rule as usize) {
+                    c.conns += 1;
+                }
+                Ok(id)
+            }
+            (Err(reason), Target::Service { backend, .. }) => {
+                self.conns.closed(backend.id, new.state);
+                Err(reason)
+            }
+            (Err(reason), Target::Snat { .. }) => Err(reason),
         }
     }
 
@@ -1474,6 +1720,8 @@ fn release_ports(
 
 #[cfg(test)]
 mod adopt_tests;
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
