@@ -1,7 +1,9 @@
-//! Flow-state micro-benchmarks: session lookup (hit, miss, prefetched burst)
-//! and insert at 1k, 1M and 10M sessions; bytes per session; Maglev build.
+//! Flow-state micro-benchmarks: session lookup (hit, miss, prefetched burst),
+//! insert and expiry at 1k, 1M and 10M sessions; bytes per session; Maglev
+//! build.
 //!
-//! cargo bench -p dataplane --bench flow -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p dataplane --features dpdk --bench flow -- --warm-up-time 1 --measurement-time 3
+//! (`--features dpdk` for real prefetches; without, a stand-in load).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -144,6 +146,35 @@ fn sessions(c: &mut Criterion) {
                             t.remove(hit.id);
                         }
                     }
+                    done += chunk;
+                }
+                timed
+            })
+        });
+        // Churn at full table: a chunk of short-lived sessions inserted
+        // (untimed), then expired when their tick comes (timed): the index
+        // removals of a SYN flood's steady state.
+        let mut clock = 0u64;
+        g.bench_function("expire", |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let chunk = INSERT_CHUNK.min(iters - done);
+                    let base = n + 2_000_000_000 + clock;
+                    for i in base..base + chunk {
+                        let _ = t.insert(
+                            &NewSession {
+                                timeout_ms: Some(1),
+                                ..NewSession::new(inbound(i), outbound(i), 0, STATE)
+                            },
+                            clock,
+                        );
+                    }
+                    clock += 1_000;
+                    let start = Instant::now();
+                    black_box(t.expire(clock, chunk as usize, |_| {}));
+                    timed += start.elapsed();
                     done += chunk;
                 }
                 timed

@@ -130,6 +130,9 @@ const ZERO_TUPLE: FiveTuple = FiveTuple {
 };
 
 const NIL: u32 = u32::MAX;
+/// Sessions ahead of the one being expired whose index slots are
+/// prefetched.
+const EXPIRY_LOOKAHEAD: usize = 8;
 /// Largest capacity: ids are 31 bits in an index entry (one bit is the
 /// direction).
 pub const MAX_CAPACITY: usize = (1 << 31) - 2;
@@ -557,11 +560,22 @@ impl<S: BuildHasher> SessionTable<S> {
         if now.wrapping_sub(self.cursor) < 1 << 31 && now.wrapping_sub(self.cursor) >= slots {
             self.cursor = now.wrapping_sub(slots - 1);
         }
+        // The sessions a few places down the list have their index slots
+        // prefetched, so the misses of removing them overlap instead of
+        // coming one after another: `ahead` is the first not yet
+        // prefetched, `gap` how many are between it and the head.
+        let (mut ahead, mut gap) = (self.pending, 0);
         loop {
             while self.pending != NIL {
+                while gap < EXPIRY_LOOKAHEAD && ahead != NIL {
+                    self.prefetch_index_slots(ahead);
+                    ahead = self.sessions[ahead as usize].timer_next;
+                    gap += 1;
+                }
                 if done == budget {
                     return done;
                 }
+                gap -= 1;
                 let id = self.pending;
                 self.pending = self.sessions[id as usize].timer_next;
                 if self.pending != NIL {
@@ -582,7 +596,18 @@ impl<S: BuildHasher> SessionTable<S> {
             }
             let slot = (self.cursor & self.wheel_mask) as usize;
             self.pending = std::mem::replace(&mut self.wheel[slot], NIL);
+            (ahead, gap) = (self.pending, 0);
             self.cursor = self.cursor.wrapping_add(1);
+        }
+    }
+
+    /// Pulls in the index slots a session's removal starts at.
+    #[inline]
+    fn prefetch_index_slots(&self, id: u32) {
+        let s = &self.sessions[id as usize];
+        prefetch_read(&self.index[self.home(s.inbound_hash)]);
+        if s.flags & session_flags::SINGLE == 0 {
+            prefetch_read(&self.index[self.home(s.outbound_hash)]);
         }
     }
 
