@@ -1,0 +1,184 @@
+//! The whole per-packet decision, without DPDK: `Pipeline::poll` on
+//! in-memory ports (`MemoryIo`, heap-backed `TestBuf`s built before the
+//! clock starts), for established flows. It isolates the pipeline's share of
+//! a packet's time from the PMDs' (perf/run.sh measures both together), so
+//! a change to the fast path can be judged in a few seconds.
+//!
+//! cargo bench -p dataplane --features dpdk --bench pipeline -- --warm-up-time 1 --measurement-time 3
+//! (`--features dpdk` for real prefetches). One iteration is one poll of
+//! 32 packets: divide by 32 for ns per packet.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use dataplane::buf::TestBuf;
+use dataplane::flow::TableConfig;
+use dataplane::io::MemoryIo;
+use dataplane::pipeline::tables::{
+    BackendSpec, Interface, LbConfig, LbTables, Mode, PortSetup, ServiceSpec, StaticRoute,
+};
+use dataplane::pipeline::Pipeline;
+use dataplane::sched::SchedulerKind;
+use dataplane::tuple::IpProto;
+use dataplane::wire::ethernet::MacAddr;
+use etherparse::PacketBuilder;
+
+const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xaa];
+const ROUTER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+const VIP: [u8; 4] = [192, 0, 2, 10];
+const FLOWS: u16 = 1000;
+const BURST: usize = 32;
+
+fn backend(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 1, 11 + i)
+}
+
+fn backend_mac(i: u8) -> [u8; 6] {
+    [2, 0, 0, 0, 1, 11 + i]
+}
+
+/// One port; clients behind a router, four backends on the link; a TCP and
+/// a UDP service on the VIP in `mode`.
+fn config(mode: Mode) -> LbConfig {
+    let rport = if mode == Mode::Nat { 8080 } else { 80 };
+    let service = |proto| ServiceSpec {
+        name: None,
+        vip: Ipv4Addr::from(VIP),
+        proto,
+        port: 80,
+        mode,
+        scheduler: SchedulerKind::RoundRobin,
+        persistence: None,
+        local_addrs: Vec::new(),
+        local_ports: (1024, 65535),
+        timeouts: None,
+        backends: (0..4)
+            .map(|i| BackendSpec {
+                addr: backend(i),
+                port: rport,
+                weight: 1,
+            })
+            .collect(),
+    };
+    let mut neighbours = vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr(ROUTER))];
+    neighbours.extend((0..4).map(|i| (backend(i), MacAddr(backend_mac(i)))));
+    LbConfig {
+        ports: vec![PortSetup {
+            mac: MacAddr(OURS),
+            mtu: 1500,
+        }],
+        interfaces: vec![Interface {
+            port: 0,
+            vlan: None,
+            addrs: vec![
+                (Ipv4Addr::new(10, 0, 0, 1), 24),
+                (Ipv4Addr::new(10, 0, 1, 1), 24),
+            ],
+        }],
+        routes: vec![StaticRoute {
+            prefix: Ipv4Addr::UNSPECIFIED,
+            len: 0,
+            via: Ipv4Addr::new(10, 0, 0, 254),
+        }],
+        neighbours,
+        services: vec![service(IpProto::TCP), service(IpProto::UDP)],
+        snat: Vec::new(),
+        sessions: TableConfig::default(),
+    }
+}
+
+/// Flow `k`'s client packet: even flows TCP (ACK, or SYN to open), odd UDP.
+fn client(k: u16, syn: bool) -> Vec<u8> {
+    let src = [198, 18, (k >> 8) as u8, k as u8];
+    let b = PacketBuilder::ethernet2(ROUTER, OURS).ipv4(src, VIP, 64);
+    let mut v = Vec::new();
+    if k % 2 == 0 {
+        let t = b.tcp(10_000 + k, 80, 1, 64240);
+        let t = if syn { t.syn() } else { t.ack(1) };
+        t.write(&mut v, if syn { b"" } else { b"abcdef" })
+    } else {
+        b.udp(10_000 + k, 80).write(&mut v, b"abcdefghijklmnopqr")
+    }
+    .expect("frame");
+    v
+}
+
+/// The reply to NAT flow `k`, from the backend rr gave it.
+fn reply(k: u16) -> Vec<u8> {
+    let i = ((k / 2) % 4) as u8;
+    let dst = [198, 18, (k >> 8) as u8, k as u8];
+    let b = PacketBuilder::ethernet2(backend_mac(i), OURS).ipv4(backend(i).octets(), dst, 64);
+    let mut v = Vec::new();
+    if k % 2 == 0 {
+        b.tcp(8080, 10_000 + k, 1, 64240)
+            .ack(1)
+            .write(&mut v, b"abcdef")
+    } else {
+        b.udp(8080, 10_000 + k).write(&mut v, b"abcdefghijklmnopqr")
+    }
+    .expect("frame");
+    v
+}
+
+fn poll_all(p: &mut Pipeline<TestBuf>, io: &mut MemoryIo) {
+    while !io.rx[0].is_empty() {
+        p.poll(io, 0);
+    }
+}
+
+fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool) {
+    let tables = Arc::new(LbTables::build(&config(mode)).expect("tables"));
+    let mut p: Pipeline<TestBuf> = Pipeline::new(tables, 0, 1, 0).expect("pipeline");
+    // Open every flow (in flow order, so rr's choice is known), then the
+    // steady mix: client packets, and for NAT the replies in between.
+    let mut io = MemoryIo::new(vec![(0..FLOWS).map(|k| client(k, true)).collect()]);
+    poll_all(&mut p, &mut io);
+    let mut mix: Vec<Vec<u8>> = Vec::new();
+    for k in 0..FLOWS {
+        mix.push(client(k, false));
+        if replies {
+            mix.push(reply(k));
+        }
+    }
+    // Shuffle deterministically so consecutive packets are not neighbours.
+    let n = mix.len();
+    let order: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
+    let mix: Vec<TestBuf> = order.iter().map(|&i| TestBuf::new(&mix[i])).collect();
+    io.tx[0].clear();
+    let sessions = p.counters().events.sessions_created;
+    let mut at = 0;
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                io.rx[0].extend((0..BURST).map(|j| mix[(at + j) % n].clone()));
+                at = (at + BURST) % n;
+                io.tx[0].clear();
+                let start = Instant::now();
+                black_box(p.poll(&mut io, 0));
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    // Every packet went out and no session was made: the bench measured
+    // established flows only.
+    assert_eq!(
+        p.counters().events.sessions_created,
+        sessions,
+        "{name}: sessions made"
+    );
+    let drops: u64 = p.counters().drops.iter().map(|(_, n)| n).sum();
+    assert_eq!(drops, 0, "{name}: drops {:?}", p.counters().drops);
+}
+
+fn pipeline(c: &mut Criterion) {
+    bench_mode(c, "pipeline_poll32/dr_established", Mode::Dr, false);
+    bench_mode(c, "pipeline_poll32/nat_established", Mode::Nat, true);
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
