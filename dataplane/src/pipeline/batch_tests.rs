@@ -86,7 +86,7 @@ fn frames() -> impl Strategy<Value = Vec<Frame>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn a_burst_forwards_what_its_packets_one_at_a_time_forward(mix in frames()) {

@@ -435,6 +435,22 @@ fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
     }
 }
 
+/// Whether a packet decided as `step` may make or end a session when it is
+/// handled later: a new flow's packet (one whose plan is waiting, or one
+/// not planned), or a TCP SYN on a session, which by then may be closing
+/// (a reused port). Other packets only move the state of the session they
+/// hit.
+#[inline]
+fn may_open(step: Step, frame: &[u8], meta: &Ipv4Meta) -> bool {
+    match step {
+        Step::Open { .. } | Step::ReuseThenOpen { .. } => true,
+        Step::Forward { .. } => {
+            meta.tuple.proto == IpProto::TCP && tcp_flags_of(frame, meta) & tcp_flags::SYN != 0
+        }
+        _ => false,
+    }
+}
+
 /// The tuple a packet's session is found by: its own, or for an ICMP error
 /// the reverse of the packet it quotes (the direction the error travels).
 #[inline]
@@ -517,9 +533,9 @@ impl<P: PacketBuf> Worker<P> {
             }
         }
         let mut waiting = std::mem::take(&mut self.waiting);
-        // Planning stops at a waiting packet that may itself make a
-        // session (a reused port), so no plan is made against a table that
-        // packet would have changed.
+        // Planning stops at a waiting packet that may itself make or end a
+        // session when its turn comes (see `may_open`), so no plan is made
+        // against a table that packet would have changed.
         let mut may_plan = true;
         for c in batch.drain(..) {
             let Classed {
@@ -544,10 +560,6 @@ impl<P: PacketBuf> Worker<P> {
             let step = self.decide(t, port, pkt.data(), meta, hash);
             let plan_it = match step {
                 Step::Open { .. } => may_plan && !Self::planned(&waiting, hash, &meta.tuple),
-                Step::ReuseThenOpen { .. } => {
-                    may_plan &= waiting.is_empty();
-                    false
-                }
                 _ => false,
             };
             if plan_it {
@@ -569,6 +581,7 @@ impl<P: PacketBuf> Worker<P> {
             } else if waiting.is_empty() {
                 self.act(t, io, port, pkt, meta, hash, step, now);
             } else {
+                may_plan &= !may_open(step, pkt.data(), meta);
                 waiting.push(Waiting::Later(Classed {
                     pkt,
                     port,
