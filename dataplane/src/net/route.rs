@@ -49,6 +49,7 @@ impl std::fmt::Display for RouteError {
 impl std::error::Error for RouteError {}
 
 /// The netmask of a prefix length (lengths above 32 mean /32).
+#[inline]
 pub fn mask(len: u8) -> u32 {
     u32::MAX
         .checked_shl(32u32.saturating_sub(u32::from(len)))
@@ -144,6 +145,12 @@ impl RouteTable {
             }
         }
         None
+    }
+
+    /// The longest prefix length in the table (0 when empty): addresses
+    /// that agree on that many leading bits have the same route.
+    pub fn longest_prefix(&self) -> u8 {
+        self.lengths.first().copied().unwrap_or(0)
     }
 
     /// Every route as (prefix, length, next hop), longest prefixes first.

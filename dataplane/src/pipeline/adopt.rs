@@ -123,7 +123,7 @@ impl<P: PacketBuf> Worker<P> {
     /// `new` what it runs from now.
     fn adopt(&mut self, old: &LbTables, new: &LbTables) {
         // Routes, interfaces and static neighbours may have changed.
-        self.hops.clear();
+        self.hops.clear(new.routes.longest_prefix());
         let (services, backends, rules) = (new.services.len(), new.backends.len(), new.snat.len());
         self.counters.grow(services, backends, rules);
         self.conns.ensure(backends);

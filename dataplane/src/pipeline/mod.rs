@@ -271,7 +271,7 @@ impl<P: PacketBuf> Pipeline<P> {
             },
             pool_maker,
             neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
-            hops: HopCache::default(),
+            hops: HopCache::new(tables.routes.longest_prefix()),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
             batch: Vec::with_capacity(BURST_SIZE),
@@ -804,7 +804,7 @@ impl<P: PacketBuf> Worker<P> {
     }
 
     /// Queues `pkt` for TX on `port`, flushing the buffer first if full.
-    #[inline]
+    #[inline(always)]
     fn send<I: PacketIo<Packet = P>>(&mut self, io: &mut I, port: u16, pkt: P) {
         let port = usize::from(port);
         if self.out.get(port).is_some_and(|b| b.is_full()) {
@@ -1556,6 +1556,7 @@ impl<P: PacketBuf> Worker<P> {
             return self.drop(reason);
         }
         let next = hop.neighbour(dst);
+        let via_gateway = hop.gateway.is_some();
         let resolved = |mac| ResolvedHop {
             iface: hop.port,
             port,
@@ -1564,8 +1565,9 @@ impl<P: PacketBuf> Worker<P> {
             dst_mac: mac,
         };
         if let Some(mac) = t.static_neighbours.get(&next) {
+            let version = self.neighbours.version();
             self.hops
-                .put(dst, resolved(*mac), self.neighbours.version(), now);
+                .put(dst, via_gateway, resolved(*mac), version, now);
             set_macs(pkt.data_mut(), our_mac, *mac);
             return self.send(io, port, pkt);
         }
@@ -1575,8 +1577,8 @@ impl<P: PacketBuf> Worker<P> {
                 mut packet,
                 refresh,
             } => {
-                self.hops
-                    .put(dst, resolved(mac), self.neighbours.version(), now);
+                let version = self.neighbours.version();
+                self.hops.put(dst, via_gateway, resolved(mac), version, now);
                 set_macs(packet.pkt.data_mut(), our_mac, mac);
                 self.send(io, port, packet.pkt);
                 if refresh {
