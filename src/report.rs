@@ -21,12 +21,17 @@ pub fn print_ports(ports: &[Port<'_>]) {
     for (i, p) in ports.iter().enumerate() {
         let link = p.link();
         println!(
-            "port {i} {:<10} dpdk-id {} mac {} link {} {} Mb/s",
+            "port {i} {:<10} dpdk-id {} mac {} link {} {} Mb/s, ipv4 checksums checked by {}",
             p.name(),
             p.id(),
             mac_text(p.mac()),
             if link.up { "up" } else { "down" },
-            link.speed_mbps
+            link.speed_mbps,
+            if p.checks_rx_ipv4_checksums() {
+                "the nic"
+            } else {
+                "ferrolb"
+            }
         );
     }
 }

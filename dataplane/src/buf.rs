@@ -42,6 +42,22 @@ pub trait PacketBuf {
     fn is_contiguous(&self) -> bool {
         true
     }
+    /// What the NIC found when it checked the IPv4 header checksum on
+    /// receive (RX checksum offload), if it did.
+    fn rx_ipv4_checksum(&self) -> HwChecksum {
+        HwChecksum::Unchecked
+    }
+}
+
+/// A NIC's verdict on a received header checksum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HwChecksum {
+    /// Not checked (no offload, not IPv4, or the device does not say):
+    /// the packet path checks it.
+    #[default]
+    Unchecked,
+    Good,
+    Bad,
 }
 
 /// Headroom DPDK mbufs get by default (`RTE_PKTMBUF_HEADROOM`); test buffers
@@ -56,6 +72,8 @@ pub struct TestBuf {
     storage: Box<[u8]>,
     start: usize,
     end: usize,
+    /// What a NIC would have said of the IPv4 checksum (tests set it).
+    pub rx_ipv4_checksum: HwChecksum,
 }
 
 impl TestBuf {
@@ -68,6 +86,7 @@ impl TestBuf {
             storage,
             start: headroom,
             end: headroom + frame.len(),
+            rx_ipv4_checksum: HwChecksum::Unchecked,
         }
     }
 
@@ -83,6 +102,10 @@ impl TestBuf {
 }
 
 impl PacketBuf for TestBuf {
+    fn rx_ipv4_checksum(&self) -> HwChecksum {
+        self.rx_ipv4_checksum
+    }
+
     #[inline]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]

@@ -9,6 +9,7 @@
 //! [`DropReason::Fragment`]: without reassembly only the first fragment
 //! carries ports, so a balancer cannot place the others on a flow.
 
+use crate::buf::HwChecksum;
 use crate::drop::DropReason;
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::parse_l2;
@@ -84,10 +85,22 @@ pub enum Classified {
 /// names a flow.
 #[inline(always)]
 pub fn classify(frame: &[u8]) -> Result<Classified, DropReason> {
+    classify_received(frame, HwChecksum::Unchecked)
+}
+
+/// [`classify`] for a frame whose IPv4 header checksum the NIC may have
+/// checked already: `Good` skips our check, `Bad` is the same drop.
+#[inline(always)]
+pub fn classify_received(
+    frame: &[u8],
+    ipv4_checksum: HwChecksum,
+) -> Result<Classified, DropReason> {
     let l2 = parse_l2(frame)?;
     let l3 = frame.get(l2.l3_offset..).unwrap_or(&[]);
     match l2.ethertype {
-        EtherType::IPV4 => classify_ipv4(frame, l2.l3_offset, l2.vlan).map(Classified::Ipv4),
+        EtherType::IPV4 => {
+            classify_ipv4(frame, l2.l3_offset, l2.vlan, ipv4_checksum).map(Classified::Ipv4)
+        }
         EtherType::ARP => Ok(Classified::Arp {
             l3_offset: l2.l3_offset,
             vlan: l2.vlan,
@@ -104,9 +117,15 @@ fn classify_ipv4(
     frame: &[u8],
     l3_offset: usize,
     vlan: Option<u16>,
+    hw_checksum: HwChecksum,
 ) -> Result<Ipv4Meta, DropReason> {
     let ip = Ipv4Packet::new(frame.get(l3_offset..).unwrap_or(&[]))?;
-    if !ip.checksum_ok() {
+    let checksum_ok = match hw_checksum {
+        HwChecksum::Good => true,
+        HwChecksum::Bad => false,
+        HwChecksum::Unchecked => ip.checksum_ok(),
+    };
+    if !checksum_ok {
         return Err(DropReason::BadIpv4Checksum);
     }
     if ip.is_fragment() {
@@ -271,6 +290,32 @@ mod tests {
         let short =
             testutil::icmp_error_frame([10, 0, 0, 1], [10, 0, 0, 2], 3, 3, 0, &inner[14..], 27);
         assert_eq!(classify(&short), Err(DropReason::BadIcmpQuote));
+    }
+
+    #[test]
+    fn a_nics_checksum_verdict_is_taken_when_it_gave_one() {
+        let good = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 64, b"x");
+        let mut broken = good.clone();
+        broken[22] ^= 1; // TTL, checksum not fixed
+        assert_eq!(
+            classify_received(&broken, HwChecksum::Unchecked),
+            Err(DropReason::BadIpv4Checksum)
+        );
+        assert!(
+            matches!(
+                classify_received(&broken, HwChecksum::Good),
+                Ok(Classified::Ipv4(_))
+            ),
+            "the NIC checked it and said good: not summed again"
+        );
+        assert_eq!(
+            classify_received(&good, HwChecksum::Bad),
+            Err(DropReason::BadIpv4Checksum)
+        );
+        assert_eq!(
+            classify_received(&good, HwChecksum::Unchecked),
+            classify(&good)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dataplane::buf::PacketBuf;
+use dataplane::buf::{HwChecksum, PacketBuf};
 use dataplane::dpdk::{
     DpdkError, DpdkIo, Eal, EalArgs, LocalPortSteering, Mempool, Port, PortConfig, SteerTarget,
 };
@@ -182,9 +182,13 @@ fn nothing_to_do_is_not_an_error(port: &Port<'_>, targets: &[SteerTarget]) {
 
 /// UDP from a kernel socket to the local address arrives on the tap port's
 /// queues after the refused install: the port works, nothing was left
-/// half-installed. Prints which queue each reply landed on (without rules,
+/// half-installed; and the NIC's IPv4 checksum verdict comes with it. Prints which queue each reply landed on (without rules,
 /// the kernel chooses).
 fn tap_still_receives(port: &Port<'_>, pool: &Mempool, tap: &str) {
+    assert!(
+        port.checks_rx_ipv4_checksums(),
+        "net_tap offers RX IPv4 checksums"
+    );
     let mac = port.mac();
     let mac = mac.map(|b| format!("{b:02x}")).join(":");
     ip(&["addr", "add", &format!("{KERNEL_ADDR}/24"), "dev", tap]);
@@ -217,12 +221,15 @@ fn tap_still_receives(port: &Port<'_>, pool: &Mempool, tap: &str) {
         for (q, io) in queues.iter_mut().enumerate() {
             let mut burst: Burst<_> = Burst::new();
             io.rx_burst(0, &mut burst);
-            landed.extend(
-                burst
-                    .iter()
-                    .filter_map(|m| udp_to_local(m.data()))
-                    .map(|p| (p, q)),
-            );
+            for m in burst.iter() {
+                if let Some(p) = udp_to_local(m.data()) {
+                    // net_tap checks IPv4 header checksums on receive, and
+                    // Port::start turned that on: the kernel's datagrams
+                    // arrive vouched for.
+                    assert_eq!(m.rx_ipv4_checksum(), HwChecksum::Good, "port {p}");
+                    landed.push((p, q));
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(1));
     }

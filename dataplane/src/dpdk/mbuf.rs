@@ -1,6 +1,6 @@
 use std::ptr::NonNull;
 
-use crate::buf::PacketBuf;
+use crate::buf::{HwChecksum, PacketBuf};
 
 /// One packet buffer, owned. Dropping it returns it to its pool.
 ///
@@ -55,6 +55,17 @@ impl Drop for Mbuf {
 impl PacketBuf for Mbuf {
     fn is_contiguous(&self) -> bool {
         Mbuf::is_contiguous(self)
+    }
+
+    #[inline]
+    fn rx_ipv4_checksum(&self) -> HwChecksum {
+        // Set by the PMD on receive when the port has RX IPv4 checksum
+        // offload; UNKNOWN (neither bit) and NONE (both) leave it to us.
+        match self.raw().ol_flags & u64::from(dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+            f if f == u64::from(dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD) => HwChecksum::Good,
+            f if f == u64::from(dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD) => HwChecksum::Bad,
+            _ => HwChecksum::Unchecked,
+        }
     }
 
     fn data(&self) -> &[u8] {

@@ -45,7 +45,7 @@ use crate::net::hop_cache::{HopCache, ResolvedHop};
 use crate::net::icmp::{answer_echo, build_icmp_error, TokenBucket};
 use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
 use crate::net::route::NextHop;
-use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
+use crate::packet::{classify_received, Classified, Ipv4Meta, L4Kind};
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sched::Backend;
@@ -429,7 +429,7 @@ struct Classed<P> {
 #[inline]
 fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
     if pkt.is_contiguous() {
-        classify(pkt.data())
+        classify_received(pkt.data(), pkt.rx_ipv4_checksum())
     } else {
         Err(DropReason::MultiSegment)
     }

@@ -9,7 +9,7 @@ use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 
 use super::tables::*;
 use super::*;
-use crate::buf::TestBuf;
+use crate::buf::{HwChecksum, TestBuf};
 use crate::flow::{TableConfig, Timeouts};
 use crate::io::MemoryIo;
 use crate::net::hop_cache::MAX_AGE_MS as MAX_HOP_AGE;
@@ -470,6 +470,29 @@ fn a_neighbours_new_mac_is_used_at_once_and_a_stale_one_is_refreshed() {
         requests_before + 1,
         "answered, so asked once"
     );
+}
+
+/// The pipeline reads the NIC's RX checksum verdict off the buffer.
+#[test]
+fn the_nics_ipv4_checksum_verdict_decides_before_ours() {
+    let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::UDP)]));
+    let good = udp((ROUTER, OURS), CIP, VIP, (40000, 80));
+    let mut broken = good.clone();
+    broken[22] ^= 1; // TTL, the header checksum no longer matches
+    let received = |frame: &[u8], verdict| {
+        let mut b = TestBuf::new(frame);
+        b.rx_ipv4_checksum = verdict;
+        b
+    };
+    let mut io = MemoryIo::new(vec![Vec::new()]);
+    io.rx[0].extend([
+        received(&broken, HwChecksum::Unchecked),
+        received(&good, HwChecksum::Bad),
+        received(&broken, HwChecksum::Good),
+    ]);
+    p.poll(&mut io, 0);
+    assert_eq!(drops(&p, DropReason::BadIpv4Checksum), 2);
+    assert_eq!(io.sent_frames(0).len(), 1, "the one the NIC vouched for");
 }
 
 #[test]
