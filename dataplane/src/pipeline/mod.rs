@@ -558,12 +558,13 @@ impl<P: PacketBuf> Worker<P> {
                 continue;
             };
             let step = self.decide(t, port, pkt.data(), meta, hash);
-            let plan_it = match step {
-                Step::Open { .. } => may_plan && !Self::planned(&waiting, hash, &meta.tuple),
-                _ => false,
+            let plan_at = match step {
+                Step::Open { iface } if may_plan && !Self::planned(&waiting, hash, &meta.tuple) => {
+                    Some(iface)
+                }
+                _ => None,
             };
-            if plan_it {
-                let Step::Open { iface } = step else { continue };
+            if let Some(iface) = plan_at {
                 match self.plan_session(t, pkt.data(), meta, hash, now) {
                     Ok(plan) => {
                         self.sessions.prefetch_hashed(plan.out_hash);
