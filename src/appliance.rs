@@ -17,8 +17,8 @@ use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::{LbCounters, SessionCounts};
 use dataplane::pipeline::redirect::{self, WorkerLinks};
-use dataplane::pipeline::tables::LbTables;
 use dataplane::pipeline::Pipeline;
+use dataplane::tables::LbTables;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report;

@@ -3,10 +3,10 @@
 
 use control::config::{Config, LbMode, Protocol, SchedulerName, ServiceConfig, TimeoutsConfig};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
-use dataplane::pipeline::tables::{
+use dataplane::sched::{maglev, Persistence, SchedulerKind};
+use dataplane::tables::{
     BackendSpec, Interface, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec, StaticRoute,
 };
-use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tuple::IpProto;
 use dataplane::wire::ethernet::MacAddr;
 

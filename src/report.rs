@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dataplane::dpdk::Port;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
-use dataplane::pipeline::tables::{service_key_text, LbTables};
+use dataplane::tables::{service_key_text, LbTables};
 use dataplane::worker::WorkerShared;
 
 use crate::appliance::{LbReport, StopReason};

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use control::config::{Config, Steering as SteeringMode};
 use dataplane::dpdk::{DpdkError, LocalPortSteering, Port, SteerTarget};
-use dataplane::pipeline::tables::{LbTables, Mode};
+use dataplane::tables::{LbTables, Mode};
 
 /// Every (local address, VLAN) replies to local ports can arrive with on
 /// port `port`: the local addresses of FULLNAT services (retired ones too,
@@ -176,7 +176,7 @@ pub fn inactive_status(cfg: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::pipeline::tables::FlushRequest;
+    use dataplane::tables::FlushRequest;
     use dataplane::tuple::IpProto;
 
     const BASE: &str = r#"

@@ -17,11 +17,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dataplane::buf::TestBuf;
 use dataplane::flow::TableConfig;
 use dataplane::io::MemoryIo;
-use dataplane::pipeline::tables::{
-    BackendSpec, Interface, LbConfig, LbTables, Mode, PortSetup, ServiceSpec, StaticRoute,
-};
 use dataplane::pipeline::Pipeline;
 use dataplane::sched::SchedulerKind;
+use dataplane::tables::{
+    BackendSpec, Interface, LbConfig, LbTables, Mode, PortSetup, ServiceSpec, StaticRoute,
+};
 use dataplane::tuple::IpProto;
 use dataplane::wire::ethernet::MacAddr;
 use etherparse::PacketBuilder;

@@ -69,9 +69,9 @@ pub fn run_packet_path(data: &[u8]) {
 /// once more (a session hit), on both interfaces.
 fn run_pipeline(data: &[u8]) {
     use crate::io::MemoryIo;
-    use crate::pipeline::tables::*;
     use crate::pipeline::Pipeline;
     use crate::sched::SchedulerKind;
+    use crate::tables::*;
     use std::sync::Arc;
 
     let our_mac = MacAddr(

@@ -20,6 +20,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod rewrite;
 pub mod sched;
+pub mod tables;
 #[cfg(test)]
 mod testutil;
 pub mod tuple;

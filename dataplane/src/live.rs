@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::pipeline::tables::LbTables;
+use crate::tables::LbTables;
 
 /// Tables with the generation they were published as.
 struct Published {
@@ -86,7 +86,7 @@ impl std::fmt::Debug for LiveTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::tables::LbConfig;
+    use crate::tables::LbConfig;
 
     fn tables() -> Arc<LbTables> {
         let cfg = LbConfig {

@@ -451,10 +451,8 @@ mod tests {
         use super::super::*;
         use crate::buf::TestBuf;
         use crate::io::MemoryIo;
-        use crate::pipeline::tables::{
-            FlushRequest, LbConfig, LbTables, Mode, ServiceKey, SnatSpec,
-        };
         use crate::pipeline::tests::*;
+        use crate::tables::{FlushRequest, LbConfig, LbTables, Mode, ServiceKey, SnatSpec};
         use crate::tuple::IpProto;
         use crate::wire::ethernet::MacAddr;
         use std::net::Ipv4Addr;
@@ -734,7 +732,7 @@ mod tests {
             assert_eq!(shared.generation.load(Ordering::Relaxed), 0);
             assert_eq!(
                 p.tables().backends[0].state,
-                crate::pipeline::tables::Lifecycle::Flushed
+                crate::tables::Lifecycle::Flushed
             );
         }
     }

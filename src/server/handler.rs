@@ -20,7 +20,7 @@ use control::config::{Config, InterfaceConfig, Ipv4Prefix};
 use control::ops::{self, Flush};
 use dataplane::dpdk::Port;
 use dataplane::live::LiveTables;
-use dataplane::pipeline::tables::{FlushRequest, LbTables};
+use dataplane::tables::{FlushRequest, LbTables};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
 use super::socket::Handler;

@@ -12,7 +12,7 @@ use control::api::{
 use control::config::{Config, Protocol};
 use dataplane::dpdk::Port;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
-use dataplane::pipeline::tables::LbTables;
+use dataplane::tables::LbTables;
 use dataplane::worker::{self, SessionView, WorkerLbStats};
 
 use crate::lb::ip_proto;

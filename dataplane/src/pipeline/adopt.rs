@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use super::tables::{self, LbTables, Mode, SNAT_SERVICE_BASE};
 use super::{held_port, session_ended, Pipeline, PortOwner, Worker, MAX_PORT_BUCKETS};
 use crate::buf::PacketBuf;
 use crate::flow::ProtoState;
 use crate::io::Burst;
 use crate::laddr::{LocalPorts, PoolConfig};
+use crate::tables::{self, LbTables, Mode, SNAT_SERVICE_BASE};
 
 impl<P: PacketBuf> Pipeline<P> {
     /// The tables this pipeline runs.

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::counters::{BackendSessions, SessionCounts};
-use super::tables::*;
 use super::tests::*;
 use super::*;
 use crate::buf::TestBuf;
 use crate::flow::Timeouts;
 use crate::sched::Persistence;
+use crate::tables::*;
 
 const RIP3: [u8; 4] = [10, 0, 1, 13];
 const RS3: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0d];

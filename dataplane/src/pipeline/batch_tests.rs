@@ -5,10 +5,10 @@
 
 use proptest::prelude::*;
 
-use super::tables::*;
 use super::tests::*;
 use super::*;
 use crate::flow::proto::tcp_flags::{FIN, RST};
+use crate::tables::*;
 
 /// One frame of the mix: a client's packet to a service, or a backend's
 /// reply, on one of a few flows.

@@ -6,10 +6,10 @@
 use std::net::Ipv4Addr;
 
 use super::counters::{LbCounters, SessionCounts};
-use super::tables::{LbTables, ServiceKey, SNAT_SERVICE_BASE};
 use super::Pipeline;
 use crate::buf::PacketBuf;
 use crate::flow::{ProtoState, Session, TcpState};
+use crate::tables::{LbTables, ServiceKey, SNAT_SERVICE_BASE};
 use crate::wire::ethernet::MacAddr;
 
 /// One worker's load-balancing figures.

@@ -19,9 +19,7 @@ mod adopt;
 pub mod counters;
 pub mod inspect;
 pub mod l2;
-pub mod owner;
 pub mod redirect;
-pub mod tables;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -49,13 +47,13 @@ use crate::packet::{classify_received, Classified, Ipv4Meta, L4Kind};
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sched::Backend;
+use crate::tables::{LbTables, Mode, SNAT_SERVICE_BASE};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
 use crate::wire::{get_u8, ArpPacket};
 use adopt::PoolMaker;
 use counters::{BackendSessions, LbCounters, SessionCounts};
 use redirect::{Handoff, WorkerLinks};
-use tables::{LbTables, Mode, SNAT_SERVICE_BASE};
 
 /// Packets that may wait for one neighbour's ARP answer.
 pub const NEIGHBOUR_QUEUE: usize = 4;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 
-use super::tables::*;
 use super::*;
 use crate::buf::{HwChecksum, TestBuf};
 use crate::flow::{TableConfig, Timeouts};
 use crate::io::MemoryIo;
 use crate::net::hop_cache::MAX_AGE_MS as MAX_HOP_AGE;
 use crate::sched::SchedulerKind;
+use crate::tables::*;
 use crate::testutil::{assert_checksums_verify, icmp_error_frame, vlan_tag};
 
 pub(crate) const OURS: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];

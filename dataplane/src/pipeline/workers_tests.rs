@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::owner::flow_hash;
 use super::redirect::mesh;
-use super::tables::*;
 use super::tests::*;
 use super::*;
 use crate::buf::TestBuf;
 use crate::io::MemoryIo;
 use crate::sched::{Persistence, SchedulerKind};
+use crate::tables::owner::flow_hash;
+use crate::tables::*;
 
 /// Workers on one thread, polled in turn.
 struct Sim {

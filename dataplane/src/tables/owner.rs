@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
-use super::tables::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
+use super::model::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
 use crate::laddr::owner_mask;
 use crate::net::addrs::AddrSet;
 use crate::net::route::mask;
@@ -153,9 +153,9 @@ impl FlowOwners {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::tables::{LbTables, SnatSpec};
     use crate::pipeline::tests::*;
     use crate::sched::Persistence;
+    use crate::tables::{LbTables, SnatSpec};
     use crate::tuple::IpProto;
 
     fn t(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), proto: IpProto) -> FiveTuple {
@@ -279,7 +279,7 @@ mod tests {
         let flushed = LbTables::build_next(
             &empty,
             &first,
-            &crate::pipeline::tables::FlushRequest {
+            &crate::tables::FlushRequest {
                 services: vec![key],
                 ..Default::default()
             },

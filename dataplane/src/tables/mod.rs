@@ -10,187 +10,21 @@
 //! port pools across the switch (see `Pipeline::adopt`). Workers never
 //! allocate while reading these.
 
+mod model;
+pub mod owner;
+
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
-use super::owner::FlowOwners;
-use crate::flow::{TableConfig, Timeouts};
+use crate::flow::TableConfig;
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
-use crate::sched::{Backend, Persistence, Scheduler, SchedulerKind};
+use crate::sched::{Backend, Scheduler, SchedulerKind};
 use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
-
-/// How a service forwards (SNAT is a rule, not a service).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Dr,
-    Tun,
-    Nat,
-    FullNat,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Dr => "dr",
-            Mode::Tun => "tun",
-            Mode::Nat => "nat",
-            Mode::FullNat => "fullnat",
-        }
-    }
-}
-
-/// A port as the pipeline sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortSetup {
-    pub mac: MacAddr,
-    /// Largest IP packet the port sends.
-    pub mtu: u16,
-}
-
-/// An L3 interface: a port, optionally one VLAN on it, and its addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Interface {
-    pub port: u16,
-    pub vlan: Option<u16>,
-    /// Owned addresses with their prefix lengths (each a connected route).
-    pub addrs: Vec<(Ipv4Addr, u8)>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StaticRoute {
-    pub prefix: Ipv4Addr,
-    pub len: u8,
-    pub via: Ipv4Addr,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackendSpec {
-    pub addr: Ipv4Addr,
-    pub port: u16,
-    pub weight: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceSpec {
-    pub name: Option<String>,
-    pub vip: Ipv4Addr,
-    pub proto: IpProto,
-    pub port: u16,
-    pub mode: Mode,
-    pub scheduler: SchedulerKind,
-    pub persistence: Option<Persistence>,
-    /// FULLNAT local addresses and the port range handed out on each.
-    pub local_addrs: Vec<Ipv4Addr>,
-    pub local_ports: (u16, u16),
-    /// Overrides of the global timeouts for this service's sessions.
-    pub timeouts: Option<Timeouts>,
-    pub backends: Vec<BackendSpec>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnatSpec {
-    pub source: (Ipv4Addr, u8),
-    /// Egress port (informational: the route decides where packets go).
-    pub port: u16,
-    pub addrs: Vec<Ipv4Addr>,
-    pub ports: (u16, u16),
-}
-
-/// The whole description the pipeline is built from.
-#[derive(Clone, Debug)]
-pub struct LbConfig {
-    /// Indexed by port index (config order).
-    pub ports: Vec<PortSetup>,
-    pub interfaces: Vec<Interface>,
-    pub routes: Vec<StaticRoute>,
-    pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
-    pub services: Vec<ServiceSpec>,
-    pub snat: Vec<SnatSpec>,
-    pub sessions: TableConfig,
-}
-
-/// Where a service, backend or SNAT rule is in its life. Ids are never
-/// reused, so an entry that leaves the config stays in the tables (retired)
-/// for as long as the appliance runs: its live sessions still find their
-/// mode, timeouts and real server by id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// In the config: takes new flows (backends: if their weight is above 0).
-    #[default]
-    Active,
-    /// Deleted, or replaced by an entry with another identity: takes no new
-    /// flows; its sessions continue until they end (drain).
-    Retired,
-    /// Retired and its sessions ended at once (flush): a worker removes them
-    /// when it adopts the tables that first mark the entry flushed.
-    Flushed,
-}
-
-impl Lifecycle {
-    /// Retired or flushed: out of the config.
-    pub fn is_retired(self) -> bool {
-        self != Lifecycle::Active
-    }
-
-    pub fn is_flushed(self) -> bool {
-        self == Lifecycle::Flushed
-    }
-}
-
-/// A service, compiled.
-#[derive(Clone, Debug)]
-pub struct Service {
-    pub spec: ServiceSpec,
-    /// Scheduler with backend ids assigned; each worker clones it (rr/wrr
-    /// cursors are per worker). Empty for a retired service.
-    pub scheduler: Scheduler,
-    /// Ids of this service's backends, in `spec.backends` order (for a
-    /// retired service: the ids it had when it was retired). Backends deleted
-    /// while the service kept its id are not here; find them with
-    /// [`LbTables::backends_of`].
-    pub backend_ids: Vec<u32>,
-    pub state: Lifecycle,
-}
-
-impl Service {
-    /// Its key in [`LbTables::service_index`]: (VIP, IP protocol, port).
-    pub fn key(&self) -> ServiceKey {
-        (self.spec.vip, self.spec.proto.0, self.spec.port)
-    }
-}
-
-/// A backend, by id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackendInfo {
-    pub service: u32,
-    pub addr: Ipv4Addr,
-    pub port: u16,
-    /// Retired backends are in no scheduler.
-    pub state: Lifecycle,
-}
-
-/// A SNAT rule, by id (`SNAT_SERVICE_BASE + id` in its sessions).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnatRule {
-    pub spec: SnatSpec,
-    /// Retired rules match no new flows.
-    pub state: Lifecycle,
-}
-
-/// Key of the service index: destination address, protocol, port.
-pub type ServiceKey = (Ipv4Addr, u8, u16);
-
-/// Sessions and backends to end at once when the next tables are adopted.
-#[derive(Clone, Debug, Default)]
-pub struct FlushRequest {
-    /// (vip, ip proto, port) of deleted services whose sessions end now.
-    pub services: Vec<ServiceKey>,
-    /// (service key, backend addr, backend port) of deleted backends whose sessions end now.
-    pub backends: Vec<(ServiceKey, Ipv4Addr, u16)>,
-}
+pub use model::*;
+use owner::FlowOwners;
 
 /// The compiled, read-only tables.
 ///
@@ -586,5 +420,4 @@ pub fn service_key_text(proto: IpProto, vip: Ipv4Addr, port: u16) -> String {
 }
 
 #[cfg(test)]
-#[path = "tables_tests.rs"]
 mod tests;
