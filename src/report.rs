@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use dataplane::dpdk::Port;
-use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
+use dataplane::flow::state::SessionCounts;
+use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::{service_key_text, LbTables};
 use dataplane::worker::WorkerShared;
 

@@ -11,7 +11,8 @@ use control::api::{
 };
 use control::config::{Config, Protocol};
 use dataplane::dpdk::Port;
-use dataplane::pipeline::counters::{FlowCounters, LbCounters, SessionCounts};
+use dataplane::flow::state::SessionCounts;
+use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::LbTables;
 use dataplane::worker::{self, SessionView, WorkerLbStats};
 

@@ -59,6 +59,16 @@ pub mod session_flags {
     /// The session holds a port from a local-address pool, to give back on
     /// expiry.
     pub const LOCAL_PORT: u8 = 0x04;
+    /// The session's origin is a SNAT rule (else a service).
+    pub const SNAT: u8 = 0x08;
+}
+
+/// What a session belongs to: the service that scheduled it, or the SNAT
+/// rule its internal host matched (ids as the tables give them).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Origin {
+    Service(u32),
+    Snat(u32),
 }
 
 /// One session. 64 bytes and cache-line aligned, so a lookup hit touches one
@@ -80,8 +90,9 @@ pub struct Session {
     timer_prev: u32,
     /// Backend id as the scheduler gave it; u32::MAX for none.
     pub backend: u32,
-    /// Service id as the pipeline gave it.
-    pub service: u32,
+    /// The id of the service or SNAT rule (`session_flags::SNAT` tells
+    /// which): see [`Session::origin`].
+    origin_id: u32,
     pub state: ProtoState,
     flags: u8,
 }
@@ -97,7 +108,7 @@ impl Session {
         timer_next: NIL,
         timer_prev: NIL,
         backend: u32::MAX,
-        service: 0,
+        origin_id: 0,
         state: ProtoState::Udp,
         flags: 0,
     };
@@ -114,6 +125,15 @@ impl Session {
     }
     pub fn holds_local_port(&self) -> bool {
         self.flags & session_flags::LOCAL_PORT != 0
+    }
+    /// The service or SNAT rule the session belongs to.
+    #[inline]
+    pub fn origin(&self) -> Origin {
+        if self.flags & session_flags::SNAT != 0 {
+            Origin::Snat(self.origin_id)
+        } else {
+            Origin::Service(self.origin_id)
+        }
     }
     /// Deadline in wheel ticks.
     pub fn expires_tick(&self) -> u32 {
@@ -189,10 +209,10 @@ pub struct NewSession {
     /// The reply as it will reach the LB; equal to `inbound` to index the
     /// session once (templates; DR/TUN, which see no replies).
     pub outbound: FiveTuple,
-    pub service: u32,
+    pub origin: Origin,
     pub backend: u32,
     pub state: ProtoState,
-    /// `session_flags` bits such as `LOCAL_PORT`.
+    /// `session_flags` bits such as `LOCAL_PORT` (`SNAT` follows `origin`).
     pub flags: u8,
     /// Instead of the state's timeout (templates carry the service's).
     pub timeout_ms: Option<u32>,
@@ -208,7 +228,7 @@ impl NewSession {
         NewSession {
             inbound,
             outbound,
-            service: 0,
+            origin: Origin::Service(0),
             backend,
             state,
             flags: 0,
@@ -444,7 +464,7 @@ impl<S: BuildHasher> SessionTable<S> {
         let NewSession {
             inbound,
             outbound,
-            service,
+            origin,
             backend,
             state,
             flags,
@@ -468,11 +488,18 @@ impl<S: BuildHasher> SessionTable<S> {
         }
         self.free_head = self.sessions[id as usize].timer_next;
         let expires = self.deadline(now_ms, timeout_ms);
-        let mut s_flags =
-            (flags & !session_flags::IN_USE & !session_flags::SINGLE) | session_flags::IN_USE;
+        let kept = flags & !(session_flags::IN_USE | session_flags::SINGLE | session_flags::SNAT);
+        let mut s_flags = kept | session_flags::IN_USE;
         if single {
             s_flags |= session_flags::SINGLE;
         }
+        let origin_id = match origin {
+            Origin::Service(id) => id,
+            Origin::Snat(id) => {
+                s_flags |= session_flags::SNAT;
+                id
+            }
+        };
         self.sessions[id as usize] = Session {
             inbound: *inbound,
             outbound: *outbound,
@@ -483,7 +510,7 @@ impl<S: BuildHasher> SessionTable<S> {
             timer_next: NIL,
             timer_prev: NIL,
             backend,
-            service,
+            origin_id,
             state,
             flags: s_flags,
         };

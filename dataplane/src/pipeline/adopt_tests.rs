@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::counters::{BackendSessions, SessionCounts};
 use super::tests::*;
 use super::*;
 use crate::buf::TestBuf;
+use crate::flow::table::session_flags;
 use crate::flow::Timeouts;
 use crate::sched::Persistence;
 use crate::tables::*;
@@ -46,15 +46,18 @@ fn walked(p: &Pipeline<TestBuf>) -> SessionCounts {
         backends: vec![BackendSessions::default(); t.backends.len()],
         snat: vec![0; t.snat.len()],
     };
-    for (_, s) in p.worker.sessions.iter() {
+    for (_, s) in p.path.flow.sessions().iter() {
         if s.state == ProtoState::Template {
             continue;
         }
-        if s.service >= SNAT_SERVICE_BASE {
-            c.snat[(s.service - SNAT_SERVICE_BASE) as usize] += 1;
-            continue;
-        }
-        c.services[s.service as usize] += 1;
+        let service = match s.origin() {
+            Origin::Snat(rule) => {
+                c.snat[rule as usize] += 1;
+                continue;
+            }
+            Origin::Service(id) => id,
+        };
+        c.services[service as usize] += 1;
         let b = &mut c.backends[s.backend as usize];
         if s.state.is_active() {
             b.active += 1;
@@ -141,7 +144,7 @@ fn a_live_flow_keeps_its_backend_and_translation_until_its_backend_is_flushed() 
         assert_eq!(live.services, vec![2]);
         assert_eq!(live, walked(&p));
         if mode == Mode::FullNat {
-            let pool = p.worker.local_ports[0].as_ref().expect("pool");
+            let pool = p.path.flow.pool(Origin::Service(0)).expect("pool");
             assert_eq!(pool.stats().released, 1, "the flushed session's port");
         }
     }
@@ -192,7 +195,7 @@ fn a_port_range_change_under_live_sessions_hands_out_no_port_twice() {
     assert_eq!(out.len(), 15 - held_in_range);
     assert_eq!(drops(&p, DropReason::PortsExhausted), 40 - out.len() as u64);
     let mut live = HashSet::new();
-    for (_, s) in p.worker.sessions.iter() {
+    for (_, s) in p.path.flow.sessions().iter() {
         let local = (s.outbound().dst, s.outbound().dst_port);
         assert!(live.insert(local), "{local:?} is held twice");
     }
@@ -203,7 +206,7 @@ fn a_port_range_change_under_live_sessions_hands_out_no_port_twice() {
 
     // Once every session is gone the whole new range is free again.
     run(&mut p, &[], 10_000);
-    assert!(p.worker.sessions.is_empty());
+    assert!(p.path.flow.sessions().is_empty());
     let flows: Vec<_> = (200..240).map(flow).collect();
     let out = run(&mut p, &flows, 10_000);
     assert_eq!(out.len(), 15);
@@ -237,7 +240,7 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
     let clients: Vec<u16> = out.iter().map(|f| seen(f).ports.0).collect();
     assert_eq!(out.len(), free, "each flow found a free port: {clients:?}");
     let mut locals = HashSet::new();
-    for (_, s) in p.worker.sessions.iter() {
+    for (_, s) in p.path.flow.sessions().iter() {
         assert!(locals.insert(*s.outbound()), "{:?} twice", s.outbound());
     }
     assert_eq!(p.session_counts().services, vec![6, free as u64]);
@@ -338,11 +341,14 @@ fn live_session_counts_are_kept_without_walking_the_table() {
         ]
     );
     assert_eq!(counts.snat, vec![1]);
-    assert!(p.worker.sessions.len() > 8, "templates are in the table");
+    assert!(
+        p.path.flow.sessions().len() > 8,
+        "templates are in the table"
+    );
     let stats = p.stats(7);
     assert_eq!(stats.generation, 7);
     assert_eq!(stats.sessions, counts);
-    assert_eq!(stats.table_used, p.worker.sessions.len());
+    assert_eq!(stats.table_used, p.path.flow.sessions().len());
     assert_eq!(stats.counters.services[1].conns, 3);
 
     // SYN_RECV ends after 30 s, UDP after 300 s; the established one stays.
@@ -425,12 +431,12 @@ fn a_drained_retired_service_gives_up_its_port_pool() {
     cfg.services.clear();
     adopt(&mut p, &cfg, &FlushRequest::default());
     assert!(
-        p.worker.local_ports[0].is_some(),
+        p.path.flow.pool(Origin::Service(0)).is_some(),
         "its session still holds a port"
     );
     run(&mut p, &[], 5_000);
     adopt(&mut p, &cfg, &FlushRequest::default());
-    assert!(p.worker.local_ports[0].is_none());
+    assert!(p.path.flow.pool(Origin::Service(0)).is_none());
     assert_eq!(p.session_counts(), walked(&p));
 }
 
@@ -487,14 +493,15 @@ fn base_services() -> Vec<ServiceSpec> {
 fn check(p: &Pipeline<TestBuf>) -> Result<(), TestCaseError> {
     let t = p.tables();
     let mut locals = HashSet::new();
-    for (_, s) in p.worker.sessions.iter() {
-        if s.service >= SNAT_SERVICE_BASE {
-            prop_assert!(((s.service - SNAT_SERVICE_BASE) as usize) < t.snat.len());
-        } else {
-            let svc = t.services.get(s.service as usize);
-            prop_assert!(svc.is_some_and(|x| !x.state.is_flushed()));
-            let b = t.backends.get(s.backend as usize);
-            prop_assert!(b.is_some_and(|b| !b.state.is_flushed() && b.service == s.service));
+    for (_, s) in p.path.flow.sessions().iter() {
+        match s.origin() {
+            Origin::Snat(rule) => prop_assert!((rule as usize) < t.snat.len()),
+            Origin::Service(id) => {
+                let svc = t.services.get(id as usize);
+                prop_assert!(svc.is_some_and(|x| !x.state.is_flushed()));
+                let b = t.backends.get(s.backend as usize);
+                prop_assert!(b.is_some_and(|b| !b.state.is_flushed() && b.service == id));
+            }
         }
         if s.holds_local_port() {
             let o = s.outbound();
@@ -544,9 +551,9 @@ proptest! {
                 }
                 Edit::Replies => {
                     let mut frames = Vec::new();
-                    for (_, s) in p.worker.sessions.iter() {
+                    for (_, s) in p.path.flow.sessions().iter() {
                         let (i, o) = (s.inbound(), s.outbound());
-                        if s.flags() & session_flags::SINGLE != 0 || s.service >= SNAT_SERVICE_BASE {
+                        if s.flags() & session_flags::SINGLE != 0 || matches!(s.origin(), Origin::Snat(_)) {
                             continue;
                         }
                         let reply = if o.proto == IpProto::TCP {

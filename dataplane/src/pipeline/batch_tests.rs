@@ -3,10 +3,11 @@
 //! and that must not change what leaves, in what order, or what is
 //! counted.
 
+use std::net::Ipv4Addr;
+
 use proptest::prelude::*;
 
 use super::tests::*;
-use super::*;
 use crate::flow::proto::tcp_flags::{FIN, RST};
 use crate::tables::*;
 

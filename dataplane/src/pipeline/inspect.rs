@@ -5,11 +5,13 @@
 
 use std::net::Ipv4Addr;
 
-use super::counters::{LbCounters, SessionCounts};
+use super::counters::LbCounters;
 use super::Pipeline;
 use crate::buf::PacketBuf;
+use crate::flow::state::SessionCounts;
+use crate::flow::Origin;
 use crate::flow::{ProtoState, Session, TcpState};
-use crate::tables::{LbTables, ServiceKey, SNAT_SERVICE_BASE};
+use crate::tables::{LbTables, ServiceKey};
 use crate::wire::ethernet::MacAddr;
 
 /// One worker's load-balancing figures.
@@ -92,10 +94,9 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
         return None;
     }
     let (inb, outb) = (s.inbound(), s.outbound());
-    let snat_rule = s.service.checked_sub(SNAT_SERVICE_BASE);
-    let service = match snat_rule {
-        Some(_) => None,
-        None => t.services.get(s.service as usize).map(|svc| svc.key()),
+    let (service, snat_rule) = match s.origin() {
+        Origin::Service(id) => (t.services.get(id as usize).map(|svc| svc.key()), None),
+        Origin::Snat(rule) => (None, Some(rule)),
     };
     // The reply tuple runs (real server or remote) -> (local address and
     // port, or the client); DR/TUN sessions have none, the backend says.
@@ -131,16 +132,16 @@ impl<P: PacketBuf> Pipeline<P> {
     pub fn stats(&self, generation: u64) -> WorkerLbStats {
         WorkerLbStats {
             generation,
-            counters: self.worker.counters.clone(),
+            counters: self.path.counters.clone(),
             sessions: self.session_counts(),
-            table_used: self.worker.sessions.len(),
-            table_capacity: self.worker.sessions.capacity(),
+            table_used: self.path.flow.sessions().len(),
+            table_capacity: self.path.flow.sessions().capacity(),
         }
     }
 
     /// Slots in the session table: the range a listing walks.
     pub fn session_slots(&self) -> usize {
-        self.worker.sessions.capacity()
+        self.path.flow.sessions().capacity()
     }
 
     /// Shows the sessions in slots `from..from + max_slots` that match
@@ -156,7 +157,7 @@ impl<P: PacketBuf> Pipeline<P> {
         now_ms: u64,
         mut found: impl FnMut(SessionView) -> bool,
     ) -> usize {
-        let table = &self.worker.sessions;
+        let table = self.path.flow.sessions();
         let end = from.saturating_add(max_slots).min(table.capacity());
         for (id, s) in table.iter_slots(from..end) {
             // Cheap checks first: most of a filtered walk ends here.
@@ -178,7 +179,8 @@ impl<P: PacketBuf> Pipeline<P> {
 
     /// The learned neighbours at `now_ms`.
     pub fn neighbours(&self, now_ms: u64) -> Vec<NeighbourView> {
-        self.worker
+        self.path
+            .egress
             .neighbours
             .states(now_ms)
             .map(|(addr, mac, state)| NeighbourView { addr, mac, state })

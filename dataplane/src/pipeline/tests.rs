@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 
+use super::egress::NEIGHBOUR_TIMERS;
 use super::*;
 use crate::buf::{HwChecksum, TestBuf};
 use crate::flow::{TableConfig, Timeouts};
@@ -15,6 +16,13 @@ use crate::net::hop_cache::MAX_AGE_MS as MAX_HOP_AGE;
 use crate::sched::SchedulerKind;
 use crate::tables::*;
 use crate::testutil::{assert_checksums_verify, icmp_error_frame, vlan_tag};
+// What the other test modules of the pipeline use with `super::tests::*`.
+pub(crate) use crate::drop::DropReason;
+pub(crate) use crate::flow::proto::tcp_flags;
+pub(crate) use crate::flow::state::BackendSessions;
+pub(crate) use crate::flow::{Origin, ProtoState, TcpState};
+pub(crate) use crate::tuple::{FiveTuple, IpProto};
+pub(crate) use crate::wire::ethernet::MacAddr;
 
 pub(crate) const OURS: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 pub(crate) const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
@@ -617,7 +625,7 @@ fn dr_sessions_follow_the_input_only_tcp_table() {
     let pkt = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
     run(&mut p, &[pkt(SYN), pkt(ACK)], 0);
     let state = |p: &Pipeline<TestBuf>| {
-        let (_, s) = p.worker.sessions.iter().next().expect("one session");
+        let (_, s) = p.path.flow.sessions().iter().next().expect("one session");
         s.state
     };
     assert_eq!(state(&p), ProtoState::Tcp(TcpState::Established));

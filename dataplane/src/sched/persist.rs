@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 
 use super::{Backend, Scheduler};
-use crate::flow::{ConnCounts, NewSession, ProtoState, SessionTable};
+use crate::flow::{ConnCounts, NewSession, Origin, ProtoState, SessionTable};
 use crate::tuple::{FiveTuple, IpProto};
 
 /// An IP protocol number no packet of a session carries (255 is reserved), so
@@ -70,7 +70,7 @@ impl Persistence {
         }
         let b = sched.pick(flow, conns)?;
         let template = NewSession {
-            service,
+            origin: Origin::Service(service),
             timeout_ms: Some(self.timeout_ms),
             ..NewSession::new(key, key, b.id, ProtoState::Template)
         };

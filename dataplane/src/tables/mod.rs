@@ -58,8 +58,9 @@ pub struct LbTables {
     pub owners: FlowOwners,
 }
 
-/// Sessions of SNAT rule `i` carry service id `SNAT_SERVICE_BASE + i`.
-pub const SNAT_SERVICE_BASE: u32 = 1 << 31;
+/// Ids of services and SNAT rules over one run, at most (they are never
+/// reused; a restart compacts them).
+const MAX_ENTRY_IDS: usize = 1 << 31;
 
 impl LbTables {
     /// Compiles `cfg` as the first tables; the error says what is wrong in
@@ -369,9 +370,7 @@ fn compile(
         snat_match.push((net, len, id));
         owned.extend(rule.addrs.iter().copied());
     }
-    if snat.len() as u64 >= u64::from(SNAT_SERVICE_BASE)
-        || services.len() as u64 >= u64::from(SNAT_SERVICE_BASE)
-    {
+    if snat.len() >= MAX_ENTRY_IDS || services.len() >= MAX_ENTRY_IDS {
         return Err("too many services or SNAT rules over this run: restart to compact ids".into());
     }
 

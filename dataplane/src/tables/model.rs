@@ -161,7 +161,7 @@ pub struct BackendInfo {
     pub state: Lifecycle,
 }
 
-/// A SNAT rule, by id (`SNAT_SERVICE_BASE + id` in its sessions).
+/// A SNAT rule, by id (its sessions' origin is `Origin::Snat(id)`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnatRule {
     pub spec: SnatSpec,

@@ -1,0 +1,293 @@
+//! One worker's FULLNAT and SNAT port pools, by service and SNAT rule id,
+//! and how they follow a config change: a pool is kept while its addresses
+//! and range fit, rebuilt (keeping the ports live sessions hold) when they
+//! change, and dropped once a retired entry's last session is gone.
+//!
+//! Which pool a session's port came from is its [`Origin`]; the port itself
+//! is in its reply tuple ([`HeldPort`]).
+
+use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
+
+use super::table::Origin;
+use super::table::Session;
+use crate::laddr::{LocalPorts, PoolConfig};
+use crate::tables::{self, LbTables, Mode};
+use crate::tuple::{FiveTuple, IpProto};
+
+/// Local-port buckets per pool at most (see `laddr`).
+const MAX_PORT_BUCKETS: usize = 64;
+
+/// A port a session holds, as `LocalPorts::release` takes it: (local
+/// address, local port, backend or remote address, its port).
+pub(crate) type HeldPort = (Ipv4Addr, u16, Ipv4Addr, u16);
+
+/// The pool a session's port belongs to, and the port, read from its reply
+/// tuple `outbound`, which runs (backend or remote) -> (local address,
+/// local port). None if the session holds no port.
+pub(crate) fn held_port(
+    origin: Origin,
+    holds_port: bool,
+    ob: &FiveTuple,
+) -> Option<(Origin, HeldPort)> {
+    if !holds_port {
+        return None;
+    }
+    let remote_port = match origin {
+        // Echo flows were allocated with no remote port.
+        Origin::Snat(_) if ob.proto == IpProto::ICMP => 0,
+        _ => ob.src_port,
+    };
+    Some((origin, (ob.dst, ob.dst_port, ob.src, remote_port)))
+}
+
+/// How this worker builds its pools: its index among the workers (it hands
+/// out only ports whose low bits are its index) and a seed for the shuffle.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolMaker {
+    pub(crate) worker_index: usize,
+    pub(crate) worker_count: usize,
+    pub(crate) seed_base: u64,
+}
+
+impl PoolMaker {
+    fn config(&self, addrs: &[Ipv4Addr], range: (u16, u16), buckets: usize, n: u64) -> PoolConfig {
+        PoolConfig {
+            worker_index: self.worker_index,
+            worker_count: self.worker_count,
+            addrs: addrs.to_vec(),
+            port_min: range.0,
+            port_max: range.1,
+            backend_buckets: buckets.clamp(1, MAX_PORT_BUCKETS),
+            seed: self.seed_base ^ n,
+        }
+    }
+
+    /// The pool an active FULLNAT service needs: a bucket per backend (up
+    /// to the most a pool has).
+    fn service_pool(&self, id: u32, svc: &tables::Service) -> Option<PoolConfig> {
+        let spec = &svc.spec;
+        (spec.mode == Mode::FullNat && !svc.state.is_retired()).then(|| {
+            let buckets = spec.backends.len();
+            self.config(&spec.local_addrs, spec.local_ports, buckets, u64::from(id))
+        })
+    }
+
+    /// The pool an active SNAT rule needs.
+    fn snat_pool(&self, id: u32, rule: &tables::SnatRule) -> Option<PoolConfig> {
+        (!rule.state.is_retired()).then(|| {
+            let r = &rule.spec;
+            self.config(&r.addrs, r.ports, MAX_PORT_BUCKETS, 1 << 32 | u64::from(id))
+        })
+    }
+}
+
+/// The pools of one worker, by service id (FULLNAT) and SNAT rule id. A
+/// slot is None for entries that need no pool, and for retired entries once
+/// their sessions are gone.
+pub(crate) struct Pools {
+    maker: PoolMaker,
+    services: Vec<Option<LocalPorts>>,
+    snat: Vec<Option<LocalPorts>>,
+}
+
+impl Pools {
+    /// The pools `tables` ask for.
+    pub(crate) fn new(maker: PoolMaker, tables: &LbTables) -> Result<Pools, String> {
+        let mut services = Vec::with_capacity(tables.services.len());
+        for (i, svc) in tables.services.iter().enumerate() {
+            services.push(match maker.service_pool(i as u32, svc) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg)
+                        .map_err(|e| format!("service {}: local ports: {e:?}", svc.spec.vip))?,
+                ),
+                None => None,
+            });
+        }
+        let mut snat = Vec::with_capacity(tables.snat.len());
+        for (i, rule) in tables.snat.iter().enumerate() {
+            snat.push(match maker.snat_pool(i as u32, rule) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg).map_err(|e| format!("snat rule {i}: ports: {e:?}"))?,
+                ),
+                None => None,
+            });
+        }
+        Ok(Pools {
+            maker,
+            services,
+            snat,
+        })
+    }
+
+    pub(crate) fn maker(&self) -> PoolMaker {
+        self.maker
+    }
+
+    fn slot_mut(&mut self, origin: Origin) -> Option<&mut Option<LocalPorts>> {
+        match origin {
+            Origin::Service(i) => self.services.get_mut(i as usize),
+            Origin::Snat(i) => self.snat.get_mut(i as usize),
+        }
+    }
+
+    /// The pool of a service or SNAT rule, if it has one now.
+    pub(crate) fn get(&self, origin: Origin) -> Option<&LocalPorts> {
+        match origin {
+            Origin::Service(i) => self.services.get(i as usize),
+            Origin::Snat(i) => self.snat.get(i as usize),
+        }
+        .and_then(Option::as_ref)
+    }
+
+    /// A port from the pool of `origin`, unique towards (`remote`,
+    /// `remote_port`).
+    #[inline]
+    pub(crate) fn allocate(
+        &mut self,
+        origin: Origin,
+        remote: Ipv4Addr,
+        remote_port: u16,
+    ) -> Option<(Ipv4Addr, u16)> {
+        self.slot_mut(origin)?
+            .as_mut()?
+            .allocate(remote, remote_port)
+    }
+
+    /// Gives back the port a session (or a session that could not be
+    /// inserted) holds. A pool that is gone (a drained retired entry) has
+    /// nothing to give back to.
+    pub(crate) fn release(&mut self, origin: Origin, holds_port: bool, outbound: &FiveTuple) {
+        let Some((origin, (addr, port, remote, remote_port))) =
+            held_port(origin, holds_port, outbound)
+        else {
+            return;
+        };
+        if let Some(Some(p)) = self.slot_mut(origin) {
+            p.release(addr, port, remote, remote_port);
+        }
+    }
+
+    /// Makes room for the ids of `tables`.
+    pub(crate) fn grow(&mut self, services: usize, rules: usize) {
+        if self.services.len() < services {
+            self.services.resize_with(services, || None);
+        }
+        if self.snat.len() < rules {
+            self.snat.resize_with(rules, || None);
+        }
+    }
+
+    /// Gives every active FULLNAT service and SNAT rule of `new` the pool
+    /// its config asks for, keeping a pool whose addresses, range and
+    /// buckets still fit (or, under live sessions, whose addresses and range
+    /// do), and drops the pools of retired entries whose sessions are all
+    /// gone. A pool rebuilt under live sessions starts with their ports
+    /// taken, found by one walk of `sessions`. `live` tells an entry's live
+    /// sessions in this worker.
+    pub(crate) fn refit<'s>(
+        &mut self,
+        new: &LbTables,
+        live: impl Fn(Origin) -> u64,
+        sessions: impl Iterator<Item = &'s Session>,
+    ) {
+        let plans = self.plans(new, live);
+        if plans.is_empty() {
+            return;
+        }
+        let mut held: HashMap<Origin, Vec<HeldPort>> = plans
+            .iter()
+            .filter(|(_, p)| matches!(p, PoolPlan::Build(_, true)))
+            .map(|(origin, _)| (*origin, Vec::new()))
+            .collect();
+        if !held.is_empty() {
+            for s in sessions {
+                if let Some((origin, port)) =
+                    held_port(s.origin(), s.holds_local_port(), s.outbound())
+                {
+                    if let Some(list) = held.get_mut(&origin) {
+                        list.push(port);
+                    }
+                }
+            }
+        }
+        for (origin, plan) in plans {
+            let Some(slot) = self.slot_mut(origin) else {
+                continue;
+            };
+            *slot = match plan {
+                PoolPlan::Drop => None,
+                // A config this worker cannot build a pool for (e.g. a range
+                // with none of its ports: `LbTables::check_workers`) leaves
+                // the entry's new flows to fail as `ports_exhausted`.
+                PoolPlan::Build(cfg, _) => {
+                    let ports = held.remove(&origin).unwrap_or_default();
+                    LocalPorts::with_held(&cfg, ports).ok().map(|(p, _)| p)
+                }
+            };
+        }
+    }
+
+    /// What to do with each pool for `new`.
+    fn plans(&self, new: &LbTables, live: impl Fn(Origin) -> u64) -> Vec<(Origin, PoolPlan)> {
+        let mut plans = Vec::new();
+        for (i, svc) in new.services.iter().enumerate() {
+            let origin = Origin::Service(i as u32);
+            let Some(slot) = self.services.get(i) else {
+                continue;
+            };
+            let want = self.maker.service_pool(i as u32, svc);
+            if let Some(plan) = plan_pool(slot, want, live(origin)) {
+                plans.push((origin, plan));
+            }
+        }
+        for (i, rule) in new.snat.iter().enumerate() {
+            let origin = Origin::Snat(i as u32);
+            let Some(slot) = self.snat.get(i) else {
+                continue;
+            };
+            let want = self.maker.snat_pool(i as u32, rule);
+            if let Some(plan) = plan_pool(slot, want, live(origin)) {
+                plans.push((origin, plan));
+            }
+        }
+        plans
+    }
+}
+
+/// What to do with one pool on adopting new tables.
+enum PoolPlan {
+    /// A new pool; with `true`, reserving the ports live sessions hold.
+    Build(PoolConfig, bool),
+    Drop,
+}
+
+/// Whether `pool` was built for `cfg`'s addresses, range and buckets.
+fn pool_fits(pool: &LocalPorts, cfg: &PoolConfig) -> bool {
+    pool.addrs() == cfg.addrs.as_slice()
+        && pool.port_range() == (cfg.port_min, cfg.port_max)
+        && pool.buckets() == cfg.backend_buckets
+}
+
+/// What to do with the pool in `slot` for an entry whose new pool would be
+/// `want` (None: it needs none) and that has `live` sessions in this worker.
+fn plan_pool(slot: &Option<LocalPorts>, want: Option<PoolConfig>, live: u64) -> Option<PoolPlan> {
+    match (slot, want) {
+        // A retired (or non-FULLNAT) entry's pool takes releases until its
+        // last session is gone.
+        (Some(_), None) => (live == 0).then_some(PoolPlan::Drop),
+        (None, None) => None,
+        (None, Some(cfg)) => Some(PoolPlan::Build(cfg, live > 0)),
+        (Some(pool), Some(mut cfg)) => {
+            if live > 0 {
+                // Held ports must stay in their bucket: keep the bucket count.
+                cfg.backend_buckets = pool.buckets();
+            }
+            // With no sessions the pool follows the backend count (a
+            // service created empty gets its buckets as backends arrive);
+            // the new shuffle may hand out a port released moments ago.
+            (!pool_fits(pool, &cfg)).then_some(PoolPlan::Build(cfg, live > 0))
+        }
+    }
+}

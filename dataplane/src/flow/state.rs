@@ -1,0 +1,660 @@
+//! One worker's flow state: its sessions, and everything that must stay
+//! consistent with them. A session holds a backend connection (which lc and
+//! wlc read), maybe a FULLNAT or SNAT port, and a place in the live counts
+//! of its service or SNAT rule; every way a session starts or ends goes
+//! through [`FlowState`], so those stay in step:
+//!
+//! - [`FlowState::plan`] schedules a new flow (backend, local port, reply
+//!   tuple) and counts its connection, without inserting it;
+//!   [`FlowState::commit`] inserts it (or undoes the plan);
+//! - [`FlowState::end`] ends a session now (a reused client port);
+//! - [`FlowState::expire`] ends those whose timer ran out;
+//! - [`FlowState::adopt`] follows new tables: grows the counts, clones the
+//!   schedulers, ends the sessions of flushed entries and refits the pools.
+//!
+//! Nothing here allocates on the packet path (plan, commit, end, expire);
+//! `adopt` runs between polls and may.
+
+use std::hash::BuildHasher;
+
+use super::pools::{PoolMaker, Pools};
+use super::proto::tcp_flags;
+use super::table::session_flags;
+use super::{
+    ConnCounts, InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable,
+    TcpDir, TcpState,
+};
+use crate::drop::DropReason;
+use crate::laddr::LocalPorts;
+use crate::packet::L4Kind;
+use crate::sched::{Backend, Scheduler};
+use crate::tables::{LbTables, Mode};
+use crate::tuple::{FiveTuple, IpProto};
+
+/// Other local ports a new flow tries when its first one's reply tuple is
+/// taken.
+const PORT_CLASH_RETRIES: u32 = 3;
+
+/// What planning a new flow needs of its first packet.
+#[derive(Clone, Copy, Debug)]
+pub struct FirstPacket {
+    pub tuple: FiveTuple,
+    pub kind: L4Kind,
+    /// The TCP flags (0 for other protocols).
+    pub tcp_flags: u8,
+    /// The session table's hash of `tuple`.
+    pub hash: u64,
+}
+
+/// Where a new flow goes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Service {
+        service: u32,
+        backend: Backend,
+        mode: Mode,
+    },
+    Snat {
+        rule: u32,
+    },
+}
+
+impl Target {
+    fn origin(self) -> Origin {
+        match self {
+            Target::Service { service, .. } => Origin::Service(service),
+            Target::Snat { rule } => Origin::Snat(rule),
+        }
+    }
+}
+
+/// A new flow's session, chosen but not inserted yet: its connection is
+/// counted, its local port taken. Give it to [`FlowState::commit`].
+#[derive(Debug)]
+pub struct Plan {
+    new: NewSession,
+    /// The hash of `new.inbound`, and of `new.outbound` (whose index slot
+    /// the insert probes).
+    hash: u64,
+    out_hash: u64,
+    target: Target,
+}
+
+impl Plan {
+    /// The session table's hash of the reply tuple: prefetch its slot, the
+    /// insert probes it.
+    pub fn reply_hash(&self) -> u64 {
+        self.out_hash
+    }
+
+    /// Whether a packet with `tuple` (hashed `hash`) belongs to the session
+    /// this plan makes: the flow's next packet, or its reply.
+    pub fn claims(&self, hash: u64, tuple: &FiveTuple) -> bool {
+        (self.hash == hash && self.new.inbound == *tuple)
+            || (self.out_hash == hash && self.new.outbound == *tuple)
+    }
+}
+
+/// A session that [`FlowState::commit`] made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub id: SessionId,
+    pub origin: Origin,
+    /// The backend id (u32::MAX for SNAT).
+    pub backend: u32,
+}
+
+/// Live sessions of one backend, as ipvsadm shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendSessions {
+    /// TCP sessions in ESTABLISHED (ActiveConn).
+    pub active: u64,
+    /// Every other live session (InActConn).
+    pub inactive: u64,
+}
+
+impl BackendSessions {
+    pub fn total(&self) -> u64 {
+        self.active + self.inactive
+    }
+}
+
+/// Live sessions at one moment, by service, backend and SNAT rule id
+/// (persistence templates are not sessions and are not counted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub services: Vec<u64>,
+    pub backends: Vec<BackendSessions>,
+    pub snat: Vec<u64>,
+}
+
+impl SessionCounts {
+    pub fn add(&mut self, o: &SessionCounts) {
+        for (list, other) in [(&mut self.services, &o.services), (&mut self.snat, &o.snat)] {
+            if list.len() < other.len() {
+                list.resize(other.len(), 0);
+            }
+            for (a, b) in list.iter_mut().zip(other) {
+                *a += b;
+            }
+        }
+        if self.backends.len() < o.backends.len() {
+            self.backends
+                .resize(o.backends.len(), BackendSessions::default());
+        }
+        for (a, b) in self.backends.iter_mut().zip(&o.backends) {
+            a.active += b.active;
+            a.inactive += b.inactive;
+        }
+    }
+}
+
+/// Live sessions per service and SNAT rule id; persistence templates are
+/// not counted. Backends' counts are the connection counts (`ConnCounts`).
+#[derive(Clone, Debug, Default)]
+struct LiveCounts {
+    services: Vec<u64>,
+    snat: Vec<u64>,
+}
+
+impl LiveCounts {
+    fn slot(&mut self, origin: Origin) -> Option<&mut u64> {
+        match origin {
+            Origin::Service(i) => self.services.get_mut(i as usize),
+            Origin::Snat(i) => self.snat.get_mut(i as usize),
+        }
+    }
+
+    fn opened(&mut self, origin: Origin) {
+        if let Some(n) = self.slot(origin) {
+            *n += 1;
+        }
+    }
+
+    fn ended(&mut self, s: &Session) {
+        if s.state == ProtoState::Template {
+            return;
+        }
+        if let Some(n) = self.slot(s.origin()) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    fn of(&self, origin: Origin) -> u64 {
+        match origin {
+            Origin::Service(i) => self.services.get(i as usize),
+            Origin::Snat(i) => self.snat.get(i as usize),
+        }
+        .copied()
+        .unwrap_or(0)
+    }
+
+    fn grow(&mut self, services: usize, rules: usize) {
+        grow(&mut self.services, services, 0);
+        grow(&mut self.snat, rules, 0);
+    }
+}
+
+/// The parts a session's end touches, borrowed apart from the table so
+/// the table's expiry and flush callbacks can update them.
+struct Held<'a> {
+    conns: &'a mut ConnCounts,
+    pools: &'a mut Pools,
+    live: &'a mut LiveCounts,
+}
+
+impl Held<'_> {
+    /// Gives up what an ended session held: its connection count, its
+    /// port, its place in the live counts.
+    fn release(&mut self, s: &Session) {
+        self.conns.closed(s.backend, s.state);
+        self.pools
+            .release(s.origin(), s.holds_local_port(), s.outbound());
+        self.live.ended(s);
+    }
+}
+
+/// One worker's sessions and what they hold; see the module comment.
+pub struct FlowState {
+    sessions: SessionTable,
+    conns: ConnCounts,
+    /// Per service (rr/wrr cursors are per worker).
+    schedulers: Vec<Scheduler>,
+    pools: Pools,
+    live: LiveCounts,
+}
+
+impl FlowState {
+    /// The flow state of worker `worker_index` of `worker_count` for
+    /// `tables`, its timers starting at `now_ms`. Fails only on tables the
+    /// pools or the session table refuse.
+    pub fn new(
+        tables: &LbTables,
+        worker_index: usize,
+        worker_count: usize,
+        now_ms: u64,
+    ) -> Result<FlowState, String> {
+        let sessions = SessionTable::new(tables.sessions, now_ms)
+            .map_err(|e| format!("session table: {e:?}"))?;
+        // Port order is shuffled from a random seed so ports are not
+        // predictable from outside.
+        let maker = PoolMaker {
+            worker_index,
+            worker_count,
+            seed_base: std::collections::hash_map::RandomState::new().hash_one(worker_index),
+        };
+        Ok(FlowState {
+            sessions,
+            conns: ConnCounts::new(tables.backends.len()),
+            schedulers: tables
+                .services
+                .iter()
+                .map(|s| s.scheduler.clone())
+                .collect(),
+            pools: Pools::new(maker, tables)?,
+            live: LiveCounts {
+                services: vec![0; tables.services.len()],
+                snat: vec![0; tables.snat.len()],
+            },
+        })
+    }
+
+    /// This worker's index and the number of workers.
+    pub fn worker(&self) -> (usize, usize) {
+        let m = self.pools.maker();
+        (m.worker_index, m.worker_count)
+    }
+
+    /// The session table, for lookups, prefetches and listings.
+    #[inline]
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    /// The port pool of a service or SNAT rule, if it has one now.
+    pub fn pool(&self, origin: Origin) -> Option<&LocalPorts> {
+        self.pools.get(origin)
+    }
+
+    /// Chooses the session for the first packet of a flow, to a service or
+    /// out through a SNAT rule: the backend (counted as opened from now
+    /// on), the local port, the reply tuple. Nothing is inserted yet: see
+    /// [`commit`](Self::commit).
+    pub fn plan(
+        &mut self,
+        t: &LbTables,
+        first: &FirstPacket,
+        now: u64,
+    ) -> Result<Plan, DropReason> {
+        let tuple = first.tuple;
+        let is_tcp = tuple.proto == IpProto::TCP;
+        let opens = !is_tcp
+            || first.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
+                == tcp_flags::SYN;
+        let state = match first.kind {
+            L4Kind::Tcp => ProtoState::Tcp(TcpState::None),
+            L4Kind::Udp => ProtoState::Udp,
+            _ => ProtoState::IcmpEcho,
+        };
+        let l4_flow = matches!(first.kind, L4Kind::Tcp | L4Kind::Udp);
+        let service = if l4_flow {
+            t.service_index
+                .get(&(tuple.dst, tuple.proto.0, tuple.dst_port))
+                .copied()
+        } else {
+            None
+        };
+        let target = match service {
+            Some(s) => {
+                if !opens {
+                    return Err(DropReason::NoSession);
+                }
+                self.schedule(t, s, &tuple, now)?
+            }
+            None => {
+                let echo_request = first.kind == (L4Kind::IcmpEcho { request: true });
+                let rule = ((l4_flow || echo_request) && !t.owned.contains(tuple.dst))
+                    .then(|| t.snat_rule(tuple.src))
+                    .flatten()
+                    .ok_or(DropReason::NoService)?;
+                if !opens {
+                    return Err(DropReason::NoSession);
+                }
+                Target::Snat { rule }
+            }
+        };
+        let new = self.session_for(target, &tuple, state)?;
+        if let Target::Service { backend, .. } = target {
+            // Counted now, so the flows planned after this one see it.
+            self.conns.opened(backend.id, state);
+        }
+        Ok(Plan {
+            out_hash: self.sessions.hash(&new.outbound),
+            new,
+            hash: first.hash,
+            target,
+        })
+    }
+
+    /// The backend service `s` gives a new flow (persistence first).
+    fn schedule(
+        &mut self,
+        t: &LbTables,
+        s: u32,
+        tuple: &FiveTuple,
+        now: u64,
+    ) -> Result<Target, DropReason> {
+        let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
+        let sched = self
+            .schedulers
+            .get_mut(s as usize)
+            .ok_or(DropReason::NoService)?;
+        let backend = match &svc.spec.persistence {
+            Some(p) => p.pick(&mut self.sessions, sched, &self.conns, tuple, s, now),
+            None => sched.pick(tuple, &self.conns),
+        }
+        .ok_or(DropReason::NoBackend)?;
+        Ok(Target::Service {
+            service: s,
+            backend,
+            mode: svc.spec.mode,
+        })
+    }
+
+    /// The session a new flow to `target` makes: its reply tuple, with a
+    /// local port taken for FULLNAT and SNAT.
+    fn session_for(
+        &mut self,
+        target: Target,
+        tuple: &FiveTuple,
+        state: ProtoState,
+    ) -> Result<NewSession, DropReason> {
+        let tuple = *tuple;
+        let origin = target.origin();
+        match target {
+            Target::Service { backend, mode, .. } => {
+                let (outbound, flags) = match mode {
+                    Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
+                    Mode::Nat => (
+                        FiveTuple {
+                            src: backend.addr,
+                            dst: tuple.src,
+                            src_port: backend.port,
+                            dst_port: tuple.src_port,
+                            proto: tuple.proto,
+                        },
+                        0,
+                    ),
+                    Mode::FullNat => {
+                        let (lip, lport) = self
+                            .pools
+                            .allocate(origin, backend.addr, backend.port)
+                            .ok_or(DropReason::PortsExhausted)?;
+                        (
+                            FiveTuple {
+                                src: backend.addr,
+                                dst: lip,
+                                src_port: backend.port,
+                                dst_port: lport,
+                                proto: tuple.proto,
+                            },
+                            session_flags::LOCAL_PORT,
+                        )
+                    }
+                };
+                Ok(NewSession {
+                    origin,
+                    flags,
+                    ..NewSession::new(tuple, outbound, backend.id, state)
+                })
+            }
+            Target::Snat { .. } => {
+                let echo = tuple.proto == IpProto::ICMP;
+                // Echo flows have no remote port: the identifier is ours to choose.
+                let remote_port = if echo { 0 } else { tuple.dst_port };
+                let (sip, sport) = self
+                    .pools
+                    .allocate(origin, tuple.dst, remote_port)
+                    .ok_or(DropReason::PortsExhausted)?;
+                let outbound = FiveTuple {
+                    src: tuple.dst,
+                    dst: sip,
+                    src_port: if echo { sport } else { tuple.dst_port },
+                    dst_port: sport,
+                    proto: tuple.proto,
+                };
+                Ok(NewSession {
+                    origin,
+                    flags: session_flags::LOCAL_PORT,
+                    ..NewSession::new(tuple, outbound, u32::MAX, state)
+                })
+            }
+        }
+    }
+
+    /// Inserts a planned session. When its reply tuple is taken (a local
+    /// port still held by a session of an entry this one replaced, on the
+    /// same local address), tries a few other ports: each failed one goes
+    /// back to the end of its pool. A session that cannot be inserted is
+    /// no longer counted as opened.
+    pub fn commit(&mut self, plan: Plan, now: u64) -> Result<Opened, DropReason> {
+        let Plan {
+            mut new,
+            hash,
+            target,
+            ..
+        } = plan;
+        let mut tries = 0;
+        let inserted = loop {
+            match self.insert(&new, hash, now) {
+                Err(DropReason::SessionClash)
+                    if new.flags & session_flags::LOCAL_PORT != 0 && tries < PORT_CLASH_RETRIES =>
+                {
+                    tries += 1;
+                    match self.session_for(target, &new.inbound, new.state) {
+                        Ok(again) => new = again,
+                        Err(reason) => break Err(reason),
+                    }
+                }
+                done => break done,
+            }
+        };
+        match inserted {
+            Ok(id) => {
+                self.live.opened(new.origin);
+                Ok(Opened {
+                    id,
+                    origin: new.origin,
+                    backend: new.backend,
+                })
+            }
+            Err(reason) => {
+                if let Target::Service { backend, .. } = target {
+                    self.conns.closed(backend.id, new.state);
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    /// Inserts a session; on failure gives back the local port it holds.
+    fn insert(&mut self, new: &NewSession, hash: u64, now: u64) -> Result<SessionId, DropReason> {
+        self.sessions.insert_hashed(new, hash, now).map_err(|e| {
+            let holds = new.flags & session_flags::LOCAL_PORT != 0;
+            self.pools.release(new.origin, holds, &new.outbound);
+            match e {
+                InsertError::Full => DropReason::TableFull,
+                InsertError::Exists => DropReason::SessionClash,
+            }
+        })
+    }
+
+    /// Ends a live session now, giving back what it held. Returns whether
+    /// there was one.
+    pub fn end(&mut self, id: SessionId) -> bool {
+        let Some(old) = self.sessions.remove(id) else {
+            return false;
+        };
+        self.held().release(&old);
+        true
+    }
+
+    /// A TCP segment of session `id` travelling `dir` with `flags`: moves
+    /// its state (and the backend's active/inactive count with it) and
+    /// re-arms its timer.
+    #[inline]
+    pub fn on_tcp(&mut self, id: SessionId, dir: TcpDir, flags: u8, now: u64) {
+        let tr = self.sessions.on_tcp(id, dir, flags, now);
+        if tr.from != tr.to {
+            let backend = self.sessions.get(id).backend;
+            self.conns.changed(backend, tr);
+        }
+    }
+
+    /// Re-arms session `id`'s timer for its state.
+    #[inline]
+    pub fn refresh(&mut self, id: SessionId, now: u64) {
+        self.sessions.refresh(id, now);
+    }
+
+    /// Re-arms session `id`'s timer to `timeout_ms` from `now`.
+    #[inline]
+    pub fn refresh_with_timeout(&mut self, id: SessionId, timeout_ms: u32, now: u64) {
+        self.sessions.refresh_with_timeout(id, timeout_ms, now);
+    }
+
+    /// Ends the sessions whose timers ran out at `now`, at most `budget`
+    /// of them. Returns how many ended.
+    pub fn expire(&mut self, now: u64, budget: usize) -> u64 {
+        let FlowState {
+            sessions,
+            conns,
+            pools,
+            live,
+            ..
+        } = self;
+        let mut held = Held { conns, pools, live };
+        let mut expired = 0u64;
+        sessions.expire(now, budget, |s| {
+            expired += 1;
+            held.release(s);
+        });
+        expired
+    }
+
+    /// Follows new tables (`old` is what the worker ran): grows the counts
+    /// to the new ids, takes fresh clones of the schedulers (rr/wrr cursors
+    /// restart), ends the sessions of services and backends `new` marks
+    /// flushed and `old` did not, and refits the port pools. Returns the
+    /// sessions (not templates) the flush ended.
+    pub fn adopt(&mut self, old: &LbTables, new: &LbTables) -> u64 {
+        let (services, rules) = (new.services.len(), new.snat.len());
+        self.conns.ensure(new.backends.len());
+        self.live.grow(services, rules);
+        self.pools.grow(services, rules);
+        self.sessions.set_timeouts(new.sessions.timeouts);
+        let flushed = self.flush(old, new);
+        self.schedulers = new.services.iter().map(|s| s.scheduler.clone()).collect();
+        let live = &self.live;
+        self.pools.refit(
+            new,
+            |origin| live.of(origin),
+            self.sessions.iter().map(|(_, s)| s),
+        );
+        flushed
+    }
+
+    /// Ends the sessions of services and backends that `new` marks flushed
+    /// and `old` did not (entries `old` did not have yet have no sessions).
+    fn flush(&mut self, old: &LbTables, new: &LbTables) -> u64 {
+        let newly = |now_flushed: bool, before: Option<bool>| now_flushed && before != Some(true);
+        let services: Vec<bool> = new
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let before = old.services.get(i).map(|o| o.state.is_flushed());
+                newly(s.state.is_flushed(), before)
+            })
+            .collect();
+        let backends: Vec<bool> = new
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let before = old.backends.get(i).map(|o| o.state.is_flushed());
+                newly(b.state.is_flushed(), before)
+            })
+            .collect();
+        if !services.contains(&true) && !backends.contains(&true) {
+            return 0;
+        }
+        let flagged = |list: &[bool], id: u32| list.get(id as usize).copied().unwrap_or(false);
+        let FlowState {
+            sessions,
+            conns,
+            pools,
+            live,
+            ..
+        } = self;
+        let mut held = Held { conns, pools, live };
+        let mut flushed = 0u64;
+        sessions.flush(
+            |s| match s.origin() {
+                Origin::Service(id) => flagged(&services, id) || flagged(&backends, s.backend),
+                Origin::Snat(_) => false,
+            },
+            |s| {
+                if s.state != ProtoState::Template {
+                    flushed += 1;
+                }
+                held.release(s);
+            },
+        );
+        flushed
+    }
+
+    /// Live sessions by service, backend (active and inactive) and SNAT
+    /// rule id, from counts kept as sessions come and go: no table walk.
+    pub fn session_counts(&self) -> SessionCounts {
+        SessionCounts {
+            services: self.live.services.clone(),
+            backends: self
+                .conns
+                .as_slice()
+                .iter()
+                .map(|c| BackendSessions {
+                    active: u64::from(c.active),
+                    inactive: u64::from(c.inactive),
+                })
+                .collect(),
+            snat: self.live.snat.clone(),
+        }
+    }
+
+    fn held(&mut self) -> Held<'_> {
+        Held {
+            conns: &mut self.conns,
+            pools: &mut self.pools,
+            live: &mut self.live,
+        }
+    }
+}
+
+/// Makes `list` at least `len` long, filling with `value`.
+fn grow<T: Clone>(list: &mut Vec<T>, len: usize, value: T) {
+    if list.len() < len {
+        list.resize(len, value);
+    }
+}
+
+/// Which way a TCP segment of a session travels for the state machine:
+/// the client's side of a DR or TUN flow is all we see of it.
+#[inline]
+pub fn tcp_dir(inbound: bool, mode: Option<Mode>) -> TcpDir {
+    match (inbound, mode) {
+        (true, Some(Mode::Dr | Mode::Tun)) => TcpDir::InputOnly,
+        (true, _) => TcpDir::Input,
+        (false, _) => TcpDir::Output,
+    }
+}

@@ -1,0 +1,349 @@
+//! A decided packet's step, carried out: a session's packet rewritten the
+//! way its mode says, a new flow scheduled and opened, an echo answered, an
+//! ICMP error translated with its flow or sent for a packet we cannot
+//! forward. What leaves goes to `egress.rs`.
+
+use std::net::Ipv4Addr;
+
+use super::burst::{first_packet, tcp_flags_of};
+use super::decide::Step;
+use super::{Cx, Datapath, Ingress};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::state::{tcp_dir, Opened, Plan};
+use crate::flow::table::session_flags;
+use crate::flow::{Direction, Hit, Origin, SessionId};
+use crate::io::PacketIo;
+use crate::net::icmp::{answer_echo, build_icmp_error};
+use crate::packet::Ipv4Meta;
+use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
+use crate::rewrite::{Translation, Tunnel};
+use crate::tables::Mode;
+use crate::tuple::IpProto;
+use crate::wire::ethernet::MacAddr;
+
+/// Outer TTL of IP-in-IP packets and of packets we originate.
+const TUNNEL_TTL: u8 = 64;
+
+/// An ICMP error to send: type, code, and the rest of its header (the
+/// next-hop MTU of fragmentation-needed).
+#[derive(Clone, Copy, Debug)]
+struct IcmpError {
+    icmp_type: u8,
+    code: u8,
+    rest: u32,
+}
+
+impl IcmpError {
+    const TIME_EXCEEDED: IcmpError = IcmpError {
+        icmp_type: 11,
+        code: 0,
+        rest: 0,
+    };
+
+    fn fragmentation_needed(next_hop_mtu: u16) -> IcmpError {
+        IcmpError {
+            icmp_type: 3,
+            code: 4,
+            rest: u32::from(next_hop_mtu),
+        }
+    }
+}
+
+/// The real server a DR or TUN packet goes to.
+#[derive(Clone, Copy, Debug)]
+struct RealServer {
+    addr: Ipv4Addr,
+    tunnel: bool,
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Carries out what `decide` chose.
+    #[inline(always)]
+    pub(super) fn act<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+        step: Step,
+    ) {
+        match step {
+            Step::Drop(reason) => self.drop(reason),
+            Step::TranslateError(hit) => self.translate_error(cx, pkt, meta, hit),
+            Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
+            Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
+            Step::ReuseThenOpen { at, old } => {
+                if self.flow.end(old.id) {
+                    self.counters.events.sessions_expired += 1;
+                }
+                self.open(cx, at, pkt, meta, hash)
+            }
+            Step::Open { at } => self.open(cx, at, pkt, meta, hash),
+        }
+    }
+
+    /// The first packet of a flow: scheduled, its session made, forwarded.
+    fn open<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+    ) {
+        let first = first_packet(pkt.data(), meta, hash);
+        let opened = self
+            .flow
+            .plan(cx.t, &first, cx.now)
+            .and_then(|plan| self.commit(plan, cx.now));
+        match opened {
+            Ok(id) => {
+                let hit = Hit {
+                    id,
+                    dir: Direction::Inbound,
+                };
+                self.forward(cx, at, pkt, meta, hit)
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// Inserts a planned session and counts it.
+    pub(super) fn commit(&mut self, plan: Plan, now: u64) -> Result<SessionId, DropReason> {
+        let Opened {
+            id,
+            origin,
+            backend,
+        } = self.flow.commit(plan, now)?;
+        let c = &mut self.counters;
+        c.events.sessions_created += 1;
+        match origin {
+            Origin::Service(s) => {
+                if let Some(c) = c.services.get_mut(s as usize) {
+                    c.conns += 1;
+                }
+                if let Some(c) = c.backends.get_mut(backend as usize) {
+                    c.conns += 1;
+                }
+            }
+            Origin::Snat(rule) => {
+                if let Some(c) = c.snat.get_mut(rule as usize) {
+                    c.conns += 1;
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Forwards a packet of an existing session the way its mode says.
+    pub(super) fn forward<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) {
+        let id = hit.id;
+        let inbound = hit.dir == Direction::Inbound;
+        let (origin, backend) = {
+            let s = self.flow.sessions().get(id);
+            (s.origin(), s.backend)
+        };
+        let spec = match origin {
+            Origin::Service(s) => cx.t.services.get(s as usize).map(|s| &s.spec),
+            Origin::Snat(_) => None,
+        };
+        let mode = spec.map(|s| s.mode);
+        if meta.tuple.proto == IpProto::TCP {
+            let flags = tcp_flags_of(pkt.data(), meta);
+            self.flow.on_tcp(id, tcp_dir(inbound, mode), flags, cx.now);
+        } else {
+            self.flow.refresh(id, cx.now);
+        }
+        if let Some(timeouts) = spec.and_then(|s| s.timeouts.as_ref()) {
+            if let Some(ms) = timeouts.for_state(self.flow.sessions().get(id).state) {
+                self.flow.refresh_with_timeout(id, ms, cx.now);
+            }
+        }
+        self.count_packet(origin, backend, inbound, meta.total_len);
+
+        match mode {
+            Some(m @ (Mode::Dr | Mode::Tun)) => {
+                let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {
+                    return self.drop(DropReason::NoBackend);
+                };
+                let rs = RealServer {
+                    addr,
+                    tunnel: m == Mode::Tun,
+                };
+                self.deliver_to_real_server(cx, at, pkt, meta, rs)
+            }
+            _ => {
+                let s = self.flow.sessions().get(id);
+                let to = if inbound {
+                    s.outbound().reversed()
+                } else {
+                    s.inbound().reversed()
+                };
+                match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
+                    Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst),
+                    Err(DropReason::TtlExceeded) => {
+                        self.drop(DropReason::TtlExceeded);
+                        self.send_icmp_error(cx, at, pkt, meta, IcmpError::TIME_EXCEEDED)
+                    }
+                    Err(reason) => self.drop(reason),
+                }
+            }
+        }
+    }
+
+    /// Counts a session's packet for its backend and service, or its SNAT
+    /// rule.
+    #[inline]
+    fn count_packet(&mut self, origin: Origin, backend: u32, inbound: bool, bytes: u16) {
+        let c = &mut self.counters;
+        match origin {
+            Origin::Snat(rule) => {
+                if let Some(c) = c.snat.get_mut(rule as usize) {
+                    c.count(inbound, bytes);
+                }
+            }
+            Origin::Service(s) => {
+                if let Some(c) = c.services.get_mut(s as usize) {
+                    c.count(inbound, bytes);
+                }
+                if let Some(c) = c.backends.get_mut(backend as usize) {
+                    c.count(inbound, bytes);
+                }
+            }
+        }
+    }
+
+    /// DR: new MACs only. TUN: the IP-in-IP outer header first, with
+    /// fragmentation-needed to the client when it no longer fits.
+    fn deliver_to_real_server<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        rs: RealServer,
+    ) {
+        let Some(hop) = self.route_to(cx, rs.addr) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        if rs.tunnel {
+            let t = cx.t;
+            let Some(iface) = t.interfaces.get(usize::from(hop.iface())) else {
+                return self.drop(DropReason::NoRoute);
+            };
+            let mtu = t.ports.get(usize::from(iface.port)).map_or(1500, |p| p.mtu);
+            let tunnel = Tunnel {
+                src: t.source_address(hop.iface(), rs.addr),
+                dst: rs.addr,
+                ttl: TUNNEL_TTL,
+                egress_mtu: mtu,
+            };
+            match encapsulate_ipip(&mut pkt, meta, &tunnel) {
+                Ok(()) => {}
+                Err(DropReason::FragmentationNeeded) => {
+                    self.drop(DropReason::FragmentationNeeded);
+                    let error = IcmpError::fragmentation_needed(tunnel.inner_mtu());
+                    return self.send_icmp_error(cx, at, pkt, meta, error);
+                }
+                Err(reason) => return self.drop(reason),
+            }
+        }
+        self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
+    }
+
+    /// An ICMP error about a packet of a tracked flow, rewritten as the
+    /// flow's other side must see it (see `translate_icmp_error`).
+    fn translate_error<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) {
+        let s = *self.flow.sessions().get(hit.id);
+        if s.flags() & session_flags::SINGLE != 0 {
+            // DR/TUN sessions see one direction; their backends answer
+            // clients directly, so errors about their flows are not ours.
+            return self.drop(DropReason::NoSession);
+        }
+        let quoted_to = if hit.dir == Direction::Outbound {
+            *s.inbound()
+        } else {
+            *s.outbound()
+        };
+        match translate_icmp_error(
+            pkt.data_mut(),
+            meta,
+            &Translation::of(&quoted_to),
+            quoted_to.dst,
+            quoted_to.src,
+        ) {
+            Ok(()) => {
+                self.counters.events.icmp_errors_translated += 1;
+                self.egress(cx, pkt, meta.vlan, quoted_to.src);
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// Turns `pkt` into an ICMP `error` from our address on the ingress
+    /// interface and sends it back where the packet came from. Suppressed
+    /// errors count as `icmp_rate_limited`.
+    fn send_icmp_error<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        error: IcmpError,
+    ) {
+        if !self.icmp_limit.allow(cx.now) {
+            return self.drop(DropReason::IcmpRateLimited);
+        }
+        let src = cx.t.source_address(at.iface, meta.tuple.src);
+        let IcmpError {
+            icmp_type,
+            code,
+            rest,
+        } = error;
+        if build_icmp_error(&mut pkt, meta, icmp_type, code, rest, src) {
+            let ours = cx.t.port_mac(at.port);
+            if let (Some(ours), Some(src)) = (ours, pkt.data_mut().get_mut(6..12)) {
+                src.copy_from_slice(&ours.0);
+            }
+            self.counters.events.icmp_errors_sent += 1;
+            self.send(cx, at.port, pkt);
+        }
+    }
+
+    /// An echo request to one of our addresses: answered out of the port it
+    /// came in by, to the MAC it came from.
+    fn answer_echo<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+    ) {
+        match answer_echo(pkt.data_mut(), meta, &cx.t.owned) {
+            Ok(()) => {
+                let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
+                    MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
+                });
+                let ours = cx.t.port_mac(port).unwrap_or(sender);
+                set_macs(pkt.data_mut(), ours, sender);
+                self.counters.events.echo_replies += 1;
+                self.send(cx, port, pkt);
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+}

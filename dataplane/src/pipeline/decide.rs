@@ -1,0 +1,123 @@
+//! What an IPv4 packet is to this worker, decided without acting on it:
+//! a plain [`Step`], so the batch walk can decide a packet now and act on
+//! it later in its burst (see `burst.rs`).
+
+use super::burst::tcp_flags_of;
+use super::{Datapath, Ingress};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::proto::tcp_flags;
+use crate::flow::{Direction, Hit, Origin, ProtoState, TcpState};
+use crate::packet::{Ipv4Meta, L4Kind};
+use crate::tables::{LbTables, Mode};
+use crate::tuple::IpProto;
+
+/// What to do with an IPv4 packet.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Step {
+    Drop(DropReason),
+    /// An ICMP error about the flow of this session.
+    TranslateError(Hit),
+    /// A packet of a live session.
+    Forward {
+        at: Ingress,
+        hit: Hit,
+    },
+    /// A SYN on a closing connection: end it, then open a new one.
+    ReuseThenOpen {
+        at: Ingress,
+        old: Hit,
+    },
+    /// An echo request to one of our addresses, received on `port`.
+    AnswerEcho {
+        port: u16,
+    },
+    /// The first packet of a flow: schedule it and make its session.
+    Open {
+        at: Ingress,
+    },
+}
+
+/// Whether the frame is for us at L2: our MAC, or broadcast/multicast
+/// (a promiscuous port also sees other hosts' frames).
+#[inline]
+pub(super) fn for_our_mac(t: &LbTables, port: u16, frame: &[u8]) -> bool {
+    let Some(dst) = frame.get(..6) else {
+        return false;
+    };
+    dst[0] & 1 == 1 || t.port_mac(port).is_some_and(|m| m.0 == dst)
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Decides what to do with an IPv4 packet received on `port`, without
+    /// acting on it: the same answer whether the packet is handled now or
+    /// later in its burst, as long as the session table did not change.
+    #[inline(always)]
+    pub(super) fn decide(
+        &self,
+        t: &LbTables,
+        port: u16,
+        frame: &[u8],
+        meta: &Ipv4Meta,
+        hash: u64,
+    ) -> Step {
+        if !for_our_mac(t, port, frame) {
+            return Step::Drop(DropReason::OtherHost);
+        }
+        let Some(iface) = t.ingress_interface(port, meta.vlan) else {
+            return Step::Drop(DropReason::NoInterface);
+        };
+        let at = Ingress { port, iface };
+        let sessions = self.flow.sessions();
+        match meta.kind {
+            L4Kind::IcmpOther => return Step::Drop(DropReason::UnsupportedIcmp),
+            L4Kind::IcmpError { quoted, .. } => {
+                return match sessions.lookup_hashed(&quoted.reversed(), hash) {
+                    Some(hit) => Step::TranslateError(hit),
+                    None => Step::Drop(DropReason::NoSession),
+                };
+            }
+            _ => {}
+        }
+        if let Some(hit) = sessions.lookup_hashed(&meta.tuple, hash) {
+            return if self.port_reused(t, frame, meta, hit) {
+                Step::ReuseThenOpen { at, old: hit }
+            } else {
+                Step::Forward { at, hit }
+            };
+        }
+        if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
+            return Step::AnswerEcho { port };
+        }
+        Step::Open { at }
+    }
+
+    /// Whether a client's SYN hit a connection that is closing (TIME_WAIT
+    /// or CLOSE; FIN_WAIT too for DR and TUN, which never see the server's
+    /// half): a new connection on a reused port. The old session ends
+    /// (`sessions_expired`) and the SYN is scheduled afresh, as IPVS does
+    /// (`conn_reuse_mode`). Without this a reused client port would stay on
+    /// the old backend, even one taken out since.
+    fn port_reused(&self, t: &LbTables, frame: &[u8], meta: &Ipv4Meta, hit: Hit) -> bool {
+        if meta.tuple.proto != IpProto::TCP || hit.dir != Direction::Inbound {
+            return false;
+        }
+        let opening = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
+        if tcp_flags_of(frame, meta) & opening != tcp_flags::SYN {
+            return false;
+        }
+        let s = self.flow.sessions().get(hit.id);
+        let input_only = match s.origin() {
+            Origin::Service(id) => matches!(
+                t.services.get(id as usize).map(|x| x.spec.mode),
+                Some(Mode::Dr | Mode::Tun)
+            ),
+            Origin::Snat(_) => false,
+        };
+        match s.state {
+            ProtoState::Tcp(TcpState::TimeWait | TcpState::Close) => true,
+            ProtoState::Tcp(TcpState::FinWait) => input_only,
+            _ => false,
+        }
+    }
+}

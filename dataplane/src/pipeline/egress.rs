@@ -1,0 +1,286 @@
+//! The way out: a rewritten packet is routed, tagged for its egress
+//! interface's VLAN, given our MAC and the next hop's (from the static
+//! neighbours, the neighbour table, or an ARP request and a bounded wait),
+//! and put in its port's TX buffer; each buffer goes out as one burst at
+//! the end of the poll.
+//!
+//! A resolved next hop is remembered in the worker's `net::hop_cache`, so
+//! an established flow's packet skips the route and neighbour lookups.
+
+use std::net::Ipv4Addr;
+
+use arrayvec::ArrayVec;
+
+use super::{l2, Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::io::{Burst, PacketIo};
+use crate::net::arp::{write_arp_request, ARP_FRAME_LEN};
+use crate::net::hop_cache::{HopCache, ResolvedHop};
+use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
+use crate::net::route::NextHop;
+use crate::rewrite::set_macs;
+use crate::tables::LbTables;
+use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
+
+/// Packets that may wait for one neighbour's ARP answer.
+pub const NEIGHBOUR_QUEUE: usize = 4;
+/// Neighbour entries per worker.
+const NEIGHBOUR_CAPACITY: usize = 1024;
+pub(super) const NEIGHBOUR_TIMERS: NeighbourTimers = NeighbourTimers {
+    reachable: 60_000,
+    retry: 250,
+    resolve_timeout: 1000,
+};
+
+/// A packet waiting for a neighbour, with the port it leaves by.
+pub(super) struct Pending<P> {
+    pub(super) pkt: P,
+    pub(super) port: u16,
+}
+
+/// Packets a neighbour's answer lets go, with the MAC they go to.
+pub(super) type Released<P> = ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE>;
+
+/// Where a routed packet goes: a next hop resolved before (from the hop
+/// cache), or a route whose neighbour is still to be found.
+#[derive(Clone, Copy)]
+pub(super) enum Hop {
+    Resolved(ResolvedHop),
+    Route(NextHop),
+}
+
+impl Hop {
+    /// The egress interface.
+    pub(super) fn iface(&self) -> u16 {
+        match self {
+            Hop::Resolved(r) => r.iface,
+            Hop::Route(h) => h.port,
+        }
+    }
+}
+
+/// One worker's egress state.
+pub(super) struct Egress<P> {
+    pub(super) neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
+    /// Next hops resolved for recent destinations.
+    pub(super) hops: HopCache,
+    /// One TX buffer per port, flushed at the end of each poll.
+    out: Vec<Burst<P>>,
+    tx_sent: usize,
+    tx_dropped: usize,
+}
+
+impl<P: PacketBuf> Egress<P> {
+    pub(super) fn new(tables: &LbTables) -> Self {
+        Egress {
+            neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
+            hops: HopCache::new(tables.routes.longest_prefix()),
+            out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
+            tx_sent: 0,
+            tx_dropped: 0,
+        }
+    }
+
+    /// Follows new tables: routes, interfaces and static neighbours may
+    /// have changed, and there may be more ports.
+    pub(super) fn adopt(&mut self, new: &LbTables) {
+        self.hops.clear(new.routes.longest_prefix());
+        if self.out.len() < new.ports.len() {
+            self.out.resize_with(new.ports.len(), Burst::new);
+        }
+    }
+
+    /// Packets sent and dropped by the TX queues since the last call.
+    pub(super) fn take_tx_totals(&mut self) -> (usize, usize) {
+        let totals = (self.tx_sent, self.tx_dropped);
+        (self.tx_sent, self.tx_dropped) = (0, 0);
+        totals
+    }
+
+    /// Gives up on neighbours that never answered; returns the packets
+    /// that waited for them (and are now dropped).
+    pub(super) fn expire_neighbours(&mut self, now: u64) -> u64 {
+        let mut unresolved = 0u64;
+        self.neighbours.expire(now, |_| unresolved += 1);
+        unresolved
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Queues `pkt` for TX on `port`, flushing the buffer first if full.
+    #[inline(always)]
+    pub(super) fn send<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, port: u16, pkt: P) {
+        let port = usize::from(port);
+        if self.egress.out.get(port).is_some_and(|b| b.is_full()) {
+            self.flush(cx, port);
+        }
+        match self.egress.out.get_mut(port) {
+            Some(out) => out.push(pkt),
+            None => self.drop(DropReason::NoRoute),
+        }
+    }
+
+    /// Sends what waits in `port`'s TX buffer; what the queue refuses is
+    /// freed and counted as `tx_full`.
+    pub(super) fn flush<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, port: usize) {
+        let Some(out) = self.egress.out.get_mut(port) else {
+            return;
+        };
+        if out.is_empty() {
+            return;
+        }
+        let o = cx.io.tx_burst(port, out);
+        self.egress.tx_sent += o.sent;
+        if o.dropped > 0 {
+            self.egress.tx_dropped += o.dropped;
+            self.counters
+                .drops
+                .count_n(DropReason::TxFull, o.dropped as u64);
+        }
+    }
+
+    /// Routes a rewritten packet to `dst`.
+    pub(super) fn egress<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        vlan: Option<u16>,
+        dst: Ipv4Addr,
+    ) {
+        match self.route_to(cx, dst) {
+            Some(hop) => self.egress_hop(cx, pkt, vlan, hop, dst),
+            None => self.drop(DropReason::NoRoute),
+        }
+    }
+
+    /// How a packet to `dst` leaves: as the hop cache remembers it, else by
+    /// the route table.
+    #[inline]
+    pub(super) fn route_to<I>(&self, cx: &Cx<'_, I>, dst: Ipv4Addr) -> Option<Hop> {
+        let e = &self.egress;
+        match e.hops.get(dst, e.neighbours.version(), cx.now) {
+            Some(hop) => Some(Hop::Resolved(hop)),
+            None => cx.t.routes.lookup(dst).map(Hop::Route),
+        }
+    }
+
+    /// Sends a packet by a route's next hop: the egress interface's VLAN
+    /// tag, our MAC, the neighbour's MAC (or an ARP request and a wait).
+    /// A resolved hop is remembered for `dst` in the hop cache.
+    pub(super) fn egress_hop<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        vlan: Option<u16>,
+        hop: Hop,
+        dst: Ipv4Addr,
+    ) {
+        let hop = match hop {
+            Hop::Resolved(r) => {
+                if let Err(reason) = l2::set_vlan(&mut pkt, vlan, r.vlan) {
+                    return self.drop(reason);
+                }
+                set_macs(pkt.data_mut(), r.src_mac, r.dst_mac);
+                return self.send(cx, r.port, pkt);
+            }
+            Hop::Route(hop) => hop,
+        };
+        let t = cx.t;
+        let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let port = iface.port;
+        let Some(our_mac) = t.port_mac(port) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        if let Err(reason) = l2::set_vlan(&mut pkt, vlan, iface.vlan) {
+            return self.drop(reason);
+        }
+        let next = hop.neighbour(dst);
+        let via_gateway = hop.gateway.is_some();
+        let resolved = |mac| ResolvedHop {
+            iface: hop.port,
+            port,
+            vlan: iface.vlan,
+            src_mac: our_mac,
+            dst_mac: mac,
+        };
+        let now = cx.now;
+        if let Some(mac) = t.static_neighbours.get(&next) {
+            let e = &mut self.egress;
+            let version = e.neighbours.version();
+            e.hops.put(dst, via_gateway, resolved(*mac), version, now);
+            set_macs(pkt.data_mut(), our_mac, *mac);
+            return self.send(cx, port, pkt);
+        }
+        match self
+            .egress
+            .neighbours
+            .resolve(next, Pending { pkt, port }, now)
+        {
+            Resolution::Ready {
+                mac,
+                mut packet,
+                refresh,
+            } => {
+                let e = &mut self.egress;
+                let version = e.neighbours.version();
+                e.hops.put(dst, via_gateway, resolved(mac), version, now);
+                set_macs(packet.pkt.data_mut(), our_mac, mac);
+                self.send(cx, port, packet.pkt);
+                if refresh {
+                    self.arp_request(cx, hop.port, next);
+                }
+            }
+            Resolution::Queued { send_request } => {
+                if send_request {
+                    self.arp_request(cx, hop.port, next);
+                }
+            }
+            Resolution::Dropped { reason, .. } => self.drop(reason),
+        }
+    }
+
+    /// Broadcasts an ARP request for `target` on interface `iface`. With no
+    /// free mbuf the request waits for the next retry.
+    fn arp_request<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        iface: u16,
+        target: Ipv4Addr,
+    ) {
+        let t = cx.t;
+        let Some(i) = t.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let Some(mac) = t.port_mac(i.port) else {
+            return;
+        };
+        let Some(mut buf) = cx.io.alloc() else {
+            return;
+        };
+        let len = ARP_FRAME_LEN + if i.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+        if buf.append(len).is_none() {
+            return;
+        }
+        let src = t.source_address(iface, target);
+        if write_arp_request(buf.data_mut(), i.vlan, mac, src, target).is_some() {
+            self.counters.events.arp_requests += 1;
+            self.send(cx, i.port, buf);
+        }
+    }
+
+    /// Sends packets that waited for a neighbour's MAC.
+    pub(super) fn send_released<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        released: Released<P>,
+    ) {
+        for (mut p, mac) in released {
+            let src = cx.t.port_mac(p.port).unwrap_or(MacAddr::ZERO);
+            set_macs(p.pkt.data_mut(), src, mac);
+            self.send(cx, p.port, p.pkt);
+        }
+    }
+}
