@@ -19,10 +19,10 @@ use std::hash::BuildHasher;
 
 use super::pools::{PoolMaker, Pools};
 use super::proto::tcp_flags;
-use super::table::session_flags;
+use super::table::{session_flags, Forwarding, HopHint};
 use super::{
-    ConnCounts, InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable,
-    TcpDir, TcpState,
+    ConnCounts, Direction, InsertError, NewSession, Origin, ProtoState, Session, SessionId,
+    SessionTable, TcpDir, TcpState,
 };
 use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
@@ -404,6 +404,12 @@ impl FlowState {
                 };
                 Ok(NewSession {
                     origin,
+                    forwarding: match mode {
+                        Mode::Dr => Forwarding::Dr,
+                        Mode::Tun => Forwarding::Tun,
+                        Mode::Nat => Forwarding::Nat,
+                        Mode::FullNat => Forwarding::FullNat,
+                    },
                     flags,
                     ..NewSession::new(tuple, outbound, backend.id, state)
                 })
@@ -425,6 +431,7 @@ impl FlowState {
                 };
                 Ok(NewSession {
                     origin,
+                    forwarding: Forwarding::Snat,
                     flags: session_flags::LOCAL_PORT,
                     ..NewSession::new(tuple, outbound, u32::MAX, state)
                 })
@@ -509,6 +516,13 @@ impl FlowState {
             let backend = self.sessions.get(id).backend;
             self.conns.changed(backend, tr);
         }
+    }
+
+    /// Remembers where session `id`'s packets travelling `dir` found their
+    /// next hop (see `HopHint`).
+    #[inline]
+    pub fn set_hop_hint(&mut self, id: SessionId, dir: Direction, hint: HopHint) {
+        self.sessions.set_hop_hint(id, dir, hint);
     }
 
     /// Re-arms session `id`'s timer for its state.

@@ -63,6 +63,26 @@ pub mod session_flags {
     pub const SNAT: u8 = 0x08;
 }
 
+/// How a session's packets are forwarded, fixed when it is made: its
+/// service's mode (a service keeps its id only while its mode stays), or
+/// SNAT.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[repr(u8)]
+pub enum Forwarding {
+    Dr,
+    Tun,
+    Nat,
+    FullNat,
+    Snat,
+}
+
+/// A hint the pipeline keeps per session and direction: where in its hop
+/// cache the packets of that direction found their next hop. The hint is
+/// checked on use, so a stale one costs a lookup, never a wrong hop.
+pub type HopHint = u16;
+/// No hint yet.
+pub const NO_HOP_HINT: HopHint = u16::MAX;
+
 /// What a session belongs to: the service that scheduled it, or the SNAT
 /// rule its internal host matched (ids as the tables give them).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -78,10 +98,6 @@ pub enum Origin {
 pub struct Session {
     inbound: FiveTuple,
     outbound: FiveTuple,
-    /// The upper 32 bits of each tuple's hash: where its index entry lives,
-    /// kept so removal needs no rehash.
-    inbound_hash: u32,
-    outbound_hash: u32,
     /// Deadline in wheel ticks (wrapping).
     expires: u32,
     /// Tick of the wheel slot the session is linked in.
@@ -93,24 +109,27 @@ pub struct Session {
     /// The id of the service or SNAT rule (`session_flags::SNAT` tells
     /// which): see [`Session::origin`].
     origin_id: u32,
+    /// Per direction (inbound, outbound): see [`HopHint`].
+    hop_hints: [HopHint; 2],
     pub state: ProtoState,
     flags: u8,
+    forwarding: Forwarding,
 }
 
 impl Session {
     const VACANT: Session = Session {
         inbound: ZERO_TUPLE,
         outbound: ZERO_TUPLE,
-        inbound_hash: 0,
-        outbound_hash: 0,
         expires: 0,
         timer_tick: 0,
         timer_next: NIL,
         timer_prev: NIL,
         backend: u32::MAX,
         origin_id: 0,
+        hop_hints: [NO_HOP_HINT; 2],
         state: ProtoState::Udp,
         flags: 0,
+        forwarding: Forwarding::Dr,
     };
 
     pub fn inbound(&self) -> &FiveTuple {
@@ -125,6 +144,16 @@ impl Session {
     }
     pub fn holds_local_port(&self) -> bool {
         self.flags & session_flags::LOCAL_PORT != 0
+    }
+    /// How the session's packets are forwarded.
+    #[inline]
+    pub fn forwarding(&self) -> Forwarding {
+        self.forwarding
+    }
+    /// The hop hint of the packets travelling `dir`.
+    #[inline]
+    pub fn hop_hint(&self, dir: Direction) -> HopHint {
+        self.hop_hints[dir as usize]
     }
     /// The service or SNAT rule the session belongs to.
     #[inline]
@@ -210,6 +239,7 @@ pub struct NewSession {
     /// session once (templates; DR/TUN, which see no replies).
     pub outbound: FiveTuple,
     pub origin: Origin,
+    pub forwarding: Forwarding,
     pub backend: u32,
     pub state: ProtoState,
     /// `session_flags` bits such as `LOCAL_PORT` (`SNAT` follows `origin`).
@@ -229,6 +259,7 @@ impl NewSession {
             inbound,
             outbound,
             origin: Origin::Service(0),
+            forwarding: Forwarding::Dr,
             backend,
             state,
             flags: 0,
@@ -447,6 +478,13 @@ impl<S: BuildHasher> SessionTable<S> {
         &mut self.sessions[id.index()]
     }
 
+    /// Remembers where session `id`'s packets travelling `dir` found
+    /// their next hop.
+    #[inline]
+    pub fn set_hop_hint(&mut self, id: SessionId, dir: Direction, hint: HopHint) {
+        self.sessions[id.index()].hop_hints[dir as usize] = hint;
+    }
+
     /// Creates a session reachable by its inbound and outbound tuples.
     pub fn insert(&mut self, new: &NewSession, now_ms: u64) -> Result<SessionId, InsertError> {
         let inbound_hash = self.hash(&new.inbound);
@@ -465,6 +503,7 @@ impl<S: BuildHasher> SessionTable<S> {
             inbound,
             outbound,
             origin,
+            forwarding,
             backend,
             state,
             flags,
@@ -503,16 +542,16 @@ impl<S: BuildHasher> SessionTable<S> {
         self.sessions[id as usize] = Session {
             inbound: *inbound,
             outbound: *outbound,
-            inbound_hash: (in_hash >> 32) as u32,
-            outbound_hash: (out_hash >> 32) as u32,
             expires,
             timer_tick: 0,
             timer_next: NIL,
             timer_prev: NIL,
             backend,
             origin_id,
+            hop_hints: [NO_HOP_HINT; 2],
             state,
             flags: s_flags,
+            forwarding,
         };
         self.index_insert((in_hash >> 32) as u32, id, Direction::Inbound);
         if !single {
@@ -632,10 +671,18 @@ impl<S: BuildHasher> SessionTable<S> {
     #[inline]
     fn prefetch_index_slots(&self, id: u32) {
         let s = &self.sessions[id as usize];
-        prefetch_read(&self.index[self.home(s.inbound_hash)]);
+        prefetch_read(&self.index[self.home(self.tag(&s.inbound))]);
         if s.flags & session_flags::SINGLE == 0 {
-            prefetch_read(&self.index[self.home(s.outbound_hash)]);
+            prefetch_read(&self.index[self.home(self.tag(&s.outbound))]);
         }
+    }
+
+    /// The index tag of a tuple: the upper half of its hash, which places
+    /// its index entry. Removal recomputes it rather than keep it in the
+    /// session, whose bytes go to what every packet reads.
+    #[inline]
+    fn tag(&self, t: &FiveTuple) -> u32 {
+        (self.hash(t) >> 32) as u32
     }
 
     /// Removes every live session `select` picks (e.g. those of a removed
@@ -710,9 +757,9 @@ impl<S: BuildHasher> SessionTable<S> {
     /// Unindexes and frees a session already unlinked from the wheel.
     fn release(&mut self, id: u32) {
         let s = self.sessions[id as usize];
-        self.index_remove(s.inbound_hash, id, Direction::Inbound);
+        self.index_remove(self.tag(&s.inbound), id, Direction::Inbound);
         if s.flags & session_flags::SINGLE == 0 {
-            self.index_remove(s.outbound_hash, id, Direction::Outbound);
+            self.index_remove(self.tag(&s.outbound), id, Direction::Outbound);
         }
         let slot = &mut self.sessions[id as usize];
         slot.flags = 0;

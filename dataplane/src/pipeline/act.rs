@@ -50,11 +50,12 @@ impl IcmpError {
     }
 }
 
-/// The real server a DR or TUN packet goes to.
+/// The real server a DR or TUN packet goes to, and the session it is of.
 #[derive(Clone, Copy, Debug)]
 struct RealServer {
     addr: Ipv4Addr,
     tunnel: bool,
+    hit: Hit,
 }
 
 impl<P: PacketBuf> Datapath<P> {
@@ -177,6 +178,7 @@ impl<P: PacketBuf> Datapath<P> {
                 let rs = RealServer {
                     addr,
                     tunnel: m == Mode::Tun,
+                    hit,
                 };
                 self.deliver_to_real_server(cx, at, pkt, meta, rs)
             }
@@ -188,7 +190,7 @@ impl<P: PacketBuf> Datapath<P> {
                     s.inbound().reversed()
                 };
                 match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
-                    Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst),
+                    Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst, Some(hit)),
                     Err(DropReason::TtlExceeded) => {
                         self.drop(DropReason::TtlExceeded);
                         self.send_icmp_error(cx, at, pkt, meta, IcmpError::TIME_EXCEEDED)
@@ -231,7 +233,7 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         rs: RealServer,
     ) {
-        let Some(hop) = self.route_to(cx, rs.addr) else {
+        let Some(hop) = self.route_to(cx, rs.addr, Some(rs.hit)) else {
             return self.drop(DropReason::NoRoute);
         };
         if rs.tunnel {
@@ -256,7 +258,8 @@ impl<P: PacketBuf> Datapath<P> {
                 Err(reason) => return self.drop(reason),
             }
         }
-        self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
+        let hint = self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
+        self.remember_hop(Some(rs.hit), hint);
     }
 
     /// An ICMP error about a packet of a tracked flow, rewritten as the
@@ -288,7 +291,7 @@ impl<P: PacketBuf> Datapath<P> {
         ) {
             Ok(()) => {
                 self.counters.events.icmp_errors_translated += 1;
-                self.egress(cx, pkt, meta.vlan, quoted_to.src);
+                self.egress(cx, pkt, meta.vlan, quoted_to.src, None);
             }
             Err(reason) => self.drop(reason),
         }

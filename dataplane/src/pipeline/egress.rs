@@ -4,8 +4,11 @@
 //! and put in its port's TX buffer; each buffer goes out as one burst at
 //! the end of the poll.
 //!
-//! A resolved next hop is remembered in the worker's `net::hop_cache`, so
-//! an established flow's packet skips the route and neighbour lookups.
+//! A resolved next hop is remembered in the worker's `net::hop_cache`, and
+//! the slot it is in in the session (a hop hint per direction), so an
+//! established flow's packet skips the route and neighbour lookups and the
+//! cache's hashing: one entry read, checked for its destination and
+//! generation.
 
 use std::net::Ipv4Addr;
 
@@ -14,6 +17,8 @@ use arrayvec::ArrayVec;
 use super::{l2, Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::table::HopHint;
+use crate::flow::Hit;
 use crate::io::{Burst, PacketIo};
 use crate::net::arp::{write_arp_request, ARP_FRAME_LEN};
 use crate::net::hop_cache::{HopCache, ResolvedHop};
@@ -98,6 +103,14 @@ impl<P: PacketBuf> Egress<P> {
         totals
     }
 
+    /// Starts a new hop-cache generation if the neighbour table changed
+    /// or the current one is old: call after the neighbour table learned
+    /// or replaced something, and once per poll.
+    #[inline]
+    pub(super) fn sync_hops(&mut self, now: u64) {
+        self.hops.refresh(self.neighbours.version(), now);
+    }
+
     /// Gives up on neighbours that never answered; returns the packets
     /// that waited for them (and are now dropped).
     pub(super) fn expire_neighbours(&mut self, now: u64) -> u64 {
@@ -140,34 +153,63 @@ impl<P: PacketBuf> Datapath<P> {
         }
     }
 
-    /// Routes a rewritten packet to `dst`.
+    /// Routes a rewritten packet to `dst`; `leg` is the session and
+    /// direction it belongs to, if any, whose hop hint is used and kept.
     pub(super) fn egress<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         pkt: P,
         vlan: Option<u16>,
         dst: Ipv4Addr,
+        leg: Option<Hit>,
     ) {
-        match self.route_to(cx, dst) {
-            Some(hop) => self.egress_hop(cx, pkt, vlan, hop, dst),
+        match self.route_to(cx, dst, leg) {
+            Some(hop) => {
+                let hint = self.egress_hop(cx, pkt, vlan, hop, dst);
+                self.remember_hop(leg, hint);
+            }
             None => self.drop(DropReason::NoRoute),
         }
     }
 
-    /// How a packet to `dst` leaves: as the hop cache remembers it, else by
-    /// the route table.
+    /// How a packet to `dst` leaves: by the hop cache entry the session's
+    /// hint names, else as the hop cache remembers `dst` (and the hint is
+    /// updated), else by the route table.
     #[inline]
-    pub(super) fn route_to<I>(&self, cx: &Cx<'_, I>, dst: Ipv4Addr) -> Option<Hop> {
-        let e = &self.egress;
-        match e.hops.get(dst, e.neighbours.version(), cx.now) {
-            Some(hop) => Some(Hop::Resolved(hop)),
+    pub(super) fn route_to<I>(
+        &mut self,
+        cx: &Cx<'_, I>,
+        dst: Ipv4Addr,
+        leg: Option<Hit>,
+    ) -> Option<Hop> {
+        let hops = &self.egress.hops;
+        if let Some(leg) = leg {
+            let hint = self.flow.sessions().get(leg.id).hop_hint(leg.dir);
+            if let Some(hop) = hops.at(hint, dst) {
+                return Some(Hop::Resolved(hop));
+            }
+        }
+        match hops.get(dst) {
+            Some((hint, hop)) => {
+                self.remember_hop(leg, Some(hint));
+                Some(Hop::Resolved(hop))
+            }
             None => cx.t.routes.lookup(dst).map(Hop::Route),
         }
     }
 
-    /// Sends a packet by a route's next hop: the egress interface's VLAN
-    /// tag, our MAC, the neighbour's MAC (or an ARP request and a wait).
-    /// A resolved hop is remembered for `dst` in the hop cache.
+    /// Keeps `hint` as the hop hint of a session's direction.
+    #[inline]
+    pub(super) fn remember_hop(&mut self, leg: Option<Hit>, hint: Option<HopHint>) {
+        if let (Some(leg), Some(hint)) = (leg, hint) {
+            self.flow.set_hop_hint(leg.id, leg.dir, hint);
+        }
+    }
+
+    /// Sends a packet by a resolved hop, or by a route's next hop: the
+    /// egress interface's VLAN tag, our MAC, the neighbour's MAC (or an ARP
+    /// request and a wait). A hop resolved here is remembered for `dst` in
+    /// the hop cache, and its slot returned.
     pub(super) fn egress_hop<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -175,27 +217,33 @@ impl<P: PacketBuf> Datapath<P> {
         vlan: Option<u16>,
         hop: Hop,
         dst: Ipv4Addr,
-    ) {
+    ) -> Option<HopHint> {
         let hop = match hop {
             Hop::Resolved(r) => {
-                if let Err(reason) = l2::set_vlan(&mut pkt, vlan, r.vlan) {
-                    return self.drop(reason);
+                match l2::set_vlan(&mut pkt, vlan, r.vlan) {
+                    Ok(()) => {
+                        set_macs(pkt.data_mut(), r.src_mac, r.dst_mac);
+                        self.send(cx, r.port, pkt);
+                    }
+                    Err(reason) => self.drop(reason),
                 }
-                set_macs(pkt.data_mut(), r.src_mac, r.dst_mac);
-                return self.send(cx, r.port, pkt);
+                return None;
             }
             Hop::Route(hop) => hop,
         };
         let t = cx.t;
         let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
-            return self.drop(DropReason::NoRoute);
+            self.drop(DropReason::NoRoute);
+            return None;
         };
         let port = iface.port;
         let Some(our_mac) = t.port_mac(port) else {
-            return self.drop(DropReason::NoRoute);
+            self.drop(DropReason::NoRoute);
+            return None;
         };
         if let Err(reason) = l2::set_vlan(&mut pkt, vlan, iface.vlan) {
-            return self.drop(reason);
+            self.drop(reason);
+            return None;
         }
         let next = hop.neighbour(dst);
         let via_gateway = hop.gateway.is_some();
@@ -208,37 +256,41 @@ impl<P: PacketBuf> Datapath<P> {
         };
         let now = cx.now;
         if let Some(mac) = t.static_neighbours.get(&next) {
-            let e = &mut self.egress;
-            let version = e.neighbours.version();
-            e.hops.put(dst, via_gateway, resolved(*mac), version, now);
+            let hint = self.egress.hops.put(dst, via_gateway, resolved(*mac));
             set_macs(pkt.data_mut(), our_mac, *mac);
-            return self.send(cx, port, pkt);
+            self.send(cx, port, pkt);
+            return Some(hint);
         }
-        match self
+        let resolution = self
             .egress
             .neighbours
-            .resolve(next, Pending { pkt, port }, now)
-        {
+            .resolve(next, Pending { pkt, port }, now);
+        // Resolving may have replaced another neighbour's entry.
+        self.egress.sync_hops(now);
+        match resolution {
             Resolution::Ready {
                 mac,
                 mut packet,
                 refresh,
             } => {
-                let e = &mut self.egress;
-                let version = e.neighbours.version();
-                e.hops.put(dst, via_gateway, resolved(mac), version, now);
+                let hint = self.egress.hops.put(dst, via_gateway, resolved(mac));
                 set_macs(packet.pkt.data_mut(), our_mac, mac);
                 self.send(cx, port, packet.pkt);
                 if refresh {
                     self.arp_request(cx, hop.port, next);
                 }
+                Some(hint)
             }
             Resolution::Queued { send_request } => {
                 if send_request {
                     self.arp_request(cx, hop.port, next);
                 }
+                None
             }
-            Resolution::Dropped { reason, .. } => self.drop(reason),
+            Resolution::Dropped { reason, .. } => {
+                self.drop(reason);
+                None
+            }
         }
     }
 

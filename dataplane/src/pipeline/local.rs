@@ -62,6 +62,7 @@ impl<P: PacketBuf> Datapath<P> {
             Ok(ArpOutcome::Consumed) => {}
             Err(reason) => self.drop(reason),
         }
+        self.egress.sync_hops(cx.now);
         self.send_released(cx, released);
         // What we learned, the other workers may be waiting for.
         if let Some((addr, mac)) = sender {
@@ -101,6 +102,7 @@ impl<P: PacketBuf> Datapath<P> {
             .learn(addr, mac, cx.now, true, |p, mac| {
                 let _ = released.try_push((p, mac));
             });
+        self.egress.sync_hops(cx.now);
         self.send_released(cx, released);
     }
 }

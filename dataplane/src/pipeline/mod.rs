@@ -169,6 +169,7 @@ impl<P: PacketBuf> Pipeline<P> {
             io,
             now: now_ms,
         };
+        path.egress.sync_hops(now_ms);
         let (mut received, mut bursts) = (0, 0);
         let ports = cx.io.port_count().min(cx.t.ports.len());
         for port in 0..ports {
