@@ -9,7 +9,10 @@
 //! [`DropReason::Fragment`]: without reassembly only the first fragment
 //! carries ports, so a balancer cannot place the others on a flow.
 
+use std::net::Ipv4Addr;
+
 use crate::buf::HwChecksum;
+use crate::checksum;
 use crate::drop::DropReason;
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::parse_l2;
@@ -95,6 +98,95 @@ pub fn classify_received(
     frame: &[u8],
     ipv4_checksum: HwChecksum,
 ) -> Result<Classified, DropReason> {
+    match classify_common(frame, ipv4_checksum) {
+        Some(meta) => Ok(Classified::Ipv4(meta)),
+        None => classify_any(frame, ipv4_checksum),
+    }
+}
+
+/// Big-endian u16 at `off` of a header known to be long enough.
+#[inline(always)]
+fn be16<const N: usize>(h: &[u8; N], off: usize) -> u16 {
+    u16::from_be_bytes([h[off], h[off + 1]])
+}
+
+/// The common case of [`classify_received`] in a handful of loads: an
+/// untagged or single-tagged IPv4 packet with a 20-byte header, a valid
+/// checksum, not a fragment, carrying a whole TCP or UDP header. Anything
+/// else is `None`, for the general walk to classify (or drop with its
+/// reason); what this accepts, it classifies exactly as that walk would
+/// (`tests::the_common_case_classifies_as_the_general_walk`).
+#[inline(always)]
+fn classify_common(frame: &[u8], ipv4_checksum: HwChecksum) -> Option<Ipv4Meta> {
+    const IPV4: u16 = EtherType::IPV4;
+    const VLAN: u16 = EtherType::VLAN;
+    // Ethernet and one tag: the first 18 bytes.
+    let l2: &[u8; 18] = frame.first_chunk()?;
+    let (l3_offset, vlan) = match be16(l2, 12) {
+        IPV4 => (14, None),
+        VLAN if be16(l2, 16) == IPV4 => (18, Some(be16(l2, 14) & 0x0fff)),
+        _ => return None,
+    };
+    let rest = frame.get(l3_offset..)?;
+    let ip: &[u8; 20] = rest.first_chunk()?;
+    let total_len = be16(ip, 2);
+    let total = usize::from(total_len);
+    // Version 4, IHL 5; the whole packet in the frame; not a fragment.
+    if ip[0] != 0x45 || total > rest.len() || be16(ip, 6) & 0x3fff != 0 {
+        return None;
+    }
+    let checksum_ok = match ipv4_checksum {
+        HwChecksum::Good => true,
+        HwChecksum::Bad => false,
+        HwChecksum::Unchecked => checksum::verifies_ipv4_header(ip),
+    };
+    if !checksum_ok {
+        return None;
+    }
+    let l4 = rest.get(20..total)?;
+    let (proto, kind) = match ip[9] {
+        6 => {
+            let h: &[u8; 20] = l4.first_chunk()?;
+            let header_len = usize::from(h[12] >> 4) * 4;
+            if header_len < 20 || header_len > l4.len() {
+                return None;
+            }
+            (IpProto::TCP, L4Kind::Tcp)
+        }
+        17 => {
+            let h: &[u8; 8] = l4.first_chunk()?;
+            let len = usize::from(be16(h, 4));
+            if len < 8 || len > l4.len() {
+                return None;
+            }
+            (IpProto::UDP, L4Kind::Udp)
+        }
+        _ => return None,
+    };
+    let ports: &[u8; 4] = l4.first_chunk()?;
+    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    Some(Ipv4Meta {
+        l3_offset,
+        l4_offset: l3_offset + 20,
+        total_len,
+        ttl: ip[8],
+        dont_fragment: be16(ip, 6) & 0x4000 != 0,
+        vlan,
+        tuple: FiveTuple {
+            src: addr(12),
+            dst: addr(16),
+            src_port: be16(ports, 0),
+            dst_port: be16(ports, 2),
+            proto,
+        },
+        kind,
+    })
+}
+
+/// The general walk of [`classify_received`]: every frame the common case
+/// does not take.
+#[inline(never)]
+fn classify_any(frame: &[u8], ipv4_checksum: HwChecksum) -> Result<Classified, DropReason> {
     let l2 = parse_l2(frame)?;
     let l3 = frame.get(l2.l3_offset..).unwrap_or(&[]);
     match l2.ethertype {
@@ -316,6 +408,93 @@ mod tests {
             classify_received(&good, HwChecksum::Unchecked),
             classify(&good)
         );
+    }
+
+    /// Header bytes worth trying: boundaries of the fields the common
+    /// case checks, and anything.
+    fn header_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            proptest::sample::select(vec![
+                0, 1, 4, 5, 6, 8, 0x11, 0x20, 0x3f, 0x40, 0x45, 0x46, 0x50, 0x60, 0x81, 0xf0, 0xff
+            ]),
+            proptest::num::u8::ANY,
+        ]
+    }
+
+    /// Offsets from the IPv4 header of the bytes the common case reads:
+    /// version/IHL, total length, flags and fragment offset, protocol, the
+    /// TCP data offset, the UDP length, and a few others.
+    fn header_offset() -> impl proptest::strategy::Strategy<Value = usize> {
+        proptest::prop_oneof![
+            proptest::sample::select(vec![0, 2, 3, 6, 7, 9, 24, 25, 32, 40]),
+            0usize..48,
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+        /// Frames near the common case, with bytes of their headers
+        /// changed (the IPv4 checksum fixed after, or the NIC said good,
+        /// or neither): whenever the common case takes one, the general
+        /// walk classifies it the same.
+        #[test]
+        fn the_common_case_classifies_as_the_general_walk(
+            tcp in proptest::bool::ANY,
+            tagged in proptest::bool::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            edits in proptest::collection::vec((header_offset(), header_byte()), 0..3),
+            ethertype_edit in proptest::option::of((12usize..18, header_byte())),
+            fix_checksum in proptest::bool::ANY,
+            truncate in proptest::option::weighted(0.2, 1usize..8),
+            hw in 0u8..3,
+        ) {
+            let f = if tcp {
+                testutil::tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 64, &payload)
+            } else {
+                testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 53, 5353, 9, &payload)
+            };
+            let mut f = if tagged { testutil::vlan_tag(&f, 42) } else { f };
+            let l3 = if tagged { 18 } else { 14 };
+            for (at, byte) in edits {
+                if let Some(b) = f.get_mut(l3 + at) {
+                    *b = byte;
+                }
+            }
+            if fix_checksum && f[l3] & 0x0f == 5 {
+                testutil::fix_ipv4_checksum(&mut f, l3);
+            }
+            if let Some((at, byte)) = ethertype_edit {
+                f[at] = byte;
+            }
+            if let Some(cut) = truncate {
+                f.truncate(f.len().saturating_sub(cut));
+            }
+            let hw = [HwChecksum::Unchecked, HwChecksum::Good, HwChecksum::Bad][hw as usize];
+            if let Some(meta) = classify_common(&f, hw) {
+                proptest::prop_assert_eq!(classify_any(&f, hw), Ok(Classified::Ipv4(meta)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_case_takes_plain_tcp_and_udp_and_leaves_the_rest() {
+        let tcp = testutil::tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 64, b"hi");
+        let udp = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 53, 5353, 9, b"q");
+        let echo = testutil::echo_frame([10, 0, 0, 1], [10, 0, 0, 2], true, 77, 1, b"ping");
+        let none = HwChecksum::Unchecked;
+        assert!(classify_common(&tcp, none).is_some());
+        assert!(classify_common(&testutil::vlan_tag(&udp, 7), none).is_some());
+        assert!(
+            classify_common(&echo, none).is_none(),
+            "ICMP takes the general walk"
+        );
+        let mut bad = tcp.clone();
+        bad[22] ^= 1;
+        assert!(classify_common(&bad, none).is_none());
+        assert_eq!(classify(&bad), Err(DropReason::BadIpv4Checksum));
+        let mut options = tcp.clone();
+        options[14] = 0x46; // IHL 6: the general walk finds the TCP header 4 bytes on
+        assert!(classify_common(&options, HwChecksum::Good).is_none());
     }
 
     #[test]

@@ -506,16 +506,35 @@ impl FlowState {
         true
     }
 
-    /// A TCP segment of session `id` travelling `dir` with `flags`: moves
-    /// its state (and the backend's active/inactive count with it) and
-    /// re-arms its timer.
-    #[inline]
-    pub fn on_tcp(&mut self, id: SessionId, dir: TcpDir, flags: u8, now: u64) {
-        let tr = self.sessions.on_tcp(id, dir, flags, now);
-        if tr.from != tr.to {
-            let backend = self.sessions.get(id).backend;
-            self.conns.changed(backend, tr);
+    /// A packet of session `id` travelling `dir`, with its TCP flags if it
+    /// is TCP: moves the session's TCP state (and its backend's active or
+    /// inactive count with it) and re-arms its timer. Returns the session.
+    #[inline(always)]
+    pub fn on_packet(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        tcp_flags: Option<u8>,
+        now: u64,
+    ) -> &Session {
+        match tcp_flags {
+            Some(flags) => {
+                let s = self.sessions.get(id);
+                let tcp_dir = match (dir, s.forwarding()) {
+                    // DR and TUN replies bypass us: only the client's side is seen.
+                    (Direction::Inbound, Forwarding::Dr | Forwarding::Tun) => TcpDir::InputOnly,
+                    (Direction::Inbound, _) => TcpDir::Input,
+                    (Direction::Outbound, _) => TcpDir::Output,
+                };
+                let tr = self.sessions.on_tcp(id, tcp_dir, flags, now);
+                if tr.from != tr.to {
+                    let backend = self.sessions.get(id).backend;
+                    self.conns.changed(backend, tr);
+                }
+            }
+            None => self.sessions.refresh(id, now),
         }
+        self.sessions.get(id)
     }
 
     /// Remembers where session `id`'s packets travelling `dir` found their
@@ -523,12 +542,6 @@ impl FlowState {
     #[inline]
     pub fn set_hop_hint(&mut self, id: SessionId, dir: Direction, hint: HopHint) {
         self.sessions.set_hop_hint(id, dir, hint);
-    }
-
-    /// Re-arms session `id`'s timer for its state.
-    #[inline]
-    pub fn refresh(&mut self, id: SessionId, now: u64) {
-        self.sessions.refresh(id, now);
     }
 
     /// Re-arms session `id`'s timer to `timeout_ms` from `now`.
@@ -659,16 +672,5 @@ impl FlowState {
 fn grow<T: Clone>(list: &mut Vec<T>, len: usize, value: T) {
     if list.len() < len {
         list.resize(len, value);
-    }
-}
-
-/// Which way a TCP segment of a session travels for the state machine:
-/// the client's side of a DR or TUN flow is all we see of it.
-#[inline]
-pub fn tcp_dir(inbound: bool, mode: Option<Mode>) -> TcpDir {
-    match (inbound, mode) {
-        (true, Some(Mode::Dr | Mode::Tun)) => TcpDir::InputOnly,
-        (true, _) => TcpDir::Input,
-        (false, _) => TcpDir::Output,
     }
 }

@@ -10,15 +10,14 @@ use super::decide::Step;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::state::{tcp_dir, Opened, Plan};
-use crate::flow::table::session_flags;
+use crate::flow::state::{Opened, Plan};
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
-use crate::tables::Mode;
 use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
 
@@ -137,7 +136,9 @@ impl<P: PacketBuf> Datapath<P> {
         Ok(id)
     }
 
-    /// Forwards a packet of an existing session the way its mode says.
+    /// Forwards a packet of an existing session the way it forwards: the
+    /// session's state and timer first, then its counters, then the
+    /// rewrite, and out by the hop its hint names.
     pub(super) fn forward<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -146,49 +147,32 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         hit: Hit,
     ) {
-        let id = hit.id;
+        let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));
+        let s = self.flow.on_packet(hit.id, hit.dir, tcp, cx.now);
+        let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
+        // The packet leaves with the reverse of the other direction's tuple.
+        let to = match hit.dir {
+            Direction::Inbound => s.outbound().reversed(),
+            Direction::Outbound => s.inbound().reversed(),
+        };
+        if cx.t.custom_timeouts {
+            self.service_timeouts(cx, origin, hit.id);
+        }
         let inbound = hit.dir == Direction::Inbound;
-        let (origin, backend) = {
-            let s = self.flow.sessions().get(id);
-            (s.origin(), s.backend)
-        };
-        let spec = match origin {
-            Origin::Service(s) => cx.t.services.get(s as usize).map(|s| &s.spec),
-            Origin::Snat(_) => None,
-        };
-        let mode = spec.map(|s| s.mode);
-        if meta.tuple.proto == IpProto::TCP {
-            let flags = tcp_flags_of(pkt.data(), meta);
-            self.flow.on_tcp(id, tcp_dir(inbound, mode), flags, cx.now);
-        } else {
-            self.flow.refresh(id, cx.now);
-        }
-        if let Some(timeouts) = spec.and_then(|s| s.timeouts.as_ref()) {
-            if let Some(ms) = timeouts.for_state(self.flow.sessions().get(id).state) {
-                self.flow.refresh_with_timeout(id, ms, cx.now);
-            }
-        }
         self.count_packet(origin, backend, inbound, meta.total_len);
-
-        match mode {
-            Some(m @ (Mode::Dr | Mode::Tun)) => {
+        match forwarding {
+            Forwarding::Dr | Forwarding::Tun => {
                 let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {
                     return self.drop(DropReason::NoBackend);
                 };
                 let rs = RealServer {
                     addr,
-                    tunnel: m == Mode::Tun,
+                    tunnel: forwarding == Forwarding::Tun,
                     hit,
                 };
                 self.deliver_to_real_server(cx, at, pkt, meta, rs)
             }
-            _ => {
-                let s = self.flow.sessions().get(id);
-                let to = if inbound {
-                    s.outbound().reversed()
-                } else {
-                    s.inbound().reversed()
-                };
+            Forwarding::Nat | Forwarding::FullNat | Forwarding::Snat => {
                 match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
                     Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst, Some(hit)),
                     Err(DropReason::TtlExceeded) => {
@@ -198,6 +182,25 @@ impl<P: PacketBuf> Datapath<P> {
                     Err(reason) => self.drop(reason),
                 }
             }
+        }
+    }
+
+    /// Re-arms a session's timer with its service's own timeout for its
+    /// state, where the service has one.
+    #[cold]
+    fn service_timeouts<I>(&mut self, cx: &Cx<'_, I>, origin: Origin, id: SessionId) {
+        let Origin::Service(s) = origin else {
+            return;
+        };
+        let Some(timeouts) =
+            cx.t.services
+                .get(s as usize)
+                .and_then(|s| s.spec.timeouts.as_ref())
+        else {
+            return;
+        };
+        if let Some(ms) = timeouts.for_state(self.flow.sessions().get(id).state) {
+            self.flow.refresh_with_timeout(id, ms, cx.now);
         }
     }
 
@@ -225,7 +228,25 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// DR: new MACs only. TUN: the IP-in-IP outer header first, with
     /// fragmentation-needed to the client when it no longer fits.
+    #[inline(always)]
     fn deliver_to_real_server<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        rs: RealServer,
+    ) {
+        if rs.tunnel {
+            return self.tunnel(cx, at, pkt, meta, rs);
+        }
+        self.egress(cx, pkt, meta.vlan, rs.addr, Some(rs.hit))
+    }
+
+    /// TUN: the route first (the outer source address and the MTU are the
+    /// egress interface's), then the IP-in-IP header, then out.
+    #[inline(never)]
+    fn tunnel<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,
@@ -236,27 +257,25 @@ impl<P: PacketBuf> Datapath<P> {
         let Some(hop) = self.route_to(cx, rs.addr, Some(rs.hit)) else {
             return self.drop(DropReason::NoRoute);
         };
-        if rs.tunnel {
-            let t = cx.t;
-            let Some(iface) = t.interfaces.get(usize::from(hop.iface())) else {
-                return self.drop(DropReason::NoRoute);
-            };
-            let mtu = t.ports.get(usize::from(iface.port)).map_or(1500, |p| p.mtu);
-            let tunnel = Tunnel {
-                src: t.source_address(hop.iface(), rs.addr),
-                dst: rs.addr,
-                ttl: TUNNEL_TTL,
-                egress_mtu: mtu,
-            };
-            match encapsulate_ipip(&mut pkt, meta, &tunnel) {
-                Ok(()) => {}
-                Err(DropReason::FragmentationNeeded) => {
-                    self.drop(DropReason::FragmentationNeeded);
-                    let error = IcmpError::fragmentation_needed(tunnel.inner_mtu());
-                    return self.send_icmp_error(cx, at, pkt, meta, error);
-                }
-                Err(reason) => return self.drop(reason),
+        let t = cx.t;
+        let Some(iface) = t.interfaces.get(usize::from(hop.iface())) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let mtu = t.ports.get(usize::from(iface.port)).map_or(1500, |p| p.mtu);
+        let tunnel = Tunnel {
+            src: t.source_address(hop.iface(), rs.addr),
+            dst: rs.addr,
+            ttl: TUNNEL_TTL,
+            egress_mtu: mtu,
+        };
+        match encapsulate_ipip(&mut pkt, meta, &tunnel) {
+            Ok(()) => {}
+            Err(DropReason::FragmentationNeeded) => {
+                self.drop(DropReason::FragmentationNeeded);
+                let error = IcmpError::fragmentation_needed(tunnel.inner_mtu());
+                return self.send_icmp_error(cx, at, pkt, meta, error);
             }
+            Err(reason) => return self.drop(reason),
         }
         let hint = self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
         self.remember_hop(Some(rs.hit), hint);

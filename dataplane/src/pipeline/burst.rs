@@ -166,40 +166,53 @@ impl<P: PacketBuf> Datapath<P> {
         // against a table that packet would have changed.
         let mut may_plan = true;
         for r in batch.drain(..) {
-            let Ok(Classified::Ipv4(meta)) = &r.class else {
+            let Received {
+                pkt,
+                port,
+                class,
+                hash,
+            } = r;
+            let Ok(Classified::Ipv4(meta)) = &class else {
+                let r = Received {
+                    pkt,
+                    port,
+                    class,
+                    hash,
+                };
                 match waiting.is_empty() {
                     true => self.handle(cx, r),
                     false => waiting.push(Waiting::Later(r)),
                 }
                 continue;
             };
-            let meta = *meta;
-            let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);
-            let plan_at = match step {
-                Step::Open { at } if may_plan && !planned(&waiting, r.hash, &meta.tuple) => {
-                    Some(at)
-                }
-                _ => None,
-            };
-            if let Some(at) = plan_at {
-                let first = first_packet(r.pkt.data(), &meta, r.hash);
-                match self.flow.plan(cx.t, &first, cx.now) {
-                    Ok(plan) => {
-                        self.flow.sessions().prefetch_hashed(plan.reply_hash());
-                        waiting.push(Waiting::Open {
-                            pkt: r.pkt,
-                            at,
-                            meta,
-                            plan,
-                        });
+            let step = self.decide(cx.t, port, pkt.data(), meta, hash);
+            match step {
+                Step::Open { at } if may_plan && !planned(&waiting, hash, &meta.tuple) => {
+                    let first = first_packet(pkt.data(), meta, hash);
+                    match self.flow.plan(cx.t, &first, cx.now) {
+                        Ok(plan) => {
+                            self.flow.sessions().prefetch_hashed(plan.reply_hash());
+                            let meta = *meta;
+                            waiting.push(Waiting::Open {
+                                pkt,
+                                at,
+                                meta,
+                                plan,
+                            });
+                        }
+                        Err(reason) => self.drop(reason),
                     }
-                    Err(reason) => self.drop(reason),
                 }
-            } else if waiting.is_empty() {
-                self.act(cx, r.pkt, &meta, r.hash, step);
-            } else {
-                may_plan &= !may_open(step, r.pkt.data(), &meta);
-                waiting.push(Waiting::Later(r));
+                _ if waiting.is_empty() => self.act(cx, pkt, meta, hash, step),
+                _ => {
+                    may_plan &= !may_open(step, pkt.data(), meta);
+                    waiting.push(Waiting::Later(Received {
+                        pkt,
+                        port,
+                        class,
+                        hash,
+                    }));
+                }
             }
         }
         for w in waiting.drain(..) {

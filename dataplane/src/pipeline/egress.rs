@@ -154,8 +154,31 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// Routes a rewritten packet to `dst`; `leg` is the session and
-    /// direction it belongs to, if any, whose hop hint is used and kept.
+    /// direction it belongs to, if any. The hop cache entry the session's
+    /// hint names is the whole route of an established flow's packet; the
+    /// rest is `egress_by_route`.
+    #[inline(always)]
     pub(super) fn egress<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        vlan: Option<u16>,
+        dst: Ipv4Addr,
+        leg: Option<Hit>,
+    ) {
+        if let Some(leg) = leg {
+            let hint = self.flow.sessions().get(leg.id).hop_hint(leg.dir);
+            if let Some(hop) = self.egress.hops.at(hint, dst) {
+                return self.leave(cx, pkt, vlan, &hop);
+            }
+        }
+        self.egress_by_route(cx, pkt, vlan, dst, leg)
+    }
+
+    /// `egress` without a good hint: the hop cache by destination (and the
+    /// hint updated), else the route table and the neighbours.
+    #[inline(never)]
+    fn egress_by_route<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         pkt: P,
@@ -172,10 +195,28 @@ impl<P: PacketBuf> Datapath<P> {
         }
     }
 
+    /// Sends a packet by a resolved hop: the egress interface's VLAN tag,
+    /// the MACs, the port's TX buffer.
+    #[inline(always)]
+    fn leave<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        vlan: Option<u16>,
+        hop: &ResolvedHop,
+    ) {
+        match l2::set_vlan(&mut pkt, vlan, hop.vlan) {
+            Ok(()) => {
+                set_macs(pkt.data_mut(), hop.src_mac, hop.dst_mac);
+                self.send(cx, hop.port, pkt);
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
     /// How a packet to `dst` leaves: by the hop cache entry the session's
     /// hint names, else as the hop cache remembers `dst` (and the hint is
     /// updated), else by the route table.
-    #[inline]
     pub(super) fn route_to<I>(
         &mut self,
         cx: &Cx<'_, I>,
@@ -220,13 +261,7 @@ impl<P: PacketBuf> Datapath<P> {
     ) -> Option<HopHint> {
         let hop = match hop {
             Hop::Resolved(r) => {
-                match l2::set_vlan(&mut pkt, vlan, r.vlan) {
-                    Ok(()) => {
-                        set_macs(pkt.data_mut(), r.src_mac, r.dst_mac);
-                        self.send(cx, r.port, pkt);
-                    }
-                    Err(reason) => self.drop(reason),
-                }
+                self.leave(cx, pkt, vlan, &r);
                 return None;
             }
             Hop::Route(hop) => hop,

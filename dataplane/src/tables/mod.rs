@@ -54,6 +54,9 @@ pub struct LbTables {
     /// prefix length, rule id).
     pub snat_match: Vec<(Ipv4Addr, u8, u32)>,
     pub sessions: TableConfig,
+    /// Whether any service (retired ones included) overrides the global
+    /// timeouts: without, a session's packet never looks its service up.
+    pub custom_timeouts: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
 }
@@ -377,6 +380,7 @@ fn compile(
     let owners = FlowOwners::build(&services, &backends, &snat);
     Ok(LbTables {
         owners,
+        custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,
