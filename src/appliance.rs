@@ -248,7 +248,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             }
                             run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
                             Ok(Some(LbReport {
-                                counters: pipeline.counters().clone(),
+                                counters: pipeline.counters(),
                                 sessions: pipeline.session_counts(),
                             }))
                         }

@@ -119,10 +119,8 @@ impl<P: PacketBuf> Datapath<P> {
         let c = &mut self.counters;
         c.events.sessions_created += 1;
         match origin {
-            Origin::Service(s) => {
-                if let Some(c) = c.services.get_mut(s as usize) {
-                    c.conns += 1;
-                }
+            // The service's count is its backends' (`sum_services`).
+            Origin::Service(_) => {
                 if let Some(c) = c.backends.get_mut(backend as usize) {
                     c.conns += 1;
                 }
@@ -139,6 +137,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Forwards a packet of an existing session the way it forwards: the
     /// session's state and timer first, then its counters, then the
     /// rewrite, and out by the hop its hint names.
+    #[inline(always)]
     pub(super) fn forward<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -204,8 +203,8 @@ impl<P: PacketBuf> Datapath<P> {
         }
     }
 
-    /// Counts a session's packet for its backend and service, or its SNAT
-    /// rule.
+    /// Counts a session's packet for its backend (and so its service: see
+    /// `LbCounters::sum_services`), or its SNAT rule.
     #[inline]
     fn count_packet(&mut self, origin: Origin, backend: u32, inbound: bool, bytes: u16) {
         let c = &mut self.counters;
@@ -215,10 +214,7 @@ impl<P: PacketBuf> Datapath<P> {
                     c.count(inbound, bytes);
                 }
             }
-            Origin::Service(s) => {
-                if let Some(c) = c.services.get_mut(s as usize) {
-                    c.count(inbound, bytes);
-                }
+            Origin::Service(_) => {
                 if let Some(c) = c.backends.get_mut(backend as usize) {
                     c.count(inbound, bytes);
                 }

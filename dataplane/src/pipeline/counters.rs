@@ -5,6 +5,7 @@
 //! summed only when someone asks.
 
 use crate::drop::DropCounters;
+use crate::tables::BackendInfo;
 
 /// Traffic of one service, backend or SNAT rule. "In" is client to backend
 /// (or internal host to the outside), "out" the replies. Bytes are IP bytes
@@ -101,7 +102,9 @@ impl Events {
     }
 }
 
-/// One worker's pipeline counters, indexed by id. The vectors grow when the
+/// One worker's pipeline counters, indexed by id. The packet path keeps
+/// `services` at zero and counts on the backends; [`LbCounters::sum_services`]
+/// fills them in when the counters are read. The vectors grow when the
 /// worker adopts tables with more ids (ids are never reused, so a value
 /// stays with its service, backend or rule).
 #[derive(Clone, Debug, Default)]
@@ -129,6 +132,20 @@ impl LbCounters {
         ] {
             if list.len() < n {
                 list.resize(n, FlowCounters::default());
+            }
+        }
+    }
+
+    /// Fills each service's counters with the sum of its backends' (every
+    /// backend belongs to one service for good: `backends` by id). The
+    /// packet path counts a service's packets once, on the backend.
+    pub fn sum_services(&mut self, backends: &[BackendInfo]) {
+        for c in &mut self.services {
+            *c = FlowCounters::default();
+        }
+        for (b, c) in backends.iter().zip(&self.backends) {
+            if let Some(s) = self.services.get_mut(b.service as usize) {
+                s.add(c);
             }
         }
     }

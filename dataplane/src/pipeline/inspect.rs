@@ -132,7 +132,7 @@ impl<P: PacketBuf> Pipeline<P> {
     pub fn stats(&self, generation: u64) -> WorkerLbStats {
         WorkerLbStats {
             generation,
-            counters: self.path.counters.clone(),
+            counters: self.counters(),
             sessions: self.session_counts(),
             table_used: self.path.flow.sessions().len(),
             table_capacity: self.path.flow.sessions().capacity(),

@@ -198,8 +198,11 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
-    pub fn counters(&self) -> &LbCounters {
-        &self.path.counters
+    /// The counters, each service's the sum of its backends'.
+    pub fn counters(&self) -> LbCounters {
+        let mut c = self.path.counters.clone();
+        c.sum_services(&self.tables.backends);
+        c
     }
 
     /// Live sessions by service, backend (active and inactive) and SNAT
