@@ -6,7 +6,9 @@
 //!
 //! cargo bench -p dataplane --features dpdk --bench pipeline -- --warm-up-time 1 --measurement-time 3
 //! (`--features dpdk` for real prefetches). One iteration is one poll of
-//! 32 packets: divide by 32 for ns per packet.
+//! 32 packets: divide by 32 for ns per packet (`nat_redirected`: a poll of
+//! each of two workers for 32 packets that cross the redirect ring).
+//! `perf/callgrind.sh` counts instructions per packet instead.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -17,6 +19,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dataplane::buf::TestBuf;
 use dataplane::flow::TableConfig;
 use dataplane::io::MemoryIo;
+use dataplane::packet::{classify, Classified};
+use dataplane::pipeline::redirect::{mesh, RING_CAPACITY};
 use dataplane::pipeline::Pipeline;
 use dataplane::sched::SchedulerKind;
 use dataplane::tables::{
@@ -175,9 +179,94 @@ fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool) {
     assert_eq!(drops, 0, "{name}: drops {:?}", p.counters().drops);
 }
 
+/// Two workers: every packet reaches worker 0's queue but belongs to
+/// worker 1 (NAT places a flow by its client), so worker 0 classifies it
+/// and hands it over on the ring, and worker 1 takes it and forwards it.
+/// One iteration is a poll of each worker for one burst of 32: against
+/// `nat_established` it prices the handoff (perf/callgrind.sh divides by
+/// 16, two polls per 32 packets).
+fn bench_redirected(c: &mut Criterion) {
+    let name = "pipeline_poll32/nat_redirected";
+    let tables = Arc::new(LbTables::build(&config(Mode::Nat)).expect("tables"));
+    tables.check_workers(2).expect("two workers");
+    let mut links = mesh(2, RING_CAPACITY).into_iter();
+    let mut pipes: Vec<Pipeline<TestBuf>> = (0..2)
+        .map(|w| {
+            let mut p = Pipeline::new(Arc::clone(&tables), w, 2, 0).expect("pipeline");
+            p.connect(links.next().expect("links")).expect("links fit");
+            p
+        })
+        .collect();
+    let owned_by_1 = |frame: &[u8]| {
+        let Ok(Classified::Ipv4(m)) = classify(frame) else {
+            return false;
+        };
+        tables.owners.owner(&m.tuple, 0, 2) == 1
+    };
+    let flows: Vec<u16> = (0..FLOWS * 2)
+        .filter(|&k| owned_by_1(&client(k, true)))
+        .take(usize::from(FLOWS))
+        .collect();
+    let mut ios = [
+        MemoryIo::new(vec![Vec::new()]),
+        MemoryIo::new(vec![Vec::new()]),
+    ];
+    // Open every flow through worker 0's queue, in flow order.
+    for &k in &flows {
+        ios[0].rx[0].push_back(TestBuf::new(&client(k, true)));
+    }
+    while !ios[0].rx[0].is_empty() {
+        for (p, io) in pipes.iter_mut().zip(&mut ios) {
+            p.poll(io, 0);
+        }
+    }
+    for _ in 0..4 {
+        for (p, io) in pipes.iter_mut().zip(&mut ios) {
+            p.poll(io, 0);
+        }
+    }
+    let opened = pipes[1].counters().events.sessions_created;
+    assert_eq!(opened, flows.len() as u64, "every flow opened on worker 1");
+    let n = flows.len();
+    let order: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
+    let mix: Vec<TestBuf> = order
+        .iter()
+        .map(|&i| TestBuf::new(&client(flows[i], false)))
+        .collect();
+    let mut at = 0;
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                ios[0].rx[0].extend((0..BURST).map(|j| mix[(at + j) % n].clone()));
+                at = (at + BURST) % n;
+                ios[1].tx[0].clear();
+                let start = Instant::now();
+                for (p, io) in pipes.iter_mut().zip(&mut ios) {
+                    black_box(p.poll(io, 0));
+                }
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    let c1 = pipes[1].counters();
+    assert_eq!(c1.events.sessions_created, opened, "{name}: sessions made");
+    assert!(
+        ios[0].tx[0].is_empty(),
+        "{name}: worker 0 sent nothing itself"
+    );
+    let drops: u64 = pipes
+        .iter()
+        .map(|p| p.counters().drops.iter().map(|(_, n)| n).sum::<u64>())
+        .sum();
+    assert_eq!(drops, 0, "{name}: drops");
+}
+
 fn pipeline(c: &mut Criterion) {
     bench_mode(c, "pipeline_poll32/dr_established", Mode::Dr, false);
     bench_mode(c, "pipeline_poll32/nat_established", Mode::Nat, true);
+    bench_redirected(c);
 }
 
 criterion_group!(benches, pipeline);
