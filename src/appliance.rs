@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
-use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration};
+use dataplane::dpdk::{
+    DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration, TscClock,
+};
 use dataplane::flow::state::SessionCounts;
 use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
@@ -227,7 +229,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                         Job::Balance(live) => {
                             // Built on the worker's own core, so its session
                             // table is first touched (and placed) there.
-                            let epoch = Instant::now();
+                            let mut clock = TscClock::new(token);
                             let built =
                                 Pipeline::new(live.current(), w, workers, 0).and_then(|mut p| {
                                     match links {
@@ -246,7 +248,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             {
                                 thread::sleep(Duration::from_micros(100));
                             }
-                            run_pipeline(&mut io, &mut pipeline, shared, live, epoch, idle);
+                            run_pipeline(&mut io, &mut pipeline, shared, live, &mut clock, idle);
                             Ok(Some(LbReport {
                                 counters: pipeline.counters(),
                                 sessions: pipeline.session_counts(),

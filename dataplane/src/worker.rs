@@ -334,9 +334,26 @@ pub fn run_forwarding<I: PacketIo>(
     }
 }
 
+/// The pipeline's clock: milliseconds from some start, read once per poll.
+pub trait Clock {
+    fn now_ms(&mut self) -> u64;
+}
+
+/// Milliseconds since an `Instant`: the clock for tests and for loops
+/// without DPDK (the appliance's workers read the TSC: `dpdk::TscClock`).
+#[derive(Clone, Copy, Debug)]
+pub struct SystemClock(pub Instant);
+
+impl Clock for SystemClock {
+    #[inline]
+    fn now_ms(&mut self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
 /// Runs the load-balancing pipeline until `shared.stop` is set; `idle_after`
-/// as for [`run_forwarding`]. The pipeline's clock is milliseconds since
-/// `epoch` (read once per poll, from the vDSO: no syscall).
+/// as for [`run_forwarding`]. The pipeline's clock is `clock`, read once per
+/// poll.
 ///
 /// Between polls the worker adopts the tables `live` publishes (then
 /// stores their generation in `shared.generation`) and answers its mailbox.
@@ -347,7 +364,7 @@ pub fn run_pipeline<I: PacketIo>(
     pipeline: &mut Pipeline<I::Packet>,
     shared: &WorkerShared,
     live: &LiveTables,
-    epoch: Instant,
+    clock: &mut impl Clock,
     idle_after: Option<Duration>,
 ) {
     let counters = &shared.counters;
@@ -355,7 +372,7 @@ pub fn run_pipeline<I: PacketIo>(
     let mut running = 0u64;
     let mut answering = Answering::default();
     while !shared.stop.load(Ordering::Relaxed) {
-        let now_ms = epoch.elapsed().as_millis() as u64;
+        let now_ms = clock.now_ms();
         if live.generation() != running {
             let (tables, generation) = live.snapshot();
             pipeline.adopt(tables, now_ms);
@@ -668,7 +685,10 @@ mod tests {
             let mut io = MemoryIo::new(vec![Vec::new()]);
             std::thread::scope(|scope| {
                 let (io, p, shared_w, live_w) = (&mut io, &mut p, &shared, &live);
-                scope.spawn(move || run_pipeline(io, p, shared_w, live_w, Instant::now(), None));
+                scope.spawn(move || {
+                    let mut clock = SystemClock(Instant::now());
+                    run_pipeline(io, p, shared_w, live_w, &mut clock, None)
+                });
                 wait_for("generation 1", || {
                     shared.generation.load(Ordering::Acquire) == 1
                 });

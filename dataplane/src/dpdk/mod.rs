@@ -14,8 +14,10 @@
 //! - [`prefetch0`] and [`advise_huge_pages`]: a cache prefetch and a
 //!   huge-page request for the session table;
 //! - [`DpdkIo`]: a worker's queues of every port, implementing
-//!   [`PacketIo`](crate::io::PacketIo).
+//!   [`PacketIo`](crate::io::PacketIo);
+//! - [`TscClock`]: the workers' millisecond clock from the TSC.
 
+mod clock;
 mod eal;
 mod error;
 mod flow;
@@ -25,6 +27,7 @@ mod mbuf;
 mod mempool;
 mod port;
 
+pub use clock::TscClock;
 pub use eal::{Eal, EalArgs, EalToken, ThreadRegistration};
 pub use error::DpdkError;
 pub use flow::{steer_rules, LocalPortSteering, SteerProto, SteerRule, SteerTarget};
