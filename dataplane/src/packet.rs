@@ -29,13 +29,13 @@ pub enum L4Kind {
     IcmpEcho {
         request: bool,
     },
-    /// An ICMP error quoting a packet of a flow. `quoted` is the tuple of the
-    /// quoted packet as it was sent (so the flow it belongs to is found by
-    /// looking up `quoted.reversed()`, the direction of this error);
-    /// `quote_offset` is where its IP header starts in the frame.
+    /// An ICMP error quoting a packet of a flow; `quote_offset` is where
+    /// the quoted IP header starts in the frame. [`quoted_flow`] gives the
+    /// quoted packet's tuple as it was sent (the flow it belongs to is found
+    /// by looking up its reverse, the direction of this error). Kept as an
+    /// offset, so every classified packet stays small: errors are rare.
     IcmpError {
-        quoted: FiveTuple,
-        quote_offset: usize,
+        quote_offset: u16,
     },
     /// Any other ICMP type (timestamps, redirects, ...).
     IcmpOther,
@@ -276,15 +276,27 @@ fn classify_icmp(l4: &[u8], l4_offset: usize) -> Result<(u16, u16, L4Kind), Drop
     if !icmp.checksum_ok() {
         return Err(DropReason::BadIcmpChecksum);
     }
-    let quoted = quoted_tuple(&icmp.quoted()?)?;
+    quoted_tuple(&icmp.quoted()?)?;
+    let quote_offset = l4_offset + crate::wire::icmp::ICMP_HEADER_LEN;
     Ok((
         0,
         0,
         L4Kind::IcmpError {
-            quoted,
-            quote_offset: l4_offset + crate::wire::icmp::ICMP_HEADER_LEN,
+            quote_offset: u16::try_from(quote_offset).map_err(|_| DropReason::BadIcmpQuote)?,
         },
     ))
+}
+
+/// The tuple of the packet an ICMP error quotes, as it was sent (see
+/// [`L4Kind::IcmpError`]); None for any other packet. Classification
+/// checked the quote, so for an error it is always there.
+#[inline(never)]
+pub fn quoted_flow(frame: &[u8], meta: &Ipv4Meta) -> Option<FiveTuple> {
+    let L4Kind::IcmpError { quote_offset } = meta.kind else {
+        return None;
+    };
+    let quote = frame.get(usize::from(quote_offset)..meta.ip_end())?;
+    quoted_tuple(&Ipv4Packet::new_quoted(quote).ok()?).ok()
 }
 
 /// The flow tuple of a quoted packet: TCP/UDP ports from its first 4 bytes,
@@ -363,14 +375,11 @@ mod tests {
         let Ok(Classified::Ipv4(m)) = classify(&f) else {
             panic!("error classifies")
         };
-        let L4Kind::IcmpError {
-            quoted,
-            quote_offset,
-        } = m.kind
-        else {
+        let L4Kind::IcmpError { quote_offset } = m.kind else {
             panic!("is an error")
         };
         assert_eq!(quote_offset, 42);
+        let quoted = quoted_flow(&f, &m).expect("a quoted flow");
         assert_eq!(
             (quoted.src, quoted.src_port, quoted.dst_port),
             (Ipv4Addr::new(10, 0, 0, 2), 5353, 53)

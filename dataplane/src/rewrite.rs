@@ -397,13 +397,11 @@ pub fn translate_icmp_error(
     outer_src: Ipv4Addr,
     outer_dst: Ipv4Addr,
 ) -> Result<(), DropReason> {
-    let L4Kind::IcmpError {
-        quoted,
-        quote_offset: q,
-    } = meta.kind
-    else {
+    let L4Kind::IcmpError { quote_offset } = meta.kind else {
         return Err(DropReason::UnsupportedIcmp);
     };
+    let q = usize::from(quote_offset);
+    let quoted_proto = IpProto(get_u8(frame, q + 9));
     let l3 = meta.l3_offset;
     let icmp_at = meta.l4_offset;
     let inner_hl = usize::from(get_u8(frame, q) & 0x0f) * 4;
@@ -426,7 +424,7 @@ pub fn translate_icmp_error(
     icmp.word(old, new);
 
     let mut ports = Delta::default();
-    let (l4_checksum_at, udp) = match quoted.proto {
+    let (l4_checksum_at, udp) = match quoted_proto {
         IpProto::ICMP => {
             let request = get_u8(frame, inner_l4) == crate::wire::IcmpType::ECHO_REQUEST;
             let id = if request {
@@ -443,7 +441,7 @@ pub fn translate_icmp_error(
             set_word(frame, inner_l4 + 2, quoted_to.dst_port, &mut ports);
             icmp.merge(ports);
             ports.merge(pseudo);
-            let (at, udp) = if quoted.proto == IpProto::UDP {
+            let (at, udp) = if quoted_proto == IpProto::UDP {
                 (6, true)
             } else {
                 (16, false)

@@ -238,9 +238,8 @@ fn icmp_error_about_a_fullnat_reply_reaches_the_real_server_translated() {
     .expect("ok");
     let mut err = error_about(&seen_by_client, [198, 51, 100, 1], 1000);
     let em = meta(&err);
-    let L4Kind::IcmpError { quoted, .. } = em.kind else {
-        panic!("an error")
-    };
+    assert!(matches!(em.kind, L4Kind::IcmpError { .. }), "an error");
+    let quoted = crate::packet::quoted_flow(&err, &em).expect("a quoted flow");
     assert_eq!((quoted.src_port, quoted.dst_port), (80, 40000));
     let to = Translation::of(&m.tuple);
     translate_icmp_error(&mut err, &em, &to, to.dst, to.src).expect("ok");

@@ -47,7 +47,7 @@ def parse(path):
                 parts = line.split()
                 if len(parts) >= 2 and cfn is not None:
                     calls[cfn] += pending_calls
-                    incl[cfn] += int(parts[1])
+                    incl[cfn] += int(parts[-1])
                 pending_calls = None
     return calls, incl
 

@@ -309,9 +309,8 @@ mod tests {
             (e.tuple.src, e.tuple.dst, e.vlan),
             (us, m.tuple.src, Some(9))
         );
-        let L4Kind::IcmpError { quoted, .. } = e.kind else {
-            panic!("an error")
-        };
+        assert!(matches!(e.kind, L4Kind::IcmpError { .. }), "an error");
+        let quoted = crate::packet::quoted_flow(out, &e).expect("a quoted flow");
         assert_eq!(quoted, m.tuple);
         assert_eq!(&out[e.l4_offset + 8..], &f[18..18 + 28]);
         let mut untagged = out[..12].to_vec();

@@ -14,7 +14,7 @@ use crate::flow::proto::tcp_flags;
 use crate::flow::state::{FirstPacket, Plan};
 use crate::flow::{Direction, Hit};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
-use crate::packet::{classify_received, Classified, Ipv4Meta, L4Kind};
+use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::get_u8;
 
@@ -54,10 +54,10 @@ fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
 /// The tuple a packet's session is found by: its own, or for an ICMP error
 /// the reverse of the packet it quotes (the direction the error travels).
 #[inline]
-pub(super) fn lookup_tuple(meta: &Ipv4Meta) -> Option<FiveTuple> {
+pub(super) fn lookup_tuple(frame: &[u8], meta: &Ipv4Meta) -> Option<FiveTuple> {
     match meta.kind {
         L4Kind::Tcp | L4Kind::Udp | L4Kind::IcmpEcho { .. } => Some(meta.tuple),
-        L4Kind::IcmpError { quoted, .. } => Some(quoted.reversed()),
+        L4Kind::IcmpError { .. } => quoted_flow(frame, meta).map(|q| q.reversed()),
         L4Kind::IcmpOther => None,
     }
 }
@@ -113,7 +113,7 @@ impl<P: PacketBuf> Datapath<P> {
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
-                if let Some(key) = lookup_tuple(meta) {
+                if let Some(key) = lookup_tuple(pkt.data(), meta) {
                     let owner = cx.t.owners.owner(&key, links.index(), links.workers());
                     if owner != links.index() {
                         self.hand_off(owner, pkt, port);
@@ -121,7 +121,7 @@ impl<P: PacketBuf> Datapath<P> {
                     }
                 }
             }
-            let hash = self.prefetch(&class);
+            let hash = self.prefetch(pkt.data(), &class);
             kept.push(Received {
                 pkt,
                 port,
@@ -240,9 +240,9 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// Hashes a packet's lookup tuple and prefetches its session bucket.
     #[inline]
-    fn prefetch(&self, class: &Result<Classified, DropReason>) -> u64 {
+    fn prefetch(&self, frame: &[u8], class: &Result<Classified, DropReason>) -> u64 {
         match class {
-            Ok(Classified::Ipv4(meta)) => lookup_tuple(meta).map_or(0, |key| {
+            Ok(Classified::Ipv4(meta)) => lookup_tuple(frame, meta).map_or(0, |key| {
                 let sessions = self.flow.sessions();
                 let h = sessions.hash(&key);
                 sessions.prefetch_hashed(h);
@@ -316,7 +316,7 @@ impl<P: PacketBuf> Datapath<P> {
             match item {
                 Handoff::Packet { pkt, port } => {
                     let class = classify_buf(&pkt);
-                    let hash = self.prefetch(&class);
+                    let hash = self.prefetch(pkt.data(), &class);
                     batch.push(Received {
                         pkt,
                         port,

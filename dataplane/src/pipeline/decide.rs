@@ -8,7 +8,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::{Direction, Hit, Origin, ProtoState, TcpState};
-use crate::packet::{Ipv4Meta, L4Kind};
+use crate::packet::{quoted_flow, Ipv4Meta, L4Kind};
 use crate::tables::{LbTables, Mode};
 use crate::tuple::IpProto;
 
@@ -71,8 +71,9 @@ impl<P: PacketBuf> Datapath<P> {
         let sessions = self.flow.sessions();
         match meta.kind {
             L4Kind::IcmpOther => return Step::Drop(DropReason::UnsupportedIcmp),
-            L4Kind::IcmpError { quoted, .. } => {
-                return match sessions.lookup_hashed(&quoted.reversed(), hash) {
+            L4Kind::IcmpError { .. } => {
+                let flow = quoted_flow(frame, meta).map(|q| q.reversed());
+                return match flow.and_then(|f| sessions.lookup_hashed(&f, hash)) {
                     Some(hit) => Step::TranslateError(hit),
                     None => Step::Drop(DropReason::NoSession),
                 };
