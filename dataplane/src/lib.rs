@@ -2,11 +2,11 @@
 //!
 //! Everything that decides what happens to a packet is sans-IO: it works on any
 //! [`buf::PacketBuf`], so it is tested on plain byte buffers without DPDK. The
-//! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs.
+//! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs;
+//! its CPU and kernel hints ([`dpdk::hints`]) are there without the feature.
 
 pub mod buf;
 pub mod checksum;
-#[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod drop;
 pub mod flow;
