@@ -20,6 +20,7 @@ use dpdk_sys::{
 
 use super::{DpdkError, Port};
 use crate::laddr::owner_mask;
+use crate::wire::ethernet::VLAN_VID_MASK;
 
 /// `EINVAL`, for arguments refused before DPDK sees them.
 const EINVAL: i32 = 22;
@@ -210,11 +211,11 @@ fn with_flow_args<R>(
     let mut vlan_mask = rte_flow_item_vlan::default();
     if let Some(vid) = rule.target.vlan {
         vlan_spec.__bindgen_anon_1.hdr = rte_vlan_hdr {
-            vlan_tci: (vid & 0x0fff).to_be(),
+            vlan_tci: (vid & VLAN_VID_MASK).to_be(),
             eth_proto: 0,
         };
         vlan_mask.__bindgen_anon_1.hdr = rte_vlan_hdr {
-            vlan_tci: 0x0fffu16.to_be(),
+            vlan_tci: VLAN_VID_MASK.to_be(),
             eth_proto: 0,
         };
     }

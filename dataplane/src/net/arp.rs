@@ -11,6 +11,7 @@ use crate::drop::DropReason;
 use crate::net::addrs::AddrSet;
 use crate::net::neighbour::NeighbourTable;
 use crate::wire::arp::{write_arp, ArpOp, ARP_LEN};
+use crate::wire::ethernet::{field, VLAN_VID_MASK};
 use crate::wire::ethernet::{EtherType, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::{put_be16, put_bytes, ArpPacket};
 
@@ -62,8 +63,8 @@ pub fn handle_arp<P, const Q: usize>(
         reply.set_operation(ArpOp::REPLY);
         reply.set_target(sender_mac, sender_ip);
         reply.set_sender(our_mac, target_ip);
-        put_bytes(frame, 0, &sender_mac.0);
-        put_bytes(frame, 6, &our_mac.0);
+        put_bytes(frame, field::DESTINATION.start, &sender_mac.0);
+        put_bytes(frame, field::SOURCE.start, &our_mac.0);
         return Ok(ArpOutcome::Reply);
     }
     if learned || (op == ArpOp::REPLY && for_us) {
@@ -86,13 +87,17 @@ fn write_arp_frame(
     let len = ARP_FRAME_LEN + l3 - ETHERNET_HEADER_LEN;
     let frame = out.get_mut(..len)?;
     frame.fill(0);
-    put_bytes(frame, 0, &MacAddr::BROADCAST.0);
-    put_bytes(frame, 6, &sender.0 .0);
-    if let Some(vid) = vlan {
-        put_be16(frame, 12, EtherType::VLAN);
-        put_be16(frame, 14, vid & 0x0fff);
-    }
-    put_be16(frame, l3 - 2, EtherType::ARP);
+    put_bytes(frame, field::DESTINATION.start, &MacAddr::BROADCAST.0);
+    put_bytes(frame, field::SOURCE.start, &sender.0 .0);
+    let ethertype = match vlan {
+        Some(vid) => {
+            put_be16(frame, field::ETHERTYPE.start, EtherType::VLAN);
+            put_be16(frame, field::VLAN_TCI.start, vid & VLAN_VID_MASK);
+            field::VLAN_ETHERTYPE
+        }
+        None => field::ETHERTYPE,
+    };
+    put_be16(frame, ethertype.start, EtherType::ARP);
     write_arp(frame.get_mut(l3..l3 + ARP_LEN)?, op, sender, target)?;
     Some(len)
 }
