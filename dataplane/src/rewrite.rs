@@ -28,14 +28,14 @@
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
-use crate::checksum::{self, Delta};
+use crate::checksum::Delta;
 use crate::drop::DropReason;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{self, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_be32, get_u8, icmp, tcp, udp};
-use crate::wire::{put_be16, put_be32, put_bytes, put_u8};
+use crate::wire::{put_be16, put_be32, put_bytes};
 
 /// The addresses and ports a packet leaves with after NAT, FULLNAT or SNAT.
 ///
@@ -539,18 +539,6 @@ pub fn translate_icmp_error(
     );
     fix_checksum(frame, l3 + ipv4::field::CHECKSUM.start, outer, false);
     Ok(())
-}
-
-/// Sets the TTL at `l3` back to `ttl` with an incremental checksum update,
-/// for tests and benchmarks that reuse a translated buffer.
-#[doc(hidden)]
-pub fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
-    let old = get_be16(frame, l3 + ipv4::field::TTL_PROTOCOL.start);
-    let new = (u16::from(ttl) << 8) | (old & 0xff);
-    put_u8(frame, l3 + ipv4::field::TTL, ttl);
-    let at = l3 + ipv4::field::CHECKSUM.start;
-    let c = checksum::update16(get_be16(frame, at), old, new);
-    put_be16(frame, at, c);
 }
 
 #[cfg(test)]
