@@ -33,7 +33,7 @@ use crate::drop::DropReason;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
 use crate::wire::ethernet::{self, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
-use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, IPV4_MIN_HEADER_LEN};
+use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_be32, get_u8, icmp, tcp, udp};
 use crate::wire::{put_be16, put_be32, put_bytes};
 
@@ -385,18 +385,17 @@ pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
     let outer = frame.get_mut(l3..).unwrap_or(&mut []);
     // An identification of 0 is allowed with DF (RFC 6864); without DF we
     // never fragment the outer packet either, so 0 is as good as any.
-    write_ipv4_header(
-        outer,
+    let header = Ipv4Header {
         tos,
-        outer_total,
-        0,
-        flags,
-        tun.ttl,
-        IpProto::IPIP,
-        tun.src,
-        tun.dst,
-    )
-    .ok_or(DropReason::NoBufferRoom)
+        total_len: outer_total,
+        ident: 0,
+        flags_fragment: flags,
+        ttl: tun.ttl,
+        proto: IpProto::IPIP,
+        src: tun.src,
+        dst: tun.dst,
+    };
+    write_ipv4_header(outer, &header).ok_or(DropReason::NoBufferRoom)
 }
 
 /// Rewrites an ICMP error that quotes a packet of a tracked flow, as the

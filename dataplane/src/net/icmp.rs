@@ -12,7 +12,7 @@ use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::IpProto;
 use crate::wire::ethernet::{self, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::icmp::{self, IcmpType, ICMP_HEADER_LEN, ICMP_QUOTED_L4_LEN};
-use crate::wire::ipv4::{self, header_len_of, write_ipv4_header};
+use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, Ipv4Header};
 use crate::wire::ipv4::{IPV4_MAX_HEADER_LEN, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_u8, put_be16, put_bytes, put_u8, IcmpPacket};
 
@@ -142,17 +142,17 @@ pub fn build_icmp_error<B: PacketBuf + ?Sized>(
     let Some(ip) = frame.get_mut(l3..) else {
         return false;
     };
-    let ok = write_ipv4_header(
-        ip,
-        ICMP_ERROR_TOS,
-        ip_total,
-        0,
-        0,
-        DEFAULT_TTL,
-        IpProto::ICMP,
+    let header = Ipv4Header {
+        tos: ICMP_ERROR_TOS,
+        total_len: ip_total,
+        ident: 0,
+        flags_fragment: 0,
+        ttl: DEFAULT_TTL,
+        proto: IpProto::ICMP,
         src,
-        meta.tuple.src,
-    );
+        dst: meta.tuple.src,
+    };
+    let ok = write_ipv4_header(ip, &header);
     let Some(icmp_bytes) = frame.get_mut(l3 + IPV4_MIN_HEADER_LEN..) else {
         return false;
     };

@@ -220,21 +220,36 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-/// Writes a 20-byte IPv4 header (no options) with a full checksum into the
-/// start of `out`; `None` if `out` is shorter than 20 bytes.
-#[allow(clippy::too_many_arguments)]
+/// The fields of a 20-byte IPv4 header (no options) that
+/// [`write_ipv4_header`] builds: version 4 and IHL 5 are implied, the
+/// checksum is computed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ipv4Header {
+    pub tos: u8,
+    pub total_len: u16,
+    pub ident: u16,
+    /// Flags and fragment offset, the raw 16-bit word.
+    pub flags_fragment: u16,
+    pub ttl: u8,
+    pub proto: IpProto,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+/// Writes `header` with a full checksum into the start of `out`; `None` if
+/// `out` is shorter than 20 bytes.
 #[inline]
-pub fn write_ipv4_header(
-    out: &mut [u8],
-    tos: u8,
-    total_len: u16,
-    ident: u16,
-    flags_fragment: u16,
-    ttl: u8,
-    proto: IpProto,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) -> Option<()> {
+pub fn write_ipv4_header(out: &mut [u8], header: &Ipv4Header) -> Option<()> {
+    let Ipv4Header {
+        tos,
+        total_len,
+        ident,
+        flags_fragment,
+        ttl,
+        proto,
+        src,
+        dst,
+    } = *header;
     let h = out.first_chunk_mut::<IPV4_MIN_HEADER_LEN>()?;
     let (s, d) = (u32::from(src), u32::from(dst));
     // The header as five big-endian words, checksum field zero. The checksum
@@ -342,18 +357,17 @@ mod tests {
     #[test]
     fn written_header_matches_etherparse() {
         let mut out = [0u8; 20];
-        write_ipv4_header(
-            &mut out,
-            0x10,
-            40,
-            7,
-            0x4000,
-            64,
-            IpProto::IPIP,
-            Ipv4Addr::new(1, 2, 3, 4),
-            Ipv4Addr::new(5, 6, 7, 8),
-        )
-        .expect("fits");
+        let header = Ipv4Header {
+            tos: 0x10,
+            total_len: 40,
+            ident: 7,
+            flags_fragment: DONT_FRAGMENT,
+            ttl: 64,
+            proto: IpProto::IPIP,
+            src: Ipv4Addr::new(1, 2, 3, 4),
+            dst: Ipv4Addr::new(5, 6, 7, 8),
+        };
+        write_ipv4_header(&mut out, &header).expect("fits");
         let (h, _) = etherparse::Ipv4Header::from_slice(&out).expect("etherparse accepts");
         assert_eq!(h.header_checksum, h.calc_header_checksum());
         assert_eq!(
@@ -366,17 +380,6 @@ mod tests {
             (40, 7, true, 64)
         );
         assert_eq!(h.protocol, etherparse::IpNumber::IPV4);
-        assert!(write_ipv4_header(
-            &mut [0u8; 19],
-            0,
-            20,
-            0,
-            0,
-            1,
-            IpProto::TCP,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED
-        )
-        .is_none());
+        assert!(write_ipv4_header(&mut [0u8; 19], &header).is_none());
     }
 }
