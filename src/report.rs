@@ -5,7 +5,7 @@ use std::time::Duration;
 use dataplane::dpdk::Port;
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
-use dataplane::tables::{service_key_text, LbTables};
+use dataplane::tables::LbTables;
 use dataplane::worker::WorkerShared;
 
 use crate::appliance::{LbReport, StopReason};
@@ -150,7 +150,7 @@ pub fn print_services(tables: &LbTables) {
         let s = &svc.spec;
         println!(
             "service {} {} {:?}{} -> {}",
-            service_key_text(s.proto, s.vip, s.port),
+            s.key(),
             s.mode.name(),
             s.scheduler,
             s.name
@@ -211,7 +211,7 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
     };
     for (i, svc) in tables.services.iter().enumerate() {
         let s = &svc.spec;
-        let key = service_key_text(s.proto, s.vip, s.port);
+        let key = s.key();
         row(
             format!("svc:{key}"),
             counters.services.get(i),

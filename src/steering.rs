@@ -176,7 +176,7 @@ pub fn inactive_status(cfg: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::tables::FlushRequest;
+    use dataplane::tables::{FlushRequest, ServiceKey};
     use dataplane::tuple::IpProto;
 
     const BASE: &str = r#"
@@ -275,7 +275,11 @@ addresses = ["203.0.113.5", "203.0.113.6"]
         let retired = tables(BASE, Some((&first, FlushRequest::default())));
         assert!(targets(&retired, 1).contains(&t([10, 0, 0, 50], Some(30))));
         let flush = FlushRequest {
-            services: vec![([10, 0, 0, 100].into(), IpProto::TCP.0, 80)],
+            services: vec![ServiceKey {
+                proto: IpProto::TCP,
+                vip: [10, 0, 0, 100].into(),
+                port: 80,
+            }],
             backends: Vec::new(),
         };
         let flushed = tables(BASE, Some((&retired, flush)));

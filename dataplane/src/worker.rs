@@ -502,7 +502,11 @@ mod tests {
         }
 
         fn key(proto: IpProto, port: u16) -> ServiceKey {
-            (ip(VIP), proto.0, port)
+            ServiceKey {
+                proto,
+                vip: ip(VIP),
+                port,
+            }
         }
 
         /// NAT TCP on 80 and UDP on 53, a SNAT rule, and sessions of each:
@@ -590,7 +594,7 @@ mod tests {
             assert_eq!(clients(to_rip2), vec![(ip(CIP), 40001)]);
             let from_cip_tcp = SessionFilter {
                 client: Some(ip(CIP)),
-                proto: Some(6),
+                proto: Some(IpProto::TCP),
                 ..SessionFilter::default()
             };
             assert_eq!(
@@ -598,7 +602,7 @@ mod tests {
                 vec![(ip(CIP), 40000), (ip(CIP), 40001)]
             );
             let udp = SessionFilter {
-                proto: Some(17),
+                proto: Some(IpProto::UDP),
                 ..SessionFilter::default()
             };
             assert_eq!(

@@ -20,7 +20,11 @@ const RIP3: [u8; 4] = [10, 0, 1, 13];
 const RS3: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0d];
 
 fn key() -> ServiceKey {
-    (ip(VIP), IpProto::TCP.0, 80)
+    ServiceKey {
+        proto: IpProto::TCP,
+        vip: ip(VIP),
+        port: 80,
+    }
 }
 
 fn backend(addr: [u8; 4]) -> BackendSpec {
@@ -231,7 +235,11 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
     cfg.services[0].local_addrs.truncate(1);
     adopt(&mut p, &cfg, &FlushRequest::default());
     assert_eq!(
-        p.tables().service_index.get(&(ip(VIP), IpProto::UDP.0, 80)),
+        p.tables().service_index.get(&ServiceKey {
+            proto: IpProto::UDP,
+            vip: ip(VIP),
+            port: 80
+        }),
         Some(&1)
     );
     let free = 8 - held;
@@ -594,7 +602,7 @@ proptest! {
                         if b < svc.backends.len() {
                             let gone = svc.backends.remove(b);
                             if f {
-                                flush.backends.push(((svc.vip, svc.proto.0, svc.port), gone.addr, gone.port));
+                                flush.backends.push((svc.key(), gone.addr, gone.port));
                             }
                         }
                     }
@@ -603,7 +611,7 @@ proptest! {
                     if s < cfg.services.len() {
                         let gone = cfg.services.remove(s);
                         if f {
-                            flush.services.push((gone.vip, gone.proto.0, gone.port));
+                            flush.services.push(gone.key());
                         }
                     }
                 }

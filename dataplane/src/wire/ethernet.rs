@@ -43,19 +43,8 @@ pub mod vlan_field {
     pub const ETHERTYPE: Field = 2..4;
 }
 
-/// A 48-bit MAC address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-    pub const ZERO: MacAddr = MacAddr([0; 6]);
-
-    /// Whether the group bit is set (broadcast or multicast).
-    pub fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
-}
+/// A 48-bit MAC address (the type the control plane's config uses too).
+pub use ferrolb_types::MacAddr;
 
 /// EtherType values we look at.
 pub struct EtherType;
