@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration};
 use dataplane::flow::state::SessionCounts;
-use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
+use dataplane::l2fwd::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
 use dataplane::pipeline::counters::LbCounters;
 use dataplane::pipeline::redirect::{self, WorkerLinks};

@@ -14,10 +14,10 @@ pub mod checksum;
 pub mod dpdk;
 pub mod drop;
 pub mod flow;
-pub mod forward;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 pub mod io;
+pub mod l2fwd;
 pub mod laddr;
 pub mod live;
 pub mod net;

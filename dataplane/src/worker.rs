@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
-use crate::forward::ForwardPlan;
+use crate::l2fwd::ForwardPlan;
 use crate::io::{Burst, PacketIo};
 use crate::live::LiveTables;
 use crate::pipeline::Pipeline;
@@ -383,7 +383,7 @@ pub fn run_pipeline<I: PacketIo>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forward::{ForwardMode, Topology};
+    use crate::l2fwd::{ForwardMode, Topology};
     use crate::io::MemoryIo;
     use std::sync::Arc;
 

@@ -1,10 +1,10 @@
 //! Plain L2 forwarding, the way `dpdk-testpmd` does it.
 //!
-//! This is the appliance's benchmark mode (and its only mode until the
-//! load-balancing pipeline lands): every frame received on a port goes out of
-//! its peer port, untouched (`io`) or with source and destination MAC swapped
-//! (`macswap`). Comparing it with testpmd on the same ports shows what the
-//! Rust bindings and the worker loop cost.
+//! This is the appliance's benchmark mode (a config without interfaces):
+//! every frame received on a port goes out of its peer port, untouched (`io`)
+//! or with source and destination MAC swapped (`macswap`). Comparing it with
+//! testpmd on the same ports shows what the Rust bindings and the worker loop
+//! cost. It is not the load-balancing pipeline's forward step.
 
 use crate::buf::PacketBuf;
 use crate::wire::ethernet::field;
