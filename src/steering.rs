@@ -1,9 +1,10 @@
 //! rte_flow steering of replies to local ports (FULLNAT, SNAT) to the worker
 //! that owns the port, per port, kept in step with the config.
 //!
-//! Worker *w* allocates only local ports with `port & owner_mask == w`, so
-//! rules on (local address, VLAN, destination port under that mask) send
-//! every reply to its owner's queue. Where the device refuses the rules,
+//! Worker *w* allocates only local ports with `port & owner_mask == w`
+//! (`laddr::owner_mask`, load-balancing policy, decided here and handed to
+//! the DPDK layer as a `PortSplit`), so rules on (local address, VLAN,
+//! destination port under that mask) send every reply to its owner's queue. Where the device refuses the rules,
 //! the receiving worker hands replies over the redirect rings instead: the
 //! rules only save that hop, so a refusal is reported, never fatal.
 
@@ -11,7 +12,8 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use control::config::{Config, Steering as SteeringMode};
-use dataplane::dpdk::{DpdkError, LocalPortSteering, Port, SteerTarget};
+use dataplane::dpdk::{DpdkError, LocalPortSteering, Port, PortSplit, SteerTarget};
+use dataplane::laddr::owner_mask;
 use dataplane::tables::{LbTables, Mode};
 
 /// Every (local address, VLAN) replies to local ports can arrive with on
@@ -59,10 +61,14 @@ struct PortSteering<'p> {
 
 impl<'p> PortSteering<'p> {
     fn install(port: &'p Port<'p>, targets: Vec<SteerTarget>, workers: u16) -> Self {
+        let split = PortSplit {
+            workers,
+            mask: owner_mask(usize::from(workers)),
+        };
         let state = if targets.is_empty() {
             State::Nothing
         } else {
-            match LocalPortSteering::install(port, &targets, workers) {
+            match LocalPortSteering::install(port, &targets, split) {
                 Ok(s) => State::Installed(s),
                 Err(e) => State::Refused(e),
             }

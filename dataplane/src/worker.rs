@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
-use crate::l2fwd::ForwardPlan;
 use crate::io::{Burst, PacketIo};
+use crate::l2fwd::ForwardPlan;
 use crate::live::LiveTables;
 use crate::pipeline::Pipeline;
 
@@ -383,8 +383,8 @@ pub fn run_pipeline<I: PacketIo>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::l2fwd::{ForwardMode, Topology};
     use crate::io::MemoryIo;
+    use crate::l2fwd::{ForwardMode, Topology};
     use std::sync::Arc;
 
     fn frames(port: u8, n: usize) -> Vec<Vec<u8>> {

@@ -416,7 +416,7 @@ impl ApplianceHandler<'_, '_> {
             if let Some(Answer::Neighbours(found)) = w.ask(Query::Neighbours, WORKER_TIMEOUT) {
                 neighbours.extend(found.iter().map(|n| NeighbourStatus {
                     address: n.addr,
-                    mac: n.mac.map(|m| crate::report::mac_text(m.0)),
+                    mac: n.mac.map(|m| m.to_string()),
                     state: n.state.to_string(),
                     worker: Some(i),
                 }));

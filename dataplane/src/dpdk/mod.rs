@@ -44,7 +44,7 @@ pub use eal::{Eal, EalArgs, EalToken, ThreadRegistration};
 #[cfg(feature = "dpdk")]
 pub use error::DpdkError;
 #[cfg(feature = "dpdk")]
-pub use flow::{steer_rules, LocalPortSteering, SteerProto, SteerRule, SteerTarget};
+pub use flow::{steer_rules, LocalPortSteering, PortSplit, SteerProto, SteerRule, SteerTarget};
 #[cfg(feature = "dpdk")]
 pub use io::DpdkIo;
 #[cfg(feature = "dpdk")]
