@@ -15,16 +15,14 @@ use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{
     DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration, TscClock,
 };
-use dataplane::flow::state::SessionCounts;
-use dataplane::forward::{ForwardMode, ForwardPlan, Topology};
+use dataplane::l2fwd::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
-use dataplane::pipeline::counters::LbCounters;
 use dataplane::pipeline::redirect::{self, WorkerLinks};
 use dataplane::pipeline::Pipeline;
 use dataplane::tables::LbTables;
 use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
-use crate::report;
+use crate::report::{self, LbReport, StopReason};
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
@@ -37,26 +35,11 @@ enum Job {
     Forward(ForwardPlan),
 }
 
-/// A pipeline worker's counters at exit.
-pub struct LbReport {
-    pub counters: LbCounters,
-    pub sessions: SessionCounts,
-}
-
 /// How this run ends, besides a signal.
 #[derive(Debug, Default)]
 pub struct RunOptions {
     /// Stop once every worker has been idle this long.
     pub exit_when_idle: Option<Duration>,
-}
-
-/// Why the workers were stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    Signal,
-    Drained,
-    /// A worker ended by itself, which only an error does.
-    WorkerEnded,
 }
 
 pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {

@@ -1,13 +1,12 @@
 //! From the config file's services, interfaces and rules to the dataplane's
 //! tables: the one place that knows both models.
 
-use control::config::{Config, LbMode, Protocol, SchedulerName, ServiceConfig, TimeoutsConfig};
+use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConfig};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
     BackendSpec, Interface, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec, StaticRoute,
 };
-use dataplane::tuple::IpProto;
 use dataplane::wire::ethernet::MacAddr;
 
 /// Builds the pipeline's description; `device_macs[i]` is port *i*'s MAC as
@@ -24,7 +23,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
         .iter()
         .zip(device_macs)
         .map(|(p, dev)| PortSetup {
-            mac: MacAddr(p.mac.map_or(*dev, |m| m.0)),
+            mac: p.mac.unwrap_or(MacAddr(*dev)),
             mtu: p.mtu,
         })
         .collect();
@@ -46,11 +45,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
             via: r.via,
         })
         .collect();
-    let neighbours = cfg
-        .neighbours
-        .iter()
-        .map(|n| (n.address, MacAddr(n.mac.0)))
-        .collect();
+    let neighbours = cfg.neighbours.iter().map(|n| (n.address, n.mac)).collect();
     let base = timeouts(Timeouts::default(), &cfg.timeouts);
     let services = cfg.services.iter().map(|s| service(s, &base)).collect();
     let snat = cfg
@@ -78,19 +73,11 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
     }
 }
 
-/// The dataplane's IP protocol number for a config protocol.
-pub fn ip_proto(p: Protocol) -> IpProto {
-    match p {
-        Protocol::Tcp => IpProto::TCP,
-        Protocol::Udp => IpProto::UDP,
-    }
-}
-
 fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
     ServiceSpec {
         name: s.name.clone(),
         vip: s.vip,
-        proto: ip_proto(s.protocol),
+        proto: s.protocol.ip_proto(),
         port: s.port,
         mode: match s.mode {
             LbMode::Dr => Mode::Dr,

@@ -1,21 +1,31 @@
-//! What the appliance prints: its ports at start, its counters at exit.
+//! What the appliance prints: its ports at start, its counters at exit,
+//! and the records of a run's end it prints them from ([`StopReason`],
+//! [`LbReport`]). The appliance fills those in; this module depends on no
+//! other module of the binary, so nothing here can loop back to it.
 
 use std::time::Duration;
 
 use dataplane::dpdk::Port;
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
-use dataplane::tables::{service_key_text, LbTables};
+use dataplane::tables::LbTables;
 use dataplane::worker::WorkerShared;
 
-use crate::appliance::{LbReport, StopReason};
+use dataplane::wire::ethernet::MacAddr;
 
-/// `02:00:00:00:00:01`.
-pub fn mac_text(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+/// Why the workers were stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Signal,
+    Drained,
+    /// A worker ended by itself, which only an error does.
+    WorkerEnded,
+}
+
+/// A pipeline worker's counters at exit.
+pub struct LbReport {
+    pub counters: LbCounters,
+    pub sessions: SessionCounts,
 }
 
 pub fn print_ports(ports: &[Port<'_>]) {
@@ -25,7 +35,7 @@ pub fn print_ports(ports: &[Port<'_>]) {
             "port {i} {:<10} dpdk-id {} mac {} link {} {} Mb/s, ipv4 checksums checked by {}",
             p.name(),
             p.id(),
-            mac_text(p.mac()),
+            MacAddr(p.mac()),
             if link.up { "up" } else { "down" },
             link.speed_mbps,
             if p.checks_rx_ipv4_checksums() {
@@ -136,7 +146,7 @@ pub fn print_services(tables: &LbTables) {
             "interface port {}{} mac {} mtu {} addresses {}",
             iface.port,
             iface.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default(),
-            port.map(|p| mac_text(p.mac.0)).unwrap_or_default(),
+            port.map(|p| p.mac.to_string()).unwrap_or_default(),
             port.map_or(0, |p| p.mtu),
             iface
                 .addrs
@@ -150,7 +160,7 @@ pub fn print_services(tables: &LbTables) {
         let s = &svc.spec;
         println!(
             "service {} {} {:?}{} -> {}",
-            service_key_text(s.proto, s.vip, s.port),
+            s.key(),
             s.mode.name(),
             s.scheduler,
             s.name
@@ -211,7 +221,7 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
     };
     for (i, svc) in tables.services.iter().enumerate() {
         let s = &svc.spec;
-        let key = service_key_text(s.proto, s.vip, s.port);
+        let key = s.key();
         row(
             format!("svc:{key}"),
             counters.services.get(i),

@@ -1,9 +1,10 @@
 //! rte_flow steering of replies to local ports (FULLNAT, SNAT) to the worker
 //! that owns the port, per port, kept in step with the config.
 //!
-//! Worker *w* allocates only local ports with `port & owner_mask == w`, so
-//! rules on (local address, VLAN, destination port under that mask) send
-//! every reply to its owner's queue. Where the device refuses the rules,
+//! Worker *w* allocates only local ports with `port & owner_mask == w`
+//! (`laddr::owner_mask`, load-balancing policy, decided here and handed to
+//! the DPDK layer as a `PortSplit`), so rules on (local address, VLAN,
+//! destination port under that mask) send every reply to its owner's queue. Where the device refuses the rules,
 //! the receiving worker hands replies over the redirect rings instead: the
 //! rules only save that hop, so a refusal is reported, never fatal.
 
@@ -11,7 +12,8 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use control::config::{Config, Steering as SteeringMode};
-use dataplane::dpdk::{DpdkError, LocalPortSteering, Port, SteerTarget};
+use dataplane::dpdk::{DpdkError, LocalPortSteering, Port, PortSplit, SteerTarget};
+use dataplane::laddr::owner_mask;
 use dataplane::tables::{LbTables, Mode};
 
 /// Every (local address, VLAN) replies to local ports can arrive with on
@@ -59,10 +61,14 @@ struct PortSteering<'p> {
 
 impl<'p> PortSteering<'p> {
     fn install(port: &'p Port<'p>, targets: Vec<SteerTarget>, workers: u16) -> Self {
+        let split = PortSplit {
+            workers,
+            mask: owner_mask(usize::from(workers)),
+        };
         let state = if targets.is_empty() {
             State::Nothing
         } else {
-            match LocalPortSteering::install(port, &targets, workers) {
+            match LocalPortSteering::install(port, &targets, split) {
                 Ok(s) => State::Installed(s),
                 Err(e) => State::Refused(e),
             }
@@ -176,7 +182,7 @@ pub fn inactive_status(cfg: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::tables::FlushRequest;
+    use dataplane::tables::{FlushRequest, ServiceKey};
     use dataplane::tuple::IpProto;
 
     const BASE: &str = r#"
@@ -275,7 +281,11 @@ addresses = ["203.0.113.5", "203.0.113.6"]
         let retired = tables(BASE, Some((&first, FlushRequest::default())));
         assert!(targets(&retired, 1).contains(&t([10, 0, 0, 50], Some(30))));
         let flush = FlushRequest {
-            services: vec![([10, 0, 0, 100].into(), IpProto::TCP.0, 80)],
+            services: vec![ServiceKey {
+                proto: IpProto::TCP,
+                vip: [10, 0, 0, 100].into(),
+                port: 80,
+            }],
             backends: Vec::new(),
         };
         let flushed = tables(BASE, Some((&retired, flush)));

@@ -19,9 +19,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A service by protocol, VIP and port, written `tcp/192.0.2.10:80`; and
+/// which sessions `sessions` lists (every given field must match). Both
+/// are the dataplane's types too.
+pub use ferrolb_types::{ServiceKey, SessionFilter};
+
 use crate::config::{
-    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
-    SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
+    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, RouteConfig, SchedulerName,
+    ServiceConfig, SnatConfig, TimeoutsConfig,
 };
 
 /// The protocol version this build speaks. A request with another version is
@@ -220,63 +225,6 @@ pub struct ServiceEdit {
     pub timeouts: Option<TimeoutsConfig>,
 }
 
-/// A service by protocol, VIP and port; written `tcp/192.0.2.10:80`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceKey {
-    pub protocol: Protocol,
-    pub vip: Ipv4Addr,
-    pub port: u16,
-}
-
-impl ServiceKey {
-    pub fn of(s: &ServiceConfig) -> ServiceKey {
-        ServiceKey {
-            protocol: s.protocol,
-            vip: s.vip,
-            port: s.port,
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}:{}", self.protocol, self.vip, self.port)
-    }
-}
-
-impl FromStr for ServiceKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("{s:?} is not a service: expected PROTO/VIP:PORT, e.g. tcp/192.0.2.10:80");
-        let (proto, addr) = s.split_once('/').ok_or_else(bad)?;
-        let protocol = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            _ => return Err(bad()),
-        };
-        let addr: SocketAddrV4 = addr.parse().map_err(|_| bad())?;
-        Ok(ServiceKey {
-            protocol,
-            vip: *addr.ip(),
-            port: addr.port(),
-        })
-    }
-}
-
-impl Serialize for ServiceKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ServiceKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// A backend of a service by address and port; written `10.0.2.11:8080`, or
 /// `10.0.2.11` when the backend uses the service's port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -331,22 +279,6 @@ impl<'de> Deserialize<'de> for BackendKey {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// Which sessions `sessions` lists; every given field must match.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<ServiceKey>,
-    /// Backend address (any port).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend: Option<Ipv4Addr>,
-    /// Client address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<Protocol>,
 }
 
 /// One reply line.

@@ -36,7 +36,7 @@ pub struct BackendId {
 impl BackendId {
     pub fn of(service: &ServiceConfig, backend: &BackendConfig) -> BackendId {
         BackendId {
-            service: ServiceKey::of(service),
+            service: service.key(),
             backend: SocketAddrV4::new(backend.address, backend.port_or(service.port)),
         }
     }

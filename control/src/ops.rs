@@ -87,7 +87,7 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
     let mut flush = Flush::default();
     match op {
         Op::ServiceAdd { service } => {
-            let key = ServiceKey::of(service);
+            let key = service.key();
             if service_index(&next, &key).is_some() {
                 return Err(OpError::new(
                     ErrorCode::AlreadyExists,
@@ -288,10 +288,7 @@ fn op_name(op: &Op) -> String {
 }
 
 fn service_index(config: &Config, key: &ServiceKey) -> Option<usize> {
-    config
-        .services
-        .iter()
-        .position(|s| ServiceKey::of(s) == *key)
+    config.services.iter().position(|s| s.key() == *key)
 }
 
 fn service_mut<'a>(
@@ -301,7 +298,7 @@ fn service_mut<'a>(
     config
         .services
         .iter_mut()
-        .find(|s| ServiceKey::of(s) == *key)
+        .find(|s| s.key() == *key)
         .ok_or_else(|| no_service(key))
 }
 

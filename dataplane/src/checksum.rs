@@ -11,6 +11,8 @@
 use std::net::Ipv4Addr;
 
 use crate::tuple::IpProto;
+use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
+use crate::wire::udp;
 
 /// Adds `data` as big-endian 16-bit words to a running one's-complement sum
 /// (not yet folded). An odd trailing byte is padded with zero.
@@ -54,7 +56,7 @@ pub fn fold(sum: u64) -> u16 {
 /// Sums five native-order 32-bit words: byte order only swaps the bytes of
 /// the folded sum, and all ones reads the same either way.
 #[inline(always)]
-pub fn verifies_ipv4_header(h: &[u8; 20]) -> bool {
+pub fn verifies_ipv4_header(h: &[u8; IPV4_MIN_HEADER_LEN]) -> bool {
     let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
     fold(w(0) + w(4) + w(8) + w(12) + w(16)) == 0xffff
 }
@@ -103,7 +105,7 @@ pub fn l4_verifies(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProto, segment: &[u8])
     let Ok(len) = u16::try_from(segment.len()) else {
         return false;
     };
-    if proto == IpProto::UDP && segment.get(6..8) == Some(&[0, 0]) {
+    if proto == IpProto::UDP && segment.get(udp::field::CHECKSUM) == Some(&[0, 0]) {
         return true;
     }
     fold(add_bytes(pseudo_header_sum(src, dst, proto, len), segment)) == 0xffff
@@ -173,6 +175,7 @@ impl Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ipv4;
     use proptest::prelude::*;
 
     #[test]
@@ -224,10 +227,9 @@ mod tests {
         #[test]
         fn ipv4_header_verify_matches_the_general_one(mut h in any::<[u8; 20]>(), fix in any::<bool>()) {
             if fix {
-                h[10] = 0;
-                h[11] = 0;
+                h[ipv4::field::CHECKSUM].fill(0);
                 let c = checksum(&h);
-                h[10..12].copy_from_slice(&c.to_be_bytes());
+                h[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
             }
             prop_assert_eq!(verifies_ipv4_header(&h), verifies(&h));
         }

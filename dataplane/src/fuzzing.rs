@@ -14,14 +14,16 @@ use crate::buf::{PacketBuf, TestBuf};
 use crate::checksum;
 use crate::drop::DropCounters;
 use crate::net::addrs::AddrSet;
-use crate::net::arp::handle_arp;
+use crate::net::arp::{handle_arp, ArpHost};
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
 use crate::net::route::RouteTable;
 use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
 use crate::rewrite::{encapsulate_ipip, translate, translate_icmp_error, Translation, Tunnel};
 use crate::tuple::IpProto;
+use crate::wire::arp;
 use crate::wire::ethernet::MacAddr;
+use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 
 const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
 const TIMERS: NeighbourTimers = NeighbourTimers {
@@ -40,7 +42,10 @@ pub fn run_packet_path(data: &[u8]) {
         Ok(Classified::Ipv6 { .. }) => {}
         Ok(Classified::Arp { l3_offset, .. }) => {
             // Own whatever the packet asks about, so the reply path runs too.
-            let asked = data.get(l3_offset + 24..l3_offset + 28).unwrap_or(&[0; 4]);
+            let at = arp::field::TARGET_IP;
+            let asked = data
+                .get(l3_offset + at.start..l3_offset + at.end)
+                .unwrap_or(&[0; 4]);
             let target = Ipv4Addr::new(asked[0], asked[1], asked[2], asked[3]);
             for owned in [AddrSet::new([target]), AddrSet::default()] {
                 let mut frame = data.to_vec();
@@ -49,8 +54,10 @@ pub fn run_packet_path(data: &[u8]) {
                 match handle_arp(
                     &mut frame,
                     l3_offset,
-                    OUR_MAC,
-                    &owned,
+                    ArpHost {
+                        mac: OUR_MAC,
+                        owned: &owned,
+                    },
                     &mut neighbours,
                     5,
                     |_, _| {},
@@ -203,14 +210,15 @@ fn run_ipv4(data: &[u8], meta: &Ipv4Meta, drops: &mut DropCounters) {
             Ok(()) => {
                 let out = buf.data();
                 let inner = out
-                    .get(meta.l3_offset + 20..)
+                    .get(meta.l3_offset + IPV4_MIN_HEADER_LEN..)
                     .expect("outer header present");
                 assert_eq!(
                     inner,
                     data.get(meta.l3_offset..meta.ip_end()).expect("classified")
                 );
                 assert!(checksum::verifies(
-                    out.get(meta.l3_offset..meta.l3_offset + 20).expect("outer")
+                    out.get(meta.l3_offset..meta.l3_offset + IPV4_MIN_HEADER_LEN)
+                        .expect("outer")
                 ));
             }
             Err(reason) => {

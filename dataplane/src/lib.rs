@@ -2,17 +2,22 @@
 //!
 //! Everything that decides what happens to a packet is sans-IO: it works on any
 //! [`buf::PacketBuf`], so it is tested on plain byte buffers without DPDK. The
-//! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs.
+//! [`dpdk`] module (feature `dpdk`) is the thin layer that moves real mbufs;
+//! its CPU and kernel hints ([`dpdk::hints`]) are there without the feature.
+//! Test scaffolding (the heap-backed `buf::TestBuf`, the in-memory
+//! `io::MemoryIo`, the `fuzzing` harness) is compiled only for this crate's
+//! unit tests and with feature `testing` (benches, integration tests, the
+//! fuzz crate), so the appliance does not carry it.
 
 pub mod buf;
 pub mod checksum;
-#[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod drop;
 pub mod flow;
-pub mod forward;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 pub mod io;
+pub mod l2fwd;
 pub mod laddr;
 pub mod live;
 pub mod net;

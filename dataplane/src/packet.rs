@@ -15,8 +15,12 @@ use crate::buf::HwChecksum;
 use crate::checksum;
 use crate::drop::DropReason;
 use crate::tuple::{FiveTuple, IpProto};
-use crate::wire::ethernet::parse_l2;
-use crate::wire::icmp::IcmpType;
+use crate::wire::ethernet::{parse_l2, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::icmp::{self, IcmpType};
+use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
+use crate::wire::tcp;
+use crate::wire::tcp::TCP_MIN_HEADER_LEN;
+use crate::wire::udp::UDP_HEADER_LEN;
 use crate::wire::{EtherType, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpSegment, UdpDatagram};
 
 /// What kind of L4 payload an IPv4 packet carries.
@@ -118,21 +122,29 @@ fn be16<const N: usize>(h: &[u8; N], off: usize) -> u16 {
 /// (`tests::the_common_case_classifies_as_the_general_walk`).
 #[inline(always)]
 fn classify_common(frame: &[u8], ipv4_checksum: HwChecksum) -> Option<Ipv4Meta> {
+    use crate::wire::{ethernet, ipv4, udp};
     const IPV4: u16 = EtherType::IPV4;
     const VLAN: u16 = EtherType::VLAN;
-    // Ethernet and one tag: the first 18 bytes.
-    let l2: &[u8; 18] = frame.first_chunk()?;
-    let (l3_offset, vlan) = match be16(l2, 12) {
-        IPV4 => (14, None),
-        VLAN if be16(l2, 16) == IPV4 => (18, Some(be16(l2, 14) & 0x0fff)),
+    const TAGGED: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN;
+    /// Version 4, a header of 5 words (no options).
+    const PLAIN_IPV4: u8 = 0x45;
+    let l2: &[u8; TAGGED] = frame.first_chunk()?;
+    let (l3_offset, vlan) = match be16(l2, ethernet::field::ETHERTYPE.start) {
+        IPV4 => (ETHERNET_HEADER_LEN, None),
+        VLAN if be16(l2, ethernet::field::VLAN_ETHERTYPE.start) == IPV4 => {
+            let tci = be16(l2, ethernet::field::VLAN_TCI.start);
+            (TAGGED, Some(tci & ethernet::VLAN_VID_MASK))
+        }
         _ => return None,
     };
     let rest = frame.get(l3_offset..)?;
-    let ip: &[u8; 20] = rest.first_chunk()?;
-    let total_len = be16(ip, 2);
+    let ip: &[u8; IPV4_MIN_HEADER_LEN] = rest.first_chunk()?;
+    let total_len = be16(ip, ipv4::field::LENGTH.start);
     let total = usize::from(total_len);
-    // Version 4, IHL 5; the whole packet in the frame; not a fragment.
-    if ip[0] != 0x45 || total > rest.len() || be16(ip, 6) & 0x3fff != 0 {
+    let flags_offset = be16(ip, ipv4::field::FLG_OFF.start);
+    // The whole packet in the frame; not a fragment.
+    let fragment = flags_offset & (ipv4::MORE_FRAGMENTS | ipv4::FRAGMENT_OFFSET_MASK) != 0;
+    if ip[ipv4::field::VER_IHL] != PLAIN_IPV4 || total > rest.len() || fragment {
         return None;
     }
     let checksum_ok = match ipv4_checksum {
@@ -143,40 +155,48 @@ fn classify_common(frame: &[u8], ipv4_checksum: HwChecksum) -> Option<Ipv4Meta> 
     if !checksum_ok {
         return None;
     }
-    let l4 = rest.get(20..total)?;
-    let (proto, kind) = match ip[9] {
-        6 => {
-            let h: &[u8; 20] = l4.first_chunk()?;
-            let header_len = usize::from(h[12] >> 4) * 4;
-            if header_len < 20 || header_len > l4.len() {
+    let l4 = rest.get(IPV4_MIN_HEADER_LEN..total)?;
+    let (proto, kind) = match IpProto(ip[ipv4::field::PROTOCOL]) {
+        IpProto::TCP => {
+            let h: &[u8; TCP_MIN_HEADER_LEN] = l4.first_chunk()?;
+            let header_len = usize::from(h[tcp::field::DATA_OFFSET] >> 4) * 4;
+            if header_len < TCP_MIN_HEADER_LEN || header_len > l4.len() {
                 return None;
             }
             (IpProto::TCP, L4Kind::Tcp)
         }
-        17 => {
-            let h: &[u8; 8] = l4.first_chunk()?;
-            let len = usize::from(be16(h, 4));
-            if len < 8 || len > l4.len() {
+        IpProto::UDP => {
+            let h: &[u8; UDP_HEADER_LEN] = l4.first_chunk()?;
+            let len = usize::from(be16(h, udp::field::LENGTH.start));
+            if len < UDP_HEADER_LEN || len > l4.len() {
                 return None;
             }
             (IpProto::UDP, L4Kind::Udp)
         }
         _ => return None,
     };
+    // TCP and UDP put their ports in the same place.
     let ports: &[u8; 4] = l4.first_chunk()?;
-    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    let addr = |f: crate::wire::Field| {
+        Ipv4Addr::new(
+            ip[f.start],
+            ip[f.start + 1],
+            ip[f.start + 2],
+            ip[f.start + 3],
+        )
+    };
     Some(Ipv4Meta {
         l3_offset,
-        l4_offset: l3_offset + 20,
+        l4_offset: l3_offset + IPV4_MIN_HEADER_LEN,
         total_len,
-        ttl: ip[8],
-        dont_fragment: be16(ip, 6) & 0x4000 != 0,
+        ttl: ip[ipv4::field::TTL],
+        dont_fragment: flags_offset & ipv4::DONT_FRAGMENT != 0,
         vlan,
         tuple: FiveTuple {
-            src: addr(12),
-            dst: addr(16),
-            src_port: be16(ports, 0),
-            dst_port: be16(ports, 2),
+            src: addr(ipv4::field::SRC_ADDR),
+            dst: addr(ipv4::field::DST_ADDR),
+            src_port: be16(ports, tcp::field::SRC_PORT.start),
+            dst_port: be16(ports, tcp::field::DST_PORT.start),
             proto,
         },
         kind,
@@ -310,13 +330,18 @@ fn quoted_tuple(inner: &Ipv4Packet<&[u8]>) -> Result<FiveTuple, DropReason> {
     let word = |off: usize| crate::wire::get_be16(l4, off);
     let proto = inner.protocol();
     let (src_port, dst_port) = match proto {
-        IpProto::TCP | IpProto::UDP => (word(0), word(2)),
+        // TCP and UDP put their ports in the same place.
+        IpProto::TCP | IpProto::UDP => (
+            word(tcp::field::SRC_PORT.start),
+            word(tcp::field::DST_PORT.start),
+        ),
         IpProto::ICMP => {
-            let t = l4.first().copied().unwrap_or(u8::MAX);
+            let t = l4.get(icmp::field::TYPE).copied().unwrap_or(u8::MAX);
             if t != IcmpType::ECHO_REQUEST && t != IcmpType::ECHO_REPLY {
                 return Err(DropReason::BadIcmpQuote);
             }
-            (word(4), word(4))
+            let id = word(icmp::field::ECHO_IDENT.start);
+            (id, id)
         }
         _ => return Err(DropReason::BadIcmpQuote),
     };

@@ -28,13 +28,14 @@
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
-use crate::checksum::{self, Delta};
+use crate::checksum::Delta;
 use crate::drop::DropReason;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
-use crate::wire::ethernet::{MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
-use crate::wire::ipv4::{write_ipv4_header, IPV4_MIN_HEADER_LEN};
-use crate::wire::{get_be16, get_be32, get_u8, put_be16, put_be32, put_bytes, put_u8};
+use crate::wire::ethernet::{self, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN};
+use crate::wire::{get_be16, get_be32, get_u8, icmp, tcp, udp};
+use crate::wire::{put_be16, put_be32, put_bytes};
 
 /// The addresses and ports a packet leaves with after NAT, FULLNAT or SNAT.
 ///
@@ -125,20 +126,21 @@ impl Translation {
 /// the next hop is resolved).
 #[inline]
 pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
-    put_bytes(frame, 0, &dst.0);
-    put_bytes(frame, 6, &src.0);
+    put_bytes(frame, ethernet::field::DESTINATION.start, &dst.0);
+    put_bytes(frame, ethernet::field::SOURCE.start, &src.0);
 }
 
 /// Decrements the TTL at `l3` and records the change in `ip`; `Err` if the
 /// TTL is <= 1 (nothing written then).
 #[inline]
 fn decrement_ttl(frame: &mut [u8], l3: usize, ip: &mut Delta) -> Result<(), DropReason> {
-    let ttl_proto = get_be16(frame, l3 + 8);
+    let at = l3 + ipv4::field::TTL_PROTOCOL.start;
+    let ttl_proto = get_be16(frame, at);
     if ttl_proto >> 8 <= 1 {
         return Err(DropReason::TtlExceeded);
     }
     let new = ttl_proto - 0x0100;
-    put_be16(frame, l3 + 8, new);
+    put_be16(frame, at, new);
     ip.word(ttl_proto, new);
     Ok(())
 }
@@ -226,17 +228,17 @@ fn translate_at(
         if let Some(w) = frame.get_mut(l3..) {
             match kind {
                 L4Rewrite::Tcp => {
-                    if let Some(w) = w.first_chunk_mut::<{ IP + 18 }>() {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + tcp::field::CHECKSUM.end }>() {
                         return rewrite_headers(w, 0, IP, L4Rewrite::Tcp, to);
                     }
                 }
                 L4Rewrite::Udp => {
-                    if let Some(w) = w.first_chunk_mut::<{ IP + 8 }>() {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + udp::field::CHECKSUM.end }>() {
                         return rewrite_headers(w, 0, IP, L4Rewrite::Udp, to);
                     }
                 }
                 L4Rewrite::Echo { request } => {
-                    if let Some(w) = w.first_chunk_mut::<{ IP + 6 }>() {
+                    if let Some(w) = w.first_chunk_mut::<{ IP + icmp::field::ECHO_IDENT.end }>() {
                         return rewrite_headers(w, 0, IP, L4Rewrite::Echo { request }, to);
                     }
                 }
@@ -258,26 +260,49 @@ fn rewrite_headers(
     let mut ip = Delta::default();
     decrement_ttl(frame, l3, &mut ip)?;
     let mut pseudo = Delta::default();
-    set_addr(frame, l3 + 12, to.src, &mut ip, &mut pseudo);
-    set_addr(frame, l3 + 16, to.dst, &mut ip, &mut pseudo);
-    fix_checksum(frame, l3 + 10, ip, false);
+    set_addr(
+        frame,
+        l3 + ipv4::field::SRC_ADDR.start,
+        to.src,
+        &mut ip,
+        &mut pseudo,
+    );
+    set_addr(
+        frame,
+        l3 + ipv4::field::DST_ADDR.start,
+        to.dst,
+        &mut ip,
+        &mut pseudo,
+    );
+    fix_checksum(frame, l3 + ipv4::field::CHECKSUM.start, ip, false);
     match kind {
         L4Rewrite::Tcp | L4Rewrite::Udp => {
+            // TCP and UDP keep their ports at the same offsets.
             let mut l4d = pseudo;
-            set_word(frame, l4, to.src_port, &mut l4d);
-            set_word(frame, l4 + 2, to.dst_port, &mut l4d);
+            set_word(
+                frame,
+                l4 + tcp::field::SRC_PORT.start,
+                to.src_port,
+                &mut l4d,
+            );
+            set_word(
+                frame,
+                l4 + tcp::field::DST_PORT.start,
+                to.dst_port,
+                &mut l4d,
+            );
             if kind == L4Rewrite::Tcp {
-                fix_checksum(frame, l4 + 16, l4d, false);
+                fix_checksum(frame, l4 + tcp::field::CHECKSUM.start, l4d, false);
             } else {
-                fix_checksum(frame, l4 + 6, l4d, true);
+                fix_checksum(frame, l4 + udp::field::CHECKSUM.start, l4d, true);
             }
         }
         L4Rewrite::Echo { request } => {
             // ICMP has no pseudo-header: only the identifier counts.
             let id = if request { to.src_port } else { to.dst_port };
-            let mut icmp = Delta::default();
-            set_word(frame, l4 + 4, id, &mut icmp);
-            fix_checksum(frame, l4 + 2, icmp, false);
+            let mut delta = Delta::default();
+            set_word(frame, l4 + icmp::field::ECHO_IDENT.start, id, &mut delta);
+            fix_checksum(frame, l4 + icmp::field::CHECKSUM.start, delta, false);
         }
     }
     Ok(())
@@ -336,7 +361,10 @@ pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
     }
     let (tos, flags) = {
         let d = buf.data();
-        (get_u8(d, l3 + 1), get_be16(d, l3 + 6) & 0x4000)
+        (
+            get_u8(d, l3 + ipv4::field::DSCP_ECN),
+            get_be16(d, l3 + ipv4::field::FLG_OFF.start) & ipv4::DONT_FRAGMENT,
+        )
     };
     let padding = buf.len() - meta.ip_end();
     buf.trim(padding);
@@ -357,18 +385,17 @@ pub fn encapsulate_ipip<B: PacketBuf + ?Sized>(
     let outer = frame.get_mut(l3..).unwrap_or(&mut []);
     // An identification of 0 is allowed with DF (RFC 6864); without DF we
     // never fragment the outer packet either, so 0 is as good as any.
-    write_ipv4_header(
-        outer,
+    let header = Ipv4Header {
         tos,
-        outer_total,
-        0,
-        flags,
-        tun.ttl,
-        IpProto::IPIP,
-        tun.src,
-        tun.dst,
-    )
-    .ok_or(DropReason::NoBufferRoom)
+        total_len: outer_total,
+        ident: 0,
+        flags_fragment: flags,
+        ttl: tun.ttl,
+        proto: IpProto::IPIP,
+        src: tun.src,
+        dst: tun.dst,
+    };
+    write_ipv4_header(outer, &header).ok_or(DropReason::NoBufferRoom)
 }
 
 /// Rewrites an ICMP error that quotes a packet of a tracked flow, as the
@@ -401,10 +428,10 @@ pub fn translate_icmp_error(
         return Err(DropReason::UnsupportedIcmp);
     };
     let q = usize::from(quote_offset);
-    let quoted_proto = IpProto(get_u8(frame, q + 9));
+    let quoted_proto = IpProto(get_u8(frame, q + ipv4::field::PROTOCOL));
     let l3 = meta.l3_offset;
     let icmp_at = meta.l4_offset;
-    let inner_hl = usize::from(get_u8(frame, q) & 0x0f) * 4;
+    let inner_hl = header_len_of(get_u8(frame, q + ipv4::field::VER_IHL));
     let inner_l4 = q + inner_hl;
     let quoted_l4_len = meta.ip_end().saturating_sub(inner_l4);
 
@@ -413,65 +440,102 @@ pub fn translate_icmp_error(
 
     // Everything below lies inside the ICMP message, at even offsets from its
     // start, so each changed word also feeds the ICMP checksum delta.
-    let mut icmp = Delta::default();
+    let mut icmp_delta = Delta::default();
     let mut inner_ip = Delta::default();
     let mut pseudo = Delta::default();
-    set_addr(frame, q + 12, quoted_to.src, &mut inner_ip, &mut pseudo);
-    set_addr(frame, q + 16, quoted_to.dst, &mut inner_ip, &mut pseudo);
-    icmp.merge(inner_ip);
-    let old = get_be16(frame, q + 10);
-    let new = fix_checksum(frame, q + 10, inner_ip, false);
-    icmp.word(old, new);
+    set_addr(
+        frame,
+        q + ipv4::field::SRC_ADDR.start,
+        quoted_to.src,
+        &mut inner_ip,
+        &mut pseudo,
+    );
+    set_addr(
+        frame,
+        q + ipv4::field::DST_ADDR.start,
+        quoted_to.dst,
+        &mut inner_ip,
+        &mut pseudo,
+    );
+    icmp_delta.merge(inner_ip);
+    let at = q + ipv4::field::CHECKSUM.start;
+    let old = get_be16(frame, at);
+    let new = fix_checksum(frame, at, inner_ip, false);
+    icmp_delta.word(old, new);
 
     let mut ports = Delta::default();
     let (l4_checksum_at, udp) = match quoted_proto {
         IpProto::ICMP => {
-            let request = get_u8(frame, inner_l4) == crate::wire::IcmpType::ECHO_REQUEST;
+            let request =
+                get_u8(frame, inner_l4 + icmp::field::TYPE) == crate::wire::IcmpType::ECHO_REQUEST;
             let id = if request {
                 quoted_to.src_port
             } else {
                 quoted_to.dst_port
             };
-            set_word(frame, inner_l4 + 4, id, &mut ports);
-            icmp.merge(ports);
-            (Some(inner_l4 + 2), false)
+            set_word(
+                frame,
+                inner_l4 + icmp::field::ECHO_IDENT.start,
+                id,
+                &mut ports,
+            );
+            icmp_delta.merge(ports);
+            (Some(inner_l4 + icmp::field::CHECKSUM.start), false)
         }
         _ => {
-            set_word(frame, inner_l4, quoted_to.src_port, &mut ports);
-            set_word(frame, inner_l4 + 2, quoted_to.dst_port, &mut ports);
-            icmp.merge(ports);
+            // TCP and UDP keep their ports at the same offsets.
+            set_word(
+                frame,
+                inner_l4 + tcp::field::SRC_PORT.start,
+                quoted_to.src_port,
+                &mut ports,
+            );
+            set_word(
+                frame,
+                inner_l4 + tcp::field::DST_PORT.start,
+                quoted_to.dst_port,
+                &mut ports,
+            );
+            icmp_delta.merge(ports);
             ports.merge(pseudo);
-            let (at, udp) = if quoted_proto == IpProto::UDP {
-                (6, true)
+            let (sum_field, udp) = if quoted_proto == IpProto::UDP {
+                (udp::field::CHECKSUM, true)
             } else {
-                (16, false)
+                (tcp::field::CHECKSUM, false)
             };
-            ((quoted_l4_len >= at + 2).then_some(inner_l4 + at), udp)
+            let quoted_whole = quoted_l4_len >= sum_field.end;
+            (quoted_whole.then_some(inner_l4 + sum_field.start), udp)
         }
     };
     if let Some(at) = l4_checksum_at {
         let old = get_be16(frame, at);
         let new = fix_checksum(frame, at, ports, udp);
-        icmp.word(old, new);
+        icmp_delta.word(old, new);
     }
-    fix_checksum(frame, icmp_at + 2, icmp, false);
+    fix_checksum(
+        frame,
+        icmp_at + icmp::field::CHECKSUM.start,
+        icmp_delta,
+        false,
+    );
 
     let mut no_pseudo = Delta::default();
-    set_addr(frame, l3 + 12, outer_src, &mut outer, &mut no_pseudo);
-    set_addr(frame, l3 + 16, outer_dst, &mut outer, &mut no_pseudo);
-    fix_checksum(frame, l3 + 10, outer, false);
+    set_addr(
+        frame,
+        l3 + ipv4::field::SRC_ADDR.start,
+        outer_src,
+        &mut outer,
+        &mut no_pseudo,
+    );
+    set_addr(
+        frame,
+        l3 + ipv4::field::DST_ADDR.start,
+        outer_dst,
+        &mut outer,
+        &mut no_pseudo,
+    );
+    fix_checksum(frame, l3 + ipv4::field::CHECKSUM.start, outer, false);
     Ok(())
-}
-
-/// Sets the TTL at `l3` back to `ttl` with an incremental checksum update,
-/// for tests and benchmarks that reuse a translated buffer.
-#[doc(hidden)]
-pub fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
-    let old = get_be16(frame, l3 + 8);
-    let new = (u16::from(ttl) << 8) | (old & 0xff);
-    put_u8(frame, l3 + 8, ttl);
-    let c = checksum::update16(get_be16(frame, l3 + 10), old, new);
-    put_be16(frame, l3 + 10, c);
 }
 
 #[cfg(test)]

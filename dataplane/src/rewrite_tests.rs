@@ -1,7 +1,9 @@
 use super::*;
 use crate::buf::TestBuf;
+use crate::checksum;
 use crate::packet::{classify, Classified};
 use crate::testutil::{self, assert_checksums_verify, frame_spec, translation};
+use crate::wire::put_u8;
 use proptest::prelude::*;
 
 fn meta(frame: &[u8]) -> Ipv4Meta {
@@ -366,4 +368,15 @@ proptest! {
             }
         }
     }
+}
+
+/// Sets the TTL at `l3` back to `ttl` with an incremental checksum update,
+/// for tests that reuse a translated buffer.
+fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
+    let old = get_be16(frame, l3 + ipv4::field::TTL_PROTOCOL.start);
+    let new = (u16::from(ttl) << 8) | (old & 0xff);
+    put_u8(frame, l3 + ipv4::field::TTL, ttl);
+    let at = l3 + ipv4::field::CHECKSUM.start;
+    let c = checksum::update16(get_be16(frame, at), old, new);
+    put_be16(frame, at, c);
 }

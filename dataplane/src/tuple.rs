@@ -6,16 +6,9 @@
 
 use std::net::Ipv4Addr;
 
-/// An IP protocol number.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct IpProto(pub u8);
-
-impl IpProto {
-    pub const ICMP: IpProto = IpProto(1);
-    pub const IPIP: IpProto = IpProto(4);
-    pub const TCP: IpProto = IpProto(6);
-    pub const UDP: IpProto = IpProto(17);
-}
+/// An IP protocol number (shared with the control plane, which names
+/// services by it).
+pub use ferrolb_types::IpProto;
 
 /// Addresses, ports (host byte order) and protocol of a packet, as it appears
 /// on the wire.

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
-use crate::forward::ForwardPlan;
 use crate::io::{Burst, PacketIo};
+use crate::l2fwd::ForwardPlan;
 use crate::live::LiveTables;
 use crate::pipeline::Pipeline;
 
@@ -400,8 +400,8 @@ pub fn run_pipeline<I: PacketIo>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forward::{ForwardMode, Topology};
     use crate::io::MemoryIo;
+    use crate::l2fwd::{ForwardMode, Topology};
     use std::sync::Arc;
 
     fn frames(port: u8, n: usize) -> Vec<Vec<u8>> {
@@ -519,7 +519,11 @@ mod tests {
         }
 
         fn key(proto: IpProto, port: u16) -> ServiceKey {
-            (ip(VIP), proto.0, port)
+            ServiceKey {
+                proto,
+                vip: ip(VIP),
+                port,
+            }
         }
 
         /// NAT TCP on 80 and UDP on 53, a SNAT rule, and sessions of each:
@@ -539,7 +543,7 @@ mod tests {
                 ports: (50000, 50000),
             });
             let mut p = pipeline(&cfg);
-            let syn = |src, sport| tcp((ROUTER, OURS), src, VIP, sport, 80, SYN, 64, b"");
+            let syn = |src, sport| tcp((ROUTER, OURS), (src, VIP), (sport, 80), SYN, 64, b"");
             let out = run(
                 &mut p,
                 &[
@@ -607,7 +611,7 @@ mod tests {
             assert_eq!(clients(to_rip2), vec![(ip(CIP), 40001)]);
             let from_cip_tcp = SessionFilter {
                 client: Some(ip(CIP)),
-                proto: Some(6),
+                proto: Some(IpProto::TCP),
                 ..SessionFilter::default()
             };
             assert_eq!(
@@ -615,7 +619,7 @@ mod tests {
                 vec![(ip(CIP), 40000), (ip(CIP), 40001)]
             );
             let udp = SessionFilter {
-                proto: Some(17),
+                proto: Some(IpProto::UDP),
                 ..SessionFilter::default()
             };
             assert_eq!(

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use dataplane::buf::{HwChecksum, PacketBuf};
 use dataplane::dpdk::{
-    DpdkError, DpdkIo, Eal, EalArgs, LocalPortSteering, Mempool, Port, PortConfig, SteerTarget,
+    DpdkError, DpdkIo, Eal, EalArgs, LocalPortSteering, Mempool, Port, PortConfig, PortSplit,
+    SteerTarget,
 };
 use dataplane::io::{Burst, PacketIo};
+use dataplane::laddr::owner_mask;
 
 const ENOSYS: i32 = 38;
 const EINVAL: i32 = 22;
@@ -163,20 +165,35 @@ fn rte_flow_steering_on_virtual_devices() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Installing on `port` fails; more workers than queues is refused before
-/// DPDK is asked.
+/// How the appliance splits local ports between `workers` workers.
+fn split(workers: u16) -> PortSplit {
+    PortSplit {
+        workers,
+        mask: owner_mask(usize::from(workers)),
+    }
+}
+
+/// Installing on `port` fails; more workers than queues, or a mask that
+/// cannot tell the workers apart, is refused before DPDK is asked.
 fn refused(port: &Port<'_>, targets: &[SteerTarget]) -> DpdkError {
-    let too_many = LocalPortSteering::install(port, targets, 3).expect_err("3 workers, 2 queues");
+    let too_many =
+        LocalPortSteering::install(port, targets, split(3)).expect_err("3 workers, 2 queues");
     assert_eq!(too_many.errno, EINVAL, "{too_many}");
-    LocalPortSteering::install(port, targets, 2).expect_err("no device here takes the rules")
+    let blind = PortSplit {
+        workers: 2,
+        mask: 0,
+    };
+    let blind = LocalPortSteering::install(port, targets, blind).expect_err("mask 0, 2 workers");
+    assert_eq!(blind.errno, EINVAL, "{blind}");
+    LocalPortSteering::install(port, targets, split(2)).expect_err("no device here takes the rules")
 }
 
 /// One worker or no addresses: nothing to steer, so no rules and no error
 /// even where the device has no rte_flow.
 fn nothing_to_do_is_not_an_error(port: &Port<'_>, targets: &[SteerTarget]) {
-    let one = LocalPortSteering::install(port, targets, 1).expect("one worker");
+    let one = LocalPortSteering::install(port, targets, split(1)).expect("one worker");
     assert_eq!(one.rules(), 0);
-    let none = LocalPortSteering::install(port, &[], 2).expect("no targets");
+    let none = LocalPortSteering::install(port, &[], split(2)).expect("no targets");
     assert_eq!(none.rules(), 0);
 }
 

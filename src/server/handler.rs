@@ -25,7 +25,6 @@ use dataplane::worker::{Answer, Query, WorkerShared};
 
 use super::socket::Handler;
 use super::views::{self, RateSampler, Totals};
-use crate::lb::ip_proto;
 use crate::steering::{self, Steering};
 
 /// How long a worker may take to answer a query or adopt new tables.
@@ -324,7 +323,6 @@ impl ApplianceHandler<'_, '_> {
             );
         }
         let limit = limit as usize;
-        let query_filter = views::session_filter(filter);
         let mut sessions = Vec::new();
         let mut truncated = false;
         if self.balancer.is_none() {
@@ -339,7 +337,7 @@ impl ApplianceHandler<'_, '_> {
                 break;
             }
             let query = Query::Sessions {
-                filter: query_filter.clone(),
+                filter: filter.clone(),
                 limit: limit - sessions.len(),
             };
             match w.ask(query, WORKER_TIMEOUT) {
@@ -418,7 +416,7 @@ impl ApplianceHandler<'_, '_> {
             if let Some(Answer::Neighbours(found)) = w.ask(Query::Neighbours, WORKER_TIMEOUT) {
                 neighbours.extend(found.iter().map(|n| NeighbourStatus {
                     address: n.addr,
-                    mac: n.mac.map(|m| crate::report::mac_text(m.0)),
+                    mac: n.mac.map(|m| m.to_string()),
                     state: n.state.to_string(),
                     worker: Some(i),
                 }));
@@ -436,14 +434,9 @@ impl Balancer<'_> {
 }
 
 fn flush_request(flush: &Flush) -> FlushRequest {
-    let key = |k: &control::api::ServiceKey| (k.vip, ip_proto(k.protocol).0, k.port);
     FlushRequest {
-        services: flush.services.iter().map(key).collect(),
-        backends: flush
-            .backends
-            .iter()
-            .map(|(k, addr, port)| (key(k), *addr, *port))
-            .collect(),
+        services: flush.services.clone(),
+        backends: flush.backends.clone(),
     }
 }
 

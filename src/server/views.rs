@@ -6,17 +6,16 @@ use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use control::api::{
-    BackendStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus,
-    SessionFilter, SessionInfo, SnatStatus,
+    BackendStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceStatus, SessionInfo,
+    SnatStatus,
 };
-use control::config::{Config, Protocol};
+use control::config::Config;
 use dataplane::dpdk::Port;
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::LbTables;
-use dataplane::worker::{self, SessionView, WorkerLbStats};
-
-use crate::lb::ip_proto;
+use dataplane::tuple::IpProto;
+use dataplane::worker::{SessionView, WorkerLbStats};
 
 /// Every worker's answer to a stats query (`None` for one that did not
 /// answer), and their sum.
@@ -167,11 +166,8 @@ pub fn list(
     };
     let mut services = Vec::with_capacity(config.services.len());
     for s in &config.services {
-        let key = ServiceKey::of(s);
-        let Some(&id) = tables
-            .service_index
-            .get(&(s.vip, ip_proto(s.protocol).0, s.port))
-        else {
+        let key = s.key();
+        let Some(&id) = tables.service_index.get(&key) else {
             continue;
         };
         let Some(svc) = tables.services.get(id as usize) else {
@@ -243,40 +239,12 @@ pub fn list(
     }
 }
 
-fn protocol(p: u8) -> Option<Protocol> {
-    match p {
-        6 => Some(Protocol::Tcp),
-        17 => Some(Protocol::Udp),
-        _ => None,
-    }
-}
-
-pub fn session_filter(f: &SessionFilter) -> worker::SessionFilter {
-    worker::SessionFilter {
-        service: f.service.map(|k| (k.vip, ip_proto(k.protocol).0, k.port)),
-        backend: f.backend,
-        client: f.client,
-        proto: f.protocol.map(|p| ip_proto(p).0),
-    }
-}
-
 pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
     let addr = |(a, p): (std::net::Ipv4Addr, u16)| SocketAddrV4::new(a, p);
     SessionInfo {
         worker,
-        protocol: match s.proto {
-            6 => "tcp".into(),
-            17 => "udp".into(),
-            1 => "icmp".into(),
-            p => p.to_string(),
-        },
-        service: s.service.and_then(|(vip, p, port)| {
-            Some(ServiceKey {
-                protocol: protocol(p)?,
-                vip,
-                port,
-            })
-        }),
+        protocol: IpProto(s.proto).to_string(),
+        service: s.service,
         client: addr(s.client),
         destination: addr(s.destination),
         local: s.local.map(addr),

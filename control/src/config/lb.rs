@@ -12,52 +12,13 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+use ferrolb_types::{IpProto, ServiceKey};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An Ethernet MAC address, written `"02:00:00:00:00:01"`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    /// The group bit: set for multicast and broadcast addresses.
-    pub fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
-
-    pub fn is_zero(&self) -> bool {
-        self.0 == [0; 6]
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("{s:?}: expected a MAC address of six hex bytes like \"02:00:00:00:00:01\"");
-        let mut mac = [0u8; 6];
-        let mut parts = s.split(':');
-        for byte in &mut mac {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddr(mac))
-    }
-}
+/// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
+/// the config and the dataplane use).
+pub use ferrolb_types::MacAddr;
 
 /// An IPv4 address with a prefix length, written `"10.0.0.1/24"`; a bare
 /// address means `/32`. The address keeps its host bits: an interface
@@ -219,7 +180,6 @@ macro_rules! serde_via_str {
     };
 }
 
-serde_via_str!(MacAddr, "a MAC address string like \"02:00:00:00:00:01\"");
 serde_via_str!(
     Ipv4Prefix,
     "an IPv4 prefix string like \"10.0.0.1/24\" or an address like \"10.0.0.1\""
@@ -274,6 +234,14 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+        }
+    }
+
+    /// Its IP protocol number, as service keys carry it.
+    pub fn ip_proto(self) -> IpProto {
+        match self {
+            Protocol::Tcp => IpProto::TCP,
+            Protocol::Udp => IpProto::UDP,
         }
     }
 }
@@ -397,9 +365,19 @@ fn default_persistence_prefix() -> u8 {
 }
 
 impl ServiceConfig {
+    /// The service's identity (protocol, VIP, port): what the control
+    /// socket's requests name it by.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            proto: self.protocol.ip_proto(),
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+
     /// The service as counters and messages name it: `tcp/192.0.2.10:80`.
     pub fn key_text(&self) -> String {
-        format!("{}/{}:{}", self.protocol, self.vip, self.port)
+        self.key().to_string()
     }
 }
 

@@ -118,7 +118,7 @@ fn rate_values(r: Option<&FlowRates>) -> [String; 5] {
 }
 
 fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
-    let proto = s.key.protocol.as_str().to_ascii_uppercase();
+    let proto = s.key.proto.to_string().to_ascii_uppercase();
     let name = format!("{proto}  {}:{}", s.key.vip, s.key.port);
     match columns {
         ListColumns::Plain => {

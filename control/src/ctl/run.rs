@@ -23,7 +23,8 @@ use crate::api::{
 };
 use crate::client::{Client, ClientError};
 use crate::config::{
-    BackendConfig, Config, NeighbourConfig, RouteConfig, ServiceConfig, SnatConfig, TimeoutsConfig,
+    BackendConfig, Config, NeighbourConfig, Protocol, RouteConfig, ServiceConfig, SnatConfig,
+    TimeoutsConfig,
 };
 
 /// The environment variable naming the socket when `-s` does not.
@@ -359,7 +360,7 @@ fn merged_timeouts(
     let current = config
         .services
         .iter()
-        .find(|s| ServiceKey::of(s) == *service)
+        .find(|s| s.key() == *service)
         .and_then(|s| s.timeouts.clone())
         .unwrap_or_default();
     let mut fields = match serde_json::to_value(current) {
@@ -414,7 +415,7 @@ fn sessions_op(a: &SessionsArgs) -> Op {
             service: a.service,
             backend: a.backend,
             client: a.client,
-            protocol: a.proto.map(Into::into),
+            proto: a.proto.map(|p| Protocol::from(p).ip_proto()),
         },
         limit: a.limit,
     }

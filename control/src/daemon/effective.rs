@@ -5,14 +5,13 @@
 use std::collections::HashSet;
 use std::net::SocketAddrV4;
 
-use crate::api::ServiceKey;
 use crate::config::Config;
 use crate::health::BackendId;
 
 pub fn effective(config: &Config, down: &HashSet<BackendId>) -> Config {
     let mut out = config.clone();
     for service in &mut out.services {
-        let key = ServiceKey::of(service);
+        let key = service.key();
         let port = service.port;
         for backend in &mut service.backends {
             let id = BackendId {

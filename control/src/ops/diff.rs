@@ -21,7 +21,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     routes(&mut out, old, new);
     neighbours(&mut out, old, new);
-    for (key, a, b) in pair_up(&old.services, &new.services, ServiceKey::of) {
+    for (key, a, b) in pair_up(&old.services, &new.services, ServiceConfig::key) {
         match (a, b) {
             (None, Some(s)) => whole_service(&mut out, '+', s),
             (Some(s), None) => whole_service(&mut out, '-', s),
@@ -111,7 +111,7 @@ fn neighbours(out: &mut Vec<String>, old: &Config, new: &Config) {
 /// An added or removed service: the service, then its local addresses and
 /// backends, all with the same sign.
 fn whole_service(out: &mut Vec<String>, sign: char, s: &ServiceConfig) {
-    let key = ServiceKey::of(s);
+    let key = s.key();
     out.push(format!(
         "{sign} service {key} ({}, {})",
         s.mode, s.scheduler

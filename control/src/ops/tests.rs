@@ -205,7 +205,7 @@ fn service_delete_flushes_only_when_asked() {
         flush: false,
     });
     assert_eq!(c.config.services.len(), 1);
-    assert_eq!(ServiceKey::of(&c.config.services[0]), dns());
+    assert_eq!(c.config.services[0].key(), dns());
     assert!(c.flush.is_empty());
     let c = apply(Op::ServiceDelete {
         service: web(),

@@ -1,12 +1,13 @@
 //! rte_flow rules that steer replies to FULLNAT/SNAT local ports to the
 //! queue of the worker that owns the port.
 //!
-//! Worker *w* hands out only local ports with `port & owner_mask == w`
-//! ([`crate::laddr::owner_mask`]), so one rule per (address, VLAN,
-//! protocol, worker) matching the destination port under that mask sends
-//! every reply to its owner's RX queue. Where a device has no rte_flow (or
-//! refuses the rule), nothing is installed and the redirect rings carry the
-//! replies instead.
+//! Worker *w* hands out only local ports with `port & mask == w`, so one
+//! rule per (address, VLAN, protocol, worker) matching the destination port
+//! under that mask sends every reply to its owner's RX queue. How ports are
+//! split is load-balancing policy, decided elsewhere: the caller passes it
+//! in as a [`PortSplit`]. Where a device has no rte_flow (or refuses the
+//! rule), nothing is installed and the redirect rings carry the replies
+//! instead.
 
 use std::ffi::CStr;
 use std::fmt;
@@ -19,7 +20,7 @@ use dpdk_sys::{
 };
 
 use super::{DpdkError, Port};
-use crate::laddr::owner_mask;
+use crate::wire::ethernet::VLAN_VID_MASK;
 
 /// `EINVAL`, for arguments refused before DPDK sees them.
 const EINVAL: i32 = 22;
@@ -36,6 +37,22 @@ pub struct SteerTarget {
 pub enum SteerProto {
     Tcp,
     Udp,
+}
+
+/// How local ports are split between workers: worker *w* (of `workers`)
+/// owns the ports with `port & mask == w`, and its RX queue is queue *w*.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSplit {
+    pub workers: u16,
+    pub mask: u16,
+}
+
+impl PortSplit {
+    /// Whether the mask tells every worker's ports apart: each worker
+    /// index must survive the mask unchanged.
+    pub fn is_valid(&self) -> bool {
+        self.workers > 0 && (self.workers - 1) & !self.mask == 0
+    }
 }
 
 /// One rule, as data: `ETH [/ VLAN vid] / IPV4 dst=addr / TCP|UDP
@@ -67,13 +84,13 @@ impl fmt::Display for SteerRule {
     }
 }
 
-/// Every rule for `targets` and `workers` workers: per target, TCP then
-/// UDP, one rule per worker. With one worker there is nothing to steer.
-pub fn steer_rules(targets: &[SteerTarget], workers: u16) -> Vec<SteerRule> {
+/// Every rule for `targets` under `split`: per target, TCP then UDP, one
+/// rule per worker. With one worker there is nothing to steer.
+pub fn steer_rules(targets: &[SteerTarget], split: PortSplit) -> Vec<SteerRule> {
+    let PortSplit { workers, mask } = split;
     if workers < 2 {
         return Vec::new();
     }
-    let mask = owner_mask(usize::from(workers));
     let mut rules = Vec::with_capacity(targets.len() * 2 * usize::from(workers));
     for &target in targets {
         for proto in [SteerProto::Tcp, SteerProto::Udp] {
@@ -118,17 +135,29 @@ impl fmt::Debug for LocalPortSteering<'_> {
 }
 
 impl<'p> LocalPortSteering<'p> {
-    /// Installs [`steer_rules`] for `targets` on `port`. Every rule is
-    /// validated first and nothing is created if one fails; if a create
-    /// fails, the rules already made are destroyed. The error carries
-    /// DPDK's message and errno.
+    /// Installs [`steer_rules`] for `targets` under `split` on `port`.
+    /// Every rule is validated first and nothing is created if one fails;
+    /// if a create fails, the rules already made are destroyed. The error
+    /// carries DPDK's message and errno. A split whose mask cannot tell
+    /// its workers apart, or with more workers than the port has queues,
+    /// is refused before DPDK sees it.
     pub fn install(
         port: &'p Port<'_>,
         targets: &[SteerTarget],
-        workers: u16,
+        split: PortSplit,
     ) -> Result<Self, DpdkError> {
         let name = port.name();
-        if workers == 0 || workers > port.queues() {
+        let workers = split.workers;
+        if !split.is_valid() {
+            return Err(DpdkError::new(
+                format!(
+                    "port {name}: port mask {:#x} cannot tell {workers} workers apart",
+                    split.mask
+                ),
+                EINVAL,
+            ));
+        }
+        if workers > port.queues() {
             return Err(DpdkError::new(
                 format!(
                     "port {name}: steering to {workers} workers, but the port has {} RX queues",
@@ -137,7 +166,7 @@ impl<'p> LocalPortSteering<'p> {
                 EINVAL,
             ));
         }
-        let rules = steer_rules(targets, workers);
+        let rules = steer_rules(targets, split);
         for rule in &rules {
             with_flow_args(rule, |attr, pattern, actions| {
                 let mut error = rte_flow_error::default();
@@ -210,11 +239,11 @@ fn with_flow_args<R>(
     let mut vlan_mask = rte_flow_item_vlan::default();
     if let Some(vid) = rule.target.vlan {
         vlan_spec.__bindgen_anon_1.hdr = rte_vlan_hdr {
-            vlan_tci: (vid & 0x0fff).to_be(),
+            vlan_tci: (vid & VLAN_VID_MASK).to_be(),
             eth_proto: 0,
         };
         vlan_mask.__bindgen_anon_1.hdr = rte_vlan_hdr {
-            vlan_tci: 0x0fffu16.to_be(),
+            vlan_tci: VLAN_VID_MASK.to_be(),
             eth_proto: 0,
         };
     }
@@ -314,8 +343,16 @@ mod tests {
             addr: Ipv4Addr::from(a),
             vlan,
         };
-        assert!(steer_rules(&[t([10, 0, 0, 1], None)], 1).is_empty());
-        let rules = steer_rules(&[t([10, 0, 0, 1], None), t([10, 0, 0, 2], Some(7))], 3);
+        let one = PortSplit {
+            workers: 1,
+            mask: 0,
+        };
+        assert!(steer_rules(&[t([10, 0, 0, 1], None)], one).is_empty());
+        let three = PortSplit {
+            workers: 3,
+            mask: 3,
+        };
+        let rules = steer_rules(&[t([10, 0, 0, 1], None), t([10, 0, 0, 2], Some(7))], three);
         assert_eq!(rules.len(), 2 * 2 * 3);
         assert!(rules.iter().all(|r| r.port_mask == 3));
         assert_eq!(
@@ -332,6 +369,24 @@ mod tests {
             rules[7].to_string(),
             "eth / vlan vid 7 / ipv4 dst 10.0.0.2 / tcp dst spec 1 mask 0x3 -> queue 1"
         );
+    }
+
+    #[test]
+    fn a_split_is_valid_only_if_its_mask_keeps_every_worker_apart() {
+        let split = |workers, mask| PortSplit { workers, mask };
+        assert!(split(1, 0).is_valid());
+        assert!(split(2, 1).is_valid() && split(3, 3).is_valid() && split(4, 3).is_valid());
+        assert!(
+            split(3, 7).is_valid(),
+            "a wider mask leaves some values unused"
+        );
+        assert!(!split(0, 0).is_valid(), "no workers");
+        assert!(
+            !split(2, 0).is_valid(),
+            "both workers would match port & 0 == 0"
+        );
+        assert!(!split(3, 1).is_valid(), "worker 2 is never port & 1");
+        assert!(!split(5, 3).is_valid());
     }
 
     /// The C structs DPDK reads carry network byte order (no device

@@ -1,16 +1,18 @@
 //! Hints to the CPU and the kernel that the per-worker tables need on the
 //! fast path. They live in this layer because each needs `unsafe`, which
-//! only this layer may use.
+//! only this layer may use, but unlike the rest of it they need no DPDK:
+//! this module is compiled with or without the `dpdk` feature, so unit
+//! tests and benchmarks run the same session table the appliance runs.
 
 use std::mem::MaybeUninit;
 
 /// Starts loading `r`'s cache line into every cache level without waiting
-/// for it: DPDK's `rte_prefetch0`, as inline Rust (bindgen's wrapper of the
-/// `static inline` C function is an out-of-line call). The session table
-/// calls it for a whole burst before handling the first packet, so the
-/// misses overlap.
+/// for it (`PREFETCHT0`, DPDK's `rte_prefetch0`, as inline Rust: bindgen's
+/// wrapper of the `static inline` C function is an out-of-line call). The
+/// session table calls it for a whole burst before handling the first
+/// packet, so the misses overlap. On other architectures it does nothing.
 #[inline(always)]
-pub fn prefetch0<T>(r: &T) {
+pub fn prefetch_read<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is a hint: it changes no architectural state and
     // cannot fault, whatever the address; `r` is a valid reference anyway.
@@ -28,7 +30,9 @@ pub fn prefetch0<T>(r: &T) {
 /// it is first written. DPDK keeps its own tables in hugepages for the same
 /// reason: a session table spread over millions of 4 KiB pages costs a TLB
 /// miss on almost every lookup. Returns false where the kernel refuses
-/// (THP disabled or not built in); the table then works as before.
+/// (THP disabled or not built in) or is not Linux; the table then works as
+/// before.
+#[cfg(target_os = "linux")]
 pub fn advise_huge_pages<T>(region: &mut [MaybeUninit<T>]) -> bool {
     const PAGE: usize = 4096;
     let start = region.as_mut_ptr() as usize;
@@ -52,6 +56,12 @@ pub fn advise_huge_pages<T>(region: &mut [MaybeUninit<T>]) -> bool {
     rc == 0
 }
 
+/// Elsewhere there is no `MADV_HUGEPAGE` to ask for.
+#[cfg(not(target_os = "linux"))]
+pub fn advise_huge_pages<T>(_region: &mut [MaybeUninit<T>]) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +81,20 @@ mod tests {
         }
         v.extend(0..n as u64);
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
+    }
+
+    #[test]
+    fn prefetching_reads_nothing_and_changes_nothing() {
+        // A prefetch has no observable effect but time; it must accept any
+        // reference (an element deep in a table, a zero-sized value, one
+        // past the last page an allocation touched) and leave it as it was.
+        let table: Vec<[u64; 8]> = (0..1024).map(|i| [i; 8]).collect();
+        for slot in table.iter().step_by(97) {
+            prefetch_read(slot);
+        }
+        prefetch_read(&());
+        prefetch_read(&table[table.len() - 1][7]);
+        assert!(table.iter().enumerate().all(|(i, s)| s == &[i as u64; 8]));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
 use crate::packet::L4Kind;
 use crate::sched::{Backend, Scheduler};
-use crate::tables::{LbTables, Mode};
+use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::{FiveTuple, IpProto};
 
 /// Other local ports a new flow tries when its first one's reply tuple is
@@ -299,7 +299,11 @@ impl FlowState {
         let l4_flow = matches!(first.kind, L4Kind::Tcp | L4Kind::Udp);
         let service = if l4_flow {
             t.service_index
-                .get(&(tuple.dst, tuple.proto.0, tuple.dst_port))
+                .get(&ServiceKey {
+                    proto: tuple.proto,
+                    vip: tuple.dst,
+                    port: tuple.dst_port,
+                })
                 .copied()
         } else {
             None

@@ -875,28 +875,22 @@ fn tick_before(a: u32, b: u32) -> bool {
 }
 
 /// `len` copies of `value` in memory the kernel is asked to back with huge
-/// pages (in the appliance; feature `dpdk`), written once here so the
+/// pages (with or without the `dpdk` feature), written once here so the
 /// pages are in place before the first packet. The slab and the index are
 /// looked up at random: with 4 KiB pages nearly every lookup of a big table
 /// would miss the TLB.
 fn huge_vec<T: Clone>(value: T, len: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(len);
-    #[cfg(feature = "dpdk")]
-    crate::dpdk::advise_huge_pages(v.spare_capacity_mut());
+    crate::dpdk::hints::advise_huge_pages(v.spare_capacity_mut());
     v.resize(len, value);
     v
 }
 
-/// Starts the load of `r`'s cache line without waiting for it. In the
-/// appliance (feature `dpdk`) that is DPDK's prefetch hint. Without DPDK
-/// (unit tests, fuzzing) a plain load kept alive by `black_box` stands in:
-/// it gets the miss going too, but holds up retirement until it completes.
+/// Starts the load of `r`'s cache line without waiting for it (the same
+/// prefetch instruction with or without DPDK: `dpdk::hints`).
 #[inline(always)]
-fn prefetch_read<T: Copy>(r: &T) {
-    #[cfg(feature = "dpdk")]
-    crate::dpdk::prefetch0(r);
-    #[cfg(not(feature = "dpdk"))]
-    std::hint::black_box(*r);
+fn prefetch_read<T>(r: &T) {
+    crate::dpdk::hints::prefetch_read(r);
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::drop::DropReason;
 use crate::net::addrs::AddrSet;
 use crate::net::neighbour::NeighbourTable;
 use crate::wire::arp::{write_arp, ArpOp, ARP_LEN};
+use crate::wire::ethernet::{field, VLAN_VID_MASK};
 use crate::wire::ethernet::{EtherType, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use crate::wire::{put_be16, put_bytes, ArpPacket};
 
@@ -27,21 +28,30 @@ pub enum ArpOutcome {
     Consumed,
 }
 
+/// Who answers ARP: our MAC on the port, and the addresses we own.
+#[derive(Clone, Copy, Debug)]
+pub struct ArpHost<'a> {
+    pub mac: MacAddr,
+    pub owned: &'a AddrSet,
+}
+
 /// Handles a received ARP packet at `l3_offset` of `frame`: learns the
 /// sender (see the module doc), and turns a request for an address in
-/// `owned` into our reply in place. Packets waiting for the sender are handed
+/// `host.owned` into our reply in place. Packets waiting for the sender are handed
 /// to `release` with its MAC. `Err(NotForUs)` for ARP about other hosts that
 /// taught us nothing; `Err(MalformedArp)` for anything but Ethernet/IPv4.
-#[allow(clippy::too_many_arguments)]
 pub fn handle_arp<P, const Q: usize>(
     frame: &mut [u8],
     l3_offset: usize,
-    our_mac: MacAddr,
-    owned: &AddrSet,
+    host: ArpHost<'_>,
     neighbours: &mut NeighbourTable<P, Q>,
     now: u64,
     release: impl FnMut(P, MacAddr),
 ) -> Result<ArpOutcome, DropReason> {
+    let ArpHost {
+        mac: our_mac,
+        owned,
+    } = host;
     let arp = ArpPacket::new(frame.get(l3_offset..).unwrap_or(&[]))?;
     let (op, sender_mac, sender_ip, target_ip) = (
         arp.operation(),
@@ -62,8 +72,8 @@ pub fn handle_arp<P, const Q: usize>(
         reply.set_operation(ArpOp::REPLY);
         reply.set_target(sender_mac, sender_ip);
         reply.set_sender(our_mac, target_ip);
-        put_bytes(frame, 0, &sender_mac.0);
-        put_bytes(frame, 6, &our_mac.0);
+        put_bytes(frame, field::DESTINATION.start, &sender_mac.0);
+        put_bytes(frame, field::SOURCE.start, &our_mac.0);
         return Ok(ArpOutcome::Reply);
     }
     if learned || (op == ArpOp::REPLY && for_us) {
@@ -86,13 +96,17 @@ fn write_arp_frame(
     let len = ARP_FRAME_LEN + l3 - ETHERNET_HEADER_LEN;
     let frame = out.get_mut(..len)?;
     frame.fill(0);
-    put_bytes(frame, 0, &MacAddr::BROADCAST.0);
-    put_bytes(frame, 6, &sender.0 .0);
-    if let Some(vid) = vlan {
-        put_be16(frame, 12, EtherType::VLAN);
-        put_be16(frame, 14, vid & 0x0fff);
-    }
-    put_be16(frame, l3 - 2, EtherType::ARP);
+    put_bytes(frame, field::DESTINATION.start, &MacAddr::BROADCAST.0);
+    put_bytes(frame, field::SOURCE.start, &sender.0 .0);
+    let ethertype = match vlan {
+        Some(vid) => {
+            put_be16(frame, field::ETHERTYPE.start, EtherType::VLAN);
+            put_be16(frame, field::VLAN_TCI.start, vid & VLAN_VID_MASK);
+            field::VLAN_ETHERTYPE
+        }
+        None => field::ETHERTYPE,
+    };
+    put_be16(frame, ethertype.start, EtherType::ARP);
     write_arp(frame.get_mut(l3..l3 + ARP_LEN)?, op, sender, target)?;
     Some(len)
 }
@@ -168,7 +182,17 @@ mod tests {
             };
             assert_eq!(v, vlan);
             assert_eq!(
-                handle_arp(&mut f, l3_offset, OUR, &owned, &mut n, 0, |_, _| {}),
+                handle_arp(
+                    &mut f,
+                    l3_offset,
+                    ArpHost {
+                        mac: OUR,
+                        owned: &owned
+                    },
+                    &mut n,
+                    0,
+                    |_, _| {}
+                ),
                 Ok(ArpOutcome::Reply)
             );
             let a = ArpPacket::new(&f[l3_offset..]).expect("still arp");
@@ -186,7 +210,17 @@ mod tests {
         let mut n: NeighbourTable<u8, 4> = NeighbourTable::new(16, TIMERS);
         let mut f = request(ip("10.0.0.5"), ip("10.0.0.6"), None);
         assert_eq!(
-            handle_arp(&mut f, 14, OUR, &owned, &mut n, 0, |_, _| {}),
+            handle_arp(
+                &mut f,
+                14,
+                ArpHost {
+                    mac: OUR,
+                    owned: &owned
+                },
+                &mut n,
+                0,
+                |_, _| {}
+            ),
             Err(DropReason::NotForUs)
         );
         assert!(!n.contains(ip("10.0.0.5")));
@@ -199,8 +233,17 @@ mod tests {
         reply[21] = 2; // op = reply
         let mut sent = Vec::new();
         assert_eq!(
-            handle_arp(&mut reply, 14, OUR, &owned, &mut n, 1, |p, m| sent
-                .push((p, m))),
+            handle_arp(
+                &mut reply,
+                14,
+                ArpHost {
+                    mac: OUR,
+                    owned: &owned
+                },
+                &mut n,
+                1,
+                |p, m| sent.push((p, m))
+            ),
             Ok(ArpOutcome::Consumed)
         );
         assert_eq!(sent, vec![(42, PEER)]);
@@ -230,8 +273,10 @@ mod tests {
         assert!(handle_arp(
             &mut [0u8; 30],
             14,
-            OUR,
-            &AddrSet::default(),
+            ArpHost {
+                mac: OUR,
+                owned: &AddrSet::default()
+            },
             &mut NeighbourTable::<u8, 1>::new(8, TIMERS),
             0,
             |_, _| {}

@@ -10,8 +10,10 @@ use crate::drop::DropReason;
 use crate::net::addrs::AddrSet;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::tuple::IpProto;
-use crate::wire::icmp::{IcmpType, ICMP_HEADER_LEN, ICMP_QUOTED_L4_LEN};
-use crate::wire::ipv4::{write_ipv4_header, IPV4_MIN_HEADER_LEN};
+use crate::wire::ethernet::{self, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::icmp::{self, IcmpType, ICMP_HEADER_LEN, ICMP_QUOTED_L4_LEN};
+use crate::wire::ipv4::{self, header_len_of, write_ipv4_header, Ipv4Header};
+use crate::wire::ipv4::{IPV4_MAX_HEADER_LEN, IPV4_MIN_HEADER_LEN};
 use crate::wire::{get_be16, get_u8, put_be16, put_bytes, put_u8, IcmpPacket};
 
 /// TTL of packets we originate (Linux's default).
@@ -20,9 +22,9 @@ pub const DEFAULT_TTL: u8 = 64;
 /// Linux sends them.
 const ICMP_ERROR_TOS: u8 = 0xc0;
 /// The largest L2 header we copy into a reply (Ethernet plus one tag).
-const MAX_L2_LEN: usize = 18;
+const MAX_L2_LEN: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN;
 /// The largest quote: a 60-byte IP header and 8 bytes of its payload.
-const MAX_QUOTE_LEN: usize = 60 + ICMP_QUOTED_L4_LEN;
+const MAX_QUOTE_LEN: usize = IPV4_MAX_HEADER_LEN + ICMP_QUOTED_L4_LEN;
 
 /// A token bucket on a coarse clock the caller supplies (TSC ticks, ms, ...):
 /// no syscall, no shared state, one per worker.
@@ -103,7 +105,7 @@ pub fn build_icmp_error<B: PacketBuf + ?Sized>(
     }
     let l3 = meta.l3_offset;
     let frame = buf.data();
-    let header_len = usize::from(get_u8(frame, l3) & 0x0f) * 4;
+    let header_len = header_len_of(get_u8(frame, l3 + ipv4::field::VER_IHL));
     let quote_len = (header_len + ICMP_QUOTED_L4_LEN).min(usize::from(meta.total_len));
     let mut l2 = [0u8; MAX_L2_LEN];
     let mut quote = [0u8; MAX_QUOTE_LEN];
@@ -130,28 +132,27 @@ pub fn build_icmp_error<B: PacketBuf + ?Sized>(
     }
     let frame = buf.data_mut();
     // Swap the MACs: the reply leaves through the neighbour it came from.
-    let (dst_mac, src_mac) = (
-        [l2[6], l2[7], l2[8], l2[9], l2[10], l2[11]],
-        [l2[0], l2[1], l2[2], l2[3], l2[4], l2[5]],
-    );
-    put_bytes(frame, 0, &dst_mac);
-    put_bytes(frame, 6, &src_mac);
-    put_bytes(frame, 12, l2.get(12..l3).unwrap_or(&[]));
+    // The rest of the L2 header (EtherType, VLAN tag) stays.
+    let (dst_mac, src_mac) = (ethernet::field::DESTINATION, ethernet::field::SOURCE);
+    put_bytes(frame, dst_mac.start, l2.get(src_mac.clone()).unwrap_or(&[]));
+    put_bytes(frame, src_mac.start, l2.get(dst_mac).unwrap_or(&[]));
+    let rest = ethernet::field::ETHERTYPE.start;
+    put_bytes(frame, rest, l2.get(rest..l3).unwrap_or(&[]));
     let ip_total = u16::try_from(ip_len).unwrap_or(u16::MAX);
     let Some(ip) = frame.get_mut(l3..) else {
         return false;
     };
-    let ok = write_ipv4_header(
-        ip,
-        ICMP_ERROR_TOS,
-        ip_total,
-        0,
-        0,
-        DEFAULT_TTL,
-        IpProto::ICMP,
+    let header = Ipv4Header {
+        tos: ICMP_ERROR_TOS,
+        total_len: ip_total,
+        ident: 0,
+        flags_fragment: 0,
+        ttl: DEFAULT_TTL,
+        proto: IpProto::ICMP,
         src,
-        meta.tuple.src,
-    );
+        dst: meta.tuple.src,
+    };
+    let ok = write_ipv4_header(ip, &header);
     let Some(icmp_bytes) = frame.get_mut(l3 + IPV4_MIN_HEADER_LEN..) else {
         return false;
     };
@@ -190,28 +191,38 @@ pub fn answer_echo(frame: &mut [u8], meta: &Ipv4Meta, owned: &AddrSet) -> Result
     if !checksum::verifies(frame.get(l4..meta.ip_end()).unwrap_or(&[])) {
         return Err(DropReason::BadIcmpChecksum);
     }
-    let mut mac = [0u8; 12];
-    if let Some(m) = frame.get(..12) {
-        mac.copy_from_slice(m);
+    if let Some(macs) = frame.get_mut(ethernet::field::ADDRESSES) {
+        let (dst, src) = macs.split_at_mut(ethernet::field::SOURCE.start);
+        dst.swap_with_slice(src);
     }
-    put_bytes(frame, 0, mac.get(6..12).unwrap_or(&[]));
-    put_bytes(frame, 6, mac.get(..6).unwrap_or(&[]));
-    put_bytes(frame, l3 + 12, &meta.tuple.dst.octets());
-    put_bytes(frame, l3 + 16, &meta.tuple.src.octets());
+    put_bytes(
+        frame,
+        l3 + ipv4::field::SRC_ADDR.start,
+        &meta.tuple.dst.octets(),
+    );
+    put_bytes(
+        frame,
+        l3 + ipv4::field::DST_ADDR.start,
+        &meta.tuple.src.octets(),
+    );
 
     let mut ip = Delta::default();
-    let old = get_be16(frame, l3 + 8);
+    let ttl_at = l3 + ipv4::field::TTL_PROTOCOL.start;
+    let old = get_be16(frame, ttl_at);
     let new = (u16::from(DEFAULT_TTL) << 8) | (old & 0xff);
-    put_be16(frame, l3 + 8, new);
+    put_be16(frame, ttl_at, new);
     ip.word(old, new);
-    put_be16(frame, l3 + 10, ip.apply(get_be16(frame, l3 + 10)));
+    let sum_at = l3 + ipv4::field::CHECKSUM.start;
+    put_be16(frame, sum_at, ip.apply(get_be16(frame, sum_at)));
 
-    let mut icmp = Delta::default();
-    let old = get_be16(frame, l4);
+    // The type is the high byte of the ICMP header's first word.
+    let mut delta = Delta::default();
+    let old = get_be16(frame, l4 + icmp::field::TYPE);
     let new = u16::from(IcmpType::ECHO_REPLY) << 8 | (old & 0xff);
-    put_u8(frame, l4, IcmpType::ECHO_REPLY);
-    icmp.word(old, new);
-    put_be16(frame, l4 + 2, icmp.apply(get_be16(frame, l4 + 2)));
+    put_u8(frame, l4 + icmp::field::TYPE, IcmpType::ECHO_REPLY);
+    delta.word(old, new);
+    let sum_at = l4 + icmp::field::CHECKSUM.start;
+    put_be16(frame, sum_at, delta.apply(get_be16(frame, sum_at)));
     Ok(())
 }
 

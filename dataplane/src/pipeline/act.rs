@@ -19,7 +19,7 @@ use crate::packet::Ipv4Meta;
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::tuple::IpProto;
-use crate::wire::ethernet::MacAddr;
+use crate::wire::{ethernet, get_mac};
 
 /// Outer TTL of IP-in-IP packets and of packets we originate.
 const TUNNEL_TTL: u8 = 64;
@@ -334,7 +334,8 @@ impl<P: PacketBuf> Datapath<P> {
         } = error;
         if build_icmp_error(&mut pkt, meta, icmp_type, code, rest, src) {
             let ours = cx.t.port_mac(at.port);
-            if let (Some(ours), Some(src)) = (ours, pkt.data_mut().get_mut(6..12)) {
+            if let (Some(ours), Some(src)) = (ours, pkt.data_mut().get_mut(ethernet::field::SOURCE))
+            {
                 src.copy_from_slice(&ours.0);
             }
             self.counters.events.icmp_errors_sent += 1;
@@ -353,9 +354,8 @@ impl<P: PacketBuf> Datapath<P> {
     ) {
         match answer_echo(pkt.data_mut(), meta, &cx.t.owned) {
             Ok(()) => {
-                let sender = pkt.data().get(..6).map_or(MacAddr::ZERO, |m| {
-                    MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]])
-                });
+                // answer_echo swapped the MACs: the sender's is the destination now.
+                let sender = get_mac(pkt.data(), ethernet::field::DESTINATION.start);
                 let ours = cx.t.port_mac(port).unwrap_or(sender);
                 set_macs(pkt.data_mut(), ours, sender);
                 self.counters.events.echo_replies += 1;

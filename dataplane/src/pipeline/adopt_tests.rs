@@ -20,7 +20,11 @@ const RIP3: [u8; 4] = [10, 0, 1, 13];
 const RS3: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0d];
 
 fn key() -> ServiceKey {
-    (ip(VIP), IpProto::TCP.0, 80)
+    ServiceKey {
+        proto: IpProto::TCP,
+        vip: ip(VIP),
+        port: 80,
+    }
 }
 
 fn backend(addr: [u8; 4]) -> BackendSpec {
@@ -76,7 +80,7 @@ fn a_live_flow_keeps_its_backend_and_translation_until_its_backend_is_flushed() 
         let mut cfg = config(vec![svc]);
         cfg.neighbours.push((ip(RIP3), MacAddr(RS3)));
         let mut p = pipeline(&cfg);
-        let client = |sport, flags| tcp((ROUTER, OURS), CIP, VIP, sport, 80, flags, 64, b"");
+        let client = |sport, flags| tcp((ROUTER, OURS), (CIP, VIP), (sport, 80), flags, 64, b"");
         let out = run(&mut p, &[client(40000, SYN)], 0);
         let forwarded = seen(&out[0]);
         assert_eq!(forwarded.dst, RIP1, "{mode:?}");
@@ -84,10 +88,8 @@ fn a_live_flow_keeps_its_backend_and_translation_until_its_backend_is_flushed() 
         // address and port (FULLNAT).
         let reply = tcp(
             (RS1, OURS),
-            RIP1,
-            forwarded.src,
-            8080,
-            forwarded.ports.0,
+            (RIP1, forwarded.src),
+            (8080, forwarded.ports.0),
             SYN | ACK,
             64,
             b"",
@@ -231,7 +233,11 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
     cfg.services[0].local_addrs.truncate(1);
     adopt(&mut p, &cfg, &FlushRequest::default());
     assert_eq!(
-        p.tables().service_index.get(&(ip(VIP), IpProto::UDP.0, 80)),
+        p.tables().service_index.get(&ServiceKey {
+            proto: IpProto::UDP,
+            vip: ip(VIP),
+            port: 80
+        }),
         Some(&1)
     );
     let free = 8 - held;
@@ -250,7 +256,7 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
 fn a_worker_may_skip_generations() {
     let mut cfg = config(vec![service(Mode::Nat, IpProto::TCP)]);
     let mut p = pipeline(&cfg);
-    let client = |sport, flags| tcp((ROUTER, OURS), CIP, VIP, sport, 80, flags, 64, b"");
+    let client = |sport, flags| tcp((ROUTER, OURS), (CIP, VIP), (sport, 80), flags, 64, b"");
     let out = run(&mut p, &[client(40000, SYN), client(40001, SYN)], 0);
     assert_eq!(seen(&out[1]).dst, RIP2);
     let gen1 = Arc::clone(p.tables());
@@ -309,12 +315,12 @@ fn live_session_counts_are_kept_without_walking_the_table() {
         ports: (50000, 50100),
     });
     let mut p = pipeline(&cfg);
-    let client = |src, sport, flags| tcp((ROUTER, OURS), src, VIP, sport, 80, flags, 64, b"");
+    let client = |src, sport, flags| tcp((ROUTER, OURS), (src, VIP), (sport, 80), flags, 64, b"");
     let other = [198, 51, 100, 8];
     let mut frames = vec![
         // Established through RIP1 (the client's persistence template too).
         client(CIP, 40000, SYN),
-        tcp((RS1, OURS), RIP1, CIP, 8080, 40000, SYN | ACK, 64, b""),
+        tcp((RS1, OURS), (RIP1, CIP), (8080, 40000), SYN | ACK, 64, b""),
         client(CIP, 40000, ACK),
         // Only a SYN: inactive, and on RIP1 again by persistence.
         client(CIP, 40001, SYN),
@@ -541,7 +547,7 @@ proptest! {
             match e {
                 Edit::Traffic(n) => {
                     let frames = vec![
-                        tcp((ROUTER, OURS), CIP, VIP, 1000 + n, 80, SYN, 64, b""),
+                        tcp((ROUTER, OURS), (CIP, VIP), (1000 + n, 80), SYN, 64, b""),
                         udp((ROUTER, OURS), CIP, VIP, (1000 + n, 53)),
                         udp((RS1, OURS), [10, 0, 1, 50], [8, 8, 8, 8], (1000 + n, 53)),
                     ];
@@ -557,13 +563,13 @@ proptest! {
                             continue;
                         }
                         let reply = if o.proto == IpProto::TCP {
-                            tcp((RS1, OURS), o.src.octets(), o.dst.octets(), o.src_port, o.dst_port, SYN | ACK, 64, b"")
+                            tcp((RS1, OURS), (o.src.octets(), o.dst.octets()), (o.src_port, o.dst_port), SYN | ACK, 64, b"")
                         } else {
                             udp((RS1, OURS), o.src.octets(), o.dst.octets(), (o.src_port, o.dst_port))
                         };
                         frames.push(reply);
                         if i.proto == IpProto::TCP {
-                            frames.push(tcp((ROUTER, OURS), i.src.octets(), i.dst.octets(), i.src_port, i.dst_port, ACK, 64, b""));
+                            frames.push(tcp((ROUTER, OURS), (i.src.octets(), i.dst.octets()), (i.src_port, i.dst_port), ACK, 64, b""));
                         }
                     }
                     run(&mut p, &frames, now);
@@ -594,7 +600,7 @@ proptest! {
                         if b < svc.backends.len() {
                             let gone = svc.backends.remove(b);
                             if f {
-                                flush.backends.push(((svc.vip, svc.proto.0, svc.port), gone.addr, gone.port));
+                                flush.backends.push((svc.key(), gone.addr, gone.port));
                             }
                         }
                     }
@@ -603,7 +609,7 @@ proptest! {
                     if s < cfg.services.len() {
                         let gone = cfg.services.remove(s);
                         if f {
-                            flush.services.push((gone.vip, gone.proto.0, gone.port));
+                            flush.services.push(gone.key());
                         }
                     }
                 }

@@ -48,7 +48,14 @@ fn build(f: &Frame) -> Vec<u8> {
         Frame::Client { flow, flags, .. } => {
             // Odd flows go to the DR service.
             let vip = if flow % 2 == 1 { dr_vip } else { VIP };
-            tcp((ROUTER, OURS), CIP, vip, 1000 + flow, 80, flags, 64, b"")
+            tcp(
+                (ROUTER, OURS),
+                (CIP, vip),
+                (1000 + flow, 80),
+                flags,
+                64,
+                b"",
+            )
         }
         Frame::Reply {
             flow,
@@ -60,7 +67,7 @@ fn build(f: &Frame) -> Vec<u8> {
             if udp {
                 super::tests::udp((mac, OURS), rip, CIP, (8080, 1000 + flow))
             } else {
-                tcp((mac, OURS), rip, CIP, 8080, 1000 + flow, flags, 64, b"")
+                tcp((mac, OURS), (rip, CIP), (8080, 1000 + flow), flags, 64, b"")
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::flow::{Direction, Hit};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
-use crate::wire::get_u8;
+use crate::wire::{get_u8, tcp};
 
 /// A received packet, classified, with the hash of its session lookup
 /// tuple (0 when it has none).
@@ -65,7 +65,7 @@ pub(super) fn lookup_tuple(frame: &[u8], meta: &Ipv4Meta) -> Option<FiveTuple> {
 /// The TCP flags of a classified TCP packet.
 #[inline]
 pub(super) fn tcp_flags_of(frame: &[u8], meta: &Ipv4Meta) -> u8 {
-    get_u8(frame, meta.l4_offset + 13)
+    get_u8(frame, meta.l4_offset + tcp::field::FLAGS)
 }
 
 /// What planning a new flow needs of its first packet.

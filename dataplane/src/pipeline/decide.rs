@@ -11,6 +11,7 @@ use crate::flow::{Direction, Hit, Origin, ProtoState, TcpState};
 use crate::packet::{quoted_flow, Ipv4Meta, L4Kind};
 use crate::tables::{LbTables, Mode};
 use crate::tuple::IpProto;
+use crate::wire::ethernet;
 
 /// What to do with an IPv4 packet.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +43,7 @@ pub(super) enum Step {
 /// (a promiscuous port also sees other hosts' frames).
 #[inline]
 pub(super) fn for_our_mac(t: &LbTables, port: u16, frame: &[u8]) -> bool {
-    let Some(dst) = frame.get(..6) else {
+    let Some(dst) = frame.get(ethernet::field::DESTINATION) else {
         return false;
     };
     dst[0] & 1 == 1 || t.port_mac(port).is_some_and(|m| m.0 == dst)

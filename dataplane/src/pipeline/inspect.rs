@@ -27,17 +27,9 @@ pub struct WorkerLbStats {
     pub table_capacity: usize,
 }
 
-/// Which sessions a listing shows; every given field must match.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionFilter {
-    /// The service's (VIP, IP protocol, port); SNAT sessions never match.
-    pub service: Option<ServiceKey>,
-    /// The real server's address (for SNAT: the remote host's).
-    pub backend: Option<Ipv4Addr>,
-    pub client: Option<Ipv4Addr>,
-    /// IP protocol number.
-    pub proto: Option<u8>,
-}
+/// Which sessions a listing shows; every given field must match (the type
+/// the control socket's `sessions` request carries).
+pub use ferrolb_types::SessionFilter;
 
 /// One session as a listing shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,12 +109,13 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
     })
 }
 
-impl SessionFilter {
-    pub fn matches(&self, v: &SessionView) -> bool {
-        self.service.map_or(true, |k| v.service == Some(k))
-            && self.backend.map_or(true, |a| v.backend.0 == a)
-            && self.client.map_or(true, |a| v.client.0 == a)
-            && self.proto.map_or(true, |p| v.proto == p)
+impl SessionView {
+    /// Whether `filter` lets this session through.
+    pub fn matches(&self, filter: &SessionFilter) -> bool {
+        filter.service.map_or(true, |k| self.service == Some(k))
+            && filter.backend.map_or(true, |a| self.backend.0 == a)
+            && filter.client.map_or(true, |a| self.client.0 == a)
+            && filter.proto.map_or(true, |p| self.proto == p.0)
     }
 }
 
@@ -162,7 +155,7 @@ impl<P: PacketBuf> Pipeline<P> {
         for (id, s) in table.iter_slots(from..end) {
             // Cheap checks first: most of a filtered walk ends here.
             if filter.client.is_some_and(|c| s.inbound().src != c)
-                || filter.proto.is_some_and(|p| s.inbound().proto.0 != p)
+                || filter.proto.is_some_and(|p| s.inbound().proto != p)
             {
                 continue;
             }
@@ -170,7 +163,7 @@ impl<P: PacketBuf> Pipeline<P> {
             let Some(view) = session_view(&self.tables, s, expires) else {
                 continue;
             };
-            if filter.matches(&view) && !found(view) {
+            if view.matches(filter) && !found(view) {
                 return id.index() + 1;
             }
         }

@@ -2,7 +2,7 @@
 
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::wire::ethernet::{EtherType, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::ethernet::{field, EtherType, ETHERNET_HEADER_LEN, VLAN_TAG_LEN, VLAN_VID_MASK};
 use crate::wire::{get_be16, put_be16};
 
 /// Makes the frame carry `want` as its VLAN tag (or none), given that it now
@@ -13,13 +13,18 @@ pub fn set_vlan<B: PacketBuf + ?Sized>(
     current: Option<u16>,
     want: Option<u16>,
 ) -> Result<(), DropReason> {
-    const MACS: usize = 12;
+    const MACS: usize = field::ADDRESSES.end;
     match (current, want) {
         (None, None) => Ok(()),
         (Some(_), Some(vid)) => {
             let frame = buf.data_mut();
-            let tci = get_be16(frame, ETHERNET_HEADER_LEN);
-            put_be16(frame, ETHERNET_HEADER_LEN, (tci & 0xf000) | (vid & 0x0fff));
+            let tci = get_be16(frame, field::VLAN_TCI.start);
+            let pcp_dei = tci & !VLAN_VID_MASK;
+            put_be16(
+                frame,
+                field::VLAN_TCI.start,
+                pcp_dei | (vid & VLAN_VID_MASK),
+            );
             Ok(())
         }
         (None, Some(vid)) => {
@@ -31,8 +36,8 @@ pub fn set_vlan<B: PacketBuf + ?Sized>(
             }
             let frame = buf.data_mut();
             frame.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + MACS, 0);
-            put_be16(frame, MACS, EtherType::VLAN);
-            put_be16(frame, MACS + 2, vid & 0x0fff);
+            put_be16(frame, field::ETHERTYPE.start, EtherType::VLAN);
+            put_be16(frame, field::VLAN_TCI.start, vid & VLAN_VID_MASK);
             Ok(())
         }
         (Some(_), None) => {

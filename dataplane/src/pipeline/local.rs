@@ -12,7 +12,7 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::io::PacketIo;
-use crate::net::arp::{handle_arp, ArpOutcome};
+use crate::net::arp::{handle_arp, ArpHost, ArpOutcome};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ArpPacket;
 
@@ -45,8 +45,10 @@ impl<P: PacketBuf> Datapath<P> {
         let outcome = handle_arp(
             pkt.data_mut(),
             l3_offset,
-            our_mac,
-            &t.owned,
+            ArpHost {
+                mac: our_mac,
+                owned: &t.owned,
+            },
             &mut self.egress.neighbours,
             cx.now,
             |p, mac| {

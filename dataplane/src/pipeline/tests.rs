@@ -121,13 +121,11 @@ pub(crate) fn run(p: &mut Pipeline<TestBuf>, frames: &[Vec<u8>], now: u64) -> Ve
     io.sent_frames(0)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A TCP frame: (source, destination) MACs, addresses and ports.
 pub(crate) fn tcp(
     macs: ([u8; 6], [u8; 6]),
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
+    (src, dst): ([u8; 4], [u8; 4]),
+    (sport, dport): (u16, u16),
     flags: u8,
     ttl: u8,
     payload: &[u8],
@@ -207,10 +205,10 @@ fn nat_rewrites_requests_to_backends_in_turn_and_replies_back_to_the_vip() {
     let out = run(
         &mut p,
         &[
-            tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b""),
-            tcp((RS1, OURS), RIP1, CIP, 8080, 40000, SYN | ACK, 64, b""),
-            tcp((ROUTER, OURS), CIP, VIP, 40001, 80, SYN, 64, b""),
-            tcp((ROUTER, OURS), CIP, VIP, 40000, 80, ACK, 64, b"GET /"),
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b""),
+            tcp((RS1, OURS), (RIP1, CIP), (8080, 40000), SYN | ACK, 64, b""),
+            tcp((ROUTER, OURS), (CIP, VIP), (40001, 80), SYN, 64, b""),
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), ACK, 64, b"GET /"),
         ],
         0,
     );
@@ -250,10 +248,10 @@ fn fullnat_takes_local_addresses_in_turn_and_reverses_replies() {
     let out = run(
         &mut p,
         &[
-            tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b""),
-            tcp((ROUTER, OURS), CIP, VIP, 40001, 80, SYN, 64, b""),
-            tcp((RS1, OURS), RIP1, lip0, 8080, 40000, SYN | ACK, 64, b""),
-            tcp((RS2, OURS), RIP2, lip1, 8080, 40000, SYN | ACK, 64, b""),
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b""),
+            tcp((ROUTER, OURS), (CIP, VIP), (40001, 80), SYN, 64, b""),
+            tcp((RS1, OURS), (RIP1, lip0), (8080, 40000), SYN | ACK, 64, b""),
+            tcp((RS2, OURS), (RIP2, lip1), (8080, 40000), SYN | ACK, 64, b""),
         ],
         0,
     );
@@ -299,7 +297,7 @@ fn fullnat_ports_run_out_and_come_back_when_sessions_expire() {
 #[test]
 fn dr_changes_only_the_macs_and_tun_encapsulates() {
     let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
-    let syn = tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b"");
+    let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
     let out = run(&mut p, std::slice::from_ref(&syn), 0);
     let mut expected = syn.clone();
     expected[..6].copy_from_slice(&RS1);
@@ -330,7 +328,7 @@ fn tun_answers_fragmentation_needed_when_the_outer_packet_is_too_big() {
     cfg.ports[0].mtu = 100;
     let mut p = pipeline(&cfg);
     // 40 bytes of headers + 50 payload = 90: fits alone, not with 20 more.
-    let big = tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, &[7; 50]);
+    let big = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, &[7; 50]);
     let out = run(&mut p, &[big], 0);
     let s = seen(&out[0]);
     assert_eq!((s.src, s.dst, s.macs), ([10, 0, 0, 1], CIP, (OURS, ROUTER)));
@@ -402,7 +400,7 @@ fn arp_is_answered_for_vips_and_resolves_unknown_backends() {
     let mut cfg = config(vec![service(Mode::Nat, IpProto::TCP)]);
     cfg.neighbours.retain(|(a, _)| *a != ip(RIP1));
     let mut p = pipeline(&cfg);
-    let syn = tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b"");
+    let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
     let out = run(
         &mut p,
         &[
@@ -514,7 +512,10 @@ fn echo_to_a_vip_is_answered_and_ttl_one_gets_time_exceeded() {
         .expect("writes");
     let out = run(
         &mut p,
-        &[echo, tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 1, b"")],
+        &[
+            echo,
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 1, b""),
+        ],
         0,
     );
     let reply = seen(&out[0]);
@@ -531,7 +532,7 @@ fn echo_to_a_vip_is_answered_and_ttl_one_gets_time_exceeded() {
 #[test]
 fn fragmentation_needed_from_a_nat_backend_reaches_the_client_from_the_vip() {
     let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::TCP)]));
-    let syn = tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b"");
+    let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
     let forwarded = run(&mut p, std::slice::from_ref(&syn), 0);
     // The backend reports the packet as it received it: CIP -> RIP1.
     let mut err = icmp_error_frame(RIP1, CIP, 3, 4, 1400, &forwarded[0][14..], 28);
@@ -550,17 +551,20 @@ fn fragmentation_needed_from_a_nat_backend_reaches_the_client_from_the_vip() {
 #[test]
 fn every_refused_packet_lands_in_its_counter() {
     let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::TCP)]));
-    let mut bad_sum = tcp((ROUTER, OURS), CIP, VIP, 1, 80, SYN, 64, b"");
+    let mut bad_sum = tcp((ROUTER, OURS), (CIP, VIP), (1, 80), SYN, 64, b"");
     bad_sum[24] ^= 0xff;
     let out = run(
         &mut p,
         &[
             udp((ROUTER, OURS), CIP, [10, 0, 1, 99], (1, 1)),
-            tcp((ROUTER, OURS), CIP, VIP, 40000, 80, ACK, 64, b""),
-            tcp((ROUTER, RS2), CIP, VIP, 40000, 80, SYN, 64, b""),
-            vlan_tag(&tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b""), 5),
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), ACK, 64, b""),
+            tcp((ROUTER, RS2), (CIP, VIP), (40000, 80), SYN, 64, b""),
+            vlan_tag(
+                &tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b""),
+                5,
+            ),
             bad_sum,
-            tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b"")[..30].to_vec(),
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"")[..30].to_vec(),
         ],
         0,
     );
@@ -593,9 +597,9 @@ fn vlan_interfaces_tag_and_untag_on_the_way_through() {
         },
     ];
     let mut p = pipeline(&cfg);
-    let syn = tcp((ROUTER, OURS), CIP, VIP, 40000, 80, SYN, 64, b"");
+    let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
     let reply = vlan_tag(
-        &tcp((RS1, OURS), RIP1, CIP, 8080, 40000, SYN | ACK, 64, b""),
+        &tcp((RS1, OURS), (RIP1, CIP), (8080, 40000), SYN | ACK, 64, b""),
         20,
     );
     let out = run(&mut p, &[syn, reply], 0);
@@ -622,7 +626,7 @@ fn a_weight_zero_backend_gets_no_new_flows() {
 #[test]
 fn dr_sessions_follow_the_input_only_tcp_table() {
     let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
-    let pkt = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
+    let pkt = |flags| tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), flags, 64, b"");
     run(&mut p, &[pkt(SYN), pkt(ACK)], 0);
     let state = |p: &Pipeline<TestBuf>| {
         let (_, s) = p.path.flow.sessions().iter().next().expect("one session");
@@ -639,8 +643,8 @@ fn a_syn_on_a_closing_session_is_a_new_connection() {
     // NAT: the server closes first, the client's FIN takes the session to
     // TIME_WAIT; the client then reuses its port for a new connection.
     let mut p = pipeline(&config(vec![service(Mode::Nat, IpProto::TCP)]));
-    let c = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
-    let s = |flags| tcp((RS1, OURS), RIP1, CIP, 8080, 40000, flags, 64, b"");
+    let c = |flags| tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), flags, 64, b"");
+    let s = |flags| tcp((RS1, OURS), (RIP1, CIP), (8080, 40000), flags, 64, b"");
     let fin = tcp_flags::FIN;
     let out = run(
         &mut p,
@@ -678,7 +682,7 @@ fn dr_a_syn_after_the_clients_fin_is_a_new_connection() {
     // DR sees only the client's half: its FIN leaves the session in
     // FIN_WAIT, and a SYN on that port is a new connection.
     let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
-    let c = |flags| tcp((ROUTER, OURS), CIP, VIP, 40000, 80, flags, 64, b"");
+    let c = |flags| tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), flags, 64, b"");
     let out = run(
         &mut p,
         &[c(SYN), c(ACK), c(tcp_flags::FIN | ACK), c(ACK), c(SYN)],

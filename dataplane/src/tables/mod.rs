@@ -21,7 +21,6 @@ use crate::flow::TableConfig;
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
 use crate::sched::{Backend, Scheduler, SchedulerKind};
-use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
 pub use model::*;
 use owner::FlowOwners;
@@ -122,7 +121,7 @@ impl LbTables {
             if s.mode == Mode::FullNat && !covers(s.local_ports) {
                 return Err(format!(
                     "service {}: local ports {}-{} leave some of {worker_count} workers without a port",
-                    service_key_text(s.proto, s.vip, s.port),
+                    s.key(),
                     s.local_ports.0,
                     s.local_ports.1
                 ));
@@ -252,8 +251,8 @@ fn compile(
 
     let mut service_index = HashMap::new();
     for spec in &cfg.services {
-        let key = (spec.vip, spec.proto.0, spec.port);
-        let text = || service_key_text(spec.proto, spec.vip, spec.port);
+        let key = spec.key();
+        let text = || key.to_string();
         if service_index.contains_key(&key) {
             return Err(format!("service {}: defined twice", text()));
         }
@@ -410,16 +409,6 @@ fn retire(state: &mut Lifecycle, flush: bool) {
 pub fn same_prefix(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
     let mask = crate::net::route::mask(len);
     u32::from(a) & mask == u32::from(b) & mask
-}
-
-/// `tcp/192.0.2.10:80`, as reports name services.
-pub fn service_key_text(proto: IpProto, vip: Ipv4Addr, port: u16) -> String {
-    let p = match proto {
-        IpProto::TCP => "tcp",
-        IpProto::UDP => "udp",
-        _ => "ip",
-    };
-    format!("{p}/{vip}:{port}")
 }
 
 #[cfg(test)]

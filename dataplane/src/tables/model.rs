@@ -79,6 +79,17 @@ pub struct ServiceSpec {
     pub backends: Vec<BackendSpec>,
 }
 
+impl ServiceSpec {
+    /// The service's identity: protocol, VIP, port.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            proto: self.proto,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnatSpec {
     pub source: (Ipv4Addr, u8),
@@ -145,9 +156,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Its key in [`LbTables::service_index`]: (VIP, IP protocol, port).
+    /// Its key in [`LbTables::service_index`]: protocol, VIP, port.
     pub fn key(&self) -> ServiceKey {
-        (self.spec.vip, self.spec.proto.0, self.spec.port)
+        self.spec.key()
     }
 }
 
@@ -169,13 +180,14 @@ pub struct SnatRule {
     pub state: Lifecycle,
 }
 
-/// Key of the service index: destination address, protocol, port.
-pub type ServiceKey = (Ipv4Addr, u8, u16);
+/// Key of the service index: protocol, destination address (VIP), port.
+/// The control plane names services by the same type.
+pub use ferrolb_types::ServiceKey;
 
 /// Sessions and backends to end at once when the next tables are adopted.
 #[derive(Clone, Debug, Default)]
 pub struct FlushRequest {
-    /// (vip, ip proto, port) of deleted services whose sessions end now.
+    /// Deleted services whose sessions end now.
     pub services: Vec<ServiceKey>,
     /// (service key, backend addr, backend port) of deleted backends whose sessions end now.
     pub backends: Vec<(ServiceKey, Ipv4Addr, u16)>,

@@ -16,7 +16,7 @@ use super::model::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
 use crate::laddr::owner_mask;
 use crate::net::addrs::AddrSet;
 use crate::net::route::mask;
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, IpProto};
 
 /// How the owner of a flow to (or from) an endpoint is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct FlowOwners {
     /// FULLNAT local addresses and SNAT addresses.
     local: AddrSet,
     /// NAT backends (address, protocol, port): their packets are replies.
-    nat_backends: HashMap<ServiceKey, OwnedBy>,
+    nat_backends: HashMap<(Ipv4Addr, IpProto, u16), OwnedBy>,
     /// SNAT source prefixes.
     snat_sources: Vec<(Ipv4Addr, u8)>,
     /// A NAT backend shared by services that place clients differently:
@@ -84,7 +84,7 @@ impl FlowOwners {
             if svc.spec.mode != Mode::Nat || svc.state.is_flushed() {
                 continue;
             }
-            let key = (b.addr, svc.spec.proto.0, b.port);
+            let key = (b.addr, svc.spec.proto, b.port);
             let by = placed_by(svc);
             if let Some(&other) = owners.nat_backends.get(&key) {
                 if other != by && owners.conflict.is_none() {
@@ -128,8 +128,13 @@ impl FlowOwners {
                 flow_hash(net, 0) as usize % workers
             }
         };
-        let proto = tuple.proto.0;
-        if let Some(&by) = self.services.get(&(tuple.dst, proto, tuple.dst_port)) {
+        let proto = tuple.proto;
+        let service = ServiceKey {
+            proto,
+            vip: tuple.dst,
+            port: tuple.dst_port,
+        };
+        if let Some(&by) = self.services.get(&service) {
             return by_hash(by, tuple.src, tuple.src_port);
         }
         if self.local.contains(tuple.dst) {
@@ -288,7 +293,7 @@ mod tests {
         let cport = (0..100)
             .find(|&p| flow_hash(ip(CIP), p) % 2 == 1)
             .expect("some port hashes to 1");
-        let req = t((ip(CIP), cport), (key.0, key.2), IpProto::TCP);
+        let req = t((ip(CIP), cport), (key.vip, key.port), IpProto::TCP);
         assert_eq!(draining.owners.owner(&req, 0, 2), 1);
         assert_eq!(flushed.owners.owner(&req, 0, 2), 0, "receiver");
     }

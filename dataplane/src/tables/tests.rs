@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::tuple::IpProto;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("address")
@@ -93,7 +94,11 @@ fn first() -> (LbConfig, LbTables) {
 }
 
 fn key(vip: &str, port: u16) -> ServiceKey {
-    (ip(vip), IpProto::TCP.0, port)
+    ServiceKey {
+        proto: IpProto::TCP,
+        vip: ip(vip),
+        port,
+    }
 }
 
 fn no_flush() -> FlushRequest {

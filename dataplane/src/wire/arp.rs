@@ -10,6 +10,25 @@ use crate::drop::DropReason;
 /// Length of an Ethernet/IPv4 ARP packet.
 pub const ARP_LEN: usize = 28;
 
+/// Where the fields of an ARP packet for IPv4 over Ethernet lie, from its
+/// start.
+pub mod field {
+    use crate::wire::Field;
+
+    /// Hardware type, protocol type and their address lengths: always
+    /// [`super::ETHERNET_IPV4_FORMAT`] for the packets we handle.
+    pub const FORMAT: Field = 0..6;
+    pub const OPERATION: Field = 6..8;
+    pub const SENDER_MAC: Field = 8..14;
+    pub const SENDER_IP: Field = 14..18;
+    pub const TARGET_MAC: Field = 18..24;
+    pub const TARGET_IP: Field = 24..28;
+}
+
+/// The format bytes of ARP for IPv4 over Ethernet: hardware type 1
+/// (Ethernet), protocol type 0x0800 (IPv4), 6-byte and 4-byte addresses.
+pub const ETHERNET_IPV4_FORMAT: [u8; 6] = [0, 1, 8, 0, 6, 4];
+
 /// ARP operation codes.
 pub struct ArpOp;
 
@@ -29,39 +48,39 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// not hardware type 1 / protocol 0x0800 with 6- and 4-byte addresses.
     pub fn new(buf: T) -> Result<Self, DropReason> {
         let b = buf.as_ref();
-        match b.get(..6) {
-            Some(&[0, 1, 8, 0, 6, 4]) if b.len() >= ARP_LEN => Ok(ArpPacket { buf }),
+        match b.get(field::FORMAT) {
+            Some(f) if f == ETHERNET_IPV4_FORMAT && b.len() >= ARP_LEN => Ok(ArpPacket { buf }),
             _ => Err(DropReason::MalformedArp),
         }
     }
     pub fn operation(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 6)
+        get_be16(self.buf.as_ref(), field::OPERATION.start)
     }
     pub fn sender_mac(&self) -> MacAddr {
-        get_mac(self.buf.as_ref(), 8)
+        get_mac(self.buf.as_ref(), field::SENDER_MAC.start)
     }
     pub fn sender_ip(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 14)
+        get_ipv4(self.buf.as_ref(), field::SENDER_IP.start)
     }
     pub fn target_mac(&self) -> MacAddr {
-        get_mac(self.buf.as_ref(), 18)
+        get_mac(self.buf.as_ref(), field::TARGET_MAC.start)
     }
     pub fn target_ip(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 24)
+        get_ipv4(self.buf.as_ref(), field::TARGET_IP.start)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     pub fn set_operation(&mut self, op: u16) {
-        put_be16(self.buf.as_mut(), 6, op);
+        put_be16(self.buf.as_mut(), field::OPERATION.start, op);
     }
     pub fn set_sender(&mut self, mac: MacAddr, ip: Ipv4Addr) {
-        put_bytes(self.buf.as_mut(), 8, &mac.0);
-        put_bytes(self.buf.as_mut(), 14, &ip.octets());
+        put_bytes(self.buf.as_mut(), field::SENDER_MAC.start, &mac.0);
+        put_bytes(self.buf.as_mut(), field::SENDER_IP.start, &ip.octets());
     }
     pub fn set_target(&mut self, mac: MacAddr, ip: Ipv4Addr) {
-        put_bytes(self.buf.as_mut(), 18, &mac.0);
-        put_bytes(self.buf.as_mut(), 24, &ip.octets());
+        put_bytes(self.buf.as_mut(), field::TARGET_MAC.start, &mac.0);
+        put_bytes(self.buf.as_mut(), field::TARGET_IP.start, &ip.octets());
     }
 }
 
@@ -74,7 +93,7 @@ pub fn write_arp(
     target: (MacAddr, Ipv4Addr),
 ) -> Option<()> {
     let b = out.get_mut(..ARP_LEN)?;
-    b[..6].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
+    b[field::FORMAT].copy_from_slice(&ETHERNET_IPV4_FORMAT);
     let mut arp = ArpPacket { buf: b };
     arp.set_operation(op);
     arp.set_sender(sender.0, sender.1);

@@ -7,20 +7,44 @@ use crate::drop::DropReason;
 pub const ETHERNET_HEADER_LEN: usize = 14;
 /// Length of one 802.1Q tag (TCI and inner EtherType).
 pub const VLAN_TAG_LEN: usize = 4;
+/// The VLAN identifier's bits in a TCI; the three bits above the DEI bit
+/// are the priority code point.
+pub const VLAN_VID_MASK: u16 = 0x0fff;
+/// How far the priority code point is shifted up in a TCI.
+pub const VLAN_PCP_SHIFT: u16 = 13;
 
-/// A 48-bit MAC address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub struct MacAddr(pub [u8; 6]);
+/// Where the fields of an Ethernet II header lie, from the start of the frame.
+pub mod field {
+    use crate::wire::Field;
 
-impl MacAddr {
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-    pub const ZERO: MacAddr = MacAddr([0; 6]);
-
-    /// Whether the group bit is set (broadcast or multicast).
-    pub fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
+    pub const DESTINATION: Field = 0..6;
+    pub const SOURCE: Field = 6..12;
+    /// Both MACs, destination first: what a MAC swap or a VLAN tag
+    /// insertion moves.
+    pub const ADDRESSES: Field = 0..12;
+    /// The EtherType of an untagged frame, or the TPID (0x8100) of a frame
+    /// with an 802.1Q tag.
+    pub const ETHERTYPE: Field = 12..14;
+    /// Where the payload of an untagged frame (or the tag of a tagged one)
+    /// starts.
+    pub const PAYLOAD: usize = 14;
+    /// In a frame with one 802.1Q tag: the tag's TCI (priority and VLAN id),
+    pub const VLAN_TCI: Field = 14..16;
+    /// and the EtherType of the payload after it.
+    pub const VLAN_ETHERTYPE: Field = 16..18;
 }
+
+/// Where the fields of an 802.1Q tag lie, from the end of the TPID (the
+/// bytes a [`VlanHeader`] views).
+pub mod vlan_field {
+    use crate::wire::Field;
+
+    pub const TCI: Field = 0..2;
+    pub const ETHERTYPE: Field = 2..4;
+}
+
+/// A 48-bit MAC address (the type the control plane's config uses too).
+pub use ferrolb_types::MacAddr;
 
 /// EtherType values we look at.
 pub struct EtherType;
@@ -49,29 +73,29 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(EthernetFrame { buf })
     }
     pub fn dst(&self) -> MacAddr {
-        get_mac(self.buf.as_ref(), 0)
+        get_mac(self.buf.as_ref(), field::DESTINATION.start)
     }
     pub fn src(&self) -> MacAddr {
-        get_mac(self.buf.as_ref(), 6)
+        get_mac(self.buf.as_ref(), field::SOURCE.start)
     }
     /// The outer EtherType (0x8100 if the frame is VLAN-tagged).
     pub fn ethertype(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 12)
+        get_be16(self.buf.as_ref(), field::ETHERTYPE.start)
     }
     pub fn payload(&self) -> &[u8] {
-        self.buf.as_ref().get(ETHERNET_HEADER_LEN..).unwrap_or(&[])
+        self.buf.as_ref().get(field::PAYLOAD..).unwrap_or(&[])
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     pub fn set_dst(&mut self, mac: MacAddr) {
-        put_bytes(self.buf.as_mut(), 0, &mac.0);
+        put_bytes(self.buf.as_mut(), field::DESTINATION.start, &mac.0);
     }
     pub fn set_src(&mut self, mac: MacAddr) {
-        put_bytes(self.buf.as_mut(), 6, &mac.0);
+        put_bytes(self.buf.as_mut(), field::SOURCE.start, &mac.0);
     }
     pub fn set_ethertype(&mut self, ethertype: u16) {
-        put_be16(self.buf.as_mut(), 12, ethertype);
+        put_be16(self.buf.as_mut(), field::ETHERTYPE.start, ethertype);
     }
 }
 
@@ -90,18 +114,18 @@ impl<T: AsRef<[u8]>> VlanHeader<T> {
         Ok(VlanHeader { buf })
     }
     pub fn tci(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 0)
+        get_be16(self.buf.as_ref(), vlan_field::TCI.start)
     }
     /// The 12-bit VLAN identifier.
     pub fn vid(&self) -> u16 {
-        self.tci() & 0x0fff
+        self.tci() & VLAN_VID_MASK
     }
     /// The 3-bit priority code point.
     pub fn pcp(&self) -> u8 {
-        (self.tci() >> 13) as u8
+        (self.tci() >> VLAN_PCP_SHIFT) as u8
     }
     pub fn ethertype(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 2)
+        get_be16(self.buf.as_ref(), vlan_field::ETHERTYPE.start)
     }
 }
 
@@ -163,6 +187,13 @@ mod tests {
             (18, 0x0806, Some(100))
         );
         assert_eq!(VlanHeader::new(&f[14..]).expect("valid").pcp(), 5);
+        // The frame-relative tag fields name the bytes the tag view reads.
+        assert_eq!(get_be16(&f, field::VLAN_TCI.start), 0xa064);
+        assert_eq!(get_be16(&f, field::VLAN_ETHERTYPE.start), 0x0806);
+        assert_eq!(
+            field::ADDRESSES,
+            field::DESTINATION.start..field::SOURCE.end
+        );
     }
 
     #[test]

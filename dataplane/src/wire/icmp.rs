@@ -11,6 +11,24 @@ pub const ICMP_HEADER_LEN: usize = 8;
 /// Bytes of the quoted packet's payload every ICMP error must carry.
 pub const ICMP_QUOTED_L4_LEN: usize = 8;
 
+/// Where the fields of an ICMP header lie, from its start.
+pub mod field {
+    use crate::wire::Field;
+
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: Field = 2..4;
+    /// The four type-specific bytes (unused, or the next-hop MTU of
+    /// fragmentation needed in the low two).
+    pub const REST_OF_HEADER: Field = 4..8;
+    /// Echo request and reply: the identifier,
+    pub const ECHO_IDENT: Field = 4..6;
+    /// and the sequence number.
+    pub const ECHO_SEQ: Field = 6..8;
+    /// Where the body starts (for an error: the quoted packet).
+    pub const BODY: usize = 8;
+}
+
 /// ICMP types we handle.
 pub struct IcmpType;
 
@@ -64,30 +82,30 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
     #[inline]
     pub fn msg_type(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 0)
+        get_u8(self.buf.as_ref(), field::TYPE)
     }
     pub fn code(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 1)
+        get_u8(self.buf.as_ref(), field::CODE)
     }
     pub fn checksum(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 2)
+        get_be16(self.buf.as_ref(), field::CHECKSUM.start)
     }
     /// The echo identifier (bytes 4..6).
     #[inline]
     pub fn echo_ident(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 4)
+        get_be16(self.buf.as_ref(), field::ECHO_IDENT.start)
     }
     /// The echo sequence number (bytes 6..8).
     pub fn echo_seq(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 6)
+        get_be16(self.buf.as_ref(), field::ECHO_SEQ.start)
     }
     /// The four type-specific bytes (for fragmentation-needed the low 16 bits
     /// are the next-hop MTU, RFC 1191).
     pub fn rest_of_header(&self) -> u32 {
-        get_be32(self.buf.as_ref(), 4)
+        get_be32(self.buf.as_ref(), field::REST_OF_HEADER.start)
     }
     pub fn body(&self) -> &[u8] {
-        self.buf.as_ref().get(ICMP_HEADER_LEN..).unwrap_or(&[])
+        self.buf.as_ref().get(field::BODY..).unwrap_or(&[])
     }
     /// Whether the checksum over the whole message verifies.
     pub fn checksum_ok(&self) -> bool {
@@ -107,25 +125,22 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     pub fn set_msg_type(&mut self, t: u8) {
-        put_u8(self.buf.as_mut(), 0, t);
+        put_u8(self.buf.as_mut(), field::TYPE, t);
     }
     pub fn set_code(&mut self, c: u8) {
-        put_u8(self.buf.as_mut(), 1, c);
+        put_u8(self.buf.as_mut(), field::CODE, c);
     }
     pub fn set_checksum(&mut self, c: u16) {
-        put_be16(self.buf.as_mut(), 2, c);
+        put_be16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
     pub fn set_echo_ident(&mut self, id: u16) {
-        put_be16(self.buf.as_mut(), 4, id);
+        put_be16(self.buf.as_mut(), field::ECHO_IDENT.start, id);
     }
     pub fn set_rest_of_header(&mut self, v: u32) {
-        put_be32(self.buf.as_mut(), 4, v);
+        put_be32(self.buf.as_mut(), field::REST_OF_HEADER.start, v);
     }
     pub fn body_mut(&mut self) -> &mut [u8] {
-        self.buf
-            .as_mut()
-            .get_mut(ICMP_HEADER_LEN..)
-            .unwrap_or(&mut [])
+        self.buf.as_mut().get_mut(field::BODY..).unwrap_or(&mut [])
     }
     /// Recomputes the checksum over the whole message.
     pub fn fill_checksum(&mut self) {

@@ -9,6 +9,42 @@ use crate::tuple::IpProto;
 
 /// Length of an IPv4 header without options.
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
+/// Length of the longest IPv4 header (IHL 15: 40 bytes of options).
+pub const IPV4_MAX_HEADER_LEN: usize = 60;
+/// The "don't fragment" bit of the flags and fragment offset word.
+pub const DONT_FRAGMENT: u16 = 0x4000;
+/// The "more fragments" bit of the flags and fragment offset word.
+pub const MORE_FRAGMENTS: u16 = 0x2000;
+/// The fragment offset's bits (8-byte units) of that word.
+pub const FRAGMENT_OFFSET_MASK: u16 = 0x1fff;
+
+/// Where the fields of an IPv4 header lie, from its start.
+pub mod field {
+    use crate::wire::Field;
+
+    /// Version (high nibble) and header length in 32-bit words (low nibble).
+    pub const VER_IHL: usize = 0;
+    pub const DSCP_ECN: usize = 1;
+    pub const LENGTH: Field = 2..4;
+    pub const IDENT: Field = 4..6;
+    /// Flags and fragment offset.
+    pub const FLG_OFF: Field = 6..8;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    /// TTL and protocol as the one 16-bit word the header checksum sums
+    /// them in: what an incremental update of a TTL change reads.
+    pub const TTL_PROTOCOL: Field = 8..10;
+    pub const CHECKSUM: Field = 10..12;
+    pub const SRC_ADDR: Field = 12..16;
+    pub const DST_ADDR: Field = 16..20;
+}
+
+/// The header length in bytes that a version/IHL byte
+/// ([`field::VER_IHL`]) gives: IHL × 4.
+#[inline(always)]
+pub fn header_len_of(ver_ihl: u8) -> usize {
+    usize::from(ver_ihl & 0x0f) * 4
+}
 
 /// An IPv4 packet: header (with options) and payload.
 ///
@@ -41,7 +77,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn new_quoted(buf: T) -> Result<Self, DropReason> {
         let b = buf.as_ref();
-        let Some(&ver_ihl) = b.first() else {
+        let Some(&ver_ihl) = b.get(field::VER_IHL) else {
             return Err(DropReason::TruncatedIpv4);
         };
         if b.len() < IPV4_MIN_HEADER_LEN {
@@ -50,7 +86,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         if ver_ihl >> 4 != 4 {
             return Err(DropReason::BadIpVersion);
         }
-        let header_len = usize::from(ver_ihl & 0x0f) * 4;
+        let header_len = header_len_of(ver_ihl);
         if header_len < IPV4_MIN_HEADER_LEN || header_len > b.len() {
             return Err(DropReason::BadIhl);
         }
@@ -60,55 +96,55 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// The header length in bytes (IHL × 4), 20 to 60.
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(get_u8(self.buf.as_ref(), 0) & 0x0f) * 4
+        header_len_of(get_u8(self.buf.as_ref(), field::VER_IHL))
     }
     pub fn tos(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 1)
+        get_u8(self.buf.as_ref(), field::DSCP_ECN)
     }
     #[inline]
     pub fn total_len(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 2)
+        get_be16(self.buf.as_ref(), field::LENGTH.start)
     }
     pub fn ident(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 4)
+        get_be16(self.buf.as_ref(), field::IDENT.start)
     }
     /// Flags and fragment offset, the raw 16-bit word.
     pub fn flags_fragment(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 6)
+        get_be16(self.buf.as_ref(), field::FLG_OFF.start)
     }
     pub fn dont_fragment(&self) -> bool {
-        self.flags_fragment() & 0x4000 != 0
+        self.flags_fragment() & DONT_FRAGMENT != 0
     }
     pub fn more_fragments(&self) -> bool {
-        self.flags_fragment() & 0x2000 != 0
+        self.flags_fragment() & MORE_FRAGMENTS != 0
     }
     /// The fragment offset in 8-byte units.
     pub fn fragment_offset(&self) -> u16 {
-        self.flags_fragment() & 0x1fff
+        self.flags_fragment() & FRAGMENT_OFFSET_MASK
     }
     /// Whether this is any fragment of a larger packet (first one included).
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        self.flags_fragment() & 0x3fff != 0
+        self.flags_fragment() & (MORE_FRAGMENTS | FRAGMENT_OFFSET_MASK) != 0
     }
     #[inline]
     pub fn ttl(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 8)
+        get_u8(self.buf.as_ref(), field::TTL)
     }
     #[inline]
     pub fn protocol(&self) -> IpProto {
-        IpProto(get_u8(self.buf.as_ref(), 9))
+        IpProto(get_u8(self.buf.as_ref(), field::PROTOCOL))
     }
     pub fn checksum(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 10)
+        get_be16(self.buf.as_ref(), field::CHECKSUM.start)
     }
     #[inline]
     pub fn src(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 12)
+        get_ipv4(self.buf.as_ref(), field::SRC_ADDR.start)
     }
     #[inline]
     pub fn dst(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 16)
+        get_ipv4(self.buf.as_ref(), field::DST_ADDR.start)
     }
     /// The header bytes, options included.
     pub fn header(&self) -> &[u8] {
@@ -142,31 +178,31 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_tos(&mut self, tos: u8) {
-        put_u8(self.buf.as_mut(), 1, tos);
+        put_u8(self.buf.as_mut(), field::DSCP_ECN, tos);
     }
     pub fn set_total_len(&mut self, len: u16) {
-        put_be16(self.buf.as_mut(), 2, len);
+        put_be16(self.buf.as_mut(), field::LENGTH.start, len);
     }
     pub fn set_ident(&mut self, id: u16) {
-        put_be16(self.buf.as_mut(), 4, id);
+        put_be16(self.buf.as_mut(), field::IDENT.start, id);
     }
     pub fn set_flags_fragment(&mut self, v: u16) {
-        put_be16(self.buf.as_mut(), 6, v);
+        put_be16(self.buf.as_mut(), field::FLG_OFF.start, v);
     }
     pub fn set_ttl(&mut self, ttl: u8) {
-        put_u8(self.buf.as_mut(), 8, ttl);
+        put_u8(self.buf.as_mut(), field::TTL, ttl);
     }
     pub fn set_protocol(&mut self, proto: IpProto) {
-        put_u8(self.buf.as_mut(), 9, proto.0);
+        put_u8(self.buf.as_mut(), field::PROTOCOL, proto.0);
     }
     pub fn set_checksum(&mut self, c: u16) {
-        put_be16(self.buf.as_mut(), 10, c);
+        put_be16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
     pub fn set_src(&mut self, a: Ipv4Addr) {
-        put_bytes(self.buf.as_mut(), 12, &a.octets());
+        put_bytes(self.buf.as_mut(), field::SRC_ADDR.start, &a.octets());
     }
     pub fn set_dst(&mut self, a: Ipv4Addr) {
-        put_bytes(self.buf.as_mut(), 16, &a.octets());
+        put_bytes(self.buf.as_mut(), field::DST_ADDR.start, &a.octets());
     }
     /// Recomputes the header checksum from scratch.
     pub fn fill_checksum(&mut self) {
@@ -184,21 +220,36 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-/// Writes a 20-byte IPv4 header (no options) with a full checksum into the
-/// start of `out`; `None` if `out` is shorter than 20 bytes.
-#[allow(clippy::too_many_arguments)]
+/// The fields of a 20-byte IPv4 header (no options) that
+/// [`write_ipv4_header`] builds: version 4 and IHL 5 are implied, the
+/// checksum is computed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ipv4Header {
+    pub tos: u8,
+    pub total_len: u16,
+    pub ident: u16,
+    /// Flags and fragment offset, the raw 16-bit word.
+    pub flags_fragment: u16,
+    pub ttl: u8,
+    pub proto: IpProto,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+/// Writes `header` with a full checksum into the start of `out`; `None` if
+/// `out` is shorter than 20 bytes.
 #[inline]
-pub fn write_ipv4_header(
-    out: &mut [u8],
-    tos: u8,
-    total_len: u16,
-    ident: u16,
-    flags_fragment: u16,
-    ttl: u8,
-    proto: IpProto,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) -> Option<()> {
+pub fn write_ipv4_header(out: &mut [u8], header: &Ipv4Header) -> Option<()> {
+    let Ipv4Header {
+        tos,
+        total_len,
+        ident,
+        flags_fragment,
+        ttl,
+        proto,
+        src,
+        dst,
+    } = *header;
     let h = out.first_chunk_mut::<IPV4_MIN_HEADER_LEN>()?;
     let (s, d) = (u32::from(src), u32::from(dst));
     // The header as five big-endian words, checksum field zero. The checksum
@@ -216,7 +267,7 @@ pub fn write_ipv4_header(
     for (chunk, w) in h.chunks_exact_mut(4).zip(words) {
         chunk.copy_from_slice(&w.to_be_bytes());
     }
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     Some(())
 }
 
@@ -256,6 +307,8 @@ mod tests {
         assert!(p.dont_fragment() && !p.more_fragments() && !p.is_fragment());
         assert_eq!(p.payload(), &[9; 10]);
         assert!(p.checksum_ok());
+        // The word an incremental TTL update reads: TTL high, protocol low.
+        assert_eq!(get_be16(&v, field::TTL_PROTOCOL.start), 33 << 8 | 17);
     }
 
     #[test]
@@ -304,18 +357,17 @@ mod tests {
     #[test]
     fn written_header_matches_etherparse() {
         let mut out = [0u8; 20];
-        write_ipv4_header(
-            &mut out,
-            0x10,
-            40,
-            7,
-            0x4000,
-            64,
-            IpProto::IPIP,
-            Ipv4Addr::new(1, 2, 3, 4),
-            Ipv4Addr::new(5, 6, 7, 8),
-        )
-        .expect("fits");
+        let header = Ipv4Header {
+            tos: 0x10,
+            total_len: 40,
+            ident: 7,
+            flags_fragment: DONT_FRAGMENT,
+            ttl: 64,
+            proto: IpProto::IPIP,
+            src: Ipv4Addr::new(1, 2, 3, 4),
+            dst: Ipv4Addr::new(5, 6, 7, 8),
+        };
+        write_ipv4_header(&mut out, &header).expect("fits");
         let (h, _) = etherparse::Ipv4Header::from_slice(&out).expect("etherparse accepts");
         assert_eq!(h.header_checksum, h.calc_header_checksum());
         assert_eq!(
@@ -328,17 +380,6 @@ mod tests {
             (40, 7, true, 64)
         );
         assert_eq!(h.protocol, etherparse::IpNumber::IPV4);
-        assert!(write_ipv4_header(
-            &mut [0u8; 19],
-            0,
-            20,
-            0,
-            0,
-            1,
-            IpProto::TCP,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED
-        )
-        .is_none());
+        assert!(write_ipv4_header(&mut [0u8; 19], &header).is_none());
     }
 }

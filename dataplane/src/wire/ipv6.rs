@@ -9,6 +9,19 @@ use crate::drop::DropReason;
 /// Length of the fixed IPv6 header.
 pub const IPV6_HEADER_LEN: usize = 40;
 
+/// Where the fields of an IPv6 header lie, from its start.
+pub mod field {
+    use crate::wire::Field;
+
+    /// Version (high nibble of the first byte), traffic class, flow label.
+    pub const VER_TC_FLOW: Field = 0..4;
+    pub const PAYLOAD_LEN: Field = 4..6;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC_ADDR: Field = 8..24;
+    pub const DST_ADDR: Field = 24..40;
+}
+
 /// An IPv6 packet's fixed header.
 #[derive(Debug)]
 pub struct Ipv6Packet<T> {
@@ -30,29 +43,29 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         if b.len() < IPV6_HEADER_LEN {
             return Err(DropReason::TruncatedFrame);
         }
-        if get_u8(b, 0) >> 4 != 6 {
+        if get_u8(b, field::VER_TC_FLOW.start) >> 4 != 6 {
             return Err(DropReason::BadIpVersion);
         }
-        if IPV6_HEADER_LEN + usize::from(get_be16(b, 4)) > b.len() {
+        if IPV6_HEADER_LEN + usize::from(get_be16(b, field::PAYLOAD_LEN.start)) > b.len() {
             return Err(DropReason::TotalLengthPastFrame);
         }
         Ok(Ipv6Packet { buf })
     }
     pub fn payload_len(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 4)
+        get_be16(self.buf.as_ref(), field::PAYLOAD_LEN.start)
     }
     /// The first next-header value (extension headers are not walked).
     pub fn next_header(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 6)
+        get_u8(self.buf.as_ref(), field::NEXT_HEADER)
     }
     pub fn hop_limit(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 7)
+        get_u8(self.buf.as_ref(), field::HOP_LIMIT)
     }
     pub fn src(&self) -> Ipv6Addr {
-        addr_at(self.buf.as_ref(), 8)
+        addr_at(self.buf.as_ref(), field::SRC_ADDR.start)
     }
     pub fn dst(&self) -> Ipv6Addr {
-        addr_at(self.buf.as_ref(), 24)
+        addr_at(self.buf.as_ref(), field::DST_ADDR.start)
     }
 }
 

@@ -5,6 +5,13 @@
 //! [`DropReason`](crate::drop::DropReason) a malformed header earns. Accessors
 //! read through [`get_be16`]-style helpers that cannot panic even if that
 //! invariant were broken; setters need `T: AsMut<[u8]>`. Nothing allocates.
+//!
+//! Each module names where its header's fields lie in a `field` module, the
+//! way smoltcp's `wire` does: a one-byte field is its offset (`usize`), a
+//! longer one its byte range ([`Field`]), counted from the start of that
+//! header. The views read through them, and so does every other module that
+//! edits headers in place (`rewrite`, `net`, the pipeline): no raw header
+//! offsets outside `wire`.
 
 pub mod arp;
 pub mod ethernet;
@@ -23,6 +30,9 @@ pub use tcp::TcpSegment;
 pub use udp::UdpDatagram;
 
 use std::net::Ipv4Addr;
+
+/// The bytes of a multi-byte header field, from the start of its header.
+pub type Field = core::ops::Range<usize>;
 
 /// The big-endian u16 at `off`, or 0 if `b` is too short (views check their
 /// lengths up front, so the fallback is never taken for a constructed view).

@@ -5,8 +5,23 @@ use crate::drop::DropReason;
 
 /// Length of a TCP header without options.
 pub const TCP_MIN_HEADER_LEN: usize = 20;
-/// Offset of the checksum field.
-pub const TCP_CHECKSUM_OFFSET: usize = 16;
+
+/// Where the fields of a TCP header lie, from its start.
+pub mod field {
+    use crate::wire::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ_NUM: Field = 4..8;
+    pub const ACK_NUM: Field = 8..12;
+    /// The header length in 32-bit words, in the high nibble.
+    pub const DATA_OFFSET: usize = 12;
+    /// The flag bits ([`super::TcpFlags`]).
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+}
 
 /// TCP flag bits (the low byte of the flags field).
 pub struct TcpFlags;
@@ -33,7 +48,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         if b.len() < TCP_MIN_HEADER_LEN {
             return Err(DropReason::TruncatedL4);
         }
-        let header_len = usize::from(get_u8(b, 12) >> 4) * 4;
+        let header_len = usize::from(get_u8(b, field::DATA_OFFSET) >> 4) * 4;
         if header_len < TCP_MIN_HEADER_LEN || header_len > b.len() {
             return Err(DropReason::TruncatedL4);
         }
@@ -41,41 +56,41 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
     }
     #[inline]
     pub fn src_port(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 0)
+        get_be16(self.buf.as_ref(), field::SRC_PORT.start)
     }
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 2)
+        get_be16(self.buf.as_ref(), field::DST_PORT.start)
     }
     pub fn seq(&self) -> u32 {
-        get_be32(self.buf.as_ref(), 4)
+        get_be32(self.buf.as_ref(), field::SEQ_NUM.start)
     }
     pub fn ack(&self) -> u32 {
-        get_be32(self.buf.as_ref(), 8)
+        get_be32(self.buf.as_ref(), field::ACK_NUM.start)
     }
     pub fn header_len(&self) -> usize {
-        usize::from(get_u8(self.buf.as_ref(), 12) >> 4) * 4
+        usize::from(get_u8(self.buf.as_ref(), field::DATA_OFFSET) >> 4) * 4
     }
     pub fn flags(&self) -> u8 {
-        get_u8(self.buf.as_ref(), 13)
+        get_u8(self.buf.as_ref(), field::FLAGS)
     }
     pub fn window(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 14)
+        get_be16(self.buf.as_ref(), field::WINDOW.start)
     }
     pub fn checksum(&self) -> u16 {
-        get_be16(self.buf.as_ref(), TCP_CHECKSUM_OFFSET)
+        get_be16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     pub fn set_src_port(&mut self, p: u16) {
-        put_be16(self.buf.as_mut(), 0, p);
+        put_be16(self.buf.as_mut(), field::SRC_PORT.start, p);
     }
     pub fn set_dst_port(&mut self, p: u16) {
-        put_be16(self.buf.as_mut(), 2, p);
+        put_be16(self.buf.as_mut(), field::DST_PORT.start, p);
     }
     pub fn set_checksum(&mut self, c: u16) {
-        put_be16(self.buf.as_mut(), TCP_CHECKSUM_OFFSET, c);
+        put_be16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 }
 

@@ -5,8 +5,18 @@ use crate::drop::DropReason;
 
 /// Length of a UDP header.
 pub const UDP_HEADER_LEN: usize = 8;
-/// Offset of the checksum field.
-pub const UDP_CHECKSUM_OFFSET: usize = 6;
+
+/// Where the fields of a UDP header lie, from its start.
+pub mod field {
+    use crate::wire::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    /// Header and payload length.
+    pub const LENGTH: Field = 4..6;
+    /// 0 means "no checksum" (RFC 768).
+    pub const CHECKSUM: Field = 6..8;
+}
 
 /// A UDP datagram: 8-byte header, then data.
 #[derive(Debug)]
@@ -20,7 +30,7 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
     #[inline]
     pub fn new(buf: T) -> Result<Self, DropReason> {
         let b = buf.as_ref();
-        let len = usize::from(get_be16(b, 4));
+        let len = usize::from(get_be16(b, field::LENGTH.start));
         if b.len() < UDP_HEADER_LEN || len < UDP_HEADER_LEN || len > b.len() {
             return Err(DropReason::TruncatedL4);
         }
@@ -28,30 +38,30 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
     }
     #[inline]
     pub fn src_port(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 0)
+        get_be16(self.buf.as_ref(), field::SRC_PORT.start)
     }
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 2)
+        get_be16(self.buf.as_ref(), field::DST_PORT.start)
     }
     pub fn length(&self) -> u16 {
-        get_be16(self.buf.as_ref(), 4)
+        get_be16(self.buf.as_ref(), field::LENGTH.start)
     }
     /// The checksum; 0 means the sender computed none.
     pub fn checksum(&self) -> u16 {
-        get_be16(self.buf.as_ref(), UDP_CHECKSUM_OFFSET)
+        get_be16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
     pub fn set_src_port(&mut self, p: u16) {
-        put_be16(self.buf.as_mut(), 0, p);
+        put_be16(self.buf.as_mut(), field::SRC_PORT.start, p);
     }
     pub fn set_dst_port(&mut self, p: u16) {
-        put_be16(self.buf.as_mut(), 2, p);
+        put_be16(self.buf.as_mut(), field::DST_PORT.start, p);
     }
     pub fn set_checksum(&mut self, c: u16) {
-        put_be16(self.buf.as_mut(), UDP_CHECKSUM_OFFSET, c);
+        put_be16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 }
 

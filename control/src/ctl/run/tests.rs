@@ -8,8 +8,9 @@ use clap::Parser;
 
 use super::*;
 use crate::api::{ChangeReply, Request, Response, SessionsReply};
-use crate::config::{LbMode, PortRange, Protocol, SchedulerName};
+use crate::config::{LbMode, PortRange, SchedulerName};
 use crate::test_server::TestServer;
+use ferrolb_types::IpProto;
 
 fn cli(args: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("ferrolbctl").chain(args.iter().copied()))
@@ -513,7 +514,7 @@ fn sessions_sends_the_filter_and_limit() {
                 service: Some("tcp/192.0.2.10:80".parse().unwrap()),
                 backend: Some(Ipv4Addr::new(10, 0, 0, 11)),
                 client: Some(Ipv4Addr::new(198, 51, 100, 7)),
-                protocol: Some(Protocol::Tcp),
+                proto: Some(IpProto::TCP),
             },
             limit: Some(5),
         }]

@@ -1,12 +1,13 @@
 //! Plain L2 forwarding, the way `dpdk-testpmd` does it.
 //!
-//! This is the appliance's benchmark mode (and its only mode until the
-//! load-balancing pipeline lands): every frame received on a port goes out of
-//! its peer port, untouched (`io`) or with source and destination MAC swapped
-//! (`macswap`). Comparing it with testpmd on the same ports shows what the
-//! Rust bindings and the worker loop cost.
+//! This is the appliance's benchmark mode (a config without interfaces):
+//! every frame received on a port goes out of its peer port, untouched (`io`)
+//! or with source and destination MAC swapped (`macswap`). Comparing it with
+//! testpmd on the same ports shows what the Rust bindings and the worker loop
+//! cost. It is not the load-balancing pipeline's forward step.
 
 use crate::buf::PacketBuf;
+use crate::wire::ethernet::field;
 
 /// What happens to each frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +73,8 @@ impl ForwardPlan {
 /// are left as they are (this mode forwards everything, like testpmd).
 #[inline]
 pub fn swap_macs(frame: &mut [u8]) {
-    if let Some(macs) = frame.get_mut(..12) {
-        let (dst, src) = macs.split_at_mut(6);
+    if let Some(macs) = frame.get_mut(field::ADDRESSES) {
+        let (dst, src) = macs.split_at_mut(field::SOURCE.start);
         dst.swap_with_slice(src);
     }
 }
@@ -101,6 +102,7 @@ mod tests {
         let plan = ForwardPlan::new(ForwardMode::MacSwap, Topology::Loop, 1).expect("plan");
         plan.rewrite(&mut buf);
         let mut expected = frame.clone();
+        // Raw offsets: the test checks the layout, not the constants.
         expected[..6].copy_from_slice(&frame[6..12]);
         expected[6..12].copy_from_slice(&frame[..6]);
         assert_eq!(buf.data(), &expected[..]);
