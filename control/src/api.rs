@@ -181,6 +181,34 @@ impl Op {
         "neighbours",
     ];
 
+    /// The op's name as the protocol writes it (`service_add`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello => "hello",
+            Op::Apply { .. } => "apply",
+            Op::GetConfig => "get_config",
+            Op::ServiceAdd { .. } => "service_add",
+            Op::ServiceEdit { .. } => "service_edit",
+            Op::ServiceDelete { .. } => "service_delete",
+            Op::BackendAdd { .. } => "backend_add",
+            Op::BackendEdit { .. } => "backend_edit",
+            Op::BackendDelete { .. } => "backend_delete",
+            Op::LaddrAdd { .. } => "laddr_add",
+            Op::LaddrDelete { .. } => "laddr_delete",
+            Op::RouteAdd { .. } => "route_add",
+            Op::RouteDelete { .. } => "route_delete",
+            Op::NeighAdd { .. } => "neigh_add",
+            Op::NeighDelete { .. } => "neigh_delete",
+            Op::SnatAdd { .. } => "snat_add",
+            Op::SnatDelete { .. } => "snat_delete",
+            Op::List { .. } => "list",
+            Op::Sessions { .. } => "sessions",
+            Op::Stats => "stats",
+            Op::Routes => "routes",
+            Op::Neighbours => "neighbours",
+        }
+    }
+
     /// Whether the op changes the config (and so replies [`ChangeReply`]).
     pub fn is_change(&self) -> bool {
         !matches!(
