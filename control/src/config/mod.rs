@@ -10,6 +10,7 @@ mod control;
 mod lb;
 mod source;
 mod validate;
+mod validate_addr;
 mod validate_check;
 mod validate_control;
 mod validate_lb;
@@ -19,12 +20,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use control::{CheckKind, ControlConfig, DaemonConfig, HealthCheckConfig};
+pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
     Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
-    TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
+    TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
+pub use validate_addr::special_use;
 
 /// The whole config file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +335,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_addr;
 #[cfg(test)]
 mod tests_check;
 #[cfg(test)]
