@@ -19,6 +19,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod unique_keys;
+pub use unique_keys::no_duplicate_keys;
+
 use crate::config::{
     BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
     SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
