@@ -116,7 +116,7 @@ fn idle_and_trickling_clients_are_closed_at_the_idle_timeout() {
 }
 
 /// A last request without its newline (the client then closes its side)
-/// still gets its reply.
+/// still gets its reply; a config with several errors gets them all.
 #[test]
 fn a_last_request_without_a_newline_is_answered() {
     let app = Appliance::start(&base_config(), &dns_traffic());
@@ -132,6 +132,19 @@ fn a_last_request_without_a_newline_is_answered() {
         .expect("a reply");
     let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
     assert_eq!(reply["ok"], true, "{line:?}");
+
+    // An apply whose file has several bad keys is refused with all of
+    // them, as `ferrolb --check` gives them.
+    let text = std::fs::read_to_string(&app.config).expect("config");
+    let bad = text
+        .replacen("[[service]]", "[[service]]\nbogus = 1", 1)
+        .replacen("mode = \"nat\"", "mode = \"natt\"", 1);
+    let file = app.dir.path().join("bad.toml");
+    std::fs::write(&file, bad).expect("write");
+    let out = app.ctl(&["apply", "-f", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `bogus`"), "{err}");
+    assert!(err.contains("unknown variant `natt`"), "{err}");
     app.stop();
 }
 

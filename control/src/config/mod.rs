@@ -8,6 +8,7 @@
 
 mod control;
 mod lb;
+mod parse_all;
 mod source;
 mod validate;
 mod validate_addr;
@@ -305,7 +306,7 @@ impl Config {
     pub fn parse(path: &Path, text: String) -> Result<LoadedConfig, ConfigErrors> {
         let source = ConfigSource::new(path, text);
         let config: Config =
-            toml::from_str(&source.text).map_err(|e| source.error_from_toml(&e))?;
+            toml::from_str(&source.text).map_err(|e| parse_all::all_errors(&source, &e))?;
         validate::validate(&config, &source)?;
         Ok(LoadedConfig { config, source })
     }
