@@ -218,3 +218,93 @@ fn strangers_hold_no_slots() {
     assert_eq!(refused, Vec::<Value>::new(), "allowed clients refused");
     app.stop();
 }
+
+/// Every applied change prints one audit line with the generation, the
+/// peer's uid and pid and the op; a change of thousands of items still
+/// prints one short line. A refused or empty change prints none.
+#[test]
+fn every_applied_change_is_audited_once_on_a_bounded_line() {
+    let app = Appliance::start(&base_config(), &dns_traffic());
+    let audits = |app: &Appliance| -> Vec<String> {
+        app.log()
+            .lines()
+            .filter(|l| l.contains("audit:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    app.ctl_ok(&[
+        "backend",
+        "edit",
+        common::appliance::DNS,
+        "10.0.1.11",
+        "--weight",
+        "3",
+    ]);
+    let generation = app.ctl_json(&["hello"])["generation"]
+        .as_u64()
+        .expect("generation");
+    let lines = audits(&app);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let uid = String::from_utf8_lossy(&Command::new("id").arg("-u").output().expect("id").stdout)
+        .trim()
+        .to_string();
+    assert!(
+        lines[0].contains(&format!("audit: generation {generation} by uid {uid} pid ")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("(backend_edit): 1 change (+0 ~1 -0): ~ backend"),
+        "{}",
+        lines[0]
+    );
+
+    // Refused and empty changes are not audited.
+    app.ctl(&[
+        "backend",
+        "edit",
+        common::appliance::DNS,
+        "10.9.9.9",
+        "--weight",
+        "3",
+    ]);
+    app.ctl_ok(&[
+        "backend",
+        "edit",
+        common::appliance::DNS,
+        "10.0.1.11",
+        "--weight",
+        "3",
+    ]);
+    assert_eq!(audits(&app).len(), 1);
+
+    // 100 services of 10 backends each (and the weight back to the file's):
+    // one line, a few hundred bytes.
+    let mut text = std::fs::read_to_string(&app.config).expect("config");
+    for s in 0..100 {
+        text.push_str(&format!(
+            "\n[[service]]\nvip = \"10.100.{}.{}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"nat\"\n",
+            s / 256,
+            s % 256
+        ));
+        for b in 0..10 {
+            text.push_str(&format!(
+                "\n[[service.backend]]\naddress = \"10.0.1.{}\"\nport = 8080\n",
+                20 + b
+            ));
+        }
+    }
+    let file = app.dir.path().join("large.toml");
+    std::fs::write(&file, text).expect("write");
+    app.ctl_ok(&["apply", "-f", file.to_str().expect("path")]);
+    let lines = audits(&app);
+    assert_eq!(lines.len(), 2, "one more line");
+    assert!(
+        lines[1].contains("(apply): 1101 changes (+1100 ~1 -0): + "),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with("; and 1096 more"), "{}", lines[1]);
+    assert!(lines[1].len() < 2000, "{} bytes", lines[1].len());
+    app.stop();
+}
