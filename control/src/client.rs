@@ -9,21 +9,25 @@
 //! a connection used before that finds it closed without a byte of reply
 //! is sent again once on a new connection. The server closes only between
 //! requests (a request it has read is always answered), so the request was
-//! not carried out and sending it again is safe.
+//! not carried out and sending it again is safe. A `busy` reply is retried
+//! for up to two seconds: the server is then out of slots for a moment.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{
-    ApiError, ChangeReply, ConfigReply, HelloReply, ListReply, NeighboursReply, Op, Request,
-    Response, RoutesReply, SessionFilter, SessionsReply, StatsReply, PROTOCOL_VERSION,
+    ApiError, ChangeReply, ConfigReply, ErrorCode, HelloReply, ListReply, NeighboursReply, Op,
+    Request, Response, RoutesReply, SessionFilter, SessionsReply, StatsReply, PROTOCOL_VERSION,
 };
+
+/// How long `busy` replies are retried before one is returned.
+pub const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// Default limit on one reply line: a `sessions` listing at its largest
 /// (a million sessions) is about 300 MB.
@@ -156,15 +160,38 @@ impl Client {
     }
 
     /// Sends `op` and returns the reply as it came, error replies included.
+    /// A `busy` reply (every slot of the socket taken by an active client)
+    /// is retried on a new connection, waiting 50 ms, then 100, 200, ...,
+    /// for up to [`BUSY_RETRY`] in all.
     pub fn request(&mut self, op: &Op) -> Result<Response, ClientError> {
         let mut line = serde_json::to_vec(&Request::new(op.clone()))
             .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
         line.push(b'\n');
-        let reply = match self.attempt(&line) {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let response = self.request_once(&line)?;
+            let busy = response
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == ErrorCode::Busy);
+            if !busy || start.elapsed() + wait > BUSY_RETRY {
+                return Ok(response);
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+            self.reconnect()?;
+        }
+    }
+
+    /// One request line out, one reply in (again on a new connection if a
+    /// used one was closed unanswered).
+    fn request_once(&mut self, line: &[u8]) -> Result<Response, ClientError> {
+        let reply = match self.attempt(line) {
             Attempt::Reply(reply) => reply,
             Attempt::ClosedUnanswered(_) if self.used => {
                 self.reconnect()?;
-                match self.attempt(&line) {
+                match self.attempt(line) {
                     Attempt::Reply(reply) => reply,
                     Attempt::ClosedUnanswered(e) | Attempt::Failed(e) => return Err(e),
                 }

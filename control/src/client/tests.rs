@@ -270,3 +270,51 @@ fn a_refusal_written_before_the_request_is_read_still_arrives() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn busy_is_retried_on_a_new_connection_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&connections);
+    let busy = serde_json::to_string(&Response::error(ErrorCode::Busy, "too many clients"))
+        .unwrap()
+        + "\n";
+    let ok = serde_json::to_string(&Response::ok(&hello_reply())).unwrap() + "\n";
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // The first two connections are refused at once, unread.
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            if n < 2 {
+                stream.write_all(busy.as_bytes()).unwrap();
+                continue;
+            }
+            let mut line = String::new();
+            BufReader::new(stream.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            stream.write_all(ok.as_bytes()).unwrap();
+        }
+    });
+    let mut client = Client::connect(&path).unwrap();
+    assert_eq!(client.hello().unwrap(), hello_reply());
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+
+    // Busy for good: given up after about BUSY_RETRY, with the reply.
+    let server = TestServer::start(|_| {
+        Some(serde_json::to_string(&Response::error(ErrorCode::Busy, "slots")).unwrap())
+    });
+    let start = std::time::Instant::now();
+    let e = Client::connect(&server.path).unwrap().hello().unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Api(a) if a.code == ErrorCode::Busy),
+        "{e:?}"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took <= BUSY_RETRY + Duration::from_secs(1),
+        "{took:?}"
+    );
+}
