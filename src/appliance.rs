@@ -175,15 +175,12 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     let stop_control = AtomicBool::new(false);
     // Pipeline workers that have built their state (see the worker).
     let ready = AtomicUsize::new(0);
-    let clients = AtomicUsize::new(0);
     let token = eal.token();
     let outcome = thread::scope(|scope| -> Result<(StopReason, Vec<LbReport>)> {
-        let (socket, handler, stop_control, clients) = (&socket, &handler, &stop_control, &clients);
+        let (socket, handler, stop_control) = (&socket, &handler, &stop_control);
         let control = thread::Builder::new()
             .name("ferrolb-ctl".into())
-            .spawn_scoped(scope, move || {
-                socket.serve(scope, handler, stop_control, clients)
-            })
+            .spawn_scoped(scope, move || socket.serve(scope, handler, stop_control))
             .context("starting the control socket thread")?;
         let sampler = thread::Builder::new()
             .name("ferrolb-rates".into())

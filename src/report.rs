@@ -165,7 +165,7 @@ pub fn print_services(tables: &LbTables) {
             s.scheduler,
             s.name
                 .as_deref()
-                .map(|n| format!(" ({n})"))
+                .map(|n| format!(" ({})", control::text::escape(n)))
                 .unwrap_or_default(),
             s.backends
                 .iter()

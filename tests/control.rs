@@ -426,6 +426,11 @@ fn bad_requests_get_named_errors_and_the_connection_lives_on() {
             r#"{"v":1,"op":"apply","config":"","dryrun":true}"#,
             "invalid_request",
         ),
+        // The same key twice: refused, not "the last one wins".
+        (
+            r#"{"v":1,"op":"backend_edit","service":"udp/192.0.2.20:53","backend":"10.0.1.11","weight":0,"weight":1}"#,
+            "invalid_request",
+        ),
         (
             r#"{"v":1,"op":"backend_add","service":"udp/192.0.2.20:53","backend":{"address":"10.0.1.14","weight":4000000000}}"#,
             "invalid_config",

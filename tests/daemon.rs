@@ -220,7 +220,12 @@ weight = 3
     assert_eq!(app.ctl_json(&["hello"])["generation"], generation);
     assert_eq!(weight(&app, http_svc, http.addr), Some(5));
 
-    // Metrics.
+    // Metrics, with 40 idle connections held open (more than the 32 the
+    // endpoint serves at once): the scrape is answered within 2 s.
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(metrics).expect("metrics endpoint"))
+        .collect();
+    let scrape_start = Instant::now();
     let mut s = TcpStream::connect(metrics).expect("metrics endpoint");
     write!(
         s,
@@ -238,6 +243,9 @@ weight = 3
         "{body}"
     );
     assert!(body.contains("ferrolb_drops_total{"), "{body}");
+    let took = scrape_start.elapsed();
+    assert!(took < Duration::from_secs(2), "scrape took {took:?}");
+    drop(idle);
 
     // Killing the daemon leaves forwarding and the last weights alone.
     drop(daemon);

@@ -23,6 +23,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// which sessions `sessions` lists (every given field must match). Both
 /// are the dataplane's types too.
 pub use ferrolb_types::{ServiceKey, SessionFilter};
+mod unique_keys;
+pub use unique_keys::no_duplicate_keys;
 
 use crate::config::{
     BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, RouteConfig, SchedulerName,
@@ -185,6 +187,34 @@ impl Op {
         "routes",
         "neighbours",
     ];
+
+    /// The op's name as the protocol writes it (`service_add`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello => "hello",
+            Op::Apply { .. } => "apply",
+            Op::GetConfig => "get_config",
+            Op::ServiceAdd { .. } => "service_add",
+            Op::ServiceEdit { .. } => "service_edit",
+            Op::ServiceDelete { .. } => "service_delete",
+            Op::BackendAdd { .. } => "backend_add",
+            Op::BackendEdit { .. } => "backend_edit",
+            Op::BackendDelete { .. } => "backend_delete",
+            Op::LaddrAdd { .. } => "laddr_add",
+            Op::LaddrDelete { .. } => "laddr_delete",
+            Op::RouteAdd { .. } => "route_add",
+            Op::RouteDelete { .. } => "route_delete",
+            Op::NeighAdd { .. } => "neigh_add",
+            Op::NeighDelete { .. } => "neigh_delete",
+            Op::SnatAdd { .. } => "snat_add",
+            Op::SnatDelete { .. } => "snat_delete",
+            Op::List { .. } => "list",
+            Op::Sessions { .. } => "sessions",
+            Op::Stats => "stats",
+            Op::Routes => "routes",
+            Op::Neighbours => "neighbours",
+        }
+    }
 
     /// Whether the op changes the config (and so replies [`ChangeReply`]).
     pub fn is_change(&self) -> bool {

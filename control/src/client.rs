@@ -1,20 +1,33 @@
 //! The control socket's client: one request line out, one reply line in,
 //! on a connection kept open for further requests. `ferrolbctl` and the
 //! daemon use it; the protocol is in [`crate::api`].
+//!
+//! The server closes connections that stay idle (`[control]
+//! idle_timeout`, or to make room for a newcomer), and answers a refused
+//! connection before reading from it. So: a reply is read even when the
+//! request could not be written (the refusal says why), and a request on
+//! a connection used before that finds it closed without a byte of reply
+//! is sent again once on a new connection. The server closes only between
+//! requests (a request it has read is always answered), so the request was
+//! not carried out and sending it again is safe. A `busy` reply is retried
+//! for up to two seconds: the server is then out of slots for a moment.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{
-    ApiError, ChangeReply, ConfigReply, HelloReply, ListReply, NeighboursReply, Op, Request,
-    Response, RoutesReply, SessionFilter, SessionsReply, StatsReply, PROTOCOL_VERSION,
+    ApiError, ChangeReply, ConfigReply, ErrorCode, HelloReply, ListReply, NeighboursReply, Op,
+    Request, Response, RoutesReply, SessionFilter, SessionsReply, StatsReply, PROTOCOL_VERSION,
 };
+
+/// How long `busy` replies are retried before one is returned.
+pub const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// Default limit on one reply line: a `sessions` listing at its largest
 /// (a million sessions) is about 300 MB.
@@ -82,22 +95,34 @@ impl From<io::Error> for ClientError {
 
 /// A connection to the appliance's control socket.
 pub struct Client {
+    socket: PathBuf,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     max_reply: usize,
+    timeout: Option<Duration>,
+    /// Whether a request has been answered on this connection: only then
+    /// may a closed connection be the server's idle close.
+    used: bool,
+}
+
+/// How a request on one connection ended.
+enum Attempt {
+    Reply(Vec<u8>),
+    /// Closed (or reset) before a single byte of reply.
+    ClosedUnanswered(ClientError),
+    Failed(ClientError),
 }
 
 impl Client {
     pub fn connect(socket: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(socket).map_err(|error| ClientError::Connect {
-            socket: socket.to_owned(),
-            error,
-        })?;
-        let writer = stream.try_clone()?;
+        let (reader, writer) = open(socket)?;
         Ok(Client {
-            reader: BufReader::new(stream),
+            socket: socket.to_owned(),
+            reader,
             writer,
             max_reply: DEFAULT_MAX_REPLY,
+            timeout: None,
+            used: false,
         })
     }
 
@@ -106,6 +131,7 @@ impl Client {
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
         self.writer.set_read_timeout(timeout)?;
         self.writer.set_write_timeout(timeout)?;
+        self.timeout = timeout;
         Ok(())
     }
 
@@ -134,15 +160,77 @@ impl Client {
     }
 
     /// Sends `op` and returns the reply as it came, error replies included.
+    /// A `busy` reply (every slot of the socket taken by an active client)
+    /// is retried on a new connection, waiting 50 ms, then 100, 200, ...,
+    /// for up to [`BUSY_RETRY`] in all.
     pub fn request(&mut self, op: &Op) -> Result<Response, ClientError> {
         let mut line = serde_json::to_vec(&Request::new(op.clone()))
             .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
-        self.writer.flush()?;
-        let reply = read_line(&mut self.reader, self.max_reply)?;
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let response = self.request_once(&line)?;
+            let busy = response
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == ErrorCode::Busy);
+            if !busy || start.elapsed() + wait > BUSY_RETRY {
+                return Ok(response);
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+            self.reconnect()?;
+        }
+    }
+
+    /// One request line out, one reply in (again on a new connection if a
+    /// used one was closed unanswered).
+    fn request_once(&mut self, line: &[u8]) -> Result<Response, ClientError> {
+        let reply = match self.attempt(line) {
+            Attempt::Reply(reply) => reply,
+            Attempt::ClosedUnanswered(_) if self.used => {
+                self.reconnect()?;
+                match self.attempt(line) {
+                    Attempt::Reply(reply) => reply,
+                    Attempt::ClosedUnanswered(e) | Attempt::Failed(e) => return Err(e),
+                }
+            }
+            Attempt::ClosedUnanswered(e) | Attempt::Failed(e) => return Err(e),
+        };
+        self.used = true;
         serde_json::from_slice(&reply)
             .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")))
+    }
+
+    /// Writes `line` and reads one reply line. A write that finds the
+    /// connection closed still reads: a refusal is written before the
+    /// server closes.
+    fn attempt(&mut self, line: &[u8]) -> Attempt {
+        let written = self
+            .writer
+            .write_all(line)
+            .and_then(|()| self.writer.flush());
+        match (written, read_reply(&mut self.reader, self.max_reply)) {
+            (_, Ok(reply)) => Attempt::Reply(reply),
+            (Err(e), Err((_, false))) if is_closed(&e) => {
+                Attempt::ClosedUnanswered(ClientError::Io(e))
+            }
+            (Err(e), Err(_)) => Attempt::Failed(ClientError::Io(e)),
+            (Ok(()), Err((ClientError::Io(e), false))) if is_closed(&e) => {
+                Attempt::ClosedUnanswered(ClientError::Io(e))
+            }
+            (Ok(()), Err((e, _))) => Attempt::Failed(e),
+        }
+    }
+
+    /// A new connection to the same socket, with the same timeout.
+    fn reconnect(&mut self) -> Result<(), ClientError> {
+        let (reader, writer) = open(&self.socket)?;
+        self.reader = reader;
+        self.writer = writer;
+        self.used = false;
+        self.set_timeout(self.timeout)
     }
 
     /// Sends `op` and decodes its result as `T`.
@@ -205,21 +293,47 @@ impl Client {
     }
 }
 
-/// One line without its newline, at most `max` bytes long.
-fn read_line(reader: &mut impl BufRead, max: usize) -> Result<Vec<u8>, ClientError> {
+fn open(socket: &Path) -> Result<(BufReader<UnixStream>, UnixStream), ClientError> {
+    let stream = UnixStream::connect(socket).map_err(|error| ClientError::Connect {
+        socket: socket.to_owned(),
+        error,
+    })?;
+    let writer = stream.try_clone()?;
+    Ok((BufReader::new(stream), writer))
+}
+
+/// Whether an I/O error means the other side closed the connection.
+fn is_closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// One line without its newline, at most `max` bytes long; an error tells
+/// whether any byte of it came.
+fn read_reply(reader: &mut impl BufRead, max: usize) -> Result<Vec<u8>, (ClientError, bool)> {
     let mut line = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    reader.take(limit).read_until(b'\n', &mut line)?;
+    if let Err(e) = reader.take(limit).read_until(b'\n', &mut line) {
+        let any = !line.is_empty();
+        return Err((ClientError::Io(e), any));
+    }
     if line.last() == Some(&b'\n') {
         line.pop();
         return Ok(line);
     }
     if line.len() > max {
-        return Err(ClientError::BadReply(format!(
-            "longer than the limit of {max} bytes"
-        )));
+        return Err((
+            ClientError::BadReply(format!("longer than the limit of {max} bytes")),
+            true,
+        ));
     }
-    Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()))
+    let any = !line.is_empty();
+    Err((ClientError::Io(io::ErrorKind::UnexpectedEof.into()), any))
 }
 
 #[cfg(test)]

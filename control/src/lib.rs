@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod health;
 pub mod metrics;
 pub mod ops;
+pub mod text;
 
 #[cfg(test)]
 mod test_server;

@@ -8,12 +8,14 @@
 //! whose new config comes whole from a file, the first step is skipped).
 
 mod diff;
+mod summary;
 
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
 pub use diff::diff;
+pub use summary::summary;
 
 use crate::api::{ApiError, BackendKey, ErrorCode, Op, ServiceEdit, ServiceKey};
 use crate::config::{
@@ -269,7 +271,7 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
         | Op::Neighbours => {
             return Err(OpError::new(
                 ErrorCode::InvalidRequest,
-                format!("{} does not change the config", op_name(op)),
+                format!("{} does not change the config", op.name()),
             ))
         }
     }
@@ -277,14 +279,6 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
         config: next,
         flush,
     })
-}
-
-/// The op's name as the protocol writes it (`service_add`).
-fn op_name(op: &Op) -> String {
-    serde_json::to_value(op)
-        .ok()
-        .and_then(|v| v.get("op").and_then(|n| n.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| "this op".into())
 }
 
 fn service_index(config: &Config, key: &ServiceKey) -> Option<usize> {

@@ -23,7 +23,7 @@ use dataplane::live::LiveTables;
 use dataplane::tables::{FlushRequest, LbTables};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
-use super::socket::Handler;
+use super::socket::{Handler, Peer};
 use super::views::{self, RateSampler, Totals};
 use crate::steering::{self, Steering};
 
@@ -85,7 +85,7 @@ pub struct ApplianceHandler<'a, 'eal> {
 }
 
 impl Handler for ApplianceHandler<'_, '_> {
-    fn handle(&self, request: Request) -> Response {
+    fn handle(&self, request: Request, peer: &Peer) -> Response {
         let op = request.op;
         match &op {
             Op::Hello => Response::ok(&HelloReply {
@@ -122,7 +122,7 @@ impl Handler for ApplianceHandler<'_, '_> {
                     "ferrolb runs L2 forwarding (the config has no [[interface]]); \
                      load balancing needs a restart with interfaces",
                 ),
-                Some(b) => self.change(b, &op),
+                Some(b) => self.change(b, &op, peer),
             },
         }
     }
@@ -151,7 +151,8 @@ impl ApplianceHandler<'_, '_> {
     }
 
     /// Applies one change op (or a whole config) and waits for the workers.
-    fn change(&self, b: &Balancer<'_>, op: &Op) -> Response {
+    /// Every applied change is logged once, on one bounded audit line.
+    fn change(&self, b: &Balancer<'_>, op: &Op, peer: &Peer) -> Response {
         let mut running = lock(&b.running);
         let (config, flush, dry_run) = match op {
             Op::Apply {
@@ -223,6 +224,7 @@ impl ApplianceHandler<'_, '_> {
             generation,
         };
         drop(running);
+        println!("{}", audit_line(generation, peer, op, &changes, &flush));
         let adopted = self.wait_for_workers(generation);
         Response::ok(&ChangeReply {
             generation,
@@ -431,6 +433,24 @@ impl Balancer<'_> {
         let r = lock(&self.running);
         (Arc::clone(&r.tables), r.config.clone(), r.generation)
     }
+}
+
+/// `ferrolb: audit: generation 8 by uid 0 pid 4242 (backend_edit): 1 change
+/// (+0 ~1 -0): ~ backend ...`: who changed what, bounded whatever the size
+/// of the change (see `control::ops::summary`).
+fn audit_line(generation: u64, peer: &Peer, op: &Op, changes: &[String], flush: &Flush) -> String {
+    let mut line = format!(
+        "ferrolb: audit: generation {generation} by uid {} pid {} ({}): {}",
+        peer.uid,
+        peer.pid,
+        op.name(),
+        ops::summary(changes)
+    );
+    let flushed = flush.services.len() + flush.backends.len();
+    if flushed > 0 {
+        line.push_str(&format!("; flushed sessions of {flushed}"));
+    }
+    line
 }
 
 fn flush_request(flush: &Flush) -> FlushRequest {

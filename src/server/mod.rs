@@ -6,5 +6,6 @@
 
 pub mod handler;
 pub mod protocol;
+mod slots;
 pub mod socket;
 pub mod views;

@@ -5,12 +5,16 @@
 //! a person would fix: not JSON, not an object, wrong version, unknown op,
 //! then the op's own fields.
 
-use control::api::{ErrorCode, Op, Request, Response, PROTOCOL_VERSION};
+use control::api::{no_duplicate_keys, ErrorCode, Op, Request, Response, PROTOCOL_VERSION};
 use serde_json::Value;
 
 pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
     let value: Value = serde_json::from_slice(line)
         .map_err(|e| Response::error(ErrorCode::Malformed, format!("not JSON: {e}")))?;
+    // JSON parsers keep the last of two equal keys; which one a client
+    // meant is not ours to guess.
+    no_duplicate_keys(line)
+        .map_err(|e| Response::error(ErrorCode::InvalidRequest, format!("invalid request: {e}")))?;
     let Value::Object(fields) = &value else {
         return Err(Response::error(
             ErrorCode::Malformed,
@@ -108,6 +112,20 @@ mod tests {
             code(r#"{"v":1,"op":"apply","config":"","dryrun":true}"#),
             ErrorCode::InvalidRequest
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        for line in [
+            r#"{"v":1,"op":"hello","op":"stats"}"#,
+            r#"{"v":1,"op":"backend_edit","service":"tcp/192.0.2.10:80","backend":"10.0.0.1","weight":0,"weight":5}"#,
+            r#"{"v":1,"op":"backend_add","service":"tcp/192.0.2.10:80","backend":{"address":"10.0.0.1","address":"10.0.0.2"}}"#,
+        ] {
+            let reply = parse_request(line.as_bytes()).expect_err(line);
+            let error = reply.error.expect("an error");
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{line}");
+            assert!(error.message.contains("given twice"), "{}", error.message);
+        }
     }
 
     #[test]

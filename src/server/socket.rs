@@ -1,5 +1,7 @@
 //! The control socket: a Unix stream listener, one thread per client, one
-//! JSON request per line.
+//! JSON request per line. At most `max_clients` are served at once, and a
+//! client that sends no complete request for `idle_timeout` is closed
+//! (`slots` says how idle clients make room).
 //!
 //! Who may connect is checked twice: by the file (mode 0660, owned by root
 //! and the configured group) and by the peer's credentials (root, our own
@@ -8,13 +10,13 @@
 //! `too_large` and the connection closed: the rest of that line cannot be
 //! told apart from the next request.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Scope;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use control::api::{ErrorCode, Request, Response};
@@ -23,10 +25,23 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::{Gid, Group, Uid};
 
 use super::protocol::parse_request;
+use super::slots::{SlotId, Slots, EVICT_AFTER};
+
+/// How often a client thread wakes from a read to look at `stop` and its
+/// idle deadline.
+const READ_POLL: Duration = Duration::from_millis(200);
 
 /// Answers one parsed request; shared by every client thread.
 pub trait Handler: Sync {
-    fn handle(&self, request: Request) -> Response;
+    fn handle(&self, request: Request, peer: &Peer) -> Response;
+}
+
+/// Who sent a request, from the socket's peer credentials (for the audit
+/// log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub pid: i32,
 }
 
 /// Who may talk to the socket besides root and our own user.
@@ -42,7 +57,8 @@ pub struct ControlSocket {
     path: PathBuf,
     access: Access,
     max_message: usize,
-    max_clients: usize,
+    idle_timeout: Duration,
+    slots: Slots,
 }
 
 impl ControlSocket {
@@ -87,7 +103,8 @@ impl ControlSocket {
                 group,
             },
             max_message: cfg.max_message,
-            max_clients: cfg.max_clients,
+            idle_timeout: Duration::from_secs(u64::from(cfg.idle_timeout)),
+            slots: Slots::new(cfg.max_clients),
         };
         std::fs::set_permissions(&socket.path, std::fs::Permissions::from_mode(0o660))
             .with_context(|| format!("control socket: chmod 0660 {}", socket.path.display()))?;
@@ -105,12 +122,15 @@ impl ControlSocket {
 
     /// Accepts clients until `stop` is set and [`wake`](Self::wake) is
     /// called, serving each on its own thread in `scope`.
+    ///
+    /// Credentials are checked here, before a slot is taken, and refusals
+    /// are answered here without waiting for the client: a peer that may
+    /// not talk, or finds every slot taken, holds nothing.
     pub fn serve<'scope, H: Handler>(
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
         handler: &'scope H,
         stop: &'scope AtomicBool,
-        clients: &'scope AtomicUsize,
     ) {
         loop {
             let accepted = self.listener.accept();
@@ -126,28 +146,28 @@ impl ControlSocket {
                     continue;
                 }
             };
-            let admitted = clients.fetch_add(1, Ordering::AcqRel) < self.max_clients;
+            let peer = match self.access.check(&stream) {
+                Ok(peer) => peer,
+                Err(why) => {
+                    refuse(stream, Response::error(ErrorCode::PermissionDenied, why));
+                    continue;
+                }
+            };
+            let Ok(slot) = self.slots.admit(&stream) else {
+                let why = format!(
+                    "too many clients (at most {}, none idle for {} s); try again",
+                    self.slots.max(),
+                    EVICT_AFTER.as_secs()
+                );
+                refuse(stream, Response::error(ErrorCode::Busy, why));
+                continue;
+            };
             let spawned = std::thread::Builder::new()
                 .name("ferrolb-ctl".into())
                 .spawn_scoped(scope, move || {
-                    if admitted {
-                        self.serve_client(stream, handler, stop);
-                    } else {
-                        refuse(
-                            stream,
-                            Response::error(
-                                ErrorCode::Busy,
-                                format!(
-                                    "too many clients (at most {}); try again",
-                                    self.max_clients
-                                ),
-                            ),
-                        );
-                    }
-                    clients.fetch_sub(1, Ordering::AcqRel);
+                    self.serve_client(stream, &slot, peer, handler, stop);
                 });
             if spawned.is_err() {
-                clients.fetch_sub(1, Ordering::AcqRel);
                 eprintln!("ferrolb: control socket: cannot start a client thread");
             }
         }
@@ -159,15 +179,18 @@ impl ControlSocket {
         let _ = UnixStream::connect(&self.path);
     }
 
-    fn serve_client<H: Handler>(&self, stream: UnixStream, handler: &H, stop: &AtomicBool) {
-        if let Err(why) = self.access.check(&stream) {
-            refuse(stream, Response::error(ErrorCode::PermissionDenied, why));
-            return;
-        }
-        // Reads that wake up to notice `stop`.
-        if stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .is_err()
+    fn serve_client<H: Handler>(
+        &self,
+        stream: UnixStream,
+        slot: &SlotId<'_>,
+        peer: Peer,
+        handler: &H,
+        stop: &AtomicBool,
+    ) {
+        // Reads wake up to notice `stop` and the idle deadline; a client
+        // that does not read its reply for the idle timeout is dropped.
+        if stream.set_read_timeout(Some(READ_POLL)).is_err()
+            || stream.set_write_timeout(Some(self.idle_timeout)).is_err()
         {
             return;
         }
@@ -176,9 +199,16 @@ impl ControlSocket {
         };
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
+        let mut idle_until = Instant::now() + self.idle_timeout;
         loop {
-            match read_line(&mut reader, &mut line, self.max_message, stop) {
-                LineRead::Line => {}
+            let limits = LineLimits {
+                max: self.max_message,
+                idle_until,
+                stop,
+            };
+            let last = match read_line(&mut reader, &mut line, &limits) {
+                LineRead::Line => false,
+                LineRead::Last => true,
                 LineRead::TooLong => {
                     let reply = Response::error(
                         ErrorCode::TooLarge,
@@ -190,17 +220,23 @@ impl ControlSocket {
                     let _ = write_reply(&mut writer, &reply);
                     return;
                 }
-                LineRead::Closed => return,
-            }
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            let reply = match parse_request(trimmed) {
-                Ok(request) => handler.handle(request),
-                Err(reply) => reply,
+                LineRead::Closed | LineRead::Idle => return,
             };
-            if write_reply(&mut writer, &reply).is_err() {
+            let trimmed = line.trim_ascii();
+            // Blank lines are no request: they do not keep a client alive.
+            if !trimmed.is_empty() {
+                slot.busy();
+                let reply = match parse_request(trimmed) {
+                    Ok(request) => handler.handle(request, &peer),
+                    Err(reply) => reply,
+                };
+                if write_reply(&mut writer, &reply).is_err() {
+                    return;
+                }
+                slot.idle();
+                idle_until = Instant::now() + self.idle_timeout;
+            }
+            if last {
                 return;
             }
         }
@@ -215,16 +251,20 @@ impl Drop for ControlSocket {
 
 impl Access {
     /// Root, our own user, or a member of the configured group.
-    fn check(&self, stream: &UnixStream) -> Result<(), String> {
+    fn check(&self, stream: &UnixStream) -> Result<Peer, String> {
         let cred = getsockopt(stream, PeerCredentials)
             .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+        let peer = Peer {
+            uid: cred.uid(),
+            pid: cred.pid(),
+        };
         let uid = Uid::from_raw(cred.uid());
         if uid.is_root() || uid == self.own_uid {
-            return Ok(());
+            return Ok(peer);
         }
         if let Some(group) = self.group {
             if cred.gid() == group.as_raw() || in_supplementary_groups(cred.pid(), group) {
-                return Ok(());
+                return Ok(peer);
             }
         }
         Err(format!(
@@ -255,25 +295,45 @@ fn in_supplementary_groups(pid: i32, group: Gid) -> bool {
 }
 
 enum LineRead {
+    /// A line ended by a newline.
     Line,
+    /// The client closed its side after a last line without a newline.
+    Last,
     TooLong,
     Closed,
+    /// No complete request within the idle timeout.
+    Idle,
 }
 
-/// Reads one line (without its newline) of at most `limit` bytes.
+/// What bounds one line.
+struct LineLimits<'a> {
+    /// Longest line, in bytes, without its newline.
+    max: usize,
+    /// When the client counts as idle if no complete line has come.
+    idle_until: Instant,
+    stop: &'a AtomicBool,
+}
+
+/// Reads one line (without its newline) of at most `limits.max` bytes.
+/// Only a complete line is activity: a line trickled in byte by byte still
+/// ends at `limits.idle_until`.
 fn read_line(
     reader: &mut BufReader<UnixStream>,
     line: &mut Vec<u8>,
-    limit: usize,
-    stop: &AtomicBool,
+    limits: &LineLimits<'_>,
 ) -> LineRead {
     line.clear();
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if limits.stop.load(Ordering::Relaxed) {
             return LineRead::Closed;
         }
+        // What is already buffered is served even past the deadline.
+        if reader.buffer().is_empty() && Instant::now() >= limits.idle_until {
+            return LineRead::Idle;
+        }
         let chunk = match reader.fill_buf() {
-            Ok([]) => return LineRead::Closed,
+            Ok([]) if line.trim_ascii().is_empty() => return LineRead::Closed,
+            Ok([]) => return LineRead::Last,
             Ok(chunk) => chunk,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -285,7 +345,7 @@ fn read_line(
         };
         line.extend_from_slice(&chunk[..take]);
         reader.consume(take);
-        if line.len() > limit + 1 || (!done && line.len() > limit) {
+        if line.len() > limits.max + 1 || (!done && line.len() > limits.max) {
             return LineRead::TooLong;
         }
         if done {
@@ -301,20 +361,13 @@ fn write_reply(writer: &mut UnixStream, reply: &Response) -> std::io::Result<()>
     writer.write_all(&text)
 }
 
-/// Answers the client's first request with `reply`, then closes. The
-/// request is read first (up to a line or 64 KiB, for at most a second), so
-/// the client is not cut off mid-write before it can read why.
-fn refuse(mut stream: UnixStream, reply: Response) {
-    if stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .is_ok()
-    {
-        if let Ok(reader) = stream.try_clone() {
-            let mut line = Vec::new();
-            let _ = BufReader::new(reader)
-                .take(64 << 10)
-                .read_until(b'\n', &mut line);
-        }
+/// Answers a refused client at once, without reading its request, and
+/// closes: the reply goes into the empty socket buffer without blocking,
+/// and the client reads it after its own write (`control::client` reads
+/// the reply even when its write finds the connection closed).
+fn refuse(stream: UnixStream, reply: Response) {
+    let mut stream = stream;
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = write_reply(&mut stream, &reply);
     }
-    let _ = write_reply(&mut stream, &reply);
 }

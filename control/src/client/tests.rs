@@ -1,8 +1,12 @@
 //! The client against a stand-in server: what goes on the wire, and each
 //! way a reply can fail.
 
-use std::io;
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::*;
 use crate::api::{ErrorCode, Response, ServiceKey};
@@ -200,4 +204,117 @@ fn permission_denied_points_at_the_group() {
         error: io::ErrorKind::PermissionDenied.into(),
     };
     assert!(e.to_string().contains("[control]"), "{e}");
+}
+
+/// A server that answers `per_connection` requests on each connection and
+/// then closes it, as the appliance closes idle clients; it counts the
+/// connections.
+fn closing_after(per_connection: usize) -> (tempfile::TempDir, PathBuf, Arc<AtomicUsize>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&connections);
+    let reply = serde_json::to_string(&Response::ok(&hello_reply())).unwrap() + "\n";
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let reader = BufReader::new(stream.try_clone().unwrap());
+            for _ in reader.lines().take(per_connection) {
+                stream.write_all(reply.as_bytes()).unwrap();
+            }
+        }
+    });
+    (dir, path, connections)
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_transparently() {
+    let (_dir, path, connections) = closing_after(1);
+    let mut client = Client::connect(&path).unwrap();
+    for _ in 0..3 {
+        assert_eq!(client.hello().unwrap(), hello_reply());
+        // The server has closed by now.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_fresh_connection_closed_unanswered_is_not_retried() {
+    let (_dir, path, connections) = closing_after(0);
+    let e = Client::connect(&path).unwrap().hello().unwrap_err();
+    assert!(matches!(e, ClientError::Io(_)), "{e:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_refusal_written_before_the_request_is_read_still_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let refusal = Response::error(ErrorCode::PermissionDenied, "uid 65534 may not");
+        let line = serde_json::to_string(&refusal).unwrap() + "\n";
+        stream.write_all(line.as_bytes()).unwrap();
+        // Closed without reading a byte.
+    });
+    let mut client = Client::connect(&path).unwrap();
+    // The server has closed before the request is written.
+    std::thread::sleep(Duration::from_millis(100));
+    let e = client.hello().unwrap_err();
+    match &e {
+        ClientError::Api(api) => assert_eq!(api.code, ErrorCode::PermissionDenied),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn busy_is_retried_on_a_new_connection_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&connections);
+    let busy = serde_json::to_string(&Response::error(ErrorCode::Busy, "too many clients"))
+        .unwrap()
+        + "\n";
+    let ok = serde_json::to_string(&Response::ok(&hello_reply())).unwrap() + "\n";
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // The first two connections are refused at once, unread.
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            if n < 2 {
+                stream.write_all(busy.as_bytes()).unwrap();
+                continue;
+            }
+            let mut line = String::new();
+            BufReader::new(stream.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            stream.write_all(ok.as_bytes()).unwrap();
+        }
+    });
+    let mut client = Client::connect(&path).unwrap();
+    assert_eq!(client.hello().unwrap(), hello_reply());
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+
+    // Busy for good: given up after about BUSY_RETRY, with the reply.
+    let server = TestServer::start(|_| {
+        Some(serde_json::to_string(&Response::error(ErrorCode::Busy, "slots")).unwrap())
+    });
+    let start = std::time::Instant::now();
+    let e = Client::connect(&server.path).unwrap().hello().unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Api(a) if a.code == ErrorCode::Busy),
+        "{e:?}"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took <= BUSY_RETRY + Duration::from_secs(1),
+        "{took:?}"
+    );
 }

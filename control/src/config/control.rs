@@ -22,9 +22,14 @@ pub struct ControlConfig {
     /// Largest request line in bytes.
     #[serde(default = "default_max_message")]
     pub max_message: usize,
-    /// Clients served at once; more are refused with `busy`.
+    /// Clients served at once; more are refused with `busy` (after the
+    /// client idle longest, if any for a second, is closed to make room).
     #[serde(default = "default_max_clients")]
     pub max_clients: usize,
+    /// Seconds a client may go without sending a complete request before
+    /// it is closed (a request still arriving counts as idle).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: u32,
 }
 
 fn default_socket() -> PathBuf {
@@ -39,6 +44,13 @@ fn default_max_clients() -> usize {
     64
 }
 
+fn default_idle_timeout() -> u32 {
+    10
+}
+
+/// The longest `[control] idle_timeout`, in seconds (an hour).
+pub const MAX_IDLE_TIMEOUT: u32 = 3600;
+
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
@@ -46,6 +58,7 @@ impl Default for ControlConfig {
             group: None,
             max_message: default_max_message(),
             max_clients: default_max_clients(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }

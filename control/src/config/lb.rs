@@ -364,6 +364,25 @@ fn default_persistence_prefix() -> u8 {
     32
 }
 
+/// The longest service name.
+pub const MAX_SERVICE_NAME: usize = 64;
+
+/// Why `name` cannot be a service name, if it cannot. A name is 1 to 64
+/// of `A-Z a-z 0-9 . _ -`: it is printed as it is in listings, logs and
+/// metrics labels, so it must not be able to forge a line or move the
+/// cursor there.
+pub fn service_name_problem(name: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_SERVICE_NAME || !name.chars().all(allowed) {
+        Some(format!(
+            "name {name:?}: a service name is 1 to {MAX_SERVICE_NAME} of the characters \
+             A-Z a-z 0-9 . _ -"
+        ))
+    } else {
+        None
+    }
+}
+
 impl ServiceConfig {
     /// The service's identity (protocol, VIP, port): what the control
     /// socket's requests name it by.

@@ -8,8 +8,10 @@
 
 mod control;
 mod lb;
+mod parse_all;
 mod source;
 mod validate;
+mod validate_addr;
 mod validate_check;
 mod validate_control;
 mod validate_lb;
@@ -19,12 +21,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use control::{CheckKind, ControlConfig, DaemonConfig, HealthCheckConfig};
+pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
     Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
-    TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
+    TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
+pub use validate_addr::special_use;
 
 /// The whole config file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,7 +306,7 @@ impl Config {
     pub fn parse(path: &Path, text: String) -> Result<LoadedConfig, ConfigErrors> {
         let source = ConfigSource::new(path, text);
         let config: Config =
-            toml::from_str(&source.text).map_err(|e| source.error_from_toml(&e))?;
+            toml::from_str(&source.text).map_err(|e| parse_all::all_errors(&source, &e))?;
         validate::validate(&config, &source)?;
         Ok(LoadedConfig { config, source })
     }
@@ -332,6 +336,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_addr;
 #[cfg(test)]
 mod tests_check;
 #[cfg(test)]

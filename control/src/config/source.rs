@@ -230,7 +230,7 @@ impl ConfigSource {
     }
 
     /// The key path of the innermost key whose key or value contains `offset`.
-    fn path_at(&self, offset: usize) -> Option<KeyPath> {
+    pub(super) fn path_at(&self, offset: usize) -> Option<KeyPath> {
         let doc = self.doc.as_ref()?;
         Some(path_in_table(doc.as_table(), offset, KeyPath::root()))
     }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    validate_check, validate_control, validate_lb, Config, ConfigError, ConfigErrors, ConfigSource,
-    Device, KeyPath, Topology,
+    validate_addr, validate_check, validate_control, validate_lb, Config, ConfigError,
+    ConfigErrors, ConfigSource, Device, KeyPath, Topology,
 };
 
 /// Most RX/TX descriptors a queue may ask for (DPDK's drivers top out at
@@ -172,6 +172,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
     }
 
     validate_lb::validate(config, source, &mut errors);
+    validate_addr::validate(config, source, &mut errors);
     validate_check::validate(config, source, &mut errors);
     validate_control::validate(config, source, &mut errors);
 

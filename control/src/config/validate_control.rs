@@ -2,6 +2,7 @@
 //! `validate_check`'s). Like the other checks, each problem names its key
 //! and all problems are reported at once.
 
+use super::control::MAX_IDLE_TIMEOUT;
 use super::{Config, ConfigError, ConfigSource, KeyPath};
 
 /// The smallest request limit: below this even a one-service `apply` does
@@ -40,6 +41,15 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
         err(
             at.key("max_clients"),
             "0 clients: must be at least 1".into(),
+        );
+    }
+    if control.idle_timeout == 0 || control.idle_timeout > MAX_IDLE_TIMEOUT {
+        err(
+            at.key("idle_timeout"),
+            format!(
+                "{} seconds: must be 1..={MAX_IDLE_TIMEOUT}",
+                control.idle_timeout
+            ),
         );
     }
 }

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use super::{
-    Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, TimeoutsConfig, MAX_SESSIONS,
-    MAX_TIMEOUT,
+    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode,
+    TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
 };
 
 /// 802.1Q VLAN IDs usable on an interface (0 and 4095 are reserved).
@@ -276,6 +276,9 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         let at = KeyPath::root().key("service").index(i);
         if s.port == 0 {
             c.err(at.key("port"), "port 0: a service port must be 1..=65535");
+        }
+        if let Some(problem) = s.name.as_deref().and_then(service_name_problem) {
+            c.err(at.key("name"), problem);
         }
         let first = *seen.entry((s.vip, s.protocol, s.port)).or_insert(i);
         if first != i {

@@ -34,7 +34,9 @@ pub fn main() -> ExitCode {
             // message; the run already failed, so a failed flush adds
             // nothing.
             let _ = out.flush();
-            eprintln!("ferrolbctl: {e}");
+            // The message may quote the appliance: its lines stay lines,
+            // nothing in them reaches the terminal raw.
+            eprintln!("ferrolbctl: {}", crate::text::escape_lines(&e.to_string()));
             ExitCode::from(1)
         }
     }

@@ -1,6 +1,10 @@
 //! Replies as people read them: pure functions from the protocol's reply
 //! types to text. `list` keeps the shape of `ipvsadm -Ln` (with `--stats`
 //! and `--rate`), since that is what LVS users read at a glance.
+//!
+//! Every string a reply carries goes through [`escape`] before it is
+//! printed, so a value cannot forge a line of the listing or drive the
+//! terminal, whatever the appliance let through.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +14,7 @@ use crate::api::{
     RoutesReply, ServiceStatus, SessionsReply, SnatStatus, StatsReply,
 };
 use crate::config::LbMode;
+use crate::text::escape;
 
 /// What `list` shows beside each service and backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +31,7 @@ pub enum ListColumns {
 pub fn change(reply: &ChangeReply, dry_run: bool) -> String {
     let mut out = String::new();
     for line in &reply.changes {
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", escape(line));
     }
     if reply.changes.is_empty() {
         out.push_str("no changes\n");
@@ -131,7 +136,7 @@ fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
                 let _ = write!(out, " laddr {}", laddrs.join(","));
             }
             if let Some(n) = &s.name {
-                let _ = write!(out, " ({n})");
+                let _ = write!(out, " ({})", escape(n));
             }
             out.push('\n');
         }
@@ -245,7 +250,7 @@ pub fn sessions(reply: &SessionsReply) -> String {
             s.destination.to_string(),
             s.local.map_or_else(|| "-".into(), |l| l.to_string()),
             s.backend.to_string(),
-            s.state.clone(),
+            escape(&s.state).into_owned(),
             format!("{}s", s.expires_in_ms / 1000),
             s.worker.to_string(),
         ]
@@ -284,7 +289,7 @@ fn counters(out: &mut String, title: &str, counters: &BTreeMap<String, u64>, all
     let rows: Vec<Vec<String>> = counters
         .iter()
         .filter(|(_, &n)| all || n > 0)
-        .map(|(name, n)| vec![format!("  {name}"), n.to_string()])
+        .map(|(name, n)| vec![format!("  {}", escape(name)), n.to_string()])
         .collect();
     if rows.is_empty() {
         let _ = writeln!(out, "{title}: none");
@@ -334,7 +339,7 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
         "TxErrors", "Steering",
     ])];
     ports.extend(reply.ports.iter().map(|p| {
-        let mut row = vec![p.name.clone()];
+        let mut row = vec![escape(&p.name).into_owned()];
         row.extend(
             [
                 p.rx_packets,
@@ -348,7 +353,7 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
             ]
             .map(|n| n.to_string()),
         );
-        row.push(p.steering.clone());
+        row.push(escape(&p.steering).into_owned());
         row
     }));
     let mut right = [true; 10];
@@ -367,7 +372,7 @@ pub fn routes(reply: &RoutesReply) -> String {
         vec![
             r.prefix.to_string(),
             r.via.map_or_else(|| "connected".into(), |v| v.to_string()),
-            r.interface.clone(),
+            escape(&r.interface).into_owned(),
         ]
     }));
     table(&rows, &[])
@@ -378,8 +383,10 @@ pub fn neighbours(reply: &NeighboursReply) -> String {
     rows.extend(reply.neighbours.iter().map(|n| {
         vec![
             n.address.to_string(),
-            n.mac.clone().unwrap_or_else(|| "-".into()),
-            n.state.clone(),
+            n.mac
+                .as_deref()
+                .map_or_else(|| "-".into(), |m| escape(m).into_owned()),
+            escape(&n.state).into_owned(),
             n.worker.map_or_else(|| "-".into(), |w| w.to_string()),
         ]
     }));
@@ -398,7 +405,7 @@ pub fn ctl_version(version: &str) -> String {
 pub fn hello(reply: &HelloReply) -> String {
     format!(
         "ferrolb {} (protocol {}): {} workers, config generation {}, up {}\n",
-        reply.version,
+        escape(&reply.version),
         reply.protocol,
         reply.workers,
         reply.generation,

@@ -562,12 +562,11 @@ fn apply_summary(reply: &ChangeReply) -> String {
             reply.generation
         );
     }
-    let n = reply.changes.len();
+    // Bounded: a big apply has tens of thousands of diff lines.
     format!(
-        "apply: generation {}, {n} {}: {}",
+        "apply: generation {}, {}",
         reply.generation,
-        if n == 1 { "change" } else { "changes" },
-        reply.changes.join("; ")
+        crate::ops::summary(&reply.changes)
     )
 }
 

@@ -279,7 +279,7 @@ fn the_file_is_applied_at_start_with_its_name_to_the_chosen_socket() {
     assert_eq!(source, Some(path.display().to_string()));
     let applied: Config = toml::from_str(&config).unwrap();
     assert_eq!(applied, Config::load(&path).unwrap().config);
-    daemon.wait_log("apply: generation 2, 1 change: ~ backend x weight 5 -> 0");
+    daemon.wait_log("apply: generation 2, 1 change (+0 ~1 -0): ~ backend x weight 5 -> 0");
     assert!(
         daemon.log().contains(&format!(
             "daemon: started: config {}, appliance {}, checking 1 backend",

@@ -521,6 +521,74 @@ fn validate_names_the_running_config_and_the_key() {
     assert_eq!(errs[0].key.as_deref(), Some("service[0].local_addresses"));
 }
 
+/// The keys `validate` names for the config `op` makes.
+fn invalid_keys(op: Op) -> Vec<String> {
+    let c = apply(op);
+    let errs = validate(&c.config).expect_err("should not validate").0;
+    errs.iter().filter_map(|e| e.key.clone()).collect()
+}
+
+#[test]
+fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
+    let mut named = new_service("192.0.2.30", 80);
+    named.name = Some("web\nTCP  6.6.6.6:80 rr".into());
+    let keys = invalid_keys(Op::ServiceAdd { service: named });
+    assert_eq!(keys, ["service[2].name"]);
+    let keys = invalid_keys(Op::ServiceEdit {
+        service: web(),
+        set: ServiceEdit {
+            name: Some("\u{1b}[2J".into()),
+            ..ServiceEdit::default()
+        },
+    });
+    assert_eq!(keys, ["service[0].name"]);
+    for vip in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.1",
+        "127.0.0.1",
+        "10.0.0.1",
+    ] {
+        let keys = invalid_keys(Op::ServiceAdd {
+            service: new_service(vip, 80),
+        });
+        assert!(
+            keys.contains(&"service[2].vip".to_owned()),
+            "{vip}: {keys:?}"
+        );
+    }
+    for address in ["192.0.2.10", "10.0.1.100", "203.0.113.1", "10.0.0.1"] {
+        let keys = invalid_keys(Op::BackendAdd {
+            service: web(),
+            backend: BackendConfig {
+                address: address.parse().unwrap(),
+                port: None,
+                weight: 1,
+            },
+        });
+        assert_eq!(keys, ["service[0].backend[2].address"], "{address}");
+    }
+    let keys = invalid_keys(Op::NeighAdd {
+        neighbour: NeighbourConfig {
+            address: Ipv4Addr::new(10, 0, 0, 9),
+            mac: MacAddr([0xff; 6]),
+        },
+    });
+    assert_eq!(keys, ["neighbour[1].mac"]);
+    let keys = invalid_keys(Op::RouteAdd {
+        route: RouteConfig {
+            prefix: "172.16.0.0/12".parse().unwrap(),
+            via: Ipv4Addr::new(10, 0, 1, 1),
+        },
+    });
+    assert_eq!(keys, ["route[1].via"]);
+    let keys = invalid_keys(Op::LaddrAdd {
+        service: dns(),
+        address: Ipv4Addr::new(10, 0, 1, 255),
+    });
+    assert_eq!(keys, ["service[1].local_addresses[2]"]);
+}
+
 #[test]
 fn validate_returns_the_same_config() {
     let cfg = running();

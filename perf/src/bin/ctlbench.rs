@@ -137,6 +137,9 @@ fn main() -> Result<()> {
     };
 
     let mut rows = Vec::new();
+    // First with the base config alone: the cost of a change that does not
+    // grow with the config.
+    weight_rows(&mut rows, &mut client, args.weight_changes, "1 service")?;
     // Each apply changes every backend's weight, so each is a real change.
     let mut apply_rtt = Vec::new();
     let mut apply_adopt = Vec::new();
@@ -163,29 +166,12 @@ fn main() -> Result<()> {
         &mut apply_adopt,
     ));
 
-    let mut weight_rtt = Vec::new();
-    let mut weight_adopt = Vec::new();
-    for i in 0..args.weight_changes {
-        let edit = Op::BackendEdit {
-            service: "udp/192.0.2.20:53".parse().map_err(anyhow::Error::msg)?,
-            backend: "10.0.1.11".parse().map_err(anyhow::Error::msg)?,
-            weight: 2 + i as u32 % 2,
-        };
-        let (result, rtt) = timed(&mut client, &edit)?;
-        weight_rtt.push(rtt.as_secs_f64() * 1e6);
-        weight_adopt.push(result.adopted_us.map_or(f64::NAN, |us| us as f64));
-    }
-    rows.push(summary(
-        &format!(
-            "weight change with {} services loaded: round trip (us)",
-            args.services + 1
-        ),
-        &mut weight_rtt,
-    ));
-    rows.push(summary(
-        "  publish to every worker running it (us)",
-        &mut weight_adopt,
-    ));
+    weight_rows(
+        &mut rows,
+        &mut client,
+        args.weight_changes,
+        &format!("{} services", args.services + 1),
+    )?;
 
     let stats = client.stats()?;
     let dropped: u64 = stats.drops.values().sum();
@@ -214,6 +200,31 @@ fn main() -> Result<()> {
     }
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Times `n` weight changes of the base service: round trip and adoption.
+fn weight_rows(rows: &mut Vec<Row>, client: &mut Client, n: usize, loaded: &str) -> Result<()> {
+    let mut rtt = Vec::new();
+    let mut adopt = Vec::new();
+    for i in 0..n {
+        let edit = Op::BackendEdit {
+            service: "udp/192.0.2.20:53".parse().map_err(anyhow::Error::msg)?,
+            backend: "10.0.1.11".parse().map_err(anyhow::Error::msg)?,
+            weight: 2 + i as u32 % 2,
+        };
+        let (result, took) = timed(client, &edit)?;
+        rtt.push(took.as_secs_f64() * 1e6);
+        adopt.push(result.adopted_us.map_or(f64::NAN, |us| us as f64));
+    }
+    rows.push(summary(
+        &format!("weight change with {loaded} loaded: round trip (us)"),
+        &mut rtt,
+    ));
+    rows.push(summary(
+        "  publish to every worker running it (us)",
+        &mut adopt,
+    ));
     Ok(())
 }
 

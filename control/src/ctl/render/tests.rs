@@ -355,3 +355,86 @@ fn version_lines() {
         "ferrolb 0.1.0 (protocol 1): 2 workers, config generation 7, up 1m 1s\n"
     );
 }
+
+/// Text as a hostile or broken appliance might send it: a line of its own
+/// forged, the screen cleared, the display reordered.
+const EVIL: &str = "x\nTCP  6.6.6.6:80 rr\x1b[2J\u{202e}";
+
+/// `text` has `lines` lines and no control character but the newlines.
+fn one_line_per_row(text: &str, lines: usize) {
+    assert_eq!(text.lines().count(), lines, "{text}");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("x\\nTCP  6.6.6.6:80 rr\\x1b[2J\\u{202e}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_printed_string_is_escaped() {
+    let mut list = sample_list();
+    list.services[0].name = Some(EVIL.into());
+    let plain = list_text(&list);
+    one_line_per_row(&plain, list_text(&sample_list()).lines().count());
+
+    let reply = ChangeReply {
+        generation: 2,
+        applied: true,
+        changes: vec![format!("~ service tcp/192.0.2.10:80 name web -> {EVIL}")],
+        adopted_us: None,
+    };
+    one_line_per_row(&change(&reply, false), 2);
+
+    let mut s = sample_stats();
+    s.ports[0].name = EVIL.into();
+    s.ports[0].steering = EVIL.into();
+    s.drops.insert(EVIL.into(), 1);
+    let text = stats(&s, false);
+    assert_eq!(
+        text.lines().count(),
+        stats(&sample_stats(), false).lines().count() + 1,
+        "{text}"
+    );
+    one_line_per_row(&text, text.lines().count());
+
+    let r = RoutesReply {
+        routes: vec![RouteStatus {
+            prefix: "10.0.0.0/24".parse().unwrap(),
+            via: None,
+            interface: EVIL.into(),
+        }],
+    };
+    one_line_per_row(&routes(&r), 2);
+    let n = NeighboursReply {
+        neighbours: vec![NeighbourStatus {
+            address: "10.0.0.254".parse().unwrap(),
+            mac: Some(EVIL.into()),
+            state: EVIL.into(),
+            worker: None,
+        }],
+    };
+    one_line_per_row(&neighbours(&n), 2);
+    let mut sessions_reply = SessionsReply {
+        sessions: vec![session(0, None, "ESTABLISHED", 1000)],
+        truncated: false,
+    };
+    sessions_reply.sessions[0].state = EVIL.into();
+    one_line_per_row(&sessions(&sessions_reply), 2);
+    let hello_reply = HelloReply {
+        version: EVIL.into(),
+        protocol: 1,
+        workers: 1,
+        generation: 1,
+        uptime_ms: 0,
+    };
+    one_line_per_row(&hello(&hello_reply), 1);
+}
+
+fn list_text(l: &ListReply) -> String {
+    list(l, ListColumns::Plain)
+}
