@@ -318,9 +318,12 @@ fn new_service(a: &ServiceAdd) -> ServiceConfig {
         persistence_prefix: a.persistence_prefix,
         local_addresses: a.laddrs.clone(),
         local_ports: a.local_ports.unwrap_or_default(),
-        timeouts: None,
-        backends: Vec::new(),
-        check: None,
+        ..ServiceConfig::new(
+            *a.address.ip(),
+            a.proto.into(),
+            a.address.port(),
+            a.mode.into(),
+        )
     }
 }
 
@@ -381,11 +384,7 @@ fn backend_op(cmd: &BackendCmd) -> Op {
             weight,
         } => Op::BackendAdd {
             service: *service,
-            backend: BackendConfig {
-                address: backend.address,
-                port: backend.port,
-                weight: *weight,
-            },
+            backend: BackendConfig::new(backend.address, backend.port, *weight),
         },
         BackendCmd::Edit {
             service,

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{ChangeReply, HelloReply, ListReply, Op, StatsReply};
 use crate::config::{Config, ConfigErrors};
-use crate::health::{HealthEvent, HealthMonitor, HealthView};
+use crate::health::{Change, HealthEvent, HealthMonitor, HealthView};
 use crate::metrics::{self, DaemonCounters, MetricsServer};
 
 pub use effective::{effective, to_toml};
@@ -129,7 +129,8 @@ pub(crate) fn run_with(
     let health_tx = events_tx.clone();
     let monitor = HealthMonitor::new(move |e| {
         let _ = health_tx.send(Event::Health(e));
-    });
+    })
+    .map_err(DaemonError::Thread)?;
     let (jobs, jobs_rx) = mpsc::channel();
     let apply_timeout = opts.timing.apply_timeout;
     thread::Builder::new()
@@ -295,7 +296,10 @@ impl Daemon {
         match event {
             Event::Health(e) => {
                 self.log(format_args!("health: {e}"));
-                self.mark_dirty();
+                // Steps below rise/fall are only logged.
+                if e.change.is_transition() || matches!(e.change, Change::Weight { .. }) {
+                    self.mark_dirty();
+                }
             }
             Event::Applied(result) => {
                 self.in_flight = false;

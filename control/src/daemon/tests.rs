@@ -307,7 +307,7 @@ fn a_backend_that_goes_down_is_applied_at_weight_0_and_restored_when_back() {
     assert!(wait_for(|| last_weight(&fake, a.addr) == Some(0)));
     assert_eq!(last_weight(&fake, b.addr), Some(5));
     daemon.wait_log(&format!(
-        "health: tcp/192.0.2.10:80 -> {} down after 2 failures (connection refused)",
+        "health: tcp/192.0.2.10:80 -> {} down after 2 failures of its tcp check (connection refused)",
         a.addr
     ));
 
