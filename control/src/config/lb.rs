@@ -334,6 +334,20 @@ pub enum SchedulerName {
     Sh,
     /// Maglev hashing.
     Mh,
+    /// Destination hashing.
+    Dh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Locality-based least connection.
+    Lblc,
+    /// Locality-based least connection with replication.
+    Lblcr,
+    /// Weighted failover.
+    Fo,
+    /// Overflow connection.
+    Ovf,
 }
 
 impl SchedulerName {
@@ -345,7 +359,38 @@ impl SchedulerName {
             SchedulerName::Wlc => "wlc",
             SchedulerName::Sh => "sh",
             SchedulerName::Mh => "mh",
+            SchedulerName::Dh => "dh",
+            SchedulerName::Sed => "sed",
+            SchedulerName::Nq => "nq",
+            SchedulerName::Lblc => "lblc",
+            SchedulerName::Lblcr => "lblcr",
+            SchedulerName::Fo => "fo",
+            SchedulerName::Ovf => "ovf",
         }
+    }
+}
+
+impl SchedulerName {
+    /// Every scheduler, in `ipvsadm`'s order of mention.
+    pub const ALL: [SchedulerName; 13] = [
+        SchedulerName::Rr,
+        SchedulerName::Wrr,
+        SchedulerName::Lc,
+        SchedulerName::Wlc,
+        SchedulerName::Lblc,
+        SchedulerName::Lblcr,
+        SchedulerName::Dh,
+        SchedulerName::Sh,
+        SchedulerName::Sed,
+        SchedulerName::Nq,
+        SchedulerName::Fo,
+        SchedulerName::Ovf,
+        SchedulerName::Mh,
+    ];
+
+    /// The scheduler called `name` (`ipvsadm -s` names).
+    pub fn from_name(name: &str) -> Option<SchedulerName> {
+        SchedulerName::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 

@@ -392,6 +392,20 @@ pub enum SchedArg {
     Sh,
     /// Maglev hashing
     Mh,
+    /// Destination hashing
+    Dh,
+    /// Shortest expected delay
+    Sed,
+    /// Never queue
+    Nq,
+    /// Locality-based least connections
+    Lblc,
+    /// Locality-based least connections with replication
+    Lblcr,
+    /// Weighted failover
+    Fo,
+    /// Overflow connection
+    Ovf,
 }
 
 impl From<SchedArg> for SchedulerName {
@@ -403,6 +417,13 @@ impl From<SchedArg> for SchedulerName {
             SchedArg::Wlc => SchedulerName::Wlc,
             SchedArg::Sh => SchedulerName::Sh,
             SchedArg::Mh => SchedulerName::Mh,
+            SchedArg::Dh => SchedulerName::Dh,
+            SchedArg::Sed => SchedulerName::Sed,
+            SchedArg::Nq => SchedulerName::Nq,
+            SchedArg::Lblc => SchedulerName::Lblc,
+            SchedArg::Lblcr => SchedulerName::Lblcr,
+            SchedArg::Fo => SchedulerName::Fo,
+            SchedArg::Ovf => SchedulerName::Ovf,
         }
     }
 }
