@@ -231,3 +231,25 @@ fn several_checks_per_service_and_a_backends_own_are_read_and_checked() {
     assert_eq!(b.check.checks.len(), 2);
     assert_eq!(b.on_failure, Some(crate::config::OnFailure::Remove));
 }
+
+/// The example under "### `check`" in docs/health-and-metrics.md loads.
+#[test]
+fn the_documented_check_example_loads() {
+    let doc = include_str!("../../../docs/health-and-metrics.md");
+    let after = doc.find("### `check`").expect("the heading");
+    let start = after + doc[after..].find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = doc[start..].find("```").expect("the block's end");
+    let text = format!(
+        "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\n[[interface]]\nport = \"lan\"\n\
+         addresses = [\"10.0.2.1/24\"]\n\n{}",
+        &doc[start..start + len]
+    );
+    let config = parse(&text).unwrap_or_else(|e| panic!("{e}")).config;
+    let s = &config.services[0];
+    assert_eq!(s.check.checks.len(), 2);
+    assert_eq!(s.check.checks[0].url.len(), 2);
+    assert_eq!(
+        s.backends[0].check.first().unwrap().connect_port,
+        Some(9000)
+    );
+}
