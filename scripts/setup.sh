@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # DPDK 22.11 (headers, shared libraries and PMDs, dpdk-testpmd), what
 # bindgen needs (libclang), pcap for the net_pcap PMD, iproute2 for the
 # network-namespace tests, ethtool to turn veth offloads off there.
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool)
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

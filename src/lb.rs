@@ -95,6 +95,13 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 table_size: maglev::DEFAULT_SIZE,
                 hash_ports: s.mh_ports,
             },
+            SchedulerName::Dh => SchedulerKind::DestinationHash,
+            SchedulerName::Sed => SchedulerKind::ShortestExpectedDelay,
+            SchedulerName::Nq => SchedulerKind::NeverQueue,
+            SchedulerName::Lblc => SchedulerKind::LocalityLeastConnection,
+            SchedulerName::Lblcr => SchedulerKind::LocalityLeastConnectionReplicated,
+            SchedulerName::Fo => SchedulerKind::WeightedFailover,
+            SchedulerName::Ovf => SchedulerKind::Overflow,
         },
         persistence: (s.persistence > 0).then(|| Persistence {
             timeout_ms: s.persistence.saturating_mul(1000),

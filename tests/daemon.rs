@@ -258,3 +258,161 @@ weight = 3
     assert_eq!(list["services"].as_array().map(Vec::len), Some(4));
     app.stop();
 }
+
+/// The backends of service `key` as the appliance runs them: (address:port,
+/// weight), sorted.
+fn backends(app: &Appliance, key: &str) -> Vec<(String, u64)> {
+    let list = app.ctl_json(&["list"]);
+    let mut out: Vec<(String, u64)> = list["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == key))
+        .and_then(|s| s["backends"].as_array())
+        .map(|b| {
+            b.iter()
+                .filter(|b| b["draining"] != true)
+                .map(|b| {
+                    (
+                        format!("{}:{}", b["address"].as_str().unwrap_or(""), b["port"]),
+                        b["weight"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn wait_backends(app: &Appliance, key: &str, want: &[(String, u64)], log: &std::path::Path) {
+    let start = Instant::now();
+    while backends(app, key) != want {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{key} never ran {want:?} (now {:?}); daemon log:\n{}",
+            backends(app, key),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sorry_server_quorum_and_notify_commands_against_a_running_appliance() {
+    let mut a = Backend::start("127.0.0.21");
+    let mut b = Backend::start("127.0.0.22");
+    let app_dir = tempfile::tempdir().expect("temp dir");
+    let events = app_dir.path().join("events");
+    let note = |what: &str| {
+        format!(
+            "[\"/bin/sh\", \"-c\", \"echo {what} $FERROLB_SERVICE $FERROLB_BACKEND >> {}\"]",
+            events.display()
+        )
+    };
+    // Weights 2 + 2, quorum 3 with hysteresis 1: lost below 2 (both down),
+    // regained at 4 (both up). Backend a is removed on failure, b inhibited.
+    let services = format!(
+        r#"
+[[service]]
+vip = "192.0.2.50"
+protocol = "tcp"
+port = 80
+mode = "nat"
+quorum = 3
+hysteresis = 1
+quorum_up = {up}
+quorum_down = {down}
+sorry_server = {{ address = "127.0.0.29", port = 8099 }}
+check = {{ type = "tcp", interval_ms = 100, timeout_ms = 100, rise = 1, fall = 1 }}
+
+[[service.backend]]
+address = "127.0.0.21"
+port = {pa}
+weight = 2
+on_failure = "remove"
+notify_down = {bdown}
+
+[[service.backend]]
+address = "127.0.0.22"
+port = {pb}
+weight = 2
+"#,
+        up = note("quorum_up"),
+        down = note("quorum_down"),
+        bdown = note("down"),
+        pa = a.addr.port(),
+        pb = b.addr.port(),
+    );
+    let app = Appliance::start(&format!("{}{services}", base_config()), &dns_traffic());
+    let svc = "tcp/192.0.2.50:80";
+    let log = app.dir.path().join("daemon.log");
+    let _daemon = Daemon(
+        Command::new(ferrolbctl_bin())
+            .arg("daemon")
+            .arg("-c")
+            .arg(&app.config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let (ka, kb) = (a.addr.to_string(), b.addr.to_string());
+    let sorry = "127.0.0.29:8099".to_string();
+    // The daemon is running when the health overlay is applied; at start
+    // nothing differs from the file.
+    std::thread::sleep(Duration::from_millis(300));
+    wait_backends(&app, svc, &[(ka.clone(), 2), (kb.clone(), 2)], &log);
+
+    // a fails: removed (on_failure = "remove"); 2 is within the band.
+    a.stop();
+    wait_backends(&app, svc, &[(kb.clone(), 2)], &log);
+    // b fails too: 0 < 2, quorum lost, the sorry server takes the flows.
+    b.stop();
+    wait_backends(&app, svc, &[(kb.clone(), 0), (sorry.clone(), 1)], &log);
+    // b back: 2 < 4, still without quorum (hysteresis).
+    b.restart();
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(&format!("-> {kb} up after"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "b never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(backends(&app, svc), [(kb.clone(), 0), (sorry.clone(), 1)]);
+    // a back: 4, quorum regained, the sorry server leaves.
+    a.restart();
+    wait_backends(&app, svc, &[(ka.clone(), 2), (kb.clone(), 2)], &log);
+
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(&format!(
+            "quorum: {svc} lost quorum: live weight 0 < 2; sorry server {sorry} in use"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "quorum: {svc} gained quorum: live weight 4 >= 4; sorry server {sorry} out of use"
+        )),
+        "{text}"
+    );
+    let start = Instant::now();
+    let read = || std::fs::read_to_string(&events).unwrap_or_default();
+    while !read().contains("quorum_up") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", read());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let events = read();
+    let lines: Vec<&str> = events.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("down {svc} 127.0.0.21"),
+            format!("quorum_down {svc}"),
+            format!("quorum_up {svc}"),
+        ],
+        "{text}"
+    );
+    app.stop();
+}

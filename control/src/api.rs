@@ -159,6 +159,13 @@ pub enum Op {
     Routes,
     /// Static and learned neighbours. Reply: [`NeighboursReply`].
     Neighbours,
+    /// Resets the connection, packet and byte counters of every service,
+    /// backend and SNAT rule, or of one service and its backends
+    /// (`ipvsadm -Z`). Reply: [`ZeroReply`].
+    Zero {
+        #[serde(default)]
+        service: Option<ServiceKey>,
+    },
 }
 
 impl Op {
@@ -186,6 +193,7 @@ impl Op {
         "stats",
         "routes",
         "neighbours",
+        "zero",
     ];
 
     /// The op's name as the protocol writes it (`service_add`).
@@ -213,6 +221,7 @@ impl Op {
             Op::Stats => "stats",
             Op::Routes => "routes",
             Op::Neighbours => "neighbours",
+            Op::Zero { .. } => "zero",
         }
     }
 
@@ -227,8 +236,17 @@ impl Op {
                 | Op::Stats
                 | Op::Routes
                 | Op::Neighbours
+                | Op::Zero { .. }
         )
     }
+}
+
+/// The reply to `zero`: how many workers reset their counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZeroReply {
+    pub workers: usize,
+    /// Workers that did not answer in time (their counters are unchanged).
+    pub missed: usize,
 }
 
 /// The fields `service_edit` may change; `None` leaves one as it is.

@@ -268,7 +268,8 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
         | Op::Sessions { .. }
         | Op::Stats
         | Op::Routes
-        | Op::Neighbours => {
+        | Op::Neighbours
+        | Op::Zero { .. } => {
             return Err(OpError::new(
                 ErrorCode::InvalidRequest,
                 format!("{} does not change the config", op.name()),

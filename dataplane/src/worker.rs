@@ -76,6 +76,11 @@ pub enum Query {
     Sessions { filter: SessionFilter, limit: usize },
     /// The neighbours this worker learned.
     Neighbours,
+    /// Reset the service, backend and SNAT counters (`ipvsadm -Z`), or one
+    /// service's and its backends'.
+    Zero {
+        service: Option<crate::tables::ServiceKey>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +89,7 @@ pub enum Answer {
     /// Matches up to the limit, and whether more matched.
     Sessions(Vec<SessionView>, bool),
     Neighbours(Vec<NeighbourView>),
+    Zeroed,
 }
 
 /// A question with where its answer goes and when the asker stops waiting.
@@ -181,7 +187,7 @@ impl Answering {
     fn serve<P: crate::buf::PacketBuf>(
         &mut self,
         mailbox: &Mailbox,
-        pipeline: &Pipeline<P>,
+        pipeline: &mut Pipeline<P>,
         generation: u64,
         now_ms: u64,
     ) {
@@ -205,6 +211,10 @@ impl Answering {
                     let _ = request
                         .reply
                         .send(Answer::Neighbours(pipeline.neighbours(now_ms)));
+                }
+                Query::Zero { service } => {
+                    pipeline.zero_counters(service);
+                    let _ = request.reply.send(Answer::Zeroed);
                 }
                 Query::Sessions { filter, limit } => {
                     self.listing = Some(Listing {
@@ -488,7 +498,7 @@ mod tests {
 
         /// Answers one question on this thread, a poll at a time; returns
         /// the answer and how many polls it took.
-        fn answer(p: &Pipeline<TestBuf>, query: Query) -> (Answer, usize) {
+        fn answer(p: &mut Pipeline<TestBuf>, query: Query) -> (Answer, usize) {
             let shared = WorkerShared::default();
             let (reply, answer) = crossbeam_channel::bounded(1);
             let request = Request {
@@ -508,7 +518,7 @@ mod tests {
         }
 
         fn list(
-            p: &Pipeline<TestBuf>,
+            p: &mut Pipeline<TestBuf>,
             filter: SessionFilter,
             limit: usize,
         ) -> (Vec<SessionView>, bool) {
@@ -563,8 +573,8 @@ mod tests {
 
         #[test]
         fn session_listings_filter_limit_and_say_when_more_matched() {
-            let (_, p) = busy(1024);
-            let (all, more) = list(&p, SessionFilter::default(), 100);
+            let (_, mut p) = busy(1024);
+            let (all, more) = list(&mut p, SessionFilter::default(), 100);
             assert_eq!((all.len(), more), (5, false));
             let first = SessionView {
                 proto: 6,
@@ -591,8 +601,12 @@ mod tests {
             };
             assert!(all.contains(&snat), "{all:?}");
 
-            let clients = |filter: SessionFilter| -> Vec<(Ipv4Addr, u16)> {
-                let mut c: Vec<_> = list(&p, filter, 100).0.iter().map(|v| v.client).collect();
+            let mut clients = |filter: SessionFilter| -> Vec<(Ipv4Addr, u16)> {
+                let mut c: Vec<_> = list(&mut p, filter, 100)
+                    .0
+                    .iter()
+                    .map(|v| v.client)
+                    .collect();
                 c.sort();
                 c
             };
@@ -627,20 +641,53 @@ mod tests {
                 vec![(Ipv4Addr::new(10, 0, 1, 50), 5555), (ip(CIP), 5000)]
             );
 
-            let (some, more) = list(&p, tcp_service.clone(), 2);
+            let (some, more) = list(&mut p, tcp_service.clone(), 2);
             assert_eq!((some.len(), more), (2, true));
-            let (exact, more) = list(&p, tcp_service, 3);
+            let (exact, more) = list(&mut p, tcp_service, 3);
             assert_eq!((exact.len(), more), (3, false));
-            let (none, more) = list(&p, SessionFilter::default(), 0);
+            let (none, more) = list(&mut p, SessionFilter::default(), 0);
             assert_eq!((none.len(), more), (0, true));
+        }
+
+        #[test]
+        fn zero_resets_the_flow_counters_of_one_service_or_all() {
+            let (_, mut p) = busy(1024);
+            let stats = |p: &mut Pipeline<TestBuf>| match answer(p, Query::Stats).0 {
+                Answer::Stats(s) => s.counters,
+                other => panic!("{other:?}"),
+            };
+            let before = stats(&mut p);
+            let conns = |c: &crate::pipeline::counters::LbCounters| -> Vec<u64> {
+                c.services.iter().map(|f| f.conns).collect()
+            };
+            assert_eq!(conns(&before), [3, 1], "3 TCP, 1 UDP connections");
+            assert!(before.backends.iter().any(|b| b.conns > 0));
+            let drops: Vec<_> = before.drops.iter().collect();
+            // One service: its counters and its backends'; the other stays.
+            let tcp = Some(key(IpProto::TCP, 80));
+            assert!(matches!(
+                answer(&mut p, Query::Zero { service: tcp }).0,
+                Answer::Zeroed
+            ));
+            let after = stats(&mut p);
+            assert_eq!(conns(&after), [0, 1]);
+            assert_eq!(after.services[0].packets_in, 0);
+            assert_eq!(after.backends.iter().map(|b| b.conns).sum::<u64>(), 1);
+            assert_eq!(after.drops.iter().collect::<Vec<_>>(), drops, "drops stay");
+            // All.
+            answer(&mut p, Query::Zero { service: None });
+            let zero = stats(&mut p);
+            assert_eq!(conns(&zero), [0, 0]);
+            assert!(zero.backends.iter().chain(&zero.snat).all(|f| f.conns == 0));
+            assert!(zero.snat.iter().all(|f| f.packets_in == 0));
         }
 
         #[test]
         fn a_listing_walks_the_table_a_slice_per_poll() {
             let capacity = 3 * LIST_SLOTS_PER_POLL + 100;
-            let (_, p) = busy(capacity);
+            let (_, mut p) = busy(capacity);
             let (a, polls) = answer(
-                &p,
+                &mut p,
                 Query::Sessions {
                     filter: SessionFilter::default(),
                     limit: 100,
@@ -653,7 +700,7 @@ mod tests {
             );
             // Enough matches end the walk early.
             let (_, polls) = answer(
-                &p,
+                &mut p,
                 Query::Sessions {
                     filter: SessionFilter::default(),
                     limit: 1,

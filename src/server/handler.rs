@@ -116,6 +116,7 @@ impl Handler for ApplianceHandler<'_, '_> {
             Op::Sessions { filter, limit } => self.sessions(filter, *limit),
             Op::Routes => Response::ok(&self.routes()),
             Op::Neighbours => Response::ok(&self.neighbours()),
+            Op::Zero { service } => Response::ok(&self.zero(*service)),
             _ => match &self.balancer {
                 None => Response::error(
                     ErrorCode::NeedsRestart,
@@ -267,6 +268,32 @@ impl ApplianceHandler<'_, '_> {
             })
             .collect();
         Totals::new(answers)
+    }
+
+    /// `ipvsadm -Z`: every worker resets its flow counters (all, or one
+    /// service's and its backends').
+    fn zero(&self, service: Option<control::api::ServiceKey>) -> control::api::ZeroReply {
+        let key = service;
+        if self.balancer.is_none() {
+            return control::api::ZeroReply {
+                workers: 0,
+                missed: 0,
+            };
+        }
+        let answered = self
+            .workers
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.ask(Query::Zero { service: key }, WORKER_TIMEOUT),
+                    Some(Answer::Zeroed)
+                )
+            })
+            .count();
+        control::api::ZeroReply {
+            workers: answered,
+            missed: self.workers.len() - answered,
+        }
     }
 
     fn stats(&self) -> StatsReply {

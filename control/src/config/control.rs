@@ -1,5 +1,5 @@
 //! Config of the control plane: the socket (`[control]`), the daemon
-//! (`[daemon]`) and per-service health checks (`[service.check]`).
+//! (`[daemon]`). Health checks are in `check.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,66 +82,4 @@ impl DaemonConfig {
     pub fn is_default(&self) -> bool {
         *self == DaemonConfig::default()
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckKind {
-    /// A TCP connect that completes within the timeout.
-    Tcp,
-    /// An HTTP/1.1 GET of `path` answered with `expect_status`.
-    Http,
-}
-
-/// `check = { type = "http", path = "/healthz" }` in a `[[service]]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthCheckConfig {
-    #[serde(rename = "type")]
-    pub kind: CheckKind,
-    #[serde(default = "default_interval")]
-    pub interval_ms: u32,
-    #[serde(default = "default_timeout")]
-    pub timeout_ms: u32,
-    /// Consecutive successes that bring a failed backend back.
-    #[serde(default = "default_rise")]
-    pub rise: u32,
-    /// Consecutive failures that take a backend out (weight 0).
-    #[serde(default = "default_fall")]
-    pub fall: u32,
-    /// Port to check; default: the backend's.
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// HTTP only. Left out when written back if it is the default, so a
-    /// TCP check written back still loads (they are refused on TCP checks).
-    #[serde(default = "default_path", skip_serializing_if = "is_default_path")]
-    pub path: String,
-    /// HTTP only: the status that counts as healthy.
-    #[serde(default = "default_status", skip_serializing_if = "is_default_status")]
-    pub expect_status: u16,
-}
-
-fn default_interval() -> u32 {
-    2000
-}
-fn default_timeout() -> u32 {
-    1000
-}
-fn default_rise() -> u32 {
-    2
-}
-fn default_fall() -> u32 {
-    3
-}
-fn default_path() -> String {
-    "/".into()
-}
-fn default_status() -> u16 {
-    200
-}
-fn is_default_path(p: &str) -> bool {
-    p == "/"
-}
-fn is_default_status(s: &u16) -> bool {
-    *s == 200
 }

@@ -16,6 +16,8 @@ use ferrolb_types::{IpProto, ServiceKey};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
+
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
 pub use ferrolb_types::MacAddr;
@@ -300,6 +302,20 @@ pub enum SchedulerName {
     Sh,
     /// Maglev hashing.
     Mh,
+    /// Destination hashing.
+    Dh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Locality-based least connection.
+    Lblc,
+    /// Locality-based least connection with replication.
+    Lblcr,
+    /// Weighted failover.
+    Fo,
+    /// Overflow connection.
+    Ovf,
 }
 
 impl SchedulerName {
@@ -311,7 +327,38 @@ impl SchedulerName {
             SchedulerName::Wlc => "wlc",
             SchedulerName::Sh => "sh",
             SchedulerName::Mh => "mh",
+            SchedulerName::Dh => "dh",
+            SchedulerName::Sed => "sed",
+            SchedulerName::Nq => "nq",
+            SchedulerName::Lblc => "lblc",
+            SchedulerName::Lblcr => "lblcr",
+            SchedulerName::Fo => "fo",
+            SchedulerName::Ovf => "ovf",
         }
+    }
+}
+
+impl SchedulerName {
+    /// Every scheduler, in `ipvsadm`'s order of mention.
+    pub const ALL: [SchedulerName; 13] = [
+        SchedulerName::Rr,
+        SchedulerName::Wrr,
+        SchedulerName::Lc,
+        SchedulerName::Wlc,
+        SchedulerName::Lblc,
+        SchedulerName::Lblcr,
+        SchedulerName::Dh,
+        SchedulerName::Sh,
+        SchedulerName::Sed,
+        SchedulerName::Nq,
+        SchedulerName::Fo,
+        SchedulerName::Ovf,
+        SchedulerName::Mh,
+    ];
+
+    /// The scheduler called `name` (`ipvsadm -s` names).
+    pub fn from_name(name: &str) -> Option<SchedulerName> {
+        SchedulerName::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -354,10 +401,38 @@ pub struct ServiceConfig {
     pub timeouts: Option<TimeoutsConfig>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
-    /// Health check `ferrolbctl daemon` runs against every backend; the
-    /// appliance itself ignores it.
+    /// Health checks `ferrolbctl daemon` runs against every backend (one
+    /// table, or an array whose checks must all pass). This and the keys
+    /// below are the daemon's; the appliance ignores them.
+    #[serde(default, skip_serializing_if = "CheckList::is_empty")]
+    pub check: CheckList,
+    /// What a backend that fails its checks becomes.
+    #[serde(default, skip_serializing_if = "OnFailure::is_default")]
+    pub on_failure: OnFailure,
+    /// Used while the service has no quorum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<super::HealthCheckConfig>,
+    pub sorry_server: Option<SorryServerConfig>,
+    /// Least sum of the weights of live backends for the service to have
+    /// quorum.
+    #[serde(
+        default = "super::check::default_quorum",
+        skip_serializing_if = "super::check::is_default_quorum"
+    )]
+    pub quorum: u32,
+    /// Quorum is gained at `quorum + hysteresis` and lost below
+    /// `quorum - hysteresis`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hysteresis: u32,
+    /// Run when the service gains quorum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quorum_up: Command,
+    /// Run when it loses quorum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quorum_down: Command,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 fn default_persistence_prefix() -> u8 {
@@ -394,6 +469,32 @@ impl ServiceConfig {
         }
     }
 
+    /// A service with every default and no backends.
+    pub fn new(vip: Ipv4Addr, protocol: Protocol, port: u16, mode: LbMode) -> ServiceConfig {
+        ServiceConfig {
+            name: None,
+            vip,
+            protocol,
+            port,
+            mode,
+            scheduler: SchedulerName::default(),
+            mh_ports: true,
+            persistence: 0,
+            persistence_prefix: default_persistence_prefix(),
+            local_addresses: Vec::new(),
+            local_ports: PortRange::default(),
+            timeouts: None,
+            backends: Vec::new(),
+            check: CheckList::default(),
+            on_failure: OnFailure::default(),
+            sorry_server: None,
+            quorum: super::check::default_quorum(),
+            hysteresis: 0,
+            quorum_up: Vec::new(),
+            quorum_down: Vec::new(),
+        }
+    }
+
     /// The service as counters and messages name it: `tcp/192.0.2.10:80`.
     pub fn key_text(&self) -> String {
         self.key().to_string()
@@ -410,6 +511,18 @@ pub struct BackendConfig {
     /// 0 = drain (no new flows).
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// The backend's own checks, instead of its service's. This and the
+    /// keys below are the daemon's; the appliance ignores them.
+    #[serde(default, skip_serializing_if = "CheckList::is_empty")]
+    pub check: CheckList,
+    /// Instead of the service's `on_failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+    /// Run when the backend comes up, and when it goes down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify_up: Command,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify_down: Command,
 }
 
 fn default_weight() -> u32 {
@@ -417,6 +530,19 @@ fn default_weight() -> u32 {
 }
 
 impl BackendConfig {
+    /// A backend with nothing but its address, port and weight.
+    pub fn new(address: Ipv4Addr, port: Option<u16>, weight: u32) -> BackendConfig {
+        BackendConfig {
+            address,
+            port,
+            weight,
+            check: CheckList::default(),
+            on_failure: None,
+            notify_up: Vec::new(),
+            notify_down: Vec::new(),
+        }
+    }
+
     /// The backend's port: its own, or else the service's.
     pub fn port_or(&self, service_port: u16) -> u16 {
         self.port.unwrap_or(service_port)

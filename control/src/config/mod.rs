@@ -6,6 +6,7 @@
 //! machine (cores, devices) happen in the appliance, which uses
 //! [`LoadedConfig::error_at`] to report them the same way.
 
+mod check;
 mod control;
 mod lb;
 mod parse_all;
@@ -20,7 +21,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use control::{CheckKind, ControlConfig, DaemonConfig, HealthCheckConfig};
+pub use check::{
+    CheckKind, CheckList, Command, HealthCheckConfig, HexBytes, HexPattern, HttpVersion, OnFailure,
+    SorryServerConfig, StatusSet, UrlCheck,
+};
+pub use control::{ControlConfig, DaemonConfig};
 pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,

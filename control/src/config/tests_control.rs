@@ -60,13 +60,13 @@ fn control_and_check_keys_get_their_documented_defaults() {
     assert_eq!(cfg.control.max_message, 16 << 20);
     assert_eq!(cfg.control.max_clients, 64);
     assert_eq!(cfg.daemon.metrics, None);
-    let check = cfg.services[0].check.as_ref().expect("a check");
+    let check = cfg.services[0].check.first().expect("a check");
     assert_eq!(check.kind, CheckKind::Http);
     assert_eq!(
         (check.interval_ms, check.timeout_ms, check.rise, check.fall),
         (2000, 1000, 2, 3)
     );
-    assert_eq!(check.port, None);
+    assert_eq!(check.connect_port, None);
     assert_eq!(check.path, "/");
     assert_eq!(check.expect_status, 200);
 }
@@ -126,4 +126,40 @@ fn max_clients_is_at_least_1() {
 fn an_unknown_control_key_is_refused_at_its_line() {
     let e = refused(&with_control("sockets = \"/x\""), "control.sockets", 19);
     assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn sorry_server_and_quorum_are_checked() {
+    let service = |extra: &str| {
+        format!(
+            "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\n[[interface]]\nport = \"lan\"\n\
+             addresses = [\"10.0.0.1/24\"]\n\n[[service]]\nvip = \"192.0.2.10\"\nprotocol = \"tcp\"\n\
+             port = 80\nmode = \"dr\"\n{extra}\n[[service.backend]]\naddress = \"10.0.0.11\"\n"
+        )
+    };
+    let load = |text: String| Config::parse(std::path::Path::new("q.toml"), text);
+    let good = load(service(
+        "quorum = 3\nhysteresis = 1\nquorum_up = [\"/bin/up\", \"x\"]\nquorum_down = [\"/bin/down\"]\n\
+         sorry_server = { address = \"10.0.0.99\", inhibit = true }\n",
+    ))
+    .unwrap()
+    .config;
+    let s = &good.services[0];
+    assert_eq!((s.quorum, s.hysteresis), (3, 1));
+    assert_eq!(s.sorry_server.as_ref().unwrap().weight, 1);
+    for (extra, key) in [
+        ("hysteresis = 2\n", "service[0].hysteresis"),
+        ("quorum_up = []\n", "service[0].quorum_up"),
+        (
+            "sorry_server = { address = \"10.0.0.11\" }\n",
+            "service[0].sorry_server",
+        ),
+        (
+            "sorry_server = { address = \"10.0.0.99\", port = 8080 }\n",
+            "service[0].sorry_server.port",
+        ),
+    ] {
+        let e = load(service(extra)).unwrap_err().0;
+        assert_eq!(e[0].key.as_deref(), Some(key), "{extra}: {e:?}");
+    }
 }

@@ -673,3 +673,15 @@ fn every_lb_problem_is_reported_at_once() {
         ]
     );
 }
+
+#[test]
+fn every_ipvs_scheduler_name_is_read_and_written_back() {
+    for name in SchedulerName::ALL {
+        let text: String =
+            toml::to_string(&std::collections::BTreeMap::from([("s", name)])).unwrap();
+        assert_eq!(text.trim(), format!("s = \"{}\"", name.as_str()));
+        assert_eq!(SchedulerName::from_name(name.as_str()), Some(name));
+    }
+    assert_eq!(SchedulerName::from_name("twos"), None);
+    assert_eq!(SchedulerName::ALL.len(), 13);
+}

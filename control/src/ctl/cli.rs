@@ -82,11 +82,56 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Turn keepalived.conf or ipvsadm-save output into ferrolb services
+    /// (TOML on stdout; what cannot be mapped is listed on stderr)
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Write ferrolb's services in another tool's format
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// Reset the counters of every service and backend, or of one service's
+    /// (ipvsadm -Z)
+    Zero {
+        /// PROTO/VIP:PORT, e.g. tcp/192.0.2.10:80
+        service: Option<ServiceKey>,
+    },
     /// Watch a config file, run health checks, serve metrics
     Daemon {
         /// The ferrolb config file to watch
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCmd {
+    /// The virtual_server, virtual_server_group and real_server blocks of a
+    /// keepalived.conf, with their checkers
+    Keepalived {
+        /// The keepalived.conf
+        file: PathBuf,
+        /// A ferrolb config to add the services to (its ports, interfaces
+        /// and routes); the result is checked before it is printed
+        #[arg(long, value_name = "FILE")]
+        into: Option<PathBuf>,
+    },
+    /// The -A/-a lines of `ipvsadm-save -n` output
+    Ipvsadm {
+        /// The saved rules; stdin when left out or "-"
+        file: Option<PathBuf>,
+        /// A ferrolb config to add the services to; checked before printed
+        #[arg(long, value_name = "FILE")]
+        into: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// As `ipvsadm-save -n` prints them (ipvsadm-restore input)
+    Ipvsadm {
+        /// A ferrolb config file; default: the running appliance's config
+        #[arg(short, long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -392,6 +437,20 @@ pub enum SchedArg {
     Sh,
     /// Maglev hashing
     Mh,
+    /// Destination hashing
+    Dh,
+    /// Shortest expected delay
+    Sed,
+    /// Never queue
+    Nq,
+    /// Locality-based least connections
+    Lblc,
+    /// Locality-based least connections with replication
+    Lblcr,
+    /// Weighted failover
+    Fo,
+    /// Overflow connection
+    Ovf,
 }
 
 impl From<SchedArg> for SchedulerName {
@@ -403,6 +462,13 @@ impl From<SchedArg> for SchedulerName {
             SchedArg::Wlc => SchedulerName::Wlc,
             SchedArg::Sh => SchedulerName::Sh,
             SchedArg::Mh => SchedulerName::Mh,
+            SchedArg::Dh => SchedulerName::Dh,
+            SchedArg::Sed => SchedulerName::Sed,
+            SchedArg::Nq => SchedulerName::Nq,
+            SchedArg::Lblc => SchedulerName::Lblc,
+            SchedArg::Lblcr => SchedulerName::Lblcr,
+            SchedArg::Fo => SchedulerName::Fo,
+            SchedArg::Ovf => SchedulerName::Ovf,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod daemon_cmd;
+pub mod migrate;
 pub mod render;
 pub mod run;
 

@@ -19,7 +19,8 @@ use super::cli::{
 use super::daemon_cmd::daemon_main;
 use super::render::{self, ListColumns};
 use crate::api::{
-    ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, DEFAULT_SOCKET,
+    ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, ZeroReply,
+    DEFAULT_SOCKET,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{
@@ -226,6 +227,28 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             clap_complete::generate(*shell, &mut Cli::command(), "ferrolbctl", &mut script);
             out.write_all(&script).map_err(CtlError::Output)?;
         }
+        Command::Import(cmd) => super::migrate::import(cmd, out)?,
+        Command::Export(cmd) => {
+            let running = || -> Result<String, CtlError> {
+                let reply: ConfigReply = typed(connect()?.call(&Op::GetConfig)?)?;
+                Ok(reply.config)
+            };
+            super::migrate::export(cmd, running, out)?;
+        }
+        Command::Zero { service } => {
+            let reply: ZeroReply = typed(connect()?.call(&Op::Zero { service: *service })?)?;
+            let what = match service {
+                Some(s) => format!("the counters of {s} and its backends"),
+                None => "every service, backend and SNAT counter".to_string(),
+            };
+            if reply.missed > 0 {
+                return Err(CtlError::Message(format!(
+                    "zeroed {what} on {} workers; {} did not answer in time",
+                    reply.workers, reply.missed
+                )));
+            }
+            write(out, &format!("zeroed {what} ({} workers)\n", reply.workers))?;
+        }
         Command::Daemon { .. } => {
             return Err(CtlError::Message(
                 "the daemon is started by run_daemon, not run".into(),
@@ -319,9 +342,12 @@ fn new_service(a: &ServiceAdd) -> ServiceConfig {
         persistence_prefix: a.persistence_prefix,
         local_addresses: a.laddrs.clone(),
         local_ports: a.local_ports.unwrap_or_default(),
-        timeouts: None,
-        backends: Vec::new(),
-        check: None,
+        ..ServiceConfig::new(
+            *a.address.ip(),
+            a.proto.into(),
+            a.address.port(),
+            a.mode.into(),
+        )
     }
 }
 
@@ -382,11 +408,7 @@ fn backend_op(cmd: &BackendCmd) -> Op {
             weight,
         } => Op::BackendAdd {
             service: *service,
-            backend: BackendConfig {
-                address: backend.address,
-                port: backend.port,
-                weight: *weight,
-            },
+            backend: BackendConfig::new(backend.address, backend.port, *weight),
         },
         BackendCmd::Edit {
             service,

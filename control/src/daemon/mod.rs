@@ -12,6 +12,8 @@
 
 mod effective;
 mod log;
+mod notify;
+mod quorum;
 mod transport;
 mod watch;
 
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{ChangeReply, HelloReply, ListReply, Op, StatsReply};
 use crate::config::{Config, ConfigErrors};
-use crate::health::{HealthEvent, HealthMonitor, HealthView};
+use crate::health::{Change, HealthEvent, HealthMonitor, HealthView};
 use crate::metrics::{self, DaemonCounters, MetricsServer};
 
 pub use effective::{effective, to_toml};
@@ -129,7 +131,8 @@ pub(crate) fn run_with(
     let health_tx = events_tx.clone();
     let monitor = HealthMonitor::new(move |e| {
         let _ = health_tx.send(Event::Health(e));
-    });
+    })
+    .map_err(DaemonError::Thread)?;
     let (jobs, jobs_rx) = mpsc::channel();
     let apply_timeout = opts.timing.apply_timeout;
     thread::Builder::new()
@@ -137,7 +140,10 @@ pub(crate) fn run_with(
         .spawn(move || requester(&jobs_rx, &events_tx, apply_timeout))
         .map_err(DaemonError::Thread)?;
     let now = Instant::now();
+    let runtime = monitor.handle();
     let mut daemon = Daemon {
+        runtime,
+        quorum: quorum::QuorumTracker::default(),
         shared: Arc::new(Shared {
             appliance: Mutex::new((opts.connect)(&socket_path)),
             counters: Mutex::default(),
@@ -239,6 +245,10 @@ impl Shared {
 
 struct Daemon {
     opts: Options,
+    /// The health runtime, for notify commands.
+    runtime: tokio::runtime::Handle,
+    /// Which services have quorum.
+    quorum: quorum::QuorumTracker,
     path: PathBuf,
     socket_override: Option<PathBuf>,
     socket: PathBuf,
@@ -295,7 +305,14 @@ impl Daemon {
         match event {
             Event::Health(e) => {
                 self.log(format_args!("health: {e}"));
-                self.mark_dirty();
+                if let Some(up) = e.backend {
+                    self.notify_backend(&e, up);
+                }
+                // Steps below rise/fall are only logged.
+                if e.change.is_transition() || matches!(e.change, Change::Weight { .. }) {
+                    self.refresh_quorum();
+                    self.mark_dirty();
+                }
             }
             Event::Applied(result) => {
                 self.in_flight = false;
@@ -305,6 +322,82 @@ impl Daemon {
                 self.in_flight = false;
                 self.hello(result);
             }
+        }
+    }
+
+    /// Runs the backend's `notify_up` or `notify_down`.
+    fn notify_backend(&self, e: &HealthEvent, up: bool) {
+        let found = self.config.services.iter().find_map(|s| {
+            s.backends
+                .iter()
+                .find(|b| crate::health::BackendId::of(s, b) == e.id)
+        });
+        let Some(backend) = found else {
+            return;
+        };
+        let (event, command) = if up {
+            ("up", &backend.notify_up)
+        } else {
+            ("down", &backend.notify_down)
+        };
+        let env = vec![
+            ("FERROLB_EVENT", event.to_string()),
+            ("FERROLB_SERVICE", e.id.service.to_string()),
+            ("FERROLB_BACKEND", e.id.backend.ip().to_string()),
+            ("FERROLB_BACKEND_PORT", e.id.backend.port().to_string()),
+            ("FERROLB_REASON", e.reason.clone().unwrap_or_default()),
+        ];
+        notify::run(
+            &self.runtime,
+            &self.opts.log,
+            format!("{} {event}", e.id),
+            command,
+            env,
+            notify::NOTIFY_TIMEOUT,
+        );
+    }
+
+    /// Brings the services' quorum up to date with health; logs each
+    /// change and runs its `quorum_up`/`quorum_down`.
+    fn refresh_quorum(&mut self) {
+        for change in self.quorum.update(&self.config, &self.view.states()) {
+            let Some(service) = self
+                .config
+                .services
+                .iter()
+                .find(|s| s.key() == change.service)
+            else {
+                continue;
+            };
+            let sorry = match &service.sorry_server {
+                Some(s) => format!(
+                    "; sorry server {}:{} {}",
+                    s.address,
+                    s.port.unwrap_or(service.port),
+                    if change.up { "out of use" } else { "in use" }
+                ),
+                None => String::new(),
+            };
+            self.log(format_args!("quorum: {change}{sorry}"));
+            let (event, command) = if change.up {
+                ("quorum_up", &service.quorum_up)
+            } else {
+                ("quorum_down", &service.quorum_down)
+            };
+            let env = vec![
+                ("FERROLB_EVENT", event.to_string()),
+                ("FERROLB_SERVICE", change.service.to_string()),
+                ("FERROLB_LIVE_WEIGHT", change.live.to_string()),
+                ("FERROLB_QUORUM", service.quorum.to_string()),
+            ];
+            notify::run(
+                &self.runtime,
+                &self.opts.log,
+                format!("{} {event}", change.service),
+                command,
+                env,
+                notify::NOTIFY_TIMEOUT,
+            );
         }
     }
 
@@ -322,7 +415,7 @@ impl Daemon {
         let appliance = self.shared.appliance();
         let job = if self.dirty && now >= self.retry_at {
             self.dirty = false;
-            let config = effective(&self.config, &self.view.down());
+            let config = effective(&self.config, &self.view.states(), &self.quorum);
             match to_toml(&config) {
                 Ok(config) => Job::Apply {
                     appliance,
@@ -519,6 +612,7 @@ impl Daemon {
             }
         }
         self.config = config;
+        self.refresh_quorum();
         self.mark_dirty();
         self.retry_at = Instant::now();
         self.backoff = self.opts.timing.backoff_min;

@@ -307,7 +307,7 @@ fn a_backend_that_goes_down_is_applied_at_weight_0_and_restored_when_back() {
     assert!(wait_for(|| last_weight(&fake, a.addr) == Some(0)));
     assert_eq!(last_weight(&fake, b.addr), Some(5));
     daemon.wait_log(&format!(
-        "health: tcp/192.0.2.10:80 -> {} down after 2 failures (connection refused)",
+        "health: tcp/192.0.2.10:80 -> {} down after 2 failures of its tcp check (connection refused)",
         a.addr
     ));
 
@@ -537,5 +537,129 @@ fn metrics_show_the_appliance_and_the_daemons_health() {
     assert!(body.lines().any(|l| l == "ferrolb_up 0"), "{body}");
     assert!(!body.contains("ferrolb_drops_total{"), "{body}");
     assert!(body.contains("ferrolb_health_checks_total{"), "{body}");
+    assert!(daemon.stop().is_ok());
+}
+
+/// The (port, weight) of every backend in an applied config.
+fn backends_of(applied: &str) -> Vec<(u16, u32)> {
+    let config: Config = toml::from_str(applied).unwrap();
+    config.services[0]
+        .backends
+        .iter()
+        .map(|b| (b.port.unwrap_or(0), b.weight))
+        .collect()
+}
+
+#[test]
+fn quorum_with_hysteresis_swaps_in_the_sorry_server_and_runs_the_notify_commands() {
+    let dir = TestDir::new("daemon");
+    let mut a = Backend::start(Behaviour::Close);
+    let mut b = Backend::start(Behaviour::Close);
+    let events = dir.join("events");
+    let note = |what: &str| {
+        format!(
+            "[\"/bin/sh\", \"-c\", \"echo {what} $FERROLB_SERVICE $FERROLB_BACKEND_PORT >> {}\"]",
+            events.display()
+        )
+    };
+    // Weights 5 + 5; quorum 8 with hysteresis 2: lost below 6 (one
+    // backend down), regained at 10 (both up).
+    let path = write_config(&dir, &[a.addr, b.addr], "");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "mode = \"nat\"\n",
+        &format!(
+            "mode = \"nat\"\nquorum = 8\nhysteresis = 2\nquorum_up = {}\nquorum_down = {}\n\
+             sorry_server = {{ address = \"127.0.0.1\", port = 9, weight = 2 }}\n",
+            note("quorum_up"),
+            note("quorum_down")
+        ),
+        1,
+    );
+    let text = text.replacen(
+        "weight = 5\n",
+        &format!(
+            "weight = 5\nnotify_down = {}\nnotify_up = {}\n",
+            note("down"),
+            note("up")
+        ),
+        1,
+    );
+    write_file(&path, &text);
+    let fake = Fake::start(&dir.join("ferrolb.sock"));
+    let daemon = Running::start(&path, None);
+    let (pa, pb) = (a.addr.port(), b.addr.port());
+    assert!(wait_for(|| !fake.applies().is_empty()));
+    assert_eq!(backends_of(&fake.applies()[0]), [(pa, 5), (pb, 5)]);
+
+    // a down: 5 < 6, quorum lost: everything at 0, the sorry server in.
+    a.stop();
+    assert!(wait_for(|| fake
+        .applies()
+        .last()
+        .is_some_and(|c| backends_of(c) == [(pa, 0), (pb, 0), (9, 2)])));
+    daemon.wait_log(
+        "quorum: tcp/192.0.2.10:80 lost quorum: live weight 5 < 6; sorry server 127.0.0.1:9 in use",
+    );
+    let read = || std::fs::read_to_string(&events).unwrap_or_default();
+    assert!(
+        wait_for(|| read().contains("quorum_down tcp/192.0.2.10:80")),
+        "{}",
+        read()
+    );
+    assert!(
+        read().contains(&format!("down tcp/192.0.2.10:80 {pa}")),
+        "{}",
+        read()
+    );
+
+    // b down too, a back: 5 is inside the band (6..10): still no quorum.
+    b.stop();
+    daemon.wait_log(&format!("-> {} down after 2 failures", b.addr));
+    a.restart();
+    daemon.wait_log(&format!("-> {} up after 2 successes", a.addr));
+    assert_eq!(
+        backends_of(fake.applies().last().unwrap()),
+        [(pa, 0), (pb, 0), (9, 2)]
+    );
+    assert!(!daemon.log().contains("gained quorum"));
+
+    // Both up: 10 >= 10, quorum regained, the sorry server leaves.
+    b.restart();
+    assert!(wait_for(|| fake
+        .applies()
+        .last()
+        .is_some_and(|c| backends_of(c) == [(pa, 5), (pb, 5)])));
+    daemon.wait_log("quorum: tcp/192.0.2.10:80 gained quorum: live weight 10 >= 10; sorry server 127.0.0.1:9 out of use");
+    assert!(
+        wait_for(|| read().contains("quorum_up tcp/192.0.2.10:80")),
+        "{}",
+        read()
+    );
+    assert!(
+        read().contains(&format!("up tcp/192.0.2.10:80 {pa}")),
+        "{}",
+        read()
+    );
+    // Only a's commands were configured: b's transitions ran nothing.
+    assert!(!read().contains(&format!(" {pb}\n")), "{}", read());
+    assert!(daemon.stop().is_ok());
+}
+
+#[test]
+fn single_failures_below_fall_are_logged_with_their_reason() {
+    let dir = TestDir::new("daemon");
+    let mut a = Backend::start(Behaviour::Close);
+    let path = write_config(&dir, &[a.addr], "");
+    let fake = Fake::start(&dir.join("ferrolb.sock"));
+    let daemon = Running::start(&path, None);
+    assert!(wait_for(|| !fake.applies().is_empty()));
+    a.stop();
+    daemon.wait_log(&format!(
+        "health: tcp/192.0.2.10:80 -> {} tcp check failed (1 of 2 before down) (connection refused)",
+        a.addr
+    ));
+    daemon.wait_log(&format!("-> {} down after 2 failures", a.addr));
+    a.restart();
+    daemon.wait_log("tcp check passed (1 of 2 before up)");
     assert!(daemon.stop().is_ok());
 }

@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 use super::network;
 use crate::api::ServiceKey;
 use crate::config::{
-    BackendConfig, CheckKind, Config, HealthCheckConfig, Ipv4Prefix, ServiceConfig, SnatConfig,
-    TimeoutsConfig,
+    BackendConfig, CheckKind, CheckList, Config, HealthCheckConfig, Ipv4Prefix, ServiceConfig,
+    SnatConfig, TimeoutsConfig,
 };
 
 /// The item-level diff, one line per item. Empty when equal.
@@ -161,11 +161,7 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         a.local_ports.to_string(),
         b.local_ports.to_string(),
     );
-    field(
-        "check",
-        check_text(a.check.as_ref()),
-        check_text(b.check.as_ref()),
-    );
+    field("check", check_text(&a.check), check_text(&b.check));
     timeouts(
         out,
         &format!("~ service {key} timeout"),
@@ -226,15 +222,34 @@ fn timeouts(
     }
 }
 
-fn check_text(c: Option<&HealthCheckConfig>) -> String {
-    let Some(c) = c else {
+fn check_text(list: &CheckList) -> String {
+    if list.is_empty() {
         return "none".into();
-    };
+    }
+    let texts: Vec<String> = list.checks.iter().map(one_check_text).collect();
+    texts.join(" + ")
+}
+
+/// A check in one line: its type, what it looks at, and its timing. Any
+/// other change shows as "changed" (the whole table is in the file).
+fn one_check_text(c: &HealthCheckConfig) -> String {
     let mut text = match c.kind {
-        CheckKind::Tcp => "tcp".to_string(),
-        CheckKind::Http => format!("http GET {} expect {}", c.path, c.expect_status),
+        CheckKind::Http | CheckKind::Https => {
+            let urls: Vec<String> = c
+                .urls()
+                .iter()
+                .map(|u| format!("{} expect {}", u.path, u.status))
+                .collect();
+            format!("{} GET {}", c.kind, urls.join(", "))
+        }
+        CheckKind::Dns => format!("dns {} {}", c.query_type, c.query_name),
+        CheckKind::Script => format!("script {}", c.command.join(" ")),
+        other => other.to_string(),
     };
-    if let Some(port) = c.port {
+    if let Some(ip) = c.connect_ip {
+        text += &format!(" ip {ip}");
+    }
+    if let Some(port) = c.connect_port {
         text += &format!(" port {port}");
     }
     text + &format!(

@@ -113,12 +113,8 @@ fn new_service(vip: &str, port: u16) -> ServiceConfig {
         local_addresses: vec![],
         local_ports: PortRange::default(),
         timeouts: None,
-        backends: vec![BackendConfig {
-            address: Ipv4Addr::new(10, 0, 0, 21),
-            port: None,
-            weight: 1,
-        }],
-        check: None,
+        backends: vec![BackendConfig::new(Ipv4Addr::new(10, 0, 0, 21), None, 1)],
+        ..ServiceConfig::new(vip.parse().unwrap(), Protocol::Tcp, port, LbMode::Nat)
     }
 }
 
@@ -283,11 +279,7 @@ fn a_backend_without_a_port_is_the_one_on_the_service_port() {
 
 #[test]
 fn backend_add_appends_and_refuses_the_same_address_and_port() {
-    let mut b = BackendConfig {
-        address: Ipv4Addr::new(10, 0, 0, 12),
-        port: None,
-        weight: 2,
-    };
+    let mut b = BackendConfig::new(Ipv4Addr::new(10, 0, 0, 12), None, 2);
     let c = apply(Op::BackendAdd {
         service: web(),
         backend: b.clone(),
@@ -305,11 +297,7 @@ fn backend_add_appends_and_refuses_the_same_address_and_port() {
     );
     let e = refused(Op::BackendAdd {
         service: web(),
-        backend: BackendConfig {
-            address: Ipv4Addr::new(10, 0, 0, 11),
-            port: Some(80),
-            weight: 1,
-        },
+        backend: BackendConfig::new(Ipv4Addr::new(10, 0, 0, 11), Some(80), 1),
     });
     assert_eq!(e.code, ErrorCode::AlreadyExists, "port 80 is the default");
 }
@@ -560,11 +548,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     for address in ["192.0.2.10", "10.0.1.100", "203.0.113.1", "10.0.0.1"] {
         let keys = invalid_keys(Op::BackendAdd {
             service: web(),
-            backend: BackendConfig {
-                address: address.parse().unwrap(),
-                port: None,
-                weight: 1,
-            },
+            backend: BackendConfig::new(address.parse().unwrap(), None, 1),
         });
         assert_eq!(keys, ["service[0].backend[2].address"], "{address}");
     }
@@ -711,7 +695,7 @@ fn every_config_survives_validate() {
         ControlConfig::default(),
         "the test sets [control]"
     );
-    assert!(every.services.iter().all(|s| s.check.is_some()));
+    assert!(every.services.iter().all(|s| !s.check.is_empty()));
 }
 
 // --- needs_restart ---
@@ -882,8 +866,9 @@ fn diff_of_whole_configs_in_section_order() {
     new.routes[0].via = Ipv4Addr::new(10, 0, 0, 253);
     new.neighbours[0].mac = MacAddr([2, 0, 0, 0, 0, 0xfd]);
     new.services[1].local_addresses.reverse();
-    new.services[0].check =
-        Some(toml::from_str("type = \"http\"\npath = \"/ok\"").expect("a check"));
+    new.services[0].check = crate::config::CheckList::one(
+        toml::from_str("type = \"http\"\npath = \"/ok\"").expect("a check"),
+    );
     new.snat[0].addresses.push(Ipv4Addr::new(203, 0, 113, 2));
     new.snat.insert(0, snat_rule("10.0.3.0/24", "203.0.113.3"));
     new.timeouts.udp = Some(30);

@@ -132,6 +132,38 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
+    /// Resets the connection, packet and byte counters (`ipvsadm -Z`) of
+    /// every service, backend and SNAT rule, or of the service `only` and
+    /// its backends. Drop and event counters stay.
+    pub fn zero_counters(&mut self, only: Option<ServiceKey>) {
+        let c = &mut self.path.counters;
+        let zero = super::counters::FlowCounters::default;
+        let Some(key) = only else {
+            for f in c
+                .services
+                .iter_mut()
+                .chain(&mut c.backends)
+                .chain(&mut c.snat)
+            {
+                *f = zero();
+            }
+            return;
+        };
+        let Some(&id) = self.tables.service_index.get(&key) else {
+            return;
+        };
+        if let Some(f) = c.services.get_mut(id as usize) {
+            *f = zero();
+        }
+        for (b, info) in self.tables.backends.iter().enumerate() {
+            if info.service == id {
+                if let Some(f) = c.backends.get_mut(b) {
+                    *f = zero();
+                }
+            }
+        }
+    }
+
     /// Slots in the session table: the range a listing walks.
     pub fn session_slots(&self) -> usize {
         self.path.flow.sessions().capacity()

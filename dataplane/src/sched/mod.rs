@@ -6,6 +6,8 @@
 //! a cursor, lc and wlc read the worker's own [`ConnCounts`]. Picking never
 //! allocates. Backends with weight 0 get no new flows (drain).
 
+pub mod ipvs;
+pub mod locality;
 pub mod maglev;
 pub mod persist;
 
@@ -16,6 +18,7 @@ use crate::flow::ConnCounts;
 #[cfg(test)]
 use crate::flow::SessionTable;
 use crate::tuple::FiveTuple;
+use locality::LocalityTable;
 use maglev::{MaglevError, MaglevTable};
 
 pub use persist::Persistence;
@@ -50,6 +53,20 @@ pub enum SchedulerKind {
         table_size: usize,
         hash_ports: bool,
     },
+    /// Destination-address hash, unweighted, no fallback (IPVS dh).
+    DestinationHash,
+    /// Shortest expected delay: least (active + 1) / weight (IPVS sed).
+    ShortestExpectedDelay,
+    /// An idle backend if any, else as sed (IPVS nq).
+    NeverQueue,
+    /// Locality-based least connection (IPVS lblc).
+    LocalityLeastConnection,
+    /// The same with a set of backends per destination (IPVS lblcr).
+    LocalityLeastConnectionReplicated,
+    /// Highest weight wins (IPVS fo).
+    WeightedFailover,
+    /// Highest weight with active connections within it (IPVS ovf).
+    Overflow,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -80,6 +97,14 @@ enum Algo {
         table: Arc<MaglevTable>,
         hash_ports: bool,
     },
+    DestinationHash {
+        buckets: Vec<u32>,
+    },
+    ShortestExpectedDelay,
+    NeverQueue,
+    Locality(Box<LocalityTable>),
+    WeightedFailover,
+    Overflow,
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +142,19 @@ impl Scheduler {
                 ),
                 hash_ports,
             },
+            SchedulerKind::DestinationHash => Algo::DestinationHash {
+                buckets: ipvs::dh_table(&backends),
+            },
+            SchedulerKind::ShortestExpectedDelay => Algo::ShortestExpectedDelay,
+            SchedulerKind::NeverQueue => Algo::NeverQueue,
+            SchedulerKind::LocalityLeastConnection => {
+                Algo::Locality(Box::new(LocalityTable::new(false, backends.len())))
+            }
+            SchedulerKind::LocalityLeastConnectionReplicated => {
+                Algo::Locality(Box::new(LocalityTable::new(true, backends.len())))
+            }
+            SchedulerKind::WeightedFailover => Algo::WeightedFailover,
+            SchedulerKind::Overflow => Algo::Overflow,
         };
         Ok(Scheduler { backends, algo })
     }
@@ -142,8 +180,25 @@ impl Scheduler {
             .map_or(0, |b| b.weight)
     }
 
-    /// The backend for a new flow, or None when every weight is 0.
+    /// The backend for a new flow, or None when every weight is 0 (or, for
+    /// dh, when the destination's bucket holds a backend at weight 0).
     pub fn pick(&mut self, flow: &FiveTuple, conns: &ConnCounts) -> Option<Backend> {
+        // Only lblc/lblcr age their entries: the clock is read for them alone.
+        let now = match self.algo {
+            Algo::Locality(_) => locality::monotonic_ms(),
+            _ => 0,
+        };
+        self.pick_at(flow, conns, now)
+    }
+
+    /// `pick` at a given time (milliseconds on a monotonic clock), which
+    /// only lblc and lblcr use.
+    pub fn pick_at(
+        &mut self,
+        flow: &FiveTuple,
+        conns: &ConnCounts,
+        now_ms: u64,
+    ) -> Option<Backend> {
         let n = self.backends.len();
         let i = match &mut self.algo {
             Algo::RoundRobin { next } => {
@@ -202,6 +257,12 @@ impl Scheduler {
             Algo::Maglev { table, hash_ports } => {
                 table.lookup(flow_hash(flow, *hash_ports))? as usize
             }
+            Algo::DestinationHash { buckets } => ipvs::dh_pick(&self.backends, buckets, flow.dst)?,
+            Algo::ShortestExpectedDelay => ipvs::sed_pick(&self.backends, conns)?,
+            Algo::NeverQueue => ipvs::nq_pick(&self.backends, conns)?,
+            Algo::Locality(table) => table.pick(&self.backends, conns, flow.dst, now_ms)?,
+            Algo::WeightedFailover => ipvs::fo_pick(&self.backends)?,
+            Algo::Overflow => ipvs::ovf_pick(&self.backends, conns)?,
         };
         self.backends.get(i).copied()
     }
@@ -258,6 +319,9 @@ pub fn flow_hash(flow: &FiveTuple, ports: bool) -> u64 {
         | u64::from(flow.proto.0);
     stable_mix(stable_mix(addrs) ^ rest)
 }
+
+#[cfg(test)]
+mod ipvs_tests;
 
 #[cfg(test)]
 mod tests {

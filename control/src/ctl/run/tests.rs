@@ -314,11 +314,7 @@ fn backend_verbs_send_their_ops() {
         vec![
             Op::BackendAdd {
                 service,
-                backend: BackendConfig {
-                    address: Ipv4Addr::new(10, 0, 0, 11),
-                    port: Some(8080),
-                    weight: 3
-                },
+                backend: BackendConfig::new(Ipv4Addr::new(10, 0, 0, 11), Some(8080), 3),
             },
             Op::BackendEdit {
                 service,
