@@ -76,12 +76,7 @@ pub enum Forwarding {
     Snat,
 }
 
-/// A hint the pipeline keeps per session and direction: where in its hop
-/// cache the packets of that direction found their next hop. The hint is
-/// checked on use, so a stale one costs a lookup, never a wrong hop.
-pub type HopHint = u16;
-/// No hint yet.
-pub const NO_HOP_HINT: HopHint = u16::MAX;
+pub use crate::net::hop_cache::{HopHint, NO_HOP_HINT};
 
 /// What a session belongs to: the service that scheduled it, or the SNAT
 /// rule its internal host matched (ids as the tables give them).

@@ -27,7 +27,13 @@
 
 use std::net::Ipv4Addr;
 
-pub use crate::flow::table::{HopHint, NO_HOP_HINT};
+/// A hint the pipeline keeps per session and direction (in the session,
+/// `flow::table`): where in this cache the packets of that direction found
+/// their next hop. The hint is checked on use ([`HopCache::at`]), so a
+/// stale one costs a lookup, never a wrong hop.
+pub type HopHint = u16;
+/// No hint yet.
+pub const NO_HOP_HINT: HopHint = u16::MAX;
 use crate::net::route::mask;
 use crate::wire::ethernet::MacAddr;
 
