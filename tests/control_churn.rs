@@ -86,9 +86,7 @@ fn change_cost_and_rss_stay_flat_over_a_hundred_add_delete_cycles() {
     // A slower change is a cost that stays; a neighbour's burst of CPU is
     // not: a ratio over 2 must hold on two more measurements.
     let ratios: Vec<f64> = (0..3)
-        .map(|_| {
-            backend_edit_median(&mut client).as_secs_f64() / edit_after_one.as_secs_f64()
-        })
+        .map(|_| backend_edit_median(&mut client).as_secs_f64() / edit_after_one.as_secs_f64())
         .collect();
     let best = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
@@ -102,8 +100,8 @@ fn change_cost_and_rss_stay_flat_over_a_hundred_add_delete_cycles() {
         "RSS grew by {growth_kib} KiB over 100 cycles"
     );
     // The base service kept its sessions and traffic through the churn.
-    let list = app.ctl_json(&["list"]);
-    let dns = list["services"]
+    let list = client.call(&json!({"v": 1, "op": "list"}).to_string());
+    let dns = ok(&list)["services"]
         .as_array()
         .expect("services")
         .iter()
