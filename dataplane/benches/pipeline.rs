@@ -53,6 +53,8 @@ fn config(mode: Mode) -> LbConfig {
         vip: Ipv4Addr::from(VIP),
         proto,
         port: 80,
+        extra_ports: 0,
+        one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,

@@ -97,6 +97,8 @@ fn run_pipeline(data: &[u8]) {
         vip,
         proto,
         port,
+        extra_ports: 0,
+        one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,

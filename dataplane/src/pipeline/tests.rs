@@ -45,6 +45,8 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         vip: ip(VIP),
         proto,
         port: 80,
+        extra_ports: 0,
+        one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,

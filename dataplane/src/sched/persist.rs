@@ -19,6 +19,15 @@ use crate::tuple::{FiveTuple, IpProto};
 /// a template key can never equal a connection's tuple.
 const TEMPLATE_PROTO: IpProto = IpProto(255);
 
+/// The service a template belongs to: its id, and the port it is keyed by
+/// (the service's own, its first port: all the ports of a range or of a
+/// port-0 service share one template per client, IPVS's persistent port 0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PersistentService {
+    pub id: u32,
+    pub port: u16,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Persistence {
     pub timeout_ms: u32,
@@ -28,8 +37,8 @@ pub struct Persistence {
 
 impl Persistence {
     /// The template's key for a flow to a service: client network, service
-    /// address, port and protocol.
-    pub fn template_key(&self, flow: &FiveTuple) -> FiveTuple {
+    /// address, the service's port and protocol.
+    pub fn template_key(&self, flow: &FiveTuple, service_port: u16) -> FiveTuple {
         let mask = match self.prefix_len {
             0 => 0,
             p if p >= 32 => u32::MAX,
@@ -39,7 +48,7 @@ impl Persistence {
             src: Ipv4Addr::from(u32::from(flow.src) & mask),
             dst: flow.dst,
             src_port: u16::from(flow.proto.0),
-            dst_port: flow.dst_port,
+            dst_port: service_port,
             proto: TEMPLATE_PROTO,
         }
     }
@@ -54,10 +63,10 @@ impl Persistence {
         sched: &mut Scheduler,
         conns: &ConnCounts,
         flow: &FiveTuple,
-        service: u32,
+        service: PersistentService,
         now_ms: u64,
     ) -> Option<Backend> {
-        let key = self.template_key(flow);
+        let key = self.template_key(flow, service.port);
         if let Some(hit) = table.lookup(&key) {
             let id = table.get(hit.id).backend;
             if let Some(b) = sched.backends().iter().find(|b| b.id == id && b.weight > 0) {
@@ -70,7 +79,7 @@ impl Persistence {
         }
         let b = sched.pick(flow, conns)?;
         let template = NewSession {
-            origin: Origin::Service(service),
+            origin: Origin::Service(service.id),
             timeout_ms: Some(self.timeout_ms),
             ..NewSession::new(key, key, b.id, ProtoState::Template)
         };

@@ -67,8 +67,15 @@ pub struct ServiceSpec {
     pub name: Option<String>,
     pub vip: Ipv4Addr,
     pub proto: IpProto,
+    /// The first (or only) port; 0: every port (see `tables::listen`).
     pub port: u16,
+    /// How many ports after `port` it also listens on (the range
+    /// `port..=port + extra_ports`); 0 for one port, ignored for port 0.
+    pub extra_ports: u16,
     pub mode: Mode,
+    /// One-packet scheduling (IPVS `ops`, UDP with DR or TUN only): every
+    /// datagram is scheduled on its own and no session is kept.
+    pub one_packet: bool,
     pub scheduler: SchedulerKind,
     pub persistence: Option<Persistence>,
     /// FULLNAT local addresses and the port range handed out on each.
@@ -80,6 +87,14 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// The last port it listens on (65535 for port 0).
+    pub fn last_port(&self) -> u16 {
+        match self.port {
+            0 => u16::MAX,
+            p => p.saturating_add(self.extra_ports),
+        }
+    }
+
     /// The service's identity: protocol, VIP, port.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {
