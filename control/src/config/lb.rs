@@ -376,8 +376,17 @@ pub struct ServiceConfig {
     pub name: Option<String>,
     pub vip: Ipv4Addr,
     pub protocol: Protocol,
+    /// The port, or the first of a range; 0: every port of the VIP.
     pub port: u16,
+    /// The last port of a range `port..=port_last` (IPVS has none; think
+    /// of a firewall-mark service over a port range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_last: Option<u16>,
     pub mode: LbMode,
+    /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only; each
+    /// datagram is scheduled on its own and no session is kept.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ops: bool,
     #[serde(default)]
     pub scheduler: SchedulerName,
     /// `mh` only: hash the 5-tuple (true) or the client address only.
@@ -435,6 +444,10 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 fn default_persistence_prefix() -> u8 {
     32
 }
@@ -476,7 +489,9 @@ impl ServiceConfig {
             vip,
             protocol,
             port,
+            port_last: None,
             mode,
+            ops: false,
             scheduler: SchedulerName::default(),
             mh_ports: true,
             persistence: 0,
@@ -498,6 +513,30 @@ impl ServiceConfig {
     /// The service as counters and messages name it: `tcp/192.0.2.10:80`.
     pub fn key_text(&self) -> String {
         self.key().to_string()
+    }
+
+    /// The ports it listens on, first and last: (0, 65535) for port 0.
+    pub fn ports(&self) -> (u16, u16) {
+        match self.port {
+            0 => (0, u16::MAX),
+            p => (p, self.port_last.unwrap_or(p).max(p)),
+        }
+    }
+
+    /// Whether it listens on more than one port (port 0 or a range).
+    pub fn multi_port(&self) -> bool {
+        let (first, last) = self.ports();
+        last > first
+    }
+
+    /// The port a backend receives on: its own, else the service's; for a
+    /// multi-port service without one, 0: the port the client asked for.
+    pub fn backend_port(&self, b: &BackendConfig) -> u16 {
+        match (b.port, self.multi_port()) {
+            (Some(p), _) => p,
+            (None, true) => 0,
+            (None, false) => self.port,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use super::{
-    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode,
+    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, Protocol,
     TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
 };
 
@@ -271,22 +271,12 @@ fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 
 fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let have_interfaces = config.runs_pipeline();
-    let mut seen: HashMap<_, usize> = HashMap::new();
     for (i, s) in config.services.iter().enumerate() {
         let at = KeyPath::root().key("service").index(i);
-        if s.port == 0 {
-            c.err(at.key("port"), "port 0: a service port must be 1..=65535");
-        }
         if let Some(problem) = s.name.as_deref().and_then(service_name_problem) {
             c.err(at.key("name"), problem);
         }
-        let first = *seen.entry((s.vip, s.protocol, s.port)).or_insert(i);
-        if first != i {
-            c.err(
-                at.clone(),
-                format!("{} is already service[{first}]", s.key_text()),
-            );
-        }
+        listening(c, config, i, &at);
 
         let fullnat = s.mode == LbMode::Fullnat;
         let local_addresses = at.key("local_addresses");
@@ -357,7 +347,18 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                     "port 0: must be 1..=65535; leave port out to use the service port",
                 );
             }
-            if matches!(s.mode, LbMode::Dr | LbMode::Tun) && b.port.is_some_and(|p| p != s.port) {
+            if matches!(s.mode, LbMode::Dr | LbMode::Tun) && s.multi_port() && b.port.is_some() {
+                c.err(
+                    bt.key("port"),
+                    format!(
+                        "a {} backend receives the packet as the client sent it, and this \
+                         service has many ports; leave port out",
+                        s.mode
+                    ),
+                );
+            } else if matches!(s.mode, LbMode::Dr | LbMode::Tun)
+                && b.port.is_some_and(|p| p != s.port)
+            {
                 c.err(
                     bt.key("port"),
                     format!(
@@ -367,7 +368,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                     ),
                 );
             }
-            let port = b.port_or(s.port);
+            let port = s.backend_port(b);
             let first = *backends.entry((b.address, port)).or_insert(j);
             if first != j {
                 c.err(
@@ -405,6 +406,55 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 );
             }
         }
+    }
+}
+
+/// The ports service `i` listens on: a range that makes sense, no port
+/// shared with an earlier service of its VIP and protocol (a port-0
+/// service only takes what the others leave), and `ops` where it can work.
+fn listening(c: &mut Check<'_>, config: &Config, i: usize, at: &KeyPath) {
+    let s = &config.services[i];
+    match s.port_last {
+        Some(_) if s.port == 0 => c.err(
+            at.key("port_last"),
+            "port 0 already means every port; leave port_last out",
+        ),
+        Some(last) if last < s.port => c.err(
+            at.key("port_last"),
+            format!(
+                "{last}: the last port of a range is at least port ({})",
+                s.port
+            ),
+        ),
+        _ => {}
+    }
+    let (first, last) = s.ports();
+    let clash = config.services[..i].iter().position(|o| {
+        if (o.vip, o.protocol) != (s.vip, s.protocol) {
+            return false;
+        }
+        if o.port == s.port {
+            return true;
+        }
+        let (of, ol) = o.ports();
+        o.port != 0 && s.port != 0 && of <= last && first <= ol
+    });
+    if let Some(o) = clash {
+        let what = match config.services[o].port == s.port {
+            true => "is already",
+            false => "shares ports with",
+        };
+        c.err(at.clone(), format!("{} {what} service[{o}]", s.key_text()));
+    }
+    if s.ops && (s.protocol != Protocol::Udp || !matches!(s.mode, LbMode::Dr | LbMode::Tun)) {
+        c.err(
+            at.key("ops"),
+            format!(
+                "ops (one-packet scheduling) is for udp services with mode dr or tun: a {} {} \
+                 service needs a session to translate the replies",
+                s.protocol, s.mode
+            ),
+        );
     }
 }
 

@@ -268,7 +268,15 @@ fn ipvsadm_save_output_maps_and_exports_back() {
                 vec![("198.51.100.41:443".into(), 2)]
             ),
             ("tcp/192.0.2.40:80".into(), vec![("10.0.1.31:80".into(), 1)]),
+            ("udp/192.0.2.50:53".into(), vec![("10.0.1.41:53".into(), 1)]),
+            ("tcp/192.0.2.60:0".into(), vec![("10.0.1.51:0".into(), 1)]),
         ]
+    );
+    // One-packet scheduling where it can work, and a service on every port.
+    assert!(!services[3].ops && services[4].ops);
+    assert_eq!(
+        (services[5].ports(), services[5].persistence),
+        ((0, 65535), 600)
     );
     assert_eq!(
         (services[0].persistence, services[0].persistence_prefix),
@@ -295,7 +303,10 @@ fn ipvsadm_save_output_maps_and_exports_back() {
     let expected: Vec<&str> = SAVE
         .lines()
         .filter(|l| !l.contains(" -f "))
-        .map(|l| l.trim_end_matches(" -o").trim_end_matches(" -x 500 -y 0"))
+        .map(|l| match l.starts_with("-A -t 192.0.2.40:80") {
+            true => l.trim_end_matches(" -o"),
+            false => l.trim_end_matches(" -x 500 -y 0"),
+        })
         .collect();
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);
 }

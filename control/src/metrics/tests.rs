@@ -39,6 +39,8 @@ fn sample() -> (ListReply, StatsReply) {
             mode: LbMode::Fullnat,
             scheduler: SchedulerName::Wlc,
             persistence: 0,
+            port_last: None,
+            ops: false,
             local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100)],
             sessions: 12,
             stats: flow(3),

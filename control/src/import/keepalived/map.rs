@@ -294,14 +294,8 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
     }
     let common = hoist_common_checks(&mut backends);
     for (addr, port) in vips {
-        let Some(port) = port.filter(|p| *p != 0) else {
-            out.unmapped(
-                node.line,
-                &format!("virtual_server {addr}"),
-                "no port: services on all ports are not supported; skipped",
-            );
-            continue;
-        };
+        // No port, or port 0: every port of the VIP (IPVS port 0).
+        let port = port.unwrap_or(0);
         let mut service = template.service.clone();
         service.vip = addr;
         service.port = port;
@@ -345,6 +339,7 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
     service.on_failure = OnFailure::Remove;
     let mut d = Defaults::default();
     let mut sorry_method = None;
+    let mut ops_line = None;
     for c in node.children.iter().filter(|c| c.key != "real_server") {
         let key = c.key.as_str();
         match key {
@@ -361,6 +356,7 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
                     service.mode = m;
                 }
             }
+            "ops" => ops_line = Some(c.line),
             "protocol" => match c.arg(0).map(str::to_ascii_uppercase).as_deref() {
                 Some("TCP") => service.protocol = Protocol::Tcp,
                 Some("UDP") => service.protocol = Protocol::Udp,
@@ -430,6 +426,19 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
             );
         }
     }
+    if let Some(line) = ops_line {
+        // One-packet scheduling keeps no session, so only UDP services
+        // whose replies bypass us can have it.
+        if service.protocol == Protocol::Udp && matches!(service.mode, LbMode::Dr | LbMode::Tun) {
+            service.ops = true;
+        } else {
+            out.unmapped(
+                line,
+                "ops",
+                "one-packet scheduling is for UDP with DR or TUN (NAT replies need a session)",
+            );
+        }
+    }
     if service.hysteresis > service.quorum {
         out.unmapped(
             node.line,
@@ -475,7 +484,6 @@ fn common_default(c: &Node, d: &mut Defaults, out: &mut Imported, whose: &str) {
             "notify commands do not run when the daemon stops",
         ),
         "ip_family" => out.unmapped(c.line, key, "IPv4 only"),
-        "ops" => out.unmapped(c.line, key, "one-packet scheduling is not supported"),
         "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-fallback" => {
             out.unmapped(c.line, key, "scheduler flag not supported")
         }
