@@ -485,6 +485,9 @@ pub struct ServiceStatus {
     /// One-packet scheduling.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ops: bool,
+    /// More VIP:port pairs it listens on (a group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listen: Vec<std::net::SocketAddrV4>,
     pub local_addresses: Vec<Ipv4Addr>,
     /// Live sessions.
     pub sessions: u64,

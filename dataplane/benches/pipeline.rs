@@ -54,6 +54,7 @@ fn config(mode: Mode) -> LbConfig {
         proto,
         port: 80,
         extra_ports: 0,
+        also_listen: Vec::new(),
         one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,

@@ -98,6 +98,7 @@ fn run_pipeline(data: &[u8]) {
         proto,
         port,
         extra_ports: 0,
+        also_listen: Vec::new(),
         one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,

@@ -211,6 +211,7 @@ pub fn list(
             persistence: s.persistence,
             port_last: (s.port != 0 && s.multi_port()).then(|| s.ports().1),
             ops: s.ops,
+            also_listen: s.also_listen.clone(),
             local_addresses: s.local_addresses.clone(),
             sessions: live.services.get(id).copied().unwrap_or(0),
             stats: stats.then(|| flow_stats(counters.services.get(id))),

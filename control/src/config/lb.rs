@@ -382,6 +382,11 @@ pub struct ServiceConfig {
     /// of a firewall-mark service over a port range).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_last: Option<u16>,
+    /// More `"VIP:PORT"` the service listens on, same protocol, sharing its
+    /// backends, scheduler and persistence (a firewall-mark group; port 0:
+    /// every port of that VIP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listen: Vec<std::net::SocketAddrV4>,
     pub mode: LbMode,
     /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only; each
     /// datagram is scheduled on its own and no session is kept.
@@ -490,6 +495,7 @@ impl ServiceConfig {
             protocol,
             port,
             port_last: None,
+            also_listen: Vec::new(),
             mode,
             ops: false,
             scheduler: SchedulerName::default(),
@@ -523,10 +529,24 @@ impl ServiceConfig {
         }
     }
 
-    /// Whether it listens on more than one port (port 0 or a range).
+    /// Whether it listens on more than one port number (port 0, a range,
+    /// `also_listen` on other ports): its backends then keep the client's
+    /// port unless they name one.
     pub fn multi_port(&self) -> bool {
         let (first, last) = self.ports();
-        last > first
+        last > first || self.also_listen.iter().any(|a| a.port() != self.port)
+    }
+
+    /// Every (VIP, first port, last port) it listens on: its own, then
+    /// `also_listen`'s.
+    pub fn listens(&self) -> Vec<(Ipv4Addr, u16, u16)> {
+        let (first, last) = self.ports();
+        let mut all = vec![(self.vip, first, last)];
+        all.extend(self.also_listen.iter().map(|a| match a.port() {
+            0 => (*a.ip(), 0, u16::MAX),
+            p => (*a.ip(), p, p),
+        }));
+        all
     }
 
     /// The port a backend receives on: its own, else the service's; for a

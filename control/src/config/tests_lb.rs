@@ -438,6 +438,50 @@ fn ranges_may_not_share_ports_except_with_port_zero() {
 }
 
 #[test]
+fn a_group_listens_on_more_addresses_and_may_not_take_a_port_twice() {
+    let text = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"192.0.2.11:80\", \"192.0.2.11:8443\"]\n",
+    );
+    let cfg = parse(&text).expect("a group").config;
+    let s = &cfg.services[0];
+    assert_eq!(s.listens().len(), 3);
+    assert!(
+        s.multi_port(),
+        "8443 is another port: backends keep the client's"
+    );
+    let clash = format!(
+        "{text}\n[[service]]\nvip = \"192.0.2.11\"\nprotocol = \"tcp\"\nport = 8443\nmode = \"nat\"\n"
+    );
+    let e = refused(&clash, "service[1]", 27);
+    assert!(
+        e.message
+            .contains("tcp/192.0.2.11:8443 shares ports with service[0]"),
+        "{e}"
+    );
+    let twice = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"192.0.2.10:80\"]\n",
+    );
+    let e = refused(&twice, "service[0].also_listen[0]", 21);
+    assert!(
+        e.message
+            .contains("shares ports with this service's tcp/192.0.2.10:80"),
+        "{e}"
+    );
+    let onto_backend = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"10.0.0.11:80\"]\n",
+    );
+    assert!(
+        errors(&onto_backend)
+            .iter()
+            .any(|e| e.key.as_deref() == Some("service[0].backend[0].address")),
+        "a backend on one of the group's VIPs is a loop"
+    );
+}
+
+#[test]
 fn ops_is_for_udp_with_dr_or_tun() {
     let e = refused(
         &second_service(53, None, "ops = true\n"),

@@ -92,7 +92,9 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
         vips: HashMap::new(),
     };
     for (i, s) in config.services.iter().enumerate() {
-        known.vips.entry(s.vip).or_insert(i);
+        for (vip, _, _) in s.listens() {
+            known.vips.entry(vip).or_insert(i);
+        }
     }
 
     if !config.runs_pipeline() {
@@ -428,23 +430,39 @@ fn listening(c: &mut Check<'_>, config: &Config, i: usize, at: &KeyPath) {
         ),
         _ => {}
     }
-    let (first, last) = s.ports();
-    let clash = config.services[..i].iter().position(|o| {
-        if (o.vip, o.protocol) != (s.vip, s.protocol) {
-            return false;
-        }
-        if o.port == s.port {
-            return true;
-        }
-        let (of, ol) = o.ports();
-        o.port != 0 && s.port != 0 && of <= last && first <= ol
-    });
-    if let Some(o) = clash {
-        let what = match config.services[o].port == s.port {
-            true => "is already",
-            false => "shares ports with",
+    // Two listeners clash on the same first port, or on any shared port
+    // unless one is port 0 (which takes what the other leaves).
+    let clash = |(v, f, l): (Ipv4Addr, u16, u16), (ov, of, ol): (Ipv4Addr, u16, u16)| {
+        v == ov && (f == of || (f != 0 && of != 0 && f <= ol && of <= l))
+    };
+    let mine = s.listens();
+    for (n, &here) in mine.iter().enumerate() {
+        let key = match n {
+            0 => at.clone(),
+            n => at.key("also_listen").index(n - 1),
         };
-        c.err(at.clone(), format!("{} {what} service[{o}]", s.key_text()));
+        let shown = format!("{}/{}:{}", s.protocol, here.0, here.1);
+        if let Some(m) = mine[..n].iter().position(|&m| clash(here, m)) {
+            let first = match m {
+                0 => s.key_text(),
+                m => format!("also_listen[{}]", m - 1),
+            };
+            c.err(
+                key,
+                format!("{shown} shares ports with this service's {first}"),
+            );
+            continue;
+        }
+        let other = config.services[..i].iter().position(|other| {
+            other.protocol == s.protocol && other.listens().into_iter().any(|t| clash(here, t))
+        });
+        if let Some(o) = other {
+            let what = match n == 0 && config.services[o].key() == s.key() {
+                true => "is already",
+                false => "shares ports with",
+            };
+            c.err(key, format!("{shown} {what} service[{o}]"));
+        }
     }
     if s.ops && (s.protocol != Protocol::Udp || !matches!(s.mode, LbMode::Dr | LbMode::Tun)) {
         c.err(

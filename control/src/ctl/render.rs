@@ -137,6 +137,10 @@ fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
             if s.ops {
                 let _ = write!(out, " ops");
             }
+            if !s.also_listen.is_empty() {
+                let also: Vec<String> = s.also_listen.iter().map(|a| a.to_string()).collect();
+                let _ = write!(out, " also {}", also.join(","));
+            }
             if !s.local_addresses.is_empty() {
                 let laddrs: Vec<String> = s.local_addresses.iter().map(|a| a.to_string()).collect();
                 let _ = write!(out, " laddr {}", laddrs.join(","));

@@ -224,18 +224,17 @@ fn lvs_dr_sample_maps_quorum_scripts_and_several_checkers() {
 }
 
 #[test]
-fn lvs_tun_group_expands_to_one_service_per_address() {
+fn lvs_tun_group_becomes_one_service_on_every_address() {
     let imported = keepalived::import(TUN).unwrap();
     let services = round_trip(&imported);
     let keys: Vec<String> = services.iter().map(|s| s.key_text()).collect();
-    assert_eq!(
-        keys,
-        [
-            "tcp/192.0.2.30:80",
-            "tcp/192.0.2.31:80",
-            "tcp/192.0.2.32:80"
-        ]
-    );
+    assert_eq!(keys, ["tcp/192.0.2.30:80"]);
+    let also: Vec<String> = services[0]
+        .also_listen
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(also, ["192.0.2.31:80", "192.0.2.32:80"]);
     for s in &services {
         assert_eq!(
             (s.mode, s.scheduler, s.mh_ports, s.persistence),

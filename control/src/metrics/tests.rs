@@ -41,6 +41,7 @@ fn sample() -> (ListReply, StatsReply) {
             persistence: 0,
             port_last: None,
             ops: false,
+            also_listen: Vec::new(),
             local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100)],
             sessions: 12,
             stats: flow(3),

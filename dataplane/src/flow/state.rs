@@ -395,6 +395,7 @@ impl FlowState {
             Some(p) => {
                 let service = PersistentService {
                     id: s,
+                    vip: svc.spec.vip,
                     port: svc.spec.port,
                 };
                 p.pick(&mut self.sessions, sched, &self.conns, tuple, service, now)

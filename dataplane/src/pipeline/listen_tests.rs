@@ -168,3 +168,67 @@ fn tables_refuse_shared_ports_and_one_packet_where_replies_need_a_session() {
     tcp.one_packet = true;
     assert!(err(vec![tcp]).contains("one-packet"));
 }
+
+#[test]
+fn a_group_shares_backends_and_persistence_and_replies_from_the_address_used() {
+    let vip2 = [192, 0, 2, 11];
+    let mut web = service(Mode::Nat, IpProto::TCP);
+    web.also_listen = vec![(ip(vip2), 443)];
+    web.persistence = Some(Persistence {
+        timeout_ms: 60_000,
+        prefix_len: 32,
+    });
+    let mut p = pipeline(&config(vec![web]));
+    let (other, third) = ([198, 51, 100, 8], [198, 51, 100, 9]);
+    let out = run(
+        &mut p,
+        &[
+            tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b""),
+            tcp((ROUTER, OURS), (other, vip2), (40001, 443), SYN, 64, b""),
+            tcp((ROUTER, OURS), (third, VIP), (40003, 80), SYN, 64, b""),
+            // Round robin would say RIP2 now; persistence says RIP1.
+            tcp((ROUTER, OURS), (CIP, vip2), (40002, 443), SYN, 64, b""),
+            tcp((RS1, OURS), (RIP1, CIP), (8080, 40002), SYN | ACK, 64, b""),
+        ],
+        0,
+    );
+    let got: Vec<_> = out
+        .iter()
+        .map(|f| seen(f))
+        .map(|s| (s.src, s.dst, s.ports))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (CIP, RIP1, (40000, 8080)),
+            (other, RIP2, (40001, 8080)),
+            (third, RIP1, (40003, 8080)),
+            (CIP, RIP1, (40002, 8080)),
+            (vip2, CIP, (443, 40002)),
+        ],
+        "one client, one backend, on either address of the group"
+    );
+    assert_eq!(p.session_counts().services, vec![4]);
+}
+
+#[test]
+fn a_group_member_may_not_take_another_services_port() {
+    let web = service(Mode::Dr, IpProto::TCP);
+    let mut tls = range(service(Mode::Dr, IpProto::TCP), 443, 443);
+    tls.also_listen = vec![(ip(VIP), 80)];
+    let err = LbTables::build(&config(vec![web, tls.clone()]))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("tcp/192.0.2.10:80 shares ports with service tcp/192.0.2.10:80"),
+        "{err}"
+    );
+    tls.also_listen = vec![(ip(VIP), 443)];
+    let err = LbTables::build(&config(vec![tls]))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("listens on tcp/192.0.2.10:443 and tcp/192.0.2.10:443"),
+        "{err}"
+    );
+}

@@ -46,6 +46,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         proto,
         port: 80,
         extra_ports: 0,
+        also_listen: Vec::new(),
         one_packet: false,
         mode,
         scheduler: SchedulerKind::RoundRobin,

@@ -582,7 +582,11 @@ mod tests {
         let b: Vec<Backend> = (0..4).map(|i| backend(i, 1)).collect();
         let mut sched = Scheduler::new(SchedulerKind::RoundRobin, b.clone()).unwrap();
         let conns = ConnCounts::new(4);
-        const SVC: PersistentService = PersistentService { id: 0, port: 80 };
+        const SVC: PersistentService = PersistentService {
+            id: 0,
+            vip: Ipv4Addr::new(192, 0, 2, 1),
+            port: 80,
+        };
         let p = Persistence {
             timeout_ms: 60_000,
             prefix_len: 24,

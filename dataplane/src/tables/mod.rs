@@ -256,11 +256,28 @@ fn compile(
     for spec in &cfg.services {
         let key = spec.key();
         let text = || key.to_string();
-        if let Some(clash) = service_index.overlap(&key, spec.last_port()) {
-            return Err(match clash == key {
-                true => format!("service {}: defined twice", text()),
-                false => format!("service {}: shares ports with service {clash}", text()),
+        let listens: Vec<(ServiceKey, u16)> = spec.listens().collect();
+        for (i, &(listen, last)) in listens.iter().enumerate() {
+            let earlier = listens[..i].iter().find(|(k, l)| {
+                (k.proto, k.vip) == (listen.proto, listen.vip)
+                    && k.port <= last
+                    && listen.port <= *l
             });
+            if let Some((k, _)) = earlier {
+                return Err(format!(
+                    "service {}: listens on {k} and {listen}, which share ports",
+                    text()
+                ));
+            }
+            if let Some(clash) = service_index.overlap(&listen, last) {
+                return Err(match (clash == key, listen == key) {
+                    (true, true) => format!("service {}: defined twice", text()),
+                    _ => format!(
+                        "service {}: {listen} shares ports with service {clash}",
+                        text()
+                    ),
+                });
+            }
         }
         if spec.one_packet
             && (spec.proto != IpProto::UDP || !matches!(spec.mode, Mode::Dr | Mode::Tun))
@@ -331,6 +348,7 @@ fn compile(
                 .map_err(|e| format!("service {}: {e:?}", text()))?,
         };
         owned.push(spec.vip);
+        owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
         let svc = Service {
             spec: spec.clone(),
@@ -342,7 +360,9 @@ fn compile(
             Some(slot) => *slot = svc,
             None => services.push(svc),
         }
-        service_index.insert(key, spec.last_port(), id);
+        for (listen, last) in spec.listens() {
+            service_index.insert(listen, last, id);
+        }
     }
     // Retired services keep their spec (mode, timeouts) for their sessions
     // and drop their scheduler (and with it any Maglev table).

@@ -76,9 +76,9 @@ impl FlowOwners {
                 if svc.state.is_retired() == active {
                     continue;
                 }
-                owners
-                    .services
-                    .insert(svc.key(), svc.spec.last_port(), placed_by(svc));
+                for (key, last) in svc.spec.listens() {
+                    owners.services.insert(key, last, placed_by(svc));
+                }
                 if svc.spec.mode == Mode::FullNat {
                     local.extend(svc.spec.local_addrs.iter().copied());
                 }

@@ -25,6 +25,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         proto: IpProto::TCP,
         port,
         extra_ports: 0,
+        also_listen: Vec::new(),
         one_packet: false,
         mode,
         scheduler: SchedulerKind::Maglev {

@@ -11,7 +11,7 @@
 //! a failed real server: `on_failure = "remove"`.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::parse::{parse, Node};
 use crate::config::{
@@ -274,12 +274,20 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
                 return;
             }
         },
+        [addr] => match addr.parse() {
+            // No port: every port of the VIP.
+            Ok(a) => vec![(a, Some(0))],
+            Err(_) => {
+                out.unmapped(
+                    node.line,
+                    "virtual_server",
+                    "not an IPv4 address (IPv6 is not supported); skipped",
+                );
+                return;
+            }
+        },
         _ => {
-            out.unmapped(
-                node.line,
-                "virtual_server",
-                "no port: services on all ports are not supported; skipped",
-            );
+            out.unmapped(node.line, "virtual_server", "not ADDRESS PORT; skipped");
             return;
         }
     };
@@ -293,27 +301,38 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
         }
     }
     let common = hoist_common_checks(&mut backends);
-    for (addr, port) in vips {
-        // No port, or port 0: every port of the VIP (IPVS port 0).
-        let port = port.unwrap_or(0);
-        let mut service = template.service.clone();
-        service.vip = addr;
-        service.port = port;
-        service.check = common.clone();
-        service.backends = backends
-            .iter()
-            .map(|(b, checks)| {
-                let mut b = b.clone();
-                // Backends of DR/TUN services keep the service port.
-                if matches!(service.mode, LbMode::Dr | LbMode::Tun) || b.port == Some(port) {
-                    b.port = None;
-                }
-                b.check = checks.clone();
-                b
-            })
-            .collect();
-        out.services.push(service);
-    }
+    // A group is one service on all its addresses and ports, sharing the
+    // backends and persistence (ferrolb's `also_listen`); port 0 or no
+    // port: every port of that VIP (IPVS port 0).
+    let listens: Vec<SocketAddrV4> = vips
+        .iter()
+        .map(|&(addr, port)| SocketAddrV4::new(addr, port.unwrap_or(0)))
+        .collect();
+    let Some((first, also)) = listens.split_first() else {
+        return;
+    };
+    let mut service = template.service.clone();
+    service.vip = *first.ip();
+    service.port = first.port();
+    service.also_listen = also.to_vec();
+    service.check = common;
+    let port = service.port;
+    let group = !also.is_empty();
+    service.backends = backends
+        .into_iter()
+        .map(|(mut b, checks)| {
+            // DR/TUN backends keep the client's port; a single service's
+            // backend on its own port needs no port of its own (a group's
+            // does: without one it would take the client's).
+            if matches!(service.mode, LbMode::Dr | LbMode::Tun) || (!group && b.port == Some(port))
+            {
+                b.port = None;
+            }
+            b.check = checks;
+            b
+        })
+        .collect();
+    out.services.push(service);
 }
 
 /// When every real server has the same checks (the usual case), they move
