@@ -7,8 +7,10 @@
 //! service index, Maglev tables) and assigns ids. A config change compiles
 //! the next tables with [`LbTables::build_next`], which keeps the ids of
 //! what did not change so that workers keep their sessions, counters and
-//! port pools across the switch (see `Pipeline::adopt`). Workers never
-//! allocate while reading these.
+//! port pools across the switch (see `Pipeline::adopt`), and
+//! [`LbTables::build_next_reclaiming`] also frees the ids of deleted
+//! entries no worker's session refers to any more and gives them to new
+//! ones (`reclaim`). Workers never allocate while reading these.
 
 mod listen;
 mod model;
