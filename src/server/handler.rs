@@ -5,7 +5,9 @@
 //! (`control::ops`), the copy is validated like a file and compiled into
 //! tables as the successor of the running ones (so ids, and with them every
 //! session's backend, survive), published, and the reply waits until every
-//! worker runs it. A failure anywhere leaves the running config untouched.
+//! worker runs it. Before compiling, every worker is asked which ids its
+//! sessions still refer to, so the ids of drained deleted entries are
+//! freed and reused (`LbTables::build_next_reclaiming`). A failure anywhere leaves the running config untouched.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
