@@ -30,12 +30,12 @@ pub fn targets(tables: &LbTables, port: u16) -> Vec<SteerTarget> {
     let fullnat = tables
         .services
         .iter()
-        .filter(|s| s.spec.mode == Mode::FullNat && !s.state.is_flushed())
+        .filter(|s| s.spec.mode == Mode::FullNat && s.state.keeps_sessions())
         .flat_map(|s| s.spec.local_addrs.iter());
     let snat = tables
         .snat
         .iter()
-        .filter(|r| !r.state.is_flushed())
+        .filter(|r| r.state.keeps_sessions())
         .flat_map(|r| r.spec.addrs.iter());
     let addrs: BTreeSet<Ipv4Addr> = fullnat.chain(snat).copied().collect();
     addrs

@@ -76,6 +76,10 @@ pub enum Query {
     Sessions { filter: SessionFilter, limit: usize },
     /// The neighbours this worker learned.
     Neighbours,
+    /// What the worker's sessions refer to, by id (`Pipeline::id_refs`),
+    /// cheap: kept counts, no table walk. Asked before each change so the
+    /// builder can free unreferenced ids.
+    Refs,
     /// Reset the service, backend and SNAT counters (`ipvsadm -Z`), or one
     /// service's and its backends'.
     Zero {
@@ -89,6 +93,7 @@ pub enum Answer {
     /// Matches up to the limit, and whether more matched.
     Sessions(Vec<SessionView>, bool),
     Neighbours(Vec<NeighbourView>),
+    Refs(Box<crate::tables::IdRefs>),
     Zeroed,
 }
 
@@ -206,6 +211,11 @@ impl Answering {
                 Query::Stats => {
                     let stats = pipeline.stats(generation);
                     let _ = request.reply.send(Answer::Stats(Box::new(stats)));
+                }
+                Query::Refs => {
+                    let _ = request
+                        .reply
+                        .send(Answer::Refs(Box::new(pipeline.id_refs())));
                 }
                 Query::Neighbours => {
                     let _ = request

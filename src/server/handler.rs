@@ -5,7 +5,9 @@
 //! (`control::ops`), the copy is validated like a file and compiled into
 //! tables as the successor of the running ones (so ids, and with them every
 //! session's backend, survive), published, and the reply waits until every
-//! worker runs it. A failure anywhere leaves the running config untouched.
+//! worker runs it. Before compiling, every worker is asked which ids its
+//! sessions still refer to, so the ids of drained deleted entries are
+//! freed and reused (`LbTables::build_next_reclaiming`). A failure anywhere leaves the running config untouched.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +22,7 @@ use control::config::{Config, InterfaceConfig, Ipv4Prefix};
 use control::ops::{self, Flush};
 use dataplane::dpdk::Port;
 use dataplane::live::LiveTables;
-use dataplane::tables::{FlushRequest, LbTables};
+use dataplane::tables::{FlushRequest, IdRefs, LbTables};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
 use super::socket::{Handler, Peer};
@@ -205,8 +207,10 @@ impl ApplianceHandler<'_, '_> {
             });
         }
         let lb = crate::lb::lb_config(&config, &b.device_macs);
-        let built = LbTables::build_next(&lb, &running.tables, &flush_request(&flush))
-            .and_then(|t| t.check_workers(self.workers.len()).map(|()| t));
+        let reports = self.id_refs();
+        let built =
+            LbTables::build_next_reclaiming(&lb, &running.tables, &flush_request(&flush), &reports)
+                .and_then(|t| t.check_workers(self.workers.len()).map(|()| t));
         let tables = match built {
             Ok(t) => Arc::new(t),
             Err(e) => {
@@ -251,6 +255,20 @@ impl ApplianceHandler<'_, '_> {
             }
             std::thread::yield_now();
         }
+    }
+
+    /// Every worker's report of the ids its sessions refer to, for the
+    /// builder to free the rest (`LbTables::build_next_reclaiming`). If any
+    /// worker does not answer, none: nothing is freed by this change.
+    fn id_refs(&self) -> Vec<IdRefs> {
+        let mut reports = Vec::with_capacity(self.workers.len());
+        for w in self.workers {
+            match w.ask(Query::Refs, WORKER_TIMEOUT) {
+                Some(Answer::Refs(r)) => reports.push(*r),
+                _ => return Vec::new(),
+            }
+        }
+        reports
     }
 
     /// Counters of every worker, summed, with per-worker parts kept.

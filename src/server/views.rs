@@ -198,6 +198,7 @@ pub fn list(
         for (b, info) in tables.backends.iter().enumerate() {
             let draining = info.service as usize == id
                 && info.state.is_retired()
+                && !info.state.is_free()
                 && live.backends.get(b).is_some_and(|c| c.total() > 0);
             if draining {
                 backends.push(backend_status(b as u32, 0, true));

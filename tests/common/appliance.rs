@@ -187,6 +187,17 @@ impl Appliance {
     }
 
     /// Stops ferrolb with SIGTERM and returns its stdout (the exit report).
+    /// The appliance's resident set, in KiB (/proc/PID/status, VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     pub fn stop(mut self) -> String {
         let Some(mut child) = self.child.take() else {
             return String::new();

@@ -34,10 +34,14 @@ impl ConnCounts {
         }
     }
 
-    /// Makes room for ids below `backend_ids` (config time only).
-    pub fn ensure(&mut self, backend_ids: usize) {
-        if self.by_backend.len() < backend_ids {
-            self.by_backend.resize(backend_ids, Conns::default());
+    /// Sizes the counts to `backend_ids` and zeroes those of `reborn` ids
+    /// (given to a new backend; config time only).
+    pub fn fit(&mut self, backend_ids: usize, reborn: &[u32]) {
+        self.by_backend.resize(backend_ids, Conns::default());
+        for &id in reborn {
+            if let Some(c) = self.by_backend.get_mut(id as usize) {
+                *c = Conns::default();
+            }
         }
     }
 

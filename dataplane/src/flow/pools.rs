@@ -169,13 +169,21 @@ impl Pools {
         }
     }
 
-    /// Makes room for the ids of `tables`.
-    pub(crate) fn grow(&mut self, services: usize, rules: usize) {
-        if self.services.len() < services {
-            self.services.resize_with(services, || None);
-        }
-        if self.snat.len() < rules {
-            self.snat.resize_with(rules, || None);
+    /// Sizes the slots to the ids of new tables, and empties the slots of
+    /// reused ids: a new entry never takes over its id's previous pool
+    /// (`refit` then builds the one it needs).
+    pub(crate) fn fit(&mut self, services: usize, rules: usize, reborn: &tables::Reborn) {
+        self.services.resize_with(services, || None);
+        self.snat.resize_with(rules, || None);
+        for (slots, ids) in [
+            (&mut self.services, &reborn.services),
+            (&mut self.snat, &reborn.snat),
+        ] {
+            for &id in ids {
+                if let Some(slot) = slots.get_mut(id as usize) {
+                    *slot = None;
+                }
+            }
         }
     }
 

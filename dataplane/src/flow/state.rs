@@ -28,7 +28,7 @@ use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
 use crate::packet::L4Kind;
 use crate::sched::{Backend, PersistentService, Scheduler};
-use crate::tables::{LbTables, Mode, ServiceKey};
+use crate::tables::{IdRefs, LbTables, Mode, Reborn, ServiceKey};
 use crate::tuple::{FiveTuple, IpProto};
 
 /// Other local ports a new flow tries when its first one's reply tuple is
@@ -181,12 +181,14 @@ impl SessionCounts {
     }
 }
 
-/// Live sessions per service and SNAT rule id; persistence templates are
-/// not counted. Backends' counts are the connection counts (`ConnCounts`).
+/// Live sessions per service and SNAT rule id, persistence templates
+/// apart (per service id). Backends' counts are the connection counts
+/// (`ConnCounts`).
 #[derive(Clone, Debug, Default)]
 struct LiveCounts {
     services: Vec<u64>,
     snat: Vec<u64>,
+    templates: Vec<u64>,
 }
 
 impl LiveCounts {
@@ -205,10 +207,24 @@ impl LiveCounts {
 
     fn ended(&mut self, s: &Session) {
         if s.state == ProtoState::Template {
-            return;
+            return self.template_gone(s.origin());
         }
         if let Some(n) = self.slot(s.origin()) {
             *n = n.saturating_sub(1);
+        }
+    }
+
+    fn template_made(&mut self, service: u32) {
+        if let Some(n) = self.templates.get_mut(service as usize) {
+            *n += 1;
+        }
+    }
+
+    fn template_gone(&mut self, origin: Origin) {
+        if let Origin::Service(i) = origin {
+            if let Some(n) = self.templates.get_mut(i as usize) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 
@@ -221,9 +237,15 @@ impl LiveCounts {
         .unwrap_or(0)
     }
 
-    fn grow(&mut self, services: usize, rules: usize) {
-        grow(&mut self.services, services, 0);
-        grow(&mut self.snat, rules, 0);
+    /// Sizes the counts to the ids of new tables and zeroes those of
+    /// reused ids.
+    fn fit(&mut self, services: usize, rules: usize, reborn: &Reborn) {
+        for list in [&mut self.services, &mut self.templates] {
+            list.resize(services, 0);
+            zero(list, &reborn.services);
+        }
+        self.snat.resize(rules, 0);
+        zero(&mut self.snat, &reborn.snat);
     }
 }
 
@@ -287,6 +309,7 @@ impl FlowState {
             live: LiveCounts {
                 services: vec![0; tables.services.len()],
                 snat: vec![0; tables.snat.len()],
+                templates: vec![0; tables.services.len()],
             },
         })
     }
@@ -398,7 +421,15 @@ impl FlowState {
                     vip: svc.spec.vip,
                     port: svc.spec.port,
                 };
-                p.pick(&mut self.sessions, sched, &self.conns, tuple, service, now)
+                let picked =
+                    p.pick_counted(&mut self.sessions, sched, &self.conns, tuple, service, now);
+                if let Some(origin) = picked.forgot {
+                    self.live.template_gone(origin);
+                }
+                if picked.remembered {
+                    self.live.template_made(s);
+                }
+                picked.backend
             }
             None => sched.pick(tuple, &self.conns),
         }
@@ -624,16 +655,18 @@ impl FlowState {
         expired
     }
 
-    /// Follows new tables (`old` is what the worker ran): grows the counts
-    /// to the new ids, takes fresh clones of the schedulers (rr/wrr cursors
-    /// restart), ends the sessions of services and backends `new` marks
-    /// flushed and `old` did not, and refits the port pools. Returns the
-    /// sessions (not templates) the flush ended.
-    pub fn adopt(&mut self, old: &LbTables, new: &LbTables) -> u64 {
+    /// Follows new tables (`old` is what the worker ran): sizes the counts
+    /// to the new ids and resets those of ids `new` gave to another entry
+    /// (`reborn`: no session of this worker refers to them, see
+    /// `tables/reclaim.rs`), takes fresh clones of the schedulers (rr/wrr
+    /// cursors restart), ends the sessions of services and backends `new`
+    /// marks flushed and `old` did not, and refits the port pools. Returns
+    /// the sessions (not templates) the flush ended.
+    pub fn adopt(&mut self, old: &LbTables, new: &LbTables, reborn: &Reborn) -> u64 {
         let (services, rules) = (new.services.len(), new.snat.len());
-        self.conns.ensure(new.backends.len());
-        self.live.grow(services, rules);
-        self.pools.grow(services, rules);
+        self.conns.fit(new.backends.len(), &reborn.backends);
+        self.live.fit(services, rules, reborn);
+        self.pools.fit(services, rules, reborn);
         self.sessions.set_timeouts(new.sessions.timeouts);
         let flushed = self.flush(old, new);
         self.schedulers = new.services.iter().map(|s| s.scheduler.clone()).collect();
@@ -655,7 +688,11 @@ impl FlowState {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let before = old.services.get(i).map(|o| o.state.is_flushed());
+                let before = old
+                    .services
+                    .get(i)
+                    .filter(|o| o.stamp.born == s.stamp.born)
+                    .map(|o| o.state.is_flushed());
                 newly(s.state.is_flushed(), before)
             })
             .collect();
@@ -664,7 +701,11 @@ impl FlowState {
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let before = old.backends.get(i).map(|o| o.state.is_flushed());
+                let before = old
+                    .backends
+                    .get(i)
+                    .filter(|o| o.stamp.born == b.stamp.born)
+                    .map(|o| o.state.is_flushed());
                 newly(b.state.is_flushed(), before)
             })
             .collect();
@@ -696,6 +737,29 @@ impl FlowState {
         flushed
     }
 
+    /// What this worker's sessions and templates refer to, by id, for the
+    /// builder to free ids (`LbTables::build_next_reclaiming`); `epoch` is
+    /// that of the tables it runs. Kept counts: no table walk.
+    pub fn id_refs(&self, epoch: u64) -> IdRefs {
+        IdRefs {
+            epoch,
+            services: self
+                .live
+                .services
+                .iter()
+                .zip(&self.live.templates)
+                .map(|(n, t)| n + t)
+                .collect(),
+            backends: self
+                .conns
+                .as_slice()
+                .iter()
+                .map(|c| u64::from(c.active) + u64::from(c.inactive))
+                .collect(),
+            snat: self.live.snat.clone(),
+        }
+    }
+
     /// Live sessions by service, backend (active and inactive) and SNAT
     /// rule id, from counts kept as sessions come and go: no table walk.
     pub fn session_counts(&self) -> SessionCounts {
@@ -723,9 +787,11 @@ impl FlowState {
     }
 }
 
-/// Makes `list` at least `len` long, filling with `value`.
-fn grow<T: Clone>(list: &mut Vec<T>, len: usize, value: T) {
-    if list.len() < len {
-        list.resize(len, value);
+/// Zeroes the counts of `ids` in `list`.
+fn zero(list: &mut [u64], ids: &[u32]) {
+    for &id in ids {
+        if let Some(n) = list.get_mut(id as usize) {
+            *n = 0;
+        }
     }
 }

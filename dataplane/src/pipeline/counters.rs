@@ -5,7 +5,7 @@
 //! summed only when someone asks.
 
 use crate::drop::DropCounters;
-use crate::tables::BackendInfo;
+use crate::tables::{BackendInfo, Reborn};
 
 /// Traffic of one service, backend or SNAT rule. "In" is client to backend
 /// (or internal host to the outside), "out" the replies. Bytes are IP bytes
@@ -108,9 +108,9 @@ impl Events {
 
 /// One worker's pipeline counters, indexed by id. The packet path keeps
 /// `services` at zero and counts on the backends; [`LbCounters::sum_services`]
-/// fills them in when the counters are read. The vectors grow when the
-/// worker adopts tables with more ids (ids are never reused, so a value
-/// stays with its service, backend or rule).
+/// fills them in when the counters are read. The vectors follow the ids of
+/// the tables the worker adopts; an id given to a new entry starts again
+/// from 0 ([`LbCounters::fit`]).
 #[derive(Clone, Debug, Default)]
 pub struct LbCounters {
     pub drops: DropCounters,
@@ -136,6 +136,23 @@ impl LbCounters {
         ] {
             if list.len() < n {
                 list.resize(n, FlowCounters::default());
+            }
+        }
+    }
+
+    /// Sizes the vectors to the ids of new tables and zeroes the counters
+    /// of ids given to a new entry (`reborn`), so it starts from 0.
+    pub fn fit(&mut self, services: usize, backends: usize, snat: usize, reborn: &Reborn) {
+        for (list, n, ids) in [
+            (&mut self.services, services, &reborn.services),
+            (&mut self.backends, backends, &reborn.backends),
+            (&mut self.snat, snat, &reborn.snat),
+        ] {
+            list.resize(n, FlowCounters::default());
+            for &id in ids {
+                if let Some(c) = list.get_mut(id as usize) {
+                    *c = FlowCounters::default();
+                }
             }
         }
     }

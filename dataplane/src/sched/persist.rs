@@ -68,24 +68,74 @@ impl Persistence {
         service: PersistentService,
         now_ms: u64,
     ) -> Option<Backend> {
+        self.pick_counted(table, sched, conns, flow, service, now_ms)
+            .backend
+    }
+
+    /// [`pick`](Self::pick), saying which templates it removed and made,
+    /// so the caller can count the ids templates refer to. A template is
+    /// followed only if it was made for this very service id (not an
+    /// earlier service with the same address and port, whose id may since
+    /// have been freed) and its backend still takes new flows.
+    pub fn pick_counted<S: BuildHasher>(
+        &self,
+        table: &mut SessionTable<S>,
+        sched: &mut Scheduler,
+        conns: &ConnCounts,
+        flow: &FiveTuple,
+        service: PersistentService,
+        now_ms: u64,
+    ) -> Picked {
         let key = self.template_key(flow, service);
+        let mut forgot = None;
         if let Some(hit) = table.lookup(&key) {
-            let id = table.get(hit.id).backend;
-            if let Some(b) = sched.backends().iter().find(|b| b.id == id && b.weight > 0) {
+            let template = table.get(hit.id);
+            let (id, origin) = (template.backend, template.origin());
+            let ours = origin == Origin::Service(service.id);
+            if let Some(b) = sched
+                .backends()
+                .iter()
+                .find(|b| ours && b.id == id && b.weight > 0)
+            {
                 let b = *b;
                 table.refresh_with_timeout(hit.id, self.timeout_ms, now_ms);
-                return Some(b);
+                return Picked {
+                    backend: Some(b),
+                    forgot,
+                    remembered: false,
+                };
             }
-            // Drained or removed backend: forget it and choose again.
-            table.remove(hit.id);
+            // Drained or removed backend, or another service's template:
+            // forget it and choose again.
+            forgot = table.remove(hit.id).map(|s| s.origin());
         }
-        let b = sched.pick(flow, conns)?;
+        let Some(b) = sched.pick(flow, conns) else {
+            return Picked {
+                backend: None,
+                forgot,
+                remembered: false,
+            };
+        };
         let template = NewSession {
             origin: Origin::Service(service.id),
             timeout_ms: Some(self.timeout_ms),
             ..NewSession::new(key, key, b.id, ProtoState::Template)
         };
-        let _ = table.insert(&template, now_ms);
-        Some(b)
+        let remembered = table.insert(&template, now_ms).is_ok();
+        Picked {
+            backend: Some(b),
+            forgot,
+            remembered,
+        }
     }
+}
+
+/// What [`Persistence::pick_counted`] chose and did to templates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Picked {
+    pub backend: Option<Backend>,
+    /// The origin of a template it removed.
+    pub forgot: Option<Origin>,
+    /// Whether it inserted a template (with origin the picked-for service).
+    pub remembered: bool,
 }

@@ -7,12 +7,15 @@
 //! service index, Maglev tables) and assigns ids. A config change compiles
 //! the next tables with [`LbTables::build_next`], which keeps the ids of
 //! what did not change so that workers keep their sessions, counters and
-//! port pools across the switch (see `Pipeline::adopt`). Workers never
-//! allocate while reading these.
+//! port pools across the switch (see `Pipeline::adopt`), and
+//! [`LbTables::build_next_reclaiming`] also frees the ids of deleted
+//! entries no worker's session refers to any more and gives them to new
+//! ones (`reclaim`). Workers never allocate while reading these.
 
 mod listen;
 mod model;
 pub mod owner;
+mod reclaim;
 
 use std::net::Ipv4Addr;
 
@@ -31,12 +34,15 @@ use owner::FlowOwners;
 /// The compiled, read-only tables.
 ///
 /// `services`, `backends` and `snat` are indexed by id and hold retired
-/// entries too: ids are stable across [`LbTables::build_next`] and never
-/// reused, so these lists only grow. Each deletion or change of identity
-/// leaves an entry (its spec, no scheduler) here for the life of the
-/// appliance, and a counter slot in every worker; a restart compacts them.
+/// entries too: ids are stable across [`LbTables::build_next`]. A deleted
+/// entry (or one whose identity changed) stays, retired, while sessions of
+/// it drain; once no worker has one, [`LbTables::build_next_reclaiming`]
+/// frees its id ([`Lifecycle::Free`]) and gives it to the next new entry.
 #[derive(Clone, Debug)]
 pub struct LbTables {
+    /// Which build these tables are: 1 for the first, one more for each
+    /// successor. Ids' stamps and workers' reference reports are in epochs.
+    pub epoch: u64,
     pub ports: Vec<PortSetup>,
     pub interfaces: Vec<Interface>,
     /// `(port, vlan) -> interface index`, searched linearly (a handful).
@@ -63,21 +69,21 @@ pub struct LbTables {
     pub owners: FlowOwners,
 }
 
-/// Ids of services and SNAT rules over one run, at most (they are never
-/// reused; a restart compacts them).
+/// Ids of services and SNAT rules, live and draining, at most.
 const MAX_ENTRY_IDS: usize = 1 << 31;
 
 impl LbTables {
     /// Compiles `cfg` as the first tables; the error says what is wrong in
     /// config terms.
     pub fn build(cfg: &LbConfig) -> Result<LbTables, String> {
-        compile(cfg, None, &FlushRequest::default())
+        compile(cfg, None, &FlushRequest::default(), &[])
     }
 
     /// Compiles `cfg` as the successor of `prev`: a service keeps its id when its key (vip, proto, port),
     /// mode and local addresses are unchanged; a backend keeps its id when its service kept its id and its
     /// (addr, port) is unchanged. Services and backends that disappear (or change identity) are kept as
-    /// retired entries so their live sessions still forward and drain; ids are never reused.
+    /// retired entries so their live sessions still forward and drain. Frees no id: see
+    /// [`build_next_reclaiming`](Self::build_next_reclaiming).
     /// Entries named in `flush` are retired *and* marked flushed.
     ///
     /// A flush names a key, so it also flushes retired (draining) entries
@@ -90,7 +96,49 @@ impl LbTables {
         prev: &LbTables,
         flush: &FlushRequest,
     ) -> Result<LbTables, String> {
-        compile(cfg, Some(prev), flush)
+        compile(cfg, Some(prev), flush, &[])
+    }
+
+    /// [`build_next`](Self::build_next), first freeing the ids of retired
+    /// entries that no worker refers to any more, by `reports` (one per
+    /// worker, each from `Pipeline::id_refs`; a missing worker frees
+    /// nothing), and giving the freed ids to new entries (lowest first).
+    /// Freed ids at the end of a list are dropped, so the tables and every
+    /// per-id array in the workers stay as long as the entries that are live
+    /// or draining. Why a reused id is safe: `tables/reclaim.rs`.
+    pub fn build_next_reclaiming(
+        cfg: &LbConfig,
+        prev: &LbTables,
+        flush: &FlushRequest,
+        reports: &[IdRefs],
+    ) -> Result<LbTables, String> {
+        compile(cfg, Some(prev), flush, reports)
+    }
+
+    /// Ids of the entries `self` holds that `old` held for another entry
+    /// (freed and given to a new one in between): a worker that ran `old`
+    /// resets what it keeps by these ids.
+    pub fn reborn_since(&self, old: &LbTables) -> Reborn {
+        fn ids(new: impl Iterator<Item = IdStamp>, old: &[IdStamp]) -> Vec<u32> {
+            new.zip(old)
+                .enumerate()
+                .filter(|(_, (n, o))| n.born != o.born)
+                .map(|(i, _)| i as u32)
+                .collect()
+        }
+        let stamps = |t: &LbTables| -> [Vec<IdStamp>; 3] {
+            [
+                t.services.iter().map(|s| s.stamp).collect(),
+                t.backends.iter().map(|b| b.stamp).collect(),
+                t.snat.iter().map(|r| r.stamp).collect(),
+            ]
+        };
+        let [s, b, r] = stamps(old);
+        Reborn {
+            services: ids(self.services.iter().map(|x| x.stamp), &s),
+            backends: ids(self.backends.iter().map(|x| x.stamp), &b),
+            snat: ids(self.snat.iter().map(|x| x.stamp), &r),
+        }
     }
 
     /// Every backend id of service `service`, retired ones included.
@@ -224,90 +272,127 @@ fn compile_network(cfg: &LbConfig) -> Result<Network, String> {
 
 /// The tables for `cfg`, with ids carried over from `prev` (see
 /// [`LbTables::build_next`]); with no `prev`, ids are assigned in config
-/// order from 0.
+/// order from 0. Retired entries that `reports` show unreferenced are freed
+/// first, and new entries take the lowest free ids (see `reclaim`).
 fn compile(
     cfg: &LbConfig,
     prev: Option<&LbTables>,
     flush: &FlushRequest,
+    reports: &[IdRefs],
 ) -> Result<LbTables, String> {
     let (ingress, routes, mut owned) = compile_network(cfg)?;
+    let epoch = prev.map_or(1, |p| p.epoch + 1);
+    let mut e = retire_all(prev, flush);
+    reclaim::free_unreferenced(&mut e.services, &mut e.backends, &mut e.snat, reports)?;
+    let service_index = compile_services(cfg, prev, &mut e, &mut owned, epoch)?;
+    let snat_match = compile_snat(cfg, prev, &mut e, &mut owned, epoch)?;
+    let Entries {
+        mut services,
+        mut backends,
+        mut snat,
+    } = e;
+    reclaim::stamp_retirements(&mut services, &mut backends, &mut snat, epoch);
+    reclaim::trim(&mut services, |s| s.state);
+    reclaim::trim(&mut backends, |b| b.state);
+    reclaim::trim(&mut snat, |r| r.state);
+    if snat.len() >= MAX_ENTRY_IDS || services.len() >= MAX_ENTRY_IDS {
+        return Err("too many services or SNAT rules, live and draining".into());
+    }
 
-    // Every earlier entry stays, retired unless the config names it again
-    // below; the flush marks apply to retired (draining) entries too.
+    let owners = FlowOwners::build(&services, &backends, &snat);
+    Ok(LbTables {
+        epoch,
+        owners,
+        custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
+        ports: cfg.ports.clone(),
+        interfaces: cfg.interfaces.clone(),
+        ingress,
+        routes,
+        static_neighbours: cfg.neighbours.iter().copied().collect(),
+        owned: AddrSet::new(owned),
+        services,
+        service_index,
+        backends,
+        snat,
+        snat_match,
+        sessions: cfg.sessions,
+    })
+}
+
+/// The entry lists being compiled.
+struct Entries {
+    services: Vec<Service>,
+    backends: Vec<BackendInfo>,
+    snat: Vec<SnatRule>,
+}
+
+/// Every earlier entry, retired unless the config names it again (the
+/// compile steps re-activate those); the flush marks apply to retired
+/// (draining) entries too. Free ids stay free.
+fn retire_all(prev: Option<&LbTables>, flush: &FlushRequest) -> Entries {
     let mut services: Vec<Service> = prev.map_or_else(Vec::new, |p| p.services.clone());
     let mut backends: Vec<BackendInfo> = prev.map_or_else(Vec::new, |p| p.backends.clone());
     let mut snat: Vec<SnatRule> = prev.map_or_else(Vec::new, |p| p.snat.clone());
-    for svc in &mut services {
+    for svc in services.iter_mut().filter(|s| !s.state.is_free()) {
         let named = flush.services.contains(&svc.key());
         retire(&mut svc.state, named);
     }
-    for b in &mut backends {
+    for b in backends.iter_mut().filter(|b| !b.state.is_free()) {
         let Some(svc) = services.get(b.service as usize) else {
             continue;
         };
         let named = flush.backends.contains(&(svc.key(), b.addr, b.port));
         retire(&mut b.state, named || svc.state.is_flushed());
     }
-    for rule in &mut snat {
+    for rule in snat.iter_mut().filter(|r| !r.state.is_free()) {
         retire(&mut rule.state, false);
     }
+    Entries {
+        services,
+        backends,
+        snat,
+    }
+}
 
+/// Compiles the config's services into `e` (keeping ids, taking free ones
+/// for new entries); returns the service index.
+fn compile_services(
+    cfg: &LbConfig,
+    prev: Option<&LbTables>,
+    e: &mut Entries,
+    owned: &mut Vec<Ipv4Addr>,
+    epoch: u64,
+) -> Result<ListenIndex<u32>, String> {
+    let mut free_services = reclaim::FreeIds::of(e.services.iter().map(|s| s.state));
+    let mut free_backends = reclaim::FreeIds::of(e.backends.iter().map(|b| b.state));
+    let fresh = IdStamp {
+        born: epoch,
+        retired: 0,
+    };
     let mut service_index = ListenIndex::default();
     for spec in &cfg.services {
         let key = spec.key();
         let text = || key.to_string();
-        let listens: Vec<(ServiceKey, u16)> = spec.listens().collect();
-        for (i, &(listen, last)) in listens.iter().enumerate() {
-            let earlier = listens[..i].iter().find(|(k, l)| {
-                (k.proto, k.vip) == (listen.proto, listen.vip)
-                    && k.port <= last
-                    && listen.port <= *l
-            });
-            if let Some((k, _)) = earlier {
-                return Err(format!(
-                    "service {}: listens on {k} and {listen}, which share ports",
-                    text()
-                ));
-            }
-            if let Some(clash) = service_index.overlap(&listen, last) {
-                return Err(match (clash == key, listen == key) {
-                    (true, true) => format!("service {}: defined twice", text()),
-                    _ => format!(
-                        "service {}: {listen} shares ports with service {clash}",
-                        text()
-                    ),
-                });
-            }
-        }
-        if spec.one_packet
-            && (spec.proto != IpProto::UDP || !matches!(spec.mode, Mode::Dr | Mode::Tun))
-        {
-            return Err(format!(
-                "service {}: one-packet scheduling is for UDP with DR or TUN (NAT and FULLNAT replies need a session)",
-                text()
-            ));
-        }
-        if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
-            return Err(format!("service {}: FULLNAT needs local addresses", text()));
-        }
+        check_service(spec, &service_index)?;
         // The same service: same key, mode and local addresses, not flushed.
         let kept = prev
             .and_then(|p| p.service_index.by_key(&key))
             .filter(|&id| {
-                services.get(id as usize).is_some_and(|old| {
+                e.services.get(id as usize).is_some_and(|old| {
                     !old.state.is_flushed()
                         && old.spec.mode == spec.mode
                         && old.spec.local_addrs == spec.local_addrs
                 })
             });
-        let id = kept.unwrap_or(services.len() as u32);
-        let old = kept.and_then(|k| services.get(k as usize));
+        let old = kept.and_then(|k| e.services.get(k as usize));
+        // A new service's backends name the id it will take.
+        let id = kept.unwrap_or_else(|| free_services.peek(e.services.len()));
         let mut ids = Vec::with_capacity(spec.backends.len());
         let mut sched_backends = Vec::with_capacity(spec.backends.len());
         for b in &spec.backends {
             let same = old.and_then(|o| {
                 o.backend_ids.iter().copied().find(|&bid| {
-                    backends.get(bid as usize).is_some_and(|ob| {
+                    e.backends.get(bid as usize).is_some_and(|ob| {
                         !ob.state.is_flushed() && ob.addr == b.addr && ob.port == b.port
                     })
                 })
@@ -315,16 +400,17 @@ fn compile(
             let bid = match same {
                 Some(bid) if !ids.contains(&bid) => bid,
                 _ => {
-                    backends.push(BackendInfo {
+                    let info = BackendInfo {
                         service: id,
                         addr: b.addr,
                         port: b.port,
                         state: Lifecycle::Active,
-                    });
-                    backends.len() as u32 - 1
+                        stamp: fresh,
+                    };
+                    free_backends.place(&mut e.backends, info)
                 }
             };
-            if let Some(info) = backends.get_mut(bid as usize) {
+            if let Some(info) = e.backends.get_mut(bid as usize) {
                 info.state = Lifecycle::Active;
             }
             ids.push(bid);
@@ -335,6 +421,7 @@ fn compile(
                 weight: b.weight,
             });
         }
+        let old = kept.and_then(|k| e.services.get(k as usize));
         // Same backends, weights and algorithm: share the built scheduler
         // (a Maglev table is costly to rebuild for every change).
         let reusable = old.filter(|o| {
@@ -355,24 +442,82 @@ fn compile(
             scheduler,
             backend_ids: ids,
             state: Lifecycle::Active,
+            stamp: old.map_or(fresh, |o| o.stamp),
         };
-        match services.get_mut(id as usize) {
-            Some(slot) => *slot = svc,
-            None => services.push(svc),
-        }
+        let placed = match kept {
+            Some(k) => {
+                if let Some(slot) = e.services.get_mut(k as usize) {
+                    *slot = svc;
+                }
+                k
+            }
+            None => free_services.place(&mut e.services, svc),
+        };
+        debug_assert_eq!(placed, id);
         for (listen, last) in spec.listens() {
             service_index.insert(listen, last, id);
         }
     }
     // Retired services keep their spec (mode, timeouts) for their sessions
     // and drop their scheduler (and with it any Maglev table).
-    for svc in services.iter_mut().filter(|s| s.state.is_retired()) {
+    for svc in e.services.iter_mut().filter(|s| s.state.is_retired()) {
         if !svc.scheduler.backends().is_empty() || svc.scheduler.maglev_table().is_some() {
             svc.scheduler = Scheduler::new(SchedulerKind::RoundRobin, Vec::new())
                 .map_err(|e| format!("retiring a service: {e:?}"))?;
         }
     }
+    Ok(service_index)
+}
 
+/// What only the compiled form can check of one service against those
+/// compiled before it: ports it shares with itself or another service,
+/// one-packet and FULLNAT constraints.
+fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result<(), String> {
+    let key = spec.key();
+    let text = || key.to_string();
+    let listens: Vec<(ServiceKey, u16)> = spec.listens().collect();
+    for (i, &(listen, last)) in listens.iter().enumerate() {
+        let earlier = listens[..i].iter().find(|(k, l)| {
+            (k.proto, k.vip) == (listen.proto, listen.vip) && k.port <= last && listen.port <= *l
+        });
+        if let Some((k, _)) = earlier {
+            return Err(format!(
+                "service {}: listens on {k} and {listen}, which share ports",
+                text()
+            ));
+        }
+        if let Some(clash) = service_index.overlap(&listen, last) {
+            return Err(match (clash == key, listen == key) {
+                (true, true) => format!("service {}: defined twice", text()),
+                _ => format!(
+                    "service {}: {listen} shares ports with service {clash}",
+                    text()
+                ),
+            });
+        }
+    }
+    if spec.one_packet && (spec.proto != IpProto::UDP || !matches!(spec.mode, Mode::Dr | Mode::Tun))
+    {
+        return Err(format!(
+            "service {}: one-packet scheduling is for UDP with DR or TUN (NAT and FULLNAT replies need a session)",
+            text()
+        ));
+    }
+    if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
+        return Err(format!("service {}: FULLNAT needs local addresses", text()));
+    }
+    Ok(())
+}
+
+/// Compiles the config's SNAT rules into `e`; returns the match list.
+fn compile_snat(
+    cfg: &LbConfig,
+    prev: Option<&LbTables>,
+    e: &mut Entries,
+    owned: &mut Vec<Ipv4Addr>,
+    epoch: u64,
+) -> Result<Vec<(Ipv4Addr, u8, u32)>, String> {
+    let mut free = reclaim::FreeIds::of(e.snat.iter().map(|r| r.state));
     let mut snat_match: Vec<(Ipv4Addr, u8, u32)> = Vec::with_capacity(cfg.snat.len());
     for rule in &cfg.snat {
         let (addr, len) = rule.source;
@@ -389,44 +534,40 @@ fn compile(
                 .find(|&&(n, l, _)| (n, l) == (net, len))
                 .map(|&(_, _, id)| id)
         });
-        let entry = SnatRule {
+        let mut entry = SnatRule {
             spec: rule.clone(),
             state: Lifecycle::Active,
+            stamp: IdStamp {
+                born: epoch,
+                retired: 0,
+            },
         };
-        let id = match kept.and_then(|k| snat.get_mut(k as usize).map(|slot| (k, slot))) {
+        let id = match kept.and_then(|k| e.snat.get_mut(k as usize).map(|slot| (k, slot))) {
             Some((k, slot)) => {
+                entry.stamp = slot.stamp;
                 *slot = entry;
                 k
             }
-            None => {
-                snat.push(entry);
-                snat.len() as u32 - 1
-            }
+            None => free.place(&mut e.snat, entry),
         };
         snat_match.push((net, len, id));
         owned.extend(rule.addrs.iter().copied());
     }
-    if snat.len() >= MAX_ENTRY_IDS || services.len() >= MAX_ENTRY_IDS {
-        return Err("too many services or SNAT rules over this run: restart to compact ids".into());
-    }
+    Ok(snat_match)
+}
 
-    let owners = FlowOwners::build(&services, &backends, &snat);
-    Ok(LbTables {
-        owners,
-        custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
-        ports: cfg.ports.clone(),
-        interfaces: cfg.interfaces.clone(),
-        ingress,
-        routes,
-        static_neighbours: cfg.neighbours.iter().copied().collect(),
-        owned: AddrSet::new(owned),
-        services,
-        service_index,
-        backends,
-        snat,
-        snat_match,
-        sessions: cfg.sessions,
-    })
+/// Ids whose entry changed between two tables (see [`LbTables::reborn_since`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reborn {
+    pub services: Vec<u32>,
+    pub backends: Vec<u32>,
+    pub snat: Vec<u32>,
+}
+
+impl Reborn {
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.backends.is_empty() && self.snat.is_empty()
+    }
 }
 
 /// Marks an entry that the new config has not (yet) named: an active one

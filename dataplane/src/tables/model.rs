@@ -145,10 +145,11 @@ pub struct LbConfig {
     pub sessions: TableConfig,
 }
 
-/// Where a service, backend or SNAT rule is in its life. Ids are never
-/// reused, so an entry that leaves the config stays in the tables (retired)
-/// for as long as the appliance runs: its live sessions still find their
-/// mode, timeouts and real server by id.
+/// Where a service, backend or SNAT rule is in its life. An entry that
+/// leaves the config stays in the tables (retired) while any worker still
+/// has a session of it, so those sessions still find their mode, timeouts
+/// and real server by id; once no worker has one, a later build frees its
+/// id (see `tables::reclaim`) for the next new entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lifecycle {
     /// In the config: takes new flows (backends: if their weight is above 0).
@@ -160,6 +161,9 @@ pub enum Lifecycle {
     /// Retired and its sessions ended at once (flush): a worker removes them
     /// when it adopts the tables that first mark the entry flushed.
     Flushed,
+    /// Not an entry: a freed id, kept as a placeholder so ids stay indexes
+    /// until a new entry takes it. No session refers to it.
+    Free,
 }
 
 impl Lifecycle {
@@ -171,6 +175,28 @@ impl Lifecycle {
     pub fn is_flushed(self) -> bool {
         self == Lifecycle::Flushed
     }
+
+    /// A freed id (no entry).
+    pub fn is_free(self) -> bool {
+        self == Lifecycle::Free
+    }
+
+    /// Whether sessions of the entry may exist and keep forwarding: active
+    /// or draining (not flushed, not free).
+    pub fn keeps_sessions(self) -> bool {
+        matches!(self, Lifecycle::Active | Lifecycle::Retired)
+    }
+}
+
+/// When an id was given to its entry and when that entry left the config,
+/// as table epochs (`LbTables::epoch`). `born` tells a reused id from its
+/// previous owner: a worker that sees it change resets everything it keeps
+/// by that id. `retired` (0 while active) is what a worker's reference
+/// report must have caught up with before the id may be freed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdStamp {
+    pub born: u64,
+    pub retired: u64,
 }
 
 /// A service, compiled.
@@ -186,6 +212,7 @@ pub struct Service {
     /// [`LbTables::backends_of`].
     pub backend_ids: Vec<u32>,
     pub state: Lifecycle,
+    pub stamp: IdStamp,
 }
 
 impl Service {
@@ -203,6 +230,7 @@ pub struct BackendInfo {
     pub port: u16,
     /// Retired backends are in no scheduler.
     pub state: Lifecycle,
+    pub stamp: IdStamp,
 }
 
 /// A SNAT rule, by id (its sessions' origin is `Origin::Snat(id)`).
@@ -211,11 +239,26 @@ pub struct SnatRule {
     pub spec: SnatSpec,
     /// Retired rules match no new flows.
     pub state: Lifecycle,
+    pub stamp: IdStamp,
 }
 
 /// Key of the service index: protocol, destination address (VIP), port.
 /// The control plane names services by the same type.
 pub use ferrolb_types::ServiceKey;
+
+/// What one worker's sessions refer to, by id, counted as sessions come and
+/// go (persistence templates included): the builder frees a retired id
+/// only when every worker's report says 0 for it and was taken at an epoch
+/// at or after the one that retired it (from then on no worker can open a
+/// session on it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdRefs {
+    /// `LbTables::epoch` of the tables the worker ran when it counted.
+    pub epoch: u64,
+    pub services: Vec<u64>,
+    pub backends: Vec<u64>,
+    pub snat: Vec<u64>,
+}
 
 /// Sessions and backends to end at once when the next tables are adopted.
 #[derive(Clone, Debug, Default)]

@@ -72,7 +72,7 @@ impl FlowOwners {
         // Draining entries first, so an active service with the same key
         // (re-added with another mode) decides.
         for active in [false, true] {
-            for svc in services.iter().filter(|s| !s.state.is_flushed()) {
+            for svc in services.iter().filter(|s| s.state.keeps_sessions()) {
                 if svc.state.is_retired() == active {
                     continue;
                 }
@@ -84,11 +84,11 @@ impl FlowOwners {
                 }
             }
         }
-        for b in backends.iter().filter(|b| !b.state.is_flushed()) {
+        for b in backends.iter().filter(|b| b.state.keeps_sessions()) {
             let Some(svc) = services.get(b.service as usize) else {
                 continue;
             };
-            if svc.spec.mode != Mode::Nat || svc.state.is_flushed() {
+            if svc.spec.mode != Mode::Nat || !svc.state.keeps_sessions() {
                 continue;
             }
             let key = (b.addr, svc.spec.proto, b.port);
@@ -107,7 +107,7 @@ impl FlowOwners {
             owners.nat_any_port |= b.port == 0;
             owners.nat_backends.insert(key, by);
         }
-        for rule in snat.iter().filter(|r| !r.state.is_flushed()) {
+        for rule in snat.iter().filter(|r| r.state.keeps_sessions()) {
             local.extend(rule.spec.addrs.iter().copied());
             owners.snat_sources.push(rule.spec.source);
         }

@@ -192,7 +192,7 @@ fn deleted_entries_are_retired_out_of_the_index_and_the_schedulers() {
     assert_eq!(
         t4.services[0].backend_ids,
         vec![4, 1],
-        "ids are never reused"
+        "build_next frees no id (build_next_reclaiming does, with reports)"
     );
 }
 

@@ -1,6 +1,7 @@
-//! Control-plane benchmark: how long `apply` of a large config takes, and
-//! how long a weight change takes to reach the dataplane, on a running
-//! `ferrolb` that forwards traffic meanwhile.
+//! Control-plane benchmark: how long `apply` of a large config takes, how
+//! long a weight change takes to reach the dataplane, and whether both (and
+//! the appliance's RSS) stay flat after many add/delete cycles of services,
+//! on a running `ferrolb` that forwards traffic meanwhile.
 //!
 //! `cargo build --release --workspace && target/release/ctlbench`
 //!
@@ -39,6 +40,20 @@ struct Args {
     /// Weight changes to time.
     #[arg(long, default_value_t = 200)]
     weight_changes: usize,
+    /// Add/delete cycles after which to time `backend_edit` and read RSS,
+    /// cumulative (a cycle applies the base config plus the churn services,
+    /// then the base config again).
+    #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
+    churn: Vec<usize>,
+    /// Services added and deleted by each cycle.
+    #[arg(long, default_value_t = 20)]
+    churn_services: usize,
+    /// Backends of each churn service.
+    #[arg(long, default_value_t = 10)]
+    churn_backends: usize,
+    /// `backend_edit`s timed after each churn checkpoint.
+    #[arg(long, default_value_t = 100)]
+    churn_edits: usize,
     /// Worker core.
     #[arg(long, default_value_t = 1)]
     core: usize,
@@ -90,25 +105,8 @@ fn main() -> Result<()> {
     let base = format!("{head}{}", scenario::ONE_ARMED_DNS);
     let config = dir.join("ferrolb.toml");
     std::fs::write(&config, &base)?;
-    let large = |weight_shift: usize| {
-        let mut text = base.clone();
-        for s in 0..args.services {
-            let vip = format!("10.{}.{}.{}", 100 + s / 65536, (s / 256) % 256, s % 256);
-            let _ = write!(
-                text,
-                "\n[[service]]\nvip = \"{vip}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"nat\"\nscheduler = \"wrr\"\n"
-            );
-            for b in 0..args.backends {
-                let _ = write!(
-                    text,
-                    "\n[[service.backend]]\naddress = \"10.0.1.{}\"\nport = 8080\nweight = {}\n",
-                    20 + b,
-                    1 + (b + weight_shift) % 5
-                );
-            }
-        }
-        text
-    };
+    let large =
+        |weight_shift: usize| with_services(&base, 100, args.services, args.backends, weight_shift);
 
     let log = std::fs::File::create(dir.join("ferrolb.log"))?;
     let child = Command::new(&args.ferrolb)
@@ -140,6 +138,13 @@ fn main() -> Result<()> {
     // First with the base config alone: the cost of a change that does not
     // grow with the config.
     weight_rows(&mut rows, &mut client, args.weight_changes, "1 service")?;
+    let churn = Churn {
+        base: &base,
+        with_extra: with_services(&base, 200, args.churn_services, args.churn_backends, 0),
+        pid: app.child.id(),
+        edits: args.churn_edits,
+    };
+    churn.rows(&mut rows, &mut client, &args.churn)?;
     // Each apply changes every backend's weight, so each is a real change.
     let mut apply_rtt = Vec::new();
     let mut apply_adopt = Vec::new();
@@ -203,17 +208,104 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// `base` with `n` more NAT services (VIPs `10.FIRST.x.y`), each with
+/// `backends` backends whose weights are shifted by `weight_shift`.
+fn with_services(
+    base: &str,
+    first: usize,
+    n: usize,
+    backends: usize,
+    weight_shift: usize,
+) -> String {
+    let mut text = base.to_string();
+    for s in 0..n {
+        let vip = format!("10.{}.{}.{}", first + s / 65536, (s / 256) % 256, s % 256);
+        let _ = write!(
+            text,
+            "\n[[service]]\nvip = \"{vip}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"nat\"\nscheduler = \"wrr\"\n"
+        );
+        for b in 0..backends {
+            let _ = write!(
+                text,
+                "\n[[service.backend]]\naddress = \"10.0.1.{}\"\nport = 8080\nweight = {}\n",
+                20 + b,
+                1 + (b + weight_shift) % 5
+            );
+        }
+    }
+    text
+}
+
+/// Add/delete cycles of services, with the cost of one `backend_edit` and
+/// the appliance's RSS after each checkpoint.
+struct Churn<'a> {
+    base: &'a str,
+    with_extra: String,
+    pid: u32,
+    edits: usize,
+}
+
+impl Churn<'_> {
+    fn rows(&self, rows: &mut Vec<Row>, client: &mut Client, checkpoints: &[usize]) -> Result<()> {
+        let apply = |text: &str| Op::Apply {
+            config: text.to_string(),
+            dry_run: false,
+            source: Some("churn.toml".into()),
+        };
+        let (extra, back) = (apply(&self.with_extra), apply(self.base));
+        let mut done = 0;
+        for &n in checkpoints {
+            let started = Instant::now();
+            while done < n {
+                client.change(&extra)?;
+                client.change(&back)?;
+                done += 1;
+            }
+            let took = started.elapsed().as_secs_f64();
+            let mut rtt = Vec::with_capacity(self.edits);
+            for i in 0..self.edits {
+                let (_, t) = timed(client, &backend_edit(i)?)?;
+                rtt.push(t.as_secs_f64() * 1e6);
+            }
+            rows.push(summary(
+                &format!("backend_edit after {n} churn cycles: round trip (us)"),
+                &mut rtt,
+            ));
+            let rss = rss_kib(self.pid)? as f64 / 1024.0;
+            rows.push(summary(
+                &format!("  RSS after {n} cycles (MiB; cycles took {took:.0} s)"),
+                &mut [rss],
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The resident set of process `pid`, from /proc.
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS in /proc/PID/status")
+}
+
+/// The `i`th weight change of the base service's first backend.
+fn backend_edit(i: usize) -> Result<Op> {
+    Ok(Op::BackendEdit {
+        service: "udp/192.0.2.20:53".parse().map_err(anyhow::Error::msg)?,
+        backend: "10.0.1.11".parse().map_err(anyhow::Error::msg)?,
+        weight: 2 + i as u32 % 2,
+    })
+}
+
 /// Times `n` weight changes of the base service: round trip and adoption.
 fn weight_rows(rows: &mut Vec<Row>, client: &mut Client, n: usize, loaded: &str) -> Result<()> {
     let mut rtt = Vec::new();
     let mut adopt = Vec::new();
     for i in 0..n {
-        let edit = Op::BackendEdit {
-            service: "udp/192.0.2.20:53".parse().map_err(anyhow::Error::msg)?,
-            backend: "10.0.1.11".parse().map_err(anyhow::Error::msg)?,
-            weight: 2 + i as u32 % 2,
-        };
-        let (result, took) = timed(client, &edit)?;
+        let (result, took) = timed(client, &backend_edit(i)?)?;
         rtt.push(took.as_secs_f64() * 1e6);
         adopt.push(result.adopted_us.map_or(f64::NAN, |us| us as f64));
     }
