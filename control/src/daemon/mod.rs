@@ -10,6 +10,7 @@
 //! apply covers every transition since the last. `docs/health-and-metrics.md`
 //! describes the behaviour for users.
 
+mod announce;
 mod effective;
 mod log;
 mod notify;
@@ -17,9 +18,10 @@ mod quorum;
 mod transport;
 mod watch;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -32,6 +34,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::health::{Change, HealthEvent, HealthMonitor, HealthView};
 use crate::metrics::{self, DaemonCounters, MetricsServer};
 
+pub use announce::{bird_static, live_vips};
 pub use effective::{effective, to_toml};
 pub(crate) use log::Logger;
 pub use transport::{call, Appliance, CallError, UnixSocket};
@@ -165,6 +168,10 @@ pub(crate) fn run_with(
         next_hello: now,
         appliance_started: None,
         answering: true,
+        bgp: None,
+        in_service: false,
+        applied_live: BTreeSet::new(),
+        sending_live: BTreeSet::new(),
         opts,
     };
     daemon.install(loaded.config, true)?;
@@ -180,6 +187,7 @@ pub(crate) fn run_with(
         }
     ));
     daemon.run(stop, &events);
+    daemon.withdraw_on_stop();
     daemon.log("daemon: stopping; the appliance keeps its config and forwarding");
     Ok(())
 }
@@ -273,6 +281,15 @@ struct Daemon {
     appliance_started: Option<Instant>,
     /// Whether the last request got an answer (to log changes only).
     answering: bool,
+    /// Tells BIRD which VIPs to announce (`[bgp]`).
+    bgp: Option<(crate::config::BgpConfig, announce::Announcer)>,
+    /// The appliance took our config and has not stopped answering since:
+    /// only then are VIPs announced.
+    in_service: bool,
+    /// The VIPs with a live backend in the config the appliance has, and
+    /// in the apply on its way.
+    applied_live: BTreeSet<Ipv4Addr>,
+    sending_live: BTreeSet<Ipv4Addr>,
 }
 
 impl Daemon {
@@ -416,6 +433,10 @@ impl Daemon {
         let job = if self.dirty && now >= self.retry_at {
             self.dirty = false;
             let config = effective(&self.config, &self.view.states(), &self.quorum);
+            self.sending_live = live_vips(&config);
+            // A VIP that lost its last backend is withdrawn now; one that
+            // gained one waits until the appliance has the weights.
+            self.announce();
             match to_toml(&config) {
                 Ok(config) => Job::Apply {
                     appliance,
@@ -445,6 +466,9 @@ impl Daemon {
         match result {
             Ok(reply) => {
                 self.answered();
+                self.in_service = true;
+                self.applied_live.clone_from(&self.sending_live);
+                self.announce();
                 self.backoff = self.opts.timing.backoff_min;
                 let pending = self.dirty;
                 let mut counters = self.shared.counters();
@@ -467,6 +491,7 @@ impl Daemon {
             }
             Err(e) => {
                 self.answering = false;
+                self.out_of_service();
                 self.shared.counters().applies_failed += 1;
                 self.log(format_args!(
                     "apply: {} {e}; retrying in {} ms",
@@ -494,6 +519,9 @@ impl Daemon {
         let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
+                if e.is_transient() {
+                    self.out_of_service();
+                }
                 if self.answering && e.is_transient() {
                     self.answering = false;
                     self.log(format_args!("daemon: {} {e}", self.socket.display()));
@@ -611,6 +639,7 @@ impl Daemon {
                 }
             }
         }
+        self.follow_bgp(config.bgp.clone())?;
         self.config = config;
         self.refresh_quorum();
         self.mark_dirty();
