@@ -30,8 +30,22 @@ use ferrolb_perf::scenario;
 const WEB_VIP: &str = "192.0.2.10";
 const DNS_VIP: &str = "192.0.2.20";
 const CHECK_INTERVAL_MS: u64 = 300;
-const BFD: &str = "protocol bfd { interface \"*\" { min rx interval 100 ms; \
-                   min tx interval 100 ms; multiplier 3; }; }";
+
+/// The `n`-th ```bird block of docs/many-nodes.md's "BIRD on each node"
+/// (0: a node, 1: the router), so the documented configs are the tested
+/// ones.
+fn doc_block(n: usize) -> String {
+    let doc = include_str!("../docs/many-nodes.md");
+    let from = doc.find("## BIRD on each node").expect("the section");
+    let open = "```bird\n";
+    let mut rest = &doc[from..];
+    for _ in 0..n {
+        rest = &rest[rest.find(open).expect("a bird block") + open.len()..];
+    }
+    let start = rest.find(open).expect("a bird block") + open.len();
+    let len = rest[start..].find("```").expect("the block's end");
+    rest[start..start + len].to_string()
+}
 
 /// Runs `ip` (or anything) and fails the test with its stderr if it fails.
 fn sh(args: &[&str]) {
@@ -164,15 +178,9 @@ impl Lab {
         self.path(&format!("{n}.bird.ctl"))
     }
 
+    /// The router: docs/many-nodes.md's router example as it is.
     fn router_bird(&mut self) {
-        let conf = format!(
-            "router id 10.9.0.1;\nprotocol device {{ }}\n\
-             protocol kernel {{ ipv4 {{ export all; }}; merge paths on; }}\n{BFD}\n\
-             template bgp node {{ local as 65000; hold time 3; bfd on; \
-             ipv4 {{ import all; export none; }}; }}\n\
-             protocol bgp node_a from node {{ neighbor 10.9.1.2 as 65001; }}\n\
-             protocol bgp node_b from node {{ neighbor 10.9.2.2 as 65002; }}\n"
-        );
+        let conf = doc_block(1);
         self.start_bird("r", &conf);
     }
 
@@ -181,13 +189,12 @@ impl Lab {
         // BIRD will not start on a missing include: the daemon writes it
         // at start, an empty protocol is written here first.
         std::fs::write(routes, "protocol static ferrolb_vips { ipv4; }\n").expect("routes");
-        let conf = format!(
-            "router id 10.9.{i}.2;\nprotocol device {{ }}\ninclude \"{}\";\n{BFD}\n\
-             protocol bgp uplink {{ local 10.9.{i}.2 as 6500{i}; neighbor 10.9.{i}.1 as 65000; \
-             hold time 3; bfd on; ipv4 {{ import none; \
-             export where proto = \"ferrolb_vips\"; }}; }}\n",
-            routes.display()
-        );
+        // docs/many-nodes.md's node example, with this run's routes file,
+        // and node b's addresses and AS.
+        let conf = doc_block(0)
+            .replace("/run/ferrolb/bird-vips.conf", &routes.display().to_string())
+            .replace("10.9.1.", &format!("10.9.{i}."))
+            .replace("65001", &format!("6500{i}"));
         self.start_bird(n, &conf);
     }
 

@@ -205,3 +205,16 @@ fn a_nat_service_is_refused_when_vips_are_announced_over_bgp() {
     );
     assert!(parse(&text).is_ok(), "fullnat is fine behind ECMP");
 }
+
+#[test]
+fn the_documented_bgp_section_parses() {
+    let doc = include_str!("../../../docs/many-nodes.md");
+    let from = doc.find("## `[bgp]`").expect("the section");
+    let open = "```toml\n";
+    let start = from + doc[from..].find(open).expect("a toml block") + open.len();
+    let len = doc[start..].find("```").expect("the block's end");
+    let base = BASE.replace("mode = \"nat\"", "mode = \"dr\"");
+    let text = format!("{base}\n{}", &doc[start..start + len]);
+    let bgp = parse(&text).expect("valid").config.bgp.expect("[bgp]");
+    assert_eq!(bgp.birdc, ["birdc", "-s", "/run/bird/bird.ctl"]);
+}

@@ -259,13 +259,25 @@ fn change_line(
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl super::Daemon {
+    /// Health or the file changed: a VIP that lost its last live backend
+    /// is withdrawn now, without waiting for the apply (or one in flight);
+    /// one that gained a backend waits until the appliance has the weights.
+    pub(super) fn follow_health(&mut self) {
+        if self.bgp.is_none() {
+            return;
+        }
+        let config = super::effective(&self.config, &self.view.states(), &self.quorum);
+        self.wanted_live = live_vips(&config);
+        self.announce();
+    }
+
     /// Tells BIRD what to announce now: nothing unless the appliance has
-    /// our config; else the VIPs live both in what it has and in what it
-    /// is being sent.
+    /// our config; else the VIPs live both in what it has and in the
+    /// latest health.
     pub(super) fn announce(&mut self) {
         let want: BTreeSet<Ipv4Addr> = if self.in_service {
             self.applied_live
-                .intersection(&self.sending_live)
+                .intersection(&self.wanted_live)
                 .copied()
                 .collect()
         } else {

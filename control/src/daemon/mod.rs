@@ -172,6 +172,7 @@ pub(crate) fn run_with(
         in_service: false,
         applied_live: BTreeSet::new(),
         sending_live: BTreeSet::new(),
+        wanted_live: BTreeSet::new(),
         opts,
     };
     daemon.install(loaded.config, true)?;
@@ -286,10 +287,11 @@ struct Daemon {
     /// The appliance took our config and has not stopped answering since:
     /// only then are VIPs announced.
     in_service: bool,
-    /// The VIPs with a live backend in the config the appliance has, and
-    /// in the apply on its way.
+    /// The VIPs with a live backend in the config the appliance has, in
+    /// the apply on its way, and in the latest effective config.
     applied_live: BTreeSet<Ipv4Addr>,
     sending_live: BTreeSet<Ipv4Addr>,
+    wanted_live: BTreeSet<Ipv4Addr>,
 }
 
 impl Daemon {
@@ -421,6 +423,7 @@ impl Daemon {
     fn mark_dirty(&mut self) {
         self.dirty = true;
         self.shared.counters().apply_pending = true;
+        self.follow_health();
     }
 
     /// Sends the next request, if none is in flight: a pending apply when
@@ -434,9 +437,6 @@ impl Daemon {
             self.dirty = false;
             let config = effective(&self.config, &self.view.states(), &self.quorum);
             self.sending_live = live_vips(&config);
-            // A VIP that lost its last backend is withdrawn now; one that
-            // gained one waits until the appliance has the weights.
-            self.announce();
             match to_toml(&config) {
                 Ok(config) => Job::Apply {
                     appliance,
