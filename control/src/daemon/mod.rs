@@ -530,6 +530,12 @@ impl Daemon {
             }
         };
         self.answered();
+        if !self.in_service && self.bgp.is_some() && !self.dirty {
+            // It answers again after a gap: apply, so that it is known to
+            // have our config before anything is announced.
+            self.mark_dirty();
+            self.retry_at = Instant::now();
+        }
         let Some(started) = Instant::now().checked_sub(Duration::from_millis(reply.uptime_ms))
         else {
             return;
