@@ -238,6 +238,8 @@ mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
 #[cfg(test)]
+mod listen_tests;
+#[cfg(test)]
 mod pickup_tests;
 #[cfg(test)]
 pub(crate) mod tests;
