@@ -106,6 +106,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             SchedulerName::Fo => SchedulerKind::WeightedFailover,
             SchedulerName::Ovf => SchedulerKind::Overflow,
         },
+        pickup: s.picks_up(),
         persistence: (s.persistence > 0).then(|| Persistence {
             timeout_ms: s.persistence.saturating_mul(1000),
             prefix_len: s.persistence_prefix,

@@ -59,6 +59,7 @@ fn config(mode: Mode) -> LbConfig {
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,
+        pickup: false,
         local_addrs: Vec::new(),
         local_ports: (1024, 65535),
         timeouts: None,

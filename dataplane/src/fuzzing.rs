@@ -103,6 +103,7 @@ fn run_pipeline(data: &[u8]) {
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,
+        pickup: false,
         local_addrs: vec![Ipv4Addr::new(10, 0, 1, 100)],
         local_ports: (1024, 1100),
         timeouts: None,

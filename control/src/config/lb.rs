@@ -403,6 +403,12 @@ pub struct ServiceConfig {
     /// Clients in one prefix of this length share affinity (0..=32).
     #[serde(default = "default_persistence_prefix")]
     pub persistence_prefix: u8,
+    /// DR and TUN: whether a TCP packet other than a SYN, without a
+    /// session, opens one to the backend the scheduler picks (a flow that
+    /// ECMP moved here from another node carries on; IPVS `sloppy_tcp`).
+    /// Unset: on for `mh`, off otherwise. Not for NAT or FULLNAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup: Option<bool>,
     /// FULLNAT only, and required there: the source addresses backends see.
     #[serde(default)]
     pub local_addresses: Vec<Ipv4Addr>,
@@ -488,6 +494,13 @@ impl ServiceConfig {
     }
 
     /// A service with every default and no backends.
+    /// Whether the service picks up flows mid-stream (`pickup`, with its
+    /// default: on for `mh`; never for NAT and FULLNAT).
+    pub fn picks_up(&self) -> bool {
+        matches!(self.mode, LbMode::Dr | LbMode::Tun)
+            && self.pickup.unwrap_or(self.scheduler == SchedulerName::Mh)
+    }
+
     pub fn new(vip: Ipv4Addr, protocol: Protocol, port: u16, mode: LbMode) -> ServiceConfig {
         ServiceConfig {
             name: None,
@@ -500,6 +513,7 @@ impl ServiceConfig {
             ops: false,
             scheduler: SchedulerName::default(),
             mh_ports: true,
+            pickup: None,
             persistence: 0,
             persistence_prefix: default_persistence_prefix(),
             local_addresses: Vec::new(),

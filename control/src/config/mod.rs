@@ -6,6 +6,7 @@
 //! machine (cores, devices) happen in the appliance, which uses
 //! [`LoadedConfig::error_at`] to report them the same way.
 
+mod bgp;
 mod check;
 mod control;
 mod lb;
@@ -21,6 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use bgp::BgpConfig;
 pub use check::{
     CheckKind, CheckList, Command, HealthCheckConfig, HexBytes, HexPattern, HttpVersion, OnFailure,
     SorryServerConfig, StatusSet, UrlCheck,
@@ -77,6 +79,10 @@ pub struct Config {
     /// appliance ignores it.
     #[serde(default, skip_serializing_if = "DaemonConfig::is_default")]
     pub daemon: DaemonConfig,
+    /// Route health injection through BIRD (`ferrolbctl daemon`); none by
+    /// default. The appliance ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpConfig>,
 }
 
 /// DPDK's environment abstraction layer.

@@ -163,3 +163,58 @@ fn sorry_server_and_quorum_are_checked() {
         assert_eq!(e[0].key.as_deref(), Some(key), "{extra}: {e:?}");
     }
 }
+
+/// BASE as a DR service with a `[bgp]` table; its keys start on line 19.
+fn with_bgp(keys: &str) -> String {
+    let base = BASE.replace("mode = \"nat\"", "mode = \"dr\"");
+    format!("{base}\n[bgp]\n{keys}\n")
+}
+
+#[test]
+fn bgp_keys_get_their_defaults_and_are_checked() {
+    assert_eq!(parse(BASE).expect("valid").config.bgp, None);
+    let cfg = parse(&with_bgp("routes_file = \"/run/ferrolb/vips.conf\""))
+        .expect("valid")
+        .config;
+    let bgp = cfg.bgp.expect("[bgp]");
+    assert_eq!(
+        (bgp.protocol.as_str(), bgp.birdc, bgp.drain_ms),
+        ("ferrolb_vips", vec!["birdc".to_string()], 1000)
+    );
+    refused(
+        &with_bgp("routes_file = \"vips.conf\""),
+        "bgp.routes_file",
+        19,
+    );
+    let keys = "routes_file = \"/v\"\nprotocol = \"no-dash\"";
+    refused(&with_bgp(keys), "bgp.protocol", 20);
+    let keys = "routes_file = \"/v\"\nbirdc = []";
+    refused(&with_bgp(keys), "bgp.birdc", 20);
+    let keys = "routes_file = \"/v\"\ndrain_ms = 60001";
+    refused(&with_bgp(keys), "bgp.drain_ms", 20);
+}
+
+#[test]
+fn a_nat_service_is_refused_when_vips_are_announced_over_bgp() {
+    let text = format!("{BASE}\n[bgp]\nroutes_file = \"/v\"\n");
+    let e = refused(&text, "service[0].mode", 13);
+    assert!(e.message.contains("nat service cannot be announced"), "{e}");
+    let text = text.replace(
+        "mode = \"nat\"",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]",
+    );
+    assert!(parse(&text).is_ok(), "fullnat is fine behind ECMP");
+}
+
+#[test]
+fn the_documented_bgp_section_parses() {
+    let doc = include_str!("../../../docs/many-nodes.md");
+    let from = doc.find("## `[bgp]`").expect("the section");
+    let open = "```toml\n";
+    let start = from + doc[from..].find(open).expect("a toml block") + open.len();
+    let len = doc[start..].find("```").expect("the block's end");
+    let base = BASE.replace("mode = \"nat\"", "mode = \"dr\"");
+    let text = format!("{base}\n{}", &doc[start..start + len]);
+    let bgp = parse(&text).expect("valid").config.bgp.expect("[bgp]");
+    assert_eq!(bgp.birdc, ["birdc", "-s", "/run/bird/bird.ctl"]);
+}

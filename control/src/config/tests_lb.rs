@@ -800,3 +800,21 @@ fn every_ipvs_scheduler_name_is_read_and_written_back() {
     assert_eq!(SchedulerName::from_name("twos"), None);
     assert_eq!(SchedulerName::ALL.len(), 13);
 }
+
+#[test]
+fn pickup_is_for_dr_and_tun_and_on_by_default_for_mh() {
+    let text = BASE.replace("mode = \"nat\"", "mode = \"nat\"\npickup = true");
+    let e = refused(&text, "service[0].pickup", 22);
+    assert!(e.message.contains("dr and tun"), "{e}");
+    let service = |mode: &str| {
+        let text = BASE.replace("mode = \"nat\"", mode);
+        parse(&text).expect("valid").config.services[0].picks_up()
+    };
+    assert!(service("mode = \"dr\"\nscheduler = \"mh\""));
+    assert!(!service(
+        "mode = \"dr\"\nscheduler = \"mh\"\npickup = false"
+    ));
+    assert!(!service("mode = \"tun\"\nscheduler = \"sh\""));
+    assert!(service("mode = \"tun\"\nscheduler = \"sh\"\npickup = true"));
+    assert!(!service("mode = \"nat\"\nscheduler = \"mh\""));
+}

@@ -327,6 +327,16 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         } else if let Some(problem) = s.local_ports.problem() {
             c.err(local_ports, problem);
         }
+        if s.pickup == Some(true) && !matches!(s.mode, LbMode::Dr | LbMode::Tun) {
+            c.err(
+                at.key("pickup"),
+                format!(
+                    "pickup is for dr and tun: a {} flow picked up mid-stream would get a \
+                     translation the backend never saw",
+                    s.mode
+                ),
+            );
+        }
         if s.persistence_prefix > 32 {
             c.err(
                 at.key("persistence_prefix"),

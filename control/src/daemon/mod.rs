@@ -10,6 +10,7 @@
 //! apply covers every transition since the last. `docs/health-and-metrics.md`
 //! describes the behaviour for users.
 
+mod announce;
 mod effective;
 mod log;
 mod notify;
@@ -17,9 +18,10 @@ mod quorum;
 mod transport;
 mod watch;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -32,6 +34,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::health::{Change, HealthEvent, HealthMonitor, HealthView};
 use crate::metrics::{self, DaemonCounters, MetricsServer};
 
+pub use announce::{bird_static, live_vips};
 pub use effective::{effective, to_toml};
 pub(crate) use log::Logger;
 pub use transport::{call, Appliance, CallError, UnixSocket};
@@ -165,6 +168,11 @@ pub(crate) fn run_with(
         next_hello: now,
         appliance_started: None,
         answering: true,
+        bgp: None,
+        in_service: false,
+        applied_live: BTreeSet::new(),
+        sending_live: BTreeSet::new(),
+        wanted_live: BTreeSet::new(),
         opts,
     };
     daemon.install(loaded.config, true)?;
@@ -180,6 +188,7 @@ pub(crate) fn run_with(
         }
     ));
     daemon.run(stop, &events);
+    daemon.withdraw_on_stop();
     daemon.log("daemon: stopping; the appliance keeps its config and forwarding");
     Ok(())
 }
@@ -273,6 +282,16 @@ struct Daemon {
     appliance_started: Option<Instant>,
     /// Whether the last request got an answer (to log changes only).
     answering: bool,
+    /// Tells BIRD which VIPs to announce (`[bgp]`).
+    bgp: Option<(crate::config::BgpConfig, announce::Announcer)>,
+    /// The appliance took our config and has not stopped answering since:
+    /// only then are VIPs announced.
+    in_service: bool,
+    /// The VIPs with a live backend in the config the appliance has, in
+    /// the apply on its way, and in the latest effective config.
+    applied_live: BTreeSet<Ipv4Addr>,
+    sending_live: BTreeSet<Ipv4Addr>,
+    wanted_live: BTreeSet<Ipv4Addr>,
 }
 
 impl Daemon {
@@ -404,6 +423,7 @@ impl Daemon {
     fn mark_dirty(&mut self) {
         self.dirty = true;
         self.shared.counters().apply_pending = true;
+        self.follow_health();
     }
 
     /// Sends the next request, if none is in flight: a pending apply when
@@ -416,6 +436,7 @@ impl Daemon {
         let job = if self.dirty && now >= self.retry_at {
             self.dirty = false;
             let config = effective(&self.config, &self.view.states(), &self.quorum);
+            self.sending_live = live_vips(&config);
             match to_toml(&config) {
                 Ok(config) => Job::Apply {
                     appliance,
@@ -445,6 +466,9 @@ impl Daemon {
         match result {
             Ok(reply) => {
                 self.answered();
+                self.in_service = true;
+                self.applied_live.clone_from(&self.sending_live);
+                self.announce();
                 self.backoff = self.opts.timing.backoff_min;
                 let pending = self.dirty;
                 let mut counters = self.shared.counters();
@@ -467,6 +491,7 @@ impl Daemon {
             }
             Err(e) => {
                 self.answering = false;
+                self.out_of_service();
                 self.shared.counters().applies_failed += 1;
                 self.log(format_args!(
                     "apply: {} {e}; retrying in {} ms",
@@ -494,6 +519,9 @@ impl Daemon {
         let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
+                if e.is_transient() {
+                    self.out_of_service();
+                }
                 if self.answering && e.is_transient() {
                     self.answering = false;
                     self.log(format_args!("daemon: {} {e}", self.socket.display()));
@@ -502,6 +530,12 @@ impl Daemon {
             }
         };
         self.answered();
+        if !self.in_service && self.bgp.is_some() && !self.dirty {
+            // It answers again after a gap: apply, so that it is known to
+            // have our config before anything is announced.
+            self.mark_dirty();
+            self.retry_at = Instant::now();
+        }
         let Some(started) = Instant::now().checked_sub(Duration::from_millis(reply.uptime_ms))
         else {
             return;
@@ -611,6 +645,7 @@ impl Daemon {
                 }
             }
         }
+        self.follow_bgp(config.bgp.clone())?;
         self.config = config;
         self.refresh_quorum();
         self.mark_dirty();

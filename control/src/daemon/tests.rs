@@ -663,3 +663,86 @@ fn single_failures_below_fall_are_logged_with_their_reason() {
     daemon.wait_log("tcp check passed (1 of 2 before up)");
     assert!(daemon.stop().is_ok());
 }
+
+/// A stand-in for `birdc`: records each call and says what BIRD says.
+fn fake_birdc(dir: &TestDir) -> PathBuf {
+    let script = dir.join("birdc.sh");
+    let calls = dir.join("birdc.calls");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\necho 'BIRD 2.0.12 ready.'\necho Reconfigured\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn announced(routes: &Path) -> bool {
+    std::fs::read_to_string(routes)
+        .unwrap_or_default()
+        .contains("route 192.0.2.10/32 blackhole;")
+}
+
+#[test]
+fn the_vip_is_announced_while_the_appliance_answers_and_a_backend_lives() {
+    let dir = TestDir::new("daemon");
+    let mut a = Backend::start(Behaviour::Close);
+    let routes = dir.join("vips.conf");
+    let bgp = format!(
+        "\n[bgp]\nroutes_file = \"{}\"\nbirdc = [\"{}\"]\ndrain_ms = 0\n",
+        routes.display(),
+        fake_birdc(&dir).display()
+    );
+    let path = dir.join("lb.toml");
+    let text = config_text(
+        &[a.addr],
+        FAST_CHECK,
+        &format!(
+            "\n[control]\nsocket = \"{}\"\n{bgp}",
+            dir.join("ferrolb.sock").display()
+        ),
+    )
+    .replace(
+        "mode = \"nat\"",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]",
+    );
+    write_file(&path, &text);
+    // The appliance does not answer yet: nothing is announced.
+    let fake = Fake::start(&dir.join("ferrolb.sock"));
+    fake.set_mode(Mode::Mute);
+    let daemon = Running::start(&path, None);
+    daemon.wait_log("bgp: ferrolb_vips announces 0 VIPs");
+    assert!(!announced(&routes));
+    fake.set_mode(Mode::Answer);
+    assert!(wait_for(|| announced(&routes)), "{}", daemon.log());
+    // Its only backend fails: withdrawn; back: announced.
+    a.stop();
+    assert!(wait_for(|| !announced(&routes)), "{}", daemon.log());
+    a.restart();
+    assert!(wait_for(|| announced(&routes)), "{}", daemon.log());
+    // The appliance stops answering: withdrawn until it takes our config.
+    fake.set_mode(Mode::Mute);
+    daemon.wait_log("bgp: the appliance does not answer; withdrawing its VIPs");
+    assert!(wait_for(|| !announced(&routes)), "{}", daemon.log());
+    fake.set_mode(Mode::Answer);
+    assert!(wait_for(|| announced(&routes)), "{}", daemon.log());
+    // A graceful stop withdraws before `run` returns.
+    assert!(daemon_stop_withdraws(daemon, &routes));
+    let calls = std::fs::read_to_string(dir.join("birdc.calls")).unwrap();
+    assert!(calls.lines().all(|l| l == "configure"), "{calls}");
+}
+
+fn daemon_stop_withdraws(daemon: Running, routes: &Path) -> bool {
+    let lines = Arc::clone(&daemon.lines);
+    assert!(daemon.stop().is_ok());
+    let log = lines.lock().unwrap().concat();
+    assert!(
+        log.contains("bgp: withdrew every VIP (192.0.2.10/32)"),
+        "{log}"
+    );
+    !announced(routes)
+}

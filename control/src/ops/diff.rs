@@ -146,6 +146,7 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         b.scheduler.to_string(),
     );
     field("mh_ports", a.mh_ports.to_string(), b.mh_ports.to_string());
+    field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",
         a.persistence.to_string(),

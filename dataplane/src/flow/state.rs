@@ -78,6 +78,8 @@ pub struct Plan {
     hash: u64,
     out_hash: u64,
     target: Target,
+    /// A TCP flow picked up mid-stream (`ServiceSpec::pickup`).
+    picked_up: bool,
     /// A one-packet service's datagram: forwarded without a session.
     one_packet: bool,
 }
@@ -117,6 +119,12 @@ impl Plan {
     /// insert probes it.
     pub fn reply_hash(&self) -> u64 {
         self.out_hash
+    }
+
+    /// Whether the flow was picked up mid-stream rather than opened by its
+    /// first packet.
+    pub fn picked_up(&self) -> bool {
+        self.picked_up
     }
 
     /// Whether a packet with `tuple` (hashed `hash`) belongs to the session
@@ -346,6 +354,7 @@ impl FlowState {
         let opens = !is_tcp
             || first.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
                 == tcp_flags::SYN;
+        let mut picked_up = false;
         let state = match first.kind {
             L4Kind::Tcp => ProtoState::Tcp(TcpState::None),
             L4Kind::Udp => ProtoState::Udp,
@@ -364,7 +373,10 @@ impl FlowState {
         let target = match service {
             Some(s) => {
                 if !opens {
-                    return Err(DropReason::NoSession);
+                    if !picks_up(t, s, first.tcp_flags) {
+                        return Err(DropReason::NoSession);
+                    }
+                    picked_up = true;
                 }
                 self.schedule(t, s, &tuple, now)?
             }
@@ -379,6 +391,13 @@ impl FlowState {
                 }
                 Target::Snat { rule }
             }
+        };
+        // A flow picked up mid-stream is an established connection: its
+        // next segments keep it there, a FIN or RST closes it as usual.
+        let state = if picked_up {
+            ProtoState::Tcp(TcpState::Established)
+        } else {
+            state
         };
         let one_packet = match service {
             Some(s) => t
@@ -397,6 +416,7 @@ impl FlowState {
             new,
             hash: first.hash,
             target,
+            picked_up,
             one_packet,
         })
     }
@@ -794,4 +814,15 @@ fn zero(list: &mut [u64], ids: &[u32]) {
             *n = 0;
         }
     }
+}
+
+/// Whether service `s` picks up a TCP segment with `flags` that has no
+/// session: the service allows it and the segment is a plain mid-stream
+/// one (an ACK, no SYN, no RST: a reset never makes a session).
+fn picks_up(t: &LbTables, s: u32, flags: u8) -> bool {
+    let mid_stream = flags & (tcp_flags::SYN | tcp_flags::RST | tcp_flags::ACK) == tcp_flags::ACK;
+    mid_stream
+        && t.services
+            .get(s as usize)
+            .is_some_and(|x| x.spec.pickup && matches!(x.spec.mode, Mode::Dr | Mode::Tun))
 }

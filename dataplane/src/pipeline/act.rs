@@ -158,6 +158,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// Inserts a planned session and counts it.
     pub(super) fn commit(&mut self, plan: Plan, now: u64) -> Result<SessionId, DropReason> {
+        let picked_up = plan.picked_up();
         let Opened {
             id,
             origin,
@@ -165,6 +166,7 @@ impl<P: PacketBuf> Datapath<P> {
         } = self.flow.commit(plan, now)?;
         let c = &mut self.counters;
         c.events.sessions_created += 1;
+        c.events.sessions_picked_up += u64::from(picked_up);
         match origin {
             // The service's count is its backends' (`sum_services`).
             Origin::Service(_) => {

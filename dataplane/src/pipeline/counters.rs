@@ -53,6 +53,8 @@ pub struct Events {
     /// ICMP errors about a tracked flow, rewritten and passed on.
     pub icmp_errors_translated: u64,
     pub sessions_created: u64,
+    /// Of `sessions_created`, TCP flows picked up mid-stream (no SYN seen).
+    pub sessions_picked_up: u64,
     /// Datagrams of one-packet services, sent without a session.
     pub one_packet_scheduled: u64,
     pub sessions_expired: u64,
@@ -71,7 +73,7 @@ pub struct Events {
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 13] {
+    pub fn iter(&self) -> [(&'static str, u64); 14] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -79,6 +81,7 @@ impl Events {
             ("icmp_errors_sent", self.icmp_errors_sent),
             ("icmp_errors_translated", self.icmp_errors_translated),
             ("sessions_created", self.sessions_created),
+            ("sessions_picked_up", self.sessions_picked_up),
             ("one_packet_scheduled", self.one_packet_scheduled),
             ("sessions_expired", self.sessions_expired),
             ("sessions_flushed", self.sessions_flushed),
@@ -96,6 +99,7 @@ impl Events {
         self.icmp_errors_sent += o.icmp_errors_sent;
         self.icmp_errors_translated += o.icmp_errors_translated;
         self.sessions_created += o.sessions_created;
+        self.sessions_picked_up += o.sessions_picked_up;
         self.one_packet_scheduled += o.one_packet_scheduled;
         self.sessions_expired += o.sessions_expired;
         self.sessions_flushed += o.sessions_flushed;

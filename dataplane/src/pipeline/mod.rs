@@ -240,6 +240,8 @@ mod batch_tests;
 #[cfg(test)]
 mod listen_tests;
 #[cfg(test)]
+mod pickup_tests;
+#[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -51,6 +51,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         mode,
         scheduler: SchedulerKind::RoundRobin,
         persistence: None,
+        pickup: false,
         local_addrs: if mode == Mode::FullNat {
             vec![Ipv4Addr::new(10, 0, 1, 100), Ipv4Addr::new(10, 0, 1, 101)]
         } else {
@@ -144,6 +145,9 @@ pub(crate) fn tcp(
     }
     if flags & tcp_flags::FIN != 0 {
         b = b.fin();
+    }
+    if flags & tcp_flags::RST != 0 {
+        b = b.rst();
     }
     let mut v = Vec::new();
     b.write(&mut v, payload).expect("writes");

@@ -82,6 +82,10 @@ pub struct ServiceSpec {
     pub one_packet: bool,
     pub scheduler: SchedulerKind,
     pub persistence: Option<Persistence>,
+    /// DR and TUN: a TCP packet other than a SYN without a session opens
+    /// one to the backend the scheduler picks (IPVS `sloppy_tcp`), so a
+    /// flow that ECMP moves here from another node carries on.
+    pub pickup: bool,
     /// FULLNAT local addresses and the port range handed out on each.
     pub local_addrs: Vec<Ipv4Addr>,
     pub local_ports: (u16, u16),

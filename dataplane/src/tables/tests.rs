@@ -33,6 +33,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
             hash_ports: true,
         },
         persistence: None,
+        pickup: false,
         local_addrs: if mode == Mode::FullNat {
             vec![ip("10.0.1.100")]
         } else {
