@@ -59,6 +59,8 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
         })
         .collect();
     LbConfig {
+        kernel: Vec::new(),
+        garp: Default::default(),
         ports,
         interfaces,
         routes,

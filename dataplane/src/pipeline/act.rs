@@ -80,6 +80,7 @@ impl<P: PacketBuf> Datapath<P> {
                 self.open(cx, at, pkt, meta, hash)
             }
             Step::Open { at } => self.open(cx, at, pkt, meta, hash),
+            Step::ToKernel { port } => self.to_kernel(cx, port, pkt, DropReason::NoInterface),
         }
     }
 
@@ -105,7 +106,7 @@ impl<P: PacketBuf> Datapath<P> {
                 };
                 self.forward(cx, at, pkt, meta, hit)
             }
-            Err(reason) => self.drop(reason),
+            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
         }
     }
 

@@ -28,7 +28,7 @@ impl<P: PacketBuf> Pipeline<P> {
     ///
     /// `now_ms` is the pipeline's clock; nothing in a switch depends on it
     /// today.
-    pub fn adopt(&mut self, tables: Arc<LbTables>, _now_ms: u64) {
+    pub fn adopt(&mut self, tables: Arc<LbTables>, now_ms: u64) {
         if Arc::ptr_eq(&tables, &self.tables) {
             return;
         }
@@ -36,6 +36,10 @@ impl<P: PacketBuf> Pipeline<P> {
         let new = &*self.tables;
         let path = &mut self.path;
         path.egress.adopt(new);
+        path.kernel.adopt(new);
+        if path.flow.worker().0 == super::KERNEL_WORKER {
+            path.garp.add(super::garp::plan(new, Some(&old)), now_ms);
+        }
         path.counters
             .grow(new.services.len(), new.backends.len(), new.snat.len());
         path.counters.events.sessions_flushed += path.flow.adopt(&old, new);

@@ -58,6 +58,9 @@ pub struct LbTables {
     pub custom_timeouts: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
+    /// Each port's kernel interface, by port index.
+    pub kernel: Vec<Option<KernelPath>>,
+    pub garp: Garp,
 }
 
 /// Ids of services and SNAT rules over one run, at most (they are never
@@ -143,6 +146,12 @@ impl LbTables {
     #[inline]
     pub fn port_mac(&self, port: u16) -> Option<MacAddr> {
         self.ports.get(usize::from(port)).map(|p| p.mac)
+    }
+
+    /// `port`'s kernel interface, if it has one.
+    #[inline]
+    pub fn kernel(&self, port: u16) -> Option<&KernelPath> {
+        self.kernel.get(usize::from(port)).and_then(Option::as_ref)
     }
 
     /// The interface a frame received on `port` with `vlan` belongs to.
@@ -377,7 +386,22 @@ fn compile(
     }
 
     let owners = FlowOwners::build(&services, &backends, &snat);
+    let mut kernel = vec![None; cfg.ports.len()];
+    for k in &cfg.kernel {
+        match kernel.get_mut(usize::from(k.port)) {
+            Some(slot @ None) => *slot = Some(k.clone()),
+            Some(Some(_)) => return Err(format!("port {}: two kernel interfaces", k.port)),
+            None => {
+                return Err(format!(
+                    "kernel interface on port {}, which does not exist",
+                    k.port
+                ))
+            }
+        }
+    }
     Ok(LbTables {
+        kernel,
+        garp: cfg.garp,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         ports: cfg.ports.clone(),
