@@ -365,4 +365,6 @@ mod tests_check;
 #[cfg(test)]
 mod tests_control;
 #[cfg(test)]
+mod tests_kernel;
+#[cfg(test)]
 mod tests_lb;

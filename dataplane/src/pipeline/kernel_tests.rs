@@ -236,3 +236,30 @@ fn no_announcements_with_count_zero() {
     let (out, _) = exchange(&mut p, &[], &[], 1);
     assert!(garps(&out).is_empty());
 }
+
+#[test]
+fn another_worker_hands_host_frames_to_worker_0_within_its_share_of_the_budget() {
+    let tables = Arc::new(LbTables::build(&kernel_config(10, false)).expect("tables"));
+    let mut pipes: Vec<Pipeline<TestBuf>> = redirect::mesh(2, 64)
+        .into_iter()
+        .enumerate()
+        .map(|(w, links)| {
+            let mut p = Pipeline::new(Arc::clone(&tables), w, 2, 0).expect("pipeline");
+            p.connect(links).expect("links");
+            p
+        })
+        .collect();
+    // Worker 1 has no kernel queues (only worker 0's I/O has port 1).
+    let flood: Vec<Vec<u8>> = (0..12)
+        .map(|i| udp((ROUTER, OURS), CLIENT, HOST, (6000 + i, 53)))
+        .collect();
+    let mut io1 = MemoryIo::new(vec![flood]);
+    let mut io0 = MemoryIo::new(vec![Vec::new(), Vec::new()]);
+    pipes[1].poll(&mut io1, 1);
+    pipes[0].poll(&mut io0, 1);
+    // Worker 1's share of 10 a second is 5: 5 reach the kernel through
+    // worker 0, 7 are over the budget.
+    assert_eq!(io0.sent_frames(1).len(), 5);
+    assert_eq!(pipes[0].counters().events.to_kernel, 5);
+    assert_eq!(drops(&pipes[1], DropReason::KernelBudget), 7);
+}
