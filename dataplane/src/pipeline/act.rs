@@ -80,7 +80,7 @@ impl<P: PacketBuf> Datapath<P> {
                 self.open(cx, at, pkt, meta, hash)
             }
             Step::Open { at } => self.open(cx, at, pkt, meta, hash),
-            Step::ToKernel { port } => self.to_kernel(cx, port, pkt, DropReason::NoInterface),
+            Step::ToKernel { port } => self.up_to_kernel(cx, port, pkt, DropReason::NoInterface),
         }
     }
 

@@ -153,7 +153,7 @@ impl<P: PacketBuf> Datapath<P> {
             _ => false,
         };
         match host {
-            true => self.to_kernel(cx, port, pkt, reason),
+            true => self.up_to_kernel(cx, port, pkt, reason),
             false => self.drop(reason),
         }
     }
@@ -169,14 +169,14 @@ impl<P: PacketBuf> Datapath<P> {
         reason: DropReason,
     ) {
         match reason == DropReason::NoService && Self::kernel_takes_unmatched(cx.t, port) {
-            true => self.to_kernel(cx, port, pkt, reason),
+            true => self.up_to_kernel(cx, port, pkt, reason),
             false => self.drop(reason),
         }
     }
 
     /// Hands a frame received on `port` to its kernel interface, within
     /// the budget; without a kernel interface it is dropped as `reason`.
-    pub(super) fn to_kernel<I: PacketIo<Packet = P>>(
+    pub(super) fn up_to_kernel<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         port: u16,

@@ -38,7 +38,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .map(|a| a.target_ip());
             if target.is_some_and(|a| k.addrs.contains(&a) || (k.unmatched && !t.owned.contains(a)))
             {
-                return self.to_kernel(cx, port, pkt, DropReason::NoInterface);
+                return self.up_to_kernel(cx, port, pkt, DropReason::NoInterface);
             }
         }
         if t.ingress_interface(port, vlan).is_none() {
