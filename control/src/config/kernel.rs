@@ -148,6 +148,14 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
     for (i, port) in config.ports.iter().enumerate() {
         let Some(k) = &port.kernel else { continue };
         let at = KeyPath::root().key("port").index(i).key("kernel");
+        if !config.runs_pipeline() {
+            err(
+                at.clone(),
+                "a kernel interface needs the load-balancing pipeline: add an [[interface]] \
+                 for this port, or remove kernel (L2 forwarding has no host traffic)"
+                    .into(),
+            );
+        }
         let name = k.name.as_str();
         if name.is_empty()
             || name.len() > MAX_IFNAME

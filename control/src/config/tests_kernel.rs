@@ -140,3 +140,9 @@ fn two_ports_cannot_share_a_kernel_interface_name() {
     );
     assert_eq!(refused_keys(&text), vec!["port[1].kernel.name"]);
 }
+
+#[test]
+fn l2_forwarding_configs_cannot_have_kernel_interfaces() {
+    let text = "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\nkernel = { name = \"flb0\" }\n\n[forward]\ntopology = \"loop\"\n";
+    assert_eq!(refused_keys(text), vec!["port[0].kernel"]);
+}
