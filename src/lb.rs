@@ -103,6 +103,9 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         vip: s.vip,
         proto: s.protocol.ip_proto(),
         port: s.port,
+        extra_ports: s.ports().1 - s.ports().0,
+        also_listen: s.also_listen.iter().map(|a| (*a.ip(), a.port())).collect(),
+        one_packet: s.ops,
         mode: match s.mode {
             LbMode::Dr => Mode::Dr,
             LbMode::Tun => Mode::Tun,
@@ -139,7 +142,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             .iter()
             .map(|b| BackendSpec {
                 addr: b.address,
-                port: b.port_or(s.port),
+                port: s.backend_port(b),
                 weight: b.weight,
             })
             .collect(),

@@ -149,13 +149,21 @@ fn keepalived_lvs_nat_dr_and_tun_samples_run_with_their_services_and_weights() {
     let tun = fixture("lvs-tun.conf");
     let (app, services) = import_and_run(&["import", "keepalived", tun.to_str().unwrap()], None, 1);
     let backends = pairs(&[("198.51.100.41:80", 1), ("198.51.100.42:80", 4)]);
+    // The group is one service on all three addresses.
     assert_eq!(
         services,
-        BTreeMap::from([
-            ("tcp/192.0.2.30:80".into(), backends.clone()),
-            ("tcp/192.0.2.31:80".into(), backends.clone()),
-            ("tcp/192.0.2.32:80".into(), backends),
-        ])
+        BTreeMap::from([("tcp/192.0.2.30:80".into(), backends)])
+    );
+    let list: Value = app.ctl_json(&["list"]);
+    let group = list["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["key"] == "tcp/192.0.2.30:80")
+        .expect("the group's service");
+    assert_eq!(
+        group["also_listen"],
+        serde_json::json!(["192.0.2.31:80", "192.0.2.32:80"])
     );
     app.stop();
 }
@@ -239,6 +247,8 @@ fn ipvsadm_save_imports_runs_and_exports_back_and_zero_resets_counters() {
                 pairs(&[("198.51.100.41:443", 2)])
             ),
             ("tcp/192.0.2.40:80".into(), pairs(&[("10.0.1.31:80", 1)])),
+            ("udp/192.0.2.50:53".into(), pairs(&[("10.0.1.41:53", 1)])),
+            ("tcp/192.0.2.60:0".into(), pairs(&[("10.0.1.51:0", 1)])),
         ])
     );
     // Export from the running appliance: the mapped rules, and the DNS
@@ -249,7 +259,10 @@ fn ipvsadm_save_imports_runs_and_exports_back_and_zero_resets_counters() {
     let expected: Vec<&str> = save
         .lines()
         .filter(|l| !l.contains(" -f "))
-        .map(|l| l.trim_end_matches(" -o").trim_end_matches(" -x 500 -y 0"))
+        .map(|l| match l.starts_with("-A -t 192.0.2.40:80") {
+            true => l.trim_end_matches(" -o"),
+            false => l.trim_end_matches(" -x 500 -y 0"),
+        })
         .collect();
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);
     assert!(String::from_utf8_lossy(&out.stderr)

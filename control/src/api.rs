@@ -478,6 +478,16 @@ pub struct ServiceStatus {
     pub scheduler: SchedulerName,
     /// Seconds; 0 for none.
     pub persistence: u32,
+    /// The last port of a range (`key.port` is the first); none for one
+    /// port or for port 0 (every port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_last: Option<u16>,
+    /// One-packet scheduling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ops: bool,
+    /// More VIP:port pairs it listens on (a group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listen: Vec<std::net::SocketAddrV4>,
     pub local_addresses: Vec<Ipv4Addr>,
     /// Live sessions.
     pub sessions: u64,

@@ -167,7 +167,7 @@ pub fn list(
     let mut services = Vec::with_capacity(config.services.len());
     for s in &config.services {
         let key = s.key();
-        let Some(&id) = tables.service_index.get(&key) else {
+        let Some(id) = tables.service_index.by_key(&key) else {
             continue;
         };
         let Some(svc) = tables.services.get(id as usize) else {
@@ -209,6 +209,9 @@ pub fn list(
             mode: s.mode,
             scheduler: s.scheduler,
             persistence: s.persistence,
+            port_last: (s.port != 0 && s.multi_port()).then(|| s.ports().1),
+            ops: s.ops,
+            also_listen: s.also_listen.clone(),
             local_addresses: s.local_addresses.clone(),
             sessions: live.services.get(id).copied().unwrap_or(0),
             stats: stats.then(|| flow_stats(counters.services.get(id))),

@@ -376,8 +376,22 @@ pub struct ServiceConfig {
     pub name: Option<String>,
     pub vip: Ipv4Addr,
     pub protocol: Protocol,
+    /// The port, or the first of a range; 0: every port of the VIP.
     pub port: u16,
+    /// The last port of a range `port..=port_last` (IPVS has none; think
+    /// of a firewall-mark service over a port range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_last: Option<u16>,
+    /// More `"VIP:PORT"` the service listens on, same protocol, sharing its
+    /// backends, scheduler and persistence (a firewall-mark group; port 0:
+    /// every port of that VIP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listen: Vec<std::net::SocketAddrV4>,
     pub mode: LbMode,
+    /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only; each
+    /// datagram is scheduled on its own and no session is kept.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ops: bool,
     #[serde(default)]
     pub scheduler: SchedulerName,
     /// `mh` only: hash the 5-tuple (true) or the client address only.
@@ -435,6 +449,10 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 fn default_persistence_prefix() -> u8 {
     32
 }
@@ -476,7 +494,10 @@ impl ServiceConfig {
             vip,
             protocol,
             port,
+            port_last: None,
+            also_listen: Vec::new(),
             mode,
+            ops: false,
             scheduler: SchedulerName::default(),
             mh_ports: true,
             persistence: 0,
@@ -498,6 +519,44 @@ impl ServiceConfig {
     /// The service as counters and messages name it: `tcp/192.0.2.10:80`.
     pub fn key_text(&self) -> String {
         self.key().to_string()
+    }
+
+    /// The ports it listens on, first and last: (0, 65535) for port 0.
+    pub fn ports(&self) -> (u16, u16) {
+        match self.port {
+            0 => (0, u16::MAX),
+            p => (p, self.port_last.unwrap_or(p).max(p)),
+        }
+    }
+
+    /// Whether it listens on more than one port number (port 0, a range,
+    /// `also_listen` on other ports): its backends then keep the client's
+    /// port unless they name one.
+    pub fn multi_port(&self) -> bool {
+        let (first, last) = self.ports();
+        last > first || self.also_listen.iter().any(|a| a.port() != self.port)
+    }
+
+    /// Every (VIP, first port, last port) it listens on: its own, then
+    /// `also_listen`'s.
+    pub fn listens(&self) -> Vec<(Ipv4Addr, u16, u16)> {
+        let (first, last) = self.ports();
+        let mut all = vec![(self.vip, first, last)];
+        all.extend(self.also_listen.iter().map(|a| match a.port() {
+            0 => (*a.ip(), 0, u16::MAX),
+            p => (*a.ip(), p, p),
+        }));
+        all
+    }
+
+    /// The port a backend receives on: its own, else the service's; for a
+    /// multi-port service without one, 0: the port the client asked for.
+    pub fn backend_port(&self, b: &BackendConfig) -> u16 {
+        match (b.port, self.multi_port()) {
+            (Some(p), _) => p,
+            (None, true) => 0,
+            (None, false) => self.port,
+        }
     }
 }
 

@@ -393,9 +393,124 @@ fn a_neighbour_is_listed_once() {
 // --- services ---
 
 #[test]
-fn a_service_port_is_not_zero() {
+fn port_zero_is_every_port_and_its_backends_keep_the_clients_port() {
     let text = BASE.replace("port = 80", "port = 0");
-    refused(&text, "service[0].port", 20);
+    let cfg = parse(&text)
+        .expect("port 0 is a service on every port")
+        .config;
+    let s = &cfg.services[0];
+    assert_eq!((s.ports(), s.multi_port()), ((0, 65535), true));
+    assert_eq!(s.backend_port(&s.backends[0]), 0);
+    let with_last = text.replace("port = 0\n", "port = 0\nport_last = 90\n");
+    refused(&with_last, "service[0].port_last", 21);
+}
+
+/// `BASE` with a second service on `port`/`port_last` (its line 27 is
+/// `port = ...`).
+fn second_service(port: u16, last: Option<u16>, extra: &str) -> String {
+    let last = last.map_or(String::new(), |l| format!("port_last = {l}\n"));
+    format!(
+        "{BASE}\n[[service]]\nvip = \"192.0.2.10\"\nprotocol = \"tcp\"\nport = {port}\n{last}mode = \"nat\"\n{extra}"
+    )
+}
+
+#[test]
+fn ranges_may_not_share_ports_except_with_port_zero() {
+    let text = second_service(8000, Some(8099), "");
+    let cfg = parse(&text).expect("a range").config;
+    let r = &cfg.services[1];
+    assert_eq!(r.ports(), (8000, 8099));
+    assert_eq!(
+        r.backend_port(&BackendConfig {
+            port: None,
+            ..cfg.services[0].backends[0].clone()
+        }),
+        0
+    );
+    let e = refused(&second_service(70, Some(90), ""), "service[1]", 26);
+    assert!(e.message.contains("shares ports with service[0]"), "{e}");
+    let backwards = second_service(8000, Some(7000), "");
+    refused(&backwards, "service[1].port_last", 30);
+    assert!(
+        parse(&second_service(0, None, "")).is_ok(),
+        "port 0 takes the rest"
+    );
+}
+
+#[test]
+fn a_group_listens_on_more_addresses_and_may_not_take_a_port_twice() {
+    let text = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"192.0.2.11:80\", \"192.0.2.11:8443\"]\n",
+    );
+    let cfg = parse(&text).expect("a group").config;
+    let s = &cfg.services[0];
+    assert_eq!(s.listens().len(), 3);
+    assert!(
+        s.multi_port(),
+        "8443 is another port: backends keep the client's"
+    );
+    let clash = format!(
+        "{text}\n[[service]]\nvip = \"192.0.2.11\"\nprotocol = \"tcp\"\nport = 8443\nmode = \"nat\"\n"
+    );
+    let e = refused(&clash, "service[1]", 27);
+    assert!(
+        e.message
+            .contains("tcp/192.0.2.11:8443 shares ports with service[0]"),
+        "{e}"
+    );
+    let twice = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"192.0.2.10:80\"]\n",
+    );
+    let e = refused(&twice, "service[0].also_listen[0]", 21);
+    assert!(
+        e.message
+            .contains("shares ports with this service's tcp/192.0.2.10:80"),
+        "{e}"
+    );
+    let onto_backend = BASE.replace(
+        "port = 80\n",
+        "port = 80\nalso_listen = [\"10.0.0.11:80\"]\n",
+    );
+    assert!(
+        errors(&onto_backend)
+            .iter()
+            .any(|e| e.key.as_deref() == Some("service[0].backend[0].address")),
+        "a backend on one of the group's VIPs is a loop"
+    );
+}
+
+#[test]
+fn ops_is_for_udp_with_dr_or_tun() {
+    let e = refused(
+        &second_service(53, None, "ops = true\n"),
+        "service[1].ops",
+        31,
+    );
+    assert!(
+        e.message.contains("udp services with mode dr or tun"),
+        "{e}"
+    );
+    let udp_dr = second_service(53, None, "ops = true\n").replace(
+        "protocol = \"tcp\"\nport = 53\nmode = \"nat\"",
+        "protocol = \"udp\"\nport = 53\nmode = \"dr\"",
+    );
+    let cfg = parse(&udp_dr).expect("udp dr ops").config;
+    assert!(cfg.services[1].ops);
+}
+
+#[test]
+fn a_check_of_a_backend_on_every_port_names_its_port() {
+    let text = BASE.replace("port = 80", "port = 0") + "[service.check]\ntype = \"tcp\"\n";
+    let e = errors(&text);
+    assert!(
+        e.iter()
+            .any(|e| e.message.contains("its check needs connect_port")),
+        "{e:#?}"
+    );
+    let named = text + "connect_port = 22\n";
+    assert!(parse(&named).is_ok());
 }
 
 #[test]
@@ -655,7 +770,7 @@ fn lb_sections_need_an_interface() {
 fn every_lb_problem_is_reported_at_once() {
     let text = BASE
         .replace("0.0.0.0/0", "0.0.0.1/0")
-        .replace("port = 80", "port = 0")
+        .replace("port = 80", "port = 80\nport_last = 79")
         .replace(
             "address = \"10.0.0.11\"",
             "address = \"10.0.0.11\"\nweight = 70000",
@@ -668,8 +783,8 @@ fn every_lb_problem_is_reported_at_once() {
         found,
         vec![
             ("route[0].prefix".to_string(), Some(10)),
-            ("service[0].port".to_string(), Some(20)),
-            ("service[0].backend[0].weight".to_string(), Some(25)),
+            ("service[0].port_last".to_string(), Some(21)),
+            ("service[0].backend[0].weight".to_string(), Some(26)),
         ]
     );
 }

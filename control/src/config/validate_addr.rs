@@ -102,6 +102,11 @@ impl Uses {
             u.vip
                 .entry(s.vip)
                 .or_insert_with(|| format!("the VIP of service[{i}]"));
+            for (j, a) in s.also_listen.iter().enumerate() {
+                u.vip
+                    .entry(*a.ip())
+                    .or_insert_with(|| format!("service[{i}].also_listen[{j}]"));
+            }
             for (j, &a) in s.local_addresses.iter().enumerate() {
                 u.local
                     .entry(a)
@@ -344,6 +349,14 @@ fn services(c: &mut Check<'_>, config: &Config) {
             "a VIP",
             &[Role::Interface, Role::Gateway, Role::Neighbour],
         );
+        for (j, a) in s.also_listen.iter().enumerate() {
+            c.address(
+                at.key("also_listen").index(j),
+                *a.ip(),
+                "a VIP",
+                &[Role::Interface, Role::Gateway, Role::Neighbour],
+            );
+        }
         for (j, &a) in s.local_addresses.iter().enumerate() {
             c.address(
                 at.key("local_addresses").index(j),
@@ -354,7 +367,7 @@ fn services(c: &mut Check<'_>, config: &Config) {
         }
         for (j, b) in s.backends.iter().enumerate() {
             let here = at.key("backend").index(j).key("address");
-            if b.address == s.vip {
+            if s.listens().iter().any(|&(vip, _, _)| vip == b.address) {
                 c.err(
                     here,
                     format!(

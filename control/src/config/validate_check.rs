@@ -63,6 +63,44 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             }
         }
         quorum(service, &at, source, errors);
+        multi_port_checks(service, &at, source, errors);
+    }
+}
+
+/// A backend of a service on many ports, without a port of its own, has
+/// no one port to check: its checks must say which (`connect_port`).
+fn multi_port_checks(
+    service: &ServiceConfig,
+    at: &KeyPath,
+    source: &ConfigSource,
+    errors: &mut Vec<ConfigError>,
+) {
+    let no_port = |list: &CheckList| {
+        list.checks
+            .iter()
+            .position(|c| c.kind.uses_port() && c.connect_port.is_none())
+    };
+    for (j, backend) in service.backends.iter().enumerate() {
+        if service.backend_port(backend) != 0 {
+            continue;
+        }
+        let (list, here) = match backend.check.checks.is_empty() {
+            true => (&service.check, at.key("check")),
+            false => (&backend.check, at.key("backend").index(j).key("check")),
+        };
+        if let Some(n) = no_port(list) {
+            let here = if list.single { here } else { here.index(n) };
+            errors.push(source.error_at(
+                &here,
+                format!(
+                    "backend {} serves every port of {} (it has no port of its own): \
+                     its check needs connect_port",
+                    backend.address,
+                    service.key_text()
+                ),
+            ));
+            return;
+        }
     }
 }
 

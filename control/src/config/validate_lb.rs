@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use super::{
-    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode,
+    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, Protocol,
     TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
 };
 
@@ -92,7 +92,9 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
         vips: HashMap::new(),
     };
     for (i, s) in config.services.iter().enumerate() {
-        known.vips.entry(s.vip).or_insert(i);
+        for (vip, _, _) in s.listens() {
+            known.vips.entry(vip).or_insert(i);
+        }
     }
 
     if !config.runs_pipeline() {
@@ -271,22 +273,12 @@ fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 
 fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let have_interfaces = config.runs_pipeline();
-    let mut seen: HashMap<_, usize> = HashMap::new();
     for (i, s) in config.services.iter().enumerate() {
         let at = KeyPath::root().key("service").index(i);
-        if s.port == 0 {
-            c.err(at.key("port"), "port 0: a service port must be 1..=65535");
-        }
         if let Some(problem) = s.name.as_deref().and_then(service_name_problem) {
             c.err(at.key("name"), problem);
         }
-        let first = *seen.entry((s.vip, s.protocol, s.port)).or_insert(i);
-        if first != i {
-            c.err(
-                at.clone(),
-                format!("{} is already service[{first}]", s.key_text()),
-            );
-        }
+        listening(c, config, i, &at);
 
         let fullnat = s.mode == LbMode::Fullnat;
         let local_addresses = at.key("local_addresses");
@@ -357,7 +349,18 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                     "port 0: must be 1..=65535; leave port out to use the service port",
                 );
             }
-            if matches!(s.mode, LbMode::Dr | LbMode::Tun) && b.port.is_some_and(|p| p != s.port) {
+            if matches!(s.mode, LbMode::Dr | LbMode::Tun) && s.multi_port() && b.port.is_some() {
+                c.err(
+                    bt.key("port"),
+                    format!(
+                        "a {} backend receives the packet as the client sent it, and this \
+                         service has many ports; leave port out",
+                        s.mode
+                    ),
+                );
+            } else if matches!(s.mode, LbMode::Dr | LbMode::Tun)
+                && b.port.is_some_and(|p| p != s.port)
+            {
                 c.err(
                     bt.key("port"),
                     format!(
@@ -367,7 +370,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                     ),
                 );
             }
-            let port = b.port_or(s.port);
+            let port = s.backend_port(b);
             let first = *backends.entry((b.address, port)).or_insert(j);
             if first != j {
                 c.err(
@@ -405,6 +408,71 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 );
             }
         }
+    }
+}
+
+/// The ports service `i` listens on: a range that makes sense, no port
+/// shared with an earlier service of its VIP and protocol (a port-0
+/// service only takes what the others leave), and `ops` where it can work.
+fn listening(c: &mut Check<'_>, config: &Config, i: usize, at: &KeyPath) {
+    let s = &config.services[i];
+    match s.port_last {
+        Some(_) if s.port == 0 => c.err(
+            at.key("port_last"),
+            "port 0 already means every port; leave port_last out",
+        ),
+        Some(last) if last < s.port => c.err(
+            at.key("port_last"),
+            format!(
+                "{last}: the last port of a range is at least port ({})",
+                s.port
+            ),
+        ),
+        _ => {}
+    }
+    // Two listeners clash on the same first port, or on any shared port
+    // unless one is port 0 (which takes what the other leaves).
+    let clash = |(v, f, l): (Ipv4Addr, u16, u16), (ov, of, ol): (Ipv4Addr, u16, u16)| {
+        v == ov && (f == of || (f != 0 && of != 0 && f <= ol && of <= l))
+    };
+    let mine = s.listens();
+    for (n, &here) in mine.iter().enumerate() {
+        let key = match n {
+            0 => at.clone(),
+            n => at.key("also_listen").index(n - 1),
+        };
+        let shown = format!("{}/{}:{}", s.protocol, here.0, here.1);
+        if let Some(m) = mine[..n].iter().position(|&m| clash(here, m)) {
+            let first = match m {
+                0 => s.key_text(),
+                m => format!("also_listen[{}]", m - 1),
+            };
+            c.err(
+                key,
+                format!("{shown} shares ports with this service's {first}"),
+            );
+            continue;
+        }
+        let other = config.services[..i].iter().position(|other| {
+            other.protocol == s.protocol && other.listens().into_iter().any(|t| clash(here, t))
+        });
+        if let Some(o) = other {
+            let what = match n == 0 && config.services[o].key() == s.key() {
+                true => "is already",
+                false => "shares ports with",
+            };
+            c.err(key, format!("{shown} {what} service[{o}]"));
+        }
+    }
+    if s.ops && (s.protocol != Protocol::Udp || !matches!(s.mode, LbMode::Dr | LbMode::Tun)) {
+        c.err(
+            at.key("ops"),
+            format!(
+                "ops (one-packet scheduling) is for udp services with mode dr or tun: a {} {} \
+                 service needs a session to translate the replies",
+                s.protocol, s.mode
+            ),
+        );
     }
 }
 

@@ -124,12 +124,22 @@ fn rate_values(r: Option<&FlowRates>) -> [String; 5] {
 
 fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
     let proto = s.key.proto.to_string().to_ascii_uppercase();
-    let name = format!("{proto}  {}:{}", s.key.vip, s.key.port);
+    let name = match s.port_last {
+        Some(last) => format!("{proto}  {}:{}-{last}", s.key.vip, s.key.port),
+        None => format!("{proto}  {}:{}", s.key.vip, s.key.port),
+    };
     match columns {
         ListColumns::Plain => {
             let _ = write!(out, "{name} {}", s.scheduler);
             if s.persistence > 0 {
                 let _ = write!(out, " persistent {}", s.persistence);
+            }
+            if s.ops {
+                let _ = write!(out, " ops");
+            }
+            if !s.also_listen.is_empty() {
+                let also: Vec<String> = s.also_listen.iter().map(|a| a.to_string()).collect();
+                let _ = write!(out, " also {}", also.join(","));
             }
             if !s.local_addresses.is_empty() {
                 let laddrs: Vec<String> = s.local_addresses.iter().map(|a| a.to_string()).collect();

@@ -138,7 +138,8 @@ impl CheckSpec {
         check: &HealthCheckConfig,
     ) -> CheckSpec {
         let address = check.connect_ip.unwrap_or(backend.address);
-        let port = check.connect_port.unwrap_or(backend.port_or(service.port));
+        // Validation makes multi-port services name `connect_port`.
+        let port = check.connect_port.unwrap_or(service.backend_port(backend));
         let target = SocketAddrV4::new(address, port);
         let ms = |v: u32| Duration::from_millis(u64::from(v.max(1)));
         CheckSpec {
@@ -215,7 +216,7 @@ fn params(
                 ("FERROLB_BACKEND".into(), backend.address.to_string()),
                 (
                     "FERROLB_BACKEND_PORT".into(),
-                    backend.port_or(service.port).to_string(),
+                    service.backend_port(backend).to_string(),
                 ),
                 ("FERROLB_BACKEND_WEIGHT".into(), backend.weight.to_string()),
                 ("FERROLB_TARGET".into(), target.to_string()),

@@ -62,12 +62,12 @@ fn service_address(
     let addr = words.get(*i).and_then(|a| a.parse::<SocketAddrV4>().ok());
     *i += 1;
     match addr {
-        Some(a) if a.port() != 0 => Some((protocol, a)),
+        Some(a) => Some((protocol, a)),
         _ => {
             out.unmapped(
                 line,
                 words.get(*i - 1).copied().unwrap_or(""),
-                "not an IPv4 ADDRESS:PORT with a port (IPv6 and port 0 are not supported); skipped",
+                "not an IPv4 ADDRESS:PORT (IPv6 is not supported); skipped",
             );
             None
         }
@@ -121,7 +121,8 @@ fn service(words: &[&str], line: usize, out: &mut Imported) -> Option<ServiceCon
                     }
                 }
             }
-            "-o" | "--ops" => out.unmapped(line, opt, "one-packet scheduling is not supported"),
+            "-o" | "--ops" if protocol == Protocol::Udp => s.ops = true,
+            "-o" | "--ops" => out.unmapped(line, opt, "one-packet scheduling is for UDP"),
             "--pe" => {
                 i += 1;
                 out.unmapped(line, "--pe", "no persistence engines (SIP)");
@@ -207,6 +208,15 @@ fn real_server(words: &[&str], line: usize, out: &mut Imported, mode_set: &mut [
         out.unmapped(line, &at, why);
     }
     let service = &mut out.services[index];
+    if service.ops && !matches!(service.mode, LbMode::Dr | LbMode::Tun) {
+        service.ops = false;
+        out.unmapped(
+            line,
+            "-o",
+            "one-packet scheduling is for DR or TUN (NAT replies need a session); dropped",
+        );
+    }
+    let service = &mut out.services[index];
     let port =
         (server.port() != service.port && service.mode == LbMode::Nat).then_some(server.port());
     if server.port() != service.port && service.mode != LbMode::Nat {
@@ -237,6 +247,14 @@ pub fn export(services: &[ServiceConfig]) -> (String, Vec<String>) {
                 continue;
             }
         };
+        if s.port != 0 && s.multi_port() {
+            skipped.push(format!(
+                "{}: a port range has no ipvsadm form (IPVS would need a firewall mark); \
+                 not exported",
+                s.key()
+            ));
+            continue;
+        }
         let proto = match s.protocol {
             Protocol::Tcp => "-t",
             Protocol::Udp => "-u",
@@ -254,6 +272,9 @@ pub fn export(services: &[ServiceConfig]) -> (String, Vec<String>) {
         }
         if s.scheduler == SchedulerName::Mh && s.mh_ports {
             text += " -b mh-port";
+        }
+        if s.ops {
+            text += " -o";
         }
         text += "\n";
         for b in &s.backends {

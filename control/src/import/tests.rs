@@ -224,18 +224,17 @@ fn lvs_dr_sample_maps_quorum_scripts_and_several_checkers() {
 }
 
 #[test]
-fn lvs_tun_group_expands_to_one_service_per_address() {
+fn lvs_tun_group_becomes_one_service_on_every_address() {
     let imported = keepalived::import(TUN).unwrap();
     let services = round_trip(&imported);
     let keys: Vec<String> = services.iter().map(|s| s.key_text()).collect();
-    assert_eq!(
-        keys,
-        [
-            "tcp/192.0.2.30:80",
-            "tcp/192.0.2.31:80",
-            "tcp/192.0.2.32:80"
-        ]
-    );
+    assert_eq!(keys, ["tcp/192.0.2.30:80"]);
+    let also: Vec<String> = services[0]
+        .also_listen
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(also, ["192.0.2.31:80", "192.0.2.32:80"]);
     for s in &services {
         assert_eq!(
             (s.mode, s.scheduler, s.mh_ports, s.persistence),
@@ -268,7 +267,15 @@ fn ipvsadm_save_output_maps_and_exports_back() {
                 vec![("198.51.100.41:443".into(), 2)]
             ),
             ("tcp/192.0.2.40:80".into(), vec![("10.0.1.31:80".into(), 1)]),
+            ("udp/192.0.2.50:53".into(), vec![("10.0.1.41:53".into(), 1)]),
+            ("tcp/192.0.2.60:0".into(), vec![("10.0.1.51:0".into(), 1)]),
         ]
+    );
+    // One-packet scheduling where it can work, and a service on every port.
+    assert!(!services[3].ops && services[4].ops);
+    assert_eq!(
+        (services[5].ports(), services[5].persistence),
+        ((0, 65535), 600)
     );
     assert_eq!(
         (services[0].persistence, services[0].persistence_prefix),
@@ -295,7 +302,10 @@ fn ipvsadm_save_output_maps_and_exports_back() {
     let expected: Vec<&str> = SAVE
         .lines()
         .filter(|l| !l.contains(" -f "))
-        .map(|l| l.trim_end_matches(" -o").trim_end_matches(" -x 500 -y 0"))
+        .map(|l| match l.starts_with("-A -t 192.0.2.40:80") {
+            true => l.trim_end_matches(" -o"),
+            false => l.trim_end_matches(" -x 500 -y 0"),
+        })
         .collect();
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);
 }

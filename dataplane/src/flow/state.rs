@@ -27,7 +27,7 @@ use super::{
 use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
 use crate::packet::L4Kind;
-use crate::sched::{Backend, Scheduler};
+use crate::sched::{Backend, PersistentService, Scheduler};
 use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::{FiveTuple, IpProto};
 
@@ -78,9 +78,41 @@ pub struct Plan {
     hash: u64,
     out_hash: u64,
     target: Target,
+    /// A one-packet service's datagram: forwarded without a session.
+    one_packet: bool,
+}
+
+/// A datagram of a one-packet service, scheduled: where it goes, with no
+/// session to remember it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnePacket {
+    pub service: u32,
+    /// The backend id.
+    pub backend: u32,
+    pub mode: Mode,
 }
 
 impl Plan {
+    /// Set when the plan is a one-packet service's datagram, which
+    /// [`FlowState::commit`] must not be given: it has no session.
+    pub fn one_packet(&self) -> Option<OnePacket> {
+        match (self.one_packet, self.target) {
+            (
+                true,
+                Target::Service {
+                    service,
+                    backend,
+                    mode,
+                },
+            ) => Some(OnePacket {
+                service,
+                backend: backend.id,
+                mode,
+            }),
+            _ => None,
+        }
+    }
+
     /// The session table's hash of the reply tuple: prefetch its slot, the
     /// insert probes it.
     pub fn reply_hash(&self) -> u64 {
@@ -298,13 +330,11 @@ impl FlowState {
         };
         let l4_flow = matches!(first.kind, L4Kind::Tcp | L4Kind::Udp);
         let service = if l4_flow {
-            t.service_index
-                .get(&ServiceKey {
-                    proto: tuple.proto,
-                    vip: tuple.dst,
-                    port: tuple.dst_port,
-                })
-                .copied()
+            t.service_index.lookup(&ServiceKey {
+                proto: tuple.proto,
+                vip: tuple.dst,
+                port: tuple.dst_port,
+            })
         } else {
             None
         };
@@ -327,8 +357,15 @@ impl FlowState {
                 Target::Snat { rule }
             }
         };
+        let one_packet = match service {
+            Some(s) => t
+                .services
+                .get(s as usize)
+                .is_some_and(|s| s.spec.one_packet),
+            None => false,
+        };
         let new = self.session_for(target, &tuple, state)?;
-        if let Target::Service { backend, .. } = target {
+        if let (Target::Service { backend, .. }, false) = (target, one_packet) {
             // Counted now, so the flows planned after this one see it.
             self.conns.opened(backend.id, state);
         }
@@ -337,6 +374,7 @@ impl FlowState {
             new,
             hash: first.hash,
             target,
+            one_packet,
         })
     }
 
@@ -354,7 +392,14 @@ impl FlowState {
             .get_mut(s as usize)
             .ok_or(DropReason::NoService)?;
         let backend = match &svc.spec.persistence {
-            Some(p) => p.pick(&mut self.sessions, sched, &self.conns, tuple, s, now),
+            Some(p) => {
+                let service = PersistentService {
+                    id: s,
+                    vip: svc.spec.vip,
+                    port: svc.spec.port,
+                };
+                p.pick(&mut self.sessions, sched, &self.conns, tuple, service, now)
+            }
             None => sched.pick(tuple, &self.conns),
         }
         .ok_or(DropReason::NoBackend)?;
@@ -377,13 +422,19 @@ impl FlowState {
         let origin = target.origin();
         match target {
             Target::Service { backend, mode, .. } => {
+                // Port 0: the backend listens on the port the client asked
+                // for (multi-port services).
+                let backend_port = match backend.port {
+                    0 => tuple.dst_port,
+                    p => p,
+                };
                 let (outbound, flags) = match mode {
                     Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
                     Mode::Nat => (
                         FiveTuple {
                             src: backend.addr,
                             dst: tuple.src,
-                            src_port: backend.port,
+                            src_port: backend_port,
                             dst_port: tuple.src_port,
                             proto: tuple.proto,
                         },
@@ -392,13 +443,13 @@ impl FlowState {
                     Mode::FullNat => {
                         let (lip, lport) = self
                             .pools
-                            .allocate(origin, backend.addr, backend.port)
+                            .allocate(origin, backend.addr, backend_port)
                             .ok_or(DropReason::PortsExhausted)?;
                         (
                             FiveTuple {
                                 src: backend.addr,
                                 dst: lip,
-                                src_port: backend.port,
+                                src_port: backend_port,
                                 dst_port: lport,
                                 proto: tuple.proto,
                             },

@@ -10,7 +10,7 @@ use super::decide::Step;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::state::{Opened, Plan};
+use crate::flow::state::{OnePacket, Opened, Plan};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, Origin, SessionId};
 use crate::io::PacketIo;
@@ -18,6 +18,7 @@ use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
+use crate::tables::Mode;
 use crate::tuple::IpProto;
 use crate::wire::{ethernet, get_mac};
 
@@ -49,12 +50,13 @@ impl IcmpError {
     }
 }
 
-/// The real server a DR or TUN packet goes to, and the session it is of.
+/// The real server a DR or TUN packet goes to, and the session it is of
+/// (none for a one-packet service's datagram).
 #[derive(Clone, Copy, Debug)]
 struct RealServer {
     addr: Ipv4Addr,
     tunnel: bool,
-    hit: Hit,
+    hit: Option<Hit>,
 }
 
 impl<P: PacketBuf> Datapath<P> {
@@ -94,11 +96,27 @@ impl<P: PacketBuf> Datapath<P> {
         hash: u64,
     ) {
         let first = first_packet(pkt.data(), meta, hash);
-        let opened = self
-            .flow
-            .plan(cx.t, &first, cx.now)
-            .and_then(|plan| self.commit(plan, cx.now));
-        match opened {
+        match self.flow.plan(cx.t, &first, cx.now) {
+            Ok(plan) => self.open_planned(cx, at, pkt, meta, plan),
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// A scheduled new flow made real: its session inserted and the packet
+    /// forwarded by it, or a one-packet service's datagram sent to its real
+    /// server with no session.
+    pub(super) fn open_planned<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        plan: Plan,
+    ) {
+        if let Some(one) = plan.one_packet() {
+            return self.deliver_one_packet(cx, at, pkt, meta, one);
+        }
+        match self.commit(plan, cx.now) {
             Ok(id) => {
                 let hit = Hit {
                     id,
@@ -108,6 +126,35 @@ impl<P: PacketBuf> Datapath<P> {
             }
             Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
         }
+    }
+
+    /// One-packet scheduling (IPVS `ops`): the datagram goes to the backend
+    /// just chosen, counted for it, and nothing is kept.
+    #[cold]
+    fn deliver_one_packet<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        one: OnePacket,
+    ) {
+        let Some(addr) = cx.t.backends.get(one.backend as usize).map(|b| b.addr) else {
+            return self.drop(DropReason::NoBackend);
+        };
+        self.counters.events.one_packet_scheduled += 1;
+        self.count_packet(
+            Origin::Service(one.service),
+            one.backend,
+            true,
+            meta.total_len,
+        );
+        let rs = RealServer {
+            addr,
+            tunnel: one.mode == Mode::Tun,
+            hit: None,
+        };
+        self.deliver_to_real_server(cx, at, pkt, meta, rs)
     }
 
     /// Inserts a planned session and counts it.
@@ -168,7 +215,7 @@ impl<P: PacketBuf> Datapath<P> {
                 let rs = RealServer {
                     addr,
                     tunnel: forwarding == Forwarding::Tun,
-                    hit,
+                    hit: Some(hit),
                 };
                 self.deliver_to_real_server(cx, at, pkt, meta, rs)
             }
@@ -237,7 +284,7 @@ impl<P: PacketBuf> Datapath<P> {
         if rs.tunnel {
             return self.tunnel(cx, at, pkt, meta, rs);
         }
-        self.egress(cx, pkt, meta.vlan, rs.addr, Some(rs.hit))
+        self.egress(cx, pkt, meta.vlan, rs.addr, rs.hit)
     }
 
     /// TUN: the route first (the outer source address and the MTU are the
@@ -251,7 +298,7 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         rs: RealServer,
     ) {
-        let Some(hop) = self.route_to(cx, rs.addr, Some(rs.hit)) else {
+        let Some(hop) = self.route_to(cx, rs.addr, rs.hit) else {
             return self.drop(DropReason::NoRoute);
         };
         let t = cx.t;
@@ -275,7 +322,7 @@ impl<P: PacketBuf> Datapath<P> {
             Err(reason) => return self.drop(reason),
         }
         let hint = self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
-        self.remember_hop(Some(rs.hit), hint);
+        self.remember_hop(rs.hit, hint);
     }
 
     /// An ICMP error about a packet of a tracked flow, rewritten as the

@@ -233,12 +233,12 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
     cfg.services[0].local_addrs.truncate(1);
     adopt(&mut p, &cfg, &FlushRequest::default());
     assert_eq!(
-        p.tables().service_index.get(&ServiceKey {
+        p.tables().service_index.by_key(&ServiceKey {
             proto: IpProto::UDP,
             vip: ip(VIP),
             port: 80
         }),
-        Some(&1)
+        Some(1)
     );
     let free = 8 - held;
     let flows: Vec<_> = (100..100 + free as u16).map(flow).collect();

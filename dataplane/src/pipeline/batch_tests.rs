@@ -1,5 +1,5 @@
 //! A burst is handled as its packets would be one at a time: new flows are
-//! scheduled ahead of the packets between them (`Worker::handle_batch`),
+//! scheduled ahead of the packets between them (`Datapath::handle_batch`),
 //! and that must not change what leaves, in what order, or what is
 //! counted.
 

@@ -12,7 +12,6 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::state::{FirstPacket, Plan};
-use crate::flow::{Direction, Hit};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
@@ -223,16 +222,7 @@ impl<P: PacketBuf> Datapath<P> {
                     at,
                     meta,
                     plan,
-                } => match self.commit(plan, cx.now) {
-                    Ok(id) => {
-                        let hit = Hit {
-                            id,
-                            dir: Direction::Inbound,
-                        };
-                        self.forward(cx, at, pkt, &meta, hit)
-                    }
-                    Err(reason) => self.drop(reason),
-                },
+                } => self.open_planned(cx, at, pkt, &meta, plan),
             }
         }
         self.waiting = waiting;

@@ -53,6 +53,8 @@ pub struct Events {
     /// ICMP errors about a tracked flow, rewritten and passed on.
     pub icmp_errors_translated: u64,
     pub sessions_created: u64,
+    /// Datagrams of one-packet services, sent without a session.
+    pub one_packet_scheduled: u64,
     pub sessions_expired: u64,
     /// Sessions ended by a flush (a deleted service or backend, on request).
     pub sessions_flushed: u64,
@@ -75,7 +77,7 @@ pub struct Events {
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 15] {
+    pub fn iter(&self) -> [(&'static str, u64); 16] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -83,6 +85,7 @@ impl Events {
             ("icmp_errors_sent", self.icmp_errors_sent),
             ("icmp_errors_translated", self.icmp_errors_translated),
             ("sessions_created", self.sessions_created),
+            ("one_packet_scheduled", self.one_packet_scheduled),
             ("sessions_expired", self.sessions_expired),
             ("sessions_flushed", self.sessions_flushed),
             ("redirects_sent", self.redirects_sent),
@@ -102,6 +105,7 @@ impl Events {
         self.icmp_errors_sent += o.icmp_errors_sent;
         self.icmp_errors_translated += o.icmp_errors_translated;
         self.sessions_created += o.sessions_created;
+        self.one_packet_scheduled += o.one_packet_scheduled;
         self.sessions_expired += o.sessions_expired;
         self.sessions_flushed += o.sessions_flushed;
         self.redirects_sent += o.redirects_sent;

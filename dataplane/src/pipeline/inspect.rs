@@ -149,7 +149,7 @@ impl<P: PacketBuf> Pipeline<P> {
             }
             return;
         };
-        let Some(&id) = self.tables.service_index.get(&key) else {
+        let Some(id) = self.tables.service_index.by_key(&key) else {
             return;
         };
         if let Some(f) = c.services.get_mut(id as usize) {

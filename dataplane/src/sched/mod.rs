@@ -21,7 +21,7 @@ use crate::tuple::FiveTuple;
 use locality::LocalityTable;
 use maglev::{MaglevError, MaglevTable};
 
-pub use persist::Persistence;
+pub use persist::{Persistence, PersistentService};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Backend {
@@ -582,17 +582,22 @@ mod tests {
         let b: Vec<Backend> = (0..4).map(|i| backend(i, 1)).collect();
         let mut sched = Scheduler::new(SchedulerKind::RoundRobin, b.clone()).unwrap();
         let conns = ConnCounts::new(4);
+        const SVC: PersistentService = PersistentService {
+            id: 0,
+            vip: Ipv4Addr::new(192, 0, 2, 1),
+            port: 80,
+        };
         let p = Persistence {
             timeout_ms: 60_000,
             prefix_len: 24,
         };
         let first = p
-            .pick(&mut table, &mut sched, &conns, &flow(0x0a000001, 1), 0, 0)
+            .pick(&mut table, &mut sched, &conns, &flow(0x0a000001, 1), SVC, 0)
             .unwrap();
         // Other connections and a neighbour in the /24 stick; another /24 moves on.
         for (client, port, t) in [(0x0a000001, 2, 30_000), (0x0a0000fe, 3, 80_000)] {
             assert_eq!(
-                p.pick(&mut table, &mut sched, &conns, &flow(client, port), 0, t),
+                p.pick(&mut table, &mut sched, &conns, &flow(client, port), SVC, t),
                 Some(first)
             );
         }
@@ -602,7 +607,7 @@ mod tests {
                 &mut sched,
                 &conns,
                 &flow(0x0b000001, 1),
-                0,
+                SVC,
                 80_000
             ),
             Some(first)
@@ -615,7 +620,7 @@ mod tests {
                 &mut sched,
                 &conns,
                 &flow(0x0a000001, 9),
-                0,
+                SVC,
                 140_000
             ),
             Some(first)
@@ -627,7 +632,7 @@ mod tests {
                 &mut sched,
                 &conns,
                 &flow(0x0a000001, 10),
-                0,
+                SVC,
                 140_001,
             )
             .unwrap();
@@ -645,7 +650,7 @@ mod tests {
                 &mut sched,
                 &conns,
                 &flow(0x0a000001, 11),
-                0,
+                SVC,
                 140_002,
             )
             .unwrap();
@@ -656,7 +661,7 @@ mod tests {
                 &mut sched,
                 &conns,
                 &flow(0x0a000001, 12),
-                0,
+                SVC,
                 140_003
             ),
             Some(moved)

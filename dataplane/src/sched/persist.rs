@@ -19,6 +19,17 @@ use crate::tuple::{FiveTuple, IpProto};
 /// a template key can never equal a connection's tuple.
 const TEMPLATE_PROTO: IpProto = IpProto(255);
 
+/// The service a template belongs to: its id, and the VIP and port it is
+/// keyed by (the service's own: all the ports of a range or of a port-0
+/// service, and every VIP:port of a group, share one template per client,
+/// as IPVS's persistent port 0 and firewall-mark services do).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PersistentService {
+    pub id: u32,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Persistence {
     pub timeout_ms: u32,
@@ -27,9 +38,9 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    /// The template's key for a flow to a service: client network, service
-    /// address, port and protocol.
-    pub fn template_key(&self, flow: &FiveTuple) -> FiveTuple {
+    /// The template's key for a flow to a service: client network, the
+    /// service's own address and port, protocol.
+    pub fn template_key(&self, flow: &FiveTuple, service: PersistentService) -> FiveTuple {
         let mask = match self.prefix_len {
             0 => 0,
             p if p >= 32 => u32::MAX,
@@ -37,9 +48,9 @@ impl Persistence {
         };
         FiveTuple {
             src: Ipv4Addr::from(u32::from(flow.src) & mask),
-            dst: flow.dst,
+            dst: service.vip,
             src_port: u16::from(flow.proto.0),
-            dst_port: flow.dst_port,
+            dst_port: service.port,
             proto: TEMPLATE_PROTO,
         }
     }
@@ -54,10 +65,10 @@ impl Persistence {
         sched: &mut Scheduler,
         conns: &ConnCounts,
         flow: &FiveTuple,
-        service: u32,
+        service: PersistentService,
         now_ms: u64,
     ) -> Option<Backend> {
-        let key = self.template_key(flow);
+        let key = self.template_key(flow, service);
         if let Some(hit) = table.lookup(&key) {
             let id = table.get(hit.id).backend;
             if let Some(b) = sched.backends().iter().find(|b| b.id == id && b.weight > 0) {
@@ -70,7 +81,7 @@ impl Persistence {
         }
         let b = sched.pick(flow, conns)?;
         let template = NewSession {
-            origin: Origin::Service(service),
+            origin: Origin::Service(service.id),
             timeout_ms: Some(self.timeout_ms),
             ..NewSession::new(key, key, b.id, ProtoState::Template)
         };

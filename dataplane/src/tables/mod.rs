@@ -10,6 +10,7 @@
 //! port pools across the switch (see `Pipeline::adopt`). Workers never
 //! allocate while reading these.
 
+mod listen;
 mod model;
 pub mod owner;
 
@@ -21,7 +22,9 @@ use crate::flow::TableConfig;
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
 use crate::sched::{Backend, Scheduler, SchedulerKind};
+use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
+pub use listen::ListenIndex;
 pub use model::*;
 use owner::FlowOwners;
 
@@ -45,8 +48,8 @@ pub struct LbTables {
     /// active entries (retired ones are no longer answered for).
     pub owned: AddrSet,
     pub services: Vec<Service>,
-    /// Active services only.
-    pub service_index: HashMap<ServiceKey, u32>,
+    /// Active services only, by the ports they listen on.
+    pub service_index: ListenIndex<u32>,
     pub backends: Vec<BackendInfo>,
     pub snat: Vec<SnatRule>,
     /// Active SNAT rules in config order (first match wins): (network,
@@ -258,19 +261,47 @@ fn compile(
         retire(&mut rule.state, false);
     }
 
-    let mut service_index = HashMap::new();
+    let mut service_index = ListenIndex::default();
     for spec in &cfg.services {
         let key = spec.key();
         let text = || key.to_string();
-        if service_index.contains_key(&key) {
-            return Err(format!("service {}: defined twice", text()));
+        let listens: Vec<(ServiceKey, u16)> = spec.listens().collect();
+        for (i, &(listen, last)) in listens.iter().enumerate() {
+            let earlier = listens[..i].iter().find(|(k, l)| {
+                (k.proto, k.vip) == (listen.proto, listen.vip)
+                    && k.port <= last
+                    && listen.port <= *l
+            });
+            if let Some((k, _)) = earlier {
+                return Err(format!(
+                    "service {}: listens on {k} and {listen}, which share ports",
+                    text()
+                ));
+            }
+            if let Some(clash) = service_index.overlap(&listen, last) {
+                return Err(match (clash == key, listen == key) {
+                    (true, true) => format!("service {}: defined twice", text()),
+                    _ => format!(
+                        "service {}: {listen} shares ports with service {clash}",
+                        text()
+                    ),
+                });
+            }
+        }
+        if spec.one_packet
+            && (spec.proto != IpProto::UDP || !matches!(spec.mode, Mode::Dr | Mode::Tun))
+        {
+            return Err(format!(
+                "service {}: one-packet scheduling is for UDP with DR or TUN (NAT and FULLNAT replies need a session)",
+                text()
+            ));
         }
         if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
             return Err(format!("service {}: FULLNAT needs local addresses", text()));
         }
         // The same service: same key, mode and local addresses, not flushed.
         let kept = prev
-            .and_then(|p| p.service_index.get(&key).copied())
+            .and_then(|p| p.service_index.by_key(&key))
             .filter(|&id| {
                 services.get(id as usize).is_some_and(|old| {
                     !old.state.is_flushed()
@@ -326,6 +357,7 @@ fn compile(
                 .map_err(|e| format!("service {}: {e:?}", text()))?,
         };
         owned.push(spec.vip);
+        owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
         let svc = Service {
             spec: spec.clone(),
@@ -337,7 +369,9 @@ fn compile(
             Some(slot) => *slot = svc,
             None => services.push(svc),
         }
-        service_index.insert(key, id);
+        for (listen, last) in spec.listens() {
+            service_index.insert(listen, last, id);
+        }
     }
     // Retired services keep their spec (mode, timeouts) for their sessions
     // and drop their scheduler (and with it any Maglev table).

@@ -67,8 +67,19 @@ pub struct ServiceSpec {
     pub name: Option<String>,
     pub vip: Ipv4Addr,
     pub proto: IpProto,
+    /// The first (or only) port; 0: every port (see `tables::listen`).
     pub port: u16,
+    /// How many ports after `port` it also listens on (the range
+    /// `port..=port + extra_ports`); 0 for one port, ignored for port 0.
+    pub extra_ports: u16,
+    /// More (VIP, port) pairs the service listens on, with the same
+    /// backends, scheduler and persistence (a firewall-mark group); port 0:
+    /// every port of that VIP.
+    pub also_listen: Vec<(Ipv4Addr, u16)>,
     pub mode: Mode,
+    /// One-packet scheduling (IPVS `ops`, UDP with DR or TUN only): every
+    /// datagram is scheduled on its own and no session is kept.
+    pub one_packet: bool,
     pub scheduler: SchedulerKind,
     pub persistence: Option<Persistence>,
     /// FULLNAT local addresses and the port range handed out on each.
@@ -80,6 +91,28 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// The last port it listens on (65535 for port 0).
+    pub fn last_port(&self) -> u16 {
+        match self.port {
+            0 => u16::MAX,
+            p => p.saturating_add(self.extra_ports),
+        }
+    }
+
+    /// Every (key, last port) it listens on: its own, then `also_listen`'s.
+    pub fn listens(&self) -> impl Iterator<Item = (ServiceKey, u16)> + '_ {
+        let own = (self.key(), self.last_port());
+        let also = self.also_listen.iter().map(|&(vip, port)| {
+            let key = ServiceKey {
+                proto: self.proto,
+                vip,
+                port,
+            };
+            (key, if port == 0 { u16::MAX } else { port })
+        });
+        std::iter::once(own).chain(also)
+    }
+
     /// The service's identity: protocol, VIP, port.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {

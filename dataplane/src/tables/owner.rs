@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
+use super::listen::ListenIndex;
 use super::model::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
 use crate::laddr::owner_mask;
 use crate::net::addrs::AddrSet;
@@ -42,12 +43,16 @@ pub fn flow_hash(addr: Ipv4Addr, port: u16) -> u32 {
 /// are not: a draining session must still reach the worker that holds it.
 #[derive(Clone, Debug, Default)]
 pub struct FlowOwners {
-    /// Service keys (VIP, protocol, port).
-    services: HashMap<ServiceKey, OwnedBy>,
+    /// Service keys (VIP, protocol, ports).
+    services: ListenIndex<OwnedBy>,
     /// FULLNAT local addresses and SNAT addresses.
     local: AddrSet,
     /// NAT backends (address, protocol, port): their packets are replies.
+    /// Port 0: a backend of a multi-port service that keeps the client's
+    /// destination port, so its replies come from any port.
     nat_backends: HashMap<(Ipv4Addr, IpProto, u16), OwnedBy>,
+    /// Whether `nat_backends` has a port-0 entry (one more probe).
+    nat_any_port: bool,
     /// SNAT source prefixes.
     snat_sources: Vec<(Ipv4Addr, u8)>,
     /// A NAT backend shared by services that place clients differently:
@@ -71,7 +76,9 @@ impl FlowOwners {
                 if svc.state.is_retired() == active {
                     continue;
                 }
-                owners.services.insert(svc.key(), placed_by(svc));
+                for (key, last) in svc.spec.listens() {
+                    owners.services.insert(key, last, placed_by(svc));
+                }
                 if svc.spec.mode == Mode::FullNat {
                     local.extend(svc.spec.local_addrs.iter().copied());
                 }
@@ -97,6 +104,7 @@ impl FlowOwners {
                 }
                 continue;
             }
+            owners.nat_any_port |= b.port == 0;
             owners.nat_backends.insert(key, by);
         }
         for rule in snat.iter().filter(|r| !r.state.is_flushed()) {
@@ -134,7 +142,7 @@ impl FlowOwners {
             vip: tuple.dst,
             port: tuple.dst_port,
         };
-        if let Some(&by) = self.services.get(&service) {
+        if let Some(by) = self.services.lookup(&service) {
             return by_hash(by, tuple.src, tuple.src_port);
         }
         if self.local.contains(tuple.dst) {
@@ -143,6 +151,11 @@ impl FlowOwners {
         }
         if let Some(&by) = self.nat_backends.get(&(tuple.src, proto, tuple.src_port)) {
             return by_hash(by, tuple.dst, tuple.dst_port);
+        }
+        if self.nat_any_port {
+            if let Some(&by) = self.nat_backends.get(&(tuple.src, proto, 0)) {
+                return by_hash(by, tuple.dst, tuple.dst_port);
+            }
         }
         if self
             .snat_sources

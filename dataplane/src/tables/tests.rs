@@ -24,6 +24,9 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         vip: ip(vip),
         proto: IpProto::TCP,
         port,
+        extra_ports: 0,
+        also_listen: Vec::new(),
+        one_packet: false,
         mode,
         scheduler: SchedulerKind::Maglev {
             table_size: 251,
@@ -110,8 +113,8 @@ fn no_flush() -> FlushRequest {
 #[test]
 fn first_tables_number_everything_in_config_order() {
     let (_, t) = first();
-    assert_eq!(t.service_index.get(&key("192.0.2.1", 80)), Some(&0));
-    assert_eq!(t.service_index.get(&key("192.0.2.2", 443)), Some(&1));
+    assert_eq!(t.service_index.by_key(&key("192.0.2.1", 80)), Some(0));
+    assert_eq!(t.service_index.by_key(&key("192.0.2.2", 443)), Some(1));
     assert_eq!(t.services[1].backend_ids, vec![2, 3]);
     assert!(t.services.iter().all(|s| s.state == Lifecycle::Active));
     assert!(t.backends.iter().all(|b| b.state == Lifecycle::Active));
@@ -133,7 +136,7 @@ fn unchanged_entries_keep_their_ids_and_new_ones_get_fresh_ids() {
     let t2 = LbTables::build_next(&cfg, &t1, &no_flush()).expect("builds");
     assert_eq!(t2.services[0].backend_ids, vec![0, 1, 4]);
     assert_eq!(t2.services[1].backend_ids, vec![2, 3]);
-    assert_eq!(t2.service_index.get(&key("192.0.2.3", 80)), Some(&2));
+    assert_eq!(t2.service_index.by_key(&key("192.0.2.3", 80)), Some(2));
     assert_eq!(t2.services[2].backend_ids, vec![5]);
     assert_eq!(t2.services[0].scheduler.weight_of(1), 7);
     assert_eq!(t2.backends[4].service, 0);
@@ -159,7 +162,7 @@ fn deleted_entries_are_retired_out_of_the_index_and_the_schedulers() {
     assert_eq!(t2.services.len(), 2, "the deleted service keeps its id");
     assert_eq!(t2.backends.len(), 4);
     assert_eq!(t2.service_index.len(), 1);
-    assert_eq!(t2.service_index.get(&key("192.0.2.2", 443)), None);
+    assert_eq!(t2.service_index.by_key(&key("192.0.2.2", 443)), None);
     let b = &t2.services[1];
     assert_eq!(b.state, Lifecycle::Retired);
     assert!(b.scheduler.backends().is_empty());
@@ -186,7 +189,7 @@ fn deleted_entries_are_retired_out_of_the_index_and_the_schedulers() {
     assert_eq!(t3.services[1].state, Lifecycle::Retired);
     let (again, _) = first();
     let t4 = LbTables::build_next(&again, &t3, &no_flush()).expect("builds");
-    assert_eq!(t4.service_index.get(&key("192.0.2.2", 443)), Some(&2));
+    assert_eq!(t4.service_index.by_key(&key("192.0.2.2", 443)), Some(2));
     assert_eq!(t4.services[2].backend_ids, vec![5, 6]);
     assert_eq!(
         t4.services[0].backend_ids,
@@ -202,8 +205,8 @@ fn a_new_mode_or_new_local_addresses_make_a_new_service() {
     cfg.services[0].local_addrs = vec![ip("10.0.1.101")];
     cfg.services[1].local_addrs.push(ip("10.0.1.102"));
     let t2 = LbTables::build_next(&cfg, &t1, &no_flush()).expect("builds");
-    assert_eq!(t2.service_index.get(&key("192.0.2.1", 80)), Some(&2));
-    assert_eq!(t2.service_index.get(&key("192.0.2.2", 443)), Some(&3));
+    assert_eq!(t2.service_index.by_key(&key("192.0.2.1", 80)), Some(2));
+    assert_eq!(t2.service_index.by_key(&key("192.0.2.2", 443)), Some(3));
     assert_eq!(t2.services[0].state, Lifecycle::Retired);
     assert_eq!(t2.services[1].state, Lifecycle::Retired);
     assert_eq!(t2.services[2].backend_ids, vec![4, 5]);
@@ -214,7 +217,7 @@ fn a_new_mode_or_new_local_addresses_make_a_new_service() {
     // The port range is not part of the identity.
     cfg.services[1].local_ports = (41000, 41100);
     let t3 = LbTables::build_next(&cfg, &t2, &no_flush()).expect("builds");
-    assert_eq!(t3.service_index.get(&key("192.0.2.2", 443)), Some(&3));
+    assert_eq!(t3.service_index.by_key(&key("192.0.2.2", 443)), Some(3));
 }
 
 #[test]
@@ -253,7 +256,7 @@ fn a_flush_marks_what_it_names_and_the_backends_of_a_flushed_service() {
     };
     let t2 = LbTables::build_next(&cfg, &t1, &flush).expect("builds");
     assert_eq!(t2.services[1].state, Flushed);
-    assert_eq!(t2.service_index.get(&key("192.0.2.2", 443)), Some(&2));
+    assert_eq!(t2.service_index.by_key(&key("192.0.2.2", 443)), Some(2));
     assert_eq!(t2.services[0].backend_ids, vec![0, 4]);
     assert_eq!(t2.backends[1].state, Flushed);
 }

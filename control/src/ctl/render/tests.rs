@@ -36,6 +36,9 @@ fn sample_list() -> ListReply {
                 mode: LbMode::Nat,
                 scheduler: SchedulerName::Wlc,
                 persistence: 300,
+                port_last: None,
+                ops: false,
+                also_listen: Vec::new(),
                 local_addresses: vec![],
                 sessions: 13,
                 stats: Some(FlowStats {
@@ -72,6 +75,9 @@ fn sample_list() -> ListReply {
                 mode: LbMode::Fullnat,
                 scheduler: SchedulerName::Mh,
                 persistence: 0,
+                port_last: None,
+                ops: false,
+                also_listen: Vec::new(),
                 local_addresses: vec!["10.0.1.100".parse().unwrap(), "10.0.1.101".parse().unwrap()],
                 sessions: 0,
                 stats: None,
@@ -107,6 +113,25 @@ UDP  192.0.2.20:53 mh laddr 10.0.1.100,10.0.1.101 (dns)
 SNAT 10.0.1.0/24 -> 203.0.113.1,203.0.113.2 sessions 4
 ";
     assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn a_range_shows_its_ports_and_ops_its_flag() {
+    let mut reply = sample_list();
+    reply.snat.clear();
+    reply.services[0].key = key("tcp/192.0.2.10:8000");
+    reply.services[0].port_last = Some(8099);
+    reply.services[1].ops = true;
+    reply.services[1].also_listen = vec!["192.0.2.21:53".parse().unwrap()];
+    let text = list(&reply, ListColumns::Plain);
+    assert!(
+        text.contains("\nTCP  192.0.2.10:8000-8099 wlc persistent 300\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nUDP  192.0.2.20:53 mh ops also 192.0.2.21:53 laddr"),
+        "{text}"
+    );
 }
 
 #[test]

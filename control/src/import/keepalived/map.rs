@@ -11,7 +11,7 @@
 //! a failed real server: `on_failure = "remove"`.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::parse::{parse, Node};
 use crate::config::{
@@ -274,12 +274,20 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
                 return;
             }
         },
+        [addr] => match addr.parse() {
+            // No port: every port of the VIP.
+            Ok(a) => vec![(a, Some(0))],
+            Err(_) => {
+                out.unmapped(
+                    node.line,
+                    "virtual_server",
+                    "not an IPv4 address (IPv6 is not supported); skipped",
+                );
+                return;
+            }
+        },
         _ => {
-            out.unmapped(
-                node.line,
-                "virtual_server",
-                "no port: services on all ports are not supported; skipped",
-            );
+            out.unmapped(node.line, "virtual_server", "not ADDRESS PORT; skipped");
             return;
         }
     };
@@ -293,33 +301,38 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
         }
     }
     let common = hoist_common_checks(&mut backends);
-    for (addr, port) in vips {
-        let Some(port) = port.filter(|p| *p != 0) else {
-            out.unmapped(
-                node.line,
-                &format!("virtual_server {addr}"),
-                "no port: services on all ports are not supported; skipped",
-            );
-            continue;
-        };
-        let mut service = template.service.clone();
-        service.vip = addr;
-        service.port = port;
-        service.check = common.clone();
-        service.backends = backends
-            .iter()
-            .map(|(b, checks)| {
-                let mut b = b.clone();
-                // Backends of DR/TUN services keep the service port.
-                if matches!(service.mode, LbMode::Dr | LbMode::Tun) || b.port == Some(port) {
-                    b.port = None;
-                }
-                b.check = checks.clone();
-                b
-            })
-            .collect();
-        out.services.push(service);
-    }
+    // A group is one service on all its addresses and ports, sharing the
+    // backends and persistence (ferrolb's `also_listen`); port 0 or no
+    // port: every port of that VIP (IPVS port 0).
+    let listens: Vec<SocketAddrV4> = vips
+        .iter()
+        .map(|&(addr, port)| SocketAddrV4::new(addr, port.unwrap_or(0)))
+        .collect();
+    let Some((first, also)) = listens.split_first() else {
+        return;
+    };
+    let mut service = template.service.clone();
+    service.vip = *first.ip();
+    service.port = first.port();
+    service.also_listen = also.to_vec();
+    service.check = common;
+    let port = service.port;
+    let group = !also.is_empty();
+    service.backends = backends
+        .into_iter()
+        .map(|(mut b, checks)| {
+            // DR/TUN backends keep the client's port; a single service's
+            // backend on its own port needs no port of its own (a group's
+            // does: without one it would take the client's).
+            if matches!(service.mode, LbMode::Dr | LbMode::Tun) || (!group && b.port == Some(port))
+            {
+                b.port = None;
+            }
+            b.check = checks;
+            b
+        })
+        .collect();
+    out.services.push(service);
 }
 
 /// When every real server has the same checks (the usual case), they move
@@ -345,6 +358,7 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
     service.on_failure = OnFailure::Remove;
     let mut d = Defaults::default();
     let mut sorry_method = None;
+    let mut ops_line = None;
     for c in node.children.iter().filter(|c| c.key != "real_server") {
         let key = c.key.as_str();
         match key {
@@ -361,6 +375,7 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
                     service.mode = m;
                 }
             }
+            "ops" => ops_line = Some(c.line),
             "protocol" => match c.arg(0).map(str::to_ascii_uppercase).as_deref() {
                 Some("TCP") => service.protocol = Protocol::Tcp,
                 Some("UDP") => service.protocol = Protocol::Udp,
@@ -430,6 +445,19 @@ fn vs_settings(node: &Node, out: &mut Imported) -> Option<VsTemplate> {
             );
         }
     }
+    if let Some(line) = ops_line {
+        // One-packet scheduling keeps no session, so only UDP services
+        // whose replies bypass us can have it.
+        if service.protocol == Protocol::Udp && matches!(service.mode, LbMode::Dr | LbMode::Tun) {
+            service.ops = true;
+        } else {
+            out.unmapped(
+                line,
+                "ops",
+                "one-packet scheduling is for UDP with DR or TUN (NAT replies need a session)",
+            );
+        }
+    }
     if service.hysteresis > service.quorum {
         out.unmapped(
             node.line,
@@ -475,7 +503,6 @@ fn common_default(c: &Node, d: &mut Defaults, out: &mut Imported, whose: &str) {
             "notify commands do not run when the daemon stops",
         ),
         "ip_family" => out.unmapped(c.line, key, "IPv4 only"),
-        "ops" => out.unmapped(c.line, key, "one-packet scheduling is not supported"),
         "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-fallback" => {
             out.unmapped(c.line, key, "scheduler flag not supported")
         }
