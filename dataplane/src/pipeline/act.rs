@@ -98,7 +98,7 @@ impl<P: PacketBuf> Datapath<P> {
         let first = first_packet(pkt.data(), meta, hash);
         match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => self.open_planned(cx, at, pkt, meta, plan),
-            Err(reason) => self.drop(reason),
+            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
         }
     }
 
@@ -124,7 +124,7 @@ impl<P: PacketBuf> Datapath<P> {
                 };
                 self.forward(cx, at, pkt, meta, hit)
             }
-            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
+            Err(reason) => self.drop(reason),
         }
     }
 
