@@ -5,6 +5,8 @@
 #   scripts/netns.sh up NAME MODE   # build run NAME for MODE (dr | nat | fullnat | snat)
 #   scripts/netns.sh down NAME      # remove run NAME, whatever state it is in
 #   scripts/netns.sh list           # runs that exist (their NAME)
+#   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
+#   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #
 # Namespaces are NAME-client, NAME-router, NAME-lb, NAME-lan, NAME-s1..s3
 # and NAME-outside; every interface lives inside them (nothing is added to
@@ -153,8 +155,37 @@ build() {
   done
 }
 
+# ferrolb's kernel interfaces (docs/kernel-path.md) live in NAME-lb:
+# flb-ext (10.0.2.2/24) twins the ext port, flb-lan (10.0.1.2/24) the lan
+# port. The veths ext and lan carry the same MACs, so the lb namespace's
+# kernel must not answer on them, or it would be reached without ferrolb:
+# no ARP answers there (arp_ignore=8) and strict reverse-path filtering
+# (a packet from the client on ext fails it: the route back is flb-ext).
+kernel_prepare() {
+  local lb=$1-lb dev
+  for dev in ext lan; do
+    nsctl "$lb" "net.ipv4.conf.$dev.arp_ignore=8"
+    nsctl "$lb" "net.ipv4.conf.$dev.rp_filter=1"
+  done
+}
+
+# Once ferrolb made flb-ext: the host's default route goes through it.
+kernel_route() {
+  local lb=$1-lb
+  ip -n "$lb" link show flb-ext >/dev/null 2>&1 || die "flb-ext does not exist in $lb (is ferrolb running with kernel interfaces?)"
+  ip -n "$lb" route replace default via 10.0.2.254 dev flb-ext
+}
+
 cmd=${1:-}
 case "$cmd" in
+  kernel)
+    [ $# -eq 2 ] || die "usage: netns.sh kernel NAME"
+    kernel_prepare "$2"
+    ;;
+  kernel-route)
+    [ $# -eq 2 ] || die "usage: netns.sh kernel-route NAME"
+    kernel_route "$2"
+    ;;
   up)
     [ $# -eq 3 ] || die "usage: netns.sh up NAME dr|nat|fullnat|snat"
     case "$3" in dr | nat | fullnat | snat) ;; *) die "unknown mode $3 (dr | nat | fullnat | snat)" ;; esac
@@ -173,6 +204,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME"
     ;;
 esac

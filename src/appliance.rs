@@ -45,6 +45,7 @@ pub struct RunOptions {
 pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     let cfg = &loaded.config;
     check_worker_cores(loaded)?;
+    crate::kernel::check_devices(loaded)?;
     let plan = if cfg.runs_pipeline() {
         None
     } else {
@@ -99,6 +100,14 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         ports.push(Port::start(&eal, id, &p.name, &port_config, &pool)?);
     }
     report::print_ports(&ports);
+    let macs: Vec<[u8; 6]> = cfg
+        .ports
+        .iter()
+        .zip(&ports)
+        .map(|(c, p)| c.mac.map_or(p.mac(), |m| m.0))
+        .collect();
+    // The kernel interfaces' queues follow the ports' in worker 0's I/O.
+    let kernel_ports = crate::kernel::start(&eal, loaded, &macs, &pool)?;
     let job = match plan {
         Some(plan) => Job::Forward(plan),
         None => {
@@ -126,6 +135,13 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         for (w, pair) in queues.into_iter().enumerate() {
             per_worker[w].push(pair);
         }
+    }
+
+    for port in &kernel_ports {
+        let queues = port
+            .take_queues()
+            .ok_or_else(|| anyhow!("port {}: queues already taken", port.name()))?;
+        per_worker[0].extend(queues);
     }
 
     // Rings between the pipeline workers, for packets that reach a worker
@@ -269,7 +285,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     if let Job::Balance(live) = &job {
         report::print_lb(&live.current(), &reports);
     }
-    // Ports drop here (stop + close flushes pcap output), then the pool, then the EAL.
+    // Kernel interfaces and ports drop here (stop + close flushes pcap
+    // output and removes the taps), then the pool, then the EAL.
+    drop(kernel_ports);
     Ok(())
 }
 
@@ -365,5 +383,5 @@ fn eal_args(cfg: &config::Config) -> EalArgs {
             Device::Vdev { .. } => args.vdev(&p.device),
         };
     }
-    args
+    crate::kernel::eal_args(cfg, args)
 }

@@ -5,7 +5,8 @@ use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConf
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
-    BackendSpec, Interface, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec, StaticRoute,
+    BackendSpec, Garp, Interface, KernelPath, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec,
+    StaticRoute,
 };
 use dataplane::wire::ethernet::MacAddr;
 
@@ -59,6 +60,11 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
         })
         .collect();
     LbConfig {
+        kernel: kernel_paths(cfg),
+        garp: Garp {
+            count: cfg.garp.count,
+            interval_ms: u64::from(cfg.garp.interval_ms),
+        },
         ports,
         interfaces,
         routes,
@@ -71,6 +77,24 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
             ..TableConfig::default()
         },
     }
+}
+
+/// The ports' kernel interfaces; the *k*-th one's queues are packet-I/O
+/// port `ports + k` of worker 0 (see `crate::kernel`).
+pub fn kernel_paths(cfg: &Config) -> Vec<KernelPath> {
+    cfg.ports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.kernel.as_ref().map(|k| (i, k)))
+        .enumerate()
+        .map(|(ordinal, (port, k))| KernelPath {
+            port: port as u16,
+            io_port: (cfg.ports.len() + ordinal) as u16,
+            addrs: k.addresses.iter().map(|a| a.addr).collect(),
+            unmatched: k.unmatched,
+            budget: k.budget,
+        })
+        .collect()
 }
 
 fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {

@@ -170,3 +170,33 @@ fn line_of(text: &str, start: &str) -> usize {
         .position(|l| l.starts_with(start))
         .expect("the line is in the config")
 }
+
+#[test]
+fn a_virtio_user_kernel_interface_without_vhost_net_names_the_key() {
+    if std::path::Path::new("/dev/vhost-net").exists() {
+        // This host has vhost-net: the check has nothing to refuse here.
+        eprintln!("/dev/vhost-net exists: the refusal cannot be shown on this host");
+        return;
+    }
+    let text = format!(
+        "[eal]\n{}\n\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n\
+         kernel = {{ name = \"flb0\", driver = \"virtio_user\" }}\n\n\
+         [[interface]]\nport = \"p0\"\naddresses = [\"10.0.0.1/24\"]\n",
+        test_eal_args("vhost"),
+    );
+    let f = fails(&text);
+    assert_eq!(f.code, 1);
+    let line = line_of(&text, "kernel = ");
+    assert!(
+        f.stderr.contains(&format!(
+            "ferrolb.toml:{line}: port[0].kernel.driver: kernel interface \"flb0\" needs \
+             /dev/vhost-net, which does not exist"
+        )),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        !f.stdout.contains("EAL arguments"),
+        "refused before DPDK starts"
+    );
+}

@@ -74,6 +74,8 @@ fn config(mode: Mode) -> LbConfig {
     let mut neighbours = vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr(ROUTER))];
     neighbours.extend((0..4).map(|i| (backend(i), MacAddr(backend_mac(i)))));
     LbConfig {
+        kernel: Vec::new(),
+        garp: Default::default(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,

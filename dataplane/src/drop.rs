@@ -87,11 +87,17 @@ pub enum DropReason {
     OtherHost,
     /// The ring to the worker that owns the flow was full.
     RedirectFull,
+    /// A frame for the port's kernel interface beyond its per-second
+    /// budget.
+    KernelBudget,
+    /// The kernel interface's queue (or the ring to the worker that
+    /// feeds it) was full.
+    KernelFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 37] = [
+    pub const ALL: [DropReason; 39] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -129,6 +135,8 @@ impl DropReason {
         DropReason::SessionClash,
         DropReason::OtherHost,
         DropReason::RedirectFull,
+        DropReason::KernelBudget,
+        DropReason::KernelFull,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -173,6 +181,8 @@ impl DropReason {
             DropReason::SessionClash => "session_clash",
             DropReason::OtherHost => "other_host",
             DropReason::RedirectFull => "redirect_full",
+            DropReason::KernelBudget => "kernel_budget",
+            DropReason::KernelFull => "kernel_full",
         }
     }
 }

@@ -110,6 +110,8 @@ fn run_pipeline(data: &[u8]) {
         backends: backends.clone(),
     };
     let cfg = LbConfig {
+        kernel: Vec::new(),
+        garp: Default::default(),
         ports: vec![PortSetup {
             mac: our_mac,
             mtu: 576,

@@ -90,6 +90,8 @@ mod tests {
 
     fn tables() -> Arc<LbTables> {
         let cfg = LbConfig {
+            kernel: Vec::new(),
+            garp: Default::default(),
             ports: Vec::new(),
             interfaces: Vec::new(),
             routes: Vec::new(),

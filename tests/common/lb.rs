@@ -71,6 +71,10 @@ pub fn one_arm_config() -> String {
         r#"[sessions]
 capacity = 4096
 
+# Frame-exact cases: no gratuitous ARP in the output.
+[garp]
+count = 0
+
 [[interface]]
 port = "lan"
 addresses = ["10.0.0.1/24", "10.0.1.1/24"]
@@ -110,6 +114,10 @@ pub fn two_arm_config() -> String {
     let mut s = String::from(
         r#"[sessions]
 capacity = 4096
+
+# Frame-exact cases: no gratuitous ARP in the output.
+[garp]
+count = 0
 
 [[interface]]
 port = "lan"

@@ -73,6 +73,9 @@ pub struct Topology {
     servers: BTreeMap<String, Child>,
     lb: Option<Child>,
     daemon: Option<Child>,
+    /// More lines for the `ext` and `lan` `[[port]]` tables (a kernel
+    /// interface).
+    pub port_extra: [String; 2],
 }
 
 impl Topology {
@@ -103,6 +106,7 @@ impl Topology {
             servers: BTreeMap::new(),
             lb: None,
             daemon: None,
+            port_extra: Default::default(),
         };
         let out = Command::new("bash")
             .arg(script())
@@ -197,11 +201,12 @@ socket = "{socket}"
 name = "ext"
 device = "net_af_packet0,iface=ext,framecnt=4096"
 mac = "02:00:00:00:02:01"
-
+{ext_extra}
 [[port]]
 name = "lan"
 device = "net_af_packet1,iface=lan,framecnt=4096"
 mac = "02:00:00:00:01:01"
+{lan_extra}
 
 [workers]
 cores = [{core}]
@@ -223,6 +228,8 @@ via = "10.0.2.254"
 {body}"#,
             socket = self.socket.display(),
             core = worker_core(),
+            ext_extra = self.port_extra[0],
+            lan_extra = self.port_extra[1],
         )
     }
 
@@ -245,6 +252,30 @@ via = "10.0.2.254"
         wait_until_answering(&self.socket, &mut self.lb, || log_in(&dir));
     }
 
+    /// Runs `scripts/netns.sh SUB NAME` (`kernel`, `kernel-route`).
+    pub fn netns_script(&self, sub: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .args([sub, &self.name])
+            .output()
+            .expect("run scripts/netns.sh");
+        assert!(
+            out.status.success(),
+            "scripts/netns.sh {sub} {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `ARGS` in namespace `role` to the end.
+    pub fn run_in(&self, role: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(role)])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
     pub fn log(&self) -> String {
         log_in(self.dir.path())
     }
@@ -252,9 +283,14 @@ via = "10.0.2.254"
     /// Starts `ferrolbctl daemon -c FILE` in the router namespace, which
     /// reaches the servers directly on the LAN.
     pub fn start_daemon(&mut self, file: &Path) {
+        self.start_daemon_in("router", file);
+    }
+
+    /// Starts `ferrolbctl daemon -c FILE` in namespace `role`.
+    pub fn start_daemon_in(&mut self, role: &str, file: &Path) {
         let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log");
         let child = self
-            .in_ns("router", &ferrolbctl_bin())
+            .in_ns(role, &ferrolbctl_bin())
             .arg("daemon")
             .arg("-c")
             .arg(file)

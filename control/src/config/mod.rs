@@ -9,6 +9,7 @@
 mod bgp;
 mod check;
 mod control;
+mod kernel;
 mod lb;
 mod parse_all;
 mod source;
@@ -28,6 +29,7 @@ pub use check::{
     SorryServerConfig, StatusSet, UrlCheck,
 };
 pub use control::{ControlConfig, DaemonConfig};
+pub use kernel::{GarpConfig, KernelConfig, KernelDriver, KERNEL_DESC, VHOST_NET};
 pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
@@ -72,6 +74,9 @@ pub struct Config {
     pub sessions: SessionsConfig,
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// Gratuitous ARP for owned addresses when they come up.
+    #[serde(default, skip_serializing_if = "GarpConfig::is_default")]
+    pub garp: GarpConfig,
     /// The control socket `ferrolbctl` talks to.
     #[serde(default, skip_serializing_if = "ControlConfig::is_default")]
     pub control: ControlConfig,
@@ -120,6 +125,11 @@ pub struct PortConfig {
     /// The largest IP packet sent on this port (68..=9216).
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// The port's kernel interface (docs/kernel-path.md): a Linux
+    /// interface with the port's MAC for what the load balancer does not
+    /// consume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelConfig>,
 }
 
 fn default_mtu() -> u16 {
@@ -340,7 +350,14 @@ impl Config {
             .iter()
             .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc) + 32)
             .sum();
-        let needed = per_queue * workers + (workers + 1) * self.mempool.cache;
+        // A kernel interface has one queue pair of KERNEL_DESC descriptors.
+        let kernel: u32 = self
+            .ports
+            .iter()
+            .filter(|p| p.kernel.is_some())
+            .map(|_| 2 * u32::from(KERNEL_DESC) + 32)
+            .sum();
+        let needed = per_queue * workers + kernel + (workers + 1) * self.mempool.cache;
         (needed * 2).max(8191)
     }
 }
@@ -353,5 +370,7 @@ mod tests_addr;
 mod tests_check;
 #[cfg(test)]
 mod tests_control;
+#[cfg(test)]
+mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;

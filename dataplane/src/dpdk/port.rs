@@ -68,6 +68,22 @@ impl<'pool> Port<'pool> {
         (ret == 0).then_some(id)
     }
 
+    /// Sets port `id`'s MAC address before it is started (a kernel
+    /// interface takes its port's MAC this way).
+    pub fn set_mac(_eal: &Eal, id: u16, name: &str, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: EAL initialised; addr is a valid, initialised struct that
+        // DPDK only reads for the duration of the call.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut addr) };
+        if ret != 0 {
+            return Err(DpdkError::new(
+                format!("port {name}: rte_eth_dev_default_mac_addr_set"),
+                ret,
+            ));
+        }
+        Ok(())
+    }
+
     /// Configures port `id` with `config.queues` RX and TX queues (RSS over
     /// them when there are several and the device supports it), RX buffers
     /// from `pool`, and starts it.

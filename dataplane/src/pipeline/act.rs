@@ -82,6 +82,7 @@ impl<P: PacketBuf> Datapath<P> {
                 self.open(cx, at, pkt, meta, hash)
             }
             Step::Open { at } => self.open(cx, at, pkt, meta, hash),
+            Step::ToKernel { port } => self.up_to_kernel(cx, port, pkt, DropReason::NoInterface),
         }
     }
 
@@ -97,7 +98,7 @@ impl<P: PacketBuf> Datapath<P> {
         let first = first_packet(pkt.data(), meta, hash);
         match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => self.open_planned(cx, at, pkt, meta, plan),
-            Err(reason) => self.drop(reason),
+            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
         }
     }
 

@@ -30,7 +30,7 @@ impl<P: PacketBuf> Pipeline<P> {
     ///
     /// `now_ms` is the pipeline's clock; nothing in a switch depends on it
     /// today.
-    pub fn adopt(&mut self, tables: Arc<LbTables>, _now_ms: u64) {
+    pub fn adopt(&mut self, tables: Arc<LbTables>, now_ms: u64) {
         if Arc::ptr_eq(&tables, &self.tables) {
             return;
         }
@@ -41,6 +41,10 @@ impl<P: PacketBuf> Pipeline<P> {
         // Ids freed and given to new entries since `old`: no session here
         // refers to them (the builder checked every worker's `id_refs` at
         // or after the epoch that retired them), so their numbers restart.
+        path.kernel.adopt(new);
+        if path.flow.worker().0 == super::KERNEL_WORKER {
+            path.garp.add(super::garp::plan(new, Some(&old)), now_ms);
+        }
         let reborn = new.reborn_since(&old);
         path.counters.fit(
             new.services.len(),

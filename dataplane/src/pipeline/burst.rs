@@ -199,7 +199,7 @@ impl<P: PacketBuf> Datapath<P> {
                                 plan,
                             });
                         }
-                        Err(reason) => self.drop(reason),
+                        Err(reason) => self.drop_or_kernel(cx, port, pkt, reason),
                     }
                 }
                 _ if waiting.is_empty() => self.act(cx, pkt, meta, hash, step),
@@ -245,8 +245,10 @@ impl<P: PacketBuf> Datapath<P> {
     /// Decides and acts on one received packet.
     fn handle<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, r: Received<P>) {
         match r.class {
-            Err(reason) => self.drop(reason),
-            Ok(Classified::Ipv6 { .. }) => self.drop(DropReason::Ipv6NotForwarded),
+            Err(reason) => self.host_frame(cx, r.port, r.pkt, reason),
+            Ok(Classified::Ipv6 { .. }) => {
+                self.host_frame(cx, r.port, r.pkt, DropReason::Ipv6NotForwarded)
+            }
             Ok(Classified::Arp { l3_offset, vlan }) => self.arp(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Ipv4(meta)) => {
                 let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);
@@ -297,7 +299,8 @@ impl<P: PacketBuf> Datapath<P> {
     /// Takes and handles up to a burst from one source's ring; returns
     /// the handoffs taken (packets and neighbours).
     fn take_burst<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, source: usize) -> usize {
-        let mut neighbours = 0;
+        // Handoffs other than packets to handle: neighbours, kernel frames.
+        let mut others = 0;
         let mut batch = std::mem::take(&mut self.batch);
         while batch.len() < BURST_SIZE {
             let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
@@ -314,8 +317,12 @@ impl<P: PacketBuf> Datapath<P> {
                         hash,
                     });
                 }
+                Handoff::Kernel { pkt, port } => {
+                    others += 1;
+                    self.kernel_enqueue(cx, port, pkt)
+                }
                 Handoff::Neighbour { addr, mac } => {
-                    neighbours += 1;
+                    others += 1;
                     self.learn_shared(cx, addr, mac)
                 }
             }
@@ -324,7 +331,7 @@ impl<P: PacketBuf> Datapath<P> {
         self.counters.events.redirects_received += packets as u64;
         self.handle_batch(cx, &mut batch);
         self.batch = batch;
-        packets + neighbours
+        packets + others
     }
 }
 

@@ -69,11 +69,17 @@ pub struct Events {
     /// Neighbours we could not tell another worker (its ring was full); it
     /// learns them from its own next ARP exchange.
     pub neighbour_shares_lost: u64,
+    /// Frames handed to a port's kernel interface.
+    pub to_kernel: u64,
+    /// Frames the kernel sent on a kernel interface, sent out of its port.
+    pub from_kernel: u64,
+    /// Gratuitous ARP announcements sent.
+    pub garp_sent: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 14] {
+    pub fn iter(&self) -> [(&'static str, u64); 17] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -89,6 +95,9 @@ impl Events {
             ("redirects_received", self.redirects_received),
             ("neighbours_shared", self.neighbours_shared),
             ("neighbour_shares_lost", self.neighbour_shares_lost),
+            ("to_kernel", self.to_kernel),
+            ("from_kernel", self.from_kernel),
+            ("garp_sent", self.garp_sent),
         ]
     }
 
@@ -107,6 +116,9 @@ impl Events {
         self.redirects_received += o.redirects_received;
         self.neighbours_shared += o.neighbours_shared;
         self.neighbour_shares_lost += o.neighbour_shares_lost;
+        self.to_kernel += o.to_kernel;
+        self.from_kernel += o.from_kernel;
+        self.garp_sent += o.garp_sent;
     }
 }
 

@@ -37,6 +37,26 @@ pub(super) enum Step {
     Open {
         at: Ingress,
     },
+    /// The host's: up to the port's kernel interface.
+    ToKernel {
+        port: u16,
+    },
+}
+
+/// For a packet the pipeline would drop as `reason`: the kernel's if
+/// `port`'s kernel interface wants it (a host address, multicast,
+/// broadcast) or takes everything unmatched.
+#[inline]
+fn kernel_or(t: &LbTables, port: u16, frame: &[u8], meta: &Ipv4Meta, reason: DropReason) -> Step {
+    match t.kernel(port) {
+        Some(k)
+            if k.wants(meta.tuple.dst, frame)
+                || (k.unmatched && !t.owned.contains(meta.tuple.dst)) =>
+        {
+            Step::ToKernel { port }
+        }
+        _ => Step::Drop(reason),
+    }
 }
 
 /// Whether the frame is for us at L2: our MAC, or broadcast/multicast
@@ -66,17 +86,22 @@ impl<P: PacketBuf> Datapath<P> {
             return Step::Drop(DropReason::OtherHost);
         }
         let Some(iface) = t.ingress_interface(port, meta.vlan) else {
-            return Step::Drop(DropReason::NoInterface);
+            return match Self::kernel_takes_unmatched(t, port) {
+                true => Step::ToKernel { port },
+                false => Step::Drop(DropReason::NoInterface),
+            };
         };
         let at = Ingress { port, iface };
         let sessions = self.flow.sessions();
         match meta.kind {
-            L4Kind::IcmpOther => return Step::Drop(DropReason::UnsupportedIcmp),
+            L4Kind::IcmpOther => {
+                return kernel_or(t, port, frame, meta, DropReason::UnsupportedIcmp)
+            }
             L4Kind::IcmpError { .. } => {
                 let flow = quoted_flow(frame, meta).map(|q| q.reversed());
                 return match flow.and_then(|f| sessions.lookup_hashed(&f, hash)) {
                     Some(hit) => Step::TranslateError(hit),
-                    None => Step::Drop(DropReason::NoSession),
+                    None => kernel_or(t, port, frame, meta, DropReason::NoSession),
                 };
             }
             _ => {}
@@ -87,6 +112,13 @@ impl<P: PacketBuf> Datapath<P> {
             } else {
                 Step::Forward { at, hit }
             };
+        }
+        // Checked on a session miss only, so an established flow's packet
+        // never looks at the kernel interface.
+        if t.kernel(port)
+            .is_some_and(|k| k.wants(meta.tuple.dst, frame))
+        {
+            return Step::ToKernel { port };
         }
         if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
             return Step::AnswerEcho { port };

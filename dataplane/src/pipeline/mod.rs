@@ -31,7 +31,9 @@ mod burst;
 pub mod counters;
 mod decide;
 mod egress;
+mod garp;
 pub mod inspect;
+mod kernel;
 pub mod l2;
 mod local;
 pub mod redirect;
@@ -48,6 +50,8 @@ use crate::tables::LbTables;
 use burst::{Received, Waiting};
 use counters::LbCounters;
 use egress::Egress;
+use garp::Garp;
+use kernel::{KernelState, KERNEL_WORKER};
 use redirect::WorkerLinks;
 
 /// Sessions expired per housekeeping pass (once per millisecond at most).
@@ -93,6 +97,10 @@ struct Datapath<P> {
     last_neighbour_expiry_ms: u64,
     /// Rings to and from the other workers (several workers only).
     links: Option<WorkerLinks<P>>,
+    /// Frames for the ports' kernel interfaces (`kernel.rs`).
+    kernel: KernelState<P>,
+    /// Gratuitous ARP still to send (worker 0).
+    garp: Garp,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -120,7 +128,13 @@ impl<P: PacketBuf> Pipeline<P> {
         worker_count: usize,
         now_ms: u64,
     ) -> Result<Pipeline<P>, String> {
+        let mut garp = Garp::default();
+        if worker_index == KERNEL_WORKER {
+            garp.add(garp::plan(&tables, None), now_ms);
+        }
         let path = Datapath {
+            kernel: KernelState::new(&tables, worker_index, worker_count),
+            garp,
             flow: FlowState::new(&tables, worker_index, worker_count, now_ms)?,
             egress: Egress::new(&tables),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
@@ -182,9 +196,14 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         }
         let handed_in = path.take_handoffs(&mut cx);
+        // Worker 0's millisecond tick: the kernel interfaces read, and
+        // gratuitous ARP (both off the per-packet path).
+        path.kernel_receive(&mut cx);
+        path.send_garps(&mut cx);
         for port in 0..ports {
             path.flush(&mut cx, port);
         }
+        path.kernel_flush(&mut cx);
         if now_ms != path.last_housekeeping_ms {
             path.housekeeping(now_ms);
         }
@@ -237,6 +256,8 @@ impl<P: PacketBuf> Datapath<P> {
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod kernel_tests;
 #[cfg(test)]
 mod listen_tests;
 #[cfg(test)]

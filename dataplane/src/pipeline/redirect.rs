@@ -20,6 +20,9 @@ pub const RING_CAPACITY: usize = 1024;
 pub enum Handoff<P> {
     /// A packet for its owner, with the port it was received on.
     Packet { pkt: P, port: u16 },
+    /// A frame for `port`'s kernel interface, to the worker that has its
+    /// queues (already within the budget).
+    Kernel { pkt: P, port: u16 },
     /// A neighbour learned from ARP on another worker's queue.
     Neighbour { addr: Ipv4Addr, mac: MacAddr },
 }

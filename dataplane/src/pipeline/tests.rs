@@ -78,6 +78,8 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
 /// 10.0.1.0/24 (one-armed, as the replay cases run).
 pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
     LbConfig {
+        kernel: Vec::new(),
+        garp: Default::default(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,

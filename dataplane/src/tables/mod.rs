@@ -67,6 +67,9 @@ pub struct LbTables {
     pub custom_timeouts: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
+    /// Each port's kernel interface, by port index.
+    pub kernel: Vec<Option<KernelPath>>,
+    pub garp: Garp,
 }
 
 /// Ids of services and SNAT rules, live and draining, at most.
@@ -196,6 +199,12 @@ impl LbTables {
         self.ports.get(usize::from(port)).map(|p| p.mac)
     }
 
+    /// `port`'s kernel interface, if it has one.
+    #[inline]
+    pub fn kernel(&self, port: u16) -> Option<&KernelPath> {
+        self.kernel.get(usize::from(port)).and_then(Option::as_ref)
+    }
+
     /// The interface a frame received on `port` with `vlan` belongs to.
     #[inline]
     pub fn ingress_interface(&self, port: u16, vlan: Option<u16>) -> Option<u16> {
@@ -302,6 +311,8 @@ fn compile(
     let owners = FlowOwners::build(&services, &backends, &snat);
     Ok(LbTables {
         epoch,
+        kernel: kernel_paths(cfg)?,
+        garp: cfg.garp,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         ports: cfg.ports.clone(),
@@ -317,6 +328,24 @@ fn compile(
         snat_match,
         sessions: cfg.sessions,
     })
+}
+
+/// Each port's kernel interface, by port index.
+fn kernel_paths(cfg: &LbConfig) -> Result<Vec<Option<KernelPath>>, String> {
+    let mut kernel = vec![None; cfg.ports.len()];
+    for k in &cfg.kernel {
+        match kernel.get_mut(usize::from(k.port)) {
+            Some(slot @ None) => *slot = Some(k.clone()),
+            Some(Some(_)) => return Err(format!("port {}: two kernel interfaces", k.port)),
+            None => {
+                return Err(format!(
+                    "kernel interface on port {}, which does not exist",
+                    k.port
+                ))
+            }
+        }
+    }
+    Ok(kernel)
 }
 
 /// The entry lists being compiled.

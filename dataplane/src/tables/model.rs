@@ -147,6 +147,47 @@ pub struct LbConfig {
     pub services: Vec<ServiceSpec>,
     pub snat: Vec<SnatSpec>,
     pub sessions: TableConfig,
+    /// The ports' kernel interfaces (at most one per port).
+    pub kernel: Vec<KernelPath>,
+    pub garp: Garp,
+}
+
+/// A port's kernel interface (docs/kernel-path.md): a Linux interface
+/// with the port's MAC that gets the frames the load balancer does not
+/// consume, and whose frames leave by the port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelPath {
+    /// The port it twins.
+    pub port: u16,
+    /// The packet-I/O port index of its queues (after the ports'); only
+    /// the worker that moves kernel frames (worker 0) has them.
+    pub io_port: u16,
+    /// Host addresses: frames to them and ARP for them go to the kernel.
+    pub addrs: Vec<Ipv4Addr>,
+    /// Also every frame that would be dropped for not being ours.
+    pub unmatched: bool,
+    /// Frames per second handed to the kernel, at most.
+    pub budget: u32,
+}
+
+impl KernelPath {
+    /// Whether an IPv4 packet to `dst` (in a frame to `dst_mac`) is the
+    /// host's: one of its addresses, multicast, or broadcast.
+    #[inline]
+    pub fn wants(&self, dst: Ipv4Addr, dst_mac: &[u8]) -> bool {
+        dst.is_multicast()
+            || dst.is_broadcast()
+            || dst_mac.first().is_some_and(|b| b & 1 == 1)
+            || self.addrs.contains(&dst)
+    }
+}
+
+/// Gratuitous ARP for owned addresses when they come up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Garp {
+    /// Announcements per address (0: none).
+    pub count: u32,
+    pub interval_ms: u64,
 }
 
 /// Where a service, backend or SNAT rule is in its life. An entry that

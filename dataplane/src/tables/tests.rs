@@ -56,6 +56,8 @@ fn snat(source: &str, len: u8, addr: &str) -> SnatSpec {
 
 fn config(services: Vec<ServiceSpec>, snat: Vec<SnatSpec>) -> LbConfig {
     LbConfig {
+        kernel: Vec::new(),
+        garp: Default::default(),
         ports: vec![PortSetup {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             mtu: 1500,

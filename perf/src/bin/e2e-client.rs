@@ -18,6 +18,10 @@
 //! - `udp`: a new UDP socket (so a new source port) per request.
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
+//! - `ping`: an ICMP echo request per request over a raw socket; the
+//!   reply's source must be the target's address. Needs root.
+//! - `flood`: `--count` UDP datagrams to the target as fast as they go,
+//!   waiting for nothing (a load, not requests); only the `done` line.
 //! - `malformed`: `--count` malformed IPv4 packets through raw sockets,
 //!   as fast as they go (TCP header cut short, UDP length past the end,
 //!   ICMP echo with a wrong checksum, in turn), in bursts of 32 with
@@ -40,6 +44,8 @@ enum Mode {
     Tcp,
     Udp,
     Hold,
+    Ping,
+    Flood,
     Malformed,
 }
 
@@ -73,6 +79,9 @@ fn main() -> Result<()> {
     if args.mode == Mode::Malformed {
         return malformed(&args);
     }
+    if args.mode == Mode::Flood {
+        return flood(&args);
+    }
     let start = Instant::now();
     // The clock's origin, for whoever reads the lines as they come.
     println!("start");
@@ -91,7 +100,8 @@ fn main() -> Result<()> {
             Mode::Tcp => tcp(args.target, timeout, i),
             Mode::Udp => udp(args.target, timeout, i),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
-            Mode::Malformed => unreachable!("handled above"),
+            Mode::Ping => ping(args.target, timeout, i),
+            Mode::Malformed | Mode::Flood => unreachable!("handled above"),
         };
         let mut out = stdout.lock();
         match result {
@@ -268,6 +278,73 @@ fn malformed(args: &Args) -> Result<()> {
         sent += 1;
         if sent % 32 == 0 && args.interval_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.interval_ms));
+        }
+    }
+    println!(
+        "done sent={sent} ok={sent} failed=0 elapsed_ms={} servers=",
+        start.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// One ICMP echo request to the target's address; the answer must be the
+/// echo reply with our identifier and sequence number, from that address.
+fn ping(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+        .context("raw socket (needs root)")?;
+    s.set_read_timeout(Some(timeout)).context("timeout")?;
+    let id = (std::process::id() as u16).to_be_bytes();
+    let seq = (i as u16).to_be_bytes();
+    let mut req = [
+        8, 0, 0, 0, id[0], id[1], seq[0], seq[1], b'f', b'l', b'b', b'!',
+    ];
+    let sum = internet_checksum(&req).to_be_bytes();
+    req[2..4].copy_from_slice(&sum);
+    let to = SocketAddr::V4(SocketAddrV4::new(*target.ip(), 0));
+    s.send_to(&req, &to.into()).context("send")?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        anyhow::ensure!(Instant::now() < deadline, "no echo reply");
+        // A raw socket reads whole datagrams, IP header included.
+        let mut buf = [0u8; 1500];
+        let n = (&s).read(&mut buf).context("receive")?;
+        let bytes = &buf[..n];
+        let ihl = usize::from(bytes.first().copied().unwrap_or(0) & 0x0f) * 4;
+        let from = bytes
+            .get(12..16)
+            .map(|a| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+        let icmp = bytes.get(ihl..).unwrap_or(&[]);
+        if icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id && icmp[6..8] == seq {
+            anyhow::ensure!(from == Some(*target.ip()), "echo reply from {from:?}");
+            return Ok(("ping".into(), target.ip().to_string()));
+        }
+    }
+}
+
+/// RFC 1071 checksum.
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// `--count` UDP datagrams to the target as fast as they go (a load for
+/// the budget drills); nothing is awaited.
+fn flood(args: &Args) -> Result<()> {
+    let s = UdpSocket::bind("0.0.0.0:0").context("bind")?;
+    let start = Instant::now();
+    let end = args.duration_ms.map(|d| start + Duration::from_millis(d));
+    let mut sent = 0u64;
+    while (args.count == 0 || sent < args.count) && end.map_or(true, |e| Instant::now() < e) {
+        // A full socket buffer is not a failure of the flood.
+        if s.send_to(b"flood", args.target).is_ok() {
+            sent += 1;
         }
     }
     println!(

@@ -1,0 +1,118 @@
+//! Gratuitous ARP: every owned address (interface, VIP, local, SNAT and
+//! kernel host addresses) is announced `garp.count` times, `interval_ms`
+//! apart, when it comes up: at start, and when a config change adds it.
+//! Neighbours that cached another MAC for it (the node that had it before)
+//! update their caches. Worker 0 sends them, from its millisecond tick.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use super::{Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::io::PacketIo;
+use crate::net::arp::{write_gratuitous_arp, ARP_FRAME_LEN};
+use crate::tables::LbTables;
+use crate::wire::ethernet::VLAN_TAG_LEN;
+
+/// One address to announce on one interface, `left` more times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Announce {
+    pub(super) addr: Ipv4Addr,
+    pub(super) iface: u16,
+    pub(super) left: u32,
+}
+
+/// The announcements still to send (worker 0 only).
+#[derive(Debug, Default)]
+pub(super) struct Garp {
+    pending: Vec<Announce>,
+    next_ms: u64,
+}
+
+/// Every address the tables own, kernel host addresses included.
+fn announced(t: &LbTables) -> HashSet<Ipv4Addr> {
+    t.owned
+        .iter()
+        .chain(
+            t.kernel
+                .iter()
+                .flatten()
+                .flat_map(|k| k.addrs.iter().copied()),
+        )
+        .collect()
+}
+
+/// The announcements `t` needs that `old` did not: each address new since
+/// `old` (every address at start) on each interface whose prefix holds it,
+/// or on every interface when none does (a VIP outside the connected
+/// networks).
+pub(super) fn plan(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
+    if t.garp.count == 0 {
+        return Vec::new();
+    }
+    let before = old.map(announced).unwrap_or_default();
+    let mut new: Vec<Ipv4Addr> = announced(t).difference(&before).copied().collect();
+    new.sort_unstable();
+    let mut out = Vec::new();
+    for addr in new {
+        let holds = |prefixes: &[(Ipv4Addr, u8)]| {
+            prefixes.iter().any(|&(a, len)| {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                u32::from(a) & mask == u32::from(addr) & mask
+            })
+        };
+        let on: Vec<u16> = (0..t.interfaces.len() as u16)
+            .filter(|&i| holds(&t.interfaces[usize::from(i)].addrs))
+            .collect();
+        let ifaces = match on.is_empty() {
+            true => (0..t.interfaces.len() as u16).collect(),
+            false => on,
+        };
+        out.extend(ifaces.into_iter().map(|iface| Announce {
+            addr,
+            iface,
+            left: t.garp.count,
+        }));
+    }
+    out
+}
+
+impl Garp {
+    /// Queues `announce`, the first round due at once.
+    pub(super) fn add(&mut self, announce: Vec<Announce>, now: u64) {
+        if !announce.is_empty() {
+            self.pending.extend(announce);
+            self.next_ms = now;
+        }
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Sends a round of gratuitous ARP when one is due.
+    pub(super) fn send_garps<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>) {
+        if self.garp.pending.is_empty() || cx.now < self.garp.next_ms {
+            return;
+        }
+        let t = cx.t;
+        let mut pending = std::mem::take(&mut self.garp.pending);
+        for a in &mut pending {
+            a.left = a.left.saturating_sub(1);
+            let Some(i) = t.interfaces.get(usize::from(a.iface)) else {
+                continue;
+            };
+            let (Some(mac), Some(mut buf)) = (t.port_mac(i.port), cx.io.alloc()) else {
+                continue;
+            };
+            let len = ARP_FRAME_LEN + if i.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+            if buf.append(len).is_some()
+                && write_gratuitous_arp(buf.data_mut(), i.vlan, mac, a.addr).is_some()
+            {
+                self.counters.events.garp_sent += 1;
+                self.send(cx, i.port, buf);
+            }
+        }
+        pending.retain(|a| a.left > 0);
+        self.garp.pending = pending;
+        self.garp.next_ms = cx.now + t.garp.interval_ms.max(1);
+    }
+}
