@@ -5,6 +5,17 @@ use super::tests::*;
 use crate::sched::Persistence;
 use crate::tables::*;
 
+/// A frame's source and destination addresses and ports.
+type Endpoints = ([u8; 4], [u8; 4], (u16, u16));
+
+/// Each frame's endpoints, checksums verified.
+fn addresses_and_ports(out: &[Vec<u8>]) -> Vec<Endpoints> {
+    out.iter()
+        .map(|f| seen(f))
+        .map(|s| (s.src, s.dst, s.ports))
+        .collect()
+}
+
 fn range(mut s: ServiceSpec, first: u16, last: u16) -> ServiceSpec {
     s.port = first;
     s.extra_ports = last.saturating_sub(first);
@@ -84,11 +95,7 @@ fn a_nat_reply_from_a_port_zero_backend_goes_back_from_the_port_the_client_asked
         ],
         0,
     );
-    let got: Vec<_> = out
-        .iter()
-        .map(|f| seen(f))
-        .map(|s| (s.src, s.dst, s.ports))
-        .collect();
+    let got = addresses_and_ports(&out);
     assert_eq!(
         got,
         vec![(CIP, RIP1, (40000, 5432)), (VIP, CIP, (5432, 40000))]
@@ -192,11 +199,7 @@ fn a_group_shares_backends_and_persistence_and_replies_from_the_address_used() {
         ],
         0,
     );
-    let got: Vec<_> = out
-        .iter()
-        .map(|f| seen(f))
-        .map(|s| (s.src, s.dst, s.ports))
-        .collect();
+    let got = addresses_and_ports(&out);
     assert_eq!(
         got,
         vec![
