@@ -273,12 +273,13 @@ fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 
 fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let have_interfaces = config.runs_pipeline();
+    let mut listeners = Listeners::new();
     for (i, s) in config.services.iter().enumerate() {
         let at = KeyPath::root().key("service").index(i);
         if let Some(problem) = s.name.as_deref().and_then(service_name_problem) {
             c.err(at.key("name"), problem);
         }
-        listening(c, config, i, &at);
+        listening(c, config, i, &at, &mut listeners);
 
         let fullnat = s.mode == LbMode::Fullnat;
         let local_addresses = at.key("local_addresses");
@@ -421,10 +422,22 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     }
 }
 
+/// The earlier services' listeners by (VIP, protocol): (first port, last
+/// port, service index), so each listener is checked against its own
+/// VIP's few, not every service (validation stays linear in services).
+type Listeners = HashMap<(Ipv4Addr, Protocol), Vec<(u16, u16, usize)>>;
+
 /// The ports service `i` listens on: a range that makes sense, no port
 /// shared with an earlier service of its VIP and protocol (a port-0
 /// service only takes what the others leave), and `ops` where it can work.
-fn listening(c: &mut Check<'_>, config: &Config, i: usize, at: &KeyPath) {
+/// Adds its listeners to `listeners`.
+fn listening(
+    c: &mut Check<'_>,
+    config: &Config,
+    i: usize,
+    at: &KeyPath,
+    listeners: &mut Listeners,
+) {
     let s = &config.services[i];
     match s.port_last {
         Some(_) if s.port == 0 => c.err(
@@ -463,9 +476,15 @@ fn listening(c: &mut Check<'_>, config: &Config, i: usize, at: &KeyPath) {
             );
             continue;
         }
-        let other = config.services[..i].iter().position(|other| {
-            other.protocol == s.protocol && other.listens().into_iter().any(|t| clash(here, t))
-        });
+        let (vip, first, last) = here;
+        let other = listeners
+            .get(&(vip, s.protocol))
+            .and_then(|seen| seen.iter().find(|&&(of, ol, _)| clash(here, (vip, of, ol))))
+            .map(|&(_, _, o)| o);
+        listeners
+            .entry((vip, s.protocol))
+            .or_default()
+            .push((first, last, i));
         if let Some(o) = other {
             let what = match n == 0 && config.services[o].key() == s.key() {
                 true => "is already",
