@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod filter;
 pub mod health;
 pub mod import;
 pub mod metrics;

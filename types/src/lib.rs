@@ -10,6 +10,7 @@
 //! beyond `std` (and serde with the `serde` feature, for the text forms the
 //! config file and the control socket use).
 
+pub mod filter;
 mod ip_proto;
 mod mac;
 #[cfg(feature = "serde")]
