@@ -29,5 +29,6 @@ pub mod tables;
 #[cfg(test)]
 mod testutil;
 pub mod tuple;
+pub mod watch;
 pub mod wire;
 pub mod worker;

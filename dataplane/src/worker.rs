@@ -85,6 +85,8 @@ pub enum Query {
     Zero {
         service: Option<crate::tables::ServiceKey>,
     },
+    /// Arm a trace and/or capture (`crate::watch`); an empty spec disarms.
+    Watch(crate::watch::WatchSpec),
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +97,8 @@ pub enum Answer {
     Neighbours(Vec<NeighbourView>),
     Refs(Box<crate::tables::IdRefs>),
     Zeroed,
+    /// The watch asked for is armed (or disarmed) from the next poll on.
+    Armed,
 }
 
 /// A question with where its answer goes and when the asker stops waiting.
@@ -225,6 +229,10 @@ impl Answering {
                 Query::Zero { service } => {
                     pipeline.zero_counters(service);
                     let _ = request.reply.send(Answer::Zeroed);
+                }
+                Query::Watch(spec) => {
+                    pipeline.arm_watch(spec);
+                    let _ = request.reply.send(Answer::Armed);
                 }
                 Query::Sessions { filter, limit } => {
                     self.listing = Some(Listing {

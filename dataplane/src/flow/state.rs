@@ -82,6 +82,8 @@ pub struct Plan {
     picked_up: bool,
     /// A one-packet service's datagram: forwarded without a session.
     one_packet: bool,
+    /// With persistence: whether a template chose the backend.
+    persisted: Option<bool>,
 }
 
 /// A datagram of a one-packet service, scheduled: where it goes, with no
@@ -112,6 +114,28 @@ impl Plan {
                 mode,
             }),
             _ => None,
+        }
+    }
+
+    /// What the plan decided, for a trace.
+    pub fn view(&self) -> crate::watch::PlanView {
+        let (service, snat_rule, backend, mode) = match self.target {
+            Target::Service {
+                service,
+                backend,
+                mode,
+            } => (Some(service), None, Some(backend.id), Some(mode)),
+            Target::Snat { rule } => (None, Some(rule), None, None),
+        };
+        crate::watch::PlanView {
+            service,
+            snat_rule,
+            backend,
+            mode,
+            outbound: self.new.outbound,
+            picked_up: self.picked_up,
+            one_packet: self.one_packet,
+            persisted: self.persisted,
         }
     }
 
@@ -355,6 +379,7 @@ impl FlowState {
             || first.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
                 == tcp_flags::SYN;
         let mut picked_up = false;
+        let mut persisted = None;
         let state = match first.kind {
             L4Kind::Tcp => ProtoState::Tcp(TcpState::None),
             L4Kind::Udp => ProtoState::Udp,
@@ -378,7 +403,9 @@ impl FlowState {
                     }
                     picked_up = true;
                 }
-                self.schedule(t, s, &tuple, now)?
+                let (target, p) = self.schedule(t, s, &tuple, now)?;
+                persisted = p;
+                target
             }
             None => {
                 let echo_request = first.kind == (L4Kind::IcmpEcho { request: true });
@@ -418,17 +445,20 @@ impl FlowState {
             target,
             picked_up,
             one_packet,
+            persisted,
         })
     }
 
-    /// The backend service `s` gives a new flow (persistence first).
+    /// The backend service `s` gives a new flow (persistence first), and
+    /// with persistence whether a template chose it.
     fn schedule(
         &mut self,
         t: &LbTables,
         s: u32,
         tuple: &FiveTuple,
         now: u64,
-    ) -> Result<Target, DropReason> {
+    ) -> Result<(Target, Option<bool>), DropReason> {
+        let mut persisted = None;
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
         let sched = self
             .schedulers
@@ -449,16 +479,18 @@ impl FlowState {
                 if picked.remembered {
                     self.live.template_made(s);
                 }
+                persisted = Some(picked.backend.is_some() && !picked.remembered);
                 picked.backend
             }
             None => sched.pick(tuple, &self.conns),
         }
         .ok_or(DropReason::NoBackend)?;
-        Ok(Target::Service {
+        let target = Target::Service {
             service: s,
             backend,
             mode: svc.spec.mode,
-        })
+        };
+        Ok((target, persisted))
     }
 
     /// The session a new flow to `target` makes: its reply tuple, with a

@@ -20,6 +20,7 @@ use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error
 use crate::rewrite::{Translation, Tunnel};
 use crate::tables::Mode;
 use crate::tuple::IpProto;
+use crate::watch::TraceStep;
 use crate::wire::{ethernet, get_mac};
 
 /// Outer TTL of IP-in-IP packets and of packets we originate.
@@ -97,7 +98,12 @@ impl<P: PacketBuf> Datapath<P> {
     ) {
         let first = first_packet(pkt.data(), meta, hash);
         match self.flow.plan(cx.t, &first, cx.now) {
-            Ok(plan) => self.open_planned(cx, at, pkt, meta, plan),
+            Ok(plan) => {
+                if self.watch.tracing() {
+                    self.watch.step(TraceStep::Scheduled(plan.view()));
+                }
+                self.open_planned(cx, at, pkt, meta, plan)
+            }
             Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
         }
     }
@@ -118,6 +124,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         match self.commit(plan, cx.now) {
             Ok(id) => {
+                if self.watch.tracing() {
+                    self.watch.step(TraceStep::SessionMade(id.index() as u32));
+                }
                 let hit = Hit {
                     id,
                     dir: Direction::Inbound,

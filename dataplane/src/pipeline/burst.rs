@@ -15,6 +15,7 @@ use crate::flow::state::{FirstPacket, Plan};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
+use crate::watch::TraceStep;
 use crate::wire::{get_u8, tcp};
 
 /// A received packet, classified, with the hash of its session lookup
@@ -110,6 +111,9 @@ impl<P: PacketBuf> Datapath<P> {
     ) {
         let mut kept = std::mem::take(&mut self.batch);
         for pkt in burst.drain(..) {
+            if self.watch.armed() {
+                self.watch.ingress(pkt.data(), port, cx.now, None);
+            }
             let class = classify_buf(&pkt);
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
                 if let Some(key) = lookup_tuple(pkt.data(), meta) {
@@ -171,6 +175,7 @@ impl<P: PacketBuf> Datapath<P> {
                 class,
                 hash,
             } = r;
+            self.trace_resume(&pkt);
             let Ok(Classified::Ipv4(meta)) = &class else {
                 let r = Received {
                     pkt,
@@ -180,17 +185,28 @@ impl<P: PacketBuf> Datapath<P> {
                 };
                 match waiting.is_empty() {
                     true => self.handle(cx, r),
-                    false => waiting.push(Waiting::Later(r)),
+                    false => {
+                        self.watch.suspend(Self::trace_key(&r.pkt));
+                        waiting.push(Waiting::Later(r))
+                    }
                 }
+                self.watch.finish();
                 continue;
             };
             let step = self.decide(cx.t, port, pkt.data(), meta, hash);
+            if self.watch.tracing() {
+                self.trace_decision(&step);
+            }
             match step {
                 Step::Open { at } if may_plan && !planned(&waiting, hash, &meta.tuple) => {
                     let first = first_packet(pkt.data(), meta, hash);
                     match self.flow.plan(cx.t, &first, cx.now) {
                         Ok(plan) => {
                             self.flow.sessions().prefetch_hashed(plan.reply_hash());
+                            if self.watch.tracing() {
+                                self.watch.step(TraceStep::Scheduled(plan.view()));
+                                self.watch.suspend(Self::trace_key(&pkt));
+                            }
                             let meta = *meta;
                             waiting.push(Waiting::Open {
                                 pkt,
@@ -205,6 +221,7 @@ impl<P: PacketBuf> Datapath<P> {
                 _ if waiting.is_empty() => self.act(cx, pkt, meta, hash, step),
                 _ => {
                     may_plan &= !may_open(step, pkt.data(), meta);
+                    self.watch.suspend(Self::trace_key(&pkt));
                     waiting.push(Waiting::Later(Received {
                         pkt,
                         port,
@@ -213,17 +230,25 @@ impl<P: PacketBuf> Datapath<P> {
                     }));
                 }
             }
+            self.watch.finish();
         }
         for w in waiting.drain(..) {
             match w {
-                Waiting::Later(r) => self.handle(cx, r),
+                Waiting::Later(r) => {
+                    self.trace_resume(&r.pkt);
+                    self.handle(cx, r)
+                }
                 Waiting::Open {
                     pkt,
                     at,
                     meta,
                     plan,
-                } => self.open_planned(cx, at, pkt, &meta, plan),
+                } => {
+                    self.trace_resume(&pkt);
+                    self.open_planned(cx, at, pkt, &meta, plan)
+                }
             }
+            self.watch.finish();
         }
         self.waiting = waiting;
     }
@@ -252,6 +277,9 @@ impl<P: PacketBuf> Datapath<P> {
             Ok(Classified::Arp { l3_offset, vlan }) => self.arp(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Ipv4(meta)) => {
                 let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);
+                if self.watch.tracing() {
+                    self.trace_decision(&step);
+                }
                 self.act(cx, r.pkt, &meta, r.hash, step);
             }
         }
@@ -260,10 +288,14 @@ impl<P: PacketBuf> Datapath<P> {
     /// Gives a packet to the worker that owns its flow; a full ring drops it.
     #[inline]
     fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
+        let trace = match self.watch.armed() {
+            true => self.trace_handoff(&pkt, owner),
+            false => 0,
+        };
         let Some(links) = self.links.as_mut() else {
             return self.drop(DropReason::RedirectFull);
         };
-        match links.send(owner, Handoff::Packet { pkt, port }) {
+        match links.send(owner, Handoff::Packet { pkt, port, trace }) {
             Ok(()) => self.counters.events.redirects_sent += 1,
             // Dropping the handoff frees the packet.
             Err(_) => self.drop(DropReason::RedirectFull),
@@ -307,7 +339,12 @@ impl<P: PacketBuf> Datapath<P> {
                 break;
             };
             match item {
-                Handoff::Packet { pkt, port } => {
+                Handoff::Packet { pkt, port, trace } => {
+                    if self.watch.armed() {
+                        let from = self.links.as_ref().map_or(0, |l| l.source_worker(source));
+                        self.watch
+                            .ingress(pkt.data(), port, cx.now, Some((from as u16, trace)));
+                    }
                     let class = classify_buf(&pkt);
                     let hash = self.prefetch(pkt.data(), &class);
                     batch.push(Received {
@@ -332,6 +369,19 @@ impl<P: PacketBuf> Datapath<P> {
         self.handle_batch(cx, &mut batch);
         self.batch = batch;
         packets + others
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// The trace of a packet handed to `owner`: its record ends here, and
+    /// its id travels with it (0: not traced).
+    #[cold]
+    fn trace_handoff(&mut self, pkt: &P, owner: usize) -> u32 {
+        self.watch.resume(Self::trace_key(pkt));
+        self.watch.step(TraceStep::Redirected {
+            to_worker: owner as u16,
+        });
+        self.watch.finish()
     }
 }
 

@@ -10,6 +10,7 @@
 //! cache's hashing: one entry read, checked for its destination and
 //! generation.
 
+use crate::watch::TraceStep;
 use std::net::Ipv4Addr;
 
 use arrayvec::ArrayVec;
@@ -124,6 +125,9 @@ impl<P: PacketBuf> Datapath<P> {
     /// Queues `pkt` for TX on `port`, flushing the buffer first if full.
     #[inline(always)]
     pub(super) fn send<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, port: u16, pkt: P) {
+        if self.watch.armed() {
+            self.watch.egress(pkt.data(), port, cx.now);
+        }
         let port = usize::from(port);
         if self.egress.out.get(port).is_some_and(|b| b.is_full()) {
             self.flush(cx, port);
@@ -317,6 +321,7 @@ impl<P: PacketBuf> Datapath<P> {
                 Some(hint)
             }
             Resolution::Queued { send_request } => {
+                self.watch.step(TraceStep::WaitArp { next_hop: next });
                 if send_request {
                     self.arp_request(cx, hop.port, next);
                 }

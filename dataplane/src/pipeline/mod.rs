@@ -47,6 +47,7 @@ use crate::flow::FlowState;
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::net::icmp::TokenBucket;
 use crate::tables::LbTables;
+use crate::watch::{TraceStep, Watch, WatchSpec};
 use burst::{Received, Waiting};
 use counters::LbCounters;
 use egress::Egress;
@@ -101,6 +102,8 @@ struct Datapath<P> {
     kernel: KernelState<P>,
     /// Gratuitous ARP still to send (worker 0).
     garp: Garp,
+    /// Trace and capture (`crate::watch`), usually disarmed.
+    watch: Box<Watch>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -148,6 +151,7 @@ impl<P: PacketBuf> Pipeline<P> {
             last_housekeeping_ms: now_ms,
             last_neighbour_expiry_ms: now_ms,
             links: None,
+            watch: Box::new(Watch::new(worker_index)),
         };
         Ok(Pipeline { tables, path })
     }
@@ -217,6 +221,12 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
+    /// Arms (or, with an empty spec, disarms) a trace or capture on this
+    /// worker. Between polls only.
+    pub fn arm_watch(&mut self, spec: WatchSpec) {
+        self.path.watch.arm(spec);
+    }
+
     /// The counters, each service's the sum of its backends'.
     pub fn counters(&self) -> LbCounters {
         let mut c = self.path.counters.clone();
@@ -232,9 +242,61 @@ impl<P: PacketBuf> Pipeline<P> {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// Drops a packet as `reason`: counted, and if the packet is traced,
+    /// recorded with the line that dropped it.
     #[inline]
+    #[track_caller]
     fn drop(&mut self, reason: DropReason) {
         self.counters.drops.count(reason);
+        if self.watch.tracing() {
+            self.watch
+                .dropped(reason, std::panic::Location::caller());
+        }
+    }
+
+    /// The buffer address a parked trace record is found by.
+    #[inline(always)]
+    fn trace_key(pkt: &P) -> usize {
+        pkt.data().as_ptr() as usize
+    }
+
+    /// Makes `pkt`'s trace record (if any) the one in hand: before a
+    /// packet of the burst is decided or acted on.
+    #[inline(always)]
+    fn trace_resume(&mut self, pkt: &P) {
+        if self.watch.armed() {
+            self.watch.resume(Self::trace_key(pkt));
+        }
+    }
+
+    /// Records what `decide` chose for the traced packet in hand.
+    #[cold]
+    fn trace_decision(&mut self, step: &decide::Step) {
+        use decide::Step;
+        let w = &mut self.watch;
+        match *step {
+            Step::Drop(_) => {}
+            Step::TranslateError(_) => w.step(TraceStep::IcmpErrorTranslated),
+            Step::Forward { at, hit } => {
+                w.step(TraceStep::Interface(at.iface));
+                w.step(TraceStep::SessionHit {
+                    session: hit.id.index() as u32,
+                    inbound: hit.dir == crate::flow::Direction::Inbound,
+                });
+            }
+            Step::ReuseThenOpen { at, old } => {
+                w.step(TraceStep::Interface(at.iface));
+                w.step(TraceStep::PortReused {
+                    session: old.id.index() as u32,
+                });
+            }
+            Step::AnswerEcho { .. } => w.step(TraceStep::AnswerEcho),
+            Step::Open { at } => {
+                w.step(TraceStep::Interface(at.iface));
+                w.step(TraceStep::SessionMiss);
+            }
+            Step::ToKernel { port } => w.step(TraceStep::ToKernel { port }),
+        }
     }
 
     /// Session expiry (every millisecond) and neighbour give-ups (every

@@ -18,8 +18,9 @@ pub const RING_CAPACITY: usize = 1024;
 /// What travels between workers.
 #[derive(Debug)]
 pub enum Handoff<P> {
-    /// A packet for its owner, with the port it was received on.
-    Packet { pkt: P, port: u16 },
+    /// A packet for its owner, with the port it was received on and its
+    /// trace id (0: not traced; see `crate::watch`).
+    Packet { pkt: P, port: u16, trace: u32 },
     /// A frame for `port`'s kernel interface, to the worker that has its
     /// queues (already within the budget).
     Kernel { pkt: P, port: u16 },
@@ -93,6 +94,16 @@ impl<P> WorkerLinks<P> {
         self.from.len()
     }
 
+    /// The worker that source `i` is (sources are the other workers in
+    /// order, this one left out).
+    pub fn source_worker(&self, i: usize) -> usize {
+        if i < self.index {
+            i
+        } else {
+            i + 1
+        }
+    }
+
     /// The next handoff from source `i` (see [`WorkerLinks::sources`]).
     #[inline]
     pub fn receive(&mut self, i: usize) -> Option<Handoff<P>> {
@@ -114,15 +125,48 @@ mod tests {
         let mut w1 = links.remove(1);
         let mut w0 = links.remove(0);
         for n in 0..4 {
-            assert!(w0.send(1, Handoff::Packet { pkt: n, port: 0 }).is_ok());
+            assert!(w0
+                .send(
+                    1,
+                    Handoff::Packet {
+                        pkt: n,
+                        port: 0,
+                        trace: 0
+                    }
+                )
+                .is_ok());
         }
-        let full = w0.send(1, Handoff::Packet { pkt: 9, port: 0 });
+        let full = w0.send(
+            1,
+            Handoff::Packet {
+                pkt: 9,
+                port: 0,
+                trace: 0,
+            },
+        );
         assert!(matches!(full, Err(Handoff::Packet { pkt: 9, .. })));
         assert!(
-            w0.send(0, Handoff::Packet { pkt: 1, port: 0 }).is_err(),
+            w0.send(
+                0,
+                Handoff::Packet {
+                    pkt: 1,
+                    port: 0,
+                    trace: 0
+                }
+            )
+            .is_err(),
             "not to itself"
         );
-        assert!(w0.send(7, Handoff::Packet { pkt: 1, port: 0 }).is_err());
+        assert!(w0
+            .send(
+                7,
+                Handoff::Packet {
+                    pkt: 1,
+                    port: 0,
+                    trace: 0
+                }
+            )
+            .is_err());
         // Worker 1's first source is worker 0, in order.
         let got: Vec<u32> = std::iter::from_fn(|| match w1.receive(0) {
             Some(Handoff::Packet { pkt, .. }) => Some(pkt),

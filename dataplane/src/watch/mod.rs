@@ -1,0 +1,310 @@
+//! Packet trace and capture, armed at runtime (`ferrolbctl trace`,
+//! `ferrolbctl capture`).
+//!
+//! A worker keeps a [`Watch`]: a flag, and behind it what is armed. With
+//! nothing armed a packet costs the test of that flag where it comes in
+//! (`Watch::armed`) and, at the steps that record, the test of whether
+//! the packet in hand is traced (`Watch::tracing`), which stays false.
+//!
+//! When a trace is armed, each packet received is checked against its
+//! compiled filter; the first ones that match (a budget shared by every
+//! worker) get a [`TraceRecord`], which follows the packet through the
+//! pipeline step by step. A record is filled in place (fixed size, no
+//! allocation) and leaves the worker through a bounded channel when the
+//! packet leaves, is dropped, or waits; a full channel loses the record
+//! and counts it. A packet handed to another worker carries its trace id
+//! in the handoff, and the other worker continues the trace with a record
+//! of the same id.
+//!
+//! A capture copies matching frames as received and as sent into fixed
+//! slots ([`CaptureCopy`]) sent on a bounded channel; a full channel
+//! loses the copy, counted, and never holds the packet back.
+
+mod capture;
+mod record;
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use ferrolb_types::filter::{FilterInput, FilterProgram};
+
+use crate::buf::HwChecksum;
+use crate::drop::DropReason;
+use crate::packet::{classify_received, Classified};
+use crate::wire::{ethernet, get_u8, tcp};
+
+pub use capture::{CaptureCopy, Direction, SNAP_LEN};
+pub use record::{PlanView, StepReport, TraceRecord, TraceStep, MAX_STEPS};
+
+/// A trace as armed on every worker.
+#[derive(Debug)]
+pub struct TraceSpec {
+    pub filter: FilterProgram,
+    /// Only packets received on this port (`None`: any).
+    pub port: Option<u16>,
+    /// Packets still to trace, shared by the workers.
+    pub budget: AtomicU32,
+    pub out: Sender<TraceRecord>,
+    /// Records the channel had no room for.
+    pub lost: AtomicU64,
+}
+
+/// A capture as armed on every worker.
+#[derive(Debug)]
+pub struct CaptureSpec {
+    pub filter: FilterProgram,
+    pub port: Option<u16>,
+    /// Copies still to make (received and sent count alike).
+    pub budget: AtomicU32,
+    pub out: Sender<CaptureCopy>,
+    pub lost: AtomicU64,
+}
+
+/// What to arm on a worker (`worker::Query::Watch`); `None` disarms.
+#[derive(Clone, Debug, Default)]
+pub struct WatchSpec {
+    pub trace: Option<Arc<TraceSpec>>,
+    pub capture: Option<Arc<CaptureSpec>>,
+}
+
+/// Records one worker holds at once for packets of a burst that wait
+/// (new flows planned ahead, see `pipeline/burst.rs`). More are lost.
+const PARKED: usize = 8;
+
+/// One worker's trace and capture state.
+pub struct Watch {
+    armed: bool,
+    worker: u16,
+    spec: WatchSpec,
+    /// The record of the packet being handled, if it is traced.
+    current: Option<TraceRecord>,
+    /// Records of traced packets waiting in the burst, by buffer address.
+    parked: [Option<(usize, TraceRecord)>; PARKED],
+    seq: u32,
+}
+
+impl Watch {
+    pub fn new(worker: usize) -> Watch {
+        Watch {
+            armed: false,
+            worker: worker as u16,
+            spec: WatchSpec::default(),
+            current: None,
+            parked: [None; PARKED],
+            seq: 0,
+        }
+    }
+
+    /// Arms (or disarms) what `spec` holds.
+    pub fn arm(&mut self, spec: WatchSpec) {
+        self.armed = spec.trace.is_some() || spec.capture.is_some();
+        self.spec = spec;
+        self.current = None;
+        self.parked = [None; PARKED];
+    }
+
+    /// Whether a trace or capture is armed: the per-packet test.
+    #[inline(always)]
+    pub fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Whether the packet in hand is traced.
+    #[inline(always)]
+    pub fn tracing(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Records a step of the packet in hand, if it is traced.
+    #[inline(always)]
+    pub fn step(&mut self, step: TraceStep) {
+        if let Some(r) = self.current.as_mut() {
+            r.push(step);
+        }
+    }
+
+    /// Records a drop of the packet in hand, with where it happened.
+    #[inline]
+    pub fn dropped(&mut self, reason: DropReason, at: &'static Location<'static>) {
+        self.step(TraceStep::Drop { reason, at });
+    }
+
+    /// A frame as received on `port` (or handed in by `from` with trace
+    /// id `trace`, 0 for none): captured if it matches the capture, and
+    /// a trace started if it matches the trace. Returns the trace id, 0
+    /// when it is not traced. The record is parked under the buffer's
+    /// address until [`Watch::resume`].
+    #[cold]
+    pub fn ingress(&mut self, frame: &[u8], port: u16, now_ms: u64, from: Option<(u16, u32)>) {
+        let class = classify_received(frame, HwChecksum::Good);
+        let input = filter_input(frame, &class);
+        if let Some(c) = &self.spec.capture {
+            // A handed-in packet was captured where it came in.
+            if from.is_none() && wanted(&c.filter, c.port, port, &input) && take(&c.budget) {
+                let copy = CaptureCopy::new(frame, port, self.worker, Direction::Rx, now_ms);
+                if c.out.try_send(copy).is_err() {
+                    c.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let Some(t) = &self.spec.trace else {
+            return;
+        };
+        let (id, part) = match from {
+            Some((_, id)) if id != 0 => (id, 1),
+            Some(_) => return,
+            None if wanted(&t.filter, t.port, port, &input) && take(&t.budget) => {
+                // Never 0, which means "not traced" in a handoff.
+                self.seq = self.seq % 0xff_ffff + 1;
+                ((u32::from(self.worker) << 24) | self.seq, 0)
+            }
+            None => return,
+        };
+        let mut r = TraceRecord::new(id, self.worker, part, now_ms);
+        r.push(TraceStep::Rx {
+            port,
+            len: frame.len().min(usize::from(u16::MAX)) as u16,
+            from_worker: from.map(|(w, _)| w),
+        });
+        match class {
+            Ok(Classified::Ipv4(m)) => r.push(TraceStep::Ipv4 {
+                tuple: m.tuple,
+                tcp_flags: input.map_or(0, |i| i.tcp_flags),
+                vlan: m.vlan,
+                ttl: m.ttl,
+            }),
+            Ok(Classified::Arp { .. }) => r.push(TraceStep::NotIpv4("arp")),
+            Ok(Classified::Ipv6 { .. }) => r.push(TraceStep::NotIpv4("ipv6")),
+            Err(_) => {}
+        }
+        self.park(frame.as_ptr() as usize, r);
+    }
+
+    fn park(&mut self, key: usize, r: TraceRecord) {
+        match self.parked.iter_mut().find(|p| p.is_none()) {
+            Some(slot) => *slot = Some((key, r)),
+            None => self.lose(),
+        }
+    }
+
+    fn lose(&self) {
+        if let Some(t) = &self.spec.trace {
+            t.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the record parked for the buffer at `key` the packet in
+    /// hand's (none: the packet is not traced).
+    #[cold]
+    pub fn resume(&mut self, key: usize) {
+        self.finish();
+        let found = self
+            .parked
+            .iter_mut()
+            .find(|p| p.is_some_and(|(k, _)| k == key));
+        if let Some(slot) = found {
+            self.current = slot.take().map(|(_, r)| r);
+        }
+    }
+
+    /// Parks the packet in hand's record again (it waits in the burst).
+    #[inline]
+    pub fn suspend(&mut self, key: usize) {
+        if let Some(r) = self.current.take() {
+            self.park(key, r);
+        }
+    }
+
+    /// The packet in hand is done with (sent, dropped, waiting for ARP,
+    /// handed over): its record leaves. Returns its id (0: not traced).
+    #[inline]
+    pub fn finish(&mut self) -> u32 {
+        let Some(r) = self.current.take() else {
+            return 0;
+        };
+        if let Some(t) = &self.spec.trace {
+            if t.out.try_send(r).is_err() {
+                t.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r.id
+    }
+
+    /// A frame put in `port`'s TX buffer: its trace step (if it is the
+    /// traced packet) and its capture copy.
+    #[cold]
+    pub fn egress(&mut self, frame: &[u8], port: u16, now_ms: u64) {
+        let class = classify_received(frame, HwChecksum::Good);
+        if self.current.is_some() {
+            let mac = |at: std::ops::Range<usize>| {
+                frame
+                    .get(at)
+                    .and_then(|m| <[u8; 6]>::try_from(m).ok())
+                    .unwrap_or_default()
+            };
+            let (tuple, vlan) = match &class {
+                Ok(Classified::Ipv4(m)) => (Some(m.tuple), m.vlan),
+                _ => (None, None),
+            };
+            self.step(TraceStep::Tx {
+                port,
+                tuple,
+                vlan,
+                src_mac: mac(ethernet::field::SOURCE),
+                dst_mac: mac(ethernet::field::DESTINATION),
+            });
+        }
+        if let Some(c) = &self.spec.capture {
+            let input = filter_input(frame, &class);
+            if wanted(&c.filter, c.port, port, &input) && take(&c.budget) {
+                let copy = CaptureCopy::new(frame, port, self.worker, Direction::Tx, now_ms);
+                if c.out.try_send(copy).is_err() {
+                    c.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Takes one from a shared budget; false when it is spent.
+fn take(budget: &AtomicU32) -> bool {
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn wanted(f: &FilterProgram, only: Option<u16>, port: u16, input: &Option<FilterInput>) -> bool {
+    if only.is_some_and(|p| p != port) {
+        return false;
+    }
+    match input {
+        Some(i) => f.matches(i),
+        None => f.matches_all(),
+    }
+}
+
+/// The fields a filter reads, for an IPv4 frame.
+fn filter_input(
+    frame: &[u8],
+    class: &Result<Classified, DropReason>,
+) -> Option<FilterInput> {
+    let Ok(Classified::Ipv4(m)) = class else {
+        return None;
+    };
+    let proto = m.tuple.proto.0;
+    let l4 = proto == 6 || proto == 17;
+    Some(FilterInput {
+        src: m.tuple.src,
+        dst: m.tuple.dst,
+        proto,
+        src_port: if l4 { m.tuple.src_port } else { 0 },
+        dst_port: if l4 { m.tuple.dst_port } else { 0 },
+        tcp_flags: if proto == 6 {
+            get_u8(frame, m.l4_offset + tcp::field::FLAGS)
+        } else {
+            0
+        },
+    })
+}
