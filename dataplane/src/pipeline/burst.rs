@@ -194,9 +194,6 @@ impl<P: PacketBuf> Datapath<P> {
                 continue;
             };
             let step = self.decide(cx.t, port, pkt.data(), meta, hash);
-            if self.watch.tracing() {
-                self.trace_decision(&step);
-            }
             match step {
                 Step::Open { at } if may_plan && !planned(&waiting, hash, &meta.tuple) => {
                     let first = first_packet(pkt.data(), meta, hash);
@@ -204,6 +201,7 @@ impl<P: PacketBuf> Datapath<P> {
                         Ok(plan) => {
                             self.flow.sessions().prefetch_hashed(plan.reply_hash());
                             if self.watch.tracing() {
+                                self.trace_decision(&step);
                                 self.watch.step(TraceStep::Scheduled(plan.view()));
                                 self.watch.suspend(Self::trace_key(&pkt));
                             }
@@ -215,10 +213,20 @@ impl<P: PacketBuf> Datapath<P> {
                                 plan,
                             });
                         }
-                        Err(reason) => self.drop_or_kernel(cx, port, pkt, reason),
+                        Err(reason) => {
+                            if self.watch.tracing() {
+                                self.trace_decision(&step);
+                            }
+                            self.drop_or_kernel(cx, port, pkt, reason)
+                        }
                     }
                 }
-                _ if waiting.is_empty() => self.act(cx, pkt, meta, hash, step),
+                _ if waiting.is_empty() => {
+                    if self.watch.tracing() {
+                        self.trace_decision(&step);
+                    }
+                    self.act(cx, pkt, meta, hash, step)
+                }
                 _ => {
                     may_plan &= !may_open(step, pkt.data(), meta);
                     self.watch.suspend(Self::trace_key(&pkt));

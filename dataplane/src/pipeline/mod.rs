@@ -249,8 +249,7 @@ impl<P: PacketBuf> Datapath<P> {
     fn drop(&mut self, reason: DropReason) {
         self.counters.drops.count(reason);
         if self.watch.tracing() {
-            self.watch
-                .dropped(reason, std::panic::Location::caller());
+            self.watch.dropped(reason, std::panic::Location::caller());
         }
     }
 
@@ -328,5 +327,7 @@ mod pickup_tests;
 mod reuse_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod trace_tests;
 #[cfg(test)]
 mod workers_tests;

@@ -246,7 +246,7 @@ impl Watch {
             };
             let (tuple, vlan) = match &class {
                 Ok(Classified::Ipv4(m)) => (Some(m.tuple), m.vlan),
-                _ => (None, None),
+                _ => raw_ipv4(frame),
             };
             self.step(TraceStep::Tx {
                 port,
@@ -268,6 +268,38 @@ impl Watch {
     }
 }
 
+/// Addresses and protocol of an IPv4 frame that does not classify as one
+/// we forward (IP-in-IP as TUN sends it), ports 0; and its VLAN.
+fn raw_ipv4(frame: &[u8]) -> (Option<crate::tuple::FiveTuple>, Option<u16>) {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (l3, vlan) = match be16(12) {
+        Some(0x8100) => (18, be16(14).map(|t| t & 0x0fff)),
+        _ => (14, None),
+    };
+    let ethertype = be16(l3 - 2);
+    let addr = |at: usize| {
+        frame
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(std::net::Ipv4Addr::from)
+    };
+    let tuple = match (ethertype, frame.get(l3 + 9), addr(l3 + 12), addr(l3 + 16)) {
+        (Some(0x0800), Some(&proto), Some(src), Some(dst)) => Some(crate::tuple::FiveTuple {
+            src,
+            dst,
+            src_port: 0,
+            dst_port: 0,
+            proto: crate::tuple::IpProto(proto),
+        }),
+        _ => None,
+    };
+    (tuple, vlan)
+}
+
 /// Takes one from a shared budget; false when it is spent.
 fn take(budget: &AtomicU32) -> bool {
     budget
@@ -286,10 +318,7 @@ fn wanted(f: &FilterProgram, only: Option<u16>, port: u16, input: &Option<Filter
 }
 
 /// The fields a filter reads, for an IPv4 frame.
-fn filter_input(
-    frame: &[u8],
-    class: &Result<Classified, DropReason>,
-) -> Option<FilterInput> {
+fn filter_input(frame: &[u8], class: &Result<Classified, DropReason>) -> Option<FilterInput> {
     let Ok(Classified::Ipv4(m)) = class else {
         return None;
     };

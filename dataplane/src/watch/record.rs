@@ -231,23 +231,27 @@ fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
             }
             r
         }
-        (None, Some(rule)) => StepReport::new("schedule", format!("SNAT rule #{rule}"))
-            .with("snat_rule", rule),
+        (None, Some(rule)) => {
+            StepReport::new("schedule", format!("SNAT rule #{rule}")).with("snat_rule", rule)
+        }
         _ => StepReport::new("schedule", "no service".into()),
     };
     if let Some(m) = p.mode {
         r = r.with("mode", m.name());
         if matches!(m, Mode::FullNat) {
-            r.detail += &format!(
-                "; local {}:{}",
-                p.outbound.dst, p.outbound.dst_port
+            r.detail += &format!("; local {}:{}", p.outbound.dst, p.outbound.dst_port);
+            r = r.with(
+                "local",
+                format!("{}:{}", p.outbound.dst, p.outbound.dst_port),
             );
-            r = r.with("local", format!("{}:{}", p.outbound.dst, p.outbound.dst_port));
         }
     }
     if p.snat_rule.is_some() {
         r.detail += &format!("; local {}:{}", p.outbound.dst, p.outbound.dst_port);
-        r = r.with("local", format!("{}:{}", p.outbound.dst, p.outbound.dst_port));
+        r = r.with(
+            "local",
+            format!("{}:{}", p.outbound.dst, p.outbound.dst_port),
+        );
     }
     if let Some(hit) = p.persisted {
         r.detail += if hit {
@@ -273,7 +277,8 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
             len,
             from_worker,
         } => {
-            let from = from_worker.map_or(String::new(), |w| format!(", handed over by worker {w}"));
+            let from =
+                from_worker.map_or(String::new(), |w| format!(", handed over by worker {w}"));
             StepReport::new("rx", format!("port {port}, {len} bytes{from}"))
                 .with("port", port)
                 .with("len", len)
@@ -297,8 +302,9 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
             .with("tcp_flags", flags_text(*tcp_flags))
         }
         TraceStep::NotIpv4(what) => StepReport::new("frame", (*what).to_string()),
-        TraceStep::Interface(i) => StepReport::new("interface", format!("L3 interface {i}"))
-            .with("interface", i),
+        TraceStep::Interface(i) => {
+            StepReport::new("interface", format!("L3 interface {i}")).with("interface", i)
+        }
         TraceStep::SessionHit { session, inbound } => {
             let dir = if *inbound { "inbound" } else { "reply" };
             StepReport::new("session", format!("hit session {session} ({dir})"))
@@ -314,10 +320,11 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
         TraceStep::SessionMade(id) => {
             StepReport::new("session", format!("made session {id}")).with("session", id)
         }
-        TraceStep::Redirected { to_worker } => {
-            StepReport::new("redirect", format!("handed to worker {to_worker}, its owner"))
-                .with("to_worker", to_worker)
-        }
+        TraceStep::Redirected { to_worker } => StepReport::new(
+            "redirect",
+            format!("handed to worker {to_worker}, its owner"),
+        )
+        .with("to_worker", to_worker),
         TraceStep::ToKernel { port } => {
             StepReport::new("kernel", format!("up to port {port}'s kernel interface"))
         }
