@@ -25,6 +25,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use ferrolb_types::{ServiceKey, SessionFilter};
 mod unique_keys;
 pub use unique_keys::no_duplicate_keys;
+mod watch;
+pub use watch::*;
 
 use crate::config::{
     BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, RouteConfig, SchedulerName,
@@ -166,6 +168,30 @@ pub enum Op {
         #[serde(default)]
         service: Option<ServiceKey>,
     },
+    /// Follows the next `count` packets matching `filter` (received on
+    /// `port`, a port name, if given) through the pipeline; waits up to
+    /// `timeout_ms`. Reply: [`TraceReply`].
+    Trace {
+        #[serde(default)]
+        filter: Option<String>,
+        #[serde(default)]
+        count: Option<u32>,
+        #[serde(default)]
+        port: Option<String>,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Copies the next `count` frames matching `filter` on `port`, as
+    /// received and as sent. Reply: [`CaptureReply`].
+    Capture {
+        port: String,
+        #[serde(default)]
+        filter: Option<String>,
+        #[serde(default)]
+        count: Option<u32>,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
 }
 
 impl Op {
@@ -222,6 +248,8 @@ impl Op {
             Op::Routes => "routes",
             Op::Neighbours => "neighbours",
             Op::Zero { .. } => "zero",
+            Op::Trace { .. } => "trace",
+            Op::Capture { .. } => "capture",
         }
     }
 
@@ -237,6 +265,8 @@ impl Op {
                 | Op::Routes
                 | Op::Neighbours
                 | Op::Zero { .. }
+                | Op::Trace { .. }
+                | Op::Capture { .. }
         )
     }
 }

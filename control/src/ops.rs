@@ -269,7 +269,9 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
         | Op::Stats
         | Op::Routes
         | Op::Neighbours
-        | Op::Zero { .. } => {
+        | Op::Zero { .. }
+        | Op::Trace { .. }
+        | Op::Capture { .. } => {
             return Err(OpError::new(
                 ErrorCode::InvalidRequest,
                 format!("{} does not change the config", op.name()),

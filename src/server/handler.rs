@@ -27,6 +27,7 @@ use dataplane::worker::{Answer, Query, WorkerShared};
 
 use super::socket::{Handler, Peer};
 use super::views::{self, RateSampler, Totals};
+use super::watch;
 use crate::steering::{self, Steering};
 
 /// How long a worker may take to answer a query or adopt new tables.
@@ -119,6 +120,18 @@ impl Handler for ApplianceHandler<'_, '_> {
             Op::Routes => Response::ok(&self.routes()),
             Op::Neighbours => Response::ok(&self.neighbours()),
             Op::Zero { service } => Response::ok(&self.zero(*service)),
+            Op::Trace {
+                filter,
+                count,
+                port,
+                timeout_ms,
+            } => self.watch(false, filter, *count, port.as_deref(), *timeout_ms),
+            Op::Capture {
+                port,
+                filter,
+                count,
+                timeout_ms,
+            } => self.watch(true, filter, *count, Some(port.as_str()), *timeout_ms),
             _ => match &self.balancer {
                 None => Response::error(
                     ErrorCode::NeedsRestart,
@@ -132,6 +145,38 @@ impl Handler for ApplianceHandler<'_, '_> {
 }
 
 impl ApplianceHandler<'_, '_> {
+    /// `trace` (or `capture`): see `watch.rs`.
+    fn watch(
+        &self,
+        capture: bool,
+        filter: &Option<String>,
+        count: Option<u32>,
+        port: Option<&str>,
+        timeout_ms: Option<u64>,
+    ) -> Response {
+        let Some(b) = &self.balancer else {
+            return Response::error(
+                ErrorCode::InvalidRequest,
+                "ferrolb runs L2 forwarding: there is no pipeline to trace or capture",
+            );
+        };
+        let cx = watch::WatchCx {
+            workers: self.workers,
+            port_names: self.config.ports.iter().map(|p| p.name.clone()).collect(),
+            tables: b.snapshot().0,
+        };
+        let request = watch::WatchRequest {
+            filter: filter.as_deref(),
+            count,
+            port,
+            timeout_ms,
+        };
+        match capture {
+            true => watch::capture(&cx, &request),
+            false => watch::trace(&cx, &request),
+        }
+    }
+
     fn generation(&self) -> u64 {
         self.balancer.as_ref().map_or(0, |b| b.live.generation())
     }

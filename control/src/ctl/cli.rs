@@ -95,6 +95,11 @@ pub enum Command {
         /// PROTO/VIP:PORT, e.g. tcp/192.0.2.10:80
         service: Option<ServiceKey>,
     },
+    /// Follow the next packets matching a filter through the pipeline,
+    /// step by step (docs/trace-and-capture.md)
+    Trace(TraceArgs),
+    /// Copy frames as received and as sent to a pcapng file
+    Capture(CaptureArgs),
     /// Watch a config file, run health checks, serve metrics
     Daemon {
         /// The ferrolb config file to watch
@@ -363,6 +368,46 @@ pub struct ListArgs {
     pub service: Option<ServiceKey>,
     #[command(flatten)]
     pub json: Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Which packets: tcpdump-style (`host`, `net`, `port`, `src`/`dst`,
+    /// `tcp`/`udp`/`icmp`, `syn`/`ack`/`fin`/`rst`, `and`/`or`/`not`)
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// How many packets to follow
+    #[arg(short = 'n', long, default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::api::MAX_TRACE_COUNT)))]
+    pub count: u32,
+    /// Only packets received on this port (its name in the config)
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// Give up waiting after this many seconds
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The port to capture on (its name in the config)
+    #[arg(short, long, value_name = "PORT")]
+    pub port: String,
+    /// Which frames (the filter language of `trace`)
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// How many frames (received and sent count alike)
+    #[arg(short = 'n', long, default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::api::MAX_CAPTURE_COUNT)))]
+    pub count: u32,
+    /// The pcapng file to write; `-` for stdout
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Give up waiting after this many seconds
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

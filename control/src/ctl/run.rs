@@ -18,8 +18,9 @@ use super::cli::{
 };
 use super::daemon_cmd::daemon_main;
 use super::render::{self, ListColumns};
+use super::watch;
 use crate::api::{
-    ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, ZeroReply,
+    CaptureReply, ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, ZeroReply,
     DEFAULT_SOCKET,
 };
 use crate::client::{Client, ClientError};
@@ -185,6 +186,24 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             } else {
                 write(out, &render::list(&reply, columns))?;
             }
+        }
+        Command::Trace(a) => {
+            let timeout = Duration::from_secs(a.timeout);
+            let op = watch::trace_op(a.filter.as_deref(), a.count, a.port.as_deref(), timeout)
+                .map_err(CtlError::Message)?;
+            let mut client = connect()?;
+            client.set_timeout(Some(timeout + REPLY_TIMEOUT))?;
+            read(&mut client, &op, a.json.json, out, watch::render_trace)?;
+        }
+        Command::Capture(a) => {
+            let timeout = Duration::from_secs(a.timeout);
+            let op = watch::capture_op(&a.port, a.filter.as_deref(), a.count, timeout)
+                .map_err(CtlError::Message)?;
+            let mut client = connect()?;
+            client.set_timeout(Some(timeout + REPLY_TIMEOUT))?;
+            let reply: CaptureReply = typed(client.call(&op)?)?;
+            watch::write_capture(&reply, &a.file, out).map_err(CtlError::Message)?;
+            eprintln!("ferrolbctl: {}", watch::capture_summary(&reply));
         }
         Command::Sessions(args) => {
             let op = sessions_op(args);

@@ -28,7 +28,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use ferrolb_types::filter::{FilterInput, FilterProgram};
+/// The bounded queue records and copies leave the workers by.
+pub use crossbeam_channel::{bounded as queue, Receiver};
+pub use ferrolb_types::filter::FilterProgram;
+use ferrolb_types::filter::FilterInput;
 
 use crate::buf::HwChecksum;
 use crate::drop::DropReason;

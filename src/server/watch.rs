@@ -1,0 +1,232 @@
+//! `trace` and `capture`: arm every worker, gather what they send back
+//! until enough packets came or the wait ends, disarm, reply.
+//!
+//! One watch runs at a time (a second is refused as busy): arming
+//! replaces what a worker watches.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use control::api::{
+    hex, CaptureReply, CapturedFrame, ErrorCode, Response, TraceReply, TracedPacket, TracedStep,
+    DEFAULT_WATCH_COUNT, DEFAULT_WATCH_TIMEOUT_MS, MAX_CAPTURE_COUNT, MAX_TRACE_COUNT,
+    MAX_WATCH_TIMEOUT_MS,
+};
+use control::filter;
+use dataplane::tables::LbTables;
+use dataplane::watch::{CaptureSpec, Direction, TraceRecord, TraceSpec, WatchSpec};
+use dataplane::worker::{Answer, Query, WorkerShared};
+
+/// Records or copies the queue from the workers holds.
+const TRACE_QUEUE: usize = 1024;
+const CAPTURE_QUEUE: usize = 4096;
+/// After the last packet came in, how long to wait for the records of
+/// packets handed to another worker.
+const GRACE: Duration = Duration::from_millis(100);
+const ARM_TIMEOUT: Duration = Duration::from_secs(2);
+
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// What a trace or capture request asks, checked.
+pub struct WatchRequest<'a> {
+    pub filter: Option<&'a str>,
+    pub count: Option<u32>,
+    pub port: Option<&'a str>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// Where a watch runs: the workers, the port names, the running tables.
+pub struct WatchCx<'a> {
+    pub workers: &'a [WorkerShared],
+    pub port_names: Vec<String>,
+    pub tables: Arc<LbTables>,
+}
+
+struct Checked {
+    filter: dataplane::watch::FilterProgram,
+    count: u32,
+    port: Option<u16>,
+    deadline: Instant,
+}
+
+fn check(cx: &WatchCx<'_>, r: &WatchRequest<'_>, max: u32) -> Result<Checked, Response> {
+    let invalid = |m: String| Response::error(ErrorCode::InvalidRequest, m);
+    let filter = filter::compile(r.filter).map_err(|e| invalid(format!("filter: {e}")))?;
+    let count = r.count.unwrap_or(DEFAULT_WATCH_COUNT);
+    if count == 0 || count > max {
+        return Err(invalid(format!("count must be 1-{max}")));
+    }
+    let port = match r.port {
+        None => None,
+        Some(name) => match cx.port_names.iter().position(|p| p == name) {
+            Some(i) => Some(i as u16),
+            None => return Err(invalid(format!("no port named `{name}`"))),
+        },
+    };
+    let timeout = r.timeout_ms.unwrap_or(DEFAULT_WATCH_TIMEOUT_MS);
+    if timeout == 0 || timeout > MAX_WATCH_TIMEOUT_MS {
+        return Err(invalid(format!(
+            "timeout_ms must be 1-{MAX_WATCH_TIMEOUT_MS}"
+        )));
+    }
+    Ok(Checked {
+        filter,
+        count,
+        port,
+        deadline: Instant::now() + Duration::from_millis(timeout),
+    })
+}
+
+/// Arms `spec` on every worker; false if one did not answer.
+fn arm(workers: &[WorkerShared], spec: &WatchSpec) -> bool {
+    workers
+        .iter()
+        .map(|w| w.ask(Query::Watch(spec.clone()), ARM_TIMEOUT))
+        .all(|a| matches!(a, Some(Answer::Armed)))
+}
+
+/// Holds the one-watch-at-a-time flag; disarms the workers when dropped.
+struct Armed<'a> {
+    workers: &'a [WorkerShared],
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        arm(self.workers, &WatchSpec::default());
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
+fn take_turn<'a>(workers: &'a [WorkerShared], spec: &WatchSpec) -> Result<Armed<'a>, Response> {
+    if BUSY.swap(true, Ordering::AcqRel) {
+        return Err(Response::error(
+            ErrorCode::Busy,
+            "another trace or capture is running",
+        ));
+    }
+    let armed = Armed { workers };
+    if !arm(workers, spec) {
+        return Err(Response::error(
+            ErrorCode::Busy,
+            "a worker did not answer in time to arm the watch",
+        ));
+    }
+    Ok(armed)
+}
+
+pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
+    let c = match check(cx, r, MAX_TRACE_COUNT) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let (out, records) = dataplane::watch::queue::<TraceRecord>(TRACE_QUEUE);
+    let spec = Arc::new(TraceSpec {
+        filter: c.filter.clone(),
+        port: c.port,
+        budget: AtomicU32::new(c.count),
+        out,
+        lost: Default::default(),
+    });
+    let watch = WatchSpec {
+        trace: Some(Arc::clone(&spec)),
+        capture: None,
+    };
+    let armed = match take_turn(cx.workers, &watch) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let mut got = Vec::new();
+    let mut started = 0;
+    let mut deadline = c.deadline;
+    while let Ok(r) = records.recv_deadline(deadline) {
+        started += u32::from(r.part == 0);
+        got.push(r);
+        if started == c.count && deadline > Instant::now() + GRACE {
+            deadline = Instant::now() + GRACE;
+        }
+    }
+    drop(armed);
+    got.extend(records.try_iter());
+    let packets = got
+        .iter()
+        .map(|r| TracedPacket {
+            id: r.id,
+            worker: r.worker,
+            part: r.part,
+            at_ms: r.at_ms,
+            steps: r
+                .report(&cx.tables)
+                .into_iter()
+                .map(|s| TracedStep {
+                    step: s.step.to_string(),
+                    detail: s.detail,
+                    fields: s
+                        .fields
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Response::ok(&TraceReply {
+        filter: c.filter.text().to_string(),
+        packets,
+        lost: spec.lost.load(Ordering::Relaxed),
+        timed_out: started < c.count,
+    })
+}
+
+pub fn capture(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
+    let c = match check(cx, r, MAX_CAPTURE_COUNT) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let (out, copies) = dataplane::watch::queue(CAPTURE_QUEUE);
+    let spec = Arc::new(CaptureSpec {
+        filter: c.filter.clone(),
+        port: c.port,
+        budget: AtomicU32::new(c.count),
+        out,
+        lost: Default::default(),
+    });
+    let watch = WatchSpec {
+        trace: None,
+        capture: Some(Arc::clone(&spec)),
+    };
+    let armed = match take_turn(cx.workers, &watch) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let mut frames = Vec::new();
+    while frames.len() < c.count as usize {
+        let Ok(copy) = copies.recv_deadline(c.deadline) else {
+            break;
+        };
+        frames.push(CapturedFrame {
+            port: cx
+                .port_names
+                .get(usize::from(copy.port))
+                .cloned()
+                .unwrap_or_else(|| copy.port.to_string()),
+            worker: copy.worker,
+            direction: match copy.direction {
+                Direction::Rx => "rx",
+                Direction::Tx => "tx",
+            }
+            .into(),
+            at_ms: copy.at_ms,
+            orig_len: copy.orig_len,
+            data: hex(copy.data()),
+        });
+    }
+    drop(armed);
+    let timed_out = frames.len() < c.count as usize;
+    Response::ok(&CaptureReply {
+        filter: c.filter.text().to_string(),
+        frames,
+        lost: spec.lost.load(Ordering::Relaxed),
+        timed_out,
+    })
+}
