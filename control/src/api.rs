@@ -220,6 +220,8 @@ impl Op {
         "routes",
         "neighbours",
         "zero",
+        "trace",
+        "capture",
     ];
 
     /// The op's name as the protocol writes it (`service_add`).

@@ -15,15 +15,12 @@ use control::api::{
 };
 use control::filter;
 use dataplane::tables::LbTables;
-use dataplane::watch::{CaptureSpec, Direction, TraceRecord, TraceSpec, WatchSpec};
+use dataplane::watch::{CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep, WatchSpec};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
 /// Records or copies the queue from the workers holds.
 const TRACE_QUEUE: usize = 1024;
 const CAPTURE_QUEUE: usize = 4096;
-/// After the last packet came in, how long to wait for the records of
-/// packets handed to another worker.
-const GRACE: Duration = Duration::from_millis(100);
 const ARM_TIMEOUT: Duration = Duration::from_secs(2);
 
 static BUSY: AtomicBool = AtomicBool::new(false);
@@ -121,10 +118,12 @@ pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
         Err(e) => return e,
     };
     let (out, records) = dataplane::watch::queue::<TraceRecord>(TRACE_QUEUE);
+    // Armed with no budget first, so every worker takes the records of
+    // packets handed to it before any worker starts tracing.
     let spec = Arc::new(TraceSpec {
         filter: c.filter.clone(),
         port: c.port,
-        budget: AtomicU32::new(c.count),
+        budget: AtomicU32::new(0),
         out,
         lost: Default::default(),
     });
@@ -136,15 +135,23 @@ pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
         Ok(a) => a,
         Err(e) => return e,
     };
-    let mut got = Vec::new();
+    spec.budget.store(c.count, Ordering::Relaxed);
+    // Until `count` packets came in and every one handed to another
+    // worker has that worker's record too (or the wait ends).
+    let mut got: Vec<TraceRecord> = Vec::new();
     let mut started = 0;
-    let mut deadline = c.deadline;
-    while let Ok(r) = records.recv_deadline(deadline) {
+    let mut handed: Vec<u32> = Vec::new();
+    while started < c.count || !handed.is_empty() {
+        let Ok(r) = records.recv_deadline(c.deadline) else {
+            break;
+        };
         started += u32::from(r.part == 0);
-        got.push(r);
-        if started == c.count && deadline > Instant::now() + GRACE {
-            deadline = Instant::now() + GRACE;
+        if r.part > 0 {
+            handed.retain(|&id| id != r.id);
+        } else if r.steps().any(|s| matches!(s, TraceStep::Redirected { .. })) {
+            handed.push(r.id);
         }
+        got.push(r);
     }
     drop(armed);
     got.extend(records.try_iter());

@@ -20,8 +20,8 @@ use super::daemon_cmd::daemon_main;
 use super::render::{self, ListColumns};
 use super::watch;
 use crate::api::{
-    CaptureReply, ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, ZeroReply,
-    DEFAULT_SOCKET,
+    CaptureReply, ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply,
+    ZeroReply, DEFAULT_SOCKET,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{

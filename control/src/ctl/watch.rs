@@ -43,7 +43,11 @@ pub fn capture_op(
 /// A trace for people: one block per packet, one line per step.
 pub fn render_trace(r: &TraceReply) -> String {
     let mut s = String::new();
-    let filter = if r.filter.is_empty() { "(all)" } else { &r.filter };
+    let filter = if r.filter.is_empty() {
+        "(all)"
+    } else {
+        &r.filter
+    };
     let _ = writeln!(s, "Trace: {} packets, filter {filter}", r.packets.len());
     for p in &r.packets {
         let handed = if p.part > 0 { " (continued)" } else { "" };
@@ -141,7 +145,8 @@ fn packet_block(f: &CapturedFrame, iface: u32) -> Result<Vec<u8>, String> {
 pub fn write_capture(r: &CaptureReply, path: &Path, out: &mut dyn Write) -> Result<(), String> {
     let bytes = pcapng(r)?;
     if path == Path::new("-") {
-        out.write_all(&bytes).map_err(|e| format!("writing stdout: {e}"))
+        out.write_all(&bytes)
+            .map_err(|e| format!("writing stdout: {e}"))
     } else {
         std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
     }

@@ -297,17 +297,24 @@ impl<P: PacketBuf> Datapath<P> {
     #[inline]
     fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
         let trace = match self.watch.armed() {
-            true => self.trace_handoff(&pkt, owner),
+            true => self.trace_handoff(&pkt),
             false => 0,
         };
-        let Some(links) = self.links.as_mut() else {
-            return self.drop(DropReason::RedirectFull);
-        };
-        match links.send(owner, Handoff::Packet { pkt, port, trace }) {
-            Ok(()) => self.counters.events.redirects_sent += 1,
+        let sent = self
+            .links
+            .as_mut()
+            .map(|links| links.send(owner, Handoff::Packet { pkt, port, trace }));
+        match sent {
+            Some(Ok(())) => {
+                self.counters.events.redirects_sent += 1;
+                self.watch.step(TraceStep::Redirected {
+                    to_worker: owner as u16,
+                });
+            }
             // Dropping the handoff frees the packet.
-            Err(_) => self.drop(DropReason::RedirectFull),
+            _ => self.drop(DropReason::RedirectFull),
         }
+        self.watch.finish();
     }
 
     /// Empties each other worker's ring, a burst at a time, and handles
@@ -381,15 +388,13 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// The trace of a packet handed to `owner`: its record ends here, and
-    /// its id travels with it (0: not traced).
+    /// The trace of a packet about to be handed to its owner: its record
+    /// becomes the one in hand, and its id travels with the packet (0: not
+    /// traced).
     #[cold]
-    fn trace_handoff(&mut self, pkt: &P, owner: usize) -> u32 {
+    fn trace_handoff(&mut self, pkt: &P) -> u32 {
         self.watch.resume(Self::trace_key(pkt));
-        self.watch.step(TraceStep::Redirected {
-            to_worker: owner as u16,
-        });
-        self.watch.finish()
+        self.watch.current_id()
     }
 }
 

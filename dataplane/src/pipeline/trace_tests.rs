@@ -10,7 +10,7 @@ use ferrolb_types::filter::{Filter, FilterProgram, Side};
 use super::tests::*;
 use super::*;
 use crate::tables::Mode;
-use crate::watch::{CaptureCopy, CaptureSpec, Direction, TraceRecord, TraceSpec};
+use crate::watch::{CaptureCopy, CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep};
 
 fn arm_trace(
     p: &mut Pipeline<crate::buf::TestBuf>,
@@ -212,4 +212,75 @@ fn capture_copies_frames_as_received_and_as_sent() {
         1,
         "the second SYN's TX copy found the queue full"
     );
+}
+
+#[test]
+fn a_packet_handed_to_its_owner_is_traced_on_both_workers() {
+    let tables =
+        Arc::new(LbTables::build(&config(vec![service(Mode::Nat, IpProto::TCP)])).unwrap());
+    let mut pipes: Vec<Pipeline<crate::buf::TestBuf>> = redirect::mesh(2, 64)
+        .into_iter()
+        .enumerate()
+        .map(|(w, links)| {
+            let mut p = Pipeline::new(Arc::clone(&tables), w, 2, 0).unwrap();
+            p.connect(links).unwrap();
+            p
+        })
+        .collect();
+    let (out, records) = crossbeam_channel::bounded(64);
+    let spec = WatchSpec {
+        trace: Some(Arc::new(TraceSpec {
+            filter: FilterProgram::all(),
+            port: None,
+            budget: AtomicU32::new(100),
+            out,
+            lost: Default::default(),
+        })),
+        capture: None,
+    };
+    for p in &mut pipes {
+        p.arm_watch(spec.clone());
+    }
+    let frames: Vec<Vec<u8>> = (1..=8)
+        .map(|c| {
+            tcp(
+                (ROUTER, OURS),
+                ([198, 51, 100, c], VIP),
+                (40000, 80),
+                SYN,
+                64,
+                b"",
+            )
+        })
+        .collect();
+    let mut ios = [
+        crate::io::MemoryIo::new(vec![frames]),
+        crate::io::MemoryIo::new(vec![Vec::new()]),
+    ];
+    for _ in 0..3 {
+        for (p, io) in pipes.iter_mut().zip(&mut ios) {
+            p.poll(io, 0);
+        }
+    }
+    let got: Vec<TraceRecord> = records.try_iter().collect();
+    let handed: Vec<&TraceRecord> = got
+        .iter()
+        .filter(|r| r.steps().any(|s| matches!(s, TraceStep::Redirected { .. })))
+        .collect();
+    assert!(!handed.is_empty(), "some flows are worker 1's");
+    for h in handed {
+        let rest = got
+            .iter()
+            .find(|r| r.id == h.id && r.part == 1)
+            .expect("the owner continues the trace");
+        assert_eq!(rest.worker, 1);
+        assert!(matches!(
+            rest.steps().next(),
+            Some(TraceStep::Rx {
+                from_worker: Some(0),
+                ..
+            })
+        ));
+        assert!(rest.steps().any(|s| matches!(s, TraceStep::Tx { .. })));
+    }
 }

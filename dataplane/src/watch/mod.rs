@@ -30,8 +30,8 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 /// The bounded queue records and copies leave the workers by.
 pub use crossbeam_channel::{bounded as queue, Receiver};
-pub use ferrolb_types::filter::FilterProgram;
 use ferrolb_types::filter::FilterInput;
+pub use ferrolb_types::filter::FilterProgram;
 
 use crate::buf::HwChecksum;
 use crate::drop::DropReason;
@@ -72,9 +72,11 @@ pub struct WatchSpec {
     pub capture: Option<Arc<CaptureSpec>>,
 }
 
-/// Records one worker holds at once for packets of a burst that wait
-/// (new flows planned ahead, see `pipeline/burst.rs`). More are lost.
-const PARKED: usize = 8;
+/// Records one worker holds at once: a burst's traced packets between
+/// coming in and being handled, and those that wait for the burst's new
+/// flows (`pipeline/burst.rs`). A packet that finds no room is not traced
+/// (and not counted against the budget).
+const PARKED: usize = crate::io::BURST_SIZE;
 
 /// One worker's trace and capture state.
 pub struct Watch {
@@ -120,6 +122,11 @@ impl Watch {
         self.current.is_some()
     }
 
+    /// The trace id of the packet in hand (0: not traced).
+    pub fn current_id(&self) -> u32 {
+        self.current.as_ref().map_or(0, |r| r.id)
+    }
+
     /// Records a step of the packet in hand, if it is traced.
     #[inline(always)]
     pub fn step(&mut self, step: TraceStep) {
@@ -155,6 +162,9 @@ impl Watch {
         let Some(t) = &self.spec.trace else {
             return;
         };
+        if self.parked.iter().all(Option::is_some) {
+            return;
+        }
         let (id, part) = match from {
             Some((_, id)) if id != 0 => (id, 1),
             Some(_) => return,

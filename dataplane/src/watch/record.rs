@@ -209,10 +209,11 @@ fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
             let chosen = backend.map_or("none".into(), |b| format!("{}:{}", b.addr, b.port));
             let sched = svc.map_or("?".into(), |s| format!("{:?}", s.spec.scheduler));
             let candidates = svc.map_or(0, |s| s.backend_ids.len());
+            let mode = p.mode.map_or("?", |m| m.name());
             let mut r = StepReport::new(
                 "schedule",
                 format!(
-                    "service {} scheduler {sched}: backend {chosen} of {candidates} candidates",
+                    "service {} mode {mode} scheduler {sched}: backend {chosen} of {candidates} candidates",
                     service_text(t, s)
                 ),
             )
