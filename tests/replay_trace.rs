@@ -50,11 +50,17 @@ ports = "50000-50099"
         (32, "nat", "10.0.1.11", "port = 8080\n"),
         (33, "fullnat", "10.0.1.12", "port = 8080\n"),
         (34, "nat", "10.0.1.11", "weight = 0\n"),
+        (
+            35,
+            "nat",
+            "10.0.1.11",
+            "port = 8080\n\n[[service.backend]]\naddress = \"10.0.1.12\"\nport = 8080\n",
+        ),
     ] {
-        let laddr = if mode == "fullnat" {
-            "local_addresses = [\"10.0.1.100\"]\n"
-        } else {
-            ""
+        let laddr = match (mode, vip) {
+            ("fullnat", _) => "local_addresses = [\"10.0.1.100\"]\n",
+            (_, 35) => "scheduler = \"rr\"\n",
+            _ => "",
         };
         s += &format!(
             "\n[[service]]\nvip = \"192.0.2.{vip}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"{mode}\"\n{laddr}\
@@ -454,6 +460,64 @@ fn a_capture_reads_back_byte_for_byte() {
     let out = app.ctl(&["capture", "--port", "lan", "-n", "2", "-w", "-"]);
     assert!(out.status.success());
     assert_eq!(&out.stdout[..4], &0x0A0D_0D0Au32.to_le_bytes());
+    app.stop();
+}
+
+#[test]
+fn explain_says_what_a_new_flow_would_do_and_changes_nothing() {
+    let app = Appliance::start(&body(), &syn_rst(1, vip(30)));
+    let explain = |args: &[&str]| -> Vec<(String, String)> {
+        let mut all = vec!["explain"];
+        all.extend_from_slice(args);
+        let reply = app.ctl_json(&all);
+        steps(&reply)
+    };
+    // rr over two backends: asked twice, the same answer (no cursor moved).
+    let a = explain(&["tcp", "198.51.100.200:1234", "192.0.2.35:80"]);
+    let b = explain(&["tcp", "198.51.100.200:1234", "192.0.2.35:80"]);
+    assert_eq!(a, b);
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "worker",
+            "session",
+            "schedule",
+            "rewrite",
+            "route",
+            "neighbour",
+            "tx"
+        ],
+        "{a:?}"
+    );
+    assert!(
+        a[2].1
+            .contains("mode nat scheduler RoundRobin: backend 10.0.1.11:8080 of 2"),
+        "{a:?}"
+    );
+    assert_eq!(a[3].1, "tcp 198.51.100.200:1234 -> 10.0.1.11:8080");
+    assert_eq!(a[5].1, "10.0.1.11 is 02:00:00:00:01:0b (static)");
+    let sessions = app.ctl_json(&["sessions", "--service", "tcp/192.0.2.35:80"]);
+    assert_eq!(
+        sessions["sessions"].as_array().map(Vec::len),
+        Some(0),
+        "{sessions}"
+    );
+    let last = |args: &[&str]| explain(args).pop().unwrap().1;
+    assert_eq!(
+        last(&["tcp", "198.51.100.200:1234", "192.0.2.34:80"]),
+        "no_backend"
+    );
+    assert_eq!(
+        last(&["tcp", "198.51.100.200:1234", "192.0.2.99:80"]),
+        "no_service"
+    );
+    let snat = explain(&["tcp", "10.0.1.11:5555", "203.0.113.9:443"]);
+    assert!(snat[2].1.starts_with("SNAT rule"), "{snat:?}");
+    assert_eq!(snat[4].1, "203.0.113.9: via 10.0.0.254, interface 0");
+    // An existing session is named.
+    let hit = explain(&["tcp", "198.51.100.1:40001", "192.0.2.30:80"]);
+    assert!(hit[1].1.starts_with("existing session"), "{hit:?}");
     app.stop();
 }
 

@@ -29,8 +29,8 @@ mod watch;
 pub use watch::*;
 
 use crate::config::{
-    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, RouteConfig, SchedulerName,
-    ServiceConfig, SnatConfig, TimeoutsConfig,
+    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
+    SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
 };
 
 /// The protocol version this build speaks. A request with another version is
@@ -181,6 +181,14 @@ pub enum Op {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
+    /// What a new packet `proto` `src` -> `dst` would do now, worked out
+    /// by the worker that owns its flow without sending anything or
+    /// changing any state. Reply: [`ExplainReply`].
+    Explain {
+        proto: Protocol,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    },
     /// Copies the next `count` frames matching `filter` on `port`, as
     /// received and as sent. Reply: [`CaptureReply`].
     Capture {
@@ -222,6 +230,7 @@ impl Op {
         "zero",
         "trace",
         "capture",
+        "explain",
     ];
 
     /// The op's name as the protocol writes it (`service_add`).
@@ -252,6 +261,7 @@ impl Op {
             Op::Zero { .. } => "zero",
             Op::Trace { .. } => "trace",
             Op::Capture { .. } => "capture",
+            Op::Explain { .. } => "explain",
         }
     }
 
@@ -269,6 +279,7 @@ impl Op {
                 | Op::Zero { .. }
                 | Op::Trace { .. }
                 | Op::Capture { .. }
+                | Op::Explain { .. }
         )
     }
 }

@@ -271,7 +271,8 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
         | Op::Neighbours
         | Op::Zero { .. }
         | Op::Trace { .. }
-        | Op::Capture { .. } => {
+        | Op::Capture { .. }
+        | Op::Explain { .. } => {
             return Err(OpError::new(
                 ErrorCode::InvalidRequest,
                 format!("{} does not change the config", op.name()),

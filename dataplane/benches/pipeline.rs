@@ -27,8 +27,11 @@ use dataplane::tables::{
     BackendSpec, Interface, LbConfig, LbTables, Mode, PortSetup, ServiceSpec, StaticRoute,
 };
 use dataplane::tuple::IpProto;
+use dataplane::watch::{TraceRecord, TraceSpec, WatchSpec};
 use dataplane::wire::ethernet::MacAddr;
 use etherparse::PacketBuilder;
+use ferrolb_types::filter::{Filter, Side};
+use std::sync::atomic::AtomicU32;
 
 const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xaa];
 const ROUTER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
@@ -139,9 +142,28 @@ fn poll_all(p: &mut Pipeline<TestBuf>, io: &mut MemoryIo) {
     }
 }
 
-fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool) {
+/// A trace armed on a filter no packet of the bench matches: what an
+/// armed trace costs the packets it does not follow.
+fn arm_nonmatching_trace(p: &mut Pipeline<TestBuf>) -> dataplane::watch::Receiver<TraceRecord> {
+    let filter = Filter::Host(Side::Either, Ipv4Addr::new(203, 0, 113, 99));
+    let (out, records) = dataplane::watch::queue(16);
+    p.arm_watch(WatchSpec {
+        trace: Some(Arc::new(TraceSpec {
+            filter: filter.compile().expect("compiles"),
+            port: None,
+            budget: AtomicU32::new(10),
+            out,
+            lost: Default::default(),
+        })),
+        capture: None,
+    });
+    records
+}
+
+fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool, traced: bool) {
     let tables = Arc::new(LbTables::build(&config(mode)).expect("tables"));
     let mut p: Pipeline<TestBuf> = Pipeline::new(tables, 0, 1, 0).expect("pipeline");
+    let records = traced.then(|| arm_nonmatching_trace(&mut p));
     // Open every flow (in flow order, so rr's choice is known), then the
     // steady mix: client packets, and for NAT the replies in between.
     let mut io = MemoryIo::new(vec![(0..FLOWS).map(|k| client(k, true)).collect()]);
@@ -183,6 +205,9 @@ fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool) {
     );
     let drops: u64 = p.counters().drops.iter().map(|(_, n)| n).sum();
     assert_eq!(drops, 0, "{name}: drops {:?}", p.counters().drops);
+    if let Some(r) = records {
+        assert!(r.try_recv().is_err(), "{name}: the filter matched nothing");
+    }
 }
 
 /// Two workers: every packet reaches worker 0's queue but belongs to
@@ -270,8 +295,10 @@ fn bench_redirected(c: &mut Criterion) {
 }
 
 fn pipeline(c: &mut Criterion) {
-    bench_mode(c, "pipeline_poll32/dr_established", Mode::Dr, false);
-    bench_mode(c, "pipeline_poll32/nat_established", Mode::Nat, true);
+    bench_mode(c, "pipeline_poll32/dr_established", Mode::Dr, false, false);
+    bench_mode(c, "pipeline_poll32/nat_established", Mode::Nat, true, false);
+    bench_mode(c, "pipeline_poll32/dr_trace_armed", Mode::Dr, false, true);
+    bench_mode(c, "pipeline_poll32/nat_trace_armed", Mode::Nat, true, true);
     bench_redirected(c);
 }
 

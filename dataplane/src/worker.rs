@@ -87,6 +87,8 @@ pub enum Query {
     },
     /// Arm a trace and/or capture (`crate::watch`); an empty spec disarms.
     Watch(crate::watch::WatchSpec),
+    /// What a new packet with this tuple would do (`Pipeline::explain`).
+    Explain(crate::tuple::FiveTuple),
 }
 
 #[derive(Clone, Debug)]
@@ -99,6 +101,7 @@ pub enum Answer {
     Zeroed,
     /// The watch asked for is armed (or disarmed) from the next poll on.
     Armed,
+    Explained(Vec<crate::watch::StepReport>),
 }
 
 /// A question with where its answer goes and when the asker stops waiting.
@@ -233,6 +236,11 @@ impl Answering {
                 Query::Watch(spec) => {
                     pipeline.arm_watch(spec);
                     let _ = request.reply.send(Answer::Armed);
+                }
+                Query::Explain(tuple) => {
+                    let _ = request
+                        .reply
+                        .send(Answer::Explained(pipeline.explain(&tuple)));
                 }
                 Query::Sessions { filter, limit } => {
                     self.listing = Some(Listing {

@@ -132,6 +132,10 @@ impl Handler for ApplianceHandler<'_, '_> {
                 count,
                 timeout_ms,
             } => self.watch(true, filter, *count, Some(port.as_str()), *timeout_ms),
+            Op::Explain { proto, src, dst } => match &self.balancer {
+                None => Response::error(ErrorCode::InvalidRequest, "ferrolb runs L2 forwarding"),
+                Some(b) => watch::explain(self.workers, &b.snapshot().0, *proto, *src, *dst),
+            },
             _ => match &self.balancer {
                 None => Response::error(
                     ErrorCode::NeedsRestart,

@@ -8,13 +8,17 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddrV4;
+
 use control::api::{
-    hex, CaptureReply, CapturedFrame, ErrorCode, Response, TraceReply, TracedPacket, TracedStep,
-    DEFAULT_WATCH_COUNT, DEFAULT_WATCH_TIMEOUT_MS, MAX_CAPTURE_COUNT, MAX_TRACE_COUNT,
+    hex, CaptureReply, CapturedFrame, ErrorCode, ExplainReply, Response, TraceReply, TracedPacket,
+    TracedStep, DEFAULT_WATCH_COUNT, DEFAULT_WATCH_TIMEOUT_MS, MAX_CAPTURE_COUNT, MAX_TRACE_COUNT,
     MAX_WATCH_TIMEOUT_MS,
 };
+use control::config::Protocol;
 use control::filter;
 use dataplane::tables::LbTables;
+use dataplane::tuple::{FiveTuple, IpProto};
 use dataplane::watch::{CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep, WatchSpec};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
@@ -162,19 +166,7 @@ pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
             worker: r.worker,
             part: r.part,
             at_ms: r.at_ms,
-            steps: r
-                .report(&cx.tables)
-                .into_iter()
-                .map(|s| TracedStep {
-                    step: s.step.to_string(),
-                    detail: s.detail,
-                    fields: s
-                        .fields
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                })
-                .collect(),
+            steps: r.report(&cx.tables).into_iter().map(step_reply).collect(),
         })
         .collect();
     Response::ok(&TraceReply {
@@ -183,6 +175,49 @@ pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
         lost: spec.lost.load(Ordering::Relaxed),
         timed_out: started < c.count,
     })
+}
+
+/// `explain`: asks the worker that owns the flow.
+pub fn explain(
+    workers: &[WorkerShared],
+    tables: &LbTables,
+    proto: Protocol,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+) -> Response {
+    let tuple = FiveTuple {
+        src: *src.ip(),
+        dst: *dst.ip(),
+        src_port: src.port(),
+        dst_port: dst.port(),
+        proto: match proto {
+            Protocol::Tcp => IpProto::TCP,
+            Protocol::Udp => IpProto::UDP,
+        },
+    };
+    let worker = tables.owners.owner(&tuple, 0, workers.len());
+    let answer = workers
+        .get(worker)
+        .and_then(|w| w.ask(Query::Explain(tuple), ARM_TIMEOUT));
+    match answer {
+        Some(Answer::Explained(steps)) => Response::ok(&ExplainReply {
+            worker,
+            steps: steps.into_iter().map(step_reply).collect(),
+        }),
+        _ => Response::error(ErrorCode::Busy, format!("worker {worker} did not answer")),
+    }
+}
+
+fn step_reply(s: dataplane::watch::StepReport) -> TracedStep {
+    TracedStep {
+        step: s.step.to_string(),
+        detail: s.detail,
+        fields: s
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
 }
 
 pub fn capture(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {

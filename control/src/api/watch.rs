@@ -47,6 +47,14 @@ pub struct TracedStep {
     pub fields: BTreeMap<String, String>,
 }
 
+/// The reply to `explain`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainReply {
+    /// The worker asked: the one that owns the flow.
+    pub worker: usize,
+    pub steps: Vec<TracedStep>,
+}
+
 /// The reply to `capture`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureReply {

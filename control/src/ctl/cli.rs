@@ -100,6 +100,18 @@ pub enum Command {
     Trace(TraceArgs),
     /// Copy frames as received and as sent to a pcapng file
     Capture(CaptureArgs),
+    /// What a new packet would do now (service, backend, rewrite, egress),
+    /// without sending anything or changing any state
+    Explain {
+        #[arg(value_enum)]
+        proto: ProtoArg,
+        /// Client address and port
+        src: SocketAddrV4,
+        /// Destination (VIP) address and port
+        dst: SocketAddrV4,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Watch a config file, run health checks, serve metrics
     Daemon {
         /// The ferrolb config file to watch

@@ -205,6 +205,19 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             watch::write_capture(&reply, &a.file, out).map_err(CtlError::Message)?;
             eprintln!("ferrolbctl: {}", watch::capture_summary(&reply));
         }
+        Command::Explain {
+            proto,
+            src,
+            dst,
+            json,
+        } => {
+            let op = Op::Explain {
+                proto: (*proto).into(),
+                src: *src,
+                dst: *dst,
+            };
+            read(&mut connect()?, &op, json.json, out, watch::render_explain)?;
+        }
         Command::Sessions(args) => {
             let op = sessions_op(args);
             read(&mut connect()?, &op, args.json.json, out, render::sessions)?;

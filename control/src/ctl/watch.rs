@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::api::{unhex, CaptureReply, CapturedFrame, Op, TraceReply};
+use crate::api::{unhex, CaptureReply, CapturedFrame, ExplainReply, Op, TraceReply};
 
 /// The request `ferrolbctl trace` sends; the filter is checked here first
 /// so a mistake is reported before the socket is asked.
@@ -65,6 +65,15 @@ pub fn render_trace(r: &TraceReply) -> String {
     }
     if r.timed_out {
         let _ = writeln!(s, "\ntimed out before enough packets matched");
+    }
+    s
+}
+
+/// An explain reply for people: a line per step.
+pub fn render_explain(r: &ExplainReply) -> String {
+    let mut s = String::new();
+    for step in &r.steps {
+        let _ = writeln!(s, "  {:<10} {}", step.step, step.detail);
     }
     s
 }

@@ -449,6 +449,15 @@ impl FlowState {
         })
     }
 
+    /// The backend service `s`'s scheduler would give a new flow now,
+    /// worked out on a copy of it: nothing here moves (an rr/wrr cursor,
+    /// a connection count). Persistence templates are not consulted. For
+    /// `ferrolbctl explain`; allocates the copy.
+    pub fn dry_pick(&self, s: u32, tuple: &FiveTuple) -> Option<crate::sched::Backend> {
+        let mut sched = self.schedulers.get(s as usize)?.clone();
+        sched.pick(tuple, &self.conns)
+    }
+
     /// The backend service `s` gives a new flow (persistence first), and
     /// with persistence whether a template chose it.
     fn schedule(

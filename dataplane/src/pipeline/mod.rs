@@ -31,6 +31,7 @@ mod burst;
 pub mod counters;
 mod decide;
 mod egress;
+mod explain;
 mod garp;
 pub mod inspect;
 mod kernel;
