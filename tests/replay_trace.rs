@@ -412,7 +412,7 @@ fn a_capture_reads_back_byte_for_byte() {
     let mut sent = request.clone();
     sent[..6].copy_from_slice(&[2, 0, 0, 0, 1, 11]);
     sent[6..12].copy_from_slice(&LB);
-    let app = Appliance::start(&body(), &[request.clone()]);
+    let app = Appliance::start(&body(), std::slice::from_ref(&request));
     let file = app.dir.path().join("cap.pcapng");
     let out = app.ctl(&[
         "capture",
