@@ -183,14 +183,7 @@ impl<P: PacketBuf> Datapath<P> {
                     class,
                     hash,
                 };
-                match waiting.is_empty() {
-                    true => self.handle(cx, r),
-                    false => {
-                        self.watch.suspend(Self::trace_key(&r.pkt));
-                        waiting.push(Waiting::Later(r))
-                    }
-                }
-                self.watch.finish();
+                self.handle_or_wait(cx, r, &mut waiting);
                 continue;
             };
             let step = self.decide(cx.t, port, pkt.data(), meta, hash);
@@ -240,6 +233,35 @@ impl<P: PacketBuf> Datapath<P> {
             }
             self.watch.finish();
         }
+        self.handle_waiting(cx, &mut waiting);
+        self.waiting = waiting;
+    }
+
+    /// A packet that is not IPv4: handled now, or after the packets that
+    /// wait before it.
+    fn handle_or_wait<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        r: Received<P>,
+        waiting: &mut Vec<Waiting<P>>,
+    ) {
+        match waiting.is_empty() {
+            true => self.handle(cx, r),
+            false => {
+                self.watch.suspend(Self::trace_key(&r.pkt));
+                waiting.push(Waiting::Later(r))
+            }
+        }
+        self.watch.finish();
+    }
+
+    /// The burst's waiting packets, in their order: the planned sessions
+    /// inserted as their packets come. Leaves `waiting` empty.
+    fn handle_waiting<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        waiting: &mut Vec<Waiting<P>>,
+    ) {
         for w in waiting.drain(..) {
             match w {
                 Waiting::Later(r) => {
@@ -258,7 +280,6 @@ impl<P: PacketBuf> Datapath<P> {
             }
             self.watch.finish();
         }
-        self.waiting = waiting;
     }
 
     /// Hashes a packet's lookup tuple and prefetches its session bucket.
