@@ -15,7 +15,7 @@ use crate::flow::state::{FirstPacket, Plan};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
-use crate::watch::TraceStep;
+use crate::watch::{Arrival, TraceStep};
 use crate::wire::{get_u8, tcp};
 
 /// A received packet, classified, with the hash of its session lookup
@@ -111,10 +111,15 @@ impl<P: PacketBuf> Datapath<P> {
     ) {
         let mut kept = std::mem::take(&mut self.batch);
         for pkt in burst.drain(..) {
-            if self.watch.armed() {
-                self.watch.ingress(pkt.data(), port, cx.now, None);
-            }
             let class = classify_buf(&pkt);
+            if self.watch.armed() {
+                let at = Arrival {
+                    port,
+                    now_ms: cx.now,
+                    from: None,
+                };
+                self.watch.ingress(pkt.data(), &class, at);
+            }
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
                 if let Some(key) = lookup_tuple(pkt.data(), meta) {
                     let owner = cx.t.owners.owner(&key, links.index(), links.workers());
@@ -376,12 +381,16 @@ impl<P: PacketBuf> Datapath<P> {
             };
             match item {
                 Handoff::Packet { pkt, port, trace } => {
+                    let class = classify_buf(&pkt);
                     if self.watch.armed() {
                         let from = self.links.as_ref().map_or(0, |l| l.source_worker(source));
-                        self.watch
-                            .ingress(pkt.data(), port, cx.now, Some((from as u16, trace)));
+                        let at = Arrival {
+                            port,
+                            now_ms: cx.now,
+                            from: Some((from as u16, trace)),
+                        };
+                        self.watch.ingress(pkt.data(), &class, at);
                     }
-                    let class = classify_buf(&pkt);
                     let hash = self.prefetch(pkt.data(), &class);
                     batch.push(Received {
                         pkt,

@@ -87,7 +87,18 @@ pub struct Watch {
     current: Option<TraceRecord>,
     /// Records of traced packets waiting in the burst, by buffer address.
     parked: [Option<(usize, TraceRecord)>; PARKED],
+    /// How many of `parked` are taken.
+    parked_len: u8,
     seq: u32,
+}
+
+/// Where and when a frame came in, and from which worker with which trace
+/// id if another worker handed it over.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    pub port: u16,
+    pub now_ms: u64,
+    pub from: Option<(u16, u32)>,
 }
 
 impl Watch {
@@ -98,6 +109,7 @@ impl Watch {
             spec: WatchSpec::default(),
             current: None,
             parked: [None; PARKED],
+            parked_len: 0,
             seq: 0,
         }
     }
@@ -108,6 +120,7 @@ impl Watch {
         self.spec = spec;
         self.current = None;
         self.parked = [None; PARKED];
+        self.parked_len = 0;
     }
 
     /// Whether a trace or capture is armed: the per-packet test.
@@ -141,45 +154,79 @@ impl Watch {
         self.step(TraceStep::Drop { reason, at });
     }
 
-    /// A frame as received on `port` (or handed in by `from` with trace
-    /// id `trace`, 0 for none): captured if it matches the capture, and
-    /// a trace started if it matches the trace. Returns the trace id, 0
-    /// when it is not traced. The record is parked under the buffer's
-    /// address until [`Watch::resume`].
-    #[cold]
-    pub fn ingress(&mut self, frame: &[u8], port: u16, now_ms: u64, from: Option<(u16, u32)>) {
-        let class = classify_received(frame, HwChecksum::Good);
-        let input = filter_input(frame, &class);
+    /// A frame as received on `port`, classified as `class` (or handed in
+    /// by worker `from` with trace id `trace`, 0 for none): copied if it
+    /// matches the capture, and a trace started if it matches the trace
+    /// (a handed-in packet continues its trace). The record is parked
+    /// under the buffer's address until [`Watch::resume`].
+    ///
+    /// Runs for every packet while something is armed: a packet that
+    /// matches nothing costs reading its fields and running the filters.
+    #[inline]
+    pub fn ingress(&mut self, frame: &[u8], class: &Result<Classified, DropReason>, at: Arrival) {
+        let input = filter_input(frame, class);
         if let Some(c) = &self.spec.capture {
             // A handed-in packet was captured where it came in.
-            if from.is_none() && wanted(&c.filter, c.port, port, &input) && take(&c.budget) {
-                let copy = CaptureCopy::new(frame, port, self.worker, Direction::Rx, now_ms);
-                if c.out.try_send(copy).is_err() {
-                    c.lost.fetch_add(1, Ordering::Relaxed);
-                }
+            if at.from.is_none() && wanted(&c.filter, c.port, at.port, &input) {
+                self.capture(frame, at, Direction::Rx);
             }
         }
         let Some(t) = &self.spec.trace else {
             return;
         };
-        if self.parked.iter().all(Option::is_some) {
+        let traced = match at.from {
+            Some((_, id)) => id != 0,
+            None => wanted(&t.filter, t.port, at.port, &input),
+        };
+        if traced {
+            self.start(frame, class, &input, at);
+        }
+    }
+
+    /// A copy of `frame` for the capture, within its budget.
+    #[cold]
+    fn capture(&self, frame: &[u8], at: Arrival, direction: Direction) {
+        let Some(c) = &self.spec.capture else {
+            return;
+        };
+        if take(&c.budget) {
+            let copy = CaptureCopy::new(frame, at.port, self.worker, direction, at.now_ms);
+            if c.out.try_send(copy).is_err() {
+                c.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A trace record for a packet that matched (or was handed in traced),
+    /// within the budget and the room for parked records.
+    #[cold]
+    fn start(
+        &mut self,
+        frame: &[u8],
+        class: &Result<Classified, DropReason>,
+        input: &Option<FilterInput>,
+        at: Arrival,
+    ) {
+        let Some(t) = &self.spec.trace else {
+            return;
+        };
+        if usize::from(self.parked_len) == PARKED {
             return;
         }
-        let (id, part) = match from {
-            Some((_, id)) if id != 0 => (id, 1),
-            Some(_) => return,
-            None if wanted(&t.filter, t.port, port, &input) && take(&t.budget) => {
+        let (id, part) = match at.from {
+            Some((_, id)) => (id, 1),
+            None if take(&t.budget) => {
                 // Never 0, which means "not traced" in a handoff.
                 self.seq = self.seq % 0xff_ffff + 1;
                 ((u32::from(self.worker) << 24) | self.seq, 0)
             }
             None => return,
         };
-        let mut r = TraceRecord::new(id, self.worker, part, now_ms);
+        let mut r = TraceRecord::new(id, self.worker, part, at.now_ms);
         r.push(TraceStep::Rx {
-            port,
+            port: at.port,
             len: frame.len().min(usize::from(u16::MAX)) as u16,
-            from_worker: from.map(|(w, _)| w),
+            from_worker: at.from.map(|(w, _)| w),
         });
         match class {
             Ok(Classified::Ipv4(m)) => r.push(TraceStep::Ipv4 {
@@ -197,7 +244,10 @@ impl Watch {
 
     fn park(&mut self, key: usize, r: TraceRecord) {
         match self.parked.iter_mut().find(|p| p.is_none()) {
-            Some(slot) => *slot = Some((key, r)),
+            Some(slot) => {
+                *slot = Some((key, r));
+                self.parked_len += 1;
+            }
             None => self.lose(),
         }
     }
@@ -209,22 +259,38 @@ impl Watch {
     }
 
     /// Makes the record parked for the buffer at `key` the packet in
-    /// hand's (none: the packet is not traced).
-    #[cold]
+    /// hand's (none: the packet is not traced). With nothing parked (a
+    /// filter that matches nothing), one test.
+    #[inline]
     pub fn resume(&mut self, key: usize) {
         self.finish();
+        if self.parked_len > 0 {
+            self.resume_parked(key);
+        }
+    }
+
+    #[cold]
+    fn resume_parked(&mut self, key: usize) {
         let found = self
             .parked
             .iter_mut()
             .find(|p| p.is_some_and(|(k, _)| k == key));
         if let Some(slot) = found {
             self.current = slot.take().map(|(_, r)| r);
+            self.parked_len -= 1;
         }
     }
 
     /// Parks the packet in hand's record again (it waits in the burst).
     #[inline]
     pub fn suspend(&mut self, key: usize) {
+        if self.current.is_some() {
+            self.suspend_current(key);
+        }
+    }
+
+    #[cold]
+    fn suspend_current(&mut self, key: usize) {
         if let Some(r) = self.current.take() {
             self.park(key, r);
         }
@@ -232,8 +298,17 @@ impl Watch {
 
     /// The packet in hand is done with (sent, dropped, waiting for ARP,
     /// handed over): its record leaves. Returns its id (0: not traced).
+    /// One test when the packet is not traced.
     #[inline]
     pub fn finish(&mut self) -> u32 {
+        match self.current.is_some() {
+            true => self.send_current(),
+            false => 0,
+        }
+    }
+
+    #[cold]
+    fn send_current(&mut self) -> u32 {
         let Some(r) = self.current.take() else {
             return 0;
         };
@@ -247,8 +322,15 @@ impl Watch {
 
     /// A frame put in `port`'s TX buffer: its trace step (if it is the
     /// traced packet) and its capture copy.
-    #[cold]
+    #[inline]
     pub fn egress(&mut self, frame: &[u8], port: u16, now_ms: u64) {
+        if self.current.is_some() || self.spec.capture.is_some() {
+            self.egress_watched(frame, port, now_ms);
+        }
+    }
+
+    #[cold]
+    fn egress_watched(&mut self, frame: &[u8], port: u16, now_ms: u64) {
         let class = classify_received(frame, HwChecksum::Good);
         if self.current.is_some() {
             let mac = |at: std::ops::Range<usize>| {
@@ -271,11 +353,13 @@ impl Watch {
         }
         if let Some(c) = &self.spec.capture {
             let input = filter_input(frame, &class);
-            if wanted(&c.filter, c.port, port, &input) && take(&c.budget) {
-                let copy = CaptureCopy::new(frame, port, self.worker, Direction::Tx, now_ms);
-                if c.out.try_send(copy).is_err() {
-                    c.lost.fetch_add(1, Ordering::Relaxed);
-                }
+            if wanted(&c.filter, c.port, port, &input) {
+                let at = Arrival {
+                    port,
+                    now_ms,
+                    from: None,
+                };
+                self.capture(frame, at, Direction::Tx);
             }
         }
     }
