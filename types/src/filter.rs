@@ -202,7 +202,7 @@ fn side_matches<T>(side: Side, src: T, dst: T, want: impl Fn(&T) -> bool) -> boo
     }
 }
 
-#[inline]
+#[inline(always)]
 fn test(op: &Op, p: &FilterInput) -> bool {
     let l4_ports = p.proto == 6 || p.proto == 17;
     match *op {
@@ -243,8 +243,19 @@ impl FilterProgram {
     /// Runs the program on one packet's fields.
     #[inline]
     pub fn matches(&self, p: &FilterInput) -> bool {
+        match self.ops.as_slice() {
+            [] => true,
+            [leaf] => test(leaf, p),
+            ops => run(ops, p),
+        }
+    }
+}
+
+/// The stack machine, for programs of more than one op.
+fn run(ops: &[Op], p: &FilterInput) -> bool {
+    {
         let mut stack: u64 = 0;
-        for op in &self.ops {
+        for op in ops {
             stack = match op {
                 Op::Not => stack ^ 1,
                 Op::And => ((stack >> 2) << 1) | (stack & (stack >> 1) & 1),
@@ -252,7 +263,7 @@ impl FilterProgram {
                 leaf => (stack << 1) | u64::from(test(leaf, p)),
             };
         }
-        self.ops.is_empty() || stack & 1 == 1
+        stack & 1 == 1
     }
 }
 

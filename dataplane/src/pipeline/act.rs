@@ -99,7 +99,7 @@ impl<P: PacketBuf> Datapath<P> {
         let first = first_packet(pkt.data(), meta, hash);
         match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => {
-                if self.watch.tracing() {
+                if self.tracing() {
                     self.watch.step(TraceStep::Scheduled(plan.view()));
                 }
                 self.open_planned(cx, at, pkt, meta, plan)
@@ -124,7 +124,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         match self.commit(plan, cx.now) {
             Ok(id) => {
-                if self.watch.tracing() {
+                if self.tracing() {
                     self.watch.step(TraceStep::SessionMade(id.index() as u32));
                 }
                 let hit = Hit {

@@ -112,7 +112,7 @@ impl<P: PacketBuf> Datapath<P> {
         let mut kept = std::mem::take(&mut self.batch);
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
-            if self.watch.armed() {
+            if self.watching {
                 let at = Arrival {
                     port,
                     now_ms: cx.now,
@@ -198,10 +198,10 @@ impl<P: PacketBuf> Datapath<P> {
                     match self.flow.plan(cx.t, &first, cx.now) {
                         Ok(plan) => {
                             self.flow.sessions().prefetch_hashed(plan.reply_hash());
-                            if self.watch.tracing() {
+                            if self.tracing() {
                                 self.trace_decision(&step);
                                 self.watch.step(TraceStep::Scheduled(plan.view()));
-                                self.watch.suspend(Self::trace_key(&pkt));
+                                self.trace_suspend(Self::trace_key(&pkt));
                             }
                             let meta = *meta;
                             waiting.push(Waiting::Open {
@@ -212,7 +212,7 @@ impl<P: PacketBuf> Datapath<P> {
                             });
                         }
                         Err(reason) => {
-                            if self.watch.tracing() {
+                            if self.tracing() {
                                 self.trace_decision(&step);
                             }
                             self.drop_or_kernel(cx, port, pkt, reason)
@@ -220,14 +220,14 @@ impl<P: PacketBuf> Datapath<P> {
                     }
                 }
                 _ if waiting.is_empty() => {
-                    if self.watch.tracing() {
+                    if self.tracing() {
                         self.trace_decision(&step);
                     }
                     self.act(cx, pkt, meta, hash, step)
                 }
                 _ => {
                     may_plan &= !may_open(step, pkt.data(), meta);
-                    self.watch.suspend(Self::trace_key(&pkt));
+                    self.trace_suspend(Self::trace_key(&pkt));
                     waiting.push(Waiting::Later(Received {
                         pkt,
                         port,
@@ -236,7 +236,7 @@ impl<P: PacketBuf> Datapath<P> {
                     }));
                 }
             }
-            self.watch.finish();
+            self.trace_finish();
         }
         self.handle_waiting(cx, &mut waiting);
         self.waiting = waiting;
@@ -253,11 +253,11 @@ impl<P: PacketBuf> Datapath<P> {
         match waiting.is_empty() {
             true => self.handle(cx, r),
             false => {
-                self.watch.suspend(Self::trace_key(&r.pkt));
+                self.trace_suspend(Self::trace_key(&r.pkt));
                 waiting.push(Waiting::Later(r))
             }
         }
-        self.watch.finish();
+        self.trace_finish();
     }
 
     /// The burst's waiting packets, in their order: the planned sessions
@@ -283,7 +283,7 @@ impl<P: PacketBuf> Datapath<P> {
                     self.open_planned(cx, at, pkt, &meta, plan)
                 }
             }
-            self.watch.finish();
+            self.trace_finish();
         }
     }
 
@@ -311,7 +311,7 @@ impl<P: PacketBuf> Datapath<P> {
             Ok(Classified::Arp { l3_offset, vlan }) => self.arp(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Ipv4(meta)) => {
                 let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);
-                if self.watch.tracing() {
+                if self.tracing() {
                     self.trace_decision(&step);
                 }
                 self.act(cx, r.pkt, &meta, r.hash, step);
@@ -322,7 +322,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Gives a packet to the worker that owns its flow; a full ring drops it.
     #[inline]
     fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
-        let trace = match self.watch.armed() {
+        let trace = match self.watching {
             true => self.trace_handoff(&pkt),
             false => 0,
         };
@@ -340,7 +340,7 @@ impl<P: PacketBuf> Datapath<P> {
             // Dropping the handoff frees the packet.
             _ => self.drop(DropReason::RedirectFull),
         }
-        self.watch.finish();
+        self.trace_finish();
     }
 
     /// Empties each other worker's ring, a burst at a time, and handles
@@ -382,7 +382,7 @@ impl<P: PacketBuf> Datapath<P> {
             match item {
                 Handoff::Packet { pkt, port, trace } => {
                     let class = classify_buf(&pkt);
-                    if self.watch.armed() {
+                    if self.watching {
                         let from = self.links.as_ref().map_or(0, |l| l.source_worker(source));
                         let at = Arrival {
                             port,

@@ -105,6 +105,9 @@ struct Datapath<P> {
     garp: Garp,
     /// Trace and capture (`crate::watch`), usually disarmed.
     watch: Box<Watch>,
+    /// Whether anything is armed in `watch`: the one flag the packet path
+    /// tests when nothing is (a plain field, no pointer to follow).
+    watching: bool,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -153,6 +156,7 @@ impl<P: PacketBuf> Pipeline<P> {
             last_neighbour_expiry_ms: now_ms,
             links: None,
             watch: Box::new(Watch::new(worker_index)),
+            watching: false,
         };
         Ok(Pipeline { tables, path })
     }
@@ -226,6 +230,7 @@ impl<P: PacketBuf> Pipeline<P> {
     /// worker. Between polls only.
     pub fn arm_watch(&mut self, spec: WatchSpec) {
         self.path.watch.arm(spec);
+        self.path.watching = self.path.watch.armed();
     }
 
     /// The counters, each service's the sum of its backends'.
@@ -249,8 +254,31 @@ impl<P: PacketBuf> Datapath<P> {
     #[track_caller]
     fn drop(&mut self, reason: DropReason) {
         self.counters.drops.count(reason);
-        if self.watch.tracing() {
+        if self.tracing() {
             self.watch.dropped(reason, std::panic::Location::caller());
+        }
+    }
+
+    /// Whether the packet in hand is traced.
+    #[inline(always)]
+    fn tracing(&self) -> bool {
+        self.watching && self.watch.tracing()
+    }
+
+    /// The packet in hand is done with: its record (if any) leaves.
+    #[inline(always)]
+    fn trace_finish(&mut self) {
+        if self.watching {
+            self.watch.finish();
+        }
+    }
+
+    /// The packet in hand waits in the burst: its record (if any) is
+    /// parked under `pkt`'s buffer.
+    #[inline(always)]
+    fn trace_suspend(&mut self, key: usize) {
+        if self.watching {
+            self.watch.suspend(key);
         }
     }
 
@@ -264,7 +292,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// packet of the burst is decided or acted on.
     #[inline(always)]
     fn trace_resume(&mut self, pkt: &P) {
-        if self.watch.armed() {
+        if self.watching {
             self.watch.resume(Self::trace_key(pkt));
         }
     }
