@@ -1,6 +1,6 @@
-//! The appliance serves Prometheus metrics itself (`[control] metrics`),
-//! without the daemon: the same series, the same values as `list --stats`
-//! and `stats` say.
+//! Seeing the running appliance: it serves Prometheus metrics itself
+//! (`[control] metrics`), without the daemon, with the same values as
+//! `list --stats` and `stats`; `ferrolbctl top` shows them live.
 
 mod common;
 
@@ -90,4 +90,27 @@ fn the_appliance_serves_its_own_metrics() {
     // No daemon: no health or apply series.
     assert!(!text.contains("ferrolb_backend_up"), "{text}");
     assert!(!text.contains("ferrolb_daemon_"), "{text}");
+}
+
+#[test]
+fn top_shows_services_workers_and_drop_rates_frame_after_frame() {
+    let app = Appliance::start(&base_config(), &dns_traffic());
+    app.wait_for("every flow to have a session", || {
+        app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
+    });
+    let text = app.ctl_ok(&["top", "--count", "2", "--interval-ms", "300"]);
+    let frames: Vec<&str> = text.split("ferrolb top: ").skip(1).collect();
+    assert_eq!(frames.len(), 2, "{text}");
+    for f in &frames {
+        assert!(f.contains(DNS), "{f}");
+        assert!(f.contains("  -> 10.0.1.11:53"), "{f}");
+        assert!(f.contains("WORKER"), "{f}");
+    }
+    assert!(frames[0].contains("DROPS/s: -"), "{}", frames[0]);
+    assert!(
+        !frames[1].contains("DROPS/s: -"),
+        "the second frame has rates: {}",
+        frames[1]
+    );
+    assert!(!text.contains('\x1b'), "no escape codes off a terminal");
 }
