@@ -24,6 +24,7 @@ use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report::{self, LbReport, StopReason};
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
+use crate::server::metrics;
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
 use crate::steering::Steering;
@@ -52,6 +53,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         Some(forward_plan(&cfg.forward, cfg.ports.len())?)
     };
     let args = eal_args(cfg);
+    for warning in crate::preflight::offload_warnings(cfg) {
+        println!("{warning}");
+    }
 
     println!("ferrolb {}", crate::long_version());
     println!("EAL arguments: {}", args.as_slice().join(" "));
@@ -74,6 +78,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 ),
             )
         })?;
+        take_mac(&eal, loaded, i, id)?;
         port_ids.push(id);
     }
     let probed = eal.port_count() as usize;
@@ -168,6 +173,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // start-up error like any other.
     let socket = ControlSocket::bind(&cfg.control)?;
     println!("control socket {}", socket.path().display());
+    // Bound here too, for the same reason; the server lives until we return.
+    let metrics = cfg.control.metrics.map(metrics::bind).transpose()?;
+    let (_metrics_server, scrapes) = match metrics {
+        Some((server, scrapes)) => {
+            println!("metrics on http://{}/metrics", server.local_addr());
+            (Some(server), Some(scrapes))
+        }
+        None => (None, None),
+    };
     let started = Instant::now();
     let handler = ApplianceHandler {
         started,
@@ -202,6 +216,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             .name("ferrolb-rates".into())
             .spawn_scoped(scope, move || sample_rates(handler, stop_control))
             .context("starting the rate sampler")?;
+        let scraper = match scrapes {
+            Some(scrapes) => Some(
+                thread::Builder::new()
+                    .name("ferrolb-metrics".into())
+                    .spawn_scoped(scope, move || scrapes.answer(handler, stop_control))
+                    .context("starting the metrics thread")?,
+            ),
+            None => None,
+        };
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
@@ -262,6 +285,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         socket.wake();
         let _ = control.join();
         let _ = sampler.join();
+        if let Some(s) = scraper {
+            let _ = s.join();
+        }
         for s in &shared {
             s.stop.store(true, Ordering::Relaxed);
         }
@@ -289,6 +315,33 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // output and removes the taps), then the pool, then the EAL.
     drop(kernel_ports);
     Ok(())
+}
+
+/// A port's configured `mac`, where it differs from the device's: with
+/// `promiscuous = false` the device must filter for it, so it is set on the
+/// device (refused, naming the key, if the device will not take it); a
+/// promiscuous port receives it anyway and the device is left as it is
+/// (a packet socket's Linux interface keeps its MAC).
+fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
+    let port = &loaded.config.ports[i];
+    let Some(mac) = port.mac else {
+        return Ok(());
+    };
+    let device = Port::device_mac(eal, id);
+    if device == mac.0 {
+        return Ok(());
+    }
+    if port.promiscuous {
+        println!(
+            "note: port {}: MAC {mac} is not the device's ({}); the port is promiscuous, so \
+             frames to {mac} arrive and the device keeps its own",
+            port.name,
+            config::MacAddr(device)
+        );
+        return Ok(());
+    }
+    Port::set_mac(eal, id, &port.name, mac.0)
+        .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
 }
 
 /// Samples the pipeline's counters once a second for `list --rate`.

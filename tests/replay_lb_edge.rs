@@ -457,3 +457,116 @@ fn a_udp_datagram_without_checksum_keeps_none_through_nat() {
     assert_frames_eq("lan", &s.expected, &run.sent[0]);
     run.assert_drops(&[]);
 }
+
+#[test]
+fn a_services_access_list_lets_the_most_specific_prefix_decide() {
+    // Clients 198.51.100.0/25 may connect, except .99; the rest of the /24
+    // may not, and no one else may (an allow list is a whitelist).
+    let acl = "allow = [\"198.51.100.0/24\", \"198.51.100.0/25\"]\n\
+               deny = [\"198.51.100.128/25\", \"198.51.100.99/32\"]\n";
+    let services = service("tcp", 80, "nat", "rr", acl, &[(rip(11), Some(8080), 1)])
+        + &service("udp", 53, "nat", "rr", "", &[(rip(11), None, 1)]);
+    let mut s = Script::default();
+    for n in [1u8, 98] {
+        let c = (cip(n), 40001);
+        let (fwd, rev) = nat_legs(LAN_MAC, ROUTER_MAC, c, HTTP, c, (rip(11), 8080), rmac(11));
+        TcpConv::new(fwd, rev).client(&mut s, "S", b"");
+    }
+    // Denied: the /32 inside the allowed /25, the denied /25, and a client
+    // no prefix holds; each SYN twice (a retransmission is refused again).
+    for client in [cip(99), cip(200), [203, 0, 113, 7]] {
+        for _ in 0..2 {
+            s.push(
+                tcp(ROUTER_MAC, LAN_MAC, (client, 40002), HTTP, 1, 0, "S", b"").bytes(),
+                None,
+            );
+        }
+    }
+    // A service without a list takes everyone.
+    let c = ([203, 0, 113, 7], 5353);
+    let (fwd, rev) = nat_legs(LAN_MAC, ROUTER_MAC, c, DNS, c, (rip(11), 53), rmac(11));
+    let mut t = Tally::default();
+    udp_on(&mut s, &fwd, b"q", &mut t);
+    let _ = rev;
+
+    let run = run_one_arm(&s.input, &services);
+    assert_frames_eq("lan", &s.expected, &run.sent[0]);
+    run.assert_drops(&[("acl_denied", 6)]);
+    assert_eq!(run.event("sessions_created"), 3);
+    assert_eq!(run.report_value("denied:tcp/192.0.2.10:80", 0), 6);
+    assert!(
+        !run.stdout().contains("denied:udp/192.0.2.10:53"),
+        "a service without a list has no denied row"
+    );
+}
+
+/// A TCP segment with flags `syn_ack` (SYN-ACK) or SYN, and an MSS option.
+fn tcp_with_mss(from: (Mac, Ep), to: (Mac, Ep), syn_ack: bool, mss: u16) -> Vec<u8> {
+    use etherparse::{PacketBuilder, TcpOptionElement};
+    let b = PacketBuilder::ethernet2(from.0, to.0)
+        .ipv4(from.1 .0, to.1 .0, 64)
+        .tcp(from.1 .1, to.1 .1, 100, 64240);
+    let b = if syn_ack { b.syn().ack(101) } else { b.syn() };
+    let b = b
+        .options(&[
+            TcpOptionElement::Noop,
+            TcpOptionElement::MaximumSegmentSize(mss),
+        ])
+        .expect("options");
+    let mut f = Vec::new();
+    b.write(&mut f, &[]).expect("frame");
+    f
+}
+
+/// The destination and MSS option of a sent TCP frame.
+fn dst_and_mss(frame: &[u8]) -> (Ep, Option<u16>) {
+    let p = etherparse::SlicedPacket::from_ethernet(frame).expect("a frame");
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    let mss = t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    });
+    ((ip.header().destination(), t.destination_port()), mss)
+}
+
+#[test]
+fn mss_clamp_lowers_the_mss_of_syns_both_ways_and_keeps_checksums() {
+    let services = service(
+        "tcp",
+        80,
+        "nat",
+        "rr",
+        "mss_clamp = 1360\n",
+        &[(rip(11), Some(8080), 1)],
+    ) + &service("tcp", 81, "nat", "rr", "", &[(rip(12), Some(8080), 1)]);
+    let c = (cip(1), 40001);
+    let input = vec![
+        tcp_with_mss((ROUTER_MAC, c), (LAN_MAC, HTTP), false, 1460),
+        tcp_with_mss((rmac(11), (rip(11), 8080)), (LAN_MAC, c), true, 8960),
+        // Already small: left as it is. Another service: no clamping.
+        tcp_with_mss((ROUTER_MAC, (cip(2), 40002)), (LAN_MAC, HTTP), false, 1200),
+        tcp_with_mss(
+            (ROUTER_MAC, (cip(3), 40003)),
+            (LAN_MAC, (VIP, 81)),
+            false,
+            1460,
+        ),
+    ];
+    let run = run_one_arm(&input, &services);
+    let sent: Vec<(Ep, Option<u16>)> = run.sent[0].iter().map(|f| dst_and_mss(f)).collect();
+    assert_eq!(
+        sent,
+        vec![
+            ((rip(11), 8080), Some(1360)),
+            (c, Some(1360)),
+            ((rip(11), 8080), Some(1200)),
+            ((rip(12), 8080), Some(1460)),
+        ]
+    );
+    assert_eq!(run.event("mss_clamped"), 2);
+}

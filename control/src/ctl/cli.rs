@@ -66,6 +66,16 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// A live view of services, backends, workers and drops, refreshed in
+    /// place (like htop); Ctrl-C quits
+    Top {
+        /// Time between refreshes
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        interval_ms: u64,
+        /// Stop after this many refreshes (default: until interrupted)
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// The running config, as TOML
     Config {
         #[command(flatten)]
@@ -81,6 +91,12 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Print ferrolbctl's man page (roff), or write one per verb into DIR
+    Man {
+        /// Write ferrolbctl.1 and ferrolbctl-VERB.1 here instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Turn keepalived.conf or ipvsadm-save output into ferrolb services
     /// (TOML on stdout; what cannot be mapped is listed on stderr)

@@ -7,6 +7,7 @@ pub mod daemon_cmd;
 pub mod migrate;
 pub mod render;
 pub mod run;
+pub mod top;
 pub mod watch;
 
 use std::io::{self, Write};

@@ -259,6 +259,21 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             clap_complete::generate(*shell, &mut Cli::command(), "ferrolbctl", &mut script);
             out.write_all(&script).map_err(CtlError::Output)?;
         }
+        Command::Man { dir } => match dir {
+            Some(dir) => {
+                let files = crate::manpages::write_all(Cli::command(), "1", dir).map_err(|e| {
+                    CtlError::Message(format!("writing man pages in {}: {e}", dir.display()))
+                })?;
+                write(
+                    out,
+                    &format!("{} pages in {}\n", files.len(), dir.display()),
+                )?;
+            }
+            None => {
+                let page = crate::manpages::page(Cli::command(), "1").map_err(CtlError::Output)?;
+                out.write_all(&page).map_err(CtlError::Output)?;
+            }
+        },
         Command::Import(cmd) => super::migrate::import(cmd, out)?,
         Command::Export(cmd) => {
             let running = || -> Result<String, CtlError> {
@@ -281,6 +296,10 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             }
             write(out, &format!("zeroed {what} ({} workers)\n", reply.workers))?;
         }
+        Command::Top { interval_ms, count } => {
+            let interval = Duration::from_millis(*interval_ms);
+            top(&mut connect()?, interval, *count, out)?;
+        }
         Command::Daemon { .. } => {
             return Err(CtlError::Message(
                 "the daemon is started by run_daemon, not run".into(),
@@ -288,6 +307,45 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
         }
     }
     out.flush().map_err(CtlError::Output)
+}
+
+/// `top`: a frame every `interval`, `count` of them (or until killed).
+/// On a terminal each frame replaces the last (cursor home, clear);
+/// elsewhere frames follow each other, a blank line between.
+fn top(
+    client: &mut Client,
+    interval: Duration,
+    count: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CtlError> {
+    use std::io::IsTerminal;
+    let clear = std::io::stdout().is_terminal();
+    let mut last: Option<(super::top::Frame, std::time::Instant)> = None;
+    let mut shown = 0u64;
+    while count.map_or(true, |c| shown < c) {
+        let list = typed(client.call(&Op::List {
+            stats: true,
+            rate: true,
+        })?)?;
+        let stats = typed(client.call(&Op::Stats)?)?;
+        let now = std::time::Instant::now();
+        let frame = super::top::Frame { list, stats };
+        let since = last.as_ref().map(|(f, at)| (f, now - *at));
+        let text = super::top::render(&frame, since);
+        if clear {
+            write(out, "\x1b[H\x1b[2J")?;
+        } else if shown > 0 {
+            write(out, "\n")?;
+        }
+        write(out, &text)?;
+        out.flush().map_err(CtlError::Output)?;
+        last = Some((frame, now));
+        shown += 1;
+        if count.map_or(true, |c| shown < c) {
+            std::thread::sleep(interval);
+        }
+    }
+    Ok(())
 }
 
 /// `ferrolbctl daemon -c FILE`, or `None` for every other verb.
@@ -348,7 +406,7 @@ fn change(client: &mut Client, op: &Op, out: &mut dyn Write) -> Result<(), CtlEr
 fn service_op(cmd: &ServiceCmd, client: &mut Client) -> Result<Op, CtlError> {
     Ok(match cmd {
         ServiceCmd::Add(args) => Op::ServiceAdd {
-            service: new_service(args),
+            service: Box::new(new_service(args)),
         },
         ServiceCmd::Edit(args) => Op::ServiceEdit {
             service: args.service,

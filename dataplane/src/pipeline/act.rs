@@ -10,17 +10,18 @@ use super::decide::Step;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::state::{OnePacket, Opened, Plan};
+use crate::flow::state::{FirstPacket, OnePacket, Opened, Plan};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
-use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
+use crate::rewrite::{clamp_mss, encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
-use crate::tables::Mode;
+use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::IpProto;
 use crate::watch::TraceStep;
+use crate::wire::tcp::TcpFlags;
 use crate::wire::{ethernet, get_mac};
 
 /// Outer TTL of IP-in-IP packets and of packets we originate.
@@ -104,8 +105,33 @@ impl<P: PacketBuf> Datapath<P> {
                 }
                 self.open_planned(cx, at, pkt, meta, plan)
             }
-            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
+            Err(reason) => self.refuse(cx, at.port, pkt, &first, reason),
         }
+    }
+
+    /// A first packet `plan` refused: counted on its service as well when
+    /// the service's access list denied it, then dropped (or the kernel's).
+    pub(super) fn refuse<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        pkt: P,
+        first: &FirstPacket,
+        reason: DropReason,
+    ) {
+        if reason == DropReason::AclDenied {
+            let key = ServiceKey {
+                proto: first.tuple.proto,
+                vip: first.tuple.dst,
+                port: first.tuple.dst_port,
+            };
+            if let Some(s) = cx.t.service_index.lookup(&key) {
+                if let Some(c) = self.counters.services.get_mut(s as usize) {
+                    c.denied += 1;
+                }
+            }
+        }
+        self.drop_or_kernel(cx, port, pkt, reason)
     }
 
     /// A scheduled new flow made real: its session inserted and the packet
@@ -218,6 +244,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         let inbound = hit.dir == Direction::Inbound;
         self.count_packet(origin, backend, inbound, meta.total_len);
+        if cx.t.mss_clamping && tcp.is_some_and(|f| f & TcpFlags::SYN != 0) {
+            self.clamp_syn(cx.t, origin, &mut pkt, meta);
+        }
         match forwarding {
             Forwarding::Dr | Forwarding::Tun => {
                 let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {
@@ -278,6 +307,21 @@ impl<P: PacketBuf> Datapath<P> {
                     c.count(inbound, bytes);
                 }
             }
+        }
+    }
+
+    /// A SYN (or SYN-ACK) of a service with `mss_clamp`: its MSS option
+    /// lowered to the service's value, before any rewrite.
+    #[cold]
+    fn clamp_syn(&mut self, t: &LbTables, origin: Origin, pkt: &mut P, meta: &Ipv4Meta) {
+        let Origin::Service(s) = origin else {
+            return;
+        };
+        let Some(max) = t.services.get(s as usize).and_then(|s| s.spec.mss_clamp) else {
+            return;
+        };
+        if clamp_mss(pkt.data_mut(), meta, max) {
+            self.counters.events.mss_clamped += 1;
         }
     }
 

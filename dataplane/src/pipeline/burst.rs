@@ -215,7 +215,7 @@ impl<P: PacketBuf> Datapath<P> {
                             if self.tracing() {
                                 self.trace_decision(&step);
                             }
-                            self.drop_or_kernel(cx, port, pkt, reason)
+                            self.refuse(cx, port, pkt, &first, reason)
                         }
                     }
                 }

@@ -18,6 +18,9 @@ pub struct FlowCounters {
     pub bytes_in: u64,
     pub packets_out: u64,
     pub bytes_out: u64,
+    /// First packets the service's access list refused (services only:
+    /// counted on the service, not summed from backends).
+    pub denied: u64,
 }
 
 impl FlowCounters {
@@ -38,6 +41,7 @@ impl FlowCounters {
         self.bytes_in += o.bytes_in;
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
+        self.denied += o.denied;
     }
 }
 
@@ -75,11 +79,13 @@ pub struct Events {
     pub from_kernel: u64,
     /// Gratuitous ARP announcements sent.
     pub garp_sent: u64,
+    /// SYNs whose MSS option a service's `mss_clamp` lowered.
+    pub mss_clamped: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 17] {
+    pub fn iter(&self) -> [(&'static str, u64); 18] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -98,6 +104,7 @@ impl Events {
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("garp_sent", self.garp_sent),
+            ("mss_clamped", self.mss_clamped),
         ]
     }
 
@@ -119,6 +126,7 @@ impl Events {
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.garp_sent += o.garp_sent;
+        self.mss_clamped += o.mss_clamped;
     }
 }
 
@@ -178,7 +186,11 @@ impl LbCounters {
     /// packet path counts a service's packets once, on the backend.
     pub fn sum_services(&mut self, backends: &[BackendInfo]) {
         for c in &mut self.services {
-            *c = FlowCounters::default();
+            // `denied` is the service's own; the rest comes from backends.
+            *c = FlowCounters {
+                denied: c.denied,
+                ..FlowCounters::default()
+            };
         }
         for (b, c) in backends.iter().zip(&self.backends) {
             if let Some(s) = self.services.get_mut(b.service as usize) {

@@ -12,6 +12,7 @@
 //! entries no worker's session refers to any more and gives them to new
 //! ones (`reclaim`). Workers never allocate while reading these.
 
+pub mod acl;
 mod listen;
 mod model;
 pub mod owner;
@@ -65,6 +66,9 @@ pub struct LbTables {
     /// Whether any service (retired ones included) overrides the global
     /// timeouts: without, a session's packet never looks its service up.
     pub custom_timeouts: bool,
+    /// Whether any service clamps the MSS of SYNs: without, a SYN never
+    /// looks its service up for it.
+    pub mss_clamping: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -315,6 +319,7 @@ fn compile(
         garp: cfg.garp,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
+        mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,
@@ -466,8 +471,14 @@ fn compile_services(
         owned.push(spec.vip);
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
+        // Shared when the list did not change (a big one is costly to build).
+        let acl = match old.filter(|o| o.spec.acl == spec.acl) {
+            Some(o) => o.acl.clone(),
+            None => (!spec.acl.is_empty()).then(|| std::sync::Arc::new(acl::Acl::build(&spec.acl))),
+        };
         let svc = Service {
             spec: spec.clone(),
+            acl,
             scheduler,
             backend_ids: ids,
             state: Lifecycle::Active,
