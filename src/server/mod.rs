@@ -9,3 +9,4 @@ pub mod protocol;
 mod slots;
 pub mod socket;
 pub mod views;
+pub mod vrrp;

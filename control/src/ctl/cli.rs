@@ -66,6 +66,12 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// The node's VRRP role: which [vrrp] addresses it holds (master) and
+    /// which the peer holds (backup)
+    Role {
+        #[command(flatten)]
+        json: Json,
+    },
     /// The running config, as TOML
     Config {
         #[command(flatten)]

@@ -285,6 +285,7 @@ fn sample_stats() -> StatsReply {
             ("sessions_expired".to_string(), 0),
         ]),
         sessions: 5,
+        vrrp: None,
     }
 }
 
