@@ -259,6 +259,8 @@ mod batch_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
+mod vrrp_tests;
+#[cfg(test)]
 mod listen_tests;
 #[cfg(test)]
 mod pickup_tests;
