@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # bindgen needs (libclang), pcap for the net_pcap PMD, iproute2 for the
 # network-namespace tests, ethtool to turn veth offloads off there, BIRD 2
 # for route health injection over BGP (tests/e2e_bgp.rs, docs/many-nodes.md).
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2)
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 keepalived)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -50,7 +50,14 @@ fn role_of(config: &Config, held: &BTreeSet<Ipv4Addr>) -> &'static str {
 }
 
 impl RoleState {
-    pub fn new(config: &Config, held: BTreeSet<Ipv4Addr>) -> RoleState {
+    /// `present`: the kernel interfaces' addresses at start.
+    pub fn new(config: &Config, present: BTreeSet<Ipv4Addr>) -> RoleState {
+        let held: BTreeSet<Ipv4Addr> = config
+            .vrrp
+            .iter()
+            .flat_map(|v| v.addresses.iter().copied())
+            .filter(|a| present.contains(a))
+            .collect();
         let (to_master, to_backup) = match role_of(config, &held) {
             "master" => (1, 0),
             "backup" => (0, 1),

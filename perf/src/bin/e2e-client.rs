@@ -18,6 +18,13 @@
 //! - `udp`: a new UDP socket (so a new source port) per request.
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
+//! - `long`: `--connections` TCP connections to a TCP echo at once, each
+//!   exchanging a line every `--interval-ms` until `--duration-ms` ends or
+//!   an exchange fails (each waits up to `--timeout-ms`). A line
+//!   `established n=N t_ms=T` once every connection has exchanged its
+//!   first line; then, at the end, one line per connection: `ok i=C
+//!   t_ms=0 server=S peer=P exchanges=N` for one that lasted, `fail i=C
+//!   t_ms=T error=E exchanges=N` for one that broke at T.
 //! - `ping`: an ICMP echo request per request over a raw socket; the
 //!   reply's source must be the target's address. Needs root.
 //! - `flood`: `--count` UDP datagrams to the target as fast as they go,
@@ -44,6 +51,7 @@ enum Mode {
     Tcp,
     Udp,
     Hold,
+    Long,
     Ping,
     Flood,
     Malformed,
@@ -72,6 +80,9 @@ struct Args {
     /// Only the closing `done` line
     #[arg(long)]
     quiet: bool,
+    /// `long`: how many connections
+    #[arg(long, default_value_t = 100)]
+    connections: u64,
 }
 
 fn main() -> Result<()> {
@@ -81,6 +92,9 @@ fn main() -> Result<()> {
     }
     if args.mode == Mode::Flood {
         return flood(&args);
+    }
+    if args.mode == Mode::Long {
+        return long(&args);
     }
     let start = Instant::now();
     // The clock's origin, for whoever reads the lines as they come.
@@ -101,7 +115,7 @@ fn main() -> Result<()> {
             Mode::Udp => udp(args.target, timeout, i),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
             Mode::Ping => ping(args.target, timeout, i),
-            Mode::Malformed | Mode::Flood => unreachable!("handled above"),
+            Mode::Malformed | Mode::Flood | Mode::Long => unreachable!("handled above"),
         };
         let mut out = stdout.lock();
         match result {
@@ -350,6 +364,102 @@ fn flood(args: &Args) -> Result<()> {
     println!(
         "done sent={sent} ok={sent} failed=0 elapsed_ms={} servers=",
         start.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// How one of the `long` connections ended.
+struct LongEnd {
+    answer: Option<(String, String)>,
+    exchanges: u64,
+    /// When and why it broke, if it did.
+    failure: Option<(u128, String)>,
+}
+
+/// `--connections` held connections, each in a thread of its own.
+fn long(args: &Args) -> Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let start = Instant::now();
+    println!("start");
+    let _ = std::io::stdout().flush();
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let end = start + Duration::from_millis(args.duration_ms.unwrap_or(10_000));
+    let interval = Duration::from_millis(args.interval_ms.max(1));
+    let up = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..args.connections)
+        .map(|c| {
+            let (target, up) = (args.target, Arc::clone(&up));
+            std::thread::spawn(move || {
+                let mut held = None;
+                let mut out = LongEnd {
+                    answer: None,
+                    exchanges: 0,
+                    failure: None,
+                };
+                while Instant::now() < end {
+                    match hold(&mut held, target, timeout, out.exchanges) {
+                        Ok(answer) => {
+                            if out.exchanges == 0 {
+                                up.fetch_add(1, Ordering::Relaxed);
+                            }
+                            out.answer = Some(answer);
+                            out.exchanges += 1;
+                        }
+                        Err(e) => {
+                            let e = format!("{e:#}").replace(char::is_whitespace, "_");
+                            out.failure = Some((start.elapsed().as_millis(), e));
+                            break;
+                        }
+                    }
+                    std::thread::sleep(interval);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut said = false;
+    while !said && Instant::now() < end {
+        if up.load(Ordering::Relaxed) == args.connections {
+            println!(
+                "established n={} t_ms={}",
+                args.connections,
+                start.elapsed().as_millis()
+            );
+            let _ = std::io::stdout().flush();
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut servers: BTreeMap<String, u64> = BTreeMap::new();
+    for (c, t) in threads.into_iter().enumerate() {
+        let end = t.join().map_err(|_| anyhow::anyhow!("connection {c} panicked"))?;
+        match (&end.failure, &end.answer) {
+            (None, Some((server, peer))) => {
+                ok += 1;
+                *servers.entry(server.clone()).or_default() += 1;
+                println!(
+                    "ok i={c} t_ms=0 server={server} peer={peer} exchanges={}",
+                    end.exchanges
+                );
+            }
+            (Some((t, e)), _) => {
+                failed += 1;
+                println!("fail i={c} t_ms={t} error={e} exchanges={}", end.exchanges);
+            }
+            (None, None) => {
+                failed += 1;
+                println!("fail i={c} t_ms=0 error=never_connected exchanges=0");
+            }
+        }
+    }
+    let dist: Vec<String> = servers.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    println!(
+        "done sent={} ok={ok} failed={failed} elapsed_ms={} servers={}",
+        args.connections,
+        start.elapsed().as_millis(),
+        dist.join(",")
     );
     Ok(())
 }
