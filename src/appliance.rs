@@ -122,9 +122,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         Some(plan) => Job::Forward(plan),
         None => {
             let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac()).collect();
-            let standby: Vec<_> = vrrp_addresses(cfg)
-                .filter(|a| !held.contains(a))
-                .collect();
+            let standby: Vec<_> = vrrp_addresses(cfg).filter(|a| !held.contains(a)).collect();
             let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs, &standby))
                 .and_then(|t| t.check_workers(workers).map(|()| t))
                 .map_err(|e| anyhow!("load-balancing config: {e}"))?;

@@ -365,8 +365,17 @@ via = "10.0.2.254"
     /// Starts `e2e-client ARGS` in namespace `role`; its lines are
     /// collected as they come, each with the time the test read it.
     pub fn spawn_client(&self, role: &str, args: &[&str]) -> RunningClient {
-        let mut child = self
-            .in_ns(role, &tool("e2e-client"))
+        spawn_client_in(&self.ns(role), args)
+    }
+}
+
+/// Starts `e2e-client ARGS` in namespace `ns` (see
+/// [`Topology::spawn_client`]).
+pub fn spawn_client_in(ns: &str, args: &[&str]) -> RunningClient {
+    {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(tool("e2e-client"))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -387,7 +396,7 @@ via = "10.0.2.254"
             child,
             lines,
             reader: Some(reader),
-            what: format!("{role}: e2e-client {}", args.join(" ")),
+            what: format!("{ns}: e2e-client {}", args.join(" ")),
         }
     }
 }

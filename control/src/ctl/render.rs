@@ -435,7 +435,11 @@ mod tests;
 pub fn role(v: &VrrpStatus) -> String {
     let list = |a: &[std::net::Ipv4Addr]| match a.is_empty() {
         true => "-".to_owned(),
-        false => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+        false => a
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     format!(
         "vrrp {} for {} (became master {} times, backup {})\nheld:    {}\nstandby: {}\n",

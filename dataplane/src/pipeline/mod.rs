@@ -259,8 +259,6 @@ mod batch_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
-mod vrrp_tests;
-#[cfg(test)]
 mod listen_tests;
 #[cfg(test)]
 mod pickup_tests;
@@ -268,5 +266,7 @@ mod pickup_tests;
 mod reuse_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod vrrp_tests;
 #[cfg(test)]
 mod workers_tests;

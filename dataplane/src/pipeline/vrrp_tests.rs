@@ -91,7 +91,11 @@ fn a_backup_answers_nothing_for_standby_addresses_and_counts_it() {
     // Its own addresses are still answered.
     let (out, _) = exchange(
         &mut p,
-        &[arp_frame(1, (ROUTER, [10, 0, 0, 254]), ([0; 6], [10, 0, 0, 1]))],
+        &[arp_frame(
+            1,
+            (ROUTER, [10, 0, 0, 254]),
+            ([0; 6], [10, 0, 0, 1]),
+        )],
         3,
     );
     assert_eq!(out.len(), 1);

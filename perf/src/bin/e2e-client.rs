@@ -434,7 +434,9 @@ fn long(args: &Args) -> Result<()> {
     let (mut ok, mut failed) = (0u64, 0u64);
     let mut servers: BTreeMap<String, u64> = BTreeMap::new();
     for (c, t) in threads.into_iter().enumerate() {
-        let end = t.join().map_err(|_| anyhow::anyhow!("connection {c} panicked"))?;
+        let end = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("connection {c} panicked"))?;
         match (&end.failure, &end.answer) {
             (None, Some((server, peer))) => {
                 ok += 1;
