@@ -320,7 +320,11 @@ impl Drop for Lab {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            eprintln!("--- {} at the failure:\n{}", self.name, logs(self.dir.path()));
+            eprintln!(
+                "--- {} at the failure:\n{}",
+                self.name,
+                logs(self.dir.path())
+            );
         }
         let _ = Command::new("bash")
             .arg(script())
@@ -443,11 +447,9 @@ fn load(lab: &Lab, secs: u64) -> [RunningClient; 3] {
         "every long connection to be established",
         Duration::from_secs(20),
         || {
-            clients[..2].iter().all(|c| {
-                c.lines()
-                    .iter()
-                    .any(|(_, l)| l.starts_with("established "))
-            })
+            clients[..2]
+                .iter()
+                .all(|c| c.lines().iter().any(|(_, l)| l.starts_with("established ")))
         },
     );
     clients

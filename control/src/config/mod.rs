@@ -380,3 +380,5 @@ mod tests_control;
 mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
+#[cfg(test)]
+mod tests_vrrp;
