@@ -555,7 +555,7 @@ fn failover_and_back(drill: Drill) -> String {
     let role_b = ctl_json(&lab.socket('b'), &["role"]);
     format!(
         "sync {}, preempt {}: master killed, node b master {} ms later; request loop gap \
-         {} ms at the failover (bound {} ms), {} ms when node a came back ({} in {} ms); long \
+         {} ms at the failover (bound {} ms), {} ms when node a came back ({} after {} ms); long \
          connections continued {continued}/{total} (NAT lost {nat_lost}, FULLNAT lost \
          {fullnat_lost}; {lost_in_switch_back} in the switch back); requests {} ok, {} \
          failed; transitions a {}/{} b {}/{} (to master/backup); {} ms",
@@ -595,6 +595,73 @@ fn without_preemption_the_old_master_comes_back_as_backup() {
         preempt: false,
     });
     eprintln!("E2E HA {line}");
+}
+
+/// keepalived stopped cleanly on the master (SIGTERM): it sends a
+/// priority-0 advert and takes its addresses off, so ferrolb lets them go
+/// at once and the backup takes over without waiting for the master to be
+/// declared dead. Started again, it preempts.
+#[test]
+fn keepalived_stopping_on_the_master_hands_the_addresses_over() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let drill = Drill {
+        sync: false,
+        preempt: true,
+    };
+    let mut lab = pair(drill);
+    let requests = lab.client(&[
+        "http",
+        "--target",
+        &format!("{VIP}:80"),
+        "--count",
+        "0",
+        "--interval-ms",
+        "20",
+        "--timeout-ms",
+        "500",
+        "--duration-ms",
+        "12000",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    let stopped = Instant::now();
+    if let Some(k) = lab.keepalived[0].take() {
+        let out = Command::new("kill")
+            .args(["-TERM", &k.id().to_string()])
+            .output()
+            .expect("kill");
+        assert!(out.status.success(), "{out:?}");
+        lab.others.push(k);
+    }
+    let released = lab.wait_role('a', "backup", Duration::from_secs(5));
+    let took_over = lab.wait_role('b', "master", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    let restarted = Instant::now();
+    lab.start_keepalived('a', drill.preempt);
+    let back = lab.wait_role('a', "master", Duration::from_secs(15));
+    lab.wait_role('b', "backup", Duration::from_secs(5));
+    let requests = requests.wait(Duration::from_secs(60));
+    let gap = longest_gap(&requests, stopped, stopped + took_over);
+    let back_gap = longest_gap(&requests, restarted, restarted + back);
+    // The backup waits its skew time ((256 - 100) / 256 × advert) after
+    // the priority-0 advert, not the Master_Down_Interval.
+    assert!(
+        gap < Duration::from_millis(ADVERT_MS + 1500),
+        "the request loop stopped for {gap:?} when keepalived stopped"
+    );
+    eprintln!(
+        "E2E HA keepalived stopped on the master: node a let the addresses go {} ms after \
+         SIGTERM, node b master after {} ms; request loop gap {} ms; keepalived back on node \
+         a: master again after {} ms, gap {} ms; requests {} ok, {} failed; {} ms",
+        released.as_millis(),
+        took_over.as_millis(),
+        gap.as_millis(),
+        back.as_millis(),
+        back_gap.as_millis(),
+        requests.requests.iter().filter(|r| r.ok).count(),
+        requests.failures().len(),
+        t0.elapsed().as_millis()
+    );
 }
 
 #[test]

@@ -388,7 +388,7 @@ fn long(args: &Args) -> Result<()> {
     let interval = Duration::from_millis(args.interval_ms.max(1));
     let up = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..args.connections)
-        .map(|c| {
+        .map(|_| {
             let (target, up) = (args.target, Arc::clone(&up));
             std::thread::spawn(move || {
                 let mut held = None;
