@@ -26,6 +26,7 @@ use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report::{self, LbReport, StopReason};
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
+use crate::server::metrics;
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
 use crate::server::vrrp;
@@ -55,6 +56,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         Some(forward_plan(&cfg.forward, cfg.ports.len())?)
     };
     let args = eal_args(cfg);
+    for warning in crate::preflight::offload_warnings(cfg) {
+        println!("{warning}");
+    }
 
     println!("ferrolb {}", crate::long_version());
     println!("EAL arguments: {}", args.as_slice().join(" "));
@@ -77,6 +81,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 ),
             )
         })?;
+        take_mac(&eal, loaded, i, id)?;
         port_ids.push(id);
     }
     let probed = eal.port_count() as usize;
@@ -179,6 +184,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // start-up error like any other.
     let socket = ControlSocket::bind(&cfg.control)?;
     println!("control socket {}", socket.path().display());
+    // Bound here too, for the same reason; the server lives until we return.
+    let metrics = cfg.control.metrics.map(metrics::bind).transpose()?;
+    let (_metrics_server, scrapes) = match metrics {
+        Some((server, scrapes)) => {
+            println!("metrics on http://{}/metrics", server.local_addr());
+            (Some(server), Some(scrapes))
+        }
+        None => (None, None),
+    };
     let started = Instant::now();
     let handler = ApplianceHandler {
         started,
@@ -224,6 +238,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                     .context("starting the VRRP follower")?,
             ),
             false => None,
+        };
+        let scraper = match scrapes {
+            Some(scrapes) => Some(
+                thread::Builder::new()
+                    .name("ferrolb-metrics".into())
+                    .spawn_scoped(scope, move || scrapes.answer(handler, stop_control))
+                    .context("starting the metrics thread")?,
+            ),
+            None => None,
         };
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
@@ -288,6 +311,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         if let Some(v) = vrrp {
             let _ = v.join();
         }
+        if let Some(s) = scraper {
+            let _ = s.join();
+        }
         for s in &shared {
             s.stop.store(true, Ordering::Relaxed);
         }
@@ -328,6 +354,33 @@ fn kernel_names(cfg: &config::Config) -> Vec<String> {
 /// The `[vrrp]` addresses, if any.
 fn vrrp_addresses(cfg: &config::Config) -> impl Iterator<Item = Ipv4Addr> + '_ {
     cfg.vrrp.iter().flat_map(|v| v.addresses.iter().copied())
+}
+
+/// A port's configured `mac`, where it differs from the device's: with
+/// `promiscuous = false` the device must filter for it, so it is set on the
+/// device (refused, naming the key, if the device will not take it); a
+/// promiscuous port receives it anyway and the device is left as it is
+/// (a packet socket's Linux interface keeps its MAC).
+fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
+    let port = &loaded.config.ports[i];
+    let Some(mac) = port.mac else {
+        return Ok(());
+    };
+    let device = Port::device_mac(eal, id);
+    if device == mac.0 {
+        return Ok(());
+    }
+    if port.promiscuous {
+        println!(
+            "note: port {}: MAC {mac} is not the device's ({}); the port is promiscuous, so \
+             frames to {mac} arrive and the device keeps its own",
+            port.name,
+            config::MacAddr(device)
+        );
+        return Ok(());
+    }
+    Port::set_mac(eal, id, &port.name, mac.0)
+        .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
 }
 
 /// Samples the pipeline's counters once a second for `list --rate`.

@@ -9,6 +9,7 @@
 mod appliance;
 mod kernel;
 mod lb;
+mod preflight;
 mod report;
 mod server;
 mod steering;

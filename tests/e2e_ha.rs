@@ -374,13 +374,41 @@ fn longest_gap(run: &ClientRun, from: Instant, to: Instant) -> Duration {
         .unwrap_or_default()
 }
 
-/// The long connections that broke, and when (test clock).
-fn broken(run: &ClientRun) -> Vec<Instant> {
-    run.requests
-        .iter()
-        .filter(|r| !r.ok)
-        .map(|r| r.started)
-        .collect()
+/// What `e2e-client long` said, each line with when the test read it.
+struct LongRun {
+    lines: Vec<(Instant, String)>,
+}
+
+impl LongRun {
+    /// Waits for the client's `done` line (at most `limit`).
+    fn finish(client: RunningClient, limit: Duration) -> LongRun {
+        wait("the long connections to end", limit, || {
+            client.lines().iter().any(|(_, l)| l.starts_with("done "))
+        });
+        let lines = client.lines();
+        let _ = client.wait(Duration::from_secs(10));
+        LongRun { lines }
+    }
+
+    /// When each lost connection was seen lost (`lost c=...` lines come as
+    /// they happen).
+    fn lost(&self) -> Vec<Instant> {
+        self.lines
+            .iter()
+            .filter(|(_, l)| l.starts_with("lost "))
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
+    /// The `done` line's `alive=N`.
+    fn alive(&self) -> usize {
+        self.lines
+            .iter()
+            .find(|(_, l)| l.starts_with("done "))
+            .and_then(|(_, l)| l.split_whitespace().find_map(|w| w.strip_prefix("alive=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// The master's gap bound: RFC 5798's Master_Down_Interval for the
@@ -449,7 +477,7 @@ fn load(lab: &Lab, secs: u64) -> [RunningClient; 3] {
         || {
             clients[..2]
                 .iter()
-                .all(|c| c.lines().iter().any(|(_, l)| l.starts_with("established ")))
+                .all(|c| c.lines().iter().any(|(_, l)| l.starts_with("connected ")))
         },
     );
     clients
@@ -502,8 +530,8 @@ fn failover_and_back(drill: Drill) -> String {
     let switched = Instant::now();
 
     let limit = Duration::from_secs(secs + 30);
-    let nat = nat.wait(limit);
-    let fullnat = fullnat.wait(limit);
+    let nat = LongRun::finish(nat, limit);
+    let fullnat = LongRun::finish(fullnat, limit);
     let requests = requests.wait(limit);
     let failover_gap = longest_gap(&requests, killed, killed + took_over);
     let back_gap = longest_gap(&requests, back, switched);
@@ -512,15 +540,16 @@ fn failover_and_back(drill: Drill) -> String {
         "the request loop stopped for {failover_gap:?} at the failover (bound {:?})",
         failover_bound()
     );
-    let lost = |run: &ClientRun| broken(run).len();
-    let (nat_lost, fullnat_lost) = (lost(&nat), lost(&fullnat));
+    let (nat_lost, fullnat_lost) = (nat.lost().len(), fullnat.lost().len());
     let total = 2 * LONG_PER_SERVICE as usize;
-    let continued = total - nat_lost - fullnat_lost;
+    let continued = nat.alive() + fullnat.alive();
+    assert_eq!(continued + nat_lost + fullnat_lost, total);
     // A connection is seen broken a read timeout (10 s) after it stalled:
     // those that stalled once node a was restarting broke in the switch back.
-    let lost_in_switch_back = broken(&nat)
+    let lost_in_switch_back = nat
+        .lost()
         .iter()
-        .chain(&broken(&fullnat))
+        .chain(&fullnat.lost())
         .filter(|&&t| t >= back + Duration::from_secs(10))
         .count();
     if drill.sync {
@@ -544,9 +573,10 @@ fn failover_and_back(drill: Drill) -> String {
             (LONG_PER_SERVICE as usize, LONG_PER_SERVICE as usize),
             "without sync every NAT and FULLNAT connection is lost in the failover"
         );
-        let early = broken(&nat)
+        let early = nat
+            .lost()
             .iter()
-            .chain(&broken(&fullnat))
+            .chain(&fullnat.lost())
             .filter(|&&t| t < killed)
             .count();
         assert_eq!(early, 0, "connections broke before the master died");

@@ -18,13 +18,13 @@
 //! - `udp`: a new UDP socket (so a new source port) per request.
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
-//! - `long`: `--connections` TCP connections to a TCP echo at once, each
-//!   exchanging a line every `--interval-ms` until `--duration-ms` ends or
-//!   an exchange fails (each waits up to `--timeout-ms`). A line
-//!   `established n=N t_ms=T` once every connection has exchanged its
-//!   first line; then, at the end, one line per connection: `ok i=C
-//!   t_ms=0 server=S peer=P exchanges=N` for one that lasted, `fail i=C
-//!   t_ms=T error=E exchanges=N` for one that broke at T.
+//! - `long`: `--connections` TCP connections to a TCP echo, held at once
+//!   (a thread each), each exchanging a line every `--interval-ms` until
+//!   `--duration-ms`; a connection whose exchange fails is lost (never
+//!   reopened). Lines: `connected n=N t_ms=T` once all are open, `lost c=I
+//!   t_ms=T error=E` as they go, `conn c=I server=S peer=P exchanges=X
+//!   lost=yes|no` for each at the end, and
+//!   `done connections=N alive=A lost=L elapsed_ms=T servers=...` last.
 //! - `ping`: an ICMP echo request per request over a raw socket; the
 //!   reply's source must be the target's address. Needs root.
 //! - `flood`: `--count` UDP datagrams to the target as fast as they go,
@@ -80,9 +80,9 @@ struct Args {
     /// Only the closing `done` line
     #[arg(long)]
     quiet: bool,
-    /// `long`: how many connections
+    /// Connections held at once (`long`)
     #[arg(long, default_value_t = 100)]
-    connections: u64,
+    connections: u32,
 }
 
 fn main() -> Result<()> {
@@ -368,97 +368,90 @@ fn flood(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// How one of the `long` connections ended.
-struct LongEnd {
-    answer: Option<(String, String)>,
+/// What became of one of `long`'s connections.
+struct LongOutcome {
+    answer: (String, String),
     exchanges: u64,
-    /// When and why it broke, if it did.
-    failure: Option<(u128, String)>,
+    lost: bool,
 }
 
-/// `--connections` held connections, each in a thread of its own.
+/// `--connections` held TCP connections, opened one after the other (so a
+/// refused one fails the run before anything is measured), then each
+/// exchanging a line every `--interval-ms` in its own thread until
+/// `--duration-ms` (default 10 s) has passed since the start.
 fn long(args: &Args) -> Result<()> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
     let start = Instant::now();
     println!("start");
-    let _ = std::io::stdout().flush();
     let timeout = Duration::from_millis(args.timeout_ms);
     let end = start + Duration::from_millis(args.duration_ms.unwrap_or(10_000));
     let interval = Duration::from_millis(args.interval_ms.max(1));
-    let up = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..args.connections)
-        .map(|_| {
-            let (target, up) = (args.target, Arc::clone(&up));
+    let mut held = Vec::new();
+    for c in 0..args.connections {
+        let s = connect(args.target, timeout).with_context(|| format!("connection {c}"))?;
+        let mut r = BufReader::new(s.try_clone().context("clone")?);
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).context("greeting")?;
+        held.push(Held {
+            s,
+            r,
+            answer: name_peer(&greeting)?,
+        });
+    }
+    println!(
+        "connected n={} t_ms={}",
+        held.len(),
+        start.elapsed().as_millis()
+    );
+    let _ = std::io::stdout().flush();
+    let threads: Vec<_> = held
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut h)| {
             std::thread::spawn(move || {
-                let mut held = None;
-                let mut out = LongEnd {
-                    answer: None,
-                    exchanges: 0,
-                    failure: None,
-                };
+                let mut exchanges = 0u64;
                 while Instant::now() < end {
-                    match hold(&mut held, target, timeout, out.exchanges) {
-                        Ok(answer) => {
-                            if out.exchanges == 0 {
-                                up.fetch_add(1, Ordering::Relaxed);
-                            }
-                            out.answer = Some(answer);
-                            out.exchanges += 1;
-                        }
-                        Err(e) => {
-                            let e = format!("{e:#}").replace(char::is_whitespace, "_");
-                            out.failure = Some((start.elapsed().as_millis(), e));
-                            break;
-                        }
+                    if let Err(e) = exchange(&h.s, &mut h.r, exchanges) {
+                        let e = format!("{e:#}").replace(char::is_whitespace, "_");
+                        println!("lost c={c} t_ms={} error={e}", start.elapsed().as_millis());
+                        return LongOutcome {
+                            answer: h.answer,
+                            exchanges,
+                            lost: true,
+                        };
                     }
+                    exchanges += 1;
                     std::thread::sleep(interval);
                 }
-                out
+                LongOutcome {
+                    answer: h.answer,
+                    exchanges,
+                    lost: false,
+                }
             })
         })
         .collect();
-    let mut said = false;
-    while !said && Instant::now() < end {
-        if up.load(Ordering::Relaxed) == args.connections {
-            println!(
-                "established n={} t_ms={}",
-                args.connections,
-                start.elapsed().as_millis()
-            );
-            let _ = std::io::stdout().flush();
-            said = true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let (mut ok, mut failed) = (0u64, 0u64);
+    let (mut alive, mut lost) = (0u64, 0u64);
     let mut servers: BTreeMap<String, u64> = BTreeMap::new();
     for (c, t) in threads.into_iter().enumerate() {
-        let end = t
+        let o = t
             .join()
-            .map_err(|_| anyhow::anyhow!("connection {c} panicked"))?;
-        match (&end.failure, &end.answer) {
-            (None, Some((server, peer))) => {
-                ok += 1;
-                *servers.entry(server.clone()).or_default() += 1;
-                println!(
-                    "ok i={c} t_ms=0 server={server} peer={peer} exchanges={}",
-                    end.exchanges
-                );
-            }
-            (Some((t, e)), _) => {
-                failed += 1;
-                println!("fail i={c} t_ms={t} error={e} exchanges={}", end.exchanges);
-            }
-            (None, None) => {
-                failed += 1;
-                println!("fail i={c} t_ms=0 error=never_connected exchanges=0");
-            }
+            .map_err(|_| anyhow::anyhow!("connection thread {c} panicked"))?;
+        let (server, peer) = &o.answer;
+        println!(
+            "conn c={c} server={server} peer={peer} exchanges={} lost={}",
+            o.exchanges,
+            if o.lost { "yes" } else { "no" }
+        );
+        if o.lost {
+            lost += 1;
+        } else {
+            alive += 1;
         }
+        *servers.entry(server.clone()).or_default() += 1;
     }
     let dist: Vec<String> = servers.iter().map(|(s, n)| format!("{s}:{n}")).collect();
     println!(
-        "done sent={} ok={ok} failed={failed} elapsed_ms={} servers={}",
+        "done connections={} alive={alive} lost={lost} elapsed_ms={} servers={}",
         args.connections,
         start.elapsed().as_millis(),
         dist.join(",")
