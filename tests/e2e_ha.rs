@@ -585,7 +585,7 @@ fn failover_and_back(drill: Drill) -> String {
     let role_b = ctl_json(&lab.socket('b'), &["role"]);
     format!(
         "sync {}, preempt {}: master killed, node b master {} ms later; request loop gap \
-         {} ms at the failover (bound {} ms), {} ms when node a came back ({} after {} ms); long \
+         {} ms at the failover (bound {} ms), {} ms when node a came back ({}); long \
          connections continued {continued}/{total} (NAT lost {nat_lost}, FULLNAT lost \
          {fullnat_lost}; {lost_in_switch_back} in the switch back); requests {} ok, {} \
          failed; transitions a {}/{} b {}/{} (to master/backup); {} ms",
@@ -595,8 +595,10 @@ fn failover_and_back(drill: Drill) -> String {
         failover_gap.as_millis(),
         failover_bound().as_millis(),
         back_gap.as_millis(),
-        a_role,
-        settled.as_millis(),
+        match drill.preempt {
+            true => format!("master again after {} ms", settled.as_millis()),
+            false => "stayed backup".to_owned(),
+        },
         requests.requests.iter().filter(|r| r.ok).count(),
         requests.failures().len(),
         role_a["to_master"],
