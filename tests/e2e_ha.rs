@@ -76,6 +76,47 @@ fn index(node: char) -> usize {
     usize::from(node == 'b')
 }
 
+/// The services both nodes have: NAT HTTP on :80 and echo on :7007,
+/// FULLNAT echo on :7008 from the floating local address.
+fn services() -> String {
+    let backends = |port: u16| {
+        (11..=13)
+            .map(|i| format!("{{ address = \"10.0.1.{i}\", port = {port} }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"
+[[service]]
+vip = "{VIP}"
+protocol = "tcp"
+port = 80
+mode = "nat"
+scheduler = "rr"
+backend = [{http}]
+
+[[service]]
+vip = "{VIP}"
+protocol = "tcp"
+port = 7007
+mode = "nat"
+scheduler = "rr"
+backend = [{echo}]
+
+[[service]]
+vip = "{VIP}"
+protocol = "tcp"
+port = 7008
+mode = "fullnat"
+scheduler = "rr"
+local_addresses = ["10.0.1.100"]
+backend = [{echo}]
+"#,
+        http = backends(80),
+        echo = backends(7007),
+    )
+}
+
 impl Lab {
     fn up() -> Lab {
         assert!(
@@ -130,12 +171,6 @@ impl Lab {
     fn config(&self, node: char, drill: Drill) -> String {
         let (own, other) = if node == 'a' { (1, 2) } else { (2, 1) };
         let (host, peer) = (own + 2, other + 2);
-        let backends = |port: u16| {
-            (11..=13)
-                .map(|i| format!("{{ address = \"10.0.1.{i}\", port = {port} }}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let sync = match drill.sync {
             true => format!(
                 "\n[sync]\nlisten = \"10.0.1.{host}:8848\"\npeers = [\"10.0.1.{peer}:8848\"]\n"
@@ -179,37 +214,11 @@ addresses = ["{VIP}", "10.0.1.1", "10.0.1.100"]
 [garp]
 count = 3
 interval_ms = 200
-
-[[service]]
-vip = "{VIP}"
-protocol = "tcp"
-port = 80
-mode = "nat"
-scheduler = "rr"
-backend = [{http}]
-
-[[service]]
-vip = "{VIP}"
-protocol = "tcp"
-port = 7007
-mode = "nat"
-scheduler = "rr"
-backend = [{echo}]
-
-[[service]]
-vip = "{VIP}"
-protocol = "tcp"
-port = 7008
-mode = "fullnat"
-scheduler = "rr"
-local_addresses = ["10.0.1.100"]
-backend = [{echo}]
-"#,
+{services}"#,
             name = self.name,
             socket = self.socket(node).display(),
             core = common::appliance::worker_core(),
-            http = backends(80),
-            echo = backends(7007),
+            services = services(),
         )
     }
 
@@ -483,6 +492,57 @@ fn load(lab: &Lab, secs: u64) -> [RunningClient; 3] {
     clients
 }
 
+/// When the drill's events happened.
+struct Timeline {
+    t0: Instant,
+    killed: Instant,
+    /// From the kill until node b was master.
+    took_over: Duration,
+    /// Node a's ferrolb restarted.
+    back: Instant,
+    /// From `back` until node a had its role (master with preemption).
+    settled: Duration,
+    /// Both nodes in their final roles.
+    switched: Instant,
+}
+
+/// Kills the master's ferrolb; returns once node b is master and new
+/// connections to every service work through it.
+fn fail_over(lab: &mut Lab) -> (Instant, Duration) {
+    let killed = Instant::now();
+    lab.kill_lb('a');
+    let took_over = lab.wait_role('b', "master", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(2));
+    for port in [80u16, 7007, 7008] {
+        let mode = if port == 80 { "http" } else { "tcp" };
+        let run = lab
+            .client(&[mode, "--target", &format!("{VIP}:{port}"), "--count", "9"])
+            .wait(Duration::from_secs(30));
+        run.assert_all_ok(9);
+        assert_eq!(run.by_server().len(), 3, "{port}: {:?}", run.by_server());
+    }
+    (killed, took_over)
+}
+
+/// Restarts node a's ferrolb under its running keepalived; returns when
+/// it is master again (preemption) or has stayed backup for 3 s.
+fn come_back(lab: &mut Lab, drill: Drill) -> (Instant, Duration) {
+    lab.start_lb('a', drill);
+    let back = Instant::now();
+    let (a_role, b_role) = match drill.preempt {
+        true => ("master", "backup"),
+        false => ("backup", "master"),
+    };
+    let settled = lab.wait_role('a', a_role, Duration::from_secs(20));
+    lab.wait_role('b', b_role, Duration::from_secs(10));
+    if !drill.preempt {
+        // It stays backup: keepalived had the time to preempt.
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(lab.role('a'), "backup");
+    }
+    (back, settled)
+}
+
 /// The whole drill: failover under load, then the old master back.
 /// Returns the figures line.
 fn failover_and_back(drill: Drill) -> String {
@@ -497,44 +557,34 @@ fn failover_and_back(drill: Drill) -> String {
     let secs = 40;
     let [nat, fullnat, requests] = load(&lab, secs);
     std::thread::sleep(Duration::from_secs(2));
-
-    // The master dies.
-    let killed = Instant::now();
-    lab.kill_lb('a');
-    let took_over = lab.wait_role('b', "master", Duration::from_secs(15));
-    std::thread::sleep(Duration::from_secs(2));
-    // New connections through the new master, on every service.
-    for port in [80u16, 7007, 7008] {
-        let mode = if port == 80 { "http" } else { "tcp" };
-        let run = lab
-            .client(&[mode, "--target", &format!("{VIP}:{port}"), "--count", "9"])
-            .wait(Duration::from_secs(30));
-        run.assert_all_ok(9);
-        assert_eq!(run.by_server().len(), 3, "{port}: {:?}", run.by_server());
-    }
-
-    // The old master comes back under its running keepalived.
-    lab.start_lb('a', drill);
-    let back = Instant::now();
-    let (a_role, b_role) = match drill.preempt {
-        true => ("master", "backup"),
-        false => ("backup", "master"),
+    let (killed, took_over) = fail_over(&mut lab);
+    let (back, settled) = come_back(&mut lab, drill);
+    let at = Timeline {
+        t0,
+        killed,
+        took_over,
+        back,
+        settled,
+        switched: Instant::now(),
     };
-    let settled = lab.wait_role('a', a_role, Duration::from_secs(20));
-    lab.wait_role('b', b_role, Duration::from_secs(10));
-    if !drill.preempt {
-        // It stays backup: keepalived had the time to preempt.
-        std::thread::sleep(Duration::from_secs(3));
-        assert_eq!(lab.role('a'), "backup");
-    }
-    let switched = Instant::now();
-
     let limit = Duration::from_secs(secs + 30);
     let nat = LongRun::finish(nat, limit);
     let fullnat = LongRun::finish(fullnat, limit);
     let requests = requests.wait(limit);
-    let failover_gap = longest_gap(&requests, killed, killed + took_over);
-    let back_gap = longest_gap(&requests, back, switched);
+    judge(&lab, drill, &at, [&nat, &fullnat], &requests)
+}
+
+/// The drill's assertions (which depend on sync) and its figures line.
+fn judge(
+    lab: &Lab,
+    drill: Drill,
+    at: &Timeline,
+    long: [&LongRun; 2],
+    requests: &ClientRun,
+) -> String {
+    let [nat, fullnat] = long;
+    let failover_gap = longest_gap(requests, at.killed, at.killed + at.took_over);
+    let back_gap = longest_gap(requests, at.back, at.switched);
     assert!(
         failover_gap < failover_bound(),
         "the request loop stopped for {failover_gap:?} at the failover (bound {:?})",
@@ -544,13 +594,16 @@ fn failover_and_back(drill: Drill) -> String {
     let total = 2 * LONG_PER_SERVICE as usize;
     let continued = nat.alive() + fullnat.alive();
     assert_eq!(continued + nat_lost + fullnat_lost, total);
+    let lost_at = nat
+        .lost()
+        .into_iter()
+        .chain(fullnat.lost())
+        .collect::<Vec<_>>();
     // A connection is seen broken a read timeout (10 s) after it stalled:
     // those that stalled once node a was restarting broke in the switch back.
-    let lost_in_switch_back = nat
-        .lost()
+    let lost_in_switch_back = lost_at
         .iter()
-        .chain(&fullnat.lost())
-        .filter(|&&t| t >= back + Duration::from_secs(10))
+        .filter(|&&t| t >= at.back + Duration::from_secs(10))
         .count();
     if drill.sync {
         assert!(
@@ -573,12 +626,7 @@ fn failover_and_back(drill: Drill) -> String {
             (LONG_PER_SERVICE as usize, LONG_PER_SERVICE as usize),
             "without sync every NAT and FULLNAT connection is lost in the failover"
         );
-        let early = nat
-            .lost()
-            .iter()
-            .chain(&fullnat.lost())
-            .filter(|&&t| t < killed)
-            .count();
+        let early = lost_at.iter().filter(|&&t| t < at.killed).count();
         assert_eq!(early, 0, "connections broke before the master died");
     }
     let role_a = ctl_json(&lab.socket('a'), &["role"]);
@@ -591,12 +639,12 @@ fn failover_and_back(drill: Drill) -> String {
          failed; transitions a {}/{} b {}/{} (to master/backup); {} ms",
         drill.sync,
         drill.preempt,
-        took_over.as_millis(),
+        at.took_over.as_millis(),
         failover_gap.as_millis(),
         failover_bound().as_millis(),
         back_gap.as_millis(),
         match drill.preempt {
-            true => format!("master again after {} ms", settled.as_millis()),
+            true => format!("master again after {} ms", at.settled.as_millis()),
             false => "stayed backup".to_owned(),
         },
         requests.requests.iter().filter(|r| r.ok).count(),
@@ -605,7 +653,7 @@ fn failover_and_back(drill: Drill) -> String {
         role_a["to_backup"],
         role_b["to_master"],
         role_b["to_backup"],
-        t0.elapsed().as_millis()
+        at.t0.elapsed().as_millis()
     )
 }
 
