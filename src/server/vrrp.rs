@@ -191,3 +191,47 @@ pub fn follow(handler: &ApplianceHandler<'_, '_>, names: &[String], stop: &Atomi
         std::thread::sleep(POLL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vrrp: &[&str]) -> Config {
+        let mut c = Config::default();
+        c.vrrp = Some(control::config::VrrpConfig {
+            addresses: vrrp.iter().map(|a| a.parse().expect("address")).collect(),
+        });
+        c
+    }
+
+    fn set(a: &[&str]) -> BTreeSet<Ipv4Addr> {
+        a.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    #[test]
+    fn the_role_is_what_the_kernel_interfaces_hold_of_the_vrrp_addresses() {
+        let c = config(&["192.0.2.10", "10.0.1.1"]);
+        assert_eq!(role_of(&c, &set(&[])), "backup");
+        assert_eq!(role_of(&c, &set(&["10.0.1.1"])), "mixed");
+        assert_eq!(role_of(&c, &set(&["192.0.2.10", "10.0.1.1"])), "master");
+        assert_eq!(role_of(&Config::default(), &set(&[])), "master");
+    }
+
+    #[test]
+    fn at_start_only_vrrp_addresses_count_and_the_rest_is_standby() {
+        let c = config(&["192.0.2.10", "10.0.1.1"]);
+        // The kernel interfaces' own host addresses are there too.
+        let s = RoleState::new(&c, set(&["10.0.2.3", "10.0.1.3", "10.0.1.1"]));
+        assert_eq!(s.held, set(&["10.0.1.1"]));
+        assert_eq!(
+            s.standby(&c),
+            vec!["192.0.2.10".parse::<Ipv4Addr>().unwrap()]
+        );
+        let s = RoleState::new(&c, set(&["10.0.2.3"]));
+        assert_eq!(
+            (s.to_master, s.to_backup),
+            (0, 1),
+            "starting as backup counts once"
+        );
+    }
+}
