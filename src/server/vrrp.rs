@@ -197,11 +197,12 @@ mod tests {
     use super::*;
 
     fn config(vrrp: &[&str]) -> Config {
-        let mut c = Config::default();
-        c.vrrp = Some(control::config::VrrpConfig {
-            addresses: vrrp.iter().map(|a| a.parse().expect("address")).collect(),
-        });
-        c
+        Config {
+            vrrp: Some(control::config::VrrpConfig {
+                addresses: vrrp.iter().map(|a| a.parse().expect("address")).collect(),
+            }),
+            ..Config::default()
+        }
     }
 
     fn set(a: &[&str]) -> BTreeSet<Ipv4Addr> {
