@@ -74,6 +74,9 @@ pub enum DropReason {
     NoService,
     /// The service has no backend with weight > 0.
     NoBackend,
+    /// The client is not allowed by the service's access list (also
+    /// counted per service as `denied`).
+    AclDenied,
     /// No local address has a free port for the flow (FULLNAT, SNAT).
     PortsExhausted,
     /// The session table is full; established flows keep working.
@@ -132,6 +135,7 @@ impl DropReason {
         DropReason::NoSession,
         DropReason::NoService,
         DropReason::NoBackend,
+        DropReason::AclDenied,
         DropReason::PortsExhausted,
         DropReason::TableFull,
         DropReason::TxFull,
@@ -179,6 +183,7 @@ impl DropReason {
             DropReason::NoSession => "no_session",
             DropReason::NoService => "no_service",
             DropReason::NoBackend => "no_backend",
+            DropReason::AclDenied => "acl_denied",
             DropReason::PortsExhausted => "ports_exhausted",
             DropReason::TableFull => "table_full",
             DropReason::TxFull => "tx_full",
