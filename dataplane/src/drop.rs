@@ -103,7 +103,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 40] = [
+    pub const ALL: [DropReason; 41] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
