@@ -79,11 +79,13 @@ pub struct Events {
     pub from_kernel: u64,
     /// Gratuitous ARP announcements sent.
     pub garp_sent: u64,
+    /// SYNs whose MSS option a service's `mss_clamp` lowered.
+    pub mss_clamped: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 17] {
+    pub fn iter(&self) -> [(&'static str, u64); 18] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -102,6 +104,7 @@ impl Events {
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("garp_sent", self.garp_sent),
+            ("mss_clamped", self.mss_clamped),
         ]
     }
 
@@ -123,6 +126,7 @@ impl Events {
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.garp_sent += o.garp_sent;
+        self.mss_clamped += o.mss_clamped;
     }
 }
 
