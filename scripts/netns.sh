@@ -106,13 +106,16 @@ veth() {
 addr() { ip -n "$1" addr add "$3" dev "$2"; }
 up() { ip -n "$1" link set "$2" up; }
 
-build() {
-  local n=$1 mode=$2 ns
+# Checks that run NAME can be built, then makes the namespaces NAME-ROLE
+# for each ROLE given: loopback up, IPv6 off, reverse-path filtering off.
+new_namespaces() {
+  local n=$1 role ns
+  shift
   [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
   command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
   [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
-
-  for ns in $(namespaces "$n"); do
+  for role in "$@"; do
+    ns=$n-$role
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
@@ -120,6 +123,11 @@ build() {
     nsctl "$ns" net.ipv4.conf.all.rp_filter=0
     nsctl "$ns" net.ipv4.conf.default.rp_filter=0
   done
+}
+
+build() {
+  local n=$1 mode=$2 ns
+  new_namespaces "$n" client router lb lan s1 s2 s3 outside
   local c=$n-client r=$n-router lb=$n-lb lan=$n-lan out=$n-outside
 
   # client <-> router
@@ -206,18 +214,8 @@ dr_server() {
 }
 
 build_scaleout() {
-  local n=$1 ns
-  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-  command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
-  [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
-  for ns in $(scaleout_namespaces "$n"); do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
-    nsctl "$ns" net.ipv6.conf.default.disable_ipv6=1
-    nsctl "$ns" net.ipv4.conf.all.rp_filter=0
-    nsctl "$ns" net.ipv4.conf.default.rp_filter=0
-  done
+  local n=$1
+  new_namespaces "$n" client router lan a b s1 s2 s3
   local c=$n-client r=$n-router lan=$n-lan
 
   veth "$c" eth0 "$r" client
@@ -275,18 +273,8 @@ HA_NAMESPACES="client front lba lbb lan s1 s2 s3"
 
 build_ha() {
   local n=$1 ns node
-  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-  command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
-  [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
-  for ns in $HA_NAMESPACES; do
-    ns=$n-$ns
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
-    nsctl "$ns" net.ipv6.conf.default.disable_ipv6=1
-    nsctl "$ns" net.ipv4.conf.all.rp_filter=0
-    nsctl "$ns" net.ipv4.conf.default.rp_filter=0
-  done
+  # shellcheck disable=SC2086 # a list of roles
+  new_namespaces "$n" $HA_NAMESPACES
   local c=$n-client front=$n-front lan=$n-lan
   ip -n "$front" link add br0 type bridge
   ip -n "$lan" link add br0 type bridge
