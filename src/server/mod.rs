@@ -11,4 +11,5 @@ pub mod protocol;
 mod slots;
 pub mod socket;
 pub mod views;
+pub mod vrrp;
 pub mod watch;

@@ -359,4 +359,6 @@ pub(crate) mod tests;
 #[cfg(test)]
 mod trace_tests;
 #[cfg(test)]
+mod vrrp_tests;
+#[cfg(test)]
 mod workers_tests;
