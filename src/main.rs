@@ -12,6 +12,7 @@ mod lb;
 mod report;
 mod server;
 mod steering;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -18,6 +18,7 @@ use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
+use crate::sync::RecordKind;
 use crate::tables::Mode;
 use crate::tuple::IpProto;
 use crate::wire::{ethernet, get_mac};
@@ -76,6 +77,7 @@ impl<P: PacketBuf> Datapath<P> {
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {
+                self.sync_event(cx.t, old.id, RecordKind::Ended, cx.now);
                 if self.flow.end(old.id) {
                     self.counters.events.sessions_expired += 1;
                 }
@@ -118,6 +120,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         match self.commit(plan, cx.now) {
             Ok(id) => {
+                self.sync_opened(cx.t, id, cx.now);
                 let hit = Hit {
                     id,
                     dir: Direction::Inbound,
@@ -197,6 +200,11 @@ impl<P: PacketBuf> Datapath<P> {
         hit: Hit,
     ) {
         let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));
+        // The state before this packet, when a change must reach the peers.
+        let synced_state = match (&self.sync, tcp) {
+            (Some(_), Some(_)) => Some(self.flow.sessions().get(hit.id).state),
+            _ => None,
+        };
         let s = self.flow.on_packet(hit.id, hit.dir, tcp, cx.now);
         let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         // The packet leaves with the reverse of the other direction's tuple.
@@ -206,6 +214,9 @@ impl<P: PacketBuf> Datapath<P> {
         };
         if cx.t.custom_timeouts {
             self.service_timeouts(cx, origin, hit.id);
+        }
+        if let Some(before) = synced_state {
+            self.sync_transition(cx.t, hit.id, before, cx.now);
         }
         let inbound = hit.dir == Direction::Inbound;
         self.count_packet(origin, backend, inbound, meta.total_len);

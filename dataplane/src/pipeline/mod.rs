@@ -37,6 +37,7 @@ mod kernel;
 pub mod l2;
 mod local;
 pub mod redirect;
+mod sync;
 
 use std::sync::Arc;
 
@@ -101,6 +102,8 @@ struct Datapath<P> {
     kernel: KernelState<P>,
     /// Gratuitous ARP still to send (worker 0).
     garp: Garp,
+    /// Session sync with peer nodes, when it is on (`sync.rs`).
+    sync: Option<sync::SyncState>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -148,6 +151,7 @@ impl<P: PacketBuf> Pipeline<P> {
             last_housekeeping_ms: now_ms,
             last_neighbour_expiry_ms: now_ms,
             links: None,
+            sync: None,
         };
         Ok(Pipeline { tables, path })
     }
@@ -196,6 +200,7 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         }
         let handed_in = path.take_handoffs(&mut cx);
+        path.sync_receive(&mut cx);
         // Worker 0's millisecond tick: the kernel interfaces read, and
         // gratuitous ARP (both off the per-packet path).
         path.kernel_receive(&mut cx);
@@ -205,6 +210,7 @@ impl<P: PacketBuf> Pipeline<P> {
         }
         path.kernel_flush(&mut cx);
         if now_ms != path.last_housekeeping_ms {
+            path.sync_dump_step(cx.t, now_ms);
             path.housekeeping(now_ms);
         }
         let (sent, tx_dropped) = path.egress.take_tx_totals();
