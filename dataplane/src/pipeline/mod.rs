@@ -271,6 +271,8 @@ mod pickup_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod workers_tests;

@@ -86,18 +86,26 @@ impl FlowState {
                 self.update(id, r, now);
                 return Ok(Installed::Updated);
             }
-            // Another session of the same client endpoint: the peer's is newer.
-            self.end(id);
         }
         let Resolved { origin, backend } = resolve(t, r)?;
         let holds_port = matches!(r.forwarding, Forwarding::FullNat | Forwarding::Snat);
-        if self.sessions.lookup(&r.outbound).is_some() {
+        let single = matches!(r.forwarding, Forwarding::Dr | Forwarding::Tun);
+        if !single
+            && self
+                .sessions
+                .lookup(&r.outbound)
+                .is_some_and(|h| Some(h.id) != existing)
+        {
             return Err(Refused::Clash);
         }
         if holds_port && !self.pools.take(origin, &r.outbound) {
             return Err(Refused::PortTaken);
         }
-        let single = matches!(r.forwarding, Forwarding::Dr | Forwarding::Tun);
+        if let Some(id) = existing {
+            // Another session of the same client endpoint: the peer's is
+            // newer (checked first, so a refused record ends nothing).
+            self.end(id);
+        }
         let new = NewSession {
             origin,
             forwarding: r.forwarding,
