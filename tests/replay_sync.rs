@@ -236,7 +236,7 @@ fn ep(v: &Value) -> Ep {
 
 /// A's session of the flow from `a` (its backend or remote, and its
 /// local or SNAT endpoint).
-fn session_of<'s>(sessions: &'s [Value], a: Ep) -> &'s Value {
+fn session_of(sessions: &[Value], a: Ep) -> &Value {
     sessions
         .iter()
         .find(|s| ep(&s["client"]) == a)
