@@ -7,6 +7,7 @@
 #   scripts/netns.sh list           # runs that exist (their NAME)
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
+#   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
 #
 # Namespaces are NAME-client, NAME-router, NAME-lb, NAME-lan, NAME-s1..s3
 # and NAME-outside; every interface lives inside them (nothing is added to
@@ -29,6 +30,23 @@
 #   nat      default route via ferrolb (10.0.1.1)
 #   fullnat  default route via the router (ferrolb is not in their path)
 #   snat     default route via ferrolb, as nat
+#
+# The many-nodes lab (`scaleout`, docs/many-nodes.md) has no lb namespace
+# but two nodes, NAME-a and NAME-b, each a ferrolb with ONE port on the LAN
+# (one-armed) whose kernel interface flb-lan carries the node's host
+# address, over which the node's BIRD peers with the router's:
+#
+#   client 10.0.0.2 --- 10.0.0.1 router 10.0.1.254 --- [bridge br0 in NAME-lan]
+#                       (BIRD, L4 ECMP)                  |        |       |  |  |
+#                                                     node a   node b     s1 s2 s3
+#   node a: port `lan` MAC 02:00:00:00:0a:01, host 10.0.1.2 (flb-lan),
+#           dataplane 10.0.1.21, FULLNAT local address 10.0.1.31
+#   node b: port `lan` MAC 02:00:00:00:0b:01, host 10.0.1.3 (flb-lan),
+#           dataplane 10.0.1.22, FULLNAT local address 10.0.1.32
+#   servers 10.0.1.11-13: DR servers (VIP 192.0.2.10 on lo), default route
+#           via the router.
+#
+# The router has no route to the VIPs until the nodes announce them.
 set -euo pipefail
 
 VIP=192.0.2.10
@@ -43,10 +61,15 @@ namespaces() {
   echo "$n-client $n-router $n-lb $n-lan $n-s1 $n-s2 $n-s3 $n-outside"
 }
 
+scaleout_namespaces() {
+  local n=$1
+  echo "$n-client $n-router $n-lan $n-a $n-b $n-s1 $n-s2 $n-s3"
+}
+
 # Every namespace of a run, the ones half-built included.
 existing() {
   local n=$1
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|s[0-9]+|outside)$" || true
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|a|b|s[0-9]+|outside)$" || true
 }
 
 down() {
@@ -141,14 +164,7 @@ build() {
   for s in "${SERVERS[@]}"; do
     ns=$n-$s
     case "$mode" in
-      dr)
-        nsctl "$ns" net.ipv4.conf.all.arp_ignore=1
-        nsctl "$ns" net.ipv4.conf.all.arp_announce=2
-        nsctl "$ns" net.ipv4.conf.eth0.arp_ignore=1
-        nsctl "$ns" net.ipv4.conf.eth0.arp_announce=2
-        ip -n "$ns" addr add "$VIP/32" dev lo
-        ip -n "$ns" route add default via 10.0.1.254
-        ;;
+      dr) dr_server "$ns" ;;
       fullnat) ip -n "$ns" route add default via 10.0.1.254 ;;
       nat | snat) ip -n "$ns" route add default via 10.0.1.1 ;;
     esac
@@ -176,6 +192,70 @@ kernel_route() {
   ip -n "$lb" route replace default via 10.0.2.254 dev flb-ext
 }
 
+# A server on the LAN as DR wants it: the VIP on lo, never answering ARP
+# for it, replies straight to the client through the router.
+dr_server() {
+  local ns=$1
+  nsctl "$ns" net.ipv4.conf.all.arp_ignore=1
+  nsctl "$ns" net.ipv4.conf.all.arp_announce=2
+  nsctl "$ns" net.ipv4.conf.eth0.arp_ignore=1
+  nsctl "$ns" net.ipv4.conf.eth0.arp_announce=2
+  ip -n "$ns" addr add "$VIP/32" dev lo
+  ip -n "$ns" route add default via 10.0.1.254
+}
+
+build_scaleout() {
+  local n=$1 ns
+  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+  command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
+  [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
+  for ns in $(scaleout_namespaces "$n"); do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
+    nsctl "$ns" net.ipv6.conf.default.disable_ipv6=1
+    nsctl "$ns" net.ipv4.conf.all.rp_filter=0
+    nsctl "$ns" net.ipv4.conf.default.rp_filter=0
+  done
+  local c=$n-client r=$n-router lan=$n-lan
+
+  veth "$c" eth0 "$r" client
+  addr "$c" eth0 10.0.0.2/24; up "$c" eth0
+  addr "$r" client 10.0.0.1/24; up "$r" client
+  ip -n "$c" route add default via 10.0.0.1
+
+  ip -n "$lan" link add br0 type bridge
+  up "$lan" br0
+  veth "$lan" router "$r" lan
+  addr "$r" lan 10.0.1.254/24; up "$r" lan
+  # Layer-4 ECMP over the nodes' BGP routes (docs/many-nodes.md).
+  nsctl "$r" net.ipv4.ip_forward=1
+  nsctl "$r" net.ipv4.fib_multipath_hash_policy=3
+  nsctl "$r" net.ipv4.fib_multipath_hash_fields=0x0037
+
+  local node mac
+  for node in a b; do
+    mac=02:00:00:00:0$node:01
+    veth "$lan" "node$node" "$n-$node" lan
+    ip -n "$n-$node" link set lan address "$mac"; up "$n-$node" lan
+    # The veth twins the kernel interface's MAC: its own stack must stay
+    # out of the way (see kernel_prepare).
+    nsctl "$n-$node" net.ipv4.conf.lan.arp_ignore=8
+    nsctl "$n-$node" net.ipv4.conf.lan.rp_filter=1
+  done
+  local i=11 s
+  for s in "${SERVERS[@]}"; do
+    veth "$lan" "$s" "$n-$s" eth0
+    addr "$n-$s" eth0 "10.0.1.$i/24"; up "$n-$s" eth0
+    dr_server "$n-$s"
+    i=$((i + 1))
+  done
+  for p in router nodea nodeb "${SERVERS[@]}"; do
+    ip -n "$lan" link set "$p" master br0
+    up "$lan" "$p"
+  done
+}
+
 cmd=${1:-}
 case "$cmd" in
   kernel)
@@ -185,6 +265,14 @@ case "$cmd" in
   kernel-route)
     [ $# -eq 2 ] || die "usage: netns.sh kernel-route NAME"
     kernel_route "$2"
+    ;;
+  scaleout)
+    [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"
+    [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
+    trap 'down "$2" >/dev/null 2>&1 || true' ERR
+    build_scaleout "$2"
+    trap - ERR
+    echo "netns.sh: $2 up (scaleout): $(scaleout_namespaces "$2")"
     ;;
   up)
     [ $# -eq 3 ] || die "usage: netns.sh up NAME dr|nat|fullnat|snat"
@@ -204,6 +292,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | scaleout NAME"
     ;;
 esac

@@ -24,6 +24,7 @@ use dataplane::worker::{run_forwarding, run_pipeline, WorkerShared};
 
 use crate::report::{self, LbReport, StopReason};
 use crate::server::handler::{lock, ApplianceHandler, Balancer};
+use crate::server::metrics;
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
 use crate::steering::Steering;
@@ -204,6 +205,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // start-up error like any other.
     let socket = ControlSocket::bind(&cfg.control)?;
     println!("control socket {}", socket.path().display());
+    // Bound here too, for the same reason; the server lives until we return.
+    let metrics = cfg.control.metrics.map(metrics::bind).transpose()?;
+    let (_metrics_server, scrapes) = match metrics {
+        Some((server, scrapes)) => {
+            println!("metrics on http://{}/metrics", server.local_addr());
+            (Some(server), Some(scrapes))
+        }
+        None => (None, None),
+    };
     let started = Instant::now();
     let handler = ApplianceHandler {
         started,
@@ -239,6 +249,15 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             .name("ferrolb-rates".into())
             .spawn_scoped(scope, move || sample_rates(handler, stop_control))
             .context("starting the rate sampler")?;
+        let scraper = match scrapes {
+            Some(scrapes) => Some(
+                thread::Builder::new()
+                    .name("ferrolb-metrics".into())
+                    .spawn_scoped(scope, move || scrapes.answer(handler, stop_control))
+                    .context("starting the metrics thread")?,
+            ),
+            None => None,
+        };
         let syncer = match (&sync_socket, sync_ports, &job) {
             (Some(sock), Some(ports), Job::Balance(live)) => {
                 let (counters, stop) = (&sync_counters, &stop_sync);
@@ -317,6 +336,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         socket.wake();
         let _ = control.join();
         let _ = sampler.join();
+        if let Some(s) = scraper {
+            let _ = s.join();
+        }
         for s in &shared {
             s.stop.store(true, Ordering::Relaxed);
         }

@@ -24,47 +24,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::appliance::{ferrolbctl_bin, Appliance};
+use common::bird::{self, doc_block, in_ns, sh};
 use common::netns::{serial, tool};
 use ferrolb_perf::scenario;
 
 const WEB_VIP: &str = "192.0.2.10";
 const DNS_VIP: &str = "192.0.2.20";
 const CHECK_INTERVAL_MS: u64 = 300;
-
-/// The `n`-th ```bird block of docs/many-nodes.md's "BIRD on each node"
-/// (0: a node, 1: the router), so the documented configs are the tested
-/// ones.
-fn doc_block(n: usize) -> String {
-    let doc = include_str!("../docs/many-nodes.md");
-    let from = doc.find("## BIRD on each node").expect("the section");
-    let open = "```bird\n";
-    let mut rest = &doc[from..];
-    for _ in 0..n {
-        rest = &rest[rest.find(open).expect("a bird block") + open.len()..];
-    }
-    let start = rest.find(open).expect("a bird block") + open.len();
-    let len = rest[start..].find("```").expect("the block's end");
-    rest[start..start + len].to_string()
-}
-
-/// Runs `ip` (or anything) and fails the test with its stderr if it fails.
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn in_ns(ns: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]).args(args);
-    c
-}
 
 /// The namespaces, BIRDs and servers of one run; all removed on drop.
 struct Lab {
@@ -100,15 +66,7 @@ impl Lab {
     /// 65002), each on its own veth to the router; in each node the loopback
     /// holds the backends 10.0.1.11 and 10.0.1.12.
     fn up() -> Lab {
-        assert!(
-            nix::unistd::Uid::effective().is_root(),
-            "e2e_bgp needs root: it builds network namespaces and runs BIRD \
-             (run scripts/test.sh as root; CI does)"
-        );
-        assert!(
-            Command::new("bird").arg("--version").output().is_ok(),
-            "BIRD 2 is not installed: run scripts/setup.sh (Debian package bird2)"
-        );
+        bird::require_root_and_bird("e2e_bgp");
         let lab = Lab {
             id: std::process::id().to_string(),
             dir: tempfile::tempdir().expect("temp dir"),
@@ -160,22 +118,12 @@ impl Lab {
     }
 
     fn start_bird(&mut self, n: &str, conf: &str) {
-        let file = self.path(&format!("{n}.bird.conf"));
-        std::fs::write(&file, conf).expect("write bird.conf");
-        let log = std::fs::File::create(self.path(&format!("{n}.bird.log"))).expect("log");
-        let child = in_ns(&self.ns(n), &["bird", "-f", "-c"])
-            .arg(&file)
-            .arg("-s")
-            .arg(self.bird_socket(n))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start bird");
+        let child = bird::start(self.dir.path(), n, &self.ns(n), conf);
         self.children.push((format!("bird-{n}"), child));
     }
 
     fn bird_socket(&self, n: &str) -> PathBuf {
-        self.path(&format!("{n}.bird.ctl"))
+        bird::socket(self.dir.path(), n)
     }
 
     /// The router: docs/many-nodes.md's router example as it is.
@@ -232,52 +180,18 @@ impl Lab {
 
     /// The router's next hops for `vip` (sorted), from the kernel table.
     fn next_hops(&self, vip: &str) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["-n", &self.ns("r"), "route", "show", &format!("{vip}/32")])
-            .output()
-            .expect("ip route");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let mut hops: Vec<String> = words
-            .windows(2)
-            .filter(|w| w[0] == "via")
-            .map(|w| w[1].to_string())
-            .collect();
-        hops.sort();
-        hops
+        bird::next_hops(&self.ns("r"), vip)
     }
 
     /// Polls the router every 10 ms until `vip` has exactly `want` as next
     /// hops; returns how long that took. Fails after `limit`, with logs.
     fn wait_hops(&self, vip: &str, want: &[&str], limit: Duration, what: &str) -> Duration {
-        let start = Instant::now();
-        loop {
-            if self.next_hops(vip) == want {
-                return start.elapsed();
-            }
-            if start.elapsed() > limit {
-                panic!(
-                    "{what}: {vip} never had next hops {want:?} within {limit:?} (now {:?})\n{}",
-                    self.next_hops(vip),
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        bird::wait_hops(&self.ns("r"), vip, want, limit, what, || self.logs())
     }
 
     fn logs(&self) -> String {
-        let mut out = String::new();
-        for f in ["a.daemon.log", "b.daemon.log", "r.bird.log", "a.bird.log"] {
-            let text = std::fs::read_to_string(self.path(f)).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(25).collect();
-            out.push_str(&format!("--- {f} (last lines)\n"));
-            for l in tail.iter().rev() {
-                out.push_str(l);
-                out.push('\n');
-            }
-        }
-        out
+        let files = ["a.daemon.log", "b.daemon.log", "r.bird.log", "a.bird.log"];
+        bird::tails(self.dir.path(), &files, 25)
     }
 }
 

@@ -60,6 +60,34 @@ pub fn render(
     out.0
 }
 
+/// The metrics text the appliance serves itself (`[control] metrics`):
+/// `ferrolb_up 1` and the appliance's families, named as the daemon names
+/// them, without the daemon's health and apply metrics.
+pub fn render_appliance(list: &ListReply, stats: &StatsReply) -> String {
+    let mut out = Exposition::default();
+    out.family(
+        "ferrolb_up",
+        Kind::Gauge,
+        "Whether the appliance answered this scrape.",
+    );
+    out.sample("ferrolb_up", &[], 1u8);
+    appliance_metrics(&mut out, list, stats);
+    out.0
+}
+
+/// What the appliance's own endpoint answers while it cannot gather
+/// (starting or stopping): `ferrolb_up 0` alone.
+pub fn render_appliance_down() -> String {
+    let mut out = Exposition::default();
+    out.family(
+        "ferrolb_up",
+        Kind::Gauge,
+        "Whether the appliance answered this scrape.",
+    );
+    out.sample("ferrolb_up", &[], 0u8);
+    out.0
+}
+
 fn appliance_metrics(out: &mut Exposition, list: &ListReply, stats: &StatsReply) {
     let name = "ferrolb_config_generation";
     out.family(

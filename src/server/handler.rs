@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use control::api::{
-    ChangeReply, ConfigReply, ErrorCode, HelloReply, NeighbourStatus, NeighboursReply, Op, Request,
-    Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
+    ChangeReply, ConfigReply, ErrorCode, HelloReply, ListReply, NeighbourStatus, NeighboursReply,
+    Op, Request, Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
     DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT, PROTOCOL_VERSION,
 };
 use control::config::{Config, InterfaceConfig, Ipv4Prefix};
@@ -101,22 +101,7 @@ impl Handler for ApplianceHandler<'_, '_> {
             }),
             Op::Stats => Response::ok(&self.stats()),
             Op::GetConfig => self.get_config(),
-            Op::List { stats, rate } => match &self.balancer {
-                None => Response::ok(&views::empty_list(self.generation())),
-                Some(b) => {
-                    let (tables, config, generation) = b.snapshot();
-                    let totals = self.totals();
-                    let rates = (*rate).then(|| lock(&self.rates).rates());
-                    Response::ok(&views::list(
-                        &config,
-                        &tables,
-                        generation,
-                        &totals,
-                        *stats,
-                        rates.as_ref(),
-                    ))
-                }
-            },
+            Op::List { stats, rate } => Response::ok(&self.list(*stats, *rate)),
             Op::Sessions { filter, limit } => self.sessions(filter, *limit),
             Op::Routes => Response::ok(&self.routes()),
             Op::Neighbours => Response::ok(&self.neighbours()),
@@ -316,7 +301,22 @@ impl ApplianceHandler<'_, '_> {
         }
     }
 
-    fn stats(&self) -> StatsReply {
+    /// `list`: services, backends and SNAT rules, with their counters
+    /// (`stats`) and rates (`rate`).
+    pub fn list(&self, stats: bool, rate: bool) -> ListReply {
+        match &self.balancer {
+            None => views::empty_list(self.generation()),
+            Some(b) => {
+                let (tables, config, generation) = b.snapshot();
+                let totals = self.totals();
+                let rates = rate.then(|| lock(&self.rates).rates());
+                views::list(&config, &tables, generation, &totals, stats, rates.as_ref())
+            }
+        }
+    }
+
+    /// `stats`: counters per worker and port, drops, events.
+    pub fn stats(&self) -> StatsReply {
         let totals = self.totals();
         let workers = self
             .workers

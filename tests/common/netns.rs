@@ -88,12 +88,7 @@ impl Topology {
              (run scripts/test.sh as root; CI does)"
         );
         remove_stale_runs();
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "flb{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = run_name();
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("ferrolb.sock");
         let config = dir.path().join("ferrolb.toml");
@@ -365,30 +360,37 @@ via = "10.0.2.254"
     /// Starts `e2e-client ARGS` in namespace `role`; its lines are
     /// collected as they come, each with the time the test read it.
     pub fn spawn_client(&self, role: &str, args: &[&str]) -> RunningClient {
-        let mut child = self
-            .in_ns(role, &tool("e2e-client"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start e2e-client");
-        let stdout = child.stdout.take().expect("stdout");
-        let lines: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((Instant::now(), line));
-            }
-        });
-        RunningClient {
-            child,
-            lines,
-            reader: Some(reader),
-            what: format!("{role}: e2e-client {}", args.join(" ")),
+        spawn_client_in(&self.ns(role), args)
+    }
+}
+
+/// Starts `e2e-client ARGS` in namespace `ns`; its lines are collected as
+/// they come, each with the time the test read it.
+pub fn spawn_client_in(ns: &str, args: &[&str]) -> RunningClient {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(tool("e2e-client"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start e2e-client");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let sink = Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((Instant::now(), line));
         }
+    });
+    RunningClient {
+        child,
+        lines,
+        reader: Some(reader),
+        what: format!("{ns}: e2e-client {}", args.join(" ")),
     }
 }
 
@@ -586,9 +588,20 @@ impl ClientRun {
     }
 }
 
+/// A name for a run of namespaces, unique to this process and call
+/// (`flb<PID>x<N>`, which [`remove_stale_runs`] recognises).
+pub fn run_name() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "flb{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Removes the runs of test processes that no longer exist (killed before
 /// their `Drop` could run): namespaces `flb<PID>x<N>-*` whose PID is gone.
-fn remove_stale_runs() {
+pub fn remove_stale_runs() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };

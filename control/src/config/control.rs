@@ -30,6 +30,10 @@ pub struct ControlConfig {
     /// it is closed (a request still arriving counts as idle).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: u32,
+    /// Where the appliance itself serves Prometheus metrics (`/metrics`),
+    /// so they exist without `ferrolbctl daemon`; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
 }
 
 fn default_socket() -> PathBuf {
@@ -59,6 +63,7 @@ impl Default for ControlConfig {
             max_message: default_max_message(),
             max_clients: default_max_clients(),
             idle_timeout: default_idle_timeout(),
+            metrics: None,
         }
     }
 }

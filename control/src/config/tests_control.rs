@@ -118,6 +118,24 @@ fn max_message_is_at_least_4096() {
 }
 
 #[test]
+fn the_appliance_metrics_address_is_read_and_not_the_daemons() {
+    let text = format!(
+        "{}\n[daemon]\nmetrics = \"127.0.0.1:9100\"\n",
+        with_control("metrics = \"127.0.0.1:9101\"")
+    );
+    let cfg = Config::parse(std::path::Path::new("m.toml"), text)
+        .expect("valid")
+        .config;
+    assert_eq!(cfg.control.metrics, Some("127.0.0.1:9101".parse().unwrap()));
+    let clash = format!(
+        "{}\n[daemon]\nmetrics = \"127.0.0.1:9100\"\n",
+        with_control("metrics = \"127.0.0.1:9100\"")
+    );
+    let e = refused(&clash, "control.metrics", 19);
+    assert!(e.message.contains("also [daemon] metrics"), "{e}");
+}
+
+#[test]
 fn max_clients_is_at_least_1() {
     refused(&with_control("max_clients = 0"), "control.max_clients", 19);
 }

@@ -43,6 +43,17 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             "0 clients: must be at least 1".into(),
         );
     }
+    if let (Some(a), Some(d)) = (control.metrics, config.daemon.metrics) {
+        if a.port() != 0 && a == d {
+            err(
+                at.key("metrics"),
+                format!(
+                    "{a} is also [daemon] metrics: the appliance and the daemon each need an \
+                     address of their own"
+                ),
+            );
+        }
+    }
     if control.idle_timeout == 0 || control.idle_timeout > MAX_IDLE_TIMEOUT {
         err(
             at.key("idle_timeout"),

@@ -66,6 +66,16 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// A live view of services, backends, workers and drops, refreshed in
+    /// place (like htop); Ctrl-C quits
+    Top {
+        /// Time between refreshes
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        interval_ms: u64,
+        /// Stop after this many refreshes (default: until interrupted)
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// The running config, as TOML
     Config {
         #[command(flatten)]

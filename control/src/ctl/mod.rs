@@ -7,6 +7,7 @@ pub mod daemon_cmd;
 pub mod migrate;
 pub mod render;
 pub mod run;
+pub mod top;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

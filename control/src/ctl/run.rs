@@ -249,6 +249,10 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             }
             write(out, &format!("zeroed {what} ({} workers)\n", reply.workers))?;
         }
+        Command::Top { interval_ms, count } => {
+            let interval = Duration::from_millis(*interval_ms);
+            top(&mut connect()?, interval, *count, out)?;
+        }
         Command::Daemon { .. } => {
             return Err(CtlError::Message(
                 "the daemon is started by run_daemon, not run".into(),
@@ -256,6 +260,45 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
         }
     }
     out.flush().map_err(CtlError::Output)
+}
+
+/// `top`: a frame every `interval`, `count` of them (or until killed).
+/// On a terminal each frame replaces the last (cursor home, clear);
+/// elsewhere frames follow each other, a blank line between.
+fn top(
+    client: &mut Client,
+    interval: Duration,
+    count: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CtlError> {
+    use std::io::IsTerminal;
+    let clear = std::io::stdout().is_terminal();
+    let mut last: Option<(super::top::Frame, std::time::Instant)> = None;
+    let mut shown = 0u64;
+    while count.map_or(true, |c| shown < c) {
+        let list = typed(client.call(&Op::List {
+            stats: true,
+            rate: true,
+        })?)?;
+        let stats = typed(client.call(&Op::Stats)?)?;
+        let now = std::time::Instant::now();
+        let frame = super::top::Frame { list, stats };
+        let since = last.as_ref().map(|(f, at)| (f, now - *at));
+        let text = super::top::render(&frame, since);
+        if clear {
+            write(out, "\x1b[H\x1b[2J")?;
+        } else if shown > 0 {
+            write(out, "\n")?;
+        }
+        write(out, &text)?;
+        out.flush().map_err(CtlError::Output)?;
+        last = Some((frame, now));
+        shown += 1;
+        if count.map_or(true, |c| shown < c) {
+            std::thread::sleep(interval);
+        }
+    }
+    Ok(())
 }
 
 /// `ferrolbctl daemon -c FILE`, or `None` for every other verb.

@@ -359,3 +359,29 @@ fn the_documented_metrics_are_the_rendered_ones() {
     rendered.sort();
     assert_eq!(documented, rendered);
 }
+
+#[test]
+fn the_appliance_serves_the_same_series_without_the_daemons() {
+    let (list, stats) = sample();
+    let own = render_appliance(&list, &stats);
+    let types = check_structure(&own);
+    let daemon_only = [
+        "ferrolb_backend_up",
+        "ferrolb_health_checks_total",
+        "ferrolb_daemon_applies_total",
+        "ferrolb_daemon_reloads_total",
+        "ferrolb_daemon_apply_pending",
+    ];
+    for family in daemon_only {
+        assert!(!types.contains_key(family), "{family} in {own}");
+    }
+    // Every appliance series is the daemon's, value for value.
+    let full = render(Some((&list, &stats)), &health(), &counters());
+    let full_lines: HashSet<&str> = full.lines().collect();
+    let samples: Vec<&str> = own.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(samples.contains(&"ferrolb_up 1"), "{own}");
+    assert!(samples.len() > 30, "{own}");
+    for line in samples {
+        assert!(full_lines.contains(line), "{line} is not the daemon's");
+    }
+}

@@ -18,6 +18,13 @@
 //! - `udp`: a new UDP socket (so a new source port) per request.
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
+//! - `long`: `--connections` TCP connections to a TCP echo, held at once
+//!   (a thread each), each exchanging a line every `--interval-ms` until
+//!   `--duration-ms`; a connection whose exchange fails is lost (never
+//!   reopened). Lines: `connected n=N t_ms=T` once all are open, `lost c=I
+//!   t_ms=T error=E` as they go, `conn c=I server=S peer=P exchanges=X
+//!   lost=yes|no` for each at the end, and
+//!   `done connections=N alive=A lost=L elapsed_ms=T servers=...` last.
 //! - `ping`: an ICMP echo request per request over a raw socket; the
 //!   reply's source must be the target's address. Needs root.
 //! - `flood`: `--count` UDP datagrams to the target as fast as they go,
@@ -44,6 +51,7 @@ enum Mode {
     Tcp,
     Udp,
     Hold,
+    Long,
     Ping,
     Flood,
     Malformed,
@@ -72,6 +80,9 @@ struct Args {
     /// Only the closing `done` line
     #[arg(long)]
     quiet: bool,
+    /// Connections held at once (`long`)
+    #[arg(long, default_value_t = 100)]
+    connections: u32,
 }
 
 fn main() -> Result<()> {
@@ -81,6 +92,9 @@ fn main() -> Result<()> {
     }
     if args.mode == Mode::Flood {
         return flood(&args);
+    }
+    if args.mode == Mode::Long {
+        return long(&args);
     }
     let start = Instant::now();
     // The clock's origin, for whoever reads the lines as they come.
@@ -101,7 +115,7 @@ fn main() -> Result<()> {
             Mode::Udp => udp(args.target, timeout, i),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
             Mode::Ping => ping(args.target, timeout, i),
-            Mode::Malformed | Mode::Flood => unreachable!("handled above"),
+            Mode::Malformed | Mode::Flood | Mode::Long => unreachable!("handled above"),
         };
         let mut out = stdout.lock();
         match result {
@@ -350,6 +364,97 @@ fn flood(args: &Args) -> Result<()> {
     println!(
         "done sent={sent} ok={sent} failed=0 elapsed_ms={} servers=",
         start.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// What became of one of `long`'s connections.
+struct LongOutcome {
+    answer: (String, String),
+    exchanges: u64,
+    lost: bool,
+}
+
+/// `--connections` held TCP connections, opened one after the other (so a
+/// refused one fails the run before anything is measured), then each
+/// exchanging a line every `--interval-ms` in its own thread until
+/// `--duration-ms` (default 10 s) has passed since the start.
+fn long(args: &Args) -> Result<()> {
+    let start = Instant::now();
+    println!("start");
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let end = start + Duration::from_millis(args.duration_ms.unwrap_or(10_000));
+    let interval = Duration::from_millis(args.interval_ms.max(1));
+    let mut held = Vec::new();
+    for c in 0..args.connections {
+        let s = connect(args.target, timeout).with_context(|| format!("connection {c}"))?;
+        let mut r = BufReader::new(s.try_clone().context("clone")?);
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).context("greeting")?;
+        held.push(Held {
+            s,
+            r,
+            answer: name_peer(&greeting)?,
+        });
+    }
+    println!(
+        "connected n={} t_ms={}",
+        held.len(),
+        start.elapsed().as_millis()
+    );
+    let _ = std::io::stdout().flush();
+    let threads: Vec<_> = held
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut h)| {
+            std::thread::spawn(move || {
+                let mut exchanges = 0u64;
+                while Instant::now() < end {
+                    if let Err(e) = exchange(&h.s, &mut h.r, exchanges) {
+                        let e = format!("{e:#}").replace(char::is_whitespace, "_");
+                        println!("lost c={c} t_ms={} error={e}", start.elapsed().as_millis());
+                        return LongOutcome {
+                            answer: h.answer,
+                            exchanges,
+                            lost: true,
+                        };
+                    }
+                    exchanges += 1;
+                    std::thread::sleep(interval);
+                }
+                LongOutcome {
+                    answer: h.answer,
+                    exchanges,
+                    lost: false,
+                }
+            })
+        })
+        .collect();
+    let (mut alive, mut lost) = (0u64, 0u64);
+    let mut servers: BTreeMap<String, u64> = BTreeMap::new();
+    for (c, t) in threads.into_iter().enumerate() {
+        let o = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("connection thread {c} panicked"))?;
+        let (server, peer) = &o.answer;
+        println!(
+            "conn c={c} server={server} peer={peer} exchanges={} lost={}",
+            o.exchanges,
+            if o.lost { "yes" } else { "no" }
+        );
+        if o.lost {
+            lost += 1;
+        } else {
+            alive += 1;
+        }
+        *servers.entry(server.clone()).or_default() += 1;
+    }
+    let dist: Vec<String> = servers.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    println!(
+        "done connections={} alive={alive} lost={lost} elapsed_ms={} servers={}",
+        args.connections,
+        start.elapsed().as_millis(),
+        dist.join(",")
     );
     Ok(())
 }

@@ -1,0 +1,116 @@
+//! Seeing the running appliance: it serves Prometheus metrics itself
+//! (`[control] metrics`), without the daemon, with the same values as
+//! `list --stats` and `stats`; `ferrolbctl top` shows them live.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::appliance::{base_config, dns_traffic, Appliance, DNS, FLOWS};
+
+/// The address the appliance printed for its endpoint.
+fn metrics_addr(app: &Appliance) -> SocketAddr {
+    let log = app.log();
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics on http://"))
+        .unwrap_or_else(|| panic!("no metrics line in\n{log}"));
+    line.trim_end_matches("/metrics")
+        .parse()
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read");
+    assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+    reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .expect("a body")
+}
+
+/// The value of the series whose line starts with `series` (name and
+/// labels, exactly).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn the_appliance_serves_its_own_metrics() {
+    let app = Appliance::start_with(
+        &base_config(),
+        &dns_traffic(),
+        "metrics = \"127.0.0.1:0\"\n",
+    );
+    app.wait_for("every flow to have a session", || {
+        app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
+    });
+    let addr = metrics_addr(&app);
+    let text = scrape(addr);
+    assert_eq!(value(&text, "ferrolb_up"), 1.0);
+    assert_eq!(value(&text, "ferrolb_sessions"), FLOWS as f64);
+    let listed = app.ctl_json(&["list", "--stats"]);
+    let dns_conns = listed["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == DNS))
+        .and_then(|s| s["stats"]["conns"].as_u64())
+        .expect("the DNS service's conns");
+    let series = text
+        .lines()
+        .find(|l| l.starts_with("ferrolb_service_connections_total{") && l.contains("192.0.2.20"))
+        .unwrap_or_else(|| panic!("no DNS connections series in\n{text}"));
+    assert_eq!(
+        series
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<u64>().ok()),
+        Some(dns_conns),
+        "{series}"
+    );
+    // Drops and events: the families the daemon has, counted by the workers.
+    assert!(
+        text.contains("# TYPE ferrolb_drops_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferrolb_events_total{event=\"sessions_created\"}"),
+        "{text}"
+    );
+    // No daemon: no health or apply series.
+    assert!(!text.contains("ferrolb_backend_up"), "{text}");
+    assert!(!text.contains("ferrolb_daemon_"), "{text}");
+}
+
+#[test]
+fn top_shows_services_workers_and_drop_rates_frame_after_frame() {
+    let app = Appliance::start(&base_config(), &dns_traffic());
+    app.wait_for("every flow to have a session", || {
+        app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
+    });
+    let text = app.ctl_ok(&["top", "--count", "2", "--interval-ms", "300"]);
+    let frames: Vec<&str> = text.split("ferrolb top: ").skip(1).collect();
+    assert_eq!(frames.len(), 2, "{text}");
+    for f in &frames {
+        assert!(f.contains(DNS), "{f}");
+        assert!(f.contains("  -> 10.0.1.11:53"), "{f}");
+        assert!(f.contains("WORKER"), "{f}");
+    }
+    assert!(frames[0].contains("DROPS/s: -"), "{}", frames[0]);
+    assert!(
+        !frames[1].contains("DROPS/s: -"),
+        "the second frame has rates: {}",
+        frames[1]
+    );
+    assert!(!text.contains('\x1b'), "no escape codes off a terminal");
+}
