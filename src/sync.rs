@@ -30,6 +30,8 @@ const HELLO: Duration = Duration::from_secs(1);
 /// How often the workers dump every session to the peers, so the peers'
 /// copies of long-lived sessions (900 s established) never run out.
 pub const REFRESH: Duration = Duration::from_secs(60);
+/// How long a send waits for room in the socket buffer.
+const SEND_WAIT: Duration = Duration::from_millis(20);
 /// The shortest key a key file may hold.
 const MIN_KEY_LEN: usize = 16;
 
@@ -235,7 +237,12 @@ impl Syncer<'_> {
     fn send_queued(&mut self) -> bool {
         let mut any = false;
         for w in 0..self.ports.len() {
-            while let Some(r) = self.ports[w].take() {
+            // At most a ring's worth per worker per round, so a busy
+            // worker cannot keep us from receiving.
+            for _ in 0..dataplane::sync::link::OUT_CAPACITY {
+                let Some(r) = self.ports[w].take() else {
+                    break;
+                };
                 any = true;
                 self.add(&r);
             }
@@ -264,12 +271,11 @@ impl Syncer<'_> {
         self.sequence = self.sequence.wrapping_add(1);
         let bytes = self.enc.finish(&header, self.sock.key.as_ref());
         for peer in &self.sock.peers {
-            match self.sock.socket.send_to(bytes, peer) {
-                Ok(_) => {
-                    self.counters.add(Counter::DatagramsSent, 1);
-                    self.counters.add(Counter::RecordsSent, records);
-                }
-                Err(_) => self.counters.add(Counter::SendErrors, 1),
+            if send_to(&self.sock.socket, bytes, peer) {
+                self.counters.add(Counter::DatagramsSent, 1);
+                self.counters.add(Counter::RecordsSent, records);
+            } else {
+                self.counters.add(Counter::SendErrors, 1);
             }
         }
         self.enc.clear();
@@ -333,6 +339,21 @@ impl Syncer<'_> {
             if !self.ports[w].give(r) {
                 self.counters.add(Counter::InQueueFull, 1);
             }
+        }
+    }
+}
+
+/// Sends one datagram; a full socket buffer (a dump faster than the
+/// link) is waited out for up to `SEND_WAIT` rather than losing records.
+fn send_to(socket: &UdpSocket, bytes: &[u8], peer: &SocketAddrV4) -> bool {
+    let deadline = Instant::now() + SEND_WAIT;
+    loop {
+        match socket.send_to(bytes, peer) {
+            Ok(_) => return true,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                thread::sleep(Duration::from_micros(50));
+            }
+            Err(_) => return false,
         }
     }
 }

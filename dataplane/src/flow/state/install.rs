@@ -82,7 +82,14 @@ impl FlowState {
         }
         if let Some(id) = existing {
             let s = self.sessions.get(id);
-            if *s.outbound() == r.outbound && s.forwarding() == r.forwarding {
+            let same_backend = match s.origin() {
+                Origin::Service(_) => t
+                    .backends
+                    .get(s.backend as usize)
+                    .is_some_and(|b| (b.addr, b.port) == r.backend),
+                Origin::Snat(_) => true,
+            };
+            if *s.outbound() == r.outbound && s.forwarding() == r.forwarding && same_backend {
                 self.update(id, r, now);
                 return Ok(Installed::Updated);
             }
