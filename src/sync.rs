@@ -30,6 +30,10 @@ const HELLO: Duration = Duration::from_secs(1);
 /// How often the workers dump every session to the peers, so the peers'
 /// copies of long-lived sessions (900 s established) never run out.
 pub const REFRESH: Duration = Duration::from_secs(60);
+/// The receive buffer asked for, bytes.
+const RECEIVE_BUFFER: usize = 4 << 20;
+/// How long a record waits for room in a worker's inbound ring.
+const GIVE_WAIT: Duration = Duration::from_millis(10);
 /// How long a send waits for room in the socket buffer.
 const SEND_WAIT: Duration = Duration::from_millis(20);
 /// The shortest key a key file may hold.
@@ -126,6 +130,13 @@ impl SyncSocket {
         socket
             .set_nonblocking(true)
             .context("[sync] socket: non-blocking")?;
+        // Room for a peer's dump while the workers install it; the kernel
+        // caps it at net.core.rmem_max (a refusal is not fatal).
+        let _ = nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::RcvBuf,
+            &RECEIVE_BUFFER,
+        );
         Ok(SyncSocket {
             socket,
             peers: cfg.peers.clone(),
@@ -323,6 +334,7 @@ impl Syncer<'_> {
             self.request_dumps();
         }
         let tables = self.live.current();
+        let mut stalled = vec![false; self.ports.len()];
         for r in d.records() {
             let r = match r {
                 Ok(r) => r,
@@ -336,10 +348,30 @@ impl Syncer<'_> {
                 self.counters.add(Counter::OwnerSplit, 1);
                 continue;
             };
-            if !self.ports[w].give(r) {
+            // A worker whose ring stayed full is not waited for again
+            // within this datagram.
+            let wait = !stalled[w];
+            if !give(&mut self.ports[w], r, wait) {
+                stalled[w] = true;
                 self.counters.add(Counter::InQueueFull, 1);
             }
         }
+    }
+}
+
+/// Hands a record to a worker; a full ring (a worker still starting, or a
+/// dump arriving) is waited out for up to `GIVE_WAIT`, meanwhile the
+/// socket buffer holds what arrives.
+fn give(port: &mut SyncPort, r: SessionRecord, wait: bool) -> bool {
+    let deadline = Instant::now() + GIVE_WAIT;
+    loop {
+        if port.give(r) {
+            return true;
+        }
+        if !wait || Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_micros(50));
     }
 }
 
