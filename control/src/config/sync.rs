@@ -35,6 +35,12 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
     };
     let mut err = |path: KeyPath, msg: String| errors.push(source.error_at(&path, msg));
     let at = KeyPath::root().key("sync");
+    if !config.runs_pipeline() {
+        err(
+            at.clone(),
+            "session sync needs the load-balancing pipeline: add an [[interface]]".into(),
+        );
+    }
     if sync.listen.port() == 0 {
         err(at.key("listen"), format!("{}: needs a port", sync.listen));
     }
@@ -81,7 +87,8 @@ mod tests {
 
     fn load(sync: &str) -> Result<Config, String> {
         let text = format!(
-            "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\n[forward]\ntopology = \"loop\"\n\n[sync]\n{sync}\n"
+            "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\n\
+             [[interface]]\nport = \"lan\"\naddresses = [\"10.0.0.1/24\"]\n\n[sync]\n{sync}\n"
         );
         Config::parse(std::path::Path::new("t.toml"), text)
             .map(|l| l.config)
@@ -111,5 +118,15 @@ mod tests {
         let e = load("listen = \"10.0.0.2:8848\"\npeers = [\"10.0.0.3:1\"]\nport = 3")
             .expect_err("unknown key");
         assert!(e.contains("port"), "{e}");
+        let l2 =
+            "[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n[forward]\ntopology = \"loop\"\n\
+                  [sync]\nlisten = \"10.0.0.2:8848\"\npeers = [\"10.0.0.3:1\"]\n";
+        let e = Config::parse(std::path::Path::new("t.toml"), l2.into())
+            .map(|_| ())
+            .expect_err("L2 forwarding");
+        assert!(
+            e.to_string().contains("needs the load-balancing pipeline"),
+            "{e}"
+        );
     }
 }
