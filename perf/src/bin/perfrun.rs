@@ -205,9 +205,10 @@ struct Pcaps {
 const FORMAT: u32 = 1;
 
 fn pcaps(out: &Path, plan: &Plan, seed: u64) -> Result<Pcaps> {
+    // A `+sync` row replays its base row's traffic.
     let dir = out.join("pcap").join(format!(
         "{}-{}-s{seed}-v{FORMAT}",
-        plan.mode.name(),
+        plan.mode.base().name(),
         plan.asked
     ));
     let done = dir.join("done");
