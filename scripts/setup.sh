@@ -4,14 +4,18 @@
 #
 #   scripts/setup.sh            # packages + release build
 #   scripts/setup.sh --deps     # packages only
+#   scripts/setup.sh --package  # packages, then the Debian package of ferrolb
+#                               # (scripts/package.sh; docs/packaging.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # DPDK 22.11 (headers, shared libraries and PMDs, dpdk-testpmd), what
 # bindgen needs (libclang), pcap for the net_pcap PMD, iproute2 for the
 # network-namespace tests, ethtool to turn veth offloads off there, BIRD 2
-# for route health injection over BGP (tests/e2e_bgp.rs, docs/many-nodes.md).
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2)
+# for route health injection over BGP (tests/e2e_bgp.rs, docs/many-nodes.md),
+# dpkg-dev, binutils and systemd to build the Debian package and check its
+# units (scripts/package.sh, tests/package.rs).
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 dpkg-dev binutils systemd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -38,5 +42,8 @@ command -v cargo >/dev/null || {
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 
 [ "${1:-}" = "--deps" ] && exit 0
+if [ "${1:-}" = "--package" ]; then
+  exec bash scripts/package.sh
+fi
 cargo build --release --workspace --bins
 echo "setup: built target/release/ferrolb (DPDK $(pkg-config --modversion libdpdk))"

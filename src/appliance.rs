@@ -54,6 +54,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         Some(forward_plan(&cfg.forward, cfg.ports.len())?)
     };
     let args = eal_args(cfg);
+    for warning in crate::preflight::offload_warnings(cfg) {
+        println!("{warning}");
+    }
 
     println!("ferrolb {}", crate::long_version());
     println!("EAL arguments: {}", args.as_slice().join(" "));
@@ -76,6 +79,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 ),
             )
         })?;
+        take_mac(&eal, loaded, i, id)?;
         port_ids.push(id);
     }
     let probed = eal.port_count() as usize;
@@ -372,6 +376,33 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // output and removes the taps), then the pool, then the EAL.
     drop(kernel_ports);
     Ok(())
+}
+
+/// A port's configured `mac`, where it differs from the device's: with
+/// `promiscuous = false` the device must filter for it, so it is set on the
+/// device (refused, naming the key, if the device will not take it); a
+/// promiscuous port receives it anyway and the device is left as it is
+/// (a packet socket's Linux interface keeps its MAC).
+fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
+    let port = &loaded.config.ports[i];
+    let Some(mac) = port.mac else {
+        return Ok(());
+    };
+    let device = Port::device_mac(eal, id);
+    if device == mac.0 {
+        return Ok(());
+    }
+    if port.promiscuous {
+        println!(
+            "note: port {}: MAC {mac} is not the device's ({}); the port is promiscuous, so \
+             frames to {mac} arrive and the device keeps its own",
+            port.name,
+            config::MacAddr(device)
+        );
+        return Ok(());
+    }
+    Port::set_mac(eal, id, &port.name, mac.0)
+        .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
 }
 
 /// Samples the pipeline's counters once a second for `list --rate`.

@@ -9,6 +9,7 @@
 mod appliance;
 mod kernel;
 mod lb;
+mod preflight;
 mod report;
 mod server;
 mod steering;
@@ -24,8 +25,13 @@ use clap::Parser;
 #[command(name = "ferrolb", version, long_version = long_version(), about)]
 struct Cli {
     /// The config file (TOML).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: PathBuf,
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        required_unless_present_any = ["man", "completions"]
+    )]
+    config: Option<PathBuf>,
 
     /// Exit once every worker has received nothing for MS milliseconds
     /// (for replaying pcap files; the default waits for SIGINT/SIGTERM).
@@ -35,6 +41,14 @@ struct Cli {
     /// Check the config file and exit without starting DPDK.
     #[arg(long)]
     check: bool,
+
+    /// Print this program's man page (roff, section 8) and exit.
+    #[arg(long, conflicts_with_all = ["config", "completions"])]
+    man: bool,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", conflicts_with = "config")]
+    completions: Option<clap_complete::Shell>,
 }
 
 fn long_version() -> &'static str {
@@ -48,7 +62,14 @@ fn long_version() -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = match control::config::Config::load(&cli.config) {
+    if let Some(code) = print_generated(&cli) {
+        return code;
+    }
+    let Some(config) = &cli.config else {
+        eprintln!("ferrolb: no config file (-c FILE)");
+        return ExitCode::from(2);
+    };
+    let loaded = match control::config::Config::load(config) {
         Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("ferrolb: invalid config:\n{errors}");
@@ -56,7 +77,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        println!("ferrolb: {} is valid", cli.config.display());
+        println!("ferrolb: {} is valid", config.display());
         return ExitCode::SUCCESS;
     }
     let options = appliance::RunOptions {
@@ -67,6 +88,35 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("ferrolb: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--man` and `--completions SHELL`: generated from the command line
+/// definition, printed, and the run ends; `None` for a normal run.
+fn print_generated(cli: &Cli) -> Option<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let text = if cli.man {
+        match control::manpages::page(Cli::command(), "8") {
+            Ok(page) => page,
+            Err(e) => {
+                eprintln!("ferrolb: writing the man page: {e}");
+                return Some(ExitCode::FAILURE);
+            }
+        }
+    } else if let Some(shell) = cli.completions {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ferrolb", &mut script);
+        script
+    } else {
+        return None;
+    };
+    match std::io::stdout().write_all(&text) {
+        Ok(()) => Some(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("ferrolb: {e}");
+            Some(ExitCode::FAILURE)
         }
     }
 }

@@ -200,3 +200,47 @@ fn a_virtio_user_kernel_interface_without_vhost_net_names_the_key() {
         "refused before DPDK starts"
     );
 }
+
+/// A one-port L2 forwarding config on `device` with `port_keys`.
+fn one_port(tag: &str, device: &str, port_keys: &str) -> String {
+    format!(
+        "[eal]\n{}\n\n[[port]]\nname = \"p0\"\ndevice = \"{device}\"\n{port_keys}\n\n\
+         [forward]\ntopology = \"loop\"\n",
+        test_eal_args(tag),
+    )
+}
+
+#[test]
+fn a_mac_the_device_refuses_is_refused_when_the_port_filters_by_mac() {
+    // net_ring cannot change its MAC.
+    let text = one_port(
+        "macf",
+        "net_ring0",
+        "promiscuous = false\nmac = \"02:00:00:00:77:01\"",
+    );
+    let f = fails(&text);
+    assert_eq!(f.code, 1);
+    let line = line_of(&text, "mac = ");
+    assert!(
+        f.stderr.contains(&format!(
+            "ferrolb.toml:{line}: port[0].mac: the device does not take MAC 02:00:00:00:77:01"
+        )) && f.stderr.contains("set promiscuous = true"),
+        "{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn a_promiscuous_port_keeps_the_devices_mac_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = one_port("macp", "net_ring0", "mac = \"02:00:00:00:77:01\"");
+    let path = write_config(dir.path(), "ferrolb.toml", &text);
+    let out = run_ferrolb(&path, &["--exit-when-idle", "100"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("note: port p0: MAC 02:00:00:00:77:01 is not the device's")
+            && stdout.contains("the port is promiscuous"),
+        "{stdout}"
+    );
+}

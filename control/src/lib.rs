@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod health;
 pub mod import;
+pub mod manpages;
 pub mod metrics;
 pub mod ops;
 pub mod text;

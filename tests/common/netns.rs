@@ -76,6 +76,9 @@ pub struct Topology {
     /// More lines for the `ext` and `lan` `[[port]]` tables (a kernel
     /// interface).
     pub port_extra: [String; 2],
+    /// The DPDK driver of both ports on their veths: `af_packet` (the
+    /// default) or `af_xdp`.
+    pub port_driver: &'static str,
 }
 
 impl Topology {
@@ -102,6 +105,7 @@ impl Topology {
             lb: None,
             daemon: None,
             port_extra: Default::default(),
+            port_driver: "af_packet",
         };
         let out = Command::new("bash")
             .arg(script())
@@ -194,12 +198,12 @@ socket = "{socket}"
 
 [[port]]
 name = "ext"
-device = "net_af_packet0,iface=ext,framecnt=4096"
+device = "{ext_device}"
 mac = "02:00:00:00:02:01"
 {ext_extra}
 [[port]]
 name = "lan"
-device = "net_af_packet1,iface=lan,framecnt=4096"
+device = "{lan_device}"
 mac = "02:00:00:00:01:01"
 {lan_extra}
 
@@ -223,9 +227,19 @@ via = "10.0.2.254"
 {body}"#,
             socket = self.socket.display(),
             core = worker_core(),
+            ext_device = self.device(0, "ext"),
+            lan_device = self.device(1, "lan"),
             ext_extra = self.port_extra[0],
             lan_extra = self.port_extra[1],
         )
+    }
+
+    /// Port `index`'s devargs over veth `iface`, for `port_driver`.
+    fn device(&self, index: usize, iface: &str) -> String {
+        match self.port_driver {
+            "af_xdp" => format!("net_af_xdp{index},iface={iface}"),
+            _ => format!("net_af_packet{index},iface={iface},framecnt=4096"),
+        }
     }
 
     /// Starts ferrolb in the lb namespace on `config_text(body)` and waits

@@ -92,6 +92,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print ferrolbctl's man page (roff), or write one per verb into DIR
+    Man {
+        /// Write ferrolbctl.1 and ferrolbctl-VERB.1 here instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Turn keepalived.conf or ipvsadm-save output into ferrolb services
     /// (TOML on stdout; what cannot be mapped is listed on stderr)
     #[command(subcommand)]

@@ -227,6 +227,21 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
             clap_complete::generate(*shell, &mut Cli::command(), "ferrolbctl", &mut script);
             out.write_all(&script).map_err(CtlError::Output)?;
         }
+        Command::Man { dir } => match dir {
+            Some(dir) => {
+                let files = crate::manpages::write_all(Cli::command(), "1", dir).map_err(|e| {
+                    CtlError::Message(format!("writing man pages in {}: {e}", dir.display()))
+                })?;
+                write(
+                    out,
+                    &format!("{} pages in {}\n", files.len(), dir.display()),
+                )?;
+            }
+            None => {
+                let page = crate::manpages::page(Cli::command(), "1").map_err(CtlError::Output)?;
+                out.write_all(&page).map_err(CtlError::Output)?;
+            }
+        },
         Command::Import(cmd) => super::migrate::import(cmd, out)?,
         Command::Export(cmd) => {
             let running = || -> Result<String, CtlError> {

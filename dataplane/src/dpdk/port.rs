@@ -68,6 +68,16 @@ impl<'pool> Port<'pool> {
         (ret == 0).then_some(id)
     }
 
+    /// Port `id`'s MAC address as the device reports it, before it is
+    /// started (zero if it cannot say).
+    pub fn device_mac(_eal: &Eal, id: u16) -> [u8; 6] {
+        let mut addr = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: EAL initialised, id names a probed port (from `find`),
+        // addr is a valid out-pointer; on failure it stays zero.
+        unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut addr) };
+        addr.addr_bytes
+    }
+
     /// Sets port `id`'s MAC address before it is started (a kernel
     /// interface takes its port's MAC this way).
     pub fn set_mac(_eal: &Eal, id: u16, name: &str, mac: [u8; 6]) -> Result<(), DpdkError> {
