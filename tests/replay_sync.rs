@@ -324,23 +324,45 @@ fn sync_section(listen: u16, peers: &[u16]) -> String {
     )
 }
 
-#[test]
-fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
-    let keydir = tempfile::tempdir().expect("dir");
-    let key = keydir.path().join("sync.key");
-    std::fs::write(&key, KEY).expect("key");
-    let (pa, pb, pt) = (free_port(), free_port(), free_port());
-    // 1. B first, seeing only the middle of the flows: it drops them all.
+/// The pair's key file and UDP ports: A's, B's, and the test's own (a
+/// listed peer of B's second run, to send bad datagrams from).
+struct Pair {
+    _dir: tempfile::TempDir,
+    key: PathBuf,
+    a: u16,
+    b: u16,
+    test: u16,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = dir.path().join("sync.key");
+        std::fs::write(&key, KEY).expect("key");
+        Pair {
+            _dir: dir,
+            key,
+            a: free_port(),
+            b: free_port(),
+            test: free_port(),
+        }
+    }
+}
+
+/// B first, seeing only the middle of the flows (it drops them all); then
+/// A opens every flow and syncs each session live. B must forward as A's
+/// sessions do, having scheduled nothing. Returns A, still running, and
+/// its sessions.
+fn live_sync(pair: &Pair) -> (Node, Vec<Value>) {
     let (input, _) = mid_stream(None, false);
-    let b = Node::start(&sync_section(pb, &[pa]), &input, true, &key);
-    // 2. A opens every flow and syncs each session live.
-    let a = Node::start(&sync_section(pa, &[pb]), &syns(), false, &key);
-    let unique = flows().len() as u64;
+    let b = Node::start(&sync_section(pair.b, &[pair.a]), &input, true, &pair.key);
+    let a = Node::start(&sync_section(pair.a, &[pair.b]), &syns(), false, &pair.key);
+    let unique = flows().len();
     a.wait_for("A has every session", |n| {
-        translations(&n.sessions()).len() as u64 == unique
+        translations(&n.sessions()).len() == unique
     });
     b.wait_for("B has every session", |n| {
-        translations(&n.sessions()).len() as u64 == unique
+        translations(&n.sessions()).len() == unique
     });
     let a_sessions = a.sessions();
     assert_eq!(translations(&b.sessions()), translations(&a_sessions));
@@ -351,64 +373,75 @@ fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
         b_stats["events"]["sessions_created"], 0,
         "B scheduled nothing"
     );
-    assert!(b_stats["events"]["sync_installed"].as_u64() >= Some(unique));
+    assert!(b_stats["events"]["sync_installed"].as_u64() >= Some(unique as u64));
     let (_, expected) = mid_stream(Some(&a_sessions), false);
     assert_forwarded_as_a_would(&b.stop(), &expected);
+    (a, a_sessions)
+}
 
-    // 3. B restarts (a new boot id) with replies in its input too: A dumps
-    // every session to it.
+/// B restarts (a new boot id) with the servers' replies in its input too:
+/// A dumps every session to it. Returns B, running.
+fn full_resync(pair: &Pair, a: &Node, a_sessions: &[Value]) -> Node {
     let dumps_before = a.event("sync_dumps_requested");
-    let (input, expected) = mid_stream(Some(&a_sessions), true);
-    let b = Node::start(&sync_section(pb, &[pa, pt]), &input, true, &key);
+    let (input, _) = mid_stream(Some(a_sessions), true);
+    let peers = [pair.a, pair.test];
+    let b = Node::start(&sync_section(pair.b, &peers), &input, true, &pair.key);
     b.wait_for("B has every session again", |n| {
-        translations(&n.sessions()).len() as u64 == unique
+        translations(&n.sessions()).len() == flows().len()
     });
-    assert_eq!(translations(&b.sessions()), translations(&a_sessions));
+    assert_eq!(translations(&b.sessions()), translations(a_sessions));
     assert!(a.event("sync_dumps_requested") > dumps_before);
-    assert!(a.event("sync_dumped") >= unique);
+    assert!(a.event("sync_dumped") >= flows().len() as u64);
+    b
+}
 
-    // 4. Bad datagrams from a listed peer (the test), and any from elsewhere.
-    let test = UdpSocket::bind(local(pt)).expect("the test's peer address");
-    let stranger = UdpSocket::bind("127.0.0.1:0").expect("socket");
-    let to = local(pb);
-    let good_key = Key::new(KEY.trim_end().as_bytes());
+/// A NAT session record from a client nobody opened, to VIP:`vip_port`.
+fn nat_record(vip_port: u16) -> SessionRecord {
+    let inbound = FiveTuple {
+        src: [198, 51, 100, 99].into(),
+        dst: VIP.into(),
+        src_port: 1234,
+        dst_port: vip_port,
+        proto: IpProto::TCP,
+    };
+    SessionRecord {
+        kind: RecordKind::Created,
+        forwarding: Forwarding::Nat,
+        state: ProtoState::Tcp(TcpState::Established),
+        inbound,
+        outbound: FiveTuple {
+            src: rip(11).into(),
+            dst: inbound.src,
+            src_port: 8080,
+            dst_port: 1234,
+            proto: IpProto::TCP,
+        },
+        backend: (rip(11).into(), 8080),
+        timeout_ms: 60_000,
+    }
+}
+
+fn datagram(records: &[SessionRecord], key: Option<&Key>) -> Vec<u8> {
     let header = Header {
         boot_id: 7,
         sequence: 0,
         workers: 2,
     };
-    let record = |vip_port: u16, kind: RecordKind| {
-        let inbound = FiveTuple {
-            src: [198, 51, 100, 99].into(),
-            dst: VIP.into(),
-            src_port: 1234,
-            dst_port: vip_port,
-            proto: IpProto::TCP,
-        };
-        SessionRecord {
-            kind,
-            forwarding: Forwarding::Nat,
-            state: ProtoState::Tcp(TcpState::Established),
-            inbound,
-            outbound: FiveTuple {
-                src: rip(11).into(),
-                dst: inbound.src,
-                src_port: 8080,
-                dst_port: 1234,
-                proto: IpProto::TCP,
-            },
-            backend: (rip(11).into(), 8080),
-            timeout_ms: 60_000,
-        }
-    };
-    let datagram = |records: &[SessionRecord], key: Option<&Key>| {
-        let mut e = Encoder::default();
-        for r in records {
-            assert!(e.push(r));
-        }
-        e.finish(&header, key).to_vec()
-    };
-    let good = datagram(&[record(9999, RecordKind::Created)], Some(&good_key));
+    let mut e = Encoder::default();
+    for r in records {
+        assert!(e.push(r));
+    }
+    e.finish(&header, key).to_vec()
+}
+
+/// Bad datagrams from a listed peer (the test), each with the counter it
+/// must move, and a good one from an address nobody listed.
+fn bad_datagrams_are_counted(pair: &Pair, b: &Node, a_sessions: &[Value]) {
+    let test = UdpSocket::bind(local(pair.test)).expect("the test's peer address");
+    let stranger = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    let to = local(pair.b);
+    let key = Key::new(KEY.trim_end().as_bytes());
+    let good = datagram(&[nat_record(9999)], Some(&key));
     let mut foreign = good.clone();
     foreign[..4].copy_from_slice(b"IPVS");
     let mut v2 = good.clone();
@@ -422,13 +455,10 @@ fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
         ("sync_bad_version", v2),
         ("sync_bad_length", good[..good.len() - 1].to_vec()),
         ("sync_bad_auth", garbled),
+        ("sync_bad_auth", datagram(&[nat_record(80)], None)),
         (
             "sync_bad_auth",
-            datagram(&[record(80, RecordKind::Created)], None),
-        ),
-        (
-            "sync_bad_auth",
-            datagram(&[record(80, RecordKind::Created)], Some(&wrong_key)),
+            datagram(&[nat_record(80)], Some(&wrong_key)),
         ),
         ("sync_unknown_service", good),
     ];
@@ -437,10 +467,7 @@ fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
         test.send_to(bytes, to).expect("send");
     }
     stranger
-        .send_to(
-            &datagram(&[record(80, RecordKind::Created)], Some(&good_key)),
-            to,
-        )
+        .send_to(&datagram(&[nat_record(80)], Some(&key)), to)
         .expect("send");
     b.wait_for("every bad datagram counted", |n| {
         let now = n.stats()["events"].clone();
@@ -453,14 +480,21 @@ fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
     });
     assert_eq!(
         translations(&b.sessions()),
-        translations(&a_sessions),
+        translations(a_sessions),
         "nothing installed"
     );
+}
 
+#[test]
+fn a_peer_forwards_the_middle_of_flows_exactly_as_the_node_that_opened_them() {
+    let pair = Pair::new();
+    let (a, a_sessions) = live_sync(&pair);
+    let b = full_resync(&pair, &a, &a_sessions);
+    bad_datagrams_are_counted(&pair, &b, &a_sessions);
     // B forwards both directions of every flow as A's sessions do.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(b.stats()["events"]["sessions_created"], 0);
+    let (_, expected) = mid_stream(Some(&a_sessions), true);
     assert_forwarded_as_a_would(&b.stop(), &expected);
     assert!(a.event("sync_peers_joined") >= 2);
-    drop(a);
 }
