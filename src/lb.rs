@@ -5,8 +5,8 @@ use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConf
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
-    BackendSpec, Garp, Interface, KernelPath, LbConfig, Mode, PortSetup, ServiceSpec, SnatSpec,
-    StaticRoute,
+    acl::AclSpec, BackendSpec, Garp, Interface, KernelPath, LbConfig, Mode, PortSetup, ServiceSpec,
+    SnatSpec, StaticRoute,
 };
 use dataplane::wire::ethernet::MacAddr;
 
@@ -138,6 +138,10 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         local_addrs: s.local_addresses.clone(),
         local_ports: (s.local_ports.min, s.local_ports.max),
         timeouts: s.timeouts.as_ref().map(|t| timeouts(*base, t)),
+        acl: AclSpec {
+            allow: s.allow.iter().map(|p| (p.addr, p.len)).collect(),
+            deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
+        },
         backends: s
             .backends
             .iter()

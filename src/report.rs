@@ -253,6 +253,14 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
         );
     }
     println!();
+    // Refusals by a service's access list (a service has no backend to
+    // count them on): one row per service that has a list.
+    for (i, svc) in tables.services.iter().enumerate() {
+        if svc.acl.is_some() {
+            let denied = counters.services.get(i).map_or(0, |c| c.denied);
+            println!("{:<44} {denied:>10}", format!("denied:{}", svc.spec.key()));
+        }
+    }
     for (reason, n) in counters.drops.iter() {
         println!("{:<44} {n:>10}", format!("drop:{}", reason.name()));
     }

@@ -457,3 +457,45 @@ fn a_udp_datagram_without_checksum_keeps_none_through_nat() {
     assert_frames_eq("lan", &s.expected, &run.sent[0]);
     run.assert_drops(&[]);
 }
+
+#[test]
+fn a_services_access_list_lets_the_most_specific_prefix_decide() {
+    // Clients 198.51.100.0/25 may connect, except .99; the rest of the /24
+    // may not, and no one else may (an allow list is a whitelist).
+    let acl = "allow = [\"198.51.100.0/24\", \"198.51.100.0/25\"]\n\
+               deny = [\"198.51.100.128/25\", \"198.51.100.99/32\"]\n";
+    let services = service("tcp", 80, "nat", "rr", acl, &[(rip(11), Some(8080), 1)])
+        + &service("udp", 53, "nat", "rr", "", &[(rip(11), None, 1)]);
+    let mut s = Script::default();
+    for n in [1u8, 98] {
+        let c = (cip(n), 40001);
+        let (fwd, rev) = nat_legs(LAN_MAC, ROUTER_MAC, c, HTTP, c, (rip(11), 8080), rmac(11));
+        TcpConv::new(fwd, rev).client(&mut s, "S", b"");
+    }
+    // Denied: the /32 inside the allowed /25, the denied /25, and a client
+    // no prefix holds; each SYN twice (a retransmission is refused again).
+    for client in [cip(99), cip(200), [203, 0, 113, 7]] {
+        for _ in 0..2 {
+            s.push(
+                tcp(ROUTER_MAC, LAN_MAC, (client, 40002), HTTP, 1, 0, "S", b"").bytes(),
+                None,
+            );
+        }
+    }
+    // A service without a list takes everyone.
+    let c = ([203, 0, 113, 7], 5353);
+    let (fwd, rev) = nat_legs(LAN_MAC, ROUTER_MAC, c, DNS, c, (rip(11), 53), rmac(11));
+    let mut t = Tally::default();
+    udp_on(&mut s, &fwd, b"q", &mut t);
+    let _ = rev;
+
+    let run = run_one_arm(&s.input, &services);
+    assert_frames_eq("lan", &s.expected, &run.sent[0]);
+    run.assert_drops(&[("acl_denied", 6)]);
+    assert_eq!(run.event("sessions_created"), 3);
+    assert_eq!(run.report_value("denied:tcp/192.0.2.10:80", 0), 6);
+    assert!(
+        !run.stdout().contains("denied:udp/192.0.2.10:53"),
+        "a service without a list has no denied row"
+    );
+}

@@ -82,7 +82,8 @@ pub enum Op {
     /// The running config as TOML. Reply: [`ConfigReply`].
     GetConfig,
     ServiceAdd {
-        service: ServiceConfig,
+        /// Boxed: the op enum stays small (a service is the largest op).
+        service: Box<ServiceConfig>,
     },
     /// Changes the listed fields of a service; the others stay.
     ServiceEdit {
@@ -450,6 +451,13 @@ pub struct FlowStats {
     pub packets_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Services only: first packets the access list refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub denied: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-second rates over the last sampling interval (about 1 s).

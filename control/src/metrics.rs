@@ -159,6 +159,7 @@ fn add_stats(total: &mut Option<FlowStats>, more: Option<FlowStats>) {
         t.packets_out += m.packets_out;
         t.bytes_in += m.bytes_in;
         t.bytes_out += m.bytes_out;
+        t.denied += m.denied;
     }
 }
 
@@ -309,6 +310,16 @@ fn service_metrics(out: &mut Exposition, services: &[Service<'_>]) {
         CLIENT_BACKEND,
         &items,
     );
+    let name = "ferrolb_service_denied_total";
+    out.family(
+        name,
+        Kind::Counter,
+        "First packets the service's access list (allow, deny) refused.",
+    );
+    for s in services {
+        let denied = s.stats.map_or(0, |f| f.denied);
+        out.sample(name, &[("service", &s.label)], denied);
+    }
 }
 
 fn backend_metrics(out: &mut Exposition, services: &[Service<'_>]) {

@@ -96,7 +96,7 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
                     format!("service {key} already exists; edit it or delete it first"),
                 ));
             }
-            next.services.push(service.clone());
+            next.services.push((**service).clone());
         }
         Op::ServiceEdit { service, set } => {
             edit_service(service_mut(&mut next, service)?, set);

@@ -63,6 +63,7 @@ fn config(mode: Mode) -> LbConfig {
         local_addrs: Vec::new(),
         local_ports: (1024, 65535),
         timeouts: None,
+        acl: Default::default(),
         backends: (0..4)
             .map(|i| BackendSpec {
                 addr: backend(i),

@@ -74,6 +74,9 @@ pub enum DropReason {
     NoService,
     /// The service has no backend with weight > 0.
     NoBackend,
+    /// The client is not allowed by the service's access list (also
+    /// counted per service as `denied`).
+    AclDenied,
     /// No local address has a free port for the flow (FULLNAT, SNAT).
     PortsExhausted,
     /// The session table is full; established flows keep working.
@@ -97,7 +100,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 39] = [
+    pub const ALL: [DropReason; 40] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -129,6 +132,7 @@ impl DropReason {
         DropReason::NoSession,
         DropReason::NoService,
         DropReason::NoBackend,
+        DropReason::AclDenied,
         DropReason::PortsExhausted,
         DropReason::TableFull,
         DropReason::TxFull,
@@ -175,6 +179,7 @@ impl DropReason {
             DropReason::NoSession => "no_session",
             DropReason::NoService => "no_service",
             DropReason::NoBackend => "no_backend",
+            DropReason::AclDenied => "acl_denied",
             DropReason::PortsExhausted => "ports_exhausted",
             DropReason::TableFull => "table_full",
             DropReason::TxFull => "tx_full",

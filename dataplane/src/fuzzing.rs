@@ -107,6 +107,7 @@ fn run_pipeline(data: &[u8]) {
         local_addrs: vec![Ipv4Addr::new(10, 0, 1, 100)],
         local_ports: (1024, 1100),
         timeouts: None,
+        acl: Default::default(),
         backends: backends.clone(),
     };
     let cfg = LbConfig {

@@ -138,6 +138,7 @@ fn flow_stats(c: Option<&FlowCounters>) -> FlowStats {
         packets_out: c.packets_out,
         bytes_in: c.bytes_in,
         bytes_out: c.bytes_out,
+        denied: c.denied,
     }
 }
 

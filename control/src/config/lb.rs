@@ -419,6 +419,14 @@ pub struct ServiceConfig {
     /// Per-service overrides of `[timeouts]`.
     #[serde(default)]
     pub timeouts: Option<TimeoutsConfig>,
+    /// Client prefixes that may connect (a whitelist: when not empty, a
+    /// client no listed prefix holds is refused). The most specific prefix
+    /// of `allow` and `deny` that holds a client decides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Ipv4Prefix>,
+    /// Client prefixes that may not connect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<Ipv4Prefix>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -493,7 +501,6 @@ impl ServiceConfig {
         }
     }
 
-    /// A service with every default and no backends.
     /// Whether the service picks up flows mid-stream (`pickup`, with its
     /// default: on for `mh`; never for NAT and FULLNAT).
     pub fn picks_up(&self) -> bool {
@@ -501,6 +508,7 @@ impl ServiceConfig {
             && self.pickup.unwrap_or(self.scheduler == SchedulerName::Mh)
     }
 
+    /// A service with every default and no backends.
     pub fn new(vip: Ipv4Addr, protocol: Protocol, port: u16, mode: LbMode) -> ServiceConfig {
         ServiceConfig {
             name: None,
@@ -519,6 +527,8 @@ impl ServiceConfig {
             local_addresses: Vec::new(),
             local_ports: PortRange::default(),
             timeouts: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),

@@ -818,3 +818,28 @@ fn pickup_is_for_dr_and_tun_and_on_by_default_for_mh() {
     assert!(service("mode = \"tun\"\nscheduler = \"sh\"\npickup = true"));
     assert!(!service("mode = \"nat\"\nscheduler = \"mh\""));
 }
+
+#[test]
+fn access_lists_are_networks_and_a_prefix_is_allowed_or_denied() {
+    let with = |keys: &str| BASE.replace("mode = \"nat\"", &format!("mode = \"nat\"\n{keys}"));
+    let ok = parse(&with(
+        "allow = [\"10.0.0.0/8\", \"0.0.0.0/0\"]\ndeny = [\"10.66.0.0/16\", \"10.1.2.3/32\"]",
+    ))
+    .expect("valid")
+    .config;
+    assert_eq!(ok.services[0].allow.len(), 2);
+    assert_eq!(ok.services[0].deny[1].to_string(), "10.1.2.3/32");
+
+    let e = refused(
+        &with("allow = [\"10.1.2.3/24\"]"),
+        "service[0].allow[0]",
+        22,
+    );
+    assert!(e.message.contains("write the network, 10.1.2.0/24"), "{e}");
+    let e = refused(
+        &with("allow = [\"10.0.0.0/8\"]\ndeny = [\"192.0.2.0/24\", \"10.0.0.0/8\"]"),
+        "service[0].deny[1]",
+        23,
+    );
+    assert!(e.message.contains("also in allow"), "{e}");
+}

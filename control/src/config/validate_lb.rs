@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use super::{
     service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, Protocol,
-    TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
+    ServiceConfig, TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
 };
 
 /// 802.1Q VLAN IDs usable on an interface (0 and 4095 are reserved).
@@ -338,6 +338,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 ),
             );
         }
+        access_list(c, &at, s);
         if s.persistence_prefix > 32 {
             c.err(
                 at.key("persistence_prefix"),
@@ -563,6 +564,45 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         if let Some(problem) = r.ports.problem() {
             c.err(at.key("ports"), problem);
         }
+    }
+}
+
+/// The most prefixes one service's `allow` and `deny` may hold together.
+pub const MAX_ACCESS_LIST: usize = 65_536;
+
+/// `allow` and `deny`: networks written as networks, no prefix in both,
+/// and a bounded size.
+fn access_list(c: &mut Check<'_>, at: &KeyPath, s: &ServiceConfig) {
+    for (key, list) in [("allow", &s.allow), ("deny", &s.deny)] {
+        for (i, p) in list.iter().enumerate() {
+            if p.host_bits_set() || p.len > 32 {
+                c.err(
+                    at.key(key).index(i),
+                    format!(
+                        "{p} has host bits set: write the network, {}/{}",
+                        p.network(),
+                        p.len
+                    ),
+                );
+            }
+        }
+    }
+    for (i, p) in s.deny.iter().enumerate() {
+        if s.allow.contains(p) {
+            c.err(
+                at.key("deny").index(i),
+                format!("{p} is also in allow: a prefix is allowed or denied, not both"),
+            );
+        }
+    }
+    if s.allow.len() + s.deny.len() > MAX_ACCESS_LIST {
+        c.err(
+            at.key("allow"),
+            format!(
+                "{} prefixes in allow and deny: at most {MAX_ACCESS_LIST} per service",
+                s.allow.len() + s.deny.len()
+            ),
+        );
     }
 }
 

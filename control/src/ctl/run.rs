@@ -374,7 +374,7 @@ fn change(client: &mut Client, op: &Op, out: &mut dyn Write) -> Result<(), CtlEr
 fn service_op(cmd: &ServiceCmd, client: &mut Client) -> Result<Op, CtlError> {
     Ok(match cmd {
         ServiceCmd::Add(args) => Op::ServiceAdd {
-            service: new_service(args),
+            service: Box::new(new_service(args)),
         },
         ServiceCmd::Edit(args) => Op::ServiceEdit {
             service: args.service,

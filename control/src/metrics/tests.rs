@@ -13,6 +13,7 @@ fn flow(n: u64) -> Option<FlowStats> {
         packets_out: 20 * n,
         bytes_in: 1000 * n,
         bytes_out: 2000 * n,
+        denied: n / 2,
     })
 }
 
@@ -201,6 +202,7 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_service_connections_total", "counter"),
         ("ferrolb_service_packets_total", "counter"),
         ("ferrolb_service_bytes_total", "counter"),
+        ("ferrolb_service_denied_total", "counter"),
         ("ferrolb_backend_weight", "gauge"),
         ("ferrolb_backend_draining", "gauge"),
         ("ferrolb_backend_active_sessions", "gauge"),

@@ -146,6 +146,17 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         b.scheduler.to_string(),
     );
     field("mh_ports", a.mh_ports.to_string(), b.mh_ports.to_string());
+    field(
+        "port_last",
+        or_none(a.port_last.as_ref()),
+        or_none(b.port_last.as_ref()),
+    );
+    let addrs = |v: &[std::net::SocketAddrV4]| match v.is_empty() {
+        true => "none".to_owned(),
+        false => list(v),
+    };
+    field("also_listen", addrs(&a.also_listen), addrs(&b.also_listen));
+    field("ops", a.ops.to_string(), b.ops.to_string());
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",
@@ -169,6 +180,16 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         a.timeouts.as_ref(),
         b.timeouts.as_ref(),
     );
+
+    for (name, was, is) in [("allow", &a.allow, &b.allow), ("deny", &a.deny, &b.deny)] {
+        for (prefix, x, y) in pair_up(was, is, |p| *p) {
+            match (x, y) {
+                (None, Some(_)) => out.push(format!("+ {name} {key} {prefix}")),
+                (Some(_), None) => out.push(format!("- {name} {key} {prefix}")),
+                _ => {}
+            }
+        }
+    }
 
     // Local addresses are used in turn, so their order matters too.
     let (la, lb) = (&a.local_addresses, &b.local_addresses);

@@ -123,13 +123,13 @@ fn new_service(vip: &str, port: u16) -> ServiceConfig {
 #[test]
 fn service_add_appends_and_refuses_a_duplicate() {
     let c = apply(Op::ServiceAdd {
-        service: new_service("192.0.2.30", 443),
+        service: Box::new(new_service("192.0.2.30", 443)),
     });
     assert_eq!(c.config.services.len(), 3);
     assert_eq!(c.config.services[2].vip, Ipv4Addr::new(192, 0, 2, 30));
     assert!(c.flush.is_empty());
     let e = refused(Op::ServiceAdd {
-        service: new_service("192.0.2.10", 80),
+        service: Box::new(new_service("192.0.2.10", 80)),
     });
     assert_eq!(e.code, ErrorCode::AlreadyExists);
     assert!(
@@ -520,7 +520,9 @@ fn invalid_keys(op: Op) -> Vec<String> {
 fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     let mut named = new_service("192.0.2.30", 80);
     named.name = Some("web\nTCP  6.6.6.6:80 rr".into());
-    let keys = invalid_keys(Op::ServiceAdd { service: named });
+    let keys = invalid_keys(Op::ServiceAdd {
+        service: Box::new(named),
+    });
     assert_eq!(keys, ["service[2].name"]);
     let keys = invalid_keys(Op::ServiceEdit {
         service: web(),
@@ -538,7 +540,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
         "10.0.0.1",
     ] {
         let keys = invalid_keys(Op::ServiceAdd {
-            service: new_service(vip, 80),
+            service: Box::new(new_service(vip, 80)),
         });
         assert!(
             keys.contains(&"service[2].vip".to_owned()),
@@ -771,7 +773,7 @@ fn diff_lines_of_each_op() {
         ),
         (
             Op::ServiceAdd {
-                service: new_service("192.0.2.30", 443),
+                service: Box::new(new_service("192.0.2.30", 443)),
             },
             vec![
                 "+ service tcp/192.0.2.30:443 (nat, rr)",
@@ -890,6 +892,33 @@ fn diff_of_whole_configs_in_section_order() {
     );
     // The way back removes what was added.
     assert!(diff(&new, &old).contains(&"- snat 10.0.3.0/24".to_string()));
+}
+
+#[test]
+fn access_lists_port_ranges_groups_and_ops_are_changes() {
+    let old = running();
+    let mut new = old.clone();
+    let p = |s: &str| s.parse().expect("a prefix");
+    new.services[0].allow = vec![p("10.0.0.0/8"), p("198.51.100.0/24")];
+    new.services[0].deny = vec![p("10.66.0.0/16")];
+    new.services[0].port_last = Some(90);
+    new.services[0].also_listen = vec!["192.0.2.11:80".parse().unwrap()];
+    assert_eq!(
+        diff(&old, &new),
+        vec![
+            "~ service tcp/192.0.2.10:80 port_last none -> 90",
+            "~ service tcp/192.0.2.10:80 also_listen none -> 192.0.2.11:80",
+            "+ allow tcp/192.0.2.10:80 10.0.0.0/8",
+            "+ allow tcp/192.0.2.10:80 198.51.100.0/24",
+            "+ deny tcp/192.0.2.10:80 10.66.0.0/16",
+        ]
+    );
+    let mut fewer = new.clone();
+    fewer.services[0].allow.pop();
+    assert_eq!(
+        diff(&new, &fewer),
+        vec!["- allow tcp/192.0.2.10:80 198.51.100.0/24"]
+    );
 }
 
 #[test]

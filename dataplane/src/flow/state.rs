@@ -375,6 +375,13 @@ impl FlowState {
         };
         let target = match service {
             Some(s) => {
+                let acl = t
+                    .services
+                    .get(s as usize)
+                    .and_then(|svc| svc.acl.as_deref());
+                if acl.is_some_and(|acl| !acl.allows(tuple.src)) {
+                    return Err(DropReason::AclDenied);
+                }
                 if !opens {
                     if !picks_up(t, s, first.tcp_flags) {
                         return Err(DropReason::NoSession);

@@ -10,7 +10,7 @@ use super::decide::Step;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::state::{OnePacket, Opened, Plan};
+use crate::flow::state::{FirstPacket, OnePacket, Opened, Plan};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, Origin, SessionId};
 use crate::io::PacketIo;
@@ -19,7 +19,7 @@ use crate::packet::Ipv4Meta;
 use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sync::RecordKind;
-use crate::tables::Mode;
+use crate::tables::{Mode, ServiceKey};
 use crate::tuple::IpProto;
 use crate::wire::{ethernet, get_mac};
 
@@ -100,8 +100,33 @@ impl<P: PacketBuf> Datapath<P> {
         let first = first_packet(pkt.data(), meta, hash);
         match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => self.open_planned(cx, at, pkt, meta, plan),
-            Err(reason) => self.drop_or_kernel(cx, at.port, pkt, reason),
+            Err(reason) => self.refuse(cx, at.port, pkt, &first, reason),
         }
+    }
+
+    /// A first packet `plan` refused: counted on its service as well when
+    /// the service's access list denied it, then dropped (or the kernel's).
+    pub(super) fn refuse<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        pkt: P,
+        first: &FirstPacket,
+        reason: DropReason,
+    ) {
+        if reason == DropReason::AclDenied {
+            let key = ServiceKey {
+                proto: first.tuple.proto,
+                vip: first.tuple.dst,
+                port: first.tuple.dst_port,
+            };
+            if let Some(s) = cx.t.service_index.lookup(&key) {
+                if let Some(c) = self.counters.services.get_mut(s as usize) {
+                    c.denied += 1;
+                }
+            }
+        }
+        self.drop_or_kernel(cx, port, pkt, reason)
     }
 
     /// A scheduled new flow made real: its session inserted and the packet

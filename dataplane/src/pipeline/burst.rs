@@ -199,7 +199,7 @@ impl<P: PacketBuf> Datapath<P> {
                                 plan,
                             });
                         }
-                        Err(reason) => self.drop_or_kernel(cx, port, pkt, reason),
+                        Err(reason) => self.refuse(cx, port, pkt, &first, reason),
                     }
                 }
                 _ if waiting.is_empty() => self.act(cx, pkt, meta, hash, step),

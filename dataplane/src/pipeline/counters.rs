@@ -18,6 +18,9 @@ pub struct FlowCounters {
     pub bytes_in: u64,
     pub packets_out: u64,
     pub bytes_out: u64,
+    /// First packets the service's access list refused (services only:
+    /// counted on the service, not summed from backends).
+    pub denied: u64,
 }
 
 impl FlowCounters {
@@ -38,6 +41,7 @@ impl FlowCounters {
         self.bytes_in += o.bytes_in;
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
+        self.denied += o.denied;
     }
 }
 
@@ -226,7 +230,11 @@ impl LbCounters {
     /// packet path counts a service's packets once, on the backend.
     pub fn sum_services(&mut self, backends: &[BackendInfo]) {
         for c in &mut self.services {
-            *c = FlowCounters::default();
+            // `denied` is the service's own; the rest comes from backends.
+            *c = FlowCounters {
+                denied: c.denied,
+                ..FlowCounters::default()
+            };
         }
         for (b, c) in backends.iter().zip(&self.backends) {
             if let Some(s) = self.services.get_mut(b.service as usize) {

@@ -12,6 +12,7 @@
 //! entries no worker's session refers to any more and gives them to new
 //! ones (`reclaim`). Workers never allocate while reading these.
 
+pub mod acl;
 mod listen;
 mod model;
 pub mod owner;
@@ -466,8 +467,14 @@ fn compile_services(
         owned.push(spec.vip);
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
+        // Shared when the list did not change (a big one is costly to build).
+        let acl = match old.filter(|o| o.spec.acl == spec.acl) {
+            Some(o) => o.acl.clone(),
+            None => (!spec.acl.is_empty()).then(|| std::sync::Arc::new(acl::Acl::build(&spec.acl))),
+        };
         let svc = Service {
             spec: spec.clone(),
+            acl,
             scheduler,
             backend_ids: ids,
             state: Lifecycle::Active,

@@ -91,6 +91,8 @@ pub struct ServiceSpec {
     pub local_ports: (u16, u16),
     /// Overrides of the global timeouts for this service's sessions.
     pub timeouts: Option<Timeouts>,
+    /// Client prefixes allowed and denied (`tables::acl`); empty: everyone.
+    pub acl: super::acl::AclSpec,
     pub backends: Vec<BackendSpec>,
 }
 
@@ -248,6 +250,8 @@ pub struct IdStamp {
 #[derive(Clone, Debug)]
 pub struct Service {
     pub spec: ServiceSpec,
+    /// `spec.acl` compiled; none when the service takes every client.
+    pub acl: Option<std::sync::Arc<super::acl::Acl>>,
     /// Scheduler with backend ids assigned; each worker clones it (rr/wrr
     /// cursors are per worker). Empty for a retired service.
     pub scheduler: Scheduler,

@@ -47,6 +47,7 @@ fn sample_list() -> ListReply {
                     packets_out: 3500,
                     bytes_in: 1_234_567,
                     bytes_out: 98_765_432_100,
+                    denied: 0,
                 }),
                 rate: Some(FlowRates {
                     cps: 12.4,
@@ -63,6 +64,7 @@ fn sample_list() -> ListReply {
                             packets_out: 3500,
                             bytes_in: 1_234_567,
                             bytes_out: 98_765_432_100,
+                            denied: 0,
                         }),
                         ..backend("10.0.0.11", 8080, 3, 10, 0)
                     },
