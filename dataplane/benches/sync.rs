@@ -83,6 +83,7 @@ fn config() -> LbConfig {
             local_addrs: Vec::new(),
             local_ports: (1024, 65535),
             timeouts: None,
+            acl: Default::default(),
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),
