@@ -142,6 +142,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             allow: s.allow.iter().map(|p| (p.addr, p.len)).collect(),
             deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
         },
+        mss_clamp: s.mss_clamp,
         backends: s
             .backends
             .iter()

@@ -499,3 +499,74 @@ fn a_services_access_list_lets_the_most_specific_prefix_decide() {
         "a service without a list has no denied row"
     );
 }
+
+/// A TCP segment with flags `syn_ack` (SYN-ACK) or SYN, and an MSS option.
+fn tcp_with_mss(from: (Mac, Ep), to: (Mac, Ep), syn_ack: bool, mss: u16) -> Vec<u8> {
+    use etherparse::{PacketBuilder, TcpOptionElement};
+    let b = PacketBuilder::ethernet2(from.0, to.0)
+        .ipv4(from.1 .0, to.1 .0, 64)
+        .tcp(from.1 .1, to.1 .1, 100, 64240);
+    let b = if syn_ack { b.syn().ack(101) } else { b.syn() };
+    let b = b
+        .options(&[
+            TcpOptionElement::Noop,
+            TcpOptionElement::MaximumSegmentSize(mss),
+        ])
+        .expect("options");
+    let mut f = Vec::new();
+    b.write(&mut f, &[]).expect("frame");
+    f
+}
+
+/// The destination and MSS option of a sent TCP frame.
+fn dst_and_mss(frame: &[u8]) -> (Ep, Option<u16>) {
+    let p = etherparse::SlicedPacket::from_ethernet(frame).expect("a frame");
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    let mss = t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    });
+    ((ip.header().destination(), t.destination_port()), mss)
+}
+
+#[test]
+fn mss_clamp_lowers_the_mss_of_syns_both_ways_and_keeps_checksums() {
+    let services = service(
+        "tcp",
+        80,
+        "nat",
+        "rr",
+        "mss_clamp = 1360\n",
+        &[(rip(11), Some(8080), 1)],
+    ) + &service("tcp", 81, "nat", "rr", "", &[(rip(12), Some(8080), 1)]);
+    let c = (cip(1), 40001);
+    let input = vec![
+        tcp_with_mss((ROUTER_MAC, c), (LAN_MAC, HTTP), false, 1460),
+        tcp_with_mss((rmac(11), (rip(11), 8080)), (LAN_MAC, c), true, 8960),
+        // Already small: left as it is. Another service: no clamping.
+        tcp_with_mss((ROUTER_MAC, (cip(2), 40002)), (LAN_MAC, HTTP), false, 1200),
+        tcp_with_mss(
+            (ROUTER_MAC, (cip(3), 40003)),
+            (LAN_MAC, (VIP, 81)),
+            false,
+            1460,
+        ),
+    ];
+    let run = run_one_arm(&input, &services);
+    let sent: Vec<(Ep, Option<u16>)> = run.sent[0].iter().map(|f| dst_and_mss(f)).collect();
+    assert_eq!(
+        sent,
+        vec![
+            ((rip(11), 8080), Some(1360)),
+            (c, Some(1360)),
+            ((rip(11), 8080), Some(1200)),
+            ((rip(12), 8080), Some(1460)),
+        ]
+    );
+    assert_eq!(run.event("mss_clamped"), 2);
+}

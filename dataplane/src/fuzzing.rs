@@ -108,6 +108,7 @@ fn run_pipeline(data: &[u8]) {
         local_ports: (1024, 1100),
         timeouts: None,
         acl: Default::default(),
+        mss_clamp: None,
         backends: backends.clone(),
     };
     let cfg = LbConfig {

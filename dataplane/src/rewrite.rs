@@ -125,6 +125,43 @@ impl Translation {
 /// Sets the Ethernet source and destination MACs (DR, and every mode once
 /// the next hop is resolved).
 #[inline]
+/// MSS clamping: lowers the MSS option of the TCP segment at
+/// `meta.l4_offset` to `max` if it is above, updating the checksum
+/// incrementally. Returns whether it changed the segment; a segment
+/// without a (well-formed) MSS option is left as it is.
+pub fn clamp_mss(frame: &mut [u8], meta: &Ipv4Meta, max: u16) -> bool {
+    let Some(header) = frame.get_mut(meta.l4_offset..) else {
+        return false;
+    };
+    if header.len() < tcp::TCP_MIN_HEADER_LEN {
+        return false;
+    }
+    let Some(at) = tcp::mss_value_at(header) else {
+        return false;
+    };
+    let old = get_be16(header, at);
+    if old <= max {
+        return false;
+    }
+    let mut delta = Delta::default();
+    if at % 2 == 0 {
+        delta.word(old, max);
+    } else {
+        // At an odd offset the value's high byte is the low byte of one
+        // checksum word and its low byte the high byte of the next; the
+        // other byte of each word is unchanged, so it cancels out.
+        let [old_hi, old_lo] = old.to_be_bytes();
+        let [new_hi, new_lo] = max.to_be_bytes();
+        delta.word(u16::from(old_hi), u16::from(new_hi));
+        delta.word(u16::from(old_lo) << 8, u16::from(new_lo) << 8);
+    }
+    put_be16(header, at, max);
+    let check = tcp::field::CHECKSUM.start;
+    let sum = get_be16(header, check);
+    put_be16(header, check, delta.apply(sum));
+    true
+}
+
 pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
     put_bytes(frame, ethernet::field::DESTINATION.start, &dst.0);
     put_bytes(frame, ethernet::field::SOURCE.start, &src.0);

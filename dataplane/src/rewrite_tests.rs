@@ -380,3 +380,76 @@ fn restore_ttl(frame: &mut [u8], l3: usize, ttl: u8) {
     let c = checksum::update16(get_be16(frame, at), old, new);
     put_be16(frame, at, c);
 }
+
+/// A SYN whose options are `pad` NOPs then MSS `mss` (then window scale),
+/// checksums valid.
+fn syn_with_mss(pad: usize, mss: u16) -> Vec<u8> {
+    use etherparse::{PacketBuilder, TcpOptionElement};
+    let mut options = vec![TcpOptionElement::Noop; pad];
+    options.push(TcpOptionElement::MaximumSegmentSize(mss));
+    options.push(TcpOptionElement::WindowScale(7));
+    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([198, 51, 100, 7], [203, 0, 113, 10], 64)
+        .tcp(40000, 80, 1, 64240)
+        .syn()
+        .options(&options)
+        .expect("options fit");
+    let mut f = Vec::new();
+    builder.write(&mut f, &[]).expect("frame");
+    f
+}
+
+fn mss_of(frame: &[u8]) -> Option<u16> {
+    let m = meta(frame);
+    let header = &frame[m.l4_offset..];
+    tcp::mss_value_at(header).map(|at| get_be16(header, at))
+}
+
+#[test]
+fn mss_is_clamped_at_even_and_odd_offsets_with_a_valid_checksum() {
+    for pad in 0..4 {
+        let mut f = syn_with_mss(pad, 1460);
+        let m = meta(&f);
+        assert!(clamp_mss(&mut f, &m, 1360), "pad {pad}");
+        assert_eq!(mss_of(&f), Some(1360), "pad {pad}");
+        assert_checksums_verify(&f);
+        // Already below: untouched.
+        let mut g = syn_with_mss(pad, 1200);
+        let before = g.clone();
+        assert!(!clamp_mss(&mut g, &m, 1360));
+        assert_eq!(g, before);
+    }
+}
+
+#[test]
+fn a_segment_without_a_well_formed_mss_option_is_left_alone() {
+    let mut plain = testutil::tcp_frame([198, 51, 100, 7], [203, 0, 113, 10], 40000, 80, 64, b"x");
+    let m = meta(&plain);
+    let before = plain.clone();
+    assert!(!clamp_mss(&mut plain, &m, 536));
+    assert_eq!(plain, before);
+    // An MSS option whose length byte says 3, and one running past the header.
+    for bad_len in [3u8, 40] {
+        let mut f = syn_with_mss(0, 1460);
+        let m = meta(&f);
+        put_u8(&mut f, m.l4_offset + 21, bad_len);
+        let before = f.clone();
+        assert!(!clamp_mss(&mut f, &m, 536), "length {bad_len}");
+        assert_eq!(f, before);
+    }
+}
+
+proptest! {
+    #[test]
+    fn clamping_keeps_the_checksum_valid(pad in 0usize..8, mss in 0u16..=u16::MAX, max in 0u16..=u16::MAX) {
+        let mut f = syn_with_mss(pad, mss);
+        let m = meta(&f);
+        let changed = clamp_mss(&mut f, &m, max);
+        prop_assert_eq!(changed, mss > max);
+        prop_assert_eq!(mss_of(&f), Some(mss.min(max)));
+        let ip_header = &f[m.l3_offset..m.l4_offset];
+        let src = Ipv4Addr::new(ip_header[12], ip_header[13], ip_header[14], ip_header[15]);
+        let dst = Ipv4Addr::new(ip_header[16], ip_header[17], ip_header[18], ip_header[19]);
+        prop_assert!(checksum::l4_verifies(src, dst, IpProto::TCP, &f[m.l4_offset..]));
+    }
+}

@@ -427,6 +427,10 @@ pub struct ServiceConfig {
     /// Client prefixes that may not connect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<Ipv4Prefix>,
+    /// TCP: the largest MSS a SYN through this service may announce; a
+    /// larger one is lowered to it (MSS clamping). None: left as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mss_clamp: Option<u16>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -529,6 +533,7 @@ impl ServiceConfig {
             timeouts: None,
             allow: Vec::new(),
             deny: Vec::new(),
+            mss_clamp: None,
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),

@@ -843,3 +843,15 @@ fn access_lists_are_networks_and_a_prefix_is_allowed_or_denied() {
     );
     assert!(e.message.contains("also in allow"), "{e}");
 }
+
+#[test]
+fn mss_clamp_is_for_tcp_and_a_real_mss() {
+    let with = |keys: &str| BASE.replace("mode = \"nat\"", &format!("mode = \"nat\"\n{keys}"));
+    let ok = parse(&with("mss_clamp = 1360")).expect("valid").config;
+    assert_eq!(ok.services[0].mss_clamp, Some(1360));
+    let e = refused(&with("mss_clamp = 100"), "service[0].mss_clamp", 22);
+    assert!(e.message.contains("536..=9176"), "{e}");
+    let udp = with("mss_clamp = 1360").replace("protocol = \"tcp\"", "protocol = \"udp\"");
+    let e = refused(&udp, "service[0].mss_clamp", 22);
+    assert!(e.message.contains("tcp services"), "{e}");
+}

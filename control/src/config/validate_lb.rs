@@ -339,6 +339,20 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
             );
         }
         access_list(c, &at, s);
+        if let Some(mss) = s.mss_clamp {
+            if s.protocol != Protocol::Tcp {
+                c.err(at.key("mss_clamp"), "mss_clamp is for tcp services");
+            } else if !MSS_CLAMP_RANGE.contains(&mss) {
+                c.err(
+                    at.key("mss_clamp"),
+                    format!(
+                        "{mss}: must be {}..={} (an IPv4 MSS that fits a 9216-byte packet)",
+                        MSS_CLAMP_RANGE.start(),
+                        MSS_CLAMP_RANGE.end()
+                    ),
+                );
+            }
+        }
         if s.persistence_prefix > 32 {
             c.err(
                 at.key("persistence_prefix"),
@@ -566,6 +580,10 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         }
     }
 }
+
+/// MSS values a service may clamp to: RFC 879's minimum datagram less the
+/// headers, up to the largest MTU a port takes less 40.
+const MSS_CLAMP_RANGE: std::ops::RangeInclusive<u16> = 536..=9176;
 
 /// The most prefixes one service's `allow` and `deny` may hold together.
 pub const MAX_ACCESS_LIST: usize = 65_536;

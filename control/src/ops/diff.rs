@@ -157,6 +157,11 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
     };
     field("also_listen", addrs(&a.also_listen), addrs(&b.also_listen));
     field("ops", a.ops.to_string(), b.ops.to_string());
+    field(
+        "mss_clamp",
+        or_none(a.mss_clamp.as_ref()),
+        or_none(b.mss_clamp.as_ref()),
+    );
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",

@@ -16,11 +16,12 @@ use crate::flow::{Direction, Hit, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
-use crate::rewrite::{encapsulate_ipip, set_macs, translate, translate_icmp_error};
+use crate::rewrite::{clamp_mss, encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sync::RecordKind;
-use crate::tables::{Mode, ServiceKey};
+use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::IpProto;
+use crate::wire::tcp::TcpFlags;
 use crate::wire::{ethernet, get_mac};
 
 /// Outer TTL of IP-in-IP packets and of packets we originate.
@@ -245,6 +246,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         let inbound = hit.dir == Direction::Inbound;
         self.count_packet(origin, backend, inbound, meta.total_len);
+        if cx.t.mss_clamping && tcp.is_some_and(|f| f & TcpFlags::SYN != 0) {
+            self.clamp_syn(cx.t, origin, &mut pkt, meta);
+        }
         match forwarding {
             Forwarding::Dr | Forwarding::Tun => {
                 let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {
@@ -305,6 +309,21 @@ impl<P: PacketBuf> Datapath<P> {
                     c.count(inbound, bytes);
                 }
             }
+        }
+    }
+
+    /// A SYN (or SYN-ACK) of a service with `mss_clamp`: its MSS option
+    /// lowered to the service's value, before any rewrite.
+    #[cold]
+    fn clamp_syn(&mut self, t: &LbTables, origin: Origin, pkt: &mut P, meta: &Ipv4Meta) {
+        let Origin::Service(s) = origin else {
+            return;
+        };
+        let Some(max) = t.services.get(s as usize).and_then(|s| s.spec.mss_clamp) else {
+            return;
+        };
+        if clamp_mss(pkt.data_mut(), meta, max) {
+            self.counters.events.mss_clamped += 1;
         }
     }
 

@@ -103,11 +103,13 @@ pub struct Events {
     pub sync_clash: u64,
     /// Peer records refused: the session table is full.
     pub sync_table_full: u64,
+    /// SYNs whose MSS option a service's `mss_clamp` lowered.
+    pub mss_clamped: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 29] {
+    pub fn iter(&self) -> [(&'static str, u64); 30] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -138,6 +140,7 @@ impl Events {
             ("sync_port_taken", self.sync_port_taken),
             ("sync_clash", self.sync_clash),
             ("sync_table_full", self.sync_table_full),
+            ("mss_clamped", self.mss_clamped),
         ]
     }
 
@@ -171,6 +174,7 @@ impl Events {
         self.sync_port_taken += o.sync_port_taken;
         self.sync_clash += o.sync_clash;
         self.sync_table_full += o.sync_table_full;
+        self.mss_clamped += o.mss_clamped;
     }
 }
 

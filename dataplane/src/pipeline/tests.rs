@@ -60,6 +60,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         local_ports: (40000, 40000),
         timeouts: None,
         acl: Default::default(),
+        mss_clamp: None,
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {

@@ -66,6 +66,9 @@ pub struct LbTables {
     /// Whether any service (retired ones included) overrides the global
     /// timeouts: without, a session's packet never looks its service up.
     pub custom_timeouts: bool,
+    /// Whether any service clamps the MSS of SYNs: without, a SYN never
+    /// looks its service up for it.
+    pub mss_clamping: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -316,6 +319,7 @@ fn compile(
         garp: cfg.garp,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
+        mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,

@@ -93,6 +93,8 @@ pub struct ServiceSpec {
     pub timeouts: Option<Timeouts>,
     /// Client prefixes allowed and denied (`tables::acl`); empty: everyone.
     pub acl: super::acl::AclSpec,
+    /// TCP: SYNs announcing a larger MSS are lowered to this.
+    pub mss_clamp: Option<u16>,
     pub backends: Vec<BackendSpec>,
 }
 

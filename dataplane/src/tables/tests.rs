@@ -42,6 +42,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         local_ports: (40000, 40100),
         timeouts: None,
         acl: Default::default(),
+        mss_clamp: None,
         backends,
     }
 }

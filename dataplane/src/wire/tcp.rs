@@ -23,6 +23,45 @@ pub mod field {
     pub const URGENT: Field = 18..20;
 }
 
+/// TCP option kinds this crate reads.
+pub mod option {
+    /// End of the option list.
+    pub const END: u8 = 0;
+    /// One byte of padding.
+    pub const NOP: u8 = 1;
+    /// Maximum segment size: kind, length 4, a 16-bit value.
+    pub const MSS: u8 = 2;
+    pub const MSS_LEN: usize = 4;
+}
+
+/// Where the MSS option's value lies in `header` (a TCP header, options
+/// included, as long as its data offset says), from the header's start;
+/// `None` without one or when the options are malformed (a length that
+/// runs past the header, or an MSS option of the wrong length), which is
+/// left alone.
+pub fn mss_value_at(header: &[u8]) -> Option<usize> {
+    let len = usize::from(get_u8(header, field::DATA_OFFSET) >> 4) * 4;
+    let end = len.min(header.len());
+    let mut at = TCP_MIN_HEADER_LEN;
+    while at < end {
+        match header[at] {
+            option::END => return None,
+            option::NOP => at += 1,
+            kind => {
+                let size = usize::from(*header.get(at + 1)?);
+                if size < 2 || at + size > end {
+                    return None;
+                }
+                if kind == option::MSS {
+                    return (size == option::MSS_LEN).then_some(at + 2);
+                }
+                at += size;
+            }
+        }
+    }
+    None
+}
+
 /// TCP flag bits (the low byte of the flags field).
 pub struct TcpFlags;
 
