@@ -84,6 +84,7 @@ fn config() -> LbConfig {
             local_ports: (1024, 65535),
             timeouts: None,
             acl: Default::default(),
+            mss_clamp: None,
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),
