@@ -8,6 +8,7 @@
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
+#   scripts/netns.sh ha NAME        # build run NAME as an active/backup pair (below)
 #
 # Namespaces are NAME-client, NAME-router, NAME-lb, NAME-lan, NAME-s1..s3
 # and NAME-outside; every interface lives inside them (nothing is added to
@@ -69,7 +70,7 @@ scaleout_namespaces() {
 # Every namespace of a run, the ones half-built included.
 existing() {
   local n=$1
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|a|b|s[0-9]+|outside)$" || true
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|a|b|lba|lbb|front|s[0-9]+|outside)$" || true
 }
 
 down() {
@@ -105,13 +106,16 @@ veth() {
 addr() { ip -n "$1" addr add "$3" dev "$2"; }
 up() { ip -n "$1" link set "$2" up; }
 
-build() {
-  local n=$1 mode=$2 ns
+# Checks that run NAME can be built, then makes the namespaces NAME-ROLE
+# for each ROLE given: loopback up, IPv6 off, reverse-path filtering off.
+new_namespaces() {
+  local n=$1 role ns
+  shift
   [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
   command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
   [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
-
-  for ns in $(namespaces "$n"); do
+  for role in "$@"; do
+    ns=$n-$role
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
@@ -119,6 +123,11 @@ build() {
     nsctl "$ns" net.ipv4.conf.all.rp_filter=0
     nsctl "$ns" net.ipv4.conf.default.rp_filter=0
   done
+}
+
+build() {
+  local n=$1 mode=$2 ns
+  new_namespaces "$n" client router lb lan s1 s2 s3 outside
   local c=$n-client r=$n-router lb=$n-lb lan=$n-lan out=$n-outside
 
   # client <-> router
@@ -205,18 +214,8 @@ dr_server() {
 }
 
 build_scaleout() {
-  local n=$1 ns
-  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-  command -v ethtool >/dev/null || die "ethtool is missing (scripts/setup.sh --deps installs it)"
-  [ -z "$(existing "$n")" ] || die "run $n exists already (scripts/netns.sh down $n)"
-  for ns in $(scaleout_namespaces "$n"); do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    nsctl "$ns" net.ipv6.conf.all.disable_ipv6=1
-    nsctl "$ns" net.ipv6.conf.default.disable_ipv6=1
-    nsctl "$ns" net.ipv4.conf.all.rp_filter=0
-    nsctl "$ns" net.ipv4.conf.default.rp_filter=0
-  done
+  local n=$1
+  new_namespaces "$n" client router lan a b s1 s2 s3
   local c=$n-client r=$n-router lan=$n-lan
 
   veth "$c" eth0 "$r" client
@@ -256,6 +255,61 @@ build_scaleout() {
   done
 }
 
+# The active/backup pair (docs/high-availability.md), run NAME:
+#
+#   client 10.0.2.50 ---[bridge br0 in NAME-front]--- ext [ferrolb in NAME-lba] lan ---+
+#                                       |                                              |
+#                                       +--------- ext [ferrolb in NAME-lbb] lan ------+
+#                                                                                      |
+#                          s1 s2 s3 10.0.1.11, .12, .13 ---[bridge br0 in NAME-lan]----+
+#
+# The client reaches 192.0.2.0/24 on its link (it resolves the VIPs by
+# ARP, so gratuitous ARP is what moves them). Each lb namespace holds its
+# node's two af_packet veths (ext, lan), prepared as for `kernel` (their
+# MACs are the ports': node a 02:00:00:00:0X:0a, node b ...:0b), and gets
+# its kernel interfaces when ferrolb starts. The servers' default route is
+# 10.0.1.1, the floating gateway VRRP gives to the master (NAT replies).
+HA_NAMESPACES="client front lba lbb lan s1 s2 s3"
+
+build_ha() {
+  local n=$1 ns node
+  # shellcheck disable=SC2086 # a list of roles
+  new_namespaces "$n" $HA_NAMESPACES
+  local c=$n-client front=$n-front lan=$n-lan
+  ip -n "$front" link add br0 type bridge
+  ip -n "$lan" link add br0 type bridge
+  up "$front" br0; up "$lan" br0
+
+  veth "$front" client "$c" eth0
+  addr "$c" eth0 10.0.2.50/24; up "$c" eth0
+  ip -n "$c" route add 192.0.2.0/24 dev eth0
+  ip -n "$front" link set client master br0; up "$front" client
+
+  for node in a b; do
+    ns=$n-lb$node
+    veth "$front" "lb$node" "$ns" ext
+    veth "$lan" "lb$node" "$ns" lan
+    ip -n "$ns" link set ext address "02:00:00:00:02:0$node"
+    ip -n "$ns" link set lan address "02:00:00:00:01:0$node"
+    up "$ns" ext; up "$ns" lan
+    ip -n "$front" link set "lb$node" master br0; up "$front" "lb$node"
+    ip -n "$lan" link set "lb$node" master br0; up "$lan" "lb$node"
+    for dev in ext lan; do
+      nsctl "$ns" "net.ipv4.conf.$dev.arp_ignore=8"
+      nsctl "$ns" "net.ipv4.conf.$dev.rp_filter=1"
+    done
+  done
+
+  local i=11 s
+  for s in "${SERVERS[@]}"; do
+    veth "$lan" "$s" "$n-$s" eth0
+    addr "$n-$s" eth0 "10.0.1.$i/24"; up "$n-$s" eth0
+    ip -n "$n-$s" route add default via 10.0.1.1
+    ip -n "$lan" link set "$s" master br0; up "$lan" "$s"
+    i=$((i + 1))
+  done
+}
+
 cmd=${1:-}
 case "$cmd" in
   kernel)
@@ -284,6 +338,14 @@ case "$cmd" in
     trap - ERR
     echo "netns.sh: $2 up ($3): $(namespaces "$2")"
     ;;
+  ha)
+    [ $# -eq 2 ] || die "usage: netns.sh ha NAME"
+    [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
+    trap 'down "$2" >/dev/null 2>&1 || true' ERR
+    build_ha "$2"
+    trap - ERR
+    echo "netns.sh: $2 up (ha): $(for x in $HA_NAMESPACES; do printf '%s ' "$2-$x"; done)"
+    ;;
   down)
     [ $# -eq 2 ] || die "usage: netns.sh down NAME"
     down "$2"
@@ -292,6 +354,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | scaleout NAME"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | scaleout NAME | ha NAME"
     ;;
 esac

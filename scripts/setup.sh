@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 # bindgen needs (libclang), pcap for the net_pcap PMD, iproute2 for the
 # network-namespace tests, ethtool to turn veth offloads off there, BIRD 2
 # for route health injection over BGP (tests/e2e_bgp.rs, docs/many-nodes.md),
-# dpkg-dev, binutils and systemd to build the Debian package and check its
-# units (scripts/package.sh, tests/package.rs).
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 dpkg-dev binutils systemd)
+# keepalived for the active/backup pair (tests/e2e_ha.rs,
+# docs/high-availability.md), dpkg-dev, binutils and systemd to build the
+# Debian package and check its units (scripts/package.sh, tests/package.rs).
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 keepalived dpkg-dev binutils systemd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

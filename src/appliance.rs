@@ -5,6 +5,8 @@
 //! threads borrowing the ports' queues). Any error on the way up returns and
 //! drops what was built, in reverse: nothing is left half-started.
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -27,6 +29,7 @@ use crate::server::handler::{lock, ApplianceHandler, Balancer};
 use crate::server::metrics;
 use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
+use crate::server::vrrp;
 use crate::steering::Steering;
 use crate::sync::{SyncCounters, SyncSocket};
 
@@ -114,11 +117,19 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         .collect();
     // The kernel interfaces' queues follow the ports' in worker 0's I/O.
     let kernel_ports = crate::kernel::start(&eal, loaded, &macs, &pool)?;
+    // What keepalived holds already (nothing on a fresh kernel interface,
+    // until it takes the addresses again).
+    let kernel_names = kernel_names(cfg);
+    let held: BTreeSet<Ipv4Addr> = match cfg.vrrp {
+        Some(_) => vrrp::kernel_addresses(&kernel_names).map_err(|e| anyhow!("[vrrp]: {e}"))?,
+        None => BTreeSet::new(),
+    };
     let job = match plan {
         Some(plan) => Job::Forward(plan),
         None => {
             let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac()).collect();
-            let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs))
+            let standby: Vec<_> = vrrp_addresses(cfg).filter(|a| !held.contains(a)).collect();
+            let tables = LbTables::build(&crate::lb::lb_config(cfg, &macs, &standby))
                 .and_then(|t| t.check_workers(workers).map(|()| t))
                 .map_err(|e| anyhow!("load-balancing config: {e}"))?;
             report::print_services(&tables);
@@ -233,6 +244,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 live,
                 ports.iter().map(|p| p.mac()).collect(),
                 steering,
+                held,
             )),
             _ => None,
         },
@@ -253,6 +265,17 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             .name("ferrolb-rates".into())
             .spawn_scoped(scope, move || sample_rates(handler, stop_control))
             .context("starting the rate sampler")?;
+        let vrrp = match handler.balancer.is_some() && cfg.vrrp.is_some() {
+            true => Some(
+                thread::Builder::new()
+                    .name("ferrolb-vrrp".into())
+                    .spawn_scoped(scope, move || {
+                        vrrp::follow(handler, &kernel_names, stop_control)
+                    })
+                    .context("starting the VRRP follower")?,
+            ),
+            false => None,
+        };
         let scraper = match scrapes {
             Some(scrapes) => Some(
                 thread::Builder::new()
@@ -340,6 +363,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         socket.wake();
         let _ = control.join();
         let _ = sampler.join();
+        if let Some(v) = vrrp {
+            let _ = v.join();
+        }
         if let Some(s) = scraper {
             let _ = s.join();
         }
@@ -376,6 +402,19 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
     // output and removes the taps), then the pool, then the EAL.
     drop(kernel_ports);
     Ok(())
+}
+
+/// The Linux names of the ports' kernel interfaces.
+fn kernel_names(cfg: &config::Config) -> Vec<String> {
+    cfg.ports
+        .iter()
+        .filter_map(|p| p.kernel.as_ref().map(|k| k.name.clone()))
+        .collect()
+}
+
+/// The `[vrrp]` addresses, if any.
+fn vrrp_addresses(cfg: &config::Config) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    cfg.vrrp.iter().flat_map(|v| v.addresses.iter().copied())
 }
 
 /// A port's configured `mac`, where it differs from the device's: with

@@ -1,6 +1,8 @@
 //! From the config file's services, interfaces and rules to the dataplane's
 //! tables: the one place that knows both models.
 
+use std::net::Ipv4Addr;
+
 use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConfig};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
@@ -11,8 +13,9 @@ use dataplane::tables::{
 use dataplane::wire::ethernet::MacAddr;
 
 /// Builds the pipeline's description; `device_macs[i]` is port *i*'s MAC as
-/// the device reports it, used unless the config sets `mac`.
-pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
+/// the device reports it, used unless the config sets `mac`; `standby`
+/// lists the `[vrrp]` addresses the peer node holds now.
+pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) -> LbConfig {
     let port_index = |name: &str| {
         cfg.ports
             .iter()
@@ -61,6 +64,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]]) -> LbConfig {
         .collect();
     LbConfig {
         kernel: kernel_paths(cfg),
+        standby: standby.to_vec(),
         garp: Garp {
             count: cfg.garp.count,
             interval_ms: u64::from(cfg.garp.interval_ms),

@@ -228,7 +228,7 @@ addresses = ["203.0.113.5", "203.0.113.6"]
     fn tables(text: &str, prev: Option<(&LbTables, FlushRequest)>) -> LbTables {
         let loaded = Config::parse(std::path::Path::new("test.toml"), text.to_string())
             .unwrap_or_else(|e| panic!("{e}"));
-        let lb = crate::lb::lb_config(&loaded.config, &[[2, 0, 0, 0, 0, 1]; 3]);
+        let lb = crate::lb::lb_config(&loaded.config, &[[2, 0, 0, 0, 0, 1]; 3], &[]);
         match prev {
             None => LbTables::build(&lb),
             Some((prev, flush)) => LbTables::build_next(&lb, prev, &flush),

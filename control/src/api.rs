@@ -575,6 +575,24 @@ pub struct StatsReply {
     pub events: BTreeMap<String, u64>,
     /// Live sessions over all workers.
     pub sessions: u64,
+    /// The node's VRRP role, with `[vrrp]` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<VrrpStatus>,
+}
+
+/// Which of its `[vrrp]` addresses this node holds (keepalived put them on
+/// a kernel interface: it is their master) and which the peer holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpStatus {
+    /// `master` (every address held), `backup` (none), or `mixed`.
+    pub role: String,
+    pub held: Vec<Ipv4Addr>,
+    pub standby: Vec<Ipv4Addr>,
+    /// Times the node became master, and became backup, since it started.
+    pub to_master: u64,
+    pub to_backup: u64,
+    /// Milliseconds since the role last changed (or since start).
+    pub since_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -128,6 +128,35 @@ fn appliance_metrics(out: &mut Exposition, list: &ListReply, stats: &StatsReply)
     for (event, n) in &stats.events {
         out.sample(name, &[("event", event)], n);
     }
+    if let Some(v) = &stats.vrrp {
+        vrrp_metrics(out, v);
+    }
+}
+
+/// The node's VRRP role (`[vrrp]` only): 1 while it holds every address.
+fn vrrp_metrics(out: &mut Exposition, v: &crate::api::VrrpStatus) {
+    let name = "ferrolb_vrrp_master";
+    out.family(
+        name,
+        Kind::Gauge,
+        "1 while this node holds every [vrrp] address (keepalived's master), else 0.",
+    );
+    out.sample(name, &[], u8::from(v.role == "master"));
+    let name = "ferrolb_vrrp_standby_addresses";
+    out.family(
+        name,
+        Kind::Gauge,
+        "[vrrp] addresses the peer holds now: this node answers nothing for them.",
+    );
+    out.sample(name, &[], v.standby.len() as u64);
+    let name = "ferrolb_vrrp_transitions_total";
+    out.family(
+        name,
+        Kind::Counter,
+        "Times this node became VRRP master or backup since it started.",
+    );
+    out.sample(name, &[("to", "master")], v.to_master);
+    out.sample(name, &[("to", "backup")], v.to_backup);
 }
 
 /// A service as exported: entries with the same key merged, so that no

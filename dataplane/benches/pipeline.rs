@@ -78,6 +78,7 @@ fn config(mode: Mode) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,

@@ -48,6 +48,7 @@ fn config() -> LbConfig {
     let mut neighbours = vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr(ROUTER))];
     neighbours.extend((0..4).map(|i| (backend(i), MacAddr([2, 0, 0, 0, 1, 11 + i]))));
     LbConfig {
+        standby: Default::default(),
         kernel: Vec::new(),
         garp: Default::default(),
         ports: vec![PortSetup {

@@ -96,11 +96,14 @@ pub enum DropReason {
     /// The kernel interface's queue (or the ring to the worker that
     /// feeds it) was full.
     KernelFull,
+    /// A new flow, ARP or echo for an address VRRP gives to the peer node
+    /// now (this node is its backup): answered by nobody here.
+    VrrpBackup,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 40] = [
+    pub const ALL: [DropReason; 41] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -141,6 +144,7 @@ impl DropReason {
         DropReason::RedirectFull,
         DropReason::KernelBudget,
         DropReason::KernelFull,
+        DropReason::VrrpBackup,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -188,6 +192,7 @@ impl DropReason {
             DropReason::RedirectFull => "redirect_full",
             DropReason::KernelBudget => "kernel_budget",
             DropReason::KernelFull => "kernel_full",
+            DropReason::VrrpBackup => "vrrp_backup",
         }
     }
 }

@@ -114,6 +114,7 @@ fn run_pipeline(data: &[u8]) {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        standby: Vec::new(),
         ports: vec![PortSetup {
             mac: our_mac,
             mtu: 576,

@@ -34,15 +34,17 @@ const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the running load balancer is: its config and the tables compiled
 /// from it, and the generation workers are told to run.
-struct Running {
-    config: Config,
-    tables: Arc<LbTables>,
-    generation: u64,
+pub(super) struct Running {
+    pub(super) config: Config,
+    pub(super) tables: Arc<LbTables>,
+    pub(super) generation: u64,
+    /// The node's VRRP state: which `[vrrp]` addresses it holds.
+    pub(super) vrrp: super::vrrp::RoleState,
 }
 
 /// The load-balancing side; absent when the appliance runs L2 forwarding.
 pub struct Balancer<'a> {
-    running: Mutex<Running>,
+    pub(super) running: Mutex<Running>,
     live: &'a LiveTables,
     /// Port MACs as the devices report them (the config may override).
     device_macs: Vec<[u8; 6]>,
@@ -51,19 +53,23 @@ pub struct Balancer<'a> {
 }
 
 impl<'a> Balancer<'a> {
+    /// `held`: the `[vrrp]` addresses the tables were built as holding.
     pub fn new(
         config: Config,
         tables: Arc<LbTables>,
         live: &'a LiveTables,
         device_macs: Vec<[u8; 6]>,
         steering: Option<Steering<'a>>,
+        held: std::collections::BTreeSet<std::net::Ipv4Addr>,
     ) -> Balancer<'a> {
         let generation = live.generation();
+        let vrrp = super::vrrp::RoleState::new(&config, held);
         Balancer {
             running: Mutex::new(Running {
                 config,
                 tables,
                 generation,
+                vrrp,
             }),
             live,
             device_macs,
@@ -193,27 +199,12 @@ impl ApplianceHandler<'_, '_> {
                 adopted_us: None,
             });
         }
-        let lb = crate::lb::lb_config(&config, &b.device_macs);
-        let reports = self.id_refs();
-        let built =
-            LbTables::build_next_reclaiming(&lb, &running.tables, &flush_request(&flush), &reports)
-                .and_then(|t| t.check_workers(self.workers.len()).map(|()| t));
-        let tables = match built {
-            Ok(t) => Arc::new(t),
+        let published = Instant::now();
+        let generation = match self.publish(b, &mut running, config, &flush) {
+            Ok(g) => g,
             Err(e) => {
                 return Response::error(ErrorCode::InvalidConfig, format!("nothing changed: {e}"))
             }
-        };
-        let published = Instant::now();
-        let generation = b.live.publish(Arc::clone(&tables));
-        // Still under `running`, so concurrent changes re-install in order.
-        if let Some(s) = &b.steering {
-            lock(s).update(&tables);
-        }
-        *running = Running {
-            config,
-            tables,
-            generation,
         };
         drop(running);
         println!("{}", audit_line(generation, peer, op, &changes, &flush));
@@ -226,8 +217,37 @@ impl ApplianceHandler<'_, '_> {
         })
     }
 
+    /// Compiles `config` (with the `[vrrp]` addresses `running` does not
+    /// hold on standby) as the successor of the running tables, publishes
+    /// it and makes it the running config; returns its generation. Called
+    /// with `running` locked, so changes publish in order.
+    pub(super) fn publish(
+        &self,
+        b: &Balancer<'_>,
+        running: &mut Running,
+        config: Config,
+        flush: &Flush,
+    ) -> Result<u64, String> {
+        let standby = running.vrrp.standby(&config);
+        let lb = crate::lb::lb_config(&config, &b.device_macs, &standby);
+        let reports = self.id_refs();
+        let tables =
+            LbTables::build_next_reclaiming(&lb, &running.tables, &flush_request(flush), &reports)
+                .and_then(|t| t.check_workers(self.workers.len()).map(|()| t))?;
+        let tables = Arc::new(tables);
+        let generation = b.live.publish(Arc::clone(&tables));
+        // Still under `running`, so concurrent changes re-install in order.
+        if let Some(s) = &b.steering {
+            lock(s).update(&tables);
+        }
+        running.config = config;
+        running.tables = tables;
+        running.generation = generation;
+        Ok(generation)
+    }
+
     /// Waits until every worker runs `generation` (or a later one).
-    fn wait_for_workers(&self, generation: u64) -> bool {
+    pub(super) fn wait_for_workers(&self, generation: u64) -> bool {
         let deadline = Instant::now() + WORKER_TIMEOUT;
         loop {
             if self
@@ -355,6 +375,7 @@ impl ApplianceHandler<'_, '_> {
                 events
             },
             sessions: totals.sessions(),
+            vrrp: self.vrrp_status(),
         }
     }
 

@@ -11,3 +11,4 @@ pub mod protocol;
 mod slots;
 pub mod socket;
 pub mod views;
+pub mod vrrp;

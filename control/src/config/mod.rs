@@ -19,6 +19,7 @@ mod validate_addr;
 mod validate_check;
 mod validate_control;
 mod validate_lb;
+mod vrrp;
 
 use std::path::Path;
 
@@ -40,6 +41,7 @@ pub use lb::{
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
 pub use sync::{SyncConfig, MAX_SYNC_PEERS};
 pub use validate_addr::special_use;
+pub use vrrp::VrrpConfig;
 
 /// The whole config file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +96,10 @@ pub struct Config {
     /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncConfig>,
+    /// Addresses keepalived moves between this node and its peer; none by
+    /// default (every address is always this node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<VrrpConfig>,
 }
 
 /// DPDK's environment abstraction layer.
@@ -380,3 +386,5 @@ mod tests_control;
 mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
+#[cfg(test)]
+mod tests_vrrp;

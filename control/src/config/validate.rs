@@ -178,6 +178,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
     super::bgp::validate(config, source, &mut errors);
     super::kernel::validate(config, source, &mut errors);
     super::sync::validate(config, source, &mut errors);
+    super::vrrp::validate(config, source, &mut errors);
 
     errors.sort_by_key(|e: &ConfigError| e.line.unwrap_or(usize::MAX));
     if errors.is_empty() {

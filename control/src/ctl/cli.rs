@@ -66,6 +66,12 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// The node's VRRP role: which [vrrp] addresses it holds (master) and
+    /// which the peer holds (backup)
+    Role {
+        #[command(flatten)]
+        json: Json,
+    },
     /// A live view of services, backends, workers and drops, refreshed in
     /// place (like htop); Ctrl-C quits
     Top {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use crate::api::{
     BackendStatus, ChangeReply, FlowRates, FlowStats, HelloReply, ListReply, NeighboursReply,
-    RoutesReply, ServiceStatus, SessionsReply, SnatStatus, StatsReply,
+    RoutesReply, ServiceStatus, SessionsReply, SnatStatus, StatsReply, VrrpStatus,
 };
 use crate::config::LbMode;
 use crate::text::escape;
@@ -313,11 +313,15 @@ fn counters(out: &mut String, title: &str, counters: &BTreeMap<String, u64>, all
 /// with `all`).
 pub fn stats(reply: &StatsReply, all: bool) -> String {
     let mut out = format!(
-        "config generation {}, up {}, {} sessions\n\n",
+        "config generation {}, up {}, {} sessions\n",
         reply.generation,
         duration(reply.uptime_ms),
         reply.sessions
     );
+    if let Some(v) = &reply.vrrp {
+        out.push_str(&role(v));
+    }
+    out.push('\n');
     let mut workers = vec![header(&[
         "Worker",
         "Core",
@@ -425,3 +429,25 @@ pub fn hello(reply: &HelloReply) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// `ferrolbctl role`: `vrrp master for 3 addresses for 12s (became master 2
+/// times, backup 1)`, then the addresses held and those the peer holds.
+pub fn role(v: &VrrpStatus) -> String {
+    let list = |a: &[std::net::Ipv4Addr]| match a.is_empty() {
+        true => "-".to_owned(),
+        false => a
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    format!(
+        "vrrp {} for {} (became master {} times, backup {})\nheld:    {}\nstandby: {}\n",
+        escape(&v.role),
+        duration(v.since_ms),
+        v.to_master,
+        v.to_backup,
+        list(&v.held),
+        list(&v.standby)
+    )
+}

@@ -199,6 +199,19 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
                 |r: &StatsReply| render::stats(r, *all),
             )?;
         }
+        Command::Role { json } => {
+            let reply: StatsReply = typed(connect()?.call(&Op::Stats)?)?;
+            let Some(vrrp) = reply.vrrp else {
+                return Err(CtlError::Message(
+                    "this node has no [vrrp] section: every address is always its own".into(),
+                ));
+            };
+            if json.json {
+                write_json(out, &vrrp)?;
+            } else {
+                write(out, &render::role(&vrrp))?;
+            }
+        }
         Command::Config { json } => {
             read(
                 &mut connect()?,

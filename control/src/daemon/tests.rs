@@ -141,6 +141,7 @@ fn serve(
             drops: BTreeMap::from([("no_service".to_owned(), 4)]),
             events: BTreeMap::new(),
             sessions: 0,
+            vrrp: None,
         }),
         (_, _) => Response::error(ErrorCode::UnknownOp, "not in the fake"),
     };

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::api::{SnatStatus, StatsReply};
+use crate::api::{SnatStatus, StatsReply, VrrpStatus};
 use crate::config::{LbMode, SchedulerName};
 use crate::health::BackendId;
 
@@ -104,6 +104,14 @@ fn sample() -> (ListReply, StatsReply) {
         drops: [("no_service".to_owned(), 4), ("ttl_exceeded".to_owned(), 0)].into(),
         events: [("arp_replied".to_owned(), 2)].into(),
         sessions: 17,
+        vrrp: Some(VrrpStatus {
+            role: "backup".into(),
+            held: Vec::new(),
+            standby: vec!["192.0.2.10".parse().unwrap()],
+            to_master: 1,
+            to_backup: 2,
+            since_ms: 500,
+        }),
     };
     (list, stats)
 }
@@ -231,6 +239,9 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_port_tx_errors_total", "counter"),
         ("ferrolb_drops_total", "counter"),
         ("ferrolb_events_total", "counter"),
+        ("ferrolb_vrrp_master", "gauge"),
+        ("ferrolb_vrrp_standby_addresses", "gauge"),
+        ("ferrolb_vrrp_transitions_total", "counter"),
         ("ferrolb_backend_up", "gauge"),
         ("ferrolb_health_checks_total", "counter"),
         ("ferrolb_daemon_applies_total", "counter"),
@@ -252,6 +263,14 @@ fn a_full_scrape_has_the_values_with_their_labels() {
     let (list, stats) = sample();
     let text = render(Some((&list, &stats)), &health(), &counters());
     let svc = r#"service="tcp/192.0.2.10:80""#;
+    for line in [
+        "ferrolb_vrrp_master 0",
+        "ferrolb_vrrp_standby_addresses 1",
+        r#"ferrolb_vrrp_transitions_total{to="master"} 1"#,
+        r#"ferrolb_vrrp_transitions_total{to="backup"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line}");
+    }
     let b11 = r#"backend="10.0.2.11:8080""#;
     let b12 = r#"backend="10.0.2.12:8080""#;
     for line in [

@@ -36,6 +36,15 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         Some(&old.timeouts),
         Some(&new.timeouts),
     );
+    if old.vrrp != new.vrrp {
+        let list = |c: &Config| {
+            c.vrrp.as_ref().map_or("none".to_owned(), |v| {
+                let a: Vec<String> = v.addresses.iter().map(|a| a.to_string()).collect();
+                format!("[{}]", a.join(" "))
+            })
+        };
+        out.push(format!("~ vrrp addresses {} -> {}", list(old), list(new)));
+    }
     if old.daemon.metrics != new.daemon.metrics {
         out.push(format!(
             "~ daemon metrics {} -> {}",

@@ -48,6 +48,9 @@ pub(super) enum Step {
 /// broadcast) or takes everything unmatched.
 #[inline]
 fn kernel_or(t: &LbTables, port: u16, frame: &[u8], meta: &Ipv4Meta, reason: DropReason) -> Step {
+    if t.standby.contains(meta.tuple.dst) {
+        return Step::Drop(DropReason::VrrpBackup);
+    }
     match t.kernel(port) {
         Some(k)
             if k.wants(meta.tuple.dst, frame)
@@ -112,6 +115,11 @@ impl<P: PacketBuf> Datapath<P> {
             } else {
                 Step::Forward { at, hit }
             };
+        }
+        // The peer node holds this VRRP address now: nothing here answers
+        // for it (checked on a session miss only, like the kernel below).
+        if t.standby.contains(meta.tuple.dst) {
+            return Step::Drop(DropReason::VrrpBackup);
         }
         // Checked on a session miss only, so an established flow's packet
         // never looks at the kernel interface.

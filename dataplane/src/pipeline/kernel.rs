@@ -147,7 +147,8 @@ impl<P: PacketBuf> Datapath<P> {
             (Some(k), DropReason::UnsupportedProtocol | DropReason::Fragment) => {
                 for_our_mac(t, port, frame)
                     && ipv4_destination(frame).is_some_and(|dst| {
-                        k.wants(dst, frame) || (k.unmatched && !t.owned.contains(dst))
+                        !t.standby.contains(dst)
+                            && (k.wants(dst, frame) || (k.unmatched && !t.owned.contains(dst)))
                     })
             }
             _ => false,

@@ -32,10 +32,15 @@ impl<P: PacketBuf> Datapath<P> {
         if !for_our_mac(t, port, pkt.data()) {
             return self.drop(DropReason::OtherHost);
         }
+        let target = ArpPacket::new(pkt.data().get(l3_offset..).unwrap_or(&[]))
+            .ok()
+            .map(|a| a.target_ip());
+        // A VRRP address the peer holds: no answer, and the peer's
+        // gratuitous ARP for it teaches nothing.
+        if target.is_some_and(|a| t.standby.contains(a)) {
+            return self.drop(DropReason::VrrpBackup);
+        }
         if let Some(k) = t.kernel(port) {
-            let target = ArpPacket::new(pkt.data().get(l3_offset..).unwrap_or(&[]))
-                .ok()
-                .map(|a| a.target_ip());
             if target.is_some_and(|a| k.addrs.contains(&a) || (k.unmatched && !t.owned.contains(a)))
             {
                 return self.up_to_kernel(cx, port, pkt, DropReason::NoInterface);

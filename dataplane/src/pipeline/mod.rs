@@ -275,4 +275,6 @@ mod sync_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
+mod vrrp_tests;
+#[cfg(test)]
 mod workers_tests;

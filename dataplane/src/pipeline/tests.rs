@@ -82,6 +82,7 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,

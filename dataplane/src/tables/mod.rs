@@ -53,7 +53,12 @@ pub struct LbTables {
     pub static_neighbours: HashMap<Ipv4Addr, MacAddr>,
     /// Interface addresses, and the VIPs, local and SNAT addresses of the
     /// active entries (retired ones are no longer answered for).
+    /// Not the standby addresses: those are in `standby`.
     pub owned: AddrSet,
+    /// VRRP-managed addresses this node is the backup of now: no ARP
+    /// answer, no echo, no new flow, no gratuitous ARP; dropped as
+    /// `vrrp_backup` (they stay out of the kernel path too).
+    pub standby: AddrSet,
     pub services: Vec<Service>,
     /// Active services only, by the ports they listen on.
     pub service_index: ListenIndex<u32>,
@@ -325,7 +330,8 @@ fn compile(
         ingress,
         routes,
         static_neighbours: cfg.neighbours.iter().copied().collect(),
-        owned: AddrSet::new(owned),
+        owned: AddrSet::new(owned.into_iter().filter(|a| !cfg.standby.contains(a))),
+        standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
         backends,

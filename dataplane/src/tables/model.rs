@@ -154,6 +154,9 @@ pub struct LbConfig {
     /// The ports' kernel interfaces (at most one per port).
     pub kernel: Vec<KernelPath>,
     pub garp: Garp,
+    /// VRRP-managed addresses the peer node holds now (this node is their
+    /// backup): in the config, never answered for (docs/high-availability.md).
+    pub standby: Vec<Ipv4Addr>,
 }
 
 /// A port's kernel interface (docs/kernel-path.md): a Linux interface

@@ -287,6 +287,7 @@ fn sample_stats() -> StatsReply {
             ("sessions_expired".to_string(), 0),
         ]),
         sessions: 5,
+        vrrp: None,
     }
 }
 
@@ -464,4 +465,25 @@ fn every_printed_string_is_escaped() {
 
 fn list_text(l: &ListReply) -> String {
     list(l, ListColumns::Plain)
+}
+
+#[test]
+fn role_names_the_role_and_both_address_lists() {
+    let v = crate::api::VrrpStatus {
+        role: "backup".into(),
+        held: Vec::new(),
+        standby: vec!["192.0.2.10".parse().unwrap(), "10.0.1.1".parse().unwrap()],
+        to_master: 2,
+        to_backup: 3,
+        since_ms: 64_000,
+    };
+    assert_eq!(
+        role(&v),
+        "vrrp backup for 1m 4s (became master 2 times, backup 3)\n\
+         held:    -\n\
+         standby: 192.0.2.10 10.0.1.1\n"
+    );
+    let mut stats = sample_stats();
+    stats.vrrp = Some(v);
+    assert!(super::stats(&stats, false).contains("\nvrrp backup for 1m 4s"));
 }

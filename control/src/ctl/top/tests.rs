@@ -87,6 +87,7 @@ fn frame(rx: u64, no_session: u64, table_full: u64) -> Frame {
             drops,
             events: BTreeMap::new(),
             sessions: 14,
+            vrrp: None,
         },
     }
 }
