@@ -31,6 +31,7 @@ use crate::server::socket::ControlSocket;
 use crate::server::views::RateSampler;
 use crate::server::vrrp;
 use crate::steering::Steering;
+use crate::sync::{SyncCounters, SyncSocket};
 
 /// What the workers run: the load-balancing pipeline (the config has
 /// interfaces) or testpmd-style L2 forwarding.
@@ -179,6 +180,41 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             .context("installing the signal handler")?;
     }
 
+    // Session sync: the socket is bound (and the key read) before any
+    // worker starts; each pipeline worker gets its end of the queues.
+    let sync_socket = match (&job, &cfg.sync) {
+        (Job::Balance(_), Some(sync)) => Some(SyncSocket::bind(sync)?),
+        _ => None,
+    };
+    if let (Some(s), Some(sync)) = (&sync_socket, &cfg.sync) {
+        println!(
+            "session sync on {} to {} peer(s){}, boot id {:016x}",
+            s.local_addr()
+                .map_or_else(|| sync.listen.to_string(), |a| a.to_string()),
+            sync.peers.len(),
+            if sync.key_file.is_some() {
+                ", signed"
+            } else {
+                ""
+            },
+            s.boot_id()
+        );
+    }
+    let (sync_ports, sync_links) = match &sync_socket {
+        Some(_) => {
+            let (ports, links) = dataplane::sync::links(
+                workers,
+                dataplane::sync::link::OUT_CAPACITY,
+                dataplane::sync::link::IN_CAPACITY,
+            );
+            (Some(ports), links.into_iter().map(Some).collect())
+        }
+        None => (None, (0..workers).map(|_| None).collect::<Vec<_>>()),
+    };
+    let mut sync_links = sync_links;
+    let sync_counters = SyncCounters::default();
+    let stop_sync = AtomicBool::new(false);
+
     let shared: Vec<WorkerShared> = (0..workers).map(|_| WorkerShared::default()).collect();
     // The socket is bound before any worker starts, so a taken path is a
     // start-up error like any other.
@@ -213,6 +249,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             _ => None,
         },
         rates: Mutex::new(RateSampler::default()),
+        sync: sync_socket.as_ref().map(|_| &sync_counters),
     };
     let stop_control = AtomicBool::new(false);
     // Pipeline workers that have built their state (see the worker).
@@ -248,12 +285,27 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             ),
             None => None,
         };
+        let syncer = match (&sync_socket, sync_ports, &job) {
+            (Some(sock), Some(ports), Job::Balance(live)) => {
+                let (counters, stop) = (&sync_counters, &stop_sync);
+                Some(
+                    thread::Builder::new()
+                        .name("ferrolb-sync".into())
+                        .spawn_scoped(scope, move || {
+                            crate::sync::run(sock, ports, live, counters, stop)
+                        })
+                        .context("starting the session sync thread")?,
+                )
+            }
+            _ => None,
+        };
         let mut handles = Vec::with_capacity(workers);
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
             let (shared, job, pool, ready) = (&shared[w], &job, &pool, &ready);
             let idle = options.exit_when_idle;
             let links = links[w].take();
+            let sync_link = sync_links[w].take();
             let handle = thread::Builder::new()
                 .name(format!("ferrolb-w{w}"))
                 .spawn_scoped(scope, move || -> Result<Option<LbReport>> {
@@ -274,6 +326,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                             let mut clock = TscClock::new(token);
                             let built =
                                 Pipeline::new(live.current(), w, workers, 0).and_then(|mut p| {
+                                    if let Some(link) = sync_link {
+                                        p.attach_sync(link);
+                                    }
                                     match links {
                                         Some(links) => p.connect(links).map(|()| p),
                                         None => Ok(p),
@@ -325,6 +380,12 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 Ok(Err(e)) => failures.push(format!("{e:#}")),
                 Err(_) => failures.push("a worker panicked".into()),
             }
+        }
+        // The sync thread goes last, sending what the workers queued in
+        // their last polls.
+        stop_sync.store(true, Ordering::Relaxed);
+        if let Some(s) = syncer {
+            let _ = s.join();
         }
         if !failures.is_empty() {
             bail!("{}", failures.join("; "));

@@ -13,6 +13,7 @@ mod preflight;
 mod report;
 mod server;
 mod steering;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

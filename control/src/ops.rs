@@ -417,6 +417,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
             "[control] changed: the control socket is opened at start; restart ferrolb to \
              change it",
         ),
+        (
+            old.sync != new.sync,
+            "[sync] changed: the sync socket and its peers are set up at start; restart \
+             ferrolb to change them",
+        ),
     ];
     sections
         .into_iter()

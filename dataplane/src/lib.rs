@@ -25,6 +25,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod rewrite;
 pub mod sched;
+pub mod sync;
 pub mod tables;
 #[cfg(test)]
 mod testutil;

@@ -91,6 +91,8 @@ pub struct ApplianceHandler<'a, 'eal> {
     pub config: Config,
     pub balancer: Option<Balancer<'a>>,
     pub rates: Mutex<RateSampler>,
+    /// The session-sync thread's counters, when `[sync]` is on.
+    pub sync: Option<&'a crate::sync::SyncCounters>,
 }
 
 impl Handler for ApplianceHandler<'_, '_> {
@@ -416,7 +418,11 @@ impl ApplianceHandler<'_, '_> {
                 .map(|(i, p)| views::port_status(p, self.steering_status(i)))
                 .collect(),
             drops: totals.drops(),
-            events: totals.events(),
+            events: {
+                let mut events = totals.events();
+                events.extend(self.sync.into_iter().flat_map(|s| s.events()));
+                events
+            },
             sessions: totals.sessions(),
             vrrp: self.vrrp_status(),
         }

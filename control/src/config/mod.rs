@@ -13,6 +13,7 @@ mod kernel;
 mod lb;
 mod parse_all;
 mod source;
+mod sync;
 mod validate;
 mod validate_addr;
 mod validate_check;
@@ -38,6 +39,7 @@ pub use lb::{
     TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
+pub use sync::{SyncConfig, MAX_SYNC_PEERS};
 pub use validate_addr::special_use;
 pub use vrrp::VrrpConfig;
 
@@ -90,6 +92,10 @@ pub struct Config {
     /// default. The appliance ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpConfig>,
+    /// Session sync with peer nodes (docs/session-sync.md); none by
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncConfig>,
     /// Addresses keepalived moves between this node and its peer; none by
     /// default (every address is always this node's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

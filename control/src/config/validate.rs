@@ -177,6 +177,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
     validate_control::validate(config, source, &mut errors);
     super::bgp::validate(config, source, &mut errors);
     super::kernel::validate(config, source, &mut errors);
+    super::sync::validate(config, source, &mut errors);
     super::vrrp::validate(config, source, &mut errors);
 
     errors.sort_by_key(|e: &ConfigError| e.line.unwrap_or(usize::MAX));

@@ -169,6 +169,20 @@ impl Pools {
         }
     }
 
+    /// Takes the port a session a peer made holds, out of turn (session
+    /// sync); false if this pool cannot (see `LocalPorts::take`) or the
+    /// entry has no pool.
+    pub(crate) fn take(&mut self, origin: Origin, outbound: &FiveTuple) -> bool {
+        let Some((origin, (addr, port, remote, remote_port))) = held_port(origin, true, outbound)
+        else {
+            return false;
+        };
+        match self.slot_mut(origin) {
+            Some(Some(p)) => p.take(addr, port, remote, remote_port),
+            _ => false,
+        }
+    }
+
     /// Sizes the slots to the ids of new tables, and empties the slots of
     /// reused ids: a new entry never takes over its id's previous pool
     /// (`refit` then builds the one it needs).

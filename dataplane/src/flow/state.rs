@@ -17,6 +17,9 @@
 
 use std::hash::BuildHasher;
 
+mod install;
+pub use install::{Installed, Refused};
+
 use super::pools::{PoolMaker, Pools};
 use super::proto::tcp_flags;
 use super::table::{session_flags, Forwarding, HopHint};

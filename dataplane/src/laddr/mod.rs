@@ -72,19 +72,32 @@ struct PortRing {
 }
 
 impl PortRing {
+    /// The next free port. An entry whose port is in use was taken out of
+    /// turn ([`LocalPorts::take`]) and is skipped.
     fn pop(&mut self) -> Option<u16> {
-        if self.free == 0 {
-            return None;
+        while self.free > 0 {
+            let port = *self.ring.get(self.head)?;
+            self.head = (self.head + 1) % self.ring.len();
+            self.free -= 1;
+            if self.is_in_use(port) {
+                continue;
+            }
+            self.set_in_use(port, true);
+            return Some(port);
         }
-        let port = *self.ring.get(self.head)?;
-        self.head = (self.head + 1) % self.ring.len();
-        self.free -= 1;
-        self.set_in_use(port, true);
-        Some(port)
+        None
     }
 
     fn push(&mut self, port: u16) -> bool {
-        if !self.is_in_use(port) || self.free == self.ring.len() {
+        if !self.is_in_use(port) {
+            return false;
+        }
+        if self.free == self.ring.len() {
+            // Only entries left behind by `take` can fill the ring while a
+            // port is out: drop them.
+            self.compact();
+        }
+        if self.free == self.ring.len() {
             return false;
         }
         let tail = (self.head + self.free) % self.ring.len();
@@ -95,6 +108,28 @@ impl PortRing {
             return true;
         }
         false
+    }
+
+    /// Keeps, in order, the free entries whose port is free and not seen
+    /// before (a port taken out of turn, released and queued again, can
+    /// have a stale entry too). Marks each kept port in use while it
+    /// walks, to see repeats without allocating, and clears them after.
+    fn compact(&mut self) {
+        let len = self.ring.len();
+        let mut kept = 0;
+        for i in 0..self.free {
+            let port = self.ring[(self.head + i) % len];
+            if !self.is_in_use(port) {
+                self.set_in_use(port, true);
+                self.ring[(self.head + kept) % len] = port;
+                kept += 1;
+            }
+        }
+        for i in 0..kept {
+            let port = self.ring[(self.head + i) % len];
+            self.set_in_use(port, false);
+        }
+        self.free = kept;
     }
 
     fn is_in_use(&self, port: u16) -> bool {
@@ -276,6 +311,37 @@ impl LocalPorts {
         }
         self.stats.exhausted += 1;
         None
+    }
+
+    /// Takes a given port out of turn, for a session a peer made (session
+    /// sync): false if this pool does not hand it out (another worker's
+    /// bits, another address, outside the range) or it is in use. Its
+    /// entry in the free ring stays and is skipped when reached.
+    pub fn take(
+        &mut self,
+        addr: Ipv4Addr,
+        port: u16,
+        backend: Ipv4Addr,
+        backend_port: u16,
+    ) -> bool {
+        let bucket = self.bucket_of(backend, backend_port);
+        if !self.owns(port) {
+            return false;
+        }
+        let Some(ring) = self
+            .addrs
+            .iter()
+            .position(|a| *a == addr)
+            .and_then(|a| self.pools.get_mut(a * self.buckets + bucket))
+        else {
+            return false;
+        };
+        if ring.is_in_use(port) {
+            return false;
+        }
+        ring.set_in_use(port, true);
+        self.stats.allocated += 1;
+        true
     }
 
     /// Gives a port back. False (and a count) if it was not allocated here.
@@ -489,6 +555,72 @@ mod tests {
                     live.remove(&(a, p, pool.bucket_of(rs(backend), 80)));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_port_taken_out_of_turn_is_never_handed_out() {
+        // One address, one bucket, ports 1000..=1015, worker 1 of 2: 8 ports.
+        let mut c = cfg(1, 2, 1000, 1015);
+        c.addrs = vec![LIP1];
+        c.backend_buckets = 1;
+        let mut p = LocalPorts::new(&c).expect("pool");
+        assert!(p.take(LIP1, 1001, rs(1), 80));
+        assert!(!p.take(LIP1, 1001, rs(1), 80), "in use already");
+        assert!(!p.take(LIP1, 1002, rs(1), 80), "worker 0's port");
+        assert!(!p.take(LIP2, 1003, rs(1), 80), "not our address");
+        assert!(!p.take(LIP1, 1017, rs(1), 80), "outside the range");
+        let got: HashSet<u16> = std::iter::from_fn(|| p.allocate(rs(1), 80).map(|x| x.1)).collect();
+        assert_eq!(got.len(), 7);
+        assert!(!got.contains(&1001));
+        // Released, the taken port comes back once.
+        assert!(p.release(LIP1, 1001, rs(1), 80));
+        assert_eq!(p.allocate(rs(1), 80), Some((LIP1, 1001)));
+        assert_eq!(p.allocate(rs(1), 80), None);
+    }
+
+    proptest! {
+        /// Allocations, takes and releases in any order: a port is never
+        /// out twice, a release of a port that is out always works, and
+        /// once all are back every port can be handed out again.
+        #[test]
+        fn takes_and_releases_keep_the_pool_whole(ops in proptest::collection::vec((0u8..3, 0u16..16), 0..200)) {
+            let mut c = cfg(0, 1, 2000, 2015);
+            c.addrs = vec![LIP1];
+            c.backend_buckets = 1;
+            let mut p = LocalPorts::new(&c).expect("pool");
+            let mut out: Vec<u16> = Vec::new();
+            for (op, n) in ops {
+                match op {
+                    0 => {
+                        if let Some((_, port)) = p.allocate(rs(1), 80) {
+                            prop_assert!(!out.contains(&port), "{port} out twice");
+                            out.push(port);
+                        } else {
+                            prop_assert_eq!(out.len(), 16);
+                        }
+                    }
+                    1 => {
+                        let port = 2000 + n;
+                        let was_out = out.contains(&port);
+                        prop_assert_eq!(p.take(LIP1, port, rs(1), 80), !was_out);
+                        if !was_out {
+                            out.push(port);
+                        }
+                    }
+                    _ => {
+                        if !out.is_empty() {
+                            let port = out.swap_remove(usize::from(n) % out.len());
+                            prop_assert!(p.release(LIP1, port, rs(1), 80));
+                        }
+                    }
+                }
+            }
+            for port in out.drain(..) {
+                prop_assert!(p.release(LIP1, port, rs(1), 80));
+            }
+            let all: HashSet<u16> = std::iter::from_fn(|| p.allocate(rs(1), 80).map(|x| x.1)).collect();
+            prop_assert_eq!(all.len(), 16);
         }
     }
 }

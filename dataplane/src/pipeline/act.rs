@@ -18,6 +18,7 @@ use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::{clamp_mss, encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
+use crate::sync::RecordKind;
 use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::IpProto;
 use crate::watch::TraceStep;
@@ -78,6 +79,7 @@ impl<P: PacketBuf> Datapath<P> {
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {
+                self.sync_event(cx.t, old.id, RecordKind::Ended, cx.now);
                 if self.flow.end(old.id) {
                     self.counters.events.sessions_expired += 1;
                 }
@@ -153,6 +155,7 @@ impl<P: PacketBuf> Datapath<P> {
                 if self.tracing() {
                     self.watch.step(TraceStep::SessionMade(id.index() as u32));
                 }
+                self.sync_opened(cx.t, id, cx.now);
                 let hit = Hit {
                     id,
                     dir: Direction::Inbound,
@@ -232,6 +235,11 @@ impl<P: PacketBuf> Datapath<P> {
         hit: Hit,
     ) {
         let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));
+        // The state before this packet, when a change must reach the peers.
+        let synced_state = match (&self.sync, tcp) {
+            (Some(_), Some(_)) => Some(self.flow.sessions().get(hit.id).state),
+            _ => None,
+        };
         let s = self.flow.on_packet(hit.id, hit.dir, tcp, cx.now);
         let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         // The packet leaves with the reverse of the other direction's tuple.
@@ -241,6 +249,9 @@ impl<P: PacketBuf> Datapath<P> {
         };
         if cx.t.custom_timeouts {
             self.service_timeouts(cx, origin, hit.id);
+        }
+        if let Some(before) = synced_state {
+            self.sync_transition(cx.t, hit.id, before, cx.now);
         }
         let inbound = hit.dir == Direction::Inbound;
         self.count_packet(origin, backend, inbound, meta.total_len);

@@ -79,13 +79,37 @@ pub struct Events {
     pub from_kernel: u64,
     /// Gratuitous ARP announcements sent.
     pub garp_sent: u64,
+    /// Session records queued for the sync peers.
+    pub sync_queued: u64,
+    /// Session records lost: the worker's sync queue was full.
+    pub sync_queue_full: u64,
+    /// Of `sync_queued`, records of a full dump (a peer joined, or the refresh).
+    pub sync_dumped: u64,
+    /// Sessions a peer made, installed here.
+    pub sync_installed: u64,
+    /// Peer records that moved a session we had (state, timer).
+    pub sync_updated: u64,
+    /// Peer records that ended a session (a client port reused there).
+    pub sync_ended: u64,
+    /// Peer records refused: no such service or SNAT rule here.
+    pub sync_unknown_service: u64,
+    /// Peer records refused: the service has no such backend here.
+    pub sync_unknown_backend: u64,
+    /// Peer records refused: tuples that do not fit the mode.
+    pub sync_inconsistent: u64,
+    /// Peer records refused: the local or SNAT port is not ours to hold or is held.
+    pub sync_port_taken: u64,
+    /// Peer records refused: the reply tuple is another session's.
+    pub sync_clash: u64,
+    /// Peer records refused: the session table is full.
+    pub sync_table_full: u64,
     /// SYNs whose MSS option a service's `mss_clamp` lowered.
     pub mss_clamped: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 18] {
+    pub fn iter(&self) -> [(&'static str, u64); 30] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -104,6 +128,18 @@ impl Events {
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("garp_sent", self.garp_sent),
+            ("sync_queued", self.sync_queued),
+            ("sync_queue_full", self.sync_queue_full),
+            ("sync_dumped", self.sync_dumped),
+            ("sync_installed", self.sync_installed),
+            ("sync_updated", self.sync_updated),
+            ("sync_ended", self.sync_ended),
+            ("sync_unknown_service", self.sync_unknown_service),
+            ("sync_unknown_backend", self.sync_unknown_backend),
+            ("sync_inconsistent", self.sync_inconsistent),
+            ("sync_port_taken", self.sync_port_taken),
+            ("sync_clash", self.sync_clash),
+            ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
         ]
     }
@@ -126,6 +162,18 @@ impl Events {
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.garp_sent += o.garp_sent;
+        self.sync_queued += o.sync_queued;
+        self.sync_queue_full += o.sync_queue_full;
+        self.sync_dumped += o.sync_dumped;
+        self.sync_installed += o.sync_installed;
+        self.sync_updated += o.sync_updated;
+        self.sync_ended += o.sync_ended;
+        self.sync_unknown_service += o.sync_unknown_service;
+        self.sync_unknown_backend += o.sync_unknown_backend;
+        self.sync_inconsistent += o.sync_inconsistent;
+        self.sync_port_taken += o.sync_port_taken;
+        self.sync_clash += o.sync_clash;
+        self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
     }
 }

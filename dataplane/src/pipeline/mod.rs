@@ -38,6 +38,7 @@ mod kernel;
 pub mod l2;
 mod local;
 pub mod redirect;
+mod sync;
 
 use std::sync::Arc;
 
@@ -108,6 +109,8 @@ struct Datapath<P> {
     /// Whether anything is armed in `watch`: the one flag the packet path
     /// tests when nothing is (a plain field, no pointer to follow).
     watching: bool,
+    /// Session sync with peer nodes, when it is on (`sync.rs`).
+    sync: Option<sync::SyncState>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -157,6 +160,7 @@ impl<P: PacketBuf> Pipeline<P> {
             links: None,
             watch: Box::new(Watch::new(worker_index)),
             watching: false,
+            sync: None,
         };
         Ok(Pipeline { tables, path })
     }
@@ -205,6 +209,7 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         }
         let handed_in = path.take_handoffs(&mut cx);
+        path.sync_receive(&mut cx);
         // Worker 0's millisecond tick: the kernel interfaces read, and
         // gratuitous ARP (both off the per-packet path).
         path.kernel_receive(&mut cx);
@@ -214,6 +219,7 @@ impl<P: PacketBuf> Pipeline<P> {
         }
         path.kernel_flush(&mut cx);
         if now_ms != path.last_housekeeping_ms {
+            path.sync_dump_step(cx.t, now_ms);
             path.housekeeping(now_ms);
         }
         let (sent, tx_dropped) = path.egress.take_tx_totals();
@@ -354,6 +360,8 @@ mod listen_tests;
 mod pickup_tests;
 #[cfg(test)]
 mod reuse_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl Row {
 
     /// The target for this row: (ratio, against "io" or "macswap").
     pub fn target(&self) -> Option<(f64, &'static str)> {
-        match self.mode {
+        match self.mode.base() {
             Mode::L2fwd => Some((0.95, "io")),
             Mode::Dr | Mode::Tun if self.flows <= 1000 => Some((0.8, "macswap")),
             Mode::Nat | Mode::Fullnat if self.flows <= 1000 => Some((0.75, "macswap")),

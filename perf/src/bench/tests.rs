@@ -196,6 +196,7 @@ fn every_config_validates() {
                         traffic::SERVERS_PORT_MAC,
                     ),
                 ],
+                sync: Some((8848, 8849)),
             };
             let mut run = run;
             if !mode.primed() {

@@ -49,10 +49,15 @@ pub enum Mode {
     SynNat,
     /// New flows: SYNs, each a new FULLNAT session with a local port.
     SynFullnat,
+    /// `SynNat` with session sync on (`[sync]` to a UDP sink): every new
+    /// session also queues a sync record.
+    SynNatSync,
+    /// `SynFullnat` with session sync on.
+    SynFullnatSync,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 8] = [
+    pub const ALL: [Mode; 10] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Tun,
@@ -61,6 +66,8 @@ impl Mode {
         Mode::Snat,
         Mode::SynNat,
         Mode::SynFullnat,
+        Mode::SynNatSync,
+        Mode::SynFullnatSync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +80,8 @@ impl Mode {
             Mode::Snat => "snat",
             Mode::SynNat => "syn-nat",
             Mode::SynFullnat => "syn-fullnat",
+            Mode::SynNatSync => "syn-nat+sync",
+            Mode::SynFullnatSync => "syn-fullnat+sync",
         }
     }
 
@@ -84,6 +93,13 @@ impl Mode {
                 out.extend(Mode::ALL);
             } else if word == "syn" {
                 out.extend([Mode::SynNat, Mode::SynFullnat]);
+            } else if word == "syn-sync" {
+                out.extend([
+                    Mode::SynNat,
+                    Mode::SynFullnat,
+                    Mode::SynNatSync,
+                    Mode::SynFullnatSync,
+                ]);
             } else {
                 match Mode::ALL.iter().find(|m| m.name() == word) {
                     Some(&m) => out.push(m),
@@ -117,16 +133,37 @@ impl Mode {
 
     /// Whether every packet should create a session (the SYN rows).
     pub fn new_flows(self) -> bool {
-        matches!(self, Mode::SynNat | Mode::SynFullnat)
+        self.without_sync()
+            .is_some_and(|m| matches!(m, Mode::SynNat | Mode::SynFullnat))
+    }
+
+    /// Whether the row runs with session sync on.
+    pub fn syncs(self) -> bool {
+        matches!(self, Mode::SynNatSync | Mode::SynFullnatSync)
+    }
+
+    /// The same row without sync: its traffic, config and checks.
+    pub fn without_sync(self) -> Option<Mode> {
+        Some(match self {
+            Mode::SynNatSync => Mode::SynNat,
+            Mode::SynFullnatSync => Mode::SynFullnat,
+            m => m,
+        })
+    }
+
+    /// The mode whose traffic and checks this row uses.
+    pub fn base(self) -> Mode {
+        self.without_sync().unwrap_or(self)
     }
 
     fn lb_mode(self) -> Option<&'static str> {
-        match self {
+        match self.base() {
             Mode::L2fwd | Mode::Snat => None,
             Mode::Dr => Some("dr"),
             Mode::Tun => Some("tun"),
             Mode::Nat | Mode::SynNat => Some("nat"),
             Mode::Fullnat | Mode::SynFullnat => Some("fullnat"),
+            Mode::SynNatSync | Mode::SynFullnatSync => None,
         }
     }
 }
@@ -215,7 +252,7 @@ impl Plan {
 
     /// Sessions the run should hold once primed (0 for L2 and SYN rows).
     pub fn sessions(&self) -> usize {
-        match self.mode {
+        match self.mode.base() {
             Mode::L2fwd | Mode::SynNat | Mode::SynFullnat => 0,
             _ => self.flows(),
         }
@@ -237,7 +274,7 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
         ports: (1024, 65535),
         capacity: None,
     };
-    match mode {
+    match mode.base() {
         Mode::Fullnat => {
             // Per service per backend: m = addresses x ports.
             let m = (flows / (2 * BACKENDS)).max(1);
@@ -273,7 +310,7 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.tcp_flows = flows;
             p.udp_flows = 0;
             p.capacity = Some(p.tcp_flows.max(1 << 20).next_power_of_two() as u32);
-            if mode == Mode::SynFullnat {
+            if mode.base() == Mode::SynFullnat {
                 // 16 addresses x 64512 ports x 4 buckets = 4.1 M ports.
                 p.laddrs_tcp = laddrs(0, 16);
             }
@@ -455,7 +492,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
             syn,
         )
     };
-    match plan.mode {
+    match plan.mode.base() {
         Mode::Snat => return snat_traffic(plan, &flows, seed),
         Mode::SynNat | Mode::SynFullnat => {
             t.prime = flows
@@ -615,6 +652,9 @@ pub struct RunSetup {
     pub mbufs: u32,
     /// (name, devargs, our MAC) in port order.
     pub ports: Vec<(String, String, Mac)>,
+    /// For the `+sync` rows: the UDP port ferrolb's `[sync]` listens on and
+    /// the port of the sink its records go to (on 127.0.0.1).
+    pub sync: Option<(u16, u16)>,
 }
 
 /// The ferrolb config for a row.
@@ -645,6 +685,12 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
     }
     if plan.mode.new_flows() {
         let _ = writeln!(s, "[timeouts]\ntcp_syn_recv = {SYN_TIMEOUT_S}\n");
+    }
+    if let (true, Some((listen, peer))) = (plan.mode.syncs(), run.sync) {
+        let _ = writeln!(
+            s,
+            "[sync]\nlisten = \"127.0.0.1:{listen}\"\npeers = [\"127.0.0.1:{peer}\"]\n"
+        );
     }
     let has_prime = run.ports.iter().any(|p| p.0 == "prime");
     if has_prime {
@@ -687,7 +733,7 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
         );
         return s;
     }
-    let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode {
+    let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode.base() {
         Mode::SynNat | Mode::SynFullnat => &[("tcp", &plan.laddrs_tcp)],
         _ => &[("tcp", &plan.laddrs_tcp), ("udp", &plan.laddrs_udp)],
     };

@@ -205,9 +205,10 @@ struct Pcaps {
 const FORMAT: u32 = 1;
 
 fn pcaps(out: &Path, plan: &Plan, seed: u64) -> Result<Pcaps> {
+    // A `+sync` row replays its base row's traffic.
     let dir = out.join("pcap").join(format!(
         "{}-{}-s{seed}-v{FORMAT}",
-        plan.mode.name(),
+        plan.mode.base().name(),
         plan.asked
     ));
     let done = dir.join("done");
@@ -372,6 +373,7 @@ fn run_ferrolb(
         core: args.core,
         mbufs: u32::try_from(mbufs).context("too many mbufs")?,
         ports,
+        sync: sync_ports(),
     };
     let cfg_path = logs.join(format!("{tag}.toml"));
     std::fs::write(&cfg_path, traffic::config(plan, &setup))?;
@@ -387,6 +389,23 @@ fn run_ferrolb(
     let result = measure_ferrolb(args, plan, pcaps, &socket, &mut child, &log_path);
     stop(&mut child);
     result
+}
+
+/// For the `+sync` rows: a free port for ferrolb's `[sync]` listen, and
+/// the port of a UDP sink this process holds open and never reads, so the
+/// records leave ferrolb as they would to a peer and the kernel drops them
+/// once the sink's buffer is full.
+fn sync_ports() -> Option<(u16, u16)> {
+    static SINK: std::sync::OnceLock<Option<std::net::UdpSocket>> = std::sync::OnceLock::new();
+    let sink = SINK
+        .get_or_init(|| std::net::UdpSocket::bind("127.0.0.1:0").ok())
+        .as_ref()?;
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    Some((listen, sink.local_addr().ok()?.port()))
 }
 
 fn log_tail(path: &Path) -> String {
@@ -563,7 +582,7 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
     }
     let created = |s: &StatsReply| s.events.get("sessions_created").copied().unwrap_or(0);
     let made = created(s1).saturating_sub(created(s0));
-    match plan.mode {
+    match plan.mode.base() {
         Mode::L2fwd => {}
         Mode::SynNat | Mode::SynFullnat => {
             if w.rx_mpps > 0.0 {

@@ -1,0 +1,196 @@
+//! Session sync in the worker (docs/session-sync.md): records of this
+//! worker's sessions queued for the sync thread as they are made, change
+//! TCP state or end early; peers' records installed between polls; and
+//! full dumps walked a slice of the table per millisecond. Only queue
+//! pushes and pops: no syscall, no lock, no allocation.
+
+use std::net::Ipv4Addr;
+
+use super::{Cx, Datapath, Pipeline};
+use crate::buf::PacketBuf;
+use crate::flow::state::{Installed, Refused};
+use crate::flow::{Origin, ProtoState, Session, SessionId, SessionTable, TcpState};
+use crate::sync::{RecordKind, SessionRecord, SyncLink};
+use crate::tables::LbTables;
+
+/// Peer records installed per poll at most.
+const INSTALL_BUDGET: usize = 256;
+/// Session slots a dump walks per millisecond at most.
+const DUMP_SLOTS: usize = 4096;
+/// Records a dump queues per millisecond at most: 256 k sessions a second
+/// per worker (about 7 300 datagrams, 11 MB/s), so a dump paces itself
+/// rather than flooding the peer's socket buffer.
+const DUMP_RECORDS: usize = 256;
+
+/// The worker's end of the sync link and its dump in progress.
+pub(super) struct SyncState {
+    link: SyncLink,
+    /// The dump generation being walked, and the next slot.
+    dump: Option<(u64, usize)>,
+    /// The last dump generation finished.
+    dumped: u64,
+}
+
+impl<P: PacketBuf> Pipeline<P> {
+    /// Turns session sync on: from now on this worker queues its session
+    /// events on `link` and installs what peers send on it.
+    pub fn attach_sync(&mut self, link: SyncLink) {
+        self.path.sync = Some(SyncState {
+            link,
+            dump: None,
+            dumped: 0,
+        });
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Queues a record of session `id` for the peers, if sync is on.
+    #[inline]
+    pub(super) fn sync_event(&mut self, t: &LbTables, id: SessionId, kind: RecordKind, now: u64) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let table = self.flow.sessions();
+        if let Some(r) = record_of(t, table, table.get(id), kind, now) {
+            let c = &mut self.counters.events;
+            if sync.link.push(r) {
+                c.sync_queued += 1;
+            } else {
+                c.sync_queue_full += 1;
+            }
+        }
+    }
+
+    /// A session was opened: its record goes now, unless it is a TCP
+    /// session still in state NONE, whose first packet's transition
+    /// (`sync_transition`) sends it with its first real state.
+    #[inline]
+    pub(super) fn sync_opened(&mut self, t: &LbTables, id: SessionId, now: u64) {
+        if self.sync.is_some()
+            && self.flow.sessions().get(id).state != ProtoState::Tcp(TcpState::None)
+        {
+            self.sync_event(t, id, RecordKind::Created, now);
+        }
+    }
+
+    /// A packet moved session `id` from state `before`.
+    #[inline]
+    pub(super) fn sync_transition(
+        &mut self,
+        t: &LbTables,
+        id: SessionId,
+        before: ProtoState,
+        now: u64,
+    ) {
+        if self.flow.sessions().get(id).state == before {
+            return;
+        }
+        let kind = if before == ProtoState::Tcp(TcpState::None) {
+            RecordKind::Created
+        } else {
+            RecordKind::Changed
+        };
+        self.sync_event(t, id, kind, now);
+    }
+
+    /// Installs what peers sent for this worker's flows, up to a budget.
+    pub(super) fn sync_receive<I>(&mut self, cx: &mut Cx<'_, I>) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let c = &mut self.counters.events;
+        for _ in 0..INSTALL_BUDGET {
+            let Some(r) = sync.link.pop() else {
+                break;
+            };
+            match self.flow.install(cx.t, &r, cx.now) {
+                Ok(Installed::New) => c.sync_installed += 1,
+                Ok(Installed::Updated) => c.sync_updated += 1,
+                Ok(Installed::Ended) => c.sync_ended += 1,
+                Err(e) => *refusal_counter(c, e) += 1,
+            }
+        }
+    }
+
+    /// Starts a dump the sync thread asked for, and walks the next slice
+    /// of the table: each session's record is queued as a `Refresh`. A
+    /// full queue, or `DUMP_RECORDS` queued, pauses the walk at that
+    /// session until the next tick.
+    pub(super) fn sync_dump_step(&mut self, t: &LbTables, now: u64) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let asked = sync.link.dump_requested();
+        if sync.dump.is_none() && asked > sync.dumped {
+            sync.dump = Some((asked, 0));
+        }
+        let Some((generation, start)) = sync.dump else {
+            return;
+        };
+        let table = self.flow.sessions();
+        let end = (start + DUMP_SLOTS).min(table.capacity());
+        let mut next = end;
+        let mut queued = 0;
+        for (id, s) in table.iter_slots(start..end) {
+            let Some(r) = record_of(t, table, s, RecordKind::Refresh, now) else {
+                continue;
+            };
+            if queued == DUMP_RECORDS || !sync.link.push(r) {
+                next = id.index();
+                break;
+            }
+            queued += 1;
+            self.counters.events.sync_queued += 1;
+            self.counters.events.sync_dumped += 1;
+        }
+        if next >= table.capacity() {
+            sync.dump = None;
+            sync.dumped = generation;
+            sync.link.dump_done(generation);
+        } else {
+            sync.dump = Some((generation, next));
+        }
+    }
+}
+
+/// The counter of a refused record.
+fn refusal_counter(c: &mut super::counters::Events, e: Refused) -> &mut u64 {
+    match e {
+        Refused::UnknownService => &mut c.sync_unknown_service,
+        Refused::UnknownBackend => &mut c.sync_unknown_backend,
+        Refused::Inconsistent => &mut c.sync_inconsistent,
+        Refused::PortTaken => &mut c.sync_port_taken,
+        Refused::Clash => &mut c.sync_clash,
+        Refused::TableFull => &mut c.sync_table_full,
+    }
+}
+
+/// Session `s` as a record (None for a persistence template, which is
+/// not synced).
+fn record_of(
+    t: &LbTables,
+    table: &SessionTable,
+    s: &Session,
+    kind: RecordKind,
+    now: u64,
+) -> Option<SessionRecord> {
+    if s.state == ProtoState::Template {
+        return None;
+    }
+    let backend = match s.origin() {
+        Origin::Service(_) => t
+            .backends
+            .get(s.backend as usize)
+            .map(|b| (b.addr, b.port))?,
+        Origin::Snat(_) => (Ipv4Addr::UNSPECIFIED, 0),
+    };
+    Some(SessionRecord {
+        kind,
+        forwarding: s.forwarding(),
+        state: s.state,
+        inbound: *s.inbound(),
+        outbound: *s.outbound(),
+        backend,
+        timeout_ms: table.expires_in_ms(s, now).min(u64::from(u32::MAX)) as u32,
+    })
+}

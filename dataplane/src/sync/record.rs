@@ -1,0 +1,101 @@
+//! One session event as plain values: the same record means the same
+//! session on every node that runs the same config.
+
+use std::net::Ipv4Addr;
+
+use crate::flow::table::Forwarding;
+use crate::flow::ProtoState;
+use crate::tuple::FiveTuple;
+
+/// What happened to the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A new session (the first packet of a flow here).
+    Created = 1,
+    /// Its TCP state moved.
+    Changed = 2,
+    /// A full dump's copy (a peer joined, or the periodic refresh): installs
+    /// a missing session, and only ever lengthens an existing one's timer.
+    Refresh = 3,
+    /// Ended here before its timer (a client port reused).
+    Ended = 4,
+}
+
+impl RecordKind {
+    pub fn from_u8(v: u8) -> Option<RecordKind> {
+        Some(match v {
+            1 => RecordKind::Created,
+            2 => RecordKind::Changed,
+            3 => RecordKind::Refresh,
+            4 => RecordKind::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// A session event with the session's whole translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub kind: RecordKind,
+    pub forwarding: Forwarding,
+    /// TCP state, UDP or ICMP echo (never a persistence template).
+    pub state: ProtoState,
+    /// Client to service (or internal host to the outside, for SNAT).
+    pub inbound: FiveTuple,
+    /// The reply as it reaches the load balancer: for FULLNAT it holds the
+    /// local address and port, for SNAT the SNAT address and port.
+    pub outbound: FiveTuple,
+    /// The backend's configured address and port (port 0 for a backend of
+    /// a multi-port service); unspecified for SNAT.
+    pub backend: (Ipv4Addr, u16),
+    /// Milliseconds left on the session's timer when the record was made.
+    pub timeout_ms: u32,
+}
+
+/// Forwarding as its wire byte.
+pub fn forwarding_code(f: Forwarding) -> u8 {
+    match f {
+        Forwarding::Dr => 0,
+        Forwarding::Tun => 1,
+        Forwarding::Nat => 2,
+        Forwarding::FullNat => 3,
+        Forwarding::Snat => 4,
+    }
+}
+
+pub fn forwarding_from(v: u8) -> Option<Forwarding> {
+    Some(match v {
+        0 => Forwarding::Dr,
+        1 => Forwarding::Tun,
+        2 => Forwarding::Nat,
+        3 => Forwarding::FullNat,
+        4 => Forwarding::Snat,
+        _ => return None,
+    })
+}
+
+/// UDP and ICMP echo sessions on the wire; TCP states are 0..=8.
+const STATE_UDP: u8 = 0x10;
+const STATE_ICMP_ECHO: u8 = 0x11;
+
+/// The state as its wire byte; None for a template (never synced).
+pub fn state_code(s: ProtoState) -> Option<u8> {
+    match s {
+        ProtoState::Tcp(t) => Some(t as u8),
+        ProtoState::Udp => Some(STATE_UDP),
+        ProtoState::IcmpEcho => Some(STATE_ICMP_ECHO),
+        ProtoState::Template => None,
+    }
+}
+
+pub fn state_from(v: u8) -> Option<ProtoState> {
+    use crate::flow::TcpState;
+    match v {
+        STATE_UDP => Some(ProtoState::Udp),
+        STATE_ICMP_ECHO => Some(ProtoState::IcmpEcho),
+        v => TcpState::ALL
+            .get(usize::from(v))
+            .map(|&t| ProtoState::Tcp(t)),
+    }
+}

@@ -1,0 +1,269 @@
+//! The sync datagram (version 1), all integers big-endian:
+//!
+//! ```text
+//! header, 24 bytes
+//!   0  magic "FLBS"
+//!   4  version (1)
+//!   5  flags: bit 0 = signed (a 32-byte HMAC-SHA256 trailer follows)
+//!   6  records (u16)
+//!   8  boot id (u64): random per process start; a new one asks for a full dump
+//!  16  sequence (u32): per sender, +1 per datagram
+//!  20  workers (u16): the sender's worker count (informational)
+//!  22  reserved (0)
+//! records, 40 bytes each
+//!   0  kind (1 created, 2 changed, 3 refresh, 4 ended)
+//!   1  forwarding (0 dr, 1 tun, 2 nat, 3 fullnat, 4 snat)
+//!   2  IP protocol (6, 17, 1)
+//!   3  state (TCP 0..=8 in TcpState order, 0x10 UDP, 0x11 ICMP echo)
+//!   4  inbound: src addr, dst addr, src port, dst port (12)
+//!  16  outbound: the same (12)
+//!  28  backend addr (4), backend port (2)
+//!  34  remaining timeout, ms (u32)
+//!  38  reserved (0, 2 bytes)
+//! trailer when signed: HMAC-SHA256(key, header and records), 32 bytes
+//! ```
+//!
+//! A datagram is checked whole (length, version, signature) before any
+//! record is read; a record with an unknown code is refused alone.
+
+use std::net::Ipv4Addr;
+
+use super::hmac::{Key, TAG_LEN};
+use super::record::{forwarding_code, forwarding_from, state_code, state_from};
+use super::{RecordKind, SessionRecord};
+use crate::tuple::{FiveTuple, IpProto};
+
+pub const MAGIC: [u8; 4] = *b"FLBS";
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 24;
+pub const RECORD_LEN: usize = 40;
+/// Records per datagram at most: a signed datagram stays within 1472 bytes
+/// (a 1500-byte MTU less the IP and UDP headers).
+pub const MAX_RECORDS: usize = 35;
+/// The largest datagram: header, records, signature.
+pub const MAX_DATAGRAM: usize = HEADER_LEN + MAX_RECORDS * RECORD_LEN + TAG_LEN;
+const FLAG_SIGNED: u8 = 0x01;
+
+/// Why a datagram or a record was refused; each is a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than a header.
+    Truncated,
+    /// Not a ferrolb sync datagram (wrong magic).
+    Foreign,
+    BadVersion,
+    /// The length disagrees with the record count and the signature flag.
+    BadLength,
+    /// Unsigned while we have a key, signed while we have none, or a
+    /// signature that does not verify.
+    BadAuth,
+    /// A record with an unknown kind, forwarding, protocol or state.
+    BadRecord,
+}
+
+impl WireError {
+    /// The counter's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WireError::Truncated => "sync_truncated",
+            WireError::Foreign => "sync_foreign",
+            WireError::BadVersion => "sync_bad_version",
+            WireError::BadLength => "sync_bad_length",
+            WireError::BadAuth => "sync_bad_auth",
+            WireError::BadRecord => "sync_bad_record",
+        }
+    }
+}
+
+/// A datagram's header fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub boot_id: u64,
+    pub sequence: u32,
+    pub workers: u16,
+}
+
+/// A datagram under construction, in a buffer of its own.
+pub struct Encoder {
+    buf: Vec<u8>,
+    records: usize,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            buf: Vec::with_capacity(MAX_DATAGRAM),
+            records: 0,
+        }
+    }
+}
+
+impl Encoder {
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.records >= MAX_RECORDS
+    }
+
+    /// Adds a record; false (and nothing added) when the datagram is full
+    /// or the record cannot be written (a template).
+    pub fn push(&mut self, r: &SessionRecord) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        let Some(state) = state_code(r.state) else {
+            return false;
+        };
+        if self.buf.is_empty() {
+            self.buf.resize(HEADER_LEN, 0);
+        }
+        self.buf.extend_from_slice(&[
+            r.kind as u8,
+            forwarding_code(r.forwarding),
+            r.inbound.proto.0,
+            state,
+        ]);
+        for t in [&r.inbound, &r.outbound] {
+            self.buf.extend_from_slice(&t.src.octets());
+            self.buf.extend_from_slice(&t.dst.octets());
+            self.buf.extend_from_slice(&t.src_port.to_be_bytes());
+            self.buf.extend_from_slice(&t.dst_port.to_be_bytes());
+        }
+        self.buf.extend_from_slice(&r.backend.0.octets());
+        self.buf.extend_from_slice(&r.backend.1.to_be_bytes());
+        self.buf.extend_from_slice(&r.timeout_ms.to_be_bytes());
+        self.buf.extend_from_slice(&[0, 0]);
+        self.records += 1;
+        true
+    }
+
+    /// The datagram with `header` (signed with `key`, if any); the encoder
+    /// is empty again afterwards. A datagram without records is a hello.
+    pub fn finish(&mut self, header: &Header, key: Option<&Key>) -> &[u8] {
+        if self.buf.is_empty() {
+            self.buf.resize(HEADER_LEN, 0);
+        }
+        let h = &mut self.buf[..HEADER_LEN];
+        h[0..4].copy_from_slice(&MAGIC);
+        h[4] = VERSION;
+        h[5] = if key.is_some() { FLAG_SIGNED } else { 0 };
+        h[6..8].copy_from_slice(&(self.records as u16).to_be_bytes());
+        h[8..16].copy_from_slice(&header.boot_id.to_be_bytes());
+        h[16..20].copy_from_slice(&header.sequence.to_be_bytes());
+        h[20..22].copy_from_slice(&header.workers.to_be_bytes());
+        h[22..24].copy_from_slice(&[0, 0]);
+        if let Some(k) = key {
+            let tag = k.tag(&self.buf);
+            self.buf.extend_from_slice(&tag);
+        }
+        self.records = 0;
+        &self.buf
+    }
+
+    /// Empties the encoder for the next datagram.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.records = 0;
+    }
+}
+
+/// A checked datagram: its header and its records' bytes.
+#[derive(Debug)]
+pub struct Datagram<'a> {
+    pub header: Header,
+    body: &'a [u8],
+}
+
+impl<'a> Datagram<'a> {
+    /// Records in the datagram.
+    pub fn len(&self) -> usize {
+        self.body.len() / RECORD_LEN
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// Each record, or why it was refused.
+    pub fn records(&self) -> impl Iterator<Item = Result<SessionRecord, WireError>> + 'a {
+        self.body.chunks_exact(RECORD_LEN).map(decode_record)
+    }
+}
+
+/// Checks a datagram whole: magic, version, length, signature (`key`:
+/// ours, if we have one).
+pub fn decode<'a>(buf: &'a [u8], key: Option<&Key>) -> Result<Datagram<'a>, WireError> {
+    if buf.len() < HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
+    if buf[0..4] != MAGIC {
+        return Err(WireError::Foreign);
+    }
+    if buf[4] != VERSION {
+        return Err(WireError::BadVersion);
+    }
+    let signed = buf[5] & FLAG_SIGNED != 0;
+    let records = usize::from(u16::from_be_bytes([buf[6], buf[7]]));
+    let body_end = HEADER_LEN + records * RECORD_LEN;
+    let want = body_end + if signed { TAG_LEN } else { 0 };
+    if buf.len() != want || buf[5] & !FLAG_SIGNED != 0 {
+        return Err(WireError::BadLength);
+    }
+    match (key, signed) {
+        (Some(k), true) if k.verify(&buf[..body_end], &buf[body_end..]) => {}
+        (None, false) => {}
+        _ => return Err(WireError::BadAuth),
+    }
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&buf[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    Ok(Datagram {
+        header: Header {
+            boot_id: u64_at(8),
+            sequence: u32::from_be_bytes([buf[16], buf[17], buf[18], buf[19]]),
+            workers: u16::from_be_bytes([buf[20], buf[21]]),
+        },
+        body: &buf[HEADER_LEN..body_end],
+    })
+}
+
+fn decode_record(b: &[u8]) -> Result<SessionRecord, WireError> {
+    let bad = WireError::BadRecord;
+    let kind = RecordKind::from_u8(b[0]).ok_or(bad)?;
+    let forwarding = forwarding_from(b[1]).ok_or(bad)?;
+    let proto = IpProto(b[2]);
+    if ![IpProto::TCP, IpProto::UDP, IpProto::ICMP].contains(&proto) {
+        return Err(bad);
+    }
+    let state = state_from(b[3]).ok_or(bad)?;
+    let addr = |i: usize| Ipv4Addr::new(b[i], b[i + 1], b[i + 2], b[i + 3]);
+    let port = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let tuple = |i: usize| FiveTuple {
+        src: addr(i),
+        dst: addr(i + 4),
+        src_port: port(i + 8),
+        dst_port: port(i + 10),
+        proto,
+    };
+    Ok(SessionRecord {
+        kind,
+        forwarding,
+        state,
+        inbound: tuple(4),
+        outbound: tuple(16),
+        backend: (addr(28), port(32)),
+        timeout_ms: u32::from_be_bytes([b[34], b[35], b[36], b[37]]),
+    })
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
