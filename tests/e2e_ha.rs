@@ -754,7 +754,6 @@ fn keepalived_stopping_on_the_master_hands_the_addresses_over() {
 }
 
 #[test]
-#[ignore = "needs session sync ([sync], issue 19 part 2, branch sync): un-ignore once merged"]
 fn with_sync_long_connections_survive_the_failover_and_the_switch_back() {
     let _serial = serial();
     let line = failover_and_back(Drill {
@@ -765,7 +764,6 @@ fn with_sync_long_connections_survive_the_failover_and_the_switch_back() {
 }
 
 #[test]
-#[ignore = "needs session sync ([sync], issue 19 part 2, branch sync): un-ignore once merged"]
 fn with_sync_and_without_preemption_long_connections_survive_the_failover() {
     let _serial = serial();
     let line = failover_and_back(Drill {
