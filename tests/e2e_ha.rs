@@ -13,7 +13,8 @@
 //!   keepalived): with preemption it takes the addresses back, without it
 //!   stays backup; with sync no connection is lost in the switch back.
 //!
-//! The drills that need session sync are ignored until `[sync]` exists.
+//! The drills with session sync (`[sync]` over the kernel interfaces)
+//! show that it is what saves the connections.
 //! Needs root; without it the tests fail saying so.
 
 mod common;
