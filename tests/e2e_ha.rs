@@ -663,24 +663,21 @@ fn judge(
     )
 }
 
-#[test]
-fn without_sync_the_failover_keeps_the_service_and_loses_the_connections_in_flight() {
+/// One failover drill, printed for the docs.
+fn run_drill(sync: bool, preempt: bool) {
     let _serial = serial();
-    let line = failover_and_back(Drill {
-        sync: false,
-        preempt: true,
-    });
+    let line = failover_and_back(Drill { sync, preempt });
     eprintln!("E2E HA {line}");
 }
 
 #[test]
+fn without_sync_the_failover_keeps_the_service_and_loses_the_connections_in_flight() {
+    run_drill(false, true);
+}
+
+#[test]
 fn without_preemption_the_old_master_comes_back_as_backup() {
-    let _serial = serial();
-    let line = failover_and_back(Drill {
-        sync: false,
-        preempt: false,
-    });
-    eprintln!("E2E HA {line}");
+    run_drill(false, false);
 }
 
 /// keepalived stopped cleanly on the master (SIGTERM): it sends a
@@ -756,20 +753,10 @@ fn keepalived_stopping_on_the_master_hands_the_addresses_over() {
 
 #[test]
 fn with_sync_long_connections_survive_the_failover_and_the_switch_back() {
-    let _serial = serial();
-    let line = failover_and_back(Drill {
-        sync: true,
-        preempt: true,
-    });
-    eprintln!("E2E HA {line}");
+    run_drill(true, true);
 }
 
 #[test]
 fn with_sync_and_without_preemption_long_connections_survive_the_failover() {
-    let _serial = serial();
-    let line = failover_and_back(Drill {
-        sync: true,
-        preempt: false,
-    });
-    eprintln!("E2E HA {line}");
+    run_drill(true, false);
 }
