@@ -431,7 +431,6 @@ pub fn expected_icmp_error(
 }
 
 /// An ARP packet (etherparse 0.16 has none): Ethernet/IPv4, no padding.
-#[allow(clippy::too_many_arguments)]
 pub fn arp(eth_src: Mac, eth_dst: Mac, op: u16, sha: Mac, spa: Ip, tha: Mac, tpa: Ip) -> Vec<u8> {
     let mut f = Vec::with_capacity(42);
     f.extend_from_slice(&eth_dst);

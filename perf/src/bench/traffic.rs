@@ -442,7 +442,6 @@ const UDP_DATA: &[u8; 18] = b"ferrolb-benchmark!";
 
 /// A 60-byte frame of `flow`'s protocol from `src` to `dst`; `syn` makes a
 /// TCP one a SYN (with its 6 bytes all the same, to keep 60 bytes).
-#[allow(clippy::too_many_arguments)]
 pub fn frame(
     tcp: bool,
     macs: (Mac, Mac),

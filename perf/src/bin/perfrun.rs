@@ -280,7 +280,16 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan) -> Result<Row> 
     for rep in 0..args.repeat {
         let tag = format!("{}-{}-{rep}", plan.mode.name(), count_text(plan.asked));
         let (sample, mut n) = run_ferrolb(
-            args, &logs, &tag, ferrolb, plan, &pcaps, lb_mbufs, lb_mem_mb,
+            args,
+            &logs,
+            &tag,
+            ferrolb,
+            plan,
+            &pcaps,
+            Memory {
+                mbufs: lb_mbufs,
+                mb: lb_mem_mb,
+            },
         )?;
         clean &= n.is_empty();
         notes.append(&mut n);
@@ -331,7 +340,13 @@ fn eal_args(mem_mb: u64, prefix: &str) -> Vec<String> {
     .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a run gets of memory: mbufs, and the EAL's `-m` in MB.
+#[derive(Clone, Copy)]
+struct Memory {
+    mbufs: u64,
+    mb: u64,
+}
+
 fn run_ferrolb(
     args: &Args,
     logs: &Path,
@@ -339,9 +354,9 @@ fn run_ferrolb(
     ferrolb: &Path,
     plan: &Plan,
     pcaps: &Pcaps,
-    mbufs: u64,
-    mem_mb: u64,
+    memory: Memory,
 ) -> Result<(LbSample, Vec<String>)> {
+    let Memory { mbufs, mb: mem_mb } = memory;
     let socket = logs.join(format!("{tag}.sock"));
     let _ = std::fs::remove_file(&socket);
     let mut ports: Vec<(String, String, [u8; 6])> = Vec::new();
