@@ -118,8 +118,10 @@ impl GarpConfig {
     }
 }
 
-/// The addresses the dataplane keeps, with the key that names each.
-fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> {
+/// The addresses the dataplane keeps (and may answer for), with the key
+/// that names each: a kernel interface may not take one (here), and VRRP
+/// may only move these (`vrrp.rs`).
+pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> {
     let mut owned = HashMap::new();
     for (i, iface) in config.interfaces.iter().enumerate() {
         for a in &iface.addresses {
@@ -128,6 +130,9 @@ fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> {
     }
     for (i, s) in config.services.iter().enumerate() {
         owned.insert(s.vip, format!("service[{i}].vip"));
+        for a in &s.also_listen {
+            owned.insert(*a.ip(), format!("service[{i}].also_listen"));
+        }
         for a in &s.local_addresses {
             owned.insert(*a, format!("service[{i}].local_addresses"));
         }

@@ -24,6 +24,7 @@ protocol = "tcp"
 port = 80
 mode = "fullnat"
 local_addresses = ["10.0.0.100"]
+also_listen = ["192.0.2.11:80"]
 
 [[service.backend]]
 address = "10.0.0.11"
@@ -83,6 +84,7 @@ fn kernel_addresses_must_be_the_hosts_own() {
     for (taken, what) in [
         ("10.0.0.1/24", "interface[0].addresses"),
         ("192.0.2.10/32", "service[0].vip"),
+        ("192.0.2.11/32", "service[0].also_listen"),
         ("10.0.0.100/24", "service[0].local_addresses"),
         ("203.0.113.1/24", "snat[0].addresses"),
     ] {

@@ -19,31 +19,6 @@ pub struct VrrpConfig {
     pub addresses: Vec<Ipv4Addr>,
 }
 
-/// Every address the dataplane may answer for, with the key naming it.
-fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> {
-    let mut owned = HashMap::new();
-    for (i, iface) in config.interfaces.iter().enumerate() {
-        for a in &iface.addresses {
-            owned.insert(a.addr, format!("interface[{i}].addresses"));
-        }
-    }
-    for (i, s) in config.services.iter().enumerate() {
-        owned.insert(s.vip, format!("service[{i}].vip"));
-        for a in &s.also_listen {
-            owned.insert(*a.ip(), format!("service[{i}].also_listen"));
-        }
-        for a in &s.local_addresses {
-            owned.insert(*a, format!("service[{i}].local_addresses"));
-        }
-    }
-    for (i, r) in config.snat.iter().enumerate() {
-        for a in &r.addresses {
-            owned.insert(*a, format!("snat[{i}].addresses"));
-        }
-    }
-    owned
-}
-
 pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<ConfigError>) {
     let Some(vrrp) = &config.vrrp else {
         return;
@@ -64,7 +39,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             "no addresses: list keepalived's virtual_ipaddress entries, or remove [vrrp]".into(),
         );
     }
-    let owned = dataplane_addresses(config);
+    let owned = super::kernel::dataplane_addresses(config);
     let mut seen: HashMap<Ipv4Addr, usize> = HashMap::new();
     for (i, a) in vrrp.addresses.iter().enumerate() {
         let key = at.key("addresses").index(i);
