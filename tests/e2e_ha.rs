@@ -24,7 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::appliance::{ctl_json, wait_until_answering};
-use common::netns::{serial, spawn_client_in, tool, wait, ClientRun, RunningClient};
+use common::netns::{
+    netns_build, netns_down, serial, spawn_client_in, tool, wait, ClientRun, RunningClient,
+};
 
 const VIP: &str = "192.0.2.10";
 /// keepalived's `advert_int` in the documented block, in ms.
@@ -67,10 +69,6 @@ struct Lab {
     lb: [Option<Child>; 2],
     keepalived: [Option<Child>; 2],
     others: Vec<Child>,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/netns.sh")
 }
 
 fn index(node: char) -> usize {
@@ -136,22 +134,8 @@ impl Lab {
             keepalived: [None, None],
             others: Vec::new(),
         };
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["down", &lab.name])
-            .output();
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["ha", &lab.name])
-            .output()
-            .expect("run scripts/netns.sh");
-        assert!(
-            out.status.success(),
-            "scripts/netns.sh ha {} failed:\n{}{}",
-            lab.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        netns_down(&lab.name);
+        netns_build(&["ha", &lab.name]);
         lab
     }
 
@@ -336,10 +320,7 @@ impl Drop for Lab {
                 logs(self.dir.path())
             );
         }
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["down", &self.name])
-            .output();
+        netns_down(&self.name);
     }
 }
 

@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use common::appliance::{ctl_json, ferrolbctl_bin, wait_until_answering, worker_core};
 use common::bird::{self, doc_block, in_ns, sh};
-use common::netns::{remove_stale_runs, run_name, serial, spawn_client_in, tool, ClientRun};
+use common::netns::{
+    netns_build, netns_down, remove_stale_runs, run_name, serial, spawn_client_in, tool, ClientRun,
+};
 use common::unique_prefix;
 
 const WEB_VIP: &str = "192.0.2.10";
@@ -167,15 +169,8 @@ impl Drop for Lab {
         if std::thread::panicking() {
             eprintln!("--- scaleout lab at the failure:\n{}", self.logs());
         }
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["down", &self.name])
-            .output();
+        netns_down(&self.name);
     }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/netns.sh")
 }
 
 impl Lab {
@@ -187,18 +182,7 @@ impl Lab {
             dir: tempfile::tempdir().expect("temp dir"),
             children: Vec::new(),
         };
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["scaleout", &lab.name])
-            .output()
-            .expect("run scripts/netns.sh");
-        assert!(
-            out.status.success(),
-            "scripts/netns.sh scaleout {} failed:\n{}{}",
-            lab.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        netns_build(&["scaleout", &lab.name]);
         lab
     }
 

@@ -55,6 +55,32 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/netns.sh")
 }
 
+/// Builds a lab with `scripts/netns.sh ARGS` (`scaleout NAME`, `ha NAME`,
+/// ...), failing the test with the script's output if it fails.
+pub fn netns_build(args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run scripts/netns.sh");
+    assert!(
+        out.status.success(),
+        "scripts/netns.sh {} failed: cannot build the network namespaces:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes run `name`'s namespaces and what runs in them
+/// (`scripts/netns.sh down`), whatever state they are in; for `Drop`.
+pub fn netns_down(name: &str) {
+    let _ = Command::new("bash")
+        .arg(script())
+        .args(["down", name])
+        .output();
+}
+
 pub fn server_ip(name: &str) -> &'static str {
     SERVERS
         .iter()
@@ -107,20 +133,7 @@ impl Topology {
             port_extra: Default::default(),
             port_driver: "af_packet",
         };
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["up", &t.name, mode])
-            .output()
-            .expect("run scripts/netns.sh");
-        assert!(
-            out.status.success(),
-            "scripts/netns.sh up {} {mode} failed: cannot build the network namespaces \
-             ({}):\n{}{}",
-            t.name,
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        netns_build(&["up", &t.name, mode]);
         t
     }
 
