@@ -4,9 +4,8 @@
 //! to its own [`DropCounters`] (a plain array, no atomics: each worker owns
 //! its counters and they are summed only when someone asks).
 //!
-//! IPv4 fragments are dropped and counted as [`DropReason::Fragment`]: the
-//! balancer needs the L4 ports to pick a flow, and only the first fragment
-//! carries them. Reassembly or fragment tracking is future work.
+//! IPv4 fragments of TCP and UDP are forwarded without reassembly
+//! (`crate::frag`); what that refuses is counted under the `frag_*` reasons.
 
 /// The reason a packet was not forwarded. `as usize` indexes [`DropCounters`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -28,7 +27,7 @@ pub enum DropReason {
     TotalLengthBelowHeader,
     /// IPv4 header checksum does not verify.
     BadIpv4Checksum,
-    /// An IPv4 fragment: not reassembled, dropped (see the module doc).
+    /// An IPv4 fragment of a protocol other than TCP and UDP.
     Fragment,
     /// An IPv4 protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol,
@@ -99,11 +98,27 @@ pub enum DropReason {
     /// A new flow, ARP or echo for an address VRRP gives to the peer node
     /// now (this node is its backup): answered by nobody here.
     VrrpBackup,
+    /// A fragment ending past 65535 bytes (ping of death).
+    FragOversized,
+    /// A fragment overlapping one already seen of its datagram (teardrop),
+    /// a duplicate, or a TCP fragment at offset 8 (RFC 1858).
+    FragOverlap,
+    /// A later fragment held for its datagram's first one, which did not
+    /// come in time.
+    FragTimeout,
+    /// No room in the fragment table for another datagram.
+    FragTableFull,
+    /// A later fragment before its first one, with the datagram's or the
+    /// worker's hold full.
+    FragHoldFull,
+    /// A later fragment of a datagram whose first fragment was not
+    /// forwarded (dropped, or not for a service).
+    FragFirstDropped,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 41] = [
+    pub const ALL: [DropReason; 47] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -145,6 +160,12 @@ impl DropReason {
         DropReason::KernelBudget,
         DropReason::KernelFull,
         DropReason::VrrpBackup,
+        DropReason::FragOversized,
+        DropReason::FragOverlap,
+        DropReason::FragTimeout,
+        DropReason::FragTableFull,
+        DropReason::FragHoldFull,
+        DropReason::FragFirstDropped,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -193,6 +214,12 @@ impl DropReason {
             DropReason::KernelBudget => "kernel_budget",
             DropReason::KernelFull => "kernel_full",
             DropReason::VrrpBackup => "vrrp_backup",
+            DropReason::FragOversized => "frag_oversized",
+            DropReason::FragOverlap => "frag_overlap",
+            DropReason::FragTimeout => "frag_timeout",
+            DropReason::FragTableFull => "frag_table_full",
+            DropReason::FragHoldFull => "frag_hold_full",
+            DropReason::FragFirstDropped => "frag_first_dropped",
         }
     }
 }

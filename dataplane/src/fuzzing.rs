@@ -161,8 +161,16 @@ fn run_pipeline(data: &[u8]) {
     let Ok(mut pipeline) = Pipeline::<TestBuf>::new(Arc::new(tables), 0, 1, 0) else {
         panic!("the fuzzing pipeline builds");
     };
-    let mut io = MemoryIo::new(vec![vec![data.to_vec(), data.to_vec()]]);
-    for now in [0, 5000] {
+    // The frame twice, then (if it is a whole TCP or UDP packet) its
+    // fragments in order and the other way round, one of them repeated,
+    // then past the fragment timeout.
+    let mut frames = vec![data.to_vec(), data.to_vec()];
+    let pieces = fragments_of(data);
+    frames.extend(pieces.iter().cloned());
+    frames.extend(pieces.iter().rev().cloned());
+    frames.extend(pieces.first().cloned());
+    let mut io = MemoryIo::new(vec![frames]);
+    for now in [0, 0, 0, 5000] {
         pipeline.poll(&mut io, now);
     }
     for out in io.sent_frames(0) {
@@ -171,6 +179,42 @@ fn run_pipeline(data: &[u8]) {
             Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
         }
     }
+}
+
+/// A whole TCP or UDP packet's fragments (8 payload bytes each after the
+/// first, whose size the packet's own bytes choose), or nothing.
+fn fragments_of(data: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(Classified::Ipv4(m)) = classify(data) else {
+        return Vec::new();
+    };
+    if m.fragment.is_some() || !matches!(m.kind, L4Kind::Tcp | L4Kind::Udp) {
+        return Vec::new();
+    }
+    let payload = data.get(m.l4_offset..m.ip_end()).unwrap_or(&[]);
+    let header = data.get(..m.l4_offset).unwrap_or(&[]);
+    let first = 8 * (1 + usize::from(data.last().copied().unwrap_or(0) % 4));
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < payload.len() && out.len() < 8 {
+        let size = if at == 0 { first } else { 8 };
+        let end = (at + size).min(payload.len());
+        let mut f = header.to_vec();
+        f.extend_from_slice(payload.get(at..end).unwrap_or(&[]));
+        let ip = m.l3_offset;
+        let len = (m.l4_offset - ip + end - at) as u16;
+        let more = if end < payload.len() { 0x2000 } else { 0 };
+        let word = more | (at / 8) as u16;
+        if let Some(h) = f.get_mut(ip..m.l4_offset) {
+            h[2..4].copy_from_slice(&len.to_be_bytes());
+            h[6..8].copy_from_slice(&word.to_be_bytes());
+            h[10..12].copy_from_slice(&[0, 0]);
+            let sum = checksum::checksum(h);
+            h[10..12].copy_from_slice(&sum.to_be_bytes());
+        }
+        out.push(f);
+        at = end;
+    }
+    out
 }
 
 fn run_ipv4(data: &[u8], meta: &Ipv4Meta, drops: &mut DropCounters) {
@@ -336,6 +380,8 @@ mod tests {
     #[ignore]
     fn write_seed_corpus() {
         let inner = testutil::udp_frame([10, 0, 0, 2], [10, 0, 0, 1], 53, 4000, 9, b"dns");
+        let big_udp =
+            testutil::udp_frame([198, 51, 100, 7], [192, 0, 2, 10], 4000, 53, 64, &[7; 1472]);
         let mut arp = vec![0u8; 60];
         crate::net::arp::write_arp_request(
             &mut arp,
@@ -397,6 +443,14 @@ mod tests {
                 testutil::icmp_error_frame([10, 0, 0, 1], [10, 0, 0, 2], 3, 3, 0, &inner[14..], 64),
             ),
             ("arp_request", arp),
+            (
+                "udp_first_fragment",
+                testutil::fragment(&big_udp, 14, 1024)[0].clone(),
+            ),
+            (
+                "udp_last_fragment",
+                testutil::fragment(&big_udp, 14, 1024)[1].clone(),
+            ),
             (
                 "big_udp",
                 testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),

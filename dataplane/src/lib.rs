@@ -14,6 +14,7 @@ pub mod checksum;
 pub mod dpdk;
 pub mod drop;
 pub mod flow;
+pub mod frag;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 pub mod io;

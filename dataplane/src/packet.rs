@@ -5,9 +5,13 @@
 //! offsets and the flow tuple in a small `Copy` value, so later steps never
 //! parse again. Malformed input ends in a [`DropReason`].
 //!
-//! IPv4 fragments (first one included) are dropped as
-//! [`DropReason::Fragment`]: without reassembly only the first fragment
-//! carries ports, so a balancer cannot place the others on a flow.
+//! IPv4 fragments of TCP and UDP are classified, not reassembled: the
+//! first fragment (offset 0) carries the ports and classifies as the TCP
+//! or UDP packet it starts, with [`Ipv4Meta::fragment`] set; a later one
+//! classifies as [`L4Kind::Fragment`], without ports, and takes the first
+//! one's decision from the fragment table (`crate::frag`, docs/fragments-and-mtu.md).
+//! Fragments that would end past 65535 bytes are [`DropReason::FragOversized`];
+//! fragments of other protocols stay [`DropReason::Fragment`].
 
 use std::net::Ipv4Addr;
 
@@ -43,6 +47,12 @@ pub enum L4Kind {
     },
     /// Any other ICMP type (timestamps, redirects, ...).
     IcmpOther,
+    /// A TCP or UDP fragment past the first: no ports (the tuple's are 0).
+    /// `offset` is in bytes; `more` is the more-fragments flag.
+    Fragment {
+        offset: u16,
+        more: bool,
+    },
 }
 
 /// An IPv4 packet's layout and flow, as found by [`classify`].
@@ -61,6 +71,9 @@ pub struct Ipv4Meta {
     /// and protocol.
     pub tuple: FiveTuple,
     pub kind: L4Kind,
+    /// For a fragment (the first one too): its IP identification. `None`
+    /// for a whole packet, the common case.
+    pub fragment: Option<u16>,
 }
 
 impl Ipv4Meta {
@@ -200,6 +213,7 @@ fn classify_common(frame: &[u8], ipv4_checksum: HwChecksum) -> Option<Ipv4Meta> 
             proto,
         },
         kind,
+        fragment: None,
     })
 }
 
@@ -240,12 +254,22 @@ fn classify_ipv4(
     if !checksum_ok {
         return Err(DropReason::BadIpv4Checksum);
     }
-    if ip.is_fragment() {
-        return Err(DropReason::Fragment);
+    let fragment = ip.is_fragment().then(|| ip.ident());
+    if fragment.is_some() {
+        if let Some(meta) = classify_later_fragment(&ip, l3_offset, vlan)? {
+            return Ok(meta);
+        }
     }
     let proto = ip.protocol();
     let l4 = ip.payload();
     let (src_port, dst_port, kind) = match proto {
+        // The first fragment of a UDP datagram holds its header, whose
+        // length is the whole datagram's.
+        IpProto::UDP if fragment.is_some() => {
+            let h = l4.get(..UDP_HEADER_LEN).ok_or(DropReason::TruncatedL4)?;
+            let word = |off: usize| crate::wire::get_be16(h, off);
+            (word(0), word(2), L4Kind::Udp)
+        }
         IpProto::TCP => {
             let t = TcpSegment::new(l4)?;
             (t.src_port(), t.dst_port(), L4Kind::Tcp)
@@ -272,7 +296,58 @@ fn classify_ipv4(
             proto,
         },
         kind,
+        fragment,
     })
+}
+
+/// A fragment's checks, and the meta of one past the first (`None` for a
+/// first fragment, which classifies as its TCP or UDP packet). Fragments
+/// ending past 65535 bytes (ping-of-death) are dropped, as are fragments
+/// of other protocols, and a TCP fragment at offset 8 (RFC 1858: it could
+/// overwrite the first one's flags).
+#[cold]
+#[inline(never)]
+fn classify_later_fragment(
+    ip: &Ipv4Packet<&[u8]>,
+    l3_offset: usize,
+    vlan: Option<u16>,
+) -> Result<Option<Ipv4Meta>, DropReason> {
+    let offset = usize::from(ip.fragment_offset()) * 8;
+    let header_len = ip.header_len();
+    let payload = usize::from(ip.total_len()) - header_len;
+    if header_len + offset + payload > usize::from(u16::MAX) {
+        return Err(DropReason::FragOversized);
+    }
+    let proto = ip.protocol();
+    if proto != IpProto::TCP && proto != IpProto::UDP {
+        return Err(DropReason::Fragment);
+    }
+    if offset == 0 {
+        return Ok(None);
+    }
+    if offset == 8 && proto == IpProto::TCP {
+        return Err(DropReason::FragOverlap);
+    }
+    Ok(Some(Ipv4Meta {
+        l3_offset,
+        l4_offset: l3_offset + header_len,
+        total_len: ip.total_len(),
+        ttl: ip.ttl(),
+        dont_fragment: ip.dont_fragment(),
+        vlan,
+        tuple: FiveTuple {
+            src: ip.src(),
+            dst: ip.dst(),
+            src_port: 0,
+            dst_port: 0,
+            proto,
+        },
+        kind: L4Kind::Fragment {
+            offset: offset as u16,
+            more: ip.more_fragments(),
+        },
+        fragment: Some(ip.ident()),
+    }))
 }
 
 #[cold]
@@ -535,9 +610,14 @@ mod tests {
     fn malformed_and_unsupported_frames_name_a_reason() {
         let f = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 64, b"x");
         let mut frag = f.clone();
-        frag[20] = 0x20; // more fragments
+        frag[20] = 0x1f; // offset 65528 + 9 bytes: past 65535
+        frag[21] = 0xff;
         testutil::fix_ipv4_checksum(&mut frag, 14);
-        assert_eq!(classify(&frag), Err(DropReason::Fragment));
+        assert_eq!(classify(&frag), Err(DropReason::FragOversized));
+        let mut frag_icmp = testutil::echo_frame([10, 0, 0, 1], [10, 0, 0, 2], true, 1, 1, b"x");
+        frag_icmp[20] = 0x20; // more fragments
+        testutil::fix_ipv4_checksum(&mut frag_icmp, 14);
+        assert_eq!(classify(&frag_icmp), Err(DropReason::Fragment));
         let mut bad = f.clone();
         bad[22] ^= 1; // TTL, checksum not fixed
         assert_eq!(classify(&bad), Err(DropReason::BadIpv4Checksum));
@@ -552,6 +632,45 @@ mod tests {
         let mut short_udp = f.clone();
         short_udp[38..40].copy_from_slice(&100u16.to_be_bytes());
         assert_eq!(classify(&short_udp), Err(DropReason::TruncatedL4));
+    }
+
+    #[test]
+    fn first_fragments_carry_ports_and_later_ones_their_offset() {
+        let d = testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 53, 5353, 9, &[1; 100]);
+        let frags = testutil::fragment(&d, 14, 48);
+        assert_eq!(frags.len(), 3);
+        let Ok(Classified::Ipv4(first)) = classify(&frags[0]) else {
+            panic!("first classifies")
+        };
+        let ident = u16::from_be_bytes([d[18], d[19]]);
+        assert_eq!(
+            (first.kind, first.tuple.dst_port, first.fragment),
+            (L4Kind::Udp, 5353, Some(ident))
+        );
+        let Ok(Classified::Ipv4(last)) = classify(&frags[2]) else {
+            panic!("last classifies")
+        };
+        assert_eq!(
+            (last.kind, last.tuple.src_port, last.fragment),
+            (
+                L4Kind::Fragment {
+                    offset: 96,
+                    more: false
+                },
+                0,
+                Some(ident)
+            )
+        );
+        assert_eq!(
+            classify(&d).map(|c| matches!(c, Classified::Ipv4(m) if m.fragment.is_none())),
+            Ok(true)
+        );
+        // A TCP fragment at offset 8 could rewrite the first one's flags.
+        let t = testutil::tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 64, &[0; 64]);
+        let tf = testutil::fragment(&t, 14, 8);
+        assert_eq!(classify(&tf[1]), Err(DropReason::FragOverlap));
+        // A first fragment too short for the TCP header is refused.
+        assert_eq!(classify(&tf[0]), Err(DropReason::TruncatedL4));
     }
 
     #[test]

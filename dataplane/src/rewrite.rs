@@ -234,8 +234,45 @@ pub fn translate(frame: &mut [u8], meta: &Ipv4Meta, to: &Translation) -> Result<
         L4Kind::Udp => L4Rewrite::Udp,
         L4Kind::IcmpEcho { request } => L4Rewrite::Echo { request },
         L4Kind::IcmpError { .. } | L4Kind::IcmpOther => return Err(DropReason::UnsupportedIcmp),
+        L4Kind::Fragment { .. } => {
+            return translate_fragment(frame, meta.l3_offset, to.src, to.dst);
+        }
     };
     translate_at(frame, meta.l3_offset, meta.l4_offset, kind, *to)
+}
+
+/// A later fragment of a datagram [`translate`]d: only its IP header
+/// changes (TTL, addresses, header checksum), as the L4 header and its
+/// checksum are in the first fragment. Refuses TTL <= 1 before changing
+/// anything.
+pub fn translate_fragment(
+    frame: &mut [u8],
+    l3: usize,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> Result<(), DropReason> {
+    if frame.len() < l3 + IPV4_MIN_HEADER_LEN {
+        return Err(DropReason::TruncatedIpv4);
+    }
+    let mut ip = Delta::default();
+    decrement_ttl(frame, l3, &mut ip)?;
+    let mut unused = Delta::default();
+    set_addr(
+        frame,
+        l3 + ipv4::field::SRC_ADDR.start,
+        src,
+        &mut ip,
+        &mut unused,
+    );
+    set_addr(
+        frame,
+        l3 + ipv4::field::DST_ADDR.start,
+        dst,
+        &mut ip,
+        &mut unused,
+    );
+    fix_checksum(frame, l3 + ipv4::field::CHECKSUM.start, ip, false);
+    Ok(())
 }
 
 /// The L4 headers [`translate`] rewrites.

@@ -292,3 +292,71 @@ pub fn translation() -> impl proptest::strategy::Strategy<Value = crate::rewrite
         }
     })
 }
+
+/// Splits the IPv4 packet of `frame` (header at `l3`, as many header bytes
+/// as its IHL says) into fragments of `chunk` payload bytes (a multiple of
+/// 8), each a frame with the same L2 header and a fixed checksum.
+pub fn fragment(frame: &[u8], l3: usize, chunk: usize) -> Vec<Vec<u8>> {
+    let ihl = usize::from(frame[l3] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]));
+    let payload = &frame[l3 + ihl..l3 + total];
+    let base_flags = u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]) & 0x4000;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < payload.len() {
+        let end = (at + chunk).min(payload.len());
+        let mut f = frame[..l3 + ihl].to_vec();
+        f.extend_from_slice(&payload[at..end]);
+        let len = (ihl + end - at) as u16;
+        f[l3 + 2..l3 + 4].copy_from_slice(&len.to_be_bytes());
+        let more = if end < payload.len() { 0x2000 } else { 0 };
+        let flags = base_flags | more | (at / 8) as u16;
+        f[l3 + 6..l3 + 8].copy_from_slice(&flags.to_be_bytes());
+        fix_ipv4_checksum(&mut f, l3);
+        out.push(f);
+        at = end;
+    }
+    out
+}
+
+/// Puts fragments (frames, IPv4 header at `l3`, in any order) back into
+/// one frame: the first fragment's L2 and IP header, flags and offset
+/// cleared, length and checksum fixed. Checks each fragment's header
+/// checksum, that all carry the first one's addresses, protocol and
+/// identification, and that the pieces tile the datagram.
+pub fn reassemble(frames: &[Vec<u8>], l3: usize) -> Vec<u8> {
+    let mut pieces: Vec<(usize, &[u8], bool, &Vec<u8>)> = frames
+        .iter()
+        .map(|f| {
+            let ihl = usize::from(f[l3] & 0x0f) * 4;
+            let h: &[u8; 20] = f[l3..l3 + 20].try_into().expect("a header");
+            assert!(
+                crate::checksum::verifies_ipv4_header(h),
+                "fragment header checksum"
+            );
+            let total = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
+            let word = u16::from_be_bytes([f[l3 + 6], f[l3 + 7]]);
+            let off = usize::from(word & 0x1fff) * 8;
+            (off, &f[l3 + ihl..l3 + total], word & 0x2000 != 0, f)
+        })
+        .collect();
+    pieces.sort_by_key(|p| p.0);
+    let first = pieces.first().expect("fragments").3;
+    let ihl = usize::from(first[l3] & 0x0f) * 4;
+    let mut out = first[..l3 + ihl].to_vec();
+    for (i, (off, data, more, f)) in pieces.iter().enumerate() {
+        // Identification, protocol and addresses: one datagram's.
+        for (a, b) in [(4, 6), (9, 10), (12, 20)] {
+            assert_eq!(f[l3 + a..l3 + b], first[l3 + a..l3 + b], "one datagram");
+        }
+        assert_eq!(*off, out.len() - l3 - ihl, "pieces tile the datagram");
+        assert_eq!(*more, i + 1 < pieces.len(), "only the last one ends it");
+        out.extend_from_slice(data);
+    }
+    let len = (out.len() - l3) as u16;
+    out[l3 + 2..l3 + 4].copy_from_slice(&len.to_be_bytes());
+    let flags = u16::from_be_bytes([out[l3 + 6], out[l3 + 7]]) & 0x4000;
+    out[l3 + 6..l3 + 8].copy_from_slice(&flags.to_be_bytes());
+    fix_ipv4_checksum(&mut out, l3);
+    out
+}

@@ -60,7 +60,6 @@ impl Totals {
         self.counters
             .events
             .iter()
-            .into_iter()
             .map(|(name, n)| (name.to_string(), n))
             .collect()
     }

@@ -13,6 +13,7 @@ use crate::drop::DropReason;
 use crate::flow::state::{FirstPacket, OnePacket, Opened, Plan};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, Origin, SessionId};
+use crate::frag::{FragDecision, FragRewrite};
 use crate::io::PacketIo;
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
@@ -56,16 +57,60 @@ impl IcmpError {
 /// The real server a DR or TUN packet goes to, and the session it is of
 /// (none for a one-packet service's datagram).
 #[derive(Clone, Copy, Debug)]
-struct RealServer {
-    addr: Ipv4Addr,
-    tunnel: bool,
-    hit: Option<Hit>,
+pub(super) struct RealServer {
+    pub(super) addr: Ipv4Addr,
+    pub(super) tunnel: bool,
+    pub(super) hit: Option<Hit>,
+}
+
+impl RealServer {
+    /// How a first fragment sent to this real server was forwarded.
+    fn rewrite(&self) -> FragRewrite {
+        match self.tunnel {
+            true => FragRewrite::Tunnel { real: self.addr },
+            false => FragRewrite::Direct { real: self.addr },
+        }
+    }
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Carries out what `decide` chose.
+    /// A first fragment is being forwarded this way: kept for the rest of
+    /// its datagram (`fragment.rs` picks it up).
+    #[cold]
+    fn fragment_forwarded(
+        &mut self,
+        rewrite: FragRewrite,
+        origin: Origin,
+        backend: u32,
+        inbound: bool,
+    ) {
+        self.frag_decided = Some(FragDecision {
+            rewrite,
+            origin,
+            backend,
+            inbound,
+        });
+    }
+
+    /// Carries out what `decide` chose. Fragments take `fragment.rs`.
     #[inline(always)]
     pub(super) fn act<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+        step: Step,
+    ) {
+        if meta.fragment.is_some() {
+            return self.act_fragment(cx, pkt, meta, hash, step);
+        }
+        self.act_packet(cx, pkt, meta, hash, step)
+    }
+
+    /// Carries out what `decide` chose for a packet (a first fragment too).
+    #[inline(always)]
+    pub(super) fn act_packet<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         pkt: P,
@@ -87,6 +132,8 @@ impl<P: PacketBuf> Datapath<P> {
             }
             Step::Open { at } => self.open(cx, at, pkt, meta, hash),
             Step::ToKernel { port } => self.up_to_kernel(cx, port, pkt, DropReason::NoInterface),
+            // Fragments are acted on in `fragment.rs`; one here had no key.
+            Step::Fragment { .. } => self.drop(DropReason::Fragment),
         }
     }
 
@@ -181,17 +228,16 @@ impl<P: PacketBuf> Datapath<P> {
             return self.drop(DropReason::NoBackend);
         };
         self.counters.events.one_packet_scheduled += 1;
-        self.count_packet(
-            Origin::Service(one.service),
-            one.backend,
-            true,
-            meta.total_len,
-        );
+        let origin = Origin::Service(one.service);
+        self.count_packet(origin, one.backend, true, meta.total_len);
         let rs = RealServer {
             addr,
             tunnel: one.mode == Mode::Tun,
             hit: None,
         };
+        if meta.fragment.is_some() {
+            self.fragment_forwarded(rs.rewrite(), origin, one.backend, true);
+        }
         self.deliver_to_real_server(cx, at, pkt, meta, rs)
     }
 
@@ -268,9 +314,19 @@ impl<P: PacketBuf> Datapath<P> {
                     tunnel: forwarding == Forwarding::Tun,
                     hit: Some(hit),
                 };
+                if meta.fragment.is_some() {
+                    self.fragment_forwarded(rs.rewrite(), origin, backend, inbound);
+                }
                 self.deliver_to_real_server(cx, at, pkt, meta, rs)
             }
             Forwarding::Nat | Forwarding::FullNat | Forwarding::Snat => {
+                if meta.fragment.is_some() {
+                    let rewrite = FragRewrite::Translate {
+                        src: to.src,
+                        dst: to.dst,
+                    };
+                    self.fragment_forwarded(rewrite, origin, backend, inbound);
+                }
                 match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
                     Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst, Some(hit)),
                     Err(DropReason::TtlExceeded) => {
@@ -305,7 +361,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Counts a session's packet for its backend (and so its service: see
     /// `LbCounters::sum_services`), or its SNAT rule.
     #[inline]
-    fn count_packet(&mut self, origin: Origin, backend: u32, inbound: bool, bytes: u16) {
+    pub(super) fn count_packet(&mut self, origin: Origin, backend: u32, inbound: bool, bytes: u16) {
         let c = &mut self.counters;
         match origin {
             Origin::Snat(rule) => {
@@ -356,7 +412,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// TUN: the route first (the outer source address and the MTU are the
     /// egress interface's), then the IP-in-IP header, then out.
     #[inline(never)]
-    fn tunnel<I: PacketIo<Packet = P>>(
+    pub(super) fn tunnel<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,

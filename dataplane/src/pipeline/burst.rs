@@ -6,12 +6,14 @@
 //! New flows are planned ahead: see [`Datapath::handle_batch`].
 
 use super::decide::Step;
+use super::fragment;
 use super::redirect::{self, Handoff};
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::state::{FirstPacket, Plan};
+use crate::frag::frag_owner;
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::packet::{classify_received, quoted_flow, Classified, Ipv4Meta, L4Kind};
 use crate::tuple::{FiveTuple, IpProto};
@@ -43,7 +45,7 @@ pub(super) enum Waiting<P> {
 }
 
 #[inline]
-fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
+pub(super) fn classify_buf<P: PacketBuf>(pkt: &P) -> Result<Classified, DropReason> {
     if pkt.is_contiguous() {
         classify_received(pkt.data(), pkt.rx_ipv4_checksum())
     } else {
@@ -58,7 +60,7 @@ pub(super) fn lookup_tuple(frame: &[u8], meta: &Ipv4Meta) -> Option<FiveTuple> {
     match meta.kind {
         L4Kind::Tcp | L4Kind::Udp | L4Kind::IcmpEcho { .. } => Some(meta.tuple),
         L4Kind::IcmpError { .. } => quoted_flow(frame, meta).map(|q| q.reversed()),
-        L4Kind::IcmpOther => None,
+        L4Kind::IcmpOther | L4Kind::Fragment { .. } => None,
     }
 }
 
@@ -121,12 +123,17 @@ impl<P: PacketBuf> Datapath<P> {
                 self.watch.ingress(pkt.data(), &class, at);
             }
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
-                if let Some(key) = lookup_tuple(pkt.data(), meta) {
-                    let owner = cx.t.owners.owner(&key, links.index(), links.workers());
-                    if owner != links.index() {
-                        self.hand_off(owner, pkt, port);
-                        continue;
-                    }
+                let owner = match lookup_tuple(pkt.data(), meta) {
+                    Some(key) => cx.t.owners.owner(&key, links.index(), links.workers()),
+                    // A later fragment, to the worker that owns its datagram.
+                    None => match (meta.kind, fragment::key_of(meta)) {
+                        (L4Kind::Fragment { .. }, Some(key)) => frag_owner(&key, links.workers()),
+                        _ => links.index(),
+                    },
+                };
+                if owner != links.index() {
+                    self.hand_off(owner, pkt, port);
+                    continue;
                 }
             }
             let hash = self.prefetch(pkt.data(), &class);
@@ -193,7 +200,11 @@ impl<P: PacketBuf> Datapath<P> {
             };
             let step = self.decide(cx.t, port, pkt.data(), meta, hash);
             match step {
-                Step::Open { at } if may_plan && !planned(&waiting, hash, &meta.tuple) => {
+                Step::Open { at }
+                    if may_plan
+                        && meta.fragment.is_none()
+                        && !planned(&waiting, hash, &meta.tuple) =>
+                {
                     let first = first_packet(pkt.data(), meta, hash);
                     match self.flow.plan(cx.t, &first, cx.now) {
                         Ok(plan) => {
@@ -406,6 +417,14 @@ impl<P: PacketBuf> Datapath<P> {
                 Handoff::Neighbour { addr, mac } => {
                     others += 1;
                     self.learn_shared(cx, addr, mac)
+                }
+                Handoff::FragDecision {
+                    key,
+                    decision,
+                    first,
+                } => {
+                    others += 1;
+                    self.fragment_decision(cx, key, decision, first)
                 }
             }
         }

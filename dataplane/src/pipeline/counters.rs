@@ -105,11 +105,61 @@ pub struct Events {
     pub sync_table_full: u64,
     /// SYNs whose MSS option a service's `mss_clamp` lowered.
     pub mss_clamped: u64,
+    /// Fragment events (`pipeline/fragment.rs`).
+    pub frag: FragEvents,
+}
+
+/// What happened to fragments (their drops are the `frag_*` reasons).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragEvents {
+    /// First fragments forwarded, their decision recorded for the rest.
+    pub first: u64,
+    /// Later fragments forwarded by their first one's decision.
+    pub forwarded: u64,
+    /// Later fragments held for their first one.
+    pub held: u64,
+    /// Of `held`, the ones forwarded when the first one came.
+    pub released: u64,
+    /// Decisions told to the worker that owns the datagram's fragments.
+    pub decisions_sent: u64,
+    /// Decisions another worker told us.
+    pub decisions_received: u64,
+    /// Decisions not told: the ring to the owner was full (its fragments
+    /// time out there).
+    pub decisions_lost: u64,
+    /// Packets too big for the egress MTU without DF, fragmented on egress.
+    pub egress_fragmented: u64,
+}
+
+impl FragEvents {
+    fn iter(&self) -> [(&'static str, u64); 8] {
+        [
+            ("frag_first", self.first),
+            ("frag_forwarded", self.forwarded),
+            ("frag_held", self.held),
+            ("frag_released", self.released),
+            ("frag_decisions_sent", self.decisions_sent),
+            ("frag_decisions_received", self.decisions_received),
+            ("frag_decisions_lost", self.decisions_lost),
+            ("frag_egress_fragmented", self.egress_fragmented),
+        ]
+    }
+
+    fn add(&mut self, o: &FragEvents) {
+        self.first += o.first;
+        self.forwarded += o.forwarded;
+        self.held += o.held;
+        self.released += o.released;
+        self.decisions_sent += o.decisions_sent;
+        self.decisions_received += o.decisions_received;
+        self.decisions_lost += o.decisions_lost;
+        self.egress_fragmented += o.egress_fragmented;
+    }
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 30] {
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -142,6 +192,8 @@ impl Events {
             ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
         ]
+        .into_iter()
+        .chain(self.frag.iter())
     }
 
     pub fn add(&mut self, o: &Events) {
@@ -175,6 +227,7 @@ impl Events {
         self.sync_clash += o.sync_clash;
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
+        self.frag.add(&o.frag);
     }
 }
 

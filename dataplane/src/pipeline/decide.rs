@@ -41,6 +41,11 @@ pub(super) enum Step {
     ToKernel {
         port: u16,
     },
+    /// A fragment past the first: forwarded as its datagram's first one
+    /// was (`fragment.rs`).
+    Fragment {
+        at: Ingress,
+    },
 }
 
 /// For a packet the pipeline would drop as `reason`: the kernel's if
@@ -99,6 +104,17 @@ impl<P: PacketBuf> Datapath<P> {
         match meta.kind {
             L4Kind::IcmpOther => {
                 return kernel_or(t, port, frame, meta, DropReason::UnsupportedIcmp)
+            }
+            // No ports to look a session up by: the kernel's if it wants
+            // the destination (as the first fragment would be on a session
+            // miss), else the fragment table's.
+            L4Kind::Fragment { .. } => {
+                if t.kernel(port)
+                    .is_some_and(|k| k.wants(meta.tuple.dst, frame))
+                {
+                    return Step::ToKernel { port };
+                }
+                return Step::Fragment { at };
             }
             L4Kind::IcmpError { .. } => {
                 let flow = quoted_flow(frame, meta).map(|q| q.reversed());

@@ -32,6 +32,7 @@ pub mod counters;
 mod decide;
 mod egress;
 mod explain;
+mod fragment;
 mod garp;
 pub mod inspect;
 mod kernel;
@@ -46,6 +47,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::SessionCounts;
 use crate::flow::FlowState;
+use crate::frag::{FragDecision, FragTable};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::net::icmp::TokenBucket;
 use crate::tables::LbTables;
@@ -111,6 +113,10 @@ struct Datapath<P> {
     watching: bool,
     /// Session sync with peer nodes, when it is on (`sync.rs`).
     sync: Option<sync::SyncState>,
+    /// Datagrams whose fragments this worker owns (`fragment.rs`).
+    frags: FragTable<P, FragDecision>,
+    /// How the first fragment in hand was forwarded (set by `act.rs`).
+    frag_decided: Option<FragDecision>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -161,6 +167,8 @@ impl<P: PacketBuf> Pipeline<P> {
             watch: Box::new(Watch::new(worker_index)),
             watching: false,
             sync: None,
+            frags: FragTable::new(),
+            frag_decided: None,
         };
         Ok(Pipeline { tables, path })
     }
@@ -330,6 +338,7 @@ impl<P: PacketBuf> Datapath<P> {
                 w.step(TraceStep::SessionMiss);
             }
             Step::ToKernel { port } => w.step(TraceStep::ToKernel { port }),
+            Step::Fragment { at } => w.step(TraceStep::Interface(at.iface)),
         }
     }
 
@@ -344,6 +353,7 @@ impl<P: PacketBuf> Datapath<P> {
             self.counters
                 .drops
                 .count_n(DropReason::NeighbourUnresolved, unresolved);
+            self.expire_fragments(now);
         }
     }
 }
@@ -352,6 +362,8 @@ impl<P: PacketBuf> Datapath<P> {
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod fragment_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
@@ -369,4 +381,4 @@ mod trace_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]
-mod workers_tests;
+pub(crate) mod workers_tests;

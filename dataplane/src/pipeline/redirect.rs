@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use crate::frag::{FragDecision, FragKey, Piece};
 use crate::wire::ethernet::MacAddr;
 
 /// Handoffs each ring holds: 32 bursts.
@@ -26,6 +27,14 @@ pub enum Handoff<P> {
     Kernel { pkt: P, port: u16 },
     /// A neighbour learned from ARP on another worker's queue.
     Neighbour { addr: Ipv4Addr, mac: MacAddr },
+    /// A datagram's first fragment was forwarded here: the decision for
+    /// its later fragments, to the worker that owns them, with the first
+    /// one's place (`pipeline/fragment.rs`).
+    FragDecision {
+        key: FragKey,
+        decision: FragDecision,
+        first: Piece,
+    },
 }
 
 /// One worker's ends of the rings: a producer to every other worker and a

@@ -18,13 +18,13 @@ use crate::tables::owner::flow_hash;
 use crate::tables::*;
 
 /// Workers on one thread, polled in turn.
-struct Sim {
+pub(super) struct Sim {
     pipes: Vec<Pipeline<TestBuf>>,
     ios: Vec<MemoryIo>,
 }
 
 impl Sim {
-    fn new(tables: &Arc<LbTables>, workers: usize) -> Sim {
+    pub(super) fn new(tables: &Arc<LbTables>, workers: usize) -> Sim {
         let mut pipes = Vec::new();
         for (w, links) in mesh(workers, 64).into_iter().enumerate() {
             let mut p = Pipeline::new(Arc::clone(tables), w, workers, 0).expect("pipeline");
@@ -40,14 +40,14 @@ impl Sim {
     }
 
     /// Queues `frame` on worker `queue`'s RX queue.
-    fn deliver(&mut self, queue: usize, frame: &[u8]) {
+    pub(super) fn deliver(&mut self, queue: usize, frame: &[u8]) {
         let n = self.ios.len();
         self.ios[queue % n].rx[0].push_back(TestBuf::new(frame));
     }
 
     /// Polls every worker in turn until none has anything left, and
     /// returns what they sent, worker by worker.
-    fn settle(&mut self) -> Vec<Vec<Vec<u8>>> {
+    pub(super) fn settle(&mut self) -> Vec<Vec<Vec<u8>>> {
         loop {
             let mut busy = false;
             for (p, io) in self.pipes.iter_mut().zip(&mut self.ios) {
@@ -64,7 +64,7 @@ impl Sim {
             .collect()
     }
 
-    fn events(&self) -> Events {
+    pub(super) fn events(&self) -> Events {
         let mut e = Events::default();
         for p in &self.pipes {
             e.add(&p.counters().events);
@@ -72,7 +72,7 @@ impl Sim {
         e
     }
 
-    fn dropped(&self) -> u64 {
+    pub(super) fn dropped(&self) -> u64 {
         self.pipes
             .iter()
             .map(|p| p.counters().drops.iter().map(|(_, n)| n).sum::<u64>())
