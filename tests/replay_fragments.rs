@@ -339,3 +339,100 @@ fn a_datagrams_fragments_on_two_workers_queues_reach_one_and_leave_whole() {
     run.assert_drops(&[]);
     assert!(run.event("frag_decisions_sent") > 0, "{}", run.stdout());
 }
+
+/// Runs one-armed with the port's MTU at `mtu`.
+fn run_with_mtu(input: Vec<Vec<u8>>, services: &str, mtu: u16) -> common::ReplayResult {
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC).with_mtu(mtu)],
+        config: one_arm_config() + services,
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    run
+}
+
+#[test]
+fn too_big_for_the_egress_mtu_with_df_gets_fragmentation_needed_in_every_mode() {
+    for mode in ["nat", "fullnat", "dr"] {
+        let extra = if mode == "fullnat" {
+            "local_addresses = [\"10.0.1.100\"]\nlocal_ports = \"40000-40000\""
+        } else {
+            ""
+        };
+        let port = if mode == "dr" { None } else { Some(8080) };
+        let services = service("tcp", 80, mode, "rr", extra, &[(rip(11), port, 1)]);
+        let c = (cip(6), 40000);
+        let syn = tcp(ROUTER_MAC, LAN_MAC, c, HTTP, 1, 0, "S", b"");
+        // 1200 IP bytes with DF, over the port's 1000.
+        let big = tcp(ROUTER_MAC, LAN_MAC, c, HTTP, 2, 1, "A", &[0x42; 1160]);
+        assert_eq!(big.ip_len(), 1200);
+        let run = run_with_mtu(vec![syn.bytes(), big.bytes()], &services, 1000);
+        let lan = &run.sent[0];
+        assert_eq!(lan.len(), 2, "{mode}: the SYN out, an ICMP error back");
+        let want = expected_icmp_error(
+            &lan[1],
+            &[LAN_ADDR, SERVERS_ADDR, VIP],
+            LAN_MAC,
+            ROUTER_MAC,
+            cip(6),
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: 1000,
+                },
+            ),
+            &big.ip_bytes(),
+        );
+        assert_frames_eq("lan", &[want], &lan[1..]);
+        run.assert_drops(&[("fragmentation_needed", 1)]);
+        assert_eq!(run.event("icmp_errors_sent"), 1, "{mode}");
+    }
+}
+
+#[test]
+fn too_big_for_the_egress_mtu_without_df_leaves_in_fragments_in_every_mode() {
+    for (mode, out) in [
+        ("nat", None),
+        ("fullnat", None),
+        ("dr", Some(Out::Dr)),
+        (
+            "tun",
+            Some(Out::Tun {
+                outer_src: SERVERS_ADDR,
+                outer_dst: rip(11),
+            }),
+        ),
+    ] {
+        let extra = if mode == "fullnat" {
+            "local_addresses = [\"10.0.1.100\"]\nlocal_ports = \"40000-40000\""
+        } else {
+            ""
+        };
+        let port = if out.is_some() { None } else { Some(5353) };
+        let services = service("udp", 53, mode, "rr", extra, &[(rip(11), port, 1)]);
+        let c = (cip(7), 40000);
+        // Within one mbuf (2048 bytes): multi-segment frames are not read.
+        let f = udp(ROUTER_MAC, LAN_MAC, c, DNS, &payload(1900, 3));
+        let expected: Vec<Vec<u8>> = match out {
+            None => {
+                let seen = if mode == "fullnat" { (LIP1, 40000) } else { c };
+                let (fwd, _) =
+                    nat_legs(LAN_MAC, ROUTER_MAC, c, DNS, seen, (rip(11), 5353), rmac(11));
+                fragment(&fwd.expect(&f).expect("forwarded"), 976)
+            }
+            Some(out) => {
+                let (fwd, _) = one_way_legs(c, DNS, LAN_MAC, LAN_MAC, rmac(11), out);
+                // TUN: the inner packet is cut to leave room for the outer header.
+                let chunk = if mode == "tun" { 976 - 16 } else { 976 };
+                fragment(&f.bytes(), chunk)
+                    .iter()
+                    .map(|p| fwd.expect(&raw_frame(p)).expect("forwarded"))
+                    .collect()
+            }
+        };
+        let run = run_with_mtu(vec![f.bytes()], &services, 1000);
+        assert_frames_eq("lan", &expected, &run.sent[0]);
+        run.assert_drops(&[]);
+        assert_eq!(run.event("frag_egress_fragmented"), 1, "{mode}");
+    }
+}

@@ -164,10 +164,20 @@ fn refused() -> Vec<(&'static str, Vec<u8>)> {
         ("truncated_frame", syn(vip(32)).bytes()[..10].to_vec()),
         ("ttl_exceeded", syn(vip(32)).with_ttl(1).bytes()),
         (
+            // A fragment of ICMP: only TCP and UDP fragments are forwarded.
             "fragment",
-            with_ip(&lb::udp(ROUTER, LB, client, (vip(32), 80), b"x"), &|b| {
-                b[20] |= 0x20
-            }),
+            with_ip(
+                &lb::echo_request(ROUTER, LB, lb::cip(50), vip(32), 1, 1),
+                &|b| b[20] |= 0x20,
+            ),
+        ),
+        (
+            // Offset 65528 and more: past the largest datagram.
+            "frag_oversized",
+            with_ip(
+                &lb::udp(ROUTER, LB, client, (vip(32), 80), &[0; 16]),
+                &|b| b[20..22].copy_from_slice(&0x1fffu16.to_be_bytes()),
+            ),
         ),
         ("bad_ip_version", with_ip(&syn(vip(32)), &|b| b[14] = 0x65)),
         ("bad_ihl", with_ip(&syn(vip(32)), &|b| b[14] = 0x44)),
@@ -191,7 +201,6 @@ fn refused() -> Vec<(&'static str, Vec<u8>)> {
             lb::arp_request(ROUTER, [10, 0, 0, 254], [10, 0, 0, 77]),
         ),
         ("fragmentation_needed", big(true)),
-        ("too_big_to_fragment", big(false)),
     ]
 }
 

@@ -37,6 +37,8 @@ pub struct CasePort {
     pub queues: Vec<Vec<Vec<u8>>>,
     /// Our MAC on this port (`mac = "..."`), if the case sets one.
     pub mac: Option<[u8; 6]>,
+    /// The port's `mtu`, if the case sets one.
+    pub mtu: Option<u16>,
 }
 
 impl CasePort {
@@ -51,7 +53,14 @@ impl CasePort {
             name: name.to_owned(),
             queues,
             mac: None,
+            mtu: None,
         }
+    }
+
+    /// The same port with `mtu = mtu`.
+    pub fn with_mtu(mut self, mtu: u16) -> Self {
+        self.mtu = Some(mtu);
+        self
     }
 
     /// The same port with our MAC on it set to `mac`.
@@ -213,6 +222,9 @@ impl Replay {
             .expect("write to string");
             if let Some(m) = port.mac {
                 writeln!(toml, "mac = \"{}\"", mac(&m)).expect("write to string");
+            }
+            if let Some(mtu) = port.mtu {
+                writeln!(toml, "mtu = {mtu}").expect("write to string");
             }
             toml.push('\n');
         }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::burst::{first_packet, tcp_flags_of};
 use super::decide::Step;
+use super::mtu::Way;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
@@ -32,7 +33,7 @@ const TUNNEL_TTL: u8 = 64;
 /// An ICMP error to send: type, code, and the rest of its header (the
 /// next-hop MTU of fragmentation-needed).
 #[derive(Clone, Copy, Debug)]
-struct IcmpError {
+pub(super) struct IcmpError {
     icmp_type: u8,
     code: u8,
     rest: u32,
@@ -45,7 +46,7 @@ impl IcmpError {
         rest: 0,
     };
 
-    fn fragmentation_needed(next_hop_mtu: u16) -> IcmpError {
+    pub(super) fn fragmentation_needed(next_hop_mtu: u16) -> IcmpError {
         IcmpError {
             icmp_type: 3,
             code: 4,
@@ -328,7 +329,14 @@ impl<P: PacketBuf> Datapath<P> {
                     self.fragment_forwarded(rewrite, origin, backend, inbound);
                 }
                 match translate(pkt.data_mut(), meta, &Translation::of(&to)) {
-                    Ok(()) => self.egress(cx, pkt, meta.vlan, to.dst, Some(hit)),
+                    Ok(()) => {
+                        let way = Way {
+                            dst: to.dst,
+                            leg: Some(hit),
+                            undo: Some(meta.tuple),
+                        };
+                        self.egress_or_answer(cx, at, pkt, meta, way)
+                    }
                     Err(DropReason::TtlExceeded) => {
                         self.drop(DropReason::TtlExceeded);
                         self.send_icmp_error(cx, at, pkt, meta, IcmpError::TIME_EXCEEDED)
@@ -406,7 +414,12 @@ impl<P: PacketBuf> Datapath<P> {
         if rs.tunnel {
             return self.tunnel(cx, at, pkt, meta, rs);
         }
-        self.egress(cx, pkt, meta.vlan, rs.addr, rs.hit)
+        let way = Way {
+            dst: rs.addr,
+            leg: rs.hit,
+            undo: None,
+        };
+        self.egress_or_answer(cx, at, pkt, meta, way)
     }
 
     /// TUN: the route first (the outer source address and the MTU are the
@@ -441,10 +454,16 @@ impl<P: PacketBuf> Datapath<P> {
                 let error = IcmpError::fragmentation_needed(tunnel.inner_mtu());
                 return self.send_icmp_error(cx, at, pkt, meta, error);
             }
+            Err(DropReason::TooBigToFragment) => {
+                return self.tunnel_in_pieces(cx, at, pkt, meta, rs, tunnel.inner_mtu());
+            }
             Err(reason) => return self.drop(reason),
         }
-        let hint = self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr);
-        self.remember_hop(rs.hit, hint);
+        match self.egress_hop(cx, pkt, meta.vlan, hop, rs.addr) {
+            Ok(hint) => self.remember_hop(rs.hit, hint),
+            // Encapsulation checked the MTU.
+            Err(_) => self.drop(DropReason::TooBigToFragment),
+        }
     }
 
     /// An ICMP error about a packet of a tracked flow, rewritten as the
@@ -485,7 +504,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Turns `pkt` into an ICMP `error` from our address on the ingress
     /// interface and sends it back where the packet came from. Suppressed
     /// errors count as `icmp_rate_limited`.
-    fn send_icmp_error<I: PacketIo<Packet = P>>(
+    pub(super) fn send_icmp_error<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,

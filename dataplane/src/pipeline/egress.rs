@@ -27,7 +27,7 @@ use crate::net::neighbour::{NeighbourTable, NeighbourTimers, Resolution};
 use crate::net::route::NextHop;
 use crate::rewrite::set_macs;
 use crate::tables::LbTables;
-use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
+use crate::wire::ethernet::{MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 
 /// Packets that may wait for one neighbour's ARP answer.
 pub const NEIGHBOUR_QUEUE: usize = 4;
@@ -47,6 +47,22 @@ pub(super) struct Pending<P> {
 
 /// Packets a neighbour's answer lets go, with the MAC they go to.
 pub(super) type Released<P> = ArrayVec<(Pending<P>, MacAddr), NEIGHBOUR_QUEUE>;
+
+/// A packet too big for its egress port's MTU, given back to the caller
+/// (which knows where it came from) before anything of the way out was
+/// written: fragmentation-needed to its sender, or fragments.
+pub(super) struct TooBig<P> {
+    pub(super) pkt: P,
+    pub(super) mtu: u16,
+}
+
+/// Whether a frame whose L2 header is that of `vlan` holds an IP packet
+/// longer than `mtu` (Ethernet padding only ever makes short frames longer).
+#[inline(always)]
+fn over_mtu(frame_len: usize, vlan: Option<u16>, mtu: u16) -> bool {
+    let l2 = ETHERNET_HEADER_LEN + if vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+    frame_len > usize::from(mtu) + l2
+}
 
 /// Where a routed packet goes: a next hop resolved before (from the hop
 /// cache), or a route whose neighbour is still to be found.
@@ -73,6 +89,9 @@ pub(super) struct Egress<P> {
     pub(super) hops: HopCache,
     /// One TX buffer per port, flushed at the end of each poll.
     out: Vec<Burst<P>>,
+    /// Each port's MTU, by port index (next to the TX buffers: the check
+    /// every packet makes is one load and one comparison).
+    mtu: Vec<u16>,
     tx_sent: usize,
     tx_dropped: usize,
 }
@@ -83,6 +102,7 @@ impl<P: PacketBuf> Egress<P> {
             neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
             hops: HopCache::new(tables.routes.longest_prefix()),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
+            mtu: tables.ports.iter().map(|p| p.mtu).collect(),
             tx_sent: 0,
             tx_dropped: 0,
         }
@@ -95,6 +115,8 @@ impl<P: PacketBuf> Egress<P> {
         if self.out.len() < new.ports.len() {
             self.out.resize_with(new.ports.len(), Burst::new);
         }
+        self.mtu.clear();
+        self.mtu.extend(new.ports.iter().map(|p| p.mtu));
     }
 
     /// Packets sent and dropped by the TX queues since the last call.
@@ -157,11 +179,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
     }
 
-    /// Routes a rewritten packet to `dst`; `leg` is the session and
-    /// direction it belongs to, if any. The hop cache entry the session's
-    /// hint names is the whole route of an established flow's packet; the
-    /// rest is `egress_by_route`.
-    #[inline(always)]
+    /// [`Datapath::egress_fit`] for packets that are not ours to answer
+    /// about or to fragment (ICMP errors we pass on): one too big is dropped.
+    #[inline]
     pub(super) fn egress<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -170,6 +190,26 @@ impl<P: PacketBuf> Datapath<P> {
         dst: Ipv4Addr,
         leg: Option<Hit>,
     ) {
+        if self.egress_fit(cx, pkt, vlan, dst, leg).is_some() {
+            self.drop(DropReason::TooBigToFragment);
+        }
+    }
+
+    /// Routes a rewritten packet to `dst`; `leg` is the session and
+    /// direction it belongs to, if any. The hop cache entry the session's
+    /// hint names is the whole route of an established flow's packet; the
+    /// rest is `egress_by_route`. A packet longer than the egress port's
+    /// MTU comes back, untouched by the way out.
+    #[inline(always)]
+    #[must_use]
+    pub(super) fn egress_fit<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        vlan: Option<u16>,
+        dst: Ipv4Addr,
+        leg: Option<Hit>,
+    ) -> Option<TooBig<P>> {
         if let Some(leg) = leg {
             let hint = self.flow.sessions().get(leg.id).hop_hint(leg.dir);
             if let Some(hop) = self.egress.hops.at(hint, dst) {
@@ -189,13 +229,19 @@ impl<P: PacketBuf> Datapath<P> {
         vlan: Option<u16>,
         dst: Ipv4Addr,
         leg: Option<Hit>,
-    ) {
+    ) -> Option<TooBig<P>> {
         match self.route_to(cx, dst, leg) {
-            Some(hop) => {
-                let hint = self.egress_hop(cx, pkt, vlan, hop, dst);
-                self.remember_hop(leg, hint);
+            Some(hop) => match self.egress_hop(cx, pkt, vlan, hop, dst) {
+                Ok(hint) => {
+                    self.remember_hop(leg, hint);
+                    None
+                }
+                Err(too_big) => Some(too_big),
+            },
+            None => {
+                self.drop(DropReason::NoRoute);
+                None
             }
-            None => self.drop(DropReason::NoRoute),
         }
     }
 
@@ -208,7 +254,12 @@ impl<P: PacketBuf> Datapath<P> {
         mut pkt: P,
         vlan: Option<u16>,
         hop: &ResolvedHop,
-    ) {
+    ) -> Option<TooBig<P>> {
+        if let Some(&mtu) = self.egress.mtu.get(usize::from(hop.port)) {
+            if over_mtu(pkt.len(), vlan, mtu) {
+                return Some(TooBig { pkt, mtu });
+            }
+        }
         match l2::set_vlan(&mut pkt, vlan, hop.vlan) {
             Ok(()) => {
                 set_macs(pkt.data_mut(), hop.src_mac, hop.dst_mac);
@@ -216,6 +267,7 @@ impl<P: PacketBuf> Datapath<P> {
             }
             Err(reason) => self.drop(reason),
         }
+        None
     }
 
     /// How a packet to `dst` leaves: by the hop cache entry the session's
@@ -254,7 +306,8 @@ impl<P: PacketBuf> Datapath<P> {
     /// Sends a packet by a resolved hop, or by a route's next hop: the
     /// egress interface's VLAN tag, our MAC, the neighbour's MAC (or an ARP
     /// request and a wait). A hop resolved here is remembered for `dst` in
-    /// the hop cache, and its slot returned.
+    /// the hop cache, and its slot returned. A packet too big for the
+    /// egress port comes back (`Err`), untouched.
     pub(super) fn egress_hop<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -262,27 +315,34 @@ impl<P: PacketBuf> Datapath<P> {
         vlan: Option<u16>,
         hop: Hop,
         dst: Ipv4Addr,
-    ) -> Option<HopHint> {
+    ) -> Result<Option<HopHint>, TooBig<P>> {
         let hop = match hop {
             Hop::Resolved(r) => {
-                self.leave(cx, pkt, vlan, &r);
-                return None;
+                return match self.leave(cx, pkt, vlan, &r) {
+                    Some(too_big) => Err(too_big),
+                    None => Ok(None),
+                };
             }
             Hop::Route(hop) => hop,
         };
         let t = cx.t;
         let Some(iface) = t.interfaces.get(usize::from(hop.port)) else {
             self.drop(DropReason::NoRoute);
-            return None;
+            return Ok(None);
         };
         let port = iface.port;
         let Some(our_mac) = t.port_mac(port) else {
             self.drop(DropReason::NoRoute);
-            return None;
+            return Ok(None);
         };
+        if let Some(&mtu) = self.egress.mtu.get(usize::from(port)) {
+            if over_mtu(pkt.len(), vlan, mtu) {
+                return Err(TooBig { pkt, mtu });
+            }
+        }
         if let Err(reason) = l2::set_vlan(&mut pkt, vlan, iface.vlan) {
             self.drop(reason);
-            return None;
+            return Ok(None);
         }
         let next = hop.neighbour(dst);
         let via_gateway = hop.gateway.is_some();
@@ -298,7 +358,7 @@ impl<P: PacketBuf> Datapath<P> {
             let hint = self.egress.hops.put(dst, via_gateway, resolved(*mac));
             set_macs(pkt.data_mut(), our_mac, *mac);
             self.send(cx, port, pkt);
-            return Some(hint);
+            return Ok(Some(hint));
         }
         let resolution = self
             .egress
@@ -318,18 +378,18 @@ impl<P: PacketBuf> Datapath<P> {
                 if refresh {
                     self.arp_request(cx, hop.port, next);
                 }
-                Some(hint)
+                Ok(Some(hint))
             }
             Resolution::Queued { send_request } => {
                 self.watch.step(TraceStep::WaitArp { next_hop: next });
                 if send_request {
                     self.arp_request(cx, hop.port, next);
                 }
-                None
+                Ok(None)
             }
             Resolution::Dropped { reason, .. } => {
                 self.drop(reason);
-                None
+                Ok(None)
             }
         }
     }

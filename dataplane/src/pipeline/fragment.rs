@@ -22,6 +22,7 @@ use crate::pipeline::redirect::Handoff;
 use crate::rewrite::translate_fragment;
 
 use super::act::RealServer;
+use super::mtu::Way;
 
 /// The datagram a fragment belongs to.
 #[inline]
@@ -252,11 +253,25 @@ impl<P: PacketBuf> Datapath<P> {
         match d.rewrite {
             FragRewrite::Translate { src, dst } => {
                 match translate_fragment(pkt.data_mut(), meta.l3_offset, src, dst) {
-                    Ok(()) => self.egress(cx, pkt, meta.vlan, dst, None),
+                    Ok(()) => {
+                        let way = Way {
+                            dst,
+                            leg: None,
+                            undo: Some(meta.tuple),
+                        };
+                        self.egress_or_answer(cx, at, pkt, meta, way)
+                    }
                     Err(reason) => self.drop(reason),
                 }
             }
-            FragRewrite::Direct { real } => self.egress(cx, pkt, meta.vlan, real, None),
+            FragRewrite::Direct { real } => {
+                let way = Way {
+                    dst: real,
+                    leg: None,
+                    undo: None,
+                };
+                self.egress_or_answer(cx, at, pkt, meta, way)
+            }
             FragRewrite::Tunnel { real } => {
                 let rs = RealServer {
                     addr: real,

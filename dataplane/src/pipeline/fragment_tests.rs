@@ -13,7 +13,7 @@ use crate::frag::FRAG_TIMEOUT_MS;
 use crate::tables::*;
 use crate::testutil::{assert_checksums_verify, fix_ipv4_checksum, fragment, reassemble};
 
-/// A datagram of `len` payload bytes (TCP with ACK, or UDP).
+/// A datagram of `len` payload bytes (TCP with ACK, or UDP), DF clear.
 fn big(
     proto: IpProto,
     macs: ([u8; 6], [u8; 6]),
@@ -32,6 +32,8 @@ fn big(
     } else {
         b.udp(sport, dport).write(&mut v, &payload).expect("writes");
     }
+    v[20] &= !0x40;
+    fix_ipv4_checksum(&mut v, 14);
     v
 }
 
@@ -300,4 +302,102 @@ fn fragments_spread_over_two_workers_reach_one_and_leave_whole() {
         sent_elsewhere > 0,
         "some first fragments were not their fragments' owner's"
     );
+}
+
+/// A pipeline with `mode` (UDP and TCP services) whose port's MTU is `mtu`.
+fn with_mtu(mode: Mode, mtu: u16) -> Pipeline<TestBuf> {
+    let mut cfg = config(vec![
+        service(mode, IpProto::UDP),
+        service(mode, IpProto::TCP),
+    ]);
+    cfg.ports[0].mtu = mtu;
+    pipeline(&cfg)
+}
+
+#[test]
+fn too_big_with_df_answers_fragmentation_needed_quoting_what_the_client_sent() {
+    for mode in [Mode::Nat, Mode::FullNat, Mode::Dr] {
+        let mut p = with_mtu(mode, 1000);
+        let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
+        assert_eq!(run(&mut p, &[syn], 0).len(), 1);
+        let big = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), ACK, 64, &[1; 1200]);
+        assert_ne!(big[20] & 0x40, 0, "DF set");
+        let out = run(&mut p, std::slice::from_ref(&big), 1);
+        assert_eq!(out.len(), 1, "{mode:?}");
+        let e = &out[0];
+        assert_eq!(
+            (&e[..6], &e[30..34]),
+            (&ROUTER[..], &CIP[..]),
+            "{mode:?}: to the client"
+        );
+        // Type 3 code 4, next-hop MTU 1000, quoting CIP:40000 -> VIP:80.
+        assert_eq!(
+            (e[34], e[35], &e[40..42]),
+            (3, 4, &1000u16.to_be_bytes()[..])
+        );
+        assert_eq!((&e[54..58], &e[58..62]), (&CIP[..], &VIP[..]), "{mode:?}");
+        assert_eq!(
+            &e[62..66],
+            &[0x9c, 0x40, 0, 80],
+            "{mode:?}: the client's ports"
+        );
+        assert_checksums_verify(e);
+        assert_eq!(drops(&p, DropReason::FragmentationNeeded), 1);
+        assert_eq!(p.counters().events.icmp_errors_sent, 1);
+    }
+}
+
+#[test]
+fn too_big_without_df_leaves_in_fragments_that_fit() {
+    let lip = [10, 0, 1, 100];
+    for (mode, src, dst, ports) in [
+        (Mode::Nat, CIP, RIP1, (40000, 8080)),
+        (Mode::FullNat, lip, RIP1, (40000, 8080)),
+        (Mode::Dr, CIP, VIP, (40000, 80)),
+    ] {
+        let mut p = with_mtu(mode, 1000);
+        let d = big(IpProto::UDP, (ROUTER, OURS), (CIP, VIP), (40000, 80), 2500);
+        let out = run(&mut p, &[d], 0);
+        let dropped: Vec<_> = p.counters().drops.iter().filter(|d| d.1 > 0).collect();
+        assert_eq!(out.len(), 3, "{mode:?} {dropped:?}");
+        assert!(out.iter().all(|f| f.len() <= 1014), "{mode:?}: each fits");
+        let s = whole(&out);
+        assert_eq!((s.src, s.dst, s.ports), (src, dst, ports), "{mode:?}");
+        assert_eq!(events(&p).egress_fragmented, 1);
+        // A fragment too big is cut again.
+        let d = big(IpProto::UDP, (ROUTER, OURS), (CIP, VIP), (40000, 80), 2500);
+        let out = run(&mut p, &fragment(&d, 14, 1480), 1);
+        assert_eq!(
+            out.len(),
+            4,
+            "{mode:?}: 1480 → 976 + 504, then 1028 → 976 + 52"
+        );
+        let s = whole(&out);
+        assert_eq!((s.src, s.dst, s.ports), (src, dst, ports), "{mode:?}");
+    }
+}
+
+#[test]
+fn tun_without_df_tunnels_the_inner_packet_in_pieces() {
+    let mut p = with_mtu(Mode::Tun, 1000);
+    let d = big(IpProto::UDP, (ROUTER, OURS), (CIP, VIP), (40000, 80), 2500);
+    let out = run(&mut p, std::slice::from_ref(&d), 0);
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|f| f.len() <= 1014 && f[23] == 4));
+    // Inside: the client's datagram in fragments, as sent.
+    let inner: Vec<Vec<u8>> = out.iter().map(|f| [&f[..14], &f[34..]].concat()).collect();
+    let mut sent = d.clone();
+    sent[..12].copy_from_slice(&inner[0][..12]);
+    assert_eq!(reassemble(&inner, 14), sent);
+}
+
+#[test]
+fn fragmentation_needed_is_rate_limited() {
+    let mut p = with_mtu(Mode::Nat, 1000);
+    let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");
+    run(&mut p, &[syn], 0);
+    let big = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), ACK, 64, &[1; 1200]);
+    let out = run(&mut p, &vec![big; 60], 0);
+    assert_eq!(out.len(), 50, "a burst of 50");
+    assert_eq!(drops(&p, DropReason::IcmpRateLimited), 10);
 }

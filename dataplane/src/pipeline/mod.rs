@@ -38,6 +38,7 @@ pub mod inspect;
 mod kernel;
 pub mod l2;
 mod local;
+mod mtu;
 pub mod redirect;
 mod sync;
 

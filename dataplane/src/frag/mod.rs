@@ -24,6 +24,8 @@ use std::net::Ipv4Addr;
 
 use arrayvec::ArrayVec;
 
+pub mod split;
+
 use crate::flow::Origin;
 
 /// Datagrams in flight per worker.
