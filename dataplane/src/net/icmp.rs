@@ -67,14 +67,17 @@ impl TokenBucket {
 }
 
 /// Whether an ICMP error may be sent about the packet: not about an ICMP
-/// error, and not to a source that does not name one host (RFC 1812
-/// 4.3.2.7): unspecified, broadcast, multicast, loopback.
+/// error, not about a fragment past the first (RFC 1812 4.3.2.7: its quote
+/// names no flow), and not to a source that does not name one host:
+/// unspecified, broadcast, multicast, loopback.
 pub fn may_send_error_about(meta: &Ipv4Meta) -> bool {
     let src = meta.tuple.src;
     let dst = meta.tuple.dst;
     let is_error = matches!(meta.kind, L4Kind::IcmpError { .. })
         || (matches!(meta.kind, L4Kind::IcmpOther) && meta.tuple.proto == IpProto::ICMP);
+    let later_fragment = matches!(meta.kind, L4Kind::Fragment { .. });
     !(is_error
+        || later_fragment
         || src.is_unspecified()
         || src.is_broadcast()
         || src.is_multicast()
