@@ -15,7 +15,8 @@
 //! - `http`: a new TCP connection per request, `GET /`, status 200 expected.
 //! - `tcp`: a new TCP connection per request to a TCP echo; the greeting
 //!   names the server, then a line sent must come back.
-//! - `udp`: a new UDP socket (so a new source port) per request.
+//! - `udp`: a new UDP socket (so a new source port) per request; `--size`
+//!   pads the request (a datagram over the MTU goes in fragments).
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
 //! - `long`: `--connections` TCP connections to a TCP echo, held at once
@@ -83,6 +84,10 @@ struct Args {
     /// Connections held at once (`long`)
     #[arg(long, default_value_t = 100)]
     connections: u32,
+    /// `udp`: pad each request to this many bytes (a datagram larger than
+    /// the path MTU travels in fragments); the echo must come back whole
+    #[arg(long, default_value_t = 0)]
+    size: usize,
 }
 
 fn main() -> Result<()> {
@@ -112,7 +117,7 @@ fn main() -> Result<()> {
         let result = match args.mode {
             Mode::Http => http(args.target, timeout),
             Mode::Tcp => tcp(args.target, timeout, i),
-            Mode::Udp => udp(args.target, timeout, i),
+            Mode::Udp => udp(args.target, timeout, i, args.size),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
             Mode::Ping => ping(args.target, timeout, i),
             Mode::Malformed | Mode::Flood | Mode::Long => unreachable!("handled above"),
@@ -212,15 +217,21 @@ fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<(
 /// 20000 ports), so that each is a new flow for the balancer (a port the
 /// kernel picks may repeat, and UDP flows live for minutes); the kernel's
 /// choice if that port is taken.
-fn udp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+fn udp(target: SocketAddrV4, timeout: Duration, i: u64, size: usize) -> Result<(String, String)> {
     let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
     let s = UdpSocket::bind(("0.0.0.0", port))
         .or_else(|_| UdpSocket::bind("0.0.0.0:0"))
         .context("bind")?;
     s.set_read_timeout(Some(timeout)).context("timeout")?;
-    let req = format!("request {i}");
+    let tail = format!("request {i}");
+    // Padding before the request text, a pattern each byte of which is
+    // checked in the echo.
+    let pad: String = (0..size.saturating_sub(tail.len()))
+        .map(|k| char::from(b'a' + (k % 26) as u8))
+        .collect();
+    let req = format!("{pad}{tail}");
     s.send_to(req.as_bytes(), target).context("send")?;
-    let mut buf = [0u8; 2048];
+    let mut buf = vec![0u8; 65536];
     let (n, from) = s.recv_from(&mut buf).context("receive")?;
     anyhow::ensure!(
         from == SocketAddr::V4(target),

@@ -129,7 +129,8 @@ fn echo(mut s: TcpStream, name: &str, peer: SocketAddr) {
 }
 
 fn udp(s: UdpSocket, name: &str) {
-    let mut buf = [0u8; 2048];
+    // Room for the largest datagram (clients test fragments with big ones).
+    let mut buf = vec![0u8; 65536];
     loop {
         match s.recv_from(&mut buf) {
             Ok((n, peer)) => {
