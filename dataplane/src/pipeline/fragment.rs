@@ -246,6 +246,11 @@ impl<P: PacketBuf> Datapath<P> {
         d: FragDecision,
     ) {
         if d.rewrite == FragRewrite::Refused {
+            // A port whose kernel interface takes what the balancer does
+            // not (`unmatched`) gave it the first fragment: the rest too.
+            if Self::kernel_takes_unmatched(cx.t, at.port) {
+                return self.up_to_kernel(cx, at.port, pkt, DropReason::FragFirstDropped);
+            }
             return self.drop(DropReason::FragFirstDropped);
         }
         self.counters.events.frag.forwarded += 1;

@@ -263,3 +263,25 @@ fn another_worker_hands_host_frames_to_worker_0_within_its_share_of_the_budget()
     assert_eq!(pipes[0].counters().events.to_kernel, 5);
     assert_eq!(drops(&pipes[1], DropReason::KernelBudget), 7);
 }
+
+#[test]
+fn every_fragment_of_a_datagram_for_the_kernel_reaches_it() {
+    let big = |dst: [u8; 4]| {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(ROUTER, OURS)
+            .ipv4(CLIENT, dst, 64)
+            .udp(5000, 9999)
+            .write(&mut v, &[7; 3000])
+            .expect("writes");
+        crate::testutil::fragment(&v, 14, 1480)
+    };
+    // To a host address: the kernel's by destination; unmatched: the
+    // first goes up as no service's, and the rest follow it.
+    for (dst, unmatched) in [(HOST, false), ([10, 0, 0, 50], true)] {
+        let mut p = pipeline(&kernel_config(1000, unmatched));
+        let frags = big(dst);
+        let (wire, kernel) = exchange(&mut p, &frags, &[], 1);
+        assert!(wire.is_empty());
+        assert_eq!(kernel, frags, "to {dst:?}");
+    }
+}
