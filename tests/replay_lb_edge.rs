@@ -355,11 +355,20 @@ fn malformed_frames_are_dropped_each_in_its_counter_and_valid_traffic_passes() {
             edit_fixed(&|b| b[16..18].copy_from_slice(&[0, 19])),
         ),
         ("bad_ipv4_checksum", edit(&|b| b[25] ^= 0x40)),
-        ("fragment", edit_fixed(&|b| b[20] = 0x20)), // MF, offset 0
+        // Fragments of TCP and UDP are forwarded (replay_fragments.rs);
+        // of other protocols dropped. MF with protocol ICMP:
         (
             "fragment",
-            edit_fixed(&|b| b[20..22].copy_from_slice(&[0, 0xb9])),
-        ), // offset 1480
+            edit_fixed(&|b| {
+                b[20] = 0x20;
+                b[23] = 1;
+            }),
+        ),
+        // Offset 65528: past the largest datagram.
+        (
+            "frag_oversized",
+            edit_fixed(&|b| b[20..22].copy_from_slice(&[0x1f, 0xff])),
+        ),
         ("unsupported_protocol", gre.bytes()),
         ("ipv6_not_forwarded", v6(2)),
         ("ipv6_not_forwarded", v6(3)),

@@ -918,6 +918,12 @@ pub const DROP_REASONS: &[&str] = &[
     "table_full",
     "tx_full",
     "multi_segment",
+    "frag_oversized",
+    "frag_overlap",
+    "frag_timeout",
+    "frag_table_full",
+    "frag_hold_full",
+    "frag_first_dropped",
 ];
 
 impl ReplayResult {
