@@ -89,9 +89,11 @@ pub(super) struct Egress<P> {
     pub(super) hops: HopCache,
     /// One TX buffer per port, flushed at the end of each poll.
     out: Vec<Burst<P>>,
-    /// Each port's MTU, by port index (next to the TX buffers: the check
-    /// every packet makes is one load and one comparison).
+    /// Each port's MTU, by port index.
     mtu: Vec<u16>,
+    /// The smallest of them: a packet no longer fits every port, and only
+    /// a packet longer than this is checked against its egress port's.
+    pub(super) min_mtu: u16,
     tx_sent: usize,
     tx_dropped: usize,
 }
@@ -103,6 +105,7 @@ impl<P: PacketBuf> Egress<P> {
             hops: HopCache::new(tables.routes.longest_prefix()),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
             mtu: tables.ports.iter().map(|p| p.mtu).collect(),
+            min_mtu: tables.ports.iter().map(|p| p.mtu).min().unwrap_or(u16::MAX),
             tx_sent: 0,
             tx_dropped: 0,
         }
@@ -117,6 +120,16 @@ impl<P: PacketBuf> Egress<P> {
         }
         self.mtu.clear();
         self.mtu.extend(new.ports.iter().map(|p| p.mtu));
+        self.min_mtu = new.ports.iter().map(|p| p.mtu).min().unwrap_or(u16::MAX);
+    }
+
+    /// `port`'s MTU if a frame of `len` bytes (with `vlan`'s L2 header)
+    /// holds an IP packet longer than it. Out of line: only packets longer
+    /// than the smallest MTU get here.
+    #[inline(never)]
+    fn over_mtu(&self, len: usize, vlan: Option<u16>, port: u16) -> Option<u16> {
+        let mtu = *self.mtu.get(usize::from(port))?;
+        over_mtu(len, vlan, mtu).then_some(mtu)
     }
 
     /// Packets sent and dropped by the TX queues since the last call.
@@ -190,7 +203,7 @@ impl<P: PacketBuf> Datapath<P> {
         dst: Ipv4Addr,
         leg: Option<Hit>,
     ) {
-        if self.egress_fit(cx, pkt, vlan, dst, leg).is_some() {
+        if self.egress_fit(cx, pkt, vlan, dst, leg, true).is_some() {
             self.drop(DropReason::TooBigToFragment);
         }
     }
@@ -199,7 +212,8 @@ impl<P: PacketBuf> Datapath<P> {
     /// direction it belongs to, if any. The hop cache entry the session's
     /// hint names is the whole route of an established flow's packet; the
     /// rest is `egress_by_route`. A packet longer than the egress port's
-    /// MTU comes back, untouched by the way out.
+    /// MTU comes back, untouched by the way out; `check: false` (the caller
+    /// knows it fits every port) skips that on the hinted hop.
     #[inline(always)]
     #[must_use]
     pub(super) fn egress_fit<I: PacketIo<Packet = P>>(
@@ -209,11 +223,12 @@ impl<P: PacketBuf> Datapath<P> {
         vlan: Option<u16>,
         dst: Ipv4Addr,
         leg: Option<Hit>,
+        check: bool,
     ) -> Option<TooBig<P>> {
         if let Some(leg) = leg {
             let hint = self.flow.sessions().get(leg.id).hop_hint(leg.dir);
             if let Some(hop) = self.egress.hops.at(hint, dst) {
-                return self.leave(cx, pkt, vlan, &hop);
+                return self.leave(cx, pkt, vlan, &hop, check);
             }
         }
         self.egress_by_route(cx, pkt, vlan, dst, leg)
@@ -254,9 +269,10 @@ impl<P: PacketBuf> Datapath<P> {
         mut pkt: P,
         vlan: Option<u16>,
         hop: &ResolvedHop,
+        check: bool,
     ) -> Option<TooBig<P>> {
-        if let Some(&mtu) = self.egress.mtu.get(usize::from(hop.port)) {
-            if over_mtu(pkt.len(), vlan, mtu) {
+        if check {
+            if let Some(mtu) = self.egress.over_mtu(pkt.len(), vlan, hop.port) {
                 return Some(TooBig { pkt, mtu });
             }
         }
@@ -318,7 +334,7 @@ impl<P: PacketBuf> Datapath<P> {
     ) -> Result<Option<HopHint>, TooBig<P>> {
         let hop = match hop {
             Hop::Resolved(r) => {
-                return match self.leave(cx, pkt, vlan, &r) {
+                return match self.leave(cx, pkt, vlan, &r, true) {
                     Some(too_big) => Err(too_big),
                     None => Ok(None),
                 };

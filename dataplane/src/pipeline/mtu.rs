@@ -31,7 +31,10 @@ pub(super) struct Way {
 
 impl<P: PacketBuf> Datapath<P> {
     /// Routes a rewritten packet (`egress_fit`), and answers for it if it
-    /// is too big for the egress port.
+    /// is too big for the egress port. The common case costs one
+    /// comparison: a packet no longer than every port's MTU (its IP length
+    /// is the one it came with: these rewrites keep it) is not checked on
+    /// the way out.
     #[inline(always)]
     pub(super) fn egress_or_answer<I: PacketIo<Packet = P>>(
         &mut self,
@@ -41,7 +44,8 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         way: Way,
     ) {
-        if let Some(big) = self.egress_fit(cx, pkt, meta.vlan, way.dst, way.leg) {
+        let check = meta.total_len > self.egress.min_mtu;
+        if let Some(big) = self.egress_fit(cx, pkt, meta.vlan, way.dst, way.leg, check) {
             self.too_big(cx, at, big, meta, way)
         }
     }
@@ -84,7 +88,7 @@ impl<P: PacketBuf> Datapath<P> {
         self.counters.events.frag.egress_fragmented += 1;
         for piece in std::iter::once(pkt).chain(pieces) {
             if self
-                .egress_fit(cx, piece, meta.vlan, way.dst, way.leg)
+                .egress_fit(cx, piece, meta.vlan, way.dst, way.leg, true)
                 .is_some()
             {
                 self.drop(DropReason::TooBigToFragment);
