@@ -4,6 +4,7 @@
 use std::net::Ipv4Addr;
 
 use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConfig};
+use dataplane::flow::limits::{ClientLimit, RateLimit};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
@@ -147,6 +148,17 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
         },
         mss_clamp: s.mss_clamp,
+        new_conn_rate: s.new_conn_rate.map(|rate| RateLimit {
+            rate,
+            burst: s.new_conn_burst.unwrap_or(rate),
+        }),
+        client_rate: s.client_rate.map(|rate| ClientLimit {
+            rate: RateLimit {
+                rate,
+                burst: s.client_burst.unwrap_or(rate),
+            },
+            prefix_len: s.client_prefix_len.unwrap_or(32),
+        }),
         backends: s
             .backends
             .iter()
@@ -154,6 +166,8 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 addr: b.address,
                 port: s.backend_port(b),
                 weight: b.weight,
+                u_threshold: b.u_threshold,
+                l_threshold: b.l_threshold,
             })
             .collect(),
     }

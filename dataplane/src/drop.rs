@@ -72,11 +72,18 @@ pub enum DropReason {
     NoSession,
     /// No service for the destination, and no SNAT rule for the source.
     NoService,
-    /// The service has no backend with weight > 0.
+    /// The service has no backend with weight > 0 that is not over its
+    /// connection threshold (then also `event:overloaded`).
     NoBackend,
     /// The client is not allowed by the service's access list (also
     /// counted per service as `denied`).
     AclDenied,
+    /// The service's new-connection rate (`new_conn_rate`) was used up
+    /// (also counted per service as `rate_limited`).
+    RateLimited,
+    /// The client prefix's new-connection rate (`client_rate`) was used up
+    /// (also counted per service as `client_rate_limited`).
+    ClientRateLimited,
     /// No local address has a free port for the flow (FULLNAT, SNAT).
     PortsExhausted,
     /// The session table is full; established flows keep working.
@@ -103,7 +110,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 41] = [
+    pub const ALL: [DropReason; 43] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -136,6 +143,8 @@ impl DropReason {
         DropReason::NoService,
         DropReason::NoBackend,
         DropReason::AclDenied,
+        DropReason::RateLimited,
+        DropReason::ClientRateLimited,
         DropReason::PortsExhausted,
         DropReason::TableFull,
         DropReason::TxFull,
@@ -184,6 +193,8 @@ impl DropReason {
             DropReason::NoService => "no_service",
             DropReason::NoBackend => "no_backend",
             DropReason::AclDenied => "acl_denied",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::ClientRateLimited => "client_rate_limited",
             DropReason::PortsExhausted => "ports_exhausted",
             DropReason::TableFull => "table_full",
             DropReason::TxFull => "tx_full",

@@ -91,6 +91,8 @@ fn run_pipeline(data: &[u8]) {
         addr: Ipv4Addr::new(10, 0, 1, 11),
         port: 80,
         weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
     }];
     let service = |mode, proto, port| ServiceSpec {
         name: None,
@@ -109,6 +111,8 @@ fn run_pipeline(data: &[u8]) {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        new_conn_rate: None,
+        client_rate: None,
         backends: backends.clone(),
     };
     let cfg = LbConfig {

@@ -19,6 +19,7 @@ mod validate_addr;
 mod validate_check;
 mod validate_control;
 mod validate_lb;
+mod validate_limits;
 mod vrrp;
 
 use std::path::Path;

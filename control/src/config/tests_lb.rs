@@ -855,3 +855,87 @@ fn mss_clamp_is_for_tcp_and_a_real_mss() {
     let e = refused(&udp, "service[0].mss_clamp", 22);
     assert!(e.message.contains("tcp services"), "{e}");
 }
+
+#[test]
+fn backend_thresholds_are_read_and_a_lower_above_upper_is_refused() {
+    let with = |keys: &str| {
+        BASE.replace(
+            "address = \"10.0.0.11\"",
+            &format!("address = \"10.0.0.11\"\n{keys}"),
+        )
+    };
+    let ok = parse(&with("u_threshold = 100\nl_threshold = 60"))
+        .expect("valid")
+        .config;
+    let b = &ok.services[0].backends[0];
+    assert_eq!((b.u_threshold, b.l_threshold), (100, 60));
+    assert!(parse(&with("u_threshold = 100")).is_ok(), "lower defaults");
+    let e = refused(
+        &with("u_threshold = 10\nl_threshold = 11"),
+        "service[0].backend[0].l_threshold",
+        26,
+    );
+    assert!(e.message.contains("above u_threshold 10"), "{e}");
+    let e = refused(
+        &with("l_threshold = 5"),
+        "service[0].backend[0].l_threshold",
+        25,
+    );
+    assert!(e.message.contains("without u_threshold"), "{e}");
+}
+
+#[test]
+fn rate_limits_are_read_and_zero_or_orphan_keys_are_refused() {
+    let with = |keys: &str| BASE.replace("mode = \"nat\"", &format!("mode = \"nat\"\n{keys}"));
+    let ok = parse(&with(
+        "new_conn_rate = 1000\nnew_conn_burst = 50\nclient_rate = 10\nclient_prefix_len = 24",
+    ))
+    .expect("valid")
+    .config;
+    let s = &ok.services[0];
+    assert_eq!(
+        (
+            s.new_conn_rate,
+            s.new_conn_burst,
+            s.client_rate,
+            s.client_burst,
+            s.client_prefix_len
+        ),
+        (Some(1000), Some(50), Some(10), None, Some(24))
+    );
+    for (keys, key, says) in [
+        ("new_conn_rate = 0", "new_conn_rate", "at least 1"),
+        (
+            "new_conn_burst = 5",
+            "new_conn_burst",
+            "without new_conn_rate",
+        ),
+        (
+            "new_conn_rate = 5\nnew_conn_burst = 0",
+            "new_conn_burst",
+            "at least 1",
+        ),
+        ("client_rate = 0", "client_rate", "at least 1"),
+        ("client_burst = 3", "client_burst", "without client_rate"),
+        (
+            "client_prefix_len = 24",
+            "client_prefix_len",
+            "without client_rate",
+        ),
+        (
+            "client_rate = 5\nclient_prefix_len = 33",
+            "client_prefix_len",
+            "0..=32",
+        ),
+    ] {
+        let errs = errors(&with(keys));
+        assert_eq!(errs.len(), 1, "{keys}: {errs:#?}");
+        let e = &errs[0];
+        assert_eq!(
+            e.key.as_deref(),
+            Some(&*format!("service[0].{key}")),
+            "{keys}"
+        );
+        assert!(e.message.contains(says), "{keys}: {e}");
+    }
+}

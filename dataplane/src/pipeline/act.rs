@@ -112,7 +112,9 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// A first packet `plan` refused: counted on its service as well when
-    /// the service's access list denied it, then dropped (or the kernel's).
+    /// the service's access list or a rate limit refused it (and as
+    /// `overloaded` when no backend was left under its threshold), then
+    /// dropped (or the kernel's).
     pub(super) fn refuse<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -121,15 +123,28 @@ impl<P: PacketBuf> Datapath<P> {
         first: &FirstPacket,
         reason: DropReason,
     ) {
-        if reason == DropReason::AclDenied {
-            let key = ServiceKey {
-                proto: first.tuple.proto,
-                vip: first.tuple.dst,
-                port: first.tuple.dst_port,
-            };
-            if let Some(s) = cx.t.service_index.lookup(&key) {
-                if let Some(c) = self.counters.services.get_mut(s as usize) {
-                    c.denied += 1;
+        let key = ServiceKey {
+            proto: first.tuple.proto,
+            vip: first.tuple.dst,
+            port: first.tuple.dst_port,
+        };
+        let service = match reason {
+            DropReason::AclDenied
+            | DropReason::RateLimited
+            | DropReason::ClientRateLimited
+            | DropReason::NoBackend => cx.t.service_index.lookup(&key),
+            _ => None,
+        };
+        if let Some(s) = service {
+            if reason == DropReason::NoBackend && self.flow.overloaded(s) {
+                self.counters.events.overloaded += 1;
+            }
+            if let Some(c) = self.counters.services.get_mut(s as usize) {
+                match reason {
+                    DropReason::AclDenied => c.denied += 1,
+                    DropReason::RateLimited => c.rate_limited += 1,
+                    DropReason::ClientRateLimited => c.client_rate_limited += 1,
+                    _ => {}
                 }
             }
         }

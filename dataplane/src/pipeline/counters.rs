@@ -21,6 +21,11 @@ pub struct FlowCounters {
     /// First packets the service's access list refused (services only:
     /// counted on the service, not summed from backends).
     pub denied: u64,
+    /// First packets over the service's `new_conn_rate` (services only).
+    pub rate_limited: u64,
+    /// First packets over their client prefix's `client_rate` (services
+    /// only).
+    pub client_rate_limited: u64,
 }
 
 impl FlowCounters {
@@ -42,6 +47,8 @@ impl FlowCounters {
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
         self.denied += o.denied;
+        self.rate_limited += o.rate_limited;
+        self.client_rate_limited += o.client_rate_limited;
     }
 }
 
@@ -105,11 +112,14 @@ pub struct Events {
     pub sync_table_full: u64,
     /// SYNs whose MSS option a service's `mss_clamp` lowered.
     pub mss_clamped: u64,
+    /// New flows refused (`drop:no_backend`) while some backend of their
+    /// service was over its connection threshold.
+    pub overloaded: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 30] {
+    pub fn iter(&self) -> [(&'static str, u64); 31] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -141,6 +151,7 @@ impl Events {
             ("sync_clash", self.sync_clash),
             ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
+            ("overloaded", self.overloaded),
         ]
     }
 
@@ -175,6 +186,7 @@ impl Events {
         self.sync_clash += o.sync_clash;
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
+        self.overloaded += o.overloaded;
     }
 }
 
@@ -234,9 +246,11 @@ impl LbCounters {
     /// packet path counts a service's packets once, on the backend.
     pub fn sum_services(&mut self, backends: &[BackendInfo]) {
         for c in &mut self.services {
-            // `denied` is the service's own; the rest comes from backends.
+            // The refusals are the service's own; the rest comes from backends.
             *c = FlowCounters {
                 denied: c.denied,
+                rate_limited: c.rate_limited,
+                client_rate_limited: c.client_rate_limited,
                 ..FlowCounters::default()
             };
         }

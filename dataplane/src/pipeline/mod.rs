@@ -355,6 +355,8 @@ mod batch_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod listen_tests;
 #[cfg(test)]
 mod pickup_tests;

@@ -25,7 +25,7 @@ use hashbrown::HashMap;
 use crate::flow::TableConfig;
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
-use crate::sched::{Backend, Scheduler, SchedulerKind};
+use crate::sched::{Backend, Scheduler, SchedulerKind, Thresholds};
 use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
 pub use listen::ListenIndex;
@@ -472,7 +472,14 @@ fn compile_services(
         let scheduler = match reusable {
             Some(o) => o.scheduler.clone(),
             None => Scheduler::new(spec.scheduler, sched_backends)
-                .map_err(|e| format!("service {}: {e:?}", text()))?,
+                .map_err(|e| format!("service {}: {e:?}", text()))?
+                .with_thresholds(|bid| {
+                    let at = ids.iter().position(|&i| i == bid);
+                    at.and_then(|k| spec.backends.get(k))
+                        .map_or_else(Thresholds::default, |b| {
+                            Thresholds::new(b.u_threshold, b.l_threshold)
+                        })
+                }),
         };
         owned.push(spec.vip);
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
