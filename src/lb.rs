@@ -3,7 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConfig};
+use control::config::{
+    Config, LbMode, ProxyProtocol, SchedulerName, ServiceConfig, TimeoutsConfig,
+};
+use dataplane::client_addr::proxy_header::ProxyVersion;
 use dataplane::flow::limits::{ClientLimit, RateLimit};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
@@ -158,6 +161,11 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 burst: s.client_burst.unwrap_or(rate),
             },
             prefix_len: s.client_prefix_len.unwrap_or(32),
+        }),
+        toa: s.toa,
+        proxy_protocol: s.proxy_protocol.map(|v| match v {
+            ProxyProtocol::V1 => ProxyVersion::V1,
+            ProxyProtocol::V2 => ProxyVersion::V2,
         }),
         backends: s
             .backends

@@ -25,7 +25,17 @@ fn run_one_arm(input: &[Vec<u8>], services: &str) -> common::ReplayResult {
 }
 
 fn syn_from(client: Ip, port: u16) -> Vec<u8> {
-    tcp(ROUTER_MAC, LAN_MAC, (client, port), (VIP, 80), 1, 0, "S", b"").bytes()
+    tcp(
+        ROUTER_MAC,
+        LAN_MAC,
+        (client, port),
+        (VIP, 80),
+        1,
+        0,
+        "S",
+        b"",
+    )
+    .bytes()
 }
 
 fn forwarded_to(run: &common::ReplayResult, rip: Ip) -> usize {
@@ -72,7 +82,9 @@ fn a_client_prefix_rate_limits_that_prefix_only() {
     );
     // cip(n) are hosts of 198.51.100.0/24; another /24 beside it.
     let other: Ip = [198, 51, 101, 9];
-    let mut input: Vec<_> = (0..6).map(|i| syn_from(cip(1 + i as u8), 40000 + i)).collect();
+    let mut input: Vec<_> = (0..6)
+        .map(|i| syn_from(cip(1 + i as u8), 40000 + i))
+        .collect();
     input.extend((0..2).map(|i| syn_from(other, 41000 + i)));
     let run = run_one_arm(&input, &services);
     let from = |c: Ip| {

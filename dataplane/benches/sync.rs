@@ -88,6 +88,8 @@ fn config() -> LbConfig {
             mss_clamp: None,
             new_conn_rate: None,
             client_rate: None,
+            toa: false,
+            proxy_protocol: None,
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),

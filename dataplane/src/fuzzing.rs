@@ -113,6 +113,8 @@ fn run_pipeline(data: &[u8]) {
         mss_clamp: None,
         new_conn_rate: None,
         client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends: backends.clone(),
     };
     let cfg = LbConfig {

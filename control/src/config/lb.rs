@@ -285,6 +285,23 @@ impl fmt::Display for LbMode {
     }
 }
 
+/// A PROXY protocol version (HAProxy's doc/proxy-protocol.txt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
+impl fmt::Display for ProxyProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        })
+    }
+}
+
 /// The scheduler, named as `ipvsadm -s` names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -450,6 +467,15 @@ pub struct ServiceConfig {
     /// default 32 (one address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_prefix_len: Option<u8>,
+    /// FULLNAT TCP: the client's address and port in a TOA option (kind
+    /// 254, DPVS's) on the handshake's ACK to the backend, for backends
+    /// with the TOA kernel module.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub toa: bool,
+    /// FULLNAT UDP: a PROXY protocol header (only "v2" for UDP) before the
+    /// payload of a session's first datagram to the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -558,6 +584,8 @@ impl ServiceConfig {
             client_rate: None,
             client_burst: None,
             client_prefix_len: None,
+            toa: false,
+            proxy_protocol: None,
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),

@@ -36,7 +36,7 @@ pub use kernel::{GarpConfig, KernelConfig, KernelDriver, KERNEL_DESC, VHOST_NET}
 pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
-    Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
+    Protocol, ProxyProtocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
     TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};

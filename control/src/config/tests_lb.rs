@@ -939,3 +939,49 @@ fn rate_limits_are_read_and_zero_or_orphan_keys_are_refused() {
         assert!(e.message.contains(says), "{keys}: {e}");
     }
 }
+
+#[test]
+fn toa_and_proxy_protocol_are_for_fullnat_and_their_protocol() {
+    let fullnat = BASE.replace(
+        "mode = \"nat\"",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]",
+    );
+    let with =
+        |text: &str, keys: &str| text.replace("port = 80\n", &format!("port = 80\n{keys}\n"));
+    let udp = |text: String| text.replace("protocol = \"tcp\"", "protocol = \"udp\"");
+    let ok = parse(&with(&fullnat, "toa = true")).expect("valid").config;
+    assert!(ok.services[0].toa);
+    let ok = parse(&udp(with(&fullnat, "proxy_protocol = \"v2\"")))
+        .expect("valid")
+        .config;
+    assert_eq!(ok.services[0].proxy_protocol, Some(ProxyProtocol::V2));
+    for (text, key, says) in [
+        (with(BASE, "toa = true"), "toa", "toa is for fullnat"),
+        (
+            udp(with(&fullnat, "toa = true")),
+            "toa",
+            "tcp services only",
+        ),
+        (
+            with(&fullnat, "proxy_protocol = \"v2\""),
+            "proxy_protocol",
+            "sequence-number translation",
+        ),
+        (
+            udp(with(&fullnat, "proxy_protocol = \"v1\"")),
+            "proxy_protocol",
+            "udp services take \"v2\"",
+        ),
+        (
+            udp(with(BASE, "proxy_protocol = \"v2\"")),
+            "proxy_protocol",
+            "is for fullnat",
+        ),
+    ] {
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{text}: {errs:#?}");
+        assert_eq!(errs[0].key.as_deref(), Some(&*format!("service[0].{key}")));
+        assert!(errs[0].message.contains(says), "{}", errs[0]);
+    }
+    assert!(parse(&with(&fullnat, "proxy_protocol = \"v3\"")).is_err());
+}

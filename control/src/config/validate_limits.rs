@@ -1,9 +1,10 @@
 //! Checks on a service's connection limits: the backends' thresholds
 //! (`u_threshold`, `l_threshold`) and the new-connection rates
-//! (`new_conn_rate`, `client_rate` and their bursts, `client_prefix_len`).
+//! (`new_conn_rate`, `client_rate` and their bursts, `client_prefix_len`);
+//! and on how it passes the client's address (`toa`, `proxy_protocol`).
 //! Each problem names its key.
 
-use super::{KeyPath, ServiceConfig};
+use super::{KeyPath, LbMode, Protocol, ProxyProtocol, ServiceConfig};
 
 /// The problems of service `s` (at `at`), each with its key.
 pub fn limit_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)> {
@@ -53,6 +54,7 @@ pub fn limit_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)>
             _ => {}
         }
     }
+    client_addr_problems(at, s, &mut out);
     if let Some(len) = s.client_prefix_len {
         if s.client_rate.is_none() {
             out.push((
@@ -67,4 +69,51 @@ pub fn limit_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)>
         }
     }
     out
+}
+
+/// `toa` and `proxy_protocol`: FULLNAT only (other modes keep the
+/// client's address), TOA for TCP, the PROXY protocol version 2 for UDP.
+fn client_addr_problems(at: &KeyPath, s: &ServiceConfig, out: &mut Vec<(KeyPath, String)>) {
+    let fullnat = s.mode == LbMode::Fullnat;
+    if s.toa {
+        if !fullnat {
+            out.push((
+                at.key("toa"),
+                format!(
+                    "toa is for fullnat: a {} backend sees the client's address",
+                    s.mode
+                ),
+            ));
+        } else if s.protocol != Protocol::Tcp {
+            out.push((
+                at.key("toa"),
+                "toa is a TCP option: tcp services only".to_owned(),
+            ));
+        }
+    }
+    let Some(version) = s.proxy_protocol else {
+        return;
+    };
+    let key = at.key("proxy_protocol");
+    if !fullnat {
+        out.push((
+            key,
+            format!(
+                "proxy_protocol is for fullnat: a {} backend sees the client's address",
+                s.mode
+            ),
+        ));
+    } else if s.protocol == Protocol::Tcp {
+        out.push((
+            key,
+            "proxy_protocol for tcp comes with sequence-number translation (the SYN proxy \
+             work), not yet: use toa for tcp"
+                .to_owned(),
+        ));
+    } else if version == ProxyProtocol::V1 {
+        out.push((
+            key,
+            "v1: the text header has no udp; udp services take \"v2\"".to_owned(),
+        ));
+    }
 }

@@ -184,6 +184,12 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
     ] {
         field(name, or_none(x.as_ref()), or_none(y.as_ref()));
     }
+    field("toa", a.toa.to_string(), b.toa.to_string());
+    field(
+        "proxy_protocol",
+        or_none(a.proxy_protocol.as_ref()),
+        or_none(b.proxy_protocol.as_ref()),
+    );
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",

@@ -158,7 +158,7 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,
-        pkt: P,
+        mut pkt: P,
         meta: &Ipv4Meta,
         plan: Plan,
     ) {
@@ -174,6 +174,17 @@ impl<P: PacketBuf> Datapath<P> {
                 let hit = Hit {
                     id,
                     dir: Direction::Inbound,
+                };
+                let grown;
+                let meta = match cx.t.client_addr && meta.tuple.proto == IpProto::UDP {
+                    true => match self.add_proxy_header(cx.t, id, &mut pkt, meta) {
+                        Some(m) => {
+                            grown = m;
+                            &grown
+                        }
+                        None => meta,
+                    },
+                    false => meta,
                 };
                 self.forward(cx, at, pkt, meta, hit)
             }
@@ -255,6 +266,11 @@ impl<P: PacketBuf> Datapath<P> {
             (Some(_), Some(_)) => Some(self.flow.sessions().get(hit.id).state),
             _ => None,
         };
+        // The same for TOA, which looks for the end of the handshake.
+        let toa_state = match (cx.t.client_addr, tcp, hit.dir) {
+            (true, Some(_), Direction::Inbound) => Some(self.flow.sessions().get(hit.id).state),
+            _ => None,
+        };
         let s = self.flow.on_packet(hit.id, hit.dir, tcp, cx.now);
         let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         // The packet leaves with the reverse of the other direction's tuple.
@@ -273,6 +289,19 @@ impl<P: PacketBuf> Datapath<P> {
         if cx.t.mss_clamping && tcp.is_some_and(|f| f & TcpFlags::SYN != 0) {
             self.clamp_syn(cx.t, origin, &mut pkt, meta);
         }
+        let grown;
+        let meta = match (toa_state, tcp, forwarding) {
+            (Some(before), Some(flags), Forwarding::FullNat) => {
+                match self.add_toa(cx.t, origin, &mut pkt, meta, flags, before) {
+                    Some(m) => {
+                        grown = m;
+                        &grown
+                    }
+                    None => meta,
+                }
+            }
+            _ => meta,
+        };
         match forwarding {
             Forwarding::Dr | Forwarding::Tun => {
                 let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {

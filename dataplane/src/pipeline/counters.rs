@@ -115,11 +115,23 @@ pub struct Events {
     /// New flows refused (`drop:no_backend`) while some backend of their
     /// service was over its connection threshold.
     pub overloaded: u64,
+    /// Client SYNs of `toa` services whose MSS was lowered by 8.
+    pub toa_mss_lowered: u64,
+    /// Handshake ACKs that got the client's address in a TOA option.
+    pub toa_added: u64,
+    /// ... that did not: their TCP options had no 8 bytes left.
+    pub toa_options_full: u64,
+    /// ... that did not: no tailroom, or past the MTU.
+    pub toa_no_room: u64,
+    /// First datagrams of UDP sessions that got a PROXY v2 header.
+    pub proxy_v2_added: u64,
+    /// ... that did not: no tailroom, or past the MTU.
+    pub proxy_v2_no_room: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 31] {
+    pub fn iter(&self) -> [(&'static str, u64); 37] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -152,6 +164,12 @@ impl Events {
             ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
             ("overloaded", self.overloaded),
+            ("toa_mss_lowered", self.toa_mss_lowered),
+            ("toa_added", self.toa_added),
+            ("toa_options_full", self.toa_options_full),
+            ("toa_no_room", self.toa_no_room),
+            ("proxy_v2_added", self.proxy_v2_added),
+            ("proxy_v2_no_room", self.proxy_v2_no_room),
         ]
     }
 
@@ -187,6 +205,12 @@ impl Events {
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
         self.overloaded += o.overloaded;
+        self.toa_mss_lowered += o.toa_mss_lowered;
+        self.toa_added += o.toa_added;
+        self.toa_options_full += o.toa_options_full;
+        self.toa_no_room += o.toa_no_room;
+        self.proxy_v2_added += o.proxy_v2_added;
+        self.proxy_v2_no_room += o.proxy_v2_no_room;
     }
 }
 

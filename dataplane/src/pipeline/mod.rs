@@ -28,6 +28,7 @@
 mod act;
 mod adopt;
 mod burst;
+mod client_addr;
 pub mod counters;
 mod decide;
 mod egress;
@@ -352,6 +353,8 @@ impl<P: PacketBuf> Datapath<P> {
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod client_addr_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]

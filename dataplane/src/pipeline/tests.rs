@@ -63,6 +63,8 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         mss_clamp: None,
         new_conn_rate: None,
         client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {

@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::limits::{ClientLimit, RateLimit};
 use crate::flow::{TableConfig, Timeouts};
 use crate::sched::{Persistence, Scheduler, SchedulerKind};
@@ -104,6 +105,12 @@ pub struct ServiceSpec {
     pub new_conn_rate: Option<RateLimit>,
     /// New connections per second each client prefix may open.
     pub client_rate: Option<ClientLimit>,
+    /// FULLNAT TCP: the client's address in a TOA option on the
+    /// handshake's ACK (`client_addr::toa`).
+    pub toa: bool,
+    /// FULLNAT UDP: the PROXY protocol header on a session's first
+    /// datagram (`client_addr::udp`; version 2 only for now).
+    pub proxy_protocol: Option<ProxyVersion>,
     pub backends: Vec<BackendSpec>,
 }
 

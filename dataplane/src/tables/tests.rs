@@ -47,6 +47,8 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         mss_clamp: None,
         new_conn_rate: None,
         client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends,
     }
 }
