@@ -388,4 +388,6 @@ mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_vrrp;

@@ -257,6 +257,19 @@ impl Limits {
     }
 }
 
+/// The rate limits of service `s` of `t` (none for a retired one).
+pub fn of_service(
+    t: &crate::tables::LbTables,
+    s: usize,
+) -> (Option<RateLimit>, Option<ClientLimit>) {
+    t.services
+        .get(s)
+        .filter(|svc| svc.state == crate::tables::Lifecycle::Active)
+        .map_or((None, None), |svc| {
+            (svc.spec.new_conn_rate, svc.spec.client_rate)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

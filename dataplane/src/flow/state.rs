@@ -336,7 +336,11 @@ impl FlowState {
             seed_base: std::collections::hash_map::RandomState::new().hash_one(worker_index),
         };
         let mut limits = Limits::new(worker_count, maker.seed_base.rotate_left(17));
-        limits.fit(|s| service_limits(tables, s), tables.services.len(), &[]);
+        limits.fit(
+            |s| super::limits::of_service(tables, s),
+            tables.services.len(),
+            &[],
+        );
         Ok(FlowState {
             sessions,
             conns: ConnCounts::new(tables.backends.len()),
@@ -764,7 +768,7 @@ impl FlowState {
             .map(|s| s.scheduler.for_worker(workers))
             .collect();
         self.limits.fit(
-            |s| service_limits(new, s),
+            |s| super::limits::of_service(new, s),
             new.services.len(),
             &reborn.services,
         );
@@ -903,20 +907,4 @@ fn picks_up(t: &LbTables, s: u32, flags: u8) -> bool {
         && t.services
             .get(s as usize)
             .is_some_and(|x| x.spec.pickup && matches!(x.spec.mode, Mode::Dr | Mode::Tun))
-}
-
-/// The rate limits of service `s` of `t` (none for a retired one).
-fn service_limits(
-    t: &LbTables,
-    s: usize,
-) -> (
-    Option<super::limits::RateLimit>,
-    Option<super::limits::ClientLimit>,
-) {
-    t.services
-        .get(s)
-        .filter(|svc| svc.state == crate::tables::Lifecycle::Active)
-        .map_or((None, None), |svc| {
-            (svc.spec.new_conn_rate, svc.spec.client_rate)
-        })
 }
