@@ -265,7 +265,16 @@ impl ApplianceHandler<'_, '_> {
             }
         };
         drop(running);
-        println!("{}", audit_line(generation, peer, op, &changes, &flush));
+        crate::log().event(
+            control::log::Level::Notice,
+            audit_line(generation, peer, op, &changes, &flush),
+            &[
+                ("generation", &generation),
+                ("uid", &peer.uid),
+                ("pid", &peer.pid),
+                ("op", &op.name()),
+            ],
+        );
         let adopted = self.wait_for_workers(generation);
         Response::ok(&ChangeReply {
             generation,
@@ -570,7 +579,7 @@ impl Balancer<'_> {
 /// of the change (see `control::ops::summary`).
 fn audit_line(generation: u64, peer: &Peer, op: &Op, changes: &[String], flush: &Flush) -> String {
     let mut line = format!(
-        "ferrolb: audit: generation {generation} by uid {} pid {} ({}): {}",
+        "audit: generation {generation} by uid {} pid {} ({}): {}",
         peer.uid,
         peer.pid,
         op.name(),

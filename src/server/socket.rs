@@ -148,7 +148,7 @@ impl ControlSocket {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("ferrolb: control socket: accept: {e}");
+                    crate::log().warn(format_args!("control: accept: {e}"));
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
@@ -175,7 +175,7 @@ impl ControlSocket {
                     self.serve_client(stream, &slot, peer, handler, stop);
                 });
             if spawned.is_err() {
-                eprintln!("ferrolb: control socket: cannot start a client thread");
+                crate::log().warn("control: cannot start a client thread");
             }
         }
     }
