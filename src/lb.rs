@@ -3,7 +3,11 @@
 
 use std::net::Ipv4Addr;
 
-use control::config::{Config, LbMode, SchedulerName, ServiceConfig, TimeoutsConfig};
+use control::config::{
+    Config, LbMode, ProxyProtocol, SchedulerName, ServiceConfig, TimeoutsConfig,
+};
+use dataplane::client_addr::proxy_header::ProxyVersion;
+use dataplane::flow::limits::{ClientLimit, RateLimit};
 use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
@@ -147,6 +151,22 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
         },
         mss_clamp: s.mss_clamp,
+        new_conn_rate: s.new_conn_rate.map(|rate| RateLimit {
+            rate,
+            burst: s.new_conn_burst.unwrap_or(rate),
+        }),
+        client_rate: s.client_rate.map(|rate| ClientLimit {
+            rate: RateLimit {
+                rate,
+                burst: s.client_burst.unwrap_or(rate),
+            },
+            prefix_len: s.client_prefix_len.unwrap_or(32),
+        }),
+        toa: s.toa,
+        proxy_protocol: s.proxy_protocol.map(|v| match v {
+            ProxyProtocol::V1 => ProxyVersion::V1,
+            ProxyProtocol::V2 => ProxyVersion::V2,
+        }),
         backends: s
             .backends
             .iter()
@@ -154,6 +174,8 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 addr: b.address,
                 port: s.backend_port(b),
                 weight: b.weight,
+                u_threshold: b.u_threshold,
+                l_threshold: b.l_threshold,
             })
             .collect(),
     }

@@ -260,6 +260,20 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
             let denied = counters.services.get(i).map_or(0, |c| c.denied);
             println!("{:<44} {denied:>10}", format!("denied:{}", svc.spec.key()));
         }
+        if svc.spec.new_conn_rate.is_some() || svc.spec.client_rate.is_some() {
+            let c = counters.services.get(i).copied().unwrap_or_default();
+            let key = svc.spec.key();
+            println!(
+                "{:<44} {:>10}",
+                format!("rate_limited:{key}"),
+                c.rate_limited
+            );
+            println!(
+                "{:<44} {:>10}",
+                format!("client_rate_limited:{key}"),
+                c.client_rate_limited
+            );
+        }
     }
     for (reason, n) in counters.drops.iter() {
         println!("{:<44} {n:>10}", format!("drop:{}", reason.name()));

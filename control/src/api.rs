@@ -501,6 +501,12 @@ pub struct FlowStats {
     /// Services only: first packets the access list refused.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub denied: u64,
+    /// Services only: first packets over the service's `new_conn_rate`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rate_limited: u64,
+    /// Services only: first packets over their client prefix's `client_rate`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_rate_limited: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -189,6 +189,8 @@ fn add_stats(total: &mut Option<FlowStats>, more: Option<FlowStats>) {
         t.bytes_in += m.bytes_in;
         t.bytes_out += m.bytes_out;
         t.denied += m.denied;
+        t.rate_limited += m.rate_limited;
+        t.client_rate_limited += m.client_rate_limited;
     }
 }
 
@@ -348,6 +350,19 @@ fn service_metrics(out: &mut Exposition, services: &[Service<'_>]) {
     for s in services {
         let denied = s.stats.map_or(0, |f| f.denied);
         out.sample(name, &[("service", &s.label)], denied);
+    }
+    let name = "ferrolb_service_rate_limited_total";
+    out.family(
+        name,
+        Kind::Counter,
+        "First packets refused by a new-connection rate limit (limit: service = new_conn_rate, client = client_rate).",
+    );
+    for s in services {
+        let (all, client) = s
+            .stats
+            .map_or((0, 0), |f| (f.rate_limited, f.client_rate_limited));
+        out.sample(name, &[("service", &s.label), ("limit", "service")], all);
+        out.sample(name, &[("service", &s.label), ("limit", "client")], client);
     }
 }
 

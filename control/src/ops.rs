@@ -441,3 +441,5 @@ pub fn validate(config: &Config) -> Result<LoadedConfig, ConfigErrors> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -86,11 +86,17 @@ fn config() -> LbConfig {
             timeouts: None,
             acl: Default::default(),
             mss_clamp: None,
+            new_conn_rate: None,
+            client_rate: None,
+            toa: false,
+            proxy_protocol: None,
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),
                     port: 8080,
                     weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
                 })
                 .collect(),
         }],

@@ -71,11 +71,18 @@ pub enum DropReason {
     NoSession,
     /// No service for the destination, and no SNAT rule for the source.
     NoService,
-    /// The service has no backend with weight > 0.
+    /// The service has no backend with weight > 0 that is not over its
+    /// connection threshold (then also `event:overloaded`).
     NoBackend,
     /// The client is not allowed by the service's access list (also
     /// counted per service as `denied`).
     AclDenied,
+    /// The service's new-connection rate (`new_conn_rate`) was used up
+    /// (also counted per service as `rate_limited`).
+    RateLimited,
+    /// The client prefix's new-connection rate (`client_rate`) was used up
+    /// (also counted per service as `client_rate_limited`).
+    ClientRateLimited,
     /// No local address has a free port for the flow (FULLNAT, SNAT).
     PortsExhausted,
     /// The session table is full; established flows keep working.
@@ -118,7 +125,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 47] = [
+    pub const ALL: [DropReason; 49] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -151,6 +158,8 @@ impl DropReason {
         DropReason::NoService,
         DropReason::NoBackend,
         DropReason::AclDenied,
+        DropReason::RateLimited,
+        DropReason::ClientRateLimited,
         DropReason::PortsExhausted,
         DropReason::TableFull,
         DropReason::TxFull,
@@ -205,6 +214,8 @@ impl DropReason {
             DropReason::NoService => "no_service",
             DropReason::NoBackend => "no_backend",
             DropReason::AclDenied => "acl_denied",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::ClientRateLimited => "client_rate_limited",
             DropReason::PortsExhausted => "ports_exhausted",
             DropReason::TableFull => "table_full",
             DropReason::TxFull => "tx_full",

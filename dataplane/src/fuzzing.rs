@@ -91,6 +91,8 @@ fn run_pipeline(data: &[u8]) {
         addr: Ipv4Addr::new(10, 0, 1, 11),
         port: 80,
         weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
     }];
     let service = |mode, proto, port| ServiceSpec {
         name: None,
@@ -109,6 +111,10 @@ fn run_pipeline(data: &[u8]) {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        new_conn_rate: None,
+        client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends: backends.clone(),
     };
     let cfg = LbConfig {
@@ -138,11 +144,30 @@ fn run_pipeline(data: &[u8]) {
         }],
         neighbours: vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr([2, 0, 0, 0, 0, 0xfe]))],
         services: vec![
-            service(Mode::Nat, IpProto::TCP, 80),
-            service(Mode::FullNat, IpProto::TCP, 443),
+            // Limits: a threshold of 1 and a rate of 1/s (the second poll
+            // is 5 s later, so both refuse and admit).
+            ServiceSpec {
+                new_conn_rate: Some(crate::flow::limits::RateLimit { rate: 1, burst: 1 }),
+                client_rate: Some(crate::flow::limits::ClientLimit {
+                    rate: crate::flow::limits::RateLimit { rate: 1, burst: 1 },
+                    prefix_len: 24,
+                }),
+                backends: vec![BackendSpec {
+                    u_threshold: 1,
+                    ..backends[0]
+                }],
+                ..service(Mode::Nat, IpProto::TCP, 80)
+            },
+            ServiceSpec {
+                toa: true,
+                ..service(Mode::FullNat, IpProto::TCP, 443)
+            },
             service(Mode::Dr, IpProto::UDP, 53),
             service(Mode::Tun, IpProto::UDP, 80),
-            service(Mode::FullNat, IpProto::UDP, 443),
+            ServiceSpec {
+                proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
+                ..service(Mode::FullNat, IpProto::UDP, 443)
+            },
         ],
         snat: vec![SnatSpec {
             source: (Ipv4Addr::new(10, 0, 1, 0), 24),
@@ -217,6 +242,40 @@ fn fragments_of(data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// TOA and the UDP PROXY header on the packet as it is: a refusal changes
+/// nothing; an insertion leaves a packet that classifies, 8 or 28 bytes
+/// longer at the IP level.
+fn check_client_addr(data: &[u8], meta: &Ipv4Meta) {
+    use crate::client_addr::proxy_header::Endpoints;
+    use crate::client_addr::{toa, udp};
+    let t = meta.tuple;
+    for mtu in [1500u16, 68] {
+        let mut buf = TestBuf::new(data);
+        let grown = match meta.tuple.proto {
+            IpProto::TCP => {
+                toa::insert(&mut buf, meta.l3_offset, (t.src, t.src_port), mtu).map(|()| toa::LEN)
+            }
+            IpProto::UDP => {
+                let ends = Endpoints {
+                    src: (t.src, t.src_port),
+                    dst: (t.dst, t.dst_port),
+                };
+                udp::prepend_v2(&mut buf, meta.l3_offset, ends, mtu).map(|()| 28)
+            }
+            _ => return,
+        };
+        match grown {
+            Ok(n) => {
+                let Ok(Classified::Ipv4(m)) = classify(buf.data()) else {
+                    panic!("a packet with the client's address classifies");
+                };
+                assert_eq!(usize::from(m.total_len), usize::from(meta.total_len) + n);
+            }
+            Err(_) => assert_eq!(buf.data(), data, "a skipped insertion changes nothing"),
+        }
+    }
+}
+
 fn run_ipv4(data: &[u8], meta: &Ipv4Meta, drops: &mut DropCounters) {
     let t = meta.tuple;
     // Translations taken from the packet's own bytes, so the fuzzer steers them.
@@ -287,6 +346,8 @@ fn run_ipv4(data: &[u8], meta: &Ipv4Meta, drops: &mut DropCounters) {
             }
         }
     }
+
+    check_client_addr(data, meta);
 
     let owned = AddrSet::new([t.dst]);
     let mut frame = data.to_vec();

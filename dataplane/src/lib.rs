@@ -11,6 +11,7 @@
 
 pub mod buf;
 pub mod checksum;
+pub mod client_addr;
 pub mod dpdk;
 pub mod drop;
 pub mod flow;

@@ -138,6 +138,8 @@ fn flow_stats(c: Option<&FlowCounters>) -> FlowStats {
         bytes_in: c.bytes_in,
         bytes_out: c.bytes_out,
         denied: c.denied,
+        rate_limited: c.rate_limited,
+        client_rate_limited: c.client_rate_limited,
     }
 }
 

@@ -285,6 +285,23 @@ impl fmt::Display for LbMode {
     }
 }
 
+/// A PROXY protocol version (HAProxy's doc/proxy-protocol.txt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
+impl fmt::Display for ProxyProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        })
+    }
+}
+
 /// The scheduler, named as `ipvsadm -s` names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -431,6 +448,34 @@ pub struct ServiceConfig {
     /// larger one is lowered to it (MSS clamping). None: left as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mss_clamp: Option<u16>,
+    /// New connections per second the service takes, all workers together
+    /// (each worker a share); over it, first packets are dropped. None: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_conn_rate: Option<u32>,
+    /// How many of them may come at once; default `new_conn_rate` (one
+    /// second's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_conn_burst: Option<u32>,
+    /// New connections per second one client prefix may open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_rate: Option<u32>,
+    /// How many of them at once; default `client_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_burst: Option<u32>,
+    /// The length of the client prefix that shares a `client_rate` bucket;
+    /// default 32 (one address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_prefix_len: Option<u8>,
+    /// FULLNAT TCP: the client's address and port in a TOA option (kind
+    /// 254, DPVS's) on the handshake's ACK to the backend, for backends
+    /// with the TOA kernel module.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub toa: bool,
+    /// FULLNAT UDP: a PROXY protocol header (only "v2" for UDP) before the
+    /// payload of a session's first datagram to the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -534,6 +579,13 @@ impl ServiceConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             mss_clamp: None,
+            new_conn_rate: None,
+            new_conn_burst: None,
+            client_rate: None,
+            client_burst: None,
+            client_prefix_len: None,
+            toa: false,
+            proxy_protocol: None,
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),
@@ -599,6 +651,14 @@ pub struct BackendConfig {
     /// 0 = drain (no new flows).
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Connections (active + inactive) at which the backend is overloaded
+    /// and gets no new flows (IPVS u_threshold); 0: no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub u_threshold: u32,
+    /// Connections below which an overloaded backend takes new flows
+    /// again (IPVS l_threshold); 0: 3/4 of `u_threshold`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub l_threshold: u32,
     /// The backend's own checks, instead of its service's. This and the
     /// keys below are the daemon's; the appliance ignores them.
     #[serde(default, skip_serializing_if = "CheckList::is_empty")]
@@ -624,6 +684,8 @@ impl BackendConfig {
             address,
             port,
             weight,
+            u_threshold: 0,
+            l_threshold: 0,
             check: CheckList::default(),
             on_failure: None,
             notify_up: Vec::new(),

@@ -19,6 +19,7 @@ mod validate_addr;
 mod validate_check;
 mod validate_control;
 mod validate_lb;
+mod validate_limits;
 mod vrrp;
 
 use std::path::Path;
@@ -35,7 +36,7 @@ pub use kernel::{GarpConfig, KernelConfig, KernelDriver, KERNEL_DESC, VHOST_NET}
 pub use lb::service_name_problem;
 pub use lb::{
     BackendConfig, InterfaceConfig, Ipv4Prefix, LbMode, MacAddr, NeighbourConfig, PortRange,
-    Protocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
+    Protocol, ProxyProtocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
     TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
@@ -386,5 +387,7 @@ mod tests_control;
 mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_vrrp;

@@ -23,16 +23,16 @@ fn doc_example() -> &'static str {
     toml_block(DOC, "## Configuration")
 }
 
-fn parse(text: &str) -> Result<LoadedConfig, ConfigErrors> {
+pub(super) fn parse(text: &str) -> Result<LoadedConfig, ConfigErrors> {
     Config::parse(Path::new("lb.toml"), text.to_owned())
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     parse(text).expect_err("config should be refused").0
 }
 
 /// The one error of `text`, checked to be at `key` on `line`.
-fn refused(text: &str, key: &str, line: usize) -> ConfigError {
+pub(super) fn refused(text: &str, key: &str, line: usize) -> ConfigError {
     let errs = errors(text);
     assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
     let e = errs.into_iter().next().expect("one error");
@@ -44,7 +44,7 @@ fn refused(text: &str, key: &str, line: usize) -> ConfigError {
 /// Lines: 1 [[port]], 5 [[interface]], 7 addresses, 9 [[route]], 13
 /// [[neighbour]], 17 [[service]], 18 vip, 20 port, 21 mode, 23 [[service.backend]],
 /// 24 address.
-const BASE: &str = r#"[[port]]
+pub(super) const BASE: &str = r#"[[port]]
 name = "lan"
 device = "net_null0"
 

@@ -339,6 +339,9 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
             );
         }
         access_list(c, &at, s);
+        for (key, problem) in super::validate_limits::limit_problems(&at, s) {
+            c.err(key, problem);
+        }
         if let Some(mss) = s.mss_clamp {
             if s.protocol != Protocol::Tcp {
                 c.err(at.key("mss_clamp"), "mss_clamp is for tcp services");

@@ -3,7 +3,8 @@
 //! Import reads `-A` (service) and `-a` (real server) lines: protocol,
 //! address and port, scheduler (`-s`), persistence (`-p`, `-M`),
 //! scheduler flags (`-b mh-port`), forwarding method (`-g` DR, `-i` TUN,
-//! `-m` NAT; DR when none, as ipvsadm) and weight (`-w`). A ferrolb
+//! `-m` NAT; DR when none, as ipvsadm), weight (`-w`) and connection
+//! thresholds (`-x`, `-y`). A ferrolb
 //! service has one forwarding method: its first real server's. Export
 //! writes the same lines from ferrolb services; FULLNAT has no ipvsadm
 //! form and is listed instead.
@@ -150,6 +151,7 @@ fn real_server(words: &[&str], line: usize, out: &mut Imported, mode_set: &mut [
     let mut server: Option<SocketAddrV4> = None;
     let mut mode = LbMode::Dr;
     let mut weight = 1;
+    let (mut u_threshold, mut l_threshold) = (0, 0);
     while let Some(&opt) = words.get(i) {
         i += 1;
         let value = words.get(i).copied();
@@ -176,8 +178,10 @@ fn real_server(words: &[&str], line: usize, out: &mut Imported, mode_set: &mut [
             }
             "-x" | "--u-threshold" | "-y" | "--l-threshold" => {
                 i += 1;
-                if value != Some("0") {
-                    out.unmapped(line, opt, "connection thresholds are not supported");
+                match value.and_then(|v| v.parse().ok()) {
+                    Some(n) if opt.starts_with("-x") || opt == "--u-threshold" => u_threshold = n,
+                    Some(n) => l_threshold = n,
+                    None => out.unmapped(line, opt, "not a number of connections"),
                 }
             }
             "--tun-type" | "--tun-port" | "--tun-nocsum" | "--tun-csum" | "--tun-remcsum" => {
@@ -224,9 +228,10 @@ fn real_server(words: &[&str], line: usize, out: &mut Imported, mode_set: &mut [
         out.unmapped(line, &at, "DR and TUN keep the service port");
     }
     let service = &mut out.services[index];
-    service
-        .backends
-        .push(BackendConfig::new(*server.ip(), port, weight));
+    let mut backend = BackendConfig::new(*server.ip(), port, weight);
+    backend.u_threshold = u_threshold;
+    backend.l_threshold = l_threshold;
+    service.backends.push(backend);
 }
 
 /// The services as `ipvsadm-restore` input; FULLNAT services, which
@@ -279,11 +284,15 @@ pub fn export(services: &[ServiceConfig]) -> (String, Vec<String>) {
         text += "\n";
         for b in &s.backends {
             text += &format!(
-                "-a {vs} -r {}:{} {flag} -w {}\n",
+                "-a {vs} -r {}:{} {flag} -w {}",
                 b.address,
                 b.port_or(s.port),
                 b.weight
             );
+            if b.u_threshold != 0 {
+                text += &format!(" -x {} -y {}", b.u_threshold, b.l_threshold);
+            }
+            text += "\n";
         }
     }
     (text, skipped)

@@ -14,6 +14,8 @@ fn flow(n: u64) -> Option<FlowStats> {
         bytes_in: 1000 * n,
         bytes_out: 2000 * n,
         denied: n / 2,
+        rate_limited: 0,
+        client_rate_limited: 0,
     })
 }
 
@@ -211,6 +213,7 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_service_packets_total", "counter"),
         ("ferrolb_service_bytes_total", "counter"),
         ("ferrolb_service_denied_total", "counter"),
+        ("ferrolb_service_rate_limited_total", "counter"),
         ("ferrolb_backend_weight", "gauge"),
         ("ferrolb_backend_draining", "gauge"),
         ("ferrolb_backend_active_sessions", "gauge"),

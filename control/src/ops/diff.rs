@@ -171,6 +171,25 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         or_none(a.mss_clamp.as_ref()),
         or_none(b.mss_clamp.as_ref()),
     );
+    for (name, x, y) in [
+        ("new_conn_rate", a.new_conn_rate, b.new_conn_rate),
+        ("new_conn_burst", a.new_conn_burst, b.new_conn_burst),
+        ("client_rate", a.client_rate, b.client_rate),
+        ("client_burst", a.client_burst, b.client_burst),
+        (
+            "client_prefix_len",
+            a.client_prefix_len.map(u32::from),
+            b.client_prefix_len.map(u32::from),
+        ),
+    ] {
+        field(name, or_none(x.as_ref()), or_none(y.as_ref()));
+    }
+    field("toa", a.toa.to_string(), b.toa.to_string());
+    field(
+        "proxy_protocol",
+        or_none(a.proxy_protocol.as_ref()),
+        or_none(b.proxy_protocol.as_ref()),
+    );
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",
@@ -230,8 +249,16 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         match (was, is) {
             (None, Some(x)) => out.push(format!("+ {at} weight {}", x.weight)),
             (Some(_), None) => out.push(format!("- {at}")),
-            (Some(x), Some(y)) if x.weight != y.weight => {
-                out.push(format!("~ {at} weight {} -> {}", x.weight, y.weight))
+            (Some(x), Some(y)) => {
+                for (name, was, is) in [
+                    ("weight", x.weight, y.weight),
+                    ("u_threshold", x.u_threshold, y.u_threshold),
+                    ("l_threshold", x.l_threshold, y.l_threshold),
+                ] {
+                    if was != is {
+                        out.push(format!("~ {at} {name} {was} -> {is}"));
+                    }
+                }
             }
             _ => {}
         }

@@ -70,7 +70,7 @@ port = "lan"
 addresses = ["203.0.113.1"]
 "#;
 
-fn running() -> Config {
+pub(super) fn running() -> Config {
     Config::parse(Path::new("running.toml"), RUNNING.to_owned())
         .expect("RUNNING is valid")
         .config

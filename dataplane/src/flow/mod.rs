@@ -4,6 +4,7 @@
 //! consistent through a session's life.
 
 pub mod conns;
+pub mod limits;
 mod pools;
 pub mod proto;
 pub mod state;

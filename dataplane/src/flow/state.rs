@@ -20,6 +20,7 @@ use std::hash::BuildHasher;
 mod install;
 pub use install::{Installed, Refused};
 
+use super::limits::Limits;
 use super::pools::{PoolMaker, Pools};
 use super::proto::tcp_flags;
 use super::table::{session_flags, Forwarding, HopHint};
@@ -311,6 +312,8 @@ pub struct FlowState {
     schedulers: Vec<Scheduler>,
     pools: Pools,
     live: LiveCounts,
+    /// New-connection rate limits (per worker, see `flow::limits`).
+    limits: Limits,
 }
 
 impl FlowState {
@@ -332,14 +335,21 @@ impl FlowState {
             worker_count,
             seed_base: std::collections::hash_map::RandomState::new().hash_one(worker_index),
         };
+        let mut limits = Limits::new(worker_count, maker.seed_base.rotate_left(17));
+        limits.fit(
+            |s| super::limits::of_service(tables, s),
+            tables.services.len(),
+            &[],
+        );
         Ok(FlowState {
             sessions,
             conns: ConnCounts::new(tables.backends.len()),
             schedulers: tables
                 .services
                 .iter()
-                .map(|s| s.scheduler.clone())
+                .map(|s| s.scheduler.for_worker(worker_count))
                 .collect(),
+            limits,
             pools: Pools::new(maker, tables)?,
             live: LiveCounts {
                 services: vec![0; tables.services.len()],
@@ -413,6 +423,7 @@ impl FlowState {
                     }
                     picked_up = true;
                 }
+                self.limits.admit(s, tuple.src, now)?;
                 let (target, p) = self.schedule(t, s, &tuple, now)?;
                 persisted = p;
                 target
@@ -468,6 +479,14 @@ impl FlowState {
         sched.pick(tuple, &self.conns)
     }
 
+    /// Whether a backend of service `s` is over its connection threshold
+    /// on this worker (as of its last scheduling).
+    pub fn overloaded(&self, s: u32) -> bool {
+        self.schedulers
+            .get(s as usize)
+            .is_some_and(Scheduler::overloaded)
+    }
+
     /// The backend service `s` gives a new flow (persistence first), and
     /// with persistence whether a template chose it.
     fn schedule(
@@ -483,6 +502,8 @@ impl FlowState {
             .schedulers
             .get_mut(s as usize)
             .ok_or(DropReason::NoService)?;
+        // Before persistence, which reads the weights overload sets to 0.
+        sched.refresh_overload(&self.conns);
         let backend = match &svc.spec.persistence {
             Some(p) => {
                 let service = PersistentService {
@@ -740,7 +761,17 @@ impl FlowState {
         self.pools.fit(services, rules, reborn);
         self.sessions.set_timeouts(new.sessions.timeouts);
         let flushed = self.flush(old, new);
-        self.schedulers = new.services.iter().map(|s| s.scheduler.clone()).collect();
+        let workers = self.pools.maker().worker_count;
+        self.schedulers = new
+            .services
+            .iter()
+            .map(|s| s.scheduler.for_worker(workers))
+            .collect();
+        self.limits.fit(
+            |s| super::limits::of_service(new, s),
+            new.services.len(),
+            &reborn.services,
+        );
         let live = &self.live;
         self.pools.refit(
             new,

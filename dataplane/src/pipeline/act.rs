@@ -160,7 +160,9 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// A first packet `plan` refused: counted on its service as well when
-    /// the service's access list denied it, then dropped (or the kernel's).
+    /// the service's access list or a rate limit refused it (and as
+    /// `overloaded` when no backend was left under its threshold), then
+    /// dropped (or the kernel's).
     pub(super) fn refuse<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -169,15 +171,28 @@ impl<P: PacketBuf> Datapath<P> {
         first: &FirstPacket,
         reason: DropReason,
     ) {
-        if reason == DropReason::AclDenied {
-            let key = ServiceKey {
-                proto: first.tuple.proto,
-                vip: first.tuple.dst,
-                port: first.tuple.dst_port,
-            };
-            if let Some(s) = cx.t.service_index.lookup(&key) {
-                if let Some(c) = self.counters.services.get_mut(s as usize) {
-                    c.denied += 1;
+        let key = ServiceKey {
+            proto: first.tuple.proto,
+            vip: first.tuple.dst,
+            port: first.tuple.dst_port,
+        };
+        let service = match reason {
+            DropReason::AclDenied
+            | DropReason::RateLimited
+            | DropReason::ClientRateLimited
+            | DropReason::NoBackend => cx.t.service_index.lookup(&key),
+            _ => None,
+        };
+        if let Some(s) = service {
+            if reason == DropReason::NoBackend && self.flow.overloaded(s) {
+                self.counters.events.overloaded += 1;
+            }
+            if let Some(c) = self.counters.services.get_mut(s as usize) {
+                match reason {
+                    DropReason::AclDenied => c.denied += 1,
+                    DropReason::RateLimited => c.rate_limited += 1,
+                    DropReason::ClientRateLimited => c.client_rate_limited += 1,
+                    _ => {}
                 }
             }
         }
@@ -191,7 +206,7 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,
-        pkt: P,
+        mut pkt: P,
         meta: &Ipv4Meta,
         plan: Plan,
     ) {
@@ -207,6 +222,17 @@ impl<P: PacketBuf> Datapath<P> {
                 let hit = Hit {
                     id,
                     dir: Direction::Inbound,
+                };
+                let grown;
+                let meta = match cx.t.client_addr && meta.tuple.proto == IpProto::UDP {
+                    true => match self.add_proxy_header(cx.t, id, &mut pkt, meta) {
+                        Some(m) => {
+                            grown = m;
+                            &grown
+                        }
+                        None => meta,
+                    },
+                    false => meta,
                 };
                 self.forward(cx, at, pkt, meta, hit)
             }
@@ -287,6 +313,11 @@ impl<P: PacketBuf> Datapath<P> {
             (Some(_), Some(_)) => Some(self.flow.sessions().get(hit.id).state),
             _ => None,
         };
+        // The same for TOA, which looks for the end of the handshake.
+        let toa_state = match (cx.t.client_addr, tcp, hit.dir) {
+            (true, Some(_), Direction::Inbound) => Some(self.flow.sessions().get(hit.id).state),
+            _ => None,
+        };
         let s = self.flow.on_packet(hit.id, hit.dir, tcp, cx.now);
         let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         // The packet leaves with the reverse of the other direction's tuple.
@@ -305,6 +336,19 @@ impl<P: PacketBuf> Datapath<P> {
         if cx.t.mss_clamping && tcp.is_some_and(|f| f & TcpFlags::SYN != 0) {
             self.clamp_syn(cx.t, origin, &mut pkt, meta);
         }
+        let grown;
+        let meta = match (toa_state, tcp, forwarding) {
+            (Some(before), Some(flags), Forwarding::FullNat) => {
+                match self.add_toa(cx.t, origin, &mut pkt, meta, flags, before) {
+                    Some(m) => {
+                        grown = m;
+                        &grown
+                    }
+                    None => meta,
+                }
+            }
+            _ => meta,
+        };
         match forwarding {
             Forwarding::Dr | Forwarding::Tun => {
                 let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {

@@ -32,6 +32,8 @@ fn backend(addr: [u8; 4]) -> BackendSpec {
         addr: ip(addr),
         port: 8080,
         weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
     }
 }
 
@@ -591,7 +593,7 @@ proptest! {
                     if let Some(svc) = cfg.services.get_mut(s) {
                         let addr = Ipv4Addr::new(10, 0, 1, last);
                         if !svc.backends.iter().any(|b| b.addr == addr) {
-                            svc.backends.push(BackendSpec { addr, port: 8080, weight: 1 });
+                            svc.backends.push(BackendSpec { addr, port: 8080, weight: 1, u_threshold: 0, l_threshold: 0 });
                         }
                     }
                 }

@@ -21,6 +21,11 @@ pub struct FlowCounters {
     /// First packets the service's access list refused (services only:
     /// counted on the service, not summed from backends).
     pub denied: u64,
+    /// First packets over the service's `new_conn_rate` (services only).
+    pub rate_limited: u64,
+    /// First packets over their client prefix's `client_rate` (services
+    /// only).
+    pub client_rate_limited: u64,
 }
 
 impl FlowCounters {
@@ -42,6 +47,8 @@ impl FlowCounters {
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
         self.denied += o.denied;
+        self.rate_limited += o.rate_limited;
+        self.client_rate_limited += o.client_rate_limited;
     }
 }
 
@@ -105,6 +112,21 @@ pub struct Events {
     pub sync_table_full: u64,
     /// SYNs whose MSS option a service's `mss_clamp` lowered.
     pub mss_clamped: u64,
+    /// New flows refused (`drop:no_backend`) while some backend of their
+    /// service was over its connection threshold.
+    pub overloaded: u64,
+    /// Client SYNs of `toa` services whose MSS was lowered by 8.
+    pub toa_mss_lowered: u64,
+    /// Handshake ACKs that got the client's address in a TOA option.
+    pub toa_added: u64,
+    /// ... that did not: their TCP options had no 8 bytes left.
+    pub toa_options_full: u64,
+    /// ... that did not: no tailroom, or past the MTU.
+    pub toa_no_room: u64,
+    /// First datagrams of UDP sessions that got a PROXY v2 header.
+    pub proxy_v2_added: u64,
+    /// ... that did not: no tailroom, or past the MTU.
+    pub proxy_v2_no_room: u64,
     /// Fragment events (`pipeline/fragment.rs`).
     pub frag: FragEvents,
 }
@@ -191,6 +213,13 @@ impl Events {
             ("sync_clash", self.sync_clash),
             ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
+            ("overloaded", self.overloaded),
+            ("toa_mss_lowered", self.toa_mss_lowered),
+            ("toa_added", self.toa_added),
+            ("toa_options_full", self.toa_options_full),
+            ("toa_no_room", self.toa_no_room),
+            ("proxy_v2_added", self.proxy_v2_added),
+            ("proxy_v2_no_room", self.proxy_v2_no_room),
         ]
         .into_iter()
         .chain(self.frag.iter())
@@ -228,6 +257,13 @@ impl Events {
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
         self.frag.add(&o.frag);
+        self.overloaded += o.overloaded;
+        self.toa_mss_lowered += o.toa_mss_lowered;
+        self.toa_added += o.toa_added;
+        self.toa_options_full += o.toa_options_full;
+        self.toa_no_room += o.toa_no_room;
+        self.proxy_v2_added += o.proxy_v2_added;
+        self.proxy_v2_no_room += o.proxy_v2_no_room;
     }
 }
 
@@ -287,9 +323,11 @@ impl LbCounters {
     /// packet path counts a service's packets once, on the backend.
     pub fn sum_services(&mut self, backends: &[BackendInfo]) {
         for c in &mut self.services {
-            // `denied` is the service's own; the rest comes from backends.
+            // The refusals are the service's own; the rest comes from backends.
             *c = FlowCounters {
                 denied: c.denied,
+                rate_limited: c.rate_limited,
+                client_rate_limited: c.client_rate_limited,
                 ..FlowCounters::default()
             };
         }

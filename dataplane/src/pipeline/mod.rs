@@ -28,6 +28,7 @@
 mod act;
 mod adopt;
 mod burst;
+mod client_addr;
 pub mod counters;
 mod decide;
 mod egress;
@@ -374,7 +375,11 @@ mod batch_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]
+mod client_addr_tests;
+#[cfg(test)]
 mod kernel_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod listen_tests;
 #[cfg(test)]

@@ -28,6 +28,8 @@ fn nat(port: u16, rips: &[[u8; 4]]) -> ServiceSpec {
             addr: ip(a),
             port: 8080,
             weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
         })
         .collect();
     s

@@ -61,6 +61,10 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        new_conn_rate: None,
+        client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {
@@ -71,6 +75,8 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
                     8080
                 },
                 weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
             })
             .collect(),
     }

@@ -4,11 +4,13 @@
 //! (it sorts the backends by address and port, so the result does not depend
 //! on the order they were given in) and then kept per worker: rr and wrr keep
 //! a cursor, lc and wlc read the worker's own [`ConnCounts`]. Picking never
-//! allocates. Backends with weight 0 get no new flows (drain).
+//! allocates. Backends with weight 0 get no new flows (drain), nor do
+//! backends over their connection threshold ([`overload`]).
 
 pub mod ipvs;
 pub mod locality;
 pub mod maglev;
+pub mod overload;
 pub mod persist;
 
 use std::net::Ipv4Addr;
@@ -20,6 +22,8 @@ use crate::flow::SessionTable;
 use crate::tuple::FiveTuple;
 use locality::LocalityTable;
 use maglev::{MaglevError, MaglevTable};
+use overload::Overload;
+pub use overload::Thresholds;
 
 pub use persist::{Persistence, PersistentService};
 
@@ -86,7 +90,6 @@ enum Algo {
     },
     WeightedRoundRobin {
         current: Vec<i64>,
-        total: i64,
     },
     LeastConnection,
     WeightedLeastConnection,
@@ -109,8 +112,11 @@ enum Algo {
 
 #[derive(Clone, Debug)]
 pub struct Scheduler {
+    /// Weights here are the effective ones: 0 while overloaded.
     backends: Vec<Backend>,
     algo: Algo,
+    /// None when no backend has a connection threshold.
+    overload: Option<Box<Overload>>,
 }
 
 impl Scheduler {
@@ -126,7 +132,6 @@ impl Scheduler {
             SchedulerKind::RoundRobin => Algo::RoundRobin { next: 0 },
             SchedulerKind::WeightedRoundRobin => Algo::WeightedRoundRobin {
                 current: vec![0; backends.len()],
-                total: backends.iter().map(|b| i64::from(b.weight)).sum(),
             },
             SchedulerKind::LeastConnection => Algo::LeastConnection,
             SchedulerKind::WeightedLeastConnection => Algo::WeightedLeastConnection,
@@ -156,7 +161,51 @@ impl Scheduler {
             SchedulerKind::WeightedFailover => Algo::WeightedFailover,
             SchedulerKind::Overflow => Algo::Overflow,
         };
-        Ok(Scheduler { backends, algo })
+        Ok(Scheduler {
+            backends,
+            algo,
+            overload: None,
+        })
+    }
+
+    /// Gives the backends connection thresholds (`of(id)`), the
+    /// appliance's whole; see [`overload`].
+    pub fn with_thresholds(mut self, of: impl Fn(u32) -> Thresholds) -> Self {
+        let limits = self.backends.iter().map(|b| of(b.id)).collect();
+        self.overload = Overload::new(&self.backends, limits).map(Box::new);
+        self
+    }
+
+    /// This worker's copy: thresholds split among `workers` ([`overload`]).
+    pub fn for_worker(&self, workers: usize) -> Self {
+        let mut s = self.clone();
+        if let Some(o) = &mut s.overload {
+            o.split_among(workers);
+        }
+        s
+    }
+
+    /// This worker's connection thresholds by backend id (none: no limit).
+    pub fn thresholds_of(&self, id: u32) -> Thresholds {
+        let o = self.overload.as_deref();
+        self.backends
+            .iter()
+            .position(|b| b.id == id)
+            .and_then(|i| o.and_then(|o| o.shares().get(i).copied()))
+            .unwrap_or_default()
+    }
+
+    /// Marks the backends at their upper threshold overloaded and those
+    /// back below their lower one not, from this worker's counts.
+    pub fn refresh_overload(&mut self, conns: &ConnCounts) {
+        if let Some(o) = &mut self.overload {
+            o.refresh(&mut self.backends, conns);
+        }
+    }
+
+    /// Whether some backend is overloaded now (as of the last refresh).
+    pub fn overloaded(&self) -> bool {
+        self.overload.as_deref().is_some_and(Overload::any)
     }
 
     /// Backends in address order.
@@ -172,16 +221,21 @@ impl Scheduler {
         }
     }
 
-    /// Current weight of backend `id`; 0 if it is not (or no longer) here.
+    /// Configured weight of backend `id` (overloaded or not); 0 if it is
+    /// not (or no longer) here.
     pub fn weight_of(&self, id: u32) -> u32 {
-        self.backends
-            .iter()
-            .find(|b| b.id == id)
-            .map_or(0, |b| b.weight)
+        let Some(i) = self.backends.iter().position(|b| b.id == id) else {
+            return 0;
+        };
+        match &self.overload {
+            Some(o) => o.weight(i).unwrap_or(0),
+            None => self.backends[i].weight,
+        }
     }
 
-    /// The backend for a new flow, or None when every weight is 0 (or, for
-    /// dh, when the destination's bucket holds a backend at weight 0).
+    /// The backend for a new flow, or None when every weight is 0 or every
+    /// backend with weight is overloaded (or, for the hash schedulers, when
+    /// the flow's slot holds a backend at weight 0 or overloaded).
     pub fn pick(&mut self, flow: &FiveTuple, conns: &ConnCounts) -> Option<Backend> {
         // Only lblc/lblcr age their entries: the clock is read for them alone.
         let now = match self.algo {
@@ -199,6 +253,7 @@ impl Scheduler {
         conns: &ConnCounts,
         now_ms: u64,
     ) -> Option<Backend> {
+        self.refresh_overload(conns);
         let n = self.backends.len();
         let i = match &mut self.algo {
             Algo::RoundRobin { next } => {
@@ -209,19 +264,23 @@ impl Scheduler {
                 *next = (found + 1) % n;
                 found
             }
-            Algo::WeightedRoundRobin { current, total } => {
+            Algo::WeightedRoundRobin { current } => {
+                // The total of the backends taking flows now (an overloaded
+                // one sits out), so the cursors stay balanced.
+                let mut total = 0;
                 let mut best: Option<usize> = None;
                 for (i, b) in self.backends.iter().enumerate() {
                     if b.weight == 0 {
                         continue;
                     }
+                    total += i64::from(b.weight);
                     current[i] += i64::from(b.weight);
                     if best.map_or(true, |j| current[i] > current[j]) {
                         best = Some(i);
                     }
                 }
                 let best = best?;
-                current[best] -= *total;
+                current[best] -= total;
                 best
             }
             Algo::LeastConnection => self
@@ -264,7 +323,8 @@ impl Scheduler {
             Algo::WeightedFailover => ipvs::fo_pick(&self.backends)?,
             Algo::Overflow => ipvs::ovf_pick(&self.backends, conns)?,
         };
-        self.backends.get(i).copied()
+        // A prebuilt hash table may name a backend overloaded since.
+        self.backends.get(i).copied().filter(|b| b.weight > 0)
     }
 }
 
@@ -322,6 +382,8 @@ pub fn flow_hash(flow: &FiveTuple, ports: bool) -> u64 {
 
 #[cfg(test)]
 mod ipvs_tests;
+#[cfg(test)]
+mod overload_tests;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ use hashbrown::HashMap;
 use crate::flow::TableConfig;
 use crate::net::addrs::AddrSet;
 use crate::net::route::RouteTable;
-use crate::sched::{Backend, Scheduler, SchedulerKind};
+use crate::sched::{Backend, Scheduler, SchedulerKind, Thresholds};
 use crate::tuple::IpProto;
 use crate::wire::ethernet::MacAddr;
 pub use listen::ListenIndex;
@@ -74,6 +74,11 @@ pub struct LbTables {
     /// Whether any service clamps the MSS of SYNs: without, a SYN never
     /// looks its service up for it.
     pub mss_clamping: bool,
+    /// Whether any service passes the client's address (TOA, PROXY
+    /// protocol): without, no packet looks its service up for it.
+    pub client_addr: bool,
+    /// The smallest MTU of the ports: how far a packet may grow for it.
+    pub min_mtu: u16,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -325,6 +330,10 @@ fn compile(
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
+        client_addr: services
+            .iter()
+            .any(|s| s.spec.toa || s.spec.proxy_protocol.is_some()),
+        min_mtu: cfg.ports.iter().map(|p| p.mtu).min().unwrap_or(1500),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,
@@ -472,7 +481,14 @@ fn compile_services(
         let scheduler = match reusable {
             Some(o) => o.scheduler.clone(),
             None => Scheduler::new(spec.scheduler, sched_backends)
-                .map_err(|e| format!("service {}: {e:?}", text()))?,
+                .map_err(|e| format!("service {}: {e:?}", text()))?
+                .with_thresholds(|bid| {
+                    let at = ids.iter().position(|&i| i == bid);
+                    at.and_then(|k| spec.backends.get(k))
+                        .map_or_else(Thresholds::default, |b| {
+                            Thresholds::new(b.u_threshold, b.l_threshold)
+                        })
+                }),
         };
         owned.push(spec.vip);
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));

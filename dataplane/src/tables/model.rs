@@ -6,6 +6,8 @@
 
 use std::net::Ipv4Addr;
 
+use crate::client_addr::proxy_header::ProxyVersion;
+use crate::flow::limits::{ClientLimit, RateLimit};
 use crate::flow::{TableConfig, Timeouts};
 use crate::sched::{Persistence, Scheduler, SchedulerKind};
 use crate::tuple::IpProto;
@@ -60,6 +62,10 @@ pub struct BackendSpec {
     pub addr: Ipv4Addr,
     pub port: u16,
     pub weight: u32,
+    /// Connection thresholds (IPVS u_threshold / l_threshold; 0 upper: no
+    /// limit, 0 lower: 3/4 of upper), see `sched::overload`.
+    pub u_threshold: u32,
+    pub l_threshold: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +101,16 @@ pub struct ServiceSpec {
     pub acl: super::acl::AclSpec,
     /// TCP: SYNs announcing a larger MSS are lowered to this.
     pub mss_clamp: Option<u16>,
+    /// New connections per second the service takes (`flow::limits`).
+    pub new_conn_rate: Option<RateLimit>,
+    /// New connections per second each client prefix may open.
+    pub client_rate: Option<ClientLimit>,
+    /// FULLNAT TCP: the client's address in a TOA option on the
+    /// handshake's ACK (`client_addr::toa`).
+    pub toa: bool,
+    /// FULLNAT UDP: the PROXY protocol header on a session's first
+    /// datagram (`client_addr::udp`; version 2 only for now).
+    pub proxy_protocol: Option<ProxyVersion>,
     pub backends: Vec<BackendSpec>,
 }
 

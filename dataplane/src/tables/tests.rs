@@ -15,6 +15,8 @@ fn backend(addr: &str, weight: u32) -> BackendSpec {
         addr: ip(addr),
         port: 8080,
         weight,
+        u_threshold: 0,
+        l_threshold: 0,
     }
 }
 
@@ -43,6 +45,10 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        new_conn_rate: None,
+        client_rate: None,
+        toa: false,
+        proxy_protocol: None,
         backends,
     }
 }

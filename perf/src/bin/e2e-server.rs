@@ -8,10 +8,15 @@
 //! - TCP echo (`--tcp-echo PORT`): first sends the line `NAME PEER\n`, then
 //!   echoes every byte until the client closes.
 //! - UDP echo (`--udp-echo PORT`): answers each datagram with
-//!   `NAME PEER ` followed by the datagram.
+//!   `NAME PEER ` followed by the datagram. With `--udp-proxy-v2`, a
+//!   datagram that starts with a PROXY protocol v2 header (UDP over IPv4,
+//!   as ferrolb's `proxy_protocol = "v2"` sends on a session's first
+//!   datagram) has it removed, and PEER is the client address it names,
+//!   for that datagram and the later ones from the same source.
 //!
 //! Runs until killed.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread;
@@ -40,6 +45,9 @@ struct Args {
     /// leave from the address the request went to.
     #[arg(long = "udp-addr")]
     udp_addrs: Vec<std::net::Ipv4Addr>,
+    /// Read PROXY protocol v2 headers on UDP (see above)
+    #[arg(long)]
+    udp_proxy_v2: bool,
 }
 
 fn main() -> Result<()> {
@@ -63,7 +71,8 @@ fn main() -> Result<()> {
         for a in addrs {
             let s = UdpSocket::bind((a, port)).with_context(|| format!("bind udp {a}:{port}"))?;
             let name = args.name.clone();
-            threads.push(thread::spawn(move || udp(s, &name)));
+            let proxy = args.udp_proxy_v2;
+            threads.push(thread::spawn(move || udp(s, &name, proxy)));
         }
     }
     anyhow::ensure!(
@@ -128,14 +137,24 @@ fn echo(mut s: TcpStream, name: &str, peer: SocketAddr) {
     }
 }
 
-fn udp(s: UdpSocket, name: &str) {
+fn udp(s: UdpSocket, name: &str, proxy_v2: bool) {
     // Room for the largest datagram (clients test fragments with big ones).
     let mut buf = vec![0u8; 65536];
+    // The client each source named in its PROXY header.
+    let mut clients: HashMap<SocketAddr, SocketAddr> = HashMap::new();
     loop {
         match s.recv_from(&mut buf) {
             Ok((n, peer)) => {
-                let mut reply = format!("{name} {peer} ").into_bytes();
-                reply.extend_from_slice(&buf[..n]);
+                let mut data = &buf[..n];
+                if proxy_v2 {
+                    if let Some((client, rest)) = proxy_v2_udp4(data) {
+                        clients.insert(peer, client);
+                        data = rest;
+                    }
+                }
+                let seen = clients.get(&peer).copied().unwrap_or(peer);
+                let mut reply = format!("{name} {seen} ").into_bytes();
+                reply.extend_from_slice(data);
                 let _ = s.send_to(&reply, peer);
             }
             Err(e) => {
@@ -144,4 +163,20 @@ fn udp(s: UdpSocket, name: &str) {
             }
         }
     }
+}
+
+/// A PROXY protocol v2 header for UDP over IPv4 at the start of `data`
+/// (HAProxy's doc/proxy-protocol.txt 2.2): the source it names, and the
+/// data after it. Read here on its own, not with ferrolb's encoder, so the
+/// end-to-end test checks one against the other.
+fn proxy_v2_udp4(data: &[u8]) -> Option<(SocketAddr, &[u8])> {
+    const SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+    if data.len() < 16 || &data[..12] != SIG || data[12] != 0x21 || data[13] != 0x12 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([data[14], data[15]]));
+    let addrs = data.get(16..16 + len).filter(|a| a.len() >= 12)?;
+    let ip = std::net::Ipv4Addr::new(addrs[0], addrs[1], addrs[2], addrs[3]);
+    let port = u16::from_be_bytes([addrs[8], addrs[9]]);
+    Some((SocketAddr::from((ip, port)), &data[16 + len..]))
 }

@@ -48,6 +48,8 @@ fn sample_list() -> ListReply {
                     bytes_in: 1_234_567,
                     bytes_out: 98_765_432_100,
                     denied: 0,
+                    rate_limited: 0,
+                    client_rate_limited: 0,
                 }),
                 rate: Some(FlowRates {
                     cps: 12.4,
@@ -65,6 +67,8 @@ fn sample_list() -> ListReply {
                             bytes_in: 1_234_567,
                             bytes_out: 98_765_432_100,
                             denied: 0,
+                            rate_limited: 0,
+                            client_rate_limited: 0,
                         }),
                         ..backend("10.0.0.11", 8080, 3, 10, 0)
                     },

@@ -507,9 +507,6 @@ fn common_default(c: &Node, d: &mut Defaults, out: &mut Imported, whose: &str) {
             out.unmapped(c.line, key, "scheduler flag not supported")
         }
         "persistence_engine" => out.unmapped(c.line, key, "no persistence engines (SIP)"),
-        "uthreshold" | "lthreshold" => {
-            out.unmapped(c.line, key, "connection thresholds are not supported")
-        }
         "log_all_failures" => out.unmapped(
             c.line,
             key,
@@ -539,6 +536,8 @@ fn real_server(
         let key = c.key.as_str();
         match key {
             "weight" => backend.weight = number(c, out).unwrap_or(1),
+            "uthreshold" => backend.u_threshold = number(c, out).unwrap_or(0),
+            "lthreshold" => backend.l_threshold = number(c, out).unwrap_or(0),
             "inhibit_on_failure" => {
                 let inhibit = flag(c);
                 d.inhibit = inhibit;

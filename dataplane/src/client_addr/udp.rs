@@ -1,0 +1,49 @@
+//! The PROXY protocol version 2 header on a UDP session's first datagram
+//! to its backend: prepended to the payload, so the backend reads the
+//! client's address and port and the VIP's before the data.
+
+use super::proxy_header::{encode_v2, Endpoints, Transport, V2_IPV4_LEN};
+use super::{add_words, open_gap, Ip, Skip};
+use crate::buf::PacketBuf;
+use crate::checksum::Delta;
+use crate::wire::udp::field;
+use crate::wire::{get_be16, put_be16};
+
+/// UDP header length.
+const UDP_HEADER_LEN: usize = 8;
+
+/// Prepends the version 2 header for `ends` to the payload of the UDP
+/// datagram of the IPv4 packet at frame offset `l3`; the packet may not
+/// grow past `mtu`. Nothing changes on `Err`.
+pub fn prepend_v2<P: PacketBuf>(
+    pkt: &mut P,
+    l3: usize,
+    ends: Endpoints,
+    mtu: u16,
+) -> Result<(), Skip> {
+    let ip = Ip::read(pkt.data(), l3)?;
+    let frame = pkt.data();
+    if ip.l4 + UDP_HEADER_LEN > ip.end() {
+        return Err(Skip::Malformed);
+    }
+    let udp_len = get_be16(frame, ip.l4 + field::LENGTH.start);
+    if usize::from(udp_len) != ip.end() - ip.l4 {
+        return Err(Skip::Malformed);
+    }
+    let at = ip.l4 + UDP_HEADER_LEN;
+    open_gap(pkt, ip, at, V2_IPV4_LEN, mtu)?;
+    let frame = pkt.data_mut();
+    let mut header = [0u8; V2_IPV4_LEN];
+    encode_v2(&mut header, ends, Transport::Udp).ok_or(Skip::Malformed)?;
+    frame[at..at + V2_IPV4_LEN].copy_from_slice(&header);
+    let new_len = udp_len + V2_IPV4_LEN as u16;
+    put_be16(frame, ip.l4 + field::LENGTH.start, new_len);
+    // The length is counted twice: in the header and the pseudo-header.
+    let mut d = Delta::default();
+    d.word(udp_len, new_len);
+    d.word(udp_len, new_len);
+    add_words(&mut d, &header);
+    let check = ip.l4 + field::CHECKSUM.start;
+    put_be16(frame, check, d.apply_udp(get_be16(frame, check)));
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Pcap replay of the client's address through FULLNAT (docs/load-balancing.md,
+//! "The client's address behind FULLNAT") in the real appliance, real mbufs:
+//! the TOA option on the handshake's ACK, byte for byte, with the SYN's MSS
+//! lowered by 8; the PROXY v2 header on a UDP session's first datagram.
+//! Frames are decoded by etherparse and every checksum verified.
+
+mod common;
+
+use common::lb::*;
+use common::{CasePort, Replay};
+use etherparse::{PacketBuilder, PacketHeaders, TcpOptionElement, TransportHeader};
+
+fn run_one_arm(input: &[Vec<u8>], services: &str) -> common::ReplayResult {
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input.to_vec()).with_mac(LAN_MAC)],
+        config: one_arm_config() + services,
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    run
+}
+
+const FULLNAT: &str = "local_addresses = [\"10.0.1.100\"]\nlocal_ports = \"40000-40000\"\n";
+
+fn syn_with_mss(c: Ep, mss: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(ROUTER_MAC, LAN_MAC)
+        .ipv4(c.0, VIP, 64)
+        .tcp(c.1, 80, 1000, 64240)
+        .syn()
+        .options(&[TcpOptionElement::MaximumSegmentSize(mss)])
+        .expect("fits")
+        .write(&mut f, b"")
+        .expect("frame");
+    f
+}
+
+/// Destination, TCP options and payload of a sent frame.
+fn tcp_view(frame: &[u8]) -> (Ip, Vec<u8>, Vec<u8>) {
+    let p = PacketHeaders::from_ethernet_slice(frame).expect("decodes");
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = &p.net else {
+        panic!("ipv4")
+    };
+    let Some(TransportHeader::Tcp(t)) = &p.transport else {
+        panic!("tcp")
+    };
+    (
+        ip.destination,
+        t.options.as_slice().to_vec(),
+        p.payload.slice().to_vec(),
+    )
+}
+
+#[test]
+fn toa_goes_to_the_backend_on_the_handshakes_ack() {
+    let extra = format!("{FULLNAT}toa = true\n");
+    let services = service(
+        "tcp",
+        80,
+        "fullnat",
+        "rr",
+        &extra,
+        &[(rip(11), Some(8080), 1)],
+    );
+    let c = (cip(1), 40001);
+    let input = vec![
+        syn_with_mss(c, 1460),
+        tcp(
+            rmac(11),
+            LAN_MAC,
+            (rip(11), 8080),
+            (LIP1, 40000),
+            7000,
+            1001,
+            "SA",
+            b"",
+        )
+        .bytes(),
+        tcp(ROUTER_MAC, LAN_MAC, c, (VIP, 80), 1001, 7001, "A", b"").bytes(),
+        tcp(
+            ROUTER_MAC,
+            LAN_MAC,
+            c,
+            (VIP, 80),
+            1001,
+            7001,
+            "AP",
+            b"hello",
+        )
+        .bytes(),
+    ];
+    let run = run_one_arm(&input, &services);
+    let sent: Vec<_> = run.sent[0].iter().map(|f| tcp_view(f)).collect();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(
+        sent[0],
+        (rip(11), vec![2, 4, 0x05, 0xac], vec![]),
+        "MSS 1452"
+    );
+    assert_eq!(sent[1].0, cip(1));
+    let toa = vec![254, 8, 0x9c, 0x41, 198, 51, 100, 1];
+    assert_eq!(sent[2], (rip(11), toa, vec![]));
+    assert_eq!(sent[3], (rip(11), vec![], b"hello".to_vec()));
+    assert_eq!(run.event("toa_added"), 1);
+    assert_eq!(run.event("toa_mss_lowered"), 1);
+    assert_eq!(run.event("toa_no_room") + run.event("toa_options_full"), 0);
+}
+
+#[test]
+fn udp_proxy_v2_header_is_on_the_first_datagram_only() {
+    let extra = format!("{FULLNAT}proxy_protocol = \"v2\"\n");
+    let services = service(
+        "udp",
+        53,
+        "fullnat",
+        "rr",
+        &extra,
+        &[(rip(11), Some(5353), 1)],
+    );
+    let c = (cip(1), 40001);
+    let input = vec![
+        udp(ROUTER_MAC, LAN_MAC, c, (VIP, 53), b"question").bytes(),
+        udp(ROUTER_MAC, LAN_MAC, c, (VIP, 53), b"again").bytes(),
+        udp(rmac(11), LAN_MAC, (rip(11), 5353), (LIP1, 40000), b"answer").bytes(),
+    ];
+    let run = run_one_arm(&input, &services);
+    let payloads: Vec<(Ip, Vec<u8>)> = run.sent[0]
+        .iter()
+        .map(|f| {
+            let p = PacketHeaders::from_ethernet_slice(f).expect("decodes");
+            let Some(etherparse::NetHeaders::Ipv4(ip, _)) = &p.net else {
+                panic!("ipv4")
+            };
+            (ip.destination, p.payload.slice().to_vec())
+        })
+        .collect();
+    #[rustfmt::skip]
+    let mut first = vec![
+        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+        0x21, 0x12, 0x00, 0x0c,
+        198, 51, 100, 1,   // the client
+        192, 0, 2, 10,     // the VIP
+        0x9c, 0x41, 0, 53, // their ports
+    ];
+    first.extend_from_slice(b"question");
+    assert_eq!(
+        payloads,
+        vec![
+            (rip(11), first),
+            (rip(11), b"again".to_vec()),
+            (cip(1), b"answer".to_vec()),
+        ]
+    );
+    assert_eq!(run.event("proxy_v2_added"), 1);
+}
