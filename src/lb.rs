@@ -147,6 +147,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
         },
         mss_clamp: s.mss_clamp,
+        syn_proxy: s.syn_proxy,
         backends: s
             .backends
             .iter()

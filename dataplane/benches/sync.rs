@@ -86,6 +86,7 @@ fn config() -> LbConfig {
             timeouts: None,
             acl: Default::default(),
             mss_clamp: None,
+            syn_proxy: false,
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),

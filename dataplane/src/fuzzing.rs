@@ -109,6 +109,7 @@ fn run_pipeline(data: &[u8]) {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        syn_proxy: false,
         backends: backends.clone(),
     };
     let cfg = LbConfig {

@@ -431,6 +431,11 @@ pub struct ServiceConfig {
     /// larger one is lowered to it (MSS clamping). None: left as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mss_clamp: Option<u16>,
+    /// TCP with nat or fullnat: ferrolb answers each SYN itself with a SYN
+    /// cookie and opens the backend connection only when the client's ACK
+    /// returns a valid one (docs/syn-proxy.md).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub syn_proxy: bool,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -534,6 +539,7 @@ impl ServiceConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             mss_clamp: None,
+            syn_proxy: false,
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),

@@ -171,6 +171,11 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         or_none(a.mss_clamp.as_ref()),
         or_none(b.mss_clamp.as_ref()),
     );
+    field(
+        "syn_proxy",
+        a.syn_proxy.to_string(),
+        b.syn_proxy.to_string(),
+    );
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",

@@ -61,6 +61,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        syn_proxy: false,
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {

@@ -7,4 +7,6 @@
 //! its rotated secrets), `siphash` (its keyed hash).
 
 pub mod cookie;
+pub mod options;
+pub mod seq;
 pub mod siphash;

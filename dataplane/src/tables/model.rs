@@ -95,6 +95,9 @@ pub struct ServiceSpec {
     pub acl: super::acl::AclSpec,
     /// TCP: SYNs announcing a larger MSS are lowered to this.
     pub mss_clamp: Option<u16>,
+    /// TCP, NAT and FULLNAT: SYNs answered with SYN cookies, the backend
+    /// connection opened on a valid ACK (`crate::synproxy`).
+    pub syn_proxy: bool,
     pub backends: Vec<BackendSpec>,
 }
 

@@ -43,6 +43,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
+        syn_proxy: false,
         backends,
     }
 }
