@@ -99,11 +99,25 @@ pub enum DropReason {
     /// A new flow, ARP or echo for an address VRRP gives to the peer node
     /// now (this node is its backup): answered by nobody here.
     VrrpBackup,
+    /// SYN proxy: an ACK to a proxied service, with no session, whose
+    /// acknowledgment number is not a valid cookie (forged, stale, for
+    /// another tuple or sequence number).
+    SynProxyBadCookie,
+    /// SYN proxy: a segment to a proxied service with no session that is
+    /// neither a SYN nor an ACK (RST, FIN, SYN-ACK, no flags).
+    SynProxyNoSession,
+    /// SYN proxy: a handshake segment or a spliced one whose TCP options
+    /// cannot be read, or with IPv4 options on a handshake segment.
+    SynProxyBadOptions,
+    /// SYN proxy: a segment of a proxied session its handshake does not
+    /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
+    /// acknowledges another sequence number).
+    SynProxyUnexpected,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 41] = [
+    pub const ALL: [DropReason; 45] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -145,6 +159,10 @@ impl DropReason {
         DropReason::KernelBudget,
         DropReason::KernelFull,
         DropReason::VrrpBackup,
+        DropReason::SynProxyBadCookie,
+        DropReason::SynProxyNoSession,
+        DropReason::SynProxyBadOptions,
+        DropReason::SynProxyUnexpected,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -193,6 +211,10 @@ impl DropReason {
             DropReason::KernelBudget => "kernel_budget",
             DropReason::KernelFull => "kernel_full",
             DropReason::VrrpBackup => "vrrp_backup",
+            DropReason::SynProxyBadCookie => "synproxy_bad_cookie",
+            DropReason::SynProxyNoSession => "synproxy_no_session",
+            DropReason::SynProxyBadOptions => "synproxy_bad_options",
+            DropReason::SynProxyUnexpected => "synproxy_unexpected",
         }
     }
 }

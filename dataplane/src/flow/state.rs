@@ -694,6 +694,12 @@ impl FlowState {
         self.sessions.get(id)
     }
 
+    /// Marks session `id` as one the SYN proxy splices
+    /// (`session_flags::SYN_PROXY`).
+    pub fn mark_syn_proxied(&mut self, id: SessionId) {
+        self.sessions.mark_syn_proxied(id);
+    }
+
     /// Remembers where session `id`'s packets travelling `dir` found their
     /// next hop (see `HopHint`).
     #[inline]

@@ -105,11 +105,25 @@ pub struct Events {
     pub sync_table_full: u64,
     /// SYNs whose MSS option a service's `mss_clamp` lowered.
     pub mss_clamped: u64,
+    /// SYN proxy: SYNs answered with a cookie SYN-ACK (no session made).
+    pub synproxy_syn_answered: u64,
+    /// SYN proxy: ACKs whose cookie was valid: a session made and a SYN
+    /// sent to its backend.
+    pub synproxy_cookie_accepted: u64,
+    /// SYN proxy: backend SYN-ACKs answered with our ACK; from then on
+    /// the session's sequence numbers are translated.
+    pub synproxy_spliced: u64,
+    /// SYN proxy: client segments before the backend answered, sent on
+    /// as the backend SYN again (their data discarded: the client
+    /// retransmits it once the backend is there).
+    pub synproxy_syn_resent: u64,
+    /// SYN proxy: of those and of cookie ACKs, segments that carried data.
+    pub synproxy_early_data: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 30] {
+    pub fn iter(&self) -> [(&'static str, u64); 35] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -141,6 +155,11 @@ impl Events {
             ("sync_clash", self.sync_clash),
             ("sync_table_full", self.sync_table_full),
             ("mss_clamped", self.mss_clamped),
+            ("synproxy_syn_answered", self.synproxy_syn_answered),
+            ("synproxy_cookie_accepted", self.synproxy_cookie_accepted),
+            ("synproxy_spliced", self.synproxy_spliced),
+            ("synproxy_syn_resent", self.synproxy_syn_resent),
+            ("synproxy_early_data", self.synproxy_early_data),
         ]
     }
 
@@ -175,6 +194,11 @@ impl Events {
         self.sync_clash += o.sync_clash;
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
+        self.synproxy_syn_answered += o.synproxy_syn_answered;
+        self.synproxy_cookie_accepted += o.synproxy_cookie_accepted;
+        self.synproxy_spliced += o.synproxy_spliced;
+        self.synproxy_syn_resent += o.synproxy_syn_resent;
+        self.synproxy_early_data += o.synproxy_early_data;
     }
 }
 

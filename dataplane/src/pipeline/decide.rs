@@ -41,6 +41,11 @@ pub(super) enum Step {
     ToKernel {
         port: u16,
     },
+    /// A TCP packet with no session to a service with the SYN proxy
+    /// (`synproxy.rs`): a SYN answered, an ACK's cookie checked.
+    SynProxy {
+        at: Ingress,
+    },
 }
 
 /// For a packet the pipeline would drop as `reason`: the kernel's if
@@ -130,6 +135,12 @@ impl<P: PacketBuf> Datapath<P> {
         }
         if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
             return Step::AnswerEcho { port };
+        }
+        if t.syn_proxying
+            && meta.tuple.proto == IpProto::TCP
+            && super::synproxy::syn_proxied(t, &meta.tuple)
+        {
+            return Step::SynProxy { at };
         }
         Step::Open { at }
     }

@@ -39,6 +39,7 @@ pub mod l2;
 mod local;
 pub mod redirect;
 mod sync;
+mod synproxy;
 
 use std::sync::Arc;
 
@@ -111,6 +112,8 @@ struct Datapath<P> {
     watching: bool,
     /// Session sync with peer nodes, when it is on (`sync.rs`).
     sync: Option<sync::SyncState>,
+    /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
+    synproxy: synproxy::SynProxyState,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -142,10 +145,13 @@ impl<P: PacketBuf> Pipeline<P> {
         if worker_index == KERNEL_WORKER {
             garp.add(garp::plan(&tables, None), now_ms);
         }
+        let flow = FlowState::new(&tables, worker_index, worker_count, now_ms)?;
+        let capacity = flow.sessions().capacity();
         let path = Datapath {
+            synproxy: synproxy::SynProxyState::new(&tables, capacity, now_ms)?,
             kernel: KernelState::new(&tables, worker_index, worker_count),
             garp,
-            flow: FlowState::new(&tables, worker_index, worker_count, now_ms)?,
+            flow,
             egress: Egress::new(&tables),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             batch: Vec::with_capacity(BURST_SIZE),
@@ -330,6 +336,10 @@ impl<P: PacketBuf> Datapath<P> {
                 w.step(TraceStep::SessionMiss);
             }
             Step::ToKernel { port } => w.step(TraceStep::ToKernel { port }),
+            Step::SynProxy { at } => {
+                w.step(TraceStep::Interface(at.iface));
+                w.step(TraceStep::SessionMiss);
+            }
         }
     }
 
@@ -338,6 +348,7 @@ impl<P: PacketBuf> Datapath<P> {
     fn housekeeping(&mut self, now: u64) {
         self.last_housekeeping_ms = now;
         self.counters.events.sessions_expired += self.flow.expire(now, EXPIRE_BUDGET);
+        self.synproxy.rotate_if_due(now);
         if now.saturating_sub(self.last_neighbour_expiry_ms) >= 100 {
             self.last_neighbour_expiry_ms = now;
             let unresolved = self.egress.expire_neighbours(now);
@@ -362,6 +373,8 @@ mod pickup_tests;
 mod reuse_tests;
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! its rotated secrets), `siphash` (its keyed hash).
 
 pub mod cookie;
+pub mod frame;
 pub mod options;
 pub mod seq;
 pub mod siphash;

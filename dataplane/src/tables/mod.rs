@@ -74,6 +74,9 @@ pub struct LbTables {
     /// Whether any service clamps the MSS of SYNs: without, a SYN never
     /// looks its service up for it.
     pub mss_clamping: bool,
+    /// Whether any active service has `syn_proxy`: without, a new flow
+    /// never looks its service up for it.
+    pub syn_proxying: bool,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -325,6 +328,9 @@ fn compile(
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
+        syn_proxying: services
+            .iter()
+            .any(|s| !s.state.is_retired() && s.spec.syn_proxy),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,
