@@ -25,6 +25,9 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::{arp, udp};
 
+#[path = "fuzzing_synproxy.rs"]
+mod synproxy;
+
 const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
 const TIMERS: NeighbourTimers = NeighbourTimers {
     reachable: 1000,
@@ -36,6 +39,7 @@ const TIMERS: NeighbourTimers = NeighbourTimers {
 /// invariant of the packet code is broken.
 pub fn run_packet_path(data: &[u8]) {
     run_pipeline(data);
+    synproxy::run_splice(data);
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
@@ -93,6 +97,8 @@ fn run_pipeline(data: &[u8]) {
         weight: 1,
     }];
     let service = |mode, proto, port| ServiceSpec {
+        // The SYN proxy's services: TCP 8080 (NAT) and 8443 (FULLNAT).
+        syn_proxy: port > 8000,
         name: None,
         vip,
         proto,
@@ -109,7 +115,6 @@ fn run_pipeline(data: &[u8]) {
         timeouts: None,
         acl: Default::default(),
         mss_clamp: None,
-        syn_proxy: false,
         backends: backends.clone(),
     };
     let cfg = LbConfig {
@@ -144,6 +149,8 @@ fn run_pipeline(data: &[u8]) {
             service(Mode::Dr, IpProto::UDP, 53),
             service(Mode::Tun, IpProto::UDP, 80),
             service(Mode::FullNat, IpProto::UDP, 443),
+            service(Mode::Nat, IpProto::TCP, 8080),
+            service(Mode::FullNat, IpProto::TCP, 8443),
         ],
         snat: vec![SnatSpec {
             source: (Ipv4Addr::new(10, 0, 1, 0), 24),
