@@ -82,6 +82,7 @@ fn config(mode: Mode) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),

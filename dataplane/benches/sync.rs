@@ -51,6 +51,7 @@ fn config() -> LbConfig {
         standby: Default::default(),
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,

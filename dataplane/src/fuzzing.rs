@@ -120,6 +120,7 @@ fn run_pipeline(data: &[u8]) {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: our_mac,

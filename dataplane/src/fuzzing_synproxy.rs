@@ -82,6 +82,7 @@ fn proxied_nat() -> Pipeline<TestBuf> {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: OURS,

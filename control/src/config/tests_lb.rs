@@ -872,3 +872,18 @@ fn syn_proxy_is_for_tcp_with_nat_or_fullnat() {
     let e = refused(&udp, "service[0].syn_proxy", 22);
     assert!(e.message.contains("tcp services"), "{e}");
 }
+
+#[test]
+fn synproxy_auto_threshold_reads_and_defaults_to_off() {
+    assert_eq!(
+        parse(BASE).expect("valid").config.synproxy.auto_threshold,
+        0
+    );
+    let with = format!("[synproxy]\nauto_threshold = 5000\n{BASE}");
+    assert_eq!(
+        parse(&with).expect("valid").config.synproxy.auto_threshold,
+        5000
+    );
+    let unknown = format!("[synproxy]\nthreshold = 5\n{BASE}");
+    assert!(parse(&unknown).is_err(), "unknown keys are refused");
+}

@@ -83,7 +83,7 @@ impl<P: PacketBuf> Datapath<P> {
                 if self.flow.end(old.id) {
                     self.counters.events.sessions_expired += 1;
                 }
-                match cx.t.syn_proxying && super::synproxy::syn_proxied(cx.t, &meta.tuple) {
+                match meta.tuple.proto == IpProto::TCP && self.proxies(cx.t, &meta.tuple) {
                     true => self.syn_proxy(cx, at, pkt, meta, hash),
                     false => self.open(cx, at, pkt, meta, hash),
                 }

@@ -119,11 +119,15 @@ pub struct Events {
     pub synproxy_syn_resent: u64,
     /// SYN proxy: of those and of cookie ACKs, segments that carried data.
     pub synproxy_early_data: u64,
+    /// SYN proxy automatic mode: times a worker turned it on (its SYN_RECV
+    /// sessions reached `auto_threshold`) and off (below half of it).
+    pub synproxy_on: u64,
+    pub synproxy_off: u64,
 }
 
 impl Events {
     /// Every event with its report name.
-    pub fn iter(&self) -> [(&'static str, u64); 35] {
+    pub fn iter(&self) -> [(&'static str, u64); 37] {
         [
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
@@ -160,6 +164,8 @@ impl Events {
             ("synproxy_spliced", self.synproxy_spliced),
             ("synproxy_syn_resent", self.synproxy_syn_resent),
             ("synproxy_early_data", self.synproxy_early_data),
+            ("synproxy_on", self.synproxy_on),
+            ("synproxy_off", self.synproxy_off),
         ]
     }
 
@@ -199,6 +205,8 @@ impl Events {
         self.synproxy_spliced += o.synproxy_spliced;
         self.synproxy_syn_resent += o.synproxy_syn_resent;
         self.synproxy_early_data += o.synproxy_early_data;
+        self.synproxy_on += o.synproxy_on;
+        self.synproxy_off += o.synproxy_off;
     }
 }
 

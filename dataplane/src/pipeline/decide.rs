@@ -136,10 +136,7 @@ impl<P: PacketBuf> Datapath<P> {
         if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
             return Step::AnswerEcho { port };
         }
-        if t.syn_proxying
-            && meta.tuple.proto == IpProto::TCP
-            && super::synproxy::syn_proxied(t, &meta.tuple)
-        {
+        if meta.tuple.proto == IpProto::TCP && self.proxies(t, &meta.tuple) {
             return Step::SynProxy { at };
         }
         Step::Open { at }

@@ -227,6 +227,7 @@ impl<P: PacketBuf> Pipeline<P> {
         if now_ms != path.last_housekeeping_ms {
             path.sync_dump_step(cx.t, now_ms);
             path.housekeeping(now_ms);
+            path.synproxy_auto(cx.t);
         }
         let (sent, tx_dropped) = path.egress.take_tx_totals();
         PollOutcome {

@@ -30,7 +30,7 @@ use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::SeqAdjust;
-use crate::tables::{LbTables, ServiceKey};
+use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
@@ -92,6 +92,9 @@ impl Splice {
 pub(super) struct SynProxyState {
     secrets: CookieSecrets,
     splices: Vec<Splice>,
+    /// Automatic mode has turned the proxy on for every TCP NAT and
+    /// FULLNAT service on this worker.
+    pub(super) auto_on: bool,
 }
 
 impl SynProxyState {
@@ -100,6 +103,7 @@ impl SynProxyState {
         let mut s = SynProxyState {
             secrets: CookieSecrets::new(keys, now_ms),
             splices: Vec::new(),
+            auto_on: false,
         };
         s.fit(t, capacity);
         Ok(s)
@@ -108,7 +112,8 @@ impl SynProxyState {
     /// Makes room for a splice per session once a service is proxied
     /// (between polls: allocates once).
     pub(super) fn fit(&mut self, t: &LbTables, capacity: usize) {
-        if t.syn_proxying && self.splices.len() < capacity {
+        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0;
+        if may_proxy && self.splices.len() < capacity {
             self.splices.resize(capacity, Splice::default());
         }
     }
@@ -125,9 +130,11 @@ impl SynProxyState {
     }
 }
 
-/// Whether new flows of `tuple` go through the SYN proxy.
+/// Whether new flows of `tuple` go through the SYN proxy: its service has
+/// `syn_proxy`, or automatic mode is on (`auto`) and it is TCP NAT or
+/// FULLNAT.
 #[inline]
-pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple) -> bool {
+pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
     let key = ServiceKey {
         proto: tuple.proto,
         vip: tuple.dst,
@@ -136,7 +143,9 @@ pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple) -> bool {
     t.service_index
         .lookup(&key)
         .and_then(|s| t.services.get(s as usize))
-        .is_some_and(|s| s.spec.syn_proxy)
+        .is_some_and(|s| {
+            s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
+        })
 }
 
 /// The TCP header of a classified TCP packet, as long as the IP packet.
@@ -172,6 +181,32 @@ fn has_data(frame: &[u8], meta: &Ipv4Meta) -> bool {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// Whether a new TCP flow of `tuple` goes through the SYN proxy.
+    #[inline]
+    pub(super) fn proxies(&self, t: &LbTables, tuple: &FiveTuple) -> bool {
+        (t.syn_proxying || self.synproxy.auto_on) && syn_proxied(t, tuple, self.synproxy.auto_on)
+    }
+
+    /// Automatic mode, once per millisecond: on when this worker's
+    /// SYN_RECV sessions reach the threshold, off below half of it.
+    pub(super) fn synproxy_auto(&mut self, t: &LbTables) {
+        let threshold = u64::from(t.synproxy.auto_threshold);
+        let embryonic = self.flow.embryonic();
+        let s = &mut self.synproxy;
+        if threshold == 0 {
+            if s.auto_on {
+                s.auto_on = false;
+                self.counters.events.synproxy_off += 1;
+            }
+        } else if !s.auto_on && embryonic >= threshold {
+            s.auto_on = true;
+            self.counters.events.synproxy_on += 1;
+        } else if s.auto_on && embryonic < threshold.div_ceil(2) {
+            s.auto_on = false;
+            self.counters.events.synproxy_off += 1;
+        }
+    }
+
     /// A packet with no session to a proxied service: a SYN is answered,
     /// an ACK checked, anything else dropped.
     pub(super) fn syn_proxy<I: PacketIo<Packet = P>>(

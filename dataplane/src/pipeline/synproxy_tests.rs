@@ -459,3 +459,74 @@ fn a_service_without_the_proxy_forwards_the_syn() {
     assert_eq!(p.counters().events.synproxy_syn_answered, 0);
     assert_eq!(p.session_counts().services[0], 1);
 }
+
+#[test]
+fn automatic_mode_turns_on_at_the_threshold_and_off_below_half() {
+    let nat = service(Mode::Nat, IpProto::TCP);
+    let mut dr = service(Mode::Dr, IpProto::TCP);
+    dr.port = 81;
+    let mut cfg = config(vec![nat, dr]);
+    cfg.synproxy.auto_threshold = 4;
+    let mut p = pipeline(&cfg);
+    let syn = |port: u16, dport: u16| {
+        seg(
+            (ROUTER, OURS),
+            (CIP, VIP),
+            (port, dport),
+            (CLIENT_ISN, None),
+            SYN,
+            502,
+            &[],
+            b"",
+        )
+    };
+    // Three half-open sessions: below the threshold, SYNs go to backends.
+    let sent = run(&mut p, &[syn(1, 80), syn(2, 80), syn(3, 80)], NOW);
+    assert!(sent.iter().all(|f| out(f).0.dst != CIP), "forwarded");
+    run(&mut p, &[], NOW + 1);
+    assert_eq!(p.counters().events.synproxy_on, 0);
+    // The fourth reaches it: from the next tick SYNs get cookies.
+    run(&mut p, &[syn(4, 80)], NOW + 2);
+    run(&mut p, &[], NOW + 3);
+    assert_eq!(p.counters().events.synproxy_on, 1);
+    let sent = run(&mut p, &[syn(5, 80)], NOW + 4);
+    let (s, t, _) = out(&sent[0]);
+    assert_eq!((s.dst, t.syn, t.ack), (CIP, true, true), "a cookie SYN-ACK");
+    assert_eq!(p.session_counts().services[0], 4);
+    // Not for DR: its backend answers the client itself.
+    let sent = run(&mut p, &[syn(6, 81)], NOW + 5);
+    assert_eq!(out(&sent[0]).0.macs.1, RS1);
+    // The backends refuse ports 1 to 4 (round robin: odd ports went to
+    // the first; a client's RST does not end SYN_RECV in IPVS's table).
+    // The DR session (port 6) is half-open too: with 2 left the proxy
+    // stays on, with 1 (below 4/2) it goes off.
+    let rst = |port: u16| {
+        let (mac, rip) = if port % 2 == 1 {
+            (RS1, RIP1)
+        } else {
+            (RS2, RIP2)
+        };
+        seg(
+            (mac, OURS),
+            (rip, CIP),
+            (8080, port),
+            (0, Some(CLIENT_ISN + 1)),
+            tcp_flags::RST,
+            0,
+            &[],
+            b"",
+        )
+    };
+    run(&mut p, &[rst(1), rst(2), rst(3)], NOW + 6);
+    run(&mut p, &[], NOW + 7);
+    assert_eq!(
+        p.counters().events.synproxy_off,
+        0,
+        "2 is not below half of 4"
+    );
+    run(&mut p, &[rst(4)], NOW + 8);
+    run(&mut p, &[], NOW + 9);
+    assert_eq!(p.counters().events.synproxy_off, 1);
+    let sent = run(&mut p, &[syn(7, 80)], NOW + 10);
+    assert_ne!(out(&sent[0]).0.dst, CIP, "forwarded again");
+}

@@ -83,6 +83,7 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),

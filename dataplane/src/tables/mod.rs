@@ -77,6 +77,7 @@ pub struct LbTables {
     /// Whether any active service has `syn_proxy`: without, a new flow
     /// never looks its service up for it.
     pub syn_proxying: bool,
+    pub synproxy: SynProxySettings,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -325,6 +326,7 @@ fn compile(
         epoch,
         kernel: kernel_paths(cfg)?,
         garp: cfg.garp,
+        synproxy: cfg.synproxy,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),

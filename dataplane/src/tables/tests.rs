@@ -61,6 +61,7 @@ fn config(services: Vec<ServiceSpec>, snat: Vec<SnatSpec>) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
