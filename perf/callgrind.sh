@@ -8,6 +8,11 @@
 #
 #   perf/callgrind.sh                      # dr_established nat_established ...
 #   perf/callgrind.sh dr_established
+#   perf/callgrind.sh --slope dr_established dr_trace_armed
+# --slope runs each case for 1 s and 4 s and prints the instructions per
+# packet between the two (the set-up of the flows cancels out; the plain
+# figure divides it over the packets, so it moves a few percent with the
+# number of polls): the figure to compare cases by.
 # Output files: target/callgrind/<case>.out (open with callgrind_annotate
 # or kcachegrind).
 set -euo pipefail
@@ -20,11 +25,34 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m.get("target",{}).get("name")=="pipeline" and m.get("executable"):
         print(m["executable"])')
 [ -n "$bench" ] || { echo "callgrind.sh: could not build the pipeline bench" >&2; exit 1; }
+slope=0
+if [ "${1:-}" = --slope ]; then
+  slope=1
+  shift
+fi
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
   mapfile -t cases < <("$bench" --bench --list 2>/dev/null | sed -n 's/^pipeline_poll32\/\(.*\): benchmark$/\1/p')
 fi
 mkdir -p "$target/callgrind"
+# Calls and inclusive instructions of Pipeline::poll for case $1 run $2 s.
+poll_counts() {
+  local out="$target/callgrind/$1-$2s.out"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time "$2" "$1" >/dev/null 2>&1
+  python3 perf/tools/callgrind_calls.py "$out" 'Pipeline<P>::poll' |
+    awk -F'\t' '{ split($2, c, "="); split($3, i, "="); print c[2], i[2] }'
+}
+if [ "$slope" = 1 ]; then
+  for c in "${cases[@]}"; do
+    per=32
+    case "$c" in *redirected*) per=16 ;; esac
+    read -r calls1 ir1 < <(poll_counts "$c" 1)
+    read -r calls4 ir4 < <(poll_counts "$c" 4)
+    awk -v c="$c" -v per="$per" -v a="$calls1" -v b="$calls4" -v x="$ir1" -v y="$ir4" \
+      'BEGIN { printf "%-24s %8.1f instructions per packet (slope of Pipeline::poll, %d to %d polls)\n", c, (y - x) / ((b - a) * per), a, b }'
+  done
+  exit 0
+fi
 for c in "${cases[@]}"; do
   out="$target/callgrind/$c.out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time 2 "$c" >/dev/null 2>&1

@@ -21,6 +21,14 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The appliance's log at run time (control socket, VRRP, audit of
+/// changes): `key=value` lines on stdout, rate-limited, with syslog
+/// priorities under the journal (`control::log`).
+pub fn log() -> &'static control::log::Logger {
+    static LOG: std::sync::OnceLock<control::log::Logger> = std::sync::OnceLock::new();
+    LOG.get_or_init(control::log::Logger::stdout)
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "ferrolb", version, long_version = long_version(), about)]
 struct Cli {

@@ -304,7 +304,17 @@ fn every_applied_change_is_audited_once_on_a_bounded_line() {
         "{}",
         lines[1]
     );
-    assert!(lines[1].ends_with("; and 1096 more"), "{}", lines[1]);
+    // The message, then the audit's own fields (`control::log`).
+    assert!(
+        lines[1].contains("; and 1096 more\" generation=") && lines[1].ends_with(" op=apply"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(" level=notice comp=audit msg="),
+        "{}",
+        lines[1]
+    );
     assert!(lines[1].len() < 2000, "{} bytes", lines[1].len());
     app.stop();
 }

@@ -479,6 +479,76 @@ fn a_capture_reads_back_byte_for_byte() {
     app.stop();
 }
 
+/// `capture -w -` streams: frames reach the reader while the capture
+/// runs (not when it ends), and a reader that goes away ends the capture
+/// at once when frames flow, and within the keep-alive when none match.
+#[test]
+fn a_streamed_capture_writes_frames_as_they_come_and_ends_with_its_reader() {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    use std::process::{Command, Stdio};
+    let request = lb::tcp(
+        ROUTER,
+        LB,
+        (lb::cip(9), 40009),
+        (vip(30), 80),
+        1,
+        0,
+        "S",
+        b"",
+    )
+    .bytes();
+    let app = Appliance::start(&body(), std::slice::from_ref(&request));
+    let capture = |filter: &str| {
+        Command::new(common::appliance::ferrolbctl_bin())
+            .arg("-s")
+            .arg(&app.socket)
+            .args(["capture", "--port", "lan", "-f", filter])
+            .args(["-n", "1000000", "--timeout", "30", "-w", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferrolbctl")
+    };
+    let mut child = capture("host 198.51.100.9");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = PcapNgReader::new(stdout).expect("a pcapng section header");
+    let mut frames = 0;
+    while frames < 5 {
+        match reader.next_block() {
+            Some(Ok(Block::EnhancedPacket(epb))) => {
+                assert_eq!(epb.data.len(), request.len());
+                frames += 1;
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the stream ended before 5 frames: {other:?}"),
+        }
+    }
+    // Five frames read while the capture (30 s, a million frames) runs.
+    assert!(child.try_wait().expect("try_wait").is_none());
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    drop(reader);
+    let trace = [
+        "trace",
+        "-f",
+        "host 198.51.100.9",
+        "-n",
+        "1",
+        "--timeout",
+        "2",
+    ];
+    let traced = || app.ctl(&trace).status.success();
+    // Frames flow: the next copy's write fails and the capture ends.
+    app.wait_for("the capture to end with its reader", traced);
+    // A capture nothing matches, its reader killed: the keep-alive ends it.
+    let mut child = capture("host 203.0.113.1");
+    app.wait_for("the capture to be armed (a trace refused)", || !traced());
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    app.wait_for("the silent capture to end with its reader", traced);
+    app.stop();
+}
+
 #[test]
 fn explain_says_what_a_new_flow_would_do_and_changes_nothing() {
     let app = Appliance::start(&body(), &syn_rst(1, vip(30)));

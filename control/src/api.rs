@@ -200,6 +200,10 @@ pub enum Op {
         count: Option<u32>,
         #[serde(default)]
         timeout_ms: Option<u64>,
+        /// Send each frame as a [`CaptureEvent`] line as it is copied,
+        /// rather than all in the reply.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stream: bool,
     },
 }
 

@@ -144,18 +144,65 @@ impl Client {
     /// none), or the error ferrolb replied with.
     pub fn call(&mut self, op: &Op) -> Result<Value, ClientError> {
         let response = self.request(op)?;
-        match (response.ok, response.error, response.result) {
-            // An error is worth showing whatever its version: it may be the
-            // server explaining that it speaks another one.
-            (false, Some(error), _) => Err(ClientError::Api(error)),
-            _ if response.v != PROTOCOL_VERSION => Err(ClientError::BadReply(format!(
-                "ferrolb speaks protocol version {}, this client version {PROTOCOL_VERSION}",
-                response.v
-            ))),
-            (false, None, _) => Err(ClientError::BadReply(
-                "a failure without an error".to_owned(),
-            )),
-            (true, _, result) => Ok(result.unwrap_or(Value::Null)),
+        result_of(response)
+    }
+
+    /// Sends a streaming `op` (a `capture` with `stream`) and hands each
+    /// line that comes ahead of the reply to `on_line`, as it comes; then
+    /// returns the reply's result as [`Client::call`] does. An error from
+    /// `on_line` ends the call (drop the client to close the connection,
+    /// which ends the stream at the server). Empty lines (the server's
+    /// keep-alive) are skipped. The timeout applies to each line; a `busy`
+    /// refusal is retried as [`Client::request`] retries it.
+    pub fn call_streaming(
+        &mut self,
+        op: &Op,
+        mut on_line: impl FnMut(&[u8]) -> Result<(), ClientError>,
+    ) -> Result<Value, ClientError> {
+        let mut line = serde_json::to_vec(&Request::new(op.clone()))
+            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        line.push(b'\n');
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let response = self.stream_once(&line, &mut on_line)?;
+            let busy = response
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == ErrorCode::Busy);
+            if !busy || start.elapsed() + wait > BUSY_RETRY {
+                return result_of(response);
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+            self.reconnect()?;
+        }
+    }
+
+    /// One streaming request: its lines to `on_line`, then its reply.
+    fn stream_once(
+        &mut self,
+        line: &[u8],
+        on_line: &mut impl FnMut(&[u8]) -> Result<(), ClientError>,
+    ) -> Result<Response, ClientError> {
+        self.writer.write_all(line)?;
+        self.writer.flush()?;
+        loop {
+            let reply = read_reply(&mut self.reader, self.max_reply).map_err(|(e, _)| e)?;
+            // The server's keep-alive while nothing streams.
+            if reply.is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_slice(&reply)
+                .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")))?;
+            // Streamed lines carry no `ok`; the reply always does.
+            if value.get("ok").is_none() {
+                on_line(&reply)?;
+                continue;
+            }
+            self.used = true;
+            return serde_json::from_value(value)
+                .map_err(|e| ClientError::BadReply(format!("not a reply object: {e}")));
         }
     }
 
@@ -300,6 +347,24 @@ fn open(socket: &Path) -> Result<(BufReader<UnixStream>, UnixStream), ClientErro
     })?;
     let writer = stream.try_clone()?;
     Ok((BufReader::new(stream), writer))
+}
+
+/// A reply's `result` (JSON `null` if it has none), or the error it
+/// carries.
+fn result_of(response: Response) -> Result<Value, ClientError> {
+    match (response.ok, response.error, response.result) {
+        // An error is worth showing whatever its version: it may be the
+        // server explaining that it speaks another one.
+        (false, Some(error), _) => Err(ClientError::Api(error)),
+        _ if response.v != PROTOCOL_VERSION => Err(ClientError::BadReply(format!(
+            "ferrolb speaks protocol version {}, this client version {PROTOCOL_VERSION}",
+            response.v
+        ))),
+        (false, None, _) => Err(ClientError::BadReply(
+            "a failure without an error".to_owned(),
+        )),
+        (true, _, result) => Ok(result.unwrap_or(Value::Null)),
+    }
 }
 
 /// Whether an I/O error means the other side closed the connection.

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod filter;
 pub mod health;
 pub mod import;
+pub mod log;
 pub mod manpages;
 pub mod metrics;
 pub mod ops;

@@ -8,7 +8,7 @@
 //! UDP is special (RFC 768): a checksum field of 0 means "no checksum" and must
 //! stay 0 after a rewrite, and a computed checksum of 0 is sent as 0xffff.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::tuple::IpProto;
 
@@ -83,6 +83,27 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProto, l4_len: u
         + u64::from(d & 0xffff)
         + u64::from(proto.0)
         + u64::from(l4_len)
+}
+
+/// The IPv6 upper-layer pseudo-header sum (RFC 8200 8.1): addresses, the
+/// upper-layer length (32 bits) and the next-header value. IPv6 has no
+/// header checksum; TCP, UDP and ICMPv6 all cover this.
+#[inline]
+pub fn ipv6_pseudo_header_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> u64 {
+    let sum = add_bytes(add_bytes(0, &src.octets()), &dst.octets());
+    sum + u64::from(len >> 16) + u64::from(len & 0xffff) + u64::from(next_header)
+}
+
+/// Whether an upper-layer segment (TCP, UDP, ICMPv6) verifies against its
+/// IPv6 pseudo-header.
+pub fn ipv6_l4_verifies(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, segment: &[u8]) -> bool {
+    let Ok(len) = u32::try_from(segment.len()) else {
+        return false;
+    };
+    fold(add_bytes(
+        ipv6_pseudo_header_sum(src, dst, next_header, len),
+        segment,
+    )) == 0xffff
 }
 
 /// Whether a TCP or UDP segment's checksum verifies against its

@@ -25,7 +25,7 @@ use dataplane::live::LiveTables;
 use dataplane::tables::{FlushRequest, IdRefs, LbTables};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
-use super::socket::{Handler, Peer};
+use super::socket::{Emit, Handler, Peer};
 use super::views::{self, RateSampler, Totals};
 use super::watch;
 use crate::steering::{self, Steering};
@@ -96,7 +96,7 @@ pub struct ApplianceHandler<'a, 'eal> {
 }
 
 impl Handler for ApplianceHandler<'_, '_> {
-    fn handle(&self, request: Request, peer: &Peer) -> Response {
+    fn handle(&self, request: Request, peer: &Peer, emit: Emit<'_>) -> Response {
         let op = request.op;
         match &op {
             Op::Hello => Response::ok(&HelloReply {
@@ -118,13 +118,30 @@ impl Handler for ApplianceHandler<'_, '_> {
                 count,
                 port,
                 timeout_ms,
-            } => self.watch(false, filter, *count, port.as_deref(), *timeout_ms),
+            } => {
+                let request = watch::WatchRequest {
+                    filter: filter.as_deref(),
+                    count: *count,
+                    port: port.as_deref(),
+                    timeout_ms: *timeout_ms,
+                };
+                self.watch(false, &request, None)
+            }
             Op::Capture {
                 port,
                 filter,
                 count,
                 timeout_ms,
-            } => self.watch(true, filter, *count, Some(port.as_str()), *timeout_ms),
+                stream,
+            } => {
+                let request = watch::WatchRequest {
+                    filter: filter.as_deref(),
+                    count: *count,
+                    port: Some(port.as_str()),
+                    timeout_ms: *timeout_ms,
+                };
+                self.watch(true, &request, stream.then_some(emit))
+            }
             Op::Explain { proto, src, dst } => match &self.balancer {
                 None => Response::error(ErrorCode::InvalidRequest, "ferrolb runs L2 forwarding"),
                 Some(b) => watch::explain(self.workers, &b.snapshot().0, *proto, *src, *dst),
@@ -146,10 +163,8 @@ impl ApplianceHandler<'_, '_> {
     fn watch(
         &self,
         capture: bool,
-        filter: &Option<String>,
-        count: Option<u32>,
-        port: Option<&str>,
-        timeout_ms: Option<u64>,
+        request: &watch::WatchRequest<'_>,
+        emit: Option<Emit<'_>>,
     ) -> Response {
         let Some(b) = &self.balancer else {
             return Response::error(
@@ -162,15 +177,9 @@ impl ApplianceHandler<'_, '_> {
             port_names: self.config.ports.iter().map(|p| p.name.clone()).collect(),
             tables: b.snapshot().0,
         };
-        let request = watch::WatchRequest {
-            filter: filter.as_deref(),
-            count,
-            port,
-            timeout_ms,
-        };
         match capture {
-            true => watch::capture(&cx, &request),
-            false => watch::trace(&cx, &request),
+            true => watch::capture(&cx, request, emit),
+            false => watch::trace(&cx, request),
         }
     }
 
@@ -256,7 +265,16 @@ impl ApplianceHandler<'_, '_> {
             }
         };
         drop(running);
-        println!("{}", audit_line(generation, peer, op, &changes, &flush));
+        crate::log().event(
+            control::log::Level::Notice,
+            audit_line(generation, peer, op, &changes, &flush),
+            &[
+                ("generation", &generation),
+                ("uid", &peer.uid),
+                ("pid", &peer.pid),
+                ("op", &op.name()),
+            ],
+        );
         let adopted = self.wait_for_workers(generation);
         Response::ok(&ChangeReply {
             generation,
@@ -561,7 +579,7 @@ impl Balancer<'_> {
 /// of the change (see `control::ops::summary`).
 fn audit_line(generation: u64, peer: &Peer, op: &Op, changes: &[String], flush: &Flush) -> String {
     let mut line = format!(
-        "ferrolb: audit: generation {generation} by uid {} pid {} ({}): {}",
+        "audit: generation {generation} by uid {} pid {} ({}): {}",
         peer.uid,
         peer.pid,
         op.name(),

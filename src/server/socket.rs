@@ -33,8 +33,15 @@ const READ_POLL: Duration = Duration::from_millis(200);
 
 /// Answers one parsed request; shared by every client thread.
 pub trait Handler: Sync {
-    fn handle(&self, request: Request, peer: &Peer) -> Response;
+    /// The reply to `request`. A request that streams (a `capture` with
+    /// `stream`) first sends its lines through `emit`, which returns false
+    /// once the client is gone (then the request ends early).
+    fn handle(&self, request: Request, peer: &Peer, emit: Emit<'_>) -> Response;
 }
+
+/// Sends one JSON line to the client ahead of the reply; false when the
+/// write failed (the client closed, or did not read for the idle timeout).
+pub type Emit<'a> = &'a mut dyn FnMut(&[u8]) -> bool;
 
 /// Who sent a request, from the socket's peer credentials (for the audit
 /// log).
@@ -141,7 +148,7 @@ impl ControlSocket {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("ferrolb: control socket: accept: {e}");
+                    crate::log().warn(format_args!("control: accept: {e}"));
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
@@ -168,7 +175,7 @@ impl ControlSocket {
                     self.serve_client(stream, &slot, peer, handler, stop);
                 });
             if spawned.is_err() {
-                eprintln!("ferrolb: control socket: cannot start a client thread");
+                crate::log().warn("control: cannot start a client thread");
             }
         }
     }
@@ -226,8 +233,14 @@ impl ControlSocket {
             // Blank lines are no request: they do not keep a client alive.
             if !trimmed.is_empty() {
                 slot.busy();
+                let mut emit = |line: &[u8]| {
+                    writer
+                        .write_all(line)
+                        .and_then(|()| writer.write_all(b"\n"))
+                        .is_ok()
+                };
                 let reply = match parse_request(trimmed) {
-                    Ok(request) => handler.handle(request, &peer),
+                    Ok(request) => handler.handle(request, &peer, &mut emit),
                     Err(reply) => reply,
                 };
                 if write_reply(&mut writer, &reply).is_err() {

@@ -140,7 +140,7 @@ impl ApplianceHandler<'_, '_> {
                 // Cannot happen with a config that compiled before; keep
                 // the old state and say so, the next poll tries again.
                 running.vrrp.held = previous;
-                eprintln!("ferrolb: vrrp: cannot build the tables: {e}");
+                crate::log().warn(format_args!("vrrp: cannot build the tables: {e}"));
                 return None;
             }
         };
@@ -159,11 +159,14 @@ impl ApplianceHandler<'_, '_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!(
-            "ferrolb: vrrp: generation {generation}: {after} (was {before}); holds [{}], \
-             standby [{}]",
-            list(running.vrrp.held.iter().copied().collect()),
-            list(running.vrrp.standby(&running.config))
+        crate::log().event(
+            control::log::Level::Notice,
+            format_args!(
+                "vrrp: generation {generation}: {after} (was {before}); holds [{}], standby [{}]",
+                list(running.vrrp.held.iter().copied().collect()),
+                list(running.vrrp.standby(&running.config))
+            ),
+            &[("role", &after), ("was", &before)],
         );
         drop(running);
         self.wait_for_workers(generation);
@@ -184,7 +187,9 @@ pub fn follow(handler: &ApplianceHandler<'_, '_>, names: &[String], stop: &Atomi
             // Once per run of failures: the last known state stays.
             Err(e) if !failing => {
                 failing = true;
-                eprintln!("ferrolb: vrrp: cannot read the kernel interfaces' addresses: {e}");
+                crate::log().warn(format_args!(
+                    "vrrp: cannot read the kernel interfaces' addresses: {e}"
+                ));
             }
             Err(_) => {}
         }

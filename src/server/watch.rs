@@ -11,21 +11,25 @@ use std::time::{Duration, Instant};
 use std::net::SocketAddrV4;
 
 use control::api::{
-    hex, CaptureReply, CapturedFrame, ErrorCode, ExplainReply, Response, TraceReply, TracedPacket,
-    TracedStep, DEFAULT_WATCH_COUNT, DEFAULT_WATCH_TIMEOUT_MS, MAX_CAPTURE_COUNT, MAX_TRACE_COUNT,
-    MAX_WATCH_TIMEOUT_MS,
+    hex, CaptureEvent, CaptureReply, CapturedFrame, ErrorCode, ExplainReply, Response, TraceReply,
+    TracedPacket, TracedStep, DEFAULT_WATCH_COUNT, DEFAULT_WATCH_TIMEOUT_MS, MAX_CAPTURE_COUNT,
+    MAX_TRACE_COUNT, MAX_WATCH_TIMEOUT_MS,
 };
 use control::config::Protocol;
 use control::filter;
 use dataplane::tables::LbTables;
 use dataplane::tuple::{FiveTuple, IpProto};
-use dataplane::watch::{CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep, WatchSpec};
+use dataplane::watch::{
+    CaptureCopy, CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep, WatchSpec,
+};
 use dataplane::worker::{Answer, Query, WorkerShared};
 
 /// Records or copies the queue from the workers holds.
 const TRACE_QUEUE: usize = 1024;
 const CAPTURE_QUEUE: usize = 4096;
 const ARM_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a streamed capture stays silent (see [`capture`]).
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 static BUSY: AtomicBool = AtomicBool::new(false);
 
@@ -220,7 +224,14 @@ fn step_reply(s: dataplane::watch::StepReport) -> TracedStep {
     }
 }
 
-pub fn capture(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
+/// Arms a capture and gathers its copies: into the reply, or with
+/// `emit`, one [`CaptureEvent`] line per copy as it comes (a streamed
+/// capture ends early when the client is gone).
+pub fn capture(
+    cx: &WatchCx<'_>,
+    r: &WatchRequest<'_>,
+    mut emit: Option<super::socket::Emit<'_>>,
+) -> Response {
     let c = match check(cx, r, MAX_CAPTURE_COUNT) {
         Ok(c) => c,
         Err(e) => return e,
@@ -242,33 +253,65 @@ pub fn capture(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
         Err(e) => return e,
     };
     let mut frames = Vec::new();
-    while frames.len() < c.count as usize {
-        let Ok(copy) = copies.recv_deadline(c.deadline) else {
-            break;
+    let mut streamed = 0u64;
+    let mut taken = 0u32;
+    while taken < c.count {
+        // A streamed capture wakes each second without a copy to send an
+        // empty line, so a client that went away ends it then, not at the
+        // deadline.
+        let wake = match emit {
+            Some(_) => c.deadline.min(Instant::now() + HEARTBEAT),
+            None => c.deadline,
         };
-        frames.push(CapturedFrame {
-            port: cx
-                .port_names
-                .get(usize::from(copy.port))
-                .cloned()
-                .unwrap_or_else(|| copy.port.to_string()),
-            worker: copy.worker,
-            direction: match copy.direction {
-                Direction::Rx => "rx",
-                Direction::Tx => "tx",
+        let copy = match copies.recv_deadline(wake) {
+            Ok(copy) => copy,
+            Err(_) if Instant::now() >= c.deadline => break,
+            Err(_) => match emit.as_mut().map(|emit| emit(b"")) {
+                Some(true) => continue,
+                _ => break,
+            },
+        };
+        taken += 1;
+        let frame = captured_frame(cx, &copy);
+        match emit.as_mut() {
+            None => frames.push(frame),
+            Some(emit) => {
+                let Ok(line) = serde_json::to_vec(&CaptureEvent { frame }) else {
+                    continue;
+                };
+                if !emit(&line) {
+                    break;
+                }
+                streamed += 1;
             }
-            .into(),
-            at_ms: copy.at_ms,
-            orig_len: copy.orig_len,
-            data: hex(copy.data()),
-        });
+        }
     }
     drop(armed);
-    let timed_out = frames.len() < c.count as usize;
     Response::ok(&CaptureReply {
         filter: c.filter.text().to_string(),
         frames,
+        streamed,
         lost: spec.lost.load(Ordering::Relaxed),
-        timed_out,
+        timed_out: taken < c.count,
     })
+}
+
+/// A worker's copy as the API names it: the port by name, the bytes in hex.
+fn captured_frame(cx: &WatchCx<'_>, copy: &CaptureCopy) -> CapturedFrame {
+    CapturedFrame {
+        port: cx
+            .port_names
+            .get(usize::from(copy.port))
+            .cloned()
+            .unwrap_or_else(|| copy.port.to_string()),
+        worker: copy.worker,
+        direction: match copy.direction {
+            Direction::Rx => "rx",
+            Direction::Tx => "tx",
+        }
+        .into(),
+        at_ms: copy.at_ms,
+        orig_len: copy.orig_len,
+        data: hex(copy.data()),
+    }
 }

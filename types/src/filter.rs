@@ -59,8 +59,10 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
 }
 
-/// The fields of an IPv4 packet a filter looks at. Ports are 0 for
-/// packets other than TCP and UDP, flags 0 for packets other than TCP.
+/// The fields of an IPv4 packet a filter looks at. Ports are not looked
+/// at for packets other than TCP and UDP (an ICMP echo's tuple carries its
+/// identifier there), nor flags for packets other than TCP; a caller may
+/// leave flags 0 when the program does not read them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FilterInput {
     pub src: Ipv4Addr,
@@ -100,6 +102,12 @@ pub const MAX_OPS: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterProgram {
     ops: Vec<Op>,
+    /// Whether any op tests TCP flags (the only field read from the
+    /// frame rather than the parsed tuple).
+    reads_tcp_flags: bool,
+    /// The program's one op when it has only one (the usual `host X` or
+    /// `port N`), held inline so the test follows no pointer.
+    leaf: Option<Op>,
     /// The filter it was compiled from, in its text form.
     text: String,
 }
@@ -126,6 +134,11 @@ impl Filter {
             return Err(TooComplex);
         }
         Ok(FilterProgram {
+            reads_tcp_flags: ops.iter().any(|op| matches!(op, Op::TcpFlag(_))),
+            leaf: match ops.as_slice() {
+                [leaf] => Some(*leaf),
+                _ => None,
+            },
             ops,
             text: self.to_string(),
         })
@@ -225,6 +238,8 @@ impl FilterProgram {
     pub fn all() -> FilterProgram {
         FilterProgram {
             ops: Vec::new(),
+            reads_tcp_flags: false,
+            leaf: None,
             text: String::new(),
         }
     }
@@ -235,6 +250,13 @@ impl FilterProgram {
         self.ops.is_empty()
     }
 
+    /// Whether the program tests TCP flags: a caller may leave
+    /// `FilterInput::tcp_flags` 0 when it does not.
+    #[inline]
+    pub fn reads_tcp_flags(&self) -> bool {
+        self.reads_tcp_flags
+    }
+
     /// The filter's text form ("" for all).
     pub fn text(&self) -> &str {
         &self.text
@@ -243,9 +265,11 @@ impl FilterProgram {
     /// Runs the program on one packet's fields.
     #[inline]
     pub fn matches(&self, p: &FilterInput) -> bool {
+        if let Some(leaf) = &self.leaf {
+            return test(leaf, p);
+        }
         match self.ops.as_slice() {
             [] => true,
-            [leaf] => test(leaf, p),
             ops => run(ops, p),
         }
     }

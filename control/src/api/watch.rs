@@ -59,10 +59,23 @@ pub struct ExplainReply {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureReply {
     pub filter: String,
+    /// The frames, unless the capture was streamed.
     pub frames: Vec<CapturedFrame>,
+    /// Frames sent as [`CaptureEvent`] lines before this reply (a
+    /// streamed capture; 0 otherwise).
+    #[serde(default)]
+    pub streamed: u64,
     /// Copies lost because the queue from the workers was full.
     pub lost: u64,
     pub timed_out: bool,
+}
+
+/// A line a streamed capture sends for each frame as it is copied,
+/// before the closing [`CaptureReply`]: `{"frame": {...}}` (no `ok`, so
+/// it is never mistaken for the reply).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureEvent {
+    pub frame: CapturedFrame,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

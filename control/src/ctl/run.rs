@@ -20,8 +20,8 @@ use super::daemon_cmd::daemon_main;
 use super::render::{self, ListColumns};
 use super::watch;
 use crate::api::{
-    CaptureReply, ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply,
-    ZeroReply, DEFAULT_SOCKET,
+    ConfigReply, ListReply, Op, ServiceEdit, ServiceKey, SessionFilter, StatsReply, ZeroReply,
+    DEFAULT_SOCKET,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{
@@ -201,9 +201,8 @@ pub fn run(cli: &Cli, env_socket: Option<OsString>, out: &mut dyn Write) -> Resu
                 .map_err(CtlError::Message)?;
             let mut client = connect()?;
             client.set_timeout(Some(timeout + REPLY_TIMEOUT))?;
-            let reply: CaptureReply = typed(client.call(&op)?)?;
-            watch::write_capture(&reply, &a.file, out).map_err(CtlError::Message)?;
-            eprintln!("ferrolbctl: {}", watch::capture_summary(&reply));
+            let summary = watch::stream_capture(&mut client, &op, &a.file, out)?;
+            eprintln!("ferrolbctl: {summary}");
         }
         Command::Explain {
             proto,

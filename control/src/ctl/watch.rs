@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::api::{unhex, CaptureReply, CapturedFrame, ExplainReply, Op, TraceReply};
+use super::run::CtlError;
+use crate::api::{unhex, CaptureEvent, CaptureReply, CapturedFrame, ExplainReply, Op, TraceReply};
+use crate::client::{Client, ClientError};
 
 /// The request `ferrolbctl trace` sends; the filter is checked here first
 /// so a mistake is reported before the socket is asked.
@@ -37,6 +39,7 @@ pub fn capture_op(
         filter: filter.map(str::to_owned),
         count: Some(count),
         timeout_ms: Some(timeout.as_millis() as u64),
+        stream: true,
     })
 }
 
@@ -98,36 +101,83 @@ fn option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
     body.resize(body.len() + (4 - value.len() % 4) % 4, 0);
 }
 
-/// The capture as a pcapng file: one interface per port seen (named after
-/// it), each frame an enhanced packet block with its direction in
-/// `epb_flags` and `dir=rx|tx port=NAME worker=N` in its comment.
-/// Timestamps are the appliance's clock (milliseconds since it started).
-pub fn pcapng(r: &CaptureReply) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut shb = Vec::new();
-    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    shb.extend_from_slice(&u64::MAX.to_le_bytes());
-    option(&mut shb, 4, b"ferrolb");
-    option(&mut shb, 0, b"");
-    block(&mut out, 0x0A0D_0D0A, &shb);
-    let mut ports: Vec<&str> = Vec::new();
-    for f in &r.frames {
-        if !ports.contains(&f.port.as_str()) {
-            ports.push(&f.port);
-            let mut idb = Vec::new();
-            idb.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
-            idb.extend_from_slice(&0u16.to_le_bytes());
-            idb.extend_from_slice(&SNAP_LEN.to_le_bytes());
-            option(&mut idb, 2, f.port.as_bytes());
-            option(&mut idb, 0, b"");
-            block(&mut out, 1, &idb);
-        }
-        let iface = ports.iter().position(|p| *p == f.port).unwrap_or(0);
-        block(&mut out, 6, &packet_block(f, iface as u32)?);
+/// A capture as a pcapng stream: the section header first, an interface
+/// block the first time a port is seen (named after it), then each frame
+/// as an enhanced packet block with its direction in `epb_flags` and
+/// `dir=rx|tx port=NAME worker=N` in its comment. Timestamps are the
+/// appliance's clock (milliseconds since it started). Each frame is
+/// flushed as it is written, so a reader (`wireshark -k -i -`) sees it
+/// at once.
+pub struct PcapngWriter<W: Write> {
+    out: W,
+    ports: Vec<String>,
+    /// Frames written, and of them received (`rx`).
+    pub frames: u64,
+    pub received: u64,
+}
+
+impl<W: Write> PcapngWriter<W> {
+    /// Writes the section header.
+    pub fn new(mut out: W) -> Result<Self, String> {
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&u64::MAX.to_le_bytes());
+        option(&mut shb, 4, b"ferrolb");
+        option(&mut shb, 0, b"");
+        let mut bytes = Vec::new();
+        block(&mut bytes, 0x0A0D_0D0A, &shb);
+        write_out(&mut out, &bytes)?;
+        Ok(PcapngWriter {
+            out,
+            ports: Vec::new(),
+            frames: 0,
+            received: 0,
+        })
     }
-    Ok(out)
+
+    /// Writes one frame (and its port's interface block, the first time).
+    pub fn frame(&mut self, f: &CapturedFrame) -> Result<(), String> {
+        let mut bytes = Vec::new();
+        let iface = match self.ports.iter().position(|p| *p == f.port) {
+            Some(i) => i,
+            None => {
+                let mut idb = Vec::new();
+                idb.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+                idb.extend_from_slice(&0u16.to_le_bytes());
+                idb.extend_from_slice(&SNAP_LEN.to_le_bytes());
+                option(&mut idb, 2, f.port.as_bytes());
+                option(&mut idb, 0, b"");
+                block(&mut bytes, 1, &idb);
+                self.ports.push(f.port.clone());
+                self.ports.len() - 1
+            }
+        };
+        block(&mut bytes, 6, &packet_block(f, iface as u32)?);
+        write_out(&mut self.out, &bytes)?;
+        self.frames += 1;
+        self.received += u64::from(f.direction == "rx");
+        Ok(())
+    }
+
+    /// One line for stderr after a capture.
+    pub fn summary(&self, r: &CaptureReply) -> String {
+        format!(
+            "{} frames captured ({} received, {} sent), {} lost{}",
+            self.frames,
+            self.received,
+            self.frames - self.received,
+            r.lost,
+            if r.timed_out { ", timed out" } else { "" }
+        )
+    }
+}
+
+fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), String> {
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing the capture: {e}"))
 }
 
 fn packet_block(f: &CapturedFrame, iface: u32) -> Result<Vec<u8>, String> {
@@ -150,27 +200,41 @@ fn packet_block(f: &CapturedFrame, iface: u32) -> Result<Vec<u8>, String> {
     Ok(b)
 }
 
-/// Writes the capture to `path`, or to `out` for `-`.
-pub fn write_capture(r: &CaptureReply, path: &Path, out: &mut dyn Write) -> Result<(), String> {
-    let bytes = pcapng(r)?;
-    if path == Path::new("-") {
-        out.write_all(&bytes)
-            .map_err(|e| format!("writing stdout: {e}"))
+/// Runs a streamed capture: each frame is written to `path` (or to
+/// `out` for `-`) as it comes. Returns the closing reply and the writer's
+/// summary line.
+pub fn stream_capture(
+    client: &mut Client,
+    op: &Op,
+    path: &Path,
+    out: &mut dyn Write,
+) -> Result<String, CtlError> {
+    let mut file;
+    let sink: &mut dyn Write = if path == Path::new("-") {
+        out
     } else {
-        std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+        file = std::fs::File::create(path)
+            .map_err(|e| CtlError::Message(format!("creating {}: {e}", path.display())))?;
+        &mut file
+    };
+    let captured = capture_into(client, op, sink);
+    if captured.is_err() && path != Path::new("-") {
+        // No file rather than a header alone, as before the request ran.
+        let _ = std::fs::remove_file(path);
     }
+    captured
 }
 
-/// One line for stderr after a capture.
-pub fn capture_summary(r: &CaptureReply) -> String {
-    let rx = r.frames.iter().filter(|f| f.direction == "rx").count();
-    format!(
-        "{} frames captured ({rx} received, {} sent), {} lost{}",
-        r.frames.len(),
-        r.frames.len() - rx,
-        r.lost,
-        if r.timed_out { ", timed out" } else { "" }
-    )
+fn capture_into(client: &mut Client, op: &Op, sink: &mut dyn Write) -> Result<String, CtlError> {
+    let mut writer = PcapngWriter::new(sink).map_err(CtlError::Message)?;
+    let result = client.call_streaming(op, |line| {
+        let event: CaptureEvent = serde_json::from_slice(line)
+            .map_err(|e| ClientError::BadReply(format!("not a captured frame: {e}")))?;
+        writer.frame(&event.frame).map_err(ClientError::BadReply)
+    })?;
+    let reply: CaptureReply = serde_json::from_value(result)
+        .map_err(|e| CtlError::Message(format!("unexpected result: {e}")))?;
+    Ok(writer.summary(&reply))
 }
 
 #[cfg(test)]
@@ -187,11 +251,17 @@ mod tests {
             orig_len: 5,
             data: "0102030405".into(),
         };
-        let r = CaptureReply {
-            frames: vec![frame],
-            ..Default::default()
+        let mut bytes = Vec::new();
+        let mut writer = PcapngWriter::new(&mut bytes).unwrap();
+        writer.frame(&frame).unwrap();
+        let second_port = CapturedFrame {
+            port: "wan".into(),
+            ..frame.clone()
         };
-        let bytes = pcapng(&r).unwrap();
+        writer.frame(&frame).unwrap();
+        writer.frame(&second_port).unwrap();
+        assert_eq!((writer.frames, writer.received), (3, 0));
+        drop(writer);
         assert_eq!(bytes.len() % 4, 0);
         // SHB, IDB, EPB: each block's length at its start and its end.
         let mut at = 0;
@@ -204,7 +274,8 @@ mod tests {
             kinds.push(kind);
             at += len;
         }
-        assert_eq!(kinds, [0x0A0D_0D0A, 1, 6]);
+        // An interface block the first time each port is seen.
+        assert_eq!(kinds, [0x0A0D_0D0A, 1, 6, 6, 1, 6]);
         assert!(bytes.windows(5).any(|w| w == [1, 2, 3, 4, 5]));
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("dir=tx port=lan worker=1"), "{text}");

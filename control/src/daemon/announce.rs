@@ -157,7 +157,7 @@ fn tell_bird(config: &BgpConfig, log: &Logger, rx: &Receiver<Want>) {
                 announced = Some(vips);
             }
             Err(e) => {
-                log.log(format_args!("bgp: {e}; retrying in 1 s"));
+                log.warn(format_args!("bgp: {e}; retrying in 1 s"));
                 pending = Some(vips);
                 retry_at = Instant::now() + RETRY;
             }
@@ -186,7 +186,7 @@ fn stop(
                 let _ = done.send(());
                 return;
             }
-            Err(e) => log.log(format_args!("bgp: withdrawing on stop: {e}")),
+            Err(e) => log.warn(format_args!("bgp: withdrawing on stop: {e}")),
         }
         thread::sleep(Duration::from_millis(200));
     }
@@ -293,7 +293,7 @@ impl super::Daemon {
     pub(super) fn out_of_service(&mut self) {
         if self.in_service {
             self.in_service = false;
-            self.log("bgp: the appliance does not answer; withdrawing its VIPs");
+            self.warn("bgp: the appliance does not answer; withdrawing its VIPs");
             self.announce();
         }
     }
@@ -305,7 +305,7 @@ impl super::Daemon {
         }
         if let Some((_, old)) = self.bgp.take() {
             if !old.withdraw_all(WITHDRAW_TIMEOUT) {
-                self.log("bgp: [bgp] changed; BIRD did not take the withdrawal in time");
+                self.warn("bgp: [bgp] changed; BIRD did not take the withdrawal in time");
             }
         }
         if let Some(config) = new {
@@ -336,7 +336,7 @@ impl super::Daemon {
             ));
             thread::sleep(Duration::from_millis(config.drain_ms.into()));
         } else {
-            self.log("bgp: BIRD did not take the withdrawal on stop");
+            self.warn("bgp: BIRD did not take the withdrawal on stop");
         }
     }
 }

@@ -12,7 +12,6 @@
 
 mod announce;
 mod effective;
-mod log;
 mod notify;
 mod quorum;
 mod transport;
@@ -32,11 +31,12 @@ use std::time::{Duration, Instant};
 use crate::api::{ChangeReply, HelloReply, ListReply, Op, StatsReply};
 use crate::config::{Config, ConfigErrors};
 use crate::health::{Change, HealthEvent, HealthMonitor, HealthView};
+use crate::log::Level;
 use crate::metrics::{self, DaemonCounters, MetricsServer};
 
+pub(crate) use crate::log::Logger;
 pub use announce::{bird_static, live_vips};
 pub use effective::{effective, to_toml};
-pub(crate) use log::Logger;
 pub use transport::{call, Appliance, CallError, UnixSocket};
 
 /// Why the daemon could not start.
@@ -299,6 +299,27 @@ impl Daemon {
         self.opts.log.log(message);
     }
 
+    fn warn(&self, message: impl fmt::Display) {
+        self.opts.log.warn(message);
+    }
+
+    /// A check's result: a backend going down is a warning, one coming up
+    /// a notice, steps below rise/fall plain info; with the backend and
+    /// its new state as fields.
+    fn log_health(&self, e: &HealthEvent) {
+        let (level, state) = match (e.backend, e.is_up()) {
+            (Some(false), _) => (Level::Warning, "down"),
+            (Some(true), _) => (Level::Notice, "up"),
+            (None, false) => (Level::Info, "failing"),
+            (None, true) => (Level::Info, "recovering"),
+        };
+        self.opts.log.event(
+            level,
+            format_args!("health: {e}"),
+            &[("backend", &e.id), ("state", &state)],
+        );
+    }
+
     fn run(&mut self, stop: &AtomicBool, events: &Receiver<Event>) {
         while !stop.load(Ordering::SeqCst) {
             match events.recv_timeout(self.opts.timing.tick) {
@@ -323,7 +344,7 @@ impl Daemon {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Health(e) => {
-                self.log(format_args!("health: {e}"));
+                self.log_health(&e);
                 if let Some(up) = e.backend {
                     self.notify_backend(&e, up);
                 }
@@ -444,7 +465,7 @@ impl Daemon {
                     source: self.path.display().to_string(),
                 },
                 Err(e) => {
-                    self.log(format_args!("apply: {e}"));
+                    self.warn(format_args!("apply: {e}"));
                     return;
                 }
             }
@@ -457,7 +478,7 @@ impl Daemon {
         if self.jobs.send(job).is_ok() {
             self.in_flight = true;
         } else {
-            self.log("daemon: the request thread is gone; cannot reach the appliance");
+            self.warn("daemon: the request thread is gone; cannot reach the appliance");
         }
     }
 
@@ -484,7 +505,7 @@ impl Daemon {
                 self.answered();
                 self.backoff = self.opts.timing.backoff_min;
                 self.shared.counters().applies_refused += 1;
-                self.log(format_args!(
+                self.warn(format_args!(
                     "apply: {} {e}; keeping the previous config there until the next change",
                     self.socket.display()
                 ));
@@ -493,7 +514,7 @@ impl Daemon {
                 self.answering = false;
                 self.out_of_service();
                 self.shared.counters().applies_failed += 1;
-                self.log(format_args!(
+                self.warn(format_args!(
                     "apply: {} {e}; retrying in {} ms",
                     self.socket.display(),
                     self.backoff.as_millis()
@@ -524,7 +545,7 @@ impl Daemon {
                 }
                 if self.answering && e.is_transient() {
                     self.answering = false;
-                    self.log(format_args!("daemon: {} {e}", self.socket.display()));
+                    self.warn(format_args!("daemon: {} {e}", self.socket.display()));
                 }
                 return;
             }
@@ -561,7 +582,7 @@ impl Daemon {
         let text = match self.watch.poll() {
             watch::Poll::Unchanged => return,
             watch::Poll::Unreadable(e) => {
-                self.log(format_args!(
+                self.warn(format_args!(
                     "reload: cannot read {}: {e}; keeping the previous config",
                     self.path.display()
                 ));
@@ -572,7 +593,7 @@ impl Daemon {
         match Config::parse(&self.path, text) {
             Err(errors) => {
                 self.shared.counters().reloads_invalid += 1;
-                self.log(format_args!(
+                self.warn(format_args!(
                     "reload: {} changed but does not load ({} {}); keeping the previous config",
                     self.path.display(),
                     errors.0.len(),
@@ -583,7 +604,7 @@ impl Daemon {
                     }
                 ));
                 for e in &errors.0 {
-                    self.log(format_args!("reload: {e}"));
+                    self.warn(format_args!("reload: {e}"));
                 }
             }
             Ok(loaded) => {
@@ -603,7 +624,7 @@ impl Daemon {
     /// that cannot be bound is an error; later it is logged.
     fn install(&mut self, config: Config, start: bool) -> Result<(), DaemonError> {
         for problem in self.monitor.update(&config) {
-            self.log(format_args!("health: {problem}"));
+            self.warn(format_args!("health: {problem}"));
         }
         if self.socket_override.is_none() && config.control.socket != self.socket {
             self.socket.clone_from(&config.control.socket);
@@ -639,7 +660,7 @@ impl Daemon {
                         self.metrics = Some(server);
                     }
                     Err(error) if start => return Err(DaemonError::Metrics { address, error }),
-                    Err(error) => self.log(format_args!(
+                    Err(error) => self.warn(format_args!(
                         "reload: cannot serve metrics on {address}: {error}"
                     )),
                 }

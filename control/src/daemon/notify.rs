@@ -43,7 +43,7 @@ pub fn run(
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
-                log.log(format_args!("notify: {what}: cannot run {program}: {e}"));
+                log.warn(format_args!("notify: {what}: cannot run {program}: {e}"));
                 return;
             }
         };
@@ -51,12 +51,12 @@ pub fn run(
         match tokio::time::timeout(limit, child.wait()).await {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => log.log(format_args!("notify: {what}: {program} {status}")),
-            Ok(Err(e)) => log.log(format_args!("notify: {what}: {program}: {e}")),
+            Ok(Err(e)) => log.warn(format_args!("notify: {what}: {program}: {e}")),
             Err(_) => {
                 if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
                     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 }
-                log.log(format_args!(
+                log.warn(format_args!(
                     "notify: {what}: {program} killed after {} s",
                     limit.as_secs()
                 ));

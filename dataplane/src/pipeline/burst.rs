@@ -110,6 +110,7 @@ impl<P: PacketBuf> Datapath<P> {
         burst: &mut Burst<P>,
     ) {
         let mut kept = std::mem::take(&mut self.batch);
+        self.watch_busy = self.watching && self.watch.busy();
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
             if self.watching {
@@ -118,7 +119,7 @@ impl<P: PacketBuf> Datapath<P> {
                     now_ms: cx.now,
                     from: None,
                 };
-                self.watch.ingress(pkt.data(), &class, at);
+                self.watch_busy |= self.watch.ingress(&pkt, &class, at);
             }
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
                 if let Some(key) = lookup_tuple(pkt.data(), meta) {
@@ -322,7 +323,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Gives a packet to the worker that owns its flow; a full ring drops it.
     #[inline]
     fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
-        let trace = match self.watching {
+        let trace = match self.watch_busy {
             true => self.trace_handoff(&pkt),
             false => 0,
         };
@@ -375,6 +376,7 @@ impl<P: PacketBuf> Datapath<P> {
         // Handoffs other than packets to handle: neighbours, kernel frames.
         let mut others = 0;
         let mut batch = std::mem::take(&mut self.batch);
+        self.watch_busy = self.watching && self.watch.busy();
         while batch.len() < BURST_SIZE {
             let Some(item) = self.links.as_mut().and_then(|l| l.receive(source)) else {
                 break;
@@ -389,7 +391,7 @@ impl<P: PacketBuf> Datapath<P> {
                             now_ms: cx.now,
                             from: Some((from as u16, trace)),
                         };
-                        self.watch.ingress(pkt.data(), &class, at);
+                        self.watch_busy |= self.watch.ingress(&pkt, &class, at);
                     }
                     let hash = self.prefetch(pkt.data(), &class);
                     batch.push(Received {

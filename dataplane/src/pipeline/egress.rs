@@ -125,7 +125,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Queues `pkt` for TX on `port`, flushing the buffer first if full.
     #[inline(always)]
     pub(super) fn send<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, port: u16, pkt: P) {
-        if self.watching {
+        if self.watch_busy {
             self.watch.egress(pkt.data(), port, cx.now);
         }
         let port = usize::from(port);

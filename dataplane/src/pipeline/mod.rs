@@ -107,9 +107,15 @@ struct Datapath<P> {
     garp: Garp,
     /// Trace and capture (`crate::watch`), usually disarmed.
     watch: Box<Watch>,
-    /// Whether anything is armed in `watch`: the one flag the packet path
-    /// tests when nothing is (a plain field, no pointer to follow).
+    /// Whether anything is armed in `watch`: the flag tested where a
+    /// packet comes in (a plain field, no pointer to follow).
     watching: bool,
+    /// Whether `watch` may have work past a packet's arrival: a traced
+    /// packet in hand or parked, or a capture (which copies sent frames).
+    /// The flag every later step tests, so a trace armed on a filter the
+    /// traffic does not match costs those steps no more than nothing
+    /// armed. Set when a trace starts, recomputed at each burst.
+    watch_busy: bool,
     /// Session sync with peer nodes, when it is on (`sync.rs`).
     sync: Option<sync::SyncState>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
@@ -166,6 +172,7 @@ impl<P: PacketBuf> Pipeline<P> {
             links: None,
             watch: Box::new(Watch::new(worker_index)),
             watching: false,
+            watch_busy: false,
             sync: None,
         };
         Ok(Pipeline { tables, path })
@@ -244,6 +251,7 @@ impl<P: PacketBuf> Pipeline<P> {
     pub fn arm_watch(&mut self, spec: WatchSpec) {
         self.path.watch.arm(spec);
         self.path.watching = self.path.watch.armed();
+        self.path.watch_busy = self.path.watch.busy();
     }
 
     /// The counters, each service's the sum of its backends'.
@@ -275,13 +283,13 @@ impl<P: PacketBuf> Datapath<P> {
     /// Whether the packet in hand is traced.
     #[inline(always)]
     fn tracing(&self) -> bool {
-        self.watching && self.watch.tracing()
+        self.watch_busy && self.watch.tracing()
     }
 
     /// The packet in hand is done with: its record (if any) leaves.
     #[inline(always)]
     fn trace_finish(&mut self) {
-        if self.watching {
+        if self.watch_busy {
             self.watch.finish();
         }
     }
@@ -290,7 +298,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// parked under `pkt`'s buffer.
     #[inline(always)]
     fn trace_suspend(&mut self, key: usize) {
-        if self.watching {
+        if self.watch_busy {
             self.watch.suspend(key);
         }
     }
@@ -305,7 +313,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// packet of the burst is decided or acted on.
     #[inline(always)]
     fn trace_resume(&mut self, pkt: &P) {
-        if self.watching {
+        if self.watch_busy {
             self.watch.resume(Self::trace_key(pkt));
         }
     }

@@ -33,7 +33,7 @@ pub use crossbeam_channel::{bounded as queue, Receiver};
 use ferrolb_types::filter::FilterInput;
 pub use ferrolb_types::filter::FilterProgram;
 
-use crate::buf::HwChecksum;
+use crate::buf::{HwChecksum, PacketBuf};
 use crate::drop::DropReason;
 use crate::packet::{classify_received, Classified};
 use crate::wire::{ethernet, get_u8, tcp};
@@ -81,6 +81,11 @@ const PARKED: usize = crate::io::BURST_SIZE;
 /// One worker's trace and capture state.
 pub struct Watch {
     armed: bool,
+    /// The armed trace's filter and port, copied out of its spec so the
+    /// test every received packet takes follows no pointer.
+    trace_test: Option<(FilterProgram, Option<u16>)>,
+    /// Whether a capture is armed.
+    capturing: bool,
     worker: u16,
     spec: WatchSpec,
     /// The record of the packet being handled, if it is traced.
@@ -105,6 +110,8 @@ impl Watch {
     pub fn new(worker: usize) -> Watch {
         Watch {
             armed: false,
+            trace_test: None,
+            capturing: false,
             worker: worker as u16,
             spec: WatchSpec::default(),
             current: None,
@@ -117,6 +124,8 @@ impl Watch {
     /// Arms (or disarms) what `spec` holds.
     pub fn arm(&mut self, spec: WatchSpec) {
         self.armed = spec.trace.is_some() || spec.capture.is_some();
+        self.trace_test = spec.trace.as_ref().map(|t| (t.filter.clone(), t.port));
+        self.capturing = spec.capture.is_some();
         self.spec = spec;
         self.current = None;
         self.parked = [None; PARKED];
@@ -127,6 +136,13 @@ impl Watch {
     #[inline(always)]
     pub fn armed(&self) -> bool {
         self.armed
+    }
+
+    /// Whether anything may happen past a packet's arrival: a traced
+    /// packet in hand or parked, or a capture armed (it copies the frames
+    /// sent). False for a trace whose filter has matched nothing yet.
+    pub fn busy(&self) -> bool {
+        self.current.is_some() || self.parked_len > 0 || self.spec.capture.is_some()
     }
 
     /// Whether the packet in hand is traced.
@@ -158,29 +174,55 @@ impl Watch {
     /// by worker `from` with trace id `trace`, 0 for none): copied if it
     /// matches the capture, and a trace started if it matches the trace
     /// (a handed-in packet continues its trace). The record is parked
-    /// under the buffer's address until [`Watch::resume`].
+    /// under the buffer's address until [`Watch::resume`]. Returns whether
+    /// the watch is now [`Watch::busy`] because of this packet.
     ///
-    /// Runs for every packet while something is armed: a packet that
-    /// matches nothing costs reading its fields and running the filters.
-    #[inline]
-    pub fn ingress(&mut self, frame: &[u8], class: &Result<Classified, DropReason>, at: Arrival) {
-        let input = filter_input(frame, class);
+    /// Runs for every packet while something is armed. A packet received
+    /// on a port while only a trace is armed, the case that must stay
+    /// cheap, costs the trace's filter on its parsed fields and nothing else.
+    #[inline(always)]
+    pub fn ingress<P: PacketBuf>(
+        &mut self,
+        pkt: &P,
+        class: &Result<Classified, DropReason>,
+        at: Arrival,
+    ) -> bool {
+        if self.capturing || at.from.is_some() {
+            return self.ingress_watched(pkt.data(), class, at);
+        }
+        let traced = match &self.trace_test {
+            Some((filter, only)) => wanted(filter, *only, at.port, || pkt.data(), class),
+            None => false,
+        };
+        if traced {
+            self.start(pkt.data(), class, at);
+        }
+        traced
+    }
+
+    /// [`Watch::ingress`] with a capture armed or for a handed-in packet.
+    #[cold]
+    fn ingress_watched(
+        &mut self,
+        frame: &[u8],
+        class: &Result<Classified, DropReason>,
+        at: Arrival,
+    ) -> bool {
         if let Some(c) = &self.spec.capture {
             // A handed-in packet was captured where it came in.
-            if at.from.is_none() && wanted(&c.filter, c.port, at.port, &input) {
+            if at.from.is_none() && wanted(&c.filter, c.port, at.port, || frame, class) {
                 self.capture(frame, at, Direction::Rx);
             }
         }
-        let Some(t) = &self.spec.trace else {
-            return;
-        };
-        let traced = match at.from {
-            Some((_, id)) => id != 0,
-            None => wanted(&t.filter, t.port, at.port, &input),
+        let traced = match (at.from, &self.trace_test) {
+            (_, None) => false,
+            (Some((_, id)), Some(_)) => id != 0,
+            (None, Some((filter, only))) => wanted(filter, *only, at.port, || frame, class),
         };
         if traced {
-            self.start(frame, class, &input, at);
+            self.start(frame, class, at);
         }
+        traced
     }
 
     /// A copy of `frame` for the capture, within its budget.
@@ -200,13 +242,7 @@ impl Watch {
     /// A trace record for a packet that matched (or was handed in traced),
     /// within the budget and the room for parked records.
     #[cold]
-    fn start(
-        &mut self,
-        frame: &[u8],
-        class: &Result<Classified, DropReason>,
-        input: &Option<FilterInput>,
-        at: Arrival,
-    ) {
+    fn start(&mut self, frame: &[u8], class: &Result<Classified, DropReason>, at: Arrival) {
         let Some(t) = &self.spec.trace else {
             return;
         };
@@ -231,7 +267,7 @@ impl Watch {
         match class {
             Ok(Classified::Ipv4(m)) => r.push(TraceStep::Ipv4 {
                 tuple: m.tuple,
-                tcp_flags: input.map_or(0, |i| i.tcp_flags),
+                tcp_flags: tcp_flags(frame, m),
                 vlan: m.vlan,
                 ttl: m.ttl,
             }),
@@ -352,8 +388,7 @@ impl Watch {
             });
         }
         if let Some(c) = &self.spec.capture {
-            let input = filter_input(frame, &class);
-            if wanted(&c.filter, c.port, port, &input) {
+            if wanted(&c.filter, c.port, port, || frame, &class) {
                 let at = Arrival {
                     port,
                     now_ms,
@@ -404,33 +439,40 @@ fn take(budget: &AtomicU32) -> bool {
         .is_ok()
 }
 
-fn wanted(f: &FilterProgram, only: Option<u16>, port: u16, input: &Option<FilterInput>) -> bool {
+/// Whether a frame received or sent on `port` is one `f` wants; the
+/// frame (for its TCP flags) is read only when `f` tests them.
+#[inline(always)]
+fn wanted<'a>(
+    f: &FilterProgram,
+    only: Option<u16>,
+    port: u16,
+    frame: impl FnOnce() -> &'a [u8],
+    class: &Result<Classified, DropReason>,
+) -> bool {
     if only.is_some_and(|p| p != port) {
         return false;
     }
-    match input {
-        Some(i) => f.matches(i),
-        None => f.matches_all(),
-    }
-}
-
-/// The fields a filter reads, for an IPv4 frame.
-fn filter_input(frame: &[u8], class: &Result<Classified, DropReason>) -> Option<FilterInput> {
     let Ok(Classified::Ipv4(m)) = class else {
-        return None;
+        return f.matches_all();
     };
-    let proto = m.tuple.proto.0;
-    let l4 = proto == 6 || proto == 17;
-    Some(FilterInput {
-        src: m.tuple.src,
-        dst: m.tuple.dst,
-        proto,
-        src_port: if l4 { m.tuple.src_port } else { 0 },
-        dst_port: if l4 { m.tuple.dst_port } else { 0 },
-        tcp_flags: if proto == 6 {
-            get_u8(frame, m.l4_offset + tcp::field::FLAGS)
-        } else {
-            0
+    let t = &m.tuple;
+    f.matches(&FilterInput {
+        src: t.src,
+        dst: t.dst,
+        proto: t.proto.0,
+        src_port: t.src_port,
+        dst_port: t.dst_port,
+        tcp_flags: match f.reads_tcp_flags() {
+            true => tcp_flags(frame(), m),
+            false => 0,
         },
     })
+}
+
+/// The TCP flags of an IPv4 frame (0 for other protocols).
+fn tcp_flags(frame: &[u8], m: &crate::packet::Ipv4Meta) -> u8 {
+    match m.tuple.proto.0 {
+        6 => get_u8(frame, m.l4_offset + tcp::field::FLAGS),
+        _ => 0,
+    }
 }

@@ -16,6 +16,7 @@
 pub mod arp;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
@@ -24,6 +25,7 @@ pub mod udp;
 pub use arp::ArpPacket;
 pub use ethernet::{EtherType, EthernetFrame, MacAddr, VlanHeader};
 pub use icmp::{IcmpPacket, IcmpType};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Type};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
 pub use tcp::TcpSegment;
