@@ -530,3 +530,9 @@ fn automatic_mode_turns_on_at_the_threshold_and_off_below_half() {
     let sent = run(&mut p, &[syn(7, 80)], NOW + 10);
     assert_ne!(out(&sent[0]).0.dst, CIP, "forwarded again");
 }
+
+#[test]
+fn a_splice_costs_40_bytes_per_session_slot() {
+    // docs/syn-proxy.md states the figure: capacity x 40 bytes per worker.
+    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 40);
+}
