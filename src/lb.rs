@@ -12,7 +12,7 @@ use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
     acl::AclSpec, BackendSpec, Garp, Interface, KernelPath, LbConfig, Mode, PortSetup, ServiceSpec,
-    SnatSpec, StaticRoute,
+    SnatSpec, StaticRoute, SynProxySettings,
 };
 use dataplane::wire::ethernet::MacAddr;
 
@@ -69,6 +69,9 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
     LbConfig {
         kernel: kernel_paths(cfg),
         standby: standby.to_vec(),
+        synproxy: SynProxySettings {
+            auto_threshold: cfg.synproxy.auto_threshold,
+        },
         garp: Garp {
             count: cfg.garp.count,
             interval_ms: u64::from(cfg.garp.interval_ms),
@@ -167,6 +170,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
             ProxyProtocol::V1 => ProxyVersion::V1,
             ProxyProtocol::V2 => ProxyVersion::V2,
         }),
+        syn_proxy: s.syn_proxy,
         backends: s
             .backends
             .iter()

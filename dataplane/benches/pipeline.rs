@@ -72,6 +72,7 @@ fn config(mode: Mode) -> LbConfig {
         client_rate: None,
         toa: false,
         proxy_protocol: None,
+        syn_proxy: false,
         backends: (0..4)
             .map(|i| BackendSpec {
                 addr: backend(i),
@@ -87,6 +88,7 @@ fn config(mode: Mode) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),

@@ -51,6 +51,7 @@ fn config() -> LbConfig {
         standby: Default::default(),
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),
             mtu: 1500,
@@ -90,6 +91,7 @@ fn config() -> LbConfig {
             client_rate: None,
             toa: false,
             proxy_protocol: None,
+            syn_proxy: false,
             backends: (0..4)
                 .map(|i| BackendSpec {
                     addr: backend(i),

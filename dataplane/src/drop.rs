@@ -121,11 +121,25 @@ pub enum DropReason {
     /// A later fragment of a datagram whose first fragment was not
     /// forwarded (dropped, or not for a service).
     FragFirstDropped,
+    /// SYN proxy: an ACK to a proxied service, with no session, whose
+    /// acknowledgment number is not a valid cookie (forged, stale, for
+    /// another tuple or sequence number).
+    SynProxyBadCookie,
+    /// SYN proxy: a segment to a proxied service with no session that is
+    /// neither a SYN nor an ACK (RST, FIN, SYN-ACK, no flags).
+    SynProxyNoSession,
+    /// SYN proxy: a handshake segment or a spliced one whose TCP options
+    /// cannot be read, or with IPv4 options on a handshake segment.
+    SynProxyBadOptions,
+    /// SYN proxy: a segment of a proxied session its handshake does not
+    /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
+    /// acknowledges another sequence number).
+    SynProxyUnexpected,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 49] = [
+    pub const ALL: [DropReason; 53] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -175,6 +189,10 @@ impl DropReason {
         DropReason::FragTableFull,
         DropReason::FragHoldFull,
         DropReason::FragFirstDropped,
+        DropReason::SynProxyBadCookie,
+        DropReason::SynProxyNoSession,
+        DropReason::SynProxyBadOptions,
+        DropReason::SynProxyUnexpected,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -231,6 +249,10 @@ impl DropReason {
             DropReason::FragTableFull => "frag_table_full",
             DropReason::FragHoldFull => "frag_hold_full",
             DropReason::FragFirstDropped => "frag_first_dropped",
+            DropReason::SynProxyBadCookie => "synproxy_bad_cookie",
+            DropReason::SynProxyNoSession => "synproxy_no_session",
+            DropReason::SynProxyBadOptions => "synproxy_bad_options",
+            DropReason::SynProxyUnexpected => "synproxy_unexpected",
         }
     }
 }

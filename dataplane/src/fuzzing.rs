@@ -25,6 +25,9 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::{arp, udp};
 
+#[path = "fuzzing_synproxy.rs"]
+mod synproxy;
+
 const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
 const TIMERS: NeighbourTimers = NeighbourTimers {
     reachable: 1000,
@@ -36,6 +39,7 @@ const TIMERS: NeighbourTimers = NeighbourTimers {
 /// invariant of the packet code is broken.
 pub fn run_packet_path(data: &[u8]) {
     run_pipeline(data);
+    synproxy::run_splice(data);
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
@@ -95,6 +99,8 @@ fn run_pipeline(data: &[u8]) {
         l_threshold: 0,
     }];
     let service = |mode, proto, port| ServiceSpec {
+        // The SYN proxy's services: TCP 8080 (NAT) and 8443 (FULLNAT).
+        syn_proxy: port > 8000,
         name: None,
         vip,
         proto,
@@ -120,6 +126,7 @@ fn run_pipeline(data: &[u8]) {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: our_mac,
@@ -168,6 +175,8 @@ fn run_pipeline(data: &[u8]) {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
+            service(Mode::Nat, IpProto::TCP, 8080),
+            service(Mode::FullNat, IpProto::TCP, 8443),
         ],
         snat: vec![SnatSpec {
             source: (Ipv4Addr::new(10, 0, 1, 0), 24),

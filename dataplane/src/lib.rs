@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod rewrite;
 pub mod sched;
 pub mod sync;
+pub mod synproxy;
 pub mod tables;
 #[cfg(test)]
 mod testutil;

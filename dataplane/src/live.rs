@@ -92,6 +92,7 @@ mod tests {
         let cfg = LbConfig {
             kernel: Vec::new(),
             garp: Default::default(),
+            synproxy: Default::default(),
             standby: Vec::new(),
             ports: Vec::new(),
             interfaces: Vec::new(),

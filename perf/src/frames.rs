@@ -177,3 +177,36 @@ pub fn client_flows(flows: usize, seed: u32, vip: [u8; 4], port: u16) -> Vec<Vec
     }
     out
 }
+
+/// A spoofed SYN flood: `n` SYNs to `vip:port`, each from another source
+/// address of 100.64.0.0/10 (shared address space, routed nowhere here) and
+/// port, with a random sequence number and an MSS option, as SYN-flood
+/// tools send them; `src_mac` to `dst_mac` (the next hop).
+pub fn syn_flood(n: usize, seed: u32, macs: (Mac, Mac), vip: [u8; 4], port: u16) -> Vec<Vec<u8>> {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    (0..n)
+        .map(|_| {
+            let a = next();
+            let src = [
+                100,
+                64 | (a >> 26) as u8 & 0x3f,
+                (a >> 8) as u8,
+                a as u8 | 1,
+            ];
+            let sport = 1024 + (a >> 16) as u16 % 60000;
+            let b = PacketBuilder::ethernet2(macs.0, macs.1)
+                .ipv4(src, vip, 64)
+                .tcp(sport, port, next(), 64240)
+                .syn()
+                .options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)])
+                .expect("an MSS option fits");
+            build(b, &[])
+        })
+        .collect()
+}

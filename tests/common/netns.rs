@@ -258,7 +258,13 @@ via = "10.0.2.254"
     /// Starts ferrolb in the lb namespace on `config_text(body)` and waits
     /// for its socket.
     pub fn start_lb(&mut self, body: &str) {
-        std::fs::write(&self.config, self.config_text(body)).expect("write config");
+        self.start_lb_text(&self.config_text(body));
+    }
+
+    /// Starts ferrolb in the lb namespace on the whole config `text`
+    /// (`config_text` edited) and waits for its socket.
+    pub fn start_lb_text(&mut self, text: &str) {
+        std::fs::write(&self.config, text).expect("write config");
         let out = std::fs::File::create(self.dir.path().join("ferrolb.out")).expect("log");
         let err = std::fs::File::create(self.dir.path().join("ferrolb.err")).expect("log");
         let child = self

@@ -476,6 +476,11 @@ pub struct ServiceConfig {
     /// payload of a session's first datagram to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// TCP with nat or fullnat: ferrolb answers each SYN itself with a SYN
+    /// cookie and opens the backend connection only when the client's ACK
+    /// returns a valid one (docs/syn-proxy.md).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub syn_proxy: bool,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     /// Health checks `ferrolbctl daemon` runs against every backend (one
@@ -586,6 +591,7 @@ impl ServiceConfig {
             client_prefix_len: None,
             toa: false,
             proxy_protocol: None,
+            syn_proxy: false,
             backends: Vec::new(),
             check: CheckList::default(),
             on_failure: OnFailure::default(),

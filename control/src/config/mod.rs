@@ -14,6 +14,7 @@ mod lb;
 mod parse_all;
 mod source;
 mod sync;
+mod synproxy;
 mod validate;
 mod validate_addr;
 mod validate_check;
@@ -41,6 +42,7 @@ pub use lb::{
 };
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
 pub use sync::{SyncConfig, MAX_SYNC_PEERS};
+pub use synproxy::SynProxyConfig;
 pub use validate_addr::special_use;
 pub use vrrp::VrrpConfig;
 
@@ -82,6 +84,9 @@ pub struct Config {
     /// Gratuitous ARP for owned addresses when they come up.
     #[serde(default, skip_serializing_if = "GarpConfig::is_default")]
     pub garp: GarpConfig,
+    /// `[synproxy]`: the SYN proxy's global settings (docs/syn-proxy.md).
+    #[serde(default, skip_serializing_if = "SynProxyConfig::is_default")]
+    pub synproxy: SynProxyConfig,
     /// The control socket `ferrolbctl` talks to.
     #[serde(default, skip_serializing_if = "ControlConfig::is_default")]
     pub control: ControlConfig,

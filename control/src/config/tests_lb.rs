@@ -855,3 +855,35 @@ fn mss_clamp_is_for_tcp_and_a_real_mss() {
     let e = refused(&udp, "service[0].mss_clamp", 22);
     assert!(e.message.contains("tcp services"), "{e}");
 }
+
+#[test]
+fn syn_proxy_is_for_tcp_with_nat_or_fullnat() {
+    let with = |keys: &str| BASE.replace("mode = \"nat\"", &format!("mode = \"nat\"\n{keys}"));
+    let ok = parse(&with("syn_proxy = true")).expect("valid").config;
+    assert!(ok.services[0].syn_proxy);
+    assert!(!parse(BASE).expect("valid").config.services[0].syn_proxy);
+    for mode in ["dr", "tun"] {
+        let text =
+            with("syn_proxy = true").replace("mode = \"nat\"", &format!("mode = \"{mode}\""));
+        let e = refused(&text, "service[0].syn_proxy", 22);
+        assert!(e.message.contains("nat and fullnat"), "{mode}: {e}");
+    }
+    let udp = with("syn_proxy = true").replace("protocol = \"tcp\"", "protocol = \"udp\"");
+    let e = refused(&udp, "service[0].syn_proxy", 22);
+    assert!(e.message.contains("tcp services"), "{e}");
+}
+
+#[test]
+fn synproxy_auto_threshold_reads_and_defaults_to_off() {
+    assert_eq!(
+        parse(BASE).expect("valid").config.synproxy.auto_threshold,
+        0
+    );
+    let with = format!("[synproxy]\nauto_threshold = 5000\n{BASE}");
+    assert_eq!(
+        parse(&with).expect("valid").config.synproxy.auto_threshold,
+        5000
+    );
+    let unknown = format!("[synproxy]\nthreshold = 5\n{BASE}");
+    assert!(parse(&unknown).is_err(), "unknown keys are refused");
+}

@@ -356,6 +356,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 );
             }
         }
+        syn_proxy(c, &at, s);
         if s.persistence_prefix > 32 {
             c.err(
                 at.key("persistence_prefix"),
@@ -587,6 +588,26 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 /// MSS values a service may clamp to: RFC 879's minimum datagram less the
 /// headers, up to the largest MTU a port takes less 40.
 const MSS_CLAMP_RANGE: std::ops::RangeInclusive<u16> = 536..=9176;
+
+/// `syn_proxy`: ferrolb splices its own handshake with the client to the
+/// backend's, which needs the backend's replies to come back through it.
+fn syn_proxy(c: &mut Check<'_>, at: &KeyPath, s: &ServiceConfig) {
+    if !s.syn_proxy {
+        return;
+    }
+    if s.protocol != Protocol::Tcp {
+        c.err(at.key("syn_proxy"), "syn_proxy is for tcp services");
+    } else if !matches!(s.mode, LbMode::Nat | LbMode::Fullnat) {
+        c.err(
+            at.key("syn_proxy"),
+            format!(
+                "syn_proxy is for nat and fullnat: a {} backend answers the client directly, \
+                 so ferrolb could not translate its sequence numbers",
+                s.mode
+            ),
+        );
+    }
+}
 
 /// The most prefixes one service's `allow` and `deny` may hold together.
 pub const MAX_ACCESS_LIST: usize = 65_536;

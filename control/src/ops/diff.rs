@@ -190,6 +190,11 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         or_none(a.proxy_protocol.as_ref()),
         or_none(b.proxy_protocol.as_ref()),
     );
+    field(
+        "syn_proxy",
+        a.syn_proxy.to_string(),
+        b.syn_proxy.to_string(),
+    );
     field("pickup", a.picks_up().to_string(), b.picks_up().to_string());
     field(
         "persistence",

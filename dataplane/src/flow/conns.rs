@@ -5,7 +5,7 @@
 //! calls `opened` on insert, `changed` with each [`Transition`] and `closed`
 //! when a session expires or is removed.
 
-use super::proto::ProtoState;
+use super::proto::{ProtoState, TcpState};
 use super::table::Transition;
 
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -25,12 +25,20 @@ impl Conns {
 #[derive(Clone, Debug, Default)]
 pub struct ConnCounts {
     by_backend: Vec<Conns>,
+    /// Sessions in SYN_RECV, every backend together: the embryonic
+    /// connections the SYN proxy's automatic mode watches.
+    syn_recv: u64,
+}
+
+fn is_syn_recv(state: ProtoState) -> bool {
+    state == ProtoState::Tcp(TcpState::SynRecv)
 }
 
 impl ConnCounts {
     pub fn new(backend_ids: usize) -> Self {
         ConnCounts {
             by_backend: vec![Conns::default(); backend_ids],
+            syn_recv: 0,
         }
     }
 
@@ -58,7 +66,15 @@ impl ConnCounts {
             .unwrap_or_default()
     }
 
+    /// Sessions in SYN_RECV now.
+    pub fn syn_recv(&self) -> u64 {
+        self.syn_recv
+    }
+
     pub fn opened(&mut self, backend: u32, state: ProtoState) {
+        if is_syn_recv(state) {
+            self.syn_recv += 1;
+        }
         if !state.counts_as_connection() {
             return;
         }
@@ -68,6 +84,11 @@ impl ConnCounts {
     }
 
     pub fn changed(&mut self, backend: u32, t: Transition) {
+        match (is_syn_recv(t.from), is_syn_recv(t.to)) {
+            (true, false) => self.syn_recv = self.syn_recv.saturating_sub(1),
+            (false, true) => self.syn_recv += 1,
+            _ => {}
+        }
         if t.from.is_active() == t.to.is_active() {
             return;
         }
@@ -78,6 +99,9 @@ impl ConnCounts {
     }
 
     pub fn closed(&mut self, backend: u32, state: ProtoState) {
+        if is_syn_recv(state) {
+            self.syn_recv = self.syn_recv.saturating_sub(1);
+        }
         if !state.counts_as_connection() {
             return;
         }

@@ -715,6 +715,19 @@ impl FlowState {
         self.sessions.get(id)
     }
 
+    /// Sessions in SYN_RECV on this worker (counted as states change, no
+    /// table walk).
+    #[inline]
+    pub fn embryonic(&self) -> u64 {
+        self.conns.syn_recv()
+    }
+
+    /// Marks session `id` as one the SYN proxy splices
+    /// (`session_flags::SYN_PROXY`).
+    pub fn mark_syn_proxied(&mut self, id: SessionId) {
+        self.sessions.mark_syn_proxied(id);
+    }
+
     /// Remembers where session `id`'s packets travelling `dir` found their
     /// next hop (see `HopHint`).
     #[inline]

@@ -61,6 +61,9 @@ pub mod session_flags {
     pub const LOCAL_PORT: u8 = 0x04;
     /// The session's origin is a SNAT rule (else a service).
     pub const SNAT: u8 = 0x08;
+    /// The SYN proxy made the session and splices its two handshakes
+    /// (`crate::synproxy`).
+    pub const SYN_PROXY: u8 = 0x10;
 }
 
 /// How a session's packets are forwarded, fixed when it is made: its
@@ -471,6 +474,11 @@ impl<S: BuildHasher> SessionTable<S> {
     }
     pub fn get_mut(&mut self, id: SessionId) -> &mut Session {
         &mut self.sessions[id.index()]
+    }
+
+    /// Marks session `id` as one the SYN proxy splices.
+    pub fn mark_syn_proxied(&mut self, id: SessionId) {
+        self.get_mut(id).flags |= session_flags::SYN_PROXY;
     }
 
     /// Remembers where session `id`'s packets travelling `dir` found

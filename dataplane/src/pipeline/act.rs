@@ -129,9 +129,13 @@ impl<P: PacketBuf> Datapath<P> {
                 if self.flow.end(old.id) {
                     self.counters.events.sessions_expired += 1;
                 }
-                self.open(cx, at, pkt, meta, hash)
+                match meta.tuple.proto == IpProto::TCP && self.proxies(cx.t, &meta.tuple) {
+                    true => self.syn_proxy(cx, at, pkt, meta, hash),
+                    false => self.open(cx, at, pkt, meta, hash),
+                }
             }
             Step::Open { at } => self.open(cx, at, pkt, meta, hash),
+            Step::SynProxy { at } => self.syn_proxy(cx, at, pkt, meta, hash),
             Step::ToKernel { port } => self.up_to_kernel(cx, port, pkt, DropReason::NoInterface),
             // Fragments are acted on in `fragment.rs`; one here had no key.
             Step::Fragment { .. } => self.drop(DropReason::Fragment),
@@ -307,6 +311,18 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         hit: Hit,
     ) {
+        let spliced;
+        let meta = match super::synproxy::is_proxied(self.flow.sessions().get(hit.id).flags()) {
+            false => meta,
+            true => match self.splice(cx, at, pkt, meta, hit) {
+                Some((p, m)) => {
+                    pkt = p;
+                    spliced = m;
+                    &spliced
+                }
+                None => return,
+            },
+        };
         let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));
         // The state before this packet, when a change must reach the peers.
         let synced_state = match (&self.sync, tcp) {

@@ -53,6 +53,7 @@ impl<P: PacketBuf> Pipeline<P> {
             &reborn,
         );
         path.counters.events.sessions_flushed += path.flow.adopt(&old, new, &reborn);
+        path.synproxy.fit(new, path.flow.sessions().capacity());
     }
 
     /// What this worker's sessions refer to, by id, with the epoch of the

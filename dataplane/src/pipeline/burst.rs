@@ -93,7 +93,7 @@ pub(super) fn first_packet(frame: &[u8], meta: &Ipv4Meta, hash: u64) -> FirstPac
 #[inline]
 fn may_open(step: Step, frame: &[u8], meta: &Ipv4Meta) -> bool {
     match step {
-        Step::Open { .. } | Step::ReuseThenOpen { .. } => true,
+        Step::Open { .. } | Step::ReuseThenOpen { .. } | Step::SynProxy { .. } => true,
         Step::Forward { .. } => {
             meta.tuple.proto == IpProto::TCP && tcp_flags_of(frame, meta) & tcp_flags::SYN != 0
         }

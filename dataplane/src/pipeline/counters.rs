@@ -127,6 +127,24 @@ pub struct Events {
     pub proxy_v2_added: u64,
     /// ... that did not: no tailroom, or past the MTU.
     pub proxy_v2_no_room: u64,
+    /// SYN proxy: SYNs answered with a cookie SYN-ACK (no session made).
+    pub synproxy_syn_answered: u64,
+    /// SYN proxy: ACKs whose cookie was valid: a session made and a SYN
+    /// sent to its backend.
+    pub synproxy_cookie_accepted: u64,
+    /// SYN proxy: backend SYN-ACKs answered with our ACK; from then on
+    /// the session's sequence numbers are translated.
+    pub synproxy_spliced: u64,
+    /// SYN proxy: client segments before the backend answered, sent on
+    /// as the backend SYN again (their data discarded: the client
+    /// retransmits it once the backend is there).
+    pub synproxy_syn_resent: u64,
+    /// SYN proxy: of those and of cookie ACKs, segments that carried data.
+    pub synproxy_early_data: u64,
+    /// SYN proxy automatic mode: times a worker turned it on (its SYN_RECV
+    /// sessions reached `auto_threshold`) and off (below half of it).
+    pub synproxy_on: u64,
+    pub synproxy_off: u64,
     /// Fragment events (`pipeline/fragment.rs`).
     pub frag: FragEvents,
 }
@@ -220,6 +238,13 @@ impl Events {
             ("toa_no_room", self.toa_no_room),
             ("proxy_v2_added", self.proxy_v2_added),
             ("proxy_v2_no_room", self.proxy_v2_no_room),
+            ("synproxy_syn_answered", self.synproxy_syn_answered),
+            ("synproxy_cookie_accepted", self.synproxy_cookie_accepted),
+            ("synproxy_spliced", self.synproxy_spliced),
+            ("synproxy_syn_resent", self.synproxy_syn_resent),
+            ("synproxy_early_data", self.synproxy_early_data),
+            ("synproxy_on", self.synproxy_on),
+            ("synproxy_off", self.synproxy_off),
         ]
         .into_iter()
         .chain(self.frag.iter())
@@ -264,6 +289,13 @@ impl Events {
         self.toa_no_room += o.toa_no_room;
         self.proxy_v2_added += o.proxy_v2_added;
         self.proxy_v2_no_room += o.proxy_v2_no_room;
+        self.synproxy_syn_answered += o.synproxy_syn_answered;
+        self.synproxy_cookie_accepted += o.synproxy_cookie_accepted;
+        self.synproxy_spliced += o.synproxy_spliced;
+        self.synproxy_syn_resent += o.synproxy_syn_resent;
+        self.synproxy_early_data += o.synproxy_early_data;
+        self.synproxy_on += o.synproxy_on;
+        self.synproxy_off += o.synproxy_off;
     }
 }
 

@@ -46,6 +46,11 @@ pub(super) enum Step {
     Fragment {
         at: Ingress,
     },
+    /// A TCP packet with no session to a service with the SYN proxy
+    /// (`synproxy.rs`): a SYN answered, an ACK's cookie checked.
+    SynProxy {
+        at: Ingress,
+    },
 }
 
 /// For a packet the pipeline would drop as `reason`: the kernel's if
@@ -146,6 +151,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         if meta.kind == (L4Kind::IcmpEcho { request: true }) && t.owned.contains(meta.tuple.dst) {
             return Step::AnswerEcho { port };
+        }
+        if meta.tuple.proto == IpProto::TCP && self.proxies(t, &meta.tuple) {
+            return Step::SynProxy { at };
         }
         Step::Open { at }
     }

@@ -42,6 +42,7 @@ mod local;
 mod mtu;
 pub mod redirect;
 mod sync;
+mod synproxy;
 
 use std::sync::Arc;
 
@@ -125,6 +126,8 @@ struct Datapath<P> {
     frags: FragTable<P, FragDecision>,
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
+    /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
+    synproxy: synproxy::SynProxyState,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -156,10 +159,13 @@ impl<P: PacketBuf> Pipeline<P> {
         if worker_index == KERNEL_WORKER {
             garp.add(garp::plan(&tables, None), now_ms);
         }
+        let flow = FlowState::new(&tables, worker_index, worker_count, now_ms)?;
+        let capacity = flow.sessions().capacity();
         let path = Datapath {
+            synproxy: synproxy::SynProxyState::new(&tables, capacity, now_ms)?,
             kernel: KernelState::new(&tables, worker_index, worker_count),
             garp,
-            flow: FlowState::new(&tables, worker_index, worker_count, now_ms)?,
+            flow,
             egress: Egress::new(&tables),
             icmp_limit: TokenBucket::new(ICMP_BURST, 1, now_ms),
             batch: Vec::with_capacity(BURST_SIZE),
@@ -238,6 +244,7 @@ impl<P: PacketBuf> Pipeline<P> {
         if now_ms != path.last_housekeeping_ms {
             path.sync_dump_step(cx.t, now_ms);
             path.housekeeping(now_ms);
+            path.synproxy_auto(cx.t);
         }
         let (sent, tx_dropped) = path.egress.take_tx_totals();
         PollOutcome {
@@ -349,6 +356,10 @@ impl<P: PacketBuf> Datapath<P> {
             }
             Step::ToKernel { port } => w.step(TraceStep::ToKernel { port }),
             Step::Fragment { at } => w.step(TraceStep::Interface(at.iface)),
+            Step::SynProxy { at } => {
+                w.step(TraceStep::Interface(at.iface));
+                w.step(TraceStep::SessionMiss);
+            }
         }
     }
 
@@ -357,6 +368,7 @@ impl<P: PacketBuf> Datapath<P> {
     fn housekeeping(&mut self, now: u64) {
         self.last_housekeeping_ms = now;
         self.counters.events.sessions_expired += self.flow.expire(now, EXPIRE_BUDGET);
+        self.synproxy.rotate_if_due(now);
         if now.saturating_sub(self.last_neighbour_expiry_ms) >= 100 {
             self.last_neighbour_expiry_ms = now;
             let unresolved = self.egress.expire_neighbours(now);
@@ -373,9 +385,9 @@ mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
 #[cfg(test)]
-mod fragment_tests;
-#[cfg(test)]
 mod client_addr_tests;
+#[cfg(test)]
+mod fragment_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
@@ -388,6 +400,8 @@ mod pickup_tests;
 mod reuse_tests;
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         client_rate: None,
         toa: false,
         proxy_protocol: None,
+        syn_proxy: false,
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {
@@ -88,6 +89,7 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr(OURS),

@@ -79,6 +79,10 @@ pub struct LbTables {
     pub client_addr: bool,
     /// The smallest MTU of the ports: how far a packet may grow for it.
     pub min_mtu: u16,
+    /// Whether any active service has `syn_proxy`: without, a new flow
+    /// never looks its service up for it.
+    pub syn_proxying: bool,
+    pub synproxy: SynProxySettings,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
     /// Each port's kernel interface, by port index.
@@ -327,6 +331,7 @@ fn compile(
         epoch,
         kernel: kernel_paths(cfg)?,
         garp: cfg.garp,
+        synproxy: cfg.synproxy,
         owners,
         custom_timeouts: services.iter().any(|s| s.spec.timeouts.is_some()),
         mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
@@ -334,6 +339,9 @@ fn compile(
             .iter()
             .any(|s| s.spec.toa || s.spec.proxy_protocol.is_some()),
         min_mtu: cfg.ports.iter().map(|p| p.mtu).min().unwrap_or(1500),
+        syn_proxying: services
+            .iter()
+            .any(|s| !s.state.is_retired() && s.spec.syn_proxy),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,

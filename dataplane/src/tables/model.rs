@@ -111,6 +111,9 @@ pub struct ServiceSpec {
     /// FULLNAT UDP: the PROXY protocol header on a session's first
     /// datagram (`client_addr::udp`; version 2 only for now).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// TCP, NAT and FULLNAT: SYNs answered with SYN cookies, the backend
+    /// connection opened on a valid ACK (`crate::synproxy`).
+    pub syn_proxy: bool,
     pub backends: Vec<BackendSpec>,
 }
 
@@ -173,6 +176,17 @@ pub struct LbConfig {
     /// VRRP-managed addresses the peer node holds now (this node is their
     /// backup): in the config, never answered for (docs/high-availability.md).
     pub standby: Vec<Ipv4Addr>,
+    /// The SYN proxy's global settings.
+    pub synproxy: SynProxySettings,
+}
+
+/// The SYN proxy's global settings (docs/syn-proxy.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynProxySettings {
+    /// Automatic mode: a worker whose SYN_RECV sessions reach this many
+    /// proxies every TCP NAT and FULLNAT service's new flows, until they
+    /// fall below half of it; 0: off.
+    pub auto_threshold: u32,
 }
 
 /// A port's kernel interface (docs/kernel-path.md): a Linux interface

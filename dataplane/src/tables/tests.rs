@@ -49,6 +49,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         client_rate: None,
         toa: false,
         proxy_protocol: None,
+        syn_proxy: false,
         backends,
     }
 }
@@ -66,6 +67,7 @@ fn config(services: Vec<ServiceSpec>, snat: Vec<SnatSpec>) -> LbConfig {
     LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
+        synproxy: Default::default(),
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),

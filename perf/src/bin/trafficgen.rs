@@ -34,12 +34,32 @@ struct Args {
     vip: std::net::Ipv4Addr,
     #[arg(long, default_value_t = 80)]
     port: u16,
+    /// Write `--count` spoofed SYNs to `--vip`:`--port` instead (sources
+    /// from 100.64.0.0/10), from `--src-mac` to `--dst-mac`.
+    #[arg(long)]
+    syn_flood: bool,
+    #[arg(long, value_parser = parse_mac, default_value = "02:00:00:00:00:01")]
+    src_mac: [u8; 6],
+    #[arg(long, value_parser = parse_mac, default_value = "02:00:00:00:00:fe")]
+    dst_mac: [u8; 6],
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).map_err(|e| format!("{s}: {e}")))
+        .collect::<Result<_, _>>()?;
+    bytes.try_into().map_err(|_| format!("{s}: not six bytes"))
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let traffic = if args.empty {
         Vec::new()
+    } else if args.syn_flood {
+        let macs = (args.src_mac, args.dst_mac);
+        frames::syn_flood(args.count, args.seed, macs, args.vip.octets(), args.port)
     } else if let Some(flows) = args.flows {
         frames::client_flows(flows, args.seed, args.vip.octets(), args.port)
     } else {

@@ -1,0 +1,508 @@
+//! The SYN proxy on the packet path (docs/syn-proxy.md): the three
+//! handshake steps and the splice, on top of the sans-IO pieces in
+//! `crate::synproxy`.
+//!
+//! 1. A client's SYN to a proxied service (no session): answered here with
+//!    a cookie SYN-ACK out of the port it came in by (`answer_syn`).
+//!    Nothing is kept.
+//! 2. The client's ACK (no session): its cookie checked, the flow
+//!    scheduled and its session made as for a SYN, marked
+//!    `session_flags::SYN_PROXY`, its [`Splice`] kept by session slot, and
+//!    the ACK rewritten into our SYN to the backend (`cookie_ack`).
+//! 3. The backend's SYN-ACK: the sequence (and timestamp) offsets fixed,
+//!    the SYN-ACK turned into our ACK back to the backend (`splice`).
+//!
+//! From then on every segment of the session is translated by its
+//! [`SeqAdjust`] before the NAT/FULLNAT rewrite. Client segments that come
+//! before the backend answered (data, a retransmitted ACK) are turned into
+//! the backend SYN again, their data discarded and counted; the client
+//! retransmits it.
+
+use super::burst::{first_packet, tcp_flags_of};
+use super::{Cx, Datapath, Ingress};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::table::session_flags;
+use crate::flow::{Direction, Hit};
+use crate::io::PacketIo;
+use crate::packet::Ipv4Meta;
+use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
+use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
+use crate::synproxy::options::{self, SynOptions, TcpOptions};
+use crate::synproxy::seq::SeqAdjust;
+use crate::tables::{LbTables, Mode, ServiceKey};
+use crate::tuple::FiveTuple;
+use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
+use crate::wire::tcp::{self, TcpFlags};
+use crate::wire::{get_be16, get_be32, put_be16};
+
+/// The window shift our SYN-ACK announces to a client that sent one.
+/// After the splice the backend's window fields reach the client
+/// rescaled from the backend's shift to this one.
+pub(super) const OUR_WSCALE: u8 = 7;
+
+/// The window of our SYN-ACK (never scaled) and the MSS we assume for a
+/// client that announced none (RFC 9293).
+const SYN_ACK_WINDOW: u16 = 65535;
+const DEFAULT_MSS: u16 = 536;
+
+/// ECN setup flags of a SYN (RFC 3168).
+const ECE: u8 = 0x40;
+const CWR: u8 = 0x80;
+
+/// One proxied connection: its handshake state and its translation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Splice {
+    pub adjust: SeqAdjust,
+    /// Our ISN towards the client (the cookie) and the client's ISN.
+    pub cookie_isn: u32,
+    pub client_isn: u32,
+    /// What the backend SYN announces: the client's options as the
+    /// cookie carried them.
+    pub mss: u16,
+    pub client_wscale: Option<u8>,
+    pub sack: bool,
+    /// Timestamps in use: our SYN-ACK's TSval as the client echoed it, the
+    /// client's TSval of its ACK.
+    pub timestamps: bool,
+    pub our_tsval: u32,
+    pub client_tsval: u32,
+    pub client_window: u16,
+    /// The backend's window shift, when it and the client both scale.
+    pub backend_wscale: Option<u8>,
+    /// The backend's SYN-ACK arrived and was acknowledged.
+    pub established: bool,
+}
+
+impl Splice {
+    /// Our SYN to the backend: the client's ISN and options.
+    fn backend_syn(&self) -> Segment {
+        let o = SynOptions {
+            mss: self.mss,
+            wscale: self.client_wscale,
+            sack_permitted: self.sack,
+            timestamp: self.timestamps.then_some((self.client_tsval, 0)),
+        };
+        Segment::new(self.client_isn, 0, TcpFlags::SYN, self.client_window).with_syn_options(&o)
+    }
+}
+
+/// A worker's SYN-proxy state: the cookie secrets, and the splices of its
+/// proxied sessions by session slot (allocated once a service is proxied).
+pub(super) struct SynProxyState {
+    secrets: CookieSecrets,
+    splices: Vec<Splice>,
+    /// Automatic mode has turned the proxy on for every TCP NAT and
+    /// FULLNAT service on this worker.
+    pub(super) auto_on: bool,
+}
+
+impl SynProxyState {
+    pub(super) fn new(t: &LbTables, capacity: usize, now_ms: u64) -> Result<Self, String> {
+        let keys = CookieKeys::random().map_err(|e| format!("SYN cookie secrets: {e}"))?;
+        let mut s = SynProxyState {
+            secrets: CookieSecrets::new(keys, now_ms),
+            splices: Vec::new(),
+            auto_on: false,
+        };
+        s.fit(t, capacity);
+        Ok(s)
+    }
+
+    /// Makes room for a splice per session once a service is proxied
+    /// (between polls: allocates once).
+    pub(super) fn fit(&mut self, t: &LbTables, capacity: usize) {
+        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0;
+        if may_proxy && self.splices.len() < capacity {
+            self.splices.resize(capacity, Splice::default());
+        }
+    }
+
+    /// New secrets once the current ones served their time (off the packet
+    /// path: one `getrandom` per rotation). On failure the current ones
+    /// stay and the next tick tries again.
+    pub(super) fn rotate_if_due(&mut self, now_ms: u64) {
+        if self.secrets.rotation_due(now_ms) {
+            if let Ok(keys) = CookieKeys::random() {
+                self.secrets.rotate(keys, now_ms);
+            }
+        }
+    }
+}
+
+/// Whether new flows of `tuple` go through the SYN proxy: its service has
+/// `syn_proxy`, or automatic mode is on (`auto`) and it is TCP NAT or
+/// FULLNAT.
+#[inline]
+pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
+    let key = ServiceKey {
+        proto: tuple.proto,
+        vip: tuple.dst,
+        port: tuple.dst_port,
+    };
+    t.service_index
+        .lookup(&key)
+        .and_then(|s| t.services.get(s as usize))
+        .is_some_and(|s| {
+            s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
+        })
+}
+
+/// The TCP header of a classified TCP packet, as long as the IP packet.
+fn tcp_segment<'a>(frame: &'a [u8], meta: &Ipv4Meta) -> &'a [u8] {
+    frame.get(meta.l4_offset..meta.ip_end()).unwrap_or(&[])
+}
+
+fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a mut [u8] {
+    frame
+        .get_mut(meta.l4_offset..meta.ip_end())
+        .unwrap_or(&mut [])
+}
+
+/// The handshake fields of a segment, options read strictly; `None` for
+/// IPv4 options (a handshake segment is rebuilt without them) or options
+/// that cannot be read.
+fn handshake_fields(frame: &[u8], meta: &Ipv4Meta) -> Option<(u32, u32, u16, TcpOptions)> {
+    if meta.l4_offset - meta.l3_offset != IPV4_MIN_HEADER_LEN {
+        return None;
+    }
+    let h = tcp_segment(frame, meta);
+    let o = options::parse(h).ok()?;
+    let seq = get_be32(h, tcp::field::SEQ_NUM.start);
+    let ack = get_be32(h, tcp::field::ACK_NUM.start);
+    Some((seq, ack, get_be16(h, tcp::field::WINDOW.start), o))
+}
+
+/// Whether the segment carries data.
+fn has_data(frame: &[u8], meta: &Ipv4Meta) -> bool {
+    let h = tcp_segment(frame, meta);
+    let header = usize::from(h.get(tcp::field::DATA_OFFSET).map_or(0, |b| b >> 4)) * 4;
+    h.len() > header
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Whether a new TCP flow of `tuple` goes through the SYN proxy.
+    #[inline]
+    pub(super) fn proxies(&self, t: &LbTables, tuple: &FiveTuple) -> bool {
+        (t.syn_proxying || self.synproxy.auto_on) && syn_proxied(t, tuple, self.synproxy.auto_on)
+    }
+
+    /// Automatic mode, once per millisecond: on when this worker's
+    /// SYN_RECV sessions reach the threshold, off below half of it.
+    pub(super) fn synproxy_auto(&mut self, t: &LbTables) {
+        let threshold = u64::from(t.synproxy.auto_threshold);
+        let embryonic = self.flow.embryonic();
+        let s = &mut self.synproxy;
+        if threshold == 0 {
+            if s.auto_on {
+                s.auto_on = false;
+                self.counters.events.synproxy_off += 1;
+            }
+        } else if !s.auto_on && embryonic >= threshold {
+            s.auto_on = true;
+            self.counters.events.synproxy_on += 1;
+        } else if s.auto_on && embryonic < threshold.div_ceil(2) {
+            s.auto_on = false;
+            self.counters.events.synproxy_off += 1;
+        }
+    }
+
+    /// A packet with no session to a proxied service: a SYN is answered,
+    /// an ACK checked, anything else dropped.
+    pub(super) fn syn_proxy<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+    ) {
+        let handshake = TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN;
+        match tcp_flags_of(pkt.data(), meta) & handshake {
+            TcpFlags::SYN => self.answer_syn(cx, at, pkt, meta),
+            TcpFlags::ACK => self.cookie_ack(cx, at, pkt, meta, hash),
+            _ => self.drop(DropReason::SynProxyNoSession),
+        }
+    }
+
+    /// Step 1: the client's SYN becomes our cookie SYN-ACK.
+    fn answer_syn<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+    ) {
+        let Some((seq, _, _, o)) = handshake_fields(pkt.data(), meta) else {
+            return self.drop(DropReason::SynProxyBadOptions);
+        };
+        let flags = tcp_flags_of(pkt.data(), meta);
+        let cookie =
+            self.synproxy
+                .secrets
+                .encode(&meta.tuple, seq, o.mss.unwrap_or(DEFAULT_MSS), cx.now);
+        // Without timestamps the cookie cannot carry window scale or SACK,
+        // so neither is offered (as Linux does).
+        let opts = match o.timestamp {
+            Some((tsval, _)) => {
+                let echoed = EchoedOptions {
+                    wscale: o.wscale,
+                    sack: o.sack_permitted,
+                    ecn: flags & (ECE | CWR) == ECE | CWR,
+                };
+                SynOptions {
+                    mss: cookie.mss,
+                    wscale: o.wscale.map(|_| OUR_WSCALE),
+                    sack_permitted: o.sack_permitted,
+                    timestamp: Some((cookie::timestamp_cookie(echoed, cx.now as u32), tsval)),
+                }
+            }
+            None => SynOptions {
+                mss: cookie.mss,
+                wscale: None,
+                sack_permitted: false,
+                timestamp: None,
+            },
+        };
+        let seg = Segment::new(
+            cookie.isn,
+            seq.wrapping_add(1),
+            TcpFlags::SYN | TcpFlags::ACK,
+            SYN_ACK_WINDOW,
+        )
+        .with_syn_options(&opts);
+        match rewrite_segment(&mut pkt, meta, &seg, Way::Back) {
+            Ok(()) => {
+                self.counters.events.synproxy_syn_answered += 1;
+                self.send(cx, at.port, pkt)
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// Step 2: a valid cookie ACK opens the session and goes on as our SYN
+    /// to the backend.
+    fn cookie_ack<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        pkt: P,
+        meta: &Ipv4Meta,
+        hash: u64,
+    ) {
+        let Some((seq, ack, window, o)) = handshake_fields(pkt.data(), meta) else {
+            return self.drop(DropReason::SynProxyBadOptions);
+        };
+        let Ok(mss) = self.synproxy.secrets.check(&meta.tuple, seq, ack, cx.now) else {
+            return self.drop(DropReason::SynProxyBadCookie);
+        };
+        let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
+            cookie::decode_timestamp_cookie(ecr)
+        });
+        let (client_tsval, our_tsval) = o.timestamp.unwrap_or((0, 0));
+        let splice = Splice {
+            cookie_isn: ack.wrapping_sub(1),
+            client_isn: seq.wrapping_sub(1),
+            mss,
+            client_wscale: echoed.wscale,
+            sack: echoed.sack,
+            timestamps: o.timestamp.is_some(),
+            our_tsval,
+            client_tsval,
+            client_window: window,
+            ..Splice::default()
+        };
+        // Scheduled as the SYN it stands for.
+        let mut first = first_packet(pkt.data(), meta, hash);
+        first.tcp_flags = TcpFlags::SYN;
+        if has_data(pkt.data(), meta) {
+            self.counters.events.synproxy_early_data += 1;
+        }
+        let syn = splice.backend_syn();
+        let mut pkt = pkt;
+        if let Err(reason) = rewrite_segment(&mut pkt, meta, &syn, Way::On) {
+            return self.drop(reason);
+        }
+        let meta = &rewritten_meta(meta, &syn, Way::On);
+        let plan = match self.flow.plan(cx.t, &first, cx.now) {
+            Ok(plan) => plan,
+            Err(reason) => return self.refuse(cx, at.port, pkt, &first, reason),
+        };
+        let id = match self.commit(plan, cx.now) {
+            Ok(id) => id,
+            Err(reason) => return self.drop(reason),
+        };
+        let Some(slot) = self.synproxy.splices.get_mut(id.index()) else {
+            // No room was made (cannot happen while a service is proxied).
+            self.flow.end(id);
+            return self.drop(DropReason::TableFull);
+        };
+        *slot = splice;
+        self.flow.mark_syn_proxied(id);
+        self.sync_opened(cx.t, id, cx.now);
+        self.counters.events.synproxy_cookie_accepted += 1;
+        let hit = Hit {
+            id,
+            dir: Direction::Inbound,
+        };
+        self.forward(cx, at, pkt, meta, hit)
+    }
+
+    /// A packet of a proxied session, before the session's rewrite: the
+    /// handshake with the backend, then sequence translation. Returns the
+    /// packet to translate and forward (with its metadata), or `None` when
+    /// it was sent here or dropped.
+    #[cold]
+    pub(super) fn splice<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) -> Option<(P, Ipv4Meta)> {
+        let Some(sp) = self.synproxy.splices.get(hit.id.index()).copied() else {
+            self.drop(DropReason::SynProxyUnexpected);
+            return None;
+        };
+        let outcome = match (hit.dir, sp.established) {
+            (Direction::Inbound, false) => {
+                // The backend SYN `cookie_ack` made passes; anything else
+                // the client sends before the backend answers becomes that
+                // SYN again (a lost SYN is sent again this way).
+                let h = tcp_segment(pkt.data(), meta);
+                let ours = tcp_flags_of(pkt.data(), meta) == TcpFlags::SYN
+                    && get_be32(h, tcp::field::SEQ_NUM.start) == sp.client_isn;
+                if ours {
+                    return Some((pkt, *meta));
+                }
+                self.counters.events.synproxy_syn_resent += 1;
+                if has_data(pkt.data(), meta) {
+                    self.counters.events.synproxy_early_data += 1;
+                }
+                let syn = sp.backend_syn();
+                rewrite_segment(&mut pkt, meta, &syn, Way::On)
+                    .map(|()| rewritten_meta(meta, &syn, Way::On))
+            }
+            (Direction::Inbound, true) => sp
+                .adjust
+                .to_backend(tcp_segment_mut(pkt.data_mut(), meta))
+                .map(|()| *meta)
+                .map_err(|_| DropReason::SynProxyBadOptions),
+            (Direction::Outbound, false) => {
+                return self.backend_answer(cx, at, pkt, meta, hit, sp);
+            }
+            (Direction::Outbound, true) => {
+                let h = tcp_segment_mut(pkt.data_mut(), meta);
+                match sp.adjust.to_client(h) {
+                    Ok(()) => {
+                        rescale_window(h, sp.backend_wscale);
+                        Ok(*meta)
+                    }
+                    Err(_) => Err(DropReason::SynProxyBadOptions),
+                }
+            }
+        };
+        match outcome {
+            Ok(m) => Some((pkt, m)),
+            Err(reason) => {
+                self.drop(reason);
+                None
+            }
+        }
+    }
+
+    /// Step 3: the backend's answer to our SYN. A SYN-ACK for it fixes the
+    /// translation and goes back as our ACK; a RST goes on to the client
+    /// as the refusal of the connection it thinks it has.
+    fn backend_answer<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: Ingress,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+        mut sp: Splice,
+    ) -> Option<(P, Ipv4Meta)> {
+        let flags = tcp_flags_of(pkt.data(), meta);
+        if flags & TcpFlags::RST != 0 {
+            let rst = Segment::new(sp.cookie_isn.wrapping_add(1), 0, TcpFlags::RST, 0);
+            return match rewrite_segment(&mut pkt, meta, &rst, Way::On) {
+                Ok(()) => Some((pkt, rewritten_meta(meta, &rst, Way::On))),
+                Err(reason) => {
+                    self.drop(reason);
+                    None
+                }
+            };
+        }
+        let Some((seq, ack, _, o)) = handshake_fields(pkt.data(), meta) else {
+            self.drop(DropReason::SynProxyBadOptions);
+            return None;
+        };
+        let syn_ack = TcpFlags::SYN | TcpFlags::ACK;
+        if flags & syn_ack != syn_ack || ack != sp.client_isn.wrapping_add(1) {
+            self.drop(DropReason::SynProxyUnexpected);
+            return None;
+        }
+        sp.adjust.backend_seq = sp.cookie_isn.wrapping_sub(seq);
+        let backend_ts = o.timestamp.filter(|_| sp.timestamps);
+        if let Some((val, _)) = backend_ts {
+            sp.adjust.backend_ts = sp.our_tsval.wrapping_sub(val);
+        }
+        sp.backend_wscale = sp.client_wscale.map(|_| o.wscale.unwrap_or(0));
+        sp.established = true;
+        let mut reply = Segment::new(
+            sp.client_isn.wrapping_add(1),
+            seq.wrapping_add(1),
+            TcpFlags::ACK,
+            sp.client_window,
+        );
+        if let Some((val, _)) = backend_ts {
+            reply = reply.with_timestamp(sp.client_tsval, val);
+        }
+        if let Err(reason) = rewrite_segment(&mut pkt, meta, &reply, Way::Back) {
+            self.drop(reason);
+            return None;
+        }
+        if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
+            *slot = sp;
+        }
+        // The session's state moves with the backend's SYN-ACK, as it would
+        // have without the proxy.
+        self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
+        self.counters.events.synproxy_spliced += 1;
+        self.send(cx, at.port, pkt);
+        None
+    }
+}
+
+/// The backend's window field rescaled from its shift to the one our
+/// SYN-ACK announced, checksum updated (nothing to do when they agree or
+/// nobody scales).
+fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
+    let Some(theirs) = backend_wscale else {
+        return;
+    };
+    if theirs == OUR_WSCALE || h.len() < tcp::TCP_MIN_HEADER_LEN {
+        return;
+    }
+    let old = get_be16(h, tcp::field::WINDOW.start);
+    let bytes = u64::from(old) << theirs.min(cookie::MAX_WSCALE);
+    let new = (bytes >> OUR_WSCALE).min(u64::from(u16::MAX)) as u16;
+    if new == old {
+        return;
+    }
+    put_be16(h, tcp::field::WINDOW.start, new);
+    let check = get_be16(h, tcp::field::CHECKSUM.start);
+    put_be16(
+        h,
+        tcp::field::CHECKSUM.start,
+        crate::checksum::update16(check, old, new),
+    );
+}
+
+/// Whether session flags mark a proxied session.
+#[inline(always)]
+pub(super) fn is_proxied(flags: u8) -> bool {
+    flags & session_flags::SYN_PROXY != 0
+}

@@ -1,0 +1,164 @@
+//! The segments the SYN proxy sends, built in the buffer of the packet that
+//! caused them (no allocation): the client's SYN becomes our SYN-ACK, the
+//! client's cookie ACK our SYN to the backend, the backend's SYN-ACK our ACK
+//! to it. The TCP header is replaced, the payload dropped, the IPv4 header
+//! rewritten without options, every checksum computed in full.
+
+use arrayvec::ArrayVec;
+
+use super::options::{self, SynOptions, MAX_SYN_OPTIONS_LEN};
+use crate::buf::PacketBuf;
+use crate::checksum::{add_bytes, fold, pseudo_header_sum};
+use crate::drop::DropReason;
+use crate::packet::Ipv4Meta;
+use crate::tuple::IpProto;
+use crate::wire::ethernet;
+use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN};
+use crate::wire::tcp::{self, TCP_MIN_HEADER_LEN};
+use crate::wire::{get_be16, get_mac, put_be16, put_be32, put_bytes};
+
+/// TTL of the segments we originate.
+pub const TTL: u8 = 64;
+
+/// A TCP header to write, options as bytes (a multiple of 4 long).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub options: ArrayVec<u8, MAX_SYN_OPTIONS_LEN>,
+}
+
+impl Segment {
+    /// A segment with no options.
+    pub fn new(seq: u32, ack: u32, flags: u8, window: u16) -> Self {
+        Segment {
+            seq,
+            ack,
+            flags,
+            window,
+            options: ArrayVec::new(),
+        }
+    }
+
+    /// With the options of a SYN or SYN-ACK.
+    pub fn with_syn_options(mut self, o: &SynOptions) -> Self {
+        let mut buf = [0u8; MAX_SYN_OPTIONS_LEN];
+        let n = options::write_syn_options(&mut buf, o);
+        self.options.clear();
+        self.options.extend(buf.iter().take(n).copied());
+        self
+    }
+
+    /// With only a timestamp (NOP NOP TS), as Linux sends it after the
+    /// handshake.
+    pub fn with_timestamp(mut self, val: u32, ecr: u32) -> Self {
+        self.options.clear();
+        self.options.extend([
+            options::kind::NOP,
+            options::kind::NOP,
+            options::kind::TIMESTAMP,
+            10,
+        ]);
+        self.options.extend(val.to_be_bytes());
+        self.options.extend(ecr.to_be_bytes());
+        self
+    }
+}
+
+/// Which way the new segment goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Way {
+    /// Back to the sender: MACs, addresses and ports swapped.
+    Back,
+    /// On, with the packet's addresses and ports (the caller translates).
+    On,
+}
+
+/// Replaces the TCP/IPv4 packet `meta` describes with `seg`, going `way`.
+/// The Ethernet header (and VLAN tag) stays where it is; `NoBufferRoom` if
+/// the buffer cannot grow enough (nothing is changed then).
+pub fn rewrite_segment<B: PacketBuf>(
+    pkt: &mut B,
+    meta: &Ipv4Meta,
+    seg: &Segment,
+    way: Way,
+) -> Result<(), DropReason> {
+    let l3 = meta.l3_offset;
+    let tcp_len = TCP_MIN_HEADER_LEN + seg.options.len();
+    let want = l3 + IPV4_MIN_HEADER_LEN + tcp_len;
+    let t = meta.tuple;
+    let (src, dst, sport, dport) = match way {
+        Way::Back => (t.dst, t.src, t.dst_port, t.src_port),
+        Way::On => (t.src, t.dst, t.src_port, t.dst_port),
+    };
+    let tos = pkt
+        .data()
+        .get(l3 + ipv4::field::DSCP_ECN)
+        .copied()
+        .unwrap_or(0);
+    let ident = get_be16(pkt.data(), l3 + ipv4::field::IDENT.start);
+    let have = pkt.len();
+    if have > want {
+        pkt.trim(have - want);
+    } else if have < want && pkt.append(want - have).is_none() {
+        return Err(DropReason::NoBufferRoom);
+    }
+    let frame = pkt.data_mut();
+    if way == Way::Back {
+        let sender = get_mac(frame, ethernet::field::SOURCE.start);
+        let receiver = get_mac(frame, ethernet::field::DESTINATION.start);
+        put_bytes(frame, ethernet::field::DESTINATION.start, &sender.0);
+        put_bytes(frame, ethernet::field::SOURCE.start, &receiver.0);
+    }
+    let header = Ipv4Header {
+        // Keep the DSCP, not the ECN bits (this segment is not ECN-capable).
+        tos: tos & !0x3,
+        total_len: (IPV4_MIN_HEADER_LEN + tcp_len) as u16,
+        ident,
+        flags_fragment: ipv4::DONT_FRAGMENT,
+        ttl: TTL,
+        proto: IpProto::TCP,
+        src,
+        dst,
+    };
+    write_ipv4_header(&mut frame[l3..], &header).ok_or(DropReason::NoBufferRoom)?;
+    let h = &mut frame[l3 + IPV4_MIN_HEADER_LEN..];
+    put_be16(h, tcp::field::SRC_PORT.start, sport);
+    put_be16(h, tcp::field::DST_PORT.start, dport);
+    put_be32(h, tcp::field::SEQ_NUM.start, seg.seq);
+    put_be32(h, tcp::field::ACK_NUM.start, seg.ack);
+    h[tcp::field::DATA_OFFSET] = ((tcp_len / 4) as u8) << 4;
+    h[tcp::field::FLAGS] = seg.flags;
+    put_be16(h, tcp::field::WINDOW.start, seg.window);
+    put_be16(h, tcp::field::CHECKSUM.start, 0);
+    put_be16(h, tcp::field::URGENT.start, 0);
+    put_bytes(h, TCP_MIN_HEADER_LEN, &seg.options);
+    let sum = add_bytes(
+        pseudo_header_sum(src, dst, IpProto::TCP, tcp_len as u16),
+        &h[..tcp_len],
+    );
+    put_be16(h, tcp::field::CHECKSUM.start, !fold(sum));
+    Ok(())
+}
+
+/// The metadata of a packet `rewrite_segment` produced from `meta`.
+pub fn rewritten_meta(meta: &Ipv4Meta, seg: &Segment, way: Way) -> Ipv4Meta {
+    let tuple = match way {
+        Way::Back => meta.tuple.reversed(),
+        Way::On => meta.tuple,
+    };
+    Ipv4Meta {
+        l4_offset: meta.l3_offset + IPV4_MIN_HEADER_LEN,
+        total_len: (IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + seg.options.len()) as u16,
+        ttl: TTL,
+        dont_fragment: true,
+        tuple,
+        ..*meta
+    }
+}
+
+#[cfg(test)]
+#[path = "frame_tests.rs"]
+mod tests;

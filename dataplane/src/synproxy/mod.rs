@@ -1,0 +1,13 @@
+//! The SYN proxy (docs/syn-proxy.md): ferrolb answers a client's SYN itself
+//! with a SYN cookie, creates a session only when the client's ACK returns a
+//! valid cookie, and then splices the client and backend connections by
+//! translating sequence numbers.
+//!
+//! Sans-IO like the rest of the packet core: `cookie` (the cookie codec and
+//! its rotated secrets), `siphash` (its keyed hash).
+
+pub mod cookie;
+pub mod frame;
+pub mod options;
+pub mod seq;
+pub mod siphash;

@@ -1,0 +1,146 @@
+//! Sequence-number translation between two TCP connections spliced into one
+//! (the SYN proxy; later the PROXY protocol, which shifts the client's
+//! direction by the header it inserts).
+//!
+//! A spliced connection has two sequence spaces per direction: what one
+//! side sends and what the other side expects. [`SeqAdjust`] holds the two
+//! differences, and for timestamps the difference of the two clocks:
+//!
+//! | field | client → backend ([`SeqAdjust::to_backend`]) | backend → client ([`SeqAdjust::to_client`]) |
+//! |---|---|---|
+//! | sequence number | `+ client_seq` | `+ backend_seq` |
+//! | acknowledgment number | `- backend_seq` | `- client_seq` |
+//! | SACK block edges (they acknowledge the other direction) | `- backend_seq` | `- client_seq` |
+//! | TSval | unchanged | `+ backend_ts` |
+//! | TSecr (echoes the other side's TSval) | `- backend_ts` | unchanged |
+//!
+//! The SYN proxy sets `backend_seq = cookie ISN - backend ISN` and
+//! `backend_ts = our SYN-ACK's TSval - backend's TSval`, leaving
+//! `client_seq` 0 (the backend sees the client's own ISN). The PROXY
+//! protocol would set `client_seq = -(header length)`.
+//! Checksums are updated incrementally (RFC 1624); nothing else moves, so
+//! the segment keeps its length.
+
+use super::options::{self, Malformed};
+use crate::checksum::Delta;
+use crate::wire::tcp::{self, TCP_MIN_HEADER_LEN};
+use crate::wire::{get_be16, get_be32, put_be16, put_be32};
+
+/// The per-session translation; `Default` changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqAdjust {
+    /// Added to the client's sequence numbers on the way to the backend.
+    pub client_seq: u32,
+    /// Added to the backend's sequence numbers on the way to the client.
+    pub backend_seq: u32,
+    /// Added to the backend's TSval on the way to the client.
+    pub backend_ts: u32,
+}
+
+impl SeqAdjust {
+    /// Whether it changes anything.
+    pub fn is_identity(&self) -> bool {
+        *self == SeqAdjust::default()
+    }
+
+    /// Translates a client → backend segment (`header`: the TCP header,
+    /// options included, as long as its data offset says).
+    pub fn to_backend(&self, header: &mut [u8]) -> Result<(), Malformed> {
+        let shift = Shift {
+            seq: self.client_seq,
+            ack: self.backend_seq.wrapping_neg(),
+            tsval: 0,
+            tsecr: self.backend_ts.wrapping_neg(),
+        };
+        shift.apply(header)
+    }
+
+    /// Translates a backend → client segment.
+    pub fn to_client(&self, header: &mut [u8]) -> Result<(), Malformed> {
+        let shift = Shift {
+            seq: self.backend_seq,
+            ack: self.client_seq.wrapping_neg(),
+            tsval: self.backend_ts,
+            tsecr: 0,
+        };
+        shift.apply(header)
+    }
+}
+
+/// What one direction adds to each field.
+struct Shift {
+    seq: u32,
+    ack: u32,
+    tsval: u32,
+    tsecr: u32,
+}
+
+impl Shift {
+    fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
+        if h.len() < TCP_MIN_HEADER_LEN {
+            return Err(Malformed);
+        }
+        // Read everything before writing anything: a malformed segment is
+        // left as it came.
+        let opts = match self.ack != 0 || self.tsval != 0 || self.tsecr != 0 {
+            true => Some(options::parse(h)?),
+            false => None,
+        };
+        let mut d = Delta::default();
+        add_at(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
+        let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
+        if has_ack {
+            add_at(h, tcp::field::ACK_NUM.start, self.ack, &mut d);
+        }
+        if let Some(o) = opts {
+            for &at in &o.sack_blocks_at {
+                add_at(h, at, self.ack, &mut d);
+                add_at(h, at + 4, self.ack, &mut d);
+            }
+            if let Some(at) = o.timestamp_at {
+                add_at(h, at, self.tsval, &mut d);
+                // TSecr is meaningful only with ACK set (RFC 7323 3.2).
+                if has_ack {
+                    add_at(h, at + 4, self.tsecr, &mut d);
+                }
+            }
+        }
+        let check = tcp::field::CHECKSUM.start;
+        let sum = get_be16(h, check);
+        put_be16(h, check, d.apply(sum));
+        Ok(())
+    }
+}
+
+/// Adds `n` to the 32-bit field at `at` (any alignment: SACK blocks and
+/// timestamps need not be word aligned), recording the change in `d`.
+fn add_at(h: &mut [u8], at: usize, n: u32, d: &mut Delta) {
+    if n == 0 {
+        return;
+    }
+    let old = get_be32(h, at);
+    let new = old.wrapping_add(n);
+    put_be32(h, at, new);
+    if at % 2 == 0 {
+        d.dword(old, new);
+    } else {
+        // Each byte at an even offset is the high byte of a checksum word,
+        // at an odd offset the low byte; the word's other byte cancels out.
+        for (i, (o, n)) in old
+            .to_be_bytes()
+            .into_iter()
+            .zip(new.to_be_bytes())
+            .enumerate()
+        {
+            let (o, n) = (u16::from(o), u16::from(n));
+            match (at + i) % 2 {
+                0 => d.word(o << 8, n << 8),
+                _ => d.word(o, n),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "seq_tests.rs"]
+mod tests;

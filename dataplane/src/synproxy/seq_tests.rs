@@ -1,0 +1,153 @@
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::checksum::l4_verifies;
+use crate::synproxy::options::kind;
+use crate::tuple::IpProto;
+
+const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 2);
+
+/// A segment with a timestamp and two SACK blocks, `pad` NOPs in front so
+/// the fields land at odd offsets too, its checksum right, and some data.
+fn segment(seq: u32, ack: u32, ts: (u32, u32), sack: [(u32, u32); 2], pad: usize) -> Vec<u8> {
+    let mut opts = vec![kind::NOP; pad];
+    opts.extend_from_slice(&[kind::TIMESTAMP, 10]);
+    opts.extend_from_slice(&ts.0.to_be_bytes());
+    opts.extend_from_slice(&ts.1.to_be_bytes());
+    opts.extend_from_slice(&[kind::SACK, 18]);
+    for (l, r) in sack {
+        opts.extend_from_slice(&l.to_be_bytes());
+        opts.extend_from_slice(&r.to_be_bytes());
+    }
+    while opts.len() % 4 != 0 {
+        opts.push(kind::END);
+    }
+    let mut h = vec![0u8; 20];
+    h[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    h[2..4].copy_from_slice(&80u16.to_be_bytes());
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[12] = (((20 + opts.len()) / 4) as u8) << 4;
+    h[13] = tcp::TcpFlags::ACK | tcp::TcpFlags::PSH;
+    h[14..16].copy_from_slice(&512u16.to_be_bytes());
+    h.extend_from_slice(&opts);
+    h.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
+    let sum = crate::checksum::pseudo_header_sum(SRC, DST, IpProto::TCP, h.len() as u16);
+    let c = crate::checksum::fold(crate::checksum::add_bytes(sum, &h));
+    h[16..18].copy_from_slice(&(!c).to_be_bytes());
+    assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+    h
+}
+
+fn fields(h: &[u8]) -> (u32, u32, (u32, u32), Vec<u32>) {
+    let o = options::parse(h).expect("valid");
+    let edges = o
+        .sack_blocks_at
+        .iter()
+        .flat_map(|&at| [get_be32(h, at), get_be32(h, at + 4)])
+        .collect();
+    (
+        get_be32(h, 4),
+        get_be32(h, 8),
+        o.timestamp.expect("ts"),
+        edges,
+    )
+}
+
+#[test]
+fn to_backend_and_to_client_move_the_fields_the_table_says() {
+    let a = SeqAdjust {
+        client_seq: 100,
+        backend_seq: 0x8000_0000,
+        backend_ts: 7,
+    };
+    for pad in 0..4 {
+        let mut up = segment(1000, 5000, (11, 22), [(5100, 5200), (5300, 5400)], pad);
+        a.to_backend(&mut up).expect("valid");
+        assert!(l4_verifies(SRC, DST, IpProto::TCP, &up), "pad {pad}");
+        let m = 0x8000_0000u32;
+        assert_eq!(
+            fields(&up),
+            (
+                1100,
+                5000u32.wrapping_sub(m),
+                (11, 15),
+                vec![
+                    5100u32.wrapping_sub(m),
+                    5200u32.wrapping_sub(m),
+                    5300u32.wrapping_sub(m),
+                    5400u32.wrapping_sub(m)
+                ]
+            ),
+        );
+        let mut down = segment(9000, 1100, (33, 44), [(1200, 1300), (1400, 1500)], pad);
+        a.to_client(&mut down).expect("valid");
+        assert!(l4_verifies(SRC, DST, IpProto::TCP, &down), "pad {pad}");
+        assert_eq!(
+            fields(&down),
+            (
+                9000u32.wrapping_add(m),
+                1000,
+                (40, 44),
+                vec![1100, 1200, 1300, 1400]
+            )
+        );
+    }
+}
+
+#[test]
+fn malformed_options_are_refused_untouched() {
+    let a = SeqAdjust {
+        client_seq: 1,
+        backend_seq: 2,
+        backend_ts: 3,
+    };
+    let mut h = segment(1, 2, (3, 4), [(5, 6), (7, 8)], 0);
+    h[20 + 11] = 17; // the SACK option's length: not whole blocks
+    let before = h.clone();
+    assert_eq!(a.to_backend(&mut h), Err(Malformed));
+    assert_eq!(h, before);
+    assert_eq!(a.to_client(&mut h[..10]), Err(Malformed));
+}
+
+#[test]
+fn identity_changes_nothing() {
+    let mut h = segment(1, 2, (3, 4), [(5, 6), (7, 8)], 1);
+    let before = h.clone();
+    SeqAdjust::default().to_backend(&mut h).expect("valid");
+    SeqAdjust::default().to_client(&mut h).expect("valid");
+    assert_eq!(h, before);
+    assert!(SeqAdjust::default().is_identity());
+}
+
+proptest! {
+    /// Translating with an adjustment and then with its negation restores
+    /// every byte, checksum included, at every alignment.
+    #[test]
+    fn negation_restores_the_segment(
+        seq: u32, ack: u32, tsv: u32, tse: u32, e: [u32; 4], pad in 0usize..4,
+        cs: u32, bs: u32, bt: u32,
+    ) {
+        let original = segment(seq, ack, (tsv, tse), [(e[0], e[1]), (e[2], e[3])], pad);
+        let a = SeqAdjust { client_seq: cs, backend_seq: bs, backend_ts: bt };
+        let back = SeqAdjust {
+            client_seq: cs.wrapping_neg(),
+            backend_seq: bs.wrapping_neg(),
+            backend_ts: bt.wrapping_neg(),
+        };
+        let mut h = original.clone();
+        a.to_backend(&mut h).expect("valid");
+        prop_assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+        back.to_backend(&mut h).expect("valid");
+        prop_assert_eq!(&h, &original);
+        a.to_client(&mut h).expect("valid");
+        prop_assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+        back.to_client(&mut h).expect("valid");
+        // Checksum 0x0000 and 0xffff are the same sum: compare the rest.
+        prop_assert_eq!(&h[..16], &original[..16]);
+        prop_assert_eq!(&h[18..], &original[18..]);
+    }
+}
