@@ -1,7 +1,7 @@
 //! The client's address for backends behind FULLNAT, which otherwise see
 //! only a local address: the TOA TCP option (DPVS-compatible, [`toa`]) and
 //! the PROXY protocol (the encoders in [`proxy_header`], the UDP use in
-//! [`udp`]).
+//! [`udp`], the TCP one in [`tcp`]).
 //!
 //! Both grow the packet in place: the bytes after the insertion point move
 //! up into the mbuf's tailroom (Ethernet padding after the IP packet is
@@ -11,6 +11,7 @@
 //! the skip is counted ([`Skip`]).
 
 pub mod proxy_header;
+pub mod tcp;
 pub mod toa;
 pub mod udp;
 
