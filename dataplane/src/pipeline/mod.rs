@@ -29,6 +29,7 @@ mod act;
 mod adopt;
 mod burst;
 mod client_addr;
+mod proxy_tcp;
 pub mod counters;
 mod decide;
 mod egress;
