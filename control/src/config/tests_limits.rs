@@ -111,12 +111,18 @@ fn toa_and_proxy_protocol_refusals_name_their_key() {
             "tcp services only",
         ),
         (
-            with(&BASE.replace("mode = \"nat\"", "mode = \"dr\""), "proxy_protocol = \"v2\""),
+            with(
+                &BASE.replace("mode = \"nat\"", "mode = \"dr\""),
+                "proxy_protocol = \"v2\"",
+            ),
             "proxy_protocol",
             "is for nat and fullnat: a dr backend answers the client directly",
         ),
         (
-            with(&BASE.replace("mode = \"nat\"", "mode = \"tun\""), "proxy_protocol = \"v1\""),
+            with(
+                &BASE.replace("mode = \"nat\"", "mode = \"tun\""),
+                "proxy_protocol = \"v1\"",
+            ),
             "proxy_protocol",
             "is for nat and fullnat: a tun backend",
         ),

@@ -3,8 +3,8 @@
 //! sequence numbers around it are the caller's (`synproxy::seq::SeqAdjust`
 //! with `client_seq` = the header's length).
 
-use super::proxy_header::{encode_v1, encode_v2, Endpoints, ProxyVersion, Transport};
 use super::proxy_header::V1_MAX_LEN;
+use super::proxy_header::{encode_v1, encode_v2, Endpoints, ProxyVersion, Transport};
 use super::{byte, open_gap, Ip, Skip};
 use crate::buf::PacketBuf;
 use crate::checksum::{add_bytes, fold, Delta};

@@ -221,10 +221,7 @@ fn tcp_proxy_headers_go_before_the_payload_with_valid_checksums() {
             let frame = ack(&ts, payload);
             let (len, options, _) = tcp_parts(&frame);
             let mut pkt = TestBuf::with_room(&frame, 0, 128);
-            assert_eq!(
-                tcp::insert(&mut pkt, L3, header.as_bytes(), 1500),
-                Ok(())
-            );
+            assert_eq!(tcp::insert(&mut pkt, L3, header.as_bytes(), 1500), Ok(()));
             // Checksums checked by etherparse (tcp_parts).
             let (new_len, new_options, data) = tcp_parts(pkt.data());
             assert_eq!(usize::from(new_len), usize::from(len) + header.len());

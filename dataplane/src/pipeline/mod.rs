@@ -29,7 +29,6 @@ mod act;
 mod adopt;
 mod burst;
 mod client_addr;
-mod proxy_tcp;
 pub mod counters;
 mod decide;
 mod egress;
@@ -41,6 +40,7 @@ mod kernel;
 pub mod l2;
 mod local;
 mod mtu;
+mod proxy_tcp;
 pub mod redirect;
 mod sync;
 mod synproxy;
@@ -397,6 +397,8 @@ mod limits_tests;
 mod listen_tests;
 #[cfg(test)]
 mod pickup_tests;
+#[cfg(test)]
+mod proxy_tcp_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]

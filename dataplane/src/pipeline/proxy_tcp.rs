@@ -89,7 +89,13 @@ impl<P: PacketBuf> Datapath<P> {
     /// the session marked. A session picked up mid-stream has no ISN to
     /// count from and gets no header.
     #[cold]
-    pub(super) fn open_proxy_header(&mut self, t: &LbTables, id: SessionId, pkt: &P, meta: &Ipv4Meta) {
+    pub(super) fn open_proxy_header(
+        &mut self,
+        t: &LbTables,
+        id: SessionId,
+        pkt: &P,
+        meta: &Ipv4Meta,
+    ) {
         let session = self.flow.sessions().get(id);
         let (Origin::Service(_), Forwarding::Nat | Forwarding::FullNat) =
             (session.origin(), session.forwarding())

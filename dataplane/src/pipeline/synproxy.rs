@@ -19,8 +19,8 @@
 //! retransmits it.
 
 use super::burst::{first_packet, tcp_flags_of};
-use super::{Cx, Datapath, Ingress};
 use super::proxy_tcp::{has_data, header_version};
+use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::client_addr::tcp::Header;
@@ -406,12 +406,12 @@ impl<P: PacketBuf> Datapath<P> {
             (Direction::Outbound, false) => {
                 return self.backend_answer(cx, at, pkt, meta, hit, sp);
             }
-            (Direction::Outbound, true) if sp.header.is_some() => self
-                .header_to_client(&mut pkt, meta, &sp)
-                .map(|()| {
+            (Direction::Outbound, true) if sp.header.is_some() => {
+                self.header_to_client(&mut pkt, meta, &sp).map(|()| {
                     rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
                     *meta
-                }),
+                })
+            }
             (Direction::Outbound, true) => {
                 let h = tcp_segment_mut(pkt.data_mut(), meta);
                 match sp.adjust.to_client(h) {

@@ -183,14 +183,24 @@ fn the_backends_acks_lose_the_header_and_acks_inside_it_are_the_first_byte() {
     let a = header_shift(1001, 28, 0);
     // The SYN-ACK acknowledges 1001: the header's first byte, so 1001.
     // 1001 + 28 + 100 acknowledges 100 client bytes.
-    let cases = [(1001, 1001), (1010, 1001), (1028, 1001), (1029, 1001), (1129, 1101)];
+    let cases = [
+        (1001, 1001),
+        (1010, 1001),
+        (1028, 1001),
+        (1029, 1001),
+        (1129, 1101),
+    ];
     for (ack, want) in cases {
         let mut h = segment(77, ack, (3, 4), [(1005, 1129), (1200, 1300)], 2);
         a.to_client(&mut h).expect("valid");
         assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
         let (s, got, ts, edges) = fields(&h);
         assert_eq!((s, got, ts), (77, want, (3, 4)));
-        assert_eq!(edges, vec![1001, 1101, 1172, 1272], "SACK edges like the ack");
+        assert_eq!(
+            edges,
+            vec![1001, 1101, 1172, 1272],
+            "SACK edges like the ack"
+        );
     }
 }
 
