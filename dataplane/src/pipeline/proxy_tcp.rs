@@ -22,7 +22,7 @@ use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::{Endpoints, ProxyVersion};
 use crate::client_addr::tcp::{self as header_tcp, Header};
 use crate::drop::DropReason;
-use crate::flow::table::Forwarding;
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Hit, Origin, SessionId};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::clamp_mss;
@@ -182,17 +182,20 @@ impl<P: PacketBuf> Datapath<P> {
     /// A backend segment of a session with a header: translated; the
     /// backend's SYN-ACK also has its MSS lowered by the header's length,
     /// so the client's first segment still fits the path with the header
-    /// in front of it.
+    /// in front of it (with the SYN proxy our cookie SYN-ACK did that, and
+    /// a backend's SYN-ACK reaching the client is a duplicate).
     pub(super) fn header_to_client(
         &mut self,
         pkt: &mut P,
         meta: &Ipv4Meta,
+        hit: Hit,
         sp: &Splice,
     ) -> Result<(), DropReason> {
         sp.adjust
             .to_client(tcp_segment_mut(pkt.data_mut(), meta))
             .map_err(|_| DropReason::ProxyBadOptions)?;
-        if tcp_flags_of(pkt.data(), meta) & TcpFlags::SYN != 0 {
+        let syn_proxied = self.flow.sessions().get(hit.id).flags() & session_flags::SYN_PROXY != 0;
+        if tcp_flags_of(pkt.data(), meta) & TcpFlags::SYN != 0 && !syn_proxied {
             self.lower_mss(pkt, meta, sp.adjust.client_seq);
         }
         Ok(())

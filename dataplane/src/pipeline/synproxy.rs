@@ -407,7 +407,7 @@ impl<P: PacketBuf> Datapath<P> {
                 return self.backend_answer(cx, at, pkt, meta, hit, sp);
             }
             (Direction::Outbound, true) if sp.header.is_some() => {
-                self.header_to_client(&mut pkt, meta, &sp).map(|()| {
+                self.header_to_client(&mut pkt, meta, hit, &sp).map(|()| {
                     rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
                     *meta
                 })
