@@ -130,7 +130,7 @@ fn connection(mode: Mode, v: ProxyVersion) {
 
     // The first request: the header in front of it, at the first byte.
     let req = client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &ts, GET);
-    let sent = run(&mut p, &[req.clone()], NOW);
+    let sent = run(&mut p, std::slice::from_ref(&req), NOW);
     let (s, t, data) = out(&sent[0]);
     assert_eq!((s.src, s.dst, s.ports), (to.0, RIP1, (to.1, 8080)));
     assert_eq!(
@@ -340,7 +340,7 @@ fn a_service_without_proxy_protocol_gets_no_header_beside_one_with_it() {
     let sent = run(&mut p, &[syn_ack], NOW);
     assert_eq!(mss_of(&sent[0]), Some(1460), "not lowered");
     let req = to81(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, GET);
-    let sent = run(&mut p, &[req.clone()], NOW);
+    let sent = run(&mut p, std::slice::from_ref(&req), NOW);
     let (_, t, data) = out(&sent[0]);
     assert_eq!((t.sequence_number, data.as_slice()), (CLIENT_ISN + 1, GET));
     assert_eq!(sent[0].len(), req.len());
@@ -437,7 +437,7 @@ fn with_the_syn_proxy_one_translation_carries_both_shifts() {
 
     // The request: header in front, its ACK in the backend's space.
     let req = client(CLIENT_ISN + 1, Some(cookie + 1), ACK, &ts(102), GET);
-    let sent = run(&mut p, &[req.clone()], NOW + 3);
+    let sent = run(&mut p, std::slice::from_ref(&req), NOW + 3);
     let (_, t, data) = out(&sent[0]);
     assert_eq!(
         (t.sequence_number, t.acknowledgment_number),
