@@ -8,7 +8,9 @@
 //! dropped first), the lengths grow and the checksums are updated
 //! incrementally (RFC 1624), so a segment that arrived with a bad checksum
 //! still has one. When the packet cannot grow, it is sent unchanged and
-//! the skip is counted ([`Skip`]).
+//! the skip is counted ([`Skip`]); except the TCP PROXY header, whose
+//! absence would break the shifted stream: that segment is dropped and
+//! counted (`pipeline::proxy_tcp`).
 
 pub mod proxy_header;
 pub mod tcp;

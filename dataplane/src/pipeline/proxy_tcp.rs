@@ -1,5 +1,6 @@
 //! The PROXY protocol header on TCP sessions of NAT and FULLNAT services
-//! with `proxy_protocol` (docs/client-address.md): the header goes in
+//! with `proxy_protocol` (docs/load-balancing.md, "The client's address
+//! behind FULLNAT"): the header goes in
 //! front of the client's first payload byte, and the client's sequence
 //! numbers after it are shifted by its length for the rest of the
 //! connection, the backend's acknowledgments shifted back

@@ -475,9 +475,3 @@ fn with_the_syn_proxy_one_translation_carries_both_shifts() {
         (1, 1, 1)
     );
 }
-
-#[test]
-fn a_splice_slot_is_48_bytes_as_the_docs_say() {
-    // docs/syn-proxy.md: capacity × 48 bytes per worker.
-    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 48);
-}

@@ -538,7 +538,8 @@ fn automatic_mode_turns_on_at_the_threshold_and_off_below_half() {
 }
 
 #[test]
-fn a_splice_costs_40_bytes_per_session_slot() {
-    // docs/syn-proxy.md states the figure: capacity x 40 bytes per worker.
-    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 40);
+fn a_splice_costs_48_bytes_per_session_slot() {
+    // docs/syn-proxy.md states the figure: capacity x 48 bytes per worker
+    // (40 before the PROXY header's `client_from`, version and flag).
+    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 48);
 }
