@@ -29,7 +29,7 @@ mod watch;
 pub use watch::*;
 
 use crate::config::{
-    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
+    BackendConfig, IpPrefix, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
     SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
 };
 
@@ -689,7 +689,9 @@ pub struct RoutesReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteStatus {
-    pub prefix: Ipv4Prefix,
+    /// A connected prefix of either family (IPv6 ones are the interfaces'
+    /// IPv6 prefixes, which are not routed yet), or a static route's.
+    pub prefix: IpPrefix,
     /// `None` for a connected prefix.
     pub via: Option<Ipv4Addr>,
     /// The interface's port name (and VLAN).

@@ -137,11 +137,13 @@ fn run_pipeline(data: &[u8]) {
                 port: 0,
                 vlan: None,
                 addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 24)],
+                addrs6: Vec::new(),
             },
             Interface {
                 port: 0,
                 vlan: Some(100),
                 addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+                addrs6: Vec::new(),
             },
         ],
         routes: vec![StaticRoute {
