@@ -391,6 +391,8 @@ mod tests_check;
 #[cfg(test)]
 mod tests_control;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
