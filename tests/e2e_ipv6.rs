@@ -74,6 +74,24 @@ fn linux_neighbours_resolve_and_ping_ferrolbs_ipv6_addresses() {
         );
     }
 
+    // ferrolbctl lists the neighbours ferrolb learned from their
+    // solicitations, and the IPv6 prefixes as connected.
+    let neigh = t.ctl_json(&["neigh", "list"]);
+    for peer in ["2001:db8:2::fe", "2001:db8:1::11"] {
+        let entry = neigh["neighbours"]
+            .as_array()
+            .expect("neighbours")
+            .iter()
+            .find(|x| x["address"] == peer)
+            .unwrap_or_else(|| panic!("{peer} not learned: {neigh}"));
+        assert_eq!(entry["state"], "reachable", "{entry}");
+        assert!(entry["mac"].is_string(), "{entry}");
+    }
+    let routes = String::from_utf8_lossy(&t.ctl(&["route", "list"]).stdout).into_owned();
+    for prefix in ["2001:db8:2::/64", "2001:db8:1::/64"] {
+        assert!(routes.contains(prefix), "{routes}");
+    }
+
     // Negative control: an address on the link that nobody owns.
     let (ok, out) = ping6(&t, "router", "2001:db8:2::99", 2);
     assert!(!ok, "nobody owns 2001:db8:2::99:\n{out}");

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -706,7 +706,8 @@ pub struct NeighboursReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighbourStatus {
-    pub address: Ipv4Addr,
+    /// IPv4 (ARP, static) or IPv6 (learned by Neighbour Discovery).
+    pub address: IpAddr,
     /// `None` while being resolved.
     pub mac: Option<String>,
     /// `static`, `reachable` or `incomplete`.

@@ -544,7 +544,7 @@ impl ApplianceHandler<'_, '_> {
                 .neighbours
                 .iter()
                 .map(|n| NeighbourStatus {
-                    address: n.address,
+                    address: n.address.into(),
                     mac: Some(n.mac.to_string()),
                     state: "static".into(),
                     worker: None,
