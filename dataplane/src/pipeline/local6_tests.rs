@@ -357,3 +357,31 @@ fn without_ipv6_addresses_or_for_the_kernel_ipv6_takes_the_old_path() {
     );
     assert_eq!(p.counters().events.to_kernel, 1);
 }
+
+#[test]
+fn a_tagged_interface_answers_for_its_address_with_the_tag_kept() {
+    let mut cfg = config6();
+    cfg.interfaces.push(crate::tables::Interface {
+        port: 0,
+        vlan: Some(100),
+        addrs: vec![(std::net::Ipv4Addr::new(10, 0, 9, 1), 24)],
+        addrs6: vec![("2001:db8:100::1".parse().unwrap(), 64)],
+    });
+    let mut p = pipeline(&cfg);
+    let target = "2001:db8:100::1";
+    let group = "ff02::1:ff00:1";
+    let ns = crate::testutil::vlan_tag(
+        &solicitation(CLIENT_LL, group, target, Some(CLIENT_MAC)),
+        100,
+    );
+    let out = run(&mut p, &[ns], 0);
+    let want = crate::testutil::vlan_tag(&advertisement(CLIENT_MAC, CLIENT_LL, target, 0x60), 100);
+    assert_eq!(out, vec![want]);
+    // On VLAN 200, which no interface has, it is not ours.
+    let ns = crate::testutil::vlan_tag(
+        &solicitation(CLIENT_LL, group, target, Some(CLIENT_MAC)),
+        200,
+    );
+    assert!(run(&mut p, &[ns], 1).is_empty());
+    assert_eq!(drops(&p, DropReason::Ipv6NotForwarded), 1);
+}
