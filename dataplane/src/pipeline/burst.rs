@@ -115,7 +115,7 @@ impl<P: PacketBuf> Datapath<P> {
         self.watch_busy = self.watching && self.watch.busy();
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
-            if self.watching {
+            if self.watching && self.watch.may_want(&class) {
                 let at = Arrival {
                     port,
                     now_ms: cx.now,
