@@ -101,6 +101,7 @@ fn config(mode: Mode) -> LbConfig {
                 (Ipv4Addr::new(10, 0, 0, 1), 24),
                 (Ipv4Addr::new(10, 0, 1, 1), 24),
             ],
+            addrs6: Vec::new(),
         }],
         routes: vec![StaticRoute {
             prefix: Ipv4Addr::UNSPECIFIED,

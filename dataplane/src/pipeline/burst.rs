@@ -317,9 +317,9 @@ impl<P: PacketBuf> Datapath<P> {
     fn handle<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, r: Received<P>) {
         match r.class {
             Err(reason) => self.host_frame(cx, r.port, r.pkt, reason),
-            Ok(Classified::Ipv6 { .. }) => {
-                self.host_frame(cx, r.port, r.pkt, DropReason::Ipv6NotForwarded)
-            }
+            Ok(Classified::Ipv6 {
+                l3_offset, vlan, ..
+            }) => self.ipv6(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Arp { l3_offset, vlan }) => self.arp(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Ipv4(meta)) => {
                 let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);
