@@ -91,6 +91,7 @@ pub fn start<'pool>(
             rx_desc: KERNEL_DESC,
             tx_desc: KERNEL_DESC,
             promiscuous: false,
+            all_multicast: false,
         };
         let port = Port::start(eal, id, &k.name, &config, pool)?;
         for a in &k.addresses {

@@ -97,6 +97,7 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
             port: 0,
             vlan: None,
             addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+            addrs6: Vec::new(),
         }],
         routes: vec![StaticRoute {
             prefix: Ipv4Addr::UNSPECIFIED,

@@ -111,6 +111,7 @@ fn rte_flow_steering_on_virtual_devices() {
         rx_desc: 256,
         tx_desc: 256,
         promiscuous: true,
+        all_multicast: false,
     };
     let targets = [
         SteerTarget {

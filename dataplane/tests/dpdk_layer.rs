@@ -101,6 +101,7 @@ fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
         rx_desc: 256,
         tx_desc: 256,
         promiscuous: true,
+        all_multicast: false,
     };
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
     let queues = port.take_queues().expect("queues");

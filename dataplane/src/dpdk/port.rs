@@ -14,6 +14,10 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// Accept frames for any destination MAC.
     pub promiscuous: bool,
+    /// Accept frames for every multicast MAC: IPv6 Neighbour Discovery
+    /// comes to solicited-node groups (33:33:ff:xx:xx:xx), which a device
+    /// filtering by MAC drops otherwise. Implied by `promiscuous`.
+    pub all_multicast: bool,
 }
 
 /// Counters the device keeps (`rte_eth_stats`).
@@ -195,6 +199,12 @@ impl<'pool> Port<'pool> {
             let ret = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
             if ret != 0 && ret != -95 {
                 return Err(err("rte_eth_promiscuous_enable", ret));
+            }
+        } else if config.all_multicast {
+            // SAFETY: started port. -ENOTSUP is harmless the same way.
+            let ret = unsafe { dpdk_sys::rte_eth_allmulticast_enable(id) };
+            if ret != 0 && ret != -95 {
+                return Err(err("rte_eth_allmulticast_enable", ret));
             }
         }
         Ok(port)
