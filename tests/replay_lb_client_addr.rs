@@ -154,3 +154,128 @@ fn udp_proxy_v2_header_is_on_the_first_datagram_only() {
     );
     assert_eq!(run.event("proxy_v2_added"), 1);
 }
+
+/// Destination, sequence and acknowledgment numbers, MSS and payload of a
+/// sent TCP frame.
+fn seq_view(frame: &[u8]) -> (Ip, u32, u32, Option<u16>, Vec<u8>) {
+    let p = PacketHeaders::from_ethernet_slice(frame).expect("decodes");
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = &p.net else {
+        panic!("ipv4")
+    };
+    let Some(TransportHeader::Tcp(t)) = &p.transport else {
+        panic!("tcp")
+    };
+    let mss = t.options_iterator().find_map(|o| match o {
+        Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    });
+    (
+        ip.destination,
+        t.sequence_number,
+        t.acknowledgment_number,
+        mss,
+        p.payload.slice().to_vec(),
+    )
+}
+
+/// The backend's SYN-ACK with an MSS option.
+fn syn_ack_with_mss(from: Ep, to: Ep, seq: u32, ack: u32, mss: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(rmac(11), LAN_MAC)
+        .ipv4(from.0, to.0, 64)
+        .tcp(from.1, to.1, seq, 64240)
+        .syn()
+        .ack(ack)
+        .options(&[TcpOptionElement::MaximumSegmentSize(mss)])
+        .expect("fits")
+        .write(&mut f, b"")
+        .expect("frame");
+    f
+}
+
+/// One connection through a FULLNAT TCP service with `proxy_protocol =
+/// VERSION`: the header byte for byte in front of the first request and
+/// again on its retransmission, the client's later bytes shifted by it,
+/// the backend's acknowledgment shifted back, the SYN-ACK's MSS lowered.
+fn tcp_proxy_case(version: &str, header: &[u8]) {
+    let extra = format!("{FULLNAT}proxy_protocol = \"{version}\"\n");
+    let services = service(
+        "tcp",
+        80,
+        "fullnat",
+        "rr",
+        &extra,
+        &[(rip(11), Some(8080), 1)],
+    );
+    let n = header.len() as u32;
+    let c = (cip(1), 40001);
+    let b = (rip(11), 8080);
+    let l = (LIP1, 40000);
+    let from_client = |seq, ack, flags, data: &[u8]| {
+        tcp(ROUTER_MAC, LAN_MAC, c, (VIP, 80), seq, ack, flags, data).bytes()
+    };
+    let input = vec![
+        syn_with_mss(c, 1460),
+        syn_ack_with_mss(b, l, 7000, 1001, 1460),
+        from_client(1001, 7001, "A", b""),
+        from_client(1001, 7001, "AP", b"GET / HTTP/1.0\r\n"),
+        from_client(1001, 7001, "AP", b"GET / HTTP/1.0\r\n"),
+        from_client(1017, 7001, "AP", b"\r\n"),
+        tcp(
+            rmac(11),
+            LAN_MAC,
+            b,
+            l,
+            7001,
+            1019 + n,
+            "AP",
+            b"HTTP/1.0 200 OK\r\n",
+        )
+        .bytes(),
+    ];
+    let run = run_one_arm(&input, &services);
+    let sent: Vec<_> = run.sent[0].iter().map(|f| seq_view(f)).collect();
+    let mut first = header.to_vec();
+    first.extend_from_slice(b"GET / HTTP/1.0\r\n");
+    assert_eq!(
+        sent,
+        vec![
+            (rip(11), 1000, 0, Some(1460), vec![]),
+            (cip(1), 7000, 1001, Some(1460 - n as u16), vec![]),
+            (rip(11), 1001, 7001, None, vec![]),
+            (rip(11), 1001, 7001, None, first.clone()),
+            (rip(11), 1001, 7001, None, first),
+            (rip(11), 1017 + n, 7001, None, b"\r\n".to_vec()),
+            (cip(1), 7001, 1019, None, b"HTTP/1.0 200 OK\r\n".to_vec()),
+        ]
+    );
+    // The segment again, byte for byte (the input's IP ids differ).
+    assert_eq!(
+        run.sent[0][3][34..],
+        run.sent[0][4][34..],
+        "the retransmission's TCP segment"
+    );
+    assert_eq!(run.event("proxy_tcp_added"), 1);
+    assert_eq!(run.event("proxy_tcp_resent"), 1);
+    assert_eq!(run.event("proxy_tcp_mss_lowered"), 1);
+}
+
+#[test]
+fn tcp_proxy_v2_header_goes_before_the_first_byte_and_shifts_the_rest() {
+    #[rustfmt::skip]
+    let header = [
+        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+        0x21,              // version 2, PROXY
+        0x11,              // AF_INET, STREAM
+        0x00, 0x0c,        // 12 bytes of addresses
+        198, 51, 100, 1,   // the client
+        192, 0, 2, 10,     // the VIP
+        0x9c, 0x41, 0, 80, // their ports
+    ];
+    tcp_proxy_case("v2", &header);
+}
+
+#[test]
+fn tcp_proxy_v1_header_goes_before_the_first_byte_and_shifts_the_rest() {
+    tcp_proxy_case("v1", b"PROXY TCP4 198.51.100.1 192.0.2.10 40001 80\r\n");
+}

@@ -154,11 +154,20 @@ pub enum DropReason {
     /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
     /// acknowledges another sequence number).
     SynProxyUnexpected,
+    /// PROXY protocol on TCP: the client's segment that must carry the
+    /// header cannot grow by it (no tailroom, or past the MTU).
+    ProxyHeaderNoRoom,
+    /// PROXY protocol on TCP: a SYN with data (TCP Fast Open), which would
+    /// reach the backend before the header.
+    ProxySynData,
+    /// PROXY protocol on TCP: a segment of such a session whose TCP
+    /// options cannot be read (its SACK blocks need shifting).
+    ProxyBadOptions,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 58] = [
+    pub const ALL: [DropReason; 61] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -217,6 +226,9 @@ impl DropReason {
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
         DropReason::SynProxyUnexpected,
+        DropReason::ProxyHeaderNoRoom,
+        DropReason::ProxySynData,
+        DropReason::ProxyBadOptions,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -282,6 +294,9 @@ impl DropReason {
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",
             DropReason::SynProxyUnexpected => "synproxy_unexpected",
+            DropReason::ProxyHeaderNoRoom => "proxy_header_no_room",
+            DropReason::ProxySynData => "proxy_syn_data",
+            DropReason::ProxyBadOptions => "proxy_bad_options",
         }
     }
 }

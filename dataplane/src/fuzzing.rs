@@ -242,7 +242,16 @@ fn run_pipeline(data: &[u8]) {
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),
-            service(Mode::FullNat, IpProto::TCP, 8443),
+            // SYN proxy and a PROXY v1 header: one translation.
+            ServiceSpec {
+                proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
+                ..service(Mode::FullNat, IpProto::TCP, 8443)
+            },
+            // A PROXY v2 header alone.
+            ServiceSpec {
+                proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
+                ..service(Mode::FullNat, IpProto::TCP, 8000)
+            },
         ],
         snat: vec![SnatSpec {
             source: (Ipv4Addr::new(10, 0, 1, 0), 24),

@@ -3,12 +3,17 @@
 //! random bytes could never guess), then the input goes in as a TCP
 //! segment (header, options, payload) from the client and from the
 //! backend, so the sequence, SACK and timestamp translation and the
-//! pending-handshake paths see arbitrary options.
+//! pending-handshake paths see arbitrary options. The same again with a
+//! PROXY v1 header on the connection (one translation for both shifts),
+//! and a connection with a PROXY v2 header and no SYN proxy, where the
+//! input also goes in as the client's first segment, so the header is
+//! inserted in front of arbitrary payloads and options.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::buf::{PacketBuf, TestBuf};
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::io::MemoryIo;
 use crate::packet::{classify, Classified};
 use crate::pipeline::Pipeline;
@@ -78,7 +83,7 @@ fn tcp_of(f: &[u8]) -> &[u8] {
     f.get(34..).unwrap_or(&[])
 }
 
-fn proxied_nat() -> Pipeline<TestBuf> {
+fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipeline<TestBuf> {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
@@ -117,11 +122,11 @@ fn proxied_nat() -> Pipeline<TestBuf> {
             timeouts: None,
             acl: Default::default(),
             mss_clamp: None,
-            syn_proxy: true,
+            syn_proxy,
             new_conn_rate: None,
             client_rate: None,
             toa: false,
-            proxy_protocol: None,
+            proxy_protocol,
             backends: vec![BackendSpec {
                 addr: RIP,
                 port: 80,
@@ -149,6 +154,12 @@ fn proxied_nat() -> Pipeline<TestBuf> {
 /// (and as a client segment while the backend has not answered). Panics
 /// only if the scripted handshake fails or a frame sent does not classify.
 pub fn run_splice(data: &[u8]) {
+    splice_with(data, None);
+    splice_with(data, Some(ProxyVersion::V1));
+    let _ = run_header(data);
+}
+
+fn splice_with(data: &[u8], header: Option<ProxyVersion>) {
     let client = (CIP, CPORT);
     let syn_opts = options::SynOptions {
         mss: 1460,
@@ -157,7 +168,7 @@ pub fn run_splice(data: &[u8]) {
         timestamp: Some((100, 0)),
     };
     let isn = 0x7000_0000u32;
-    let mut p = proxied_nat();
+    let mut p = proxied_nat(true, header);
     let syn = Segment::new(isn, 0, TcpFlags::SYN, 1000).with_syn_options(&syn_opts);
     let out = run(&mut p, vec![segment(client, (VIP, 80), &syn)], 10);
     let Some(syn_ack) = out.first() else {
@@ -188,7 +199,52 @@ pub fn run_splice(data: &[u8]) {
     );
     let from_client = with_ports(data, CPORT, 80, CIP, VIP);
     let from_backend = with_ports(data, 80, CPORT, RIP, CIP);
-    for out in run(&mut p, vec![from_client, from_backend], 13) {
+    all_classify(run(&mut p, vec![from_client, from_backend], 13));
+}
+
+/// A NAT connection with a PROXY v2 header and no SYN proxy: handshake,
+/// then `data` as the client's first segment (its sequence number set to
+/// the first byte's), as it is from the client, and from the backend.
+/// Returns how many headers went in.
+fn run_header(data: &[u8]) -> u64 {
+    let client = (CIP, CPORT);
+    let backend = (RIP, 80);
+    let isn = 0x7000_0000u32;
+    let mut p = proxied_nat(false, Some(ProxyVersion::V2));
+    let syn_opts = options::SynOptions {
+        mss: 1460,
+        wscale: None,
+        sack_permitted: true,
+        timestamp: None,
+    };
+    let syn = Segment::new(isn, 0, TcpFlags::SYN, 1000).with_syn_options(&syn_opts);
+    let sa = Segment::new(0x9000_0000, isn + 1, TcpFlags::SYN | TcpFlags::ACK, 1000)
+        .with_syn_options(&syn_opts);
+    let out = run(
+        &mut p,
+        vec![
+            segment(client, (VIP, 80), &syn),
+            segment(backend, client, &sa),
+        ],
+        10,
+    );
+    assert_eq!(out.len(), 2, "the handshake passes");
+    let mut first = data.get(..1400).unwrap_or(data).to_vec();
+    if first.len() < 20 {
+        first.resize(20, 0);
+    }
+    first[4..8].copy_from_slice(&(isn + 1).to_be_bytes());
+    let frames = vec![
+        with_ports(&first, CPORT, 80, CIP, VIP),
+        with_ports(data, CPORT, 80, CIP, VIP),
+        with_ports(data, 80, CPORT, RIP, CIP),
+    ];
+    all_classify(run(&mut p, frames, 11));
+    p.counters().events.proxy_tcp_added
+}
+
+fn all_classify(sent: Vec<Vec<u8>>) {
+    for out in sent {
         if let Err(reason) = classify(&out) {
             panic!("the splice sent a frame that does not classify: {reason:?}");
         }
@@ -211,6 +267,15 @@ fn with_ports(data: &[u8], sport: u16, dport: u16, src: Ipv4Addr, dst: Ipv4Addr)
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_header_harness_reaches_the_insertion() {
+        let mut tcp = vec![0u8; 20];
+        tcp[12] = 5 << 4;
+        tcp[13] = TcpFlags::ACK;
+        tcp.extend_from_slice(b"GET /");
+        assert_eq!(run_header(&tcp), 1);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]

@@ -89,7 +89,7 @@ fn rate_limits_are_read_and_zero_or_orphan_keys_are_refused() {
 }
 
 #[test]
-fn toa_and_proxy_protocol_are_for_fullnat_and_their_protocol() {
+fn toa_and_proxy_protocol_refusals_name_their_key() {
     let fullnat = BASE.replace(
         "mode = \"nat\"",
         "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]",
@@ -111,9 +111,25 @@ fn toa_and_proxy_protocol_are_for_fullnat_and_their_protocol() {
             "tcp services only",
         ),
         (
-            with(&fullnat, "proxy_protocol = \"v2\""),
+            with(
+                &BASE.replace("mode = \"nat\"", "mode = \"dr\""),
+                "proxy_protocol = \"v2\"",
+            ),
             "proxy_protocol",
-            "sequence-number translation",
+            "is for nat and fullnat: a dr backend answers the client directly",
+        ),
+        (
+            with(
+                &BASE.replace("mode = \"nat\"", "mode = \"tun\""),
+                "proxy_protocol = \"v1\"",
+            ),
+            "proxy_protocol",
+            "is for nat and fullnat: a tun backend",
+        ),
+        (
+            with(&fullnat, "proxy_protocol = \"v2\"\ntoa = true"),
+            "proxy_protocol",
+            "proxy_protocol and toa together",
         ),
         (
             udp(with(&fullnat, "proxy_protocol = \"v1\"")),
@@ -132,4 +148,23 @@ fn toa_and_proxy_protocol_are_for_fullnat_and_their_protocol() {
         assert!(errs[0].message.contains(says), "{}", errs[0]);
     }
     assert!(parse(&with(&fullnat, "proxy_protocol = \"v3\"")).is_err());
+}
+
+#[test]
+fn tcp_services_in_nat_and_fullnat_take_proxy_protocol_v1_and_v2_with_syn_proxy_too() {
+    let fullnat = BASE.replace(
+        "mode = \"nat\"",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]",
+    );
+    let with =
+        |text: &str, keys: &str| text.replace("port = 80\n", &format!("port = 80\n{keys}\n"));
+    for base in [BASE, &fullnat] {
+        for (v, want) in [("v1", ProxyProtocol::V1), ("v2", ProxyProtocol::V2)] {
+            for extra in ["", "syn_proxy = true"] {
+                let text = with(base, &format!("proxy_protocol = \"{v}\"\n{extra}"));
+                let ok = parse(&text).expect("valid").config;
+                assert_eq!(ok.services[0].proxy_protocol, Some(want), "{text}");
+            }
+        }
+    }
 }

@@ -71,8 +71,13 @@ pub fn limit_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)>
     out
 }
 
-/// `toa` and `proxy_protocol`: FULLNAT only (other modes keep the
-/// client's address), TOA for TCP, the PROXY protocol version 2 for UDP.
+/// `toa` and `proxy_protocol`: TOA for TCP FULLNAT (other modes keep the
+/// client's address); the PROXY protocol for TCP NAT and FULLNAT (the
+/// backend expects the header whatever it sees; DR and TUN backends
+/// answer the client directly, so their sequence numbers cannot be
+/// shifted), version 2 only for UDP, and FULLNAT only there; not both
+/// on one service (two ways of saying the same thing, both growing the
+/// client's first segments).
 fn client_addr_problems(at: &KeyPath, s: &ServiceConfig, out: &mut Vec<(KeyPath, String)>) {
     let fullnat = s.mode == LbMode::Fullnat;
     if s.toa {
@@ -95,7 +100,25 @@ fn client_addr_problems(at: &KeyPath, s: &ServiceConfig, out: &mut Vec<(KeyPath,
         return;
     };
     let key = at.key("proxy_protocol");
-    if !fullnat {
+    let tcp = s.protocol == Protocol::Tcp;
+    if tcp && !matches!(s.mode, LbMode::Nat | LbMode::Fullnat) {
+        out.push((
+            key,
+            format!(
+                "proxy_protocol on tcp is for nat and fullnat: a {} backend answers the \
+                 client directly, so the client's sequence numbers could not be shifted \
+                 by the header",
+                s.mode
+            ),
+        ));
+    } else if tcp && s.toa {
+        out.push((
+            key,
+            "proxy_protocol and toa together: pick one way to pass the client's address \
+             (remove toa, or proxy_protocol)"
+                .to_owned(),
+        ));
+    } else if !tcp && !fullnat {
         out.push((
             key,
             format!(
@@ -103,14 +126,7 @@ fn client_addr_problems(at: &KeyPath, s: &ServiceConfig, out: &mut Vec<(KeyPath,
                 s.mode
             ),
         ));
-    } else if s.protocol == Protocol::Tcp {
-        out.push((
-            key,
-            "proxy_protocol for tcp comes with sequence-number translation (the SYN proxy \
-             work), not yet: use toa for tcp"
-                .to_owned(),
-        ));
-    } else if version == ProxyProtocol::V1 {
+    } else if !tcp && version == ProxyProtocol::V1 {
         out.push((
             key,
             "v1: the text header has no udp; udp services take \"v2\"".to_owned(),

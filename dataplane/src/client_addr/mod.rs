@@ -1,16 +1,19 @@
 //! The client's address for backends behind FULLNAT, which otherwise see
 //! only a local address: the TOA TCP option (DPVS-compatible, [`toa`]) and
 //! the PROXY protocol (the encoders in [`proxy_header`], the UDP use in
-//! [`udp`]).
+//! [`udp`], the TCP one in [`tcp`]).
 //!
 //! Both grow the packet in place: the bytes after the insertion point move
 //! up into the mbuf's tailroom (Ethernet padding after the IP packet is
 //! dropped first), the lengths grow and the checksums are updated
 //! incrementally (RFC 1624), so a segment that arrived with a bad checksum
 //! still has one. When the packet cannot grow, it is sent unchanged and
-//! the skip is counted ([`Skip`]).
+//! the skip is counted ([`Skip`]); except the TCP PROXY header, whose
+//! absence would break the shifted stream: that segment is dropped and
+//! counted (`pipeline::proxy_tcp`).
 
 pub mod proxy_header;
+pub mod tcp;
 pub mod toa;
 pub mod udp;
 

@@ -1,8 +1,8 @@
 //! PROXY protocol headers (HAProxy's doc/proxy-protocol.txt), version 1
 //! (text, TCP only) and version 2 (binary), for IPv4: written into a
-//! caller's buffer, no allocation. Used for UDP now (`client_addr::udp`);
-//! the TCP header needs the sequence shift the SYN proxy brings, and will
-//! use these encoders as they are.
+//! caller's buffer, no allocation. Used for UDP (`client_addr::udp`) and
+//! TCP (`client_addr::tcp`, with the sequence shift of
+//! `pipeline::proxy_tcp`).
 
 use std::net::Ipv4Addr;
 

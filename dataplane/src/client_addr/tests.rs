@@ -192,3 +192,83 @@ fn udp_proxy_v2_header_comes_before_the_payload_with_valid_checksums() {
     assert_eq!(udp::prepend_v2(&mut pkt, L3, ends, 1500), Err(Skip::NoRoom));
     assert_eq!(pkt.data(), &frame[..]);
 }
+
+fn tcp_ends() -> Endpoints {
+    Endpoints {
+        src: CLIENT,
+        dst: (Ipv4Addr::new(192, 0, 2, 10), 80),
+    }
+}
+
+#[test]
+fn tcp_proxy_headers_go_before_the_payload_with_valid_checksums() {
+    use proxy_header::ProxyVersion;
+    let v1: &[u8] = b"PROXY TCP4 198.51.100.7 192.0.2.10 40001 80\r\n";
+    let v1_header = tcp::Header::new(ProxyVersion::V1, tcp_ends());
+    assert_eq!(v1_header.as_bytes(), v1);
+    assert_eq!(v1.len() % 2, 1, "an odd length moves the payload's words");
+    let v2_header = tcp::Header::new(ProxyVersion::V2, tcp_ends());
+    let mut v2 = [0u8; 28];
+    proxy_header::encode_v2(&mut v2, tcp_ends(), proxy_header::Transport::Tcp);
+    assert_eq!(v2_header.as_bytes(), &v2[..]);
+    let ts = [
+        TcpOptionElement::Noop,
+        TcpOptionElement::Noop,
+        TcpOptionElement::Timestamp(1, 2),
+    ];
+    for header in [v1_header, v2_header] {
+        for payload in [&b"GET / HTTP/1.1\r\n\r\n"[..], b"odd", b"", b"x"] {
+            let frame = ack(&ts, payload);
+            let (len, options, _) = tcp_parts(&frame);
+            let mut pkt = TestBuf::with_room(&frame, 0, 128);
+            assert_eq!(tcp::insert(&mut pkt, L3, header.as_bytes(), 1500), Ok(()));
+            // Checksums checked by etherparse (tcp_parts).
+            let (new_len, new_options, data) = tcp_parts(pkt.data());
+            assert_eq!(usize::from(new_len), usize::from(len) + header.len());
+            assert_eq!(new_options, options);
+            assert_eq!(&data[..header.len()], header.as_bytes());
+            assert_eq!(&data[header.len()..], payload);
+        }
+    }
+}
+
+#[test]
+fn tcp_proxy_header_keeps_a_bad_checksum_bad_and_refuses_what_does_not_fit() {
+    let header = tcp::Header::new(proxy_header::ProxyVersion::V1, tcp_ends());
+    let mut bad = ack(&[], b"abc");
+    bad[L3 + 20 + 16] ^= 0x5a;
+    let mut pkt = TestBuf::with_room(&bad, 0, 128);
+    assert_eq!(tcp::insert(&mut pkt, L3, header.as_bytes(), 1500), Ok(()));
+    let p = PacketHeaders::from_ethernet_slice(pkt.data()).expect("decodes");
+    let (Some(etherparse::NetHeaders::Ipv4(ip, _)), Some(TransportHeader::Tcp(t))) =
+        (&p.net, &p.transport)
+    else {
+        panic!("tcp/ipv4")
+    };
+    let good = t.calc_checksum_ipv4(ip, p.payload.slice()).expect("fits");
+    assert_ne!(t.checksum, good, "a bad checksum is not made good");
+
+    let frame = ack(&[], b"data");
+    let ip_len = (frame.len() - L3) as u16;
+    let n = header.len();
+    let mut pkt = TestBuf::with_room(&frame, 0, n - 1);
+    assert_eq!(
+        tcp::insert(&mut pkt, L3, header.as_bytes(), 1500),
+        Err(Skip::NoRoom)
+    );
+    assert_eq!(pkt.data(), &frame[..], "unchanged");
+    let mut pkt = TestBuf::with_room(&frame, 0, 128);
+    let mtu = ip_len + n as u16;
+    assert_eq!(
+        tcp::insert(&mut pkt, L3, header.as_bytes(), mtu - 1),
+        Err(Skip::NoRoom),
+        "MTU"
+    );
+    assert_eq!(pkt.data(), &frame[..]);
+    assert_eq!(tcp::insert(&mut pkt, L3, header.as_bytes(), mtu), Ok(()));
+    let mut truncated = TestBuf::with_room(&frame[..L3 + 30], 0, 128);
+    assert_eq!(
+        tcp::insert(&mut truncated, L3, header.as_bytes(), 1500),
+        Err(Skip::Malformed)
+    );
+}

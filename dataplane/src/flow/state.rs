@@ -728,6 +728,12 @@ impl FlowState {
         self.sessions.mark_syn_proxied(id);
     }
 
+    /// Marks session `id` as carrying a PROXY protocol header
+    /// (`session_flags::PROXY_HEADER`).
+    pub fn mark_proxy_header(&mut self, id: SessionId) {
+        self.sessions.mark_proxy_header(id);
+    }
+
     /// Remembers where session `id`'s packets travelling `dir` found their
     /// next hop (see `HopHint`).
     #[inline]

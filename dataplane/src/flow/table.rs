@@ -64,6 +64,9 @@ pub mod session_flags {
     /// The SYN proxy made the session and splices its two handshakes
     /// (`crate::synproxy`).
     pub const SYN_PROXY: u8 = 0x10;
+    /// The session's client direction carries a PROXY protocol header
+    /// (`pipeline::proxy_tcp`); its splice slot holds the shift.
+    pub const PROXY_HEADER: u8 = 0x20;
 }
 
 /// How a session's packets are forwarded, fixed when it is made: its
@@ -479,6 +482,12 @@ impl<S: BuildHasher> SessionTable<S> {
     /// Marks session `id` as one the SYN proxy splices.
     pub fn mark_syn_proxied(&mut self, id: SessionId) {
         self.get_mut(id).flags |= session_flags::SYN_PROXY;
+    }
+
+    /// Marks session `id` as one whose client direction carries a PROXY
+    /// protocol header.
+    pub fn mark_proxy_header(&mut self, id: SessionId) {
+        self.get_mut(id).flags |= session_flags::PROXY_HEADER;
     }
 
     /// Remembers where session `id`'s packets travelling `dir` found

@@ -227,6 +227,9 @@ impl<P: PacketBuf> Datapath<P> {
                     id,
                     dir: Direction::Inbound,
                 };
+                if cx.t.proxy_tcp && meta.tuple.proto == IpProto::TCP {
+                    self.open_proxy_header(cx.t, id, &pkt, meta);
+                }
                 let grown;
                 let meta = match cx.t.client_addr && meta.tuple.proto == IpProto::UDP {
                     true => match self.add_proxy_header(cx.t, id, &mut pkt, meta) {
@@ -312,7 +315,7 @@ impl<P: PacketBuf> Datapath<P> {
         hit: Hit,
     ) {
         let spliced;
-        let meta = match super::synproxy::is_proxied(self.flow.sessions().get(hit.id).flags()) {
+        let meta = match super::synproxy::is_spliced(self.flow.sessions().get(hit.id).flags()) {
             false => meta,
             true => match self.splice(cx, at, pkt, meta, hit) {
                 Some((p, m)) => {

@@ -127,6 +127,13 @@ pub struct Events {
     pub proxy_v2_added: u64,
     /// ... that did not: no tailroom, or past the MTU.
     pub proxy_v2_no_room: u64,
+    /// TCP sessions' first client segments that got the PROXY header.
+    pub proxy_tcp_added: u64,
+    /// ... retransmissions of that segment, which got it again.
+    pub proxy_tcp_resent: u64,
+    /// SYN-ACKs to clients of such sessions whose MSS was lowered by the
+    /// header's length.
+    pub proxy_tcp_mss_lowered: u64,
     /// SYN proxy: SYNs answered with a cookie SYN-ACK (no session made).
     pub synproxy_syn_answered: u64,
     /// SYN proxy: ACKs whose cookie was valid: a session made and a SYN
@@ -279,6 +286,9 @@ impl Events {
             ("toa_no_room", self.toa_no_room),
             ("proxy_v2_added", self.proxy_v2_added),
             ("proxy_v2_no_room", self.proxy_v2_no_room),
+            ("proxy_tcp_added", self.proxy_tcp_added),
+            ("proxy_tcp_resent", self.proxy_tcp_resent),
+            ("proxy_tcp_mss_lowered", self.proxy_tcp_mss_lowered),
             ("synproxy_syn_answered", self.synproxy_syn_answered),
             ("synproxy_cookie_accepted", self.synproxy_cookie_accepted),
             ("synproxy_spliced", self.synproxy_spliced),
@@ -332,6 +342,9 @@ impl Events {
         self.toa_no_room += o.toa_no_room;
         self.proxy_v2_added += o.proxy_v2_added;
         self.proxy_v2_no_room += o.proxy_v2_no_room;
+        self.proxy_tcp_added += o.proxy_tcp_added;
+        self.proxy_tcp_resent += o.proxy_tcp_resent;
+        self.proxy_tcp_mss_lowered += o.proxy_tcp_mss_lowered;
         self.synproxy_syn_answered += o.synproxy_syn_answered;
         self.synproxy_cookie_accepted += o.synproxy_cookie_accepted;
         self.synproxy_spliced += o.synproxy_spliced;

@@ -42,6 +42,7 @@ pub mod l2;
 mod local;
 mod local6;
 mod mtu;
+mod proxy_tcp;
 pub mod redirect;
 mod sync;
 mod synproxy;
@@ -400,6 +401,8 @@ mod listen_tests;
 mod local6_tests;
 #[cfg(test)]
 mod pickup_tests;
+#[cfg(test)]
+mod proxy_tcp_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]

@@ -19,8 +19,11 @@
 //! retransmits it.
 
 use super::burst::{first_packet, tcp_flags_of};
+use super::proxy_tcp::{has_data, header_version};
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
+use crate::client_addr::proxy_header::ProxyVersion;
+use crate::client_addr::tcp::Header;
 use crate::drop::DropReason;
 use crate::flow::table::session_flags;
 use crate::flow::{Direction, Hit};
@@ -70,8 +73,13 @@ pub(super) struct Splice {
     pub client_window: u16,
     /// The backend's window shift, when it and the client both scale.
     pub backend_wscale: Option<u8>,
-    /// The backend's SYN-ACK arrived and was acknowledged.
+    /// The backend's SYN-ACK arrived and was acknowledged (always, for a
+    /// session with a PROXY header and no SYN proxy).
     pub established: bool,
+    /// The PROXY header the client direction carries (`proxy_tcp.rs`),
+    /// and whether a segment carried it already.
+    pub header: Option<ProxyVersion>,
+    pub header_sent: bool,
 }
 
 impl Splice {
@@ -91,7 +99,7 @@ impl Splice {
 /// proxied sessions by session slot (allocated once a service is proxied).
 pub(super) struct SynProxyState {
     secrets: CookieSecrets,
-    splices: Vec<Splice>,
+    pub(super) splices: Vec<Splice>,
     /// Automatic mode has turned the proxy on for every TCP NAT and
     /// FULLNAT service on this worker.
     pub(super) auto_on: bool,
@@ -112,7 +120,7 @@ impl SynProxyState {
     /// Makes room for a splice per session once a service is proxied
     /// (between polls: allocates once).
     pub(super) fn fit(&mut self, t: &LbTables, capacity: usize) {
-        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0;
+        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0 || t.proxy_tcp;
         if may_proxy && self.splices.len() < capacity {
             self.splices.resize(capacity, Splice::default());
         }
@@ -149,11 +157,11 @@ pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
 }
 
 /// The TCP header of a classified TCP packet, as long as the IP packet.
-fn tcp_segment<'a>(frame: &'a [u8], meta: &Ipv4Meta) -> &'a [u8] {
+pub(super) fn tcp_segment<'a>(frame: &'a [u8], meta: &Ipv4Meta) -> &'a [u8] {
     frame.get(meta.l4_offset..meta.ip_end()).unwrap_or(&[])
 }
 
-fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a mut [u8] {
+pub(super) fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a mut [u8] {
     frame
         .get_mut(meta.l4_offset..meta.ip_end())
         .unwrap_or(&mut [])
@@ -171,13 +179,6 @@ fn handshake_fields(frame: &[u8], meta: &Ipv4Meta) -> Option<(u32, u32, u16, Tcp
     let seq = get_be32(h, tcp::field::SEQ_NUM.start);
     let ack = get_be32(h, tcp::field::ACK_NUM.start);
     Some((seq, ack, get_be16(h, tcp::field::WINDOW.start), o))
-}
-
-/// Whether the segment carries data.
-fn has_data(frame: &[u8], meta: &Ipv4Meta) -> bool {
-    let h = tcp_segment(frame, meta);
-    let header = usize::from(h.get(tcp::field::DATA_OFFSET).map_or(0, |b| b >> 4)) * 4;
-    h.len() > header
 }
 
 impl<P: PacketBuf> Datapath<P> {
@@ -243,7 +244,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .encode(&meta.tuple, seq, o.mss.unwrap_or(DEFAULT_MSS), cx.now);
         // Without timestamps the cookie cannot carry window scale or SACK,
         // so neither is offered (as Linux does).
-        let opts = match o.timestamp {
+        let mut opts = match o.timestamp {
             Some((tsval, _)) => {
                 let echoed = EchoedOptions {
                     wscale: o.wscale,
@@ -264,6 +265,12 @@ impl<P: PacketBuf> Datapath<P> {
                 timestamp: None,
             },
         };
+        // With a PROXY header the client's segments must leave it room.
+        if let Some(v) = header_version(cx.t, &meta.tuple) {
+            let len = Header::new(v, super::proxy_tcp::endpoints(&meta.tuple)).len();
+            opts.mss = opts.mss.saturating_sub(len as u16);
+            self.counters.events.proxy_tcp_mss_lowered += 1;
+        }
         let seg = Segment::new(
             cookie.isn,
             seq.wrapping_add(1),
@@ -339,6 +346,10 @@ impl<P: PacketBuf> Datapath<P> {
         };
         *slot = splice;
         self.flow.mark_syn_proxied(id);
+        if let Some(v) = header_version(cx.t, &meta.tuple) {
+            slot.send_header(v, &meta.tuple);
+            self.flow.mark_proxy_header(id);
+        }
         self.sync_opened(cx.t, id, cx.now);
         self.counters.events.synproxy_cookie_accepted += 1;
         let hit = Hit {
@@ -384,13 +395,22 @@ impl<P: PacketBuf> Datapath<P> {
                 rewrite_segment(&mut pkt, meta, &syn, Way::On)
                     .map(|()| rewritten_meta(meta, &syn, Way::On))
             }
-            (Direction::Inbound, true) => sp
-                .adjust
-                .to_backend(tcp_segment_mut(pkt.data_mut(), meta))
-                .map(|()| *meta)
-                .map_err(|_| DropReason::SynProxyBadOptions),
+            (Direction::Inbound, true) => match sp.header {
+                Some(v) => return self.header_to_backend(cx.t, pkt, meta, hit, sp, v),
+                None => sp
+                    .adjust
+                    .to_backend(tcp_segment_mut(pkt.data_mut(), meta))
+                    .map(|()| *meta)
+                    .map_err(|_| DropReason::SynProxyBadOptions),
+            },
             (Direction::Outbound, false) => {
                 return self.backend_answer(cx, at, pkt, meta, hit, sp);
+            }
+            (Direction::Outbound, true) if sp.header.is_some() => {
+                self.header_to_client(&mut pkt, meta, hit, &sp).map(|()| {
+                    rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
+                    *meta
+                })
             }
             (Direction::Outbound, true) => {
                 let h = tcp_segment_mut(pkt.data_mut(), meta);
@@ -501,8 +521,9 @@ fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
     );
 }
 
-/// Whether session flags mark a proxied session.
+/// Whether session flags mark a session with a splice: the SYN proxy's,
+/// or a PROXY header's shift.
 #[inline(always)]
-pub(super) fn is_proxied(flags: u8) -> bool {
-    flags & session_flags::SYN_PROXY != 0
+pub(super) fn is_spliced(flags: u8) -> bool {
+    flags & (session_flags::SYN_PROXY | session_flags::PROXY_HEADER) != 0
 }

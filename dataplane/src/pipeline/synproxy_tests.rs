@@ -14,15 +14,15 @@ use crate::buf::TestBuf;
 use crate::synproxy::cookie::{self, PERIOD_MS};
 use crate::tables::Mode;
 
-const NOW: u64 = 1_000_000;
-const CPORT: u16 = 40000;
-const CLIENT_ISN: u32 = 0x1000_0000;
-const BACKEND_ISN: u32 = 0xfff0_0000;
+pub(super) const NOW: u64 = 1_000_000;
+pub(super) const CPORT: u16 = 40000;
+pub(super) const CLIENT_ISN: u32 = 0x1000_0000;
+pub(super) const BACKEND_ISN: u32 = 0xfff0_0000;
 const LIP0: [u8; 4] = [10, 0, 1, 100];
 
 /// A TCP segment with every field chosen.
 #[allow(clippy::too_many_arguments)] // a test frame: every header field
-fn seg(
+pub(super) fn seg(
     macs: ([u8; 6], [u8; 6]),
     addrs: ([u8; 4], [u8; 4]),
     ports: (u16, u16),
@@ -53,7 +53,13 @@ fn seg(
     v
 }
 
-fn client(seq: u32, ack: Option<u32>, flags: u8, opts: &[Opt], payload: &[u8]) -> Vec<u8> {
+pub(super) fn client(
+    seq: u32,
+    ack: Option<u32>,
+    flags: u8,
+    opts: &[Opt],
+    payload: &[u8],
+) -> Vec<u8> {
     seg(
         (ROUTER, OURS),
         (CIP, VIP),
@@ -66,7 +72,7 @@ fn client(seq: u32, ack: Option<u32>, flags: u8, opts: &[Opt], payload: &[u8]) -
     )
 }
 
-fn client_syn() -> Vec<u8> {
+pub(super) fn client_syn() -> Vec<u8> {
     client(
         CLIENT_ISN,
         None,
@@ -83,7 +89,7 @@ fn client_syn() -> Vec<u8> {
 }
 
 /// What came out: the checked headers, the TCP header, the payload.
-fn out(frame: &[u8]) -> (Seen, TcpHeader, Vec<u8>) {
+pub(super) fn out(frame: &[u8]) -> (Seen, TcpHeader, Vec<u8>) {
     let s = seen(frame);
     let p = PacketHeaders::from_ethernet_slice(frame).expect("decodes");
     let Some(TransportHeader::Tcp(t)) = p.transport else {
@@ -92,11 +98,11 @@ fn out(frame: &[u8]) -> (Seen, TcpHeader, Vec<u8>) {
     (s, t, p.payload.slice().to_vec())
 }
 
-fn options_of(t: &TcpHeader) -> Vec<Opt> {
+pub(super) fn options_of(t: &TcpHeader) -> Vec<Opt> {
     t.options_iterator().map(|o| o.expect("option")).collect()
 }
 
-fn timestamp_of(t: &TcpHeader) -> Option<(u32, u32)> {
+pub(super) fn timestamp_of(t: &TcpHeader) -> Option<(u32, u32)> {
     options_of(t).into_iter().find_map(|o| match o {
         Opt::Timestamp(v, e) => Some((v, e)),
         _ => None,
@@ -115,7 +121,7 @@ fn proxied(mode: Mode) -> Pipeline<TestBuf> {
 }
 
 /// Runs the client's SYN: returns our SYN-ACK's ISN and TSval.
-fn handshake_with_client(p: &mut Pipeline<TestBuf>) -> (u32, u32) {
+pub(super) fn handshake_with_client(p: &mut Pipeline<TestBuf>) -> (u32, u32) {
     let sent = run(p, &[client_syn()], NOW);
     assert_eq!(sent.len(), 1, "one SYN-ACK");
     let (s, t, _) = out(&sent[0]);
@@ -532,7 +538,8 @@ fn automatic_mode_turns_on_at_the_threshold_and_off_below_half() {
 }
 
 #[test]
-fn a_splice_costs_40_bytes_per_session_slot() {
-    // docs/syn-proxy.md states the figure: capacity x 40 bytes per worker.
-    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 40);
+fn a_splice_costs_48_bytes_per_session_slot() {
+    // docs/syn-proxy.md states the figure: capacity x 48 bytes per worker
+    // (40 before the PROXY header's `client_from`, version and flag).
+    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 48);
 }

@@ -1,6 +1,6 @@
 //! Sequence-number translation between two TCP connections spliced into one
-//! (the SYN proxy; later the PROXY protocol, which shifts the client's
-//! direction by the header it inserts).
+//! (the SYN proxy), or one whose client direction carries bytes the client
+//! never sent (the PROXY protocol header, `pipeline::proxy_tcp`).
 //!
 //! A spliced connection has two sequence spaces per direction: what one
 //! side sends and what the other side expects. [`SeqAdjust`] holds the two
@@ -8,16 +8,22 @@
 //!
 //! | field | client → backend ([`SeqAdjust::to_backend`]) | backend → client ([`SeqAdjust::to_client`]) |
 //! |---|---|---|
-//! | sequence number | `+ client_seq` | `+ backend_seq` |
-//! | acknowledgment number | `- backend_seq` | `- client_seq` |
-//! | SACK block edges (they acknowledge the other direction) | `- backend_seq` | `- client_seq` |
+//! | sequence number | `+ client_seq` (after `client_from`) | `+ backend_seq` |
+//! | acknowledgment number | `- backend_seq` | `- client_seq` (a value inside the gap: `client_from`) |
+//! | SACK block edges (they acknowledge the other direction) | `- backend_seq` | as the acknowledgment |
 //! | TSval | unchanged | `+ backend_ts` |
 //! | TSecr (echoes the other side's TSval) | `- backend_ts` | unchanged |
 //!
 //! The SYN proxy sets `backend_seq = cookie ISN - backend ISN` and
 //! `backend_ts = our SYN-ACK's TSval - backend's TSval`, leaving
 //! `client_seq` 0 (the backend sees the client's own ISN). The PROXY
-//! protocol would set `client_seq = -(header length)`.
+//! protocol sets `client_seq = header length` and `client_from = client
+//! ISN + 1`: the header occupies the backend's sequence numbers from
+//! `client_from` on, so the client's bytes after its first one land
+//! `client_seq` higher. A client segment starting at `client_from` keeps its
+//! number (the header goes in front of its payload); the SYN, before it,
+//! too. The backend acknowledging part of the header (its SYN-ACK
+//! acknowledges `client_from` itself) is the client's `client_from`.
 //! Checksums are updated incrementally (RFC 1624); nothing else moves, so
 //! the segment keeps its length.
 
@@ -29,8 +35,12 @@ use crate::wire::{get_be16, get_be32, put_be16, put_be32};
 /// The per-session translation; `Default` changes nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeqAdjust {
-    /// Added to the client's sequence numbers on the way to the backend.
+    /// Added to the client's sequence numbers after `client_from` on the
+    /// way to the backend: the length of what was inserted at
+    /// `client_from` (0 for the SYN proxy alone).
     pub client_seq: u32,
+    /// The client's sequence number where the inserted bytes begin.
+    pub client_from: u32,
     /// Added to the backend's sequence numbers on the way to the client.
     pub backend_seq: u32,
     /// Added to the backend's TSval on the way to the client.
@@ -46,9 +56,14 @@ impl SeqAdjust {
     /// Translates a client → backend segment (`header`: the TCP header,
     /// options included, as long as its data offset says).
     pub fn to_backend(&self, header: &mut [u8]) -> Result<(), Malformed> {
+        let seq = header
+            .get(tcp::field::SEQ_NUM)
+            .map_or(0, |_| get_be32(header, tcp::field::SEQ_NUM.start));
+        let after = (seq.wrapping_sub(self.client_from) as i32) > 0;
         let shift = Shift {
-            seq: self.client_seq,
+            seq: if after { self.client_seq } else { 0 },
             ack: self.backend_seq.wrapping_neg(),
+            gap: None,
             tsval: 0,
             tsecr: self.backend_ts.wrapping_neg(),
         };
@@ -60,6 +75,7 @@ impl SeqAdjust {
         let shift = Shift {
             seq: self.backend_seq,
             ack: self.client_seq.wrapping_neg(),
+            gap: (self.client_seq != 0).then_some((self.client_from, self.client_seq)),
             tsval: self.backend_ts,
             tsecr: 0,
         };
@@ -71,6 +87,9 @@ impl SeqAdjust {
 struct Shift {
     seq: u32,
     ack: u32,
+    /// Acknowledged sequence numbers in `[from, from + len)` become
+    /// `from` (they acknowledge part of the inserted bytes).
+    gap: Option<(u32, u32)>,
     tsval: u32,
     tsecr: u32,
 }
@@ -82,7 +101,7 @@ impl Shift {
         }
         // Read everything before writing anything: a malformed segment is
         // left as it came.
-        let opts = match self.ack != 0 || self.tsval != 0 || self.tsecr != 0 {
+        let opts = match self.ack != 0 || self.gap.is_some() || self.tsval != 0 || self.tsecr != 0 {
             true => Some(options::parse(h)?),
             false => None,
         };
@@ -90,12 +109,12 @@ impl Shift {
         add_at(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
         let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
         if has_ack {
-            add_at(h, tcp::field::ACK_NUM.start, self.ack, &mut d);
+            self.ack_at(h, tcp::field::ACK_NUM.start, &mut d);
         }
         if let Some(o) = opts {
             for &at in &o.sack_blocks_at {
-                add_at(h, at, self.ack, &mut d);
-                add_at(h, at + 4, self.ack, &mut d);
+                self.ack_at(h, at, &mut d);
+                self.ack_at(h, at + 4, &mut d);
             }
             if let Some(at) = o.timestamp_at {
                 add_at(h, at, self.tsval, &mut d);
@@ -109,6 +128,21 @@ impl Shift {
         let sum = get_be16(h, check);
         put_be16(h, check, d.apply(sum));
         Ok(())
+    }
+
+    /// Shifts the acknowledged sequence number at `at`.
+    fn ack_at(&self, h: &mut [u8], at: usize, d: &mut Delta) {
+        let add = match self.gap {
+            Some((from, len)) => {
+                let old = get_be32(h, at);
+                match old.wrapping_sub(from) < len {
+                    true => from.wrapping_sub(old),
+                    false => self.ack,
+                }
+            }
+            None => self.ack,
+        };
+        add_at(h, at, add, d);
     }
 }
 

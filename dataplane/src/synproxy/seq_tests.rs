@@ -61,6 +61,7 @@ fn fields(h: &[u8]) -> (u32, u32, (u32, u32), Vec<u32>) {
 fn to_backend_and_to_client_move_the_fields_the_table_says() {
     let a = SeqAdjust {
         client_seq: 100,
+        client_from: 0,
         backend_seq: 0x8000_0000,
         backend_ts: 7,
     };
@@ -104,6 +105,7 @@ fn malformed_options_are_refused_untouched() {
         client_seq: 1,
         backend_seq: 2,
         backend_ts: 3,
+        ..SeqAdjust::default()
     };
     let mut h = segment(1, 2, (3, 4), [(5, 6), (7, 8)], 0);
     h[20 + 11] = 17; // the SACK option's length: not whole blocks
@@ -124,19 +126,20 @@ fn identity_changes_nothing() {
 }
 
 proptest! {
-    /// Translating with an adjustment and then with its negation restores
-    /// every byte, checksum included, at every alignment.
+    /// Translating with the SYN proxy's adjustment (no client shift) and
+    /// then with its negation restores every byte, checksum included, at
+    /// every alignment.
     #[test]
     fn negation_restores_the_segment(
         seq: u32, ack: u32, tsv: u32, tse: u32, e: [u32; 4], pad in 0usize..4,
-        cs: u32, bs: u32, bt: u32,
+        bs: u32, bt: u32,
     ) {
         let original = segment(seq, ack, (tsv, tse), [(e[0], e[1]), (e[2], e[3])], pad);
-        let a = SeqAdjust { client_seq: cs, backend_seq: bs, backend_ts: bt };
+        let a = SeqAdjust { backend_seq: bs, backend_ts: bt, ..SeqAdjust::default() };
         let back = SeqAdjust {
-            client_seq: cs.wrapping_neg(),
             backend_seq: bs.wrapping_neg(),
             backend_ts: bt.wrapping_neg(),
+            ..SeqAdjust::default()
         };
         let mut h = original.clone();
         a.to_backend(&mut h).expect("valid");
@@ -149,5 +152,80 @@ proptest! {
         // Checksum 0x0000 and 0xffff are the same sum: compare the rest.
         prop_assert_eq!(&h[..16], &original[..16]);
         prop_assert_eq!(&h[18..], &original[18..]);
+    }
+}
+
+/// The PROXY protocol's shift: `len` header bytes at `from`.
+fn header_shift(from: u32, len: u32, bs: u32) -> SeqAdjust {
+    SeqAdjust {
+        client_seq: len,
+        client_from: from,
+        backend_seq: bs,
+        ..SeqAdjust::default()
+    }
+}
+
+#[test]
+fn the_header_shift_moves_client_bytes_after_the_first_and_not_before() {
+    let a = header_shift(1001, 28, 0);
+    // The SYN (ISN 1000) and the first payload byte keep their numbers.
+    for (seq, want) in [(1000, 1000), (1001, 1001), (1002, 1030), (5001, 5029)] {
+        let mut h = segment(seq, 7, (3, 4), [(8, 9), (10, 11)], 1);
+        a.to_backend(&mut h).expect("valid");
+        assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+        let (s, ack, ts, edges) = fields(&h);
+        assert_eq!((s, ack, ts, edges), (want, 7, (3, 4), vec![8, 9, 10, 11]));
+    }
+}
+
+#[test]
+fn the_backends_acks_lose_the_header_and_acks_inside_it_are_the_first_byte() {
+    let a = header_shift(1001, 28, 0);
+    // The SYN-ACK acknowledges 1001: the header's first byte, so 1001.
+    // 1001 + 28 + 100 acknowledges 100 client bytes.
+    let cases = [
+        (1001, 1001),
+        (1010, 1001),
+        (1028, 1001),
+        (1029, 1001),
+        (1129, 1101),
+    ];
+    for (ack, want) in cases {
+        let mut h = segment(77, ack, (3, 4), [(1005, 1129), (1200, 1300)], 2);
+        a.to_client(&mut h).expect("valid");
+        assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+        let (s, got, ts, edges) = fields(&h);
+        assert_eq!((s, got, ts), (77, want, (3, 4)));
+        assert_eq!(
+            edges,
+            vec![1001, 1101, 1172, 1272],
+            "SACK edges like the ack"
+        );
+    }
+}
+
+proptest! {
+    /// Any client byte after the first, shifted on the way to the
+    /// backend, comes back to the client as the same number when the
+    /// backend acknowledges it; with the SYN proxy's offsets as well, at
+    /// every alignment, across the wrap.
+    #[test]
+    fn a_shifted_byte_is_acknowledged_as_itself(
+        from: u32, len in 1u32..=107, k in 1u32..0x4000_0000, bs: u32, pad in 0usize..4,
+    ) {
+        let a = header_shift(from, len, bs);
+        let s = from.wrapping_add(k);
+        let mut h = segment(s, 5, (3, 4), [(6, 7), (8, 9)], pad);
+        a.to_backend(&mut h).expect("valid");
+        prop_assert!(l4_verifies(SRC, DST, IpProto::TCP, &h));
+        let on_wire = fields(&h).0;
+        prop_assert_eq!(on_wire, s.wrapping_add(len));
+        let mut back = segment(9, on_wire, (3, 4), [(on_wire, on_wire), (8, 9)], pad);
+        a.to_client(&mut back).expect("valid");
+        prop_assert!(l4_verifies(SRC, DST, IpProto::TCP, &back));
+        let (seq, ack, _, edges) = fields(&back);
+        prop_assert_eq!(seq, 9u32.wrapping_add(bs));
+        prop_assert_eq!(ack, s);
+        prop_assert_eq!(edges[0], s);
     }
 }

@@ -85,6 +85,9 @@ pub struct LbTables {
     /// Whether any active service has `syn_proxy`: without, a new flow
     /// never looks its service up for it.
     pub syn_proxying: bool,
+    /// Whether any active TCP service sends the PROXY protocol header
+    /// (its sessions need a splice slot, as the SYN proxy's).
+    pub proxy_tcp: bool,
     pub synproxy: SynProxySettings,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
@@ -345,6 +348,9 @@ fn compile(
         syn_proxying: services
             .iter()
             .any(|s| !s.state.is_retired() && s.spec.syn_proxy),
+        proxy_tcp: services.iter().any(|s| {
+            !s.state.is_retired() && s.spec.proto == IpProto::TCP && s.spec.proxy_protocol.is_some()
+        }),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),
         ingress,
