@@ -359,6 +359,17 @@ impl Config {
         Ok(LoadedConfig { config, source })
     }
 
+    /// The longest frame a port of this config receives: the largest port
+    /// `mtu` plus Ethernet header, two VLAN tags and CRC (what NIC drivers
+    /// count when they size receive buffers). The mbuf pool's buffers are
+    /// made this long, so every frame arrives in one mbuf.
+    pub fn largest_frame(&self) -> u16 {
+        /// Ethernet header 14, two VLAN tags 8, CRC 4.
+        const L2_OVERHEAD: u16 = 26;
+        let mtu = self.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
+        mtu.saturating_add(L2_OVERHEAD)
+    }
+
     /// The mbuf pool size: the configured one, or enough for every RX and
     /// TX descriptor, the per-core caches and a burst per queue, doubled.
     pub fn mbufs_needed(&self) -> u32 {
