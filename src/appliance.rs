@@ -102,7 +102,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         "ferrolb_mbufs",
         mbufs,
         cfg.mempool.cache,
-        cfg.largest_frame(),
+        cfg.mbuf_frame_room(),
     )
     .context("creating the mbuf pool")?;
 
