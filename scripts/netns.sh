@@ -7,6 +7,7 @@
 #   scripts/netns.sh list           # runs that exist (their NAME)
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
+#   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
 #   scripts/netns.sh ha NAME        # build run NAME as an active/backup pair (below)
 #   scripts/netns.sh mtu NAME MTU [router]  # a built run's links at MTU (below)
@@ -195,6 +196,21 @@ kernel_prepare() {
   done
 }
 
+# IPv6 on the links next to ferrolb (docs/ipv6.md, stage 1: ferrolb is an
+# IPv6 host on its interfaces, it does not route IPv6 yet): the router's
+# side of ext 2001:db8:2::fe/64, s1's eth0 2001:db8:1::11/64, without DAD
+# (nodad) so they are usable at once. NAME-lb keeps IPv6 off: its kernel
+# must not answer Neighbour Discovery on the veths ferrolb owns.
+ipv6_links() {
+  local n=$1 spec
+  for spec in "$n-router lb 2001:db8:2::fe/64" "$n-s1 eth0 2001:db8:1::11/64"; do
+    set -- $spec
+    nsctl "$1" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$1" "net.ipv6.conf.$2.disable_ipv6=0"
+    ip -n "$1" addr add "$3" dev "$2" nodad
+  done
+}
+
 # Once ferrolb made flb-ext: the host's default route goes through it.
 kernel_route() {
   local lb=$1-lb
@@ -347,6 +363,10 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh kernel-route NAME"
     kernel_route "$2"
     ;;
+  ipv6)
+    [ $# -eq 2 ] || die "usage: netns.sh ipv6 NAME"
+    ipv6_links "$2"
+    ;;
   scaleout)
     [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"
     [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
@@ -381,6 +401,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

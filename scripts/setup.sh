@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 # keepalived for the active/backup pair (tests/e2e_ha.rs,
 # docs/high-availability.md), dpkg-dev, binutils and systemd to build the
 # Debian package and check its units (scripts/package.sh, tests/package.rs).
-PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 keepalived dpkg-dev binutils systemd)
+PACKAGES=(libdpdk-dev dpdk dpdk-dev libclang-dev clang pkg-config libpcap-dev iproute2 ethtool openssl curl bird2 keepalived dpkg-dev binutils systemd iputils-ping)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

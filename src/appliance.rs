@@ -115,6 +115,11 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             tx_desc: p.tx_desc,
             promiscuous: p.promiscuous,
             mtu: Some(p.mtu),
+            // IPv6 interface addresses are solicited on multicast groups.
+            all_multicast: cfg
+                .interfaces
+                .iter()
+                .any(|i| i.port == p.name && i.addresses.iter().any(|a| a.v6().is_some())),
         };
         ports.push(
             Port::start(&eal, id, &p.name, &port_config, &pool)

@@ -94,6 +94,7 @@ pub fn start<'pool>(
             // Linux's default (1500): the kernel's own traffic, whatever
             // the port's MTU.
             mtu: None,
+            all_multicast: false,
         };
         let port = Port::start(eal, id, &k.name, &config, pool)?;
         for a in &k.addresses {

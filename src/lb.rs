@@ -41,7 +41,16 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         .map(|i| Interface {
             port: port_index(&i.port),
             vlan: i.vlan,
-            addrs: i.addresses.iter().map(|a| (a.addr, a.len)).collect(),
+            addrs: i
+                .addresses
+                .iter()
+                .filter_map(|a| a.v4().map(|a| (a.addr, a.len)))
+                .collect(),
+            addrs6: i
+                .addresses
+                .iter()
+                .filter_map(|a| a.v6().map(|a| (a.addr, a.len)))
+                .collect(),
         })
         .collect();
     let routes = cfg

@@ -163,6 +163,7 @@ pub fn print_services(tables: &LbTables) {
                 .addrs
                 .iter()
                 .map(|(a, l)| format!("{a}/{l}"))
+                .chain(iface.addrs6.iter().map(|(a, l)| format!("{a}/{l}")))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

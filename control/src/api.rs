@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -29,7 +29,7 @@ mod watch;
 pub use watch::*;
 
 use crate::config::{
-    BackendConfig, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
+    BackendConfig, IpPrefix, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
     SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
 };
 
@@ -689,7 +689,9 @@ pub struct RoutesReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteStatus {
-    pub prefix: Ipv4Prefix,
+    /// A connected prefix of either family (IPv6 ones are the interfaces'
+    /// IPv6 prefixes, which are not routed yet), or a static route's.
+    pub prefix: IpPrefix,
     /// `None` for a connected prefix.
     pub via: Option<Ipv4Addr>,
     /// The interface's port name (and VLAN).
@@ -704,7 +706,8 @@ pub struct NeighboursReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighbourStatus {
-    pub address: Ipv4Addr,
+    /// IPv4 (ARP, static) or IPv6 (learned by Neighbour Discovery).
+    pub address: IpAddr,
     /// `None` while being resolved.
     pub mac: Option<String>,
     /// `static`, `reachable` or `incomplete`.

@@ -101,6 +101,7 @@ fn config(mode: Mode) -> LbConfig {
                 (Ipv4Addr::new(10, 0, 0, 1), 24),
                 (Ipv4Addr::new(10, 0, 1, 1), 24),
             ],
+            addrs6: Vec::new(),
         }],
         routes: vec![StaticRoute {
             prefix: Ipv4Addr::UNSPECIFIED,
@@ -311,6 +312,50 @@ fn pipeline(c: &mut Criterion) {
     bench_mode(c, "pipeline_poll32/dr_trace_armed", Mode::Dr, false, true);
     bench_mode(c, "pipeline_poll32/nat_trace_armed", Mode::Nat, true, true);
     bench_redirected(c);
+    bench_syn_proxy(c);
+}
+
+/// SYNs to a `syn_proxy` NAT service: each answered with a cookie SYN-ACK
+/// out of the port it came in by, no session made. The pipeline's share of
+/// perf/run.sh's `syn-proxy` row.
+fn bench_syn_proxy(c: &mut Criterion) {
+    let name = "pipeline_poll32/syn_proxy_answer";
+    let mut cfg = config(Mode::Nat);
+    cfg.services[0].syn_proxy = true;
+    let tables = Arc::new(LbTables::build(&cfg).expect("tables"));
+    let mut p: Pipeline<TestBuf> = Pipeline::new(tables, 0, 1, 0).expect("pipeline");
+    // Even flows are TCP: their SYNs.
+    let syns: Vec<TestBuf> = (0..FLOWS)
+        .filter(|k| k % 2 == 0)
+        .map(|k| TestBuf::new(&client(k, true)))
+        .collect();
+    let n = syns.len();
+    let mut io = MemoryIo::new(vec![Vec::new()]);
+    let mut at = 0;
+    let mut sent = 0u64;
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                io.rx[0].extend((0..BURST).map(|j| syns[(at + j) % n].clone()));
+                at = (at + BURST) % n;
+                sent += BURST as u64;
+                io.tx[0].clear();
+                let start = Instant::now();
+                black_box(p.poll(&mut io, 0));
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    let counters = p.counters();
+    assert_eq!(
+        counters.events.synproxy_syn_answered, sent,
+        "{name}: every SYN answered"
+    );
+    assert_eq!(counters.events.sessions_created, 0, "{name}: sessions made");
+    let drops: u64 = counters.drops.iter().map(|(_, n)| n).sum();
+    assert_eq!(drops, 0, "{name}: drops {:?}", counters.drops);
 }
 
 criterion_group!(benches, pipeline);

@@ -31,8 +31,27 @@ pub enum DropReason {
     Fragment,
     /// An IPv4 protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol,
-    /// IPv6 is parsed and classified but not forwarded yet.
+    /// IPv6 that is not ours to answer (not Neighbour Discovery or echo
+    /// for an owned address): IPv6 is not forwarded yet.
     Ipv6NotForwarded,
+    /// IPv6 to one of our addresses with an extension-header chain we
+    /// refuse (cut short, too long, hop-by-hop not first, a routing header
+    /// with segments left, two fragment headers).
+    Ipv6BadChain,
+    /// IPv6 to one of our addresses that we do not answer: another
+    /// protocol than ICMPv6, an ICMPv6 type other than echo request and
+    /// Neighbour Discovery, a fragment.
+    Ipv6LocalUnhandled,
+    /// An ICMPv6 message for us whose checksum does not verify.
+    Icmpv6BadChecksum,
+    /// A Neighbour Discovery message with a hop limit other than 255: it
+    /// crossed a router (RFC 4861 7.1).
+    NdBadHopLimit,
+    /// A Neighbour Discovery message that fails RFC 4861's checks: code
+    /// not 0, a group as target, a malformed option, DAD not to a
+    /// solicited-node group or with a link-layer address, a solicited
+    /// advertisement to a group.
+    NdMalformed,
     /// The TCP, UDP or ICMP header is cut short or its length field is bad.
     TruncatedL4,
     /// An ICMP message whose checksum does not verify.
@@ -139,7 +158,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 53] = [
+    pub const ALL: [DropReason; 58] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -151,6 +170,11 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::UnsupportedProtocol,
         DropReason::Ipv6NotForwarded,
+        DropReason::Ipv6BadChain,
+        DropReason::Ipv6LocalUnhandled,
+        DropReason::Icmpv6BadChecksum,
+        DropReason::NdBadHopLimit,
+        DropReason::NdMalformed,
         DropReason::TruncatedL4,
         DropReason::BadIcmpChecksum,
         DropReason::BadIcmpQuote,
@@ -211,6 +235,11 @@ impl DropReason {
             DropReason::Fragment => "fragment",
             DropReason::UnsupportedProtocol => "unsupported_protocol",
             DropReason::Ipv6NotForwarded => "ipv6_not_forwarded",
+            DropReason::Ipv6BadChain => "ipv6_bad_chain",
+            DropReason::Ipv6LocalUnhandled => "ipv6_local_unhandled",
+            DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
+            DropReason::NdBadHopLimit => "nd_bad_hop_limit",
+            DropReason::NdMalformed => "nd_malformed",
             DropReason::TruncatedL4 => "truncated_l4",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
             DropReason::BadIcmpQuote => "bad_icmp_quote",

@@ -6,9 +6,11 @@
 //! steps promise (a refused rewrite changes nothing, a rewritten packet
 //! classifies again with the tuple it was given, checksums that verified
 //! still verify). A panic here is a bug; `cargo fuzz run packet_path` and the
-//! corpus replay test in `cargo test` both call it.
+//! corpus replay test in `cargo test` both call it. IPv6 goes through the
+//! host side (`net::nd`): whatever it answers must be an IPv6 packet whose
+//! ICMPv6 checksum verifies.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::buf::{PacketBuf, TestBuf};
 use crate::checksum;
@@ -43,7 +45,7 @@ pub fn run_packet_path(data: &[u8]) {
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
-        Ok(Classified::Ipv6 { .. }) => {}
+        Ok(Classified::Ipv6 { l3_offset, .. }) => run_ipv6(data, l3_offset, &mut drops),
         Ok(Classified::Arp { l3_offset, .. }) => {
             // Own whatever the packet asks about, so the reply path runs too.
             let at = arp::field::TARGET_IP;
@@ -73,6 +75,65 @@ pub fn run_packet_path(data: &[u8]) {
         }
         Ok(Classified::Ipv4(meta)) => run_ipv4(data, &meta, &mut drops),
     }
+}
+
+/// The IPv6 host side on `data`, owning what the packet names (its
+/// destination and a Neighbour Discovery target) so the answers are
+/// written too, and owning nothing.
+fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
+    use crate::net::addrs::Addr6Set;
+    use crate::net::nd::{self, Ipv6Local};
+    use crate::wire::icmpv6::field::ND_TARGET;
+    use crate::wire::ipv6::{field, IPV6_HEADER_LEN};
+    let addr_at = |at: usize| {
+        let mut a = [0u8; 16];
+        if let Some(b) = data.get(at..at + 16) {
+            a.copy_from_slice(b);
+        }
+        Ipv6Addr::from(a)
+    };
+    let dst = addr_at(l3 + field::DST_ADDR.start);
+    let target = addr_at(l3 + IPV6_HEADER_LEN + ND_TARGET.start);
+    for owned in [Addr6Set::new([dst, target]), Addr6Set::default()] {
+        let mut frame = data.to_vec();
+        let len = match nd::inspect(data, l3, &owned) {
+            Err(reason) => {
+                drops.count(reason);
+                continue;
+            }
+            Ok(Ipv6Local::NotOurs | Ipv6Local::Advertisement(_)) => continue,
+            Ok(Ipv6Local::Solicitation(s)) => {
+                frame.resize(nd::advertisement_len(l3), 0);
+                assert!(nd::write_advertisement(&mut frame, l3, OUR_MAC, &s));
+                frame.len()
+            }
+            Ok(Ipv6Local::Echo(e)) => {
+                assert!(nd::write_echo_reply(&mut frame, l3, OUR_MAC, &e));
+                nd::echo_reply_len(l3, &e)
+            }
+        };
+        frame.truncate(len);
+        assert_icmpv6_answer(&frame, l3);
+    }
+}
+
+/// `frame` holds, at `l3`, an IPv6 packet with an ICMPv6 message right
+/// after the fixed header, exactly as long as its payload length says, its
+/// checksum verified.
+fn assert_icmpv6_answer(frame: &[u8], l3: usize) {
+    use crate::wire::ipv6::{NextHeader, IPV6_HEADER_LEN};
+    use crate::wire::{Icmpv6Packet, Ipv6Packet};
+    let ip = Ipv6Packet::new(frame.get(l3..).unwrap_or(&[])).expect("an IPv6 answer parses");
+    assert_eq!(ip.next_header(), NextHeader::ICMPV6);
+    assert_eq!(
+        l3 + IPV6_HEADER_LEN + usize::from(ip.payload_len()),
+        frame.len()
+    );
+    let msg = Icmpv6Packet::new(&frame[l3 + IPV6_HEADER_LEN..]).expect("ICMPv6");
+    assert!(
+        msg.checksum_ok(ip.src(), ip.dst()),
+        "our ICMPv6 checksum verifies"
+    );
 }
 
 /// A pipeline with every mode, a SNAT rule and a VLAN interface, so the
@@ -137,11 +198,16 @@ fn run_pipeline(data: &[u8]) {
                 port: 0,
                 vlan: None,
                 addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 24)],
+                addrs6: vec![
+                    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 64),
+                    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1), 64),
+                ],
             },
             Interface {
                 port: 0,
                 vlan: Some(100),
                 addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+                addrs6: vec![(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1), 64)],
             },
         ],
         routes: vec![StaticRoute {
@@ -209,6 +275,7 @@ fn run_pipeline(data: &[u8]) {
     }
     for out in io.sent_frames(0) {
         match classify(&out) {
+            Ok(Classified::Ipv6 { l3_offset, .. }) => assert_icmpv6_answer(&out, l3_offset),
             Ok(_) | Err(crate::drop::DropReason::UnsupportedProtocol) => {}
             Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
         }
@@ -521,6 +588,9 @@ mod tests {
                 "udp_last_fragment",
                 testutil::fragment(&big_udp, 14, 1024)[1].clone(),
             ),
+            ("nd_solicitation", nd_seed(false)),
+            ("nd_dad", nd_seed(true)),
+            ("echo6", echo6_seed()),
             (
                 "big_udp",
                 testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),
@@ -532,8 +602,84 @@ mod tests {
         }
     }
 
+    /// A Neighbor Solicitation for 2001:db8::1 (the fuzzing pipeline's),
+    /// from a link-local address or, for DAD, from ::.
+    fn nd_seed(dad: bool) -> Vec<u8> {
+        use etherparse::{Icmpv6Type, PacketBuilder};
+        let target: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let mut body = target.octets().to_vec();
+        let src = match dad {
+            true => Ipv6Addr::UNSPECIFIED,
+            false => {
+                body.extend_from_slice(&[1, 1, 2, 0, 0, 0, 0, 0x0c]);
+                "fe80::c".parse().unwrap()
+            }
+        };
+        let t = Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        };
+        let dst: Ipv6Addr = "ff02::1:ff00:1".parse().unwrap();
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], [0x33, 0x33, 0xff, 0, 0, 1])
+            .ipv6(src.octets(), dst.octets(), 255)
+            .icmpv6(t)
+            .write(&mut v, &body)
+            .expect("writes");
+        v
+    }
+
+    /// An echo request to 2001:db8::1.
+    fn echo6_seed() -> Vec<u8> {
+        use etherparse::{IcmpEchoHeader, Icmpv6Type, PacketBuilder};
+        let t = Icmpv6Type::EchoRequest(IcmpEchoHeader { id: 1, seq: 1 });
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8::c".parse::<Ipv6Addr>().unwrap().octets(),
+                "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets(),
+                64,
+            )
+            .icmpv6(t)
+            .write(&mut v, b"ping6")
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_seeds_reach_the_answers() {
+        use crate::net::addrs::Addr6Set;
+        use crate::net::nd::{inspect, Ipv6Local};
+        let owned = Addr6Set::new(["2001:db8::1".parse().unwrap()]);
+        let kinds: Vec<_> = [nd_seed(false), nd_seed(true), echo6_seed()]
+            .iter()
+            .map(|f| match inspect(f, 14, &owned) {
+                Ok(Ipv6Local::Solicitation(s)) => (s.is_dad() as u8) + 1,
+                Ok(Ipv6Local::Echo(_)) => 3,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, vec![1, 2, 3]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Neighbour Discovery and echo with a few bytes flipped: through
+        /// every check of `net::nd` and, when still good, its answers.
+        #[test]
+        fn mutated_ipv6_host_frames_never_panic(
+            which in 0..3usize,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut frame = [nd_seed(false), nd_seed(true), echo6_seed()][which].clone();
+            for (at, byte) in flips {
+                let i = at.index(frame.len());
+                frame[i] = byte;
+            }
+            run_packet_path(&frame);
+        }
 
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {

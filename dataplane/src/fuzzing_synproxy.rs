@@ -92,6 +92,7 @@ fn proxied_nat() -> Pipeline<TestBuf> {
             port: 0,
             vlan: None,
             addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+            addrs6: Vec::new(),
         }],
         routes: vec![StaticRoute {
             prefix: Ipv4Addr::UNSPECIFIED,

@@ -93,8 +93,13 @@ pub enum Classified {
         vlan: Option<u16>,
     },
     Ipv4(Ipv4Meta),
-    /// IPv6 is recognised and counted, not forwarded yet.
+    /// An IPv6 packet starting at `l3_offset` (its fixed header checked:
+    /// version, payload length within the frame). Answered when it is
+    /// Neighbour Discovery or echo for one of our addresses
+    /// ([`crate::net::nd`]), not forwarded yet.
     Ipv6 {
+        l3_offset: usize,
+        vlan: Option<u16>,
         next_header: u8,
     },
 }
@@ -232,6 +237,8 @@ fn classify_any(frame: &[u8], ipv4_checksum: HwChecksum) -> Result<Classified, D
             vlan: l2.vlan,
         }),
         EtherType::IPV6 => Ipv6Packet::new(l3).map(|p| Classified::Ipv6 {
+            l3_offset: l2.l3_offset,
+            vlan: l2.vlan,
             next_header: p.next_header(),
         }),
         _ => Err(DropReason::UnsupportedEtherType),
@@ -694,6 +701,22 @@ mod tests {
         v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
         v6[14] = 0x60;
         v6[20] = 17;
-        assert_eq!(classify(&v6), Ok(Classified::Ipv6 { next_header: 17 }));
+        assert_eq!(
+            classify(&v6),
+            Ok(Classified::Ipv6 {
+                l3_offset: 14,
+                vlan: None,
+                next_header: 17
+            })
+        );
+        let v6_tagged = testutil::vlan_tag(&v6, 7);
+        assert_eq!(
+            classify(&v6_tagged),
+            Ok(Classified::Ipv6 {
+                l3_offset: 18,
+                vlan: Some(7),
+                next_header: 17
+            })
+        );
     }
 }

@@ -800,7 +800,7 @@ mod tests {
                 assert_eq!(
                     n,
                     vec![NeighbourView {
-                        addr: ip(RIP2),
+                        addr: ip(RIP2).into(),
                         mac: Some(MacAddr(RS2)),
                         state: "reachable",
                     }]

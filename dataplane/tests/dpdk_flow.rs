@@ -112,6 +112,7 @@ fn rte_flow_steering_on_virtual_devices() {
         tx_desc: 256,
         promiscuous: true,
         mtu: None,
+        all_multicast: false,
     };
     let targets = [
         SteerTarget {

@@ -76,6 +76,7 @@ fn jumbo_frames_fit_one_mbuf(eal: &Eal, pool: &Mempool) {
         tx_desc: 256,
         promiscuous: true,
         mtu: Some(9000),
+        all_multicast: false,
     };
     let null = Port::find(eal, "net_null0").expect("net_null0 probed");
     assert!(Port::mtu_range(eal, null).expect("info").contains(9000));
@@ -153,6 +154,7 @@ fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
         tx_desc: 256,
         promiscuous: true,
         mtu: None,
+        all_multicast: false,
     };
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
     let queues = port.take_queues().expect("queues");

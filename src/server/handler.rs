@@ -18,7 +18,7 @@ use control::api::{
     Op, Request, Response, RouteStatus, RoutesReply, SessionsReply, StatsReply, WorkerStatus,
     DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT, PROTOCOL_VERSION,
 };
-use control::config::{Config, InterfaceConfig, Ipv4Prefix};
+use control::config::{Config, InterfaceConfig};
 use control::ops::{self, Flush};
 use dataplane::dpdk::Port;
 use dataplane::live::LiveTables;
@@ -510,7 +510,7 @@ impl ApplianceHandler<'_, '_> {
             let name = interface_name(iface);
             for a in &iface.addresses {
                 routes.push(RouteStatus {
-                    prefix: connected(a),
+                    prefix: a.connected(),
                     via: None,
                     interface: name.clone(),
                 });
@@ -521,11 +521,15 @@ impl ApplianceHandler<'_, '_> {
             let interface = config
                 .interfaces
                 .iter()
-                .find(|i| i.addresses.iter().any(|a| a.contains(r.via)))
+                .find(|i| {
+                    i.addresses
+                        .iter()
+                        .any(|a| a.v4().is_some_and(|a| a.contains(r.via)))
+                })
                 .map(interface_name)
                 .unwrap_or_default();
             routes.push(RouteStatus {
-                prefix: r.prefix,
+                prefix: r.prefix.into(),
                 via: Some(r.via),
                 interface,
             });
@@ -540,7 +544,7 @@ impl ApplianceHandler<'_, '_> {
                 .neighbours
                 .iter()
                 .map(|n| NeighbourStatus {
-                    address: n.address,
+                    address: n.address.into(),
                     mac: Some(n.mac.to_string()),
                     state: "static".into(),
                     worker: None,
@@ -596,14 +600,6 @@ fn flush_request(flush: &Flush) -> FlushRequest {
     FlushRequest {
         services: flush.services.clone(),
         backends: flush.backends.clone(),
-    }
-}
-
-/// An interface address's connected prefix (host bits cleared).
-fn connected(a: &Ipv4Prefix) -> Ipv4Prefix {
-    Ipv4Prefix {
-        addr: a.network(),
-        len: a.len,
     }
 }
 

@@ -796,7 +796,25 @@ fn check_frame(f: &[u8]) -> Result<(), String> {
             }
         }
         EtherType::IPV4 => check_ipv4(rest, "ip"),
+        EtherType::IPV6 => check_icmpv6(rest),
         other => Err(format!("unexpected EtherType {other:?}")),
+    }
+}
+
+/// What the appliance sends on IPv6 (issue 20, stage 1): ICMPv6 right
+/// after the fixed header, its checksum valid.
+fn check_icmpv6(p: &[u8]) -> Result<(), String> {
+    let (h, rest) = etherparse::Ipv6Header::from_slice(p).map_err(|e| format!("ipv6: {e}"))?;
+    if h.next_header != IpNumber::IPV6_ICMP {
+        return Err(format!("ipv6: next header {:?}, not ICMPv6", h.next_header));
+    }
+    let msg = rest
+        .get(..usize::from(h.payload_length))
+        .ok_or("ipv6: payload length past the frame")?;
+    let m = etherparse::Icmpv6Slice::from_slice(msg).map_err(|e| format!("icmpv6: {e}"))?;
+    match m.is_checksum_valid(h.source, h.destination) {
+        true => Ok(()),
+        false => Err("icmpv6: bad checksum".into()),
     }
 }
 

@@ -10,6 +10,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+mod prefilter;
+pub use prefilter::Prefilter;
+
 /// Which address or port of a packet a test looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -108,6 +111,8 @@ pub struct FilterProgram {
     /// The program's one op when it has only one (the usual `host X` or
     /// `port N`), held inline so the test follows no pointer.
     leaf: Option<Op>,
+    /// A cheap necessary condition on the tuple, run before the program.
+    prefilter: Prefilter,
     /// The filter it was compiled from, in its text form.
     text: String,
 }
@@ -140,6 +145,7 @@ impl Filter {
                 _ => None,
             },
             ops,
+            prefilter: Prefilter::of(self),
             text: self.to_string(),
         })
     }
@@ -240,6 +246,7 @@ impl FilterProgram {
             ops: Vec::new(),
             reads_tcp_flags: false,
             leaf: None,
+            prefilter: Prefilter::ANY,
             text: String::new(),
         }
     }
@@ -255,6 +262,13 @@ impl FilterProgram {
     #[inline]
     pub fn reads_tcp_flags(&self) -> bool {
         self.reads_tcp_flags
+    }
+
+    /// The program's cheap necessary condition on the tuple: a packet it
+    /// refuses, the program refuses too.
+    #[inline]
+    pub fn prefilter(&self) -> Prefilter {
+        self.prefilter
     }
 
     /// The filter's text form ("" for all).

@@ -124,7 +124,7 @@ impl GarpConfig {
 pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> {
     let mut owned = HashMap::new();
     for (i, iface) in config.interfaces.iter().enumerate() {
-        for a in &iface.addresses {
+        for a in iface.addresses.iter().filter_map(|a| a.v4()) {
             owned.insert(a.addr, format!("interface[{i}].addresses"));
         }
     }

@@ -17,6 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
+use super::prefix6::{v4_addr, v4_addrs, v4_sockets, IpPrefix};
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -71,6 +72,9 @@ impl FromStr for Ipv4Prefix {
             Some((addr, len)) => (addr, Some(len)),
             None => (s, None),
         };
+        if super::prefix6::looks_ipv6(addr) {
+            return Err(format!("{s}: {}", super::prefix6::IPV6_NOT_YET));
+        }
         let addr: Ipv4Addr = addr.parse().map_err(|_| {
             format!("{s:?}: expected an IPv4 address like \"10.0.0.1\" or a prefix like \"10.0.0.0/24\"")
         })?;
@@ -182,6 +186,8 @@ macro_rules! serde_via_str {
     };
 }
 
+pub(super) use serde_via_str;
+
 serde_via_str!(
     Ipv4Prefix,
     "an IPv4 prefix string like \"10.0.0.1/24\" or an address like \"10.0.0.1\""
@@ -202,8 +208,9 @@ pub struct InterfaceConfig {
     /// untagged frames.
     pub vlan: Option<u16>,
     /// Owned addresses with their prefix length, host bits kept
-    /// (`10.0.0.1/24`).
-    pub addresses: Vec<Ipv4Prefix>,
+    /// (`10.0.0.1/24`, `2001:db8::1/64`). IPv6 ones are answered for
+    /// (Neighbour Discovery, echo), not routed yet.
+    pub addresses: Vec<IpPrefix>,
 }
 
 /// A static route; the longest matching prefix wins.
@@ -213,6 +220,7 @@ pub struct RouteConfig {
     /// The destination prefix, without host bits.
     pub prefix: Ipv4Prefix,
     /// The next hop, in a connected prefix.
+    #[serde(deserialize_with = "v4_addr")]
     pub via: Ipv4Addr,
 }
 
@@ -220,6 +228,7 @@ pub struct RouteConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourConfig {
+    #[serde(deserialize_with = "v4_addr")]
     pub address: Ipv4Addr,
     pub mac: MacAddr,
 }
@@ -391,6 +400,7 @@ impl fmt::Display for SchedulerName {
 pub struct ServiceConfig {
     /// For reports only.
     pub name: Option<String>,
+    #[serde(deserialize_with = "v4_addr")]
     pub vip: Ipv4Addr,
     pub protocol: Protocol,
     /// The port, or the first of a range; 0: every port of the VIP.
@@ -402,7 +412,11 @@ pub struct ServiceConfig {
     /// More `"VIP:PORT"` the service listens on, same protocol, sharing its
     /// backends, scheduler and persistence (a firewall-mark group; port 0:
     /// every port of that VIP).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "v4_sockets"
+    )]
     pub also_listen: Vec<std::net::SocketAddrV4>,
     pub mode: LbMode,
     /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only; each
@@ -427,7 +441,7 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pickup: Option<bool>,
     /// FULLNAT only, and required there: the source addresses backends see.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "v4_addrs")]
     pub local_addresses: Vec<Ipv4Addr>,
     /// FULLNAT: the ports handed out per local address. Left out when
     /// written back if it is the default (only FULLNAT may write it).
@@ -651,6 +665,7 @@ impl ServiceConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
+    #[serde(deserialize_with = "v4_addr")]
     pub address: Ipv4Addr,
     /// Default: the service port. DR and TUN cannot change it.
     pub port: Option<u16>,
@@ -714,6 +729,7 @@ pub struct SnatConfig {
     /// The egress `[[port]]` name.
     pub port: String,
     /// The public addresses.
+    #[serde(deserialize_with = "v4_addrs")]
     pub addresses: Vec<Ipv4Addr>,
     #[serde(default)]
     pub ports: PortRange,

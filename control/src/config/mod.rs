@@ -12,6 +12,7 @@ mod control;
 mod kernel;
 mod lb;
 mod parse_all;
+mod prefix6;
 mod source;
 mod sync;
 mod synproxy;
@@ -40,6 +41,7 @@ pub use lb::{
     Protocol, ProxyProtocol, RouteConfig, SchedulerName, ServiceConfig, SessionsConfig, SnatConfig,
     TimeoutsConfig, MAX_SERVICE_NAME, MAX_SESSIONS, MAX_TIMEOUT,
 };
+pub use prefix6::{IpPrefix, Ipv6Prefix, IPV6_NOT_YET};
 pub use source::{ConfigError, ConfigErrors, ConfigSource, KeyPath, KeySeg};
 pub use sync::{SyncConfig, MAX_SYNC_PEERS};
 pub use synproxy::SynProxyConfig;
@@ -428,6 +430,8 @@ mod tests_addr;
 mod tests_check;
 #[cfg(test)]
 mod tests_control;
+#[cfg(test)]
+mod tests_ipv6;
 #[cfg(test)]
 mod tests_kernel;
 #[cfg(test)]

@@ -89,14 +89,18 @@ fn the_documented_example_parses_and_validates() {
     assert_eq!(
         cfg.interfaces[0].addresses,
         vec![
-            Ipv4Prefix {
+            IpPrefix::V4(Ipv4Prefix {
                 addr: Ipv4Addr::new(10, 0, 0, 1),
                 len: 24
-            },
-            Ipv4Prefix {
+            }),
+            IpPrefix::V4(Ipv4Prefix {
                 addr: Ipv4Addr::new(10, 0, 1, 1),
                 len: 24
-            },
+            }),
+            IpPrefix::V6(Ipv6Prefix {
+                addr: "2001:db8::1".parse().unwrap(),
+                len: 64
+            }),
         ]
     );
     assert_eq!(cfg.routes[0].via, Ipv4Addr::new(10, 0, 0, 254));

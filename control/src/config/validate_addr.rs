@@ -18,7 +18,7 @@
 //! address than the backend's.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, MacAddr};
 
@@ -37,6 +37,23 @@ pub fn special_use(a: Ipv4Addr) -> Option<&'static str> {
         Some("a multicast address (224.0.0.0/4)")
     } else if first >= 240 {
         Some("a reserved address (240.0.0.0/4)")
+    } else {
+        None
+    }
+}
+
+/// Why `a` can never be a host's own unicast IPv6 address, if it cannot.
+/// Link-local addresses (fe80::/10) are allowed: Neighbour Discovery uses
+/// them.
+pub fn special_use6(a: Ipv6Addr) -> Option<&'static str> {
+    if a.is_unspecified() {
+        Some("the unspecified address")
+    } else if a.is_loopback() {
+        Some("the loopback address")
+    } else if a.is_multicast() {
+        Some("a multicast address (ff00::/8)")
+    } else if a.to_ipv4_mapped().is_some() {
+        Some("an IPv4-mapped address (::ffff:0:0/96)")
     } else {
         None
     }
@@ -91,6 +108,7 @@ impl Uses {
         };
         for (i, ifc) in config.interfaces.iter().enumerate() {
             for (j, a) in ifc.addresses.iter().enumerate() {
+                let Some(a) = a.v4() else { continue };
                 if (1..=32).contains(&a.len) {
                     u.connected.push(*a);
                 }
@@ -265,6 +283,8 @@ fn interfaces(c: &mut Check<'_>, config: &Config) {
     for (i, ifc) in config.interfaces.iter().enumerate() {
         let at = KeyPath::root().key("interface").index(i).key("addresses");
         for (j, p) in ifc.addresses.iter().enumerate() {
+            // IPv6 ones are checked with the interface (`validate_lb.rs`).
+            let Some(p) = p.v4() else { continue };
             let a = p.addr;
             if let Some(why) = special_use(a) {
                 c.err(

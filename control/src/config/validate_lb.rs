@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::validate_addr::special_use6;
 use super::{
-    service_name_problem, Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, LbMode, Protocol,
-    ServiceConfig, TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
+    service_name_problem, Config, ConfigError, ConfigSource, IpPrefix, Ipv4Prefix, Ipv6Prefix,
+    KeyPath, LbMode, Protocol, ServiceConfig, TimeoutsConfig, MAX_SESSIONS, MAX_TIMEOUT,
 };
 
 /// 802.1Q VLAN IDs usable on an interface (0 and 4095 are reserved).
@@ -146,6 +147,7 @@ fn needs_interfaces(c: &mut Check<'_>, config: &Config) {
 fn interfaces<'a>(c: &mut Check<'_>, config: &'a Config, known: &mut Known<'a>) {
     let mut seen: HashMap<(&str, Option<u16>), usize> = HashMap::new();
     let mut owned: HashMap<Ipv4Addr, KeyPath> = HashMap::new();
+    let mut owned6: HashMap<Ipv6Addr, KeyPath> = HashMap::new();
     for (i, ifc) in config.interfaces.iter().enumerate() {
         let at = KeyPath::root().key("interface").index(i);
         if !known.ports.contains(ifc.port.as_str()) {
@@ -177,8 +179,15 @@ fn interfaces<'a>(c: &mut Check<'_>, config: &'a Config, known: &mut Known<'a>) 
                 "no addresses: an interface needs at least one, like \"10.0.0.1/24\"",
             );
         }
-        for (j, a) in ifc.addresses.iter().enumerate() {
+        for (j, p) in ifc.addresses.iter().enumerate() {
             let here = addresses.index(j);
+            let a = match p {
+                IpPrefix::V4(a) => a,
+                IpPrefix::V6(a) => {
+                    interface_address6(c, here, a, &mut owned6);
+                    continue;
+                }
+            };
             if a.len == 0 {
                 c.err(
                     here.clone(),
@@ -197,6 +206,39 @@ fn interfaces<'a>(c: &mut Check<'_>, config: &'a Config, known: &mut Known<'a>) 
                     owned.insert(a.addr, here);
                 }
             }
+        }
+    }
+}
+
+/// An IPv6 interface address: a usable prefix length, a unicast address,
+/// owned once.
+fn interface_address6(
+    c: &mut Check<'_>,
+    here: KeyPath,
+    a: &Ipv6Prefix,
+    owned: &mut HashMap<Ipv6Addr, KeyPath>,
+) {
+    if a.len == 0 {
+        c.err(
+            here,
+            format!(
+                "{a}: an interface address needs a prefix length of 1..=128, like \"{}/64\"",
+                a.addr
+            ),
+        );
+        return;
+    }
+    if let Some(why) = special_use6(a.addr) {
+        c.err(
+            here,
+            format!("{} is {why}: it cannot be an interface address", a.addr),
+        );
+        return;
+    }
+    match owned.get(&a.addr) {
+        Some(first) => c.err(here, format!("{} is already owned by {first}", a.addr)),
+        None => {
+            owned.insert(a.addr, here);
         }
     }
 }

@@ -153,6 +153,19 @@ proptest! {
         }
     }
 
+    /// The prefilter never refuses a packet the program takes.
+    #[test]
+    fn the_prefilter_refuses_only_what_the_program_refuses(f in filter(), pkts in prop::collection::vec(packet(), 16)) {
+        let program = f.compile().unwrap();
+        let pre = program.prefilter();
+        for p in &pkts {
+            if program.matches(p) {
+                let passes = pre.passes(u32::from(p.src), u32::from(p.dst), p.src_port, p.dst_port, p.proto);
+                prop_assert!(passes, "{} took {:?}, its prefilter {:?} did not", f, p, pre);
+            }
+        }
+    }
+
     /// Any text at all: an error or a filter, never a panic.
     #[test]
     fn any_text_is_parsed_or_refused(text in "[a-z0-9./()!&| ]{0,40}") {

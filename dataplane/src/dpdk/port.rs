@@ -18,6 +18,10 @@ pub struct PortConfig {
     /// (`rte_eth_dev_set_mtu`; see [`MtuRange`] and [`MtuSetting`]), or
     /// `None` to leave the device's own (a kernel interface's).
     pub mtu: Option<u16>,
+    /// Accept frames for every multicast MAC: IPv6 Neighbour Discovery
+    /// comes to solicited-node groups (33:33:ff:xx:xx:xx), which a device
+    /// filtering by MAC drops otherwise. Implied by `promiscuous`.
+    pub all_multicast: bool,
 }
 
 /// The MTUs a device takes, as `rte_eth_dev_info` reports them and ethdev
@@ -269,6 +273,12 @@ impl<'pool> Port<'pool> {
             let ret = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
             if ret != 0 && ret != -95 {
                 return Err(err("rte_eth_promiscuous_enable", ret));
+            }
+        } else if config.all_multicast {
+            // SAFETY: started port. -ENOTSUP is harmless the same way.
+            let ret = unsafe { dpdk_sys::rte_eth_allmulticast_enable(id) };
+            if ret != 0 && ret != -95 {
+                return Err(err("rte_eth_allmulticast_enable", ret));
             }
         }
         Ok(port)

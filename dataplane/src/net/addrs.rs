@@ -1,8 +1,9 @@
-//! The set of IPv4 addresses the appliance owns: interface addresses, VIPs,
-//! local (FULLNAT) addresses and SNAT addresses. ARP and echo are answered
-//! for exactly these.
+//! The sets of addresses the appliance owns. IPv4: interface addresses,
+//! VIPs, local (FULLNAT) addresses and SNAT addresses; ARP and echo are
+//! answered for exactly these. IPv6: interface addresses (stage 1 of issue
+//! 20); Neighbour Discovery and echo are answered for exactly these.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A sorted array of addresses: built on the control thread, then only read
 /// (binary search, O(log n), no allocation).
@@ -38,9 +39,54 @@ impl AddrSet {
     }
 }
 
+/// [`AddrSet`] for IPv6 addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Addr6Set {
+    sorted: Vec<u128>,
+}
+
+impl Addr6Set {
+    /// The set of `addrs` (duplicates collapse).
+    pub fn new<I: IntoIterator<Item = Ipv6Addr>>(addrs: I) -> Self {
+        let mut sorted: Vec<u128> = addrs.into_iter().map(u128::from).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        Addr6Set { sorted }
+    }
+
+    #[inline]
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        self.sorted.binary_search(&u128::from(a)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.sorted.iter().map(|&a| Ipv6Addr::from(a))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv6_set_contains_exactly_what_was_given() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b: Ipv6Addr = "fe80::1".parse().unwrap();
+        let s = Addr6Set::new([b, a, b]);
+        assert_eq!(s.len(), 2);
+        assert!(s.contains(a) && s.contains(b));
+        assert!(!s.contains("2001:db8::2".parse().unwrap()));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![a, b]);
+        assert!(Addr6Set::default().is_empty());
+    }
 
     #[test]
     fn contains_exactly_what_was_given() {

@@ -1,4 +1,5 @@
-//! What the appliance answers itself: ARP for its addresses, neighbour
+//! What the appliance answers itself: ARP for its addresses (and
+//! Neighbour Discovery for its IPv6 ones, `nd`), neighbour
 //! resolution with a bounded wait queue, ICMP echo and ICMP errors, and the
 //! route table.
 
@@ -6,5 +7,6 @@ pub mod addrs;
 pub mod arp;
 pub mod hop_cache;
 pub mod icmp;
+pub mod nd;
 pub mod neighbour;
 pub mod route;

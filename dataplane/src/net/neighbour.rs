@@ -11,14 +11,44 @@
 //! The clock is the caller's (any monotonic tick count); so are the packets:
 //! `P` is generic, so the table holds mbufs on the wire and plain values in
 //! tests, and hands every packet it lets go of back to the caller.
+//!
+//! The table is generic over the address family ([`NeighbourAddr`]): ARP
+//! fills the IPv4 one (the default), Neighbour Discovery an IPv6 one.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::drop::DropReason;
 use crate::wire::ethernet::MacAddr;
 
 /// Slots examined for one address.
 pub const PROBE_WINDOW: usize = 8;
+
+/// An address a neighbour table is keyed by: IPv4 (ARP) or IPv6 (ND).
+pub trait NeighbourAddr: Copy + Eq {
+    /// What a free slot holds.
+    const UNSPECIFIED: Self;
+    /// A well-spread hash of the address, for its home slot.
+    fn spread(self) -> usize;
+}
+
+impl NeighbourAddr for Ipv4Addr {
+    const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+    fn spread(self) -> usize {
+        // Fibonacci hashing: spreads consecutive addresses over the table.
+        (u32::from(self).wrapping_mul(0x9e37_79b1) as usize).rotate_left(16)
+    }
+}
+
+impl NeighbourAddr for Ipv6Addr {
+    const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+    fn spread(self) -> usize {
+        // The interface identifier varies most on a link; fold the prefix
+        // in too, so two links' neighbours do not share home slots.
+        let v = u128::from(self);
+        let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -28,8 +58,8 @@ enum State {
     Reachable,
 }
 
-struct Entry<P, const Q: usize> {
-    ip: u32,
+struct Entry<P, const Q: usize, A> {
+    ip: A,
     state: State,
     mac: MacAddr,
     /// When the entry was created (incomplete) or last confirmed.
@@ -40,10 +70,10 @@ struct Entry<P, const Q: usize> {
     waiting_len: usize,
 }
 
-impl<P, const Q: usize> Entry<P, Q> {
+impl<P, const Q: usize, A: NeighbourAddr> Entry<P, Q, A> {
     fn free() -> Self {
         Entry {
-            ip: 0,
+            ip: A::UNSPECIFIED,
             state: State::Free,
             mac: MacAddr::ZERO,
             updated: 0,
@@ -93,9 +123,9 @@ pub struct NeighbourTimers {
 }
 
 /// The neighbour table; `Q` is the number of packets that may wait per
-/// unresolved neighbour.
-pub struct NeighbourTable<P, const Q: usize> {
-    entries: Vec<Entry<P, Q>>,
+/// unresolved neighbour; `A` the address family.
+pub struct NeighbourTable<P, const Q: usize, A: NeighbourAddr = Ipv4Addr> {
+    entries: Vec<Entry<P, Q, A>>,
     mask: usize,
     timers: NeighbourTimers,
     /// Moves whenever a resolved MAC changes or a resolved entry is
@@ -103,7 +133,7 @@ pub struct NeighbourTable<P, const Q: usize> {
     version: u32,
 }
 
-impl<P, const Q: usize> NeighbourTable<P, Q> {
+impl<P, const Q: usize, A: NeighbourAddr> NeighbourTable<P, Q, A> {
     /// A table of at least `capacity` slots (rounded up to a power of two,
     /// at least [`PROBE_WINDOW`]).
     pub fn new(capacity: usize, timers: NeighbourTimers) -> Self {
@@ -116,12 +146,11 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
         }
     }
 
-    fn home(&self, ip: u32) -> usize {
-        // Fibonacci hashing: spreads consecutive addresses over the table.
-        (ip.wrapping_mul(0x9e37_79b1) as usize).rotate_left(16) & self.mask
+    fn home(&self, ip: A) -> usize {
+        ip.spread() & self.mask
     }
 
-    fn find(&self, ip: u32) -> Option<usize> {
+    fn find(&self, ip: A) -> Option<usize> {
         let home = self.home(ip);
         (0..PROBE_WINDOW)
             .map(|i| (home + i) & self.mask)
@@ -134,7 +163,7 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
 
     /// A slot for a new entry: a free one, else the least recently updated
     /// entry that holds no packets.
-    fn victim(&self, ip: u32) -> Option<usize> {
+    fn victim(&self, ip: A) -> Option<usize> {
         let home = self.home(ip);
         let window = (0..PROBE_WINDOW).map(|i| (home + i) & self.mask);
         let mut best: Option<(usize, u64)> = None;
@@ -159,7 +188,7 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
 
     /// Takes slot `i` for a new address: a resolved entry given up moves
     /// the version.
-    fn claim(&mut self, i: usize) -> Option<&mut Entry<P, Q>> {
+    fn claim(&mut self, i: usize) -> Option<&mut Entry<P, Q, A>> {
         let e = self.entries.get_mut(i)?;
         if e.state == State::Reachable {
             self.version = self.version.wrapping_add(1);
@@ -168,20 +197,20 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
     }
 
     /// The MAC of `ip` if it is known (stale or not).
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        let e = self.entries.get(self.find(u32::from(ip))?)?;
+    pub fn lookup(&self, ip: A) -> Option<MacAddr> {
+        let e = self.entries.get(self.find(ip)?)?;
         (e.state == State::Reachable).then_some(e.mac)
     }
 
     /// Whether the table has an entry (resolved or not) for `ip`.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.find(u32::from(ip)).is_some()
+    pub fn contains(&self, ip: A) -> bool {
+        self.find(ip).is_some()
     }
 
     /// Finds the MAC for a packet to next hop `ip`, or queues the packet
     /// until it is learned.
-    pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> Resolution<P> {
-        let key = u32::from(ip);
+    pub fn resolve(&mut self, ip: A, packet: P, now: u64) -> Resolution<P> {
+        let key = ip;
         let timers = self.timers;
         let idx = match self.find(key) {
             Some(i) => i,
@@ -245,13 +274,13 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
     /// whether the table now holds the mapping.
     pub fn learn(
         &mut self,
-        ip: Ipv4Addr,
+        ip: A,
         mac: MacAddr,
         now: u64,
         create: bool,
         mut release: impl FnMut(P, MacAddr),
     ) -> bool {
-        let key = u32::from(ip);
+        let key = ip;
         let idx = match self.find(key) {
             Some(i) => i,
             None if create => match self.victim(key) {
@@ -300,7 +329,7 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
     pub fn states(
         &self,
         now: u64,
-    ) -> impl Iterator<Item = (Ipv4Addr, Option<MacAddr>, &'static str)> + '_ {
+    ) -> impl Iterator<Item = (A, Option<MacAddr>, &'static str)> + '_ {
         let reachable = self.timers.reachable;
         self.entries
             .iter()
@@ -312,21 +341,16 @@ impl<P, const Q: usize> NeighbourTable<P, Q> {
                     _ => "incomplete",
                 };
                 let mac = (e.state == State::Reachable).then_some(e.mac);
-                (Ipv4Addr::from(e.ip), mac, state)
+                (e.ip, mac, state)
             })
     }
 
     /// Every entry as (address, MAC if resolved), for listing.
-    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, Option<MacAddr>)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (A, Option<MacAddr>)> + '_ {
         self.entries
             .iter()
             .filter(|e| e.state != State::Free)
-            .map(|e| {
-                (
-                    Ipv4Addr::from(e.ip),
-                    (e.state == State::Reachable).then_some(e.mac),
-                )
-            })
+            .map(|e| (e.ip, (e.state == State::Reachable).then_some(e.mac)))
     }
 }
 
@@ -465,5 +489,31 @@ mod tests {
             Resolution::Queued { .. }
         ));
         assert!(!t.contains(ip(0)));
+    }
+
+    #[test]
+    fn an_ipv6_table_resolves_learns_and_lists_like_the_ipv4_one() {
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let mut t: NeighbourTable<u32, 2, Ipv6Addr> = NeighbourTable::new(16, TIMERS);
+        assert!(!t.learn(a("fe80::1"), MAC, 0, false, |_, _| {}));
+        assert_eq!(
+            t.resolve(a("2001:db8::7"), 1, 0),
+            Resolution::Queued { send_request: true }
+        );
+        let mut out = Vec::new();
+        assert!(t.learn(a("2001:db8::7"), MAC, 1, false, |p, m| out.push((p, m))));
+        assert_eq!(out, vec![(1, MAC)]);
+        assert!(t.learn(a("fe80::1"), MAC, 2, true, |_, _| {}));
+        // Addresses that differ only in the prefix are apart.
+        assert_eq!(t.lookup(a("2001:db9::7")), None);
+        let mut listed: Vec<_> = t.states(3).collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![
+                (a("2001:db8::7"), Some(MAC), "reachable"),
+                (a("fe80::1"), Some(MAC), "reachable")
+            ]
+        );
     }
 }

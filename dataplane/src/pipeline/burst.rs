@@ -115,7 +115,7 @@ impl<P: PacketBuf> Datapath<P> {
         self.watch_busy = self.watching && self.watch.busy();
         for pkt in burst.drain(..) {
             let class = classify_buf(&pkt);
-            if self.watching {
+            if self.watching && self.watch.may_want(&class) {
                 let at = Arrival {
                     port,
                     now_ms: cx.now,
@@ -317,9 +317,9 @@ impl<P: PacketBuf> Datapath<P> {
     fn handle<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, r: Received<P>) {
         match r.class {
             Err(reason) => self.host_frame(cx, r.port, r.pkt, reason),
-            Ok(Classified::Ipv6 { .. }) => {
-                self.host_frame(cx, r.port, r.pkt, DropReason::Ipv6NotForwarded)
-            }
+            Ok(Classified::Ipv6 {
+                l3_offset, vlan, ..
+            }) => self.ipv6(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Arp { l3_offset, vlan }) => self.arp(cx, r.port, r.pkt, l3_offset, vlan),
             Ok(Classified::Ipv4(meta)) => {
                 let step = self.decide(cx.t, r.port, r.pkt.data(), &meta, r.hash);

@@ -147,6 +147,47 @@ pub struct Events {
     pub synproxy_off: u64,
     /// Fragment events (`pipeline/fragment.rs`).
     pub frag: FragEvents,
+    /// IPv6 host events (`pipeline/local6.rs`).
+    pub nd: NdEvents,
+}
+
+/// What the IPv6 host side did (its drops are the `ipv6_*`, `icmpv6_*`
+/// and `nd_*` reasons).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NdEvents {
+    /// Neighbor Advertisements sent, answering solicitations for our
+    /// addresses (duplicate address detection included).
+    pub advertisements_sent: u64,
+    /// Of those, answers to duplicate address detection (to all-nodes).
+    pub dad_defended: u64,
+    /// Neighbour entries made or updated from solicitations and
+    /// advertisements.
+    pub neighbours_learned: u64,
+    /// Advertisements naming one of our addresses at another MAC: another
+    /// node claims it.
+    pub address_conflicts: u64,
+    /// ICMPv6 echo replies sent.
+    pub echo_replies: u64,
+}
+
+impl NdEvents {
+    fn iter(&self) -> [(&'static str, u64); 5] {
+        [
+            ("nd_advertisements_sent", self.advertisements_sent),
+            ("nd_dad_defended", self.dad_defended),
+            ("nd_neighbours_learned", self.neighbours_learned),
+            ("nd_address_conflicts", self.address_conflicts),
+            ("icmpv6_echo_replies", self.echo_replies),
+        ]
+    }
+
+    fn add(&mut self, o: &NdEvents) {
+        self.advertisements_sent += o.advertisements_sent;
+        self.dad_defended += o.dad_defended;
+        self.neighbours_learned += o.neighbours_learned;
+        self.address_conflicts += o.address_conflicts;
+        self.echo_replies += o.echo_replies;
+    }
 }
 
 /// What happened to fragments (their drops are the `frag_*` reasons).
@@ -248,6 +289,7 @@ impl Events {
         ]
         .into_iter()
         .chain(self.frag.iter())
+        .chain(self.nd.iter())
     }
 
     pub fn add(&mut self, o: &Events) {
@@ -282,6 +324,7 @@ impl Events {
         self.sync_table_full += o.sync_table_full;
         self.mss_clamped += o.mss_clamped;
         self.frag.add(&o.frag);
+        self.nd.add(&o.nd);
         self.overloaded += o.overloaded;
         self.toa_mss_lowered += o.toa_mss_lowered;
         self.toa_added += o.toa_added;

@@ -11,7 +11,7 @@
 //! generation.
 
 use crate::watch::TraceStep;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
 
@@ -85,6 +85,9 @@ impl Hop {
 /// One worker's egress state.
 pub(super) struct Egress<P> {
     pub(super) neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
+    /// IPv6 neighbours, from Neighbour Discovery (`pipeline/local6.rs`).
+    /// Nothing resolves through it yet: IPv6 is not forwarded.
+    pub(super) neighbours6: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE, Ipv6Addr>,
     /// Next hops resolved for recent destinations.
     pub(super) hops: HopCache,
     /// One TX buffer per port, flushed at the end of each poll.
@@ -102,6 +105,7 @@ impl<P: PacketBuf> Egress<P> {
     pub(super) fn new(tables: &LbTables) -> Self {
         Egress {
             neighbours: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
+            neighbours6: NeighbourTable::new(NEIGHBOUR_CAPACITY, NEIGHBOUR_TIMERS),
             hops: HopCache::new(tables.routes.longest_prefix()),
             out: (0..tables.ports.len()).map(|_| Burst::new()).collect(),
             mtu: tables.ports.iter().map(|p| p.mtu).collect(),
@@ -152,6 +156,7 @@ impl<P: PacketBuf> Egress<P> {
     pub(super) fn expire_neighbours(&mut self, now: u64) -> u64 {
         let mut unresolved = 0u64;
         self.neighbours.expire(now, |_| unresolved += 1);
+        self.neighbours6.expire(now, |_| unresolved += 1);
         unresolved
     }
 }

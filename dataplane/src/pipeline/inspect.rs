@@ -3,7 +3,7 @@
 //! sessions, its neighbours. Everything here runs between polls and may
 //! allocate; nothing runs per packet.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::counters::LbCounters;
 use super::Pipeline;
@@ -53,7 +53,8 @@ pub struct SessionView {
 /// One learned neighbour (static ones are in the tables).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NeighbourView {
-    pub addr: Ipv4Addr,
+    /// IPv4 (ARP) or IPv6 (Neighbour Discovery).
+    pub addr: IpAddr,
     pub mac: Option<MacAddr>,
     /// `reachable`, `incomplete` or `stale`.
     pub state: &'static str,
@@ -202,12 +203,18 @@ impl<P: PacketBuf> Pipeline<P> {
         end
     }
 
-    /// The learned neighbours at `now_ms`.
+    /// The learned neighbours at `now_ms`, IPv4 then IPv6.
     pub fn neighbours(&self, now_ms: u64) -> Vec<NeighbourView> {
-        self.path
-            .egress
+        let egress = &self.path.egress;
+        let v4 = egress
             .neighbours
             .states(now_ms)
+            .map(|(a, mac, state)| (IpAddr::from(a), mac, state));
+        let v6 = egress
+            .neighbours6
+            .states(now_ms)
+            .map(|(a, mac, state)| (IpAddr::from(a), mac, state));
+        v4.chain(v6)
             .map(|(addr, mac, state)| NeighbourView { addr, mac, state })
             .collect()
     }

@@ -14,7 +14,8 @@
 //! 5. `egress.rs`: route, VLAN, neighbour (or ARP and a wait), TX buffer.
 //!
 //! `local.rs` holds what the appliance answers for itself (ARP, neighbours
-//! shared between workers); `adopt.rs` the switch to new tables;
+//! shared between workers), `local6.rs` the same for IPv6 (Neighbour
+//! Discovery, echo); `adopt.rs` the switch to new tables;
 //! `inspect.rs` the answers to the control thread's questions.
 //! `docs/load-balancing.md` states the behaviour these implement.
 //!
@@ -39,6 +40,7 @@ pub mod inspect;
 mod kernel;
 pub mod l2;
 mod local;
+mod local6;
 mod mtu;
 pub mod redirect;
 mod sync;
@@ -394,6 +396,8 @@ mod kernel_tests;
 mod limits_tests;
 #[cfg(test)]
 mod listen_tests;
+#[cfg(test)]
+mod local6_tests;
 #[cfg(test)]
 mod pickup_tests;
 #[cfg(test)]

@@ -102,6 +102,7 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
                 (Ipv4Addr::new(10, 0, 0, 1), 24),
                 (Ipv4Addr::new(10, 0, 1, 1), 24),
             ],
+            addrs6: Vec::new(),
         }],
         routes: vec![StaticRoute {
             prefix: Ipv4Addr::UNSPECIFIED,
@@ -609,11 +610,13 @@ fn vlan_interfaces_tag_and_untag_on_the_way_through() {
             port: 0,
             vlan: None,
             addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 24)],
+            addrs6: Vec::new(),
         },
         Interface {
             port: 0,
             vlan: Some(20),
             addrs: vec![(Ipv4Addr::new(10, 0, 1, 1), 24)],
+            addrs6: Vec::new(),
         },
     ];
     let mut p = pipeline(&cfg);

@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 
 use crate::flow::TableConfig;
-use crate::net::addrs::AddrSet;
+use crate::net::addrs::{Addr6Set, AddrSet};
 use crate::net::route::RouteTable;
 use crate::sched::{Backend, Scheduler, SchedulerKind, Thresholds};
 use crate::tuple::IpProto;
@@ -55,6 +55,9 @@ pub struct LbTables {
     /// active entries (retired ones are no longer answered for).
     /// Not the standby addresses: those are in `standby`.
     pub owned: AddrSet,
+    /// The interfaces' IPv6 addresses: Neighbour Discovery and echo are
+    /// answered for them (IPv6 is not forwarded yet).
+    pub owned6: Addr6Set,
     /// VRRP-managed addresses this node is the backup of now: no ARP
     /// answer, no echo, no new flow, no gratuitous ARP; dropped as
     /// `vrrp_backup` (they stay out of the kernel path too).
@@ -348,6 +351,11 @@ fn compile(
         routes,
         static_neighbours: cfg.neighbours.iter().copied().collect(),
         owned: AddrSet::new(owned.into_iter().filter(|a| !cfg.standby.contains(a))),
+        owned6: Addr6Set::new(
+            cfg.interfaces
+                .iter()
+                .flat_map(|i| i.addrs6.iter().map(|&(a, _)| a)),
+        ),
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,

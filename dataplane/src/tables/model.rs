@@ -4,7 +4,7 @@
 //! Types only: compiling them is `tables`' job, deciding flow ownership from
 //! them `tables::owner`'s.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::limits::{ClientLimit, RateLimit};
@@ -48,6 +48,9 @@ pub struct Interface {
     pub vlan: Option<u16>,
     /// Owned addresses with their prefix lengths (each a connected route).
     pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// Owned IPv6 addresses with their prefix lengths: answered for
+    /// (Neighbour Discovery, echo), not yet routed (issue 20, stage 1).
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -77,6 +77,7 @@ fn config(services: Vec<ServiceSpec>, snat: Vec<SnatSpec>) -> LbConfig {
             port: 0,
             vlan: None,
             addrs: vec![(ip("10.0.1.1"), 24)],
+            addrs6: Vec::new(),
         }],
         routes: Vec::new(),
         neighbours: Vec::new(),

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 /// The bounded queue records and copies leave the workers by.
 pub use crossbeam_channel::{bounded as queue, Receiver};
-use ferrolb_types::filter::FilterInput;
 pub use ferrolb_types::filter::FilterProgram;
+use ferrolb_types::filter::{FilterInput, Prefilter};
 
 use crate::buf::{HwChecksum, PacketBuf};
 use crate::drop::DropReason;
@@ -84,6 +84,9 @@ pub struct Watch {
     /// The armed trace's filter and port, copied out of its spec so the
     /// test every received packet takes follows no pointer.
     trace_test: Option<(FilterProgram, Option<u16>)>,
+    /// The armed trace's cheap necessary condition on the tuple (passes
+    /// everything while a capture is armed): see [`Watch::may_want`].
+    quick: Prefilter,
     /// Whether a capture is armed.
     capturing: bool,
     worker: u16,
@@ -111,6 +114,7 @@ impl Watch {
         Watch {
             armed: false,
             trace_test: None,
+            quick: Prefilter::ANY,
             capturing: false,
             worker: worker as u16,
             spec: WatchSpec::default(),
@@ -126,6 +130,10 @@ impl Watch {
         self.armed = spec.trace.is_some() || spec.capture.is_some();
         self.trace_test = spec.trace.as_ref().map(|t| (t.filter.clone(), t.port));
         self.capturing = spec.capture.is_some();
+        self.quick = match (&spec.trace, self.capturing) {
+            (Some(t), false) => t.filter.prefilter(),
+            _ => Prefilter::ANY,
+        };
         self.spec = spec;
         self.current = None;
         self.parked = [None; PARKED];
@@ -198,6 +206,23 @@ impl Watch {
             self.start(pkt.data(), class, at);
         }
         traced
+    }
+
+    /// Whether a packet received on a port may be wanted: the trace
+    /// filter's prefilter on its tuple, a few instructions, so the usual
+    /// armed trace that matches nothing costs a packet no more than this
+    /// (frames that are not IPv4 go on to [`Watch::ingress`]).
+    #[inline(always)]
+    pub fn may_want(&self, class: &Result<Classified, DropReason>) -> bool {
+        match class {
+            Ok(Classified::Ipv4(m)) => {
+                let t = &m.tuple;
+                let (src, dst) = (u32::from(t.src), u32::from(t.dst));
+                self.quick
+                    .passes(src, dst, t.src_port, t.dst_port, t.proto.0)
+            }
+            _ => true,
+        }
     }
 
     /// [`Watch::ingress`] with a capture armed or for a handed-in packet.

@@ -159,6 +159,21 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         Ok(None)
     }
 
+    /// Neighbor Solicitation or Advertisement: whether every option has a
+    /// non-zero length and ends within the message (RFC 4861 7.1.1).
+    pub fn nd_options_valid(&self) -> bool {
+        let b = self.buf.as_ref();
+        let mut at = field::ND_OPTIONS;
+        while at < b.len() {
+            let len = 8 * usize::from(get_u8(b, at + 1));
+            if len == 0 || at + len > b.len() {
+                return false;
+            }
+            at += len;
+        }
+        true
+    }
+
     /// Whether the checksum verifies for a message from `src` to `dst`.
     pub fn checksum_ok(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
         checksum::ipv6_l4_verifies(src, dst, super::ipv6::NextHeader::ICMPV6, self.buf.as_ref())
@@ -177,6 +192,24 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     }
     pub fn set_nd_target(&mut self, target: Ipv6Addr) {
         put_bytes(self.buf.as_mut(), field::ND_TARGET.start, &target.octets());
+    }
+    /// Neighbor Solicitation or Advertisement: zeroes the reserved bytes
+    /// (and an advertisement's flags) before the target.
+    pub fn clear_nd_reserved(&mut self) {
+        put_bytes(self.buf.as_mut(), field::NA_FLAGS, &[0; 4]);
+    }
+    /// Writes a link-layer address option of type `kind` ([`NdOption`])
+    /// for `mac` as the first option; `false` if it does not fit.
+    pub fn set_nd_link_layer(&mut self, kind: u8, mac: MacAddr) -> bool {
+        let b = self.buf.as_mut();
+        let Some(opt) = b.get_mut(field::ND_OPTIONS..field::ND_OPTIONS + LINK_LAYER_OPTION_LEN)
+        else {
+            return false;
+        };
+        opt[0] = kind;
+        opt[1] = (LINK_LAYER_OPTION_LEN / 8) as u8;
+        opt[2..].copy_from_slice(&mac.0);
+        true
     }
 
     /// Computes and stores the checksum for a message from `src` to `dst`.

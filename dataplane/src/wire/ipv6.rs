@@ -5,7 +5,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{get_be16, get_be32, get_u8};
+use super::{get_be16, get_be32, get_u8, put_be16, put_be32, put_bytes, put_u8};
 use crate::drop::DropReason;
 
 /// Length of the fixed IPv6 header.
@@ -109,6 +109,31 @@ pub struct Ipv6Chain {
 #[derive(Debug)]
 pub struct Ipv6Packet<T> {
     buf: T,
+}
+
+/// The fields of an IPv6 header we write (traffic class and flow label 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Header {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub next_header: u8,
+    pub hop_limit: u8,
+    pub payload_len: u16,
+}
+
+/// Writes `h` as the fixed header at the start of `b`; `false` if `b` is
+/// shorter than [`IPV6_HEADER_LEN`].
+pub fn write_header(b: &mut [u8], h: &Ipv6Header) -> bool {
+    let Some(b) = b.get_mut(..IPV6_HEADER_LEN) else {
+        return false;
+    };
+    put_be32(b, field::VER_TC_FLOW.start, 6 << 28);
+    put_be16(b, field::PAYLOAD_LEN.start, h.payload_len);
+    put_u8(b, field::NEXT_HEADER, h.next_header);
+    put_u8(b, field::HOP_LIMIT, h.hop_limit);
+    put_bytes(b, field::SRC_ADDR.start, &h.src.octets());
+    put_bytes(b, field::DST_ADDR.start, &h.dst.octets());
+    true
 }
 
 fn addr_at(b: &[u8], off: usize) -> Ipv6Addr {

@@ -61,6 +61,8 @@ impl Row {
             Mode::Nat | Mode::Fullnat if self.flows <= 1000 => Some((0.75, "macswap")),
             Mode::Nat | Mode::Fullnat if self.flows >= 1_000_000 => Some((0.5, "macswap")),
             Mode::SynNat | Mode::SynFullnat => Some((0.3, "macswap")),
+            // Issue 21: cookies answered at half testpmd's macswap or more.
+            Mode::SynProxy => Some((0.5, "macswap")),
             _ => None,
         }
     }

@@ -84,7 +84,7 @@ fn every_frame_is_valid_and_60_bytes_and_flows_are_distinct() {
         for f in &t.client {
             let (tcp, src, sport, dst, dport, syn) = decode(f);
             assert_eq!((dst, dport), (traffic::VIP, traffic::VPORT));
-            assert_eq!(syn, mode.new_flows(), "{mode:?}: SYN only in SYN rows");
+            assert_eq!(syn, mode.sends_syns(), "{mode:?}: SYN only in SYN rows");
             assert!(tuples.insert((tcp, src, sport)), "{mode:?}: a flow twice");
         }
         assert_eq!(t.client.len(), plan.flows());

@@ -54,10 +54,13 @@ pub enum Mode {
     SynNatSync,
     /// `SynFullnat` with session sync on.
     SynFullnatSync,
+    /// SYNs to a NAT service with `syn_proxy = true`: each answered with
+    /// a cookie SYN-ACK, no session made (issue 21's SYN-proxy row).
+    SynProxy,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 10] = [
+    pub const ALL: [Mode; 11] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Tun,
@@ -68,6 +71,7 @@ impl Mode {
         Mode::SynFullnat,
         Mode::SynNatSync,
         Mode::SynFullnatSync,
+        Mode::SynProxy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,7 @@ impl Mode {
             Mode::SynFullnat => "syn-fullnat",
             Mode::SynNatSync => "syn-nat+sync",
             Mode::SynFullnatSync => "syn-fullnat+sync",
+            Mode::SynProxy => "syn-proxy",
         }
     }
 
@@ -126,9 +131,15 @@ impl Mode {
     }
 
     /// Whether ferrolb's run has a `prime` port, read once: the opening
-    /// packet of every flow, or (SYN rows) all the SYNs.
+    /// packet of every flow, or (SYN rows) all the SYNs. The SYN-proxy row
+    /// makes no session, so its SYNs are looped like established traffic.
     pub fn primed(self) -> bool {
-        self != Mode::L2fwd
+        !matches!(self, Mode::L2fwd | Mode::SynProxy)
+    }
+
+    /// Whether every client frame is a SYN (the SYN rows and the SYN proxy).
+    pub fn sends_syns(self) -> bool {
+        self.new_flows() || self == Mode::SynProxy
     }
 
     /// Whether every packet should create a session (the SYN rows).
@@ -161,7 +172,7 @@ impl Mode {
             Mode::L2fwd | Mode::Snat => None,
             Mode::Dr => Some("dr"),
             Mode::Tun => Some("tun"),
-            Mode::Nat | Mode::SynNat => Some("nat"),
+            Mode::Nat | Mode::SynNat | Mode::SynProxy => Some("nat"),
             Mode::Fullnat | Mode::SynFullnat => Some("fullnat"),
             Mode::SynNatSync | Mode::SynFullnatSync => None,
         }
@@ -253,7 +264,7 @@ impl Plan {
     /// Sessions the run should hold once primed (0 for L2 and SYN rows).
     pub fn sessions(&self) -> usize {
         match self.mode.base() {
-            Mode::L2fwd | Mode::SynNat | Mode::SynFullnat => 0,
+            Mode::L2fwd | Mode::SynNat | Mode::SynFullnat | Mode::SynProxy => 0,
             _ => self.flows(),
         }
     }
@@ -303,6 +314,11 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.laddrs_tcp = (0..addrs).map(|i| [198, 51, 100, 1 + i as u8]).collect();
             p.tcp_flows = m * SNAT_REMOTES / 2;
             p.udp_flows = m * SNAT_REMOTES / 2;
+        }
+        Mode::SynProxy => {
+            // SYNs only: the TCP service alone.
+            p.tcp_flows = flows;
+            p.udp_flows = 0;
         }
         Mode::SynNat | Mode::SynFullnat => {
             // Every packet a SYN (perfrun asks for at least SYN_MIN_FLOWS);
@@ -507,11 +523,12 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
                 .collect();
             return t;
         }
-        Mode::L2fwd => {
+        Mode::L2fwd | Mode::SynProxy => {
+            let syn = plan.mode == Mode::SynProxy;
             t.client = flows
                 .iter()
                 .enumerate()
-                .map(|(i, f)| to_vip(f, CLIENT_PORT_MAC, false, i))
+                .map(|(i, f)| to_vip(f, CLIENT_PORT_MAC, syn, i))
                 .collect();
             return t;
         }
@@ -733,7 +750,7 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
         return s;
     }
     let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode.base() {
-        Mode::SynNat | Mode::SynFullnat => &[("tcp", &plan.laddrs_tcp)],
+        Mode::SynNat | Mode::SynFullnat | Mode::SynProxy => &[("tcp", &plan.laddrs_tcp)],
         _ => &[("tcp", &plan.laddrs_tcp), ("udp", &plan.laddrs_udp)],
     };
     for (proto, laddrs) in protos {
@@ -742,6 +759,9 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
             "[[service]]\nname = \"bench-{proto}\"\nvip = \"{}\"\nprotocol = \"{proto}\"\nport = {VPORT}\nmode = \"{mode}\"\nscheduler = \"rr\"",
             ip(VIP)
         );
+        if plan.mode == Mode::SynProxy {
+            s.push_str("syn_proxy = true\n");
+        }
         if mode == "fullnat" {
             let list: Vec<String> = laddrs.iter().map(|a| format!("\"{}\"", ip(*a))).collect();
             let _ = writeln!(

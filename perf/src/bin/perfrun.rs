@@ -29,7 +29,8 @@ use serde_json::json;
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
     /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat, syn-nat,
-    /// syn-fullnat (syn = both SYN rows).
+    /// syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
+    /// syn-fullnat+sync (syn-sync = the four SYN rows).
     #[arg(long, default_value = "all")]
     modes: String,
     /// Flow counts (k = 1000, M = 1000000).
@@ -599,6 +600,24 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
     let made = created(s1).saturating_sub(created(s0));
     match plan.mode.base() {
         Mode::L2fwd => {}
+        Mode::SynProxy => {
+            let answered =
+                |s: &StatsReply| s.events.get("synproxy_syn_answered").copied().unwrap_or(0);
+            let rx_of = |s: &StatsReply| s.workers.first().map_or(0, |x| x.rx_packets);
+            let window_rx = rx_of(s1).saturating_sub(rx_of(s0));
+            let answers = answered(s1).saturating_sub(answered(s0));
+            if (answers as f64) < 0.99 * window_rx as f64 {
+                notes.push(format!(
+                    "only {answers} of {window_rx} SYNs answered with a cookie"
+                ));
+            }
+            if made > 0 || s1.sessions > 0 {
+                notes.push(format!(
+                    "the SYN proxy made sessions: {made} in window, {} live",
+                    s1.sessions
+                ));
+            }
+        }
         Mode::SynNat | Mode::SynFullnat => {
             if w.rx_mpps > 0.0 {
                 let share = w.new_mpps / w.rx_mpps;

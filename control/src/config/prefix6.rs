@@ -1,0 +1,213 @@
+//! IPv6 in the config (issue 20, stage 1): `[[interface]] addresses` take
+//! IPv6 prefixes as well as IPv4 ones ([`IpPrefix`]); everything else that
+//! names an address (VIPs, backends, local and SNAT addresses, routes,
+//! static neighbours, access lists) is IPv4 yet, and an IPv6 address there
+//! is refused by the parser with [`IPV6_NOT_YET`], naming the key. Later
+//! stages lift the refusal key by key.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::str::FromStr;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::lb::{serde_via_str, Ipv4Prefix};
+
+/// Why an IPv6 address is refused where only IPv4 is taken.
+pub const IPV6_NOT_YET: &str = "IPv6 services are not forwarded yet (issue 20): VIPs, backends, \
+     local and SNAT addresses, routes and static neighbours are IPv4 for now; only [[interface]] \
+     addresses take IPv6";
+
+/// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
+/// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
+/// host bits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Ipv6Prefix {
+    pub addr: Ipv6Addr,
+    pub len: u8,
+}
+
+impl Ipv6Prefix {
+    fn mask(&self) -> u128 {
+        match self.len {
+            0 => 0,
+            n => u128::MAX << (128 - u32::from(n.min(128))),
+        }
+    }
+
+    /// The address with the host bits cleared (`2001:db8::1/64` →
+    /// `2001:db8::`).
+    pub fn network(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) & self.mask())
+    }
+
+    /// Whether `a` lies in this prefix.
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) & self.mask() == u128::from(self.network())
+    }
+}
+
+impl fmt::Display for Ipv6Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl FromStr for Ipv6Prefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (s, None),
+        };
+        let addr: Ipv6Addr = addr.parse().map_err(|_| {
+            format!("{s:?}: expected an IPv6 address like \"2001:db8::1\" or a prefix like \"2001:db8::1/64\"")
+        })?;
+        let len = match len {
+            None => 128,
+            Some(len) => match len.parse::<u8>() {
+                Ok(n) if n <= 128 && !len.starts_with('+') => n,
+                _ => return Err(format!("{s:?}: prefix length must be 0..=128")),
+            },
+        };
+        Ok(Ipv6Prefix { addr, len })
+    }
+}
+
+/// An interface address of either family: `"10.0.0.1/24"` or
+/// `"2001:db8::1/64"`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum IpPrefix {
+    V4(Ipv4Prefix),
+    V6(Ipv6Prefix),
+}
+
+impl IpPrefix {
+    pub fn v4(&self) -> Option<&Ipv4Prefix> {
+        match self {
+            IpPrefix::V4(p) => Some(p),
+            IpPrefix::V6(_) => None,
+        }
+    }
+
+    pub fn v6(&self) -> Option<&Ipv6Prefix> {
+        match self {
+            IpPrefix::V4(_) => None,
+            IpPrefix::V6(p) => Some(p),
+        }
+    }
+
+    /// The connected prefix: the network, host bits cleared.
+    pub fn connected(&self) -> IpPrefix {
+        match self {
+            IpPrefix::V4(p) => IpPrefix::V4(Ipv4Prefix {
+                addr: p.network(),
+                len: p.len,
+            }),
+            IpPrefix::V6(p) => IpPrefix::V6(Ipv6Prefix {
+                addr: p.network(),
+                len: p.len,
+            }),
+        }
+    }
+}
+
+impl From<Ipv4Prefix> for IpPrefix {
+    fn from(p: Ipv4Prefix) -> Self {
+        IpPrefix::V4(p)
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpPrefix::V4(p) => p.fmt(f),
+            IpPrefix::V6(p) => p.fmt(f),
+        }
+    }
+}
+
+impl FromStr for IpPrefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.contains(':') {
+            true => s.parse().map(IpPrefix::V6),
+            false => s.parse().map(IpPrefix::V4),
+        }
+    }
+}
+
+serde_via_str!(
+    Ipv6Prefix,
+    "an IPv6 prefix string like \"2001:db8::1/64\" or an address like \"2001:db8::1\""
+);
+serde_via_str!(
+    IpPrefix,
+    "a prefix string like \"10.0.0.1/24\" or \"2001:db8::1/64\""
+);
+
+/// Whether `s` reads as IPv6 (an address, a prefix, or `[addr]:port`).
+pub(super) fn looks_ipv6(s: &str) -> bool {
+    let addr = s.split('/').next().unwrap_or(s);
+    let addr = addr
+        .strip_prefix('[')
+        .and_then(|a| a.split(']').next())
+        .unwrap_or(addr);
+    addr.parse::<Ipv6Addr>().is_ok()
+}
+
+/// One string parsed as `T`, an IPv6 one refused with [`IPV6_NOT_YET`].
+fn parse_v4<T: FromStr, E: de::Error>(v: &str) -> Result<T, E>
+where
+    T::Err: fmt::Display,
+{
+    if looks_ipv6(v) {
+        return Err(E::custom(format!("{v}: {IPV6_NOT_YET}")));
+    }
+    v.parse().map_err(E::custom)
+}
+
+/// A string-written value that is IPv4 only for now.
+struct V4Only<T>(T);
+
+impl<'de, T: FromStr> Deserialize<'de> for V4Only<T>
+where
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<T: FromStr> Visitor<'_> for V<T>
+        where
+            T::Err: fmt::Display,
+        {
+            type Value = V4Only<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an IPv4 address string like \"10.0.0.1\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<V4Only<T>, E> {
+                parse_v4(v).map(V4Only)
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// `deserialize_with` for an IPv4 address that refuses IPv6 by name.
+pub(super) fn v4_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
+    V4Only::<Ipv4Addr>::deserialize(d).map(|v| v.0)
+}
+
+/// `deserialize_with` for a list of IPv4 addresses that refuses IPv6 by name.
+pub(super) fn v4_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Addr>, D::Error> {
+    let v: Vec<V4Only<Ipv4Addr>> = Vec::deserialize(d)?;
+    Ok(v.into_iter().map(|a| a.0).collect())
+}
+
+/// `deserialize_with` for a list of `"VIP:PORT"` that refuses IPv6 by name.
+pub(super) fn v4_sockets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddrV4>, D::Error> {
+    let v: Vec<V4Only<SocketAddrV4>> = Vec::deserialize(d)?;
+    Ok(v.into_iter().map(|a| a.0).collect())
+}

@@ -1,0 +1,170 @@
+//! What the appliance answers and learns for itself on IPv6 (issue 20,
+//! stage 1): Neighbor Solicitations for its addresses, advertisements
+//! about neighbours it knows, echo requests to its addresses
+//! (`net::nd`). Everything else IPv6 takes the path it took before: the
+//! port's kernel interface, or `ipv6_not_forwarded`.
+//!
+//! A worker answers what it receives; IPv6 neighbours are not shared with
+//! the other workers yet (nothing resolves through them until IPv6 is
+//! forwarded).
+
+use super::decide::for_our_mac;
+use super::egress::Released;
+use super::{Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::io::PacketIo;
+use crate::net::nd::{self, Advertisement, Echo, Ipv6Local, Solicitation};
+
+/// Makes `pkt` exactly `len` bytes long, at its tail; `false` if it
+/// lacks the tailroom.
+fn fit<P: PacketBuf>(pkt: &mut P, len: usize) -> bool {
+    let have = pkt.len();
+    match have.cmp(&len) {
+        std::cmp::Ordering::Equal => true,
+        std::cmp::Ordering::Greater => pkt.trim(have - len),
+        std::cmp::Ordering::Less => pkt.append(len - have).is_some(),
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// An IPv6 packet at `l3_offset` received on `port`: answered or
+    /// learned from if it is ours (see the module doc).
+    pub(super) fn ipv6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        pkt: P,
+        l3_offset: usize,
+        vlan: Option<u16>,
+    ) {
+        let t = cx.t;
+        let ours = !t.owned6.is_empty()
+            && for_our_mac(t, port, pkt.data())
+            && t.ingress_interface(port, vlan).is_some();
+        let local = match ours {
+            true => nd::inspect(pkt.data(), l3_offset, &t.owned6),
+            false => Ok(Ipv6Local::NotOurs),
+        };
+        match local {
+            Ok(Ipv6Local::NotOurs) => self.host_frame(cx, port, pkt, DropReason::Ipv6NotForwarded),
+            Err(reason) => self.drop(reason),
+            Ok(Ipv6Local::Solicitation(s)) => self.solicited(cx, port, pkt, l3_offset, &s),
+            Ok(Ipv6Local::Advertisement(a)) => self.advertised(cx, port, pkt, &a),
+            Ok(Ipv6Local::Echo(e)) => self.echo6(cx, port, pkt, l3_offset, &e),
+        }
+    }
+
+    /// A solicitation for one of our addresses: its sender learned, our
+    /// advertisement sent back in its buffer.
+    fn solicited<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        mut pkt: P,
+        l3_offset: usize,
+        s: &Solicitation,
+    ) {
+        let t = cx.t;
+        let Some(our_mac) = t.port_mac(port) else {
+            return self.drop(DropReason::NoInterface);
+        };
+        if let Some(mac) = s.sender_mac {
+            // DAD carries no address; our own addresses and groups teach
+            // nothing (a looped-back solicitation, a forged one).
+            if !s.is_dad() && !mac.is_multicast() && !t.owned6.contains(s.src) {
+                self.learn6(cx, s.src, mac, true);
+            }
+        }
+        if !fit(&mut pkt, nd::advertisement_len(l3_offset)) {
+            return self.drop(DropReason::NoBufferRoom);
+        }
+        if !nd::write_advertisement(pkt.data_mut(), l3_offset, our_mac, s) {
+            return self.drop(DropReason::NoBufferRoom);
+        }
+        self.counters.events.nd.advertisements_sent += 1;
+        if s.is_dad() {
+            self.counters.events.nd.dad_defended += 1;
+        }
+        self.send(cx, port, pkt);
+    }
+
+    /// An advertisement: a conflict if it names one of our addresses at
+    /// another MAC; an update of a neighbour we know (RFC 4861 7.2.5:
+    /// never a new entry, and a different MAC only with the override
+    /// flag or for an entry still being resolved). One that teaches us
+    /// nothing and was not sent to us takes the path IPv6 took before.
+    fn advertised<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        pkt: P,
+        a: &Advertisement,
+    ) {
+        let t = cx.t;
+        if t.owned6.contains(a.target) {
+            if a.target_mac.is_some_and(|m| Some(m) != t.port_mac(port)) {
+                self.counters.events.nd.address_conflicts += 1;
+            }
+            return;
+        }
+        let table = &self.egress.neighbours6;
+        let learned = match a.target_mac {
+            Some(mac) if table.contains(a.target) => {
+                let known = table.lookup(a.target);
+                let may = a.overrides || known.is_none() || known == Some(mac);
+                may && !mac.is_multicast() && self.learn6(cx, a.target, mac, false)
+            }
+            _ => false,
+        };
+        if !learned && !a.to_us {
+            self.host_frame(cx, port, pkt, DropReason::Ipv6NotForwarded);
+        }
+    }
+
+    /// An echo request to one of our addresses: answered in its buffer.
+    fn echo6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        mut pkt: P,
+        l3_offset: usize,
+        e: &Echo,
+    ) {
+        let Some(our_mac) = cx.t.port_mac(port) else {
+            return self.drop(DropReason::NoInterface);
+        };
+        if !nd::write_echo_reply(pkt.data_mut(), l3_offset, our_mac, e)
+            || !fit(&mut pkt, nd::echo_reply_len(l3_offset, e))
+        {
+            return self.drop(DropReason::NoBufferRoom);
+        }
+        self.counters.events.nd.echo_replies += 1;
+        self.send(cx, port, pkt);
+    }
+
+    /// Records that IPv6 neighbour `addr` is at `mac` (creating the entry
+    /// only if `create`); the packets that waited for it go out. Whether
+    /// the table holds it now.
+    fn learn6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        addr: std::net::Ipv6Addr,
+        mac: crate::wire::ethernet::MacAddr,
+        create: bool,
+    ) -> bool {
+        let mut released: Released<P> = Released::new();
+        let learned = self
+            .egress
+            .neighbours6
+            .learn(addr, mac, cx.now, create, |p, mac| {
+                // At most NEIGHBOUR_QUEUE packets wait per neighbour.
+                let _ = released.try_push((p, mac));
+            });
+        if learned {
+            self.counters.events.nd.neighbours_learned += 1;
+        }
+        self.send_released(cx, released);
+        learned
+    }
+}

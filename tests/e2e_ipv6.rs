@@ -1,0 +1,116 @@
+//! End to end with real Linux IPv6 stacks in network namespaces (issue 20,
+//! stage 1; docs/ipv6.md): ferrolb owns an IPv6 address on each port; the
+//! on-link Linux neighbours (the router on `ext`, server s1 on `lan`)
+//! resolve it by Neighbour Discovery and ping it, and their neighbour
+//! caches hold ferrolb's MAC, learned from its advertisements. An address
+//! ferrolb does not own stays unanswered (the negative control). Needs
+//! root; one scenario at a time.
+
+mod common;
+
+use common::netns::{serial, Topology};
+
+const EXT6: &str = "2001:db8:2::1";
+const LAN6: &str = "2001:db8:1::1";
+const EXT_MAC: &str = "02:00:00:00:02:01";
+const LAN_MAC: &str = "02:00:00:00:01:01";
+
+fn ping6(t: &Topology, role: &str, addr: &str, count: u32) -> (bool, String) {
+    let n = count.to_string();
+    let out = t.run_in(
+        role,
+        &["ping", "-6", "-n", "-c", &n, "-i", "0.2", "-W", "2", addr],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text)
+}
+
+fn events(t: &Topology) -> serde_json::Value {
+    t.ctl_json(&["stats"])["events"].clone()
+}
+
+#[test]
+fn linux_neighbours_resolve_and_ping_ferrolbs_ipv6_addresses() {
+    let _serial = serial();
+    let mut t = Topology::up("dr");
+    t.netns_script("ipv6");
+    let text = t
+        .config_text("")
+        .replace(
+            r#"addresses = ["10.0.2.1/24"]"#,
+            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
+        )
+        .replace(
+            r#"addresses = ["10.0.1.1/24"]"#,
+            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
+        );
+    assert!(text.contains(EXT6) && text.contains(LAN6));
+    t.start_lb_text(&text);
+
+    for (role, dev, addr, mac) in [
+        ("router", "lb", EXT6, EXT_MAC),
+        ("s1", "eth0", LAN6, LAN_MAC),
+    ] {
+        let (ok, out) = ping6(&t, role, addr, 5);
+        eprintln!("E2E IPv6 ping from {role} to {addr}:\n{out}");
+        assert!(
+            ok && out.contains("5 received"),
+            "{role} -> {addr}:\n{out}\n{}",
+            t.log()
+        );
+        let neigh = t.run_in(role, &["ip", "-6", "neigh", "show", "dev", dev]);
+        let neigh = String::from_utf8_lossy(&neigh.stdout).into_owned();
+        eprintln!("E2E IPv6 neighbours of {role}:\n{neigh}");
+        let line = neigh
+            .lines()
+            .find(|l| l.starts_with(&format!("{addr} ")))
+            .unwrap_or_else(|| panic!("{role} has no entry for {addr}:\n{neigh}"));
+        assert!(line.contains(&format!("lladdr {mac}")), "{line}");
+        assert!(
+            ["REACHABLE", "STALE", "DELAY", "PROBE"]
+                .iter()
+                .any(|s| line.contains(s)),
+            "{line}"
+        );
+    }
+
+    // ferrolbctl lists the neighbours ferrolb learned from their
+    // solicitations, and the IPv6 prefixes as connected.
+    let neigh = t.ctl_json(&["neigh", "list"]);
+    for peer in ["2001:db8:2::fe", "2001:db8:1::11"] {
+        let entry = neigh["neighbours"]
+            .as_array()
+            .expect("neighbours")
+            .iter()
+            .find(|x| x["address"] == peer)
+            .unwrap_or_else(|| panic!("{peer} not learned: {neigh}"));
+        assert_eq!(entry["state"], "reachable", "{entry}");
+        assert!(entry["mac"].is_string(), "{entry}");
+    }
+    let routes = String::from_utf8_lossy(&t.ctl(&["route", "list"]).stdout).into_owned();
+    for prefix in ["2001:db8:2::/64", "2001:db8:1::/64"] {
+        assert!(routes.contains(prefix), "{routes}");
+    }
+
+    // Negative control: an address on the link that nobody owns.
+    let (ok, out) = ping6(&t, "router", "2001:db8:2::99", 2);
+    assert!(!ok, "nobody owns 2001:db8:2::99:\n{out}");
+
+    let e = events(&t);
+    eprintln!("E2E IPv6 events: {e}");
+    assert_eq!(e["icmpv6_echo_replies"], 10, "{e}");
+    assert!(e["nd_advertisements_sent"].as_u64() >= Some(2), "{e}");
+    assert!(e["nd_neighbours_learned"].as_u64() >= Some(2), "{e}");
+    // What real stacks send passes every RFC 4861 check.
+    for reason in [
+        "nd_bad_hop_limit",
+        "nd_malformed",
+        "icmpv6_bad_checksum",
+        "ipv6_bad_chain",
+    ] {
+        assert_eq!(t.drop_count(reason), 0, "drop:{reason}");
+    }
+    // The control's solicitations (and the links' own DAD, router
+    // solicitations, MLD) took the old path.
+    assert!(t.drop_count("ipv6_not_forwarded") >= 2);
+}

@@ -1,0 +1,262 @@
+//! Pcap replay of IPv6 as a host (issue 20, stage 1; docs/ipv6.md): the
+//! real binary answers Neighbor Solicitations for its interface's IPv6
+//! addresses (to the solicited-node group, unicast, and duplicate address
+//! detection), and echo requests, each answer compared byte for byte with
+//! the one etherparse builds; every malformed or foreign packet lands in
+//! its drop counter. One-armed (port `lan`), no kernel interface.
+
+mod common;
+
+use std::net::Ipv6Addr;
+
+use common::lb::*;
+use common::{assert_frames_eq, CasePort, Replay};
+use etherparse::{IcmpEchoHeader, Icmpv6Type, PacketBuilder};
+
+const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
+const OUR6: &str = "2001:db8::1";
+const OUR_LL: &str = "fe80::1";
+const CLIENT6: &str = "2001:db8::c";
+const CLIENT_LL: &str = "fe80::c";
+const SOLICITED: &str = "ff02::1:ff00:1";
+
+fn a6(s: &str) -> [u8; 16] {
+    s.parse::<Ipv6Addr>().expect("address").octets()
+}
+
+fn group_mac(group: &str) -> Mac {
+    let o = a6(group);
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+fn config6() -> String {
+    let base = one_arm_config();
+    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
+    assert!(base.contains(from));
+    base.replace(
+        from,
+        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64", "fe80::1/64"]"#,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn icmp6(
+    macs: (Mac, Mac),
+    src: &str,
+    dst: &str,
+    hop: u8,
+    kind: u8,
+    code: u8,
+    rest: [u8; 4],
+    body: &[u8],
+) -> Vec<u8> {
+    let t = Icmpv6Type::Unknown {
+        type_u8: kind,
+        code_u8: code,
+        bytes5to8: rest,
+    };
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(a6(src), a6(dst), hop)
+        .icmpv6(t)
+        .write(&mut v, body)
+        .expect("writes");
+    v
+}
+
+fn nd_body(target: &str, option: Option<(u8, Mac)>) -> Vec<u8> {
+    let mut b = a6(target).to_vec();
+    if let Some((kind, mac)) = option {
+        b.extend_from_slice(&[kind, 1]);
+        b.extend_from_slice(&mac);
+    }
+    b
+}
+
+fn solicitation(src: &str, dst: &str, target: &str, slla: bool) -> Vec<u8> {
+    let to = match dst.parse::<Ipv6Addr>().unwrap().is_multicast() {
+        true => group_mac(dst),
+        false => LAN_MAC,
+    };
+    let body = nd_body(target, slla.then_some((1, CLIENT)));
+    icmp6((CLIENT, to), src, dst, 255, 135, 0, [0; 4], &body)
+}
+
+fn advertisement(to: Mac, dst: &str, target: &str, flags: u8) -> Vec<u8> {
+    let body = nd_body(target, Some((2, LAN_MAC)));
+    icmp6(
+        (LAN_MAC, to),
+        target,
+        dst,
+        255,
+        136,
+        0,
+        [flags, 0, 0, 0],
+        &body,
+    )
+}
+
+fn echo(macs: (Mac, Mac), src: &str, dst: &str, reply: bool, seq: u16) -> Vec<u8> {
+    let h = IcmpEchoHeader { id: 0x77, seq };
+    let (t, hop) = match reply {
+        true => (Icmpv6Type::EchoReply(h), 64),
+        false => (Icmpv6Type::EchoRequest(h), 61),
+    };
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(a6(src), a6(dst), hop)
+        .icmpv6(t)
+        .write(&mut v, b"ferrolb speaks IPv6 now")
+        .expect("writes");
+    v
+}
+
+/// `frame` (an IPv6 one) with an extension header of `kind` (8 bytes,
+/// `rest` after next-header and length) before its upper layer.
+fn with_extension(frame: &[u8], kind: u8, rest: [u8; 6]) -> Vec<u8> {
+    let mut v = frame[..54].to_vec();
+    let inner = v[20];
+    v[20] = kind;
+    v.extend_from_slice(&[inner, 0]);
+    v.extend_from_slice(&rest);
+    v.extend_from_slice(&frame[54..]);
+    let len = u16::from_be_bytes([v[18], v[19]]) + 8;
+    v[18..20].copy_from_slice(&len.to_be_bytes());
+    v
+}
+
+fn run6(input: &[Vec<u8>]) -> common::ReplayResult {
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input.to_vec()).with_mac(LAN_MAC)],
+        config: config6(),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    run
+}
+
+#[test]
+fn solicitations_for_our_addresses_and_echo_are_answered_byte_for_byte() {
+    let input = vec![
+        // Address resolution, as Linux sends it.
+        solicitation(CLIENT_LL, SOLICITED, OUR6, true),
+        // Reachability confirmation: unicast, no source option.
+        solicitation(CLIENT6, OUR_LL, OUR_LL, false),
+        // Duplicate address detection of our address.
+        solicitation("::", SOLICITED, OUR6, false),
+        echo((CLIENT, LAN_MAC), CLIENT6, OUR6, false, 1),
+        // With a hop-by-hop header (PadN): the reply has none.
+        with_extension(
+            &echo((CLIENT, LAN_MAC), CLIENT6, OUR6, false, 2),
+            0,
+            [1, 4, 0, 0, 0, 0],
+        ),
+        echo((CLIENT, LAN_MAC), CLIENT_LL, OUR_LL, false, 3),
+    ];
+    let expected = vec![
+        advertisement(CLIENT, CLIENT_LL, OUR6, 0x60),
+        advertisement(CLIENT, CLIENT6, OUR_LL, 0x60),
+        advertisement(group_mac("ff02::1"), "ff02::1", OUR6, 0x20),
+        echo((LAN_MAC, CLIENT), OUR6, CLIENT6, true, 1),
+        echo((LAN_MAC, CLIENT), OUR6, CLIENT6, true, 2),
+        echo((LAN_MAC, CLIENT), OUR_LL, CLIENT_LL, true, 3),
+    ];
+    let run = run6(&input);
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    assert_eq!(run.event("nd_advertisements_sent"), 3);
+    assert_eq!(run.event("nd_dad_defended"), 1);
+    assert_eq!(run.event("nd_neighbours_learned"), 1);
+    assert_eq!(run.event("icmpv6_echo_replies"), 3);
+    run.assert_drops(&[]);
+}
+
+#[test]
+fn every_refused_ipv6_packet_is_dropped_with_its_reason() {
+    let good = solicitation(CLIENT_LL, SOLICITED, OUR6, true);
+    let mut hop = good.clone();
+    hop[21] = 1;
+    let mut sum = good.clone();
+    sum[14 + 40 + 3] ^= 0xff;
+    let body = nd_body(OUR6, Some((1, CLIENT)));
+    let code = icmp6(
+        (CLIENT, group_mac(SOLICITED)),
+        CLIENT_LL,
+        SOLICITED,
+        255,
+        135,
+        7,
+        [0; 4],
+        &body,
+    );
+    let mut long_opt = body.clone();
+    long_opt[17] = 3; // 24 bytes of option in 8
+    let long_opt = icmp6(
+        (CLIENT, group_mac(SOLICITED)),
+        CLIENT_LL,
+        SOLICITED,
+        255,
+        135,
+        0,
+        [0; 4],
+        &long_opt,
+    );
+    let dad_slla = solicitation("::", SOLICITED, OUR6, true);
+    // An advertisement whose target is a group.
+    let multicast_target = icmp6(
+        (CLIENT, group_mac("ff02::1")),
+        CLIENT_LL,
+        "ff02::1",
+        255,
+        136,
+        0,
+        [0x20, 0, 0, 0],
+        &nd_body("ff02::1", Some((2, CLIENT))),
+    );
+    let mut echo_sum = echo((CLIENT, LAN_MAC), CLIENT6, OUR6, false, 9);
+    echo_sum[14 + 40 + 8] ^= 1;
+    let routed = with_extension(
+        &echo((CLIENT, LAN_MAC), CLIENT6, OUR6, false, 10),
+        43,
+        [0, 1, 0, 0, 0, 0],
+    );
+    let mut tcp_to_us = Vec::new();
+    PacketBuilder::ethernet2(CLIENT, LAN_MAC)
+        .ipv6(a6(CLIENT6), a6(OUR6), 64)
+        .tcp(40000, 22, 1, 1000)
+        .syn()
+        .write(&mut tcp_to_us, b"")
+        .expect("writes");
+    let other_target = solicitation(CLIENT_LL, "ff02::1:ff00:2", "2001:db8::2", true);
+    let other_dst = echo((CLIENT, LAN_MAC), CLIENT6, "2001:db8::77", false, 11);
+    let input = vec![
+        hop,
+        sum,
+        code,
+        long_opt,
+        dad_slla,
+        multicast_target,
+        echo_sum,
+        routed,
+        tcp_to_us,
+        other_target,
+        other_dst,
+        good.clone(),
+    ];
+    let run = run6(&input);
+    // Only the last, good one is answered.
+    assert_frames_eq(
+        "lan",
+        &[advertisement(CLIENT, CLIENT_LL, OUR6, 0x60)],
+        &run.sent[0],
+    );
+    run.assert_drops(&[
+        ("nd_bad_hop_limit", 1),
+        ("icmpv6_bad_checksum", 2),
+        ("nd_malformed", 4),
+        ("ipv6_bad_chain", 1),
+        ("ipv6_local_unhandled", 1),
+        ("ipv6_not_forwarded", 2),
+    ]);
+    assert_eq!(run.event("nd_neighbours_learned"), 1);
+}
