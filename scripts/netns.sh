@@ -10,6 +10,7 @@
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
 #   scripts/netns.sh ha NAME        # build run NAME as an active/backup pair (below)
+#   scripts/netns.sh mtu NAME MTU [router]  # a built run's links at MTU (below)
 #
 # Namespaces are NAME-client, NAME-router, NAME-lb, NAME-lan, NAME-s1..s3
 # and NAME-outside; every interface lives inside them (nothing is added to
@@ -326,8 +327,34 @@ build_ha() {
   done
 }
 
+# The jumbo lab (tests/e2e_jumbo.rs), on a run built by `up`: every link
+# at MTU (the client's, the router's, ferrolb's veths, the LAN bridge and
+# the servers), except that with `router` the router's end of the client
+# link stays at 1500, so the narrow hop is the router's, beyond ferrolb.
+# ferrolb sets its own veths to its ports' `mtu` when it starts.
+set_mtu() {
+  local n=$1 mtu=$2 narrow=${3:-} dev s
+  [[ "$mtu" =~ ^[0-9]{3,4}$ ]] || die "bad MTU $mtu"
+  [ -z "$narrow" ] || [ "$narrow" = router ] || die "unknown narrow hop $narrow (router)"
+  ip -n "$n-client" link set eth0 mtu "$mtu"
+  if [ "$narrow" = router ]; then
+    ip -n "$n-router" link set client mtu 1500
+  else
+    ip -n "$n-router" link set client mtu "$mtu"
+  fi
+  for dev in lb lan; do ip -n "$n-router" link set "$dev" mtu "$mtu"; done
+  for dev in ext lan; do ip -n "$n-lb" link set "$dev" mtu "$mtu"; done
+  for dev in router lb "${SERVERS[@]}"; do ip -n "$n-lan" link set "$dev" mtu "$mtu"; done
+  ip -n "$n-lan" link set br0 mtu "$mtu"
+  for s in "${SERVERS[@]}"; do ip -n "$n-$s" link set eth0 mtu "$mtu"; done
+}
+
 cmd=${1:-}
 case "$cmd" in
+  mtu)
+    [ $# -eq 3 ] || [ $# -eq 4 ] || die "usage: netns.sh mtu NAME MTU [router]"
+    set_mtu "$2" "$3" "${4:-}"
+    ;;
   kernel)
     [ $# -eq 2 ] || die "usage: netns.sh kernel NAME"
     kernel_prepare "$2"
@@ -374,6 +401,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | scaleout NAME | ha NAME"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{
-    DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration, TscClock,
+    DpdkError, DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration, TscClock,
 };
 use dataplane::l2fwd::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
@@ -95,23 +95,36 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
 
     let workers = cfg.workers.cores.len();
     let mbufs = cfg.mempool.mbufs.unwrap_or_else(|| cfg.mbufs_needed());
-    let pool = Mempool::new_pktmbuf(&eal, "ferrolb_mbufs", mbufs, cfg.mempool.cache)
-        .context("creating the mbuf pool")?;
+    // One mbuf per frame: buffers as long as the largest port's frames,
+    // and no scattered RX (docs/fragments-and-mtu.md, jumbo frames).
+    let pool = Mempool::new_pktmbuf(
+        &eal,
+        "ferrolb_mbufs",
+        mbufs,
+        cfg.mempool.cache,
+        cfg.mbuf_frame_room(),
+    )
+    .context("creating the mbuf pool")?;
 
     let mut ports = Vec::with_capacity(cfg.ports.len());
-    for (p, &id) in cfg.ports.iter().zip(&port_ids) {
+    for (i, (p, &id)) in cfg.ports.iter().zip(&port_ids).enumerate() {
+        check_mtu(&eal, loaded, i, id)?;
         let port_config = PortConfig {
             queues: workers as u16,
             rx_desc: p.rx_desc,
             tx_desc: p.tx_desc,
             promiscuous: p.promiscuous,
+            mtu: Some(p.mtu),
             // IPv6 interface addresses are solicited on multicast groups.
             all_multicast: cfg
                 .interfaces
                 .iter()
                 .any(|i| i.port == p.name && i.addresses.iter().any(|a| a.v6().is_some())),
         };
-        ports.push(Port::start(&eal, id, &p.name, &port_config, &pool)?);
+        ports.push(
+            Port::start(&eal, id, &p.name, &port_config, &pool)
+                .map_err(|e| mtu_refused(loaded, i, e))?,
+        );
     }
     report::print_ports(&ports);
     let macs: Vec<[u8; 6]> = cfg
@@ -447,6 +460,38 @@ fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
     }
     Port::set_mac(eal, id, &port.name, mac.0)
         .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
+}
+
+/// Port `i`'s `mtu` must be one its device takes (`rte_eth_dev_info`),
+/// checked before the port is configured so the error names the key and
+/// the device's range.
+fn check_mtu(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
+    let port = &loaded.config.ports[i];
+    let range = Port::mtu_range(eal, id)?;
+    if range.contains(port.mtu) {
+        return Ok(());
+    }
+    Err(loaded
+        .error_at(
+            &format!("port[{i}].mtu"),
+            format!(
+                "port {}: the device ({}) takes MTUs {}..={}, not {}",
+                port.name, port.device, range.min, range.max, port.mtu
+            ),
+        )
+        .into())
+}
+
+/// A port that would not start, located at its `mtu` key when it was the
+/// MTU the device refused (in range, yet refused: an ioctl that failed).
+fn mtu_refused(loaded: &LoadedConfig, i: usize, e: DpdkError) -> anyhow::Error {
+    if e.is_mtu_refusal() {
+        loaded
+            .error_at(&format!("port[{i}].mtu"), e.to_string())
+            .into()
+    } else {
+        e.into()
+    }
 }
 
 /// Samples the pipeline's counters once a second for `list --rate`.

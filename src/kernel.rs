@@ -91,6 +91,9 @@ pub fn start<'pool>(
             rx_desc: KERNEL_DESC,
             tx_desc: KERNEL_DESC,
             promiscuous: false,
+            // Linux's default (1500): the kernel's own traffic, whatever
+            // the port's MTU.
+            mtu: None,
             all_multicast: false,
         };
         let port = Port::start(eal, id, &k.name, &config, pool)?;

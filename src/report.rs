@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dataplane::dpdk::Port;
+use dataplane::dpdk::{MtuSetting, Port};
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::LbTables;
@@ -32,18 +32,29 @@ pub fn print_ports(ports: &[Port<'_>]) {
     for (i, p) in ports.iter().enumerate() {
         let link = p.link();
         println!(
-            "port {i} {:<10} dpdk-id {} mac {} link {} {} Mb/s, ipv4 checksums checked by {}",
+            "port {i} {:<10} dpdk-id {} mac {} link {} {} Mb/s, mtu {}, ipv4 checksums checked \
+             by {}",
             p.name(),
             p.id(),
             MacAddr(p.mac()),
             if link.up { "up" } else { "down" },
             link.speed_mbps,
+            mtu_text(p.mtu()),
             if p.checks_rx_ipv4_checksums() {
                 "the nic"
             } else {
                 "ferrolb"
             }
         );
+    }
+}
+
+/// A port's MTU and whether the device has it.
+fn mtu_text((mtu, setting): (u16, MtuSetting)) -> String {
+    match setting {
+        MtuSetting::Set => format!("{mtu} (set on the device)"),
+        MtuSetting::NotSettable => format!("{mtu} (the device has no MTU to set)"),
+        MtuSetting::Device => format!("{mtu} (the device's)"),
     }
 }
 

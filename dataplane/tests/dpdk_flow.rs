@@ -105,12 +105,13 @@ fn rte_flow_steering_on_virtual_devices() {
         .vdev(&format!("net_af_packet0,iface={},qpairs=2", veth.0))
         .vdev(&format!("net_tap0,iface={tap}"));
     let eal = Eal::init(&args).expect("EAL init");
-    let pool = Mempool::new_pktmbuf(&eal, "flow_pool", 4095, 0).expect("mempool");
+    let pool = Mempool::new_pktmbuf(&eal, "flow_pool", 4095, 0, 1526).expect("mempool");
     let config = PortConfig {
         queues: 2,
         rx_desc: 256,
         tx_desc: 256,
         promiscuous: true,
+        mtu: None,
         all_multicast: false,
     };
     let targets = [

@@ -1,11 +1,12 @@
 //! The DPDK wrapper against real DPDK: mbufs behave exactly like the test
 //! buffer the packet logic is tested with, bursts transfer ownership
-//! correctly, and the EAL refuses a second initialisation.
+//! correctly, the EAL refuses a second initialisation, and a port's MTU
+//! and the pool's buffer size follow the config (jumbo frames in one mbuf).
 //!
 //! One test function: the EAL lives once per process and is not `Send`.
 
 use dataplane::buf::{PacketBuf, TestBuf, DEFAULT_HEADROOM};
-use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, Port, PortConfig};
+use dataplane::dpdk::{DpdkIo, Eal, EalArgs, Mempool, MtuSetting, Port, PortConfig};
 use dataplane::io::{Burst, PacketIo};
 
 /// xorshift32, so a failure names a seed that reproduces it.
@@ -40,17 +41,68 @@ fn dpdk_layer_on_real_dpdk() {
             "--log-level",
             "*:warning",
         ])
-        .vdev("net_ring0");
+        .vdev("net_ring0")
+        .vdev("net_ring1")
+        .vdev("net_null0");
     let eal = Eal::init(&args).expect("EAL init");
     assert!(Eal::version().starts_with("DPDK 2"), "{}", Eal::version());
 
     let again = Eal::init(&args).expect_err("second init must fail");
     assert_eq!(again.errno, 114, "EALREADY: {again}");
 
-    let pool = Mempool::new_pktmbuf(&eal, "test_pool", 4095, 0).expect("mempool");
+    let pool = Mempool::new_pktmbuf(&eal, "test_pool", 4095, 0, 1526).expect("mempool");
     mbuf_matches_test_buffer(&pool);
     ring_port_transfers_ownership(&eal, &pool);
     assert_eq!(pool.available(), pool.size(), "every mbuf back in the pool");
+    assert_eq!(pool.data_room(), 2048 + 128, "DPDK's default for 1500");
+
+    let jumbo = Mempool::new_pktmbuf(&eal, "jumbo_pool", 1023, 0, 9026).expect("mempool");
+    assert_eq!(jumbo.data_room(), 9026 + 128);
+    jumbo_frames_fit_one_mbuf(&eal, &jumbo);
+    assert_eq!(
+        jumbo.available(),
+        jumbo.size(),
+        "every mbuf back in the pool"
+    );
+}
+
+/// With buffers for 9026-byte frames a 9014-byte frame is one mbuf through
+/// TX and RX; net_ring has no MTU to set (ENOTSUP) and keeps ours,
+/// net_null takes it.
+fn jumbo_frames_fit_one_mbuf(eal: &Eal, pool: &Mempool) {
+    let config = PortConfig {
+        queues: 1,
+        rx_desc: 256,
+        tx_desc: 256,
+        promiscuous: true,
+        mtu: Some(9000),
+        all_multicast: false,
+    };
+    let null = Port::find(eal, "net_null0").expect("net_null0 probed");
+    assert!(Port::mtu_range(eal, null).expect("info").contains(9000));
+    let port = Port::start(eal, null, "null", &config, pool).expect("start port");
+    assert_eq!(port.mtu(), (9000, MtuSetting::Set));
+    drop(port);
+
+    let id = Port::find(eal, "net_ring1").expect("net_ring1 probed");
+    let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
+    assert_eq!(port.mtu(), (9000, MtuSetting::NotSettable));
+    let mut io = DpdkIo::new(port.take_queues().expect("queues"), pool);
+    let mut m = pool.alloc().expect("mbuf");
+    assert_eq!(m.tailroom(), 9026);
+    m.append(9014).expect("room").fill(0x5a);
+    let mut burst: Burst<_> = Burst::new();
+    burst.push(m);
+    assert_eq!(io.tx_burst(0, &mut burst).sent, 1);
+    let mut received: Burst<_> = Burst::new();
+    io.rx_burst(0, &mut received);
+    assert_eq!(received.len(), 1);
+    let m = received.iter().next().expect("one frame");
+    assert!(m.is_contiguous());
+    assert_eq!(m.data(), &[0x5a; 9014][..]);
+    drop(received);
+    drop(io);
+    drop(port);
 }
 
 /// Random prepend/adj/append/trim sequences give the same bytes and the
@@ -101,6 +153,7 @@ fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
         rx_desc: 256,
         tx_desc: 256,
         promiscuous: true,
+        mtu: None,
         all_multicast: false,
     };
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");

@@ -8,3 +8,10 @@ pub mod bench;
 pub mod frames;
 pub mod pcap;
 pub mod scenario;
+
+/// Byte `i` of the large HTTP bodies `e2e-server` sends for
+/// `GET /big?bytes=N` and `e2e-client http --size N` checks: a pattern
+/// that a lost, repeated or misplaced segment cannot keep.
+pub fn big_body_byte(i: usize) -> u8 {
+    ((i % 251) as u8) ^ ((i / 251) as u8)
+}

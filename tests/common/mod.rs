@@ -17,6 +17,7 @@ pub use ferrolb_perf::{frames, pcap};
 
 pub mod appliance;
 pub mod bird;
+pub mod fragments;
 pub mod lb;
 pub mod netns;
 pub mod workers;

@@ -282,9 +282,15 @@ via = "10.0.2.254"
 
     /// Runs `scripts/netns.sh SUB NAME` (`kernel`, `kernel-route`).
     pub fn netns_script(&self, sub: &str) {
+        self.netns_script_with(sub, &[]);
+    }
+
+    /// Runs `scripts/netns.sh SUB NAME ARGS` (`mtu NAME 3500`).
+    pub fn netns_script_with(&self, sub: &str, args: &[&str]) {
         let out = Command::new("bash")
             .arg(script())
             .args([sub, &self.name])
+            .args(args)
             .output()
             .expect("run scripts/netns.sh");
         assert!(

@@ -152,6 +152,19 @@ pub struct PortConfig {
     pub kernel: Option<KernelConfig>,
 }
 
+/// The headroom Linux keeps in front of a frame XDP receives
+/// (`XDP_PACKET_HEADROOM`).
+pub const XDP_HEADROOM: u16 = 256;
+
+/// The largest port `mtu` when a port is `net_af_xdp`: DPDK 22.11's
+/// af_xdp uses the mbuf pool as its umem, one mempool object per umem
+/// frame, and the kernel takes frames of at most a 4 KB page. An object
+/// is 64 (mempool header) + 128 (`rte_mbuf`) + 128 (mbuf headroom) + 256
+/// (XDP headroom) + the frame (MTU + 26), in cache lines, made an odd
+/// number of them by the mempool (it spreads objects over memory
+/// channels): 63 lines, 4032 bytes, hold an MTU of 3430.
+pub const AF_XDP_MAX_MTU: u16 = 3430;
+
 fn default_mtu() -> u16 {
     1500
 }
@@ -284,6 +297,11 @@ pub enum Device {
 }
 
 impl PortConfig {
+    /// Whether the port is a `net_af_xdp` device (see [`AF_XDP_MAX_MTU`]).
+    pub fn is_af_xdp(&self) -> bool {
+        self.device.trim_start().starts_with("net_af_xdp")
+    }
+
     /// What kind of device this port is and the name DPDK gives its port.
     pub fn device_kind(&self) -> Device {
         let head = self.device.split(',').next().unwrap_or_default().trim();
@@ -359,6 +377,28 @@ impl Config {
         let source = ConfigSource::new(name, String::new());
         validate::validate(&config, &source)?;
         Ok(LoadedConfig { config, source })
+    }
+
+    /// The longest frame a port of this config receives: the largest port
+    /// `mtu` plus Ethernet header, two VLAN tags and CRC (what NIC drivers
+    /// count when they size receive buffers).
+    pub fn largest_frame(&self) -> u16 {
+        /// Ethernet header 14, two VLAN tags 8, CRC 4.
+        const L2_OVERHEAD: u16 = 26;
+        let mtu = self.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
+        mtu.saturating_add(L2_OVERHEAD)
+    }
+
+    /// The room each mbuf has after its headroom: the largest frame, and
+    /// in front of it the kernel's XDP headroom where a `net_af_xdp` port
+    /// receives into the mbufs. So every frame arrives in one mbuf.
+    pub fn mbuf_frame_room(&self) -> u16 {
+        let xdp = if self.ports.iter().any(PortConfig::is_af_xdp) {
+            XDP_HEADROOM
+        } else {
+            0
+        };
+        self.largest_frame().saturating_add(xdp)
     }
 
     /// The mbuf pool size: the configured one, or enough for every RX and

@@ -38,6 +38,15 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(cfg.forward.topology, Topology::Paired);
     assert_eq!(cfg.eal.main_lcore, 0);
     assert!(cfg.mbufs_needed() >= 2 * (1024 + 1024 + 512 + 1024));
+    assert_eq!(cfg.largest_frame(), 1526, "1500 + 14 + 2 VLAN tags + CRC");
+}
+
+#[test]
+fn the_largest_frame_follows_the_largest_port_mtu() {
+    let text = TWO_PORTS.replacen("rx_desc = 512", "rx_desc = 512\nmtu = 9000", 1);
+    let cfg = parse(&text).expect("valid").config;
+    assert_eq!((cfg.ports[0].mtu, cfg.ports[1].mtu), (1500, 9000));
+    assert_eq!(cfg.largest_frame(), 9026);
 }
 
 #[test]

@@ -296,6 +296,36 @@ fn a_port_mtu_must_be_68_to_9216() {
     assert_eq!(parse(&text).expect("valid").config.ports[0].mtu, 9000);
 }
 
+#[test]
+fn with_an_af_xdp_port_every_mtu_fits_a_4k_umem_frame() {
+    let xdp = BASE.replace("net_null0\"", "net_af_xdp0,iface=v0\"");
+    let at = |mtu: u16| {
+        xdp.replace(
+            "af_xdp0,iface=v0\"",
+            &format!("af_xdp0,iface=v0\"\nmtu = {mtu}"),
+        )
+    };
+    let cfg = parse(&at(AF_XDP_MAX_MTU)).expect("valid").config;
+    // 64 + 128 + 128 (mempool header, rte_mbuf, headroom) + the room:
+    // 63 cache lines (an odd number, as the mempool wants).
+    assert_eq!(64 + 128 + 128 + cfg.mbuf_frame_room(), 4032);
+    let e = refused(&at(AF_XDP_MAX_MTU + 1), "port[0].mtu", 4);
+    assert!(e.message.contains("at most 3430"), "{e}");
+    // The pool serves every port: another port's 9000 is refused too.
+    let text = format!(
+        "{}\n[[port]]\nname = \"big\"\ndevice = \"net_null1\"\nmtu = 9000\n",
+        xdp
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key.as_deref(), Some("port[1].mtu"), "{}", errs[0]);
+    // Without af_xdp no XDP headroom is kept.
+    let plain = parse(&BASE.replace("net_null0\"", "net_null0\"\nmtu = 9000"))
+        .expect("valid")
+        .config;
+    assert_eq!(plain.mbuf_frame_room(), plain.largest_frame());
+}
+
 // --- interfaces ---
 
 #[test]

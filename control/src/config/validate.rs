@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{
     validate_addr, validate_check, validate_control, validate_lb, Config, ConfigError,
-    ConfigErrors, ConfigSource, Device, KeyPath, Topology,
+    ConfigErrors, ConfigSource, Device, KeyPath, Topology, AF_XDP_MAX_MTU,
 };
 
 /// Most RX/TX descriptors a queue may ask for (DPDK's drivers top out at
@@ -29,6 +29,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut devices: HashMap<String, usize> = HashMap::new();
     let no_pci = config.eal.args.iter().any(|a| a == "--no-pci");
+    let af_xdp = config.ports.iter().find(|p| p.is_af_xdp());
     for (i, port) in config.ports.iter().enumerate() {
         let at = root.key("port").index(i);
         let name = port.name.as_str();
@@ -103,6 +104,16 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
                     port.mtu,
                     MTU_RANGE.start(),
                     MTU_RANGE.end()
+                ),
+            );
+        } else if let Some(xdp) = af_xdp.filter(|_| port.mtu > AF_XDP_MAX_MTU) {
+            err(
+                at.key("mtu"),
+                format!(
+                    "MTU {}: with a net_af_xdp port ({:?}) every port's MTU must be at most \
+                     {AF_XDP_MAX_MTU}: af_xdp receives into the mbufs, one 4 KB umem frame each, \
+                     and the mbufs are sized for the largest MTU",
+                    port.mtu, xdp.name
                 ),
             );
         }

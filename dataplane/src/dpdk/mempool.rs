@@ -14,6 +14,16 @@ pub struct Mempool {
     raw: NonNull<dpdk_sys::rte_mempool>,
     name: String,
     size: u32,
+    data_room: u16,
+}
+
+/// The data room for frames of `frame_room` bytes: headroom plus the
+/// frame, never less than DPDK's default; `None` past what an mbuf's
+/// 16-bit `buf_len` holds.
+fn data_room(frame_room: u16) -> Option<u16> {
+    let default = dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM as u16;
+    let headroom = dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+    frame_room.max(default).checked_add(headroom)
 }
 
 // SAFETY: a DPDK mempool is built for concurrent use from many lcores (its
@@ -25,16 +35,24 @@ unsafe impl Sync for Mempool {}
 
 impl Mempool {
     /// Creates a pool of `size` mbufs with a per-lcore cache of `cache`
-    /// buffers and DPDK's default data room (2048 bytes plus headroom).
+    /// buffers, each with room for a frame of `frame_room` bytes after the
+    /// headroom (at least DPDK's default, 2048), so a frame that size
+    /// arrives in one mbuf.
     pub fn new_pktmbuf(
         _eal: &Eal,
         name: &str,
         size: u32,
         cache: u32,
+        frame_room: u16,
     ) -> Result<Mempool, DpdkError> {
         let cname = CString::new(name)
             .map_err(|_| DpdkError::new(format!("mempool name {name:?} contains NUL"), 22))?;
-        let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+        let data_room = data_room(frame_room).ok_or_else(|| {
+            DpdkError::new(
+                format!("mempool {name}: frames of {frame_room} bytes do not fit an mbuf"),
+                22,
+            )
+        })?;
         // SAFETY: the EAL is initialised (`_eal`); cname is a valid C string
         // for the duration of the call; SOCKET_ID_ANY lets DPDK choose.
         let raw = unsafe {
@@ -56,11 +74,18 @@ impl Mempool {
             raw,
             name: name.to_owned(),
             size,
+            data_room,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Each mbuf's data room, headroom included
+    /// (`rte_pktmbuf_data_room_size`).
+    pub fn data_room(&self) -> u16 {
+        self.data_room
     }
 
     /// Number of mbufs the pool was created with.

@@ -57,4 +57,4 @@ pub use mbuf::Mbuf;
 #[cfg(feature = "dpdk")]
 pub use mempool::Mempool;
 #[cfg(feature = "dpdk")]
-pub use port::{LinkStatus, Port, PortConfig, PortStats, RxQueue, TxQueue};
+pub use port::{LinkStatus, MtuRange, MtuSetting, Port, PortConfig, PortStats, RxQueue, TxQueue};

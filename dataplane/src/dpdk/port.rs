@@ -14,10 +14,60 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// Accept frames for any destination MAC.
     pub promiscuous: bool,
+    /// The largest IP packet the port sends and receives, set on the device
+    /// (`rte_eth_dev_set_mtu`; see [`MtuRange`] and [`MtuSetting`]), or
+    /// `None` to leave the device's own (a kernel interface's).
+    pub mtu: Option<u16>,
     /// Accept frames for every multicast MAC: IPv6 Neighbour Discovery
     /// comes to solicited-node groups (33:33:ff:xx:xx:xx), which a device
     /// filtering by MAC drops otherwise. Implied by `promiscuous`.
     pub all_multicast: bool,
+}
+
+/// The MTUs a device takes, as `rte_eth_dev_info` reports them and ethdev
+/// checks them: `min_mtu..=max_mtu`, and the frame (MTU plus the device's
+/// L2 overhead) no longer than `max_rx_pktlen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MtuRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl MtuRange {
+    /// ethdev's rule (`eth_dev_validate_mtu` in DPDK 22.11): the overhead is
+    /// `max_rx_pktlen - max_mtu` where the device reports a `max_mtu`, else
+    /// Ethernet header and CRC (18 bytes).
+    pub fn from_info(min_mtu: u16, max_mtu: u16, max_rx_pktlen: u32) -> MtuRange {
+        const ETHER_OVERHEAD: u32 = 18;
+        let overhead = if max_mtu != u16::MAX && max_rx_pktlen > u32::from(max_mtu) {
+            max_rx_pktlen - u32::from(max_mtu)
+        } else {
+            ETHER_OVERHEAD
+        };
+        let by_frame = max_rx_pktlen.saturating_sub(overhead);
+        let max = u32::from(max_mtu).min(by_frame);
+        MtuRange {
+            min: min_mtu,
+            max: u16::try_from(max).unwrap_or(u16::MAX),
+        }
+    }
+
+    pub fn contains(&self, mtu: u16) -> bool {
+        (self.min..=self.max).contains(&mtu)
+    }
+}
+
+/// How a port's MTU reached the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MtuSetting {
+    /// `rte_eth_dev_set_mtu` took it (for `net_af_packet`, `net_af_xdp`
+    /// and `net_tap` that is the Linux interface's MTU, set by ioctl).
+    Set,
+    /// The driver has no MTU to set (`net_pcap`, `net_ring`: ENOTSUP) and
+    /// takes frames of any length within [`MtuRange`]; the MTU is ours only.
+    NotSettable,
+    /// Not asked: the device keeps its own.
+    Device,
 }
 
 /// Counters the device keeps (`rte_eth_stats`).
@@ -52,6 +102,8 @@ pub struct Port<'pool> {
     queues_taken: AtomicBool,
     /// Whether the NIC checks received IPv4 header checksums for us.
     rx_ipv4_checksum: bool,
+    mtu: u16,
+    mtu_setting: MtuSetting,
     _pool: std::marker::PhantomData<&'pool Mempool>,
 }
 
@@ -98,6 +150,16 @@ impl<'pool> Port<'pool> {
         Ok(())
     }
 
+    /// The MTUs port `id` takes, from `rte_eth_dev_info`.
+    pub fn mtu_range(_eal: &Eal, id: u16) -> Result<MtuRange, DpdkError> {
+        let info = dev_info(id, "")?;
+        Ok(MtuRange::from_info(
+            info.min_mtu,
+            info.max_mtu,
+            info.max_rx_pktlen,
+        ))
+    }
+
     /// Configures port `id` with `config.queues` RX and TX queues (RSS over
     /// them when there are several and the device supports it), RX buffers
     /// from `pool`, and starts it.
@@ -110,12 +172,7 @@ impl<'pool> Port<'pool> {
     ) -> Result<Port<'pool>, DpdkError> {
         let err = |what: &str, ret: i32| DpdkError::new(format!("port {name}: {what}"), ret);
 
-        let mut info = dpdk_sys::rte_eth_dev_info::default();
-        // SAFETY: EAL initialised, info is a valid out-pointer.
-        let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
-        if ret != 0 {
-            return Err(err("rte_eth_dev_info_get", ret));
-        }
+        let info = dev_info(id, name)?;
         if config.queues > info.max_rx_queues || config.queues > info.max_tx_queues {
             return Err(DpdkError::new(
                 format!(
@@ -128,6 +185,9 @@ impl<'pool> Port<'pool> {
         }
 
         let mut conf = dpdk_sys::rte_eth_conf::default();
+        // NIC drivers size their receive path from this at start; ethdev
+        // refuses one outside the device's range here.
+        conf.rxmode.mtu = config.mtu.map_or(0, u32::from);
         // Where the device checks IPv4 header checksums on receive, the
         // packet path trusts its verdict instead of summing the header
         // (about 4 ns a packet); see `Mbuf::rx_ipv4_checksum`.
@@ -145,6 +205,18 @@ impl<'pool> Port<'pool> {
             unsafe { dpdk_sys::rte_eth_dev_configure(id, config.queues, config.queues, &conf) };
         if ret != 0 {
             return Err(err("rte_eth_dev_configure", ret));
+        }
+        // Before the queues: af_xdp attaches its XDP program at queue set-up,
+        // and a veth with XDP refuses a larger MTU.
+        let mtu_setting = match config.mtu {
+            Some(mtu) => set_mtu(id, name, mtu, &info)?,
+            None => MtuSetting::Device,
+        };
+        let mut mtu = 0u16;
+        // SAFETY: configured port, valid out-pointer.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_get_mtu(id, &mut mtu) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_get_mtu", ret));
         }
         let (mut rx_desc, mut tx_desc) = (config.rx_desc, config.tx_desc);
         // SAFETY: configured port; valid out-pointers.
@@ -191,6 +263,8 @@ impl<'pool> Port<'pool> {
             queues: config.queues,
             queues_taken: AtomicBool::new(false),
             rx_ipv4_checksum,
+            mtu,
+            mtu_setting,
             _pool: std::marker::PhantomData,
         };
         if config.promiscuous {
@@ -222,6 +296,11 @@ impl<'pool> Port<'pool> {
     /// offload on), so the packet path takes its verdict.
     pub fn checks_rx_ipv4_checksums(&self) -> bool {
         self.rx_ipv4_checksum
+    }
+
+    /// The port's MTU and how it reached the device.
+    pub fn mtu(&self) -> (u16, MtuSetting) {
+        (self.mtu, self.mtu_setting)
     }
 
     /// RX (and TX) queues: one pair per worker.
@@ -293,6 +372,63 @@ impl<'pool> Port<'pool> {
     }
 }
 
+/// `rte_eth_dev_info` of port `id` (`name` for the error).
+fn dev_info(id: u16, name: &str) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
+    let mut info = dpdk_sys::rte_eth_dev_info::default();
+    // SAFETY: EAL initialised (every caller holds `&Eal`), info is a valid
+    // out-pointer.
+    let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
+    if ret != 0 {
+        return Err(DpdkError::new(
+            format!("port {name}: rte_eth_dev_info_get"),
+            ret,
+        ));
+    }
+    Ok(info)
+}
+
+/// How an MTU refusal's context starts, after the port's name.
+const MTU_REFUSED: &str = "the device refused MTU";
+
+impl DpdkError {
+    /// Whether this is [`Port::start`] failing because the device refused
+    /// the port's MTU (so the caller can point at the `mtu` key).
+    pub fn is_mtu_refusal(&self) -> bool {
+        self.context.contains(MTU_REFUSED)
+    }
+}
+
+/// `ENOTSUP` as DPDK returns it (negated).
+const ENOTSUP: i32 = 95;
+
+/// Sets `mtu` on configured port `id`. A driver without an MTU to set
+/// (ENOTSUP) is accepted: it takes frames of any length the range allows,
+/// which the caller checked, and ethdev recorded the MTU at configure.
+fn set_mtu(
+    id: u16,
+    name: &str,
+    mtu: u16,
+    info: &dpdk_sys::rte_eth_dev_info,
+) -> Result<MtuSetting, DpdkError> {
+    // SAFETY: configured port (ethdev refuses an unconfigured one).
+    let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) };
+    match ret {
+        0 => Ok(MtuSetting::Set),
+        r if r == -ENOTSUP => Ok(MtuSetting::NotSettable),
+        r => {
+            let range = MtuRange::from_info(info.min_mtu, info.max_mtu, info.max_rx_pktlen);
+            Err(DpdkError::new(
+                format!(
+                    "port {name}: {MTU_REFUSED} {mtu} (rte_eth_dev_set_mtu; it reports MTUs \
+                     {}..={})",
+                    range.min, range.max
+                ),
+                r,
+            ))
+        }
+    }
+}
+
 impl Drop for Port<'_> {
     fn drop(&mut self) {
         // SAFETY: every queue handle borrows the port, so no worker is using
@@ -319,4 +455,28 @@ pub struct TxQueue<'port> {
     pub(crate) port: u16,
     pub(crate) queue: u16,
     _port: std::marker::PhantomData<&'port ()>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MtuRange;
+
+    #[test]
+    fn the_mtu_range_follows_ethdevs_rule_for_the_drivers_here() {
+        // What DPDK 22.11.11 reports on this machine (dpdk-testpmd `show
+        // port info`): net_af_packet max_rx_pktlen 1518, no max_mtu.
+        assert_eq!(
+            MtuRange::from_info(68, u16::MAX, 1518),
+            MtuRange { min: 68, max: 1500 }
+        );
+        // net_tap: 1522, no max_mtu (a VLAN tag counted in the frame).
+        assert_eq!(MtuRange::from_info(68, u16::MAX, 1522).max, 1504);
+        // net_af_xdp: max_mtu 3542 and a frame 18 bytes longer.
+        assert_eq!(MtuRange::from_info(68, 3542, 3560).max, 3542);
+        // net_pcap, net_null, net_ring: frames of any length.
+        let any = MtuRange::from_info(68, u16::MAX, u32::MAX);
+        assert!(any.contains(9000) && any.contains(u16::MAX) && !any.contains(67));
+        // A NIC with a larger overhead (two VLAN tags): 9728 - 9702.
+        assert_eq!(MtuRange::from_info(68, 9702, 9728).max, 9702);
+    }
 }

@@ -12,7 +12,9 @@
 //! request started, from there; `peer` is
 //! the source address the server saw. Modes:
 //!
-//! - `http`: a new TCP connection per request, `GET /`, status 200 expected.
+//! - `http`: a new TCP connection per request, `GET /`, status 200 expected;
+//!   with `--size N`, `GET /big?bytes=N`, and the N bytes after the name
+//!   line must be `ferrolb_perf::big_body_byte`'s, every one.
 //! - `tcp`: a new TCP connection per request to a TCP echo; the greeting
 //!   names the server, then a line sent must come back.
 //! - `udp`: a new UDP socket (so a new source port) per request; `--size`
@@ -85,7 +87,8 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     connections: u32,
     /// `udp`: pad each request to this many bytes (a datagram larger than
-    /// the path MTU travels in fragments); the echo must come back whole
+    /// the path MTU travels in fragments); the echo must come back whole.
+    /// `http`: ask for a body this much larger, checked byte by byte
     #[arg(long, default_value_t = 0)]
     size: usize,
 }
@@ -115,7 +118,7 @@ fn main() -> Result<()> {
     while (args.count == 0 || i < args.count) && end.map_or(true, |e| Instant::now() < e) {
         let t = start.elapsed().as_millis();
         let result = match args.mode {
-            Mode::Http => http(args.target, timeout),
+            Mode::Http => http(args.target, timeout, args.size),
             Mode::Tcp => tcp(args.target, timeout, i),
             Mode::Udp => udp(args.target, timeout, i, args.size),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
@@ -172,25 +175,43 @@ fn name_peer(line: &str) -> Result<(String, String)> {
     }
 }
 
-fn http(target: SocketAddrV4, timeout: Duration) -> Result<(String, String)> {
+fn http(target: SocketAddrV4, timeout: Duration, size: usize) -> Result<(String, String)> {
     let mut s = connect(target, timeout)?;
+    let path = match size {
+        0 => "/".to_owned(),
+        n => format!("/big?bytes={n}"),
+    };
     write!(
         s,
-        "GET / HTTP/1.1\r\nHost: {target}\r\nUser-Agent: e2e-client\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: e2e-client\r\nConnection: close\r\n\r\n"
     )
     .context("send")?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).context("read")?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).context("read")?;
     anyhow::ensure!(
-        reply.starts_with("HTTP/1.1 200 "),
+        reply.starts_with(b"HTTP/1.1 200 "),
         "status: {:?}",
-        reply.lines().next().unwrap_or("")
+        String::from_utf8_lossy(&reply[..reply.len().min(40)])
     );
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
+    let start = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
         .context("no body")?;
-    name_peer(body)
+    let body = &reply[start + 4..];
+    let line_end = body
+        .iter()
+        .position(|&b| b == b'\n')
+        .context("no name line")?;
+    let (line, big) = (&body[..line_end], &body[line_end + 1..]);
+    anyhow::ensure!(
+        big.len() == size,
+        "body of {} bytes after the name line, asked for {size}",
+        big.len()
+    );
+    if let Some(at) = (0..size).find(|&i| big[i] != ferrolb_perf::big_body_byte(i)) {
+        anyhow::bail!("body differs at byte {at} of {size}");
+    }
+    name_peer(&String::from_utf8_lossy(line))
 }
 
 fn tcp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {

@@ -4,7 +4,9 @@
 //! answered and what source address ferrolb gave the connection).
 //!
 //! - HTTP (`--http PORT`): any request gets `200 OK` with the body
-//!   `NAME PEER_IP:PEER_PORT\n`; the connection is then closed.
+//!   `NAME PEER_IP:PEER_PORT\n`; the connection is then closed. For
+//!   `GET /big?bytes=N` (N up to 64 MiB) the body goes on with N bytes of
+//!   `ferrolb_perf::big_body_byte` (a large response, for PMTU tests).
 //! - TCP echo (`--tcp-echo PORT`): first sends the line `NAME PEER\n`, then
 //!   echoes every byte until the client closes.
 //! - UDP echo (`--udp-echo PORT`): answers each datagram with
@@ -112,12 +114,24 @@ fn http(mut s: TcpStream, name: &str, peer: SocketAddr) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let body = format!("{name} {peer}\n");
+    let mut body = format!("{name} {peer}\n").into_bytes();
+    body.extend((0..big_bytes(&head)).map(ferrolb_perf::big_body_byte));
     let _ = write!(
         s,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
+    let _ = s.write_all(&body);
+}
+
+/// N of a request for `/big?bytes=N`, else 0.
+fn big_bytes(head: &[u8]) -> usize {
+    const LIMIT: usize = 64 << 20;
+    let head = String::from_utf8_lossy(head);
+    head.strip_prefix("GET /big?bytes=")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .map_or(0, |n| n.min(LIMIT))
 }
 
 fn echo(mut s: TcpStream, name: &str, peer: SocketAddr) {
