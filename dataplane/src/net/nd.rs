@@ -17,11 +17,11 @@ use std::net::Ipv6Addr;
 
 use crate::drop::DropReason;
 use crate::net::addrs::Addr6Set;
-use crate::wire::ethernet::{field as eth, MacAddr};
+use crate::wire::ethernet::{field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
 use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Type, LINK_LAYER_OPTION_LEN};
 use crate::wire::icmpv6::{NaFlags, NdOption, ND_LEN};
 use crate::wire::ipv6::{self, Ipv6Header, Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
-use crate::wire::{get_mac, put_bytes};
+use crate::wire::{get_mac, put_be16, put_bytes};
 
 /// The hop limit of every Neighbour Discovery message: a message with any
 /// other came through a router and is not from the link (RFC 4861 7.1).
@@ -285,6 +285,81 @@ pub fn write_advertisement(
     true
 }
 
+/// The length of the frames [`write_solicitation`] and
+/// [`write_unsolicited_advertisement`] build: untagged Ethernet, the fixed
+/// IPv6 header, the message and one link-layer address option.
+pub const OUR_ND_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + ADVERTISEMENT_LEN;
+
+/// Builds, in `frame` ([`OUR_ND_FRAME_LEN`] long), the Neighbor
+/// Solicitation resolving `target` (RFC 4861 7.2.2): from `src` (an address
+/// we own on that link) to `target`'s solicited-node group, with our MAC as
+/// source link-layer address so the answer can come straight back.
+/// `false` if the frame has another length.
+pub fn write_solicitation(
+    frame: &mut [u8],
+    our_mac: MacAddr,
+    src: Ipv6Addr,
+    target: Ipv6Addr,
+) -> bool {
+    let dst = solicited_node(target);
+    let kind = (
+        Icmpv6Type::NEIGHBOR_SOLICITATION,
+        NdOption::SOURCE_LINK_LAYER,
+        0,
+    );
+    write_own_nd(frame, our_mac, (src, dst), target, kind)
+}
+
+/// Builds, in `frame` ([`OUR_ND_FRAME_LEN`] long), the unsolicited Neighbor
+/// Advertisement of our address `addr` (RFC 4861 7.2.6, the IPv6 twin of
+/// gratuitous ARP): to all-nodes, override set, solicited clear, our MAC
+/// as target link-layer address. `false` if the frame has another length.
+pub fn write_unsolicited_advertisement(frame: &mut [u8], our_mac: MacAddr, addr: Ipv6Addr) -> bool {
+    let kind = (
+        Icmpv6Type::NEIGHBOR_ADVERTISEMENT,
+        NdOption::TARGET_LINK_LAYER,
+        NaFlags::OVERRIDE,
+    );
+    write_own_nd(frame, our_mac, (addr, ALL_NODES), addr, kind)
+}
+
+/// One Neighbour Discovery message of ours, built from nothing.
+fn write_own_nd(
+    frame: &mut [u8],
+    our_mac: MacAddr,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    target: Ipv6Addr,
+    (msg_type, option, flags): (u8, u8, u8),
+) -> bool {
+    if frame.len() != OUR_ND_FRAME_LEN {
+        return false;
+    }
+    let header = Ipv6Header {
+        src,
+        dst,
+        next_header: NextHeader::ICMPV6,
+        hop_limit: ND_HOP_LIMIT,
+        payload_len: ADVERTISEMENT_LEN as u16,
+    };
+    let (l2, l3_bytes) = frame.split_at_mut(ETHERNET_HEADER_LEN);
+    put_bytes(l2, eth::DESTINATION.start, &multicast_mac(dst).0);
+    put_bytes(l2, eth::SOURCE.start, &our_mac.0);
+    put_be16(l2, eth::ETHERTYPE.start, EtherType::IPV6);
+    let (ip, msg) = l3_bytes.split_at_mut(IPV6_HEADER_LEN);
+    ipv6::write_header(ip, &header);
+    let Ok(mut m) = Icmpv6Packet::new(&mut msg[..]) else {
+        return false;
+    };
+    m.set_msg_type(msg_type);
+    m.set_code(0);
+    m.clear_nd_reserved();
+    m.set_na_flags(flags);
+    m.set_nd_target(target);
+    m.set_nd_link_layer(option, our_mac);
+    m.fill_checksum(header.src, header.dst);
+    true
+}
+
 /// The frame length our reply to echo `e` at `l3` takes: its message
 /// right after the fixed header (extension headers are not echoed).
 pub fn echo_reply_len(l3: usize, e: &Echo) -> usize {
@@ -360,5 +435,35 @@ mod tests {
             let _ = inspect(&f, 14, &owned);
             let _ = inspect(&f, 200, &owned);
         }
+    }
+
+    #[test]
+    fn our_solicitation_is_one_the_target_would_answer() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        let (src, target) = (a("2001:db8::1"), a("2001:db8::2:42"));
+        let mut f = vec![0u8; OUR_ND_FRAME_LEN];
+        assert!(write_solicitation(&mut f, mac, src, target));
+        assert_eq!(&f[..6], &multicast_mac(solicited_node(target)).0);
+        let seen = inspect(&f, ETHERNET_HEADER_LEN, &Addr6Set::new([target]));
+        let Ok(Ipv6Local::Solicitation(s)) = seen else {
+            panic!("not a solicitation: {seen:?}");
+        };
+        assert_eq!((s.src, s.target, s.sender_mac), (src, target, Some(mac)));
+        assert!(!write_solicitation(&mut f[1..], mac, src, target));
+    }
+
+    #[test]
+    fn our_unsolicited_advertisement_overrides_and_goes_to_all_nodes() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        let ours = a("2001:db8::1");
+        let mut f = vec![0u8; OUR_ND_FRAME_LEN];
+        assert!(write_unsolicited_advertisement(&mut f, mac, ours));
+        assert_eq!(&f[..6], &multicast_mac(ALL_NODES).0);
+        let seen = inspect(&f, ETHERNET_HEADER_LEN, &Addr6Set::new([a("2001:db8::9")]));
+        let Ok(Ipv6Local::Advertisement(n)) = seen else {
+            panic!("not an advertisement: {seen:?}");
+        };
+        assert_eq!((n.target, n.target_mac), (ours, Some(mac)));
+        assert!(n.overrides && !n.to_us);
     }
 }
