@@ -7,6 +7,7 @@ pub mod conns;
 pub mod limits;
 mod pools;
 pub mod proto;
+mod session;
 pub mod state;
 pub mod table;
 
