@@ -2,6 +2,7 @@
 //! traffic and configs per mode and flow count, and the results' table,
 //! JSON and chart. See README.md, "Performance".
 
+pub mod fragments;
 pub mod report;
 pub mod traffic;
 

@@ -28,8 +28,9 @@ use serde_json::json;
 #[derive(Parser, Debug)]
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
-    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat, syn-nat,
-    /// syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
+    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat,
+    /// nat-frag, fullnat-frag (frag = both: UDP datagrams in fragments),
+    /// syn-nat, syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
     /// syn-fullnat+sync (syn-sync = the four SYN rows).
     #[arg(long, default_value = "all")]
     modes: String,
@@ -630,6 +631,9 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
             }
         }
         _ => {
+            if plan.mode.fragmented() {
+                notes.extend(check_fragments(s0, s1));
+            }
             if made > 0 {
                 notes.push(format!("{made} sessions created in window"));
             }
@@ -641,6 +645,40 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
                 ));
             }
         }
+    }
+    notes
+}
+
+/// Fragmented rows: every datagram is a first fragment and two later
+/// ones, and the later ones must have taken their first's decision
+/// (`frag_forwarded`), not been held or refused. The two stats replies
+/// can fall between a datagram's fragments, hence the slack.
+fn check_fragments(s0: &StatsReply, s1: &StatsReply) -> Vec<String> {
+    let ev = |name: &str| {
+        let of = |s: &StatsReply| s.events.get(name).copied().unwrap_or(0);
+        of(s1).saturating_sub(of(s0))
+    };
+    let tx = {
+        let of = |s: &StatsReply| s.workers.first().map_or(0, |w| w.tx_packets);
+        of(s1).saturating_sub(of(s0))
+    };
+    let (first, later) = (ev("frag_first"), ev("frag_forwarded"));
+    let per = ferrolb_perf::bench::fragments::FRAGMENTS as u64;
+    let mut notes = Vec::new();
+    if first == 0 || later.abs_diff(first * (per - 1)) > 64 + later / 1000 {
+        notes.push(format!(
+            "fragments in window: {first} first, {later} later forwarded (want {} later per first)",
+            per - 1
+        ));
+    }
+    if (first + later).abs_diff(tx) > 64 + tx / 1000 {
+        notes.push(format!(
+            "{tx} packets sent but {} fragments forwarded",
+            first + later
+        ));
+    }
+    if ev("frag_held") > 0 {
+        notes.push(format!("{} later fragments held", ev("frag_held")));
     }
     notes
 }
