@@ -9,6 +9,12 @@
 //! 32 packets: divide by 32 for ns per packet (`nat_redirected`: a poll of
 //! each of two workers for 32 packets that cross the redirect ring).
 //! `perf/callgrind.sh` counts instructions per packet instead.
+//!
+//! Cases: DR and NAT established flows (with a trace armed, and NAT with
+//! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
+//! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
+//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`); config and
+//! frames in `pipeline/frames.rs`.
 
 // The bench's own modules, beside it in pipeline/ (a bench's root file
 // looks for modules next to itself, hence the paths).
@@ -16,6 +22,8 @@
 mod fragments;
 #[path = "pipeline/frames.rs"]
 mod frames;
+#[path = "pipeline/fullnat.rs"]
+mod fullnat;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -223,6 +231,8 @@ fn pipeline(c: &mut Criterion) {
     bench_redirected(c);
     bench_syn_proxy(c);
     fragments::bench_nat_udp_fragments(c);
+    fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_established", false);
+    fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_spliced", true);
 }
 
 /// SYNs to a `syn_proxy` NAT service: each answered with a cookie SYN-ACK

@@ -11,7 +11,9 @@ use dataplane::tables::{
 };
 use dataplane::tuple::IpProto;
 use dataplane::wire::ethernet::MacAddr;
-use etherparse::{IpFragOffset, Ipv4Header, PacketBuilder};
+use etherparse::{
+    IpFragOffset, Ipv4Header, PacketBuilder, SlicedPacket, TcpOptionElement, TransportSlice,
+};
 
 pub const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xaa];
 pub const ROUTER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
@@ -184,4 +186,81 @@ pub fn fragmented_udp(
         out.push(f);
     }
     out
+}
+
+/// A TCP segment with a timestamp option (and, on a SYN, MSS, SACK
+/// permitted and window scale 7 before it), as Linux sends them.
+pub struct Seg {
+    pub macs: ([u8; 6], [u8; 6]),
+    pub src: ([u8; 4], u16),
+    pub dst: ([u8; 4], u16),
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub syn: bool,
+    pub ts: (u32, u32),
+    pub payload: &'static [u8],
+}
+
+pub fn tcp(s: &Seg) -> Vec<u8> {
+    let mut t = PacketBuilder::ethernet2(s.macs.0, s.macs.1)
+        .ipv4(s.src.0, s.dst.0, 64)
+        .tcp(s.src.1, s.dst.1, s.seq, 64240);
+    if s.syn {
+        t = t.syn();
+    }
+    if let Some(a) = s.ack {
+        t = t.ack(a);
+    }
+    let ts = TcpOptionElement::Timestamp(s.ts.0, s.ts.1);
+    let t = if s.syn {
+        t.options(&[
+            TcpOptionElement::MaximumSegmentSize(1460),
+            TcpOptionElement::SelectiveAcknowledgementPermitted,
+            ts,
+            TcpOptionElement::Noop,
+            TcpOptionElement::WindowScale(7),
+        ])
+    } else {
+        t.options(&[TcpOptionElement::Noop, TcpOptionElement::Noop, ts])
+    }
+    .expect("options fit");
+    let mut v = Vec::new();
+    t.write(&mut v, s.payload).expect("segment");
+    v
+}
+
+/// What the bench reads of a TCP frame sent: addresses and ports, flags
+/// SYN and ACK, sequence and acknowledgment numbers, the timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub src: ([u8; 4], u16),
+    pub dst: ([u8; 4], u16),
+    pub syn: bool,
+    pub seq: u32,
+    pub ack: u32,
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Reads a TCP frame the pipeline sent (None: not IPv4 TCP).
+pub fn sent(frame: &[u8]) -> Option<Sent> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+        return None;
+    };
+    let Some(TransportSlice::Tcp(t)) = &p.transport else {
+        return None;
+    };
+    let ts = t.options_iterator().find_map(|o| match o {
+        Ok(TcpOptionElement::Timestamp(a, b)) => Some((a, b)),
+        _ => None,
+    });
+    let h = ip.header();
+    Some(Sent {
+        src: (h.source(), t.source_port()),
+        dst: (h.destination(), t.destination_port()),
+        syn: t.syn(),
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        ts,
+    })
 }
