@@ -5,6 +5,7 @@
 pub mod fragments;
 pub mod report;
 pub mod traffic;
+pub mod veth;
 
 #[cfg(test)]
 mod tests;

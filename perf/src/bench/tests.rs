@@ -215,6 +215,7 @@ fn row(mode: Mode, flows: usize, mpps: f64, io: f64, macswap: f64) -> Row {
     Row {
         mode,
         flows,
+        ports: None,
         lb: LbSample {
             tx_mpps: mpps,
             ..Default::default()
@@ -437,4 +438,36 @@ fn fragments_reassemble_into_the_flows_datagrams() {
             }
         }
     }
+}
+
+#[test]
+fn veth_drivers_devices_and_generator_totals() {
+    use super::veth;
+    assert_eq!(
+        veth::parse_drivers("af_xdp, af_packet,af_xdp").unwrap(),
+        vec!["af_xdp", "af_packet"]
+    );
+    assert!(veth::parse_drivers("af_pcap").is_err());
+    assert_eq!(veth::device("af_xdp", 1, "d0"), "net_af_xdp1,iface=d0");
+    assert_eq!(
+        veth::device("af_packet", 2, "d1"),
+        "net_af_packet2,iface=d1,framecnt=4096"
+    );
+    let out = "\
+  ---------------------- Forward statistics for port 0  ----------------------
+  RX-packets: 500            RX-dropped: 0             RX-total: 500
+  TX-packets: 0              TX-dropped: 0             TX-total: 0
+  ---------------------- Forward statistics for port 1  ----------------------
+  RX-packets: 0              RX-dropped: 0             RX-total: 0
+  TX-packets: 391010         TX-dropped: 0             TX-total: 391010
+";
+    assert_eq!(veth::generator_tx(out), Some(391_010));
+    assert_eq!(veth::generator_tx("nothing"), None);
+    let mut r = row(Mode::Dr, 1000, 1.0, 2.0, 2.0);
+    assert_eq!(r.label(), "dr");
+    assert!(r.target().is_some());
+    r.ports = Some("af_xdp");
+    assert_eq!(r.label(), "dr@af_xdp");
+    assert_eq!(r.target(), None, "veth rows have no ratio target");
+    assert!(report::table(&[r]).contains("dr@af_xdp"));
 }
