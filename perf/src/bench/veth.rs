@@ -8,9 +8,11 @@
 //! (ferrolb, or testpmd io / macswap) has `d0` as its `client` port and
 //! `d1` as its `servers` port; a generator, `dpdk-testpmd` in io mode on
 //! the main core, replays the row's `client.pcap` from memory into `g0`
-//! through its own `net_af_xdp` port for both drivers, so the offered
-//! traffic does not change with the driver measured. Nothing reads `g1`:
-//! what leaves `d1` ends in the kernel (no address on it).
+//! through its own port of one driver for every row (`--veth-generator`,
+//! af_packet by default: an AF_XDP generator's frames hardly reached an
+//! af_packet `d0` on the development VM), so the offered traffic does not
+//! change with the driver measured. Nothing reads `g1`: what leaves `d1`
+//! ends in the kernel (no address on it).
 
 use std::io::Write;
 use std::path::Path;
@@ -106,7 +108,7 @@ impl Drop for Veth {
 }
 
 /// The generator: testpmd io from `client.pcap` (looped from memory) into
-/// `g0`, both lcores on `core`.
+/// `g0` through a `driver` port, both lcores on `core`.
 pub struct Generator {
     child: Child,
     started: Instant,
@@ -114,8 +116,10 @@ pub struct Generator {
 }
 
 impl Generator {
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         veth: &Veth,
+        driver: &str,
         testpmd: &str,
         pcap: &Path,
         core: usize,
@@ -141,7 +145,7 @@ impl Generator {
                 "--vdev=net_pcap0,rx_pcap={},infinite_rx=1",
                 pcap.display()
             ))
-            .arg(format!("--vdev={}", device("af_xdp", 0, "g0")))
+            .arg(format!("--vdev={}", device(driver, 0, "g0")))
             .args([
                 "--",
                 "--forward-mode=io",

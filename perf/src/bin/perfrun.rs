@@ -76,6 +76,10 @@ struct Args {
     /// dr and tun rows only).
     #[arg(long)]
     veth: Option<String>,
+    /// The generator's driver on `g0` with --veth, the same for every row
+    /// (af_packet or af_xdp).
+    #[arg(long, default_value = "af_packet")]
+    veth_generator: String,
 }
 
 /// Where a row's forwarding ports are: the pcap vdevs, or a veth pair
@@ -149,6 +153,13 @@ fn main() -> Result<()> {
         Some(text) => veth::parse_drivers(text).map_err(|e| anyhow!(e))?,
         None => Vec::new(),
     };
+    if veth::parse_drivers(&args.veth_generator)
+        .map_err(|e| anyhow!(e))?
+        .len()
+        != 1
+    {
+        bail!("--veth-generator: one of af_packet, af_xdp");
+    }
     if !drivers.is_empty() {
         if let Some(m) = modes
             .iter()
@@ -357,6 +368,7 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan, ports: Ports) -
         Ports::Veth(v, _) => Some(
             Generator::start(
                 v,
+                &args.veth_generator,
                 &args.testpmd,
                 &pcaps.client,
                 args.main_core,
