@@ -30,6 +30,7 @@ use crate::flow::table::session_flags;
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
+use crate::rewrite::shift_quoted_seq;
 use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
@@ -510,6 +511,32 @@ impl<P: PacketBuf> Datapath<P> {
         // The client's data that came before goes right behind our ACK.
         self.send_early(cx, hit.id, early);
         None
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// An ICMP error quoting a segment of spliced session `hit`, before it
+    /// is translated: the quoted sequence number taken back into the space
+    /// of the side the error goes to, so that side recognises its segment
+    /// (a client-side error quotes our segment to the client, in the
+    /// cookie's space; a backend-side one our segment to the backend,
+    /// after a PROXY header's shift). Identity before the splice is made.
+    pub(super) fn unsplice_quote(&self, frame: &mut [u8], meta: &Ipv4Meta, hit: Hit) {
+        let Some(adjust) = self
+            .synproxy
+            .splices
+            .get(hit.id.index())
+            .map(|sp| sp.adjust)
+        else {
+            return;
+        };
+        if adjust.is_identity() {
+            return;
+        }
+        match hit.dir {
+            Direction::Inbound => shift_quoted_seq(frame, meta, |seq| adjust.backend_seq_of(seq)),
+            Direction::Outbound => shift_quoted_seq(frame, meta, |seq| adjust.client_seq_of(seq)),
+        };
     }
 }
 
