@@ -362,13 +362,21 @@ fn routes_and_neighbours_are_tables() {
                 state: "incomplete".into(),
                 worker: Some(1),
             },
+            // An IPv6 next hop being resolved by Neighbour Discovery.
+            NeighbourStatus {
+                address: "2001:db8::20".parse().unwrap(),
+                mac: None,
+                state: "incomplete".into(),
+                worker: Some(0),
+            },
         ],
     };
     assert_eq!(
         neighbours(&n),
-        "Address     MAC                State       Worker\n\
-         10.0.0.254  02:00:00:00:00:fe  static      -\n\
-         10.0.0.12   -                  incomplete  1\n"
+        "Address       MAC                State       Worker\n\
+         10.0.0.254    02:00:00:00:00:fe  static      -\n\
+         10.0.0.12     -                  incomplete  1\n\
+         2001:db8::20  -                  incomplete  0\n"
     );
 }
 
