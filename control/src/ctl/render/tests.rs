@@ -51,6 +51,8 @@ fn sample_list() -> ListReply {
                     rate_limited: 0,
                     client_rate_limited: 0,
                 }),
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: Some(FlowRates {
                     cps: 12.4,
                     pps_in: 400.6,
@@ -87,6 +89,8 @@ fn sample_list() -> ListReply {
                 local_addresses: vec!["10.0.1.100".parse().unwrap(), "10.0.1.101".parse().unwrap()],
                 sessions: 0,
                 stats: None,
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: None,
                 backends: vec![backend("10.0.1.11", 53, 1, 0, 0)],
             },
