@@ -443,6 +443,10 @@ fn the_appliance_serves_the_same_series_without_the_daemons() {
     }
 }
 
+fn assert_line(text: &str, line: &str) {
+    assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+}
+
 #[test]
 fn service_histograms_have_cumulative_buckets_sum_and_count() {
     let (list, stats) = sample();
@@ -458,7 +462,7 @@ fn service_histograms_have_cumulative_buckets_sum_and_count() {
         format!("{lifetime}_sum{{{svc}}} 172802.55"),
         format!("{lifetime}_count{{{svc}}} 3"),
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        assert_line(&text, &line);
     }
     let per_second = "ferrolb_service_new_connections_per_second";
     for line in [
@@ -470,7 +474,7 @@ fn service_histograms_have_cumulative_buckets_sum_and_count() {
         format!("{per_second}_sum{{{svc}}} 127"),
         format!("{per_second}_count{{{svc}}} 4"),
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        assert_line(&text, &line);
     }
     let buckets = text
         .lines()
@@ -487,5 +491,5 @@ fn histograms_of_one_key_listed_twice_add_up() {
     let text = render_appliance(&list, &stats);
     check_structure(&text);
     let count = r#"ferrolb_service_session_lifetime_seconds_count{service="tcp/192.0.2.10:80"} 6"#;
-    assert!(text.lines().any(|l| l == count), "{text}");
+    assert_line(&text, count);
 }
