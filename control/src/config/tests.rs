@@ -60,6 +60,7 @@ fn devices_are_told_apart_and_named_as_dpdk_names_them() {
         mac: None,
         mtu: 1500,
         kernel: None,
+        bond: None,
     };
     assert_eq!(
         port("0000:3B:00.1").device_kind(),
