@@ -351,6 +351,7 @@ impl<'pool> Port<'pool> {
         if self.queues_taken.swap(true, Ordering::SeqCst) {
             return None;
         }
+        let lacp = Port::is_lacp_bond(self.id);
         Some(
             (0..self.queues)
                 .map(|q| {
@@ -363,6 +364,7 @@ impl<'pool> Port<'pool> {
                         TxQueue {
                             port: self.id,
                             queue: q,
+                            lacp_flush: lacp && q == 0,
                             _port: std::marker::PhantomData,
                         },
                     )
@@ -454,6 +456,11 @@ pub struct RxQueue<'port> {
 pub struct TxQueue<'port> {
     pub(crate) port: u16,
     pub(crate) queue: u16,
+    /// Queue 0 of an 802.3ad bond: the bond sends its LACPDUs from its TX
+    /// burst only, so this queue gets an empty burst at every RX poll and
+    /// LACP keeps running while no traffic leaves (DPDK asks for a TX
+    /// burst at least every 100 ms).
+    pub(crate) lacp_flush: bool,
     _port: std::marker::PhantomData<&'port ()>,
 }
 
