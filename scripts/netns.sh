@@ -8,6 +8,7 @@
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
+#   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
 #   scripts/netns.sh ha NAME        # build run NAME as an active/backup pair (below)
 #   scripts/netns.sh mtu NAME MTU [router]  # a built run's links at MTU (below)
@@ -211,6 +212,28 @@ ipv6_links() {
   done
 }
 
+# A bonded ext port (docs/bonding.md): ferrolb's `ext` is an
+# active-backup bond of two net_tap members whose interfaces, bm0 and bm1,
+# it makes in NAME-lb when it starts. This kernel has no bonding (or team)
+# module, so the far side of the two links is a Linux bridge, bext, in
+# NAME-lb, joining both taps and the veth to the router: whichever member
+# the bond uses reaches the router, as through a switch (or a Linux bond)
+# on the far side. The veth gives ferrolb's MAC back (a bridge delivers
+# frames for its ports' own MACs to itself instead of forwarding them).
+bond_links() {
+  local lb=$1-lb dev
+  for dev in bm0 bm1; do
+    ip -n "$lb" link show "$dev" >/dev/null 2>&1 \
+      || die "$dev does not exist in $lb (is ferrolb running with the bonded ext port?)"
+  done
+  ip -n "$lb" link set ext address 02:00:00:00:02:fe
+  ip -n "$lb" link show bext >/dev/null 2>&1 || ip -n "$lb" link add bext type bridge
+  for dev in ext bm0 bm1; do
+    ip -n "$lb" link set "$dev" master bext
+  done
+  up "$lb" bext
+}
+
 # Once ferrolb made flb-ext: the host's default route goes through it.
 kernel_route() {
   local lb=$1-lb
@@ -363,6 +386,10 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh kernel-route NAME"
     kernel_route "$2"
     ;;
+  bond)
+    [ $# -eq 2 ] || die "usage: netns.sh bond NAME"
+    bond_links "$2"
+    ;;
   ipv6)
     [ $# -eq 2 ] || die "usage: netns.sh ipv6 NAME"
     ipv6_links "$2"
@@ -401,6 +428,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | bond NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

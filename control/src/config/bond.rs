@@ -30,7 +30,8 @@ pub struct BondConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
     /// Milliseconds between two looks at the members' link state, for
-    /// members that do not signal changes (DPDK's `lsc_poll_period_ms`).
+    /// members that do not signal changes (DPDK's
+    /// `rte_eth_bond_link_monitoring_set`).
     #[serde(default = "default_miimon")]
     pub miimon: u32,
     /// balance-xor and 802.3ad: what picks a packet's member.
@@ -142,7 +143,8 @@ impl BondConfig {
             let policy = self.xmit_hash_policy.unwrap_or_default();
             out.push_str(&format!(",xmit_policy={}", policy.dpdk_name()));
         }
-        out.push_str(&format!(",lsc_poll_period_ms={}", self.miimon));
+        // miimon is set through the API at start: DPDK 22.11 documents
+        // `lsc_poll_period_ms` as a devarg but its parser refuses it.
         out
     }
 }

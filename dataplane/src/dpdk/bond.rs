@@ -6,7 +6,8 @@
 use std::ffi::CStr;
 use std::os::raw::c_char;
 
-use super::Port;
+use super::port::device_stats;
+use super::{DpdkError, Eal, Port, PortStats};
 
 /// `BONDING_MODE_ACTIVE_BACKUP` (a macro in rte_eth_bond.h).
 pub const MODE_ACTIVE_BACKUP: u8 = 1;
@@ -15,6 +16,9 @@ pub const MODE_BALANCE_XOR: u8 = 2;
 /// `BONDING_MODE_8023AD`.
 pub const MODE_8023AD: u8 = 4;
 
+/// `RTE_ETH_DEV_INTR_LSC` (`RTE_BIT32(1)`, a macro bindgen does not
+/// turn into a constant): the device raises link-change events.
+const INTR_LSC: u32 = 1 << 1;
 /// The most members we ask a bond for (the config allows 8).
 const MAX_MEMBERS: usize = 32;
 /// `RTE_ETH_NAME_MAX_LEN`.
@@ -41,6 +45,9 @@ pub struct MemberStatus {
     /// 802.3ad: our LACP actor state and the partner's, as the LACPDU
     /// bytes (see [`lacp_state`]).
     pub lacp: Option<LacpStatus>,
+    /// The member device's own counters (a backup's RX queue, which the
+    /// bond does not poll, shows up in `rx_missed`).
+    pub stats: PortStats,
 }
 
 /// A member's LACP state (802.3ad only).
@@ -114,10 +121,47 @@ impl Port<'_> {
                         _ => in_active,
                     },
                     lacp,
+                    stats: device_stats(m),
                 }
             })
             .collect();
         Some(BondStatus { mode, members })
+    }
+
+    /// How often bond `id` looks at the link of members that do not
+    /// signal changes themselves (`rte_eth_bond_link_monitoring_set`;
+    /// DPDK 22.11 lists `lsc_poll_period_ms` as a devarg but refuses it).
+    pub fn set_bond_link_poll(_eal: &Eal, id: u16, name: &str, ms: u32) -> Result<(), DpdkError> {
+        // SAFETY: EAL initialised (`_eal`); the bond checks the port id.
+        let ret = unsafe { dpdk_sys::rte_eth_bond_link_monitoring_set(id, ms) };
+        if ret != 0 {
+            return Err(DpdkError::new(
+                format!("port {name}: rte_eth_bond_link_monitoring_set({ms} ms)"),
+                ret,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes the bond poll member `member`'s link (every `miimon` ms,
+    /// like Linux's miimon) instead of waiting for the member's driver to
+    /// signal changes: DPDK 22.11's net_tap updates its link on netlink
+    /// news but tells no one (no LSC event), so a bond over taps never
+    /// fails over. Clears the member's "signals link changes" flag
+    /// (`RTE_ETH_DEV_INTR_LSC`), which the bond reads when it adds the
+    /// member at its configure; call before [`Port::start`] of the bond.
+    pub fn poll_member_link(_eal: &Eal, member: u16) -> Result<(), DpdkError> {
+        let info = super::port::dev_info(member, "bond member")?;
+        if info.dev_flags.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `dev_flags` points at the member's `rte_eth_dev_data`
+        // flags (rte_ethdev.h: `dev_flags = &dev->data->dev_flags`), a
+        // plain u32 in DPDK's shared device data, not a constant; the
+        // member is probed and not started, and only this (main) thread
+        // touches ethdev configuration now.
+        unsafe { *(info.dev_flags as *mut u32) &= !INTR_LSC };
+        Ok(())
     }
 
     /// Whether the port is an 802.3ad bond, whose LACPDUs leave only from
