@@ -465,6 +465,10 @@ fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
     if device == mac.0 {
         return Ok(());
     }
+    // A bond has no MAC before it starts (it takes its primary member's).
+    if port.promiscuous && port.bond.is_some() {
+        return Ok(());
+    }
     if port.promiscuous {
         println!(
             "note: port {}: MAC {mac} is not the device's ({}); the port is promiscuous, so \
