@@ -523,8 +523,9 @@ fn sample_rates(handler: &ApplianceHandler<'_, '_>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next {
             let totals = handler.totals();
+            let born = handler.service_stamps();
             let at = Instant::now();
-            lock(&handler.rates).sample(at, totals.counters().clone());
+            lock(&handler.rates).sample(at, totals.counters().clone(), &born);
             next = at + Duration::from_secs(1);
         }
         thread::sleep(Duration::from_millis(50));

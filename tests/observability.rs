@@ -92,6 +92,67 @@ fn the_appliance_serves_its_own_metrics() {
     assert!(!text.contains("ferrolb_daemon_"), "{text}");
 }
 
+/// The service histograms through the real binary: flushing the DNS
+/// service's sessions (its backends deleted with `--flush`) counts every
+/// one of them in its lifetime histogram, and the rate sampler has counted
+/// a second of new connections at least once.
+#[test]
+fn service_histograms_count_ended_sessions_and_each_seconds_connections() {
+    let app = Appliance::start_with(
+        &base_config(),
+        &dns_traffic(),
+        "metrics = \"127.0.0.1:0\"\n",
+    );
+    app.wait_for("every flow to have a session", || {
+        app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
+    });
+    let addr = metrics_addr(&app);
+    let label = |family: &str, suffix: &str| {
+        format!("ferrolb_service_{family}{suffix}{{service=\"{DNS}\"}}")
+    };
+    let lifetimes = "session_lifetime_seconds";
+    assert_eq!(value(&scrape(addr), &label(lifetimes, "_count")), 0.0);
+    for backend in ["10.0.1.11", "10.0.1.12"] {
+        app.ctl_ok(&["backend", "delete", DNS, backend, "--flush"]);
+    }
+    app.wait_for("the flush to end every session", || {
+        app.ctl_json(&["stats"])["sessions"] == 0u64
+    });
+    let per_second = "new_connections_per_second";
+    app.wait_for("two rate samples", || {
+        value(&scrape(addr), &label(per_second, "_count")) >= 1.0
+    });
+    let text = scrape(addr);
+    // The replay goes on, so the first flush's flows come back on the
+    // other backend and end in the second: count what the workers ended.
+    let events = &app.ctl_json(&["stats"])["events"];
+    let ended = ["sessions_flushed", "sessions_expired"]
+        .iter()
+        .map(|e| events[e].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert!(ended >= FLOWS as u64, "{events}");
+    assert_eq!(value(&text, &label(lifetimes, "_count")), ended as f64);
+    let inf = format!("ferrolb_service_{lifetimes}_bucket{{service=\"{DNS}\",le=\"+Inf\"}}");
+    assert_eq!(value(&text, &inf), ended as f64);
+    // Made and flushed within seconds: every lifetime is under a minute,
+    // and the sum says the same.
+    let minute = format!("ferrolb_service_{lifetimes}_bucket{{service=\"{DNS}\",le=\"60\"}}");
+    assert_eq!(value(&text, &minute), ended as f64, "{text}");
+    assert!(value(&text, &label(lifetimes, "_sum")) < 60.0 * ended as f64);
+    // The same figures in `list --stats --json` (ms, counts per bucket).
+    let listed = app.ctl_json(&["list", "--stats"]);
+    let dns = listed["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == DNS))
+        .expect("the DNS service");
+    let counts = dns["session_lifetimes"]["counts"]
+        .as_array()
+        .expect("counts");
+    let total: u64 = counts.iter().filter_map(|n| n.as_u64()).sum();
+    assert_eq!(total, ended, "{dns}");
+    assert!(dns["new_connection_rates"]["counts"].is_array(), "{dns}");
+}
+
 #[test]
 fn top_shows_services_workers_and_drop_rates_frame_after_frame() {
     let app = Appliance::start(&base_config(), &dns_traffic());

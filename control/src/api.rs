@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A service by protocol, VIP and port, written `tcp/192.0.2.10:80`; and
 /// which sessions `sessions` lists (every given field must match). Both
 /// are the dataplane's types too.
-pub use ferrolb_types::{ServiceKey, SessionFilter};
+pub use ferrolb_types::{Histogram, ServiceKey, SessionFilter};
 mod unique_keys;
 pub use unique_keys::no_duplicate_keys;
 mod watch;
@@ -554,6 +554,14 @@ pub struct ServiceStatus {
     pub sessions: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<FlowStats>,
+    /// With `stats`: how long the service's sessions lived when they ended,
+    /// in ms (`histogram::SESSION_LIFETIME_MS` buckets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lifetimes: Option<Histogram>,
+    /// With `stats`: the service's new connections in each second since
+    /// the appliance started (`histogram::NEW_CONNECTIONS_PER_SECOND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_connection_rates: Option<Histogram>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<FlowRates>,
     pub backends: Vec<BackendStatus>,

@@ -52,6 +52,9 @@ pub enum DropReason {
     /// solicited-node group or with a link-layer address, a solicited
     /// advertisement to a group.
     NdMalformed,
+    /// A packet to an IPv6 next hop on an interface that has no IPv6
+    /// address to send the Neighbor Solicitation from (RFC 4861 7.2.2).
+    NdNoSourceAddress,
     /// The TCP, UDP or ICMP header is cut short or its length field is bad.
     TruncatedL4,
     /// An ICMP message whose checksum does not verify.
@@ -167,7 +170,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 61] = [
+    pub const ALL: [DropReason; 62] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -184,6 +187,7 @@ impl DropReason {
         DropReason::Icmpv6BadChecksum,
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
+        DropReason::NdNoSourceAddress,
         DropReason::TruncatedL4,
         DropReason::BadIcmpChecksum,
         DropReason::BadIcmpQuote,
@@ -252,6 +256,7 @@ impl DropReason {
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",
+            DropReason::NdNoSourceAddress => "nd_no_source_address",
             DropReason::TruncatedL4 => "truncated_l4",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
             DropReason::BadIcmpQuote => "bad_icmp_quote",

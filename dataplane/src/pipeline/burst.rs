@@ -420,6 +420,10 @@ impl<P: PacketBuf> Datapath<P> {
                     others += 1;
                     self.learn_shared(cx, addr, mac)
                 }
+                Handoff::Neighbour6 { addr, mac } => {
+                    others += 1;
+                    self.learn_shared6(cx, addr, mac)
+                }
                 Handoff::FragDecision {
                     key,
                     decision,

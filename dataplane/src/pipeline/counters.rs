@@ -75,10 +75,10 @@ pub struct Events {
     pub redirects_sent: u64,
     /// Packets another worker handed to us.
     pub redirects_received: u64,
-    /// Neighbours learned here and told to another worker.
+    /// Neighbours (ARP and ND) learned here and told to another worker.
     pub neighbours_shared: u64,
     /// Neighbours we could not tell another worker (its ring was full); it
-    /// learns them from its own next ARP exchange.
+    /// learns them from its own next ARP or ND exchange.
     pub neighbour_shares_lost: u64,
     /// Frames handed to a port's kernel interface.
     pub to_kernel: u64,
@@ -175,16 +175,22 @@ pub struct NdEvents {
     pub address_conflicts: u64,
     /// ICMPv6 echo replies sent.
     pub echo_replies: u64,
+    /// Neighbor Solicitations we sent resolving a next hop (`egress6.rs`).
+    pub solicitations_sent: u64,
+    /// Unsolicited Neighbor Advertisements of our addresses (`garp.rs`).
+    pub unsolicited_sent: u64,
 }
 
 impl NdEvents {
-    fn iter(&self) -> [(&'static str, u64); 5] {
+    fn iter(&self) -> [(&'static str, u64); 7] {
         [
             ("nd_advertisements_sent", self.advertisements_sent),
             ("nd_dad_defended", self.dad_defended),
             ("nd_neighbours_learned", self.neighbours_learned),
             ("nd_address_conflicts", self.address_conflicts),
             ("icmpv6_echo_replies", self.echo_replies),
+            ("nd_solicitations_sent", self.solicitations_sent),
+            ("nd_unsolicited_advertisements", self.unsolicited_sent),
         ]
     }
 
@@ -194,6 +200,8 @@ impl NdEvents {
         self.neighbours_learned += o.neighbours_learned;
         self.address_conflicts += o.address_conflicts;
         self.echo_replies += o.echo_replies;
+        self.solicitations_sent += o.solicitations_sent;
+        self.unsolicited_sent += o.unsolicited_sent;
     }
 }
 

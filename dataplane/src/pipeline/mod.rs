@@ -11,7 +11,8 @@
 //!    forward on a session, open a flow, answer, translate an error.
 //! 4. `act.rs`: the step carried out; a session's packet rewritten as its
 //!    mode says (DR, TUN, NAT, FULLNAT, SNAT).
-//! 5. `egress.rs`: route, VLAN, neighbour (or ARP and a wait), TX buffer.
+//! 5. `egress.rs`: route, VLAN, neighbour (or ARP and a wait), TX buffer;
+//!    `egress6.rs` the same for an IPv6 next hop (Neighbour Solicitation).
 //!
 //! `local.rs` holds what the appliance answers for itself (ARP, neighbours
 //! shared between workers), `local6.rs` the same for IPv6 (Neighbour
@@ -33,6 +34,7 @@ mod client_addr;
 pub mod counters;
 mod decide;
 mod egress;
+mod egress6;
 mod explain;
 mod fragment;
 mod garp;
@@ -415,6 +417,8 @@ mod limits_tests;
 mod listen_tests;
 #[cfg(test)]
 mod local6_tests;
+#[cfg(test)]
+mod nd_resolve_tests;
 #[cfg(test)]
 mod pickup_tests;
 #[cfg(test)]

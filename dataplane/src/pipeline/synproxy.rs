@@ -341,7 +341,7 @@ impl<P: PacketBuf> Datapath<P> {
         };
         let Some(slot) = self.synproxy.splices.get_mut(id.index()) else {
             // No room was made (cannot happen while a service is proxied).
-            self.flow.end(id);
+            self.flow.end(id, cx.now);
             return self.drop(DropReason::TableFull);
         };
         *slot = splice;

@@ -51,6 +51,8 @@ fn sample_list() -> ListReply {
                     rate_limited: 0,
                     client_rate_limited: 0,
                 }),
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: Some(FlowRates {
                     cps: 12.4,
                     pps_in: 400.6,
@@ -87,6 +89,8 @@ fn sample_list() -> ListReply {
                 local_addresses: vec!["10.0.1.100".parse().unwrap(), "10.0.1.101".parse().unwrap()],
                 sessions: 0,
                 stats: None,
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: None,
                 backends: vec![backend("10.0.1.11", 53, 1, 0, 0)],
             },
@@ -364,13 +368,21 @@ fn routes_and_neighbours_are_tables() {
                 state: "incomplete".into(),
                 worker: Some(1),
             },
+            // An IPv6 next hop being resolved by Neighbour Discovery.
+            NeighbourStatus {
+                address: "2001:db8::20".parse().unwrap(),
+                mac: None,
+                state: "incomplete".into(),
+                worker: Some(0),
+            },
         ],
     };
     assert_eq!(
         neighbours(&n),
-        "Address     MAC                State       Worker\n\
-         10.0.0.254  02:00:00:00:00:fe  static      -\n\
-         10.0.0.12   -                  incomplete  1\n"
+        "Address       MAC                State       Worker\n\
+         10.0.0.254    02:00:00:00:00:fe  static      -\n\
+         10.0.0.12     -                  incomplete  1\n\
+         2001:db8::20  -                  incomplete  0\n"
     );
 }
 
