@@ -46,8 +46,9 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
-#[test]
-fn the_appliance_serves_its_own_metrics() {
+/// The appliance with its own metrics endpoint, once every replayed DNS
+/// flow has its session.
+fn serving_metrics() -> (Appliance, SocketAddr) {
     let app = Appliance::start_with(
         &base_config(),
         &dns_traffic(),
@@ -57,6 +58,12 @@ fn the_appliance_serves_its_own_metrics() {
         app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
     });
     let addr = metrics_addr(&app);
+    (app, addr)
+}
+
+#[test]
+fn the_appliance_serves_its_own_metrics() {
+    let (app, addr) = serving_metrics();
     let text = scrape(addr);
     assert_eq!(value(&text, "ferrolb_up"), 1.0);
     assert_eq!(value(&text, "ferrolb_sessions"), FLOWS as f64);
@@ -98,15 +105,7 @@ fn the_appliance_serves_its_own_metrics() {
 /// a second of new connections at least once.
 #[test]
 fn service_histograms_count_ended_sessions_and_each_seconds_connections() {
-    let app = Appliance::start_with(
-        &base_config(),
-        &dns_traffic(),
-        "metrics = \"127.0.0.1:0\"\n",
-    );
-    app.wait_for("every flow to have a session", || {
-        app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
-    });
-    let addr = metrics_addr(&app);
+    let (app, addr) = serving_metrics();
     let label = |family: &str, suffix: &str| {
         format!("ferrolb_service_{family}{suffix}{{service=\"{DNS}\"}}")
     };

@@ -13,8 +13,8 @@ use std::net::SocketAddrV4;
 pub use server::{Limits, MetricsServer, MAX_HEAD};
 
 use crate::api::{
-    BackendStatus, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus, StatsReply,
-    WorkerStatus,
+    BackendStatus, BondMemberStatus, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus,
+    StatsReply, WorkerStatus,
 };
 use crate::health::BackendHealth;
 use ferrolb_types::histogram::{
@@ -112,6 +112,7 @@ fn appliance_metrics(out: &mut Exposition, list: &ListReply, stats: &StatsReply)
     snat_metrics(out, list);
     worker_metrics(out, &stats.workers);
     port_metrics(out, &stats.ports);
+    member_metrics(out, &stats.ports);
 
     let name = "ferrolb_drops_total";
     out.family(
@@ -599,6 +600,57 @@ fn port_metrics(out: &mut Exposition, ports: &[PortStatus]) {
         out.family(f.name, f.kind, f.help);
         for p in ports {
             out.sample(f.name, &[("port", &p.name)], (f.value)(p));
+        }
+    }
+}
+
+/// A bonded port's members (docs/bonding.md), labelled with the port and
+/// the member's DPDK device name.
+fn member_metrics(out: &mut Exposition, ports: &[PortStatus]) {
+    let families: [Field<BondMemberStatus>; 5] = [
+        field(
+            "ferrolb_port_member_up",
+            Kind::Gauge,
+            "Link state of a bond member: 1 up, 0 down.",
+            |m| u64::from(m.link_up),
+        ),
+        field(
+            "ferrolb_port_member_active",
+            Kind::Gauge,
+            "1 when the bond member carries traffic: the active member (active-backup), \
+             in the LACP aggregator (802.3ad), or link up (balance-xor).",
+            |m| u64::from(m.active),
+        ),
+        field(
+            "ferrolb_port_member_rx_packets_total",
+            Kind::Counter,
+            "Packets received by the bond member device.",
+            |m| m.rx_packets,
+        ),
+        field(
+            "ferrolb_port_member_tx_packets_total",
+            Kind::Counter,
+            "Packets sent by the bond member device.",
+            |m| m.tx_packets,
+        ),
+        field(
+            "ferrolb_port_member_rx_missed_total",
+            Kind::Counter,
+            "Packets the bond member device dropped because its RX queues were full \
+             (a backup member's, which the bond does not poll, included).",
+            |m| m.rx_missed,
+        ),
+    ];
+    for f in families {
+        out.family(f.name, f.kind, f.help);
+        for p in ports {
+            for m in &p.members {
+                out.sample(
+                    f.name,
+                    &[("port", &p.name), ("member", &m.name)],
+                    (f.value)(m),
+                );
+            }
         }
     }
 }

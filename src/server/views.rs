@@ -6,11 +6,11 @@ use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use control::api::{
-    BackendStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceStatus, SessionInfo,
-    SnatStatus,
+    BackendStatus, BondMemberStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceStatus,
+    SessionInfo, SnatStatus,
 };
 use control::config::Config;
-use dataplane::dpdk::Port;
+use dataplane::dpdk::{MemberStatus, Port};
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::LbTables;
@@ -328,6 +328,7 @@ pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
 
 pub fn port_status(p: &Port<'_>, steering: String) -> PortStatus {
     let s = p.stats();
+    let bond = p.bond_status();
     PortStatus {
         name: p.name().to_string(),
         rx_packets: s.rx_packets,
@@ -339,6 +340,23 @@ pub fn port_status(p: &Port<'_>, steering: String) -> PortStatus {
         rx_errors: s.rx_errors,
         tx_errors: s.tx_errors,
         steering,
+        bond_mode: bond
+            .as_ref()
+            .map(|b| crate::bond::mode_name(b.mode).to_owned()),
+        members: bond.map_or_else(Vec::new, |b| b.members.iter().map(member_status).collect()),
+    }
+}
+
+fn member_status(m: &MemberStatus) -> BondMemberStatus {
+    BondMemberStatus {
+        name: m.name.clone(),
+        link_up: m.link_up,
+        active: m.active,
+        lacp_actor_state: m.lacp.map(|l| l.actor_state),
+        lacp_partner_state: m.lacp.map(|l| l.partner_state),
+        rx_packets: m.stats.rx_packets,
+        tx_packets: m.stats.tx_packets,
+        rx_missed: m.stats.rx_missed,
     }
 }
 

@@ -111,18 +111,57 @@ fn sample() -> (ListReply, StatsReply) {
                 generation: 6,
             },
         ],
-        ports: vec![PortStatus {
-            name: "lan".into(),
-            rx_packets: 300,
-            tx_packets: 280,
-            rx_bytes: 30000,
-            tx_bytes: 28000,
-            rx_missed: 3,
-            rx_nombuf: 0,
-            rx_errors: 0,
-            tx_errors: 0,
-            steering: "rte_flow (8 rules)".into(),
-        }],
+        ports: vec![
+            PortStatus {
+                name: "lan".into(),
+                rx_packets: 300,
+                tx_packets: 280,
+                rx_bytes: 30000,
+                tx_bytes: 28000,
+                rx_missed: 3,
+                rx_nombuf: 0,
+                rx_errors: 0,
+                tx_errors: 0,
+                steering: "rte_flow (8 rules)".into(),
+                bond_mode: None,
+                members: vec![],
+            },
+            PortStatus {
+                name: "ext".into(),
+                rx_packets: 40,
+                tx_packets: 41,
+                rx_bytes: 4000,
+                tx_bytes: 4100,
+                rx_missed: 0,
+                rx_nombuf: 0,
+                rx_errors: 0,
+                tx_errors: 0,
+                steering: "none (no local addresses)".into(),
+                bond_mode: Some("active-backup".into()),
+                members: vec![
+                    BondMemberStatus {
+                        name: "net_tap0".into(),
+                        link_up: false,
+                        active: false,
+                        lacp_actor_state: None,
+                        lacp_partner_state: None,
+                        rx_packets: 30,
+                        tx_packets: 31,
+                        rx_missed: 0,
+                    },
+                    BondMemberStatus {
+                        name: "net_tap1".into(),
+                        link_up: true,
+                        active: true,
+                        lacp_actor_state: None,
+                        lacp_partner_state: None,
+                        rx_packets: 10,
+                        tx_packets: 10,
+                        rx_missed: 2,
+                    },
+                ],
+            },
+        ],
         drops: [("no_service".to_owned(), 4), ("ttl_exceeded".to_owned(), 0)].into(),
         events: [("arp_replied".to_owned(), 2)].into(),
         sessions: 17,
@@ -273,6 +312,11 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_port_rx_nombuf_total", "counter"),
         ("ferrolb_port_rx_errors_total", "counter"),
         ("ferrolb_port_tx_errors_total", "counter"),
+        ("ferrolb_port_member_up", "gauge"),
+        ("ferrolb_port_member_active", "gauge"),
+        ("ferrolb_port_member_rx_packets_total", "counter"),
+        ("ferrolb_port_member_tx_packets_total", "counter"),
+        ("ferrolb_port_member_rx_missed_total", "counter"),
         ("ferrolb_drops_total", "counter"),
         ("ferrolb_events_total", "counter"),
         ("ferrolb_vrrp_master", "gauge"),
@@ -339,6 +383,12 @@ fn a_full_scrape_has_the_values_with_their_labels() {
         r#"ferrolb_worker_tx_dropped_total{worker="1"} 2"#.into(),
         r#"ferrolb_worker_config_generation{worker="1"} 6"#.into(),
         r#"ferrolb_port_rx_missed_total{port="lan"} 3"#.into(),
+        r#"ferrolb_port_member_up{port="ext",member="net_tap0"} 0"#.into(),
+        r#"ferrolb_port_member_up{port="ext",member="net_tap1"} 1"#.into(),
+        r#"ferrolb_port_member_active{port="ext",member="net_tap0"} 0"#.into(),
+        r#"ferrolb_port_member_active{port="ext",member="net_tap1"} 1"#.into(),
+        r#"ferrolb_port_member_tx_packets_total{port="ext",member="net_tap0"} 31"#.into(),
+        r#"ferrolb_port_member_rx_missed_total{port="ext",member="net_tap1"} 2"#.into(),
         r#"ferrolb_drops_total{reason="no_service"} 4"#.into(),
         r#"ferrolb_drops_total{reason="ttl_exceeded"} 0"#.into(),
         r#"ferrolb_events_total{event="arp_replied"} 2"#.into(),
@@ -443,6 +493,10 @@ fn the_appliance_serves_the_same_series_without_the_daemons() {
     }
 }
 
+fn assert_line(text: &str, line: &str) {
+    assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+}
+
 #[test]
 fn service_histograms_have_cumulative_buckets_sum_and_count() {
     let (list, stats) = sample();
@@ -458,7 +512,7 @@ fn service_histograms_have_cumulative_buckets_sum_and_count() {
         format!("{lifetime}_sum{{{svc}}} 172802.55"),
         format!("{lifetime}_count{{{svc}}} 3"),
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        assert_line(&text, &line);
     }
     let per_second = "ferrolb_service_new_connections_per_second";
     for line in [
@@ -470,7 +524,7 @@ fn service_histograms_have_cumulative_buckets_sum_and_count() {
         format!("{per_second}_sum{{{svc}}} 127"),
         format!("{per_second}_count{{{svc}}} 4"),
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        assert_line(&text, &line);
     }
     let buckets = text
         .lines()
@@ -487,5 +541,5 @@ fn histograms_of_one_key_listed_twice_add_up() {
     let text = render_appliance(&list, &stats);
     check_structure(&text);
     let count = r#"ferrolb_service_session_lifetime_seconds_count{service="tcp/192.0.2.10:80"} 6"#;
-    assert!(text.lines().any(|l| l == count), "{text}");
+    assert_line(&text, count);
 }

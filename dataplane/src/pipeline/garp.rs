@@ -106,6 +106,20 @@ fn plan6(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
     out
 }
 
+/// Every owned address on the interfaces of port `port` (and the VIPs
+/// outside the connected networks, announced everywhere): what a bonded
+/// port announces again when its active member changes, so the switches
+/// learn which link our MAC is behind now (Linux bonding's `num_grat_arp`).
+pub(super) fn plan_port(t: &LbTables, port: u16) -> Vec<Announce> {
+    let mut all = plan(t, None);
+    all.retain(|a| {
+        t.interfaces
+            .get(usize::from(a.iface))
+            .is_some_and(|i| i.port == port)
+    });
+    all
+}
+
 impl Garp {
     /// Queues `announce`, the first round due at once.
     pub(super) fn add(&mut self, announce: Vec<Announce>, now: u64) {

@@ -262,6 +262,20 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
+    /// Queues gratuitous ARP for the owned addresses of port `port`'s
+    /// interfaces, sent from the next tick ([garp] count times, as at
+    /// start); how many announcements. Between polls only; only the
+    /// worker that sends gratuitous ARP (worker 0) has any to send.
+    pub fn announce_port(&mut self, port: u16, now_ms: u64) -> usize {
+        if self.path.flow.worker().0 != KERNEL_WORKER {
+            return 0;
+        }
+        let plan = garp::plan_port(&self.tables, port);
+        let n = plan.len();
+        self.path.garp.add(plan, now_ms);
+        n
+    }
+
     /// Arms (or, with an empty spec, disarms) a trace or capture on this
     /// worker. Between polls only.
     pub fn arm_watch(&mut self, spec: WatchSpec) {
@@ -395,6 +409,8 @@ mod batch_tests;
 mod client_addr_tests;
 #[cfg(test)]
 mod fragment_tests;
+#[cfg(test)]
+mod garp_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
