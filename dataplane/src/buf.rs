@@ -65,5 +65,7 @@ pub enum HwChecksum {
 
 #[cfg(any(test, feature = "testing"))]
 mod test_buf;
+#[cfg(test)]
+pub use test_buf::live_test_bufs;
 #[cfg(any(test, feature = "testing"))]
 pub use test_buf::{TestBuf, DEFAULT_HEADROOM};

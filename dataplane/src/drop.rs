@@ -157,6 +157,10 @@ pub enum DropReason {
     /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
     /// acknowledges another sequence number).
     SynProxyUnexpected,
+    /// SYN proxy: a client data segment held for its connection's backend
+    /// (`synproxy_early_held`), freed unsent: the session ended (expired,
+    /// reset, flushed) before the backend's SYN-ACK came.
+    SynProxyEarlyDropped,
     /// PROXY protocol on TCP: the client's segment that must carry the
     /// header cannot grow by it (no tailroom, or past the MTU).
     ProxyHeaderNoRoom,
@@ -170,7 +174,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 62] = [
+    pub const ALL: [DropReason; 63] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -230,6 +234,7 @@ impl DropReason {
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
         DropReason::SynProxyUnexpected,
+        DropReason::SynProxyEarlyDropped,
         DropReason::ProxyHeaderNoRoom,
         DropReason::ProxySynData,
         DropReason::ProxyBadOptions,
@@ -299,6 +304,7 @@ impl DropReason {
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",
             DropReason::SynProxyUnexpected => "synproxy_unexpected",
+            DropReason::SynProxyEarlyDropped => "synproxy_early_dropped",
             DropReason::ProxyHeaderNoRoom => "proxy_header_no_room",
             DropReason::ProxySynData => "proxy_syn_data",
             DropReason::ProxyBadOptions => "proxy_bad_options",

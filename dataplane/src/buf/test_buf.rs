@@ -27,6 +27,60 @@ pub struct TestBufState {
     end: usize,
     /// What a NIC would have said of the IPv4 checksum (tests set it).
     pub rx_ipv4_checksum: HwChecksum,
+    /// Counts the buffer among the live ones (this crate's tests).
+    _live: Live,
+}
+
+/// A buffer's place in the count of live test buffers: the crate's own
+/// tests check that what the pipeline holds (early segments, fragments)
+/// is freed, as a pool's count of buffers in use would show. Nothing
+/// outside them (benches, the fuzzer) pays for it.
+#[cfg(test)]
+#[derive(Debug)]
+struct Live;
+
+#[cfg(test)]
+thread_local! {
+    static LIVE: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+impl Live {
+    fn new() -> Self {
+        LIVE.with(|n| n.set(n.get() + 1));
+        Live
+    }
+}
+
+#[cfg(test)]
+impl Clone for Live {
+    fn clone(&self) -> Self {
+        Live::new()
+    }
+}
+
+#[cfg(test)]
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.with(|n| n.set(n.get() - 1));
+    }
+}
+
+#[cfg(not(test))]
+#[derive(Clone, Debug)]
+struct Live;
+
+#[cfg(not(test))]
+impl Live {
+    fn new() -> Self {
+        Live
+    }
+}
+
+/// Test buffers alive on this thread now (made or cloned, not dropped).
+#[cfg(test)]
+pub fn live_test_bufs() -> i64 {
+    LIVE.with(|n| n.get())
 }
 
 impl Deref for TestBuf {
@@ -53,6 +107,7 @@ impl TestBuf {
             start: headroom,
             end: headroom + frame.len(),
             rx_ipv4_checksum: HwChecksum::Unchecked,
+            _live: Live::new(),
         }))
     }
 
@@ -172,5 +227,17 @@ mod tests {
         assert_eq!(b.data(), &[1]);
         assert!(!b.trim(2));
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn live_buffers_are_counted_until_dropped() {
+        let before = live_test_bufs();
+        let a = TestBuf::new(&[1]);
+        let b = a.clone();
+        assert_eq!(live_test_bufs(), before + 2);
+        drop(a);
+        assert_eq!(live_test_bufs(), before + 1);
+        drop(b);
+        assert_eq!(live_test_bufs(), before);
     }
 }

@@ -549,6 +549,9 @@ impl<P: PacketBuf> Datapath<P> {
         } else {
             *s.outbound()
         };
+        if super::synproxy::is_spliced(s.flags()) {
+            self.unsplice_quote(pkt.data_mut(), meta, hit);
+        }
         match translate_icmp_error(
             pkt.data_mut(),
             meta,

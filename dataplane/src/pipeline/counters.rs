@@ -143,11 +143,23 @@ pub struct Events {
     /// the session's sequence numbers are translated.
     pub synproxy_spliced: u64,
     /// SYN proxy: client segments before the backend answered, sent on
-    /// as the backend SYN again (their data discarded: the client
-    /// retransmits it once the backend is there).
+    /// as the backend SYN again (a retransmitted ACK, or data when one
+    /// segment of the connection is held already).
     pub synproxy_syn_resent: u64,
-    /// SYN proxy: of those and of cookie ACKs, segments that carried data.
+    /// SYN proxy: client data before the backend answered that was
+    /// discarded, not held (one held already, or the hold full): the
+    /// client retransmits it.
     pub synproxy_early_data: u64,
+    /// SYN proxy: client data segments before the backend answered, held
+    /// (one per connection) until it did.
+    pub synproxy_early_held: u64,
+    /// SYN proxy: held segments sent on to the backend, translated, once
+    /// its SYN-ACK came.
+    pub synproxy_early_sent: u64,
+    /// SYN proxy: of the discarded early data, segments the worker had no
+    /// room to hold (`EARLY_HOLD_PER_WORKER` held, or no buffer for the
+    /// SYN to send in its place).
+    pub synproxy_early_hold_full: u64,
     /// SYN proxy automatic mode: times a worker turned it on (its SYN_RECV
     /// sessions reached `auto_threshold`) and off (below half of it).
     pub synproxy_on: u64,
@@ -302,6 +314,9 @@ impl Events {
             ("synproxy_spliced", self.synproxy_spliced),
             ("synproxy_syn_resent", self.synproxy_syn_resent),
             ("synproxy_early_data", self.synproxy_early_data),
+            ("synproxy_early_held", self.synproxy_early_held),
+            ("synproxy_early_sent", self.synproxy_early_sent),
+            ("synproxy_early_hold_full", self.synproxy_early_hold_full),
             ("synproxy_on", self.synproxy_on),
             ("synproxy_off", self.synproxy_off),
         ]
@@ -358,6 +373,9 @@ impl Events {
         self.synproxy_spliced += o.synproxy_spliced;
         self.synproxy_syn_resent += o.synproxy_syn_resent;
         self.synproxy_early_data += o.synproxy_early_data;
+        self.synproxy_early_held += o.synproxy_early_held;
+        self.synproxy_early_sent += o.synproxy_early_sent;
+        self.synproxy_early_hold_full += o.synproxy_early_hold_full;
         self.synproxy_on += o.synproxy_on;
         self.synproxy_off += o.synproxy_off;
     }

@@ -48,6 +48,7 @@ mod proxy_tcp;
 pub mod redirect;
 mod sync;
 mod synproxy;
+mod synproxy_early;
 
 use std::sync::Arc;
 
@@ -132,7 +133,7 @@ struct Datapath<P> {
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
-    synproxy: synproxy::SynProxyState,
+    synproxy: synproxy::SynProxyState<P>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -395,6 +396,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .drops
                 .count_n(DropReason::NeighbourUnresolved, unresolved);
             self.expire_fragments(now);
+            self.sweep_early();
         }
     }
 }
@@ -427,6 +429,8 @@ mod proxy_tcp_tests;
 mod reuse_tests;
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy_early_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
