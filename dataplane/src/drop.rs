@@ -85,7 +85,8 @@ pub enum DropReason {
     TooBigToFragment,
     /// The buffer lacks the headroom or tailroom a rewrite needs.
     NoBufferRoom,
-    /// A chained (multi-segment) mbuf: the packet path reads one segment.
+    /// A chained (multi-segment) mbuf that could not be gathered into one
+    /// buffer: longer than a buffer holds, or none free.
     MultiSegment,
     /// No interface is configured for the frame's (port, VLAN).
     NoInterface,

@@ -27,6 +27,9 @@ pub struct TestBufState {
     end: usize,
     /// What a NIC would have said of the IPv4 checksum (tests set it).
     pub rx_ipv4_checksum: HwChecksum,
+    /// The bytes of further segments, as a chained mbuf would hold them
+    /// (`TestBuf::chained`); empty for a one-segment buffer.
+    chained: Vec<u8>,
     /// Counts the buffer among the live ones (this crate's tests).
     _live: Live,
 }
@@ -107,8 +110,17 @@ impl TestBuf {
             start: headroom,
             end: headroom + frame.len(),
             rx_ipv4_checksum: HwChecksum::Unchecked,
+            chained: Vec::new(),
             _live: Live::new(),
         }))
+    }
+
+    /// A packet of two segments, as a device that chains mbufs delivers
+    /// it: `first` in this buffer, `rest` behind it in another.
+    pub fn chained(first: &[u8], rest: &[u8]) -> Self {
+        let mut b = Self::new(first);
+        b.0.chained = rest.to_vec();
+        b
     }
 
     /// A buffer holding `frame` with mbuf-like room: [`DEFAULT_HEADROOM`] in
@@ -125,6 +137,24 @@ impl TestBuf {
 impl PacketBuf for TestBuf {
     fn rx_ipv4_checksum(&self) -> HwChecksum {
         self.0.rx_ipv4_checksum
+    }
+
+    fn is_contiguous(&self) -> bool {
+        self.0.chained.is_empty()
+    }
+
+    fn packet_len(&self) -> usize {
+        self.len() + self.0.chained.len()
+    }
+
+    fn gather_into(&self, out: &mut [u8]) -> bool {
+        let (first, rest) = (self.data(), &self.0.chained);
+        if out.len() != first.len() + rest.len() {
+            return false;
+        }
+        out[..first.len()].copy_from_slice(first);
+        out[first.len()..].copy_from_slice(rest);
+        true
     }
 
     #[inline]

@@ -80,6 +80,9 @@ pub struct Events {
     /// Neighbours we could not tell another worker (its ring was full); it
     /// learns them from its own next ARP or ND exchange.
     pub neighbour_shares_lost: u64,
+    /// Chained packets (several mbuf segments) copied into one buffer
+    /// before the packet path read them.
+    pub multi_segment_gathered: u64,
     /// Frames handed to a port's kernel interface.
     pub to_kernel: u64,
     /// Frames the kernel sent on a kernel interface, sent out of its port.
@@ -283,6 +286,7 @@ impl Events {
             ("redirects_received", self.redirects_received),
             ("neighbours_shared", self.neighbours_shared),
             ("neighbour_shares_lost", self.neighbour_shares_lost),
+            ("multi_segment_gathered", self.multi_segment_gathered),
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("garp_sent", self.garp_sent),
@@ -340,6 +344,7 @@ impl Events {
         self.redirects_received += o.redirects_received;
         self.neighbours_shared += o.neighbours_shared;
         self.neighbour_shares_lost += o.neighbour_shares_lost;
+        self.multi_segment_gathered += o.multi_segment_gathered;
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.garp_sent += o.garp_sent;
