@@ -2,7 +2,8 @@
 //! wrappers for DPDK's `static inline` fast-path functions) and compiles those
 //! wrappers plus a small shim with `cc`.
 //!
-//! Linking: we link DPDK's shared libraries as pkg-config lists them. Poll-mode
+//! Linking: we link DPDK's shared libraries as pkg-config lists them, plus
+//! `librte_net_bond` for its bonding API. Other poll-mode
 //! drivers (net_pcap, net_null, net_af_packet, ...) are not linked at all: the
 //! shared `librte_eal.so` loads every PMD from DPDK's driver directory
 //! (`pkg-config --variable=pmdsdir libdpdk`, on Debian 12
@@ -67,6 +68,9 @@ fn main() {
         .opaque_type("rte_l2tpv2_.*")
         .opaque_type("rte_ecpri_.*")
         .opaque_type("rte_gtp_psc_.*")
+        // The same in the bonding PMD's 802.3ad header; we read only the
+        // state bytes of rte_eth_bond_8023ad_slave_info around it.
+        .opaque_type("port_params")
         // bindgen emits Rust wrappers that call these C wrappers; we compile
         // the C side below.
         .wrap_static_fns(true)
@@ -106,6 +110,11 @@ fn main() {
         build.flag(&flag);
     }
     build.compile("ferrolb_dpdk_shim");
+
+    // The bonding PMD's API (rte_eth_bond_*): a PMD library that
+    // pkg-config's libdpdk does not list. Referenced, so --as-needed keeps
+    // it; the same file the EAL loads from the PMD directory.
+    println!("cargo:rustc-link-lib=rte_net_bond");
 
     // Let dependents' build scripts (the root package) read the version.
     println!("cargo:version={}", dpdk.version);

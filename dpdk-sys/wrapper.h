@@ -17,6 +17,8 @@
 #include <rte_flow.h>
 #include <rte_dev.h>
 #include <rte_bus_vdev.h>
+#include <rte_eth_bond.h>
+#include <rte_eth_bond_8023ad.h>
 
 /* rte_errno is a per-lcore (thread-local) macro; bindgen cannot see it. */
 int ferrolb_rte_errno(void);

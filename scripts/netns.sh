@@ -8,6 +8,8 @@
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
+#   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
+#   scripts/netns.sh lacp NAME      # veth pairs for an 802.3ad ext and its partner (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
 #   scripts/netns.sh ha NAME        # build run NAME as an active/backup pair (below)
 #   scripts/netns.sh mtu NAME MTU [router]  # a built run's links at MTU (below)
@@ -72,7 +74,7 @@ scaleout_namespaces() {
 # Every namespace of a run, the ones half-built included.
 existing() {
   local n=$1
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|a|b|lba|lbb|front|s[0-9]+|outside)$" || true
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${n//./\\.}-(client|router|lb|lan|a|b|lba|lbb|front|sw|s[0-9]+|outside)$" || true
 }
 
 down() {
@@ -208,6 +210,50 @@ ipv6_links() {
     nsctl "$1" net.ipv6.conf.all.disable_ipv6=0
     nsctl "$1" "net.ipv6.conf.$2.disable_ipv6=0"
     ip -n "$1" addr add "$3" dev "$2" nodad
+  done
+}
+
+# A bonded ext port (docs/bonding.md): ferrolb's `ext` is an
+# active-backup bond of two net_tap members whose interfaces, bm0 and bm1,
+# it makes in NAME-lb when it starts. This kernel has no bonding (or team)
+# module, so the far side of the two links is a Linux bridge, bext, in
+# NAME-lb, joining both taps and the veth to the router: whichever member
+# the bond uses reaches the router, as through a switch (or a Linux bond)
+# on the far side. The veth gives ferrolb's MAC back (a bridge delivers
+# frames for its ports' own MACs to itself instead of forwarding them).
+bond_links() {
+  local lb=$1-lb dev
+  for dev in bm0 bm1; do
+    ip -n "$lb" link show "$dev" >/dev/null 2>&1 \
+      || die "$dev does not exist in $lb (is ferrolb running with the bonded ext port?)"
+  done
+  ip -n "$lb" link set ext address 02:00:00:00:02:fe
+  ip -n "$lb" link show bext >/dev/null 2>&1 || ip -n "$lb" link add bext type bridge
+  for dev in ext bm0 bm1; do
+    ip -n "$lb" link set "$dev" master bext
+  done
+  up "$lb" bext
+}
+
+# An 802.3ad lab (docs/bonding.md): ferrolb's ext is a bond over l0 and
+# l1 in NAME-lb; their peers p0 and p1 are in NAME-sw with the veth `ext`
+# (moved there from NAME-lb), where the LACP partner runs: dpdk-testpmd
+# with its own net_bonding in mode 4 over p0 and p1, forwarding between
+# that bond and `ext` (no kernel module speaks LACP here). A namespace of
+# its own, because two DPDK processes' af_packet sockets in one namespace
+# can pick the same PACKET_FANOUT group id (DPDK derives it from the pid
+# and the ifindex) and then one of them fails to probe.
+lacp_links() {
+  local lb=$1-lb sw=$1-sw i
+  ip netns add "$sw"
+  ip -n "$sw" link set lo up
+  nsctl "$sw" net.ipv6.conf.all.disable_ipv6=1
+  nsctl "$sw" net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$lb" link set ext netns "$sw"
+  up "$sw" ext
+  for i in 0 1; do
+    veth "$lb" "l$i" "$sw" "p$i"
+    up "$lb" "l$i"; up "$sw" "p$i"
   done
 }
 
@@ -363,6 +409,14 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh kernel-route NAME"
     kernel_route "$2"
     ;;
+  bond)
+    [ $# -eq 2 ] || die "usage: netns.sh bond NAME"
+    bond_links "$2"
+    ;;
+  lacp)
+    [ $# -eq 2 ] || die "usage: netns.sh lacp NAME"
+    lacp_links "$2"
+    ;;
   ipv6)
     [ $# -eq 2 ] || die "usage: netns.sh ipv6 NAME"
     ipv6_links "$2"
@@ -401,6 +455,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

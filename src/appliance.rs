@@ -82,6 +82,8 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                 ),
             )
         })?;
+        crate::bond::check_members(&eal, loaded, i)?;
+        crate::bond::set_link_poll(&eal, loaded, i, id)?;
         take_mac(&eal, loaded, i, id)?;
         port_ids.push(id);
     }
@@ -294,6 +296,17 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
             ),
             false => None,
         };
+        let bonds = match cfg.ports.iter().any(|p| p.bond.is_some()) {
+            true => Some(
+                thread::Builder::new()
+                    .name("ferrolb-bond".into())
+                    .spawn_scoped(scope, move || {
+                        crate::bond::watch(handler.ports, handler.workers, stop_control)
+                    })
+                    .context("starting the bond watch")?,
+            ),
+            false => None,
+        };
         let scraper = match scrapes {
             Some(scrapes) => Some(
                 thread::Builder::new()
@@ -387,6 +400,9 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         if let Some(s) = scraper {
             let _ = s.join();
         }
+        if let Some(b) = bonds {
+            let _ = b.join();
+        }
         for s in &shared {
             s.stop.store(true, Ordering::Relaxed);
         }
@@ -449,6 +465,10 @@ fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
     if device == mac.0 {
         return Ok(());
     }
+    // A bond has no MAC before it starts (it takes its primary member's).
+    if port.promiscuous && port.bond.is_some() {
+        return Ok(());
+    }
     if port.promiscuous {
         println!(
             "note: port {}: MAC {mac} is not the device's ({}); the port is promiscuous, so \
@@ -503,8 +523,9 @@ fn sample_rates(handler: &ApplianceHandler<'_, '_>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next {
             let totals = handler.totals();
+            let born = handler.service_stamps();
             let at = Instant::now();
-            lock(&handler.rates).sample(at, totals.counters().clone());
+            lock(&handler.rates).sample(at, totals.counters().clone(), &born);
             next = at + Duration::from_secs(1);
         }
         thread::sleep(Duration::from_millis(50));
@@ -581,9 +602,10 @@ fn eal_args(cfg: &config::Config) -> EalArgs {
         args = args.arg("-l").arg(cfg.eal.main_lcore.to_string());
     }
     for p in &cfg.ports {
-        args = match p.device_kind() {
-            Device::Pci { .. } => args.allow_pci(&p.device),
-            Device::Vdev { .. } => args.vdev(&p.device),
+        args = match (&p.bond, p.device_kind()) {
+            (Some(bond), _) => crate::bond::eal_args(&p.name, bond, args),
+            (None, Device::Pci { .. }) => args.allow_pci(&p.device),
+            (None, Device::Vdev { .. }) => args.vdev(&p.device),
         };
     }
     crate::kernel::eal_args(cfg, args)

@@ -7,6 +7,7 @@
 //! and exits non-zero with a message naming the problem.
 
 mod appliance;
+mod bond;
 mod kernel;
 mod lb;
 mod preflight;

@@ -52,8 +52,13 @@ fn fix(iface: &str, on: &[&str]) -> String {
 /// (and a note when `ethtool` is not there to ask).
 pub fn offload_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    for port in &config.ports {
-        let Some(iface) = iface_of(&port.device) else {
+    // A bond's members are checked one by one.
+    let devices = config
+        .ports
+        .iter()
+        .flat_map(|p| p.devices().map(move |d| (p, d)));
+    for (port, device) in devices {
+        let Some(iface) = iface_of(device) else {
             continue;
         };
         let shown = Command::new("ethtool").args(["-k", &iface]).output();

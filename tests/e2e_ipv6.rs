@@ -3,12 +3,16 @@
 //! on-link Linux neighbours (the router on `ext`, server s1 on `lan`)
 //! resolve it by Neighbour Discovery and ping it, and their neighbour
 //! caches hold ferrolb's MAC, learned from its advertisements. An address
-//! ferrolb does not own stays unanswered (the negative control). Needs
-//! root; one scenario at a time.
+//! ferrolb does not own stays unanswered (the negative control). With
+//! `[garp]` on, its unsolicited advertisements at start put its MAC in
+//! their caches before anyone asks (stage 1b). Needs root; one scenario
+//! at a time.
 
 mod common;
 
-use common::netns::{serial, Topology};
+use std::time::{Duration, Instant};
+
+use common::netns::{serial, wait, Topology};
 
 const EXT6: &str = "2001:db8:2::1";
 const LAN6: &str = "2001:db8:1::1";
@@ -113,4 +117,96 @@ fn linux_neighbours_resolve_and_ping_ferrolbs_ipv6_addresses() {
     // The control's solicitations (and the links' own DAD, router
     // solicitations, MLD) took the old path.
     assert!(t.drop_count("ipv6_not_forwarded") >= 2);
+}
+
+/// `role`'s neighbour entry for `addr` on `dev`: (MAC, state).
+fn neighbour(t: &Topology, role: &str, dev: &str, addr: &str) -> Option<(String, String)> {
+    let out = t.run_in(role, &["ip", "-6", "neigh", "show", addr, "dev", dev]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    let mac = words.next()?.to_owned();
+    let state = words.last()?.to_owned();
+    Some((mac, state))
+}
+
+fn run_ok(t: &Topology, role: &str, args: &[&str]) {
+    let out = t.run_in(role, args);
+    assert!(out.status.success(), "{role}: {args:?}: {out:?}");
+}
+
+#[test]
+fn linux_neighbours_learn_ferrolbs_mac_from_its_unsolicited_advertisements() {
+    let _serial = serial();
+    let mut t = Topology::up("dr");
+    t.netns_script("ipv6");
+    // s1 cached another MAC for ferrolb's address (the node that had it
+    // before): the advertisement's override flag must correct it.
+    run_ok(
+        &t,
+        "s1",
+        &[
+            "ip",
+            "-6",
+            "neigh",
+            "replace",
+            LAN6,
+            "lladdr",
+            "02:00:00:00:99:99",
+            "dev",
+            "eth0",
+            "nud",
+            "stale",
+        ],
+    );
+    // The router has no entry: a Linux router takes an untracked
+    // advertisement only with accept_untracked_na (RFC 9131), and only
+    // when it forwards.
+    for key in [
+        "net.ipv6.conf.lb.forwarding=1",
+        "net.ipv6.conf.lb.accept_untracked_na=1",
+    ] {
+        run_ok(&t, "router", &["sysctl", "-q", "-w", key]);
+    }
+    run_ok(&t, "router", &["ip", "-6", "neigh", "flush", "dev", "lb"]);
+    assert_eq!(neighbour(&t, "router", "lb", EXT6), None);
+    let text = t
+        .config_text("\n[garp]\ncount = 3\ninterval_ms = 200\n")
+        .replace(
+            r#"addresses = ["10.0.2.1/24"]"#,
+            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
+        )
+        .replace(
+            r#"addresses = ["10.0.1.1/24"]"#,
+            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
+        );
+    t.start_lb_text(&text);
+    let started = Instant::now();
+    wait(
+        "the router and s1 to learn ferrolb's MACs from its advertisements",
+        Duration::from_secs(5),
+        || {
+            neighbour(&t, "router", "lb", EXT6).is_some_and(|(m, _)| m == EXT_MAC)
+                && neighbour(&t, "s1", "eth0", LAN6).is_some_and(|(m, _)| m == LAN_MAC)
+        },
+    );
+    let took = started.elapsed().as_millis();
+    // Learned, not resolved: nobody pinged, so no solicitation for our
+    // addresses reached ferrolb, and the entries are STALE (what an
+    // unsolicited advertisement makes).
+    for (role, dev, addr) in [("router", "lb", EXT6), ("s1", "eth0", LAN6)] {
+        let (mac, state) = neighbour(&t, role, dev, addr).expect("entry");
+        eprintln!(
+            "E2E IPv6 unsolicited NA: {role} has {addr} lladdr {mac} {state} after {took} ms"
+        );
+        assert_eq!(state, "STALE", "{role}");
+    }
+    let e = events(&t);
+    eprintln!("E2E IPv6 events: {e}");
+    assert_eq!(e["nd_advertisements_sent"], 0, "{e}");
+    assert!(
+        e["nd_unsolicited_advertisements"].as_u64() >= Some(2),
+        "{e}"
+    );
+    assert_eq!(t.drop_count("nd_malformed"), 0);
 }

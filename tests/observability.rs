@@ -46,8 +46,9 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
-#[test]
-fn the_appliance_serves_its_own_metrics() {
+/// The appliance with its own metrics endpoint, once every replayed DNS
+/// flow has its session.
+fn serving_metrics() -> (Appliance, SocketAddr) {
     let app = Appliance::start_with(
         &base_config(),
         &dns_traffic(),
@@ -57,6 +58,12 @@ fn the_appliance_serves_its_own_metrics() {
         app.ctl_json(&["stats"])["sessions"] == FLOWS as u64
     });
     let addr = metrics_addr(&app);
+    (app, addr)
+}
+
+#[test]
+fn the_appliance_serves_its_own_metrics() {
+    let (app, addr) = serving_metrics();
     let text = scrape(addr);
     assert_eq!(value(&text, "ferrolb_up"), 1.0);
     assert_eq!(value(&text, "ferrolb_sessions"), FLOWS as f64);
@@ -90,6 +97,59 @@ fn the_appliance_serves_its_own_metrics() {
     // No daemon: no health or apply series.
     assert!(!text.contains("ferrolb_backend_up"), "{text}");
     assert!(!text.contains("ferrolb_daemon_"), "{text}");
+}
+
+/// The service histograms through the real binary: flushing the DNS
+/// service's sessions (its backends deleted with `--flush`) counts every
+/// one of them in its lifetime histogram, and the rate sampler has counted
+/// a second of new connections at least once.
+#[test]
+fn service_histograms_count_ended_sessions_and_each_seconds_connections() {
+    let (app, addr) = serving_metrics();
+    let label = |family: &str, suffix: &str| {
+        format!("ferrolb_service_{family}{suffix}{{service=\"{DNS}\"}}")
+    };
+    let lifetimes = "session_lifetime_seconds";
+    assert_eq!(value(&scrape(addr), &label(lifetimes, "_count")), 0.0);
+    for backend in ["10.0.1.11", "10.0.1.12"] {
+        app.ctl_ok(&["backend", "delete", DNS, backend, "--flush"]);
+    }
+    app.wait_for("the flush to end every session", || {
+        app.ctl_json(&["stats"])["sessions"] == 0u64
+    });
+    let per_second = "new_connections_per_second";
+    app.wait_for("two rate samples", || {
+        value(&scrape(addr), &label(per_second, "_count")) >= 1.0
+    });
+    let text = scrape(addr);
+    // The replay goes on, so the first flush's flows come back on the
+    // other backend and end in the second: count what the workers ended.
+    let events = &app.ctl_json(&["stats"])["events"];
+    let ended = ["sessions_flushed", "sessions_expired"]
+        .iter()
+        .map(|e| events[e].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert!(ended >= FLOWS as u64, "{events}");
+    assert_eq!(value(&text, &label(lifetimes, "_count")), ended as f64);
+    let inf = format!("ferrolb_service_{lifetimes}_bucket{{service=\"{DNS}\",le=\"+Inf\"}}");
+    assert_eq!(value(&text, &inf), ended as f64);
+    // Made and flushed within seconds: every lifetime is under a minute,
+    // and the sum says the same.
+    let minute = format!("ferrolb_service_{lifetimes}_bucket{{service=\"{DNS}\",le=\"60\"}}");
+    assert_eq!(value(&text, &minute), ended as f64, "{text}");
+    assert!(value(&text, &label(lifetimes, "_sum")) < 60.0 * ended as f64);
+    // The same figures in `list --stats --json` (ms, counts per bucket).
+    let listed = app.ctl_json(&["list", "--stats"]);
+    let dns = listed["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == DNS))
+        .expect("the DNS service");
+    let counts = dns["session_lifetimes"]["counts"]
+        .as_array()
+        .expect("counts");
+    let total: u64 = counts.iter().filter_map(|n| n.as_u64()).sum();
+    assert_eq!(total, ended, "{dns}");
+    assert!(dns["new_connection_rates"]["counts"].is_array(), "{dns}");
 }
 
 #[test]

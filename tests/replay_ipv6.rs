@@ -3,7 +3,9 @@
 //! addresses (to the solicited-node group, unicast, and duplicate address
 //! detection), and echo requests, each answer compared byte for byte with
 //! the one etherparse builds; every malformed or foreign packet lands in
-//! its drop counter. One-armed (port `lan`), no kernel interface.
+//! its drop counter. One-armed (port `lan`), no kernel interface. With
+//! `[garp]` on, the addresses are announced at start by unsolicited
+//! Neighbor Advertisements (stage 1b), frame for frame.
 
 mod common;
 
@@ -259,4 +261,32 @@ fn every_refused_ipv6_packet_is_dropped_with_its_reason() {
         ("ipv6_not_forwarded", 2),
     ]);
     assert_eq!(run.event("nd_neighbours_learned"), 1);
+}
+
+/// Our unsolicited advertisement of `addr`: to all-nodes, override only.
+fn unsolicited(addr: &str) -> Vec<u8> {
+    advertisement(group_mac("ff02::1"), "ff02::1", addr, 0x20)
+}
+
+#[test]
+fn our_ipv6_addresses_are_announced_at_start() {
+    let config = config6().replace("[garp]\ncount = 0", "[garp]\ncount = 1");
+    assert_ne!(config, config6());
+    let run = Replay {
+        ports: vec![CasePort::new("lan", Vec::new()).with_mac(LAN_MAC)],
+        config,
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    // Gratuitous ARP for the two IPv4 addresses, then the IPv6 twins.
+    let (arp, v6): (Vec<_>, Vec<_>) = run.sent[0]
+        .iter()
+        .cloned()
+        .partition(|f| f[12..14] == [8, 6]);
+    assert_eq!(arp.len(), 2);
+    assert_frames_eq("lan", &[unsolicited(OUR6), unsolicited(OUR_LL)], &v6);
+    assert_eq!(run.event("garp_sent"), 2);
+    assert_eq!(run.event("nd_unsolicited_advertisements"), 2);
+    run.assert_drops(&[]);
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A service by protocol, VIP and port, written `tcp/192.0.2.10:80`; and
 /// which sessions `sessions` lists (every given field must match). Both
 /// are the dataplane's types too.
-pub use ferrolb_types::{ServiceKey, SessionFilter};
+pub use ferrolb_types::{Histogram, ServiceKey, SessionFilter};
 mod unique_keys;
 pub use unique_keys::no_duplicate_keys;
 mod watch;
@@ -554,6 +554,14 @@ pub struct ServiceStatus {
     pub sessions: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<FlowStats>,
+    /// With `stats`: how long the service's sessions lived when they ended,
+    /// in ms (`histogram::SESSION_LIFETIME_MS` buckets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lifetimes: Option<Histogram>,
+    /// With `stats`: the service's new connections in each second since
+    /// the appliance started (`histogram::NEW_CONNECTIONS_PER_SECOND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_connection_rates: Option<Histogram>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<FlowRates>,
     pub backends: Vec<BackendStatus>,
@@ -679,6 +687,36 @@ pub struct PortStatus {
     /// `none (no local addresses)`. Empty from an appliance that predates it.
     #[serde(default)]
     pub steering: String,
+    /// A bond's mode (`active-backup`, `balance-xor`, `802.3ad`); `None`
+    /// for a port that is one device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_mode: Option<String>,
+    /// A bond's members, in the order it took them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<BondMemberStatus>,
+}
+
+/// One member of a bonded port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BondMemberStatus {
+    /// Its DPDK device name (`net_tap0`, `0000:3b:00.0`).
+    pub name: String,
+    pub link_up: bool,
+    /// Carries traffic now: the active member of an active-backup bond,
+    /// a member in the LACP aggregator (802.3ad), or one with its link up
+    /// (balance-xor).
+    pub active: bool,
+    /// 802.3ad: our LACP actor state and the partner's (IEEE 802.1AX
+    /// state bits: 0x08 in sync, 0x10 collecting, 0x20 distributing, 0x40
+    /// partner defaulted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_actor_state: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_partner_state: Option<u8>,
+    /// The member device's own counters.
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_missed: u64,
 }
 
 /// Reply to `routes`.

@@ -13,10 +13,13 @@ use std::net::SocketAddrV4;
 pub use server::{Limits, MetricsServer, MAX_HEAD};
 
 use crate::api::{
-    BackendStatus, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus, StatsReply,
-    WorkerStatus,
+    BackendStatus, BondMemberStatus, FlowStats, ListReply, PortStatus, ServiceKey, ServiceStatus,
+    StatsReply, WorkerStatus,
 };
 use crate::health::BackendHealth;
+use ferrolb_types::histogram::{
+    self, Buckets, Histogram, NEW_CONNECTIONS_PER_SECOND, SESSION_LIFETIME_MS,
+};
 
 /// The `Content-Type` of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -109,6 +112,7 @@ fn appliance_metrics(out: &mut Exposition, list: &ListReply, stats: &StatsReply)
     snat_metrics(out, list);
     worker_metrics(out, &stats.workers);
     port_metrics(out, &stats.ports);
+    member_metrics(out, &stats.ports);
 
     let name = "ferrolb_drops_total";
     out.family(
@@ -166,6 +170,8 @@ struct Service<'a> {
     first: &'a ServiceStatus,
     sessions: u64,
     stats: Option<FlowStats>,
+    lifetimes: Option<Histogram>,
+    new_connections: Option<Histogram>,
     backends: BTreeMap<SocketAddrV4, Backend>,
 }
 
@@ -202,10 +208,20 @@ fn merge_services(list: &[ServiceStatus]) -> Vec<Service<'_>> {
             first: s,
             sessions: 0,
             stats: None,
+            lifetimes: None,
+            new_connections: None,
             backends: BTreeMap::new(),
         });
         service.sessions += s.sessions;
         add_stats(&mut service.stats, s.stats);
+        for (total, h) in [
+            (&mut service.lifetimes, &s.session_lifetimes),
+            (&mut service.new_connections, &s.new_connection_rates),
+        ] {
+            if let Some(h) = h {
+                total.get_or_insert_with(Histogram::default).add(h);
+            }
+        }
         for b in &s.backends {
             merge_backend(&mut service.backends, b);
         }
@@ -363,6 +379,35 @@ fn service_metrics(out: &mut Exposition, services: &[Service<'_>]) {
             .map_or((0, 0), |f| (f.rate_limited, f.client_rate_limited));
         out.sample(name, &[("service", &s.label), ("limit", "service")], all);
         out.sample(name, &[("service", &s.label), ("limit", "client")], client);
+    }
+    service_histograms(out, services);
+}
+
+/// The services' histograms: session lifetimes and new connections per
+/// second (one series per bucket and service: bounded by the config).
+fn service_histograms(out: &mut Exposition, services: &[Service<'_>]) {
+    let name = "ferrolb_service_session_lifetime_seconds";
+    out.family(
+        name,
+        Kind::Histogram,
+        "How long the service's sessions lived, from creation to removal (a session removed by its timer lived its idle timeout too); observed as each ends.",
+    );
+    for s in services {
+        if let Some(h) = &s.lifetimes {
+            out.histogram(name, &[("service", &s.label)], h, &SESSION_LIFETIME_MS);
+        }
+    }
+    let name = "ferrolb_service_new_connections_per_second";
+    out.family(
+        name,
+        Kind::Histogram,
+        "The service's new connections in each second, sampled once a second since the appliance started.",
+    );
+    for s in services {
+        if let Some(h) = &s.new_connections {
+            let b = &NEW_CONNECTIONS_PER_SECOND;
+            out.histogram(name, &[("service", &s.label)], h, b);
+        }
     }
 }
 
@@ -559,6 +604,57 @@ fn port_metrics(out: &mut Exposition, ports: &[PortStatus]) {
     }
 }
 
+/// A bonded port's members (docs/bonding.md), labelled with the port and
+/// the member's DPDK device name.
+fn member_metrics(out: &mut Exposition, ports: &[PortStatus]) {
+    let families: [Field<BondMemberStatus>; 5] = [
+        field(
+            "ferrolb_port_member_up",
+            Kind::Gauge,
+            "Link state of a bond member: 1 up, 0 down.",
+            |m| u64::from(m.link_up),
+        ),
+        field(
+            "ferrolb_port_member_active",
+            Kind::Gauge,
+            "1 when the bond member carries traffic: the active member (active-backup), \
+             in the LACP aggregator (802.3ad), or link up (balance-xor).",
+            |m| u64::from(m.active),
+        ),
+        field(
+            "ferrolb_port_member_rx_packets_total",
+            Kind::Counter,
+            "Packets received by the bond member device.",
+            |m| m.rx_packets,
+        ),
+        field(
+            "ferrolb_port_member_tx_packets_total",
+            Kind::Counter,
+            "Packets sent by the bond member device.",
+            |m| m.tx_packets,
+        ),
+        field(
+            "ferrolb_port_member_rx_missed_total",
+            Kind::Counter,
+            "Packets the bond member device dropped because its RX queues were full \
+             (a backup member's, which the bond does not poll, included).",
+            |m| m.rx_missed,
+        ),
+    ];
+    for f in families {
+        out.family(f.name, f.kind, f.help);
+        for p in ports {
+            for m in &p.members {
+                out.sample(
+                    f.name,
+                    &[("port", &p.name), ("member", &m.name)],
+                    (f.value)(m),
+                );
+            }
+        }
+    }
+}
+
 fn daemon_metrics(out: &mut Exposition, health: &[BackendHealth], daemon: &DaemonCounters) {
     let labels: Vec<(String, String)> = health
         .iter()
@@ -630,6 +726,7 @@ fn daemon_metrics(out: &mut Exposition, health: &[BackendHealth], daemon: &Daemo
 enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 /// Milliseconds written as seconds with three decimals.
@@ -651,6 +748,7 @@ impl Exposition {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         // Writing to a String cannot fail.
@@ -673,6 +771,20 @@ impl Exposition {
             self.0.push('}');
         }
         let _ = writeln!(self.0, " {value}");
+    }
+
+    /// A histogram's `_bucket` series (cumulative, `le` in the exposed
+    /// unit, ending with `+Inf`), `_sum` (in the exposed unit) and `_count`.
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram, b: &Buckets) {
+        let bucket = format!("{name}_bucket");
+        for (le, n) in h.cumulative(b) {
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, n);
+        }
+        let sum = histogram::exposed(h.sum, b.per_exposed_unit);
+        self.sample(&format!("{name}_sum"), labels, sum);
+        self.sample(&format!("{name}_count"), labels, h.count());
     }
 }
 

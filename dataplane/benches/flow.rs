@@ -173,7 +173,7 @@ fn sessions(c: &mut Criterion) {
                     }
                     clock += 1_000;
                     let start = Instant::now();
-                    black_box(t.expire(clock, chunk as usize, |_| {}));
+                    black_box(t.expire(clock, chunk as usize, |_, _| {}));
                     timed += start.elapsed();
                     done += chunk;
                 }

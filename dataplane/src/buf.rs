@@ -41,8 +41,24 @@ pub trait PacketBuf {
         self.len() == 0
     }
     /// Whether `data()` is the whole packet. A chained DPDK mbuf is not: the
-    /// packet path reads one segment, so the pipeline drops such packets.
+    /// packet path reads one segment, so the pipeline gathers such a packet
+    /// into one buffer first ([`gather_into`](Self::gather_into)).
     fn is_contiguous(&self) -> bool {
+        true
+    }
+    /// The whole packet's length, every segment counted.
+    fn packet_len(&self) -> usize {
+        self.len()
+    }
+    /// Copies the whole packet, segment after segment, into `out`, which
+    /// must be [`packet_len`](Self::packet_len) long; `false` (out partly
+    /// written) if it is not.
+    fn gather_into(&self, out: &mut [u8]) -> bool {
+        let data = self.data();
+        if out.len() != data.len() {
+            return false;
+        }
+        out.copy_from_slice(data);
         true
     }
     /// What the NIC found when it checked the IPv4 header checksum on
@@ -65,5 +81,7 @@ pub enum HwChecksum {
 
 #[cfg(any(test, feature = "testing"))]
 mod test_buf;
+#[cfg(test)]
+pub use test_buf::live_test_bufs;
 #[cfg(any(test, feature = "testing"))]
 pub use test_buf::{TestBuf, DEFAULT_HEADROOM};

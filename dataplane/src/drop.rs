@@ -52,6 +52,9 @@ pub enum DropReason {
     /// solicited-node group or with a link-layer address, a solicited
     /// advertisement to a group.
     NdMalformed,
+    /// A packet to an IPv6 next hop on an interface that has no IPv6
+    /// address to send the Neighbor Solicitation from (RFC 4861 7.2.2).
+    NdNoSourceAddress,
     /// The TCP, UDP or ICMP header is cut short or its length field is bad.
     TruncatedL4,
     /// An ICMP message whose checksum does not verify.
@@ -82,7 +85,8 @@ pub enum DropReason {
     TooBigToFragment,
     /// The buffer lacks the headroom or tailroom a rewrite needs.
     NoBufferRoom,
-    /// A chained (multi-segment) mbuf: the packet path reads one segment.
+    /// A chained (multi-segment) mbuf that could not be gathered into one
+    /// buffer: longer than a buffer holds, or none free.
     MultiSegment,
     /// No interface is configured for the frame's (port, VLAN).
     NoInterface,
@@ -154,6 +158,10 @@ pub enum DropReason {
     /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
     /// acknowledges another sequence number).
     SynProxyUnexpected,
+    /// SYN proxy: a client data segment held for its connection's backend
+    /// (`synproxy_early_held`), freed unsent: the session ended (expired,
+    /// reset, flushed) before the backend's SYN-ACK came.
+    SynProxyEarlyDropped,
     /// PROXY protocol on TCP: the client's segment that must carry the
     /// header cannot grow by it (no tailroom, or past the MTU).
     ProxyHeaderNoRoom,
@@ -167,7 +175,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 61] = [
+    pub const ALL: [DropReason; 63] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -184,6 +192,7 @@ impl DropReason {
         DropReason::Icmpv6BadChecksum,
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
+        DropReason::NdNoSourceAddress,
         DropReason::TruncatedL4,
         DropReason::BadIcmpChecksum,
         DropReason::BadIcmpQuote,
@@ -226,6 +235,7 @@ impl DropReason {
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
         DropReason::SynProxyUnexpected,
+        DropReason::SynProxyEarlyDropped,
         DropReason::ProxyHeaderNoRoom,
         DropReason::ProxySynData,
         DropReason::ProxyBadOptions,
@@ -252,6 +262,7 @@ impl DropReason {
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",
+            DropReason::NdNoSourceAddress => "nd_no_source_address",
             DropReason::TruncatedL4 => "truncated_l4",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
             DropReason::BadIcmpQuote => "bad_icmp_quote",
@@ -294,6 +305,7 @@ impl DropReason {
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",
             DropReason::SynProxyUnexpected => "synproxy_unexpected",
+            DropReason::SynProxyEarlyDropped => "synproxy_early_dropped",
             DropReason::ProxyHeaderNoRoom => "proxy_header_no_room",
             DropReason::ProxySynData => "proxy_syn_data",
             DropReason::ProxyBadOptions => "proxy_bad_options",

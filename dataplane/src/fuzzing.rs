@@ -94,6 +94,7 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
     };
     let dst = addr_at(l3 + field::DST_ADDR.start);
     let target = addr_at(l3 + IPV6_HEADER_LEN + ND_TARGET.start);
+    own_nd(addr_at(l3 + field::SRC_ADDR.start), dst);
     for owned in [Addr6Set::new([dst, target]), Addr6Set::default()] {
         let mut frame = data.to_vec();
         let len = match nd::inspect(data, l3, &owned) {
@@ -114,6 +115,24 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
         };
         frame.truncate(len);
         assert_icmpv6_answer(&frame, l3);
+    }
+}
+
+/// Our own messages about addresses the packet names (stage 1b): a
+/// solicitation for `peer` from `ours`, an unsolicited advertisement of
+/// `ours`, untagged and tagged; each must parse and verify.
+fn own_nd(peer: Ipv6Addr, ours: Ipv6Addr) {
+    use crate::net::nd;
+    for vlan in [None, Some(0x0fff)] {
+        let len = nd::our_nd_frame_len(vlan);
+        let l3 = len - crate::wire::ipv6::IPV6_HEADER_LEN - nd::ADVERTISEMENT_LEN;
+        let mut f = vec![0; len];
+        assert!(nd::write_solicitation(&mut f, vlan, OUR_MAC, ours, peer));
+        assert_icmpv6_answer(&f, l3);
+        assert!(nd::write_unsolicited_advertisement(
+            &mut f, vlan, OUR_MAC, ours
+        ));
+        assert_icmpv6_answer(&f, l3);
     }
 }
 

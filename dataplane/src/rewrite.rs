@@ -612,6 +612,50 @@ pub fn translate_icmp_error(
     Ok(())
 }
 
+/// Rewrites the sequence number of the TCP segment an ICMP error quotes
+/// by `map` (a spliced session's shift, taken back into the sequence space
+/// of the side that receives the error, which checks it: Linux ignores an
+/// error whose quoted sequence number it never sent). The ICMP checksum,
+/// and the quoted TCP checksum when it is quoted, follow. Returns whether
+/// the quote is TCP and long enough to hold the sequence number; nothing
+/// changes otherwise.
+pub fn shift_quoted_seq(frame: &mut [u8], meta: &Ipv4Meta, map: impl FnOnce(u32) -> u32) -> bool {
+    let L4Kind::IcmpError { quote_offset } = meta.kind else {
+        return false;
+    };
+    let q = usize::from(quote_offset);
+    if IpProto(get_u8(frame, q + ipv4::field::PROTOCOL)) != IpProto::TCP {
+        return false;
+    }
+    let inner_l4 = q + header_len_of(get_u8(frame, q + ipv4::field::VER_IHL));
+    let quoted = meta.ip_end().saturating_sub(inner_l4);
+    if quoted < tcp::field::SEQ_NUM.end {
+        return false;
+    }
+    let at = inner_l4 + tcp::field::SEQ_NUM.start;
+    let old = get_be32(frame, at);
+    let new = map(old);
+    put_be32(frame, at, new);
+    // The sequence number lies at an even offset from the ICMP header.
+    let mut delta = Delta::default();
+    delta.dword(old, new);
+    let mut icmp_delta = delta;
+    if quoted >= tcp::field::CHECKSUM.end {
+        let at = inner_l4 + tcp::field::CHECKSUM.start;
+        let old = get_be16(frame, at);
+        let new = fix_checksum(frame, at, delta, false);
+        icmp_delta.word(old, new);
+    }
+    let icmp_at = meta.l4_offset;
+    fix_checksum(
+        frame,
+        icmp_at + icmp::field::CHECKSUM.start,
+        icmp_delta,
+        false,
+    );
+    true
+}
+
 #[cfg(test)]
 #[path = "rewrite_tests.rs"]
 mod tests;

@@ -89,6 +89,9 @@ pub enum Query {
     Watch(crate::watch::WatchSpec),
     /// What a new packet with this tuple would do (`Pipeline::explain`).
     Explain(crate::tuple::FiveTuple),
+    /// Announce the addresses of this port's interfaces again (gratuitous
+    /// ARP): a bond's active member changed (`Pipeline::announce_port`).
+    Announce { port: u16 },
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +105,8 @@ pub enum Answer {
     /// The watch asked for is armed (or disarmed) from the next poll on.
     Armed,
     Explained(Vec<crate::watch::StepReport>),
+    /// Announcements queued.
+    Announced(usize),
 }
 
 /// A question with where its answer goes and when the asker stops waiting.
@@ -236,6 +241,10 @@ impl Answering {
                 Query::Watch(spec) => {
                     pipeline.arm_watch(spec);
                     let _ = request.reply.send(Answer::Armed);
+                }
+                Query::Announce { port } => {
+                    let n = pipeline.announce_port(port, now_ms);
+                    let _ = request.reply.send(Answer::Announced(n));
                 }
                 Query::Explain(tuple) => {
                     let _ = request

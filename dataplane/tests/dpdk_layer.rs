@@ -43,6 +43,7 @@ fn dpdk_layer_on_real_dpdk() {
         ])
         .vdev("net_ring0")
         .vdev("net_ring1")
+        .vdev("net_ring2")
         .vdev("net_null0");
     let eal = Eal::init(&args).expect("EAL init");
     assert!(Eal::version().starts_with("DPDK 2"), "{}", Eal::version());
@@ -53,6 +54,7 @@ fn dpdk_layer_on_real_dpdk() {
     let pool = Mempool::new_pktmbuf(&eal, "test_pool", 4095, 0, 1526).expect("mempool");
     mbuf_matches_test_buffer(&pool);
     ring_port_transfers_ownership(&eal, &pool);
+    chained_packets_gather_into_one_run(&eal, &pool);
     assert_eq!(pool.available(), pool.size(), "every mbuf back in the pool");
     assert_eq!(pool.data_room(), 2048 + 128, "DPDK's default for 1500");
 
@@ -64,6 +66,46 @@ fn dpdk_layer_on_real_dpdk() {
         jumbo.size(),
         "every mbuf back in the pool"
     );
+}
+
+/// A frame in two chained mbufs goes through net_ring as it is (a device
+/// that chains), and `gather_into` copies its segments in order into one
+/// run of bytes: what the pipeline does before it reads such a packet.
+fn chained_packets_gather_into_one_run(eal: &Eal, pool: &Mempool) {
+    let config = PortConfig {
+        queues: 1,
+        rx_desc: 256,
+        tx_desc: 256,
+        promiscuous: true,
+        mtu: None,
+        all_multicast: false,
+    };
+    let id = Port::find(eal, "net_ring2").expect("net_ring2 probed");
+    let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
+    let mut io = DpdkIo::new(port.take_queues().expect("queues"), pool);
+    let frame: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+    let mut head = pool.alloc().expect("mbuf");
+    head.append(30).expect("room").copy_from_slice(&frame[..30]);
+    let mut tail = pool.alloc().expect("mbuf");
+    tail.append(970)
+        .expect("room")
+        .copy_from_slice(&frame[30..]);
+    let chained = head.chain(tail).map_err(|_| "chain").expect("chained");
+    let mut burst: Burst<_> = Burst::new();
+    burst.push(chained);
+    assert_eq!(io.tx_burst(0, &mut burst).sent, 1);
+    let mut received: Burst<_> = Burst::new();
+    io.rx_burst(0, &mut received);
+    let m = received.iter().next().expect("one frame");
+    assert!(!m.is_contiguous());
+    assert_eq!((m.data().len(), m.packet_len()), (30, 1000));
+    let mut out = vec![0u8; 1000];
+    assert!(m.gather_into(&mut out));
+    assert_eq!(out, frame);
+    assert!(!m.gather_into(&mut [0u8; 999]), "a shorter run is refused");
+    drop(received);
+    drop(io);
+    drop(port);
 }
 
 /// With buffers for 9026-byte frames a 9014-byte frame is one mbuf through

@@ -100,7 +100,8 @@ impl Worker {
 
     fn expire(&mut self, now: u64) -> usize {
         let (ports, conns) = (&mut self.ports, &mut self.conns);
-        self.table.expire(now, 1024, |s| release(ports, conns, s))
+        self.table
+            .expire(now, 1024, |s, _| release(ports, conns, s))
     }
 }
 
@@ -166,7 +167,7 @@ fn flushing_a_removed_backend_releases_its_sessions_only() {
     let (ports, conns) = (&mut w.ports, &mut w.conns);
     let n = w
         .table
-        .flush(|s| s.backend == 1, |s| release(ports, conns, s));
+        .flush(0, |s| s.backend == 1, |s, _| release(ports, conns, s));
     assert_eq!(n, 3);
     assert_eq!(w.table.len(), 6);
     assert_eq!(w.conns.get(1).inactive, 0);

@@ -366,11 +366,16 @@ impl ApplianceHandler<'_, '_> {
     /// service's and its backends').
     fn zero(&self, service: Option<control::api::ServiceKey>) -> control::api::ZeroReply {
         let key = service;
-        if self.balancer.is_none() {
+        let Some(balancer) = &self.balancer else {
             return control::api::ZeroReply {
                 workers: 0,
                 missed: 0,
             };
+        };
+        let (tables, _, _) = balancer.snapshot();
+        let id = key.and_then(|k| tables.service_index.by_key(&k));
+        if key.is_none() || id.is_some() {
+            lock(&self.rates).zero(id.map(|i| i as usize));
         }
         let answered = self
             .workers
@@ -388,6 +393,15 @@ impl ApplianceHandler<'_, '_> {
         }
     }
 
+    /// The id stamps (`IdStamp::born`) of the running tables' services,
+    /// by id: what the rate sampler tells reused ids by.
+    pub fn service_stamps(&self) -> Vec<u64> {
+        self.balancer.as_ref().map_or_else(Vec::new, |b| {
+            let (tables, _, _) = b.snapshot();
+            tables.services.iter().map(|s| s.stamp.born).collect()
+        })
+    }
+
     /// `list`: services, backends and SNAT rules, with their counters
     /// (`stats`) and rates (`rate`).
     pub fn list(&self, stats: bool, rate: bool) -> ListReply {
@@ -396,7 +410,9 @@ impl ApplianceHandler<'_, '_> {
             Some(b) => {
                 let (tables, config, generation) = b.snapshot();
                 let totals = self.totals();
-                let rates = rate.then(|| lock(&self.rates).rates());
+                let sampler = lock(&self.rates);
+                let rates = rate.then(|| sampler.rates());
+                let stats = stats.then_some(&*sampler);
                 views::list(&config, &tables, generation, &totals, stats, rates.as_ref())
             }
         }

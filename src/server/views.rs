@@ -6,16 +6,17 @@ use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use control::api::{
-    BackendStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceStatus, SessionInfo,
-    SnatStatus,
+    BackendStatus, BondMemberStatus, FlowRates, FlowStats, ListReply, PortStatus, ServiceStatus,
+    SessionInfo, SnatStatus,
 };
 use control::config::Config;
-use dataplane::dpdk::Port;
+use dataplane::dpdk::{MemberStatus, Port};
 use dataplane::flow::state::SessionCounts;
 use dataplane::pipeline::counters::{FlowCounters, LbCounters};
 use dataplane::tables::LbTables;
 use dataplane::tuple::IpProto;
 use dataplane::worker::{SessionView, WorkerLbStats};
+use ferrolb_types::histogram::{Histogram, NEW_CONNECTIONS_PER_SECOND, SESSION_LIFETIME_MS};
 
 /// Every worker's answer to a stats query (`None` for one that did not
 /// answer), and their sum.
@@ -23,20 +24,30 @@ pub struct Totals {
     parts: Vec<Option<WorkerLbStats>>,
     counters: LbCounters,
     sessions: SessionCounts,
+    /// By service id: session lifetimes over every worker.
+    lifetimes: Vec<Histogram>,
 }
 
 impl Totals {
     pub fn new(parts: Vec<Option<WorkerLbStats>>) -> Totals {
         let mut counters = LbCounters::default();
         let mut sessions = SessionCounts::default();
+        let mut lifetimes: Vec<Histogram> = Vec::new();
         for p in parts.iter().flatten() {
             counters.add(&p.counters);
             sessions.add(&p.sessions);
+            if lifetimes.len() < p.lifetimes.len() {
+                lifetimes.resize(p.lifetimes.len(), Histogram::default());
+            }
+            for (total, h) in lifetimes.iter_mut().zip(&p.lifetimes) {
+                total.add(h);
+            }
         }
         Totals {
             parts,
             counters,
             sessions,
+            lifetimes,
         }
     }
 
@@ -75,11 +86,15 @@ pub fn live_sessions(s: &WorkerLbStats) -> u64 {
     s.sessions.services.iter().sum::<u64>() + s.sessions.snat.iter().sum::<u64>()
 }
 
-/// Counters sampled about once a second, for rates.
+/// Counters sampled about once a second, for rates, and each service's
+/// new connections per second counted in a histogram at every sample.
 #[derive(Default)]
 pub struct RateSampler {
     previous: Option<(Instant, LbCounters)>,
     latest: Option<(Instant, LbCounters)>,
+    /// By service id, with the stamp of the service it was counted for
+    /// (`IdStamp::born`): an id given to another service starts afresh.
+    new_connections: Vec<(u64, Histogram)>,
 }
 
 /// Per-second rates by service, backend and SNAT id.
@@ -91,9 +106,48 @@ pub struct Rates {
 }
 
 impl RateSampler {
-    pub fn sample(&mut self, at: Instant, counters: LbCounters) {
+    /// Takes a sample of `counters` at `at`, and counts each service's
+    /// connections per second since the previous one (`born`: the services'
+    /// id stamps in the tables the counters are of).
+    pub fn sample(&mut self, at: Instant, counters: LbCounters, born: &[u64]) {
         self.previous = self.latest.take();
         self.latest = Some((at, counters));
+        if self.previous.is_none() {
+            return;
+        }
+        let rates = self.rates();
+        self.new_connections.truncate(born.len());
+        for &stamp in &born[self.new_connections.len()..] {
+            let fresh = Histogram::new(&NEW_CONNECTIONS_PER_SECOND);
+            self.new_connections.push((stamp, fresh));
+        }
+        for (id, (stamp, h)) in self.new_connections.iter_mut().enumerate() {
+            let Some(&now_born) = born.get(id) else {
+                continue;
+            };
+            if *stamp != now_born {
+                *stamp = now_born;
+                h.clear();
+                // The first interval may straddle the id's reuse.
+                continue;
+            }
+            let cps: f64 = rates.services.get(id).map_or(0.0, |r| r.cps);
+            h.observe(&NEW_CONNECTIONS_PER_SECOND, cps.round() as u64);
+        }
+    }
+
+    /// Service `id`'s connections-per-second histogram.
+    pub fn new_connections(&self, id: usize) -> Option<&Histogram> {
+        self.new_connections.get(id).map(|(_, h)| h)
+    }
+
+    /// Empties service `id`'s histogram, or every one (`zero`).
+    pub fn zero(&mut self, id: Option<usize>) {
+        for (i, (_, h)) in self.new_connections.iter_mut().enumerate() {
+            if id.map_or(true, |id| id == i) {
+                h.clear();
+            }
+        }
     }
 
     /// Rates between the last two samples; zeros until there are two.
@@ -152,15 +206,19 @@ pub fn empty_list(generation: u64) -> ListReply {
 }
 
 /// Services in config order, each with its backends (and the deleted ones
-/// still draining), counters and rates as asked.
+/// still draining), counters and rates as asked: `stats` is the sampler
+/// when counters and histograms are asked for (it holds the services'
+/// connections-per-second histograms), `rates` the rates when they are.
 pub fn list(
     config: &Config,
     tables: &LbTables,
     generation: u64,
     totals: &Totals,
-    stats: bool,
+    stats: Option<&RateSampler>,
     rates: Option<&Rates>,
 ) -> ListReply {
+    let sampler = stats;
+    let stats = sampler.is_some();
     let counters = totals.counters();
     let live = &totals.sessions;
     let rate = |list: Option<&Vec<FlowRates>>, id: usize| {
@@ -218,6 +276,14 @@ pub fn list(
             local_addresses: s.local_addresses.clone(),
             sessions: live.services.get(id).copied().unwrap_or(0),
             stats: stats.then(|| flow_stats(counters.services.get(id))),
+            session_lifetimes: stats.then(|| {
+                let h = totals.lifetimes.get(id).cloned();
+                h.unwrap_or_else(|| Histogram::new(&SESSION_LIFETIME_MS))
+            }),
+            new_connection_rates: sampler.map(|r| {
+                let h = r.new_connections(id).cloned();
+                h.unwrap_or_else(|| Histogram::new(&NEW_CONNECTIONS_PER_SECOND))
+            }),
             rate: rate(rates.map(|r| &r.services), id),
             backends,
         });
@@ -262,6 +328,7 @@ pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
 
 pub fn port_status(p: &Port<'_>, steering: String) -> PortStatus {
     let s = p.stats();
+    let bond = p.bond_status();
     PortStatus {
         name: p.name().to_string(),
         rx_packets: s.rx_packets,
@@ -273,5 +340,78 @@ pub fn port_status(p: &Port<'_>, steering: String) -> PortStatus {
         rx_errors: s.rx_errors,
         tx_errors: s.tx_errors,
         steering,
+        bond_mode: bond
+            .as_ref()
+            .map(|b| crate::bond::mode_name(b.mode).to_owned()),
+        members: bond.map_or_else(Vec::new, |b| b.members.iter().map(member_status).collect()),
+    }
+}
+
+fn member_status(m: &MemberStatus) -> BondMemberStatus {
+    BondMemberStatus {
+        name: m.name.clone(),
+        link_up: m.link_up,
+        active: m.active,
+        lacp_actor_state: m.lacp.map(|l| l.actor_state),
+        lacp_partner_state: m.lacp.map(|l| l.partner_state),
+        rx_packets: m.stats.rx_packets,
+        tx_packets: m.stats.tx_packets,
+        rx_missed: m.stats.rx_missed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn with_conns(conns: &[u64]) -> LbCounters {
+        let mut c = LbCounters::new(conns.len(), 0, 0);
+        for (s, &n) in c.services.iter_mut().zip(conns) {
+            s.conns = n;
+        }
+        c
+    }
+
+    #[test]
+    fn each_sample_counts_each_services_connections_per_second() {
+        let b = &NEW_CONNECTIONS_PER_SECOND;
+        let bucket = |n| b.bounds.partition_point(|&bound| bound < n);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r = RateSampler::default();
+        // The first sample has nothing to compare with.
+        r.sample(at(0), with_conns(&[0, 0]), &[1, 1]);
+        assert_eq!(r.new_connections(0).map(Histogram::count), None);
+        r.sample(at(1), with_conns(&[5, 0]), &[1, 1]);
+        r.sample(at(2), with_conns(&[55, 0]), &[1, 1]);
+        // Two seconds in one interval: 20 a second.
+        r.sample(at(4), with_conns(&[95, 0]), &[1, 1]);
+        let h = r.new_connections(0).expect("service 0");
+        let mut want = vec![0; b.bounds.len() + 1];
+        for n in [5, 50, 20] {
+            want[bucket(n)] += 1;
+        }
+        assert_eq!(h.counts, want);
+        assert_eq!(h.sum, 75);
+        let idle = r.new_connections(1).expect("service 1");
+        assert_eq!(
+            (idle.counts[0], idle.count()),
+            (3, 3),
+            "0 a second, three times"
+        );
+
+        // Id 0 given to another service: its histogram starts again, and
+        // the interval that straddles the reuse is not counted.
+        r.sample(at(5), with_conns(&[0, 0]), &[9, 1]);
+        assert_eq!(r.new_connections(0).map(Histogram::count), Some(0));
+        r.sample(at(6), with_conns(&[3, 0]), &[9, 1]);
+        assert_eq!(r.new_connections(0).map(|h| h.sum), Some(3));
+
+        r.zero(Some(1));
+        assert_eq!(r.new_connections(1).map(Histogram::count), Some(0));
+        assert_eq!(r.new_connections(0).map(Histogram::count), Some(1));
+        r.zero(None);
+        assert_eq!(r.new_connections(0).map(Histogram::count), Some(0));
     }
 }

@@ -11,6 +11,7 @@
 //! config file and the control socket use).
 
 pub mod filter;
+pub mod histogram;
 mod ip_proto;
 mod mac;
 #[cfg(feature = "serde")]
@@ -18,6 +19,7 @@ mod serde_via_str;
 mod service_key;
 mod session_filter;
 
+pub use histogram::Histogram;
 pub use ip_proto::IpProto;
 pub use mac::MacAddr;
 pub use service_key::ServiceKey;

@@ -7,6 +7,7 @@
 //! [`LoadedConfig::error_at`] to report them the same way.
 
 mod bgp;
+mod bond;
 mod check;
 mod control;
 mod kernel;
@@ -29,6 +30,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use bgp::BgpConfig;
+pub use bond::{member_kind, member_name, BondConfig, BondMode, XmitHashPolicy, MAX_BOND_MEMBERS};
 pub use check::{
     CheckKind, CheckList, Command, HealthCheckConfig, HexBytes, HexPattern, HttpVersion, OnFailure,
     SorryServerConfig, StatusSet, UrlCheck,
@@ -133,6 +135,8 @@ pub struct PortConfig {
     pub name: String,
     /// A PCI address (`0000:3b:00.0`, optionally `,devargs`) or a DPDK
     /// virtual device's devargs (`net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap`).
+    /// Empty (left out) for a bond, whose devices are `bond.members`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub device: String,
     #[serde(default = "default_desc")]
     pub rx_desc: u16,
@@ -150,6 +154,10 @@ pub struct PortConfig {
     /// consume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelConfig>,
+    /// The port is a bond of several devices (docs/bonding.md) instead of
+    /// one `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond: Option<BondConfig>,
 }
 
 /// The headroom Linux keeps in front of a frame XDP receives
@@ -297,13 +305,38 @@ pub enum Device {
 }
 
 impl PortConfig {
-    /// Whether the port is a `net_af_xdp` device (see [`AF_XDP_MAX_MTU`]).
+    /// Whether the port is a `net_af_xdp` device, or a bond with one
+    /// (see [`AF_XDP_MAX_MTU`]).
     pub fn is_af_xdp(&self) -> bool {
-        self.device.trim_start().starts_with("net_af_xdp")
+        self.devices()
+            .any(|d| d.trim_start().starts_with("net_af_xdp"))
     }
 
-    /// What kind of device this port is and the name DPDK gives its port.
+    /// The devargs of every device the port is made of: its `device`, or
+    /// its bond's members.
+    pub fn devices(&self) -> impl Iterator<Item = &str> {
+        let members = self.bond.iter().flat_map(|b| b.members.iter());
+        std::iter::once(self.device.as_str())
+            .filter(|d| !d.is_empty())
+            .chain(members.map(String::as_str))
+    }
+
+    /// How many devices, each with the port's queues and descriptors: one,
+    /// or a bond's members.
+    pub fn device_count(&self) -> u32 {
+        self.bond
+            .as_ref()
+            .map_or(1, |b| b.members.len().max(1) as u32)
+    }
+
+    /// What kind of device this port is and the name DPDK gives its port
+    /// (a bond's is [`BondConfig::dpdk_name`]).
     pub fn device_kind(&self) -> Device {
+        if self.bond.is_some() {
+            return Device::Vdev {
+                name: BondConfig::dpdk_name(&self.name),
+            };
+        }
         let head = self.device.split(',').next().unwrap_or_default().trim();
         match normalize_pci(head) {
             Some(address) => Device::Pci { address },
@@ -408,7 +441,7 @@ impl Config {
         let per_queue: u32 = self
             .ports
             .iter()
-            .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc) + 32)
+            .map(|p| (u32::from(p.rx_desc) + u32::from(p.tx_desc)) * p.device_count() + 32)
             .sum();
         // A kernel interface has one queue pair of KERNEL_DESC descriptors.
         let kernel: u32 = self
@@ -426,6 +459,8 @@ impl Config {
 mod tests;
 #[cfg(test)]
 mod tests_addr;
+#[cfg(test)]
+mod tests_bond;
 #[cfg(test)]
 mod tests_check;
 #[cfg(test)]

@@ -60,6 +60,7 @@ fn devices_are_told_apart_and_named_as_dpdk_names_them() {
         mac: None,
         mtu: 1500,
         kernel: None,
+        bond: None,
     };
     assert_eq!(
         port("0000:3B:00.1").device_kind(),
@@ -113,9 +114,17 @@ fn a_wrong_type_is_named_with_its_key() {
 
 #[test]
 fn a_missing_required_key_names_its_table() {
-    let e = only_error("[[port]]\nname = \"a\"\n");
+    // `device` may be left out only for a bond.
+    let e = only_error("[[port]]\nname = \"a\"\n[forward]\ntopology = \"loop\"\n");
     assert_eq!(e.line, Some(1));
-    assert!(e.message.contains("missing field `device`"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("port[0].device"));
+    assert!(
+        e.message.contains("device is empty") && e.message.contains("bond"),
+        "{e}"
+    );
+    let e = only_error("[[port]]\ndevice = \"net_null0\"\n[forward]\ntopology = \"loop\"\n");
+    assert_eq!(e.line, Some(1));
+    assert!(e.message.contains("missing field `name`"), "{e}");
 }
 
 #[test]

@@ -53,10 +53,17 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
             Device::Pci { address } => address.clone(),
             Device::Vdev { name } => name.clone(),
         };
-        if dpdk_name.is_empty() {
+        if port.bond.is_some() && !port.device.is_empty() {
             err(
                 at.key("device"),
-                "device is empty: give a PCI address or vdev devargs".into(),
+                "a bond port has no device of its own: its devices are bond.members; \
+                 remove device"
+                    .into(),
+            );
+        } else if dpdk_name.is_empty() {
+            err(
+                at.key("device"),
+                "device is empty: give a PCI address or vdev devargs, or a bond".into(),
             );
         } else if let Some(first) = devices.insert(dpdk_name.clone(), i) {
             err(
@@ -119,6 +126,9 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
         }
     }
 
+    super::bond::validate(config, source, &devices, &mut errors);
+    let mut err = |path: KeyPath, msg: String| errors.push(source.error_at(&path, msg));
+
     let cores = &config.workers.cores;
     if cores.is_empty() {
         err(
@@ -150,7 +160,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource) -> Result<(), Con
         let minimum: u64 = config
             .ports
             .iter()
-            .map(|p| (u64::from(p.rx_desc) + 32) * workers)
+            .map(|p| (u64::from(p.rx_desc) * u64::from(p.device_count()) + 32) * workers)
             .sum();
         if u64::from(mbufs) < minimum {
             err(

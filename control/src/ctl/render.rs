@@ -375,9 +375,51 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
     right[0] = false;
     out.push_str(&table(&ports, &right));
     out.push('\n');
+    if reply.ports.iter().any(|p| !p.members.is_empty()) {
+        out.push_str(&bond_members(&reply.ports));
+        out.push('\n');
+    }
     counters(&mut out, "Drops", &reply.drops, all);
     counters(&mut out, "Events", &reply.events, all);
     out
+}
+
+/// The members of the bonded ports: link, whether each carries traffic
+/// (in the words of its mode), LACP states, and the member's counters.
+fn bond_members(ports: &[crate::api::PortStatus]) -> String {
+    let mut rows = vec![header(&[
+        "Port", "Mode", "Member", "Link", "State", "LACP", "RxPkts", "TxPkts", "RxMissed",
+    ])];
+    for p in ports {
+        let mode = p.bond_mode.as_deref().unwrap_or("");
+        for m in &p.members {
+            let state = match (mode, m.active) {
+                ("active-backup", true) => "active",
+                ("active-backup", false) => "backup",
+                ("802.3ad", true) => "aggregated",
+                ("802.3ad", false) => "not aggregated",
+                (_, true) => "in use",
+                (_, false) => "unused",
+            };
+            let lacp = match (m.lacp_actor_state, m.lacp_partner_state) {
+                (Some(a), Some(p)) => format!("actor 0x{a:02x} partner 0x{p:02x}"),
+                _ => "-".into(),
+            };
+            let mut row = vec![
+                escape(&p.name).into_owned(),
+                escape(mode).into_owned(),
+                escape(&m.name).into_owned(),
+                if m.link_up { "up" } else { "down" }.into(),
+                state.into(),
+                lacp,
+            ];
+            row.extend([m.rx_packets, m.tx_packets, m.rx_missed].map(|n| n.to_string()));
+            rows.push(row);
+        }
+    }
+    let mut right = [false; 9];
+    right[6..].fill(true);
+    table(&rows, &right)
 }
 
 pub fn routes(reply: &RoutesReply) -> String {

@@ -33,6 +33,24 @@ fn backend(addr: &str, weight: u32, draining: bool, n: u64) -> BackendStatus {
     }
 }
 
+/// Three sessions: 50 ms, 2.5 s and two days.
+fn lifetimes() -> Histogram {
+    let mut h = Histogram::new(&SESSION_LIFETIME_MS);
+    for ms in [50, 2_500, 172_800_000] {
+        h.observe(&SESSION_LIFETIME_MS, ms);
+    }
+    h
+}
+
+/// Four seconds: 0, 0, 7 and 120 new connections.
+fn new_connections() -> Histogram {
+    let mut h = Histogram::new(&NEW_CONNECTIONS_PER_SECOND);
+    for n in [0, 0, 7, 120] {
+        h.observe(&NEW_CONNECTIONS_PER_SECOND, n);
+    }
+    h
+}
+
 fn sample() -> (ListReply, StatsReply) {
     let list = ListReply {
         generation: 7,
@@ -48,6 +66,8 @@ fn sample() -> (ListReply, StatsReply) {
             local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100)],
             sessions: 12,
             stats: flow(3),
+            session_lifetimes: Some(lifetimes()),
+            new_connection_rates: Some(new_connections()),
             rate: None,
             backends: vec![
                 backend("10.0.2.11:8080", 3, false, 2),
@@ -91,18 +111,57 @@ fn sample() -> (ListReply, StatsReply) {
                 generation: 6,
             },
         ],
-        ports: vec![PortStatus {
-            name: "lan".into(),
-            rx_packets: 300,
-            tx_packets: 280,
-            rx_bytes: 30000,
-            tx_bytes: 28000,
-            rx_missed: 3,
-            rx_nombuf: 0,
-            rx_errors: 0,
-            tx_errors: 0,
-            steering: "rte_flow (8 rules)".into(),
-        }],
+        ports: vec![
+            PortStatus {
+                name: "lan".into(),
+                rx_packets: 300,
+                tx_packets: 280,
+                rx_bytes: 30000,
+                tx_bytes: 28000,
+                rx_missed: 3,
+                rx_nombuf: 0,
+                rx_errors: 0,
+                tx_errors: 0,
+                steering: "rte_flow (8 rules)".into(),
+                bond_mode: None,
+                members: vec![],
+            },
+            PortStatus {
+                name: "ext".into(),
+                rx_packets: 40,
+                tx_packets: 41,
+                rx_bytes: 4000,
+                tx_bytes: 4100,
+                rx_missed: 0,
+                rx_nombuf: 0,
+                rx_errors: 0,
+                tx_errors: 0,
+                steering: "none (no local addresses)".into(),
+                bond_mode: Some("active-backup".into()),
+                members: vec![
+                    BondMemberStatus {
+                        name: "net_tap0".into(),
+                        link_up: false,
+                        active: false,
+                        lacp_actor_state: None,
+                        lacp_partner_state: None,
+                        rx_packets: 30,
+                        tx_packets: 31,
+                        rx_missed: 0,
+                    },
+                    BondMemberStatus {
+                        name: "net_tap1".into(),
+                        link_up: true,
+                        active: true,
+                        lacp_actor_state: None,
+                        lacp_partner_state: None,
+                        rx_packets: 10,
+                        tx_packets: 10,
+                        rx_missed: 2,
+                    },
+                ],
+            },
+        ],
         drops: [("no_service".to_owned(), 4), ("ttl_exceeded".to_owned(), 0)].into(),
         events: [("arp_replied".to_owned(), 2)].into(),
         sessions: 17,
@@ -169,7 +228,7 @@ fn check_structure(text: &str) -> HashMap<String, String> {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
             assert_eq!(helped.as_deref(), Some(name), "TYPE without HELP: {line}");
-            assert!(kind == "counter" || kind == "gauge", "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             assert!(
                 types.insert(name.to_owned(), kind.to_owned()).is_none(),
                 "family twice: {name}"
@@ -181,7 +240,18 @@ fn check_structure(text: &str) -> HashMap<String, String> {
             continue;
         }
         let name_end = line.find(['{', ' ']).unwrap();
-        let name = &line[..name_end];
+        let mut name = &line[..name_end];
+        if current
+            .as_deref()
+            .and_then(|c| types.get(c))
+            .map(String::as_str)
+            == Some("histogram")
+        {
+            name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or_else(|| panic!("histogram sample without its suffix: {line}"));
+        }
         assert_eq!(
             current.as_deref(),
             Some(name),
@@ -214,6 +284,8 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_service_bytes_total", "counter"),
         ("ferrolb_service_denied_total", "counter"),
         ("ferrolb_service_rate_limited_total", "counter"),
+        ("ferrolb_service_session_lifetime_seconds", "histogram"),
+        ("ferrolb_service_new_connections_per_second", "histogram"),
         ("ferrolb_backend_weight", "gauge"),
         ("ferrolb_backend_draining", "gauge"),
         ("ferrolb_backend_active_sessions", "gauge"),
@@ -240,6 +312,11 @@ fn a_full_scrape_has_every_family_with_help_and_type() {
         ("ferrolb_port_rx_nombuf_total", "counter"),
         ("ferrolb_port_rx_errors_total", "counter"),
         ("ferrolb_port_tx_errors_total", "counter"),
+        ("ferrolb_port_member_up", "gauge"),
+        ("ferrolb_port_member_active", "gauge"),
+        ("ferrolb_port_member_rx_packets_total", "counter"),
+        ("ferrolb_port_member_tx_packets_total", "counter"),
+        ("ferrolb_port_member_rx_missed_total", "counter"),
         ("ferrolb_drops_total", "counter"),
         ("ferrolb_events_total", "counter"),
         ("ferrolb_vrrp_master", "gauge"),
@@ -306,6 +383,12 @@ fn a_full_scrape_has_the_values_with_their_labels() {
         r#"ferrolb_worker_tx_dropped_total{worker="1"} 2"#.into(),
         r#"ferrolb_worker_config_generation{worker="1"} 6"#.into(),
         r#"ferrolb_port_rx_missed_total{port="lan"} 3"#.into(),
+        r#"ferrolb_port_member_up{port="ext",member="net_tap0"} 0"#.into(),
+        r#"ferrolb_port_member_up{port="ext",member="net_tap1"} 1"#.into(),
+        r#"ferrolb_port_member_active{port="ext",member="net_tap0"} 0"#.into(),
+        r#"ferrolb_port_member_active{port="ext",member="net_tap1"} 1"#.into(),
+        r#"ferrolb_port_member_tx_packets_total{port="ext",member="net_tap0"} 31"#.into(),
+        r#"ferrolb_port_member_rx_missed_total{port="ext",member="net_tap1"} 2"#.into(),
         r#"ferrolb_drops_total{reason="no_service"} 4"#.into(),
         r#"ferrolb_drops_total{reason="ttl_exceeded"} 0"#.into(),
         r#"ferrolb_events_total{event="arp_replied"} 2"#.into(),
@@ -408,4 +491,55 @@ fn the_appliance_serves_the_same_series_without_the_daemons() {
     for line in samples {
         assert!(full_lines.contains(line), "{line} is not the daemon's");
     }
+}
+
+fn assert_line(text: &str, line: &str) {
+    assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+}
+
+#[test]
+fn service_histograms_have_cumulative_buckets_sum_and_count() {
+    let (list, stats) = sample();
+    let text = render_appliance(&list, &stats);
+    let svc = r#"service="tcp/192.0.2.10:80""#;
+    let lifetime = "ferrolb_service_session_lifetime_seconds";
+    for line in [
+        format!(r#"{lifetime}_bucket{{{svc},le="0.1"}} 1"#),
+        format!(r#"{lifetime}_bucket{{{svc},le="1"}} 1"#),
+        format!(r#"{lifetime}_bucket{{{svc},le="5"}} 2"#),
+        format!(r#"{lifetime}_bucket{{{svc},le="86400"}} 2"#),
+        format!(r#"{lifetime}_bucket{{{svc},le="+Inf"}} 3"#),
+        format!("{lifetime}_sum{{{svc}}} 172802.55"),
+        format!("{lifetime}_count{{{svc}}} 3"),
+    ] {
+        assert_line(&text, &line);
+    }
+    let per_second = "ferrolb_service_new_connections_per_second";
+    for line in [
+        format!(r#"{per_second}_bucket{{{svc},le="0"}} 2"#),
+        format!(r#"{per_second}_bucket{{{svc},le="10"}} 3"#),
+        format!(r#"{per_second}_bucket{{{svc},le="100"}} 3"#),
+        format!(r#"{per_second}_bucket{{{svc},le="1000"}} 4"#),
+        format!(r#"{per_second}_bucket{{{svc},le="+Inf"}} 4"#),
+        format!("{per_second}_sum{{{svc}}} 127"),
+        format!("{per_second}_count{{{svc}}} 4"),
+    ] {
+        assert_line(&text, &line);
+    }
+    let buckets = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{lifetime}_bucket")))
+        .count();
+    assert_eq!(buckets, SESSION_LIFETIME_MS.bounds.len() + 1, "{text}");
+}
+
+#[test]
+fn histograms_of_one_key_listed_twice_add_up() {
+    let (mut list, stats) = sample();
+    let twin = list.services[0].clone();
+    list.services.push(twin);
+    let text = render_appliance(&list, &stats);
+    check_structure(&text);
+    let count = r#"ferrolb_service_session_lifetime_seconds_count{service="tcp/192.0.2.10:80"} 6"#;
+    assert_line(&text, count);
 }

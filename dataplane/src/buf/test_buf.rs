@@ -27,6 +27,63 @@ pub struct TestBufState {
     end: usize,
     /// What a NIC would have said of the IPv4 checksum (tests set it).
     pub rx_ipv4_checksum: HwChecksum,
+    /// The bytes of further segments, as a chained mbuf would hold them
+    /// (`TestBuf::chained`); empty for a one-segment buffer.
+    chained: Vec<u8>,
+    /// Counts the buffer among the live ones (this crate's tests).
+    _live: Live,
+}
+
+/// A buffer's place in the count of live test buffers: the crate's own
+/// tests check that what the pipeline holds (early segments, fragments)
+/// is freed, as a pool's count of buffers in use would show. Nothing
+/// outside them (benches, the fuzzer) pays for it.
+#[cfg(test)]
+#[derive(Debug)]
+struct Live;
+
+#[cfg(test)]
+thread_local! {
+    static LIVE: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+impl Live {
+    fn new() -> Self {
+        LIVE.with(|n| n.set(n.get() + 1));
+        Live
+    }
+}
+
+#[cfg(test)]
+impl Clone for Live {
+    fn clone(&self) -> Self {
+        Live::new()
+    }
+}
+
+#[cfg(test)]
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.with(|n| n.set(n.get() - 1));
+    }
+}
+
+#[cfg(not(test))]
+#[derive(Clone, Debug)]
+struct Live;
+
+#[cfg(not(test))]
+impl Live {
+    fn new() -> Self {
+        Live
+    }
+}
+
+/// Test buffers alive on this thread now (made or cloned, not dropped).
+#[cfg(test)]
+pub fn live_test_bufs() -> i64 {
+    LIVE.with(|n| n.get())
 }
 
 impl Deref for TestBuf {
@@ -53,7 +110,17 @@ impl TestBuf {
             start: headroom,
             end: headroom + frame.len(),
             rx_ipv4_checksum: HwChecksum::Unchecked,
+            chained: Vec::new(),
+            _live: Live::new(),
         }))
+    }
+
+    /// A packet of two segments, as a device that chains mbufs delivers
+    /// it: `first` in this buffer, `rest` behind it in another.
+    pub fn chained(first: &[u8], rest: &[u8]) -> Self {
+        let mut b = Self::new(first);
+        b.0.chained = rest.to_vec();
+        b
     }
 
     /// A buffer holding `frame` with mbuf-like room: [`DEFAULT_HEADROOM`] in
@@ -70,6 +137,24 @@ impl TestBuf {
 impl PacketBuf for TestBuf {
     fn rx_ipv4_checksum(&self) -> HwChecksum {
         self.0.rx_ipv4_checksum
+    }
+
+    fn is_contiguous(&self) -> bool {
+        self.0.chained.is_empty()
+    }
+
+    fn packet_len(&self) -> usize {
+        self.len() + self.0.chained.len()
+    }
+
+    fn gather_into(&self, out: &mut [u8]) -> bool {
+        let (first, rest) = (self.data(), &self.0.chained);
+        if out.len() != first.len() + rest.len() {
+            return false;
+        }
+        out[..first.len()].copy_from_slice(first);
+        out[first.len()..].copy_from_slice(rest);
+        true
     }
 
     #[inline]
@@ -172,5 +257,17 @@ mod tests {
         assert_eq!(b.data(), &[1]);
         assert!(!b.trim(2));
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn live_buffers_are_counted_until_dropped() {
+        let before = live_test_bufs();
+        let a = TestBuf::new(&[1]);
+        let b = a.clone();
+        assert_eq!(live_test_bufs(), before + 2);
+        drop(a);
+        assert_eq!(live_test_bufs(), before + 1);
+        drop(b);
+        assert_eq!(live_test_bufs(), before);
     }
 }

@@ -39,6 +39,14 @@ impl PacketIo for DpdkIo<'_> {
             let got = dpdk_sys::rte_eth_rx_burst(rx.port, rx.queue, dst, room);
             burst.set_len(have + got as usize);
         }
+        let tx = &self.queues[port].1;
+        if tx.lacp_flush {
+            let mut none: [*mut dpdk_sys::rte_mbuf; 1] = [std::ptr::null_mut()];
+            // SAFETY: a burst of zero packets: the bond reads no entry of
+            // the array and sends only its own queued LACPDUs. This worker
+            // has exclusive use of the queue.
+            unsafe { dpdk_sys::rte_eth_tx_burst(tx.port, tx.queue, none.as_mut_ptr(), 0) };
+        }
     }
 
     fn alloc(&mut self) -> Option<Mbuf> {

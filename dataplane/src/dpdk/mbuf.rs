@@ -31,6 +31,22 @@ impl Mbuf {
         self.raw().nb_segs == 1
     }
 
+    /// Chains `tail`'s segments behind this packet's, as a device that
+    /// delivers one frame in several buffers does (`rte_pktmbuf_chain`).
+    /// Gives both back unchanged when the chain would be too long.
+    pub fn chain(self, tail: Mbuf) -> Result<Mbuf, (Mbuf, Mbuf)> {
+        // SAFETY: we own both mbufs; on success (0) rte_pktmbuf_chain links
+        // tail's segments after ours and the chain owns them, so `tail` must
+        // not be freed on its own; on failure (-EOVERFLOW) nothing changed.
+        let rc = unsafe { dpdk_sys::rte_pktmbuf_chain(self.0.as_ptr(), tail.0.as_ptr()) };
+        if rc == 0 {
+            std::mem::forget(tail);
+            Ok(self)
+        } else {
+            Err((self, tail))
+        }
+    }
+
     /// The input port DPDK recorded at RX.
     pub fn port(&self) -> u16 {
         self.raw().port
@@ -55,6 +71,35 @@ impl Drop for Mbuf {
 impl PacketBuf for Mbuf {
     fn is_contiguous(&self) -> bool {
         Mbuf::is_contiguous(self)
+    }
+
+    fn packet_len(&self) -> usize {
+        self.raw().pkt_len as usize
+    }
+
+    fn gather_into(&self, out: &mut [u8]) -> bool {
+        let mut at = 0usize;
+        let mut seg: *const dpdk_sys::rte_mbuf = self.0.as_ptr();
+        while !seg.is_null() {
+            // SAFETY: `seg` is this packet's first segment or a `next` of
+            // one: DPDK keeps a chain's segments alive while the first is
+            // (we own it), and the last `next` is NULL.
+            let m = unsafe { &*seg };
+            let len = m.data_len as usize;
+            let Some(dst) = out.get_mut(at..at + len) else {
+                return false;
+            };
+            // SAFETY: each segment holds data_len initialised bytes at
+            // buf_addr + data_off, inside its buffer (DPDK's invariant);
+            // nothing writes them while we hold the packet.
+            let src = unsafe {
+                std::slice::from_raw_parts((m.buf_addr as *const u8).add(m.data_off as usize), len)
+            };
+            dst.copy_from_slice(src);
+            at += len;
+            seg = m.next;
+        }
+        at == out.len()
     }
 
     #[inline]

@@ -11,7 +11,8 @@
 //! - [`Mempool`]: a pool of packet buffers;
 //! - [`Mbuf`]: one packet buffer, freed on drop, implementing
 //!   [`PacketBuf`](crate::buf::PacketBuf);
-//! - [`Port`]: an ethdev port with its queues; [`RxQueue`]/[`TxQueue`] are the
+//! - [`Port`]: an ethdev port with its queues (a bond's members are read
+//!   with [`Port::bond_status`], module `bond`); [`RxQueue`]/[`TxQueue`] are the
 //!   per-worker handles on one queue each, moved to the worker that owns them;
 //! - [`LocalPortSteering`]: rte_flow rules that send replies to local
 //!   ports to the owning worker's queue, destroyed on drop;
@@ -23,6 +24,8 @@
 
 pub mod hints;
 
+#[cfg(feature = "dpdk")]
+mod bond;
 #[cfg(feature = "dpdk")]
 mod clock;
 #[cfg(feature = "dpdk")]
@@ -42,6 +45,11 @@ mod port;
 
 pub use hints::{advise_huge_pages, prefetch_read};
 
+#[cfg(feature = "dpdk")]
+pub use bond::{
+    lacp_state, BondStatus, LacpStatus, MemberStatus, MODE_8023AD, MODE_ACTIVE_BACKUP,
+    MODE_BALANCE_XOR,
+};
 #[cfg(feature = "dpdk")]
 pub use clock::TscClock;
 #[cfg(feature = "dpdk")]

@@ -329,20 +329,7 @@ impl<'pool> Port<'pool> {
 
     /// The device's counters.
     pub fn stats(&self) -> PortStats {
-        let mut s = dpdk_sys::rte_eth_stats::default();
-        // SAFETY: valid port, valid out-pointer; DPDK allows reading stats
-        // while workers run.
-        unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
-        PortStats {
-            rx_packets: s.ipackets,
-            tx_packets: s.opackets,
-            rx_bytes: s.ibytes,
-            tx_bytes: s.obytes,
-            rx_missed: s.imissed,
-            rx_errors: s.ierrors,
-            tx_errors: s.oerrors,
-            rx_no_mbuf: s.rx_nombuf,
-        }
+        device_stats(self.id)
     }
 
     /// Hands out the queue pairs, one per worker, exactly once: queue pair
@@ -351,6 +338,7 @@ impl<'pool> Port<'pool> {
         if self.queues_taken.swap(true, Ordering::SeqCst) {
             return None;
         }
+        let lacp = Port::is_lacp_bond(self.id);
         Some(
             (0..self.queues)
                 .map(|q| {
@@ -363,6 +351,7 @@ impl<'pool> Port<'pool> {
                         TxQueue {
                             port: self.id,
                             queue: q,
+                            lacp_flush: lacp && q == 0,
                             _port: std::marker::PhantomData,
                         },
                     )
@@ -372,8 +361,26 @@ impl<'pool> Port<'pool> {
     }
 }
 
+/// The counters of probed port `id` (a port's, or a bond member's).
+pub(super) fn device_stats(id: u16) -> PortStats {
+    let mut s = dpdk_sys::rte_eth_stats::default();
+    // SAFETY: valid port, valid out-pointer; DPDK allows reading stats
+    // while workers run.
+    unsafe { dpdk_sys::rte_eth_stats_get(id, &mut s) };
+    PortStats {
+        rx_packets: s.ipackets,
+        tx_packets: s.opackets,
+        rx_bytes: s.ibytes,
+        tx_bytes: s.obytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        tx_errors: s.oerrors,
+        rx_no_mbuf: s.rx_nombuf,
+    }
+}
+
 /// `rte_eth_dev_info` of port `id` (`name` for the error).
-fn dev_info(id: u16, name: &str) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
+pub(super) fn dev_info(id: u16, name: &str) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
     let mut info = dpdk_sys::rte_eth_dev_info::default();
     // SAFETY: EAL initialised (every caller holds `&Eal`), info is a valid
     // out-pointer.
@@ -454,6 +461,11 @@ pub struct RxQueue<'port> {
 pub struct TxQueue<'port> {
     pub(crate) port: u16,
     pub(crate) queue: u16,
+    /// Queue 0 of an 802.3ad bond: the bond sends its LACPDUs from its TX
+    /// burst only, so this queue gets an empty burst at every RX poll and
+    /// LACP keeps running while no traffic leaves (DPDK asks for a TX
+    /// burst at least every 100 ms).
+    pub(crate) lacp_flush: bool,
     _port: std::marker::PhantomData<&'port ()>,
 }
 

@@ -35,6 +35,7 @@ use crate::packet::L4Kind;
 use crate::sched::{Backend, PersistentService, Scheduler};
 use crate::tables::{LbTables, Mode, Reborn, ServiceKey};
 use crate::tuple::{FiveTuple, IpProto};
+use ferrolb_types::histogram::{Histogram, SESSION_LIFETIME_MS};
 
 /// Other local ports a new flow tries when its first one's reply tuple is
 /// taken.
@@ -219,13 +220,15 @@ impl SessionCounts {
 }
 
 /// Live sessions per service and SNAT rule id, persistence templates
-/// apart (per service id). Backends' counts are the connection counts
-/// (`ConnCounts`).
+/// apart (per service id), and how long the services' sessions lived when
+/// they ended. Backends' counts are the connection counts (`ConnCounts`).
 #[derive(Clone, Debug, Default)]
 struct LiveCounts {
     services: Vec<u64>,
     snat: Vec<u64>,
     templates: Vec<u64>,
+    /// By service id: lifetimes of ended sessions (not templates), in ms.
+    lifetimes: Vec<Histogram>,
 }
 
 impl LiveCounts {
@@ -242,12 +245,17 @@ impl LiveCounts {
         }
     }
 
-    fn ended(&mut self, s: &Session) {
+    fn ended(&mut self, s: &Session, lifetime_ms: u64) {
         if s.state == ProtoState::Template {
             return self.template_gone(s.origin());
         }
         if let Some(n) = self.slot(s.origin()) {
             *n = n.saturating_sub(1);
+        }
+        if let Origin::Service(i) = s.origin() {
+            if let Some(h) = self.lifetimes.get_mut(i as usize) {
+                h.observe(&SESSION_LIFETIME_MS, lifetime_ms);
+            }
         }
     }
 
@@ -281,6 +289,13 @@ impl LiveCounts {
             list.resize(services, 0);
             zero(list, &reborn.services);
         }
+        self.lifetimes
+            .resize(services, Histogram::new(&SESSION_LIFETIME_MS));
+        for &id in &reborn.services {
+            if let Some(h) = self.lifetimes.get_mut(id as usize) {
+                h.clear();
+            }
+        }
         self.snat.resize(rules, 0);
         zero(&mut self.snat, &reborn.snat);
     }
@@ -296,12 +311,12 @@ struct Held<'a> {
 
 impl Held<'_> {
     /// Gives up what an ended session held: its connection count, its
-    /// port, its place in the live counts.
-    fn release(&mut self, s: &Session) {
+    /// port, its place in the live counts; counts its lifetime.
+    fn release(&mut self, s: &Session, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
         self.pools
             .release(s.origin(), s.holds_local_port(), s.outbound());
-        self.live.ended(s);
+        self.live.ended(s, lifetime_ms);
     }
 }
 
@@ -356,6 +371,7 @@ impl FlowState {
                 services: vec![0; tables.services.len()],
                 snat: vec![0; tables.snat.len()],
                 templates: vec![0; tables.services.len()],
+                lifetimes: vec![Histogram::new(&SESSION_LIFETIME_MS); tables.services.len()],
             },
         })
     }
@@ -675,13 +691,14 @@ impl FlowState {
         })
     }
 
-    /// Ends a live session now, giving back what it held. Returns whether
-    /// there was one.
-    pub fn end(&mut self, id: SessionId) -> bool {
+    /// Ends a live session now (`now_ms` for its lifetime), giving back
+    /// what it held. Returns whether there was one.
+    pub fn end(&mut self, id: SessionId, now_ms: u64) -> bool {
+        let lifetime = self.sessions.lifetime_ms(id, now_ms);
         let Some(old) = self.sessions.remove(id) else {
             return false;
         };
-        self.held().release(&old);
+        self.held().release(&old, lifetime);
         true
     }
 
@@ -760,9 +777,9 @@ impl FlowState {
         } = self;
         let mut held = Held { conns, pools, live };
         let mut expired = 0u64;
-        sessions.expire(now, budget, |s| {
+        sessions.expire(now, budget, |s, lifetime| {
             expired += 1;
-            held.release(s);
+            held.release(s, lifetime);
         });
         expired
     }

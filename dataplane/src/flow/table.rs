@@ -28,6 +28,12 @@ const EXPIRY_LOOKAHEAD: usize = 8;
 /// Largest capacity: ids are 31 bits in an index entry (one bit is the
 /// direction).
 pub const MAX_CAPACITY: usize = (1 << 31) - 2;
+/// A session's birth is kept in units of 16 ms (`now_ms >> 4`): finer
+/// than the wheel's tick, and a u32 of them wraps after 2.2 years rather
+/// than the 49 days of milliseconds.
+pub const BIRTH_UNIT_MS: u64 = 16;
+const BIRTH_SHIFT: u32 = BIRTH_UNIT_MS.trailing_zeros();
+
 /// Index slots per indexed tuple: load factor at most 0.6 when full, which
 /// keeps linear probing to about two slots on a hit and four on a miss.
 const INDEX_SLOTS_PER_ENTRY: f64 = 1.0 / 0.6;
@@ -77,6 +83,11 @@ pub struct SessionTable<S = RandomState> {
     sessions: Vec<Session>,
     /// Index entries: 0 empty, else tag (hash >> 32) << 32 | (id << 1 | dir) + 1.
     index: Vec<u64>,
+    /// When each slot's session was made, in [`BIRTH_UNIT_MS`] units
+    /// (wrapping): beside the sessions, not in them, which hold exactly a
+    /// cache line of what packets read. Read only when a session ends, for
+    /// its lifetime.
+    born: Vec<u32>,
     free_head: u32,
     len: usize,
     hasher: S,
@@ -139,6 +150,7 @@ impl<S: BuildHasher> SessionTable<S> {
         Ok(SessionTable {
             sessions,
             index: huge_vec(0, index_len),
+            born: huge_vec(0, config.capacity),
             free_head: 0,
             len: 0,
             hasher,
@@ -178,6 +190,7 @@ impl<S: BuildHasher> SessionTable<S> {
     pub fn memory_bytes(&self) -> usize {
         self.sessions.capacity() * std::mem::size_of::<Session>()
             + self.index.capacity() * std::mem::size_of::<u64>()
+            + self.born.capacity() * std::mem::size_of::<u32>()
             + self.wheel.capacity() * std::mem::size_of::<u32>()
             + std::mem::size_of::<Self>()
     }
@@ -369,6 +382,7 @@ impl<S: BuildHasher> SessionTable<S> {
             flags: s_flags,
             forwarding,
         };
+        self.born[id as usize] = birth_units(now_ms);
         self.index_insert((in_hash >> 32) as u32, id, Direction::Inbound);
         if !single {
             self.index_insert((out_hash >> 32) as u32, id, Direction::Outbound);
@@ -412,6 +426,15 @@ impl<S: BuildHasher> SessionTable<S> {
         Transition { from, to }
     }
 
+    /// How long session `id` has lived at `now_ms`, in milliseconds (to
+    /// [`BIRTH_UNIT_MS`]); for a removed one, how long its slot's last
+    /// session lived, until the slot is reused.
+    pub fn lifetime_ms(&self, id: SessionId, now_ms: u64) -> u64 {
+        self.born
+            .get(id.index())
+            .map_or(0, |&born| lifetime_ms(born, now_ms))
+    }
+
     /// Removes a live session now (flush, or a protocol reason). Returns the
     /// session so the caller can release what it held.
     pub fn remove(&mut self, id: SessionId) -> Option<Session> {
@@ -426,14 +449,15 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     /// Expires sessions whose deadline has passed at `now_ms`, at most
-    /// `budget` of them, handing each to `on_expire` after it left the table
-    /// (release its local port and backend connection count there). Returns
-    /// how many expired; call again next burst if it hit the budget.
+    /// `budget` of them, handing each to `on_expire` with its lifetime in
+    /// ms after it left the table (release its local port and backend
+    /// connection count there). Returns how many expired; call again next
+    /// burst if it hit the budget.
     pub fn expire(
         &mut self,
         now_ms: u64,
         budget: usize,
-        mut on_expire: impl FnMut(&Session),
+        mut on_expire: impl FnMut(&Session, u64),
     ) -> usize {
         let now = (now_ms / self.tick_ms) as u32;
         let slots = self.wheel_mask + 1;
@@ -470,7 +494,7 @@ impl<S: BuildHasher> SessionTable<S> {
                     self.release(id);
                     self.stats.expired += 1;
                     done += 1;
-                    on_expire(&s);
+                    on_expire(&s, lifetime_ms(self.born[id as usize], now_ms));
                 }
             }
             if tick_before(now, self.cursor) {
@@ -483,9 +507,11 @@ impl<S: BuildHasher> SessionTable<S> {
         }
     }
 
-    /// Pulls in the index slots a session's removal starts at.
+    /// Pulls in the index slots a session's removal starts at, and its
+    /// birth (read for its lifetime).
     #[inline]
     fn prefetch_index_slots(&self, id: u32) {
+        prefetch_read(&self.born[id as usize]);
         let s = &self.sessions[id as usize];
         prefetch_read(&self.index[self.home(self.tag(&s.inbound))]);
         if s.flags & session_flags::SINGLE == 0 {
@@ -502,12 +528,14 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     /// Removes every live session `select` picks (e.g. those of a removed
-    /// backend), handing each to `on_removed` like `expire` does. Walks the
-    /// whole slab: for the control path, between bursts.
+    /// backend), handing each to `on_removed` with its lifetime at `now_ms`
+    /// like `expire` does. Walks the whole slab: for the control path,
+    /// between bursts.
     pub fn flush(
         &mut self,
+        now_ms: u64,
         mut select: impl FnMut(&Session) -> bool,
-        mut on_removed: impl FnMut(&Session),
+        mut on_removed: impl FnMut(&Session, u64),
     ) -> usize {
         let mut n = 0;
         for i in 0..self.sessions.len() {
@@ -516,7 +544,7 @@ impl<S: BuildHasher> SessionTable<S> {
                 self.wheel_unlink(i as u32);
                 self.release(i as u32);
                 self.stats.removed += 1;
-                on_removed(&s);
+                on_removed(&s, lifetime_ms(self.born[i], now_ms));
                 n += 1;
             }
         }
@@ -682,6 +710,22 @@ fn decode(entry: u64) -> (u32, Direction) {
         Direction::Outbound
     };
     (low >> 1, dir)
+}
+
+/// `now_ms` in the units births are kept in.
+#[inline]
+fn birth_units(now_ms: u64) -> u32 {
+    (now_ms >> BIRTH_SHIFT) as u32
+}
+
+/// The milliseconds from a birth to `now_ms` (a clock that went back
+/// counts as no time).
+fn lifetime_ms(born: u32, now_ms: u64) -> u64 {
+    let units = birth_units(now_ms).wrapping_sub(born);
+    if units >= 1 << 31 {
+        return 0;
+    }
+    u64::from(units) << BIRTH_SHIFT
 }
 
 /// `a` is strictly earlier than `b` on a wrapping tick clock.

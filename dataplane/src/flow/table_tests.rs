@@ -145,7 +145,7 @@ fn expiry_time_of(state: ProtoState, timeout_ms: u32) -> (u64, u64) {
     // Step through time in 100 ms ticks, as a worker would per burst.
     let mut now = start;
     while now <= start + u64::from(timeout_ms) + 1000 {
-        let n = t.expire(now, usize::MAX, |s| assert_eq!(s.state, state));
+        let n = t.expire(now, usize::MAX, |s, _| assert_eq!(s.state, state));
         if n == 1 {
             expired_at = Some(now);
             break;
@@ -194,13 +194,13 @@ fn configured_timeouts_are_used() {
         0,
     )
     .unwrap();
-    assert_eq!(t.expire(1_490, 10, |_| {}), 0);
+    assert_eq!(t.expire(1_490, 10, |_, _| {}), 0);
     assert_eq!(
-        t.expire(1_500, 10, |s| assert_eq!(s.state, ProtoState::Udp)),
+        t.expire(1_500, 10, |s, _| assert_eq!(s.state, ProtoState::Udp)),
         1
     );
-    assert_eq!(t.expire(4_990, 10, |_| {}), 0);
-    assert_eq!(t.expire(5_000, 10, |s| assert_eq!(s.state, st)), 1);
+    assert_eq!(t.expire(4_990, 10, |_, _| {}), 0);
+    assert_eq!(t.expire(5_000, 10, |s, _| assert_eq!(s.state, st)), 1);
 }
 
 #[test]
@@ -209,12 +209,12 @@ fn traffic_pushes_expiry_out_and_rst_pulls_it_in() {
     let id = syn(&mut t, 1, 0).unwrap();
     t.on_tcp(id, TcpDir::Input, ACK, 1_000); // established until 901 s
     t.on_tcp(id, TcpDir::Input, ACK, 500_000); // now until 1400 s
-    assert_eq!(t.expire(1_300_000, 10, |_| {}), 0);
+    assert_eq!(t.expire(1_300_000, 10, |_, _| {}), 0);
     let tr = t.on_tcp(id, TcpDir::Output, RST, 1_350_000); // close: 1360 s
     assert_eq!(tr.to, ProtoState::Tcp(TcpState::Close));
-    assert_eq!(t.expire(1_359_900, 10, |_| {}), 0);
+    assert_eq!(t.expire(1_359_900, 10, |_, _| {}), 0);
     let mut seen = None;
-    assert_eq!(t.expire(1_360_000, 10, |s| seen = Some(s.state)), 1);
+    assert_eq!(t.expire(1_360_000, 10, |s, _| seen = Some(s.state)), 1);
     assert_eq!(seen, Some(ProtoState::Tcp(TcpState::Close)));
     assert_eq!(t.lookup(&tuple(1, 1000)), None);
     assert_eq!(t.lookup(&reply(1, 2000)), None);
@@ -232,13 +232,13 @@ fn expiry_respects_the_budget_and_resumes() {
         .unwrap();
     }
     let now = 300_000;
-    assert_eq!(t.expire(now, 3, |_| {}), 3);
+    assert_eq!(t.expire(now, 3, |_, _| {}), 3);
     // Removing a session that sits in the half-drained batch is safe.
     let victim = t.lookup(&tuple(9, 1)).or(t.lookup(&tuple(0, 1))).unwrap();
     t.remove(victim.id).unwrap();
-    assert_eq!(t.expire(now, 3, |_| {}), 3);
-    assert_eq!(t.expire(now, 3, |_| {}), 3);
-    assert_eq!(t.expire(now, 3, |_| {}), 0);
+    assert_eq!(t.expire(now, 3, |_, _| {}), 3);
+    assert_eq!(t.expire(now, 3, |_, _| {}), 3);
+    assert_eq!(t.expire(now, 3, |_, _| {}), 0);
     assert!(t.is_empty());
     assert_eq!(t.stats().expired, 9);
     assert_eq!(t.stats().removed, 1);
@@ -293,12 +293,12 @@ fn deadlines_beyond_the_wheel_span_and_long_pauses() {
     let mut now = 0;
     while now < 59_900 {
         now += 100;
-        assert_eq!(t.expire(now, 10, |_| {}), 0, "at {now}");
+        assert_eq!(t.expire(now, 10, |_, _| {}), 0, "at {now}");
     }
-    assert_eq!(t.expire(60_000, 10, |s| assert_eq!(s.backend, 3)), 1);
+    assert_eq!(t.expire(60_000, 10, |s, _| assert_eq!(s.backend, 3)), 1);
     // The UDP session is then reached after a pause of many wheel turns.
-    assert_eq!(t.expire(299_900, 10, |_| {}), 0);
-    assert_eq!(t.expire(10_000_000, 10, |_| {}), 1);
+    assert_eq!(t.expire(299_900, 10, |_, _| {}), 0);
+    assert_eq!(t.expire(10_000_000, 10, |_, _| {}), 1);
     assert!(t.is_empty());
 }
 
@@ -384,7 +384,7 @@ proptest! {
                 Op::Expire(dt) => {
                     now += u64::from(dt % 2_000);
                     let mut gone = Vec::new();
-                    t.expire(now, usize::MAX, |s| gone.push(s.backend as u8));
+                    t.expire(now, usize::MAX, |s, _| gone.push(s.backend as u8));
                     let mut want: Vec<u8> = model.iter().filter(|(_, e)| e.1 <= now).map(|(k, _)| *k).collect();
                     gone.sort();
                     want.sort();
@@ -403,4 +403,40 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn sessions_end_with_their_lifetime_whether_expired_flushed_or_removed() {
+    let mut t = SessionTable::new(
+        TableConfig {
+            timeouts: Timeouts {
+                udp: 1_000,
+                ..Timeouts::default()
+            },
+            ..config(8)
+        },
+        0,
+    )
+    .unwrap();
+    let udp = |i| NewSession::new(tuple(i, 1), reply(i, 1), i, ProtoState::Udp);
+    // Made at 10 s, refreshed at 25 s, expired a second later: lived 16 s.
+    let a = t.insert(&udp(1), 10_000).unwrap();
+    t.refresh(a, 25_000);
+    let mut lived = Vec::new();
+    t.expire(26_100, 10, |s, ms| lived.push((s.backend, ms)));
+    assert_eq!(lived.len(), 1);
+    assert!(lived[0].1.abs_diff(16_100) <= BIRTH_UNIT_MS, "{lived:?}");
+    // Removed: the lifetime is read before removal, from the same birth.
+    let b = t.insert(&udp(2), 30_000).unwrap();
+    assert!(t.lifetime_ms(b, 30_500).abs_diff(500) <= BIRTH_UNIT_MS);
+    assert!(t.remove(b).is_some());
+    // Flushed at 40 s after birth at 31 s.
+    t.insert(&udp(3), 31_000).unwrap();
+    let mut flushed = Vec::new();
+    t.flush(40_000, |_| true, |s, ms| flushed.push((s.backend, ms)));
+    assert_eq!(flushed.len(), 1);
+    assert!(flushed[0].1.abs_diff(9_000) <= BIRTH_UNIT_MS, "{flushed:?}");
+    // A clock that went back gives no time, not four billion units.
+    let c = t.insert(&udp(4), 50_000).unwrap();
+    assert_eq!(t.lifetime_ms(c, 49_000), 0);
 }

@@ -18,6 +18,7 @@ use std::net::Ipv6Addr;
 use crate::drop::DropReason;
 use crate::net::addrs::Addr6Set;
 use crate::wire::ethernet::{field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
+use crate::wire::ethernet::{VLAN_TAG_LEN, VLAN_VID_MASK};
 use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Type, LINK_LAYER_OPTION_LEN};
 use crate::wire::icmpv6::{NaFlags, NdOption, ND_LEN};
 use crate::wire::ipv6::{self, Ipv6Header, Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
@@ -82,6 +83,8 @@ pub struct Advertisement {
     pub target_mac: Option<MacAddr>,
     /// The override flag: the sender says its address replaces a cached one.
     pub overrides: bool,
+    /// The solicited flag: it answers a solicitation (ours, if `to_us`).
+    pub solicited: bool,
     /// Sent to one of our addresses (not to a group).
     pub to_us: bool,
 }
@@ -161,6 +164,7 @@ pub fn inspect(frame: &[u8], l3: usize, owned: &Addr6Set) -> Result<Ipv6Local, D
                     .nd_link_layer(NdOption::TARGET_LINK_LAYER)
                     .map_err(|_| DropReason::NdMalformed)?,
                 overrides: flags & NaFlags::OVERRIDE != 0,
+                solicited: flags & NaFlags::SOLICITED != 0,
                 to_us,
             }))
         }
@@ -286,17 +290,23 @@ pub fn write_advertisement(
 }
 
 /// The length of the frames [`write_solicitation`] and
-/// [`write_unsolicited_advertisement`] build: untagged Ethernet, the fixed
+/// [`write_unsolicited_advertisement`] build untagged: Ethernet, the fixed
 /// IPv6 header, the message and one link-layer address option.
 pub const OUR_ND_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + ADVERTISEMENT_LEN;
 
-/// Builds, in `frame` ([`OUR_ND_FRAME_LEN`] long), the Neighbor
+/// The length of our own ND frame on an interface tagged `vlan` (or not).
+pub fn our_nd_frame_len(vlan: Option<u16>) -> usize {
+    OUR_ND_FRAME_LEN + if vlan.is_some() { VLAN_TAG_LEN } else { 0 }
+}
+
+/// Builds, in `frame` ([`our_nd_frame_len`] long), the Neighbor
 /// Solicitation resolving `target` (RFC 4861 7.2.2): from `src` (an address
 /// we own on that link) to `target`'s solicited-node group, with our MAC as
-/// source link-layer address so the answer can come straight back.
-/// `false` if the frame has another length.
+/// source link-layer address so the answer can come straight back; tagged
+/// `vlan` if the interface is. `false` if the frame has another length.
 pub fn write_solicitation(
     frame: &mut [u8],
+    vlan: Option<u16>,
     our_mac: MacAddr,
     src: Ipv6Addr,
     target: Ipv6Addr,
@@ -307,31 +317,37 @@ pub fn write_solicitation(
         NdOption::SOURCE_LINK_LAYER,
         0,
     );
-    write_own_nd(frame, our_mac, (src, dst), target, kind)
+    write_own_nd(frame, (vlan, our_mac), (src, dst), target, kind)
 }
 
-/// Builds, in `frame` ([`OUR_ND_FRAME_LEN`] long), the unsolicited Neighbor
+/// Builds, in `frame` ([`our_nd_frame_len`] long), the unsolicited Neighbor
 /// Advertisement of our address `addr` (RFC 4861 7.2.6, the IPv6 twin of
 /// gratuitous ARP): to all-nodes, override set, solicited clear, our MAC
-/// as target link-layer address. `false` if the frame has another length.
-pub fn write_unsolicited_advertisement(frame: &mut [u8], our_mac: MacAddr, addr: Ipv6Addr) -> bool {
+/// as target link-layer address; tagged `vlan` if the interface is.
+/// `false` if the frame has another length.
+pub fn write_unsolicited_advertisement(
+    frame: &mut [u8],
+    vlan: Option<u16>,
+    our_mac: MacAddr,
+    addr: Ipv6Addr,
+) -> bool {
     let kind = (
         Icmpv6Type::NEIGHBOR_ADVERTISEMENT,
         NdOption::TARGET_LINK_LAYER,
         NaFlags::OVERRIDE,
     );
-    write_own_nd(frame, our_mac, (addr, ALL_NODES), addr, kind)
+    write_own_nd(frame, (vlan, our_mac), (addr, ALL_NODES), addr, kind)
 }
 
 /// One Neighbour Discovery message of ours, built from nothing.
 fn write_own_nd(
     frame: &mut [u8],
-    our_mac: MacAddr,
+    (vlan, our_mac): (Option<u16>, MacAddr),
     (src, dst): (Ipv6Addr, Ipv6Addr),
     target: Ipv6Addr,
     (msg_type, option, flags): (u8, u8, u8),
 ) -> bool {
-    if frame.len() != OUR_ND_FRAME_LEN {
+    if frame.len() != our_nd_frame_len(vlan) {
         return false;
     }
     let header = Ipv6Header {
@@ -341,10 +357,19 @@ fn write_own_nd(
         hop_limit: ND_HOP_LIMIT,
         payload_len: ADVERTISEMENT_LEN as u16,
     };
-    let (l2, l3_bytes) = frame.split_at_mut(ETHERNET_HEADER_LEN);
+    let l3 = frame.len() - IPV6_HEADER_LEN - ADVERTISEMENT_LEN;
+    let (l2, l3_bytes) = frame.split_at_mut(l3);
     put_bytes(l2, eth::DESTINATION.start, &multicast_mac(dst).0);
     put_bytes(l2, eth::SOURCE.start, &our_mac.0);
-    put_be16(l2, eth::ETHERTYPE.start, EtherType::IPV6);
+    let ethertype = match vlan {
+        Some(vid) => {
+            put_be16(l2, eth::ETHERTYPE.start, EtherType::VLAN);
+            put_be16(l2, eth::VLAN_TCI.start, vid & VLAN_VID_MASK);
+            eth::VLAN_ETHERTYPE
+        }
+        None => eth::ETHERTYPE,
+    };
+    put_be16(l2, ethertype.start, EtherType::IPV6);
     let (ip, msg) = l3_bytes.split_at_mut(IPV6_HEADER_LEN);
     ipv6::write_header(ip, &header);
     let Ok(mut m) = Icmpv6Packet::new(&mut msg[..]) else {
@@ -442,14 +467,14 @@ mod tests {
         let mac = MacAddr([2, 0, 0, 0, 0, 7]);
         let (src, target) = (a("2001:db8::1"), a("2001:db8::2:42"));
         let mut f = vec![0u8; OUR_ND_FRAME_LEN];
-        assert!(write_solicitation(&mut f, mac, src, target));
+        assert!(write_solicitation(&mut f, None, mac, src, target));
         assert_eq!(&f[..6], &multicast_mac(solicited_node(target)).0);
         let seen = inspect(&f, ETHERNET_HEADER_LEN, &Addr6Set::new([target]));
         let Ok(Ipv6Local::Solicitation(s)) = seen else {
             panic!("not a solicitation: {seen:?}");
         };
         assert_eq!((s.src, s.target, s.sender_mac), (src, target, Some(mac)));
-        assert!(!write_solicitation(&mut f[1..], mac, src, target));
+        assert!(!write_solicitation(&mut f[1..], None, mac, src, target));
     }
 
     #[test]
@@ -457,13 +482,39 @@ mod tests {
         let mac = MacAddr([2, 0, 0, 0, 0, 7]);
         let ours = a("2001:db8::1");
         let mut f = vec![0u8; OUR_ND_FRAME_LEN];
-        assert!(write_unsolicited_advertisement(&mut f, mac, ours));
+        assert!(write_unsolicited_advertisement(&mut f, None, mac, ours));
         assert_eq!(&f[..6], &multicast_mac(ALL_NODES).0);
         let seen = inspect(&f, ETHERNET_HEADER_LEN, &Addr6Set::new([a("2001:db8::9")]));
         let Ok(Ipv6Local::Advertisement(n)) = seen else {
             panic!("not an advertisement: {seen:?}");
         };
         assert_eq!((n.target, n.target_mac), (ours, Some(mac)));
-        assert!(n.overrides && !n.to_us);
+        assert!(n.overrides && !n.solicited && !n.to_us);
+    }
+
+    #[test]
+    fn our_messages_on_a_tagged_interface_carry_the_tag() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        let (src, target) = (a("fe80::1"), a("fe80::2"));
+        let mut f = vec![0u8; our_nd_frame_len(Some(7))];
+        assert!(write_solicitation(&mut f, Some(7), mac, src, target));
+        assert_eq!(&f[12..18], &[0x81, 0x00, 0x00, 0x07, 0x86, 0xdd]);
+        let seen = inspect(
+            &f,
+            ETHERNET_HEADER_LEN + VLAN_TAG_LEN,
+            &Addr6Set::new([target]),
+        );
+        assert!(matches!(seen, Ok(Ipv6Local::Solicitation(s)) if s.src == src));
+        assert!(write_unsolicited_advertisement(&mut f, Some(7), mac, src));
+        let seen = inspect(
+            &f,
+            ETHERNET_HEADER_LEN + VLAN_TAG_LEN,
+            &Addr6Set::new([target]),
+        );
+        assert!(matches!(seen, Ok(Ipv6Local::Advertisement(n)) if n.target == src));
+        assert!(
+            !write_solicitation(&mut f, None, mac, src, target),
+            "tag room"
+        );
     }
 }

@@ -126,7 +126,7 @@ impl<P: PacketBuf> Datapath<P> {
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {
                 self.sync_event(cx.t, old.id, RecordKind::Ended, cx.now);
-                if self.flow.end(old.id) {
+                if self.flow.end(old.id, cx.now) {
                     self.counters.events.sessions_expired += 1;
                 }
                 match meta.tuple.proto == IpProto::TCP && self.proxies(cx.t, &meta.tuple) {
@@ -549,6 +549,9 @@ impl<P: PacketBuf> Datapath<P> {
         } else {
             *s.outbound()
         };
+        if super::synproxy::is_spliced(s.flags()) {
+            self.unsplice_quote(pkt.data_mut(), meta, hit);
+        }
         match translate_icmp_error(
             pkt.data_mut(),
             meta,

@@ -28,8 +28,8 @@ impl<P: PacketBuf> Pipeline<P> {
     /// or a port range change of an entry with live sessions, walks the
     /// session table once; nothing else here does.
     ///
-    /// `now_ms` is the pipeline's clock; nothing in a switch depends on it
-    /// today.
+    /// `now_ms` is the pipeline's clock: the flushed sessions' lifetimes
+    /// end at it, and the gratuitous ARP plan starts from it.
     pub fn adopt(&mut self, tables: Arc<LbTables>, now_ms: u64) {
         if Arc::ptr_eq(&tables, &self.tables) {
             return;
@@ -52,7 +52,7 @@ impl<P: PacketBuf> Pipeline<P> {
             new.snat.len(),
             &reborn,
         );
-        path.counters.events.sessions_flushed += path.flow.adopt(&old, new, &reborn);
+        path.counters.events.sessions_flushed += path.flow.adopt(&old, new, &reborn, now_ms);
         path.synproxy.fit(new, path.flow.sessions().capacity());
     }
 

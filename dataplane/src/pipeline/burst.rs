@@ -102,6 +102,26 @@ fn may_open(step: Step, frame: &[u8], meta: &Ipv4Meta) -> bool {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// A chained packet (a device that delivers a frame in several mbufs)
+    /// copied into one buffer from the pool, the chain freed: every rewrite
+    /// reads and writes one run of bytes. One that does not fit a buffer
+    /// (longer than the pool's, i.e. than any port's MTU) or finds none
+    /// free stays chained and is dropped as `multi_segment`.
+    #[cold]
+    fn gather<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, pkt: P) -> P {
+        let Some(mut one) = cx.io.alloc() else {
+            return pkt;
+        };
+        let Some(dst) = one.append(pkt.packet_len()) else {
+            return pkt;
+        };
+        if !pkt.gather_into(dst) {
+            return pkt;
+        }
+        self.counters.events.multi_segment_gathered += 1;
+        one
+    }
+
     /// Classifies the whole burst, hands the packets another worker owns
     /// to it, prefetches the session index slot of each packet kept, then
     /// the session it names, then handles the packets in order.
@@ -114,6 +134,10 @@ impl<P: PacketBuf> Datapath<P> {
         let mut kept = std::mem::take(&mut self.batch);
         self.watch_busy = self.watching && self.watch.busy();
         for pkt in burst.drain(..) {
+            let pkt = match pkt.is_contiguous() {
+                true => pkt,
+                false => self.gather(cx, pkt),
+            };
             let class = classify_buf(&pkt);
             if self.watching && self.watch.may_want(&class) {
                 let at = Arrival {
@@ -419,6 +443,10 @@ impl<P: PacketBuf> Datapath<P> {
                 Handoff::Neighbour { addr, mac } => {
                     others += 1;
                     self.learn_shared(cx, addr, mac)
+                }
+                Handoff::Neighbour6 { addr, mac } => {
+                    others += 1;
+                    self.learn_shared6(cx, addr, mac)
                 }
                 Handoff::FragDecision {
                     key,

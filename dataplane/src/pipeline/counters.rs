@@ -75,11 +75,14 @@ pub struct Events {
     pub redirects_sent: u64,
     /// Packets another worker handed to us.
     pub redirects_received: u64,
-    /// Neighbours learned here and told to another worker.
+    /// Neighbours (ARP and ND) learned here and told to another worker.
     pub neighbours_shared: u64,
     /// Neighbours we could not tell another worker (its ring was full); it
-    /// learns them from its own next ARP exchange.
+    /// learns them from its own next ARP or ND exchange.
     pub neighbour_shares_lost: u64,
+    /// Chained packets (several mbuf segments) copied into one buffer
+    /// before the packet path read them.
+    pub multi_segment_gathered: u64,
     /// Frames handed to a port's kernel interface.
     pub to_kernel: u64,
     /// Frames the kernel sent on a kernel interface, sent out of its port.
@@ -143,11 +146,23 @@ pub struct Events {
     /// the session's sequence numbers are translated.
     pub synproxy_spliced: u64,
     /// SYN proxy: client segments before the backend answered, sent on
-    /// as the backend SYN again (their data discarded: the client
-    /// retransmits it once the backend is there).
+    /// as the backend SYN again (a retransmitted ACK, or data when one
+    /// segment of the connection is held already).
     pub synproxy_syn_resent: u64,
-    /// SYN proxy: of those and of cookie ACKs, segments that carried data.
+    /// SYN proxy: client data before the backend answered that was
+    /// discarded, not held (one held already, or the hold full): the
+    /// client retransmits it.
     pub synproxy_early_data: u64,
+    /// SYN proxy: client data segments before the backend answered, held
+    /// (one per connection) until it did.
+    pub synproxy_early_held: u64,
+    /// SYN proxy: held segments sent on to the backend, translated, once
+    /// its SYN-ACK came.
+    pub synproxy_early_sent: u64,
+    /// SYN proxy: of the discarded early data, segments the worker had no
+    /// room to hold (`EARLY_HOLD_PER_WORKER` held, or no buffer for the
+    /// SYN to send in its place).
+    pub synproxy_early_hold_full: u64,
     /// SYN proxy automatic mode: times a worker turned it on (its SYN_RECV
     /// sessions reached `auto_threshold`) and off (below half of it).
     pub synproxy_on: u64,
@@ -175,16 +190,22 @@ pub struct NdEvents {
     pub address_conflicts: u64,
     /// ICMPv6 echo replies sent.
     pub echo_replies: u64,
+    /// Neighbor Solicitations we sent resolving a next hop (`egress6.rs`).
+    pub solicitations_sent: u64,
+    /// Unsolicited Neighbor Advertisements of our addresses (`garp.rs`).
+    pub unsolicited_sent: u64,
 }
 
 impl NdEvents {
-    fn iter(&self) -> [(&'static str, u64); 5] {
+    fn iter(&self) -> [(&'static str, u64); 7] {
         [
             ("nd_advertisements_sent", self.advertisements_sent),
             ("nd_dad_defended", self.dad_defended),
             ("nd_neighbours_learned", self.neighbours_learned),
             ("nd_address_conflicts", self.address_conflicts),
             ("icmpv6_echo_replies", self.echo_replies),
+            ("nd_solicitations_sent", self.solicitations_sent),
+            ("nd_unsolicited_advertisements", self.unsolicited_sent),
         ]
     }
 
@@ -194,6 +215,8 @@ impl NdEvents {
         self.neighbours_learned += o.neighbours_learned;
         self.address_conflicts += o.address_conflicts;
         self.echo_replies += o.echo_replies;
+        self.solicitations_sent += o.solicitations_sent;
+        self.unsolicited_sent += o.unsolicited_sent;
     }
 }
 
@@ -263,6 +286,7 @@ impl Events {
             ("redirects_received", self.redirects_received),
             ("neighbours_shared", self.neighbours_shared),
             ("neighbour_shares_lost", self.neighbour_shares_lost),
+            ("multi_segment_gathered", self.multi_segment_gathered),
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("garp_sent", self.garp_sent),
@@ -294,6 +318,9 @@ impl Events {
             ("synproxy_spliced", self.synproxy_spliced),
             ("synproxy_syn_resent", self.synproxy_syn_resent),
             ("synproxy_early_data", self.synproxy_early_data),
+            ("synproxy_early_held", self.synproxy_early_held),
+            ("synproxy_early_sent", self.synproxy_early_sent),
+            ("synproxy_early_hold_full", self.synproxy_early_hold_full),
             ("synproxy_on", self.synproxy_on),
             ("synproxy_off", self.synproxy_off),
         ]
@@ -317,6 +344,7 @@ impl Events {
         self.redirects_received += o.redirects_received;
         self.neighbours_shared += o.neighbours_shared;
         self.neighbour_shares_lost += o.neighbour_shares_lost;
+        self.multi_segment_gathered += o.multi_segment_gathered;
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.garp_sent += o.garp_sent;
@@ -350,6 +378,9 @@ impl Events {
         self.synproxy_spliced += o.synproxy_spliced;
         self.synproxy_syn_resent += o.synproxy_syn_resent;
         self.synproxy_early_data += o.synproxy_early_data;
+        self.synproxy_early_held += o.synproxy_early_held;
+        self.synproxy_early_sent += o.synproxy_early_sent;
+        self.synproxy_early_hold_full += o.synproxy_early_hold_full;
         self.synproxy_on += o.synproxy_on;
         self.synproxy_off += o.synproxy_off;
     }

@@ -85,8 +85,8 @@ impl Hop {
 /// One worker's egress state.
 pub(super) struct Egress<P> {
     pub(super) neighbours: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE>,
-    /// IPv6 neighbours, from Neighbour Discovery (`pipeline/local6.rs`).
-    /// Nothing resolves through it yet: IPv6 is not forwarded.
+    /// IPv6 neighbours, from Neighbour Discovery (`pipeline/local6.rs`),
+    /// resolved through by `pipeline/egress6.rs`.
     pub(super) neighbours6: NeighbourTable<Pending<P>, NEIGHBOUR_QUEUE, Ipv6Addr>,
     /// Next hops resolved for recent destinations.
     pub(super) hops: HopCache,
@@ -131,7 +131,7 @@ impl<P: PacketBuf> Egress<P> {
     /// holds an IP packet longer than it. Out of line: only packets longer
     /// than the smallest MTU get here.
     #[inline(never)]
-    fn over_mtu(&self, len: usize, vlan: Option<u16>, port: u16) -> Option<u16> {
+    pub(super) fn over_mtu(&self, len: usize, vlan: Option<u16>, port: u16) -> Option<u16> {
         let mtu = *self.mtu.get(usize::from(port))?;
         over_mtu(len, vlan, mtu).then_some(mtu)
     }

@@ -3,21 +3,27 @@
 //! apart, when it comes up: at start, and when a config change adds it.
 //! Neighbours that cached another MAC for it (the node that had it before)
 //! update their caches. Worker 0 sends them, from its millisecond tick.
+//!
+//! Its IPv6 twin goes with it: each IPv6 address of an interface is
+//! announced by unsolicited Neighbor Advertisement (RFC 4861 7.2.6, to
+//! all-nodes, override set) on that interface, as often and as far apart.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::io::PacketIo;
 use crate::net::arp::{write_gratuitous_arp, ARP_FRAME_LEN};
+use crate::net::nd::{our_nd_frame_len, write_unsolicited_advertisement};
 use crate::tables::LbTables;
-use crate::wire::ethernet::VLAN_TAG_LEN;
+use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
 
-/// One address to announce on one interface, `left` more times.
+/// One address to announce on one interface, `left` more times: by
+/// gratuitous ARP (IPv4) or unsolicited advertisement (IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Announce {
-    pub(super) addr: Ipv4Addr,
+    pub(super) addr: IpAddr,
     pub(super) iface: u16,
     pub(super) left: u32,
 }
@@ -69,12 +75,49 @@ pub(super) fn plan(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
             false => on,
         };
         out.extend(ifaces.into_iter().map(|iface| Announce {
-            addr,
+            addr: IpAddr::V4(addr),
             iface,
             left: t.garp.count,
         }));
     }
+    out.extend(plan6(t, old));
     out
+}
+
+/// The IPv6 announcements: each interface's IPv6 addresses new since
+/// `old`, on that interface (they belong to it, unlike a VIP).
+fn plan6(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
+    let had = |iface: usize, a: Ipv6Addr| {
+        old.and_then(|o| o.interfaces.get(iface))
+            .is_some_and(|i| i.addrs6.iter().any(|&(b, _)| b == a))
+    };
+    let mut out = Vec::new();
+    for (n, i) in t.interfaces.iter().enumerate() {
+        for &(addr, _) in &i.addrs6 {
+            if !had(n, addr) {
+                out.push(Announce {
+                    addr: IpAddr::V6(addr),
+                    iface: n as u16,
+                    left: t.garp.count,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every owned address on the interfaces of port `port` (and the VIPs
+/// outside the connected networks, announced everywhere): what a bonded
+/// port announces again when its active member changes, so the switches
+/// learn which link our MAC is behind now (Linux bonding's `num_grat_arp`).
+pub(super) fn plan_port(t: &LbTables, port: u16) -> Vec<Announce> {
+    let mut all = plan(t, None);
+    all.retain(|a| {
+        t.interfaces
+            .get(usize::from(a.iface))
+            .is_some_and(|i| i.port == port)
+    });
+    all
 }
 
 impl Garp {
@@ -88,7 +131,8 @@ impl Garp {
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Sends a round of gratuitous ARP when one is due.
+    /// Sends a round of gratuitous ARP and unsolicited advertisements
+    /// when one is due.
     pub(super) fn send_garps<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>) {
         if self.garp.pending.is_empty() || cx.now < self.garp.next_ms {
             return;
@@ -103,16 +147,32 @@ impl<P: PacketBuf> Datapath<P> {
             let (Some(mac), Some(mut buf)) = (t.port_mac(i.port), cx.io.alloc()) else {
                 continue;
             };
-            let len = ARP_FRAME_LEN + if i.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
-            if buf.append(len).is_some()
-                && write_gratuitous_arp(buf.data_mut(), i.vlan, mac, a.addr).is_some()
-            {
-                self.counters.events.garp_sent += 1;
+            if announce(&mut buf, i.vlan, mac, a.addr) {
+                match a.addr {
+                    IpAddr::V4(_) => self.counters.events.garp_sent += 1,
+                    IpAddr::V6(_) => self.counters.events.nd.unsolicited_sent += 1,
+                }
                 self.send(cx, i.port, buf);
             }
         }
         pending.retain(|a| a.left > 0);
         self.garp.pending = pending;
         self.garp.next_ms = cx.now + t.garp.interval_ms.max(1);
+    }
+}
+
+/// Writes the announcement of `addr` at `mac` into the empty `buf`:
+/// gratuitous ARP or unsolicited advertisement, tagged `vlan` if given.
+fn announce<P: PacketBuf>(buf: &mut P, vlan: Option<u16>, mac: MacAddr, addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            let len = ARP_FRAME_LEN + if vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+            buf.append(len).is_some()
+                && write_gratuitous_arp(buf.data_mut(), vlan, mac, a).is_some()
+        }
+        IpAddr::V6(a) => {
+            buf.append(our_nd_frame_len(vlan)).is_some()
+                && write_unsolicited_advertisement(buf.data_mut(), vlan, mac, a)
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::flow::Origin;
 use crate::flow::{ProtoState, Session, TcpState};
 use crate::tables::{LbTables, ServiceKey};
 use crate::wire::ethernet::MacAddr;
+use ferrolb_types::Histogram;
 
 /// One worker's load-balancing figures.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +22,9 @@ pub struct WorkerLbStats {
     pub generation: u64,
     pub counters: LbCounters,
     pub sessions: SessionCounts,
+    /// By service id: how long its ended sessions lived (ms,
+    /// `histogram::SESSION_LIFETIME_MS`).
+    pub lifetimes: Vec<Histogram>,
     /// Slots in use in the session table (sessions and persistence
     /// templates) and its capacity.
     pub table_used: usize,
@@ -128,15 +132,20 @@ impl<P: PacketBuf> Pipeline<P> {
             generation,
             counters: self.counters(),
             sessions: self.session_counts(),
+            lifetimes: self.path.flow.lifetimes().to_vec(),
             table_used: self.path.flow.sessions().len(),
             table_capacity: self.path.flow.sessions().capacity(),
         }
     }
 
-    /// Resets the connection, packet and byte counters (`ipvsadm -Z`) of
-    /// every service, backend and SNAT rule, or of the service `only` and
-    /// its backends. Drop and event counters stay.
+    /// Resets the connection, packet and byte counters (`ipvsadm -Z`) and
+    /// session lifetimes of every service, backend and SNAT rule, or of the
+    /// service `only` and its backends. Drop and event counters stay.
     pub fn zero_counters(&mut self, only: Option<ServiceKey>) {
+        let id = only.and_then(|key| self.tables.service_index.by_key(&key));
+        if only.is_none() || id.is_some() {
+            self.path.flow.zero_lifetimes(id);
+        }
         let c = &mut self.path.counters;
         let zero = super::counters::FlowCounters::default;
         let Some(key) = only else {

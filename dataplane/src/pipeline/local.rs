@@ -1,9 +1,10 @@
 //! What the appliance answers and learns for itself: ARP for its
 //! addresses and the neighbours it hears, shared with the other workers so
 //! a packet waiting on one worker is released by an answer another worker
-//! received.
+//! received (IPv6's, from Neighbour Discovery, in `local6.rs`, shared the
+//! same way).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::decide::for_our_mac;
 use super::egress::Released;
@@ -83,19 +84,23 @@ impl<P: PacketBuf> Datapath<P> {
         // What we learned, the other workers may be waiting for.
         if let Some((addr, mac)) = sender {
             if self.links.is_some() && self.egress.neighbours.lookup(addr) == Some(mac) {
-                self.share_neighbour(addr, mac);
+                self.share_neighbour(IpAddr::V4(addr), mac);
             }
         }
     }
 
-    /// Tells every other worker that `addr` is at `mac`.
-    fn share_neighbour(&mut self, addr: Ipv4Addr, mac: MacAddr) {
+    /// Tells every other worker that `addr` (IPv4 or IPv6) is at `mac`.
+    pub(super) fn share_neighbour(&mut self, addr: IpAddr, mac: MacAddr) {
         let Some(links) = self.links.as_mut() else {
             return;
         };
         let me = links.index();
         for w in (0..links.workers()).filter(|&w| w != me) {
-            match links.send(w, Handoff::Neighbour { addr, mac }) {
+            let handoff = match addr {
+                IpAddr::V4(addr) => Handoff::Neighbour { addr, mac },
+                IpAddr::V6(addr) => Handoff::Neighbour6 { addr, mac },
+            };
+            match links.send(w, handoff) {
                 Ok(()) => self.counters.events.neighbours_shared += 1,
                 Err(_) => self.counters.events.neighbour_shares_lost += 1,
             }

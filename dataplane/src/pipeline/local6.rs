@@ -4,9 +4,12 @@
 //! (`net::nd`). Everything else IPv6 takes the path it took before: the
 //! port's kernel interface, or `ipv6_not_forwarded`.
 //!
-//! A worker answers what it receives; IPv6 neighbours are not shared with
-//! the other workers yet (nothing resolves through them until IPv6 is
-//! forwarded).
+//! A worker answers what it receives, and tells the other workers the
+//! neighbours it learns (over the redirect rings, as ARP's are), so a
+//! packet waiting on one worker (`egress6.rs`) is released by an answer
+//! another worker received.
+
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::decide::for_our_mac;
 use super::egress::Released;
@@ -15,6 +18,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::io::PacketIo;
 use crate::net::nd::{self, Advertisement, Echo, Ipv6Local, Solicitation};
+use crate::wire::ethernet::MacAddr;
 
 /// Makes `pkt` exactly `len` bytes long, at its tail; `false` if it
 /// lacks the tailroom.
@@ -90,10 +94,13 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// An advertisement: a conflict if it names one of our addresses at
-    /// another MAC; an update of a neighbour we know (RFC 4861 7.2.5:
-    /// never a new entry, and a different MAC only with the override
-    /// flag or for an entry still being resolved). One that teaches us
-    /// nothing and was not sent to us takes the path IPv6 took before.
+    /// another MAC; an update of a neighbour we know (RFC 4861 7.2.5: a
+    /// different MAC only with the override flag or for an entry still
+    /// being resolved). A new entry only from a solicited advertisement
+    /// to one of our addresses: the answer to our solicitation, which
+    /// may have been sent by another worker (as an ARP reply to us
+    /// creates one). One that teaches us nothing and was not sent to us
+    /// takes the path IPv6 took before.
     fn advertised<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -109,11 +116,12 @@ impl<P: PacketBuf> Datapath<P> {
             return;
         }
         let table = &self.egress.neighbours6;
+        let create = a.solicited && a.to_us;
         let learned = match a.target_mac {
-            Some(mac) if table.contains(a.target) => {
+            Some(mac) if create || table.contains(a.target) => {
                 let known = table.lookup(a.target);
                 let may = a.overrides || known.is_none() || known == Some(mac);
-                may && !mac.is_multicast() && self.learn6(cx, a.target, mac, false)
+                may && !mac.is_multicast() && self.learn6(cx, a.target, mac, create)
             }
             _ => false,
         };
@@ -144,13 +152,13 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// Records that IPv6 neighbour `addr` is at `mac` (creating the entry
-    /// only if `create`); the packets that waited for it go out. Whether
-    /// the table holds it now.
+    /// only if `create`); the packets that waited for it go out, and the
+    /// other workers are told. Whether the table holds it now.
     fn learn6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
-        addr: std::net::Ipv6Addr,
-        mac: crate::wire::ethernet::MacAddr,
+        addr: Ipv6Addr,
+        mac: MacAddr,
         create: bool,
     ) -> bool {
         let mut released: Released<P> = Released::new();
@@ -163,8 +171,27 @@ impl<P: PacketBuf> Datapath<P> {
             });
         if learned {
             self.counters.events.nd.neighbours_learned += 1;
+            self.share_neighbour(IpAddr::V6(addr), mac);
         }
         self.send_released(cx, released);
         learned
+    }
+
+    /// An IPv6 neighbour another worker learned: taken as if we had heard
+    /// it (the entry created, so a worker that asks later has it), and the
+    /// packets that waited for it go out.
+    pub(super) fn learn_shared6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        addr: Ipv6Addr,
+        mac: MacAddr,
+    ) {
+        let mut released: Released<P> = Released::new();
+        self.egress
+            .neighbours6
+            .learn(addr, mac, cx.now, true, |p, mac| {
+                let _ = released.try_push((p, mac));
+            });
+        self.send_released(cx, released);
     }
 }

@@ -11,7 +11,8 @@
 //!    forward on a session, open a flow, answer, translate an error.
 //! 4. `act.rs`: the step carried out; a session's packet rewritten as its
 //!    mode says (DR, TUN, NAT, FULLNAT, SNAT).
-//! 5. `egress.rs`: route, VLAN, neighbour (or ARP and a wait), TX buffer.
+//! 5. `egress.rs`: route, VLAN, neighbour (or ARP and a wait), TX buffer;
+//!    `egress6.rs` the same for an IPv6 next hop (Neighbour Solicitation).
 //!
 //! `local.rs` holds what the appliance answers for itself (ARP, neighbours
 //! shared between workers), `local6.rs` the same for IPv6 (Neighbour
@@ -33,6 +34,7 @@ mod client_addr;
 pub mod counters;
 mod decide;
 mod egress;
+mod egress6;
 mod explain;
 mod fragment;
 mod garp;
@@ -46,6 +48,7 @@ mod proxy_tcp;
 pub mod redirect;
 mod sync;
 mod synproxy;
+mod synproxy_early;
 
 use std::sync::Arc;
 
@@ -130,7 +133,7 @@ struct Datapath<P> {
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
-    synproxy: synproxy::SynProxyState,
+    synproxy: synproxy::SynProxyState<P>,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -259,6 +262,20 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
+    /// Queues gratuitous ARP for the owned addresses of port `port`'s
+    /// interfaces, sent from the next tick ([garp] count times, as at
+    /// start); how many announcements. Between polls only; only the
+    /// worker that sends gratuitous ARP (worker 0) has any to send.
+    pub fn announce_port(&mut self, port: u16, now_ms: u64) -> usize {
+        if self.path.flow.worker().0 != KERNEL_WORKER {
+            return 0;
+        }
+        let plan = garp::plan_port(&self.tables, port);
+        let n = plan.len();
+        self.path.garp.add(plan, now_ms);
+        n
+    }
+
     /// Arms (or, with an empty spec, disarms) a trace or capture on this
     /// worker. Between polls only.
     pub fn arm_watch(&mut self, spec: WatchSpec) {
@@ -379,6 +396,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .drops
                 .count_n(DropReason::NeighbourUnresolved, unresolved);
             self.expire_fragments(now);
+            self.sweep_early();
         }
     }
 }
@@ -392,6 +410,8 @@ mod client_addr_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]
+mod garp_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;
@@ -400,6 +420,10 @@ mod listen_tests;
 #[cfg(test)]
 mod local6_tests;
 #[cfg(test)]
+mod multi_segment_tests;
+#[cfg(test)]
+mod nd_resolve_tests;
+#[cfg(test)]
 mod pickup_tests;
 #[cfg(test)]
 mod proxy_tcp_tests;
@@ -407,6 +431,8 @@ mod proxy_tcp_tests;
 mod reuse_tests;
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy_early_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]

@@ -13,23 +13,26 @@
 //!    the SYN-ACK turned into our ACK back to the backend (`splice`).
 //!
 //! From then on every segment of the session is translated by its
-//! [`SeqAdjust`] before the NAT/FULLNAT rewrite. Client segments that come
-//! before the backend answered (data, a retransmitted ACK) are turned into
-//! the backend SYN again, their data discarded and counted; the client
-//! retransmits it.
+//! [`SeqAdjust`] before the NAT/FULLNAT rewrite. A client's first data
+//! segment before the backend answered is held and sent after the splice
+//! (`synproxy_early.rs`); other client segments of that time (more data,
+//! a retransmitted ACK) are turned into the backend SYN again, their data
+//! discarded and counted; the client retransmits it.
 
 use super::burst::{first_packet, tcp_flags_of};
-use super::proxy_tcp::{has_data, header_version};
+use super::proxy_tcp::header_version;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::client_addr::tcp::Header;
 use crate::drop::DropReason;
 use crate::flow::table::session_flags;
-use crate::flow::{Direction, Hit};
+use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
+use crate::rewrite::shift_quoted_seq;
 use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
+use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::SeqAdjust;
@@ -80,6 +83,8 @@ pub(super) struct Splice {
     /// and whether a segment carried it already.
     pub header: Option<ProxyVersion>,
     pub header_sent: bool,
+    /// The client's data segment held until the backend answers.
+    pub early: EarlyRef,
 }
 
 impl Splice {
@@ -95,22 +100,25 @@ impl Splice {
     }
 }
 
-/// A worker's SYN-proxy state: the cookie secrets, and the splices of its
-/// proxied sessions by session slot (allocated once a service is proxied).
-pub(super) struct SynProxyState {
+/// A worker's SYN-proxy state: the cookie secrets, the splices of its
+/// proxied sessions by session slot (allocated once a service is proxied),
+/// and the early segments held.
+pub(super) struct SynProxyState<P> {
     secrets: CookieSecrets,
     pub(super) splices: Vec<Splice>,
+    pub(super) early: EarlyHold<P, SessionId>,
     /// Automatic mode has turned the proxy on for every TCP NAT and
     /// FULLNAT service on this worker.
     pub(super) auto_on: bool,
 }
 
-impl SynProxyState {
+impl<P> SynProxyState<P> {
     pub(super) fn new(t: &LbTables, capacity: usize, now_ms: u64) -> Result<Self, String> {
         let keys = CookieKeys::random().map_err(|e| format!("SYN cookie secrets: {e}"))?;
         let mut s = SynProxyState {
             secrets: CookieSecrets::new(keys, now_ms),
             splices: Vec::new(),
+            early: EarlyHold::new(),
             auto_on: false,
         };
         s.fit(t, capacity);
@@ -322,14 +330,12 @@ impl<P: PacketBuf> Datapath<P> {
         // Scheduled as the SYN it stands for.
         let mut first = first_packet(pkt.data(), meta, hash);
         first.tcp_flags = TcpFlags::SYN;
-        if has_data(pkt.data(), meta) {
-            self.counters.events.synproxy_early_data += 1;
-        }
+        let (mut pkt, early) = self.split_early(cx, pkt, meta);
         let syn = splice.backend_syn();
-        let mut pkt = pkt;
         if let Err(reason) = rewrite_segment(&mut pkt, meta, &syn, Way::On) {
             return self.drop(reason);
         }
+        let early_meta = *meta;
         let meta = &rewritten_meta(meta, &syn, Way::On);
         let plan = match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => plan,
@@ -341,7 +347,7 @@ impl<P: PacketBuf> Datapath<P> {
         };
         let Some(slot) = self.synproxy.splices.get_mut(id.index()) else {
             // No room was made (cannot happen while a service is proxied).
-            self.flow.end(id);
+            self.flow.end(id, cx.now);
             return self.drop(DropReason::TableFull);
         };
         *slot = splice;
@@ -349,6 +355,9 @@ impl<P: PacketBuf> Datapath<P> {
         if let Some(v) = header_version(cx.t, &meta.tuple) {
             slot.send_header(v, &meta.tuple);
             self.flow.mark_proxy_header(id);
+        }
+        if let Some(data) = early {
+            self.hold_early(id, at.port, data, &early_meta);
         }
         self.sync_opened(cx.t, id, cx.now);
         self.counters.events.synproxy_cookie_accepted += 1;
@@ -387,10 +396,11 @@ impl<P: PacketBuf> Datapath<P> {
                 if ours {
                     return Some((pkt, *meta));
                 }
+                pkt = match self.hold_half_open(at, pkt, meta, hit, &sp) {
+                    Ok(()) => return None,
+                    Err(pkt) => pkt,
+                };
                 self.counters.events.synproxy_syn_resent += 1;
-                if has_data(pkt.data(), meta) {
-                    self.counters.events.synproxy_early_data += 1;
-                }
                 let syn = sp.backend_syn();
                 rewrite_segment(&mut pkt, meta, &syn, Way::On)
                     .map(|()| rewritten_meta(meta, &syn, Way::On))
@@ -446,6 +456,11 @@ impl<P: PacketBuf> Datapath<P> {
     ) -> Option<(P, Ipv4Meta)> {
         let flags = tcp_flags_of(pkt.data(), meta);
         if flags & TcpFlags::RST != 0 {
+            // The connection is refused: what it held goes nowhere.
+            self.drop_early(sp.early);
+            if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
+                slot.early = EarlyRef::NONE;
+            }
             let rst = Segment::new(sp.cookie_isn.wrapping_add(1), 0, TcpFlags::RST, 0);
             return match rewrite_segment(&mut pkt, meta, &rst, Way::On) {
                 Ok(()) => Some((pkt, rewritten_meta(meta, &rst, Way::On))),
@@ -471,6 +486,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         sp.backend_wscale = sp.client_wscale.map(|_| o.wscale.unwrap_or(0));
         sp.established = true;
+        let early = std::mem::take(&mut sp.early);
         let mut reply = Segment::new(
             sp.client_isn.wrapping_add(1),
             seq.wrapping_add(1),
@@ -492,7 +508,35 @@ impl<P: PacketBuf> Datapath<P> {
         self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
         self.counters.events.synproxy_spliced += 1;
         self.send(cx, at.port, pkt);
+        // The client's data that came before goes right behind our ACK.
+        self.send_early(cx, hit.id, early);
         None
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// An ICMP error quoting a segment of spliced session `hit`, before it
+    /// is translated: the quoted sequence number taken back into the space
+    /// of the side the error goes to, so that side recognises its segment
+    /// (a client-side error quotes our segment to the client, in the
+    /// cookie's space; a backend-side one our segment to the backend,
+    /// after a PROXY header's shift). Identity before the splice is made.
+    pub(super) fn unsplice_quote(&self, frame: &mut [u8], meta: &Ipv4Meta, hit: Hit) {
+        let Some(adjust) = self
+            .synproxy
+            .splices
+            .get(hit.id.index())
+            .map(|sp| sp.adjust)
+        else {
+            return;
+        };
+        if adjust.is_identity() {
+            return;
+        }
+        match hit.dir {
+            Direction::Inbound => shift_quoted_seq(frame, meta, |seq| adjust.backend_seq_of(seq)),
+            Direction::Outbound => shift_quoted_seq(frame, meta, |seq| adjust.client_seq_of(seq)),
+        };
     }
 }
 

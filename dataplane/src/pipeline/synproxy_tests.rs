@@ -400,21 +400,19 @@ fn client_segments_before_the_backend_answers_resend_the_syn() {
     let (isn, ts) = handshake_with_client(&mut p);
     let ts_opt = [Opt::Noop, Opt::Noop, Opt::Timestamp(101, ts)];
     let ack = client(CLIENT_ISN + 1, Some(isn + 1), ACK, &ts_opt, b"");
-    let early = client(CLIENT_ISN + 1, Some(isn + 1), ACK, &ts_opt, b"GET /");
-    let sent = run(&mut p, &[ack, early], NOW + 1);
+    // The ACK retransmitted (data before the backend answered is held:
+    // synproxy_early_tests.rs).
+    let sent = run(&mut p, &[ack.clone(), ack], NOW + 1);
     assert_eq!(sent.len(), 2);
     for f in &sent {
         let (s, t, data) = out(f);
         assert_eq!((s.dst, t.syn, t.sequence_number), (RIP1, true, CLIENT_ISN));
-        assert!(
-            data.is_empty(),
-            "the data waits for the client's retransmission"
-        );
+        assert!(data.is_empty());
     }
     let c = p.counters();
     assert_eq!(
         (c.events.synproxy_syn_resent, c.events.synproxy_early_data),
-        (1, 1)
+        (1, 0)
     );
     // The backend refuses: the client hears a RST in its own sequence space.
     let rst = seg(
@@ -542,4 +540,85 @@ fn a_splice_costs_48_bytes_per_session_slot() {
     // docs/syn-proxy.md states the figure: capacity x 48 bytes per worker
     // (40 before the PROXY header's `client_from`, version and flag).
     assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 48);
+}
+
+/// An ICMP error from the client's side quoting a segment we sent the
+/// client (its sequence number in the cookie's space) reaches the backend
+/// quoting the segment as the backend sent it: in the backend's space,
+/// checksums (ICMP, and the quoted TCP one when quoted whole) still right.
+#[test]
+fn an_icmp_error_quoting_a_spliced_segment_reaches_the_backend_in_its_space() {
+    let mut p = proxied(Mode::Nat);
+    let (isn, ts) = handshake_with_client(&mut p);
+    let ack = client(
+        CLIENT_ISN + 1,
+        Some(isn + 1),
+        ACK,
+        &[Opt::Noop, Opt::Noop, Opt::Timestamp(101, ts)],
+        b"",
+    );
+    run(&mut p, &[ack], NOW + 1);
+    let syn_ack = seg(
+        (RS1, OURS),
+        (RIP1, CIP),
+        (8080, CPORT),
+        (BACKEND_ISN, Some(CLIENT_ISN + 1)),
+        SYN,
+        65535,
+        &[Opt::MaximumSegmentSize(1460)],
+        b"",
+    );
+    run(&mut p, &[syn_ack], NOW + 2);
+    assert_eq!(p.counters().events.synproxy_spliced, 1);
+    // Our segment to the client, as it left: VIP:80 -> CIP, cookie space.
+    let ours = seg(
+        (OURS, ROUTER),
+        (VIP, CIP),
+        (80, CPORT),
+        (isn + 1 + 500, Some(CLIENT_ISN + 1)),
+        ACK,
+        502,
+        &[],
+        &[7u8; 40],
+    );
+    for quote_len in [28, 80] {
+        let mut err = crate::testutil::icmp_error_frame(
+            [203, 0, 113, 1],
+            VIP,
+            3,
+            4,
+            1400,
+            &ours[14..],
+            quote_len,
+        );
+        err[..6].copy_from_slice(&OURS);
+        err[6..12].copy_from_slice(&ROUTER);
+        let sent = run(&mut p, &[err], NOW + 3);
+        assert_eq!(sent.len(), 1, "to the backend");
+        let f = &sent[0];
+        let s = seen(f);
+        assert_eq!((s.dst, s.macs.1), (RIP1, RS1));
+        // The quote: RIP1:8080 -> CIP:40000, in the backend's space.
+        assert_eq!(&f[42 + 12..42 + 20], &[10, 0, 1, 11, 198, 51, 100, 7]);
+        assert_eq!(&f[62..66], &[0x1f, 0x90, 0x9c, 0x40]);
+        let seq = u32::from_be_bytes([f[66], f[67], f[68], f[69]]);
+        assert_eq!(seq, BACKEND_ISN + 1 + 500, "quote of {quote_len} bytes");
+        assert_eq!(
+            crate::checksum::checksum(&f[34..]),
+            0,
+            "the ICMP checksum verifies"
+        );
+        if quote_len == 80 {
+            // The quoted TCP segment whole: its checksum verifies too.
+            let src = std::net::Ipv4Addr::new(10, 0, 1, 11);
+            let dst = std::net::Ipv4Addr::new(198, 51, 100, 7);
+            assert!(crate::checksum::l4_verifies(
+                src,
+                dst,
+                IpProto::TCP,
+                &f[62..]
+            ));
+        }
+    }
+    assert_eq!(p.counters().events.icmp_errors_translated, 2);
 }

@@ -316,6 +316,40 @@ fn fullnat_ports_run_out_and_come_back_when_sessions_expire() {
 }
 
 #[test]
+fn ended_sessions_are_counted_in_their_services_lifetimes() {
+    use ferrolb_types::histogram::SESSION_LIFETIME_MS;
+    let mut svc = service(Mode::Nat, IpProto::UDP);
+    svc.timeouts = Some(Timeouts {
+        udp: 1000,
+        ..Timeouts::default()
+    });
+    let mut p = pipeline(&config(vec![svc]));
+    let flow = |cport| udp((ROUTER, OURS), CIP, VIP, (cport, 80));
+    run(&mut p, &[flow(1), flow(2)], 0);
+    // Flow 2 is kept alive until 9.9 s and idles out at the poll at 11 s;
+    // flow 1 ends at the first poll after its timeout (1.8 s: the pipeline
+    // is polled only when packets are run).
+    for t in (900..=9900).step_by(900) {
+        run(&mut p, &[flow(2)], t);
+    }
+    assert_eq!(p.counters().events.sessions_expired, 1);
+    run(&mut p, &[], 11_000);
+    assert_eq!(p.counters().events.sessions_expired, 2);
+    let lifetimes = &p.stats(0).lifetimes[0];
+    let b = &SESSION_LIFETIME_MS;
+    let bucket = |ms| b.bounds.partition_point(|&bound| bound < ms);
+    let mut want = vec![0; b.bounds.len() + 1];
+    want[bucket(1800)] += 1;
+    want[bucket(11_000)] += 1;
+    assert_ne!(bucket(1800), bucket(11_000));
+    assert_eq!(lifetimes.counts, want);
+    assert!(lifetimes.sum.abs_diff(12_800) <= 32, "{lifetimes:?}");
+    // `zero` empties them with the counters; other services' stay apart.
+    p.zero_counters(None);
+    assert_eq!(p.stats(0).lifetimes[0].count(), 0);
+}
+
+#[test]
 fn dr_changes_only_the_macs_and_tun_encapsulates() {
     let mut p = pipeline(&config(vec![service(Mode::Dr, IpProto::TCP)]));
     let syn = tcp((ROUTER, OURS), (CIP, VIP), (40000, 80), SYN, 64, b"");

@@ -19,8 +19,8 @@ use crate::tables::*;
 
 /// Workers on one thread, polled in turn.
 pub(super) struct Sim {
-    pipes: Vec<Pipeline<TestBuf>>,
-    ios: Vec<MemoryIo>,
+    pub(super) pipes: Vec<Pipeline<TestBuf>>,
+    pub(super) ios: Vec<MemoryIo>,
 }
 
 impl Sim {

@@ -675,7 +675,7 @@ mod tests {
             Some(first)
         );
         // Past the timeout the template is gone; round robin has moved on.
-        table.expire(140_000, 100, |_| {});
+        table.expire(140_000, 100, |_, _| {});
         assert_ne!(
             p.pick(
                 &mut table,

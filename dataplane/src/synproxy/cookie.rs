@@ -28,7 +28,7 @@
 //! ([`decode_timestamp_cookie`]). Without timestamps the connection goes on
 //! without window scaling or SACK, as with Linux.
 
-use super::siphash::{siphash_4u32, SipKey};
+use super::siphash::{siphash_4u32, siphash_4u32_pair, SipKey};
 use crate::tuple::FiveTuple;
 
 /// Bits of the cookie below the counter.
@@ -82,11 +82,19 @@ impl CookieKeys {
         ) as u32
     }
 
+    /// Both hashes of a cookie made at `count`, in one interleaved pass.
+    fn hashes(&self, t: &FiveTuple, count: u32) -> (u32, u32) {
+        let ports = u32::from(t.src_port) << 16 | u32::from(t.dst_port);
+        let words = (u32::from(t.src), u32::from(t.dst), ports);
+        let (h0, h1) = siphash_4u32_pair(words, (0, count), (&self.0[0], &self.0[1]));
+        (h0 as u32, h1 as u32)
+    }
+
     fn make(&self, syn: &FiveTuple, client_isn: u32, count: u32, mss_index: u32) -> u32 {
-        self.hash(syn, 0, 0)
-            .wrapping_add(client_isn)
+        let (h0, h1) = self.hashes(syn, count);
+        h0.wrapping_add(client_isn)
             .wrapping_add(count << COOKIE_BITS)
-            .wrapping_add(self.hash(syn, count, 1).wrapping_add(mss_index) & COOKIE_MASK)
+            .wrapping_add(h1.wrapping_add(mss_index) & COOKIE_MASK)
     }
 
     /// The MSS index the cookie carries, if it is this generation's and

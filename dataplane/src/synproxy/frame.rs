@@ -47,7 +47,10 @@ impl Segment {
         let mut buf = [0u8; MAX_SYN_OPTIONS_LEN];
         let n = options::write_syn_options(&mut buf, o);
         self.options.clear();
-        self.options.extend(buf.iter().take(n).copied());
+        // One copy of the written bytes (n never exceeds the buffer).
+        let _ = self
+            .options
+            .try_extend_from_slice(buf.get(..n).unwrap_or(&buf));
         self
     }
 
@@ -125,20 +128,34 @@ pub fn rewrite_segment<B: PacketBuf>(
     };
     write_ipv4_header(&mut frame[l3..], &header).ok_or(DropReason::NoBufferRoom)?;
     let h = &mut frame[l3 + IPV4_MIN_HEADER_LEN..];
-    put_be16(h, tcp::field::SRC_PORT.start, sport);
-    put_be16(h, tcp::field::DST_PORT.start, dport);
-    put_be32(h, tcp::field::SEQ_NUM.start, seg.seq);
-    put_be32(h, tcp::field::ACK_NUM.start, seg.ack);
-    h[tcp::field::DATA_OFFSET] = ((tcp_len / 4) as u8) << 4;
-    h[tcp::field::FLAGS] = seg.flags;
-    put_be16(h, tcp::field::WINDOW.start, seg.window);
-    put_be16(h, tcp::field::CHECKSUM.start, 0);
-    put_be16(h, tcp::field::URGENT.start, 0);
-    put_bytes(h, TCP_MIN_HEADER_LEN, &seg.options);
-    let sum = add_bytes(
+    // The fixed header as its first four 32-bit words (the fifth, checksum
+    // and urgent pointer, is zero): written, and summed for the checksum
+    // as they are, not read back from the buffer.
+    let words = [
+        u32::from(sport) << 16 | u32::from(dport),
+        seg.seq,
+        seg.ack,
+        ((tcp_len as u32 / 4) << 12 | u32::from(seg.flags)) << 16 | u32::from(seg.window),
+    ];
+    for (i, w) in words.iter().enumerate() {
+        put_be32(h, 4 * i, *w);
+    }
+    put_be32(h, tcp::field::CHECKSUM.start, 0);
+    let mut sum = words.iter().fold(
         pseudo_header_sum(src, dst, IpProto::TCP, tcp_len as u16),
-        &h[..tcp_len],
+        |sum, &w| sum + u64::from(w),
     );
+    // The options (a multiple of 4 long) copied and summed in one pass, a
+    // word at a time: no call to copy a few bytes, no second read.
+    let mut quads = seg.options.chunks_exact(4);
+    for (i, q) in (&mut quads).enumerate() {
+        let w = u32::from_be_bytes([q[0], q[1], q[2], q[3]]);
+        put_be32(h, TCP_MIN_HEADER_LEN + 4 * i, w);
+        sum += u64::from(w);
+    }
+    let rest = quads.remainder();
+    put_bytes(h, TCP_MIN_HEADER_LEN + seg.options.len() - rest.len(), rest);
+    let sum = add_bytes(sum, rest);
     put_be16(h, tcp::field::CHECKSUM.start, !fold(sum));
     Ok(())
 }

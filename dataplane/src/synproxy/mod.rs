@@ -4,9 +4,11 @@
 //! translating sequence numbers.
 //!
 //! Sans-IO like the rest of the packet core: `cookie` (the cookie codec and
-//! its rotated secrets), `siphash` (its keyed hash).
+//! its rotated secrets), `siphash` (its keyed hash), `early` (the data
+//! segments held while a backend has not answered).
 
 pub mod cookie;
+pub mod early;
 pub mod frame;
 pub mod options;
 pub mod seq;

@@ -70,6 +70,23 @@ impl SeqAdjust {
         shift.apply(header)
     }
 
+    /// The sequence number a backend sent, from the one `to_client` made
+    /// of it (an ICMP error from the client's side quotes the latter).
+    pub fn backend_seq_of(&self, seq: u32) -> u32 {
+        seq.wrapping_sub(self.backend_seq)
+    }
+
+    /// The sequence number a client sent, from the one `to_backend` made
+    /// of it (an ICMP error from the backend's side quotes the latter):
+    /// numbers past the inserted bytes move back down, `client_from`
+    /// itself stays.
+    pub fn client_seq_of(&self, seq: u32) -> u32 {
+        match (seq.wrapping_sub(self.client_from) as i32) > 0 {
+            true => seq.wrapping_sub(self.client_seq),
+            false => seq,
+        }
+    }
+
     /// Translates a backend → client segment.
     pub fn to_client(&self, header: &mut [u8]) -> Result<(), Malformed> {
         let shift = Shift {

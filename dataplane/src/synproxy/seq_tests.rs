@@ -229,3 +229,29 @@ proptest! {
         prop_assert_eq!(edges[0], s);
     }
 }
+
+proptest! {
+    /// What an ICMP error quotes, taken back: `backend_seq_of` undoes
+    /// `to_client`'s sequence number, `client_seq_of` undoes
+    /// `to_backend`'s (for every segment a client sends: `client_from`
+    /// itself and past it).
+    #[test]
+    fn quoted_sequence_numbers_go_back_to_the_sender_s_space(
+        backend_seq in any::<u32>(),
+        client_seq in 0u32..200,
+        client_from in any::<u32>(),
+        seq in any::<u32>(),
+        past in 1u32..1_000_000,
+    ) {
+        let a = SeqAdjust { client_seq, client_from, backend_seq, backend_ts: 0 };
+        let seg = segment(seq, 1, (5, 6), [(1, 2), (3, 4)], 0);
+        let mut h = seg.clone();
+        a.to_client(&mut h).expect("translates");
+        prop_assert_eq!(a.backend_seq_of(get_be32(&h, 4)), seq);
+        for sent in [client_from, client_from.wrapping_add(past)] {
+            let mut h = segment(sent, 1, (5, 6), [(1, 2), (3, 4)], 0);
+            a.to_backend(&mut h).expect("translates");
+            prop_assert_eq!(a.client_seq_of(get_be32(&h, 4)), sent);
+        }
+    }
+}

@@ -18,7 +18,7 @@ mod model;
 pub mod owner;
 mod reclaim;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
@@ -249,6 +249,28 @@ impl LbTables {
             .find(|&&(a, len)| same_prefix(a, peer, len))
             .or(i.addrs.first())
             .map_or(Ipv4Addr::UNSPECIFIED, |&(a, _)| a)
+    }
+
+    /// The interface's IPv6 address to solicit `peer` from (RFC 4861
+    /// 7.2.2: one assigned to the interface): the one whose prefix holds
+    /// `peer`, else a link-local one for a link-local peer, else the
+    /// first. `None` if the interface has no IPv6 address.
+    pub fn source_address6(&self, iface: u16, peer: Ipv6Addr) -> Option<Ipv6Addr> {
+        let i = self.interfaces.get(usize::from(iface))?;
+        let on_link = |&&(a, len): &&(Ipv6Addr, u8)| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(peer) & mask
+        };
+        // fe80::/10 (`Ipv6Addr::is_unicast_link_local` is past our MSRV).
+        let is_ll = |a: Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+        let link_local = |&&(a, _): &&(Ipv6Addr, u8)| is_ll(a);
+        let ll_peer = is_ll(peer);
+        i.addrs6
+            .iter()
+            .find(on_link)
+            .or_else(|| i.addrs6.iter().filter(|_| ll_peer).find(link_local))
+            .or(i.addrs6.first())
+            .map(|&(a, _)| a)
     }
 
     /// The SNAT rule for a packet from `src`, first match in config order.

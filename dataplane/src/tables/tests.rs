@@ -320,3 +320,31 @@ fn worker_counts_that_leave_a_worker_without_ports_are_found() {
     let e = t.check_workers(4).expect_err("worker 3 has no SNAT port");
     assert!(e.contains("snat 10.0.2.0/24"), "{e}");
 }
+
+#[test]
+fn a_solicitation_speaks_from_the_address_on_the_targets_link() {
+    let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+    let mut cfg = config(Vec::new(), Vec::new());
+    cfg.interfaces[0].addrs6 = vec![
+        (a("2001:db8:1::1"), 64),
+        (a("2001:db8:2::1"), 64),
+        (a("fe80::1"), 64),
+    ];
+    cfg.interfaces.push(Interface {
+        port: 0,
+        vlan: Some(5),
+        addrs: Vec::new(),
+        addrs6: Vec::new(),
+    });
+    let t = LbTables::build(&cfg).expect("builds");
+    let from = |iface, peer| t.source_address6(iface, a(peer));
+    assert_eq!(from(0, "2001:db8:2::77"), Some(a("2001:db8:2::1")));
+    assert_eq!(from(0, "fe80::9"), Some(a("fe80::1")));
+    assert_eq!(
+        from(0, "2001:db8:9::9"),
+        Some(a("2001:db8:1::1")),
+        "the first"
+    );
+    assert_eq!(from(1, "2001:db8:2::77"), None, "no IPv6 address");
+    assert_eq!(from(7, "2001:db8:2::77"), None, "no such interface");
+}

@@ -235,7 +235,7 @@ fn main() -> Result<()> {
         "main_core": args.main_core,
         "frame_bytes": 64,
         "bytes_per_session": bytes_per_session,
-        "bytes_per_session_source": "dataplane::flow::SessionTable::memory_bytes() / capacity at the default capacity (1 Mi sessions): 64 B slot + index + wheel",
+        "bytes_per_session_source": "dataplane::flow::SessionTable::memory_bytes() / capacity at the default capacity (1 Mi sessions): 64 B slot + index + birth + wheel",
         "host_cpus": thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
     });

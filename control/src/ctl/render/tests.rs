@@ -51,6 +51,8 @@ fn sample_list() -> ListReply {
                     rate_limited: 0,
                     client_rate_limited: 0,
                 }),
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: Some(FlowRates {
                     cps: 12.4,
                     pps_in: 400.6,
@@ -87,6 +89,8 @@ fn sample_list() -> ListReply {
                 local_addresses: vec!["10.0.1.100".parse().unwrap(), "10.0.1.101".parse().unwrap()],
                 sessions: 0,
                 stats: None,
+                session_lifetimes: None,
+                new_connection_rates: None,
                 rate: None,
                 backends: vec![backend("10.0.1.11", 53, 1, 0, 0)],
             },
@@ -280,6 +284,8 @@ fn sample_stats() -> StatsReply {
             rx_errors: 0,
             tx_errors: 0,
             steering: "rte_flow (8 rules)".into(),
+            bond_mode: None,
+            members: vec![],
         }],
         drops: BTreeMap::from([
             ("no_service".to_string(), 9),
@@ -362,13 +368,21 @@ fn routes_and_neighbours_are_tables() {
                 state: "incomplete".into(),
                 worker: Some(1),
             },
+            // An IPv6 next hop being resolved by Neighbour Discovery.
+            NeighbourStatus {
+                address: "2001:db8::20".parse().unwrap(),
+                mac: None,
+                state: "incomplete".into(),
+                worker: Some(0),
+            },
         ],
     };
     assert_eq!(
         neighbours(&n),
-        "Address     MAC                State       Worker\n\
-         10.0.0.254  02:00:00:00:00:fe  static      -\n\
-         10.0.0.12   -                  incomplete  1\n"
+        "Address       MAC                State       Worker\n\
+         10.0.0.254    02:00:00:00:00:fe  static      -\n\
+         10.0.0.12     -                  incomplete  1\n\
+         2001:db8::20  -                  incomplete  0\n"
     );
 }
 
@@ -490,4 +504,62 @@ fn role_names_the_role_and_both_address_lists() {
     let mut stats = sample_stats();
     stats.vrrp = Some(v);
     assert!(super::stats(&stats, false).contains("\nvrrp backup for 1m 4s"));
+}
+
+#[test]
+fn a_bonds_members_are_listed_with_link_state_and_role() {
+    use crate::api::BondMemberStatus;
+    let member = |name: &str, link_up: bool, active: bool| BondMemberStatus {
+        name: name.into(),
+        link_up,
+        active,
+        lacp_actor_state: None,
+        lacp_partner_state: None,
+        rx_packets: 7,
+        tx_packets: 8,
+        rx_missed: 9,
+    };
+    let plain = stats(&sample_stats(), false);
+    assert!(
+        !plain.contains("Member"),
+        "no bond, no member table:\n{plain}"
+    );
+    let mut s = sample_stats();
+    let mut ext = s.ports[0].clone();
+    ext.name = "ext".into();
+    ext.bond_mode = Some("active-backup".into());
+    ext.members = vec![
+        member("net_tap0", false, false),
+        member("net_tap1", true, true),
+    ];
+    let mut agg = s.ports[0].clone();
+    agg.name = "up".into();
+    agg.bond_mode = Some("802.3ad".into());
+    agg.members = vec![BondMemberStatus {
+        lacp_actor_state: Some(0x3d),
+        lacp_partner_state: Some(0x3f),
+        ..member("0000:3b:00.0", true, true)
+    }];
+    s.ports.extend([ext, agg]);
+    let text = stats(&s, false);
+    let row = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle} in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        row("net_tap0"),
+        "ext active-backup net_tap0 down backup - 7 8 9"
+    );
+    assert_eq!(
+        row("net_tap1"),
+        "ext active-backup net_tap1 up active - 7 8 9"
+    );
+    assert_eq!(
+        row("0000:3b:00.0"),
+        "up 802.3ad 0000:3b:00.0 up aggregated actor 0x3d partner 0x3f 7 8 9"
+    );
 }

@@ -17,6 +17,8 @@ fn service(key: &str, cps: f64, backends: Vec<BackendStatus>) -> ServiceStatus {
         local_addresses: Vec::new(),
         sessions: 40,
         stats: None,
+        session_lifetimes: None,
+        new_connection_rates: None,
         rate: Some(FlowRates {
             cps,
             pps_in: 10.0 * cps,

@@ -7,6 +7,7 @@
 use super::{BackendSessions, FlowState, Held, SessionCounts};
 use crate::flow::{Origin, ProtoState};
 use crate::tables::{IdRefs, LbTables, Reborn};
+use ferrolb_types::Histogram;
 
 impl FlowState {
     /// Follows new tables (`old` is what the worker ran): sizes the counts
@@ -14,15 +15,16 @@ impl FlowState {
     /// (`reborn`: no session of this worker refers to them, see
     /// `tables/reclaim.rs`), takes fresh clones of the schedulers (rr/wrr
     /// cursors restart), ends the sessions of services and backends `new`
-    /// marks flushed and `old` did not, and refits the port pools. Returns
-    /// the sessions (not templates) the flush ended.
-    pub fn adopt(&mut self, old: &LbTables, new: &LbTables, reborn: &Reborn) -> u64 {
+    /// marks flushed and `old` did not (at `now_ms`, for their lifetimes),
+    /// and refits the port pools. Returns the sessions (not templates) the
+    /// flush ended.
+    pub fn adopt(&mut self, old: &LbTables, new: &LbTables, reborn: &Reborn, now_ms: u64) -> u64 {
         let (services, rules) = (new.services.len(), new.snat.len());
         self.conns.fit(new.backends.len(), &reborn.backends);
         self.live.fit(services, rules, reborn);
         self.pools.fit(services, rules, reborn);
         self.sessions.set_timeouts(new.sessions.timeouts);
-        let flushed = self.flush(old, new);
+        let flushed = self.flush(old, new, now_ms);
         let workers = self.pools.maker().worker_count;
         self.schedulers = new
             .services
@@ -45,7 +47,7 @@ impl FlowState {
 
     /// Ends the sessions of services and backends that `new` marks flushed
     /// and `old` did not (entries `old` did not have yet have no sessions).
-    fn flush(&mut self, old: &LbTables, new: &LbTables) -> u64 {
+    fn flush(&mut self, old: &LbTables, new: &LbTables, now_ms: u64) -> u64 {
         let newly = |now_flushed: bool, before: Option<bool>| now_flushed && before != Some(true);
         let services: Vec<bool> = new
             .services
@@ -87,15 +89,16 @@ impl FlowState {
         let mut held = Held { conns, pools, live };
         let mut flushed = 0u64;
         sessions.flush(
+            now_ms,
             |s| match s.origin() {
                 Origin::Service(id) => flagged(&services, id) || flagged(&backends, s.backend),
                 Origin::Snat(_) => false,
             },
-            |s| {
+            |s, lifetime| {
                 if s.state != ProtoState::Template {
                     flushed += 1;
                 }
-                held.release(s);
+                held.release(s, lifetime);
             },
         );
         flushed
@@ -121,6 +124,23 @@ impl FlowState {
                 .map(|c| u64::from(c.active) + u64::from(c.inactive))
                 .collect(),
             snat: self.live.snat.clone(),
+        }
+    }
+
+    /// How long each service's sessions lived, by service id (ms).
+    pub fn lifetimes(&self) -> &[Histogram] {
+        &self.live.lifetimes
+    }
+
+    /// Empties service `id`'s lifetimes, or every service's (`ipvsadm -Z`).
+    pub fn zero_lifetimes(&mut self, id: Option<u32>) {
+        let lifetimes = &mut self.live.lifetimes;
+        match id {
+            Some(i) => lifetimes
+                .get_mut(i as usize)
+                .into_iter()
+                .for_each(Histogram::clear),
+            None => lifetimes.iter_mut().for_each(Histogram::clear),
         }
     }
 

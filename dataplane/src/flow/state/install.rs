@@ -75,7 +75,7 @@ impl FlowState {
         if r.kind == RecordKind::Ended {
             if let Some(id) = existing {
                 if *self.sessions.get(id).outbound() == r.outbound {
-                    self.end(id);
+                    self.end(id, now);
                 }
             }
             return Ok(Installed::Ended);
@@ -111,7 +111,7 @@ impl FlowState {
         if let Some(id) = existing {
             // Another session of the same client endpoint: the peer's is
             // newer (checked first, so a refused record ends nothing).
-            self.end(id);
+            self.end(id, now);
         }
         let new = NewSession {
             origin,

@@ -1,0 +1,116 @@
+//! The way out for IPv6, the twin of `egress.rs`'s for IPv4: a packet for
+//! an IPv6 next hop on an interface is tagged for the interface's VLAN,
+//! given our MAC and the neighbour's, from the IPv6 neighbour table or a
+//! Neighbor Solicitation and a bounded wait (the same queue, retry gap and
+//! resolve timeout as ARP), and put in its port's TX buffer.
+//!
+//! The answer releases the packet wherever it arrives: a solicited
+//! advertisement to our address creates or completes the entry
+//! (`local6.rs`), and the neighbour is shared with the other workers.
+//! IPv6 is not forwarded yet (issue 20): the forwarding stage routes to an
+//! interface and next hop and calls [`Datapath::egress6`]; until then only
+//! the tests do.
+
+use std::net::Ipv6Addr;
+
+use super::egress::{Pending, TooBig};
+use super::{l2, Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::io::PacketIo;
+use crate::net::nd::{our_nd_frame_len, write_solicitation};
+use crate::net::neighbour::Resolution;
+use crate::rewrite::set_macs;
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Sends `pkt`, an IPv6 frame whose L2 header is that of `vlan`, out of
+    /// interface `iface` to the on-link neighbour `next`: the interface's
+    /// VLAN tag, our MAC, the neighbour's MAC, or a solicitation and a
+    /// wait. A packet too big for the egress port comes back (`Err`),
+    /// untouched, for the caller's Packet Too Big.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) fn egress6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        vlan: Option<u16>,
+        iface: u16,
+        next: Ipv6Addr,
+    ) -> Result<(), TooBig<P>> {
+        let t = cx.t;
+        let Some(i) = t.interfaces.get(usize::from(iface)) else {
+            self.drop(DropReason::NoRoute);
+            return Ok(());
+        };
+        let port = i.port;
+        let Some(our_mac) = t.port_mac(port) else {
+            self.drop(DropReason::NoRoute);
+            return Ok(());
+        };
+        if let Some(mtu) = self.egress.over_mtu(pkt.len(), vlan, port) {
+            return Err(TooBig { pkt, mtu });
+        }
+        // Without an address of ours on the link there is nothing to
+        // solicit from (RFC 4861 7.2.2), so the neighbour cannot be found.
+        if i.addrs6.is_empty() {
+            self.drop(DropReason::NdNoSourceAddress);
+            return Ok(());
+        }
+        if let Err(reason) = l2::set_vlan(&mut pkt, vlan, i.vlan) {
+            self.drop(reason);
+            return Ok(());
+        }
+        let resolution = self
+            .egress
+            .neighbours6
+            .resolve(next, Pending { pkt, port }, cx.now);
+        match resolution {
+            Resolution::Ready {
+                mac,
+                mut packet,
+                refresh,
+            } => {
+                set_macs(packet.pkt.data_mut(), our_mac, mac);
+                self.send(cx, port, packet.pkt);
+                if refresh {
+                    self.solicit(cx, iface, next);
+                }
+            }
+            Resolution::Queued { send_request } => {
+                if send_request {
+                    self.solicit(cx, iface, next);
+                }
+            }
+            Resolution::Dropped { reason, .. } => self.drop(reason),
+        }
+        Ok(())
+    }
+
+    /// Sends a Neighbor Solicitation for `target` on interface `iface`, to
+    /// its solicited-node group, from our address on that link. With no
+    /// free mbuf it waits for the next retry, as an ARP request does.
+    fn solicit<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        iface: u16,
+        target: Ipv6Addr,
+    ) {
+        let t = cx.t;
+        let Some(i) = t.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let (Some(mac), Some(src)) = (t.port_mac(i.port), t.source_address6(iface, target)) else {
+            return;
+        };
+        let Some(mut buf) = cx.io.alloc() else {
+            return;
+        };
+        if buf.append(our_nd_frame_len(i.vlan)).is_none() {
+            return;
+        }
+        if write_solicitation(buf.data_mut(), i.vlan, mac, src, target) {
+            self.counters.events.nd.solicitations_sent += 1;
+            self.send(cx, i.port, buf);
+        }
+    }
+}
