@@ -11,6 +11,7 @@
 //! header and hits the session, the two later ones take its decision from
 //! the fragment table (docs/fragments-and-mtu.md).
 
+use control::api::StatsReply;
 use etherparse::{IpFragOffset, Ipv4Header, PacketBuilder};
 
 use super::traffic::{
@@ -133,4 +134,41 @@ pub fn traffic(plan: &Plan, flows: &[Flow], seed: u64) -> Traffic {
         }
     }
     t
+}
+
+/// perfrun's check of a fragmented row's window (notes for the reader;
+/// none when clean): every datagram is a first fragment and two later
+/// ones, and the later ones must have taken their first's decision
+/// (`frag_forwarded`), not been held or refused. The two stats replies
+/// can fall between a datagram's fragments, hence the slack; and the
+/// worker's packet counters and its event counters are published
+/// separately (seen 1% apart on a loaded machine), hence 2% against TX.
+pub fn window_notes(s0: &StatsReply, s1: &StatsReply) -> Vec<String> {
+    let ev = |name: &str| {
+        let of = |s: &StatsReply| s.events.get(name).copied().unwrap_or(0);
+        of(s1).saturating_sub(of(s0))
+    };
+    let tx = {
+        let of = |s: &StatsReply| s.workers.first().map_or(0, |w| w.tx_packets);
+        of(s1).saturating_sub(of(s0))
+    };
+    let (first, later) = (ev("frag_first"), ev("frag_forwarded"));
+    let per = FRAGMENTS as u64;
+    let mut notes = Vec::new();
+    if first == 0 || later.abs_diff(first * (per - 1)) > 64 + later / 1000 {
+        notes.push(format!(
+            "fragments in window: {first} first, {later} later forwarded (want {} later per first)",
+            per - 1
+        ));
+    }
+    if (first + later).abs_diff(tx) > 64 + tx / 50 {
+        notes.push(format!(
+            "{tx} packets sent but {} fragments forwarded",
+            first + later
+        ));
+    }
+    if ev("frag_held") > 0 {
+        notes.push(format!("{} later fragments held", ev("frag_held")));
+    }
+    notes
 }

@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use control::api::StatsReply;
 use control::client::Client;
+use ferrolb_perf::bench::fragments;
 use ferrolb_perf::bench::report::{self, LbSample, Row};
 use ferrolb_perf::bench::traffic::{self, count_text, Mode, Plan, RunSetup, Traffic};
 use ferrolb_perf::bench::veth::{self, Generator, Veth};
@@ -747,7 +748,7 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
         }
         _ => {
             if plan.mode.fragmented() {
-                notes.extend(check_fragments(s0, s1));
+                notes.extend(fragments::window_notes(s0, s1));
             }
             if made > 0 {
                 notes.push(format!("{made} sessions created in window"));
@@ -760,42 +761,6 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
                 ));
             }
         }
-    }
-    notes
-}
-
-/// Fragmented rows: every datagram is a first fragment and two later
-/// ones, and the later ones must have taken their first's decision
-/// (`frag_forwarded`), not been held or refused. The two stats replies
-/// can fall between a datagram's fragments, hence the slack; and the
-/// worker's packet counters and its event counters are published
-/// separately (seen 1% apart on a loaded machine), hence 2% against TX.
-fn check_fragments(s0: &StatsReply, s1: &StatsReply) -> Vec<String> {
-    let ev = |name: &str| {
-        let of = |s: &StatsReply| s.events.get(name).copied().unwrap_or(0);
-        of(s1).saturating_sub(of(s0))
-    };
-    let tx = {
-        let of = |s: &StatsReply| s.workers.first().map_or(0, |w| w.tx_packets);
-        of(s1).saturating_sub(of(s0))
-    };
-    let (first, later) = (ev("frag_first"), ev("frag_forwarded"));
-    let per = ferrolb_perf::bench::fragments::FRAGMENTS as u64;
-    let mut notes = Vec::new();
-    if first == 0 || later.abs_diff(first * (per - 1)) > 64 + later / 1000 {
-        notes.push(format!(
-            "fragments in window: {first} first, {later} later forwarded (want {} later per first)",
-            per - 1
-        ));
-    }
-    if (first + later).abs_diff(tx) > 64 + tx / 50 {
-        notes.push(format!(
-            "{tx} packets sent but {} fragments forwarded",
-            first + later
-        ));
-    }
-    if ev("frag_held") > 0 {
-        notes.push(format!("{} later fragments held", ev("frag_held")));
     }
     notes
 }
