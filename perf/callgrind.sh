@@ -13,6 +13,8 @@
 # packet between the two (the set-up of the flows cancels out; the plain
 # figure divides it over the packets, so it moves a few percent with the
 # number of polls): the figure to compare cases by.
+# Cases are matched exactly (criterion's plain filter is a substring:
+# nat_established would also run fullnat_established).
 # Output files: target/callgrind/<case>.out (open with callgrind_annotate
 # or kcachegrind).
 set -euo pipefail
@@ -38,7 +40,7 @@ mkdir -p "$target/callgrind"
 # Calls and inclusive instructions of Pipeline::poll for case $1 run $2 s.
 poll_counts() {
   local out="$target/callgrind/$1-$2s.out"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time "$2" "$1" >/dev/null 2>&1
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time "$2" --exact "pipeline_poll32/$1" >/dev/null 2>&1
   python3 perf/tools/callgrind_calls.py "$out" 'Pipeline<P>::poll' |
     awk -F'\t' '{ split($2, c, "="); split($3, i, "="); print c[2], i[2] }'
 }
@@ -55,7 +57,7 @@ if [ "$slope" = 1 ]; then
 fi
 for c in "${cases[@]}"; do
   out="$target/callgrind/$c.out"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time 2 "$c" >/dev/null 2>&1
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time 2 --exact "pipeline_poll32/$c" >/dev/null 2>&1
   python3 perf/tools/callgrind_calls.py "$out" 'Pipeline<P>::poll' >"$out.poll"
   # One poll per 32 packets, but two (one per worker) in the redirected case.
   per=32

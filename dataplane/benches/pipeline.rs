@@ -9,143 +9,75 @@
 //! 32 packets: divide by 32 for ns per packet (`nat_redirected`: a poll of
 //! each of two workers for 32 packets that cross the redirect ring).
 //! `perf/callgrind.sh` counts instructions per packet instead.
+//!
+//! Cases: DR and NAT established flows (with a trace armed, and NAT with
+//! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
+//! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
+//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`); config and
+//! frames in `pipeline/frames.rs`.
+
+// The bench's own modules, beside it in pipeline/ (a bench's root file
+// looks for modules next to itself, hence the paths).
+#[path = "pipeline/fragments.rs"]
+mod fragments;
+#[path = "pipeline/frames.rs"]
+mod frames;
+#[path = "pipeline/fullnat.rs"]
+mod fullnat;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dataplane::buf::TestBuf;
-use dataplane::flow::TableConfig;
 use dataplane::io::MemoryIo;
 use dataplane::packet::{classify, Classified};
 use dataplane::pipeline::redirect::{mesh, RING_CAPACITY};
 use dataplane::pipeline::Pipeline;
-use dataplane::sched::SchedulerKind;
-use dataplane::tables::{
-    BackendSpec, Interface, LbConfig, LbTables, Mode, PortSetup, ServiceSpec, StaticRoute,
-};
-use dataplane::tuple::IpProto;
+use dataplane::tables::{LbTables, Mode};
 use dataplane::watch::{TraceRecord, TraceSpec, WatchSpec};
-use dataplane::wire::ethernet::MacAddr;
-use etherparse::PacketBuilder;
 use ferrolb_types::filter::{Filter, Side};
-use std::sync::atomic::AtomicU32;
+use frames::{client, config, reply, FLOWS};
 
-const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xaa];
-const ROUTER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
-const VIP: [u8; 4] = [192, 0, 2, 10];
-const FLOWS: u16 = 1000;
 const BURST: usize = 32;
 
-fn backend(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 1, 11 + i)
+/// Times `p.poll` over bursts of 32 taken in turn from `mix` (wrapping),
+/// on port 0 of `io`; one iteration is one poll. Returns the packets fed
+/// (none when the case was filtered out).
+fn measure(
+    c: &mut Criterion,
+    name: &str,
+    p: &mut Pipeline<TestBuf>,
+    io: &mut MemoryIo,
+    mix: &[TestBuf],
+) -> u64 {
+    let n = mix.len();
+    let mut at = 0;
+    let mut fed = 0u64;
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                io.rx[0].extend((0..BURST).map(|j| mix[(at + j) % n].clone()));
+                at = (at + BURST) % n;
+                fed += BURST as u64;
+                io.tx[0].clear();
+                let start = Instant::now();
+                black_box(p.poll(io, 0));
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    fed
 }
 
-fn backend_mac(i: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 1, 11 + i]
-}
-
-/// One port; clients behind a router, four backends on the link; a TCP and
-/// a UDP service on the VIP in `mode`.
-fn config(mode: Mode) -> LbConfig {
-    let rport = if mode == Mode::Nat { 8080 } else { 80 };
-    let service = |proto| ServiceSpec {
-        name: None,
-        vip: Ipv4Addr::from(VIP),
-        proto,
-        port: 80,
-        extra_ports: 0,
-        also_listen: Vec::new(),
-        one_packet: false,
-        mode,
-        scheduler: SchedulerKind::RoundRobin,
-        persistence: None,
-        pickup: false,
-        local_addrs: Vec::new(),
-        local_ports: (1024, 65535),
-        timeouts: None,
-        acl: Default::default(),
-        mss_clamp: None,
-        new_conn_rate: None,
-        client_rate: None,
-        toa: false,
-        proxy_protocol: None,
-        syn_proxy: false,
-        backends: (0..4)
-            .map(|i| BackendSpec {
-                addr: backend(i),
-                port: rport,
-                weight: 1,
-                u_threshold: 0,
-                l_threshold: 0,
-            })
-            .collect(),
-    };
-    let mut neighbours = vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr(ROUTER))];
-    neighbours.extend((0..4).map(|i| (backend(i), MacAddr(backend_mac(i)))));
-    LbConfig {
-        kernel: Vec::new(),
-        garp: Default::default(),
-        synproxy: Default::default(),
-        standby: Vec::new(),
-        ports: vec![PortSetup {
-            mac: MacAddr(OURS),
-            mtu: 1500,
-        }],
-        interfaces: vec![Interface {
-            port: 0,
-            vlan: None,
-            addrs: vec![
-                (Ipv4Addr::new(10, 0, 0, 1), 24),
-                (Ipv4Addr::new(10, 0, 1, 1), 24),
-            ],
-            addrs6: Vec::new(),
-        }],
-        routes: vec![StaticRoute {
-            prefix: Ipv4Addr::UNSPECIFIED,
-            len: 0,
-            via: Ipv4Addr::new(10, 0, 0, 254),
-        }],
-        neighbours,
-        services: vec![service(IpProto::TCP), service(IpProto::UDP)],
-        snat: Vec::new(),
-        sessions: TableConfig::default(),
-    }
-}
-
-/// Flow `k`'s client packet: even flows TCP (ACK, or SYN to open), odd UDP.
-fn client(k: u16, syn: bool) -> Vec<u8> {
-    let src = [198, 18, (k >> 8) as u8, k as u8];
-    let b = PacketBuilder::ethernet2(ROUTER, OURS).ipv4(src, VIP, 64);
-    let mut v = Vec::new();
-    if k % 2 == 0 {
-        let t = b.tcp(10_000 + k, 80, 1, 64240);
-        let t = if syn { t.syn() } else { t.ack(1) };
-        t.write(&mut v, if syn { b"" } else { b"abcdef" })
-    } else {
-        b.udp(10_000 + k, 80).write(&mut v, b"abcdefghijklmnopqr")
-    }
-    .expect("frame");
-    v
-}
-
-/// The reply to NAT flow `k`, from the backend rr gave it.
-fn reply(k: u16) -> Vec<u8> {
-    let i = ((k / 2) % 4) as u8;
-    let dst = [198, 18, (k >> 8) as u8, k as u8];
-    let b = PacketBuilder::ethernet2(backend_mac(i), OURS).ipv4(backend(i).octets(), dst, 64);
-    let mut v = Vec::new();
-    if k % 2 == 0 {
-        b.tcp(8080, 10_000 + k, 1, 64240)
-            .ack(1)
-            .write(&mut v, b"abcdef")
-    } else {
-        b.udp(8080, 10_000 + k).write(&mut v, b"abcdefghijklmnopqr")
-    }
-    .expect("frame");
-    v
+fn assert_no_drops(name: &str, p: &Pipeline<TestBuf>) {
+    let drops: u64 = p.counters().drops.iter().map(|(_, n)| n).sum();
+    assert_eq!(drops, 0, "{name}: drops {:?}", p.counters().drops);
 }
 
 fn poll_all(p: &mut Pipeline<TestBuf>, io: &mut MemoryIo) {
@@ -193,21 +125,7 @@ fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool, traced: 
     let mix: Vec<TestBuf> = order.iter().map(|&i| TestBuf::new(&mix[i])).collect();
     io.tx[0].clear();
     let sessions = p.counters().events.sessions_created;
-    let mut at = 0;
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                io.rx[0].extend((0..BURST).map(|j| mix[(at + j) % n].clone()));
-                at = (at + BURST) % n;
-                io.tx[0].clear();
-                let start = Instant::now();
-                black_box(p.poll(&mut io, 0));
-                timed += start.elapsed();
-            }
-            timed
-        })
-    });
+    measure(c, name, &mut p, &mut io, &mix);
     // Every packet went out and no session was made: the bench measured
     // established flows only.
     assert_eq!(
@@ -215,8 +133,7 @@ fn bench_mode(c: &mut Criterion, name: &str, mode: Mode, replies: bool, traced: 
         sessions,
         "{name}: sessions made"
     );
-    let drops: u64 = p.counters().drops.iter().map(|(_, n)| n).sum();
-    assert_eq!(drops, 0, "{name}: drops {:?}", p.counters().drops);
+    assert_no_drops(name, &p);
     if let Some(r) = records {
         assert!(r.try_recv().is_err(), "{name}: the filter matched nothing");
     }
@@ -313,6 +230,9 @@ fn pipeline(c: &mut Criterion) {
     bench_mode(c, "pipeline_poll32/nat_trace_armed", Mode::Nat, true, true);
     bench_redirected(c);
     bench_syn_proxy(c);
+    fragments::bench_nat_udp_fragments(c);
+    fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_established", false);
+    fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_spliced", true);
 }
 
 /// SYNs to a `syn_proxy` NAT service: each answered with a cookie SYN-ACK

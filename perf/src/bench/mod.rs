@@ -2,8 +2,10 @@
 //! traffic and configs per mode and flow count, and the results' table,
 //! JSON and chart. See README.md, "Performance".
 
+pub mod fragments;
 pub mod report;
 pub mod traffic;
+pub mod veth;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@ use std::path::Path;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
+use super::fragments;
 use super::report::{self, LbSample, Row};
 use super::traffic::{self, Mode, RunSetup};
 
@@ -77,8 +78,8 @@ fn every_frame_is_valid_and_60_bytes_and_flows_are_distinct() {
     for mode in Mode::ALL {
         let plan = traffic::plan(mode, 1000);
         let t = traffic::traffic(&plan, 1);
-        if mode == Mode::Snat {
-            continue; // snat_replies_cover_the_pool
+        if mode == Mode::Snat || mode.fragmented() {
+            continue; // snat_replies_cover_the_pool, fragments_reassemble...
         }
         let mut tuples = HashSet::new();
         for f in &t.client {
@@ -214,6 +215,7 @@ fn row(mode: Mode, flows: usize, mpps: f64, io: f64, macswap: f64) -> Row {
     Row {
         mode,
         flows,
+        ports: None,
         lb: LbSample {
             tx_mpps: mpps,
             ..Default::default()
@@ -335,4 +337,137 @@ fn snat_replies_cover_the_pool_and_outbound_matches_prime() {
         assert!(plan.laddrs_tcp.contains(&sip));
         assert!(replies.insert((r, sip, sport)));
     }
+}
+
+/// A reassembled UDP datagram: (src, sport, dst, dport, payload).
+type Datagram = ([u8; 4], u16, [u8; 4], u16, Vec<u8>);
+
+/// Reassembles `frames` (fragments of one datagram each, in order, next to
+/// each other) and decodes each datagram as `decode` does, checking each
+/// fragment's IPv4 header on the way: (src, sport, dst, dport, UDP payload).
+fn reassemble(frames: &[Vec<u8>]) -> Vec<Datagram> {
+    use etherparse::Ipv4HeaderSlice;
+    let mut out = Vec::new();
+    let mut l4: Vec<u8> = Vec::new();
+    let mut first: Option<etherparse::Ipv4Header> = None;
+    for f in frames {
+        let h = Ipv4HeaderSlice::from_slice(&f[14..])
+            .expect("IPv4")
+            .to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
+        assert!(f.len() - 14 <= fragments::FRAGMENT_MTU, "fits the MTU");
+        assert_eq!(usize::from(h.total_len), f.len() - 14);
+        let offset = usize::from(h.fragment_offset.value()) * 8;
+        if offset == 0 {
+            assert!(first.is_none() && l4.is_empty(), "a datagram left open");
+            assert!(h.more_fragments, "the first fragment has more behind it");
+            first = Some(h.clone());
+        }
+        let head = first.as_ref().expect("a later fragment after its first");
+        assert_eq!(
+            (h.identification, h.source, h.destination),
+            (head.identification, head.source, head.destination),
+            "fragments of one datagram"
+        );
+        assert_eq!(offset, l4.len(), "in order, no gap, no overlap");
+        l4.extend_from_slice(&f[34..]);
+        if !h.more_fragments {
+            let mut whole = head.clone();
+            whole.more_fragments = false;
+            whole.set_payload_len(l4.len()).expect("fits");
+            let u = etherparse::UdpHeaderSlice::from_slice(&l4)
+                .expect("UDP")
+                .to_header();
+            assert_eq!(usize::from(u.length), l4.len());
+            assert_eq!(
+                u.checksum,
+                u.calc_checksum_ipv4(&whole, &l4[8..])
+                    .expect("udp checksum"),
+                "the UDP checksum covers the whole datagram"
+            );
+            out.push((
+                whole.source,
+                u.source_port,
+                whole.destination,
+                u.destination_port,
+                l4[8..].to_vec(),
+            ));
+            l4.clear();
+            first = None;
+        }
+    }
+    assert!(first.is_none(), "the last datagram is whole");
+    out
+}
+
+#[test]
+fn fragments_reassemble_into_the_flows_datagrams() {
+    for mode in [Mode::NatFrag, Mode::FullnatFrag] {
+        let plan = traffic::plan(mode, 1000);
+        assert_eq!((plan.tcp_flows, plan.udp_flows), (0, 1000), "{mode:?}");
+        let t = traffic::traffic(&plan, 2);
+        assert_eq!(t.prime.len(), 1000);
+        assert_eq!(t.client.len(), 1000 * fragments::FRAGMENTS, "{mode:?}");
+        assert_eq!(t.servers.len(), 1000 * fragments::FRAGMENTS, "{mode:?}");
+        // Two full-size fragments and a short last one.
+        let sizes: Vec<usize> = t.client[..3].iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1514, 1514, 14 + 20 + 48]);
+        let client = reassemble(&t.client);
+        for (p, (src, sport, dst, dport, data)) in t.prime.iter().zip(&client) {
+            let (tcp, psrc, psport, pdst, pdport, _) = decode(p);
+            assert!(!tcp);
+            assert_eq!((psrc, psport, pdst, pdport), (*src, *sport, *dst, *dport));
+            assert_eq!(data.len(), fragments::DATAGRAM_BYTES);
+        }
+        let replies = reassemble(&t.servers);
+        let mut tuples = HashSet::new();
+        for (k, (rip, rport, dst, dport, data)) in replies.iter().enumerate() {
+            assert_eq!(*rport, traffic::RPORT);
+            assert_eq!(data.len(), fragments::DATAGRAM_BYTES);
+            assert!(
+                tuples.insert((*rip, *dst, *dport)),
+                "{mode:?}: a reply twice"
+            );
+            if mode == Mode::NatFrag {
+                // rr: flow k's reply from backend k mod 4 to its client.
+                assert_eq!(*rip, plan.backends[k % traffic::BACKENDS]);
+                assert_eq!((*dst, *dport), (client[k].0, client[k].1));
+            } else {
+                assert!(plan.laddrs_udp.contains(dst));
+                assert!((plan.ports.0..=plan.ports.1).contains(dport));
+            }
+        }
+    }
+}
+
+#[test]
+fn veth_drivers_devices_and_generator_totals() {
+    use super::veth;
+    assert_eq!(
+        veth::parse_drivers("af_xdp, af_packet,af_xdp").unwrap(),
+        vec!["af_xdp", "af_packet"]
+    );
+    assert!(veth::parse_drivers("af_pcap").is_err());
+    assert_eq!(veth::device("af_xdp", 1, "d0"), "net_af_xdp1,iface=d0");
+    assert_eq!(
+        veth::device("af_packet", 2, "d1"),
+        "net_af_packet2,iface=d1,framecnt=4096"
+    );
+    let out = "\
+  ---------------------- Forward statistics for port 0  ----------------------
+  RX-packets: 500            RX-dropped: 0             RX-total: 500
+  TX-packets: 0              TX-dropped: 0             TX-total: 0
+  ---------------------- Forward statistics for port 1  ----------------------
+  RX-packets: 0              RX-dropped: 0             RX-total: 0
+  TX-packets: 391010         TX-dropped: 0             TX-total: 391010
+";
+    assert_eq!(veth::generator_tx(out), Some(391_010));
+    assert_eq!(veth::generator_tx("nothing"), None);
+    let mut r = row(Mode::Dr, 1000, 1.0, 2.0, 2.0);
+    assert_eq!(r.label(), "dr");
+    assert!(r.target().is_some());
+    r.ports = Some("af_xdp");
+    assert_eq!(r.label(), "dr@af_xdp");
+    assert_eq!(r.target(), None, "veth rows have no ratio target");
+    assert!(report::table(&[r]).contains("dr@af_xdp"));
 }

@@ -4,7 +4,9 @@
 //!
 //! Every frame is 60 bytes (64 on the wire with the FCS). Flows are half TCP
 //! (ACK with 6 data bytes), half UDP (18 data bytes), in an order shuffled
-//! from the seed. Ports, as ferrolb numbers them:
+//! from the seed. The fragmented rows (`nat-frag`, `fullnat-frag`) are the
+//! exception: UDP only, each looped datagram in three fragments of up to
+//! 1514 bytes (`super::fragments`). Ports, as ferrolb numbers them:
 //!
 //! * 0 `prime`: the opening packet of every flow (TCP SYN, UDP datagram), in
 //!   flow order, read once from the file (not looped): it creates the
@@ -45,6 +47,11 @@ pub enum Mode {
     Fullnat,
     /// Established outbound SNAT flows and their replies.
     Snat,
+    /// Established UDP flows through NAT whose datagrams (both ways)
+    /// arrive in fragments (`bench::fragments`, issue 24).
+    NatFrag,
+    /// The same through FULLNAT.
+    FullnatFrag,
     /// New flows: SYNs, each one a new NAT session.
     SynNat,
     /// New flows: SYNs, each a new FULLNAT session with a local port.
@@ -60,13 +67,15 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 11] = [
+    pub const ALL: [Mode; 13] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Tun,
         Mode::Nat,
         Mode::Fullnat,
         Mode::Snat,
+        Mode::NatFrag,
+        Mode::FullnatFrag,
         Mode::SynNat,
         Mode::SynFullnat,
         Mode::SynNatSync,
@@ -82,6 +91,8 @@ impl Mode {
             Mode::Nat => "nat",
             Mode::Fullnat => "fullnat",
             Mode::Snat => "snat",
+            Mode::NatFrag => "nat-frag",
+            Mode::FullnatFrag => "fullnat-frag",
             Mode::SynNat => "syn-nat",
             Mode::SynFullnat => "syn-fullnat",
             Mode::SynNatSync => "syn-nat+sync",
@@ -98,6 +109,8 @@ impl Mode {
                 out.extend(Mode::ALL);
             } else if word == "syn" {
                 out.extend([Mode::SynNat, Mode::SynFullnat]);
+            } else if word == "frag" {
+                out.extend([Mode::NatFrag, Mode::FullnatFrag]);
             } else if word == "syn-sync" {
                 out.extend([
                     Mode::SynNat,
@@ -110,7 +123,7 @@ impl Mode {
                     Some(&m) => out.push(m),
                     None => {
                         return Err(format!(
-                            "unknown mode {word:?}: one of all, syn, {}",
+                            "unknown mode {word:?}: one of all, syn, syn-sync, frag, {}",
                             Mode::ALL.map(Mode::name).join(", ")
                         ))
                     }
@@ -127,7 +140,15 @@ impl Mode {
 
     /// Whether the servers send replies through the balancer.
     pub fn has_replies(self) -> bool {
-        matches!(self, Mode::Nat | Mode::Fullnat | Mode::Snat)
+        matches!(
+            self,
+            Mode::Nat | Mode::Fullnat | Mode::Snat | Mode::NatFrag | Mode::FullnatFrag
+        )
+    }
+
+    /// Whether the looped datagrams arrive in fragments (UDP only).
+    pub fn fragmented(self) -> bool {
+        matches!(self, Mode::NatFrag | Mode::FullnatFrag)
     }
 
     /// Whether ferrolb's run has a `prime` port, read once: the opening
@@ -172,8 +193,8 @@ impl Mode {
             Mode::L2fwd | Mode::Snat => None,
             Mode::Dr => Some("dr"),
             Mode::Tun => Some("tun"),
-            Mode::Nat | Mode::SynNat | Mode::SynProxy => Some("nat"),
-            Mode::Fullnat | Mode::SynFullnat => Some("fullnat"),
+            Mode::Nat | Mode::NatFrag | Mode::SynNat | Mode::SynProxy => Some("nat"),
+            Mode::Fullnat | Mode::FullnatFrag | Mode::SynFullnat => Some("fullnat"),
             Mode::SynNatSync | Mode::SynFullnatSync => None,
         }
     }
@@ -314,6 +335,23 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.laddrs_tcp = (0..addrs).map(|i| [198, 51, 100, 1 + i as u8]).collect();
             p.tcp_flows = m * SNAT_REMOTES / 2;
             p.udp_flows = m * SNAT_REMOTES / 2;
+        }
+        Mode::NatFrag => {
+            // UDP only: the UDP service alone.
+            p.tcp_flows = 0;
+            p.udp_flows = flows;
+        }
+        Mode::FullnatFrag => {
+            // UDP only, its pool exactly full (as FULLNAT's, for one service).
+            let m = (flows / BACKENDS).max(1);
+            let mut addrs = m.div_ceil(64_000);
+            while m % addrs != 0 {
+                addrs += 1;
+            }
+            p.ports = (1024, 1024 + (m / addrs) as u16 - 1);
+            p.laddrs_udp = laddrs(1, addrs);
+            p.tcp_flows = 0;
+            p.udp_flows = m * BACKENDS;
         }
         Mode::SynProxy => {
             // SYNs only: the TCP service alone.
@@ -509,6 +547,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
     };
     match plan.mode.base() {
         Mode::Snat => return snat_traffic(plan, &flows, seed),
+        Mode::NatFrag | Mode::FullnatFrag => return super::fragments::traffic(plan, &flows, seed),
         Mode::SynNat | Mode::SynFullnat => {
             t.prime = flows
                 .iter()
@@ -623,19 +662,30 @@ pub const INSIDE_MAC: Mac = [2, 0, 0, 0, 1, 254];
 /// Every (backend, local address, local port) of both FULLNAT pools as a
 /// reply from the backend, in an order shuffled from the seed.
 pub fn fullnat_replies(plan: &Plan, seed: u64) -> Vec<Vec<u8>> {
+    fullnat_reply_tuples(plan, seed)
+        .into_iter()
+        .map(|(tcp, rip, lip, lport)| {
+            frame(
+                tcp,
+                (backend_mac(rip), SERVERS_PORT_MAC),
+                (rip, RPORT),
+                (lip, lport),
+                u32::from(lport),
+                false,
+            )
+        })
+        .collect()
+}
+
+/// The replies of [`fullnat_replies`] as (TCP, backend, local address,
+/// local port), in the same shuffled order.
+pub fn fullnat_reply_tuples(plan: &Plan, seed: u64) -> Vec<(bool, [u8; 4], [u8; 4], u16)> {
     let mut out = Vec::with_capacity(plan.flows());
     for (tcp, laddrs) in [(true, &plan.laddrs_tcp), (false, &plan.laddrs_udp)] {
         for &rip in &plan.backends {
             for &lip in laddrs {
                 for lport in plan.ports.0..=plan.ports.1 {
-                    out.push(frame(
-                        tcp,
-                        (backend_mac(rip), SERVERS_PORT_MAC),
-                        (rip, RPORT),
-                        (lip, lport),
-                        u32::from(lport),
-                        false,
-                    ));
+                    out.push((tcp, rip, lip, lport));
                 }
             }
         }
@@ -751,6 +801,7 @@ pub fn config(plan: &Plan, run: &RunSetup) -> String {
     }
     let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode.base() {
         Mode::SynNat | Mode::SynFullnat | Mode::SynProxy => &[("tcp", &plan.laddrs_tcp)],
+        Mode::NatFrag | Mode::FullnatFrag => &[("udp", &plan.laddrs_udp)],
         _ => &[("tcp", &plan.laddrs_tcp), ("udp", &plan.laddrs_udp)],
     };
     for (proto, laddrs) in protos {

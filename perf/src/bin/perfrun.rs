@@ -20,16 +20,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use control::api::StatsReply;
 use control::client::Client;
+use ferrolb_perf::bench::fragments;
 use ferrolb_perf::bench::report::{self, LbSample, Row};
 use ferrolb_perf::bench::traffic::{self, count_text, Mode, Plan, RunSetup, Traffic};
+use ferrolb_perf::bench::veth::{self, Generator, Veth};
 use ferrolb_perf::pcap;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
-    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat, syn-nat,
-    /// syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
+    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat,
+    /// nat-frag, fullnat-frag (frag = both: UDP datagrams in fragments),
+    /// syn-nat, syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
     /// syn-fullnat+sync (syn-sync = the four SYN rows).
     #[arg(long, default_value = "all")]
     modes: String,
@@ -68,6 +71,41 @@ struct Args {
     /// The forwarding core: ferrolb's one worker, testpmd's one forwarding lcore.
     #[arg(long, default_value_t = 1)]
     core: usize,
+    /// Run the rows on veth pairs in a namespace instead of pcap vdevs,
+    /// once per driver given (af_xdp, af_packet), with a testpmd generator
+    /// replaying the client pcap into them (bench/veth.rs; root; l2fwd,
+    /// dr and tun rows only).
+    #[arg(long)]
+    veth: Option<String>,
+    /// The generator's driver on `g0` with --veth, the same for every row
+    /// (af_packet or af_xdp).
+    #[arg(long, default_value = "af_packet")]
+    veth_generator: String,
+}
+
+/// Where a row's forwarding ports are: the pcap vdevs, or a veth pair
+/// per port with this driver.
+#[derive(Clone, Copy)]
+enum Ports<'a> {
+    Pcap,
+    Veth(&'a Veth, &'static str),
+}
+
+impl Ports<'_> {
+    fn driver(&self) -> Option<&'static str> {
+        match self {
+            Ports::Pcap => None,
+            Ports::Veth(_, d) => Some(d),
+        }
+    }
+
+    /// `program` run where the ports are (the namespace for veths).
+    fn command(&self, program: &Path) -> Command {
+        match self {
+            Ports::Pcap => Command::new(program),
+            Ports::Veth(v, _) => v.command(program),
+        }
+    }
 }
 
 /// Bytes of DPDK memory per mbuf. Under `--no-huge` the memory is 4 KiB
@@ -112,6 +150,38 @@ fn main() -> Result<()> {
         bytes_per_session
     );
 
+    let drivers = match &args.veth {
+        Some(text) => veth::parse_drivers(text).map_err(|e| anyhow!(e))?,
+        None => Vec::new(),
+    };
+    if veth::parse_drivers(&args.veth_generator)
+        .map_err(|e| anyhow!(e))?
+        .len()
+        != 1
+    {
+        bail!("--veth-generator: one of af_packet, af_xdp");
+    }
+    if !drivers.is_empty() {
+        if let Some(m) = modes
+            .iter()
+            .find(|m| !matches!(m, Mode::L2fwd | Mode::Dr | Mode::Tun))
+        {
+            bail!(
+                "--veth runs l2fwd, dr and tun rows only (the generator sends client frames), not {}",
+                m.name()
+            );
+        }
+    }
+    let namespace = if drivers.is_empty() {
+        None
+    } else {
+        let ns = format!("perfrun-{}", std::process::id());
+        Some(Veth::up(&ns).map_err(|e| anyhow!("veth namespace: {e}"))?)
+    };
+    let port_kinds: Vec<Ports> = match &namespace {
+        Some(v) => drivers.iter().map(|d| Ports::Veth(v, d)).collect(),
+        None => vec![Ports::Pcap],
+    };
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for &mode in &modes {
@@ -128,26 +198,32 @@ fn main() -> Result<()> {
             }
             done.push(count);
             let plan = traffic::plan(mode, count);
-            let row = match run_row(&args, &out, &ferrolb, &plan) {
-                Ok(row) => row,
-                Err(e) => {
-                    let what = format!("{} {}", mode.name(), count_text(count));
-                    eprintln!("perfrun: {what} failed: {e:#}");
-                    failed.push(what);
-                    continue;
-                }
-            };
-            println!(
-                "  {} {}: {:.2} Mpps (testpmd io {}, macswap {})",
-                mode.name(),
-                count_text(row.flows),
-                row.lb.tx_mpps,
-                row.io_mpps.map_or("-".into(), |v| format!("{v:.2}")),
-                row.macswap_mpps.map_or("-".into(), |v| format!("{v:.2}"))
-            );
-            rows.push(row);
+            for &ports in &port_kinds {
+                let row = match run_row(&args, &out, &ferrolb, &plan, ports) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        let mut what = format!("{} {}", mode.name(), count_text(count));
+                        if let Some(d) = ports.driver() {
+                            what.push_str(&format!(" on {d}"));
+                        }
+                        eprintln!("perfrun: {what} failed: {e:#}");
+                        failed.push(what);
+                        continue;
+                    }
+                };
+                println!(
+                    "  {} {}: {:.2} Mpps (testpmd io {}, macswap {})",
+                    row.label(),
+                    count_text(row.flows),
+                    row.lb.tx_mpps,
+                    row.io_mpps.map_or("-".into(), |v| format!("{v:.2}")),
+                    row.macswap_mpps.map_or("-".into(), |v| format!("{v:.2}"))
+                );
+                rows.push(row);
+            }
         }
     }
+    drop(namespace);
 
     let table = report::table(&rows);
     println!("\n{table}");
@@ -252,8 +328,15 @@ fn pcaps(out: &Path, plan: &Plan, seed: u64) -> Result<Pcaps> {
 }
 
 /// The forwarding ports as (name, devargs), identical for ferrolb and
-/// testpmd: client (looped), servers (looped replies, or a sink).
-fn forwarding_ports(p: &Pcaps) -> Vec<(String, String)> {
+/// testpmd: client (looped), servers (looped replies, or a sink); or the
+/// veths `d0` and `d1`.
+fn forwarding_ports(p: &Pcaps, ports: Ports) -> Vec<(String, String)> {
+    if let Ports::Veth(_, driver) = ports {
+        return vec![
+            ("client".into(), veth::device(driver, 1, "d0")),
+            ("servers".into(), veth::device(driver, 2, "d1")),
+        ];
+    }
     let client = format!("net_pcap1,rx_pcap={},infinite_rx=1", p.client.display());
     let servers = match &p.servers {
         Some(s) => format!("net_pcap2,rx_pcap={},infinite_rx=1", s.display()),
@@ -262,7 +345,7 @@ fn forwarding_ports(p: &Pcaps) -> Vec<(String, String)> {
     vec![("client".into(), client), ("servers".into(), servers)]
 }
 
-fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan) -> Result<Row> {
+fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan, ports: Ports) -> Result<Row> {
     let pcaps = pcaps(out, plan, args.seed)?;
     let mbufs = (pcaps.looped + 32_768) as u64;
     let mem_mb = (mbufs * MBUF_BYTES).div_ceil(1 << 20) + 1024;
@@ -278,8 +361,28 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan) -> Result<Row> 
     let (mut io, mut macswap) = (Vec::new(), Vec::new());
     let mut notes = Vec::new();
     let mut clean = true;
+    let label = match ports.driver() {
+        Some(d) => format!("{}@{d}", plan.mode.name()),
+        None => plan.mode.name().to_string(),
+    };
+    let generator = match ports {
+        Ports::Veth(v, _) => Some(
+            Generator::start(
+                v,
+                &args.veth_generator,
+                &args.testpmd,
+                &pcaps.client,
+                args.main_core,
+                &eal_args(mem_mb, &file_prefix(&format!("{label}-gen"))),
+                mbufs,
+                &logs.join(format!("{label}-{}.generator.log", count_text(plan.asked))),
+            )
+            .map_err(|e| anyhow!(e))?,
+        ),
+        Ports::Pcap => None,
+    };
     for rep in 0..args.repeat {
-        let tag = format!("{}-{}-{rep}", plan.mode.name(), count_text(plan.asked));
+        let tag = format!("{label}-{}-{rep}", count_text(plan.asked));
         let (sample, mut n) = run_ferrolb(
             args,
             &logs,
@@ -291,13 +394,15 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan) -> Result<Row> 
                 mbufs: lb_mbufs,
                 mb: lb_mem_mb,
             },
+            ports,
         )?;
         clean &= n.is_empty();
         notes.append(&mut n);
         lb_samples.push(sample);
         if !args.no_testpmd {
             for (mode, into) in [("io", &mut io), ("macswap", &mut macswap)] {
-                match run_testpmd(args, &logs, &tag, mode, &pcaps, mbufs, mem_mb) {
+                let memory = Memory { mbufs, mb: mem_mb };
+                match run_testpmd(args, &logs, &tag, mode, &pcaps, memory, ports) {
                     Ok(v) => into.push(v),
                     Err(e) => notes.push(format!("testpmd {mode}: {e:#}")),
                 }
@@ -306,10 +411,17 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan) -> Result<Row> 
     }
     notes.sort();
     notes.dedup();
+    if let Some(g) = generator {
+        match g.stop() {
+            Some(rate) => notes.push(format!("generator sent {rate:.2} Mpps")),
+            None => notes.push("generator's rate unknown".into()),
+        }
+    }
     let lb = report::median_sample(&lb_samples).unwrap_or_default();
     Ok(Row {
         mode: plan.mode,
         flows: plan.flows(),
+        ports: ports.driver(),
         lb,
         io_mpps: report::median(&io),
         macswap_mpps: report::median(&macswap),
@@ -348,6 +460,9 @@ struct Memory {
     mb: u64,
 }
 
+// The row's context, its files and its ports: one more than clippy's
+// seven, and each used.
+#[allow(clippy::too_many_arguments)]
 fn run_ferrolb(
     args: &Args,
     logs: &Path,
@@ -356,13 +471,14 @@ fn run_ferrolb(
     plan: &Plan,
     pcaps: &Pcaps,
     memory: Memory,
+    ports: Ports,
 ) -> Result<(LbSample, Vec<String>)> {
     let Memory { mbufs, mb: mem_mb } = memory;
     let socket = logs.join(format!("{tag}.sock"));
     let _ = std::fs::remove_file(&socket);
-    let mut ports: Vec<(String, String, [u8; 6])> = Vec::new();
+    let mut devices: Vec<(String, String, [u8; 6])> = Vec::new();
     if let Some(prime) = &pcaps.prime {
-        ports.push((
+        devices.push((
             "prime".into(),
             format!("net_pcap0,rx_pcap={}", prime.display()),
             traffic::PRIME_MAC,
@@ -376,10 +492,10 @@ fn run_ferrolb(
             ("servers".to_string(), "net_null0,no-rx=1".to_string()),
         ]
     } else {
-        forwarding_ports(pcaps)
+        forwarding_ports(pcaps, ports)
     };
     for ((name, dev), mac) in forwarding.into_iter().zip(macs) {
-        ports.push((name, dev, mac));
+        devices.push((name, dev, mac));
     }
     let mut eal = eal_args(mem_mb, &file_prefix(tag));
     eal.extend(["-l".to_string(), args.main_core.to_string()]);
@@ -388,14 +504,15 @@ fn run_ferrolb(
         socket: socket.display().to_string(),
         core: args.core,
         mbufs: u32::try_from(mbufs).context("too many mbufs")?,
-        ports,
+        ports: devices,
         sync: sync_ports(),
     };
     let cfg_path = logs.join(format!("{tag}.toml"));
     std::fs::write(&cfg_path, traffic::config(plan, &setup))?;
     let log_path = logs.join(format!("{tag}.ferrolb.log"));
     let log = std::fs::File::create(&log_path)?;
-    let mut child = Command::new(ferrolb)
+    let mut child = ports
+        .command(ferrolb)
         .arg("-c")
         .arg(&cfg_path)
         .stdout(log.try_clone()?)
@@ -630,6 +747,9 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
             }
         }
         _ => {
+            if plan.mode.fragmented() {
+                notes.extend(fragments::window_notes(s0, s1));
+            }
             if made > 0 {
                 notes.push(format!("{made} sessions created in window"));
             }
@@ -651,14 +771,15 @@ fn run_testpmd(
     tag: &str,
     fwd: &str,
     pcaps: &Pcaps,
-    mbufs: u64,
-    mem_mb: u64,
+    memory: Memory,
+    ports: Ports,
 ) -> Result<f64> {
-    let mut cmd = Command::new(&args.testpmd);
+    let Memory { mbufs, mb: mem_mb } = memory;
+    let mut cmd = ports.command(Path::new(&args.testpmd));
     cmd.args(["-l", &format!("{},{}", args.main_core, args.core)])
         .args(["--main-lcore", &args.main_core.to_string()])
         .args(eal_args(mem_mb, &file_prefix(&format!("{tag}-tp-{fwd}"))));
-    for (_, dev) in forwarding_ports(pcaps) {
+    for (_, dev) in forwarding_ports(pcaps, ports) {
         cmd.arg(format!("--vdev={dev}"));
     }
     cmd.args([
