@@ -147,4 +147,3 @@ fn check_ipv4(p: &[u8], what: &str) -> Result<(), String> {
     }
     Ok(())
 }
-
