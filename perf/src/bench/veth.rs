@@ -107,8 +107,20 @@ impl Drop for Veth {
     }
 }
 
+/// How to run the generator: testpmd (`testpmd`, with `eal` and `mbufs`)
+/// replaying `pcap` into `g0` through a `driver` port, both lcores on
+/// `core`.
+pub struct GeneratorSpec<'a> {
+    pub driver: &'a str,
+    pub testpmd: &'a str,
+    pub pcap: &'a Path,
+    pub core: usize,
+    pub eal: Vec<String>,
+    pub mbufs: u64,
+}
+
 /// The generator: testpmd io from `client.pcap` (looped from memory) into
-/// `g0` through a `driver` port, both lcores on `core`.
+/// `g0` (see [`GeneratorSpec`]).
 pub struct Generator {
     child: Child,
     started: Instant,
@@ -116,17 +128,15 @@ pub struct Generator {
 }
 
 impl Generator {
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        veth: &Veth,
-        driver: &str,
-        testpmd: &str,
-        pcap: &Path,
-        core: usize,
-        eal: &[String],
-        mbufs: u64,
-        log: &Path,
-    ) -> Result<Generator, String> {
+    pub fn start(veth: &Veth, spec: &GeneratorSpec<'_>, log: &Path) -> Result<Generator, String> {
+        let GeneratorSpec {
+            driver,
+            testpmd,
+            pcap,
+            core,
+            ref eal,
+            mbufs,
+        } = *spec;
         let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         // stdbuf: testpmd's stdout to a file is block-buffered, and the

@@ -23,7 +23,7 @@ use control::client::Client;
 use ferrolb_perf::bench::fragments;
 use ferrolb_perf::bench::report::{self, LbSample, Row};
 use ferrolb_perf::bench::traffic::{self, count_text, Mode, Plan, RunSetup, Traffic};
-use ferrolb_perf::bench::veth::{self, Generator, Veth};
+use ferrolb_perf::bench::veth::{self, Generator, GeneratorSpec, Veth};
 use ferrolb_perf::pcap;
 use serde_json::json;
 
@@ -369,12 +369,14 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan, ports: Ports) -
         Ports::Veth(v, _) => Some(
             Generator::start(
                 v,
-                &args.veth_generator,
-                &args.testpmd,
-                &pcaps.client,
-                args.main_core,
-                &eal_args(mem_mb, &file_prefix(&format!("{label}-gen"))),
-                mbufs,
+                &GeneratorSpec {
+                    driver: &args.veth_generator,
+                    testpmd: &args.testpmd,
+                    pcap: &pcaps.client,
+                    core: args.main_core,
+                    eal: eal_args(mem_mb, &file_prefix(&format!("{label}-gen"))),
+                    mbufs,
+                },
                 &logs.join(format!("{label}-{}.generator.log", count_text(plan.asked))),
             )
             .map_err(|e| anyhow!(e))?,
