@@ -95,6 +95,14 @@ impl<P: PacketBuf> Datapath<P> {
         if spec.proxy_protocol != Some(ProxyVersion::V2) {
             return None;
         }
+        if meta.fragment.is_some() {
+            // The header would have to go into the first fragment and every
+            // later one move by its 28 bytes, which fragment offsets (8-byte
+            // units) cannot say: it takes reassembly, which ferrolb does not
+            // do. The datagram goes on whole, without the header.
+            self.counters.events.proxy_v2_fragmented += 1;
+            return None;
+        }
         let ends = Endpoints {
             src: (meta.tuple.src, meta.tuple.src_port),
             dst: (meta.tuple.dst, meta.tuple.dst_port),

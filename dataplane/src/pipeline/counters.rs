@@ -130,6 +130,9 @@ pub struct Events {
     pub proxy_v2_added: u64,
     /// ... that did not: no tailroom, or past the MTU.
     pub proxy_v2_no_room: u64,
+    /// ... that did not: the first datagram came in fragments (the header
+    /// needs reassembly, which ferrolb does not do).
+    pub proxy_v2_fragmented: u64,
     /// TCP sessions' first client segments that got the PROXY header.
     pub proxy_tcp_added: u64,
     /// ... retransmissions of that segment, which got it again.
@@ -310,6 +313,7 @@ impl Events {
             ("toa_no_room", self.toa_no_room),
             ("proxy_v2_added", self.proxy_v2_added),
             ("proxy_v2_no_room", self.proxy_v2_no_room),
+            ("proxy_v2_fragmented", self.proxy_v2_fragmented),
             ("proxy_tcp_added", self.proxy_tcp_added),
             ("proxy_tcp_resent", self.proxy_tcp_resent),
             ("proxy_tcp_mss_lowered", self.proxy_tcp_mss_lowered),
@@ -370,6 +374,7 @@ impl Events {
         self.toa_no_room += o.toa_no_room;
         self.proxy_v2_added += o.proxy_v2_added;
         self.proxy_v2_no_room += o.proxy_v2_no_room;
+        self.proxy_v2_fragmented += o.proxy_v2_fragmented;
         self.proxy_tcp_added += o.proxy_tcp_added;
         self.proxy_tcp_resent += o.proxy_tcp_resent;
         self.proxy_tcp_mss_lowered += o.proxy_tcp_mss_lowered;
