@@ -768,14 +768,7 @@ impl FlowState {
     /// Ends the sessions whose timers ran out at `now`, at most `budget`
     /// of them. Returns how many ended.
     pub fn expire(&mut self, now: u64, budget: usize) -> u64 {
-        let FlowState {
-            sessions,
-            conns,
-            pools,
-            live,
-            ..
-        } = self;
-        let mut held = Held { conns, pools, live };
+        let (sessions, mut held) = self.table_and_held();
         let mut expired = 0u64;
         sessions.expire(now, budget, |s, lifetime| {
             expired += 1;
@@ -785,11 +778,20 @@ impl FlowState {
     }
 
     fn held(&mut self) -> Held<'_> {
-        Held {
-            conns: &mut self.conns,
-            pools: &mut self.pools,
-            live: &mut self.live,
-        }
+        self.table_and_held().1
+    }
+
+    /// The table and, borrowed apart from it, what a session's end
+    /// touches: for the table's expiry and flush callbacks.
+    fn table_and_held(&mut self) -> (&mut SessionTable, Held<'_>) {
+        let FlowState {
+            sessions,
+            conns,
+            pools,
+            live,
+            ..
+        } = self;
+        (sessions, Held { conns, pools, live })
     }
 }
 

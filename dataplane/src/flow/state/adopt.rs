@@ -4,7 +4,7 @@
 //! all from counts kept as sessions come and go, no table walk except a
 //! flush's.
 
-use super::{BackendSessions, FlowState, Held, SessionCounts};
+use super::{BackendSessions, FlowState, SessionCounts};
 use crate::flow::{Origin, ProtoState};
 use crate::tables::{IdRefs, LbTables, Reborn};
 use ferrolb_types::Histogram;
@@ -79,14 +79,7 @@ impl FlowState {
             return 0;
         }
         let flagged = |list: &[bool], id: u32| list.get(id as usize).copied().unwrap_or(false);
-        let FlowState {
-            sessions,
-            conns,
-            pools,
-            live,
-            ..
-        } = self;
-        let mut held = Held { conns, pools, live };
+        let (sessions, mut held) = self.table_and_held();
         let mut flushed = 0u64;
         sessions.flush(
             now_ms,
