@@ -68,18 +68,23 @@ fn dpdk_layer_on_real_dpdk() {
     );
 }
 
-/// A frame in two chained mbufs goes through net_ring as it is (a device
-/// that chains), and `gather_into` copies its segments in order into one
-/// run of bytes: what the pipeline does before it reads such a packet.
-fn chained_packets_gather_into_one_run(eal: &Eal, pool: &Mempool) {
-    let config = PortConfig {
+/// One queue of 256 descriptors each way, promiscuous, at `mtu`.
+fn one_queue(mtu: Option<u16>) -> PortConfig {
+    PortConfig {
         queues: 1,
         rx_desc: 256,
         tx_desc: 256,
         promiscuous: true,
-        mtu: None,
+        mtu,
         all_multicast: false,
-    };
+    }
+}
+
+/// A frame in two chained mbufs goes through net_ring as it is (a device
+/// that chains), and `gather_into` copies its segments in order into one
+/// run of bytes: what the pipeline does before it reads such a packet.
+fn chained_packets_gather_into_one_run(eal: &Eal, pool: &Mempool) {
+    let config = one_queue(None);
     let id = Port::find(eal, "net_ring2").expect("net_ring2 probed");
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
     let mut io = DpdkIo::new(port.take_queues().expect("queues"), pool);
@@ -112,14 +117,7 @@ fn chained_packets_gather_into_one_run(eal: &Eal, pool: &Mempool) {
 /// TX and RX; net_ring has no MTU to set (ENOTSUP) and keeps ours,
 /// net_null takes it.
 fn jumbo_frames_fit_one_mbuf(eal: &Eal, pool: &Mempool) {
-    let config = PortConfig {
-        queues: 1,
-        rx_desc: 256,
-        tx_desc: 256,
-        promiscuous: true,
-        mtu: Some(9000),
-        all_multicast: false,
-    };
+    let config = one_queue(Some(9000));
     let null = Port::find(eal, "net_null0").expect("net_null0 probed");
     assert!(Port::mtu_range(eal, null).expect("info").contains(9000));
     let port = Port::start(eal, null, "null", &config, pool).expect("start port");
@@ -190,14 +188,7 @@ fn mbuf_matches_test_buffer(pool: &Mempool) {
 fn ring_port_transfers_ownership(eal: &Eal, pool: &Mempool) {
     let id = Port::find(eal, "net_ring0").expect("net_ring0 probed");
     assert!(Port::find(eal, "net_ring7").is_none());
-    let config = PortConfig {
-        queues: 1,
-        rx_desc: 256,
-        tx_desc: 256,
-        promiscuous: true,
-        mtu: None,
-        all_multicast: false,
-    };
+    let config = one_queue(None);
     let port = Port::start(eal, id, "ring", &config, pool).expect("start port");
     let queues = port.take_queues().expect("queues");
     assert!(port.take_queues().is_none(), "queues are handed out once");
