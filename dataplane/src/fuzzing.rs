@@ -172,7 +172,7 @@ fn run_pipeline(data: &[u8]) {
     );
     let vip = Ipv4Addr::new(192, 0, 2, 10);
     let backends = vec![BackendSpec {
-        addr: Ipv4Addr::new(10, 0, 1, 11),
+        addr: Ipv4Addr::new(10, 0, 1, 11).into(),
         port: 80,
         weight: 1,
         u_threshold: 0,
@@ -182,7 +182,7 @@ fn run_pipeline(data: &[u8]) {
         // The SYN proxy's services: TCP 8080 (NAT) and 8443 (FULLNAT).
         syn_proxy: port > 8000,
         name: None,
-        vip,
+        vip: vip.into(),
         proto,
         port,
         extra_ports: 0,

@@ -22,6 +22,16 @@ pub struct FiveTuple {
 }
 
 impl FiveTuple {
+    /// The service key the packet's destination names.
+    #[inline]
+    pub fn service_key(&self) -> ferrolb_types::ServiceKey {
+        ferrolb_types::ServiceKey {
+            proto: self.proto,
+            vip: std::net::IpAddr::V4(self.dst),
+            port: self.dst_port,
+        }
+    }
+
     /// The tuple of a packet going the other way in the same flow.
     pub fn reversed(&self) -> FiveTuple {
         FiveTuple {

@@ -13,7 +13,7 @@ pub mod maglev;
 pub mod overload;
 pub mod persist;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::flow::ConnCounts;
@@ -31,15 +31,31 @@ pub use persist::{Persistence, PersistentService};
 pub struct Backend {
     /// Stable id, as sessions and connection counts know the backend.
     pub id: u32,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub weight: u32,
 }
 
 impl Backend {
-    /// What makes a backend the same backend: address and port.
-    pub fn identity(&self) -> u64 {
-        (u64::from(u32::from(self.addr)) << 16) | u64::from(self.port)
+    /// What makes a backend the same backend: address and port (the
+    /// order backends are taken in: IPv4 ones by address as numbers).
+    pub fn identity(&self) -> (IpAddr, u16) {
+        (self.addr, self.port)
+    }
+
+    /// The identity as one number for Maglev's permutations: for IPv4 the
+    /// address and port side by side, as before IPv6 (so every node of a
+    /// mixed-version cluster builds the same table); for IPv6 the whole
+    /// address folded in with the port.
+    pub fn hash_key(&self) -> u64 {
+        match self.addr {
+            IpAddr::V4(a) => (u64::from(u32::from(a)) << 16) | u64::from(self.port),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let folded = stable_mix(v as u64) ^ ((v >> 64) as u64);
+                stable_mix(folded ^ (u64::from(self.port) << 48)) | (1 << 63)
+            }
+        }
     }
 }
 
@@ -75,7 +91,7 @@ pub enum SchedulerKind {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SchedError {
-    DuplicateBackend(Ipv4Addr, u16),
+    DuplicateBackend(IpAddr, u16),
     Maglev(MaglevError),
 }
 
@@ -392,11 +408,12 @@ mod tests {
     use crate::flow::{ProtoState, TableConfig, TcpState};
     use crate::tuple::IpProto;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     fn backend(i: u32, weight: u32) -> Backend {
         Backend {
             id: i,
-            addr: Ipv4Addr::new(10, 0, 0, 10 + i as u8),
+            addr: (Ipv4Addr::new(10, 0, 0, 10 + i as u8)).into(),
             port: 80,
             weight,
         }

@@ -18,7 +18,7 @@ mod model;
 pub mod owner;
 mod reclaim;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
@@ -534,7 +534,9 @@ fn compile_services(
                         })
                 }),
         };
-        owned.push(spec.vip);
+        if let IpAddr::V4(vip) = spec.vip {
+            owned.push(vip);
+        }
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
         // Shared when the list did not change (a big one is costly to build).

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 
 use super::listen::ListenIndex;
-use super::model::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
+use super::model::{BackendInfo, Mode, Service, SnatRule};
 use crate::laddr::owner_mask;
 use crate::net::addrs::AddrSet;
 use crate::net::route::mask;
@@ -91,7 +91,11 @@ impl FlowOwners {
             if svc.spec.mode != Mode::Nat || !svc.state.keeps_sessions() {
                 continue;
             }
-            let key = (b.addr, svc.spec.proto, b.port);
+            // NAT is IPv4 only (issue 20): its replies are IPv4 tuples.
+            let Some(addr) = b.v4() else {
+                continue;
+            };
+            let key = (addr, svc.spec.proto, b.port);
             let by = placed_by(svc);
             if let Some(&other) = owners.nat_backends.get(&key) {
                 if other != by && owners.conflict.is_none() {
@@ -137,11 +141,7 @@ impl FlowOwners {
             }
         };
         let proto = tuple.proto;
-        let service = ServiceKey {
-            proto,
-            vip: tuple.dst,
-            port: tuple.dst_port,
-        };
+        let service = tuple.service_key();
         if let Some(by) = self.services.lookup(&service) {
             return by_hash(by, tuple.src, tuple.src_port);
         }
@@ -306,7 +306,7 @@ mod tests {
         let cport = (0..100)
             .find(|&p| flow_hash(ip(CIP), p) % 2 == 1)
             .expect("some port hashes to 1");
-        let req = t((ip(CIP), cport), (key.vip, key.port), IpProto::TCP);
+        let req = t((ip(CIP), cport), (ip(VIP), key.port), IpProto::TCP);
         assert_eq!(draining.owners.owner(&req, 0, 2), 1);
         assert_eq!(flushed.owners.owner(&req, 0, 2), 0, "receiver");
     }
