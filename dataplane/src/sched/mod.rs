@@ -8,6 +8,7 @@
 //! backends over their connection threshold ([`overload`]).
 
 pub mod ipvs;
+pub mod keys;
 pub mod locality;
 pub mod maglev;
 pub mod overload;
@@ -25,6 +26,7 @@ use maglev::{MaglevError, MaglevTable};
 use overload::Overload;
 pub use overload::Thresholds;
 
+pub use keys::SchedFlow;
 pub use persist::{Persistence, PersistentService};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -252,7 +254,7 @@ impl Scheduler {
     /// The backend for a new flow, or None when every weight is 0 or every
     /// backend with weight is overloaded (or, for the hash schedulers, when
     /// the flow's slot holds a backend at weight 0 or overloaded).
-    pub fn pick(&mut self, flow: &FiveTuple, conns: &ConnCounts) -> Option<Backend> {
+    pub fn pick<F: SchedFlow>(&mut self, flow: &F, conns: &ConnCounts) -> Option<Backend> {
         // Only lblc/lblcr age their entries: the clock is read for them alone.
         let now = match self.algo {
             Algo::Locality(_) => locality::monotonic_ms(),
@@ -263,9 +265,9 @@ impl Scheduler {
 
     /// `pick` at a given time (milliseconds on a monotonic clock), which
     /// only lblc and lblcr use.
-    pub fn pick_at(
+    pub fn pick_at<F: SchedFlow>(
         &mut self,
-        flow: &FiveTuple,
+        flow: &F,
         conns: &ConnCounts,
         now_ms: u64,
     ) -> Option<Backend> {
@@ -325,17 +327,21 @@ impl Scheduler {
                 if slots.is_empty() {
                     return None;
                 }
-                let h = stable_mix(u64::from(u32::from(flow.src)));
+                let h = stable_mix(flow.source_key());
                 let i = ((h >> 32) * slots.len() as u64) >> 32;
                 slots.get(i as usize).copied()? as usize
             }
             Algo::Maglev { table, hash_ports } => {
-                table.lookup(flow_hash(flow, *hash_ports))? as usize
+                table.lookup(flow.maglev_hash(*hash_ports))? as usize
             }
-            Algo::DestinationHash { buckets } => ipvs::dh_pick(&self.backends, buckets, flow.dst)?,
+            Algo::DestinationHash { buckets } => {
+                ipvs::dh_pick(&self.backends, buckets, flow.destination())?
+            }
             Algo::ShortestExpectedDelay => ipvs::sed_pick(&self.backends, conns)?,
             Algo::NeverQueue => ipvs::nq_pick(&self.backends, conns)?,
-            Algo::Locality(table) => table.pick(&self.backends, conns, flow.dst, now_ms)?,
+            Algo::Locality(table) => {
+                table.pick(&self.backends, conns, flow.destination(), now_ms)?
+            }
             Algo::WeightedFailover => ipvs::fo_pick(&self.backends)?,
             Algo::Overflow => ipvs::ovf_pick(&self.backends, conns)?,
         };
@@ -383,19 +389,14 @@ pub fn stable_mix(mut x: u64) -> u64 {
 
 /// Stable hash of a flow for Maglev: the 5-tuple, or the client address alone
 /// (client affinity across connections, like IPVS's mh without mh-port).
+/// (`SchedFlow::maglev_hash` of an IPv4 flow.)
 #[inline]
 pub fn flow_hash(flow: &FiveTuple, ports: bool) -> u64 {
-    let src = u64::from(u32::from(flow.src));
-    if !ports {
-        return stable_mix(src);
-    }
-    let addrs = (src << 32) | u64::from(u32::from(flow.dst));
-    let rest = (u64::from(flow.src_port) << 24)
-        | (u64::from(flow.dst_port) << 8)
-        | u64::from(flow.proto.0);
-    stable_mix(stable_mix(addrs) ^ rest)
+    flow.maglev_hash(ports)
 }
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 mod ipvs_tests;
 #[cfg(test)]
