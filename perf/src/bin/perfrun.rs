@@ -714,6 +714,8 @@ fn window(s0: &StatsReply, s1: &StatsReply) -> Result<LbSample> {
         tx_dropped: w1.tx_dropped.saturating_sub(w0.tx_dropped),
         new_mpps: rate(created(s0), created(s1)),
         sessions: s1.sessions,
+        busy_percent: w1.busy_percent(Some(w0)),
+        cycles_per_packet: w1.cycles_per_packet(Some(w0)),
     })
 }
 
