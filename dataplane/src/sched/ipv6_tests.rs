@@ -170,3 +170,58 @@ fn dh_and_lblc_key_an_ipv6_destination_folded_as_ipvs_does() {
         assert_eq!(dh.pick(&g, &conns), dh.pick(&f, &conns));
     }
 }
+
+#[test]
+fn persistence_keeps_an_ipv6_client_network_in_the_ipv6_table() {
+    use crate::flow::{SessionTable, TableConfig};
+    use foldhash::fast::RandomState;
+    let mut table: SessionTable<RandomState, FiveTuple6> = SessionTable::new(
+        TableConfig {
+            capacity: 64,
+            ..TableConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    let mut sched = Scheduler::new(SchedulerKind::RoundRobin, backends(&[1, 1, 1, 1])).unwrap();
+    let conns = ConnCounts::new(4);
+    let svc = PersistentService {
+        id: 0,
+        vip: "2001:db8::10".parse().unwrap(),
+        port: 80,
+    };
+    let p = Persistence {
+        timeout_ms: 60_000,
+        prefix_len: 64,
+    };
+    let mut pick = |table: &mut SessionTable<RandomState, FiveTuple6>, client: u128, t| {
+        p.pick(table, &mut sched, &conns, &flow6(client, 1000), svc, t)
+    };
+    // flow6's clients are 2001:db8:2:0:<client's upper 64 bits>: the /64
+    // is 2001:db8:2:0 plus bits 64..80 of `client`.
+    let first = pick(&mut table, 1, 0).unwrap();
+    assert!(first.addr.is_ipv6());
+    // Another host (any of the lower 64 bits) of the /64 sticks, even
+    // with round robin moved on by other networks' picks.
+    let other_net = pick(&mut table, 1 << 64, 10).unwrap();
+    assert_ne!(other_net, first);
+    for host in [2u128, 0xffff_ffff_ffff_ffff, 0x1234 << 40] {
+        assert_eq!(pick(&mut table, host, 20), Some(first), "host {host:x}");
+    }
+    // One template per network, keyed by the masked address, in this table.
+    assert_eq!(table.len(), 2);
+    let key = p.template_key(&flow6(7, 1), svc);
+    assert_eq!(key.src, "2001:db8:2::".parse::<Ipv6Addr>().unwrap());
+    assert!(table.lookup(&key).is_some());
+    // A /128: every host its own template.
+    let p128 = Persistence {
+        prefix_len: 128,
+        ..p
+    };
+    let k1 = p128.template_key(&flow6(1, 1), svc);
+    let k2 = p128.template_key(&flow6(2, 1), svc);
+    assert_ne!(k1, k2);
+    assert_eq!(k1.src, flow6(1, 1).src);
+    // Past the timeout the templates expire with the table's wheel.
+    assert_eq!(table.expire(200_000, 100, |_, _| {}), 2);
+}
