@@ -570,7 +570,7 @@ impl FlowState {
                     p => p,
                 };
                 // An IPv4 flow's backend is IPv4: the config does not mix
-                // families; a reused id that did would be no backend.
+                // families in a service (no backend if it ever did).
                 let std::net::IpAddr::V4(baddr) = backend.addr else {
                     return Err(DropReason::NoBackend);
                 };

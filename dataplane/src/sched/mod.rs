@@ -55,6 +55,7 @@ impl Backend {
             IpAddr::V6(a) => {
                 let v = u128::from(a);
                 let folded = stable_mix(v as u64) ^ ((v >> 64) as u64);
+                // The top bit keeps them apart from IPv4 keys (< 2^48).
                 stable_mix(folded ^ (u64::from(self.port) << 48)) | (1 << 63)
             }
         }

@@ -326,8 +326,9 @@ pub struct BackendInfo {
 
 impl BackendInfo {
     /// The address of an IPv4 backend: what the IPv4 packet path forwards
-    /// to (an IPv4 session's backend is IPv4: the config refuses mixing
-    /// families, so `None` is only a backend whose id was reused).
+    /// to. An IPv4 session's backend is IPv4 (the config does not mix
+    /// families in a service, and an id is reused only once no session
+    /// refers to it); the callers drop as `no_backend` if it were not.
     #[inline(always)]
     pub fn v4(&self) -> Option<Ipv4Addr> {
         match self.addr {
