@@ -55,6 +55,10 @@ pub enum DropReason {
     /// A packet to an IPv6 next hop on an interface that has no IPv6
     /// address to send the Neighbor Solicitation from (RFC 4861 7.2.2).
     NdNoSourceAddress,
+    /// An MLD query that fails RFC 3810's checks: not from a link-local
+    /// address, a hop limit other than 1, shorter than 24 bytes, or asking
+    /// about another group than it was sent to.
+    MldBadQuery,
     /// The TCP, UDP or ICMP header is cut short or its length field is bad.
     TruncatedL4,
     /// An ICMP message whose checksum does not verify.
@@ -175,7 +179,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 63] = [
+    pub const ALL: [DropReason; 64] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -193,6 +197,7 @@ impl DropReason {
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
         DropReason::NdNoSourceAddress,
+        DropReason::MldBadQuery,
         DropReason::TruncatedL4,
         DropReason::BadIcmpChecksum,
         DropReason::BadIcmpQuote,
@@ -262,6 +267,7 @@ impl DropReason {
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",
+            DropReason::MldBadQuery => "mld_bad_query",
             DropReason::NdNoSourceAddress => "nd_no_source_address",
             DropReason::TruncatedL4 => "truncated_l4",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",

@@ -103,6 +103,10 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
                 continue;
             }
             Ok(Ipv6Local::NotOurs | Ipv6Local::Advertisement(_)) => continue,
+            Ok(Ipv6Local::MldQuery(q)) => {
+                own_mld(q.group.unwrap_or(dst), target);
+                continue;
+            }
             Ok(Ipv6Local::Solicitation(s)) => {
                 frame.resize(nd::advertisement_len(l3), 0);
                 assert!(nd::write_advertisement(&mut frame, l3, OUR_MAC, &s));
@@ -133,6 +137,36 @@ fn own_nd(peer: Ipv6Addr, ours: Ipv6Addr) {
             &mut f, vlan, OUR_MAC, ours
         ));
         assert_icmpv6_answer(&f, l3);
+    }
+}
+
+/// Our MLD report for `group` (as a query asked) from `src`, untagged and
+/// tagged: through the Hop-by-Hop header to an ICMPv6 message whose
+/// checksum verifies.
+fn own_mld(group: Ipv6Addr, src: Ipv6Addr) {
+    use crate::net::mld;
+    use crate::wire::ipv6::NextHeader;
+    use crate::wire::mld::RecordType;
+    use crate::wire::{Icmpv6Packet, Ipv6Packet};
+    for vlan in [None, Some(0x0fff)] {
+        let mut f = vec![0; mld::report_frame_len(vlan, 1)];
+        let kind = RecordType::MODE_IS_EXCLUDE;
+        assert!(mld::write_report(
+            &mut f,
+            (vlan, OUR_MAC),
+            src,
+            kind,
+            &[group]
+        ));
+        let l3 = 14 + if vlan.is_some() { 4 } else { 0 };
+        let ip = Ipv6Packet::new(&f[l3..]).expect("our report parses");
+        let chain = ip.walk().expect("its chain walks");
+        assert_eq!(chain.proto, NextHeader::ICMPV6);
+        let msg = Icmpv6Packet::new(&f[l3 + chain.l4_offset..]).expect("ICMPv6");
+        assert!(
+            msg.checksum_ok(ip.src(), ip.dst()),
+            "our MLD checksum verifies"
+        );
     }
 }
 

@@ -197,10 +197,15 @@ pub struct NdEvents {
     pub solicitations_sent: u64,
     /// Unsolicited Neighbor Advertisements of our addresses (`garp.rs`).
     pub unsolicited_sent: u64,
+    /// MLD reports sent: joins at start and answers to queries
+    /// (`net::mld`).
+    pub mld_reports_sent: u64,
+    /// MLD queries answered (about all our groups or one of them).
+    pub mld_queries_answered: u64,
 }
 
 impl NdEvents {
-    fn iter(&self) -> [(&'static str, u64); 7] {
+    fn iter(&self) -> [(&'static str, u64); 9] {
         [
             ("nd_advertisements_sent", self.advertisements_sent),
             ("nd_dad_defended", self.dad_defended),
@@ -209,6 +214,8 @@ impl NdEvents {
             ("icmpv6_echo_replies", self.echo_replies),
             ("nd_solicitations_sent", self.solicitations_sent),
             ("nd_unsolicited_advertisements", self.unsolicited_sent),
+            ("mld_reports_sent", self.mld_reports_sent),
+            ("mld_queries_answered", self.mld_queries_answered),
         ]
     }
 
@@ -220,6 +227,8 @@ impl NdEvents {
         self.echo_replies += o.echo_replies;
         self.solicitations_sent += o.solicitations_sent;
         self.unsolicited_sent += o.unsolicited_sent;
+        self.mld_reports_sent += o.mld_reports_sent;
+        self.mld_queries_answered += o.mld_queries_answered;
     }
 }
 

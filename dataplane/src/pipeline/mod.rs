@@ -420,6 +420,8 @@ mod listen_tests;
 #[cfg(test)]
 mod local6_tests;
 #[cfg(test)]
+mod mld_tests;
+#[cfg(test)]
 mod multi_segment_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
