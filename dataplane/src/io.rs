@@ -41,6 +41,11 @@ pub trait PacketIo {
     /// A fresh, empty packet buffer for packets we originate (ARP
     /// requests), or `None` when the pool is empty.
     fn alloc(&mut self) -> Option<Self::Packet>;
+
+    /// An empty buffer for reassembling a datagram (`frag::reasm`): as
+    /// large as a buffer gets (65535 bytes of room, headroom included, in
+    /// the appliance), or `None` when there is none.
+    fn alloc_reasm(&mut self) -> Option<Self::Packet>;
 }
 
 #[cfg(any(test, feature = "testing"))]
