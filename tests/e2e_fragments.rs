@@ -120,8 +120,9 @@ fn fullnat_proxy_v2_big_udp_datagrams_are_reassembled_and_servers_read_the_heade
     // A larger mbuf pool than the default (8191 here): with the default,
     // on these af_xdp ports the 78th request and every one after it went
     // unanswered (ferrolb stopped receiving on `lan`, ARP included), every
-    // time; with 20000, 1000 of 1000 pass. Not understood yet
-    // (docs/fragments-and-mtu.md, "Reassembly").
+    // time, while the pool still had about 4200 mbufs free; with 20000,
+    // 1000 of 1000 pass. Not understood yet (docs/fragments-and-mtu.md,
+    // "Reassembly").
     let pool = "\n[mempool]\nmbufs = 20000\n";
     t.start_lb(&(udp_echo("fullnat", "proxy_protocol = \"v2\"\n") + pool));
     let n: usize = std::env::var("FRAG_E2E_COUNT")
