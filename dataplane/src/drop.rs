@@ -162,6 +162,9 @@ pub enum DropReason {
     ReasmTimeout,
     /// Reassembly: no free context for another datagram.
     ReasmFull,
+    /// A TX burst a bonded port refused with no member to send on (none
+    /// with link; 802.3ad: none distributing yet).
+    BondNoMember,
     /// SYN proxy: an ACK to a proxied service, with no session, whose
     /// acknowledgment number is not a valid cookie (forged, stale, for
     /// another tuple or sequence number).
@@ -193,7 +196,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 70] = [
+    pub const ALL: [DropReason; 71] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -256,6 +259,7 @@ impl DropReason {
         DropReason::ReasmTooMany,
         DropReason::ReasmTimeout,
         DropReason::ReasmFull,
+        DropReason::BondNoMember,
         DropReason::SynProxyBadCookie,
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
@@ -333,6 +337,7 @@ impl DropReason {
             DropReason::ReasmTooMany => "reasm_too_many",
             DropReason::ReasmTimeout => "reasm_timeout",
             DropReason::ReasmFull => "reasm_full",
+            DropReason::BondNoMember => "bond_no_member",
             DropReason::SynProxyBadCookie => "synproxy_bad_cookie",
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",

@@ -21,6 +21,10 @@ pub struct TxOutcome {
     pub sent: usize,
     /// Packets the port had no room for; they were freed.
     pub dropped: usize,
+    /// The port is a bond that had no member to send on when it refused
+    /// them (none with link; 802.3ad: none distributing): the refusal is
+    /// that, not a full queue.
+    pub no_member: bool,
 }
 
 /// One worker's view of its queues: RX queue *i* and TX queue *i* of every

@@ -93,6 +93,8 @@ impl PacketIo for DpdkIo<'_> {
         TxOutcome {
             sent,
             dropped: n - sent,
+            // Only on a refusal, and only for a bond: a few reads of its state.
+            no_member: sent < n && tx.bond && !super::bond::can_send(tx.port),
         }
     }
 }
