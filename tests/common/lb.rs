@@ -809,6 +809,7 @@ pub const DROP_REASONS: &[&str] = &[
     "reasm_too_many",
     "reasm_timeout",
     "reasm_full",
+    "bond_no_member",
 ];
 
 impl ReplayResult {
