@@ -215,7 +215,7 @@ impl<P: PacketBuf> ReasmTable<P> {
             return Err(refuse(DropReason::ReasmFull, 1));
         };
         let start = f.offset;
-        let end = start + (f.ip_end - f.l4) as u32;
+        let end = start + f.ip_end.saturating_sub(f.l4) as u32;
         if let Err(reason) = c.check(start, end, f.more) {
             if reason == DropReason::ReasmDuplicate {
                 return Err(refuse(reason, 1));
