@@ -252,10 +252,14 @@ pub struct FragEvents {
     pub decisions_lost: u64,
     /// Packets too big for the egress MTU without DF, fragmented on egress.
     pub egress_fragmented: u64,
+    /// Fragments taken in for reassembly (`frag::reasm`).
+    pub reasm_fragments: u64,
+    /// Datagrams reassembled and passed on whole.
+    pub reasm_datagrams: u64,
 }
 
 impl FragEvents {
-    fn iter(&self) -> [(&'static str, u64); 8] {
+    fn iter(&self) -> [(&'static str, u64); 10] {
         [
             ("frag_first", self.first),
             ("frag_forwarded", self.forwarded),
@@ -265,6 +269,8 @@ impl FragEvents {
             ("frag_decisions_received", self.decisions_received),
             ("frag_decisions_lost", self.decisions_lost),
             ("frag_egress_fragmented", self.egress_fragmented),
+            ("reasm_fragments", self.reasm_fragments),
+            ("reasm_datagrams", self.reasm_datagrams),
         ]
     }
 
@@ -277,6 +283,8 @@ impl FragEvents {
         self.decisions_received += o.decisions_received;
         self.decisions_lost += o.decisions_lost;
         self.egress_fragmented += o.egress_fragmented;
+        self.reasm_fragments += o.reasm_fragments;
+        self.reasm_datagrams += o.reasm_datagrams;
     }
 }
 
