@@ -17,6 +17,7 @@ use control::config::{self, Device, LoadedConfig};
 use dataplane::dpdk::{
     DpdkError, DpdkIo, Eal, EalArgs, Mbuf, Mempool, Port, PortConfig, ThreadRegistration, TscClock,
 };
+use dataplane::frag::reasm::REASM_CONTEXTS;
 use dataplane::l2fwd::{ForwardMode, ForwardPlan, Topology};
 use dataplane::live::LiveTables;
 use dataplane::pipeline::redirect::{self, WorkerLinks};
@@ -107,6 +108,18 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         cfg.mbuf_frame_room(),
     )
     .context("creating the mbuf pool")?;
+    // Reassembled datagrams (docs/fragments-and-mtu.md, "Reassembly"):
+    // buffers as large as an mbuf gets, two per context of each worker (one
+    // being filled, one on its way out).
+    let reasm_buffers = (workers * REASM_CONTEXTS * 2) as u32;
+    let reasm_pool = Mempool::new_pktmbuf(
+        &eal,
+        "ferrolb_reasm",
+        reasm_buffers,
+        0,
+        Mempool::MAX_FRAME_ROOM,
+    )
+    .context("creating the reassembly pool")?;
 
     let mut ports = Vec::with_capacity(cfg.ports.len());
     for (i, (p, &id)) in cfg.ports.iter().zip(&port_ids).enumerate() {
@@ -334,6 +347,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
         for (w, queues) in per_worker.into_iter().enumerate() {
             let core = cfg.workers.cores[w];
             let (shared, job, pool, ready) = (&shared[w], &job, &pool, &ready);
+            let reasm_pool = &reasm_pool;
             let idle = options.exit_when_idle;
             let links = links[w].take();
             let sync_link = sync_links[w].take();
@@ -345,7 +359,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
                     }
                     let _registered = ThreadRegistration::register(token)
                         .with_context(|| format!("worker {w} on core {core}"))?;
-                    let mut io = DpdkIo::new(queues, pool);
+                    let mut io = DpdkIo::new(queues, pool).with_reasm_pool(reasm_pool);
                     match job {
                         Job::Forward(plan) => {
                             run_forwarding(&mut io, plan, shared, idle);

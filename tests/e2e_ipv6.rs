@@ -210,3 +210,97 @@ fn linux_neighbours_learn_ferrolbs_mac_from_its_unsolicited_advertisements() {
     );
     assert_eq!(t.drop_count("nd_malformed"), 0);
 }
+
+/// `bridge mdb show` in the LAN's namespace: the groups br0 learned, with
+/// the port each was heard on.
+fn mdb(t: &Topology) -> String {
+    let out = t.run_in("lan", &["bridge", "mdb", "show", "dev", "br0"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `mdb` has `group` learned on `port` (word for word:
+/// ff02::1:ff00:1 is not ff02::1:ff00:11).
+fn learned(mdb: &str, port: &str, group: &str) -> bool {
+    mdb.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.windows(2).any(|p| p == ["port", port]) && w.windows(2).any(|p| p == ["grp", group])
+    })
+}
+
+/// The LAN's bridge snoops MLD (RFC 4541), as a datacenter switch does,
+/// and is the link's querier: it learns ferrolb's solicited-node groups on
+/// ferrolb's port from the join at start, and keeps them because ferrolb
+/// answers its queries.
+#[test]
+fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() {
+    let _serial = serial();
+    let mut t = Topology::up("dr");
+    t.netns_script("ipv6");
+    // The querier needs an IPv6 address of its own on br0.
+    for key in [
+        "net.ipv6.conf.all.disable_ipv6=0",
+        "net.ipv6.conf.br0.disable_ipv6=0",
+    ] {
+        run_ok(&t, "lan", &["sysctl", "-q", "-w", key]);
+    }
+    // Queries every 2 s (centiseconds), answers wanted within 1 s.
+    run_ok(
+        &t,
+        "lan",
+        &[
+            "ip",
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "1",
+            "mcast_querier",
+            "1",
+            "mcast_query_interval",
+            "200",
+            "mcast_query_response_interval",
+            "100",
+            "mcast_startup_query_interval",
+            "50",
+        ],
+    );
+    assert!(!learned(&mdb(&t), "lb", "ff02::1:ff00:1"), "{}", mdb(&t));
+    let text = t
+        .config_text("\n[garp]\ncount = 2\ninterval_ms = 200\n")
+        .replace(
+            r#"addresses = ["10.0.1.1/24"]"#,
+            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64", "fe80::1:aa/64"]"#),
+        );
+    t.start_lb_text(&text);
+    // 2001:db8:1::1 and fe80::1:aa: two solicited-node groups, on port lb.
+    let ours = ["ff02::1:ff00:1", "ff02::1:ff01:aa"];
+    wait(
+        "br0 to learn ferrolb's groups on its port",
+        Duration::from_secs(5),
+        || {
+            let m = mdb(&t);
+            ours.iter().all(|g| learned(&m, "lb", g))
+        },
+    );
+    eprintln!("E2E MLD: br0's groups after ferrolb's join:\n{}", mdb(&t));
+    // The querier asks; ferrolb answers with its current state.
+    wait(
+        "ferrolb to answer the bridge's queries",
+        Duration::from_secs(10),
+        || events(&t)["mld_queries_answered"].as_u64() >= Some(2),
+    );
+    let e = events(&t);
+    eprintln!("E2E MLD events: {e}");
+    assert!(e["mld_reports_sent"].as_u64() >= Some(4), "{e}");
+    assert_eq!(t.drop_count("mld_bad_query"), 0);
+    let m = mdb(&t);
+    assert!(
+        ours.iter().all(|g| learned(&m, "lb", g)),
+        "still learned:\n{m}"
+    );
+    // And a neighbour on the snooping bridge still resolves and pings us.
+    let (ok, out) = ping6(&t, "s1", LAN6, 3);
+    assert!(ok && out.contains("3 received"), "{out}\n{}", t.log());
+}

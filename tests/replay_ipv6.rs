@@ -279,14 +279,58 @@ fn our_ipv6_addresses_are_announced_at_start() {
     }
     .run();
     run.assert_ok_and_checksums(&["lan"]);
-    // Gratuitous ARP for the two IPv4 addresses, then the IPv6 twins.
+    // Gratuitous ARP for the two IPv4 addresses, then the IPv6 twins
+    // after the MLD report joining their solicited-node groups.
     let (arp, v6): (Vec<_>, Vec<_>) = run.sent[0]
         .iter()
         .cloned()
         .partition(|f| f[12..14] == [8, 6]);
     assert_eq!(arp.len(), 2);
-    assert_frames_eq("lan", &[unsolicited(OUR6), unsolicited(OUR_LL)], &v6);
+    // 2001:db8::1 and fe80::1 share their low 24 bits: one group.
+    let join = mld_join(&["ff02::1:ff00:1"]);
+    assert_frames_eq("lan", &[join, unsolicited(OUR6), unsolicited(OUR_LL)], &v6);
     assert_eq!(run.event("garp_sent"), 2);
     assert_eq!(run.event("nd_unsolicited_advertisements"), 2);
+    assert_eq!(run.event("mld_reports_sent"), 1);
     run.assert_drops(&[]);
+}
+
+/// Our MLDv2 report joining `groups` (RFC 3810 5.2), built by hand from
+/// the RFC: from our link-local address to ff02::16, hop limit 1, the
+/// Router Alert hop-by-hop option, one CHANGE_TO_EXCLUDE record of no
+/// sources per group; the checksum as etherparse computes it.
+fn mld_join(groups: &[&str]) -> Vec<u8> {
+    let src: Ipv6Addr = OUR_LL.parse().unwrap();
+    let dst: Ipv6Addr = "ff02::16".parse().unwrap();
+    let mut records = vec![0, 0, 0, groups.len() as u8];
+    for g in groups {
+        records.extend_from_slice(&[4, 0, 0, 0]);
+        records.extend_from_slice(&g.parse::<Ipv6Addr>().unwrap().octets());
+    }
+    let kind = Icmpv6Type::Unknown {
+        type_u8: 143,
+        code_u8: 0,
+        bytes5to8: [records[0], records[1], records[2], records[3]],
+    };
+    let icmp =
+        etherparse::Icmpv6Header::with_checksum(kind, src.octets(), dst.octets(), &records[4..])
+            .expect("fits");
+    let mut f = vec![0x33, 0x33, 0, 0, 0, 0x16];
+    f.extend_from_slice(&LAN_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let payload_len = 8 + icmp.header_len() + records.len() - 4;
+    let ip = etherparse::Ipv6Header {
+        traffic_class: 0,
+        flow_label: Default::default(),
+        payload_length: payload_len as u16,
+        next_header: etherparse::IpNumber::IPV6_HEADER_HOP_BY_HOP,
+        hop_limit: 1,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    f.extend_from_slice(&ip.to_bytes());
+    f.extend_from_slice(&[58, 0, 5, 2, 0, 0, 1, 0]);
+    f.extend_from_slice(&icmp.to_bytes());
+    f.extend_from_slice(&records[4..]);
+    f
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::lb::*;
-use common::{CasePort, Replay};
+use common::{assert_frames_eq, CasePort, Replay};
 use etherparse::{PacketBuilder, PacketHeaders, TcpOptionElement, TransportHeader};
 
 fn run_one_arm(input: &[Vec<u8>], services: &str) -> common::ReplayResult {
@@ -278,4 +278,148 @@ fn tcp_proxy_v2_header_goes_before_the_first_byte_and_shifts_the_rest() {
 #[test]
 fn tcp_proxy_v1_header_goes_before_the_first_byte_and_shifts_the_rest() {
     tcp_proxy_case("v1", b"PROXY TCP4 198.51.100.1 192.0.2.10 40001 80\r\n");
+}
+
+/// The PROXY v2 header for a UDP datagram from `client` to the VIP's `port`.
+fn udp_v2_header(client: Ep, port: u16) -> Vec<u8> {
+    let mut h = vec![
+        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x12, 0x00,
+        0x0c,
+    ];
+    h.extend_from_slice(&client.0);
+    h.extend_from_slice(&VIP);
+    h.extend_from_slice(&client.1.to_be_bytes());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
+}
+
+/// Sent fragments put back together, by IP identification: (the UDP
+/// header's source port, the UDP payload) of each datagram, sorted.
+fn datagrams(sent: &[Vec<u8>]) -> Vec<(u16, Vec<u8>)> {
+    use std::collections::BTreeMap;
+    let mut by_id: BTreeMap<u16, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
+    for f in sent {
+        let (ip, rest) = etherparse::Ipv4Header::from_slice(&f[14..]).expect("ipv4");
+        let len = usize::from(ip.total_len) - ip.header_len();
+        let offset = usize::from(ip.fragment_offset.value()) * 8;
+        by_id
+            .entry(ip.identification)
+            .or_default()
+            .push((offset, rest[..len].to_vec()));
+    }
+    let mut out: Vec<(u16, Vec<u8>)> = by_id
+        .into_values()
+        .map(|mut pieces| {
+            pieces.sort();
+            let mut udp = Vec::new();
+            for (offset, piece) in pieces {
+                assert_eq!(offset, udp.len(), "the pieces tile the datagram");
+                udp.extend(piece);
+            }
+            (u16::from_be_bytes([udp[0], udp[1]]), udp[8..].to_vec())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn udp_proxy_v2_first_datagram_in_fragments_is_reassembled_and_cut_again() {
+    use common::fragments::{fragment, payload};
+    let extra = format!("{FULLNAT}proxy_protocol = \"v2\"\n");
+    let services = service(
+        "udp",
+        53,
+        "fullnat",
+        "rr",
+        &extra,
+        &[(rip(11), Some(5353), 1)],
+    );
+    let c = (cip(1), 40001);
+    let data = payload(4000, 9);
+    let question = udp(ROUTER_MAC, LAN_MAC, c, (VIP, 53), &data);
+    let mut input = fragment(&question.bytes(), 1480);
+    input.reverse();
+    input.push(udp(ROUTER_MAC, LAN_MAC, c, (VIP, 53), b"again").bytes());
+    let run = run_one_arm(&input, &services);
+    // What the backend must get: the header and the data, from the local
+    // address, as one datagram with the client's identification, cut to
+    // the port's MTU.
+    let mut with_header = udp_v2_header(c, 53);
+    with_header.extend_from_slice(&data);
+    let mut whole = udp(
+        LAN_MAC,
+        rmac(11),
+        (LIP1, 40000),
+        (rip(11), 5353),
+        &with_header,
+    );
+    whole.ip.identification = question.ip.identification;
+    whole.ip.time_to_live = 63;
+    let mut want = fragment(&whole.bytes(), 1480);
+    let mut again = udp(LAN_MAC, rmac(11), (LIP1, 40000), (rip(11), 5353), b"again");
+    again.ip = input_ip(&input[3]);
+    again.ip.time_to_live = 63;
+    want.push(again.bytes());
+    assert_frames_eq("lan", &want, &run.sent[0]);
+    assert_eq!(run.event("reasm_fragments"), 3);
+    assert_eq!(run.event("reasm_datagrams"), 1);
+    assert_eq!(run.event("proxy_v2_added"), 1);
+    assert_eq!(run.event("proxy_v2_fragmented"), 0);
+    run.assert_drops(&[]);
+}
+
+/// The IP header of an input frame, addresses as ferrolb sends it on.
+fn input_ip(frame: &[u8]) -> etherparse::Ipv4Header {
+    let (mut ip, _) = etherparse::Ipv4Header::from_slice(&frame[14..]).expect("ipv4");
+    ip.source = LIP1;
+    ip.destination = rip(11);
+    ip
+}
+
+#[test]
+fn udp_proxy_v2_fragments_on_two_workers_queues_are_reassembled_once() {
+    use common::fragments::{fragment, payload};
+    let extra = "local_addresses = [\"10.0.1.100\"]\nlocal_ports = \"40000-40063\"\n\
+                 proxy_protocol = \"v2\"\n";
+    let services = service(
+        "udp",
+        53,
+        "fullnat",
+        "rr",
+        extra,
+        &[(rip(11), Some(5353), 1)],
+    );
+    // Each fragment on the other queue than the one before: a datagram's
+    // fragments meet on one worker, which may not own its flow.
+    let mut queues = vec![Vec::new(), Vec::new()];
+    let mut want = Vec::new();
+    for port in 40000..40006u16 {
+        let c = (cip(2), port);
+        let data = payload(3000, port as u8);
+        let d = udp(ROUTER_MAC, LAN_MAC, c, (VIP, 53), &data);
+        for (i, f) in fragment(&d.bytes(), 1480).into_iter().enumerate() {
+            queues[(i + usize::from(port)) % 2].push(f);
+        }
+        let mut body = udp_v2_header(c, 53);
+        body.extend_from_slice(&data);
+        want.push(body);
+    }
+    let run = Replay {
+        ports: vec![CasePort::with_queues("lan", queues).with_mac(LAN_MAC)],
+        config: one_arm_config() + &services,
+        cores: vec![1, 1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    run.assert_drops(&[]);
+    let got = datagrams(&run.sent[0]);
+    let mut bodies: Vec<Vec<u8>> = got.iter().map(|(_, b)| b.clone()).collect();
+    bodies.sort();
+    want.sort();
+    assert_eq!(bodies, want, "every datagram once, header and data whole");
+    let lports: std::collections::BTreeSet<u16> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(lports.len(), 6, "one session each");
+    assert_eq!(run.event("reasm_datagrams"), 6);
+    assert!(run.event("redirects_sent") > 0, "{}", run.stdout());
 }

@@ -55,6 +55,10 @@ pub enum DropReason {
     /// A packet to an IPv6 next hop on an interface that has no IPv6
     /// address to send the Neighbor Solicitation from (RFC 4861 7.2.2).
     NdNoSourceAddress,
+    /// An MLD query that fails RFC 3810's checks: not from a link-local
+    /// address, a hop limit other than 1, shorter than 24 bytes, or asking
+    /// about another group than it was sent to.
+    MldBadQuery,
     /// The TCP, UDP or ICMP header is cut short or its length field is bad.
     TruncatedL4,
     /// An ICMP message whose checksum does not verify.
@@ -144,6 +148,27 @@ pub enum DropReason {
     /// A later fragment of a datagram whose first fragment was not
     /// forwarded (dropped, or not for a service).
     FragFirstDropped,
+    /// Reassembly: an exact repeat of a fragment its datagram already has
+    /// (dropped alone).
+    ReasmDuplicate,
+    /// Reassembly: a fragment overlapping another of its datagram
+    /// (teardrop); the whole datagram is dropped.
+    ReasmOverlap,
+    /// Reassembly: a fragment that contradicts its datagram (a second,
+    /// different end, a piece past the end, a middle fragment not a
+    /// multiple of 8 bytes); the whole datagram is dropped.
+    ReasmInconsistent,
+    /// Reassembly: a datagram longer than a reassembly buffer holds.
+    ReasmTooBig,
+    /// Reassembly: a datagram in more fragments than one may have.
+    ReasmTooMany,
+    /// Reassembly: the fragments of a datagram not complete in time.
+    ReasmTimeout,
+    /// Reassembly: no free context for another datagram.
+    ReasmFull,
+    /// A TX burst a bonded port refused with no member to send on (none
+    /// with link; 802.3ad: none distributing yet).
+    BondNoMember,
     /// SYN proxy: an ACK to a proxied service, with no session, whose
     /// acknowledgment number is not a valid cookie (forged, stale, for
     /// another tuple or sequence number).
@@ -175,7 +200,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 63] = [
+    pub const ALL: [DropReason; 72] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -193,6 +218,7 @@ impl DropReason {
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
         DropReason::NdNoSourceAddress,
+        DropReason::MldBadQuery,
         DropReason::TruncatedL4,
         DropReason::BadIcmpChecksum,
         DropReason::BadIcmpQuote,
@@ -231,6 +257,14 @@ impl DropReason {
         DropReason::FragTableFull,
         DropReason::FragHoldFull,
         DropReason::FragFirstDropped,
+        DropReason::ReasmDuplicate,
+        DropReason::ReasmOverlap,
+        DropReason::ReasmInconsistent,
+        DropReason::ReasmTooBig,
+        DropReason::ReasmTooMany,
+        DropReason::ReasmTimeout,
+        DropReason::ReasmFull,
+        DropReason::BondNoMember,
         DropReason::SynProxyBadCookie,
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
@@ -262,6 +296,7 @@ impl DropReason {
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",
+            DropReason::MldBadQuery => "mld_bad_query",
             DropReason::NdNoSourceAddress => "nd_no_source_address",
             DropReason::TruncatedL4 => "truncated_l4",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
@@ -301,6 +336,14 @@ impl DropReason {
             DropReason::FragTableFull => "frag_table_full",
             DropReason::FragHoldFull => "frag_hold_full",
             DropReason::FragFirstDropped => "frag_first_dropped",
+            DropReason::ReasmDuplicate => "reasm_duplicate",
+            DropReason::ReasmOverlap => "reasm_overlap",
+            DropReason::ReasmInconsistent => "reasm_inconsistent",
+            DropReason::ReasmTooBig => "reasm_too_big",
+            DropReason::ReasmTooMany => "reasm_too_many",
+            DropReason::ReasmTimeout => "reasm_timeout",
+            DropReason::ReasmFull => "reasm_full",
+            DropReason::BondNoMember => "bond_no_member",
             DropReason::SynProxyBadCookie => "synproxy_bad_cookie",
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",

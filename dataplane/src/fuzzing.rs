@@ -103,6 +103,10 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
                 continue;
             }
             Ok(Ipv6Local::NotOurs | Ipv6Local::Advertisement(_)) => continue,
+            Ok(Ipv6Local::MldQuery(q)) => {
+                own_mld(q.group.unwrap_or(dst), target);
+                continue;
+            }
             Ok(Ipv6Local::Solicitation(s)) => {
                 frame.resize(nd::advertisement_len(l3), 0);
                 assert!(nd::write_advertisement(&mut frame, l3, OUR_MAC, &s));
@@ -136,6 +140,36 @@ fn own_nd(peer: Ipv6Addr, ours: Ipv6Addr) {
     }
 }
 
+/// Our MLD report for `group` (as a query asked) from `src`, untagged and
+/// tagged: through the Hop-by-Hop header to an ICMPv6 message whose
+/// checksum verifies.
+fn own_mld(group: Ipv6Addr, src: Ipv6Addr) {
+    use crate::net::mld;
+    use crate::wire::ipv6::NextHeader;
+    use crate::wire::mld::RecordType;
+    use crate::wire::{Icmpv6Packet, Ipv6Packet};
+    for vlan in [None, Some(0x0fff)] {
+        let mut f = vec![0; mld::report_frame_len(vlan, 1)];
+        let kind = RecordType::MODE_IS_EXCLUDE;
+        assert!(mld::write_report(
+            &mut f,
+            (vlan, OUR_MAC),
+            src,
+            kind,
+            &[group]
+        ));
+        let l3 = 14 + if vlan.is_some() { 4 } else { 0 };
+        let ip = Ipv6Packet::new(&f[l3..]).expect("our report parses");
+        let chain = ip.walk().expect("its chain walks");
+        assert_eq!(chain.proto, NextHeader::ICMPV6);
+        let msg = Icmpv6Packet::new(&f[l3 + chain.l4_offset..]).expect("ICMPv6");
+        assert!(
+            msg.checksum_ok(ip.src(), ip.dst()),
+            "our MLD checksum verifies"
+        );
+    }
+}
+
 /// `frame` holds, at `l3`, an IPv6 packet with an ICMPv6 message right
 /// after the fixed header, exactly as long as its payload length says, its
 /// checksum verified.
@@ -158,7 +192,7 @@ fn assert_icmpv6_answer(frame: &[u8], l3: usize) {
 /// A pipeline with every mode, a SNAT rule and a VLAN interface, so the
 /// fuzzer's bytes can reach each branch: the frame itself, then the frame
 /// once more (a session hit), on both interfaces.
-fn run_pipeline(data: &[u8]) {
+fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     use crate::io::MemoryIo;
     use crate::pipeline::Pipeline;
     use crate::sched::SchedulerKind;
@@ -256,8 +290,12 @@ fn run_pipeline(data: &[u8]) {
             },
             service(Mode::Dr, IpProto::UDP, 53),
             service(Mode::Tun, IpProto::UDP, 80),
+            // UDP with the PROXY header, on a VIP of its own: its
+            // fragments are reassembled, the other VIP's forwarded
+            // piecewise.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
+                vip: REASM_VIP,
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),
@@ -291,12 +329,15 @@ fn run_pipeline(data: &[u8]) {
     };
     // The frame twice, then (if it is a whole TCP or UDP packet) its
     // fragments in order and the other way round, one of them repeated,
-    // then past the fragment timeout.
+    // the same sent to the VIP whose UDP fragments are reassembled, then
+    // past the fragment timeout.
     let mut frames = vec![data.to_vec(), data.to_vec()];
-    let pieces = fragments_of(data);
-    frames.extend(pieces.iter().cloned());
-    frames.extend(pieces.iter().rev().cloned());
-    frames.extend(pieces.first().cloned());
+    for dst in [None, Some(REASM_VIP)] {
+        let pieces = fragments_of(data, dst);
+        frames.extend(pieces.iter().cloned());
+        frames.extend(pieces.iter().rev().cloned());
+        frames.extend(pieces.first().cloned());
+    }
     let mut io = MemoryIo::new(vec![frames]);
     for now in [0, 0, 0, 5000] {
         pipeline.poll(&mut io, now);
@@ -308,11 +349,16 @@ fn run_pipeline(data: &[u8]) {
             Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
         }
     }
+    pipeline.counters()
 }
 
+/// The VIP of the fuzzing config's UDP service with the PROXY header.
+const REASM_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+
 /// A whole TCP or UDP packet's fragments (8 payload bytes each after the
-/// first, whose size the packet's own bytes choose), or nothing.
-fn fragments_of(data: &[u8]) -> Vec<Vec<u8>> {
+/// first, whose size the packet's own bytes choose), or nothing; sent to
+/// `dst` instead of its own destination when given.
+fn fragments_of(data: &[u8], dst: Option<Ipv4Addr>) -> Vec<Vec<u8>> {
     let Ok(Classified::Ipv4(m)) = classify(data) else {
         return Vec::new();
     };
@@ -334,6 +380,9 @@ fn fragments_of(data: &[u8]) -> Vec<Vec<u8>> {
         let more = if end < payload.len() { 0x2000 } else { 0 };
         let word = more | (at / 8) as u16;
         if let Some(h) = f.get_mut(ip..m.l4_offset) {
+            if let Some(dst) = dst {
+                h[16..20].copy_from_slice(&dst.octets());
+            }
             h[2..4].copy_from_slice(&len.to_be_bytes());
             h[6..8].copy_from_slice(&word.to_be_bytes());
             h[10..12].copy_from_slice(&[0, 0]);
@@ -616,6 +665,27 @@ mod tests {
                 "udp_last_fragment",
                 testutil::fragment(&big_udp, 14, 1024)[1].clone(),
             ),
+            // The PROXY v2 UDP service's VIP: its fragments are reassembled.
+            (
+                "udp_proxy_reasm",
+                testutil::udp_frame([10, 0, 0, 1], REASM_VIP.octets(), 4000, 443, 64, &[7; 120]),
+            ),
+            (
+                "udp_proxy_reasm_first_fragment",
+                testutil::fragment(
+                    &testutil::udp_frame(
+                        [10, 0, 0, 1],
+                        REASM_VIP.octets(),
+                        4000,
+                        443,
+                        64,
+                        &[7; 3000],
+                    ),
+                    14,
+                    1480,
+                )[0]
+                .clone(),
+            ),
             ("nd_solicitation", nd_seed(false)),
             ("nd_dad", nd_seed(true)),
             ("echo6", echo6_seed()),
@@ -673,6 +743,16 @@ mod tests {
             .write(&mut v, b"ping6")
             .expect("writes");
         v
+    }
+
+    #[test]
+    fn a_udp_datagram_to_the_proxy_vip_is_reassembled_from_its_fragments() {
+        let d = testutil::udp_frame([10, 0, 0, 1], REASM_VIP.octets(), 4000, 443, 64, &[7; 40]);
+        let c = run_pipeline(&d);
+        let f = c.events.frag;
+        assert!(f.reasm_fragments > 0 && f.reasm_datagrams > 0, "{f:?}");
+        assert!(c.events.proxy_v2_added > 0);
+        assert!(c.drops.get(crate::drop::DropReason::ReasmDuplicate) > 0);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct TxOutcome {
     pub sent: usize,
     /// Packets the port had no room for; they were freed.
     pub dropped: usize,
+    /// The port is a bond that had no member to send on when it refused
+    /// them (none with link; 802.3ad: none distributing): the refusal is
+    /// that, not a full queue.
+    pub no_member: bool,
 }
 
 /// One worker's view of its queues: RX queue *i* and TX queue *i* of every
@@ -41,6 +45,11 @@ pub trait PacketIo {
     /// A fresh, empty packet buffer for packets we originate (ARP
     /// requests), or `None` when the pool is empty.
     fn alloc(&mut self) -> Option<Self::Packet>;
+
+    /// An empty buffer for reassembling a datagram (`frag::reasm`): as
+    /// large as a buffer gets (65535 bytes of room, headroom included, in
+    /// the appliance), or `None` when there is none.
+    fn alloc_reasm(&mut self) -> Option<Self::Packet>;
 }
 
 #[cfg(any(test, feature = "testing"))]

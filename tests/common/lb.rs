@@ -802,6 +802,14 @@ pub const DROP_REASONS: &[&str] = &[
     "frag_table_full",
     "frag_hold_full",
     "frag_first_dropped",
+    "reasm_duplicate",
+    "reasm_overlap",
+    "reasm_inconsistent",
+    "reasm_too_big",
+    "reasm_too_many",
+    "reasm_timeout",
+    "reasm_full",
+    "bond_no_member",
 ];
 
 impl ReplayResult {

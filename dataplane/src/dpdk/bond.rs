@@ -87,6 +87,34 @@ impl BondStatus {
     }
 }
 
+/// Whether port `id` is a bond.
+pub(crate) fn is_bond(id: u16) -> bool {
+    // SAFETY: plain query; a port that is not a bond gives -1.
+    unsafe { dpdk_sys::rte_eth_bond_mode_get(id) >= 0 }
+}
+
+/// Whether bond `id` has a member to send on now: one in the aggregator
+/// (802.3ad: distributing), else one the bond counts active (link up).
+/// Read when a TX burst was refused, to tell a bond without a member from
+/// a full queue.
+pub(crate) fn can_send(id: u16) -> bool {
+    let mut active = [0u16; MAX_MEMBERS];
+    // SAFETY: `active` holds MAX_MEMBERS entries, the length we pass.
+    let n = unsafe {
+        dpdk_sys::rte_eth_bond_active_slaves_get(id, active.as_mut_ptr(), MAX_MEMBERS as u16)
+    };
+    let active = &active[..usize::try_from(n).unwrap_or(0).min(MAX_MEMBERS)];
+    // SAFETY: plain query.
+    let mode = unsafe { dpdk_sys::rte_eth_bond_mode_get(id) };
+    if mode == i32::from(MODE_8023AD) {
+        let all = lacp_state::DISTRIBUTING;
+        return active
+            .iter()
+            .any(|&m| lacp_of(id, m).is_some_and(|l| l.actor_state & all == all));
+    }
+    !active.is_empty()
+}
+
 impl Port<'_> {
     /// The bond's state, or `None` when the port is not a bond.
     pub fn bond_status(&self) -> Option<BondStatus> {

@@ -8,11 +8,23 @@ pub struct DpdkIo<'port> {
     queues: Vec<(RxQueue<'port>, TxQueue<'port>)>,
     /// Where packets we originate come from.
     pool: &'port Mempool,
+    /// Where reassembled datagrams are gathered (65535-byte buffers).
+    reasm: Option<&'port Mempool>,
 }
 
 impl<'port> DpdkIo<'port> {
     pub fn new(queues: Vec<(RxQueue<'port>, TxQueue<'port>)>, pool: &'port Mempool) -> Self {
-        DpdkIo { queues, pool }
+        DpdkIo {
+            queues,
+            pool,
+            reasm: None,
+        }
+    }
+
+    /// Reassembled datagrams are gathered in buffers from `pool`.
+    pub fn with_reasm_pool(mut self, pool: &'port Mempool) -> Self {
+        self.reasm = Some(pool);
+        self
     }
 }
 
@@ -53,6 +65,10 @@ impl PacketIo for DpdkIo<'_> {
         self.pool.alloc()
     }
 
+    fn alloc_reasm(&mut self) -> Option<Mbuf> {
+        self.reasm.and_then(Mempool::alloc)
+    }
+
     #[inline]
     fn tx_burst(&mut self, port: usize, burst: &mut Burst<Mbuf>) -> TxOutcome {
         let n = burst.len();
@@ -77,6 +93,8 @@ impl PacketIo for DpdkIo<'_> {
         TxOutcome {
             sent,
             dropped: n - sent,
+            // Only on a refusal, and only for a bond: a few reads of its state.
+            no_member: sent < n && tx.bond && !super::bond::can_send(tx.port),
         }
     }
 }

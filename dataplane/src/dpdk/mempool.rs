@@ -34,6 +34,10 @@ unsafe impl Send for Mempool {}
 unsafe impl Sync for Mempool {}
 
 impl Mempool {
+    /// The largest frame room an mbuf holds: its 16-bit `buf_len` less
+    /// the headroom.
+    pub const MAX_FRAME_ROOM: u16 = u16::MAX - dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+
     /// Creates a pool of `size` mbufs with a per-lcore cache of `cache`
     /// buffers, each with room for a frame of `frame_room` bytes after the
     /// headroom (at least DPDK's default, 2048), so a frame that size

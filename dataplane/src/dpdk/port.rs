@@ -124,6 +124,30 @@ impl<'pool> Port<'pool> {
         (ret == 0).then_some(id)
     }
 
+    /// Sets device `id`'s link up or down (`rte_eth_dev_set_link_up` /
+    /// `_down`, testpmd's `set link-up`): a bond member taken down by
+    /// hand, as the bond tests do.
+    pub fn set_device_link(_eal: &Eal, id: u16, up: bool) -> Result<(), DpdkError> {
+        // SAFETY: EAL initialised; id names a probed port; an id that is
+        // not is refused with a negative errno.
+        let ret = unsafe {
+            match up {
+                true => dpdk_sys::rte_eth_dev_set_link_up(id),
+                false => dpdk_sys::rte_eth_dev_set_link_down(id),
+            }
+        };
+        match ret {
+            0 => Ok(()),
+            e => Err(DpdkError::new(
+                format!(
+                    "rte_eth_dev_set_link_{}({id})",
+                    if up { "up" } else { "down" }
+                ),
+                -e,
+            )),
+        }
+    }
+
     /// Port `id`'s MAC address as the device reports it, before it is
     /// started (zero if it cannot say).
     pub fn device_mac(_eal: &Eal, id: u16) -> [u8; 6] {
@@ -339,6 +363,7 @@ impl<'pool> Port<'pool> {
             return None;
         }
         let lacp = Port::is_lacp_bond(self.id);
+        let bond = super::bond::is_bond(self.id);
         Some(
             (0..self.queues)
                 .map(|q| {
@@ -352,6 +377,7 @@ impl<'pool> Port<'pool> {
                             port: self.id,
                             queue: q,
                             lacp_flush: lacp && q == 0,
+                            bond,
                             _port: std::marker::PhantomData,
                         },
                     )
@@ -466,6 +492,8 @@ pub struct TxQueue<'port> {
     /// LACP keeps running while no traffic leaves (DPDK asks for a TX
     /// burst at least every 100 ms).
     pub(crate) lacp_flush: bool,
+    /// The port is a bond (its refusals are told apart, `bond::can_send`).
+    pub(crate) bond: bool,
     _port: std::marker::PhantomData<&'port ()>,
 }
 

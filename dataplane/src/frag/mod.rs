@@ -24,6 +24,7 @@ use std::net::Ipv4Addr;
 
 use arrayvec::ArrayVec;
 
+pub mod reasm;
 pub mod split;
 
 use crate::flow::Origin;

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::{Burst, PacketIo, TxOutcome};
-use crate::buf::{PacketBuf, TestBuf};
+use crate::buf::{PacketBuf, TestBuf, DEFAULT_HEADROOM};
 
 /// In-memory ports for tests: RX from a queue of frames, TX into a list,
 /// with an optional TX capacity per burst to exercise "TX full".
@@ -14,6 +14,8 @@ pub struct MemoryIo {
     pub tx: Vec<Vec<TestBuf>>,
     /// At most this many packets are accepted per TX burst (None: all).
     pub tx_limit: Option<usize>,
+    /// Reassembly buffers still to give (None: any number).
+    pub reasm_limit: Option<usize>,
 }
 
 impl MemoryIo {
@@ -27,6 +29,7 @@ impl MemoryIo {
                 .collect(),
             tx: vec![Vec::new(); ports],
             tx_limit: None,
+            reasm_limit: None,
         }
     }
 
@@ -54,6 +57,22 @@ impl PacketIo for MemoryIo {
 
     fn alloc(&mut self) -> Option<TestBuf> {
         Some(TestBuf::new(&[]))
+    }
+
+    /// As the appliance's reassembly pool gives: 65535 bytes of room,
+    /// the usual headroom in front. None once `reasm_limit` are out.
+    fn alloc_reasm(&mut self) -> Option<TestBuf> {
+        if self.reasm_limit == Some(0) {
+            return None;
+        }
+        if let Some(n) = self.reasm_limit.as_mut() {
+            *n -= 1;
+        }
+        Some(TestBuf::with_room(
+            &[],
+            DEFAULT_HEADROOM,
+            usize::from(u16::MAX) - DEFAULT_HEADROOM,
+        ))
     }
 
     fn tx_burst(&mut self, port: usize, burst: &mut Burst<TestBuf>) -> TxOutcome {

@@ -17,11 +17,13 @@ use std::net::Ipv6Addr;
 
 use crate::drop::DropReason;
 use crate::net::addrs::Addr6Set;
+use crate::net::mld::{read_query, Query};
 use crate::wire::ethernet::{field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
 use crate::wire::ethernet::{VLAN_TAG_LEN, VLAN_VID_MASK};
 use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Type, LINK_LAYER_OPTION_LEN};
 use crate::wire::icmpv6::{NaFlags, NdOption, ND_LEN};
 use crate::wire::ipv6::{self, Ipv6Header, Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
+use crate::wire::mld::MldType;
 use crate::wire::{get_mac, put_be16, put_bytes};
 
 /// The hop limit of every Neighbour Discovery message: a message with any
@@ -109,6 +111,8 @@ pub enum Ipv6Local {
     Solicitation(Solicitation),
     Advertisement(Advertisement),
     Echo(Echo),
+    /// An MLD querier asks which groups we listen to (`net::mld`).
+    MldQuery(Query),
 }
 
 /// Reads the IPv6 packet at `l3` of `frame` against the addresses we own.
@@ -168,6 +172,7 @@ pub fn inspect(frame: &[u8], l3: usize, owned: &Addr6Set) -> Result<Ipv6Local, D
                 to_us,
             }))
         }
+        MldType::QUERY => read_query(&ip, &m, msg).map(Ipv6Local::MldQuery),
         Icmpv6Type::ECHO_REQUEST if to_us => {
             if !m.checksum_ok(src, dst) {
                 return Err(DropReason::Icmpv6BadChecksum);

@@ -147,6 +147,12 @@ impl<P: PacketBuf> Datapath<P> {
                 };
                 self.watch_busy |= self.watch.ingress(&pkt, &class, at);
             }
+            if let Ok(Classified::Ipv4(meta)) = &class {
+                if meta.fragment.is_some() && cx.t.reassembles(meta.tuple.dst, meta.tuple.proto) {
+                    self.reassemble(cx, pkt, port, meta, &mut kept);
+                    continue;
+                }
+            }
             if let (Some(links), Ok(Classified::Ipv4(meta))) = (&self.links, &class) {
                 let owner = match lookup_tuple(pkt.data(), meta) {
                     Some(key) => cx.t.owners.owner(&key, links.index(), links.workers()),
@@ -325,7 +331,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// Hashes a packet's lookup tuple and prefetches its session bucket.
     #[inline]
-    fn prefetch(&self, frame: &[u8], class: &Result<Classified, DropReason>) -> u64 {
+    pub(super) fn prefetch(&self, frame: &[u8], class: &Result<Classified, DropReason>) -> u64 {
         match class {
             Ok(Classified::Ipv4(meta)) => lookup_tuple(frame, meta).map_or(0, |key| {
                 let sessions = self.flow.sessions();
@@ -357,7 +363,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// Gives a packet to the worker that owns its flow; a full ring drops it.
     #[inline]
-    fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
+    pub(super) fn hand_off(&mut self, owner: usize, pkt: P, port: u16) {
         let trace = match self.watch_busy {
             true => self.trace_handoff(&pkt),
             false => 0,
@@ -427,6 +433,21 @@ impl<P: PacketBuf> Datapath<P> {
                             from: Some((from as u16, trace)),
                         };
                         self.watch_busy |= self.watch.ingress(&pkt, &class, at);
+                    }
+                    if let Ok(Classified::Ipv4(meta)) = &class {
+                        if meta.fragment.is_some()
+                            && cx.t.reassembles(meta.tuple.dst, meta.tuple.proto)
+                        {
+                            // Counted as received as the datagram it
+                            // completes (in `batch`), or as itself.
+                            let before = batch.len();
+                            self.reassemble(cx, pkt, port, meta, &mut batch);
+                            if batch.len() == before {
+                                others += 1;
+                                self.counters.events.redirects_received += 1;
+                            }
+                            continue;
+                        }
                     }
                     let hash = self.prefetch(pkt.data(), &class);
                     batch.push(Received {

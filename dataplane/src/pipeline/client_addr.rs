@@ -98,8 +98,9 @@ impl<P: PacketBuf> Datapath<P> {
         if meta.fragment.is_some() {
             // The header would have to go into the first fragment and every
             // later one move by its 28 bytes, which fragment offsets (8-byte
-            // units) cannot say: it takes reassembly, which ferrolb does not
-            // do. The datagram goes on whole, without the header.
+            // units) cannot say. Such a service's fragments are reassembled
+            // first (`reasm.rs`), so this is a guard: the datagram goes on
+            // whole, without the header.
             self.counters.events.proxy_v2_fragmented += 1;
             return None;
         }
@@ -107,7 +108,12 @@ impl<P: PacketBuf> Datapath<P> {
             src: (meta.tuple.src, meta.tuple.src_port),
             dst: (meta.tuple.dst, meta.tuple.dst_port),
         };
-        match udp::prepend_v2(pkt, meta.l3_offset, ends, t.min_mtu) {
+        // Without DF the datagram may pass the MTU: egress fragments it.
+        let limit = match meta.dont_fragment {
+            true => t.min_mtu,
+            false => u16::MAX,
+        };
+        match udp::prepend_v2(pkt, meta.l3_offset, ends, limit) {
             Ok(()) => {
                 self.counters.events.proxy_v2_added += 1;
                 Some(Ipv4Meta {

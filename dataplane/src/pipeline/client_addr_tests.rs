@@ -119,34 +119,3 @@ fn udp_proxy_v2_goes_on_the_first_datagram_only() {
     assert_eq!(payload(&back[0]), b"datagram");
     assert_eq!(seen(&back[0]).dst, CIP);
 }
-
-#[test]
-fn a_first_datagram_in_fragments_goes_on_whole_without_the_udp_header() {
-    use crate::testutil::{fix_ipv4_checksum, fragment, reassemble};
-    let mut svc = service(Mode::FullNat, IpProto::UDP);
-    svc.proxy_protocol = Some(ProxyVersion::V2);
-    let mut p = pipeline(&config(vec![svc]));
-    let data: Vec<u8> = (0..3000).map(|i| (i * 5 + 1) as u8).collect();
-    let mut datagram = Vec::new();
-    etherparse::PacketBuilder::ethernet2(ROUTER, OURS)
-        .ipv4(CIP, VIP, 64)
-        .udp(40000, 80)
-        .write(&mut datagram, &data)
-        .expect("writes");
-    datagram[20] &= !0x40; // DF clear: it may travel in fragments
-    fix_ipv4_checksum(&mut datagram, 14);
-    let pieces = fragment(&datagram, 14, 1480);
-    assert_eq!(pieces.len(), 3);
-    let out = run(&mut p, &pieces, 0);
-    assert_eq!(out.len(), 3, "every fragment forwarded");
-    let whole = reassemble(&out, 14);
-    let headers = PacketHeaders::from_ethernet_slice(&whole).expect("decodes");
-    assert_eq!(
-        headers.payload.slice(),
-        &data[..],
-        "no header, nothing lost"
-    );
-    assert_eq!(seen(&whole).src, LIP0);
-    let events = p.counters().events;
-    assert_eq!((events.proxy_v2_fragmented, events.proxy_v2_added), (1, 0));
-}

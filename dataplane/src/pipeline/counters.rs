@@ -197,10 +197,15 @@ pub struct NdEvents {
     pub solicitations_sent: u64,
     /// Unsolicited Neighbor Advertisements of our addresses (`garp.rs`).
     pub unsolicited_sent: u64,
+    /// MLD reports sent: joins at start and answers to queries
+    /// (`net::mld`).
+    pub mld_reports_sent: u64,
+    /// MLD queries answered (about all our groups or one of them).
+    pub mld_queries_answered: u64,
 }
 
 impl NdEvents {
-    fn iter(&self) -> [(&'static str, u64); 7] {
+    fn iter(&self) -> [(&'static str, u64); 9] {
         [
             ("nd_advertisements_sent", self.advertisements_sent),
             ("nd_dad_defended", self.dad_defended),
@@ -209,6 +214,8 @@ impl NdEvents {
             ("icmpv6_echo_replies", self.echo_replies),
             ("nd_solicitations_sent", self.solicitations_sent),
             ("nd_unsolicited_advertisements", self.unsolicited_sent),
+            ("mld_reports_sent", self.mld_reports_sent),
+            ("mld_queries_answered", self.mld_queries_answered),
         ]
     }
 
@@ -220,6 +227,8 @@ impl NdEvents {
         self.echo_replies += o.echo_replies;
         self.solicitations_sent += o.solicitations_sent;
         self.unsolicited_sent += o.unsolicited_sent;
+        self.mld_reports_sent += o.mld_reports_sent;
+        self.mld_queries_answered += o.mld_queries_answered;
     }
 }
 
@@ -243,10 +252,14 @@ pub struct FragEvents {
     pub decisions_lost: u64,
     /// Packets too big for the egress MTU without DF, fragmented on egress.
     pub egress_fragmented: u64,
+    /// Fragments taken in for reassembly (`frag::reasm`).
+    pub reasm_fragments: u64,
+    /// Datagrams reassembled and passed on whole.
+    pub reasm_datagrams: u64,
 }
 
 impl FragEvents {
-    fn iter(&self) -> [(&'static str, u64); 8] {
+    fn iter(&self) -> [(&'static str, u64); 10] {
         [
             ("frag_first", self.first),
             ("frag_forwarded", self.forwarded),
@@ -256,6 +269,8 @@ impl FragEvents {
             ("frag_decisions_received", self.decisions_received),
             ("frag_decisions_lost", self.decisions_lost),
             ("frag_egress_fragmented", self.egress_fragmented),
+            ("reasm_fragments", self.reasm_fragments),
+            ("reasm_datagrams", self.reasm_datagrams),
         ]
     }
 
@@ -268,6 +283,8 @@ impl FragEvents {
         self.decisions_received += o.decisions_received;
         self.decisions_lost += o.decisions_lost;
         self.egress_fragmented += o.egress_fragmented;
+        self.reasm_fragments += o.reasm_fragments;
+        self.reasm_datagrams += o.reasm_datagrams;
     }
 }
 

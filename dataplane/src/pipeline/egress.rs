@@ -179,7 +179,8 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// Sends what waits in `port`'s TX buffer; what the queue refuses is
-    /// freed and counted as `tx_full`.
+    /// freed and counted as `tx_full`, or `bond_no_member` when the port is
+    /// a bond with no member to send on.
     pub(super) fn flush<I: PacketIo<Packet = P>>(&mut self, cx: &mut Cx<'_, I>, port: usize) {
         let Some(out) = self.egress.out.get_mut(port) else {
             return;
@@ -191,9 +192,11 @@ impl<P: PacketBuf> Datapath<P> {
         self.egress.tx_sent += o.sent;
         if o.dropped > 0 {
             self.egress.tx_dropped += o.dropped;
-            self.counters
-                .drops
-                .count_n(DropReason::TxFull, o.dropped as u64);
+            let reason = match o.no_member {
+                true => DropReason::BondNoMember,
+                false => DropReason::TxFull,
+            };
+            self.counters.drops.count_n(reason, o.dropped as u64);
         }
     }
 

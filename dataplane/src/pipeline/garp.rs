@@ -6,7 +6,8 @@
 //!
 //! Its IPv6 twin goes with it: each IPv6 address of an interface is
 //! announced by unsolicited Neighbor Advertisement (RFC 4861 7.2.6, to
-//! all-nodes, override set) on that interface, as often and as far apart.
+//! all-nodes, override set) on that interface, as often and as far apart,
+//! after an MLD report joining the addresses' solicited-node groups.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -15,17 +16,29 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::io::PacketIo;
 use crate::net::arp::{write_gratuitous_arp, ARP_FRAME_LEN};
+use crate::net::mld::Groups;
 use crate::net::nd::{our_nd_frame_len, write_unsolicited_advertisement};
 use crate::tables::LbTables;
 use crate::wire::ethernet::{MacAddr, VLAN_TAG_LEN};
+use crate::wire::mld::RecordType;
 
-/// One address to announce on one interface, `left` more times: by
-/// gratuitous ARP (IPv4) or unsolicited advertisement (IPv6).
+/// One announcement on one interface, `left` more times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Announce {
-    pub(super) addr: IpAddr,
+    pub(super) what: Announced,
     pub(super) iface: u16,
     pub(super) left: u32,
+}
+
+/// What an announcement says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Announced {
+    /// An address: by gratuitous ARP (IPv4) or unsolicited advertisement
+    /// (IPv6).
+    Address(IpAddr),
+    /// The interface's solicited-node groups, joined by MLD report
+    /// (`net::mld`), so MLD-snooping switches send us their solicitations.
+    Listening,
 }
 
 /// The announcements still to send (worker 0 only).
@@ -75,7 +88,7 @@ pub(super) fn plan(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
             false => on,
         };
         out.extend(ifaces.into_iter().map(|iface| Announce {
-            addr: IpAddr::V4(addr),
+            what: Announced::Address(IpAddr::V4(addr)),
             iface,
             left: t.garp.count,
         }));
@@ -85,7 +98,9 @@ pub(super) fn plan(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
 }
 
 /// The IPv6 announcements: each interface's IPv6 addresses new since
-/// `old`, on that interface (they belong to it, unlike a VIP).
+/// `old`, on that interface (they belong to it, unlike a VIP), after the
+/// MLD report joining their groups (before, so a snooping switch has
+/// heard it by the time a neighbour solicits the address).
 fn plan6(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
     let had = |iface: usize, a: Ipv6Addr| {
         old.and_then(|o| o.interfaces.get(iface))
@@ -93,10 +108,17 @@ fn plan6(t: &LbTables, old: Option<&LbTables>) -> Vec<Announce> {
     };
     let mut out = Vec::new();
     for (n, i) in t.interfaces.iter().enumerate() {
+        if i.addrs6.iter().any(|&(a, _)| !had(n, a)) {
+            out.push(Announce {
+                what: Announced::Listening,
+                iface: n as u16,
+                left: t.garp.count,
+            });
+        }
         for &(addr, _) in &i.addrs6 {
             if !had(n, addr) {
                 out.push(Announce {
-                    addr: IpAddr::V6(addr),
+                    what: Announced::Address(IpAddr::V6(addr)),
                     iface: n as u16,
                     left: t.garp.count,
                 });
@@ -144,11 +166,19 @@ impl<P: PacketBuf> Datapath<P> {
             let Some(i) = t.interfaces.get(usize::from(a.iface)) else {
                 continue;
             };
+            let addr = match a.what {
+                Announced::Address(addr) => addr,
+                Announced::Listening => {
+                    let groups = Groups::of(i);
+                    self.send_mld_reports(cx, i, &groups, RecordType::CHANGE_TO_EXCLUDE);
+                    continue;
+                }
+            };
             let (Some(mac), Some(mut buf)) = (t.port_mac(i.port), cx.io.alloc()) else {
                 continue;
             };
-            if announce(&mut buf, i.vlan, mac, a.addr) {
-                match a.addr {
+            if announce(&mut buf, i.vlan, mac, addr) {
+                match addr {
                     IpAddr::V4(_) => self.counters.events.garp_sent += 1,
                     IpAddr::V6(_) => self.counters.events.nd.unsolicited_sent += 1,
                 }

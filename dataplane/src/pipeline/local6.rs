@@ -17,8 +17,11 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::io::PacketIo;
+use crate::net::mld::{self, Query};
 use crate::net::nd::{self, Advertisement, Echo, Ipv6Local, Solicitation};
+use crate::tables::Interface;
 use crate::wire::ethernet::MacAddr;
+use crate::wire::mld::RecordType;
 
 /// Makes `pkt` exactly `len` bytes long, at its tail; `false` if it
 /// lacks the tailroom.
@@ -56,6 +59,69 @@ impl<P: PacketBuf> Datapath<P> {
             Ok(Ipv6Local::Solicitation(s)) => self.solicited(cx, port, pkt, l3_offset, &s),
             Ok(Ipv6Local::Advertisement(a)) => self.advertised(cx, port, pkt, &a),
             Ok(Ipv6Local::Echo(e)) => self.echo6(cx, port, pkt, l3_offset, &e),
+            Ok(Ipv6Local::MldQuery(q)) => self.mld_query(cx, port, vlan, pkt, q),
+        }
+    }
+
+    /// An MLD query on the interface `port` and `vlan` name: answered with
+    /// our groups (the one asked about, or all of them), in fresh buffers.
+    /// The query goes on to the port's kernel interface, whose own groups
+    /// it asks about too; without one, an answered query ends here and
+    /// one about another group takes the path it took before.
+    fn mld_query<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        vlan: Option<u16>,
+        pkt: P,
+        q: Query,
+    ) {
+        let t = cx.t;
+        let iface = t
+            .ingress_interface(port, vlan)
+            .and_then(|i| t.interfaces.get(usize::from(i)));
+        let mut answered = false;
+        if let Some(iface) = iface {
+            let mut groups = mld::Groups::of(iface);
+            if let Some(g) = q.group {
+                groups.retain(g);
+            }
+            if !groups.is_empty() {
+                answered = true;
+                self.counters.events.nd.mld_queries_answered += 1;
+                self.send_mld_reports(cx, iface, &groups, RecordType::MODE_IS_EXCLUDE);
+            }
+        }
+        if !answered || t.kernel(port).is_some() {
+            self.host_frame(cx, port, pkt, DropReason::Ipv6NotForwarded);
+        }
+    }
+
+    /// Sends `groups` as reports of `record_type` from `iface`, each in a
+    /// buffer of its own; counted as `mld_reports_sent`.
+    pub(super) fn send_mld_reports<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        iface: &Interface,
+        groups: &mld::Groups,
+        record_type: u8,
+    ) {
+        let Some(mac) = cx.t.port_mac(iface.port) else {
+            return;
+        };
+        let src = mld::report_source(iface);
+        for chunk in groups.reports() {
+            let Some(mut buf) = cx.io.alloc() else {
+                return self.drop(DropReason::NoBufferRoom);
+            };
+            let len = mld::report_frame_len(iface.vlan, chunk.len());
+            if buf.append(len).is_none()
+                || !mld::write_report(buf.data_mut(), (iface.vlan, mac), src, record_type, chunk)
+            {
+                return self.drop(DropReason::NoBufferRoom);
+            }
+            self.counters.events.nd.mld_reports_sent += 1;
+            self.send(cx, iface.port, buf);
         }
     }
 

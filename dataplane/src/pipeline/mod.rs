@@ -45,6 +45,7 @@ mod local;
 mod local6;
 mod mtu;
 mod proxy_tcp;
+mod reasm;
 pub mod redirect;
 mod sync;
 mod synproxy;
@@ -56,6 +57,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::SessionCounts;
 use crate::flow::FlowState;
+use crate::frag::reasm::ReasmTable;
 use crate::frag::{FragDecision, FragTable};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::net::icmp::TokenBucket;
@@ -132,6 +134,8 @@ struct Datapath<P> {
     frags: FragTable<P, FragDecision>,
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
+    /// Datagrams being reassembled (`reasm.rs`).
+    reasm: ReasmTable<P>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
     synproxy: synproxy::SynProxyState<P>,
 }
@@ -190,6 +194,7 @@ impl<P: PacketBuf> Pipeline<P> {
             sync: None,
             frags: FragTable::new(),
             frag_decided: None,
+            reasm: ReasmTable::new(),
         };
         Ok(Pipeline { tables, path })
     }
@@ -396,6 +401,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .drops
                 .count_n(DropReason::NeighbourUnresolved, unresolved);
             self.expire_fragments(now);
+            self.expire_reassembly(now);
             self.sweep_early();
         }
     }
@@ -420,6 +426,8 @@ mod listen_tests;
 #[cfg(test)]
 mod local6_tests;
 #[cfg(test)]
+mod mld_tests;
+#[cfg(test)]
 mod multi_segment_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
@@ -427,6 +435,8 @@ mod nd_resolve_tests;
 mod pickup_tests;
 #[cfg(test)]
 mod proxy_tcp_tests;
+#[cfg(test)]
+mod reasm_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]

@@ -309,12 +309,42 @@ fn ipv6_frames(out: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     out.into_iter().filter(v6).collect()
 }
 
+/// Our MLD report joining interface 0's solicited-node groups (those of
+/// OUR6 and OUR_LL), from OUR_LL.
+fn our_join(vlan: Option<u16>) -> Vec<u8> {
+    use crate::net::mld;
+    let ours = |s: &str| s.parse::<Ipv6Addr>().expect("an address");
+    let groups = [
+        nd::solicited_node(ours(OUR6)),
+        nd::solicited_node(ours(OUR_LL)),
+    ];
+    let mut groups = groups.to_vec();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut f = vec![0; mld::report_frame_len(vlan, groups.len())];
+    let kind = crate::wire::mld::RecordType::CHANGE_TO_EXCLUDE;
+    assert!(mld::write_report(
+        &mut f,
+        (vlan, MacAddr(OURS)),
+        ours(OUR_LL),
+        kind,
+        &groups
+    ));
+    f
+}
+
 #[test]
 fn our_ipv6_addresses_are_announced_at_start_as_often_as_gratuitous_arp() {
     let mut p = pipeline(&announcing(2, None));
     let first = run(&mut p, &[], 0);
-    let want = vec![our_unsolicited(OUR6), our_unsolicited(OUR_LL)];
-    let garps = first.len() - 2;
+    // The MLD join first, so a snooping switch has it before the
+    // advertisements make neighbours solicit us.
+    let want = vec![
+        our_join(None),
+        our_unsolicited(OUR6),
+        our_unsolicited(OUR_LL),
+    ];
+    let garps = first.len() - 3;
     assert_eq!(ipv6_frames(first), want);
     assert!(garps >= 2, "the IPv4 addresses too");
     assert!(run(&mut p, &[], 50).is_empty(), "not before the interval");
@@ -322,9 +352,14 @@ fn our_ipv6_addresses_are_announced_at_start_as_often_as_gratuitous_arp() {
     assert!(run(&mut p, &[], 300).is_empty(), "twice only");
     let e = p.counters().events;
     assert_eq!((e.nd.unsolicited_sent, e.garp_sent), (4, 2 * garps as u64));
+    assert_eq!(e.nd.mld_reports_sent, 2);
     // Tagged where the interface is; none with `count = 0`.
     let mut p = pipeline(&announcing(1, Some(7)));
-    let want: Vec<_> = want.iter().map(|f| vlan_tag(f, 7)).collect();
+    let want = vec![
+        our_join(Some(7)),
+        vlan_tag(&our_unsolicited(OUR6), 7),
+        vlan_tag(&our_unsolicited(OUR_LL), 7),
+    ];
     assert_eq!(ipv6_frames(run(&mut p, &[], 0)), want);
     let mut p = pipeline(&announcing(0, None));
     assert!(run(&mut p, &[], 0).is_empty());

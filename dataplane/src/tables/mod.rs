@@ -82,6 +82,10 @@ pub struct LbTables {
     pub client_addr: bool,
     /// The smallest MTU of the ports: how far a packet may grow for it.
     pub min_mtu: u16,
+    /// The VIPs of the active UDP services that need whole datagrams (the
+    /// PROXY v2 header): their UDP fragments are reassembled
+    /// (`frag::reasm`). Usually empty.
+    pub reasm_vips: Vec<Ipv4Addr>,
     /// Whether any active service has `syn_proxy`: without, a new flow
     /// never looks its service up for it.
     pub syn_proxying: bool,
@@ -100,6 +104,12 @@ pub struct LbTables {
 const MAX_ENTRY_IDS: usize = 1 << 31;
 
 impl LbTables {
+    /// Whether a fragment to `dst` of protocol `proto` is reassembled.
+    #[inline]
+    pub fn reassembles(&self, dst: Ipv4Addr, proto: IpProto) -> bool {
+        proto == IpProto::UDP && self.reasm_vips.contains(&dst)
+    }
+
     /// Compiles `cfg` as the first tables; the error says what is wrong in
     /// config terms.
     pub fn build(cfg: &LbConfig) -> Result<LbTables, String> {
@@ -367,6 +377,7 @@ fn compile(
             .iter()
             .any(|s| s.spec.toa || s.spec.proxy_protocol.is_some()),
         min_mtu: cfg.ports.iter().map(|p| p.mtu).min().unwrap_or(1500),
+        reasm_vips: reasm_vips(&services),
         syn_proxying: services
             .iter()
             .any(|s| !s.state.is_retired() && s.spec.syn_proxy),
@@ -392,6 +403,22 @@ fn compile(
         snat_match,
         sessions: cfg.sessions,
     })
+}
+
+/// The VIPs (`also_listen` ones too) of the active UDP services that send
+/// the PROXY header: it goes in front of a datagram's payload, so only a
+/// whole datagram can take it.
+fn reasm_vips(services: &[Service]) -> Vec<Ipv4Addr> {
+    let mut vips: Vec<Ipv4Addr> = services
+        .iter()
+        .filter(|s| {
+            !s.state.is_retired() && s.spec.proto == IpProto::UDP && s.spec.proxy_protocol.is_some()
+        })
+        .flat_map(|s| s.spec.listens().map(|(key, _)| key.vip))
+        .collect();
+    vips.sort_unstable();
+    vips.dedup();
+    vips
 }
 
 /// Each port's kernel interface, by port index.

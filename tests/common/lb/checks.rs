@@ -50,15 +50,24 @@ fn check_frame(f: &[u8]) -> Result<(), String> {
 }
 
 /// What the appliance sends on IPv6 (issue 20, stage 1): ICMPv6 right
-/// after the fixed header, its checksum valid.
+/// after the fixed header (or, for MLD, after a Hop-by-Hop header), its
+/// checksum valid.
 fn check_icmpv6(p: &[u8]) -> Result<(), String> {
     let (h, rest) = etherparse::Ipv6Header::from_slice(p).map_err(|e| format!("ipv6: {e}"))?;
-    if h.next_header != IpNumber::IPV6_ICMP {
-        return Err(format!("ipv6: next header {:?}, not ICMPv6", h.next_header));
-    }
-    let msg = rest
+    let payload = rest
         .get(..usize::from(h.payload_length))
         .ok_or("ipv6: payload length past the frame")?;
+    let (next, msg) = match h.next_header {
+        IpNumber::IPV6_HEADER_HOP_BY_HOP => {
+            let (x, msg) = etherparse::Ipv6RawExtHeader::from_slice(payload)
+                .map_err(|e| format!("ipv6 hop-by-hop: {e}"))?;
+            (x.next_header, msg)
+        }
+        n => (n, payload),
+    };
+    if next != IpNumber::IPV6_ICMP {
+        return Err(format!("ipv6: next header {next:?}, not ICMPv6"));
+    }
     let m = etherparse::Icmpv6Slice::from_slice(msg).map_err(|e| format!("icmpv6: {e}"))?;
     match m.is_checksum_valid(h.source, h.destination) {
         true => Ok(()),
