@@ -295,7 +295,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
             // piecewise.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
-                vip: REASM_VIP,
+                vip: REASM_VIP.into(),
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),

@@ -415,6 +415,11 @@ fn reasm_vips(services: &[Service]) -> Vec<Ipv4Addr> {
             !s.state.is_retired() && s.spec.proto == IpProto::UDP && s.spec.proxy_protocol.is_some()
         })
         .flat_map(|s| s.spec.listens().map(|(key, _)| key.vip))
+        // Reassembly is IPv4's (IPv6 fragments are not forwarded yet).
+        .filter_map(|vip| match vip {
+            IpAddr::V4(vip) => Some(vip),
+            IpAddr::V6(_) => None,
+        })
         .collect();
     vips.sort_unstable();
     vips.dedup();
