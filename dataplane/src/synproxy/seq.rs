@@ -56,18 +56,22 @@ impl SeqAdjust {
     /// Translates a client → backend segment (`header`: the TCP header,
     /// options included, as long as its data offset says).
     pub fn to_backend(&self, header: &mut [u8]) -> Result<(), Malformed> {
+        self.backend_shift(header).apply(header)
+    }
+
+    /// What `to_backend` adds to each field of `header`.
+    fn backend_shift(&self, header: &[u8]) -> Shift {
         let seq = header
             .get(tcp::field::SEQ_NUM)
             .map_or(0, |_| get_be32(header, tcp::field::SEQ_NUM.start));
         let after = (seq.wrapping_sub(self.client_from) as i32) > 0;
-        let shift = Shift {
+        Shift {
             seq: if after { self.client_seq } else { 0 },
             ack: self.backend_seq.wrapping_neg(),
             gap: None,
             tsval: 0,
             tsecr: self.backend_ts.wrapping_neg(),
-        };
-        shift.apply(header)
+        }
     }
 
     /// The sequence number a backend sent, from the one `to_client` made
@@ -89,14 +93,18 @@ impl SeqAdjust {
 
     /// Translates a backend → client segment.
     pub fn to_client(&self, header: &mut [u8]) -> Result<(), Malformed> {
-        let shift = Shift {
+        self.client_shift().apply(header)
+    }
+
+    /// What `to_client` adds to each field.
+    fn client_shift(&self) -> Shift {
+        Shift {
             seq: self.backend_seq,
             ack: self.client_seq.wrapping_neg(),
             gap: (self.client_seq != 0).then_some((self.client_from, self.client_seq)),
             tsval: self.backend_ts,
             tsecr: 0,
-        };
-        shift.apply(header)
+        }
     }
 }
 
@@ -111,8 +119,57 @@ struct Shift {
     tsecr: u32,
 }
 
+/// The option block of the usual established segment (Linux's): NOP,
+/// NOP, timestamp (kind 8, length 10), read as one big-endian word.
+const NOP_NOP_TIMESTAMP: u32 = 0x0101_080a;
+
+/// Where the TSval of that layout lies: right behind the NOPs and the
+/// timestamp's kind and length.
+const FAST_TSVAL_AT: usize = TCP_MIN_HEADER_LEN + 4;
+
 impl Shift {
+    /// Shifts `h` in place. The two layouts of nearly every established
+    /// segment (no options; NOP, NOP, timestamp) are recognised by the data
+    /// offset and one word and shifted without the option walk; anything
+    /// else (SACK blocks, options in another order) takes
+    /// [`Shift::apply_general`]. Both write the same bytes.
+    #[inline]
     fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
+        let Some(&offset) = h.get(tcp::field::DATA_OFFSET) else {
+            return Err(Malformed);
+        };
+        match usize::from(offset >> 4) * 4 {
+            TCP_MIN_HEADER_LEN if h.len() >= TCP_MIN_HEADER_LEN => self.apply_fast(h, None),
+            32 if h.len() >= 32 && get_be32(h, TCP_MIN_HEADER_LEN) == NOP_NOP_TIMESTAMP => {
+                self.apply_fast(h, Some(FAST_TSVAL_AT))
+            }
+            _ => self.apply_general(h),
+        }
+    }
+
+    /// The fast path: the fixed fields and the timestamp at `ts` (if any),
+    /// every change folded into one checksum update.
+    #[inline]
+    fn apply_fast(&self, h: &mut [u8], ts: Option<usize>) -> Result<(), Malformed> {
+        let mut d = Delta::default();
+        add_at(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
+        let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
+        if has_ack {
+            self.ack_at(h, tcp::field::ACK_NUM.start, &mut d);
+        }
+        if let Some(at) = ts {
+            add_at(h, at, self.tsval, &mut d);
+            if has_ack {
+                add_at(h, at + 4, self.tsecr, &mut d);
+            }
+        }
+        write_checksum(h, d);
+        Ok(())
+    }
+
+    /// Any option layout: one strict walk finds the timestamp and SACK
+    /// blocks (`options::parse`).
+    fn apply_general(&self, h: &mut [u8]) -> Result<(), Malformed> {
         if h.len() < TCP_MIN_HEADER_LEN {
             return Err(Malformed);
         }
@@ -141,9 +198,7 @@ impl Shift {
                 }
             }
         }
-        let check = tcp::field::CHECKSUM.start;
-        let sum = get_be16(h, check);
-        put_be16(h, check, d.apply(sum));
+        write_checksum(h, d);
         Ok(())
     }
 
@@ -161,6 +216,15 @@ impl Shift {
         };
         add_at(h, at, add, d);
     }
+}
+
+/// Folds `d` into the TCP checksum of `h` (long enough: the callers
+/// checked the fixed header is there).
+#[inline]
+fn write_checksum(h: &mut [u8], d: Delta) {
+    let check = tcp::field::CHECKSUM.start;
+    let sum = get_be16(h, check);
+    put_be16(h, check, d.apply(sum));
 }
 
 /// Adds `n` to the 32-bit field at `at` (any alignment: SACK blocks and
