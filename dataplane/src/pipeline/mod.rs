@@ -436,6 +436,8 @@ mod synproxy_early_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
+mod synproxy_window_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod trace_tests;

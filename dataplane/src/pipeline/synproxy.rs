@@ -36,11 +36,12 @@ use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::SeqAdjust;
+use crate::synproxy::window::{self, Edges, Seen};
 use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
-use crate::wire::{get_be16, get_be32, put_be16};
+use crate::wire::{get_be16, get_be32, get_u8, put_be16};
 
 /// The window shift our SYN-ACK announces to a client that sent one.
 /// After the splice the backend's window fields reach the client
@@ -56,8 +57,11 @@ const DEFAULT_MSS: u16 = 536;
 const ECE: u8 = 0x40;
 const CWR: u8 = 0x80;
 
-/// One proxied connection: its handshake state and its translation.
+/// One proxied connection: its handshake state, its translation and its
+/// window. One cache line (aligned): a spliced segment reads one line
+/// here as it does in the session table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(align(64))]
 pub(super) struct Splice {
     pub adjust: SeqAdjust,
     /// Our ISN towards the client (the cookie) and the client's ISN.
@@ -85,9 +89,115 @@ pub(super) struct Splice {
     pub header_sent: bool,
     /// The client's data segment held until the backend answers.
     pub early: EarlyRef,
+    /// The window check's edges (`synproxy::window`): the client's, in
+    /// its sequence space, and the backend's, in its own.
+    pub edges: [Edges; 2],
+    /// Which of them are known, and whether the check is on (`track`).
+    pub track: u8,
 }
 
+/// `Splice::track` bits: the check is on (a SYN-proxied session, from
+/// its splice or a peer's record), and which side's edges are known.
+pub(super) mod track {
+    pub const ON: u8 = 1;
+    pub const CLIENT: u8 = 2;
+    pub const BACKEND: u8 = 4;
+}
+
+const CLIENT: usize = 0;
+const BACKEND: usize = 1;
+
 impl Splice {
+    /// A segment of the established splice, `h` its TCP header and
+    /// payload: checked against the window, then translated (and the
+    /// backend's window rescaled) in place.
+    #[inline]
+    pub(super) fn translate(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
+        if !self.in_window(dir, h) {
+            return Err(DropReason::SynProxyOutOfWindow);
+        }
+        match dir {
+            Direction::Inbound => self.adjust.to_backend(h),
+            Direction::Outbound => self.adjust.to_client(h).map(|()| {
+                rescale_window(h, self.backend_wscale);
+            }),
+        }
+        .map_err(|_| DropReason::SynProxyBadOptions)
+    }
+
+    /// The window check of a segment going `dir`, before its translation
+    /// (true when the check is off); an accepted segment moves the edges.
+    #[inline]
+    pub(super) fn in_window(&mut self, dir: Direction, h: &[u8]) -> bool {
+        if self.track & track::ON == 0 {
+            return true;
+        }
+        let Some(seen) = seen(h) else {
+            return false;
+        };
+        let (from, bit, r_bit, s_wscale, r_wscale) = match dir {
+            Direction::Inbound => (
+                CLIENT,
+                track::CLIENT,
+                track::BACKEND,
+                self.client_wscale,
+                self.backend_wscale,
+            ),
+            Direction::Outbound => (
+                BACKEND,
+                track::BACKEND,
+                track::CLIENT,
+                self.backend_wscale,
+                self.client_wscale,
+            ),
+        };
+        // The acknowledgment in the receiver's own space.
+        let seen = Seen {
+            ack: seen.ack.map(|a| match dir {
+                Direction::Inbound => self.adjust.backend_seq_of(a),
+                Direction::Outbound => self.adjust.client_seq_of(a),
+            }),
+            ..seen
+        };
+        let [c, b] = &mut self.edges;
+        let (s, r) = if from == CLIENT { (c, b) } else { (b, c) };
+        let ok = window::Direction {
+            s,
+            r,
+            s_known: self.track & bit != 0,
+            r_known: self.track & r_bit != 0,
+            s_wscale,
+            r_wscale,
+        }
+        .accept(&seen);
+        if ok {
+            self.track |= bit;
+        }
+        ok
+    }
+
+    /// Starts the window check at the splice: the client's next byte is
+    /// its ISN + 1 and it may fill our SYN-ACK's window; the backend's
+    /// next byte is its ISN + 1 and it may fill the window the client's
+    /// ACK announced.
+    fn start_window(&mut self, backend_isn: u32) {
+        let client_next = self.client_isn.wrapping_add(1);
+        let backend_next = backend_isn.wrapping_add(1);
+        let client_window =
+            u32::from(self.client_window) << self.client_wscale.unwrap_or(0).min(14);
+        self.edges = [
+            Edges {
+                end: client_next,
+                maxend: client_next.wrapping_add(u32::from(SYN_ACK_WINDOW)),
+            },
+            Edges {
+                end: backend_next,
+                maxend: backend_next.wrapping_add(client_window),
+            },
+        ];
+        self.track = track::ON | track::CLIENT | track::BACKEND;
+    }
+
     /// Our SYN to the backend: the client's ISN and options.
     fn backend_syn(&self) -> Segment {
         let o = SynOptions {
@@ -162,6 +272,22 @@ pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
         .is_some_and(|s| {
             s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
         })
+}
+
+/// What the window check reads of a TCP segment (`h`: its header and
+/// payload); None when its data offset runs past it.
+#[inline]
+fn seen(h: &[u8]) -> Option<Seen> {
+    let flags = *h.get(tcp::field::FLAGS)?;
+    let header = usize::from(get_u8(h, tcp::field::DATA_OFFSET) >> 4) * 4;
+    let payload = h.len().checked_sub(header.max(tcp::TCP_MIN_HEADER_LEN))?;
+    let ends = u32::from(flags & TcpFlags::SYN != 0) + u32::from(flags & TcpFlags::FIN != 0);
+    Some(Seen {
+        seq: get_be32(h, tcp::field::SEQ_NUM.start),
+        len: payload as u32 + ends,
+        ack: (flags & TcpFlags::ACK != 0).then(|| get_be32(h, tcp::field::ACK_NUM.start)),
+        window: get_be16(h, tcp::field::WINDOW.start),
+    })
 }
 
 /// The TCP header of a classified TCP packet, as long as the IP packet.
@@ -381,10 +507,26 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         hit: Hit,
     ) -> Option<(P, Ipv4Meta)> {
-        let Some(sp) = self.synproxy.splices.get(hit.id.index()).copied() else {
+        let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) else {
             self.drop(DropReason::SynProxyUnexpected);
             return None;
         };
+        // The established splice without a PROXY header: every segment of
+        // a SYN-proxied connection after its handshake, in place.
+        if slot.established && slot.header.is_none() {
+            return match slot.translate(hit.dir, tcp_segment_mut(pkt.data_mut(), meta)) {
+                Ok(()) => Some((pkt, *meta)),
+                Err(reason) => {
+                    self.drop(reason);
+                    None
+                }
+            };
+        }
+        if slot.established && !slot.in_window(hit.dir, tcp_segment(pkt.data(), meta)) {
+            self.drop(DropReason::SynProxyOutOfWindow);
+            return None;
+        }
+        let sp = *slot;
         let outcome = match (hit.dir, sp.established) {
             (Direction::Inbound, false) => {
                 // The backend SYN `cookie_ack` made passes; anything else
@@ -405,32 +547,21 @@ impl<P: PacketBuf> Datapath<P> {
                 rewrite_segment(&mut pkt, meta, &syn, Way::On)
                     .map(|()| rewritten_meta(meta, &syn, Way::On))
             }
-            (Direction::Inbound, true) => match sp.header {
-                Some(v) => return self.header_to_backend(cx.t, pkt, meta, hit, sp, v),
-                None => sp
-                    .adjust
-                    .to_backend(tcp_segment_mut(pkt.data_mut(), meta))
-                    .map(|()| *meta)
-                    .map_err(|_| DropReason::SynProxyBadOptions),
-            },
+            (Direction::Inbound, true) => {
+                // (Without a header the fast path above took it.)
+                let Some(v) = sp.header else {
+                    return Some((pkt, *meta));
+                };
+                return self.header_to_backend(cx.t, pkt, meta, hit, sp, v);
+            }
             (Direction::Outbound, false) => {
                 return self.backend_answer(cx, at, pkt, meta, hit, sp);
             }
-            (Direction::Outbound, true) if sp.header.is_some() => {
+            (Direction::Outbound, true) => {
                 self.header_to_client(&mut pkt, meta, hit, &sp).map(|()| {
                     rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
                     *meta
                 })
-            }
-            (Direction::Outbound, true) => {
-                let h = tcp_segment_mut(pkt.data_mut(), meta);
-                match sp.adjust.to_client(h) {
-                    Ok(()) => {
-                        rescale_window(h, sp.backend_wscale);
-                        Ok(*meta)
-                    }
-                    Err(_) => Err(DropReason::SynProxyBadOptions),
-                }
             }
         };
         match outcome {
@@ -486,6 +617,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         sp.backend_wscale = sp.client_wscale.map(|_| o.wscale.unwrap_or(0));
         sp.established = true;
+        sp.start_window(seq);
         let early = std::mem::take(&mut sp.early);
         let mut reply = Segment::new(
             sp.client_isn.wrapping_add(1),
