@@ -430,6 +430,8 @@ mod proxy_tcp_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
+mod sync_splice_tests;
+#[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;

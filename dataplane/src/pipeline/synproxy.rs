@@ -31,6 +31,7 @@ use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
 use crate::rewrite::shift_quoted_seq;
+use crate::sync::RecordKind;
 use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
@@ -98,7 +99,7 @@ pub(super) struct Splice {
 
 /// `Splice::track` bits: the check is on (a SYN-proxied session, from
 /// its splice or a peer's record), and which side's edges are known.
-pub(super) mod track {
+pub(crate) mod track {
     pub const ON: u8 = 1;
     pub const CLIENT: u8 = 2;
     pub const BACKEND: u8 = 4;
@@ -638,6 +639,8 @@ impl<P: PacketBuf> Datapath<P> {
         // The session's state moves with the backend's SYN-ACK, as it would
         // have without the proxy.
         self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
+        // The peers learn the shift now that it is fixed.
+        self.sync_event(cx.t, hit.id, RecordKind::Changed, cx.now);
         self.counters.events.synproxy_spliced += 1;
         self.send(cx, at.port, pkt);
         // The client's data that came before goes right behind our ACK.
