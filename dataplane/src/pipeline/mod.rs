@@ -438,6 +438,8 @@ mod synproxy_early_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
+mod synproxy_toa_tests;
+#[cfg(test)]
 mod synproxy_window_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -20,13 +20,14 @@
 //! discarded and counted; the client retransmits it.
 
 use super::burst::{first_packet, tcp_flags_of};
+use super::client_addr::sends_toa;
 use super::proxy_tcp::header_version;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::client_addr::tcp::Header;
 use crate::drop::DropReason;
-use crate::flow::table::session_flags;
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
@@ -42,7 +43,7 @@ use crate::tables::{LbTables, Mode, ServiceKey};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
-use crate::wire::{get_be16, get_be32, get_u8, put_be16};
+use crate::wire::{get_be16, get_be32, put_be16};
 
 /// The window shift our SYN-ACK announces to a client that sent one.
 /// After the splice the backend's window fields reach the client
@@ -128,7 +129,7 @@ impl Splice {
 
     /// The window check of a segment going `dir`, before its translation
     /// (true when the check is off); an accepted segment moves the edges.
-    #[inline]
+    #[inline(always)]
     pub(super) fn in_window(&mut self, dir: Direction, h: &[u8]) -> bool {
         if self.track & track::ON == 0 {
             return true;
@@ -277,17 +278,21 @@ pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
 
 /// What the window check reads of a TCP segment (`h`: its header and
 /// payload); None when its data offset runs past it.
-#[inline]
+#[inline(always)]
 fn seen(h: &[u8]) -> Option<Seen> {
-    let flags = *h.get(tcp::field::FLAGS)?;
-    let header = usize::from(get_u8(h, tcp::field::DATA_OFFSET) >> 4) * 4;
+    let fixed = h.first_chunk::<{ tcp::TCP_MIN_HEADER_LEN }>()?;
+    let be32 =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let flags = fixed[tcp::field::FLAGS];
+    let header = usize::from(fixed[tcp::field::DATA_OFFSET] >> 4) * 4;
     let payload = h.len().checked_sub(header.max(tcp::TCP_MIN_HEADER_LEN))?;
     let ends = u32::from(flags & TcpFlags::SYN != 0) + u32::from(flags & TcpFlags::FIN != 0);
+    let w = tcp::field::WINDOW.start;
     Some(Seen {
-        seq: get_be32(h, tcp::field::SEQ_NUM.start),
+        seq: be32(tcp::field::SEQ_NUM.start),
         len: payload as u32 + ends,
-        ack: (flags & TcpFlags::ACK != 0).then(|| get_be32(h, tcp::field::ACK_NUM.start)),
-        window: get_be16(h, tcp::field::WINDOW.start),
+        ack: (flags & TcpFlags::ACK != 0).then(|| be32(tcp::field::ACK_NUM.start)),
+        window: u16::from_be_bytes([fixed[w], fixed[w + 1]]),
     })
 }
 
@@ -495,6 +500,31 @@ impl<P: PacketBuf> Datapath<P> {
         self.forward(cx, at, pkt, meta, hit)
     }
 
+    /// A segment of an established splice without a PROXY header (every
+    /// segment of a SYN-proxied connection after its handshake), checked
+    /// and translated in place: Some(true) when it goes on, Some(false)
+    /// when it was dropped (counted), None when `splice` has to see it
+    /// (the handshake, a PROXY header).
+    #[inline(always)]
+    pub(super) fn splice_in_place(
+        &mut self,
+        pkt: &mut P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) -> Option<bool> {
+        let slot = self.synproxy.splices.get_mut(hit.id.index())?;
+        if !slot.established || slot.header.is_some() {
+            return None;
+        }
+        match slot.translate(hit.dir, tcp_segment_mut(pkt.data_mut(), meta)) {
+            Ok(()) => Some(true),
+            Err(reason) => {
+                self.drop(reason);
+                Some(false)
+            }
+        }
+    }
+
     /// A packet of a proxied session, before the session's rewrite: the
     /// handshake with the backend, then sequence translation. Returns the
     /// packet to translate and forward (with its metadata), or `None` when
@@ -512,17 +542,6 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(DropReason::SynProxyUnexpected);
             return None;
         };
-        // The established splice without a PROXY header: every segment of
-        // a SYN-proxied connection after its handshake, in place.
-        if slot.established && slot.header.is_none() {
-            return match slot.translate(hit.dir, tcp_segment_mut(pkt.data_mut(), meta)) {
-                Ok(()) => Some((pkt, *meta)),
-                Err(reason) => {
-                    self.drop(reason);
-                    None
-                }
-            };
-        }
         if slot.established && !slot.in_window(hit.dir, tcp_segment(pkt.data(), meta)) {
             self.drop(DropReason::SynProxyOutOfWindow);
             return None;
@@ -633,12 +652,21 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(reason);
             return None;
         }
+        self.toa_on_our_ack(
+            cx.t,
+            &mut pkt,
+            &rewritten_meta(meta, &reply, Way::Back),
+            hit,
+        );
         if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
             *slot = sp;
         }
-        // The session's state moves with the backend's SYN-ACK, as it would
-        // have without the proxy.
+        // The session's state moves with the backend's SYN-ACK and our
+        // ACK, as it would have with the client's ACK without the proxy
+        // (so the client's next segment is not taken for the handshake's).
         self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
+        self.flow
+            .on_packet(hit.id, Direction::Inbound, Some(TcpFlags::ACK), cx.now);
         // The peers learn the shift now that it is fixed.
         self.sync_event(cx.t, hit.id, RecordKind::Changed, cx.now);
         self.counters.events.synproxy_spliced += 1;
@@ -650,6 +678,18 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// With TOA on the session's FULLNAT service, the option goes on our
+    /// ACK to the backend: the one that ends its handshake, where TOA
+    /// kernel modules read it (the client's own ACK never reaches it).
+    fn toa_on_our_ack(&mut self, t: &LbTables, pkt: &mut P, meta: &Ipv4Meta, hit: Hit) {
+        let s = self.flow.sessions().get(hit.id);
+        if s.forwarding() != Forwarding::FullNat || !sends_toa(t, s.origin()) {
+            return;
+        }
+        let client = (s.inbound().src, s.inbound().src_port);
+        self.insert_toa(t, pkt, meta, client);
+    }
+
     /// An ICMP error quoting a segment of spliced session `hit`, before it
     /// is translated: the quoted sequence number taken back into the space
     /// of the side the error goes to, so that side recognises its segment

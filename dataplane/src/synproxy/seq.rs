@@ -130,41 +130,56 @@ const FAST_TSVAL_AT: usize = TCP_MIN_HEADER_LEN + 4;
 impl Shift {
     /// Shifts `h` in place. The two layouts of nearly every established
     /// segment (no options; NOP, NOP, timestamp) are recognised by the data
-    /// offset and one word and shifted without the option walk; anything
-    /// else (SACK blocks, options in another order) takes
-    /// [`Shift::apply_general`]. Both write the same bytes.
+    /// offset and one word and shifted without the option walk, on a
+    /// fixed-size header (no bounds checks); anything else (SACK blocks,
+    /// options in another order) takes [`Shift::apply_general`]. Both
+    /// write the same bytes.
     #[inline]
     fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
-        let Some(&offset) = h.get(tcp::field::DATA_OFFSET) else {
-            return Err(Malformed);
-        };
-        match usize::from(offset >> 4) * 4 {
-            TCP_MIN_HEADER_LEN if h.len() >= TCP_MIN_HEADER_LEN => self.apply_fast(h, None),
-            32 if h.len() >= 32 && get_be32(h, TCP_MIN_HEADER_LEN) == NOP_NOP_TIMESTAMP => {
-                self.apply_fast(h, Some(FAST_TSVAL_AT))
+        match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
+            Some(5) => {
+                if let Some(fixed) = h.first_chunk_mut::<TCP_MIN_HEADER_LEN>() {
+                    self.apply_fixed(fixed, false);
+                    return Ok(());
+                }
             }
-            _ => self.apply_general(h),
+            Some(8) => {
+                if let Some(fixed) = h.first_chunk_mut::<32>() {
+                    let opts = &fixed[TCP_MIN_HEADER_LEN..FAST_TSVAL_AT];
+                    if u32::from_be_bytes([opts[0], opts[1], opts[2], opts[3]]) == NOP_NOP_TIMESTAMP
+                    {
+                        self.apply_fixed(fixed, true);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
         }
+        self.apply_general(h)
     }
 
-    /// The fast path: the fixed fields and the timestamp at `ts` (if any),
-    /// every change folded into one checksum update.
-    #[inline]
-    fn apply_fast(&self, h: &mut [u8], ts: Option<usize>) -> Result<(), Malformed> {
+    /// The fast path: the fixed fields and the timestamp at
+    /// `FAST_TSVAL_AT` (with `ts`), every change folded into one checksum
+    /// update.
+    #[inline(always)]
+    fn apply_fixed<const N: usize>(&self, h: &mut [u8; N], ts: bool) {
         let mut d = Delta::default();
-        add_at(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
+        add_word(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
         let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
         if has_ack {
-            self.ack_at(h, tcp::field::ACK_NUM.start, &mut d);
+            let at = tcp::field::ACK_NUM.start;
+            let add = self.ack_add(word(h, at));
+            add_word(h, at, add, &mut d);
         }
-        if let Some(at) = ts {
-            add_at(h, at, self.tsval, &mut d);
+        if ts {
+            add_word(h, FAST_TSVAL_AT, self.tsval, &mut d);
             if has_ack {
-                add_at(h, at + 4, self.tsecr, &mut d);
+                add_word(h, FAST_TSVAL_AT + 4, self.tsecr, &mut d);
             }
         }
-        write_checksum(h, d);
-        Ok(())
+        let check = tcp::field::CHECKSUM.start;
+        let sum = u16::from_be_bytes([h[check], h[check + 1]]);
+        h[check..check + 2].copy_from_slice(&d.apply(sum).to_be_bytes());
     }
 
     /// Any option layout: one strict walk finds the timestamp and SACK
@@ -204,18 +219,37 @@ impl Shift {
 
     /// Shifts the acknowledged sequence number at `at`.
     fn ack_at(&self, h: &mut [u8], at: usize, d: &mut Delta) {
-        let add = match self.gap {
-            Some((from, len)) => {
-                let old = get_be32(h, at);
-                match old.wrapping_sub(from) < len {
-                    true => from.wrapping_sub(old),
-                    false => self.ack,
-                }
-            }
-            None => self.ack,
-        };
+        let add = self.ack_add(get_be32(h, at));
         add_at(h, at, add, d);
     }
+
+    /// What an acknowledged sequence number `old` gets added.
+    #[inline(always)]
+    fn ack_add(&self, old: u32) -> u32 {
+        match self.gap {
+            Some((from, len)) if old.wrapping_sub(from) < len => from.wrapping_sub(old),
+            _ => self.ack,
+        }
+    }
+}
+
+/// The 32-bit field at `at` of a fixed-size header.
+#[inline(always)]
+fn word<const N: usize>(h: &[u8; N], at: usize) -> u32 {
+    u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
+}
+
+/// Adds `n` to the 32-bit field at even offset `at` of a fixed-size
+/// header, recording the change in `d` (as `add_at`, which it matches).
+#[inline(always)]
+fn add_word<const N: usize>(h: &mut [u8; N], at: usize, n: u32, d: &mut Delta) {
+    if n == 0 {
+        return;
+    }
+    let old = word(h, at);
+    let new = old.wrapping_add(n);
+    h[at..at + 4].copy_from_slice(&new.to_be_bytes());
+    d.dword(old, new);
 }
 
 /// Folds `d` into the TCP checksum of `h` (long enough: the callers

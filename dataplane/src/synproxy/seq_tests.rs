@@ -259,12 +259,12 @@ proptest! {
 /// A TCP header (and 4 data bytes) with `options` behind the fixed part,
 /// padded with END to a word, and `flags`. The checksum is whatever the
 /// bytes give: the paths are compared byte for byte, not verified.
-fn with_options(seq: u32, ack: u32, flags: u8, options: &[u8]) -> Vec<u8> {
+fn with_options(seq: u32, ack: u32, flags: u8, check: u16, options: &[u8]) -> Vec<u8> {
     let mut h = vec![0u8; 20];
     h[4..8].copy_from_slice(&seq.to_be_bytes());
     h[8..12].copy_from_slice(&ack.to_be_bytes());
     h[13] = flags;
-    h[16..18].copy_from_slice(&0x1234u16.to_be_bytes());
+    h[16..18].copy_from_slice(&check.to_be_bytes());
     h.extend_from_slice(options);
     while h.len() % 4 != 0 {
         h.push(kind::END);
@@ -317,6 +317,7 @@ proptest! {
     #[test]
     fn the_fast_path_writes_what_the_general_one_does(
         seq: u32, ack: u32, ack_flag: bool, options in option_shape(),
+        check in prop_oneof![Just(0u16), Just(0xffff), any::<u16>()],
         client_seq in prop_oneof![Just(0u32), 1u32..300],
         near in any::<bool>(), from: u32, bs: u32, bt: u32,
     ) {
@@ -327,7 +328,7 @@ proptest! {
         } else {
             (seq, ack)
         };
-        let original = with_options(seq, ack, flags, &options);
+        let original = with_options(seq, ack, flags, check, &options);
         let a = SeqAdjust { client_seq, client_from: from, backend_seq: bs, backend_ts: bt };
         for shift in [a.backend_shift(&original), a.client_shift()] {
             let (mut fast, mut general) = (original.clone(), original.clone());
@@ -351,7 +352,7 @@ fn the_fast_path_takes_the_usual_layouts_only() {
         [&[kind::NOP, kind::NOP][..], &ts[..]].concat(),
         [&ts[..], &[kind::NOP, kind::NOP][..]].concat(),
     ] {
-        let mut h = with_options(1, 2, tcp::TcpFlags::ACK, &opts);
+        let mut h = with_options(1, 2, tcp::TcpFlags::ACK, 0x1234, &opts);
         a.to_client(&mut h).expect("valid");
         let o = options::parse(&h).expect("valid");
         assert_eq!(o.timestamp, Some((6, 2)), "{opts:?}");

@@ -81,6 +81,7 @@ pub struct Direction<'a> {
 impl Direction<'_> {
     /// Whether `seg` is acceptable; if it is, the edges move with it (a
     /// refused segment changes nothing).
+    #[inline]
     pub fn accept(&mut self, seg: &Seen) -> bool {
         let end = seg.seq.wrapping_add(seg.len);
         let r_max = max_window(self.r_wscale);
