@@ -55,11 +55,13 @@ impl SeqAdjust {
 
     /// Translates a client → backend segment (`header`: the TCP header,
     /// options included, as long as its data offset says).
+    #[inline]
     pub fn to_backend(&self, header: &mut [u8]) -> Result<(), Malformed> {
         self.backend_shift(header).apply(header)
     }
 
     /// What `to_backend` adds to each field of `header`.
+    #[inline]
     fn backend_shift(&self, header: &[u8]) -> Shift {
         let seq = header
             .get(tcp::field::SEQ_NUM)
@@ -92,11 +94,13 @@ impl SeqAdjust {
     }
 
     /// Translates a backend → client segment.
+    #[inline]
     pub fn to_client(&self, header: &mut [u8]) -> Result<(), Malformed> {
         self.client_shift().apply(header)
     }
 
     /// What `to_client` adds to each field.
+    #[inline]
     fn client_shift(&self) -> Shift {
         Shift {
             seq: self.backend_seq,
@@ -134,7 +138,7 @@ impl Shift {
     /// fixed-size header (no bounds checks); anything else (SACK blocks,
     /// options in another order) takes [`Shift::apply_general`]. Both
     /// write the same bytes.
-    #[inline]
+    #[inline(always)]
     fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
         match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
             Some(5) => {

@@ -57,11 +57,13 @@ const MIN_ACK_WINDOW: u32 = 66000;
 
 /// The largest window a side with window shift `wscale` can advertise
 /// (RFC 7323 caps the shift at 14).
+#[inline(always)]
 pub fn max_window(wscale: Option<u8>) -> u32 {
     u32::from(u16::MAX) << wscale.unwrap_or(0).min(14)
 }
 
 /// `a` is before `b` in sequence space.
+#[inline(always)]
 fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
@@ -81,7 +83,7 @@ pub struct Direction<'a> {
 impl Direction<'_> {
     /// Whether `seg` is acceptable; if it is, the edges move with it (a
     /// refused segment changes nothing).
-    #[inline]
+    #[inline(always)]
     pub fn accept(&mut self, seg: &Seen) -> bool {
         let end = seg.seq.wrapping_add(seg.len);
         let r_max = max_window(self.r_wscale);
