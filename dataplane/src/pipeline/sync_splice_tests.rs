@@ -66,8 +66,8 @@ fn backend(lport: u16, seq: u32, ack: u32, flags: u8, opts: &[Opt], data: &[u8])
 /// `b` alike: what comes out must be the same bytes.
 fn same_on_both(a: &mut Pipeline<TestBuf>, b: &mut Pipeline<TestBuf>, frames: &[Vec<u8>]) {
     for (i, f) in frames.iter().enumerate() {
-        let on_a = run(a, &[f.clone()], NOW + 10 + i as u64);
-        let on_b = run(b, &[f.clone()], NOW + 10 + i as u64);
+        let on_a = run(a, std::slice::from_ref(f), NOW + 10 + i as u64);
+        let on_b = run(b, std::slice::from_ref(f), NOW + 10 + i as u64);
         assert_eq!(on_a.len(), 1, "frame {i} goes through A");
         assert_eq!(on_a, on_b, "frame {i}: B translates as A");
     }

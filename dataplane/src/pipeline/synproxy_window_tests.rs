@@ -82,7 +82,10 @@ fn out_of_window_segments_are_dropped_by_name_both_ways() {
         backend(b1, c1.wrapping_sub(1_000_000), ACK, 1000, &[], b""),
     ];
     for (i, f) in blind.iter().enumerate() {
-        assert!(run(&mut p, &[f.clone()], NOW + 3).is_empty(), "segment {i}");
+        assert!(
+            run(&mut p, std::slice::from_ref(f), NOW + 3).is_empty(),
+            "segment {i}"
+        );
         assert_eq!(out_of_window(&p), i as u64 + 1, "segment {i}");
     }
     // The connection is unharmed: the request goes on, and the answer.
@@ -120,7 +123,11 @@ fn retransmissions_and_the_window_edge_pass() {
         client(c1 + 5, Some(ok_ack + 6), ACK | tcp_flags::FIN, &[], b""),
     ];
     for (i, f) in frames.iter().enumerate() {
-        assert_eq!(run(&mut p, &[f.clone()], NOW + 3).len(), 1, "segment {i}");
+        assert_eq!(
+            run(&mut p, std::slice::from_ref(f), NOW + 3).len(),
+            1,
+            "segment {i}"
+        );
     }
     assert_eq!(out_of_window(&p), 0);
 }

@@ -165,9 +165,10 @@ impl Encoder {
     }
 
     fn push_splice(&mut self, inbound: &FiveTuple, sp: &SpliceRecord) {
-        let flags = u8::from(sp.syn_proxy) * SPLICE_SYN_PROXY
-            | u8::from(sp.header.is_some()) * SPLICE_HEADER
-            | u8::from(sp.header_sent) * SPLICE_HEADER_SENT;
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        let flags = bit(sp.syn_proxy, SPLICE_SYN_PROXY)
+            | bit(sp.header.is_some(), SPLICE_HEADER)
+            | bit(sp.header_sent, SPLICE_HEADER_SENT);
         let version = match sp.header {
             None => 0,
             Some(ProxyVersion::V1) => 1,
