@@ -174,3 +174,56 @@ fn top_shows_services_workers_and_drop_rates_frame_after_frame() {
     );
     assert!(!text.contains('\x1b'), "no escape codes off a terminal");
 }
+
+/// Busy time through the real binary: the workers read the TSC, so their
+/// cycles move with the wall clock at the TSC's rate, and the replayed
+/// traffic makes part of them busy, never more than all.
+#[test]
+fn workers_report_busy_cycles_from_the_tsc() {
+    let (app, addr) = serving_metrics();
+    let worker = |s: &serde_json::Value| s["workers"][0].clone();
+    let before = worker(&app.ctl_json(&["stats"]));
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = worker(&app.ctl_json(&["stats"]));
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = |w: &serde_json::Value, key: &str| {
+        w[key].as_u64().unwrap_or_else(|| panic!("{key} in {w}"))
+    };
+    let hz = n(&after, "cycles_per_second");
+    assert!(
+        hz > 100_000_000,
+        "a TSC runs at hundreds of MHz at least: {after}"
+    );
+    let cycles = n(&after, "cycles") - n(&before, "cycles");
+    let busy = n(&after, "busy_cycles") - n(&before, "busy_cycles");
+    let packets = n(&after, "rx_packets") - n(&before, "rx_packets");
+    // The worker's clock moved as the wall clock did (the two stats
+    // replies are not taken at the same instant as the timer: 30 %).
+    let seconds = cycles as f64 / hz as f64;
+    assert!(
+        (seconds - elapsed).abs() < 0.3 * elapsed,
+        "worker clock {seconds:.3} s, wall {elapsed:.3} s"
+    );
+    assert!(packets > 0, "the replay goes on: {after}");
+    // Never more than all of it, but for the one poll the two counters
+    // may be read apart (the replay keeps this debug build near 100 %).
+    assert!(
+        busy > 0 && busy <= cycles + cycles / 100,
+        "busy {busy} of {cycles}"
+    );
+    // The same counters, as Prometheus has them.
+    let text = scrape(addr);
+    let scraped = value(&text, "ferrolb_worker_busy_cycles_total{worker=\"0\"}");
+    assert!(scraped >= n(&after, "busy_cycles") as f64, "{text}");
+    assert_eq!(
+        value(&text, "ferrolb_worker_cycles_per_second{worker=\"0\"}"),
+        hz as f64
+    );
+    // And `stats` shows the share and the cost per packet.
+    let table = app.ctl_ok(&["stats"]);
+    assert!(
+        table.contains("Busy") && table.contains("Cyc/Pkt"),
+        "{table}"
+    );
+}

@@ -664,11 +664,50 @@ pub struct WorkerStatus {
     pub tx_packets: u64,
     pub tx_dropped: u64,
     pub rx_bursts: u64,
+    /// TSC cycles the worker spent in polls that had packets to handle
+    /// (its driver's receive and transmit included). Absent (0) from an
+    /// appliance that predates it.
+    #[serde(default)]
+    pub busy_cycles: u64,
+    /// TSC cycles since the worker's loop started.
+    #[serde(default)]
+    pub cycles: u64,
+    /// The TSC's frequency, to turn cycles into seconds.
+    #[serde(default)]
+    pub cycles_per_second: u64,
     /// Packets this worker dropped, all reasons.
     pub dropped: u64,
     pub sessions: u64,
     /// The config generation the worker runs.
     pub generation: u64,
+}
+
+impl WorkerStatus {
+    /// The share of its time the worker spent handling packets, in
+    /// percent, since `earlier` (or since it started, with `None`).
+    pub fn busy_percent(&self, earlier: Option<&WorkerStatus>) -> Option<f64> {
+        let (busy, cycles) = match earlier {
+            Some(e) => (
+                self.busy_cycles.saturating_sub(e.busy_cycles),
+                self.cycles.saturating_sub(e.cycles),
+            ),
+            None => (self.busy_cycles, self.cycles),
+        };
+        // The two counters are read a poll apart at worst: never over 100.
+        (cycles > 0).then(|| (100.0 * busy as f64 / cycles as f64).min(100.0))
+    }
+
+    /// Busy cycles per received packet since `earlier` (or since start).
+    pub fn cycles_per_packet(&self, earlier: Option<&WorkerStatus>) -> Option<f64> {
+        let (busy, packets) = match earlier {
+            Some(e) => (
+                self.busy_cycles.saturating_sub(e.busy_cycles),
+                self.rx_packets.saturating_sub(e.rx_packets),
+            ),
+            None => (self.busy_cycles, self.rx_packets),
+        };
+        (packets > 0).then(|| busy as f64 / packets as f64)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

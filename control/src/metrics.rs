@@ -492,7 +492,7 @@ fn snat_metrics(out: &mut Exposition, list: &ListReply) {
 }
 
 fn worker_metrics(out: &mut Exposition, workers: &[WorkerStatus]) {
-    let families: [Field<WorkerStatus>; 7] = [
+    let families: [Field<WorkerStatus>; 10] = [
         field(
             "ferrolb_worker_rx_packets_total",
             Kind::Counter,
@@ -522,6 +522,24 @@ fn worker_metrics(out: &mut Exposition, workers: &[WorkerStatus]) {
             Kind::Counter,
             "Non-empty RX bursts.",
             |w| w.rx_bursts,
+        ),
+        field(
+            "ferrolb_worker_busy_cycles_total",
+            Kind::Counter,
+            "TSC cycles the worker spent in polls that had packets (its driver's receive and transmit included).",
+            |w| w.busy_cycles,
+        ),
+        field(
+            "ferrolb_worker_cycles_total",
+            Kind::Counter,
+            "TSC cycles since the worker's loop started.",
+            |w| w.cycles,
+        ),
+        field(
+            "ferrolb_worker_cycles_per_second",
+            Kind::Gauge,
+            "The TSC's frequency.",
+            |w| w.cycles_per_second,
         ),
         field(
             "ferrolb_worker_sessions",

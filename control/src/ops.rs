@@ -442,4 +442,6 @@ pub fn validate(config: &Config) -> Result<LoadedConfig, ConfigErrors> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_diff;
+#[cfg(test)]
 mod tests_limits;

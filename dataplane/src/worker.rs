@@ -42,6 +42,14 @@ pub struct WorkerCounters {
     pub tx_dropped: AtomicU64,
     /// Non-empty RX bursts.
     pub rx_bursts: AtomicU64,
+    /// Clock ticks (TSC cycles on the appliance) spent in polls that had
+    /// packets to handle, from the poll's start to its end.
+    pub busy_ticks: AtomicU64,
+    /// Clock ticks since the worker's loop started, as of its last poll.
+    pub ticks: AtomicU64,
+    /// The clock's ticks per second (the TSC's frequency); 0 until the
+    /// pipeline loop starts.
+    pub ticks_per_second: AtomicU64,
     /// Set while the worker has received nothing for the idle period.
     pub idle: AtomicBool,
 }
@@ -53,6 +61,30 @@ pub struct WorkerStats {
     pub tx_packets: u64,
     pub tx_dropped: u64,
     pub rx_bursts: u64,
+    pub busy_ticks: u64,
+    pub ticks: u64,
+    pub ticks_per_second: u64,
+}
+
+impl WorkerStats {
+    /// The share of its time the worker spent handling packets, as a
+    /// fraction, between `earlier` and this snapshot (`None` without
+    /// ticks in between).
+    pub fn busy_since(&self, earlier: &WorkerStats) -> Option<f64> {
+        let ticks = self.ticks.checked_sub(earlier.ticks).filter(|&t| t > 0)?;
+        Some(self.busy_ticks.saturating_sub(earlier.busy_ticks) as f64 / ticks as f64)
+    }
+
+    /// Busy ticks per received packet between `earlier` and this snapshot:
+    /// what a packet cost the worker, its driver's receive and transmit
+    /// included (`None` without packets in between).
+    pub fn ticks_per_packet_since(&self, earlier: &WorkerStats) -> Option<f64> {
+        let packets = self
+            .rx_packets
+            .checked_sub(earlier.rx_packets)
+            .filter(|&p| p > 0)?;
+        Some(self.busy_ticks.saturating_sub(earlier.busy_ticks) as f64 / packets as f64)
+    }
 }
 
 impl WorkerCounters {
@@ -62,6 +94,9 @@ impl WorkerCounters {
             tx_packets: self.tx_packets.load(Ordering::Relaxed),
             tx_dropped: self.tx_dropped.load(Ordering::Relaxed),
             rx_bursts: self.rx_bursts.load(Ordering::Relaxed),
+            busy_ticks: self.busy_ticks.load(Ordering::Relaxed),
+            ticks: self.ticks.load(Ordering::Relaxed),
+            ticks_per_second: self.ticks_per_second.load(Ordering::Relaxed),
         }
     }
 }
@@ -379,20 +414,29 @@ pub fn run_forwarding<I: PacketIo>(
     }
 }
 
-/// The pipeline's clock: milliseconds from some start, read once per poll.
+/// The pipeline's clock: ticks from some start, read once at the start of
+/// each poll (the pipeline's milliseconds come from that read) and once
+/// more at the end of a poll that had packets (its busy time).
 pub trait Clock {
-    fn now_ms(&mut self) -> u64;
+    /// Ticks since the clock started.
+    fn ticks(&mut self) -> u64;
+    /// Ticks per millisecond, never 0.
+    fn ticks_per_ms(&self) -> u64;
 }
 
-/// Milliseconds since an `Instant`: the clock for tests and for loops
+/// Nanoseconds since an `Instant`: the clock for tests and for loops
 /// without DPDK (the appliance's workers read the TSC: `dpdk::TscClock`).
 #[derive(Clone, Copy, Debug)]
 pub struct SystemClock(pub Instant);
 
 impl Clock for SystemClock {
     #[inline]
-    fn now_ms(&mut self) -> u64 {
-        self.0.elapsed().as_millis() as u64
+    fn ticks(&mut self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+
+    fn ticks_per_ms(&self) -> u64 {
+        1_000_000
     }
 }
 
@@ -416,15 +460,21 @@ pub fn run_pipeline<I: PacketIo>(
     let mut idle = IdleTracker::new(idle_after);
     let mut running = 0u64;
     let mut answering = Answering::default();
+    let ticks_per_ms = clock.ticks_per_ms().max(1);
+    counters
+        .ticks_per_second
+        .store(ticks_per_ms.saturating_mul(1000), Ordering::Relaxed);
     while !shared.stop.load(Ordering::Relaxed) {
-        let now_ms = clock.now_ms();
+        let mut start = clock.ticks();
+        let now_ms = start / ticks_per_ms;
         if live.generation() != running {
             let (tables, generation) = live.snapshot();
             pipeline.adopt(tables, now_ms);
             running = generation;
             shared.generation.store(generation, Ordering::Release);
+            // Adopting is not packet work: the busy time starts after it.
+            start = clock.ticks();
         }
-        answering.serve(&shared.mailbox, pipeline, running, now_ms);
         let out = pipeline.poll(io, now_ms);
         if out.received > 0 {
             bump(&counters.rx_packets, out.received as u64);
@@ -437,7 +487,21 @@ pub fn run_pipeline<I: PacketIo>(
             bump(&counters.tx_dropped, out.tx_dropped as u64);
         }
         // Packets handed over by other workers keep this one busy too.
-        idle.update(out.received + out.handed_in, counters);
+        let worked = out.received + out.handed_in;
+        idle.update(worked, counters);
+        // Once per poll, not per packet: the busy time of a poll with
+        // packets, and the clock at its end, so a reader can tell the
+        // share. The two are read apart: a reader may see a poll's busy
+        // time without its clock, a skew of one poll that windows of many
+        // polls absorb.
+        let mut now = start;
+        if worked > 0 {
+            now = clock.ticks();
+            bump(&counters.busy_ticks, now.wrapping_sub(start));
+        }
+        counters.ticks.store(now, Ordering::Relaxed);
+        // Questions are answered after the packets, outside the busy time.
+        answering.serve(&shared.mailbox, pipeline, running, now_ms);
     }
     shared.generation.store(0, Ordering::Release);
 }
@@ -755,6 +819,68 @@ mod tests {
                 assert!(shared.ask(Query::Stats, Duration::from_millis(1)).is_none());
             }
             assert_eq!(shared.generation.load(Ordering::Relaxed), 0);
+        }
+
+        /// A clock that moves 100 ticks at every read, 1000 to the ms.
+        struct StepClock(u64);
+
+        impl Clock for StepClock {
+            fn ticks(&mut self) -> u64 {
+                self.0 += 100;
+                self.0
+            }
+            fn ticks_per_ms(&self) -> u64 {
+                1000
+            }
+        }
+
+        #[test]
+        fn busy_time_counts_the_polls_with_packets_only() {
+            let (cfg, mut p) = busy(1024);
+            let tables = Arc::new(LbTables::build(&cfg).expect("builds"));
+            p.adopt(Arc::clone(&tables), 0);
+            let live = LiveTables::new(tables);
+            let shared = WorkerShared::default();
+            // 40 frames: a burst of 32 and one of 8, whatever becomes of
+            // them (these are not even IPv4).
+            let mut io = MemoryIo::new(vec![super::frames(0, 40)]);
+            let mut clock = StepClock(0);
+            std::thread::scope(|scope| {
+                let (io, p, shared_w, live_w, clock) =
+                    (&mut io, &mut p, &shared, &live, &mut clock);
+                scope.spawn(move || {
+                    run_pipeline(
+                        io,
+                        p,
+                        shared_w,
+                        live_w,
+                        clock,
+                        Some(Duration::from_millis(20)),
+                    )
+                });
+                wait_for("idle", || shared.counters.idle.load(Ordering::Relaxed));
+                shared.stop.store(true, Ordering::Relaxed);
+            });
+            let stats = shared.counters.snapshot();
+            assert_eq!(stats.rx_packets, 40);
+            assert_eq!(stats.rx_bursts, 2);
+            // Each poll reads the clock at its start; the two with packets
+            // read it again at their end, 100 ticks later.
+            assert_eq!(stats.busy_ticks, 200);
+            assert_eq!(stats.ticks_per_second, 1_000_000);
+            // Every other poll moved the clock too: the idle wait took many.
+            assert!(stats.ticks > 10 * stats.busy_ticks, "{stats:?}");
+            let before = WorkerStats {
+                rx_packets: 0,
+                busy_ticks: 0,
+                ticks: 0,
+                ..stats
+            };
+            assert_eq!(stats.ticks_per_packet_since(&before), Some(5.0));
+            assert_eq!(stats.ticks_per_packet_since(&stats), None);
+            assert_eq!(stats.busy_since(&stats), None);
+            let share = stats.busy_since(&before).expect("ticks moved");
+            assert!(share > 0.0 && share < 0.1, "{share}");
         }
 
         #[test]

@@ -7,22 +7,22 @@ pub type Mac = [u8; 6];
 pub const CLIENT_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
 pub const LB_MAC: Mac = [0x02, 0, 0, 0, 0, 0xfe];
 
-/// A TCP segment with the given flags ("S", "SA", "A", "FA", "R", ...).
-#[allow(clippy::too_many_arguments)]
+/// One end of a flow: an IPv4 address and a port.
+pub type Endpoint = ([u8; 4], u16);
+
+/// A TCP segment from `src` to `dst` with the given flags ("S", "SA", "A",
+/// "FA", "R", ...); `macs` are (source, destination).
 pub fn tcp(
-    src_mac: Mac,
-    dst_mac: Mac,
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
+    macs: (Mac, Mac),
+    src: Endpoint,
+    dst: Endpoint,
     seq: u32,
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src, dst, 64)
-        .tcp(sport, dport, seq, 64240);
+    let mut b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, seq, 64240);
     if flags.contains('S') {
         b = b.syn();
     }
@@ -41,20 +41,12 @@ pub fn tcp(
     build(b, payload)
 }
 
-/// A UDP datagram.
-pub fn udp(
-    src_mac: Mac,
-    dst_mac: Mac,
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-) -> Vec<u8> {
+/// A UDP datagram from `src` to `dst`; `macs` are (source, destination).
+pub fn udp(macs: (Mac, Mac), src: Endpoint, dst: Endpoint, payload: &[u8]) -> Vec<u8> {
     build(
-        PacketBuilder::ethernet2(src_mac, dst_mac)
-            .ipv4(src, dst, 64)
-            .udp(sport, dport),
+        PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv4(src.0, dst.0, 64)
+            .udp(src.1, dst.1),
         payload,
     )
 }
@@ -124,13 +116,13 @@ pub fn mixed_traffic(n: usize, seed: u32) -> Vec<Vec<u8>> {
             let sport = 1024 + (r >> 16) as u16 % 60000;
             let len = (next() % 1401) as usize;
             let payload: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+            let macs = (CLIENT_MAC, LB_MAC);
+            let from = (client, sport);
             match i % 7 {
-                0 => tcp(CLIENT_MAC, LB_MAC, client, vip, sport, 80, r, "S", &[]),
-                1..=3 => tcp(
-                    CLIENT_MAC, LB_MAC, client, vip, sport, 80, r, "AP", &payload,
-                ),
-                4 => tcp(CLIENT_MAC, LB_MAC, client, vip, sport, 443, r, "FA", &[]),
-                5 => udp(CLIENT_MAC, LB_MAC, client, vip, sport, 53, &payload),
+                0 => tcp(macs, from, (vip, 80), r, "S", &[]),
+                1..=3 => tcp(macs, from, (vip, 80), r, "AP", &payload),
+                4 => tcp(macs, from, (vip, 443), r, "FA", &[]),
+                5 => udp(macs, from, (vip, 53), &payload),
                 _ => icmp_echo(CLIENT_MAC, LB_MAC, client, vip, sport, i as u16),
             }
         })
@@ -144,7 +136,7 @@ pub fn mixed_traffic(n: usize, seed: u32) -> Vec<Vec<u8>> {
 /// with ports from the seed.
 pub fn client_flows(flows: usize, seed: u32, vip: [u8; 4], port: u16) -> Vec<Vec<u8>> {
     let mut x = seed | 1;
-    let clients: Vec<([u8; 4], u16)> = (0..flows)
+    let clients: Vec<Endpoint> = (0..flows)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
@@ -168,10 +160,15 @@ pub fn client_flows(flows: usize, seed: u32, vip: [u8; 4], port: u16) -> Vec<Vec
         (1, "AP", &request[..]),
         (2, "FA", &[][..]),
     ] {
-        for (i, &(cip, cport)) in clients.iter().enumerate() {
+        for (i, &client) in clients.iter().enumerate() {
             let seq = (i as u32).wrapping_mul(7919) + round;
             out.push(tcp(
-                CLIENT_MAC, LB_MAC, cip, vip, cport, port, seq, flags, payload,
+                (CLIENT_MAC, LB_MAC),
+                client,
+                (vip, port),
+                seq,
+                flags,
+                payload,
             ));
         }
     }

@@ -58,12 +58,9 @@ pub fn dns_flows(flows: u8) -> Vec<Vec<u8>> {
     (0..flows)
         .map(|i| {
             frames::udp(
-                frames::CLIENT_MAC,
-                frames::LB_MAC,
-                [198, 51, 100, 1 + i],
-                [192, 0, 2, 20],
-                10_000 + u16::from(i),
-                53,
+                (frames::CLIENT_MAC, frames::LB_MAC),
+                ([198, 51, 100, 1 + i], 10_000 + u16::from(i)),
+                ([192, 0, 2, 20], 53),
                 b"query",
             )
         })

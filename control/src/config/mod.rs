@@ -472,6 +472,8 @@ mod tests_kernel;
 #[cfg(test)]
 mod tests_lb;
 #[cfg(test)]
+mod tests_lb_services;
+#[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
 mod tests_vrrp;

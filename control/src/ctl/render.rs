@@ -331,9 +331,11 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
         "Dropped",
         "Sessions",
         "Generation",
+        "Busy",
+        "Cyc/Pkt",
     ])];
     workers.extend(reply.workers.iter().map(|w| {
-        [
+        let mut row = [
             w.index as u64,
             w.core as u64,
             w.rx_packets,
@@ -344,9 +346,19 @@ pub fn stats(reply: &StatsReply, all: bool) -> String {
             w.generation,
         ]
         .map(|n| n.to_string())
-        .to_vec()
+        .to_vec();
+        // Since the worker started; `top` shows them per refresh.
+        row.push(
+            w.busy_percent(None)
+                .map_or("-".into(), |b| format!("{b:.1}%")),
+        );
+        row.push(
+            w.cycles_per_packet(None)
+                .map_or("-".into(), |c| format!("{c:.0}")),
+        );
+        row
     }));
-    out.push_str(&table(&workers, &[true; 8]));
+    out.push_str(&table(&workers, &[true; 10]));
     out.push('\n');
     let mut ports = vec![header(&[
         "Port", "RxPkts", "TxPkts", "RxBytes", "TxBytes", "RxMissed", "RxNoMbuf", "RxErrors",

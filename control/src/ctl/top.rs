@@ -107,8 +107,8 @@ fn rates(r: &FlowRates) -> String {
 fn workers(out: &mut String, cur: &Frame, since: Option<(&Frame, Duration)>) {
     let _ = writeln!(
         out,
-        "{:<7} {:>4} {:>9} {:>9} {:>9} {:>10}",
-        "WORKER", "CORE", "RX/s", "TX/s", "DROP/s", "SESSIONS"
+        "{:<7} {:>4} {:>9} {:>9} {:>9} {:>10} {:>5} {:>8}",
+        "WORKER", "CORE", "RX/s", "TX/s", "DROP/s", "SESSIONS", "BUSY", "CYC/PKT"
     );
     for w in &cur.stats.workers {
         let before = since.and_then(|(f, dt)| {
@@ -123,15 +123,32 @@ fn workers(out: &mut String, cur: &Frame, since: Option<(&Frame, Duration)>) {
                 human(per_sec(now.saturating_sub(then(p)), dt))
             })
         };
+        // Busy share and cost per packet over this refresh: the cycles
+        // the worker spent on packets, not the 100 % a poll loop burns.
+        let earlier = before.map(|(p, _)| p);
+        let busy = match earlier {
+            Some(e) => w
+                .busy_percent(Some(e))
+                .map_or("-".to_owned(), |b| format!("{b:.0}%")),
+            None => "-".to_owned(),
+        };
+        let cost = match earlier {
+            Some(e) => w
+                .cycles_per_packet(Some(e))
+                .map_or("-".to_owned(), |c| format!("{c:.0}")),
+            None => "-".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "{:<7} {:>4} {:>9} {:>9} {:>9} {:>10}",
+            "{:<7} {:>4} {:>9} {:>9} {:>9} {:>10} {:>5} {:>8}",
             w.index,
             w.core,
             per_second(w.rx_packets, |p| p.rx_packets),
             per_second(w.tx_packets, |p| p.tx_packets),
             per_second(w.dropped + w.tx_dropped, |p| p.dropped + p.tx_dropped),
-            w.sessions
+            w.sessions,
+            busy,
+            cost
         );
     }
     out.push('\n');

@@ -1,5 +1,5 @@
 //! The pipeline's clock from the CPU's time-stamp counter, as DPDK
-//! calibrated it at start-up: a read is an `rdtsc` and a division, never a
+//! calibrated it at start-up: a read is an `rdtsc`, never a
 //! system call. `Instant::now` is a vDSO call where the kernel's
 //! clocksource allows one (tsc, kvm-clock), but a real system call where
 //! it does not (hpet, acpi_pm, some hypervisors' clocks), and then it is
@@ -8,7 +8,7 @@
 use super::eal::EalToken;
 use crate::worker::Clock;
 
-/// Milliseconds since the clock was made, from the TSC.
+/// TSC cycles since the clock was made.
 #[derive(Clone, Copy, Debug)]
 pub struct TscClock {
     start: u64,
@@ -31,9 +31,13 @@ impl TscClock {
 
 impl Clock for TscClock {
     #[inline]
-    fn now_ms(&mut self) -> u64 {
+    fn ticks(&mut self) -> u64 {
         // SAFETY: reads the time-stamp counter; no preconditions.
         let now = unsafe { dpdk_sys::rte_rdtsc() };
-        now.wrapping_sub(self.start) / self.cycles_per_ms
+        now.wrapping_sub(self.start)
+    }
+
+    fn ticks_per_ms(&self) -> u64 {
+        self.cycles_per_ms
     }
 }

@@ -23,6 +23,13 @@ pub struct LbSample {
     pub new_mpps: f64,
     /// Live sessions at the end of the window.
     pub sessions: u64,
+    /// The worker's busy share in the window, in percent: the TSC cycles
+    /// of its polls that had packets, over all its cycles.
+    pub busy_percent: Option<f64>,
+    /// Busy cycles per received packet in the window: what a packet cost
+    /// the worker, the driver's receive and transmit included. Below line
+    /// rate (a generator-capped veth row) this is the figure to compare.
+    pub cycles_per_packet: Option<f64>,
 }
 
 /// One row of the table.
@@ -132,8 +139,19 @@ pub fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<12} {:>6} {:>7} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>8}  notes",
-        "mode", "flows", "Mpps", "rx", "new/s(M)", "io", "macswap", "x_macsw", "x_io", "target"
+        "{:<12} {:>6} {:>7} {:>7} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>8}  notes",
+        "mode",
+        "flows",
+        "Mpps",
+        "rx",
+        "busy",
+        "cyc/pkt",
+        "new/s(M)",
+        "io",
+        "macswap",
+        "x_macsw",
+        "x_io",
+        "target"
     );
     for r in rows {
         let target = match (r.target(), r.meets_target()) {
@@ -157,11 +175,14 @@ pub fn table(rows: &[Row]) -> String {
         }
         let _ = writeln!(
             s,
-            "{:<12} {:>6} {:>7.2} {:>7.2} {:>9} {:>7} {:>8} {:>8} {:>7} {:>8}  {}",
+            "{:<12} {:>6} {:>7.2} {:>7.2} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>8}  {}",
             r.label(),
             count_text(r.flows),
             r.lb.tx_mpps,
             r.lb.rx_mpps,
+            r.lb.busy_percent
+                .map_or_else(|| "-".to_string(), |b| format!("{b:.0}%")),
+            opt(r.lb.cycles_per_packet, 0),
             if r.mode.new_flows() {
                 format!("{:.2}", r.lb.new_mpps)
             } else {
@@ -191,6 +212,8 @@ pub fn json(rows: &[Row], meta: Value) -> Value {
                 "rx_mpps": r.lb.rx_mpps,
                 "new_flows_mpps": r.lb.new_mpps,
                 "sessions": r.lb.sessions,
+                "busy_percent": r.lb.busy_percent,
+                "cycles_per_packet": r.lb.cycles_per_packet,
                 "drops": r.lb.drops,
                 "tx_dropped": r.lb.tx_dropped,
                 "testpmd_io_mpps": r.io_mpps,

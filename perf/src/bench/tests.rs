@@ -268,13 +268,20 @@ fn table_json_and_svg_carry_every_row() {
         row(Mode::Fullnat, 1000, 9.0, 20.0, 12.0),
         row(Mode::Fullnat, 1_000_000, 4.0, 10.0, 8.0),
     ];
+    let mut rows = rows;
+    rows[1].lb.busy_percent = Some(41.6);
+    rows[1].lb.cycles_per_packet = Some(2345.4);
     let t = report::table(&rows);
     assert!(t.contains("fullnat"));
     assert!(t.contains("1M"));
     assert!(t.contains("MISS"), "{t}");
+    let busy_row = t.lines().nth(2).expect("the second row");
+    assert!(busy_row.contains(" 42%    2345 "), "{busy_row}");
     let j = report::json(&rows, serde_json::json!({"seed": 1}));
     assert_eq!(j["rows"].as_array().map(Vec::len), Some(3));
     assert_eq!(j["rows"][1]["ratio_macswap"], 0.75);
+    assert_eq!(j["rows"][1]["cycles_per_packet"], 2345.4);
+    assert_eq!(j["rows"][0]["busy_percent"], serde_json::Value::Null);
     assert_eq!(j["rows"][2]["meets_target"], true);
     let s = report::svg(&rows, "t <&>");
     assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));

@@ -499,18 +499,16 @@ const UDP_DATA: &[u8; 18] = b"ferrolb-benchmark!";
 pub fn frame(
     tcp: bool,
     macs: (Mac, Mac),
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
+    src: frames::Endpoint,
+    dst: frames::Endpoint,
     seq: u32,
     syn: bool,
 ) -> Vec<u8> {
     if tcp {
         let flags = if syn { "S" } else { "A" };
-        frames::tcp(
-            macs.0, macs.1, src.0, dst.0, src.1, dst.1, seq, flags, TCP_DATA,
-        )
+        frames::tcp(macs, src, dst, seq, flags, TCP_DATA)
     } else {
-        frames::udp(macs.0, macs.1, src.0, dst.0, src.1, dst.1, UDP_DATA)
+        frames::udp(macs, src, dst, UDP_DATA)
     }
 }
 

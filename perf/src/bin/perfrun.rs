@@ -383,20 +383,23 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan, ports: Ports) -
         ),
         Ports::Pcap => None,
     };
+    let run = RowRun {
+        args,
+        logs: &logs,
+        plan,
+        pcaps: &pcaps,
+        ports,
+    };
     for rep in 0..args.repeat {
         let tag = format!("{label}-{}-{rep}", count_text(plan.asked));
         let (sample, mut n) = run_ferrolb(
-            args,
-            &logs,
+            &run,
             &tag,
             ferrolb,
-            plan,
-            &pcaps,
             Memory {
                 mbufs: lb_mbufs,
                 mb: lb_mem_mb,
             },
-            ports,
         )?;
         clean &= n.is_empty();
         notes.append(&mut n);
@@ -404,7 +407,7 @@ fn run_row(args: &Args, out: &Path, ferrolb: &Path, plan: &Plan, ports: Ports) -
         if !args.no_testpmd {
             for (mode, into) in [("io", &mut io), ("macswap", &mut macswap)] {
                 let memory = Memory { mbufs, mb: mem_mb };
-                match run_testpmd(args, &logs, &tag, mode, &pcaps, memory, ports) {
+                match run_testpmd(&run, &tag, mode, memory) {
                     Ok(v) => into.push(v),
                     Err(e) => notes.push(format!("testpmd {mode}: {e:#}")),
                 }
@@ -462,19 +465,29 @@ struct Memory {
     mb: u64,
 }
 
-// The row's context, its files and its ports: one more than clippy's
-// seven, and each used.
-#[allow(clippy::too_many_arguments)]
+/// What every run of one row shares: the options, where its logs go, the
+/// row's plan, its pcaps and its ports.
+struct RowRun<'a> {
+    args: &'a Args,
+    logs: &'a Path,
+    plan: &'a Plan,
+    pcaps: &'a Pcaps,
+    ports: Ports<'a>,
+}
+
 fn run_ferrolb(
-    args: &Args,
-    logs: &Path,
+    run: &RowRun<'_>,
     tag: &str,
     ferrolb: &Path,
-    plan: &Plan,
-    pcaps: &Pcaps,
     memory: Memory,
-    ports: Ports,
 ) -> Result<(LbSample, Vec<String>)> {
+    let RowRun {
+        args,
+        logs,
+        plan,
+        pcaps,
+        ports,
+    } = *run;
     let Memory { mbufs, mb: mem_mb } = memory;
     let socket = logs.join(format!("{tag}.sock"));
     let _ = std::fs::remove_file(&socket);
@@ -701,6 +714,8 @@ fn window(s0: &StatsReply, s1: &StatsReply) -> Result<LbSample> {
         tx_dropped: w1.tx_dropped.saturating_sub(w0.tx_dropped),
         new_mpps: rate(created(s0), created(s1)),
         sessions: s1.sessions,
+        busy_percent: w1.busy_percent(Some(w0)),
+        cycles_per_packet: w1.cycles_per_packet(Some(w0)),
     })
 }
 
@@ -767,15 +782,14 @@ fn check(plan: &Plan, w: &LbSample, s0: &StatsReply, s1: &StatsReply) -> Vec<Str
     notes
 }
 
-fn run_testpmd(
-    args: &Args,
-    logs: &Path,
-    tag: &str,
-    fwd: &str,
-    pcaps: &Pcaps,
-    memory: Memory,
-    ports: Ports,
-) -> Result<f64> {
+fn run_testpmd(run: &RowRun<'_>, tag: &str, fwd: &str, memory: Memory) -> Result<f64> {
+    let RowRun {
+        args,
+        logs,
+        pcaps,
+        ports,
+        ..
+    } = *run;
     let Memory { mbufs, mb: mem_mb } = memory;
     let mut cmd = ports.command(Path::new(&args.testpmd));
     cmd.args(["-l", &format!("{},{}", args.main_core, args.core)])

@@ -269,6 +269,9 @@ fn sample_stats() -> StatsReply {
             tx_packets: 990,
             tx_dropped: 0,
             rx_bursts: 40,
+            busy_cycles: 250_000,
+            cycles: 1_000_000,
+            cycles_per_second: 2_000_000_000,
             dropped: 10,
             sessions: 5,
             generation: 3,
@@ -307,8 +310,8 @@ fn stats_hide_zero_counters_unless_all() {
     let expected = "\
 config generation 3, up 1d 2h 3m 4s, 5 sessions
 
-Worker  Core  RxPkts  TxPkts  TxDropped  Dropped  Sessions  Generation
-     0     2    1000     990          0       10         5           3
+Worker  Core  RxPkts  TxPkts  TxDropped  Dropped  Sessions  Generation   Busy  Cyc/Pkt
+     0     2    1000     990          0       10         5           3  25.0%      250
 
 Port  RxPkts  TxPkts  RxBytes  TxBytes  RxMissed  RxNoMbuf  RxErrors  TxErrors  Steering
 lan     1000     990    64000    63000         0         0         0         0  rte_flow (8 rules)

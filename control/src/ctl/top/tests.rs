@@ -51,6 +51,11 @@ fn worker(index: usize, rx: u64, dropped: u64) -> WorkerStatus {
         tx_packets: rx / 2,
         tx_dropped: 0,
         rx_bursts: 0,
+        // 300 cycles a packet, out of 1000 the clock gives per packet's
+        // worth of time: 30 % busy.
+        busy_cycles: rx * 300,
+        cycles: rx * 1000,
+        cycles_per_second: 2_000_000_000,
         dropped,
         sessions: 7,
         generation: 3,
@@ -133,9 +138,18 @@ fn counter_rates_are_the_difference_over_the_time_between_frames() {
         .lines()
         .find(|l| l.starts_with("0 "))
         .expect("worker 0");
-    // 2000 packets and 400 drops in half a second.
+    // 2000 packets and 400 drops in half a second; 600k busy cycles of
+    // 2M, 300 a packet.
     assert!(w0.contains("4.0k"), "{w0}");
     assert!(w0.contains("800"), "{w0}");
+    assert!(w0.ends_with(" 30%      300"), "{w0}");
+    // Worker 1's clock did not move (its counters are the same): no share,
+    // no cost, rather than a division by zero.
+    let w1 = text
+        .lines()
+        .find(|l| l.starts_with("1 "))
+        .expect("worker 1");
+    assert!(w1.ends_with("    -        -"), "{w1}");
     let drops = &text[text.find("DROPS/s (total):").expect("drops")..];
     let no_session = drops.find("no_session").expect("no_session");
     let table_full = drops.find("table_full").expect("table_full");
