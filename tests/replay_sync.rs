@@ -418,6 +418,7 @@ fn nat_record(vip_port: u16) -> SessionRecord {
         },
         backend: (rip(11).into(), 8080),
         timeout_ms: 60_000,
+        splice: None,
     }
 }
 

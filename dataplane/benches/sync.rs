@@ -153,6 +153,7 @@ fn record(k: u32) -> SessionRecord {
         },
         backend: (b, 8080),
         timeout_ms: 30_000,
+        splice: None,
     }
 }
 

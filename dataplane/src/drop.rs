@@ -183,6 +183,10 @@ pub enum DropReason {
     /// expect (the backend sending before its SYN-ACK, a SYN-ACK that
     /// acknowledges another sequence number).
     SynProxyUnexpected,
+    /// SYN proxy: a segment of a spliced connection outside its window
+    /// (`synproxy::window`: past what the receiver allowed, older than its
+    /// largest window, or acknowledging what the other side never sent).
+    SynProxyOutOfWindow,
     /// SYN proxy: a client data segment held for its connection's backend
     /// (`synproxy_early_held`), freed unsent: the session ended (expired,
     /// reset, flushed) before the backend's SYN-ACK came.
@@ -200,7 +204,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 72] = [
+    pub const ALL: [DropReason; 73] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -269,6 +273,7 @@ impl DropReason {
         DropReason::SynProxyNoSession,
         DropReason::SynProxyBadOptions,
         DropReason::SynProxyUnexpected,
+        DropReason::SynProxyOutOfWindow,
         DropReason::SynProxyEarlyDropped,
         DropReason::ProxyHeaderNoRoom,
         DropReason::ProxySynData,
@@ -348,6 +353,7 @@ impl DropReason {
             DropReason::SynProxyNoSession => "synproxy_no_session",
             DropReason::SynProxyBadOptions => "synproxy_bad_options",
             DropReason::SynProxyUnexpected => "synproxy_unexpected",
+            DropReason::SynProxyOutOfWindow => "synproxy_out_of_window",
             DropReason::SynProxyEarlyDropped => "synproxy_early_dropped",
             DropReason::ProxyHeaderNoRoom => "proxy_header_no_room",
             DropReason::ProxySynData => "proxy_syn_data",

@@ -313,13 +313,17 @@ impl<P: PacketBuf> Datapath<P> {
         let spliced;
         let meta = match super::synproxy::is_spliced(self.flow.sessions().get(hit.id).flags()) {
             false => meta,
-            true => match self.splice(cx, at, pkt, meta, hit) {
-                Some((p, m)) => {
-                    pkt = p;
-                    spliced = m;
-                    &spliced
-                }
-                None => return,
+            true => match self.splice_in_place(&mut pkt, meta, hit) {
+                Some(true) => meta,
+                Some(false) => return,
+                None => match self.splice(cx, at, pkt, meta, hit) {
+                    Some((p, m)) => {
+                        pkt = p;
+                        spliced = m;
+                        &spliced
+                    }
+                    None => return,
+                },
             },
         };
         let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));

@@ -4,6 +4,8 @@
 //! asks for them (`LbTables::client_addr`), and return the packet's new
 //! metadata when it grew.
 
+use std::net::Ipv4Addr;
+
 use super::Datapath;
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::{Endpoints, ProxyVersion};
@@ -14,6 +16,14 @@ use crate::packet::Ipv4Meta;
 use crate::rewrite::clamp_mss;
 use crate::tables::LbTables;
 use crate::wire::tcp::TcpFlags;
+
+/// Whether the service of `origin` sends TOA.
+pub(super) fn sends_toa(t: &LbTables, origin: Origin) -> bool {
+    let Origin::Service(s) = origin else {
+        return false;
+    };
+    t.services.get(s as usize).is_some_and(|s| s.spec.toa)
+}
 
 impl<P: PacketBuf> Datapath<P> {
     /// A client's TCP packet of a FULLNAT session (`before`: the session's
@@ -31,10 +41,7 @@ impl<P: PacketBuf> Datapath<P> {
         flags: u8,
         before: ProtoState,
     ) -> Option<Ipv4Meta> {
-        let Origin::Service(s) = origin else {
-            return None;
-        };
-        if !t.services.get(s as usize).is_some_and(|s| s.spec.toa) {
+        if !sends_toa(t, origin) {
             return None;
         }
         if flags & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
@@ -53,7 +60,18 @@ impl<P: PacketBuf> Datapath<P> {
         if !handshake_ack {
             return None;
         }
-        let client = (meta.tuple.src, meta.tuple.src_port);
+        self.insert_toa(t, pkt, meta, (meta.tuple.src, meta.tuple.src_port))
+    }
+
+    /// The TOA option for `client` added to the TCP segment of `pkt`,
+    /// counted. Some(meta) when the packet grew.
+    pub(super) fn insert_toa(
+        &mut self,
+        t: &LbTables,
+        pkt: &mut P,
+        meta: &Ipv4Meta,
+        client: (Ipv4Addr, u16),
+    ) -> Option<Ipv4Meta> {
         let e = &mut self.counters.events;
         match toa::insert(pkt, meta.l3_offset, client, t.min_mtu) {
             Ok(()) => {

@@ -440,11 +440,17 @@ mod reasm_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
+mod sync_splice_tests;
+#[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
 #[cfg(test)]
 mod synproxy_tests;
+#[cfg(test)]
+mod synproxy_toa_tests;
+#[cfg(test)]
+mod synproxy_window_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -475,3 +475,64 @@ fn with_the_syn_proxy_one_translation_carries_both_shifts() {
         (1, 1, 1)
     );
 }
+
+/// An ICMP error from the backend's side (fragmentation needed, from a
+/// router between us and the backend) quoting a segment we sent the
+/// backend after the header: it reaches the client quoting the segment as
+/// the client sent it, its sequence number out of the header's shift,
+/// checksums (ICMP, and the quoted TCP one when quoted whole) right.
+#[test]
+fn an_icmp_error_from_the_backend_side_quotes_the_clients_own_numbers() {
+    for mode in [Mode::Nat, Mode::FullNat] {
+        let v = ProxyVersion::V2;
+        let mut p = pipeline(&config(vec![pp_service(mode, v)]));
+        let n = header(v).len() as u32;
+        let to = handshake(&mut p, mode, n as u16);
+        let req = client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
+        assert_eq!(run(&mut p, &[req], NOW).len(), 1);
+        // Our next segment to the backend, as it left: shifted by n.
+        let client_seq = CLIENT_ISN + 1 + GET.len() as u32;
+        let ours = seg(
+            (OURS, RS1),
+            (to.0, RIP1),
+            (to.1, 8080),
+            (client_seq + n, Some(BACKEND_ISN + 1)),
+            ACK,
+            502,
+            &[],
+            &[7u8; 40],
+        );
+        for quote_len in [28, 80] {
+            let mut err = crate::testutil::icmp_error_frame(
+                [10, 0, 1, 254],
+                to.0,
+                3,
+                4,
+                1400,
+                &ours[14..],
+                quote_len,
+            );
+            err[..6].copy_from_slice(&OURS);
+            err[6..12].copy_from_slice(&RS1);
+            let sent = run(&mut p, &[err], NOW + 1);
+            assert_eq!(sent.len(), 1, "{mode:?}: to the client");
+            let f = &sent[0];
+            assert_eq!(seen(f).dst, CIP);
+            // The quote: CIP:40000 -> VIP:80, the client's own number.
+            assert_eq!(&f[42 + 12..42 + 20], &[CIP, VIP].concat()[..]);
+            assert_eq!(&f[62..66], &[0x9c, 0x40, 0, 80]);
+            let seq = u32::from_be_bytes([f[66], f[67], f[68], f[69]]);
+            assert_eq!(seq, client_seq, "{mode:?}: quote of {quote_len} bytes");
+            assert_eq!(crate::checksum::checksum(&f[34..]), 0, "ICMP checksum");
+            if quote_len == 80 {
+                assert!(crate::checksum::l4_verifies(
+                    ip(CIP),
+                    ip(VIP),
+                    IpProto::TCP,
+                    &f[62..]
+                ));
+            }
+        }
+        assert_eq!(p.counters().events.icmp_errors_translated, 2);
+    }
+}

@@ -6,12 +6,15 @@
 
 use std::net::Ipv4Addr;
 
+use super::synproxy::{is_spliced, track, Splice};
 use super::{Cx, Datapath, Pipeline};
 use crate::buf::PacketBuf;
 use crate::flow::state::{Installed, Refused};
-use crate::flow::{Origin, ProtoState, Session, SessionId, SessionTable, TcpState};
-use crate::sync::{RecordKind, SessionRecord, SyncLink};
+use crate::flow::table::session_flags;
+use crate::flow::{FlowState, Origin, ProtoState, Session, SessionId, SessionTable, TcpState};
+use crate::sync::{RecordKind, SessionRecord, SpliceRecord, SyncLink};
 use crate::tables::LbTables;
+use crate::tuple::FiveTuple;
 
 /// Peer records installed per poll at most.
 const INSTALL_BUDGET: usize = 256;
@@ -51,7 +54,8 @@ impl<P: PacketBuf> Datapath<P> {
             return;
         };
         let table = self.flow.sessions();
-        if let Some(r) = record_of(t, table, table.get(id), kind, now) {
+        let splices = &self.synproxy.splices;
+        if let Some(r) = record_of(t, table, splices, id, kind, now) {
             let c = &mut self.counters.events;
             if sync.link.push(r) {
                 c.sync_queued += 1;
@@ -106,8 +110,17 @@ impl<P: PacketBuf> Datapath<P> {
             match self.flow.install(cx.t, &r, cx.now) {
                 Ok(Installed::New) => c.sync_installed += 1,
                 Ok(Installed::Updated) => c.sync_updated += 1,
-                Ok(Installed::Ended) => c.sync_ended += 1,
-                Err(e) => *refusal_counter(c, e) += 1,
+                Ok(Installed::Ended) => {
+                    c.sync_ended += 1;
+                    continue;
+                }
+                Err(e) => {
+                    *refusal_counter(c, e) += 1;
+                    continue;
+                }
+            }
+            if let Some(sp) = &r.splice {
+                install_splice(&mut self.flow, &mut self.synproxy.splices, &r.inbound, sp);
             }
         }
     }
@@ -131,8 +144,9 @@ impl<P: PacketBuf> Datapath<P> {
         let end = (start + DUMP_SLOTS).min(table.capacity());
         let mut next = end;
         let mut queued = 0;
-        for (id, s) in table.iter_slots(start..end) {
-            let Some(r) = record_of(t, table, s, RecordKind::Refresh, now) else {
+        let splices = &self.synproxy.splices;
+        for (id, _) in table.iter_slots(start..end) {
+            let Some(r) = record_of(t, table, splices, id, RecordKind::Refresh, now) else {
                 continue;
             };
             if queued == DUMP_RECORDS || !sync.link.push(r) {
@@ -165,15 +179,17 @@ fn refusal_counter(c: &mut super::counters::Events, e: Refused) -> &mut u64 {
     }
 }
 
-/// Session `s` as a record (None for a persistence template, which is
-/// not synced).
+/// Session `id` as a record, with its splice once the splice is made
+/// (None for a persistence template, which is not synced).
 fn record_of(
     t: &LbTables,
     table: &SessionTable,
-    s: &Session,
+    splices: &[Splice],
+    id: SessionId,
     kind: RecordKind,
     now: u64,
 ) -> Option<SessionRecord> {
+    let s = table.get(id);
     if s.state == ProtoState::Template {
         return None;
     }
@@ -192,5 +208,59 @@ fn record_of(
         outbound: *s.outbound(),
         backend,
         timeout_ms: table.expires_in_ms(s, now).min(u64::from(u32::MAX)) as u32,
+        splice: splice_record(s, splices.get(id.index())),
     })
+}
+
+/// The splice of session `s` as the peers need it: only once it is
+/// established (before, its shift is not known; the record that moves
+/// the session on after the splice carries it).
+fn splice_record(s: &Session, sp: Option<&Splice>) -> Option<SpliceRecord> {
+    let sp = sp.filter(|sp| sp.established && is_spliced(s.flags()))?;
+    Some(SpliceRecord {
+        adjust: sp.adjust,
+        syn_proxy: s.flags() & session_flags::SYN_PROXY != 0,
+        header: sp.header,
+        header_sent: sp.header_sent,
+        client_wscale: sp.client_wscale,
+        backend_wscale: sp.backend_wscale,
+    })
+}
+
+/// A peer's splice for the session of `inbound` just installed or
+/// updated here: the session marked as its peer's was, and its slot set
+/// (its window edges learned from its next segments). The same shift
+/// again keeps what the slot learned.
+fn install_splice(
+    flow: &mut FlowState,
+    splices: &mut [Splice],
+    inbound: &FiveTuple,
+    r: &SpliceRecord,
+) {
+    let Some(id) = flow.sessions().lookup(inbound).map(|h| h.id) else {
+        return;
+    };
+    let Some(slot) = splices.get_mut(id.index()) else {
+        return;
+    };
+    if r.syn_proxy {
+        flow.mark_syn_proxied(id);
+    }
+    if r.header.is_some() {
+        flow.mark_proxy_header(id);
+    }
+    if slot.established && slot.adjust == r.adjust {
+        slot.header_sent |= r.header_sent;
+        return;
+    }
+    *slot = Splice {
+        adjust: r.adjust,
+        header: r.header,
+        header_sent: r.header_sent,
+        client_wscale: r.client_wscale,
+        backend_wscale: r.backend_wscale,
+        established: true,
+        track: if r.syn_proxy { track::ON } else { 0 },
+        ..Splice::default()
+    };
 }

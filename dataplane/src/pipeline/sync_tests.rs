@@ -11,14 +11,14 @@ use crate::tables::Mode;
 use crate::tuple::IpProto;
 
 /// A pipeline with sync on, and the sync thread's end of its link.
-fn synced(svc: crate::tables::ServiceSpec) -> (Pipeline<TestBuf>, SyncPort) {
+pub(super) fn synced(svc: crate::tables::ServiceSpec) -> (Pipeline<TestBuf>, SyncPort) {
     let mut p = pipeline(&config(vec![svc]));
     let (mut ports, mut l) = links(1, 256, 256);
     p.attach_sync(l.remove(0));
     (p, ports.remove(0))
 }
 
-fn drain(from: &mut SyncPort) -> Vec<SessionRecord> {
+pub(super) fn drain(from: &mut SyncPort) -> Vec<SessionRecord> {
     std::iter::from_fn(|| from.take()).collect()
 }
 

@@ -20,22 +20,25 @@
 //! discarded and counted; the client retransmits it.
 
 use super::burst::{first_packet, tcp_flags_of};
+use super::client_addr::sends_toa;
 use super::proxy_tcp::header_version;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::client_addr::tcp::Header;
 use crate::drop::DropReason;
-use crate::flow::table::session_flags;
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
 use crate::rewrite::shift_quoted_seq;
+use crate::sync::RecordKind;
 use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::SeqAdjust;
+use crate::synproxy::window::{self, Edges, Seen};
 use crate::tables::{LbTables, Mode};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
@@ -56,8 +59,11 @@ const DEFAULT_MSS: u16 = 536;
 const ECE: u8 = 0x40;
 const CWR: u8 = 0x80;
 
-/// One proxied connection: its handshake state and its translation.
+/// One proxied connection: its handshake state, its translation and its
+/// window. One cache line (aligned): a spliced segment reads one line
+/// here as it does in the session table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(align(64))]
 pub(super) struct Splice {
     pub adjust: SeqAdjust,
     /// Our ISN towards the client (the cookie) and the client's ISN.
@@ -85,9 +91,115 @@ pub(super) struct Splice {
     pub header_sent: bool,
     /// The client's data segment held until the backend answers.
     pub early: EarlyRef,
+    /// The window check's edges (`synproxy::window`): the client's, in
+    /// its sequence space, and the backend's, in its own.
+    pub edges: [Edges; 2],
+    /// Which of them are known, and whether the check is on (`track`).
+    pub track: u8,
 }
 
+/// `Splice::track` bits: the check is on (a SYN-proxied session, from
+/// its splice or a peer's record), and which side's edges are known.
+pub(crate) mod track {
+    pub const ON: u8 = 1;
+    pub const CLIENT: u8 = 2;
+    pub const BACKEND: u8 = 4;
+}
+
+const CLIENT: usize = 0;
+const BACKEND: usize = 1;
+
 impl Splice {
+    /// A segment of the established splice, `h` its TCP header and
+    /// payload: checked against the window, then translated (and the
+    /// backend's window rescaled) in place.
+    #[inline]
+    pub(super) fn translate(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
+        if !self.in_window(dir, h) {
+            return Err(DropReason::SynProxyOutOfWindow);
+        }
+        match dir {
+            Direction::Inbound => self.adjust.to_backend(h),
+            Direction::Outbound => self.adjust.to_client(h).map(|()| {
+                rescale_window(h, self.backend_wscale);
+            }),
+        }
+        .map_err(|_| DropReason::SynProxyBadOptions)
+    }
+
+    /// The window check of a segment going `dir`, before its translation
+    /// (true when the check is off); an accepted segment moves the edges.
+    #[inline(always)]
+    pub(super) fn in_window(&mut self, dir: Direction, h: &[u8]) -> bool {
+        if self.track & track::ON == 0 {
+            return true;
+        }
+        let Some(seen) = seen(h) else {
+            return false;
+        };
+        let (from, bit, r_bit, s_wscale, r_wscale) = match dir {
+            Direction::Inbound => (
+                CLIENT,
+                track::CLIENT,
+                track::BACKEND,
+                self.client_wscale,
+                self.backend_wscale,
+            ),
+            Direction::Outbound => (
+                BACKEND,
+                track::BACKEND,
+                track::CLIENT,
+                self.backend_wscale,
+                self.client_wscale,
+            ),
+        };
+        // The acknowledgment in the receiver's own space.
+        let seen = Seen {
+            ack: seen.ack.map(|a| match dir {
+                Direction::Inbound => self.adjust.backend_seq_of(a),
+                Direction::Outbound => self.adjust.client_seq_of(a),
+            }),
+            ..seen
+        };
+        let [c, b] = &mut self.edges;
+        let (s, r) = if from == CLIENT { (c, b) } else { (b, c) };
+        let ok = window::Direction {
+            s,
+            r,
+            s_known: self.track & bit != 0,
+            r_known: self.track & r_bit != 0,
+            s_wscale,
+            r_wscale,
+        }
+        .accept(&seen);
+        if ok {
+            self.track |= bit;
+        }
+        ok
+    }
+
+    /// Starts the window check at the splice: the client's next byte is
+    /// its ISN + 1 and it may fill our SYN-ACK's window; the backend's
+    /// next byte is its ISN + 1 and it may fill the window the client's
+    /// ACK announced.
+    fn start_window(&mut self, backend_isn: u32) {
+        let client_next = self.client_isn.wrapping_add(1);
+        let backend_next = backend_isn.wrapping_add(1);
+        let client_window =
+            u32::from(self.client_window) << self.client_wscale.unwrap_or(0).min(14);
+        self.edges = [
+            Edges {
+                end: client_next,
+                maxend: client_next.wrapping_add(u32::from(SYN_ACK_WINDOW)),
+            },
+            Edges {
+                end: backend_next,
+                maxend: backend_next.wrapping_add(client_window),
+            },
+        ];
+        self.track = track::ON | track::CLIENT | track::BACKEND;
+    }
+
     /// Our SYN to the backend: the client's ISN and options.
     fn backend_syn(&self) -> Segment {
         let o = SynOptions {
@@ -158,6 +270,26 @@ pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
         .is_some_and(|s| {
             s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
         })
+}
+
+/// What the window check reads of a TCP segment (`h`: its header and
+/// payload); None when its data offset runs past it.
+#[inline(always)]
+fn seen(h: &[u8]) -> Option<Seen> {
+    let fixed = h.first_chunk::<{ tcp::TCP_MIN_HEADER_LEN }>()?;
+    let be32 =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let flags = fixed[tcp::field::FLAGS];
+    let header = usize::from(fixed[tcp::field::DATA_OFFSET] >> 4) * 4;
+    let payload = h.len().checked_sub(header.max(tcp::TCP_MIN_HEADER_LEN))?;
+    let ends = u32::from(flags & TcpFlags::SYN != 0) + u32::from(flags & TcpFlags::FIN != 0);
+    let w = tcp::field::WINDOW.start;
+    Some(Seen {
+        seq: be32(tcp::field::SEQ_NUM.start),
+        len: payload as u32 + ends,
+        ack: (flags & TcpFlags::ACK != 0).then(|| be32(tcp::field::ACK_NUM.start)),
+        window: u16::from_be_bytes([fixed[w], fixed[w + 1]]),
+    })
 }
 
 /// The TCP header of a classified TCP packet, as long as the IP packet.
@@ -364,6 +496,31 @@ impl<P: PacketBuf> Datapath<P> {
         self.forward(cx, at, pkt, meta, hit)
     }
 
+    /// A segment of an established splice without a PROXY header (every
+    /// segment of a SYN-proxied connection after its handshake), checked
+    /// and translated in place: Some(true) when it goes on, Some(false)
+    /// when it was dropped (counted), None when `splice` has to see it
+    /// (the handshake, a PROXY header).
+    #[inline(always)]
+    pub(super) fn splice_in_place(
+        &mut self,
+        pkt: &mut P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) -> Option<bool> {
+        let slot = self.synproxy.splices.get_mut(hit.id.index())?;
+        if !slot.established || slot.header.is_some() {
+            return None;
+        }
+        match slot.translate(hit.dir, tcp_segment_mut(pkt.data_mut(), meta)) {
+            Ok(()) => Some(true),
+            Err(reason) => {
+                self.drop(reason);
+                Some(false)
+            }
+        }
+    }
+
     /// A packet of a proxied session, before the session's rewrite: the
     /// handshake with the backend, then sequence translation. Returns the
     /// packet to translate and forward (with its metadata), or `None` when
@@ -377,10 +534,15 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         hit: Hit,
     ) -> Option<(P, Ipv4Meta)> {
-        let Some(sp) = self.synproxy.splices.get(hit.id.index()).copied() else {
+        let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) else {
             self.drop(DropReason::SynProxyUnexpected);
             return None;
         };
+        if slot.established && !slot.in_window(hit.dir, tcp_segment(pkt.data(), meta)) {
+            self.drop(DropReason::SynProxyOutOfWindow);
+            return None;
+        }
+        let sp = *slot;
         let outcome = match (hit.dir, sp.established) {
             (Direction::Inbound, false) => {
                 // The backend SYN `cookie_ack` made passes; anything else
@@ -401,32 +563,21 @@ impl<P: PacketBuf> Datapath<P> {
                 rewrite_segment(&mut pkt, meta, &syn, Way::On)
                     .map(|()| rewritten_meta(meta, &syn, Way::On))
             }
-            (Direction::Inbound, true) => match sp.header {
-                Some(v) => return self.header_to_backend(cx.t, pkt, meta, hit, sp, v),
-                None => sp
-                    .adjust
-                    .to_backend(tcp_segment_mut(pkt.data_mut(), meta))
-                    .map(|()| *meta)
-                    .map_err(|_| DropReason::SynProxyBadOptions),
-            },
+            (Direction::Inbound, true) => {
+                // (Without a header the fast path above took it.)
+                let Some(v) = sp.header else {
+                    return Some((pkt, *meta));
+                };
+                return self.header_to_backend(cx.t, pkt, meta, hit, sp, v);
+            }
             (Direction::Outbound, false) => {
                 return self.backend_answer(cx, at, pkt, meta, hit, sp);
             }
-            (Direction::Outbound, true) if sp.header.is_some() => {
+            (Direction::Outbound, true) => {
                 self.header_to_client(&mut pkt, meta, hit, &sp).map(|()| {
                     rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
                     *meta
                 })
-            }
-            (Direction::Outbound, true) => {
-                let h = tcp_segment_mut(pkt.data_mut(), meta);
-                match sp.adjust.to_client(h) {
-                    Ok(()) => {
-                        rescale_window(h, sp.backend_wscale);
-                        Ok(*meta)
-                    }
-                    Err(_) => Err(DropReason::SynProxyBadOptions),
-                }
             }
         };
         match outcome {
@@ -482,6 +633,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         sp.backend_wscale = sp.client_wscale.map(|_| o.wscale.unwrap_or(0));
         sp.established = true;
+        sp.start_window(seq);
         let early = std::mem::take(&mut sp.early);
         let mut reply = Segment::new(
             sp.client_isn.wrapping_add(1),
@@ -496,12 +648,23 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(reason);
             return None;
         }
+        self.toa_on_our_ack(
+            cx.t,
+            &mut pkt,
+            &rewritten_meta(meta, &reply, Way::Back),
+            hit,
+        );
         if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
             *slot = sp;
         }
-        // The session's state moves with the backend's SYN-ACK, as it would
-        // have without the proxy.
+        // The session's state moves with the backend's SYN-ACK and our
+        // ACK, as it would have with the client's ACK without the proxy
+        // (so the client's next segment is not taken for the handshake's).
         self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
+        self.flow
+            .on_packet(hit.id, Direction::Inbound, Some(TcpFlags::ACK), cx.now);
+        // The peers learn the shift now that it is fixed.
+        self.sync_event(cx.t, hit.id, RecordKind::Changed, cx.now);
         self.counters.events.synproxy_spliced += 1;
         self.send(cx, at.port, pkt);
         // The client's data that came before goes right behind our ACK.
@@ -511,6 +674,18 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// With TOA on the session's FULLNAT service, the option goes on our
+    /// ACK to the backend: the one that ends its handshake, where TOA
+    /// kernel modules read it (the client's own ACK never reaches it).
+    fn toa_on_our_ack(&mut self, t: &LbTables, pkt: &mut P, meta: &Ipv4Meta, hit: Hit) {
+        let s = self.flow.sessions().get(hit.id);
+        if s.forwarding() != Forwarding::FullNat || !sends_toa(t, s.origin()) {
+            return;
+        }
+        let client = (s.inbound().src, s.inbound().src_port);
+        self.insert_toa(t, pkt, meta, client);
+    }
+
     /// An ICMP error quoting a segment of spliced session `hit`, before it
     /// is translated: the quoted sequence number taken back into the space
     /// of the side the error goes to, so that side recognises its segment

@@ -109,7 +109,7 @@ pub(super) fn timestamp_of(t: &TcpHeader) -> Option<(u32, u32)> {
     })
 }
 
-fn proxied(mode: Mode) -> Pipeline<TestBuf> {
+pub(super) fn proxied(mode: Mode) -> Pipeline<TestBuf> {
     let mut s = service(mode, IpProto::TCP);
     s.syn_proxy = true;
     s.backends.truncate(1);
@@ -536,10 +536,12 @@ fn automatic_mode_turns_on_at_the_threshold_and_off_below_half() {
 }
 
 #[test]
-fn a_splice_costs_48_bytes_per_session_slot() {
-    // docs/syn-proxy.md states the figure: capacity x 48 bytes per worker
-    // (40 before the PROXY header's `client_from`, version and flag).
-    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 48);
+fn a_splice_is_one_cache_line_per_session_slot() {
+    // docs/syn-proxy.md states the figure: capacity x 64 bytes per worker
+    // (48 before the window check's edges; aligned so that a spliced
+    // segment reads one cache line, as its session does).
+    assert_eq!(std::mem::size_of::<super::synproxy::Splice>(), 64);
+    assert_eq!(std::mem::align_of::<super::synproxy::Splice>(), 64);
 }
 
 /// An ICMP error from the client's side quoting a segment we sent the

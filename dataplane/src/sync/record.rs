@@ -3,8 +3,10 @@
 
 use std::net::Ipv4Addr;
 
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::table::Forwarding;
 use crate::flow::ProtoState;
+use crate::synproxy::seq::SeqAdjust;
 use crate::tuple::FiveTuple;
 
 /// What happened to the session.
@@ -51,6 +53,28 @@ pub struct SessionRecord {
     pub backend: (Ipv4Addr, u16),
     /// Milliseconds left on the session's timer when the record was made.
     pub timeout_ms: u32,
+    /// The sequence translation of a spliced session (SYN proxy, PROXY
+    /// header), once it is fixed: without it a peer could not go on
+    /// translating the connection after a failover.
+    pub splice: Option<SpliceRecord>,
+}
+
+/// What a peer needs to go on translating a spliced session: the shift
+/// and what the window check and the PROXY header depend on. The window
+/// check's edges are not sent (they move with every segment): the peer
+/// learns them from the first segments it sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpliceRecord {
+    pub adjust: SeqAdjust,
+    /// A SYN-proxied session (window checked); else only a PROXY header's
+    /// shift.
+    pub syn_proxy: bool,
+    /// The PROXY header the client direction carries, and whether a
+    /// segment carried it already.
+    pub header: Option<ProxyVersion>,
+    pub header_sent: bool,
+    pub client_wscale: Option<u8>,
+    pub backend_wscale: Option<u8>,
 }
 
 /// Forwarding as its wire byte.

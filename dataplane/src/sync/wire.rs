@@ -20,17 +20,31 @@
 //!  28  backend addr (4), backend port (2)
 //!  34  remaining timeout, ms (u32)
 //!  38  reserved (0, 2 bytes)
+//! a spliced session's record is followed by its splice, 40 bytes:
+//!   0  kind (5 splice)
+//!   1  flags: bit 0 SYN proxy, bit 1 PROXY header, bit 2 header sent
+//!   2  IP protocol (6)
+//!   3  PROXY header version (0 none, 1 v1, 2 v2)
+//!   4  inbound tuple (12): the session record's, repeated
+//!  16  client_seq, client_from, backend_seq, backend_ts (u32 each)
+//!  32  client window shift, backend window shift (0xff: none)
+//!  34  reserved (0, 6 bytes)
 //! trailer when signed: HMAC-SHA256(key, header and records), 32 bytes
 //! ```
 //!
 //! A datagram is checked whole (length, version, signature) before any
-//! record is read; a record with an unknown code is refused alone.
+//! record is read; a record with an unknown code is refused alone. The
+//! splice record is a record of its own, so the version stays 1: a node
+//! from before it refuses the splice alone (`sync_bad_record`) and
+//! installs the session as it did, and reads every other record.
 
 use std::net::Ipv4Addr;
 
 use super::hmac::{Key, TAG_LEN};
 use super::record::{forwarding_code, forwarding_from, state_code, state_from};
-use super::{RecordKind, SessionRecord};
+use super::{RecordKind, SessionRecord, SpliceRecord};
+use crate::client_addr::proxy_header::ProxyVersion;
+use crate::synproxy::seq::SeqAdjust;
 use crate::tuple::{FiveTuple, IpProto};
 
 pub const MAGIC: [u8; 4] = *b"FLBS";
@@ -43,6 +57,12 @@ pub const MAX_RECORDS: usize = 35;
 /// The largest datagram: header, records, signature.
 pub const MAX_DATAGRAM: usize = HEADER_LEN + MAX_RECORDS * RECORD_LEN + TAG_LEN;
 const FLAG_SIGNED: u8 = 0x01;
+/// The kind byte of a splice record (after its session's record).
+const KIND_SPLICE: u8 = 5;
+const SPLICE_SYN_PROXY: u8 = 0x01;
+const SPLICE_HEADER: u8 = 0x02;
+const SPLICE_HEADER_SENT: u8 = 0x04;
+const NO_WSCALE: u8 = 0xff;
 
 /// Why a datagram or a record was refused; each is a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,10 +131,12 @@ impl Encoder {
         self.records >= MAX_RECORDS
     }
 
-    /// Adds a record; false (and nothing added) when the datagram is full
-    /// or the record cannot be written (a template).
+    /// Adds a record (and its splice); false (and nothing added) when the
+    /// datagram has no room for them or the record cannot be written (a
+    /// template).
     pub fn push(&mut self, r: &SessionRecord) -> bool {
-        if self.is_full() {
+        let needed = 1 + usize::from(r.splice.is_some());
+        if self.records + needed > MAX_RECORDS {
             return false;
         }
         let Some(state) = state_code(r.state) else {
@@ -129,18 +151,42 @@ impl Encoder {
             r.inbound.proto.0,
             state,
         ]);
-        for t in [&r.inbound, &r.outbound] {
-            self.buf.extend_from_slice(&t.src.octets());
-            self.buf.extend_from_slice(&t.dst.octets());
-            self.buf.extend_from_slice(&t.src_port.to_be_bytes());
-            self.buf.extend_from_slice(&t.dst_port.to_be_bytes());
-        }
+        put_tuple(&mut self.buf, &r.inbound);
+        put_tuple(&mut self.buf, &r.outbound);
         self.buf.extend_from_slice(&r.backend.0.octets());
         self.buf.extend_from_slice(&r.backend.1.to_be_bytes());
         self.buf.extend_from_slice(&r.timeout_ms.to_be_bytes());
         self.buf.extend_from_slice(&[0, 0]);
         self.records += 1;
+        if let Some(sp) = &r.splice {
+            self.push_splice(&r.inbound, sp);
+        }
         true
+    }
+
+    fn push_splice(&mut self, inbound: &FiveTuple, sp: &SpliceRecord) {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        let flags = bit(sp.syn_proxy, SPLICE_SYN_PROXY)
+            | bit(sp.header.is_some(), SPLICE_HEADER)
+            | bit(sp.header_sent, SPLICE_HEADER_SENT);
+        let version = match sp.header {
+            None => 0,
+            Some(ProxyVersion::V1) => 1,
+            Some(ProxyVersion::V2) => 2,
+        };
+        self.buf
+            .extend_from_slice(&[KIND_SPLICE, flags, inbound.proto.0, version]);
+        put_tuple(&mut self.buf, inbound);
+        let a = &sp.adjust;
+        for v in [a.client_seq, a.client_from, a.backend_seq, a.backend_ts] {
+            self.buf.extend_from_slice(&v.to_be_bytes());
+        }
+        self.buf.extend_from_slice(&[
+            sp.client_wscale.unwrap_or(NO_WSCALE),
+            sp.backend_wscale.unwrap_or(NO_WSCALE),
+        ]);
+        self.buf.extend_from_slice(&[0; 6]);
+        self.records += 1;
     }
 
     /// The datagram with `header` (signed with `key`, if any); the encoder
@@ -173,6 +219,13 @@ impl Encoder {
     }
 }
 
+fn put_tuple(buf: &mut Vec<u8>, t: &FiveTuple) {
+    buf.extend_from_slice(&t.src.octets());
+    buf.extend_from_slice(&t.dst.octets());
+    buf.extend_from_slice(&t.src_port.to_be_bytes());
+    buf.extend_from_slice(&t.dst_port.to_be_bytes());
+}
+
 /// A checked datagram: its header and its records' bytes.
 #[derive(Debug)]
 pub struct Datagram<'a> {
@@ -190,9 +243,26 @@ impl<'a> Datagram<'a> {
         self.body.is_empty()
     }
 
-    /// Each record, or why it was refused.
+    /// Each record with its splice, or why it was refused: a splice that
+    /// follows no record of its session, or cannot be read, is refused
+    /// (with its session's record: a spliced session installed without
+    /// its translation would only break).
     pub fn records(&self) -> impl Iterator<Item = Result<SessionRecord, WireError>> + 'a {
-        self.body.chunks_exact(RECORD_LEN).map(decode_record)
+        let mut chunks = self.body.chunks_exact(RECORD_LEN).peekable();
+        std::iter::from_fn(move || {
+            let chunk = chunks.next()?;
+            let mut r = match decode_record(chunk) {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(next) = chunks.next_if(|c| c[0] == KIND_SPLICE) {
+                match decode_splice(next, &r.inbound) {
+                    Some(sp) => r.splice = Some(sp),
+                    None => return Some(Err(WireError::BadRecord)),
+                }
+            }
+            Some(Ok(r))
+        })
     }
 }
 
@@ -244,24 +314,69 @@ fn decode_record(b: &[u8]) -> Result<SessionRecord, WireError> {
         return Err(bad);
     }
     let state = state_from(b[3]).ok_or(bad)?;
+    Ok(SessionRecord {
+        kind,
+        forwarding,
+        state,
+        inbound: tuple_at(b, 4, proto),
+        outbound: tuple_at(b, 16, proto),
+        backend: (
+            Ipv4Addr::new(b[28], b[29], b[30], b[31]),
+            u16::from_be_bytes([b[32], b[33]]),
+        ),
+        timeout_ms: u32::from_be_bytes([b[34], b[35], b[36], b[37]]),
+        splice: None,
+    })
+}
+
+/// The splice record `b` for the session of `inbound`; None when it is
+/// for another session or has an unknown code.
+fn decode_splice(b: &[u8], inbound: &FiveTuple) -> Option<SpliceRecord> {
+    let flags = b[1];
+    if flags & !(SPLICE_SYN_PROXY | SPLICE_HEADER | SPLICE_HEADER_SENT) != 0
+        || IpProto(b[2]) != IpProto::TCP
+        || tuple_at(b, 4, IpProto(b[2])) != *inbound
+    {
+        return None;
+    }
+    let header = match (flags & SPLICE_HEADER != 0, b[3]) {
+        (false, 0) => None,
+        (true, 1) => Some(ProxyVersion::V1),
+        (true, 2) => Some(ProxyVersion::V2),
+        _ => return None,
+    };
+    let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let wscale = |v: u8| match v {
+        NO_WSCALE => Ok(None),
+        0..=14 => Ok(Some(v)),
+        _ => Err(()),
+    };
+    Some(SpliceRecord {
+        adjust: SeqAdjust {
+            client_seq: u32_at(16),
+            client_from: u32_at(20),
+            backend_seq: u32_at(24),
+            backend_ts: u32_at(28),
+        },
+        syn_proxy: flags & SPLICE_SYN_PROXY != 0,
+        header,
+        header_sent: flags & SPLICE_HEADER_SENT != 0,
+        client_wscale: wscale(b[32]).ok()?,
+        backend_wscale: wscale(b[33]).ok()?,
+    })
+}
+
+/// The tuple written at `i` of record `b` by `put_tuple`.
+fn tuple_at(b: &[u8], i: usize, proto: IpProto) -> FiveTuple {
     let addr = |i: usize| Ipv4Addr::new(b[i], b[i + 1], b[i + 2], b[i + 3]);
     let port = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    let tuple = |i: usize| FiveTuple {
+    FiveTuple {
         src: addr(i),
         dst: addr(i + 4),
         src_port: port(i + 8),
         dst_port: port(i + 10),
         proto,
-    };
-    Ok(SessionRecord {
-        kind,
-        forwarding,
-        state,
-        inbound: tuple(4),
-        outbound: tuple(16),
-        backend: (addr(28), port(32)),
-        timeout_ms: u32::from_be_bytes([b[34], b[35], b[36], b[37]]),
-    })
+    }
 }
 
 #[cfg(test)]

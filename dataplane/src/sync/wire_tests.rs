@@ -1,8 +1,11 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::table::Forwarding;
 use crate::flow::{ProtoState, TcpState};
+use crate::sync::SpliceRecord;
+use crate::synproxy::seq::SeqAdjust;
 
 fn record(i: u16) -> SessionRecord {
     let inbound = FiveTuple {
@@ -26,6 +29,7 @@ fn record(i: u16) -> SessionRecord {
         },
         backend: (Ipv4Addr::new(10, 0, 1, 11), 8080),
         timeout_ms: 30_000,
+        splice: None,
     }
 }
 
@@ -154,4 +158,102 @@ proptest! {
         let got: Vec<_> = d.records().collect();
         prop_assert_eq!(got, vec![Ok(r)]);
     }
+}
+
+fn spliced(i: u16, s: SpliceRecord) -> SessionRecord {
+    SessionRecord {
+        splice: Some(s),
+        ..record(i)
+    }
+}
+
+proptest! {
+    /// A spliced session's record carries its splice through the wire,
+    /// whatever the values.
+    #[test]
+    fn splices_round_trip(
+        adjust in any::<[u32; 4]>(), syn_proxy: bool, version in 0u8..3, sent: bool,
+        cw in prop::option::of(0u8..=14), bw in prop::option::of(0u8..=14),
+    ) {
+        let s = SpliceRecord {
+            adjust: SeqAdjust {
+                client_seq: adjust[0],
+                client_from: adjust[1],
+                backend_seq: adjust[2],
+                backend_ts: adjust[3],
+            },
+            syn_proxy,
+            header: [None, Some(ProxyVersion::V1), Some(ProxyVersion::V2)][usize::from(version)],
+            header_sent: sent,
+            client_wscale: cw,
+            backend_wscale: bw,
+        };
+        let records = [record(1), spliced(2, s), record(3)];
+        let bytes = datagram(&records, None);
+        let d = decode(&bytes, None).expect("decodes");
+        prop_assert_eq!(d.len(), 4, "the splice is a record of its own");
+        let got: Vec<_> = d.records().collect();
+        prop_assert_eq!(got, records.map(Ok).to_vec());
+    }
+}
+
+fn a_splice() -> SpliceRecord {
+    SpliceRecord {
+        adjust: SeqAdjust {
+            backend_seq: 77,
+            ..SeqAdjust::default()
+        },
+        syn_proxy: true,
+        ..SpliceRecord::default()
+    }
+}
+
+#[test]
+fn a_node_without_splices_refuses_the_splice_alone() {
+    // A node from before splice records reads each 40-byte record with
+    // `decode_record`, which is what it had: the splice's kind is unknown
+    // to it, so only that record is refused, and the session's record and
+    // the ones after it are read as before.
+    let bytes = datagram(&[spliced(1, a_splice()), record(2)], None);
+    let d = decode(&bytes, None).expect("decodes");
+    let old: Vec<_> = d.body.chunks_exact(RECORD_LEN).map(decode_record).collect();
+    assert_eq!(
+        old,
+        vec![Ok(record(1)), Err(WireError::BadRecord), Ok(record(2))]
+    );
+}
+
+#[test]
+fn a_splice_without_its_session_is_refused() {
+    // Alone, for another session, or with an unknown flag: refused, and a
+    // session whose splice cannot be read with it (installed without its
+    // translation it would only break).
+    let lone = datagram(&[spliced(1, a_splice())], None);
+    let mut stray = lone.clone();
+    stray.drain(HEADER_LEN..HEADER_LEN + RECORD_LEN);
+    stray[6..8].copy_from_slice(&1u16.to_be_bytes());
+    let got: Vec<_> = decode(&stray, None).expect("whole").records().collect();
+    assert_eq!(got, vec![Err(WireError::BadRecord)]);
+    let splice_at = HEADER_LEN + RECORD_LEN;
+    for (at, value) in [
+        (splice_at + 4, 99),
+        (splice_at + 1, 0x80),
+        (splice_at + 32, 15),
+    ] {
+        let mut bad = lone.clone();
+        bad[at] = value;
+        let got: Vec<_> = decode(&bad, None).expect("whole").records().collect();
+        assert_eq!(got, vec![Err(WireError::BadRecord)], "byte {at}");
+    }
+}
+
+#[test]
+fn a_record_and_its_splice_go_in_one_datagram() {
+    let mut e = Encoder::default();
+    for i in 0..MAX_RECORDS as u16 - 1 {
+        assert!(e.push(&record(i)));
+    }
+    // One place left: the pair does not fit, a plain record does.
+    assert!(!e.push(&spliced(99, a_splice())));
+    assert!(e.push(&record(99)));
 }

@@ -5,7 +5,8 @@
 //!
 //! Sans-IO like the rest of the packet core: `cookie` (the cookie codec and
 //! its rotated secrets), `siphash` (its keyed hash), `early` (the data
-//! segments held while a backend has not answered).
+//! segments held while a backend has not answered), `seq` (the translation),
+//! `window` (the window check of spliced segments).
 
 pub mod cookie;
 pub mod early;
@@ -13,3 +14,4 @@ pub mod frame;
 pub mod options;
 pub mod seq;
 pub mod siphash;
+pub mod window;

@@ -55,19 +55,25 @@ impl SeqAdjust {
 
     /// Translates a client → backend segment (`header`: the TCP header,
     /// options included, as long as its data offset says).
+    #[inline]
     pub fn to_backend(&self, header: &mut [u8]) -> Result<(), Malformed> {
+        self.backend_shift(header).apply(header)
+    }
+
+    /// What `to_backend` adds to each field of `header`.
+    #[inline]
+    fn backend_shift(&self, header: &[u8]) -> Shift {
         let seq = header
             .get(tcp::field::SEQ_NUM)
             .map_or(0, |_| get_be32(header, tcp::field::SEQ_NUM.start));
         let after = (seq.wrapping_sub(self.client_from) as i32) > 0;
-        let shift = Shift {
+        Shift {
             seq: if after { self.client_seq } else { 0 },
             ack: self.backend_seq.wrapping_neg(),
             gap: None,
             tsval: 0,
             tsecr: self.backend_ts.wrapping_neg(),
-        };
-        shift.apply(header)
+        }
     }
 
     /// The sequence number a backend sent, from the one `to_client` made
@@ -88,15 +94,21 @@ impl SeqAdjust {
     }
 
     /// Translates a backend → client segment.
+    #[inline]
     pub fn to_client(&self, header: &mut [u8]) -> Result<(), Malformed> {
-        let shift = Shift {
+        self.client_shift().apply(header)
+    }
+
+    /// What `to_client` adds to each field.
+    #[inline]
+    fn client_shift(&self) -> Shift {
+        Shift {
             seq: self.backend_seq,
             ack: self.client_seq.wrapping_neg(),
             gap: (self.client_seq != 0).then_some((self.client_from, self.client_seq)),
             tsval: self.backend_ts,
             tsecr: 0,
-        };
-        shift.apply(header)
+        }
     }
 }
 
@@ -111,8 +123,72 @@ struct Shift {
     tsecr: u32,
 }
 
+/// The option block of the usual established segment (Linux's): NOP,
+/// NOP, timestamp (kind 8, length 10), read as one big-endian word.
+const NOP_NOP_TIMESTAMP: u32 = 0x0101_080a;
+
+/// Where the TSval of that layout lies: right behind the NOPs and the
+/// timestamp's kind and length.
+const FAST_TSVAL_AT: usize = TCP_MIN_HEADER_LEN + 4;
+
 impl Shift {
+    /// Shifts `h` in place. The two layouts of nearly every established
+    /// segment (no options; NOP, NOP, timestamp) are recognised by the data
+    /// offset and one word and shifted without the option walk, on a
+    /// fixed-size header (no bounds checks); anything else (SACK blocks,
+    /// options in another order) takes [`Shift::apply_general`]. Both
+    /// write the same bytes.
+    #[inline(always)]
     fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
+        match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
+            Some(5) => {
+                if let Some(fixed) = h.first_chunk_mut::<TCP_MIN_HEADER_LEN>() {
+                    self.apply_fixed(fixed, false);
+                    return Ok(());
+                }
+            }
+            Some(8) => {
+                if let Some(fixed) = h.first_chunk_mut::<32>() {
+                    let opts = &fixed[TCP_MIN_HEADER_LEN..FAST_TSVAL_AT];
+                    if u32::from_be_bytes([opts[0], opts[1], opts[2], opts[3]]) == NOP_NOP_TIMESTAMP
+                    {
+                        self.apply_fixed(fixed, true);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.apply_general(h)
+    }
+
+    /// The fast path: the fixed fields and the timestamp at
+    /// `FAST_TSVAL_AT` (with `ts`), every change folded into one checksum
+    /// update.
+    #[inline(always)]
+    fn apply_fixed<const N: usize>(&self, h: &mut [u8; N], ts: bool) {
+        let mut d = Delta::default();
+        add_word(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
+        let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
+        if has_ack {
+            let at = tcp::field::ACK_NUM.start;
+            let add = self.ack_add(word(h, at));
+            add_word(h, at, add, &mut d);
+        }
+        if ts {
+            add_word(h, FAST_TSVAL_AT, self.tsval, &mut d);
+            if has_ack {
+                add_word(h, FAST_TSVAL_AT + 4, self.tsecr, &mut d);
+            }
+        }
+        let check = tcp::field::CHECKSUM.start;
+        let sum = u16::from_be_bytes([h[check], h[check + 1]]);
+        h[check..check + 2].copy_from_slice(&d.apply(sum).to_be_bytes());
+    }
+
+    /// Any option layout: one strict walk finds the timestamp and SACK
+    /// blocks (`options::parse`).
+    fn apply_general(&self, h: &mut [u8]) -> Result<(), Malformed> {
         if h.len() < TCP_MIN_HEADER_LEN {
             return Err(Malformed);
         }
@@ -141,26 +217,52 @@ impl Shift {
                 }
             }
         }
-        let check = tcp::field::CHECKSUM.start;
-        let sum = get_be16(h, check);
-        put_be16(h, check, d.apply(sum));
+        write_checksum(h, d);
         Ok(())
     }
 
     /// Shifts the acknowledged sequence number at `at`.
     fn ack_at(&self, h: &mut [u8], at: usize, d: &mut Delta) {
-        let add = match self.gap {
-            Some((from, len)) => {
-                let old = get_be32(h, at);
-                match old.wrapping_sub(from) < len {
-                    true => from.wrapping_sub(old),
-                    false => self.ack,
-                }
-            }
-            None => self.ack,
-        };
+        let add = self.ack_add(get_be32(h, at));
         add_at(h, at, add, d);
     }
+
+    /// What an acknowledged sequence number `old` gets added.
+    #[inline(always)]
+    fn ack_add(&self, old: u32) -> u32 {
+        match self.gap {
+            Some((from, len)) if old.wrapping_sub(from) < len => from.wrapping_sub(old),
+            _ => self.ack,
+        }
+    }
+}
+
+/// The 32-bit field at `at` of a fixed-size header.
+#[inline(always)]
+fn word<const N: usize>(h: &[u8; N], at: usize) -> u32 {
+    u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
+}
+
+/// Adds `n` to the 32-bit field at even offset `at` of a fixed-size
+/// header, recording the change in `d` (as `add_at`, which it matches).
+#[inline(always)]
+fn add_word<const N: usize>(h: &mut [u8; N], at: usize, n: u32, d: &mut Delta) {
+    if n == 0 {
+        return;
+    }
+    let old = word(h, at);
+    let new = old.wrapping_add(n);
+    h[at..at + 4].copy_from_slice(&new.to_be_bytes());
+    d.dword(old, new);
+}
+
+/// Folds `d` into the TCP checksum of `h` (long enough: the callers
+/// checked the fixed header is there).
+#[inline]
+fn write_checksum(h: &mut [u8], d: Delta) {
+    let check = tcp::field::CHECKSUM.start;
+    let sum = get_be16(h, check);
+    put_be16(h, check, d.apply(sum));
 }
 
 /// Adds `n` to the 32-bit field at `at` (any alignment: SACK blocks and

@@ -255,3 +255,106 @@ proptest! {
         }
     }
 }
+
+/// A TCP header (and 4 data bytes) with `options` behind the fixed part,
+/// padded with END to a word, and `flags`. The checksum is whatever the
+/// bytes give: the paths are compared byte for byte, not verified.
+fn with_options(seq: u32, ack: u32, flags: u8, check: u16, options: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[13] = flags;
+    h[16..18].copy_from_slice(&check.to_be_bytes());
+    h.extend_from_slice(options);
+    while h.len() % 4 != 0 {
+        h.push(kind::END);
+    }
+    h[12] = ((h.len() / 4).min(15) as u8) << 4;
+    h.extend_from_slice(b"data");
+    h
+}
+
+/// Option lists of the shapes segments carry: none, Linux's NOP NOP
+/// timestamp (the fast path's), the timestamp in other places, SACK
+/// blocks with and without it, an MSS, and arbitrary bytes (often
+/// malformed).
+fn option_shape() -> impl Strategy<Value = Vec<u8>> {
+    let ts = (any::<u32>(), any::<u32>()).prop_map(|(v, e)| {
+        let mut o = vec![kind::TIMESTAMP, 10];
+        o.extend_from_slice(&v.to_be_bytes());
+        o.extend_from_slice(&e.to_be_bytes());
+        o
+    });
+    let sack = prop::collection::vec(any::<u32>(), 2..=8).prop_map(|edges| {
+        let blocks = edges.len() / 2;
+        let mut o = vec![kind::NOP, kind::NOP, kind::SACK, (2 + 8 * blocks) as u8];
+        for e in &edges[..blocks * 2] {
+            o.extend_from_slice(&e.to_be_bytes());
+        }
+        o
+    });
+    prop_oneof![
+        Just(Vec::new()),
+        ts.clone()
+            .prop_map(|t| [vec![kind::NOP, kind::NOP], t].concat()),
+        ts.clone()
+            .prop_map(|t| [t, vec![kind::NOP, kind::NOP]].concat()),
+        ts.clone().prop_map(|t| [vec![kind::NOP], t].concat()),
+        (ts.clone(), sack.clone()).prop_map(|(t, s)| [vec![kind::NOP, kind::NOP], t, s].concat()),
+        sack,
+        ts.prop_map(|t| [vec![kind::NOP, kind::NOP], t, vec![kind::END, 0, 0, 0]].concat()),
+        Just(vec![kind::MSS, 4, 5, 0xb4]),
+        prop::collection::vec(any::<u8>(), 0..40),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+    /// The fast path (no options; NOP NOP timestamp) and the general
+    /// option walk write the same bytes and agree on what is malformed,
+    /// whatever the numbers, the flags, the option layout and the shift
+    /// (PROXY header gap included), both ways.
+    #[test]
+    fn the_fast_path_writes_what_the_general_one_does(
+        seq: u32, ack: u32, ack_flag: bool, options in option_shape(),
+        check in prop_oneof![Just(0u16), Just(0xffff), any::<u16>()],
+        client_seq in prop_oneof![Just(0u32), 1u32..300],
+        near in any::<bool>(), from: u32, bs: u32, bt: u32,
+    ) {
+        let flags = tcp::TcpFlags::PSH | if ack_flag { tcp::TcpFlags::ACK } else { 0 };
+        // Near `from` the gap and the after-the-header test matter.
+        let (seq, ack) = if near {
+            (from.wrapping_add(seq % 4), from.wrapping_add(ack % 400))
+        } else {
+            (seq, ack)
+        };
+        let original = with_options(seq, ack, flags, check, &options);
+        let a = SeqAdjust { client_seq, client_from: from, backend_seq: bs, backend_ts: bt };
+        for shift in [a.backend_shift(&original), a.client_shift()] {
+            let (mut fast, mut general) = (original.clone(), original.clone());
+            let r = shift.apply(&mut fast);
+            prop_assert_eq!(r, shift.apply_general(&mut general));
+            prop_assert_eq!(&fast, &general);
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_takes_the_usual_layouts_only() {
+    // What the fast path recognises is what Linux sends on every
+    // established segment; a timestamp elsewhere still moves.
+    let a = SeqAdjust {
+        backend_ts: 5,
+        ..SeqAdjust::default()
+    };
+    let ts = [kind::TIMESTAMP, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    for opts in [
+        [&[kind::NOP, kind::NOP][..], &ts[..]].concat(),
+        [&ts[..], &[kind::NOP, kind::NOP][..]].concat(),
+    ] {
+        let mut h = with_options(1, 2, tcp::TcpFlags::ACK, 0x1234, &opts);
+        a.to_client(&mut h).expect("valid");
+        let o = options::parse(&h).expect("valid");
+        assert_eq!(o.timestamp, Some((6, 2)), "{opts:?}");
+    }
+}
