@@ -181,7 +181,11 @@ pub fn print_services(tables: &LbTables) {
                 .unwrap_or_default(),
             s.backends
                 .iter()
-                .map(|b| format!("{}:{} w{}", b.addr, b.port, b.weight))
+                .map(|b| format!(
+                    "{} w{}",
+                    std::net::SocketAddr::new(b.addr, b.port),
+                    b.weight
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -245,7 +249,7 @@ pub fn print_lb(tables: &LbTables, reports: &[LbReport]) {
                 continue;
             };
             row(
-                format!("be:{key}/{}:{}", b.addr, b.port),
+                format!("be:{key}/{}", std::net::SocketAddr::new(b.addr, b.port)),
                 counters.backends.get(id as usize),
                 sessions
                     .backends

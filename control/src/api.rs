@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -322,10 +322,11 @@ pub struct ServiceEdit {
 }
 
 /// A backend of a service by address and port; written `10.0.2.11:8080`, or
-/// `10.0.2.11` when the backend uses the service's port.
+/// `10.0.2.11` when the backend uses the service's port (IPv6:
+/// `[2001:db8::11]:8080`, or the bare address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackendKey {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: Option<u16>,
 }
 
@@ -340,7 +341,7 @@ impl BackendKey {
 impl fmt::Display for BackendKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {
-            Some(p) => write!(f, "{}:{p}", self.address),
+            Some(p) => write!(f, "{}", SocketAddr::new(self.address, p)),
             None => write!(f, "{}", self.address),
         }
     }
@@ -349,13 +350,13 @@ impl fmt::Display for BackendKey {
 impl FromStr for BackendKey {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if let Ok(a) = s.parse::<SocketAddrV4>() {
+        if let Ok(a) = s.parse::<SocketAddr>() {
             return Ok(BackendKey {
-                address: *a.ip(),
+                address: a.ip(),
                 port: Some(a.port()),
             });
         }
-        s.parse::<Ipv4Addr>()
+        s.parse::<IpAddr>()
             .map(|address| BackendKey {
                 address,
                 port: None,
@@ -569,7 +570,7 @@ pub struct ServiceStatus {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackendStatus {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub weight: u32,
     /// Live TCP sessions in ESTABLISHED (ipvsadm's ActiveConn).
@@ -611,13 +612,13 @@ pub struct SessionInfo {
     pub protocol: String,
     /// `service` is `None` for SNAT sessions.
     pub service: Option<ServiceKey>,
-    pub client: SocketAddrV4,
+    pub client: SocketAddr,
     /// Where the client sent to (the VIP, or the remote host for SNAT).
-    pub destination: SocketAddrV4,
+    pub destination: SocketAddr,
     /// FULLNAT local address or SNAT address, with its port.
-    pub local: Option<SocketAddrV4>,
+    pub local: Option<SocketAddr>,
     /// The real server (for SNAT: the remote host).
-    pub backend: SocketAddrV4,
+    pub backend: SocketAddr,
     /// `ESTABLISHED`, `SYN_RECV`, ..., `UDP`, `ICMP`.
     pub state: String,
     pub expires_in_ms: u64,
@@ -835,5 +836,22 @@ mod tests {
         assert_eq!(b.port, None);
         assert_eq!("10.0.0.2:81".parse::<BackendKey>().unwrap().port, Some(81));
         assert!("10.0.0.300".parse::<BackendKey>().is_err());
+        let b: BackendKey = "[2001:db8::11]:8080".parse().unwrap();
+        assert_eq!(b.address, "2001:db8::11".parse::<IpAddr>().unwrap());
+        assert_eq!(b.port, Some(8080));
+        assert_eq!(b.to_string(), "[2001:db8::11]:8080");
+        let b: BackendKey = "2001:db8::11".parse().unwrap();
+        assert_eq!((b.port, b.to_string()), (None, "2001:db8::11".into()));
+        let k: ServiceKey = "tcp/[2001:db8::10]:80".parse().unwrap();
+        let json = serde_json::to_string(&Op::BackendEdit {
+            service: k,
+            backend: "[2001:db8::11]:8080".parse().unwrap(),
+            weight: 0,
+        })
+        .unwrap();
+        assert!(
+            json.contains(r#""service":"tcp/[2001:db8::10]:80","backend":"[2001:db8::11]:8080""#),
+            "{json}"
+        );
     }
 }

@@ -8,7 +8,7 @@ mod server;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 pub use server::{Limits, MetricsServer, MAX_HEAD};
 
@@ -172,7 +172,7 @@ struct Service<'a> {
     stats: Option<FlowStats>,
     lifetimes: Option<Histogram>,
     new_connections: Option<Histogram>,
-    backends: BTreeMap<SocketAddrV4, Backend>,
+    backends: BTreeMap<SocketAddr, Backend>,
 }
 
 /// A backend as exported: a draining entry and a live one with the same
@@ -229,8 +229,8 @@ fn merge_services(list: &[ServiceStatus]) -> Vec<Service<'_>> {
     by_key.into_values().collect()
 }
 
-fn merge_backend(backends: &mut BTreeMap<SocketAddrV4, Backend>, b: &BackendStatus) {
-    let addr = SocketAddrV4::new(b.address, b.port);
+fn merge_backend(backends: &mut BTreeMap<SocketAddr, Backend>, b: &BackendStatus) {
+    let addr = SocketAddr::new(b.address, b.port);
     let seen = backends.contains_key(&addr);
     let e = backends.entry(addr).or_default();
     if !b.draining || !seen {

@@ -11,7 +11,7 @@ mod diff;
 mod summary;
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::Path;
 
 pub use diff::diff;
@@ -38,7 +38,7 @@ pub struct Change {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flush {
     pub services: Vec<ServiceKey>,
-    pub backends: Vec<(ServiceKey, Ipv4Addr, u16)>,
+    pub backends: Vec<(ServiceKey, IpAddr, u16)>,
 }
 
 impl Flush {
@@ -118,9 +118,8 @@ pub fn apply_op(config: &Config, op: &Op) -> Result<Change, OpError> {
                 return Err(OpError::new(
                     ErrorCode::AlreadyExists,
                     format!(
-                        "service {service} already has backend {}:{}; edit it or delete it first",
-                        b.address,
-                        b.port_or(s.port)
+                        "service {service} already has backend {}; edit it or delete it first",
+                        std::net::SocketAddr::new(b.address, b.port_or(s.port))
                     ),
                 ));
             }
@@ -308,9 +307,8 @@ fn no_backend(service: &ServiceKey, backend: &BackendKey, service_port: u16) -> 
     OpError::new(
         ErrorCode::NotFound,
         format!(
-            "service {service} has no backend {}:{}",
-            backend.address,
-            backend.port.unwrap_or(service_port)
+            "service {service} has no backend {}",
+            std::net::SocketAddr::new(backend.address, backend.port.unwrap_or(service_port))
         ),
     )
 }

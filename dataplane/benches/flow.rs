@@ -190,7 +190,7 @@ fn maglev(c: &mut Criterion) {
         let mut backends: Vec<Backend> = (0..n)
             .map(|i| Backend {
                 id: i as u32,
-                addr: Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1),
+                addr: Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1).into(),
                 port: 8080,
                 weight: 1,
             })

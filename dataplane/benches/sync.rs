@@ -73,7 +73,7 @@ fn config() -> LbConfig {
         neighbours,
         services: vec![ServiceSpec {
             name: None,
-            vip: Ipv4Addr::from(VIP),
+            vip: Ipv4Addr::from(VIP).into(),
             proto: IpProto::TCP,
             port: 80,
             extra_ports: 0,
@@ -95,7 +95,7 @@ fn config() -> LbConfig {
             syn_proxy: false,
             backends: (0..4)
                 .map(|i| BackendSpec {
-                    addr: backend(i),
+                    addr: backend(i).into(),
                     port: 8080,
                     weight: 1,
                     u_threshold: 0,

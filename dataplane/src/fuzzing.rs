@@ -206,7 +206,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     );
     let vip = Ipv4Addr::new(192, 0, 2, 10);
     let backends = vec![BackendSpec {
-        addr: Ipv4Addr::new(10, 0, 1, 11),
+        addr: Ipv4Addr::new(10, 0, 1, 11).into(),
         port: 80,
         weight: 1,
         u_threshold: 0,
@@ -216,7 +216,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         // The SYN proxy's services: TCP 8080 (NAT) and 8443 (FULLNAT).
         syn_proxy: port > 8000,
         name: None,
-        vip,
+        vip: vip.into(),
         proto,
         port,
         extra_ports: 0,
@@ -295,7 +295,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
             // piecewise.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V2),
-                vip: REASM_VIP,
+                vip: REASM_VIP.into(),
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),

@@ -107,7 +107,7 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
         neighbours: vec![(Ipv4Addr::new(10, 0, 1, 254), PEER), (RIP, PEER)],
         services: vec![ServiceSpec {
             name: None,
-            vip: VIP,
+            vip: VIP.into(),
             proto: IpProto::TCP,
             port: 80,
             extra_ports: 0,
@@ -128,7 +128,7 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
             toa: false,
             proxy_protocol,
             backends: vec![BackendSpec {
-                addr: RIP,
+                addr: RIP.into(),
                 port: 80,
                 weight: 1,
                 u_threshold: 0,

@@ -24,6 +24,7 @@ pub mod laddr;
 pub mod live;
 pub mod net;
 pub mod packet;
+pub mod packet6;
 pub mod pipeline;
 pub mod rewrite;
 pub mod sched;

@@ -4,7 +4,9 @@
 //! state (which keys sessions by it). For ICMP echo the identifier stands in
 //! for both ports, as in IPVS and conntrack.
 
-use std::net::Ipv4Addr;
+use std::fmt::Debug;
+use std::hash::BuildHasher;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// An IP protocol number (shared with the control plane, which names
 /// services by it).
@@ -22,6 +24,16 @@ pub struct FiveTuple {
 }
 
 impl FiveTuple {
+    /// The service key the packet's destination names.
+    #[inline]
+    pub fn service_key(&self) -> ferrolb_types::ServiceKey {
+        ferrolb_types::ServiceKey {
+            proto: self.proto,
+            vip: std::net::IpAddr::V4(self.dst),
+            port: self.dst_port,
+        }
+    }
+
     /// The tuple of a packet going the other way in the same flow.
     pub fn reversed(&self) -> FiveTuple {
         FiveTuple {
@@ -31,6 +43,90 @@ impl FiveTuple {
             dst_port: self.src_port,
             proto: self.proto,
         }
+    }
+}
+
+/// What a session table keys its sessions by: a flow as its packets carry
+/// it, of one address family (`flow::SessionTable` is generic over it).
+pub trait FlowKey: Copy + Eq + Debug {
+    /// An empty slot's key.
+    const ZERO: Self;
+    /// The keyed hash the table indexes by.
+    fn hash_with<S: BuildHasher>(&self, hasher: &S) -> u64;
+}
+
+impl FlowKey for FiveTuple {
+    const ZERO: FiveTuple = FiveTuple {
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: Ipv4Addr::UNSPECIFIED,
+        src_port: 0,
+        dst_port: 0,
+        proto: IpProto(0),
+    };
+
+    /// Two words: both addresses, then both ports and the protocol.
+    #[inline]
+    fn hash_with<S: BuildHasher>(&self, hasher: &S) -> u64 {
+        let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
+        let rest = (u64::from(self.src_port) << 24)
+            | (u64::from(self.dst_port) << 8)
+            | u64::from(self.proto.0);
+        hasher.hash_one((addrs, rest))
+    }
+}
+
+/// An IPv6 flow: addresses, ports (host byte order) and the upper-layer
+/// protocol (the last next header of the extension-header chain), as the
+/// packet carries them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FiveTuple6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: IpProto,
+}
+
+impl FiveTuple6 {
+    /// The tuple of a packet going the other way in the same flow.
+    pub fn reversed(&self) -> FiveTuple6 {
+        FiveTuple6 {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            proto: self.proto,
+        }
+    }
+
+    /// The service key the packet's destination names.
+    #[inline]
+    pub fn service_key(&self) -> ferrolb_types::ServiceKey {
+        ferrolb_types::ServiceKey {
+            proto: self.proto,
+            vip: std::net::IpAddr::V6(self.dst),
+            port: self.dst_port,
+        }
+    }
+}
+
+impl FlowKey for FiveTuple6 {
+    const ZERO: FiveTuple6 = FiveTuple6 {
+        src: Ipv6Addr::UNSPECIFIED,
+        dst: Ipv6Addr::UNSPECIFIED,
+        src_port: 0,
+        dst_port: 0,
+        proto: IpProto(0),
+    };
+
+    /// Every bit of both addresses (sh and mh hash the full 128 bits as
+    /// well), then the ports and the protocol.
+    #[inline]
+    fn hash_with<S: BuildHasher>(&self, hasher: &S) -> u64 {
+        let rest = (u64::from(self.src_port) << 24)
+            | (u64::from(self.dst_port) << 8)
+            | u64::from(self.proto.0);
+        hasher.hash_one((u128::from(self.src), u128::from(self.dst), rest))
     }
 }
 

@@ -630,7 +630,7 @@ mod tests {
         fn key(proto: IpProto, port: u16) -> ServiceKey {
             ServiceKey {
                 proto,
-                vip: ip(VIP),
+                vip: ip(VIP).into(),
                 port,
             }
         }
@@ -679,10 +679,10 @@ mod tests {
                 proto: 6,
                 service: Some(key(IpProto::TCP, 80)),
                 snat_rule: None,
-                client: (ip(CIP), 40000),
-                destination: (ip(VIP), 80),
+                client: (ip(CIP).into(), 40000),
+                destination: (ip(VIP).into(), 80),
                 local: None,
-                backend: (ip(RIP1), 8080),
+                backend: (ip(RIP1).into(), 8080),
                 state: "SYN_RECV",
                 expires_in_ms: 30_000,
             };
@@ -691,10 +691,10 @@ mod tests {
                 proto: 17,
                 service: None,
                 snat_rule: Some(0),
-                client: (Ipv4Addr::new(10, 0, 1, 50), 5555),
-                destination: (Ipv4Addr::new(8, 8, 8, 8), 53),
-                local: Some((Ipv4Addr::new(203, 0, 113, 1), 50000)),
-                backend: (Ipv4Addr::new(8, 8, 8, 8), 53),
+                client: (Ipv4Addr::new(10, 0, 1, 50).into(), 5555),
+                destination: (Ipv4Addr::new(8, 8, 8, 8).into(), 53),
+                local: Some((Ipv4Addr::new(203, 0, 113, 1).into(), 50000)),
+                backend: (Ipv4Addr::new(8, 8, 8, 8).into(), 53),
                 state: "UDP",
                 expires_in_ms: 300_000,
             };
@@ -704,7 +704,10 @@ mod tests {
                 let mut c: Vec<_> = list(&mut p, filter, 100)
                     .0
                     .iter()
-                    .map(|v| v.client)
+                    .map(|v| match v.client {
+                        (std::net::IpAddr::V4(a), p) => (a, p),
+                        other => panic!("an IPv4 client: {other:?}"),
+                    })
                     .collect();
                 c.sort();
                 c
@@ -927,7 +930,7 @@ mod tests {
                     panic!("sessions");
                 };
                 assert_eq!(list.len(), 1);
-                assert_eq!(list[0].backend, (ip(RIP1), 8080));
+                assert_eq!(list[0].backend, (ip(RIP1).into(), 8080));
 
                 let Some(Answer::Neighbours(n)) = shared.ask(Query::Neighbours, PATIENCE) else {
                     panic!("neighbours");
@@ -944,7 +947,7 @@ mod tests {
                 // Generation 2 deletes RIP1 and flushes its sessions.
                 cfg.services[0].backends.remove(0);
                 let flush = FlushRequest {
-                    backends: vec![(key(IpProto::TCP, 80), ip(RIP1), 8080)],
+                    backends: vec![(key(IpProto::TCP, 80), ip(RIP1).into(), 8080)],
                     ..FlushRequest::default()
                 };
                 let next = LbTables::build_next(&cfg, &live.current(), &flush).expect("builds");

@@ -29,7 +29,7 @@ impl Worker {
         let backends = (0..3)
             .map(|i| Backend {
                 id: i,
-                addr: Ipv4Addr::new(10, 1, 0, 1 + i as u8),
+                addr: Ipv4Addr::new(10, 1, 0, 1 + i as u8).into(),
                 port: 8080,
                 weight: 1,
             })
@@ -62,9 +62,12 @@ impl Worker {
     /// will send.
     fn open(&mut self, client: FiveTuple, now: u64) -> FiveTuple {
         let b = self.sched.pick(&client, &self.conns).unwrap();
-        let (lip, lport) = self.ports.allocate(b.addr, b.port).unwrap();
+        let std::net::IpAddr::V4(baddr) = b.addr else {
+            panic!("an IPv4 backend: {b:?}");
+        };
+        let (lip, lport) = self.ports.allocate(baddr, b.port).unwrap();
         let reply = FiveTuple {
-            src: b.addr,
+            src: baddr,
             dst: lip,
             src_port: b.port,
             dst_port: lport,

@@ -2,7 +2,7 @@
 //! protocol's replies (services by key, backends by address).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use control::api::{
@@ -239,7 +239,7 @@ pub fn list(
             let info = tables.backends.get(b);
             let counts = live.backends.get(b).copied().unwrap_or_default();
             BackendStatus {
-                address: info.map_or(std::net::Ipv4Addr::UNSPECIFIED, |i| i.addr),
+                address: info.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |i| i.addr),
                 port: info.map_or(0, |i| i.port),
                 weight,
                 active: counts.active,
@@ -312,7 +312,7 @@ pub fn list(
 }
 
 pub fn session_info(worker: usize, s: &SessionView) -> SessionInfo {
-    let addr = |(a, p): (std::net::Ipv4Addr, u16)| SocketAddrV4::new(a, p);
+    let addr = |(a, p): (std::net::IpAddr, u16)| SocketAddr::new(a, p);
     SessionInfo {
         worker,
         protocol: IpProto(s.proto).to_string(),

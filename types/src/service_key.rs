@@ -1,7 +1,7 @@
 //! How a virtual service is named: protocol, VIP and port.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use crate::IpProto;
@@ -14,13 +14,16 @@ use crate::IpProto;
 pub struct ServiceKey {
     /// `IpProto::TCP` or `IpProto::UDP` for every configured service.
     pub proto: IpProto,
-    pub vip: Ipv4Addr,
+    /// Either family: IPv4 and IPv6 services share the index and the
+    /// control socket's names.
+    pub vip: IpAddr,
     pub port: u16,
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}:{}", self.proto, self.vip, self.port)
+        let addr = SocketAddr::new(self.vip, self.port);
+        write!(f, "{}/{addr}", self.proto)
     }
 }
 
@@ -36,10 +39,10 @@ impl FromStr for ServiceKey {
             "udp" => IpProto::UDP,
             _ => return Err(bad()),
         };
-        let addr: SocketAddrV4 = addr.parse().map_err(|_| bad())?;
+        let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
         Ok(ServiceKey {
             proto,
-            vip: *addr.ip(),
+            vip: addr.ip(),
             port: addr.port(),
         })
     }
@@ -55,7 +58,7 @@ mod tests {
     fn key(proto: IpProto, vip: [u8; 4], port: u16) -> ServiceKey {
         ServiceKey {
             proto,
-            vip: vip.into(),
+            vip: std::net::Ipv4Addr::from(vip).into(),
             port,
         }
     }
@@ -70,10 +73,22 @@ mod tests {
             "icmp/192.0.2.10:80",
             "192.0.2.10:80",
             "tcp/x:80",
+            "tcp/2001:db8::10:80",
         ] {
             let e = bad.parse::<ServiceKey>().expect_err(bad);
             assert!(e.contains("expected PROTO/VIP:PORT"), "{e}");
         }
+    }
+
+    #[test]
+    fn ipv6_keys_print_the_vip_in_brackets_and_parse_back() {
+        let k: ServiceKey = "tcp/[2001:db8::10]:80".parse().expect("valid");
+        assert_eq!(k.vip, "2001:db8::10".parse::<IpAddr>().expect("address"));
+        assert_eq!(k.port, 80);
+        assert_eq!(k.to_string(), "tcp/[2001:db8::10]:80");
+        let mut keys = [k, key(IpProto::TCP, [10, 0, 0, 1], 80)];
+        keys.sort();
+        assert_eq!(keys[1], k, "IPv4 VIPs sort before IPv6 ones");
     }
 
     #[test]

@@ -129,7 +129,9 @@ pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> 
         }
     }
     for (i, s) in config.services.iter().enumerate() {
-        owned.insert(s.vip, format!("service[{i}].vip"));
+        if let std::net::IpAddr::V4(vip) = s.vip {
+            owned.insert(vip, format!("service[{i}].vip"));
+        }
         for a in &s.also_listen {
             owned.insert(*a.ip(), format!("service[{i}].also_listen"));
         }

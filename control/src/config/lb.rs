@@ -9,7 +9,7 @@
 //! expected.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use ferrolb_types::{IpProto, ServiceKey};
@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
-use super::prefix6::{v4_addr, v4_addrs, v4_sockets, IpPrefix};
+use super::prefix6::{v4_addr, v4_addrs, v4_ip, v4_sockets, IpPrefix};
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -400,8 +400,10 @@ impl fmt::Display for SchedulerName {
 pub struct ServiceConfig {
     /// For reports only.
     pub name: Option<String>,
-    #[serde(deserialize_with = "v4_addr")]
-    pub vip: Ipv4Addr,
+    /// Either family in the model; the parser takes IPv4 only until the
+    /// IPv6 forwarding stage (issue 20).
+    #[serde(deserialize_with = "v4_ip")]
+    pub vip: IpAddr,
     pub protocol: Protocol,
     /// The port, or the first of a range; 0: every port of the VIP.
     pub port: u16,
@@ -577,10 +579,15 @@ impl ServiceConfig {
     }
 
     /// A service with every default and no backends.
-    pub fn new(vip: Ipv4Addr, protocol: Protocol, port: u16, mode: LbMode) -> ServiceConfig {
+    pub fn new(
+        vip: impl Into<IpAddr>,
+        protocol: Protocol,
+        port: u16,
+        mode: LbMode,
+    ) -> ServiceConfig {
         ServiceConfig {
             name: None,
-            vip,
+            vip: vip.into(),
             protocol,
             port,
             port_last: None,
@@ -640,12 +647,12 @@ impl ServiceConfig {
 
     /// Every (VIP, first port, last port) it listens on: its own, then
     /// `also_listen`'s.
-    pub fn listens(&self) -> Vec<(Ipv4Addr, u16, u16)> {
+    pub fn listens(&self) -> Vec<(IpAddr, u16, u16)> {
         let (first, last) = self.ports();
         let mut all = vec![(self.vip, first, last)];
         all.extend(self.also_listen.iter().map(|a| match a.port() {
-            0 => (*a.ip(), 0, u16::MAX),
-            p => (*a.ip(), p, p),
+            0 => (IpAddr::V4(*a.ip()), 0, u16::MAX),
+            p => (IpAddr::V4(*a.ip()), p, p),
         }));
         all
     }
@@ -665,8 +672,10 @@ impl ServiceConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    #[serde(deserialize_with = "v4_addr")]
-    pub address: Ipv4Addr,
+    /// Of the VIP's family; IPv4 only in the parser until the IPv6
+    /// forwarding stage.
+    #[serde(deserialize_with = "v4_ip")]
+    pub address: IpAddr,
     /// Default: the service port. DR and TUN cannot change it.
     pub port: Option<u16>,
     /// 0 = drain (no new flows).
@@ -700,9 +709,9 @@ fn default_weight() -> u32 {
 
 impl BackendConfig {
     /// A backend with nothing but its address, port and weight.
-    pub fn new(address: Ipv4Addr, port: Option<u16>, weight: u32) -> BackendConfig {
+    pub fn new(address: impl Into<IpAddr>, port: Option<u16>, weight: u32) -> BackendConfig {
         BackendConfig {
-            address,
+            address: address.into(),
             port,
             weight,
             u_threshold: 0,

@@ -6,7 +6,7 @@
 //! stages lift the refusal key by key.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::de::{self, Visitor};
@@ -198,6 +198,13 @@ where
 /// `deserialize_with` for an IPv4 address that refuses IPv6 by name.
 pub(super) fn v4_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
     V4Only::<Ipv4Addr>::deserialize(d).map(|v| v.0)
+}
+
+/// `deserialize_with` for an address of either family in the model (a VIP,
+/// a backend) that this stage still takes as IPv4 only, refusing IPv6 by
+/// name.
+pub(super) fn v4_ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    V4Only::<Ipv4Addr>::deserialize(d).map(|v| IpAddr::V4(v.0))
 }
 
 /// `deserialize_with` for a list of IPv4 addresses that refuses IPv6 by name.

@@ -18,7 +18,7 @@
 //! address than the backend's.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Config, ConfigError, ConfigSource, Ipv4Prefix, KeyPath, MacAddr};
 
@@ -117,9 +117,11 @@ impl Uses {
             }
         }
         for (i, s) in config.services.iter().enumerate() {
-            u.vip
-                .entry(s.vip)
-                .or_insert_with(|| format!("the VIP of service[{i}]"));
+            if let IpAddr::V4(vip) = s.vip {
+                u.vip
+                    .entry(vip)
+                    .or_insert_with(|| format!("the VIP of service[{i}]"));
+            }
             for (j, a) in s.also_listen.iter().enumerate() {
                 u.vip
                     .entry(*a.ip())
@@ -363,12 +365,16 @@ fn neighbours(c: &mut Check<'_>, config: &Config) {
 fn services(c: &mut Check<'_>, config: &Config) {
     for (i, s) in config.services.iter().enumerate() {
         let at = KeyPath::root().key("service").index(i);
-        c.address(
-            at.key("vip"),
-            s.vip,
-            "a VIP",
-            &[Role::Interface, Role::Gateway, Role::Neighbour],
-        );
+        // IPv6 VIPs and backends are checked by `validate_lb`'s family
+        // rules; the roles here are IPv4's.
+        if let IpAddr::V4(vip) = s.vip {
+            c.address(
+                at.key("vip"),
+                vip,
+                "a VIP",
+                &[Role::Interface, Role::Gateway, Role::Neighbour],
+            );
+        }
         for (j, a) in s.also_listen.iter().enumerate() {
             c.address(
                 at.key("also_listen").index(j),
@@ -396,8 +402,8 @@ fn services(c: &mut Check<'_>, config: &Config) {
                         b.address
                     ),
                 );
-            } else {
-                c.address_or_loopback(here, b.address, "a backend", &OWNED, true);
+            } else if let IpAddr::V4(a) = b.address {
+                c.address_or_loopback(here, a, "a backend", &OWNED, true);
             }
         }
     }

@@ -420,8 +420,8 @@ fn quorum(
         errors.push(source.error_at(
             &s,
             format!(
-                "{}:{port} is also a backend of this service; the sorry server must be another",
-                sorry.address
+                "{} is also a backend of this service; the sorry server must be another",
+                std::net::SocketAddr::new(sorry.address.into(), port)
             ),
         ));
     }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::validate_addr::special_use6;
 use super::{
@@ -42,17 +42,24 @@ struct Known<'a> {
     connected: Vec<Ipv4Prefix>,
     /// Route prefixes.
     routes: Vec<Ipv4Prefix>,
+    /// Every valid IPv6 interface address, host bits kept.
+    connected6: Vec<Ipv6Prefix>,
     /// VIP → the first service that has it.
-    vips: HashMap<Ipv4Addr, usize>,
+    vips: HashMap<IpAddr, usize>,
 }
 
 impl Known<'_> {
-    fn is_connected(&self, a: Ipv4Addr) -> bool {
-        self.connected.iter().any(|p| p.contains(a))
+    fn is_connected(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => self.connected.iter().any(|p| p.contains(a)),
+            IpAddr::V6(a) => self.connected6.iter().any(|p| p.contains(a)),
+        }
     }
 
-    fn is_routed(&self, a: Ipv4Addr) -> bool {
-        self.is_connected(a) || self.routes.iter().any(|p| p.contains(a))
+    /// IPv6 has no routes yet (issue 20): only its connected prefixes.
+    fn is_routed(&self, a: IpAddr) -> bool {
+        self.is_connected(a)
+            || matches!(a, IpAddr::V4(a) if self.routes.iter().any(|p| p.contains(a)))
     }
 
     fn connected_list(&self) -> String {
@@ -62,6 +69,21 @@ impl Known<'_> {
             .map(|p| format!("{}/{}", p.network(), p.len))
             .collect();
         nets.join(", ")
+    }
+
+    /// The connected prefixes of `a`'s family.
+    fn connected_list_for(&self, a: IpAddr) -> String {
+        match a {
+            IpAddr::V4(_) => self.connected_list(),
+            IpAddr::V6(_) => {
+                let nets: Vec<String> = self
+                    .connected6
+                    .iter()
+                    .map(|p| format!("{}/{}", p.network(), p.len))
+                    .collect();
+                nets.join(", ")
+            }
+        }
     }
 
     fn unknown_port(&self, name: &str) -> String {
@@ -89,6 +111,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             .collect::<Vec<_>>()
             .join(", "),
         connected: Vec::new(),
+        connected6: Vec::new(),
         routes: config.routes.iter().map(|r| r.prefix).collect(),
         vips: HashMap::new(),
     };
@@ -184,6 +207,9 @@ fn interfaces<'a>(c: &mut Check<'_>, config: &'a Config, known: &mut Known<'a>) 
             let a = match p {
                 IpPrefix::V4(a) => a,
                 IpPrefix::V6(a) => {
+                    if a.len > 0 {
+                        known.connected6.push(*a);
+                    }
                     interface_address6(c, here, a, &mut owned6);
                     continue;
                 }
@@ -270,7 +296,7 @@ fn routes(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 ),
             );
         }
-        if have_interfaces && !known.is_connected(r.via) {
+        if have_interfaces && !known.is_connected(r.via.into()) {
             c.err(
                 at.key("via"),
                 format!(
@@ -296,7 +322,7 @@ fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 format!("neighbour {} is already neighbour[{first}]", n.address),
             );
         }
-        if have_interfaces && !known.is_connected(n.address) {
+        if have_interfaces && !known.is_connected(n.address.into()) {
             c.err(
                 at.key("address"),
                 format!(
@@ -350,7 +376,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         let mut locals: HashMap<Ipv4Addr, usize> = HashMap::new();
         for (j, &a) in s.local_addresses.iter().enumerate() {
             let here = local_addresses.index(j);
-            if let Some(&v) = known.vips.get(&a) {
+            if let Some(&v) = known.vips.get(&IpAddr::V4(a)) {
                 c.err(
                     here.clone(),
                     format!("{a} is the VIP of service[{v}]; a local address must be its own"),
@@ -412,7 +438,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
             timeouts(c, &at.key("timeouts"), t);
         }
 
-        let mut backends: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
+        let mut backends: HashMap<(IpAddr, u16), usize> = HashMap::new();
         for (j, b) in s.backends.iter().enumerate() {
             let bt = at.key("backend").index(j);
             if b.port == Some(0) {
@@ -447,7 +473,10 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
             if first != j {
                 c.err(
                     bt.key("address"),
-                    format!("backend {}:{port} is already backend[{first}]", b.address),
+                    format!(
+                        "backend {} is already backend[{first}]",
+                        SocketAddr::new(b.address, port)
+                    ),
                 );
             }
             if b.weight > MAX_WEIGHT {
@@ -466,7 +495,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                         "backend {} is not in a connected prefix ({}); dr only rewrites \
                          MACs, so the backend must be on an interface's segment",
                         b.address,
-                        known.connected_list()
+                        known.connected_list_for(b.address)
                     ),
                 );
             } else if !known.is_routed(b.address) {
@@ -486,7 +515,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
 /// The earlier services' listeners by (VIP, protocol): (first port, last
 /// port, service index), so each listener is checked against its own
 /// VIP's few, not every service (validation stays linear in services).
-type Listeners = HashMap<(Ipv4Addr, Protocol), Vec<(u16, u16, usize)>>;
+type Listeners = HashMap<(IpAddr, Protocol), Vec<(u16, u16, usize)>>;
 
 /// The ports service `i` listens on: a range that makes sense, no port
 /// shared with an earlier service of its VIP and protocol (a port-0
@@ -516,7 +545,7 @@ fn listening(
     }
     // Two listeners clash on the same first port, or on any shared port
     // unless one is port 0 (which takes what the other leaves).
-    let clash = |(v, f, l): (Ipv4Addr, u16, u16), (ov, of, ol): (Ipv4Addr, u16, u16)| {
+    let clash = |(v, f, l): (IpAddr, u16, u16), (ov, of, ol): (IpAddr, u16, u16)| {
         v == ov && (f == of || (f != 0 && of != 0 && f <= ol && of <= l))
     };
     let mine = s.listens();
@@ -525,7 +554,7 @@ fn listening(
             0 => at.clone(),
             n => at.key("also_listen").index(n - 1),
         };
-        let shown = format!("{}/{}:{}", s.protocol, here.0, here.1);
+        let shown = format!("{}/{}", s.protocol, SocketAddr::new(here.0, here.1));
         if let Some(m) = mine[..n].iter().position(|&m| clash(here, m)) {
             let first = match m {
                 0 => s.key_text(),
@@ -608,7 +637,7 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         }
         for (j, &a) in r.addresses.iter().enumerate() {
             let here = addresses.index(j);
-            if let Some(&v) = known.vips.get(&a) {
+            if let Some(&v) = known.vips.get(&IpAddr::V4(a)) {
                 c.err(
                     here.clone(),
                     format!("{a} is the VIP of service[{v}]; a SNAT address must be its own"),

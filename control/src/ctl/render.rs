@@ -125,8 +125,14 @@ fn rate_values(r: Option<&FlowRates>) -> [String; 5] {
 fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
     let proto = s.key.proto.to_string().to_ascii_uppercase();
     let name = match s.port_last {
-        Some(last) => format!("{proto}  {}:{}-{last}", s.key.vip, s.key.port),
-        None => format!("{proto}  {}:{}", s.key.vip, s.key.port),
+        Some(last) => format!(
+            "{proto}  {}-{last}",
+            std::net::SocketAddr::new(s.key.vip, s.key.port)
+        ),
+        None => format!(
+            "{proto}  {}",
+            std::net::SocketAddr::new(s.key.vip, s.key.port)
+        ),
     };
     match columns {
         ListColumns::Plain => {
@@ -159,7 +165,7 @@ fn service(out: &mut String, s: &ServiceStatus, columns: ListColumns) {
 }
 
 fn backend(out: &mut String, b: &BackendStatus, mode: LbMode, columns: ListColumns) {
-    let rip = format!("{}:{}", b.address, b.port);
+    let rip = std::net::SocketAddr::new(b.address, b.port).to_string();
     let line = match columns {
         ListColumns::Plain => format!(
             "  -> {rip:<28} {:<7} {:<6} {:<10} {:<10}",

@@ -434,7 +434,7 @@ fn service_op(cmd: &ServiceCmd, client: &mut Client) -> Result<Op, CtlError> {
 fn new_service(a: &ServiceAdd) -> ServiceConfig {
     ServiceConfig {
         name: a.name.clone(),
-        vip: *a.address.ip(),
+        vip: std::net::IpAddr::V4(*a.address.ip()),
         protocol: a.proto.into(),
         port: a.address.port(),
         mode: a.mode.into(),

@@ -80,7 +80,7 @@ fn services(out: &mut String, list: &ListReply) {
             let _ = writeln!(
                 out,
                 "  -> {:<23} {:<13} {:>9} {}",
-                format!("{}:{}", b.address, b.port),
+                std::net::SocketAddr::new(b.address, b.port).to_string(),
                 state,
                 b.active + b.inactive,
                 rates(&r)

@@ -36,7 +36,12 @@ pub fn live_vips(effective: &Config) -> BTreeSet<Ipv4Addr> {
         .services
         .iter()
         .filter(|s| s.backends.iter().any(|b| b.weight > 0))
-        .map(|s| s.vip)
+        .filter_map(|s| match s.vip {
+            std::net::IpAddr::V4(vip) => Some(vip),
+            // BIRD's include file announces IPv4 /32s; IPv6 VIPs wait for
+            // an IPv6 protocol block (issue 20).
+            std::net::IpAddr::V6(_) => None,
+        })
         .collect()
 }
 

@@ -41,7 +41,7 @@ fn overlay_service(
     service.backends.retain_mut(|backend| {
         let id = BackendId {
             service: key,
-            backend: std::net::SocketAddrV4::new(backend.address, backend.port_or(port)),
+            backend: std::net::SocketAddr::new(backend.address, backend.port_or(port)),
         };
         let state = health.get(&id);
         let up = state.map_or(true, |s| s.up);

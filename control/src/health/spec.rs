@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,14 +17,14 @@ use crate::config::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackendId {
     pub service: ServiceKey,
-    pub backend: SocketAddrV4,
+    pub backend: SocketAddr,
 }
 
 impl BackendId {
     pub fn of(service: &ServiceConfig, backend: &BackendConfig) -> BackendId {
         BackendId {
             service: service.key(),
-            backend: SocketAddrV4::new(backend.address, backend.port_or(service.port)),
+            backend: SocketAddr::new(backend.address, backend.port_or(service.port)),
         }
     }
 }
@@ -49,7 +49,7 @@ pub struct CheckSpec {
     pub kind: CheckKind,
     /// `connect_ip` or the backend's address, with `connect_port` or the
     /// backend's port.
-    pub target: SocketAddrV4,
+    pub target: SocketAddr,
     pub timeout: Duration,
     pub interval: Duration,
     pub rise: u32,
@@ -137,10 +137,10 @@ impl CheckSpec {
         backend: &BackendConfig,
         check: &HealthCheckConfig,
     ) -> CheckSpec {
-        let address = check.connect_ip.unwrap_or(backend.address);
+        let address = check.connect_ip.map_or(backend.address, IpAddr::V4);
         // Validation makes multi-port services name `connect_port`.
         let port = check.connect_port.unwrap_or(service.backend_port(backend));
-        let target = SocketAddrV4::new(address, port);
+        let target = SocketAddr::new(address, port);
         let ms = |v: u32| Duration::from_millis(u64::from(v.max(1)));
         CheckSpec {
             kind: check.kind,
@@ -162,7 +162,7 @@ fn params(
     service: &ServiceConfig,
     backend: &BackendConfig,
     check: &HealthCheckConfig,
-    target: SocketAddrV4,
+    target: SocketAddr,
 ) -> Params {
     match check.kind {
         CheckKind::Tcp | CheckKind::Icmp => Params::None,
@@ -226,7 +226,7 @@ fn params(
 }
 
 /// `10.0.0.1:8080`, or `10.0.0.1` on port 80 as browsers write it.
-fn host_of(target: SocketAddrV4) -> String {
+fn host_of(target: SocketAddr) -> String {
     target.to_string()
 }
 

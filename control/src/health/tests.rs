@@ -175,7 +175,7 @@ fn the_check_targets_the_backend_address_on_the_check_port_or_the_backends() {
     let text = config_text(&[b1], r#"{ type = "tcp" }"#, "");
     let config = Config::parse(Path::new("t.toml"), text).unwrap().config;
     let spec = checked_backends(&config).into_values().next().unwrap();
-    assert_eq!(spec.target, b1);
+    assert_eq!(spec.target, b1.into());
 
     let text = config_text(&[b1], "", "");
     let config = Config::parse(Path::new("t.toml"), text).unwrap().config;
@@ -215,7 +215,7 @@ fn fast_config(backends: &[SocketAddrV4], kind: &str) -> Config {
 fn id_of(addr: SocketAddrV4) -> BackendId {
     BackendId {
         service: "tcp/192.0.2.10:80".parse().unwrap(),
-        backend: addr,
+        backend: addr.into(),
     }
 }
 
@@ -274,7 +274,7 @@ fn a_hung_backend_does_not_delay_the_others() {
     let healthy_ok = || {
         view.snapshot()
             .iter()
-            .find(|b| b.id.backend == healthy.addr)
+            .find(|b| b.id.backend == healthy.addr.into())
             .map_or(0, |b| b.checks_ok)
     };
     assert!(wait_for(|| healthy_ok() >= 20), "{}", healthy_ok());
@@ -302,14 +302,17 @@ fn new_backends_start_up_and_a_reload_keeps_the_state_of_the_others() {
     assert!(m.update(&config).is_empty());
     let snapshot = view.snapshot();
     let ids: Vec<_> = snapshot.iter().map(|h| (h.id.backend, h.up)).collect();
-    let mut expected = vec![(a.addr, false), (c, true)];
+    let mut expected = vec![(a.addr.into(), false), (c.into(), true)];
     expected.sort();
     assert_eq!(ids, expected);
     assert!(wait_for(|| view
         .snapshot()
         .iter()
-        .any(|h| h.id.backend == c && h.checks_failed == 1)));
-    assert!(view.snapshot().iter().all(|h| h.id.backend != c || h.up));
+        .any(|h| h.id.backend == c.into() && h.checks_failed == 1)));
+    assert!(view
+        .snapshot()
+        .iter()
+        .all(|h| h.id.backend != c.into() || h.up));
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn real_server(words: &[&str], line: usize, out: &mut Imported, mode_set: &mut [
     let Some(index) = out
         .services
         .iter()
-        .position(|s| (s.protocol, SocketAddrV4::new(s.vip, s.port)) == key)
+        .position(|s| (s.protocol, s.vip, s.port) == (key.0, (*key.1.ip()).into(), key.1.port()))
     else {
         out.unmapped(line, "-a", "no -A line for this service before it; skipped");
         return;
@@ -264,7 +264,7 @@ pub fn export(services: &[ServiceConfig]) -> (String, Vec<String>) {
             Protocol::Tcp => "-t",
             Protocol::Udp => "-u",
         };
-        let vs = format!("{proto} {}:{}", s.vip, s.port);
+        let vs = format!("{proto} {}", std::net::SocketAddr::new(s.vip, s.port));
         text += &format!("-A {vs} -s {}", s.scheduler);
         if s.persistence > 0 {
             text += &format!(" -p {}", s.persistence);
@@ -284,9 +284,8 @@ pub fn export(services: &[ServiceConfig]) -> (String, Vec<String>) {
         text += "\n";
         for b in &s.backends {
             text += &format!(
-                "-a {vs} -r {}:{} {flag} -w {}",
-                b.address,
-                b.port_or(s.port),
+                "-a {vs} -r {} {flag} -w {}",
+                std::net::SocketAddr::new(b.address, b.port_or(s.port)),
                 b.weight
             );
             if b.u_threshold != 0 {

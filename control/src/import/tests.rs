@@ -313,7 +313,7 @@ fn ipvsadm_save_output_maps_and_exports_back() {
 #[test]
 fn fullnat_is_not_exported_but_listed() {
     let mut s = crate::config::ServiceConfig::new(
-        "192.0.2.9".parse().unwrap(),
+        "192.0.2.9".parse::<std::net::IpAddr>().unwrap(),
         Protocol::Tcp,
         80,
         LbMode::Fullnat,

@@ -20,9 +20,9 @@ fn flow(n: u64) -> Option<FlowStats> {
 }
 
 fn backend(addr: &str, weight: u32, draining: bool, n: u64) -> BackendStatus {
-    let a: SocketAddrV4 = addr.parse().unwrap();
+    let a: std::net::SocketAddr = addr.parse().unwrap();
     BackendStatus {
-        address: *a.ip(),
+        address: a.ip(),
         port: a.port(),
         weight,
         active: n,
@@ -551,4 +551,18 @@ fn histograms_of_one_key_listed_twice_add_up() {
     check_structure(&text);
     let count = r#"ferrolb_service_session_lifetime_seconds_count{service="tcp/192.0.2.10:80"} 6"#;
     assert_line(&text, count);
+}
+
+#[test]
+fn ipv6_services_and_backends_label_as_socket_addresses() {
+    let (mut list, stats) = sample();
+    list.snat.clear();
+    list.services[0].key = "tcp/[2001:db8::10]:80".parse().unwrap();
+    list.services[0].backends = vec![BackendStatus {
+        address: "2001:db8:1::11".parse().unwrap(),
+        ..list.services[0].backends[0].clone()
+    }];
+    let text = render(Some((&list, &stats)), &health(), &counters());
+    let want = r#"ferrolb_backend_weight{service="tcp/[2001:db8::10]:80",backend="[2001:db8:1::11]:8080"} 3"#;
+    assert!(text.lines().any(|l| l == want), "no line {want} in\n{text}");
 }

@@ -134,9 +134,8 @@ fn whole_service(out: &mut Vec<String>, sign: char, s: &ServiceConfig) {
             _ => String::new(),
         };
         out.push(format!(
-            "{sign} backend {key} -> {}:{}{weight}",
-            b.address,
-            b.port_or(s.port)
+            "{sign} backend {key} -> {}{weight}",
+            std::net::SocketAddr::new(b.address, b.port_or(s.port))
         ));
     }
 }
@@ -250,7 +249,10 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
 
     let backend_key = |x: &BackendConfig| (x.address, x.port_or(key.port));
     for ((address, port), was, is) in pair_up(&a.backends, &b.backends, backend_key) {
-        let at = format!("backend {key} -> {address}:{port}");
+        let at = format!(
+            "backend {key} -> {}",
+            std::net::SocketAddr::new(address, port)
+        );
         match (was, is) {
             (None, Some(x)) => out.push(format!("+ {at} weight {}", x.weight)),
             (Some(_), None) => out.push(format!("- {at}")),

@@ -114,7 +114,12 @@ pub(super) fn new_service(vip: &str, port: u16) -> ServiceConfig {
         local_ports: PortRange::default(),
         timeouts: None,
         backends: vec![BackendConfig::new(Ipv4Addr::new(10, 0, 0, 21), None, 1)],
-        ..ServiceConfig::new(vip.parse().unwrap(), Protocol::Tcp, port, LbMode::Nat)
+        ..ServiceConfig::new(
+            vip.parse::<std::net::IpAddr>().unwrap(),
+            Protocol::Tcp,
+            port,
+            LbMode::Nat,
+        )
     }
 }
 
@@ -312,7 +317,7 @@ fn backend_delete_flushes_the_address_and_port_when_asked() {
     assert_eq!(c.config.services[0].backends.len(), 1);
     assert_eq!(
         c.flush.backends,
-        vec![(web(), Ipv4Addr::new(10, 0, 0, 12), 8080)]
+        vec![(web(), Ipv4Addr::new(10, 0, 0, 12).into(), 8080)]
     );
     let c = apply(Op::BackendDelete {
         service: web(),
@@ -321,7 +326,7 @@ fn backend_delete_flushes_the_address_and_port_when_asked() {
     });
     assert_eq!(
         c.flush.backends,
-        vec![(web(), Ipv4Addr::new(10, 0, 0, 11), 80)]
+        vec![(web(), Ipv4Addr::new(10, 0, 0, 11).into(), 80)]
     );
     let c = apply(Op::BackendDelete {
         service: web(),
@@ -550,7 +555,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     for address in ["192.0.2.10", "10.0.1.100", "203.0.113.1", "10.0.0.1"] {
         let keys = invalid_keys(Op::BackendAdd {
             service: web(),
-            backend: BackendConfig::new(address.parse().unwrap(), None, 1),
+            backend: BackendConfig::new(address.parse::<std::net::IpAddr>().unwrap(), None, 1),
         });
         assert_eq!(keys, ["service[0].backend[2].address"], "{address}");
     }

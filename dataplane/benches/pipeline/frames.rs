@@ -45,7 +45,7 @@ pub fn config(mode: Mode) -> LbConfig {
     };
     let service = |proto| ServiceSpec {
         name: None,
-        vip: Ipv4Addr::from(VIP),
+        vip: Ipv4Addr::from(VIP).into(),
         proto,
         port: 80,
         extra_ports: 0,
@@ -71,7 +71,7 @@ pub fn config(mode: Mode) -> LbConfig {
         syn_proxy: false,
         backends: (0..4)
             .map(|i| BackendSpec {
-                addr: backend(i),
+                addr: backend(i).into(),
                 port: rport,
                 weight: 1,
                 u_threshold: 0,

@@ -3,7 +3,7 @@
 //! that stores, indexes and times them is `table.rs`.
 
 use super::proto::ProtoState;
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FlowKey};
 
 /// The end of a timer-wheel list.
 pub(super) const NIL: u32 = u32::MAX;
@@ -84,13 +84,14 @@ pub enum Origin {
     Snat(u32),
 }
 
-/// One session. 64 bytes and cache-line aligned, so a lookup hit touches one
-/// index line and one session line.
+/// One session. For IPv4 (`K = FiveTuple`) 64 bytes and cache-line
+/// aligned, so a lookup hit touches one index line and one session line;
+/// an IPv6 one (`FiveTuple6`) is two lines, 128 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
-pub struct Session {
-    pub(super) inbound: FiveTuple,
-    pub(super) outbound: FiveTuple,
+pub struct Session<K = FiveTuple> {
+    pub(super) inbound: K,
+    pub(super) outbound: K,
     /// Deadline in wheel ticks (wrapping).
     pub(super) expires: u32,
     /// Tick of the wheel slot the session is linked in.
@@ -109,10 +110,10 @@ pub struct Session {
     pub(super) forwarding: Forwarding,
 }
 
-impl Session {
-    pub(super) const VACANT: Session = Session {
-        inbound: ZERO_TUPLE,
-        outbound: ZERO_TUPLE,
+impl<K: FlowKey> Session<K> {
+    pub(super) const VACANT: Session<K> = Session {
+        inbound: K::ZERO,
+        outbound: K::ZERO,
         expires: 0,
         timer_tick: 0,
         timer_next: NIL,
@@ -125,11 +126,11 @@ impl Session {
         forwarding: Forwarding::Dr,
     };
 
-    pub fn inbound(&self) -> &FiveTuple {
+    pub fn inbound(&self) -> &K {
         &self.inbound
     }
     /// The reply tuple (equal to `inbound` for single-entry sessions).
-    pub fn outbound(&self) -> &FiveTuple {
+    pub fn outbound(&self) -> &K {
         &self.outbound
     }
     pub fn flags(&self) -> u8 {
@@ -163,22 +164,14 @@ impl Session {
     }
 }
 
-const ZERO_TUPLE: FiveTuple = FiveTuple {
-    src: std::net::Ipv4Addr::UNSPECIFIED,
-    dst: std::net::Ipv4Addr::UNSPECIFIED,
-    src_port: 0,
-    dst_port: 0,
-    proto: crate::tuple::IpProto(0),
-};
-
 /// What a new session starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NewSession {
+pub struct NewSession<K = FiveTuple> {
     /// Client to service, as the first packet carried it.
-    pub inbound: FiveTuple,
+    pub inbound: K,
     /// The reply as it will reach the LB; equal to `inbound` to index the
     /// session once (templates; DR/TUN, which see no replies).
-    pub outbound: FiveTuple,
+    pub outbound: K,
     pub origin: Origin,
     pub forwarding: Forwarding,
     pub backend: u32,
@@ -189,13 +182,8 @@ pub struct NewSession {
     pub timeout_ms: Option<u32>,
 }
 
-impl NewSession {
-    pub fn new(
-        inbound: FiveTuple,
-        outbound: FiveTuple,
-        backend: u32,
-        state: ProtoState,
-    ) -> NewSession {
+impl<K> NewSession<K> {
+    pub fn new(inbound: K, outbound: K, backend: u32, state: ProtoState) -> NewSession<K> {
         NewSession {
             inbound,
             outbound,

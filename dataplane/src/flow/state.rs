@@ -33,7 +33,7 @@ use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
 use crate::packet::L4Kind;
 use crate::sched::{Backend, PersistentService, Scheduler};
-use crate::tables::{LbTables, Mode, Reborn, ServiceKey};
+use crate::tables::{LbTables, Mode, Reborn};
 use crate::tuple::{FiveTuple, IpProto};
 use ferrolb_types::histogram::{Histogram, SESSION_LIFETIME_MS};
 
@@ -417,11 +417,7 @@ impl FlowState {
         };
         let l4_flow = matches!(first.kind, L4Kind::Tcp | L4Kind::Udp);
         let service = if l4_flow {
-            t.service_index.lookup(&ServiceKey {
-                proto: tuple.proto,
-                vip: tuple.dst,
-                port: tuple.dst_port,
-            })
+            t.service_index.lookup(&tuple.service_key())
         } else {
             None
         };
@@ -525,7 +521,12 @@ impl FlowState {
             Some(p) => {
                 let service = PersistentService {
                     id: s,
-                    vip: svc.spec.vip,
+                    // The service's own VIP (an also_listen group shares
+                    // its templates); IPv4, as the flow that found it.
+                    vip: match svc.spec.vip {
+                        std::net::IpAddr::V4(vip) => vip,
+                        std::net::IpAddr::V6(_) => return Err(DropReason::NoService),
+                    },
                     port: svc.spec.port,
                 };
                 let picked =
@@ -568,11 +569,16 @@ impl FlowState {
                     0 => tuple.dst_port,
                     p => p,
                 };
+                // An IPv4 flow's backend is IPv4: the config does not mix
+                // families in a service (no backend if it ever did).
+                let std::net::IpAddr::V4(baddr) = backend.addr else {
+                    return Err(DropReason::NoBackend);
+                };
                 let (outbound, flags) = match mode {
                     Mode::Dr | Mode::Tun => (tuple, session_flags::SINGLE),
                     Mode::Nat => (
                         FiveTuple {
-                            src: backend.addr,
+                            src: baddr,
                             dst: tuple.src,
                             src_port: backend_port,
                             dst_port: tuple.src_port,
@@ -583,11 +589,11 @@ impl FlowState {
                     Mode::FullNat => {
                         let (lip, lport) = self
                             .pools
-                            .allocate(origin, backend.addr, backend_port)
+                            .allocate(origin, baddr, backend_port)
                             .ok_or(DropReason::PortsExhausted)?;
                         (
                             FiveTuple {
-                                src: backend.addr,
+                                src: baddr,
                                 dst: lip,
                                 src_port: backend_port,
                                 dst_port: lport,

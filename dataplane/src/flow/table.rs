@@ -18,7 +18,7 @@ pub use super::session::{
     session_flags, Direction, Forwarding, Hit, InsertError, NewSession, Origin, Session, SessionId,
 };
 pub use crate::net::hop_cache::{HopHint, NO_HOP_HINT};
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FlowKey};
 
 pub(super) use super::session::NIL;
 
@@ -79,8 +79,11 @@ pub struct Transition {
     pub to: ProtoState,
 }
 
-pub struct SessionTable<S = RandomState> {
-    sessions: Vec<Session>,
+/// Generic over the key (`FlowKey`): IPv4's `FiveTuple` (64-byte
+/// sessions, the default) or IPv6's `FiveTuple6` (128-byte ones); each
+/// family has its own instance, so IPv4 sessions keep their size.
+pub struct SessionTable<S = RandomState, K = FiveTuple> {
+    sessions: Vec<Session<K>>,
     /// Index entries: 0 empty, else tag (hash >> 32) << 32 | (id << 1 | dir) + 1.
     index: Vec<u64>,
     /// When each slot's session was made, in [`BIRTH_UNIT_MS`] units
@@ -116,14 +119,14 @@ pub enum ConfigError {
     TickMs,
 }
 
-impl SessionTable<RandomState> {
+impl<K: FlowKey> SessionTable<RandomState, K> {
     /// A table with a fresh random hash key; `now_ms` starts the wheel.
     pub fn new(config: TableConfig, now_ms: u64) -> Result<Self, ConfigError> {
         Self::with_hasher(config, now_ms, RandomState::default())
     }
 }
 
-impl<S: BuildHasher> SessionTable<S> {
+impl<S: BuildHasher, K: FlowKey> SessionTable<S, K> {
     pub fn with_hasher(config: TableConfig, now_ms: u64, hasher: S) -> Result<Self, ConfigError> {
         if config.capacity == 0 || config.capacity > MAX_CAPACITY {
             return Err(ConfigError::Capacity);
@@ -138,7 +141,7 @@ impl<S: BuildHasher> SessionTable<S> {
         if index_len > u32::MAX as usize {
             return Err(ConfigError::Capacity);
         }
-        let mut sessions = huge_vec(Session::VACANT, config.capacity);
+        let mut sessions = huge_vec(Session::<K>::VACANT, config.capacity);
         // Free list threaded through `timer_next`, lowest ids first.
         for (i, s) in sessions.iter_mut().enumerate() {
             s.timer_next = if i + 1 < config.capacity {
@@ -188,7 +191,7 @@ impl<S: BuildHasher> SessionTable<S> {
 
     /// Bytes of memory held, from the real allocation sizes.
     pub fn memory_bytes(&self) -> usize {
-        self.sessions.capacity() * std::mem::size_of::<Session>()
+        self.sessions.capacity() * std::mem::size_of::<Session<K>>()
             + self.index.capacity() * std::mem::size_of::<u64>()
             + self.born.capacity() * std::mem::size_of::<u32>()
             + self.wheel.capacity() * std::mem::size_of::<u32>()
@@ -198,11 +201,8 @@ impl<S: BuildHasher> SessionTable<S> {
     /// The keyed hash of a tuple, for [`prefetch_hashed`](Self::prefetch_hashed)
     /// and [`lookup_hashed`](Self::lookup_hashed).
     #[inline]
-    pub fn hash(&self, t: &FiveTuple) -> u64 {
-        let addrs = (u64::from(u32::from(t.src)) << 32) | u64::from(u32::from(t.dst));
-        let rest =
-            (u64::from(t.src_port) << 24) | (u64::from(t.dst_port) << 8) | u64::from(t.proto.0);
-        self.hasher.hash_one((addrs, rest))
+    pub fn hash(&self, t: &K) -> u64 {
+        t.hash_with(&self.hasher)
     }
 
     #[inline]
@@ -214,7 +214,7 @@ impl<S: BuildHasher> SessionTable<S> {
     /// Hashes `t` and pulls its first index line into cache; pass the hash to
     /// `lookup_hashed`. Use across a burst so the misses overlap.
     #[inline]
-    pub fn prefetch(&self, t: &FiveTuple) -> u64 {
+    pub fn prefetch(&self, t: &K) -> u64 {
         let h = self.hash(t);
         self.prefetch_hashed(h);
         h
@@ -256,11 +256,11 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     #[inline]
-    pub fn lookup(&self, t: &FiveTuple) -> Option<Hit> {
+    pub fn lookup(&self, t: &K) -> Option<Hit> {
         self.lookup_hashed(t, self.hash(t))
     }
 
-    pub fn lookup_hashed(&self, t: &FiveTuple, hash: u64) -> Option<Hit> {
+    pub fn lookup_hashed(&self, t: &K, hash: u64) -> Option<Hit> {
         let tag = (hash >> 32) as u32;
         let mut pos = self.home(tag);
         loop {
@@ -289,10 +289,10 @@ impl<S: BuildHasher> SessionTable<S> {
         }
     }
 
-    pub fn get(&self, id: SessionId) -> &Session {
+    pub fn get(&self, id: SessionId) -> &Session<K> {
         &self.sessions[id.index()]
     }
-    pub fn get_mut(&mut self, id: SessionId) -> &mut Session {
+    pub fn get_mut(&mut self, id: SessionId) -> &mut Session<K> {
         &mut self.sessions[id.index()]
     }
 
@@ -315,7 +315,7 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     /// Creates a session reachable by its inbound and outbound tuples.
-    pub fn insert(&mut self, new: &NewSession, now_ms: u64) -> Result<SessionId, InsertError> {
+    pub fn insert(&mut self, new: &NewSession<K>, now_ms: u64) -> Result<SessionId, InsertError> {
         let inbound_hash = self.hash(&new.inbound);
         self.insert_hashed(new, inbound_hash, now_ms)
     }
@@ -324,7 +324,7 @@ impl<S: BuildHasher> SessionTable<S> {
     /// it must be `self.hash(&new.inbound)` or the session is unreachable.
     pub fn insert_hashed(
         &mut self,
-        new: &NewSession,
+        new: &NewSession<K>,
         inbound_hash: u64,
         now_ms: u64,
     ) -> Result<SessionId, InsertError> {
@@ -437,7 +437,7 @@ impl<S: BuildHasher> SessionTable<S> {
 
     /// Removes a live session now (flush, or a protocol reason). Returns the
     /// session so the caller can release what it held.
-    pub fn remove(&mut self, id: SessionId) -> Option<Session> {
+    pub fn remove(&mut self, id: SessionId) -> Option<Session<K>> {
         let s = *self.sessions.get(id.index())?;
         if s.flags & session_flags::IN_USE == 0 {
             return None;
@@ -457,7 +457,7 @@ impl<S: BuildHasher> SessionTable<S> {
         &mut self,
         now_ms: u64,
         budget: usize,
-        mut on_expire: impl FnMut(&Session, u64),
+        mut on_expire: impl FnMut(&Session<K>, u64),
     ) -> usize {
         let now = (now_ms / self.tick_ms) as u32;
         let slots = self.wheel_mask + 1;
@@ -523,7 +523,7 @@ impl<S: BuildHasher> SessionTable<S> {
     /// its index entry. Removal recomputes it rather than keep it in the
     /// session, whose bytes go to what every packet reads.
     #[inline]
-    fn tag(&self, t: &FiveTuple) -> u32 {
+    fn tag(&self, t: &K) -> u32 {
         (self.hash(t) >> 32) as u32
     }
 
@@ -534,8 +534,8 @@ impl<S: BuildHasher> SessionTable<S> {
     pub fn flush(
         &mut self,
         now_ms: u64,
-        mut select: impl FnMut(&Session) -> bool,
-        mut on_removed: impl FnMut(&Session, u64),
+        mut select: impl FnMut(&Session<K>) -> bool,
+        mut on_removed: impl FnMut(&Session<K>, u64),
     ) -> usize {
         let mut n = 0;
         for i in 0..self.sessions.len() {
@@ -552,7 +552,7 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     /// Every live session, for listing (off the packet path).
-    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session)> {
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session<K>)> {
         self.iter_slots(0..self.sessions.len())
     }
 
@@ -561,7 +561,7 @@ impl<S: BuildHasher> SessionTable<S> {
     pub fn iter_slots(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (SessionId, &Session)> {
+    ) -> impl Iterator<Item = (SessionId, &Session<K>)> {
         let end = range.end.min(self.sessions.len());
         let start = range.start.min(end);
         self.sessions[start..end]
@@ -572,7 +572,7 @@ impl<S: BuildHasher> SessionTable<S> {
     }
 
     /// Milliseconds from `now_ms` until `s` expires (0 if due).
-    pub fn expires_in_ms(&self, s: &Session, now_ms: u64) -> u64 {
+    pub fn expires_in_ms(&self, s: &Session<K>, now_ms: u64) -> u64 {
         let now_tick = (now_ms / self.tick_ms) as u32;
         let ticks = s.expires.wrapping_sub(now_tick) as i32;
         if ticks <= 0 {

@@ -6,7 +6,10 @@ use crate::tuple::IpProto;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::tuple::FiveTuple6;
+use foldhash::fast::RandomState;
 
 /// A hasher that sends keys to only `buckets` distinct hashes, to force
 /// long probe runs and identical tags.
@@ -246,7 +249,7 @@ fn expiry_respects_the_budget_and_resumes() {
 
 #[test]
 fn remembered_deadlines_equal_computed_ones() {
-    let mut t = SessionTable::new(config(8), 0).unwrap();
+    let mut t: SessionTable = SessionTable::new(config(8), 0).unwrap();
     let exact = |now: u64, timeout: u32| (now + u64::from(timeout)).div_ceil(100) as u32;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..10_000 {
@@ -328,6 +331,76 @@ fn bytes_per_session_meets_the_goal() {
         let per = (cap * 64 + index_len_for(cap) * 8) as f64 / cap as f64;
         assert!(per <= 128.0, "{cap}: {per} B");
     }
+}
+
+/// An IPv6 client of 2001:db8:2::/48 (`client` fills the other 80 bits)
+/// to 2001:db8::10 port 80.
+fn tuple6(client: u128, port: u16) -> FiveTuple6 {
+    FiveTuple6 {
+        src: Ipv6Addr::from((0x2001_0db8_0002_u128 << 80) | client),
+        dst: "2001:db8::10".parse().unwrap(),
+        src_port: port,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    }
+}
+
+#[test]
+fn ipv6_sessions_are_found_by_both_tuples_time_out_and_leave() {
+    let mut t: SessionTable<RandomState, FiveTuple6> = SessionTable::new(config(16), 0).unwrap();
+    let st = ProtoState::Tcp(TcpState::SynRecv);
+    // Two clients that differ only in the upper half of the address.
+    let (a, b) = (tuple6(1, 1000), tuple6((1 << 70) | 1, 1000));
+    let back = |t: FiveTuple6| FiveTuple6 {
+        src: "2001:db8:1::11".parse().unwrap(),
+        ..t.reversed()
+    };
+    let ia = t.insert(&NewSession::new(a, back(a), 3, st), 0).unwrap();
+    let ib = t.insert(&NewSession::new(b, b, 4, st), 0).unwrap();
+    assert_eq!(
+        t.lookup(&a).map(|h| (h.id, h.dir)),
+        Some((ia, Direction::Inbound))
+    );
+    assert_eq!(
+        t.lookup(&back(a)).map(|h| (h.id, h.dir)),
+        Some((ia, Direction::Outbound))
+    );
+    assert_eq!(t.lookup(&b).map(|h| h.id), Some(ib));
+    assert_eq!(t.lookup(&back(b)), None, "indexed once");
+    assert_eq!(t.lookup(&tuple6(1, 1001)), None);
+    assert_eq!((t.get(ia).backend, t.get(ib).backend), (3, 4));
+    assert_eq!(t.get(ia).inbound(), &a);
+    assert_eq!(
+        t.insert(&NewSession::new(a, a, 5, st), 0),
+        Err(InsertError::Exists)
+    );
+    // SYN_RECV's 30 s, as for IPv4.
+    assert_eq!(t.expire(29_000, 10, |_, _| {}), 0);
+    let mut gone = Vec::new();
+    t.expire(31_000, 10, |s, _| gone.push(*s.inbound()));
+    gone.sort_by_key(|k| u128::from(k.src));
+    assert_eq!(gone, vec![a, b]);
+    assert!(t.is_empty() && t.lookup(&a).is_none() && t.index.iter().all(|e| *e == 0));
+}
+
+#[test]
+fn an_ipv6_session_is_two_cache_lines_and_an_ipv4_one_stays_one() {
+    assert_eq!(std::mem::size_of::<Session<FiveTuple>>(), 64);
+    assert_eq!(std::mem::size_of::<Session<FiveTuple6>>(), 128);
+    // Bytes per session at 1 Mi: the slot, the index (two entries per
+    // session at 0.6 load) and the birth time; the wheel and the table
+    // itself are fixed.
+    let cap = 1 << 20;
+    let per = |slot: usize| (cap * (slot + 4) + index_len_for(cap) * 8) as f64 / cap as f64;
+    assert!((per(64) - 94.7).abs() < 0.05, "IPv4 {}", per(64));
+    assert!((per(128) - 158.7).abs() < 0.05, "IPv6 {}", per(128));
+    // memory_bytes counts the same arrays.
+    let t: SessionTable<RandomState, FiveTuple6> = SessionTable::new(config(1000), 0).unwrap();
+    let fixed = TableConfig::default().wheel_slots * 4 + std::mem::size_of_val(&t);
+    assert_eq!(
+        t.memory_bytes(),
+        1000 * (128 + 4) + index_len_for(1000) * 8 + fixed
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use crate::packet::Ipv4Meta;
 use crate::rewrite::{clamp_mss, encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sync::RecordKind;
-use crate::tables::{LbTables, Mode, ServiceKey};
+use crate::tables::{LbTables, Mode};
 use crate::tuple::IpProto;
 use crate::watch::TraceStep;
 use crate::wire::tcp::TcpFlags;
@@ -175,11 +175,7 @@ impl<P: PacketBuf> Datapath<P> {
         first: &FirstPacket,
         reason: DropReason,
     ) {
-        let key = ServiceKey {
-            proto: first.tuple.proto,
-            vip: first.tuple.dst,
-            port: first.tuple.dst_port,
-        };
+        let key = first.tuple.service_key();
         let service = match reason {
             DropReason::AclDenied
             | DropReason::RateLimited
@@ -258,7 +254,7 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         one: OnePacket,
     ) {
-        let Some(addr) = cx.t.backends.get(one.backend as usize).map(|b| b.addr) else {
+        let Some(addr) = cx.t.backends.get(one.backend as usize).and_then(|b| b.v4()) else {
             return self.drop(DropReason::NoBackend);
         };
         self.counters.events.one_packet_scheduled += 1;
@@ -374,7 +370,7 @@ impl<P: PacketBuf> Datapath<P> {
         };
         match forwarding {
             Forwarding::Dr | Forwarding::Tun => {
-                let Some(addr) = cx.t.backends.get(backend as usize).map(|b| b.addr) else {
+                let Some(addr) = cx.t.backends.get(backend as usize).and_then(|b| b.v4()) else {
                     return self.drop(DropReason::NoBackend);
                 };
                 let rs = RealServer {

@@ -22,14 +22,14 @@ const RS3: [u8; 6] = [0x02, 0, 0, 0, 1, 0x0d];
 fn key() -> ServiceKey {
     ServiceKey {
         proto: IpProto::TCP,
-        vip: ip(VIP),
+        vip: ip(VIP).into(),
         port: 80,
     }
 }
 
 fn backend(addr: [u8; 4]) -> BackendSpec {
     BackendSpec {
-        addr: ip(addr),
+        addr: ip(addr).into(),
         port: 8080,
         weight: 1,
         u_threshold: 0,
@@ -125,7 +125,7 @@ fn a_live_flow_keeps_its_backend_and_translation_until_its_backend_is_flushed() 
 
         // Generation 4: its sessions are flushed.
         let flush = FlushRequest {
-            backends: vec![(key(), ip(RIP1), 8080)],
+            backends: vec![(key(), ip(RIP1).into(), 8080)],
             ..FlushRequest::default()
         };
         adopt(&mut p, &cfg, &flush);
@@ -237,7 +237,7 @@ fn a_replacing_service_works_around_ports_its_predecessor_still_holds() {
     assert_eq!(
         p.tables().service_index.by_key(&ServiceKey {
             proto: IpProto::UDP,
-            vip: ip(VIP),
+            vip: ip(VIP).into(),
             port: 80
         }),
         Some(1)
@@ -267,7 +267,7 @@ fn a_worker_may_skip_generations() {
     // goes from 1 to 3 directly.
     cfg.services[0].backends.remove(0);
     let flush = FlushRequest {
-        backends: vec![(key(), ip(RIP1), 8080)],
+        backends: vec![(key(), ip(RIP1).into(), 8080)],
         ..FlushRequest::default()
     };
     let gen2 = LbTables::build_next(&cfg, &gen1, &flush).expect("builds");
@@ -593,7 +593,7 @@ proptest! {
                     if let Some(svc) = cfg.services.get_mut(s) {
                         let addr = Ipv4Addr::new(10, 0, 1, last);
                         if !svc.backends.iter().any(|b| b.addr == addr) {
-                            svc.backends.push(BackendSpec { addr, port: 8080, weight: 1, u_threshold: 0, l_threshold: 0 });
+                            svc.backends.push(BackendSpec { addr: addr.into(), port: 8080, weight: 1, u_threshold: 0, l_threshold: 0 });
                         }
                     }
                 }

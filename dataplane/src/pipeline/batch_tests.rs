@@ -31,7 +31,7 @@ enum Frame {
 /// NAT for TCP and UDP (rr), DR for TCP on a second VIP.
 fn mix_config() -> LbConfig {
     let mut dr = service(Mode::Dr, IpProto::TCP);
-    dr.vip = Ipv4Addr::new(192, 0, 2, 11);
+    dr.vip = Ipv4Addr::new(192, 0, 2, 11).into();
     config(vec![
         service(Mode::Nat, IpProto::TCP),
         service(Mode::Nat, IpProto::UDP),

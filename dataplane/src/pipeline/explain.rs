@@ -9,7 +9,7 @@ use super::Pipeline;
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::Direction;
-use crate::tables::{Mode, ServiceKey};
+use crate::tables::Mode;
 use crate::tuple::FiveTuple;
 use crate::watch::StepReport;
 
@@ -44,17 +44,14 @@ impl<P: PacketBuf> Pipeline<P> {
                 format!(
                     "existing session {} ({dir}) to backend {}: its packets follow it",
                     hit.id.index(),
-                    b.map_or("-".into(), |b| format!("{}:{}", b.addr, b.port))
+                    b.map_or("-".into(), |b| std::net::SocketAddr::new(b.addr, b.port)
+                        .to_string())
                 ),
             ));
             return out;
         }
         out.push(line("session", "miss: a new flow".into()));
-        let key = ServiceKey {
-            proto: tuple.proto,
-            vip: tuple.dst,
-            port: tuple.dst_port,
-        };
+        let key = tuple.service_key();
         let Some(s) = t.service_index.lookup(&key) else {
             return self.explain_snat(tuple, out);
         };
@@ -72,6 +69,11 @@ impl<P: PacketBuf> Pipeline<P> {
             return out;
         };
         let port = if b.port == 0 { tuple.dst_port } else { b.port };
+        // What explain is asked about is an IPv4 flow: its backends are.
+        let std::net::IpAddr::V4(addr) = b.addr else {
+            out.push(dropped(DropReason::NoBackend));
+            return out;
+        };
         let persist = match spec.persistence {
             Some(_) => "; persistence configured: a template for this client would decide first",
             None => "",
@@ -83,19 +85,19 @@ impl<P: PacketBuf> Pipeline<P> {
                 spec.key(),
                 spec.mode.name(),
                 spec.scheduler,
-                b.addr,
+                addr,
                 svc.backend_ids.len()
             ),
         ));
         let (rewrite, next) = match spec.mode {
-            Mode::Dr => ("MACs only (DR)".to_string(), b.addr),
-            Mode::Tun => (format!("IP-in-IP to {} (TUN)", b.addr), b.addr),
+            Mode::Dr => ("MACs only (DR)".to_string(), addr),
+            Mode::Tun => (format!("IP-in-IP to {} (TUN)", addr), addr),
             Mode::Nat => (
                 format!(
                     "{} {}:{} -> {}:{port}",
-                    tuple.proto, tuple.src, tuple.src_port, b.addr
+                    tuple.proto, tuple.src, tuple.src_port, addr
                 ),
-                b.addr,
+                addr,
             ),
             Mode::FullNat => {
                 let laddrs: Vec<String> = spec.local_addrs.iter().map(|a| a.to_string()).collect();
@@ -103,12 +105,12 @@ impl<P: PacketBuf> Pipeline<P> {
                     format!(
                         "{} LOCAL:PORT -> {}:{port}, LOCAL one of [{}], PORT from {}-{}",
                         tuple.proto,
-                        b.addr,
+                        addr,
                         laddrs.join(", "),
                         spec.local_ports.0,
                         spec.local_ports.1
                     ),
-                    b.addr,
+                    addr,
                 )
             }
         };

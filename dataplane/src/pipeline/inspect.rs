@@ -3,7 +3,7 @@
 //! sessions, its neighbours. Everything here runs between polls and may
 //! allocate; nothing runs per packet.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::counters::LbCounters;
 use super::Pipeline;
@@ -42,13 +42,13 @@ pub struct SessionView {
     /// None for SNAT sessions.
     pub service: Option<ServiceKey>,
     pub snat_rule: Option<u32>,
-    pub client: (Ipv4Addr, u16),
+    pub client: (IpAddr, u16),
     /// Where the client sent to (the VIP, or the remote host for SNAT).
-    pub destination: (Ipv4Addr, u16),
+    pub destination: (IpAddr, u16),
     /// FULLNAT local / SNAT address and port.
-    pub local: Option<(Ipv4Addr, u16)>,
+    pub local: Option<(IpAddr, u16)>,
     /// Real server (SNAT: the remote host).
-    pub backend: (Ipv4Addr, u16),
+    pub backend: (IpAddr, u16),
     /// "ESTABLISHED", "SYN_RECV", ..., "UDP", "ICMP".
     pub state: &'static str,
     pub expires_in_ms: u64,
@@ -99,15 +99,17 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
     // port, or the client); DR/TUN sessions have none, the backend says.
     let backend = match (snat_rule, t.backends.get(s.backend as usize)) {
         (None, Some(b)) => (b.addr, b.port),
-        _ => (outb.src, outb.src_port),
+        _ => (outb.src.into(), outb.src_port),
     };
     Some(SessionView {
         proto: inb.proto.0,
         service,
         snat_rule,
-        client: (inb.src, inb.src_port),
-        destination: (inb.dst, inb.dst_port),
-        local: s.holds_local_port().then_some((outb.dst, outb.dst_port)),
+        client: (inb.src.into(), inb.src_port),
+        destination: (inb.dst.into(), inb.dst_port),
+        local: s
+            .holds_local_port()
+            .then_some((outb.dst.into(), outb.dst_port)),
         backend,
         state: state_name(s.state),
         expires_in_ms,

@@ -219,7 +219,7 @@ fn owned_addresses_are_announced_count_times_at_start_and_when_added() {
     // A VIP added at run time is announced; the others are not again.
     let mut next = cfg.clone();
     let mut other = service(Mode::Dr, IpProto::TCP);
-    other.vip = ip([192, 0, 2, 20]);
+    other.vip = ip([192, 0, 2, 20]).into();
     next.services.push(other);
     let old = Arc::clone(&p.tables);
     p.adopt(

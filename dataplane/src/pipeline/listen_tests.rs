@@ -51,7 +51,7 @@ fn a_single_port_service_wins_over_the_port_zero_service_of_its_vip() {
     let web = service(Mode::Nat, IpProto::TCP);
     let mut rest = range(service(Mode::Nat, IpProto::TCP), 0, 0);
     rest.backends.truncate(1);
-    rest.backends[0].addr = ip(RIP2);
+    rest.backends[0].addr = ip(RIP2).into();
     rest.backends[0].port = 0;
     let mut p = pipeline(&config(vec![web, rest]));
     let out = run(

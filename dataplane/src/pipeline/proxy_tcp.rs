@@ -27,7 +27,7 @@ use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Hit, Origin, SessionId};
 use crate::packet::Ipv4Meta;
 use crate::rewrite::clamp_mss;
-use crate::tables::{LbTables, ServiceKey};
+use crate::tables::LbTables;
 use crate::tuple::FiveTuple;
 use crate::wire::tcp::{self, TcpFlags};
 use crate::wire::{get_be16, get_be32};
@@ -47,11 +47,7 @@ pub(super) fn header_version(t: &LbTables, tuple: &FiveTuple) -> Option<ProxyVer
     if !t.proxy_tcp {
         return None;
     }
-    let key = ServiceKey {
-        proto: tuple.proto,
-        vip: tuple.dst,
-        port: tuple.dst_port,
-    };
+    let key = tuple.service_key();
     let s = t.service_index.lookup(&key)?;
     t.services.get(s as usize)?.spec.proxy_protocol
 }

@@ -142,7 +142,7 @@ fn a_datagram_grown_past_the_mtu_by_the_header_is_fragmented_without_df() {
 #[test]
 fn other_services_fragments_are_forwarded_piecewise_not_reassembled() {
     let mut other = service(Mode::FullNat, IpProto::UDP);
-    other.vip = std::net::Ipv4Addr::new(192, 0, 2, 20);
+    other.vip = std::net::Ipv4Addr::new(192, 0, 2, 20).into();
     let mut p = pipeline(&config(vec![proxied(), other]));
     let d = frame(
         (ROUTER, OURS),

@@ -25,7 +25,7 @@ fn nat(port: u16, rips: &[[u8; 4]]) -> ServiceSpec {
     s.backends = rips
         .iter()
         .map(|&a| BackendSpec {
-            addr: ip(a),
+            addr: ip(a).into(),
             port: 8080,
             weight: 1,
             u_threshold: 0,
@@ -67,7 +67,7 @@ fn ack(sport: u16, dport: u16) -> Vec<u8> {
 fn id_of(p: &Pipeline<TestBuf>, port: u16) -> u32 {
     let key = ServiceKey {
         proto: IpProto::TCP,
-        vip: ip(VIP),
+        vip: ip(VIP).into(),
         port,
     };
     p.tables().service_index.by_key(&key).expect("service")
@@ -167,7 +167,7 @@ fn an_id_is_not_freed_while_any_worker_has_a_session_or_lags_behind() {
 fn id_of_in(t: &LbTables, port: u16) -> u32 {
     let key = ServiceKey {
         proto: IpProto::TCP,
-        vip: ip(VIP),
+        vip: ip(VIP).into(),
         port,
     };
     t.service_index.by_key(&key).expect("service")

@@ -197,7 +197,7 @@ fn record_of(
         Origin::Service(_) => t
             .backends
             .get(s.backend as usize)
-            .map(|b| (b.addr, b.port))?,
+            .and_then(|b| Some((b.v4()?, b.port)))?,
         Origin::Snat(_) => (Ipv4Addr::UNSPECIFIED, 0),
     };
     Some(SessionRecord {

@@ -39,7 +39,7 @@ use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::SeqAdjust;
 use crate::synproxy::window::{self, Edges, Seen};
-use crate::tables::{LbTables, Mode, ServiceKey};
+use crate::tables::{LbTables, Mode};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
@@ -263,11 +263,7 @@ impl<P> SynProxyState<P> {
 /// FULLNAT.
 #[inline]
 pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
-    let key = ServiceKey {
-        proto: tuple.proto,
-        vip: tuple.dst,
-        port: tuple.dst_port,
-    };
+    let key = tuple.service_key();
     t.service_index
         .lookup(&key)
         .and_then(|s| t.services.get(s as usize))

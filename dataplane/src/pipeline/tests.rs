@@ -42,7 +42,7 @@ pub(crate) fn ip(a: [u8; 4]) -> Ipv4Addr {
 pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
     ServiceSpec {
         name: None,
-        vip: ip(VIP),
+        vip: ip(VIP).into(),
         proto,
         port: 80,
         extra_ports: 0,
@@ -69,7 +69,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         backends: [RIP1, RIP2]
             .iter()
             .map(|&a| BackendSpec {
-                addr: ip(a),
+                addr: ip(a).into(),
                 port: if matches!(mode, Mode::Dr | Mode::Tun) {
                     80
                 } else {

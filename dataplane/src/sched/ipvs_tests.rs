@@ -15,7 +15,7 @@ use crate::tuple::IpProto;
 fn backend(i: u32, weight: u32) -> Backend {
     Backend {
         id: i,
-        addr: Ipv4Addr::new(10, 0, 0, 10 + i as u8),
+        addr: (Ipv4Addr::new(10, 0, 0, 10 + i as u8)).into(),
         port: 80,
         weight,
     }

@@ -54,7 +54,7 @@ impl MaglevTable {
         let mut skip: Vec<u64> = Vec::with_capacity(live.len());
         let mut turns: Vec<u32> = Vec::with_capacity(live.len());
         for (_, b) in &live {
-            let key = b.identity();
+            let key = b.hash_key();
             next.push(stable_mix(key ^ OFFSET_SEED) % m);
             skip.push(stable_mix(key ^ SKIP_SEED) % (m - 1) + 1);
             turns.push(b.weight / g);
@@ -141,7 +141,7 @@ mod tests {
         let mut v: Vec<Backend> = (0..n)
             .map(|i| Backend {
                 id: i as u32,
-                addr: Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250) as u8 + 1),
+                addr: (Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250) as u8 + 1)).into(),
                 port: 8080,
                 weight,
             })

@@ -8,12 +8,13 @@
 //! backends over their connection threshold ([`overload`]).
 
 pub mod ipvs;
+pub mod keys;
 pub mod locality;
 pub mod maglev;
 pub mod overload;
 pub mod persist;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::flow::ConnCounts;
@@ -25,21 +26,39 @@ use maglev::{MaglevError, MaglevTable};
 use overload::Overload;
 pub use overload::Thresholds;
 
+pub use keys::SchedFlow;
 pub use persist::{Persistence, PersistentService};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Backend {
     /// Stable id, as sessions and connection counts know the backend.
     pub id: u32,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub weight: u32,
 }
 
 impl Backend {
-    /// What makes a backend the same backend: address and port.
-    pub fn identity(&self) -> u64 {
-        (u64::from(u32::from(self.addr)) << 16) | u64::from(self.port)
+    /// What makes a backend the same backend: address and port (the
+    /// order backends are taken in: IPv4 ones by address as numbers).
+    pub fn identity(&self) -> (IpAddr, u16) {
+        (self.addr, self.port)
+    }
+
+    /// The identity as one number for Maglev's permutations: for IPv4 the
+    /// address and port side by side, as before IPv6 (so every node of a
+    /// mixed-version cluster builds the same table); for IPv6 the whole
+    /// address folded in with the port.
+    pub fn hash_key(&self) -> u64 {
+        match self.addr {
+            IpAddr::V4(a) => (u64::from(u32::from(a)) << 16) | u64::from(self.port),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let folded = stable_mix(v as u64) ^ ((v >> 64) as u64);
+                // The top bit keeps them apart from IPv4 keys (< 2^48).
+                stable_mix(folded ^ (u64::from(self.port) << 48)) | (1 << 63)
+            }
+        }
     }
 }
 
@@ -75,7 +94,7 @@ pub enum SchedulerKind {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SchedError {
-    DuplicateBackend(Ipv4Addr, u16),
+    DuplicateBackend(IpAddr, u16),
     Maglev(MaglevError),
 }
 
@@ -236,7 +255,7 @@ impl Scheduler {
     /// The backend for a new flow, or None when every weight is 0 or every
     /// backend with weight is overloaded (or, for the hash schedulers, when
     /// the flow's slot holds a backend at weight 0 or overloaded).
-    pub fn pick(&mut self, flow: &FiveTuple, conns: &ConnCounts) -> Option<Backend> {
+    pub fn pick<F: SchedFlow>(&mut self, flow: &F, conns: &ConnCounts) -> Option<Backend> {
         // Only lblc/lblcr age their entries: the clock is read for them alone.
         let now = match self.algo {
             Algo::Locality(_) => locality::monotonic_ms(),
@@ -247,9 +266,9 @@ impl Scheduler {
 
     /// `pick` at a given time (milliseconds on a monotonic clock), which
     /// only lblc and lblcr use.
-    pub fn pick_at(
+    pub fn pick_at<F: SchedFlow>(
         &mut self,
-        flow: &FiveTuple,
+        flow: &F,
         conns: &ConnCounts,
         now_ms: u64,
     ) -> Option<Backend> {
@@ -309,17 +328,21 @@ impl Scheduler {
                 if slots.is_empty() {
                     return None;
                 }
-                let h = stable_mix(u64::from(u32::from(flow.src)));
+                let h = stable_mix(flow.source_key());
                 let i = ((h >> 32) * slots.len() as u64) >> 32;
                 slots.get(i as usize).copied()? as usize
             }
             Algo::Maglev { table, hash_ports } => {
-                table.lookup(flow_hash(flow, *hash_ports))? as usize
+                table.lookup(flow.maglev_hash(*hash_ports))? as usize
             }
-            Algo::DestinationHash { buckets } => ipvs::dh_pick(&self.backends, buckets, flow.dst)?,
+            Algo::DestinationHash { buckets } => {
+                ipvs::dh_pick(&self.backends, buckets, flow.destination())?
+            }
             Algo::ShortestExpectedDelay => ipvs::sed_pick(&self.backends, conns)?,
             Algo::NeverQueue => ipvs::nq_pick(&self.backends, conns)?,
-            Algo::Locality(table) => table.pick(&self.backends, conns, flow.dst, now_ms)?,
+            Algo::Locality(table) => {
+                table.pick(&self.backends, conns, flow.destination(), now_ms)?
+            }
             Algo::WeightedFailover => ipvs::fo_pick(&self.backends)?,
             Algo::Overflow => ipvs::ovf_pick(&self.backends, conns)?,
         };
@@ -367,19 +390,14 @@ pub fn stable_mix(mut x: u64) -> u64 {
 
 /// Stable hash of a flow for Maglev: the 5-tuple, or the client address alone
 /// (client affinity across connections, like IPVS's mh without mh-port).
+/// (`SchedFlow::maglev_hash` of an IPv4 flow.)
 #[inline]
 pub fn flow_hash(flow: &FiveTuple, ports: bool) -> u64 {
-    let src = u64::from(u32::from(flow.src));
-    if !ports {
-        return stable_mix(src);
-    }
-    let addrs = (src << 32) | u64::from(u32::from(flow.dst));
-    let rest = (u64::from(flow.src_port) << 24)
-        | (u64::from(flow.dst_port) << 8)
-        | u64::from(flow.proto.0);
-    stable_mix(stable_mix(addrs) ^ rest)
+    flow.maglev_hash(ports)
 }
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 mod ipvs_tests;
 #[cfg(test)]
@@ -392,11 +410,12 @@ mod tests {
     use crate::flow::{ProtoState, TableConfig, TcpState};
     use crate::tuple::IpProto;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     fn backend(i: u32, weight: u32) -> Backend {
         Backend {
             id: i,
-            addr: Ipv4Addr::new(10, 0, 0, 10 + i as u8),
+            addr: (Ipv4Addr::new(10, 0, 0, 10 + i as u8)).into(),
             port: 80,
             weight,
         }

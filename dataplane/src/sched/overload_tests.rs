@@ -32,7 +32,7 @@ const KINDS: [SchedulerKind; 13] = [
 fn backend(i: u32) -> Backend {
     Backend {
         id: i,
-        addr: Ipv4Addr::new(10, 0, 0, 10 + i as u8),
+        addr: (Ipv4Addr::new(10, 0, 0, 10 + i as u8)).into(),
         port: 80,
         weight: 100,
     }

@@ -9,11 +9,11 @@
 //! on the source address, or `mh` without ports, which is stateless.
 
 use std::hash::BuildHasher;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{Backend, Scheduler};
+use super::{Backend, SchedFlow, Scheduler};
 use crate::flow::{ConnCounts, NewSession, Origin, ProtoState, SessionTable};
-use crate::tuple::{FiveTuple, IpProto};
+use crate::tuple::{FiveTuple, FiveTuple6, FlowKey, IpProto};
 
 /// An IP protocol number no packet of a session carries (255 is reserved), so
 /// a template key can never equal a connection's tuple.
@@ -23,49 +23,96 @@ const TEMPLATE_PROTO: IpProto = IpProto(255);
 /// keyed by (the service's own: all the ports of a range or of a port-0
 /// service, and every VIP:port of a group, share one template per client,
 /// as IPVS's persistent port 0 and firewall-mark services do).
+/// `A` is the VIP's address type: `Ipv4Addr`, or `Ipv6Addr` for an IPv6
+/// service, whose templates live in the worker's IPv6 table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct PersistentService {
+pub struct PersistentService<A = Ipv4Addr> {
     pub id: u32,
-    pub vip: Ipv4Addr,
+    pub vip: A,
     pub port: u16,
+}
+
+/// A flow whose client persistence remembers: how its template is keyed,
+/// in the table of its family.
+pub trait PersistFlow: SchedFlow {
+    type Addr: Copy;
+    type Key: FlowKey;
+    /// The template's key: the client address masked to `prefix_len`
+    /// (bits of this family), the protocol in the source port, the
+    /// service's own address and port, and a protocol no packet carries.
+    fn template_key(&self, prefix_len: u8, service: PersistentService<Self::Addr>) -> Self::Key;
+}
+
+impl PersistFlow for FiveTuple {
+    type Addr = Ipv4Addr;
+    type Key = FiveTuple;
+
+    fn template_key(&self, prefix_len: u8, service: PersistentService) -> FiveTuple {
+        let mask = match prefix_len {
+            0 => 0,
+            p if p >= 32 => u32::MAX,
+            p => u32::MAX << (32 - p),
+        };
+        FiveTuple {
+            src: Ipv4Addr::from(u32::from(self.src) & mask),
+            dst: service.vip,
+            src_port: u16::from(self.proto.0),
+            dst_port: service.port,
+            proto: TEMPLATE_PROTO,
+        }
+    }
+}
+
+impl PersistFlow for FiveTuple6 {
+    type Addr = Ipv6Addr;
+    type Key = FiveTuple6;
+
+    fn template_key(&self, prefix_len: u8, service: PersistentService<Ipv6Addr>) -> FiveTuple6 {
+        let mask = match prefix_len {
+            0 => 0,
+            p if p >= 128 => u128::MAX,
+            p => u128::MAX << (128 - u32::from(p)),
+        };
+        FiveTuple6 {
+            src: Ipv6Addr::from(u128::from(self.src) & mask),
+            dst: service.vip,
+            src_port: u16::from(self.proto.0),
+            dst_port: service.port,
+            proto: TEMPLATE_PROTO,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Persistence {
     pub timeout_ms: u32,
-    /// Clients within this prefix share one template (`ipvsadm -M`).
+    /// Clients within this prefix share one template (`ipvsadm -M`); in
+    /// bits of the service's family (up to 32 for IPv4, 128 for IPv6).
     pub prefix_len: u8,
 }
 
 impl Persistence {
     /// The template's key for a flow to a service: client network, the
     /// service's own address and port, protocol.
-    pub fn template_key(&self, flow: &FiveTuple, service: PersistentService) -> FiveTuple {
-        let mask = match self.prefix_len {
-            0 => 0,
-            p if p >= 32 => u32::MAX,
-            p => u32::MAX << (32 - p),
-        };
-        FiveTuple {
-            src: Ipv4Addr::from(u32::from(flow.src) & mask),
-            dst: service.vip,
-            src_port: u16::from(flow.proto.0),
-            dst_port: service.port,
-            proto: TEMPLATE_PROTO,
-        }
+    pub fn template_key<F: PersistFlow>(
+        &self,
+        flow: &F,
+        service: PersistentService<F::Addr>,
+    ) -> F::Key {
+        flow.template_key(self.prefix_len, service)
     }
 
     /// The backend for a new flow: the client's remembered one while it still
     /// takes new flows (weight > 0), otherwise a fresh pick that is then
     /// remembered. If the table cannot hold a template the pick stands
     /// without one.
-    pub fn pick<S: BuildHasher>(
+    pub fn pick<S: BuildHasher, F: PersistFlow>(
         &self,
-        table: &mut SessionTable<S>,
+        table: &mut SessionTable<S, F::Key>,
         sched: &mut Scheduler,
         conns: &ConnCounts,
-        flow: &FiveTuple,
-        service: PersistentService,
+        flow: &F,
+        service: PersistentService<F::Addr>,
         now_ms: u64,
     ) -> Option<Backend> {
         self.pick_counted(table, sched, conns, flow, service, now_ms)
@@ -77,13 +124,13 @@ impl Persistence {
     /// followed only if it was made for this very service id (not an
     /// earlier service with the same address and port, whose id may since
     /// have been freed) and its backend still takes new flows.
-    pub fn pick_counted<S: BuildHasher>(
+    pub fn pick_counted<S: BuildHasher, F: PersistFlow>(
         &self,
-        table: &mut SessionTable<S>,
+        table: &mut SessionTable<S, F::Key>,
         sched: &mut Scheduler,
         conns: &ConnCounts,
-        flow: &FiveTuple,
-        service: PersistentService,
+        flow: &F,
+        service: PersistentService<F::Addr>,
         now_ms: u64,
     ) -> Picked {
         let key = self.template_key(flow, service);

@@ -10,7 +10,7 @@
 //! Every service is also indexed by its key (its first port): that is its
 //! identity for config changes and control requests.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
@@ -21,7 +21,7 @@ use ferrolb_types::ServiceKey;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span<V> {
     proto: IpProto,
-    vip: Ipv4Addr,
+    vip: IpAddr,
     first: u16,
     last: u16,
     value: V,
@@ -111,7 +111,7 @@ impl<V: Copy> ListenIndex<V> {
             return None;
         }
         let last = last.max(key.port);
-        let same_vip = |proto: IpProto, vip: Ipv4Addr| proto == key.proto && vip == key.vip;
+        let same_vip = |proto: IpProto, vip: IpAddr| proto == key.proto && vip == key.vip;
         if let Some(s) = self.spans.iter().find(|s| {
             s.first != 0 && same_vip(s.proto, s.vip) && s.first <= last && key.port <= s.last
         }) {
@@ -147,11 +147,12 @@ impl<V: Copy> ListenIndex<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey {
             proto: IpProto::TCP,
-            vip: Ipv4Addr::new(192, 0, 2, 1),
+            vip: Ipv4Addr::new(192, 0, 2, 1).into(),
             port,
         }
     }
@@ -169,7 +170,7 @@ mod tests {
         assert_eq!(ix.lookup(&key(1)), Some('z'));
         assert_eq!(ix.lookup(&key(0)), Some('z'));
         let other_vip = ServiceKey {
-            vip: Ipv4Addr::new(192, 0, 2, 2),
+            vip: Ipv4Addr::new(192, 0, 2, 2).into(),
             ..key(8000)
         };
         assert_eq!(ix.lookup(&other_vip), None);

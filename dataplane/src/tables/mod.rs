@@ -18,7 +18,7 @@ mod model;
 pub mod owner;
 mod reclaim;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
@@ -415,6 +415,11 @@ fn reasm_vips(services: &[Service]) -> Vec<Ipv4Addr> {
             !s.state.is_retired() && s.spec.proto == IpProto::UDP && s.spec.proxy_protocol.is_some()
         })
         .flat_map(|s| s.spec.listens().map(|(key, _)| key.vip))
+        // Reassembly is IPv4's (IPv6 fragments are not forwarded yet).
+        .filter_map(|vip| match vip {
+            IpAddr::V4(vip) => Some(vip),
+            IpAddr::V6(_) => None,
+        })
         .collect();
     vips.sort_unstable();
     vips.dedup();
@@ -561,7 +566,9 @@ fn compile_services(
                         })
                 }),
         };
-        owned.push(spec.vip);
+        if let IpAddr::V4(vip) = spec.vip {
+            owned.push(vip);
+        }
         owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
         owned.extend(spec.local_addrs.iter().copied());
         // Shared when the list did not change (a big one is costly to build).

@@ -4,7 +4,7 @@
 //! Types only: compiling them is `tables`' job, deciding flow ownership from
 //! them `tables::owner`'s.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::limits::{ClientLimit, RateLimit};
@@ -62,7 +62,9 @@ pub struct StaticRoute {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendSpec {
-    pub addr: Ipv4Addr,
+    /// The real server; of the service's VIP's family (the config refuses
+    /// a mix).
+    pub addr: IpAddr,
     pub port: u16,
     pub weight: u32,
     /// Connection thresholds (IPVS u_threshold / l_threshold; 0 upper: no
@@ -74,7 +76,8 @@ pub struct BackendSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: Option<String>,
-    pub vip: Ipv4Addr,
+    /// Either family (issue 20); its backends are of the same one.
+    pub vip: IpAddr,
     pub proto: IpProto,
     /// The first (or only) port; 0: every port (see `tables::listen`).
     pub port: u16,
@@ -135,7 +138,7 @@ impl ServiceSpec {
         let also = self.also_listen.iter().map(|&(vip, port)| {
             let key = ServiceKey {
                 proto: self.proto,
-                vip,
+                vip: IpAddr::V4(vip),
                 port,
             };
             (key, if port == 0 { u16::MAX } else { port })
@@ -313,11 +316,26 @@ impl Service {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendInfo {
     pub service: u32,
-    pub addr: Ipv4Addr,
+    /// Either family: the IPv4 packet path reads it through [`Self::v4`].
+    pub addr: IpAddr,
     pub port: u16,
     /// Retired backends are in no scheduler.
     pub state: Lifecycle,
     pub stamp: IdStamp,
+}
+
+impl BackendInfo {
+    /// The address of an IPv4 backend: what the IPv4 packet path forwards
+    /// to. An IPv4 session's backend is IPv4 (the config does not mix
+    /// families in a service, and an id is reused only once no session
+    /// refers to it); the callers drop as `no_backend` if it were not.
+    #[inline(always)]
+    pub fn v4(&self) -> Option<Ipv4Addr> {
+        match self.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
 }
 
 /// A SNAT rule, by id (its sessions' origin is `Origin::Snat(id)`).
@@ -353,5 +371,5 @@ pub struct FlushRequest {
     /// Deleted services whose sessions end now.
     pub services: Vec<ServiceKey>,
     /// (service key, backend addr, backend port) of deleted backends whose sessions end now.
-    pub backends: Vec<(ServiceKey, Ipv4Addr, u16)>,
+    pub backends: Vec<(ServiceKey, IpAddr, u16)>,
 }

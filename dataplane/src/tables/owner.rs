@@ -8,16 +8,16 @@
 //! client's network only, so its affinity template lives on one worker. DR
 //! and TUN have no reply path through us and stay where RSS put them.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
 use super::listen::ListenIndex;
-use super::model::{BackendInfo, Mode, Service, ServiceKey, SnatRule};
+use super::model::{BackendInfo, Mode, Service, SnatRule};
 use crate::laddr::owner_mask;
 use crate::net::addrs::AddrSet;
 use crate::net::route::mask;
-use crate::tuple::{FiveTuple, IpProto};
+use crate::tuple::{FiveTuple, FiveTuple6, IpProto};
 
 /// How the owner of a flow to (or from) an endpoint is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,27 @@ pub enum OwnedBy {
 pub fn flow_hash(addr: Ipv4Addr, port: u16) -> u32 {
     let key = (u64::from(u32::from(addr)) << 16) | u64::from(port);
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
+/// `flow_hash` for an IPv6 endpoint: every bit of the address counts (the
+/// upper half multiplied in before the lower one is folded over it), then
+/// the port, then the same multiplicative spread.
+#[inline]
+pub fn flow_hash6(addr: Ipv6Addr, port: u16) -> u32 {
+    let a = u128::from(addr);
+    let folded = ((a >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (a as u64);
+    let key = folded ^ u64::from(port);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
+/// `addr` masked to its first `len` bits.
+fn network6(addr: Ipv6Addr, len: u8) -> Ipv6Addr {
+    let mask = match len {
+        0 => 0,
+        l if l >= 128 => u128::MAX,
+        l => u128::MAX << (128 - u32::from(l)),
+    };
+    Ipv6Addr::from(u128::from(addr) & mask)
 }
 
 /// What the ownership function needs from the tables, indexed for one
@@ -91,7 +112,11 @@ impl FlowOwners {
             if svc.spec.mode != Mode::Nat || !svc.state.keeps_sessions() {
                 continue;
             }
-            let key = (b.addr, svc.spec.proto, b.port);
+            // NAT is IPv4 only (issue 20): its replies are IPv4 tuples.
+            let Some(addr) = b.v4() else {
+                continue;
+            };
+            let key = (addr, svc.spec.proto, b.port);
             let by = placed_by(svc);
             if let Some(&other) = owners.nat_backends.get(&key) {
                 if other != by && owners.conflict.is_none() {
@@ -137,11 +162,7 @@ impl FlowOwners {
             }
         };
         let proto = tuple.proto;
-        let service = ServiceKey {
-            proto,
-            vip: tuple.dst,
-            port: tuple.dst_port,
-        };
+        let service = tuple.service_key();
         if let Some(by) = self.services.lookup(&service) {
             return by_hash(by, tuple.src, tuple.src_port);
         }
@@ -165,6 +186,31 @@ impl FlowOwners {
             return by_hash(OwnedBy::ClientFlow, tuple.src, tuple.src_port);
         }
         receiver
+    }
+}
+
+impl FlowOwners {
+    /// The worker that owns the IPv6 flow of `tuple`, by the same rules as
+    /// [`owner`](Self::owner) keyed by the client's endpoint: a service's
+    /// flows by its placement (`ClientNetwork` is then an IPv6 prefix
+    /// length: a service's persistence prefix is in its VIP's family),
+    /// anything else where it was received. IPv6 forwards DR only (issue
+    /// 20), which has no reply path through us: the client's packets are
+    /// the flow's only direction, and every one of them lands on the one
+    /// worker this names. The modes with replies add their reply rules
+    /// (local ports, NAT backends) here, as `owner` has them.
+    #[inline]
+    pub fn owner6(&self, tuple: &FiveTuple6, receiver: usize, workers: usize) -> usize {
+        if workers <= 1 {
+            return receiver;
+        }
+        match self.services.lookup(&tuple.service_key()) {
+            None | Some(OwnedBy::Receiver) => receiver,
+            Some(OwnedBy::ClientFlow) => flow_hash6(tuple.src, tuple.src_port) as usize % workers,
+            Some(OwnedBy::ClientNetwork(len)) => {
+                flow_hash6(network6(tuple.src, len), 0) as usize % workers
+            }
+        }
     }
 }
 
@@ -198,6 +244,88 @@ mod tests {
             per[flow_hash(Ipv4Addr::new(198, 51, 100, 7), 40000 + p) as usize % 4] += 1;
         }
         assert!(per.iter().all(|&n| (900..1150).contains(&n)), "{per:?}");
+    }
+
+    /// A DR service with an IPv6 VIP and backends, on `port`.
+    fn dr6(port: u16, persistence: Option<Persistence>) -> crate::tables::ServiceSpec {
+        let mut s = service(Mode::Dr, IpProto::TCP);
+        s.vip = "2001:db8::10".parse().expect("address");
+        s.port = port;
+        s.persistence = persistence;
+        for (i, b) in s.backends.iter_mut().enumerate() {
+            b.addr = format!("2001:db8:1::{}", 11 + i).parse().expect("address");
+            b.port = port;
+        }
+        s
+    }
+
+    fn t6(src: (&str, u16), dst: (&str, u16)) -> FiveTuple6 {
+        FiveTuple6 {
+            src: src.0.parse().expect("address"),
+            dst: dst.0.parse().expect("address"),
+            src_port: src.1,
+            dst_port: dst.1,
+            proto: IpProto::TCP,
+        }
+    }
+
+    #[test]
+    fn the_ipv6_hash_takes_every_bit_of_the_address() {
+        let a: Ipv6Addr = "2001:db8:2::7".parse().expect("address");
+        // Any one bit flipped, upper half or lower, moves the hash.
+        for bit in 0..128 {
+            let b = Ipv6Addr::from(u128::from(a) ^ (1u128 << bit));
+            assert_ne!(flow_hash6(a, 80), flow_hash6(b, 80), "bit {bit}");
+        }
+        // And it spreads: 4096 client ports of one address over 4 workers.
+        let mut per = [0usize; 4];
+        for p in 0..4096u16 {
+            per[flow_hash6(a, 40000 + p) as usize % 4] += 1;
+        }
+        assert!(per.iter().all(|&n| (900..1150).contains(&n)), "{per:?}");
+        // Clients differing only in the upper 64 bits spread too.
+        let mut per = [0usize; 4];
+        for n in 0..4096u128 {
+            let c = Ipv6Addr::from(u128::from(a) + (n << 80));
+            per[flow_hash6(c, 40000) as usize % 4] += 1;
+        }
+        assert!(per.iter().all(|&n| (900..1150).contains(&n)), "{per:?}");
+    }
+
+    #[test]
+    fn ipv6_flows_are_placed_by_their_service_like_ipv4_ones() {
+        let sticky = Persistence {
+            timeout_ms: 1000,
+            prefix_len: 64,
+        };
+        let cfg = config(vec![dr6(80, None), dr6(443, Some(sticky))]);
+        let tables = LbTables::build(&cfg).expect("builds");
+        let o = &tables.owners;
+        let vip = "2001:db8::10";
+        for workers in [2, 3, 4] {
+            let mut seen = vec![0usize; workers];
+            for n in 0..64u16 {
+                let client = format!("2001:db8:2:{n:x}::7");
+                // DR: no reply through us; the receiver keeps the flow.
+                let dr = t6((&client, 40000 + n), (vip, 80));
+                assert_eq!(o.owner6(&dr, 1, workers), 1);
+                // Persistent: the client's /64 (port and host bits
+                // ignored), so its template lives on one worker.
+                let want = o.owner6(&t6((&client, 40000), (vip, 443)), 0, workers);
+                let host = format!("2001:db8:2:{n:x}:ffff::9");
+                for (c, p) in [(client.as_str(), 1), (host.as_str(), 65535)] {
+                    assert_eq!(o.owner6(&t6((c, p), (vip, 443)), 1, workers), want);
+                }
+                let net: Ipv6Addr = format!("2001:db8:2:{n:x}::").parse().expect("address");
+                assert_eq!(want, flow_hash6(net, 0) as usize % workers);
+                seen[want] += 1;
+            }
+            assert!(seen.iter().all(|&n| n > 0), "/64s spread: {seen:?}");
+            // No service: where it came in; one worker: always there.
+            let other = t6(("2001:db8:2::7", 1), ("2001:db8::99", 80));
+            assert_eq!(o.owner6(&other, workers - 1, workers), workers - 1);
+        }
+        assert_eq!(o.owner6(&t6(("2001:db8:2::7", 1), (vip, 443)), 0, 1), 0);
     }
 
     #[test]
@@ -306,7 +434,7 @@ mod tests {
         let cport = (0..100)
             .find(|&p| flow_hash(ip(CIP), p) % 2 == 1)
             .expect("some port hashes to 1");
-        let req = t((ip(CIP), cport), (key.vip, key.port), IpProto::TCP);
+        let req = t((ip(CIP), cport), (ip(VIP), key.port), IpProto::TCP);
         assert_eq!(draining.owners.owner(&req, 0, 2), 1);
         assert_eq!(flushed.owners.owner(&req, 0, 2), 0, "receiver");
     }

@@ -65,7 +65,7 @@ pub(super) fn free_unreferenced(
         if gone(b.state) && unreferenced(reports, b.stamp.retired, |r| at(&r.backends, id)) {
             *b = BackendInfo {
                 service: u32::MAX,
-                addr: Ipv4Addr::UNSPECIFIED,
+                addr: Ipv4Addr::UNSPECIFIED.into(),
                 port: 0,
                 state: Lifecycle::Free,
                 stamp: b.stamp,

@@ -12,7 +12,7 @@ fn ip(s: &str) -> Ipv4Addr {
 
 fn backend(addr: &str, weight: u32) -> BackendSpec {
     BackendSpec {
-        addr: ip(addr),
+        addr: ip(addr).into(),
         port: 8080,
         weight,
         u_threshold: 0,
@@ -23,7 +23,7 @@ fn backend(addr: &str, weight: u32) -> BackendSpec {
 fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> ServiceSpec {
     ServiceSpec {
         name: None,
-        vip: ip(vip),
+        vip: ip(vip).into(),
         proto: IpProto::TCP,
         port,
         extra_ports: 0,
@@ -114,7 +114,7 @@ fn first() -> (LbConfig, LbTables) {
 fn key(vip: &str, port: u16) -> ServiceKey {
     ServiceKey {
         proto: IpProto::TCP,
-        vip: ip(vip),
+        vip: ip(vip).into(),
         port,
     }
 }
@@ -242,7 +242,7 @@ fn a_flush_marks_what_it_names_and_the_backends_of_a_flushed_service() {
     cfg.services[0].backends.clear();
     let flush = FlushRequest {
         services: vec![key("192.0.2.1", 80)],
-        backends: vec![(key("192.0.2.2", 443), ip("10.0.1.21"), 8080)],
+        backends: vec![(key("192.0.2.2", 443), (ip("10.0.1.21")).into(), 8080)],
     };
     let t2 = LbTables::build_next(&cfg, &t1, &flush).expect("builds");
     assert_eq!(t2.services[0].state, Lifecycle::Flushed);
@@ -253,7 +253,7 @@ fn a_flush_marks_what_it_names_and_the_backends_of_a_flushed_service() {
 
     // A later flush reaches an entry that is already draining.
     let flush = FlushRequest {
-        backends: vec![(key("192.0.2.2", 443), ip("10.0.1.22"), 8080)],
+        backends: vec![(key("192.0.2.2", 443), (ip("10.0.1.22")).into(), 8080)],
         ..no_flush()
     };
     let t3 = LbTables::build_next(&cfg, &t2, &flush).expect("builds");
@@ -265,7 +265,7 @@ fn a_flush_marks_what_it_names_and_the_backends_of_a_flushed_service() {
     let (cfg, t1) = first();
     let flush = FlushRequest {
         services: vec![key("192.0.2.2", 443)],
-        backends: vec![(key("192.0.2.1", 80), ip("10.0.1.12"), 8080)],
+        backends: vec![(key("192.0.2.1", 80), (ip("10.0.1.12")).into(), 8080)],
     };
     let t2 = LbTables::build_next(&cfg, &t1, &flush).expect("builds");
     assert_eq!(t2.services[1].state, Flushed);

@@ -206,7 +206,9 @@ fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
         (Some(s), _) => {
             let svc = t.services.get(s as usize);
             let backend = p.backend.and_then(|b| t.backends.get(b as usize));
-            let chosen = backend.map_or("none".into(), |b| format!("{}:{}", b.addr, b.port));
+            let chosen = backend.map_or("none".into(), |b| {
+                std::net::SocketAddr::new(b.addr, b.port).to_string()
+            });
             let sched = svc.map_or("?".into(), |s| format!("{:?}", s.spec.scheduler));
             let candidates = svc.map_or(0, |s| s.backend_ids.len());
             let mode = p.mode.map_or("?", |m| m.name());
@@ -226,7 +228,7 @@ fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
                     .backend_ids
                     .iter()
                     .filter_map(|&b| t.backends.get(b as usize))
-                    .map(|b| format!("{}:{}", b.addr, b.port))
+                    .map(|b| std::net::SocketAddr::new(b.addr, b.port).to_string())
                     .collect();
                 r = r.with("candidate_set", all.join(","));
             }

@@ -262,7 +262,9 @@ fn main() -> Result<()> {
 fn session_bytes() -> f64 {
     let cfg = dataplane::flow::TableConfig::default();
     let cap = cfg.capacity;
-    match dataplane::flow::SessionTable::new(cfg, 0) {
+    let table: Result<dataplane::flow::SessionTable, _> =
+        dataplane::flow::SessionTable::new(cfg, 0);
+    match table {
         Ok(t) => t.memory_bytes() as f64 / cap as f64,
         Err(_) => f64::NAN,
     }

@@ -566,3 +566,35 @@ fn a_bonds_members_are_listed_with_link_state_and_role() {
         "up 802.3ad 0000:3b:00.0 up aggregated actor 0x3d partner 0x3f 7 8 9"
     );
 }
+
+#[test]
+fn ipv6_services_backends_and_sessions_print_addresses_in_brackets() {
+    let mut reply = sample_list();
+    reply.snat.clear();
+    reply.services.truncate(1);
+    reply.services[0].key = key("tcp/[2001:db8::10]:80");
+    reply.services[0].mode = LbMode::Dr;
+    reply.services[0].backends = vec![backend("2001:db8:1::11", 80, 1, 0, 0)];
+    let text = list(&reply, ListColumns::Plain);
+    assert!(
+        text.contains("\nTCP  [2001:db8::10]:80 wlc persistent 300\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n  -> [2001:db8:1::11]:80 "), "{text}");
+    let s = SessionInfo {
+        service: Some(key("tcp/[2001:db8::10]:80")),
+        client: "[2001:db8:2::7]:51234".parse().unwrap(),
+        destination: "[2001:db8::10]:80".parse().unwrap(),
+        backend: "[2001:db8:1::11]:80".parse().unwrap(),
+        ..session(0, None, "ESTABLISHED", 1000)
+    };
+    let text = sessions(&SessionsReply {
+        sessions: vec![s],
+        truncated: false,
+    });
+    assert!(
+        text.contains("[2001:db8:2::7]:51234  [2001:db8::10]:80"),
+        "{text}"
+    );
+    assert!(text.contains("[2001:db8:1::11]:80"), "{text}");
+}

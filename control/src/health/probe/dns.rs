@@ -3,7 +3,7 @@
 //! answer record. Replies that are not ours (wrong id, not a response,
 //! not DNS) are ignored until the deadline, so garbage cannot pass.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -15,7 +15,7 @@ use super::{Deadline, Passed};
 use crate::health::spec::DnsSpec;
 
 pub async fn probe(
-    target: SocketAddrV4,
+    target: SocketAddr,
     spec: &DnsSpec,
     deadline: Deadline,
 ) -> Result<Passed, String> {

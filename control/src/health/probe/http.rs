@@ -6,7 +6,7 @@
 //! gives it, else everything until the server closes, taken as sent
 //! (chunk framing included, as keepalived does).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use md5::{Digest, Md5};
 use sha2::Sha256;
@@ -26,7 +26,7 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 pub async fn probe(
-    target: SocketAddrV4,
+    target: SocketAddr,
     spec: &HttpSpec,
     probers: &Probers,
     deadline: Deadline,

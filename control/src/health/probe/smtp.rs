@@ -2,7 +2,7 @@
 //! `HELO name` answered with 250; then QUIT. Multi-line replies
 //! (`220-...`) are read to their last line; each reply is capped.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -12,7 +12,7 @@ use super::{connect, quote, read_until, Deadline, Passed};
 /// The longest reply read.
 const MAX_REPLY: usize = 4096;
 
-pub async fn probe(target: SocketAddrV4, helo: &str, deadline: Deadline) -> Result<Passed, String> {
+pub async fn probe(target: SocketAddr, helo: &str, deadline: Deadline) -> Result<Passed, String> {
     let mut stream = connect(target, deadline).await?;
     expect(&mut stream, 220, "greeting", deadline).await?;
     let command = format!("HELO {helo}\r\n");

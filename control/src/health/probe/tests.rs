@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 fn spec(kind: CheckKind, target: SocketAddrV4, params: Params) -> CheckSpec {
     CheckSpec {
         kind,
-        target,
+        target: target.into(),
         timeout: TIMEOUT,
         interval: Duration::from_millis(50),
         rise: 1,

@@ -6,7 +6,7 @@
 //! `sni` (else the target's address).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +50,7 @@ impl TlsClients {
     pub async fn connect(
         &self,
         tcp: TcpStream,
-        target: SocketAddrV4,
+        target: SocketAddr,
         spec: &TlsSpec,
         deadline: Deadline,
     ) -> Result<TlsStream<TcpStream>, String> {
@@ -61,7 +61,7 @@ impl TlsClients {
             }
             // An address sends no SNI; with verification it is the name
             // the certificate must carry.
-            None => ServerName::IpAddress(IpAddr::V4(*target.ip()).into()),
+            None => ServerName::IpAddress(target.ip().into()),
         };
         deadline
             .run(

@@ -6,7 +6,7 @@
 //! deadline, as keepalived.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tokio::net::UdpSocket;
 use tokio::time::timeout_at;
@@ -15,7 +15,7 @@ use super::{Deadline, Passed};
 use crate::health::spec::UdpSpec;
 
 pub async fn probe(
-    target: SocketAddrV4,
+    target: SocketAddr,
     spec: &UdpSpec,
     deadline: Deadline,
 ) -> Result<Passed, String> {
@@ -33,11 +33,17 @@ pub async fn probe(
 }
 
 /// A socket connected to `target`, so its ICMP errors reach us.
-pub async fn open(target: SocketAddrV4, deadline: Deadline) -> Result<UdpSocket, String> {
+pub async fn open(target: SocketAddr, deadline: Deadline) -> Result<UdpSocket, String> {
     let socket = deadline
         .run(
             "",
-            UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+            UdpSocket::bind(SocketAddr::new(
+                match target {
+                    SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                },
+                0,
+            )),
         )
         .await?;
     deadline.run("", socket.connect(target)).await?;

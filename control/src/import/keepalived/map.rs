@@ -312,7 +312,7 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
         return;
     };
     let mut service = template.service.clone();
-    service.vip = *first.ip();
+    service.vip = (*first.ip()).into();
     service.port = first.port();
     service.also_listen = also.to_vec();
     service.check = common;

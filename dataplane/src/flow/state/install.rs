@@ -10,7 +10,7 @@ use super::FlowState;
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{NewSession, Origin, ProtoState, SessionId};
 use crate::sync::{RecordKind, SessionRecord};
-use crate::tables::{LbTables, Mode, ServiceKey};
+use crate::tables::{LbTables, Mode};
 use crate::tuple::{FiveTuple, IpProto};
 
 /// What installing a record did.
@@ -86,7 +86,7 @@ impl FlowState {
                 Origin::Service(_) => t
                     .backends
                     .get(s.backend as usize)
-                    .is_some_and(|b| (b.addr, b.port) == r.backend),
+                    .is_some_and(|b| (b.addr, b.port) == (r.backend.0.into(), r.backend.1)),
                 Origin::Snat(_) => true,
             };
             if *s.outbound() == r.outbound && s.forwarding() == r.forwarding && same_backend {
@@ -184,11 +184,7 @@ fn resolve(t: &LbTables, r: &SessionRecord) -> Result<Resolved, Refused> {
     }
     let s = t
         .service_index
-        .lookup(&ServiceKey {
-            proto: i.proto,
-            vip: i.dst,
-            port: i.dst_port,
-        })
+        .lookup(&i.service_key())
         .ok_or(Refused::UnknownService)?;
     let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
     let mode_fits = matches!(
@@ -206,9 +202,9 @@ fn resolve(t: &LbTables, r: &SessionRecord) -> Result<Resolved, Refused> {
         .iter()
         .copied()
         .find(|&b| {
-            t.backends
-                .get(b as usize)
-                .is_some_and(|x| (x.addr, x.port) == r.backend && x.state.keeps_sessions())
+            t.backends.get(b as usize).is_some_and(|x| {
+                (x.addr, x.port) == (r.backend.0.into(), r.backend.1) && x.state.keeps_sessions()
+            })
         })
         .ok_or(Refused::UnknownBackend)?;
     // The backend's port: its own, or the client's for port 0.
