@@ -11,9 +11,9 @@ use crate::drop::DropReason;
 use crate::net::addrs::AddrSet;
 use crate::net::neighbour::NeighbourTable;
 use crate::wire::arp::{write_arp, ArpOp, ARP_LEN};
-use crate::wire::ethernet::{field, VLAN_VID_MASK};
+use crate::wire::ethernet::{self, field};
 use crate::wire::ethernet::{EtherType, MacAddr, ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
-use crate::wire::{put_be16, put_bytes, ArpPacket};
+use crate::wire::{put_bytes, ArpPacket};
 
 /// Length of the frames we send: the Ethernet minimum without FCS (the ARP
 /// packet is zero-padded up to it).
@@ -96,17 +96,10 @@ fn write_arp_frame(
     let len = ARP_FRAME_LEN + l3 - ETHERNET_HEADER_LEN;
     let frame = out.get_mut(..len)?;
     frame.fill(0);
-    put_bytes(frame, field::DESTINATION.start, &MacAddr::BROADCAST.0);
-    put_bytes(frame, field::SOURCE.start, &sender.0 .0);
-    let ethertype = match vlan {
-        Some(vid) => {
-            put_be16(frame, field::ETHERTYPE.start, EtherType::VLAN);
-            put_be16(frame, field::VLAN_TCI.start, vid & VLAN_VID_MASK);
-            field::VLAN_ETHERTYPE
-        }
-        None => field::ETHERTYPE,
-    };
-    put_be16(frame, ethertype.start, EtherType::ARP);
+    let macs = (MacAddr::BROADCAST, sender.0);
+    if !ethernet::write_header(frame, macs, vlan, EtherType::ARP) {
+        return None;
+    }
     write_arp(frame.get_mut(l3..l3 + ARP_LEN)?, op, sender, target)?;
     Some(len)
 }

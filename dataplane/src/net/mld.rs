@@ -17,12 +17,10 @@ use std::net::Ipv6Addr;
 use crate::drop::DropReason;
 use crate::net::nd::{multicast_mac, solicited_node};
 use crate::tables::Interface;
-use crate::wire::ethernet::{field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
-use crate::wire::ethernet::{VLAN_TAG_LEN, VLAN_VID_MASK};
+use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::icmpv6::Icmpv6Packet;
 use crate::wire::ipv6::{self, Ipv6Header, Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
 use crate::wire::mld::{self, MldType};
-use crate::wire::{put_be16, put_bytes};
 
 /// All MLDv2-capable routers (RFC 3810 5.2.14): where reports go.
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
@@ -86,9 +84,7 @@ pub fn report_source(iface: &Interface) -> Ipv6Addr {
 
 /// The length of a report frame of `groups` records, tagged `vlan` or not.
 pub fn report_frame_len(vlan: Option<u16>, groups: usize) -> usize {
-    let tag = if vlan.is_some() { VLAN_TAG_LEN } else { 0 };
-    ETHERNET_HEADER_LEN
-        + tag
+    ethernet::header_len(vlan)
         + IPV6_HEADER_LEN
         + mld::ROUTER_ALERT_HOP_BY_HOP.len()
         + mld::report_len(groups)
@@ -119,21 +115,10 @@ pub fn write_report(
     };
     let l3 = frame.len() - IPV6_HEADER_LEN - hop_by_hop - msg_len;
     let (l2, rest) = frame.split_at_mut(l3);
-    put_bytes(
-        l2,
-        eth::DESTINATION.start,
-        &multicast_mac(ALL_MLDV2_ROUTERS).0,
-    );
-    put_bytes(l2, eth::SOURCE.start, &our_mac.0);
-    let ethertype = match vlan {
-        Some(vid) => {
-            put_be16(l2, eth::ETHERTYPE.start, EtherType::VLAN);
-            put_be16(l2, eth::VLAN_TCI.start, vid & VLAN_VID_MASK);
-            eth::VLAN_ETHERTYPE
-        }
-        None => eth::ETHERTYPE,
-    };
-    put_be16(l2, ethertype.start, EtherType::IPV6);
+    let macs = (multicast_mac(ALL_MLDV2_ROUTERS), our_mac);
+    if !ethernet::write_header(l2, macs, vlan, EtherType::IPV6) {
+        return false;
+    }
     let (ip, rest) = rest.split_at_mut(IPV6_HEADER_LEN);
     ipv6::write_header(ip, &header);
     let (options, msg) = rest.split_at_mut(hop_by_hop);

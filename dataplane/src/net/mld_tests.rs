@@ -38,7 +38,7 @@ fn many_groups_take_several_reports() {
     let sizes: Vec<usize> = g.reports().map(<[Ipv6Addr]>::len).collect();
     assert_eq!(sizes, vec![64, 64, 2]);
     // The largest fits a 1500-byte link.
-    assert!(report_frame_len(Some(1), 64) - ETHERNET_HEADER_LEN - VLAN_TAG_LEN <= 1500);
+    assert!(report_frame_len(Some(1), 64) - ethernet::header_len(Some(1)) <= 1500);
 }
 
 #[test]

@@ -18,13 +18,13 @@ use std::net::Ipv6Addr;
 use crate::drop::DropReason;
 use crate::net::addrs::Addr6Set;
 use crate::net::mld::{read_query, Query};
-use crate::wire::ethernet::{field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
-use crate::wire::ethernet::{VLAN_TAG_LEN, VLAN_VID_MASK};
+use crate::wire::ethernet::VLAN_TAG_LEN;
+use crate::wire::ethernet::{self, field as eth, EtherType, MacAddr, ETHERNET_HEADER_LEN};
 use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Type, LINK_LAYER_OPTION_LEN};
 use crate::wire::icmpv6::{NaFlags, NdOption, ND_LEN};
 use crate::wire::ipv6::{self, Ipv6Header, Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
 use crate::wire::mld::MldType;
-use crate::wire::{get_mac, put_be16, put_bytes};
+use crate::wire::{get_mac, put_bytes};
 
 /// The hop limit of every Neighbour Discovery message: a message with any
 /// other came through a router and is not from the link (RFC 4861 7.1).
@@ -364,17 +364,9 @@ fn write_own_nd(
     };
     let l3 = frame.len() - IPV6_HEADER_LEN - ADVERTISEMENT_LEN;
     let (l2, l3_bytes) = frame.split_at_mut(l3);
-    put_bytes(l2, eth::DESTINATION.start, &multicast_mac(dst).0);
-    put_bytes(l2, eth::SOURCE.start, &our_mac.0);
-    let ethertype = match vlan {
-        Some(vid) => {
-            put_be16(l2, eth::ETHERTYPE.start, EtherType::VLAN);
-            put_be16(l2, eth::VLAN_TCI.start, vid & VLAN_VID_MASK);
-            eth::VLAN_ETHERTYPE
-        }
-        None => eth::ETHERTYPE,
-    };
-    put_be16(l2, ethertype.start, EtherType::IPV6);
+    if !ethernet::write_header(l2, (multicast_mac(dst), our_mac), vlan, EtherType::IPV6) {
+        return false;
+    }
     let (ip, msg) = l3_bytes.split_at_mut(IPV6_HEADER_LEN);
     ipv6::write_header(ip, &header);
     let Ok(mut m) = Icmpv6Packet::new(&mut msg[..]) else {

@@ -57,6 +57,40 @@ impl EtherType {
     pub const IPV6: u16 = 0x86dd;
 }
 
+/// The length of an Ethernet header, tagged `vlan` or not.
+pub const fn header_len(vlan: Option<u16>) -> usize {
+    match vlan {
+        Some(_) => ETHERNET_HEADER_LEN + VLAN_TAG_LEN,
+        None => ETHERNET_HEADER_LEN,
+    }
+}
+
+/// Writes the Ethernet header of a frame we build from nothing: `dst` and
+/// `src`, an 802.1Q tag of `vlan` if given (priority 0), then `ethertype`.
+/// `l2` must be [`header_len`] long or longer; `false` if it is shorter.
+pub fn write_header(
+    l2: &mut [u8],
+    (dst, src): (MacAddr, MacAddr),
+    vlan: Option<u16>,
+    ethertype: u16,
+) -> bool {
+    if l2.len() < header_len(vlan) {
+        return false;
+    }
+    put_bytes(l2, field::DESTINATION.start, &dst.0);
+    put_bytes(l2, field::SOURCE.start, &src.0);
+    let last = match vlan {
+        Some(vid) => {
+            put_be16(l2, field::ETHERTYPE.start, EtherType::VLAN);
+            put_be16(l2, field::VLAN_TCI.start, vid & VLAN_VID_MASK);
+            field::VLAN_ETHERTYPE
+        }
+        None => field::ETHERTYPE,
+    };
+    put_be16(l2, last.start, ethertype);
+    true
+}
+
 /// An Ethernet II frame: destination, source, EtherType, payload.
 #[derive(Debug)]
 pub struct EthernetFrame<T> {
