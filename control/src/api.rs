@@ -687,27 +687,22 @@ impl WorkerStatus {
     /// The share of its time the worker spent handling packets, in
     /// percent, since `earlier` (or since it started, with `None`).
     pub fn busy_percent(&self, earlier: Option<&WorkerStatus>) -> Option<f64> {
-        let (busy, cycles) = match earlier {
-            Some(e) => (
-                self.busy_cycles.saturating_sub(e.busy_cycles),
-                self.cycles.saturating_sub(e.cycles),
-            ),
-            None => (self.busy_cycles, self.cycles),
-        };
+        let busy = self.moved(earlier, |w| w.busy_cycles);
+        let cycles = self.moved(earlier, |w| w.cycles);
         // The two counters are read a poll apart at worst: never over 100.
         (cycles > 0).then(|| (100.0 * busy as f64 / cycles as f64).min(100.0))
     }
 
     /// Busy cycles per received packet since `earlier` (or since start).
     pub fn cycles_per_packet(&self, earlier: Option<&WorkerStatus>) -> Option<f64> {
-        let (busy, packets) = match earlier {
-            Some(e) => (
-                self.busy_cycles.saturating_sub(e.busy_cycles),
-                self.rx_packets.saturating_sub(e.rx_packets),
-            ),
-            None => (self.busy_cycles, self.rx_packets),
-        };
+        let busy = self.moved(earlier, |w| w.busy_cycles);
+        let packets = self.moved(earlier, |w| w.rx_packets);
         (packets > 0).then(|| busy as f64 / packets as f64)
+    }
+
+    /// How far the counter `of` moved since `earlier` (since start: all of it).
+    fn moved(&self, earlier: Option<&WorkerStatus>, of: fn(&WorkerStatus) -> u64) -> u64 {
+        of(self).saturating_sub(earlier.map_or(0, of))
     }
 }
 
