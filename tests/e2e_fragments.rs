@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use std::collections::BTreeMap;
 
-use common::netns::{serial, server_ip, Topology, CLIENT_IP, ECHO, VIP};
+use common::netns::{serial, server_ip, ClientRun, Topology, CLIENT_IP, ECHO, VIP};
 
 /// A UDP echo service of `mode` over the three servers; `extra`: more
 /// service keys.
@@ -56,23 +56,7 @@ fn big_udp_echoes_come_back_whole(mode: &str) {
     t.port_driver = "af_xdp";
     t.start_servers();
     t.start_lb(&udp_echo(mode, ""));
-    let n: usize = std::env::var("FRAG_E2E_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let start = Instant::now();
-    let run = t.client(
-        "client",
-        &[
-            "udp",
-            "--target",
-            &format!("{VIP}:{ECHO}"),
-            "--count",
-            &n.to_string(),
-            "--size",
-            "4000",
-        ],
-    );
+    let (n, run, start) = big_echoes(&t);
     eprintln!(
         "E2E fragments {mode}: {} echoes of 4000 bytes, {} failed, servers {:?}, {} ms",
         run.requests.len(),
@@ -97,6 +81,29 @@ fn big_udp_echoes_come_back_whole(mode: &str) {
     ] {
         assert_eq!(t.drop_count(reason), 0, "{mode}: drop:{reason}");
     }
+}
+
+/// The client's 4000-byte UDP echoes to the VIP, `FRAG_E2E_COUNT` of them
+/// (200 by default): how many were asked, the run, and when it started.
+fn big_echoes(t: &Topology) -> (usize, ClientRun, Instant) {
+    let n: usize = std::env::var("FRAG_E2E_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let start = Instant::now();
+    let run = t.client(
+        "client",
+        &[
+            "udp",
+            "--target",
+            &format!("{VIP}:{ECHO}"),
+            "--count",
+            &n.to_string(),
+            "--size",
+            "4000",
+        ],
+    );
+    (n, run, start)
 }
 
 #[test]
@@ -125,23 +132,7 @@ fn fullnat_proxy_v2_big_udp_datagrams_are_reassembled_and_servers_read_the_heade
     // "Reassembly").
     let pool = "\n[mempool]\nmbufs = 20000\n";
     t.start_lb(&(udp_echo("fullnat", "proxy_protocol = \"v2\"\n") + pool));
-    let n: usize = std::env::var("FRAG_E2E_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let start = Instant::now();
-    let run = t.client(
-        "client",
-        &[
-            "udp",
-            "--target",
-            &format!("{VIP}:{ECHO}"),
-            "--count",
-            &n.to_string(),
-            "--size",
-            "4000",
-        ],
-    );
+    let (n, run, start) = big_echoes(&t);
     eprintln!(
         "E2E fragments fullnat proxy v2: {} echoes of 4000 bytes, {} failed, peers {:?}, servers {:?}, {} ms",
         run.requests.len(),
