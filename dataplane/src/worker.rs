@@ -66,27 +66,6 @@ pub struct WorkerStats {
     pub ticks_per_second: u64,
 }
 
-impl WorkerStats {
-    /// The share of its time the worker spent handling packets, as a
-    /// fraction, between `earlier` and this snapshot (`None` without
-    /// ticks in between).
-    pub fn busy_since(&self, earlier: &WorkerStats) -> Option<f64> {
-        let ticks = self.ticks.checked_sub(earlier.ticks).filter(|&t| t > 0)?;
-        Some(self.busy_ticks.saturating_sub(earlier.busy_ticks) as f64 / ticks as f64)
-    }
-
-    /// Busy ticks per received packet between `earlier` and this snapshot:
-    /// what a packet cost the worker, its driver's receive and transmit
-    /// included (`None` without packets in between).
-    pub fn ticks_per_packet_since(&self, earlier: &WorkerStats) -> Option<f64> {
-        let packets = self
-            .rx_packets
-            .checked_sub(earlier.rx_packets)
-            .filter(|&p| p > 0)?;
-        Some(self.busy_ticks.saturating_sub(earlier.busy_ticks) as f64 / packets as f64)
-    }
-}
-
 impl WorkerCounters {
     pub fn snapshot(&self) -> WorkerStats {
         WorkerStats {

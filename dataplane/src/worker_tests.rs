@@ -363,19 +363,9 @@ mod live {
         // read it again at their end, 100 ticks later.
         assert_eq!(stats.busy_ticks, 200);
         assert_eq!(stats.ticks_per_second, 1_000_000);
-        // Every other poll moved the clock too: the idle wait took many.
+        // Every other poll moved the clock too: the idle wait took many,
+        // so the busy share is under a tenth.
         assert!(stats.ticks > 10 * stats.busy_ticks, "{stats:?}");
-        let before = WorkerStats {
-            rx_packets: 0,
-            busy_ticks: 0,
-            ticks: 0,
-            ..stats
-        };
-        assert_eq!(stats.ticks_per_packet_since(&before), Some(5.0));
-        assert_eq!(stats.ticks_per_packet_since(&stats), None);
-        assert_eq!(stats.busy_since(&stats), None);
-        let share = stats.busy_since(&before).expect("ticks moved");
-        assert!(share > 0.0 && share < 0.1, "{share}");
     }
 
     #[test]
