@@ -757,6 +757,30 @@ fn icmp_echo_to_loopback_passes() {
     );
 }
 
+#[test]
+fn icmpv6_echo_to_loopback_passes_and_an_unreachable_address_fails() {
+    let mut check = spec(
+        CheckKind::Icmp,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        Params::None,
+    );
+    check.target = "[::1]:0".parse().unwrap();
+    let (result, _) = run(&check);
+    assert_eq!(
+        result,
+        Ok(None),
+        "ICMPv6 checks need root (a raw socket); run the tests as root"
+    );
+    // A documentation address nobody answers for: no route (an error at
+    // the send) or no reply before the deadline, never a pass.
+    check.target = "[2001:db8:ffff::1]:0".parse().unwrap();
+    let err = fails(&check);
+    assert!(
+        err.contains("sending the echo request") || err.contains("no echo reply"),
+        "{err}"
+    );
+}
+
 // --- the spec from the config ---
 
 #[test]
