@@ -27,6 +27,8 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::{arp, udp};
 
+#[path = "fuzzing_nat64.rs"]
+mod nat64;
 #[path = "fuzzing_synproxy.rs"]
 mod synproxy;
 
@@ -42,6 +44,7 @@ const TIMERS: NeighbourTimers = NeighbourTimers {
 pub fn run_packet_path(data: &[u8]) {
     run_pipeline(data);
     synproxy::run_splice(data);
+    let _ = nat64::run_nat64(data);
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
