@@ -121,11 +121,16 @@ impl Splice {
         // case), or not at all; a synced session still learning its edges
         // takes the general one.
         if self.track == track::ALL || self.track & track::ON == 0 {
+            // One copy per layout and direction, each with its offsets,
+            // edges and shifts known at compile time.
             let len = h.len();
-            match Fixed::of(h) {
-                Some(Fixed::Plain(f)) => return self.translate_fixed(dir, f, len),
-                Some(Fixed::Timestamp(f)) => return self.translate_fixed(dir, f, len),
-                None => {}
+            use Direction::{Inbound as In, Outbound as Out};
+            match (Fixed::of(h), dir) {
+                (Some(Fixed::Plain(f)), In) => return self.translate_fixed(In, f, len),
+                (Some(Fixed::Plain(f)), Out) => return self.translate_fixed(Out, f, len),
+                (Some(Fixed::Timestamp(f)), In) => return self.translate_fixed(In, f, len),
+                (Some(Fixed::Timestamp(f)), Out) => return self.translate_fixed(Out, f, len),
+                (None, _) => {}
             }
         }
         self.translate_general(dir, h)
