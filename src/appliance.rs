@@ -487,9 +487,6 @@ fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
         .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
 }
 
-/// Port `i`'s `mtu` must be one its device takes (`rte_eth_dev_info`),
-/// checked before the port is configured so the error names the key and
-/// the device's range.
 /// The mbuf pool every port receives into. One mbuf per frame: buffers
 /// as long as the largest port's frames, and no scattered RX
 /// (docs/fragments-and-mtu.md, jumbo frames). With a `net_af_xdp` port,
@@ -527,6 +524,9 @@ fn mbuf_pool(eal: &Eal, cfg: &config::Config, mbufs: u32) -> Result<Mempool> {
     Ok(pool)
 }
 
+/// Port `i`'s `mtu` must be one its device takes (`rte_eth_dev_info`),
+/// checked before the port is configured so the error names the key and
+/// the device's range.
 fn check_mtu(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
     let port = &loaded.config.ports[i];
     let range = Port::mtu_range(eal, id)?;
