@@ -233,6 +233,48 @@ fn ipv6_services_take_dr_only_and_one_family_at_the_key() {
 }
 
 #[test]
+fn unusable_ipv6_vips_and_backends_are_refused_at_their_key() {
+    let text = dr6();
+    let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
+    for (from, to, key, why) in [
+        (
+            "\"2001:db8:10::10\"",
+            "\"ff02::10\"",
+            "service[0].vip",
+            "multicast",
+        ),
+        (
+            "\"2001:db8:10::10\"",
+            "\"::1\"",
+            "service[0].vip",
+            "loopback",
+        ),
+        (
+            "\"2001:db8:10::10\"",
+            "\"2001:db8::1\"",
+            "service[0].vip",
+            "interface address",
+        ),
+        (
+            "\"2001:db8::11\"",
+            "\"2001:db8::1\"",
+            "service[0].backend[0].address",
+            "interface address",
+        ),
+        (
+            "\"2001:db8::11\"",
+            "\"::\"",
+            "service[0].backend[0].address",
+            "unspecified",
+        ),
+    ] {
+        let t = text.replacen(from, to, 1);
+        let m = refused_at(&t, key, line(&t, to));
+        assert!(m.contains(why), "{to}: {m}");
+    }
+}
+
+#[test]
 fn the_control_socket_takes_an_ipv6_service() {
     let json = r#"{"vip":"2001:db8::10","protocol":"tcp","port":80,"mode":"dr",
         "backend":[{"address":"2001:db8::11"}]}"#;

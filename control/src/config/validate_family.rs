@@ -3,13 +3,43 @@
 //! far: mode `dr`, without the options whose packet work is IPv4's yet.
 //! Each problem names its key and says what is not built.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use super::{KeyPath, LbMode, ServiceConfig};
+use super::validate_addr::special_use6;
+use super::{Config, KeyPath, LbMode, ServiceConfig};
 
-/// The family problems of service `s` at `at`, each at its key.
-pub(super) fn family_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)> {
+/// The family problems of service `s` at `at` in `config`, each at its key.
+pub(super) fn family_problems(
+    at: &KeyPath,
+    s: &ServiceConfig,
+    config: &Config,
+) -> Vec<(KeyPath, String)> {
     let mut out = Vec::new();
+    // IPv6 VIPs and backends: usable unicast addresses, not ours.
+    let ours: Vec<Ipv6Addr> = config
+        .interfaces
+        .iter()
+        .flat_map(|i| i.addresses.iter().filter_map(|p| p.v6().map(|p| p.addr)))
+        .collect();
+    let mut unusable = |key: KeyPath, a: IpAddr, role: &str| {
+        let IpAddr::V6(a) = a else { return };
+        if let Some(why) = special_use6(a) {
+            out.push((key, format!("{a} is {why}: not usable as {role}")));
+        } else if ours.contains(&a) {
+            out.push((
+                key,
+                format!("{a} is an interface address of this appliance: not usable as {role}"),
+            ));
+        }
+    };
+    unusable(at.key("vip"), s.vip, "a VIP");
+    for (j, b) in s.backends.iter().enumerate() {
+        unusable(
+            at.key("backend").index(j).key("address"),
+            b.address,
+            "a backend",
+        );
+    }
     for (j, b) in s.backends.iter().enumerate() {
         if b.address.is_ipv6() != s.vip.is_ipv6() {
             out.push((

@@ -417,7 +417,7 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         for (key, problem) in super::validate_limits::limit_problems(&at, s) {
             c.err(key, problem);
         }
-        for (key, problem) in super::validate_family::family_problems(&at, s) {
+        for (key, problem) in super::validate_family::family_problems(&at, s, config) {
             c.err(key, problem);
         }
         if let Some(mss) = s.mss_clamp {
