@@ -32,7 +32,7 @@ pub enum DropReason {
     /// An IPv4 protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol,
     /// IPv6 that is not ours to answer (not Neighbour Discovery or echo
-    /// for an owned address): IPv6 is not forwarded yet.
+    /// for an owned address, not a VIP's flow).
     Ipv6NotForwarded,
     /// IPv6 to one of our addresses with an extension-header chain we
     /// refuse (cut short, too long, hop-by-hop not first, a routing header
