@@ -98,16 +98,7 @@ pub fn run(loaded: &LoadedConfig, options: &RunOptions) -> Result<()> {
 
     let workers = cfg.workers.cores.len();
     let mbufs = cfg.mempool.mbufs.unwrap_or_else(|| cfg.mbufs_needed());
-    // One mbuf per frame: buffers as long as the largest port's frames,
-    // and no scattered RX (docs/fragments-and-mtu.md, jumbo frames).
-    let pool = Mempool::new_pktmbuf(
-        &eal,
-        "ferrolb_mbufs",
-        mbufs,
-        cfg.mempool.cache,
-        cfg.mbuf_frame_room(),
-    )
-    .context("creating the mbuf pool")?;
+    let pool = mbuf_pool(&eal, cfg, mbufs)?;
     // Reassembled datagrams (docs/fragments-and-mtu.md, "Reassembly"):
     // buffers as large as an mbuf gets, two per context of each worker (one
     // being filled, one on its way out).
@@ -494,6 +485,43 @@ fn take_mac(eal: &Eal, loaded: &LoadedConfig, i: usize, id: u16) -> Result<()> {
     }
     Port::set_mac(eal, id, &port.name, mac.0)
         .map_err(|e| crate::preflight::mac_refused(loaded, i, &e.to_string()).into())
+}
+
+/// The mbuf pool every port receives into. One mbuf per frame: buffers
+/// as long as the largest port's frames, and no scattered RX
+/// (docs/fragments-and-mtu.md, jumbo frames). With a `net_af_xdp` port,
+/// one page per mbuf in one page-aligned block, because DPDK 22.11's
+/// af_xdp registers the pool as if its mbufs lay end to end, and the
+/// kernel refuses (and, in copy mode, stops transmitting at) a buffer past
+/// that range (docs/fragments-and-mtu.md, "AF_XDP and the mbuf pool").
+fn mbuf_pool(eal: &Eal, cfg: &config::Config, mbufs: u32) -> Result<Mempool> {
+    const NAME: &str = "ferrolb_mbufs";
+    let Some(xdp) = cfg.ports.iter().position(config::PortConfig::is_af_xdp) else {
+        let room = cfg.mbuf_frame_room();
+        return Mempool::new_pktmbuf(eal, NAME, mbufs, cfg.mempool.cache, room)
+            .context("creating the mbuf pool");
+    };
+    let pool = Mempool::new_umem_pktmbuf(eal, NAME, mbufs, cfg.mempool.cache)
+        .context("creating the mbuf pool for af_xdp (one page per mbuf)")?;
+    // The config limits af_xdp MTUs so a frame fits such an mbuf.
+    let room = pool.frame_room();
+    if room < cfg.mbuf_frame_room() {
+        bail!(
+            "port[{xdp}] ({}): af_xdp mbufs hold {room} bytes after the headroom, \
+             frames need {}",
+            cfg.ports[xdp].name,
+            cfg.mbuf_frame_room()
+        );
+    }
+    let misses = pool.umem_misses();
+    if misses > 0 {
+        bail!(
+            "port[{xdp}] ({}): {misses} of {mbufs} mbufs lie outside the UMEM net_af_xdp \
+             would register for the pool; the kernel would refuse them",
+            cfg.ports[xdp].name
+        );
+    }
+    Ok(pool)
 }
 
 /// Port `i`'s `mtu` must be one its device takes (`rte_eth_dev_info`),

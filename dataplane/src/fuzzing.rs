@@ -27,6 +27,8 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::{arp, udp};
 
+#[path = "fuzzing_nat64.rs"]
+mod nat64;
 #[path = "fuzzing_synproxy.rs"]
 mod synproxy;
 
@@ -42,6 +44,7 @@ const TIMERS: NeighbourTimers = NeighbourTimers {
 pub fn run_packet_path(data: &[u8]) {
     run_pipeline(data);
     synproxy::run_splice(data);
+    let _ = nat64::run_nat64(data);
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
@@ -95,6 +98,7 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
     let dst = addr_at(l3 + field::DST_ADDR.start);
     let target = addr_at(l3 + IPV6_HEADER_LEN + ND_TARGET.start);
     own_nd(addr_at(l3 + field::SRC_ADDR.start), dst);
+    own_icmpv6_errors(data, l3, dst);
     for owned in [Addr6Set::new([dst, target]), Addr6Set::default()] {
         let mut frame = data.to_vec();
         let len = match nd::inspect(data, l3, &owned) {
@@ -119,6 +123,20 @@ fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
         };
         frame.truncate(len);
         assert_icmpv6_answer(&frame, l3);
+    }
+}
+
+/// Our ICMPv6 errors about the packet: each either refused with nothing
+/// written or a whole ICMPv6 message whose checksum verifies.
+fn own_icmpv6_errors(data: &[u8], l3: usize, ours: Ipv6Addr) {
+    use crate::net::icmp6::build_icmpv6_error;
+    for what in [(2, 0, 1280), (3, 0, 0), (1, 4, 0), (4, 2, 40)] {
+        let mut buf = TestBuf::new(data);
+        if build_icmpv6_error(&mut buf, l3, what, ours) {
+            assert_icmpv6_answer(buf.data(), l3);
+        } else {
+            assert_eq!(buf.data(), data, "a refused error writes nothing");
+        }
     }
 }
 

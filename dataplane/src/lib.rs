@@ -22,6 +22,7 @@ pub mod io;
 pub mod l2fwd;
 pub mod laddr;
 pub mod live;
+pub mod nat64;
 pub mod net;
 pub mod packet;
 pub mod packet6;

@@ -171,7 +171,10 @@ pub const XDP_HEADROOM: u16 = 256;
 /// is 64 (mempool header) + 128 (`rte_mbuf`) + 128 (mbuf headroom) + 256
 /// (XDP headroom) + the frame (MTU + 26), in cache lines, made an odd
 /// number of them by the mempool (it spreads objects over memory
-/// channels): 63 lines, 4032 bytes, hold an MTU of 3430.
+/// channels): 63 lines, 4032 bytes, hold an MTU of 3430. (That was the
+/// layout of `rte_pktmbuf_pool_create`; with an af_xdp port ferrolb now
+/// makes every object exactly a page, docs/fragments-and-mtu.md "AF_XDP
+/// and the mbuf pool", which would hold 3494; not raised, not tested.)
 pub const AF_XDP_MAX_MTU: u16 = 3430;
 
 fn default_mtu() -> u16 {

@@ -6,7 +6,8 @@ use super::{DpdkError, Eal, Mbuf};
 /// `SOCKET_ID_ANY` from rte_memory.h (a macro bindgen does not carry).
 const SOCKET_ID_ANY: i32 = -1;
 
-/// A pool of packet buffers (`rte_pktmbuf_pool_create`), freed on drop.
+/// A pool of packet buffers (`rte_pktmbuf_pool_create`, or laid out for
+/// af_xdp: module `umem_pool`), freed on drop.
 ///
 /// Ports borrow it for as long as their RX queues refill from it.
 #[derive(Debug)]
@@ -74,12 +75,22 @@ impl Mempool {
                 "rte_pktmbuf_pool_create({name}, {size} mbufs; with --no-huge raise EAL -m)"
             ))
         })?;
-        Ok(Mempool {
+        Ok(Mempool::from_raw(raw, name, size, data_room))
+    }
+
+    /// Takes ownership of a created pool (freed on drop).
+    pub(super) fn from_raw(
+        raw: NonNull<dpdk_sys::rte_mempool>,
+        name: &str,
+        size: u32,
+        data_room: u16,
+    ) -> Mempool {
+        Mempool {
             raw,
             name: name.to_owned(),
             size,
             data_room,
-        })
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -90,6 +101,12 @@ impl Mempool {
     /// (`rte_pktmbuf_data_room_size`).
     pub fn data_room(&self) -> u16 {
         self.data_room
+    }
+
+    /// The room after the default headroom: the longest frame an mbuf
+    /// receives whole.
+    pub fn frame_room(&self) -> u16 {
+        self.data_room - dpdk_sys::RTE_PKTMBUF_HEADROOM as u16
     }
 
     /// Number of mbufs the pool was created with.

@@ -8,7 +8,8 @@
 //! any point of start-up unwinds what was already set up:
 //!
 //! - [`Eal`]: the environment abstraction layer, initialised once per process;
-//! - [`Mempool`]: a pool of packet buffers;
+//! - [`Mempool`]: a pool of packet buffers (for `net_af_xdp` ports laid out
+//!   so the driver's UMEM covers every buffer, module `umem_pool`);
 //! - [`Mbuf`]: one packet buffer, freed on drop, implementing
 //!   [`PacketBuf`](crate::buf::PacketBuf);
 //! - [`Port`]: an ethdev port with its queues (a bond's members are read
@@ -42,6 +43,8 @@ mod mbuf;
 mod mempool;
 #[cfg(feature = "dpdk")]
 mod port;
+#[cfg(feature = "dpdk")]
+mod umem_pool;
 
 pub use hints::{advise_huge_pages, prefetch_read};
 

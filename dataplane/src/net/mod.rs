@@ -7,6 +7,7 @@ pub mod addrs;
 pub mod arp;
 pub mod hop_cache;
 pub mod icmp;
+pub mod icmp6;
 pub mod mld;
 pub mod nd;
 pub mod neighbour;

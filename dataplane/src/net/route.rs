@@ -8,22 +8,74 @@
 //! nanoseconds for the tables this appliance is configured with, and needs
 //! no large arrays. A full Internet table would want DIR-24-8 (DPDK's
 //! rte_lpm) instead; the API would not change.
+//!
+//! One table per family: `RouteTable` (IPv4, the default) and
+//! `RouteTable<Ipv6Addr>`, the same code over [`RouteAddr`] (an IPv6
+//! appliance's tables are as small: a few connected /64s and a default).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// An address family a route table holds: its address as an unsigned
+/// integer of its width, so prefixes compare and mask as numbers.
+pub trait RouteAddr: Copy + Eq + std::fmt::Debug {
+    /// The address as a number, most significant bit first.
+    type Bits: Copy + Ord + std::fmt::Debug;
+    /// Bits in an address: the longest prefix length.
+    const WIDTH: u8;
+    fn to_bits(self) -> Self::Bits;
+    fn from_bits(bits: Self::Bits) -> Self;
+    /// `bits` with every bit past the first `len` cleared.
+    fn masked(bits: Self::Bits, len: u8) -> Self::Bits;
+}
+
+impl RouteAddr for Ipv4Addr {
+    type Bits = u32;
+    const WIDTH: u8 = 32;
+    #[inline]
+    fn to_bits(self) -> u32 {
+        u32::from(self)
+    }
+    #[inline]
+    fn from_bits(bits: u32) -> Self {
+        Ipv4Addr::from(bits)
+    }
+    #[inline]
+    fn masked(bits: u32, len: u8) -> u32 {
+        bits & mask(len)
+    }
+}
+
+impl RouteAddr for Ipv6Addr {
+    type Bits = u128;
+    const WIDTH: u8 = 128;
+    #[inline]
+    fn to_bits(self) -> u128 {
+        u128::from(self)
+    }
+    #[inline]
+    fn from_bits(bits: u128) -> Self {
+        Ipv6Addr::from(bits)
+    }
+    #[inline]
+    fn masked(bits: u128, len: u8) -> u128 {
+        bits & mask6(len)
+    }
+}
 
 /// Where a route sends a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct NextHop {
+pub struct NextHop<A = Ipv4Addr> {
     /// The egress port.
     pub port: u16,
     /// The gateway, or `None` for a connected route (the destination is on
     /// the link).
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<A>,
 }
 
-impl NextHop {
-    /// The address to resolve with ARP for a packet to `dst`.
-    pub fn neighbour(&self, dst: Ipv4Addr) -> Ipv4Addr {
+impl<A: Copy> NextHop<A> {
+    /// The address to resolve (ARP, Neighbour Discovery) for a packet to
+    /// `dst`.
+    pub fn neighbour(&self, dst: A) -> A {
         self.gateway.unwrap_or(dst)
     }
 }
@@ -31,7 +83,7 @@ impl NextHop {
 /// A route that cannot be added.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RouteError {
-    /// Prefix length above 32.
+    /// Prefix length above the family's width (32, 128).
     BadPrefixLength(u8),
     /// Host bits are set below the prefix length (e.g. 10.0.0.1/24).
     HostBitsSet,
@@ -40,7 +92,7 @@ pub enum RouteError {
 impl std::fmt::Display for RouteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RouteError::BadPrefixLength(l) => write!(f, "prefix length {l} is above 32"),
+            RouteError::BadPrefixLength(l) => write!(f, "prefix length {l} is too long"),
             RouteError::HostBitsSet => write!(f, "address has bits set past the prefix length"),
         }
     }
@@ -56,36 +108,45 @@ pub fn mask(len: u8) -> u32 {
         .unwrap_or(0)
 }
 
+/// The IPv6 netmask of a prefix length (lengths above 128 mean /128).
+#[inline]
+pub fn mask6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128u32.saturating_sub(u32::from(len)))
+        .unwrap_or(0)
+}
+
 /// Routes grouped by prefix length, each group sorted by prefix.
 #[derive(Clone, Debug)]
-pub struct RouteTable {
-    /// Index = prefix length; entries sorted by network address.
-    by_len: [Vec<(u32, NextHop)>; 33],
+pub struct RouteTable<A: RouteAddr = Ipv4Addr> {
+    /// Index = prefix length (0 to the family's width); entries sorted by
+    /// network address.
+    by_len: Vec<Vec<(A::Bits, NextHop<A>)>>,
     /// The prefix lengths present, longest first.
     lengths: Vec<u8>,
 }
 
-impl Default for RouteTable {
+impl<A: RouteAddr> Default for RouteTable<A> {
     fn default() -> Self {
         RouteTable {
-            by_len: std::array::from_fn(|_| Vec::new()),
+            by_len: (0..=A::WIDTH).map(|_| Vec::new()).collect(),
             lengths: Vec::new(),
         }
     }
 }
 
-impl RouteTable {
+impl<A: RouteAddr> RouteTable<A> {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds the connected route of an interface address `addr/len` on `port`
     /// (host bits of `addr` are masked off).
-    pub fn add_connected(&mut self, addr: Ipv4Addr, len: u8, port: u16) -> Result<(), RouteError> {
-        if len > 32 {
+    pub fn add_connected(&mut self, addr: A, len: u8, port: u16) -> Result<(), RouteError> {
+        if len > A::WIDTH {
             return Err(RouteError::BadPrefixLength(len));
         }
-        let prefix = Ipv4Addr::from(u32::from(addr) & mask(len));
+        let prefix = A::from_bits(A::masked(addr.to_bits(), len));
         self.insert(
             prefix,
             len,
@@ -99,9 +160,9 @@ impl RouteTable {
     /// Adds a static route `prefix/len` via `gateway` on `port`.
     pub fn add_static(
         &mut self,
-        prefix: Ipv4Addr,
+        prefix: A,
         len: u8,
-        gateway: Ipv4Addr,
+        gateway: A,
         port: u16,
     ) -> Result<(), RouteError> {
         self.insert(
@@ -115,12 +176,12 @@ impl RouteTable {
     }
 
     /// Adds or replaces the route for `prefix/len`.
-    pub fn insert(&mut self, prefix: Ipv4Addr, len: u8, hop: NextHop) -> Result<(), RouteError> {
+    pub fn insert(&mut self, prefix: A, len: u8, hop: NextHop<A>) -> Result<(), RouteError> {
         let Some(group) = self.by_len.get_mut(usize::from(len)) else {
             return Err(RouteError::BadPrefixLength(len));
         };
-        let p = u32::from(prefix);
-        if p & !mask(len) != 0 {
+        let p = prefix.to_bits();
+        if A::masked(p, len) != p {
             return Err(RouteError::HostBitsSet);
         }
         match group.binary_search_by_key(&p, |e| e.0) {
@@ -136,11 +197,11 @@ impl RouteTable {
 
     /// The route of the longest prefix containing `dst`.
     #[inline]
-    pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
-        let d = u32::from(dst);
+    pub fn lookup(&self, dst: A) -> Option<NextHop<A>> {
+        let d = dst.to_bits();
         for &len in &self.lengths {
             let group = self.by_len.get(usize::from(len))?;
-            if let Ok(i) = group.binary_search_by_key(&(d & mask(len)), |e| e.0) {
+            if let Ok(i) = group.binary_search_by_key(&A::masked(d, len), |e| e.0) {
                 return group.get(i).map(|e| e.1);
             }
         }
@@ -154,13 +215,13 @@ impl RouteTable {
     }
 
     /// Every route as (prefix, length, next hop), longest prefixes first.
-    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, u8, NextHop)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (A, u8, NextHop<A>)> + '_ {
         self.lengths.iter().flat_map(move |&len| {
             self.by_len
                 .get(usize::from(len))
                 .into_iter()
                 .flatten()
-                .map(move |&(p, h)| (Ipv4Addr::from(p), len, h))
+                .map(move |&(p, h)| (A::from_bits(p), len, h))
         })
     }
 }
@@ -224,7 +285,64 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_ipv6_table_routes_by_the_longest_of_128_bit_prefixes() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().expect("address");
+        let mut t = RouteTable::<Ipv6Addr>::new();
+        t.add_connected(v6("2001:db8:1::5"), 64, 0).expect("ok");
+        t.add_static(v6("::"), 0, v6("fe80::1"), 1).expect("ok");
+        t.add_static(v6("2001:db8:ffff::"), 48, v6("2001:db8:1::2"), 0)
+            .expect("ok");
+        t.add_connected(v6("2001:db8:1::7"), 128, 2).expect("ok");
+        let on_link = t.lookup(v6("2001:db8:1::77")).expect("connected");
+        assert_eq!((on_link.port, on_link.gateway), (0, None));
+        assert_eq!(
+            on_link.neighbour(v6("2001:db8:1::77")),
+            v6("2001:db8:1::77")
+        );
+        assert_eq!(t.lookup(v6("2001:db8:1::7")).map(|h| h.port), Some(2));
+        assert_eq!(
+            t.lookup(v6("2001:db8:ffff:1::9")).and_then(|h| h.gateway),
+            Some(v6("2001:db8:1::2"))
+        );
+        assert_eq!(
+            t.lookup(v6("2a00::1")).and_then(|h| h.gateway),
+            Some(v6("fe80::1"))
+        );
+        assert_eq!(t.longest_prefix(), 128);
+        assert_eq!(
+            t.add_static(v6("2001:db8::1"), 64, v6("fe80::1"), 0),
+            Err(RouteError::HostBitsSet)
+        );
+        assert_eq!(
+            t.add_connected(v6("2001:db8::1"), 129, 0),
+            Err(RouteError::BadPrefixLength(129))
+        );
+    }
+
     proptest! {
+        /// The IPv6 table agrees with a brute-force scan; prefixes are
+        /// drawn near each other (one /32) so lengths past 64 decide.
+        #[test]
+        fn ipv6_lookup_matches_a_linear_scan(
+            routes in proptest::collection::vec((any::<u128>(), 0u8..=128, any::<u16>()), 0..40),
+            probes in proptest::collection::vec(any::<u128>(), 1..50),
+        ) {
+            let near = |a: u128| (0x2001_0db8u128 << 96) | (a >> 32);
+            let mut t = RouteTable::<Ipv6Addr>::new();
+            let mut reference: Vec<(u128, u8, u16)> = Vec::new();
+            for (addr, len, port) in routes {
+                let p = near(addr) & mask6(len);
+                t.insert(Ipv6Addr::from(p), len, NextHop { port, gateway: None }).expect("valid");
+                reference.retain(|r| !(r.0 == p && r.1 == len));
+                reference.push((p, len, port));
+            }
+            for d in probes.iter().map(|&d| near(d)).chain(reference.iter().map(|r| r.0)) {
+                let expected = reference.iter().filter(|r| d & mask6(r.1) == r.0).max_by_key(|r| r.1).map(|r| r.2);
+                prop_assert_eq!(t.lookup(Ipv6Addr::from(d)).map(|h| h.port), expected);
+            }
+        }
+
         /// The table agrees with a brute-force scan of every route.
         #[test]
         fn lookup_matches_a_linear_scan(

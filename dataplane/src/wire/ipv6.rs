@@ -136,6 +136,19 @@ pub fn write_header(b: &mut [u8], h: &Ipv6Header) -> bool {
     true
 }
 
+/// Sets the traffic class of the fixed header at the start of `b` (the
+/// version and flow label kept).
+pub fn set_traffic_class(b: &mut [u8], traffic_class: u8) {
+    let word = get_be32(b, field::VER_TC_FLOW.start);
+    let word = (word & !(0xff << 20)) | u32::from(traffic_class) << 20;
+    put_be32(b, field::VER_TC_FLOW.start, word);
+}
+
+/// The traffic class of the fixed header at the start of `b`.
+pub fn traffic_class(b: &[u8]) -> u8 {
+    (get_be32(b, field::VER_TC_FLOW.start) >> 20) as u8
+}
+
 fn addr_at(b: &[u8], off: usize) -> Ipv6Addr {
     let mut a = [0u8; 16];
     if let Some(src) = b.get(off..off + 16) {

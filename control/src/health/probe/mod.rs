@@ -36,17 +36,22 @@ pub use tls::TlsClients;
 /// (a dynamic script), else None.
 pub type Passed = Option<u32>;
 
-/// Shared by every probe: the ICMP socket and TLS configurations.
+/// Shared by every probe: the ICMP and ICMPv6 sockets (each opened by the
+/// first check that needs it) and TLS configurations.
 #[derive(Default)]
 pub struct Probers {
     pinger: tokio::sync::OnceCell<Result<Arc<Pinger>, String>>,
+    pinger6: tokio::sync::OnceCell<Result<Arc<Pinger>, String>>,
     pub tls: TlsClients,
 }
 
 impl Probers {
-    async fn pinger(&self) -> Result<Arc<Pinger>, String> {
-        self.pinger
-            .get_or_init(|| async { Pinger::open() })
+    async fn pinger(&self, family: icmp::Family) -> Result<Arc<Pinger>, String> {
+        let cell = match family {
+            icmp::Family::V4 => &self.pinger,
+            icmp::Family::V6 => &self.pinger6,
+        };
+        cell.get_or_init(|| async { Pinger::open(family) })
             .await
             .clone()
     }
@@ -115,11 +120,8 @@ pub async fn probe(spec: &CheckSpec, probers: &Probers) -> Result<Passed, String
         (Params::Smtp { helo }, _) => smtp::probe(target, helo, deadline).await,
         (Params::Script(script), _) => script::probe(script, deadline).await,
         (Params::None, CheckKind::Icmp) => {
-            let std::net::IpAddr::V4(ip) = target.ip() else {
-                return Err("ICMP checks of IPv6 backends are not built yet (issue 20)".into());
-            };
-            let pinger = probers.pinger().await?;
-            pinger.ping(ip, deadline).await
+            let pinger = probers.pinger(icmp::Family::of(target.ip())).await?;
+            pinger.ping(target.ip(), deadline).await
         }
         (Params::None, _) => connect(target, deadline).await.map(|_| None),
     }

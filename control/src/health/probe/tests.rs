@@ -757,6 +757,103 @@ fn icmp_echo_to_loopback_passes() {
     );
 }
 
+#[test]
+fn icmpv6_echo_to_loopback_passes_and_an_unreachable_address_fails() {
+    let mut check = spec(
+        CheckKind::Icmp,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        Params::None,
+    );
+    check.target = "[::1]:0".parse().unwrap();
+    let (result, _) = run(&check);
+    assert_eq!(
+        result,
+        Ok(None),
+        "ICMPv6 checks need root (a raw socket); run the tests as root"
+    );
+    // A documentation address nobody answers for: no route (an error at
+    // the send) or no reply before the deadline, never a pass.
+    check.target = "[2001:db8:ffff::1]:0".parse().unwrap();
+    let err = fails(&check);
+    assert!(
+        err.contains("sending the echo request") || err.contains("no echo reply"),
+        "{err}"
+    );
+}
+
+// --- IPv6 backends ---
+
+/// A closed TCP port on [::1] (bound, then released).
+fn closed_port6() -> std::net::SocketAddr {
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn tcp_http_and_udp_checks_reach_an_ipv6_backend() {
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let last = Arc::clone(&seen);
+    thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            *last.lock().unwrap() = read_head(&mut s);
+            let _ = s.write_all(BODY);
+        }
+    });
+    let mut check = spec(
+        CheckKind::Tcp,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1),
+        Params::None,
+    );
+    check.target = addr;
+    ok(&check);
+    check.target = closed_port6();
+    assert_eq!(fails(&check), "connection refused");
+
+    // The Host header the config gives an IPv6 backend: "[addr]:port".
+    let service = ServiceConfig::new(
+        "2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap(),
+        crate::config::Protocol::Tcp,
+        80,
+        crate::config::LbMode::Dr,
+    );
+    let backend =
+        crate::config::BackendConfig::new(std::net::Ipv6Addr::LOCALHOST, Some(addr.port()), 1);
+    let http_check = CheckSpec::new(&service, &backend, &HealthCheckConfig::new(CheckKind::Http));
+    assert_eq!(http_check.target, addr);
+    let Params::Http(h) = &http_check.params else {
+        panic!("{http_check:?}")
+    };
+    assert_eq!(h.urls[0].host, format!("[::1]:{}", addr.port()));
+    let mut check = http_check.clone();
+    check.timeout = TIMEOUT;
+    ok(&check);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&format!("Host: [::1]:{}\r\n", addr.port())),
+        "{}",
+        seen.lock().unwrap()
+    );
+
+    let socket = UdpSocket::bind("[::1]:0").unwrap();
+    let udp_addr = socket.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], from);
+        }
+    });
+    let mut check = spec(
+        CheckKind::Udp,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1),
+        udp("70696e67", true, Some("70696e67")),
+    );
+    check.target = udp_addr;
+    ok(&check);
+}
+
 // --- the spec from the config ---
 
 #[test]

@@ -1,0 +1,217 @@
+//! TCP and UDP packets translated between IPv6 and IPv4 (RFC 7915 sections
+//! 4.1 and 5.1), in place.
+
+use std::net::{SocketAddrV4, SocketAddrV6};
+
+use super::resize::replace_l3_header;
+use super::Untranslatable;
+use crate::buf::PacketBuf;
+use crate::checksum::{add_bytes, fold, ipv6_pseudo_header_sum, Delta};
+use crate::packet::{Ipv4Meta, L4Kind};
+use crate::packet6::Ipv6Meta;
+use crate::tuple::IpProto;
+use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, DONT_FRAGMENT, IPV4_MIN_HEADER_LEN};
+use crate::wire::ipv6::{self, Ipv6Header, IPV6_HEADER_LEN};
+use crate::wire::{get_be16, get_u8, put_be16, tcp, udp, EtherType};
+
+/// RFC 7915 5.1: a translated IPv4 packet of at most this many bytes goes
+/// without DF (an IPv4 link narrower than 1280 may fragment it, as IPv6's
+/// minimum MTU promised the sender); a longer one with DF, so that the
+/// sender hears "packet too big" instead.
+pub(super) const DF_ABOVE: usize = 1260;
+
+/// The IPv4 side of a translated packet: its addresses and ports, and the
+/// identification to give it (RFC 7915 5.1 takes it from the translator's
+/// generator: it matters for a packet sent without DF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct To4 {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub ident: u16,
+}
+
+/// The IPv6 side of a translated packet: its addresses and ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct To6 {
+    pub src: SocketAddrV6,
+    pub dst: SocketAddrV6,
+}
+
+/// Where the TCP or UDP checksum lies from the L4 header's start.
+pub(super) fn l4_checksum_at(proto: IpProto) -> Result<usize, Untranslatable> {
+    match proto {
+        IpProto::TCP => Ok(tcp::field::CHECKSUM.start),
+        IpProto::UDP => Ok(udp::field::CHECKSUM.start),
+        _ => Err(Untranslatable::Protocol),
+    }
+}
+
+/// Records `old`'s 16-bit words leaving a checksum and `new`'s entering it
+/// (a pseudo-header's addresses: IPv6's 16 bytes each for IPv4's 4). In
+/// one's-complement arithmetic adding `~w` takes `w` away, and `!0` is 0.
+pub(super) fn swap_words(delta: &mut Delta, old: &[u8], new: &[u8]) {
+    for w in old.chunks_exact(2) {
+        delta.word(u16::from_be_bytes([w[0], w[1]]), 0);
+    }
+    for w in new.chunks_exact(2) {
+        delta.word(0, u16::from_be_bytes([w[0], w[1]]));
+    }
+}
+
+/// The DF and fragment word of a translated IPv4 packet `total` bytes long.
+pub(super) fn flags_for(total: usize) -> u16 {
+    if total > DF_ABOVE {
+        DONT_FRAGMENT
+    } else {
+        0
+    }
+}
+
+/// Translates the IPv6 TCP or UDP packet `meta` describes (as
+/// `packet6::classify_ipv6` read it) into IPv4 with `to`'s addresses and
+/// ports. Extension headers are dropped (RFC 7915 5.1: hop-by-hop,
+/// destination options and a routing header with no segments left are
+/// ignored; the walk refuses one with segments left). The TTL is the hop
+/// limit less one; the TOS the traffic class; the flow label is lost.
+/// Nothing is written when `Err`.
+pub fn to_ipv4<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    meta: &Ipv6Meta,
+    to: &To4,
+) -> Result<(), Untranslatable> {
+    let (l3, l4) = (meta.l3_offset, meta.l4_offset);
+    let ip_end = l3 + usize::from(meta.len);
+    if meta.hop_limit <= 1 {
+        return Err(Untranslatable::HopLimit);
+    }
+    let check_at = l4 + l4_checksum_at(meta.tuple.proto)?;
+    let l4_len = ip_end.checked_sub(l4).ok_or(Untranslatable::Truncated)?;
+    let total = IPV4_MIN_HEADER_LEN + l4_len;
+    let total_len = u16::try_from(total).map_err(|_| Untranslatable::TooLong)?;
+    if buf.len() < ip_end || check_at + 2 > ip_end {
+        return Err(Untranslatable::Truncated);
+    }
+
+    // The L4 header first, while it is where the walk found it.
+    let frame = buf.data_mut();
+    let traffic_class = ipv6::traffic_class(frame.get(l3..).unwrap_or(&[]));
+    let t = &meta.tuple;
+    let mut delta = Delta::default();
+    swap_words(&mut delta, &t.src.octets(), &to.src.ip().octets());
+    swap_words(&mut delta, &t.dst.octets(), &to.dst.ip().octets());
+    delta.word(t.src_port, to.src.port());
+    delta.word(t.dst_port, to.dst.port());
+    put_be16(frame, l4, to.src.port());
+    put_be16(frame, l4 + 2, to.dst.port());
+    let check = get_be16(frame, check_at);
+    let check = match t.proto {
+        IpProto::UDP => delta.apply_udp(check),
+        _ => delta.apply(check),
+    };
+    put_be16(frame, check_at, check);
+
+    replace_l3_header(
+        buf,
+        l3,
+        ip_end,
+        (l4 - l3, IPV4_MIN_HEADER_LEN),
+        EtherType::IPV4,
+    )?;
+    let header = Ipv4Header {
+        tos: traffic_class,
+        total_len,
+        ident: to.ident,
+        flags_fragment: flags_for(total),
+        ttl: meta.hop_limit - 1,
+        proto: t.proto,
+        src: *to.src.ip(),
+        dst: *to.dst.ip(),
+    };
+    let out = buf.data_mut().get_mut(l3..).unwrap_or(&mut []);
+    write_ipv4_header(out, &header).ok_or(Untranslatable::Truncated)
+}
+
+/// Translates the IPv4 TCP or UDP packet `meta` describes into IPv6 with
+/// `to`'s addresses and ports. IPv4 options are dropped; the hop limit is
+/// the TTL less one, the traffic class the TOS, the flow label 0. A UDP
+/// datagram without a checksum (0, allowed in IPv4) gets one computed over
+/// the whole datagram, as IPv6 requires (RFC 7915 4.5). Fragments are
+/// refused. Nothing is written when `Err`.
+pub fn to_ipv6<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    meta: &Ipv4Meta,
+    to: &To6,
+) -> Result<(), Untranslatable> {
+    let (l3, l4, ip_end) = (meta.l3_offset, meta.l4_offset, meta.ip_end());
+    if meta.fragment.is_some() || matches!(meta.kind, L4Kind::Fragment { .. }) {
+        return Err(Untranslatable::Fragment);
+    }
+    if !matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp) {
+        return Err(Untranslatable::Protocol);
+    }
+    if meta.ttl <= 1 {
+        return Err(Untranslatable::HopLimit);
+    }
+    let proto = meta.tuple.proto;
+    let check_at = l4 + l4_checksum_at(proto)?;
+    let l4_len = ip_end.checked_sub(l4).ok_or(Untranslatable::Truncated)?;
+    if buf.len() < ip_end || check_at + 2 > ip_end {
+        return Err(Untranslatable::Truncated);
+    }
+    let old_check = get_be16(buf.data(), check_at);
+    let sum_whole = proto == IpProto::UDP && old_check == 0;
+    if sum_whole && !buf.is_contiguous() {
+        return Err(Untranslatable::NoBufferRoom);
+    }
+    if buf.headroom() + (l4 - l3) < IPV6_HEADER_LEN {
+        return Err(Untranslatable::NoBufferRoom);
+    }
+
+    let frame = buf.data_mut();
+    let tos = get_u8(frame, l3 + ipv4::field::DSCP_ECN);
+    let t = &meta.tuple;
+    let (src, dst) = (*to.src.ip(), *to.dst.ip());
+    let mut delta = Delta::default();
+    swap_words(&mut delta, &t.src.octets(), &src.octets());
+    swap_words(&mut delta, &t.dst.octets(), &dst.octets());
+    delta.word(t.src_port, to.src.port());
+    delta.word(t.dst_port, to.dst.port());
+    put_be16(frame, l4, to.src.port());
+    put_be16(frame, l4 + 2, to.dst.port());
+    if !sum_whole {
+        let check = match proto {
+            IpProto::UDP => delta.apply_udp(old_check),
+            _ => delta.apply(old_check),
+        };
+        put_be16(frame, check_at, check);
+    }
+
+    replace_l3_header(buf, l3, ip_end, (l4 - l3, IPV6_HEADER_LEN), EtherType::IPV6)?;
+    let frame = buf.data_mut();
+    let header = Ipv6Header {
+        src,
+        dst,
+        next_header: proto.0,
+        hop_limit: meta.ttl - 1,
+        payload_len: l4_len as u16, // an IPv4 packet's L4 is under 64 KiB
+    };
+    let out = frame.get_mut(l3..).unwrap_or(&mut []);
+    if !ipv6::write_header(out, &header) {
+        return Err(Untranslatable::Truncated);
+    }
+    ipv6::set_traffic_class(out, tos);
+    if sum_whole {
+        let l4 = l3 + IPV6_HEADER_LEN;
+        let segment = frame.get(l4..l4 + l4_len).unwrap_or(&[]);
+        let sum = add_bytes(
+            ipv6_pseudo_header_sum(src, dst, proto.0, l4_len as u32),
+            segment,
+        );
+        let check = match !fold(sum) {
+            0 => 0xffff,
+            c => c,
+        };
+        put_be16(frame, l4 + udp::field::CHECKSUM.start, check);
+    }
+    Ok(())
+}
