@@ -375,3 +375,42 @@ fn dr6_sessions_are_listed_flushed_and_expired() {
     assert_eq!(p.session_counts().services, vec![0, 0]);
     assert!(p.session_counts().backends.iter().all(|b| b.total() == 0));
 }
+
+#[test]
+fn dr6_a_persistent_networks_flows_are_handed_to_one_worker() {
+    let mut s = service6(IpProto::TCP);
+    s.persistence = Some(Persistence {
+        timeout_ms: 300_000,
+        prefix_len: 64,
+    });
+    let tables = std::sync::Arc::new(LbTables::build(&config_dr6(vec![s])).expect("builds"));
+    let mut sim = super::workers_tests::Sim::new(&tables, 2);
+    for p in &mut sim.pipes {
+        learn_backends(p);
+    }
+    // Hosts of one /64, arriving on both queues in turn.
+    let hosts = [
+        "2001:db8:2::7",
+        "2001:db8:2::8",
+        "2001:db8:2::9",
+        "2001:db8:2::a",
+    ];
+    for (i, h) in hosts.iter().enumerate() {
+        sim.deliver(i, &tcp6(h, VIP6, (43000 + i as u16, 80), SYN, b""));
+    }
+    let out = sim.settle();
+    let sent: Vec<[u8; 6]> = out
+        .iter()
+        .flatten()
+        .map(|f| f[0..6].try_into().unwrap())
+        .collect();
+    assert_eq!(sent, vec![RS1; 4], "one network, one backend");
+    // Every session and the template on the worker that owns the network.
+    let held: Vec<usize> = sim
+        .pipes
+        .iter()
+        .map(|p| p.path.flow.sessions6().len())
+        .collect();
+    assert!(held == vec![5, 0] || held == vec![0, 5], "{held:?}");
+    assert_eq!(sim.events().redirects_sent, 2);
+}
