@@ -37,7 +37,7 @@ use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::early::{EarlyHold, EarlyRef};
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
-use crate::synproxy::seq::SeqAdjust;
+use crate::synproxy::seq::{word, write_fixed_checksum, Fixed, SeqAdjust};
 use crate::synproxy::window::{self, Edges, Seen};
 use crate::tables::{LbTables, Mode};
 use crate::tuple::FiveTuple;
@@ -104,6 +104,8 @@ pub(crate) mod track {
     pub const ON: u8 = 1;
     pub const CLIENT: u8 = 2;
     pub const BACKEND: u8 = 4;
+    /// On, both sides' edges known: the usual case.
+    pub const ALL: u8 = ON | CLIENT | BACKEND;
 }
 
 const CLIENT: usize = 0;
@@ -115,6 +117,27 @@ impl Splice {
     /// backend's window rescaled) in place.
     #[inline]
     pub(super) fn translate(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
+        // The fixed path checks with both sides' edges known (the usual
+        // case), or not at all; a synced session still learning its edges
+        // takes the general one.
+        if self.track == track::ALL || self.track & track::ON == 0 {
+            // One copy per layout and direction, each with its offsets,
+            // edges and shifts known at compile time.
+            let len = h.len();
+            use Direction::{Inbound as In, Outbound as Out};
+            match (Fixed::of(h), dir) {
+                (Some(Fixed::Plain(f)), In) => return self.translate_fixed(In, f, len),
+                (Some(Fixed::Plain(f)), Out) => return self.translate_fixed(Out, f, len),
+                (Some(Fixed::Timestamp(f)), In) => return self.translate_fixed(In, f, len),
+                (Some(Fixed::Timestamp(f)), Out) => return self.translate_fixed(Out, f, len),
+                (None, _) => {}
+            }
+        }
+        self.translate_general(dir, h)
+    }
+
+    /// [`Splice::translate`] of any segment, its checksum written.
+    fn translate_general(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
         if !self.in_window(dir, h) {
             return Err(DropReason::SynProxyOutOfWindow);
         }
@@ -127,6 +150,52 @@ impl Splice {
         .map_err(|_| DropReason::SynProxyBadOptions)
     }
 
+    /// [`Splice::translate`] of a header of a fixed layout (`len`: the
+    /// segment's length, header included), `track` all or nothing: the
+    /// same verdict, edges and bytes as the general path (a proptest in
+    /// `synproxy_fixed_tests.rs` compares them), the fields read once and
+    /// the shift and the window rescale in one checksum update.
+    #[inline(always)]
+    fn translate_fixed<const N: usize>(
+        &mut self,
+        dir: Direction,
+        h: &mut [u8; N],
+        len: usize,
+    ) -> Result<(), DropReason> {
+        if self.track != 0 {
+            let flags = h[tcp::field::FLAGS];
+            let ends =
+                u32::from(flags & TcpFlags::SYN != 0) + u32::from(flags & TcpFlags::FIN != 0);
+            let w = tcp::field::WINDOW.start;
+            let seen = Seen {
+                seq: word(h, tcp::field::SEQ_NUM.start),
+                // `Fixed` took the header from a segment at least `N` long.
+                len: (len as u32).wrapping_sub(N as u32).wrapping_add(ends),
+                ack: (flags & TcpFlags::ACK != 0).then(|| word(h, tcp::field::ACK_NUM.start)),
+                window: u16::from_be_bytes([h[w], h[w + 1]]),
+            };
+            if !self.accept(dir, seen, (true, true)) {
+                return Err(DropReason::SynProxyOutOfWindow);
+            }
+        }
+        let d = match dir {
+            Direction::Inbound => self.adjust.to_backend_fixed(h),
+            Direction::Outbound => {
+                let mut d = self.adjust.to_client_fixed(h);
+                let w = tcp::field::WINDOW.start;
+                let old = u16::from_be_bytes([h[w], h[w + 1]]);
+                let new = rescaled(old, self.backend_wscale);
+                if new != old {
+                    h[w..w + 2].copy_from_slice(&new.to_be_bytes());
+                    d.word(old, new);
+                }
+                d
+            }
+        };
+        write_fixed_checksum(h, d);
+        Ok(())
+    }
+
     /// The window check of a segment going `dir`, before its translation
     /// (true when the check is off); an accepted segment moves the edges.
     #[inline(always)]
@@ -137,18 +206,31 @@ impl Splice {
         let Some(seen) = seen(h) else {
             return false;
         };
-        let (from, bit, r_bit, s_wscale, r_wscale) = match dir {
+        let known = match dir {
+            Direction::Inbound => (track::CLIENT, track::BACKEND),
+            Direction::Outbound => (track::BACKEND, track::CLIENT),
+        };
+        self.accept(
+            dir,
+            seen,
+            (self.track & known.0 != 0, self.track & known.1 != 0),
+        )
+    }
+
+    /// The window check of what `seen` read of a segment going `dir`,
+    /// with whether its sender's and its receiver's edges are known.
+    #[inline(always)]
+    fn accept(&mut self, dir: Direction, seen: Seen, (s_known, r_known): (bool, bool)) -> bool {
+        let (from, bit, s_wscale, r_wscale) = match dir {
             Direction::Inbound => (
                 CLIENT,
                 track::CLIENT,
-                track::BACKEND,
                 self.client_wscale,
                 self.backend_wscale,
             ),
             Direction::Outbound => (
                 BACKEND,
                 track::BACKEND,
-                track::CLIENT,
                 self.backend_wscale,
                 self.client_wscale,
             ),
@@ -166,8 +248,8 @@ impl Splice {
         let ok = window::Direction {
             s,
             r,
-            s_known: self.track & bit != 0,
-            r_known: self.track & r_bit != 0,
+            s_known,
+            r_known,
             s_wscale,
             r_wscale,
         }
@@ -715,15 +797,11 @@ impl<P: PacketBuf> Datapath<P> {
 /// SYN-ACK announced, checksum updated (nothing to do when they agree or
 /// nobody scales).
 fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
-    let Some(theirs) = backend_wscale else {
-        return;
-    };
-    if theirs == OUR_WSCALE || h.len() < tcp::TCP_MIN_HEADER_LEN {
+    if h.len() < tcp::TCP_MIN_HEADER_LEN {
         return;
     }
     let old = get_be16(h, tcp::field::WINDOW.start);
-    let bytes = u64::from(old) << theirs.min(cookie::MAX_WSCALE);
-    let new = (bytes >> OUR_WSCALE).min(u64::from(u16::MAX)) as u16;
+    let new = rescaled(old, backend_wscale);
     if new == old {
         return;
     }
@@ -736,9 +814,26 @@ fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
     );
 }
 
+/// A backend's window field `old` under our window shift: unchanged
+/// without a backend shift or with ours.
+#[inline(always)]
+fn rescaled(old: u16, backend_wscale: Option<u8>) -> u16 {
+    match backend_wscale {
+        Some(theirs) if theirs != OUR_WSCALE => {
+            let bytes = u64::from(old) << theirs.min(cookie::MAX_WSCALE);
+            (bytes >> OUR_WSCALE).min(u64::from(u16::MAX)) as u16
+        }
+        _ => old,
+    }
+}
+
 /// Whether session flags mark a session with a splice: the SYN proxy's,
 /// or a PROXY header's shift.
 #[inline(always)]
 pub(super) fn is_spliced(flags: u8) -> bool {
     flags & (session_flags::SYN_PROXY | session_flags::PROXY_HEADER) != 0
 }
+
+#[cfg(test)]
+#[path = "synproxy_fixed_tests.rs"]
+mod fixed_tests;

@@ -131,3 +131,44 @@ fn retransmissions_and_the_window_edge_pass() {
     }
     assert_eq!(out_of_window(&p), 0);
 }
+
+/// Where the flood drill's few `synproxy_bad_cookie` come from (issue 21:
+/// 2 or 3 while the flood sent SYNs only and every client connected): a
+/// client segment that outlives its session. The backend's RST closes
+/// the session (10 s in Close); the client, whose copy of that RST was
+/// lost on the flooded path, retransmits its next segment after that. With no
+/// session the segment, an ACK, can only be a handshake's last one, and
+/// its acknowledgment is no cookie: dropped as a bad cookie, nothing sent
+/// on, no session made. (Linux answers such an ACK to a listener with a
+/// RST; ferrolb drops it silently.)
+#[test]
+fn a_segment_after_its_session_closed_counts_as_a_bad_cookie() {
+    let (mut p, cookie_isn) = spliced();
+    let c1 = CLIENT_ISN + 1;
+    let (ok_ack, b1) = (cookie_isn + 1, BACKEND_ISN + 1);
+    let frames = [
+        client(c1, Some(ok_ack), ACK, &[], b"GET /"),
+        backend(b1, c1 + 5, ACK, 1000, &[], b"200 OK"),
+    ];
+    assert_eq!(run(&mut p, &frames, NOW + 3).len(), 2);
+    // The client's next request, acknowledging the answer.
+    let next = client(c1 + 5, Some(ok_ack + 6), ACK, &[], b"GET /2");
+    assert_eq!(run(&mut p, std::slice::from_ref(&next), NOW + 4).len(), 1);
+    let rst = backend(b1 + 6, c1 + 11, ACK | tcp_flags::RST, 1000, &[], b"");
+    assert_eq!(run(&mut p, &[rst], NOW + 5).len(), 1, "the RST goes on");
+    // Within the Close timeout a retransmission still has its session.
+    assert_eq!(
+        run(&mut p, std::slice::from_ref(&next), NOW + 5_000).len(),
+        1
+    );
+    assert_eq!(drops(&p, DropReason::SynProxyBadCookie), 0);
+    // After it, the session is gone and the same segment is a bad cookie.
+    run(&mut p, &[], NOW + 30_000);
+    assert_eq!(p.counters().events.sessions_expired, 1);
+    assert!(run(&mut p, &[next], NOW + 30_001).is_empty());
+    assert_eq!(drops(&p, DropReason::SynProxyBadCookie), 1);
+    assert_eq!(p.session_counts().services, vec![0], "no session made");
+    // (The client's first segment, `ISN + 1` acknowledging `cookie + 1`,
+    // would still pass as the handshake's ACK while the cookie is young:
+    // a new session and a SYN to the backend, as for a lost ACK.)
+}

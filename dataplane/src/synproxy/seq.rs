@@ -112,6 +112,55 @@ impl SeqAdjust {
     }
 }
 
+/// A TCP header in one of the two layouts of nearly every established
+/// segment, recognised by its data offset and one word, as a fixed-size
+/// array: no options (20 bytes), or Linux's NOP, NOP, timestamp (32).
+pub enum Fixed<'a> {
+    Plain(&'a mut [u8; TCP_MIN_HEADER_LEN]),
+    Timestamp(&'a mut [u8; 32]),
+}
+
+impl Fixed<'_> {
+    /// `h`'s header as one of the fixed layouts, if it is one (`h`: the
+    /// TCP header and what follows).
+    #[inline(always)]
+    pub fn of(h: &mut [u8]) -> Option<Fixed<'_>> {
+        match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
+            Some(5) => h.first_chunk_mut().map(Fixed::Plain),
+            Some(8) => {
+                let fixed = h.first_chunk_mut::<32>()?;
+                (word(fixed, TCP_MIN_HEADER_LEN) == NOP_NOP_TIMESTAMP)
+                    .then_some(Fixed::Timestamp(fixed))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl SeqAdjust {
+    /// [`SeqAdjust::to_backend`] on a header of a [`Fixed`] layout (`N`: 20
+    /// or 32, as `Fixed` holds them), the checksum left to the caller: the
+    /// change to fold into it is returned.
+    #[inline(always)]
+    pub fn to_backend_fixed<const N: usize>(&self, h: &mut [u8; N]) -> Delta {
+        self.backend_shift(h).shift_fixed(h)
+    }
+
+    /// [`SeqAdjust::to_client`] the same way.
+    #[inline(always)]
+    pub fn to_client_fixed<const N: usize>(&self, h: &mut [u8; N]) -> Delta {
+        self.client_shift().shift_fixed(h)
+    }
+}
+
+/// Folds `d` into the TCP checksum of a fixed-size header.
+#[inline(always)]
+pub fn write_fixed_checksum<const N: usize>(h: &mut [u8; N], d: Delta) {
+    let check = tcp::field::CHECKSUM.start;
+    let sum = u16::from_be_bytes([h[check], h[check + 1]]);
+    h[check..check + 2].copy_from_slice(&d.apply(sum).to_be_bytes());
+}
+
 /// What one direction adds to each field.
 struct Shift {
     seq: u32,
@@ -133,40 +182,32 @@ const FAST_TSVAL_AT: usize = TCP_MIN_HEADER_LEN + 4;
 
 impl Shift {
     /// Shifts `h` in place. The two layouts of nearly every established
-    /// segment (no options; NOP, NOP, timestamp) are recognised by the data
-    /// offset and one word and shifted without the option walk, on a
+    /// segment ([`Fixed`]) are shifted without the option walk, on a
     /// fixed-size header (no bounds checks); anything else (SACK blocks,
     /// options in another order) takes [`Shift::apply_general`]. Both
     /// write the same bytes.
     #[inline(always)]
     fn apply(&self, h: &mut [u8]) -> Result<(), Malformed> {
-        match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
-            Some(5) => {
-                if let Some(fixed) = h.first_chunk_mut::<TCP_MIN_HEADER_LEN>() {
-                    self.apply_fixed(fixed, false);
-                    return Ok(());
-                }
+        match Fixed::of(h) {
+            Some(Fixed::Plain(f)) => {
+                let d = self.shift_fixed(f);
+                write_fixed_checksum(f, d);
             }
-            Some(8) => {
-                if let Some(fixed) = h.first_chunk_mut::<32>() {
-                    let opts = &fixed[TCP_MIN_HEADER_LEN..FAST_TSVAL_AT];
-                    if u32::from_be_bytes([opts[0], opts[1], opts[2], opts[3]]) == NOP_NOP_TIMESTAMP
-                    {
-                        self.apply_fixed(fixed, true);
-                        return Ok(());
-                    }
-                }
+            Some(Fixed::Timestamp(f)) => {
+                let d = self.shift_fixed(f);
+                write_fixed_checksum(f, d);
             }
-            _ => {}
+            None => return self.apply_general(h),
         }
-        self.apply_general(h)
+        Ok(())
     }
 
-    /// The fast path: the fixed fields and the timestamp at
-    /// `FAST_TSVAL_AT` (with `ts`), every change folded into one checksum
-    /// update.
+    /// The fast path: the fixed fields and, in the timestamp layout (`N`
+    /// of 32), the timestamp at `FAST_TSVAL_AT`. The checksum is left as
+    /// it was: every change is folded into the `Delta` returned, for the
+    /// caller to apply (with its own changes, if it makes more).
     #[inline(always)]
-    fn apply_fixed<const N: usize>(&self, h: &mut [u8; N], ts: bool) {
+    fn shift_fixed<const N: usize>(&self, h: &mut [u8; N]) -> Delta {
         let mut d = Delta::default();
         add_word(h, tcp::field::SEQ_NUM.start, self.seq, &mut d);
         let has_ack = h[tcp::field::FLAGS] & tcp::TcpFlags::ACK != 0;
@@ -175,15 +216,13 @@ impl Shift {
             let add = self.ack_add(word(h, at));
             add_word(h, at, add, &mut d);
         }
-        if ts {
+        if N > TCP_MIN_HEADER_LEN {
             add_word(h, FAST_TSVAL_AT, self.tsval, &mut d);
             if has_ack {
                 add_word(h, FAST_TSVAL_AT + 4, self.tsecr, &mut d);
             }
         }
-        let check = tcp::field::CHECKSUM.start;
-        let sum = u16::from_be_bytes([h[check], h[check + 1]]);
-        h[check..check + 2].copy_from_slice(&d.apply(sum).to_be_bytes());
+        d
     }
 
     /// Any option layout: one strict walk finds the timestamp and SACK
@@ -239,7 +278,7 @@ impl Shift {
 
 /// The 32-bit field at `at` of a fixed-size header.
 #[inline(always)]
-fn word<const N: usize>(h: &[u8; N], at: usize) -> u32 {
+pub(crate) fn word<const N: usize>(h: &[u8; N], at: usize) -> u32 {
     u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
 }
 
