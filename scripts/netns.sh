@@ -8,6 +8,7 @@
 #   scripts/netns.sh kernel NAME    # before ferrolb starts with kernel interfaces
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
+#   scripts/netns.sh ipv6dr NAME    # a `dr` run's client, router and servers over IPv6 (below)
 #   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
 #   scripts/netns.sh lacp NAME      # veth pairs for an 802.3ad ext and its partner (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
@@ -210,6 +211,40 @@ ipv6_links() {
     nsctl "$1" net.ipv6.conf.all.disable_ipv6=0
     nsctl "$1" "net.ipv6.conf.$2.disable_ipv6=0"
     ip -n "$1" addr add "$3" dev "$2" nodad
+  done
+}
+
+# IPv6 DR (docs/ipv6.md): after `up NAME dr`, the same lab over IPv6. The
+# client 2001:db8:3::2/64 behind the router (2001:db8:3::1, forwarding),
+# which reaches the VIP 2001:db8:10::10 on its link to ferrolb's ext
+# (2001:db8:2::fe/64; a /128 route `dev lb`, so it resolves the VIP by
+# Neighbour Discovery, which ferrolb answers); the servers s1..s3 at
+# 2001:db8:1::11..13/64 with the VIP on lo (Linux answers a solicitation
+# only for the addresses of the interface it came in on: IPv6's
+# arp_ignore) and their default route via the router's 2001:db8:1::fe.
+# Every address `nodad`, so none waits for duplicate address detection.
+ipv6dr_links() {
+  local n=$1 spec i s
+  nsctl "$n-router" net.ipv6.conf.all.disable_ipv6=0
+  nsctl "$n-router" net.ipv6.conf.all.forwarding=1
+  for spec in "$n-router client 2001:db8:3::1/64" "$n-router lb 2001:db8:2::fe/64" \
+    "$n-router lan 2001:db8:1::fe/64" "$n-client eth0 2001:db8:3::2/64"; do
+    set -- $spec
+    nsctl "$1" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$1" "net.ipv6.conf.$2.disable_ipv6=0"
+    ip -n "$1" addr add "$3" dev "$2" nodad
+  done
+  ip -n "$n-client" -6 route add default via 2001:db8:3::1
+  ip -n "$n-router" -6 route add 2001:db8:10::10/128 dev lb
+  i=11
+  for s in "${SERVERS[@]}"; do
+    nsctl "$n-$s" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$n-$s" net.ipv6.conf.eth0.disable_ipv6=0
+    nsctl "$n-$s" net.ipv6.conf.lo.disable_ipv6=0
+    ip -n "$n-$s" addr add "2001:db8:1::$i/64" dev eth0 nodad
+    ip -n "$n-$s" addr add 2001:db8:10::10/128 dev lo nodad
+    ip -n "$n-$s" -6 route add default via 2001:db8:1::fe
+    i=$((i + 1))
   done
 }
 
@@ -421,6 +456,10 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh ipv6 NAME"
     ipv6_links "$2"
     ;;
+  ipv6dr)
+    [ $# -eq 2 ] || die "usage: netns.sh ipv6dr NAME"
+    ipv6dr_links "$2"
+    ;;
   scaleout)
     [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"
     [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
@@ -455,6 +494,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | ipv6dr NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

@@ -93,6 +93,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         snat,
         sessions: TableConfig {
             capacity: cfg.sessions.capacity as usize,
+            capacity6: cfg.sessions.capacity6 as usize,
             timeouts: base,
             ..TableConfig::default()
         },
@@ -153,7 +154,11 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         pickup: s.picks_up(),
         persistence: (s.persistence > 0).then(|| Persistence {
             timeout_ms: s.persistence.saturating_mul(1000),
-            prefix_len: s.persistence_prefix,
+            // In the VIP's family: an IPv6 VIP's clients by an IPv6 prefix.
+            prefix_len: match s.vip {
+                std::net::IpAddr::V4(_) => s.persistence_prefix,
+                std::net::IpAddr::V6(_) => s.persistence_prefix6,
+            },
         }),
         local_addrs: s.local_addresses.clone(),
         local_ports: (s.local_ports.min, s.local_ports.max),

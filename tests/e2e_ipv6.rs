@@ -5,8 +5,9 @@
 //! caches hold ferrolb's MAC, learned from its advertisements. An address
 //! ferrolb does not own stays unanswered (the negative control). With
 //! `[garp]` on, its unsolicited advertisements at start put its MAC in
-//! their caches before anyone asks (stage 1b). Needs root; one scenario
-//! at a time.
+//! their caches before anyone asks (stage 1b). Stage 2b: real Linux TCP
+//! over IPv6 through DR, from a client behind the router to three servers.
+//! Needs root; one scenario at a time.
 
 mod common;
 
@@ -303,4 +304,137 @@ fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() 
     // And a neighbour on the snooping bridge still resolves and pings us.
     let (ok, out) = ping6(&t, "s1", LAN6, 3);
     assert!(ok && out.contains("3 received"), "{out}\n{}", t.log());
+}
+
+const VIP6: &str = "2001:db8:10::10";
+const CLIENT6: &str = "2001:db8:3::2";
+const SERVERS6: [(&str, &str); 3] = [
+    ("s1", "2001:db8:1::11"),
+    ("s2", "2001:db8:1::12"),
+    ("s3", "2001:db8:1::13"),
+];
+
+/// Stage 2b: real Linux TCP over IPv6 through DR. The client, behind the
+/// router, makes 600 HTTP connections to the IPv6 VIP; the router finds
+/// the VIP by Neighbour Discovery (ferrolb answers for it), ferrolb
+/// resolves the servers by its own solicitations and changes only the
+/// MACs, and the servers (the VIP on `lo`) answer the client straight
+/// through the router. The spread is exact (wrr 1:2:3) and ferrolb's
+/// counts match what the servers answered.
+#[test]
+fn real_linux_tcp_over_ipv6_goes_through_dr_and_back_around_it() {
+    let _serial = serial();
+    let mut t = Topology::up("dr");
+    t.netns_script("ipv6dr");
+    for (s, _) in SERVERS6 {
+        t.start_server_with(s, &["--http6-addr", VIP6]);
+    }
+    let mut body = format!(
+        "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"dr\"\n\
+         scheduler = \"wrr\"\n"
+    );
+    for (w, (_, ip)) in SERVERS6.iter().enumerate() {
+        body.push_str(&format!(
+            "\n[[service.backend]]\naddress = \"{ip}\"\nweight = {}\n",
+            w + 1
+        ));
+    }
+    let text = t
+        .config_text(&body)
+        .replace(
+            r#"addresses = ["10.0.2.1/24"]"#,
+            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
+        )
+        .replace(
+            r#"addresses = ["10.0.1.1/24"]"#,
+            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
+        );
+    t.start_lb_text(&text);
+
+    let n = 600;
+    let target = format!("[{VIP6}]:80");
+    let started = Instant::now();
+    let run = t.client(
+        "client",
+        &["http", "--target", &target, "--count", &n.to_string()],
+    );
+    eprintln!(
+        "E2E IPv6 DR http wrr 1:2:3: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
+        run.requests.len(),
+        run.failures().len(),
+        run.by_server(),
+        run.by_peer_ip(),
+        started.elapsed().as_millis()
+    );
+    run.assert_all_ok(n);
+    let want: std::collections::BTreeMap<String, u64> = [("s1", 100), ("s2", 200), ("s3", 300)]
+        .iter()
+        .map(|(s, c)| (s.to_string(), *c))
+        .collect();
+    assert_eq!(run.by_server(), want, "spread over the servers");
+    // The servers saw the client itself: DR keeps the addresses.
+    let peers: Vec<String> = run.by_peer_ip().into_keys().collect();
+    assert_eq!(peers, vec![format!("[{CLIENT6}]")]);
+
+    // ferrolb counted a connection per answer, per backend.
+    let key = format!("tcp/[{VIP6}]:80");
+    let backends = t.backends(&key);
+    eprintln!("    {key}: appliance (weight, conns) by backend {backends:?}");
+    for (server, ip) in SERVERS6 {
+        let seen = run.by_server().get(server).copied().unwrap_or(0);
+        let counted = backends
+            .iter()
+            .find(|(a, _)| a.trim_start_matches('[').starts_with(&format!("{ip}]")) || *a == ip)
+            .map_or(0, |(_, b)| b.1);
+        assert_eq!(counted, seen, "{server} ({ip}): counted against answered");
+    }
+    let stats = &t.service(&key)["stats"];
+    assert_eq!(stats["conns"], n as u64, "{stats}");
+    assert_eq!(
+        stats["packets_out"], 0,
+        "DR replies bypass ferrolb: {stats}"
+    );
+    assert!(
+        stats["packets_in"].as_u64() >= Some(3 * n as u64),
+        "{stats}"
+    );
+
+    // The sessions are listed the SocketAddr way, in the IPv6 table.
+    let sessions = t.ctl_json(&["sessions", "--service", &key, "--limit", "100000"]);
+    let list = sessions["sessions"].as_array().expect("sessions");
+    assert!(
+        !list.is_empty() && list.len() <= n,
+        "{} sessions",
+        list.len()
+    );
+    for s in list {
+        let client = s["client"].as_str().expect("client");
+        assert!(client.starts_with(&format!("[{CLIENT6}]:")), "{s}");
+        let backend = s["backend"].as_str().expect("backend");
+        assert!(
+            SERVERS6
+                .iter()
+                .any(|(_, ip)| backend == format!("[{ip}]:80")),
+            "{s}"
+        );
+    }
+
+    // The router holds ferrolb's MAC for the VIP: the solicitation for it
+    // was answered (`nd_advertisements_sent`), and ferrolb solicited the
+    // servers it forwarded to.
+    let vip = neighbour(&t, "router", "lb", VIP6).expect("the router resolved the VIP");
+    assert_eq!(vip.0, EXT_MAC, "{vip:?}");
+    let e = events(&t);
+    eprintln!("E2E IPv6 DR events: {e}");
+    assert!(e["nd_advertisements_sent"].as_u64() >= Some(1), "{e}");
+    assert!(e["nd_solicitations_sent"].as_u64() >= Some(3), "{e}");
+    for reason in [
+        "ipv6_bad_chain",
+        "ipv6_fragment",
+        "no_service",
+        "neighbour_unresolved",
+        "truncated_l4",
+    ] {
+        assert_eq!(t.drop_count(reason), 0, "drop:{reason}");
+    }
 }

@@ -5,7 +5,10 @@
 //! the one etherparse builds; every malformed or foreign packet lands in
 //! its drop counter. One-armed (port `lan`), no kernel interface. With
 //! `[garp]` on, the addresses are announced at start by unsolicited
-//! Neighbor Advertisements (stage 1b), frame for frame.
+//! Neighbor Advertisements (stage 1b), frame for frame. DR over IPv6
+//! (stage 2b): two flows to an IPv6 VIP wait for their backends'
+//! solicitations, leave with only their MACs changed when the answers
+//! come, and the VIP itself is answered for.
 
 mod common;
 
@@ -333,4 +336,119 @@ fn mld_join(groups: &[&str]) -> Vec<u8> {
     f.extend_from_slice(&icmp.to_bytes());
     f.extend_from_slice(&records[4..]);
     f
+}
+
+// Stage 2b: DR over IPv6.
+
+const VIP6: &str = "2001:db8:10::10";
+const REMOTE6: &str = "2001:db8:2::7";
+const RIP6: [(&str, Mac); 2] = [
+    ("2001:db8::11", [0x02, 0, 0, 0, 1, 0x11]),
+    ("2001:db8::12", [0x02, 0, 0, 0, 1, 0x12]),
+];
+
+fn config_dr6() -> String {
+    let mut c = config6();
+    c.push_str(&format!(
+        "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"dr\"\n"
+    ));
+    for (a, _) in RIP6 {
+        c.push_str(&format!("\n[[service.backend]]\naddress = \"{a}\"\n"));
+    }
+    c
+}
+
+/// A client's TCP segment over IPv6, from the on-link router's MAC.
+fn tcp6(dport: u16, sport: u16, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT, LAN_MAC)
+        .ipv6(a6(REMOTE6), a6(VIP6), 59)
+        .tcp(sport, dport, 7, 64240);
+    let b = match syn {
+        true => b.syn(),
+        false => b.ack(1000),
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("writes");
+    v
+}
+
+/// `frame` as DR sends it to the backend at `mac`: our MAC as source, the
+/// backend's as destination, every other byte as received.
+fn to_backend(frame: &[u8], mac: Mac) -> Vec<u8> {
+    let mut v = frame.to_vec();
+    v[..6].copy_from_slice(&mac);
+    v[6..12].copy_from_slice(&LAN_MAC);
+    v
+}
+
+/// Our solicitation for backend `addr`, from our address on its prefix.
+fn our_solicitation(addr: &str) -> Vec<u8> {
+    let o = a6(addr);
+    let group = Ipv6Addr::from([
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+    .to_string();
+    let body = nd_body(addr, Some((1, LAN_MAC)));
+    icmp6(
+        (LAN_MAC, group_mac(&group)),
+        OUR6,
+        &group,
+        255,
+        135,
+        0,
+        [0; 4],
+        &body,
+    )
+}
+
+#[test]
+fn dr_over_ipv6_resolves_the_backends_and_changes_only_the_macs() {
+    let syn_a = tcp6(80, 40000, true, b"");
+    let syn_b = tcp6(80, 40001, true, b"");
+    let ack_a = tcp6(80, 40000, false, b"GET / HTTP/1.1\r\n\r\n");
+    let answer = |(addr, mac): (&str, Mac)| {
+        icmp6(
+            (mac, LAN_MAC),
+            addr,
+            OUR6,
+            255,
+            136,
+            0,
+            [0x60, 0, 0, 0],
+            &nd_body(addr, Some((2, mac))),
+        )
+    };
+    let input = vec![
+        syn_a.clone(),
+        syn_b.clone(),
+        answer(RIP6[0]),
+        answer(RIP6[1]),
+        ack_a.clone(),
+        // The router resolving the VIP.
+        solicitation(CLIENT_LL, "ff02::1:ff00:10", VIP6, true),
+        // A routing header with segments left, to the VIP.
+        with_extension(&tcp6(80, 40002, true, b""), 43, [0, 1, 0, 0, 0, 0]),
+        // A port of the VIP no service has.
+        tcp6(81, 40003, true, b""),
+    ];
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC)],
+        config: config_dr6(),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    let expected = vec![
+        our_solicitation(RIP6[0].0),
+        our_solicitation(RIP6[1].0),
+        to_backend(&syn_a, RIP6[0].1),
+        to_backend(&syn_b, RIP6[1].1),
+        to_backend(&ack_a, RIP6[0].1),
+        advertisement(CLIENT, CLIENT_LL, VIP6, 0x60),
+    ];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    assert_eq!(run.event("sessions_created"), 2);
+    assert_eq!(run.event("nd_solicitations_sent"), 2);
+    assert_eq!(run.event("nd_advertisements_sent"), 1);
+    run.assert_drops(&[("ipv6_bad_chain", 1), ("no_service", 1)]);
 }

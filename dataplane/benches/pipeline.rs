@@ -10,7 +10,8 @@
 //! each of two workers for 32 packets that cross the redirect ring).
 //! `perf/callgrind.sh` counts instructions per packet instead.
 //!
-//! Cases: DR and NAT established flows (with a trace armed, and NAT with
+//! Cases: DR and NAT established flows (DR over IPv6 too,
+//! `pipeline/dr6.rs`; with a trace armed, and NAT with
 //! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
 //! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
 //! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`); config and
@@ -18,6 +19,8 @@
 
 // The bench's own modules, beside it in pipeline/ (a bench's root file
 // looks for modules next to itself, hence the paths).
+#[path = "pipeline/dr6.rs"]
+mod dr6;
 #[path = "pipeline/fragments.rs"]
 mod fragments;
 #[path = "pipeline/frames.rs"]
@@ -225,6 +228,7 @@ fn bench_redirected(c: &mut Criterion) {
 
 fn pipeline(c: &mut Criterion) {
     bench_mode(c, "pipeline_poll32/dr_established", Mode::Dr, false, false);
+    dr6::bench_dr6(c);
     bench_mode(c, "pipeline_poll32/nat_established", Mode::Nat, true, false);
     bench_mode(c, "pipeline_poll32/dr_trace_armed", Mode::Dr, false, true);
     bench_mode(c, "pipeline_poll32/nat_trace_armed", Mode::Nat, true, true);

@@ -32,7 +32,7 @@ pub enum DropReason {
     /// An IPv4 protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol,
     /// IPv6 that is not ours to answer (not Neighbour Discovery or echo
-    /// for an owned address): IPv6 is not forwarded yet.
+    /// for an owned address, not a VIP's flow).
     Ipv6NotForwarded,
     /// IPv6 to one of our addresses with an extension-header chain we
     /// refuse (cut short, too long, hop-by-hop not first, a routing header
@@ -42,6 +42,9 @@ pub enum DropReason {
     /// protocol than ICMPv6, an ICMPv6 type other than echo request and
     /// Neighbour Discovery, a fragment.
     Ipv6LocalUnhandled,
+    /// An IPv6 fragment to a VIP: IPv6 fragments are not forwarded yet
+    /// (no fragment table or reassembly for IPv6).
+    Ipv6Fragment,
     /// An ICMPv6 message for us whose checksum does not verify.
     Icmpv6BadChecksum,
     /// A Neighbour Discovery message with a hop limit other than 255: it
@@ -204,7 +207,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 73] = [
+    pub const ALL: [DropReason; 74] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -218,6 +221,7 @@ impl DropReason {
         DropReason::Ipv6NotForwarded,
         DropReason::Ipv6BadChain,
         DropReason::Ipv6LocalUnhandled,
+        DropReason::Ipv6Fragment,
         DropReason::Icmpv6BadChecksum,
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
@@ -298,6 +302,7 @@ impl DropReason {
             DropReason::Ipv6NotForwarded => "ipv6_not_forwarded",
             DropReason::Ipv6BadChain => "ipv6_bad_chain",
             DropReason::Ipv6LocalUnhandled => "ipv6_local_unhandled",
+            DropReason::Ipv6Fragment => "ipv6_fragment",
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",

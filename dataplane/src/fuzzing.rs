@@ -317,6 +317,15 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),
+            // IPv6 DR.
+            ServiceSpec {
+                vip: VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11).into(),
+                    ..backends[0]
+                }],
+                ..service(Mode::Dr, IpProto::TCP, 80)
+            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -336,6 +345,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         }],
         sessions: crate::flow::TableConfig {
             capacity: 64,
+            capacity6: 64,
             ..Default::default()
         },
     };
@@ -362,12 +372,32 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     }
     for out in io.sent_frames(0) {
         match classify(&out) {
+            Ok(Classified::Ipv6 {
+                l3_offset,
+                next_header,
+                ..
+            }) if next_header != crate::wire::ipv6::NextHeader::ICMPV6 => {
+                assert_dr6_forwarded(&out, l3_offset)
+            }
             Ok(Classified::Ipv6 { l3_offset, .. }) => assert_icmpv6_answer(&out, l3_offset),
             Ok(_) | Err(crate::drop::DropReason::UnsupportedProtocol) => {}
             Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
         }
     }
     pipeline.counters()
+}
+
+/// The fuzzing config's IPv6 DR service's VIP (TCP 80, its backend
+/// 2001:db8::11 on interface 0's link).
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
+
+/// An IPv6 frame the pipeline sent that is not ICMPv6 is a VIP's TCP flow
+/// forwarded by DR: it still classifies as one, to the VIP.
+fn assert_dr6_forwarded(frame: &[u8], l3: usize) {
+    match crate::packet6::classify_ipv6(frame, l3) {
+        Ok(crate::packet6::Ipv6Flow::Flow(m)) => assert_eq!(m.tuple.dst, VIP6),
+        other => panic!("an IPv6 frame we sent is not a VIP's flow: {other:?}"),
+    }
 }
 
 /// The VIP of the fuzzing config's UDP service with the PROXY header.
@@ -773,6 +803,39 @@ mod tests {
         assert!(c.drops.get(crate::drop::DropReason::ReasmDuplicate) > 0);
     }
 
+    /// A SYN over IPv6 to the DR VIP, behind a hop-by-hop header.
+    fn dr6_seed() -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8:2::7".parse::<Ipv6Addr>().unwrap().octets(),
+                VIP6.octets(),
+                64,
+            )
+            .tcp(40000, 80, 1, 64240)
+            .syn()
+            .write(&mut v, b"")
+            .expect("writes");
+        // Hop-by-hop (PadN) before TCP.
+        let upper = v[20];
+        v[20] = 0;
+        let len = u16::from_be_bytes([v[18], v[19]]) + 8;
+        v[18..20].copy_from_slice(&len.to_be_bytes());
+        let tail = v.split_off(54);
+        v.extend_from_slice(&[upper, 0, 1, 4, 0, 0, 0, 0]);
+        v.extend_from_slice(&tail);
+        v
+    }
+
+    #[test]
+    fn the_ipv6_dr_seed_reaches_the_forwarding_path() {
+        let c = run_pipeline(&dr6_seed());
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        // Its backend is not resolved in the fuzzing pipeline: solicited.
+        assert!(c.events.nd.solicitations_sent >= 1, "{:?}", c.events.nd);
+    }
+
     #[test]
     fn the_ipv6_seeds_reach_the_answers() {
         use crate::net::addrs::Addr6Set;
@@ -796,10 +859,10 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..3usize,
+            which in 0..4usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let mut frame = [nd_seed(false), nd_seed(true), echo6_seed()][which].clone();
+            let mut frame = [nd_seed(false), nd_seed(true), echo6_seed(), dr6_seed()][which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());
                 frame[i] = byte;

@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
-use super::prefix6::{v4_addr, v4_addrs, v4_ip, v4_sockets, IpPrefix};
+use super::prefix6::{v4_addr, v4_addrs, v4_sockets, IpPrefix};
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -400,9 +400,8 @@ impl fmt::Display for SchedulerName {
 pub struct ServiceConfig {
     /// For reports only.
     pub name: Option<String>,
-    /// Either family in the model; the parser takes IPv4 only until the
-    /// IPv6 forwarding stage (issue 20).
-    #[serde(deserialize_with = "v4_ip")]
+    /// Either family; an IPv6 VIP is for mode dr only so far (issue 20,
+    /// `validate_family.rs`).
     pub vip: IpAddr,
     pub protocol: Protocol,
     /// The port, or the first of a range; 0: every port of the VIP.
@@ -436,6 +435,13 @@ pub struct ServiceConfig {
     /// Clients in one prefix of this length share affinity (0..=32).
     #[serde(default = "default_persistence_prefix")]
     pub persistence_prefix: u8,
+    /// The same for an IPv6 VIP's clients (0..=128; default 128, one
+    /// address, as ipvsadm's IPv6 netmask).
+    #[serde(
+        default = "default_persistence_prefix6",
+        skip_serializing_if = "is_default_persistence_prefix6"
+    )]
+    pub persistence_prefix6: u8,
     /// DR and TUN: whether a TCP packet other than a SYN, without a
     /// session, opens one to the backend the scheduler picks (a flow that
     /// ECMP moved here from another node carries on; IPVS `sloppy_tcp`).
@@ -541,6 +547,14 @@ fn default_persistence_prefix() -> u8 {
     32
 }
 
+fn default_persistence_prefix6() -> u8 {
+    128
+}
+
+fn is_default_persistence_prefix6(v: &u8) -> bool {
+    *v == default_persistence_prefix6()
+}
+
 /// The longest service name.
 pub const MAX_SERVICE_NAME: usize = 64;
 
@@ -599,6 +613,7 @@ impl ServiceConfig {
             pickup: None,
             persistence: 0,
             persistence_prefix: default_persistence_prefix(),
+            persistence_prefix6: default_persistence_prefix6(),
             local_addresses: Vec::new(),
             local_ports: PortRange::default(),
             timeouts: None,
@@ -672,9 +687,7 @@ impl ServiceConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// Of the VIP's family; IPv4 only in the parser until the IPv6
-    /// forwarding stage.
-    #[serde(deserialize_with = "v4_ip")]
+    /// Of the VIP's family (`validate_family.rs`).
     pub address: IpAddr,
     /// Default: the service port. DR and TUN cannot change it.
     pub port: Option<u16>,
@@ -751,6 +764,21 @@ pub struct SessionsConfig {
     /// Sessions per worker, preallocated.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
+    /// IPv6 sessions (and IPv6 persistence templates) per worker, in a
+    /// table of their own (158.7 B a session against IPv4's 94.7 B).
+    #[serde(
+        default = "default_capacity6",
+        skip_serializing_if = "is_default_capacity6"
+    )]
+    pub capacity6: u32,
+}
+
+fn default_capacity6() -> u32 {
+    1 << 16
+}
+
+fn is_default_capacity6(v: &u32) -> bool {
+    *v == default_capacity6()
 }
 
 /// The largest session table capacity (2^31 - 2).
@@ -764,6 +792,7 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         SessionsConfig {
             capacity: default_capacity(),
+            capacity6: default_capacity6(),
         }
     }
 }

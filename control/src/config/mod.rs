@@ -21,6 +21,7 @@ mod validate;
 mod validate_addr;
 mod validate_check;
 mod validate_control;
+mod validate_family;
 mod validate_lb;
 mod validate_limits;
 mod vrrp;

@@ -1,12 +1,14 @@
-//! IPv6 in the config (issue 20, stage 1): `[[interface]] addresses` take
-//! IPv6 prefixes as well as IPv4 ones ([`IpPrefix`]); everything else that
-//! names an address (VIPs, backends, local and SNAT addresses, routes,
-//! static neighbours, access lists) is IPv4 yet, and an IPv6 address there
-//! is refused by the parser with [`IPV6_NOT_YET`], naming the key. Later
-//! stages lift the refusal key by key.
+//! IPv6 in the config (issue 20): `[[interface]] addresses` take IPv6
+//! prefixes as well as IPv4 ones ([`IpPrefix`]), and a service's VIP and
+//! backends either family (DR only for IPv6: `validate_family.rs`);
+//! everything else that names an address (local and SNAT addresses,
+//! `also_listen`, routes, static neighbours, access lists) is IPv4 yet,
+//! and an IPv6 address there is refused by the parser with
+//! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
+//! key.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::de::{self, Visitor};
@@ -15,9 +17,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
-pub const IPV6_NOT_YET: &str = "IPv6 services are not forwarded yet (issue 20): VIPs, backends, \
-     local and SNAT addresses, routes and static neighbours are IPv4 for now; only [[interface]] \
-     addresses take IPv6";
+pub const IPV6_NOT_YET: &str = "IPv6 is forwarded for DR services only so far (issue 20): \
+     local and SNAT addresses, also_listen, access lists, routes and static neighbours are IPv4 \
+     for now; service VIPs and backends and [[interface]] addresses take IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
@@ -198,13 +200,6 @@ where
 /// `deserialize_with` for an IPv4 address that refuses IPv6 by name.
 pub(super) fn v4_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
     V4Only::<Ipv4Addr>::deserialize(d).map(|v| v.0)
-}
-
-/// `deserialize_with` for an address of either family in the model (a VIP,
-/// a backend) that this stage still takes as IPv4 only, refusing IPv6 by
-/// name.
-pub(super) fn v4_ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
-    V4Only::<Ipv4Addr>::deserialize(d).map(|v| IpAddr::V4(v.0))
 }
 
 /// `deserialize_with` for a list of IPv4 addresses that refuses IPv6 by name.

@@ -139,7 +139,13 @@ fn optional_keys_get_their_documented_defaults() {
     let cfg = parse(BASE).expect("valid").config;
     assert_eq!(cfg.ports[0].mac, None);
     assert_eq!(cfg.ports[0].mtu, 1500);
-    assert_eq!(cfg.sessions, SessionsConfig { capacity: 1 << 20 });
+    assert_eq!(
+        cfg.sessions,
+        SessionsConfig {
+            capacity: 1 << 20,
+            capacity6: 1 << 16
+        }
+    );
     assert_eq!(cfg.timeouts, TimeoutsConfig::default());
     let s = &cfg.services[0];
     assert_eq!(s.name, None);

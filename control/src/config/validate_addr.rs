@@ -365,8 +365,8 @@ fn neighbours(c: &mut Check<'_>, config: &Config) {
 fn services(c: &mut Check<'_>, config: &Config) {
     for (i, s) in config.services.iter().enumerate() {
         let at = KeyPath::root().key("service").index(i);
-        // IPv6 VIPs and backends are checked by `validate_lb`'s family
-        // rules; the roles here are IPv4's.
+        // IPv6 VIPs and backends are checked by `validate_family.rs`; the
+        // roles here are IPv4's.
         if let IpAddr::V4(vip) = s.vip {
             c.address(
                 at.key("vip"),

@@ -137,6 +137,13 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             format!("capacity {capacity}: must be 1..={MAX_SESSIONS} sessions per worker"),
         );
     }
+    let capacity6 = config.sessions.capacity6;
+    if capacity6 == 0 || capacity6 > MAX_SESSIONS {
+        c.err(
+            root.key("sessions").key("capacity6"),
+            format!("capacity6 {capacity6}: must be 1..={MAX_SESSIONS} IPv6 sessions per worker"),
+        );
+    }
     timeouts(&mut c, &root.key("timeouts"), &config.timeouts);
 }
 
@@ -408,6 +415,9 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         }
         access_list(c, &at, s);
         for (key, problem) in super::validate_limits::limit_problems(&at, s) {
+            c.err(key, problem);
+        }
+        for (key, problem) in super::validate_family::family_problems(&at, s, config) {
             c.err(key, problem);
         }
         if let Some(mss) = s.mss_clamp {

@@ -19,7 +19,9 @@ use std::hash::BuildHasher;
 
 mod adopt;
 mod install;
+mod v6;
 pub use install::{Installed, Refused};
+pub use v6::{FirstPacket6, Sessions6};
 
 use super::limits::Limits;
 use super::pools::{PoolMaker, Pools};
@@ -34,7 +36,7 @@ use crate::laddr::LocalPorts;
 use crate::packet::L4Kind;
 use crate::sched::{Backend, PersistentService, Scheduler};
 use crate::tables::{LbTables, Mode, Reborn};
-use crate::tuple::{FiveTuple, IpProto};
+use crate::tuple::{FiveTuple, FlowKey, IpProto};
 use ferrolb_types::histogram::{Histogram, SESSION_LIFETIME_MS};
 
 /// Other local ports a new flow tries when its first one's reply tuple is
@@ -245,7 +247,7 @@ impl LiveCounts {
         }
     }
 
-    fn ended(&mut self, s: &Session, lifetime_ms: u64) {
+    fn ended<K: FlowKey>(&mut self, s: &Session<K>, lifetime_ms: u64) {
         if s.state == ProtoState::Template {
             return self.template_gone(s.origin());
         }
@@ -318,11 +320,21 @@ impl Held<'_> {
             .release(s.origin(), s.holds_local_port(), s.outbound());
         self.live.ended(s, lifetime_ms);
     }
+
+    /// The same for an IPv6 session, which holds no local port (IPv6 is
+    /// DR only).
+    fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
+        self.conns.closed(s.backend, s.state);
+        self.live.ended(s, lifetime_ms);
+    }
 }
 
 /// One worker's sessions and what they hold; see the module comment.
 pub struct FlowState {
     sessions: SessionTable,
+    /// IPv6 sessions and templates (`v6.rs`), sized by
+    /// `TableConfig::capacity6`; they share the counts below with IPv4's.
+    sessions6: Sessions6,
     conns: ConnCounts,
     /// Per service (rr/wrr cursors are per worker).
     schedulers: Vec<Scheduler>,
@@ -344,6 +356,12 @@ impl FlowState {
     ) -> Result<FlowState, String> {
         let sessions = SessionTable::new(tables.sessions, now_ms)
             .map_err(|e| format!("session table: {e:?}"))?;
+        let table6 = crate::flow::TableConfig {
+            capacity: tables.sessions.capacity6,
+            ..tables.sessions
+        };
+        let sessions6 =
+            SessionTable::new(table6, now_ms).map_err(|e| format!("IPv6 session table: {e:?}"))?;
         // Port order is shuffled from a random seed so ports are not
         // predictable from outside.
         let maker = PoolMaker {
@@ -359,6 +377,7 @@ impl FlowState {
         );
         Ok(FlowState {
             sessions,
+            sessions6,
             conns: ConnCounts::new(tables.backends.len()),
             schedulers: tables
                 .services
@@ -780,7 +799,10 @@ impl FlowState {
             expired += 1;
             held.release(s, lifetime);
         });
-        expired
+        // The IPv6 table gets what budget is left, and at least a little,
+        // so a busy IPv4 table does not hold IPv6 sessions past their time.
+        let left = (budget as u64).saturating_sub(expired) as usize;
+        expired + self.expire6(now, left.max(budget / 8))
     }
 
     fn held(&mut self) -> Held<'_> {
@@ -798,6 +820,18 @@ impl FlowState {
             ..
         } = self;
         (sessions, Held { conns, pools, live })
+    }
+
+    /// The same for the IPv6 table.
+    fn table6_and_held(&mut self) -> (&mut Sessions6, Held<'_>) {
+        let FlowState {
+            sessions6,
+            conns,
+            pools,
+            live,
+            ..
+        } = self;
+        (sessions6, Held { conns, pools, live })
     }
 }
 

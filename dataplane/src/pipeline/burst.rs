@@ -166,6 +166,15 @@ impl<P: PacketBuf> Datapath<P> {
                     self.hand_off(owner, pkt, port);
                     continue;
                 }
+            } else if let (Some(links), Ok(Classified::Ipv6 { l3_offset, .. })) =
+                (&self.links, &class)
+            {
+                let (me, workers) = (links.index(), links.workers());
+                let owner = super::forward6::owner6(cx.t, pkt.data(), *l3_offset, me, workers);
+                if owner != me {
+                    self.hand_off(owner, pkt, port);
+                    continue;
+                }
             }
             let hash = self.prefetch(pkt.data(), &class);
             kept.push(Received {

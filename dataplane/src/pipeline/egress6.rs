@@ -7,9 +7,7 @@
 //! The answer releases the packet wherever it arrives: a solicited
 //! advertisement to our address creates or completes the entry
 //! (`local6.rs`), and the neighbour is shared with the other workers.
-//! IPv6 is not forwarded yet (issue 20): the forwarding stage routes to an
-//! interface and next hop and calls [`Datapath::egress6`]; until then only
-//! the tests do.
+//! IPv6 DR (`forward6.rs`) sends by it to the backend on its link.
 
 use std::net::Ipv6Addr;
 
@@ -28,7 +26,6 @@ impl<P: PacketBuf> Datapath<P> {
     /// VLAN tag, our MAC, the neighbour's MAC, or a solicitation and a
     /// wait. A packet too big for the egress port comes back (`Err`),
     /// untouched, for the caller's Packet Too Big.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn egress6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,

@@ -12,6 +12,7 @@ use crate::flow::state::SessionCounts;
 use crate::flow::Origin;
 use crate::flow::{ProtoState, Session, TcpState};
 use crate::tables::{LbTables, ServiceKey};
+use crate::tuple::FiveTuple6;
 use crate::wire::ethernet::MacAddr;
 use ferrolb_types::Histogram;
 
@@ -29,6 +30,9 @@ pub struct WorkerLbStats {
     /// templates) and its capacity.
     pub table_used: usize,
     pub table_capacity: usize,
+    /// The same of the IPv6 session table.
+    pub table6_used: usize,
+    pub table6_capacity: usize,
 }
 
 /// Which sessions a listing shows; every given field must match (the type
@@ -116,6 +120,38 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
     })
 }
 
+/// [`session_view`] of an IPv6 session (DR: no local address, the
+/// backend from the tables).
+pub fn session_view6(
+    t: &LbTables,
+    s: &Session<FiveTuple6>,
+    expires_in_ms: u64,
+) -> Option<SessionView> {
+    if s.state == ProtoState::Template {
+        return None;
+    }
+    let inb = s.inbound();
+    let Origin::Service(id) = s.origin() else {
+        return None;
+    };
+    let b = t.backends.get(s.backend as usize)?;
+    let port = match b.port {
+        0 => inb.dst_port,
+        p => p,
+    };
+    Some(SessionView {
+        proto: inb.proto.0,
+        service: t.services.get(id as usize).map(|svc| svc.key()),
+        snat_rule: None,
+        client: (inb.src.into(), inb.src_port),
+        destination: (inb.dst.into(), inb.dst_port),
+        local: None,
+        backend: (b.addr, port),
+        state: state_name(s.state),
+        expires_in_ms,
+    })
+}
+
 impl SessionView {
     /// Whether `filter` lets this session through.
     pub fn matches(&self, filter: &SessionFilter) -> bool {
@@ -137,6 +173,8 @@ impl<P: PacketBuf> Pipeline<P> {
             lifetimes: self.path.flow.lifetimes().to_vec(),
             table_used: self.path.flow.sessions().len(),
             table_capacity: self.path.flow.sessions().capacity(),
+            table6_used: self.path.flow.sessions6().len(),
+            table6_capacity: self.path.flow.sessions6().capacity(),
         }
     }
 
@@ -176,9 +214,10 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
-    /// Slots in the session table: the range a listing walks.
+    /// Slots in the session tables: the range a listing walks, the IPv4
+    /// table's slots first, then the IPv6 one's.
     pub fn session_slots(&self) -> usize {
-        self.path.flow.sessions().capacity()
+        self.path.flow.sessions().capacity() + self.path.flow.sessions6().capacity()
     }
 
     /// Shows the sessions in slots `from..from + max_slots` that match
@@ -195,7 +234,11 @@ impl<P: PacketBuf> Pipeline<P> {
         mut found: impl FnMut(SessionView) -> bool,
     ) -> usize {
         let table = self.path.flow.sessions();
+        if from >= table.capacity() {
+            return self.scan_sessions6(filter, from, max_slots, now_ms, found);
+        }
         let end = from.saturating_add(max_slots).min(table.capacity());
+        let left = max_slots - (end - from);
         for (id, s) in table.iter_slots(from..end) {
             // Cheap checks first: most of a filtered walk ends here.
             if filter.client.is_some_and(|c| s.inbound().src != c)
@@ -211,7 +254,44 @@ impl<P: PacketBuf> Pipeline<P> {
                 return id.index() + 1;
             }
         }
-        end
+        // The IPv6 slots follow in the same slice.
+        match (end == table.capacity(), left) {
+            (true, 1..) => self.scan_sessions6(filter, end, left, now_ms, found),
+            _ => end,
+        }
+    }
+
+    /// [`scan_sessions`](Self::scan_sessions) in the IPv6 table, whose
+    /// slots follow the IPv4 table's.
+    fn scan_sessions6(
+        &self,
+        filter: &SessionFilter,
+        from: usize,
+        max_slots: usize,
+        now_ms: u64,
+        mut found: impl FnMut(SessionView) -> bool,
+    ) -> usize {
+        let base = self.path.flow.sessions().capacity();
+        let table = self.path.flow.sessions6();
+        let start = from - base;
+        let end = start.saturating_add(max_slots).min(table.capacity());
+        // The filter's client is an IPv4 address: no IPv6 session has it.
+        if filter.client.is_some() {
+            return base + table.capacity();
+        }
+        for (id, s) in table.iter_slots(start..end) {
+            if filter.proto.is_some_and(|p| s.inbound().proto != p) {
+                continue;
+            }
+            let expires = table.expires_in_ms(s, now_ms);
+            let Some(view) = session_view6(&self.tables, s, expires) else {
+                continue;
+            };
+            if view.matches(filter) && !found(view) {
+                return base + id.index() + 1;
+            }
+        }
+        base + end
     }
 
     /// The learned neighbours at `now_ms`, IPv4 then IPv6.

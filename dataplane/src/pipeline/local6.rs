@@ -1,8 +1,9 @@
 //! What the appliance answers and learns for itself on IPv6 (issue 20,
-//! stage 1): Neighbor Solicitations for its addresses, advertisements
-//! about neighbours it knows, echo requests to its addresses
-//! (`net::nd`). Everything else IPv6 takes the path it took before: the
-//! port's kernel interface, or `ipv6_not_forwarded`.
+//! stage 1): Neighbor Solicitations for its addresses (VIPs too),
+//! advertisements about neighbours it knows, echo requests to its
+//! addresses (`net::nd`). TCP and UDP to an IPv6 VIP is forwarded
+//! (`forward6.rs`). Everything else IPv6 takes the path it took before:
+//! the port's kernel interface, or `ipv6_not_forwarded`.
 //!
 //! A worker answers what it receives, and tells the other workers the
 //! neighbours it learns (over the redirect rings, as ARP's are), so a
@@ -49,6 +50,13 @@ impl<P: PacketBuf> Datapath<P> {
         let ours = !t.owned6.is_empty()
             && for_our_mac(t, port, pkt.data())
             && t.ingress_interface(port, vlan).is_some();
+        if ours && !t.vips6.is_empty() {
+            match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
+                Some(Ok(meta)) => return self.forward6(cx, pkt, vlan, &meta),
+                Some(Err(reason)) => return self.drop(reason),
+                None => {}
+            }
+        }
         let local = match ours {
             true => nd::inspect(pkt.data(), l3_offset, &t.owned6),
             false => Ok(Ipv6Local::NotOurs),

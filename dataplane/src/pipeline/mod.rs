@@ -36,6 +36,7 @@ mod decide;
 mod egress;
 mod egress6;
 mod explain;
+mod forward6;
 mod fragment;
 mod garp;
 pub mod inspect;
@@ -413,6 +414,8 @@ mod adopt_tests;
 mod batch_tests;
 #[cfg(test)]
 mod client_addr_tests;
+#[cfg(test)]
+mod forward6_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]

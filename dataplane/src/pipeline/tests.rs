@@ -118,6 +118,7 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
         snat: Vec::new(),
         sessions: TableConfig {
             capacity: 1024,
+            capacity6: 1024,
             ..TableConfig::default()
         },
     }

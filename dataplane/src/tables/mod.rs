@@ -55,9 +55,12 @@ pub struct LbTables {
     /// active entries (retired ones are no longer answered for).
     /// Not the standby addresses: those are in `standby`.
     pub owned: AddrSet,
-    /// The interfaces' IPv6 addresses: Neighbour Discovery and echo are
-    /// answered for them (IPv6 is not forwarded yet).
+    /// The interfaces' IPv6 addresses and the active services' IPv6 VIPs:
+    /// Neighbour Discovery and echo are answered for them.
     pub owned6: Addr6Set,
+    /// The active services' IPv6 VIPs (DR only): their TCP and UDP
+    /// packets are forwarded (`pipeline/forward6.rs`).
+    pub vips6: Addr6Set,
     /// VRRP-managed addresses this node is the backup of now: no ARP
     /// answer, no echo, no new flow, no gratuitous ARP; dropped as
     /// `vrrp_backup` (they stay out of the kernel path too).
@@ -283,6 +286,20 @@ impl LbTables {
             .map(|&(a, _)| a)
     }
 
+    /// The interface on whose IPv6 prefix `addr` is (DR backends are on
+    /// a link of ours; IPv6 has no routes yet).
+    pub fn on_link6(&self, addr: Ipv6Addr) -> Option<u16> {
+        let on_link = |&(a, len): &(Ipv6Addr, u8)| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(addr) & mask
+        };
+        let i = self
+            .interfaces
+            .iter()
+            .position(|i| i.addrs6.iter().any(on_link))?;
+        u16::try_from(i).ok()
+    }
+
     /// The SNAT rule for a packet from `src`, first match in config order.
     #[inline]
     pub fn snat_rule(&self, src: Ipv4Addr) -> Option<u32> {
@@ -365,6 +382,14 @@ fn compile(
     }
 
     let owners = FlowOwners::build(&services, &backends, &snat);
+    let vips6: Vec<Ipv6Addr> = services
+        .iter()
+        .filter(|s| !s.state.is_retired())
+        .filter_map(|s| match s.spec.vip {
+            IpAddr::V6(vip) => Some(vip),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
     Ok(LbTables {
         epoch,
         kernel: kernel_paths(cfg)?,
@@ -393,8 +418,10 @@ fn compile(
         owned6: Addr6Set::new(
             cfg.interfaces
                 .iter()
-                .flat_map(|i| i.addrs6.iter().map(|&(a, _)| a)),
+                .flat_map(|i| i.addrs6.iter().map(|&(a, _)| a))
+                .chain(vips6.iter().copied()),
         ),
+        vips6: Addr6Set::new(vips6),
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
@@ -640,6 +667,26 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
     {
         return Err(format!(
             "service {}: one-packet scheduling is for UDP with DR or TUN (NAT and FULLNAT replies need a session)",
+            text()
+        ));
+    }
+    if spec.vip.is_ipv6() {
+        if spec.mode != Mode::Dr {
+            return Err(format!(
+                "service {}: {:?} is not built for IPv6 yet (DR is)",
+                text(),
+                spec.mode
+            ));
+        }
+        if spec.backends.iter().any(|b| b.addr.is_ipv4()) || !spec.also_listen.is_empty() {
+            return Err(format!(
+                "service {}: an IPv6 VIP takes IPv6 backends and no also_listen",
+                text()
+            ));
+        }
+    } else if spec.backends.iter().any(|b| b.addr.is_ipv6()) {
+        return Err(format!(
+            "service {}: an IPv4 VIP takes IPv4 backends",
             text()
         ));
     }

@@ -65,9 +65,10 @@ enum Mode {
 struct Args {
     #[arg(value_enum)]
     mode: Mode,
-    /// The service, e.g. 192.0.2.10:80
+    /// The service, e.g. 192.0.2.10:80 or [2001:db8::10]:80 (IPv6: the
+    /// TCP modes http, tcp, hold and long)
     #[arg(long)]
-    target: SocketAddrV4,
+    target: SocketAddr,
     /// Requests to send (0: until --duration-ms)
     #[arg(long, default_value_t = 1000)]
     count: u64,
@@ -159,8 +160,16 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn connect(target: SocketAddrV4, timeout: Duration) -> Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&SocketAddr::V4(target), timeout).context("connect")?;
+/// The target of a mode that speaks IPv4 only.
+fn v4(target: SocketAddr) -> Result<SocketAddrV4> {
+    match target {
+        SocketAddr::V4(t) => Ok(t),
+        SocketAddr::V6(_) => anyhow::bail!("{target}: this mode is IPv4 only"),
+    }
+}
+
+fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&target, timeout).context("connect")?;
     s.set_read_timeout(Some(timeout)).context("timeout")?;
     s.set_write_timeout(Some(timeout)).context("timeout")?;
     Ok(s)
@@ -175,7 +184,7 @@ fn name_peer(line: &str) -> Result<(String, String)> {
     }
 }
 
-fn http(target: SocketAddrV4, timeout: Duration, size: usize) -> Result<(String, String)> {
+fn http(target: SocketAddr, timeout: Duration, size: usize) -> Result<(String, String)> {
     let mut s = connect(target, timeout)?;
     let path = match size {
         0 => "/".to_owned(),
@@ -214,7 +223,7 @@ fn http(target: SocketAddrV4, timeout: Duration, size: usize) -> Result<(String,
     name_peer(&String::from_utf8_lossy(line))
 }
 
-fn tcp(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+fn tcp(target: SocketAddr, timeout: Duration, i: u64) -> Result<(String, String)> {
     let s = connect(target, timeout)?;
     let mut r = BufReader::new(s.try_clone().context("clone")?);
     let mut greeting = String::new();
@@ -238,7 +247,8 @@ fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<(
 /// 20000 ports), so that each is a new flow for the balancer (a port the
 /// kernel picks may repeat, and UDP flows live for minutes); the kernel's
 /// choice if that port is taken.
-fn udp(target: SocketAddrV4, timeout: Duration, i: u64, size: usize) -> Result<(String, String)> {
+fn udp(target: SocketAddr, timeout: Duration, i: u64, size: usize) -> Result<(String, String)> {
+    let target = v4(target)?;
     let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
     let s = UdpSocket::bind(("0.0.0.0", port))
         .or_else(|_| UdpSocket::bind("0.0.0.0:0"))
@@ -271,7 +281,7 @@ struct Held {
 
 fn hold(
     held: &mut Option<Held>,
-    target: SocketAddrV4,
+    target: SocketAddr,
     timeout: Duration,
     i: u64,
 ) -> Result<(String, String)> {
@@ -304,7 +314,7 @@ fn malformed(args: &Args) -> Result<()> {
         open(SockProtocol::Udp)?,
         open(SockProtocol::Icmp)?,
     );
-    let to = SockaddrIn::from(SocketAddrV4::new(*args.target.ip(), 0));
+    let to = SockaddrIn::from(SocketAddrV4::new(*v4(args.target)?.ip(), 0));
     let port = args.target.port().to_be_bytes();
     // TCP: 8 bytes where a 20-byte header should be.
     let short_tcp = [0x9c, 0x40, port[0], port[1], 0, 0, 0, 1];
@@ -335,7 +345,8 @@ fn malformed(args: &Args) -> Result<()> {
 
 /// One ICMP echo request to the target's address; the answer must be the
 /// echo reply with our identifier and sequence number, from that address.
-fn ping(target: SocketAddrV4, timeout: Duration, i: u64) -> Result<(String, String)> {
+fn ping(target: SocketAddr, timeout: Duration, i: u64) -> Result<(String, String)> {
+    let target = v4(target)?;
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
         .context("raw socket (needs root)")?;

@@ -47,6 +47,11 @@ struct Args {
     /// leave from the address the request went to.
     #[arg(long = "udp-addr")]
     udp_addrs: Vec<std::net::Ipv4Addr>,
+    /// IPv6 addresses the HTTP port is served on too, one socket each (a
+    /// DR server lists the IPv6 VIP it holds on `lo`); the IPv4 listener
+    /// stays on 0.0.0.0, so IPv4 peers keep their plain addresses.
+    #[arg(long = "http6-addr")]
+    http6_addrs: Vec<std::net::Ipv6Addr>,
     /// Read PROXY protocol v2 headers on UDP (see above)
     #[arg(long)]
     udp_proxy_v2: bool,
@@ -59,6 +64,12 @@ fn main() -> Result<()> {
         let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("bind tcp {port}"))?;
         let name = args.name.clone();
         threads.push(thread::spawn(move || accept(l, name, http)));
+        for a in &args.http6_addrs {
+            let l =
+                TcpListener::bind((*a, port)).with_context(|| format!("bind tcp [{a}]:{port}"))?;
+            let name = args.name.clone();
+            threads.push(thread::spawn(move || accept(l, name, http)));
+        }
     }
     if let Some(port) = args.tcp_echo {
         let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("bind tcp {port}"))?;

@@ -49,9 +49,9 @@ fn check_frame(f: &[u8]) -> Result<(), String> {
     }
 }
 
-/// What the appliance sends on IPv6 (issue 20, stage 1): ICMPv6 right
-/// after the fixed header (or, for MLD, after a Hop-by-Hop header), its
-/// checksum valid.
+/// What the appliance sends on IPv6 (issue 20): ICMPv6 right after the
+/// fixed header (or, for MLD, after a Hop-by-Hop header), its checksum
+/// valid; or TCP and UDP that DR forwarded, their checksums valid.
 fn check_icmpv6(p: &[u8]) -> Result<(), String> {
     let (h, rest) = etherparse::Ipv6Header::from_slice(p).map_err(|e| format!("ipv6: {e}"))?;
     let payload = rest
@@ -65,8 +65,37 @@ fn check_icmpv6(p: &[u8]) -> Result<(), String> {
         }
         n => (n, payload),
     };
+    // DR over IPv6 (stage 2b) forwards TCP and UDP as received.
+    if next == IpNumber::TCP {
+        let (t, data) = TcpHeader::from_slice(msg).map_err(|e| format!("tcp: {e}"))?;
+        let want = t
+            .calc_checksum_ipv6(&h, data)
+            .map_err(|e| format!("tcp: {e}"))?;
+        return match want == t.checksum {
+            true => Ok(()),
+            false => Err(format!(
+                "tcp over ipv6: checksum {:#x}, want {want:#x}",
+                t.checksum
+            )),
+        };
+    }
+    if next == IpNumber::UDP {
+        let (u, data) = UdpHeader::from_slice(msg).map_err(|e| format!("udp: {e}"))?;
+        let want = u
+            .calc_checksum_ipv6(&h, data)
+            .map_err(|e| format!("udp: {e}"))?;
+        return match want == u.checksum {
+            true => Ok(()),
+            false => Err(format!(
+                "udp over ipv6: checksum {:#x}, want {want:#x}",
+                u.checksum
+            )),
+        };
+    }
     if next != IpNumber::IPV6_ICMP {
-        return Err(format!("ipv6: next header {next:?}, not ICMPv6"));
+        return Err(format!(
+            "ipv6: next header {next:?}, not ICMPv6, TCP or UDP"
+        ));
     }
     let m = etherparse::Icmpv6Slice::from_slice(msg).map_err(|e| format!("icmpv6: {e}"))?;
     match m.is_checksum_valid(h.source, h.destination) {

@@ -24,6 +24,7 @@ impl FlowState {
         self.live.fit(services, rules, reborn);
         self.pools.fit(services, rules, reborn);
         self.sessions.set_timeouts(new.sessions.timeouts);
+        self.sessions6.set_timeouts(new.sessions.timeouts);
         let flushed = self.flush(old, new, now_ms);
         let workers = self.pools.maker().worker_count;
         self.schedulers = new
@@ -79,19 +80,27 @@ impl FlowState {
             return 0;
         }
         let flagged = |list: &[bool], id: u32| list.get(id as usize).copied().unwrap_or(false);
-        let (sessions, mut held) = self.table_and_held();
+        let doomed = |origin: Origin, backend: u32| match origin {
+            Origin::Service(id) => flagged(&services, id) || flagged(&backends, backend),
+            Origin::Snat(_) => false,
+        };
         let mut flushed = 0u64;
+        let (sessions, mut held) = self.table_and_held();
         sessions.flush(
             now_ms,
-            |s| match s.origin() {
-                Origin::Service(id) => flagged(&services, id) || flagged(&backends, s.backend),
-                Origin::Snat(_) => false,
-            },
+            |s| doomed(s.origin(), s.backend),
             |s, lifetime| {
-                if s.state != ProtoState::Template {
-                    flushed += 1;
-                }
+                flushed += u64::from(s.state != ProtoState::Template);
                 held.release(s, lifetime);
+            },
+        );
+        let (sessions6, mut held) = self.table6_and_held();
+        sessions6.flush(
+            now_ms,
+            |s| doomed(s.origin(), s.backend),
+            |s, lifetime| {
+                flushed += u64::from(s.state != ProtoState::Template);
+                held.release6(s, lifetime);
             },
         );
         flushed

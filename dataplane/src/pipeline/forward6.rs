@@ -1,0 +1,191 @@
+//! IPv6 forwarding (issue 20, stage 2b): DR. A TCP or UDP packet to an
+//! IPv6 VIP is classified through its extension headers
+//! (`packet6::classify_ipv6`), finds or makes its session in the worker's
+//! IPv6 table (scheduler, persistence), is counted for its backend, and
+//! leaves with only its MACs changed, to the backend's, resolved by
+//! Neighbour Discovery (`egress6.rs`). The IPv6 header is left alone: DR
+//! stays on one link, so the hop limit is not decremented (as IPv4 DR
+//! leaves the TTL). DR has no reply path through us: the client's packets
+//! are the flow's only direction, and `FlowOwners::owner6` puts all of
+//! them on one worker (`burst.rs` hands them there).
+//!
+//! An ICMPv6 message to a VIP (echo, Neighbour Discovery) is not a flow:
+//! it goes on to `local6.rs`, which answers for VIPs as for interface
+//! addresses.
+
+use std::net::IpAddr;
+
+use super::{Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::state::FirstPacket6;
+use crate::flow::{Origin, SessionId};
+use crate::io::PacketIo;
+use crate::packet6::{classify_ipv6, Ipv6Flow, Ipv6Meta};
+use crate::tables::LbTables;
+use crate::wire::Ipv6Packet;
+
+/// The flow of an IPv6 packet at `l3_offset` of `frame` if it is to one
+/// of `t`'s IPv6 VIPs and TCP or UDP (or a drop reason for one to a VIP
+/// that cannot be forwarded: a refused chain, a short L4 header, a
+/// fragment). `None`: not a VIP's flow (another destination, ICMPv6).
+#[inline]
+pub(super) fn vip_flow(
+    t: &LbTables,
+    frame: &[u8],
+    l3_offset: usize,
+) -> Option<Result<Ipv6Meta, DropReason>> {
+    let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
+    if !t.vips6.contains(ip.dst()) {
+        return None;
+    }
+    match classify_ipv6(frame, l3_offset) {
+        Ok(Ipv6Flow::Flow(meta)) => Some(Ok(meta)),
+        Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
+        Ok(Ipv6Flow::Other(_)) => None,
+        Err(reason) => Some(Err(reason)),
+    }
+}
+
+/// The worker of `workers` that owns the IPv6 packet at `l3_offset` of
+/// `frame`, received by worker `me`: a VIP's flow by its service's
+/// placement (`FlowOwners::owner6`), anything else where it came in.
+#[inline]
+pub(super) fn owner6(
+    t: &LbTables,
+    frame: &[u8],
+    l3_offset: usize,
+    me: usize,
+    workers: usize,
+) -> usize {
+    if t.vips6.is_empty() {
+        return me;
+    }
+    match vip_flow(t, frame, l3_offset) {
+        Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
+        _ => me,
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Forwards a TCP or UDP packet to an IPv6 VIP, received on the
+    /// interface of `vlan`: by its session, or a new one.
+    pub(super) fn forward6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        vlan: Option<u16>,
+        meta: &Ipv6Meta,
+    ) {
+        let t = cx.t;
+        let sessions = self.flow.sessions6();
+        let hash = sessions.hash(&meta.tuple);
+        let id = match sessions.lookup_hashed(&meta.tuple, hash) {
+            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => hit.id,
+            found => {
+                // A reused client port: the closing session ends first.
+                if let Some(old) = found {
+                    if self.flow.end6(old.id, cx.now) {
+                        self.counters.events.sessions_expired += 1;
+                    }
+                }
+                match self.open6(cx, meta, hash) {
+                    Ok(id) => id,
+                    Err(reason) => return self.refuse6(t, meta, reason),
+                }
+            }
+        };
+        let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
+        let (origin, backend) = (s.origin(), s.backend);
+        if t.custom_timeouts {
+            self.service_timeouts6(t, origin, id, cx.now);
+        }
+        self.count_packet(origin, backend, true, meta.len);
+        let to = match t.backends.get(backend as usize).map(|b| b.addr) {
+            Some(IpAddr::V6(addr)) => addr,
+            _ => return self.drop(DropReason::NoBackend),
+        };
+        let Some(iface) = t.on_link6(to) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        // No Packet Too Big is sent yet (issue 20): DR stays on the link
+        // the packet came in by, so only a smaller egress MTU trips this.
+        if self.egress6(cx, pkt, vlan, iface, to).is_err() {
+            self.drop(DropReason::TooBigToFragment);
+        }
+    }
+
+    /// The first packet of an IPv6 flow: scheduled, its session made and
+    /// counted as IPv4's are (`commit` in `act.rs`).
+    fn open6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        meta: &Ipv6Meta,
+        hash: u64,
+    ) -> Result<SessionId, DropReason> {
+        let t = cx.t;
+        let s = t
+            .service_index
+            .lookup(&meta.tuple.service_key())
+            .ok_or(DropReason::NoService)?;
+        let first = FirstPacket6 {
+            tuple: meta.tuple,
+            tcp_flags: meta.tcp_flags.unwrap_or(0),
+            hash,
+        };
+        let opened = self.flow.open6(t, s, &first, cx.now)?;
+        let c = &mut self.counters;
+        c.events.sessions_created += 1;
+        let picked_up = meta
+            .tcp_flags
+            .is_some_and(|f| f & crate::flow::proto::tcp_flags::SYN == 0);
+        c.events.sessions_picked_up += u64::from(picked_up);
+        if let Some(b) = c.backends.get_mut(opened.backend as usize) {
+            b.conns += 1;
+        }
+        Ok(opened.id)
+    }
+
+    /// A first packet `open6` refused: counted on its service where IPv4
+    /// counts it (rate limit, overload), then dropped by name.
+    fn refuse6(&mut self, t: &LbTables, meta: &Ipv6Meta, reason: DropReason) {
+        let service = match reason {
+            DropReason::AclDenied | DropReason::RateLimited | DropReason::NoBackend => {
+                t.service_index.lookup(&meta.tuple.service_key())
+            }
+            _ => None,
+        };
+        if let Some(s) = service {
+            if reason == DropReason::NoBackend && self.flow.overloaded(s) {
+                self.counters.events.overloaded += 1;
+            }
+            if let Some(c) = self.counters.services.get_mut(s as usize) {
+                match reason {
+                    DropReason::AclDenied => c.denied += 1,
+                    DropReason::RateLimited => c.rate_limited += 1,
+                    _ => {}
+                }
+            }
+        }
+        self.drop(reason)
+    }
+
+    /// Re-arms an IPv6 session's timer with its service's own timeout for
+    /// its state, where the service has one.
+    #[cold]
+    fn service_timeouts6(&mut self, t: &LbTables, origin: Origin, id: SessionId, now: u64) {
+        let Origin::Service(s) = origin else {
+            return;
+        };
+        let Some(timeouts) = t
+            .services
+            .get(s as usize)
+            .and_then(|s| s.spec.timeouts.as_ref())
+        else {
+            return;
+        };
+        if let Some(ms) = timeouts.for_state(self.flow.sessions6().get(id).state) {
+            self.flow.refresh6_with_timeout(id, ms, now);
+        }
+    }
+}
