@@ -22,6 +22,7 @@ use crate::flow::state::FirstPacket6;
 use crate::flow::{Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_ipv6, Ipv6Flow, Ipv6Meta};
+use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::wire::Ipv6Packet;
 
@@ -80,26 +81,29 @@ impl<P: PacketBuf> Datapath<P> {
         let t = cx.t;
         let sessions = self.flow.sessions6();
         let hash = sessions.hash(&meta.tuple);
-        let id = match sessions.lookup_hashed(&meta.tuple, hash) {
-            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => hit.id,
+        let (id, opened) = match sessions.lookup_hashed(&meta.tuple, hash) {
+            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => (hit.id, false),
             found => {
                 // A reused client port: the closing session ends first.
                 if let Some(old) = found {
+                    self.sync_event6(t, old.id, RecordKind::Ended, cx.now);
                     if self.flow.end6(old.id, cx.now) {
                         self.counters.events.sessions_expired += 1;
                     }
                 }
                 match self.open6(cx, meta, hash) {
-                    Ok(id) => id,
+                    Ok(id) => (id, true),
                     Err(reason) => return self.refuse6(t, meta, reason),
                 }
             }
         };
+        let before = self.flow.sessions6().get(id).state;
         let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
         }
+        self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
         let to = match t.backends.get(backend as usize).map(|b| b.addr) {
             Some(IpAddr::V6(addr)) => addr,

@@ -49,6 +49,7 @@ mod proxy_tcp;
 mod reasm;
 pub mod redirect;
 mod sync;
+mod sync6;
 mod synproxy;
 mod synproxy_early;
 
@@ -442,6 +443,8 @@ mod proxy_tcp_tests;
 mod reasm_tests;
 #[cfg(test)]
 mod reuse_tests;
+#[cfg(test)]
+mod sync6_tests;
 #[cfg(test)]
 mod sync_splice_tests;
 #[cfg(test)]
