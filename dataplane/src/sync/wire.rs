@@ -250,7 +250,7 @@ pub struct Datagram<'a> {
 }
 
 impl<'a> Datagram<'a> {
-    /// Records in the datagram.
+    /// Record slots in the datagram (an IPv6 record takes two).
     pub fn len(&self) -> usize {
         self.body.len() / RECORD_LEN
     }
