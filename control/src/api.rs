@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A service by protocol, VIP and port, written `tcp/192.0.2.10:80`; and
 /// which sessions `sessions` lists (every given field must match). Both
 /// are the dataplane's types too.
-pub use ferrolb_types::{Histogram, ServiceKey, SessionFilter};
+pub use ferrolb_types::{AddrMatch, Histogram, ServiceKey, SessionFilter};
 mod unique_keys;
 pub use unique_keys::no_duplicate_keys;
 mod watch;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::{BackendKey, ServiceKey, MAX_SESSION_LIMIT};
+use crate::api::{AddrMatch, BackendKey, ServiceKey, MAX_SESSION_LIMIT};
 use crate::config::{Ipv4Prefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
 
 #[derive(Debug, Parser)]
@@ -449,12 +449,14 @@ pub struct SessionsArgs {
     /// Only sessions of this service (PROTO/VIP:PORT)
     #[arg(long)]
     pub service: Option<ServiceKey>,
-    /// Only sessions to this backend address
-    #[arg(long)]
-    pub backend: Option<Ipv4Addr>,
-    /// Only sessions from this client address
-    #[arg(long)]
-    pub client: Option<Ipv4Addr>,
+    /// Only sessions to this backend: an address, a prefix or ADDR:PORT
+    /// (10.0.2.11, 10.0.2.0/24, 2001:db8:1::/64, [2001:db8:1::11]:8080)
+    #[arg(long, value_name = "ADDR")]
+    pub backend: Option<AddrMatch>,
+    /// Only sessions from this client: an address, a prefix or ADDR:PORT
+    /// (198.51.100.7, 198.51.100.0/24, 2001:db8:2::/64)
+    #[arg(long, value_name = "ADDR")]
+    pub client: Option<AddrMatch>,
     #[arg(long, value_enum)]
     pub proto: Option<ProtoArg>,
     /// At most this many [default: 100]

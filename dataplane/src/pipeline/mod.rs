@@ -421,6 +421,8 @@ mod fragment_tests;
 #[cfg(test)]
 mod garp_tests;
 #[cfg(test)]
+mod inspect6_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;
