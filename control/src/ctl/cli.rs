@@ -2,7 +2,7 @@
 //! keepalived and DPVS users know: services by `tcp/VIP:PORT`, backends
 //! by `RIP[:PORT]`, schedulers by ipvsadm's names.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
@@ -127,10 +127,10 @@ pub enum Command {
     Explain {
         #[arg(value_enum)]
         proto: ProtoArg,
-        /// Client address and port
-        src: SocketAddrV4,
-        /// Destination (VIP) address and port
-        dst: SocketAddrV4,
+        /// Client address and port (198.51.100.7:40000, [2001:db8:2::7]:40000)
+        src: SocketAddr,
+        /// Destination (VIP) address and port, of the client's family
+        dst: SocketAddr,
         #[command(flatten)]
         json: Json,
     },

@@ -36,6 +36,7 @@ mod decide;
 mod egress;
 mod egress6;
 mod explain;
+mod explain6;
 mod forward6;
 mod fragment;
 mod garp;
@@ -458,6 +459,8 @@ mod synproxy_toa_tests;
 mod synproxy_window_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
 #[cfg(test)]

@@ -621,3 +621,30 @@ fn completions_name_the_verbs() {
     assert!(script.contains("ferrolbctl"), "{script}");
     assert!(script.contains("sessions"), "{script}");
 }
+
+#[test]
+fn explain_sends_an_ipv6_flow_as_given() {
+    let server = TestServer::replying(&crate::api::ExplainReply {
+        worker: 1,
+        steps: vec![],
+    });
+    let args = [
+        "explain",
+        "tcp",
+        "[2001:db8:2::7]:40000",
+        "[2001:db8:10::10]:80",
+    ];
+    run_on(&server, &args).unwrap();
+    assert_eq!(
+        ops(&server),
+        vec![Op::Explain {
+            proto: crate::config::Protocol::Tcp,
+            src: "[2001:db8:2::7]:40000".parse().unwrap(),
+            dst: "[2001:db8:10::10]:80".parse().unwrap(),
+        }]
+    );
+    assert_eq!(
+        usage_error(&["explain", "tcp", "2001:db8:2::7", "[2001:db8:10::10]:80"]),
+        ErrorKind::ValueValidation
+    );
+}
