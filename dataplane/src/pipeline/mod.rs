@@ -52,6 +52,7 @@ pub mod redirect;
 mod sync;
 mod synproxy;
 mod synproxy_early;
+mod trace6;
 
 use std::sync::Arc;
 

@@ -118,3 +118,96 @@ fn explain6_names_the_drop_a_refused_flow_would_have() {
     assert_eq!(last(82), ("drop".into(), "no_backend".into()));
     assert_eq!(last(81), ("drop".into(), "no_route".into()));
 }
+
+fn arm_trace(
+    p: &mut Pipeline<TestBuf>,
+    n: u32,
+) -> crossbeam_channel::Receiver<crate::watch::TraceRecord> {
+    use std::sync::atomic::AtomicU32;
+    let (out, records) = crossbeam_channel::bounded(64);
+    p.arm_watch(WatchSpec {
+        trace: Some(Arc::new(crate::watch::TraceSpec {
+            filter: ferrolb_types::filter::FilterProgram::all(),
+            port: None,
+            budget: AtomicU32::new(n),
+            out,
+            lost: Default::default(),
+        })),
+        capture: None,
+    });
+    records
+}
+
+#[test]
+fn trace6_follows_a_new_flow_to_the_nd_wait_and_its_next_packet_out() {
+    let mut p = pipeline(&config_dr6(vec![service6(IpProto::TCP)]));
+    let records = arm_trace(&mut p, 3);
+    let syn = tcp6(CLIENT6, VIP6, (40000, 80), SYN, b"");
+    let out = run(&mut p, &[syn], 0);
+    assert_eq!(out.len(), 1, "the solicitation");
+    let r = records.try_recv().expect("the SYN's record");
+    let steps: Vec<(String, String)> = r
+        .report(&p.tables)
+        .into_iter()
+        .map(|s| (s.step.to_string(), s.detail))
+        .collect();
+    assert_eq!(
+        names(&steps),
+        [
+            "rx",
+            "ipv6",
+            "session",
+            "schedule",
+            "session",
+            "neighbour",
+            "tx"
+        ],
+        "{steps:#?}"
+    );
+    assert_eq!(
+        steps[1].1,
+        "tcp [2001:db8:2::7]:40000 -> [2001:db8:10::10]:80 hop limit 57 flags syn"
+    );
+    assert_eq!(steps[2].1, "miss: a new flow");
+    assert!(
+        steps[3].1.contains(
+            "service tcp/[2001:db8:10::10]:80 mode dr scheduler RoundRobin: \
+             backend [2001:db8:1::11]:80 of 2 candidates"
+        ),
+        "{steps:?}"
+    );
+    assert!(steps[4].1.starts_with("made session "), "{steps:?}");
+    assert_eq!(
+        steps[5].1,
+        "next hop 2001:db8:1::11 unresolved: waits for Neighbour Discovery"
+    );
+    // What left while it was handled: the solicitation, to the backend's
+    // solicited-node group.
+    assert_eq!(
+        steps[6].1,
+        "port 0: non-IPv4 frame, 02:00:00:00:00:aa -> 33:33:ff:00:00:11"
+    );
+    // Resolved, the flow's next packet hits its session and leaves.
+    learn_backends(&mut p);
+    let ack = tcp6(CLIENT6, VIP6, (40000, 80), ACK, b"GET /");
+    assert_eq!(run(&mut p, &[ack], 10).len(), 1);
+    let r = records.try_recv().expect("the ACK's record");
+    let steps: Vec<(String, String)> = r
+        .report(&p.tables)
+        .into_iter()
+        .map(|s| (s.step.to_string(), s.detail))
+        .collect();
+    assert_eq!(names(&steps), ["rx", "ipv6", "session", "tx"], "{steps:#?}");
+    assert!(steps[2].1.starts_with("hit session "), "{steps:?}");
+    assert!(
+        steps[3]
+            .1
+            .ends_with("02:00:00:00:00:aa -> 02:00:00:00:01:0b"),
+        "{steps:?}"
+    );
+    // A refused one names the counter it lands in.
+    let other_port = tcp6(CLIENT6, VIP6, (40001, 81), SYN, b"");
+    assert!(run(&mut p, &[other_port], 20).is_empty());
+    let r = records.try_recv().expect("the refused SYN's record");
+    assert_eq!(r.drop_reason(), Some(DropReason::NoService));
+}
