@@ -51,24 +51,9 @@ impl<P: PacketBuf> Pipeline<P> {
             return out;
         };
         let spec = &svc.spec;
-        // As `FlowState::open6` refuses them.
-        if spec.mode != Mode::Dr {
-            out.push(line(
-                "schedule",
-                format!("service {}: IPv6 is forwarded by DR only", spec.key()),
-            ));
-            out.push(dropped(DropReason::NoService));
-            return out;
-        }
-        if svc.acl.is_some() {
-            out.push(line(
-                "schedule",
-                format!(
-                    "service {}: its access list is IPv4, no IPv6 client passes",
-                    spec.key()
-                ),
-            ));
-            out.push(dropped(DropReason::AclDenied));
+        if let Some((why, reason)) = refusal6(svc) {
+            out.push(line("schedule", format!("service {}: {why}", spec.key())));
+            out.push(dropped(reason));
             return out;
         }
         let Some(b) = self.path.flow.dry_pick(s, tuple) else {
@@ -140,4 +125,15 @@ impl<P: PacketBuf> Pipeline<P> {
         out.push(line("tx", format!("port {}", i.port)));
         out
     }
+}
+
+/// Why `FlowState::open6` refuses every IPv6 flow of `svc`, if it does.
+fn refusal6(svc: &crate::tables::Service) -> Option<(&'static str, DropReason)> {
+    if svc.spec.mode != Mode::Dr {
+        return Some(("IPv6 is forwarded by DR only", DropReason::NoService));
+    }
+    svc.acl.is_some().then_some((
+        "its access list is IPv4, no IPv6 client passes",
+        DropReason::AclDenied,
+    ))
 }
