@@ -19,6 +19,7 @@ use crate::io::PacketIo;
 use crate::net::nd::{our_nd_frame_len, write_solicitation};
 use crate::net::neighbour::Resolution;
 use crate::rewrite::set_macs;
+use crate::watch::TraceStep;
 
 impl<P: PacketBuf> Datapath<P> {
     /// Sends `pkt`, an IPv6 frame whose L2 header is that of `vlan`, out of
@@ -74,6 +75,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
             }
             Resolution::Queued { send_request } => {
+                self.watch.step(TraceStep::WaitNd { next_hop: next });
                 if send_request {
                     self.solicit(cx, iface, next);
                 }

@@ -80,9 +80,12 @@ impl<P: PacketBuf> Datapath<P> {
         let t = cx.t;
         let sessions = self.flow.sessions6();
         let hash = sessions.hash(&meta.tuple);
-        let id = match sessions.lookup_hashed(&meta.tuple, hash) {
-            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => hit.id,
+        let (id, opened) = match sessions.lookup_hashed(&meta.tuple, hash) {
+            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => (hit.id, false),
             found => {
+                if self.tracing() {
+                    self.trace_miss6(found.map(|h| h.id));
+                }
                 // A reused client port: the closing session ends first.
                 if let Some(old) = found {
                     if self.flow.end6(old.id, cx.now) {
@@ -90,13 +93,16 @@ impl<P: PacketBuf> Datapath<P> {
                     }
                 }
                 match self.open6(cx, meta, hash) {
-                    Ok(id) => id,
+                    Ok(id) => (id, true),
                     Err(reason) => return self.refuse6(t, meta, reason),
                 }
             }
         };
         let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
+        if self.tracing() {
+            self.trace_session6(id, opened, origin, backend, meta);
+        }
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
         }

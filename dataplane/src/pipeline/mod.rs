@@ -36,6 +36,7 @@ mod decide;
 mod egress;
 mod egress6;
 mod explain;
+mod explain6;
 mod forward6;
 mod fragment;
 mod garp;
@@ -51,6 +52,7 @@ pub mod redirect;
 mod sync;
 mod synproxy;
 mod synproxy_early;
+mod trace6;
 
 use std::sync::Arc;
 
@@ -421,6 +423,8 @@ mod fragment_tests;
 #[cfg(test)]
 mod garp_tests;
 #[cfg(test)]
+mod inspect6_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;
@@ -456,6 +460,8 @@ mod synproxy_toa_tests;
 mod synproxy_window_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
 #[cfg(test)]
