@@ -291,6 +291,12 @@ impl LbTables {
             .map(|&(a, _)| a)
     }
 
+    /// The interface on whose IPv6 prefix `addr` is: a search, for
+    /// `explain` (the forwarding path reads [`LbTables::links6`]).
+    pub fn on_link6(&self, addr: Ipv6Addr) -> Option<u16> {
+        on_link6(&self.interfaces, addr)
+    }
+
     /// The SNAT rule for a packet from `src`, first match in config order.
     #[inline]
     pub fn snat_rule(&self, src: Ipv4Addr) -> Option<u32> {
