@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A service by protocol, VIP and port, written `tcp/192.0.2.10:80`; and
 /// which sessions `sessions` lists (every given field must match). Both
 /// are the dataplane's types too.
-pub use ferrolb_types::{Histogram, ServiceKey, SessionFilter};
+pub use ferrolb_types::{AddrMatch, Histogram, ServiceKey, SessionFilter};
 mod unique_keys;
 pub use unique_keys::no_duplicate_keys;
 mod watch;
@@ -184,11 +184,12 @@ pub enum Op {
     },
     /// What a new packet `proto` `src` -> `dst` would do now, worked out
     /// by the worker that owns its flow without sending anything or
-    /// changing any state. Reply: [`ExplainReply`].
+    /// changing any state. Reply: [`ExplainReply`]. `src` and `dst` are
+    /// both IPv4 or both IPv6.
     Explain {
         proto: Protocol,
-        src: SocketAddrV4,
-        dst: SocketAddrV4,
+        src: SocketAddr,
+        dst: SocketAddr,
     },
     /// Copies the next `count` frames matching `filter` on `port`, as
     /// received and as sent. Reply: [`CaptureReply`].

@@ -45,7 +45,15 @@ pub enum Ipv6Flow {
 /// already checked by `packet::classify_received`).
 pub fn classify_ipv6(frame: &[u8], l3_offset: usize) -> Result<Ipv6Flow, DropReason> {
     let l3 = frame.get(l3_offset..).ok_or(DropReason::TruncatedFrame)?;
-    let ip = Ipv6Packet::new(l3)?;
+    classify_parsed(&Ipv6Packet::new(l3)?, l3_offset)
+}
+
+/// [`classify_ipv6`] of a fixed header the caller has already parsed (the
+/// forwarding path reads its destination first): the header is not
+/// checked twice.
+#[inline]
+pub fn classify_parsed(ip: &Ipv6Packet<&[u8]>, l3_offset: usize) -> Result<Ipv6Flow, DropReason> {
+    let l3 = ip.bytes();
     let chain = ip.walk().map_err(|_| DropReason::Ipv6BadChain)?;
     if let Some(f) = chain.fragment {
         return Ok(Ipv6Flow::Fragment(f));

@@ -103,6 +103,8 @@ pub enum Query {
     Watch(crate::watch::WatchSpec),
     /// What a new packet with this tuple would do (`Pipeline::explain`).
     Explain(crate::tuple::FiveTuple),
+    /// The same of an IPv6 flow (`Pipeline::explain6`).
+    Explain6(crate::tuple::FiveTuple6),
     /// Announce the addresses of this port's interfaces again (gratuitous
     /// ARP): a bond's active member changed (`Pipeline::announce_port`).
     Announce { port: u16 },
@@ -264,6 +266,11 @@ impl Answering {
                     let _ = request
                         .reply
                         .send(Answer::Explained(pipeline.explain(&tuple)));
+                }
+                Query::Explain6(tuple) => {
+                    let _ = request
+                        .reply
+                        .send(Answer::Explained(pipeline.explain6(&tuple)));
                 }
                 Query::Sessions { filter, limit } => {
                     self.listing = Some(Listing {

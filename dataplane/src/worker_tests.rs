@@ -214,12 +214,12 @@ mod live {
             vec![(ip(CIP), 40000), (ip(CIP), 40001), (ip(OTHER), 40000)]
         );
         let to_rip2 = SessionFilter {
-            backend: Some(ip(RIP2)),
+            backend: Some(ip(RIP2).into()),
             ..SessionFilter::default()
         };
         assert_eq!(clients(to_rip2), vec![(ip(CIP), 40001)]);
         let from_cip_tcp = SessionFilter {
-            client: Some(ip(CIP)),
+            client: Some(ip(CIP).into()),
             proto: Some(IpProto::TCP),
             ..SessionFilter::default()
         };
@@ -402,7 +402,7 @@ mod live {
             let Some(Answer::Sessions(list, false)) = shared.ask(
                 Query::Sessions {
                     filter: SessionFilter {
-                        client: Some(ip(OTHER)),
+                        client: Some(ip(OTHER).into()),
                         ..SessionFilter::default()
                     },
                     limit: 10,

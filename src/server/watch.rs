@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use control::api::{
     hex, CaptureEvent, CaptureReply, CapturedFrame, ErrorCode, ExplainReply, Response, TraceReply,
@@ -18,7 +18,7 @@ use control::api::{
 use control::config::Protocol;
 use control::filter;
 use dataplane::tables::LbTables;
-use dataplane::tuple::{FiveTuple, IpProto};
+use dataplane::tuple::{FiveTuple, FiveTuple6, IpProto};
 use dataplane::watch::{
     CaptureCopy, CaptureSpec, Direction, TraceRecord, TraceSpec, TraceStep, WatchSpec,
 };
@@ -181,28 +181,50 @@ pub fn trace(cx: &WatchCx<'_>, r: &WatchRequest<'_>) -> Response {
     })
 }
 
-/// `explain`: asks the worker that owns the flow.
+/// `explain`: asks the worker that owns the flow, IPv4 or IPv6.
 pub fn explain(
     workers: &[WorkerShared],
     tables: &LbTables,
     proto: Protocol,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    src: SocketAddr,
+    dst: SocketAddr,
 ) -> Response {
-    let tuple = FiveTuple {
-        src: *src.ip(),
-        dst: *dst.ip(),
-        src_port: src.port(),
-        dst_port: dst.port(),
-        proto: match proto {
-            Protocol::Tcp => IpProto::TCP,
-            Protocol::Udp => IpProto::UDP,
-        },
+    let proto = match proto {
+        Protocol::Tcp => IpProto::TCP,
+        Protocol::Udp => IpProto::UDP,
     };
-    let worker = tables.owners.owner(&tuple, 0, workers.len());
-    let answer = workers
-        .get(worker)
-        .and_then(|w| w.ask(Query::Explain(tuple), ARM_TIMEOUT));
+    let (src_port, dst_port) = (src.port(), dst.port());
+    let (worker, query) = match (src.ip(), dst.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let tuple = FiveTuple {
+                src,
+                dst,
+                src_port,
+                dst_port,
+                proto,
+            };
+            let worker = tables.owners.owner(&tuple, 0, workers.len());
+            (worker, Query::Explain(tuple))
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let tuple = FiveTuple6 {
+                src,
+                dst,
+                src_port,
+                dst_port,
+                proto,
+            };
+            let worker = tables.owners.owner6(&tuple, 0, workers.len());
+            (worker, Query::Explain6(tuple))
+        }
+        _ => {
+            return Response::error(
+                ErrorCode::InvalidRequest,
+                format!("explain: {src} and {dst} are not of one family (both IPv4 or both IPv6)"),
+            )
+        }
+    };
+    let answer = workers.get(worker).and_then(|w| w.ask(query, ARM_TIMEOUT));
     match answer {
         Some(Answer::Explained(steps)) => Response::ok(&ExplainReply {
             worker,

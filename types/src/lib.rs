@@ -10,6 +10,7 @@
 //! beyond `std` (and serde with the `serde` feature, for the text forms the
 //! config file and the control socket use).
 
+mod addr_match;
 pub mod filter;
 pub mod histogram;
 mod ip_proto;
@@ -19,6 +20,7 @@ mod serde_via_str;
 mod service_key;
 mod session_filter;
 
+pub use addr_match::AddrMatch;
 pub use histogram::Histogram;
 pub use ip_proto::IpProto;
 pub use mac::MacAddr;

@@ -1,8 +1,6 @@
 //! Which sessions a listing shows.
 
-use std::net::Ipv4Addr;
-
-use crate::{IpProto, ServiceKey};
+use crate::{AddrMatch, IpProto, ServiceKey};
 
 /// Which sessions `ferrolbctl sessions` (the control socket's `sessions`
 /// request, a worker's session listing) shows: every field given must match;
@@ -21,18 +19,19 @@ pub struct SessionFilter {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub service: Option<ServiceKey>,
-    /// The real server's address, any port (for SNAT: the remote host's).
+    /// The real server's address, prefix, or address and port (for SNAT:
+    /// the remote host's), IPv4 or IPv6.
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
     )]
-    pub backend: Option<Ipv4Addr>,
-    /// The client's address.
+    pub backend: Option<AddrMatch>,
+    /// The client's address, prefix, or address and port, IPv4 or IPv6.
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
     )]
-    pub client: Option<Ipv4Addr>,
+    pub client: Option<AddrMatch>,
     /// The IP protocol; written `"tcp"` or `"udp"` on the socket.
     #[cfg_attr(
         feature = "serde",
@@ -79,13 +78,14 @@ mod service_proto {
 #[cfg(all(test, feature = "serde"))]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn socket_json_reads_and_writes_every_field() {
         let f = SessionFilter {
             service: Some("tcp/192.0.2.10:80".parse().expect("key")),
-            backend: Some(Ipv4Addr::new(10, 0, 2, 11)),
-            client: Some(Ipv4Addr::new(198, 51, 100, 7)),
+            backend: Some(Ipv4Addr::new(10, 0, 2, 11).into()),
+            client: Some(Ipv4Addr::new(198, 51, 100, 7).into()),
             proto: Some(IpProto::UDP),
         };
         let json = serde_json::to_string(&f).expect("serializes");
@@ -105,6 +105,18 @@ mod tests {
             serde_json::from_str::<SessionFilter>("{}").expect("empty"),
             SessionFilter::default()
         );
+    }
+
+    #[test]
+    fn ipv6_prefixes_and_ports_cross_the_socket() {
+        let json = r#"{"backend":"[2001:db8:1::11]:8080","client":"2001:db8:2::/64"}"#;
+        let f: SessionFilter = serde_json::from_str(json).expect("parses");
+        assert_eq!(f.backend, Some("[2001:db8:1::11]:8080".parse().expect("b")));
+        assert_eq!(f.client.map(|c| c.len), Some(64));
+        assert_eq!(serde_json::to_string(&f).expect("writes"), json);
+        let e = serde_json::from_str::<SessionFilter>(r#"{"client":"2001:db8::/130"}"#)
+            .expect_err("length");
+        assert!(e.to_string().contains("0..=128"), "{e}");
     }
 
     #[test]

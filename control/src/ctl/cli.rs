@@ -2,12 +2,12 @@
 //! keepalived and DPVS users know: services by `tcp/VIP:PORT`, backends
 //! by `RIP[:PORT]`, schedulers by ipvsadm's names.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::{BackendKey, ServiceKey, MAX_SESSION_LIMIT};
+use crate::api::{AddrMatch, BackendKey, ServiceKey, MAX_SESSION_LIMIT};
 use crate::config::{Ipv4Prefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
 
 #[derive(Debug, Parser)]
@@ -127,10 +127,10 @@ pub enum Command {
     Explain {
         #[arg(value_enum)]
         proto: ProtoArg,
-        /// Client address and port
-        src: SocketAddrV4,
-        /// Destination (VIP) address and port
-        dst: SocketAddrV4,
+        /// Client address and port (198.51.100.7:40000, [2001:db8:2::7]:40000)
+        src: SocketAddr,
+        /// Destination (VIP) address and port, of the client's family
+        dst: SocketAddr,
         #[command(flatten)]
         json: Json,
     },
@@ -449,12 +449,14 @@ pub struct SessionsArgs {
     /// Only sessions of this service (PROTO/VIP:PORT)
     #[arg(long)]
     pub service: Option<ServiceKey>,
-    /// Only sessions to this backend address
-    #[arg(long)]
-    pub backend: Option<Ipv4Addr>,
-    /// Only sessions from this client address
-    #[arg(long)]
-    pub client: Option<Ipv4Addr>,
+    /// Only sessions to this backend: an address, a prefix or ADDR:PORT
+    /// (10.0.2.11, 10.0.2.0/24, 2001:db8:1::/64, [2001:db8:1::11]:8080)
+    #[arg(long, value_name = "ADDR")]
+    pub backend: Option<AddrMatch>,
+    /// Only sessions from this client: an address, a prefix or ADDR:PORT
+    /// (198.51.100.7, 198.51.100.0/24, 2001:db8:2::/64)
+    #[arg(long, value_name = "ADDR")]
+    pub client: Option<AddrMatch>,
     #[arg(long, value_enum)]
     pub proto: Option<ProtoArg>,
     /// At most this many [default: 100]

@@ -507,7 +507,11 @@ impl FlowState {
     /// worked out on a copy of it: nothing here moves (an rr/wrr cursor,
     /// a connection count). Persistence templates are not consulted. For
     /// `ferrolbctl explain`; allocates the copy.
-    pub fn dry_pick(&self, s: u32, tuple: &FiveTuple) -> Option<crate::sched::Backend> {
+    pub fn dry_pick<F: crate::sched::SchedFlow>(
+        &self,
+        s: u32,
+        tuple: &F,
+    ) -> Option<crate::sched::Backend> {
         let mut sched = self.schedulers.get(s as usize)?.clone();
         sched.pick(tuple, &self.conns)
     }

@@ -210,17 +210,48 @@ impl<P, const Q: usize, A: NeighbourAddr> NeighbourTable<P, Q, A> {
     /// Finds the MAC for a packet to next hop `ip`, or queues the packet
     /// until it is learned.
     pub fn resolve(&mut self, ip: A, packet: P, now: u64) -> Resolution<P> {
+        self.resolve_at(usize::MAX, ip, packet, now).0
+    }
+
+    /// [`Self::resolve`], trying slot `hint` first (where `ip` was found
+    /// last time: a caller keeps it per flow, as IPv6 DR does in its
+    /// session), so a flow's packet skips the search. The hint is checked,
+    /// so a stale one costs the search, never a wrong MAC. Returns the
+    /// slot `ip` is in now, for the next packet (`usize::MAX`: none).
+    #[inline]
+    pub fn resolve_at(
+        &mut self,
+        hint: usize,
+        ip: A,
+        packet: P,
+        now: u64,
+    ) -> (Resolution<P>, usize) {
+        let hit = self
+            .entries
+            .get(hint)
+            .is_some_and(|e| e.state != State::Free && e.ip == ip);
+        let idx = match hit {
+            true => hint,
+            false => match self.slot_for(ip, now) {
+                Some(i) => i,
+                None => {
+                    let reason = DropReason::NeighbourTableFull;
+                    return (Resolution::Dropped { packet, reason }, usize::MAX);
+                }
+            },
+        };
+        (self.resolve_in(idx, packet, now), idx)
+    }
+
+    /// The slot of `ip`'s entry, made (incomplete) if it has none; `None`
+    /// if every slot of its window is taken by an entry holding packets.
+    fn slot_for(&mut self, ip: A, now: u64) -> Option<usize> {
         let key = ip;
         let timers = self.timers;
         let idx = match self.find(key) {
             Some(i) => i,
             None => {
-                let Some(i) = self.victim(key) else {
-                    return Resolution::Dropped {
-                        packet,
-                        reason: DropReason::NeighbourTableFull,
-                    };
-                };
+                let i = self.victim(key)?;
                 if let Some(e) = self.claim(i) {
                     e.ip = key;
                     e.state = State::Incomplete;
@@ -232,6 +263,13 @@ impl<P, const Q: usize, A: NeighbourAddr> NeighbourTable<P, Q, A> {
                 i
             }
         };
+        Some(idx)
+    }
+
+    /// The resolution of a packet for the entry in slot `idx`.
+    #[inline]
+    fn resolve_in(&mut self, idx: usize, packet: P, now: u64) -> Resolution<P> {
+        let timers = self.timers;
         let Some(e) = self.entries.get_mut(idx) else {
             return Resolution::Dropped {
                 packet,
@@ -420,6 +458,33 @@ mod tests {
                 refresh: false
             }
         );
+    }
+
+    #[test]
+    fn a_hinted_resolution_checks_its_slot_and_finds_the_right_one() {
+        const OTHER: MacAddr = MacAddr([2, 0, 0, 0, 0, 8]);
+        let mut t: NeighbourTable<u32, 2> = NeighbourTable::new(PROBE_WINDOW, TIMERS);
+        assert!(t.learn(ip(1), MAC, 0, true, |_, _| {}));
+        assert!(t.learn(ip(2), OTHER, 0, true, |_, _| {}));
+        let (first, at1) = t.resolve_at(usize::MAX, ip(1), 1, 1);
+        assert_eq!(first, t.resolve(ip(1), 1, 1), "no hint: a plain resolve");
+        assert_eq!(t.resolve_at(at1, ip(1), 2, 1).1, at1, "the hint kept");
+        let (to2, at2) = t.resolve_at(at1, ip(2), 3, 1);
+        assert_ne!(at2, at1);
+        let ready = |mac, packet| Resolution::Ready {
+            mac,
+            packet,
+            refresh: false,
+        };
+        assert_eq!(to2, ready(OTHER, 3), "another address's slot is not used");
+        // ip(1)'s slot given to other addresses: its old hint finds no MAC
+        // of theirs, but a new entry of its own, waiting.
+        for n in 3..3 + PROBE_WINDOW as u32 {
+            assert!(t.learn(ip(n), OTHER, 2 + u64::from(n), true, |_, _| {}));
+        }
+        assert_eq!(t.lookup(ip(1)), None, "ip(1) evicted");
+        let (stale, _) = t.resolve_at(at1, ip(1), 4, 20);
+        assert_eq!(stale, Resolution::Queued { send_request: true });
     }
 
     #[test]

@@ -15,10 +15,13 @@ use super::egress::{Pending, TooBig};
 use super::{l2, Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
+use crate::net::hop_cache::{HopHint, NO_HOP_HINT};
 use crate::net::nd::{our_nd_frame_len, write_solicitation};
 use crate::net::neighbour::Resolution;
 use crate::rewrite::set_macs;
+use crate::watch::TraceStep;
 
 impl<P: PacketBuf> Datapath<P> {
     /// Sends `pkt`, an IPv6 frame whose L2 header is that of `vlan`, out of
@@ -26,13 +29,28 @@ impl<P: PacketBuf> Datapath<P> {
     /// VLAN tag, our MAC, the neighbour's MAC, or a solicitation and a
     /// wait. A packet too big for the egress port comes back (`Err`),
     /// untouched, for the caller's Packet Too Big.
+    #[cfg(test)]
     pub(super) fn egress6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
-        mut pkt: P,
+        pkt: P,
         vlan: Option<u16>,
         iface: u16,
         next: Ipv6Addr,
+    ) -> Result<(), TooBig<P>> {
+        self.egress6_for(cx, pkt, (vlan, iface, next), None)
+    }
+
+    /// [`Self::egress6`] for a packet of IPv6 session `session`, if given:
+    /// the neighbour is looked for first in the slot of the table where
+    /// the session's last packet found it (its hop hint, as IPv4 keeps
+    /// one into `hop_cache`), and the slot found is kept for the next.
+    pub(super) fn egress6_for<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        (vlan, iface, next): (Option<u16>, u16, Ipv6Addr),
+        session: Option<SessionId>,
     ) -> Result<(), TooBig<P>> {
         let t = cx.t;
         let Some(i) = t.interfaces.get(usize::from(iface)) else {
@@ -57,10 +75,19 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(reason);
             return Ok(());
         }
-        let resolution = self
-            .egress
-            .neighbours6
-            .resolve(next, Pending { pkt, port }, cx.now);
+        let hint = session.map_or(NO_HOP_HINT, |id| {
+            self.flow.sessions6().get(id).hop_hint(Direction::Inbound)
+        });
+        let (resolution, slot) = self.egress.neighbours6.resolve_at(
+            usize::from(hint),
+            next,
+            Pending { pkt, port },
+            cx.now,
+        );
+        let slot = HopHint::try_from(slot).unwrap_or(NO_HOP_HINT);
+        if let Some(id) = session.filter(|_| slot != hint) {
+            self.flow.set_hop_hint6(id, slot);
+        }
         match resolution {
             Resolution::Ready {
                 mac,
@@ -74,6 +101,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
             }
             Resolution::Queued { send_request } => {
+                self.watch.step(TraceStep::WaitNd { next_hop: next });
                 if send_request {
                     self.solicit(cx, iface, next);
                 }

@@ -13,7 +13,7 @@ use crate::tables::Mode;
 use crate::tuple::FiveTuple;
 use crate::watch::StepReport;
 
-fn line(step: &'static str, detail: String) -> StepReport {
+pub(super) fn line(step: &'static str, detail: String) -> StepReport {
     StepReport {
         step,
         detail,
@@ -21,7 +21,7 @@ fn line(step: &'static str, detail: String) -> StepReport {
     }
 }
 
-fn dropped(reason: DropReason) -> StepReport {
+pub(super) fn dropped(reason: DropReason) -> StepReport {
     line("drop", reason.name().to_string())
 }
 

@@ -1,6 +1,6 @@
 //! IPv6 forwarding (issue 20, stage 2b): DR. A TCP or UDP packet to an
 //! IPv6 VIP is classified through its extension headers
-//! (`packet6::classify_ipv6`), finds or makes its session in the worker's
+//! (`packet6::classify_parsed`), finds or makes its session in the worker's
 //! IPv6 table (scheduler, persistence), is counted for its backend, and
 //! leaves with only its MACs changed, to the backend's, resolved by
 //! Neighbour Discovery (`egress6.rs`). The IPv6 header is left alone: DR
@@ -13,15 +13,13 @@
 //! it goes on to `local6.rs`, which answers for VIPs as for interface
 //! addresses.
 
-use std::net::IpAddr;
-
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::FirstPacket6;
 use crate::flow::{Origin, SessionId};
 use crate::io::PacketIo;
-use crate::packet6::{classify_ipv6, Ipv6Flow, Ipv6Meta};
+use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
 use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::wire::Ipv6Packet;
@@ -40,7 +38,7 @@ pub(super) fn vip_flow(
     if !t.vips6.contains(ip.dst()) {
         return None;
     }
-    match classify_ipv6(frame, l3_offset) {
+    match classify_parsed(&ip, l3_offset) {
         Ok(Ipv6Flow::Flow(meta)) => Some(Ok(meta)),
         Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
         Ok(Ipv6Flow::Other(_)) => None,
@@ -84,6 +82,9 @@ impl<P: PacketBuf> Datapath<P> {
         let (id, opened) = match sessions.lookup_hashed(&meta.tuple, hash) {
             Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => (hit.id, false),
             found => {
+                if self.tracing() {
+                    self.trace_miss6(found.map(|h| h.id));
+                }
                 // A reused client port: the closing session ends first.
                 if let Some(old) = found {
                     self.sync_event6(t, old.id, RecordKind::Ended, cx.now);
@@ -100,21 +101,26 @@ impl<P: PacketBuf> Datapath<P> {
         let before = self.flow.sessions6().get(id).state;
         let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
+        if self.tracing() {
+            self.trace_session6(id, opened, origin, backend, meta);
+        }
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
         }
         self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
-        let to = match t.backends.get(backend as usize).map(|b| b.addr) {
-            Some(IpAddr::V6(addr)) => addr,
-            _ => return self.drop(DropReason::NoBackend),
-        };
-        let Some(iface) = t.on_link6(to) else {
-            return self.drop(DropReason::NoRoute);
+        let (to, iface) = match t.links6.get(backend as usize) {
+            Some(Some(link)) => *link,
+            // An IPv4 backend or one off every link: the config refuses both.
+            Some(None) => return self.drop(DropReason::NoRoute),
+            None => return self.drop(DropReason::NoBackend),
         };
         // No Packet Too Big is sent yet (issue 20): DR stays on the link
         // the packet came in by, so only a smaller egress MTU trips this.
-        if self.egress6(cx, pkt, vlan, iface, to).is_err() {
+        if self
+            .egress6_for(cx, pkt, (vlan, iface, to), Some(id))
+            .is_err()
+        {
             self.drop(DropReason::TooBigToFragment);
         }
     }

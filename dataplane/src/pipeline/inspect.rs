@@ -156,8 +156,12 @@ impl SessionView {
     /// Whether `filter` lets this session through.
     pub fn matches(&self, filter: &SessionFilter) -> bool {
         filter.service.map_or(true, |k| self.service == Some(k))
-            && filter.backend.map_or(true, |a| self.backend.0 == a)
-            && filter.client.map_or(true, |a| self.client.0 == a)
+            && filter
+                .backend
+                .map_or(true, |m| m.matches(self.backend.0, self.backend.1))
+            && filter
+                .client
+                .map_or(true, |m| m.matches(self.client.0, self.client.1))
             && filter.proto.map_or(true, |p| self.proto == p.0)
     }
 }
@@ -234,14 +238,20 @@ impl<P: PacketBuf> Pipeline<P> {
         mut found: impl FnMut(SessionView) -> bool,
     ) -> usize {
         let table = self.path.flow.sessions();
-        if from >= table.capacity() {
+        // A client of the other family is in none of a table's sessions:
+        // that table is skipped whole.
+        let client_v6 = filter.client.map(|c| c.is_v6());
+        if from >= table.capacity() || client_v6 == Some(true) {
+            let from = from.max(table.capacity());
             return self.scan_sessions6(filter, from, max_slots, now_ms, found);
         }
         let end = from.saturating_add(max_slots).min(table.capacity());
         let left = max_slots - (end - from);
         for (id, s) in table.iter_slots(from..end) {
             // Cheap checks first: most of a filtered walk ends here.
-            if filter.client.is_some_and(|c| s.inbound().src != c)
+            if filter
+                .client
+                .is_some_and(|c| !c.contains(s.inbound().src.into()))
                 || filter.proto.is_some_and(|p| s.inbound().proto != p)
             {
                 continue;
@@ -274,13 +284,16 @@ impl<P: PacketBuf> Pipeline<P> {
         let base = self.path.flow.sessions().capacity();
         let table = self.path.flow.sessions6();
         let start = from - base;
-        let end = start.saturating_add(max_slots).min(table.capacity());
-        // The filter's client is an IPv4 address: no IPv6 session has it.
-        if filter.client.is_some() {
+        if filter.client.is_some_and(|c| !c.is_v6()) {
             return base + table.capacity();
         }
+        let end = start.saturating_add(max_slots).min(table.capacity());
         for (id, s) in table.iter_slots(start..end) {
-            if filter.proto.is_some_and(|p| s.inbound().proto != p) {
+            if filter
+                .client
+                .is_some_and(|c| !c.contains(s.inbound().src.into()))
+                || filter.proto.is_some_and(|p| s.inbound().proto != p)
+            {
                 continue;
             }
             let expires = table.expires_in_ms(s, now_ms);

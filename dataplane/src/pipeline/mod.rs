@@ -36,6 +36,7 @@ mod decide;
 mod egress;
 mod egress6;
 mod explain;
+mod explain6;
 mod forward6;
 mod fragment;
 mod garp;
@@ -52,6 +53,7 @@ mod sync;
 mod sync6;
 mod synproxy;
 mod synproxy_early;
+mod trace6;
 
 use std::sync::Arc;
 
@@ -422,6 +424,8 @@ mod fragment_tests;
 #[cfg(test)]
 mod garp_tests;
 #[cfg(test)]
+mod inspect6_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;
@@ -459,6 +463,8 @@ mod synproxy_toa_tests;
 mod synproxy_window_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
 #[cfg(test)]

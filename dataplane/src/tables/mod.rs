@@ -69,6 +69,11 @@ pub struct LbTables {
     /// Active services only, by the ports they listen on.
     pub service_index: ListenIndex<u32>,
     pub backends: Vec<BackendInfo>,
+    /// By backend id: an IPv6 backend's address and the interface on
+    /// whose prefix it is (`on_link6`), found once here rather than per
+    /// packet by IPv6 DR (`pipeline/forward6.rs`); `None` for an IPv4
+    /// backend or one on no link of ours.
+    pub links6: Vec<Option<(Ipv6Addr, u16)>>,
     pub snat: Vec<SnatRule>,
     /// Active SNAT rules in config order (first match wins): (network,
     /// prefix length, rule id).
@@ -286,18 +291,10 @@ impl LbTables {
             .map(|&(a, _)| a)
     }
 
-    /// The interface on whose IPv6 prefix `addr` is (DR backends are on
-    /// a link of ours; IPv6 has no routes yet).
+    /// The interface on whose IPv6 prefix `addr` is: a search, for
+    /// `explain` (the forwarding path reads [`LbTables::links6`]).
     pub fn on_link6(&self, addr: Ipv6Addr) -> Option<u16> {
-        let on_link = |&(a, len): &(Ipv6Addr, u8)| {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(addr) & mask
-        };
-        let i = self
-            .interfaces
-            .iter()
-            .position(|i| i.addrs6.iter().any(on_link))?;
-        u16::try_from(i).ok()
+        on_link6(&self.interfaces, addr)
     }
 
     /// The SNAT rule for a packet from `src`, first match in config order.
@@ -308,6 +305,28 @@ impl LbTables {
             .find(|&&(net, len, _)| same_prefix(net, src, len))
             .map(|&(_, _, id)| id)
     }
+}
+
+/// The interface of `interfaces` on whose IPv6 prefix `addr` is (DR
+/// backends are on a link of ours; IPv6 has no routes yet).
+fn on_link6(interfaces: &[Interface], addr: Ipv6Addr) -> Option<u16> {
+    let on_link = |&(a, len): &(Ipv6Addr, u8)| {
+        let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+        u128::from(a) & mask == u128::from(addr) & mask
+    };
+    let i = interfaces
+        .iter()
+        .position(|i| i.addrs6.iter().any(on_link))?;
+    u16::try_from(i).ok()
+}
+
+/// [`LbTables::links6`] for `backends` on `interfaces`.
+fn links6(backends: &[BackendInfo], interfaces: &[Interface]) -> Vec<Option<(Ipv6Addr, u16)>> {
+    let link = |b: &BackendInfo| match b.addr {
+        IpAddr::V6(a) => on_link6(interfaces, a).map(|i| (a, i)),
+        IpAddr::V4(_) => None,
+    };
+    backends.iter().map(link).collect()
 }
 
 /// Interfaces, routes and interface addresses: everything but the entries.
@@ -425,6 +444,7 @@ fn compile(
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
+        links6: links6(&backends, &cfg.interfaces),
         backends,
         snat,
         snat_match,

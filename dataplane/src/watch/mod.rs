@@ -297,7 +297,9 @@ impl Watch {
                 ttl: m.ttl,
             }),
             Ok(Classified::Arp { .. }) => r.push(TraceStep::NotIpv4("arp")),
-            Ok(Classified::Ipv6 { .. }) => r.push(TraceStep::NotIpv4("ipv6")),
+            Ok(Classified::Ipv6 {
+                l3_offset, vlan, ..
+            }) => r.push(ipv6_step(frame, *l3_offset, *vlan)),
             Err(_) => {}
         }
         self.park(frame.as_ptr() as usize, r);
@@ -499,5 +501,22 @@ fn tcp_flags(frame: &[u8], m: &crate::packet::Ipv4Meta) -> u8 {
     match m.tuple.proto.0 {
         6 => get_u8(frame, m.l4_offset + tcp::field::FLAGS),
         _ => 0,
+    }
+}
+
+/// The step of an IPv6 frame: its flow when it is TCP or UDP (what
+/// `forward6.rs` reads), else the frame's kind. A traced packet's cost,
+/// not every packet's.
+#[cold]
+fn ipv6_step(frame: &[u8], l3_offset: usize, vlan: Option<u16>) -> TraceStep {
+    match crate::packet6::classify_ipv6(frame, l3_offset) {
+        Ok(crate::packet6::Ipv6Flow::Flow(m)) => TraceStep::Ipv6 {
+            tuple: m.tuple,
+            tcp_flags: m.tcp_flags.unwrap_or(0),
+            vlan,
+            hop_limit: m.hop_limit,
+            extensions: m.extensions,
+        },
+        _ => TraceStep::NotIpv4("ipv6"),
     }
 }

@@ -2,12 +2,12 @@
 //! in place by the worker (no allocation), and turned into readable text
 //! by the control thread ([`TraceRecord::report`]).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::Location;
 
 use crate::drop::DropReason;
 use crate::tables::{LbTables, Mode};
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FiveTuple6};
 
 /// Steps one record holds; later steps are counted in `lost_steps`.
 pub const MAX_STEPS: usize = 16;
@@ -46,6 +46,14 @@ pub enum TraceStep {
         vlan: Option<u16>,
         ttl: u8,
     },
+    /// A TCP or UDP packet over IPv6 (through its extension headers).
+    Ipv6 {
+        tuple: FiveTuple6,
+        tcp_flags: u8,
+        vlan: Option<u16>,
+        hop_limit: u8,
+        extensions: u8,
+    },
     /// A frame other than IPv4 (`arp`, `ipv6`).
     NotIpv4(&'static str),
     /// The L3 interface its port and VLAN make it.
@@ -60,6 +68,13 @@ pub enum TraceStep {
         session: u32,
     },
     Scheduled(PlanView),
+    /// An IPv6 flow's scheduling (DR: no reply tuple, no local port):
+    /// the service, the backend, whether picked up mid-stream.
+    Scheduled6 {
+        service: u32,
+        backend: u32,
+        picked_up: bool,
+    },
     SessionMade(u32),
     /// Handed to the worker that owns its flow.
     Redirected {
@@ -74,6 +89,11 @@ pub enum TraceStep {
     /// comes; the trace ends here).
     WaitArp {
         next_hop: Ipv4Addr,
+    },
+    /// Waits for Neighbour Discovery to resolve the IPv6 `next_hop` (the
+    /// same: the trace ends here).
+    WaitNd {
+        next_hop: Ipv6Addr,
     },
     /// Put in `port`'s TX buffer, as it leaves: its tuple (`None` when not
     /// IPv4), VLAN and MACs.
@@ -180,6 +200,14 @@ impl StepReport {
     }
 }
 
+fn tuple6_text(t: &FiveTuple6) -> String {
+    let (src, dst) = (
+        std::net::SocketAddr::from((t.src, t.src_port)),
+        std::net::SocketAddr::from((t.dst, t.dst_port)),
+    );
+    format!("{} {src} -> {dst}", t.proto)
+}
+
 fn tuple_text(t: &FiveTuple) -> String {
     format!(
         "{} {}:{} -> {}:{}",
@@ -203,37 +231,7 @@ fn service_text(t: &LbTables, id: u32) -> String {
 
 fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
     let mut r = match (p.service, p.snat_rule) {
-        (Some(s), _) => {
-            let svc = t.services.get(s as usize);
-            let backend = p.backend.and_then(|b| t.backends.get(b as usize));
-            let chosen = backend.map_or("none".into(), |b| {
-                std::net::SocketAddr::new(b.addr, b.port).to_string()
-            });
-            let sched = svc.map_or("?".into(), |s| format!("{:?}", s.spec.scheduler));
-            let candidates = svc.map_or(0, |s| s.backend_ids.len());
-            let mode = p.mode.map_or("?", |m| m.name());
-            let mut r = StepReport::new(
-                "schedule",
-                format!(
-                    "service {} mode {mode} scheduler {sched}: backend {chosen} of {candidates} candidates",
-                    service_text(t, s)
-                ),
-            )
-            .with("service", service_text(t, s))
-            .with("scheduler", &sched)
-            .with("backend", &chosen)
-            .with("candidates", candidates);
-            if let Some(s) = svc {
-                let all: Vec<String> = s
-                    .backend_ids
-                    .iter()
-                    .filter_map(|&b| t.backends.get(b as usize))
-                    .map(|b| std::net::SocketAddr::new(b.addr, b.port).to_string())
-                    .collect();
-                r = r.with("candidate_set", all.join(","));
-            }
-            r
-        }
+        (Some(s), _) => service_pick(t, s, p.backend, p.mode.map_or("?", |m| m.name())),
         (None, Some(rule)) => {
             StepReport::new("schedule", format!("SNAT rule #{rule}")).with("snat_rule", rule)
         }
@@ -273,6 +271,39 @@ fn describe_plan(p: &PlanView, t: &LbTables) -> StepReport {
     r.with("reply", tuple_text(&p.outbound))
 }
 
+/// The `schedule` step of a service's new flow: the service, scheduler,
+/// backend chosen and the candidate set.
+fn service_pick(t: &LbTables, s: u32, backend: Option<u32>, mode: &str) -> StepReport {
+    let svc = t.services.get(s as usize);
+    let backend = backend.and_then(|b| t.backends.get(b as usize));
+    let chosen = backend.map_or("none".into(), |b| {
+        std::net::SocketAddr::new(b.addr, b.port).to_string()
+    });
+    let sched = svc.map_or("?".into(), |s| format!("{:?}", s.spec.scheduler));
+    let candidates = svc.map_or(0, |s| s.backend_ids.len());
+    let mut r = StepReport::new(
+        "schedule",
+        format!(
+            "service {} mode {mode} scheduler {sched}: backend {chosen} of {candidates} candidates",
+            service_text(t, s)
+        ),
+    )
+    .with("service", service_text(t, s))
+    .with("scheduler", &sched)
+    .with("backend", &chosen)
+    .with("candidates", candidates);
+    if let Some(s) = svc {
+        let all: Vec<String> = s
+            .backend_ids
+            .iter()
+            .filter_map(|&b| t.backends.get(b as usize))
+            .map(|b| std::net::SocketAddr::new(b.addr, b.port).to_string())
+            .collect();
+        r = r.with("candidate_set", all.join(","));
+    }
+    r
+}
+
 fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
     match s {
         TraceStep::Rx {
@@ -304,6 +335,29 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
             .with("tuple", tuple_text(tuple))
             .with("tcp_flags", flags_text(*tcp_flags))
         }
+        TraceStep::Ipv6 {
+            tuple,
+            tcp_flags,
+            vlan,
+            hop_limit,
+            extensions,
+        } => {
+            let vlan = vlan.map_or(String::new(), |v| format!(" vlan {v}"));
+            let ext = match extensions {
+                0 => String::new(),
+                n => format!(" extension headers {n}"),
+            };
+            StepReport::new(
+                "ipv6",
+                format!(
+                    "{}{vlan} hop limit {hop_limit}{ext} flags {}",
+                    tuple6_text(tuple),
+                    flags_text(*tcp_flags)
+                ),
+            )
+            .with("tuple", tuple6_text(tuple))
+            .with("tcp_flags", flags_text(*tcp_flags))
+        }
         TraceStep::NotIpv4(what) => StepReport::new("frame", (*what).to_string()),
         TraceStep::Interface(i) => {
             StepReport::new("interface", format!("L3 interface {i}")).with("interface", i)
@@ -320,6 +374,18 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
             format!("SYN on closing session {session}: ended, opening anew"),
         ),
         TraceStep::Scheduled(p) => describe_plan(p, t),
+        TraceStep::Scheduled6 {
+            service,
+            backend,
+            picked_up,
+        } => {
+            let mut r = service_pick(t, *service, Some(*backend), Mode::Dr.name())
+                .with("mode", Mode::Dr.name());
+            if *picked_up {
+                r.detail += "; picked up mid-stream";
+            }
+            r
+        }
         TraceStep::SessionMade(id) => {
             StepReport::new("session", format!("made session {id}")).with("session", id)
         }
@@ -338,6 +404,11 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
         TraceStep::WaitArp { next_hop } => StepReport::new(
             "neighbour",
             format!("next hop {next_hop} unresolved: waits for ARP"),
+        )
+        .with("next_hop", next_hop),
+        TraceStep::WaitNd { next_hop } => StepReport::new(
+            "neighbour",
+            format!("next hop {next_hop} unresolved: waits for Neighbour Discovery"),
         )
         .with("next_hop", next_hop),
         TraceStep::Tx {

@@ -172,6 +172,10 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         }
         Ok(Ipv6Packet { buf })
     }
+    /// The bytes the view is over: the fixed header on, padding included.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
     pub fn payload_len(&self) -> u16 {
         get_be16(self.buf.as_ref(), field::PAYLOAD_LEN.start)
     }

@@ -508,8 +508,8 @@ fn sessions_sends_the_filter_and_limit() {
         vec![Op::Sessions {
             filter: SessionFilter {
                 service: Some("tcp/192.0.2.10:80".parse().unwrap()),
-                backend: Some(Ipv4Addr::new(10, 0, 0, 11)),
-                client: Some(Ipv4Addr::new(198, 51, 100, 7)),
+                backend: Some(Ipv4Addr::new(10, 0, 0, 11).into()),
+                client: Some(Ipv4Addr::new(198, 51, 100, 7).into()),
                 proto: Some(IpProto::TCP),
             },
             limit: Some(5),
@@ -519,6 +519,51 @@ fn sessions_sends_the_filter_and_limit() {
         usage_error(&["sessions", "--limit", "0"]),
         ErrorKind::ValueValidation
     );
+}
+
+#[test]
+fn sessions_takes_ipv6_prefixes_and_address_port_forms() {
+    let server = TestServer::replying(&SessionsReply {
+        sessions: vec![],
+        truncated: false,
+    });
+    let args = [
+        "sessions",
+        "--backend",
+        "[2001:db8:1::11]:8080",
+        "--client",
+        "2001:db8:2::/64",
+    ];
+    run_on(&server, &args).unwrap();
+    run_on(&server, &["sessions", "--client", "198.51.100.0/24"]).unwrap();
+    let m = |s: &str| Some(s.parse::<crate::api::AddrMatch>().unwrap());
+    assert_eq!(
+        ops(&server),
+        vec![
+            Op::Sessions {
+                filter: SessionFilter {
+                    backend: m("[2001:db8:1::11]:8080"),
+                    client: m("2001:db8:2::/64"),
+                    ..SessionFilter::default()
+                },
+                limit: None,
+            },
+            Op::Sessions {
+                filter: SessionFilter {
+                    client: m("198.51.100.0/24"),
+                    ..SessionFilter::default()
+                },
+                limit: None,
+            }
+        ]
+    );
+    for bad in ["2001:db8:2::/129", "10.0.0.0/33", "example.com"] {
+        assert_eq!(
+            usage_error(&["sessions", "--client", bad]),
+            ErrorKind::ValueValidation,
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -575,4 +620,31 @@ fn completions_name_the_verbs() {
     let script = String::from_utf8(out).unwrap();
     assert!(script.contains("ferrolbctl"), "{script}");
     assert!(script.contains("sessions"), "{script}");
+}
+
+#[test]
+fn explain_sends_an_ipv6_flow_as_given() {
+    let server = TestServer::replying(&crate::api::ExplainReply {
+        worker: 1,
+        steps: vec![],
+    });
+    let args = [
+        "explain",
+        "tcp",
+        "[2001:db8:2::7]:40000",
+        "[2001:db8:10::10]:80",
+    ];
+    run_on(&server, &args).unwrap();
+    assert_eq!(
+        ops(&server),
+        vec![Op::Explain {
+            proto: crate::config::Protocol::Tcp,
+            src: "[2001:db8:2::7]:40000".parse().unwrap(),
+            dst: "[2001:db8:10::10]:80".parse().unwrap(),
+        }]
+    );
+    assert_eq!(
+        usage_error(&["explain", "tcp", "2001:db8:2::7", "[2001:db8:10::10]:80"]),
+        ErrorKind::ValueValidation
+    );
 }

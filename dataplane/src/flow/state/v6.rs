@@ -16,8 +16,10 @@ use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{
-    InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable, TcpDir, TcpState,
+    Direction, InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable,
+    TcpDir, TcpState,
 };
+use crate::net::hop_cache::HopHint;
 use crate::sched::{Backend, PersistentService};
 use crate::tables::{LbTables, Mode};
 use crate::tuple::{FiveTuple6, IpProto};
@@ -197,6 +199,13 @@ impl FlowState {
         };
         self.table6_and_held().1.release6(&old, lifetime);
         true
+    }
+
+    /// Remembers the neighbour-table slot where IPv6 session `id`'s
+    /// packets found their next hop (`egress6_for`).
+    #[inline]
+    pub fn set_hop_hint6(&mut self, id: SessionId, hint: HopHint) {
+        self.sessions6.set_hop_hint(id, Direction::Inbound, hint);
     }
 
     /// Re-arms IPv6 session `id`'s timer to `timeout_ms` from `now`.

@@ -1,0 +1,139 @@
+//! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
+//! would do with a new packet, worked out as `explain.rs` does for IPv4,
+//! without sending or changing anything (no session, no solicitation).
+//! IPv6 is forwarded by DR only, on the backends' link, so the steps are
+//! the session, the service and its pick, the egress interface, and the
+//! neighbour: resolved, or the wait for Neighbour Discovery.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use super::explain::{dropped, line};
+use super::Pipeline;
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::tables::Mode;
+use crate::tuple::FiveTuple6;
+use crate::watch::StepReport;
+
+impl<P: PacketBuf> Pipeline<P> {
+    /// The steps a new IPv6 packet `tuple` would take (TCP: a SYN).
+    pub fn explain6(&self, tuple: &FiveTuple6) -> Vec<StepReport> {
+        let t = &*self.tables;
+        let mut out = Vec::new();
+        let (index, _) = self.path.flow.worker();
+        out.push(line("worker", format!("worker {index} owns the flow")));
+        let sessions = self.path.flow.sessions6();
+        if let Some(hit) = sessions.lookup(tuple) {
+            let s = sessions.get(hit.id);
+            let Some(b) = t.backends.get(s.backend as usize) else {
+                out.push(dropped(DropReason::NoBackend));
+                return out;
+            };
+            let port = if b.port == 0 { tuple.dst_port } else { b.port };
+            out.push(line(
+                "session",
+                format!(
+                    "existing session {} (inbound) to backend {}: its packets follow it",
+                    hit.id.index(),
+                    SocketAddr::new(b.addr, port)
+                ),
+            ));
+            return self.explain_backend6(b.addr, out);
+        }
+        out.push(line("session", "miss: a new flow".into()));
+        let Some(s) = t.service_index.lookup(&tuple.service_key()) else {
+            out.push(line("schedule", "no service (IPv6 has no SNAT)".into()));
+            out.push(dropped(DropReason::NoService));
+            return out;
+        };
+        let Some(svc) = t.services.get(s as usize) else {
+            out.push(dropped(DropReason::NoService));
+            return out;
+        };
+        let spec = &svc.spec;
+        if let Some((why, reason)) = refusal6(svc) {
+            out.push(line("schedule", format!("service {}: {why}", spec.key())));
+            out.push(dropped(reason));
+            return out;
+        }
+        let Some(b) = self.path.flow.dry_pick(s, tuple) else {
+            out.push(line(
+                "schedule",
+                format!("service {} {:?}: no backend", spec.key(), spec.scheduler),
+            ));
+            out.push(dropped(DropReason::NoBackend));
+            return out;
+        };
+        let port = if b.port == 0 { tuple.dst_port } else { b.port };
+        let persist = match spec.persistence {
+            Some(_) => "; persistence configured: a template for this client would decide first",
+            None => "",
+        };
+        out.push(line(
+            "schedule",
+            format!(
+                "service {} mode {} scheduler {:?}: backend {} of {} candidates{persist}",
+                spec.key(),
+                spec.mode.name(),
+                spec.scheduler,
+                SocketAddr::new(b.addr, port),
+                svc.backend_ids.len()
+            ),
+        ));
+        out.push(line(
+            "rewrite",
+            "MACs only (DR; the IPv6 header as it came)".into(),
+        ));
+        self.explain_backend6(b.addr, out)
+    }
+
+    /// The way out to an IPv6 DR backend (`egress6.rs`).
+    fn explain_backend6(&self, addr: IpAddr, mut out: Vec<StepReport>) -> Vec<StepReport> {
+        let IpAddr::V6(to) = addr else {
+            out.push(dropped(DropReason::NoBackend));
+            return out;
+        };
+        self.explain_egress6(to, out)
+    }
+
+    fn explain_egress6(&self, to: Ipv6Addr, mut out: Vec<StepReport>) -> Vec<StepReport> {
+        let t = &*self.tables;
+        let Some((iface, i)) = t
+            .on_link6(to)
+            .and_then(|n| Some((n, t.interfaces.get(usize::from(n))?)))
+        else {
+            out.push(line(
+                "route",
+                format!("{to}: on no interface's link (DR stays on one)"),
+            ));
+            out.push(dropped(DropReason::NoRoute));
+            return out;
+        };
+        out.push(line("route", format!("{to}: connected, interface {iface}")));
+        if i.addrs6.is_empty() {
+            out.push(dropped(DropReason::NdNoSourceAddress));
+            return out;
+        }
+        let neighbour = match self.path.egress.neighbours6.lookup(to) {
+            Some(mac) => format!("{to} is {mac} (learned)"),
+            None => format!(
+                "{to}: unresolved, the packet would wait for Neighbour Discovery \
+                 (a Neighbor Solicitation to its solicited-node group)"
+            ),
+        };
+        out.push(line("neighbour", neighbour));
+        out.push(line("tx", format!("port {}", i.port)));
+        out
+    }
+}
+
+/// Why `FlowState::open6` refuses every IPv6 flow of `svc`, if it does.
+fn refusal6(svc: &crate::tables::Service) -> Option<(&'static str, DropReason)> {
+    if svc.spec.mode != Mode::Dr {
+        return Some(("IPv6 is forwarded by DR only", DropReason::NoService));
+    }
+    svc.acl.is_some().then_some((
+        "its access list is IPv4, no IPv6 client passes",
+        DropReason::AclDenied,
+    ))
+}
