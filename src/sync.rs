@@ -22,7 +22,7 @@ use dataplane::flow::table::Forwarding;
 use dataplane::live::LiveTables;
 use dataplane::sync::hmac::Key;
 use dataplane::sync::wire::{self, Encoder, Header, WireError, MAX_DATAGRAM};
-use dataplane::sync::{SessionRecord, SyncPort};
+use dataplane::sync::{SessionRecord, SyncPort, SyncRecord};
 use dataplane::tables::LbTables;
 
 /// How often every peer hears from us, records or not.
@@ -264,7 +264,7 @@ impl Syncer<'_> {
         any
     }
 
-    fn add(&mut self, r: &SessionRecord) {
+    fn add(&mut self, r: &SyncRecord) {
         if !self.enc.push(r) {
             self.send();
             self.enc.push(r);
@@ -362,7 +362,7 @@ impl Syncer<'_> {
 /// Hands a record to a worker; a full ring (a worker still starting, or a
 /// dump arriving) is waited out for up to `GIVE_WAIT`, meanwhile the
 /// socket buffer holds what arrives.
-fn give(port: &mut SyncPort, r: SessionRecord, wait: bool) -> bool {
+fn give(port: &mut SyncPort, r: SyncRecord, wait: bool) -> bool {
     let deadline = Instant::now() + GIVE_WAIT;
     loop {
         if port.give(r) {
@@ -395,8 +395,16 @@ fn send_to(socket: &UdpSocket, bytes: &[u8], peer: &SocketAddrV4) -> bool {
 /// worker count than the peer's, a FULLNAT or SNAT port can name another
 /// worker than the client's hash: such a session could not be found by
 /// both directions, so it is refused). DR and TUN, placed by RSS, go to
-/// worker 0 (see the doc's limits).
-fn owner(t: &LbTables, r: &SessionRecord, workers: usize) -> Option<usize> {
+/// worker 0 (see the doc's limits). An IPv6 session (DR) goes to the
+/// worker `owner6` hands its packets to.
+fn owner(t: &LbTables, r: &SyncRecord, workers: usize) -> Option<usize> {
+    match r {
+        SyncRecord::V4(r) => owner4(t, r, workers),
+        SyncRecord::V6(r) => Some(t.owners.owner6(&r.inbound, 0, workers)).filter(|&w| w < workers),
+    }
+}
+
+fn owner4(t: &LbTables, r: &SessionRecord, workers: usize) -> Option<usize> {
     let inbound = t.owners.owner(&r.inbound, 0, workers);
     if matches!(r.forwarding, Forwarding::Dr | Forwarding::Tun) {
         return Some(inbound);

@@ -26,8 +26,8 @@ use dataplane::flow::table::Forwarding;
 use dataplane::flow::{ProtoState, TcpState};
 use dataplane::sync::hmac::Key;
 use dataplane::sync::wire::{Encoder, Header};
-use dataplane::sync::{RecordKind, SessionRecord};
-use dataplane::tuple::{FiveTuple, IpProto};
+use dataplane::sync::{RecordKind, SessionRecord, SessionRecord6, SyncRecord};
+use dataplane::tuple::{FiveTuple, FiveTuple6, IpProto};
 use serde_json::Value;
 
 const KEY: &str = "a shared key of the pair\n";
@@ -422,14 +422,33 @@ fn nat_record(vip_port: u16) -> SessionRecord {
     }
 }
 
-fn datagram(records: &[SessionRecord], key: Option<&Key>) -> Vec<u8> {
+/// An IPv6 DR session record: these nodes have no IPv6 service.
+fn dr6_record() -> SessionRecord6 {
+    let a = |s: &str| s.parse::<std::net::Ipv6Addr>().expect("address");
+    SessionRecord6 {
+        kind: RecordKind::Created,
+        forwarding: Forwarding::Dr,
+        state: ProtoState::Tcp(TcpState::Established),
+        inbound: FiveTuple6 {
+            src: a("2001:db8:2::7"),
+            dst: a("2001:db8:10::10"),
+            src_port: 1234,
+            dst_port: 80,
+            proto: IpProto::TCP,
+        },
+        backend: (a("2001:db8:1::11"), 80),
+        timeout_ms: 60_000,
+    }
+}
+
+fn datagram<R: Into<SyncRecord> + Copy>(records: &[R], key: Option<&Key>) -> Vec<u8> {
     let header = Header {
         boot_id: 7,
         sequence: 0,
         workers: 2,
     };
     let mut e = Encoder::default();
-    for r in records {
+    for &r in records {
         assert!(e.push(r));
     }
     e.finish(&header, key).to_vec()
@@ -450,6 +469,14 @@ fn bad_datagrams_are_counted(pair: &Pair, b: &Node, a_sessions: &[Value]) {
     let mut garbled = good.clone();
     garbled[30] ^= 1;
     let wrong_key = Key::new(b"not the key of the pair");
+    // An IPv6 record is read, handed to its worker and refused there (no
+    // IPv6 service); one with an unknown event is refused when read.
+    let dr6 = datagram(&[dr6_record()], Some(&key));
+    let mut bad6 = datagram(&[dr6_record()], None);
+    bad6[5] = 1; // signed, as the tag appended below covers
+    bad6[24 + 1] = 9;
+    let tag = key.tag(&bad6);
+    bad6.extend_from_slice(&tag);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("sync_truncated", good[..10].to_vec()),
         ("sync_foreign", foreign),
@@ -462,6 +489,8 @@ fn bad_datagrams_are_counted(pair: &Pair, b: &Node, a_sessions: &[Value]) {
             datagram(&[nat_record(80)], Some(&wrong_key)),
         ),
         ("sync_unknown_service", good),
+        ("sync_unknown_service", dr6),
+        ("sync_bad_record", bad6),
     ];
     let before = b.stats()["events"].clone();
     for (_, bytes) in &cases {

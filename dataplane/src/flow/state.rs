@@ -19,6 +19,7 @@ use std::hash::BuildHasher;
 
 mod adopt;
 mod install;
+mod install6;
 mod v6;
 pub use install::{Installed, Refused};
 pub use v6::{FirstPacket6, Sessions6};

@@ -20,6 +20,7 @@ use crate::flow::state::FirstPacket6;
 use crate::flow::{Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
+use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::wire::Ipv6Packet;
 
@@ -86,6 +87,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
                 // A reused client port: the closing session ends first.
                 if let Some(old) = found {
+                    self.sync_event6(t, old.id, RecordKind::Ended, cx.now);
                     if self.flow.end6(old.id, cx.now) {
                         self.counters.events.sessions_expired += 1;
                     }
@@ -96,6 +98,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
             }
         };
+        let before = self.flow.sessions6().get(id).state;
         let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
         if self.tracing() {
@@ -104,6 +107,7 @@ impl<P: PacketBuf> Datapath<P> {
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
         }
+        self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
         let (to, iface) = match t.links6.get(backend as usize) {
             Some(Some(link)) => *link,

@@ -50,6 +50,7 @@ mod proxy_tcp;
 mod reasm;
 pub mod redirect;
 mod sync;
+mod sync6;
 mod synproxy;
 mod synproxy_early;
 mod trace6;
@@ -446,6 +447,8 @@ mod proxy_tcp_tests;
 mod reasm_tests;
 #[cfg(test)]
 mod reuse_tests;
+#[cfg(test)]
+mod sync6_tests;
 #[cfg(test)]
 mod sync_splice_tests;
 #[cfg(test)]

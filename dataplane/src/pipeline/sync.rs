@@ -6,13 +6,14 @@
 
 use std::net::Ipv4Addr;
 
+use super::sync6::record6_of;
 use super::synproxy::{is_spliced, track, Splice};
 use super::{Cx, Datapath, Pipeline};
 use crate::buf::PacketBuf;
 use crate::flow::state::{Installed, Refused};
 use crate::flow::table::session_flags;
 use crate::flow::{FlowState, Origin, ProtoState, Session, SessionId, SessionTable, TcpState};
-use crate::sync::{RecordKind, SessionRecord, SpliceRecord, SyncLink};
+use crate::sync::{RecordKind, SessionRecord, SpliceRecord, SyncLink, SyncRecord};
 use crate::tables::LbTables;
 use crate::tuple::FiveTuple;
 
@@ -27,7 +28,7 @@ const DUMP_RECORDS: usize = 256;
 
 /// The worker's end of the sync link and its dump in progress.
 pub(super) struct SyncState {
-    link: SyncLink,
+    pub(super) link: SyncLink,
     /// The dump generation being walked, and the next slot.
     dump: Option<(u64, usize)>,
     /// The last dump generation finished.
@@ -104,8 +105,16 @@ impl<P: PacketBuf> Datapath<P> {
         };
         let c = &mut self.counters.events;
         for _ in 0..INSTALL_BUDGET {
-            let Some(r) = sync.link.pop() else {
-                break;
+            let r = match sync.link.pop() {
+                Some(SyncRecord::V4(r)) => r,
+                Some(SyncRecord::V6(r)) => {
+                    match self.flow.install6(cx.t, &r, cx.now) {
+                        Ok(done) => *installed_counter(c, done) += 1,
+                        Err(e) => *refusal_counter(c, e) += 1,
+                    }
+                    continue;
+                }
+                None => break,
             };
             match self.flow.install(cx.t, &r, cx.now) {
                 Ok(Installed::New) => c.sync_installed += 1,
@@ -126,9 +135,10 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// Starts a dump the sync thread asked for, and walks the next slice
-    /// of the table: each session's record is queued as a `Refresh`. A
-    /// full queue, or `DUMP_RECORDS` queued, pauses the walk at that
-    /// session until the next tick.
+    /// of the tables (the IPv4 one, then the IPv6 one, as one run of
+    /// slots): each session's record is queued as a `Refresh`. A full
+    /// queue, or `DUMP_RECORDS` queued, pauses the walk at that session
+    /// until the next tick.
     pub(super) fn sync_dump_step(&mut self, t: &LbTables, now: u64) {
         let Some(sync) = &mut self.sync else {
             return;
@@ -140,30 +150,68 @@ impl<P: PacketBuf> Datapath<P> {
         let Some((generation, start)) = sync.dump else {
             return;
         };
-        let table = self.flow.sessions();
-        let end = (start + DUMP_SLOTS).min(table.capacity());
+        let (table, table6) = (self.flow.sessions(), self.flow.sessions6());
+        let cap4 = table.capacity();
+        let slots = cap4 + table6.capacity();
+        let end = (start + DUMP_SLOTS).min(slots);
         let mut next = end;
         let mut queued = 0;
         let splices = &self.synproxy.splices;
-        for (id, _) in table.iter_slots(start..end) {
-            let Some(r) = record_of(t, table, splices, id, RecordKind::Refresh, now) else {
-                continue;
-            };
-            if queued == DUMP_RECORDS || !sync.link.push(r) {
-                next = id.index();
-                break;
-            }
-            queued += 1;
-            self.counters.events.sync_queued += 1;
-            self.counters.events.sync_dumped += 1;
+        let refresh = RecordKind::Refresh;
+        if start < cap4 {
+            let e4 = end.min(cap4);
+            let ids = table.iter_slots(start..e4).map(|(id, _)| id);
+            let stop = dump_walk(&mut sync.link, ids, &mut queued, |id| {
+                record_of(t, table, splices, id, refresh, now)
+            });
+            next = stop.unwrap_or(end);
         }
-        if next >= table.capacity() {
+        if next == end && end > cap4 {
+            let ids = table6.iter_slots(start.max(cap4) - cap4..end - cap4);
+            let stop = dump_walk(&mut sync.link, ids.map(|(id, _)| id), &mut queued, |id| {
+                record6_of(t, table6, id, refresh, now)
+            });
+            next = stop.map_or(end, |i| cap4 + i);
+        }
+        self.counters.events.sync_queued += queued as u64;
+        self.counters.events.sync_dumped += queued as u64;
+        if next >= slots {
             sync.dump = None;
             sync.dumped = generation;
             sync.link.dump_done(generation);
         } else {
             sync.dump = Some((generation, next));
         }
+    }
+}
+
+/// Queues the record of each session of `ids` (those that have one), up
+/// to `DUMP_RECORDS` in all; the slot it stopped at (a full queue or the
+/// limit), or None when it queued them all.
+fn dump_walk<R: Into<SyncRecord>>(
+    link: &mut SyncLink,
+    ids: impl Iterator<Item = SessionId>,
+    queued: &mut usize,
+    mut record: impl FnMut(SessionId) -> Option<R>,
+) -> Option<usize> {
+    for id in ids {
+        let Some(r) = record(id) else {
+            continue;
+        };
+        if *queued == DUMP_RECORDS || !link.push(r) {
+            return Some(id.index());
+        }
+        *queued += 1;
+    }
+    None
+}
+
+/// The counter of an installed record.
+fn installed_counter(c: &mut super::counters::Events, done: Installed) -> &mut u64 {
+    match done {
+        Installed::New => &mut c.sync_installed,
+        Installed::Updated => &mut c.sync_updated,
+        Installed::Ended => &mut c.sync_ended,
     }
 }
 

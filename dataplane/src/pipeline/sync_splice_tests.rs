@@ -30,7 +30,9 @@ fn over_the_wire(records: &[SessionRecord]) -> Vec<SessionRecord> {
     };
     let bytes = e.finish(&header, None).to_vec();
     let d = decode(&bytes, None).expect("decodes");
-    d.records().map(|r| r.expect("a good record")).collect()
+    d.records()
+        .map(|r| r.expect("a good record").v4().expect("IPv4"))
+        .collect()
 }
 
 fn give(b: &mut Pipeline<TestBuf>, port: &mut SyncPort, records: Vec<SessionRecord>, now: u64) {

@@ -19,7 +19,9 @@ pub(super) fn synced(svc: crate::tables::ServiceSpec) -> (Pipeline<TestBuf>, Syn
 }
 
 pub(super) fn drain(from: &mut SyncPort) -> Vec<SessionRecord> {
-    std::iter::from_fn(|| from.take()).collect()
+    std::iter::from_fn(|| from.take())
+        .map(|r| r.v4().expect("an IPv4 record"))
+        .collect()
 }
 
 /// FULLNAT with one local address, one backend and ports 40000..=40007.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::SessionRecord;
+use super::SyncRecord;
 
 /// Records each worker's outbound ring holds.
 pub const OUT_CAPACITY: usize = 16 * 1024;
@@ -29,8 +29,8 @@ pub struct DumpFlags {
 
 /// A worker's ends: records out, records in, dump requests.
 pub struct SyncLink {
-    out: Producer<SessionRecord>,
-    inbound: Consumer<SessionRecord>,
+    out: Producer<SyncRecord>,
+    inbound: Consumer<SyncRecord>,
     dump: Arc<DumpFlags>,
 }
 
@@ -43,13 +43,13 @@ impl std::fmt::Debug for SyncLink {
 impl SyncLink {
     /// Queues a record for the peers; false when the ring is full.
     #[inline]
-    pub fn push(&mut self, r: SessionRecord) -> bool {
-        self.out.push(r).is_ok()
+    pub fn push(&mut self, r: impl Into<SyncRecord>) -> bool {
+        self.out.push(r.into()).is_ok()
     }
 
     /// The next record a peer sent for this worker's flows.
     #[inline]
-    pub fn pop(&mut self) -> Option<SessionRecord> {
+    pub fn pop(&mut self) -> Option<SyncRecord> {
         self.inbound.pop().ok()
     }
 
@@ -72,22 +72,22 @@ impl SyncLink {
 
 /// The sync thread's ends of one worker's link.
 pub struct SyncPort {
-    out: Consumer<SessionRecord>,
-    inbound: Producer<SessionRecord>,
+    out: Consumer<SyncRecord>,
+    inbound: Producer<SyncRecord>,
     dump: Arc<DumpFlags>,
 }
 
 impl SyncPort {
     /// The next record the worker queued for the peers.
     #[inline]
-    pub fn take(&mut self) -> Option<SessionRecord> {
+    pub fn take(&mut self) -> Option<SyncRecord> {
         self.out.pop().ok()
     }
 
     /// Hands a peer's record to the worker; false when its ring is full.
     #[inline]
-    pub fn give(&mut self, r: SessionRecord) -> bool {
-        self.inbound.push(r).is_ok()
+    pub fn give(&mut self, r: impl Into<SyncRecord>) -> bool {
+        self.inbound.push(r.into()).is_ok()
     }
 
     /// Asks the worker for a full dump.

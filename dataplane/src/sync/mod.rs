@@ -18,4 +18,4 @@ pub mod record;
 pub mod wire;
 
 pub use link::{links, SyncLink, SyncPort};
-pub use record::{RecordKind, SessionRecord, SpliceRecord};
+pub use record::{RecordKind, SessionRecord, SessionRecord6, SpliceRecord, SyncRecord};

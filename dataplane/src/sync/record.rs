@@ -1,13 +1,13 @@
 //! One session event as plain values: the same record means the same
 //! session on every node that runs the same config.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::table::Forwarding;
 use crate::flow::ProtoState;
 use crate::synproxy::seq::SeqAdjust;
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FiveTuple6};
 
 /// What happened to the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +57,85 @@ pub struct SessionRecord {
     /// header), once it is fixed: without it a peer could not go on
     /// translating the connection after a failover.
     pub splice: Option<SpliceRecord>,
+}
+
+/// An IPv6 session's event (issue 20). IPv6 forwards DR only: the reply
+/// never crosses the load balancer, so there is no reply tuple (it is the
+/// inbound one) and no splice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRecord6 {
+    pub kind: RecordKind,
+    pub forwarding: Forwarding,
+    /// TCP state or UDP (never a persistence template).
+    pub state: ProtoState,
+    /// Client to service.
+    pub inbound: FiveTuple6,
+    /// The backend's configured address and port.
+    pub backend: (Ipv6Addr, u16),
+    /// Milliseconds left on the session's timer when the record was made.
+    pub timeout_ms: u32,
+}
+
+/// A record of either family, as the queues and the datagram carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncRecord {
+    V4(SessionRecord),
+    V6(SessionRecord6),
+}
+
+impl SyncRecord {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            SyncRecord::V4(r) => r.kind,
+            SyncRecord::V6(r) => r.kind,
+        }
+    }
+
+    /// The IPv4 record, if it is one.
+    pub fn v4(self) -> Option<SessionRecord> {
+        match self {
+            SyncRecord::V4(r) => Some(r),
+            SyncRecord::V6(_) => None,
+        }
+    }
+
+    /// The IPv6 record, if it is one.
+    pub fn v6(self) -> Option<SessionRecord6> {
+        match self {
+            SyncRecord::V6(r) => Some(r),
+            SyncRecord::V4(_) => None,
+        }
+    }
+}
+
+impl From<SessionRecord> for SyncRecord {
+    fn from(r: SessionRecord) -> Self {
+        SyncRecord::V4(r)
+    }
+}
+
+impl From<&SessionRecord> for SyncRecord {
+    fn from(r: &SessionRecord) -> Self {
+        SyncRecord::V4(*r)
+    }
+}
+
+impl From<&SessionRecord6> for SyncRecord {
+    fn from(r: &SessionRecord6) -> Self {
+        SyncRecord::V6(*r)
+    }
+}
+
+impl From<&SyncRecord> for SyncRecord {
+    fn from(r: &SyncRecord) -> Self {
+        *r
+    }
+}
+
+impl From<SessionRecord6> for SyncRecord {
+    fn from(r: SessionRecord6) -> Self {
+        SyncRecord::V6(r)
+    }
 }
 
 /// What a peer needs to go on translating a spliced session: the shift

@@ -29,6 +29,7 @@
 //!  16  client_seq, client_from, backend_seq, backend_ts (u32 each)
 //!  32  client window shift, backend window shift (0xff: none)
 //!  34  reserved (0, 6 bytes)
+//! an IPv6 session's record takes two slots, kinds 6 and 7 (`wire6.rs`)
 //! trailer when signed: HMAC-SHA256(key, header and records), 32 bytes
 //! ```
 //!
@@ -36,13 +37,16 @@
 //! record is read; a record with an unknown code is refused alone. The
 //! splice record is a record of its own, so the version stays 1: a node
 //! from before it refuses the splice alone (`sync_bad_record`) and
-//! installs the session as it did, and reads every other record.
+//! installs the session as it did, and reads every other record. The
+//! IPv6 record is two records of new kinds for the same reason: an older
+//! node refuses both and keeps the rest. The header's record count counts
+//! slots.
 
 use std::net::Ipv4Addr;
 
 use super::hmac::{Key, TAG_LEN};
 use super::record::{forwarding_code, forwarding_from, state_code, state_from};
-use super::{RecordKind, SessionRecord, SpliceRecord};
+use super::{RecordKind, SessionRecord, SpliceRecord, SyncRecord};
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::synproxy::seq::SeqAdjust;
 use crate::tuple::{FiveTuple, IpProto};
@@ -131,10 +135,24 @@ impl Encoder {
         self.records >= MAX_RECORDS
     }
 
-    /// Adds a record (and its splice); false (and nothing added) when the
-    /// datagram has no room for them or the record cannot be written (a
-    /// template).
-    pub fn push(&mut self, r: &SessionRecord) -> bool {
+    /// Adds a record (with its splice, or both slots of an IPv6 one);
+    /// false (and nothing added) when the datagram has no room for it or
+    /// it cannot be written (a template).
+    pub fn push(&mut self, r: impl Into<SyncRecord>) -> bool {
+        match r.into() {
+            SyncRecord::V4(r) => self.push4(&r),
+            SyncRecord::V6(r) => self.push6(&r),
+        }
+    }
+
+    /// The header's room, before the first record.
+    fn start(&mut self) {
+        if self.buf.is_empty() {
+            self.buf.resize(HEADER_LEN, 0);
+        }
+    }
+
+    fn push4(&mut self, r: &SessionRecord) -> bool {
         let needed = 1 + usize::from(r.splice.is_some());
         if self.records + needed > MAX_RECORDS {
             return false;
@@ -142,9 +160,7 @@ impl Encoder {
         let Some(state) = state_code(r.state) else {
             return false;
         };
-        if self.buf.is_empty() {
-            self.buf.resize(HEADER_LEN, 0);
-        }
+        self.start();
         self.buf.extend_from_slice(&[
             r.kind as u8,
             forwarding_code(r.forwarding),
@@ -234,7 +250,7 @@ pub struct Datagram<'a> {
 }
 
 impl<'a> Datagram<'a> {
-    /// Records in the datagram.
+    /// Record slots in the datagram (an IPv6 record takes two).
     pub fn len(&self) -> usize {
         self.body.len() / RECORD_LEN
     }
@@ -246,11 +262,18 @@ impl<'a> Datagram<'a> {
     /// Each record with its splice, or why it was refused: a splice that
     /// follows no record of its session, or cannot be read, is refused
     /// (with its session's record: a spliced session installed without
-    /// its translation would only break).
-    pub fn records(&self) -> impl Iterator<Item = Result<SessionRecord, WireError>> + 'a {
+    /// its translation would only break). An IPv6 record's two slots are
+    /// one record, refused once if either is bad or the second missing.
+    pub fn records(&self) -> impl Iterator<Item = Result<SyncRecord, WireError>> + 'a {
         let mut chunks = self.body.chunks_exact(RECORD_LEN).peekable();
         std::iter::from_fn(move || {
             let chunk = chunks.next()?;
+            if chunk[0] == wire6::KIND_SESSION6 {
+                let Some(rest) = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_REST) else {
+                    return Some(Err(WireError::BadRecord));
+                };
+                return Some(wire6::decode6(chunk, rest).map(SyncRecord::V6));
+            }
             let mut r = match decode_record(chunk) {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
@@ -261,7 +284,7 @@ impl<'a> Datagram<'a> {
                     None => return Some(Err(WireError::BadRecord)),
                 }
             }
-            Some(Ok(r))
+            Some(Ok(SyncRecord::V4(r)))
         })
     }
 }
@@ -378,6 +401,9 @@ fn tuple_at(b: &[u8], i: usize, proto: IpProto) -> FiveTuple {
         proto,
     }
 }
+
+#[path = "wire6.rs"]
+mod wire6;
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]

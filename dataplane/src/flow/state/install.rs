@@ -8,10 +8,12 @@
 
 use super::FlowState;
 use crate::flow::table::{session_flags, Forwarding};
-use crate::flow::{NewSession, Origin, ProtoState, SessionId};
+use std::hash::BuildHasher;
+
+use crate::flow::{ConnCounts, NewSession, Origin, ProtoState, SessionId, SessionTable};
 use crate::sync::{RecordKind, SessionRecord};
 use crate::tables::{LbTables, Mode};
-use crate::tuple::{FiveTuple, IpProto};
+use crate::tuple::{FiveTuple, FlowKey, IpProto};
 
 /// What installing a record did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,27 +145,49 @@ impl FlowState {
         }
     }
 
-    /// A record about a session we have: a live event sets its state and
-    /// timer; a dump's copy only lengthens its timer.
     fn update(&mut self, id: SessionId, r: &SessionRecord, now: u64) {
-        let s = self.sessions.get(id);
-        let (left, from) = (self.sessions.expires_in_ms(s, now), s.state);
-        if r.kind == RecordKind::Refresh {
-            if u64::from(r.timeout_ms) > left {
-                self.sessions.refresh_with_timeout(id, r.timeout_ms, now);
-            }
-            return;
-        }
-        if from != r.state {
-            self.sessions.get_mut(id).state = r.state;
-            let backend = self.sessions.get(id).backend;
-            self.conns.changed(
-                backend,
-                crate::flow::table::Transition { from, to: r.state },
-            );
-        }
-        self.sessions.refresh_with_timeout(id, r.timeout_ms, now);
+        let event = Event {
+            kind: r.kind,
+            state: r.state,
+            timeout_ms: r.timeout_ms,
+        };
+        update(&mut self.sessions, &mut self.conns, id, &event, now);
     }
+}
+
+/// What a record says of a session we have, in either family.
+pub(super) struct Event {
+    pub kind: RecordKind,
+    pub state: ProtoState,
+    pub timeout_ms: u32,
+}
+
+/// A record about session `id` of `table`: a live event sets its state
+/// and timer; a dump's copy only lengthens its timer.
+pub(super) fn update<S: BuildHasher, K: FlowKey>(
+    table: &mut SessionTable<S, K>,
+    conns: &mut ConnCounts,
+    id: SessionId,
+    r: &Event,
+    now: u64,
+) {
+    let s = table.get(id);
+    let (left, from) = (table.expires_in_ms(s, now), s.state);
+    if r.kind == RecordKind::Refresh {
+        if u64::from(r.timeout_ms) > left {
+            table.refresh_with_timeout(id, r.timeout_ms, now);
+        }
+        return;
+    }
+    if from != r.state {
+        table.get_mut(id).state = r.state;
+        let backend = table.get(id).backend;
+        conns.changed(
+            backend,
+            crate::flow::table::Transition { from, to: r.state },
+        );
+    }
+    table.refresh_with_timeout(id, r.timeout_ms, now);
 }
 
 /// The service (or SNAT rule) and backend of `r` in `t`, with the

@@ -1,0 +1,113 @@
+//! IPv6 sessions a peer made (issue 20), installed without scheduling as
+//! IPv4's are (`install.rs`): the service by the record's VIP and port,
+//! the backend by address and port, both looked up here. IPv6 forwards DR
+//! only, so a session holds no port and its tuple is its only key.
+
+use super::install::{update, Event, Installed, Refused};
+use super::FlowState;
+use crate::flow::table::{session_flags, Forwarding};
+use crate::flow::{InsertError, NewSession, Origin, ProtoState};
+use crate::sync::{RecordKind, SessionRecord6};
+use crate::tables::{LbTables, Mode};
+use crate::tuple::IpProto;
+
+impl FlowState {
+    /// Installs (or updates, or ends) the IPv6 session a peer's record
+    /// describes, at `now`.
+    pub fn install6(
+        &mut self,
+        t: &LbTables,
+        r: &SessionRecord6,
+        now: u64,
+    ) -> Result<Installed, Refused> {
+        let existing = self
+            .sessions6
+            .lookup(&r.inbound)
+            .map(|h| h.id)
+            .filter(|&id| self.sessions6.get(id).state != ProtoState::Template);
+        if r.kind == RecordKind::Ended {
+            if let Some(id) = existing {
+                self.end6(id, now);
+            }
+            return Ok(Installed::Ended);
+        }
+        // Checked before an update too: a state of another protocol must
+        // not land on a session we have.
+        if !state_fits(r) {
+            return Err(Refused::Inconsistent);
+        }
+        if let Some(id) = existing {
+            let s = self.sessions6.get(id);
+            let same_backend = t
+                .backends
+                .get(s.backend as usize)
+                .is_some_and(|b| (b.addr, b.port) == (r.backend.0.into(), r.backend.1));
+            if same_backend && s.forwarding() == r.forwarding {
+                let event = Event {
+                    kind: r.kind,
+                    state: r.state,
+                    timeout_ms: r.timeout_ms,
+                };
+                update(&mut self.sessions6, &mut self.conns, id, &event, now);
+                return Ok(Installed::Updated);
+            }
+        }
+        let (service, backend) = resolve6(t, r)?;
+        if let Some(id) = existing {
+            // Another session of the same client endpoint: the peer's is
+            // newer (checked first, so a refused record ends nothing).
+            self.end6(id, now);
+        }
+        let origin = Origin::Service(service);
+        let new = NewSession {
+            origin,
+            forwarding: r.forwarding,
+            flags: session_flags::SINGLE,
+            timeout_ms: Some(r.timeout_ms),
+            ..NewSession::new(r.inbound, r.inbound, backend, r.state)
+        };
+        let hash = self.sessions6.hash(&r.inbound);
+        match self.sessions6.insert_hashed(&new, hash, now) {
+            Ok(_) => {
+                self.conns.opened(backend, r.state);
+                self.live.opened(origin);
+                Ok(Installed::New)
+            }
+            Err(InsertError::Full) => Err(Refused::TableFull),
+            Err(InsertError::Exists) => Err(Refused::Clash),
+        }
+    }
+}
+
+/// Whether the record's state is one of its protocol's.
+fn state_fits(r: &SessionRecord6) -> bool {
+    match r.state {
+        ProtoState::Tcp(_) => r.inbound.proto == IpProto::TCP,
+        ProtoState::Udp => r.inbound.proto == IpProto::UDP,
+        ProtoState::IcmpEcho | ProtoState::Template => false,
+    }
+}
+
+/// The DR service and backend of `r` in `t`.
+fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
+    let s = t
+        .service_index
+        .lookup(&r.inbound.service_key())
+        .ok_or(Refused::UnknownService)?;
+    let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
+    let dr = svc.spec.mode == Mode::Dr && r.forwarding == Forwarding::Dr;
+    if !dr || svc.state.is_flushed() {
+        return Err(Refused::UnknownService);
+    }
+    let backend = svc
+        .backend_ids
+        .iter()
+        .copied()
+        .find(|&b| {
+            t.backends.get(b as usize).is_some_and(|x| {
+                (x.addr, x.port) == (r.backend.0.into(), r.backend.1) && x.state.keeps_sessions()
+            })
+        })
+        .ok_or(Refused::UnknownBackend)?;
+    Ok((s, backend))
+}

@@ -1,0 +1,86 @@
+//! Session sync for IPv6 sessions (issue 20): the same events as IPv4's
+//! (`sync.rs`), made from the worker's IPv6 table, and a peer's IPv6
+//! records installed into it. IPv6 forwards DR only: a record has no
+//! reply tuple and no splice.
+
+use std::net::IpAddr;
+
+use super::Datapath;
+use crate::buf::PacketBuf;
+use crate::flow::state::Sessions6;
+use crate::flow::{ProtoState, SessionId, TcpState};
+use crate::sync::{RecordKind, SessionRecord6};
+use crate::tables::LbTables;
+
+impl<P: PacketBuf> Datapath<P> {
+    /// Queues a record of IPv6 session `id` for the peers, if sync is on.
+    #[inline]
+    pub(super) fn sync_event6(&mut self, t: &LbTables, id: SessionId, kind: RecordKind, now: u64) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        if let Some(r) = record6_of(t, self.flow.sessions6(), id, kind, now) {
+            let c = &mut self.counters.events;
+            if sync.link.push(r) {
+                c.sync_queued += 1;
+            } else {
+                c.sync_queue_full += 1;
+            }
+        }
+    }
+
+    /// A packet of IPv6 session `id` (opened by it if `opened`) moved its
+    /// state from `before`: a new session's record goes once it has its
+    /// first real state (a TCP session's in NONE waits, as IPv4's), a
+    /// moved one's as a change.
+    #[inline]
+    pub(super) fn sync_packet6(
+        &mut self,
+        t: &LbTables,
+        id: SessionId,
+        opened: bool,
+        before: ProtoState,
+        now: u64,
+    ) {
+        if self.sync.is_none() {
+            return;
+        }
+        let state = self.flow.sessions6().get(id).state;
+        let none = ProtoState::Tcp(TcpState::None);
+        let kind = if opened || before == none {
+            RecordKind::Created
+        } else {
+            RecordKind::Changed
+        };
+        if state != none && (opened || state != before) {
+            self.sync_event6(t, id, kind, now);
+        }
+    }
+}
+
+/// IPv6 session `id` as a record (None for a persistence template, or a
+/// backend that is not IPv6).
+pub(super) fn record6_of(
+    t: &LbTables,
+    table: &Sessions6,
+    id: SessionId,
+    kind: RecordKind,
+    now: u64,
+) -> Option<SessionRecord6> {
+    let s = table.get(id);
+    if s.state == ProtoState::Template {
+        return None;
+    }
+    let b = t.backends.get(s.backend as usize)?;
+    let IpAddr::V6(addr) = b.addr else {
+        return None;
+    };
+    Some(SessionRecord6 {
+        kind,
+        forwarding: s.forwarding(),
+        state: s.state,
+        inbound: *s.inbound(),
+        backend: (addr, b.port),
+        timeout_ms: table.expires_in_ms(s, now).min(u64::from(u32::MAX)) as u32,
+    })
+}

@@ -1,0 +1,116 @@
+//! The IPv6 session record (issue 20): two 40-byte slots, each a record
+//! of its own kind, so the datagram keeps one slot size and version 1
+//! (see `wire.rs` and docs/session-sync.md for why):
+//!
+//! ```text
+//! slot 1, kind 6 (IPv6 session)
+//!   0  kind (6)
+//!   1  event (1 created, 2 changed, 3 refresh, 4 ended)
+//!   2  forwarding (0 dr)
+//!   3  IP protocol (6, 17)
+//!   4  client addr (16)
+//!  20  VIP (16)
+//!  36  client port, VIP port (2 each)
+//! slot 2, kind 7 (IPv6 session, continued)
+//!   0  kind (7)
+//!   1  state (TCP 0..=8, 0x10 UDP)
+//!   2  IP protocol (6, 17): slot 1's, repeated
+//!   3  reserved (0)
+//!   4  backend addr (16)
+//!  20  backend port (2)
+//!  22  remaining timeout, ms (u32)
+//!  26  reserved (0, 14 bytes)
+//! ```
+//!
+//! A node from before it refuses both slots (`sync_bad_record`, twice)
+//! and reads the rest of the datagram.
+
+use std::net::Ipv6Addr;
+
+use super::{Encoder, WireError, MAX_RECORDS, RECORD_LEN};
+use crate::sync::record::{forwarding_code, forwarding_from, state_code, state_from};
+use crate::sync::{RecordKind, SessionRecord6};
+use crate::tuple::{FiveTuple6, IpProto};
+
+/// The first slot's kind byte.
+pub(super) const KIND_SESSION6: u8 = 6;
+/// The second slot's.
+pub(super) const KIND_SESSION6_REST: u8 = 7;
+/// Slots an IPv6 record takes.
+pub(super) const SLOTS6: usize = 2;
+
+impl Encoder {
+    /// Adds an IPv6 record (two slots); false (and nothing added) when the
+    /// datagram has no room for it or it cannot be written (a template).
+    pub(super) fn push6(&mut self, r: &SessionRecord6) -> bool {
+        if self.records + SLOTS6 > MAX_RECORDS {
+            return false;
+        }
+        let Some(state) = state_code(r.state) else {
+            return false;
+        };
+        self.start();
+        let i = &r.inbound;
+        let proto = i.proto.0;
+        self.buf.extend_from_slice(&[
+            KIND_SESSION6,
+            r.kind as u8,
+            forwarding_code(r.forwarding),
+            proto,
+        ]);
+        self.buf.extend_from_slice(&i.src.octets());
+        self.buf.extend_from_slice(&i.dst.octets());
+        self.buf.extend_from_slice(&i.src_port.to_be_bytes());
+        self.buf.extend_from_slice(&i.dst_port.to_be_bytes());
+        self.buf
+            .extend_from_slice(&[KIND_SESSION6_REST, state, proto, 0]);
+        self.buf.extend_from_slice(&r.backend.0.octets());
+        self.buf.extend_from_slice(&r.backend.1.to_be_bytes());
+        self.buf.extend_from_slice(&r.timeout_ms.to_be_bytes());
+        self.buf.extend_from_slice(&[0; 14]);
+        self.records += SLOTS6;
+        true
+    }
+}
+
+/// The IPv6 record in slots `first` (kind 6) and `rest` (kind 7).
+pub(super) fn decode6(first: &[u8], rest: &[u8]) -> Result<SessionRecord6, WireError> {
+    let bad = WireError::BadRecord;
+    debug_assert!(first.len() == RECORD_LEN && rest.len() == RECORD_LEN);
+    if first[0] != KIND_SESSION6 || rest[0] != KIND_SESSION6_REST {
+        return Err(bad);
+    }
+    let kind = RecordKind::from_u8(first[1]).ok_or(bad)?;
+    let forwarding = forwarding_from(first[2]).ok_or(bad)?;
+    let proto = IpProto(first[3]);
+    if ![IpProto::TCP, IpProto::UDP].contains(&proto) || rest[2] != first[3] {
+        return Err(bad);
+    }
+    let state = state_from(rest[1]).ok_or(bad)?;
+    let port = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    Ok(SessionRecord6 {
+        kind,
+        forwarding,
+        state,
+        inbound: FiveTuple6 {
+            src: addr6(first, 4),
+            dst: addr6(first, 20),
+            src_port: port(first, 36),
+            dst_port: port(first, 38),
+            proto,
+        },
+        backend: (addr6(rest, 4), port(rest, 20)),
+        timeout_ms: u32::from_be_bytes([rest[22], rest[23], rest[24], rest[25]]),
+    })
+}
+
+/// The IPv6 address at `i` of slot `b`.
+fn addr6(b: &[u8], i: usize) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[i..i + 16]);
+    Ipv6Addr::from(a)
+}
+
+#[cfg(test)]
+#[path = "wire6_tests.rs"]
+mod tests;

@@ -1,0 +1,160 @@
+//! The IPv6 record on the wire: round trips beside IPv4 records, what a
+//! node from before it reads, and the refusals.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+
+use super::super::{decode, decode_record, Encoder, Header, HEADER_LEN};
+use super::*;
+use crate::flow::table::Forwarding;
+use crate::flow::{ProtoState, TcpState};
+use crate::sync::{SessionRecord, SyncRecord};
+use crate::tuple::FiveTuple;
+
+fn record6(i: u16) -> SessionRecord6 {
+    SessionRecord6 {
+        kind: RecordKind::Created,
+        forwarding: Forwarding::Dr,
+        state: ProtoState::Tcp(TcpState::SynRecv),
+        inbound: FiveTuple6 {
+            src: "2001:db8:2::7".parse().expect("address"),
+            dst: "2001:db8:10::10".parse().expect("address"),
+            src_port: 40000 + i,
+            dst_port: 80,
+            proto: IpProto::TCP,
+        },
+        backend: ("2001:db8:1::11".parse().expect("address"), 80),
+        timeout_ms: 60_000,
+    }
+}
+
+fn record4(i: u16) -> SessionRecord {
+    let t = FiveTuple {
+        src: Ipv4Addr::new(198, 51, 100, 7),
+        dst: Ipv4Addr::new(192, 0, 2, 10),
+        src_port: 40000 + i,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    };
+    SessionRecord {
+        kind: RecordKind::Changed,
+        forwarding: Forwarding::Dr,
+        state: ProtoState::Tcp(TcpState::Established),
+        inbound: t,
+        outbound: t,
+        backend: (Ipv4Addr::new(10, 0, 1, 11), 80),
+        timeout_ms: 900_000,
+        splice: None,
+    }
+}
+
+fn datagram(records: &[SyncRecord]) -> Vec<u8> {
+    let mut e = Encoder::default();
+    for r in records {
+        assert!(e.push(r), "fits");
+    }
+    let header = Header {
+        boot_id: 7,
+        sequence: 1,
+        workers: 2,
+    };
+    e.finish(&header, None).to_vec()
+}
+
+fn read(bytes: &[u8]) -> Vec<Result<SyncRecord, WireError>> {
+    decode(bytes, None).expect("whole").records().collect()
+}
+
+proptest! {
+    /// IPv6 records with any field values round-trip, between IPv4 ones,
+    /// each taking two slots of the header's count.
+    #[test]
+    fn ipv6_records_round_trip_beside_ipv4_ones(
+        src in any::<u128>(), dst in any::<u128>(), sp in any::<u16>(), dp in any::<u16>(),
+        baddr in any::<u128>(), bport in any::<u16>(), timeout in any::<u32>(),
+        kind in 1u8..=4, udp: bool, state in 0usize..9,
+    ) {
+        let r = SessionRecord6 {
+            kind: RecordKind::from_u8(kind).expect("a kind"),
+            forwarding: Forwarding::Dr,
+            state: match udp {
+                true => ProtoState::Udp,
+                false => ProtoState::Tcp(TcpState::ALL[state]),
+            },
+            inbound: FiveTuple6 {
+                src: Ipv6Addr::from(src),
+                dst: Ipv6Addr::from(dst),
+                src_port: sp,
+                dst_port: dp,
+                proto: if udp { IpProto::UDP } else { IpProto::TCP },
+            },
+            backend: (Ipv6Addr::from(baddr), bport),
+            timeout_ms: timeout,
+        };
+        let records = [record4(1).into(), r.into(), record4(2).into()];
+        let bytes = datagram(&records);
+        prop_assert_eq!(bytes.len(), HEADER_LEN + 4 * RECORD_LEN);
+        prop_assert_eq!(decode(&bytes, None).expect("decodes").len(), 4);
+        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    }
+}
+
+#[test]
+fn a_node_without_ipv6_records_refuses_both_slots_and_reads_the_rest() {
+    // A node from before IPv6 records reads each 40-byte slot with
+    // `decode_record`, as it did: kinds 6 and 7 are unknown to it.
+    let bytes = datagram(&[record4(1).into(), record6(1).into(), record4(2).into()]);
+    let d = decode(&bytes, None).expect("decodes");
+    let old: Vec<_> = d.body.chunks_exact(RECORD_LEN).map(decode_record).collect();
+    let bad = Err(WireError::BadRecord);
+    assert_eq!(old, vec![Ok(record4(1)), bad, bad, Ok(record4(2))]);
+}
+
+#[test]
+fn a_bad_or_half_ipv6_record_is_refused_once_and_the_rest_read() {
+    let good = datagram(&[record6(1).into(), record4(2).into()]);
+    let first = HEADER_LEN;
+    let rest = HEADER_LEN + RECORD_LEN;
+    let refused = vec![Err(WireError::BadRecord), Ok(record4(2).into())];
+    // An unknown event, forwarding, protocol (ICMP is no IPv6 flow), a
+    // protocol that differs between the slots, an unknown state.
+    for (at, value) in [
+        (first + 1, 9),
+        (first + 2, 7),
+        (first + 3, 1),
+        (rest + 2, 17),
+        (rest + 1, 0x12),
+    ] {
+        let mut bad = good.clone();
+        bad[at] = value;
+        assert_eq!(read(&bad), refused, "byte {at} = {value}");
+    }
+    // The first slot without the second, and the second alone.
+    let mut half = good.clone();
+    half.drain(rest..rest + RECORD_LEN);
+    half[6..8].copy_from_slice(&2u16.to_be_bytes());
+    assert_eq!(read(&half), refused);
+    let mut lone = good.clone();
+    lone.drain(first..first + RECORD_LEN);
+    lone[6..8].copy_from_slice(&2u16.to_be_bytes());
+    assert_eq!(read(&lone), refused);
+}
+
+#[test]
+fn both_slots_go_in_one_datagram() {
+    let mut e = Encoder::default();
+    for i in 0..MAX_RECORDS as u16 - 1 {
+        assert!(e.push(record4(i)));
+    }
+    // One slot left: an IPv6 record does not fit, an IPv4 one does.
+    assert!(!e.push(record6(99)));
+    assert!(e.push(record4(99)));
+    // A template is never written.
+    let mut e = Encoder::default();
+    let template = SessionRecord6 {
+        state: ProtoState::Template,
+        ..record6(1)
+    };
+    assert!(!e.push(template) && e.is_empty());
+}
