@@ -238,7 +238,37 @@ pub fn translate(frame: &mut [u8], meta: &Ipv4Meta, to: &Translation) -> Result<
             return translate_fragment(frame, meta.l3_offset, to.src, to.dst);
         }
     };
-    translate_at(frame, meta.l3_offset, meta.l4_offset, kind, *to)
+    translate_at(frame, meta.l3_offset, meta.l4_offset, kind, *to)?;
+    if let L4Rewrite::Echo { .. } = kind {
+        all_zero_echo_checksum(frame, meta);
+    }
+    Ok(())
+}
+
+/// RFC 1624's update never gives -0 (0xffff), and so gives +0 where -0 is
+/// the one right checksum: for a message whose other bytes are all zero (an
+/// echo reply whose identifier became 0, sequence 0, no data), which no
+/// receiver would then take. Only an echo can be all zero.
+#[cold]
+fn fix_all_zero_echo(message: &mut [u8]) {
+    let check = icmp::field::CHECKSUM;
+    let rest_zero = message
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == 0 || check.contains(&i));
+    if rest_zero {
+        put_be16(message, check.start, 0xffff);
+    }
+}
+
+#[inline(always)]
+fn all_zero_echo_checksum(frame: &mut [u8], meta: &Ipv4Meta) {
+    let at = meta.l4_offset + icmp::field::CHECKSUM.start;
+    if get_be16(frame, at) == 0 {
+        if let Some(message) = frame.get_mut(meta.l4_offset..meta.ip_end()) {
+            fix_all_zero_echo(message);
+        }
+    }
 }
 
 /// A later fragment of a datagram [`translate`]d: only its IP header

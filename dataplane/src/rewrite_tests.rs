@@ -453,3 +453,28 @@ proptest! {
         prop_assert!(checksum::l4_verifies(src, dst, IpProto::TCP, &f[m.l4_offset..]));
     }
 }
+
+/// An echo reply whose message becomes all zero (identifier 0, sequence
+/// 0, no data) gets the checksum 0xffff, the one a receiver takes; one
+/// whose other bytes sum to 0xffff keeps its checksum 0.
+#[test]
+fn an_echo_reply_translated_to_all_zero_gets_checksum_ffff() {
+    let to = |id: u16| Translation {
+        src: ip("192.0.2.1"),
+        dst: ip("198.51.100.7"),
+        src_port: 0,
+        dst_port: id,
+    };
+    let mut frame = testutil::echo_frame([10, 0, 0, 9], [10, 0, 0, 1], false, 5, 0, b"");
+    let m = meta(&frame);
+    translate(&mut frame, &m, &to(0)).expect("translated");
+    let icmp = &frame[m.l4_offset..m.ip_end()];
+    assert_eq!(icmp, &[0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+    assert!(checksum::verifies(icmp));
+
+    let mut frame = testutil::echo_frame([10, 0, 0, 9], [10, 0, 0, 1], false, 5, 0, b"");
+    translate(&mut frame, &m, &to(0xffff)).expect("translated");
+    let icmp = &frame[m.l4_offset..m.ip_end()];
+    assert_eq!(icmp, &[0, 0, 0, 0, 0xff, 0xff, 0, 0], "+0 is right here");
+    assert!(checksum::verifies(icmp));
+}
