@@ -220,6 +220,30 @@ fn translate_quoted_l4(
     Ok(())
 }
 
+/// The length of a translated error's message: the ICMP header, the quoted
+/// IP header of `ip_len` bytes, and as much of the `l4_len` quoted L4 bytes
+/// as keeps the whole packet within 1280 bytes.
+fn message_len(ip_len: usize, l4_len: usize) -> usize {
+    ICMP_HEADER_LEN + ip_len + l4_len.min(IPV6_MIN_MTU - 2 * ip_len - ICMP_HEADER_LEN)
+}
+
+/// Splits the scratch packet `out` into its outer IP header of `ip_len`
+/// bytes and its `msg_len`-byte message, whose header is written from `msg`
+/// (ICMP and ICMPv6 lay out type, code and the four bytes alike).
+fn lay_out(
+    out: &mut [u8; IPV6_MIN_MTU],
+    ip_len: usize,
+    msg_len: usize,
+    msg: IcmpMessage,
+) -> (&mut [u8], &mut [u8]) {
+    let (outer, message) = out.split_at_mut(ip_len);
+    let message = &mut message[..msg_len];
+    put_u8(message, icmp::field::TYPE, msg.msg_type);
+    put_u8(message, icmp::field::CODE, msg.code);
+    put_be32(message, icmp::field::REST_OF_HEADER.start, msg.rest);
+    (outer, message)
+}
+
 /// Translates the ICMP error `meta` describes (an `L4Kind::IcmpError`,
 /// quoting a TCP or UDP packet) into the ICMPv6 error `to` says, in place.
 /// The outer hop limit is the TTL less one; the quoted header keeps its
@@ -259,18 +283,9 @@ pub fn error_to_ipv6<B: PacketBuf + ?Sized>(
     }
 
     let mut out = [0u8; IPV6_MIN_MTU];
-    let quoted_l4 = inner
-        .l4
-        .len()
-        .min(IPV6_MIN_MTU - 2 * IPV6_HEADER_LEN - ICMP_HEADER_LEN);
-    let msg_len = ICMP_HEADER_LEN + IPV6_HEADER_LEN + quoted_l4;
-    let (outer, message) = out.split_at_mut(IPV6_HEADER_LEN);
-    let message = &mut message[..msg_len];
-    let (header, quoted) = message.split_at_mut(ICMP_HEADER_LEN);
-    put_u8(header, icmpv6::field::TYPE, msg.msg_type);
-    put_u8(header, icmpv6::field::CODE, msg.code);
-    put_be32(header, icmpv6::field::MTU.start, msg.rest);
-    inner.write_as_ipv6(quoted, &to.quoted)?;
+    let msg_len = message_len(IPV6_HEADER_LEN, inner.l4.len());
+    let (outer, message) = lay_out(&mut out, IPV6_HEADER_LEN, msg_len, msg);
+    inner.write_as_ipv6(&mut message[ICMP_HEADER_LEN..], &to.quoted)?;
     let pseudo = ipv6_pseudo_header_sum(to.src, to.dst, NextHeader::ICMPV6, msg_len as u32);
     let sum = !fold(add_bytes(pseudo, message));
     put_be16(message, icmpv6::field::CHECKSUM.start, sum);
@@ -338,18 +353,9 @@ pub fn error_to_ipv4<B: PacketBuf + ?Sized>(
     }
 
     let mut out = [0u8; IPV6_MIN_MTU];
-    let quoted_l4 = inner
-        .l4
-        .len()
-        .min(IPV6_MIN_MTU - 2 * IPV4_MIN_HEADER_LEN - ICMP_HEADER_LEN);
-    let msg_len = ICMP_HEADER_LEN + IPV4_MIN_HEADER_LEN + quoted_l4;
-    let (outer, message) = out.split_at_mut(IPV4_MIN_HEADER_LEN);
-    let message = &mut message[..msg_len];
-    let (header, quoted) = message.split_at_mut(ICMP_HEADER_LEN);
-    put_u8(header, icmp::field::TYPE, msg.msg_type);
-    put_u8(header, icmp::field::CODE, msg.code);
-    put_be32(header, icmp::field::REST_OF_HEADER.start, msg.rest);
-    inner.write_as_ipv4(quoted, &to.quoted)?;
+    let msg_len = message_len(IPV4_MIN_HEADER_LEN, inner.l4.len());
+    let (outer, message) = lay_out(&mut out, IPV4_MIN_HEADER_LEN, msg_len, msg);
+    inner.write_as_ipv4(&mut message[ICMP_HEADER_LEN..], &to.quoted)?;
     put_be16(message, icmp::field::CHECKSUM.start, checksum(message));
 
     let total = IPV4_MIN_HEADER_LEN + msg_len;
