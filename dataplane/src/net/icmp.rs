@@ -124,23 +124,10 @@ pub fn build_icmp_error<B: PacketBuf + ?Sized>(
 
     let icmp_len = ICMP_HEADER_LEN + quote_len;
     let ip_len = IPV4_MIN_HEADER_LEN + icmp_len;
-    let new_len = l3 + ip_len;
-    let old_len = buf.len();
-    if new_len > old_len {
-        if buf.append(new_len - old_len).is_none() {
-            return false;
-        }
-    } else {
-        buf.trim(old_len - new_len);
+    if !turn_around(buf, l2.get(..l3).unwrap_or(&[]), l3 + ip_len) {
+        return false;
     }
     let frame = buf.data_mut();
-    // Swap the MACs: the reply leaves through the neighbour it came from.
-    // The rest of the L2 header (EtherType, VLAN tag) stays.
-    let (dst_mac, src_mac) = (ethernet::field::DESTINATION, ethernet::field::SOURCE);
-    put_bytes(frame, dst_mac.start, l2.get(src_mac.clone()).unwrap_or(&[]));
-    put_bytes(frame, src_mac.start, l2.get(dst_mac).unwrap_or(&[]));
-    let rest = ethernet::field::ETHERTYPE.start;
-    put_bytes(frame, rest, l2.get(rest..l3).unwrap_or(&[]));
     let ip_total = u16::try_from(ip_len).unwrap_or(u16::MAX);
     let Some(ip) = frame.get_mut(l3..) else {
         return false;
@@ -168,6 +155,28 @@ pub fn build_icmp_error<B: PacketBuf + ?Sized>(
     put_bytes(icmp.body_mut(), 0, quote.get(..quote_len).unwrap_or(&[]));
     icmp.fill_checksum();
     ok.is_some()
+}
+
+/// Makes `buf` `new_len` bytes long (its data rewritten whole by the
+/// caller) with the frame's saved L2 header `l2` in front, MACs swapped:
+/// an error leaves through the neighbour the packet came from. The rest of
+/// the L2 header (EtherType, VLAN tag) stays. `false` without tailroom.
+pub(super) fn turn_around<B: PacketBuf + ?Sized>(buf: &mut B, l2: &[u8], new_len: usize) -> bool {
+    let old_len = buf.len();
+    if new_len > old_len {
+        if buf.append(new_len - old_len).is_none() {
+            return false;
+        }
+    } else {
+        buf.trim(old_len - new_len);
+    }
+    let frame = buf.data_mut();
+    let (dst_mac, src_mac) = (ethernet::field::DESTINATION, ethernet::field::SOURCE);
+    put_bytes(frame, dst_mac.start, l2.get(src_mac.clone()).unwrap_or(&[]));
+    put_bytes(frame, src_mac.start, l2.get(dst_mac).unwrap_or(&[]));
+    let rest = ethernet::field::ETHERTYPE.start;
+    put_bytes(frame, rest, l2.get(rest..).unwrap_or(&[]));
+    true
 }
 
 /// Answers an ICMP echo request to an address in `owned`, in place: the

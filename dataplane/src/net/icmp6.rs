@@ -99,20 +99,10 @@ pub fn build_icmpv6_error<B: PacketBuf + ?Sized>(
 
     let message_len = ICMPV6_HEADER_LEN + quote_len;
     let new_len = l3 + IPV6_HEADER_LEN + message_len;
-    let old_len = buf.len();
-    if new_len > old_len {
-        if buf.append(new_len - old_len).is_none() {
-            return false;
-        }
-    } else {
-        buf.trim(old_len - new_len);
+    if !super::icmp::turn_around(buf, &l2[..l3], new_len) {
+        return false;
     }
     let frame = buf.data_mut();
-    // Swap the MACs: the error leaves through the neighbour the packet came
-    // from. The rest of the L2 header (EtherType, VLAN tag) stays.
-    let (dst_mac, src_mac) = (ethernet::field::DESTINATION, ethernet::field::SOURCE);
-    put_bytes(frame, dst_mac.start, l2.get(src_mac.clone()).unwrap_or(&[]));
-    put_bytes(frame, src_mac.start, l2.get(dst_mac).unwrap_or(&[]));
     let Some(packet) = frame.get_mut(l3..new_len) else {
         return false;
     };
