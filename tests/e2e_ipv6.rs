@@ -356,7 +356,7 @@ fn real_linux_tcp_over_ipv6_goes_through_dr_and_back_around_it() {
     let started = Instant::now();
     // Each request may take 5 s: a connection whose SYN or SYN-ACK is lost
     // on the veths gets Linux's retransmissions at 1 s and 3 s (one run in
-    // four lost a connection to the 2-s default, every packet of it
+    // five lost a connection to the 2-s default, every packet of it
     // forwarded by ferrolb, no drop counted).
     let run = t.client(
         "client",
