@@ -84,7 +84,7 @@ pub(super) fn run_nat64(data: &[u8]) -> Option<Translated> {
                     (r, Translated::ErrorToIpv6)
                 }
                 _ => {
-                    let verified = ipv4_l4_verifies(data, &meta);
+                    let verified = super::l4_ok(data, &meta);
                     let r = to_ipv6(&mut buf, &meta, &TO6)
                         .map(|()| check_ipv6(buf.data(), meta.tuple.proto, verified));
                     (r, Translated::ToIpv6)
@@ -120,15 +120,6 @@ fn check_ipv4(frame: &[u8], proto: IpProto, verified: bool) {
             "the L4 checksum still verifies"
         );
     }
-}
-
-/// Whether an IPv4 TCP or UDP packet's checksum verifies (a UDP datagram
-/// without one counts: the translation computes it).
-fn ipv4_l4_verifies(frame: &[u8], m: &crate::packet::Ipv4Meta) -> bool {
-    let l4 = frame.get(m.l4_offset..m.ip_end()).unwrap_or(&[]);
-    let t = &m.tuple;
-    (t.proto == IpProto::UDP && l4.get(udp::field::CHECKSUM) == Some(&[0, 0]))
-        || checksum::l4_verifies(t.src, t.dst, t.proto, l4)
 }
 
 /// A translated IPv4 → IPv6 packet: it classifies with `TO6`'s endpoints,
