@@ -70,6 +70,8 @@ fn config() -> LbConfig {
             len: 0,
             via: Ipv4Addr::new(10, 0, 0, 254),
         }],
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours,
         services: vec![ServiceSpec {
             name: None,

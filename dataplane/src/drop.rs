@@ -82,7 +82,8 @@ pub enum DropReason {
     NeighbourTableFull,
     /// The packet waited for ARP resolution that never came.
     NeighbourUnresolved,
-    /// TTL would reach zero; an ICMP time-exceeded may have been sent.
+    /// TTL (or an IPv6 hop limit) would reach zero; an ICMP (ICMPv6)
+    /// time-exceeded may have been sent.
     TtlExceeded,
     /// An ICMP error we would have sent was suppressed by the rate limit.
     IcmpRateLimited,
@@ -90,6 +91,10 @@ pub enum DropReason {
     FragmentationNeeded,
     /// Too big for the egress MTU without DF: we do not fragment.
     TooBigToFragment,
+    /// An IPv6 packet too big for the egress MTU (IPv6 is never
+    /// fragmented on the way): an ICMPv6 Packet Too Big was sent, unless
+    /// the rate limit or RFC 4443 2.4 (e) held it back.
+    PacketTooBig,
     /// The buffer lacks the headroom or tailroom a rewrite needs.
     NoBufferRoom,
     /// A chained (multi-segment) mbuf that could not be gathered into one
@@ -207,7 +212,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 74] = [
+    pub const ALL: [DropReason; 75] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -241,6 +246,7 @@ impl DropReason {
         DropReason::IcmpRateLimited,
         DropReason::FragmentationNeeded,
         DropReason::TooBigToFragment,
+        DropReason::PacketTooBig,
         DropReason::NoBufferRoom,
         DropReason::MultiSegment,
         DropReason::NoInterface,
@@ -322,6 +328,7 @@ impl DropReason {
             DropReason::IcmpRateLimited => "icmp_rate_limited",
             DropReason::FragmentationNeeded => "fragmentation_needed",
             DropReason::TooBigToFragment => "too_big_to_fragment",
+            DropReason::PacketTooBig => "packet_too_big",
             DropReason::NoBufferRoom => "no_buffer_room",
             DropReason::MultiSegment => "multi_segment",
             DropReason::NoInterface => "no_interface",

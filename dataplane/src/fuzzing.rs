@@ -286,6 +286,8 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
             len: 0,
             via: Ipv4Addr::new(10, 0, 0, 254),
         }],
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours: vec![(Ipv4Addr::new(10, 0, 0, 254), MacAddr([2, 0, 0, 0, 0, 0xfe]))],
         services: vec![
             // Limits: a threshold of 1 and a rate of 1/s (the second poll

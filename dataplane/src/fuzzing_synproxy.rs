@@ -104,6 +104,8 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
             len: 0,
             via: Ipv4Addr::new(10, 0, 1, 254),
         }],
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours: vec![(Ipv4Addr::new(10, 0, 1, 254), PEER), (RIP, PEER)],
         services: vec![ServiceSpec {
             name: None,

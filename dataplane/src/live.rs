@@ -97,6 +97,8 @@ mod tests {
             ports: Vec::new(),
             interfaces: Vec::new(),
             routes: Vec::new(),
+            routes6: Vec::new(),
+            neighbours6: Vec::new(),
             neighbours: Vec::new(),
             services: Vec::new(),
             snat: Vec::new(),

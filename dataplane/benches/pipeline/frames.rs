@@ -104,6 +104,8 @@ pub fn config(mode: Mode) -> LbConfig {
             len: 0,
             via: Ipv4Addr::new(10, 0, 0, 254),
         }],
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours,
         services: vec![service(IpProto::TCP), service(IpProto::UDP)],
         snat: Vec::new(),

@@ -208,6 +208,19 @@ impl<A: RouteAddr> RouteTable<A> {
         None
     }
 
+    /// The route of the longest prefix containing `dst`, with that prefix
+    /// and its length (for `explain`, which names the route).
+    pub fn lookup_prefix(&self, dst: A) -> Option<(A, u8, NextHop<A>)> {
+        let d = dst.to_bits();
+        self.lengths.iter().find_map(|&len| {
+            let group = self.by_len.get(usize::from(len))?;
+            let i = group
+                .binary_search_by_key(&A::masked(d, len), |e| e.0)
+                .ok()?;
+            group.get(i).map(|&(p, h)| (A::from_bits(p), len, h))
+        })
+    }
+
     /// The longest prefix length in the table (0 when empty): addresses
     /// that agree on that many leading bits have the same route.
     pub fn longest_prefix(&self) -> u8 {

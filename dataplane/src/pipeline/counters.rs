@@ -202,10 +202,13 @@ pub struct NdEvents {
     pub mld_reports_sent: u64,
     /// MLD queries answered (about all our groups or one of them).
     pub mld_queries_answered: u64,
+    /// ICMPv6 errors we built (Packet Too Big, Time Exceeded: `mtu6.rs`);
+    /// those the shared rate limit held back are `drop:icmp_rate_limited`.
+    pub icmpv6_errors_sent: u64,
 }
 
 impl NdEvents {
-    fn iter(&self) -> [(&'static str, u64); 9] {
+    fn iter(&self) -> [(&'static str, u64); 10] {
         [
             ("nd_advertisements_sent", self.advertisements_sent),
             ("nd_dad_defended", self.dad_defended),
@@ -216,6 +219,7 @@ impl NdEvents {
             ("nd_unsolicited_advertisements", self.unsolicited_sent),
             ("mld_reports_sent", self.mld_reports_sent),
             ("mld_queries_answered", self.mld_queries_answered),
+            ("icmpv6_errors_sent", self.icmpv6_errors_sent),
         ]
     }
 
@@ -229,6 +233,7 @@ impl NdEvents {
         self.unsolicited_sent += o.unsolicited_sent;
         self.mld_reports_sent += o.mld_reports_sent;
         self.mld_queries_answered += o.mld_queries_answered;
+        self.icmpv6_errors_sent += o.icmpv6_errors_sent;
     }
 }
 

@@ -7,7 +7,14 @@
 //! The answer releases the packet wherever it arrives: a solicited
 //! advertisement to our address creates or completes the entry
 //! (`local6.rs`), and the neighbour is shared with the other workers.
-//! IPv6 DR (`forward6.rs`) sends by it to the backend on its link.
+//! A static neighbour (`[[neighbour]]` with an IPv6 address) is used as
+//! it is: never solicited, never expired.
+//!
+//! The next hop is the caller's: IPv6 DR (`forward6.rs`) reads its
+//! backend's from `LbTables::links6`, computed with the tables; other
+//! destinations go by [`Datapath::egress6_to`], the IPv6 route table's
+//! longest prefix (connected, else a static route's gateway). A packet
+//! too big for the egress port comes back for `mtu6.rs`'s Packet Too Big.
 
 use std::net::Ipv6Addr;
 
@@ -75,6 +82,13 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(reason);
             return Ok(());
         }
+        if !t.static_neighbours6.is_empty() {
+            if let Some(&mac) = t.static_neighbours6.get(&next) {
+                set_macs(pkt.data_mut(), our_mac, mac);
+                self.send(cx, port, pkt);
+                return Ok(());
+            }
+        }
         let hint = session.map_or(NO_HOP_HINT, |id| {
             self.flow.sessions6().get(id).hop_hint(Direction::Inbound)
         });
@@ -109,6 +123,31 @@ impl<P: PacketBuf> Datapath<P> {
             Resolution::Dropped { reason, .. } => self.drop(reason),
         }
         Ok(())
+    }
+
+    /// Routes `pkt` to `dst` by the IPv6 route table (longest prefix:
+    /// `dst` itself on a connected prefix, else its route's gateway) and
+    /// sends it as [`Self::egress6_for`] does; no route:
+    /// `drop:no_route`. For destinations not known when the tables were
+    /// built (a client, a NAT backend's reply); a backend's next hop is in
+    /// `LbTables::links6`.
+    // For the modes that route IPv6 (NAT, TUN: being built); tested here.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) fn egress6_to<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        vlan: Option<u16>,
+        dst: Ipv6Addr,
+        session: Option<SessionId>,
+    ) -> Result<(), TooBig<P>> {
+        match cx.t.route6(dst) {
+            Some((next, iface)) => self.egress6_for(cx, pkt, (vlan, iface, next), session),
+            None => {
+                self.drop(DropReason::NoRoute);
+                Ok(())
+            }
+        }
     }
 
     /// Sends a Neighbor Solicitation for `target` on interface `iface`, to

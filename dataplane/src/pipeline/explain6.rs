@@ -2,8 +2,9 @@
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
 //! IPv6 is forwarded by DR only, on the backends' link, so the steps are
-//! the session, the service and its pick, the egress interface, and the
-//! neighbour: resolved, or the wait for Neighbour Discovery.
+//! the session, the service and its pick, the route (connected, or the
+//! static route and its gateway), and the neighbour: static, resolved, or
+//! the wait for Neighbour Discovery.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -98,26 +99,34 @@ impl<P: PacketBuf> Pipeline<P> {
 
     fn explain_egress6(&self, to: Ipv6Addr, mut out: Vec<StepReport>) -> Vec<StepReport> {
         let t = &*self.tables;
-        let Some((iface, i)) = t
-            .on_link6(to)
-            .and_then(|n| Some((n, t.interfaces.get(usize::from(n))?)))
-        else {
-            out.push(line(
-                "route",
-                format!("{to}: on no interface's link (DR stays on one)"),
-            ));
+        let Some((prefix, len, hop)) = t.routes6.lookup_prefix(to) else {
+            out.push(line("route", format!("{to}: no route")));
             out.push(dropped(DropReason::NoRoute));
             return out;
         };
-        out.push(line("route", format!("{to}: connected, interface {iface}")));
+        let iface = hop.port;
+        let Some(i) = t.interfaces.get(usize::from(iface)) else {
+            out.push(dropped(DropReason::NoRoute));
+            return out;
+        };
+        let next = hop.neighbour(to);
+        let route = match hop.gateway {
+            None => format!("{to}: connected, interface {iface}"),
+            Some(gw) => format!("{to}: route {prefix}/{len} via {gw}, interface {iface}"),
+        };
+        out.push(line("route", route));
         if i.addrs6.is_empty() {
             out.push(dropped(DropReason::NdNoSourceAddress));
             return out;
         }
-        let neighbour = match self.path.egress.neighbours6.lookup(to) {
-            Some(mac) => format!("{to} is {mac} (learned)"),
-            None => format!(
-                "{to}: unresolved, the packet would wait for Neighbour Discovery \
+        let neighbour = match (
+            t.static_neighbours6.get(&next),
+            self.path.egress.neighbours6.lookup(next),
+        ) {
+            (Some(mac), _) => format!("{next} is {mac} (static)"),
+            (None, Some(mac)) => format!("{next} is {mac} (learned)"),
+            (None, None) => format!(
+                "{next}: unresolved, the packet would wait for Neighbour Discovery \
                  (a Neighbor Solicitation to its solicited-node group)"
             ),
         };

@@ -13,6 +13,7 @@
 //! it goes on to `local6.rs`, which answers for VIPs as for interface
 //! addresses.
 
+use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
@@ -67,11 +68,12 @@ pub(super) fn owner6(
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Forwards a TCP or UDP packet to an IPv6 VIP, received on the
-    /// interface of `vlan`: by its session, or a new one.
+    /// Forwards a TCP or UDP packet to an IPv6 VIP, received on `port`
+    /// and the interface of `vlan`: by its session, or a new one.
     pub(super) fn forward6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
+        port: u16,
         pkt: P,
         vlan: Option<u16>,
         meta: &Ipv6Meta,
@@ -109,20 +111,20 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
-        let (to, iface) = match t.links6.get(backend as usize) {
+        let (next, iface) = match t.links6.get(backend as usize) {
             Some(Some(link)) => *link,
-            // An IPv4 backend or one off every link: the config refuses both.
+            // An IPv4 backend or one with no route: the config refuses both.
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
-        // No Packet Too Big is sent yet (issue 20): DR stays on the link
-        // the packet came in by, so only a smaller egress MTU trips this.
-        if self
-            .egress6_for(cx, pkt, (vlan, iface, to), Some(id))
-            .is_err()
-        {
-            self.drop(DropReason::TooBigToFragment);
-        }
+        // Too big for the backend's link (a smaller MTU than the client's):
+        // Packet Too Big to the client (`mtu6.rs`).
+        let from = From6 {
+            port,
+            vlan,
+            l3_offset: meta.l3_offset,
+        };
+        self.egress6_or_answer(cx, from, pkt, (iface, next), Some(id));
     }
 
     /// The first packet of an IPv6 flow: scheduled, its session made and

@@ -52,7 +52,7 @@ impl<P: PacketBuf> Datapath<P> {
             && t.ingress_interface(port, vlan).is_some();
         if ours && !t.vips6.is_empty() {
             match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
-                Some(Ok(meta)) => return self.forward6(cx, pkt, vlan, &meta),
+                Some(Ok(meta)) => return self.forward6(cx, port, pkt, vlan, &meta),
                 Some(Err(reason)) => return self.drop(reason),
                 None => {}
             }

@@ -46,6 +46,7 @@ pub mod l2;
 mod local;
 mod local6;
 mod mtu;
+mod mtu6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -447,6 +448,8 @@ mod proxy_tcp_tests;
 mod reasm_tests;
 #[cfg(test)]
 mod reuse_tests;
+#[cfg(test)]
+mod route6_tests;
 #[cfg(test)]
 mod sync6_tests;
 #[cfg(test)]

@@ -20,12 +20,12 @@ use crate::testutil::vlan_tag;
 use crate::wire::ethernet::MacAddr;
 
 /// The next hop, on the interface's 2001:db8::/64.
-const NEXT6: &str = "2001:db8::20";
-const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
+pub(super) const NEXT6: &str = "2001:db8::20";
+pub(super) const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
 
 /// An IPv6 UDP datagram to forward: from a client to a server behind
 /// the next hop, as received (untagged, to our MAC).
-fn datagram(n: u8) -> Vec<u8> {
+pub(super) fn datagram(n: u8) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(CLIENT_MAC, OURS)
         .ipv6(a6("2001:db8:9::7"), a6("2001:db8:5::5"), 63)
@@ -36,7 +36,7 @@ fn datagram(n: u8) -> Vec<u8> {
 }
 
 /// `frame` with its MACs replaced: as it must leave.
-fn with_macs(frame: &[u8], src: [u8; 6], dst: [u8; 6]) -> Vec<u8> {
+pub(super) fn with_macs(frame: &[u8], src: [u8; 6], dst: [u8; 6]) -> Vec<u8> {
     let mut v = frame.to_vec();
     v[..6].copy_from_slice(&dst);
     v[6..12].copy_from_slice(&src);
@@ -44,7 +44,7 @@ fn with_macs(frame: &[u8], src: [u8; 6], dst: [u8; 6]) -> Vec<u8> {
 }
 
 /// Our solicitation for `target` from `src`, as etherparse builds it.
-fn our_solicitation(src: &str, target: &str) -> Vec<u8> {
+pub(super) fn our_solicitation(src: &str, target: &str) -> Vec<u8> {
     let group = nd::solicited_node(target.parse().unwrap()).to_string();
     let body = nd_body(target, Some((1, OURS)));
     icmp6(
@@ -60,7 +60,7 @@ fn our_solicitation(src: &str, target: &str) -> Vec<u8> {
 }
 
 /// The neighbour's answer to it: solicited and override, to `to`.
-fn answer(target: &str, to: &str, mac: [u8; 6]) -> Vec<u8> {
+pub(super) fn answer(target: &str, to: &str, mac: [u8; 6]) -> Vec<u8> {
     let body = nd_body(target, Some((2, mac)));
     icmp6((mac, OURS), target, to, 255, 136, 0, [0x60, 0, 0, 0], &body)
 }

@@ -109,6 +109,8 @@ pub(crate) fn config(services: Vec<ServiceSpec>) -> LbConfig {
             len: 0,
             via: Ipv4Addr::new(10, 0, 0, 254),
         }],
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours: vec![
             (Ipv4Addr::new(10, 0, 0, 254), MacAddr(ROUTER)),
             (ip(RIP1), MacAddr(RS1)),

@@ -51,6 +51,11 @@ pub struct LbTables {
     /// Routes; a next hop's `port` is an interface index.
     pub routes: RouteTable,
     pub static_neighbours: HashMap<Ipv4Addr, MacAddr>,
+    /// IPv6 routes: the interfaces' prefixes (connected) and the static
+    /// routes; a next hop's `port` is an interface index.
+    pub routes6: RouteTable<Ipv6Addr>,
+    /// IPv6 static neighbours: used as they are, never solicited.
+    pub static_neighbours6: HashMap<Ipv6Addr, MacAddr>,
     /// Interface addresses, and the VIPs, local and SNAT addresses of the
     /// active entries (retired ones are no longer answered for).
     /// Not the standby addresses: those are in `standby`.
@@ -69,10 +74,11 @@ pub struct LbTables {
     /// Active services only, by the ports they listen on.
     pub service_index: ListenIndex<u32>,
     pub backends: Vec<BackendInfo>,
-    /// By backend id: an IPv6 backend's address and the interface on
-    /// whose prefix it is (`on_link6`), found once here rather than per
-    /// packet by IPv6 DR (`pipeline/forward6.rs`); `None` for an IPv4
-    /// backend or one on no link of ours.
+    /// By backend id: an IPv6 backend's next hop (itself on a connected
+    /// prefix, else its route's gateway) and the interface it leaves by,
+    /// found once here by [`LbTables::routes6`] rather than per packet
+    /// (`pipeline/forward6.rs`); `None` for an IPv4 backend or one with no
+    /// route.
     pub links6: Vec<Option<(Ipv6Addr, u16)>>,
     pub snat: Vec<SnatRule>,
     /// Active SNAT rules in config order (first match wins): (network,
@@ -297,6 +303,14 @@ impl LbTables {
         on_link6(&self.interfaces, addr)
     }
 
+    /// The next hop of an IPv6 packet to `dst` and the interface it leaves
+    /// by: `dst` itself on a connected prefix, else the gateway of the
+    /// longest static prefix holding it. `None`: no route.
+    #[inline]
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<(Ipv6Addr, u16)> {
+        self.routes6.lookup(dst).map(|h| (h.neighbour(dst), h.port))
+    }
+
     /// The SNAT rule for a packet from `src`, first match in config order.
     #[inline]
     pub fn snat_rule(&self, src: Ipv4Addr) -> Option<u32> {
@@ -307,8 +321,7 @@ impl LbTables {
     }
 }
 
-/// The interface of `interfaces` on whose IPv6 prefix `addr` is (DR
-/// backends are on a link of ours; IPv6 has no routes yet).
+/// The interface of `interfaces` on whose IPv6 prefix `addr` is.
 fn on_link6(interfaces: &[Interface], addr: Ipv6Addr) -> Option<u16> {
     let on_link = |&(a, len): &(Ipv6Addr, u8)| {
         let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
@@ -320,13 +333,43 @@ fn on_link6(interfaces: &[Interface], addr: Ipv6Addr) -> Option<u16> {
     u16::try_from(i).ok()
 }
 
-/// [`LbTables::links6`] for `backends` on `interfaces`.
-fn links6(backends: &[BackendInfo], interfaces: &[Interface]) -> Vec<Option<(Ipv6Addr, u16)>> {
+/// [`LbTables::links6`] for `backends` by `routes6`.
+fn links6(
+    backends: &[BackendInfo],
+    routes6: &RouteTable<Ipv6Addr>,
+) -> Vec<Option<(Ipv6Addr, u16)>> {
     let link = |b: &BackendInfo| match b.addr {
-        IpAddr::V6(a) => on_link6(interfaces, a).map(|i| (a, i)),
+        IpAddr::V6(a) => routes6.lookup(a).map(|h| (h.neighbour(a), h.port)),
         IpAddr::V4(_) => None,
     };
     backends.iter().map(link).collect()
+}
+
+/// The IPv6 route table of `cfg`: each interface's IPv6 prefixes
+/// (connected), then the static routes, each gateway on a connected
+/// prefix (the longest one holding it decides the interface).
+fn compile_routes6(cfg: &LbConfig) -> Result<RouteTable<Ipv6Addr>, String> {
+    let mut routes = RouteTable::<Ipv6Addr>::new();
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        for &(addr, len) in &iface.addrs6 {
+            routes
+                .add_connected(addr, len, i as u16)
+                .map_err(|e| format!("interface {i}: address {addr}/{len}: {e}"))?;
+        }
+    }
+    let connected = routes.clone();
+    for r in &cfg.routes6 {
+        let hop = connected.lookup(r.via).ok_or_else(|| {
+            format!(
+                "route {}/{}: {} is not in a connected IPv6 prefix",
+                r.prefix, r.len, r.via
+            )
+        })?;
+        routes
+            .add_static(r.prefix, r.len, r.via, hop.port)
+            .map_err(|e| format!("route {}/{}: {e}", r.prefix, r.len))?;
+    }
+    Ok(routes)
 }
 
 /// Interfaces, routes and interface addresses: everything but the entries.
@@ -382,6 +425,7 @@ fn compile(
     reports: &[IdRefs],
 ) -> Result<LbTables, String> {
     let (ingress, routes, mut owned) = compile_network(cfg)?;
+    let routes6 = compile_routes6(cfg)?;
     let epoch = prev.map_or(1, |p| p.epoch + 1);
     let mut e = retire_all(prev, flush);
     reclaim::free_unreferenced(&mut e.services, &mut e.backends, &mut e.snat, reports)?;
@@ -433,6 +477,7 @@ fn compile(
         ingress,
         routes,
         static_neighbours: cfg.neighbours.iter().copied().collect(),
+        static_neighbours6: cfg.neighbours6.iter().copied().collect(),
         owned: AddrSet::new(owned.into_iter().filter(|a| !cfg.standby.contains(a))),
         owned6: Addr6Set::new(
             cfg.interfaces
@@ -444,7 +489,8 @@ fn compile(
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
-        links6: links6(&backends, &cfg.interfaces),
+        links6: links6(&backends, &routes6),
+        routes6,
         backends,
         snat,
         snat_match,

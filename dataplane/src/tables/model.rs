@@ -60,6 +60,15 @@ pub struct StaticRoute {
     pub via: Ipv4Addr,
 }
 
+/// An IPv6 static route: `prefix/len` via `via`, a gateway on a connected
+/// IPv6 prefix (the config refuses one elsewhere, and a mix of families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticRoute6 {
+    pub prefix: Ipv6Addr,
+    pub len: u8,
+    pub via: Ipv6Addr,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendSpec {
     /// The real server; of the service's VIP's family (the config refuses
@@ -173,6 +182,11 @@ pub struct LbConfig {
     pub interfaces: Vec<Interface>,
     pub routes: Vec<StaticRoute>,
     pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
+    /// IPv6 static routes (issue 20): off-link destinations through their
+    /// gateway, longest prefix first, the interfaces' prefixes first.
+    pub routes6: Vec<StaticRoute6>,
+    /// IPv6 static neighbours: never solicited, never expire.
+    pub neighbours6: Vec<(Ipv6Addr, MacAddr)>,
     pub services: Vec<ServiceSpec>,
     pub snat: Vec<SnatSpec>,
     pub sessions: TableConfig,

@@ -80,6 +80,8 @@ fn config(services: Vec<ServiceSpec>, snat: Vec<SnatSpec>) -> LbConfig {
             addrs6: Vec::new(),
         }],
         routes: Vec::new(),
+        routes6: Vec::new(),
+        neighbours6: Vec::new(),
         neighbours: Vec::new(),
         services,
         snat,
