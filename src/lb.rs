@@ -1,10 +1,10 @@
 //! From the config file's services, interfaces and rules to the dataplane's
 //! tables: the one place that knows both models.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use control::config::{
-    Config, LbMode, ProxyProtocol, SchedulerName, ServiceConfig, TimeoutsConfig,
+    Config, IpPrefix, LbMode, ProxyProtocol, SchedulerName, ServiceConfig, TimeoutsConfig,
 };
 use dataplane::client_addr::proxy_header::ProxyVersion;
 use dataplane::flow::limits::{ClientLimit, RateLimit};
@@ -12,7 +12,7 @@ use dataplane::flow::{TableConfig, TcpState, Timeouts};
 use dataplane::sched::{maglev, Persistence, SchedulerKind};
 use dataplane::tables::{
     acl::AclSpec, BackendSpec, Garp, Interface, KernelPath, LbConfig, Mode, PortSetup, ServiceSpec,
-    SnatSpec, StaticRoute, SynProxySettings,
+    SnatSpec, StaticRoute, StaticRoute6, SynProxySettings,
 };
 use dataplane::wire::ethernet::MacAddr;
 
@@ -53,16 +53,47 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
                 .collect(),
         })
         .collect();
+    // Validation keeps each route's prefix and gateway of one family.
     let routes = cfg
         .routes
         .iter()
-        .map(|r| StaticRoute {
-            prefix: r.prefix.network(),
-            len: r.prefix.len,
-            via: r.via,
+        .filter_map(|r| match (r.prefix, r.via) {
+            (IpPrefix::V4(p), IpAddr::V4(via)) => Some(StaticRoute {
+                prefix: p.network(),
+                len: p.len,
+                via,
+            }),
+            _ => None,
         })
         .collect();
-    let neighbours = cfg.neighbours.iter().map(|n| (n.address, n.mac)).collect();
+    let routes6 = cfg
+        .routes
+        .iter()
+        .filter_map(|r| match (r.prefix, r.via) {
+            (IpPrefix::V6(p), IpAddr::V6(via)) => Some(StaticRoute6 {
+                prefix: p.network(),
+                len: p.len,
+                via,
+            }),
+            _ => None,
+        })
+        .collect();
+    let neighbours = cfg
+        .neighbours
+        .iter()
+        .filter_map(|n| match n.address {
+            IpAddr::V4(a) => Some((a, n.mac)),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let neighbours6 = cfg
+        .neighbours
+        .iter()
+        .filter_map(|n| match n.address {
+            IpAddr::V6(a) => Some((a, n.mac)),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
     let base = timeouts(Timeouts::default(), &cfg.timeouts);
     let services = cfg.services.iter().map(|s| service(s, &base)).collect();
     let snat = cfg
@@ -89,6 +120,8 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         interfaces,
         routes,
         neighbours,
+        routes6,
+        neighbours6,
         services,
         snat,
         sessions: TableConfig {

@@ -128,13 +128,13 @@ pub enum Op {
         route: RouteConfig,
     },
     RouteDelete {
-        prefix: Ipv4Prefix,
+        prefix: IpPrefix,
     },
     NeighAdd {
         neighbour: NeighbourConfig,
     },
     NeighDelete {
-        address: Ipv4Addr,
+        address: IpAddr,
     },
     SnatAdd {
         rule: SnatConfig,
@@ -763,11 +763,11 @@ pub struct RoutesReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteStatus {
-    /// A connected prefix of either family (IPv6 ones are the interfaces'
-    /// IPv6 prefixes, which are not routed yet), or a static route's.
+    /// A connected prefix of either family, or a static route's.
     pub prefix: IpPrefix,
-    /// `None` for a connected prefix.
-    pub via: Option<Ipv4Addr>,
+    /// `None` for a connected prefix; the gateway, of the prefix's
+    /// family, for a static route.
+    pub via: Option<IpAddr>,
     /// The interface's port name (and VLAN).
     pub interface: String,
 }

@@ -19,7 +19,7 @@ pub use summary::summary;
 
 use crate::api::{ApiError, BackendKey, ErrorCode, Op, ServiceEdit, ServiceKey};
 use crate::config::{
-    Config, ConfigErrors, Ipv4Prefix, LbMode, LoadedConfig, PortRange, ServiceConfig, SnatConfig,
+    Config, ConfigErrors, IpPrefix, LbMode, LoadedConfig, PortRange, ServiceConfig, SnatConfig,
 };
 
 /// The name errors give a config that came from an op rather than a file.
@@ -314,12 +314,14 @@ fn no_backend(service: &ServiceKey, backend: &BackendKey, service_port: u16) -> 
 }
 
 /// Two prefixes name the same network (host bits aside).
-fn same_prefix(a: Ipv4Prefix, b: Ipv4Prefix) -> bool {
-    a.len == b.len && a.network() == b.network()
+fn same_prefix(a: impl Into<IpPrefix>, b: impl Into<IpPrefix>) -> bool {
+    let (a, b) = (a.into(), b.into());
+    a.prefix_len() == b.prefix_len() && a.network() == b.network()
 }
 
-fn network(p: Ipv4Prefix) -> String {
-    format!("{}/{}", p.network(), p.len)
+pub(crate) fn network(p: impl Into<IpPrefix>) -> String {
+    let p = p.into();
+    format!("{}/{}", p.network(), p.prefix_len())
 }
 
 /// Sets the fields `set` gives. An empty name removes the name. Leaving

@@ -540,15 +540,11 @@ impl ApplianceHandler<'_, '_> {
             let interface = config
                 .interfaces
                 .iter()
-                .find(|i| {
-                    i.addresses
-                        .iter()
-                        .any(|a| a.v4().is_some_and(|a| a.contains(r.via)))
-                })
+                .find(|i| i.addresses.iter().any(|a| a.contains(r.via)))
                 .map(interface_name)
                 .unwrap_or_default();
             routes.push(RouteStatus {
-                prefix: r.prefix.into(),
+                prefix: r.prefix,
                 via: Some(r.via),
                 interface,
             });
@@ -563,7 +559,7 @@ impl ApplianceHandler<'_, '_> {
                 .neighbours
                 .iter()
                 .map(|n| NeighbourStatus {
-                    address: n.address.into(),
+                    address: n.address,
                     mac: Some(n.mac.to_string()),
                     state: "static".into(),
                     worker: None,

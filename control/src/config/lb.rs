@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
-use super::prefix6::{v4_addr, v4_addrs, v4_sockets, IpPrefix};
+use super::prefix6::{v4_addrs, v4_sockets, IpPrefix};
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -213,23 +213,24 @@ pub struct InterfaceConfig {
     pub addresses: Vec<IpPrefix>,
 }
 
-/// A static route; the longest matching prefix wins.
+/// A static route; the longest matching prefix wins. Either family
+/// (`"2001:db8:9::/48"` via `"2001:db8:1::fe"`), the prefix and the
+/// gateway of the same one (validation refuses a mix at `via`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// The destination prefix, without host bits.
-    pub prefix: Ipv4Prefix,
-    /// The next hop, in a connected prefix.
-    #[serde(deserialize_with = "v4_addr")]
-    pub via: Ipv4Addr,
+    pub prefix: IpPrefix,
+    /// The next hop, in a connected prefix of the same family.
+    pub via: IpAddr,
 }
 
-/// A static ARP entry; never expires.
+/// A static neighbour (an ARP entry, or an IPv6 neighbour Neighbour
+/// Discovery never asks for); never expires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourConfig {
-    #[serde(deserialize_with = "v4_addr")]
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub mac: MacAddr,
 }
 

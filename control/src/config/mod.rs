@@ -480,4 +480,6 @@ mod tests_lb_services;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
+mod tests_route6;
+#[cfg(test)]
 mod tests_vrrp;

@@ -1,14 +1,15 @@
 //! IPv6 in the config (issue 20): `[[interface]] addresses` take IPv6
 //! prefixes as well as IPv4 ones ([`IpPrefix`]), and a service's VIP and
 //! backends either family (DR only for IPv6: `validate_family.rs`);
-//! everything else that names an address (local and SNAT addresses,
-//! `also_listen`, routes, static neighbours, access lists) is IPv4 yet,
+//! routes and static neighbours either family (one per route: its prefix
+//! and gateway); everything else that names an address (local and SNAT
+//! addresses, `also_listen`, access lists) is IPv4 yet,
 //! and an IPv6 address there is refused by the parser with
 //! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
 //! key.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::de::{self, Visitor};
@@ -18,8 +19,8 @@ use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
 pub const IPV6_NOT_YET: &str = "IPv6 is forwarded for DR services only so far (issue 20): \
-     local and SNAT addresses, also_listen, access lists, routes and static neighbours are IPv4 \
-     for now; service VIPs and backends and [[interface]] addresses take IPv6";
+     local and SNAT addresses, also_listen and access lists are IPv4 for now; service VIPs \
+     and backends, [[interface]] addresses, routes and static neighbours take IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
@@ -47,6 +48,11 @@ impl Ipv6Prefix {
     /// Whether `a` lies in this prefix.
     pub fn contains(&self, a: Ipv6Addr) -> bool {
         u128::from(a) & self.mask() == u128::from(self.network())
+    }
+
+    /// Whether the address has bits set beyond the prefix length.
+    pub fn host_bits_set(&self) -> bool {
+        self.addr != self.network()
     }
 }
 
@@ -98,6 +104,47 @@ impl IpPrefix {
         match self {
             IpPrefix::V4(_) => None,
             IpPrefix::V6(p) => Some(p),
+        }
+    }
+
+    /// The prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        match self {
+            IpPrefix::V4(p) => p.len,
+            IpPrefix::V6(p) => p.len,
+        }
+    }
+
+    /// The address as written (host bits kept).
+    pub fn addr(&self) -> IpAddr {
+        match self {
+            IpPrefix::V4(p) => p.addr.into(),
+            IpPrefix::V6(p) => p.addr.into(),
+        }
+    }
+
+    /// The network address, host bits cleared.
+    pub fn network(&self) -> IpAddr {
+        match self {
+            IpPrefix::V4(p) => p.network().into(),
+            IpPrefix::V6(p) => p.network().into(),
+        }
+    }
+
+    /// Whether the address has bits set beyond the prefix length.
+    pub fn host_bits_set(&self) -> bool {
+        match self {
+            IpPrefix::V4(p) => p.host_bits_set(),
+            IpPrefix::V6(p) => p.host_bits_set(),
+        }
+    }
+
+    /// Whether `a` lies in this prefix (never, for the other family).
+    pub fn contains(&self, a: IpAddr) -> bool {
+        match (self, a) {
+            (IpPrefix::V4(p), IpAddr::V4(a)) => p.contains(a),
+            (IpPrefix::V6(p), IpAddr::V6(a)) => p.contains(a),
+            _ => false,
         }
     }
 
@@ -195,11 +242,6 @@ where
         }
         d.deserialize_str(V(std::marker::PhantomData))
     }
-}
-
-/// `deserialize_with` for an IPv4 address that refuses IPv6 by name.
-pub(super) fn v4_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
-    V4Only::<Ipv4Addr>::deserialize(d).map(|v| v.0)
 }
 
 /// `deserialize_with` for a list of IPv4 addresses that refuses IPv6 by name.

@@ -97,21 +97,6 @@ fn ipv6_anywhere_else_is_refused_at_its_key_as_not_forwarded_yet() {
     let snat_line = |s: &str, needle: &str| s.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let cases: Vec<(String, &str, usize)> = vec![
         (
-            with("via = \"10.0.0.254\"", "via = \"fe80::1\""),
-            "route[0].via",
-            11,
-        ),
-        (
-            with("prefix = \"0.0.0.0/0\"", "prefix = \"::/0\""),
-            "route[0].prefix",
-            10,
-        ),
-        (
-            with("address = \"10.0.0.254\"", "address = \"fe80::1\""),
-            "neighbour[0].address",
-            14,
-        ),
-        (
             with(
                 "port = 80\n",
                 "port = 80\nalso_listen = [\"[2001:db8::10]:80\"]\n",

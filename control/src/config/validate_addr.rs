@@ -140,14 +140,19 @@ impl Uses {
                     .or_insert_with(|| format!("snat[{i}].addresses[{j}]"));
             }
         }
+        // IPv6 gateways and neighbours: `validate_route6.rs`.
         for (i, r) in config.routes.iter().enumerate() {
+            let IpAddr::V4(via) = r.via else { continue };
             u.gateway
-                .entry(r.via)
+                .entry(via)
                 .or_insert_with(|| format!("the gateway of route[{i}]"));
         }
         for (i, n) in config.neighbours.iter().enumerate() {
+            let IpAddr::V4(address) = n.address else {
+                continue;
+            };
             u.neighbour
-                .entry(n.address)
+                .entry(address)
                 .or_insert_with(|| format!("neighbour[{i}]"));
         }
         u
@@ -261,12 +266,15 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
     interfaces(&mut c, config);
     for (i, r) in config.routes.iter().enumerate() {
         let at = root.key("route").index(i);
-        c.address(at.key("via"), r.via, "a gateway", &OWNED);
-        if let Some(why) = unroutable(&r.prefix) {
+        if let IpAddr::V4(via) = r.via {
+            c.address(at.key("via"), via, "a gateway", &OWNED);
+        }
+        if let Some(why) = r.prefix.v4().and_then(unroutable) {
             c.err(at.key("prefix"), format!("{}: {why}", r.prefix));
         }
     }
     neighbours(&mut c, config);
+    others6(&mut c, config);
     services(&mut c, config);
     for (i, r) in config.snat.iter().enumerate() {
         let at = root.key("snat").index(i).key("addresses");
@@ -310,6 +318,58 @@ fn interfaces(c: &mut Check<'_>, config: &Config) {
     }
 }
 
+/// IPv6 gateways and neighbours (other hosts): usable unicast addresses
+/// (a link-local one is, as routers' usually are), not ours; an IPv6
+/// route's prefix not multicast.
+fn others6(c: &mut Check<'_>, config: &Config) {
+    let ours: HashMap<Ipv6Addr, String> = config
+        .interfaces
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ifc)| {
+            ifc.addresses.iter().enumerate().filter_map(move |(j, p)| {
+                p.v6()
+                    .map(|p| (p.addr, format!("interface[{i}].addresses[{j}]")))
+            })
+        })
+        .chain(
+            config
+                .services
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| match s.vip {
+                    IpAddr::V6(vip) => Some((vip, format!("the VIP of service[{i}]"))),
+                    IpAddr::V4(_) => None,
+                }),
+        )
+        .collect();
+    let other_host = |c: &mut Check<'_>, at: KeyPath, a: IpAddr, role: &str| {
+        let IpAddr::V6(a) = a else { return };
+        if let Some(why) = special_use6(a) {
+            c.err(at, format!("{a} is {why}: it cannot be {role}"));
+        } else if let Some(key) = ours.get(&a) {
+            c.err(
+                at,
+                format!("{a} is {key}, an address of this appliance: it cannot be {role}"),
+            );
+        }
+    };
+    for (i, r) in config.routes.iter().enumerate() {
+        let at = KeyPath::root().key("route").index(i);
+        other_host(c, at.key("via"), r.via, "a gateway");
+        if let Some(p) = r.prefix.v6().filter(|p| p.addr.is_multicast()) {
+            c.err(
+                at.key("prefix"),
+                format!("{p}: multicast is not routed (ferrolb forwards unicast only)"),
+            );
+        }
+    }
+    for (i, n) in config.neighbours.iter().enumerate() {
+        let at = KeyPath::root().key("neighbour").index(i).key("address");
+        other_host(c, at, n.address, "a neighbour");
+    }
+}
+
 /// Why nothing can be routed to `p`, if nothing can.
 fn unroutable(p: &Ipv4Prefix) -> Option<&'static str> {
     let inside = |net: [u8; 4], len: u8| {
@@ -338,7 +398,9 @@ fn neighbours(c: &mut Check<'_>, config: &Config) {
         .collect();
     for (i, n) in config.neighbours.iter().enumerate() {
         let at = KeyPath::root().key("neighbour").index(i);
-        c.address(at.key("address"), n.address, "a neighbour", &OWNED);
+        if let IpAddr::V4(address) = n.address {
+            c.address(at.key("address"), address, "a neighbour", &OWNED);
+        }
         let mac = n.mac;
         if mac.is_multicast() {
             let what = if mac.0 == [0xff; 6] {

@@ -40,8 +40,8 @@ struct Known<'a> {
     port_list: String,
     /// Every valid interface address, host bits kept.
     connected: Vec<Ipv4Prefix>,
-    /// Route prefixes.
-    routes: Vec<Ipv4Prefix>,
+    /// Route prefixes, both families.
+    routes: Vec<IpPrefix>,
     /// Every valid IPv6 interface address, host bits kept.
     connected6: Vec<Ipv6Prefix>,
     /// VIP → the first service that has it.
@@ -56,10 +56,8 @@ impl Known<'_> {
         }
     }
 
-    /// IPv6 has no routes yet (issue 20): only its connected prefixes.
     fn is_routed(&self, a: IpAddr) -> bool {
-        self.is_connected(a)
-            || matches!(a, IpAddr::V4(a) if self.routes.iter().any(|p| p.contains(a)))
+        self.is_connected(a) || self.routes.iter().any(|p| p.contains(a))
     }
 
     fn connected_list(&self) -> String {
@@ -278,7 +276,7 @@ fn interface_address6(
 
 fn routes(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let have_interfaces = config.runs_pipeline();
-    let mut seen: HashMap<(Ipv4Addr, u8), usize> = HashMap::new();
+    let mut seen: HashMap<(IpAddr, u8), usize> = HashMap::new();
     for (i, r) in config.routes.iter().enumerate() {
         let at = KeyPath::root().key("route").index(i);
         let p = r.prefix;
@@ -288,38 +286,57 @@ fn routes(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 format!(
                     "{p} has host bits set; write the prefix as {}/{}",
                     p.network(),
-                    p.len
+                    p.prefix_len()
                 ),
             );
         }
-        let first = *seen.entry((p.network(), p.len)).or_insert(i);
+        let first = *seen.entry((p.network(), p.prefix_len())).or_insert(i);
         if first != i {
             c.err(
                 at.key("prefix"),
                 format!(
                     "a route for {}/{} is already route[{first}]",
                     p.network(),
-                    p.len
+                    p.prefix_len()
                 ),
             );
         }
-        if have_interfaces && !known.is_connected(r.via.into()) {
+        if p.addr().is_ipv6() != r.via.is_ipv6() {
+            c.err(
+                at.key("via"),
+                format!(
+                    "next hop {} is {} and the prefix {p} is {}: a route's prefix and \
+                     gateway are of one family",
+                    r.via,
+                    family(r.via),
+                    family(p.addr())
+                ),
+            );
+        } else if have_interfaces && !known.is_connected(r.via) {
             c.err(
                 at.key("via"),
                 format!(
                     "next hop {} is not in a connected prefix ({}); \
                      it must be reachable on one of the interfaces",
                     r.via,
-                    known.connected_list()
+                    known.connected_list_for(r.via)
                 ),
             );
         }
     }
 }
 
+/// "IPv4" or "IPv6".
+fn family(a: IpAddr) -> &'static str {
+    match a {
+        IpAddr::V4(_) => "IPv4",
+        IpAddr::V6(_) => "IPv6",
+    }
+}
+
 fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
     let have_interfaces = config.runs_pipeline();
-    let mut seen: HashMap<Ipv4Addr, usize> = HashMap::new();
+    let mut seen: HashMap<IpAddr, usize> = HashMap::new();
     for (i, n) in config.neighbours.iter().enumerate() {
         let at = KeyPath::root().key("neighbour").index(i);
         let first = *seen.entry(n.address).or_insert(i);
@@ -329,14 +346,14 @@ fn neighbours(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 format!("neighbour {} is already neighbour[{first}]", n.address),
             );
         }
-        if have_interfaces && !known.is_connected(n.address.into()) {
+        if have_interfaces && !known.is_connected(n.address) {
             c.err(
                 at.key("address"),
                 format!(
                     "neighbour {} is not in a connected prefix ({}); \
                      only hosts on an interface's segment can be neighbours",
                     n.address,
-                    known.connected_list()
+                    known.connected_list_for(n.address)
                 ),
             );
         }

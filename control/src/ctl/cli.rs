@@ -2,13 +2,13 @@
 //! keepalived and DPVS users know: services by `tcp/VIP:PORT`, backends
 //! by `RIP[:PORT]`, schedulers by ipvsadm's names.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::{AddrMatch, BackendKey, ServiceKey, MAX_SESSION_LIMIT};
-use crate::config::{Ipv4Prefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
+use crate::config::{IpPrefix, Ipv4Prefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -337,14 +337,14 @@ pub enum LaddrCmd {
 pub enum RouteCmd {
     /// route add PREFIX via NEXT_HOP
     Add {
-        prefix: Ipv4Prefix,
+        prefix: IpPrefix,
         #[arg(value_name = "via", value_parser = ["via"], hide_possible_values = true)]
         via_word: String,
         #[arg(value_name = "NEXT_HOP")]
-        via: Ipv4Addr,
+        via: IpAddr,
     },
     Delete {
-        prefix: Ipv4Prefix,
+        prefix: IpPrefix,
     },
     /// Static routes and connected prefixes
     List {
@@ -355,13 +355,13 @@ pub enum RouteCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum NeighCmd {
-    /// A static ARP entry
+    /// A static neighbour: an ARP entry, or an IPv6 neighbour never solicited
     Add {
-        address: Ipv4Addr,
+        address: IpAddr,
         mac: MacAddr,
     },
     Delete {
-        address: Ipv4Addr,
+        address: IpAddr,
     },
     /// Static and learned neighbours
     List {

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::network;
 use crate::api::ServiceKey;
 use crate::config::{
-    BackendConfig, CheckKind, CheckList, Config, HealthCheckConfig, Ipv4Prefix, ServiceConfig,
+    BackendConfig, CheckKind, CheckList, Config, HealthCheckConfig, IpPrefix, ServiceConfig,
     SnatConfig, TimeoutsConfig,
 };
 
@@ -71,8 +71,9 @@ fn pair_up<'a, K: Ord, T>(
     map.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
 }
 
-fn prefix_key(p: Ipv4Prefix) -> (Ipv4Addr, u8) {
-    (p.network(), p.len)
+fn prefix_key(p: impl Into<IpPrefix>) -> (IpAddr, u8) {
+    let p = p.into();
+    (p.network(), p.prefix_len())
 }
 
 fn or_none<T: Display>(v: Option<&T>) -> String {

@@ -374,7 +374,7 @@ fn laddr_add_and_delete() {
 fn routes_are_named_by_their_network() {
     let route = RouteConfig {
         prefix: "172.16.0.0/12".parse().unwrap(),
-        via: Ipv4Addr::new(10, 0, 0, 253),
+        via: Ipv4Addr::new(10, 0, 0, 253).into(),
     };
     let c = apply(Op::RouteAdd {
         route: route.clone(),
@@ -383,7 +383,7 @@ fn routes_are_named_by_their_network() {
     let e = refused(Op::RouteAdd {
         route: RouteConfig {
             prefix: "0.0.0.0/0".parse().unwrap(),
-            via: Ipv4Addr::new(10, 0, 0, 253),
+            via: Ipv4Addr::new(10, 0, 0, 253).into(),
         },
     });
     assert_eq!(e.code, ErrorCode::AlreadyExists);
@@ -404,7 +404,7 @@ fn routes_are_named_by_their_network() {
 #[test]
 fn neighbours_are_named_by_their_address() {
     let n = NeighbourConfig {
-        address: Ipv4Addr::new(10, 0, 0, 253),
+        address: Ipv4Addr::new(10, 0, 0, 253).into(),
         mac: MacAddr([2, 0, 0, 0, 0, 0xfd]),
     };
     let c = apply(Op::NeighAdd {
@@ -413,19 +413,88 @@ fn neighbours_are_named_by_their_address() {
     assert_eq!(c.config.neighbours.last(), Some(&n));
     let e = refused(Op::NeighAdd {
         neighbour: NeighbourConfig {
-            address: Ipv4Addr::new(10, 0, 0, 254),
+            address: Ipv4Addr::new(10, 0, 0, 254).into(),
             ..n
         },
     });
     assert_eq!(e.code, ErrorCode::AlreadyExists);
     let c = apply(Op::NeighDelete {
-        address: Ipv4Addr::new(10, 0, 0, 254),
+        address: Ipv4Addr::new(10, 0, 0, 254).into(),
     });
     assert!(c.config.neighbours.is_empty());
     let e = refused(Op::NeighDelete {
-        address: Ipv4Addr::new(10, 0, 0, 9),
+        address: Ipv4Addr::new(10, 0, 0, 9).into(),
     });
     assert_eq!(e.code, ErrorCode::NotFound);
+}
+
+#[test]
+fn ipv6_routes_and_neighbours_are_added_and_deleted_by_ops() {
+    // RUNNING with an IPv6 prefix on its interface.
+    let mut running = running();
+    running.interfaces[0]
+        .addresses
+        .push("2001:db8::1/64".parse().unwrap());
+    let route = RouteConfig {
+        prefix: "2001:db8:9::/48".parse().unwrap(),
+        via: "2001:db8::fe".parse().unwrap(),
+    };
+    let op = Op::RouteAdd {
+        route: route.clone(),
+    };
+    let c = apply_op(&running, &op).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.routes.last(), Some(&route));
+    // The same prefix again, written with host bits: one route.
+    let again = Op::RouteAdd {
+        route: RouteConfig {
+            prefix: "2001:db8:9::1/48".parse().unwrap(),
+            ..route.clone()
+        },
+    };
+    let e = apply_op(&c.config, &again).expect_err("exists");
+    assert_eq!(e.code, ErrorCode::AlreadyExists);
+    assert!(e.message.contains("a route for 2001:db8:9::/48"), "{e}");
+    let del = Op::RouteDelete {
+        prefix: "2001:db8:9::/48".parse().unwrap(),
+    };
+    let c = apply_op(&c.config, &del).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.routes.len(), 1, "the IPv4 default route stays");
+    assert!(validate(&c.config).is_ok());
+    // Validated as the file is: a gateway off the IPv6 prefixes, or of the
+    // other family, is refused naming the key.
+    for (via, says) in [
+        ("2001:db8:7::1", "not in a connected prefix"),
+        ("10.0.0.253", "of one family"),
+    ] {
+        let op = Op::RouteAdd {
+            route: RouteConfig {
+                via: via.parse().unwrap(),
+                ..route.clone()
+            },
+        };
+        let c = apply_op(&running, &op).unwrap_or_else(|e| panic!("{e}"));
+        let errs = validate(&c.config).expect_err("refused").0;
+        assert!(
+            errs.iter()
+                .any(|e| e.key.as_deref() == Some("route[1].via") && e.message.contains(says)),
+            "{via}: {errs:#?}"
+        );
+    }
+    let n = NeighbourConfig {
+        address: "2001:db8::fe".parse().unwrap(),
+        mac: MacAddr([2, 0, 0, 0, 0, 0xfd]),
+    };
+    let c = apply_op(
+        &running,
+        &Op::NeighAdd {
+            neighbour: n.clone(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.neighbours.last(), Some(&n));
+    let del = Op::NeighDelete { address: n.address };
+    let c = apply_op(&c.config, &del).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.neighbours.len(), 1);
 }
 
 pub(super) fn snat_rule(source: &str, address: &str) -> SnatConfig {
@@ -561,7 +630,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     }
     let keys = invalid_keys(Op::NeighAdd {
         neighbour: NeighbourConfig {
-            address: Ipv4Addr::new(10, 0, 0, 9),
+            address: Ipv4Addr::new(10, 0, 0, 9).into(),
             mac: MacAddr([0xff; 6]),
         },
     });
@@ -569,7 +638,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     let keys = invalid_keys(Op::RouteAdd {
         route: RouteConfig {
             prefix: "172.16.0.0/12".parse().unwrap(),
-            via: Ipv4Addr::new(10, 0, 1, 1),
+            via: Ipv4Addr::new(10, 0, 1, 1).into(),
         },
     });
     assert_eq!(keys, ["route[1].via"]);

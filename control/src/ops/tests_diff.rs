@@ -145,14 +145,14 @@ fn diff_lines_of_each_op() {
             Op::RouteAdd {
                 route: RouteConfig {
                     prefix: "172.16.0.0/12".parse().unwrap(),
-                    via: Ipv4Addr::new(10, 0, 0, 253),
+                    via: Ipv4Addr::new(10, 0, 0, 253).into(),
                 },
             },
             vec!["+ route 172.16.0.0/12 via 10.0.0.253"],
         ),
         (
             Op::NeighDelete {
-                address: Ipv4Addr::new(10, 0, 0, 254),
+                address: Ipv4Addr::new(10, 0, 0, 254).into(),
             },
             vec!["- neighbour 10.0.0.254 02:00:00:00:00:fe"],
         ),
@@ -174,7 +174,7 @@ fn diff_lines_of_each_op() {
 fn diff_of_whole_configs_in_section_order() {
     let old = running();
     let mut new = old.clone();
-    new.routes[0].via = Ipv4Addr::new(10, 0, 0, 253);
+    new.routes[0].via = Ipv4Addr::new(10, 0, 0, 253).into();
     new.neighbours[0].mac = MacAddr([2, 0, 0, 0, 0, 0xfd]);
     new.services[1].local_addresses.reverse();
     new.services[0].check = crate::config::CheckList::one(

@@ -389,7 +389,7 @@ fn route_neigh_snat_and_laddr_verbs_send_their_ops() {
         Op::RouteAdd {
             route: RouteConfig {
                 prefix: "10.1.0.0/16".parse().unwrap(),
-                via: Ipv4Addr::new(10, 0, 0, 254)
+                via: Ipv4Addr::new(10, 0, 0, 254).into()
             }
         }
     );
