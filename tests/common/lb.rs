@@ -787,6 +787,7 @@ pub const DROP_REASONS: &[&str] = &[
     "icmp_rate_limited",
     "fragmentation_needed",
     "too_big_to_fragment",
+    "packet_too_big",
     "no_buffer_room",
     "no_interface",
     "no_session",
