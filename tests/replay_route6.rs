@@ -144,3 +144,61 @@ fn a_static_neighbour_backend_and_packet_too_big_at_its_links_mtu() {
     assert_eq!(run.event("icmpv6_errors_sent"), 1);
     run.assert_drops(&[("packet_too_big", 1)]);
 }
+
+/// The interface of `replay_ipv6_ctl.rs`'s lab: the backends' /64.
+const CTL_BODY: &str = r#"
+[[interface]]
+port = "lan"
+addresses = ["10.0.0.1/24", "2001:db8:1::1/64"]
+"#;
+
+#[test]
+fn ferrolbctl_adds_lists_and_deletes_ipv6_routes_and_neighbours() {
+    use common::appliance::Appliance;
+    let app = Appliance::start(CTL_BODY, &[tcp6(true, b"")]);
+    app.ctl_ok(&["route", "add", "2001:db8:9::/48", "via", "2001:db8:1::fe"]);
+    app.ctl_ok(&["neigh", "add", "2001:db8:1::fe", "02:00:00:00:00:fd"]);
+    let routes = app.ctl_json(&["route", "list"]);
+    let rows = routes["routes"].as_array().expect("routes");
+    let row = rows
+        .iter()
+        .find(|r| r["prefix"] == "2001:db8:9::/48")
+        .unwrap_or_else(|| panic!("the route listed: {routes}"));
+    assert_eq!(row["via"], "2001:db8:1::fe", "{routes}");
+    assert!(
+        rows.iter()
+            .any(|r| r["prefix"] == "2001:db8:1::/64" && r["via"].is_null()),
+        "the connected /64: {routes}"
+    );
+    let neighbours = app.ctl_json(&["neigh", "list"]);
+    assert!(
+        neighbours["neighbours"]
+            .as_array()
+            .expect("neighbours")
+            .iter()
+            .any(|n| n["address"] == "2001:db8:1::fe"
+                && n["mac"] == "02:00:00:00:00:fd"
+                && n["state"] == "static"),
+        "{neighbours}"
+    );
+    // Refused, naming the key: a gateway of the other family, one off
+    // every connected IPv6 prefix.
+    for via in ["10.0.0.254", "2001:db8:7::1"] {
+        let out = app.ctl(&["route", "add", "2001:db8:8::/48", "via", via]);
+        assert!(!out.status.success(), "{via}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("route[1].via"), "{via}: {err}");
+    }
+    app.ctl_ok(&["route", "delete", "2001:db8:9::/48"]);
+    app.ctl_ok(&["neigh", "delete", "2001:db8:1::fe"]);
+    let routes = app.ctl_json(&["route", "list"]);
+    assert!(
+        !routes["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .any(|r| r["prefix"] == "2001:db8:9::/48"),
+        "{routes}"
+    );
+    app.stop();
+}

@@ -297,3 +297,71 @@ fn no_error_about_a_packet_from_a_group_address() {
     assert_eq!(nd_events(&p).icmpv6_errors_sent, 0);
     assert_eq!(drops(&p, DropReason::PacketTooBig), 1);
 }
+
+#[test]
+fn explain6_names_the_route_its_gateway_and_a_static_neighbour() {
+    // One backend behind a static route, its gateway a static neighbour.
+    let mut cfg = config_dr6(vec![service6(IpProto::TCP)]);
+    cfg.services[0].backends.truncate(1);
+    cfg.services[0].backends[0].addr = v6("2001:db8:7::11").into();
+    cfg.routes6 = vec![route("2001:db8:7::", 48, "2001:db8:1::fe")];
+    cfg.neighbours6 = vec![(v6("2001:db8:1::fe"), MacAddr(GW2_MAC))];
+    let p = pipeline(&cfg);
+    let t = crate::tuple::FiveTuple6 {
+        src: v6(CLIENT6),
+        dst: v6(VIP6),
+        src_port: 40000,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    };
+    let steps: Vec<(&str, String)> = p
+        .explain6(&t)
+        .into_iter()
+        .map(|s| (s.step, s.detail))
+        .collect();
+    let detail = |name: &str| {
+        steps
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {name} step: {steps:?}"))
+    };
+    assert_eq!(
+        detail("route"),
+        "2001:db8:7::11: route 2001:db8:7::/48 via 2001:db8:1::fe, interface 0"
+    );
+    assert_eq!(
+        detail("neighbour"),
+        "2001:db8:1::fe is 02:00:00:00:00:30 (static)"
+    );
+    // Without the route: no route, said and dropped by name.
+    cfg.routes6.clear();
+    let p = pipeline(&cfg);
+    let steps: Vec<String> = p.explain6(&t).into_iter().map(|s| s.detail).collect();
+    assert!(
+        steps.iter().any(|d| d == "2001:db8:7::11: no route"),
+        "{steps:?}"
+    );
+    assert!(steps.iter().any(|d| d.contains("no_route")), "{steps:?}");
+}
+
+#[test]
+fn a_reload_changes_the_routes_and_static_neighbours_at_once() {
+    let cfg = routed(Vec::new());
+    let mut p = pipeline(&cfg);
+    assert!(egress6_to(&mut p, &datagram(1), SERVER6, 0).is_empty());
+    assert_eq!(drops(&p, DropReason::NoRoute), 1);
+    // The next tables route 2001:db8:5::/48 via a static neighbour.
+    let mut next = cfg.clone();
+    next.routes6 = vec![route("2001:db8:5::", 48, NEXT6)];
+    next.neighbours6 = vec![(v6(NEXT6), MacAddr(NEXT_MAC))];
+    let tables = LbTables::build_next(&next, &p.tables, &Default::default()).expect("builds");
+    p.adopt(std::sync::Arc::new(tables), 1);
+    let out = egress6_to(&mut p, &datagram(2), SERVER6, 2);
+    assert_eq!(out, vec![with_macs(&datagram(2), OURS, NEXT_MAC)]);
+    // And back: the route gone, no route again.
+    let tables = LbTables::build_next(&cfg, &p.tables, &Default::default()).expect("builds");
+    p.adopt(std::sync::Arc::new(tables), 3);
+    assert!(egress6_to(&mut p, &datagram(3), SERVER6, 4).is_empty());
+    assert_eq!(drops(&p, DropReason::NoRoute), 2);
+}
