@@ -250,7 +250,12 @@ fn packet_too_big_shares_the_icmp_error_rate_limit() {
 
 #[test]
 fn time_exceeded_goes_back_to_the_sender_from_our_address() {
-    let mut p = pipeline(&super::local6_tests::config6());
+    // The link-local address first: an off-link sender still gets the
+    // global one.
+    let mut cfg = super::local6_tests::config6();
+    cfg.interfaces[0].addrs6.reverse();
+    assert!(cfg.interfaces[0].addrs6[0].0.segments()[0] == 0xfe80);
+    let mut p = pipeline(&cfg);
     let mut io = MemoryIo::new(vec![Vec::new()]);
     let frame = datagram(1);
     let mut cx = Cx {
