@@ -1,6 +1,6 @@
 //! IPv6 in the config (issue 20): `[[interface]] addresses` take IPv6
 //! prefixes as well as IPv4 ones ([`IpPrefix`]), and a service's VIP and
-//! backends either family (DR only for IPv6: `validate_family.rs`);
+//! backends either family (DR and TUN only for IPv6: `validate_family.rs`);
 //! everything else that names an address (local and SNAT addresses,
 //! `also_listen`, routes, static neighbours, access lists) is IPv4 yet,
 //! and an IPv6 address there is refused by the parser with

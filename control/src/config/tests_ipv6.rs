@@ -185,12 +185,18 @@ fn an_ipv6_dr_service_is_accepted_with_its_persistence_prefix() {
 }
 
 #[test]
-fn ipv6_services_take_dr_only_and_one_family_at_the_key() {
+fn an_ipv6_tun_service_is_accepted() {
+    let text = dr6().replacen("mode = \"dr\"\n", "mode = \"tun\"\n", 1);
+    let cfg = parse(&text).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(cfg.services[0].mode, LbMode::Tun);
+}
+
+#[test]
+fn ipv6_services_take_dr_and_tun_only_and_one_family_at_the_key() {
     let text = dr6();
     let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
     for (mode, extra) in [
         ("nat", ""),
-        ("tun", ""),
         ("fullnat", "local_addresses = [\"10.0.0.100\"]\n"),
     ] {
         let t = text.replacen("mode = \"dr\"\n", &format!("mode = \"{mode}\"\n{extra}"), 1);

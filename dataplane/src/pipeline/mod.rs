@@ -54,6 +54,7 @@ mod sync6;
 mod synproxy;
 mod synproxy_early;
 mod trace6;
+mod tun6;
 
 use std::sync::Arc;
 
@@ -467,6 +468,8 @@ pub(crate) mod tests;
 mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
+#[cfg(test)]
+mod tun6_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]
