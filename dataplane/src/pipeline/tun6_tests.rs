@@ -89,7 +89,7 @@ fn explain6_says_a_tun_flow_is_tunnelled_to_its_backend() {
     let steps = p.explain6(&t);
     let rewrite = steps
         .iter()
-        .find(|s| s.step.to_string() == "rewrite")
+        .find(|s| s.step == "rewrite")
         .expect("a rewrite step");
     assert_eq!(
         rewrite.detail,
