@@ -531,3 +531,45 @@ fn tun_over_ipv6_encapsulates_to_the_backends_and_drops_what_would_not_fit() {
     assert_eq!(run.event("sessions_created"), 4);
     run.assert_drops(&[("fragmentation_needed", 1)]);
 }
+
+// Access lists on an IPv6 service.
+
+#[test]
+fn an_ipv6_access_list_lets_its_clients_in_and_drops_the_others_by_name() {
+    let syn = tcp6(80, 40000, true, b"");
+    let answer = icmp6(
+        (RIP6[0].1, LAN_MAC),
+        RIP6[0].0,
+        OUR6,
+        255,
+        136,
+        0,
+        [0x60, 0, 0, 0],
+        &nd_body(RIP6[0].0, Some((2, RIP6[0].1))),
+    );
+    let with_acl =
+        |acl: &str| config_dr6().replacen("mode = \"dr\"\n", &format!("mode = \"dr\"\n{acl}\n"), 1);
+    // The client (2001:db8:2::7) in the allow list: forwarded.
+    let run = Replay {
+        ports: vec![CasePort::new("lan", vec![syn.clone(), answer.clone()]).with_mac(LAN_MAC)],
+        config: with_acl("allow = [\"2001:db8:2::/64\"]\ndeny = [\"2001:db8:2:bad::/64\"]"),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    let expected = vec![our_solicitation(RIP6[0].0), to_backend(&syn, RIP6[0].1)];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    run.assert_drops(&[]);
+    // Denied, more specifically than a /0 allow: dropped by name, no
+    // session, nothing sent (not even a solicitation for the backend).
+    let run = Replay {
+        ports: vec![CasePort::new("lan", vec![syn, answer]).with_mac(LAN_MAC)],
+        config: with_acl("allow = [\"::/0\"]\ndeny = [\"2001:db8:2::/64\"]"),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    assert_frames_eq("lan", &[], &run.sent[0]);
+    assert_eq!(run.event("sessions_created"), 0);
+    run.assert_drops(&[("acl_denied", 1)]);
+}

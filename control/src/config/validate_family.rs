@@ -90,8 +90,6 @@ pub(super) fn family_problems(
             !s.also_listen.is_empty(),
             "also_listen (IPv4 addresses)",
         ),
-        ("allow", !s.allow.is_empty(), "an access list"),
-        ("deny", !s.deny.is_empty(), "an access list"),
         ("ops", s.ops, "one-packet scheduling"),
         ("mss_clamp", s.mss_clamp.is_some(), "MSS clamping"),
         (

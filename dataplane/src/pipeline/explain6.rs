@@ -51,7 +51,7 @@ impl<P: PacketBuf> Pipeline<P> {
             return out;
         };
         let spec = &svc.spec;
-        if let Some((why, reason)) = refusal6(svc) {
+        if let Some((why, reason)) = refusal6(svc, tuple.src) {
             out.push(line("schedule", format!("service {}: {why}", spec.key())));
             out.push(dropped(reason));
             return out;
@@ -131,16 +131,18 @@ impl<P: PacketBuf> Pipeline<P> {
     }
 }
 
-/// Why `FlowState::open6` refuses every IPv6 flow of `svc`, if it does.
-fn refusal6(svc: &crate::tables::Service) -> Option<(&'static str, DropReason)> {
+/// Why `FlowState::open6` refuses a new IPv6 flow of `client` to `svc`,
+/// if it does.
+fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static str, DropReason)> {
     if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun) {
         return Some((
             "IPv6 is forwarded by DR and TUN only",
             DropReason::NoService,
         ));
     }
-    svc.acl.is_some().then_some((
-        "its access list is IPv4, no IPv6 client passes",
+    let denied = svc.acl.as_deref().is_some_and(|acl| !acl.allows6(client));
+    denied.then_some((
+        "its access list does not let this client in",
         DropReason::AclDenied,
     ))
 }

@@ -413,6 +413,8 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 #[cfg(test)]
+mod acl6_tests;
+#[cfg(test)]
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;

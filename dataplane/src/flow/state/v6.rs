@@ -64,10 +64,11 @@ impl FlowState {
             // The config accepts IPv6 for DR and TUN only.
             _ => return Err(DropReason::NoService),
         };
-        // Access lists are IPv4 prefixes: an IPv6 client matches none, so
-        // a service with one refuses it (the config does not give an IPv6
-        // service one).
-        if svc.acl.is_some() {
+        if svc
+            .acl
+            .as_deref()
+            .is_some_and(|acl| !acl.allows6(tuple.src))
+        {
             return Err(DropReason::AclDenied);
         }
         let state = match tuple.proto {
