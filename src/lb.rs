@@ -197,8 +197,30 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         local_ports: (s.local_ports.min, s.local_ports.max),
         timeouts: s.timeouts.as_ref().map(|t| timeouts(*base, t)),
         acl: AclSpec {
-            allow: s.allow.iter().map(|p| (p.addr, p.len)).collect(),
-            deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
+            allow: s
+                .allow
+                .iter()
+                .filter_map(|p| p.v4())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            deny: s
+                .deny
+                .iter()
+                .filter_map(|p| p.v4())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            allow6: s
+                .allow
+                .iter()
+                .filter_map(|p| p.v6())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            deny6: s
+                .deny
+                .iter()
+                .filter_map(|p| p.v6())
+                .map(|p| (p.addr, p.len))
+                .collect(),
         },
         mss_clamp: s.mss_clamp,
         new_conn_rate: s.new_conn_rate.map(|rate| RateLimit {

@@ -55,6 +55,7 @@ mod sync6;
 mod synproxy;
 mod synproxy_early;
 mod trace6;
+mod tun6;
 
 use std::sync::Arc;
 
@@ -413,6 +414,8 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 #[cfg(test)]
+mod acl6_tests;
+#[cfg(test)]
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
@@ -470,6 +473,8 @@ pub(crate) mod tests;
 mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
+#[cfg(test)]
+mod tun6_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]
