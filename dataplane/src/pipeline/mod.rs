@@ -53,6 +53,7 @@ mod sync;
 mod sync6;
 mod synproxy;
 mod synproxy_early;
+mod synproxy_reset;
 mod trace6;
 mod tun6;
 
@@ -458,6 +459,8 @@ mod sync_splice_tests;
 mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
+#[cfg(test)]
+mod synproxy_reset_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
