@@ -111,6 +111,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         standby: standby.to_vec(),
         synproxy: SynProxySettings {
             auto_threshold: cfg.synproxy.auto_threshold,
+            reset_bad_cookie: cfg.synproxy.reset_bad_cookie,
         },
         garp: Garp {
             count: cfg.garp.count,

@@ -133,7 +133,11 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
-        synproxy: Default::default(),
+        // Bad cookies answered with a RST, so that path is fuzzed too.
+        synproxy: crate::tables::SynProxySettings {
+            reset_bad_cookie: true,
+            ..Default::default()
+        },
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: our_mac,

@@ -54,6 +54,7 @@ mod sync;
 mod sync6;
 mod synproxy;
 mod synproxy_early;
+mod synproxy_reset;
 mod trace6;
 mod tun6;
 
@@ -461,6 +462,8 @@ mod sync_splice_tests;
 mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
+#[cfg(test)]
+mod synproxy_reset_tests;
 #[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
