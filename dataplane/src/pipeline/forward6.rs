@@ -123,13 +123,16 @@ impl<P: PacketBuf> Datapath<P> {
             return self.tunnel6(cx, pkt, (vlan, meta), (backend, (next, iface)), id);
         }
         // Too big for the backend's link (a smaller MTU than the client's):
-        // Packet Too Big to the client (`mtu6.rs`).
-        let from = From6 {
-            port,
-            vlan,
-            l3_offset: meta.l3_offset,
-        };
-        self.egress6_or_answer(cx, from, pkt, (iface, next), Some(id));
+        // Packet Too Big to the client (`mtu6.rs`). `From6` is made only
+        // then: kept across the call it cost DR 7 instructions a packet.
+        if let Err(big) = self.egress6_for(cx, pkt, (vlan, iface, next), Some(id)) {
+            let from = From6 {
+                port,
+                vlan,
+                l3_offset: meta.l3_offset,
+            };
+            self.packet_too_big6(cx, from, big.pkt, big.mtu);
+        }
     }
 
     /// The first packet of an IPv6 flow: scheduled, its session made and
