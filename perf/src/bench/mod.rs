@@ -2,7 +2,10 @@
 //! traffic and configs per mode and flow count, and the results' table,
 //! JSON and chart. See README.md, "Performance".
 
+pub mod config;
 pub mod fragments;
+pub mod mode;
+pub mod plan;
 pub mod report;
 pub mod traffic;
 pub mod veth;
