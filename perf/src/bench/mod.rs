@@ -8,7 +8,10 @@ pub mod mode;
 pub mod plan;
 pub mod report;
 pub mod traffic;
+pub mod traffic6;
 pub mod veth;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;

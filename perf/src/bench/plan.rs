@@ -50,6 +50,8 @@ pub struct Plan {
     pub ports: (u16, u16),
     /// Session table capacity to configure; None = the default (1 Mi).
     pub capacity: Option<u32>,
+    /// IPv6 rows: the IPv6 session table's capacity (`capacity6`).
+    pub capacity6: Option<u32>,
 }
 
 impl Plan {
@@ -80,6 +82,7 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
         laddrs_udp: Vec::new(),
         ports: (1024, 65535),
         capacity: None,
+        capacity6: None,
     };
     match mode.base() {
         Mode::Fullnat => {
@@ -143,6 +146,12 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
                 // 16 addresses x 64512 ports x 4 buckets = 4.1 M ports.
                 p.laddrs_tcp = laddrs(0, 16);
             }
+        }
+        Mode::Dr6 | Mode::Nat6 => {
+            // The IPv4 table's default size (its default of 64 Ki is
+            // smaller), so the IPv6 row differs from its twin only in the
+            // family.
+            p.capacity6 = Some(flows.max(1 << 20).next_power_of_two() as u32);
         }
         _ => {}
     }

@@ -4,9 +4,11 @@
 //!
 //! Every frame is 60 bytes (64 on the wire with the FCS). Flows are half TCP
 //! (ACK with 6 data bytes), half UDP (18 data bytes), in an order shuffled
-//! from the seed. The fragmented rows (`nat-frag`, `fullnat-frag`) are the
-//! exception: UDP only, each looped datagram in three fragments of up to
-//! 1514 bytes (`super::fragments`). Ports, as ferrolb numbers them:
+//! from the seed. The exceptions: the IPv6 rows (`dr6`, `nat6`), the same
+//! flows in 80-byte IPv6 frames (`super::traffic6`), and the fragmented rows
+//! (`nat-frag`, `fullnat-frag`), UDP only, each looped datagram in three
+//! fragments of up to 1514 bytes (`super::fragments`). Ports, as ferrolb
+//! numbers them:
 //!
 //! * 0 `prime`: the opening packet of every flow (TCP SYN, UDP datagram), in
 //!   flow order, read once from the file (not looped): it creates the
@@ -37,8 +39,9 @@ pub use super::config::{config, RunSetup};
 pub use super::mode::{count_text, parse_counts, Mode};
 pub use super::plan::*;
 
-const TCP_DATA: &[u8; 6] = b"ferrol";
-const UDP_DATA: &[u8; 18] = b"ferrolb-benchmark!";
+/// The data of every established TCP segment and UDP datagram.
+pub(super) const TCP_DATA: &[u8; 6] = b"ferrol";
+pub(super) const UDP_DATA: &[u8; 18] = b"ferrolb-benchmark!";
 
 /// A 60-byte frame of `flow`'s protocol from `src` to `dst`; `syn` makes a
 /// TCP one a SYN (with its 6 bytes all the same, to keep 60 bytes).
@@ -90,6 +93,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
         )
     };
     match plan.mode.base() {
+        m if m.ipv6() => return super::traffic6::traffic(plan, &flows),
         Mode::Snat => return snat_traffic(plan, &flows, seed),
         Mode::NatFrag | Mode::FullnatFrag => return super::fragments::traffic(plan, &flows, seed),
         Mode::SynNat | Mode::SynFullnat => {
@@ -123,12 +127,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
     }
     match plan.mode {
         Mode::Nat => {
-            // rr: the k-th flow of each service to the k-th backend in turn.
-            let (mut k_tcp, mut k_udp) = (0usize, 0usize);
-            for (i, f) in flows.iter().enumerate() {
-                let k = if f.tcp { &mut k_tcp } else { &mut k_udp };
-                let rip = plan.backends[*k % plan.backends.len()];
-                *k += 1;
+            for (i, (f, rip)) in flows.iter().zip(rr_backends(plan, &flows)).enumerate() {
                 t.servers.push(frame(
                     f.tcp,
                     (backend_mac(rip), SERVERS_PORT_MAC),
@@ -145,6 +144,22 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
         _ => {}
     }
     t
+}
+
+/// The backend `rr` gives each of `flows`, in order: the k-th flow of each
+/// service (TCP, UDP) the k-th backend in address order, in turn, since
+/// the prime port opens the flows in this order.
+pub fn rr_backends(plan: &Plan, flows: &[Flow]) -> Vec<[u8; 4]> {
+    let (mut k_tcp, mut k_udp) = (0usize, 0usize);
+    flows
+        .iter()
+        .filter_map(|f| {
+            let k = if f.tcp { &mut k_tcp } else { &mut k_udp };
+            let rip = plan.backends.get(*k % plan.backends.len().max(1)).copied();
+            *k += 1;
+            rip
+        })
+        .collect()
 }
 
 /// The SNAT row: internal hosts 10.1.0.0/16 (flow i: the i-th client
