@@ -148,15 +148,22 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             }
         }
         Mode::Dr6 | Mode::Nat6 => {
-            // The IPv4 table's default size (its default of 64 Ki is
-            // smaller), so the IPv6 row differs from its twin only in the
-            // family.
-            p.capacity6 = Some(flows.max(1 << 20).next_power_of_two() as u32);
+            // The IPv6 table at its default size (64 Ki), as the IPv4 rows
+            // run theirs at its default (1 Mi), unless the flows need more.
+            // (At the IPv4 table's 1 Mi, dr6 1k ran at 0.73x dr against
+            // 0.79x at 64 Ki: docs/performance.md, "IPv6 DR against IPv4
+            // DR".)
+            if flows > CAPACITY6_DEFAULT {
+                p.capacity6 = Some(flows.next_power_of_two() as u32);
+            }
         }
         _ => {}
     }
     p
 }
+
+/// `[sessions] capacity6`'s default: IPv6 sessions per worker.
+pub const CAPACITY6_DEFAULT: usize = 1 << 16;
 
 /// Local address `i` of service `svc`: 10.0.(16 + 8 svc + i / 250).(2 + i %
 /// 250), in the servers port's 10.0.16.0/20.

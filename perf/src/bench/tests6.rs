@@ -117,7 +117,9 @@ fn dr6_frames_are_the_dr_rows_flows_over_ipv6() {
     let t = traffic::traffic(&plan, 1);
     let flows = plan::flows(&plan, 1);
     assert_eq!(plan.flows(), 1000);
-    assert_eq!(plan.capacity6, Some(1 << 20));
+    assert_eq!(plan.capacity6, None, "the default 64 Ki holds 1k flows");
+    let big = traffic::plan(Mode::Dr6, 1_000_000);
+    assert_eq!(big.capacity6, Some(1 << 20), "1M flows need more");
     // The prime port opens with each backend's advertisement, to our
     // address on their link, on the prime port's MAC.
     let want: Vec<_> = plan
@@ -212,7 +214,10 @@ fn dr6_config_has_the_ipv6_links_and_services() {
     let toml = traffic::config(&plan, &run_setup());
     let cfg = control::config::Config::parse(Path::new("bench.toml"), toml.clone())
         .unwrap_or_else(|e| panic!("{e}\n{toml}"));
-    assert_eq!(cfg.config.sessions.capacity6, 1 << 20);
+    assert_eq!(
+        cfg.config.sessions.capacity6,
+        plan::CAPACITY6_DEFAULT as u32
+    );
     assert_eq!(cfg.config.services.len(), 2);
     let backends: Vec<IpAddr> = backends6(&plan).into_iter().map(IpAddr::from).collect();
     for s in &cfg.config.services {
