@@ -1,11 +1,12 @@
-//! IPv6 forwarding (issue 20, stage 2b): DR. A TCP or UDP packet to an
+//! IPv6 forwarding (issue 20): DR and TUN. A TCP or UDP packet to an
 //! IPv6 VIP is classified through its extension headers
 //! (`packet6::classify_parsed`), finds or makes its session in the worker's
 //! IPv6 table (scheduler, persistence), is counted for its backend, and
 //! leaves with only its MACs changed, to the backend's, resolved by
-//! Neighbour Discovery (`egress6.rs`). The IPv6 header is left alone: DR
+//! Neighbour Discovery (`egress6.rs`); for TUN, inside an outer IPv6
+//! header to the backend first (`tun6.rs`). The IPv6 header is left alone: DR
 //! stays on one link, so the hop limit is not decremented (as IPv4 DR
-//! leaves the TTL). DR has no reply path through us: the client's packets
+//! leaves the TTL). DR and TUN have no reply path through us: the client's packets
 //! are the flow's only direction, and `FlowOwners::owner6` puts all of
 //! them on one worker (`burst.rs` hands them there).
 //!
@@ -17,6 +18,7 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::FirstPacket6;
+use crate::flow::table::Forwarding;
 use crate::flow::{Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
@@ -100,7 +102,7 @@ impl<P: PacketBuf> Datapath<P> {
         };
         let before = self.flow.sessions6().get(id).state;
         let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
-        let (origin, backend) = (s.origin(), s.backend);
+        let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         if self.tracing() {
             self.trace_session6(id, opened, origin, backend, meta);
         }
@@ -115,6 +117,9 @@ impl<P: PacketBuf> Datapath<P> {
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
+        if forwarding == Forwarding::Tun {
+            return self.tunnel6(cx, pkt, (vlan, meta), (backend, (to, iface)), id);
+        }
         // No Packet Too Big is sent yet (issue 20): DR stays on the link
         // the packet came in by, so only a smaller egress MTU trips this.
         if self

@@ -53,7 +53,9 @@ mod sync;
 mod sync6;
 mod synproxy;
 mod synproxy_early;
+mod synproxy_reset;
 mod trace6;
+mod tun6;
 
 use std::sync::Arc;
 
@@ -412,6 +414,8 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 #[cfg(test)]
+mod acl6_tests;
+#[cfg(test)]
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
@@ -456,6 +460,8 @@ mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
 #[cfg(test)]
+mod synproxy_reset_tests;
+#[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
 mod synproxy_toa_tests;
@@ -467,6 +473,8 @@ pub(crate) mod tests;
 mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
+#[cfg(test)]
+mod tun6_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]

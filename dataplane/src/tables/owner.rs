@@ -194,8 +194,8 @@ impl FlowOwners {
     /// [`owner`](Self::owner) keyed by the client's endpoint: a service's
     /// flows by its placement (`ClientNetwork` is then an IPv6 prefix
     /// length: a service's persistence prefix is in its VIP's family),
-    /// anything else where it was received. IPv6 forwards DR only (issue
-    /// 20), which has no reply path through us: the client's packets are
+    /// anything else where it was received. IPv6 forwards DR and TUN only (issue
+    /// 20), which have no reply path through us: the client's packets are
     /// the flow's only direction, and every one of them lands on the one
     /// worker this names. The modes with replies add their reply rules
     /// (local ports, NAT backends) here, as `owner` has them.

@@ -1,7 +1,7 @@
 //! IPv6 sessions a peer made (issue 20), installed without scheduling as
 //! IPv4's are (`install.rs`): the service by the record's VIP and port,
 //! the backend by address and port, both looked up here. IPv6 forwards DR
-//! only, so a session holds no port and its tuple is its only key.
+//! and TUN only, so a session holds no port and its tuple is its only key.
 
 use super::install::{update, Event, Installed, Refused};
 use super::FlowState;
@@ -88,15 +88,18 @@ fn state_fits(r: &SessionRecord6) -> bool {
     }
 }
 
-/// The DR service and backend of `r` in `t`.
+/// The DR or TUN service and backend of `r` in `t`.
 fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let s = t
         .service_index
         .lookup(&r.inbound.service_key())
         .ok_or(Refused::UnknownService)?;
     let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
-    let dr = svc.spec.mode == Mode::Dr && r.forwarding == Forwarding::Dr;
-    if !dr || svc.state.is_flushed() {
+    let fits = matches!(
+        (svc.spec.mode, r.forwarding),
+        (Mode::Dr, Forwarding::Dr) | (Mode::Tun, Forwarding::Tun)
+    );
+    if !fits || svc.state.is_flushed() {
         return Err(Refused::UnknownService);
     }
     let backend = svc

@@ -2,8 +2,9 @@
 //! (`FiveTuple6` keys, two cache lines a session) beside the IPv4 one, and
 //! share everything else a session holds with IPv4's: the backend
 //! connection counts lc and wlc read, the live counts by service, the
-//! schedulers, the rate limits. IPv6 forwards DR only, so an IPv6 session
-//! never holds a local port and is indexed by its client's tuple alone.
+//! schedulers, the rate limits. IPv6 forwards DR and TUN only, so an IPv6
+//! session never holds a local port and is indexed by its client's tuple
+//! alone.
 //!
 //! A new IPv6 flow is scheduled and inserted at once (no burst planning:
 //! that is IPv4's, whose new flows are most of a SYN flood's cost).
@@ -44,7 +45,7 @@ impl FlowState {
         &self.sessions6
     }
 
-    /// Schedules the first packet of an IPv6 flow to the DR service `s`
+    /// Schedules the first packet of an IPv6 flow to the DR or TUN service `s`
     /// (found by the caller from the packet's destination) and inserts
     /// its session: the backend by persistence or the scheduler, counted
     /// as opened.
@@ -57,14 +58,17 @@ impl FlowState {
     ) -> Result<Opened, DropReason> {
         let tuple = first.tuple;
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
-        if svc.spec.mode != Mode::Dr {
-            // The config accepts IPv6 for DR only.
-            return Err(DropReason::NoService);
-        }
-        // Access lists are IPv4 prefixes: an IPv6 client matches none, so
-        // a service with one refuses it (the config does not give an IPv6
-        // service one).
-        if svc.acl.is_some() {
+        let forwarding = match svc.spec.mode {
+            Mode::Dr => Forwarding::Dr,
+            Mode::Tun => Forwarding::Tun,
+            // The config accepts IPv6 for DR and TUN only.
+            _ => return Err(DropReason::NoService),
+        };
+        if svc
+            .acl
+            .as_deref()
+            .is_some_and(|acl| !acl.allows6(tuple.src))
+        {
             return Err(DropReason::AclDenied);
         }
         let state = match tuple.proto {
@@ -92,7 +96,7 @@ impl FlowState {
         };
         let new = NewSession {
             origin: Origin::Service(s),
-            forwarding: Forwarding::Dr,
+            forwarding,
             flags: session_flags::SINGLE,
             ..NewSession::new(tuple, tuple, backend.id, state)
         };
@@ -152,7 +156,7 @@ impl FlowState {
         backend.ok_or(DropReason::NoBackend)
     }
 
-    /// A packet of IPv6 session `id` (from the client: DR sees no reply),
+    /// A packet of IPv6 session `id` (from the client: DR and TUN see no reply),
     /// with its TCP flags if it is TCP: moves the session's state (and its
     /// backend's counts) and re-arms its timer. Returns the session.
     #[inline]
@@ -177,7 +181,7 @@ impl FlowState {
 
     /// Whether a client's SYN on IPv6 session `id` opens a new connection
     /// on a reused port: the old one is closing (TIME_WAIT, CLOSE, or
-    /// FIN_WAIT, as DR never sees the server's half), as IPv4's
+    /// FIN_WAIT, as DR and TUN never see the server's half), as IPv4's
     /// `port_reused` decides.
     pub fn reused6(&self, id: SessionId, tcp_flags: Option<u8>) -> bool {
         let opening = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
