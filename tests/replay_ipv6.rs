@@ -10,7 +10,8 @@
 //! solicitations, leave with only their MACs changed when the answers
 //! come, and the VIP itself is answered for. TUN over IPv6: the flows
 //! leave inside an outer IPv6 header to their backends, and a packet that
-//! would not fit the link once encapsulated is dropped by name.
+//! would not fit the link once encapsulated is answered with Packet Too
+//! Big.
 
 mod common;
 
@@ -480,8 +481,22 @@ fn tunnelled(frame: &[u8], (addr, mac): (&str, Mac)) -> Vec<u8> {
     v
 }
 
+/// The Packet Too Big our appliance sends back to the client about
+/// `frame` (from our address, hop limit 64), written by etherparse, with
+/// the quote cut to fit 1280 bytes.
+fn packet_too_big(frame: &[u8], mtu: u32) -> Vec<u8> {
+    let quote = &frame[14..(14 + 1280 - 48).min(frame.len())];
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(LAN_MAC, CLIENT)
+        .ipv6(a6(OUR6), a6(REMOTE6), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu })
+        .write(&mut v, quote)
+        .expect("writes");
+    v
+}
+
 #[test]
-fn tun_over_ipv6_encapsulates_to_the_backends_and_drops_what_would_not_fit() {
+fn tun_over_ipv6_encapsulates_to_the_backends_and_answers_what_would_not_fit() {
     let syn_a = tcp6(80, 40000, true, b"");
     let syn_b = tcp6(80, 40001, true, b"");
     let ack_a = tcp6(80, 40000, false, b"GET / HTTP/1.1\r\n\r\n");
@@ -508,7 +523,7 @@ fn tun_over_ipv6_encapsulates_to_the_backends_and_drops_what_would_not_fit() {
         answer(RIP6[1]),
         ack_a.clone(),
         fits.clone(),
-        big,
+        big.clone(),
     ];
     let run = Replay {
         ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC)],
@@ -526,10 +541,13 @@ fn tun_over_ipv6_encapsulates_to_the_backends_and_drops_what_would_not_fit() {
         // wlc: the first backend has an established connection, the
         // second one only a half-open one.
         tunnelled(&fits, RIP6[1]),
+        // The one too big: 1460 is what an inner packet may be.
+        packet_too_big(&big, 1460),
     ];
     assert_frames_eq("lan", &expected, &run.sent[0]);
     assert_eq!(run.event("sessions_created"), 4);
-    run.assert_drops(&[("fragmentation_needed", 1)]);
+    assert_eq!(run.event("icmpv6_errors_sent"), 1);
+    run.assert_drops(&[("packet_too_big", 1)]);
 }
 
 // Access lists on an IPv6 service.

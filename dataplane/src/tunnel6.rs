@@ -64,7 +64,7 @@ impl Encap6Error {
     /// The drop counter of the packet that was not encapsulated.
     pub fn drop_reason(self) -> DropReason {
         match self {
-            Encap6Error::TooBig { .. } => DropReason::FragmentationNeeded,
+            Encap6Error::TooBig { .. } => DropReason::PacketTooBig,
             Encap6Error::TunnelBelowMinimum => DropReason::TooBigToFragment,
             Encap6Error::NoRoom => DropReason::NoBufferRoom,
         }

@@ -120,7 +120,12 @@ impl<P: PacketBuf> Datapath<P> {
             None => return self.drop(DropReason::NoBackend),
         };
         if forwarding == Forwarding::Tun {
-            return self.tunnel6(cx, pkt, (vlan, meta), (backend, (next, iface)), id);
+            let from = From6 {
+                port,
+                vlan,
+                l3_offset: meta.l3_offset,
+            };
+            return self.tunnel6(cx, pkt, (from, meta), (backend, (next, iface)), id);
         }
         // Too big for the backend's link (a smaller MTU than the client's):
         // Packet Too Big to the client (`mtu6.rs`). `From6` is made only

@@ -2,31 +2,34 @@
 //! an outer IPv6 header to its backend (`tunnel6.rs`), from our address on
 //! the egress link, by the same neighbour resolution as DR (`egress6.rs`).
 //! A packet that would not fit the egress MTU once encapsulated is
-//! dropped and counted; the Packet Too Big the client needs is
-//! [`Encap6Error::TooBig`]'s MTU.
+//! dropped as `packet_too_big` and answered with Packet Too Big of the
+//! MTU an inner packet may have (the egress MTU less the outer 40 bytes),
+//! as it came, so the client recognises it (`mtu6.rs`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::SessionId;
 use crate::io::PacketIo;
 use crate::packet6::Ipv6Meta;
-use crate::tunnel6::{encapsulate_ip6ip6, Tunnel6};
+use crate::tunnel6::{encapsulate_ip6ip6, Encap6Error, Tunnel6};
 
 /// The outer hop limit: the tunnel is a new packet of ours (as IPv4 TUN's
 /// outer TTL).
 const TUNNEL_HOP_LIMIT: u8 = 64;
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Sends `pkt`, of IPv6 TUN session `id` whose backend is `backend`,
-    /// encapsulated to it through `(next hop, interface)` `link`.
+    /// Sends `pkt`, received as `from` says, of IPv6 TUN session `id`
+    /// whose backend is `backend`, encapsulated to it through `(next hop,
+    /// interface)` `link`.
     pub(super) fn tunnel6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         mut pkt: P,
-        (vlan, meta): (Option<u16>, &Ipv6Meta),
+        (from, meta): (From6, &Ipv6Meta),
         (backend, link): (u32, (Ipv6Addr, u16)),
         id: SessionId,
     ) {
@@ -47,12 +50,17 @@ impl<P: PacketBuf> Datapath<P> {
             hop_limit: TUNNEL_HOP_LIMIT,
             egress_mtu: t.ports.get(usize::from(i.port)).map_or(1500, |p| p.mtu),
         };
-        if let Err(e) = encapsulate_ip6ip6(&mut pkt, meta, &tunnel) {
-            return self.drop(e.drop_reason());
+        match encapsulate_ip6ip6(&mut pkt, meta, &tunnel) {
+            Ok(()) => {}
+            // Nothing was changed: the client's packet is quoted as sent.
+            Err(Encap6Error::TooBig { inner_mtu }) => {
+                return self.packet_too_big6(cx, from, pkt, inner_mtu)
+            }
+            Err(e) => return self.drop(e.drop_reason()),
         }
         // Encapsulation checked the MTU.
         if self
-            .egress6_for(cx, pkt, (vlan, iface, next), Some(id))
+            .egress6_for(cx, pkt, (from.vlan, iface, next), Some(id))
             .is_err()
         {
             self.drop(DropReason::TooBigToFragment);

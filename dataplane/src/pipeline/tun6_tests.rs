@@ -1,7 +1,8 @@
 //! TUN over IPv6 on in-memory ports (`tun6.rs`): the client's packet
 //! leaves inside an outer IPv6 header from our address on the backends'
 //! link to its backend, flows spread and keep their backend, and a packet
-//! that would not fit the egress MTU once encapsulated is dropped by name.
+//! that would not fit the egress MTU once encapsulated is answered with
+//! Packet Too Big.
 
 use etherparse::{IpNumber, Ipv6HeaderSlice};
 
@@ -61,7 +62,7 @@ fn tun6_encapsulates_to_each_backend_in_turn_and_keeps_flows_on_theirs() {
 }
 
 #[test]
-fn tun6_drops_what_would_not_fit_the_egress_mtu_once_encapsulated() {
+fn tun6_answers_packet_too_big_for_what_would_not_fit_once_encapsulated() {
     let mut cfg = config_tun6();
     // 60 bytes of headers + 1400 = 1460 fits 1500 with the outer 40; one
     // byte more does not.
@@ -70,10 +71,34 @@ fn tun6_drops_what_would_not_fit_the_egress_mtu_once_encapsulated() {
     learn_backends(&mut p);
     let fits = tcp6(CLIENT6, VIP6, (40000, 80), SYN, &[7; 1400]);
     let big = tcp6(CLIENT6, VIP6, (40001, 80), SYN, &[7; 1401]);
-    let out = run(&mut p, &[fits.clone(), big], 0);
-    assert_eq!(out.len(), 1);
+    let out = run(&mut p, &[fits.clone(), big.clone()], 0);
+    assert_eq!(out.len(), 2);
     assert_tunnelled(&out[0], &fits, RIP6[0], RS1);
-    assert_eq!(drops(&p, DropReason::FragmentationNeeded), 1);
+    // Packet Too Big back to the client, of the MTU an inner packet may
+    // have, quoting the client's packet as it sent it.
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&out[1]).expect("decodes");
+    let Some(etherparse::NetHeaders::Ipv6(ip, _)) = &h.net else {
+        panic!("IPv6")
+    };
+    assert_eq!(ip.destination_addr().to_string(), CLIENT6);
+    assert_eq!(ip.source_addr().to_string(), OUR6);
+    let Some(etherparse::TransportHeader::Icmpv6(icmp)) = &h.transport else {
+        panic!("ICMPv6")
+    };
+    assert_eq!(
+        icmp.icmp_type,
+        etherparse::Icmpv6Type::PacketTooBig { mtu: 1460 }
+    );
+    let quote = h.payload.slice();
+    assert_eq!(quote, &big[14..14 + quote.len()], "the client's packet");
+    assert_eq!(
+        icmp.checksum,
+        icmp.icmp_type
+            .calc_checksum(ip.source, ip.destination, quote)
+            .expect("checksum")
+    );
+    assert_eq!(drops(&p, DropReason::PacketTooBig), 1);
+    assert_eq!(p.counters().events.nd.icmpv6_errors_sent, 1);
 }
 
 #[test]
