@@ -1,6 +1,6 @@
 //! IPv6 in the config (issue 20): interface addresses of both families
-//! accepted and checked; IPv6 DR services accepted, other modes and mixed
-//! families refused at their keys (stage 2b); IPv6 everywhere else
+//! accepted and checked; IPv6 DR (stage 2b) and NAT (stage 3) services
+//! accepted, other modes and mixed families refused at their keys; IPv6 everywhere else
 //! refused at its key with the one message later stages lift; a change of
 //! IPv6 addresses asks for a restart like any interface change.
 
@@ -185,11 +185,14 @@ fn an_ipv6_dr_service_is_accepted_with_its_persistence_prefix() {
 }
 
 #[test]
-fn ipv6_services_take_dr_only_and_one_family_at_the_key() {
+fn ipv6_services_take_dr_and_nat_only_and_one_family_at_the_key() {
     let text = dr6();
     let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
+    // NAT (stage 3): accepted, its backend on the link like DR's.
+    let nat = text.replacen("mode = \"dr\"\n", "mode = \"nat\"\n", 1);
+    let cfg = parse(&nat).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(cfg.services[0].mode, LbMode::Nat);
     for (mode, extra) in [
-        ("nat", ""),
         ("tun", ""),
         ("fullnat", "local_addresses = [\"10.0.0.100\"]\n"),
     ] {

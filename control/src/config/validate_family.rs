@@ -1,6 +1,7 @@
 //! A service's address families (issue 20): its VIP and backends are of
 //! one family, and an IPv6 VIP takes what IPv6 forwarding has built so
-//! far: mode `dr`, without the options whose packet work is IPv4's yet.
+//! far: modes `dr` and `nat`, without the options whose packet work is
+//! IPv4's yet.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -74,11 +75,11 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if s.mode != LbMode::Dr {
+    if !matches!(s.mode, LbMode::Dr | LbMode::Nat) {
         out.push((
             at.key("mode"),
             format!(
-                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr",
+                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr or nat",
                 s.mode
             ),
         ));

@@ -41,16 +41,17 @@ impl<P: PacketBuf> Datapath<P> {
         self.egress6_for(cx, pkt, (vlan, iface, next), None)
     }
 
-    /// [`Self::egress6`] for a packet of IPv6 session `session`, if given:
-    /// the neighbour is looked for first in the slot of the table where
-    /// the session's last packet found it (its hop hint, as IPv4 keeps
-    /// one into `hop_cache`), and the slot found is kept for the next.
+    /// [`Self::egress6`] for a packet of IPv6 session `session` travelling
+    /// its direction, if given: the neighbour is looked for first in the
+    /// slot of the table where the session's last packet that way found
+    /// it (its hop hint, as IPv4 keeps one into `hop_cache`), and the slot
+    /// found is kept for the next.
     pub(super) fn egress6_for<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         mut pkt: P,
         (vlan, iface, next): (Option<u16>, u16, Ipv6Addr),
-        session: Option<SessionId>,
+        session: Option<(SessionId, Direction)>,
     ) -> Result<(), TooBig<P>> {
         let t = cx.t;
         let Some(i) = t.interfaces.get(usize::from(iface)) else {
@@ -75,8 +76,8 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(reason);
             return Ok(());
         }
-        let hint = session.map_or(NO_HOP_HINT, |id| {
-            self.flow.sessions6().get(id).hop_hint(Direction::Inbound)
+        let hint = session.map_or(NO_HOP_HINT, |(id, dir)| {
+            self.flow.sessions6().get(id).hop_hint(dir)
         });
         let (resolution, slot) = self.egress.neighbours6.resolve_at(
             usize::from(hint),
@@ -85,8 +86,8 @@ impl<P: PacketBuf> Datapath<P> {
             cx.now,
         );
         let slot = HopHint::try_from(slot).unwrap_or(NO_HOP_HINT);
-        if let Some(id) = session.filter(|_| slot != hint) {
-            self.flow.set_hop_hint6(id, slot);
+        if let Some((id, dir)) = session.filter(|_| slot != hint) {
+            self.flow.set_hop_hint6(id, dir, slot);
         }
         match resolution {
             Resolution::Ready {

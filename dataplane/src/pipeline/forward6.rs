@@ -9,6 +9,9 @@
 //! are the flow's only direction, and `FlowOwners::owner6` puts all of
 //! them on one worker (`burst.rs` hands them there).
 //!
+//! NAT (stage 3) rewrites the client's packets to the backend and the
+//! backend's replies back to the VIP, and routes both (`nat6.rs`).
+//!
 //! An ICMPv6 message to a VIP (echo, Neighbour Discovery) is not a flow:
 //! it goes on to `local6.rs`, which answers for VIPs as for interface
 //! addresses.
@@ -17,38 +20,61 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::FirstPacket6;
-use crate::flow::{Origin, SessionId};
+use crate::flow::table::Forwarding;
+use crate::flow::{Direction, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
+use crate::rewrite6::Translation6;
 use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::wire::Ipv6Packet;
 
+/// A load-balanced IPv6 packet: to a VIP, or a NAT backend's reply.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Flow6 {
+    /// TCP or UDP to one of the VIPs.
+    ToVip(Ipv6Meta),
+    /// TCP or UDP from an IPv6 NAT backend's address and port: a reply to
+    /// look for by the session's second key (`nat6.rs`).
+    Reply(Ipv6Meta),
+}
+
 /// The flow of an IPv6 packet at `l3_offset` of `frame` if it is to one
 /// of `t`'s IPv6 VIPs and TCP or UDP (or a drop reason for one to a VIP
 /// that cannot be forwarded: a refused chain, a short L4 header, a
-/// fragment). `None`: not a VIP's flow (another destination, ICMPv6).
+/// fragment), or TCP or UDP from a NAT backend. `None`: not a load
+/// balanced flow (another destination, ICMPv6, a NAT backend's fragment
+/// or bad chain, which take IPv6's old path).
 #[inline]
-pub(super) fn vip_flow(
+pub(super) fn lb_flow(
     t: &LbTables,
     frame: &[u8],
     l3_offset: usize,
-) -> Option<Result<Ipv6Meta, DropReason>> {
+) -> Option<Result<Flow6, DropReason>> {
     let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
-    if !t.vips6.contains(ip.dst()) {
+    if t.vips6.contains(ip.dst()) {
+        return match classify_parsed(&ip, l3_offset) {
+            Ok(Ipv6Flow::Flow(meta)) => Some(Ok(Flow6::ToVip(meta))),
+            Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
+            Ok(Ipv6Flow::Other(_)) => None,
+            Err(reason) => Some(Err(reason)),
+        };
+    }
+    if !t.owners.has_nat6() {
         return None;
     }
     match classify_parsed(&ip, l3_offset) {
-        Ok(Ipv6Flow::Flow(meta)) => Some(Ok(meta)),
-        Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
-        Ok(Ipv6Flow::Other(_)) => None,
-        Err(reason) => Some(Err(reason)),
+        Ok(Ipv6Flow::Flow(meta)) if t.owners.nat_reply6(&meta.tuple).is_some() => {
+            Some(Ok(Flow6::Reply(meta)))
+        }
+        _ => None,
     }
 }
 
 /// The worker of `workers` that owns the IPv6 packet at `l3_offset` of
 /// `frame`, received by worker `me`: a VIP's flow by its service's
-/// placement (`FlowOwners::owner6`), anything else where it came in.
+/// placement, a NAT backend's reply by its client's
+/// (`FlowOwners::owner6`), anything else where it came in.
 #[inline]
 pub(super) fn owner6(
     t: &LbTables,
@@ -57,23 +83,25 @@ pub(super) fn owner6(
     me: usize,
     workers: usize,
 ) -> usize {
-    if t.vips6.is_empty() {
+    if t.vips6.is_empty() && !t.owners.has_nat6() {
         return me;
     }
-    match vip_flow(t, frame, l3_offset) {
-        Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
+    match lb_flow(t, frame, l3_offset) {
+        Some(Ok(Flow6::ToVip(meta) | Flow6::Reply(meta))) => {
+            t.owners.owner6(&meta.tuple, me, workers)
+        }
         _ => me,
     }
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Forwards a TCP or UDP packet to an IPv6 VIP, received on the
-    /// interface of `vlan`: by its session, or a new one.
+    /// Forwards a TCP or UDP packet to an IPv6 VIP, received on `port`
+    /// and the interface of `vlan`: by its session, or a new one.
     pub(super) fn forward6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
         pkt: P,
-        vlan: Option<u16>,
         meta: &Ipv6Meta,
     ) {
         let t = cx.t;
@@ -99,8 +127,10 @@ impl<P: PacketBuf> Datapath<P> {
             }
         };
         let before = self.flow.sessions6().get(id).state;
-        let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
-        let (origin, backend) = (s.origin(), s.backend);
+        let s = self
+            .flow
+            .on_packet6(id, Direction::Inbound, meta.tcp_flags, cx.now);
+        let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         if self.tracing() {
             self.trace_session6(id, opened, origin, backend, meta);
         }
@@ -115,10 +145,24 @@ impl<P: PacketBuf> Datapath<P> {
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
+        if forwarding == Forwarding::Nat {
+            let s = self.flow.sessions6().get(id);
+            let rewrite = Translation6::of(&s.outbound().reversed());
+            let way = (vlan, iface, to);
+            return self.nat_out6(
+                cx,
+                (port, vlan),
+                pkt,
+                meta,
+                &rewrite,
+                way,
+                (id, Direction::Inbound),
+            );
+        }
         // No Packet Too Big is sent yet (issue 20): DR stays on the link
         // the packet came in by, so only a smaller egress MTU trips this.
         if self
-            .egress6_for(cx, pkt, (vlan, iface, to), Some(id))
+            .egress6_for(cx, pkt, (vlan, iface, to), Some((id, Direction::Inbound)))
             .is_err()
         {
             self.drop(DropReason::TooBigToFragment);
@@ -183,7 +227,13 @@ impl<P: PacketBuf> Datapath<P> {
     /// Re-arms an IPv6 session's timer with its service's own timeout for
     /// its state, where the service has one.
     #[cold]
-    fn service_timeouts6(&mut self, t: &LbTables, origin: Origin, id: SessionId, now: u64) {
+    pub(super) fn service_timeouts6(
+        &mut self,
+        t: &LbTables,
+        origin: Origin,
+        id: SessionId,
+        now: u64,
+    ) {
         let Origin::Service(s) = origin else {
             return;
         };

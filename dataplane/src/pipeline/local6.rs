@@ -2,7 +2,8 @@
 //! stage 1): Neighbor Solicitations for its addresses (VIPs too),
 //! advertisements about neighbours it knows, echo requests to its
 //! addresses (`net::nd`). TCP and UDP to an IPv6 VIP is forwarded
-//! (`forward6.rs`). Everything else IPv6 takes the path it took before:
+//! (`forward6.rs`), and a NAT backend's replies to its clients
+//! (`nat6.rs`). Everything else IPv6 takes the path it took before:
 //! the port's kernel interface, or `ipv6_not_forwarded`.
 //!
 //! A worker answers what it receives, and tells the other workers the
@@ -50,9 +51,11 @@ impl<P: PacketBuf> Datapath<P> {
         let ours = !t.owned6.is_empty()
             && for_our_mac(t, port, pkt.data())
             && t.ingress_interface(port, vlan).is_some();
-        if ours && !t.vips6.is_empty() {
-            match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
-                Some(Ok(meta)) => return self.forward6(cx, pkt, vlan, &meta),
+        if ours && (!t.vips6.is_empty() || t.owners.has_nat6()) {
+            use super::forward6::{lb_flow, Flow6};
+            match lb_flow(t, pkt.data(), l3_offset) {
+                Some(Ok(Flow6::ToVip(meta))) => return self.forward6(cx, (port, vlan), pkt, &meta),
+                Some(Ok(Flow6::Reply(meta))) => return self.reply6(cx, (port, vlan), pkt, &meta),
                 Some(Err(reason)) => return self.drop(reason),
                 None => {}
             }

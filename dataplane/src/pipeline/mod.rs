@@ -46,6 +46,7 @@ pub mod l2;
 mod local;
 mod local6;
 mod mtu;
+mod nat6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -437,6 +438,8 @@ mod local6_tests;
 mod mld_tests;
 #[cfg(test)]
 mod multi_segment_tests;
+#[cfg(test)]
+mod nat6_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
 #[cfg(test)]

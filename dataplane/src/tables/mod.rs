@@ -691,9 +691,9 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
         ));
     }
     if spec.vip.is_ipv6() {
-        if spec.mode != Mode::Dr {
+        if !matches!(spec.mode, Mode::Dr | Mode::Nat) {
             return Err(format!(
-                "service {}: {:?} is not built for IPv6 yet (DR is)",
+                "service {}: {:?} is not built for IPv6 yet (DR and NAT are)",
                 text(),
                 spec.mode
             ));
