@@ -1,9 +1,10 @@
 //! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
-//! IPv6 is forwarded by DR only, on the backends' link, so the steps are
-//! the session, the service and its pick, the egress interface, and the
-//! neighbour: resolved, or the wait for Neighbour Discovery.
+//! IPv6 is forwarded by DR and NAT, to backends on a link of ours, so the
+//! steps are the session, the service and its pick, the rewrite, the
+//! egress interface, and the neighbour: resolved, or the wait for
+//! Neighbour Discovery.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -80,10 +81,15 @@ impl<P: PacketBuf> Pipeline<P> {
                 svc.backend_ids.len()
             ),
         ));
-        out.push(line(
-            "rewrite",
-            "MACs only (DR; the IPv6 header as it came)".into(),
-        ));
+        let rewrite = match spec.mode {
+            Mode::Nat => format!(
+                "NAT: destination to {}, hop limit - 1, L4 checksum updated; \
+                 the replies from it back to the VIP",
+                SocketAddr::new(b.addr, port)
+            ),
+            _ => "MACs only (DR; the IPv6 header as it came)".into(),
+        };
+        out.push(line("rewrite", rewrite));
         self.explain_backend6(b.addr, out)
     }
 
@@ -129,8 +135,11 @@ impl<P: PacketBuf> Pipeline<P> {
 
 /// Why `FlowState::open6` refuses every IPv6 flow of `svc`, if it does.
 fn refusal6(svc: &crate::tables::Service) -> Option<(&'static str, DropReason)> {
-    if svc.spec.mode != Mode::Dr {
-        return Some(("IPv6 is forwarded by DR only", DropReason::NoService));
+    if !matches!(svc.spec.mode, Mode::Dr | Mode::Nat) {
+        return Some((
+            "IPv6 is forwarded by DR and NAT only",
+            DropReason::NoService,
+        ));
     }
     svc.acl.is_some().then_some((
         "its access list is IPv4, no IPv6 client passes",

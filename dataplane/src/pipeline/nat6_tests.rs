@@ -340,3 +340,70 @@ fn nat6_both_directions_meet_on_the_owning_worker() {
         assert_eq!(drops(p, DropReason::NoSession), 0);
     }
 }
+
+#[test]
+fn nat6_sessions_sync_and_a_peer_translates_the_replies() {
+    use super::sync6_tests::{drain_over_the_wire, give, v6_only};
+    use crate::flow::table::Forwarding;
+    let synced = || {
+        let mut p = pipeline(&config_nat6(vec![nat6(IpProto::TCP)]));
+        learn_all(&mut p);
+        let (mut ports, mut l) = crate::sync::links(1, 256, 256);
+        p.attach_sync(l.remove(0));
+        (p, ports.remove(0))
+    };
+    let (mut a, mut a_port) = synced();
+    let (mut b, mut b_port) = synced();
+    let client = (CLIENT6, 40000);
+    let (vip, rip) = ((VIP6, 80), (RIP6[1], 8080));
+    // Make A's round robin pick the second backend, so B (whose cursor
+    // has not moved) could not find it by scheduling.
+    run(
+        &mut a,
+        &[seg((CLIENT_MAC, OURS), (CLIENT6, 39999), vip, 9, SYN, b"")],
+        0,
+    );
+    run(
+        &mut a,
+        &[seg((CLIENT_MAC, OURS), client, vip, 9, SYN, b"")],
+        0,
+    );
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    assert_eq!(records.len(), 2);
+    let r = records[1];
+    assert_eq!(
+        (r.forwarding, r.backend),
+        (Forwarding::Nat, (v6(RIP6[1]), 8080))
+    );
+    // Without the record B has no session for the backend's reply.
+    let syn_ack = seg((RS2, OURS), rip, client, 64, SYN | ACK, b"");
+    assert!(run(&mut b, std::slice::from_ref(&syn_ack), 1).is_empty());
+    assert_eq!(drops(&b, DropReason::NoSession), 1);
+    give(&mut b, &mut b_port, &records, 2);
+    assert_eq!(b.counters().events.sync_installed, 2);
+    // With it, B sends the reply as A does, byte for byte, and the
+    // client's next segment to the same backend.
+    let ack = seg((CLIENT_MAC, OURS), client, vip, 9, ACK, b"GET /");
+    let on_a = run(&mut a, &[syn_ack.clone(), ack.clone()], 3);
+    let on_b = run(&mut b, &[syn_ack, ack], 3);
+    assert_eq!(
+        on_a,
+        vec![
+            seg((OURS, CLIENT_MAC), vip, client, 63, SYN | ACK, b""),
+            seg((OURS, RS2), client, rip, 8, ACK, b"GET /"),
+        ]
+    );
+    assert_eq!(on_a, on_b);
+    assert_eq!(b.counters().events.sessions_created, 0);
+    let flows: Vec<(u16, ProtoState)> = b
+        .path
+        .flow
+        .sessions6()
+        .iter()
+        .map(|(_, s)| (s.inbound().src_port, s.state))
+        .collect();
+    assert!(
+        flows.contains(&(40000, ProtoState::Tcp(TcpState::Established))),
+        "{flows:?}"
+    );
+}
