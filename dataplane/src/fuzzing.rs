@@ -326,6 +326,16 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 }],
                 ..service(Mode::Dr, IpProto::TCP, 80)
             },
+            // IPv6 NAT, the same VIP and backend, port 8080.
+            ServiceSpec {
+                vip: VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11).into(),
+                    port: 8080,
+                    ..backends[0]
+                }],
+                ..service(Mode::Nat, IpProto::TCP, 8080)
+            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -392,10 +402,15 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
 
 /// An IPv6 frame the pipeline sent that is not ICMPv6 is a VIP's TCP flow
-/// forwarded by DR: it still classifies as one, to the VIP.
+/// forwarded by DR (still to the VIP), or by NAT (to the backend, or back
+/// from the VIP): it still classifies as one.
 fn assert_dr6_forwarded(frame: &[u8], l3: usize) {
+    let backend = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
     match crate::packet6::classify_ipv6(frame, l3) {
-        Ok(crate::packet6::Ipv6Flow::Flow(m)) => assert_eq!(m.tuple.dst, VIP6),
+        Ok(crate::packet6::Ipv6Flow::Flow(m)) => assert!(
+            m.tuple.dst == VIP6 || m.tuple.dst == backend || m.tuple.src == VIP6,
+            "{m:?}"
+        ),
         other => panic!("an IPv6 frame we sent is not a VIP's flow: {other:?}"),
     }
 }
@@ -828,6 +843,31 @@ mod tests {
         v
     }
 
+    /// A SYN over IPv6 to the NAT port of the VIP with hop limit 1.
+    fn nat6_seed() -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
+                VIP6.octets(),
+                1,
+            )
+            .tcp(40000, 8080, 1, 64240)
+            .syn()
+            .write(&mut v, b"")
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_nat_seed_reaches_time_exceeded() {
+        let c = run_pipeline(&nat6_seed());
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert!(c.drops.get(crate::drop::DropReason::HopLimitExceeded) >= 1);
+        assert!(c.events.icmp_errors_sent >= 1, "{:?}", c.events);
+    }
+
     #[test]
     fn the_ipv6_dr_seed_reaches_the_forwarding_path() {
         let c = run_pipeline(&dr6_seed());
@@ -859,10 +899,11 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..4usize,
+            which in 0..5usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let mut frame = [nd_seed(false), nd_seed(true), echo6_seed(), dr6_seed()][which].clone();
+            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), dr6_seed(), nat6_seed()];
+            let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());
                 frame[i] = byte;
