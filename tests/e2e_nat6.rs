@@ -143,7 +143,7 @@ fn real_linux_tcp_over_ipv6_goes_through_nat_both_ways() {
     assert!(e["nd_neighbours_learned"].as_u64() >= Some(4), "{e}");
     for reason in [
         "no_session",
-        "hop_limit_exceeded",
+        "ttl_exceeded",
         "no_route",
         "ipv6_bad_chain",
         "ipv6_fragment",

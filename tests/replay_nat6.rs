@@ -155,5 +155,5 @@ fn nat_over_ipv6_rewrites_both_ways_and_sends_time_exceeded() {
     assert_eq!(run.event("sessions_created"), 1);
     assert_eq!(run.event("nd_solicitations_sent"), 2);
     assert_eq!(run.event("icmp_errors_sent"), 1);
-    run.assert_drops(&[("hop_limit_exceeded", 1), ("no_session", 1)]);
+    run.assert_drops(&[("ttl_exceeded", 1), ("no_session", 1)]);
 }

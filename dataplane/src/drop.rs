@@ -45,9 +45,6 @@ pub enum DropReason {
     /// An IPv6 fragment to a VIP: IPv6 fragments are not forwarded yet
     /// (no fragment table or reassembly for IPv6).
     Ipv6Fragment,
-    /// An IPv6 packet we route (NAT) that arrived with a hop limit of 1
-    /// or 0: an ICMPv6 Time Exceeded goes back (rate-limited).
-    HopLimitExceeded,
     /// An ICMPv6 message for us whose checksum does not verify.
     Icmpv6BadChecksum,
     /// A Neighbour Discovery message with a hop limit other than 255: it
@@ -210,7 +207,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 75] = [
+    pub const ALL: [DropReason; 74] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -225,7 +222,6 @@ impl DropReason {
         DropReason::Ipv6BadChain,
         DropReason::Ipv6LocalUnhandled,
         DropReason::Ipv6Fragment,
-        DropReason::HopLimitExceeded,
         DropReason::Icmpv6BadChecksum,
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
@@ -307,7 +303,6 @@ impl DropReason {
             DropReason::Ipv6BadChain => "ipv6_bad_chain",
             DropReason::Ipv6LocalUnhandled => "ipv6_local_unhandled",
             DropReason::Ipv6Fragment => "ipv6_fragment",
-            DropReason::HopLimitExceeded => "hop_limit_exceeded",
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",

@@ -864,7 +864,7 @@ mod tests {
     fn the_ipv6_nat_seed_reaches_time_exceeded() {
         let c = run_pipeline(&nat6_seed());
         assert!(c.events.sessions_created >= 1, "{:?}", c.events);
-        assert!(c.drops.get(crate::drop::DropReason::HopLimitExceeded) >= 1);
+        assert!(c.drops.get(crate::drop::DropReason::TtlExceeded) >= 1);
         assert!(c.events.icmp_errors_sent >= 1, "{:?}", c.events);
     }
 

@@ -6,7 +6,7 @@
 //! so the hop limit costs nothing more. Extension headers are left as
 //! they are (none of them is covered by the L4 checksum).
 //!
-//! A hop limit of 1 or 0 is refused with [`DropReason::HopLimitExceeded`]
+//! A hop limit of 1 or 0 is refused with [`DropReason::TtlExceeded`]
 //! before anything is written: the caller answers with Time Exceeded
 //! (`net::icmp6::build_icmpv6_error`).
 
@@ -63,7 +63,7 @@ impl Translation6 {
 /// Rewrites the IPv6 TCP or UDP packet `meta` describes in `frame` to
 /// leave with `to`'s addresses and ports, its hop limit decremented and
 /// its L4 checksum updated. Refuses, writing nothing: a hop limit <= 1
-/// (`hop_limit_exceeded`), a packet shorter than its headers
+/// (`ttl_exceeded`, as IPv4's TTL), a packet shorter than its headers
 /// (`truncated_l4`; `classify_ipv6` has checked this already), another
 /// protocol (`unsupported_protocol`).
 pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Result<(), DropReason> {
@@ -78,7 +78,7 @@ pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Resul
     }
     let hop_limit = get_u8(frame, l3 + field::HOP_LIMIT);
     if hop_limit <= 1 {
-        return Err(DropReason::HopLimitExceeded);
+        return Err(DropReason::TtlExceeded);
     }
     put_u8(frame, l3 + field::HOP_LIMIT, hop_limit - 1);
     let mut delta = Delta::default();

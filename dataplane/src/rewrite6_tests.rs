@@ -128,10 +128,7 @@ fn a_hop_limit_of_one_is_refused_with_nothing_written() {
         let mut f = original.clone();
         let m = meta(&f);
         let to = Translation6::nat_request(&m, rip, 80);
-        assert_eq!(
-            translate6(&mut f, &m, &to),
-            Err(DropReason::HopLimitExceeded)
-        );
+        assert_eq!(translate6(&mut f, &m, &to), Err(DropReason::TtlExceeded));
         assert_eq!(f, original);
     }
 }

@@ -3,8 +3,8 @@
 //! session), the backend's replies come back through us (we are its
 //! gateway) and leave for the client from the VIP. Both are routed: the
 //! hop limit goes down by one (`rewrite6::translate6`), and a packet that
-//! arrives with a hop limit of 1 or 0 is dropped as `hop_limit_exceeded`
-//! and answered with an ICMPv6 Time Exceeded, limited by the token bucket
+//! arrives with a hop limit of 1 or 0 is dropped as `ttl_exceeded` (as
+//! IPv4's TTL) and answered with an ICMPv6 Time Exceeded, limited by the token bucket
 //! IPv4's ICMP errors use.
 //!
 //! A reply is found by the session's second key, the backend's tuple to
@@ -108,8 +108,8 @@ impl<P: PacketBuf> Datapath<P> {
                     self.drop(DropReason::TooBigToFragment);
                 }
             }
-            Err(DropReason::HopLimitExceeded) => {
-                self.drop(DropReason::HopLimitExceeded);
+            Err(DropReason::TtlExceeded) => {
+                self.drop(DropReason::TtlExceeded);
                 let code = 0; // hop limit exceeded in transit
                 self.send_icmp6_error(
                     cx,

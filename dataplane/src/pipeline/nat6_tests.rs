@@ -251,7 +251,7 @@ fn nat6_a_hop_limit_of_one_gets_time_exceeded_both_ways() {
     );
     assert_eq!((src, dst, sum_ok), (v6(OUR_EXT6), v6(CLIENT6), true));
     assert_eq!(quote, syn[14..], "the packet as it came, whole");
-    assert_eq!(drops(&p, DropReason::HopLimitExceeded), 1);
+    assert_eq!(drops(&p, DropReason::TtlExceeded), 1);
     assert_eq!(p.counters().events.icmp_errors_sent, 1);
     // A reply with hop limit 1 (after a SYN that made the session): the
     // error goes to the backend, from our address on its link.
@@ -271,7 +271,7 @@ fn nat6_a_hop_limit_of_one_gets_time_exceeded_both_ways() {
         (v6(super::forward6_tests::OUR6), v6(RIP6[0]), true)
     );
     assert_eq!(quote, reply[14..]);
-    assert_eq!(drops(&p, DropReason::HopLimitExceeded), 2);
+    assert_eq!(drops(&p, DropReason::TtlExceeded), 2);
     // The token bucket IPv4's errors use: 50, one more a millisecond (full
     // again at 2 ms, less the error just sent), then none.
     let burst: Vec<Vec<u8>> = (0..60)
@@ -280,7 +280,7 @@ fn nat6_a_hop_limit_of_one_gets_time_exceeded_both_ways() {
     let out = run(&mut p, &burst, 2);
     assert_eq!(out.len(), 49, "the bucket had 49 of its 50 left");
     assert_eq!(drops(&p, DropReason::IcmpRateLimited), 11);
-    assert_eq!(drops(&p, DropReason::HopLimitExceeded), 62);
+    assert_eq!(drops(&p, DropReason::TtlExceeded), 62);
 }
 
 #[test]
