@@ -45,7 +45,10 @@ impl<P: PacketBuf> Datapath<P> {
     /// its direction, if given: the neighbour is looked for first in the
     /// slot of the table where the session's last packet that way found
     /// it (its hop hint, as IPv4 keeps one into `hop_cache`), and the slot
-    /// found is kept for the next.
+    /// found is kept for the next. Always inlined: IPv6 DR's per-packet
+    /// path, which NAT's second caller (`nat6.rs`) would otherwise take
+    /// out of line.
+    #[inline(always)]
     pub(super) fn egress6_for<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,

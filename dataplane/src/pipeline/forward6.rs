@@ -24,49 +24,45 @@ use crate::flow::table::Forwarding;
 use crate::flow::{Direction, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
-use crate::rewrite6::Translation6;
 use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::wire::Ipv6Packet;
 
-/// A load-balanced IPv6 packet: to a VIP, or a NAT backend's reply.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Flow6 {
-    /// TCP or UDP to one of the VIPs.
-    ToVip(Ipv6Meta),
-    /// TCP or UDP from an IPv6 NAT backend's address and port: a reply to
-    /// look for by the session's second key (`nat6.rs`).
-    Reply(Ipv6Meta),
-}
-
 /// The flow of an IPv6 packet at `l3_offset` of `frame` if it is to one
 /// of `t`'s IPv6 VIPs and TCP or UDP (or a drop reason for one to a VIP
 /// that cannot be forwarded: a refused chain, a short L4 header, a
-/// fragment), or TCP or UDP from a NAT backend. `None`: not a load
-/// balanced flow (another destination, ICMPv6, a NAT backend's fragment
-/// or bad chain, which take IPv6's old path).
+/// fragment). `None`: not a VIP's flow (another destination, ICMPv6).
 #[inline]
-pub(super) fn lb_flow(
+pub(super) fn vip_flow(
     t: &LbTables,
     frame: &[u8],
     l3_offset: usize,
-) -> Option<Result<Flow6, DropReason>> {
+) -> Option<Result<Ipv6Meta, DropReason>> {
     let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
-    if t.vips6.contains(ip.dst()) {
-        return match classify_parsed(&ip, l3_offset) {
-            Ok(Ipv6Flow::Flow(meta)) => Some(Ok(Flow6::ToVip(meta))),
-            Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
-            Ok(Ipv6Flow::Other(_)) => None,
-            Err(reason) => Some(Err(reason)),
-        };
-    }
-    if !t.owners.has_nat6() {
+    if !t.vips6.contains(ip.dst()) {
         return None;
     }
     match classify_parsed(&ip, l3_offset) {
-        Ok(Ipv6Flow::Flow(meta)) if t.owners.nat_reply6(&meta.tuple).is_some() => {
-            Some(Ok(Flow6::Reply(meta)))
-        }
+        Ok(Ipv6Flow::Flow(meta)) => Some(Ok(meta)),
+        Ok(Ipv6Flow::Fragment(_)) => Some(Err(DropReason::Ipv6Fragment)),
+        Ok(Ipv6Flow::Other(_)) => None,
+        Err(reason) => Some(Err(reason)),
+    }
+}
+
+/// The flow of an IPv6 packet at `l3_offset` of `frame` that is not to a
+/// VIP, if it is TCP or UDP from an IPv6 NAT backend's address and port:
+/// a reply to look for by the session's second key (`nat6.rs`). Its
+/// fragments and bad chains are `None`: they take IPv6's old path. Out
+/// of line, so DR's path stays small.
+#[inline(never)]
+pub(super) fn nat_reply_flow(t: &LbTables, frame: &[u8], l3_offset: usize) -> Option<Ipv6Meta> {
+    if !t.owners.has_nat6() {
+        return None;
+    }
+    let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
+    match classify_parsed(&ip, l3_offset) {
+        Ok(Ipv6Flow::Flow(meta)) if t.owners.nat_reply6(&meta.tuple).is_some() => Some(meta),
         _ => None,
     }
 }
@@ -86,11 +82,13 @@ pub(super) fn owner6(
     if t.vips6.is_empty() && !t.owners.has_nat6() {
         return me;
     }
-    match lb_flow(t, frame, l3_offset) {
-        Some(Ok(Flow6::ToVip(meta) | Flow6::Reply(meta))) => {
-            t.owners.owner6(&meta.tuple, me, workers)
-        }
-        _ => me,
+    match vip_flow(t, frame, l3_offset) {
+        Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
+        Some(Err(_)) => me,
+        None => match nat_reply_flow(t, frame, l3_offset) {
+            Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+            None => me,
+        },
     }
 }
 
@@ -146,18 +144,7 @@ impl<P: PacketBuf> Datapath<P> {
             None => return self.drop(DropReason::NoBackend),
         };
         if forwarding == Forwarding::Nat {
-            let s = self.flow.sessions6().get(id);
-            let rewrite = Translation6::of(&s.outbound().reversed());
-            let way = (vlan, iface, to);
-            return self.nat_out6(
-                cx,
-                (port, vlan),
-                pkt,
-                meta,
-                &rewrite,
-                way,
-                (id, Direction::Inbound),
-            );
+            return self.forward_nat6(cx, (port, vlan), pkt, meta, id, (iface, to));
         }
         // No Packet Too Big is sent yet (issue 20): DR stays on the link
         // the packet came in by, so only a smaller egress MTU trips this.

@@ -51,13 +51,16 @@ impl<P: PacketBuf> Datapath<P> {
         let ours = !t.owned6.is_empty()
             && for_our_mac(t, port, pkt.data())
             && t.ingress_interface(port, vlan).is_some();
-        if ours && (!t.vips6.is_empty() || t.owners.has_nat6()) {
-            use super::forward6::{lb_flow, Flow6};
-            match lb_flow(t, pkt.data(), l3_offset) {
-                Some(Ok(Flow6::ToVip(meta))) => return self.forward6(cx, (port, vlan), pkt, &meta),
-                Some(Ok(Flow6::Reply(meta))) => return self.reply6(cx, (port, vlan), pkt, &meta),
+        if ours && !t.vips6.is_empty() {
+            match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
+                Some(Ok(meta)) => return self.forward6(cx, (port, vlan), pkt, &meta),
                 Some(Err(reason)) => return self.drop(reason),
                 None => {}
+            }
+        }
+        if ours && t.owners.has_nat6() {
+            if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
+                return self.reply6(cx, (port, vlan), pkt, &meta);
             }
         }
         let local = match ours {

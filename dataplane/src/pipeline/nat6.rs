@@ -43,6 +43,9 @@ impl<P: PacketBuf> Datapath<P> {
     /// A TCP or UDP packet from an IPv6 NAT backend, received on `port`
     /// and the interface of `vlan`: a reply of one of its sessions goes
     /// back to the client from the VIP; anything else is `no_session`.
+    /// Out of line (as the rest of NAT's path here), so that DR's path,
+    /// inlined into the burst loop, stays small.
+    #[inline(never)]
     pub(super) fn reply6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -87,10 +90,30 @@ impl<P: PacketBuf> Datapath<P> {
         );
     }
 
+    /// A client's packet of NAT session `id`, to its backend `to` on
+    /// interface `iface`. Out of line, so DR's path stays small.
+    #[inline(never)]
+    pub(super) fn forward_nat6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+        id: SessionId,
+        (iface, to): (u16, Ipv6Addr),
+    ) {
+        let s = self.flow.sessions6().get(id);
+        let rewrite = Translation6::of(&s.outbound().reversed());
+        let way = (vlan, iface, to);
+        let session = (id, Direction::Inbound);
+        self.nat_out6(cx, (port, vlan), pkt, meta, &rewrite, way, session);
+    }
+
     /// Rewrites a NAT packet of session `session` to `to` and sends it
     /// `way`; a hop limit that runs out here is answered with Time
     /// Exceeded out of `port`, where the packet came in.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub(super) fn nat_out6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
@@ -127,6 +150,8 @@ impl<P: PacketBuf> Datapath<P> {
     /// the ICMPv6 error `(type, code, rest)` from our address on that
     /// interface and sends it back where the packet came from. Suppressed
     /// errors count as `icmp_rate_limited`, as IPv4's.
+    #[cold]
+    #[inline(never)]
     pub(super) fn send_icmp6_error<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,

@@ -164,7 +164,7 @@ impl FlowState {
     /// TCP flags if it is TCP: moves the session's state (and its
     /// backend's counts) as IPv4's `on_packet` does, and re-arms its
     /// timer. Returns the session.
-    #[inline]
+    #[inline(always)]
     pub fn on_packet6(
         &mut self,
         id: SessionId,
