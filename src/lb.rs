@@ -80,6 +80,7 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         standby: standby.to_vec(),
         synproxy: SynProxySettings {
             auto_threshold: cfg.synproxy.auto_threshold,
+            reset_bad_cookie: cfg.synproxy.reset_bad_cookie,
         },
         garp: Garp {
             count: cfg.garp.count,
@@ -164,8 +165,30 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         local_ports: (s.local_ports.min, s.local_ports.max),
         timeouts: s.timeouts.as_ref().map(|t| timeouts(*base, t)),
         acl: AclSpec {
-            allow: s.allow.iter().map(|p| (p.addr, p.len)).collect(),
-            deny: s.deny.iter().map(|p| (p.addr, p.len)).collect(),
+            allow: s
+                .allow
+                .iter()
+                .filter_map(|p| p.v4())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            deny: s
+                .deny
+                .iter()
+                .filter_map(|p| p.v4())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            allow6: s
+                .allow
+                .iter()
+                .filter_map(|p| p.v6())
+                .map(|p| (p.addr, p.len))
+                .collect(),
+            deny6: s
+                .deny
+                .iter()
+                .filter_map(|p| p.v6())
+                .map(|p| (p.addr, p.len))
+                .collect(),
         },
         mss_clamp: s.mss_clamp,
         new_conn_rate: s.new_conn_rate.map(|rate| RateLimit {

@@ -1,7 +1,7 @@
 //! End to end: a jumbo backend LAN behind a 1500-byte hop, with real
 //! kernels on both sides (docs/fragments-and-mtu.md, "Jumbo frames"). The
-//! client and the servers have 3400-byte interfaces, so the client's SYN
-//! offers an MSS of 3360 and the servers answer with 3400-byte segments,
+//! client and the servers have 3494-byte interfaces, so the client's SYN
+//! offers an MSS of 3454 and the servers answer with 3494-byte segments,
 //! DF set; one hop on the way back is 1500. Every large HTTP response
 //! (`e2e-client http --size`, checked byte by byte) must arrive whole,
 //! which takes path MTU discovery through ferrolb:
@@ -17,10 +17,11 @@
 //! Either way the server's kernel lowers its path MTU (`ip route get`
 //! shows the cached 1500) and sends segments that fit.
 //!
-//! Why 3400 and not 9000: no virtual device on this machine takes 9000
+//! Why 3494 and not 9000: no virtual device on this machine takes 9000
 //! in DPDK 22.11 (`net_af_packet` and `net_tap` report 1500 at most,
-//! `net_af_xdp` 3542, and 3430 with ferrolb's mbufs as its 4 KB umem
-//! frames, `AF_XDP_MAX_MTU`); the ports are `net_af_xdp`.
+//! `net_af_xdp` 3542, and 3494 with ferrolb's mbufs as its 4 KB umem
+//! frames, `AF_XDP_MAX_MTU`); the ports are `net_af_xdp`, at the largest
+//! MTU ferrolb allows them.
 //! The 9000-byte path is covered by tests/replay_jumbo.rs on `net_pcap`.
 //!
 //! Needs root, like `e2e_netns`; one case at a time.
@@ -32,7 +33,7 @@ use std::time::Instant;
 use common::netns::{serial, server_ip, Topology, VIP};
 
 /// The LAN's (and the client's) MTU.
-const JUMBO: &str = "3400";
+const JUMBO: &str = "3494";
 /// Bytes after the name line of each response.
 const BODY: usize = 1 << 20;
 

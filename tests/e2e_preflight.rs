@@ -139,7 +139,7 @@ fn the_port_mtu_is_set_on_the_linux_interface_or_refused_with_the_devices_range(
     // 22.11's net_af_packet reports frames of 1518 bytes at most and
     // ethdev's smallest MTU (a 64-byte frame less header and CRC);
     // net_af_xdp reports 68..=3542 (a 4 KB umem frame), and with the
-    // mbufs as its umem frames the config allows 3430 at most
+    // mbufs as its umem frames the config allows 3494 at most
     // (`AF_XDP_MAX_MTU`).
     for (device, fits, refusal) in [
         (
@@ -149,8 +149,8 @@ fn the_port_mtu_is_set_on_the_linux_interface_or_refused_with_the_devices_range(
         ),
         (
             "net_af_xdp0,iface=v0",
-            3430,
-            "MTU 3431: with a net_af_xdp port (\"p0\") every port's MTU must be at most 3430",
+            3494,
+            "MTU 3495: with a net_af_xdp port (\"p0\") every port's MTU must be at most 3494",
         ),
     ] {
         let over = fits + 1;

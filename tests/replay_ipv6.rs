@@ -8,7 +8,9 @@
 //! Neighbor Advertisements (stage 1b), frame for frame. DR over IPv6
 //! (stage 2b): two flows to an IPv6 VIP wait for their backends'
 //! solicitations, leave with only their MACs changed when the answers
-//! come, and the VIP itself is answered for.
+//! come, and the VIP itself is answered for. TUN over IPv6: the flows
+//! leave inside an outer IPv6 header to their backends, and a packet that
+//! would not fit the link once encapsulated is dropped by name.
 
 mod common;
 
@@ -451,4 +453,123 @@ fn dr_over_ipv6_resolves_the_backends_and_changes_only_the_macs() {
     assert_eq!(run.event("nd_solicitations_sent"), 2);
     assert_eq!(run.event("nd_advertisements_sent"), 1);
     run.assert_drops(&[("ipv6_bad_chain", 1), ("no_service", 1)]);
+}
+
+// TUN over IPv6.
+
+/// `frame` as IPv6 TUN sends it to the backend `(addr, mac)`: inside an
+/// outer IPv6 header from our address (next header 41, hop limit 64, the
+/// inner class and label: 0 here), written by etherparse.
+fn tunnelled(frame: &[u8], (addr, mac): (&str, Mac)) -> Vec<u8> {
+    let inner = &frame[14..];
+    let outer = etherparse::Ipv6Header {
+        traffic_class: 0,
+        flow_label: Default::default(),
+        payload_length: inner.len() as u16,
+        next_header: etherparse::IpNumber::IPV6,
+        hop_limit: 64,
+        source: a6(OUR6),
+        destination: a6(addr),
+    };
+    let mut v = Vec::new();
+    v.extend_from_slice(&mac);
+    v.extend_from_slice(&LAN_MAC);
+    v.extend_from_slice(&[0x86, 0xdd]);
+    outer.write(&mut v).expect("writes");
+    v.extend_from_slice(inner);
+    v
+}
+
+#[test]
+fn tun_over_ipv6_encapsulates_to_the_backends_and_drops_what_would_not_fit() {
+    let syn_a = tcp6(80, 40000, true, b"");
+    let syn_b = tcp6(80, 40001, true, b"");
+    let ack_a = tcp6(80, 40000, false, b"GET / HTTP/1.1\r\n\r\n");
+    // 1460 bytes of IPv6 fit the 1500-byte link with the outer header;
+    // 1461 do not.
+    let fits = tcp6(80, 40002, true, &[7; 1400]);
+    let big = tcp6(80, 40003, true, &[7; 1401]);
+    let answer = |(addr, mac): (&str, Mac)| {
+        icmp6(
+            (mac, LAN_MAC),
+            addr,
+            OUR6,
+            255,
+            136,
+            0,
+            [0x60, 0, 0, 0],
+            &nd_body(addr, Some((2, mac))),
+        )
+    };
+    let input = vec![
+        syn_a.clone(),
+        syn_b.clone(),
+        answer(RIP6[0]),
+        answer(RIP6[1]),
+        ack_a.clone(),
+        fits.clone(),
+        big,
+    ];
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC)],
+        config: config_dr6().replace("mode = \"dr\"", "mode = \"tun\""),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    let expected = vec![
+        our_solicitation(RIP6[0].0),
+        our_solicitation(RIP6[1].0),
+        tunnelled(&syn_a, RIP6[0]),
+        tunnelled(&syn_b, RIP6[1]),
+        tunnelled(&ack_a, RIP6[0]),
+        // wlc: the first backend has an established connection, the
+        // second one only a half-open one.
+        tunnelled(&fits, RIP6[1]),
+    ];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    assert_eq!(run.event("sessions_created"), 4);
+    run.assert_drops(&[("fragmentation_needed", 1)]);
+}
+
+// Access lists on an IPv6 service.
+
+#[test]
+fn an_ipv6_access_list_lets_its_clients_in_and_drops_the_others_by_name() {
+    let syn = tcp6(80, 40000, true, b"");
+    let answer = icmp6(
+        (RIP6[0].1, LAN_MAC),
+        RIP6[0].0,
+        OUR6,
+        255,
+        136,
+        0,
+        [0x60, 0, 0, 0],
+        &nd_body(RIP6[0].0, Some((2, RIP6[0].1))),
+    );
+    let with_acl =
+        |acl: &str| config_dr6().replacen("mode = \"dr\"\n", &format!("mode = \"dr\"\n{acl}\n"), 1);
+    // The client (2001:db8:2::7) in the allow list: forwarded.
+    let run = Replay {
+        ports: vec![CasePort::new("lan", vec![syn.clone(), answer.clone()]).with_mac(LAN_MAC)],
+        config: with_acl("allow = [\"2001:db8:2::/64\"]\ndeny = [\"2001:db8:2:bad::/64\"]"),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    let expected = vec![our_solicitation(RIP6[0].0), to_backend(&syn, RIP6[0].1)];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    run.assert_drops(&[]);
+    // Denied, more specifically than a /0 allow: dropped by name, no
+    // session, nothing sent (not even a solicitation for the backend).
+    let run = Replay {
+        ports: vec![CasePort::new("lan", vec![syn, answer]).with_mac(LAN_MAC)],
+        config: with_acl("allow = [\"::/0\"]\ndeny = [\"2001:db8:2::/64\"]"),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    assert_frames_eq("lan", &[], &run.sent[0]);
+    assert_eq!(run.event("sessions_created"), 0);
+    run.assert_drops(&[("acl_denied", 1)]);
 }

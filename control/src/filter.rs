@@ -7,16 +7,21 @@
 //! term   := factor ( ("and" | "&&") factor )*
 //! factor := ("not" | "!") factor | "(" expr ")" | proto? prim | proto
 //! prim   := [src|dst] host ADDR | [src|dst] net ADDR/LEN | [src|dst] port N
-//!         | proto (tcp|udp|icmp|N) | syn | ack | fin | rst | psh | urg
-//! proto  := tcp | udp | icmp
+//!         | proto (tcp|udp|icmp|icmp6|N) | syn | ack | fin | rst | psh | urg
+//!         | ip | ip6
+//! proto  := tcp | udp | icmp | icmp6
 //! ```
 //!
 //! `tcp port 80` is `tcp and port 80`, as in tcpdump; `syn` is a TCP
-//! packet with SYN set (tcpdump: `tcp[tcpflags] & tcp-syn != 0`).
+//! packet with SYN set (tcpdump: `tcp[tcpflags] & tcp-syn != 0`). ADDR is
+//! an IPv4 or an IPv6 address (`host 2001:db8::7`, `net 2001:db8::/32`);
+//! a test of an address of one family never matches a packet of the
+//! other, while `port`, `tcp`, `syn` and the like match both, as in
+//! tcpdump.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub use ferrolb_types::filter::{tcp_flag, Filter, FilterInput, FilterProgram, Side};
+pub use ferrolb_types::filter::{tcp_flag, Filter, FilterInput, FilterInput6, FilterProgram, Side};
 
 /// Parses a filter expression; the error names the word it stopped at.
 pub fn parse(text: &str) -> Result<Filter, String> {
@@ -84,6 +89,7 @@ fn proto_word(w: &str) -> Option<u8> {
         "tcp" => Some(6),
         "udp" => Some(17),
         "icmp" => Some(1),
+        "icmp6" => Some(58),
         _ => None,
     }
 }
@@ -159,7 +165,10 @@ impl Parser {
                 "src" => Side::Src,
                 _ => Side::Dst,
             })),
-            "host" => Ok(Filter::Host(s, self.addr()?)),
+            "host" => Ok(match self.addr()? {
+                IpAddr::V4(a) => Filter::Host(s, a),
+                IpAddr::V6(a) => Filter::Host6(s, a),
+            }),
             "net" => self.net(s),
             "port" => {
                 let t = self.next("a port")?;
@@ -171,6 +180,8 @@ impl Parser {
             _ if side_given => Err(format!(
                 "expected host, net or port after src/dst, found `{word}`"
             )),
+            "ip" => Ok(Filter::Family6(false)),
+            "ip6" => Ok(Filter::Family6(true)),
             "proto" => {
                 let t = self.next("a protocol")?;
                 match proto_word(&t).or_else(|| t.parse::<u8>().ok()) {
@@ -185,21 +196,35 @@ impl Parser {
         }
     }
 
-    fn addr(&mut self) -> Result<Ipv4Addr, String> {
-        let t = self.next("an IPv4 address")?;
+    fn addr(&mut self) -> Result<IpAddr, String> {
+        let t = self.next("an IP address")?;
         t.parse()
-            .map_err(|_| format!("`{t}` is not an IPv4 address"))
+            .map_err(|_| format!("`{t}` is not an IPv4 or IPv6 address"))
     }
 
     fn net(&mut self, side: Side) -> Result<Filter, String> {
         let t = self.next("a network")?;
-        let (addr, len) = t.split_once('/').unwrap_or((&t, "32"));
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| format!("`{t}` is not a network (ADDR/LEN)"))?;
-        match len.parse::<u8>() {
-            Ok(len) if len <= 32 => Ok(Filter::Net(side, addr, len)),
-            _ => Err(format!("`{t}`: prefix length must be 0-32")),
+        let not_a_net = || format!("`{t}` is not a network (ADDR/LEN)");
+        match t.split_once('/') {
+            Some((a, len)) if a.contains(':') => {
+                let addr: Ipv6Addr = a.parse().map_err(|_| not_a_net())?;
+                match len.parse::<u8>() {
+                    Ok(len) if len <= 128 => Ok(Filter::Net6(side, addr, len)),
+                    _ => Err(format!("`{t}`: prefix length must be 0-128")),
+                }
+            }
+            None if t.contains(':') => {
+                let addr: Ipv6Addr = t.parse().map_err(|_| not_a_net())?;
+                Ok(Filter::Net6(side, addr, 128))
+            }
+            split => {
+                let (a, len) = split.unwrap_or((&t, "32"));
+                let addr: Ipv4Addr = a.parse().map_err(|_| not_a_net())?;
+                match len.parse::<u8>() {
+                    Ok(len) if len <= 32 => Ok(Filter::Net(side, addr, len)),
+                    _ => Err(format!("`{t}`: prefix length must be 0-32")),
+                }
+            }
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::{arp, udp};
 
+#[path = "fuzzing_ipv6.rs"]
+mod ipv6;
 #[path = "fuzzing_nat64.rs"]
 mod nat64;
 #[path = "fuzzing_synproxy.rs"]
@@ -48,7 +50,7 @@ pub fn run_packet_path(data: &[u8]) {
     let mut drops = DropCounters::default();
     match classify(data) {
         Err(reason) => drops.count(reason),
-        Ok(Classified::Ipv6 { l3_offset, .. }) => run_ipv6(data, l3_offset, &mut drops),
+        Ok(Classified::Ipv6 { l3_offset, .. }) => ipv6::run_ipv6(data, l3_offset, &mut drops),
         Ok(Classified::Arp { l3_offset, .. }) => {
             // Own whatever the packet asks about, so the reply path runs too.
             let at = arp::field::TARGET_IP;
@@ -78,133 +80,6 @@ pub fn run_packet_path(data: &[u8]) {
         }
         Ok(Classified::Ipv4(meta)) => run_ipv4(data, &meta, &mut drops),
     }
-}
-
-/// The IPv6 host side on `data`, owning what the packet names (its
-/// destination and a Neighbour Discovery target) so the answers are
-/// written too, and owning nothing.
-fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
-    use crate::net::addrs::Addr6Set;
-    use crate::net::nd::{self, Ipv6Local};
-    use crate::wire::icmpv6::field::ND_TARGET;
-    use crate::wire::ipv6::{field, IPV6_HEADER_LEN};
-    let addr_at = |at: usize| {
-        let mut a = [0u8; 16];
-        if let Some(b) = data.get(at..at + 16) {
-            a.copy_from_slice(b);
-        }
-        Ipv6Addr::from(a)
-    };
-    let dst = addr_at(l3 + field::DST_ADDR.start);
-    let target = addr_at(l3 + IPV6_HEADER_LEN + ND_TARGET.start);
-    own_nd(addr_at(l3 + field::SRC_ADDR.start), dst);
-    own_icmpv6_errors(data, l3, dst);
-    for owned in [Addr6Set::new([dst, target]), Addr6Set::default()] {
-        let mut frame = data.to_vec();
-        let len = match nd::inspect(data, l3, &owned) {
-            Err(reason) => {
-                drops.count(reason);
-                continue;
-            }
-            Ok(Ipv6Local::NotOurs | Ipv6Local::Advertisement(_)) => continue,
-            Ok(Ipv6Local::MldQuery(q)) => {
-                own_mld(q.group.unwrap_or(dst), target);
-                continue;
-            }
-            Ok(Ipv6Local::Solicitation(s)) => {
-                frame.resize(nd::advertisement_len(l3), 0);
-                assert!(nd::write_advertisement(&mut frame, l3, OUR_MAC, &s));
-                frame.len()
-            }
-            Ok(Ipv6Local::Echo(e)) => {
-                assert!(nd::write_echo_reply(&mut frame, l3, OUR_MAC, &e));
-                nd::echo_reply_len(l3, &e)
-            }
-        };
-        frame.truncate(len);
-        assert_icmpv6_answer(&frame, l3);
-    }
-}
-
-/// Our ICMPv6 errors about the packet: each either refused with nothing
-/// written or a whole ICMPv6 message whose checksum verifies.
-fn own_icmpv6_errors(data: &[u8], l3: usize, ours: Ipv6Addr) {
-    use crate::net::icmp6::build_icmpv6_error;
-    for what in [(2, 0, 1280), (3, 0, 0), (1, 4, 0), (4, 2, 40)] {
-        let mut buf = TestBuf::new(data);
-        if build_icmpv6_error(&mut buf, l3, what, ours) {
-            assert_icmpv6_answer(buf.data(), l3);
-        } else {
-            assert_eq!(buf.data(), data, "a refused error writes nothing");
-        }
-    }
-}
-
-/// Our own messages about addresses the packet names (stage 1b): a
-/// solicitation for `peer` from `ours`, an unsolicited advertisement of
-/// `ours`, untagged and tagged; each must parse and verify.
-fn own_nd(peer: Ipv6Addr, ours: Ipv6Addr) {
-    use crate::net::nd;
-    for vlan in [None, Some(0x0fff)] {
-        let len = nd::our_nd_frame_len(vlan);
-        let l3 = len - crate::wire::ipv6::IPV6_HEADER_LEN - nd::ADVERTISEMENT_LEN;
-        let mut f = vec![0; len];
-        assert!(nd::write_solicitation(&mut f, vlan, OUR_MAC, ours, peer));
-        assert_icmpv6_answer(&f, l3);
-        assert!(nd::write_unsolicited_advertisement(
-            &mut f, vlan, OUR_MAC, ours
-        ));
-        assert_icmpv6_answer(&f, l3);
-    }
-}
-
-/// Our MLD report for `group` (as a query asked) from `src`, untagged and
-/// tagged: through the Hop-by-Hop header to an ICMPv6 message whose
-/// checksum verifies.
-fn own_mld(group: Ipv6Addr, src: Ipv6Addr) {
-    use crate::net::mld;
-    use crate::wire::ipv6::NextHeader;
-    use crate::wire::mld::RecordType;
-    use crate::wire::{Icmpv6Packet, Ipv6Packet};
-    for vlan in [None, Some(0x0fff)] {
-        let mut f = vec![0; mld::report_frame_len(vlan, 1)];
-        let kind = RecordType::MODE_IS_EXCLUDE;
-        assert!(mld::write_report(
-            &mut f,
-            (vlan, OUR_MAC),
-            src,
-            kind,
-            &[group]
-        ));
-        let l3 = 14 + if vlan.is_some() { 4 } else { 0 };
-        let ip = Ipv6Packet::new(&f[l3..]).expect("our report parses");
-        let chain = ip.walk().expect("its chain walks");
-        assert_eq!(chain.proto, NextHeader::ICMPV6);
-        let msg = Icmpv6Packet::new(&f[l3 + chain.l4_offset..]).expect("ICMPv6");
-        assert!(
-            msg.checksum_ok(ip.src(), ip.dst()),
-            "our MLD checksum verifies"
-        );
-    }
-}
-
-/// `frame` holds, at `l3`, an IPv6 packet with an ICMPv6 message right
-/// after the fixed header, exactly as long as its payload length says, its
-/// checksum verified.
-fn assert_icmpv6_answer(frame: &[u8], l3: usize) {
-    use crate::wire::ipv6::{NextHeader, IPV6_HEADER_LEN};
-    use crate::wire::{Icmpv6Packet, Ipv6Packet};
-    let ip = Ipv6Packet::new(frame.get(l3..).unwrap_or(&[])).expect("an IPv6 answer parses");
-    assert_eq!(ip.next_header(), NextHeader::ICMPV6);
-    assert_eq!(
-        l3 + IPV6_HEADER_LEN + usize::from(ip.payload_len()),
-        frame.len()
-    );
-    let msg = Icmpv6Packet::new(&frame[l3 + IPV6_HEADER_LEN..]).expect("ICMPv6");
-    assert!(
-        msg.checksum_ok(ip.src(), ip.dst()),
-        "our ICMPv6 checksum verifies"
-    );
 }
 
 /// A pipeline with every mode, a SNAT rule and a VLAN interface, so the
@@ -258,7 +133,11 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     let cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
-        synproxy: Default::default(),
+        // Bad cookies answered with a RST, so that path is fuzzed too.
+        synproxy: crate::tables::SynProxySettings {
+            reset_bad_cookie: true,
+            ..Default::default()
+        },
         standby: Vec::new(),
         ports: vec![PortSetup {
             mac: our_mac,
@@ -317,20 +196,28 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),
-            // IPv6 DR.
+            // IPv6 DR and TUN.
             ServiceSpec {
-                vip: VIP6.into(),
+                vip: ipv6::VIP6.into(),
                 backends: vec![BackendSpec {
-                    addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11).into(),
+                    addr: ipv6::BACKEND6.into(),
                     ..backends[0]
                 }],
                 ..service(Mode::Dr, IpProto::TCP, 80)
             },
+            ServiceSpec {
+                vip: ipv6::VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: ipv6::BACKEND6.into(),
+                    ..backends[0]
+                }],
+                ..service(Mode::Tun, IpProto::TCP, 81)
+            },
             // IPv6 NAT, the same VIP and backend, port 8080.
             ServiceSpec {
-                vip: VIP6.into(),
+                vip: ipv6::VIP6.into(),
                 backends: vec![BackendSpec {
-                    addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11).into(),
+                    addr: ipv6::BACKEND6.into(),
                     port: 8080,
                     ..backends[0]
                 }],
@@ -387,32 +274,14 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 next_header,
                 ..
             }) if next_header != crate::wire::ipv6::NextHeader::ICMPV6 => {
-                assert_dr6_forwarded(&out, l3_offset)
+                ipv6::assert_forwarded6(&out, l3_offset)
             }
-            Ok(Classified::Ipv6 { l3_offset, .. }) => assert_icmpv6_answer(&out, l3_offset),
+            Ok(Classified::Ipv6 { l3_offset, .. }) => ipv6::assert_icmpv6_answer(&out, l3_offset),
             Ok(_) | Err(crate::drop::DropReason::UnsupportedProtocol) => {}
             Err(reason) => panic!("the pipeline sent a frame that does not classify: {reason:?}"),
         }
     }
     pipeline.counters()
-}
-
-/// The fuzzing config's IPv6 DR service's VIP (TCP 80, its backend
-/// 2001:db8::11 on interface 0's link).
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
-
-/// An IPv6 frame the pipeline sent that is not ICMPv6 is a VIP's TCP flow
-/// forwarded by DR (still to the VIP), or by NAT (to the backend, or back
-/// from the VIP): it still classifies as one.
-fn assert_dr6_forwarded(frame: &[u8], l3: usize) {
-    let backend = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
-    match crate::packet6::classify_ipv6(frame, l3) {
-        Ok(crate::packet6::Ipv6Flow::Flow(m)) => assert!(
-            m.tuple.dst == VIP6 || m.tuple.dst == backend || m.tuple.src == VIP6,
-            "{m:?}"
-        ),
-        other => panic!("an IPv6 frame we sent is not a VIP's flow: {other:?}"),
-    }
 }
 
 /// The VIP of the fuzzing config's UDP service with the PROXY header.
@@ -818,17 +687,18 @@ mod tests {
         assert!(c.drops.get(crate::drop::DropReason::ReasmDuplicate) > 0);
     }
 
-    /// A SYN over IPv6 to the DR VIP, behind a hop-by-hop header.
-    fn dr6_seed() -> Vec<u8> {
+    /// A SYN over IPv6 to the IPv6 VIP's `port` (80 DR, 81 TUN), behind a
+    /// hop-by-hop header.
+    fn vip6_seed(port: u16) -> Vec<u8> {
         use etherparse::PacketBuilder;
         let mut v = Vec::new();
         PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
             .ipv6(
                 "2001:db8:2::7".parse::<Ipv6Addr>().unwrap().octets(),
-                VIP6.octets(),
+                ipv6::VIP6.octets(),
                 64,
             )
-            .tcp(40000, 80, 1, 64240)
+            .tcp(40000, port, 1, 64240)
             .syn()
             .write(&mut v, b"")
             .expect("writes");
@@ -850,7 +720,7 @@ mod tests {
         PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
             .ipv6(
                 "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
-                VIP6.octets(),
+                ipv6::VIP6.octets(),
                 1,
             )
             .tcp(40000, 8080, 1, 64240)
@@ -869,11 +739,13 @@ mod tests {
     }
 
     #[test]
-    fn the_ipv6_dr_seed_reaches_the_forwarding_path() {
-        let c = run_pipeline(&dr6_seed());
-        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
-        // Its backend is not resolved in the fuzzing pipeline: solicited.
-        assert!(c.events.nd.solicitations_sent >= 1, "{:?}", c.events.nd);
+    fn the_ipv6_dr_and_tun_seeds_reach_the_forwarding_path() {
+        for port in [80, 81] {
+            let c = run_pipeline(&vip6_seed(port));
+            assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+            // Its backend is not resolved in the fuzzing pipeline: solicited.
+            assert!(c.events.nd.solicitations_sent >= 1, "{:?}", c.events.nd);
+        }
     }
 
     #[test]
@@ -899,10 +771,10 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..5usize,
+            which in 0..6usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), dr6_seed(), nat6_seed()];
+            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed()];
             let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());

@@ -35,6 +35,7 @@ pub mod synproxy;
 pub mod tables;
 #[cfg(test)]
 mod testutil;
+pub mod tunnel6;
 pub mod tuple;
 pub mod watch;
 pub mod wire;

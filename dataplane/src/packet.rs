@@ -96,7 +96,7 @@ pub enum Classified {
     /// An IPv6 packet starting at `l3_offset` (its fixed header checked:
     /// version, payload length within the frame). Answered when it is
     /// Neighbour Discovery or echo for one of our addresses
-    /// ([`crate::net::nd`]); TCP and UDP to an IPv6 VIP is forwarded by DR
+    /// ([`crate::net::nd`]); TCP and UDP to an IPv6 VIP is forwarded by DR or TUN
     /// (`pipeline/forward6.rs`).
     Ipv6 {
         l3_offset: usize,

@@ -51,6 +51,76 @@ pub fn udp(macs: (Mac, Mac), src: Endpoint, dst: Endpoint, payload: &[u8]) -> Ve
     )
 }
 
+/// One end of an IPv6 flow: an IPv6 address and a port.
+pub type Endpoint6 = ([u8; 16], u16);
+
+/// A TCP segment over IPv6 (hop limit 64), with `flags` as [`tcp`] reads
+/// them.
+pub fn tcp6(
+    macs: (Mac, Mac),
+    src: Endpoint6,
+    dst: Endpoint6,
+    seq: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, seq, 64240);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    build(b, payload)
+}
+
+/// A UDP datagram over IPv6 (hop limit 64).
+pub fn udp6(macs: (Mac, Mac), src: Endpoint6, dst: Endpoint6, payload: &[u8]) -> Vec<u8> {
+    build(
+        PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(src.0, dst.0, 64)
+            .udp(src.1, dst.1),
+        payload,
+    )
+}
+
+/// A solicited Neighbor Advertisement (RFC 4861 4.4: Solicited and
+/// Override set, hop limit 255) of `target` at `target_mac`, from `target`
+/// to `dst`, with the target link-layer option; `macs` are (source,
+/// destination). What a neighbour answers our solicitation with.
+pub fn neighbour_advertisement(
+    macs: (Mac, Mac),
+    target: [u8; 16],
+    dst: [u8; 16],
+    target_mac: Mac,
+) -> Vec<u8> {
+    let kind = etherparse::Icmpv6Type::Unknown {
+        type_u8: ND_ADVERTISEMENT,
+        code_u8: 0,
+        bytes5to8: [NA_SOLICITED | NA_OVERRIDE, 0, 0, 0],
+    };
+    let mut body = target.to_vec();
+    body.extend_from_slice(&[ND_TARGET_LINK_LAYER, 1]);
+    body.extend_from_slice(&target_mac);
+    build(
+        PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(target, dst, 255)
+            .icmpv6(kind),
+        &body,
+    )
+}
+
+/// ICMPv6 type of a Neighbor Advertisement, its flags and option.
+pub const ND_ADVERTISEMENT: u8 = 136;
+pub const NA_SOLICITED: u8 = 0x40;
+pub const NA_OVERRIDE: u8 = 0x20;
+pub const ND_TARGET_LINK_LAYER: u8 = 2;
+
 /// An ICMP echo request.
 pub fn icmp_echo(
     src_mac: Mac,
@@ -94,7 +164,8 @@ macro_rules! buildable {
 buildable!(
     etherparse::TcpHeader,
     etherparse::UdpHeader,
-    etherparse::Icmpv4Header
+    etherparse::Icmpv4Header,
+    etherparse::Icmpv6Header
 );
 
 /// A deterministic mix of `n` client frames (TCP with every flag pattern,

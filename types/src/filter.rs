@@ -8,7 +8,7 @@
 //! on data beyond each op's own test.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 mod prefilter;
 pub use prefilter::Prefilter;
@@ -50,6 +50,12 @@ pub enum Filter {
     /// `[src|dst] net ADDR/LEN` (the address is kept as given; the test
     /// compares the first LEN bits).
     Net(Side, Ipv4Addr, u8),
+    /// `[src|dst] host ADDR` for an IPv6 address.
+    Host6(Side, Ipv6Addr),
+    /// `[src|dst] net ADDR/LEN` for an IPv6 prefix.
+    Net6(Side, Ipv6Addr, u8),
+    /// `ip6` (true) and `ip` (false): the packet's family.
+    Family6(bool),
     /// `[src|dst] port N`: TCP and UDP ports only.
     Port(Side, u16),
     /// `tcp`, `udp`, `icmp`, `proto N`.
@@ -76,6 +82,19 @@ pub struct FilterInput {
     pub tcp_flags: u8,
 }
 
+/// The fields of an IPv6 packet a filter looks at, as [`FilterInput`]'s
+/// (ports of TCP and UDP only; `proto` the upper layer after the
+/// extension headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterInput6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub proto: u8,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub tcp_flags: u8,
+}
+
 /// One op of a compiled filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -85,6 +104,12 @@ enum Op {
         addr: u32,
         mask: u32,
     },
+    Addr6 {
+        side: Side,
+        addr: u128,
+        mask: u128,
+    },
+    Family6(bool),
     Port {
         side: Side,
         port: u16,
@@ -113,6 +138,9 @@ pub struct FilterProgram {
     leaf: Option<Op>,
     /// A cheap necessary condition on the tuple, run before the program.
     prefilter: Prefilter,
+    /// Whether an IPv6 packet may match: false for a filter that needs
+    /// an IPv4 address or `ip` (then IPv6 frames are not parsed for it).
+    may_match6: bool,
     /// The filter it was compiled from, in its text form.
     text: String,
 }
@@ -146,8 +174,19 @@ impl Filter {
             },
             ops,
             prefilter: Prefilter::of(self),
+            may_match6: self.may_match6(),
             text: self.to_string(),
         })
+    }
+
+    /// Whether some IPv6 packet may match (conservative: `not` may).
+    fn may_match6(&self) -> bool {
+        match self {
+            Filter::Host(..) | Filter::Net(..) | Filter::Family6(false) => false,
+            Filter::And(a, b) => a.may_match6() && b.may_match6(),
+            Filter::Or(a, b) => a.may_match6() || b.may_match6(),
+            _ => true,
+        }
     }
 
     /// Appends the postfix ops; returns the stack depth they need.
@@ -166,6 +205,20 @@ impl Filter {
                     mask,
                 }
             }
+            Filter::Host6(side, a) => Op::Addr6 {
+                side,
+                addr: u128::from(a),
+                mask: u128::MAX,
+            },
+            Filter::Net6(side, a, len) => {
+                let mask = prefix_mask6(len);
+                Op::Addr6 {
+                    side,
+                    addr: u128::from(a) & mask,
+                    mask,
+                }
+            }
+            Filter::Family6(v6) => Op::Family6(v6),
             Filter::Port(side, port) => Op::Port { side, port },
             Filter::Proto(p) => Op::Proto(p),
             Filter::TcpFlag(f) => Op::TcpFlag(f),
@@ -202,6 +255,26 @@ impl Filter {
             }
         }
     }
+
+    /// [`Filter::eval`] for an IPv6 packet.
+    pub fn eval6(&self, p: &FilterInput6) -> bool {
+        match self {
+            Filter::Not(a) => !a.eval6(p),
+            Filter::And(a, b) => a.eval6(p) && b.eval6(p),
+            Filter::Or(a, b) => a.eval6(p) || b.eval6(p),
+            leaf => {
+                let mut ops = Vec::new();
+                leaf.emit(&mut ops);
+                ops.first().is_some_and(|op| test6(op, p))
+            }
+        }
+    }
+}
+
+fn prefix_mask6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
 }
 
 fn prefix_mask(len: u8) -> u32 {
@@ -235,6 +308,28 @@ fn test(op: &Op, p: &FilterInput) -> bool {
         }
         Op::Proto(proto) => p.proto == proto,
         Op::TcpFlag(f) => p.proto == 6 && p.tcp_flags & f != 0,
+        Op::Addr6 { .. } => false,
+        Op::Family6(v6) => !v6,
+        Op::Not | Op::And | Op::Or => false,
+    }
+}
+
+/// [`test`] for an IPv6 packet: IPv4 addresses never match.
+fn test6(op: &Op, p: &FilterInput6) -> bool {
+    let l4_ports = p.proto == 6 || p.proto == 17;
+    match *op {
+        Op::Addr6 { side, addr, mask } => {
+            side_matches(side, u128::from(p.src), u128::from(p.dst), |a| {
+                a & mask == addr
+            })
+        }
+        Op::Addr { .. } => false,
+        Op::Family6(v6) => v6,
+        Op::Port { side, port } => {
+            l4_ports && side_matches(side, p.src_port, p.dst_port, |x| *x == port)
+        }
+        Op::Proto(proto) => p.proto == proto,
+        Op::TcpFlag(f) => p.proto == 6 && p.tcp_flags & f != 0,
         Op::Not | Op::And | Op::Or => false,
     }
 }
@@ -247,6 +342,7 @@ impl FilterProgram {
             reads_tcp_flags: false,
             leaf: None,
             prefilter: Prefilter::ANY,
+            may_match6: true,
             text: String::new(),
         }
     }
@@ -284,25 +380,41 @@ impl FilterProgram {
         }
         match self.ops.as_slice() {
             [] => true,
-            ops => run(ops, p),
+            ops => run(ops, |leaf| test(leaf, p)),
+        }
+    }
+
+    /// Whether an IPv6 packet may match at all (see [`Filter`]'s words:
+    /// an IPv4 address or `ip` needs IPv4).
+    #[inline]
+    pub fn may_match6(&self) -> bool {
+        self.may_match6
+    }
+
+    /// Runs the program on an IPv6 packet's fields (a traced or captured
+    /// IPv6 packet's cost: not inlined into the IPv4 path).
+    pub fn matches6(&self, p: &FilterInput6) -> bool {
+        match self.ops.as_slice() {
+            [] => true,
+            ops => run(ops, |leaf| test6(leaf, p)),
         }
     }
 }
 
-/// The stack machine, for programs of more than one op.
-fn run(ops: &[Op], p: &FilterInput) -> bool {
-    {
-        let mut stack: u64 = 0;
-        for op in ops {
-            stack = match op {
-                Op::Not => stack ^ 1,
-                Op::And => ((stack >> 2) << 1) | (stack & (stack >> 1) & 1),
-                Op::Or => ((stack >> 2) << 1) | ((stack | (stack >> 1)) & 1),
-                leaf => (stack << 1) | u64::from(test(leaf, p)),
-            };
-        }
-        stack & 1 == 1
+/// The stack machine, for programs of more than one op; `test` runs a
+/// leaf on the packet.
+#[inline(always)]
+fn run(ops: &[Op], test: impl Fn(&Op) -> bool) -> bool {
+    let mut stack: u64 = 0;
+    for op in ops {
+        stack = match op {
+            Op::Not => stack ^ 1,
+            Op::And => ((stack >> 2) << 1) | (stack & (stack >> 1) & 1),
+            Op::Or => ((stack >> 2) << 1) | ((stack | (stack >> 1)) & 1),
+            leaf => (stack << 1) | u64::from(test(leaf)),
+        };
     }
+    stack & 1 == 1
 }
 
 fn fmt_side(side: Side) -> &'static str {
@@ -325,10 +437,15 @@ impl fmt::Display for Filter {
         match self {
             Filter::Host(s, a) => write!(f, "{}host {a}", fmt_side(*s)),
             Filter::Net(s, a, l) => write!(f, "{}net {a}/{l}", fmt_side(*s)),
+            Filter::Host6(s, a) => write!(f, "{}host {a}", fmt_side(*s)),
+            Filter::Net6(s, a, l) => write!(f, "{}net {a}/{l}", fmt_side(*s)),
+            Filter::Family6(true) => f.write_str("ip6"),
+            Filter::Family6(false) => f.write_str("ip"),
             Filter::Port(s, p) => write!(f, "{}port {p}", fmt_side(*s)),
             Filter::Proto(6) => f.write_str("tcp"),
             Filter::Proto(17) => f.write_str("udp"),
             Filter::Proto(1) => f.write_str("icmp"),
+            Filter::Proto(58) => f.write_str("icmp6"),
             Filter::Proto(n) => write!(f, "proto {n}"),
             Filter::TcpFlag(bit) => {
                 let name = tcp_flag::NAMES.iter().find(|(_, b)| b == bit);

@@ -462,10 +462,11 @@ pub struct ServiceConfig {
     /// client no listed prefix holds is refused). The most specific prefix
     /// of `allow` and `deny` that holds a client decides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow: Vec<Ipv4Prefix>,
+    /// Prefixes of the VIP's family (IPv6 ones for an IPv6 VIP).
+    pub allow: Vec<IpPrefix>,
     /// Client prefixes that may not connect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deny: Vec<Ipv4Prefix>,
+    pub deny: Vec<IpPrefix>,
     /// TCP: the largest MSS a SYN through this service may announce; a
     /// larger one is lowered to it (MSS clamping). None: left as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

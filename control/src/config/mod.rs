@@ -167,15 +167,14 @@ pub const XDP_HEADROOM: u16 = 256;
 
 /// The largest port `mtu` when a port is `net_af_xdp`: DPDK 22.11's
 /// af_xdp uses the mbuf pool as its umem, one mempool object per umem
-/// frame, and the kernel takes frames of at most a 4 KB page. An object
-/// is 64 (mempool header) + 128 (`rte_mbuf`) + 128 (mbuf headroom) + 256
-/// (XDP headroom) + the frame (MTU + 26), in cache lines, made an odd
-/// number of them by the mempool (it spreads objects over memory
-/// channels): 63 lines, 4032 bytes, hold an MTU of 3430. (That was the
-/// layout of `rte_pktmbuf_pool_create`; with an af_xdp port ferrolb now
-/// makes every object exactly a page, docs/fragments-and-mtu.md "AF_XDP
-/// and the mbuf pool", which would hold 3494; not raised, not tested.)
-pub const AF_XDP_MAX_MTU: u16 = 3430;
+/// frame, and the kernel takes frames of at most a 4 KB page. With an
+/// af_xdp port ferrolb makes every object exactly a page
+/// (`dataplane/src/dpdk/umem_pool.rs`): 64 (mempool header) + 128
+/// (`rte_mbuf`) + 128 (mbuf headroom) + 256 (XDP headroom) + the frame
+/// (MTU + 26) = 4096 at an MTU of 3494 (tests/e2e_jumbo.rs runs it).
+/// `rte_pktmbuf_pool_create`'s layout, an odd number of cache lines,
+/// held 3430.
+pub const AF_XDP_MAX_MTU: u16 = 3494;
 
 fn default_mtu() -> u16 {
     1500

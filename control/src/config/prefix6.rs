@@ -1,9 +1,10 @@
 //! IPv6 in the config (issue 20): `[[interface]] addresses` take IPv6
 //! prefixes as well as IPv4 ones ([`IpPrefix`]), and a service's VIP and
-//! backends either family (DR only for IPv6: `validate_family.rs`);
-//! everything else that names an address (local and SNAT addresses,
-//! `also_listen`, routes, static neighbours, access lists) is IPv4 yet,
-//! and an IPv6 address there is refused by the parser with
+//! backends either family (DR and TUN only for IPv6: `validate_family.rs`),
+//! and its access lists the VIP's family; everything else that names an
+//! address (local and SNAT addresses, `also_listen`, routes, static
+//! neighbours) is IPv4 yet, and an IPv6 address there is refused by the
+//! parser with
 //! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
 //! key.
 
@@ -17,9 +18,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
-pub const IPV6_NOT_YET: &str = "IPv6 is forwarded for DR services only so far (issue 20): \
-     local and SNAT addresses, also_listen, access lists, routes and static neighbours are IPv4 \
-     for now; service VIPs and backends and [[interface]] addresses take IPv6";
+pub const IPV6_NOT_YET: &str = "IPv6 is forwarded for DR and TUN services only so far (issue 20): \
+     local and SNAT addresses, also_listen, routes and static neighbours are IPv4 for now; \
+     service VIPs and backends, access lists and [[interface]] addresses take IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
@@ -99,6 +100,15 @@ impl IpPrefix {
             IpPrefix::V4(_) => None,
             IpPrefix::V6(p) => Some(p),
         }
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self, IpPrefix::V6(_))
+    }
+
+    /// Whether the address has bits set beyond the prefix length.
+    pub fn host_bits_set(&self) -> bool {
+        *self != self.connected()
     }
 
     /// The connected prefix: the network, host bits cleared.

@@ -1,6 +1,6 @@
 //! `[synproxy]`: the SYN proxy's global settings. Which services are
 //! proxied is each service's `syn_proxy`; this section holds the automatic
-//! mode (docs/syn-proxy.md).
+//! mode and the answer to a bad cookie (docs/syn-proxy.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,11 @@ pub struct SynProxyConfig {
     /// cookies until they fall below half of it. 0: off.
     #[serde(default)]
     pub auto_threshold: u32,
+    /// Answer an ACK with no session and a bad cookie with a RST (Linux's
+    /// answer for a listening socket), at most 1000 a second per worker;
+    /// false (the default, DPVS's way): drop it only.
+    #[serde(default)]
+    pub reset_bad_cookie: bool,
 }
 
 impl SynProxyConfig {

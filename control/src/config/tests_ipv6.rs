@@ -1,6 +1,7 @@
 //! IPv6 in the config (issue 20): interface addresses of both families
-//! accepted and checked; IPv6 DR (stage 2b) and NAT (stage 3) services
-//! accepted, other modes and mixed families refused at their keys; IPv6 everywhere else
+//! accepted and checked; IPv6 DR (stage 2b), TUN and NAT (stage 3)
+//! services accepted, FULLNAT and mixed families refused at their keys;
+//! IPv6 everywhere else
 //! refused at its key with the one message later stages lift; a change of
 //! IPv6 addresses asks for a restart like any interface change.
 
@@ -185,24 +186,31 @@ fn an_ipv6_dr_service_is_accepted_with_its_persistence_prefix() {
 }
 
 #[test]
-fn ipv6_services_take_dr_and_nat_only_and_one_family_at_the_key() {
+fn an_ipv6_tun_service_is_accepted() {
+    let text = dr6().replacen("mode = \"dr\"\n", "mode = \"tun\"\n", 1);
+    let cfg = parse(&text).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(cfg.services[0].mode, LbMode::Tun);
+}
+
+#[test]
+fn ipv6_services_take_dr_tun_and_nat_only_and_one_family_at_the_key() {
     let text = dr6();
     let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
     // NAT (stage 3): accepted, its backend on the link like DR's.
     let nat = text.replacen("mode = \"dr\"\n", "mode = \"nat\"\n", 1);
     let cfg = parse(&nat).unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.services[0].mode, LbMode::Nat);
-    for (mode, extra) in [
-        ("tun", ""),
-        ("fullnat", "local_addresses = [\"10.0.0.100\"]\n"),
-    ] {
-        let t = text.replacen("mode = \"dr\"\n", &format!("mode = \"{mode}\"\n{extra}"), 1);
-        let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
-        assert!(
-            m.contains(&format!("mode {mode} is not built for IPv6 yet (issue 20)")),
-            "{m}"
-        );
-    }
+    // FULLNAT: refused at `mode`.
+    let t = text.replacen(
+        "mode = \"dr\"\n",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]\n",
+        1,
+    );
+    let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
+    assert!(
+        m.contains("mode fullnat is not built for IPv6 yet (issue 20)"),
+        "{m}"
+    );
     // A VIP and its backends of two families, either way round.
     let t = text.replacen("\"2001:db8::11\"", "\"10.0.0.11\"", 1);
     let m = refused_at(&t, "service[0].backend[0].address", line(&t, "10.0.0.11"));
@@ -219,7 +227,6 @@ fn ipv6_services_take_dr_and_nat_only_and_one_family_at_the_key() {
     assert!(m.contains("one family"), "{m}");
     // The options whose packet work is IPv4's yet.
     for (key, set) in [
-        ("allow", "allow = [\"10.0.0.0/8\"]"),
         ("ops", "ops = true"),
         ("mss_clamp", "mss_clamp = 1400"),
         ("client_rate", "client_rate = 10"),
@@ -301,4 +308,36 @@ fn a_change_of_ipv6_interface_addresses_needs_a_restart() {
     assert_eq!(why.len(), 1, "{why:?}");
     assert!(why[0].starts_with("[[interface]] changed"), "{why:?}");
     assert!(crate::ops::needs_restart(&old, &old.clone()).is_empty());
+}
+
+#[test]
+fn access_lists_take_prefixes_of_the_vips_family_at_their_key() {
+    let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
+    let with_acl =
+        |t: &str, acl: &str| t.replacen("port = 80\n", &format!("port = 80\n{acl}\n"), 1);
+    let t = with_acl(
+        &dr6(),
+        "allow = [\"2001:db8:2::/48\"]\ndeny = [\"2001:db8:2:bad::/64\"]",
+    );
+    let cfg = parse(&t).unwrap_or_else(|e| panic!("{e}")).config;
+    let s = &cfg.services[0];
+    assert_eq!(s.allow[0].to_string(), "2001:db8:2::/48");
+    assert_eq!(s.deny[0].to_string(), "2001:db8:2:bad::/64");
+    // An IPv4 prefix on an IPv6 service, and the other way round.
+    let t = with_acl(&dr6(), "allow = [\"2001:db8:2::/48\", \"10.0.0.0/8\"]");
+    let m = refused_at(&t, "service[0].allow[1]", line(&t, "10.0.0.0/8"));
+    assert!(
+        m.contains("10.0.0.0/8 is IPv4 and the VIP 2001:db8:10::10 is IPv6"),
+        "{m}"
+    );
+    let t = with_acl(BASE, "deny = [\"2001:db8::/32\"]");
+    let m = refused_at(&t, "service[0].deny[0]", line(&t, "2001:db8::/32"));
+    assert!(m.contains("2001:db8::/32 is IPv6 and the VIP"), "{m}");
+    // Host bits, as for IPv4.
+    let t = with_acl(&dr6(), "deny = [\"2001:db8:2::1/48\"]");
+    let m = refused_at(&t, "service[0].deny[0]", line(&t, "2001:db8:2::1/48"));
+    assert!(
+        m.contains("has host bits set: write the network, 2001:db8:2::/48"),
+        "{m}"
+    );
 }

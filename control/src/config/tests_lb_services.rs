@@ -494,6 +494,16 @@ fn synproxy_auto_threshold_reads_and_defaults_to_off() {
         parse(&with).expect("valid").config.synproxy.auto_threshold,
         5000
     );
+    // A bad cookie is dropped only unless asked otherwise.
+    assert!(!parse(BASE).expect("valid").config.synproxy.reset_bad_cookie);
+    let with = format!("[synproxy]\nreset_bad_cookie = true\n{BASE}");
+    assert!(
+        parse(&with)
+            .expect("valid")
+            .config
+            .synproxy
+            .reset_bad_cookie
+    );
     let unknown = format!("[synproxy]\nthreshold = 5\n{BASE}");
     assert!(parse(&unknown).is_err(), "unknown keys are refused");
 }

@@ -1,6 +1,6 @@
 //! A service's address families (issue 20): its VIP and backends are of
 //! one family, and an IPv6 VIP takes what IPv6 forwarding has built so
-//! far: modes `dr` and `nat`, without the options whose packet work is
+//! far: modes `dr`, `tun` and `nat`, without the options whose packet work is
 //! IPv4's yet.
 //! Each problem names its key and says what is not built.
 
@@ -75,11 +75,12 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if !matches!(s.mode, LbMode::Dr | LbMode::Nat) {
+    if !matches!(s.mode, LbMode::Dr | LbMode::Tun | LbMode::Nat) {
         out.push((
             at.key("mode"),
             format!(
-                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr or nat",
+                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun \
+                 or nat",
                 s.mode
             ),
         ));
@@ -90,8 +91,6 @@ pub(super) fn family_problems(
             !s.also_listen.is_empty(),
             "also_listen (IPv4 addresses)",
         ),
-        ("allow", !s.allow.is_empty(), "an access list"),
-        ("deny", !s.deny.is_empty(), "an access list"),
         ("ops", s.ops, "one-packet scheduling"),
         ("mss_clamp", s.mss_clamp.is_some(), "MSS clamping"),
         (

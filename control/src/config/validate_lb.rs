@@ -693,18 +693,28 @@ fn syn_proxy(c: &mut Check<'_>, at: &KeyPath, s: &ServiceConfig) {
 /// The most prefixes one service's `allow` and `deny` may hold together.
 pub const MAX_ACCESS_LIST: usize = 65_536;
 
-/// `allow` and `deny`: networks written as networks, no prefix in both,
-/// and a bounded size.
+/// `allow` and `deny`: prefixes of the VIP's family written as networks,
+/// no prefix in both, and a bounded size.
 fn access_list(c: &mut Check<'_>, at: &KeyPath, s: &ServiceConfig) {
     for (key, list) in [("allow", &s.allow), ("deny", &s.deny)] {
         for (i, p) in list.iter().enumerate() {
-            if p.host_bits_set() || p.len > 32 {
+            if p.is_ipv6() != s.vip.is_ipv6() {
+                let family = |v6| if v6 { "IPv6" } else { "IPv4" };
                 c.err(
                     at.key(key).index(i),
                     format!(
-                        "{p} has host bits set: write the network, {}/{}",
-                        p.network(),
-                        p.len
+                        "{p} is {} and the VIP {} is {}: no client of this service can be in it",
+                        family(p.is_ipv6()),
+                        s.vip,
+                        family(s.vip.is_ipv6())
+                    ),
+                );
+            } else if p.host_bits_set() {
+                c.err(
+                    at.key(key).index(i),
+                    format!(
+                        "{p} has host bits set: write the network, {}",
+                        p.connected()
                     ),
                 );
             }

@@ -42,6 +42,23 @@ fn tcpdump_forms_parse_to_their_meaning() {
             ),
         ),
         (
+            "src host 2001:DB8::7",
+            Filter::Host6(Side::Src, "2001:db8::7".parse().unwrap()),
+        ),
+        (
+            "net 2001:db8::/32",
+            Filter::Net6(Side::Either, "2001:db8::".parse().unwrap(), 32),
+        ),
+        (
+            "dst net 2001:db8::1",
+            Filter::Net6(Side::Dst, "2001:db8::1".parse().unwrap(), 128),
+        ),
+        (
+            "ip6 and icmp6",
+            and(Filter::Family6(true), Filter::Proto(58)),
+        ),
+        ("ip", Filter::Family6(false)),
+        (
             "(icmp or udp) and not port 53",
             and(
                 Filter::Or(Box::new(Filter::Proto(1)), Box::new(Filter::Proto(17))),
@@ -58,8 +75,23 @@ fn tcpdump_forms_parse_to_their_meaning() {
 fn mistakes_are_refused_with_the_word_at_fault() {
     let cases = [
         ("", "empty filter"),
-        ("host", "filter ends where an IPv4 address was expected"),
-        ("host 10.0.0.256", "`10.0.0.256` is not an IPv4 address"),
+        ("host", "filter ends where an IP address was expected"),
+        (
+            "host 10.0.0.256",
+            "`10.0.0.256` is not an IPv4 or IPv6 address",
+        ),
+        (
+            "host 2001:db8::g",
+            "`2001:db8::g` is not an IPv4 or IPv6 address",
+        ),
+        (
+            "net 2001:db8::/129",
+            "`2001:db8::/129`: prefix length must be 0-128",
+        ),
+        (
+            "net 2001:db8:::/32",
+            "`2001:db8:::/32` is not a network (ADDR/LEN)",
+        ),
         ("port 65536", "`65536` is not a port (0-65535)"),
         (
             "net 10.0.0.0/33",
@@ -96,12 +128,19 @@ fn addr() -> impl Strategy<Value = Ipv4Addr> {
     (0u8..4, 0u8..4).prop_map(|(a, b)| Ipv4Addr::new(10, 0, a, b))
 }
 
+fn addr6() -> impl Strategy<Value = Ipv6Addr> {
+    (0u16..4, 0u16..4).prop_map(|(a, b)| Ipv6Addr::new(0x2001, 0xdb8, a, 0, 0, 0, 0, b))
+}
+
 fn leaf() -> impl Strategy<Value = Filter> {
     prop_oneof![
         (side(), addr()).prop_map(|(s, a)| Filter::Host(s, a)),
         (side(), addr(), 0u8..=32).prop_map(|(s, a, l)| Filter::Net(s, a, l)),
+        (side(), addr6()).prop_map(|(s, a)| Filter::Host6(s, a)),
+        (side(), addr6(), 0u8..=128).prop_map(|(s, a, l)| Filter::Net6(s, a, l)),
+        any::<bool>().prop_map(Filter::Family6),
         (side(), 1u16..5).prop_map(|(s, p)| Filter::Port(s, p)),
-        prop_oneof![Just(1u8), Just(6), Just(17), Just(47)].prop_map(Filter::Proto),
+        prop_oneof![Just(1u8), Just(6), Just(17), Just(47), Just(58)].prop_map(Filter::Proto),
         (0usize..6).prop_map(|i| Filter::TcpFlag(tcp_flag::NAMES[i].1)),
     ]
 }
@@ -137,7 +176,41 @@ fn packet() -> impl Strategy<Value = FilterInput> {
         )
 }
 
+fn packet6() -> impl Strategy<Value = FilterInput6> {
+    (
+        addr6(),
+        addr6(),
+        prop_oneof![Just(58u8), Just(6), Just(17)],
+        1u16..5,
+        1u16..5,
+        any::<u8>(),
+    )
+        .prop_map(
+            |(src, dst, proto, src_port, dst_port, tcp_flags)| FilterInput6 {
+                src,
+                dst,
+                proto,
+                src_port,
+                dst_port,
+                tcp_flags,
+            },
+        )
+}
+
 proptest! {
+    /// On IPv6 packets too the program means what the tree means; and a
+    /// filter said never to match IPv6 matches none.
+    #[test]
+    fn compiled_program_agrees_with_the_tree_on_ipv6(f in filter(), pkts in prop::collection::vec(packet6(), 16)) {
+        let program = f.compile().unwrap();
+        for p in &pkts {
+            prop_assert_eq!(program.matches6(p), f.eval6(p), "{} on {:?}", f, p);
+            if !program.may_match6() {
+                prop_assert!(!program.matches6(p), "{} said no IPv6, took {:?}", f, p);
+            }
+        }
+    }
+
     /// The text form reads back to the same filter.
     #[test]
     fn text_form_parses_back(f in filter()) {

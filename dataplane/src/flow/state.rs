@@ -323,7 +323,7 @@ impl Held<'_> {
     }
 
     /// The same for an IPv6 session, which holds no local port (IPv6 is
-    /// DR and NAT so far).
+    /// DR, TUN and NAT so far).
     fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
         self.live.ended(s, lifetime_ms);

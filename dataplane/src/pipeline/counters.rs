@@ -169,6 +169,11 @@ pub struct Events {
     /// SYN proxy automatic mode: times a worker turned it on (its SYN_RECV
     /// sessions reached `auto_threshold`) and off (below half of it).
     pub synproxy_on: u64,
+    /// SYN proxy with `reset_bad_cookie`: RSTs sent for ACKs with a bad
+    /// cookie, and bad-cookie ACKs left without one because the worker's
+    /// budget ([`crate::pipeline`]'s 1000 a second) was spent.
+    pub synproxy_resets_sent: u64,
+    pub synproxy_resets_limited: u64,
     pub synproxy_off: u64,
     /// Fragment events (`pipeline/fragment.rs`).
     pub frag: FragEvents,
@@ -343,6 +348,8 @@ impl Events {
             ("synproxy_early_sent", self.synproxy_early_sent),
             ("synproxy_early_hold_full", self.synproxy_early_hold_full),
             ("synproxy_on", self.synproxy_on),
+            ("synproxy_resets_sent", self.synproxy_resets_sent),
+            ("synproxy_resets_limited", self.synproxy_resets_limited),
             ("synproxy_off", self.synproxy_off),
         ]
         .into_iter()
@@ -404,6 +411,8 @@ impl Events {
         self.synproxy_early_sent += o.synproxy_early_sent;
         self.synproxy_early_hold_full += o.synproxy_early_hold_full;
         self.synproxy_on += o.synproxy_on;
+        self.synproxy_resets_sent += o.synproxy_resets_sent;
+        self.synproxy_resets_limited += o.synproxy_resets_limited;
         self.synproxy_off += o.synproxy_off;
     }
 }

@@ -1,9 +1,9 @@
 //! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
-//! IPv6 is forwarded by DR and NAT, to backends on a link of ours, so the
-//! steps are the session, the service and its pick, the rewrite, the
-//! egress interface, and the neighbour: resolved, or the wait for
+//! IPv6 is forwarded by DR, TUN and NAT, to backends on a link of ours,
+//! so the steps are the session, the service and its pick, the rewrite,
+//! the egress interface, and the neighbour: resolved, or the wait for
 //! Neighbour Discovery.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -52,7 +52,7 @@ impl<P: PacketBuf> Pipeline<P> {
             return out;
         };
         let spec = &svc.spec;
-        if let Some((why, reason)) = refusal6(svc) {
+        if let Some((why, reason)) = refusal6(svc, tuple.src) {
             out.push(line("schedule", format!("service {}: {why}", spec.key())));
             out.push(dropped(reason));
             return out;
@@ -87,13 +87,17 @@ impl<P: PacketBuf> Pipeline<P> {
                  the replies from it back to the VIP",
                 SocketAddr::new(b.addr, port)
             ),
+            Mode::Tun => format!(
+                "IPv6-in-IPv6 to {} (TUN; the inner packet as it came)",
+                b.addr
+            ),
             _ => "MACs only (DR; the IPv6 header as it came)".into(),
         };
         out.push(line("rewrite", rewrite));
         self.explain_backend6(b.addr, out)
     }
 
-    /// The way out to an IPv6 DR backend (`egress6.rs`).
+    /// The way out to an IPv6 DR or TUN backend (`egress6.rs`).
     fn explain_backend6(&self, addr: IpAddr, mut out: Vec<StepReport>) -> Vec<StepReport> {
         let IpAddr::V6(to) = addr else {
             out.push(dropped(DropReason::NoBackend));
@@ -133,16 +137,18 @@ impl<P: PacketBuf> Pipeline<P> {
     }
 }
 
-/// Why `FlowState::open6` refuses every IPv6 flow of `svc`, if it does.
-fn refusal6(svc: &crate::tables::Service) -> Option<(&'static str, DropReason)> {
-    if !matches!(svc.spec.mode, Mode::Dr | Mode::Nat) {
+/// Why `FlowState::open6` refuses a new IPv6 flow of `client` to `svc`,
+/// if it does.
+fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static str, DropReason)> {
+    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
         return Some((
-            "IPv6 is forwarded by DR and NAT only",
+            "IPv6 is forwarded by DR, TUN and NAT only",
             DropReason::NoService,
         ));
     }
-    svc.acl.is_some().then_some((
-        "its access list is IPv4, no IPv6 client passes",
+    let denied = svc.acl.as_deref().is_some_and(|acl| !acl.allows6(client));
+    denied.then_some((
+        "its access list does not let this client in",
         DropReason::AclDenied,
     ))
 }

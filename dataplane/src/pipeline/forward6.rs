@@ -1,11 +1,12 @@
-//! IPv6 forwarding (issue 20, stage 2b): DR. A TCP or UDP packet to an
+//! IPv6 forwarding (issue 20): DR and TUN. A TCP or UDP packet to an
 //! IPv6 VIP is classified through its extension headers
 //! (`packet6::classify_parsed`), finds or makes its session in the worker's
 //! IPv6 table (scheduler, persistence), is counted for its backend, and
 //! leaves with only its MACs changed, to the backend's, resolved by
-//! Neighbour Discovery (`egress6.rs`). The IPv6 header is left alone: DR
+//! Neighbour Discovery (`egress6.rs`); for TUN, inside an outer IPv6
+//! header to the backend first (`tun6.rs`). The IPv6 header is left alone: DR
 //! stays on one link, so the hop limit is not decremented (as IPv4 DR
-//! leaves the TTL). DR has no reply path through us: the client's packets
+//! leaves the TTL). DR and TUN have no reply path through us: the client's packets
 //! are the flow's only direction, and `FlowOwners::owner6` puts all of
 //! them on one worker (`burst.rs` hands them there).
 //!
@@ -145,6 +146,9 @@ impl<P: PacketBuf> Datapath<P> {
         };
         if forwarding == Forwarding::Nat {
             return self.forward_nat6(cx, (port, vlan), pkt, meta, id, (iface, to));
+        }
+        if forwarding == Forwarding::Tun {
+            return self.tunnel6(cx, pkt, (vlan, meta), (backend, (to, iface)), id);
         }
         // No Packet Too Big is sent yet (issue 20): DR stays on the link
         // the packet came in by, so only a smaller egress MTU trips this.

@@ -54,7 +54,9 @@ mod sync;
 mod sync6;
 mod synproxy;
 mod synproxy_early;
+mod synproxy_reset;
 mod trace6;
+mod tun6;
 
 use std::sync::Arc;
 
@@ -413,6 +415,8 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 #[cfg(test)]
+mod acl6_tests;
+#[cfg(test)]
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
@@ -459,6 +463,8 @@ mod sync_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
 #[cfg(test)]
+mod synproxy_reset_tests;
+#[cfg(test)]
 mod synproxy_tests;
 #[cfg(test)]
 mod synproxy_toa_tests;
@@ -470,6 +476,8 @@ pub(crate) mod tests;
 mod trace6_tests;
 #[cfg(test)]
 mod trace_tests;
+#[cfg(test)]
+mod tun6_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]

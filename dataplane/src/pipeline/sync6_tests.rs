@@ -1,4 +1,4 @@
-//! Session sync of IPv6 DR sessions between two pipelines, the test
+//! Session sync of IPv6 DR and TUN sessions between two pipelines, the test
 //! playing the sync thread (records through the wire format): B forwards
 //! A's flows byte for byte as A does once it has their records, state
 //! changes and ends follow, bad records are refused by name, and a dump
@@ -220,4 +220,42 @@ fn a_dump_walks_the_ipv4_and_the_ipv6_tables() {
         .count();
     assert_eq!((dumped.len(), sixes), (60, 30));
     assert_eq!(a.counters().events.sync_dumped, 60);
+}
+
+#[test]
+fn a_peer_tunnels_synced_ipv6_tun_flows_as_their_node_and_refuses_a_dr_record() {
+    let tun = || {
+        let mut s = service6(IpProto::TCP);
+        s.mode = Mode::Tun;
+        s
+    };
+    let (mut a, mut a_port) = synced6(vec![tun()]);
+    let (mut b, mut b_port) = synced6(vec![tun()]);
+    let seg = |port, flags, data: &[u8]| tcp6(CLIENT6, VIP6, (port, 80), flags, data);
+    let syns: Vec<_> = (0..2).map(|i| seg(40000 + i, SYN, b"")).collect();
+    run(&mut a, &syns, 0);
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    assert!(records
+        .iter()
+        .all(|r| r.forwarding == crate::flow::table::Forwarding::Tun));
+    // A DR record for the TUN service names a service of another mode.
+    let dr = SessionRecord6 {
+        forwarding: crate::flow::table::Forwarding::Dr,
+        ..records[0]
+    };
+    give(&mut b, &mut b_port, &[dr], 5);
+    assert_eq!(b.counters().events.sync_unknown_service, 1);
+    give(&mut b, &mut b_port, &records, 10);
+    assert_eq!(b.counters().events.sync_installed, 2);
+    // B encapsulates each to its backend as A does, byte for byte.
+    let acks: Vec<_> = (0..2)
+        .rev()
+        .map(|i| seg(40000 + i, ACK, b"GET /"))
+        .collect();
+    let on_a = run(&mut a, &acks, 20);
+    let on_b = run(&mut b, &acks, 20);
+    assert_eq!(on_a.len(), 2);
+    assert_eq!(on_a, on_b);
+    assert!(on_b.iter().all(|f| f[20] == 41), "IPv6-in-IPv6");
+    assert_eq!(b.counters().events.sessions_created, 0);
 }

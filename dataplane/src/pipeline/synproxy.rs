@@ -30,6 +30,7 @@ use crate::drop::DropReason;
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
+use crate::net::icmp::TokenBucket;
 use crate::packet::Ipv4Meta;
 use crate::rewrite::shift_quoted_seq;
 use crate::sync::RecordKind;
@@ -304,6 +305,8 @@ pub(super) struct SynProxyState<P> {
     /// Automatic mode has turned the proxy on for every TCP NAT and
     /// FULLNAT service on this worker.
     pub(super) auto_on: bool,
+    /// The budget of RSTs for bad cookies (`synproxy_reset.rs`).
+    pub(super) resets: TokenBucket,
 }
 
 impl<P> SynProxyState<P> {
@@ -314,6 +317,7 @@ impl<P> SynProxyState<P> {
             splices: Vec::new(),
             early: EarlyHold::new(),
             auto_on: false,
+            resets: super::synproxy_reset::budget(now_ms),
         };
         s.fit(t, capacity);
         Ok(s)
@@ -519,7 +523,7 @@ impl<P: PacketBuf> Datapath<P> {
             return self.drop(DropReason::SynProxyBadOptions);
         };
         let Ok(mss) = self.synproxy.secrets.check(&meta.tuple, seq, ack, cx.now) else {
-            return self.drop(DropReason::SynProxyBadCookie);
+            return self.bad_cookie(cx, at, pkt, meta, ack);
         };
         let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
             cookie::decode_timestamp_cookie(ecr)

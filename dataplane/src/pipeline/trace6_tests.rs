@@ -123,11 +123,19 @@ fn arm_trace(
     p: &mut Pipeline<TestBuf>,
     n: u32,
 ) -> crossbeam_channel::Receiver<crate::watch::TraceRecord> {
+    arm_trace_with(p, n, ferrolb_types::filter::FilterProgram::all())
+}
+
+fn arm_trace_with(
+    p: &mut Pipeline<TestBuf>,
+    n: u32,
+    filter: ferrolb_types::filter::FilterProgram,
+) -> crossbeam_channel::Receiver<crate::watch::TraceRecord> {
     use std::sync::atomic::AtomicU32;
     let (out, records) = crossbeam_channel::bounded(64);
     p.arm_watch(WatchSpec {
         trace: Some(Arc::new(crate::watch::TraceSpec {
-            filter: ferrolb_types::filter::FilterProgram::all(),
+            filter,
             port: None,
             budget: AtomicU32::new(n),
             out,
@@ -210,4 +218,40 @@ fn trace6_follows_a_new_flow_to_the_nd_wait_and_its_next_packet_out() {
     assert!(run(&mut p, &[other_port], 20).is_empty());
     let r = records.try_recv().expect("the refused SYN's record");
     assert_eq!(r.drop_reason(), Some(DropReason::NoService));
+}
+
+#[test]
+fn a_trace_filter_picks_ipv6_packets_by_their_addresses_and_ports() {
+    use ferrolb_types::filter::{Filter, Side};
+    let and = |a, b| Filter::And(Box::new(a), Box::new(b));
+    let client: Ipv6Addr = CLIENT6.parse().expect("client");
+    let mut p = pipeline(&config_dr6(vec![service6(IpProto::TCP)]));
+    learn_backends(&mut p);
+    // `src host 2001:db8:2::7 and port 80`: that client's packets only.
+    let filter = and(
+        Filter::Host6(Side::Src, client),
+        Filter::Port(Side::Either, 80),
+    );
+    let records = arm_trace_with(&mut p, 8, filter.compile().expect("compiles"));
+    let frames = [
+        tcp6("2001:db8:2::8", VIP6, (40000, 80), SYN, b""),
+        tcp6(CLIENT6, VIP6, (40001, 80), SYN, b""),
+    ];
+    assert_eq!(run(&mut p, &frames, 0).len(), 2);
+    let traced: Vec<_> = records.try_iter().collect();
+    assert_eq!(traced.len(), 1, "only the client's SYN");
+    let steps = traced[0].report(&p.tables);
+    assert!(
+        steps[1].detail.starts_with("tcp [2001:db8:2::7]:40001"),
+        "{steps:?}"
+    );
+    // An IPv4 address never matches an IPv6 packet; `ip6 and syn` does.
+    let v4 = Filter::Host(Side::Either, std::net::Ipv4Addr::new(10, 0, 0, 7));
+    let records = arm_trace_with(&mut p, 8, v4.compile().expect("compiles"));
+    run(&mut p, &frames, 1);
+    assert_eq!(records.try_iter().count(), 0);
+    let syn6 = and(Filter::Family6(true), Filter::TcpFlag(SYN));
+    let records = arm_trace_with(&mut p, 8, syn6.compile().expect("compiles"));
+    run(&mut p, &frames, 2);
+    assert_eq!(records.try_iter().count(), 2);
 }

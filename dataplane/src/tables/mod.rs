@@ -58,7 +58,7 @@ pub struct LbTables {
     /// The interfaces' IPv6 addresses and the active services' IPv6 VIPs:
     /// Neighbour Discovery and echo are answered for them.
     pub owned6: Addr6Set,
-    /// The active services' IPv6 VIPs (DR only): their TCP and UDP
+    /// The active services' IPv6 VIPs (DR and TUN): their TCP and UDP
     /// packets are forwarded (`pipeline/forward6.rs`).
     pub vips6: Addr6Set,
     /// VRRP-managed addresses this node is the backup of now: no ARP
@@ -691,9 +691,9 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
         ));
     }
     if spec.vip.is_ipv6() {
-        if !matches!(spec.mode, Mode::Dr | Mode::Nat) {
+        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
             return Err(format!(
-                "service {}: {:?} is not built for IPv6 yet (DR and NAT are)",
+                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are)",
                 text(),
                 spec.mode
             ));

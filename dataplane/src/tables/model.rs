@@ -193,6 +193,9 @@ pub struct SynProxySettings {
     /// proxies every TCP NAT and FULLNAT service's new flows, until they
     /// fall below half of it; 0: off.
     pub auto_threshold: u32,
+    /// Answer an ACK whose cookie is bad with a RST (as Linux does for a
+    /// listening socket), within a budget per worker; false: drop it only.
+    pub reset_bad_cookie: bool,
 }
 
 /// A port's kernel interface (docs/kernel-path.md): a Linux interface

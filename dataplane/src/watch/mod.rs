@@ -31,7 +31,7 @@ use crossbeam_channel::Sender;
 /// The bounded queue records and copies leave the workers by.
 pub use crossbeam_channel::{bounded as queue, Receiver};
 pub use ferrolb_types::filter::FilterProgram;
-use ferrolb_types::filter::{FilterInput, Prefilter};
+use ferrolb_types::filter::{FilterInput, FilterInput6, Prefilter};
 
 use crate::buf::{HwChecksum, PacketBuf};
 use crate::drop::DropReason;
@@ -479,8 +479,12 @@ fn wanted<'a>(
     if only.is_some_and(|p| p != port) {
         return false;
     }
-    let Ok(Classified::Ipv4(m)) = class else {
-        return f.matches_all();
+    let m = match class {
+        Ok(Classified::Ipv4(m)) => m,
+        Ok(Classified::Ipv6 { l3_offset, .. }) if !f.matches_all() && f.may_match6() => {
+            return wanted6(f, frame(), *l3_offset);
+        }
+        _ => return f.matches_all(),
     };
     let t = &m.tuple;
     f.matches(&FilterInput {
@@ -494,6 +498,39 @@ fn wanted<'a>(
             false => 0,
         },
     })
+}
+
+/// Whether the IPv6 frame with its header at `l3` is one `f` wants: its
+/// flow's tuple and flags when it is TCP or UDP, else its addresses and
+/// upper layer (ICMPv6, a fragment's protocol). A traced or captured IPv6
+/// packet's cost, for filters that may match IPv6 at all.
+#[cold]
+fn wanted6(f: &FilterProgram, frame: &[u8], l3: usize) -> bool {
+    use crate::packet6::{classify_ipv6, Ipv6Flow};
+    let Some(ip) = frame
+        .get(l3..)
+        .and_then(|b| crate::wire::Ipv6Packet::new(b).ok())
+    else {
+        return false;
+    };
+    let mut input = FilterInput6 {
+        src: ip.src(),
+        dst: ip.dst(),
+        proto: ip.next_header(),
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+    };
+    // The upper layer past the extension headers (a fragment's too).
+    if let Ok(chain) = ip.walk() {
+        input.proto = chain.proto;
+    }
+    if let Ok(Ipv6Flow::Flow(m)) = classify_ipv6(frame, l3) {
+        input.src_port = m.tuple.src_port;
+        input.dst_port = m.tuple.dst_port;
+        input.tcp_flags = m.tcp_flags.unwrap_or(0);
+    }
+    f.matches6(&input)
 }
 
 /// The TCP flags of an IPv4 frame (0 for other protocols).

@@ -48,6 +48,8 @@ pub struct NextHeader;
 
 impl NextHeader {
     pub const HOP_BY_HOP: u8 = 0;
+    /// An IPv6 packet inside (RFC 2473 tunnels).
+    pub const IPV6: u8 = 41;
     pub const ROUTING: u8 = 43;
     pub const FRAGMENT: u8 = 44;
     pub const ESP: u8 = 50;
@@ -147,6 +149,18 @@ pub fn set_traffic_class(b: &mut [u8], traffic_class: u8) {
 /// The traffic class of the fixed header at the start of `b`.
 pub fn traffic_class(b: &[u8]) -> u8 {
     (get_be32(b, field::VER_TC_FLOW.start) >> 20) as u8
+}
+
+/// The first word of the fixed header at the start of `b`: version,
+/// traffic class and flow label, which a tunnel copies to its outer header.
+pub fn version_class_label(b: &[u8]) -> u32 {
+    get_be32(b, field::VER_TC_FLOW.start)
+}
+
+/// Sets the first word of the fixed header at the start of `b` (see
+/// [`version_class_label`]).
+pub fn set_version_class_label(b: &mut [u8], word: u32) {
+    put_be32(b, field::VER_TC_FLOW.start, word);
 }
 
 fn addr_at(b: &[u8], off: usize) -> Ipv6Addr {

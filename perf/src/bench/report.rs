@@ -103,6 +103,58 @@ impl Row {
     }
 }
 
+/// Issue 20's goal for an IPv6 row: at least this share of the Mpps of
+/// the IPv4 row of the same mode ("within 15%").
+pub const IPV6_GOAL: f64 = 0.85;
+
+/// An IPv6 row against its IPv4 twin in the same run (same flow count and
+/// ports), when both ran.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VsIpv4 {
+    pub twin: Mode,
+    /// IPv6 Mpps over IPv4 Mpps.
+    pub mpps: f64,
+    /// IPv6 busy cycles per packet over IPv4's (above 1: IPv6 costs more).
+    pub cycles: Option<f64>,
+}
+
+impl VsIpv4 {
+    /// Of `r`, against the IPv4 row of its mode among `rows`.
+    pub fn of(r: &Row, rows: &[Row]) -> Option<VsIpv4> {
+        let twin = r.mode.ipv4_twin()?;
+        let v4 = rows
+            .iter()
+            .find(|o| o.mode == twin && o.flows == r.flows && o.ports == r.ports)?;
+        let cycles = match (r.lb.cycles_per_packet, v4.lb.cycles_per_packet) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        Some(VsIpv4 {
+            twin,
+            mpps: ratio(r.lb.tx_mpps, Some(v4.lb.tx_mpps))?,
+            cycles,
+        })
+    }
+
+    pub fn meets_goal(&self) -> bool {
+        self.mpps >= IPV6_GOAL
+    }
+
+    /// The note in the table: `0.93x dr (ok, goal 0.85), cyc/pkt 1.08x`.
+    pub fn note(&self) -> String {
+        let verdict = if self.meets_goal() { "ok" } else { "MISS" };
+        let mut n = format!(
+            "{:.2}x {} ({verdict}, goal {IPV6_GOAL})",
+            self.mpps,
+            self.twin.name()
+        );
+        if let Some(c) = self.cycles {
+            let _ = write!(n, ", cyc/pkt {c:.2}x");
+        }
+        n
+    }
+}
+
 pub fn ratio(value: f64, base: Option<f64>) -> Option<f64> {
     base.filter(|b| *b > 0.0).map(|b| value / b)
 }
@@ -166,6 +218,12 @@ pub fn table(rows: &[Row]) -> String {
             _ => "-".into(),
         };
         let mut notes = r.notes.join("; ");
+        if let Some(v) = VsIpv4::of(r, rows) {
+            if !notes.is_empty() {
+                notes.push_str("; ");
+            }
+            notes.push_str(&v.note());
+        }
         if r.lb_runs.len() > 1 {
             let runs: Vec<String> = r.lb_runs.iter().map(|x| format!("{x:.2}")).collect();
             if !notes.is_empty() {
@@ -201,9 +259,14 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The JSON document written next to the table.
 pub fn json(rows: &[Row], meta: Value) -> Value {
+    let all = rows;
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let vs_ipv4 = VsIpv4::of(r, all).map(|v| {
+                json!({"mode": v.twin.name(), "mpps_ratio": v.mpps,
+                    "cycles_ratio": v.cycles, "goal": IPV6_GOAL, "meets_goal": v.meets_goal()})
+            });
             json!({
                 "mode": r.mode.name(),
                 "ports": r.ports.unwrap_or("pcap"),
@@ -225,6 +288,7 @@ pub fn json(rows: &[Row], meta: Value) -> Value {
                 "clean": r.clean,
                 "runs_mpps": r.lb_runs,
                 "notes": r.notes,
+                "vs_ipv4": vs_ipv4,
             })
         })
         .collect();

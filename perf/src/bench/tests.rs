@@ -78,8 +78,8 @@ fn every_frame_is_valid_and_60_bytes_and_flows_are_distinct() {
     for mode in Mode::ALL {
         let plan = traffic::plan(mode, 1000);
         let t = traffic::traffic(&plan, 1);
-        if mode == Mode::Snat || mode.fragmented() {
-            continue; // snat_replies_cover_the_pool, fragments_reassemble...
+        if mode == Mode::Snat || mode.fragmented() || mode.ipv6() {
+            continue; // snat_replies_cover_the_pool, fragments_reassemble, tests6
         }
         let mut tuples = HashSet::new();
         for f in &t.client {

@@ -34,7 +34,7 @@ use testpmd::run_testpmd;
 #[derive(Parser, Debug)]
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
-    /// Modes: all, or a list of l2fwd, dr, tun, nat, fullnat, snat,
+    /// Modes: all, or a list of l2fwd, dr, dr6 (DR over IPv6), tun, nat, fullnat, snat,
     /// nat-frag, fullnat-frag (frag = both: UDP datagrams in fragments),
     /// syn-nat, syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
     /// syn-fullnat+sync (syn-sync = the four SYN rows).
@@ -243,6 +243,7 @@ fn main() -> Result<()> {
         "worker_core": args.core,
         "main_core": args.main_core,
         "frame_bytes": 64,
+        "frame_bytes_ipv6": 84,
         "bytes_per_session": bytes_per_session,
         "bytes_per_session6": bytes_per_session6,
         "bytes_per_session6_source": "the same of the IPv6 table (FiveTuple6 keys, 128 B slot) at 1 Mi sessions",

@@ -51,7 +51,8 @@ fn check_frame(f: &[u8]) -> Result<(), String> {
 
 /// What the appliance sends on IPv6 (issue 20): ICMPv6 right after the
 /// fixed header (or, for MLD, after a Hop-by-Hop header), its checksum
-/// valid; or TCP and UDP that DR forwarded, their checksums valid.
+/// valid; or TCP and UDP that DR forwarded, their checksums valid; or an
+/// IPv6 packet inside IPv6 (TUN), checked the same way.
 fn check_icmpv6(p: &[u8]) -> Result<(), String> {
     let (h, rest) = etherparse::Ipv6Header::from_slice(p).map_err(|e| format!("ipv6: {e}"))?;
     let payload = rest
@@ -65,6 +66,10 @@ fn check_icmpv6(p: &[u8]) -> Result<(), String> {
         }
         n => (n, payload),
     };
+    // TUN over IPv6: the inner packet is checked as one of its own.
+    if next == IpNumber::IPV6 {
+        return check_icmpv6(msg).map_err(|e| format!("inner {e}"));
+    }
     // DR over IPv6 (stage 2b) forwards TCP and UDP as received.
     if next == IpNumber::TCP {
         let (t, data) = TcpHeader::from_slice(msg).map_err(|e| format!("tcp: {e}"))?;

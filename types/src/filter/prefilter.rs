@@ -1,4 +1,5 @@
-//! A filter's cheap necessary condition on the 5-tuple.
+//! A filter's cheap necessary condition on an IPv4 packet's 5-tuple (IPv6
+//! packets are tested by the program alone, a traced IPv6 packet's cost).
 //!
 //! An armed trace tests every packet a worker receives, and almost none
 //! match (`host 198.51.100.7` while forwarding a million flows). Running the
@@ -157,6 +158,10 @@ fn alternatives(f: &Filter) -> Vec<Masked> {
         Filter::Port(side, p) => sided(*side, at::SRC_PORT, at::DST_PORT, 0xffff, u64::from(*p)),
         Filter::Proto(p) => vec![Masked::field(at::PROTO.0, at::PROTO.1, 0xff, u64::from(*p))],
         Filter::TcpFlag(_) => vec![Masked::field(at::PROTO.0, at::PROTO.1, 0xff, 6)],
+        // The prefilter sees IPv4 packets only: an IPv6 address or `ip6`
+        // matches none of them, `ip` all.
+        Filter::Host6(..) | Filter::Net6(..) | Filter::Family6(true) => Vec::new(),
+        Filter::Family6(false) => vec![Masked::ANY],
         Filter::Not(_) => vec![Masked::ANY],
         Filter::And(a, b) => {
             let (a, b) = (alternatives(a), alternatives(b));

@@ -1,9 +1,9 @@
 //! IPv6 sessions a peer made (issue 20), installed without scheduling as
 //! IPv4's are (`install.rs`): the service by the record's VIP and port,
 //! the backend by address and port, both looked up here. An IPv6 session
-//! holds no port: a DR one's tuple is its only key; a NAT one's reply
-//! tuple is the backend's endpoint to the client, which the record names
-//! (its backend and inbound tuple), so NAT sessions sync too.
+//! holds no port: a DR or TUN one's tuple is its only key; a NAT one's
+//! reply tuple is the backend's endpoint to the client, which the record
+//! names (its backend and inbound tuple), so NAT sessions sync too.
 
 use super::install::{update, Event, Installed, Refused};
 use super::FlowState;
@@ -93,7 +93,7 @@ fn state_fits(r: &SessionRecord6) -> bool {
     }
 }
 
-/// The DR or NAT service and backend of `r` in `t` (the record's
+/// The DR, TUN or NAT service and backend of `r` in `t` (the record's
 /// forwarding must be its service's mode).
 fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let s = t
@@ -103,7 +103,7 @@ fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
     let fits = matches!(
         (svc.spec.mode, r.forwarding),
-        (Mode::Dr, Forwarding::Dr) | (Mode::Nat, Forwarding::Nat)
+        (Mode::Dr, Forwarding::Dr) | (Mode::Tun, Forwarding::Tun) | (Mode::Nat, Forwarding::Nat)
     );
     if !fits || svc.state.is_flushed() {
         return Err(Refused::UnknownService);

@@ -2,10 +2,10 @@
 //! (`FiveTuple6` keys, two cache lines a session) beside the IPv4 one, and
 //! share everything else a session holds with IPv4's: the backend
 //! connection counts lc and wlc read, the live counts by service, the
-//! schedulers, the rate limits. IPv6 forwards DR and NAT: an IPv6 session
-//! never holds a local port; a DR one is indexed by its client's tuple
-//! alone, a NAT one by that and by its backend's reply tuple (IPv4 NAT's
-//! two keys), so the backend's replies find it.
+//! schedulers, the rate limits. IPv6 forwards DR, TUN and NAT: an IPv6
+//! session never holds a local port; a DR or TUN one is indexed by its
+//! client's tuple alone, a NAT one by that and by its backend's reply
+//! tuple (IPv4 NAT's two keys), so the backend's replies find it.
 //!
 //! A new IPv6 flow is scheduled and inserted at once (no burst planning:
 //! that is IPv4's, whose new flows are most of a SYN flood's cost).
@@ -46,7 +46,7 @@ impl FlowState {
         &self.sessions6
     }
 
-    /// Schedules the first packet of an IPv6 flow to the DR service `s`
+    /// Schedules the first packet of an IPv6 flow to the DR or TUN service `s`
     /// (found by the caller from the packet's destination) and inserts
     /// its session: the backend by persistence or the scheduler, counted
     /// as opened.
@@ -61,14 +61,16 @@ impl FlowState {
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
         let (forwarding, nat) = match svc.spec.mode {
             Mode::Dr => (Forwarding::Dr, false),
+            Mode::Tun => (Forwarding::Tun, false),
             Mode::Nat => (Forwarding::Nat, true),
-            // The config accepts IPv6 for DR and NAT only.
-            Mode::Tun | Mode::FullNat => return Err(DropReason::NoService),
+            // The config accepts IPv6 for DR, TUN and NAT only.
+            Mode::FullNat => return Err(DropReason::NoService),
         };
-        // Access lists are IPv4 prefixes: an IPv6 client matches none, so
-        // a service with one refuses it (the config does not give an IPv6
-        // service one).
-        if svc.acl.is_some() {
+        if svc
+            .acl
+            .as_deref()
+            .is_some_and(|acl| !acl.allows6(tuple.src))
+        {
             return Err(DropReason::AclDenied);
         }
         let state = match tuple.proto {
@@ -159,9 +161,9 @@ impl FlowState {
         backend.ok_or(DropReason::NoBackend)
     }
 
-    /// A packet of IPv6 session `id` travelling `dir` (a DR session sees
-    /// only the client's; a NAT one its backend's replies too), with its
-    /// TCP flags if it is TCP: moves the session's state (and its
+    /// A packet of IPv6 session `id` travelling `dir` (a DR or TUN session
+    /// sees only the client's; a NAT one its backend's replies too), with
+    /// its TCP flags if it is TCP: moves the session's state (and its
     /// backend's counts) as IPv4's `on_packet` does, and re-arms its
     /// timer. Returns the session.
     #[inline(always)]
@@ -192,7 +194,7 @@ impl FlowState {
 
     /// Whether a client's SYN on IPv6 session `id` opens a new connection
     /// on a reused port: the old one is closing (TIME_WAIT, CLOSE, or
-    /// FIN_WAIT, as DR never sees the server's half), as IPv4's
+    /// FIN_WAIT, as DR and TUN never see the server's half), as IPv4's
     /// `port_reused` decides.
     pub fn reused6(&self, id: SessionId, tcp_flags: Option<u8>) -> bool {
         let opening = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;

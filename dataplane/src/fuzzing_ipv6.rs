@@ -1,0 +1,200 @@
+//! IPv6 for the fuzzer: the host side (`net::nd`, MLD, our ICMPv6
+//! errors), whose answers must be IPv6 packets whose ICMPv6 checksum
+//! verifies; TUN's IPv6-in-IPv6 encapsulation of every flow; and the check
+//! of what the pipeline forwarded over IPv6.
+
+use std::net::Ipv6Addr;
+
+use super::OUR_MAC;
+use crate::buf::{PacketBuf, TestBuf};
+use crate::drop::DropCounters;
+use crate::net::addrs::Addr6Set;
+use crate::net::icmp6::build_icmpv6_error;
+use crate::net::mld;
+use crate::net::nd::{self, Ipv6Local};
+use crate::packet6::{classify_ipv6, Ipv6Flow, Ipv6Meta};
+use crate::tunnel6::{encapsulate_ip6ip6, Tunnel6};
+use crate::wire::icmpv6::field::ND_TARGET;
+use crate::wire::ipv6::{field, NextHeader, IPV6_HEADER_LEN};
+use crate::wire::mld::RecordType;
+use crate::wire::{Icmpv6Packet, Ipv6Packet};
+
+/// The IPv6 host side on `data`, owning what the packet names (its
+/// destination and a Neighbour Discovery target) so the answers are
+/// written too, and owning nothing.
+pub(super) fn run_ipv6(data: &[u8], l3: usize, drops: &mut DropCounters) {
+    let addr_at = |at: usize| {
+        let mut a = [0u8; 16];
+        if let Some(b) = data.get(at..at + 16) {
+            a.copy_from_slice(b);
+        }
+        Ipv6Addr::from(a)
+    };
+    let dst = addr_at(l3 + field::DST_ADDR.start);
+    let target = addr_at(l3 + IPV6_HEADER_LEN + ND_TARGET.start);
+    if let Ok(Ipv6Flow::Flow(meta)) = classify_ipv6(data, l3) {
+        check_tunnel6(data, &meta);
+    }
+    own_nd(addr_at(l3 + field::SRC_ADDR.start), dst);
+    own_icmpv6_errors(data, l3, dst);
+    for owned in [Addr6Set::new([dst, target]), Addr6Set::default()] {
+        let mut frame = data.to_vec();
+        let len = match nd::inspect(data, l3, &owned) {
+            Err(reason) => {
+                drops.count(reason);
+                continue;
+            }
+            Ok(Ipv6Local::NotOurs | Ipv6Local::Advertisement(_)) => continue,
+            Ok(Ipv6Local::MldQuery(q)) => {
+                own_mld(q.group.unwrap_or(dst), target);
+                continue;
+            }
+            Ok(Ipv6Local::Solicitation(s)) => {
+                frame.resize(nd::advertisement_len(l3), 0);
+                assert!(nd::write_advertisement(&mut frame, l3, OUR_MAC, &s));
+                frame.len()
+            }
+            Ok(Ipv6Local::Echo(e)) => {
+                assert!(nd::write_echo_reply(&mut frame, l3, OUR_MAC, &e));
+                nd::echo_reply_len(l3, &e)
+            }
+        };
+        frame.truncate(len);
+        assert_icmpv6_answer(&frame, l3);
+    }
+}
+
+/// Our ICMPv6 errors about the packet: each either refused with nothing
+/// written or a whole ICMPv6 message whose checksum verifies.
+fn own_icmpv6_errors(data: &[u8], l3: usize, ours: Ipv6Addr) {
+    for what in [(2, 0, 1280), (3, 0, 0), (1, 4, 0), (4, 2, 40)] {
+        let mut buf = TestBuf::new(data);
+        if build_icmpv6_error(&mut buf, l3, what, ours) {
+            assert_icmpv6_answer(buf.data(), l3);
+        } else {
+            assert_eq!(buf.data(), data, "a refused error writes nothing");
+        }
+    }
+}
+
+/// Our own messages about addresses the packet names (stage 1b): a
+/// solicitation for `peer` from `ours`, an unsolicited advertisement of
+/// `ours`, untagged and tagged; each must parse and verify.
+fn own_nd(peer: Ipv6Addr, ours: Ipv6Addr) {
+    for vlan in [None, Some(0x0fff)] {
+        let len = nd::our_nd_frame_len(vlan);
+        let l3 = len - crate::wire::ipv6::IPV6_HEADER_LEN - nd::ADVERTISEMENT_LEN;
+        let mut f = vec![0; len];
+        assert!(nd::write_solicitation(&mut f, vlan, OUR_MAC, ours, peer));
+        assert_icmpv6_answer(&f, l3);
+        assert!(nd::write_unsolicited_advertisement(
+            &mut f, vlan, OUR_MAC, ours
+        ));
+        assert_icmpv6_answer(&f, l3);
+    }
+}
+
+/// Our MLD report for `group` (as a query asked) from `src`, untagged and
+/// tagged: through the Hop-by-Hop header to an ICMPv6 message whose
+/// checksum verifies.
+fn own_mld(group: Ipv6Addr, src: Ipv6Addr) {
+    for vlan in [None, Some(0x0fff)] {
+        let mut f = vec![0; mld::report_frame_len(vlan, 1)];
+        let kind = RecordType::MODE_IS_EXCLUDE;
+        assert!(mld::write_report(
+            &mut f,
+            (vlan, OUR_MAC),
+            src,
+            kind,
+            &[group]
+        ));
+        let l3 = 14 + if vlan.is_some() { 4 } else { 0 };
+        let ip = Ipv6Packet::new(&f[l3..]).expect("our report parses");
+        let chain = ip.walk().expect("its chain walks");
+        assert_eq!(chain.proto, NextHeader::ICMPV6);
+        let msg = Icmpv6Packet::new(&f[l3 + chain.l4_offset..]).expect("ICMPv6");
+        assert!(
+            msg.checksum_ok(ip.src(), ip.dst()),
+            "our MLD checksum verifies"
+        );
+    }
+}
+
+/// `frame` holds, at `l3`, an IPv6 packet with an ICMPv6 message right
+/// after the fixed header, exactly as long as its payload length says, its
+/// checksum verified.
+pub(super) fn assert_icmpv6_answer(frame: &[u8], l3: usize) {
+    use crate::wire::Ipv6Packet;
+    let ip = Ipv6Packet::new(frame.get(l3..).unwrap_or(&[])).expect("an IPv6 answer parses");
+    assert_eq!(ip.next_header(), NextHeader::ICMPV6);
+    assert_eq!(
+        l3 + IPV6_HEADER_LEN + usize::from(ip.payload_len()),
+        frame.len()
+    );
+    let msg = Icmpv6Packet::new(&frame[l3 + IPV6_HEADER_LEN..]).expect("ICMPv6");
+    assert!(
+        msg.checksum_ok(ip.src(), ip.dst()),
+        "our ICMPv6 checksum verifies"
+    );
+}
+
+/// The fuzzing config's IPv6 VIP: TCP 80 by DR, TCP 81 by TUN, both to
+/// [`BACKEND6`] on interface 0's link.
+pub(super) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
+pub(super) const BACKEND6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
+
+/// An IPv6 frame the pipeline sent that is not ICMPv6 is a VIP's TCP flow
+/// forwarded by DR: it still classifies as one, to the VIP; or by NAT: to
+/// the backend, or back from the VIP; or by TUN: an outer header to the
+/// backend, as long as the frame, with such a flow inside.
+pub(super) fn assert_forwarded6(frame: &[u8], l3: usize) {
+    match classify_ipv6(frame, l3) {
+        Ok(Ipv6Flow::Flow(m)) => assert!(
+            m.tuple.dst == VIP6 || m.tuple.dst == BACKEND6 || m.tuple.src == VIP6,
+            "{m:?}"
+        ),
+        Ok(Ipv6Flow::Other(NextHeader::IPV6)) => {
+            let outer = Ipv6Packet::new(&frame[l3..]).expect("classified");
+            assert_eq!(outer.dst(), BACKEND6, "a tunnel goes to the backend");
+            let end = l3 + IPV6_HEADER_LEN + usize::from(outer.payload_len());
+            assert_eq!(end, frame.len(), "no padding after a tunnel");
+            match classify_ipv6(frame, l3 + IPV6_HEADER_LEN) {
+                Ok(Ipv6Flow::Flow(m)) => assert_eq!(m.tuple.dst, VIP6),
+                other => panic!("a tunnel we sent holds no VIP's flow: {other:?}"),
+            }
+        }
+        other => panic!("an IPv6 frame we sent is not a VIP's flow: {other:?}"),
+    }
+}
+
+/// TUN's encapsulation of the IPv6 flow `meta` of `data`, at MTUs it fits,
+/// just does not fit, and cannot report: a refusal writes nothing, an
+/// outer header holds the packet exactly, with no padding behind it.
+pub(super) fn check_tunnel6(data: &[u8], meta: &Ipv6Meta) {
+    let inner = data.get(meta.l3_offset..meta.l3_offset + usize::from(meta.len));
+    let Some(inner) = inner else { return };
+    let fit = u16::try_from(inner.len() + IPV6_HEADER_LEN).unwrap_or(u16::MAX);
+    for egress_mtu in [fit, fit.saturating_sub(1), 1300] {
+        let tun = Tunnel6 {
+            src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            dst: BACKEND6,
+            hop_limit: 64,
+            egress_mtu,
+        };
+        let mut buf = TestBuf::new(data);
+        match encapsulate_ip6ip6(&mut buf, meta, &tun) {
+            Ok(()) => {
+                let out = buf.data();
+                let l3 = meta.l3_offset;
+                assert_eq!(out.get(..l3), data.get(..l3), "the L2 header is kept");
+                let outer = Ipv6Packet::new(&out[l3..]).expect("an outer header");
+                assert_eq!((outer.src(), outer.dst()), (tun.src, tun.dst));
+                assert_eq!(outer.next_header(), NextHeader::IPV6);
+                assert_eq!(usize::from(outer.payload_len()), inner.len());
+                assert_eq!(&out[l3 + IPV6_HEADER_LEN..], inner);
+                assert!(out.len() - l3 <= usize::from(egress_mtu));
+            }
+            Err(_) => assert_eq!(buf.data(), data, "a refused encapsulation changes nothing"),
+        }
+    }
+}
