@@ -9,6 +9,7 @@
 #   scripts/netns.sh kernel-route NAME  # once they exist: the lb host's routes
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
 #   scripts/netns.sh ipv6dr NAME    # a `dr` run's client, router and servers over IPv6 (below)
+#   scripts/netns.sh ipv6nat NAME   # a `nat` run's router (the client) and servers over IPv6 (below)
 #   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
 #   scripts/netns.sh lacp NAME      # veth pairs for an 802.3ad ext and its partner (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
@@ -248,6 +249,29 @@ ipv6dr_links() {
   done
 }
 
+# IPv6 NAT (docs/ipv6.md, stage 3): after `up NAME nat`, the router is
+# the client, on ferrolb's ext link (2001:db8:2::fe/64; a /128 route to
+# the VIP 2001:db8:10::10 `dev lb`, resolved by Neighbour Discovery):
+# ferrolb sends the replies to a client on a connected prefix (IPv6 routes
+# are another stage). The servers s1..s3 at 2001:db8:1::11..13/64, their
+# default route via ferrolb's lan address 2001:db8:1::1, so their replies
+# come back through it. Every address `nodad`.
+ipv6nat_links() {
+  local n=$1 i s
+  nsctl "$n-router" net.ipv6.conf.all.disable_ipv6=0
+  nsctl "$n-router" net.ipv6.conf.lb.disable_ipv6=0
+  ip -n "$n-router" addr add 2001:db8:2::fe/64 dev lb nodad
+  ip -n "$n-router" -6 route add 2001:db8:10::10/128 dev lb
+  i=11
+  for s in "${SERVERS[@]}"; do
+    nsctl "$n-$s" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$n-$s" net.ipv6.conf.eth0.disable_ipv6=0
+    ip -n "$n-$s" addr add "2001:db8:1::$i/64" dev eth0 nodad
+    ip -n "$n-$s" -6 route add default via 2001:db8:1::1
+    i=$((i + 1))
+  done
+}
+
 # A bonded ext port (docs/bonding.md): ferrolb's `ext` is an
 # active-backup bond of two net_tap members whose interfaces, bm0 and bm1,
 # it makes in NAME-lb when it starts. This kernel has no bonding (or team)
@@ -459,6 +483,10 @@ case "$cmd" in
   ipv6dr)
     [ $# -eq 2 ] || die "usage: netns.sh ipv6dr NAME"
     ipv6dr_links "$2"
+    ;;
+  ipv6nat)
+    [ $# -eq 2 ] || die "usage: netns.sh ipv6nat NAME"
+    ipv6nat_links "$2"
     ;;
   scaleout)
     [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"

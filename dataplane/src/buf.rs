@@ -33,6 +33,7 @@ pub trait PacketBuf {
     fn trim(&mut self, len: usize) -> bool;
 
     /// Length of the data in bytes.
+    #[inline(always)]
     fn len(&self) -> usize {
         self.data().len()
     }

@@ -215,6 +215,16 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 }],
                 ..service(Mode::Tun, IpProto::TCP, 81)
             },
+            // IPv6 NAT, the same VIP and backend, port 8080.
+            ServiceSpec {
+                vip: ipv6::VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: ipv6::BACKEND6.into(),
+                    port: 8080,
+                    ..backends[0]
+                }],
+                ..service(Mode::Nat, IpProto::TCP, 8080)
+            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -705,6 +715,31 @@ mod tests {
         v
     }
 
+    /// A SYN over IPv6 to the NAT port of the VIP with hop limit 1.
+    fn nat6_seed() -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
+                ipv6::VIP6.octets(),
+                1,
+            )
+            .tcp(40000, 8080, 1, 64240)
+            .syn()
+            .write(&mut v, b"")
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_nat_seed_reaches_time_exceeded() {
+        let c = run_pipeline(&nat6_seed());
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert!(c.drops.get(crate::drop::DropReason::TtlExceeded) >= 1);
+        assert!(c.events.nd.icmpv6_errors_sent >= 1, "{:?}", c.events.nd);
+    }
+
     #[test]
     fn the_ipv6_dr_and_tun_seeds_reach_the_forwarding_path() {
         for port in [80, 81] {
@@ -738,10 +773,11 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..5usize,
+            which in 0..6usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let mut frame = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81)][which].clone();
+            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed()];
+            let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());
                 frame[i] = byte;

@@ -28,6 +28,7 @@ pub mod packet;
 pub mod packet6;
 pub mod pipeline;
 pub mod rewrite;
+pub mod rewrite6;
 pub mod sched;
 pub mod sync;
 pub mod synproxy;

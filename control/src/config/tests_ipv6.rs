@@ -1,6 +1,7 @@
 //! IPv6 in the config (issue 20): interface addresses of both families
-//! accepted and checked; IPv6 DR services accepted, other modes and mixed
-//! families refused at their keys (stage 2b); IPv6 everywhere else
+//! accepted and checked; IPv6 DR (stage 2b), TUN and NAT (stage 3)
+//! services accepted, FULLNAT and mixed families refused at their keys;
+//! IPv6 everywhere else
 //! refused at its key with the one message later stages lift; a change of
 //! IPv6 addresses asks for a restart like any interface change.
 
@@ -177,20 +178,24 @@ fn an_ipv6_tun_service_is_accepted() {
 }
 
 #[test]
-fn ipv6_services_take_dr_and_tun_only_and_one_family_at_the_key() {
+fn ipv6_services_take_dr_tun_and_nat_only_and_one_family_at_the_key() {
     let text = dr6();
     let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
-    for (mode, extra) in [
-        ("nat", ""),
-        ("fullnat", "local_addresses = [\"10.0.0.100\"]\n"),
-    ] {
-        let t = text.replacen("mode = \"dr\"\n", &format!("mode = \"{mode}\"\n{extra}"), 1);
-        let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
-        assert!(
-            m.contains(&format!("mode {mode} is not built for IPv6 yet (issue 20)")),
-            "{m}"
-        );
-    }
+    // NAT (stage 3): accepted, its backend on the link like DR's.
+    let nat = text.replacen("mode = \"dr\"\n", "mode = \"nat\"\n", 1);
+    let cfg = parse(&nat).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(cfg.services[0].mode, LbMode::Nat);
+    // FULLNAT: refused at `mode`.
+    let t = text.replacen(
+        "mode = \"dr\"\n",
+        "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]\n",
+        1,
+    );
+    let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
+    assert!(
+        m.contains("mode fullnat is not built for IPv6 yet (issue 20)"),
+        "{m}"
+    );
     // A VIP and its backends of two families, either way round.
     let t = text.replacen("\"2001:db8::11\"", "\"10.0.0.11\"", 1);
     let m = refused_at(&t, "service[0].backend[0].address", line(&t, "10.0.0.11"));

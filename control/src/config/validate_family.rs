@@ -1,6 +1,7 @@
 //! A service's address families (issue 20): its VIP and backends are of
 //! one family, and an IPv6 VIP takes what IPv6 forwarding has built so
-//! far: modes `dr` and `tun`, without the options whose packet work is IPv4's yet.
+//! far: modes `dr`, `tun` and `nat`, without the options whose packet work is
+//! IPv4's yet.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -74,12 +75,12 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if !matches!(s.mode, LbMode::Dr | LbMode::Tun) {
+    if !matches!(s.mode, LbMode::Dr | LbMode::Tun | LbMode::Nat) {
         out.push((
             at.key("mode"),
             format!(
-                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr \
-                 or tun",
+                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun \
+                 or nat",
                 s.mode
             ),
         ));

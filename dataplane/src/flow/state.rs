@@ -22,7 +22,7 @@ mod install;
 mod install6;
 mod v6;
 pub use install::{Installed, Refused};
-pub use v6::{FirstPacket6, Sessions6};
+pub use v6::{nat6_reply, FirstPacket6, Sessions6};
 
 use super::limits::Limits;
 use super::pools::{PoolMaker, Pools};
@@ -323,7 +323,7 @@ impl Held<'_> {
     }
 
     /// The same for an IPv6 session, which holds no local port (IPv6 is
-    /// DR and TUN only).
+    /// DR, TUN and NAT so far).
     fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
         self.live.ended(s, lifetime_ms);

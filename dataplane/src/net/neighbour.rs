@@ -218,7 +218,9 @@ impl<P, const Q: usize, A: NeighbourAddr> NeighbourTable<P, Q, A> {
     /// session), so a flow's packet skips the search. The hint is checked,
     /// so a stale one costs the search, never a wrong MAC. Returns the
     /// slot `ip` is in now, for the next packet (`usize::MAX`: none).
-    #[inline]
+    /// Always inlined: IPv6 DR's per-packet path, whether `egress6_for`
+    /// has one caller or (with NAT) two.
+    #[inline(always)]
     pub fn resolve_at(
         &mut self,
         hint: usize,

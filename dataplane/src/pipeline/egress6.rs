@@ -48,16 +48,20 @@ impl<P: PacketBuf> Datapath<P> {
         self.egress6_for(cx, pkt, (vlan, iface, next), None)
     }
 
-    /// [`Self::egress6`] for a packet of IPv6 session `session`, if given:
-    /// the neighbour is looked for first in the slot of the table where
-    /// the session's last packet found it (its hop hint, as IPv4 keeps
-    /// one into `hop_cache`), and the slot found is kept for the next.
+    /// [`Self::egress6`] for a packet of IPv6 session `session` travelling
+    /// its direction, if given: the neighbour is looked for first in the
+    /// slot of the table where the session's last packet that way found
+    /// it (its hop hint, as IPv4 keeps one into `hop_cache`), and the slot
+    /// found is kept for the next. Always inlined: IPv6 DR's per-packet
+    /// path, which NAT's second caller (`nat6.rs`) would otherwise take
+    /// out of line.
+    #[inline(always)]
     pub(super) fn egress6_for<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         mut pkt: P,
         (vlan, iface, next): (Option<u16>, u16, Ipv6Addr),
-        session: Option<SessionId>,
+        session: Option<(SessionId, Direction)>,
     ) -> Result<(), TooBig<P>> {
         let t = cx.t;
         let Some(i) = t.interfaces.get(usize::from(iface)) else {
@@ -89,8 +93,8 @@ impl<P: PacketBuf> Datapath<P> {
                 return Ok(());
             }
         }
-        let hint = session.map_or(NO_HOP_HINT, |id| {
-            self.flow.sessions6().get(id).hop_hint(Direction::Inbound)
+        let hint = session.map_or(NO_HOP_HINT, |(id, dir)| {
+            self.flow.sessions6().get(id).hop_hint(dir)
         });
         let (resolution, slot) = self.egress.neighbours6.resolve_at(
             usize::from(hint),
@@ -99,8 +103,8 @@ impl<P: PacketBuf> Datapath<P> {
             cx.now,
         );
         let slot = HopHint::try_from(slot).unwrap_or(NO_HOP_HINT);
-        if let Some(id) = session.filter(|_| slot != hint) {
-            self.flow.set_hop_hint6(id, slot);
+        if let Some((id, dir)) = session.filter(|_| slot != hint) {
+            self.flow.set_hop_hint6(id, dir, slot);
         }
         match resolution {
             Resolution::Ready {
@@ -130,16 +134,16 @@ impl<P: PacketBuf> Datapath<P> {
     /// sends it as [`Self::egress6_for`] does; no route:
     /// `drop:no_route`. For destinations not known when the tables were
     /// built (a client, a NAT backend's reply); a backend's next hop is in
-    /// `LbTables::links6`.
-    // For the modes that route IPv6 (NAT, TUN: being built); tested here.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// `LbTables::links6`. (NAT's replies look the route up themselves,
+    /// `nat6.rs`: they check the egress MTU before rewriting.)
+    #[cfg(test)]
     pub(super) fn egress6_to<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         pkt: P,
         vlan: Option<u16>,
         dst: Ipv6Addr,
-        session: Option<SessionId>,
+        session: Option<(SessionId, Direction)>,
     ) -> Result<(), TooBig<P>> {
         match cx.t.route6(dst) {
             Some((next, iface)) => self.egress6_for(cx, pkt, (vlan, iface, next), session),

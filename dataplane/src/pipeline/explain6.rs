@@ -1,9 +1,10 @@
 //! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
-//! IPv6 is forwarded by DR and TUN, so the steps are the session, the
-//! service and its pick, the route (connected, or the static route and
-//! its gateway), and the neighbour: static, resolved, or the wait for
+//! IPv6 is forwarded by DR, TUN and NAT, so the steps are the session,
+//! the service and its pick, the rewrite, the route (connected, or the
+//! static route and its gateway), and the neighbour: static, resolved, or
+//! the wait for
 //! Neighbour Discovery.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -82,6 +83,11 @@ impl<P: PacketBuf> Pipeline<P> {
             ),
         ));
         let rewrite = match spec.mode {
+            Mode::Nat => format!(
+                "NAT: destination to {}, hop limit - 1, L4 checksum updated; \
+                 the replies from it back to the VIP",
+                SocketAddr::new(b.addr, port)
+            ),
             Mode::Tun => format!(
                 "IPv6-in-IPv6 to {} (TUN; the inner packet as it came)",
                 b.addr
@@ -143,9 +149,9 @@ impl<P: PacketBuf> Pipeline<P> {
 /// Why `FlowState::open6` refuses a new IPv6 flow of `client` to `svc`,
 /// if it does.
 fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static str, DropReason)> {
-    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun) {
+    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
         return Some((
-            "IPv6 is forwarded by DR and TUN only",
+            "IPv6 is forwarded by DR, TUN and NAT only",
             DropReason::NoService,
         ));
     }

@@ -10,6 +10,9 @@
 //! are the flow's only direction, and `FlowOwners::owner6` puts all of
 //! them on one worker (`burst.rs` hands them there).
 //!
+//! NAT (stage 3) rewrites the client's packets to the backend and the
+//! backend's replies back to the VIP, and routes both (`nat6.rs`).
+//!
 //! An ICMPv6 message to a VIP (echo, Neighbour Discovery) is not a flow:
 //! it goes on to `local6.rs`, which answers for VIPs as for interface
 //! addresses.
@@ -20,7 +23,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::FirstPacket6;
 use crate::flow::table::Forwarding;
-use crate::flow::{Origin, SessionId};
+use crate::flow::{Direction, Origin, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
 use crate::sync::RecordKind;
@@ -49,9 +52,27 @@ pub(super) fn vip_flow(
     }
 }
 
+/// The flow of an IPv6 packet at `l3_offset` of `frame` that is not to a
+/// VIP, if it is TCP or UDP from an IPv6 NAT backend's address and port:
+/// a reply to look for by the session's second key (`nat6.rs`). Its
+/// fragments and bad chains are `None`: they take IPv6's old path. Out
+/// of line, so DR's path stays small.
+#[inline(never)]
+pub(super) fn nat_reply_flow(t: &LbTables, frame: &[u8], l3_offset: usize) -> Option<Ipv6Meta> {
+    if !t.owners.has_nat6() {
+        return None;
+    }
+    let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
+    match classify_parsed(&ip, l3_offset) {
+        Ok(Ipv6Flow::Flow(meta)) if t.owners.nat_reply6(&meta.tuple).is_some() => Some(meta),
+        _ => None,
+    }
+}
+
 /// The worker of `workers` that owns the IPv6 packet at `l3_offset` of
 /// `frame`, received by worker `me`: a VIP's flow by its service's
-/// placement (`FlowOwners::owner6`), anything else where it came in.
+/// placement, a NAT backend's reply by its client's
+/// (`FlowOwners::owner6`), anything else where it came in.
 #[inline]
 pub(super) fn owner6(
     t: &LbTables,
@@ -60,12 +81,16 @@ pub(super) fn owner6(
     me: usize,
     workers: usize,
 ) -> usize {
-    if t.vips6.is_empty() {
+    if t.vips6.is_empty() && !t.owners.has_nat6() {
         return me;
     }
     match vip_flow(t, frame, l3_offset) {
         Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
-        _ => me,
+        Some(Err(_)) => me,
+        None => match nat_reply_flow(t, frame, l3_offset) {
+            Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+            None => me,
+        },
     }
 }
 
@@ -75,9 +100,8 @@ impl<P: PacketBuf> Datapath<P> {
     pub(super) fn forward6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
-        port: u16,
+        (port, vlan): (u16, Option<u16>),
         pkt: P,
-        vlan: Option<u16>,
         meta: &Ipv6Meta,
     ) {
         let t = cx.t;
@@ -103,7 +127,9 @@ impl<P: PacketBuf> Datapath<P> {
             }
         };
         let before = self.flow.sessions6().get(id).state;
-        let s = self.flow.on_packet6(id, meta.tcp_flags, cx.now);
+        let s = self
+            .flow
+            .on_packet6(id, Direction::Inbound, meta.tcp_flags, cx.now);
         let (origin, backend, forwarding) = (s.origin(), s.backend, s.forwarding());
         if self.tracing() {
             self.trace_session6(id, opened, origin, backend, meta);
@@ -119,6 +145,9 @@ impl<P: PacketBuf> Datapath<P> {
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
+        if forwarding == Forwarding::Nat {
+            return self.forward_nat6(cx, (port, vlan), pkt, meta, id, (iface, next));
+        }
         if forwarding == Forwarding::Tun {
             let from = From6 {
                 port,
@@ -130,7 +159,9 @@ impl<P: PacketBuf> Datapath<P> {
         // Too big for the backend's link (a smaller MTU than the client's):
         // Packet Too Big to the client (`mtu6.rs`). `From6` is made only
         // then: kept across the call it cost DR 7 instructions a packet.
-        if let Err(big) = self.egress6_for(cx, pkt, (vlan, iface, next), Some(id)) {
+        if let Err(big) =
+            self.egress6_for(cx, pkt, (vlan, iface, next), Some((id, Direction::Inbound)))
+        {
             let from = From6 {
                 port,
                 vlan,
@@ -198,7 +229,13 @@ impl<P: PacketBuf> Datapath<P> {
     /// Re-arms an IPv6 session's timer with its service's own timeout for
     /// its state, where the service has one.
     #[cold]
-    fn service_timeouts6(&mut self, t: &LbTables, origin: Origin, id: SessionId, now: u64) {
+    pub(super) fn service_timeouts6(
+        &mut self,
+        t: &LbTables,
+        origin: Origin,
+        id: SessionId,
+        now: u64,
+    ) {
         let Origin::Service(s) = origin else {
             return;
         };

@@ -120,8 +120,9 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
     })
 }
 
-/// [`session_view`] of an IPv6 session (DR: no local address, the
-/// backend from the tables).
+/// [`session_view`] of an IPv6 session (DR and NAT: no local address;
+/// the backend from the tables, the port a NAT session's replies come
+/// from).
 pub fn session_view6(
     t: &LbTables,
     s: &Session<FiveTuple6>,

@@ -2,7 +2,8 @@
 //! stage 1): Neighbor Solicitations for its addresses (VIPs too),
 //! advertisements about neighbours it knows, echo requests to its
 //! addresses (`net::nd`). TCP and UDP to an IPv6 VIP is forwarded
-//! (`forward6.rs`). Everything else IPv6 takes the path it took before:
+//! (`forward6.rs`), and a NAT backend's replies to its clients
+//! (`nat6.rs`). Everything else IPv6 takes the path it took before:
 //! the port's kernel interface, or `ipv6_not_forwarded`.
 //!
 //! A worker answers what it receives, and tells the other workers the
@@ -52,9 +53,14 @@ impl<P: PacketBuf> Datapath<P> {
             && t.ingress_interface(port, vlan).is_some();
         if ours && !t.vips6.is_empty() {
             match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
-                Some(Ok(meta)) => return self.forward6(cx, port, pkt, vlan, &meta),
+                Some(Ok(meta)) => return self.forward6(cx, (port, vlan), pkt, &meta),
                 Some(Err(reason)) => return self.drop(reason),
                 None => {}
+            }
+        }
+        if ours && t.owners.has_nat6() {
+            if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
+                return self.reply6(cx, (port, vlan), pkt, &meta);
             }
         }
         let local = match ours {

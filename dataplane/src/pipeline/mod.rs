@@ -47,6 +47,7 @@ mod local;
 mod local6;
 mod mtu;
 mod mtu6;
+mod nat6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -442,6 +443,8 @@ mod local6_tests;
 mod mld_tests;
 #[cfg(test)]
 mod multi_segment_tests;
+#[cfg(test)]
+mod nat6_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
 #[cfg(test)]

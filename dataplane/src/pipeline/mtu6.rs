@@ -5,16 +5,15 @@
 //! errors share IPv4's token bucket (`Datapath::icmp_limit`): one budget
 //! for every error the appliance originates.
 //!
-//! Every IPv6 mode sends by [`Datapath::egress6_or_answer`] (or calls
-//! [`Datapath::packet_too_big6`] itself after undoing its rewrite, so that
-//! the sender recognises the packet quoted).
+//! Every IPv6 mode calls [`Datapath::packet_too_big6`] with the packet as
+//! its sender sent it (DR and TUN have not changed it yet; NAT undoes its
+//! rewrite first), so that the sender recognises the packet quoted.
 
 use std::net::Ipv6Addr;
 
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::SessionId;
 use crate::io::PacketIo;
 use crate::net::icmp6::build_icmpv6_error;
 use crate::tables::LbTables;
@@ -42,8 +41,6 @@ pub(super) struct Icmp6Error {
 
 impl Icmp6Error {
     /// Time Exceeded, code 0: hop limit exceeded in transit.
-    // For the modes that route IPv6 (NAT, TUN: being built); tested here.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) const HOP_LIMIT_EXCEEDED: Icmp6Error = Icmp6Error {
         icmp_type: Icmpv6Type::TIME_EXCEEDED,
         code: 0,
@@ -86,27 +83,6 @@ fn error_source6(
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// Sends `pkt`, received as `from` says, to the next hop `next` on
-    /// interface `iface` (`egress6_for`); one too big for the egress port
-    /// is dropped and answered with Packet Too Big. For packets the sender
-    /// would recognise as sent (DR: only the MACs change, after this).
-    // For the modes that route IPv6 (NAT: being built); DR calls
-    // `packet_too_big6` itself, making `From6` only on the cold path.
-    #[allow(dead_code)]
-    #[inline(always)]
-    pub(super) fn egress6_or_answer<I: PacketIo<Packet = P>>(
-        &mut self,
-        cx: &mut Cx<'_, I>,
-        from: From6,
-        pkt: P,
-        (iface, next): (u16, Ipv6Addr),
-        session: Option<SessionId>,
-    ) {
-        if let Err(big) = self.egress6_for(cx, pkt, (from.vlan, iface, next), session) {
-            self.packet_too_big6(cx, from, big.pkt, big.mtu);
-        }
-    }
-
     /// Drops `pkt` as `packet_too_big` and sends its sender an ICMPv6
     /// Packet Too Big with `mtu` (rate-limited). `pkt` must be as its
     /// sender sent it, its L2 header as received: a mode that rewrote it
@@ -130,7 +106,6 @@ impl<P: PacketBuf> Datapath<P> {
     /// [`Self::packet_too_big6`].
     #[cold]
     #[inline(never)]
-    #[cfg_attr(not(test), allow(dead_code))] // as HOP_LIMIT_EXCEEDED
     pub(super) fn hop_limit_exceeded6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,

@@ -1,7 +1,8 @@
 //! Session sync for IPv6 sessions (issue 20): the same events as IPv4's
 //! (`sync.rs`), made from the worker's IPv6 table, and a peer's IPv6
-//! records installed into it. IPv6 forwards DR and TUN only: a record has no
-//! reply tuple and no splice.
+//! records installed into it. IPv6 forwards DR, TUN and NAT: a record has no
+//! reply tuple (a NAT session's is made again from its backend and client,
+//! `install6.rs`) and no splice.
 
 use std::net::IpAddr;
 

@@ -29,7 +29,7 @@ fn synced6(services: Vec<ServiceSpec>) -> (Pipeline<TestBuf>, SyncPort) {
 
 /// What the worker queued, through the wire format as the sync thread
 /// sends it.
-fn drain_over_the_wire(from: &mut SyncPort) -> Vec<SyncRecord> {
+pub(super) fn drain_over_the_wire(from: &mut SyncPort) -> Vec<SyncRecord> {
     let mut e = Encoder::default();
     for r in std::iter::from_fn(|| from.take()) {
         assert!(e.push(r), "fits one datagram");
@@ -44,14 +44,19 @@ fn drain_over_the_wire(from: &mut SyncPort) -> Vec<SyncRecord> {
     d.records().map(|r| r.expect("a good record")).collect()
 }
 
-fn v6_only(records: Vec<SyncRecord>) -> Vec<SessionRecord6> {
+pub(super) fn v6_only(records: Vec<SyncRecord>) -> Vec<SessionRecord6> {
     records
         .into_iter()
         .map(|r| r.v6().expect("an IPv6 record"))
         .collect()
 }
 
-fn give(b: &mut Pipeline<TestBuf>, port: &mut SyncPort, records: &[SessionRecord6], now: u64) {
+pub(super) fn give(
+    b: &mut Pipeline<TestBuf>,
+    port: &mut SyncPort,
+    records: &[SessionRecord6],
+    now: u64,
+) {
     for &r in records {
         assert!(port.give(r));
     }

@@ -12,7 +12,7 @@ use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
-use crate::flow::SessionId;
+use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::Ipv6Meta;
 use crate::tunnel6::{encapsulate_ip6ip6, Encap6Error, Tunnel6};
@@ -60,7 +60,12 @@ impl<P: PacketBuf> Datapath<P> {
         }
         // Encapsulation checked the MTU.
         if self
-            .egress6_for(cx, pkt, (from.vlan, iface, next), Some(id))
+            .egress6_for(
+                cx,
+                pkt,
+                (from.vlan, iface, next),
+                Some((id, Direction::Inbound)),
+            )
             .is_err()
         {
             self.drop(DropReason::TooBigToFragment);

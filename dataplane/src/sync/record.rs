@@ -59,9 +59,10 @@ pub struct SessionRecord {
     pub splice: Option<SpliceRecord>,
 }
 
-/// An IPv6 session's event (issue 20). IPv6 forwards DR only: the reply
-/// never crosses the load balancer, so there is no reply tuple (it is the
-/// inbound one) and no splice.
+/// An IPv6 session's event (issue 20). IPv6 forwards DR and NAT: a DR
+/// reply never crosses the load balancer, and a NAT session's reply tuple
+/// is its backend's endpoint to the client (`nat6_reply`), so no reply
+/// tuple is carried; nor a splice (no SYN proxy on IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionRecord6 {
     pub kind: RecordKind,

@@ -6,7 +6,7 @@
 //! slot 1, kind 6 (IPv6 session)
 //!   0  kind (6)
 //!   1  event (1 created, 2 changed, 3 refresh, 4 ended)
-//!   2  forwarding (0 dr)
+//!   2  forwarding (0 dr, 2 nat)
 //!   3  IP protocol (6, 17)
 //!   4  client addr (16)
 //!  20  VIP (16)

@@ -737,9 +737,9 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
         ));
     }
     if spec.vip.is_ipv6() {
-        if !matches!(spec.mode, Mode::Dr | Mode::Tun) {
+        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
             return Err(format!(
-                "service {}: {:?} is not built for IPv6 yet (DR and TUN are)",
+                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are)",
                 text(),
                 spec.mode
             ));

@@ -74,6 +74,11 @@ pub struct FlowOwners {
     nat_backends: HashMap<(Ipv4Addr, IpProto, u16), OwnedBy>,
     /// Whether `nat_backends` has a port-0 entry (one more probe).
     nat_any_port: bool,
+    /// IPv6 NAT backends, as `nat_backends` (a map of its own, so IPv4's
+    /// key stays 7 bytes).
+    nat_backends6: HashMap<(Ipv6Addr, IpProto, u16), OwnedBy>,
+    /// Whether `nat_backends6` has a port-0 entry.
+    nat_any_port6: bool,
     /// SNAT source prefixes.
     snat_sources: Vec<(Ipv4Addr, u8)>,
     /// A NAT backend shared by services that place clients differently:
@@ -112,25 +117,26 @@ impl FlowOwners {
             if svc.spec.mode != Mode::Nat || !svc.state.keeps_sessions() {
                 continue;
             }
-            // NAT is IPv4 only (issue 20): its replies are IPv4 tuples.
-            let Some(addr) = b.v4() else {
-                continue;
-            };
-            let key = (addr, svc.spec.proto, b.port);
             let by = placed_by(svc);
-            if let Some(&other) = owners.nat_backends.get(&key) {
-                if other != by && owners.conflict.is_none() {
-                    owners.conflict = Some(format!(
-                        "NAT backend {}:{} serves services that place clients differently \
-                         (persistent and not, or other persistence prefixes): with several \
-                         workers its replies cannot find their worker",
-                        b.addr, b.port
-                    ));
+            let (proto, port) = (svc.spec.proto, b.port);
+            let before = match b.addr {
+                std::net::IpAddr::V4(a) => {
+                    owners.nat_any_port |= port == 0;
+                    *owners.nat_backends.entry((a, proto, port)).or_insert(by)
                 }
-                continue;
+                std::net::IpAddr::V6(a) => {
+                    owners.nat_any_port6 |= port == 0;
+                    *owners.nat_backends6.entry((a, proto, port)).or_insert(by)
+                }
+            };
+            if before != by && owners.conflict.is_none() {
+                owners.conflict = Some(format!(
+                    "NAT backend {} serves services that place clients differently \
+                     (persistent and not, or other persistence prefixes): with several \
+                     workers its replies cannot find their worker",
+                    std::net::SocketAddr::new(b.addr, b.port)
+                ));
             }
-            owners.nat_any_port |= b.port == 0;
-            owners.nat_backends.insert(key, by);
         }
         for rule in snat.iter().filter(|r| r.state.keeps_sessions()) {
             local.extend(rule.spec.addrs.iter().copied());
@@ -193,23 +199,53 @@ impl FlowOwners {
     /// The worker that owns the IPv6 flow of `tuple`, by the same rules as
     /// [`owner`](Self::owner) keyed by the client's endpoint: a service's
     /// flows by its placement (`ClientNetwork` is then an IPv6 prefix
-    /// length: a service's persistence prefix is in its VIP's family),
-    /// anything else where it was received. IPv6 forwards DR and TUN only (issue
-    /// 20), which have no reply path through us: the client's packets are
-    /// the flow's only direction, and every one of them lands on the one
-    /// worker this names. The modes with replies add their reply rules
-    /// (local ports, NAT backends) here, as `owner` has them.
+    /// length: a service's persistence prefix is in its VIP's family); a
+    /// NAT backend's replies by the same placement of the client they go
+    /// to (IPv4's `nat_backends` rule), so both directions of a NAT flow
+    /// meet on one worker; anything else where it was received. DR has
+    /// no reply path through us.
     #[inline]
     pub fn owner6(&self, tuple: &FiveTuple6, receiver: usize, workers: usize) -> usize {
         if workers <= 1 {
             return receiver;
         }
-        match self.services.lookup(&tuple.service_key()) {
-            None | Some(OwnedBy::Receiver) => receiver,
-            Some(OwnedBy::ClientFlow) => flow_hash6(tuple.src, tuple.src_port) as usize % workers,
-            Some(OwnedBy::ClientNetwork(len)) => {
-                flow_hash6(network6(tuple.src, len), 0) as usize % workers
-            }
+        let by_hash = |by: OwnedBy, addr: Ipv6Addr, port: u16| match by {
+            OwnedBy::Receiver => receiver,
+            OwnedBy::ClientFlow => flow_hash6(addr, port) as usize % workers,
+            OwnedBy::ClientNetwork(len) => flow_hash6(network6(addr, len), 0) as usize % workers,
+        };
+        if let Some(by) = self.services.lookup(&tuple.service_key()) {
+            return by_hash(by, tuple.src, tuple.src_port);
+        }
+        match self.nat_reply6(tuple) {
+            Some(by) => by_hash(by, tuple.dst, tuple.dst_port),
+            None => receiver,
+        }
+    }
+
+    /// Whether some IPv6 NAT backend's replies are to be looked for.
+    #[inline]
+    pub fn has_nat6(&self) -> bool {
+        !self.nat_backends6.is_empty()
+    }
+
+    /// How the client of an IPv6 NAT backend's reply `tuple` (from the
+    /// backend's address and port) is placed, if `tuple` is from one.
+    #[inline]
+    pub fn nat_reply6(&self, tuple: &FiveTuple6) -> Option<OwnedBy> {
+        if self.nat_backends6.is_empty() {
+            return None;
+        }
+        let found = self
+            .nat_backends6
+            .get(&(tuple.src, tuple.proto, tuple.src_port));
+        match found {
+            Some(&by) => Some(by),
+            None if self.nat_any_port6 => self
+                .nat_backends6
+                .get(&(tuple.src, tuple.proto, 0))
+                .copied(),
+            None => None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! IPv6 sessions a peer made (issue 20), installed without scheduling as
 //! IPv4's are (`install.rs`): the service by the record's VIP and port,
-//! the backend by address and port, both looked up here. IPv6 forwards DR
-//! and TUN only, so a session holds no port and its tuple is its only key.
+//! the backend by address and port, both looked up here. An IPv6 session
+//! holds no port: a DR or TUN one's tuple is its only key; a NAT one's
+//! reply tuple is the backend's endpoint to the client, which the record
+//! names (its backend and inbound tuple), so NAT sessions sync too.
 
 use super::install::{update, Event, Installed, Refused};
 use super::FlowState;
-use crate::flow::table::{session_flags, Forwarding};
+use crate::flow::table::Forwarding;
 use crate::flow::{InsertError, NewSession, Origin, ProtoState};
 use crate::sync::{RecordKind, SessionRecord6};
 use crate::tables::{LbTables, Mode};
@@ -59,12 +61,15 @@ impl FlowState {
             self.end6(id, now);
         }
         let origin = Origin::Service(service);
+        let outbound = match r.forwarding {
+            Forwarding::Nat => super::v6::nat6_reply(&r.inbound, r.backend.0, r.backend.1),
+            _ => r.inbound,
+        };
         let new = NewSession {
             origin,
             forwarding: r.forwarding,
-            flags: session_flags::SINGLE,
             timeout_ms: Some(r.timeout_ms),
-            ..NewSession::new(r.inbound, r.inbound, backend, r.state)
+            ..NewSession::new(r.inbound, outbound, backend, r.state)
         };
         let hash = self.sessions6.hash(&r.inbound);
         match self.sessions6.insert_hashed(&new, hash, now) {
@@ -88,7 +93,8 @@ fn state_fits(r: &SessionRecord6) -> bool {
     }
 }
 
-/// The DR or TUN service and backend of `r` in `t`.
+/// The DR, TUN or NAT service and backend of `r` in `t` (the record's
+/// forwarding must be its service's mode).
 fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let s = t
         .service_index
@@ -97,7 +103,7 @@ fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
     let fits = matches!(
         (svc.spec.mode, r.forwarding),
-        (Mode::Dr, Forwarding::Dr) | (Mode::Tun, Forwarding::Tun)
+        (Mode::Dr, Forwarding::Dr) | (Mode::Tun, Forwarding::Tun) | (Mode::Nat, Forwarding::Nat)
     );
     if !fits || svc.state.is_flushed() {
         return Err(Refused::UnknownService);

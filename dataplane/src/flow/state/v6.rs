@@ -2,9 +2,10 @@
 //! (`FiveTuple6` keys, two cache lines a session) beside the IPv4 one, and
 //! share everything else a session holds with IPv4's: the backend
 //! connection counts lc and wlc read, the live counts by service, the
-//! schedulers, the rate limits. IPv6 forwards DR and TUN only, so an IPv6
-//! session never holds a local port and is indexed by its client's tuple
-//! alone.
+//! schedulers, the rate limits. IPv6 forwards DR, TUN and NAT: an IPv6
+//! session never holds a local port; a DR or TUN one is indexed by its
+//! client's tuple alone, a NAT one by that and by its backend's reply
+//! tuple (IPv4 NAT's two keys), so the backend's replies find it.
 //!
 //! A new IPv6 flow is scheduled and inserted at once (no burst planning:
 //! that is IPv4's, whose new flows are most of a SYN flood's cost).
@@ -15,7 +16,7 @@ use std::net::IpAddr;
 use super::{FlowState, Opened};
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
-use crate::flow::table::{session_flags, Forwarding};
+use crate::flow::table::Forwarding;
 use crate::flow::{
     Direction, InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable,
     TcpDir, TcpState,
@@ -58,11 +59,12 @@ impl FlowState {
     ) -> Result<Opened, DropReason> {
         let tuple = first.tuple;
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
-        let forwarding = match svc.spec.mode {
-            Mode::Dr => Forwarding::Dr,
-            Mode::Tun => Forwarding::Tun,
-            // The config accepts IPv6 for DR and TUN only.
-            _ => return Err(DropReason::NoService),
+        let (forwarding, nat) = match svc.spec.mode {
+            Mode::Dr => (Forwarding::Dr, false),
+            Mode::Tun => (Forwarding::Tun, false),
+            Mode::Nat => (Forwarding::Nat, true),
+            // The config accepts IPv6 for DR, TUN and NAT only.
+            Mode::FullNat => return Err(DropReason::NoService),
         };
         if svc
             .acl
@@ -87,18 +89,21 @@ impl FlowState {
         // service): the service's own rate applies.
         self.limits.admit(s, std::net::Ipv4Addr::UNSPECIFIED, now)?;
         let backend = self.schedule6(t, s, &tuple, now)?;
-        let IpAddr::V6(_) = backend.addr else {
+        let IpAddr::V6(baddr) = backend.addr else {
             return Err(DropReason::NoBackend);
         };
         let state = match picked_up {
             true => ProtoState::Tcp(TcpState::Established),
             false => state,
         };
+        let outbound = match nat {
+            true => nat6_reply(&tuple, baddr, backend.port),
+            false => tuple,
+        };
         let new = NewSession {
             origin: Origin::Service(s),
             forwarding,
-            flags: session_flags::SINGLE,
-            ..NewSession::new(tuple, tuple, backend.id, state)
+            ..NewSession::new(tuple, outbound, backend.id, state)
         };
         let id = self
             .sessions6
@@ -156,19 +161,27 @@ impl FlowState {
         backend.ok_or(DropReason::NoBackend)
     }
 
-    /// A packet of IPv6 session `id` (from the client: DR and TUN see no reply),
-    /// with its TCP flags if it is TCP: moves the session's state (and its
-    /// backend's counts) and re-arms its timer. Returns the session.
-    #[inline]
+    /// A packet of IPv6 session `id` travelling `dir` (a DR or TUN session
+    /// sees only the client's; a NAT one its backend's replies too), with
+    /// its TCP flags if it is TCP: moves the session's state (and its
+    /// backend's counts) as IPv4's `on_packet` does, and re-arms its
+    /// timer. Returns the session.
+    #[inline(always)]
     pub fn on_packet6(
         &mut self,
         id: SessionId,
+        dir: Direction,
         tcp_flags: Option<u8>,
         now: u64,
     ) -> &Session<FiveTuple6> {
         match tcp_flags {
             Some(flags) => {
-                let tr = self.sessions6.on_tcp(id, TcpDir::InputOnly, flags, now);
+                let tcp_dir = match (dir, self.sessions6.get(id).forwarding()) {
+                    (Direction::Inbound, Forwarding::Dr | Forwarding::Tun) => TcpDir::InputOnly,
+                    (Direction::Inbound, _) => TcpDir::Input,
+                    (Direction::Outbound, _) => TcpDir::Output,
+                };
+                let tr = self.sessions6.on_tcp(id, tcp_dir, flags, now);
                 if tr.from != tr.to {
                     let backend = self.sessions6.get(id).backend;
                     self.conns.changed(backend, tr);
@@ -206,10 +219,10 @@ impl FlowState {
     }
 
     /// Remembers the neighbour-table slot where IPv6 session `id`'s
-    /// packets found their next hop (`egress6_for`).
+    /// packets travelling `dir` found their next hop (`egress6_for`).
     #[inline]
-    pub fn set_hop_hint6(&mut self, id: SessionId, hint: HopHint) {
-        self.sessions6.set_hop_hint(id, Direction::Inbound, hint);
+    pub fn set_hop_hint6(&mut self, id: SessionId, dir: Direction, hint: HopHint) {
+        self.sessions6.set_hop_hint(id, dir, hint);
     }
 
     /// Re-arms IPv6 session `id`'s timer to `timeout_ms` from `now`.
@@ -228,5 +241,22 @@ impl FlowState {
             held.release6(s, lifetime);
         });
         expired
+    }
+}
+
+/// The tuple a NAT backend's replies to the client of `tuple` carry: from
+/// the backend's address and port (port 0: the one the client asked for,
+/// a multi-port service's backend) to the client. The session's second
+/// key, as IPv4 NAT's (`session_for`).
+pub fn nat6_reply(tuple: &FiveTuple6, backend: std::net::Ipv6Addr, port: u16) -> FiveTuple6 {
+    FiveTuple6 {
+        src: backend,
+        dst: tuple.src,
+        src_port: match port {
+            0 => tuple.dst_port,
+            p => p,
+        },
+        dst_port: tuple.src_port,
+        proto: tuple.proto,
     }
 }

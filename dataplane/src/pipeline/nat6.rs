@@ -1,0 +1,139 @@
+//! NAT over IPv6 (issue 20, stage 3): the client's packets leave for the
+//! backend with their destination rewritten (`forward6.rs` finds their
+//! session), the backend's replies come back through us (we are its
+//! gateway) and leave for the client from the VIP, by the IPv6 route table
+//! (`LbTables::route6`). Both are routed: the hop limit goes down by one
+//! (`rewrite6::translate6`), and a packet that arrives with a hop limit of
+//! 1 or 0 is dropped as `ttl_exceeded` (as IPv4's TTL) and answered with
+//! an ICMPv6 Time Exceeded; one too big for the egress port is dropped as
+//! `packet_too_big` and answered with Packet Too Big, before it is
+//! rewritten, so the sender recognises what it sent (both `mtu6.rs`).
+//!
+//! A reply is found by the session's second key, the backend's tuple to
+//! the client (`flow::state::nat6_reply`); `FlowOwners::owner6` has put it
+//! on the worker that holds the session.
+
+use std::net::Ipv6Addr;
+
+use super::mtu6::From6;
+use super::{Cx, Datapath};
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::flow::{Direction, SessionId};
+use crate::io::PacketIo;
+use crate::packet6::Ipv6Meta;
+use crate::rewrite6::{translate6, Translation6};
+use crate::watch::TraceStep;
+
+/// Where a packet leaves: the VLAN of its L2 header as received, the
+/// interface, the next hop (the destination on a connected prefix, else
+/// its route's gateway).
+pub(super) type Way6 = (Option<u16>, u16, Ipv6Addr);
+
+impl<P: PacketBuf> Datapath<P> {
+    /// A TCP or UDP packet from an IPv6 NAT backend, received on `port`
+    /// and the interface of `vlan`: a reply of one of its sessions goes
+    /// back to the client from the VIP; anything else is `no_session`.
+    /// Out of line (as the rest of NAT's path here), so that DR's path,
+    /// inlined into the burst loop, stays small.
+    #[inline(never)]
+    pub(super) fn reply6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+    ) {
+        let t = cx.t;
+        let id = match self.flow.sessions6().lookup(&meta.tuple) {
+            Some(hit) if hit.dir == Direction::Outbound => hit.id,
+            _ => return self.drop(DropReason::NoSession),
+        };
+        if self.tracing() {
+            self.watch.step(TraceStep::SessionHit {
+                session: id.index() as u32,
+                inbound: false,
+            });
+        }
+        let before = self.flow.sessions6().get(id).state;
+        let s = self
+            .flow
+            .on_packet6(id, Direction::Outbound, meta.tcp_flags, cx.now);
+        let (origin, backend) = (s.origin(), s.backend);
+        let rewrite = Translation6::of(&s.inbound().reversed());
+        if t.custom_timeouts {
+            self.service_timeouts6(t, origin, id, cx.now);
+        }
+        self.sync_packet6(t, id, false, before, cx.now);
+        self.count_packet(origin, backend, false, meta.len);
+        let Some((next, iface)) = t.route6(rewrite.dst) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let way = (vlan, iface, next);
+        self.nat_out6(
+            cx,
+            (port, vlan),
+            pkt,
+            meta,
+            &rewrite,
+            way,
+            (id, Direction::Outbound),
+        );
+    }
+
+    /// A client's packet of NAT session `id`, to its backend `to` on
+    /// interface `iface`. Out of line, so DR's path stays small.
+    #[inline(never)]
+    pub(super) fn forward_nat6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+        id: SessionId,
+        (iface, to): (u16, Ipv6Addr),
+    ) {
+        let s = self.flow.sessions6().get(id);
+        let rewrite = Translation6::of(&s.outbound().reversed());
+        let way = (vlan, iface, to);
+        let session = (id, Direction::Inbound);
+        self.nat_out6(cx, (port, vlan), pkt, meta, &rewrite, way, session);
+    }
+
+    /// Rewrites a NAT packet of session `session` to `to` and sends it
+    /// `way`. One too big for the egress port, or whose hop limit runs out
+    /// here, is answered out of `port`, where it came in, as it came.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn nat_out6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        mut pkt: P,
+        meta: &Ipv6Meta,
+        to: &Translation6,
+        way: Way6,
+        session: (SessionId, Direction),
+    ) {
+        let from = From6 {
+            port,
+            vlan,
+            l3_offset: meta.l3_offset,
+        };
+        // The rewrite keeps the length: the MTU is checked before it.
+        let egress_port = cx.t.interfaces.get(usize::from(way.1)).map(|i| i.port);
+        if let Some(mtu) = egress_port.and_then(|p| self.egress.over_mtu(pkt.len(), vlan, p)) {
+            return self.packet_too_big6(cx, from, pkt, mtu);
+        }
+        match translate6(pkt.data_mut(), meta, to) {
+            Ok(()) => {
+                // The MTU was checked above.
+                if self.egress6_for(cx, pkt, way, Some(session)).is_err() {
+                    self.drop(DropReason::TooBigToFragment);
+                }
+            }
+            Err(DropReason::TtlExceeded) => self.hop_limit_exceeded6(cx, from, pkt),
+            Err(reason) => self.drop(reason),
+        }
+    }
+}
