@@ -622,7 +622,7 @@ fn mistakes_are_refused_before_anything_is_armed() {
     for (args, want) in [
         (
             vec!["trace", "-f", "host"],
-            "filter ends where an IPv4 address was expected",
+            "filter ends where an IP address was expected",
         ),
         (vec!["trace", "--port", "wan"], "no port named `wan`"),
         (
