@@ -13,10 +13,8 @@ pub enum Mode {
     Tun,
     /// Established flows, requests and replies.
     Nat,
-    /// NAT to an IPv6 VIP and IPv6 backends, requests and replies. Its
-    /// frames and config are built, but it is not in [`Mode::ALL`] (nor
-    /// selectable) until ferrolb forwards NAT over IPv6 and routes IPv6
-    /// (issue 20: the `nat6` and `route6` stages).
+    /// NAT to an IPv6 VIP and IPv6 backends, requests and replies
+    /// (`super::traffic6`); compared with `Nat`.
     Nat6,
     Fullnat,
     /// Established outbound SNAT flows and their replies.
@@ -41,12 +39,13 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 14] = [
+    pub const ALL: [Mode; 15] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Dr6,
         Mode::Tun,
         Mode::Nat,
+        Mode::Nat6,
         Mode::Fullnat,
         Mode::Snat,
         Mode::NatFrag,

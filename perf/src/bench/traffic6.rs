@@ -1,5 +1,4 @@
-//! The IPv6 rows' frames (issue 20): `dr6`, and `nat6`, whose frames are
-//! built but whose row waits for NAT over IPv6 ([`Mode::Nat6`]).
+//! The IPv6 rows' frames (issue 20): `dr6` and `nat6`.
 //!
 //! An IPv6 row is its IPv4 twin's plan and flows moved into IPv6, so the
 //! two rows differ only in the family: the same flow count, TCP/UDP split,
