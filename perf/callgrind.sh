@@ -37,6 +37,11 @@ if [ ${#cases[@]} -eq 0 ]; then
   mapfile -t cases < <("$bench" --bench --list 2>/dev/null | sed -n 's/^pipeline_poll32\/\(.*\): benchmark$/\1/p')
 fi
 mkdir -p "$target/callgrind"
+# A case the bench does not have would print a meaningless figure.
+known=$("$bench" --bench --list 2>/dev/null | sed -n 's/^pipeline_poll32\/\(.*\): benchmark$/\1/p')
+for c in "${cases[@]}"; do
+  grep -qxF "$c" <<<"$known" || { echo "callgrind.sh: no case $c; the cases:" $known >&2; exit 1; }
+done
 # Calls and inclusive instructions of Pipeline::poll for case $1 run $2 s.
 poll_counts() {
   local out="$target/callgrind/$1-$2s.out"
