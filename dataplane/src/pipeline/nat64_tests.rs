@@ -477,3 +477,39 @@ fn nat64_hop_limits_run_out_with_each_family_s_time_exceeded() {
     assert_eq!(dst, RIP1);
     assert_eq!(drops(&p, DropReason::TtlExceeded), 2);
 }
+
+#[test]
+fn nat64_explain_names_the_translation_and_the_ipv4_way_out() {
+    let p = pipe(&config64(vec![nat64(IpProto::TCP)]));
+    let t = crate::tuple::FiveTuple6 {
+        src: v6(CLIENT6),
+        dst: v6(VIP6),
+        src_port: 40000,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    };
+    let steps: Vec<(&str, String)> = p
+        .explain6(&t)
+        .into_iter()
+        .map(|s| (s.step, s.detail))
+        .collect();
+    let detail = |name: &str| {
+        steps
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {name} step: {steps:?}"))
+    };
+    assert!(
+        detail("schedule").contains("backend 10.0.1.11:8080"),
+        "{steps:?}"
+    );
+    assert!(
+        detail("rewrite").starts_with("NAT64: translated to IPv4"),
+        "{steps:?}"
+    );
+    assert!(detail("rewrite").contains("10.0.1.100"), "{steps:?}");
+    assert_eq!(detail("route"), "10.0.1.11: connected, interface 0");
+    assert!(detail("neighbour").contains("(static)"), "{steps:?}");
+    assert!(steps.iter().all(|(n, _)| *n != "drop"), "{steps:?}");
+}
