@@ -116,7 +116,11 @@ pub fn bench_nat64(c: &mut Criterion) {
     io.tx[0].clear();
     let fed = measure(c, name, &mut p, &mut io, &mix);
     let e = p.counters().events;
-    assert_eq!(e.sessions_created, u64::from(FLOWS), "{name}: sessions made");
+    assert_eq!(
+        e.sessions_created,
+        u64::from(FLOWS),
+        "{name}: sessions made"
+    );
     if fed > 0 {
         assert!(e.nat64_to_ipv6 > 0, "{name}: replies translated");
     }

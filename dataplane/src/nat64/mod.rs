@@ -23,8 +23,9 @@
 //! the Time Exceeded error), ICMP messages RFC 7915 drops.
 //!
 //! Called by `pipeline/nat64.rs` for NAT64 services (FULLNAT, an IPv6 VIP,
-//! IPv4 backends): `to_ipv4` and `to_ipv6`. The error translations are
-//! built and tested but not called yet (docs/ipv6.md, "NAT64 in FULLNAT").
+//! IPv4 backends): `to_ipv4`, `to_ipv6` and `error_to_ipv6`;
+//! `error_to_ipv4` is built and tested but not called yet (docs/ipv6.md,
+//! "NAT64 in FULLNAT").
 
 mod header;
 mod icmp;

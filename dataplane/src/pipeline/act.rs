@@ -122,6 +122,7 @@ impl<P: PacketBuf> Datapath<P> {
         match step {
             Step::Drop(reason) => self.drop(reason),
             Step::TranslateError(hit) => self.translate_error(cx, pkt, meta, hit),
+            Step::Nat64Error => self.nat64_error(cx, pkt, meta),
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {

@@ -372,7 +372,7 @@ impl<P: PacketBuf> Datapath<P> {
         let w = &mut self.watch;
         match *step {
             Step::Drop(_) => {}
-            Step::TranslateError(_) => w.step(TraceStep::IcmpErrorTranslated),
+            Step::TranslateError(_) | Step::Nat64Error => w.step(TraceStep::IcmpErrorTranslated),
             Step::Forward { at, hit } => {
                 w.step(TraceStep::Interface(at.iface));
                 w.step(TraceStep::SessionHit {

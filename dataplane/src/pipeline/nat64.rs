@@ -26,10 +26,16 @@
 //!   sender's family's Time Exceeded; every other refusal of the
 //!   translation is its own `nat64_*` drop reason.
 //!
-//! Not built: ICMP errors quoting a NAT64 flow (`nat64::error_to_ipv6` and
-//! `error_to_ipv4` are not called yet: such errors are `no_session`),
-//! fragments either way (`nat64_fragment`), session sync of NAT64 sessions
-//! (`sync6.rs` makes no record for an IPv4 backend).
+//! - An ICMP error to a local address about a packet we sent as IPv4 (a
+//!   router's fragmentation needed on the way to the backend) misses the
+//!   IPv4 table; `decide.rs` then names it `Nat64Error` and `nat64_error`
+//!   looks for its quote's session in the IPv6 table, and sends the client
+//!   the ICMPv6 error about the packet it sent (`nat64::error_to_ipv6`).
+//!
+//! Not built: the client's ICMPv6 errors about a reply (`error_to_ipv4` is
+//! not called yet: they take IPv6's old path), fragments either way
+//! (`nat64_fragment`), session sync of NAT64 sessions (`sync6.rs` makes no
+//! record for an IPv4 backend).
 
 use std::net::{SocketAddrV4, SocketAddrV6};
 
@@ -44,8 +50,8 @@ use crate::flow::state::nat64::{mapped, unmapped};
 use crate::flow::table::Forwarding;
 use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
-use crate::nat64::{to_ipv4, to_ipv6, To4, To6, Untranslatable};
-use crate::packet::Ipv4Meta;
+use crate::nat64::{error_to_ipv6, to_ipv4, to_ipv6, ErrorTo6, To4, To6, Untranslatable};
+use crate::packet::{quoted_flow, Ipv4Meta};
 use crate::packet6::Ipv6Meta;
 use crate::tuple::IpProto;
 use crate::watch::TraceStep;
@@ -216,6 +222,65 @@ impl<P: PacketBuf> Datapath<P> {
             .is_err()
         {
             // The MTU was checked above.
+            self.drop(DropReason::TooBigToFragment);
+        }
+    }
+
+    /// An ICMP error to a NAT64 local address (a router's on the way to
+    /// the backend, or the backend's own) about a packet we sent as IPv4:
+    /// if it quotes a NAT64 session's packet, the client gets the ICMPv6
+    /// error about the packet it sent, from the VIP (`nat64::error_to_ipv6`:
+    /// fragmentation needed becomes Packet Too Big of the MTU + 20, no
+    /// more than the client's link's); else `no_session`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn nat64_error<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+    ) {
+        let Some(quoted) = quoted_flow(pkt.data(), meta) else {
+            return self.drop(DropReason::NoSession);
+        };
+        let id = match self.flow.sessions6().lookup(&mapped(&quoted.reversed())) {
+            Some(hit)
+                if hit.dir == Direction::Outbound
+                    && self.flow.sessions6().get(hit.id).forwarding() == Forwarding::FullNat =>
+            {
+                hit.id
+            }
+            _ => return self.drop(DropReason::NoSession),
+        };
+        let client = *self.flow.sessions6().get(id).inbound();
+        let t = cx.t;
+        let Some((next, iface6)) = t.route6(client.src) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let mtu = t
+            .interfaces
+            .get(usize::from(iface6))
+            .and_then(|i| t.ports.get(usize::from(i.port)))
+            .map_or(IPV6_MIN_MTU, |p| p.mtu);
+        let to = ErrorTo6 {
+            src: client.dst,
+            dst: client.src,
+            mtu,
+            quoted: To6 {
+                src: SocketAddrV6::new(client.src, client.src_port, 0, 0),
+                dst: SocketAddrV6::new(client.dst, client.dst_port, 0, 0),
+            },
+        };
+        if let Err(u) = error_to_ipv6(&mut pkt, meta, &to) {
+            return self.drop(reason(u));
+        }
+        self.counters.events.icmp_errors_translated += 1;
+        let way = (meta.vlan, iface6, next);
+        if self
+            .egress6_for(cx, pkt, way, Some((id, Direction::Outbound)))
+            .is_err()
+        {
+            // Cut to 1280 bytes: it fits any IPv6 link.
             self.drop(DropReason::TooBigToFragment);
         }
     }

@@ -513,3 +513,55 @@ fn nat64_explain_names_the_translation_and_the_ipv4_way_out() {
     assert!(detail("neighbour").contains("(static)"), "{steps:?}");
     assert!(steps.iter().all(|(n, _)| *n != "drop"), "{steps:?}");
 }
+
+#[test]
+fn nat64_fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_too_big() {
+    let mut p = pipe(&config64(vec![nat64(IpProto::TCP)]));
+    let out = run(&mut p, &[syn(40000)], 0);
+    let (lip, lport) = local_of(&p, 40000);
+    // A router on the way to the backend: our SYN is too big for its next
+    // hop of 1200 bytes (its quote: our IPv4 header and 8 bytes of TCP).
+    let quote = &out[0][14..14 + 28];
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(RS2, OURS)
+        .ipv4([10, 0, 1, 254], lip, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1200 },
+        ))
+        .write(&mut err, quote)
+        .expect("writes");
+    let out = run(&mut p, &[err], 1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (&out[0][0..6], &out[0][6..12]),
+        (&CLIENT_MAC[..], &OURS[..])
+    );
+    let (ty, src, dst, quote6) = icmp6_error(&out[0]);
+    assert_eq!(ty, Icmpv6Type::PacketTooBig { mtu: 1220 });
+    assert_eq!((src, dst), (v6(VIP6), v6(CLIENT6)));
+    // The quote is the client's SYN as it sent it: its addresses and ports.
+    let q = etherparse::Ipv6HeaderSlice::from_slice(&quote6).expect("a quoted IPv6 header");
+    assert_eq!(
+        (Ipv6Addr::from(q.source()), Ipv6Addr::from(q.destination())),
+        (v6(CLIENT6), v6(VIP6))
+    );
+    let ports = &quote6[40..44];
+    assert_eq!(
+        ports,
+        [40000u16.to_be_bytes(), 80u16.to_be_bytes()].concat()
+    );
+    assert_eq!(p.counters().events.icmp_errors_translated, 1);
+    // An error quoting a flow no session has: no_session.
+    let mut other = quote.to_vec();
+    other[20..22].copy_from_slice(&(lport ^ 1).to_be_bytes());
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(RS2, OURS)
+        .ipv4([10, 0, 1, 254], lip, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1200 },
+        ))
+        .write(&mut err, &other)
+        .expect("writes");
+    assert!(run(&mut p, &[err], 2).is_empty());
+    assert_eq!(drops(&p, DropReason::NoSession), 1);
+}
