@@ -22,10 +22,9 @@
 //! translation yet), a hop limit or TTL that would reach 0 (the caller sends
 //! the Time Exceeded error), ICMP messages RFC 7915 drops.
 //!
-//! Called by `pipeline/nat64.rs` for NAT64 services (FULLNAT, an IPv6 VIP,
-//! IPv4 backends): `to_ipv4`, `to_ipv6` and `error_to_ipv6`;
-//! `error_to_ipv4` is built and tested but not called yet (docs/ipv6.md,
-//! "NAT64 in FULLNAT").
+//! Called by `pipeline/nat64.rs` and `pipeline/nat64_error6.rs` for NAT64
+//! services (FULLNAT, an IPv6 VIP, IPv4 backends; docs/ipv6.md, "NAT64 in
+//! FULLNAT").
 
 mod header;
 mod icmp;

@@ -89,6 +89,13 @@ pub(super) fn owner6(
         Some(Err(_)) => me,
         None => match nat_reply_flow(t, frame, l3_offset) {
             Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+            // A client's ICMPv6 error about a NAT64 reply: its client's.
+            None if t.owners.has_nat64() => {
+                match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
+                    Some(client) => t.owners.owner6(&client, me, workers),
+                    None => me,
+                }
+            }
             None => me,
         },
     }

@@ -49,6 +49,7 @@ mod mtu;
 mod mtu6;
 mod nat6;
 mod nat64;
+mod nat64_error6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;

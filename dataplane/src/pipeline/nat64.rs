@@ -32,10 +32,10 @@
 //!   looks for its quote's session in the IPv6 table, and sends the client
 //!   the ICMPv6 error about the packet it sent (`nat64::error_to_ipv6`).
 //!
-//! Not built: the client's ICMPv6 errors about a reply (`error_to_ipv4` is
-//! not called yet: they take IPv6's old path), fragments either way
-//! (`nat64_fragment`), session sync of NAT64 sessions (`sync6.rs` makes no
-//! record for an IPv4 backend).
+//! - The client's ICMPv6 errors about a reply: `nat64_error6.rs`.
+//!
+//! Not built: fragments either way (`nat64_fragment`), session sync of
+//! NAT64 sessions (`sync6.rs` makes no record for an IPv4 backend).
 
 use std::net::{SocketAddrV4, SocketAddrV6};
 
@@ -145,7 +145,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// The identification of the next IPv4 packet NAT64 makes (RFC 7915
     /// 5.1: the translator's own; it matters for those sent without DF).
-    fn next_ident(&mut self) -> u16 {
+    pub(super) fn next_ident(&mut self) -> u16 {
         self.nat64_ident = self.nat64_ident.wrapping_add(1);
         self.nat64_ident
     }

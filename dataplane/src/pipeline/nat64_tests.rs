@@ -565,3 +565,40 @@ fn nat64_fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_to
     assert!(run(&mut p, &[err], 2).is_empty());
     assert_eq!(drops(&p, DropReason::NoSession), 1);
 }
+
+#[test]
+fn nat64_packet_too_big_from_the_client_side_reaches_the_backend_as_fragmentation_needed() {
+    let mut p = pipe(&config64(vec![nat64(IpProto::TCP)]));
+    run(&mut p, &[syn(40000)], 0);
+    let (lip, lport) = local_of(&p, 40000);
+    let syn_ack = tcp((RS1, OURS), (RIP1, lip), (8080, lport), SYN | ACK, 64, b"");
+    let out = run(&mut p, &[syn_ack], 1);
+    assert_eq!(out.len(), 1);
+    // A router on the client's side: our SYN-ACK is too big for its next
+    // hop of 1300 bytes. The error goes to the VIP, quoting the reply.
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OURS)
+        .ipv6(a6("2001:db8:2::fe"), a6(VIP6), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1300 })
+        .write(&mut err, &out[0][14..])
+        .expect("writes");
+    let out = run(&mut p, &[err], 2);
+    assert_eq!(out.len(), 1, "to the backend");
+    assert_eq!((&out[0][0..6], &out[0][6..12]), (&RS1[..], &OURS[..]));
+    let (ty, src, dst, quote) = icmp4_error(&out[0]);
+    assert_eq!(
+        ty,
+        Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 }
+        )
+    );
+    assert_eq!((src, dst), (lip, RIP1));
+    // The quote is the backend's SYN-ACK as it sent it.
+    let q = etherparse::Ipv4HeaderSlice::from_slice(&quote).expect("a quoted IPv4 header");
+    assert_eq!((q.source(), q.destination()), (RIP1, lip));
+    assert_eq!(
+        &quote[20..24],
+        [8080u16.to_be_bytes(), lport.to_be_bytes()].concat()
+    );
+    assert_eq!(p.counters().events.icmp_errors_translated, 1);
+}

@@ -232,6 +232,12 @@ impl FlowOwners {
         }
     }
 
+    /// Whether some NAT64 service (one being drained included) exists.
+    #[inline]
+    pub fn has_nat64(&self) -> bool {
+        !self.nat64_local.is_empty()
+    }
+
     /// Whether `addr` is a local address of a NAT64 service (one being
     /// drained included): its replies' sessions are in the IPv6 table.
     #[inline]
