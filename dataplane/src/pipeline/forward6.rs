@@ -146,12 +146,14 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
-        if forwarding == Forwarding::FullNat {
-            return self.forward_nat64(cx, (port, vlan), pkt, meta, id);
-        }
         let (next, iface) = match t.links6.get(backend as usize) {
             Some(Some(link)) => *link,
-            // An IPv4 backend or one with no route: the config refuses both.
+            // An IPv4 backend: NAT64's (`nat64.rs`), found here so that the
+            // IPv6 backends' path tests nothing more for it.
+            Some(None) if forwarding == Forwarding::FullNat => {
+                return self.forward_nat64(cx, (port, vlan), pkt, meta, id)
+            }
+            // An IPv6 backend with no route: the config refuses it.
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
