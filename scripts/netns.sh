@@ -10,6 +10,7 @@
 #   scripts/netns.sh ipv6 NAME      # IPv6 on the router's and s1's links to ferrolb
 #   scripts/netns.sh ipv6dr NAME    # a `dr` run's client, router and servers over IPv6 (below)
 #   scripts/netns.sh ipv6nat NAME   # a `nat` run's router (the client) and servers over IPv6 (below)
+#   scripts/netns.sh ipv6nat64 NAME # a `fullnat` run's client IPv6-only, servers IPv4 (NAT64, below)
 #   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
 #   scripts/netns.sh lacp NAME      # veth pairs for an 802.3ad ext and its partner (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
@@ -272,6 +273,29 @@ ipv6nat_links() {
   done
 }
 
+# NAT64 (docs/ipv6.md, "NAT64 in FULLNAT"): after `up NAME fullnat`, the
+# client is IPv6-only: its IPv4 address gone, 2001:db8:3::2/64 behind the
+# router (2001:db8:3::1, forwarding IPv6), which reaches the VIP
+# 2001:db8:10::10 on its link to ferrolb's ext (2001:db8:2::fe/64; a /128
+# route `dev lb`, resolved by Neighbour Discovery). The servers keep IPv6
+# off: IPv4 only, their replies to ferrolb's local addresses on the lan.
+# Every address `nodad`.
+ipv6nat64_links() {
+  local n=$1 spec
+  nsctl "$n-router" net.ipv6.conf.all.disable_ipv6=0
+  nsctl "$n-router" net.ipv6.conf.all.forwarding=1
+  for spec in "$n-router client 2001:db8:3::1/64" "$n-router lb 2001:db8:2::fe/64" \
+    "$n-client eth0 2001:db8:3::2/64"; do
+    set -- $spec
+    nsctl "$1" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$1" "net.ipv6.conf.$2.disable_ipv6=0"
+    ip -n "$1" addr add "$3" dev "$2" nodad
+  done
+  ip -n "$n-client" -4 addr flush dev eth0
+  ip -n "$n-client" -6 route add default via 2001:db8:3::1
+  ip -n "$n-router" -6 route add 2001:db8:10::10/128 dev lb
+}
+
 # A bonded ext port (docs/bonding.md): ferrolb's `ext` is an
 # active-backup bond of two net_tap members whose interfaces, bm0 and bm1,
 # it makes in NAME-lb when it starts. This kernel has no bonding (or team)
@@ -488,6 +512,10 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh ipv6nat NAME"
     ipv6nat_links "$2"
     ;;
+  ipv6nat64)
+    [ $# -eq 2 ] || die "usage: netns.sh ipv6nat64 NAME"
+    ipv6nat64_links "$2"
+    ;;
   scaleout)
     [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"
     [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
@@ -522,6 +550,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | ipv6dr NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | ipv6dr NAME | ipv6nat NAME | ipv6nat64 NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

@@ -208,11 +208,29 @@ pub enum DropReason {
     /// PROXY protocol on TCP: a segment of such a session whose TCP
     /// options cannot be read (its SACK blocks need shifting).
     ProxyBadOptions,
+    /// NAT64: a fragment to translate (either way: no fragment table
+    /// for translation yet).
+    Nat64Fragment,
+    /// NAT64: a protocol the translation does not take (only TCP and UDP
+    /// are translated; an ICMP error quoting another).
+    Nat64Protocol,
+    /// NAT64: an ICMP or ICMPv6 type or code RFC 7915 drops.
+    Nat64IcmpType,
+    /// NAT64: a packet shorter than its headers say, or an error too short
+    /// for its quote.
+    Nat64Truncated,
+    /// NAT64: an ICMP error whose checksum does not verify.
+    Nat64BadChecksum,
+    /// NAT64: longer than the other family's length field takes.
+    Nat64TooLong,
+    /// NAT64: no headroom for the 20 bytes IPv6's header adds, or a
+    /// chained buffer a whole-datagram checksum cannot read.
+    Nat64NoRoom,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 75] = [
+    pub const ALL: [DropReason; 82] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -288,6 +306,13 @@ impl DropReason {
         DropReason::ProxyHeaderNoRoom,
         DropReason::ProxySynData,
         DropReason::ProxyBadOptions,
+        DropReason::Nat64Fragment,
+        DropReason::Nat64Protocol,
+        DropReason::Nat64IcmpType,
+        DropReason::Nat64Truncated,
+        DropReason::Nat64BadChecksum,
+        DropReason::Nat64TooLong,
+        DropReason::Nat64NoRoom,
     ];
     /// Number of reasons (the length of the counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -370,6 +395,13 @@ impl DropReason {
             DropReason::ProxyHeaderNoRoom => "proxy_header_no_room",
             DropReason::ProxySynData => "proxy_syn_data",
             DropReason::ProxyBadOptions => "proxy_bad_options",
+            DropReason::Nat64Fragment => "nat64_fragment",
+            DropReason::Nat64Protocol => "nat64_protocol",
+            DropReason::Nat64IcmpType => "nat64_icmp_type",
+            DropReason::Nat64Truncated => "nat64_truncated",
+            DropReason::Nat64BadChecksum => "nat64_bad_checksum",
+            DropReason::Nat64TooLong => "nat64_too_long",
+            DropReason::Nat64NoRoom => "nat64_no_room",
         }
     }
 }

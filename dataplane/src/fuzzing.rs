@@ -225,6 +225,13 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 }],
                 ..service(Mode::Nat, IpProto::TCP, 8080)
             },
+            // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
+            // local address of its own (`pipeline/nat64.rs`).
+            ServiceSpec {
+                vip: ipv6::VIP6.into(),
+                local_addrs: vec![NAT64_LOCAL],
+                ..service(Mode::FullNat, IpProto::TCP, 6464)
+            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -285,6 +292,9 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
     }
     pipeline.counters()
 }
+
+/// The local address of the fuzzing config's NAT64 service.
+const NAT64_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 164);
 
 /// The VIP of the fuzzing config's UDP service with the PROXY header.
 const REASM_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
@@ -740,6 +750,43 @@ mod tests {
         assert!(c.events.nd.icmpv6_errors_sent >= 1, "{:?}", c.events.nd);
     }
 
+    /// The NAT64 service's first packet (IPv6, port 6464), and an IPv4
+    /// segment to its local address (a backend's reply it has no session
+    /// for).
+    fn nat64_seeds() -> [Vec<u8>; 2] {
+        use etherparse::PacketBuilder;
+        let mut syn = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
+                ipv6::VIP6.octets(),
+                64,
+            )
+            .tcp(40000, 6464, 1, 64240)
+            .syn()
+            .write(&mut syn, b"")
+            .expect("writes");
+        let mut reply = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv4([10, 0, 1, 11], super::NAT64_LOCAL.octets(), 64)
+            .tcp(80, 1025, 1, 64240)
+            .syn()
+            .ack(2)
+            .write(&mut reply, b"")
+            .expect("writes");
+        [syn, reply]
+    }
+
+    #[test]
+    fn the_nat64_seeds_reach_the_translation_and_the_reply_lookup() {
+        let [syn, reply] = nat64_seeds();
+        let c = run_pipeline(&syn);
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert!(c.events.nat64_to_ipv4 >= 1, "{:?}", c.events);
+        let c = run_pipeline(&reply);
+        assert!(c.drops.get(crate::drop::DropReason::NoSession) >= 1);
+    }
+
     #[test]
     fn the_ipv6_dr_and_tun_seeds_reach_the_forwarding_path() {
         for port in [80, 81] {
@@ -773,10 +820,11 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..6usize,
+            which in 0..8usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed()];
+            let [nat64_syn, nat64_reply] = nat64_seeds();
+            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed(), nat64_syn, nat64_reply];
             let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());

@@ -185,7 +185,8 @@ fn ipv6_services_take_dr_tun_and_nat_only_and_one_family_at_the_key() {
     let nat = text.replacen("mode = \"dr\"\n", "mode = \"nat\"\n", 1);
     let cfg = parse(&nat).unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.services[0].mode, LbMode::Nat);
-    // FULLNAT: refused at `mode`.
+    // FULLNAT with IPv6 backends: refused at `mode` (NAT64, with IPv4
+    // backends, is accepted: `nat64_is_fullnat_with_ipv4_backends_and_local_addresses`).
     let t = text.replacen(
         "mode = \"dr\"\n",
         "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]\n",
@@ -193,7 +194,7 @@ fn ipv6_services_take_dr_tun_and_nat_only_and_one_family_at_the_key() {
     );
     let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
     assert!(
-        m.contains("mode fullnat is not built for IPv6 yet (issue 20)"),
+        m.contains("mode fullnat with IPv6 backends is not built yet (issue 20)"),
         "{m}"
     );
     // A VIP and its backends of two families, either way round.
@@ -325,4 +326,65 @@ fn access_lists_take_prefixes_of_the_vips_family_at_their_key() {
         m.contains("has host bits set: write the network, 2001:db8:2::/48"),
         "{m}"
     );
+}
+
+/// `dr6()` made NAT64: mode fullnat, a local address, the backend IPv4.
+fn nat64() -> String {
+    dr6()
+        .replacen(
+            "mode = \"dr\"\n",
+            "mode = \"fullnat\"\nlocal_addresses = [\"10.0.0.100\"]\n",
+            1,
+        )
+        .replacen("\"2001:db8::11\"", "\"10.0.0.11\"", 1)
+}
+
+#[test]
+fn nat64_is_fullnat_with_ipv4_backends_and_local_addresses() {
+    let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
+    let cfg = parse(&nat64()).unwrap_or_else(|e| panic!("{e}")).config;
+    let s = &cfg.services[0];
+    assert_eq!((s.mode, s.vip.is_ipv6()), (LbMode::Fullnat, true));
+    assert!(s.backends[0].address.is_ipv4());
+    assert!(super::validate_family::is_nat64(s));
+    // Without local addresses: refused at `mode`, saying NAT64 needs IPv4 ones.
+    let t = nat64().replacen("local_addresses = [\"10.0.0.100\"]\n", "", 1);
+    let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
+    assert!(
+        m.contains("fullnat with an IPv6 VIP (NAT64: IPv4 backends) needs IPv4 local_addresses"),
+        "{m}"
+    );
+    // Backends of both families: the IPv6 one refused at its key.
+    let t = nat64().replacen(
+        "[[service.backend]]\naddress = \"10.0.0.11\"\n",
+        "[[service.backend]]\naddress = \"10.0.0.11\"\n\n[[service.backend]]\naddress = \"2001:db8::12\"\n",
+        1,
+    );
+    let m = refused_at(
+        &t,
+        "service[0].backend[1].address",
+        line(&t, "2001:db8::12"),
+    );
+    assert!(
+        m.contains("2001:db8::12 is IPv6 and the service is NAT64 (fullnat, IPv6 VIP"),
+        "{m}"
+    );
+    assert!(parse(&t).unwrap_err().0.len() == 1, "only the IPv6 backend");
+    // What NAT64 does not build yet, each at its key.
+    for (key, set) in [
+        ("toa", "toa = true"),
+        ("syn_proxy", "syn_proxy = true"),
+        ("proxy_protocol", "proxy_protocol = \"v2\""),
+    ] {
+        let t = nat64().replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
+        let m = refused_at(&t, &format!("service[0].{key}"), line(&t, set));
+        assert!(
+            m.contains("not built for NAT64 yet (issue 20)"),
+            "{key}: {m}"
+        );
+    }
+    // An IPv4 FULLNAT service keeps its message.
+    let t = BASE.replacen("mode = \"nat\"", "mode = \"fullnat\"", 1);
+    let m = refused_at(&t, "service[0].mode", line(&t, "mode ="));
+    assert!(m.starts_with("fullnat needs local_addresses"), "{m}");
 }

@@ -1,7 +1,8 @@
 //! A service's address families (issue 20): its VIP and backends are of
-//! one family, and an IPv6 VIP takes what IPv6 forwarding has built so
-//! far: modes `dr`, `tun` and `nat`, without the options whose packet work is
-//! IPv4's yet.
+//! one family, but for NAT64 (mode `fullnat`, an IPv6 VIP, IPv4 backends
+//! and IPv4 local addresses), and an IPv6 VIP takes what IPv6 forwarding
+//! has built so far: modes `dr`, `tun` and `nat`, and `fullnat` as NAT64,
+//! without the options whose packet work is IPv4's yet.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -41,20 +42,34 @@ pub(super) fn family_problems(
             "a backend",
         );
     }
+    // NAT64 (FULLNAT with an IPv6 VIP and IPv4 backends, `nat64.rs` in the
+    // dataplane) is the one mix of families a service may have. A fullnat
+    // service with an IPv6 VIP and any IPv4 backend is taken as NAT64:
+    // its IPv6 backends are the ones refused.
+    let nat64 = is_nat64(s);
     for (j, b) in s.backends.iter().enumerate() {
-        if b.address.is_ipv6() != s.vip.is_ipv6() {
-            out.push((
-                at.key("backend").index(j).key("address"),
-                format!(
-                    "backend {} is {} and the VIP {} is {}: a service's VIP and backends are \
-                     of one family (NAT64 is not built yet)",
-                    b.address,
-                    family(b.address),
-                    s.vip,
-                    family(s.vip)
-                ),
-            ));
-        }
+        let problem = match (nat64, b.address.is_ipv6() == s.vip.is_ipv6()) {
+            (true, true) => format!(
+                "backend {} is IPv6 and the service is NAT64 (fullnat, IPv6 VIP {}, IPv4 \
+                 backends): its backends are all IPv4 (fullnat with IPv6 backends is not \
+                 built yet, issue 20)",
+                b.address, s.vip
+            ),
+            (true, false) | (false, true) => continue,
+            (false, false) => format!(
+                "backend {} is {} and the VIP {} is {}: a service's VIP and backends are \
+                 of one family{}",
+                b.address,
+                family(b.address),
+                s.vip,
+                family(s.vip),
+                match s.vip.is_ipv6() {
+                    true => " (NAT64, an IPv6 VIP with IPv4 backends, is for mode fullnat)",
+                    false => "",
+                }
+            ),
+        };
+        out.push((at.key("backend").index(j).key("address"), problem));
     }
     if s.persistence_prefix6 > 128 {
         out.push((
@@ -75,7 +90,21 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if !matches!(s.mode, LbMode::Dr | LbMode::Tun | LbMode::Nat) {
+    if s.mode == LbMode::Fullnat && !nat64 && !s.backends.is_empty() {
+        // All backends IPv6: FULLNAT over IPv6 proper. (With none yet the
+        // service is refused when its first backend's family says.)
+        out.push((
+            at.key("mode"),
+            "mode fullnat with IPv6 backends is not built yet (issue 20): an IPv6 VIP takes \
+             mode dr, tun or nat, or fullnat with IPv4 backends and IPv4 local_addresses \
+             (NAT64)"
+                .to_string(),
+        ));
+    }
+    if !matches!(
+        s.mode,
+        LbMode::Dr | LbMode::Tun | LbMode::Nat | LbMode::Fullnat
+    ) {
         out.push((
             at.key("mode"),
             format!(
@@ -99,12 +128,44 @@ pub(super) fn family_problems(
             "a per-client rate limit",
         ),
     ];
+    let nat64_options = [
+        (
+            "toa",
+            s.toa,
+            "TOA (the client's IPv6 address does not fit DPVS's IPv4 TOA option)",
+        ),
+        (
+            "proxy_protocol",
+            s.proxy_protocol.is_some(),
+            "the PROXY protocol header",
+        ),
+        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
+    ];
+    for (key, set, what) in nat64_options {
+        if set && nat64 {
+            out.push((
+                at.key(key),
+                format!(
+                    "{what} is not built for NAT64 yet (issue 20); service {} has an IPv6 VIP \
+                     and IPv4 backends",
+                    s.key_text()
+                ),
+            ));
+        }
+    }
     for (key, set, what) in options {
         if set {
             out.push((at.key(key), not_yet(what)));
         }
     }
     out
+}
+
+/// Whether `s` is taken as a NAT64 service: FULLNAT, an IPv6 VIP, and an
+/// IPv4 backend (any IPv6 backend beside it is refused). Its local
+/// addresses are IPv4 (the parser takes no other).
+pub(crate) fn is_nat64(s: &ServiceConfig) -> bool {
+    s.mode == LbMode::Fullnat && s.vip.is_ipv6() && s.backends.iter().any(|b| b.address.is_ipv4())
 }
 
 fn family(a: IpAddr) -> &'static str {

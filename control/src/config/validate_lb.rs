@@ -381,10 +381,19 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
             } else {
                 at.key("mode")
             };
+            let what = match s.vip.is_ipv6() {
+                true => {
+                    "fullnat with an IPv6 VIP (NAT64: IPv4 backends) needs IPv4 \
+                         local_addresses"
+                }
+                false => "fullnat needs local_addresses",
+            };
             c.err(
                 key,
-                "fullnat needs local_addresses: the source addresses the backends see \
-                 and reply to, like [\"10.0.1.100\"]",
+                format!(
+                    "{what}: the source addresses the backends see and reply to, like \
+                     [\"10.0.1.100\"]"
+                ),
             );
         }
         if !fullnat && !s.local_addresses.is_empty() {

@@ -11,7 +11,6 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 
 use super::table::Origin;
-use super::table::Session;
 use crate::laddr::{LocalPorts, PoolConfig};
 use crate::tables::{self, LbTables, Mode};
 use crate::tuple::{FiveTuple, IpProto};
@@ -206,13 +205,14 @@ impl Pools {
     /// buckets still fit (or, under live sessions, whose addresses and range
     /// do), and drops the pools of retired entries whose sessions are all
     /// gone. A pool rebuilt under live sessions starts with their ports
-    /// taken, found by one walk of `sessions`. `live` tells an entry's live
-    /// sessions in this worker.
-    pub(crate) fn refit<'s>(
+    /// taken, found by one walk of `held` (the ports the sessions of both
+    /// tables hold: `held_port`, and NAT64's `held_port6`). `live` tells
+    /// an entry's live sessions in this worker.
+    pub(crate) fn refit(
         &mut self,
         new: &LbTables,
         live: impl Fn(Origin) -> u64,
-        sessions: impl Iterator<Item = &'s Session>,
+        held_ports: impl Iterator<Item = (Origin, HeldPort)>,
     ) {
         let plans = self.plans(new, live);
         if plans.is_empty() {
@@ -224,13 +224,9 @@ impl Pools {
             .map(|(origin, _)| (*origin, Vec::new()))
             .collect();
         if !held.is_empty() {
-            for s in sessions {
-                if let Some((origin, port)) =
-                    held_port(s.origin(), s.holds_local_port(), s.outbound())
-                {
-                    if let Some(list) = held.get_mut(&origin) {
-                        list.push(port);
-                    }
+            for (origin, port) in held_ports {
+                if let Some(list) = held.get_mut(&origin) {
+                    list.push(port);
                 }
             }
         }

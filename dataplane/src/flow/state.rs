@@ -20,6 +20,7 @@ use std::hash::BuildHasher;
 mod adopt;
 mod install;
 mod install6;
+pub mod nat64;
 mod v6;
 pub use install::{Installed, Refused};
 pub use v6::{nat6_reply, FirstPacket6, Sessions6};
@@ -322,10 +323,13 @@ impl Held<'_> {
         self.live.ended(s, lifetime_ms);
     }
 
-    /// The same for an IPv6 session, which holds no local port (IPv6 is
-    /// DR, TUN and NAT so far).
+    /// The same for an IPv6 session, which holds a local port only for
+    /// NAT64 (`nat64.rs`).
     fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
+        if let Some(ob) = nat64::unmapped(s.outbound()) {
+            self.pools.release(s.origin(), s.holds_local_port(), &ob);
+        }
         self.live.ended(s, lifetime_ms);
     }
 }

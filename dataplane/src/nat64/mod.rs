@@ -22,9 +22,9 @@
 //! translation yet), a hop limit or TTL that would reach 0 (the caller sends
 //! the Time Exceeded error), ICMP messages RFC 7915 drops.
 //!
-//! Status: built and tested here; FULLNAT over IPv6 does not call it yet (the
-//! config refuses IPv6 VIPs in that mode), so nothing a user configures
-//! reaches it.
+//! Called by `pipeline/nat64.rs` and `pipeline/nat64_error6.rs` for NAT64
+//! services (FULLNAT, an IPv6 VIP, IPv4 backends; docs/ipv6.md, "NAT64 in
+//! FULLNAT").
 
 mod header;
 mod icmp;

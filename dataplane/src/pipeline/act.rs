@@ -40,7 +40,7 @@ pub(super) struct IcmpError {
 }
 
 impl IcmpError {
-    const TIME_EXCEEDED: IcmpError = IcmpError {
+    pub(super) const TIME_EXCEEDED: IcmpError = IcmpError {
         icmp_type: 11,
         code: 0,
         rest: 0,
@@ -122,6 +122,7 @@ impl<P: PacketBuf> Datapath<P> {
         match step {
             Step::Drop(reason) => self.drop(reason),
             Step::TranslateError(hit) => self.translate_error(cx, pkt, meta, hit),
+            Step::Nat64Error => self.nat64_error(cx, pkt, meta),
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {
@@ -159,7 +160,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
                 self.open_planned(cx, at, pkt, meta, plan)
             }
-            Err(reason) => self.refuse(cx, at.port, pkt, &first, reason),
+            Err(reason) => self.refuse(cx, at.port, pkt, (&first, meta), reason),
         }
     }
 
@@ -172,9 +173,14 @@ impl<P: PacketBuf> Datapath<P> {
         cx: &mut Cx<'_, I>,
         port: u16,
         pkt: P,
-        first: &FirstPacket,
+        (first, meta): (&FirstPacket, &Ipv4Meta),
         reason: DropReason,
     ) {
+        // A NAT64 backend's reply: its session is in the IPv6 table. Looked
+        // for only here, where the IPv4 path has given up (`nat64.rs`).
+        if reason == DropReason::NoService && cx.t.owners.nat64_local(first.tuple.dst) {
+            return self.reply_nat64(cx, port, pkt, meta);
+        }
         let key = first.tuple.service_key();
         let service = match reason {
             DropReason::AclDenied

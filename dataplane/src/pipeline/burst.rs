@@ -266,7 +266,7 @@ impl<P: PacketBuf> Datapath<P> {
                             if self.tracing() {
                                 self.trace_decision(&step);
                             }
-                            self.refuse(cx, port, pkt, &first, reason)
+                            self.refuse(cx, port, pkt, (&first, meta), reason)
                         }
                     }
                 }

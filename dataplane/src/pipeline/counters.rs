@@ -63,6 +63,10 @@ pub struct Events {
     pub icmp_errors_sent: u64,
     /// ICMP errors about a tracked flow, rewritten and passed on.
     pub icmp_errors_translated: u64,
+    /// NAT64 (`nat64.rs`): clients' IPv6 packets sent on as IPv4.
+    pub nat64_to_ipv4: u64,
+    /// NAT64: backends' IPv4 replies sent on as IPv6.
+    pub nat64_to_ipv6: u64,
     pub sessions_created: u64,
     /// Of `sessions_created`, TCP flows picked up mid-stream (no SYN seen).
     pub sessions_picked_up: u64,
@@ -307,6 +311,8 @@ impl Events {
             ("echo_replies", self.echo_replies),
             ("icmp_errors_sent", self.icmp_errors_sent),
             ("icmp_errors_translated", self.icmp_errors_translated),
+            ("nat64_to_ipv4", self.nat64_to_ipv4),
+            ("nat64_to_ipv6", self.nat64_to_ipv6),
             ("sessions_created", self.sessions_created),
             ("sessions_picked_up", self.sessions_picked_up),
             ("one_packet_scheduled", self.one_packet_scheduled),
@@ -368,6 +374,8 @@ impl Events {
         self.echo_replies += o.echo_replies;
         self.icmp_errors_sent += o.icmp_errors_sent;
         self.icmp_errors_translated += o.icmp_errors_translated;
+        self.nat64_to_ipv4 += o.nat64_to_ipv4;
+        self.nat64_to_ipv6 += o.nat64_to_ipv6;
         self.sessions_created += o.sessions_created;
         self.sessions_picked_up += o.sessions_picked_up;
         self.one_packet_scheduled += o.one_packet_scheduled;

@@ -19,6 +19,9 @@ pub(super) enum Step {
     Drop(DropReason),
     /// An ICMP error about the flow of this session.
     TranslateError(Hit),
+    /// An ICMP error to a NAT64 local address that the IPv4 table does not
+    /// know: maybe about a NAT64 flow (`nat64.rs`).
+    Nat64Error,
     /// A packet of a live session.
     Forward {
         at: Ingress,
@@ -125,6 +128,7 @@ impl<P: PacketBuf> Datapath<P> {
                 let flow = quoted_flow(frame, meta).map(|q| q.reversed());
                 return match flow.and_then(|f| sessions.lookup_hashed(&f, hash)) {
                     Some(hit) => Step::TranslateError(hit),
+                    None if t.owners.nat64_local(meta.tuple.dst) => Step::Nat64Error,
                     None => kernel_or(t, port, frame, meta, DropReason::NoSession),
                 };
             }

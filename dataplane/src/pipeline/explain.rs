@@ -141,7 +141,11 @@ impl<P: PacketBuf> Pipeline<P> {
         self.explain_egress(tuple.dst, out)
     }
 
-    fn explain_egress(&self, dst: Ipv4Addr, mut out: Vec<StepReport>) -> Vec<StepReport> {
+    pub(super) fn explain_egress(
+        &self,
+        dst: Ipv4Addr,
+        mut out: Vec<StepReport>,
+    ) -> Vec<StepReport> {
         let t = &*self.tables;
         let Some(hop) = t.routes.lookup(dst) else {
             out.push(dropped(DropReason::NoRoute));

@@ -1,11 +1,11 @@
 //! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
-//! IPv6 is forwarded by DR, TUN and NAT, so the steps are the session,
-//! the service and its pick, the rewrite, the route (connected, or the
-//! static route and its gateway), and the neighbour: static, resolved, or
-//! the wait for
-//! Neighbour Discovery.
+//! IPv6 is forwarded by DR, TUN, NAT and NAT64, so the steps are the
+//! session, the service and its pick, the rewrite, the route (connected,
+//! or the static route and its gateway), and the neighbour: static,
+//! resolved, or the wait for Neighbour Discovery; a NAT64 flow's way out
+//! is IPv4's (`explain.rs`: route, hop cache, ARP).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -92,19 +92,26 @@ impl<P: PacketBuf> Pipeline<P> {
                 "IPv6-in-IPv6 to {} (TUN; the inner packet as it came)",
                 b.addr
             ),
+            Mode::FullNat => format!(
+                "NAT64: translated to IPv4 (RFC 7915; TTL = hop limit - 1) from a local \
+                 address of {:?} and a port of this worker's, to {}; the replies to it \
+                 translated back to IPv6 from the VIP",
+                spec.local_addrs,
+                SocketAddr::new(b.addr, port)
+            ),
             _ => "MACs only (DR; the IPv6 header as it came)".into(),
         };
         out.push(line("rewrite", rewrite));
         self.explain_backend6(b.addr, out)
     }
 
-    /// The way out to an IPv6 DR or TUN backend (`egress6.rs`).
-    fn explain_backend6(&self, addr: IpAddr, mut out: Vec<StepReport>) -> Vec<StepReport> {
-        let IpAddr::V6(to) = addr else {
-            out.push(dropped(DropReason::NoBackend));
-            return out;
-        };
-        self.explain_egress6(to, out)
+    /// The way out to an IPv6 backend (`egress6.rs`), or to a NAT64
+    /// service's IPv4 one (the IPv4 egress, `explain.rs`).
+    fn explain_backend6(&self, addr: IpAddr, out: Vec<StepReport>) -> Vec<StepReport> {
+        match addr {
+            IpAddr::V6(to) => self.explain_egress6(to, out),
+            IpAddr::V4(to) => self.explain_egress(to, out),
+        }
     }
 
     fn explain_egress6(&self, to: Ipv6Addr, mut out: Vec<StepReport>) -> Vec<StepReport> {
@@ -149,9 +156,9 @@ impl<P: PacketBuf> Pipeline<P> {
 /// Why `FlowState::open6` refuses a new IPv6 flow of `client` to `svc`,
 /// if it does.
 fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static str, DropReason)> {
-    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
+    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) && !svc.spec.is_nat64() {
         return Some((
-            "IPv6 is forwarded by DR, TUN and NAT only",
+            "IPv6 is forwarded by DR, TUN, NAT and NAT64 (FULLNAT to IPv4 backends) only",
             DropReason::NoService,
         ));
     }

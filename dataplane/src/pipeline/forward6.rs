@@ -89,6 +89,13 @@ pub(super) fn owner6(
         Some(Err(_)) => me,
         None => match nat_reply_flow(t, frame, l3_offset) {
             Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+            // A client's ICMPv6 error about a NAT64 reply: its client's.
+            None if t.owners.has_nat64() => {
+                match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
+                    Some(client) => t.owners.owner6(&client, me, workers),
+                    None => me,
+                }
+            }
             None => me,
         },
     }
@@ -141,7 +148,12 @@ impl<P: PacketBuf> Datapath<P> {
         self.count_packet(origin, backend, true, meta.len);
         let (next, iface) = match t.links6.get(backend as usize) {
             Some(Some(link)) => *link,
-            // An IPv4 backend or one with no route: the config refuses both.
+            // An IPv4 backend: NAT64's (`nat64.rs`), found here so that the
+            // IPv6 backends' path tests nothing more for it.
+            Some(None) if forwarding == Forwarding::FullNat => {
+                return self.forward_nat64(cx, (port, vlan), pkt, meta, id)
+            }
+            // An IPv6 backend with no route: the config refuses it.
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };

@@ -146,7 +146,10 @@ pub fn session_view6(
         snat_rule: None,
         client: (inb.src.into(), inb.src_port),
         destination: (inb.dst.into(), inb.dst_port),
-        local: None,
+        // NAT64: the IPv4 local address and port of its reply key.
+        local: crate::flow::state::nat64::unmapped(s.outbound())
+            .filter(|_| s.holds_local_port())
+            .map(|ob| (ob.dst.into(), ob.dst_port)),
         backend: (b.addr, port),
         state: state_name(s.state),
         expires_in_ms,

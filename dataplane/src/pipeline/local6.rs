@@ -58,6 +58,12 @@ impl<P: PacketBuf> Datapath<P> {
                 None => {}
             }
         }
+        if ours && t.owners.has_nat64() {
+            let quoted = super::nat64_error6::quoted_client6(t, pkt.data(), l3_offset);
+            if let Some(client) = quoted.filter(|c| self.is_nat64_client(c)) {
+                return self.nat64_error6(cx, (vlan, l3_offset), pkt, &client);
+            }
+        }
         if ours && t.owners.has_nat6() {
             if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
                 return self.reply6(cx, (port, vlan), pkt, &meta);

@@ -48,6 +48,8 @@ mod local6;
 mod mtu;
 mod mtu6;
 mod nat6;
+mod nat64;
+mod nat64_error6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -146,6 +148,8 @@ struct Datapath<P> {
     reasm: ReasmTable<P>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
     synproxy: synproxy::SynProxyState<P>,
+    /// The identification of the last IPv4 packet NAT64 made (`nat64.rs`).
+    nat64_ident: u16,
 }
 
 /// What every step of the packet path reads: the tables, this worker's
@@ -203,6 +207,7 @@ impl<P: PacketBuf> Pipeline<P> {
             frags: FragTable::new(),
             frag_decided: None,
             reasm: ReasmTable::new(),
+            nat64_ident: 0,
         };
         Ok(Pipeline { tables, path })
     }
@@ -368,7 +373,7 @@ impl<P: PacketBuf> Datapath<P> {
         let w = &mut self.watch;
         match *step {
             Step::Drop(_) => {}
-            Step::TranslateError(_) => w.step(TraceStep::IcmpErrorTranslated),
+            Step::TranslateError(_) | Step::Nat64Error => w.step(TraceStep::IcmpErrorTranslated),
             Step::Forward { at, hit } => {
                 w.step(TraceStep::Interface(at.iface));
                 w.step(TraceStep::SessionHit {
@@ -443,6 +448,8 @@ mod local6_tests;
 mod mld_tests;
 #[cfg(test)]
 mod multi_segment_tests;
+#[cfg(test)]
+mod nat64_tests;
 #[cfg(test)]
 mod nat6_tests;
 #[cfg(test)]

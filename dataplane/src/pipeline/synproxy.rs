@@ -553,7 +553,7 @@ impl<P: PacketBuf> Datapath<P> {
         let meta = &rewritten_meta(meta, &syn, Way::On);
         let plan = match self.flow.plan(cx.t, &first, cx.now) {
             Ok(plan) => plan,
-            Err(reason) => return self.refuse(cx, at.port, pkt, &first, reason),
+            Err(reason) => return self.refuse(cx, at.port, pkt, (&first, meta), reason),
         };
         let id = match self.commit(plan, cx.now) {
             Ok(id) => id,

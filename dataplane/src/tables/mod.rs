@@ -737,16 +737,22 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
         ));
     }
     if spec.vip.is_ipv6() {
-        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) {
+        // NAT64, or one that will be once it has backends.
+        let nat64 = spec.mode == Mode::FullNat && spec.backends.iter().all(|b| b.addr.is_ipv4());
+        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) && !nat64 {
             return Err(format!(
-                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are)",
+                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are, and FULLNAT \
+                 with IPv4 backends: NAT64)",
                 text(),
                 spec.mode
             ));
         }
-        if spec.backends.iter().any(|b| b.addr.is_ipv4()) || !spec.also_listen.is_empty() {
+        if (!nat64 && spec.backends.iter().any(|b| b.addr.is_ipv4()))
+            || !spec.also_listen.is_empty()
+        {
             return Err(format!(
-                "service {}: an IPv6 VIP takes IPv6 backends and no also_listen",
+                "service {}: an IPv6 VIP takes IPv6 backends (IPv4 ones with FULLNAT: NAT64) \
+                 and no also_listen",
                 text()
             ));
         }

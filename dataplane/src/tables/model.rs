@@ -155,6 +155,16 @@ impl ServiceSpec {
         std::iter::once(own).chain(also)
     }
 
+    /// Whether it is NAT64 (issue 20, `pipeline/nat64.rs`): FULLNAT with
+    /// an IPv6 VIP and IPv4 backends (all of them, at least one) and IPv4
+    /// local addresses.
+    pub fn is_nat64(&self) -> bool {
+        self.mode == Mode::FullNat
+            && self.vip.is_ipv6()
+            && !self.backends.is_empty()
+            && self.backends.iter().all(|b| b.addr.is_ipv4())
+    }
+
     /// The service's identity: protocol, VIP, port.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {

@@ -79,6 +79,10 @@ pub struct FlowOwners {
     nat_backends6: HashMap<(Ipv6Addr, IpProto, u16), OwnedBy>,
     /// Whether `nat_backends6` has a port-0 entry.
     nat_any_port6: bool,
+    /// The local addresses of NAT64 services (FULLNAT, IPv6 VIP, IPv4
+    /// backends): a reply to one that misses the IPv4 table is looked
+    /// for in the IPv6 one (`pipeline/nat64.rs`). Also in `local`.
+    nat64_local: AddrSet,
     /// SNAT source prefixes.
     snat_sources: Vec<(Ipv4Addr, u8)>,
     /// A NAT backend shared by services that place clients differently:
@@ -90,6 +94,7 @@ impl FlowOwners {
     pub fn build(services: &[Service], backends: &[BackendInfo], snat: &[SnatRule]) -> Self {
         let mut owners = FlowOwners::default();
         let mut local = Vec::new();
+        let mut nat64_local = Vec::new();
         let placed_by = |svc: &Service| match (&svc.spec.persistence, svc.spec.mode) {
             (Some(p), _) => OwnedBy::ClientNetwork(p.prefix_len),
             (None, Mode::Nat | Mode::FullNat) => OwnedBy::ClientFlow,
@@ -107,6 +112,9 @@ impl FlowOwners {
                 }
                 if svc.spec.mode == Mode::FullNat {
                     local.extend(svc.spec.local_addrs.iter().copied());
+                }
+                if svc.spec.is_nat64() {
+                    nat64_local.extend(svc.spec.local_addrs.iter().copied());
                 }
             }
         }
@@ -143,6 +151,7 @@ impl FlowOwners {
             owners.snat_sources.push(rule.spec.source);
         }
         owners.local = AddrSet::new(local);
+        owners.nat64_local = AddrSet::new(nat64_local);
         owners
     }
 
@@ -221,6 +230,19 @@ impl FlowOwners {
             Some(by) => by_hash(by, tuple.dst, tuple.dst_port),
             None => receiver,
         }
+    }
+
+    /// Whether some NAT64 service (one being drained included) exists.
+    #[inline]
+    pub fn has_nat64(&self) -> bool {
+        !self.nat64_local.is_empty()
+    }
+
+    /// Whether `addr` is a local address of a NAT64 service (one being
+    /// drained included): its replies' sessions are in the IPv6 table.
+    #[inline]
+    pub fn nat64_local(&self, addr: Ipv4Addr) -> bool {
+        self.nat64_local.contains(addr)
     }
 
     /// Whether some IPv6 NAT backend's replies are to be looked for.

@@ -4,7 +4,9 @@
 //! all from counts kept as sessions come and go, no table walk except a
 //! flush's.
 
+use super::nat64::held_port6;
 use super::{BackendSessions, FlowState, SessionCounts};
+use crate::flow::pools::held_port;
 use crate::flow::{Origin, ProtoState};
 use crate::tables::{IdRefs, LbTables, Reborn};
 use ferrolb_types::Histogram;
@@ -41,7 +43,10 @@ impl FlowState {
         self.pools.refit(
             new,
             |origin| live.of(origin),
-            self.sessions.iter().map(|(_, s)| s),
+            self.sessions
+                .iter()
+                .filter_map(|(_, s)| held_port(s.origin(), s.holds_local_port(), s.outbound()))
+                .chain(self.sessions6.iter().filter_map(|(_, s)| held_port6(s))),
         );
         flushed
     }

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use super::{FlowState, Opened};
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
-use crate::flow::table::Forwarding;
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{
     Direction, InsertError, NewSession, Origin, ProtoState, Session, SessionId, SessionTable,
     TcpDir, TcpState,
@@ -46,10 +46,11 @@ impl FlowState {
         &self.sessions6
     }
 
-    /// Schedules the first packet of an IPv6 flow to the DR or TUN service `s`
-    /// (found by the caller from the packet's destination) and inserts
-    /// its session: the backend by persistence or the scheduler, counted
-    /// as opened.
+    /// Schedules the first packet of an IPv6 flow to the DR, TUN, NAT or
+    /// NAT64 service `s` (found by the caller from the packet's
+    /// destination) and inserts its session: the backend by persistence or
+    /// the scheduler, counted as opened; a NAT64 one's local port taken
+    /// (`nat64.rs`).
     pub fn open6(
         &mut self,
         t: &LbTables,
@@ -59,11 +60,12 @@ impl FlowState {
     ) -> Result<Opened, DropReason> {
         let tuple = first.tuple;
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
-        let (forwarding, nat) = match svc.spec.mode {
-            Mode::Dr => (Forwarding::Dr, false),
-            Mode::Tun => (Forwarding::Tun, false),
-            Mode::Nat => (Forwarding::Nat, true),
-            // The config accepts IPv6 for DR, TUN and NAT only.
+        let forwarding = match svc.spec.mode {
+            Mode::Dr => Forwarding::Dr,
+            Mode::Tun => Forwarding::Tun,
+            Mode::Nat => Forwarding::Nat,
+            // NAT64 (`nat64.rs`): the config takes no other IPv6 FULLNAT.
+            Mode::FullNat if svc.spec.is_nat64() => Forwarding::FullNat,
             Mode::FullNat => return Err(DropReason::NoService),
         };
         if svc
@@ -89,29 +91,37 @@ impl FlowState {
         // service): the service's own rate applies.
         self.limits.admit(s, std::net::Ipv4Addr::UNSPECIFIED, now)?;
         let backend = self.schedule6(t, s, &tuple, now)?;
-        let IpAddr::V6(baddr) = backend.addr else {
-            return Err(DropReason::NoBackend);
-        };
         let state = match picked_up {
             true => ProtoState::Tcp(TcpState::Established),
             false => state,
         };
-        let outbound = match nat {
-            true => nat6_reply(&tuple, baddr, backend.port),
-            false => tuple,
+        let (outbound, flags) = match (forwarding, backend.addr) {
+            (Forwarding::Dr | Forwarding::Tun, IpAddr::V6(_)) => (tuple, 0),
+            (Forwarding::Nat, IpAddr::V6(b)) => (nat6_reply(&tuple, b, backend.port), 0),
+            (Forwarding::FullNat, IpAddr::V4(_)) => (
+                self.nat64_reply(s, &tuple, &backend)?,
+                session_flags::LOCAL_PORT,
+            ),
+            _ => return Err(DropReason::NoBackend),
         };
         let new = NewSession {
             origin: Origin::Service(s),
             forwarding,
+            flags,
             ..NewSession::new(tuple, outbound, backend.id, state)
         };
-        let id = self
-            .sessions6
-            .insert_hashed(&new, first.hash, now)
-            .map_err(|e| match e {
-                InsertError::Full => DropReason::TableFull,
-                InsertError::Exists => DropReason::SessionClash,
-            })?;
+        let id = match self.sessions6.insert_hashed(&new, first.hash, now) {
+            Ok(id) => id,
+            Err(e) => {
+                if flags != 0 {
+                    self.nat64_unreserve(new.origin, &new.outbound);
+                }
+                return Err(match e {
+                    InsertError::Full => DropReason::TableFull,
+                    InsertError::Exists => DropReason::SessionClash,
+                });
+            }
+        };
         self.conns.opened(backend.id, state);
         self.live.opened(new.origin);
         Ok(Opened {
