@@ -120,6 +120,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         persistence: None,
         pickup: false,
         local_addrs: vec![Ipv4Addr::new(10, 0, 1, 100)],
+        local_addrs6: Vec::new(),
         local_ports: (1024, 1100),
         timeouts: None,
         acl: Default::default(),

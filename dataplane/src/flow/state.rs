@@ -18,6 +18,7 @@
 use std::hash::BuildHasher;
 
 mod adopt;
+mod fullnat6;
 mod install;
 mod install6;
 mod v6;
@@ -322,10 +323,12 @@ impl Held<'_> {
         self.live.ended(s, lifetime_ms);
     }
 
-    /// The same for an IPv6 session, which holds no local port (IPv6 is
-    /// DR, TUN and NAT so far).
+    /// The same for an IPv6 session (a FULLNAT one holds a port of its
+    /// service's IPv6 pool).
     fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
+        self.pools
+            .release6(s.origin(), s.holds_local_port(), s.outbound());
         self.live.ended(s, lifetime_ms);
     }
 }
@@ -411,6 +414,11 @@ impl FlowState {
     /// The port pool of a service or SNAT rule, if it has one now.
     pub fn pool(&self, origin: Origin) -> Option<&LocalPorts> {
         self.pools.get(origin)
+    }
+
+    /// The IPv6 port pool of FULLNAT service `s`, if it has one now.
+    pub fn pool6(&self, s: u32) -> Option<&LocalPorts<std::net::Ipv6Addr>> {
+        self.pools.get6(s)
     }
 
     /// Chooses the session for the first packet of a flow, to a service or

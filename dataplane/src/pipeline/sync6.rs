@@ -59,8 +59,8 @@ impl<P: PacketBuf> Datapath<P> {
     }
 }
 
-/// IPv6 session `id` as a record (None for a persistence template, or a
-/// backend that is not IPv6).
+/// IPv6 session `id` as a record (None for a persistence template, a
+/// FULLNAT session, or a backend that is not IPv6).
 pub(super) fn record6_of(
     t: &LbTables,
     table: &Sessions6,
@@ -69,7 +69,9 @@ pub(super) fn record6_of(
     now: u64,
 ) -> Option<SessionRecord6> {
     let s = table.get(id);
-    if s.state == ProtoState::Template {
+    // A FULLNAT session's local address and port have no place in the
+    // record yet: not synced (docs/ipv6.md, FULLNAT over IPv6).
+    if s.state == ProtoState::Template || s.holds_local_port() {
         return None;
     }
     let b = t.backends.get(s.backend as usize)?;

@@ -43,6 +43,11 @@ impl FlowState {
             |origin| live.of(origin),
             self.sessions.iter().map(|(_, s)| s),
         );
+        self.pools.refit6(
+            new,
+            |origin| live.of(origin),
+            self.sessions6.iter().map(|(_, s)| s),
+        );
         flushed
     }
 

@@ -2,10 +2,12 @@
 //! (`FiveTuple6` keys, two cache lines a session) beside the IPv4 one, and
 //! share everything else a session holds with IPv4's: the backend
 //! connection counts lc and wlc read, the live counts by service, the
-//! schedulers, the rate limits. IPv6 forwards DR, TUN and NAT: an IPv6
-//! session never holds a local port; a DR or TUN one is indexed by its
-//! client's tuple alone, a NAT one by that and by its backend's reply
-//! tuple (IPv4 NAT's two keys), so the backend's replies find it.
+//! schedulers, the rate limits. IPv6 forwards DR, TUN, NAT and FULLNAT: a
+//! DR or TUN session is indexed by its client's tuple alone, a NAT one by
+//! that and by its backend's reply tuple (IPv4 NAT's two keys), so the
+//! backend's replies find it; a FULLNAT one's reply tuple is the backend's
+//! endpoint to a local address and port of its service's IPv6 pool, which
+//! the session holds until it ends (`fullnat6.rs`).
 //!
 //! A new IPv6 flow is scheduled and inserted at once (no burst planning:
 //! that is IPv4's, whose new flows are most of a SYN flood's cost).
@@ -63,8 +65,7 @@ impl FlowState {
             Mode::Dr => (Forwarding::Dr, false),
             Mode::Tun => (Forwarding::Tun, false),
             Mode::Nat => (Forwarding::Nat, true),
-            // The config accepts IPv6 for DR, TUN and NAT only.
-            Mode::FullNat => return Err(DropReason::NoService),
+            Mode::FullNat => (Forwarding::FullNat, true),
         };
         if svc
             .acl
@@ -105,13 +106,16 @@ impl FlowState {
             forwarding,
             ..NewSession::new(tuple, outbound, backend.id, state)
         };
-        let id = self
-            .sessions6
-            .insert_hashed(&new, first.hash, now)
-            .map_err(|e| match e {
-                InsertError::Full => DropReason::TableFull,
-                InsertError::Exists => DropReason::SessionClash,
-            })?;
+        let id = match forwarding {
+            Forwarding::FullNat => self.insert_fullnat6(new, first.hash, now)?,
+            _ => self
+                .sessions6
+                .insert_hashed(&new, first.hash, now)
+                .map_err(|e| match e {
+                    InsertError::Full => DropReason::TableFull,
+                    InsertError::Exists => DropReason::SessionClash,
+                })?,
+        };
         self.conns.opened(backend.id, state);
         self.live.opened(new.origin);
         Ok(Opened {
