@@ -1,7 +1,8 @@
 //! A service's address families (issue 20): its VIP and backends are of
 //! one family, and an IPv6 VIP takes what IPv6 forwarding has built so
-//! far: modes `dr`, `tun` and `nat`, without the options whose packet work is
-//! IPv4's yet.
+//! far: modes `dr`, `tun`, `nat` and `fullnat` (with IPv6 local addresses),
+//! without the options whose packet work is IPv4's yet. A FULLNAT service's
+//! local addresses are of its backends' family.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -34,6 +35,9 @@ pub(super) fn family_problems(
         }
     };
     unusable(at.key("vip"), s.vip, "a VIP");
+    for (j, &a) in s.local_addresses.iter().enumerate() {
+        unusable(at.key("local_addresses").index(j), a, "a local address");
+    }
     for (j, b) in s.backends.iter().enumerate() {
         unusable(
             at.key("backend").index(j).key("address"),
@@ -52,6 +56,24 @@ pub(super) fn family_problems(
                     family(b.address),
                     s.vip,
                     family(s.vip)
+                ),
+            ));
+        }
+    }
+    // The backends' family, which the VIP's is until NAT64 is built.
+    let backends_v6 = s
+        .backends
+        .first()
+        .map_or(s.vip.is_ipv6(), |b| b.address.is_ipv6());
+    for (j, &a) in s.local_addresses.iter().enumerate() {
+        if a.is_ipv6() != backends_v6 {
+            out.push((
+                at.key("local_addresses").index(j),
+                format!(
+                    "local address {a} is {} and the backends are {}: FULLNAT's local \
+                     addresses are the source the backends see, of their family",
+                    family(a),
+                    if backends_v6 { "IPv6" } else { "IPv4" }
                 ),
             ));
         }
@@ -75,12 +97,15 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if !matches!(s.mode, LbMode::Dr | LbMode::Tun | LbMode::Nat) {
+    if !matches!(
+        s.mode,
+        LbMode::Dr | LbMode::Tun | LbMode::Nat | LbMode::Fullnat
+    ) {
         out.push((
             at.key("mode"),
             format!(
-                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun \
-                 or nat",
+                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun, \
+                 nat or fullnat",
                 s.mode
             ),
         ));
@@ -98,6 +123,13 @@ pub(super) fn family_problems(
             s.client_rate.is_some(),
             "a per-client rate limit",
         ),
+        ("toa", s.toa, "the client's address in a TOA option"),
+        (
+            "proxy_protocol",
+            s.proxy_protocol.is_some(),
+            "the PROXY protocol header",
+        ),
+        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
     for (key, set, what) in options {
         if set {
