@@ -226,6 +226,17 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 }],
                 ..service(Mode::Nat, IpProto::TCP, 8080)
             },
+            // IPv6 FULLNAT, the same VIP and backend, port 443.
+            ServiceSpec {
+                vip: ipv6::VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: ipv6::BACKEND6.into(),
+                    ..backends[0]
+                }],
+                local_addrs: Vec::new(),
+                local_addrs6: vec![ipv6::LADDR6],
+                ..service(Mode::FullNat, IpProto::TCP, 443)
+            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -733,6 +744,35 @@ mod tests {
         v
     }
 
+    /// A SYN over IPv6 to the FULLNAT port (443) of the VIP, and (with
+    /// `reply`) a backend's segment to the local address instead.
+    fn fullnat6_seed(reply: bool) -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let client = "2001:db8::7".parse::<Ipv6Addr>().unwrap();
+        let (src, dst, ports) = match reply {
+            false => (client, ipv6::VIP6, (40000, 443)),
+            true => (ipv6::BACKEND6, ipv6::LADDR6, (80, 1024)),
+        };
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(src.octets(), dst.octets(), 64)
+            .tcp(ports.0, ports.1, 1, 64240)
+            .syn()
+            .write(&mut v, b"")
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_fullnat_seeds_reach_both_directions() {
+        let c = run_pipeline(&fullnat6_seed(false));
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert!(c.events.nd.solicitations_sent >= 1, "{:?}", c.events.nd);
+        // A reply to the local address is looked up: no session here.
+        let c = run_pipeline(&fullnat6_seed(true));
+        assert!(c.drops.get(crate::drop::DropReason::NoSession) >= 1);
+    }
+
     #[test]
     fn the_ipv6_nat_seed_reaches_time_exceeded() {
         let c = run_pipeline(&nat6_seed());
@@ -774,10 +814,19 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..6usize,
+            which in 0..8usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed()];
+            let seeds = [
+                nd_seed(false),
+                nd_seed(true),
+                echo6_seed(),
+                vip6_seed(80),
+                vip6_seed(81),
+                nat6_seed(),
+                fullnat6_seed(false),
+                fullnat6_seed(true),
+            ];
             let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());
