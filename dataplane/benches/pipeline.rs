@@ -14,7 +14,8 @@
 //! `pipeline/dr6.rs`; with a trace armed, and NAT with
 //! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
 //! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
-//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`); config and
+//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`), FULLNAT over
+//! IPv6 both ways (`pipeline/fullnat6.rs`); config and
 //! frames in `pipeline/frames.rs`.
 
 // The bench's own modules, beside it in pipeline/ (a bench's root file
@@ -27,6 +28,8 @@ mod fragments;
 mod frames;
 #[path = "pipeline/fullnat.rs"]
 mod fullnat;
+#[path = "pipeline/fullnat6.rs"]
+mod fullnat6;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -237,6 +240,7 @@ fn pipeline(c: &mut Criterion) {
     fragments::bench_nat_udp_fragments(c);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_established", false);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_spliced", true);
+    fullnat6::bench_fullnat6(c);
 }
 
 /// SYNs to a `syn_proxy` NAT service: each answered with a cookie SYN-ACK
