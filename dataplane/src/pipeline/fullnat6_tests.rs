@@ -342,3 +342,22 @@ fn fullnat6_answers_packet_too_big_before_the_rewrite() {
     assert!(matches!(ty, Icmpv6Type::TimeExceeded(_)));
     assert_eq!((dst, quote), (v6(CLIENT6), last[14..].to_vec()));
 }
+
+#[test]
+fn fullnat6_explain_names_the_local_addresses_and_the_owner() {
+    let svc = fullnat6(IpProto::TCP, &LADDR6, (40000, 40099));
+    let mut p = pipeline(&config_nat6(vec![svc]));
+    learn_all(&mut p);
+    let tuple = crate::tuple::FiveTuple6 {
+        src: v6(CLIENT6),
+        dst: v6(VIP6),
+        src_port: 40001,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    };
+    let steps = p.explain6(&tuple);
+    let text = format!("{steps:?}");
+    assert!(text.contains("FULLNAT: source to a local address of [2001:db8:1::100, 2001:db8:1::101] and a port of 40000-40099 owned by worker 0"), "{text}");
+    assert!(text.contains("[2001:db8:1::11]:8080"), "{text}");
+    assert!(!text.contains("drop"), "{text}");
+}
