@@ -110,16 +110,6 @@ pub(super) fn family_problems(
             ),
         ));
     }
-    // Its sessions' local endpoints have no place in the sync record yet:
-    // a peer could not take them over.
-    if s.mode == LbMode::Fullnat && config.sync.is_some() {
-        out.push((
-            at.key("mode"),
-            "FULLNAT over IPv6 sessions are not synced yet (issue 20): with [sync] on, an \
-             IPv6 VIP takes mode dr, tun or nat"
-                .into(),
-        ));
-    }
     let options = [
         (
             "also_listen",

@@ -245,6 +245,20 @@ impl Pools {
         }
     }
 
+    /// Takes the port an IPv6 session a peer made holds, out of turn, as
+    /// [`take`](Self::take).
+    pub(crate) fn take6(&mut self, origin: Origin, outbound: &FiveTuple6) -> bool {
+        let (Origin::Service(s), Some((addr, port, backend, backend_port))) =
+            (origin, held_port6(true, outbound))
+        else {
+            return false;
+        };
+        match self.services6.get_mut(s as usize) {
+            Some(Some(p)) => p.take(addr, port, backend, backend_port),
+            _ => false,
+        }
+    }
+
     /// Takes the port a session a peer made holds, out of turn (session
     /// sync); false if this pool cannot (see `LocalPorts::take`) or the
     /// entry has no pool.

@@ -361,3 +361,81 @@ fn fullnat6_explain_names_the_local_addresses_and_the_owner() {
     assert!(text.contains("[2001:db8:1::11]:8080"), "{text}");
     assert!(!text.contains("drop"), "{text}");
 }
+
+#[test]
+fn fullnat6_sessions_sync_and_a_peer_translates_the_replies() {
+    use super::sync6_tests::{drain_over_the_wire, give, v6_only};
+    use crate::flow::table::Forwarding;
+    let synced = || {
+        let svc = fullnat6(IpProto::TCP, &LADDR6[..1], (40000, 40009));
+        let mut p = pipeline(&config_nat6(vec![svc]));
+        learn_all(&mut p);
+        let (mut ports, mut l) = crate::sync::links(1, 256, 256);
+        p.attach_sync(l.remove(0));
+        (p, ports.remove(0))
+    };
+    let (mut a, mut a_port) = synced();
+    let (mut b, mut b_port) = synced();
+    let client = (CLIENT6, 40000);
+    let vip = (VIP6, 80);
+    // Two connections on A: the second one goes to the second backend
+    // from a local port B would not have picked.
+    run(
+        &mut a,
+        &[seg((CLIENT_MAC, OURS), (CLIENT6, 39999), vip, 9, SYN, b"")],
+        0,
+    );
+    let out = run(
+        &mut a,
+        &[seg((CLIENT_MAC, OURS), client, vip, 9, SYN, b"")],
+        0,
+    );
+    let (local, rip, _, _) = decoded(&out[0]);
+    assert_eq!(rip, (v6(RIP6[1]), 8080));
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    assert_eq!(records.len(), 2);
+    let r = records[1];
+    assert_eq!(
+        (r.forwarding, r.backend, r.local),
+        (Forwarding::FullNat, (v6(RIP6[1]), 8080), Some(local))
+    );
+    // Without the record B has no session for the backend's reply.
+    let (l, r6) = (local.0.to_string(), RIP6[1]);
+    let syn_ack = seg((RS2, OURS), (r6, 8080), (&l, local.1), 64, SYN | ACK, b"");
+    assert!(run(&mut b, std::slice::from_ref(&syn_ack), 1).is_empty());
+    assert_eq!(drops(&b, DropReason::NoSession), 1);
+    give(&mut b, &mut b_port, &records, 2);
+    assert_eq!(b.counters().events.sync_installed, 2);
+    // B holds the ports: a pool that hands neither out again.
+    let pool = b.path.flow.pool6(0).expect("a pool").stats();
+    assert_eq!(pool.allocated, 2);
+    // With the records B sends the reply as A does, byte for byte, and the
+    // client's next segment from the same local endpoint.
+    let ack = seg((CLIENT_MAC, OURS), client, vip, 9, ACK, b"GET /");
+    let on_a = run(&mut a, &[syn_ack.clone(), ack.clone()], 3);
+    let on_b = run(&mut b, &[syn_ack, ack], 3);
+    assert_eq!(
+        on_a,
+        vec![
+            seg((OURS, CLIENT_MAC), vip, client, 63, SYN | ACK, b""),
+            seg((OURS, RS2), (&l, local.1), (r6, 8080), 8, ACK, b"GET /"),
+        ]
+    );
+    assert_eq!(on_a, on_b);
+    assert_eq!(b.counters().events.sessions_created, 0);
+    // A new connection on B takes none of the synced ports.
+    let out = run(
+        &mut b,
+        &[seg((CLIENT_MAC, OURS), (CLIENT6, 40002), vip, 9, SYN, b"")],
+        4,
+    );
+    let taken: Vec<u16> = b
+        .path
+        .flow
+        .sessions6()
+        .iter()
+        .filter(|(_, s)| s.inbound().src_port != 40002)
+        .map(|(_, s)| s.outbound().dst_port)
+        .collect();
+    assert!(!taken.contains(&decoded(&out[0]).0 .1), "{taken:?}");
+}
