@@ -439,3 +439,39 @@ fn fullnat6_sessions_sync_and_a_peer_translates_the_replies() {
         .collect();
     assert!(!taken.contains(&decoded(&out[0]).0 .1), "{taken:?}");
 }
+
+#[test]
+fn fullnat6_a_port_range_change_keeps_the_ports_live_sessions_hold() {
+    // One backend: every flow draws from the same bucket.
+    let mut svc = fullnat6(IpProto::TCP, &LADDR6[..1], (40000, 40001));
+    svc.backends.truncate(1);
+    let mut cfg = config_nat6(vec![svc]);
+    let mut p = pipeline(&cfg);
+    learn_all(&mut p);
+    let vip = (VIP6, 80);
+    let syn = |port| seg((CLIENT_MAC, OURS), (CLIENT6, port), vip, 9, SYN, b"");
+    let held: Vec<u16> = [41000, 41001]
+        .iter()
+        .map(|&c| decoded(&run(&mut p, &[syn(c)], 0)[0]).0 .1)
+        .collect();
+    assert!(run(&mut p, &[syn(41002)], 0).is_empty());
+    assert_eq!(drops(&p, DropReason::PortsExhausted), 1);
+    // A wider range under live sessions: a new pool, the two held ports
+    // reserved in it, so the next two flows get the two new ports.
+    cfg.services[0].local_ports = (40000, 40003);
+    let next = LbTables::build_next(&cfg, p.tables(), &Default::default()).expect("builds");
+    p.adopt(std::sync::Arc::new(next), 1);
+    let got: Vec<u16> = [41003, 41004]
+        .iter()
+        .map(|&c| decoded(&run(&mut p, &[syn(c)], 2)[0]).0 .1)
+        .collect();
+    let mut all: Vec<u16> = held.iter().chain(&got).copied().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        vec![40000, 40001, 40002, 40003],
+        "held {held:?}, new {got:?}"
+    );
+    assert!(run(&mut p, &[syn(41005)], 2).is_empty());
+    assert_eq!(drops(&p, DropReason::PortsExhausted), 2);
+}
