@@ -11,6 +11,7 @@
 #   scripts/netns.sh ipv6dr NAME    # a `dr` run's client, router and servers over IPv6 (below)
 #   scripts/netns.sh ipv6nat NAME   # a `nat` run's router (the client) and servers over IPv6 (below)
 #   scripts/netns.sh ipv6nat64 NAME # a `fullnat` run's client IPv6-only, servers IPv4 (NAT64, below)
+#   scripts/netns.sh ipv6fullnat NAME # a `fullnat` run's router (the client) and servers over IPv6 (below)
 #   scripts/netns.sh bond NAME      # once ferrolb runs with a bonded ext: its links (below)
 #   scripts/netns.sh lacp NAME      # veth pairs for an 802.3ad ext and its partner (below)
 #   scripts/netns.sh scaleout NAME  # build run NAME as the many-nodes lab (below)
@@ -296,6 +297,28 @@ ipv6nat64_links() {
   ip -n "$n-router" -6 route add 2001:db8:10::10/128 dev lb
 }
 
+# IPv6 FULLNAT (docs/ipv6.md): after `up NAME fullnat`, the router is the
+# client, on ferrolb's ext link (2001:db8:2::fe/64; a /128 route to the
+# VIP 2001:db8:10::10 `dev lb`, resolved by Neighbour Discovery). The
+# servers s1..s3 at 2001:db8:1::11..13/64 get no IPv6 route beyond their
+# link: they answer ferrolb's local addresses (2001:db8:1::100/101, on
+# that link, resolved by ND) and could not reach the client if its address
+# leaked through. Every address `nodad`.
+ipv6fullnat_links() {
+  local n=$1 i s
+  nsctl "$n-router" net.ipv6.conf.all.disable_ipv6=0
+  nsctl "$n-router" net.ipv6.conf.lb.disable_ipv6=0
+  ip -n "$n-router" addr add 2001:db8:2::fe/64 dev lb nodad
+  ip -n "$n-router" -6 route add 2001:db8:10::10/128 dev lb
+  i=11
+  for s in "${SERVERS[@]}"; do
+    nsctl "$n-$s" net.ipv6.conf.all.disable_ipv6=0
+    nsctl "$n-$s" net.ipv6.conf.eth0.disable_ipv6=0
+    ip -n "$n-$s" addr add "2001:db8:1::$i/64" dev eth0 nodad
+    i=$((i + 1))
+  done
+}
+
 # A bonded ext port (docs/bonding.md): ferrolb's `ext` is an
 # active-backup bond of two net_tap members whose interfaces, bm0 and bm1,
 # it makes in NAME-lb when it starts. This kernel has no bonding (or team)
@@ -516,6 +539,10 @@ case "$cmd" in
     [ $# -eq 2 ] || die "usage: netns.sh ipv6nat64 NAME"
     ipv6nat64_links "$2"
     ;;
+  ipv6fullnat)
+    [ $# -eq 2 ] || die "usage: netns.sh ipv6fullnat NAME"
+    ipv6fullnat_links "$2"
+    ;;
   scaleout)
     [ $# -eq 2 ] || die "usage: netns.sh scaleout NAME"
     [[ "$2" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad run name $2"
@@ -550,6 +577,6 @@ case "$cmd" in
     ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/-(client)$//p'
     ;;
   *)
-    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | ipv6dr NAME | ipv6nat NAME | ipv6nat64 NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
+    die "usage: netns.sh up NAME MODE | down NAME | list | kernel NAME | kernel-route NAME | ipv6 NAME | ipv6dr NAME | ipv6nat NAME | ipv6fullnat NAME | ipv6nat64 NAME | bond NAME | lacp NAME | scaleout NAME | ha NAME | mtu NAME MTU [router]"
     ;;
 esac

@@ -194,7 +194,22 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 std::net::IpAddr::V6(_) => s.persistence_prefix6,
             },
         }),
-        local_addrs: s.local_addresses.clone(),
+        local_addrs: s
+            .local_addresses
+            .iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V4(a) => Some(*a),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect(),
+        local_addrs6: s
+            .local_addresses
+            .iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V6(a) => Some(*a),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect(),
         local_ports: (s.local_ports.min, s.local_ports.max),
         timeouts: s.timeouts.as_ref().map(|t| timeouts(*base, t)),
         acl: AclSpec {

@@ -118,11 +118,11 @@ pub enum Op {
     },
     LaddrAdd {
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: std::net::IpAddr,
     },
     LaddrDelete {
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: std::net::IpAddr,
     },
     RouteAdd {
         route: RouteConfig,
@@ -551,7 +551,7 @@ pub struct ServiceStatus {
     /// More VIP:port pairs it listens on (a group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_listen: Vec<std::net::SocketAddrV4>,
-    pub local_addresses: Vec<Ipv4Addr>,
+    pub local_addresses: Vec<std::net::IpAddr>,
     /// Live sessions.
     pub sessions: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,8 +14,9 @@
 //! `pipeline/dr6.rs`; with a trace armed, and NAT with
 //! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
 //! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
-//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`), NAT64's
-//! IPv6 clients to IPv4 backends both ways (`pipeline/nat64.rs`); config and
+//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`), FULLNAT over
+//! IPv6 both ways (`pipeline/fullnat6.rs`), NAT64's IPv6 clients to IPv4
+//! backends both ways (`pipeline/nat64.rs`); config and
 //! frames in `pipeline/frames.rs`.
 
 // The bench's own modules, beside it in pipeline/ (a bench's root file
@@ -28,6 +29,8 @@ mod fragments;
 mod frames;
 #[path = "pipeline/fullnat.rs"]
 mod fullnat;
+#[path = "pipeline/fullnat6.rs"]
+mod fullnat6;
 #[path = "pipeline/nat64.rs"]
 mod nat64;
 
@@ -240,6 +243,7 @@ fn pipeline(c: &mut Criterion) {
     fragments::bench_nat_udp_fragments(c);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_established", false);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_spliced", true);
+    fullnat6::bench_fullnat6(c);
     nat64::bench_nat64(c);
 }
 

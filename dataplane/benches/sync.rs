@@ -86,6 +86,7 @@ fn config() -> LbConfig {
             persistence: None,
             pickup: false,
             local_addrs: Vec::new(),
+            local_addrs6: Vec::new(),
             local_ports: (1024, 65535),
             timeouts: None,
             acl: Default::default(),

@@ -120,6 +120,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         persistence: None,
         pickup: false,
         local_addrs: vec![Ipv4Addr::new(10, 0, 1, 100)],
+        local_addrs6: Vec::new(),
         local_ports: (1024, 1100),
         timeouts: None,
         acl: Default::default(),
@@ -231,6 +232,17 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 vip: ipv6::VIP6.into(),
                 local_addrs: vec![NAT64_LOCAL],
                 ..service(Mode::FullNat, IpProto::TCP, 6464)
+            },
+            // IPv6 FULLNAT: the IPv6 VIP and backend, port 443.
+            ServiceSpec {
+                vip: ipv6::VIP6.into(),
+                backends: vec![BackendSpec {
+                    addr: ipv6::BACKEND6.into(),
+                    ..backends[0]
+                }],
+                local_addrs: Vec::new(),
+                local_addrs6: vec![ipv6::LADDR6],
+                ..service(Mode::FullNat, IpProto::TCP, 443)
             },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
@@ -742,6 +754,35 @@ mod tests {
         v
     }
 
+    /// A SYN over IPv6 to the FULLNAT port (443) of the VIP, and (with
+    /// `reply`) a backend's segment to the local address instead.
+    fn fullnat6_seed(reply: bool) -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let client = "2001:db8::7".parse::<Ipv6Addr>().unwrap();
+        let (src, dst, ports) = match reply {
+            false => (client, ipv6::VIP6, (40000, 443)),
+            true => (ipv6::BACKEND6, ipv6::LADDR6, (80, 1024)),
+        };
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(src.octets(), dst.octets(), 64)
+            .tcp(ports.0, ports.1, 1, 64240)
+            .syn()
+            .write(&mut v, b"")
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_fullnat_seeds_reach_both_directions() {
+        let c = run_pipeline(&fullnat6_seed(false));
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert!(c.events.nd.solicitations_sent >= 1, "{:?}", c.events.nd);
+        // A reply to the local address is looked up: no session here.
+        let c = run_pipeline(&fullnat6_seed(true));
+        assert!(c.drops.get(crate::drop::DropReason::NoSession) >= 1);
+    }
+
     #[test]
     fn the_ipv6_nat_seed_reaches_time_exceeded() {
         let c = run_pipeline(&nat6_seed());
@@ -820,11 +861,22 @@ mod tests {
         /// every check of `net::nd` and, when still good, its answers.
         #[test]
         fn mutated_ipv6_host_frames_never_panic(
-            which in 0..8usize,
+            which in 0..10usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
             let [nat64_syn, nat64_reply] = nat64_seeds();
-            let seeds = [nd_seed(false), nd_seed(true), echo6_seed(), vip6_seed(80), vip6_seed(81), nat6_seed(), nat64_syn, nat64_reply];
+            let seeds = [
+                nd_seed(false),
+                nd_seed(true),
+                echo6_seed(),
+                vip6_seed(80),
+                vip6_seed(81),
+                nat6_seed(),
+                fullnat6_seed(false),
+                fullnat6_seed(true),
+                nat64_syn,
+                nat64_reply,
+            ];
             let mut frame = seeds[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());

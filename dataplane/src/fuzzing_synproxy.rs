@@ -120,6 +120,7 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
             persistence: None,
             pickup: false,
             local_addrs: Vec::new(),
+            local_addrs6: Vec::new(),
             local_ports: (1024, 1100),
             timeouts: None,
             acl: Default::default(),

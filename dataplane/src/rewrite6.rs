@@ -17,7 +17,7 @@ use crate::drop::DropReason;
 use crate::packet6::Ipv6Meta;
 use crate::tuple::{FiveTuple6, IpProto};
 use crate::wire::ipv6::field;
-use crate::wire::{get_be16, get_u8, put_be16, put_bytes, put_u8, tcp, udp};
+use crate::wire::{get_be16, get_u8, put_be16, put_u8, tcp, udp};
 
 /// The addresses and ports an IPv6 packet leaves with.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -107,15 +107,18 @@ pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Resul
     Ok(())
 }
 
-/// Rewrites the IPv6 address at `off`, recording its eight words in `delta`.
+/// Rewrites the IPv6 address at `off`, recording its eight words in `delta`
+/// (read and written whole: one bounds check, no loop of 16-bit reads).
+/// The caller has checked that the address is in `frame`.
 #[inline(always)]
 fn set_addr(frame: &mut [u8], off: usize, new: Ipv6Addr, delta: &mut Delta) {
-    let new = new.octets();
-    for (i, pair) in new.chunks_exact(2).enumerate() {
-        let old = get_be16(frame, off + 2 * i);
-        delta.word(old, u16::from_be_bytes([pair[0], pair[1]]));
-    }
-    put_bytes(frame, off, &new);
+    let Some(field) = frame.get_mut(off..off + 16) else {
+        return;
+    };
+    let mut old = [0u8; 16];
+    old.copy_from_slice(field);
+    delta.words128(u128::from_be_bytes(old), u128::from(new));
+    field.copy_from_slice(&new.octets());
 }
 
 /// Rewrites the port at `off`, recording the change in `delta`.

@@ -136,7 +136,9 @@ pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> 
             owned.insert(*a.ip(), format!("service[{i}].also_listen"));
         }
         for a in &s.local_addresses {
-            owned.insert(*a, format!("service[{i}].local_addresses"));
+            if let std::net::IpAddr::V4(a) = a {
+                owned.insert(*a, format!("service[{i}].local_addresses"));
+            }
         }
     }
     for (i, r) in config.snat.iter().enumerate() {

@@ -450,8 +450,9 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pickup: Option<bool>,
     /// FULLNAT only, and required there: the source addresses backends see.
-    #[serde(default, deserialize_with = "v4_addrs")]
-    pub local_addresses: Vec<Ipv4Addr>,
+    /// Either family: an IPv6 service's are IPv6 (FULLNAT over IPv6).
+    #[serde(default)]
+    pub local_addresses: Vec<IpAddr>,
     /// FULLNAT: the ports handed out per local address. Left out when
     /// written back if it is the default (only FULLNAT may write it).
     #[serde(default, skip_serializing_if = "PortRange::is_default")]

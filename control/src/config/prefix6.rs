@@ -2,8 +2,9 @@
 //! prefixes as well as IPv4 ones ([`IpPrefix`]), and a service's VIP and
 //! backends either family (DR and TUN only for IPv6: `validate_family.rs`),
 //! its access lists the VIP's family, routes and static neighbours either
-//! family (one per route: its prefix and gateway); everything else that
-//! names an address (local and SNAT addresses, `also_listen`) is IPv4 yet,
+//! family (one per route: its prefix and gateway), FULLNAT local addresses
+//! either family; everything else that names an address (SNAT addresses,
+//! `also_listen`) is IPv4 yet,
 //! and an IPv6 address there is refused by the parser with
 //! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
 //! key.
@@ -18,9 +19,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
-pub const IPV6_NOT_YET: &str = "IPv6 is forwarded for DR and TUN services only so far (issue 20): \
-     local and SNAT addresses and also_listen are IPv4 for now; service VIPs and backends, \
-     access lists, routes, static neighbours and [[interface]] addresses take IPv6";
+pub const IPV6_NOT_YET: &str = "IPv6 is not taken here yet (issue 20): SNAT addresses and \
+     also_listen are IPv4 for now; service VIPs, backends and local addresses (DR, TUN, NAT and \
+     FULLNAT over IPv6), access lists, routes, static neighbours and [[interface]] addresses take \
+     IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its

@@ -127,7 +127,10 @@ impl Uses {
                     .entry(*a.ip())
                     .or_insert_with(|| format!("service[{i}].also_listen[{j}]"));
             }
-            for (j, &a) in s.local_addresses.iter().enumerate() {
+            // IPv6 ones are checked with the service's family
+            // (`validate_family.rs`).
+            for (j, a) in s.local_addresses.iter().enumerate() {
+                let IpAddr::V4(a) = *a else { continue };
                 u.local
                     .entry(a)
                     .or_insert_with(|| format!("service[{i}].local_addresses[{j}]"));
@@ -445,7 +448,8 @@ fn services(c: &mut Check<'_>, config: &Config) {
                 &[Role::Interface, Role::Gateway, Role::Neighbour],
             );
         }
-        for (j, &a) in s.local_addresses.iter().enumerate() {
+        for (j, a) in s.local_addresses.iter().enumerate() {
+            let IpAddr::V4(a) = *a else { continue };
             c.address(
                 at.key("local_addresses").index(j),
                 a,

@@ -1,8 +1,10 @@
 //! A service's address families (issue 20): its VIP and backends are of
 //! one family, but for NAT64 (mode `fullnat`, an IPv6 VIP, IPv4 backends
 //! and IPv4 local addresses), and an IPv6 VIP takes what IPv6 forwarding
-//! has built so far: modes `dr`, `tun` and `nat`, and `fullnat` as NAT64,
-//! without the options whose packet work is IPv4's yet.
+//! has built so far: modes `dr`, `tun`, `nat` and `fullnat` (IPv6 backends
+//! and IPv6 local addresses, or NAT64), without the options whose packet
+//! work is IPv4's yet. A FULLNAT service's local addresses are of its
+//! backends' family.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -35,6 +37,9 @@ pub(super) fn family_problems(
         }
     };
     unusable(at.key("vip"), s.vip, "a VIP");
+    for (j, &a) in s.local_addresses.iter().enumerate() {
+        unusable(at.key("local_addresses").index(j), a, "a local address");
+    }
     for (j, b) in s.backends.iter().enumerate() {
         unusable(
             at.key("backend").index(j).key("address"),
@@ -51,8 +56,7 @@ pub(super) fn family_problems(
         let problem = match (nat64, b.address.is_ipv6() == s.vip.is_ipv6()) {
             (true, true) => format!(
                 "backend {} is IPv6 and the service is NAT64 (fullnat, IPv6 VIP {}, IPv4 \
-                 backends): its backends are all IPv4 (fullnat with IPv6 backends is not \
-                 built yet, issue 20)",
+                 backends): a FULLNAT service's backends are all IPv4 (NAT64) or all IPv6",
                 b.address, s.vip
             ),
             (true, false) | (false, true) => continue,
@@ -70,6 +74,21 @@ pub(super) fn family_problems(
             ),
         };
         out.push((at.key("backend").index(j).key("address"), problem));
+    }
+    // The backends' family: IPv4 for NAT64, else the VIP's.
+    let backends_v6 = !nat64 && s.vip.is_ipv6();
+    for (j, &a) in s.local_addresses.iter().enumerate() {
+        if a.is_ipv6() != backends_v6 {
+            out.push((
+                at.key("local_addresses").index(j),
+                format!(
+                    "local address {a} is {} and the backends are {}: FULLNAT's local \
+                     addresses are the source the backends see, of their family",
+                    family(a),
+                    if backends_v6 { "IPv6" } else { "IPv4" }
+                ),
+            ));
+        }
     }
     if s.persistence_prefix6 > 128 {
         out.push((
@@ -90,17 +109,6 @@ pub(super) fn family_problems(
             s.key_text()
         )
     };
-    if s.mode == LbMode::Fullnat && !nat64 && !s.backends.is_empty() {
-        // All backends IPv6: FULLNAT over IPv6 proper. (With none yet the
-        // service is refused when its first backend's family says.)
-        out.push((
-            at.key("mode"),
-            "mode fullnat with IPv6 backends is not built yet (issue 20): an IPv6 VIP takes \
-             mode dr, tun or nat, or fullnat with IPv4 backends and IPv4 local_addresses \
-             (NAT64)"
-                .to_string(),
-        ));
-    }
     if !matches!(
         s.mode,
         LbMode::Dr | LbMode::Tun | LbMode::Nat | LbMode::Fullnat
@@ -108,8 +116,8 @@ pub(super) fn family_problems(
         out.push((
             at.key("mode"),
             format!(
-                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun \
-                 or nat",
+                "mode {} is not built for IPv6 yet (issue 20): an IPv6 VIP takes mode dr, tun, \
+                 nat or fullnat",
                 s.mode
             ),
         ));
@@ -127,6 +135,13 @@ pub(super) fn family_problems(
             s.client_rate.is_some(),
             "a per-client rate limit",
         ),
+        ("toa", s.toa, "the client's address in a TOA option"),
+        (
+            "proxy_protocol",
+            s.proxy_protocol.is_some(),
+            "the PROXY protocol header",
+        ),
+        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
     let nat64_options = [
         (
@@ -154,7 +169,9 @@ pub(super) fn family_problems(
         }
     }
     for (key, set, what) in options {
-        if set {
+        // NAT64 says its own refusal of these, above.
+        let said = nat64 && nat64_options.iter().any(|o| o.0 == key);
+        if set && !said {
             out.push((at.key(key), not_yet(what)));
         }
     }
@@ -163,7 +180,7 @@ pub(super) fn family_problems(
 
 /// Whether `s` is taken as a NAT64 service: FULLNAT, an IPv6 VIP, and an
 /// IPv4 backend (any IPv6 backend beside it is refused). Its local
-/// addresses are IPv4 (the parser takes no other).
+/// addresses must be IPv4 (refused at `local_addresses` otherwise).
 pub(crate) fn is_nat64(s: &ServiceConfig) -> bool {
     s.mode == LbMode::Fullnat && s.vip.is_ipv6() && s.backends.iter().any(|b| b.address.is_ipv4())
 }

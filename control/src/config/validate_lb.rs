@@ -406,10 +406,10 @@ fn services(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 ),
             );
         }
-        let mut locals: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let mut locals: HashMap<IpAddr, usize> = HashMap::new();
         for (j, &a) in s.local_addresses.iter().enumerate() {
             let here = local_addresses.index(j);
-            if let Some(&v) = known.vips.get(&IpAddr::V4(a)) {
+            if let Some(&v) = known.vips.get(&a) {
                 c.err(
                     here.clone(),
                     format!("{a} is the VIP of service[{v}]; a local address must be its own"),

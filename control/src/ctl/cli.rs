@@ -219,7 +219,7 @@ pub struct ServiceAdd {
     pub mh_ports: bool,
     /// FULLNAT local address (repeat, or list several)
     #[arg(long = "laddr", value_name = "ADDR", num_args = 1..)]
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<std::net::IpAddr>,
     /// FULLNAT ports per local address
     #[arg(long, value_name = "MIN-MAX")]
     pub local_ports: Option<PortRange>,
@@ -324,12 +324,12 @@ pub enum LaddrCmd {
     Add {
         /// PROTO/VIP:PORT
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: IpAddr,
     },
     Delete {
         /// PROTO/VIP:PORT
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: IpAddr,
     },
 }
 

@@ -63,7 +63,7 @@ fn sample() -> (ListReply, StatsReply) {
             port_last: None,
             ops: false,
             also_listen: Vec::new(),
-            local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100)],
+            local_addresses: vec![Ipv4Addr::new(10, 0, 1, 100).into()],
             sessions: 12,
             stats: flow(3),
             session_lifetimes: Some(lifetimes()),

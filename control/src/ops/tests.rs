@@ -244,11 +244,11 @@ fn a_missing_service_is_not_found_for_every_op_on_it() {
         },
         Op::LaddrAdd {
             service: gone,
-            address: Ipv4Addr::new(10, 0, 1, 102),
+            address: Ipv4Addr::new(10, 0, 1, 102).into(),
         },
         Op::LaddrDelete {
             service: gone,
-            address: Ipv4Addr::new(10, 0, 1, 100),
+            address: Ipv4Addr::new(10, 0, 1, 100).into(),
         },
     ];
     for op in ops {
@@ -342,28 +342,28 @@ fn backend_delete_flushes_the_address_and_port_when_asked() {
 fn laddr_add_and_delete() {
     let c = apply(Op::LaddrAdd {
         service: dns(),
-        address: Ipv4Addr::new(10, 0, 1, 102),
+        address: Ipv4Addr::new(10, 0, 1, 102).into(),
     });
     assert_eq!(
         c.config.services[1].local_addresses.last(),
-        Some(&Ipv4Addr::new(10, 0, 1, 102))
+        Some(&Ipv4Addr::new(10, 0, 1, 102).into())
     );
     let e = refused(Op::LaddrAdd {
         service: dns(),
-        address: Ipv4Addr::new(10, 0, 1, 101),
+        address: Ipv4Addr::new(10, 0, 1, 101).into(),
     });
     assert_eq!(e.code, ErrorCode::AlreadyExists);
     let c = apply(Op::LaddrDelete {
         service: dns(),
-        address: Ipv4Addr::new(10, 0, 1, 100),
+        address: Ipv4Addr::new(10, 0, 1, 100).into(),
     });
     assert_eq!(
         c.config.services[1].local_addresses,
-        vec![Ipv4Addr::new(10, 0, 1, 101)]
+        vec![std::net::IpAddr::from(Ipv4Addr::new(10, 0, 1, 101))]
     );
     let e = refused(Op::LaddrDelete {
         service: dns(),
-        address: Ipv4Addr::new(10, 0, 1, 9),
+        address: Ipv4Addr::new(10, 0, 1, 9).into(),
     });
     assert_eq!(e.code, ErrorCode::NotFound);
 }
@@ -577,7 +577,7 @@ fn validate_names_the_running_config_and_the_key() {
 
     let c = apply(Op::LaddrAdd {
         service: web(),
-        address: Ipv4Addr::new(10, 0, 1, 102),
+        address: Ipv4Addr::new(10, 0, 1, 102).into(),
     });
     let errs = validate(&c.config).expect_err("laddr on nat").0;
     assert_eq!(errs[0].key.as_deref(), Some("service[0].local_addresses"));
@@ -644,7 +644,7 @@ fn single_ops_refuse_bad_names_and_addresses_at_their_key() {
     assert_eq!(keys, ["route[1].via"]);
     let keys = invalid_keys(Op::LaddrAdd {
         service: dns(),
-        address: Ipv4Addr::new(10, 0, 1, 255),
+        address: Ipv4Addr::new(10, 0, 1, 255).into(),
     });
     assert_eq!(keys, ["service[1].local_addresses[2]"]);
 }

@@ -137,7 +137,7 @@ fn diff_lines_of_each_op() {
         (
             Op::LaddrAdd {
                 service: dns(),
-                address: Ipv4Addr::new(10, 0, 1, 99),
+                address: Ipv4Addr::new(10, 0, 1, 99).into(),
             },
             vec!["+ laddr udp/192.0.2.20:53 10.0.1.99"],
         ),

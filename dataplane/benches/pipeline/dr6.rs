@@ -20,16 +20,16 @@ use etherparse::{Icmpv6Type, PacketBuilder};
 use crate::frames::{backend_mac, config, FLOWS, OURS, ROUTER};
 use crate::{assert_no_drops, measure, poll_all};
 
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
-const OUR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
+pub const OUR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 
-fn backend6(i: u8) -> Ipv6Addr {
+pub fn backend6(i: u8) -> Ipv6Addr {
     Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11 + u16::from(i))
 }
 
 /// Flow `k`'s packet: even flows TCP (ACK, or SYN to open), odd UDP, the
 /// same payloads as `frames::client`.
-fn client6(k: u16, syn: bool) -> Vec<u8> {
+pub fn client6(k: u16, syn: bool) -> Vec<u8> {
     let src = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, k >> 8, k & 0xff);
     let b = PacketBuilder::ethernet2(ROUTER, OURS).ipv6(src.octets(), VIP6.octets(), 64);
     let mut v = Vec::new();
@@ -47,7 +47,7 @@ fn client6(k: u16, syn: bool) -> Vec<u8> {
 
 /// Backend `i`'s solicited advertisement to our address: the pipeline
 /// learns its MAC (as if it had asked).
-fn advertisement(i: u8) -> Vec<u8> {
+pub fn advertisement(i: u8) -> Vec<u8> {
     let mut body = backend6(i).octets().to_vec();
     body.extend_from_slice(&[2, 1]);
     body.extend_from_slice(&backend_mac(i));

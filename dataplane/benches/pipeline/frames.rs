@@ -60,6 +60,7 @@ pub fn config(mode: Mode) -> LbConfig {
         } else {
             Vec::new()
         },
+        local_addrs6: Vec::new(),
         local_ports: (1024, 65535),
         timeouts: None,
         acl: Default::default(),

@@ -5,15 +5,20 @@
 //!
 //! Which pool a session's port came from is its [`Origin`]; the port itself
 //! is in its reply tuple ([`HeldPort`]).
+//!
+//! An IPv6 FULLNAT service (issue 20) has a pool of IPv6 local addresses
+//! (`LocalPorts<Ipv6Addr>`) in a slot list of its own, by service id, which
+//! follows config changes by the same rules.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
 use super::table::Origin;
-use crate::laddr::{LocalPorts, PoolConfig};
+use super::table::Session;
+use crate::laddr::{LocalPorts, PoolAddr, PoolConfig};
 use crate::tables::{self, LbTables, Mode};
-use crate::tuple::{FiveTuple, IpProto};
+use crate::tuple::{FiveTuple, FiveTuple6, IpProto};
 
 /// Local-port buckets per pool at most (see `laddr`).
 const MAX_PORT_BUCKETS: usize = 64;
@@ -21,6 +26,15 @@ const MAX_PORT_BUCKETS: usize = 64;
 /// A port a session holds, as `LocalPorts::release` takes it: (local
 /// address, local port, backend or remote address, its port).
 pub(crate) type HeldPort = (Ipv4Addr, u16, Ipv4Addr, u16);
+
+/// The port an IPv6 FULLNAT session holds, as [`HeldPort`].
+pub(crate) type HeldPort6 = (Ipv6Addr, u16, Ipv6Addr, u16);
+
+/// The port an IPv6 session holds, read from its reply tuple (backend ->
+/// local address and port), if it holds one.
+pub(crate) fn held_port6(holds_port: bool, ob: &FiveTuple6) -> Option<HeldPort6> {
+    holds_port.then_some((ob.dst, ob.dst_port, ob.src, ob.src_port))
+}
 
 /// The pool a session's port belongs to, and the port, read from its reply
 /// tuple `outbound`, which runs (backend or remote) -> (local address,
@@ -51,7 +65,13 @@ pub(crate) struct PoolMaker {
 }
 
 impl PoolMaker {
-    fn config(&self, addrs: &[Ipv4Addr], range: (u16, u16), buckets: usize, n: u64) -> PoolConfig {
+    fn config<A: PoolAddr>(
+        &self,
+        addrs: &[A],
+        range: (u16, u16),
+        buckets: usize,
+        n: u64,
+    ) -> PoolConfig<A> {
         PoolConfig {
             worker_index: self.worker_index,
             worker_count: self.worker_count,
@@ -67,9 +87,21 @@ impl PoolMaker {
     /// to the most a pool has).
     fn service_pool(&self, id: u32, svc: &tables::Service) -> Option<PoolConfig> {
         let spec = &svc.spec;
-        (spec.mode == Mode::FullNat && !svc.state.is_retired()).then(|| {
+        let wanted = spec.mode == Mode::FullNat && !spec.local_addrs.is_empty();
+        (wanted && !svc.state.is_retired()).then(|| {
             let buckets = spec.backends.len();
             self.config(&spec.local_addrs, spec.local_ports, buckets, u64::from(id))
+        })
+    }
+
+    /// The pool an active FULLNAT service with IPv6 local addresses needs.
+    fn service_pool6(&self, id: u32, svc: &tables::Service) -> Option<PoolConfig<Ipv6Addr>> {
+        let spec = &svc.spec;
+        let wanted = spec.mode == Mode::FullNat && !spec.local_addrs6.is_empty();
+        (wanted && !svc.state.is_retired()).then(|| {
+            let buckets = spec.backends.len();
+            let n = 2 << 32 | u64::from(id);
+            self.config(&spec.local_addrs6, spec.local_ports, buckets, n)
         })
     }
 
@@ -89,6 +121,8 @@ pub(crate) struct Pools {
     maker: PoolMaker,
     services: Vec<Option<LocalPorts>>,
     snat: Vec<Option<LocalPorts>>,
+    /// IPv6 FULLNAT services' pools, by service id.
+    services6: Vec<Option<LocalPorts<Ipv6Addr>>>,
 }
 
 impl Pools {
@@ -97,6 +131,16 @@ impl Pools {
         let mut services = Vec::with_capacity(tables.services.len());
         for (i, svc) in tables.services.iter().enumerate() {
             services.push(match maker.service_pool(i as u32, svc) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg)
+                        .map_err(|e| format!("service {}: local ports: {e:?}", svc.spec.vip))?,
+                ),
+                None => None,
+            });
+        }
+        let mut services6 = Vec::with_capacity(tables.services.len());
+        for (i, svc) in tables.services.iter().enumerate() {
+            services6.push(match maker.service_pool6(i as u32, svc) {
                 Some(cfg) => Some(
                     LocalPorts::new(&cfg)
                         .map_err(|e| format!("service {}: local ports: {e:?}", svc.spec.vip))?,
@@ -117,6 +161,7 @@ impl Pools {
             maker,
             services,
             snat,
+            services6,
         })
     }
 
@@ -168,6 +213,52 @@ impl Pools {
         }
     }
 
+    /// The IPv6 pool of FULLNAT service `s`, if it has one now.
+    pub(crate) fn get6(&self, s: u32) -> Option<&LocalPorts<Ipv6Addr>> {
+        self.services6.get(s as usize).and_then(Option::as_ref)
+    }
+
+    /// A port from the IPv6 pool of FULLNAT service `s`, unique towards
+    /// (`backend`, `backend_port`).
+    pub(crate) fn allocate6(
+        &mut self,
+        s: u32,
+        backend: Ipv6Addr,
+        backend_port: u16,
+    ) -> Option<(Ipv6Addr, u16)> {
+        self.services6
+            .get_mut(s as usize)?
+            .as_mut()?
+            .allocate(backend, backend_port)
+    }
+
+    /// Gives back the port an IPv6 session (or one that could not be
+    /// inserted) holds, as [`release`](Self::release).
+    pub(crate) fn release6(&mut self, origin: Origin, holds_port: bool, outbound: &FiveTuple6) {
+        let (Origin::Service(s), Some((addr, port, backend, backend_port))) =
+            (origin, held_port6(holds_port, outbound))
+        else {
+            return;
+        };
+        if let Some(Some(p)) = self.services6.get_mut(s as usize) {
+            p.release(addr, port, backend, backend_port);
+        }
+    }
+
+    /// Takes the port an IPv6 session a peer made holds, out of turn, as
+    /// [`take`](Self::take).
+    pub(crate) fn take6(&mut self, origin: Origin, outbound: &FiveTuple6) -> bool {
+        let (Origin::Service(s), Some((addr, port, backend, backend_port))) =
+            (origin, held_port6(true, outbound))
+        else {
+            return false;
+        };
+        match self.services6.get_mut(s as usize) {
+            Some(Some(p)) => p.take(addr, port, backend, backend_port),
+            _ => false,
+        }
+    }
+
     /// Takes the port a session a peer made holds, out of turn (session
     /// sync); false if this pool cannot (see `LocalPorts::take`) or the
     /// entry has no pool.
@@ -188,6 +279,12 @@ impl Pools {
     pub(crate) fn fit(&mut self, services: usize, rules: usize, reborn: &tables::Reborn) {
         self.services.resize_with(services, || None);
         self.snat.resize_with(rules, || None);
+        self.services6.resize_with(services, || None);
+        for &id in &reborn.services {
+            if let Some(slot) = self.services6.get_mut(id as usize) {
+                *slot = None;
+            }
+        }
         for (slots, ids) in [
             (&mut self.services, &reborn.services),
             (&mut self.snat, &reborn.snat),
@@ -247,6 +344,58 @@ impl Pools {
         }
     }
 
+    /// [`refit`](Self::refit) for the IPv6 FULLNAT pools, whose held ports
+    /// are found in the IPv6 `sessions`.
+    pub(crate) fn refit6<'s>(
+        &mut self,
+        new: &LbTables,
+        live: impl Fn(Origin) -> u64,
+        sessions: impl Iterator<Item = &'s Session<FiveTuple6>>,
+    ) {
+        let mut plans = Vec::new();
+        for (i, svc) in new.services.iter().enumerate() {
+            let Some(slot) = self.services6.get(i) else {
+                continue;
+            };
+            let want = self.maker.service_pool6(i as u32, svc);
+            if let Some(plan) = plan_pool(slot, want, live(Origin::Service(i as u32))) {
+                plans.push((i as u32, plan));
+            }
+        }
+        if plans.is_empty() {
+            return;
+        }
+        let mut held: HashMap<u32, Vec<HeldPort6>> = plans
+            .iter()
+            .filter(|(_, p)| matches!(p, PoolPlan::Build(_, true)))
+            .map(|(s, _)| (*s, Vec::new()))
+            .collect();
+        if !held.is_empty() {
+            for s in sessions {
+                let (Origin::Service(id), Some(port)) =
+                    (s.origin(), held_port6(s.holds_local_port(), s.outbound()))
+                else {
+                    continue;
+                };
+                if let Some(list) = held.get_mut(&id) {
+                    list.push(port);
+                }
+            }
+        }
+        for (id, plan) in plans {
+            let Some(slot) = self.services6.get_mut(id as usize) else {
+                continue;
+            };
+            *slot = match plan {
+                PoolPlan::Drop => None,
+                PoolPlan::Build(cfg, _) => {
+                    let ports = held.remove(&id).unwrap_or_default();
+                    LocalPorts::with_held(&cfg, ports).ok().map(|(p, _)| p)
+                }
+            };
+        }
+    }
+
     /// What to do with each pool for `new`.
     fn plans(&self, new: &LbTables, live: impl Fn(Origin) -> u64) -> Vec<(Origin, PoolPlan)> {
         let mut plans = Vec::new();
@@ -275,14 +424,14 @@ impl Pools {
 }
 
 /// What to do with one pool on adopting new tables.
-enum PoolPlan {
+enum PoolPlan<A = Ipv4Addr> {
     /// A new pool; with `true`, reserving the ports live sessions hold.
-    Build(PoolConfig, bool),
+    Build(PoolConfig<A>, bool),
     Drop,
 }
 
 /// Whether `pool` was built for `cfg`'s addresses, range and buckets.
-fn pool_fits(pool: &LocalPorts, cfg: &PoolConfig) -> bool {
+fn pool_fits<A: PoolAddr>(pool: &LocalPorts<A>, cfg: &PoolConfig<A>) -> bool {
     pool.addrs() == cfg.addrs.as_slice()
         && pool.port_range() == (cfg.port_min, cfg.port_max)
         && pool.buckets() == cfg.backend_buckets
@@ -290,7 +439,11 @@ fn pool_fits(pool: &LocalPorts, cfg: &PoolConfig) -> bool {
 
 /// What to do with the pool in `slot` for an entry whose new pool would be
 /// `want` (None: it needs none) and that has `live` sessions in this worker.
-fn plan_pool(slot: &Option<LocalPorts>, want: Option<PoolConfig>, live: u64) -> Option<PoolPlan> {
+fn plan_pool<A: PoolAddr>(
+    slot: &Option<LocalPorts<A>>,
+    want: Option<PoolConfig<A>>,
+    live: u64,
+) -> Option<PoolPlan<A>> {
     match (slot, want) {
         // A retired (or non-FULLNAT) entry's pool takes releases until its
         // last session is gone.

@@ -18,6 +18,7 @@
 use std::hash::BuildHasher;
 
 mod adopt;
+mod fullnat6;
 mod install;
 mod install6;
 pub mod nat64;
@@ -323,12 +324,16 @@ impl Held<'_> {
         self.live.ended(s, lifetime_ms);
     }
 
-    /// The same for an IPv6 session, which holds a local port only for
-    /// NAT64 (`nat64.rs`).
+    /// The same for an IPv6 session: a NAT64 one holds a port of its
+    /// service's IPv4 pool (its reply key IPv4-mapped, `nat64.rs`), a
+    /// FULLNAT one a port of the IPv6 pool.
     fn release6(&mut self, s: &Session<crate::tuple::FiveTuple6>, lifetime_ms: u64) {
         self.conns.closed(s.backend, s.state);
-        if let Some(ob) = nat64::unmapped(s.outbound()) {
-            self.pools.release(s.origin(), s.holds_local_port(), &ob);
+        match nat64::unmapped(s.outbound()) {
+            Some(ob) => self.pools.release(s.origin(), s.holds_local_port(), &ob),
+            None => self
+                .pools
+                .release6(s.origin(), s.holds_local_port(), s.outbound()),
         }
         self.live.ended(s, lifetime_ms);
     }
@@ -415,6 +420,11 @@ impl FlowState {
     /// The port pool of a service or SNAT rule, if it has one now.
     pub fn pool(&self, origin: Origin) -> Option<&LocalPorts> {
         self.pools.get(origin)
+    }
+
+    /// The IPv6 port pool of FULLNAT service `s`, if it has one now.
+    pub fn pool6(&self, s: u32) -> Option<&LocalPorts<std::net::Ipv6Addr>> {
+        self.pools.get6(s)
     }
 
     /// Chooses the session for the first packet of a flow, to a service or

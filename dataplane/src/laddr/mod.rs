@@ -14,10 +14,40 @@
 //! Free ports sit in a FIFO ring: a released port goes to the back, so it is
 //! reused as late as possible (the backend may still hold it in TIME_WAIT).
 //! The initial order is shuffled from a seed so ports are not predictable.
+//!
+//! The pools are generic over the address family ([`PoolAddr`]): IPv4 local
+//! addresses (the default) and IPv6 ones (FULLNAT over IPv6, issue 20) share
+//! the rings, the ownership by low bits and the buckets; only the key a
+//! backend's bucket is hashed from differs.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::sched::stable_mix;
+
+/// An address family a pool hands out ports on: its local and backend
+/// addresses are of this type.
+pub trait PoolAddr: Copy + Eq + std::fmt::Debug {
+    /// The 64-bit key a backend's bucket is hashed from, with its port.
+    fn bucket_key(self, port: u16) -> u64;
+}
+
+impl PoolAddr for Ipv4Addr {
+    /// The address above the port: the key IPv4 pools always used.
+    #[inline]
+    fn bucket_key(self, port: u16) -> u64 {
+        (u64::from(u32::from(self)) << 16) | u64::from(port)
+    }
+}
+
+impl PoolAddr for Ipv6Addr {
+    /// Every bit of the address: the upper half mixed before the lower
+    /// half is folded over it, then the port.
+    #[inline]
+    fn bucket_key(self, port: u16) -> u64 {
+        let a = u128::from(self);
+        stable_mix((a >> 64) as u64) ^ (a as u64) ^ (u64::from(port) << 48)
+    }
+}
 
 /// Mask whose bits of a port name its owner among `worker_count` workers.
 pub fn owner_mask(worker_count: usize) -> u16 {
@@ -30,10 +60,10 @@ pub fn port_owner(port: u16, worker_count: usize) -> usize {
 }
 
 #[derive(Clone, Debug)]
-pub struct PoolConfig {
+pub struct PoolConfig<A = Ipv4Addr> {
     pub worker_index: usize,
     pub worker_count: usize,
-    pub addrs: Vec<Ipv4Addr>,
+    pub addrs: Vec<A>,
     /// Inclusive port range to hand out (e.g. 1024..=65535).
     pub port_min: u16,
     pub port_max: u16,
@@ -148,8 +178,8 @@ impl PortRing {
 
 /// One worker's ports on all its local addresses.
 #[derive(Clone, Debug)]
-pub struct LocalPorts {
-    addrs: Vec<Ipv4Addr>,
+pub struct LocalPorts<A = Ipv4Addr> {
+    addrs: Vec<A>,
     buckets: usize,
     /// `pools[addr * buckets + bucket]`.
     pools: Vec<PortRing>,
@@ -162,8 +192,8 @@ pub struct LocalPorts {
     stats: PoolStats,
 }
 
-impl LocalPorts {
-    pub fn new(cfg: &PoolConfig) -> Result<LocalPorts, PoolError> {
+impl<A: PoolAddr> LocalPorts<A> {
+    pub fn new(cfg: &PoolConfig<A>) -> Result<LocalPorts<A>, PoolError> {
         if cfg.worker_count == 0
             || cfg.worker_index >= cfg.worker_count
             || cfg.worker_count > 1 << 15
@@ -223,9 +253,9 @@ impl LocalPorts {
     /// pool and how many ports it reserved; reserved ports count as
     /// allocated in [`PoolStats`].
     pub fn with_held(
-        cfg: &PoolConfig,
-        held: impl IntoIterator<Item = (Ipv4Addr, u16, Ipv4Addr, u16)>,
-    ) -> Result<(LocalPorts, usize), PoolError> {
+        cfg: &PoolConfig<A>,
+        held: impl IntoIterator<Item = (A, u16, A, u16)>,
+    ) -> Result<(LocalPorts<A>, usize), PoolError> {
         let mut pool = LocalPorts::new(cfg)?;
         let mut reserved = 0;
         for (addr, port, backend, backend_port) in held {
@@ -262,7 +292,7 @@ impl LocalPorts {
         self.stats
     }
 
-    pub fn addrs(&self) -> &[Ipv4Addr] {
+    pub fn addrs(&self) -> &[A] {
         &self.addrs
     }
 
@@ -287,14 +317,14 @@ impl LocalPorts {
     }
 
     /// Which bucket a backend's ports come from.
-    pub fn bucket_of(&self, backend: Ipv4Addr, backend_port: u16) -> usize {
-        let key = (u64::from(u32::from(backend)) << 16) | u64::from(backend_port);
+    pub fn bucket_of(&self, backend: A, backend_port: u16) -> usize {
+        let key = backend.bucket_key(backend_port);
         (((stable_mix(key) >> 32) * self.buckets as u64) >> 32) as usize
     }
 
     /// A local (address, port) for a new flow to this backend, or None (and
     /// a count) when every address is out of ports for it.
-    pub fn allocate(&mut self, backend: Ipv4Addr, backend_port: u16) -> Option<(Ipv4Addr, u16)> {
+    pub fn allocate(&mut self, backend: A, backend_port: u16) -> Option<(A, u16)> {
         let bucket = self.bucket_of(backend, backend_port);
         let n = self.addrs.len();
         for k in 0..n {
@@ -317,13 +347,7 @@ impl LocalPorts {
     /// sync): false if this pool does not hand it out (another worker's
     /// bits, another address, outside the range) or it is in use. Its
     /// entry in the free ring stays and is skipped when reached.
-    pub fn take(
-        &mut self,
-        addr: Ipv4Addr,
-        port: u16,
-        backend: Ipv4Addr,
-        backend_port: u16,
-    ) -> bool {
+    pub fn take(&mut self, addr: A, port: u16, backend: A, backend_port: u16) -> bool {
         let bucket = self.bucket_of(backend, backend_port);
         if !self.owns(port) {
             return false;
@@ -345,13 +369,7 @@ impl LocalPorts {
     }
 
     /// Gives a port back. False (and a count) if it was not allocated here.
-    pub fn release(
-        &mut self,
-        addr: Ipv4Addr,
-        port: u16,
-        backend: Ipv4Addr,
-        backend_port: u16,
-    ) -> bool {
+    pub fn release(&mut self, addr: A, port: u16, backend: A, backend_port: u16) -> bool {
         let bucket = self.bucket_of(backend, backend_port);
         let ok = self.owns(port)
             && self
@@ -621,6 +639,65 @@ mod tests {
             }
             let all: HashSet<u16> = std::iter::from_fn(|| p.allocate(rs(1), 80).map(|x| x.1)).collect();
             prop_assert_eq!(all.len(), 16);
+        }
+    }
+
+    /// IPv6 pools (FULLNAT over IPv6): the same ownership by low bits,
+    /// uniqueness per backend, release and reuse as IPv4's; a backend's
+    /// bucket depends on every part of its address.
+    #[test]
+    fn ipv6_pools_hand_out_owned_unique_ports_and_take_them_back() {
+        let l6: Ipv6Addr = "2001:db8:1::100".parse().unwrap();
+        let rs6 = |i: u16| Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i);
+        let mut pool = LocalPorts::new(&PoolConfig {
+            worker_index: 1,
+            worker_count: 2,
+            addrs: vec![l6],
+            port_min: 5000,
+            port_max: 5009,
+            backend_buckets: 1,
+            seed: 7,
+        })
+        .unwrap();
+        let mut got = HashSet::new();
+        while let Some((a, p)) = pool.allocate(rs6(0x11), 80) {
+            assert_eq!(a, l6);
+            assert_eq!(port_owner(p, 2), 1);
+            assert!(got.insert(p), "port {p} handed out twice");
+        }
+        assert_eq!(got.len(), 5);
+        assert_eq!(pool.stats().exhausted, 1);
+        let p = *got.iter().next().unwrap();
+        assert!(pool.release(l6, p, rs6(0x11), 80));
+        assert!(!pool.release(l6, p, rs6(0x11), 80), "released twice");
+        assert_eq!(pool.allocate(rs6(0x11), 80), Some((l6, p)));
+        // Buckets: backends differing in one 16-bit group anywhere, upper
+        // half or lower, land in many of 64 buckets.
+        let wide = LocalPorts::new(&PoolConfig {
+            backend_buckets: 64,
+            ..PoolConfig {
+                worker_index: 0,
+                worker_count: 1,
+                addrs: vec![l6],
+                port_min: 5000,
+                port_max: 5009,
+                backend_buckets: 1,
+                seed: 7,
+            }
+        })
+        .unwrap();
+        for group in 0..8 {
+            let buckets: HashSet<usize> = (0..256u128)
+                .map(|n| {
+                    let a = u128::from(rs6(0x11)) ^ (n << (16 * group));
+                    wide.bucket_of(Ipv6Addr::from(a), 80)
+                })
+                .collect();
+            assert!(
+                buckets.len() > 40,
+                "group {group}: {} buckets",
+                buckets.len()
+            );
         }
     }
 }

@@ -1,11 +1,11 @@
 //! `ferrolbctl explain` of an IPv6 flow (issue 20): what `forward6.rs`
 //! would do with a new packet, worked out as `explain.rs` does for IPv4,
 //! without sending or changing anything (no session, no solicitation).
-//! IPv6 is forwarded by DR, TUN, NAT and NAT64, so the steps are the
-//! session, the service and its pick, the rewrite, the route (connected,
-//! or the static route and its gateway), and the neighbour: static,
-//! resolved, or the wait for Neighbour Discovery; a NAT64 flow's way out
-//! is IPv4's (`explain.rs`: route, hop cache, ARP).
+//! IPv6 is forwarded by DR, TUN, NAT, FULLNAT and NAT64, so the steps are
+//! the session, the service and its pick, the rewrite, the route
+//! (connected, or the static route and its gateway), and the neighbour:
+//! static, resolved, or the wait for Neighbour Discovery; a NAT64 flow's
+//! way out is IPv4's (`explain.rs`: route, hop cache, ARP).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -92,11 +92,24 @@ impl<P: PacketBuf> Pipeline<P> {
                 "IPv6-in-IPv6 to {} (TUN; the inner packet as it came)",
                 b.addr
             ),
-            Mode::FullNat => format!(
+            Mode::FullNat if b.addr.is_ipv4() => format!(
                 "NAT64: translated to IPv4 (RFC 7915; TTL = hop limit - 1) from a local \
                  address of {:?} and a port of this worker's, to {}; the replies to it \
                  translated back to IPv6 from the VIP",
                 spec.local_addrs,
+                SocketAddr::new(b.addr, port)
+            ),
+            Mode::FullNat => format!(
+                "FULLNAT: source to a local address of [{}] and a port of {}-{} owned by \
+                 worker {index}, destination to {}, hop limit - 1, L4 checksum updated; the \
+                 replies to that local port back to the VIP and the client",
+                spec.local_addrs6
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                spec.local_ports.0,
+                spec.local_ports.1,
                 SocketAddr::new(b.addr, port)
             ),
             _ => "MACs only (DR; the IPv6 header as it came)".into(),
@@ -156,9 +169,14 @@ impl<P: PacketBuf> Pipeline<P> {
 /// Why `FlowState::open6` refuses a new IPv6 flow of `client` to `svc`,
 /// if it does.
 fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static str, DropReason)> {
-    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) && !svc.spec.is_nat64() {
+    let fullnat6 = svc.spec.mode == Mode::FullNat && !svc.spec.local_addrs6.is_empty();
+    if !matches!(svc.spec.mode, Mode::Dr | Mode::Tun | Mode::Nat)
+        && !fullnat6
+        && !svc.spec.is_nat64()
+    {
         return Some((
-            "IPv6 is forwarded by DR, TUN, NAT and NAT64 (FULLNAT to IPv4 backends) only",
+            "IPv6 is forwarded by DR, TUN, NAT, FULLNAT with IPv6 local addresses and NAT64 \
+             (FULLNAT to IPv4 backends) only",
             DropReason::NoService,
         ));
     }

@@ -64,7 +64,11 @@ pub(super) fn nat_reply_flow(t: &LbTables, frame: &[u8], l3_offset: usize) -> Op
     }
     let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
     match classify_parsed(&ip, l3_offset) {
-        Ok(Ipv6Flow::Flow(meta)) if t.owners.nat_reply6(&meta.tuple).is_some() => Some(meta),
+        Ok(Ipv6Flow::Flow(meta))
+            if t.owners.local_reply6(&meta.tuple) || t.owners.nat_reply6(&meta.tuple).is_some() =>
+        {
+            Some(meta)
+        }
         _ => None,
     }
 }
@@ -157,7 +161,9 @@ impl<P: PacketBuf> Datapath<P> {
             Some(None) => return self.drop(DropReason::NoRoute),
             None => return self.drop(DropReason::NoBackend),
         };
-        if forwarding == Forwarding::Nat {
+        // FULLNAT rewrites both ends as NAT rewrites one: the session's
+        // reply tuple, reversed, is where the packet goes.
+        if matches!(forwarding, Forwarding::Nat | Forwarding::FullNat) {
             return self.forward_nat6(cx, (port, vlan), pkt, meta, id, (iface, next));
         }
         if forwarding == Forwarding::Tun {

@@ -120,9 +120,9 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
     })
 }
 
-/// [`session_view`] of an IPv6 session (DR and NAT: no local address;
-/// the backend from the tables, the port a NAT session's replies come
-/// from).
+/// [`session_view`] of an IPv6 session (the backend from the tables, the
+/// port a NAT session's replies come from; a FULLNAT session's local
+/// address and port from its reply tuple).
 pub fn session_view6(
     t: &LbTables,
     s: &Session<FiveTuple6>,
@@ -146,10 +146,14 @@ pub fn session_view6(
         snat_rule: None,
         client: (inb.src.into(), inb.src_port),
         destination: (inb.dst.into(), inb.dst_port),
-        // NAT64: the IPv4 local address and port of its reply key.
-        local: crate::flow::state::nat64::unmapped(s.outbound())
-            .filter(|_| s.holds_local_port())
-            .map(|ob| (ob.dst.into(), ob.dst_port)),
+        // NAT64: the IPv4 local address and port of its reply key; FULLNAT
+        // over IPv6: the IPv6 one.
+        local: s.holds_local_port().then(|| {
+            match crate::flow::state::nat64::unmapped(s.outbound()) {
+                Some(ob) => (ob.dst.into(), ob.dst_port),
+                None => (s.outbound().dst.into(), s.outbound().dst_port),
+            }
+        }),
         backend: (b.addr, port),
         state: state_name(s.state),
         expires_in_ms,

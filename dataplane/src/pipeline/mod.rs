@@ -433,6 +433,8 @@ mod forward6_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]
+mod fullnat6_tests;
+#[cfg(test)]
 mod garp_tests;
 #[cfg(test)]
 mod inspect6_tests;

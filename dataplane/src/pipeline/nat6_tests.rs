@@ -20,9 +20,9 @@ use crate::tables::{LbConfig, LbTables, Mode, ServiceSpec};
 use crate::wire::ethernet::MacAddr;
 
 /// Our address on the clients' link (the backends' is OUR6, 2001:db8:1::1).
-const OUR_EXT6: &str = "2001:db8:2::1";
+pub(super) const OUR_EXT6: &str = "2001:db8:2::1";
 /// The MAC the client (or the router before it) has.
-const CLIENT_MAC: [u8; 6] = ROUTER;
+pub(super) const CLIENT_MAC: [u8; 6] = ROUTER;
 
 fn v6(s: &str) -> Ipv6Addr {
     s.parse().expect("address")
@@ -38,14 +38,14 @@ fn nat6(proto: IpProto) -> ServiceSpec {
 }
 
 /// `config_dr6` with an address on the clients' link too.
-fn config_nat6(services: Vec<ServiceSpec>) -> LbConfig {
+pub(super) fn config_nat6(services: Vec<ServiceSpec>) -> LbConfig {
     let mut cfg = config_dr6(services);
     cfg.interfaces[0].addrs6.push((v6(OUR_EXT6), 64));
     cfg
 }
 
 /// The backends' MACs and the client's, learned.
-fn learn_all(p: &mut Pipeline<TestBuf>) {
+pub(super) fn learn_all(p: &mut Pipeline<TestBuf>) {
     learn_backends(p);
     p.path
         .egress
@@ -54,7 +54,7 @@ fn learn_all(p: &mut Pipeline<TestBuf>) {
 }
 
 /// A TCP segment over IPv6, built by etherparse (its checksum etherparse's).
-fn seg(
+pub(super) fn seg(
     macs: ([u8; 6], [u8; 6]),
     src: (&str, u16),
     dst: (&str, u16),
@@ -82,7 +82,12 @@ fn seg(
     v
 }
 
-fn dgram(macs: ([u8; 6], [u8; 6]), src: (&str, u16), dst: (&str, u16), hop: u8) -> Vec<u8> {
+pub(super) fn dgram(
+    macs: ([u8; 6], [u8; 6]),
+    src: (&str, u16),
+    dst: (&str, u16),
+    hop: u8,
+) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv6(a6(src.0), a6(dst.0), hop)
@@ -208,7 +213,7 @@ fn nat6_udp_both_ways_and_replies_without_a_session() {
 
 /// The ICMPv6 error in `f`: its type, source, destination, the packet it
 /// quotes, and whether etherparse verifies its checksum.
-fn icmp6_error(f: &[u8]) -> (Icmpv6Type, Ipv6Addr, Ipv6Addr, Vec<u8>, bool) {
+pub(super) fn icmp6_error(f: &[u8]) -> (Icmpv6Type, Ipv6Addr, Ipv6Addr, Vec<u8>, bool) {
     let p = SlicedPacket::from_ethernet(f).expect("decodes");
     let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
         panic!("not IPv6")

@@ -1,8 +1,8 @@
 //! Session sync for IPv6 sessions (issue 20): the same events as IPv4's
 //! (`sync.rs`), made from the worker's IPv6 table, and a peer's IPv6
-//! records installed into it. IPv6 forwards DR, TUN and NAT: a record has no
-//! reply tuple (a NAT session's is made again from its backend and client,
-//! `install6.rs`) and no splice.
+//! records installed into it. A record has no reply tuple (a NAT session's
+//! is made again from its backend and client, a FULLNAT one's from its
+//! backend and local endpoint, `install6.rs`) and no splice.
 
 use std::net::IpAddr;
 
@@ -60,7 +60,7 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 /// IPv6 session `id` as a record (None for a persistence template, or a
-/// backend that is not IPv6).
+/// backend that is not IPv6); a FULLNAT session's with its local endpoint.
 pub(super) fn record6_of(
     t: &LbTables,
     table: &Sessions6,
@@ -83,5 +83,8 @@ pub(super) fn record6_of(
         inbound: *s.inbound(),
         backend: (addr, b.port),
         timeout_ms: table.expires_in_ms(s, now).min(u64::from(u32::MAX)) as u32,
+        local: s
+            .holds_local_port()
+            .then(|| (s.outbound().dst, s.outbound().dst_port)),
     })
 }

@@ -57,6 +57,7 @@ pub(crate) fn service(mode: Mode, proto: IpProto) -> ServiceSpec {
         } else {
             Vec::new()
         },
+        local_addrs6: Vec::new(),
         local_ports: (40000, 40000),
         timeouts: None,
         acl: Default::default(),

@@ -59,10 +59,10 @@ pub struct SessionRecord {
     pub splice: Option<SpliceRecord>,
 }
 
-/// An IPv6 session's event (issue 20). IPv6 forwards DR and NAT: a DR
-/// reply never crosses the load balancer, and a NAT session's reply tuple
-/// is its backend's endpoint to the client (`nat6_reply`), so no reply
-/// tuple is carried; nor a splice (no SYN proxy on IPv6).
+/// An IPv6 session's event (issue 20). A DR reply never crosses the load
+/// balancer, and a NAT session's reply tuple is its backend's endpoint to
+/// the client (`nat6_reply`), so no reply tuple is carried, only a FULLNAT
+/// session's local address and port; nor a splice (no SYN proxy on IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionRecord6 {
     pub kind: RecordKind,
@@ -75,6 +75,9 @@ pub struct SessionRecord6 {
     pub backend: (Ipv6Addr, u16),
     /// Milliseconds left on the session's timer when the record was made.
     pub timeout_ms: u32,
+    /// FULLNAT: the local address and port the session holds (its reply
+    /// tuple runs from the backend to them).
+    pub local: Option<(Ipv6Addr, u16)>,
 }
 
 /// A record of either family, as the queues and the datagram carry it.

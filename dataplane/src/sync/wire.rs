@@ -272,7 +272,8 @@ impl<'a> Datagram<'a> {
                 let Some(rest) = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_REST) else {
                     return Some(Err(WireError::BadRecord));
                 };
-                return Some(wire6::decode6(chunk, rest).map(SyncRecord::V6));
+                let local = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_LOCAL);
+                return Some(wire6::decode6(chunk, rest, local).map(SyncRecord::V6));
             }
             let mut r = match decode_record(chunk) {
                 Ok(r) => r,

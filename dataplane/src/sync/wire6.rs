@@ -20,10 +20,18 @@
 //!  20  backend port (2)
 //!  22  remaining timeout, ms (u32)
 //!  26  reserved (0, 14 bytes)
+//! slot 3, kind 8 (FULLNAT only: the local endpoint the session holds)
+//!   0  kind (8)
+//!   1  reserved (0, 3 bytes)
+//!   4  local addr (16)
+//!  20  local port (2)
+//!  22  reserved (0, 18 bytes)
 //! ```
 //!
 //! A node from before it refuses both slots (`sync_bad_record`, twice)
-//! and reads the rest of the datagram.
+//! and reads the rest of the datagram; a node that knows kinds 6 and 7
+//! but not 8 refuses the third slot alone, and the FULLNAT record (its
+//! service is not one it could install).
 
 use std::net::Ipv6Addr;
 
@@ -36,14 +44,17 @@ use crate::tuple::{FiveTuple6, IpProto};
 pub(super) const KIND_SESSION6: u8 = 6;
 /// The second slot's.
 pub(super) const KIND_SESSION6_REST: u8 = 7;
-/// Slots an IPv6 record takes.
+/// The third slot of a FULLNAT record's.
+pub(super) const KIND_SESSION6_LOCAL: u8 = 8;
+/// Slots an IPv6 record takes (a FULLNAT one one more).
 pub(super) const SLOTS6: usize = 2;
 
 impl Encoder {
     /// Adds an IPv6 record (two slots); false (and nothing added) when the
     /// datagram has no room for it or it cannot be written (a template).
     pub(super) fn push6(&mut self, r: &SessionRecord6) -> bool {
-        if self.records + SLOTS6 > MAX_RECORDS {
+        let slots = SLOTS6 + usize::from(r.local.is_some());
+        if self.records + slots > MAX_RECORDS {
             return false;
         }
         let Some(state) = state_code(r.state) else {
@@ -68,13 +79,24 @@ impl Encoder {
         self.buf.extend_from_slice(&r.backend.1.to_be_bytes());
         self.buf.extend_from_slice(&r.timeout_ms.to_be_bytes());
         self.buf.extend_from_slice(&[0; 14]);
-        self.records += SLOTS6;
+        if let Some((addr, port)) = r.local {
+            self.buf.extend_from_slice(&[KIND_SESSION6_LOCAL, 0, 0, 0]);
+            self.buf.extend_from_slice(&addr.octets());
+            self.buf.extend_from_slice(&port.to_be_bytes());
+            self.buf.extend_from_slice(&[0; 18]);
+        }
+        self.records += slots;
         true
     }
 }
 
-/// The IPv6 record in slots `first` (kind 6) and `rest` (kind 7).
-pub(super) fn decode6(first: &[u8], rest: &[u8]) -> Result<SessionRecord6, WireError> {
+/// The IPv6 record in slots `first` (kind 6) and `rest` (kind 7), and
+/// `local` (kind 8) for a FULLNAT one.
+pub(super) fn decode6(
+    first: &[u8],
+    rest: &[u8],
+    local: Option<&[u8]>,
+) -> Result<SessionRecord6, WireError> {
     let bad = WireError::BadRecord;
     debug_assert!(first.len() == RECORD_LEN && rest.len() == RECORD_LEN);
     if first[0] != KIND_SESSION6 || rest[0] != KIND_SESSION6_REST {
@@ -88,6 +110,14 @@ pub(super) fn decode6(first: &[u8], rest: &[u8]) -> Result<SessionRecord6, WireE
     }
     let state = state_from(rest[1]).ok_or(bad)?;
     let port = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    // A FULLNAT record has its local endpoint, and only a FULLNAT one.
+    let local = match (local, forwarding) {
+        (Some(l), crate::flow::table::Forwarding::FullNat) if l.len() == RECORD_LEN => {
+            Some((addr6(l, 4), port(l, 20)))
+        }
+        (None, crate::flow::table::Forwarding::FullNat) | (Some(_), _) => return Err(bad),
+        (None, _) => None,
+    };
     Ok(SessionRecord6 {
         kind,
         forwarding,
@@ -101,6 +131,7 @@ pub(super) fn decode6(first: &[u8], rest: &[u8]) -> Result<SessionRecord6, WireE
         },
         backend: (addr6(rest, 4), port(rest, 20)),
         timeout_ms: u32::from_be_bytes([rest[22], rest[23], rest[24], rest[25]]),
+        local,
     })
 }
 

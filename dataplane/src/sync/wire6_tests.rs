@@ -26,6 +26,7 @@ fn record6(i: u16) -> SessionRecord6 {
         },
         backend: ("2001:db8:1::11".parse().expect("address"), 80),
         timeout_ms: 60_000,
+        local: None,
     }
 }
 
@@ -91,6 +92,7 @@ proptest! {
             },
             backend: (Ipv6Addr::from(baddr), bport),
             timeout_ms: timeout,
+            local: None,
         };
         let records = [record4(1).into(), r.into(), record4(2).into()];
         let bytes = datagram(&records);
@@ -157,4 +159,40 @@ fn both_slots_go_in_one_datagram() {
         ..record6(1)
     };
     assert!(!e.push(template) && e.is_empty());
+}
+
+proptest! {
+    /// A FULLNAT record takes a third slot with its local endpoint and
+    /// round-trips, between IPv4 ones.
+    #[test]
+    fn ipv6_fullnat_records_carry_their_local_endpoint(
+        laddr in any::<u128>(), lport in any::<u16>(), i in 0u16..1000,
+    ) {
+        let r = SessionRecord6 {
+            forwarding: Forwarding::FullNat,
+            local: Some((Ipv6Addr::from(laddr), lport)),
+            ..record6(i)
+        };
+        let records = [record4(1).into(), r.into(), record4(2).into()];
+        let bytes = datagram(&records);
+        prop_assert_eq!(bytes.len(), HEADER_LEN + 5 * RECORD_LEN);
+        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    }
+}
+
+#[test]
+fn a_fullnat_record_without_its_local_endpoint_or_another_with_one_is_refused() {
+    // FULLNAT without the third slot: written as DR then relabelled.
+    let mut bytes = datagram(&[record6(1).into()]);
+    bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::FullNat);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+    // DR with a third slot.
+    let fullnat = SessionRecord6 {
+        forwarding: Forwarding::FullNat,
+        local: Some(("2001:db8:1::100".parse().expect("address"), 40000)),
+        ..record6(1)
+    };
+    let mut bytes = datagram(&[fullnat.into()]);
+    bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::Dr);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
 }

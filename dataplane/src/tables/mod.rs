@@ -453,6 +453,8 @@ fn compile(
             IpAddr::V4(_) => None,
         })
         .collect();
+    // IPv6 FULLNAT local addresses are ours: ND and echo answered for them.
+    let local6: Vec<Ipv6Addr> = owners.local6().iter().collect();
     Ok(LbTables {
         epoch,
         kernel: kernel_paths(cfg)?,
@@ -483,7 +485,8 @@ fn compile(
             cfg.interfaces
                 .iter()
                 .flat_map(|i| i.addrs6.iter().map(|&(a, _)| a))
-                .chain(vips6.iter().copied()),
+                .chain(vips6.iter().copied())
+                .chain(local6),
         ),
         vips6: Addr6Set::new(vips6),
         standby: AddrSet::new(cfg.standby.iter().copied()),
@@ -600,6 +603,7 @@ fn compile_services(
                     !old.state.is_flushed()
                         && old.spec.mode == spec.mode
                         && old.spec.local_addrs == spec.local_addrs
+                        && old.spec.local_addrs6 == spec.local_addrs6
                 })
             });
         let old = kept.and_then(|k| e.services.get(k as usize));
@@ -737,12 +741,19 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
         ));
     }
     if spec.vip.is_ipv6() {
-        // NAT64, or one that will be once it has backends.
-        let nat64 = spec.mode == Mode::FullNat && spec.backends.iter().all(|b| b.addr.is_ipv4());
-        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) && !nat64 {
+        // NAT64 (IPv4 backends and local addresses), or one that will be
+        // once it has backends; FULLNAT over IPv6 (IPv6 backends and local
+        // addresses).
+        let nat64 = spec.mode == Mode::FullNat
+            && spec.backends.iter().all(|b| b.addr.is_ipv4())
+            && spec.local_addrs6.is_empty();
+        let fullnat6 = spec.mode == Mode::FullNat
+            && spec.backends.iter().all(|b| b.addr.is_ipv6())
+            && spec.local_addrs.is_empty();
+        if !matches!(spec.mode, Mode::Dr | Mode::Tun | Mode::Nat) && !nat64 && !fullnat6 {
             return Err(format!(
-                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are, and FULLNAT \
-                 with IPv4 backends: NAT64)",
+                "service {}: {:?} is not built for IPv6 yet (DR, TUN and NAT are, FULLNAT with \
+                 IPv6 backends and local addresses, and with IPv4 ones: NAT64)",
                 text(),
                 spec.mode
             ));
@@ -756,13 +767,13 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
                 text()
             ));
         }
-    } else if spec.backends.iter().any(|b| b.addr.is_ipv6()) {
+    } else if spec.backends.iter().any(|b| b.addr.is_ipv6()) || !spec.local_addrs6.is_empty() {
         return Err(format!(
-            "service {}: an IPv4 VIP takes IPv4 backends",
+            "service {}: an IPv4 VIP takes IPv4 backends and local addresses",
             text()
         ));
     }
-    if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() {
+    if spec.mode == Mode::FullNat && spec.local_addrs.is_empty() && spec.local_addrs6.is_empty() {
         return Err(format!("service {}: FULLNAT needs local addresses", text()));
     }
     Ok(())

@@ -109,6 +109,10 @@ pub struct ServiceSpec {
     pub pickup: bool,
     /// FULLNAT local addresses and the port range handed out on each.
     pub local_addrs: Vec<Ipv4Addr>,
+    /// FULLNAT over IPv6 (issue 20): an IPv6 VIP's local addresses, on
+    /// the same `local_ports`. A service has one list or the other, of
+    /// its backends' family.
+    pub local_addrs6: Vec<Ipv6Addr>,
     pub local_ports: (u16, u16),
     /// Overrides of the global timeouts for this service's sessions.
     pub timeouts: Option<Timeouts>,

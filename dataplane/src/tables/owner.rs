@@ -15,7 +15,7 @@ use hashbrown::HashMap;
 use super::listen::ListenIndex;
 use super::model::{BackendInfo, Mode, Service, SnatRule};
 use crate::laddr::owner_mask;
-use crate::net::addrs::AddrSet;
+use crate::net::addrs::{Addr6Set, AddrSet};
 use crate::net::route::mask;
 use crate::tuple::{FiveTuple, FiveTuple6, IpProto};
 
@@ -68,6 +68,9 @@ pub struct FlowOwners {
     services: ListenIndex<OwnedBy>,
     /// FULLNAT local addresses and SNAT addresses.
     local: AddrSet,
+    /// IPv6 FULLNAT local addresses: replies to them belong to the worker
+    /// their port's low bits name, as IPv4's.
+    local6: Addr6Set,
     /// NAT backends (address, protocol, port): their packets are replies.
     /// Port 0: a backend of a multi-port service that keeps the client's
     /// destination port, so its replies come from any port.
@@ -95,6 +98,7 @@ impl FlowOwners {
         let mut owners = FlowOwners::default();
         let mut local = Vec::new();
         let mut nat64_local = Vec::new();
+        let mut local6 = Vec::new();
         let placed_by = |svc: &Service| match (&svc.spec.persistence, svc.spec.mode) {
             (Some(p), _) => OwnedBy::ClientNetwork(p.prefix_len),
             (None, Mode::Nat | Mode::FullNat) => OwnedBy::ClientFlow,
@@ -112,6 +116,7 @@ impl FlowOwners {
                 }
                 if svc.spec.mode == Mode::FullNat {
                     local.extend(svc.spec.local_addrs.iter().copied());
+                    local6.extend(svc.spec.local_addrs6.iter().copied());
                 }
                 if svc.spec.is_nat64() {
                     nat64_local.extend(svc.spec.local_addrs.iter().copied());
@@ -152,6 +157,7 @@ impl FlowOwners {
         }
         owners.local = AddrSet::new(local);
         owners.nat64_local = AddrSet::new(nat64_local);
+        owners.local6 = Addr6Set::new(local6);
         owners
     }
 
@@ -226,6 +232,10 @@ impl FlowOwners {
         if let Some(by) = self.services.lookup(&tuple.service_key()) {
             return by_hash(by, tuple.src, tuple.src_port);
         }
+        if self.local6.contains(tuple.dst) {
+            let w = usize::from(tuple.dst_port & owner_mask(workers));
+            return if w < workers { w } else { receiver };
+        }
         match self.nat_reply6(tuple) {
             Some(by) => by_hash(by, tuple.dst, tuple.dst_port),
             None => receiver,
@@ -245,10 +255,23 @@ impl FlowOwners {
         self.nat64_local.contains(addr)
     }
 
-    /// Whether some IPv6 NAT backend's replies are to be looked for.
+    /// Whether some IPv6 NAT backend's or FULLNAT local address's replies
+    /// are to be looked for.
     #[inline]
     pub fn has_nat6(&self) -> bool {
-        !self.nat_backends6.is_empty()
+        !self.nat_backends6.is_empty() || !self.local6.is_empty()
+    }
+
+    /// The IPv6 FULLNAT local addresses (of active and draining services).
+    pub fn local6(&self) -> &Addr6Set {
+        &self.local6
+    }
+
+    /// Whether the IPv6 `tuple` is to one of the IPv6 FULLNAT local
+    /// addresses: a backend's reply, owned by its port's low bits.
+    #[inline]
+    pub fn local_reply6(&self, tuple: &FiveTuple6) -> bool {
+        !self.local6.is_empty() && self.local6.contains(tuple.dst)
     }
 
     /// How the client of an IPv6 NAT backend's reply `tuple` (from the

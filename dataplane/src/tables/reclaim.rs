@@ -88,6 +88,7 @@ pub(super) fn free_unreferenced(
             svc.spec.name = None;
             svc.spec.backends = Vec::new();
             svc.spec.local_addrs = Vec::new();
+            svc.spec.local_addrs6 = Vec::new();
             svc.spec.also_listen = Vec::new();
             svc.spec.timeouts = None;
             svc.spec.persistence = None;

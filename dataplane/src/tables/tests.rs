@@ -41,6 +41,7 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
         } else {
             Vec::new()
         },
+        local_addrs6: Vec::new(),
         local_ports: (40000, 40100),
         timeouts: None,
         acl: Default::default(),

@@ -4,7 +4,7 @@
 //! all from counts kept as sessions come and go, no table walk except a
 //! flush's.
 
-use super::nat64::held_port6;
+use super::nat64::held_port64;
 use super::{BackendSessions, FlowState, SessionCounts};
 use crate::flow::pools::held_port;
 use crate::flow::{Origin, ProtoState};
@@ -46,7 +46,12 @@ impl FlowState {
             self.sessions
                 .iter()
                 .filter_map(|(_, s)| held_port(s.origin(), s.holds_local_port(), s.outbound()))
-                .chain(self.sessions6.iter().filter_map(|(_, s)| held_port6(s))),
+                .chain(self.sessions6.iter().filter_map(|(_, s)| held_port64(s))),
+        );
+        self.pools.refit6(
+            new,
+            |origin| live.of(origin),
+            self.sessions6.iter().map(|(_, s)| s),
         );
         flushed
     }

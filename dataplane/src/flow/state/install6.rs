@@ -1,9 +1,12 @@
 //! IPv6 sessions a peer made (issue 20), installed without scheduling as
 //! IPv4's are (`install.rs`): the service by the record's VIP and port,
-//! the backend by address and port, both looked up here. An IPv6 session
-//! holds no port: a DR or TUN one's tuple is its only key; a NAT one's
-//! reply tuple is the backend's endpoint to the client, which the record
-//! names (its backend and inbound tuple), so NAT sessions sync too.
+//! the backend by address and port, both looked up here. A DR or TUN
+//! session's tuple is its only key; a NAT one's reply tuple is the
+//! backend's endpoint to the client, which the record names (its backend
+//! and inbound tuple), so NAT sessions sync too; a FULLNAT one's runs from
+//! the backend to the local endpoint the record carries, whose port is
+//! taken out of turn from the service's IPv6 pool (`sync_port_taken` if
+//! this worker cannot: another worker's bits, or in use).
 
 use super::install::{update, Event, Installed, Refused};
 use super::FlowState;
@@ -61,13 +64,31 @@ impl FlowState {
             self.end6(id, now);
         }
         let origin = Origin::Service(service);
-        let outbound = match r.forwarding {
-            Forwarding::Nat => super::v6::nat6_reply(&r.inbound, r.backend.0, r.backend.1),
+        let mut outbound = match r.forwarding {
+            Forwarding::Nat | Forwarding::FullNat => {
+                super::v6::nat6_reply(&r.inbound, r.backend.0, r.backend.1)
+            }
             _ => r.inbound,
         };
+        let mut flags = 0;
+        if let (Forwarding::FullNat, Some((addr, port))) = (r.forwarding, r.local) {
+            (outbound.dst, outbound.dst_port) = (addr, port);
+            let clash = self
+                .sessions6
+                .lookup(&outbound)
+                .is_some_and(|h| Some(h.id) != existing);
+            if clash {
+                return Err(Refused::Clash);
+            }
+            if !self.pools.take6(origin, &outbound) {
+                return Err(Refused::PortTaken);
+            }
+            flags = crate::flow::table::session_flags::LOCAL_PORT;
+        }
         let new = NewSession {
             origin,
             forwarding: r.forwarding,
+            flags,
             timeout_ms: Some(r.timeout_ms),
             ..NewSession::new(r.inbound, outbound, backend, r.state)
         };
@@ -78,8 +99,14 @@ impl FlowState {
                 self.live.opened(origin);
                 Ok(Installed::New)
             }
-            Err(InsertError::Full) => Err(Refused::TableFull),
-            Err(InsertError::Exists) => Err(Refused::Clash),
+            Err(e) => {
+                // A FULLNAT port taken for it goes back.
+                self.pools.release6(origin, flags != 0, &outbound);
+                Err(match e {
+                    InsertError::Full => Refused::TableFull,
+                    InsertError::Exists => Refused::Clash,
+                })
+            }
         }
     }
 }
@@ -93,7 +120,7 @@ fn state_fits(r: &SessionRecord6) -> bool {
     }
 }
 
-/// The DR, TUN or NAT service and backend of `r` in `t` (the record's
+/// The DR, TUN, NAT or FULLNAT service and backend of `r` in `t` (the record's
 /// forwarding must be its service's mode).
 fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let s = t
@@ -103,8 +130,13 @@ fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
     let svc = t.services.get(s as usize).ok_or(Refused::UnknownService)?;
     let fits = matches!(
         (svc.spec.mode, r.forwarding),
-        (Mode::Dr, Forwarding::Dr) | (Mode::Tun, Forwarding::Tun) | (Mode::Nat, Forwarding::Nat)
+        (Mode::Dr, Forwarding::Dr)
+            | (Mode::Tun, Forwarding::Tun)
+            | (Mode::Nat, Forwarding::Nat)
+            | (Mode::FullNat, Forwarding::FullNat)
     );
+    // A FULLNAT record carries its local endpoint (`decode6` checks it).
+    let fits = fits && (r.forwarding == Forwarding::FullNat) == r.local.is_some();
     if !fits || svc.state.is_flushed() {
         return Err(Refused::UnknownService);
     }

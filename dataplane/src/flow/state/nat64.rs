@@ -54,7 +54,7 @@ fn v4(a: Ipv6Addr) -> Option<Ipv4Addr> {
 
 /// The port a NAT64 session holds, as the pools take it back: its reply
 /// key unmapped. None for any other IPv6 session.
-pub(crate) fn held_port6(s: &Session<FiveTuple6>) -> Option<(Origin, HeldPort)> {
+pub(crate) fn held_port64(s: &Session<FiveTuple6>) -> Option<(Origin, HeldPort)> {
     if !s.holds_local_port() {
         return None;
     }

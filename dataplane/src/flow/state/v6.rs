@@ -2,10 +2,12 @@
 //! (`FiveTuple6` keys, two cache lines a session) beside the IPv4 one, and
 //! share everything else a session holds with IPv4's: the backend
 //! connection counts lc and wlc read, the live counts by service, the
-//! schedulers, the rate limits. IPv6 forwards DR, TUN and NAT: an IPv6
-//! session never holds a local port; a DR or TUN one is indexed by its
-//! client's tuple alone, a NAT one by that and by its backend's reply
-//! tuple (IPv4 NAT's two keys), so the backend's replies find it.
+//! schedulers, the rate limits. IPv6 forwards DR, TUN, NAT and FULLNAT: a
+//! DR or TUN session is indexed by its client's tuple alone, a NAT one by
+//! that and by its backend's reply tuple (IPv4 NAT's two keys), so the
+//! backend's replies find it; a FULLNAT one's reply tuple is the backend's
+//! endpoint to a local address and port of its service's IPv6 pool, which
+//! the session holds until it ends (`fullnat6.rs`).
 //!
 //! A new IPv6 flow is scheduled and inserted at once (no burst planning:
 //! that is IPv4's, whose new flows are most of a SYN flood's cost).
@@ -64,9 +66,9 @@ impl FlowState {
             Mode::Dr => Forwarding::Dr,
             Mode::Tun => Forwarding::Tun,
             Mode::Nat => Forwarding::Nat,
-            // NAT64 (`nat64.rs`): the config takes no other IPv6 FULLNAT.
-            Mode::FullNat if svc.spec.is_nat64() => Forwarding::FullNat,
-            Mode::FullNat => return Err(DropReason::NoService),
+            // With IPv6 backends (`fullnat6.rs`), or NAT64 with IPv4 ones
+            // (`nat64.rs`): the backend's family says which below.
+            Mode::FullNat => Forwarding::FullNat,
         };
         if svc
             .acl
@@ -98,6 +100,8 @@ impl FlowState {
         let (outbound, flags) = match (forwarding, backend.addr) {
             (Forwarding::Dr | Forwarding::Tun, IpAddr::V6(_)) => (tuple, 0),
             (Forwarding::Nat, IpAddr::V6(b)) => (nat6_reply(&tuple, b, backend.port), 0),
+            // `insert_fullnat6` takes the local endpoint from the IPv6 pool.
+            (Forwarding::FullNat, IpAddr::V6(b)) => (nat6_reply(&tuple, b, backend.port), 0),
             (Forwarding::FullNat, IpAddr::V4(_)) => (
                 self.nat64_reply(s, &tuple, &backend)?,
                 session_flags::LOCAL_PORT,
@@ -110,7 +114,12 @@ impl FlowState {
             flags,
             ..NewSession::new(tuple, outbound, backend.id, state)
         };
-        let id = match self.sessions6.insert_hashed(&new, first.hash, now) {
+        let fullnat6 = forwarding == Forwarding::FullNat && backend.addr.is_ipv6();
+        let inserted = match fullnat6 {
+            true => Ok(self.insert_fullnat6(new, first.hash, now)?),
+            false => self.sessions6.insert_hashed(&new, first.hash, now),
+        };
+        let id = match inserted {
             Ok(id) => id,
             Err(e) => {
                 if flags != 0 {

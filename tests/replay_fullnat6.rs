@@ -1,0 +1,153 @@
+//! Pcap replay of FULLNAT over IPv6 (issue 20; docs/ipv6.md): the real
+//! binary on `net_pcap`, one-armed (port `lan`, 2001:db8::1/64 with the
+//! client, the backend and the local address 2001:db8::100 on it; one
+//! local port, 40000). A client's SYN to the IPv6 VIP waits for its
+//! backend's Neighbour Discovery and leaves from the local address and
+//! port to the backend, hop limit one lower; the backend's SYN-ACK to the
+//! local port leaves for the client from the VIP (once the client answers
+//! our solicitation); another client's SYN to the same backend finds no
+//! port free (`ports_exhausted`); a backend's segment to the local address
+//! from another port is `no_session`. Every frame is compared byte for
+//! byte with the one etherparse builds, checksums included.
+
+mod common;
+
+use std::net::Ipv6Addr;
+
+use common::lb::*;
+use common::{assert_frames_eq, CasePort, Replay};
+use etherparse::{Icmpv6Type, PacketBuilder};
+
+const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
+const OUR6: &str = "2001:db8::1";
+const CLIENT6: &str = "2001:db8::c";
+const VIP6: &str = "2001:db8:10::10";
+const RIP6: &str = "2001:db8::11";
+/// The service's local address, on the backend's (and client's) prefix.
+const LADDR6: &str = "2001:db8::100";
+const RMAC: Mac = [0x02, 0, 0, 0, 1, 0x11];
+
+fn a6(s: &str) -> [u8; 16] {
+    s.parse::<Ipv6Addr>().expect("address").octets()
+}
+
+fn config_fullnat6() -> String {
+    let base = one_arm_config();
+    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
+    assert!(base.contains(from));
+    let mut c = base.replace(
+        from,
+        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64"]"#,
+    );
+    c.push_str(&format!(
+        "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"fullnat\"\n\
+         local_addresses = [\"{LADDR6}\"]\nlocal_ports = \"40000-40000\"\n\
+         \n[[service.backend]]\naddress = \"{RIP6}\"\nport = 8080\n"
+    ));
+    c
+}
+
+/// A TCP segment over IPv6 (etherparse's checksum).
+fn seg(
+    macs: (Mac, Mac),
+    src: (&str, u16),
+    dst: (&str, u16),
+    hop: u8,
+    syn_ack: (bool, bool),
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(a6(src.0), a6(dst.0), hop)
+        .tcp(src.1, dst.1, 7, 64240);
+    if syn_ack.0 {
+        b = b.syn();
+    }
+    if syn_ack.1 {
+        b = b.ack(1000);
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, b"").expect("writes");
+    v
+}
+
+fn icmp6(macs: (Mac, Mac), src: &str, dst: &str, hop: u8, t: Icmpv6Type, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(a6(src), a6(dst), hop)
+        .icmpv6(t)
+        .write(&mut v, body)
+        .expect("writes");
+    v
+}
+
+/// ND's target and one link-layer option.
+fn nd_body(target: &str, option: (u8, Mac)) -> Vec<u8> {
+    let mut v = a6(target).to_vec();
+    v.extend_from_slice(&[option.0, 1]);
+    v.extend_from_slice(&option.1);
+    v
+}
+
+fn nd(macs: (Mac, Mac), src: &str, dst: &str, kind: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let t = Icmpv6Type::Unknown {
+        type_u8: kind,
+        code_u8: 0,
+        bytes5to8: rest,
+    };
+    icmp6(macs, src, dst, 255, t, body)
+}
+
+/// Our solicitation for `addr`, from our address on its prefix.
+fn our_solicitation(addr: &str) -> Vec<u8> {
+    let o = a6(addr);
+    let group = Ipv6Addr::from([
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ]);
+    let gm = group.octets();
+    let mac = [0x33, 0x33, gm[12], gm[13], gm[14], gm[15]];
+    let body = nd_body(addr, (1, LAN_MAC));
+    nd((LAN_MAC, mac), OUR6, &group.to_string(), 135, [0; 4], &body)
+}
+
+/// `addr`'s solicited answer to our solicitation, from `mac`.
+fn answer(addr: &str, mac: Mac) -> Vec<u8> {
+    let body = nd_body(addr, (2, mac));
+    nd((mac, LAN_MAC), addr, OUR6, 136, [0x60, 0, 0, 0], &body)
+}
+
+#[test]
+fn fullnat_over_ipv6_rewrites_both_ends_both_ways() {
+    let client = (CLIENT6, 40000);
+    let (vip, rip, local) = ((VIP6, 80), (RIP6, 8080), (LADDR6, 40000));
+    let syn = seg((CLIENT, LAN_MAC), client, vip, 59, (true, false));
+    let syn_ack = seg((RMAC, LAN_MAC), rip, local, 64, (true, true));
+    let ack = seg((CLIENT, LAN_MAC), client, vip, 59, (false, true));
+    let other = seg((CLIENT, LAN_MAC), (CLIENT6, 40001), vip, 59, (true, false));
+    let stray = seg((RMAC, LAN_MAC), (RIP6, 8081), local, 64, (false, true));
+    let input = vec![
+        syn,
+        answer(RIP6, RMAC),
+        syn_ack,
+        answer(CLIENT6, CLIENT),
+        ack,
+        other,
+        stray,
+    ];
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC)],
+        config: config_fullnat6(),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    let expected = vec![
+        our_solicitation(RIP6),
+        seg((LAN_MAC, RMAC), local, rip, 58, (true, false)),
+        our_solicitation(CLIENT6),
+        seg((LAN_MAC, CLIENT), vip, client, 63, (true, true)),
+        seg((LAN_MAC, RMAC), local, rip, 58, (false, true)),
+    ];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    assert_eq!(run.event("sessions_created"), 1);
+    assert_eq!(run.event("nd_solicitations_sent"), 2);
+    run.assert_drops(&[("ports_exhausted", 1), ("no_session", 1)]);
+}
