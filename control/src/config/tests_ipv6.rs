@@ -324,10 +324,20 @@ fn an_ipv6_fullnat_service_takes_ipv6_local_addresses_only() {
         );
         assert!(m.contains(why), "{a}: {m}");
     }
-    // NAT64 (IPv6 VIP, IPv4 backends and local addresses): not here.
+    // NAT64 (IPv6 VIP, IPv4 backends): IPv4 local addresses, and an IPv6
+    // one refused at its index.
     let t = fullnat6("\"10.0.0.100\"").replacen("\"2001:db8::11\"", "\"10.0.0.11\"", 1);
-    let m = refused_at(&t, "service[0].backend[0].address", line(&t, "10.0.0.11"));
-    assert!(m.contains("NAT64 is not built yet"), "{m}");
+    parse(&t).unwrap_or_else(|e| panic!("{e}"));
+    let t = fullnat6("\"2001:db8::100\"").replacen("\"2001:db8::11\"", "\"10.0.0.11\"", 1);
+    let m = refused_at(
+        &t,
+        "service[0].local_addresses[0]",
+        line(&t, "local_addresses"),
+    );
+    assert!(
+        m.contains("local address 2001:db8::100 is IPv6 and the backends are IPv4"),
+        "{m}"
+    );
     // Session sync carries IPv6 FULLNAT sessions: accepted with [sync].
     let t = format!("{text}\n[sync]\nlisten = \"10.0.0.1:8848\"\npeers = [\"10.0.0.2:8848\"]\n");
     parse(&t).unwrap_or_else(|e| panic!("{e}"));
