@@ -4,11 +4,9 @@
 //! to it. The TCP header is replaced, the payload dropped, the IPv4 header
 //! rewritten without options, every checksum computed in full.
 
-use arrayvec::ArrayVec;
-
-use super::options::{self, SynOptions, MAX_SYN_OPTIONS_LEN};
+use super::options::{syn_option_words, OptionWords, SynOptions};
 use crate::buf::PacketBuf;
-use crate::checksum::{add_bytes, fold, pseudo_header_sum};
+use crate::checksum::{fold, pseudo_header_sum};
 use crate::drop::DropReason;
 use crate::packet::Ipv4Meta;
 use crate::tuple::IpProto;
@@ -20,14 +18,14 @@ use crate::wire::{get_be16, get_mac, put_be16, put_be32, put_bytes};
 /// TTL of the segments we originate.
 pub const TTL: u8 = 64;
 
-/// A TCP header to write, options as bytes (a multiple of 4 long).
+/// A TCP header to write, options as 32-bit words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
     pub window: u16,
-    pub options: ArrayVec<u8, MAX_SYN_OPTIONS_LEN>,
+    pub options: OptionWords,
 }
 
 impl Segment {
@@ -38,34 +36,21 @@ impl Segment {
             ack,
             flags,
             window,
-            options: ArrayVec::new(),
+            options: OptionWords::default(),
         }
     }
 
     /// With the options of a SYN or SYN-ACK.
+    #[inline]
     pub fn with_syn_options(mut self, o: &SynOptions) -> Self {
-        let mut buf = [0u8; MAX_SYN_OPTIONS_LEN];
-        let n = options::write_syn_options(&mut buf, o);
-        self.options.clear();
-        // One copy of the written bytes (n never exceeds the buffer).
-        let _ = self
-            .options
-            .try_extend_from_slice(buf.get(..n).unwrap_or(&buf));
+        self.options = syn_option_words(o);
         self
     }
 
     /// With only a timestamp (NOP NOP TS), as Linux sends it after the
     /// handshake.
     pub fn with_timestamp(mut self, val: u32, ecr: u32) -> Self {
-        self.options.clear();
-        self.options.extend([
-            options::kind::NOP,
-            options::kind::NOP,
-            options::kind::TIMESTAMP,
-            10,
-        ]);
-        self.options.extend(val.to_be_bytes());
-        self.options.extend(ecr.to_be_bytes());
+        self.options = OptionWords::timestamp(val, ecr);
         self
     }
 }
@@ -89,7 +74,7 @@ pub fn rewrite_segment<B: PacketBuf>(
     way: Way,
 ) -> Result<(), DropReason> {
     let l3 = meta.l3_offset;
-    let tcp_len = TCP_MIN_HEADER_LEN + seg.options.len();
+    let tcp_len = TCP_MIN_HEADER_LEN + seg.options.byte_len();
     let want = l3 + IPV4_MIN_HEADER_LEN + tcp_len;
     let t = meta.tuple;
     let (src, dst, sport, dport) = match way {
@@ -145,17 +130,12 @@ pub fn rewrite_segment<B: PacketBuf>(
         pseudo_header_sum(src, dst, IpProto::TCP, tcp_len as u16),
         |sum, &w| sum + u64::from(w),
     );
-    // The options (a multiple of 4 long) copied and summed in one pass, a
-    // word at a time: no call to copy a few bytes, no second read.
-    let mut quads = seg.options.chunks_exact(4);
-    for (i, q) in (&mut quads).enumerate() {
-        let w = u32::from_be_bytes([q[0], q[1], q[2], q[3]]);
-        put_be32(h, TCP_MIN_HEADER_LEN + 4 * i, w);
+    // The option words written and summed in one pass.
+    let opts = h.get_mut(TCP_MIN_HEADER_LEN..tcp_len).unwrap_or(&mut []);
+    for (out, &w) in opts.chunks_exact_mut(4).zip(seg.options.as_slice()) {
+        out.copy_from_slice(&w.to_be_bytes());
         sum += u64::from(w);
     }
-    let rest = quads.remainder();
-    put_bytes(h, TCP_MIN_HEADER_LEN + seg.options.len() - rest.len(), rest);
-    let sum = add_bytes(sum, rest);
     put_be16(h, tcp::field::CHECKSUM.start, !fold(sum));
     Ok(())
 }
@@ -168,7 +148,7 @@ pub fn rewritten_meta(meta: &Ipv4Meta, seg: &Segment, way: Way) -> Ipv4Meta {
     };
     Ipv4Meta {
         l4_offset: meta.l3_offset + IPV4_MIN_HEADER_LEN,
-        total_len: (IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + seg.options.len()) as u16,
+        total_len: (IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + seg.options.byte_len()) as u16,
         ttl: TTL,
         dont_fragment: true,
         tuple,
