@@ -11,9 +11,9 @@ use crate::drop::DropReason;
 use crate::packet::Ipv4Meta;
 use crate::tuple::IpProto;
 use crate::wire::ethernet;
+use crate::wire::get_be16;
 use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN};
 use crate::wire::tcp::{self, TCP_MIN_HEADER_LEN};
-use crate::wire::{get_be16, get_mac, put_be16, put_be32, put_bytes};
 
 /// TTL of the segments we originate.
 pub const TTL: u8 = 64;
@@ -95,10 +95,10 @@ pub fn rewrite_segment<B: PacketBuf>(
     }
     let frame = pkt.data_mut();
     if way == Way::Back {
-        let sender = get_mac(frame, ethernet::field::SOURCE.start);
-        let receiver = get_mac(frame, ethernet::field::DESTINATION.start);
-        put_bytes(frame, ethernet::field::DESTINATION.start, &sender.0);
-        put_bytes(frame, ethernet::field::SOURCE.start, &receiver.0);
+        if let Some(macs) = frame.first_chunk_mut::<{ ethernet::field::SOURCE.end }>() {
+            let (destination, source) = macs.split_at_mut(ethernet::field::SOURCE.start);
+            destination.swap_with_slice(source);
+        }
     }
     let header = Ipv4Header {
         // Keep the DSCP, not the ECN bits (this segment is not ECN-capable).
@@ -111,32 +111,41 @@ pub fn rewrite_segment<B: PacketBuf>(
         src,
         dst,
     };
-    write_ipv4_header(&mut frame[l3..], &header).ok_or(DropReason::NoBufferRoom)?;
-    let h = &mut frame[l3 + IPV4_MIN_HEADER_LEN..];
-    // The fixed header as its first four 32-bit words (the fifth, checksum
-    // and urgent pointer, is zero): written, and summed for the checksum
-    // as they are, not read back from the buffer.
+    // The IPv4 header and the fixed TCP header as one fixed-size window
+    // (no bound checked per field), the options behind it.
+    const FIXED: usize = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN;
+    let Some((fixed, opts)) = frame
+        .get_mut(l3..want)
+        .and_then(|f| f.split_first_chunk_mut::<FIXED>())
+    else {
+        return Err(DropReason::NoBufferRoom);
+    };
+    write_ipv4_header(fixed, &header).ok_or(DropReason::NoBufferRoom)?;
+    // The fixed TCP header as five 32-bit words (checksum and urgent
+    // pointer zero): written, and summed for the checksum as they are, not
+    // read back from the buffer.
     let words = [
         u32::from(sport) << 16 | u32::from(dport),
         seg.seq,
         seg.ack,
         ((tcp_len as u32 / 4) << 12 | u32::from(seg.flags)) << 16 | u32::from(seg.window),
+        0,
     ];
+    const TCP: usize = IPV4_MIN_HEADER_LEN;
     for (i, w) in words.iter().enumerate() {
-        put_be32(h, 4 * i, *w);
+        fixed[TCP + 4 * i..TCP + 4 * i + 4].copy_from_slice(&w.to_be_bytes());
     }
-    put_be32(h, tcp::field::CHECKSUM.start, 0);
     let mut sum = words.iter().fold(
         pseudo_header_sum(src, dst, IpProto::TCP, tcp_len as u16),
         |sum, &w| sum + u64::from(w),
     );
     // The option words written and summed in one pass.
-    let opts = h.get_mut(TCP_MIN_HEADER_LEN..tcp_len).unwrap_or(&mut []);
     for (out, &w) in opts.chunks_exact_mut(4).zip(seg.options.as_slice()) {
         out.copy_from_slice(&w.to_be_bytes());
         sum += u64::from(w);
     }
-    put_be16(h, tcp::field::CHECKSUM.start, !fold(sum));
+    let check = TCP + tcp::field::CHECKSUM.start;
+    fixed[check..check + 2].copy_from_slice(&(!fold(sum)).to_be_bytes());
     Ok(())
 }
 
