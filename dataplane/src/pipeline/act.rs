@@ -313,7 +313,12 @@ impl<P: PacketBuf> Datapath<P> {
         let spliced;
         let meta = match super::synproxy::is_spliced(self.flow.sessions().get(hit.id).flags()) {
             false => meta,
-            true => match self.splice_in_place(&mut pkt, meta, hit) {
+            // Laid out off the plain path, which it must not lengthen
+            // (the spliced segment's translation is inlined here).
+            true => match {
+                std::hint::cold_path();
+                self.splice_in_place(&mut pkt, meta, hit)
+            } {
                 Some(true) => meta,
                 Some(false) => return,
                 None => match self.splice(cx, at, pkt, meta, hit) {
