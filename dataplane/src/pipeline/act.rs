@@ -319,18 +319,23 @@ impl<P: PacketBuf> Datapath<P> {
         let spliced;
         let meta = match super::synproxy::is_spliced(self.flow.sessions().get(hit.id).flags()) {
             false => meta,
-            true => match self.splice_in_place(&mut pkt, meta, hit) {
-                Some(true) => meta,
-                Some(false) => return,
-                None => match self.splice(cx, at, pkt, meta, hit) {
-                    Some((p, m)) => {
-                        pkt = p;
-                        spliced = m;
-                        &spliced
-                    }
-                    None => return,
-                },
-            },
+            // Laid out off the plain path, which it must not lengthen
+            // (the spliced segment's translation is inlined here).
+            true => {
+                spliced_branch();
+                match self.splice_in_place(&mut pkt, meta, hit) {
+                    Some(true) => meta,
+                    Some(false) => return,
+                    None => match self.splice(cx, at, pkt, meta, hit) {
+                        Some((p, m)) => {
+                            pkt = p;
+                            spliced = m;
+                            &spliced
+                        }
+                        None => return,
+                    },
+                }
+            }
         };
         let tcp = (meta.tuple.proto == IpProto::TCP).then(|| tcp_flags_of(pkt.data(), meta));
         // The state before this packet, when a change must reach the peers.
@@ -625,4 +630,15 @@ impl<P: PacketBuf> Datapath<P> {
             Err(reason) => self.drop(reason),
         }
     }
+}
+
+/// Marks the branch that calls it unlikely, so the compiler lays it out
+/// off the fall-through path (`std::hint::cold_path` is newer than the
+/// crate's MSRV). A call and a return on the spliced segment; the
+/// `black_box` keeps the call (an empty one could be removed, and its hint
+/// with it).
+#[cold]
+#[inline(never)]
+fn spliced_branch() {
+    std::hint::black_box(());
 }

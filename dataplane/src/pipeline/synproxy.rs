@@ -115,17 +115,36 @@ const BACKEND: usize = 1;
 impl Splice {
     /// A segment of the established splice, `h` its TCP header and
     /// payload: checked against the window, then translated (and the
-    /// backend's window rescaled) in place.
-    #[inline]
+    /// backend's window rescaled) in place. The usual case (the SYN proxy
+    /// alone, both edges known, a fixed layout: `synproxy_spliced.rs`) is
+    /// inlined into the caller; anything else is a call.
+    #[inline(always)]
     pub(super) fn translate(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
+        use Direction::{Inbound as In, Outbound as Out};
+        if self.plain_splice() {
+            let len = h.len();
+            match (Fixed::of(h), dir) {
+                (Some(Fixed::Plain(f)), In) => return self.translate_spliced(In, f, len),
+                (Some(Fixed::Plain(f)), Out) => return self.translate_spliced(Out, f, len),
+                (Some(Fixed::Timestamp(f)), In) => return self.translate_spliced(In, f, len),
+                (Some(Fixed::Timestamp(f)), Out) => return self.translate_spliced(Out, f, len),
+                (None, _) => {}
+            }
+        }
+        self.translate_other(dir, h)
+    }
+
+    /// [`Splice::translate`] of a segment off the usual path.
+    #[inline(never)]
+    fn translate_other(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
         // The fixed path checks with both sides' edges known (the usual
         // case), or not at all; a synced session still learning its edges
         // takes the general one.
         if self.track == track::ALL || self.track & track::ON == 0 {
             // One copy per layout and direction, each with its offsets,
             // edges and shifts known at compile time.
-            let len = h.len();
             use Direction::{Inbound as In, Outbound as Out};
+            let len = h.len();
             match (Fixed::of(h), dir) {
                 (Some(Fixed::Plain(f)), In) => return self.translate_fixed(In, f, len),
                 (Some(Fixed::Plain(f)), Out) => return self.translate_fixed(Out, f, len),
@@ -837,6 +856,9 @@ fn rescaled(old: u16, backend_wscale: Option<u8>) -> u16 {
 pub(super) fn is_spliced(flags: u8) -> bool {
     flags & (session_flags::SYN_PROXY | session_flags::PROXY_HEADER) != 0
 }
+
+#[path = "synproxy_spliced.rs"]
+mod spliced;
 
 #[cfg(test)]
 #[path = "synproxy_fixed_tests.rs"]

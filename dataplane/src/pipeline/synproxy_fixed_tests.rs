@@ -1,6 +1,8 @@
-//! The fixed path of `Splice::translate` (the usual header layouts, the
+//! The fixed paths of `Splice::translate` (the usual header layouts, the
 //! window check with both edges known, the shift and the window rescale in
-//! one checksum update) against the general one: for any splice and any
+//! one checksum update; and for a splice with no PROXY header shift and the
+//! check on, a quarter of the splices drawn here, the straight path of
+//! `synproxy_spliced.rs`) against the general one: for any splice and any
 //! segment of those layouts, the same verdict, the same edges and the same
 //! bytes.
 

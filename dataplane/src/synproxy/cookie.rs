@@ -1,25 +1,43 @@
-//! SYN cookies, encoded and checked as Linux does (`net/ipv4/syncookies.c`).
+//! SYN cookies: Linux's scheme (`net/ipv4/syncookies.c`: a keyed hash of
+//! the 4-tuple, the client's ISN, a coarse counter and the MSS index),
+//! built from one keyed hash where Linux takes two.
 //!
 //! The initial sequence number of our SYN-ACK carries everything the
 //! handshake needs, so a SYN costs no state:
 //!
 //! ```text
-//! cookie = H(k0; saddr, daddr, sport<<16|dport, 0) + client_isn + (count << 24)
-//!        + ((H(k1; saddr, daddr, sport<<16|dport, count) + mss_index) mod 2^24)
+//! h      = H(k; saddr, daddr, sport<<16|dport, client_isn, count<<2|mss_index)
+//! cookie = h[31..3] << 3 | (count mod 2) << 2 | mss_index
 //! ```
 //!
-//! `H` is SipHash-2-4 ([`super::siphash`]) with a pair of 128-bit secrets,
-//! `count` the time in 64-second periods (the caller passes the time: no
-//! clock read per packet) and `mss_index` an index into [`MSS_TABLE`]. The
-//! ACK that completes the handshake echoes `cookie + 1` and carries
-//! `client_isn + 1`; [`CookieSecrets::check`] takes the first hash off,
-//! reads `count` from the top byte, refuses one more than
-//! [`MAX_AGE_PERIODS`] old, and takes the second hash off to find the MSS
-//! index, which must be in the table: a forged or stale cookie passes with
-//! probability about 2^-22 per try.
+//! `H` is SipHash-2-4 ([`super::siphash`]) over those five 32-bit words
+//! with a 128-bit secret `k`, `count` the time in 64-second periods (the
+//! caller passes the time: no clock read per packet) and `mss_index` an
+//! index into [`MSS_TABLE`]. The ACK that completes the handshake echoes
+//! `cookie + 1` and carries `client_isn + 1`; [`CookieSecrets::check`]
+//! reads the index and the counter's parity from the low bits, takes the
+//! counter the cookie was made at to be now's if the parity agrees and the
+//! one before if not (a cookie lives at most [`MAX_AGE_PERIODS`] = 2
+//! periods), hashes once with it and compares the 29 hash bits.
 //!
-//! Unlike Linux (whose secrets live as long as the kernel), the secrets are
-//! rotated every [`ROTATE_PERIOD_MS`]: the previous pair is still accepted,
+//! Why it is as strong as Linux's. Everything the ACK must prove (tuple,
+//! the client's ISN, the time it was made, the MSS) is hashed; without the
+//! secret each of the 2^29 values of the hash bits is equally likely, so a
+//! forged ACK passes with probability 2^-29 per try (Linux's: about 2^-22,
+//! its index check on 24 bits). The validity window is Linux's: a cookie
+//! checked with a counter other than the one it was made at fails the
+//! hash, and the parity only ever names now's counter or the one before,
+//! so a cookie two or more periods old, or made at a later counter (a
+//! clock that went back), is refused. Linux needs its first hash, free of
+//! the counter, to hide and then recover an 8-bit counter; one bit is
+//! enough when only two counters can be valid. The three plain low bits
+//! do not make the ISN easier to hit: a blind segment lands in a window
+//! of W bytes with probability W/2^32 either way (the ISN takes one of
+//! 2^29 values, 8 apart), and the bits the MSS index and parity take say
+//! nothing of the secret.
+//!
+//! Unlike Linux (whose secrets live as long as the kernel), the secret is
+//! rotated every [`ROTATE_PERIOD_MS`]: the previous one is still accepted,
 //! so a cookie stays valid for its whole life across one rotation.
 //!
 //! Window scale, SACK and ECN do not fit in the sequence number; when the
@@ -28,87 +46,69 @@
 //! ([`decode_timestamp_cookie`]). Without timestamps the connection goes on
 //! without window scaling or SACK, as with Linux.
 
-use super::siphash::{siphash_4u32, siphash_4u32_pair, SipKey};
+use super::siphash::{siphash_u32s, SipKey};
 use crate::tuple::FiveTuple;
 
-/// Bits of the cookie below the counter.
-const COOKIE_BITS: u32 = 24;
-const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
+/// The cookie's bits below the hash: the counter's parity and the MSS
+/// index.
+const PARITY_BIT: u32 = 1 << 2;
+const INDEX_MASK: u32 = PARITY_BIT - 1;
+const HASH_MASK: u32 = !(PARITY_BIT | INDEX_MASK);
 
 /// The MSS values a cookie can carry (Linux's `msstab`, sorted): a client's
-/// MSS is rounded down to one of them.
+/// MSS is rounded down to one of them. Four: the index takes two bits.
 pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 
 /// Length of one counter period, in milliseconds (Linux: 60 s of jiffies).
 pub const PERIOD_MS: u64 = 64_000;
 
 /// A cookie is accepted while its counter is less than this many periods
-/// old (Linux's `MAX_SYNCOOKIE_AGE`): between 64 and 128 seconds.
+/// old (Linux's `MAX_SYNCOOKIE_AGE`): between 64 and 128 seconds. The
+/// cookie carries the counter's parity, which tells two periods apart.
 pub const MAX_AGE_PERIODS: u32 = 2;
 
 /// How often the secrets change: a cookie's longest life, so one made just
 /// before a rotation is still checked with the previous pair.
 pub const ROTATE_PERIOD_MS: u64 = PERIOD_MS * MAX_AGE_PERIODS as u64;
 
-/// The two SipHash keys of one generation of cookies.
+/// The SipHash key of one generation of cookies.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct CookieKeys(pub [SipKey; 2]);
+pub struct CookieKeys(pub SipKey);
 
 impl CookieKeys {
-    /// Fresh keys from the operating system (`getrandom`): at start and at
-    /// each rotation, never per packet.
+    /// A fresh key from the operating system (`getrandom`): at start and
+    /// at each rotation, never per packet.
     pub fn random() -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; 16];
         getrandom::getrandom(&mut bytes)?;
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        };
-        Ok(CookieKeys([
-            SipKey([word(0), word(1)]),
-            SipKey([word(2), word(3)]),
-        ]))
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&bytes[..8]);
+        let k0 = u64::from_le_bytes(k);
+        k.copy_from_slice(&bytes[8..]);
+        Ok(CookieKeys(SipKey([k0, u64::from_le_bytes(k)])))
     }
 
-    fn hash(&self, t: &FiveTuple, count: u32, which: usize) -> u32 {
+    /// The cookie's hash (all 32 bits; the cookie keeps the top 29).
+    #[inline]
+    fn hash(&self, t: &FiveTuple, client_isn: u32, count: u32, index: u32) -> u32 {
         let ports = u32::from(t.src_port) << 16 | u32::from(t.dst_port);
-        siphash_4u32(
-            u32::from(t.src),
-            u32::from(t.dst),
-            ports,
-            count,
-            &self.0[which],
-        ) as u32
+        // The counter wraps in the shift only after 2^30 periods.
+        let when = count << 2 | index;
+        let words = [u32::from(t.src), u32::from(t.dst), ports, client_isn, when];
+        siphash_u32s(&words, &self.0) as u32
     }
 
-    /// Both hashes of a cookie made at `count`, in one interleaved pass.
-    fn hashes(&self, t: &FiveTuple, count: u32) -> (u32, u32) {
-        let ports = u32::from(t.src_port) << 16 | u32::from(t.dst_port);
-        let words = (u32::from(t.src), u32::from(t.dst), ports);
-        let (h0, h1) = siphash_4u32_pair(words, (0, count), (&self.0[0], &self.0[1]));
-        (h0 as u32, h1 as u32)
+    #[inline]
+    fn make(&self, syn: &FiveTuple, client_isn: u32, count: u32, index: u32) -> u32 {
+        self.hash(syn, client_isn, count, index) & HASH_MASK | (count & 1) << 2 | index
     }
 
-    fn make(&self, syn: &FiveTuple, client_isn: u32, count: u32, mss_index: u32) -> u32 {
-        let (h0, h1) = self.hashes(syn, count);
-        h0.wrapping_add(client_isn)
-            .wrapping_add(count << COOKIE_BITS)
-            .wrapping_add(h1.wrapping_add(mss_index) & COOKIE_MASK)
-    }
-
-    /// The MSS index the cookie carries, if it is this generation's and
-    /// young enough.
-    fn index_of(&self, ack: &FiveTuple, client_isn: u32, cookie: u32, count: u32) -> Option<usize> {
-        let rest = cookie.wrapping_sub(self.hash(ack, 0, 0).wrapping_add(client_isn));
-        let age = count.wrapping_sub(rest >> COOKIE_BITS) & (u32::MAX >> COOKIE_BITS);
-        if age >= MAX_AGE_PERIODS {
-            return None;
-        }
-        let made = count.wrapping_sub(age);
-        let index = rest.wrapping_sub(self.hash(ack, made, 1)) & COOKIE_MASK;
-        let index = usize::try_from(index).ok()?;
-        (index < MSS_TABLE.len()).then_some(index)
+    /// Whether `cookie` is this generation's for the tuple and ISN, made
+    /// at counter `made`.
+    #[inline]
+    fn made_it(&self, ack: &FiveTuple, client_isn: u32, cookie: u32, made: u32) -> bool {
+        let h = self.hash(ack, client_isn, made, cookie & INDEX_MASK);
+        (h ^ cookie) & HASH_MASK == 0
     }
 }
 
@@ -129,13 +129,13 @@ pub struct Cookie {
     pub mss: u16,
 }
 
-/// A worker's cookie secrets: the current pair and, after a rotation, the
+/// A worker's cookie secrets: the current key and, after a rotation, the
 /// one before.
 #[derive(Clone, Debug)]
 pub struct CookieSecrets {
     current: CookieKeys,
     previous: Option<CookieKeys>,
-    /// When the current pair took over, ms on the caller's clock.
+    /// When the current key took over, ms on the caller's clock.
     since_ms: u64,
 }
 
@@ -143,6 +143,13 @@ pub struct CookieSecrets {
 #[inline]
 pub fn counter(now_ms: u64) -> u32 {
     (now_ms / PERIOD_MS) as u32
+}
+
+/// The index in [`MSS_TABLE`] of the largest entry not above `mss` (the
+/// smallest entry for anything below it).
+#[inline]
+fn mss_index(mss: u16) -> u32 {
+    u32::from(mss >= MSS_TABLE[1]) + u32::from(mss >= MSS_TABLE[2]) + u32::from(mss >= MSS_TABLE[3])
 }
 
 impl CookieSecrets {
@@ -154,12 +161,12 @@ impl CookieSecrets {
         }
     }
 
-    /// Whether the current pair has served [`ROTATE_PERIOD_MS`].
+    /// Whether the current key has served [`ROTATE_PERIOD_MS`].
     pub fn rotation_due(&self, now_ms: u64) -> bool {
         now_ms.saturating_sub(self.since_ms) >= ROTATE_PERIOD_MS
     }
 
-    /// `fresh` becomes current; the current pair stays acceptable as the
+    /// `fresh` becomes current; the current key stays acceptable as the
     /// previous one, and the one before is forgotten.
     pub fn rotate(&mut self, fresh: CookieKeys, now_ms: u64) {
         self.previous = Some(self.current);
@@ -169,13 +176,12 @@ impl CookieSecrets {
 
     /// The cookie for a SYN with tuple `syn` (as received: client to VIP)
     /// and sequence number `client_isn`, announcing `mss`.
+    #[inline]
     pub fn encode(&self, syn: &FiveTuple, client_isn: u32, mss: u16, now_ms: u64) -> Cookie {
-        let index = MSS_TABLE.iter().rposition(|&m| mss >= m).unwrap_or(0);
+        let index = mss_index(mss);
         Cookie {
-            isn: self
-                .current
-                .make(syn, client_isn, counter(now_ms), index as u32),
-            mss: MSS_TABLE[index],
+            isn: self.current.make(syn, client_isn, counter(now_ms), index),
+            mss: MSS_TABLE[index as usize & 3],
         }
     }
 
@@ -192,11 +198,15 @@ impl CookieSecrets {
         let client_isn = seq.wrapping_sub(1);
         let cookie = ack_seq.wrapping_sub(1);
         let count = counter(now_ms);
-        std::iter::once(&self.current)
-            .chain(self.previous.as_ref())
-            .find_map(|keys| keys.index_of(ack, client_isn, cookie, count))
-            .map(|i| MSS_TABLE[i])
-            .ok_or(CookieError::Invalid)
+        // Now's counter or the one before, by parity: nothing else can be
+        // young enough, and a cookie of any other counter fails the hash.
+        let made = count.wrapping_sub((count ^ cookie >> 2) & 1);
+        let ok = |keys: &CookieKeys| keys.made_it(ack, client_isn, cookie, made);
+        if ok(&self.current) || self.previous.as_ref().is_some_and(ok) {
+            Ok(MSS_TABLE[(cookie & INDEX_MASK) as usize])
+        } else {
+            Err(CookieError::Invalid)
+        }
     }
 }
 

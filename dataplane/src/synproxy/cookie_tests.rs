@@ -7,10 +7,7 @@ use crate::synproxy::siphash::SipKey;
 use crate::tuple::IpProto;
 
 fn keys(seed: u64) -> CookieKeys {
-    CookieKeys([
-        SipKey([seed, seed ^ 0x1111]),
-        SipKey([seed.rotate_left(9), seed ^ 0x2222]),
-    ])
+    CookieKeys(SipKey([seed, seed.rotate_left(9) ^ 0x1111]))
 }
 
 fn syn(src: u32, sport: u16) -> FiveTuple {
@@ -114,7 +111,7 @@ fn random_keys_differ() {
     let a = CookieKeys::random().expect("getrandom");
     let b = CookieKeys::random().expect("getrandom");
     assert_ne!(a, b);
-    assert_ne!(a.0[0], a.0[1]);
+    assert_ne!(a.0 .0[0], a.0 .0[1]);
 }
 
 #[test]
@@ -156,6 +153,85 @@ fn timestamp_cookie_carries_options_and_never_runs_ahead() {
     );
 }
 
+#[test]
+fn a_cookie_made_before_a_rotation_lives_its_window_after_it() {
+    // Made in the first millisecond of a period under the old key, the
+    // secret rotated right after: checked with the previous key for its
+    // whole life (to the end of the next period), refused after it.
+    let start = 20 * PERIOD_MS;
+    let mut s = CookieSecrets::new(keys(8), start - ROTATE_PERIOD_MS);
+    let t = syn(0x0a00_0008, 8080);
+    let c = s.encode(&t, 77, 1440, start);
+    assert!(s.rotation_due(start));
+    s.rotate(keys(9), start);
+    assert_ne!(
+        s.encode(&t, 77, 1440, start).isn,
+        c.isn,
+        "new key, new cookie"
+    );
+    for later in [1, PERIOD_MS, 2 * PERIOD_MS - 1] {
+        assert_eq!(
+            s.check(&t, 78, c.isn + 1, start + later),
+            Ok(1440),
+            "{later} ms after, previous key"
+        );
+    }
+    for later in [2 * PERIOD_MS, 2 * PERIOD_MS + 1, 3 * PERIOD_MS] {
+        assert_eq!(
+            s.check(&t, 78, c.isn + 1, start + later),
+            Err(CookieError::Invalid),
+            "{later} ms after"
+        );
+    }
+}
+
+#[test]
+fn every_age_outside_the_window_is_refused() {
+    // Past ages of both parities, across the 256 periods an 8-bit counter
+    // (Linux's) would wrap at, and cookies from the future (a clock that
+    // went back): only ages 0 and 1 pass.
+    let s = CookieSecrets::new(keys(10), 0);
+    let t = syn(0x0a00_000a, 1000);
+    let now = 1000 * PERIOD_MS + 5;
+    for age in 0..600u64 {
+        let made = now - age * PERIOD_MS;
+        for isn in [0u32, 1, 0x8000_0000, u32::MAX] {
+            let c = s.encode(&t, isn, 1460, made);
+            let got = s.check(&t, isn.wrapping_add(1), c.isn.wrapping_add(1), now);
+            let want = if age < 2 {
+                Ok(1460)
+            } else {
+                Err(CookieError::Invalid)
+            };
+            assert_eq!(got, want, "age {age} isn {isn}");
+        }
+    }
+    for ahead in 1..10u64 {
+        let c = s.encode(&t, 5, 1460, now + ahead * PERIOD_MS);
+        assert_eq!(s.check(&t, 6, c.isn + 1, now), Err(CookieError::Invalid));
+    }
+}
+
+#[test]
+fn the_low_bits_carry_the_index_and_the_parity() {
+    let s = CookieSecrets::new(keys(11), T0);
+    let t = syn(0x0a00_000b, 2000);
+    let mut tops = std::collections::HashSet::new();
+    for (i, mss) in MSS_TABLE.iter().enumerate() {
+        for p in 0..2u64 {
+            let now = (7 + p) * PERIOD_MS;
+            for isn in 0..64u32 {
+                let c = s.encode(&t, isn, *mss, now);
+                assert_eq!(c.isn & 3, i as u32);
+                assert_eq!(c.isn >> 2 & 1, (7 + p) as u32 & 1);
+                tops.insert(c.isn >> 24);
+            }
+        }
+    }
+    // The rest is the hash: 512 cookies spread over the top byte.
+    assert!(tops.len() > 150, "{} top bytes", tops.len());
+}
+
 proptest! {
     #[test]
     fn decode_of_encode_round_trips(
@@ -173,7 +249,7 @@ proptest! {
 
     #[test]
     fn wrong_tuple_or_sequence_refused(
-        seed: u64, src: u32, sport: u16, isn: u32, flip in 0usize..5, bit in 0u32..32,
+        seed: u64, src: u32, sport: u16, isn: u32, flip in 0usize..6, bit in 0u32..32,
     ) {
         let s = CookieSecrets::new(keys(seed), T0);
         let t = syn(src, sport);
@@ -184,15 +260,13 @@ proptest! {
             0 => other.src = Ipv4Addr::from(src ^ (1 << bit)),
             1 => other.dst = Ipv4Addr::from(u32::from(t.dst) ^ (1 << bit)),
             2 => other.src_port ^= 1 << (bit % 16),
-            // The MSS index is added to the cookie, as in Linux: moving
-            // seq or ack by less than the table's length (bits 0 and 1)
-            // moves the index and may land on another valid MSS, which
-            // gains nothing (the sender saw the real cookie). Any larger
-            // change is refused.
-            3 => seq ^= 1 << bit.max(2),
-            _ => ack ^= 1 << bit.max(2),
+            3 => other.dst_port ^= 1 << (bit % 16),
+            // Any bit of either number, the MSS index's and the counter's
+            // parity included (both are hashed).
+            4 => seq ^= 1 << bit,
+            _ => ack ^= 1 << bit,
         }
-        // A flipped bit leaves a valid cookie with probability ~2^-22; the
+        // A flipped bit leaves a valid cookie with probability 2^-29; the
         // tuple is fixed per case, so a failure here would be reproducible.
         prop_assert_eq!(s.check(&other, seq, ack, T0), Err(CookieError::Invalid));
     }
@@ -201,8 +275,8 @@ proptest! {
     fn forged_cookies_refused(seed: u64, src: u32, sport: u16, seq: u32, ack: u32) {
         let s = CookieSecrets::new(keys(seed), T0);
         let t = syn(src, sport);
-        // A random guess passes with probability ~2^-21; proptest's
-        // default 256 cases would see one in thousands of runs. The
+        // A random guess passes with probability 2^-29 per key; proptest's
+        // default 256 cases would see one in millions of runs. The
         // cookie for this exact (seq, ack) is excluded.
         let real = s.encode(&t, seq.wrapping_sub(1), 1460, T0).isn.wrapping_add(1);
         prop_assume!(ack != real);

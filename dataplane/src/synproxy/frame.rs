@@ -4,30 +4,28 @@
 //! to it. The TCP header is replaced, the payload dropped, the IPv4 header
 //! rewritten without options, every checksum computed in full.
 
-use arrayvec::ArrayVec;
-
-use super::options::{self, SynOptions, MAX_SYN_OPTIONS_LEN};
+use super::options::{syn_option_words, OptionWords, SynOptions};
 use crate::buf::PacketBuf;
-use crate::checksum::{add_bytes, fold, pseudo_header_sum};
+use crate::checksum::{fold, pseudo_header_sum};
 use crate::drop::DropReason;
 use crate::packet::Ipv4Meta;
 use crate::tuple::IpProto;
 use crate::wire::ethernet;
+use crate::wire::get_be16;
 use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN};
 use crate::wire::tcp::{self, TCP_MIN_HEADER_LEN};
-use crate::wire::{get_be16, get_mac, put_be16, put_be32, put_bytes};
 
 /// TTL of the segments we originate.
 pub const TTL: u8 = 64;
 
-/// A TCP header to write, options as bytes (a multiple of 4 long).
+/// A TCP header to write, options as 32-bit words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
     pub window: u16,
-    pub options: ArrayVec<u8, MAX_SYN_OPTIONS_LEN>,
+    pub options: OptionWords,
 }
 
 impl Segment {
@@ -38,34 +36,21 @@ impl Segment {
             ack,
             flags,
             window,
-            options: ArrayVec::new(),
+            options: OptionWords::default(),
         }
     }
 
     /// With the options of a SYN or SYN-ACK.
+    #[inline]
     pub fn with_syn_options(mut self, o: &SynOptions) -> Self {
-        let mut buf = [0u8; MAX_SYN_OPTIONS_LEN];
-        let n = options::write_syn_options(&mut buf, o);
-        self.options.clear();
-        // One copy of the written bytes (n never exceeds the buffer).
-        let _ = self
-            .options
-            .try_extend_from_slice(buf.get(..n).unwrap_or(&buf));
+        self.options = syn_option_words(o);
         self
     }
 
     /// With only a timestamp (NOP NOP TS), as Linux sends it after the
     /// handshake.
     pub fn with_timestamp(mut self, val: u32, ecr: u32) -> Self {
-        self.options.clear();
-        self.options.extend([
-            options::kind::NOP,
-            options::kind::NOP,
-            options::kind::TIMESTAMP,
-            10,
-        ]);
-        self.options.extend(val.to_be_bytes());
-        self.options.extend(ecr.to_be_bytes());
+        self.options = OptionWords::timestamp(val, ecr);
         self
     }
 }
@@ -89,7 +74,7 @@ pub fn rewrite_segment<B: PacketBuf>(
     way: Way,
 ) -> Result<(), DropReason> {
     let l3 = meta.l3_offset;
-    let tcp_len = TCP_MIN_HEADER_LEN + seg.options.len();
+    let tcp_len = TCP_MIN_HEADER_LEN + seg.options.byte_len();
     let want = l3 + IPV4_MIN_HEADER_LEN + tcp_len;
     let t = meta.tuple;
     let (src, dst, sport, dport) = match way {
@@ -110,10 +95,10 @@ pub fn rewrite_segment<B: PacketBuf>(
     }
     let frame = pkt.data_mut();
     if way == Way::Back {
-        let sender = get_mac(frame, ethernet::field::SOURCE.start);
-        let receiver = get_mac(frame, ethernet::field::DESTINATION.start);
-        put_bytes(frame, ethernet::field::DESTINATION.start, &sender.0);
-        put_bytes(frame, ethernet::field::SOURCE.start, &receiver.0);
+        if let Some(macs) = frame.first_chunk_mut::<{ ethernet::field::SOURCE.end }>() {
+            let (destination, source) = macs.split_at_mut(ethernet::field::SOURCE.start);
+            destination.swap_with_slice(source);
+        }
     }
     let header = Ipv4Header {
         // Keep the DSCP, not the ECN bits (this segment is not ECN-capable).
@@ -126,37 +111,41 @@ pub fn rewrite_segment<B: PacketBuf>(
         src,
         dst,
     };
-    write_ipv4_header(&mut frame[l3..], &header).ok_or(DropReason::NoBufferRoom)?;
-    let h = &mut frame[l3 + IPV4_MIN_HEADER_LEN..];
-    // The fixed header as its first four 32-bit words (the fifth, checksum
-    // and urgent pointer, is zero): written, and summed for the checksum
-    // as they are, not read back from the buffer.
+    // The IPv4 header and the fixed TCP header as one fixed-size window
+    // (no bound checked per field), the options behind it.
+    const FIXED: usize = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN;
+    let Some((fixed, opts)) = frame
+        .get_mut(l3..want)
+        .and_then(|f| f.split_first_chunk_mut::<FIXED>())
+    else {
+        return Err(DropReason::NoBufferRoom);
+    };
+    write_ipv4_header(fixed, &header).ok_or(DropReason::NoBufferRoom)?;
+    // The fixed TCP header as five 32-bit words (checksum and urgent
+    // pointer zero): written, and summed for the checksum as they are, not
+    // read back from the buffer.
     let words = [
         u32::from(sport) << 16 | u32::from(dport),
         seg.seq,
         seg.ack,
         ((tcp_len as u32 / 4) << 12 | u32::from(seg.flags)) << 16 | u32::from(seg.window),
+        0,
     ];
+    const TCP: usize = IPV4_MIN_HEADER_LEN;
     for (i, w) in words.iter().enumerate() {
-        put_be32(h, 4 * i, *w);
+        fixed[TCP + 4 * i..TCP + 4 * i + 4].copy_from_slice(&w.to_be_bytes());
     }
-    put_be32(h, tcp::field::CHECKSUM.start, 0);
     let mut sum = words.iter().fold(
         pseudo_header_sum(src, dst, IpProto::TCP, tcp_len as u16),
         |sum, &w| sum + u64::from(w),
     );
-    // The options (a multiple of 4 long) copied and summed in one pass, a
-    // word at a time: no call to copy a few bytes, no second read.
-    let mut quads = seg.options.chunks_exact(4);
-    for (i, q) in (&mut quads).enumerate() {
-        let w = u32::from_be_bytes([q[0], q[1], q[2], q[3]]);
-        put_be32(h, TCP_MIN_HEADER_LEN + 4 * i, w);
+    // The option words written and summed in one pass.
+    for (out, &w) in opts.chunks_exact_mut(4).zip(seg.options.as_slice()) {
+        out.copy_from_slice(&w.to_be_bytes());
         sum += u64::from(w);
     }
-    let rest = quads.remainder();
-    put_bytes(h, TCP_MIN_HEADER_LEN + seg.options.len() - rest.len(), rest);
-    let sum = add_bytes(sum, rest);
-    put_be16(h, tcp::field::CHECKSUM.start, !fold(sum));
+    let check = TCP + tcp::field::CHECKSUM.start;
+    fixed[check..check + 2].copy_from_slice(&(!fold(sum)).to_be_bytes());
     Ok(())
 }
 
@@ -168,7 +157,7 @@ pub fn rewritten_meta(meta: &Ipv4Meta, seg: &Segment, way: Way) -> Ipv4Meta {
     };
     Ipv4Meta {
         l4_offset: meta.l3_offset + IPV4_MIN_HEADER_LEN,
-        total_len: (IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + seg.options.len()) as u16,
+        total_len: (IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + seg.options.byte_len()) as u16,
         ttl: TTL,
         dont_fragment: true,
         tuple,

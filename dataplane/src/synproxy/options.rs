@@ -36,10 +36,11 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// (TSval, TSecr).
     pub timestamp: Option<(u32, u32)>,
-    /// Where the TSval lies (the TSecr follows it).
-    pub timestamp_at: Option<usize>,
+    /// Where the TSval lies (the TSecr follows it). Offsets are below 60
+    /// (the longest TCP header): a byte each keeps this small to return.
+    pub timestamp_at: Option<u8>,
     /// Where each SACK block's left edge lies (its right edge follows).
-    pub sack_blocks_at: ArrayVec<usize, 4>,
+    pub sack_blocks_at: ArrayVec<u8, 4>,
 }
 
 /// Reads the options of `header` (a TCP header as long as its data offset
@@ -86,7 +87,7 @@ fn read_one(o: &mut TcpOptions, h: &[u8], k: u8, at: usize, size: usize) -> Resu
         kind::TIMESTAMP => {
             want(10)?;
             o.timestamp = Some((get_be32(h, at + 2), get_be32(h, at + 6)));
-            o.timestamp_at = Some(at + 2);
+            o.timestamp_at = Some((at + 2) as u8);
         }
         kind::SACK => {
             // 1 to 4 blocks of two 32-bit edges.
@@ -96,7 +97,7 @@ fn read_one(o: &mut TcpOptions, h: &[u8], k: u8, at: usize, size: usize) -> Resu
             }
             o.sack_blocks_at.clear();
             for b in 0..blocks {
-                o.sack_blocks_at.push(at + 2 + 8 * b);
+                o.sack_blocks_at.push((at + 2 + 8 * b) as u8);
             }
         }
         // Others (MD5, TFO, MPTCP, ...) are carried as they are.
@@ -115,62 +116,89 @@ pub struct SynOptions {
     pub timestamp: Option<(u32, u32)>,
 }
 
-/// The longest option list [`write_syn_options`] writes.
-pub const MAX_SYN_OPTIONS_LEN: usize = 20;
+/// The longest option list [`syn_option_words`] writes, in 32-bit words.
+pub const MAX_SYN_OPTION_WORDS: usize = 5;
 
-/// The length of the option list [`write_syn_options`] writes for `o`
-/// (a multiple of 4).
-pub fn syn_options_len(o: &SynOptions) -> usize {
-    let mut n = 4; // MSS
-    n += match (o.timestamp.is_some(), o.sack_permitted) {
-        (true, _) => 12, // SACK permitted or NOP NOP, then the timestamp
-        (false, true) => 4,
-        (false, false) => 0,
-    };
-    if o.wscale.is_some() {
-        n += 4;
-    }
-    n
+/// An option list as big-endian 32-bit words, as it goes on the wire: a
+/// SYN's, or an ACK's NOP NOP timestamp.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OptionWords {
+    words: [u32; MAX_SYN_OPTION_WORDS],
+    len: usize,
 }
 
-/// Writes the options of `o` into `out` (at least [`syn_options_len`]
-/// long) the way Linux lays out a SYN's: MSS, SACK permitted and timestamp
-/// in one 12-byte run, window scale behind a NOP.
-pub fn write_syn_options(out: &mut [u8], o: &SynOptions) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.bytes(&[kind::MSS, 4]);
-    w.bytes(&o.mss.to_be_bytes());
+impl OptionWords {
+    /// Appends a word (one past the longest list is ignored: never
+    /// reached by the writers here).
+    #[inline(always)]
+    fn push(&mut self, w: u32) {
+        if let Some(slot) = self.words.get_mut(self.len) {
+            *slot = w;
+            self.len += 1;
+        }
+    }
+
+    /// The words written.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[u32] {
+        &self.words[..self.len.min(MAX_SYN_OPTION_WORDS)]
+    }
+
+    /// The list's length in bytes.
+    #[inline(always)]
+    pub fn byte_len(&self) -> usize {
+        4 * self.len
+    }
+
+    /// Linux's NOP, NOP, timestamp of an established segment.
+    pub fn timestamp(val: u32, ecr: u32) -> Self {
+        let mut w = OptionWords::default();
+        w.push(u32::from_be_bytes([
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMP,
+            10,
+        ]));
+        w.push(val);
+        w.push(ecr);
+        w
+    }
+}
+
+/// The options of `o` laid out as Linux lays out a SYN's: MSS, SACK
+/// permitted and timestamp in one 12-byte run, window scale behind a NOP.
+/// Built as words: no byte writer, nothing copied twice.
+#[inline]
+pub fn syn_option_words(o: &SynOptions) -> OptionWords {
+    let mut w = OptionWords::default();
+    w.push(u32::from_be_bytes([kind::MSS, 4, 0, 0]) | u32::from(o.mss));
     match o.timestamp {
         Some((val, ecr)) => {
-            match o.sack_permitted {
-                true => w.bytes(&[kind::SACK_PERMITTED, 2]),
-                false => w.bytes(&[kind::NOP, kind::NOP]),
-            }
-            w.bytes(&[kind::TIMESTAMP, 10]);
-            w.bytes(&val.to_be_bytes());
-            w.bytes(&ecr.to_be_bytes());
+            let lead = match o.sack_permitted {
+                true => [kind::SACK_PERMITTED, 2],
+                false => [kind::NOP, kind::NOP],
+            };
+            w.push(u32::from_be_bytes([lead[0], lead[1], kind::TIMESTAMP, 10]));
+            w.push(val);
+            w.push(ecr);
         }
-        None if o.sack_permitted => w.bytes(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+        None if o.sack_permitted => w.push(u32::from_be_bytes([
+            kind::NOP,
+            kind::NOP,
+            kind::SACK_PERMITTED,
+            2,
+        ])),
         None => {}
     }
     if let Some(shift) = o.wscale {
-        w.bytes(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
+        w.push(u32::from_be_bytes([
+            kind::NOP,
+            kind::WINDOW_SCALE,
+            3,
+            shift,
+        ]));
     }
-    w.at
-}
-
-struct Writer<'a> {
-    out: &'a mut [u8],
-    at: usize,
-}
-
-impl Writer<'_> {
-    fn bytes(&mut self, b: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..self.at + b.len()) {
-            dst.copy_from_slice(b);
-        }
-        self.at += b.len();
-    }
+    w
 }
 
 #[cfg(test)]
@@ -216,11 +244,14 @@ mod tests {
             },
         ];
         for o in all {
-            let mut buf = [0u8; MAX_SYN_OPTIONS_LEN];
-            let n = write_syn_options(&mut buf, &o);
-            assert_eq!(n, syn_options_len(&o));
-            assert_eq!(n % 4, 0);
-            let h = header(&buf[..n]);
+            let words = syn_option_words(&o);
+            let bytes: Vec<u8> = words
+                .as_slice()
+                .iter()
+                .flat_map(|w| w.to_be_bytes())
+                .collect();
+            assert_eq!(bytes.len(), words.byte_len());
+            let h = header(&bytes);
             let p = parse(&h).expect("valid");
             assert_eq!(
                 (p.mss, p.wscale, p.sack_permitted, p.timestamp),

@@ -244,11 +244,11 @@ impl Shift {
             self.ack_at(h, tcp::field::ACK_NUM.start, &mut d);
         }
         if let Some(o) = opts {
-            for &at in &o.sack_blocks_at {
+            for at in o.sack_blocks_at.iter().map(|&at| usize::from(at)) {
                 self.ack_at(h, at, &mut d);
                 self.ack_at(h, at + 4, &mut d);
             }
-            if let Some(at) = o.timestamp_at {
+            if let Some(at) = o.timestamp_at.map(usize::from) {
                 add_at(h, at, self.tsval, &mut d);
                 // TSecr is meaningful only with ACK set (RFC 7323 3.2).
                 if has_ack {

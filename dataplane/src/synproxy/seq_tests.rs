@@ -47,7 +47,7 @@ fn fields(h: &[u8]) -> (u32, u32, (u32, u32), Vec<u32>) {
     let edges = o
         .sack_blocks_at
         .iter()
-        .flat_map(|&at| [get_be32(h, at), get_be32(h, at + 4)])
+        .flat_map(|&at| [get_be32(h, at.into()), get_be32(h, usize::from(at) + 4)])
         .collect();
     (
         get_be32(h, 4),

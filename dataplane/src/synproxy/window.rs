@@ -53,7 +53,7 @@ pub struct Seen {
 }
 
 /// conntrack's floor for the acknowledgment window (`MAXACKWINDOW`).
-const MIN_ACK_WINDOW: u32 = 66000;
+pub(crate) const MIN_ACK_WINDOW: u32 = 66000;
 
 /// The largest window a side with window shift `wscale` can advertise
 /// (RFC 7323 caps the shift at 14).
@@ -64,7 +64,7 @@ pub fn max_window(wscale: Option<u8>) -> u32 {
 
 /// `a` is before `b` in sequence space.
 #[inline(always)]
-fn before(a: u32, b: u32) -> bool {
+pub(crate) fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
