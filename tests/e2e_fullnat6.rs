@@ -11,21 +11,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::time::Instant;
-
 use common::netns::{serial, Topology};
+use common::netns6::{
+    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, SERVERS6, VIP6,
+};
 
-const EXT6: &str = "2001:db8:2::1";
-const LAN6: &str = "2001:db8:1::1";
-const VIP6: &str = "2001:db8:10::10";
 const CLIENT6: &str = "2001:db8:2::fe";
 const LADDRS6: [&str; 2] = ["2001:db8:1::100", "2001:db8:1::101"];
-const SERVERS6: [(&str, &str); 3] = [
-    ("s1", "2001:db8:1::11"),
-    ("s2", "2001:db8:1::12"),
-    ("s3", "2001:db8:1::13"),
-];
 
 #[test]
 fn real_linux_tcp_over_ipv6_goes_through_fullnat_from_the_local_addresses() {
@@ -43,48 +35,11 @@ fn real_linux_tcp_over_ipv6_goes_through_fullnat_from_the_local_addresses() {
     for (_, ip) in SERVERS6 {
         body.push_str(&format!("\n[[service.backend]]\naddress = \"{ip}\"\n"));
     }
-    let text = t
-        .config_text(&body)
-        .replace(
-            r#"addresses = ["10.0.2.1/24"]"#,
-            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-        )
-        .replace(
-            r#"addresses = ["10.0.1.1/24"]"#,
-            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
-        );
-    assert!(text.contains(EXT6) && text.contains(LAN6));
-    t.start_lb_text(&text);
+    t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), true));
 
     let n = 600;
-    let target = format!("[{VIP6}]:80");
-    let started = Instant::now();
-    let run = t.client(
-        "router",
-        &[
-            "http",
-            "--target",
-            &target,
-            "--count",
-            &n.to_string(),
-            "--timeout-ms",
-            "5000",
-        ],
-    );
-    eprintln!(
-        "E2E IPv6 FULLNAT http rr: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        started.elapsed().as_millis()
-    );
-    run.assert_all_ok(n);
-    let want: BTreeMap<String, u64> = [("s1", 200), ("s2", 200), ("s3", 200)]
-        .iter()
-        .map(|(s, c)| (s.to_string(), *c))
-        .collect();
-    assert_eq!(run.by_server(), want, "spread over the servers");
+    let run = http_to_vip6(&t, "router", n, "IPv6 FULLNAT http rr");
+    assert_spread(&run, &[("s1", 200), ("s2", 200), ("s3", 200)]);
     // The servers saw the local addresses, never the client, each address
     // for about half of the connections (ferrolb rotates over them).
     let peers = run.by_peer_ip();
@@ -102,16 +57,7 @@ fn real_linux_tcp_over_ipv6_goes_through_fullnat_from_the_local_addresses() {
 
     // ferrolb counted a connection per answer, per backend.
     let key = format!("tcp/[{VIP6}]:80");
-    let backends = t.backends(&key);
-    eprintln!("    {key}: appliance (weight, conns) by backend {backends:?}");
-    for (server, ip) in SERVERS6 {
-        let seen = run.by_server().get(server).copied().unwrap_or(0);
-        let counted = backends
-            .iter()
-            .find(|(a, _)| a.trim_start_matches('[').starts_with(&format!("{ip}]")) || *a == ip)
-            .map_or(0, |(_, b)| b.1);
-        assert_eq!(counted, seen, "{server} ({ip}): counted against answered");
-    }
+    assert_conns_match_answers(&t, &run, &key, &SERVERS6);
     // Both directions crossed ferrolb.
     let stats = &t.service(&key)["stats"];
     eprintln!("    {key}: {stats}");

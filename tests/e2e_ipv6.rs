@@ -14,9 +14,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{serial, wait, Topology};
+use common::netns6::{
+    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, EXT6, LAN6,
+    SERVERS6, VIP6,
+};
 
-const EXT6: &str = "2001:db8:2::1";
-const LAN6: &str = "2001:db8:1::1";
 const EXT_MAC: &str = "02:00:00:00:02:01";
 const LAN_MAC: &str = "02:00:00:00:01:01";
 
@@ -39,18 +41,7 @@ fn linux_neighbours_resolve_and_ping_ferrolbs_ipv6_addresses() {
     let _serial = serial();
     let mut t = Topology::up("dr");
     t.netns_script("ipv6");
-    let text = t
-        .config_text("")
-        .replace(
-            r#"addresses = ["10.0.2.1/24"]"#,
-            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-        )
-        .replace(
-            r#"addresses = ["10.0.1.1/24"]"#,
-            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
-        );
-    assert!(text.contains(EXT6) && text.contains(LAN6));
-    t.start_lb_text(&text);
+    t.start_lb_text(&with_ipv6_addresses(&t.config_text(""), true));
 
     for (role, dev, addr, mac) in [
         ("router", "lb", EXT6, EXT_MAC),
@@ -171,17 +162,8 @@ fn linux_neighbours_learn_ferrolbs_mac_from_its_unsolicited_advertisements() {
     }
     run_ok(&t, "router", &["ip", "-6", "neigh", "flush", "dev", "lb"]);
     assert_eq!(neighbour(&t, "router", "lb", EXT6), None);
-    let text = t
-        .config_text("\n[garp]\ncount = 3\ninterval_ms = 200\n")
-        .replace(
-            r#"addresses = ["10.0.2.1/24"]"#,
-            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-        )
-        .replace(
-            r#"addresses = ["10.0.1.1/24"]"#,
-            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
-        );
-    t.start_lb_text(&text);
+    let garp = t.config_text("\n[garp]\ncount = 3\ninterval_ms = 200\n");
+    t.start_lb_text(&with_ipv6_addresses(&garp, true));
     let started = Instant::now();
     wait(
         "the router and s1 to learn ferrolb's MACs from its advertisements",
@@ -306,13 +288,7 @@ fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() 
     assert!(ok && out.contains("3 received"), "{out}\n{}", t.log());
 }
 
-const VIP6: &str = "2001:db8:10::10";
 const CLIENT6: &str = "2001:db8:3::2";
-const SERVERS6: [(&str, &str); 3] = [
-    ("s1", "2001:db8:1::11"),
-    ("s2", "2001:db8:1::12"),
-    ("s3", "2001:db8:1::13"),
-];
 
 /// Stage 2b: real Linux TCP over IPv6 through DR. The client, behind the
 /// router, makes 600 HTTP connections to the IPv6 VIP; the router finds
@@ -339,67 +315,18 @@ fn real_linux_tcp_over_ipv6_goes_through_dr_and_back_around_it() {
             w + 1
         ));
     }
-    let text = t
-        .config_text(&body)
-        .replace(
-            r#"addresses = ["10.0.2.1/24"]"#,
-            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-        )
-        .replace(
-            r#"addresses = ["10.0.1.1/24"]"#,
-            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
-        );
-    t.start_lb_text(&text);
+    t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), true));
 
     let n = 600;
-    let target = format!("[{VIP6}]:80");
-    let started = Instant::now();
-    // Each request may take 5 s: a connection whose SYN or SYN-ACK is lost
-    // on the veths gets Linux's retransmissions at 1 s and 3 s (one run in
-    // five lost a connection to the 2-s default, every packet of it
-    // forwarded by ferrolb, no drop counted).
-    let run = t.client(
-        "client",
-        &[
-            "http",
-            "--target",
-            &target,
-            "--count",
-            &n.to_string(),
-            "--timeout-ms",
-            "5000",
-        ],
-    );
-    eprintln!(
-        "E2E IPv6 DR http wrr 1:2:3: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        started.elapsed().as_millis()
-    );
-    run.assert_all_ok(n);
-    let want: std::collections::BTreeMap<String, u64> = [("s1", 100), ("s2", 200), ("s3", 300)]
-        .iter()
-        .map(|(s, c)| (s.to_string(), *c))
-        .collect();
-    assert_eq!(run.by_server(), want, "spread over the servers");
+    let run = http_to_vip6(&t, "client", n, "IPv6 DR http wrr 1:2:3");
+    assert_spread(&run, &[("s1", 100), ("s2", 200), ("s3", 300)]);
     // The servers saw the client itself: DR keeps the addresses.
     let peers: Vec<String> = run.by_peer_ip().into_keys().collect();
     assert_eq!(peers, vec![format!("[{CLIENT6}]")]);
 
     // ferrolb counted a connection per answer, per backend.
     let key = format!("tcp/[{VIP6}]:80");
-    let backends = t.backends(&key);
-    eprintln!("    {key}: appliance (weight, conns) by backend {backends:?}");
-    for (server, ip) in SERVERS6 {
-        let seen = run.by_server().get(server).copied().unwrap_or(0);
-        let counted = backends
-            .iter()
-            .find(|(a, _)| a.trim_start_matches('[').starts_with(&format!("{ip}]")) || *a == ip)
-            .map_or(0, |(_, b)| b.1);
-        assert_eq!(counted, seen, "{server} ({ip}): counted against answered");
-    }
+    assert_conns_match_answers(&t, &run, &key, &SERVERS6);
     let stats = &t.service(&key)["stats"];
     assert_eq!(stats["conns"], n as u64, "{stats}");
     assert_eq!(

@@ -10,19 +10,12 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::netns::{serial, Topology};
+use common::netns6::{
+    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, SERVERS6, VIP6,
+};
 
-const EXT6: &str = "2001:db8:2::1";
-const LAN6: &str = "2001:db8:1::1";
-const VIP6: &str = "2001:db8:10::10";
 const CLIENT6: &str = "2001:db8:2::fe";
-const SERVERS6: [(&str, &str); 3] = [
-    ("s1", "2001:db8:1::11"),
-    ("s2", "2001:db8:1::12"),
-    ("s3", "2001:db8:1::13"),
-];
 
 #[test]
 fn real_linux_tcp_over_ipv6_goes_through_nat_both_ways() {
@@ -42,64 +35,18 @@ fn real_linux_tcp_over_ipv6_goes_through_nat_both_ways() {
             w + 1
         ));
     }
-    let text = t
-        .config_text(&body)
-        .replace(
-            r#"addresses = ["10.0.2.1/24"]"#,
-            &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-        )
-        .replace(
-            r#"addresses = ["10.0.1.1/24"]"#,
-            &format!(r#"addresses = ["10.0.1.1/24", "{LAN6}/64"]"#),
-        );
-    assert!(text.contains(EXT6) && text.contains(LAN6));
-    t.start_lb_text(&text);
+    t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), true));
 
     let n = 600;
-    let target = format!("[{VIP6}]:80");
-    let started = Instant::now();
-    let run = t.client(
-        "router",
-        &[
-            "http",
-            "--target",
-            &target,
-            "--count",
-            &n.to_string(),
-            "--timeout-ms",
-            "5000",
-        ],
-    );
-    eprintln!(
-        "E2E IPv6 NAT http wrr 1:2:3: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        started.elapsed().as_millis()
-    );
-    run.assert_all_ok(n);
-    let want: std::collections::BTreeMap<String, u64> = [("s1", 100), ("s2", 200), ("s3", 300)]
-        .iter()
-        .map(|(s, c)| (s.to_string(), *c))
-        .collect();
-    assert_eq!(run.by_server(), want, "spread over the servers");
+    let run = http_to_vip6(&t, "router", n, "IPv6 NAT http wrr 1:2:3");
+    assert_spread(&run, &[("s1", 100), ("s2", 200), ("s3", 300)]);
     // NAT keeps the client's address: the servers saw it.
     let peers: Vec<String> = run.by_peer_ip().into_keys().collect();
     assert_eq!(peers, vec![format!("[{CLIENT6}]")]);
 
     // ferrolb counted a connection per answer, per backend.
     let key = format!("tcp/[{VIP6}]:80");
-    let backends = t.backends(&key);
-    eprintln!("    {key}: appliance (weight, conns) by backend {backends:?}");
-    for (server, ip) in SERVERS6 {
-        let seen = run.by_server().get(server).copied().unwrap_or(0);
-        let counted = backends
-            .iter()
-            .find(|(a, _)| a.trim_start_matches('[').starts_with(&format!("{ip}]")) || *a == ip)
-            .map_or(0, |(_, b)| b.1);
-        assert_eq!(counted, seen, "{server} ({ip}): counted against answered");
-    }
+    assert_conns_match_answers(&t, &run, &key, &SERVERS6);
     // Both directions crossed ferrolb: at least SYN, ACK, request, FIN
     // in, SYN-ACK, answer, FIN out, for each connection.
     let stats = &t.service(&key)["stats"];

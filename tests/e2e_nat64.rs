@@ -11,12 +11,11 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::netns::{serial, server_ip, Topology};
+use common::netns6::{
+    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, VIP6,
+};
 
-const EXT6: &str = "2001:db8:2::1";
-const VIP6: &str = "2001:db8:10::10";
 const LOCALS: [&str; 2] = ["10.0.1.100", "10.0.1.101"];
 
 #[test]
@@ -37,42 +36,12 @@ fn a_v6_only_client_reaches_v4_only_servers_through_nat64() {
             server_ip(s)
         ));
     }
-    let text = t.config_text(&body).replace(
-        r#"addresses = ["10.0.2.1/24"]"#,
-        &format!(r#"addresses = ["10.0.2.1/24", "{EXT6}/64"]"#),
-    );
-    assert!(text.contains(EXT6));
-    t.start_lb_text(&text);
+    // The servers' link stays IPv4 only.
+    t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), false));
 
     let n = 600;
-    let target = format!("[{VIP6}]:80");
-    let started = Instant::now();
-    let run = t.client(
-        "client",
-        &[
-            "http",
-            "--target",
-            &target,
-            "--count",
-            &n.to_string(),
-            "--timeout-ms",
-            "5000",
-        ],
-    );
-    eprintln!(
-        "E2E NAT64 http rr: {} requests, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        started.elapsed().as_millis()
-    );
-    run.assert_all_ok(n);
-    let want: std::collections::BTreeMap<String, u64> = [("s1", 200), ("s2", 200), ("s3", 200)]
-        .iter()
-        .map(|(s, c)| (s.to_string(), *c))
-        .collect();
-    assert_eq!(run.by_server(), want, "rr spreads exactly");
+    let run = http_to_vip6(&t, "client", n, "NAT64 http rr");
+    assert_spread(&run, &[("s1", 200), ("s2", 200), ("s3", 200)]);
     // The servers saw IPv4 connections from the local addresses only.
     let peers: Vec<String> = run.by_peer_ip().into_keys().collect();
     assert!(!peers.is_empty(), "{peers:?}");
@@ -82,16 +51,8 @@ fn a_v6_only_client_reaches_v4_only_servers_through_nat64() {
 
     // A connection per answer, per backend.
     let key = format!("tcp/[{VIP6}]:80");
-    let backends = t.backends(&key);
-    eprintln!("    {key}: appliance (weight, conns) by backend {backends:?}");
-    for s in ["s1", "s2", "s3"] {
-        let ip = server_ip(s);
-        let counted = backends
-            .iter()
-            .find(|(a, _)| a.starts_with(&format!("{ip}:")) || *a == ip)
-            .map_or(0, |(_, b)| b.1);
-        assert_eq!(counted, 200, "{s} ({ip}): counted against answered");
-    }
+    let servers = ["s1", "s2", "s3"].map(|s| (s, server_ip(s)));
+    assert_conns_match_answers(&t, &run, &key, &servers);
     let stats = &t.service(&key)["stats"];
     eprintln!("    {key}: {stats}");
     assert_eq!(stats["conns"], n as u64, "{stats}");

@@ -20,6 +20,7 @@ pub mod bird;
 pub mod fragments;
 pub mod lb;
 pub mod netns;
+pub mod netns6;
 pub mod workers;
 
 use std::fmt::Write as _;
