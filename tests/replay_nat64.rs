@@ -12,87 +12,13 @@
 
 mod common;
 
-use std::net::Ipv6Addr;
-
 use common::lb::*;
+use common::lb6::{answer, our_solicitation, seg};
 use common::{assert_frames_eq, CasePort, Replay};
-use etherparse::{Icmpv6Type, PacketBuilder};
 
 const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
-const OUR6: &str = "2001:db8::1";
 const CLIENT6: &str = "2001:db8::c";
 const VIP6: &str = "2001:db8:10::10";
-
-fn a6(s: &str) -> [u8; 16] {
-    s.parse::<Ipv6Addr>().expect("address").octets()
-}
-
-/// A TCP segment over IPv6 (etherparse's checksum).
-fn seg(
-    macs: (Mac, Mac),
-    src: (&str, u16),
-    dst: (&str, u16),
-    hop: u8,
-    syn_ack: (bool, bool),
-) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv6(a6(src.0), a6(dst.0), hop)
-        .tcp(src.1, dst.1, 7, 64240);
-    if syn_ack.0 {
-        b = b.syn();
-    }
-    if syn_ack.1 {
-        b = b.ack(1000);
-    }
-    let mut v = Vec::new();
-    b.write(&mut v, b"").expect("writes");
-    v
-}
-
-fn icmp6(macs: (Mac, Mac), src: &str, dst: &str, hop: u8, t: Icmpv6Type, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv6(a6(src), a6(dst), hop)
-        .icmpv6(t)
-        .write(&mut v, body)
-        .expect("writes");
-    v
-}
-
-/// ND's target and one link-layer option.
-fn nd_body(target: &str, option: (u8, Mac)) -> Vec<u8> {
-    let mut v = a6(target).to_vec();
-    v.extend_from_slice(&[option.0, 1]);
-    v.extend_from_slice(&option.1);
-    v
-}
-
-fn nd(macs: (Mac, Mac), src: &str, dst: &str, kind: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
-    let t = Icmpv6Type::Unknown {
-        type_u8: kind,
-        code_u8: 0,
-        bytes5to8: rest,
-    };
-    icmp6(macs, src, dst, 255, t, body)
-}
-
-/// Our solicitation for `addr`, from our address on its prefix.
-fn our_solicitation(addr: &str) -> Vec<u8> {
-    let o = a6(addr);
-    let group = Ipv6Addr::from([
-        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
-    ]);
-    let gm = group.octets();
-    let mac = [0x33, 0x33, gm[12], gm[13], gm[14], gm[15]];
-    let body = nd_body(addr, (1, LAN_MAC));
-    nd((LAN_MAC, mac), OUR6, &group.to_string(), 135, [0; 4], &body)
-}
-
-/// `addr`'s solicited answer to our solicitation, from `mac`.
-fn answer(addr: &str, mac: Mac) -> Vec<u8> {
-    let body = nd_body(addr, (2, mac));
-    nd((mac, LAN_MAC), addr, OUR6, 136, [0x60, 0, 0, 0], &body)
-}
 
 fn config_nat64() -> String {
     let base = one_arm_config();

@@ -19,6 +19,7 @@ pub mod appliance;
 pub mod bird;
 pub mod fragments;
 pub mod lb;
+pub mod lb6;
 pub mod netns;
 pub mod netns6;
 pub mod workers;
