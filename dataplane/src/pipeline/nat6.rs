@@ -30,6 +30,15 @@ use crate::watch::TraceStep;
 /// its route's gateway).
 pub(super) type Way6 = (Option<u16>, u16, Ipv6Addr);
 
+/// How a NAT packet leaves: rewritten to `to`, sent `way`, for the
+/// session and the direction the packet goes in it.
+#[derive(Clone, Copy)]
+struct NatOut6 {
+    to: Translation6,
+    way: Way6,
+    session: (SessionId, Direction),
+}
+
 impl<P: PacketBuf> Datapath<P> {
     /// A TCP or UDP packet from an IPv6 NAT backend, received on `port`
     /// and the interface of `vlan`: a reply of one of its sessions goes
@@ -69,16 +78,12 @@ impl<P: PacketBuf> Datapath<P> {
         let Some((next, iface)) = t.route6(rewrite.dst) else {
             return self.drop(DropReason::NoRoute);
         };
-        let way = (vlan, iface, next);
-        self.nat_out6(
-            cx,
-            (port, vlan),
-            pkt,
-            meta,
-            &rewrite,
-            way,
-            (id, Direction::Outbound),
-        );
+        let out = NatOut6 {
+            to: rewrite,
+            way: (vlan, iface, next),
+            session: (id, Direction::Outbound),
+        };
+        self.nat_out6(cx, (port, vlan), pkt, meta, &out);
     }
 
     /// A client's packet of NAT session `id`, to its backend `to` on
@@ -94,27 +99,27 @@ impl<P: PacketBuf> Datapath<P> {
         (iface, to): (u16, Ipv6Addr),
     ) {
         let s = self.flow.sessions6().get(id);
-        let rewrite = Translation6::of(&s.outbound().reversed());
-        let way = (vlan, iface, to);
-        let session = (id, Direction::Inbound);
-        self.nat_out6(cx, (port, vlan), pkt, meta, &rewrite, way, session);
+        let out = NatOut6 {
+            to: Translation6::of(&s.outbound().reversed()),
+            way: (vlan, iface, to),
+            session: (id, Direction::Inbound),
+        };
+        self.nat_out6(cx, (port, vlan), pkt, meta, &out);
     }
 
-    /// Rewrites a NAT packet of session `session` to `to` and sends it
-    /// `way`. One too big for the egress port, or whose hop limit runs out
-    /// here, is answered out of `port`, where it came in, as it came.
-    #[allow(clippy::too_many_arguments)]
+    /// Rewrites a NAT packet as `out` says and sends it. One too big for
+    /// the egress port, or whose hop limit runs out here, is answered out
+    /// of `port`, where it came in, as it came.
     #[inline(never)]
-    pub(super) fn nat_out6<I: PacketIo<Packet = P>>(
+    fn nat_out6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
         mut pkt: P,
         meta: &Ipv6Meta,
-        to: &Translation6,
-        way: Way6,
-        session: (SessionId, Direction),
+        out: &NatOut6,
     ) {
+        let NatOut6 { to, way, session } = *out;
         let from = From6 {
             port,
             vlan,
@@ -125,7 +130,7 @@ impl<P: PacketBuf> Datapath<P> {
         if let Some(mtu) = egress_port.and_then(|p| self.egress.over_mtu(pkt.len(), vlan, p)) {
             return self.packet_too_big6(cx, from, pkt, mtu);
         }
-        match translate6(pkt.data_mut(), meta, to) {
+        match translate6(pkt.data_mut(), meta, &to) {
             Ok(()) => {
                 // The MTU was checked above.
                 if self.egress6_for(cx, pkt, way, Some(session)).is_err() {
