@@ -131,7 +131,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         proxy_protocol: None,
         backends: backends.clone(),
     };
-    let cfg = LbConfig {
+    let mut cfg = LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
         // Bad cookies answered with a RST, so that path is fuzzed too.
@@ -199,51 +199,6 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 ..service(Mode::FullNat, IpProto::UDP, 443)
             },
             service(Mode::Nat, IpProto::TCP, 8080),
-            // IPv6 DR and TUN.
-            ServiceSpec {
-                vip: ipv6::VIP6.into(),
-                backends: vec![BackendSpec {
-                    addr: ipv6::BACKEND6.into(),
-                    ..backends[0]
-                }],
-                ..service(Mode::Dr, IpProto::TCP, 80)
-            },
-            ServiceSpec {
-                vip: ipv6::VIP6.into(),
-                backends: vec![BackendSpec {
-                    addr: ipv6::BACKEND6.into(),
-                    ..backends[0]
-                }],
-                ..service(Mode::Tun, IpProto::TCP, 81)
-            },
-            // IPv6 NAT, the same VIP and backend, port 8080.
-            ServiceSpec {
-                vip: ipv6::VIP6.into(),
-                backends: vec![BackendSpec {
-                    addr: ipv6::BACKEND6.into(),
-                    port: 8080,
-                    ..backends[0]
-                }],
-                ..service(Mode::Nat, IpProto::TCP, 8080)
-            },
-            // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
-            // local address of its own (`pipeline/nat64.rs`).
-            ServiceSpec {
-                vip: ipv6::VIP6.into(),
-                local_addrs: vec![NAT64_LOCAL],
-                ..service(Mode::FullNat, IpProto::TCP, 6464)
-            },
-            // IPv6 FULLNAT: the IPv6 VIP and backend, port 443.
-            ServiceSpec {
-                vip: ipv6::VIP6.into(),
-                backends: vec![BackendSpec {
-                    addr: ipv6::BACKEND6.into(),
-                    ..backends[0]
-                }],
-                local_addrs: Vec::new(),
-                local_addrs6: vec![ipv6::LADDR6],
-                ..service(Mode::FullNat, IpProto::TCP, 443)
-            },
             // SYN proxy and a PROXY v1 header: one translation.
             ServiceSpec {
                 proxy_protocol: Some(crate::client_addr::proxy_header::ProxyVersion::V1),
@@ -267,6 +222,7 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
             ..Default::default()
         },
     };
+    cfg.services.extend(ipv6::services6(&service, backends[0]));
     let Ok(tables) = LbTables::build(&cfg) else {
         panic!("the fuzzing config builds");
     };

@@ -1,6 +1,7 @@
 //! IPv6 for the fuzzer: the host side (`net::nd`, MLD, our ICMPv6
 //! errors), whose answers must be IPv6 packets whose ICMPv6 checksum
-//! verifies; TUN's IPv6-in-IPv6 encapsulation of every flow; and the check
+//! verifies; TUN's IPv6-in-IPv6 encapsulation of every flow; the config's
+//! IPv6 services (DR, TUN, NAT, NAT64, FULLNAT); and the check
 //! of what the pipeline forwarded over IPv6.
 
 use std::net::Ipv6Addr;
@@ -13,7 +14,9 @@ use crate::net::icmp6::build_icmpv6_error;
 use crate::net::mld;
 use crate::net::nd::{self, Ipv6Local};
 use crate::packet6::{classify_ipv6, Ipv6Flow, Ipv6Meta};
+use crate::tables::{BackendSpec, Mode, ServiceSpec};
 use crate::tunnel6::{encapsulate_ip6ip6, Tunnel6};
+use crate::tuple::IpProto;
 use crate::wire::icmpv6::field::ND_TARGET;
 use crate::wire::ipv6::{field, NextHeader, IPV6_HEADER_LEN};
 use crate::wire::mld::RecordType;
@@ -206,4 +209,61 @@ pub(super) fn check_tunnel6(data: &[u8], meta: &Ipv6Meta) {
             Err(_) => assert_eq!(buf.data(), data, "a refused encapsulation changes nothing"),
         }
     }
+}
+
+/// The fuzzing config's IPv6 services on [`VIP6`], made by `service` (the
+/// IPv4 services' template) with `backend`'s weight and thresholds: DR
+/// (TCP 80), TUN (81), NAT (8080), NAT64 (6464, from an IPv4 local
+/// address) and FULLNAT (443, from [`LADDR6`]).
+pub(super) fn services6(
+    service: &dyn Fn(Mode, IpProto, u16) -> ServiceSpec,
+    backend: BackendSpec,
+) -> Vec<ServiceSpec> {
+    vec![
+        // DR and TUN.
+        ServiceSpec {
+            vip: VIP6.into(),
+            backends: vec![BackendSpec {
+                addr: BACKEND6.into(),
+                ..backend
+            }],
+            ..service(Mode::Dr, IpProto::TCP, 80)
+        },
+        ServiceSpec {
+            vip: VIP6.into(),
+            backends: vec![BackendSpec {
+                addr: BACKEND6.into(),
+                ..backend
+            }],
+            ..service(Mode::Tun, IpProto::TCP, 81)
+        },
+        // NAT, the same VIP and backend, port 8080.
+        ServiceSpec {
+            vip: VIP6.into(),
+            backends: vec![BackendSpec {
+                addr: BACKEND6.into(),
+                port: 8080,
+                ..backend
+            }],
+            ..service(Mode::Nat, IpProto::TCP, 8080)
+        },
+        // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
+        // local address of its own (`pipeline/nat64.rs`).
+        ServiceSpec {
+            vip: VIP6.into(),
+            local_addrs: vec![super::NAT64_LOCAL],
+            ..service(Mode::FullNat, IpProto::TCP, 6464)
+        },
+        // FULLNAT: the same VIP and backend, port 443.
+        ServiceSpec {
+            vip: VIP6.into(),
+            backends: vec![BackendSpec {
+                addr: BACKEND6.into(),
+                ..backend
+            }],
+            local_addrs: Vec::new(),
+            local_addrs6: vec![LADDR6],
+            ..service(Mode::FullNat, IpProto::TCP, 443)
+        },
+    ]
 }
