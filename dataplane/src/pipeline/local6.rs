@@ -68,6 +68,12 @@ impl<P: PacketBuf> Datapath<P> {
             if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
                 return self.reply6(cx, (port, vlan), pkt, &meta);
             }
+            // An ICMPv6 error about a NAT or FULLNAT flow's packet.
+            if let Some(q) = super::nat6_error::quoted_nat6(t, pkt.data(), l3_offset) {
+                if let Some(hit) = self.nat6_error_hit(&q) {
+                    return self.nat6_error(cx, vlan, pkt, &q, hit);
+                }
+            }
         }
         let local = match ours {
             true => nd::inspect(pkt.data(), l3_offset, &t.owned6),

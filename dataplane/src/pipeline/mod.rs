@@ -50,6 +50,7 @@ mod mtu6;
 mod nat6;
 mod nat64;
 mod nat64_error6;
+mod nat6_error;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
