@@ -454,6 +454,8 @@ mod multi_segment_tests;
 #[cfg(test)]
 mod nat64_tests;
 #[cfg(test)]
+mod nat6_error_tests;
+#[cfg(test)]
 mod nat6_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
