@@ -7,13 +7,15 @@
 //! local port leaves for the client from the VIP (once the client answers
 //! our solicitation); another client's SYN to the same backend finds no
 //! port free (`ports_exhausted`); a backend's segment to the local address
-//! from another port is `no_session`. Every frame is compared byte for
+//! from another port is `no_session`. A router's Packet Too Big about
+//! the SYN we sent the backend reaches the client from the VIP, quoting
+//! the SYN the client sent (one hop on). Every frame is compared byte for
 //! byte with the one etherparse builds, checksums included.
 
 mod common;
 
 use common::lb::*;
-use common::lb6::{answer, our_solicitation, seg};
+use common::lb6::{answer, icmp6, our_solicitation, seg};
 use common::{assert_frames_eq, CasePort, Replay};
 
 const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
@@ -76,4 +78,47 @@ fn fullnat_over_ipv6_rewrites_both_ends_both_ways() {
     assert_eq!(run.event("sessions_created"), 1);
     assert_eq!(run.event("nd_solicitations_sent"), 2);
     run.assert_drops(&[("ports_exhausted", 1), ("no_session", 1)]);
+}
+
+#[test]
+fn fullnat_over_ipv6_translates_a_packet_too_big_back_to_the_client() {
+    let client = (CLIENT6, 40000);
+    let (vip, rip, local) = ((VIP6, 80), (RIP6, 8080), (LADDR6, 40000));
+    let syn = seg((CLIENT, LAN_MAC), client, vip, 59, (true, false));
+    let sent = seg((LAN_MAC, RMAC), local, rip, 58, (true, false));
+    // A router on the backend's side (its MAC the backend's: one arm).
+    let too_big = etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 };
+    let err = icmp6(
+        (RMAC, LAN_MAC),
+        "2001:db8::fe",
+        LADDR6,
+        64,
+        too_big,
+        &sent[14..],
+    );
+    let input = vec![
+        syn.clone(),
+        answer(RIP6, RMAC),
+        err,
+        answer(CLIENT6, CLIENT),
+    ];
+    let run = Replay {
+        ports: vec![CasePort::new("lan", input).with_mac(LAN_MAC)],
+        config: config_fullnat6(),
+        cores: vec![1],
+    }
+    .run();
+    run.assert_ok_and_checksums(&["lan"]);
+    // The client's SYN as it sent it, one hop on (59 -> 58).
+    let mut quote = syn[14..].to_vec();
+    quote[7] -= 1;
+    let expected = vec![
+        our_solicitation(RIP6),
+        sent,
+        our_solicitation(CLIENT6),
+        icmp6((LAN_MAC, CLIENT), VIP6, CLIENT6, 63, too_big, &quote),
+    ];
+    assert_frames_eq("lan", &expected, &run.sent[0]);
+    assert_eq!(run.event("icmp_errors_translated"), 1);
+    run.assert_drops(&[]);
 }

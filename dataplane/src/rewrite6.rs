@@ -17,7 +17,7 @@ use crate::drop::DropReason;
 use crate::packet6::Ipv6Meta;
 use crate::tuple::{FiveTuple6, IpProto};
 use crate::wire::ipv6::field;
-use crate::wire::{get_be16, get_u8, put_be16, put_u8, tcp, udp};
+use crate::wire::{get_be16, get_u8, icmpv6, put_be16, put_u8, tcp, udp};
 
 /// The addresses and ports an IPv6 packet leaves with.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -104,6 +104,90 @@ pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Resul
         c => c,
     };
     put_be16(frame, check_at, new);
+    Ok(())
+}
+
+/// Where an ICMPv6 error's parts lie in a frame: the outer IPv6 header,
+/// the ICMPv6 message, the quoted IPv6 header (its TCP or UDP header
+/// follows it directly), and the end of the outer packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ErrorAt6 {
+    pub l3: usize,
+    pub icmp: usize,
+    pub quote: usize,
+    pub end: usize,
+}
+
+/// Rewrites the ICMPv6 error at `at` in `frame` about a packet of a NAT
+/// or FULLNAT flow, the twin of `rewrite::translate_icmp_error`: the
+/// quoted packet's addresses and ports become `quoted_to`'s (its TCP or
+/// UDP checksum follows incrementally when the quote holds it; a quoted
+/// UDP checksum of 0 stays 0), the outer addresses `outer_src` and
+/// `outer_dst`, and the hop limit goes one lower. The ICMPv6 checksum
+/// follows incrementally (RFC 1624) for every word changed in the message
+/// and in its pseudo-header, so an error that arrived corrupt stays
+/// corrupt (as IPv4's). A hop limit <= 1 is refused with
+/// [`DropReason::TtlExceeded`] before anything is written (no error about
+/// an error); a quote shorter than its ports with `truncated_l4`.
+pub fn translate_icmpv6_error(
+    frame: &mut [u8],
+    at: &ErrorAt6,
+    quoted_to: &Translation6,
+    (outer_src, outer_dst): (Ipv6Addr, Ipv6Addr),
+) -> Result<(), DropReason> {
+    let inner_l4 = at.quote + field::DST_ADDR.end;
+    if frame.len() < at.end || at.end < inner_l4 + 4 || at.icmp + 8 > at.quote {
+        return Err(DropReason::TruncatedL4);
+    }
+    let hop_limit = get_u8(frame, at.l3 + field::HOP_LIMIT);
+    if hop_limit <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    put_u8(frame, at.l3 + field::HOP_LIMIT, hop_limit - 1);
+    // Every word below lies in the ICMPv6 message at an even offset from
+    // its start (the quote begins 8 bytes in), so each change feeds the
+    // message's checksum too.
+    let mut delta = Delta::default();
+    set_addr(
+        frame,
+        at.quote + field::SRC_ADDR.start,
+        quoted_to.src,
+        &mut delta,
+    );
+    set_addr(
+        frame,
+        at.quote + field::DST_ADDR.start,
+        quoted_to.dst,
+        &mut delta,
+    );
+    // TCP and UDP keep their ports at the same offsets.
+    let ports = [
+        (tcp::field::SRC_PORT.start, quoted_to.src_port),
+        (tcp::field::DST_PORT.start, quoted_to.dst_port),
+    ];
+    for (off, port) in ports {
+        set_port(frame, inner_l4 + off, port, &mut delta);
+    }
+    let mut icmp = delta;
+    let (check, udp) = match IpProto(get_u8(frame, at.quote + field::NEXT_HEADER)) {
+        IpProto::UDP => (udp::field::CHECKSUM, true),
+        _ => (tcp::field::CHECKSUM, false),
+    };
+    if inner_l4 + check.end <= at.end {
+        let old = get_be16(frame, inner_l4 + check.start);
+        let new = match udp {
+            // 0 is no checksum: nothing to follow (and not to invent).
+            true => delta.apply_udp(old),
+            false => delta.apply(old),
+        };
+        put_be16(frame, inner_l4 + check.start, new);
+        icmp.word(old, new);
+    }
+    // The outer addresses are in the ICMPv6 pseudo-header.
+    set_addr(frame, at.l3 + field::SRC_ADDR.start, outer_src, &mut icmp);
+    set_addr(frame, at.l3 + field::DST_ADDR.start, outer_dst, &mut icmp);
+    let sum_at = at.icmp + icmpv6::field::CHECKSUM.start;
+    put_be16(frame, sum_at, icmp.apply(get_be16(frame, sum_at)));
     Ok(())
 }
 

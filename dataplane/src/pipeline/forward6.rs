@@ -93,14 +93,19 @@ pub(super) fn owner6(
         Some(Err(_)) => me,
         None => match nat_reply_flow(t, frame, l3_offset) {
             Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
-            // A client's ICMPv6 error about a NAT64 reply: its client's.
-            None if t.owners.has_nat64() => {
-                match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
-                    Some(client) => t.owners.owner6(&client, me, workers),
-                    None => me,
+            // An ICMPv6 error about a NAT or FULLNAT flow's packet: the
+            // owner of the session key its quote, reversed, is.
+            None => match super::nat6_error::quoted_nat6(t, frame, l3_offset) {
+                Some(q) => t.owners.owner6(&q.reversed, me, workers),
+                // A client's ICMPv6 error about a NAT64 reply: its client's.
+                None if t.owners.has_nat64() => {
+                    match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
+                        Some(client) => t.owners.owner6(&client, me, workers),
+                        None => me,
+                    }
                 }
-            }
-            None => me,
+                None => me,
+            },
         },
     }
 }

@@ -2,8 +2,9 @@
 //! stage 1): Neighbor Solicitations for its addresses (VIPs too),
 //! advertisements about neighbours it knows, echo requests to its
 //! addresses (`net::nd`). TCP and UDP to an IPv6 VIP is forwarded
-//! (`forward6.rs`), and a NAT backend's replies to its clients
-//! (`nat6.rs`). Everything else IPv6 takes the path it took before:
+//! (`forward6.rs`), a NAT backend's replies to its clients
+//! (`nat6.rs`), and ICMPv6 errors about NAT and FULLNAT flows
+//! (`nat6_error.rs`). Everything else IPv6 takes the path it took before:
 //! the port's kernel interface, or `ipv6_not_forwarded`.
 //!
 //! A worker answers what it receives, and tells the other workers the
@@ -67,6 +68,12 @@ impl<P: PacketBuf> Datapath<P> {
         if ours && t.owners.has_nat6() {
             if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
                 return self.reply6(cx, (port, vlan), pkt, &meta);
+            }
+            // An ICMPv6 error about a NAT or FULLNAT flow's packet.
+            if let Some(q) = super::nat6_error::quoted_nat6(t, pkt.data(), l3_offset) {
+                if let Some(hit) = self.nat6_error_hit(&q) {
+                    return self.nat6_error(cx, vlan, pkt, &q, hit);
+                }
             }
         }
         let local = match ours {

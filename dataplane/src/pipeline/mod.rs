@@ -50,6 +50,7 @@ mod mtu6;
 mod nat6;
 mod nat64;
 mod nat64_error6;
+mod nat6_error;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -452,6 +453,8 @@ mod mld_tests;
 mod multi_segment_tests;
 #[cfg(test)]
 mod nat64_tests;
+#[cfg(test)]
+mod nat6_error_tests;
 #[cfg(test)]
 mod nat6_tests;
 #[cfg(test)]

@@ -18,43 +18,15 @@ use crate::flow::Direction;
 use crate::io::PacketIo;
 use crate::nat64::{error_to_ipv4, ErrorTo4, To4};
 use crate::tables::LbTables;
-use crate::tuple::{FiveTuple6, IpProto};
-use crate::wire::ipv6::{NextHeader, IPV6_HEADER_LEN};
-use crate::wire::{get_be16, Ipv6Packet};
+use crate::tuple::FiveTuple6;
 
 /// The client's tuple (client -> VIP) of the packet an ICMPv6 error at
 /// `l3` of `frame` quotes, if it is an error to one of `t`'s VIPs quoting
 /// TCP or UDP from that VIP (as we send a NAT64 reply: no extension
 /// headers). None for anything else.
 pub(super) fn quoted_client6(t: &LbTables, frame: &[u8], l3: usize) -> Option<FiveTuple6> {
-    let ip = Ipv6Packet::new(frame.get(l3..)?).ok()?;
-    if !t.vips6.contains(ip.dst()) {
-        return None;
-    }
-    let chain = ip.walk().ok()?;
-    if chain.proto != NextHeader::ICMPV6 || chain.fragment.is_some() {
-        return None;
-    }
-    let icmp = l3 + chain.l4_offset;
-    // Errors are types 0-127 (RFC 4443 2.1); the quote follows 8 bytes.
-    if *frame.get(icmp)? >= 128 {
-        return None;
-    }
-    let quote = icmp + 8;
-    let q = Ipv6Packet::new(frame.get(quote..)?).ok()?;
-    let proto = IpProto(q.next_header());
-    if !matches!(proto, IpProto::TCP | IpProto::UDP) || q.src() != ip.dst() {
-        return None;
-    }
-    let ports = quote + IPV6_HEADER_LEN;
-    frame.get(ports..ports + 4)?;
-    Some(FiveTuple6 {
-        src: q.dst(),
-        dst: q.src(),
-        src_port: get_be16(frame, ports + 2),
-        dst_port: get_be16(frame, ports),
-        proto,
-    })
+    let q = super::nat6_error::quote6(frame, l3)?;
+    (t.vips6.contains(q.outer_dst) && q.reversed.dst == q.outer_dst).then_some(q.reversed)
 }
 
 impl<P: PacketBuf> Datapath<P> {

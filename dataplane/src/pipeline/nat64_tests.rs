@@ -602,3 +602,40 @@ fn nat64_packet_too_big_from_the_client_side_reaches_the_backend_as_fragmentatio
     );
     assert_eq!(p.counters().events.icmp_errors_translated, 1);
 }
+
+#[test]
+fn nat64_packet_too_big_quoting_a_cut_reply_still_reaches_the_backend() {
+    let mut p = pipe(&config64(vec![nat64(IpProto::TCP)]));
+    run(&mut p, &[syn(40000)], 0);
+    let (lip, lport) = local_of(&p, 40000);
+    let big = tcp(
+        (RS1, OURS),
+        (RIP1, lip),
+        (8080, lport),
+        SYN | ACK,
+        64,
+        &[9; 1300],
+    );
+    let out = run(&mut p, &[big], 1);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].len() > 14 + 1300);
+    // The router cuts its quote so the error fits 1280 bytes (RFC 4443
+    // 2.4 (c)): the quoted payload length runs past the bytes quoted.
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OURS)
+        .ipv6(a6("2001:db8:2::fe"), a6(VIP6), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1300 })
+        .write(&mut err, &out[0][14..14 + 1232])
+        .expect("writes");
+    let out = run(&mut p, &[err], 2);
+    assert_eq!(out.len(), 1, "to the backend");
+    let (ty, src, dst, quote) = icmp4_error(&out[0]);
+    assert!(
+        matches!(ty, Icmpv4Type::DestinationUnreachable(_)),
+        "{ty:?}"
+    );
+    assert_eq!((src, dst), (lip, RIP1));
+    let q = etherparse::Ipv4HeaderSlice::from_slice(&quote).expect("a quoted IPv4 header");
+    assert_eq!((q.source(), q.destination()), (RIP1, lip));
+    assert_eq!(p.counters().events.icmp_errors_translated, 1);
+}
