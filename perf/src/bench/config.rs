@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 use super::mode::Mode;
 use super::plan::*;
 use super::traffic::INSIDE_MAC;
-use super::traffic6::{backends6, text, CLIENT_IF6, LINK_PREFIX, ROUTER6, SERVERS_IF6, VIP6};
+use super::traffic6::{
+    backends6, laddr6, text, CLIENT_IF6, LINK_PREFIX, ROUTER6, SERVERS_IF6, VIP6,
+};
 use crate::frames::Mac;
 
 fn ip(a: [u8; 4]) -> String {
@@ -100,15 +102,15 @@ fn tables(s: &mut String, plan: &Plan, run: &RunSetup) {
 
 /// Interfaces, routes and static neighbours: clients behind the router
 /// 10.0.0.254 on `client`, backends on `servers`; IPv6 rows add the IPv6
-/// links (`traffic6`; their neighbours come by Neighbour Discovery).
+/// links (`traffic6`; their neighbours come by Neighbour Discovery), the
+/// servers' one only where the backends are IPv6 (not `nat64`'s).
 fn links(s: &mut String, plan: &Plan, run: &RunSetup) {
-    let (client6, servers6) = match plan.mode.ipv6() {
-        true => (
-            format!(", \"{}/{LINK_PREFIX}\"", text(CLIENT_IF6)),
-            format!(", \"{}/{LINK_PREFIX}\"", text(SERVERS_IF6)),
-        ),
-        false => Default::default(),
+    let link6 = |on: bool, a: [u8; 16]| match on {
+        true => format!(", \"{}/{LINK_PREFIX}\"", text(a)),
+        false => String::new(),
     };
+    let client6 = link6(plan.mode.ipv6(), CLIENT_IF6);
+    let servers6 = link6(plan.mode.ipv6_backends(), SERVERS_IF6);
     if run.ports.iter().any(|p| p.0 == "prime") {
         s.push_str("[[interface]]\nport = \"prime\"\naddresses = [\"10.255.0.1/24\"]\n\n");
     }
@@ -165,16 +167,22 @@ fn snat(s: &mut String, plan: &Plan) {
 }
 
 /// The row's services on the VIP (IPv4's or IPv6's), port 80, `rr` over
-/// the plan's backends.
+/// the plan's backends (IPv6 ones for the IPv6 rows but `nat64`); FULLNAT's
+/// local addresses of the backends' family.
 fn services(s: &mut String, plan: &Plan, mode: &str) {
     let protos: &[(&str, &Vec<[u8; 4]>)] = match plan.mode.base() {
         Mode::SynNat | Mode::SynFullnat | Mode::SynProxy => &[("tcp", &plan.laddrs_tcp)],
         Mode::NatFrag | Mode::FullnatFrag => &[("udp", &plan.laddrs_udp)],
         _ => &[("tcp", &plan.laddrs_tcp), ("udp", &plan.laddrs_udp)],
     };
-    let (vip, backends): (String, Vec<String>) = match plan.mode.ipv6() {
-        true => (text(VIP6), backends6(plan).into_iter().map(text).collect()),
-        false => (ip(VIP), plan.backends.iter().map(|&b| ip(b)).collect()),
+    let vip = match plan.mode.ipv6() {
+        true => text(VIP6),
+        false => ip(VIP),
+    };
+    let v6 = plan.mode.ipv6_backends();
+    let backends: Vec<String> = match v6 {
+        true => backends6(plan).into_iter().map(text).collect(),
+        false => plan.backends.iter().map(|&b| ip(b)).collect(),
     };
     let bport = if matches!(mode, "dr" | "tun") {
         VPORT
@@ -190,7 +198,13 @@ fn services(s: &mut String, plan: &Plan, mode: &str) {
             s.push_str("syn_proxy = true\n");
         }
         if mode == "fullnat" {
-            let list: Vec<String> = laddrs.iter().map(|a| format!("\"{}\"", ip(*a))).collect();
+            let list: Vec<String> = laddrs
+                .iter()
+                .map(|&a| match v6 {
+                    true => format!("\"{}\"", text(laddr6(a))),
+                    false => format!("\"{}\"", ip(a)),
+                })
+                .collect();
             let _ = writeln!(
                 s,
                 "local_addresses = [{}]\nlocal_ports = \"{}-{}\"",

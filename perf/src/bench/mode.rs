@@ -17,6 +17,14 @@ pub enum Mode {
     /// (`super::traffic6`); compared with `Nat`.
     Nat6,
     Fullnat,
+    /// FULLNAT over IPv6: an IPv6 VIP, IPv6 backends and IPv6 local
+    /// addresses, requests and replies (`super::traffic6`); compared with
+    /// `Fullnat`.
+    Fullnat6,
+    /// NAT64 in FULLNAT: an IPv6 VIP, IPv4 backends and IPv4 local
+    /// addresses; the clients' frames IPv6, the backends' replies IPv4
+    /// (`super::traffic6`); compared with `Fullnat`.
+    Nat64,
     /// Established outbound SNAT flows and their replies.
     Snat,
     /// Established UDP flows through NAT whose datagrams (both ways)
@@ -39,7 +47,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 15] = [
+    pub const ALL: [Mode; 17] = [
         Mode::L2fwd,
         Mode::Dr,
         Mode::Dr6,
@@ -47,6 +55,8 @@ impl Mode {
         Mode::Nat,
         Mode::Nat6,
         Mode::Fullnat,
+        Mode::Fullnat6,
+        Mode::Nat64,
         Mode::Snat,
         Mode::NatFrag,
         Mode::FullnatFrag,
@@ -66,6 +76,8 @@ impl Mode {
             Mode::Nat => "nat",
             Mode::Nat6 => "nat6",
             Mode::Fullnat => "fullnat",
+            Mode::Fullnat6 => "fullnat6",
+            Mode::Nat64 => "nat64",
             Mode::Snat => "snat",
             Mode::NatFrag => "nat-frag",
             Mode::FullnatFrag => "fullnat-frag",
@@ -118,13 +130,26 @@ impl Mode {
     pub fn has_replies(self) -> bool {
         matches!(
             self,
-            Mode::Nat | Mode::Nat6 | Mode::Fullnat | Mode::Snat | Mode::NatFrag | Mode::FullnatFrag
+            Mode::Nat
+                | Mode::Nat6
+                | Mode::Fullnat
+                | Mode::Fullnat6
+                | Mode::Nat64
+                | Mode::Snat
+                | Mode::NatFrag
+                | Mode::FullnatFrag
         )
     }
 
-    /// Whether the row's flows are IPv6 (`super::traffic6`).
+    /// Whether the row's flows are IPv6 (`super::traffic6`): the clients'
+    /// frames and the VIP.
     pub fn ipv6(self) -> bool {
-        matches!(self, Mode::Dr6 | Mode::Nat6)
+        matches!(self, Mode::Dr6 | Mode::Nat6 | Mode::Fullnat6 | Mode::Nat64)
+    }
+
+    /// Whether the row's backends are IPv6 too (not NAT64's, IPv4).
+    pub fn ipv6_backends(self) -> bool {
+        self.ipv6() && self != Mode::Nat64
     }
 
     /// The IPv4 row of the same forwarding mode, which issue 20 asks an
@@ -133,6 +158,7 @@ impl Mode {
         match self {
             Mode::Dr6 => Some(Mode::Dr),
             Mode::Nat6 => Some(Mode::Nat),
+            Mode::Fullnat6 | Mode::Nat64 => Some(Mode::Fullnat),
             _ => None,
         }
     }
@@ -185,7 +211,9 @@ impl Mode {
             Mode::Dr | Mode::Dr6 => Some("dr"),
             Mode::Tun => Some("tun"),
             Mode::Nat | Mode::Nat6 | Mode::NatFrag | Mode::SynNat | Mode::SynProxy => Some("nat"),
-            Mode::Fullnat | Mode::FullnatFrag | Mode::SynFullnat => Some("fullnat"),
+            Mode::Fullnat | Mode::Fullnat6 | Mode::Nat64 | Mode::FullnatFrag | Mode::SynFullnat => {
+                Some("fullnat")
+            }
             Mode::SynNatSync | Mode::SynFullnatSync => None,
         }
     }

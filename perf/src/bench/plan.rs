@@ -2,7 +2,7 @@
 //! backends, FULLNAT and SNAT pools sized to be exactly full, and the
 //! flows in their shuffled replay order (see `super::traffic`'s doc).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use dataplane::laddr::{LocalPorts, PoolConfig};
 
@@ -43,7 +43,8 @@ pub struct Plan {
     pub udp_flows: usize,
     /// Backends in address order (the order `rr` walks).
     pub backends: Vec<[u8; 4]>,
-    /// FULLNAT: local addresses of the TCP and of the UDP service.
+    /// FULLNAT: local addresses of the TCP and of the UDP service
+    /// (`fullnat6`: their IPv6 twins, `super::traffic6::laddr6`).
     pub laddrs_tcp: Vec<[u8; 4]>,
     pub laddrs_udp: Vec<[u8; 4]>,
     /// FULLNAT: the local port range (inclusive), the same for both.
@@ -85,8 +86,15 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
         capacity6: None,
     };
     match mode.base() {
-        Mode::Fullnat => {
-            // Per service per backend: m = addresses x ports.
+        Mode::Fullnat | Mode::Fullnat6 | Mode::Nat64 => {
+            // Per service per backend: m = addresses x ports. fullnat6's
+            // backends and local addresses are these moved into IPv6
+            // (`super::traffic6`), its backends picked so that the IPv6
+            // ones fall into distinct buckets of an IPv6 pool; NAT64's
+            // backends and pools are IPv4 FULLNAT's.
+            if mode == Mode::Fullnat6 {
+                p.backends = distinct_bucket_backends6(BACKENDS);
+            }
             let m = (flows / (2 * BACKENDS)).max(1);
             let mut addrs = m.div_ceil(64_000);
             while m % addrs != 0 {
@@ -98,6 +106,10 @@ pub fn plan(mode: Mode, flows: usize) -> Plan {
             p.laddrs_udp = laddrs(1, addrs);
             p.tcp_flows = m * BACKENDS;
             p.udp_flows = m * BACKENDS;
+            // The IPv6 table at its default, as dr6's and nat6's (below).
+            if mode.ipv6() && p.flows() > CAPACITY6_DEFAULT {
+                p.capacity6 = Some(p.flows().next_power_of_two() as u32);
+            }
         }
         Mode::Snat => {
             // Per remote: m = addresses x ports; remotes 0 and 1 get the
@@ -222,10 +234,37 @@ pub fn distinct_bucket_backends(n: usize) -> Vec<[u8; 4]> {
     let Ok(pool) = pool else {
         return (0..n).map(|i| [10, 0, 1, 11 + i as u8]).collect();
     };
+    distinct_buckets(n, |b| pool.bucket_of(Ipv4Addr::from(b), RPORT))
+}
+
+/// `n` backends 10.0.1.x whose IPv6 twins 2001:db8:1::x
+/// (`super::traffic6::backend6`) fall into `n` different buckets of an
+/// IPv6 FULLNAT pool with `n` buckets (IPv6 keys hash otherwise).
+pub fn distinct_bucket_backends6(n: usize) -> Vec<[u8; 4]> {
+    let pool = LocalPorts::new(&PoolConfig {
+        worker_index: 0,
+        worker_count: 1,
+        addrs: vec![Ipv6Addr::from(super::traffic6::SERVERS_IF6)],
+        port_min: 1024,
+        port_max: 1024,
+        backend_buckets: n.max(1),
+        seed: 1,
+    });
+    let Ok(pool) = pool else {
+        return (0..n).map(|i| [10, 0, 1, 11 + i as u8]).collect();
+    };
+    distinct_buckets(n, |b| {
+        pool.bucket_of(Ipv6Addr::from(super::traffic6::backend6(b)), RPORT)
+    })
+}
+
+/// The first `n` backends 10.0.1.x (x from 11 up), in address order, whose
+/// `bucket` differ.
+fn distinct_buckets(n: usize, bucket: impl Fn([u8; 4]) -> usize) -> Vec<[u8; 4]> {
     let mut taken = vec![false; n];
     let mut out = Vec::with_capacity(n);
     for x in 11..=250u8 {
-        let b = pool.bucket_of(Ipv4Addr::new(10, 0, 1, x), RPORT);
+        let b = bucket([10, 0, 1, x]);
         if let Some(slot) = taken.get_mut(b) {
             if !*slot {
                 *slot = true;

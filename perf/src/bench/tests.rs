@@ -172,7 +172,11 @@ fn every_config_validates() {
     for mode in Mode::ALL {
         for flows in [1000, 1_000_000] {
             let plan = traffic::plan(mode, flows);
-            if flows > 1000 && !matches!(mode, Mode::Fullnat | Mode::SynFullnat | Mode::Snat) {
+            let pools = matches!(
+                mode,
+                Mode::Fullnat | Mode::Fullnat6 | Mode::Nat64 | Mode::SynFullnat | Mode::Snat
+            );
+            if flows > 1000 && !pools {
                 continue; // only FULLNAT's pools change with the count
             }
             let run = RunSetup {

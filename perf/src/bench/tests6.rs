@@ -185,6 +185,161 @@ fn nat6_replies_come_from_the_rr_backend_to_each_client() {
     assert_eq!(seen, [[125; BACKENDS]; 2]);
 }
 
+/// Both FULLNAT pools' (TCP, local address, local port) as the plan sizes
+/// them: every one is a backend's reply, once per backend.
+fn pool_tuples(plan: &plan::Plan) -> HashSet<(bool, [u8; 4], u16)> {
+    let mut out = HashSet::new();
+    for (tcp, laddrs) in [(true, &plan.laddrs_tcp), (false, &plan.laddrs_udp)] {
+        for &a in laddrs {
+            for port in plan.ports.0..=plan.ports.1 {
+                out.insert((tcp, a, port));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fullnat6_replies_cover_every_backend_and_local_port_of_the_ipv6_pools() {
+    let plan = traffic::plan(Mode::Fullnat6, 1000);
+    let v4 = traffic::plan(Mode::Fullnat, 1000);
+    // The fullnat row's pools, moved into IPv6.
+    assert_eq!(plan.flows(), 1000);
+    assert_eq!(
+        (&plan.laddrs_tcp, &plan.laddrs_udp, plan.ports),
+        (&v4.laddrs_tcp, &v4.laddrs_udp, v4.ports)
+    );
+    assert_eq!(plan.capacity6, None, "the default 64 Ki holds 1k flows");
+    assert_eq!(
+        traffic::plan(Mode::Fullnat6, 1_000_000).capacity6,
+        Some(1 << 20)
+    );
+    assert_eq!(text(laddr6([10, 0, 16, 2])), "2001:db8:1::10:2");
+    // One backend per bucket of an IPv6 pool of four buckets, as ferrolb
+    // makes it (a bucket per backend), in address order.
+    let pool = dataplane::laddr::LocalPorts::new(&dataplane::laddr::PoolConfig {
+        worker_index: 0,
+        worker_count: 1,
+        addrs: vec![std::net::Ipv6Addr::from(laddr6(plan.laddrs_tcp[0]))],
+        port_min: 1024,
+        port_max: 1024,
+        backend_buckets: BACKENDS,
+        seed: 9,
+    })
+    .unwrap();
+    let buckets: HashSet<usize> = backends6(&plan)
+        .into_iter()
+        .map(|b| pool.bucket_of(b.into(), RPORT))
+        .collect();
+    assert_eq!(buckets.len(), BACKENDS);
+    assert!(plan.backends.windows(2).all(|w| w[0] < w[1]));
+
+    let t = traffic::traffic(&plan, 5);
+    // The backends' advertisements, then the clients' router's, then the
+    // flows' opening packets.
+    for (f, &b) in t.prime.iter().zip(&plan.backends) {
+        let mac = plan::backend_mac(b);
+        assert_eq!(
+            decode_na(f),
+            (mac, PRIME_MAC, SERVERS_IF6, backend6(b), mac)
+        );
+    }
+    assert_eq!(
+        decode_na(&t.prime[BACKENDS]),
+        (ROUTER_MAC, PRIME_MAC, CLIENT_IF6, ROUTER6, ROUTER_MAC)
+    );
+    let flows = plan::flows(&plan, 5);
+    assert_eq!(t.prime.len(), BACKENDS + 1 + flows.len());
+    for ((p, c), f) in t.prime[BACKENDS + 1..].iter().zip(&t.client).zip(&flows) {
+        let (p, c) = (decode6(p), decode6(c));
+        let from = (client6(f.cip), f.cport);
+        assert_eq!((p.src, p.dst, p.syn), (from, (VIP6, VPORT), f.tcp));
+        assert_eq!((c.src, c.dst, c.syn), (from, (VIP6, VPORT), false));
+        assert_eq!(c.macs, (ROUTER_MAC, CLIENT_PORT_MAC));
+    }
+    // Every (backend, local address, local port) once, from the IPv6
+    // backend to the IPv6 local address.
+    let pools = pool_tuples(&plan);
+    let mut seen = HashSet::new();
+    assert_eq!(t.servers.len(), BACKENDS * pools.len());
+    for r in &t.servers {
+        let r = decode6(r);
+        let b = plan
+            .backends
+            .iter()
+            .copied()
+            .find(|&b| backend6(b) == r.src.0)
+            .expect("from a backend");
+        assert_eq!(r.src.1, RPORT);
+        assert_eq!(r.macs, (plan::backend_mac(b), SERVERS_PORT_MAC));
+        let l = [plan.laddrs_tcp.clone(), plan.laddrs_udp.clone()]
+            .concat()
+            .into_iter()
+            .find(|&a| laddr6(a) == r.dst.0)
+            .expect("to a local address");
+        assert!(pools.contains(&(r.tcp, l, r.dst.1)), "{r:?}");
+        assert!(seen.insert((b, r.tcp, l, r.dst.1)), "a reply twice");
+    }
+}
+
+#[test]
+fn nat64_sends_ipv6_to_the_vip_and_fullnats_ipv4_replies() {
+    let plan = traffic::plan(Mode::Nat64, 1000);
+    let v4 = traffic::plan(Mode::Fullnat, 1000);
+    // IPv4 FULLNAT's backends and pools.
+    assert_eq!(
+        (
+            &plan.backends,
+            &plan.laddrs_tcp,
+            &plan.laddrs_udp,
+            plan.ports
+        ),
+        (&v4.backends, &v4.laddrs_tcp, &v4.laddrs_udp, v4.ports)
+    );
+    assert_eq!(plan.flows(), 1000);
+    let t = traffic::traffic(&plan, 5);
+    // No IPv6 backend to advertise: only the clients' router.
+    assert_eq!(
+        decode_na(&t.prime[0]),
+        (ROUTER_MAC, PRIME_MAC, CLIENT_IF6, ROUTER6, ROUTER_MAC)
+    );
+    let flows = plan::flows(&plan, 5);
+    assert_eq!(t.prime.len(), 1 + flows.len());
+    for ((p, c), f) in t.prime[1..].iter().zip(&t.client).zip(&flows) {
+        let (p, c) = (decode6(p), decode6(c));
+        let from = (client6(f.cip), f.cport);
+        assert_eq!((p.src, p.dst, p.syn), (from, (VIP6, VPORT), f.tcp));
+        assert_eq!((c.src, c.dst, c.syn), (from, (VIP6, VPORT), false));
+        assert_eq!(
+            (p.macs, c.macs),
+            ((ROUTER_MAC, PRIME_MAC), (ROUTER_MAC, CLIENT_PORT_MAC))
+        );
+    }
+    // The replies are the fullnat row's, frame for frame: IPv4 from each
+    // backend to every local (address, port).
+    assert_eq!(t.servers, traffic::traffic(&v4, 5).servers);
+    let pools = pool_tuples(&plan);
+    let mut seen = HashSet::new();
+    for r in &t.servers {
+        assert_eq!(r.len(), 60);
+        let p = SlicedPacket::from_ethernet(r).expect("ethernet frame");
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        let (src, dst) = (ip.header().source(), ip.header().destination());
+        let (tcp, sport, dport) = match &p.transport {
+            Some(TransportSlice::Tcp(t)) => (true, t.source_port(), t.destination_port()),
+            Some(TransportSlice::Udp(u)) => (false, u.source_port(), u.destination_port()),
+            other => panic!("unexpected transport {other:?}"),
+        };
+        assert!(plan.backends.contains(&src));
+        assert_eq!(sport, RPORT);
+        assert!(pools.contains(&(tcp, dst, dport)));
+        assert!(seen.insert((src, tcp, dst, dport)), "a reply twice");
+    }
+    assert_eq!(seen.len(), BACKENDS * pools.len());
+}
+
 fn run_setup() -> RunSetup {
     RunSetup {
         eal_args: vec!["--no-huge".into()],
@@ -262,6 +417,58 @@ fn nat6_config_waits_only_for_nat_over_ipv6_and_ipv6_routes() {
     }
 }
 
+#[test]
+fn fullnat6_config_has_ipv6_backends_and_local_addresses() {
+    let plan = traffic::plan(Mode::Fullnat6, 1000);
+    let toml = traffic::config(&plan, &run_setup());
+    let cfg = control::config::Config::parse(Path::new("bench.toml"), toml.clone())
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(cfg.config.services.len(), 2);
+    let backends: Vec<IpAddr> = backends6(&plan).into_iter().map(IpAddr::from).collect();
+    for (s, laddrs) in cfg
+        .config
+        .services
+        .iter()
+        .zip([&plan.laddrs_tcp, &plan.laddrs_udp])
+    {
+        assert_eq!((s.vip, s.port), (IpAddr::from(VIP6), VPORT));
+        assert_eq!(s.mode, control::config::LbMode::Fullnat);
+        let got: Vec<IpAddr> = s.backends.iter().map(|b| b.address).collect();
+        assert_eq!(got, backends);
+        let want: Vec<IpAddr> = laddrs.iter().map(|&a| laddr6(a).into()).collect();
+        assert_eq!(s.local_addresses, want);
+    }
+    assert!(toml.contains("prefix = \"::/0\"\nvia = \"2001:db8::fe\""));
+    assert!(toml.contains("\"2001:db8:1::1/64\""), "{toml}");
+}
+
+#[test]
+fn nat64_config_has_an_ipv6_vip_and_ipv4_backends_and_local_addresses() {
+    let plan = traffic::plan(Mode::Nat64, 1000);
+    let toml = traffic::config(&plan, &run_setup());
+    let cfg = control::config::Config::parse(Path::new("bench.toml"), toml.clone())
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(cfg.config.services.len(), 2);
+    let backends: Vec<IpAddr> = plan.backends.iter().map(|&b| IpAddr::from(b)).collect();
+    for (s, laddrs) in cfg
+        .config
+        .services
+        .iter()
+        .zip([&plan.laddrs_tcp, &plan.laddrs_udp])
+    {
+        assert_eq!((s.vip, s.port), (IpAddr::from(VIP6), VPORT));
+        assert_eq!(s.mode, control::config::LbMode::Fullnat);
+        let got: Vec<IpAddr> = s.backends.iter().map(|b| b.address).collect();
+        assert_eq!(got, backends);
+        let want: Vec<IpAddr> = laddrs.iter().map(|&a| IpAddr::from(a)).collect();
+        assert_eq!(s.local_addresses, want);
+    }
+    // IPv6 on the clients' side only; the replies to them by ::/0.
+    assert!(toml.contains("prefix = \"::/0\"\nvia = \"2001:db8::fe\""));
+    assert!(toml.contains("\"2001:db8::1/64\""));
+    assert!(!toml.contains("2001:db8:1::"), "{toml}");
+}
+
 fn row(mode: Mode, mpps: f64, cycles: f64) -> Row {
     Row {
         mode,
@@ -309,4 +516,20 @@ fn the_ipv6_rows_are_offered() {
     assert_eq!(Mode::parse_list("nat6").unwrap(), vec![Mode::Nat6]);
     assert!(Mode::ALL.contains(&Mode::Nat6));
     assert!(Mode::ALL.contains(&Mode::Dr6));
+    assert_eq!(
+        Mode::parse_list("fullnat6,nat64").unwrap(),
+        vec![Mode::Fullnat6, Mode::Nat64]
+    );
+    assert!(Mode::ALL.contains(&Mode::Fullnat6) && Mode::ALL.contains(&Mode::Nat64));
+    // Both are judged against IPv4 FULLNAT.
+    assert_eq!(Mode::Fullnat6.ipv4_twin(), Some(Mode::Fullnat));
+    assert_eq!(Mode::Nat64.ipv4_twin(), Some(Mode::Fullnat));
+    let rows = [
+        row(Mode::Fullnat, 10.0, 200.0),
+        row(Mode::Fullnat6, 9.0, 220.0),
+        row(Mode::Nat64, 8.0, 250.0),
+    ];
+    let table = report::table(&rows);
+    assert!(table.contains("0.90x fullnat (ok, goal 0.85)"), "{table}");
+    assert!(table.contains("0.80x fullnat (MISS, goal 0.85)"), "{table}");
 }

@@ -4,8 +4,9 @@
 //!
 //! Every frame is 60 bytes (64 on the wire with the FCS). Flows are half TCP
 //! (ACK with 6 data bytes), half UDP (18 data bytes), in an order shuffled
-//! from the seed. The exceptions: the IPv6 rows (`dr6`, `nat6`), the same
-//! flows in 80-byte IPv6 frames (`super::traffic6`), and the fragmented rows
+//! from the seed. The exceptions: the IPv6 rows (`dr6`, `nat6`, `fullnat6`,
+//! `nat64`), the same flows in 80-byte IPv6 frames (`super::traffic6`;
+//! `nat64`'s replies are `fullnat`'s IPv4 ones), and the fragmented rows
 //! (`nat-frag`, `fullnat-frag`), UDP only, each looped datagram in three
 //! fragments of up to 1514 bytes (`super::fragments`). Ports, as ferrolb
 //! numbers them:
@@ -93,7 +94,7 @@ pub fn traffic(plan: &Plan, seed: u64) -> Traffic {
         )
     };
     match plan.mode.base() {
-        m if m.ipv6() => return super::traffic6::traffic(plan, &flows),
+        m if m.ipv6() => return super::traffic6::traffic(plan, &flows, seed),
         Mode::Snat => return snat_traffic(plan, &flows, seed),
         Mode::NatFrag | Mode::FullnatFrag => return super::fragments::traffic(plan, &flows, seed),
         Mode::SynNat | Mode::SynFullnat => {

@@ -1,4 +1,5 @@
-//! The IPv6 rows' frames (issue 20): `dr6` and `nat6`.
+//! The IPv6 rows' frames (issue 20): `dr6`, `nat6`, `fullnat6` and
+//! `nat64`.
 //!
 //! An IPv6 row is its IPv4 twin's plan and flows moved into IPv6, so the
 //! two rows differ only in the family: the same flow count, TCP/UDP split,
@@ -9,7 +10,17 @@
 //!   router [`ROUTER6`] on the `client` link (our [`CLIENT_IF6`]);
 //! * the VIP [`VIP6`], ports 80 (and 8080 at NAT backends), as IPv4;
 //! * backends on the `servers` link (our [`SERVERS_IF6`]): 2001:db8:1::x,
-//!   x the IPv4 backend's last byte, so address order (rr's) is the same.
+//!   x the IPv4 backend's last byte, so address order (rr's) is the same
+//!   (`fullnat6` picks its x so that the IPv6 backends fall into distinct
+//!   buckets of its IPv6 pools, `plan::distinct_bucket_backends6`);
+//! * `fullnat6`'s local addresses: each IPv4 row's 10.0.a.b moved to
+//!   2001:db8:1::a:b ([`laddr6`]), on the `servers` link, the same count
+//!   and port range, so its pools are exactly full as `fullnat`'s are and
+//!   the backends' replies go to every (backend, local address, local
+//!   port) of them;
+//! * `nat64`: IPv6 clients and VIP as above, and `fullnat`'s IPv4
+//!   backends, local addresses and replies (60-byte IPv4 frames): the
+//!   client's packets leave translated to IPv4, the replies to IPv6.
 //!
 //! Frames are 80 bytes (84 on the wire): the IPv4 rows' 6 bytes of TCP data
 //! and 18 of UDP data behind the 40-byte IPv6 header, where IPv4's are 60
@@ -19,9 +30,10 @@
 //! IPv4 ones only so far), so it learns its next hops by Neighbour
 //! Discovery, and a looped packet whose backend is unresolved would wait
 //! for a solicitation nobody answers. The `prime` port therefore starts
-//! with a solicited Neighbor Advertisement from each backend to our
-//! address on their link (and, for `nat6`, from the clients' router to
-//! ours on the client link): a solicited advertisement to one of our
+//! with a solicited Neighbor Advertisement from each IPv6 backend to our
+//! address on their link (and, for the rows with replies, from the
+//! clients' router to ours on the client link; `nat64`'s IPv4 backends
+//! are static neighbours): a solicited advertisement to one of our
 //! addresses creates the entry (docs/ipv6.md, stage 1b), so the first
 //! flow finds its backend resolved and nothing is solicited. They arrive
 //! on `prime` because the other ports loop (or are sinks); the table is
@@ -32,7 +44,8 @@ use std::net::Ipv6Addr;
 use super::mode::Mode;
 use super::plan::{backend_mac, Flow, Plan, PRIME_MAC, ROUTER_MAC, RPORT, VPORT};
 use super::plan::{CLIENT_PORT_MAC, SERVERS_PORT_MAC};
-use super::traffic::{rr_backends, Traffic, TCP_DATA, UDP_DATA};
+use super::traffic::{fullnat_replies, fullnat_reply_tuples, rr_backends};
+use super::traffic::{Traffic, TCP_DATA, UDP_DATA};
 use crate::frames::{self, Endpoint6, Mac};
 
 /// The IPv6 VIP (2001:db8:10::10).
@@ -78,6 +91,16 @@ pub fn backend6(b: [u8; 4]) -> [u8; 16] {
     a
 }
 
+/// `fullnat6`'s local address for an IPv4 row's 10.0.a.b:
+/// 2001:db8:1::a:b, in the servers link's prefix (10.0.16.2 is
+/// 2001:db8:1::10:2).
+pub fn laddr6(a: [u8; 4]) -> [u8; 16] {
+    let mut out = SERVERS_IF6;
+    out[12..14].copy_from_slice(&[0, a[2]]);
+    out[14..].copy_from_slice(&[0, a[3]]);
+    out
+}
+
 /// The plan's backends in IPv6, in the same (address) order.
 pub fn backends6(plan: &Plan) -> Vec<[u8; 16]> {
     plan.backends.iter().map(|&b| backend6(b)).collect()
@@ -101,12 +124,16 @@ pub fn frame6(
     }
 }
 
-/// The Neighbor Advertisements that open the `prime` port: each backend
-/// to our servers-link address, and for modes that send to clients (NAT)
-/// the clients' router to our client-link address; all on `prime`.
+/// The Neighbor Advertisements that open the `prime` port: each IPv6
+/// backend to our servers-link address (none for `nat64`, whose backends
+/// are IPv4), and for modes that send to clients (NAT, FULLNAT, NAT64) the
+/// clients' router to our client-link address; all on `prime`.
 pub fn advertisements(plan: &Plan) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = plan
-        .backends
+    let backends: &[[u8; 4]] = match plan.mode.ipv6_backends() {
+        true => &plan.backends,
+        false => &[],
+    };
+    let mut out: Vec<Vec<u8>> = backends
         .iter()
         .map(|&b| {
             let mac = backend_mac(b);
@@ -126,10 +153,12 @@ pub fn advertisements(plan: &Plan) -> Vec<Vec<u8>> {
 
 /// The frames of an IPv6 row: `prime` the advertisements then every
 /// flow's opening packet (SYN, UDP datagram) in flow order, `client` the
-/// flows' established packets to the VIP, looped; `servers` (NAT) the
-/// backends' replies to each client, the k-th flow of each service from
-/// the k-th backend in turn (`rr`), looped.
-pub fn traffic(plan: &Plan, flows: &[Flow]) -> Traffic {
+/// flows' established packets to the VIP, looped; `servers` the backends'
+/// replies, looped: NAT's to each client, the k-th flow of each service
+/// from the k-th backend in turn (`rr`); FULLNAT's (`fullnat6`, `nat64`)
+/// to every (backend, local address, local port) of both pools, in the
+/// order shuffled from the seed as `fullnat`'s.
+pub fn traffic(plan: &Plan, flows: &[Flow], seed: u64) -> Traffic {
     let mut t = Traffic {
         prime: advertisements(plan),
         ..Traffic::default()
@@ -148,17 +177,42 @@ pub fn traffic(plan: &Plan, flows: &[Flow]) -> Traffic {
         t.prime.push(to_vip(f, PRIME_MAC, f.tcp, i));
         t.client.push(to_vip(f, CLIENT_PORT_MAC, false, i));
     }
-    if plan.mode == Mode::Nat6 {
-        for (i, (f, b)) in flows.iter().zip(rr_backends(plan, flows)).enumerate() {
-            t.servers.push(frame6(
-                f.tcp,
-                (backend_mac(b), SERVERS_PORT_MAC),
-                (backend6(b), RPORT),
-                (client6(f.cip), f.cport),
-                i as u32,
-                false,
-            ));
+    match plan.mode {
+        Mode::Nat6 => {
+            for (i, (f, b)) in flows.iter().zip(rr_backends(plan, flows)).enumerate() {
+                t.servers.push(frame6(
+                    f.tcp,
+                    (backend_mac(b), SERVERS_PORT_MAC),
+                    (backend6(b), RPORT),
+                    (client6(f.cip), f.cport),
+                    i as u32,
+                    false,
+                ));
+            }
         }
+        Mode::Fullnat6 => t.servers = fullnat_replies6(plan, seed),
+        // The backends and their replies are IPv4 FULLNAT's.
+        Mode::Nat64 => t.servers = fullnat_replies(plan, seed),
+        _ => {}
     }
     t
+}
+
+/// `fullnat6`: every (backend, local address, local port) of both pools as
+/// a reply from the IPv6 backend to the IPv6 local address, in the order
+/// of `fullnat`'s replies.
+pub fn fullnat_replies6(plan: &Plan, seed: u64) -> Vec<Vec<u8>> {
+    fullnat_reply_tuples(plan, seed)
+        .into_iter()
+        .map(|(tcp, b, lip, lport)| {
+            frame6(
+                tcp,
+                (backend_mac(b), SERVERS_PORT_MAC),
+                (backend6(b), RPORT),
+                (laddr6(lip), lport),
+                u32::from(lport),
+                false,
+            )
+        })
+        .collect()
 }

@@ -35,7 +35,7 @@ use testpmd::run_testpmd;
 #[command(about = "Mpps of ferrolb per mode and flow count, against dpdk-testpmd in the same run")]
 struct Args {
     /// Modes: all, or a list of l2fwd, dr, dr6 (DR over IPv6), tun, nat, nat6 (NAT over
-    /// IPv6), fullnat, snat,
+    /// IPv6), fullnat, fullnat6 (FULLNAT over IPv6), nat64 (NAT64 in FULLNAT), snat,
     /// nat-frag, fullnat-frag (frag = both: UDP datagrams in fragments),
     /// syn-nat, syn-fullnat (syn = both SYN rows), syn-proxy, syn-nat+sync,
     /// syn-fullnat+sync (syn-sync = the four SYN rows).
