@@ -91,8 +91,18 @@ fn a_rate_limited_service_refuses_the_excess_and_counts_each_refusal() {
         "{ok} answered in {secs} s"
     );
     assert!(failed > 0);
+    // Every datagram was either refused or admitted, each counted once. A
+    // refused one is never answered; an admitted one whose answer came
+    // after the client's 200 ms (a loaded machine: it happened once in a
+    // full test run beside callgrind) is a client failure too, so the
+    // refusals are at most the failures and the sessions at least the
+    // answers.
     let svc = t.service(&format!("udp/{VIP}:{ECHO}"));
-    assert_eq!(svc["stats"]["rate_limited"], failed, "{svc}");
-    assert_eq!(t.drop_count("rate_limited"), failed);
-    assert_eq!(svc["stats"]["conns"], ok, "only the admitted made sessions");
+    let refused = svc["stats"]["rate_limited"].as_u64().unwrap_or(0);
+    let admitted = svc["stats"]["conns"].as_u64().unwrap_or(0);
+    eprintln!("    counted {refused} rate_limited, {admitted} sessions");
+    assert_eq!(refused + admitted, 30, "{svc}");
+    assert!(refused <= failed && admitted >= ok, "{svc}");
+    assert!(refused > 0, "{svc}");
+    assert_eq!(t.drop_count("rate_limited"), refused);
 }
