@@ -44,7 +44,7 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         port: u16,
-        pkt: P,
+        mut pkt: P,
         l3_offset: usize,
         vlan: Option<u16>,
     ) {
@@ -70,11 +70,10 @@ impl<P: PacketBuf> Datapath<P> {
                 return self.reply6(cx, (port, vlan), pkt, &meta);
             }
             // An ICMPv6 error about a NAT or FULLNAT flow's packet.
-            if let Some(q) = super::nat6_error::quoted_nat6(t, pkt.data(), l3_offset) {
-                if let Some(hit) = self.nat6_error_hit(&q) {
-                    return self.nat6_error(cx, vlan, pkt, &q, hit);
-                }
-            }
+            pkt = match self.nat6_error_or_pass(cx, vlan, pkt, l3_offset) {
+                Some(pkt) => pkt,
+                None => return,
+            };
         }
         let local = match ours {
             true => nd::inspect(pkt.data(), l3_offset, &t.owned6),

@@ -33,7 +33,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// Whether `client` is the client tuple of a NAT64 session here.
     pub(super) fn is_nat64_client(&self, client: &FiveTuple6) -> bool {
         let table = self.flow.sessions6();
-        self.lookup64(client).is_some_and(|h| {
+        self.lookup6_aside(client).is_some_and(|h| {
             let s = table.get(h.id);
             h.dir == Direction::Inbound
                 && s.forwarding() == Forwarding::FullNat
@@ -53,7 +53,7 @@ impl<P: PacketBuf> Datapath<P> {
         mut pkt: P,
         client: &FiveTuple6,
     ) {
-        let hit = self.lookup64(client);
+        let hit = self.lookup6_aside(client);
         let s = match hit {
             Some(h) if h.dir == Direction::Inbound => self.flow.sessions6().get(h.id),
             _ => return self.drop(DropReason::NoSession),
