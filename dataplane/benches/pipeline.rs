@@ -14,8 +14,8 @@
 //! `pipeline/dr6.rs`; with a trace armed, and NAT with
 //! every packet redirected to a second worker), SYN-proxy cookies, NAT UDP
 //! datagrams in fragments (`pipeline/fragments.rs`), FULLNAT TCP flows
-//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`), FULLNAT over
-//! IPv6 both ways (`pipeline/fullnat6.rs`), NAT64's IPv6 clients to IPv4
+//! plain and spliced by the SYN proxy (`pipeline/fullnat.rs`), FULLNAT and
+//! NAT over IPv6 both ways (`pipeline/fullnat6.rs`), NAT64's IPv6 clients to IPv4
 //! backends both ways (`pipeline/nat64.rs`); config and
 //! frames in `pipeline/frames.rs`.
 
@@ -243,7 +243,8 @@ fn pipeline(c: &mut Criterion) {
     fragments::bench_nat_udp_fragments(c);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_established", false);
     fullnat::bench_fullnat(c, "pipeline_poll32/fullnat_spliced", true);
-    fullnat6::bench_fullnat6(c);
+    fullnat6::bench_nat6(c, Mode::FullNat);
+    fullnat6::bench_nat6(c, Mode::Nat);
     nat64::bench_nat64(c);
 }
 
