@@ -13,7 +13,8 @@ mod common;
 
 use common::netns::{serial, Topology};
 use common::netns6::{
-    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, SERVERS6, VIP6,
+    assert_conns_match_answers, assert_counted_both_ways, assert_spread, http_to_vip6,
+    listed_sessions, with_ipv6_addresses, SERVERS6, VIP6,
 };
 
 const CLIENT6: &str = "2001:db8:2::fe";
@@ -59,27 +60,11 @@ fn real_linux_tcp_over_ipv6_goes_through_fullnat_from_the_local_addresses() {
     let key = format!("tcp/[{VIP6}]:80");
     assert_conns_match_answers(&t, &run, &key, &SERVERS6);
     // Both directions crossed ferrolb.
-    let stats = &t.service(&key)["stats"];
-    eprintln!("    {key}: {stats}");
-    assert_eq!(stats["conns"], n as u64, "{stats}");
-    assert!(
-        stats["packets_in"].as_u64() >= Some(3 * n as u64),
-        "{stats}"
-    );
-    assert!(
-        stats["packets_out"].as_u64() >= Some(3 * n as u64),
-        "{stats}"
-    );
+    assert_counted_both_ways(&t, &key, n);
 
     // The sessions list the client, the local address and port, and the
     // backend.
-    let sessions = t.ctl_json(&["sessions", "--service", &key, "--limit", "100000"]);
-    let list = sessions["sessions"].as_array().expect("sessions");
-    assert!(
-        !list.is_empty() && list.len() <= n,
-        "{} sessions",
-        list.len()
-    );
+    let list = listed_sessions(&t, &key, n);
     for s in list {
         let client = s["client"].as_str().expect("client");
         assert!(client.starts_with(&format!("[{CLIENT6}]:")), "{s}");

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::netns::{serial, wait, Topology};
 use common::netns6::{
-    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, EXT6, LAN6,
-    SERVERS6, VIP6,
+    assert_conns_match_answers, assert_spread, http_to_vip6, listed_sessions, with_ipv6_addresses,
+    EXT6, LAN6, SERVERS6, VIP6,
 };
 
 const EXT_MAC: &str = "02:00:00:00:02:01";
@@ -339,13 +339,7 @@ fn real_linux_tcp_over_ipv6_goes_through_dr_and_back_around_it() {
     );
 
     // The sessions are listed the SocketAddr way, in the IPv6 table.
-    let sessions = t.ctl_json(&["sessions", "--service", &key, "--limit", "100000"]);
-    let list = sessions["sessions"].as_array().expect("sessions");
-    assert!(
-        !list.is_empty() && list.len() <= n,
-        "{} sessions",
-        list.len()
-    );
+    let list = listed_sessions(&t, &key, n);
     for s in list {
         let client = s["client"].as_str().expect("client");
         assert!(client.starts_with(&format!("[{CLIENT6}]:")), "{s}");

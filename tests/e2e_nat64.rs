@@ -13,7 +13,8 @@ mod common;
 
 use common::netns::{serial, server_ip, Topology};
 use common::netns6::{
-    assert_conns_match_answers, assert_spread, http_to_vip6, with_ipv6_addresses, VIP6,
+    assert_conns_match_answers, assert_spread, http_to_vip6, listed_sessions, with_ipv6_addresses,
+    VIP6,
 };
 
 const LOCALS: [&str; 2] = ["10.0.1.100", "10.0.1.101"];
@@ -72,13 +73,7 @@ fn a_v6_only_client_reaches_v4_only_servers_through_nat64() {
 
     // The sessions name the IPv6 client, the VIP, the IPv4 local leg and
     // backend.
-    let sessions = t.ctl_json(&["sessions", "--service", &key, "--limit", "100000"]);
-    let list = sessions["sessions"].as_array().expect("sessions");
-    assert!(
-        !list.is_empty() && list.len() <= n,
-        "{} sessions",
-        list.len()
-    );
+    let list = listed_sessions(&t, &key, n);
     for s in list {
         let client = s["client"].as_str().expect("client");
         assert!(client.starts_with("[2001:db8:3::2]:"), "{s}");

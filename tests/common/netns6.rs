@@ -1,7 +1,7 @@
 //! What the IPv6 end-to-end scenarios share (`e2e_ipv6`, `e2e_nat6`,
 //! `e2e_fullnat6`, `e2e_nat64`): ferrolb's IPv6 addresses in the lab, the
-//! config that gives them, the HTTP run to the IPv6 VIP, and the checks of
-//! its spread and of ferrolb's connection count per backend.
+//! config that gives them, the HTTP run to the IPv6 VIP, the checks of
+//! its spread and of ferrolb's counts, and the sessions listing.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -103,4 +103,29 @@ pub fn assert_conns_match_answers(
             .map_or(0, |(_, b)| b.1);
         assert_eq!(counted, seen, "{server} ({ip}): counted against answered");
     }
+}
+
+/// Service `key` counted `n` connections and both directions through
+/// ferrolb: at least SYN, ACK and request in, SYN-ACK, answer and FIN
+/// out, for each connection (NAT and FULLNAT; DR's replies bypass us).
+pub fn assert_counted_both_ways(t: &Topology, key: &str, n: usize) {
+    let stats = &t.service(key)["stats"];
+    eprintln!("    {key}: {stats}");
+    assert_eq!(stats["conns"], n as u64, "{stats}");
+    let at_least = Some(3 * n as u64);
+    assert!(stats["packets_in"].as_u64() >= at_least, "{stats}");
+    assert!(stats["packets_out"].as_u64() >= at_least, "{stats}");
+}
+
+/// The sessions `ferrolbctl sessions` lists for service `key` after `n`
+/// connections: at least one, at most `n`.
+pub fn listed_sessions(t: &Topology, key: &str, n: usize) -> Vec<serde_json::Value> {
+    let sessions = t.ctl_json(&["sessions", "--service", key, "--limit", "100000"]);
+    let list = sessions["sessions"].as_array().expect("sessions").clone();
+    assert!(
+        !list.is_empty() && list.len() <= n,
+        "{} sessions",
+        list.len()
+    );
+    list
 }
