@@ -156,20 +156,6 @@ pub(super) fn family_problems(
         ),
         ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
-    // A NAT64 session's IPv4 local leg has no place in the IPv6 sync
-    // record: a peer could not take it over, so say so rather than lose
-    // the sessions at a failover.
-    if nat64 && config.sync.is_some() {
-        out.push((
-            at.key("mode"),
-            format!(
-                "NAT64 sessions are not synced yet (issue 20); service {} has an IPv6 VIP and \
-                 IPv4 backends and [sync] is on: FULLNAT over IPv6 with IPv6 backends and local \
-                 addresses is synced",
-                s.key_text()
-            ),
-        ));
-    }
     for (key, set, what) in nat64_options {
         if set && nat64 {
             out.push((

@@ -639,3 +639,78 @@ fn nat64_packet_too_big_quoting_a_cut_reply_still_reaches_the_backend() {
     assert_eq!((q.source(), q.destination()), (RIP1, lip));
     assert_eq!(p.counters().events.icmp_errors_translated, 1);
 }
+
+#[test]
+fn nat64_sessions_sync_and_a_peer_translates_both_ways() {
+    use super::sync6_tests::{drain_over_the_wire, give, v6_only};
+    use crate::flow::table::Forwarding;
+    use crate::sync::{RecordKind, SessionRecord6};
+    // One local endpoint and one backend, so a port B holds for a synced
+    // session is a port it cannot hand out.
+    let synced = || {
+        let mut svc = nat64(IpProto::TCP);
+        svc.local_addrs.truncate(1);
+        svc.local_ports = (40000, 40000);
+        svc.backends.truncate(1);
+        let mut p = pipe(&config64(vec![svc]));
+        let (mut ports, mut l) = crate::sync::links(1, 256, 256);
+        p.attach_sync(l.remove(0));
+        (p, ports.remove(0))
+    };
+    let (mut a, mut a_port) = synced();
+    let (mut b, mut b_port) = synced();
+    assert_eq!(run(&mut a, &[syn(40000)], 0).len(), 1);
+    assert_eq!(local_of(&a, 40000), (LIP0, 40000));
+    // The record carries the IPv4 backend and local endpoint IPv4-mapped.
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    assert_eq!(records.len(), 1);
+    let mapped = |a: [u8; 4]| Ipv4Addr::from(a).to_ipv6_mapped();
+    let r = records[0];
+    assert_eq!(
+        (r.forwarding, r.backend, r.local),
+        (
+            Forwarding::FullNat,
+            (mapped(RIP1), 8080),
+            Some((mapped(LIP0), 40000))
+        )
+    );
+    assert_eq!(r.inbound.src, v6(CLIENT6));
+    // Without the record B has no session for the backend's SYN-ACK.
+    let syn_ack = tcp((RS1, OURS), (RIP1, LIP0), (8080, 40000), SYN | ACK, 64, b"");
+    assert!(run(&mut b, std::slice::from_ref(&syn_ack), 1).is_empty());
+    assert_eq!(drops(&b, DropReason::NoSession), 1);
+    give(&mut b, &mut b_port, &records, 2);
+    assert_eq!(b.counters().events.sync_installed, 1);
+    assert_eq!(local_of(&b, 40000), (LIP0, 40000));
+    // B translates both ways as A does: the SYN-ACK to the client byte for
+    // byte, the client's data to the backend from the same local endpoint
+    // (the IPv4 identification is each node's own).
+    let client = (CLIENT6, 40000);
+    let ack = seg6((CLIENT_MAC, OURS), client, (VIP6, 80), 57, ACK, b"GET /");
+    let on_a = run(&mut a, &[syn_ack.clone(), ack.clone()], 3);
+    let on_b = run(&mut b, &[syn_ack, ack], 3);
+    assert_eq!(on_a.len(), 2);
+    assert_eq!(on_b.len(), 2);
+    let syn_ack6 = seg6((OURS, CLIENT_MAC), (VIP6, 80), client, 63, SYN | ACK, b"");
+    assert_eq!((&on_a[0], &on_b[0]), (&syn_ack6, &syn_ack6));
+    let (seen_a, _, _, data_a) = out4(&on_a[1]);
+    let (seen_b, _, _, data_b) = out4(&on_b[1]);
+    assert_eq!(
+        (seen_b.src, seen_b.dst, seen_b.ports),
+        (LIP0, RIP1, (40000, 8080))
+    );
+    assert_eq!((seen_a, data_a), (seen_b, data_b));
+    assert_eq!(b.counters().events.sessions_created, 0);
+    // B holds the one IPv4 port: a new client of B's own finds none ...
+    assert!(run(&mut b, &[syn(40001)], 4).is_empty());
+    assert_eq!(drops(&b, DropReason::PortsExhausted), 1);
+    // ... until the peer's session ends, which gives it back.
+    let ended = SessionRecord6 {
+        kind: RecordKind::Ended,
+        ..r
+    };
+    give(&mut b, &mut b_port, &[ended], 5);
+    assert_eq!(b.counters().events.sync_ended, 1);
+    assert_eq!(run(&mut b, &[syn(40001)], 6).len(), 1);
+    assert_eq!(local_of(&b, 40001), (LIP0, 40000));
+}

@@ -59,8 +59,12 @@ impl<P: PacketBuf> Datapath<P> {
     }
 }
 
-/// IPv6 session `id` as a record (None for a persistence template, or a
-/// backend that is not IPv6); a FULLNAT session's with its local endpoint.
+/// IPv6 session `id` as a record (None for a persistence template); a
+/// FULLNAT session's with its local endpoint. A NAT64 session's IPv4
+/// backend and local endpoint travel IPv4-mapped (`::ffff:a.b.c.d`), as its
+/// reply key holds them (`flow/state/nat64.rs`): a peer from before NAT64
+/// was synced finds no such backend and refuses the record
+/// (`sync_unknown_backend`).
 pub(super) fn record6_of(
     t: &LbTables,
     table: &Sessions6,
@@ -73,8 +77,9 @@ pub(super) fn record6_of(
         return None;
     }
     let b = t.backends.get(s.backend as usize)?;
-    let IpAddr::V6(addr) = b.addr else {
-        return None;
+    let addr = match b.addr {
+        IpAddr::V6(a) => a,
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
     };
     Some(SessionRecord6 {
         kind,

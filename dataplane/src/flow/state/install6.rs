@@ -6,10 +6,15 @@
 //! and inbound tuple), so NAT sessions sync too; a FULLNAT one's runs from
 //! the backend to the local endpoint the record carries, whose port is
 //! taken out of turn from the service's IPv6 pool (`sync_port_taken` if
-//! this worker cannot: another worker's bits, or in use).
+//! this worker cannot: another worker's bits, or in use). A NAT64 record
+//! is a FULLNAT one whose backend and local endpoint are IPv4-mapped: its
+//! reply key is the mapped tuple `nat64.rs` makes, its port taken from the
+//! service's IPv4 pool.
+
+use std::net::IpAddr;
 
 use super::install::{update, Event, Installed, Refused};
-use super::FlowState;
+use super::{nat64, FlowState};
 use crate::flow::table::Forwarding;
 use crate::flow::{InsertError, NewSession, Origin, ProtoState};
 use crate::sync::{RecordKind, SessionRecord6};
@@ -46,7 +51,7 @@ impl FlowState {
             let same_backend = t
                 .backends
                 .get(s.backend as usize)
-                .is_some_and(|b| (b.addr, b.port) == (r.backend.0.into(), r.backend.1));
+                .is_some_and(|b| (b.addr, b.port) == backend_of(r));
             if same_backend && s.forwarding() == r.forwarding {
                 let event = Event {
                     kind: r.kind,
@@ -80,7 +85,11 @@ impl FlowState {
             if clash {
                 return Err(Refused::Clash);
             }
-            if !self.pools.take6(origin, &outbound) {
+            let taken = match nat64::unmapped(&outbound) {
+                Some(ob4) => self.pools.take(origin, &ob4),
+                None => self.pools.take6(origin, &outbound),
+            };
+            if !taken {
                 return Err(Refused::PortTaken);
             }
             flags = crate::flow::table::session_flags::LOCAL_PORT;
@@ -101,7 +110,11 @@ impl FlowState {
             }
             Err(e) => {
                 // A FULLNAT port taken for it goes back.
-                self.pools.release6(origin, flags != 0, &outbound);
+                if flags != 0 && nat64::unmapped(&outbound).is_some() {
+                    self.nat64_unreserve(origin, &outbound);
+                } else {
+                    self.pools.release6(origin, flags != 0, &outbound);
+                }
                 Err(match e {
                     InsertError::Full => Refused::TableFull,
                     InsertError::Exists => Refused::Clash,
@@ -109,6 +122,14 @@ impl FlowState {
             }
         }
     }
+}
+
+/// The record's backend as the tables hold it: an IPv4-mapped address is a
+/// NAT64 session's IPv4 backend (no IPv6 backend is IPv4-mapped: the
+/// config refuses them).
+fn backend_of(r: &SessionRecord6) -> (IpAddr, u16) {
+    let (a, port) = r.backend;
+    (a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4), port)
 }
 
 /// Whether the record's state is one of its protocol's.
@@ -145,9 +166,9 @@ fn resolve6(t: &LbTables, r: &SessionRecord6) -> Result<(u32, u32), Refused> {
         .iter()
         .copied()
         .find(|&b| {
-            t.backends.get(b as usize).is_some_and(|x| {
-                (x.addr, x.port) == (r.backend.0.into(), r.backend.1) && x.state.keeps_sessions()
-            })
+            t.backends
+                .get(b as usize)
+                .is_some_and(|x| (x.addr, x.port) == backend_of(r) && x.state.keeps_sessions())
         })
         .ok_or(Refused::UnknownBackend)?;
     Ok((s, backend))
