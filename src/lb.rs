@@ -248,7 +248,11 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
                 rate,
                 burst: s.client_burst.unwrap_or(rate),
             },
-            prefix_len: s.client_prefix_len.unwrap_or(32),
+            // One IPv4 address; an IPv6 client's /64, the least a host
+            // or a home network is given (RFC 6177).
+            prefix_len: s
+                .client_prefix_len
+                .unwrap_or(if s.vip.is_ipv6() { 64 } else { 32 }),
         }),
         toa: s.toa,
         proxy_protocol: s.proxy_protocol.map(|v| match v {

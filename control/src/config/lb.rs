@@ -489,7 +489,8 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_burst: Option<u32>,
     /// The length of the client prefix that shares a `client_rate` bucket;
-    /// default 32 (one address).
+    /// default 32 (one address) for an IPv4 VIP, 64 for an IPv6 one
+    /// (0..=128 there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_prefix_len: Option<u8>,
     /// FULLNAT TCP: the client's address and port in a TOA option (kind

@@ -204,17 +204,29 @@ fn ipv6_services_take_every_mode_and_one_family_at_the_key() {
     for (key, set) in [
         ("ops", "ops = true"),
         ("mss_clamp", "mss_clamp = 1400"),
-        ("client_rate", "client_rate = 10"),
         ("persistence_prefix6", "persistence_prefix6 = 129"),
+        (
+            "client_prefix_len",
+            "client_rate = 10\nclient_prefix_len = 129",
+        ),
     ] {
         let t = text.replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
         let t = match key {
             "ops" => t.replacen("protocol = \"tcp\"", "protocol = \"udp\"", 1),
             _ => t,
         };
-        let m = refused_at(&t, &format!("service[0].{key}"), line(&t, set));
+        let at = set.lines().last().unwrap_or(set);
+        let m = refused_at(&t, &format!("service[0].{key}"), line(&t, at));
         assert!(m.contains("IPv6") || m.contains("0..=128"), "{key}: {m}");
     }
+    // A per-client rate limit takes IPv6 prefixes up to 128 bits.
+    let t = text.replacen(
+        "port = 80\n",
+        "port = 80\nclient_rate = 10\nclient_prefix_len = 56\n",
+        1,
+    );
+    let c = parse(&t).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(c.services[0].client_prefix_len, Some(56));
 }
 
 #[test]

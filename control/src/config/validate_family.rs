@@ -130,11 +130,6 @@ pub(super) fn family_problems(
         ),
         ("ops", s.ops, "one-packet scheduling"),
         ("mss_clamp", s.mss_clamp.is_some(), "MSS clamping"),
-        (
-            "client_rate",
-            s.client_rate.is_some(),
-            "a per-client rate limit",
-        ),
         ("toa", s.toa, "the client's address in a TOA option"),
         (
             "proxy_protocol",

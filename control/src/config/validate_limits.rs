@@ -61,11 +61,21 @@ pub fn limit_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)>
                 at.key("client_prefix_len"),
                 "client_prefix_len without client_rate".to_owned(),
             ));
-        } else if len > 32 {
-            out.push((
-                at.key("client_prefix_len"),
-                format!("{len}: must be 0..=32 (the length of the client prefix that shares a client_rate)"),
-            ));
+        } else {
+            let (max, family) = if s.vip.is_ipv6() {
+                (128, "an IPv6")
+            } else {
+                (32, "an IPv4")
+            };
+            if len > max {
+                out.push((
+                    at.key("client_prefix_len"),
+                    format!(
+                        "{len}: must be 0..={max} (the length of the client prefix that shares \
+                         a client_rate; the clients of {family} VIP)"
+                    ),
+                ));
+            }
         }
     }
     out

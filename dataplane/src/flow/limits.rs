@@ -15,7 +15,9 @@
 //!
 //! Client buckets live in a fixed table per service and worker
 //! ([`CLIENT_SLOTS`] slots, [`WAYS`]-way set associative, keyed by the
-//! client address masked to `client_prefix_len`, the set chosen by a hash
+//! client address masked to `client_prefix_len`: of 32 bits for an IPv4
+//! client, of 128 for an IPv6 one (a service's clients are of its VIP's
+//! family, NAT64's IPv6), the set chosen by a hash
 //! seeded per worker so that sets cannot be targeted from outside). A
 //! prefix not in the table takes a free way of its set, or evicts the way
 //! seen longest ago: the evicted prefix's debt is forgotten and it starts
@@ -26,7 +28,7 @@
 
 use crate::drop::DropReason;
 use crate::sched::stable_mix;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Client buckets per service and worker.
 pub const CLIENT_SLOTS: usize = 8192;
@@ -40,7 +42,8 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// A rate per client prefix of `prefix_len` bits.
+/// A rate per client prefix of `prefix_len` bits (of an IPv4 address,
+/// 0..=32, or an IPv6 one, 0..=128: the clients' family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientLimit {
     pub rate: RateLimit,
@@ -109,23 +112,19 @@ impl Fill {
 #[derive(Clone, Debug)]
 struct ClientTable {
     share: Share,
-    mask: u32,
+    prefix_len: u8,
     seed: u64,
     /// Key (the masked address) per slot; `used` says which hold one.
-    keys: Vec<u32>,
+    keys: Vec<u128>,
     used: Vec<bool>,
     fills: Vec<Fill>,
 }
 
 impl ClientTable {
     fn new(limit: ClientLimit, workers: usize, seed: u64) -> Self {
-        let mask = match limit.prefix_len {
-            0 => 0,
-            n => u32::MAX << (32 - u32::from(n.min(32))),
-        };
         ClientTable {
             share: Share::new(limit.rate, workers),
-            mask,
+            prefix_len: limit.prefix_len,
             seed,
             keys: vec![0; CLIENT_SLOTS],
             used: vec![false; CLIENT_SLOTS],
@@ -135,10 +134,11 @@ impl ClientTable {
 
     /// The slot of `client`'s prefix: found, else a free or the least
     /// recently seen way of its set (reset to a full bucket).
-    fn slot(&mut self, client: Ipv4Addr, now_ms: u64) -> usize {
-        let key = u32::from(client) & self.mask;
+    fn slot(&mut self, client: IpAddr, now_ms: u64) -> usize {
+        let key = prefix_key(client, self.prefix_len);
         let sets = (CLIENT_SLOTS / WAYS) as u64;
-        let set = (stable_mix(u64::from(key) ^ self.seed) % sets) as usize * WAYS;
+        let folded = (key >> 64) as u64 ^ key as u64;
+        let set = (stable_mix(folded ^ self.seed) % sets) as usize * WAYS;
         let ways = set..set + WAYS;
         let found = ways
             .clone()
@@ -161,6 +161,20 @@ impl ClientTable {
             *f = Fill::full(self.share, now_ms);
         }
         victim
+    }
+}
+
+/// `client` masked to its first `len` bits (at most its family's), as a
+/// table key.
+fn prefix_key(client: IpAddr, len: u8) -> u128 {
+    let (bits, width) = match client {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => (u128::from(a), 128),
+    };
+    let keep = u32::from(len).min(width);
+    match keep {
+        0 => 0,
+        n => bits >> (width - n) << (width - n),
     }
 }
 
@@ -227,7 +241,7 @@ impl Limits {
     /// takes its tokens if so. The client's bucket is checked first, and
     /// neither is charged unless both have room, so a client over its
     /// limit does not use up the service's rate.
-    pub fn admit(&mut self, s: u32, client: Ipv4Addr, now_ms: u64) -> Result<(), DropReason> {
+    pub fn admit(&mut self, s: u32, client: IpAddr, now_ms: u64) -> Result<(), DropReason> {
         let Some(Some(l)) = self.services.get_mut(s as usize) else {
             return Ok(());
         };
@@ -273,6 +287,7 @@ pub fn of_service(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn limits(workers: usize, conn: Option<RateLimit>, client: Option<ClientLimit>) -> Limits {
         let mut l = Limits::new(workers, 7);
@@ -282,7 +297,7 @@ mod tests {
 
     fn admitted(l: &mut Limits, client: [u8; 4], now: u64, n: usize) -> usize {
         (0..n)
-            .filter(|_| l.admit(0, Ipv4Addr::from(client), now).is_ok())
+            .filter(|_| l.admit(0, Ipv4Addr::from(client).into(), now).is_ok())
             .count()
     }
 
@@ -296,7 +311,7 @@ mod tests {
         let mut l = limits(2, Some(rl), None);
         assert_eq!(admitted(&mut l, [10, 0, 0, 1], 0, 100), 10);
         assert_eq!(
-            l.admit(0, Ipv4Addr::new(10, 0, 0, 1), 0),
+            l.admit(0, Ipv4Addr::new(10, 0, 0, 1).into(), 0),
             Err(DropReason::RateLimited)
         );
         // One second later: 50 more (capped by the burst share of 10).
@@ -332,13 +347,13 @@ mod tests {
         assert_eq!(admitted(&mut l, [10, 0, 0, 1], 0, 2), 2);
         assert_eq!(admitted(&mut l, [10, 0, 0, 200], 0, 5), 1);
         assert_eq!(
-            l.admit(0, Ipv4Addr::new(10, 0, 0, 9), 0),
+            l.admit(0, Ipv4Addr::new(10, 0, 0, 9).into(), 0),
             Err(DropReason::ClientRateLimited)
         );
         // Refused ones did not use the service's 5: two are left.
         assert_eq!(admitted(&mut l, [10, 0, 1, 1], 0, 5), 2);
         assert_eq!(
-            l.admit(0, Ipv4Addr::new(10, 0, 2, 1), 0),
+            l.admit(0, Ipv4Addr::new(10, 0, 2, 1).into(), 0),
             Err(DropReason::RateLimited)
         );
         // 100 ms: the /24 earns one.
@@ -376,5 +391,48 @@ mod tests {
         assert_eq!(admitted(&mut l, [10, 0, 0, 1], 0, 5), 3, "changed: full");
         l.fit(|_| (None, None), 1, &[]);
         assert_eq!(admitted(&mut l, [10, 0, 0, 1], 0, 5), 5, "no limit");
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_by_their_prefix_of_128_bits() {
+        let client = ClientLimit {
+            rate: RateLimit { rate: 10, burst: 2 },
+            prefix_len: 64,
+        };
+        let mut l = limits(1, None, Some(client));
+        let a = |s: &str| IpAddr::V6(s.parse::<Ipv6Addr>().expect("address"));
+        let admitted6 = |l: &mut Limits, c: &str, n: usize| {
+            (0..n).filter(|_| l.admit(0, a(c), 0).is_ok()).count()
+        };
+        // One /64, two addresses: one bucket of 2.
+        assert_eq!(admitted6(&mut l, "2001:db8:1:2::1", 1), 1);
+        assert_eq!(admitted6(&mut l, "2001:db8:1:2:ffff::9", 5), 1);
+        assert_eq!(
+            l.admit(0, a("2001:db8:1:2::3"), 0),
+            Err(DropReason::ClientRateLimited)
+        );
+        // The next /64 (a difference in bit 64) has its own.
+        assert_eq!(admitted6(&mut l, "2001:db8:1:3::1", 5), 2);
+        // A length of 128 is one address; over 128 is taken as 128.
+        for len in [128, 200] {
+            let one = ClientLimit {
+                prefix_len: len,
+                ..client
+            };
+            let mut l = limits(1, None, Some(one));
+            assert_eq!(admitted6(&mut l, "2001:db8::1", 5), 2);
+            assert_eq!(admitted6(&mut l, "2001:db8::2", 5), 2);
+        }
+        // Keys keep the bits the length names and nothing else.
+        assert_eq!(prefix_key(a("2001:db8::ffff"), 16), 0x2001u128 << 112);
+        assert_eq!(prefix_key(a("2001:db8::1"), 0), 0);
+        assert_eq!(
+            prefix_key(Ipv4Addr::new(10, 1, 2, 3).into(), 24),
+            0x0a01_0200
+        );
+        assert_eq!(
+            prefix_key(Ipv4Addr::new(10, 1, 2, 3).into(), 40),
+            0x0a01_0203
+        );
     }
 }

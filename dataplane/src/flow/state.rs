@@ -470,7 +470,7 @@ impl FlowState {
                     }
                     picked_up = true;
                 }
-                self.limits.admit(s, tuple.src, now)?;
+                self.limits.admit(s, tuple.src.into(), now)?;
                 let (target, p) = self.schedule(t, s, &tuple, now)?;
                 persisted = p;
                 target

@@ -229,9 +229,10 @@ impl<P: PacketBuf> Datapath<P> {
     /// counts it (rate limit, overload), then dropped by name.
     fn refuse6(&mut self, t: &LbTables, meta: &Ipv6Meta, reason: DropReason) {
         let service = match reason {
-            DropReason::AclDenied | DropReason::RateLimited | DropReason::NoBackend => {
-                t.service_index.lookup(&meta.tuple.service_key())
-            }
+            DropReason::AclDenied
+            | DropReason::RateLimited
+            | DropReason::ClientRateLimited
+            | DropReason::NoBackend => t.service_index.lookup(&meta.tuple.service_key()),
             _ => None,
         };
         if let Some(s) = service {
@@ -242,6 +243,7 @@ impl<P: PacketBuf> Datapath<P> {
                 match reason {
                     DropReason::AclDenied => c.denied += 1,
                     DropReason::RateLimited => c.rate_limited += 1,
+                    DropReason::ClientRateLimited => c.client_rate_limited += 1,
                     _ => {}
                 }
             }

@@ -94,3 +94,38 @@ fn backends_at_their_threshold_get_no_flows_until_sessions_end() {
     assert_eq!(out.len(), 2);
     assert_eq!(p.counters().events.overloaded, 1);
 }
+
+#[test]
+fn an_ipv6_client_prefix_rate_limits_its_prefix_not_the_others() {
+    use super::forward6_tests::{config_dr6, learn_backends, service6, tcp6, VIP6};
+    use crate::flow::proto::tcp_flags::SYN;
+    let mut svc = service6(IpProto::TCP);
+    svc.client_rate = Some(ClientLimit {
+        rate: RateLimit { rate: 2, burst: 2 },
+        prefix_len: 64,
+    });
+    let mut p = pipeline(&config_dr6(vec![svc]));
+    learn_backends(&mut p);
+    let syns = |client: &str, ports: std::ops::Range<u16>| -> Vec<Vec<u8>> {
+        ports
+            .map(|cp| tcp6(client, VIP6, (cp, 80), SYN, b""))
+            .collect()
+    };
+    // Two addresses of one /64 share its bucket of 2; another /64 has its own.
+    let mut frames = syns("2001:db8:7:1::7", 1000..1003);
+    frames.extend(syns("2001:db8:7:1::8", 1000..1003));
+    frames.extend(syns("2001:db8:7:2::7", 1000..1003));
+    let out = run(&mut p, &frames, 0);
+    let from = |net: u8| {
+        out.iter()
+            .filter(|f| f[14 + 8 + 7] == net) // the source's 8th byte: the /64's last
+            .count()
+    };
+    assert_eq!((from(1), from(2)), (2, 2));
+    assert_eq!(drops(&p, DropReason::ClientRateLimited), 5);
+    assert_eq!(p.counters().services[0].client_rate_limited, 5);
+    assert_eq!(p.path.flow.sessions6().len(), 4);
+    // Half a second: one more for the first /64.
+    let out = run(&mut p, &syns("2001:db8:7:1::9", 2000..2003), 500);
+    assert_eq!(out.len(), 1);
+}

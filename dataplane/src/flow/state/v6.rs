@@ -89,9 +89,7 @@ impl FlowState {
             }
             picked_up = true;
         }
-        // Per-client limits are IPv4's (the config refuses them on an IPv6
-        // service): the service's own rate applies.
-        self.limits.admit(s, std::net::Ipv4Addr::UNSPECIFIED, now)?;
+        self.limits.admit(s, tuple.src.into(), now)?;
         let backend = self.schedule6(t, s, &tuple, now)?;
         let state = match picked_up {
             true => ProtoState::Tcp(TcpState::Established),
