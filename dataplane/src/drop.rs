@@ -4,7 +4,7 @@
 //! to its own [`DropCounters`] (a plain array, no atomics: each worker owns
 //! its counters and they are summed only when someone asks).
 //!
-//! IPv4 fragments of TCP and UDP are forwarded without reassembly
+//! IPv4 and IPv6 fragments of TCP and UDP are forwarded without reassembly
 //! (`crate::frag`); what that refuses is counted under the `frag_*` reasons.
 
 /// The reason a packet was not forwarded. `as usize` indexes [`DropCounters`].
@@ -42,9 +42,12 @@ pub enum DropReason {
     /// protocol than ICMPv6, an ICMPv6 type other than echo request and
     /// Neighbour Discovery, a fragment.
     Ipv6LocalUnhandled,
-    /// An IPv6 fragment to a VIP: IPv6 fragments are not forwarded yet
-    /// (no fragment table or reassembly for IPv6).
+    /// An IPv6 fragment to a VIP of a protocol other than TCP and UDP
+    /// (TCP and UDP fragments go by the fragment table).
     Ipv6Fragment,
+    /// An IPv6 first fragment without its whole header chain and L4
+    /// header (RFC 7112).
+    Ipv6FragIncompleteChain,
     /// An ICMPv6 message for us whose checksum does not verify.
     Icmpv6BadChecksum,
     /// A Neighbour Discovery message with a hop limit other than 255: it
@@ -230,7 +233,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 82] = [
+    pub const ALL: [DropReason; 83] = [
         DropReason::TruncatedFrame,
         DropReason::UnsupportedEtherType,
         DropReason::TruncatedIpv4,
@@ -245,6 +248,7 @@ impl DropReason {
         DropReason::Ipv6BadChain,
         DropReason::Ipv6LocalUnhandled,
         DropReason::Ipv6Fragment,
+        DropReason::Ipv6FragIncompleteChain,
         DropReason::Icmpv6BadChecksum,
         DropReason::NdBadHopLimit,
         DropReason::NdMalformed,
@@ -334,6 +338,7 @@ impl DropReason {
             DropReason::Ipv6BadChain => "ipv6_bad_chain",
             DropReason::Ipv6LocalUnhandled => "ipv6_local_unhandled",
             DropReason::Ipv6Fragment => "ipv6_fragment",
+            DropReason::Ipv6FragIncompleteChain => "ipv6_frag_incomplete_chain",
             DropReason::Icmpv6BadChecksum => "icmpv6_bad_checksum",
             DropReason::NdBadHopLimit => "nd_bad_hop_limit",
             DropReason::NdMalformed => "nd_malformed",

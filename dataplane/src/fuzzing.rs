@@ -240,6 +240,13 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
         frames.extend(pieces.iter().rev().cloned());
         frames.extend(pieces.first().cloned());
     }
+    // IPv6's the same way (`pipeline/fragment6.rs`).
+    if let Ok(Classified::Ipv6 { l3_offset, .. }) = classify(data) {
+        let pieces = ipv6::fragments6_of(data, l3_offset);
+        frames.extend(pieces.iter().cloned());
+        frames.extend(pieces.iter().rev().cloned());
+        frames.extend(pieces.first().cloned());
+    }
     let mut io = MemoryIo::new(vec![frames]);
     for now in [0, 0, 0, 5000] {
         pipeline.poll(&mut io, now);
@@ -601,6 +608,10 @@ mod tests {
             ("nd_solicitation", nd_seed(false)),
             ("nd_dad", nd_seed(true)),
             ("echo6", echo6_seed()),
+            // IPv6 fragments of a TCP segment to the NAT port (the
+            // pipeline also cuts every whole IPv6 input into fragments).
+            ("tcp6_first_fragment", fragment6_seeds()[0].clone()),
+            ("tcp6_last_fragment", fragment6_seeds()[1].clone()),
             (
                 "big_udp",
                 testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),
@@ -610,6 +621,57 @@ mod tests {
         for (name, bytes) in seeds {
             std::fs::write(corpus_dir().join(format!("seed_{name}")), bytes).expect("write seed");
         }
+    }
+
+    /// A SYN over IPv6 with 2000 bytes of data to the NAT port (8080) of
+    /// the VIP.
+    fn whole6_seed() -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .ipv6(
+                "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
+                ipv6::VIP6.octets(),
+                64,
+            )
+            .tcp(40000, 8080, 1, 64240)
+            .syn()
+            .write(&mut v, &[0x5a; 2000])
+            .expect("writes");
+        v
+    }
+
+    /// The first and the last fragment of a TCP segment over IPv6 to the
+    /// NAT port (8080) of the VIP, 1024 bytes of data each.
+    fn fragment6_seeds() -> Vec<Vec<u8>> {
+        let v = whole6_seed();
+        let (eth_ip, payload) = v.split_at(14 + 40);
+        [(0, true, &payload[..1024]), (1024, false, &payload[1024..])]
+            .iter()
+            .map(|&(at, more, data)| {
+                let mut f = eth_ip.to_vec();
+                f[14 + 6] = 44;
+                f[14 + 4..14 + 6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+                f.extend_from_slice(&[6, 0]);
+                f.extend_from_slice(&((at as u16) | u16::from(more)).to_be_bytes());
+                f.extend_from_slice(&7u32.to_be_bytes());
+                f.extend_from_slice(data);
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ipv6_fragment_seeds_reach_the_fragment_table() {
+        let seeds = fragment6_seeds();
+        let c = run_pipeline(&seeds[0]);
+        assert!(c.events.frag.first >= 1, "{:?}", c.events.frag);
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        let c = run_pipeline(&seeds[1]);
+        assert!(c.events.frag.held >= 1, "{:?}", c.events.frag);
+        // A whole segment's fragments, made by `run_pipeline`: forwarded.
+        let c = run_pipeline(&whole6_seed());
+        assert!(c.events.frag.forwarded >= 1, "{:?}", c.events.frag);
     }
 
     /// A Neighbor Solicitation for 2001:db8::1 (the fuzzing pipeline's),

@@ -18,7 +18,7 @@ use crate::tables::{BackendSpec, Mode, ServiceSpec};
 use crate::tunnel6::{encapsulate_ip6ip6, Tunnel6};
 use crate::tuple::IpProto;
 use crate::wire::icmpv6::field::ND_TARGET;
-use crate::wire::ipv6::{field, NextHeader, IPV6_HEADER_LEN};
+use crate::wire::ipv6::{field, NextHeader, FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN};
 use crate::wire::mld::RecordType;
 use crate::wire::{Icmpv6Packet, Ipv6Packet};
 
@@ -165,6 +165,17 @@ pub(super) fn assert_forwarded6(frame: &[u8], l3: usize) {
                 assert!((1024..=1100).contains(&m.tuple.src_port), "{m:?}");
             }
         }
+        // A fragment (`pipeline/fragment6.rs`): to the VIP (DR), to the
+        // backend (NAT, FULLNAT), or back from the VIP.
+        Ok(Ipv6Flow::Fragment(_)) => {
+            let ip = Ipv6Packet::new(&frame[l3..]).expect("classified");
+            assert!(
+                ip.dst() == VIP6 || ip.dst() == BACKEND6 || ip.src() == VIP6,
+                "a fragment we sent from {} to {}",
+                ip.src(),
+                ip.dst()
+            );
+        }
         Ok(Ipv6Flow::Other(NextHeader::IPV6)) => {
             let outer = Ipv6Packet::new(&frame[l3..]).expect("classified");
             assert_eq!(outer.dst(), BACKEND6, "a tunnel goes to the backend");
@@ -172,11 +183,53 @@ pub(super) fn assert_forwarded6(frame: &[u8], l3: usize) {
             assert_eq!(end, frame.len(), "no padding after a tunnel");
             match classify_ipv6(frame, l3 + IPV6_HEADER_LEN) {
                 Ok(Ipv6Flow::Flow(m)) => assert_eq!(m.tuple.dst, VIP6),
+                Ok(Ipv6Flow::Fragment(_)) => {
+                    let inner = Ipv6Packet::new(&frame[l3 + IPV6_HEADER_LEN..]).expect("inner");
+                    assert_eq!(inner.dst(), VIP6, "a tunnelled fragment goes to the VIP");
+                }
                 other => panic!("a tunnel we sent holds no VIP's flow: {other:?}"),
             }
         }
         other => panic!("an IPv6 frame we sent is not a VIP's flow: {other:?}"),
     }
+}
+
+/// A whole IPv6 TCP or UDP packet at `l3` of `data` (no extension
+/// headers) cut into fragments (8 payload bytes each after the first,
+/// whose size the packet's own bytes choose, at most 8), each with a
+/// fragment header (RFC 8200 4.5); nothing for anything else.
+pub(super) fn fragments6_of(data: &[u8], l3: usize) -> Vec<Vec<u8>> {
+    let Ok(Ipv6Flow::Flow(m)) = classify_ipv6(data, l3) else {
+        return Vec::new();
+    };
+    if m.extensions != 0 {
+        return Vec::new();
+    }
+    let start = l3 + IPV6_HEADER_LEN;
+    let payload = data.get(start..usize::from(m.len) + l3).unwrap_or(&[]);
+    let header = data.get(..start).unwrap_or(&[]);
+    let next = m.tuple.proto.0;
+    let first = 8 * (1 + usize::from(data.last().copied().unwrap_or(0) % 4));
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < payload.len() && out.len() < 8 {
+        let size = if at == 0 { first } else { 8 };
+        let end = (at + size).min(payload.len());
+        let mut f = header.to_vec();
+        if let Some(h) = f.get_mut(l3..start) {
+            h[field::NEXT_HEADER] = NextHeader::FRAGMENT;
+            let len = (FRAGMENT_HEADER_LEN + end - at) as u16;
+            h[field::PAYLOAD_LEN].copy_from_slice(&len.to_be_bytes());
+        }
+        let word = (at as u16) | u16::from(end < payload.len());
+        f.extend_from_slice(&[next, 0]);
+        f.extend_from_slice(&word.to_be_bytes());
+        f.extend_from_slice(&0x5eed_u32.to_be_bytes());
+        f.extend_from_slice(payload.get(at..end).unwrap_or(&[]));
+        out.push(f);
+        at = end;
+    }
+    out
 }
 
 /// TUN's encapsulation of the IPv6 flow `meta` of `data`, at MTUs it fits,

@@ -7,8 +7,9 @@
 //! told apart for the caller, which decides what it forwards.
 
 use crate::drop::DropReason;
+use crate::frag::{FragKey6, Piece};
 use crate::tuple::{FiveTuple6, IpProto};
-use crate::wire::ipv6::{Ipv6Fragment, IPV6_HEADER_LEN};
+use crate::wire::ipv6::{ChainError, Ipv6Chain, Ipv6Fragment, IPV6_HEADER_LEN};
 use crate::wire::{Ipv6Packet, TcpSegment, UdpDatagram};
 
 /// What the forwarding path reads of an IPv6 TCP or UDP packet.
@@ -34,8 +35,9 @@ pub struct Ipv6Meta {
 pub enum Ipv6Flow {
     /// TCP or UDP, its header whole.
     Flow(Ipv6Meta),
-    /// A fragment (the first one too): its flow needs reassembly or a
-    /// fragment table, which IPv6 does not have yet.
+    /// A fragment (the first one too; not an atomic one, RFC 6946, which
+    /// is a `Flow`): its flow goes by the fragment table
+    /// (`pipeline/fragment6.rs`, [`classify_fragment`]).
     Fragment(Ipv6Fragment),
     /// Another upper layer (ICMPv6, ESP, no next header, ...): not a flow.
     Other(u8),
@@ -53,11 +55,35 @@ pub fn classify_ipv6(frame: &[u8], l3_offset: usize) -> Result<Ipv6Flow, DropRea
 /// checked twice.
 #[inline]
 pub fn classify_parsed(ip: &Ipv6Packet<&[u8]>, l3_offset: usize) -> Result<Ipv6Flow, DropReason> {
-    let l3 = ip.bytes();
-    let chain = ip.walk().map_err(|_| DropReason::Ipv6BadChain)?;
+    let chain = ip.walk().map_err(chain_refused)?;
     if let Some(f) = chain.fragment {
-        return Ok(Ipv6Flow::Fragment(f));
+        if !f.atomic() {
+            return Ok(Ipv6Flow::Fragment(f));
+        }
     }
+    flow_of(ip, l3_offset, &chain, false)
+}
+
+/// The drop reason of a refused chain.
+#[cold]
+fn chain_refused(e: ChainError) -> DropReason {
+    match e {
+        ChainError::IncompleteFirstFragment => DropReason::Ipv6FragIncompleteChain,
+        _ => DropReason::Ipv6BadChain,
+    }
+}
+
+/// The flow of a packet whose chain was walked: its TCP or UDP header read
+/// (a first fragment's UDP length is the whole datagram's, past the bytes
+/// present).
+#[inline(always)]
+fn flow_of(
+    ip: &Ipv6Packet<&[u8]>,
+    l3_offset: usize,
+    chain: &Ipv6Chain,
+    first_fragment: bool,
+) -> Result<Ipv6Flow, DropReason> {
+    let l3 = ip.bytes();
     let proto = IpProto(chain.proto);
     let end = IPV6_HEADER_LEN + usize::from(ip.payload_len());
     let l4 = l3.get(chain.l4_offset..end).unwrap_or(&[]);
@@ -67,7 +93,10 @@ pub fn classify_parsed(ip: &Ipv6Packet<&[u8]>, l3_offset: usize) -> Result<Ipv6F
             (tcp.src_port(), tcp.dst_port(), Some(tcp.flags()))
         }
         IpProto::UDP => {
-            let udp = UdpDatagram::new(l4)?;
+            let udp = match first_fragment {
+                false => UdpDatagram::new(l4)?,
+                true => UdpDatagram::new_first_fragment(l4)?,
+            };
             (udp.src_port(), udp.dst_port(), None)
         }
         _ => return Ok(Ipv6Flow::Other(chain.proto)),
@@ -86,6 +115,85 @@ pub fn classify_parsed(ip: &Ipv6Packet<&[u8]>, l3_offset: usize) -> Result<Ipv6F
         len: u16::try_from(end).unwrap_or(u16::MAX),
         hop_limit: ip.hop_limit(),
         extensions: chain.extensions,
+    }))
+}
+
+/// An IPv6 fragment of TCP or UDP, as the fragment table takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment6 {
+    /// A first fragment's flow; a later one's addresses and protocol,
+    /// its ports 0 and its `l4_offset` where its data start.
+    pub meta: Ipv6Meta,
+    pub key: FragKey6,
+    /// Its bytes in the datagram's fragmentable part.
+    pub piece: Piece,
+    /// Offset 0: it carries the ports.
+    pub first: bool,
+}
+
+/// Sorts an IPv6 fragment (not an atomic one): `None` if it is not of TCP
+/// or UDP. Refused: a first fragment without the whole header chain and
+/// L4 header (RFC 7112, `ipv6_frag_incomplete_chain`), one ending past
+/// 65535 bytes (`frag_oversized`), a bad chain.
+#[cold]
+pub fn classify_fragment(
+    ip: &Ipv6Packet<&[u8]>,
+    l3_offset: usize,
+) -> Result<Option<Fragment6>, DropReason> {
+    let chain = ip.walk().map_err(chain_refused)?;
+    let Some(f) = chain.fragment else {
+        return Ok(None);
+    };
+    let end = IPV6_HEADER_LEN + usize::from(ip.payload_len());
+    let len = end.saturating_sub(f.data_offset) as u32;
+    let piece = Piece {
+        start: u32::from(f.offset),
+        end: u32::from(f.offset) + len,
+        last: !f.more,
+    };
+    if piece.end > u32::from(u16::MAX) {
+        return Err(DropReason::FragOversized);
+    }
+    let key = FragKey6 {
+        src: ip.src(),
+        dst: ip.dst(),
+        ident: f.ident,
+    };
+    let first = f.offset == 0;
+    let meta = match first {
+        true => match flow_of(ip, l3_offset, &chain, true) {
+            Ok(Ipv6Flow::Flow(meta)) => meta,
+            Ok(_) => return Ok(None),
+            Err(DropReason::TruncatedL4) => return Err(DropReason::Ipv6FragIncompleteChain),
+            Err(reason) => return Err(reason),
+        },
+        false => {
+            let proto = IpProto(chain.proto);
+            if proto != IpProto::TCP && proto != IpProto::UDP {
+                return Ok(None);
+            }
+            Ipv6Meta {
+                tuple: FiveTuple6 {
+                    src: key.src,
+                    dst: key.dst,
+                    src_port: 0,
+                    dst_port: 0,
+                    proto,
+                },
+                l3_offset,
+                l4_offset: l3_offset + chain.l4_offset,
+                tcp_flags: None,
+                len: u16::try_from(end).unwrap_or(u16::MAX),
+                hop_limit: ip.hop_limit(),
+                extensions: chain.extensions,
+            }
+        }
+    };
+    Ok(Some(Fragment6 {
+        meta,
+        key,
+        piece,
+        first,
     }))
 }
 

@@ -115,7 +115,8 @@ fn fragments_other_protocols_bad_chains_and_short_headers_are_told_apart() {
         Ok(Ipv6Flow::Fragment(Ipv6Fragment {
             offset: 0,
             more: true,
-            ident: 9
+            ident: 9,
+            data_offset: 48,
         }))
     ));
     // ICMPv6 and no-next-header are not flows.

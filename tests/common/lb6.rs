@@ -89,3 +89,61 @@ pub fn answer(addr: &str, mac: Mac) -> Vec<u8> {
     let body = nd_body(addr, (2, mac));
     nd((mac, LAN_MAC), addr, OUR6, 136, [0x60, 0, 0, 0], &body)
 }
+
+/// A UDP datagram over IPv6 with `payload`, built (and summed) by
+/// etherparse.
+pub fn udp6(
+    macs: (Mac, Mac),
+    src: (&str, u16),
+    dst: (&str, u16),
+    hop: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(a6(src.0), a6(dst.0), hop)
+        .udp(src.1, dst.1)
+        .write(&mut v, payload)
+        .expect("writes");
+    v
+}
+
+/// One IPv6 fragment of `data` at byte `offset` of its datagram: `eth`,
+/// the fixed header `ip` (its next header and length rewritten), a
+/// fragment header (RFC 8200 4.5, written by hand: etherparse 0.16's
+/// `Ipv6FragmentHeader` puts the M flag and the offset's low bits where
+/// the RFC does not) whose next header is `next`.
+pub fn fragment6_piece(
+    eth: &[u8],
+    ip: &[u8],
+    next: u8,
+    (offset, more, ident): (usize, bool, u32),
+    data: &[u8],
+) -> Vec<u8> {
+    assert_eq!(offset % 8, 0, "fragment offsets are in 8-byte units");
+    let word = offset as u16 | u16::from(more);
+    let mut v = eth.to_vec();
+    v.extend_from_slice(ip);
+    v[14 + 6] = 44;
+    v[14 + 4..14 + 6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    v.extend_from_slice(&[next, 0]);
+    v.extend_from_slice(&word.to_be_bytes());
+    v.extend_from_slice(&ident.to_be_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+/// The IPv6 packet of `frame` (Ethernet, no extension headers) split into
+/// fragments of `chunk` bytes of its payload (a multiple of 8) with
+/// identification `ident`, as its sender would.
+pub fn fragment6(frame: &[u8], chunk: usize, ident: u32) -> Vec<Vec<u8>> {
+    let (eth, ip, payload) = (&frame[..14], &frame[14..54], &frame[54..]);
+    payload
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, data)| {
+            let more = (i + 1) * chunk < payload.len();
+            fragment6_piece(eth, ip, ip[6], (i * chunk, more, ident), data)
+        })
+        .collect()
+}

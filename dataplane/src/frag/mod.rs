@@ -20,10 +20,11 @@
 //! refuses a new datagram (`frag_table_full`): a flood of fragments cannot
 //! push out the datagrams already in flight.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
 
+pub mod decision6;
 pub mod reasm;
 pub mod split;
 
@@ -61,6 +62,62 @@ impl FragKey {
         let b = (u64::from(self.proto) << 16 | u64::from(self.ident))
             .wrapping_mul(0xff51_afd7_ed55_8ccd);
         ((a ^ b).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    }
+}
+
+/// The datagram an IPv6 fragment belongs to (RFC 8200 4.5: source,
+/// destination and the 32-bit identification; the protocol is not part
+/// of it). A key of its own, so IPv4's entries do not grow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FragKey6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub ident: u32,
+}
+
+impl FragKey6 {
+    /// The spread of a key over sets and over workers, as [`FragKey::hash`].
+    #[inline]
+    pub fn hash(&self) -> u32 {
+        let (s, d) = (u128::from(self.src), u128::from(self.dst));
+        let a = (s as u64) ^ ((s >> 64) as u64).rotate_left(17);
+        let b = (d as u64) ^ ((d >> 64) as u64).rotate_left(29);
+        let x = a.wrapping_mul(0xff51_afd7_ed55_8ccd)
+            ^ b
+            ^ u64::from(self.ident).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    }
+}
+
+/// What the fragment table needs of a key: a hash, and a value for the
+/// free entries.
+pub trait TableKey: Copy + Eq {
+    const UNUSED: Self;
+    fn spread(&self) -> u32;
+}
+
+impl TableKey for FragKey {
+    const UNUSED: Self = FragKey {
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: Ipv4Addr::UNSPECIFIED,
+        proto: 0,
+        ident: 0,
+    };
+    #[inline]
+    fn spread(&self) -> u32 {
+        self.hash()
+    }
+}
+
+impl TableKey for FragKey6 {
+    const UNUSED: Self = FragKey6 {
+        src: Ipv6Addr::UNSPECIFIED,
+        dst: Ipv6Addr::UNSPECIFIED,
+        ident: 0,
+    };
+    #[inline]
+    fn spread(&self) -> u32 {
+        self.hash()
     }
 }
 
@@ -106,6 +163,12 @@ pub fn frag_owner(key: &FragKey, workers: usize) -> usize {
     ((u64::from(key.hash()) * workers as u64) >> 32) as usize
 }
 
+/// [`frag_owner`] of an IPv6 datagram.
+#[inline]
+pub fn frag_owner6(key: &FragKey6, workers: usize) -> usize {
+    ((u64::from(key.hash()) * workers as u64) >> 32) as usize
+}
+
 /// One fragment's place in its datagram, in bytes of the IP payload.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Piece {
@@ -131,8 +194,8 @@ pub enum Refused {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Slot(usize);
 
-struct Entry<P, D> {
-    key: FragKey,
+struct Entry<P, D, K> {
+    key: K,
     live: bool,
     /// When the entry began (ms).
     born: u64,
@@ -145,15 +208,10 @@ struct Entry<P, D> {
     held: ArrayVec<(P, u16), HOLD_PER_DATAGRAM>,
 }
 
-impl<P, D> Entry<P, D> {
+impl<P, D, K: TableKey> Entry<P, D, K> {
     fn empty() -> Self {
         Entry {
-            key: FragKey {
-                src: Ipv4Addr::UNSPECIFIED,
-                dst: Ipv4Addr::UNSPECIFIED,
-                proto: 0,
-                ident: 0,
-            },
+            key: K::UNUSED,
             live: false,
             born: 0,
             decision: None,
@@ -180,22 +238,23 @@ pub struct Expired {
     pub entries: u64,
 }
 
-/// One worker's fragment table; `P` is the packet held, `D` the decision.
-pub struct FragTable<P, D> {
-    entries: Vec<Entry<P, D>>,
+/// One worker's fragment table; `P` is the packet held, `D` the decision,
+/// `K` the datagram's key (IPv4's [`FragKey`] or IPv6's [`FragKey6`]).
+pub struct FragTable<P, D, K = FragKey> {
+    entries: Vec<Entry<P, D, K>>,
     /// Fragments held in all entries.
     held: usize,
     /// Entries live (upkeep is skipped when none is).
     live: usize,
 }
 
-impl<P, D: Copy> Default for FragTable<P, D> {
+impl<P, D: Copy, K: TableKey> Default for FragTable<P, D, K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P, D: Copy> FragTable<P, D> {
+impl<P, D: Copy, K: TableKey> FragTable<P, D, K> {
     /// A table of [`FRAG_ENTRIES`] entries, allocated now and never again.
     pub fn new() -> Self {
         FragTable {
@@ -218,13 +277,8 @@ impl<P, D: Copy> FragTable<P, D> {
     /// The entry of `key`'s datagram: the live one, or a new one in a free
     /// (or timed-out) entry of its set. A timed-out entry taken over has its
     /// held fragments dropped: counted in `expired`.
-    pub fn enter(
-        &mut self,
-        key: FragKey,
-        now: u64,
-        expired: &mut Expired,
-    ) -> Result<Slot, Refused> {
-        let set = (key.hash() as usize % (FRAG_ENTRIES / WAYS)) * WAYS;
+    pub fn enter(&mut self, key: K, now: u64, expired: &mut Expired) -> Result<Slot, Refused> {
+        let set = (key.spread() as usize % (FRAG_ENTRIES / WAYS)) * WAYS;
         let mut free = None;
         for i in set..set + WAYS {
             let Some(e) = self.entries.get(i) else {

@@ -486,6 +486,10 @@ impl<P: PacketBuf> Datapath<P> {
                     others += 1;
                     self.fragment_decision(cx, key, decision, first)
                 }
+                Handoff::FragDecision6 { msg } => {
+                    others += 1;
+                    self.fragment_decision6(cx, msg)
+                }
             }
         }
         let packets = batch.len();

@@ -90,9 +90,19 @@ pub(super) fn owner6(
     }
     match vip_flow(t, frame, l3_offset) {
         Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
+        // A TCP or UDP fragment: its flow's worker, or its datagram's.
+        Some(Err(DropReason::Ipv6Fragment)) => {
+            super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), true)
+                .unwrap_or(me)
+        }
         Some(Err(_)) => me,
         None => match nat_reply_flow(t, frame, l3_offset) {
             Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+            // A fragment of a backend's reply.
+            None if t.owners.has_nat6() && super::fragment6::is_fragment(frame, l3_offset) => {
+                super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), false)
+                    .unwrap_or(me)
+            }
             // An ICMPv6 error about a NAT or FULLNAT flow's packet: the
             // owner of the session key its quote, reversed, is.
             None => match super::nat6_error::quoted_nat6(t, frame, l3_offset) {
@@ -177,7 +187,7 @@ impl<P: PacketBuf> Datapath<P> {
                 vlan,
                 l3_offset: meta.l3_offset,
             };
-            return self.tunnel6(cx, pkt, (from, meta), (backend, (next, iface)), id);
+            return self.tunnel6(cx, pkt, (from, meta), (backend, (next, iface)), Some(id));
         }
         // Too big for the backend's link (a smaller MTU than the client's):
         // Packet Too Big to the client (`mtu6.rs`). `From6` is made only

@@ -226,7 +226,8 @@ fn dr6_forwards_extension_header_chains_and_drops_bad_ones_by_name() {
     ));
     // A routing header with segments left: refused by name, not forwarded.
     let routing = with_extension(&plain, 43, [0, 1, 0, 0, 0, 0]);
-    // A fragment of a VIP's flow: IPv6 fragments are not forwarded yet.
+    // A first fragment of the VIP's flow: forwarded as its flow's packets
+    // are (`fragment6.rs`).
     let fragment = with_extension(&plain, 44, [0, 1, 0x12, 0x34, 0x56, 0x78]);
     // Hop-by-hop after destination options: refused.
     let late_hbh = {
@@ -236,10 +237,10 @@ fn dr6_forwards_extension_header_chains_and_drops_bad_ones_by_name() {
         c[62] = 6;
         c
     };
-    let out = run(&mut p, &[routing, fragment, late_hbh], 1);
-    assert!(out.is_empty(), "{out:?}");
+    let out = run(&mut p, &[routing, fragment.clone(), late_hbh], 1);
+    assert_eq!(out, vec![dr_out(&fragment, RS1)]);
     assert_eq!(drops(&p, DropReason::Ipv6BadChain), 2);
-    assert_eq!(drops(&p, DropReason::Ipv6Fragment), 1);
+    assert_eq!(p.counters().events.frag.first, 1);
     assert_eq!(p.path.flow.sessions6().len(), 1);
 }
 

@@ -55,6 +55,10 @@ impl<P: PacketBuf> Datapath<P> {
         if ours && !t.vips6.is_empty() {
             match super::forward6::vip_flow(t, pkt.data(), l3_offset) {
                 Some(Ok(meta)) => return self.forward6(cx, (port, vlan), pkt, &meta),
+                // TCP or UDP fragments go by the fragment table.
+                Some(Err(DropReason::Ipv6Fragment)) => {
+                    return self.fragment6(cx, (port, vlan), pkt, l3_offset)
+                }
                 Some(Err(reason)) => return self.drop(reason),
                 None => {}
             }
@@ -69,6 +73,11 @@ impl<P: PacketBuf> Datapath<P> {
             if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
                 return self.reply6(cx, (port, vlan), pkt, &meta);
             }
+            // A fragment of a backend's reply (`fragment6.rs`).
+            pkt = match self.reply_fragment6(cx, (port, vlan), pkt, l3_offset) {
+                Some(pkt) => pkt,
+                None => return,
+            };
             // An ICMPv6 error about a NAT or FULLNAT flow's packet.
             pkt = match self.nat6_error_or_pass(cx, vlan, pkt, l3_offset) {
                 Some(pkt) => pkt,

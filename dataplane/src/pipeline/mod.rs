@@ -39,6 +39,7 @@ mod explain;
 mod explain6;
 mod forward6;
 mod fragment;
+mod fragment6;
 mod garp;
 pub mod inspect;
 mod kernel;
@@ -68,8 +69,9 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::SessionCounts;
 use crate::flow::FlowState;
+use crate::frag::decision6::FragDecision6;
 use crate::frag::reasm::ReasmTable;
-use crate::frag::{FragDecision, FragTable};
+use crate::frag::{FragDecision, FragKey6, FragTable};
 use crate::io::{Burst, PacketIo, BURST_SIZE};
 use crate::net::icmp::TokenBucket;
 use crate::tables::LbTables;
@@ -143,6 +145,8 @@ struct Datapath<P> {
     sync: Option<sync::SyncState>,
     /// Datagrams whose fragments this worker owns (`fragment.rs`).
     frags: FragTable<P, FragDecision>,
+    /// IPv6 datagrams whose fragments this worker owns (`fragment6.rs`).
+    frags6: FragTable<P, FragDecision6, FragKey6>,
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
     /// Datagrams being reassembled (`reasm.rs`).
@@ -206,6 +210,7 @@ impl<P: PacketBuf> Pipeline<P> {
             watch_busy: false,
             sync: None,
             frags: FragTable::new(),
+            frags6: FragTable::new(),
             frag_decided: None,
             reasm: ReasmTable::new(),
             nat64_ident: 0,
@@ -415,6 +420,7 @@ impl<P: PacketBuf> Datapath<P> {
                 .drops
                 .count_n(DropReason::NeighbourUnresolved, unresolved);
             self.expire_fragments(now);
+            self.expire_fragments6(now);
             self.expire_reassembly(now);
             self.sweep_early();
         }
@@ -431,6 +437,8 @@ mod batch_tests;
 mod client_addr_tests;
 #[cfg(test)]
 mod forward6_tests;
+#[cfg(test)]
+mod fragment6_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]

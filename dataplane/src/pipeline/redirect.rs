@@ -39,6 +39,10 @@ pub enum Handoff<P> {
         decision: FragDecision,
         first: Piece,
     },
+    /// An IPv6 datagram's first fragment was forwarded here: its decision
+    /// for the worker that owns its fragments, written in a buffer of the
+    /// pool (`frag::decision6`), so the ring's element does not grow.
+    FragDecision6 { msg: P },
 }
 
 /// One worker's ends of the rings: a producer to every other worker and a

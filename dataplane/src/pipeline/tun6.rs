@@ -24,14 +24,15 @@ const TUNNEL_HOP_LIMIT: u8 = 64;
 impl<P: PacketBuf> Datapath<P> {
     /// Sends `pkt`, received as `from` says, of IPv6 TUN session `id`
     /// whose backend is `backend`, encapsulated to it through `(next hop,
-    /// interface)` `link`.
+    /// interface)` `link`. A later fragment has no session here (`None`):
+    /// each is encapsulated whole (`fragment6.rs`).
     pub(super) fn tunnel6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         mut pkt: P,
         (from, meta): (From6, &Ipv6Meta),
         (backend, link): (u32, (Ipv6Addr, u16)),
-        id: SessionId,
+        id: Option<SessionId>,
     ) {
         let t = cx.t;
         let (next, iface) = link;
@@ -64,7 +65,7 @@ impl<P: PacketBuf> Datapath<P> {
                 cx,
                 pkt,
                 (from.vlan, iface, next),
-                Some((id, Direction::Inbound)),
+                id.map(|id| (id, Direction::Inbound)),
             )
             .is_err()
         {

@@ -81,6 +81,9 @@ pub enum ChainError {
     RoutingSegmentsLeft,
     /// A fragment header other than once.
     SecondFragmentHeader,
+    /// A first fragment (offset 0, more to come) whose headers run past
+    /// it: RFC 7112 wants the whole chain in the first fragment.
+    IncompleteFirstFragment,
 }
 
 /// A fragment header's contents.
@@ -91,6 +94,16 @@ pub struct Ipv6Fragment {
     /// Whether more fragments follow.
     pub more: bool,
     pub ident: u32,
+    /// Where the fragment's data (the fragmentable part) starts, from the
+    /// IPv6 header's start: right after the fragment header.
+    pub data_offset: usize,
+}
+
+impl Ipv6Fragment {
+    /// Offset 0 and no more fragments (RFC 6946): the whole datagram.
+    pub fn atomic(&self) -> bool {
+        self.offset == 0 && !self.more
+    }
 }
 
 /// Where the walk ended: the upper-layer protocol (or ESP, or no next
@@ -242,7 +255,10 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                 return Err(ChainError::TooMany);
             }
             if at + len > end {
-                return Err(ChainError::Truncated);
+                return Err(match chain.fragment {
+                    Some(f) if f.offset == 0 && f.more => ChainError::IncompleteFirstFragment,
+                    _ => ChainError::Truncated,
+                });
             }
             if next == NextHeader::ROUTING && get_u8(b, at + ext_field::SEGMENTS_LEFT) != 0 {
                 return Err(ChainError::RoutingSegmentsLeft);
@@ -256,6 +272,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                     offset: word & !0x7,
                     more: word & 1 != 0,
                     ident: get_be32(b, at + ext_field::FRAG_IDENT.start),
+                    data_offset: at + FRAGMENT_HEADER_LEN,
                 });
             }
             chain.extensions += 1;
@@ -364,7 +381,8 @@ mod tests {
             Some(Ipv6Fragment {
                 offset: 0,
                 more: true,
-                ident: 0xdead_beef
+                ident: 0xdead_beef,
+                data_offset: 40 + 8 + 16 + 24 + 8,
             })
         );
     }
@@ -402,6 +420,14 @@ mod tests {
         assert_eq!(walk(&v), Err(ChainError::RoutingSegmentsLeft));
         let v = packet(&[fragment(0, true, 1), fragment(0, true, 1)], 17, &[0; 8]);
         assert_eq!(walk(&v), Err(ChainError::SecondFragmentHeader));
+        // RFC 7112: a first fragment cut inside its header chain.
+        let mut v = packet(&[fragment(0, true, 1), dest()], 17, &[]);
+        let cut = (v.len() - 40 - 4) as u16;
+        v[4..6].copy_from_slice(&cut.to_be_bytes());
+        assert_eq!(walk(&v), Err(ChainError::IncompleteFirstFragment));
+        let mut v = packet(&[fragment(0, false, 1), dest()], 17, &[]);
+        v[4..6].copy_from_slice(&cut.to_be_bytes());
+        assert_eq!(walk(&v), Err(ChainError::Truncated), "atomic: a bad chain");
         let nine: Vec<_> = (0..9).map(|_| dest()).collect();
         assert_eq!(walk(&packet(&nine, 17, &[])), Err(ChainError::TooMany));
         let eight: Vec<_> = (0..8).map(|_| dest()).collect();
@@ -451,8 +477,8 @@ mod tests {
             // `fragmented` flag masks the offset's low byte with 0x9f, not
             // 0xf9, so it calls offsets of 4, 8 and 12 eight-byte units
             // unfragmented: no oracle for this field.)
-            let written = frag.map(|(off, more, ident)| Ipv6Fragment { offset: off << 3, more, ident });
-            prop_assert_eq!(ours.fragment, written);
+            let written = frag.map(|(off, more, ident)| (off << 3, more, ident));
+            prop_assert_eq!(ours.fragment.map(|f| (f.offset, f.more, f.ident)), written);
             prop_assert_eq!(usize::from(ours.extensions), exts.len());
         }
     }

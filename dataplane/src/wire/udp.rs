@@ -36,6 +36,14 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
         }
         Ok(UdpDatagram { buf })
     }
+    /// A view over the first fragment of a UDP datagram: its header whole,
+    /// its length field (the whole datagram's) past the bytes present.
+    pub fn new_first_fragment(buf: T) -> Result<Self, DropReason> {
+        if buf.as_ref().len() < UDP_HEADER_LEN {
+            return Err(DropReason::TruncatedL4);
+        }
+        Ok(UdpDatagram { buf })
+    }
     #[inline]
     pub fn src_port(&self) -> u16 {
         get_be16(self.buf.as_ref(), field::SRC_PORT.start)

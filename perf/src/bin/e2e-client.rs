@@ -248,10 +248,14 @@ fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<(
 /// kernel picks may repeat, and UDP flows live for minutes); the kernel's
 /// choice if that port is taken.
 fn udp(target: SocketAddr, timeout: Duration, i: u64, size: usize) -> Result<(String, String)> {
-    let target = v4(target)?;
     let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
-    let s = UdpSocket::bind(("0.0.0.0", port))
-        .or_else(|_| UdpSocket::bind("0.0.0.0:0"))
+    // An IPv6 target from an IPv6 socket (`[::]`), an IPv4 one from `0.0.0.0`.
+    let any = match target {
+        SocketAddr::V4(_) => "0.0.0.0",
+        SocketAddr::V6(_) => "::",
+    };
+    let s = UdpSocket::bind((any, port))
+        .or_else(|_| UdpSocket::bind((any, 0)))
         .context("bind")?;
     s.set_read_timeout(Some(timeout)).context("timeout")?;
     let tail = format!("request {i}");
@@ -264,10 +268,7 @@ fn udp(target: SocketAddr, timeout: Duration, i: u64, size: usize) -> Result<(St
     s.send_to(req.as_bytes(), target).context("send")?;
     let mut buf = vec![0u8; 65536];
     let (n, from) = s.recv_from(&mut buf).context("receive")?;
-    anyhow::ensure!(
-        from == SocketAddr::V4(target),
-        "answer from {from}, not {target}"
-    );
+    anyhow::ensure!(from == target, "answer from {from}, not {target}");
     let text = String::from_utf8_lossy(&buf[..n]);
     anyhow::ensure!(text.ends_with(&req), "answer {text:?} to {req:?}");
     name_peer(&text)

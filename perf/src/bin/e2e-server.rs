@@ -52,6 +52,10 @@ struct Args {
     /// stays on 0.0.0.0, so IPv4 peers keep their plain addresses.
     #[arg(long = "http6-addr")]
     http6_addrs: Vec<std::net::Ipv6Addr>,
+    /// IPv6 addresses the UDP echo binds too, one socket each (the IPv4
+    /// sockets stay as `--udp-addr` says).
+    #[arg(long = "udp6-addr")]
+    udp6_addrs: Vec<std::net::Ipv6Addr>,
     /// Read PROXY protocol v2 headers on UDP (see above)
     #[arg(long)]
     udp_proxy_v2: bool,
@@ -86,6 +90,12 @@ fn main() -> Result<()> {
             let name = args.name.clone();
             let proxy = args.udp_proxy_v2;
             threads.push(thread::spawn(move || udp(s, &name, proxy)));
+        }
+        for a in &args.udp6_addrs {
+            let s =
+                UdpSocket::bind((*a, port)).with_context(|| format!("bind udp [{a}]:{port}"))?;
+            let name = args.name.clone();
+            threads.push(thread::spawn(move || udp(s, &name, false)));
         }
     }
     anyhow::ensure!(
