@@ -61,7 +61,10 @@ fn v1_is_the_specs_tcp6_line_with_rfc5952_addresses() {
     // of zero groups shortened (the first of two equal runs), a single
     // zero group not shortened.
     let cases = [
-        ("2001:0DB8:0000:0000:0001:0000:0000:0001", "2001:db8::1:0:0:1"),
+        (
+            "2001:0DB8:0000:0000:0001:0000:0000:0001",
+            "2001:db8::1:0:0:1",
+        ),
         ("2001:db8:0:0:0:0:2:1", "2001:db8::2:1"),
         ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),
         ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),

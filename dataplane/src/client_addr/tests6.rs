@@ -14,10 +14,7 @@ use crate::buf::TestBuf;
 use crate::testutil::assert_checksums_verify6;
 
 const L3: usize = 14;
-const CLIENT: (Ipv6Addr, u16) = (
-    Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 7),
-    40001,
-);
+const CLIENT: (Ipv6Addr, u16) = (Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 7), 40001);
 const VIP: (Ipv6Addr, u16) = (Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10), 80);
 /// A destination options header of 8 bytes: next header TCP or UDP (set by
 /// `with_extension`), length 0, a PadN of 6.
