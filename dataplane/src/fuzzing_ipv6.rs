@@ -215,7 +215,7 @@ pub(super) fn check_tunnel6(data: &[u8], meta: &Ipv6Meta) {
 /// The fuzzing config's IPv6 services on [`VIP6`], made by `service` (the
 /// IPv4 services' template) with `backend`'s weight and thresholds: DR
 /// (TCP 80), TUN (81), NAT (8080, PROXY v1), NAT64 (6464, from an IPv4
-/// local address) and FULLNAT (from [`LADDR6`]: TCP and UDP 443 with
+/// local address, PROXY v2) and FULLNAT (from [`LADDR6`]: TCP and UDP 443 with
 /// PROXY v2, TCP 444 with TOA).
 pub(super) fn services6(
     service: &dyn Fn(Mode, IpProto, u16) -> ServiceSpec,
@@ -252,10 +252,12 @@ pub(super) fn services6(
             ..service(Mode::Nat, IpProto::TCP, 8080)
         },
         // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
-        // local address of its own (`pipeline/nat64.rs`).
+        // local address of its own (`pipeline/nat64.rs`), with a PROXY
+        // v2 header (AF_INET6 on the IPv4 leg).
         ServiceSpec {
             vip: VIP6.into(),
             local_addrs: vec![super::NAT64_LOCAL],
+            proxy_protocol: Some(ProxyVersion::V2),
             ..service(Mode::FullNat, IpProto::TCP, 6464)
         },
         // FULLNAT: the same VIP and backend, port 443, with a PROXY v2

@@ -137,19 +137,7 @@ pub(super) fn family_problems(
         ),
         ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
-    let nat64_options = [
-        (
-            "toa",
-            s.toa,
-            "TOA (the client's IPv6 address does not fit DPVS's IPv4 TOA option)",
-        ),
-        (
-            "proxy_protocol",
-            s.proxy_protocol.is_some(),
-            "the PROXY protocol header",
-        ),
-        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
-    ];
+    let nat64_options = [("syn_proxy", s.syn_proxy, "the SYN proxy")];
     // A NAT64 session's IPv4 local leg has no place in the IPv6 sync
     // record: a peer could not take it over, so say so rather than lose
     // the sessions at a failover.

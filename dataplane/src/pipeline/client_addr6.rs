@@ -32,11 +32,13 @@ use crate::client_addr::{toa, udp, Skip};
 use crate::drop::DropReason;
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Origin, ProtoState, SessionId, TcpState};
+use crate::packet::Ipv4Meta;
 use crate::packet6::Ipv6Meta;
 use crate::rewrite::clamp_mss_at;
 use crate::synproxy::seq::SeqAdjust;
 use crate::tables::{LbTables, ServiceSpec};
 use crate::tuple::{FiveTuple6, IpProto};
+use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
 use crate::wire::{get_be16, get_be32};
 
@@ -76,6 +78,22 @@ pub(super) struct Seen6 {
     pub opened: bool,
     /// The session's state before the packet.
     pub before: ProtoState,
+    /// A NAT64 session: the packet leaves as IPv4, 20 bytes of IPv4
+    /// header where the IPv6 header and its extension headers were.
+    pub nat64: bool,
+}
+
+/// How large the client's IPv6 packet may grow: the smallest port MTU,
+/// for the packet as it leaves (NAT64's IPv4 packet is smaller by the
+/// difference of the headers).
+fn limit(t: &LbTables, meta: &Ipv6Meta, nat64: bool) -> u16 {
+    match nat64 {
+        false => t.min_mtu,
+        true => {
+            let shrink = (meta.l4_offset - meta.l3_offset).saturating_sub(IPV4_MIN_HEADER_LEN);
+            t.min_mtu.saturating_add(shrink as u16)
+        }
+    }
 }
 
 /// The connection a header names: the client and the VIP and port it
@@ -136,6 +154,7 @@ impl<P: PacketBuf> Datapath<P> {
     ) -> Option<(P, Ipv6Meta)> {
         let s = self.flow.sessions6().get(seen.id);
         let forwarding = s.forwarding();
+        let mtu = limit(t, meta, seen.nat64);
         let Origin::Service(si) = s.origin() else {
             return Some((pkt, *meta));
         };
@@ -145,13 +164,13 @@ impl<P: PacketBuf> Datapath<P> {
         let Some(tcp_flags) = meta.tcp_flags else {
             let v2 = spec.proxy_protocol == Some(ProxyVersion::V2);
             if seen.opened && v2 && forwarding == Forwarding::FullNat {
-                let meta = self.udp_header6(t, &mut pkt, meta);
+                let meta = self.udp_header6(mtu, &mut pkt, meta);
                 return Some((pkt, meta));
             }
             return Some((pkt, *meta));
         };
         if spec.toa && forwarding == Forwarding::FullNat {
-            let meta = self.toa6(t, &mut pkt, meta, tcp_flags, seen.before);
+            let meta = self.toa6(mtu, &mut pkt, meta, tcp_flags, seen.before);
             return Some((pkt, meta));
         }
         if spec.proxy_protocol.is_none() {
@@ -163,7 +182,7 @@ impl<P: PacketBuf> Datapath<P> {
         if self.flow.sessions6().get(seen.id).flags() & session_flags::PROXY_HEADER == 0 {
             return Some((pkt, *meta));
         }
-        self.header_to_backend6(t, seen.id, pkt, meta, tcp_flags)
+        self.header_to_backend6(mtu, seen.id, pkt, meta, tcp_flags)
     }
 
     /// A TCP session a client's SYN just made, through a service that
@@ -205,7 +224,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// header put in front of the client's first byte. None: dropped.
     fn header_to_backend6(
         &mut self,
-        t: &LbTables,
+        mtu: u16,
         id: SessionId,
         mut pkt: P,
         meta: &Ipv6Meta,
@@ -239,7 +258,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         let header = Header::new6(version, endpoints6(&meta.tuple));
         let at = (meta.l3_offset, meta.l4_offset);
-        if header_tcp::insert6(&mut pkt, at, header.as_bytes(), t.min_mtu).is_err() {
+        if header_tcp::insert6(&mut pkt, at, header.as_bytes(), mtu).is_err() {
             self.drop(DropReason::ProxyHeaderNoRoom);
             return None;
         }
@@ -267,19 +286,48 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv6Meta,
         id: SessionId,
     ) -> Result<(), DropReason> {
+        let end = meta.l3_offset + usize::from(meta.len);
+        self.shift_to_client(pkt, (meta.l4_offset, end), id)
+    }
+
+    /// [`Self::header_to_client6`] of a NAT64 session's backend segment,
+    /// IPv4, before its translation to IPv6 (the TCP bytes are the same
+    /// in either family).
+    #[cold]
+    pub(super) fn header_to_client64(
+        &mut self,
+        pkt: &mut P,
+        meta: &Ipv4Meta,
+        id: SessionId,
+    ) -> Result<(), DropReason> {
+        self.shift_to_client(pkt, (meta.l4_offset, meta.ip_end()), id)
+    }
+
+    /// The shift back on the TCP segment at frame bytes `l4..end`.
+    fn shift_to_client(
+        &mut self,
+        pkt: &mut P,
+        (l4, end): (usize, usize),
+        id: SessionId,
+    ) -> Result<(), DropReason> {
         let Some(&sp) = self.shifts6.slots.get(id.index()) else {
             return Ok(());
         };
+        let h = pkt.data_mut().get_mut(l4..end).unwrap_or(&mut []);
         sp.adjust
-            .to_client(segment_mut(pkt.data_mut(), meta))
+            .to_client(h)
             .map_err(|_| DropReason::ProxyBadOptions)?;
-        if meta.tcp_flags.unwrap_or(0) & TcpFlags::SYN != 0 {
-            let h = segment(pkt.data(), meta);
-            if let Some(at) = tcp::mss_value_at(h) {
-                let lowered = get_be16(h, at).saturating_sub(sp.adjust.client_seq as u16);
-                if clamp_mss_at(pkt.data_mut(), meta.l4_offset, lowered) {
-                    self.counters.events.proxy_tcp_mss_lowered += 1;
-                }
+        let h = pkt.data().get(l4..end).unwrap_or(&[]);
+        let syn = h
+            .get(tcp::field::FLAGS)
+            .is_some_and(|&f| f & TcpFlags::SYN != 0);
+        if !syn || h.len() < tcp::TCP_MIN_HEADER_LEN {
+            return Ok(());
+        }
+        if let Some(at) = tcp::mss_value_at(h) {
+            let lowered = get_be16(h, at).saturating_sub(sp.adjust.client_seq as u16);
+            if clamp_mss_at(pkt.data_mut(), l4, lowered) {
+                self.counters.events.proxy_tcp_mss_lowered += 1;
             }
         }
         Ok(())
@@ -292,7 +340,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// without it (counted), as IPv4's.
     fn toa6(
         &mut self,
-        t: &LbTables,
+        mtu: u16,
         pkt: &mut P,
         meta: &Ipv6Meta,
         flags: u8,
@@ -315,7 +363,7 @@ impl<P: PacketBuf> Datapath<P> {
         }
         let client = (meta.tuple.src, meta.tuple.src_port);
         let e = &mut self.counters.events;
-        match toa::insert6(pkt, (meta.l3_offset, meta.l4_offset), client, t.min_mtu) {
+        match toa::insert6(pkt, (meta.l3_offset, meta.l4_offset), client, mtu) {
             Ok(()) => {
                 e.toa_added += 1;
                 grown(meta, toa::LEN6)
@@ -335,10 +383,10 @@ impl<P: PacketBuf> Datapath<P> {
     /// session. IPv6 is not fragmented on the way (RFC 8200 5): the
     /// datagram may not grow past the smallest port MTU; one that would
     /// goes without the header (`proxy_v2_no_room`).
-    fn udp_header6(&mut self, t: &LbTables, pkt: &mut P, meta: &Ipv6Meta) -> Ipv6Meta {
+    fn udp_header6(&mut self, mtu: u16, pkt: &mut P, meta: &Ipv6Meta) -> Ipv6Meta {
         let ends = endpoints6(&meta.tuple);
         let at = (meta.l3_offset, meta.l4_offset);
-        match udp::prepend_v2_6(pkt, at, ends, t.min_mtu) {
+        match udp::prepend_v2_6(pkt, at, ends, mtu) {
             Ok(()) => {
                 self.counters.events.proxy_v2_added += 1;
                 grown(meta, V2_IPV6_LEN)

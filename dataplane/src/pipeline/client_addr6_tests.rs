@@ -401,3 +401,107 @@ fn udp_proxy_v2_over_fullnat6_goes_on_the_first_datagram_only() {
     assert_eq!(p.counters().events.proxy_v2_added, 1);
     no_drops(&p);
 }
+
+/// What an IPv4 frame we sent carries: seq, ack, raw TCP options, payload
+/// (its IPv4 and TCP checksums verified by etherparse).
+fn decode4(frame: &[u8]) -> (u32, u32, Vec<u8>, Vec<u8>) {
+    crate::testutil::assert_checksums_verify(frame);
+    let p = PacketHeaders::from_ethernet_slice(frame).expect("decodes");
+    let Some(TransportHeader::Tcp(t)) = &p.transport else {
+        panic!("tcp")
+    };
+    (
+        t.sequence_number,
+        t.acknowledgment_number,
+        t.options.as_slice().to_vec(),
+        p.payload.slice().to_vec(),
+    )
+}
+
+/// A NAT64 backend's (RIP1:8080, IPv4) segment to the local address
+/// 10.0.1.100:40000.
+fn from_backend4((seq, ack): (u32, u32), flags: u8, opts: &[Opt]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(RS1, OURS)
+        .ipv4(super::tests::RIP1, [10, 0, 1, 100], 64)
+        .tcp(8080, 40000, seq, 1000)
+        .ack(ack);
+    if flags & SYN != 0 {
+        b = b.syn();
+    }
+    let mut v = Vec::new();
+    b.options(opts)
+        .expect("fits")
+        .write(&mut v, &[])
+        .expect("writes");
+    v
+}
+
+/// NAT64 (IPv6 VIP, IPv4 backend RIP1:8080 from 10.0.1.100:40000) with
+/// `set` on the service.
+fn nat64_with(set: impl Fn(&mut ServiceSpec)) -> Pipeline<TestBuf> {
+    let mut s = super::tests::service(Mode::FullNat, IpProto::TCP);
+    s.vip = v6(VIP6).into();
+    s.backends.truncate(1);
+    s.local_ports = (40000, 40000);
+    set(&mut s);
+    let mut p = pipeline(&config_nat6(vec![s]));
+    learn_all(&mut p);
+    p
+}
+
+#[test]
+fn nat64_backends_read_the_ipv6_client_from_the_proxy_header_over_ipv4() {
+    let mut p = nat64_with(|s| s.proxy_protocol = Some(ProxyVersion::V2));
+    let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+    let out = run(&mut p, &[syn], 0);
+    assert_eq!(out.len(), 1);
+    let (seq, _, _, _) = decode4(&out[0]);
+    assert_eq!(seq, CLIENT_ISN);
+    let syn_ack = from_backend4(
+        (BACKEND_ISN, CLIENT_ISN + 1),
+        SYN,
+        &[Opt::MaximumSegmentSize(1460)],
+    );
+    let sa = one(run(&mut p, &[syn_ack], 1));
+    assert_eq!(mss(&sa), Some(1460 - 52), "room for the header");
+    assert_eq!(sa.ack, CLIENT_ISN + 1);
+    let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
+    let out = run(&mut p, &[first], 2);
+    assert_eq!(out.len(), 1);
+    let (seq, _, _, data) = decode4(&out[0]);
+    let mut header = [0u8; 52];
+    encode_v2(&mut header, ends(), Transport::Tcp);
+    assert_eq!(seq, CLIENT_ISN + 1);
+    assert_eq!(&data[..52], &header[..], "AF_INET6 over the IPv4 leg");
+    assert_eq!(&data[52..], GET);
+    let next_seq = CLIENT_ISN + 1 + GET.len() as u32;
+    let next = from_client(next_seq, Some(BACKEND_ISN + 1), ACK, &[], b"x");
+    let (seq, _, _, _) = decode4(&run(&mut p, &[next], 3)[0]);
+    assert_eq!(seq, next_seq + 52);
+    let ack = from_backend4((BACKEND_ISN + 1, next_seq + 53), 0, &[]);
+    let back = one(run(&mut p, &[ack], 4));
+    assert_eq!(back.ack, next_seq + 1, "shifted back, then translated");
+    let e = p.counters().events;
+    assert_eq!((e.proxy_tcp_added, e.proxy_tcp_mss_lowered), (1, 1));
+    assert_eq!((e.nat64_to_ipv4, e.nat64_to_ipv6), (3, 2));
+    no_drops(&p);
+}
+
+#[test]
+fn nat64_toa_is_dpvs_ipv6_option_on_the_ipv4_leg() {
+    let mut p = nat64_with(|s| s.toa = true);
+    let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+    let out = run(&mut p, &[syn], 0);
+    let (_, _, opts, _) = decode4(&out[0]);
+    assert_eq!(opts, vec![2, 4, 0x05, 0x8c], "MSS 1440 - 20");
+    let syn_ack = from_backend4((BACKEND_ISN, CLIENT_ISN + 1), SYN, &[]);
+    one(run(&mut p, &[syn_ack], 1));
+    let ack = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], b"");
+    let out = run(&mut p, &[ack], 2);
+    let (_, _, opts, _) = decode4(&out[0]);
+    let mut want = vec![254, 20, 0x9c, 0x41];
+    want.extend_from_slice(&v6(CLIENT6).octets());
+    assert_eq!(opts, want);
+    assert_eq!(p.counters().events.toa_added, 1);
+    no_drops(&p);
+}

@@ -161,7 +161,21 @@ impl<P: PacketBuf> Datapath<P> {
             // An IPv4 backend: NAT64's (`nat64.rs`), found here so that the
             // IPv6 backends' path tests nothing more for it.
             Some(None) if forwarding == Forwarding::FullNat => {
-                return self.forward_nat64(cx, (port, vlan), pkt, meta, id)
+                if t.client_addr6 {
+                    // TOA, the PROXY header, on the IPv6 packet before its
+                    // translation (`client_addr6.rs`).
+                    let seen = Seen6 {
+                        id,
+                        opened,
+                        before,
+                        nat64: true,
+                    };
+                    let Some((pkt, meta)) = self.client_addr_to_backend6(t, seen, pkt, meta) else {
+                        return;
+                    };
+                    return self.forward_nat64(cx, (port, vlan), pkt, &meta, id);
+                }
+                return self.forward_nat64(cx, (port, vlan), pkt, meta, id);
             }
             // An IPv6 backend with no route: the config refuses it.
             Some(None) => return self.drop(DropReason::NoRoute),
@@ -172,7 +186,12 @@ impl<P: PacketBuf> Datapath<P> {
         if matches!(forwarding, Forwarding::Nat | Forwarding::FullNat) {
             if t.client_addr6 {
                 // TOA, the PROXY header (`client_addr6.rs`): it may grow.
-                let seen = Seen6 { id, opened, before };
+                let seen = Seen6 {
+                    id,
+                    opened,
+                    before,
+                    nat64: false,
+                };
                 let Some((pkt, meta)) = self.client_addr_to_backend6(t, seen, pkt, meta) else {
                     return;
                 };
