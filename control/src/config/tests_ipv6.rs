@@ -425,17 +425,11 @@ fn ipv6_nat_and_fullnat_services_take_toa_and_the_proxy_protocol() {
         let m = refused_at(&t, &format!("service[0].{key}"), at);
         assert!(m.contains(want), "{key}: {m}");
     }
-    // The TCP header's shift is not in the IPv6 sync record: refused with
-    // [sync] on, at the key; UDP's header and TOA have no shift.
+    // Synced with [sync] on: the TCP header's shift is in the IPv6 record.
     let sync = "\n[sync]\nlisten = \"10.0.0.1:8848\"\npeers = [\"10.0.0.2:8848\"]\n";
-    let t = format!("{}{sync}", with_option(&nat, "proxy_protocol = \"v2\""));
-    let m = refused_at(
-        &t,
-        "service[0].proxy_protocol",
-        line(&t, "proxy_protocol ="),
-    );
-    assert!(m.contains("not synced yet"), "{m}");
     for ok in [
+        with_option(&nat, "proxy_protocol = \"v2\""),
+        with_option(&fullnat, "proxy_protocol = \"v1\""),
         udp(&with_option(&fullnat, "proxy_protocol = \"v2\"")),
         with_option(&fullnat, "toa = true"),
     ] {

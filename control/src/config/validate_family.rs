@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::validate_addr::special_use6;
-use super::{Config, KeyPath, LbMode, Protocol, ServiceConfig};
+use super::{Config, KeyPath, LbMode, ServiceConfig};
 
 /// The family problems of service `s` at `at` in `config`, each at its key.
 pub(super) fn family_problems(
@@ -148,21 +148,6 @@ pub(super) fn family_problems(
                 "NAT64 sessions are not synced yet (issue 20); service {} has an IPv6 VIP and \
                  IPv4 backends and [sync] is on: FULLNAT over IPv6 with IPv6 backends and local \
                  addresses is synced",
-                s.key_text()
-            ),
-        ));
-    }
-    // The PROXY header's shift of an IPv6 TCP session is not in the IPv6
-    // sync record: a peer that took the session over would forward the
-    // client's bytes unshifted and break it, so say so.
-    let tcp_header = s.protocol == Protocol::Tcp && s.proxy_protocol.is_some();
-    if !nat64 && tcp_header && config.sync.is_some() {
-        out.push((
-            at.key("proxy_protocol"),
-            format!(
-                "the PROXY header's sequence shift of IPv6 sessions is not synced yet (issue \
-                 21); service {} has an IPv6 VIP and [sync] is on: its connections would \
-                 break at a failover (udp services, and toa, are synced)",
                 s.key_text()
             ),
         ));

@@ -30,11 +30,13 @@ use crate::client_addr::proxy_header6::{Endpoints6, V2_IPV6_LEN};
 use crate::client_addr::tcp::{self as header_tcp, Header};
 use crate::client_addr::{toa, udp, Skip};
 use crate::drop::DropReason;
+use crate::flow::state::FlowState;
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Origin, ProtoState, SessionId, TcpState};
 use crate::packet::Ipv4Meta;
 use crate::packet6::Ipv6Meta;
 use crate::rewrite::clamp_mss_at;
+use crate::sync::ShiftRecord6;
 use crate::synproxy::seq::SeqAdjust;
 use crate::tables::{LbTables, ServiceSpec};
 use crate::tuple::{FiveTuple6, IpProto};
@@ -50,6 +52,47 @@ pub(super) struct Shift6 {
     pub adjust: SeqAdjust,
     pub header: Option<ProxyVersion>,
     pub header_sent: bool,
+}
+
+impl Shift6 {
+    /// The shift as a sync record's (None before a header is set).
+    pub(super) fn record(&self) -> Option<ShiftRecord6> {
+        Some(ShiftRecord6 {
+            client_seq: self.adjust.client_seq,
+            client_from: self.adjust.client_from,
+            header: self.header?,
+            header_sent: self.header_sent,
+        })
+    }
+}
+
+/// A peer's shift for the IPv6 session of `inbound` just installed or
+/// updated here: the session marked and its slot set (what was sent
+/// already kept: the same shift again).
+pub(super) fn install_shift6(
+    flow: &mut FlowState,
+    slots: &mut [Shift6],
+    inbound: &FiveTuple6,
+    r: &ShiftRecord6,
+) {
+    let Some(id) = flow.sessions6().lookup(inbound).map(|h| h.id) else {
+        return;
+    };
+    let Some(slot) = slots.get_mut(id.index()) else {
+        return;
+    };
+    let adjust = SeqAdjust {
+        client_seq: r.client_seq,
+        client_from: r.client_from,
+        ..SeqAdjust::default()
+    };
+    let sent = slot.header_sent && slot.adjust == adjust;
+    *slot = Shift6 {
+        adjust,
+        header: Some(r.header),
+        header_sent: r.header_sent || sent,
+    };
+    flow.mark_proxy_header6(id);
 }
 
 /// The shift slots of a worker's IPv6 sessions, by session slot

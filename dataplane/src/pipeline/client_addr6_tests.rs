@@ -505,3 +505,43 @@ fn nat64_toa_is_dpvs_ipv6_option_on_the_ipv4_leg() {
     assert_eq!(p.counters().events.toa_added, 1);
     no_drops(&p);
 }
+
+#[test]
+fn a_peer_goes_on_shifting_a_synced_session_with_a_header() {
+    use super::sync6_tests::{drain_over_the_wire, give, v6_only};
+    let synced = || {
+        let mut p = pp(Mode::FullNat, ProxyVersion::V2);
+        let (mut ports, mut l) = crate::sync::links(1, 256, 256);
+        p.attach_sync(l.remove(0));
+        (p, ports.remove(0))
+    };
+    let (mut a, mut a_port) = synced();
+    let (mut b, mut b_port) = synced();
+    handshake(&mut a, Mode::FullNat);
+    let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
+    one(run(&mut a, &[first], 3));
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    let last = *records.last().expect("records");
+    let shift = last.shift.expect("the shift is synced");
+    assert_eq!((shift.client_seq, shift.client_from), (52, CLIENT_ISN + 1));
+    assert_eq!(shift.header, ProxyVersion::V2);
+    give(&mut b, &mut b_port, &records, 4);
+    // B carries on as A: the client's next bytes 52 higher, the backend's
+    // acknowledgment 52 lower.
+    let next_seq = CLIENT_ISN + 1 + GET.len() as u32;
+    let next = from_client(next_seq, Some(BACKEND_ISN + 1), ACK, &[], b"more");
+    for p in [&mut a, &mut b] {
+        let out = one(run(p, &[next.clone()], 5));
+        assert_eq!((out.seq, out.src), (next_seq + 52, v6(LADDR6)));
+        let ack = from_backend(Mode::FullNat, (BACKEND_ISN + 1, next_seq + 56), ACK, &[]);
+        assert_eq!(one(run(p, &[ack], 6)).ack, next_seq + 4);
+    }
+    // A retransmission of the first segment on B gets the header again.
+    let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
+    let again = one(run(&mut b, &[first], 7));
+    assert_eq!(again.data.len(), 52 + GET.len());
+    // A's last record was made before the header went (no state moved
+    // after it), so B counts it as its first.
+    let e = b.counters().events;
+    assert_eq!((e.proxy_tcp_added, e.proxy_tcp_resent), (1, 0));
+}
