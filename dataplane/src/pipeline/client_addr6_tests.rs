@@ -215,7 +215,7 @@ fn proxy_v2_over_fullnat6_leads_the_clients_bytes_and_shifts_the_rest_both_ways(
     // The spec's layout, as the backend reads it.
     assert_eq!(&header[12..16], &[0x21, 0x21, 0x00, 0x24]);
     let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
-    let out = one(run(&mut p, &[first.clone()], 3));
+    let out = one(run(&mut p, std::slice::from_ref(&first), 3));
     assert_eq!(out.src, v6(LADDR6), "FULLNAT's local address");
     assert_eq!(
         out.seq,
@@ -531,7 +531,7 @@ fn a_peer_goes_on_shifting_a_synced_session_with_a_header() {
     let next_seq = CLIENT_ISN + 1 + GET.len() as u32;
     let next = from_client(next_seq, Some(BACKEND_ISN + 1), ACK, &[], b"more");
     for p in [&mut a, &mut b] {
-        let out = one(run(p, &[next.clone()], 5));
+        let out = one(run(p, std::slice::from_ref(&next), 5));
         assert_eq!((out.seq, out.src), (next_seq + 52, v6(LADDR6)));
         let ack = from_backend(Mode::FullNat, (BACKEND_ISN + 1, next_seq + 56), ACK, &[]);
         assert_eq!(one(run(p, &[ack], 6)).ack, next_seq + 4);
