@@ -151,7 +151,13 @@ fn nginx_behind_fullnat6_reads_the_ipv6_client_from_proxy_v2_and_v1() {
     let ms = start.elapsed().as_millis();
     // nginx's log: the client from the header, the connection from the
     // service's IPv6 local address.
-    let logged = std::fs::read_to_string(t.dir.path().join("pp.log")).unwrap_or_default();
+    // (nginx logs a request after its answer: the last may trail curl.)
+    let log = t.dir.path().join("pp.log");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait("nginx to log every request", Duration::from_secs(5), || {
+        read().lines().count() >= want_log.len()
+    });
+    let logged = read();
     let logged: Vec<&str> = logged.lines().collect();
     assert_eq!(logged, want_log);
     let err = std::fs::read_to_string(t.dir.path().join("nginx.err")).unwrap_or_default();
