@@ -439,6 +439,7 @@ fn dr6_record() -> SessionRecord6 {
         backend: (a("2001:db8:1::11"), 80),
         timeout_ms: 60_000,
         local: None,
+        shift: None,
     }
 }
 

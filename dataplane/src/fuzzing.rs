@@ -612,6 +612,9 @@ mod tests {
             // pipeline also cuts every whole IPv6 input into fragments).
             ("tcp6_first_fragment", fragment6_seeds()[0].clone()),
             ("tcp6_last_fragment", fragment6_seeds()[1].clone()),
+            ("proxy6_syn_data", client_addr6_seed(443, true, b"early")),
+            ("toa6_syn", client_addr6_seed(444, true, b"")),
+            ("proxy6_udp", client_addr6_seed(443, false, b"query")),
             (
                 "big_udp",
                 testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),
@@ -799,6 +802,42 @@ mod tests {
         // A reply to the local address is looked up: no session here.
         let c = run_pipeline(&fullnat6_seed(true));
         assert!(c.drops.get(crate::drop::DropReason::NoSession) >= 1);
+    }
+
+    /// A client's SYN (MSS 1440, `data` riding on it) or UDP datagram to
+    /// the IPv6 VIP's `port`: the FULLNAT services that pass the client's
+    /// address (443 PROXY v2, 444 TOA).
+    fn client_addr6_seed(port: u16, tcp: bool, data: &[u8]) -> Vec<u8> {
+        use etherparse::{PacketBuilder, TcpOptionElement};
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0).ipv6(
+            "2001:db8::7".parse::<Ipv6Addr>().unwrap().octets(),
+            ipv6::VIP6.octets(),
+            64,
+        );
+        let mut v = Vec::new();
+        match tcp {
+            true => b
+                .tcp(40000, port, 1, 64240)
+                .syn()
+                .options(&[TcpOptionElement::MaximumSegmentSize(1440)])
+                .expect("fits")
+                .write(&mut v, data),
+            false => b.udp(40000, port).write(&mut v, data),
+        }
+        .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_ipv6_client_address_seeds_reach_the_header_and_toa() {
+        let c = run_pipeline(&client_addr6_seed(443, true, b"early"));
+        assert!(c.drops.get(crate::drop::DropReason::ProxySynData) >= 1);
+        let c = run_pipeline(&client_addr6_seed(443, true, b""));
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        let c = run_pipeline(&client_addr6_seed(444, true, b""));
+        assert!(c.events.toa_mss_lowered >= 1, "{:?}", c.events);
+        let c = run_pipeline(&client_addr6_seed(443, false, b"query"));
+        assert!(c.events.proxy_v2_added >= 1, "{:?}", c.events);
     }
 
     #[test]

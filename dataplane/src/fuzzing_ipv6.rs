@@ -8,6 +8,7 @@ use std::net::Ipv6Addr;
 
 use super::OUR_MAC;
 use crate::buf::{PacketBuf, TestBuf};
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::drop::DropCounters;
 use crate::net::addrs::Addr6Set;
 use crate::net::icmp6::build_icmpv6_error;
@@ -266,8 +267,9 @@ pub(super) fn check_tunnel6(data: &[u8], meta: &Ipv6Meta) {
 
 /// The fuzzing config's IPv6 services on [`VIP6`], made by `service` (the
 /// IPv4 services' template) with `backend`'s weight and thresholds: DR
-/// (TCP 80), TUN (81), NAT (8080), NAT64 (6464, from an IPv4 local
-/// address) and FULLNAT (443, from [`LADDR6`]).
+/// (TCP 80), TUN (81), NAT (8080, PROXY v1), NAT64 (6464, from an IPv4
+/// local address, PROXY v2) and FULLNAT (from [`LADDR6`]: TCP and UDP 443 with
+/// PROXY v2, TCP 444 with TOA).
 pub(super) fn services6(
     service: &dyn Fn(Mode, IpProto, u16) -> ServiceSpec,
     backend: BackendSpec,
@@ -290,7 +292,8 @@ pub(super) fn services6(
             }],
             ..service(Mode::Tun, IpProto::TCP, 81)
         },
-        // NAT, the same VIP and backend, port 8080.
+        // NAT, the same VIP and backend, port 8080, with a PROXY v1
+        // header (`pipeline/client_addr6.rs`: odd length, the shift).
         ServiceSpec {
             vip: VIP6.into(),
             backends: vec![BackendSpec {
@@ -298,25 +301,53 @@ pub(super) fn services6(
                 port: 8080,
                 ..backend
             }],
+            proxy_protocol: Some(ProxyVersion::V1),
             ..service(Mode::Nat, IpProto::TCP, 8080)
         },
         // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
-        // local address of its own (`pipeline/nat64.rs`).
+        // local address of its own (`pipeline/nat64.rs`), with a PROXY
+        // v2 header (AF_INET6 on the IPv4 leg).
         ServiceSpec {
             vip: VIP6.into(),
             local_addrs: vec![super::NAT64_LOCAL],
+            proxy_protocol: Some(ProxyVersion::V2),
             ..service(Mode::FullNat, IpProto::TCP, 6464)
         },
-        // FULLNAT: the same VIP and backend, port 443.
+        // FULLNAT: the same VIP and backend, port 443, with a PROXY v2
+        // header on TCP and on UDP's first datagram; TOA on port 444.
+        fullnat6(
+            service(Mode::FullNat, IpProto::TCP, 443),
+            backend,
+            Some(ProxyVersion::V2),
+        ),
+        fullnat6(
+            service(Mode::FullNat, IpProto::UDP, 443),
+            backend,
+            Some(ProxyVersion::V2),
+        ),
         ServiceSpec {
-            vip: VIP6.into(),
-            backends: vec![BackendSpec {
-                addr: BACKEND6.into(),
-                ..backend
-            }],
-            local_addrs: Vec::new(),
-            local_addrs6: vec![LADDR6],
-            ..service(Mode::FullNat, IpProto::TCP, 443)
+            toa: true,
+            ..fullnat6(service(Mode::FullNat, IpProto::TCP, 444), backend, None)
         },
     ]
+}
+
+/// `s` as an IPv6 FULLNAT service to [`BACKEND6`] from [`LADDR6`], with
+/// `proxy_protocol`.
+fn fullnat6(
+    s: ServiceSpec,
+    backend: BackendSpec,
+    proxy_protocol: Option<ProxyVersion>,
+) -> ServiceSpec {
+    ServiceSpec {
+        vip: VIP6.into(),
+        backends: vec![BackendSpec {
+            addr: BACKEND6.into(),
+            ..backend
+        }],
+        local_addrs: Vec::new(),
+        local_addrs6: vec![LADDR6],
+        proxy_protocol,
+        ..s
+    }
 }

@@ -130,7 +130,14 @@ impl Translation {
 /// incrementally. Returns whether it changed the segment; a segment
 /// without a (well-formed) MSS option is left as it is.
 pub fn clamp_mss(frame: &mut [u8], meta: &Ipv4Meta, max: u16) -> bool {
-    let Some(header) = frame.get_mut(meta.l4_offset..) else {
+    clamp_mss_at(frame, meta.l4_offset, max)
+}
+
+/// [`clamp_mss`] of the TCP header at frame offset `l4` (IPv6's too: the
+/// MSS option is covered by the checksum as any TCP byte, the
+/// pseudo-header does not change).
+pub fn clamp_mss_at(frame: &mut [u8], l4: usize, max: u16) -> bool {
+    let Some(header) = frame.get_mut(l4..) else {
         return false;
     };
     if header.len() < tcp::TCP_MIN_HEADER_LEN {

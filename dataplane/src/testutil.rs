@@ -360,3 +360,32 @@ pub fn reassemble(frames: &[Vec<u8>], l3: usize) -> Vec<u8> {
     fix_ipv4_checksum(&mut out, l3);
     out
 }
+
+/// Asserts that the TCP or UDP checksum of the IPv6 frame `frame` (its
+/// extension headers walked by etherparse) verifies; the IPv6 twin of
+/// [`assert_checksums_verify`] (IPv6 has no header checksum).
+pub fn assert_checksums_verify6(frame: &[u8]) {
+    use etherparse::{NetHeaders, PacketHeaders, TransportHeader};
+    let p = PacketHeaders::from_ethernet_slice(frame).expect("etherparse accepts the frame");
+    let Some(NetHeaders::Ipv6(ip, _)) = &p.net else {
+        panic!("not IPv6")
+    };
+    let payload = p.payload.slice();
+    match &p.transport {
+        Some(TransportHeader::Tcp(t)) => {
+            assert_eq!(
+                t.checksum,
+                t.calc_checksum_ipv6(ip, payload).expect("fits"),
+                "TCP checksum"
+            );
+        }
+        Some(TransportHeader::Udp(u)) => {
+            assert_eq!(
+                u.checksum,
+                u.calc_checksum_ipv6(ip, payload).expect("fits"),
+                "UDP checksum"
+            );
+        }
+        other => panic!("not TCP or UDP: {other:?}"),
+    }
+}

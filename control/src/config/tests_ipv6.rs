@@ -357,18 +357,95 @@ fn an_ipv6_fullnat_service_takes_ipv6_local_addresses_only() {
     // Session sync carries IPv6 FULLNAT sessions: accepted with [sync].
     let t = format!("{text}\n[sync]\nlisten = \"10.0.0.1:8848\"\npeers = [\"10.0.0.2:8848\"]\n");
     parse(&t).unwrap_or_else(|e| panic!("{e}"));
-    // The FULLNAT options whose packet work is IPv4's yet, at their key.
-    for (key, set) in [
-        ("toa", "toa = true"),
-        ("proxy_protocol", "proxy_protocol = \"v2\""),
-        ("syn_proxy", "syn_proxy = true"),
+    // The FULLNAT option whose packet work is IPv4's yet, at its key.
+    let set = "syn_proxy = true";
+    let t = text.replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
+    let m = refused_at(&t, "service[0].syn_proxy", line(&t, set));
+    assert!(m.contains("not built for IPv6 yet (issue 20)"), "{m}");
+}
+
+/// `text`'s first service with `set` after its port.
+fn with_option(text: &str, set: &str) -> String {
+    text.replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1)
+}
+
+#[test]
+fn ipv6_nat_and_fullnat_services_take_toa_and_the_proxy_protocol() {
+    let line = |t: &str, n: &str| t.lines().position(|l| l.contains(n)).unwrap() + 1;
+    let fullnat = fullnat6("\"2001:db8::100\"");
+    let nat = dr6().replacen("mode = \"dr\"", "mode = \"nat\"", 1);
+    let udp = |t: &str| t.replacen("protocol = \"tcp\"", "protocol = \"udp\"", 1);
+    // Accepted: TOA on TCP FULLNAT; v1 and v2 on TCP NAT and FULLNAT; v2
+    // on UDP FULLNAT.
+    let cases = [
+        (with_option(&fullnat, "toa = true"), None),
+        (
+            with_option(&fullnat, "proxy_protocol = \"v2\""),
+            Some(ProxyProtocol::V2),
+        ),
+        (
+            with_option(&fullnat, "proxy_protocol = \"v1\""),
+            Some(ProxyProtocol::V1),
+        ),
+        (
+            with_option(&nat, "proxy_protocol = \"v2\""),
+            Some(ProxyProtocol::V2),
+        ),
+        (
+            with_option(&nat, "proxy_protocol = \"v1\""),
+            Some(ProxyProtocol::V1),
+        ),
+        (
+            udp(&with_option(&fullnat, "proxy_protocol = \"v2\"")),
+            Some(ProxyProtocol::V2),
+        ),
+    ];
+    for (t, version) in cases {
+        let cfg = parse(&t).unwrap_or_else(|e| panic!("{t}: {e}")).config;
+        let s = &cfg.services[0];
+        assert!(s.vip.is_ipv6());
+        assert_eq!(s.proxy_protocol, version);
+        assert_eq!(s.toa, version.is_none());
+    }
+    // IPv4's rules apply, at their key: TOA for FULLNAT TCP only, the
+    // header not on DR, v1 not on UDP, not both on one service.
+    let refused = [
+        (with_option(&nat, "toa = true"), "toa", "toa is for fullnat"),
+        (
+            udp(&with_option(&fullnat, "toa = true")),
+            "toa",
+            "tcp services only",
+        ),
+        (
+            with_option(&dr6(), "proxy_protocol = \"v2\""),
+            "proxy_protocol",
+            "proxy_protocol on tcp is for nat and fullnat",
+        ),
+        (
+            udp(&with_option(&fullnat, "proxy_protocol = \"v1\"")),
+            "proxy_protocol",
+            "the text header has no udp",
+        ),
+        (
+            with_option(&fullnat, "proxy_protocol = \"v2\"\ntoa = true"),
+            "proxy_protocol",
+            "proxy_protocol and toa together",
+        ),
+    ];
+    for (t, key, want) in refused {
+        let at = line(&t, &format!("{key} ="));
+        let m = refused_at(&t, &format!("service[0].{key}"), at);
+        assert!(m.contains(want), "{key}: {m}");
+    }
+    // Synced with [sync] on: the TCP header's shift is in the IPv6 record.
+    let sync = "\n[sync]\nlisten = \"10.0.0.1:8848\"\npeers = [\"10.0.0.2:8848\"]\n";
+    for ok in [
+        with_option(&nat, "proxy_protocol = \"v2\""),
+        with_option(&fullnat, "proxy_protocol = \"v1\""),
+        udp(&with_option(&fullnat, "proxy_protocol = \"v2\"")),
+        with_option(&fullnat, "toa = true"),
     ] {
-        let t = text.replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
-        let m = refused_at(&t, &format!("service[0].{key}"), line(&t, set));
-        assert!(
-            m.contains("not built for IPv6 yet (issue 20)"),
-            "{key}: {m}"
-        );
+        parse(&format!("{ok}{sync}")).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -472,18 +549,22 @@ fn nat64_is_fullnat_with_ipv4_backends_and_local_addresses() {
         "{m}"
     );
     assert!(parse(&t).unwrap_err().0.len() == 1, "only the IPv6 backend");
-    // What NAT64 does not build yet, each at its key.
-    for (key, set) in [
-        ("toa", "toa = true"),
-        ("syn_proxy", "syn_proxy = true"),
-        ("proxy_protocol", "proxy_protocol = \"v2\""),
+    // What NAT64 does not build yet, at its key.
+    let set = "syn_proxy = true";
+    let t = with_option(&nat64(), set);
+    let m = refused_at(&t, "service[0].syn_proxy", line(&t, set));
+    assert!(m.contains("not built for NAT64 yet (issue 20)"), "{m}");
+    // The client's address: the IPv6 TOA option and the PROXY header
+    // (AF_INET6) on the IPv4 leg.
+    for (set, toa) in [
+        ("toa = true", true),
+        ("proxy_protocol = \"v2\"", false),
+        ("proxy_protocol = \"v1\"", false),
     ] {
-        let t = nat64().replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
-        let m = refused_at(&t, &format!("service[0].{key}"), line(&t, set));
-        assert!(
-            m.contains("not built for NAT64 yet (issue 20)"),
-            "{key}: {m}"
-        );
+        let cfg = parse(&with_option(&nat64(), set))
+            .unwrap_or_else(|e| panic!("{set}: {e}"))
+            .config;
+        assert_eq!(cfg.services[0].toa, toa);
     }
     // An IPv4 FULLNAT service keeps its message.
     let t = BASE.replacen("mode = \"nat\"", "mode = \"fullnat\"", 1);

@@ -130,27 +130,9 @@ pub(super) fn family_problems(
         ),
         ("ops", s.ops, "one-packet scheduling"),
         ("mss_clamp", s.mss_clamp.is_some(), "MSS clamping"),
-        ("toa", s.toa, "the client's address in a TOA option"),
-        (
-            "proxy_protocol",
-            s.proxy_protocol.is_some(),
-            "the PROXY protocol header",
-        ),
         ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
-    let nat64_options = [
-        (
-            "toa",
-            s.toa,
-            "TOA (the client's IPv6 address does not fit DPVS's IPv4 TOA option)",
-        ),
-        (
-            "proxy_protocol",
-            s.proxy_protocol.is_some(),
-            "the PROXY protocol header",
-        ),
-        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
-    ];
+    let nat64_options = [("syn_proxy", s.syn_proxy, "the SYN proxy")];
     for (key, set, what) in nat64_options {
         if set && nat64 {
             out.push((

@@ -1,7 +1,10 @@
 //! The client's address for backends behind FULLNAT, which otherwise see
 //! only a local address: the TOA TCP option (DPVS-compatible, [`toa`]) and
-//! the PROXY protocol (the encoders in [`proxy_header`], the UDP use in
-//! [`udp`], the TCP one in [`tcp`]).
+//! the PROXY protocol (the encoders in [`proxy_header`] and, for IPv6,
+//! [`proxy_header6`], the UDP use in [`udp`], the TCP one in [`tcp`]).
+//! Each insertion takes an IPv4 packet by its offset, or an IPv6 one by
+//! its offset and its upper-layer header's (`*6` functions: the
+//! extension headers before it were walked by the caller).
 //!
 //! Both grow the packet in place: the bytes after the insertion point move
 //! up into the mbuf's tailroom (Ethernet padding after the IP packet is
@@ -13,6 +16,7 @@
 //! counted (`pipeline::proxy_tcp`).
 
 pub mod proxy_header;
+pub mod proxy_header6;
 pub mod tcp;
 pub mod toa;
 pub mod udp;
@@ -20,6 +24,7 @@ pub mod udp;
 use crate::buf::PacketBuf;
 use crate::checksum::Delta;
 use crate::wire::ipv4::field as ip;
+use crate::wire::ipv6::{field as ip6, IPV6_HEADER_LEN};
 use crate::wire::{get_be16, get_u8, put_be16};
 
 /// Why the client's address was not added.
@@ -34,13 +39,18 @@ pub enum Skip {
     Malformed,
 }
 
-/// Offsets of an IPv4 packet in its frame, read from the packet itself.
+/// Offsets of an IPv4 or IPv6 packet in its frame, read from the packet
+/// itself.
 #[derive(Clone, Copy, Debug)]
 struct Ip {
     l3: usize,
+    /// The upper-layer header (after IPv4's options or IPv6's extension
+    /// headers).
     l4: usize,
-    /// The IP total length.
+    /// The packet's length from `l3`: IPv4's total length, IPv6's payload
+    /// length plus its fixed header.
     len: u16,
+    v6: bool,
 }
 
 impl Ip {
@@ -57,18 +67,47 @@ impl Ip {
             l3,
             l4: l3 + ihl,
             len,
+            v6: false,
+        })
+    }
+
+    /// The IPv6 packet at `l3` whose upper-layer header is at `l4`.
+    fn read6(frame: &[u8], l3: usize, l4: usize) -> Result<Ip, Skip> {
+        if frame.len() < l3 + IPV6_HEADER_LEN || l4 < l3 + IPV6_HEADER_LEN {
+            return Err(Skip::Malformed);
+        }
+        let payload = get_be16(frame, l3 + ip6::PAYLOAD_LEN.start);
+        let len = usize::from(payload) + IPV6_HEADER_LEN;
+        let Ok(len16) = u16::try_from(len) else {
+            return Err(Skip::NoRoom);
+        };
+        if l4 > l3 + len || l3 + len > frame.len() {
+            return Err(Skip::Malformed);
+        }
+        Ok(Ip {
+            l3,
+            l4,
+            len: len16,
+            v6: true,
         })
     }
 
     fn end(self) -> usize {
         self.l3 + usize::from(self.len)
     }
+
+    /// The upper-layer length (TCP segment or UDP datagram), which the
+    /// checksum's pseudo-header counts.
+    fn l4_len(self) -> u16 {
+        self.len - (self.l4 - self.l3) as u16
+    }
 }
 
 /// Opens a gap of `n` bytes at frame offset `at` (inside the IP packet):
 /// the bytes from `at` to the end of the IP packet move up, the IP total
-/// length grows by `n` (its checksum updated). The gap keeps whatever
-/// bytes were there: the caller writes it. Nothing changes on `Err`.
+/// length grows by `n` (its checksum updated), or IPv6's payload length
+/// (no header checksum). The gap keeps whatever bytes were there: the
+/// caller writes it. Nothing changes on `Err`.
 fn open_gap<P: PacketBuf>(pkt: &mut P, ip: Ip, at: usize, n: usize, mtu: u16) -> Result<Ip, Skip> {
     let new_len = usize::from(ip.len) + n;
     let Ok(new_len16) = u16::try_from(new_len) else {
@@ -90,6 +129,14 @@ fn open_gap<P: PacketBuf>(pkt: &mut P, ip: Ip, at: usize, n: usize, mtu: u16) ->
     }
     let frame = pkt.data_mut();
     frame.copy_within(at..ip.end(), at + n);
+    if ip.v6 {
+        let payload = get_be16(frame, ip.l3 + ip6::PAYLOAD_LEN.start);
+        put_be16(frame, ip.l3 + ip6::PAYLOAD_LEN.start, payload + n as u16);
+        return Ok(Ip {
+            len: new_len16,
+            ..ip
+        });
+    }
     let mut d = Delta::default();
     d.word(ip.len, new_len16);
     put_be16(frame, ip.l3 + ip::LENGTH.start, new_len16);
@@ -120,3 +167,7 @@ fn byte(frame: &[u8], at: usize) -> u8 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests6.rs"]
+mod tests6;

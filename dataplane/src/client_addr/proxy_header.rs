@@ -18,7 +18,7 @@ pub const V2_IPV4_LEN: usize = 28;
 pub const V1_MAX_LEN: usize = 107;
 
 /// Version 2, command PROXY (the high nibble 2, the low 1).
-const V2_VERSION_PROXY: u8 = 0x21;
+pub(super) const V2_VERSION_PROXY: u8 = 0x21;
 /// AF_INET in the high nibble; STREAM (1) or DGRAM (2) in the low.
 const V2_INET_STREAM: u8 = 0x11;
 const V2_INET_DGRAM: u8 = 0x12;
@@ -84,13 +84,13 @@ pub fn encode_v1(out: &mut [u8], ends: Endpoints) -> Option<usize> {
 
 /// Text into a fixed buffer, without `fmt` (which could not fail softly
 /// on a short buffer without allocating).
-struct Writer<'a> {
-    out: &'a mut [u8],
-    at: usize,
+pub(super) struct Writer<'a> {
+    pub(super) out: &'a mut [u8],
+    pub(super) at: usize,
 }
 
 impl Writer<'_> {
-    fn bytes(&mut self, b: &[u8]) -> Option<()> {
+    pub(super) fn bytes(&mut self, b: &[u8]) -> Option<()> {
         self.out
             .get_mut(self.at..self.at + b.len())?
             .copy_from_slice(b);
@@ -98,7 +98,7 @@ impl Writer<'_> {
         Some(())
     }
 
-    fn decimal(&mut self, mut n: u32) -> Option<()> {
+    pub(super) fn decimal(&mut self, mut n: u32) -> Option<()> {
         let mut digits = [0u8; 10];
         let mut i = digits.len();
         loop {

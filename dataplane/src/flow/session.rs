@@ -57,7 +57,8 @@ pub mod session_flags {
     /// (`crate::synproxy`).
     pub const SYN_PROXY: u8 = 0x10;
     /// The session's client direction carries a PROXY protocol header
-    /// (`pipeline::proxy_tcp`); its splice slot holds the shift.
+    /// (`pipeline::proxy_tcp`); its splice slot holds the shift (an IPv6
+    /// session's: its shift slot, `pipeline::client_addr6`).
     pub const PROXY_HEADER: u8 = 0x20;
 }
 

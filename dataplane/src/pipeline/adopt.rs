@@ -54,6 +54,7 @@ impl<P: PacketBuf> Pipeline<P> {
         );
         path.counters.events.sessions_flushed += path.flow.adopt(&old, new, &reborn, now_ms);
         path.synproxy.fit(new, path.flow.sessions().capacity());
+        path.shifts6.fit(new, path.flow.sessions6().capacity());
     }
 
     /// What this worker's sessions refer to, by id, with the epoch of the

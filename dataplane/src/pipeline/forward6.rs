@@ -17,6 +17,7 @@
 //! it goes on to `local6.rs`, which answers for VIPs as for interface
 //! addresses.
 
+use super::client_addr6::Seen6;
 use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
@@ -170,7 +171,21 @@ impl<P: PacketBuf> Datapath<P> {
             // An IPv4 backend: NAT64's (`nat64.rs`), found here so that the
             // IPv6 backends' path tests nothing more for it.
             Some(None) if forwarding == Forwarding::FullNat => {
-                return self.forward_nat64(cx, (port, vlan), pkt, meta, id)
+                if t.client_addr6 {
+                    // TOA, the PROXY header, on the IPv6 packet before its
+                    // translation (`client_addr6.rs`).
+                    let seen = Seen6 {
+                        id,
+                        opened,
+                        before,
+                        nat64: true,
+                    };
+                    let Some((pkt, meta)) = self.client_addr_to_backend6(t, seen, pkt, meta) else {
+                        return;
+                    };
+                    return self.forward_nat64(cx, (port, vlan), pkt, &meta, id);
+                }
+                return self.forward_nat64(cx, (port, vlan), pkt, meta, id);
             }
             // An IPv6 backend with no route: the config refuses it.
             Some(None) => return self.drop(DropReason::NoRoute),
@@ -179,6 +194,19 @@ impl<P: PacketBuf> Datapath<P> {
         // FULLNAT rewrites both ends as NAT rewrites one: the session's
         // reply tuple, reversed, is where the packet goes.
         if matches!(forwarding, Forwarding::Nat | Forwarding::FullNat) {
+            if t.client_addr6 {
+                // TOA, the PROXY header (`client_addr6.rs`): it may grow.
+                let seen = Seen6 {
+                    id,
+                    opened,
+                    before,
+                    nat64: false,
+                };
+                let Some((pkt, meta)) = self.client_addr_to_backend6(t, seen, pkt, meta) else {
+                    return;
+                };
+                return self.forward_nat6(cx, (port, vlan), pkt, &meta, id, (iface, next));
+            }
             return self.forward_nat6(cx, (port, vlan), pkt, meta, id, (iface, next));
         }
         if forwarding == Forwarding::Tun {

@@ -31,6 +31,7 @@ mod act;
 mod adopt;
 mod burst;
 mod client_addr;
+mod client_addr6;
 pub mod counters;
 mod decide;
 mod egress;
@@ -153,6 +154,8 @@ struct Datapath<P> {
     reasm: ReasmTable<P>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
     synproxy: synproxy::SynProxyState<P>,
+    /// The PROXY header's shifts of IPv6 sessions (`client_addr6.rs`).
+    shifts6: client_addr6::Shifts6,
     /// The identification of the last IPv4 packet NAT64 made (`nat64.rs`).
     nat64_ident: u16,
 }
@@ -188,7 +191,10 @@ impl<P: PacketBuf> Pipeline<P> {
         }
         let flow = FlowState::new(&tables, worker_index, worker_count, now_ms)?;
         let capacity = flow.sessions().capacity();
+        let mut shifts6 = client_addr6::Shifts6::default();
+        shifts6.fit(&tables, flow.sessions6().capacity());
         let path = Datapath {
+            shifts6,
             synproxy: synproxy::SynProxyState::new(&tables, capacity, now_ms)?,
             kernel: KernelState::new(&tables, worker_index, worker_count),
             garp,
@@ -433,6 +439,8 @@ mod acl6_tests;
 mod adopt_tests;
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod client_addr6_tests;
 #[cfg(test)]
 mod client_addr_tests;
 #[cfg(test)]

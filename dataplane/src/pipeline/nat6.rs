@@ -19,6 +19,7 @@ use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::table::session_flags;
 use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::Ipv6Meta;
@@ -50,7 +51,7 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
-        pkt: P,
+        mut pkt: P,
         meta: &Ipv6Meta,
     ) {
         let t = cx.t;
@@ -70,6 +71,13 @@ impl<P: PacketBuf> Datapath<P> {
             .on_packet6(id, Direction::Outbound, meta.tcp_flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
         let rewrite = Translation6::of(&s.inbound().reversed());
+        if s.flags() & session_flags::PROXY_HEADER != 0 {
+            // Its client's bytes were shifted by a PROXY header
+            // (`client_addr6.rs`): the acknowledgments shift back.
+            if let Err(reason) = self.header_to_client6(&mut pkt, meta, id) {
+                return self.drop(reason);
+            }
+        }
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
         }

@@ -47,7 +47,7 @@ use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::nat64::{mapped, unmapped};
-use crate::flow::table::Forwarding;
+use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::nat64::{error_to_ipv6, to_ipv4, to_ipv6, ErrorTo6, To4, To6, Untranslatable};
@@ -201,10 +201,19 @@ impl<P: PacketBuf> Datapath<P> {
         let s = self.flow.on_packet6(id, Direction::Outbound, flags, cx.now);
         let (origin, backend) = (s.origin(), s.backend);
         let client = s.inbound();
+        let shifted = s.flags() & session_flags::PROXY_HEADER != 0;
         let to = To6 {
             src: SocketAddrV6::new(client.dst, client.dst_port, 0, 0),
             dst: SocketAddrV6::new(client.src, client.src_port, 0, 0),
         };
+        let mut pkt = pkt;
+        if shifted {
+            // The client's bytes were shifted by a PROXY header
+            // (`client_addr6.rs`): the acknowledgments shift back.
+            if let Err(reason) = self.header_to_client64(&mut pkt, meta, id) {
+                return self.drop(reason);
+            }
+        }
         let t = cx.t;
         if t.custom_timeouts {
             self.service_timeouts6(t, origin, id, cx.now);
@@ -221,7 +230,6 @@ impl<P: PacketBuf> Datapath<P> {
         if let Some(mtu) = egress_port.and_then(|p| self.egress.over_mtu(len6, meta.vlan, p)) {
             return self.reply_too_big(cx, at, pkt, meta, mtu);
         }
-        let mut pkt = pkt;
         if let Err(u) = to_ipv6(&mut pkt, meta, &to) {
             return self.drop(reason(u));
         }

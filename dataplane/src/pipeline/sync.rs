@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::client_addr6::install_shift6;
 use super::sync6::record6_of;
 use super::synproxy::{is_spliced, track, Splice};
 use super::{Cx, Datapath, Pipeline};
@@ -109,7 +110,13 @@ impl<P: PacketBuf> Datapath<P> {
                 Some(SyncRecord::V4(r)) => r,
                 Some(SyncRecord::V6(r)) => {
                     match self.flow.install6(cx.t, &r, cx.now) {
-                        Ok(done) => *installed_counter(c, done) += 1,
+                        Ok(done) => {
+                            *installed_counter(c, done) += 1;
+                            if let Some(sh) = &r.shift {
+                                let slots = &mut self.shifts6.slots;
+                                install_shift6(&mut self.flow, slots, &r.inbound, sh);
+                            }
+                        }
                         Err(e) => *refusal_counter(c, e) += 1,
                     }
                     continue;
@@ -157,6 +164,7 @@ impl<P: PacketBuf> Datapath<P> {
         let mut next = end;
         let mut queued = 0;
         let splices = &self.synproxy.splices;
+        let shifts6 = &self.shifts6;
         let refresh = RecordKind::Refresh;
         if start < cap4 {
             let e4 = end.min(cap4);
@@ -169,7 +177,7 @@ impl<P: PacketBuf> Datapath<P> {
         if next == end && end > cap4 {
             let ids = table6.iter_slots(start.max(cap4) - cap4..end - cap4);
             let stop = dump_walk(&mut sync.link, ids.map(|(id, _)| id), &mut queued, |id| {
-                record6_of(t, table6, id, refresh, now)
+                record6_of(t, (table6, &shifts6.slots), id, refresh, now)
             });
             next = stop.map_or(end, |i| cap4 + i);
         }

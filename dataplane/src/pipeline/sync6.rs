@@ -2,13 +2,16 @@
 //! (`sync.rs`), made from the worker's IPv6 table, and a peer's IPv6
 //! records installed into it. A record has no reply tuple (a NAT session's
 //! is made again from its backend and client, a FULLNAT one's from its
-//! backend and local endpoint, `install6.rs`) and no splice.
+//! backend and local endpoint, `install6.rs`) and no splice but a PROXY
+//! header's shift (`client_addr6.rs`).
 
 use std::net::IpAddr;
 
+use super::client_addr6::Shift6;
 use super::Datapath;
 use crate::buf::PacketBuf;
 use crate::flow::state::Sessions6;
+use crate::flow::table::session_flags;
 use crate::flow::{ProtoState, SessionId, TcpState};
 use crate::sync::{RecordKind, SessionRecord6};
 use crate::tables::LbTables;
@@ -20,7 +23,8 @@ impl<P: PacketBuf> Datapath<P> {
         let Some(sync) = &mut self.sync else {
             return;
         };
-        if let Some(r) = record6_of(t, self.flow.sessions6(), id, kind, now) {
+        let (table, shifts) = (self.flow.sessions6(), &self.shifts6.slots);
+        if let Some(r) = record6_of(t, (table, shifts), id, kind, now) {
             let c = &mut self.counters.events;
             if sync.link.push(r) {
                 c.sync_queued += 1;
@@ -60,14 +64,14 @@ impl<P: PacketBuf> Datapath<P> {
 }
 
 /// IPv6 session `id` as a record (None for a persistence template); a
-/// FULLNAT session's with its local endpoint. A NAT64 session's IPv4
-/// backend and local endpoint travel IPv4-mapped (`::ffff:a.b.c.d`), as its
-/// reply key holds them (`flow/state/nat64.rs`): a peer from before NAT64
-/// was synced finds no such backend and refuses the record
-/// (`sync_unknown_backend`).
+/// FULLNAT session's with its local endpoint, one with a PROXY header with
+/// its shift (from `shifts`). A NAT64 session's IPv4 backend and local
+/// endpoint travel IPv4-mapped (`::ffff:a.b.c.d`), as its reply key holds
+/// them (`flow/state/nat64.rs`): a peer from before NAT64 was synced finds
+/// no such backend and refuses the record (`sync_unknown_backend`).
 pub(super) fn record6_of(
     t: &LbTables,
-    table: &Sessions6,
+    (table, shifts): (&Sessions6, &[Shift6]),
     id: SessionId,
     kind: RecordKind,
     now: u64,
@@ -91,5 +95,9 @@ pub(super) fn record6_of(
         local: s
             .holds_local_port()
             .then(|| (s.outbound().dst, s.outbound().dst_port)),
+        shift: match s.flags() & session_flags::PROXY_HEADER {
+            0 => None,
+            _ => shifts.get(id.index()).and_then(Shift6::record),
+        },
     })
 }

@@ -18,4 +18,6 @@ pub mod record;
 pub mod wire;
 
 pub use link::{links, SyncLink, SyncPort};
-pub use record::{RecordKind, SessionRecord, SessionRecord6, SpliceRecord, SyncRecord};
+pub use record::{
+    RecordKind, SessionRecord, SessionRecord6, ShiftRecord6, SpliceRecord, SyncRecord,
+};

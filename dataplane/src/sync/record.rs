@@ -62,7 +62,8 @@ pub struct SessionRecord {
 /// An IPv6 session's event (issue 20). A DR reply never crosses the load
 /// balancer, and a NAT session's reply tuple is its backend's endpoint to
 /// the client (`nat6_reply`), so no reply tuple is carried, only a FULLNAT
-/// session's local address and port; nor a splice (no SYN proxy on IPv6).
+/// session's local address and port; and a PROXY header's shift (no SYN
+/// proxy on IPv6, so no other splice).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionRecord6 {
     pub kind: RecordKind,
@@ -78,6 +79,21 @@ pub struct SessionRecord6 {
     /// FULLNAT: the local address and port the session holds (its reply
     /// tuple runs from the backend to them).
     pub local: Option<(Ipv6Addr, u16)>,
+    /// A TCP session's PROXY header shift (`pipeline::client_addr6`):
+    /// without it a peer would forward the client's bytes unshifted after
+    /// a failover.
+    pub shift: Option<ShiftRecord6>,
+}
+
+/// What a peer needs to go on shifting an IPv6 session's client bytes by
+/// its PROXY header: the header's length from the client's ISN + 1, its
+/// version, whether a segment carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShiftRecord6 {
+    pub client_seq: u32,
+    pub client_from: u32,
+    pub header: ProxyVersion,
+    pub header_sent: bool,
 }
 
 /// A record of either family, as the queues and the datagram carry it.

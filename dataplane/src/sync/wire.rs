@@ -273,7 +273,9 @@ impl<'a> Datagram<'a> {
                     return Some(Err(WireError::BadRecord));
                 };
                 let local = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_LOCAL);
-                return Some(wire6::decode6(chunk, rest, local).map(SyncRecord::V6));
+                let shift = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_SHIFT);
+                let r = wire6::decode6(chunk, rest, (local, shift));
+                return Some(r.map(SyncRecord::V6));
             }
             let mut r = match decode_record(chunk) {
                 Ok(r) => r,

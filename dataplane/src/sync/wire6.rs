@@ -26,18 +26,30 @@
 //!   4  local addr (16)
 //!  20  local port (2)
 //!  22  reserved (0, 18 bytes)
+//! slot 3 or 4, kind 9 (a TCP NAT or FULLNAT session with a PROXY header:
+//! its shift, `pipeline::client_addr6`)
+//!   0  kind (9)
+//!   1  flags: bit 0 the header was sent
+//!   2  header version (1, 2)
+//!   3  reserved (0)
+//!   4  client_seq (u32: the header's length)
+//!   8  client_from (u32: the client's ISN + 1)
+//!  12  reserved (0, 28 bytes)
 //! ```
 //!
 //! A node from before it refuses both slots (`sync_bad_record`, twice)
 //! and reads the rest of the datagram; a node that knows kinds 6 and 7
 //! but not 8 refuses the third slot alone, and the FULLNAT record (its
-//! service is not one it could install).
+//! service is not one it could install); one that does not know kind 9
+//! refuses it alone and installs the session without its shift (the
+//! connection then breaks at a failover, as before it was synced).
 
 use std::net::Ipv6Addr;
 
 use super::{Encoder, WireError, MAX_RECORDS, RECORD_LEN};
+use crate::client_addr::proxy_header::ProxyVersion;
 use crate::sync::record::{forwarding_code, forwarding_from, state_code, state_from};
-use crate::sync::{RecordKind, SessionRecord6};
+use crate::sync::{RecordKind, SessionRecord6, ShiftRecord6};
 use crate::tuple::{FiveTuple6, IpProto};
 
 /// The first slot's kind byte.
@@ -46,14 +58,17 @@ pub(super) const KIND_SESSION6: u8 = 6;
 pub(super) const KIND_SESSION6_REST: u8 = 7;
 /// The third slot of a FULLNAT record's.
 pub(super) const KIND_SESSION6_LOCAL: u8 = 8;
-/// Slots an IPv6 record takes (a FULLNAT one one more).
+/// The slot of a session's PROXY header shift.
+pub(super) const KIND_SESSION6_SHIFT: u8 = 9;
+/// Slots an IPv6 record takes (a FULLNAT one one more, a shifted one one
+/// more).
 pub(super) const SLOTS6: usize = 2;
 
 impl Encoder {
     /// Adds an IPv6 record (two slots); false (and nothing added) when the
     /// datagram has no room for it or it cannot be written (a template).
     pub(super) fn push6(&mut self, r: &SessionRecord6) -> bool {
-        let slots = SLOTS6 + usize::from(r.local.is_some());
+        let slots = SLOTS6 + usize::from(r.local.is_some()) + usize::from(r.shift.is_some());
         if self.records + slots > MAX_RECORDS {
             return false;
         }
@@ -85,17 +100,30 @@ impl Encoder {
             self.buf.extend_from_slice(&port.to_be_bytes());
             self.buf.extend_from_slice(&[0; 18]);
         }
+        if let Some(sh) = r.shift {
+            let version = match sh.header {
+                ProxyVersion::V1 => 1,
+                ProxyVersion::V2 => 2,
+            };
+            let sent = u8::from(sh.header_sent);
+            self.buf
+                .extend_from_slice(&[KIND_SESSION6_SHIFT, sent, version, 0]);
+            self.buf.extend_from_slice(&sh.client_seq.to_be_bytes());
+            self.buf.extend_from_slice(&sh.client_from.to_be_bytes());
+            self.buf.extend_from_slice(&[0; 28]);
+        }
         self.records += slots;
         true
     }
 }
 
 /// The IPv6 record in slots `first` (kind 6) and `rest` (kind 7), and
-/// `local` (kind 8) for a FULLNAT one.
+/// `local` (kind 8) for a FULLNAT one, `shift` (kind 9) for one with a
+/// PROXY header.
 pub(super) fn decode6(
     first: &[u8],
     rest: &[u8],
-    local: Option<&[u8]>,
+    (local, shift): (Option<&[u8]>, Option<&[u8]>),
 ) -> Result<SessionRecord6, WireError> {
     let bad = WireError::BadRecord;
     debug_assert!(first.len() == RECORD_LEN && rest.len() == RECORD_LEN);
@@ -118,6 +146,28 @@ pub(super) fn decode6(
         (None, crate::flow::table::Forwarding::FullNat) | (Some(_), _) => return Err(bad),
         (None, _) => None,
     };
+    let shift = match shift {
+        Some(sh) if proto == IpProto::TCP && sh.len() == RECORD_LEN => Some(ShiftRecord6 {
+            client_seq: u32::from_be_bytes([sh[4], sh[5], sh[6], sh[7]]),
+            client_from: u32::from_be_bytes([sh[8], sh[9], sh[10], sh[11]]),
+            header: match sh[2] {
+                1 => ProxyVersion::V1,
+                2 => ProxyVersion::V2,
+                _ => return Err(bad),
+            },
+            header_sent: sh[1] & 1 != 0,
+        }),
+        Some(_) => return Err(bad),
+        None => None,
+    };
+    // Only NAT and FULLNAT shift (DR and TUN backends answer the client).
+    let shifting = matches!(
+        forwarding,
+        crate::flow::table::Forwarding::Nat | crate::flow::table::Forwarding::FullNat
+    );
+    if shift.is_some() && !shifting {
+        return Err(bad);
+    }
     Ok(SessionRecord6 {
         kind,
         forwarding,
@@ -132,6 +182,7 @@ pub(super) fn decode6(
         backend: (addr6(rest, 4), port(rest, 20)),
         timeout_ms: u32::from_be_bytes([rest[22], rest[23], rest[24], rest[25]]),
         local,
+        shift,
     })
 }
 

@@ -27,6 +27,7 @@ fn record6(i: u16) -> SessionRecord6 {
         backend: ("2001:db8:1::11".parse().expect("address"), 80),
         timeout_ms: 60_000,
         local: None,
+        shift: None,
     }
 }
 
@@ -93,6 +94,7 @@ proptest! {
             backend: (Ipv6Addr::from(baddr), bport),
             timeout_ms: timeout,
             local: None,
+            shift: None,
         };
         let records = [record4(1).into(), r.into(), record4(2).into()];
         let bytes = datagram(&records);
@@ -195,4 +197,58 @@ fn a_fullnat_record_without_its_local_endpoint_or_another_with_one_is_refused() 
     let mut bytes = datagram(&[fullnat.into()]);
     bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::Dr);
     assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+}
+
+proptest! {
+    /// A TCP NAT or FULLNAT record with a PROXY header's shift takes one
+    /// more slot (kind 9) and round-trips, between IPv4 ones.
+    #[test]
+    fn ipv6_records_carry_a_proxy_headers_shift(
+        client_seq in any::<u32>(), client_from in any::<u32>(), sent in any::<bool>(),
+        v2 in any::<bool>(), fullnat in any::<bool>(), i in 0u16..1000,
+    ) {
+        let shift = crate::sync::ShiftRecord6 {
+            client_seq,
+            client_from,
+            header: match v2 {
+                true => crate::client_addr::proxy_header::ProxyVersion::V2,
+                false => crate::client_addr::proxy_header::ProxyVersion::V1,
+            },
+            header_sent: sent,
+        };
+        let r = SessionRecord6 {
+            forwarding: if fullnat { Forwarding::FullNat } else { Forwarding::Nat },
+            local: fullnat.then(|| ("2001:db8:1::100".parse().expect("address"), 40000)),
+            shift: Some(shift),
+            ..record6(i)
+        };
+        let records = [record4(1).into(), r.into(), record4(2).into()];
+        let bytes = datagram(&records);
+        let slots = 2 + 2 + 1 + usize::from(fullnat);
+        prop_assert_eq!(bytes.len(), HEADER_LEN + slots * RECORD_LEN);
+        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    }
+}
+
+#[test]
+fn a_shift_on_a_dr_record_or_of_an_unknown_version_is_refused() {
+    let shift = crate::sync::ShiftRecord6 {
+        client_seq: 52,
+        client_from: 1001,
+        header: crate::client_addr::proxy_header::ProxyVersion::V2,
+        header_sent: false,
+    };
+    let nat = SessionRecord6 {
+        forwarding: Forwarding::Nat,
+        shift: Some(shift),
+        ..record6(1)
+    };
+    let good = datagram(&[nat.into()]);
+    assert_eq!(read(&good), vec![Ok(nat.into())]);
+    let mut dr = good.clone();
+    dr[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::Dr);
+    assert_eq!(read(&dr), vec![Err(WireError::BadRecord)]);
+    let mut v3 = good;
+    v3[HEADER_LEN + 2 * RECORD_LEN + 2] = 3;
+    assert_eq!(read(&v3), vec![Err(WireError::BadRecord)]);
 }

@@ -91,9 +91,12 @@ pub struct LbTables {
     /// Whether any service clamps the MSS of SYNs: without, a SYN never
     /// looks its service up for it.
     pub mss_clamping: bool,
-    /// Whether any service passes the client's address (TOA, PROXY
+    /// Whether any IPv4 service passes the client's address (TOA, PROXY
     /// protocol): without, no packet looks its service up for it.
     pub client_addr: bool,
+    /// Whether any IPv6 service does (`pipeline/client_addr6.rs`): without,
+    /// no IPv6 NAT or FULLNAT packet looks its service up for it.
+    pub client_addr6: bool,
     /// The smallest MTU of the ports: how far a packet may grow for it.
     pub min_mtu: u16,
     /// The VIPs of the active UDP services that need whole datagrams (the
@@ -103,9 +106,12 @@ pub struct LbTables {
     /// Whether any active service has `syn_proxy`: without, a new flow
     /// never looks its service up for it.
     pub syn_proxying: bool,
-    /// Whether any active TCP service sends the PROXY protocol header
+    /// Whether any active IPv4 TCP service sends the PROXY protocol header
     /// (its sessions need a splice slot, as the SYN proxy's).
     pub proxy_tcp: bool,
+    /// The same for IPv6 services (their sessions need a shift slot,
+    /// `pipeline/client_addr6.rs`).
+    pub proxy_tcp6: bool,
     pub synproxy: SynProxySettings,
     /// Which worker owns a flow (several workers only).
     pub owners: FlowOwners,
@@ -465,14 +471,26 @@ fn compile(
         mss_clamping: services.iter().any(|s| s.spec.mss_clamp.is_some()),
         client_addr: services
             .iter()
-            .any(|s| s.spec.toa || s.spec.proxy_protocol.is_some()),
+            .any(|s| s.spec.vip.is_ipv4() && (s.spec.toa || s.spec.proxy_protocol.is_some())),
+        client_addr6: services
+            .iter()
+            .any(|s| s.spec.vip.is_ipv6() && (s.spec.toa || s.spec.proxy_protocol.is_some())),
         min_mtu: cfg.ports.iter().map(|p| p.mtu).min().unwrap_or(1500),
         reasm_vips: reasm_vips(&services),
         syn_proxying: services
             .iter()
             .any(|s| !s.state.is_retired() && s.spec.syn_proxy),
         proxy_tcp: services.iter().any(|s| {
-            !s.state.is_retired() && s.spec.proto == IpProto::TCP && s.spec.proxy_protocol.is_some()
+            s.spec.vip.is_ipv4()
+                && !s.state.is_retired()
+                && s.spec.proto == IpProto::TCP
+                && s.spec.proxy_protocol.is_some()
+        }),
+        proxy_tcp6: services.iter().any(|s| {
+            s.spec.vip.is_ipv6()
+                && !s.state.is_retired()
+                && s.spec.proto == IpProto::TCP
+                && s.spec.proxy_protocol.is_some()
         }),
         ports: cfg.ports.clone(),
         interfaces: cfg.interfaces.clone(),

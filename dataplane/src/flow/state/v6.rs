@@ -242,6 +242,12 @@ impl FlowState {
         self.sessions6.set_hop_hint(id, dir, hint);
     }
 
+    /// Marks IPv6 session `id` as carrying a PROXY protocol header
+    /// (`session_flags::PROXY_HEADER`, `pipeline/client_addr6.rs`).
+    pub fn mark_proxy_header6(&mut self, id: SessionId) {
+        self.sessions6.mark_proxy_header(id);
+    }
+
     /// Re-arms IPv6 session `id`'s timer to `timeout_ms` from `now`.
     #[inline]
     pub fn refresh6_with_timeout(&mut self, id: SessionId, timeout_ms: u32, now: u64) {
