@@ -15,6 +15,7 @@ use crate::flow::state::{Installed, Refused};
 use crate::flow::table::session_flags;
 use crate::flow::{FlowState, Origin, ProtoState, Session, SessionId, SessionTable, TcpState};
 use crate::sync::{RecordKind, SessionRecord, SpliceRecord, SyncLink, SyncRecord};
+use crate::synproxy::wscale::WScale;
 use crate::tables::LbTables;
 use crate::tuple::FiveTuple;
 
@@ -278,8 +279,8 @@ fn splice_record(s: &Session, sp: Option<&Splice>) -> Option<SpliceRecord> {
         syn_proxy: s.flags() & session_flags::SYN_PROXY != 0,
         header: sp.header,
         header_sent: sp.header_sent,
-        client_wscale: sp.client_wscale,
-        backend_wscale: sp.backend_wscale,
+        client_wscale: sp.client_wscale.get(),
+        backend_wscale: sp.backend_wscale.get(),
     })
 }
 
@@ -313,10 +314,13 @@ fn install_splice(
         adjust: r.adjust,
         header: r.header,
         header_sent: r.header_sent,
-        client_wscale: r.client_wscale,
-        backend_wscale: r.backend_wscale,
+        client_wscale: WScale::new(r.client_wscale),
+        backend_wscale: WScale::new(r.backend_wscale),
         established: true,
-        track: if r.syn_proxy { track::ON } else { 0 },
+        track: match r.syn_proxy {
+            true => track::on(r.header.is_none() && r.adjust.client_seq == 0),
+            false => 0,
+        },
         ..Splice::default()
     };
 }

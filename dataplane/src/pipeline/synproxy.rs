@@ -40,6 +40,7 @@ use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::{word, write_fixed_checksum, Fixed, SeqAdjust};
 use crate::synproxy::window::{self, Edges, Seen};
+use crate::synproxy::wscale::WScale;
 use crate::tables::{LbTables, Mode};
 use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
@@ -73,7 +74,7 @@ pub(super) struct Splice {
     /// What the backend SYN announces: the client's options as the
     /// cookie carried them.
     pub mss: u16,
-    pub client_wscale: Option<u8>,
+    pub client_wscale: WScale,
     pub sack: bool,
     /// Timestamps in use: our SYN-ACK's TSval as the client echoed it, the
     /// client's TSval of its ACK.
@@ -82,7 +83,7 @@ pub(super) struct Splice {
     pub client_tsval: u32,
     pub client_window: u16,
     /// The backend's window shift, when it and the client both scale.
-    pub backend_wscale: Option<u8>,
+    pub backend_wscale: WScale,
     /// The backend's SYN-ACK arrived and was acknowledged (always, for a
     /// session with a PROXY header and no SYN proxy).
     pub established: bool,
@@ -95,18 +96,37 @@ pub(super) struct Splice {
     /// The window check's edges (`synproxy::window`): the client's, in
     /// its sequence space, and the backend's, in its own.
     pub edges: [Edges; 2],
-    /// Which of them are known, and whether the check is on (`track`).
+    /// Which of them are known, whether the check is on, and whether the
+    /// splice is the SYN proxy's alone (`track`).
     pub track: u8,
 }
 
 /// `Splice::track` bits: the check is on (a SYN-proxied session, from
-/// its splice or a peer's record), and which side's edges are known.
+/// its splice or a peer's record), which side's edges are known, and
+/// whether the splice is the SYN proxy's alone.
 pub(crate) mod track {
     pub const ON: u8 = 1;
     pub const CLIENT: u8 = 2;
     pub const BACKEND: u8 = 4;
     /// On, both sides' edges known: the usual case.
     pub const ALL: u8 = ON | CLIENT | BACKEND;
+    /// Set with `ON` on an established splice of the SYN proxy alone (no
+    /// PROXY header, so no shift of the client's numbers), and never
+    /// changed after: what [`Splice::translate_spliced`] needs besides
+    /// the edges, read with them in one byte.
+    pub const ALONE: u8 = 8;
+    /// The straight path's case: all of the above.
+    pub const STRAIGHT: u8 = ALL | ALONE;
+
+    /// `ON`, with `ALONE` for a splice whose client numbers keep their
+    /// space (`header` none, `client_seq` 0).
+    pub fn on(alone: bool) -> u8 {
+        if alone {
+            ON | ALONE
+        } else {
+            ON
+        }
+    }
 }
 
 const CLIENT: usize = 0;
@@ -118,10 +138,24 @@ impl Splice {
     /// backend's window rescaled) in place. The usual case (the SYN proxy
     /// alone, both edges known, a fixed layout: `synproxy_spliced.rs`) is
     /// inlined into the caller; anything else is a call.
-    #[inline(always)]
+    /// (The packet path calls [`Splice::translate_as`], having read the
+    /// slot's bits before it reached the packet's bytes.)
+    #[cfg(test)]
     pub(super) fn translate(&mut self, dir: Direction, h: &mut [u8]) -> Result<(), DropReason> {
+        self.translate_as(self.plain_splice(), dir, h)
+    }
+
+    /// [`Splice::translate`], `straight` what [`Splice::plain_splice`]
+    /// says (read by the caller before it reached the packet's bytes).
+    #[inline(always)]
+    fn translate_as(
+        &mut self,
+        straight: bool,
+        dir: Direction,
+        h: &mut [u8],
+    ) -> Result<(), DropReason> {
         use Direction::{Inbound as In, Outbound as Out};
-        if self.plain_splice() {
+        if straight {
             let len = h.len();
             match (Fixed::of(h), dir) {
                 (Some(Fixed::Plain(f)), In) => return self.translate_spliced(In, f, len),
@@ -140,7 +174,7 @@ impl Splice {
         // The fixed path checks with both sides' edges known (the usual
         // case), or not at all; a synced session still learning its edges
         // takes the general one.
-        if self.track == track::ALL || self.track & track::ON == 0 {
+        if self.track & track::ALL == track::ALL || self.track & track::ON == 0 {
             // One copy per layout and direction, each with its offsets,
             // edges and shifts known at compile time.
             use Direction::{Inbound as In, Outbound as Out};
@@ -245,14 +279,14 @@ impl Splice {
             Direction::Inbound => (
                 CLIENT,
                 track::CLIENT,
-                self.client_wscale,
-                self.backend_wscale,
+                self.client_wscale.get(),
+                self.backend_wscale.get(),
             ),
             Direction::Outbound => (
                 BACKEND,
                 track::BACKEND,
-                self.backend_wscale,
-                self.client_wscale,
+                self.backend_wscale.get(),
+                self.client_wscale.get(),
             ),
         };
         // The acknowledgment in the receiver's own space.
@@ -287,8 +321,7 @@ impl Splice {
     fn start_window(&mut self, backend_isn: u32) {
         let client_next = self.client_isn.wrapping_add(1);
         let backend_next = backend_isn.wrapping_add(1);
-        let client_window =
-            u32::from(self.client_window) << self.client_wscale.unwrap_or(0).min(14);
+        let client_window = u32::from(self.client_window) << self.client_wscale.shift();
         self.edges = [
             Edges {
                 end: client_next,
@@ -299,14 +332,15 @@ impl Splice {
                 maxend: backend_next.wrapping_add(client_window),
             },
         ];
-        self.track = track::ON | track::CLIENT | track::BACKEND;
+        let alone = self.header.is_none() && self.adjust.client_seq == 0;
+        self.track = track::on(alone) | track::CLIENT | track::BACKEND;
     }
 
     /// Our SYN to the backend: the client's ISN and options.
     fn backend_syn(&self) -> Segment {
         let o = SynOptions {
             mss: self.mss,
-            wscale: self.client_wscale,
+            wscale: self.client_wscale.get(),
             sack_permitted: self.sack,
             timestamp: self.timestamps.then_some((self.client_tsval, 0)),
         };
@@ -552,7 +586,7 @@ impl<P: PacketBuf> Datapath<P> {
             cookie_isn: ack.wrapping_sub(1),
             client_isn: seq.wrapping_sub(1),
             mss,
-            client_wscale: echoed.wscale,
+            client_wscale: WScale::new(echoed.wscale),
             sack: echoed.sack,
             timestamps: o.timestamp.is_some(),
             our_tsval,
@@ -614,10 +648,18 @@ impl<P: PacketBuf> Datapath<P> {
         hit: Hit,
     ) -> Option<bool> {
         let slot = self.synproxy.splices.get_mut(hit.id.index())?;
-        if !slot.established || slot.header.is_some() {
+        // (`STRAIGHT` includes `ALONE`: established, no header.)
+        let straight = slot.plain_splice();
+        if !straight && (!slot.established || slot.header.is_some()) {
             return None;
         }
-        match slot.translate(hit.dir, tcp_segment_mut(pkt.data_mut(), meta)) {
+        // (No TCP segment: the general path refuses it, as `translate`
+        // of an empty one.)
+        let verdict = match pkt.data_mut().get_mut(meta.l4_offset..meta.ip_end()) {
+            Some(h) => slot.translate_as(straight, hit.dir, h),
+            None => slot.translate_other(hit.dir, &mut []),
+        };
+        match verdict {
             Ok(()) => Some(true),
             Err(reason) => {
                 self.drop(reason);
@@ -736,7 +778,10 @@ impl<P: PacketBuf> Datapath<P> {
         if let Some((val, _)) = backend_ts {
             sp.adjust.backend_ts = sp.our_tsval.wrapping_sub(val);
         }
-        sp.backend_wscale = sp.client_wscale.map(|_| o.wscale.unwrap_or(0));
+        sp.backend_wscale = match sp.client_wscale.get() {
+            Some(_) => WScale::new(Some(o.wscale.unwrap_or(0))),
+            None => WScale::NONE,
+        };
         sp.established = true;
         sp.start_window(seq);
         let early = std::mem::take(&mut sp.early);
@@ -819,7 +864,7 @@ impl<P: PacketBuf> Datapath<P> {
 /// The backend's window field rescaled from its shift to the one our
 /// SYN-ACK announced, checksum updated (nothing to do when they agree or
 /// nobody scales).
-fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
+fn rescale_window(h: &mut [u8], backend_wscale: WScale) {
     if h.len() < tcp::TCP_MIN_HEADER_LEN {
         return;
     }
@@ -840,10 +885,10 @@ fn rescale_window(h: &mut [u8], backend_wscale: Option<u8>) {
 /// A backend's window field `old` under our window shift: unchanged
 /// without a backend shift or with ours.
 #[inline(always)]
-fn rescaled(old: u16, backend_wscale: Option<u8>) -> u16 {
-    match backend_wscale {
+fn rescaled(old: u16, backend_wscale: WScale) -> u16 {
+    match backend_wscale.get() {
         Some(theirs) if theirs != OUR_WSCALE => {
-            let bytes = u64::from(old) << theirs.min(cookie::MAX_WSCALE);
+            let bytes = u64::from(old) << theirs;
             (bytes >> OUR_WSCALE).min(u64::from(u16::MAX)) as u16
         }
         _ => old,

@@ -63,8 +63,8 @@ fn splice() -> impl Strategy<Value = Splice> {
                     backend_seq,
                     backend_ts,
                 },
-                client_wscale: cws,
-                backend_wscale: bws,
+                client_wscale: WScale::new(cws),
+                backend_wscale: WScale::new(bws),
                 established: true,
                 edges: [
                     Edges {
@@ -76,7 +76,11 @@ fn splice() -> impl Strategy<Value = Splice> {
                         maxend: ends[1].wrapping_add(w1),
                     },
                 ],
-                track: if on { track::ALL } else { 0 },
+                // (`header` is none: `ALONE` goes with no shift.)
+                track: match on {
+                    true => track::ALL | track::on(header == 0),
+                    false => 0,
+                },
                 ..Splice::default()
             },
         )

@@ -11,37 +11,72 @@
 //! compares them.
 
 use super::{rescaled, track, Splice};
-use crate::checksum::Delta;
 use crate::drop::DropReason;
 use crate::flow::Direction;
-use crate::synproxy::seq::{word, write_fixed_checksum};
 use crate::synproxy::window::{before, MIN_ACK_WINDOW};
 use crate::wire::tcp::{self, TcpFlags, TCP_MIN_HEADER_LEN};
 
-/// A window shift as the window check uses it: none is 0, above 14 is 14
-/// (RFC 7323 2.3).
+// `translate_spliced` counts SYN and FIN from their bits' places.
+const _: () = assert!(TcpFlags::FIN == 1 && TcpFlags::SYN == 2);
+
+/// The 32-bit field at `at` as it lies in memory (unswapped).
 #[inline(always)]
-fn shift_of(wscale: Option<u8>) -> u32 {
-    u32::from(wscale.unwrap_or(0).min(14))
+fn raw32<const N: usize>(h: &[u8; N], at: usize) -> u32 {
+    u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
 }
 
-/// Adds `n` to the 32-bit field at `at`, recording the change (nothing
-/// when `n` is 0, as `SeqAdjust` does, so the checksums agree bit for bit).
+/// The 16-bit field at `at` as it lies in memory.
 #[inline(always)]
-fn add<const N: usize>(h: &mut [u8; N], at: usize, old: u32, n: u32, d: &mut Delta) {
-    if n != 0 {
-        let new = old.wrapping_add(n);
-        h[at..at + 4].copy_from_slice(&new.to_be_bytes());
-        d.dword(old, new);
+fn raw16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_ne_bytes([h[at], h[at + 1]])
+}
+
+/// A checksum change summed over the fields as they lie in memory: by
+/// the byte-order independence of the Internet checksum (RFC 1071 2(B)),
+/// that sum is the byte-swapped one of their values, so no field is
+/// swapped for it, nor the checksum. A 32-bit field is one term (`!old +
+/// new` as 32-bit numbers: the same sum modulo 0xffff as its two 16-bit
+/// halves, and zero for the same fields), so the checksum written is
+/// bit for bit the one `checksum::Delta` gives.
+#[derive(Clone, Copy, Default)]
+struct RawDelta(u64);
+
+impl RawDelta {
+    /// Adds `n` to the 32-bit field at `at`, whose value is `old` (`raw`
+    /// as it lies), recording the change; nothing when `n` is 0, as
+    /// `SeqAdjust` does, so the checksums agree bit for bit.
+    #[inline(always)]
+    fn add<const N: usize>(&mut self, h: &mut [u8; N], at: usize, (old, raw): (u32, u32), n: u32) {
+        if n != 0 {
+            let new = old.wrapping_add(n).to_be();
+            h[at..at + 4].copy_from_slice(&new.to_ne_bytes());
+            self.0 += u64::from(!raw) + u64::from(new);
+        }
+    }
+
+    /// Folds the change into the TCP checksum of `h` (RFC 1624 eqn. 3).
+    /// The sum is the checksum and at most three fields (below 2^16 + 3 ×
+    /// 2^33 < 2^36), so three 16-bit folds leave at most 0xffff: the
+    /// value `checksum::fold` gives (the same sum modulo 0xffff, zero
+    /// only for a zero sum), in fewer steps.
+    #[inline(always)]
+    fn write<const N: usize>(self, h: &mut [u8; N]) {
+        let at = tcp::field::CHECKSUM.start;
+        let s = u64::from(!raw16(h, at)) + self.0;
+        let s = (s & 0xffff) + (s >> 16); // < 2^16 + 2^20
+        let s = (s & 0xffff) + (s >> 16); // < 2^16 + 17
+        let s = (s & 0xffff) + (s >> 16); // <= 0xffff
+        h[at..at + 2].copy_from_slice(&(!(s as u16)).to_ne_bytes());
     }
 }
 
 impl Splice {
-    /// Whether a segment may take [`Splice::translate_spliced`]: the check
-    /// on with both edges known, and no PROXY header's shift.
+    /// Whether a segment may take [`Splice::translate_spliced`]: the
+    /// SYN proxy's splice alone (no PROXY header's shift) with the check
+    /// on and both edges known.
     #[inline(always)]
     pub(super) fn plain_splice(&self) -> bool {
-        self.track == track::ALL && self.adjust.client_seq == 0
+        self.track == track::STRAIGHT
     }
 
     /// The segment going `dir` (`h`: its header, of a `Fixed` layout; `len`
@@ -56,18 +91,23 @@ impl Splice {
     ) -> Result<(), DropReason> {
         let flags = h[tcp::field::FLAGS];
         let has_ack = flags & TcpFlags::ACK != 0;
-        let seq = word(h, tcp::field::SEQ_NUM.start);
-        let ack = word(h, tcp::field::ACK_NUM.start);
+        let seq_raw = raw32(h, tcp::field::SEQ_NUM.start);
+        let seq = u32::from_be(seq_raw);
+        let ack_raw = raw32(h, tcp::field::ACK_NUM.start);
+        let ack = u32::from_be(ack_raw);
         let w = tcp::field::WINDOW.start;
-        let window = u16::from_be_bytes([h[w], h[w + 1]]);
-        let ends = u32::from(flags & TcpFlags::SYN != 0) + u32::from(flags & TcpFlags::FIN != 0);
+        let window_raw = raw16(h, w);
+        let window = u16::from_be(window_raw);
+        // SYN and FIN count one each: FIN is bit 0, SYN bit 1, so the
+        // count of those two bits is (bits + 1) / 2.
+        let ends = (u32::from(flags & (TcpFlags::SYN | TcpFlags::FIN)) + 1) >> 1;
         // `Fixed` took the header from a segment at least `N` long.
         let end = seq
             .wrapping_add((len as u32).wrapping_sub(N as u32))
             .wrapping_add(ends);
         let inbound = dir == Direction::Inbound;
-        let (client, backend) = (shift_of(self.client_wscale), shift_of(self.backend_wscale));
-        let (s_shift, r_shift) = if inbound {
+        let (client, backend) = (self.client_wscale, self.backend_wscale);
+        let (s_ws, r_ws) = if inbound {
             (client, backend)
         } else {
             (backend, client)
@@ -83,12 +123,12 @@ impl Splice {
         // client's edges come first.
         let [c, b] = &mut self.edges;
         let (s, r) = if inbound { (c, b) } else { (b, c) };
-        let r_max = u32::from(u16::MAX) << r_shift;
+        let r_max = r_ws.scale(u32::from(u16::MAX));
         if before(s.maxend, seq) || before(end, s.end.wrapping_sub(r_max)) {
             return Err(DropReason::SynProxyOutOfWindow);
         }
         if has_ack {
-            let span = (u32::from(u16::MAX) << s_shift).max(MIN_ACK_WINDOW) * 2;
+            let span = s_ws.scale(u32::from(u16::MAX)).max(MIN_ACK_WINDOW) * 2;
             if before(r.end, ack_r) || before(ack_r, r.end.wrapping_sub(span)) {
                 return Err(DropReason::SynProxyOutOfWindow);
             }
@@ -97,49 +137,39 @@ impl Splice {
             s.end = end;
         }
         if has_ack {
-            let right = ack_r.wrapping_add(u32::from(window) << s_shift);
+            let right = ack_r.wrapping_add(s_ws.scale(u32::from(window)));
             if before(r.maxend, right) {
                 r.maxend = right;
             }
         }
         // The shift, and the backend's window rescaled.
-        let mut d = Delta::default();
+        let mut d = RawDelta::default();
         let timestamps = N > TCP_MIN_HEADER_LEN;
         let ts = TCP_MIN_HEADER_LEN + 4;
         if inbound {
             if has_ack {
                 let back = self.adjust.backend_seq.wrapping_neg();
-                add(h, tcp::field::ACK_NUM.start, ack, back, &mut d);
+                d.add(h, tcp::field::ACK_NUM.start, (ack, ack_raw), back);
                 if timestamps {
-                    let tsecr = word(h, ts + 4);
-                    add(
-                        h,
-                        ts + 4,
-                        tsecr,
-                        self.adjust.backend_ts.wrapping_neg(),
-                        &mut d,
-                    );
+                    let tsecr = raw32(h, ts + 4);
+                    let back = self.adjust.backend_ts.wrapping_neg();
+                    d.add(h, ts + 4, (u32::from_be(tsecr), tsecr), back);
                 }
             }
         } else {
-            add(
-                h,
-                tcp::field::SEQ_NUM.start,
-                seq,
-                self.adjust.backend_seq,
-                &mut d,
-            );
+            let at = tcp::field::SEQ_NUM.start;
+            d.add(h, at, (seq, seq_raw), self.adjust.backend_seq);
             if timestamps {
-                let tsval = word(h, ts);
-                add(h, ts, tsval, self.adjust.backend_ts, &mut d);
+                let tsval = raw32(h, ts);
+                d.add(h, ts, (u32::from_be(tsval), tsval), self.adjust.backend_ts);
             }
-            let new = rescaled(window, self.backend_wscale);
-            if new != window {
-                h[w..w + 2].copy_from_slice(&new.to_be_bytes());
-                d.word(window, new);
+            let new = rescaled(window, self.backend_wscale).to_be();
+            if new != window_raw {
+                h[w..w + 2].copy_from_slice(&new.to_ne_bytes());
+                d.0 += u64::from(!window_raw) + u64::from(new);
             }
         }
-        write_fixed_checksum(h, d);
+        d.write(h);
         Ok(())
     }
 }

@@ -6,7 +6,8 @@
 //! Sans-IO like the rest of the packet core: `cookie` (the cookie codec and
 //! its rotated secrets), `siphash` (its keyed hash), `early` (the data
 //! segments held while a backend has not answered), `seq` (the translation),
-//! `window` (the window check of spliced segments).
+//! `window` (the window check of spliced segments), `wscale` (a side's
+//! window shift as a splice keeps it).
 
 pub mod cookie;
 pub mod early;
@@ -15,3 +16,4 @@ pub mod options;
 pub mod seq;
 pub mod siphash;
 pub mod window;
+pub mod wscale;

@@ -125,9 +125,11 @@ impl Fixed<'_> {
     /// TCP header and what follows).
     #[inline(always)]
     pub fn of(h: &mut [u8]) -> Option<Fixed<'_>> {
-        match h.get(tcp::field::DATA_OFFSET).map(|b| b >> 4) {
-            Some(5) => h.first_chunk_mut().map(Fixed::Plain),
-            Some(8) => {
+        // (Either layout is at least the 20 bytes of the fixed header.)
+        let fixed = h.first_chunk::<TCP_MIN_HEADER_LEN>()?;
+        match fixed[tcp::field::DATA_OFFSET] >> 4 {
+            5 => h.first_chunk_mut().map(Fixed::Plain),
+            8 => {
                 let fixed = h.first_chunk_mut::<32>()?;
                 (word(fixed, TCP_MIN_HEADER_LEN) == NOP_NOP_TIMESTAMP)
                     .then_some(Fixed::Timestamp(fixed))
