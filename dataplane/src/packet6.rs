@@ -145,7 +145,7 @@ pub fn classify_fragment(
         return Ok(None);
     };
     let end = IPV6_HEADER_LEN + usize::from(ip.payload_len());
-    let len = end.saturating_sub(f.data_offset) as u32;
+    let len = end.saturating_sub(usize::from(f.data_offset)) as u32;
     let piece = Piece {
         start: u32::from(f.offset),
         end: u32::from(f.offset) + len,

@@ -95,8 +95,10 @@ pub struct Ipv6Fragment {
     pub more: bool,
     pub ident: u32,
     /// Where the fragment's data (the fragmentable part) starts, from the
-    /// IPv6 header's start: right after the fragment header.
-    pub data_offset: usize,
+    /// IPv6 header's start: right after the fragment header. A `u16` (the
+    /// payload length bounds it), so the walk's result, which every IPv6
+    /// packet's classification returns, stays 24 bytes.
+    pub data_offset: u16,
 }
 
 impl Ipv6Fragment {
@@ -272,7 +274,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                     offset: word & !0x7,
                     more: word & 1 != 0,
                     ident: get_be32(b, at + ext_field::FRAG_IDENT.start),
-                    data_offset: at + FRAGMENT_HEADER_LEN,
+                    data_offset: u16::try_from(at + FRAGMENT_HEADER_LEN).unwrap_or(u16::MAX),
                 });
             }
             chain.extensions += 1;
@@ -385,6 +387,11 @@ mod tests {
                 data_offset: 40 + 8 + 16 + 24 + 8,
             })
         );
+    }
+
+    #[test]
+    fn the_walks_result_did_not_grow_with_the_fragments_data_offset() {
+        assert_eq!(std::mem::size_of::<Ipv6Chain>(), 24);
     }
 
     #[test]
