@@ -545,3 +545,42 @@ fn a_peer_goes_on_shifting_a_synced_session_with_a_header() {
     let e = b.counters().events;
     assert_eq!((e.proxy_tcp_added, e.proxy_tcp_resent), (1, 0));
 }
+
+#[test]
+fn a_peer_goes_on_shifting_a_synced_nat64_session_with_a_header() {
+    use super::sync6_tests::{drain_over_the_wire, give, v6_only};
+    let synced = || {
+        let mut p = nat64_with(|s| s.proxy_protocol = Some(ProxyVersion::V2));
+        let (mut ports, mut l) = crate::sync::links(1, 256, 256);
+        p.attach_sync(l.remove(0));
+        (p, ports.remove(0))
+    };
+    let (mut a, mut a_port) = synced();
+    let (mut b, mut b_port) = synced();
+    let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+    assert_eq!(run(&mut a, &[syn], 0).len(), 1);
+    let syn_ack = from_backend4((BACKEND_ISN, CLIENT_ISN + 1), SYN, &[]);
+    one(run(&mut a, &[syn_ack], 1));
+    let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], GET);
+    assert_eq!(run(&mut a, &[first], 2).len(), 1);
+    // The NAT64 session's record (its IPv4 legs IPv4-mapped) carries the
+    // shift; B installs both.
+    let records = v6_only(drain_over_the_wire(&mut a_port));
+    let last = *records.last().expect("records");
+    assert!(last.backend.0.to_ipv4_mapped().is_some(), "{last:?}");
+    let shift = last.shift.expect("the shift is synced");
+    assert_eq!((shift.client_seq, shift.client_from), (52, CLIENT_ISN + 1));
+    give(&mut b, &mut b_port, &records, 3);
+    assert_eq!(b.counters().events.sync_installed, 1);
+    // B carries on as A: the client's next bytes 52 higher on the IPv4
+    // leg, the backend's acknowledgment 52 lower to the client.
+    let next_seq = CLIENT_ISN + 1 + GET.len() as u32;
+    let next = from_client(next_seq, Some(BACKEND_ISN + 1), ACK, &[], b"x");
+    for p in [&mut a, &mut b] {
+        let (seq, _, _, _) = decode4(&run(p, std::slice::from_ref(&next), 4)[0]);
+        assert_eq!(seq, next_seq + 52);
+        let ack = from_backend4((BACKEND_ISN + 1, next_seq + 53), 0, &[]);
+        assert_eq!(one(run(p, &[ack], 5)).ack, next_seq + 1);
+    }
+    no_drops(&b);
+}
