@@ -1,7 +1,7 @@
 //! TCP and UDP packets translated between IPv6 and IPv4 (RFC 7915 sections
 //! 4.1 and 5.1), in place.
 
-use std::net::{SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
 
 use super::resize::replace_l3_header;
 use super::Untranslatable;
@@ -58,6 +58,22 @@ pub(super) fn swap_words(delta: &mut Delta, old: &[u8], new: &[u8]) {
     }
 }
 
+/// An IPv4 address leaving a checksum in favour of an IPv6 one, as the
+/// 128-bit field [`Delta::words128`] takes: its six upper words all ones,
+/// whose complements add nothing, so the sum is [`swap_words`]'s over its
+/// four bytes, exactly, taken four words at a time.
+#[inline]
+pub(super) fn v4_leaving(a: Ipv4Addr) -> u128 {
+    (u128::MAX << 32) | u128::from(u32::from(a))
+}
+
+/// An IPv4 address entering a checksum in place of an IPv6 one, as
+/// [`Delta::words128`] takes it: its six upper words 0, which add nothing.
+#[inline]
+pub(super) fn v4_entering(a: Ipv4Addr) -> u128 {
+    u128::from(u32::from(a))
+}
+
 /// The DF and fragment word of a translated IPv4 packet `total` bytes long.
 pub(super) fn flags_for(total: usize) -> u16 {
     if total > DF_ABOVE {
@@ -97,8 +113,8 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     let traffic_class = ipv6::traffic_class(frame.get(l3..).unwrap_or(&[]));
     let t = &meta.tuple;
     let mut delta = Delta::default();
-    swap_words(&mut delta, &t.src.octets(), &to.src.ip().octets());
-    swap_words(&mut delta, &t.dst.octets(), &to.dst.ip().octets());
+    delta.words128(u128::from(t.src), v4_entering(*to.src.ip()));
+    delta.words128(u128::from(t.dst), v4_entering(*to.dst.ip()));
     delta.word(t.src_port, to.src.port());
     delta.word(t.dst_port, to.dst.port());
     put_be16(frame, l4, to.src.port());
@@ -172,8 +188,8 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     let t = &meta.tuple;
     let (src, dst) = (*to.src.ip(), *to.dst.ip());
     let mut delta = Delta::default();
-    swap_words(&mut delta, &t.src.octets(), &src.octets());
-    swap_words(&mut delta, &t.dst.octets(), &dst.octets());
+    delta.words128(v4_leaving(t.src), u128::from(src));
+    delta.words128(v4_leaving(t.dst), u128::from(dst));
     delta.word(t.src_port, to.src.port());
     delta.word(t.dst_port, to.dst.port());
     put_be16(frame, l4, to.src.port());

@@ -331,6 +331,30 @@ fn flow6() -> impl Strategy<Value = Flow6> {
 }
 
 proptest! {
+    /// An IPv4 address swapped for an IPv6 one (and back) in a checksum
+    /// four words at a time (`words128` of `v4_leaving`, `v4_entering`)
+    /// changes it exactly as word by word (`swap_words`).
+    #[test]
+    fn address_swaps_by_words128_sum_as_word_by_word(
+        a4 in any::<u32>(),
+        a6 in any::<u128>(),
+        check in any::<u16>(),
+    ) {
+        use crate::checksum::Delta;
+        use super::header::{swap_words, v4_entering, v4_leaving};
+        let (a4, a6) = (Ipv4Addr::from(a4), Ipv6Addr::from(a6));
+        let (mut words, mut whole) = (Delta::default(), Delta::default());
+        swap_words(&mut words, &a4.octets(), &a6.octets());
+        whole.words128(v4_leaving(a4), u128::from(a6));
+        prop_assert_eq!(whole.apply(check), words.apply(check));
+        prop_assert_eq!(whole.apply_udp(check), words.apply_udp(check));
+        let (mut words, mut whole) = (Delta::default(), Delta::default());
+        swap_words(&mut words, &a6.octets(), &a4.octets());
+        whole.words128(u128::from(a6), v4_entering(a4));
+        prop_assert_eq!(whole.apply(check), words.apply(check));
+        prop_assert_eq!(whole.apply_udp(check), words.apply_udp(check));
+    }
+
     /// Client to backend and back again with the flow's endpoints swapped
     /// is the packet the client sent, hop limit two lower: every checksum
     /// update and header write undone exactly; and each leg verifies with

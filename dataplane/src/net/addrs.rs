@@ -72,6 +72,55 @@ impl Addr6Set {
     }
 }
 
+/// [`Addr6Set`] with a value per address (the static IPv6 neighbours'
+/// MACs): the same sorted array and binary search, cheaper per packet than
+/// a hash of the 16-byte address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr6Map<V> {
+    sorted: Vec<u128>,
+    values: Vec<V>,
+}
+
+impl<V> Default for Addr6Map<V> {
+    fn default() -> Self {
+        Addr6Map {
+            sorted: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<V: Copy> FromIterator<(Ipv6Addr, V)> for Addr6Map<V> {
+    /// The map of `pairs`; of an address given twice, the last value
+    /// counts (as a `HashMap` collected from them).
+    fn from_iter<I: IntoIterator<Item = (Ipv6Addr, V)>>(pairs: I) -> Self {
+        let mut pairs: Vec<(u128, V)> =
+            pairs.into_iter().map(|(a, v)| (u128::from(a), v)).collect();
+        pairs.reverse();
+        // Stable: of equal addresses the last given comes first, and stays.
+        pairs.sort_by_key(|&(a, _)| a);
+        pairs.dedup_by_key(|&mut (a, _)| a);
+        let (sorted, values) = pairs.into_iter().unzip();
+        Addr6Map { sorted, values }
+    }
+}
+
+impl<V> Addr6Map<V> {
+    #[inline]
+    pub fn get(&self, a: &Ipv6Addr) -> Option<&V> {
+        let i = self.sorted.binary_search(&u128::from(*a)).ok()?;
+        self.values.get(i)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +135,21 @@ mod tests {
         assert!(!s.contains("2001:db8::2".parse().unwrap()));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![a, b]);
         assert!(Addr6Set::default().is_empty());
+    }
+
+    #[test]
+    fn the_ipv6_map_finds_each_address_its_last_value() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b: Ipv6Addr = "fe80::1".parse().unwrap();
+        let c: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let m: Addr6Map<u8> = [(b, 1), (a, 2), (c, 3), (b, 4)].into_iter().collect();
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            (m.get(&a), m.get(&b), m.get(&c)),
+            (Some(&2), Some(&4), Some(&3))
+        );
+        assert_eq!(m.get(&"2001:db8::3".parse().unwrap()), None);
+        assert!(Addr6Map::<u8>::default().is_empty());
     }
 
     #[test]

@@ -59,9 +59,37 @@ impl<P: PacketBuf> Datapath<P> {
     pub(super) fn egress6_for<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
+        pkt: P,
+        way: (Option<u16>, u16, Ipv6Addr),
+        session: Option<(SessionId, Direction)>,
+    ) -> Result<(), TooBig<P>> {
+        self.egress6_way(cx, pkt, way, session, true)
+    }
+
+    /// [`Self::egress6_for`] for a packet the caller has checked against
+    /// the egress port's MTU already (NAT's, before its rewrite): not
+    /// checked again.
+    #[inline(always)]
+    pub(super) fn egress6_fitted<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        pkt: P,
+        way: (Option<u16>, u16, Ipv6Addr),
+        session: Option<(SessionId, Direction)>,
+    ) {
+        // Unchecked, the way out hands nothing back.
+        let _ = self.egress6_way(cx, pkt, way, session, false);
+    }
+
+    /// [`Self::egress6_for`], the egress port's MTU checked if `check`.
+    #[inline(always)]
+    fn egress6_way<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
         mut pkt: P,
         (vlan, iface, next): (Option<u16>, u16, Ipv6Addr),
         session: Option<(SessionId, Direction)>,
+        check: bool,
     ) -> Result<(), TooBig<P>> {
         let t = cx.t;
         let Some(i) = t.interfaces.get(usize::from(iface)) else {
@@ -73,7 +101,10 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(DropReason::NoRoute);
             return Ok(());
         };
-        if let Some(mtu) = self.egress.over_mtu(pkt.len(), vlan, port) {
+        if let Some(mtu) = check
+            .then(|| self.egress.over_mtu(pkt.len(), vlan, port))
+            .flatten()
+        {
             return Err(TooBig { pkt, mtu });
         }
         // Without an address of ours on the link there is nothing to

@@ -139,12 +139,8 @@ impl<P: PacketBuf> Datapath<P> {
             return self.packet_too_big6(cx, from, pkt, mtu);
         }
         match translate6(pkt.data_mut(), meta, &to) {
-            Ok(()) => {
-                // The MTU was checked above.
-                if self.egress6_for(cx, pkt, way, Some(session)).is_err() {
-                    self.drop(DropReason::TooBigToFragment);
-                }
-            }
+            // The MTU was checked above.
+            Ok(()) => self.egress6_fitted(cx, pkt, way, Some(session)),
             Err(DropReason::TtlExceeded) => self.hop_limit_exceeded6(cx, from, pkt),
             Err(reason) => self.drop(reason),
         }

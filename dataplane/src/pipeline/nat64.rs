@@ -235,13 +235,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.counters.events.nat64_to_ipv6 += 1;
         let way = (meta.vlan, iface6, next);
-        if self
-            .egress6_for(cx, pkt, way, Some((id, Direction::Outbound)))
-            .is_err()
-        {
-            // The MTU was checked above.
-            self.drop(DropReason::TooBigToFragment);
-        }
+        // The MTU was checked above, for the translated length (padding
+        // trimmed, the frame is no longer).
+        self.egress6_fitted(cx, pkt, way, Some((id, Direction::Outbound)));
     }
 
     /// An ICMP error to a NAT64 local address (a router's on the way to

@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hashbrown::HashMap;
 
 use crate::flow::TableConfig;
-use crate::net::addrs::{Addr6Set, AddrSet};
+use crate::net::addrs::{Addr6Map, Addr6Set, AddrSet};
 use crate::net::route::RouteTable;
 use crate::sched::{Backend, Scheduler, SchedulerKind, Thresholds};
 use crate::tuple::IpProto;
@@ -55,7 +55,7 @@ pub struct LbTables {
     /// routes; a next hop's `port` is an interface index.
     pub routes6: RouteTable<Ipv6Addr>,
     /// IPv6 static neighbours: used as they are, never solicited.
-    pub static_neighbours6: HashMap<Ipv6Addr, MacAddr>,
+    pub static_neighbours6: Addr6Map<MacAddr>,
     /// Interface addresses, and the VIPs, local and SNAT addresses of the
     /// active entries (retired ones are no longer answered for).
     /// Not the standby addresses: those are in `standby`.
