@@ -14,7 +14,7 @@
 mod common;
 
 use common::lb::*;
-use common::lb6::{a6, answer, our_solicitation};
+use common::lb6::{a6, answer, one_arm_config6, our_solicitation};
 use common::{assert_frames_eq, CasePort, Replay};
 use etherparse::PacketBuilder;
 
@@ -26,13 +26,7 @@ const LADDR6: &str = "2001:db8::100";
 const RMAC: Mac = [0x02, 0, 0, 0, 1, 0x11];
 
 fn config(extra: &str) -> String {
-    let base = one_arm_config();
-    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
-    assert!(base.contains(from));
-    let mut c = base.replace(
-        from,
-        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64"]"#,
-    );
+    let mut c = one_arm_config6(&["2001:db8::1/64"]);
     c.push_str(&format!(
         "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"fullnat\"\n\
          local_addresses = [\"{LADDR6}\"]\nlocal_ports = \"40000-40000\"\n{extra}\

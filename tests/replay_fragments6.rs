@@ -15,7 +15,7 @@
 mod common;
 
 use common::lb::*;
-use common::lb6::{fragment6, fragment6_piece, udp6};
+use common::lb6::{fragment6, fragment6_piece, one_arm_config6, udp6};
 use common::{assert_frames_eq, CasePort, Replay};
 
 const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
@@ -30,13 +30,7 @@ const VIP_FULLNAT: &str = "2001:db8:10::30";
 const CHUNK: usize = 1232;
 
 fn config() -> String {
-    let base = one_arm_config();
-    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
-    assert!(base.contains(from));
-    let mut c = base.replace(
-        from,
-        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64"]"#,
-    );
+    let mut c = one_arm_config6(&["2001:db8::1/64"]);
     for (addr, mac) in [(RIP6, RMAC), (CLIENT6, CLIENT)] {
         c.push_str(&format!(
             "\n[[neighbour]]\naddress = \"{addr}\"\nmac = \"{}\"\n",

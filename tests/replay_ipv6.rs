@@ -18,6 +18,7 @@ mod common;
 use std::net::Ipv6Addr;
 
 use common::lb::*;
+use common::lb6::one_arm_config6;
 use common::{assert_frames_eq, CasePort, Replay};
 use etherparse::{IcmpEchoHeader, Icmpv6Type, PacketBuilder};
 
@@ -38,13 +39,7 @@ fn group_mac(group: &str) -> Mac {
 }
 
 fn config6() -> String {
-    let base = one_arm_config();
-    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
-    assert!(base.contains(from));
-    base.replace(
-        from,
-        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64", "fe80::1/64"]"#,
-    )
+    one_arm_config6(&["2001:db8::1/64", "fe80::1/64"])
 }
 
 #[allow(clippy::too_many_arguments)]

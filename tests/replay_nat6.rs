@@ -12,7 +12,7 @@
 mod common;
 
 use common::lb::*;
-use common::lb6::{answer, icmp6, our_solicitation, seg, OUR6};
+use common::lb6::{answer, icmp6, one_arm_config6, our_solicitation, seg, OUR6};
 use common::{assert_frames_eq, CasePort, Replay};
 use etherparse::{icmpv6::TimeExceededCode, Icmpv6Type};
 
@@ -23,13 +23,7 @@ const RIP6: &str = "2001:db8::11";
 const RMAC: Mac = [0x02, 0, 0, 0, 1, 0x11];
 
 fn config_nat6() -> String {
-    let base = one_arm_config();
-    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
-    assert!(base.contains(from));
-    let mut c = base.replace(
-        from,
-        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64"]"#,
-    );
+    let mut c = one_arm_config6(&["2001:db8::1/64"]);
     c.push_str(&format!(
         "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"nat\"\n\
          \n[[service.backend]]\naddress = \"{RIP6}\"\nport = 8080\n"

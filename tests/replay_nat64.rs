@@ -13,7 +13,7 @@
 mod common;
 
 use common::lb::*;
-use common::lb6::{answer, our_solicitation, seg};
+use common::lb6::{answer, one_arm_config6, our_solicitation, seg};
 use common::{assert_frames_eq, CasePort, Replay};
 
 const CLIENT: Mac = [0x02, 0, 0, 0, 0, 0x0c];
@@ -21,13 +21,7 @@ const CLIENT6: &str = "2001:db8::c";
 const VIP6: &str = "2001:db8:10::10";
 
 fn config_nat64() -> String {
-    let base = one_arm_config();
-    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
-    assert!(base.contains(from));
-    let mut c = base.replace(
-        from,
-        r#"addresses = ["10.0.0.1/24", "10.0.1.1/24", "2001:db8::1/64"]"#,
-    );
+    let mut c = one_arm_config6(&["2001:db8::1/64"]);
     c.push_str(&format!(
         "\n[[service]]\nvip = \"{VIP6}\"\nprotocol = \"tcp\"\nport = 80\nmode = \"fullnat\"\n\
          local_addresses = [\"10.0.1.100\"]\nlocal_ports = \"40000-40000\"\n\

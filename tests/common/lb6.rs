@@ -16,6 +16,22 @@ pub fn a6(s: &str) -> [u8; 16] {
     s.parse::<Ipv6Addr>().expect("address").octets()
 }
 
+/// `one_arm_config()` with `extra` IPv6 addresses ("2001:db8::1/64" and
+/// the like) on its one interface, after its two IPv4 ones.
+pub fn one_arm_config6(extra: &[&str]) -> String {
+    let base = super::lb::one_arm_config();
+    let from = r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"]"#;
+    assert!(
+        base.contains(from),
+        "the one-arm config's interface line moved"
+    );
+    let more: String = extra.iter().map(|a| format!(", \"{a}\"")).collect();
+    base.replace(
+        from,
+        &format!(r#"addresses = ["10.0.0.1/24", "10.0.1.1/24"{more}]"#),
+    )
+}
+
 /// A TCP segment over IPv6 with no data, SYN and/or ACK as `syn_ack` says.
 pub fn seg(
     macs: (Mac, Mac),
