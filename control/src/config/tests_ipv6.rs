@@ -203,7 +203,6 @@ fn ipv6_services_take_every_mode_and_one_family_at_the_key() {
     // The options whose packet work is IPv4's yet.
     for (key, set) in [
         ("ops", "ops = true"),
-        ("mss_clamp", "mss_clamp = 1400"),
         ("persistence_prefix6", "persistence_prefix6 = 129"),
         (
             "client_prefix_len",
@@ -219,6 +218,10 @@ fn ipv6_services_take_every_mode_and_one_family_at_the_key() {
         let m = refused_at(&t, &format!("service[0].{key}"), line(&t, at));
         assert!(m.contains("IPv6") || m.contains("0..=128"), "{key}: {m}");
     }
+    // MSS clamping is taken on an IPv6 service.
+    let t = text.replacen("port = 80\n", "port = 80\nmss_clamp = 1400\n", 1);
+    let c = parse(&t).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(c.services[0].mss_clamp, Some(1400));
     // A per-client rate limit takes IPv6 prefixes up to 128 bits.
     let t = text.replacen(
         "port = 80\n",

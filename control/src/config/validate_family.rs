@@ -129,7 +129,6 @@ pub(super) fn family_problems(
             "also_listen (IPv4 addresses)",
         ),
         ("ops", s.ops, "one-packet scheduling"),
-        ("mss_clamp", s.mss_clamp.is_some(), "MSS clamping"),
         ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
     let nat64_options = [("syn_proxy", s.syn_proxy, "the SYN proxy")];

@@ -18,7 +18,7 @@ use crate::frag::{FragDecision, FragRewrite};
 use crate::io::PacketIo;
 use crate::net::icmp::{answer_echo, build_icmp_error};
 use crate::packet::Ipv4Meta;
-use crate::rewrite::{clamp_mss, encapsulate_ipip, set_macs, translate, translate_icmp_error};
+use crate::rewrite::{clamp_mss_at, encapsulate_ipip, set_macs, translate, translate_icmp_error};
 use crate::rewrite::{Translation, Tunnel};
 use crate::sync::RecordKind;
 use crate::tables::{LbTables, Mode};
@@ -364,7 +364,7 @@ impl<P: PacketBuf> Datapath<P> {
         let inbound = hit.dir == Direction::Inbound;
         self.count_packet(origin, backend, inbound, meta.total_len);
         if cx.t.mss_clamping && tcp.is_some_and(|f| f & TcpFlags::SYN != 0) {
-            self.clamp_syn(cx.t, origin, &mut pkt, meta);
+            self.clamp_syn(cx.t, origin, &mut pkt, meta.l4_offset);
         }
         let grown;
         let meta = match (toa_state, tcp, forwarding) {
@@ -459,17 +459,24 @@ impl<P: PacketBuf> Datapath<P> {
         }
     }
 
-    /// A SYN (or SYN-ACK) of a service with `mss_clamp`: its MSS option
-    /// lowered to the service's value, before any rewrite.
+    /// A SYN (or SYN-ACK) of a service with `mss_clamp`, its TCP header
+    /// at `l4_offset` (either family): its MSS option lowered to the
+    /// service's value, before any rewrite.
     #[cold]
-    fn clamp_syn(&mut self, t: &LbTables, origin: Origin, pkt: &mut P, meta: &Ipv4Meta) {
+    pub(super) fn clamp_syn(
+        &mut self,
+        t: &LbTables,
+        origin: Origin,
+        pkt: &mut P,
+        l4_offset: usize,
+    ) {
         let Origin::Service(s) = origin else {
             return;
         };
         let Some(max) = t.services.get(s as usize).and_then(|s| s.spec.mss_clamp) else {
             return;
         };
-        if clamp_mss(pkt.data_mut(), meta, max) {
+        if clamp_mss_at(pkt.data_mut(), l4_offset, max) {
             self.counters.events.mss_clamped += 1;
         }
     }

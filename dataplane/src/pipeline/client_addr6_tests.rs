@@ -584,3 +584,64 @@ fn a_peer_goes_on_shifting_a_synced_nat64_session_with_a_header() {
     }
     no_drops(&b);
 }
+
+/// `mss_clamp` on IPv6 services (beside the MSS the client's address
+/// lowers, so with this file's builders): the client's SYN and the
+/// backend's SYN-ACK of a NAT6 and a FULLNAT6 service, and the SYN of a
+/// NAT64 one, leave with the service's MSS, checksums right; a lower MSS
+/// and a segment that is not a SYN are left alone.
+#[test]
+fn ipv6_syns_have_their_mss_clamped_both_ways() {
+    for mode in [Mode::Nat, Mode::FullNat] {
+        let mut s = service(mode, IpProto::TCP);
+        s.mss_clamp = Some(1380);
+        let mut p = pipeline(&config_nat6(vec![s]));
+        learn_all(&mut p);
+        let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+        assert_eq!(mss(&one(run(&mut p, &[syn], 0))), Some(1380), "{mode:?}");
+        let syn_ack = from_backend(
+            mode,
+            (BACKEND_ISN, CLIENT_ISN + 1),
+            SYN,
+            &[Opt::MaximumSegmentSize(1360)],
+        );
+        assert_eq!(
+            mss(&one(run(&mut p, &[syn_ack], 1))),
+            Some(1360),
+            "lower: kept"
+        );
+        let ack = from_client(
+            CLIENT_ISN + 1,
+            Some(BACKEND_ISN + 1),
+            ACK,
+            &[Opt::MaximumSegmentSize(1440)],
+            b"",
+        );
+        assert_eq!(mss(&one(run(&mut p, &[ack], 2))), Some(1440), "not a SYN");
+        assert_eq!(p.counters().events.mss_clamped, 1, "{mode:?}");
+        no_drops(&p);
+    }
+    // The backend's SYN-ACK over 1380 is lowered on its way to the client.
+    let mut s = service(Mode::Nat, IpProto::TCP);
+    s.mss_clamp = Some(1380);
+    let mut p = pipeline(&config_nat6(vec![s]));
+    learn_all(&mut p);
+    let syn = from_client(CLIENT_ISN, None, SYN, &[], b"");
+    one(run(&mut p, &[syn], 0));
+    let syn_ack = from_backend(
+        Mode::Nat,
+        (BACKEND_ISN, CLIENT_ISN + 1),
+        SYN,
+        &[Opt::MaximumSegmentSize(1460)],
+    );
+    assert_eq!(mss(&one(run(&mut p, &[syn_ack], 1))), Some(1380));
+    assert_eq!(p.counters().events.mss_clamped, 1);
+    // NAT64: the client's SYN leaves as IPv4 with the service's MSS.
+    let mut p = nat64_with(|s| s.mss_clamp = Some(1300));
+    let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+    let out = run(&mut p, &[syn], 0);
+    assert_eq!(out.len(), 1);
+    let (_, _, opts, _) = decode4(&out[0]);
+    assert_eq!(opts, vec![2, 4, 0x05, 0x14], "MSS 1300");
+    assert_eq!(p.counters().events.mss_clamped, 1);
+}

@@ -22,6 +22,7 @@ use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::proto::tcp_flags;
 use crate::flow::state::FirstPacket6;
 use crate::flow::table::Forwarding;
 use crate::flow::{Direction, Origin, SessionId};
@@ -128,7 +129,7 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
-        pkt: P,
+        mut pkt: P,
         meta: &Ipv6Meta,
     ) {
         let t = cx.t;
@@ -166,6 +167,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.sync_packet6(t, id, opened, before, cx.now);
         self.count_packet(origin, backend, true, meta.len);
+        if t.mss_clamping && meta.tcp_flags.is_some_and(|f| f & tcp_flags::SYN != 0) {
+            self.clamp_syn(t, origin, &mut pkt, meta.l4_offset);
+        }
         let (next, iface) = match t.links6.get(backend as usize) {
             Some(Some(link)) => *link,
             // An IPv4 backend: NAT64's (`nat64.rs`), found here so that the

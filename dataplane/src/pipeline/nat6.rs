@@ -19,6 +19,7 @@ use super::mtu6::From6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::proto::tcp_flags;
 use crate::flow::table::session_flags;
 use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
@@ -83,6 +84,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.sync_packet6(t, id, false, before, cx.now);
         self.count_packet(origin, backend, false, meta.len);
+        if t.mss_clamping && meta.tcp_flags.is_some_and(|f| f & tcp_flags::SYN != 0) {
+            self.clamp_syn(t, origin, &mut pkt, meta.l4_offset);
+        }
         let Some((next, iface)) = t.route6(rewrite.dst) else {
             return self.drop(DropReason::NoRoute);
         };

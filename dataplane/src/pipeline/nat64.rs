@@ -46,6 +46,7 @@ use super::mtu6::From6;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::proto::tcp_flags;
 use crate::flow::state::nat64::{mapped, unmapped};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
@@ -220,6 +221,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         self.sync_packet6(t, id, false, before, cx.now);
         self.count_packet(origin, backend, false, meta.total_len);
+        if t.mss_clamping && flags.is_some_and(|f| f & tcp_flags::SYN != 0) {
+            self.clamp_syn(t, origin, &mut pkt, meta.l4_offset);
+        }
         let Some((next, iface6)) = t.route6(*to.dst.ip()) else {
             return self.drop(DropReason::NoRoute);
         };
