@@ -626,8 +626,9 @@ mod tests {
         }
     }
 
-    /// A SYN over IPv6 with 2000 bytes of data to the NAT port (8080) of
-    /// the VIP.
+    /// A SYN over IPv6 with 800 bytes of data to the FULLNAT port with
+    /// TOA (444) of the VIP (a SYN with data to a PROXY port is dropped,
+    /// and its fragments with it).
     fn whole6_seed() -> Vec<u8> {
         use etherparse::PacketBuilder;
         let mut v = Vec::new();
@@ -637,19 +638,20 @@ mod tests {
                 ipv6::VIP6.octets(),
                 64,
             )
-            .tcp(40000, 8080, 1, 64240)
+            .tcp(40000, 444, 1, 64240)
             .syn()
-            .write(&mut v, &[0x5a; 2000])
+            .write(&mut v, &[0x5a; 800])
             .expect("writes");
         v
     }
 
     /// The first and the last fragment of a TCP segment over IPv6 to the
-    /// NAT port (8080) of the VIP, 1024 bytes of data each.
+    /// FULLNAT port 444 of the VIP, each within the port's MTU (576: a
+    /// first fragment too big would refuse its datagram).
     fn fragment6_seeds() -> Vec<Vec<u8>> {
         let v = whole6_seed();
         let (eth_ip, payload) = v.split_at(14 + 40);
-        [(0, true, &payload[..1024]), (1024, false, &payload[1024..])]
+        [(0, true, &payload[..400]), (400, false, &payload[400..])]
             .iter()
             .map(|&(at, more, data)| {
                 let mut f = eth_ip.to_vec();

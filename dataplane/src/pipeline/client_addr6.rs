@@ -162,6 +162,12 @@ fn segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv6Meta) -> &'a mut [u8] {
         .unwrap_or(&mut [])
 }
 
+/// Whether the packet is a (first) fragment: only one with extension
+/// headers can be, so a plain packet pays one compare.
+fn fragmented(frame: &[u8], meta: &Ipv6Meta) -> bool {
+    meta.extensions != 0 && super::fragment6::is_fragment(frame, meta.l3_offset)
+}
+
 fn seq_of(h: &[u8]) -> u32 {
     match h.get(tcp::field::SEQ_NUM) {
         Some(_) => get_be32(h, tcp::field::SEQ_NUM.start),
@@ -288,6 +294,12 @@ impl<P: PacketBuf> Datapath<P> {
         let first = seq_of(h) == sp.adjust.client_from
             && (data || flags & TcpFlags::FIN != 0)
             && flags & (TcpFlags::SYN | TcpFlags::RST) == 0;
+        if first && fragmented(pkt.data(), meta) {
+            // Growing a first fragment would move the datagram's later
+            // ones (as IPv4's `proxy_tcp.rs`).
+            self.drop(DropReason::ProxyHeaderNoRoom);
+            return None;
+        }
         if sp
             .adjust
             .to_backend(segment_mut(pkt.data_mut(), meta))
@@ -402,6 +414,12 @@ impl<P: PacketBuf> Datapath<P> {
             == TcpFlags::ACK
             && before == ProtoState::Tcp(TcpState::SynRecv);
         if !handshake_ack {
+            return *meta;
+        }
+        if fragmented(pkt.data(), meta) {
+            // The option would move the datagram's later fragments: the
+            // ACK goes on without it, as one with no room.
+            self.counters.events.toa_no_room += 1;
             return *meta;
         }
         let client = (meta.tuple.src, meta.tuple.src_port);

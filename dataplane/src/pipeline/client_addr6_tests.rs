@@ -645,3 +645,63 @@ fn ipv6_syns_have_their_mss_clamped_both_ways() {
     assert_eq!(opts, vec![2, 4, 0x05, 0x14], "MSS 1300");
     assert_eq!(p.counters().events.mss_clamped, 1);
 }
+
+/// Where a forwarded first fragment's TCP header starts: Ethernet, the
+/// fixed header, the fragment header.
+const FRAGMENT_L4: usize = 14 + 40 + 8;
+
+#[test]
+fn a_fragmented_first_segment_gets_no_header_and_its_retransmission_does() {
+    let mut p = pp(Mode::FullNat, ProxyVersion::V2);
+    handshake(&mut p, Mode::FullNat);
+    let data = [b'x'; 300];
+    let first = from_client(CLIENT_ISN + 1, Some(BACKEND_ISN + 1), ACK, &[], &data);
+    let pieces = super::fragment6_tests::fragment6(&first, 160, 7);
+    assert_eq!(pieces.len(), 2);
+    // Growing the first fragment would move the second: both dropped.
+    assert!(run(&mut p, &pieces, 3).is_empty());
+    let d = &p.counters().drops;
+    assert_eq!(
+        (
+            d.get(DropReason::ProxyHeaderNoRoom),
+            d.get(DropReason::FragFirstDropped)
+        ),
+        (1, 1)
+    );
+    // The client retransmits it whole (smaller path MTU learnt, or
+    // not): the header leads it as for any first segment.
+    let out = one(run(&mut p, &[first], 4));
+    assert_eq!(out.seq, CLIENT_ISN + 1);
+    assert_eq!(out.data.len(), 52 + data.len());
+    assert_eq!(p.counters().events.proxy_tcp_added, 1);
+}
+
+#[test]
+fn a_fragmented_handshake_ack_goes_on_without_toa() {
+    let mut s = service(Mode::FullNat, IpProto::TCP);
+    s.toa = true;
+    let mut p = pipeline(&config_nat6(vec![s]));
+    learn_all(&mut p);
+    let syn = from_client(CLIENT_ISN, None, SYN, &[Opt::MaximumSegmentSize(1440)], b"");
+    one(run(&mut p, &[syn], 0));
+    let syn_ack = from_backend(Mode::FullNat, (BACKEND_ISN, CLIENT_ISN + 1), SYN | ACK, &[]);
+    one(run(&mut p, &[syn_ack], 1));
+    let ack = from_client(
+        CLIENT_ISN + 1,
+        Some(BACKEND_ISN + 1),
+        ACK,
+        &[],
+        &[b'y'; 300],
+    );
+    let pieces = super::fragment6_tests::fragment6(&ack, 160, 9);
+    let out = run(&mut p, &pieces, 2);
+    assert_eq!(out.len(), 2, "both fragments forwarded");
+    for (sent, got) in pieces.iter().zip(&out) {
+        assert_eq!(got.len(), sent.len(), "neither fragment grew");
+    }
+    let data_offset = out[0][FRAGMENT_L4 + 12] >> 4;
+    assert_eq!(data_offset, 5, "a bare TCP header: no option added");
+    let e = p.counters().events;
+    assert_eq!((e.toa_added, e.toa_no_room), (0, 1));
+    no_drops(&p);
+}

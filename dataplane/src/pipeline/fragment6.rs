@@ -193,11 +193,19 @@ impl<P: PacketBuf> Datapath<P> {
         if slot.is_some_and(|s| self.overlapped(s)) {
             return self.drop(DropReason::FragOverlap);
         }
+        let dropped_before = self.drops_so_far();
         match to_vip {
             true => self.forward6(cx, at, pkt, &f.meta),
             false => self.reply6(cx, at, pkt, &f.meta),
         }
-        let decision = self.decision6(cx.t, &f.meta.tuple, to_vip);
+        // A first fragment dropped on the way (no room for a PROXY header,
+        // too big for the egress, ...) refuses its datagram even where its
+        // flow has a session, as IPv4's does (`act.rs` decides only what
+        // it sends).
+        let decision = match self.drops_so_far() == dropped_before {
+            true => self.decision6(cx.t, &f.meta.tuple, to_vip),
+            false => FragDecision6::REFUSED,
+        };
         if decision.rewrite != FragRewrite6::Refused {
             self.counters.events.frag.first += 1;
         }
@@ -210,6 +218,12 @@ impl<P: PacketBuf> Datapath<P> {
             Some(slot) => self.decided6(cx, slot, decision),
             None => self.tell_owner6(cx, owner, &m),
         }
+    }
+
+    /// Every packet this worker dropped so far (first fragments only: a
+    /// sum over the reasons).
+    fn drops_so_far(&self) -> u64 {
+        self.counters.drops.iter().map(|(_, n)| n).sum()
     }
 
     /// How the first fragment of `tuple` just went, read back from its

@@ -46,7 +46,7 @@ fn datagram(macs: ([u8; 6], [u8; 6]), src: (&str, u16), dst: (&str, u16), len: u
 /// `frame` (IPv6 without extension headers) cut into fragments of
 /// `chunk` bytes of its payload (a multiple of 8), with etherparse's
 /// fragment header of identification `ident`.
-fn fragment6(frame: &[u8], chunk: usize, ident: u32) -> Vec<Vec<u8>> {
+pub(super) fn fragment6(frame: &[u8], chunk: usize, ident: u32) -> Vec<Vec<u8>> {
     let (eth, ip, payload) = (&frame[..14], &frame[14..54], &frame[54..]);
     let next = IpNumber(ip[6]);
     let mut out = Vec::new();
@@ -461,6 +461,39 @@ fn a_later_fragment_too_big_for_the_egress_gets_packet_too_big() {
         "quoted as the client sent it"
     );
     assert_eq!(drops(&p, DropReason::PacketTooBig), 1);
+}
+
+#[test]
+fn a_first_fragment_too_big_for_the_egress_refuses_its_datagram() {
+    let mut cfg = nat6_config(Mode::Nat);
+    cfg.ports[0].mtu = 1280;
+    let mut p = pipeline(&cfg);
+    learn_all(&mut p);
+    let d = datagram((CLIENT_MAC, OURS), (CLIENT6, 40000), (VIP6, 80), 3000);
+    let (eth, ip, payload) = (&d[..14], &d[14..54], &d[54..]);
+    let big = piece(eth, ip, IpNumber::UDP, (0, true, IDENT), &payload[..1400]);
+    let last = piece(
+        eth,
+        ip,
+        IpNumber::UDP,
+        (1400, false, IDENT),
+        &payload[1400..2000],
+    );
+    // The first gets Packet Too Big; the one after it is not forwarded
+    // alone though its flow now has a session.
+    let out = run(&mut p, &[big, last], 0);
+    assert_eq!(out.len(), 1, "the error only");
+    let (ty, _, dst, _, _) = super::nat6_tests::icmp6_error(&out[0]);
+    assert_eq!(ty, etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 });
+    assert_eq!(dst, v6(CLIENT6));
+    assert_eq!(
+        (
+            drops(&p, DropReason::PacketTooBig),
+            drops(&p, DropReason::FragFirstDropped)
+        ),
+        (1, 1)
+    );
+    assert_eq!(events(&p).first, 0);
 }
 
 #[test]
