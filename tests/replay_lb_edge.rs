@@ -265,12 +265,31 @@ fn a_backend_at_weight_0_gets_no_new_flow_and_all_at_0_is_no_backend() {
         let (fwd, _) = one_way_legs((cip(3), 20000 + i), DNS, LAN_MAC, LAN_MAC, rmac(n), Out::Dr);
         udp_on(&mut s, &fwd, &i.to_be_bytes(), &mut t[k]);
     }
-    s.push(
-        tcp(ROUTER_MAC, LAN_MAC, (cip(3), 1), HTTP, 1, 0, "S", b"").bytes(),
-        None,
-    );
+    let syn = tcp(ROUTER_MAC, LAN_MAC, (cip(3), 1), HTTP, 1, 0, "S", b"");
+    s.push(syn.bytes(), None);
 
     let run = run_one_arm(&s.input, &services);
+    // The SYN's client is told, from the VIP: port unreachable.
+    // (Sent as the SYN is refused, within its burst: where it lands among
+    // the datagrams' frames is the burst's order, not this test's.)
+    let sent = &run.sent[0];
+    let at = sent
+        .iter()
+        .position(|f| f.get(23) == Some(&1))
+        .expect("the error");
+    let actual = &sent[at];
+    s.expected.insert(
+        at,
+        expected_icmp_error(
+            actual,
+            &[VIP],
+            LAN_MAC,
+            ROUTER_MAC,
+            cip(3),
+            Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+            &syn.ip_bytes(),
+        ),
+    );
     assert_frames_eq("lan", &s.expected, &run.sent[0]);
     let none = Tally::default();
     run.assert_row(&be_row("udp", 53, rip(11), 53), 10, 10, t[0], none);

@@ -121,4 +121,6 @@ fn backends_over_their_threshold_get_no_new_flows_counted_as_overloaded() {
     assert_eq!(forwarded_to(&run, rip(12)), 2);
     run.assert_drops(&[("no_backend", 2)]);
     assert_eq!(run.event("overloaded"), 2);
+    // Each refused client is told: port unreachable (`unreachable.rs`).
+    assert_eq!(run.event("icmp_errors_sent"), 2);
 }

@@ -46,6 +46,13 @@ impl IcmpError {
         rest: 0,
     };
 
+    /// Destination Unreachable, port unreachable (`unreachable.rs`).
+    pub(super) const PORT_UNREACHABLE: IcmpError = IcmpError {
+        icmp_type: 3,
+        code: 3,
+        rest: 0,
+    };
+
     pub(super) fn fragmentation_needed(next_hop_mtu: u16) -> IcmpError {
         IcmpError {
             icmp_type: 3,
@@ -181,28 +188,42 @@ impl<P: PacketBuf> Datapath<P> {
         if reason == DropReason::NoService && cx.t.owners.nat64_local(first.tuple.dst) {
             return self.reply_nat64(cx, port, pkt, meta);
         }
-        let key = first.tuple.service_key();
+        if reason == DropReason::NoBackend {
+            self.count_refusal(
+                cx.t.service_index.lookup(&first.tuple.service_key()),
+                reason,
+            );
+            self.drop(reason);
+            return self.port_unreachable(cx, port, pkt, meta);
+        }
         let service = match reason {
-            DropReason::AclDenied
-            | DropReason::RateLimited
-            | DropReason::ClientRateLimited
-            | DropReason::NoBackend => cx.t.service_index.lookup(&key),
+            DropReason::AclDenied | DropReason::RateLimited | DropReason::ClientRateLimited => {
+                cx.t.service_index.lookup(&first.tuple.service_key())
+            }
             _ => None,
         };
-        if let Some(s) = service {
-            if reason == DropReason::NoBackend && self.flow.overloaded(s) {
-                self.counters.events.overloaded += 1;
-            }
-            if let Some(c) = self.counters.services.get_mut(s as usize) {
-                match reason {
-                    DropReason::AclDenied => c.denied += 1,
-                    DropReason::RateLimited => c.rate_limited += 1,
-                    DropReason::ClientRateLimited => c.client_rate_limited += 1,
-                    _ => {}
-                }
+        self.count_refusal(service, reason);
+        self.drop_or_kernel(cx, port, pkt, reason)
+    }
+
+    /// A first packet refused by `reason`, counted on its `service` where
+    /// one refused it: access list, rate limits, and `overloaded` when no
+    /// backend was left under its threshold. Both families.
+    pub(super) fn count_refusal(&mut self, service: Option<u32>, reason: DropReason) {
+        let Some(s) = service else {
+            return;
+        };
+        if reason == DropReason::NoBackend && self.flow.overloaded(s) {
+            self.counters.events.overloaded += 1;
+        }
+        if let Some(c) = self.counters.services.get_mut(s as usize) {
+            match reason {
+                DropReason::AclDenied => c.denied += 1,
+                DropReason::RateLimited => c.rate_limited += 1,
+                DropReason::ClientRateLimited => c.client_rate_limited += 1,
+                _ => {}
             }
         }
-        self.drop_or_kernel(cx, port, pkt, reason)
     }
 
     /// A scheduled new flow made real: its session inserted and the packet
@@ -592,27 +613,41 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,
-        mut pkt: P,
+        pkt: P,
         meta: &Ipv4Meta,
         error: IcmpError,
+    ) {
+        let src = cx.t.source_address(at.iface, meta.tuple.src);
+        self.send_icmp_error_from(cx, at.port, pkt, meta, (error, src))
+    }
+
+    /// Turns `pkt`, received on `port`, into an ICMP `error` from `src`
+    /// and sends it back where the packet came from (suppressed errors
+    /// count as `icmp_rate_limited`).
+    pub(super) fn send_icmp_error_from<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        mut pkt: P,
+        meta: &Ipv4Meta,
+        (error, src): (IcmpError, Ipv4Addr),
     ) {
         if !self.icmp_limit.allow(cx.now) {
             return self.drop(DropReason::IcmpRateLimited);
         }
-        let src = cx.t.source_address(at.iface, meta.tuple.src);
         let IcmpError {
             icmp_type,
             code,
             rest,
         } = error;
         if build_icmp_error(&mut pkt, meta, icmp_type, code, rest, src) {
-            let ours = cx.t.port_mac(at.port);
+            let ours = cx.t.port_mac(port);
             if let (Some(ours), Some(src)) = (ours, pkt.data_mut().get_mut(ethernet::field::SOURCE))
             {
                 src.copy_from_slice(&ours.0);
             }
             self.counters.events.icmp_errors_sent += 1;
-            self.send(cx, at.port, pkt);
+            self.send(cx, port, pkt);
         }
     }
 

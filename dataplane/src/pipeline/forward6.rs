@@ -150,7 +150,7 @@ impl<P: PacketBuf> Datapath<P> {
                 }
                 match self.open6(cx, meta, hash) {
                     Ok(id) => (id, true),
-                    Err(reason) => return self.refuse6(t, meta, reason),
+                    Err(reason) => return self.refuse6(cx, (port, vlan), pkt, meta, reason),
                 }
             }
         };
@@ -268,29 +268,34 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// A first packet `open6` refused: counted on its service where IPv4
-    /// counts it (rate limit, overload), then dropped by name.
-    fn refuse6(&mut self, t: &LbTables, meta: &Ipv6Meta, reason: DropReason) {
+    /// counts it (rate limit, overload), then dropped by name; with no
+    /// backend for it, the client is told (`unreachable.rs`).
+    #[cold]
+    fn refuse6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+        reason: DropReason,
+    ) {
         let service = match reason {
             DropReason::AclDenied
             | DropReason::RateLimited
             | DropReason::ClientRateLimited
-            | DropReason::NoBackend => t.service_index.lookup(&meta.tuple.service_key()),
+            | DropReason::NoBackend => cx.t.service_index.lookup(&meta.tuple.service_key()),
             _ => None,
         };
-        if let Some(s) = service {
-            if reason == DropReason::NoBackend && self.flow.overloaded(s) {
-                self.counters.events.overloaded += 1;
-            }
-            if let Some(c) = self.counters.services.get_mut(s as usize) {
-                match reason {
-                    DropReason::AclDenied => c.denied += 1,
-                    DropReason::RateLimited => c.rate_limited += 1,
-                    DropReason::ClientRateLimited => c.client_rate_limited += 1,
-                    _ => {}
-                }
-            }
+        self.count_refusal(service, reason);
+        self.drop(reason);
+        if reason == DropReason::NoBackend {
+            let from = From6 {
+                port,
+                vlan,
+                l3_offset: meta.l3_offset,
+            };
+            self.port_unreachable6(cx, from, pkt, meta);
         }
-        self.drop(reason)
     }
 
     /// Re-arms an IPv6 session's timer with its service's own timeout for

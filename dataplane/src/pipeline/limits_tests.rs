@@ -79,10 +79,19 @@ fn backends_at_their_threshold_get_no_flows_until_sessions_end() {
     }
     let mut p = pipeline(&config(vec![svc]));
     let out = run(&mut p, &flows_from(CIP, 1000..1005), 0);
-    assert_eq!(out.len(), 4, "two per backend");
+    assert_eq!(out.len(), 4 + 1, "two per backend, and the fifth refused");
     let to = |out: &[Vec<u8>], rip| out.iter().filter(|f| seen(f).dst == rip).count();
     assert_eq!((to(&out, RIP1), to(&out, RIP2)), (2, 2));
     assert_eq!(drops(&p, DropReason::NoBackend), 1);
+    // The fifth flow's client is told: port unreachable from the VIP
+    // (`unreachable.rs`).
+    let refused = out.iter().find(|f| f[23] == 1).expect("an ICMP error");
+    assert_eq!(
+        (refused[23], refused[34], refused[35]),
+        (1, 3, 3),
+        "ICMP destination unreachable, port"
+    );
+    assert_eq!((&refused[26..30], &refused[30..34]), (&VIP[..], &CIP[..]));
     assert_eq!(p.counters().events.overloaded, 1);
     // Existing sessions still pass while their backend is overloaded.
     let out = run(&mut p, &flows_from(CIP, 1000..1002), 1000);

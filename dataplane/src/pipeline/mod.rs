@@ -63,6 +63,7 @@ mod synproxy_early;
 mod synproxy_reset;
 mod trace6;
 mod tun6;
+mod unreachable;
 
 use std::sync::Arc;
 
@@ -509,6 +510,8 @@ mod trace6_tests;
 mod trace_tests;
 #[cfg(test)]
 mod tun6_tests;
+#[cfg(test)]
+mod unreachable_tests;
 #[cfg(test)]
 mod vrrp_tests;
 #[cfg(test)]

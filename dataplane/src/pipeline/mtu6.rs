@@ -47,6 +47,13 @@ impl Icmp6Error {
         rest: 0,
     };
 
+    /// Destination Unreachable, port unreachable (`unreachable.rs`).
+    pub(super) const PORT_UNREACHABLE: Icmp6Error = Icmp6Error {
+        icmp_type: Icmpv6Type::DEST_UNREACHABLE,
+        code: 4,
+        rest: 0,
+    };
+
     /// Packet Too Big with the MTU of the link that refused it.
     pub(super) fn packet_too_big(mtu: u16) -> Icmp6Error {
         Icmp6Error {
@@ -124,8 +131,20 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         from: From6,
-        mut pkt: P,
+        pkt: P,
         error: Icmp6Error,
+    ) {
+        self.send_icmpv6_error_from(cx, from, pkt, (error, None))
+    }
+
+    /// [`Self::send_icmpv6_error`] from `src`, or where `src` is None
+    /// from our address on the ingress interface (`error_source6`).
+    pub(super) fn send_icmpv6_error_from<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        from: From6,
+        mut pkt: P,
+        (error, src): (Icmp6Error, Option<Ipv6Addr>),
     ) {
         if !self.icmp_limit.allow(cx.now) {
             return self.drop(DropReason::IcmpRateLimited);
@@ -139,8 +158,10 @@ impl<P: PacketBuf> Datapath<P> {
         else {
             return;
         };
-        let iface = t.ingress_interface(from.port, from.vlan);
-        let src = error_source6(t, iface, sender, dst);
+        let src = src.unwrap_or_else(|| {
+            let iface = t.ingress_interface(from.port, from.vlan);
+            error_source6(t, iface, sender, dst)
+        });
         let Icmp6Error {
             icmp_type,
             code,
