@@ -27,6 +27,7 @@ use super::redirect::Handoff;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::state::nat64::unmapped;
 use crate::flow::table::Forwarding;
 use crate::flow::Direction;
 use crate::frag::decision6::{msg, DecisionMsg6, FragDecision6, FragRewrite6};
@@ -241,9 +242,15 @@ impl<P: PacketBuf> Datapath<P> {
                             dst: to.dst,
                         }
                     }
-                    // NAT64 (an IPv4 backend): its translation refused
-                    // the first fragment (`nat64_fragment`).
-                    _ => FragRewrite6::Refused,
+                    // NAT64 (an IPv4 backend): from the local address
+                    // to the backend (`nat64_frag.rs`).
+                    _ => match unmapped(s.outbound()) {
+                        Some(reply) => FragRewrite6::ToIpv4 {
+                            src: reply.dst,
+                            dst: reply.src,
+                        },
+                        None => FragRewrite6::Refused,
+                    },
                 }
             }
             (true, Forwarding::Tun) => FragRewrite6::Tunnel,
@@ -446,6 +453,9 @@ impl<P: PacketBuf> Datapath<P> {
                     return self.drop(DropReason::NoRoute);
                 };
                 self.translate_out6(cx, pkt, from, (src, dst), (iface, next))
+            }
+            FragRewrite6::ToIpv4 { src, dst } => {
+                self.later_fragment_to_ipv4(cx, pkt, (from, meta), (src, dst))
             }
             FragRewrite6::Refused => self.drop(DropReason::FragFirstDropped),
             FragRewrite6::Overlapped => self.drop(DropReason::FragOverlap),
