@@ -10,6 +10,8 @@
 //! holds them until it comes. The first fragment itself is handled where
 //! its flow lives (its session is there), and when that is another worker,
 //! the decision travels to the fragments' owner on the redirect ring.
+//! A NAT64 reply's fragments are translated to IPv6 (`FragRewrite::ToIpv6`,
+//! the addresses kept beside the table: `nat64_frag.rs`).
 
 use super::decide::Step;
 use super::{Cx, Datapath, Ingress};

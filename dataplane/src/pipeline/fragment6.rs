@@ -10,15 +10,17 @@
 //! fragments' owner's table, sent there in a pool buffer when that is
 //! another worker (`frag::decision6`). Later fragments take the decision:
 //! DR and TUN forward them whole to the same backend; NAT6 and FULLNAT6
-//! rewrite their addresses and hop limit only (the ports and the L4
-//! checksum are in the first fragment; IPv6 has no header checksum). A
+//! rewrite their addresses and hop limit only, NAT64 translates their IP
+//! header to IPv4 (the ports and the L4 checksum are in the first
+//! fragment; IPv6 has no header checksum). A
 //! later fragment before its first is held (bounded as IPv4's), an
 //! overlapping or oversized one refused, with IPv4's `frag_*` counters.
 //!
 //! Atomic fragments (offset 0, no more, RFC 6946) are not here: they
-//! classify as whole packets (`packet6.rs`). NAT64's first fragments are
-//! refused by its translation (`nat64_fragment`), and so are their later
-//! fragments (`frag_first_dropped`).
+//! classify as whole packets (`packet6.rs`). NAT64's datagrams go the
+//! same way: the first fragment translated to IPv4 by `forward_nat64`,
+//! the later ones by their decision (`FragRewrite6::ToIpv4`,
+//! `nat64_frag.rs`).
 
 use std::net::Ipv6Addr;
 

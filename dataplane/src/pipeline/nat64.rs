@@ -20,8 +20,8 @@
 //!   replies: the burst loop hands it there first). Then the IPv6 route to
 //!   the client and its egress MTU: a reply whose translation would not
 //!   fit goes back to the backend as ICMP fragmentation needed with that
-//!   MTU − 20 when it has DF (else it is dropped: IPv6 fragments are not
-//!   made); then `nat64::to_ipv6` and `egress6_for`.
+//!   MTU − 20 when it has DF (else it is dropped: a whole packet is not
+//!   cut into IPv6 fragments); then `nat64::to_ipv6` and `egress6_for`.
 //! - A TTL or hop limit that runs out here is `ttl_exceeded` with the
 //!   sender's family's Time Exceeded; every other refusal of the
 //!   translation is its own `nat64_*` drop reason.
@@ -34,8 +34,12 @@
 //!
 //! - The client's ICMPv6 errors about a reply: `nat64_error6.rs`.
 //!
-//! Not built: fragments either way (`nat64_fragment`), session sync of
-//! NAT64 sessions (`sync6.rs` makes no record for an IPv4 backend).
+//! - Fragments, both ways: a first fragment takes the paths above (its
+//!   translation drops or makes the fragment header), its later fragments
+//!   follow by their datagram's decision (`nat64_frag.rs`).
+//!
+//! Not built: cutting a whole reply without DF that does not fit into
+//! IPv6 fragments (`too_big_to_fragment`).
 
 use std::net::{SocketAddrV4, SocketAddrV6};
 
