@@ -1,7 +1,7 @@
 //! IPv6 for the fuzzer: the host side (`net::nd`, MLD, our ICMPv6
 //! errors), whose answers must be IPv6 packets whose ICMPv6 checksum
 //! verifies; TUN's IPv6-in-IPv6 encapsulation of every flow; the config's
-//! IPv6 services (DR, TUN, NAT, NAT64, FULLNAT); and the check
+//! IPv6 services (DR, TUN, NAT, NAT64 on TCP and UDP, FULLNAT); and the check
 //! of what the pipeline forwarded over IPv6.
 
 use std::net::Ipv6Addr;
@@ -312,6 +312,14 @@ pub(super) fn services6(
             local_addrs: vec![super::NAT64_LOCAL],
             proxy_protocol: Some(ProxyVersion::V2),
             ..service(Mode::FullNat, IpProto::TCP, 6464)
+        },
+        // NAT64 on UDP, no header: the harness's IPv6 fragments of a
+        // datagram to it reach the fragments' translation
+        // (`pipeline/nat64_frag.rs`).
+        ServiceSpec {
+            vip: VIP6.into(),
+            local_addrs: vec![super::NAT64_LOCAL],
+            ..service(Mode::FullNat, IpProto::UDP, 6464)
         },
         // FULLNAT: the same VIP and backend, port 443, with a PROXY v2
         // header on TCP and on UDP's first datagram; TOA on port 444.

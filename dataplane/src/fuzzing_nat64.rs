@@ -2,15 +2,21 @@
 //! flow or as an ICMP error is translated to the other family. A refusal
 //! must write nothing; a translated packet must classify again in the other
 //! family with the endpoints it was given, its L4 checksum verifying when
-//! the input's did, and a translated error's ICMP checksum must verify.
+//! the input's did, and a translated error's ICMP checksum must verify. A
+//! fragment (first or later, either family) must come out a fragment of
+//! the other family with the same identification (IPv6's low 16 bits),
+//! offset and more-fragments flag; a first one with the given endpoints.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use crate::buf::{PacketBuf, TestBuf};
 use crate::checksum;
-use crate::nat64::{error_to_ipv4, error_to_ipv6, to_ipv4, to_ipv6, ErrorTo4, ErrorTo6, To4, To6};
-use crate::packet::{classify, Classified, L4Kind};
-use crate::packet6::{classify_ipv6, Ipv6Flow};
+use crate::nat64::{
+    error_to_ipv4, error_to_ipv6, later_to_ipv4, later_to_ipv6, to_ipv4, to_ipv6, ErrorTo4,
+    ErrorTo6, To4, To6,
+};
+use crate::packet::{classify, Classified, Ipv4Meta, L4Kind};
+use crate::packet6::{classify_fragment, classify_ipv6, Fragment6, Ipv6Flow};
 use crate::tuple::IpProto;
 use crate::wire::icmpv6::Icmpv6Packet;
 use crate::wire::ipv6::{Ipv6Packet, NextHeader, IPV6_HEADER_LEN};
@@ -38,6 +44,11 @@ pub(super) enum Translated {
     ToIpv6,
     ErrorToIpv6,
     ErrorToIpv4,
+    /// A first fragment or a later one, either way.
+    FirstToIpv4,
+    LaterToIpv4,
+    FirstToIpv6,
+    LaterToIpv6,
 }
 
 /// Runs `data` through every NAT64 translation that applies; says which
@@ -65,8 +76,10 @@ pub(super) fn run_nat64(data: &[u8]) -> Option<Translated> {
                     }
                 }
             }
+            Ok(Ipv6Flow::Fragment(_)) => fragment_from_ipv6(data, l3_offset),
             _ => error_from_ipv6(data, l3_offset),
         },
+        Ok(Classified::Ipv4(meta)) if meta.fragment.is_some() => fragment_from_ipv4(data, &meta),
         Ok(Classified::Ipv4(meta)) => {
             let mut buf = TestBuf::new(data);
             let (result, kind) = match meta.kind {
@@ -145,6 +158,85 @@ fn check_ipv6(frame: &[u8], proto: IpProto, verified: bool) {
             "the L4 checksum verifies"
         );
     }
+}
+
+/// An IPv6 fragment translated to IPv4 (a first one with its ports, a
+/// later one its header only): refused with nothing written, or an IPv4
+/// fragment of the same identification's low bits, offset and flag.
+fn fragment_from_ipv6(data: &[u8], l3: usize) -> Option<Translated> {
+    let ip = Ipv6Packet::new(data.get(l3..)?).ok()?;
+    let f: Fragment6 = classify_fragment(&ip, l3).ok()??;
+    let frag = ip.walk().ok()?.fragment?;
+    let mut buf = TestBuf::new(data);
+    let (r, kind) = match f.first {
+        true => (to_ipv4(&mut buf, &f.meta, &TO4), Translated::FirstToIpv4),
+        false => (
+            later_to_ipv4(&mut buf, &f.meta, (LOCAL, BACKEND)),
+            Translated::LaterToIpv4,
+        ),
+    };
+    if r.is_err() {
+        assert_eq!(buf.data(), data, "a refusal writes nothing");
+        return None;
+    }
+    let Ok(Classified::Ipv4(m)) = classify(buf.data()) else {
+        panic!("a translated fragment is IPv4: {:?}", classify(buf.data()))
+    };
+    assert_eq!(m.fragment, Some(frag.ident as u16));
+    let (offset, more) = match m.kind {
+        L4Kind::Fragment { offset, more } => (offset, more),
+        _ => (0, true),
+    };
+    assert_eq!((offset, more), (frag.offset, frag.more));
+    let t = m.tuple;
+    let ports = if f.first { (40000, 8080) } else { (0, 0) };
+    assert_eq!(
+        (t.src, t.dst, (t.src_port, t.dst_port)),
+        (LOCAL, BACKEND, ports)
+    );
+    let header = buf.data().get(l3..l3 + 20).expect("an IPv4 header");
+    assert!(checksum::verifies(header), "the header checksum verifies");
+    Some(kind)
+}
+
+/// An IPv4 fragment translated to IPv6: refused with nothing written, or
+/// an IPv6 fragment with the identification zero-extended, the offset and
+/// the flag.
+fn fragment_from_ipv4(data: &[u8], meta: &Ipv4Meta) -> Option<Translated> {
+    let mut buf = TestBuf::new(data);
+    let (r, kind) = match meta.kind {
+        L4Kind::Fragment { .. } => (
+            later_to_ipv6(&mut buf, meta, (VIP, CLIENT)),
+            Translated::LaterToIpv6,
+        ),
+        _ => (to_ipv6(&mut buf, meta, &TO6), Translated::FirstToIpv6),
+    };
+    if r.is_err() {
+        assert_eq!(buf.data(), data, "a refusal writes nothing");
+        return None;
+    }
+    let frame = buf.data();
+    let ip = frame
+        .get(meta.l3_offset..)
+        .and_then(|b| Ipv6Packet::new(b).ok())
+        .expect("a translated fragment is IPv6");
+    let f = match classify_fragment(&ip, meta.l3_offset) {
+        Ok(Some(f)) => f,
+        other => panic!("a translated fragment is a fragment: {other:?}"),
+    };
+    let (offset, more) = match meta.kind {
+        L4Kind::Fragment { offset, more } => (offset, more),
+        _ => (0, true),
+    };
+    assert_eq!(f.key.ident, u32::from(meta.fragment.unwrap_or(0)));
+    assert_eq!((f.piece.start, f.piece.last), (u32::from(offset), !more));
+    let t = f.meta.tuple;
+    let ports = if f.first { (80, 51000) } else { (0, 0) };
+    assert_eq!(
+        (t.src, t.dst, (t.src_port, t.dst_port)),
+        (VIP, CLIENT, ports)
+    );
+    Some(kind)
 }
 
 /// A translated ICMP error: an ICMPv6 message whose checksum verifies.
@@ -244,12 +336,46 @@ mod tests {
         v
     }
 
+    /// `tcp4()`'s first fragment (24 bytes of its TCP segment) and its
+    /// later one.
+    fn fragments4() -> [Vec<u8>; 2] {
+        let f = crate::testutil::fragment(&tcp4(), 14, 24);
+        [f[0].clone(), f[1].clone()]
+    }
+
+    /// `tcp6()` cut into two fragments: 24 bytes, then the rest.
+    fn fragments6() -> [Vec<u8>; 2] {
+        let whole = tcp6();
+        let (eth, ip, payload) = (&whole[..14], &whole[14..54], &whole[54..]);
+        let piece = |offset: usize, more: bool, data: &[u8]| {
+            let mut v = [eth, ip].concat();
+            v[14 + 6] = NextHeader::FRAGMENT;
+            v[14 + 4..14 + 6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+            let word = offset as u16 | u16::from(more);
+            v.extend_from_slice(&[IpProto::TCP.0, 0]);
+            v.extend_from_slice(&word.to_be_bytes());
+            v.extend_from_slice(&0x0001_2345u32.to_be_bytes());
+            v.extend_from_slice(data);
+            v
+        };
+        [
+            piece(0, true, &payload[..24]),
+            piece(24, false, &payload[24..]),
+        ]
+    }
+
     #[test]
     fn the_harness_reaches_every_translation() {
         assert_eq!(run_nat64(&tcp6()), Some(Translated::ToIpv4));
         assert_eq!(run_nat64(&tcp4()), Some(Translated::ToIpv6));
         assert_eq!(run_nat64(&error4()), Some(Translated::ErrorToIpv6));
         assert_eq!(run_nat64(&error6()), Some(Translated::ErrorToIpv4));
+        let [first6, later6] = fragments6();
+        assert_eq!(run_nat64(&first6), Some(Translated::FirstToIpv4));
+        assert_eq!(run_nat64(&later6), Some(Translated::LaterToIpv4));
+        let [first4, later4] = fragments4();
+        assert_eq!(run_nat64(&first4), Some(Translated::FirstToIpv6));
+        assert_eq!(run_nat64(&later4), Some(Translated::LaterToIpv6));
     }
 
     proptest! {
@@ -259,10 +385,13 @@ mod tests {
         /// writes nothing, every translation gives a well-formed packet.
         #[test]
         fn mutated_translatable_frames_never_panic(
-            which in 0..4usize,
+            which in 0..8usize,
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            let mut frame = [tcp6(), tcp4(), error4(), error6()][which].clone();
+            let [first6, later6] = fragments6();
+            let [first4, later4] = fragments4();
+            let frames = [tcp6(), tcp4(), error4(), error6(), first6, later6, first4, later4];
+            let mut frame = frames[which].clone();
             for (at, byte) in flips {
                 let i = at.index(frame.len());
                 frame[i] = byte;

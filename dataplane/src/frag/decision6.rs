@@ -8,7 +8,7 @@
 //! travels in a packet buffer of the pool instead, written as the
 //! [`msg`] layout below: the ring carries a pointer, as for a packet.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{FragKey6, Piece};
 use crate::flow::Origin;
@@ -23,6 +23,9 @@ pub enum FragRewrite6 {
     /// and the L4 checksum are in the first fragment only, and IPv6 has
     /// no header checksum: later fragments change addresses and hop limit.
     Translate { src: Ipv6Addr, dst: Ipv6Addr },
+    /// NAT64: translated to IPv4 with the addresses the first one left
+    /// with (its IP header only, as IPv6 later fragments are rewritten).
+    ToIpv4 { src: Ipv4Addr, dst: Ipv4Addr },
     /// DR: to the backend, MACs only.
     Direct,
     /// TUN: to the backend, each fragment whole inside an outer IPv6 header.
@@ -71,7 +74,8 @@ pub mod msg {
     pub const PIECE_START: Field = 36..40;
     pub const PIECE_END: Field = 40..44;
     pub const PIECE_LAST: usize = 44;
-    /// 0 refused, 1 translate, 2 direct, 3 tunnel, 4 overlapped.
+    /// 0 refused, 1 translate, 2 direct, 3 tunnel, 4 overlapped, 5 to
+    /// IPv4 (its addresses IPv4-mapped in the translate fields).
     pub const REWRITE: usize = 45;
     pub const TRANSLATE_SRC: Field = 46..62;
     pub const TRANSLATE_DST: Field = 62..78;
@@ -113,6 +117,7 @@ impl DecisionMsg6 {
             FragRewrite6::Direct => (2, Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED),
             FragRewrite6::Tunnel => (3, Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED),
             FragRewrite6::Overlapped => (4, Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED),
+            FragRewrite6::ToIpv4 { src, dst } => (5, src.to_ipv6_mapped(), dst.to_ipv6_mapped()),
         };
         put_u8(b, msg::REWRITE, kind);
         put_bytes(b, msg::TRANSLATE_SRC.start, &src.octets());
@@ -157,6 +162,10 @@ impl DecisionMsg6 {
             2 => FragRewrite6::Direct,
             3 => FragRewrite6::Tunnel,
             4 => FragRewrite6::Overlapped,
+            5 => FragRewrite6::ToIpv4 {
+                src: addr(&msg::TRANSLATE_SRC)?.to_ipv4_mapped()?,
+                dst: addr(&msg::TRANSLATE_DST)?.to_ipv4_mapped()?,
+            },
             _ => return None,
         };
         let index = get_be32(b, msg::ORIGIN_INDEX.start);
@@ -215,6 +224,10 @@ mod tests {
             FragRewrite6::Tunnel,
             FragRewrite6::Refused,
             FragRewrite6::Overlapped,
+            FragRewrite6::ToIpv4 {
+                src: "10.0.9.1".parse().unwrap(),
+                dst: "10.0.1.5".parse().unwrap(),
+            },
         ] {
             let m = DecisionMsg6 {
                 decision: FragDecision6 {

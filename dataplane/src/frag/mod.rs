@@ -25,6 +25,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use arrayvec::ArrayVec;
 
 pub mod decision6;
+pub mod decision64;
 pub mod reasm;
 pub mod split;
 
@@ -132,6 +133,10 @@ pub enum FragRewrite {
     Direct { real: Ipv4Addr },
     /// TUN: to the real server in IP-in-IP.
     Tunnel { real: Ipv4Addr },
+    /// NAT64's reply: translated to IPv6 (`pipeline/nat64_frag.rs`). The
+    /// IPv6 addresses are kept beside the table, by the datagram's slot,
+    /// so that this enum (in every redirect ring's element) does not grow.
+    ToIpv6,
     /// The first fragment was not forwarded: the rest are dropped.
     Refused,
 }
@@ -193,6 +198,14 @@ pub enum Refused {
 /// A slot of the table, as returned by [`FragTable::enter`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Slot(usize);
+
+impl Slot {
+    /// The slot's place in its table, below [`FRAG_ENTRIES`]: what a
+    /// table kept beside it is indexed by.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 struct Entry<P, D, K> {
     key: K,

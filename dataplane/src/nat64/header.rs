@@ -10,9 +10,13 @@ use crate::checksum::{add_bytes, fold, ipv6_pseudo_header_sum, Delta};
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::packet6::Ipv6Meta;
 use crate::tuple::IpProto;
-use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, DONT_FRAGMENT, IPV4_MIN_HEADER_LEN};
-use crate::wire::ipv6::{self, Ipv6Header, IPV6_HEADER_LEN};
-use crate::wire::{get_be16, get_u8, put_be16, tcp, udp, EtherType};
+use crate::wire::ipv4::{
+    self, write_ipv4_header, Ipv4Header, DONT_FRAGMENT, IPV4_MIN_HEADER_LEN, MORE_FRAGMENTS,
+};
+use crate::wire::ipv6::{
+    self, Ipv6Fragment, Ipv6Header, NextHeader, FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN,
+};
+use crate::wire::{get_be16, get_u8, put_be16, tcp, udp, EtherType, Ipv6Packet};
 
 /// RFC 7915 5.1: a translated IPv4 packet of at most this many bytes goes
 /// without DF (an IPv4 link narrower than 1280 may fragment it, as IPv6's
@@ -83,12 +87,26 @@ pub(super) fn flags_for(total: usize) -> u16 {
     }
 }
 
+/// The fragment header of the IPv6 packet at `l3` of `frame`, if it has
+/// one that is not atomic (offset 0 and no more: RFC 7915 5.1.1 translates
+/// an atomic fragment as a whole packet).
+pub(super) fn fragment_in(frame: &[u8], l3: usize) -> Option<Ipv6Fragment> {
+    let ip = Ipv6Packet::new(frame.get(l3..)?).ok()?;
+    ip.walk().ok()?.fragment.filter(|f| !f.atomic())
+}
+
 /// Translates the IPv6 TCP or UDP packet `meta` describes (as
 /// `packet6::classify_ipv6` read it) into IPv4 with `to`'s addresses and
 /// ports. Extension headers are dropped (RFC 7915 5.1: hop-by-hop,
 /// destination options and a routing header with no segments left are
 /// ignored; the walk refuses one with segments left). The TTL is the hop
 /// limit less one; the TOS the traffic class; the flow label is lost.
+/// A datagram's first fragment (RFC 7915 5.1.1) loses its fragment header
+/// too: its IPv4 identification is the low 16 bits of the IPv6 one
+/// (`to.ident` is not used), MF set, DF clear; the L4 checksum, which
+/// covers the whole datagram, takes the same update (the pseudo-header's
+/// length is the datagram's in both families). A later fragment is
+/// refused here (`fragment::later_to_ipv4` takes it).
 /// Nothing is written when `Err`.
 pub fn to_ipv4<B: PacketBuf + ?Sized>(
     buf: &mut B,
@@ -107,6 +125,15 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     if buf.len() < ip_end || check_at + 2 > ip_end {
         return Err(Untranslatable::Truncated);
     }
+    let fragment = match meta.extensions {
+        0 => None,
+        _ => fragment_in(buf.data(), l3),
+    };
+    let (ident, flags_fragment) = match fragment {
+        None => (to.ident, flags_for(total)),
+        Some(f) if f.offset == 0 => (f.ident as u16, MORE_FRAGMENTS),
+        Some(_) => return Err(Untranslatable::Fragment),
+    };
 
     // The L4 header first, while it is where the walk found it.
     let frame = buf.data_mut();
@@ -136,8 +163,8 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     let header = Ipv4Header {
         tos: traffic_class,
         total_len,
-        ident: to.ident,
-        flags_fragment: flags_for(total),
+        ident,
+        flags_fragment,
         ttl: meta.hop_limit - 1,
         proto: t.proto,
         src: *to.src.ip(),
@@ -151,15 +178,19 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
 /// `to`'s addresses and ports. IPv4 options are dropped; the hop limit is
 /// the TTL less one, the traffic class the TOS, the flow label 0. A UDP
 /// datagram without a checksum (0, allowed in IPv4) gets one computed over
-/// the whole datagram, as IPv6 requires (RFC 7915 4.5). Fragments are
-/// refused. Nothing is written when `Err`.
+/// the whole datagram, as IPv6 requires (RFC 7915 4.5). A datagram's first
+/// fragment gets a fragment header (RFC 7915 4.1: identification the IPv4
+/// one zero-extended, M set) and its checksum the same update; one of UDP
+/// without a checksum is refused (`Fragment`: the datagram is not here to
+/// sum, RFC 7915 4.5). A later fragment is refused here
+/// (`fragment::later_to_ipv6` takes it). Nothing is written when `Err`.
 pub fn to_ipv6<B: PacketBuf + ?Sized>(
     buf: &mut B,
     meta: &Ipv4Meta,
     to: &To6,
 ) -> Result<(), Untranslatable> {
     let (l3, l4, ip_end) = (meta.l3_offset, meta.l4_offset, meta.ip_end());
-    if meta.fragment.is_some() || matches!(meta.kind, L4Kind::Fragment { .. }) {
+    if matches!(meta.kind, L4Kind::Fragment { .. }) {
         return Err(Untranslatable::Fragment);
     }
     if !matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp) {
@@ -176,10 +207,23 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     }
     let old_check = get_be16(buf.data(), check_at);
     let sum_whole = proto == IpProto::UDP && old_check == 0;
+    if sum_whole && meta.fragment.is_some() {
+        return Err(Untranslatable::Fragment);
+    }
     if sum_whole && !buf.is_contiguous() {
         return Err(Untranslatable::NoBufferRoom);
     }
-    if buf.headroom() + (l4 - l3) < IPV6_HEADER_LEN {
+    let fragment = meta.fragment.map(|ident| Ipv6Fragment {
+        offset: 0,
+        more: true,
+        ident: u32::from(ident),
+        data_offset: 0,
+    });
+    let header_len = match fragment {
+        Some(_) => IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN,
+        None => IPV6_HEADER_LEN,
+    };
+    if buf.headroom() + (l4 - l3) < header_len {
         return Err(Untranslatable::NoBufferRoom);
     }
 
@@ -202,20 +246,30 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
         put_be16(frame, check_at, check);
     }
 
-    replace_l3_header(buf, l3, ip_end, (l4 - l3, IPV6_HEADER_LEN), EtherType::IPV6)?;
+    replace_l3_header(buf, l3, ip_end, (l4 - l3, header_len), EtherType::IPV6)?;
     let frame = buf.data_mut();
     let header = Ipv6Header {
         src,
         dst,
-        next_header: proto.0,
+        next_header: match fragment {
+            Some(_) => NextHeader::FRAGMENT,
+            None => proto.0,
+        },
         hop_limit: meta.ttl - 1,
-        payload_len: l4_len as u16, // an IPv4 packet's L4 is under 64 KiB
+        // An IPv4 packet's L4 is under 64 KiB, less its 20-byte header.
+        payload_len: (header_len - IPV6_HEADER_LEN + l4_len) as u16,
     };
     let out = frame.get_mut(l3..).unwrap_or(&mut []);
     if !ipv6::write_header(out, &header) {
         return Err(Untranslatable::Truncated);
     }
     ipv6::set_traffic_class(out, tos);
+    if let Some(f) = fragment {
+        let at = out.get_mut(IPV6_HEADER_LEN..).unwrap_or(&mut []);
+        if !ipv6::write_fragment_header(at, proto.0, &f) {
+            return Err(Untranslatable::Truncated);
+        }
+    }
     if sum_whole {
         let l4 = l3 + IPV6_HEADER_LEN;
         let segment = frame.get(l4..l4 + l4_len).unwrap_or(&[]);

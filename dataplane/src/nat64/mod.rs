@@ -17,19 +17,29 @@
 //!   translated too, the MTU of a "fragmentation needed" or "packet too big"
 //!   moved by the 20 bytes between the headers.
 //!
+//! - Fragments (RFC 7915 4.1 and 5.1.1): a datagram's first fragment is
+//!   translated by [`to_ipv4`] and [`to_ipv6`] with its ports and checksum,
+//!   the fragment header dropped or made; the later ones by
+//!   [`later_to_ipv4`] and [`later_to_ipv6`], their IP header only, with
+//!   the addresses their first fragment left with (the pipeline's fragment
+//!   tables keep them). The identification is the IPv6 one's low 16 bits,
+//!   or the IPv4 one zero-extended; offset and more-fragments copied.
+//!
 //! What is not translated is refused with an [`Untranslatable`] reason,
-//! nothing written: fragments (neither direction has a fragment table for
-//! translation yet), a hop limit or TTL that would reach 0 (the caller sends
-//! the Time Exceeded error), ICMP messages RFC 7915 drops.
+//! nothing written: a first fragment of UDP without a checksum (the
+//! datagram is not here to sum), a hop limit or TTL that would reach 0 (the
+//! caller sends the Time Exceeded error), ICMP messages RFC 7915 drops.
 //!
 //! Called by `pipeline/nat64.rs` and `pipeline/nat64_error6.rs` for NAT64
 //! services (FULLNAT, an IPv6 VIP, IPv4 backends; docs/ipv6.md, "NAT64 in
 //! FULLNAT").
 
+mod fragment;
 mod header;
 mod icmp;
 mod resize;
 
+pub use fragment::{later_to_ipv4, later_to_ipv6};
 pub use header::{to_ipv4, to_ipv6, To4, To6};
 pub use icmp::{
     error_to_ipv4, error_to_ipv6, map_error_to_ipv4, map_error_to_ipv6, ErrorTo4, ErrorTo6,
@@ -41,7 +51,9 @@ pub use icmp::{
 pub enum Untranslatable {
     /// The hop limit or TTL is 1 or 0: the packet expires here.
     HopLimit,
-    /// A fragment (or a quoted fragment past the first).
+    /// A fragment this translation cannot take: a first fragment of UDP
+    /// without a checksum, a later fragment given as a first one (or the
+    /// other way), a quoted fragment past the first.
     Fragment,
     /// Not TCP or UDP (or, in an error's quote, not a TCP or UDP packet
     /// this translation could have sent).

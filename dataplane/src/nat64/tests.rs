@@ -275,13 +275,31 @@ fn what_is_not_translated_is_refused_with_nothing_written() {
     let mut buf = TestBuf::with_room(&frame, 19, 0);
     let r = to_ipv6(&mut buf, &meta4(&frame), &to_client());
     refused(&buf, &frame, r, Untranslatable::NoBufferRoom);
-    // The first fragment of a datagram (MF set).
+    // The first fragment (MF set) of UDP without a checksum: the datagram
+    // is not here to sum (RFC 7915 4.5).
     let mut frame = udp_frame(BACKEND, LOCAL, 53, 40000, 64, &[7; 100]);
     frame[14 + 6] = 0x20;
+    frame[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
     crate::testutil::fix_ipv4_checksum(&mut frame, 14);
     let meta = meta4(&frame);
     let mut buf = TestBuf::new(&frame);
     let r = to_ipv6(&mut buf, &meta, &to_client());
+    refused(&buf, &frame, r, Untranslatable::Fragment);
+    // A later fragment (offset 8) is not a first one, either way.
+    frame[14 + 6..14 + 8].copy_from_slice(&1u16.to_be_bytes());
+    crate::testutil::fix_ipv4_checksum(&mut frame, 14);
+    let meta = meta4(&frame);
+    let mut buf = TestBuf::new(&frame);
+    let r = to_ipv6(&mut buf, &meta, &to_client());
+    refused(&buf, &frame, r, Untranslatable::Fragment);
+    // And a whole packet is not a later fragment.
+    let frame = tcp_frame(BACKEND, LOCAL, 8080, 40000, 64, b"x");
+    let mut buf = TestBuf::new(&frame);
+    let r = later_to_ipv6(&mut buf, &meta4(&frame), (v6(VIP), v6(CLIENT)));
+    refused(&buf, &frame, r, Untranslatable::Fragment);
+    let frame = frame6(sock6(CLIENT, 51000), sock6(VIP, 80), true, 64, b"x");
+    let mut buf = TestBuf::new(&frame);
+    let r = later_to_ipv4(&mut buf, &meta6(&frame), (LOCAL.into(), BACKEND.into()));
     refused(&buf, &frame, r, Untranslatable::Fragment);
 }
 

@@ -490,6 +490,10 @@ impl<P: PacketBuf> Datapath<P> {
                     others += 1;
                     self.fragment_decision6(cx, msg)
                 }
+                Handoff::FragDecision64 { msg } => {
+                    others += 1;
+                    self.fragment_decision64(cx, msg)
+                }
             }
         }
         let packets = batch.len();

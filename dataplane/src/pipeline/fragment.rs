@@ -10,6 +10,8 @@
 //! holds them until it comes. The first fragment itself is handled where
 //! its flow lives (its session is there), and when that is another worker,
 //! the decision travels to the fragments' owner on the redirect ring.
+//! A NAT64 reply's fragments are translated to IPv6 (`FragRewrite::ToIpv6`,
+//! the addresses kept beside the table: `nat64_frag.rs`).
 
 use super::decide::Step;
 use super::{Cx, Datapath, Ingress};
@@ -121,6 +123,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         match slot {
             Some(slot) => self.decided(cx, slot, decision),
+            None if decision.rewrite == FragRewrite::ToIpv6 => {
+                self.tell_owner64(cx, owner, (key, piece), decision)
+            }
             None => self.tell_owner(owner, key, decision, piece),
         }
     }
@@ -148,10 +153,14 @@ impl<P: PacketBuf> Datapath<P> {
         slot: Slot,
         decision: FragDecision,
     ) {
+        if decision.rewrite == FragRewrite::ToIpv6 {
+            let to = self.nat64_frags.decided();
+            self.nat64_frags.keep(slot, to);
+        }
         let released = self.frags.decide(slot, decision);
         for (pkt, port) in released {
             self.counters.events.frag.released += 1;
-            self.forward_held(cx, pkt, port, decision);
+            self.forward_held(cx, pkt, port, (slot, decision));
         }
         self.frags.finish_if_complete(slot);
     }
@@ -162,7 +171,7 @@ impl<P: PacketBuf> Datapath<P> {
         cx: &mut Cx<'_, I>,
         pkt: P,
         port: u16,
-        decision: FragDecision,
+        decided: (Slot, FragDecision),
     ) {
         let Ok(Classified::Ipv4(meta)) = super::burst::classify_buf(&pkt) else {
             return self.drop(DropReason::FragOverlap);
@@ -170,7 +179,7 @@ impl<P: PacketBuf> Datapath<P> {
         let Some(iface) = cx.t.ingress_interface(port, meta.vlan) else {
             return self.drop(DropReason::NoInterface);
         };
-        self.forward_later(cx, Ingress { port, iface }, pkt, &meta, decision)
+        self.forward_later(cx, Ingress { port, iface }, pkt, &meta, decided)
     }
 
     /// Tells the worker that owns a datagram's fragments how its first one
@@ -226,7 +235,7 @@ impl<P: PacketBuf> Datapath<P> {
         };
         match self.frags.decision(slot) {
             Some(decision) => {
-                self.forward_later(cx, at, pkt, meta, decision);
+                self.forward_later(cx, at, pkt, meta, (slot, decision));
                 self.frags.finish_if_complete(slot);
             }
             None => match self.frags.hold(slot, pkt, at.port) {
@@ -243,7 +252,7 @@ impl<P: PacketBuf> Datapath<P> {
         at: Ingress,
         mut pkt: P,
         meta: &Ipv4Meta,
-        d: FragDecision,
+        (slot, d): (Slot, FragDecision),
     ) {
         if d.rewrite == FragRewrite::Refused {
             // A port whose kernel interface takes what the balancer does
@@ -284,6 +293,10 @@ impl<P: PacketBuf> Datapath<P> {
                     hit: None,
                 };
                 self.tunnel(cx, at, pkt, meta, rs)
+            }
+            FragRewrite::ToIpv6 => {
+                let to = self.nat64_frags.of(slot);
+                self.later_fragment_to_ipv6(cx, at, pkt, meta, to)
             }
             FragRewrite::Refused => self.drop(DropReason::FragFirstDropped),
         }

@@ -10,15 +10,17 @@
 //! fragments' owner's table, sent there in a pool buffer when that is
 //! another worker (`frag::decision6`). Later fragments take the decision:
 //! DR and TUN forward them whole to the same backend; NAT6 and FULLNAT6
-//! rewrite their addresses and hop limit only (the ports and the L4
-//! checksum are in the first fragment; IPv6 has no header checksum). A
+//! rewrite their addresses and hop limit only, NAT64 translates their IP
+//! header to IPv4 (the ports and the L4 checksum are in the first
+//! fragment; IPv6 has no header checksum). A
 //! later fragment before its first is held (bounded as IPv4's), an
 //! overlapping or oversized one refused, with IPv4's `frag_*` counters.
 //!
 //! Atomic fragments (offset 0, no more, RFC 6946) are not here: they
-//! classify as whole packets (`packet6.rs`). NAT64's first fragments are
-//! refused by its translation (`nat64_fragment`), and so are their later
-//! fragments (`frag_first_dropped`).
+//! classify as whole packets (`packet6.rs`). NAT64's datagrams go the
+//! same way: the first fragment translated to IPv4 by `forward_nat64`,
+//! the later ones by their decision (`FragRewrite6::ToIpv4`,
+//! `nat64_frag.rs`).
 
 use std::net::Ipv6Addr;
 
@@ -27,6 +29,7 @@ use super::redirect::Handoff;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
+use crate::flow::state::nat64::unmapped;
 use crate::flow::table::Forwarding;
 use crate::flow::Direction;
 use crate::frag::decision6::{msg, DecisionMsg6, FragDecision6, FragRewrite6};
@@ -255,9 +258,15 @@ impl<P: PacketBuf> Datapath<P> {
                             dst: to.dst,
                         }
                     }
-                    // NAT64 (an IPv4 backend): its translation refused
-                    // the first fragment (`nat64_fragment`).
-                    _ => FragRewrite6::Refused,
+                    // NAT64 (an IPv4 backend): from the local address
+                    // to the backend (`nat64_frag.rs`).
+                    _ => match unmapped(s.outbound()) {
+                        Some(reply) => FragRewrite6::ToIpv4 {
+                            src: reply.dst,
+                            dst: reply.src,
+                        },
+                        None => FragRewrite6::Refused,
+                    },
                 }
             }
             (true, Forwarding::Tun) => FragRewrite6::Tunnel,
@@ -460,6 +469,9 @@ impl<P: PacketBuf> Datapath<P> {
                     return self.drop(DropReason::NoRoute);
                 };
                 self.translate_out6(cx, pkt, from, (src, dst), (iface, next))
+            }
+            FragRewrite6::ToIpv4 { src, dst } => {
+                self.later_fragment_to_ipv4(cx, pkt, (from, meta), (src, dst))
             }
             FragRewrite6::Refused => self.drop(DropReason::FragFirstDropped),
             FragRewrite6::Overlapped => self.drop(DropReason::FragOverlap),

@@ -24,7 +24,7 @@ use crate::frag::FRAG_TIMEOUT_MS;
 use crate::tables::{LbConfig, LbTables, Mode, ServiceSpec};
 
 const LADDR6: &str = "2001:db8:1::100";
-const IDENT: u32 = 0x1234_5678;
+pub(super) const IDENT: u32 = 0x1234_5678;
 
 fn v6(s: &str) -> Ipv6Addr {
     s.parse().expect("address")
@@ -32,7 +32,12 @@ fn v6(s: &str) -> Ipv6Addr {
 
 /// A UDP datagram over IPv6 with `len` bytes of payload, built (and
 /// summed) by etherparse.
-fn datagram(macs: ([u8; 6], [u8; 6]), src: (&str, u16), dst: (&str, u16), len: usize) -> Vec<u8> {
+pub(super) fn datagram(
+    macs: ([u8; 6], [u8; 6]),
+    src: (&str, u16),
+    dst: (&str, u16),
+    len: usize,
+) -> Vec<u8> {
     let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
     let mut v = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
@@ -62,7 +67,7 @@ pub(super) fn fragment6(frame: &[u8], chunk: usize, ident: u32) -> Vec<Vec<u8>> 
 
 /// One fragment: `eth`, the fixed header `ip` (its next header and length
 /// set), a fragment header (`offset` in bytes), `data`.
-fn piece(
+pub(super) fn piece(
     eth: &[u8],
     ip: &[u8],
     next: IpNumber,
@@ -97,7 +102,7 @@ fn fragment_header(h: &[u8]) -> (u8, u16, bool, u32) {
 /// What a fragment says: its addresses and hop limit as etherparse
 /// reads them, and its fragment header (offset in bytes, more,
 /// identification).
-fn read(f: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, (u16, bool, u32)) {
+pub(super) fn read(f: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, (u16, bool, u32)) {
     let (ip, rest) = etherparse::Ipv6Header::from_slice(&f[14..]).expect("IPv6");
     assert_eq!(ip.next_header, IpNumber(44), "a fragment header follows");
     let (_, offset, more, ident) = fragment_header(rest);
@@ -113,7 +118,7 @@ fn read(f: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, (u16, bool, u32)) {
 /// they were cut from, with etherparse's readings of it: source and
 /// destination with their ports, hop limit, and whether the UDP checksum
 /// verifies over the whole datagram.
-fn whole(frames: &[Vec<u8>]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16), u8, bool) {
+pub(super) fn whole(frames: &[Vec<u8>]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16), u8, bool) {
     let mut parts: Vec<(u16, Vec<u8>)> = frames
         .iter()
         .map(|f| {

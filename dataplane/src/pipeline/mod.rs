@@ -52,6 +52,7 @@ mod mtu6;
 mod nat6;
 mod nat64;
 mod nat64_error6;
+mod nat64_frag;
 mod nat6_error;
 mod proxy_tcp;
 mod reasm;
@@ -151,6 +152,8 @@ struct Datapath<P> {
     frags6: FragTable<P, FragDecision6, FragKey6>,
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
+    /// The IPv6 addresses of NAT64 reply datagrams (`nat64_frag.rs`).
+    nat64_frags: nat64_frag::Nat64Frags,
     /// Datagrams being reassembled (`reasm.rs`).
     reasm: ReasmTable<P>,
     /// SYN cookies and proxied sessions' splices (`synproxy.rs`).
@@ -219,6 +222,7 @@ impl<P: PacketBuf> Pipeline<P> {
             frags: FragTable::new(),
             frags6: FragTable::new(),
             frag_decided: None,
+            nat64_frags: nat64_frag::Nat64Frags::new(),
             reasm: ReasmTable::new(),
             nat64_ident: 0,
         };
@@ -468,6 +472,8 @@ mod local6_tests;
 mod mld_tests;
 #[cfg(test)]
 mod multi_segment_tests;
+#[cfg(test)]
+mod nat64_frag_tests;
 #[cfg(test)]
 mod nat64_tests;
 #[cfg(test)]

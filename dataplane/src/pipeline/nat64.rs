@@ -20,8 +20,8 @@
 //!   replies: the burst loop hands it there first). Then the IPv6 route to
 //!   the client and its egress MTU: a reply whose translation would not
 //!   fit goes back to the backend as ICMP fragmentation needed with that
-//!   MTU − 20 when it has DF (else it is dropped: IPv6 fragments are not
-//!   made); then `nat64::to_ipv6` and `egress6_for`.
+//!   MTU − 20 when it has DF (else it is dropped: a whole packet is not
+//!   cut into IPv6 fragments); then `nat64::to_ipv6` and `egress6_for`.
 //! - A TTL or hop limit that runs out here is `ttl_exceeded` with the
 //!   sender's family's Time Exceeded; every other refusal of the
 //!   translation is its own `nat64_*` drop reason.
@@ -34,8 +34,12 @@
 //!
 //! - The client's ICMPv6 errors about a reply: `nat64_error6.rs`.
 //!
-//! Not built: fragments either way (`nat64_fragment`), session sync of
-//! NAT64 sessions (`sync6.rs` makes no record for an IPv4 backend).
+//! - Fragments, both ways: a first fragment takes the paths above (its
+//!   translation drops or makes the fragment header), its later fragments
+//!   follow by their datagram's decision (`nat64_frag.rs`).
+//!
+//! Not built: cutting a whole reply without DF that does not fit into
+//! IPv6 fragments (`too_big_to_fragment`).
 
 use std::net::{SocketAddrV4, SocketAddrV6};
 
@@ -57,7 +61,7 @@ use crate::packet6::Ipv6Meta;
 use crate::tuple::{FiveTuple6, IpProto};
 use crate::watch::TraceStep;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
-use crate::wire::ipv6::IPV6_HEADER_LEN;
+use crate::wire::ipv6::{FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN};
 
 /// IPv6's minimum link MTU (RFC 8200 5): no Packet Too Big says less.
 const IPV6_MIN_MTU: u16 = 1280;
@@ -130,7 +134,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// The MTU of the port `hop` leaves by if a frame of `len` bytes (its
     /// L2 header tagged as `vlan` says) is over it.
-    fn egress_mtu_over<I>(
+    pub(super) fn egress_mtu_over<I>(
         &self,
         cx: &Cx<'_, I>,
         hop: &Hop,
@@ -227,8 +231,13 @@ impl<P: PacketBuf> Datapath<P> {
         let Some((next, iface6)) = t.route6(*to.dst.ip()) else {
             return self.drop(DropReason::NoRoute);
         };
-        // The frame once translated: options gone, a 40-byte header.
-        let grow = IPV6_HEADER_LEN - (meta.l4_offset - meta.l3_offset);
+        // The frame once translated: options gone, a 40-byte header (and
+        // a fragment header after it for a first fragment).
+        let frag_header = match meta.fragment {
+            Some(_) => FRAGMENT_HEADER_LEN,
+            None => 0,
+        };
+        let grow = IPV6_HEADER_LEN + frag_header - (meta.l4_offset - meta.l3_offset);
         let egress_port = t.interfaces.get(usize::from(iface6)).map(|i| i.port);
         let len6 = pkt.len() + grow;
         if let Some(mtu) = egress_port.and_then(|p| self.egress.over_mtu(len6, meta.vlan, p)) {
@@ -236,6 +245,10 @@ impl<P: PacketBuf> Datapath<P> {
         }
         if let Err(u) = to_ipv6(&mut pkt, meta, &to) {
             return self.drop(reason(u));
+        }
+        if meta.fragment.is_some() {
+            // Its later fragments follow (`nat64_frag.rs`).
+            self.reply_fragment_decided(origin, backend, (*to.src.ip(), *to.dst.ip()));
         }
         self.counters.events.nat64_to_ipv6 += 1;
         let way = (meta.vlan, iface6, next);
@@ -308,7 +321,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// packets must keep to (the link's − 20); without, dropped (IPv6
     /// fragments are not made here).
     #[cold]
-    fn reply_too_big<I: PacketIo<Packet = P>>(
+    pub(super) fn reply_too_big<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         at: Ingress,

@@ -23,7 +23,7 @@ use crate::wire::ethernet::MacAddr;
 
 /// Our address on the clients' link.
 const OUR_EXT6: &str = "2001:db8:2::1";
-const CLIENT_MAC: [u8; 6] = ROUTER;
+pub(super) const CLIENT_MAC: [u8; 6] = ROUTER;
 const LIP0: [u8; 4] = [10, 0, 1, 100];
 
 fn v6(s: &str) -> Ipv6Addr {
@@ -33,7 +33,7 @@ fn v6(s: &str) -> Ipv6Addr {
 /// The NAT64 service: TCP or UDP port 80 of VIP6 to RIP1 and RIP2 port
 /// 8080 (IPv4), from the local addresses 10.0.1.100 and .101, ports
 /// 40000-40999.
-fn nat64(proto: IpProto) -> ServiceSpec {
+pub(super) fn nat64(proto: IpProto) -> ServiceSpec {
     let mut s = service(Mode::FullNat, proto);
     s.vip = v6(VIP6).into();
     s.local_ports = (40000, 40999);
@@ -42,19 +42,19 @@ fn nat64(proto: IpProto) -> ServiceSpec {
 
 /// The IPv4 test config (clients behind the router, backends on
 /// 10.0.1.0/24) with IPv6 on the interface, the client's link included.
-fn config64(services: Vec<ServiceSpec>) -> LbConfig {
+pub(super) fn config64(services: Vec<ServiceSpec>) -> LbConfig {
     let mut cfg = config_dr6(services);
     cfg.interfaces[0].addrs6.push((v6(OUR_EXT6), 64));
     cfg
 }
 
-fn pipe(cfg: &LbConfig) -> Pipeline<TestBuf> {
+pub(super) fn pipe(cfg: &LbConfig) -> Pipeline<TestBuf> {
     let mut p = pipeline(cfg);
     learn_client(&mut p);
     p
 }
 
-fn learn_client(p: &mut Pipeline<TestBuf>) {
+pub(super) fn learn_client(p: &mut Pipeline<TestBuf>) {
     p.path
         .egress
         .neighbours6
@@ -110,7 +110,7 @@ fn out4(frame: &[u8]) -> (Seen, bool, u16, Vec<u8>) {
 }
 
 /// The local address and port of the only NAT64 session of `p`.
-fn local_of(p: &Pipeline<TestBuf>, cport: u16) -> ([u8; 4], u16) {
+pub(super) fn local_of(p: &Pipeline<TestBuf>, cport: u16) -> ([u8; 4], u16) {
     let (_, s) = p
         .path
         .flow

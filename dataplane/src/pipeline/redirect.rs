@@ -43,6 +43,10 @@ pub enum Handoff<P> {
     /// for the worker that owns its fragments, written in a buffer of the
     /// pool (`frag::decision6`), so the ring's element does not grow.
     FragDecision6 { msg: P },
+    /// A NAT64 reply's IPv4 datagram's first fragment was translated here:
+    /// its decision and IPv6 addresses, in a buffer of the pool
+    /// (`frag::decision64`).
+    FragDecision64 { msg: P },
 }
 
 /// One worker's ends of the rings: a producer to every other worker and a

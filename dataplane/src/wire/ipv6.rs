@@ -36,7 +36,9 @@ pub mod ext_field {
     /// Routing header: its type, and the segments still to visit.
     pub const ROUTING_TYPE: usize = 2;
     pub const SEGMENTS_LEFT: usize = 3;
-    /// Fragment header: offset (13 bits, 8-byte units) and M flag,
+    /// Fragment header: a reserved byte (0) where the others' length is,
+    pub const FRAG_RESERVED: usize = 1;
+    /// its offset (13 bits, 8-byte units) and M flag,
     pub const FRAG_OFFSET_FLAGS: Field = 2..4;
     /// and the identification of the datagram.
     pub const FRAG_IDENT: Field = 4..8;
@@ -150,6 +152,21 @@ pub fn write_header(b: &mut [u8], h: &Ipv6Header) -> bool {
     put_u8(b, field::HOP_LIMIT, h.hop_limit);
     put_bytes(b, field::SRC_ADDR.start, &h.src.octets());
     put_bytes(b, field::DST_ADDR.start, &h.dst.octets());
+    true
+}
+
+/// Writes a fragment header (RFC 8200 4.5) at the start of `b`: the next
+/// header, the offset (bytes, a multiple of 8), the M flag and the
+/// identification; `false` if `b` is shorter than [`FRAGMENT_HEADER_LEN`].
+pub fn write_fragment_header(b: &mut [u8], next_header: u8, f: &Ipv6Fragment) -> bool {
+    let Some(b) = b.get_mut(..FRAGMENT_HEADER_LEN) else {
+        return false;
+    };
+    put_u8(b, ext_field::NEXT_HEADER, next_header);
+    put_u8(b, ext_field::FRAG_RESERVED, 0);
+    let word = (f.offset & !0x7) | u16::from(f.more);
+    put_be16(b, ext_field::FRAG_OFFSET_FLAGS.start, word);
+    put_be32(b, ext_field::FRAG_IDENT.start, f.ident);
     true
 }
 
