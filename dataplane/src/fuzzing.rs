@@ -211,9 +211,10 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
             },
         ],
         snat: vec![SnatSpec {
-            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+            source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
             port: 0,
             addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            addrs6: vec![],
             ports: (1024, 1100),
         }],
         sessions: crate::flow::TableConfig {
