@@ -142,6 +142,28 @@ fn snat6_tcp_leaves_from_the_snat_address_and_the_replies_come_back() {
     );
     let c = &p.counters().snat[0];
     assert_eq!((c.conns, c.packets_in, c.packets_out), (1, 2, 2));
+    // The listing shows it as IPv4's SNAT sessions: no service, the rule,
+    // the SNAT endpoint as `local`, the remote host as the backend.
+    let mut seen = Vec::new();
+    p.scan_sessions(&Default::default(), 0, p.session_slots(), 2, |v| {
+        seen.push(v);
+        true
+    });
+    assert_eq!(seen.len(), 1);
+    let show = |a: (std::net::IpAddr, u16)| std::net::SocketAddr::new(a.0, a.1).to_string();
+    let v = &seen[0];
+    assert_eq!(
+        (v.service, v.snat_rule, v.state),
+        (None, Some(0), "ESTABLISHED")
+    );
+    assert_eq!(
+        (show(v.client), v.local.map(show), show(v.backend)),
+        (
+            "[2001:db8:1::11]:5000".to_string(),
+            Some("[2001:db8:2::99]:40000".to_string()),
+            "[2001:db8:2::7]:80".to_string()
+        )
+    );
     // The one port is taken: another host's connection finds none.
     let other = seg((RS2, OURS), (RIP6[1], 5001), remote, 64, SYN, b"");
     assert!(run(&mut p, &[other], 3).is_empty());
