@@ -81,7 +81,13 @@ fn snat_over_ipv6_translates_the_host_and_the_replies() {
         seg((ROUTER_MAC, LAN_MAC), remote, public, 60, (true, true)),
         answer(HOST6, HOST_MAC),
         seg((HOST_MAC, LAN_MAC), host, remote, 64, (false, true)),
-        seg((HOST_MAC, LAN_MAC), (OTHER6, 5001), remote, 64, (true, false)),
+        seg(
+            (HOST_MAC, LAN_MAC),
+            (OTHER6, 5001),
+            remote,
+            64,
+            (true, false),
+        ),
         echo_request((HOST_MAC, LAN_MAC), OTHER6, REMOTE6, 64, 9),
         seg(
             (ROUTER_MAC, LAN_MAC),
