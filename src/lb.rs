@@ -100,9 +100,25 @@ pub fn lb_config(cfg: &Config, device_macs: &[[u8; 6]], standby: &[Ipv4Addr]) ->
         .snat
         .iter()
         .map(|r| SnatSpec {
-            source: (r.source.network(), r.source.len),
+            source: (r.source.network(), r.source.prefix_len()),
             port: port_index(&r.port),
-            addrs: r.addresses.clone(),
+            // A rule is of its source's family (the config refuses a mix).
+            addrs: r
+                .addresses
+                .iter()
+                .filter_map(|a| match a {
+                    IpAddr::V4(a) => Some(*a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
+            addrs6: r
+                .addresses
+                .iter()
+                .filter_map(|a| match a {
+                    IpAddr::V6(a) => Some(*a),
+                    IpAddr::V4(_) => None,
+                })
+                .collect(),
             ports: (r.ports.min, r.ports.max),
         })
         .collect();

@@ -198,6 +198,7 @@ pub fn print_services(tables: &LbTables) {
             r.addrs
                 .iter()
                 .map(|a| a.to_string())
+                .chain(r.addrs6.iter().map(|a| a.to_string()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -29,7 +29,7 @@ mod watch;
 pub use watch::*;
 
 use crate::config::{
-    BackendConfig, IpPrefix, Ipv4Prefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
+    BackendConfig, IpPrefix, LbMode, NeighbourConfig, PortRange, Protocol, RouteConfig,
     SchedulerName, ServiceConfig, SnatConfig, TimeoutsConfig,
 };
 
@@ -140,7 +140,7 @@ pub enum Op {
         rule: SnatConfig,
     },
     SnatDelete {
-        source: Ipv4Prefix,
+        source: IpPrefix,
     },
     /// Services and backends, as `ipvsadm -Ln`. Reply: [`ListReply`].
     List {
@@ -589,8 +589,8 @@ pub struct BackendStatus {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SnatStatus {
-    pub source: Ipv4Prefix,
-    pub addresses: Vec<Ipv4Addr>,
+    pub source: IpPrefix,
+    pub addresses: Vec<IpAddr>,
     pub sessions: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<FlowStats>,

@@ -370,7 +370,8 @@ fn add_snat(rules: &mut Vec<SnatConfig>, rule: &SnatConfig) -> Result<(), OpErro
         ));
     }
     let covers = |r: &SnatConfig| {
-        r.source.len <= rule.source.len && r.source.contains(rule.source.network())
+        r.source.prefix_len() <= rule.source.prefix_len()
+            && r.source.contains(rule.source.network())
     };
     let at = rules.iter().position(covers).unwrap_or(rules.len());
     rules.insert(at, rule.clone());

@@ -210,12 +210,24 @@ fn run_pipeline(data: &[u8]) -> crate::pipeline::counters::LbCounters {
                 ..service(Mode::FullNat, IpProto::TCP, 8000)
             },
         ],
-        snat: vec![SnatSpec {
-            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
-            port: 0,
-            addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
-            ports: (1024, 1100),
-        }],
+        snat: vec![
+            SnatSpec {
+                source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
+                port: 0,
+                addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+                addrs6: vec![],
+                ports: (1024, 1100),
+            },
+            // SNAT over IPv6 (`pipeline/snat6.rs`): the VLAN's prefix out
+            // from ipv6::SNAT6.
+            SnatSpec {
+                source: (ipv6::SNAT6_SOURCE.into(), 64),
+                port: 0,
+                addrs: vec![],
+                addrs6: vec![ipv6::SNAT6],
+                ports: (1024, 1100),
+            },
+        ],
         sessions: crate::flow::TableConfig {
             capacity: 64,
             capacity6: 64,
@@ -615,6 +627,7 @@ mod tests {
             ("proxy6_syn_data", client_addr6_seed(443, true, b"early")),
             ("toa6_syn", client_addr6_seed(444, true, b"")),
             ("proxy6_udp", client_addr6_seed(443, false, b"query")),
+            ("snat6_syn", snat6_seed()),
             (
                 "big_udp",
                 testutil::udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, 64, &[0x5a; 1472]),
@@ -664,6 +677,32 @@ mod tests {
                 f
             })
             .collect()
+    }
+
+    /// An internal host's SYN out through the IPv6 SNAT rule, to a host
+    /// on interface 0's link.
+    fn snat6_seed() -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0c], OUR_MAC.0)
+            .single_vlan(100.try_into().unwrap())
+            .ipv6(
+                "2001:db8:100::7".parse::<Ipv6Addr>().unwrap().octets(),
+                "2001:db8::50".parse::<Ipv6Addr>().unwrap().octets(),
+                64,
+            )
+            .tcp(40000, 80, 1, 64240)
+            .syn()
+            .write(&mut v, &[])
+            .expect("writes");
+        v
+    }
+
+    #[test]
+    fn the_snat6_seed_opens_a_session() {
+        let c = run_pipeline(&snat6_seed());
+        assert!(c.events.sessions_created >= 1, "{:?}", c.events);
+        assert_eq!(c.snat[1].conns, 1, "the IPv6 rule's");
     }
 
     #[test]

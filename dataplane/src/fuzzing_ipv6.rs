@@ -148,19 +148,31 @@ pub(super) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0,
 pub(super) const BACKEND6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
 /// The local address of the IPv6 FULLNAT service (TCP 443 of [`VIP6`]).
 pub(super) const LADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// The IPv6 SNAT rule's source prefix (/64, interface 1's) and address.
+pub(super) const SNAT6_SOURCE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0);
+pub(super) const SNAT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
 
 /// An IPv6 frame the pipeline sent that is not ICMPv6 is a VIP's TCP flow
 /// forwarded by DR: it still classifies as one, to the VIP; or by NAT: to
 /// the backend, or back from the VIP; or by FULLNAT: to the backend from
 /// the local address, or back from the VIP; or by TUN: an outer header to the
-/// backend, as long as the frame, with such a flow inside.
+/// backend, as long as the frame, with such a flow inside; or by SNAT: out
+/// from the SNAT address on a port of its pool, or back to an internal host.
 pub(super) fn assert_forwarded6(frame: &[u8], l3: usize) {
     match classify_ipv6(frame, l3) {
         Ok(Ipv6Flow::Flow(m)) => {
+            let internal = |a: Ipv6Addr| a.segments()[..4] == SNAT6_SOURCE.segments()[..4];
             assert!(
-                m.tuple.dst == VIP6 || m.tuple.dst == BACKEND6 || m.tuple.src == VIP6,
+                m.tuple.dst == VIP6
+                    || m.tuple.dst == BACKEND6
+                    || m.tuple.src == VIP6
+                    || m.tuple.src == SNAT6
+                    || internal(m.tuple.dst),
                 "{m:?}"
             );
+            if m.tuple.src == SNAT6 {
+                assert!((1024..=1100).contains(&m.tuple.src_port), "{m:?}");
+            }
             // FULLNAT's source is its local address, on a port of its pool.
             if m.tuple.src == LADDR6 {
                 assert!((1024..=1100).contains(&m.tuple.src_port), "{m:?}");

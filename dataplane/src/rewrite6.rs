@@ -71,10 +71,14 @@ pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Resul
     let check_at = match meta.tuple.proto {
         IpProto::TCP => l4 + tcp::field::CHECKSUM.start,
         IpProto::UDP => l4 + udp::field::CHECKSUM.start,
+        ICMPV6 => l4 + icmpv6::field::CHECKSUM.start,
         _ => return Err(DropReason::UnsupportedProtocol),
     };
     if frame.len() < check_at + 2 || l4 < l3 + field::DST_ADDR.end {
         return Err(DropReason::TruncatedL4);
+    }
+    if meta.tuple.proto == ICMPV6 {
+        return translate_echo6(frame, meta, to);
     }
     let hop_limit = get_u8(frame, l3 + field::HOP_LIMIT);
     if hop_limit <= 1 {
@@ -104,6 +108,40 @@ pub fn translate6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Resul
         c => c,
     };
     put_be16(frame, check_at, new);
+    Ok(())
+}
+
+/// ICMPv6 as an IP protocol number.
+pub const ICMPV6: IpProto = IpProto(crate::wire::ipv6::NextHeader::ICMPV6);
+
+/// [`translate6`] of an ICMPv6 echo (SNAT over IPv6, `pipeline/snat6.rs`):
+/// the identifier plays the port of the side that chose it, as IPv4's
+/// (`rewrite::Translation`): a request takes `to.src_port`, a reply
+/// `to.dst_port`. The ICMPv6 checksum covers the pseudo-header, so it
+/// follows the addresses and the identifier incrementally. Another ICMPv6
+/// type is `unsupported_icmp`; nothing is written before the checks.
+fn translate_echo6(frame: &mut [u8], meta: &Ipv6Meta, to: &Translation6) -> Result<(), DropReason> {
+    let (l3, l4) = (meta.l3_offset, meta.l4_offset);
+    let ident_at = l4 + icmpv6::field::ECHO_IDENT.start;
+    if frame.len() < ident_at + 2 {
+        return Err(DropReason::TruncatedL4);
+    }
+    let id = match get_u8(frame, l4 + icmpv6::field::TYPE) {
+        icmpv6::Icmpv6Type::ECHO_REQUEST => to.src_port,
+        icmpv6::Icmpv6Type::ECHO_REPLY => to.dst_port,
+        _ => return Err(DropReason::UnsupportedIcmp),
+    };
+    let hop_limit = get_u8(frame, l3 + field::HOP_LIMIT);
+    if hop_limit <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    put_u8(frame, l3 + field::HOP_LIMIT, hop_limit - 1);
+    let mut delta = Delta::default();
+    set_addr(frame, l3 + field::SRC_ADDR.start, to.src, &mut delta);
+    set_addr(frame, l3 + field::DST_ADDR.start, to.dst, &mut delta);
+    set_port(frame, ident_at, id, &mut delta);
+    let check_at = l4 + icmpv6::field::CHECKSUM.start;
+    put_be16(frame, check_at, delta.apply(get_be16(frame, check_at)));
     Ok(())
 }
 

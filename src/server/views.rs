@@ -293,7 +293,8 @@ pub fn list(
         .iter()
         .filter_map(|rule| {
             let id = tables.snat.iter().position(|r| {
-                !r.state.is_retired() && r.spec.source == (rule.source.addr, rule.source.len)
+                !r.state.is_retired()
+                    && r.spec.source == (rule.source.network(), rule.source.prefix_len())
             })?;
             Some(SnatStatus {
                 source: rule.source,

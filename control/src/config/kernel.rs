@@ -3,7 +3,7 @@
 //! docs/kernel-path.md), and `[garp]`: gratuitous ARP for owned addresses.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +143,10 @@ pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> 
     }
     for (i, r) in config.snat.iter().enumerate() {
         for a in &r.addresses {
-            owned.insert(*a, format!("snat[{i}].addresses"));
+            // IPv6 ones cannot clash with the kernel's IPv4 addresses.
+            if let IpAddr::V4(a) = *a {
+                owned.insert(a, format!("snat[{i}].addresses"));
+            }
         }
     }
     owned

@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
-use super::prefix6::{v4_addrs, v4_sockets, IpPrefix};
+use super::prefix6::{v4_sockets, IpPrefix};
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -750,13 +750,12 @@ impl BackendConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnatConfig {
-    /// The internal prefix, without host bits.
-    pub source: Ipv4Prefix,
+    /// The internal prefix, without host bits: IPv4 or IPv6 (issue 20).
+    pub source: IpPrefix,
     /// The egress `[[port]]` name.
     pub port: String,
-    /// The public addresses.
-    #[serde(deserialize_with = "v4_addrs")]
-    pub addresses: Vec<Ipv4Addr>,
+    /// The public addresses, of the source's family.
+    pub addresses: Vec<IpAddr>,
     #[serde(default)]
     pub ports: PortRange,
 }

@@ -24,6 +24,7 @@ mod validate_control;
 mod validate_family;
 mod validate_lb;
 mod validate_limits;
+mod validate_snat6;
 mod vrrp;
 
 use std::path::Path;
@@ -480,5 +481,7 @@ mod tests_lb_services;
 mod tests_limits;
 #[cfg(test)]
 mod tests_route6;
+#[cfg(test)]
+mod tests_snat6;
 #[cfg(test)]
 mod tests_vrrp;

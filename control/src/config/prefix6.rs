@@ -3,14 +3,15 @@
 //! backends either family (DR and TUN only for IPv6: `validate_family.rs`),
 //! its access lists the VIP's family, routes and static neighbours either
 //! family (one per route: its prefix and gateway), FULLNAT local addresses
-//! either family; everything else that names an address (SNAT addresses,
-//! `also_listen`) is IPv4 yet,
+//! either family, SNAT rules either family (one per rule:
+//! `validate_snat6.rs`); everything else that names an address
+//! (`also_listen`, the kernel interface's addresses) is IPv4 yet,
 //! and an IPv6 address there is refused by the parser with
 //! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
 //! key.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use serde::de::{self, Visitor};
@@ -19,10 +20,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
-pub const IPV6_NOT_YET: &str = "IPv6 is not taken here yet (issue 20): SNAT addresses and \
-     also_listen are IPv4 for now; service VIPs, backends and local addresses (DR, TUN, NAT and \
-     FULLNAT over IPv6), access lists, routes, static neighbours and [[interface]] addresses take \
-     IPv6";
+pub const IPV6_NOT_YET: &str = "IPv6 is not taken here yet (issue 20): also_listen is IPv4 \
+     for now; service VIPs, backends and local addresses (DR, TUN, NAT and FULLNAT over IPv6), \
+     SNAT rules, access lists, routes, static neighbours and [[interface]] addresses take IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
@@ -245,12 +245,6 @@ where
         }
         d.deserialize_str(V(std::marker::PhantomData))
     }
-}
-
-/// `deserialize_with` for a list of IPv4 addresses that refuses IPv6 by name.
-pub(super) fn v4_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Addr>, D::Error> {
-    let v: Vec<V4Only<Ipv4Addr>> = Vec::deserialize(d)?;
-    Ok(v.into_iter().map(|a| a.0).collect())
 }
 
 /// `deserialize_with` for a list of `"VIP:PORT"` that refuses IPv6 by name.

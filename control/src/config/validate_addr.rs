@@ -137,7 +137,9 @@ impl Uses {
             }
         }
         for (i, r) in config.snat.iter().enumerate() {
-            for (j, &a) in r.addresses.iter().enumerate() {
+            // IPv6 ones: `validate_snat6.rs`.
+            for (j, a) in r.addresses.iter().enumerate() {
+                let IpAddr::V4(a) = *a else { continue };
                 u.snat
                     .entry(a)
                     .or_insert_with(|| format!("snat[{i}].addresses[{j}]"));
@@ -281,7 +283,8 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
     services(&mut c, config);
     for (i, r) in config.snat.iter().enumerate() {
         let at = root.key("snat").index(i).key("addresses");
-        for (j, &a) in r.addresses.iter().enumerate() {
+        for (j, a) in r.addresses.iter().enumerate() {
+            let IpAddr::V4(a) = *a else { continue };
             c.address(
                 at.index(j),
                 a,
@@ -290,6 +293,7 @@ pub(super) fn validate(config: &Config, source: &ConfigSource, errors: &mut Vec<
             );
         }
     }
+    super::validate_snat6::validate(c.source, c.errors, config);
 }
 
 fn interfaces(c: &mut Check<'_>, config: &Config) {

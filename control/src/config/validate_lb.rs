@@ -632,8 +632,8 @@ fn listening(
 }
 
 fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
-    let mut used: HashMap<Ipv4Addr, KeyPath> = HashMap::new();
-    let mut sources: HashMap<(Ipv4Addr, u8), usize> = HashMap::new();
+    let mut used: HashMap<IpAddr, KeyPath> = HashMap::new();
+    let mut sources: HashMap<(IpAddr, u8), usize> = HashMap::new();
     for (i, r) in config.snat.iter().enumerate() {
         let at = KeyPath::root().key("snat").index(i);
         let p = r.source;
@@ -643,20 +643,20 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
                 format!(
                     "{p} has host bits set; write the prefix as {}/{}",
                     p.network(),
-                    p.len
+                    p.prefix_len()
                 ),
             );
         }
         // A second rule for the same source would never match, and
         // `snat delete` names a rule by its source.
-        let first = *sources.entry((p.network(), p.len)).or_insert(i);
+        let first = *sources.entry((p.network(), p.prefix_len())).or_insert(i);
         if first != i {
             c.err(
                 at.key("source"),
                 format!(
                     "a SNAT rule for {}/{} is already snat[{first}]",
                     p.network(),
-                    p.len
+                    p.prefix_len()
                 ),
             );
         }
@@ -673,7 +673,7 @@ fn snat(c: &mut Check<'_>, config: &Config, known: &Known<'_>) {
         }
         for (j, &a) in r.addresses.iter().enumerate() {
             let here = addresses.index(j);
-            if let Some(&v) = known.vips.get(&IpAddr::V4(a)) {
+            if let Some(&v) = known.vips.get(&a) {
                 c.err(
                     here.clone(),
                     format!("{a} is the VIP of service[{v}]; a SNAT address must be its own"),

@@ -2,13 +2,13 @@
 //! keepalived and DPVS users know: services by `tcp/VIP:PORT`, backends
 //! by `RIP[:PORT]`, schedulers by ipvsadm's names.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::{AddrMatch, BackendKey, ServiceKey, MAX_SESSION_LIMIT};
-use crate::config::{IpPrefix, Ipv4Prefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
+use crate::config::{IpPrefix, LbMode, MacAddr, PortRange, Protocol, SchedulerName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -374,19 +374,19 @@ pub enum NeighCmd {
 pub enum SnatCmd {
     /// Translate connections from SOURCE to the given public addresses
     Add {
-        /// The internal prefix, e.g. 10.0.1.0/24
-        source: Ipv4Prefix,
+        /// The internal prefix, e.g. 10.0.1.0/24 or 2001:db8:1::/64
+        source: IpPrefix,
         /// The egress [[port]] name
         #[arg(long)]
         port: String,
         /// Public address (repeat, or list several)
         #[arg(long = "addr", value_name = "ADDR", num_args = 1.., required = true)]
-        addresses: Vec<Ipv4Addr>,
+        addresses: Vec<IpAddr>,
         #[arg(long, value_name = "MIN-MAX")]
         ports: Option<PortRange>,
     },
     Delete {
-        source: Ipv4Prefix,
+        source: IpPrefix,
     },
 }
 

@@ -78,7 +78,7 @@ fn sample() -> (ListReply, StatsReply) {
         }],
         snat: vec![SnatStatus {
             source: "10.0.1.0/24".parse().unwrap(),
-            addresses: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            addresses: vec![Ipv4Addr::new(203, 0, 113, 1).into()],
             sessions: 5,
             stats: flow(6),
             rate: None,

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use super::validate as ops_validate;
 use super::*;
 use crate::api::{BackendKey, ErrorCode, Op, ServiceEdit, ServiceKey};
 use crate::config::{
@@ -530,6 +531,50 @@ fn a_snat_rule_goes_before_the_rule_that_covers_it() {
         source: "10.0.1.0/25".parse().unwrap(),
     });
     assert_eq!(e.code, ErrorCode::NotFound);
+}
+
+#[test]
+fn snat_ops_take_ipv6_rules_with_the_configs_checks() {
+    let rule = snat_rule("2001:db8:1::/64", "2001:db8:2::99");
+    let c = apply(Op::SnatAdd { rule: rule.clone() });
+    assert_eq!(c.config.snat.last(), Some(&rule));
+    // A more specific IPv6 rule goes before it; an IPv4 one never covers it.
+    let inner = snat_rule("2001:db8:1::11/128", "2001:db8:2::98");
+    let c2 = apply_op(
+        &c.config,
+        &Op::SnatAdd {
+            rule: inner.clone(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let at = |c: &Config, r: &SnatConfig| c.snat.iter().position(|x| x == r);
+    assert!(
+        at(&c2.config, &inner) < at(&c2.config, &rule),
+        "{:?}",
+        c2.config.snat
+    );
+    ops_validate(&c2.config).unwrap_or_else(|e| panic!("{e}"));
+    // The config's refusals, as the server checks an op's result
+    // (`ops::validate`): a loopback address, a mixed rule.
+    for (source, address, why) in [
+        ("2001:db8:1::/64", "::1", "the loopback address"),
+        ("2001:db8:1::/64", "203.0.113.9", "of its source's family"),
+    ] {
+        let op = Op::SnatAdd {
+            rule: snat_rule(source, address),
+        };
+        let next = apply(op).config;
+        let e = ops_validate(&next).expect_err("refused").to_string();
+        assert!(e.contains("snat[") && e.contains(why), "{e}");
+    }
+    let c = apply_op(
+        &c.config,
+        &Op::SnatDelete {
+            source: "2001:db8:1::/64".parse().unwrap(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.config.snat.contains(&rule));
 }
 
 #[test]

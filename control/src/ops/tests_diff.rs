@@ -180,7 +180,9 @@ fn diff_of_whole_configs_in_section_order() {
     new.services[0].check = crate::config::CheckList::one(
         toml::from_str("type = \"http\"\npath = \"/ok\"").expect("a check"),
     );
-    new.snat[0].addresses.push(Ipv4Addr::new(203, 0, 113, 2));
+    new.snat[0]
+        .addresses
+        .push(Ipv4Addr::new(203, 0, 113, 2).into());
     new.snat.insert(0, snat_rule("10.0.3.0/24", "203.0.113.3"));
     new.timeouts.udp = Some(30);
     new.daemon.metrics = Some("127.0.0.1:9100".parse().unwrap());

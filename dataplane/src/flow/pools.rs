@@ -30,10 +30,15 @@ pub(crate) type HeldPort = (Ipv4Addr, u16, Ipv4Addr, u16);
 /// The port an IPv6 FULLNAT session holds, as [`HeldPort`].
 pub(crate) type HeldPort6 = (Ipv6Addr, u16, Ipv6Addr, u16);
 
-/// The port an IPv6 session holds, read from its reply tuple (backend ->
-/// local address and port), if it holds one.
+/// The port an IPv6 session holds, read from its reply tuple (backend or
+/// remote -> local or SNAT address and port), if it holds one. An ICMPv6
+/// echo's (SNAT) was allocated with no remote port, as IPv4's.
 pub(crate) fn held_port6(holds_port: bool, ob: &FiveTuple6) -> Option<HeldPort6> {
-    holds_port.then_some((ob.dst, ob.dst_port, ob.src, ob.src_port))
+    let remote_port = match ob.proto {
+        crate::rewrite6::ICMPV6 => 0,
+        _ => ob.src_port,
+    };
+    holds_port.then_some((ob.dst, ob.dst_port, ob.src, remote_port))
 }
 
 /// The pool a session's port belongs to, and the port, read from its reply
@@ -105,11 +110,26 @@ impl PoolMaker {
         })
     }
 
-    /// The pool an active SNAT rule needs.
+    /// The pool an active SNAT rule needs (none for an IPv6 rule).
     fn snat_pool(&self, id: u32, rule: &tables::SnatRule) -> Option<PoolConfig> {
-        (!rule.state.is_retired()).then(|| {
+        let v4 = rule.spec.source.0.is_ipv4();
+        (v4 && !rule.state.is_retired()).then(|| {
             let r = &rule.spec;
             self.config(&r.addrs, r.ports, MAX_PORT_BUCKETS, 1 << 32 | u64::from(id))
+        })
+    }
+
+    /// The pool an active IPv6 SNAT rule needs.
+    fn snat_pool6(&self, id: u32, rule: &tables::SnatRule) -> Option<PoolConfig<Ipv6Addr>> {
+        let v6 = rule.spec.source.0.is_ipv6();
+        (v6 && !rule.state.is_retired()).then(|| {
+            let r = &rule.spec;
+            self.config(
+                &r.addrs6,
+                r.ports,
+                MAX_PORT_BUCKETS,
+                3 << 32 | u64::from(id),
+            )
         })
     }
 }
@@ -123,6 +143,8 @@ pub(crate) struct Pools {
     snat: Vec<Option<LocalPorts>>,
     /// IPv6 FULLNAT services' pools, by service id.
     services6: Vec<Option<LocalPorts<Ipv6Addr>>>,
+    /// IPv6 SNAT rules' pools, by rule id.
+    snat6: Vec<Option<LocalPorts<Ipv6Addr>>>,
 }
 
 impl Pools {
@@ -157,11 +179,21 @@ impl Pools {
                 None => None,
             });
         }
+        let mut snat6 = Vec::with_capacity(tables.snat.len());
+        for (i, rule) in tables.snat.iter().enumerate() {
+            snat6.push(match maker.snat_pool6(i as u32, rule) {
+                Some(cfg) => Some(
+                    LocalPorts::new(&cfg).map_err(|e| format!("snat rule {i}: ports: {e:?}"))?,
+                ),
+                None => None,
+            });
+        }
         Ok(Pools {
             maker,
             services,
             snat,
             services6,
+            snat6,
         })
     }
 
@@ -232,29 +264,47 @@ impl Pools {
             .allocate(backend, backend_port)
     }
 
+    /// A port from the IPv6 pool of SNAT rule `rule`, unique towards
+    /// (`remote`, `remote_port`).
+    pub(crate) fn allocate_snat6(
+        &mut self,
+        rule: u32,
+        remote: Ipv6Addr,
+        remote_port: u16,
+    ) -> Option<(Ipv6Addr, u16)> {
+        self.snat6
+            .get_mut(rule as usize)?
+            .as_mut()?
+            .allocate(remote, remote_port)
+    }
+
+    /// The IPv6 pool slot of `origin`: a FULLNAT service's or a SNAT rule's.
+    fn slot6_mut(&mut self, origin: Origin) -> Option<&mut Option<LocalPorts<Ipv6Addr>>> {
+        match origin {
+            Origin::Service(i) => self.services6.get_mut(i as usize),
+            Origin::Snat(i) => self.snat6.get_mut(i as usize),
+        }
+    }
+
     /// Gives back the port an IPv6 session (or one that could not be
     /// inserted) holds, as [`release`](Self::release).
     pub(crate) fn release6(&mut self, origin: Origin, holds_port: bool, outbound: &FiveTuple6) {
-        let (Origin::Service(s), Some((addr, port, backend, backend_port))) =
-            (origin, held_port6(holds_port, outbound))
-        else {
+        let Some((addr, port, remote, remote_port)) = held_port6(holds_port, outbound) else {
             return;
         };
-        if let Some(Some(p)) = self.services6.get_mut(s as usize) {
-            p.release(addr, port, backend, backend_port);
+        if let Some(Some(p)) = self.slot6_mut(origin) {
+            p.release(addr, port, remote, remote_port);
         }
     }
 
     /// Takes the port an IPv6 session a peer made holds, out of turn, as
     /// [`take`](Self::take).
     pub(crate) fn take6(&mut self, origin: Origin, outbound: &FiveTuple6) -> bool {
-        let (Origin::Service(s), Some((addr, port, backend, backend_port))) =
-            (origin, held_port6(true, outbound))
-        else {
+        let Some((addr, port, remote, remote_port)) = held_port6(true, outbound) else {
             return false;
         };
-        match self.services6.get_mut(s as usize) {
-            Some(Some(p)) => p.take(addr, port, backend, backend_port),
+        match self.slot6_mut(origin) {
+            Some(Some(p)) => p.take(addr, port, remote, remote_port),
             _ => false,
         }
     }
@@ -280,9 +330,15 @@ impl Pools {
         self.services.resize_with(services, || None);
         self.snat.resize_with(rules, || None);
         self.services6.resize_with(services, || None);
-        for &id in &reborn.services {
-            if let Some(slot) = self.services6.get_mut(id as usize) {
-                *slot = None;
+        self.snat6.resize_with(rules, || None);
+        for (slots, ids) in [
+            (&mut self.services6, &reborn.services),
+            (&mut self.snat6, &reborn.snat),
+        ] {
+            for &id in ids {
+                if let Some(slot) = slots.get_mut(id as usize) {
+                    *slot = None;
+                }
             }
         }
         for (slots, ids) in [
@@ -344,7 +400,7 @@ impl Pools {
         }
     }
 
-    /// [`refit`](Self::refit) for the IPv6 FULLNAT pools, whose held ports
+    /// [`refit`](Self::refit) for the IPv6 FULLNAT and SNAT pools, whose held ports
     /// are found in the IPv6 `sessions`.
     pub(crate) fn refit6<'s>(
         &mut self,
@@ -358,32 +414,41 @@ impl Pools {
                 continue;
             };
             let want = self.maker.service_pool6(i as u32, svc);
-            if let Some(plan) = plan_pool(slot, want, live(Origin::Service(i as u32))) {
-                plans.push((i as u32, plan));
+            let origin = Origin::Service(i as u32);
+            if let Some(plan) = plan_pool(slot, want, live(origin)) {
+                plans.push((origin, plan));
+            }
+        }
+        for (i, rule) in new.snat.iter().enumerate() {
+            let Some(slot) = self.snat6.get(i) else {
+                continue;
+            };
+            let want = self.maker.snat_pool6(i as u32, rule);
+            let origin = Origin::Snat(i as u32);
+            if let Some(plan) = plan_pool(slot, want, live(origin)) {
+                plans.push((origin, plan));
             }
         }
         if plans.is_empty() {
             return;
         }
-        let mut held: HashMap<u32, Vec<HeldPort6>> = plans
+        let mut held: HashMap<Origin, Vec<HeldPort6>> = plans
             .iter()
             .filter(|(_, p)| matches!(p, PoolPlan::Build(_, true)))
             .map(|(s, _)| (*s, Vec::new()))
             .collect();
         if !held.is_empty() {
             for s in sessions {
-                let (Origin::Service(id), Some(port)) =
-                    (s.origin(), held_port6(s.holds_local_port(), s.outbound()))
-                else {
+                let Some(port) = held_port6(s.holds_local_port(), s.outbound()) else {
                     continue;
                 };
-                if let Some(list) = held.get_mut(&id) {
+                if let Some(list) = held.get_mut(&s.origin()) {
                     list.push(port);
                 }
             }
         }
         for (id, plan) in plans {
-            let Some(slot) = self.services6.get_mut(id as usize) else {
+            let Some(slot) = self.slot6_mut(id) else {
                 continue;
             };
             *slot = match plan {

@@ -22,6 +22,7 @@ mod fullnat6;
 mod install;
 mod install6;
 pub mod nat64;
+mod snat6;
 mod v6;
 pub use install::{Installed, Refused};
 pub use v6::{nat6_reply, FirstPacket6, Sessions6};

@@ -311,9 +311,10 @@ fn live_session_counts_are_kept_without_walking_the_table() {
     cfg.neighbours
         .push((Ipv4Addr::new(10, 0, 1, 50), MacAddr(RS1)));
     cfg.snat.push(SnatSpec {
-        source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+        source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
         port: 0,
         addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+        addrs6: vec![],
         ports: (50000, 50100),
     });
     let mut p = pipeline(&cfg);
@@ -535,9 +536,10 @@ proptest! {
         }
         cfg.neighbours.push((Ipv4Addr::new(10, 0, 1, 50), MacAddr(RS1)));
         cfg.snat.push(SnatSpec {
-            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+            source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
             port: 0,
             addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            addrs6: vec![],
             ports: (50000, 50003),
         });
         let mut p = pipeline(&cfg);

@@ -113,10 +113,12 @@ pub(super) fn owner6(
                 None if t.owners.has_nat64() => {
                     match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
                         Some(client) => t.owners.owner6(&client, me, workers),
-                        None => me,
+                        None => super::snat6::owner_snat6(t, frame, l3_offset, (me, workers))
+                            .unwrap_or(me),
                     }
                 }
-                None => me,
+                // A SNAT flow's packet (`snat6.rs`).
+                None => super::snat6::owner_snat6(t, frame, l3_offset, (me, workers)).unwrap_or(me),
             },
         },
     }

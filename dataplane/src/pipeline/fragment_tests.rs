@@ -134,9 +134,10 @@ fn tun_encapsulates_every_fragment() {
 fn snat_fragments_leave_from_the_snat_address() {
     let mut cfg = config(Vec::new());
     cfg.snat.push(SnatSpec {
-        source: (std::net::Ipv4Addr::new(10, 0, 1, 0), 24),
+        source: (std::net::Ipv4Addr::new(10, 0, 1, 0).into(), 24),
         port: 0,
         addrs: vec![std::net::Ipv4Addr::new(203, 0, 113, 1)],
+        addrs6: vec![],
         ports: (50000, 50000),
     });
     let mut p = pipeline(&cfg);

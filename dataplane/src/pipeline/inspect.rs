@@ -122,7 +122,8 @@ pub fn session_view(t: &LbTables, s: &Session, expires_in_ms: u64) -> Option<Ses
 
 /// [`session_view`] of an IPv6 session (the backend from the tables, the
 /// port a NAT session's replies come from; a FULLNAT session's local
-/// address and port from its reply tuple).
+/// address and port from its reply tuple; a SNAT one's remote host and
+/// SNAT endpoint from its reply tuple).
 pub fn session_view6(
     t: &LbTables,
     s: &Session<FiveTuple6>,
@@ -132,8 +133,24 @@ pub fn session_view6(
         return None;
     }
     let inb = s.inbound();
-    let Origin::Service(id) = s.origin() else {
-        return None;
+    let id = match s.origin() {
+        Origin::Service(id) => id,
+        // SNAT over IPv6: the remote host and the SNAT endpoint, from the
+        // reply tuple, as IPv4's.
+        Origin::Snat(rule) => {
+            let outb = s.outbound();
+            return Some(SessionView {
+                proto: inb.proto.0,
+                service: None,
+                snat_rule: Some(rule),
+                client: (inb.src.into(), inb.src_port),
+                destination: (inb.dst.into(), inb.dst_port),
+                local: Some((outb.dst.into(), outb.dst_port)),
+                backend: (outb.src.into(), outb.src_port),
+                state: state_name(s.state),
+                expires_in_ms,
+            });
+        }
     };
     let b = t.backends.get(s.backend as usize)?;
     let port = match b.port {

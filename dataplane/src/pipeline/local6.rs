@@ -3,8 +3,8 @@
 //! advertisements about neighbours it knows, echo requests to its
 //! addresses (`net::nd`). TCP and UDP to an IPv6 VIP is forwarded
 //! (`forward6.rs`), a NAT backend's replies to its clients
-//! (`nat6.rs`), and ICMPv6 errors about NAT and FULLNAT flows
-//! (`nat6_error.rs`). Everything else IPv6 takes the path it took before:
+//! (`nat6.rs`), ICMPv6 errors about NAT and FULLNAT flows
+//! (`nat6_error.rs`), and SNAT's flows (`snat6.rs`). Everything else IPv6 takes the path it took before:
 //! the port's kernel interface, or `ipv6_not_forwarded`.
 //!
 //! A worker answers what it receives, and tells the other workers the
@@ -80,6 +80,14 @@ impl<P: PacketBuf> Datapath<P> {
             };
             // An ICMPv6 error about a NAT or FULLNAT flow's packet.
             pkt = match self.nat6_error_or_pass(cx, vlan, pkt, l3_offset) {
+                Some(pkt) => pkt,
+                None => return,
+            };
+        }
+        if ours && t.owners.has_snat6() {
+            // An internal host's packet out through an IPv6 SNAT rule, an
+            // echo reply to a SNAT address (`snat6.rs`).
+            pkt = match self.snat6(cx, (port, vlan), pkt, l3_offset) {
                 Some(pkt) => pkt,
                 None => return,
             };

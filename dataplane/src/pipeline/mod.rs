@@ -57,6 +57,7 @@ mod nat6_error;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
+mod snat6;
 mod sync;
 mod sync6;
 mod synproxy;
@@ -492,6 +493,8 @@ mod reasm_tests;
 mod reuse_tests;
 #[cfg(test)]
 mod route6_tests;
+#[cfg(test)]
+mod snat6_tests;
 #[cfg(test)]
 mod sync6_tests;
 #[cfg(test)]

@@ -404,9 +404,10 @@ fn snat_rewrites_outbound_sources_and_reverses_the_replies() {
     cfg.neighbours
         .push((Ipv4Addr::new(10, 0, 1, 50), MacAddr(RS1)));
     cfg.snat.push(SnatSpec {
-        source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+        source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
         port: 0,
         addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+        addrs6: vec![],
         ports: (50000, 50000),
     });
     let mut p = pipeline(&cfg);

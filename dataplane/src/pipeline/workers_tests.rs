@@ -269,9 +269,10 @@ fn traffic_tables() -> LbTables {
     cfg.sessions.capacity = 4096;
     cfg.neighbours.push((ip(INSIDE), MacAddr(RS2)));
     cfg.snat.push(SnatSpec {
-        source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+        source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
         port: 0,
         addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+        addrs6: vec![],
         ports: (50000, 50255),
     });
     LbTables::build(&cfg).expect("builds")

@@ -84,6 +84,9 @@ pub struct LbTables {
     /// Active SNAT rules in config order (first match wins): (network,
     /// prefix length, rule id).
     pub snat_match: Vec<(Ipv4Addr, u8, u32)>,
+    /// Active IPv6 SNAT rules in config order, as `snat_match`
+    /// (`pipeline/snat6.rs`).
+    pub snat_match6: Vec<(Ipv6Addr, u8, u32)>,
     pub sessions: TableConfig,
     /// Whether any service (retired ones included) overrides the global
     /// timeouts: without, a session's packet never looks its service up.
@@ -325,6 +328,16 @@ impl LbTables {
             .find(|&&(net, len, _)| same_prefix(net, src, len))
             .map(|&(_, _, id)| id)
     }
+
+    /// The IPv6 SNAT rule for a packet from `src`, first match in config
+    /// order.
+    #[inline]
+    pub fn snat_rule6(&self, src: Ipv6Addr) -> Option<u32> {
+        self.snat_match6
+            .iter()
+            .find(|&&(net, len, _)| owner::network6(src, len) == net)
+            .map(|&(_, _, id)| id)
+    }
 }
 
 /// The interface of `interfaces` on whose IPv6 prefix `addr` is.
@@ -436,7 +449,7 @@ fn compile(
     let mut e = retire_all(prev, flush);
     reclaim::free_unreferenced(&mut e.services, &mut e.backends, &mut e.snat, reports)?;
     let service_index = compile_services(cfg, prev, &mut e, &mut owned, epoch)?;
-    let snat_match = compile_snat(cfg, prev, &mut e, &mut owned, epoch)?;
+    let (snat_match, snat_match6) = compile_snat(cfg, prev, &mut e, &mut owned, epoch)?;
     let Entries {
         mut services,
         mut backends,
@@ -459,7 +472,8 @@ fn compile(
             IpAddr::V4(_) => None,
         })
         .collect();
-    // IPv6 FULLNAT local addresses are ours: ND and echo answered for them.
+    // IPv6 FULLNAT local addresses and IPv6 SNAT addresses are ours: ND
+    // and echo answered for them.
     let local6: Vec<Ipv6Addr> = owners.local6().iter().collect();
     Ok(LbTables {
         epoch,
@@ -515,6 +529,7 @@ fn compile(
         backends,
         snat,
         snat_match,
+        snat_match6,
         sessions: cfg.sessions,
     })
 }
@@ -797,31 +812,54 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
     Ok(())
 }
 
-/// Compiles the config's SNAT rules into `e`; returns the match list.
+/// The IPv4 and IPv6 SNAT match lists: (network, prefix length, rule id).
+type SnatMatches = (Vec<(Ipv4Addr, u8, u32)>, Vec<(Ipv6Addr, u8, u32)>);
+
+/// The id of the rule for network `net`/`len` in the match lists.
+fn snat_id(
+    v4: &[(Ipv4Addr, u8, u32)],
+    v6: &[(Ipv6Addr, u8, u32)],
+    (net, len): (IpAddr, u8),
+) -> Option<u32> {
+    match net {
+        IpAddr::V4(n) => v4.iter().find(|m| (m.0, m.1) == (n, len)).map(|m| m.2),
+        IpAddr::V6(n) => v6.iter().find(|m| (m.0, m.1) == (n, len)).map(|m| m.2),
+    }
+}
+
+/// Compiles the config's SNAT rules into `e`; returns the match lists, one
+/// per family (a rule is of its source's family).
 fn compile_snat(
     cfg: &LbConfig,
     prev: Option<&LbTables>,
     e: &mut Entries,
     owned: &mut Vec<Ipv4Addr>,
     epoch: u64,
-) -> Result<Vec<(Ipv4Addr, u8, u32)>, String> {
+) -> Result<SnatMatches, String> {
     let mut free = reclaim::FreeIds::of(e.snat.iter().map(|r| r.state));
     let mut snat_match: Vec<(Ipv4Addr, u8, u32)> = Vec::with_capacity(cfg.snat.len());
+    let mut snat_match6: Vec<(Ipv6Addr, u8, u32)> = Vec::new();
     for rule in &cfg.snat {
         let (addr, len) = rule.source;
-        let net = Ipv4Addr::from(u32::from(addr) & crate::net::route::mask(len));
-        if rule.addrs.is_empty() {
-            return Err(format!("snat {addr}/{len}: no addresses"));
+        let (net, empty) = match addr {
+            IpAddr::V4(a) => (
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & crate::net::route::mask(len))),
+                rule.addrs.is_empty() || !rule.addrs6.is_empty(),
+            ),
+            IpAddr::V6(a) => (
+                IpAddr::V6(owner::network6(a, len)),
+                rule.addrs6.is_empty() || !rule.addrs.is_empty(),
+            ),
+        };
+        if empty {
+            return Err(format!(
+                "snat {addr}/{len}: no addresses (or some of the other family)"
+            ));
         }
-        if snat_match.iter().any(|&(n, l, _)| (n, l) == (net, len)) {
+        if snat_id(&snat_match, &snat_match6, (net, len)).is_some() {
             return Err(format!("snat {addr}/{len}: defined twice"));
         }
-        let kept = prev.and_then(|p| {
-            p.snat_match
-                .iter()
-                .find(|&&(n, l, _)| (n, l) == (net, len))
-                .map(|&(_, _, id)| id)
-        });
+        let kept = prev.and_then(|p| snat_id(&p.snat_match, &p.snat_match6, (net, len)));
         let mut entry = SnatRule {
             spec: rule.clone(),
             state: Lifecycle::Active,
@@ -838,10 +876,13 @@ fn compile_snat(
             }
             None => free.place(&mut e.snat, entry),
         };
-        snat_match.push((net, len, id));
+        match net {
+            IpAddr::V4(n) => snat_match.push((n, len, id)),
+            IpAddr::V6(n) => snat_match6.push((n, len, id)),
+        }
         owned.extend(rule.addrs.iter().copied());
     }
-    Ok(snat_match)
+    Ok((snat_match, snat_match6))
 }
 
 /// Ids whose entry changed between two tables (see [`LbTables::reborn_since`]).

@@ -181,10 +181,14 @@ impl ServiceSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnatSpec {
-    pub source: (Ipv4Addr, u8),
+    /// The internal prefix (network, length), IPv4 or IPv6 (issue 20): a
+    /// rule is of one family, its addresses in `addrs` or `addrs6`.
+    pub source: (IpAddr, u8),
     /// Egress port (informational: the route decides where packets go).
     pub port: u16,
     pub addrs: Vec<Ipv4Addr>,
+    /// An IPv6 rule's addresses (`pipeline/snat6.rs`); empty for IPv4.
+    pub addrs6: Vec<Ipv6Addr>,
     pub ports: (u16, u16),
 }
 

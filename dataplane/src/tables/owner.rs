@@ -50,7 +50,7 @@ pub fn flow_hash6(addr: Ipv6Addr, port: u16) -> u32 {
 }
 
 /// `addr` masked to its first `len` bits.
-fn network6(addr: Ipv6Addr, len: u8) -> Ipv6Addr {
+pub(super) fn network6(addr: Ipv6Addr, len: u8) -> Ipv6Addr {
     let mask = match len {
         0 => 0,
         l if l >= 128 => u128::MAX,
@@ -68,9 +68,12 @@ pub struct FlowOwners {
     services: ListenIndex<OwnedBy>,
     /// FULLNAT local addresses and SNAT addresses.
     local: AddrSet,
-    /// IPv6 FULLNAT local addresses: replies to them belong to the worker
-    /// their port's low bits name, as IPv4's.
+    /// IPv6 FULLNAT local addresses and IPv6 SNAT addresses: replies to
+    /// them belong to the worker their port's low bits name, as IPv4's.
     local6: Addr6Set,
+    /// IPv6 SNAT addresses alone (also in `local6`): an ICMPv6 echo reply
+    /// to one is a SNAT session's (`pipeline/snat6.rs`).
+    snat6: Addr6Set,
     /// NAT backends (address, protocol, port): their packets are replies.
     /// Port 0: a backend of a multi-port service that keeps the client's
     /// destination port, so its replies come from any port.
@@ -88,6 +91,8 @@ pub struct FlowOwners {
     nat64_local: AddrSet,
     /// SNAT source prefixes.
     snat_sources: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 SNAT source prefixes (network, length).
+    snat_sources6: Vec<(Ipv6Addr, u8)>,
     /// A NAT backend shared by services that place clients differently:
     /// with several workers its replies could not find their owner.
     conflict: Option<String>,
@@ -151,10 +156,21 @@ impl FlowOwners {
                 ));
             }
         }
+        let mut snat6 = Vec::new();
         for rule in snat.iter().filter(|r| r.state.keeps_sessions()) {
-            local.extend(rule.spec.addrs.iter().copied());
-            owners.snat_sources.push(rule.spec.source);
+            match rule.spec.source {
+                (std::net::IpAddr::V4(net), len) => {
+                    local.extend(rule.spec.addrs.iter().copied());
+                    owners.snat_sources.push((net, len));
+                }
+                (std::net::IpAddr::V6(net), len) => {
+                    snat6.extend(rule.spec.addrs6.iter().copied());
+                    owners.snat_sources6.push((network6(net, len), len));
+                }
+            }
         }
+        local6.extend(snat6.iter().copied());
+        owners.snat6 = Addr6Set::new(snat6);
         owners.local = AddrSet::new(local);
         owners.nat64_local = AddrSet::new(nat64_local);
         owners.local6 = Addr6Set::new(local6);
@@ -238,8 +254,33 @@ impl FlowOwners {
         }
         match self.nat_reply6(tuple) {
             Some(by) => by_hash(by, tuple.dst, tuple.dst_port),
+            // An internal host's flow out through an IPv6 SNAT rule: by its
+            // endpoint, as IPv4's.
+            None if self.snat_source6(tuple.src) => {
+                by_hash(OwnedBy::ClientFlow, tuple.src, tuple.src_port)
+            }
             None => receiver,
         }
+    }
+
+    /// Whether some IPv6 SNAT rule (one being drained included) exists.
+    #[inline]
+    pub fn has_snat6(&self) -> bool {
+        !self.snat_sources6.is_empty()
+    }
+
+    /// Whether `src` is in an IPv6 SNAT rule's source prefix.
+    #[inline]
+    pub fn snat_source6(&self, src: Ipv6Addr) -> bool {
+        self.snat_sources6
+            .iter()
+            .any(|&(net, len)| network6(src, len) == net)
+    }
+
+    /// Whether `addr` is an IPv6 SNAT address.
+    #[inline]
+    pub fn snat_addr6(&self, addr: Ipv6Addr) -> bool {
+        !self.snat6.is_empty() && self.snat6.contains(addr)
     }
 
     /// Whether some NAT64 service (one being drained included) exists.
@@ -427,9 +468,10 @@ mod tests {
         dr.port = 22;
         let mut cfg = config(vec![nat, sticky, full, dr]);
         cfg.snat.push(SnatSpec {
-            source: (Ipv4Addr::new(10, 0, 1, 0), 24),
+            source: (Ipv4Addr::new(10, 0, 1, 0).into(), 24),
             port: 0,
             addrs: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            addrs6: vec![],
             ports: (50000, 50063),
         });
         let tables = LbTables::build(&cfg).expect("builds");

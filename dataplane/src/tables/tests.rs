@@ -57,9 +57,10 @@ fn service(vip: &str, port: u16, mode: Mode, backends: Vec<BackendSpec>) -> Serv
 
 fn snat(source: &str, len: u8, addr: &str) -> SnatSpec {
     SnatSpec {
-        source: (ip(source), len),
+        source: (ip(source).into(), len),
         port: 0,
         addrs: vec![ip(addr)],
+        addrs6: vec![],
         ports: (50000, 50100),
     }
 }

@@ -399,7 +399,7 @@ fn route_neigh_snat_and_laddr_verbs_send_their_ops() {
             rule: SnatConfig {
                 source: "10.0.1.0/24".parse().unwrap(),
                 port: "lan".into(),
-                addresses: vec![Ipv4Addr::new(203, 0, 113, 1)],
+                addresses: vec![Ipv4Addr::new(203, 0, 113, 1).into()],
                 ports: PortRange {
                     min: 2000,
                     max: 2999
