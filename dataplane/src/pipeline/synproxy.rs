@@ -47,6 +47,7 @@ use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
 use crate::wire::{get_be16, get_be32, put_be16};
+use ferrolb_types::ServiceKey;
 
 /// The window shift our SYN-ACK announces to a client that sent one.
 /// After the splice the backend's window fields reach the client
@@ -337,6 +338,55 @@ impl Splice {
         self.track = track::on(alone) | track::CLIENT | track::BACKEND;
     }
 
+    /// The splice a valid cookie ACK starts: its sequence and
+    /// acknowledgment numbers and window, its options, the MSS of its
+    /// cookie.
+    fn of_cookie_ack((seq, ack, window): (u32, u32, u16), o: &TcpOptions, mss: u16) -> Splice {
+        let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
+            cookie::decode_timestamp_cookie(ecr)
+        });
+        let (client_tsval, our_tsval) = o.timestamp.unwrap_or((0, 0));
+        Splice {
+            cookie_isn: ack.wrapping_sub(1),
+            client_isn: seq.wrapping_sub(1),
+            mss,
+            client_wscale: WScale::new(echoed.wscale),
+            sack: echoed.sack,
+            timestamps: o.timestamp.is_some(),
+            our_tsval,
+            client_tsval,
+            client_window: window,
+            ..Splice::default()
+        }
+    }
+
+    /// The backend's SYN-ACK for our SYN (its sequence number and
+    /// options) fixes the translation and starts the window check; returns
+    /// our ACK to it (the client's window, and timestamp).
+    fn spliced_by(&mut self, seq: u32, o: &TcpOptions) -> Segment {
+        self.adjust.backend_seq = self.cookie_isn.wrapping_sub(seq);
+        let backend_ts = o.timestamp.filter(|_| self.timestamps);
+        if let Some((val, _)) = backend_ts {
+            self.adjust.backend_ts = self.our_tsval.wrapping_sub(val);
+        }
+        self.backend_wscale = match self.client_wscale.get() {
+            Some(_) => WScale::new(Some(o.wscale.unwrap_or(0))),
+            None => WScale::NONE,
+        };
+        self.established = true;
+        self.start_window(seq);
+        let reply = Segment::new(
+            self.client_isn.wrapping_add(1),
+            seq.wrapping_add(1),
+            TcpFlags::ACK,
+            self.client_window,
+        );
+        match backend_ts {
+            Some((val, _)) => reply.with_timestamp(self.client_tsval, val),
+            None => reply,
+        }
+    }
+
     /// Our SYN to the backend: the client's ISN and options.
     fn backend_syn(&self) -> Segment {
         let o = SynOptions {
@@ -355,6 +405,9 @@ impl Splice {
 pub(super) struct SynProxyState<P> {
     secrets: CookieSecrets,
     pub(super) splices: Vec<Splice>,
+    /// The splices of the IPv6 sessions, by their table's slot
+    /// (`synproxy6.rs`).
+    pub(super) splices6: Vec<Splice>,
     pub(super) early: EarlyHold<P, SessionId>,
     /// Automatic mode has turned the proxy on for every TCP NAT and
     /// FULLNAT service on this worker.
@@ -364,25 +417,34 @@ pub(super) struct SynProxyState<P> {
 }
 
 impl<P> SynProxyState<P> {
-    pub(super) fn new(t: &LbTables, capacity: usize, now_ms: u64) -> Result<Self, String> {
+    pub(super) fn new(
+        t: &LbTables,
+        (capacity, capacity6): (usize, usize),
+        now_ms: u64,
+    ) -> Result<Self, String> {
         let keys = CookieKeys::random().map_err(|e| format!("SYN cookie secrets: {e}"))?;
         let mut s = SynProxyState {
             secrets: CookieSecrets::new(keys, now_ms),
             splices: Vec::new(),
+            splices6: Vec::new(),
             early: EarlyHold::new(),
             auto_on: false,
             resets: super::synproxy_reset::budget(now_ms),
         };
-        s.fit(t, capacity);
+        s.fit(t, (capacity, capacity6));
         Ok(s)
     }
 
-    /// Makes room for a splice per session once a service is proxied
-    /// (between polls: allocates once).
-    pub(super) fn fit(&mut self, t: &LbTables, capacity: usize) {
-        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0 || t.proxy_tcp;
-        if may_proxy && self.splices.len() < capacity {
+    /// Makes room for a splice per session (IPv4's table, and IPv6's once
+    /// the SYN proxy may run: the PROXY header has its own slots there)
+    /// once a service is proxied (between polls: allocates once).
+    pub(super) fn fit(&mut self, t: &LbTables, (capacity, capacity6): (usize, usize)) {
+        let may_syn_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0;
+        if (may_syn_proxy || t.proxy_tcp) && self.splices.len() < capacity {
             self.splices.resize(capacity, Splice::default());
+        }
+        if may_syn_proxy && self.splices6.len() < capacity6 {
+            self.splices6.resize(capacity6, Splice::default());
         }
     }
 
@@ -403,12 +465,19 @@ impl<P> SynProxyState<P> {
 /// FULLNAT.
 #[inline]
 pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
-    let key = tuple.service_key();
+    proxied_service(t, &tuple.service_key(), auto)
+}
+
+/// Whether new flows to the service of `key` go through the SYN proxy (a
+/// NAT64 service never: the proxy is not built for it).
+#[inline]
+pub(super) fn proxied_service(t: &LbTables, key: &ServiceKey, auto: bool) -> bool {
     t.service_index
-        .lookup(&key)
+        .lookup(key)
         .and_then(|s| t.services.get(s as usize))
         .is_some_and(|s| {
-            s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
+            s.spec.syn_proxy
+                || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat) && !s.spec.is_nat64())
         })
 }
 
@@ -443,6 +512,33 @@ pub(super) fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a m
         .unwrap_or(&mut [])
 }
 
+/// The options of our SYN-ACK to a SYN with options `o` and `flags`, its
+/// cookie carrying `mss`. Without timestamps the cookie cannot carry
+/// window scale or SACK, so neither is offered (as Linux does).
+fn syn_ack_options(o: &TcpOptions, flags: u8, mss: u16, now: u64) -> SynOptions {
+    match o.timestamp {
+        Some((tsval, _)) => {
+            let echoed = EchoedOptions {
+                wscale: o.wscale,
+                sack: o.sack_permitted,
+                ecn: flags & (ECE | CWR) == ECE | CWR,
+            };
+            SynOptions {
+                mss,
+                wscale: o.wscale.map(|_| OUR_WSCALE),
+                sack_permitted: o.sack_permitted,
+                timestamp: Some((cookie::timestamp_cookie(echoed, now as u32), tsval)),
+            }
+        }
+        None => SynOptions {
+            mss,
+            wscale: None,
+            sack_permitted: false,
+            timestamp: None,
+        },
+    }
+}
+
 /// The handshake fields of a segment, options read strictly; `None` for
 /// IPv4 options (a handshake segment is rebuilt without them) or options
 /// that cannot be read.
@@ -450,7 +546,12 @@ fn handshake_fields(frame: &[u8], meta: &Ipv4Meta) -> Option<(u32, u32, u16, Tcp
     if meta.l4_offset - meta.l3_offset != IPV4_MIN_HEADER_LEN {
         return None;
     }
-    let h = tcp_segment(frame, meta);
+    segment_fields(tcp_segment(frame, meta))
+}
+
+/// The handshake fields of TCP segment `h` (sequence and acknowledgment
+/// numbers, window, options read strictly): IPv4's and IPv6's.
+fn segment_fields(h: &[u8]) -> Option<(u32, u32, u16, TcpOptions)> {
     let o = options::parse(h).ok()?;
     let seq = get_be32(h, tcp::field::SEQ_NUM.start);
     let ack = get_be32(h, tcp::field::ACK_NUM.start);
@@ -518,29 +619,7 @@ impl<P: PacketBuf> Datapath<P> {
             self.synproxy
                 .secrets
                 .encode(&meta.tuple, seq, o.mss.unwrap_or(DEFAULT_MSS), cx.now);
-        // Without timestamps the cookie cannot carry window scale or SACK,
-        // so neither is offered (as Linux does).
-        let mut opts = match o.timestamp {
-            Some((tsval, _)) => {
-                let echoed = EchoedOptions {
-                    wscale: o.wscale,
-                    sack: o.sack_permitted,
-                    ecn: flags & (ECE | CWR) == ECE | CWR,
-                };
-                SynOptions {
-                    mss: cookie.mss,
-                    wscale: o.wscale.map(|_| OUR_WSCALE),
-                    sack_permitted: o.sack_permitted,
-                    timestamp: Some((cookie::timestamp_cookie(echoed, cx.now as u32), tsval)),
-                }
-            }
-            None => SynOptions {
-                mss: cookie.mss,
-                wscale: None,
-                sack_permitted: false,
-                timestamp: None,
-            },
-        };
+        let mut opts = syn_ack_options(&o, flags, cookie.mss, cx.now);
         // With a PROXY header the client's segments must leave it room.
         if let Some(v) = header_version(cx.t, &meta.tuple) {
             let len = Header::new(v, super::proxy_tcp::endpoints(&meta.tuple)).len();
@@ -633,6 +712,10 @@ pub(super) fn is_spliced(flags: u8) -> bool {
 
 #[path = "synproxy_open.rs"]
 mod open;
+
+#[path = "synproxy6.rs"]
+mod v6;
+pub(super) use v6::Spliced6;
 
 #[path = "synproxy_spliced.rs"]
 mod spliced;

@@ -17,10 +17,8 @@ use crate::flow::{Direction, Hit};
 use crate::io::PacketIo;
 use crate::packet::Ipv4Meta;
 use crate::sync::RecordKind;
-use crate::synproxy::cookie::{self, EchoedOptions};
 use crate::synproxy::early::EarlyRef;
 use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
-use crate::synproxy::wscale::WScale;
 use crate::tables::LbTables;
 use crate::wire::get_be32;
 use crate::wire::tcp::{self, TcpFlags};
@@ -42,22 +40,7 @@ impl<P: PacketBuf> Datapath<P> {
         let Ok(mss) = self.synproxy.secrets.check(&meta.tuple, seq, ack, cx.now) else {
             return self.bad_cookie(cx, at, pkt, meta, ack);
         };
-        let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
-            cookie::decode_timestamp_cookie(ecr)
-        });
-        let (client_tsval, our_tsval) = o.timestamp.unwrap_or((0, 0));
-        let splice = Splice {
-            cookie_isn: ack.wrapping_sub(1),
-            client_isn: seq.wrapping_sub(1),
-            mss,
-            client_wscale: WScale::new(echoed.wscale),
-            sack: echoed.sack,
-            timestamps: o.timestamp.is_some(),
-            our_tsval,
-            client_tsval,
-            client_window: window,
-            ..Splice::default()
-        };
+        let splice = Splice::of_cookie_ack((seq, ack, window), &o, mss);
         // Scheduled as the SYN it stands for.
         let mut first = first_packet(pkt.data(), meta, hash);
         first.tcp_flags = TcpFlags::SYN;
@@ -204,27 +187,8 @@ impl<P: PacketBuf> Datapath<P> {
             self.drop(DropReason::SynProxyUnexpected);
             return None;
         }
-        sp.adjust.backend_seq = sp.cookie_isn.wrapping_sub(seq);
-        let backend_ts = o.timestamp.filter(|_| sp.timestamps);
-        if let Some((val, _)) = backend_ts {
-            sp.adjust.backend_ts = sp.our_tsval.wrapping_sub(val);
-        }
-        sp.backend_wscale = match sp.client_wscale.get() {
-            Some(_) => WScale::new(Some(o.wscale.unwrap_or(0))),
-            None => WScale::NONE,
-        };
-        sp.established = true;
-        sp.start_window(seq);
+        let reply = sp.spliced_by(seq, &o);
         let early = std::mem::take(&mut sp.early);
-        let mut reply = Segment::new(
-            sp.client_isn.wrapping_add(1),
-            seq.wrapping_add(1),
-            TcpFlags::ACK,
-            sp.client_window,
-        );
-        if let Some((val, _)) = backend_ts {
-            reply = reply.with_timestamp(sp.client_tsval, val);
-        }
         if let Err(reason) = rewrite_segment(&mut pkt, meta, &reply, Way::Back) {
             self.drop(reason);
             return None;
