@@ -314,6 +314,9 @@ pub(super) fn services6(
                 ..backend
             }],
             proxy_protocol: Some(ProxyVersion::V1),
+            // (Not proxied, as the config has it: the SYN proxy with a
+            // PROXY header is not built for IPv6.)
+            syn_proxy: false,
             ..service(Mode::Nat, IpProto::TCP, 8080)
         },
         // NAT64: the IPv6 VIP's port 6464 to the IPv4 backend, from a
@@ -348,6 +351,13 @@ pub(super) fn services6(
         ServiceSpec {
             toa: true,
             ..fullnat6(service(Mode::FullNat, IpProto::TCP, 444), backend, None)
+        },
+        // The SYN proxy on FULLNAT (`pipeline/synproxy6.rs`): any segment
+        // to port 445 with no session is a SYN answered, a cookie checked
+        // (and a bad one answered with a RST), or dropped by name.
+        ServiceSpec {
+            syn_proxy: true,
+            ..fullnat6(service(Mode::FullNat, IpProto::TCP, 445), backend, None)
         },
     ]
 }

@@ -7,7 +7,8 @@
 //! PROXY v1 header on the connection (one translation for both shifts),
 //! and a connection with a PROXY v2 header and no SYN proxy, where the
 //! input also goes in as the client's first segment, so the header is
-//! inserted in front of arbitrary payloads and options.
+//! inserted in front of arbitrary payloads and options. The SYN-proxied
+//! connection again on an IPv6 FULLNAT service (`fuzzing_synproxy6.rs`).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -84,7 +85,12 @@ fn tcp_of(f: &[u8]) -> &[u8] {
 }
 
 fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipeline<TestBuf> {
-    let cfg = LbConfig {
+    pipeline_of(nat_config(syn_proxy, proxy_protocol))
+}
+
+/// The one NAT service's config (the IPv6 harness changes it).
+fn nat_config(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> LbConfig {
+    LbConfig {
         kernel: Vec::new(),
         garp: Default::default(),
         synproxy: Default::default(),
@@ -143,7 +149,10 @@ fn proxied_nat(syn_proxy: bool, proxy_protocol: Option<ProxyVersion>) -> Pipelin
             capacity: 64,
             ..Default::default()
         },
-    };
+    }
+}
+
+fn pipeline_of(cfg: LbConfig) -> Pipeline<TestBuf> {
     let Ok(tables) = LbTables::build(&cfg) else {
         panic!("the synproxy fuzzing config builds");
     };
@@ -160,6 +169,7 @@ pub fn run_splice(data: &[u8]) {
     splice_with(data, None);
     splice_with(data, Some(ProxyVersion::V1));
     let _ = run_header(data);
+    v6::splice6(data);
 }
 
 fn splice_with(data: &[u8], header: Option<ProxyVersion>) {
@@ -265,6 +275,9 @@ fn with_ports(data: &[u8], sport: u16, dport: u16, src: Ipv4Addr, dst: Ipv4Addr)
     put_be16(&mut tcp, 2, dport);
     frame(src, dst, &tcp)
 }
+
+#[path = "fuzzing_synproxy6.rs"]
+mod v6;
 
 #[cfg(test)]
 mod tests {

@@ -129,7 +129,6 @@ pub(super) fn family_problems(
             "also_listen (IPv4 addresses)",
         ),
         ("ops", s.ops, "one-packet scheduling"),
-        ("syn_proxy", s.syn_proxy, "the SYN proxy"),
     ];
     let nat64_options = [("syn_proxy", s.syn_proxy, "the SYN proxy")];
     for (key, set, what) in nat64_options {
@@ -145,11 +144,48 @@ pub(super) fn family_problems(
         }
     }
     for (key, set, what) in options {
-        // NAT64 says its own refusal of these, above.
-        let said = nat64 && nat64_options.iter().any(|o| o.0 == key);
-        if set && !said {
+        if set {
             out.push((at.key(key), not_yet(what)));
         }
+    }
+    if s.syn_proxy && !nat64 {
+        out.extend(syn_proxy6_problems(at, s, config));
+    }
+    out
+}
+
+/// What the SYN proxy of an IPv6 NAT or FULLNAT service does not build
+/// yet, at `syn_proxy`: the client's address options (their handshake
+/// work is not spliced on IPv6), and session sync (an IPv6 record has no
+/// slot for a splice, so a peer could not translate the connection).
+fn syn_proxy6_problems(at: &KeyPath, s: &ServiceConfig, config: &Config) -> Vec<(KeyPath, String)> {
+    let mut out = Vec::new();
+    let with = [
+        ("toa", s.toa),
+        ("proxy_protocol", s.proxy_protocol.is_some()),
+    ];
+    for (key, set) in with {
+        if set {
+            out.push((
+                at.key("syn_proxy"),
+                format!(
+                    "the SYN proxy with {key} is not built for IPv6 yet (issue 20); service {} \
+                     has an IPv6 VIP",
+                    s.key_text()
+                ),
+            ));
+        }
+    }
+    if config.sync.is_some() {
+        out.push((
+            at.key("syn_proxy"),
+            format!(
+                "the SYN proxy's IPv6 sessions are not synced yet (issue 20: an IPv6 session \
+                 record has no room for the splice), and [sync] is set; service {} has an IPv6 \
+                 VIP",
+                s.key_text()
+            ),
+        ));
     }
     out
 }

@@ -167,8 +167,32 @@ impl<P: PacketBuf> Datapath<P> {
                 }
                 self.open_planned(cx, at, pkt, meta, plan)
             }
-            Err(reason) => self.refuse(cx, at.port, pkt, (&first, meta), reason),
+            Err(reason) => self.refuse_first(cx, at.port, pkt, (&first, meta), reason),
         }
+    }
+
+    /// A client's first packet `plan` refused, as [`Self::refuse`]; with no
+    /// backend for it, the client is told (`unreachable.rs`). (Not a SYN
+    /// proxy's cookie ACK: its client holds a connection the error would
+    /// not match.)
+    #[cold]
+    pub(super) fn refuse_first<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        port: u16,
+        pkt: P,
+        (first, meta): (&FirstPacket, &Ipv4Meta),
+        reason: DropReason,
+    ) {
+        if reason != DropReason::NoBackend {
+            return self.refuse(cx, port, pkt, (first, meta), reason);
+        }
+        self.count_refusal(
+            cx.t.service_index.lookup(&first.tuple.service_key()),
+            reason,
+        );
+        self.drop(reason);
+        self.port_unreachable(cx, port, pkt, meta)
     }
 
     /// A first packet `plan` refused: counted on its service as well when
@@ -188,18 +212,11 @@ impl<P: PacketBuf> Datapath<P> {
         if reason == DropReason::NoService && cx.t.owners.nat64_local(first.tuple.dst) {
             return self.reply_nat64(cx, port, pkt, meta);
         }
-        if reason == DropReason::NoBackend {
-            self.count_refusal(
-                cx.t.service_index.lookup(&first.tuple.service_key()),
-                reason,
-            );
-            self.drop(reason);
-            return self.port_unreachable(cx, port, pkt, meta);
-        }
         let service = match reason {
-            DropReason::AclDenied | DropReason::RateLimited | DropReason::ClientRateLimited => {
-                cx.t.service_index.lookup(&first.tuple.service_key())
-            }
+            DropReason::AclDenied
+            | DropReason::RateLimited
+            | DropReason::ClientRateLimited
+            | DropReason::NoBackend => cx.t.service_index.lookup(&first.tuple.service_key()),
             _ => None,
         };
         self.count_refusal(service, reason);

@@ -53,7 +53,13 @@ impl<P: PacketBuf> Pipeline<P> {
             &reborn,
         );
         path.counters.events.sessions_flushed += path.flow.adopt(&old, new, &reborn, now_ms);
-        path.synproxy.fit(new, path.flow.sessions().capacity());
+        path.synproxy.fit(
+            new,
+            (
+                path.flow.sessions().capacity(),
+                path.flow.sessions6().capacity(),
+            ),
+        );
         path.shifts6.fit(new, path.flow.sessions6().capacity());
     }
 

@@ -266,7 +266,7 @@ impl<P: PacketBuf> Datapath<P> {
                             if self.tracing() {
                                 self.trace_decision(&step);
                             }
-                            self.refuse(cx, port, pkt, (&first, meta), reason)
+                            self.refuse_first(cx, port, pkt, (&first, meta), reason)
                         }
                     }
                 }

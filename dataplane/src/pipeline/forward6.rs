@@ -10,6 +10,11 @@
 //! are the flow's only direction, and `FlowOwners::owner6` puts all of
 //! them on one worker (`burst.rs` hands them there).
 //!
+//! A TCP flow to a SYN-proxied service (NAT and FULLNAT) meets the SYN
+//! proxy first (`synproxy6.rs`): with no session, its SYN is answered and
+//! its ACK's cookie opens the session; a proxied session's segments are
+//! translated before the rewrite.
+//!
 //! NAT (stage 3) rewrites the client's packets to the backend and the
 //! backend's replies back to the VIP, and routes both (`nat6.rs`).
 //!
@@ -19,6 +24,7 @@
 
 use super::client_addr6::Seen6;
 use super::mtu6::From6;
+use super::synproxy::Spliced6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
@@ -137,8 +143,23 @@ impl<P: PacketBuf> Datapath<P> {
         let t = cx.t;
         let sessions = self.flow.sessions6();
         let hash = sessions.hash(&meta.tuple);
+        // A segment the SYN proxy rewrote (`synproxy6.rs`).
+        let spliced: Ipv6Meta;
+        let mut meta = meta;
         let (id, opened) = match sessions.lookup_hashed(&meta.tuple, hash) {
-            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => (hit.id, false),
+            Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => {
+                if self.syn_proxied6(hit.id) {
+                    match self.splice6_in(pkt, meta, hit.id) {
+                        Spliced6::On(p) => pkt = p,
+                        Spliced6::Rewritten(p, m) => {
+                            (pkt, spliced) = (p, m);
+                            meta = &spliced;
+                        }
+                        Spliced6::Done => return,
+                    }
+                }
+                (hit.id, false)
+            }
             found => {
                 if self.tracing() {
                     self.trace_miss6(found.map(|h| h.id));
@@ -150,9 +171,21 @@ impl<P: PacketBuf> Datapath<P> {
                         self.counters.events.sessions_expired += 1;
                     }
                 }
-                match self.open6(cx, meta, hash) {
-                    Ok(id) => (id, true),
-                    Err(reason) => return self.refuse6(cx, (port, vlan), pkt, meta, reason),
+                if meta.tcp_flags.is_some() && self.proxies6(t, &meta.tuple) {
+                    // The SYN proxy's: a valid cookie ACK opened it.
+                    let Some((p, m, id)) = self.syn_proxy6(cx, port, pkt, meta) else {
+                        return;
+                    };
+                    (pkt, spliced) = (p, m);
+                    meta = &spliced;
+                    (id, true)
+                } else {
+                    match self.open6(cx, meta, hash) {
+                        Ok(id) => (id, true),
+                        Err(reason) => {
+                            return self.refuse_first6(cx, (port, vlan), pkt, meta, reason)
+                        }
+                    }
                 }
             }
         };
@@ -240,7 +273,7 @@ impl<P: PacketBuf> Datapath<P> {
 
     /// The first packet of an IPv6 flow: scheduled, its session made and
     /// counted as IPv4's are (`commit` in `act.rs`).
-    fn open6<I: PacketIo<Packet = P>>(
+    pub(super) fn open6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         meta: &Ipv6Meta,
@@ -270,10 +303,23 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// A first packet `open6` refused: counted on its service where IPv4
-    /// counts it (rate limit, overload), then dropped by name; with no
-    /// backend for it, the client is told (`unreachable.rs`).
+    /// counts it (rate limit, overload), then dropped by name.
+    pub(super) fn refuse6(&mut self, t: &LbTables, meta: &Ipv6Meta, reason: DropReason) {
+        let service = match reason {
+            DropReason::AclDenied
+            | DropReason::RateLimited
+            | DropReason::ClientRateLimited
+            | DropReason::NoBackend => t.service_index.lookup(&meta.tuple.service_key()),
+            _ => None,
+        };
+        self.count_refusal(service, reason);
+        self.drop(reason);
+    }
+
+    /// A client's first packet `open6` refused, as [`Self::refuse6`]; with
+    /// no backend for it, the client is told (`unreachable.rs`).
     #[cold]
-    fn refuse6<I: PacketIo<Packet = P>>(
+    fn refuse_first6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
@@ -281,15 +327,7 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv6Meta,
         reason: DropReason,
     ) {
-        let service = match reason {
-            DropReason::AclDenied
-            | DropReason::RateLimited
-            | DropReason::ClientRateLimited
-            | DropReason::NoBackend => cx.t.service_index.lookup(&meta.tuple.service_key()),
-            _ => None,
-        };
-        self.count_refusal(service, reason);
-        self.drop(reason);
+        self.refuse6(cx.t, meta, reason);
         if reason == DropReason::NoBackend {
             let from = From6 {
                 port,

@@ -200,7 +200,11 @@ impl<P: PacketBuf> Pipeline<P> {
         shifts6.fit(&tables, flow.sessions6().capacity());
         let path = Datapath {
             shifts6,
-            synproxy: synproxy::SynProxyState::new(&tables, capacity, now_ms)?,
+            synproxy: synproxy::SynProxyState::new(
+                &tables,
+                (capacity, flow.sessions6().capacity()),
+                now_ms,
+            )?,
             kernel: KernelState::new(&tables, worker_index, worker_count),
             garp,
             flow,
@@ -501,6 +505,8 @@ mod sync6_tests;
 mod sync_splice_tests;
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy6_tests;
 #[cfg(test)]
 mod synproxy_early_tests;
 #[cfg(test)]

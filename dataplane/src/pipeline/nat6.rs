@@ -16,6 +16,7 @@
 use std::net::Ipv6Addr;
 
 use super::mtu6::From6;
+use super::synproxy::Spliced6;
 use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
@@ -60,6 +61,19 @@ impl<P: PacketBuf> Datapath<P> {
             Some(hit) if hit.dir == Direction::Outbound => hit.id,
             _ => return self.drop(DropReason::NoSession),
         };
+        // A SYN-proxied session's: its handshake, or its translation.
+        let spliced: Ipv6Meta;
+        let mut meta = meta;
+        if self.syn_proxied6(id) {
+            match self.splice6_out(cx, port, pkt, meta, id) {
+                Spliced6::On(p) => pkt = p,
+                Spliced6::Rewritten(p, m) => {
+                    (pkt, spliced) = (p, m);
+                    meta = &spliced;
+                }
+                Spliced6::Done => return,
+            }
+        }
         if self.tracing() {
             self.watch.step(TraceStep::SessionHit {
                 session: id.index() as u32,

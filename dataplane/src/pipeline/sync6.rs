@@ -80,6 +80,13 @@ pub(super) fn record6_of(
     if s.state == ProtoState::Template {
         return None;
     }
+    // A SYN-proxied session is not synced: an IPv6 record has no room for
+    // its splice, without which a peer could not translate it (the config
+    // refuses `[sync]` with an IPv6 `syn_proxy` service; automatic mode's
+    // sessions stay on their node).
+    if s.flags() & session_flags::SYN_PROXY != 0 {
+        return None;
+    }
     let b = t.backends.get(s.backend as usize)?;
     let addr = match b.addr {
         IpAddr::V6(a) => a,

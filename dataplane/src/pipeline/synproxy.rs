@@ -8,35 +8,36 @@
 //! 2. The client's ACK (no session): its cookie checked, the flow
 //!    scheduled and its session made as for a SYN, marked
 //!    `session_flags::SYN_PROXY`, its [`Splice`] kept by session slot, and
-//!    the ACK rewritten into our SYN to the backend (`cookie_ack`).
+//!    the ACK rewritten into our SYN to the backend (`cookie_ack`,
+//!    `synproxy_open.rs`).
 //! 3. The backend's SYN-ACK: the sequence (and timestamp) offsets fixed,
-//!    the SYN-ACK turned into our ACK back to the backend (`splice`).
+//!    the SYN-ACK turned into our ACK back to the backend (`splice`,
+//!    `synproxy_open.rs`).
 //!
 //! From then on every segment of the session is translated by its
-//! [`SeqAdjust`] before the NAT/FULLNAT rewrite. A client's first data
+//! [`SeqAdjust`] before the NAT/FULLNAT rewrite (`Splice` here, its
+//! usual case in `synproxy_spliced.rs`). A client's first data
 //! segment before the backend answered is held and sent after the splice
 //! (`synproxy_early.rs`); other client segments of that time (more data,
 //! a retransmitted ACK) are turned into the backend SYN again, their data
 //! discarded and counted; the client retransmits it.
 
-use super::burst::{first_packet, tcp_flags_of};
-use super::client_addr::sends_toa;
+use super::burst::tcp_flags_of;
 use super::proxy_tcp::header_version;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::client_addr::tcp::Header;
 use crate::drop::DropReason;
-use crate::flow::table::{session_flags, Forwarding};
+use crate::flow::table::session_flags;
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
 use crate::net::icmp::TokenBucket;
 use crate::packet::Ipv4Meta;
 use crate::rewrite::shift_quoted_seq;
-use crate::sync::RecordKind;
 use crate::synproxy::cookie::{self, CookieKeys, CookieSecrets, EchoedOptions};
 use crate::synproxy::early::{EarlyHold, EarlyRef};
-use crate::synproxy::frame::{rewrite_segment, rewritten_meta, Segment, Way};
+use crate::synproxy::frame::{rewrite_segment, Segment, Way};
 use crate::synproxy::options::{self, SynOptions, TcpOptions};
 use crate::synproxy::seq::{word, write_fixed_checksum, Fixed, SeqAdjust};
 use crate::synproxy::window::{self, Edges, Seen};
@@ -46,6 +47,7 @@ use crate::tuple::FiveTuple;
 use crate::wire::ipv4::IPV4_MIN_HEADER_LEN;
 use crate::wire::tcp::{self, TcpFlags};
 use crate::wire::{get_be16, get_be32, put_be16};
+use ferrolb_types::ServiceKey;
 
 /// The window shift our SYN-ACK announces to a client that sent one.
 /// After the splice the backend's window fields reach the client
@@ -336,6 +338,55 @@ impl Splice {
         self.track = track::on(alone) | track::CLIENT | track::BACKEND;
     }
 
+    /// The splice a valid cookie ACK starts: its sequence and
+    /// acknowledgment numbers and window, its options, the MSS of its
+    /// cookie.
+    fn of_cookie_ack((seq, ack, window): (u32, u32, u16), o: &TcpOptions, mss: u16) -> Splice {
+        let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
+            cookie::decode_timestamp_cookie(ecr)
+        });
+        let (client_tsval, our_tsval) = o.timestamp.unwrap_or((0, 0));
+        Splice {
+            cookie_isn: ack.wrapping_sub(1),
+            client_isn: seq.wrapping_sub(1),
+            mss,
+            client_wscale: WScale::new(echoed.wscale),
+            sack: echoed.sack,
+            timestamps: o.timestamp.is_some(),
+            our_tsval,
+            client_tsval,
+            client_window: window,
+            ..Splice::default()
+        }
+    }
+
+    /// The backend's SYN-ACK for our SYN (its sequence number and
+    /// options) fixes the translation and starts the window check; returns
+    /// our ACK to it (the client's window, and timestamp).
+    fn spliced_by(&mut self, seq: u32, o: &TcpOptions) -> Segment {
+        self.adjust.backend_seq = self.cookie_isn.wrapping_sub(seq);
+        let backend_ts = o.timestamp.filter(|_| self.timestamps);
+        if let Some((val, _)) = backend_ts {
+            self.adjust.backend_ts = self.our_tsval.wrapping_sub(val);
+        }
+        self.backend_wscale = match self.client_wscale.get() {
+            Some(_) => WScale::new(Some(o.wscale.unwrap_or(0))),
+            None => WScale::NONE,
+        };
+        self.established = true;
+        self.start_window(seq);
+        let reply = Segment::new(
+            self.client_isn.wrapping_add(1),
+            seq.wrapping_add(1),
+            TcpFlags::ACK,
+            self.client_window,
+        );
+        match backend_ts {
+            Some((val, _)) => reply.with_timestamp(self.client_tsval, val),
+            None => reply,
+        }
+    }
+
     /// Our SYN to the backend: the client's ISN and options.
     fn backend_syn(&self) -> Segment {
         let o = SynOptions {
@@ -354,6 +405,9 @@ impl Splice {
 pub(super) struct SynProxyState<P> {
     secrets: CookieSecrets,
     pub(super) splices: Vec<Splice>,
+    /// The splices of the IPv6 sessions, by their table's slot
+    /// (`synproxy6.rs`).
+    pub(super) splices6: Vec<Splice>,
     pub(super) early: EarlyHold<P, SessionId>,
     /// Automatic mode has turned the proxy on for every TCP NAT and
     /// FULLNAT service on this worker.
@@ -363,25 +417,34 @@ pub(super) struct SynProxyState<P> {
 }
 
 impl<P> SynProxyState<P> {
-    pub(super) fn new(t: &LbTables, capacity: usize, now_ms: u64) -> Result<Self, String> {
+    pub(super) fn new(
+        t: &LbTables,
+        (capacity, capacity6): (usize, usize),
+        now_ms: u64,
+    ) -> Result<Self, String> {
         let keys = CookieKeys::random().map_err(|e| format!("SYN cookie secrets: {e}"))?;
         let mut s = SynProxyState {
             secrets: CookieSecrets::new(keys, now_ms),
             splices: Vec::new(),
+            splices6: Vec::new(),
             early: EarlyHold::new(),
             auto_on: false,
             resets: super::synproxy_reset::budget(now_ms),
         };
-        s.fit(t, capacity);
+        s.fit(t, (capacity, capacity6));
         Ok(s)
     }
 
-    /// Makes room for a splice per session once a service is proxied
-    /// (between polls: allocates once).
-    pub(super) fn fit(&mut self, t: &LbTables, capacity: usize) {
-        let may_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0 || t.proxy_tcp;
-        if may_proxy && self.splices.len() < capacity {
+    /// Makes room for a splice per session (IPv4's table, and IPv6's once
+    /// the SYN proxy may run: the PROXY header has its own slots there)
+    /// once a service is proxied (between polls: allocates once).
+    pub(super) fn fit(&mut self, t: &LbTables, (capacity, capacity6): (usize, usize)) {
+        let may_syn_proxy = t.syn_proxying || t.synproxy.auto_threshold > 0;
+        if (may_syn_proxy || t.proxy_tcp) && self.splices.len() < capacity {
             self.splices.resize(capacity, Splice::default());
+        }
+        if may_syn_proxy && self.splices6.len() < capacity6 {
+            self.splices6.resize(capacity6, Splice::default());
         }
     }
 
@@ -402,12 +465,19 @@ impl<P> SynProxyState<P> {
 /// FULLNAT.
 #[inline]
 pub(super) fn syn_proxied(t: &LbTables, tuple: &FiveTuple, auto: bool) -> bool {
-    let key = tuple.service_key();
+    proxied_service(t, &tuple.service_key(), auto)
+}
+
+/// Whether new flows to the service of `key` go through the SYN proxy (a
+/// NAT64 service never: the proxy is not built for it).
+#[inline]
+pub(super) fn proxied_service(t: &LbTables, key: &ServiceKey, auto: bool) -> bool {
     t.service_index
-        .lookup(&key)
+        .lookup(key)
         .and_then(|s| t.services.get(s as usize))
         .is_some_and(|s| {
-            s.spec.syn_proxy || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat))
+            s.spec.syn_proxy
+                || (auto && matches!(s.spec.mode, Mode::Nat | Mode::FullNat) && !s.spec.is_nat64())
         })
 }
 
@@ -442,6 +512,33 @@ pub(super) fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a m
         .unwrap_or(&mut [])
 }
 
+/// The options of our SYN-ACK to a SYN with options `o` and `flags`, its
+/// cookie carrying `mss`. Without timestamps the cookie cannot carry
+/// window scale or SACK, so neither is offered (as Linux does).
+fn syn_ack_options(o: &TcpOptions, flags: u8, mss: u16, now: u64) -> SynOptions {
+    match o.timestamp {
+        Some((tsval, _)) => {
+            let echoed = EchoedOptions {
+                wscale: o.wscale,
+                sack: o.sack_permitted,
+                ecn: flags & (ECE | CWR) == ECE | CWR,
+            };
+            SynOptions {
+                mss,
+                wscale: o.wscale.map(|_| OUR_WSCALE),
+                sack_permitted: o.sack_permitted,
+                timestamp: Some((cookie::timestamp_cookie(echoed, now as u32), tsval)),
+            }
+        }
+        None => SynOptions {
+            mss,
+            wscale: None,
+            sack_permitted: false,
+            timestamp: None,
+        },
+    }
+}
+
 /// The handshake fields of a segment, options read strictly; `None` for
 /// IPv4 options (a handshake segment is rebuilt without them) or options
 /// that cannot be read.
@@ -449,7 +546,12 @@ fn handshake_fields(frame: &[u8], meta: &Ipv4Meta) -> Option<(u32, u32, u16, Tcp
     if meta.l4_offset - meta.l3_offset != IPV4_MIN_HEADER_LEN {
         return None;
     }
-    let h = tcp_segment(frame, meta);
+    segment_fields(tcp_segment(frame, meta))
+}
+
+/// The handshake fields of TCP segment `h` (sequence and acknowledgment
+/// numbers, window, options read strictly): IPv4's and IPv6's.
+fn segment_fields(h: &[u8]) -> Option<(u32, u32, u16, TcpOptions)> {
     let o = options::parse(h).ok()?;
     let seq = get_be32(h, tcp::field::SEQ_NUM.start);
     let ack = get_be32(h, tcp::field::ACK_NUM.start);
@@ -517,29 +619,7 @@ impl<P: PacketBuf> Datapath<P> {
             self.synproxy
                 .secrets
                 .encode(&meta.tuple, seq, o.mss.unwrap_or(DEFAULT_MSS), cx.now);
-        // Without timestamps the cookie cannot carry window scale or SACK,
-        // so neither is offered (as Linux does).
-        let mut opts = match o.timestamp {
-            Some((tsval, _)) => {
-                let echoed = EchoedOptions {
-                    wscale: o.wscale,
-                    sack: o.sack_permitted,
-                    ecn: flags & (ECE | CWR) == ECE | CWR,
-                };
-                SynOptions {
-                    mss: cookie.mss,
-                    wscale: o.wscale.map(|_| OUR_WSCALE),
-                    sack_permitted: o.sack_permitted,
-                    timestamp: Some((cookie::timestamp_cookie(echoed, cx.now as u32), tsval)),
-                }
-            }
-            None => SynOptions {
-                mss: cookie.mss,
-                wscale: None,
-                sack_permitted: false,
-                timestamp: None,
-            },
-        };
+        let mut opts = syn_ack_options(&o, flags, cookie.mss, cx.now);
         // With a PROXY header the client's segments must leave it room.
         if let Some(v) = header_version(cx.t, &meta.tuple) {
             let len = Header::new(v, super::proxy_tcp::endpoints(&meta.tuple)).len();
@@ -561,281 +641,9 @@ impl<P: PacketBuf> Datapath<P> {
             Err(reason) => self.drop(reason),
         }
     }
-
-    /// Step 2: a valid cookie ACK opens the session and goes on as our SYN
-    /// to the backend.
-    fn cookie_ack<I: PacketIo<Packet = P>>(
-        &mut self,
-        cx: &mut Cx<'_, I>,
-        at: Ingress,
-        pkt: P,
-        meta: &Ipv4Meta,
-        hash: u64,
-    ) {
-        let Some((seq, ack, window, o)) = handshake_fields(pkt.data(), meta) else {
-            return self.drop(DropReason::SynProxyBadOptions);
-        };
-        let Ok(mss) = self.synproxy.secrets.check(&meta.tuple, seq, ack, cx.now) else {
-            return self.bad_cookie(cx, at, pkt, meta, ack);
-        };
-        let echoed = o.timestamp.map_or(EchoedOptions::default(), |(_, ecr)| {
-            cookie::decode_timestamp_cookie(ecr)
-        });
-        let (client_tsval, our_tsval) = o.timestamp.unwrap_or((0, 0));
-        let splice = Splice {
-            cookie_isn: ack.wrapping_sub(1),
-            client_isn: seq.wrapping_sub(1),
-            mss,
-            client_wscale: WScale::new(echoed.wscale),
-            sack: echoed.sack,
-            timestamps: o.timestamp.is_some(),
-            our_tsval,
-            client_tsval,
-            client_window: window,
-            ..Splice::default()
-        };
-        // Scheduled as the SYN it stands for.
-        let mut first = first_packet(pkt.data(), meta, hash);
-        first.tcp_flags = TcpFlags::SYN;
-        let (mut pkt, early) = self.split_early(cx, pkt, meta);
-        let syn = splice.backend_syn();
-        if let Err(reason) = rewrite_segment(&mut pkt, meta, &syn, Way::On) {
-            return self.drop(reason);
-        }
-        let early_meta = *meta;
-        let meta = &rewritten_meta(meta, &syn, Way::On);
-        let plan = match self.flow.plan(cx.t, &first, cx.now) {
-            Ok(plan) => plan,
-            Err(reason) => return self.refuse(cx, at.port, pkt, (&first, meta), reason),
-        };
-        let id = match self.commit(plan, cx.now) {
-            Ok(id) => id,
-            Err(reason) => return self.drop(reason),
-        };
-        let Some(slot) = self.synproxy.splices.get_mut(id.index()) else {
-            // No room was made (cannot happen while a service is proxied).
-            self.flow.end(id, cx.now);
-            return self.drop(DropReason::TableFull);
-        };
-        *slot = splice;
-        self.flow.mark_syn_proxied(id);
-        if let Some(v) = header_version(cx.t, &meta.tuple) {
-            slot.send_header(v, &meta.tuple);
-            self.flow.mark_proxy_header(id);
-        }
-        if let Some(data) = early {
-            self.hold_early(id, at.port, data, &early_meta);
-        }
-        self.sync_opened(cx.t, id, cx.now);
-        self.counters.events.synproxy_cookie_accepted += 1;
-        let hit = Hit {
-            id,
-            dir: Direction::Inbound,
-        };
-        self.forward(cx, at, pkt, meta, hit)
-    }
-
-    /// A segment of an established splice without a PROXY header (every
-    /// segment of a SYN-proxied connection after its handshake), checked
-    /// and translated in place: Some(true) when it goes on, Some(false)
-    /// when it was dropped (counted), None when `splice` has to see it
-    /// (the handshake, a PROXY header).
-    #[inline(always)]
-    pub(super) fn splice_in_place(
-        &mut self,
-        pkt: &mut P,
-        meta: &Ipv4Meta,
-        hit: Hit,
-    ) -> Option<bool> {
-        let slot = self.synproxy.splices.get_mut(hit.id.index())?;
-        // (`STRAIGHT` includes `ALONE`: established, no header.)
-        let straight = slot.plain_splice();
-        if !straight && (!slot.established || slot.header.is_some()) {
-            return None;
-        }
-        // (No TCP segment: the general path refuses it, as `translate`
-        // of an empty one.)
-        let verdict = match pkt.data_mut().get_mut(meta.l4_offset..meta.ip_end()) {
-            Some(h) => slot.translate_as(straight, hit.dir, h),
-            None => slot.translate_other(hit.dir, &mut []),
-        };
-        match verdict {
-            Ok(()) => Some(true),
-            Err(reason) => {
-                self.drop(reason);
-                Some(false)
-            }
-        }
-    }
-
-    /// A packet of a proxied session, before the session's rewrite: the
-    /// handshake with the backend, then sequence translation. Returns the
-    /// packet to translate and forward (with its metadata), or `None` when
-    /// it was sent here or dropped.
-    #[cold]
-    pub(super) fn splice<I: PacketIo<Packet = P>>(
-        &mut self,
-        cx: &mut Cx<'_, I>,
-        at: Ingress,
-        mut pkt: P,
-        meta: &Ipv4Meta,
-        hit: Hit,
-    ) -> Option<(P, Ipv4Meta)> {
-        let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) else {
-            self.drop(DropReason::SynProxyUnexpected);
-            return None;
-        };
-        if slot.established && !slot.in_window(hit.dir, tcp_segment(pkt.data(), meta)) {
-            self.drop(DropReason::SynProxyOutOfWindow);
-            return None;
-        }
-        let sp = *slot;
-        let outcome = match (hit.dir, sp.established) {
-            (Direction::Inbound, false) => {
-                // The backend SYN `cookie_ack` made passes; anything else
-                // the client sends before the backend answers becomes that
-                // SYN again (a lost SYN is sent again this way).
-                let h = tcp_segment(pkt.data(), meta);
-                let ours = tcp_flags_of(pkt.data(), meta) == TcpFlags::SYN
-                    && get_be32(h, tcp::field::SEQ_NUM.start) == sp.client_isn;
-                if ours {
-                    return Some((pkt, *meta));
-                }
-                pkt = match self.hold_half_open(at, pkt, meta, hit, &sp) {
-                    Ok(()) => return None,
-                    Err(pkt) => pkt,
-                };
-                self.counters.events.synproxy_syn_resent += 1;
-                let syn = sp.backend_syn();
-                rewrite_segment(&mut pkt, meta, &syn, Way::On)
-                    .map(|()| rewritten_meta(meta, &syn, Way::On))
-            }
-            (Direction::Inbound, true) => {
-                // (Without a header the fast path above took it.)
-                let Some(v) = sp.header else {
-                    return Some((pkt, *meta));
-                };
-                return self.header_to_backend(cx.t, pkt, meta, hit, sp, v);
-            }
-            (Direction::Outbound, false) => {
-                return self.backend_answer(cx, at, pkt, meta, hit, sp);
-            }
-            (Direction::Outbound, true) => {
-                self.header_to_client(&mut pkt, meta, hit, &sp).map(|()| {
-                    rescale_window(tcp_segment_mut(pkt.data_mut(), meta), sp.backend_wscale);
-                    *meta
-                })
-            }
-        };
-        match outcome {
-            Ok(m) => Some((pkt, m)),
-            Err(reason) => {
-                self.drop(reason);
-                None
-            }
-        }
-    }
-
-    /// Step 3: the backend's answer to our SYN. A SYN-ACK for it fixes the
-    /// translation and goes back as our ACK; a RST goes on to the client
-    /// as the refusal of the connection it thinks it has.
-    fn backend_answer<I: PacketIo<Packet = P>>(
-        &mut self,
-        cx: &mut Cx<'_, I>,
-        at: Ingress,
-        mut pkt: P,
-        meta: &Ipv4Meta,
-        hit: Hit,
-        mut sp: Splice,
-    ) -> Option<(P, Ipv4Meta)> {
-        let flags = tcp_flags_of(pkt.data(), meta);
-        if flags & TcpFlags::RST != 0 {
-            // The connection is refused: what it held goes nowhere.
-            self.drop_early(sp.early);
-            if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
-                slot.early = EarlyRef::NONE;
-            }
-            let rst = Segment::new(sp.cookie_isn.wrapping_add(1), 0, TcpFlags::RST, 0);
-            return match rewrite_segment(&mut pkt, meta, &rst, Way::On) {
-                Ok(()) => Some((pkt, rewritten_meta(meta, &rst, Way::On))),
-                Err(reason) => {
-                    self.drop(reason);
-                    None
-                }
-            };
-        }
-        let Some((seq, ack, _, o)) = handshake_fields(pkt.data(), meta) else {
-            self.drop(DropReason::SynProxyBadOptions);
-            return None;
-        };
-        let syn_ack = TcpFlags::SYN | TcpFlags::ACK;
-        if flags & syn_ack != syn_ack || ack != sp.client_isn.wrapping_add(1) {
-            self.drop(DropReason::SynProxyUnexpected);
-            return None;
-        }
-        sp.adjust.backend_seq = sp.cookie_isn.wrapping_sub(seq);
-        let backend_ts = o.timestamp.filter(|_| sp.timestamps);
-        if let Some((val, _)) = backend_ts {
-            sp.adjust.backend_ts = sp.our_tsval.wrapping_sub(val);
-        }
-        sp.backend_wscale = match sp.client_wscale.get() {
-            Some(_) => WScale::new(Some(o.wscale.unwrap_or(0))),
-            None => WScale::NONE,
-        };
-        sp.established = true;
-        sp.start_window(seq);
-        let early = std::mem::take(&mut sp.early);
-        let mut reply = Segment::new(
-            sp.client_isn.wrapping_add(1),
-            seq.wrapping_add(1),
-            TcpFlags::ACK,
-            sp.client_window,
-        );
-        if let Some((val, _)) = backend_ts {
-            reply = reply.with_timestamp(sp.client_tsval, val);
-        }
-        if let Err(reason) = rewrite_segment(&mut pkt, meta, &reply, Way::Back) {
-            self.drop(reason);
-            return None;
-        }
-        self.toa_on_our_ack(
-            cx.t,
-            &mut pkt,
-            &rewritten_meta(meta, &reply, Way::Back),
-            hit,
-        );
-        if let Some(slot) = self.synproxy.splices.get_mut(hit.id.index()) {
-            *slot = sp;
-        }
-        // The session's state moves with the backend's SYN-ACK and our
-        // ACK, as it would have with the client's ACK without the proxy
-        // (so the client's next segment is not taken for the handshake's).
-        self.flow.on_packet(hit.id, hit.dir, Some(flags), cx.now);
-        self.flow
-            .on_packet(hit.id, Direction::Inbound, Some(TcpFlags::ACK), cx.now);
-        // The peers learn the shift now that it is fixed.
-        self.sync_event(cx.t, hit.id, RecordKind::Changed, cx.now);
-        self.counters.events.synproxy_spliced += 1;
-        self.send(cx, at.port, pkt);
-        // The client's data that came before goes right behind our ACK.
-        self.send_early(cx, hit.id, early);
-        None
-    }
 }
 
 impl<P: PacketBuf> Datapath<P> {
-    /// With TOA on the session's FULLNAT service, the option goes on our
-    /// ACK to the backend: the one that ends its handshake, where TOA
-    /// kernel modules read it (the client's own ACK never reaches it).
-    fn toa_on_our_ack(&mut self, t: &LbTables, pkt: &mut P, meta: &Ipv4Meta, hit: Hit) {
-        let s = self.flow.sessions().get(hit.id);
-        if s.forwarding() != Forwarding::FullNat || !sends_toa(t, s.origin()) {
-            return;
-        }
-        let client = (s.inbound().src, s.inbound().src_port);
-        self.insert_toa(t, pkt, meta, client);
-    }
-
     /// An ICMP error quoting a segment of spliced session `hit`, before it
     /// is translated: the quoted sequence number taken back into the space
     /// of the side the error goes to, so that side recognises its segment
@@ -901,6 +709,13 @@ fn rescaled(old: u16, backend_wscale: WScale) -> u16 {
 pub(super) fn is_spliced(flags: u8) -> bool {
     flags & (session_flags::SYN_PROXY | session_flags::PROXY_HEADER) != 0
 }
+
+#[path = "synproxy_open.rs"]
+mod open;
+
+#[path = "synproxy6.rs"]
+mod v6;
+pub(super) use v6::Spliced6;
 
 #[path = "synproxy_spliced.rs"]
 mod spliced;

@@ -8,11 +8,16 @@
 //! TSecr, towards the client the sequence number, TSval and window. The
 //! verdict, edges and bytes are those of the general path (window check,
 //! `SeqAdjust`, window rescale): the proptest in `synproxy_fixed_tests.rs`
-//! compares them.
+//! compares them. `Datapath::splice_in_place` is the packet path's way in:
+//! the session's slot read, the segment checked and translated in place.
 
+use super::super::Datapath;
 use super::{rescaled, track, Splice};
+use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::Direction;
+use crate::flow::Hit;
+use crate::packet::Ipv4Meta;
 use crate::synproxy::window::{before, MIN_ACK_WINDOW};
 use crate::wire::tcp::{self, TcpFlags, TCP_MIN_HEADER_LEN};
 
@@ -171,5 +176,40 @@ impl Splice {
         }
         d.write(h);
         Ok(())
+    }
+}
+
+impl<P: PacketBuf> Datapath<P> {
+    /// A segment of an established splice without a PROXY header (every
+    /// segment of a SYN-proxied connection after its handshake), checked
+    /// and translated in place: Some(true) when it goes on, Some(false)
+    /// when it was dropped (counted), None when `splice` has to see it
+    /// (the handshake, a PROXY header).
+    #[inline(always)]
+    pub(in crate::pipeline) fn splice_in_place(
+        &mut self,
+        pkt: &mut P,
+        meta: &Ipv4Meta,
+        hit: Hit,
+    ) -> Option<bool> {
+        let slot = self.synproxy.splices.get_mut(hit.id.index())?;
+        // (`STRAIGHT` includes `ALONE`: established, no header.)
+        let straight = slot.plain_splice();
+        if !straight && (!slot.established || slot.header.is_some()) {
+            return None;
+        }
+        // (No TCP segment: the general path refuses it, as `translate`
+        // of an empty one.)
+        let verdict = match pkt.data_mut().get_mut(meta.l4_offset..meta.ip_end()) {
+            Some(h) => slot.translate_as(straight, hit.dir, h),
+            None => slot.translate_other(hit.dir, &mut []),
+        };
+        match verdict {
+            Ok(()) => Some(true),
+            Err(reason) => {
+                self.drop(reason);
+                Some(false)
+            }
+        }
     }
 }

@@ -9,7 +9,9 @@
 //!
 //! The error comes from the address the client sent to, as a host's own
 //! port unreachable does, so a client (or its firewall) matches it to the
-//! connection it tried.
+//! connection it tried. A SYN proxy's cookie ACK with no backend gets
+//! none: its client already holds a connection from our SYN-ACK.
+//! Callers: `act.rs::refuse_first`, `forward6.rs::refuse_first6`.
 
 use super::act::IcmpError;
 use super::mtu6::{From6, Icmp6Error};

@@ -47,7 +47,7 @@
 //! without window scaling or SACK, as with Linux.
 
 use super::siphash::{siphash_u32s, SipKey};
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FiveTuple6};
 
 /// The cookie's bits below the hash: the counter's parity and the MSS
 /// index.
@@ -58,6 +58,64 @@ const HASH_MASK: u32 = !(PARITY_BIT | INDEX_MASK);
 /// The MSS values a cookie can carry (Linux's `msstab`, sorted): a client's
 /// MSS is rounded down to one of them. Four: the index takes two bits.
 pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+
+/// The MSS values an IPv6 cookie can carry (Linux's `msstab` of
+/// `syncookies.c` for IPv6: 1280, 1480, 1500 and 9000 bytes of MTU less
+/// the 60 bytes of IPv6 and TCP headers): an IPv6 header is 20 bytes
+/// longer, so IPv4's values would round every IPv6 client down too far.
+pub const MSS_TABLE6: [u16; 4] = [1220, 1420, 1440, 8940];
+
+/// The flow a cookie is made for, as its family hashes it: IPv4's
+/// 4-tuple in two words and its ports in one (five words with the ISN
+/// and the counter), IPv6's addresses in eight (eleven: Linux's
+/// `__cookie_v6_init_sequence` hashes the whole addresses too), and the
+/// family's MSS table.
+pub trait CookieFlow {
+    const MSS_TABLE: [u16; 4];
+    /// The keyed hash of the flow, the client's ISN and `when` (the
+    /// counter and the MSS index).
+    fn hash(&self, key: &SipKey, client_isn: u32, when: u32) -> u32;
+}
+
+impl CookieFlow for FiveTuple {
+    const MSS_TABLE: [u16; 4] = MSS_TABLE;
+    #[inline]
+    fn hash(&self, key: &SipKey, client_isn: u32, when: u32) -> u32 {
+        let ports = u32::from(self.src_port) << 16 | u32::from(self.dst_port);
+        let words = [
+            u32::from(self.src),
+            u32::from(self.dst),
+            ports,
+            client_isn,
+            when,
+        ];
+        siphash_u32s(&words, key) as u32
+    }
+}
+
+impl CookieFlow for FiveTuple6 {
+    const MSS_TABLE: [u16; 4] = MSS_TABLE6;
+    #[inline]
+    fn hash(&self, key: &SipKey, client_isn: u32, when: u32) -> u32 {
+        let ports = u32::from(self.src_port) << 16 | u32::from(self.dst_port);
+        let (s, d) = (u128::from(self.src), u128::from(self.dst));
+        let word = |a: u128, i: u32| (a >> (96 - 32 * i)) as u32;
+        let words = [
+            word(s, 0),
+            word(s, 1),
+            word(s, 2),
+            word(s, 3),
+            word(d, 0),
+            word(d, 1),
+            word(d, 2),
+            word(d, 3),
+            ports,
+            client_isn,
+            when,
+        ];
+        siphash_u32s(&words, key) as u32
+    }
+}
 
 /// Length of one counter period, in milliseconds (Linux: 60 s of jiffies).
 pub const PERIOD_MS: u64 = 64_000;
@@ -90,23 +148,20 @@ impl CookieKeys {
 
     /// The cookie's hash (all 32 bits; the cookie keeps the top 29).
     #[inline]
-    fn hash(&self, t: &FiveTuple, client_isn: u32, count: u32, index: u32) -> u32 {
-        let ports = u32::from(t.src_port) << 16 | u32::from(t.dst_port);
+    fn hash<T: CookieFlow>(&self, t: &T, client_isn: u32, count: u32, index: u32) -> u32 {
         // The counter wraps in the shift only after 2^30 periods.
-        let when = count << 2 | index;
-        let words = [u32::from(t.src), u32::from(t.dst), ports, client_isn, when];
-        siphash_u32s(&words, &self.0) as u32
+        t.hash(&self.0, client_isn, count << 2 | index)
     }
 
     #[inline]
-    fn make(&self, syn: &FiveTuple, client_isn: u32, count: u32, index: u32) -> u32 {
+    fn make<T: CookieFlow>(&self, syn: &T, client_isn: u32, count: u32, index: u32) -> u32 {
         self.hash(syn, client_isn, count, index) & HASH_MASK | (count & 1) << 2 | index
     }
 
     /// Whether `cookie` is this generation's for the tuple and ISN, made
     /// at counter `made`.
     #[inline]
-    fn made_it(&self, ack: &FiveTuple, client_isn: u32, cookie: u32, made: u32) -> bool {
+    fn made_it<T: CookieFlow>(&self, ack: &T, client_isn: u32, cookie: u32, made: u32) -> bool {
         let h = self.hash(ack, client_isn, made, cookie & INDEX_MASK);
         (h ^ cookie) & HASH_MASK == 0
     }
@@ -145,11 +200,11 @@ pub fn counter(now_ms: u64) -> u32 {
     (now_ms / PERIOD_MS) as u32
 }
 
-/// The index in [`MSS_TABLE`] of the largest entry not above `mss` (the
-/// smallest entry for anything below it).
+/// The index in `table` (a family's [`MSS_TABLE`]) of the largest entry
+/// not above `mss` (the smallest entry for anything below it).
 #[inline]
-fn mss_index(mss: u16) -> u32 {
-    u32::from(mss >= MSS_TABLE[1]) + u32::from(mss >= MSS_TABLE[2]) + u32::from(mss >= MSS_TABLE[3])
+fn mss_index(table: &[u16; 4], mss: u16) -> u32 {
+    u32::from(mss >= table[1]) + u32::from(mss >= table[2]) + u32::from(mss >= table[3])
 }
 
 impl CookieSecrets {
@@ -174,23 +229,24 @@ impl CookieSecrets {
         self.since_ms = now_ms;
     }
 
-    /// The cookie for a SYN with tuple `syn` (as received: client to VIP)
-    /// and sequence number `client_isn`, announcing `mss`.
+    /// The cookie for a SYN with tuple `syn` (as received: client to VIP;
+    /// IPv4's or IPv6's) and sequence number `client_isn`, announcing
+    /// `mss` (rounded down to the family's table).
     #[inline]
-    pub fn encode(&self, syn: &FiveTuple, client_isn: u32, mss: u16, now_ms: u64) -> Cookie {
-        let index = mss_index(mss);
+    pub fn encode<T: CookieFlow>(&self, syn: &T, client_isn: u32, mss: u16, now_ms: u64) -> Cookie {
+        let index = mss_index(&T::MSS_TABLE, mss);
         Cookie {
             isn: self.current.make(syn, client_isn, counter(now_ms), index),
-            mss: MSS_TABLE[index as usize & 3],
+            mss: T::MSS_TABLE[index as usize & 3],
         }
     }
 
     /// Checks the ACK of a handshake we answered: `ack` its tuple (client
     /// to VIP), `seq` and `ack_seq` its sequence and acknowledgment
     /// numbers. Returns the MSS the cookie carries.
-    pub fn check(
+    pub fn check<T: CookieFlow>(
         &self,
-        ack: &FiveTuple,
+        ack: &T,
         seq: u32,
         ack_seq: u32,
         now_ms: u64,
@@ -203,7 +259,7 @@ impl CookieSecrets {
         let made = count.wrapping_sub((count ^ cookie >> 2) & 1);
         let ok = |keys: &CookieKeys| keys.made_it(ack, client_isn, cookie, made);
         if ok(&self.current) || self.previous.as_ref().is_some_and(ok) {
-            Ok(MSS_TABLE[(cookie & INDEX_MASK) as usize])
+            Ok(T::MSS_TABLE[(cookie & INDEX_MASK) as usize])
         } else {
             Err(CookieError::Invalid)
         }

@@ -283,3 +283,70 @@ proptest! {
         prop_assert_eq!(s.check(&t, seq, ack, T0), Err(CookieError::Invalid));
     }
 }
+
+fn syn6(src: u128, sport: u16) -> crate::tuple::FiveTuple6 {
+    crate::tuple::FiveTuple6 {
+        src: std::net::Ipv6Addr::from(src),
+        dst: "2001:db8:10::10".parse().expect("address"),
+        src_port: sport,
+        dst_port: 80,
+        proto: IpProto::TCP,
+    }
+}
+
+#[test]
+fn an_ipv6_mss_is_rounded_down_to_ipv6s_table() {
+    let s = CookieSecrets::new(keys(7), T0);
+    let t = syn6(0x2001_0db8_0002_0000_0000_0000_0000_0007, 40000);
+    for (mss, want) in [
+        (0, 1220),
+        (1219, 1220),
+        (1220, 1220),
+        (1419, 1220),
+        (1420, 1420),
+        (1460, 1440),
+        (8939, 1440),
+        (8940, 8940),
+        (65535, 8940),
+    ] {
+        let c = s.encode(&t, 7, mss, T0);
+        assert_eq!(c.mss, want, "mss {mss}");
+        assert_eq!(s.check(&t, 8, c.isn.wrapping_add(1), T0), Ok(want));
+    }
+}
+
+proptest! {
+    /// An IPv6 cookie is good for its own tuple and ISN only: every bit of
+    /// both addresses and both ports is hashed (flipping any one refuses
+    /// it), and so is the ISN.
+    #[test]
+    fn an_ipv6_cookie_is_bound_to_every_bit_of_its_tuple(
+        src in any::<u128>(),
+        sport in any::<u16>(),
+        isn in any::<u32>(),
+        mss in any::<u16>(),
+        bit in 0u32..(128 + 128 + 16 + 16 + 32),
+        seed in any::<u64>(),
+    ) {
+        let s = CookieSecrets::new(keys(seed), T0);
+        let t = syn6(src, sport);
+        let c = s.encode(&t, isn, mss, T0);
+        prop_assert!(s.check(&t, isn.wrapping_add(1), c.isn.wrapping_add(1), T0).is_ok());
+        let mut other = t;
+        let mut other_isn = isn;
+        match bit {
+            0..=127 => other.src = std::net::Ipv6Addr::from(src ^ 1u128 << bit),
+            128..=255 => {
+                let d = u128::from(t.dst) ^ 1u128 << (bit - 128);
+                other.dst = std::net::Ipv6Addr::from(d);
+            }
+            256..=271 => other.src_port ^= 1 << (bit - 256),
+            272..=287 => other.dst_port ^= 1 << (bit - 272),
+            _ => other_isn ^= 1 << (bit - 288),
+        }
+        prop_assert_eq!(
+            s.check(&other, other_isn.wrapping_add(1), c.isn.wrapping_add(1), T0),
+            Err(CookieError::Invalid)
+        );
+    }
+}

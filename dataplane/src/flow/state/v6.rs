@@ -242,6 +242,12 @@ impl FlowState {
         self.sessions6.set_hop_hint(id, dir, hint);
     }
 
+    /// Marks IPv6 session `id` as opened by the SYN proxy
+    /// (`session_flags::SYN_PROXY`, `pipeline/synproxy6.rs`).
+    pub fn mark_syn_proxied6(&mut self, id: SessionId) {
+        self.sessions6.mark_syn_proxied(id);
+    }
+
     /// Marks IPv6 session `id` as carrying a PROXY protocol header
     /// (`session_flags::PROXY_HEADER`, `pipeline/client_addr6.rs`).
     pub fn mark_proxy_header6(&mut self, id: SessionId) {
