@@ -12,6 +12,7 @@ use super::Untranslatable;
 use crate::buf::PacketBuf;
 use crate::packet::{Ipv4Meta, L4Kind};
 use crate::packet6::Ipv6Meta;
+use crate::tuple::IpProto;
 use crate::wire::ipv4::{self, write_ipv4_header, Ipv4Header, IPV4_MIN_HEADER_LEN, MORE_FRAGMENTS};
 use crate::wire::ipv6::{
     self, Ipv6Fragment, Ipv6Header, NextHeader, FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN,
@@ -35,6 +36,11 @@ pub fn later_to_ipv4<B: PacketBuf + ?Sized>(
         return Err(Untranslatable::HopLimit);
     }
     let f = match fragment_in(buf.data(), l3) {
+        // RFC 1858: a TCP fragment at offset 8 could rewrite the first
+        // one's flags; IPv4's receivers (and `packet::classify`) refuse it.
+        Some(f) if f.offset == 8 && meta.tuple.proto == IpProto::TCP => {
+            return Err(Untranslatable::Fragment)
+        }
         Some(f) if f.offset != 0 => f,
         _ => return Err(Untranslatable::Fragment),
     };

@@ -90,6 +90,10 @@ pub(super) fn flags_for(total: usize) -> u16 {
 /// The fragment header of the IPv6 packet at `l3` of `frame`, if it has
 /// one that is not atomic (offset 0 and no more: RFC 7915 5.1.1 translates
 /// an atomic fragment as a whole packet).
+/// Out of line: whole packets with extension headers are rare, and the
+/// walk inlined into `to_ipv4` costs every packet.
+#[cold]
+#[inline(never)]
 pub(super) fn fragment_in(frame: &[u8], l3: usize) -> Option<Ipv6Fragment> {
     let ip = Ipv6Packet::new(frame.get(l3..)?).ok()?;
     ip.walk().ok()?.fragment.filter(|f| !f.atomic())
@@ -213,13 +217,7 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     if sum_whole && !buf.is_contiguous() {
         return Err(Untranslatable::NoBufferRoom);
     }
-    let fragment = meta.fragment.map(|ident| Ipv6Fragment {
-        offset: 0,
-        more: true,
-        ident: u32::from(ident),
-        data_offset: 0,
-    });
-    let header_len = match fragment {
+    let header_len = match meta.fragment {
         Some(_) => IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN,
         None => IPV6_HEADER_LEN,
     };
@@ -251,7 +249,7 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     let header = Ipv6Header {
         src,
         dst,
-        next_header: match fragment {
+        next_header: match meta.fragment {
             Some(_) => NextHeader::FRAGMENT,
             None => proto.0,
         },
@@ -264,9 +262,8 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
         return Err(Untranslatable::Truncated);
     }
     ipv6::set_traffic_class(out, tos);
-    if let Some(f) = fragment {
-        let at = out.get_mut(IPV6_HEADER_LEN..).unwrap_or(&mut []);
-        if !ipv6::write_fragment_header(at, proto.0, &f) {
+    if let Some(ident) = meta.fragment {
+        if !first_fragment_header(out, proto.0, ident) {
             return Err(Untranslatable::Truncated);
         }
     }
@@ -284,4 +281,20 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
         put_be16(frame, l4 + udp::field::CHECKSUM.start, check);
     }
     Ok(())
+}
+
+/// Writes a first fragment's fragment header after the fixed header at
+/// the start of `out` (RFC 7915 4.1: the IPv4 identification zero-extended,
+/// offset 0, M set). Out of line, off the whole packets' path.
+#[cold]
+#[inline(never)]
+fn first_fragment_header(out: &mut [u8], next_header: u8, ident: u16) -> bool {
+    let f = Ipv6Fragment {
+        offset: 0,
+        more: true,
+        ident: u32::from(ident),
+        data_offset: 0,
+    };
+    let at = out.get_mut(IPV6_HEADER_LEN..).unwrap_or(&mut []);
+    ipv6::write_fragment_header(at, next_header, &f)
 }

@@ -52,8 +52,9 @@ pub enum Untranslatable {
     /// The hop limit or TTL is 1 or 0: the packet expires here.
     HopLimit,
     /// A fragment this translation cannot take: a first fragment of UDP
-    /// without a checksum, a later fragment given as a first one (or the
-    /// other way), a quoted fragment past the first.
+    /// without a checksum, a TCP fragment at offset 8 (RFC 1858; IPv4
+    /// refuses it), a later fragment given as a first one (or the other
+    /// way), a quoted fragment past the first.
     Fragment,
     /// Not TCP or UDP (or, in an error's quote, not a TCP or UDP packet
     /// this translation could have sent).

@@ -91,6 +91,8 @@ impl Nat64Frags {
 impl<P: PacketBuf> Datapath<P> {
     /// A NAT64 reply's first fragment was translated from `origin`'s
     /// `backend` to the client as `to`: the decision for its datagram.
+    #[cold]
+    #[inline(never)]
     pub(super) fn reply_fragment_decided(
         &mut self,
         origin: Origin,
