@@ -445,6 +445,12 @@ impl<P: PacketBuf> Datapath<P> {
     /// datagram may not grow past the smallest port MTU; one that would
     /// goes without the header (`proxy_v2_no_room`).
     fn udp_header6(&mut self, mtu: u16, pkt: &mut P, meta: &Ipv6Meta) -> Ipv6Meta {
+        if fragmented(pkt.data(), meta) {
+            // The header would move the datagram's later fragments, and
+            // IPv6 datagrams are not reassembled: it goes on without.
+            self.counters.events.proxy_v2_fragmented += 1;
+            return *meta;
+        }
         let ends = endpoints6(&meta.tuple);
         let at = (meta.l3_offset, meta.l4_offset);
         match udp::prepend_v2_6(pkt, at, ends, mtu) {

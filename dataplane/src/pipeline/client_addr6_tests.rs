@@ -705,3 +705,26 @@ fn a_fragmented_handshake_ack_goes_on_without_toa() {
     assert_eq!((e.toa_added, e.toa_no_room), (0, 1));
     no_drops(&p);
 }
+
+#[test]
+fn a_udp_first_datagram_in_fragments_goes_on_whole_without_the_header() {
+    let mut s = service(Mode::FullNat, IpProto::UDP);
+    s.proxy_protocol = Some(ProxyVersion::V2);
+    let mut p = pipeline(&config_nat6(vec![s]));
+    learn_all(&mut p);
+    let mut dgram = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OURS)
+        .ipv6(v6(CLIENT6).octets(), v6(VIP6).octets(), 60)
+        .udp(CPORT, 80)
+        .write(&mut dgram, &[b'q'; 600])
+        .expect("writes");
+    let pieces = super::fragment6_tests::fragment6(&dgram, 304, 11);
+    let out = run(&mut p, &pieces, 0);
+    assert_eq!(out.len(), 2, "both fragments forwarded");
+    for (sent, got) in pieces.iter().zip(&out) {
+        assert_eq!(got.len(), sent.len(), "neither fragment grew");
+    }
+    let e = p.counters().events;
+    assert_eq!((e.proxy_v2_added, e.proxy_v2_fragmented), (0, 1));
+    no_drops(&p);
+}
