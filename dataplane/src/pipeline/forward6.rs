@@ -137,26 +137,16 @@ impl<P: PacketBuf> Datapath<P> {
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
-        mut pkt: P,
+        pkt: P,
         meta: &Ipv6Meta,
     ) {
         let t = cx.t;
         let sessions = self.flow.sessions6();
         let hash = sessions.hash(&meta.tuple);
-        // A segment the SYN proxy rewrote (`synproxy6.rs`).
-        let spliced: Ipv6Meta;
-        let mut meta = meta;
         let (id, opened) = match sessions.lookup_hashed(&meta.tuple, hash) {
             Some(hit) if !self.flow.reused6(hit.id, meta.tcp_flags) => {
                 if self.syn_proxied6(hit.id) {
-                    match self.splice6_in(pkt, meta, hit.id) {
-                        Spliced6::On(p) => pkt = p,
-                        Spliced6::Rewritten(p, m) => {
-                            (pkt, spliced) = (p, m);
-                            meta = &spliced;
-                        }
-                        Spliced6::Done => return,
-                    }
+                    return self.forward6_spliced(cx, (port, vlan), pkt, meta, hit.id);
                 }
                 (hit.id, false)
             }
@@ -172,23 +162,69 @@ impl<P: PacketBuf> Datapath<P> {
                     }
                 }
                 if meta.tcp_flags.is_some() && self.proxies6(t, &meta.tuple) {
-                    // The SYN proxy's: a valid cookie ACK opened it.
-                    let Some((p, m, id)) = self.syn_proxy6(cx, port, pkt, meta) else {
-                        return;
-                    };
-                    (pkt, spliced) = (p, m);
-                    meta = &spliced;
-                    (id, true)
-                } else {
-                    match self.open6(cx, meta, hash) {
-                        Ok(id) => (id, true),
-                        Err(reason) => {
-                            return self.refuse_first6(cx, (port, vlan), pkt, meta, reason)
-                        }
-                    }
+                    return self.forward6_syn_proxy(cx, (port, vlan), pkt, meta);
+                }
+                match self.open6(cx, meta, hash) {
+                    Ok(id) => (id, true),
+                    Err(reason) => return self.refuse_first6(cx, (port, vlan), pkt, meta, reason),
                 }
             }
         };
+        self.forward6_session(cx, (port, vlan), pkt, meta, (id, opened));
+    }
+
+    /// A client's segment of a SYN-proxied session (`synproxy6.rs`):
+    /// translated, or our SYN to the backend again, then forwarded. Out
+    /// of line, so the other flows' path carries none of it.
+    #[cold]
+    #[inline(never)]
+    fn forward6_spliced<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+        id: SessionId,
+    ) {
+        match self.splice6_in(pkt, meta, id) {
+            Spliced6::On(p) => self.forward6_session(cx, (port, vlan), p, meta, (id, false)),
+            Spliced6::Rewritten(p, m) => {
+                self.forward6_session(cx, (port, vlan), p, &m, (id, false))
+            }
+            Spliced6::Done => {}
+        }
+    }
+
+    /// A TCP segment with no session to a SYN-proxied service: a SYN
+    /// answered, an ACK's cookie checked; a valid one goes on as our SYN
+    /// to the backend, the first packet of the session it opened.
+    #[cold]
+    #[inline(never)]
+    fn forward6_syn_proxy<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+    ) {
+        if let Some((p, m, id)) = self.syn_proxy6(cx, port, pkt, meta) {
+            self.forward6_session(cx, (port, vlan), p, &m, (id, true));
+        }
+    }
+
+    /// A client's packet of IPv6 session `id` (`opened` by it or not),
+    /// forwarded: the session's state and counters moved, then the
+    /// backend's way.
+    #[inline(always)]
+    fn forward6_session<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        (port, vlan): (u16, Option<u16>),
+        mut pkt: P,
+        meta: &Ipv6Meta,
+        (id, opened): (SessionId, bool),
+    ) {
+        let t = cx.t;
         let before = self.flow.sessions6().get(id).state;
         let s = self
             .flow
