@@ -130,6 +130,7 @@ impl<P: PacketBuf> Datapath<P> {
             Step::Drop(reason) => self.drop(reason),
             Step::TranslateError(hit) => self.translate_error(cx, pkt, meta, hit),
             Step::Nat64Error => self.nat64_error(cx, pkt, meta),
+            Step::Nat64Reply { at } => self.reply_nat64(cx, at.port, pkt, meta),
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {

@@ -22,6 +22,12 @@ pub(super) enum Step {
     /// An ICMP error to a NAT64 local address that the IPv4 table does not
     /// know: maybe about a NAT64 flow (`nat64.rs`).
     Nat64Error,
+    /// A packet to a NAT64 local address that the IPv4 table does not
+    /// know and no service or SNAT rule would take: maybe a NAT64
+    /// backend's reply (`nat64.rs`), looked for in the IPv6 table.
+    Nat64Reply {
+        at: Ingress,
+    },
     /// A packet of a live session.
     Forward {
         at: Ingress,
@@ -83,6 +89,26 @@ pub(super) fn for_our_mac(t: &LbTables, port: u16, frame: &[u8]) -> bool {
         return false;
     };
     dst[0] & 1 == 1 || t.port_mac(port).is_some_and(|m| m.0 == dst)
+}
+
+/// Whether a packet that missed the IPv4 table is to a NAT64 local
+/// address and would be refused by the planner as `no_service`: no
+/// service listens where it goes, and no SNAT rule could take it (its
+/// destination is ours, or it is neither TCP, UDP nor an echo request;
+/// `FlowState::plan`'s order). Such a packet is looked for as a NAT64
+/// backend's reply without being planned (the planner costs a NAT64
+/// reply 162 instructions).
+#[inline(never)]
+fn nat64_reply(t: &LbTables, meta: &Ipv4Meta) -> bool {
+    if !t.owners.nat64_local(meta.tuple.dst) {
+        return false;
+    }
+    let l4_flow = matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp);
+    if l4_flow && t.service_index.lookup(&meta.tuple.service_key()).is_some() {
+        return false;
+    }
+    let echo_request = meta.kind == (L4Kind::IcmpEcho { request: true });
+    !(l4_flow || echo_request) || t.owned.contains(meta.tuple.dst)
 }
 
 impl<P: PacketBuf> Datapath<P> {
@@ -158,6 +184,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         if meta.tuple.proto == IpProto::TCP && self.proxies(t, &meta.tuple) {
             return Step::SynProxy { at };
+        }
+        if t.owners.has_nat64() && nat64_reply(t, meta) {
+            return Step::Nat64Reply { at };
         }
         Step::Open { at }
     }

@@ -88,9 +88,10 @@ impl<P: PacketBuf> Datapath<P> {
         };
         match step {
             Step::Fragment { at } => self.later_fragment(cx, at, pkt, meta, key),
-            Step::Forward { .. } | Step::Open { .. } | Step::ReuseThenOpen { .. } => {
-                self.first_fragment(cx, pkt, meta, hash, step, key)
-            }
+            Step::Forward { .. }
+            | Step::Open { .. }
+            | Step::ReuseThenOpen { .. }
+            | Step::Nat64Reply { .. } => self.first_fragment(cx, pkt, meta, hash, step, key),
             _ => self.act_packet(cx, pkt, meta, hash, step),
         }
     }

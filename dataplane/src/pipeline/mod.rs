@@ -410,7 +410,9 @@ impl<P: PacketBuf> Datapath<P> {
                 });
             }
             Step::AnswerEcho { .. } => w.step(TraceStep::AnswerEcho),
-            Step::Open { at } => {
+            // A NAT64 reply was an `Open` refused by the planner: the same
+            // steps.
+            Step::Open { at } | Step::Nat64Reply { at } => {
                 w.step(TraceStep::Interface(at.iface));
                 w.step(TraceStep::SessionMiss);
             }
