@@ -26,6 +26,7 @@ use crate::tuple::IpProto;
 use crate::watch::TraceStep;
 use crate::wire::tcp::TcpFlags;
 use crate::wire::{ethernet, get_mac};
+use ferrolb_types::ServiceKey;
 
 /// Outer TTL of IP-in-IP packets and of packets we originate.
 const TUNNEL_TTL: u8 = 64;
@@ -188,10 +189,7 @@ impl<P: PacketBuf> Datapath<P> {
         if reason != DropReason::NoBackend {
             return self.refuse(cx, port, pkt, (first, meta), reason);
         }
-        self.count_refusal(
-            cx.t.service_index.lookup(&first.tuple.service_key()),
-            reason,
-        );
+        self.count_refusal(cx.t, first.tuple.service_key(), reason);
         self.drop(reason);
         self.port_unreachable(cx, port, pkt, meta)
     }
@@ -213,22 +211,23 @@ impl<P: PacketBuf> Datapath<P> {
         if reason == DropReason::NoService && cx.t.owners.nat64_local(first.tuple.dst) {
             return self.reply_nat64(cx, port, pkt, meta);
         }
-        let service = match reason {
-            DropReason::AclDenied
-            | DropReason::RateLimited
-            | DropReason::ClientRateLimited
-            | DropReason::NoBackend => cx.t.service_index.lookup(&first.tuple.service_key()),
-            _ => None,
-        };
-        self.count_refusal(service, reason);
+        self.count_refusal(cx.t, first.tuple.service_key(), reason);
         self.drop_or_kernel(cx, port, pkt, reason)
     }
 
-    /// A first packet refused by `reason`, counted on its `service` where
-    /// one refused it: access list, rate limits, and `overloaded` when no
-    /// backend was left under its threshold. Both families.
-    pub(super) fn count_refusal(&mut self, service: Option<u32>, reason: DropReason) {
-        let Some(s) = service else {
+    /// A first packet refused by `reason`, counted on the service of
+    /// `key` where the service refused it: access list, rate limits, and
+    /// `overloaded` when no backend was left under its threshold. Both
+    /// families.
+    pub(super) fn count_refusal(&mut self, t: &LbTables, key: ServiceKey, reason: DropReason) {
+        let by_service = matches!(
+            reason,
+            DropReason::AclDenied
+                | DropReason::RateLimited
+                | DropReason::ClientRateLimited
+                | DropReason::NoBackend
+        );
+        let Some(s) = by_service.then(|| t.service_index.lookup(&key)).flatten() else {
             return;
         };
         if reason == DropReason::NoBackend && self.flow.overloaded(s) {

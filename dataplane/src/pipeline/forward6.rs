@@ -341,14 +341,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// A first packet `open6` refused: counted on its service where IPv4
     /// counts it (rate limit, overload), then dropped by name.
     pub(super) fn refuse6(&mut self, t: &LbTables, meta: &Ipv6Meta, reason: DropReason) {
-        let service = match reason {
-            DropReason::AclDenied
-            | DropReason::RateLimited
-            | DropReason::ClientRateLimited
-            | DropReason::NoBackend => t.service_index.lookup(&meta.tuple.service_key()),
-            _ => None,
-        };
-        self.count_refusal(service, reason);
+        self.count_refusal(t, meta.tuple.service_key(), reason);
         self.drop(reason);
     }
 

@@ -212,18 +212,38 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv6Meta,
         ack: u32,
     ) {
-        self.drop(DropReason::SynProxyBadCookie);
-        if !cx.t.synproxy.reset_bad_cookie {
-            return;
-        }
-        if !self.synproxy.resets.allow(cx.now) {
-            self.counters.events.synproxy_resets_limited += 1;
+        if !self.bad_cookie_answered(cx.t, cx.now) {
             return;
         }
         let rst = Segment::new(ack, 0, TcpFlags::RST, 0);
         if rewrite_segment6(&mut pkt, meta, &rst, Way::Back).is_ok() {
             self.counters.events.synproxy_resets_sent += 1;
             self.send(cx, port, pkt);
+        }
+    }
+
+    /// A segment of spliced IPv6 session `id` going `dir`: checked against
+    /// the window and translated in place, or dropped by name.
+    fn translate_spliced6(
+        &mut self,
+        mut pkt: P,
+        meta: &Ipv6Meta,
+        id: SessionId,
+        dir: Direction,
+    ) -> Spliced6<P> {
+        let translated = match self.synproxy.splices6.get_mut(id.index()) {
+            Some(slot) => {
+                let straight = slot.plain_splice();
+                slot.translate_as(straight, dir, segment6_mut(pkt.data_mut(), meta))
+            }
+            None => Err(DropReason::SynProxyUnexpected),
+        };
+        match translated {
+            Ok(()) => Spliced6::On(pkt),
+            Err(reason) => {
+                self.drop(reason);
+                Spliced6::Done
+            }
         }
     }
 
@@ -243,15 +263,7 @@ impl<P: PacketBuf> Datapath<P> {
             return Spliced6::Done;
         };
         if slot.established {
-            let straight = slot.plain_splice();
-            let h = segment6_mut(pkt.data_mut(), meta);
-            return match slot.translate_as(straight, Direction::Inbound, h) {
-                Ok(()) => Spliced6::On(pkt),
-                Err(reason) => {
-                    self.drop(reason);
-                    Spliced6::Done
-                }
-            };
+            return self.translate_spliced6(pkt, meta, id, Direction::Inbound);
         }
         let sp = *slot;
         let h = segment6(pkt.data(), meta);
@@ -293,15 +305,7 @@ impl<P: PacketBuf> Datapath<P> {
             return Spliced6::Done;
         };
         if slot.established {
-            let straight = slot.plain_splice();
-            let h = segment6_mut(pkt.data_mut(), meta);
-            return match slot.translate_as(straight, Direction::Outbound, h) {
-                Ok(()) => Spliced6::On(pkt),
-                Err(reason) => {
-                    self.drop(reason);
-                    Spliced6::Done
-                }
-            };
+            return self.translate_spliced6(pkt, meta, id, Direction::Outbound);
         }
         let mut sp = *slot;
         let flags = meta.tcp_flags.unwrap_or(0);

@@ -18,6 +18,7 @@ use crate::io::PacketIo;
 use crate::net::icmp::TokenBucket;
 use crate::packet::Ipv4Meta;
 use crate::synproxy::frame::{rewrite_segment, Segment, Way};
+use crate::tables::LbTables;
 use crate::wire::tcp::TcpFlags;
 
 /// RSTs a worker sends a second, at most.
@@ -31,6 +32,21 @@ pub(super) fn budget(now_ms: u64) -> TokenBucket {
 }
 
 impl<P: PacketBuf> Datapath<P> {
+    /// A bad cookie's ACK dropped by name (either family); whether it is
+    /// answered with a RST: the config asks and the worker's budget allows
+    /// (else `synproxy_resets_limited`).
+    pub(super) fn bad_cookie_answered(&mut self, t: &LbTables, now: u64) -> bool {
+        self.drop(DropReason::SynProxyBadCookie);
+        if !t.synproxy.reset_bad_cookie {
+            return false;
+        }
+        if !self.synproxy.resets.allow(now) {
+            self.counters.events.synproxy_resets_limited += 1;
+            return false;
+        }
+        true
+    }
+
     /// An ACK whose cookie did not check out: dropped by name, and answered
     /// with a RST when the config asks and the budget allows.
     pub(super) fn bad_cookie<I: PacketIo<Packet = P>>(
@@ -41,12 +57,7 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv4Meta,
         ack: u32,
     ) {
-        self.drop(DropReason::SynProxyBadCookie);
-        if !cx.t.synproxy.reset_bad_cookie {
-            return;
-        }
-        if !self.synproxy.resets.allow(cx.now) {
-            self.counters.events.synproxy_resets_limited += 1;
+        if !self.bad_cookie_answered(cx.t, cx.now) {
             return;
         }
         let rst = Segment::new(ack, 0, TcpFlags::RST, 0);
