@@ -512,6 +512,18 @@ pub(super) fn tcp_segment_mut<'a>(frame: &'a mut [u8], meta: &Ipv4Meta) -> &'a m
         .unwrap_or(&mut [])
 }
 
+/// Our SYN-ACK, of the cookie's ISN `isn` and options `opts`, to a
+/// client's SYN of sequence `seq` (either family).
+fn cookie_syn_ack(isn: u32, seq: u32, opts: &SynOptions) -> Segment {
+    Segment::new(
+        isn,
+        seq.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        SYN_ACK_WINDOW,
+    )
+    .with_syn_options(opts)
+}
+
 /// The options of our SYN-ACK to a SYN with options `o` and `flags`, its
 /// cookie carrying `mss`. Without timestamps the cookie cannot carry
 /// window scale or SACK, so neither is offered (as Linux does).
@@ -626,13 +638,7 @@ impl<P: PacketBuf> Datapath<P> {
             opts.mss = opts.mss.saturating_sub(len as u16);
             self.counters.events.proxy_tcp_mss_lowered += 1;
         }
-        let seg = Segment::new(
-            cookie.isn,
-            seq.wrapping_add(1),
-            TcpFlags::SYN | TcpFlags::ACK,
-            SYN_ACK_WINDOW,
-        )
-        .with_syn_options(&opts);
+        let seg = cookie_syn_ack(cookie.isn, seq, &opts);
         match rewrite_segment(&mut pkt, meta, &seg, Way::Back) {
             Ok(()) => {
                 self.counters.events.synproxy_syn_answered += 1;

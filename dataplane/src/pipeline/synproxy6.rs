@@ -25,7 +25,7 @@
 //! [`proxies6`]: Datapath::proxies6
 
 use super::super::{Cx, Datapath};
-use super::{proxied_service, segment_fields, syn_ack_options, Splice, SYN_ACK_WINDOW};
+use super::{cookie_syn_ack, proxied_service, segment_fields, syn_ack_options, Splice};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::table::session_flags;
@@ -138,13 +138,7 @@ impl<P: PacketBuf> Datapath<P> {
         let cookie = self.synproxy.secrets.encode(&meta.tuple, seq, mss, cx.now);
         let flags = meta.tcp_flags.unwrap_or(0);
         let opts = syn_ack_options(&o, flags, cookie.mss, cx.now);
-        let seg = Segment::new(
-            cookie.isn,
-            seq.wrapping_add(1),
-            TcpFlags::SYN | TcpFlags::ACK,
-            SYN_ACK_WINDOW,
-        )
-        .with_syn_options(&opts);
+        let seg = cookie_syn_ack(cookie.isn, seq, &opts);
         match rewrite_segment6(&mut pkt, meta, &seg, Way::Back) {
             Ok(()) => {
                 self.counters.events.synproxy_syn_answered += 1;
