@@ -201,6 +201,30 @@ fn mdb(t: &Topology) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// How many MLD queries br0 (the querier) has sent out of ferrolb's port
+/// `lb`, from the port's multicast counters (`mcast_stats_enabled`; the
+/// bridge's own counters count its queries as received), summed over
+/// MLDv1 and v2.
+fn mld_queries_sent(t: &Topology) -> u64 {
+    let out = t.run_in(
+        "lan",
+        &["ip", "link", "xstats", "type", "bridge_slave", "dev", "lb"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "MLD queries:" then "RX: v1 A v2 B" and "TX: v1 C v2 D" lines.
+    let mut lines = text.lines().skip_while(|l| !l.contains("MLD queries"));
+    lines.next();
+    lines
+        .take(2)
+        .find(|l| l.trim_start().starts_with("TX:"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Whether `mdb` has `group` learned on `port` (word for word:
 /// ff02::1:ff00:1 is not ff02::1:ff00:11).
 fn learned(mdb: &str, port: &str, group: &str) -> bool {
@@ -219,8 +243,12 @@ fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() 
     let _serial = serial();
     let mut t = Topology::up("dr");
     t.netns_script("ipv6");
-    // The querier needs an IPv6 address of its own on br0.
+    // The querier needs an IPv6 address of its own on br0, and sends no
+    // query while that link-local address is tentative: DAD off, so it is
+    // usable at once (the test once timed out under a full test run's
+    // load waiting for answers to queries the bridge may not have sent).
     for key in [
+        "net.ipv6.conf.br0.accept_dad=0",
         "net.ipv6.conf.all.disable_ipv6=0",
         "net.ipv6.conf.br0.disable_ipv6=0",
     ] {
@@ -247,6 +275,8 @@ fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() 
             "100",
             "mcast_startup_query_interval",
             "50",
+            "mcast_stats_enabled",
+            "1",
         ],
     );
     assert!(!learned(&mdb(&t), "lb", "ff02::1:ff00:1"), "{}", mdb(&t));
@@ -268,11 +298,25 @@ fn an_mld_snooping_bridge_learns_ferrolbs_groups_and_its_queries_are_answered() 
         },
     );
     eprintln!("E2E MLD: br0's groups after ferrolb's join:\n{}", mdb(&t));
-    // The querier asks; ferrolb answers with its current state.
+    // The querier asks; ferrolb answers with its current state. First
+    // the bridge's own count of queries sent, so a failure says which side
+    // was silent.
     wait(
-        "ferrolb to answer the bridge's queries",
-        Duration::from_secs(10),
-        || events(&t)["mld_queries_answered"].as_u64() >= Some(2),
+        "br0 to send two MLD queries",
+        Duration::from_secs(30),
+        || mld_queries_sent(&t) >= 2,
+    );
+    let answered = || events(&t)["mld_queries_answered"].as_u64() >= Some(2);
+    let limit = Instant::now() + Duration::from_secs(30);
+    while !answered() && Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        answered(),
+        "ferrolb answered fewer than 2 of br0's {} MLD queries in 30 s; events {}\n{}",
+        mld_queries_sent(&t),
+        events(&t),
+        t.log()
     );
     let e = events(&t);
     eprintln!("E2E MLD events: {e}");
