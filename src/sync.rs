@@ -395,8 +395,9 @@ fn send_to(socket: &UdpSocket, bytes: &[u8], peer: &SocketAddrV4) -> bool {
 /// worker count than the peer's, a FULLNAT or SNAT port can name another
 /// worker than the client's hash: such a session could not be found by
 /// both directions, so it is refused). DR and TUN, placed by RSS, go to
-/// worker 0 (see the doc's limits). An IPv6 session (DR) goes to the
-/// worker `owner6` hands its packets to.
+/// worker 0 (see the doc's limits). An IPv6 session goes to the worker
+/// `owner6` hands its client's (internal host's) packets to; a FULLNAT or
+/// SNAT port of another worker's is then refused there (`sync_port_taken`).
 fn owner(t: &LbTables, r: &SyncRecord, workers: usize) -> Option<usize> {
     match r {
         SyncRecord::V4(r) => owner4(t, r, workers),

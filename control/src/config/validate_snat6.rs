@@ -1,8 +1,8 @@
 //! SNAT over IPv6 (issue 20): a `[[snat]]` rule is of its source's family,
 //! its addresses too; an IPv6 rule's addresses must be usable unicast and
 //! not another address of this appliance or of a neighbour (as FULLNAT's
-//! IPv6 local addresses: an interface address is refused too), and its
-//! sessions are not synced, so a node with `[sync]` refuses the rule.
+//! IPv6 local addresses: an interface address is refused too). Its
+//! sessions are synced as IPv4 SNAT's.
 //! (The VIP clash, duplicates and the source's host bits are the rules of
 //! either family: `validate_lb.rs`.)
 
@@ -81,15 +81,6 @@ pub(super) fn validate(source: &ConfigSource, errors: &mut Vec<ConfigError>, con
             err(
                 at.key("source"),
                 format!("{p}: a multicast prefix sends no flows to translate"),
-            );
-        }
-        if config.sync.is_some() {
-            err(
-                at.key("source"),
-                format!(
-                    "{p}: IPv6 SNAT sessions are not synced yet (issue 20): a node with [sync] \
-                     takes IPv4 SNAT rules only"
-                ),
             );
         }
     }

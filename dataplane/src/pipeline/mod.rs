@@ -500,6 +500,8 @@ mod reuse_tests;
 #[cfg(test)]
 mod route6_tests;
 #[cfg(test)]
+mod snat6_sync_tests;
+#[cfg(test)]
 mod snat6_tests;
 #[cfg(test)]
 mod sync6_tests;

@@ -15,8 +15,8 @@
 //! A reply belongs to the worker that allocated its port (its low bits,
 //! `FlowOwners::owner6`); an internal host's packets to the worker of
 //! `flow_hash6(host, port)`, as IPv4's. Fragments of SNAT flows are not
-//! handled (IPv6's old path); IPv6 SNAT sessions are not synced (the
-//! config refuses `[sync]` beside an IPv6 SNAT rule).
+//! handled (IPv6's old path). Sessions are synced as IPv4 SNAT's: a record
+//! when one opens or changes state (`sync6.rs`), its SNAT endpoint with it.
 
 use std::net::Ipv6Addr;
 
@@ -27,6 +27,7 @@ use crate::flow::{Direction, Origin};
 use crate::io::PacketIo;
 use crate::packet6::{classify_parsed, Ipv6Flow, Ipv6Meta};
 use crate::rewrite6::ICMPV6;
+use crate::sync::RecordKind;
 use crate::tables::LbTables;
 use crate::tuple::FiveTuple6;
 use crate::wire::icmpv6::{self, Icmpv6Type};
@@ -164,6 +165,7 @@ impl<P: PacketBuf> Datapath<P> {
         let t = cx.t;
         let sessions = self.flow.sessions6();
         let hash = sessions.hash(&meta.tuple);
+        let mut opened = false;
         let id = match sessions.lookup_hashed(&meta.tuple, hash) {
             Some(hit)
                 if hit.dir == Direction::Inbound && !self.flow.reused6(hit.id, meta.tcp_flags) =>
@@ -174,6 +176,7 @@ impl<P: PacketBuf> Datapath<P> {
             found => {
                 // A reused port: the closing session ends first.
                 if let Some(old) = found {
+                    self.sync_event6(t, old.id, RecordKind::Ended, cx.now);
                     if self.flow.end6(old.id, cx.now) {
                         self.counters.events.sessions_expired += 1;
                     }
@@ -183,19 +186,22 @@ impl<P: PacketBuf> Datapath<P> {
                 };
                 let first = (&meta.tuple, meta.tcp_flags);
                 match self.flow.open_snat6(rule, first, hash, cx.now) {
-                    Ok(opened) => {
+                    Ok(new) => {
                         self.counters.events.sessions_created += 1;
                         if let Some(c) = self.counters.snat.get_mut(rule as usize) {
                             c.conns += 1;
                         }
-                        opened.id
+                        opened = true;
+                        new.id
                     }
                     Err(reason) => return self.drop(reason),
                 }
             }
         };
+        let before = self.flow.sessions6().get(id).state;
         self.flow
             .on_packet6(id, Direction::Inbound, meta.tcp_flags, cx.now);
+        self.sync_packet6(t, id, opened, before, cx.now);
         let rule = match self.flow.sessions6().get(id).origin() {
             Origin::Snat(rule) => rule,
             Origin::Service(_) => return self.drop(DropReason::NoSession),

@@ -20,18 +20,18 @@ use crate::flow::{Origin, ProtoState, TcpState};
 use crate::tables::{LbConfig, LbTables, SnatSpec};
 
 /// The SNAT address, on the outside link (the remote's).
-const SNAT6: &str = "2001:db8:2::99";
+pub(super) const SNAT6: &str = "2001:db8:2::99";
 /// The internal host (on the inside link, 2001:db8:1::/64, MAC RS1) and
 /// the remote server it talks to (on the outside link, MAC CLIENT_MAC).
-const HOST6: &str = RIP6[0];
-const REMOTE6: &str = CLIENT6;
+pub(super) const HOST6: &str = RIP6[0];
+pub(super) const REMOTE6: &str = CLIENT6;
 
 fn v6(s: &str) -> Ipv6Addr {
     s.parse().expect("address")
 }
 
 /// One IPv6 SNAT rule for the inside prefix, SNAT6 with `ports`.
-fn config_snat6(ports: (u16, u16)) -> LbConfig {
+pub(super) fn config_snat6(ports: (u16, u16)) -> LbConfig {
     let mut cfg = config_nat6(Vec::new());
     cfg.snat.push(SnatSpec {
         source: (v6("2001:db8:1::").into(), 64),
@@ -73,7 +73,7 @@ fn decoded(f: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16), u8, bool) {
 }
 
 /// An ICMPv6 echo request (or reply) built by etherparse.
-fn echo(
+pub(super) fn echo(
     macs: ([u8; 6], [u8; 6]),
     (src, dst): (&str, &str),
     hop: u8,

@@ -2,17 +2,18 @@
 //! (`sync.rs`), made from the worker's IPv6 table, and a peer's IPv6
 //! records installed into it. A record has no reply tuple (a NAT session's
 //! is made again from its backend and client, a FULLNAT one's from its
-//! backend and local endpoint, `install6.rs`) and no splice but a PROXY
-//! header's shift (`client_addr6.rs`).
+//! backend and local endpoint, a SNAT one's from its remote and SNAT
+//! endpoint, `install6.rs`) and no splice but a PROXY header's shift
+//! (`client_addr6.rs`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::client_addr6::Shift6;
 use super::Datapath;
 use crate::buf::PacketBuf;
 use crate::flow::state::Sessions6;
 use crate::flow::table::session_flags;
-use crate::flow::{ProtoState, SessionId, TcpState};
+use crate::flow::{Origin, ProtoState, SessionId, TcpState};
 use crate::sync::{RecordKind, SessionRecord6};
 use crate::tables::LbTables;
 
@@ -65,7 +66,8 @@ impl<P: PacketBuf> Datapath<P> {
 
 /// IPv6 session `id` as a record (None for a persistence template); a
 /// FULLNAT session's with its local endpoint, one with a PROXY header with
-/// its shift (from `shifts`). A NAT64 session's IPv4 backend and local
+/// its shift (from `shifts`), a SNAT one with its SNAT endpoint and no
+/// backend (`::`, 0). A NAT64 session's IPv4 backend and local
 /// endpoint travel IPv4-mapped (`::ffff:a.b.c.d`), as its reply key holds
 /// them (`flow/state/nat64.rs`): a peer from before NAT64 was synced finds
 /// no such backend and refuses the record (`sync_unknown_backend`).
@@ -87,17 +89,23 @@ pub(super) fn record6_of(
     if s.flags() & session_flags::SYN_PROXY != 0 {
         return None;
     }
-    let b = t.backends.get(s.backend as usize)?;
-    let addr = match b.addr {
-        IpAddr::V6(a) => a,
-        IpAddr::V4(a) => a.to_ipv6_mapped(),
+    let backend = match s.origin() {
+        Origin::Snat(_) => (Ipv6Addr::UNSPECIFIED, 0),
+        Origin::Service(_) => {
+            let b = t.backends.get(s.backend as usize)?;
+            let addr = match b.addr {
+                IpAddr::V6(a) => a,
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+            };
+            (addr, b.port)
+        }
     };
     Some(SessionRecord6 {
         kind,
         forwarding: s.forwarding(),
         state: s.state,
         inbound: *s.inbound(),
-        backend: (addr, b.port),
+        backend,
         timeout_ms: table.expires_in_ms(s, now).min(u64::from(u32::MAX)) as u32,
         local: s
             .holds_local_port()

@@ -68,16 +68,18 @@ pub struct SessionRecord {
 pub struct SessionRecord6 {
     pub kind: RecordKind,
     pub forwarding: Forwarding,
-    /// TCP state or UDP (never a persistence template).
+    /// TCP state, UDP, or a SNAT session's ICMPv6 echo (never a
+    /// persistence template).
     pub state: ProtoState,
-    /// Client to service.
+    /// Client to service (SNAT: the internal host to the remote).
     pub inbound: FiveTuple6,
-    /// The backend's configured address and port.
+    /// The backend's configured address and port (SNAT: `::` and 0).
     pub backend: (Ipv6Addr, u16),
     /// Milliseconds left on the session's timer when the record was made.
     pub timeout_ms: u32,
     /// FULLNAT: the local address and port the session holds (its reply
-    /// tuple runs from the backend to them).
+    /// tuple runs from the backend to them); SNAT: the SNAT address and
+    /// port (echo: identifier) the remote answers.
     pub local: Option<(Ipv6Addr, u16)>,
     /// A TCP session's PROXY header shift (`pipeline::client_addr6`):
     /// without it a peer would forward the client's bytes unshifted after

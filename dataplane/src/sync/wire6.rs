@@ -6,21 +6,22 @@
 //! slot 1, kind 6 (IPv6 session)
 //!   0  kind (6)
 //!   1  event (1 created, 2 changed, 3 refresh, 4 ended)
-//!   2  forwarding (0 dr, 2 nat)
-//!   3  IP protocol (6, 17)
-//!   4  client addr (16)
-//!  20  VIP (16)
-//!  36  client port, VIP port (2 each)
+//!   2  forwarding (0 dr, 1 tun, 2 nat, 3 fullnat, 4 snat)
+//!   3  IP protocol (6, 17; 58 for a SNAT echo)
+//!   4  client addr (16)    SNAT: the internal host
+//!  20  VIP (16)            SNAT: the remote it talks to
+//!  36  client port, VIP port (2 each; an echo: its identifier twice)
 //! slot 2, kind 7 (IPv6 session, continued)
 //!   0  kind (7)
-//!   1  state (TCP 0..=8, 0x10 UDP)
-//!   2  IP protocol (6, 17): slot 1's, repeated
+//!   1  state (TCP 0..=8, 0x10 UDP, 0x11 ICMPv6 echo)
+//!   2  IP protocol: slot 1's, repeated
 //!   3  reserved (0)
-//!   4  backend addr (16)
-//!  20  backend port (2)
+//!   4  backend addr (16)   SNAT: :: (no backend)
+//!  20  backend port (2)    SNAT: 0
 //!  22  remaining timeout, ms (u32)
 //!  26  reserved (0, 14 bytes)
-//! slot 3, kind 8 (FULLNAT only: the local endpoint the session holds)
+//! slot 3, kind 8 (FULLNAT and SNAT only: the local or SNAT endpoint the
+//! session holds)
 //!   0  kind (8)
 //!   1  reserved (0, 3 bytes)
 //!   4  local addr (16)
@@ -42,12 +43,15 @@
 //! but not 8 refuses the third slot alone, and the FULLNAT record (its
 //! service is not one it could install); one that does not know kind 9
 //! refuses it alone and installs the session without its shift (the
-//! connection then breaks at a failover, as before it was synced).
+//! connection then breaks at a failover, as before it was synced). A SNAT
+//! record (forwarding 4) is refused whole by a node from before IPv6 SNAT
+//! was synced (its third slot is one only FULLNAT had).
 
 use std::net::Ipv6Addr;
 
 use super::{Encoder, WireError, MAX_RECORDS, RECORD_LEN};
 use crate::client_addr::proxy_header::ProxyVersion;
+use crate::flow::table::Forwarding;
 use crate::sync::record::{forwarding_code, forwarding_from, state_code, state_from};
 use crate::sync::{RecordKind, SessionRecord6, ShiftRecord6};
 use crate::tuple::{FiveTuple6, IpProto};
@@ -133,18 +137,20 @@ pub(super) fn decode6(
     let kind = RecordKind::from_u8(first[1]).ok_or(bad)?;
     let forwarding = forwarding_from(first[2]).ok_or(bad)?;
     let proto = IpProto(first[3]);
-    if ![IpProto::TCP, IpProto::UDP].contains(&proto) || rest[2] != first[3] {
+    // An echo session (by identifier) is SNAT's only.
+    let echo = proto == crate::rewrite6::ICMPV6 && forwarding == Forwarding::Snat;
+    if !([IpProto::TCP, IpProto::UDP].contains(&proto) || echo) || rest[2] != first[3] {
         return Err(bad);
     }
     let state = state_from(rest[1]).ok_or(bad)?;
     let port = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    // A FULLNAT record has its local endpoint, and only a FULLNAT one.
-    let local = match (local, forwarding) {
-        (Some(l), crate::flow::table::Forwarding::FullNat) if l.len() == RECORD_LEN => {
-            Some((addr6(l, 4), port(l, 20)))
-        }
-        (None, crate::flow::table::Forwarding::FullNat) | (Some(_), _) => return Err(bad),
-        (None, _) => None,
+    // A FULLNAT or SNAT record has its local (SNAT) endpoint, and only
+    // those.
+    let holds_port = matches!(forwarding, Forwarding::FullNat | Forwarding::Snat);
+    let local = match (local, holds_port) {
+        (Some(l), true) if l.len() == RECORD_LEN => Some((addr6(l, 4), port(l, 20))),
+        (None, true) | (Some(_), _) => return Err(bad),
+        (None, false) => None,
     };
     let shift = match shift {
         Some(sh) if proto == IpProto::TCP && sh.len() == RECORD_LEN => Some(ShiftRecord6 {
@@ -161,10 +167,7 @@ pub(super) fn decode6(
         None => None,
     };
     // Only NAT and FULLNAT shift (DR and TUN backends answer the client).
-    let shifting = matches!(
-        forwarding,
-        crate::flow::table::Forwarding::Nat | crate::flow::table::Forwarding::FullNat
-    );
+    let shifting = matches!(forwarding, Forwarding::Nat | Forwarding::FullNat);
     if shift.is_some() && !shifting {
         return Err(bad);
     }

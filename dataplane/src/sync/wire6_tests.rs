@@ -252,3 +252,55 @@ fn a_shift_on_a_dr_record_or_of_an_unknown_version_is_refused() {
     v3[HEADER_LEN + 2 * RECORD_LEN + 2] = 3;
     assert_eq!(read(&v3), vec![Err(WireError::BadRecord)]);
 }
+
+proptest! {
+    /// A SNAT record (TCP, UDP, or an echo by its identifier) takes a third
+    /// slot with its SNAT endpoint, no backend, and round-trips between
+    /// IPv4 ones.
+    #[test]
+    fn ipv6_snat_records_carry_their_snat_endpoint(
+        saddr in any::<u128>(), sport in any::<u16>(), kind in 0usize..3, i in 0u16..1000,
+    ) {
+        let (proto, state) = [
+            (IpProto::TCP, ProtoState::Tcp(TcpState::Established)),
+            (IpProto::UDP, ProtoState::Udp),
+            (crate::rewrite6::ICMPV6, ProtoState::IcmpEcho),
+        ][kind];
+        let mut r = SessionRecord6 {
+            forwarding: Forwarding::Snat,
+            state,
+            backend: (Ipv6Addr::UNSPECIFIED, 0),
+            local: Some((Ipv6Addr::from(saddr), sport)),
+            ..record6(i)
+        };
+        r.inbound.proto = proto;
+        let records = [record4(1).into(), r.into(), record4(2).into()];
+        let bytes = datagram(&records);
+        prop_assert_eq!(bytes.len(), HEADER_LEN + 5 * RECORD_LEN);
+        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    }
+}
+
+#[test]
+fn a_snat_record_without_its_endpoint_or_an_echo_of_another_mode_is_refused() {
+    let snat = SessionRecord6 {
+        forwarding: Forwarding::Snat,
+        backend: (Ipv6Addr::UNSPECIFIED, 0),
+        local: Some(("2001:db8:2::99".parse().expect("address"), 40000)),
+        ..record6(1)
+    };
+    // SNAT without the third slot: written as DR then relabelled.
+    let mut bytes = datagram(&[record6(1).into()]);
+    bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::Snat);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+    // An echo: SNAT's, not FULLNAT's (its protocol byte is in both slots).
+    let mut echo = SessionRecord6 {
+        state: ProtoState::IcmpEcho,
+        ..snat
+    };
+    echo.inbound.proto = crate::rewrite6::ICMPV6;
+    let mut bytes = datagram(&[echo.into()]);
+    assert_eq!(read(&bytes), vec![Ok(echo.into())]);
+    bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::FullNat);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+}
