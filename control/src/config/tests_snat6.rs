@@ -1,8 +1,8 @@
 //! SNAT over IPv6 in the config (issue 20): an IPv6 `[[snat]]` rule
 //! accepted (and back from JSON); a rule of one family, a mix refused at
 //! the address's key; unusable IPv6 SNAT addresses refused as FULLNAT's
-//! IPv6 local addresses are; `[sync]` beside an IPv6 rule refused at its
-//! source, saying IPv6 SNAT sessions are not synced.
+//! IPv6 local addresses are; an IPv6 rule taken beside `[sync]` (its
+//! sessions are synced).
 
 use super::tests_lb::{parse, BASE};
 use super::*;
