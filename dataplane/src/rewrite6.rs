@@ -17,7 +17,7 @@ use crate::drop::DropReason;
 use crate::packet6::Ipv6Meta;
 use crate::tuple::{FiveTuple6, IpProto};
 use crate::wire::ipv6::field;
-use crate::wire::{get_be16, get_u8, icmpv6, put_be16, put_u8, tcp, udp};
+use crate::wire::{get_be16, get_be32, get_u8, icmpv6, put_be16, put_be32, put_u8, tcp, udp};
 
 /// The addresses and ports an IPv6 packet leaves with.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -233,6 +233,43 @@ pub fn translate_icmpv6_error(
 /// (read and written whole: one bounds check, no loop of 16-bit reads).
 /// The caller has checked that the address is in `frame`.
 #[inline(always)]
+/// Rewrites the sequence number of the TCP segment the ICMPv6 error at
+/// `at` quotes by `map`, the twin of `rewrite::shift_quoted_seq`: a spliced
+/// or PROXY-shifted session's shift taken back into the sequence space of
+/// the side that receives the error (Linux ignores an error whose quoted
+/// sequence number it never sent, so a Packet Too Big would be lost). The
+/// quoted TCP checksum follows when it is quoted, and the ICMPv6 checksum.
+/// Returns whether the quote is TCP and holds the sequence number; nothing
+/// changes otherwise.
+pub fn shift_quoted_seq6(frame: &mut [u8], at: &ErrorAt6, map: impl FnOnce(u32) -> u32) -> bool {
+    let inner_l4 = at.quote + field::DST_ADDR.end;
+    let seq_at = inner_l4 + tcp::field::SEQ_NUM.start;
+    let quoted_tcp = frame.len() >= at.end
+        && at.end >= inner_l4 + tcp::field::SEQ_NUM.end
+        && IpProto(get_u8(frame, at.quote + field::NEXT_HEADER)) == IpProto::TCP;
+    if !quoted_tcp {
+        return false;
+    }
+    let old = get_be32(frame, seq_at);
+    let new = map(old);
+    put_be32(frame, seq_at, new);
+    // The sequence number lies at an even offset from the message's start
+    // (the quote begins 8 bytes in, TCP 40 bytes after it).
+    let mut delta = Delta::default();
+    delta.dword(old, new);
+    let mut icmp = delta;
+    let check = inner_l4 + tcp::field::CHECKSUM.start;
+    if inner_l4 + tcp::field::CHECKSUM.end <= at.end {
+        let old_sum = get_be16(frame, check);
+        let new_sum = delta.apply(old_sum);
+        put_be16(frame, check, new_sum);
+        icmp.word(old_sum, new_sum);
+    }
+    let sum_at = at.icmp + icmpv6::field::CHECKSUM.start;
+    put_be16(frame, sum_at, icmp.apply(get_be16(frame, sum_at)));
+    true
+}
+
 fn set_addr(frame: &mut [u8], off: usize, new: Ipv6Addr, delta: &mut Delta) {
     let Some(field) = frame.get_mut(off..off + 16) else {
         return;

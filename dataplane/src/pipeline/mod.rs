@@ -484,6 +484,8 @@ mod nat64_frag_tests;
 #[cfg(test)]
 mod nat64_tests;
 #[cfg(test)]
+mod nat6_error_shift_tests;
+#[cfg(test)]
 mod nat6_error_tests;
 #[cfg(test)]
 mod nat6_tests;

@@ -12,7 +12,10 @@
 //! with extension headers takes IPv6's old path as before. A quote may be
 //! cut anywhere after the ports (RFC 4443 2.4 (c): a router cuts it to
 //! fit 1280 bytes), so the quoted payload length is not checked against
-//! the bytes present. Tests: `nat6_error_tests.rs`; docs/ipv6.md.
+//! the bytes present. A session that shifts sequence numbers (a SYN
+//! proxy's splice, a PROXY header) has the shift taken out of the quote
+//! first (`unshift_quote6`). Tests: `nat6_error_tests.rs`,
+//! `nat6_error_shift_tests.rs`; docs/ipv6.md.
 //!
 //! The quote, reversed, is the session's key it was sent for: a backend's
 //! reply tuple (to a FULLNAT local address, or from a NAT backend) or a
@@ -25,10 +28,10 @@ use super::{Cx, Datapath};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::flow::state::nat64::unmapped;
-use crate::flow::table::{Forwarding, Hit};
+use crate::flow::table::{session_flags, Forwarding, Hit};
 use crate::flow::Direction;
 use crate::io::PacketIo;
-use crate::rewrite6::{translate_icmpv6_error, ErrorAt6, Translation6};
+use crate::rewrite6::{shift_quoted_seq6, translate_icmpv6_error, ErrorAt6, Translation6};
 use crate::tables::LbTables;
 use crate::tuple::{FiveTuple6, IpProto};
 use crate::wire::ipv6::{field, NextHeader, IPV6_HEADER_LEN};
@@ -141,6 +144,33 @@ impl<P: PacketBuf> Datapath<P> {
         None
     }
 
+    /// The quoted sequence number of an error about a segment of session
+    /// `hit` taken back into the space of the side the error goes to, when
+    /// the session shifts it: a SYN proxy's splice, or a PROXY header's
+    /// shift (`client_addr6.rs`). From the backend's side the quote is our
+    /// segment to the backend (client numbers moved past the header, or
+    /// into the backend's space); from the client's side our reply to the
+    /// client (backend numbers moved into the cookie's space). As IPv4's
+    /// `unsplice_quote`; nothing to do for a session that shifts nothing.
+    fn unshift_quote6(&self, frame: &mut [u8], q: &Quote6, hit: Hit) {
+        let flags = self.flow.sessions6().get(hit.id).flags();
+        let at = hit.id.index();
+        let adjust = if flags & session_flags::SYN_PROXY != 0 {
+            self.synproxy.splices6.get(at).map(|sp| sp.adjust)
+        } else if flags & session_flags::PROXY_HEADER != 0 {
+            self.shifts6.slots.get(at).map(|sh| sh.adjust)
+        } else {
+            None
+        };
+        let Some(adjust) = adjust.filter(|a| !a.is_identity()) else {
+            return;
+        };
+        match hit.dir {
+            Direction::Inbound => shift_quoted_seq6(frame, &q.at, |s| adjust.backend_seq_of(s)),
+            Direction::Outbound => shift_quoted_seq6(frame, &q.at, |s| adjust.client_seq_of(s)),
+        };
+    }
+
     /// An ICMPv6 error `q` in `pkt` about a packet of session `hit`:
     /// rewritten for the flow's other side and routed to it.
     #[cold]
@@ -164,6 +194,7 @@ impl<P: PacketBuf> Datapath<P> {
         let Some((next, iface)) = cx.t.route6(to.src) else {
             return self.drop(DropReason::NoRoute);
         };
+        self.unshift_quote6(pkt.data_mut(), q, hit);
         let outer = (to.dst, to.src);
         match translate_icmpv6_error(pkt.data_mut(), &q.at, &Translation6::of(&to), outer) {
             Ok(()) => {

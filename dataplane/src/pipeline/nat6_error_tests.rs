@@ -22,17 +22,17 @@ use crate::buf::TestBuf;
 use crate::tables::{LbTables, Mode, ServiceSpec};
 
 /// The FULLNAT service's local address, on the backends' link.
-const LADDR6: &str = "2001:db8:1::100";
+pub(super) const LADDR6: &str = "2001:db8:1::100";
 /// A router on the backends' side and one on the clients' side.
-const ROUTER_B6: &str = "2001:db8:1::fe";
-const ROUTER_C6: &str = "2001:db8:2::fe";
+pub(super) const ROUTER_B6: &str = "2001:db8:1::fe";
+pub(super) const ROUTER_C6: &str = "2001:db8:2::fe";
 
 fn v6(s: &str) -> Ipv6Addr {
     s.parse().expect("address")
 }
 
 /// VIP6 port 80 to the backends' port 8080, NAT.
-fn nat6(proto: IpProto) -> ServiceSpec {
+pub(super) fn nat6(proto: IpProto) -> ServiceSpec {
     let mut s = super::forward6_tests::service6(proto);
     s.mode = Mode::Nat;
     s.backends.iter_mut().for_each(|b| b.port = 8080);
@@ -41,7 +41,7 @@ fn nat6(proto: IpProto) -> ServiceSpec {
 
 /// VIP6 port 80 to the backends' port 8080, FULLNAT from LADDR6 and
 /// `ports`.
-fn fullnat6(proto: IpProto, ports: (u16, u16)) -> ServiceSpec {
+pub(super) fn fullnat6(proto: IpProto, ports: (u16, u16)) -> ServiceSpec {
     let mut s = nat6(proto);
     s.mode = Mode::FullNat;
     s.local_addrs = Vec::new();
@@ -50,7 +50,7 @@ fn fullnat6(proto: IpProto, ports: (u16, u16)) -> ServiceSpec {
     s
 }
 
-fn pipe(svc: ServiceSpec) -> Pipeline<TestBuf> {
+pub(super) fn pipe(svc: ServiceSpec) -> Pipeline<TestBuf> {
     let mut p = pipeline(&config_nat6(vec![svc]));
     learn_all(&mut p);
     p
@@ -58,7 +58,7 @@ fn pipe(svc: ServiceSpec) -> Pipeline<TestBuf> {
 
 /// An ICMPv6 error of `ty` from `src` to `dst` with hop limit `hop`,
 /// carrying `quote`, from the MAC `from` to ours (etherparse's checksum).
-fn error6(
+pub(super) fn error6(
     from: [u8; 6],
     (src, dst): (&str, &str),
     hop: u8,
@@ -74,24 +74,24 @@ fn error6(
     v
 }
 
-fn too_big(mtu: u32) -> Icmpv6Type {
+pub(super) fn too_big(mtu: u32) -> Icmpv6Type {
     Icmpv6Type::PacketTooBig { mtu }
 }
 
 /// What an emitted ICMPv6 error says, as etherparse reads it.
 #[derive(Debug)]
-struct Seen {
-    macs: ([u8; 6], [u8; 6]),
-    ty: Icmpv6Type,
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    hop: u8,
+pub(super) struct Seen {
+    pub(super) macs: ([u8; 6], [u8; 6]),
+    pub(super) ty: Icmpv6Type,
+    pub(super) src: Ipv6Addr,
+    pub(super) dst: Ipv6Addr,
+    pub(super) hop: u8,
     /// Whether the ICMPv6 checksum verifies.
-    sum_ok: bool,
-    quote: Vec<u8>,
+    pub(super) sum_ok: bool,
+    pub(super) quote: Vec<u8>,
 }
 
-fn seen(f: &[u8]) -> Seen {
+pub(super) fn seen(f: &[u8]) -> Seen {
     let p = SlicedPacket::from_ethernet(f).expect("decodes");
     let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
         panic!("not IPv6")
@@ -129,7 +129,7 @@ fn quoted_ends(q: &[u8]) -> (End, End) {
 }
 
 /// Whether the L4 checksum of the whole quoted packet `q` verifies.
-fn quoted_sum_ok(q: &[u8]) -> bool {
+pub(super) fn quoted_sum_ok(q: &[u8]) -> bool {
     let p = SlicedPacket::from_ip(q).expect("a whole quoted packet");
     let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
         panic!("not IPv6")
@@ -150,7 +150,7 @@ fn quoted_sum_ok(q: &[u8]) -> bool {
 
 /// `frame`'s IP packet with its hop limit one lower, as the next hop
 /// received it.
-fn hop_on(frame: &[u8]) -> Vec<u8> {
+pub(super) fn hop_on(frame: &[u8]) -> Vec<u8> {
     let mut ip = frame[14..].to_vec();
     ip[7] -= 1;
     ip
