@@ -440,6 +440,7 @@ fn dr6_record() -> SessionRecord6 {
         timeout_ms: 60_000,
         local: None,
         shift: None,
+        splice: None,
     }
 }
 

@@ -149,16 +149,15 @@ pub(super) fn family_problems(
         }
     }
     if s.syn_proxy && !nat64 {
-        out.extend(syn_proxy6_problems(at, s, config));
+        out.extend(syn_proxy6_problems(at, s));
     }
     out
 }
 
 /// What the SYN proxy of an IPv6 NAT or FULLNAT service does not build
 /// yet, at `syn_proxy`: the client's address options (their handshake
-/// work is not spliced on IPv6), and session sync (an IPv6 record has no
-/// slot for a splice, so a peer could not translate the connection).
-fn syn_proxy6_problems(at: &KeyPath, s: &ServiceConfig, config: &Config) -> Vec<(KeyPath, String)> {
+/// work is not spliced on IPv6).
+fn syn_proxy6_problems(at: &KeyPath, s: &ServiceConfig) -> Vec<(KeyPath, String)> {
     let mut out = Vec::new();
     let with = [
         ("toa", s.toa),
@@ -175,17 +174,6 @@ fn syn_proxy6_problems(at: &KeyPath, s: &ServiceConfig, config: &Config) -> Vec<
                 ),
             ));
         }
-    }
-    if config.sync.is_some() {
-        out.push((
-            at.key("syn_proxy"),
-            format!(
-                "the SYN proxy's IPv6 sessions are not synced yet (issue 20: an IPv6 session \
-                 record has no room for the splice), and [sync] is set; service {} has an IPv6 \
-                 VIP",
-                s.key_text()
-            ),
-        ));
     }
     out
 }

@@ -512,6 +512,8 @@ mod sync_splice_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
+mod synproxy6_sync_tests;
+#[cfg(test)]
 mod synproxy6_tests;
 #[cfg(test)]
 mod synproxy_early_tests;

@@ -17,7 +17,7 @@ use crate::flow::{FlowState, Origin, ProtoState, Session, SessionId, SessionTabl
 use crate::sync::{RecordKind, SessionRecord, SpliceRecord, SyncLink, SyncRecord};
 use crate::synproxy::wscale::WScale;
 use crate::tables::LbTables;
-use crate::tuple::FiveTuple;
+use crate::tuple::{FiveTuple, FiveTuple6, FlowKey};
 
 /// Peer records installed per poll at most.
 const INSTALL_BUDGET: usize = 256;
@@ -117,6 +117,10 @@ impl<P: PacketBuf> Datapath<P> {
                                 let slots = &mut self.shifts6.slots;
                                 install_shift6(&mut self.flow, slots, &r.inbound, sh);
                             }
+                            if let Some(sp) = &r.splice {
+                                let slots = &mut self.synproxy.splices6;
+                                install_splice6(&mut self.flow, slots, &r.inbound, sp);
+                            }
                         }
                         Err(e) => *refusal_counter(c, e) += 1,
                     }
@@ -177,8 +181,9 @@ impl<P: PacketBuf> Datapath<P> {
         }
         if next == end && end > cap4 {
             let ids = table6.iter_slots(start.max(cap4) - cap4..end - cap4);
+            let splices6 = &self.synproxy.splices6;
             let stop = dump_walk(&mut sync.link, ids.map(|(id, _)| id), &mut queued, |id| {
-                record6_of(t, (table6, &shifts6.slots), id, refresh, now)
+                record6_of(t, (table6, &shifts6.slots, splices6), id, refresh, now)
             });
             next = stop.map_or(end, |i| cap4 + i);
         }
@@ -272,7 +277,10 @@ fn record_of(
 /// The splice of session `s` as the peers need it: only once it is
 /// established (before, its shift is not known; the record that moves
 /// the session on after the splice carries it).
-fn splice_record(s: &Session, sp: Option<&Splice>) -> Option<SpliceRecord> {
+pub(super) fn splice_record<K: FlowKey>(
+    s: &Session<K>,
+    sp: Option<&Splice>,
+) -> Option<SpliceRecord> {
     let sp = sp.filter(|sp| sp.established && is_spliced(s.flags()))?;
     Some(SpliceRecord {
         adjust: sp.adjust,
@@ -306,6 +314,31 @@ fn install_splice(
     if r.header.is_some() {
         flow.mark_proxy_header(id);
     }
+    set_splice(slot, r);
+}
+
+/// The IPv6 twin of [`install_splice`]: a peer's splice of a SYN-proxied
+/// IPv6 session (no PROXY header beside it on IPv6).
+fn install_splice6(
+    flow: &mut FlowState,
+    splices: &mut [Splice],
+    inbound: &FiveTuple6,
+    r: &SpliceRecord,
+) {
+    let Some(id) = flow.sessions6().lookup(inbound).map(|h| h.id) else {
+        return;
+    };
+    let Some(slot) = splices.get_mut(id.index()) else {
+        return;
+    };
+    flow.mark_syn_proxied6(id);
+    set_splice(slot, r);
+}
+
+/// A splice slot as a peer's record has it: established, its window edges
+/// learned from its next segments. The same shift again keeps what the
+/// slot learned.
+fn set_splice(slot: &mut Splice, r: &SpliceRecord) {
     if slot.established && slot.adjust == r.adjust {
         slot.header_sent |= r.header_sent;
         return;

@@ -9,6 +9,8 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::client_addr6::Shift6;
+use super::sync::splice_record;
+use super::synproxy::Splice;
 use super::Datapath;
 use crate::buf::PacketBuf;
 use crate::flow::state::Sessions6;
@@ -25,7 +27,8 @@ impl<P: PacketBuf> Datapath<P> {
             return;
         };
         let (table, shifts) = (self.flow.sessions6(), &self.shifts6.slots);
-        if let Some(r) = record6_of(t, (table, shifts), id, kind, now) {
+        let splices = &self.synproxy.splices6;
+        if let Some(r) = record6_of(t, (table, shifts, splices), id, kind, now) {
             let c = &mut self.counters.events;
             if sync.link.push(r) {
                 c.sync_queued += 1;
@@ -66,27 +69,21 @@ impl<P: PacketBuf> Datapath<P> {
 
 /// IPv6 session `id` as a record (None for a persistence template); a
 /// FULLNAT session's with its local endpoint, one with a PROXY header with
-/// its shift (from `shifts`), a SNAT one with its SNAT endpoint and no
+/// its shift (from `shifts`), a SYN-proxied one with its splice once made
+/// (from `splices`), a SNAT one with its SNAT endpoint and no
 /// backend (`::`, 0). A NAT64 session's IPv4 backend and local
 /// endpoint travel IPv4-mapped (`::ffff:a.b.c.d`), as its reply key holds
 /// them (`flow/state/nat64.rs`): a peer from before NAT64 was synced finds
 /// no such backend and refuses the record (`sync_unknown_backend`).
 pub(super) fn record6_of(
     t: &LbTables,
-    (table, shifts): (&Sessions6, &[Shift6]),
+    (table, shifts, splices): (&Sessions6, &[Shift6], &[Splice]),
     id: SessionId,
     kind: RecordKind,
     now: u64,
 ) -> Option<SessionRecord6> {
     let s = table.get(id);
     if s.state == ProtoState::Template {
-        return None;
-    }
-    // A SYN-proxied session is not synced: an IPv6 record has no room for
-    // its splice, without which a peer could not translate it (the config
-    // refuses `[sync]` with an IPv6 `syn_proxy` service; automatic mode's
-    // sessions stay on their node).
-    if s.flags() & session_flags::SYN_PROXY != 0 {
         return None;
     }
     let backend = match s.origin() {
@@ -114,5 +111,8 @@ pub(super) fn record6_of(
             0 => None,
             _ => shifts.get(id.index()).and_then(Shift6::record),
         },
+        // Once made: before, its shift is not known, and the record that
+        // moves the session on after the splice carries it (as IPv4's).
+        splice: splice_record(s, splices.get(id.index())),
     })
 }

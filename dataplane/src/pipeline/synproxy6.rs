@@ -32,6 +32,7 @@ use crate::flow::table::session_flags;
 use crate::flow::{Direction, SessionId};
 use crate::io::PacketIo;
 use crate::packet6::Ipv6Meta;
+use crate::sync::RecordKind;
 use crate::synproxy::cookie;
 use crate::synproxy::frame::{rewrite_segment6, rewritten_meta6, Segment, Way};
 use crate::synproxy::options::TcpOptions;
@@ -337,6 +338,8 @@ impl<P: PacketBuf> Datapath<P> {
             .on_packet6(id, Direction::Outbound, Some(flags), cx.now);
         self.flow
             .on_packet6(id, Direction::Inbound, Some(TcpFlags::ACK), cx.now);
+        // The peers learn the shift now that it is fixed (as IPv4's).
+        self.sync_event6(cx.t, id, RecordKind::Changed, cx.now);
         self.counters.events.synproxy_spliced += 1;
         self.send(cx, port, pkt);
         Spliced6::Done

@@ -555,20 +555,3 @@ fn automatic_mode_proxies_ipv6_nat_services() {
     );
     assert_eq!(sessions6(&p), 2);
 }
-
-#[test]
-fn a_proxied_ipv6_session_makes_no_sync_record() {
-    let mut p = proxied6(Mode::Nat);
-    spliced_plain(&mut p);
-    let (id, _) = p.path.flow.sessions6().iter().next().expect("a session");
-    let table = p.path.flow.sessions6();
-    let shifts = &p.path.shifts6.slots;
-    let r = super::sync6::record6_of(
-        &p.tables,
-        (table, shifts),
-        id,
-        crate::sync::RecordKind::Changed,
-        NOW,
-    );
-    assert!(r.is_none(), "no record without room for the splice");
-}

@@ -85,6 +85,10 @@ pub struct SessionRecord6 {
     /// without it a peer would forward the client's bytes unshifted after
     /// a failover.
     pub shift: Option<ShiftRecord6>,
+    /// A SYN-proxied TCP NAT or FULLNAT session's splice, once made
+    /// (`pipeline::synproxy6`; no PROXY header beside it on IPv6): without
+    /// it a peer could not translate the connection.
+    pub splice: Option<SpliceRecord>,
 }
 
 /// What a peer needs to go on shifting an IPv6 session's client bytes by

@@ -272,9 +272,12 @@ impl<'a> Datagram<'a> {
                 let Some(rest) = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_REST) else {
                     return Some(Err(WireError::BadRecord));
                 };
-                let local = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_LOCAL);
-                let shift = chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_SHIFT);
-                let r = wire6::decode6(chunk, rest, (local, shift));
+                let more = wire6::MoreSlots6 {
+                    local: chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_LOCAL),
+                    shift: chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_SHIFT),
+                    splice: chunks.next_if(|c| c[0] == wire6::KIND_SESSION6_SPLICE),
+                };
+                let r = wire6::decode6(chunk, rest, more);
                 return Some(r.map(SyncRecord::V6));
             }
             let mut r = match decode_record(chunk) {

@@ -43,7 +43,20 @@
 //! but not 8 refuses the third slot alone, and the FULLNAT record (its
 //! service is not one it could install); one that does not know kind 9
 //! refuses it alone and installs the session without its shift (the
-//! connection then breaks at a failover, as before it was synced). A SNAT
+//! connection then breaks at a failover, as before it was synced).
+//!
+//! ```text
+//! last slot, kind 10 (a SYN-proxied TCP NAT or FULLNAT session's splice,
+//! once made: `pipeline::synproxy6`)
+//!   0  kind (10)
+//!   1  reserved (0)
+//!   2  client window shift, backend window shift (0xff: none)
+//!   4  client_seq, client_from, backend_seq, backend_ts (u32 each)
+//!  20  reserved (0, 20 bytes)
+//! ```
+//!
+//! A node that does not know kind 10 refuses that slot alone and installs
+//! the session untranslated, as IPv4's splice (`wire.rs`). A SNAT
 //! record (forwarding 4) is refused whole by a node from before IPv6 SNAT
 //! was synced (its third slot is one only FULLNAT had).
 
@@ -53,7 +66,8 @@ use super::{Encoder, WireError, MAX_RECORDS, RECORD_LEN};
 use crate::client_addr::proxy_header::ProxyVersion;
 use crate::flow::table::Forwarding;
 use crate::sync::record::{forwarding_code, forwarding_from, state_code, state_from};
-use crate::sync::{RecordKind, SessionRecord6, ShiftRecord6};
+use crate::sync::{RecordKind, SessionRecord6, ShiftRecord6, SpliceRecord};
+use crate::synproxy::seq::SeqAdjust;
 use crate::tuple::{FiveTuple6, IpProto};
 
 /// The first slot's kind byte.
@@ -64,6 +78,10 @@ pub(super) const KIND_SESSION6_REST: u8 = 7;
 pub(super) const KIND_SESSION6_LOCAL: u8 = 8;
 /// The slot of a session's PROXY header shift.
 pub(super) const KIND_SESSION6_SHIFT: u8 = 9;
+/// The slot of a SYN-proxied session's splice.
+pub(super) const KIND_SESSION6_SPLICE: u8 = 10;
+/// A window shift the session has not.
+const NO_WSCALE: u8 = 0xff;
 /// Slots an IPv6 record takes (a FULLNAT one one more, a shifted one one
 /// more).
 pub(super) const SLOTS6: usize = 2;
@@ -72,7 +90,10 @@ impl Encoder {
     /// Adds an IPv6 record (two slots); false (and nothing added) when the
     /// datagram has no room for it or it cannot be written (a template).
     pub(super) fn push6(&mut self, r: &SessionRecord6) -> bool {
-        let slots = SLOTS6 + usize::from(r.local.is_some()) + usize::from(r.shift.is_some());
+        let slots = SLOTS6
+            + usize::from(r.local.is_some())
+            + usize::from(r.shift.is_some())
+            + usize::from(r.splice.is_some());
         if self.records + slots > MAX_RECORDS {
             return false;
         }
@@ -116,19 +137,48 @@ impl Encoder {
             self.buf.extend_from_slice(&sh.client_from.to_be_bytes());
             self.buf.extend_from_slice(&[0; 28]);
         }
+        if let Some(sp) = &r.splice {
+            self.buf.extend_from_slice(&[
+                KIND_SESSION6_SPLICE,
+                0,
+                sp.client_wscale.unwrap_or(NO_WSCALE),
+                sp.backend_wscale.unwrap_or(NO_WSCALE),
+            ]);
+            let a = &sp.adjust;
+            for v in [a.client_seq, a.client_from, a.backend_seq, a.backend_ts] {
+                self.buf.extend_from_slice(&v.to_be_bytes());
+            }
+            self.buf.extend_from_slice(&[0; 20]);
+        }
         self.records += slots;
         true
     }
 }
 
+/// The optional slots that follow an IPv6 record's two, each present
+/// when the next slot is of its kind.
+#[derive(Clone, Copy, Default)]
+pub(super) struct MoreSlots6<'a> {
+    /// Kind 8: a FULLNAT or SNAT session's endpoint.
+    pub local: Option<&'a [u8]>,
+    /// Kind 9: a PROXY header's shift.
+    pub shift: Option<&'a [u8]>,
+    /// Kind 10: a SYN-proxied session's splice.
+    pub splice: Option<&'a [u8]>,
+}
+
 /// The IPv6 record in slots `first` (kind 6) and `rest` (kind 7), and
-/// `local` (kind 8) for a FULLNAT one, `shift` (kind 9) for one with a
-/// PROXY header.
+/// the slots that follow them.
 pub(super) fn decode6(
     first: &[u8],
     rest: &[u8],
-    (local, shift): (Option<&[u8]>, Option<&[u8]>),
+    more: MoreSlots6<'_>,
 ) -> Result<SessionRecord6, WireError> {
+    let MoreSlots6 {
+        local,
+        shift,
+        splice,
+    } = more;
     let bad = WireError::BadRecord;
     debug_assert!(first.len() == RECORD_LEN && rest.len() == RECORD_LEN);
     if first[0] != KIND_SESSION6 || rest[0] != KIND_SESSION6_REST {
@@ -171,6 +221,13 @@ pub(super) fn decode6(
     if shift.is_some() && !shifting {
         return Err(bad);
     }
+    let splice = match splice {
+        Some(sp) if proto == IpProto::TCP && shifting && shift.is_none() => {
+            Some(decode_splice6(sp).ok_or(bad)?)
+        }
+        Some(_) => return Err(bad),
+        None => None,
+    };
     Ok(SessionRecord6 {
         kind,
         forwarding,
@@ -186,6 +243,34 @@ pub(super) fn decode6(
         timeout_ms: u32::from_be_bytes([rest[22], rest[23], rest[24], rest[25]]),
         local,
         shift,
+        splice,
+    })
+}
+
+/// The splice slot `b` (kind 10); None if a window shift is over 14 (RFC
+/// 7323) and not 0xff.
+fn decode_splice6(b: &[u8]) -> Option<SpliceRecord> {
+    if b.len() != RECORD_LEN {
+        return None;
+    }
+    let wscale = |v: u8| match v {
+        NO_WSCALE => Some(None),
+        0..=14 => Some(Some(v)),
+        _ => None,
+    };
+    let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Some(SpliceRecord {
+        adjust: SeqAdjust {
+            client_seq: word(4),
+            client_from: word(8),
+            backend_seq: word(12),
+            backend_ts: word(16),
+        },
+        syn_proxy: true,
+        header: None,
+        header_sent: false,
+        client_wscale: wscale(b[2])?,
+        backend_wscale: wscale(b[3])?,
     })
 }
 

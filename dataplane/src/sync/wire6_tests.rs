@@ -28,6 +28,7 @@ fn record6(i: u16) -> SessionRecord6 {
         timeout_ms: 60_000,
         local: None,
         shift: None,
+        splice: None,
     }
 }
 
@@ -95,6 +96,7 @@ proptest! {
             timeout_ms: timeout,
             local: None,
             shift: None,
+            splice: None,
         };
         let records = [record4(1).into(), r.into(), record4(2).into()];
         let bytes = datagram(&records);
@@ -302,5 +304,70 @@ fn a_snat_record_without_its_endpoint_or_an_echo_of_another_mode_is_refused() {
     let mut bytes = datagram(&[echo.into()]);
     assert_eq!(read(&bytes), vec![Ok(echo.into())]);
     bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::FullNat);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+}
+
+proptest! {
+    /// A SYN-proxied TCP NAT or FULLNAT record takes one more slot (kind
+    /// 10) with its splice and round-trips, between IPv4 ones.
+    #[test]
+    fn ipv6_records_carry_a_syn_proxys_splice(
+        adjust in any::<[u32; 4]>(), cw in prop::option::of(0u8..=14),
+        bw in prop::option::of(0u8..=14), fullnat in any::<bool>(), i in 0u16..1000,
+    ) {
+        let splice = crate::sync::SpliceRecord {
+            adjust: crate::synproxy::seq::SeqAdjust {
+                client_seq: adjust[0],
+                client_from: adjust[1],
+                backend_seq: adjust[2],
+                backend_ts: adjust[3],
+            },
+            syn_proxy: true,
+            header: None,
+            header_sent: false,
+            client_wscale: cw,
+            backend_wscale: bw,
+        };
+        let r = SessionRecord6 {
+            forwarding: if fullnat { Forwarding::FullNat } else { Forwarding::Nat },
+            local: fullnat.then(|| ("2001:db8:1::100".parse().expect("address"), 40000)),
+            splice: Some(splice),
+            ..record6(i)
+        };
+        let records = [record4(1).into(), r.into(), record4(2).into()];
+        let bytes = datagram(&records);
+        let slots = 2 + 2 + 1 + usize::from(fullnat);
+        prop_assert_eq!(bytes.len(), HEADER_LEN + slots * RECORD_LEN);
+        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    }
+}
+
+#[test]
+fn a_splice_on_a_dr_or_udp_record_or_with_a_bad_window_shift_is_refused() {
+    let splice = crate::sync::SpliceRecord {
+        adjust: Default::default(),
+        syn_proxy: true,
+        header: None,
+        header_sent: false,
+        client_wscale: Some(7),
+        backend_wscale: None,
+    };
+    let nat = SessionRecord6 {
+        forwarding: Forwarding::Nat,
+        splice: Some(splice),
+        ..record6(1)
+    };
+    assert_eq!(read(&datagram(&[nat.into()])), vec![Ok(nat.into())]);
+    // Relabelled DR; then UDP (the protocol byte of both slots); then a
+    // client window shift of 15.
+    let mut bytes = datagram(&[nat.into()]);
+    bytes[HEADER_LEN + 2] = crate::sync::record::forwarding_code(Forwarding::Dr);
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+    let mut bytes = datagram(&[nat.into()]);
+    bytes[HEADER_LEN + 3] = 17;
+    bytes[HEADER_LEN + RECORD_LEN + 2] = 17;
+    assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
+    let mut bytes = datagram(&[nat.into()]);
+    bytes[HEADER_LEN + 2 * RECORD_LEN + 2] = 15;
     assert_eq!(read(&bytes), vec![Err(WireError::BadRecord)]);
 }
