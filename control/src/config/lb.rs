@@ -401,8 +401,8 @@ impl fmt::Display for SchedulerName {
 pub struct ServiceConfig {
     /// For reports only.
     pub name: Option<String>,
-    /// Either family; an IPv6 VIP is for mode dr only so far (issue 20,
-    /// `validate_family.rs`).
+    /// Either family; what an IPv6 VIP takes is in `validate_family.rs`
+    /// (issue 20).
     pub vip: IpAddr,
     pub protocol: Protocol,
     /// The port, or the first of a range; 0: every port of the VIP.

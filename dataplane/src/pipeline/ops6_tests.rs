@@ -129,9 +129,18 @@ fn ops6_with_no_backend_left_drops_by_name_as_a_first_packet() {
     let mut p = pipeline(&config_dr6(vec![s]));
     learn_backends(&mut p);
     let out = run(&mut p, &[query()], 0);
-    // Refused as a first packet is (the client has no route here, so no
-    // port unreachable leaves).
-    assert!(out.is_empty(), "{out:?}");
+    // Refused as a first packet is: the client is told, port unreachable
+    // from the VIP, back the way the datagram came.
+    assert_eq!(out.len(), 1, "{out:?}");
+    let u = &out[0];
+    assert_eq!(u[..6], CLIENT_MAC, "to the router the datagram came from");
+    assert_eq!(
+        (u[14 + 6], u[14 + 40], u[14 + 41]),
+        (58, 1, 4),
+        "port unreachable"
+    );
+    assert_eq!(u[14 + 8..14 + 24], a6(VIP6));
+    assert_eq!(u[14 + 24..14 + 40], a6(CLIENT6));
     assert_eq!(drops(&p, DropReason::NoBackend), 1);
     assert_eq!(p.counters().events.one_packet_scheduled, 0);
 }
