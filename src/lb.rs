@@ -175,7 +175,7 @@ fn service(s: &ServiceConfig, base: &Timeouts) -> ServiceSpec {
         proto: s.protocol.ip_proto(),
         port: s.port,
         extra_ports: s.ports().1 - s.ports().0,
-        also_listen: s.also_listen.iter().map(|a| (*a.ip(), a.port())).collect(),
+        also_listen: s.also_listen.iter().map(|a| (a.ip(), a.port())).collect(),
         one_packet: s.ops,
         mode: match s.mode {
             LbMode::Dr => Mode::Dr,

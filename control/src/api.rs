@@ -548,9 +548,9 @@ pub struct ServiceStatus {
     /// One-packet scheduling.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ops: bool,
-    /// More VIP:port pairs it listens on (a group).
+    /// More VIP:port pairs it listens on (a group), of the VIP's family.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub also_listen: Vec<std::net::SocketAddrV4>,
+    pub also_listen: Vec<std::net::SocketAddr>,
     pub local_addresses: Vec<std::net::IpAddr>,
     /// Live sessions.
     pub sessions: u64,

@@ -133,7 +133,9 @@ pub(super) fn dataplane_addresses(config: &Config) -> HashMap<Ipv4Addr, String> 
             owned.insert(vip, format!("service[{i}].vip"));
         }
         for a in &s.also_listen {
-            owned.insert(*a.ip(), format!("service[{i}].also_listen"));
+            if let std::net::IpAddr::V4(a) = a.ip() {
+                owned.insert(a, format!("service[{i}].also_listen"));
+            }
         }
         for a in &s.local_addresses {
             if let std::net::IpAddr::V4(a) = a {

@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check::{CheckList, Command, OnFailure, SorryServerConfig};
-use super::prefix6::{v4_sockets, IpPrefix};
+use super::prefix6::IpPrefix;
 
 /// An Ethernet MAC address, written `"02:00:00:00:00:01"` (the type both
 /// the config and the dataplane use).
@@ -401,8 +401,8 @@ impl fmt::Display for SchedulerName {
 pub struct ServiceConfig {
     /// For reports only.
     pub name: Option<String>,
-    /// Either family; an IPv6 VIP is for mode dr only so far (issue 20,
-    /// `validate_family.rs`).
+    /// Either family; what an IPv6 VIP takes is in `validate_family.rs`
+    /// (issue 20).
     pub vip: IpAddr,
     pub protocol: Protocol,
     /// The port, or the first of a range; 0: every port of the VIP.
@@ -413,16 +413,13 @@ pub struct ServiceConfig {
     pub port_last: Option<u16>,
     /// More `"VIP:PORT"` the service listens on, same protocol, sharing its
     /// backends, scheduler and persistence (a firewall-mark group; port 0:
-    /// every port of that VIP).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "v4_sockets"
-    )]
-    pub also_listen: Vec<std::net::SocketAddrV4>,
+    /// every port of that VIP). Of the VIP's family (`validate_family.rs`;
+    /// IPv6 written `"[2001:db8::11]:80"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listen: Vec<std::net::SocketAddr>,
     pub mode: LbMode,
-    /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only; each
-    /// datagram is scheduled on its own and no session is kept.
+    /// One-packet scheduling (IPVS `--ops`): UDP with dr or tun only (either
+    /// family); each datagram is scheduled on its own and no session is kept.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ops: bool,
     #[serde(default)]
@@ -670,8 +667,8 @@ impl ServiceConfig {
         let (first, last) = self.ports();
         let mut all = vec![(self.vip, first, last)];
         all.extend(self.also_listen.iter().map(|a| match a.port() {
-            0 => (IpAddr::V4(*a.ip()), 0, u16::MAX),
-            p => (IpAddr::V4(*a.ip()), p, p),
+            0 => (a.ip(), 0, u16::MAX),
+            p => (a.ip(), p, p),
         }));
         all
     }

@@ -480,6 +480,8 @@ mod tests_lb_services;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
+mod tests_ops6;
+#[cfg(test)]
 mod tests_route6;
 #[cfg(test)]
 mod tests_snat6;

@@ -4,14 +4,15 @@
 //! its access lists the VIP's family, routes and static neighbours either
 //! family (one per route: its prefix and gateway), FULLNAT local addresses
 //! either family, SNAT rules either family (one per rule:
-//! `validate_snat6.rs`); everything else that names an address
-//! (`also_listen`, the kernel interface's addresses) is IPv4 yet,
+//! `validate_snat6.rs`), `also_listen` the VIP's family
+//! (`validate_family.rs`); what else names an address (the kernel
+//! interface's addresses) is IPv4 yet,
 //! and an IPv6 address there is refused by the parser with
 //! [`IPV6_NOT_YET`], naming the key. Later stages lift the refusal key by
 //! key.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::de::{self, Visitor};
@@ -20,9 +21,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lb::{serde_via_str, Ipv4Prefix};
 
 /// Why an IPv6 address is refused where only IPv4 is taken.
-pub const IPV6_NOT_YET: &str = "IPv6 is not taken here yet (issue 20): also_listen is IPv4 \
-     for now; service VIPs, backends and local addresses (DR, TUN, NAT and FULLNAT over IPv6), \
-     SNAT rules, access lists, routes, static neighbours and [[interface]] addresses take IPv6";
+pub const IPV6_NOT_YET: &str = "IPv6 is not taken here yet (issue 20): a kernel interface's \
+     addresses are IPv4 for now; service VIPs, also_listen, backends and local addresses (DR, \
+     TUN, NAT and FULLNAT over IPv6), SNAT rules, access lists, routes, static neighbours and \
+     [[interface]] addresses take IPv6";
 
 /// An IPv6 address with a prefix length, written `"2001:db8::1/64"`; a
 /// bare address means `/128`. Like [`Ipv4Prefix`], the address keeps its
@@ -209,46 +211,4 @@ pub(super) fn looks_ipv6(s: &str) -> bool {
         .and_then(|a| a.split(']').next())
         .unwrap_or(addr);
     addr.parse::<Ipv6Addr>().is_ok()
-}
-
-/// One string parsed as `T`, an IPv6 one refused with [`IPV6_NOT_YET`].
-fn parse_v4<T: FromStr, E: de::Error>(v: &str) -> Result<T, E>
-where
-    T::Err: fmt::Display,
-{
-    if looks_ipv6(v) {
-        return Err(E::custom(format!("{v}: {IPV6_NOT_YET}")));
-    }
-    v.parse().map_err(E::custom)
-}
-
-/// A string-written value that is IPv4 only for now.
-struct V4Only<T>(T);
-
-impl<'de, T: FromStr> Deserialize<'de> for V4Only<T>
-where
-    T::Err: fmt::Display,
-{
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<T: FromStr> Visitor<'_> for V<T>
-        where
-            T::Err: fmt::Display,
-        {
-            type Value = V4Only<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an IPv4 address string like \"10.0.0.1\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<V4Only<T>, E> {
-                parse_v4(v).map(V4Only)
-            }
-        }
-        d.deserialize_str(V(std::marker::PhantomData))
-    }
-}
-
-/// `deserialize_with` for a list of `"VIP:PORT"` that refuses IPv6 by name.
-pub(super) fn v4_sockets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddrV4>, D::Error> {
-    let v: Vec<V4Only<SocketAddrV4>> = Vec::deserialize(d)?;
-    Ok(v.into_iter().map(|a| a.0).collect())
 }

@@ -15,7 +15,7 @@ fn with(from: &str, to: &str) -> String {
 }
 
 /// The errors of `text` at `key`, all on `line`, one message a line.
-fn refused_at(text: &str, key: &str, line: usize) -> String {
+pub(super) fn refused_at(text: &str, key: &str, line: usize) -> String {
     let errs = parse(text).expect_err("the config should be refused").0;
     let at: Vec<&ConfigError> = errs
         .iter()
@@ -89,14 +89,15 @@ fn unusable_ipv6_interface_addresses_are_refused_by_name() {
 
 #[test]
 fn ipv6_anywhere_else_is_refused_at_its_key_as_not_forwarded_yet() {
-    // SNAT rules take IPv6 now (`tests_snat6.rs`).
+    // SNAT rules take IPv6 now (`tests_snat6.rs`), also_listen too
+    // (`tests_ops6.rs`): a kernel interface's addresses are what is left.
     let cases: Vec<(String, &str, usize)> = vec![(
         with(
-            "port = 80\n",
-            "port = 80\nalso_listen = [\"[2001:db8::10]:80\"]\n",
+            "device = \"net_null0\"\n",
+            "device = \"net_null0\"\nkernel = { name = \"flb0\", addresses = [\"2001:db8::2/64\"] }\n",
         ),
-        "service[0].also_listen",
-        21,
+        "port[0].kernel",
+        4,
     )];
     for (text, key, line) in cases {
         let errs = parse(&text).expect_err("refused").0;
@@ -115,7 +116,7 @@ fn ipv6_anywhere_else_is_refused_at_its_key_as_not_forwarded_yet() {
 
 /// BASE with an IPv6 address on the interface and its service made an
 /// IPv6 DR one: VIP 2001:db8:10::10, backend 2001:db8::11 on the link.
-fn dr6() -> String {
+pub(super) fn dr6() -> String {
     with(
         r#"addresses = ["10.0.0.1/24"]"#,
         r#"addresses = ["10.0.0.1/24", "2001:db8::1/64"]"#,
@@ -185,9 +186,8 @@ fn ipv6_services_take_every_mode_and_one_family_at_the_key() {
         line(&t, "2001:db8::11"),
     );
     assert!(m.contains("one family"), "{m}");
-    // The options whose packet work is IPv4's yet.
+    // Out of range (`ops` and `also_listen`: `tests_ops6.rs`).
     for (key, set) in [
-        ("ops", "ops = true"),
         ("persistence_prefix6", "persistence_prefix6 = 129"),
         (
             "client_prefix_len",
@@ -195,13 +195,9 @@ fn ipv6_services_take_every_mode_and_one_family_at_the_key() {
         ),
     ] {
         let t = text.replacen("port = 80\n", &format!("port = 80\n{set}\n"), 1);
-        let t = match key {
-            "ops" => t.replacen("protocol = \"tcp\"", "protocol = \"udp\"", 1),
-            _ => t,
-        };
         let at = set.lines().last().unwrap_or(set);
         let m = refused_at(&t, &format!("service[0].{key}"), line(&t, at));
-        assert!(m.contains("IPv6") || m.contains("0..=128"), "{key}: {m}");
+        assert!(m.contains("0..=128"), "{key}: {m}");
     }
     // MSS clamping is taken on an IPv6 service.
     let t = text.replacen("port = 80\n", "port = 80\nmss_clamp = 1400\n", 1);
@@ -260,7 +256,7 @@ fn unusable_ipv6_vips_and_backends_are_refused_at_their_key() {
 }
 
 /// `dr6` made FULLNAT from `laddrs`.
-fn fullnat6(laddrs: &str) -> String {
+pub(super) fn fullnat6(laddrs: &str) -> String {
     dr6().replacen(
         "mode = \"dr\"\n",
         &format!("mode = \"fullnat\"\nlocal_addresses = [{laddrs}]\n"),
@@ -518,7 +514,7 @@ fn access_lists_take_prefixes_of_the_vips_family_at_their_key() {
 }
 
 /// `dr6()` made NAT64: mode fullnat, a local address, the backend IPv4.
-fn nat64() -> String {
+pub(super) fn nat64() -> String {
     dr6()
         .replacen(
             "mode = \"dr\"\n",

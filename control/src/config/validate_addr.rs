@@ -123,8 +123,10 @@ impl Uses {
                     .or_insert_with(|| format!("the VIP of service[{i}]"));
             }
             for (j, a) in s.also_listen.iter().enumerate() {
+                // IPv6 ones: `validate_family.rs`.
+                let IpAddr::V4(a) = a.ip() else { continue };
                 u.vip
-                    .entry(*a.ip())
+                    .entry(a)
                     .or_insert_with(|| format!("service[{i}].also_listen[{j}]"));
             }
             // IPv6 ones are checked with the service's family
@@ -349,6 +351,15 @@ fn others6(c: &mut Check<'_>, config: &Config) {
                     IpAddr::V4(_) => None,
                 }),
         )
+        .chain(config.services.iter().enumerate().flat_map(|(i, s)| {
+            s.also_listen
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, a)| match a.ip() {
+                    IpAddr::V6(a) => Some((a, format!("service[{i}].also_listen[{j}]"))),
+                    IpAddr::V4(_) => None,
+                })
+        }))
         .collect();
     let other_host = |c: &mut Check<'_>, at: KeyPath, a: IpAddr, role: &str| {
         let IpAddr::V6(a) = a else { return };
@@ -445,9 +456,10 @@ fn services(c: &mut Check<'_>, config: &Config) {
             );
         }
         for (j, a) in s.also_listen.iter().enumerate() {
+            let IpAddr::V4(ip) = a.ip() else { continue };
             c.address(
                 at.key("also_listen").index(j),
-                *a.ip(),
+                ip,
                 "a VIP",
                 &[Role::Interface, Role::Gateway, Role::Neighbour],
             );

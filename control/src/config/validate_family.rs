@@ -3,8 +3,9 @@
 //! and IPv4 local addresses), and an IPv6 VIP takes what IPv6 forwarding
 //! has built so far: modes `dr`, `tun`, `nat` and `fullnat` (IPv6 backends
 //! and IPv6 local addresses, or NAT64), without the options whose packet
-//! work is IPv4's yet. A FULLNAT service's local addresses are of its
-//! backends' family.
+//! work is IPv4's yet (the SYN proxy on NAT64). A FULLNAT service's local
+//! addresses are of its backends' family; its `also_listen` addresses of
+//! its VIP's, checked as its VIP.
 //! Each problem names its key and says what is not built.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -37,6 +38,9 @@ pub(super) fn family_problems(
         }
     };
     unusable(at.key("vip"), s.vip, "a VIP");
+    for (j, a) in s.also_listen.iter().enumerate() {
+        unusable(at.key("also_listen").index(j), a.ip(), "a VIP");
+    }
     for (j, &a) in s.local_addresses.iter().enumerate() {
         unusable(at.key("local_addresses").index(j), a, "a local address");
     }
@@ -75,6 +79,21 @@ pub(super) fn family_problems(
         };
         out.push((at.key("backend").index(j).key("address"), problem));
     }
+    // A group's addresses are VIPs of the service's: of its VIP's family.
+    for (j, a) in s.also_listen.iter().enumerate() {
+        if a.is_ipv6() != s.vip.is_ipv6() {
+            out.push((
+                at.key("also_listen").index(j),
+                format!(
+                    "{a} is {} and the VIP {} is {}: a service's also_listen addresses are of \
+                     its VIP's family",
+                    family(a.ip()),
+                    s.vip,
+                    family(s.vip)
+                ),
+            ));
+        }
+    }
     // The backends' family: IPv4 for NAT64, else the VIP's.
     let backends_v6 = !nat64 && s.vip.is_ipv6();
     for (j, &a) in s.local_addresses.iter().enumerate() {
@@ -103,12 +122,6 @@ pub(super) fn family_problems(
     if !s.vip.is_ipv6() {
         return out;
     }
-    let not_yet = |what: &str| {
-        format!(
-            "{what} is not built for IPv6 yet (issue 20); service {} has an IPv6 VIP",
-            s.key_text()
-        )
-    };
     if !matches!(
         s.mode,
         LbMode::Dr | LbMode::Tun | LbMode::Nat | LbMode::Fullnat
@@ -122,14 +135,6 @@ pub(super) fn family_problems(
             ),
         ));
     }
-    let options = [
-        (
-            "also_listen",
-            !s.also_listen.is_empty(),
-            "also_listen (IPv4 addresses)",
-        ),
-        ("ops", s.ops, "one-packet scheduling"),
-    ];
     let nat64_options = [("syn_proxy", s.syn_proxy, "the SYN proxy")];
     for (key, set, what) in nat64_options {
         if set && nat64 {
@@ -141,11 +146,6 @@ pub(super) fn family_problems(
                     s.key_text()
                 ),
             ));
-        }
-    }
-    for (key, set, what) in options {
-        if set {
-            out.push((at.key(key), not_yet(what)));
         }
     }
     if s.syn_proxy && !nat64 {

@@ -620,10 +620,16 @@ fn listening(
         }
     }
     if s.ops && (s.protocol != Protocol::Udp || !matches!(s.mode, LbMode::Dr | LbMode::Tun)) {
+        // NAT64 is FULLNAT: its IPv4 replies are translated back to IPv6
+        // by the session, as any FULLNAT reply.
+        let nat64 = match super::validate_family::is_nat64(s) {
+            true => " (NAT64)",
+            false => "",
+        };
         c.err(
             at.key("ops"),
             format!(
-                "ops (one-packet scheduling) is for udp services with mode dr or tun: a {} {} \
+                "ops (one-packet scheduling) is for udp services with mode dr or tun: a {} {}{nat64} \
                  service needs a session to translate the replies",
                 s.protocol, s.mode
             ),

@@ -160,7 +160,7 @@ fn changed_service(out: &mut Vec<String>, key: &ServiceKey, a: &ServiceConfig, b
         or_none(a.port_last.as_ref()),
         or_none(b.port_last.as_ref()),
     );
-    let addrs = |v: &[std::net::SocketAddrV4]| match v.is_empty() {
+    let addrs = |v: &[std::net::SocketAddr]| match v.is_empty() {
         true => "none".to_owned(),
         false => list(v),
     };

@@ -245,3 +245,23 @@ fn reordered_snat_rules_are_a_change() {
         vec!["~ snat order 10.0.1.0/24, 10.0.2.0/24 -> 10.0.2.0/24, 10.0.1.0/24"]
     );
 }
+
+#[test]
+fn an_ipv6_group_and_ops_are_changes_with_their_ipv6_addresses() {
+    let mut old = running();
+    old.services[0].vip = "2001:db8:10::10".parse().expect("an address");
+    let mut new = old.clone();
+    new.services[0].ops = true;
+    new.services[0].also_listen = vec![
+        "[2001:db8:10::11]:80".parse().expect("a socket address"),
+        "[2001:db8:10::12]:0".parse().expect("a socket address"),
+    ];
+    assert_eq!(
+        diff(&old, &new),
+        vec![
+            "~ service tcp/[2001:db8:10::10]:80 also_listen none -> \
+             [2001:db8:10::11]:80, [2001:db8:10::12]:0",
+            "~ service tcp/[2001:db8:10::10]:80 ops false -> true",
+        ]
+    );
+}

@@ -22,6 +22,7 @@ mod fullnat6;
 mod install;
 mod install6;
 pub mod nat64;
+mod ops6;
 mod snat6;
 mod v6;
 pub use install::{Installed, Refused};

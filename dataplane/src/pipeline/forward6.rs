@@ -164,6 +164,12 @@ impl<P: PacketBuf> Datapath<P> {
                 if meta.tcp_flags.is_some() && self.proxies6(t, &meta.tuple) {
                     return self.forward6_syn_proxy(cx, (port, vlan), pkt, meta);
                 }
+                // One-packet scheduling (`ops6.rs`): no session.
+                if t.one_packet6 {
+                    if let Some(s) = super::ops6::one_packet_service6(t, meta) {
+                        return self.forward_one_packet6(cx, (port, vlan), pkt, meta, s);
+                    }
+                }
                 match self.open6(cx, meta, hash) {
                     Ok(id) => (id, true),
                     Err(reason) => return self.refuse_first6(cx, (port, vlan), pkt, meta, reason),
@@ -348,7 +354,7 @@ impl<P: PacketBuf> Datapath<P> {
     /// A client's first packet `open6` refused, as [`Self::refuse6`]; with
     /// no backend for it, the client is told (`unreachable.rs`).
     #[cold]
-    fn refuse_first6<I: PacketIo<Packet = P>>(
+    pub(super) fn refuse_first6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),

@@ -197,6 +197,7 @@ impl<P: PacketBuf> Datapath<P> {
             return self.drop(DropReason::FragOverlap);
         }
         let dropped_before = self.drops_so_far();
+        self.frag_decided6 = None;
         match to_vip {
             true => self.forward6(cx, at, pkt, &f.meta),
             false => self.reply6(cx, at, pkt, &f.meta),
@@ -205,9 +206,14 @@ impl<P: PacketBuf> Datapath<P> {
         // too big for the egress, ...) refuses its datagram even where its
         // flow has a session, as IPv4's does (`act.rs` decides only what
         // it sends).
-        let decision = match self.drops_so_far() == dropped_before {
-            true => self.decision6(cx.t, &f.meta.tuple, to_vip),
-            false => FragDecision6::REFUSED,
+        // A one-packet datagram has no session: its way was kept.
+        let decision = match (
+            self.drops_so_far() == dropped_before,
+            self.frag_decided6.take(),
+        ) {
+            (true, Some(sent)) => sent,
+            (true, None) => self.decision6(cx.t, &f.meta.tuple, to_vip),
+            (false, _) => FragDecision6::REFUSED,
         };
         if decision.rewrite != FragRewrite6::Refused {
             self.counters.events.frag.first += 1;

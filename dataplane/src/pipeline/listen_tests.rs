@@ -180,7 +180,7 @@ fn tables_refuse_shared_ports_and_one_packet_where_replies_need_a_session() {
 fn a_group_shares_backends_and_persistence_and_replies_from_the_address_used() {
     let vip2 = [192, 0, 2, 11];
     let mut web = service(Mode::Nat, IpProto::TCP);
-    web.also_listen = vec![(ip(vip2), 443)];
+    web.also_listen = vec![(ip(vip2).into(), 443)];
     web.persistence = Some(Persistence {
         timeout_ms: 60_000,
         prefix_len: 32,
@@ -218,7 +218,7 @@ fn a_group_shares_backends_and_persistence_and_replies_from_the_address_used() {
 fn a_group_member_may_not_take_another_services_port() {
     let web = service(Mode::Dr, IpProto::TCP);
     let mut tls = range(service(Mode::Dr, IpProto::TCP), 443, 443);
-    tls.also_listen = vec![(ip(VIP), 80)];
+    tls.also_listen = vec![(ip(VIP).into(), 80)];
     let err = LbTables::build(&config(vec![web, tls.clone()]))
         .err()
         .unwrap_or_default();
@@ -226,7 +226,7 @@ fn a_group_member_may_not_take_another_services_port() {
         err.contains("tcp/192.0.2.10:80 shares ports with service tcp/192.0.2.10:80"),
         "{err}"
     );
-    tls.also_listen = vec![(ip(VIP), 443)];
+    tls.also_listen = vec![(ip(VIP).into(), 443)];
     let err = LbTables::build(&config(vec![tls]))
         .err()
         .unwrap_or_default();

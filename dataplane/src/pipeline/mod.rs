@@ -54,6 +54,7 @@ mod nat64;
 mod nat64_error6;
 mod nat64_frag;
 mod nat6_error;
+mod ops6;
 mod proxy_tcp;
 mod reasm;
 pub mod redirect;
@@ -153,6 +154,9 @@ struct Datapath<P> {
     frags6: FragTable<P, FragDecision6, FragKey6>,
     /// How the first fragment in hand was forwarded (set by `act.rs`).
     frag_decided: Option<FragDecision>,
+    /// How the first IPv6 fragment in hand was forwarded without a
+    /// session (a one-packet datagram, set by `ops6.rs`).
+    frag_decided6: Option<FragDecision6>,
     /// The IPv6 addresses of NAT64 reply datagrams (`nat64_frag.rs`).
     nat64_frags: nat64_frag::Nat64Frags,
     /// Datagrams being reassembled (`reasm.rs`).
@@ -227,6 +231,7 @@ impl<P: PacketBuf> Pipeline<P> {
             frags: FragTable::new(),
             frags6: FragTable::new(),
             frag_decided: None,
+            frag_decided6: None,
             nat64_frags: nat64_frag::Nat64Frags::new(),
             reasm: ReasmTable::new(),
             nat64_ident: 0,
@@ -491,6 +496,8 @@ mod nat6_error_tests;
 mod nat6_tests;
 #[cfg(test)]
 mod nd_resolve_tests;
+#[cfg(test)]
+mod ops6_tests;
 #[cfg(test)]
 mod pickup_tests;
 #[cfg(test)]

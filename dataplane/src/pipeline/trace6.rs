@@ -46,6 +46,7 @@ impl<P: PacketBuf> Datapath<P> {
                 service,
                 backend,
                 picked_up: meta.tcp_flags.is_some_and(|f| f & syn == 0),
+                one_packet: false,
             });
         }
         self.watch.step(TraceStep::SessionMade(session));

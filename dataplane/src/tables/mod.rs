@@ -65,9 +65,12 @@ pub struct LbTables {
     /// The interfaces' IPv6 addresses and the active services' IPv6 VIPs:
     /// Neighbour Discovery and echo are answered for them.
     pub owned6: Addr6Set,
-    /// The active services' IPv6 VIPs (DR and TUN): their TCP and UDP
-    /// packets are forwarded (`pipeline/forward6.rs`).
+    /// The active services' IPv6 VIPs, `also_listen` ones included: their
+    /// TCP and UDP packets are forwarded (`pipeline/forward6.rs`).
     pub vips6: Addr6Set,
+    /// Whether an active IPv6 service schedules each datagram on its own
+    /// (`ops`): without, a new IPv6 flow never asks (`pipeline/ops6.rs`).
+    pub one_packet6: bool,
     /// VRRP-managed addresses this node is the backup of now: no ARP
     /// answer, no echo, no new flow, no gratuitous ARP; dropped as
     /// `vrrp_backup` (they stay out of the kernel path too).
@@ -373,10 +376,13 @@ fn compile(
     }
 
     let owners = FlowOwners::build(&services, &backends, &snat);
+    // The active services' IPv6 VIPs, `also_listen` ones included: their
+    // flows are forwarded, ND and echo answered for them.
     let vips6: Vec<Ipv6Addr> = services
         .iter()
         .filter(|s| !s.state.is_retired())
-        .filter_map(|s| match s.spec.vip {
+        .flat_map(|s| s.spec.listens().map(|(key, _)| key.vip))
+        .filter_map(|vip| match vip {
             IpAddr::V6(vip) => Some(vip),
             IpAddr::V4(_) => None,
         })
@@ -430,6 +436,9 @@ fn compile(
                 .chain(local6),
         ),
         vips6: Addr6Set::new(vips6),
+        one_packet6: services
+            .iter()
+            .any(|s| !s.state.is_retired() && s.spec.vip.is_ipv6() && s.spec.one_packet),
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
@@ -608,7 +617,11 @@ fn compile_services(
         if let IpAddr::V4(vip) = spec.vip {
             owned.push(vip);
         }
-        owned.extend(spec.also_listen.iter().map(|&(vip, _)| vip));
+        // IPv6 ones are owned through `vips6`.
+        owned.extend(spec.also_listen.iter().filter_map(|&(vip, _)| match vip {
+            IpAddr::V4(vip) => Some(vip),
+            IpAddr::V6(_) => None,
+        }));
         owned.extend(spec.local_addrs.iter().copied());
         // Shared when the list did not change (a big one is costly to build).
         let acl = match old.filter(|o| o.spec.acl == spec.acl) {
@@ -701,17 +714,20 @@ fn check_service(spec: &ServiceSpec, service_index: &ListenIndex<u32>) -> Result
             ));
         }
         if (!nat64 && spec.backends.iter().any(|b| b.addr.is_ipv4()))
-            || !spec.also_listen.is_empty()
+            || spec.also_listen.iter().any(|(a, _)| a.is_ipv4())
         {
             return Err(format!(
                 "service {}: an IPv6 VIP takes IPv6 backends (IPv4 ones with FULLNAT: NAT64) \
-                 and no also_listen",
+                 and IPv6 also_listen addresses",
                 text()
             ));
         }
-    } else if spec.backends.iter().any(|b| b.addr.is_ipv6()) || !spec.local_addrs6.is_empty() {
+    } else if spec.backends.iter().any(|b| b.addr.is_ipv6())
+        || !spec.local_addrs6.is_empty()
+        || spec.also_listen.iter().any(|(a, _)| a.is_ipv6())
+    {
         return Err(format!(
-            "service {}: an IPv4 VIP takes IPv4 backends and local addresses",
+            "service {}: an IPv4 VIP takes IPv4 backends, local and also_listen addresses",
             text()
         ));
     }

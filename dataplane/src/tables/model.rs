@@ -95,11 +95,12 @@ pub struct ServiceSpec {
     pub extra_ports: u16,
     /// More (VIP, port) pairs the service listens on, with the same
     /// backends, scheduler and persistence (a firewall-mark group); port 0:
-    /// every port of that VIP.
-    pub also_listen: Vec<(Ipv4Addr, u16)>,
+    /// every port of that VIP. Of the VIP's family (`check_service`).
+    pub also_listen: Vec<(IpAddr, u16)>,
     pub mode: Mode,
-    /// One-packet scheduling (IPVS `ops`, UDP with DR or TUN only): every
-    /// datagram is scheduled on its own and no session is kept.
+    /// One-packet scheduling (IPVS `ops`, UDP with DR or TUN only, either
+    /// family: `pipeline/ops6.rs` for IPv6): every datagram is scheduled on
+    /// its own and no session is kept.
     pub one_packet: bool,
     pub scheduler: SchedulerKind,
     pub persistence: Option<Persistence>,
@@ -151,7 +152,7 @@ impl ServiceSpec {
         let also = self.also_listen.iter().map(|&(vip, port)| {
             let key = ServiceKey {
                 proto: self.proto,
-                vip: IpAddr::V4(vip),
+                vip,
                 port,
             };
             (key, if port == 0 { u16::MAX } else { port })

@@ -74,6 +74,8 @@ pub enum TraceStep {
         service: u32,
         backend: u32,
         picked_up: bool,
+        /// A one-packet service's datagram: no session (`ops6.rs`).
+        one_packet: bool,
     },
     SessionMade(u32),
     /// Handed to the worker that owns its flow.
@@ -378,11 +380,15 @@ fn describe(s: &TraceStep, t: &LbTables) -> StepReport {
             service,
             backend,
             picked_up,
+            one_packet,
         } => {
             let mut r = service_pick(t, *service, Some(*backend), Mode::Dr.name())
                 .with("mode", Mode::Dr.name());
             if *picked_up {
                 r.detail += "; picked up mid-stream";
+            }
+            if *one_packet {
+                r.detail += "; one-packet (no session)";
             }
             r
         }

@@ -18,7 +18,9 @@
 //! - `tcp`: a new TCP connection per request to a TCP echo; the greeting
 //!   names the server, then a line sent must come back.
 //! - `udp`: a new UDP socket (so a new source port) per request; `--size`
-//!   pads the request (a datagram over the MTU goes in fragments).
+//!   pads the request (a datagram over the MTU goes in fragments);
+//!   `--source-port P` sends every request from port P instead (one flow,
+//!   as a resolver's: what one-packet scheduling spreads).
 //! - `hold`: ONE TCP connection to a TCP echo, a line exchanged per
 //!   "request" (every `--interval-ms`); the first failure ends it.
 //! - `long`: `--connections` TCP connections to a TCP echo, held at once
@@ -92,6 +94,10 @@ struct Args {
     /// `http`: ask for a body this much larger, checked byte by byte
     #[arg(long, default_value_t = 0)]
     size: usize,
+    /// `udp`: every request from this source port (one flow); 0: a port
+    /// of its own for each
+    #[arg(long, default_value_t = 0)]
+    source_port: u16,
 }
 
 fn main() -> Result<()> {
@@ -121,7 +127,7 @@ fn main() -> Result<()> {
         let result = match args.mode {
             Mode::Http => http(args.target, timeout, args.size),
             Mode::Tcp => tcp(args.target, timeout, i),
-            Mode::Udp => udp(args.target, timeout, i, args.size),
+            Mode::Udp => udp(args.target, timeout, i, (args.size, args.source_port)),
             Mode::Hold => hold(&mut held, args.target, timeout, i),
             Mode::Ping => ping(args.target, timeout, i),
             Mode::Malformed | Mode::Flood | Mode::Long => unreachable!("handled above"),
@@ -246,17 +252,28 @@ fn exchange(mut s: &TcpStream, r: &mut BufReader<TcpStream>, i: u64) -> Result<(
 /// Each request from a source port of its own (10000 + i, cycling through
 /// 20000 ports), so that each is a new flow for the balancer (a port the
 /// kernel picks may repeat, and UDP flows live for minutes); the kernel's
-/// choice if that port is taken.
-fn udp(target: SocketAddr, timeout: Duration, i: u64, size: usize) -> Result<(String, String)> {
-    let port = 10000 + u16::try_from(i % 20000).unwrap_or(0);
+/// choice if that port is taken. With a `fixed` port, every request from
+/// it (one flow); its bind must succeed.
+fn udp(
+    target: SocketAddr,
+    timeout: Duration,
+    i: u64,
+    (size, fixed): (usize, u16),
+) -> Result<(String, String)> {
+    let port = match fixed {
+        0 => 10000 + u16::try_from(i % 20000).unwrap_or(0),
+        p => p,
+    };
     // An IPv6 target from an IPv6 socket (`[::]`), an IPv4 one from `0.0.0.0`.
     let any = match target {
         SocketAddr::V4(_) => "0.0.0.0",
         SocketAddr::V6(_) => "::",
     };
-    let s = UdpSocket::bind((any, port))
-        .or_else(|_| UdpSocket::bind((any, 0)))
-        .context("bind")?;
+    let s = match fixed {
+        0 => UdpSocket::bind((any, port)).or_else(|_| UdpSocket::bind((any, 0))),
+        _ => UdpSocket::bind((any, port)),
+    }
+    .context("bind")?;
     s.set_read_timeout(Some(timeout)).context("timeout")?;
     let tail = format!("request {i}");
     // Padding before the request text, a pattern each byte of which is

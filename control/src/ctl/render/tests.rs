@@ -142,6 +142,14 @@ fn a_range_shows_its_ports_and_ops_its_flag() {
         text.contains("\nUDP  192.0.2.20:53 mh ops also 192.0.2.21:53 laddr"),
         "{text}"
     );
+    // An IPv6 service's group, as ipvsadm writes IPv6 services.
+    reply.services[1].key = key("udp/[2001:db8:10::20]:53");
+    reply.services[1].also_listen = vec!["[2001:db8:10::21]:53".parse().unwrap()];
+    let text = list(&reply, ListColumns::Plain);
+    assert!(
+        text.contains("\nUDP  [2001:db8:10::20]:53 mh ops also [2001:db8:10::21]:53 laddr"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -314,7 +314,7 @@ fn virtual_server(node: &Node, groups: &HashMap<String, Vec<Vip>>, out: &mut Imp
     let mut service = template.service.clone();
     service.vip = (*first.ip()).into();
     service.port = first.port();
-    service.also_listen = also.to_vec();
+    service.also_listen = also.iter().map(|&a| a.into()).collect();
     service.check = common;
     let port = service.port;
     let group = !also.is_empty();

@@ -140,7 +140,7 @@ impl FlowState {
 
     /// The backend service `s` gives a new IPv6 flow: its persistence
     /// template (in the IPv6 table) first, else its scheduler.
-    fn schedule6(
+    pub(super) fn schedule6(
         &mut self,
         t: &LbTables,
         s: u32,
