@@ -54,9 +54,9 @@ pub trait FlowKey: Copy + Eq + Debug {
     /// The keyed hash the table indexes by.
     fn hash_with<S: BuildHasher>(&self, hasher: &S) -> u64;
     /// What a session keeps of its two keys for the translations of its
-    /// packets ([`FlowKey::keys_delta`]): nothing for IPv4, whose session
-    /// is one full cache line; a folded checksum delta for IPv6, whose
-    /// 128-byte session has room for it.
+    /// packets ([`FlowKey::keys_delta`]): nothing for IPv4 (its session
+    /// stays 64 bytes); a folded checksum delta for IPv6, whose 128-byte
+    /// session has room for it.
     type KeysDelta: Copy + Debug;
     /// An empty slot's [`FlowKey::KeysDelta`].
     const NO_KEYS_DELTA: Self::KeysDelta;

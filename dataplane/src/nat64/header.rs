@@ -172,7 +172,7 @@ pub fn to_ipv4_summed<B: PacketBuf + ?Sized>(
     };
     put_be16(frame, check_at, check);
 
-    replace_l3_header(
+    let frame = replace_l3_header(
         buf,
         l3,
         ip_end,
@@ -189,7 +189,7 @@ pub fn to_ipv4_summed<B: PacketBuf + ?Sized>(
         src: *to.src.ip(),
         dst: *to.dst.ip(),
     };
-    let out = buf.data_mut().get_mut(l3..).unwrap_or(&mut []);
+    let out = frame.get_mut(l3..).unwrap_or(&mut []);
     write_ipv4_header(out, &header).ok_or(Untranslatable::Truncated)
 }
 
@@ -253,9 +253,10 @@ pub fn to_ipv6_summed<B: PacketBuf + ?Sized>(
             return Err(Untranslatable::NoBufferRoom);
         }
     }
-    let header_len = match meta.fragment {
-        Some(_) => IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN,
-        None => IPV6_HEADER_LEN,
+    // A first fragment gets a fragment header after the fixed one.
+    let (header_len, next_header) = match meta.fragment {
+        None => (IPV6_HEADER_LEN, proto.0),
+        Some(_) => (IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN, NextHeader::FRAGMENT),
     };
     if buf.headroom() + (l4 - l3) < header_len {
         return Err(Untranslatable::NoBufferRoom);
@@ -273,16 +274,12 @@ pub fn to_ipv6_summed<B: PacketBuf + ?Sized>(
         put_be16(frame, check_at, check);
     }
 
-    replace_l3_header(buf, l3, ip_end, (l4 - l3, header_len), EtherType::IPV6)?;
+    let frame = replace_l3_header(buf, l3, ip_end, (l4 - l3, header_len), EtherType::IPV6)?;
     let (src, dst) = (*to.src.ip(), *to.dst.ip());
-    let frame = buf.data_mut();
     let header = Ipv6Header {
         src,
         dst,
-        next_header: match meta.fragment {
-            Some(_) => NextHeader::FRAGMENT,
-            None => proto.0,
-        },
+        next_header,
         hop_limit: meta.ttl - 1,
         // An IPv4 packet's L4 is under 64 KiB, less its 20-byte header.
         payload_len: (header_len - IPV6_HEADER_LEN + l4_len) as u16,

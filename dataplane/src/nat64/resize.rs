@@ -36,15 +36,17 @@ fn slide_l2(data: &mut [u8], from: usize, to: usize, len: usize) {
 /// Makes the `old`-byte IP header at `l3` room for a `new`-byte one: the L2
 /// header slides by the difference (the payload stays where it is), and
 /// its EtherType becomes `ethertype`. The bytes of the new header are left
-/// for the caller to write. Padding past `ip_end` is trimmed first.
-#[inline]
+/// for the caller to write, in the frame returned. Padding past `ip_end`
+/// is trimmed first. Inlined into the translations, whose constants it
+/// then folds (out of line it took 85 instructions a NAT64 packet).
+#[inline(always)]
 pub(super) fn replace_l3_header<B: PacketBuf + ?Sized>(
     buf: &mut B,
     l3: usize,
     ip_end: usize,
     (old, new): (usize, usize),
     ethertype_value: u16,
-) -> Result<(), Untranslatable> {
+) -> Result<&mut [u8], Untranslatable> {
     if l3 < 2 || buf.len() < ip_end || ip_end < l3 + old {
         return Err(Untranslatable::Truncated);
     }
@@ -53,19 +55,24 @@ pub(super) fn replace_l3_header<B: PacketBuf + ?Sized>(
     }
     let padding = buf.len() - ip_end;
     buf.trim(padding);
-    if new > old {
+    let data = if new > old {
         let grow = new - old;
         if buf.prepend(grow).is_none() {
             return Err(Untranslatable::NoBufferRoom);
         }
-        slide_l2(buf.data_mut(), grow, 0, l3);
+        let data = buf.data_mut();
+        slide_l2(data, grow, 0, l3);
+        data
     } else if old > new {
         let shrink = old - new;
         slide_l2(buf.data_mut(), 0, shrink, l3);
         buf.adj(shrink);
-    }
-    put_be16(buf.data_mut(), ethertype(l3).start, ethertype_value);
-    Ok(())
+        buf.data_mut()
+    } else {
+        buf.data_mut()
+    };
+    put_be16(data, ethertype(l3).start, ethertype_value);
+    Ok(data)
 }
 
 /// Makes the IP packet at `l3` (ending at `ip_end`) `new_len` bytes long at

@@ -173,14 +173,14 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// An IPv4 packet to a NAT64 local address that the IPv4 table does
-    /// not know, received on `port`: a backend's reply if the IPv6 table
+    /// not know, received `at` (`decide` found its interface): a backend's reply if the IPv6 table
     /// holds its mapped tuple as a session's reply key, translated and
     /// sent to the client; else `no_session`.
     #[inline(never)]
     pub(super) fn reply_nat64<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
-        port: u16,
+        at: Ingress,
         pkt: P,
         meta: &Ipv4Meta,
     ) {
@@ -200,10 +200,6 @@ impl<P: PacketBuf> Datapath<P> {
                 inbound: false,
             });
         }
-        let Some(iface) = cx.t.ingress_interface(port, meta.vlan) else {
-            return self.drop(DropReason::NoInterface);
-        };
-        let at = Ingress { port, iface };
         if meta.ttl <= 1 {
             self.drop(DropReason::TtlExceeded);
             return self.send_icmp_error(cx, at, pkt, meta, IcmpError::TIME_EXCEEDED);
