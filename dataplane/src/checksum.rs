@@ -168,6 +168,27 @@ impl Delta {
         let (o, n) = (!old, new);
         self.0 += sum4((o >> 64) as u64) + sum4(o as u64) + sum4((n >> 64) as u64) + sum4(n as u64);
     }
+    /// The changes recorded, folded to 16 bits: [`Delta::of_folded`] of it
+    /// applies as `self` does (one's-complement sums fold alike).
+    #[inline]
+    pub fn folded(self) -> u16 {
+        fold(self.0)
+    }
+    /// A delta [`Delta::folded`] kept.
+    #[inline]
+    pub fn of_folded(folded: u16) -> Delta {
+        Delta(u64::from(folded))
+    }
+    /// The delta that undoes the folded delta `folded` (one's-complement
+    /// negation), as the sum of the changes the other way folds it: never
+    /// 0, which only a sum of nothing folds to.
+    #[inline]
+    pub fn negated(folded: u16) -> Delta {
+        Delta(u64::from(match !folded {
+            0 => 0xffff,
+            n => n,
+        }))
+    }
     /// Records another delta's changes too.
     #[inline]
     pub fn merge(&mut self, other: Delta) {

@@ -53,6 +53,16 @@ pub trait FlowKey: Copy + Eq + Debug {
     const ZERO: Self;
     /// The keyed hash the table indexes by.
     fn hash_with<S: BuildHasher>(&self, hasher: &S) -> u64;
+    /// What a session keeps of its two keys for the translations of its
+    /// packets ([`FlowKey::keys_delta`]): nothing for IPv4 (its session
+    /// stays 64 bytes); a folded checksum delta for IPv6, whose 128-byte
+    /// session has room for it.
+    type KeysDelta: Copy + Debug;
+    /// An empty slot's [`FlowKey::KeysDelta`].
+    const NO_KEYS_DELTA: Self::KeysDelta;
+    /// Made by the session table when a session of keys `inbound` and
+    /// `outbound` is inserted, kept with it (`Session::keys_delta`).
+    fn keys_delta(inbound: &Self, outbound: &Self) -> Self::KeysDelta;
 }
 
 impl FlowKey for FiveTuple {
@@ -73,6 +83,11 @@ impl FlowKey for FiveTuple {
             | u64::from(self.proto.0);
         hasher.hash_one((addrs, rest))
     }
+
+    type KeysDelta = ();
+    const NO_KEYS_DELTA: () = ();
+    #[inline]
+    fn keys_delta(_: &Self, _: &Self) {}
 }
 
 /// An IPv6 flow: addresses, ports (host byte order) and the upper-layer
@@ -127,6 +142,26 @@ impl FlowKey for FiveTuple6 {
             | (u64::from(self.dst_port) << 8)
             | u64::from(self.proto.0);
         hasher.hash_one((u128::from(self.src), u128::from(self.dst), rest))
+    }
+
+    type KeysDelta = u16;
+    const NO_KEYS_DELTA: u16 = 0;
+    /// The one's-complement sum (RFC 1624) of the words a TCP or UDP
+    /// checksum sees change when a packet of `inbound` leaves as one of
+    /// `outbound` reversed: both addresses (the pseudo-header's) and both
+    /// ports, folded. Constant for a session, so NAT64 (`pipeline/nat64.rs`)
+    /// takes it instead of summing 36 bytes twice a packet: an IPv4-mapped
+    /// address's words sum as its IPv4 address's (its 0xffff word adds
+    /// nothing, one's-complement), so it is also the change between the
+    /// IPv6 and IPv4 pseudo-headers, whose length and protocol words are
+    /// the same; the reply's is its negation (`checksum::Delta::negated`).
+    fn keys_delta(inbound: &Self, outbound: &Self) -> u16 {
+        let mut d = crate::checksum::Delta::default();
+        d.words128(u128::from(inbound.src), u128::from(outbound.dst));
+        d.words128(u128::from(inbound.dst), u128::from(outbound.src));
+        d.word(inbound.src_port, outbound.dst_port);
+        d.word(inbound.dst_port, outbound.src_port);
+        d.folded()
     }
 }
 

@@ -90,7 +90,7 @@ pub enum Origin {
 /// an IPv6 one (`FiveTuple6`) is two lines, 128 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
-pub struct Session<K = FiveTuple> {
+pub struct Session<K: FlowKey = FiveTuple> {
     pub(super) inbound: K,
     pub(super) outbound: K,
     /// Deadline in wheel ticks (wrapping).
@@ -109,6 +109,8 @@ pub struct Session<K = FiveTuple> {
     pub state: ProtoState,
     pub(super) flags: u8,
     pub(super) forwarding: Forwarding,
+    /// [`FlowKey::keys_delta`] of the two keys (nothing for IPv4).
+    pub(super) keys_delta: K::KeysDelta,
 }
 
 impl<K: FlowKey> Session<K> {
@@ -125,6 +127,7 @@ impl<K: FlowKey> Session<K> {
         state: ProtoState::Udp,
         flags: 0,
         forwarding: Forwarding::Dr,
+        keys_delta: K::NO_KEYS_DELTA,
     };
 
     pub fn inbound(&self) -> &K {
@@ -144,6 +147,13 @@ impl<K: FlowKey> Session<K> {
     #[inline]
     pub fn forwarding(&self) -> Forwarding {
         self.forwarding
+    }
+    /// [`FlowKey::keys_delta`] of the session's keys, made when it was
+    /// inserted: for an IPv6 session the folded checksum delta of a packet
+    /// leaving as its reply key reversed (NAT64's translations take it).
+    #[inline]
+    pub fn keys_delta(&self) -> K::KeysDelta {
+        self.keys_delta
     }
     /// The hop hint of the packets travelling `dir`.
     #[inline]

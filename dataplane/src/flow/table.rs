@@ -91,7 +91,7 @@ pub struct Transition {
 /// Generic over the key (`FlowKey`): IPv4's `FiveTuple` (64-byte
 /// sessions, the default) or IPv6's `FiveTuple6` (128-byte ones); each
 /// family has its own instance, so IPv4 sessions keep their size.
-pub struct SessionTable<S = RandomState, K = FiveTuple> {
+pub struct SessionTable<S = RandomState, K: FlowKey = FiveTuple> {
     sessions: Vec<Session<K>>,
     /// Index entries: 0 empty, else tag (hash >> 32) << 32 | (id << 1 | dir) + 1.
     index: Vec<u64>,
@@ -390,6 +390,7 @@ impl<S: BuildHasher, K: FlowKey> SessionTable<S, K> {
             state,
             flags: s_flags,
             forwarding,
+            keys_delta: K::keys_delta(inbound, outbound),
         };
         self.born[id as usize] = birth_units(now_ms);
         self.index_insert((in_hash >> 32) as u32, id, Direction::Inbound);

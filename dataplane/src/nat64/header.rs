@@ -1,7 +1,7 @@
 //! TCP and UDP packets translated between IPv6 and IPv4 (RFC 7915 sections
 //! 4.1 and 5.1), in place.
 
-use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use super::resize::replace_l3_header;
 use super::Untranslatable;
@@ -117,6 +117,26 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     meta: &Ipv6Meta,
     to: &To4,
 ) -> Result<(), Untranslatable> {
+    let t = &meta.tuple;
+    let mut delta = Delta::default();
+    delta.words128(u128::from(t.src), v4_entering(*to.src.ip()));
+    delta.words128(u128::from(t.dst), v4_entering(*to.dst.ip()));
+    delta.word(t.src_port, to.src.port());
+    delta.word(t.dst_port, to.dst.port());
+    to_ipv4_summed(buf, meta, to, delta)
+}
+
+/// [`to_ipv4`] with the L4 checksum's delta given: `delta` records the
+/// packet's addresses and ports leaving and `to`'s entering, which for a
+/// NAT64 session's packet is its `keys_delta` (the same for every packet
+/// of the session, kept with it: `FlowKey::keys_delta`).
+#[inline]
+pub fn to_ipv4_summed<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    meta: &Ipv6Meta,
+    to: &To4,
+    delta: Delta,
+) -> Result<(), Untranslatable> {
     let (l3, l4) = (meta.l3_offset, meta.l4_offset);
     let ip_end = l3 + usize::from(meta.len);
     if meta.hop_limit <= 1 {
@@ -129,25 +149,20 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     if buf.len() < ip_end || check_at + 2 > ip_end {
         return Err(Untranslatable::Truncated);
     }
-    let fragment = match meta.extensions {
-        0 => None,
-        _ => fragment_in(buf.data(), l3),
-    };
-    let (ident, flags_fragment) = match fragment {
-        None => (to.ident, flags_for(total)),
-        Some(f) if f.offset == 0 => (f.ident as u16, MORE_FRAGMENTS),
-        Some(_) => return Err(Untranslatable::Fragment),
+    // One test for a packet without extension headers, the common case.
+    let (ident, flags_fragment) = match meta.extensions {
+        0 => (to.ident, flags_for(total)),
+        _ => match fragment_in(buf.data(), l3) {
+            None => (to.ident, flags_for(total)),
+            Some(f) if f.offset == 0 => (f.ident as u16, MORE_FRAGMENTS),
+            Some(_) => return Err(Untranslatable::Fragment),
+        },
     };
 
     // The L4 header first, while it is where the walk found it.
     let frame = buf.data_mut();
     let traffic_class = ipv6::traffic_class(frame.get(l3..).unwrap_or(&[]));
     let t = &meta.tuple;
-    let mut delta = Delta::default();
-    delta.words128(u128::from(t.src), v4_entering(*to.src.ip()));
-    delta.words128(u128::from(t.dst), v4_entering(*to.dst.ip()));
-    delta.word(t.src_port, to.src.port());
-    delta.word(t.dst_port, to.dst.port());
     put_be16(frame, l4, to.src.port());
     put_be16(frame, l4 + 2, to.dst.port());
     let check = get_be16(frame, check_at);
@@ -157,7 +172,7 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
     };
     put_be16(frame, check_at, check);
 
-    replace_l3_header(
+    let frame = replace_l3_header(
         buf,
         l3,
         ip_end,
@@ -174,7 +189,7 @@ pub fn to_ipv4<B: PacketBuf + ?Sized>(
         src: *to.src.ip(),
         dst: *to.dst.ip(),
     };
-    let out = buf.data_mut().get_mut(l3..).unwrap_or(&mut []);
+    let out = frame.get_mut(l3..).unwrap_or(&mut []);
     write_ipv4_header(out, &header).ok_or(Untranslatable::Truncated)
 }
 
@@ -193,12 +208,31 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     meta: &Ipv4Meta,
     to: &To6,
 ) -> Result<(), Untranslatable> {
+    let t = &meta.tuple;
+    let mut delta = Delta::default();
+    delta.words128(v4_leaving(t.src), u128::from(*to.src.ip()));
+    delta.words128(v4_leaving(t.dst), u128::from(*to.dst.ip()));
+    delta.word(t.src_port, to.src.port());
+    delta.word(t.dst_port, to.dst.port());
+    to_ipv6_summed(buf, meta, to, delta)
+}
+
+/// [`to_ipv6`] with the L4 checksum's delta given: `delta` records the
+/// packet's addresses and ports leaving and `to`'s entering, which for a
+/// NAT64 session's reply is its `keys_delta` negated (kept with the
+/// session: `FlowKey::keys_delta`).
+#[inline]
+pub fn to_ipv6_summed<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    meta: &Ipv4Meta,
+    to: &To6,
+    delta: Delta,
+) -> Result<(), Untranslatable> {
     let (l3, l4, ip_end) = (meta.l3_offset, meta.l4_offset, meta.ip_end());
-    if matches!(meta.kind, L4Kind::Fragment { .. }) {
-        return Err(Untranslatable::Fragment);
-    }
-    if !matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp) {
-        return Err(Untranslatable::Protocol);
+    match meta.kind {
+        L4Kind::Tcp | L4Kind::Udp => {}
+        L4Kind::Fragment { .. } => return Err(Untranslatable::Fragment),
+        _ => return Err(Untranslatable::Protocol),
     }
     if meta.ttl <= 1 {
         return Err(Untranslatable::HopLimit);
@@ -211,15 +245,18 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     }
     let old_check = get_be16(buf.data(), check_at);
     let sum_whole = proto == IpProto::UDP && old_check == 0;
-    if sum_whole && meta.fragment.is_some() {
-        return Err(Untranslatable::Fragment);
+    if sum_whole {
+        if meta.fragment.is_some() {
+            return Err(Untranslatable::Fragment);
+        }
+        if !buf.is_contiguous() {
+            return Err(Untranslatable::NoBufferRoom);
+        }
     }
-    if sum_whole && !buf.is_contiguous() {
-        return Err(Untranslatable::NoBufferRoom);
-    }
-    let header_len = match meta.fragment {
-        Some(_) => IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN,
-        None => IPV6_HEADER_LEN,
+    // A first fragment gets a fragment header after the fixed one.
+    let (header_len, next_header) = match meta.fragment {
+        None => (IPV6_HEADER_LEN, proto.0),
+        Some(_) => (IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN, NextHeader::FRAGMENT),
     };
     if buf.headroom() + (l4 - l3) < header_len {
         return Err(Untranslatable::NoBufferRoom);
@@ -227,13 +264,6 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
 
     let frame = buf.data_mut();
     let tos = get_u8(frame, l3 + ipv4::field::DSCP_ECN);
-    let t = &meta.tuple;
-    let (src, dst) = (*to.src.ip(), *to.dst.ip());
-    let mut delta = Delta::default();
-    delta.words128(v4_leaving(t.src), u128::from(src));
-    delta.words128(v4_leaving(t.dst), u128::from(dst));
-    delta.word(t.src_port, to.src.port());
-    delta.word(t.dst_port, to.dst.port());
     put_be16(frame, l4, to.src.port());
     put_be16(frame, l4 + 2, to.dst.port());
     if !sum_whole {
@@ -244,15 +274,12 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
         put_be16(frame, check_at, check);
     }
 
-    replace_l3_header(buf, l3, ip_end, (l4 - l3, header_len), EtherType::IPV6)?;
-    let frame = buf.data_mut();
+    let frame = replace_l3_header(buf, l3, ip_end, (l4 - l3, header_len), EtherType::IPV6)?;
+    let (src, dst) = (*to.src.ip(), *to.dst.ip());
     let header = Ipv6Header {
         src,
         dst,
-        next_header: match meta.fragment {
-            Some(_) => NextHeader::FRAGMENT,
-            None => proto.0,
-        },
+        next_header,
         hop_limit: meta.ttl - 1,
         // An IPv4 packet's L4 is under 64 KiB, less its 20-byte header.
         payload_len: (header_len - IPV6_HEADER_LEN + l4_len) as u16,
@@ -261,26 +288,42 @@ pub fn to_ipv6<B: PacketBuf + ?Sized>(
     if !ipv6::write_header(out, &header) {
         return Err(Untranslatable::Truncated);
     }
-    ipv6::set_traffic_class(out, tos);
+    // Version 6, the TOS as traffic class, flow label 0.
+    ipv6::set_version_class_label(out, 6 << 28 | u32::from(tos) << 20);
     if let Some(ident) = meta.fragment {
         if !first_fragment_header(out, proto.0, ident) {
             return Err(Untranslatable::Truncated);
         }
     }
     if sum_whole {
-        let l4 = l3 + IPV6_HEADER_LEN;
-        let segment = frame.get(l4..l4 + l4_len).unwrap_or(&[]);
-        let sum = add_bytes(
-            ipv6_pseudo_header_sum(src, dst, proto.0, l4_len as u32),
-            segment,
-        );
-        let check = match !fold(sum) {
-            0 => 0xffff,
-            c => c,
-        };
-        put_be16(frame, l4 + udp::field::CHECKSUM.start, check);
+        whole_udp_checksum(frame, l3, l4_len, (src, dst));
     }
     Ok(())
+}
+
+/// Writes the checksum of the UDP datagram after the IPv6 header at `l3`
+/// of `frame` (`l4_len` bytes, from `src` to `dst`), summed whole: IPv4
+/// sent it without one (RFC 7915 4.5). Out of line, off TCP's and the
+/// checksummed datagrams' path.
+#[cold]
+#[inline(never)]
+fn whole_udp_checksum(
+    frame: &mut [u8],
+    l3: usize,
+    l4_len: usize,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+) {
+    let l4 = l3 + IPV6_HEADER_LEN;
+    let segment = frame.get(l4..l4 + l4_len).unwrap_or(&[]);
+    let sum = add_bytes(
+        ipv6_pseudo_header_sum(src, dst, IpProto::UDP.0, l4_len as u32),
+        segment,
+    );
+    let check = match !fold(sum) {
+        0 => 0xffff,
+        c => c,
+    };
+    put_be16(frame, l4 + udp::field::CHECKSUM.start, check);
 }
 
 /// Writes a first fragment's fragment header after the fixed header at

@@ -40,7 +40,7 @@ mod icmp;
 mod resize;
 
 pub use fragment::{later_to_ipv4, later_to_ipv6};
-pub use header::{to_ipv4, to_ipv6, To4, To6};
+pub use header::{to_ipv4, to_ipv4_summed, to_ipv6, to_ipv6_summed, To4, To6};
 pub use icmp::{
     error_to_ipv4, error_to_ipv6, map_error_to_ipv4, map_error_to_ipv6, ErrorTo4, ErrorTo6,
     IcmpMessage,

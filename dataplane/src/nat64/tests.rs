@@ -400,6 +400,68 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A NAT64 session's `keys_delta` (its client key and its mapped reply
+    /// key, `FlowKey::keys_delta`), as the pipeline gives it, translates
+    /// each way exactly as the delta summed from the packet: the same
+    /// bytes out (and a checksum etherparse verifies), for any addresses,
+    /// ports and payload.
+    #[test]
+    fn a_sessions_keys_delta_translates_as_the_packets_own_sum(
+        f in flow6(),
+        ttl in 2u8..=255,
+        reply_payload in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        use crate::checksum::Delta;
+        use crate::flow::state::nat64::mapped;
+        use crate::tuple::{FiveTuple, FiveTuple6, FlowKey, IpProto};
+        let proto = if f.tcp { IpProto::TCP } else { IpProto::UDP };
+        let inbound = FiveTuple6 {
+            src: *f.client.ip(),
+            dst: *f.vip.ip(),
+            src_port: f.client.port(),
+            dst_port: f.vip.port(),
+            proto,
+        };
+        let outbound = mapped(&FiveTuple {
+            src: *f.backend.ip(),
+            dst: *f.local.ip(),
+            src_port: f.backend.port(),
+            dst_port: f.local.port(),
+            proto,
+        });
+        let keys = FiveTuple6::keys_delta(&inbound, &outbound);
+
+        let frame = frame6(f.client, f.vip, f.tcp, f.hop, &f.payload);
+        let there = To4 { src: f.local, dst: f.backend, ident: 9 };
+        let (mut summed, mut kept) = (TestBuf::new(&frame), TestBuf::new(&frame));
+        prop_assert_eq!(to_ipv4(&mut summed, &meta6(&frame), &there), Ok(()));
+        prop_assert_eq!(
+            to_ipv4_summed(&mut kept, &meta6(&frame), &there, Delta::of_folded(keys)),
+            Ok(())
+        );
+        prop_assert_eq!(kept.data(), summed.data());
+
+        let (b, l) = (f.backend.ip().octets(), f.local.ip().octets());
+        let (bp, lp) = (f.backend.port(), f.local.port());
+        let reply = match f.tcp {
+            true => tcp_frame(b, l, bp, lp, ttl, &reply_payload),
+            false => udp_frame(b, l, bp, lp, ttl, &reply_payload),
+        };
+        let back = To6 { src: f.vip, dst: f.client };
+        let (mut summed, mut kept) = (TestBuf::new(&reply), TestBuf::new(&reply));
+        prop_assert_eq!(to_ipv6(&mut summed, &meta4(&reply), &back), Ok(()));
+        prop_assert_eq!(
+            to_ipv6_summed(&mut kept, &meta4(&reply), &back, Delta::negated(keys)),
+            Ok(())
+        );
+        prop_assert_eq!(kept.data(), summed.data());
+        let p = PacketHeaders::from_ethernet_slice(kept.data()).unwrap();
+        let (want, got) = l4_checksums(&p);
+        prop_assert_eq!(got, want);
+    }
+}
+
 /// An ICMP or ICMPv6 (type, code).
 type TypeCode = (u8, u8);
 

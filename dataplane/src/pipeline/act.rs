@@ -131,7 +131,7 @@ impl<P: PacketBuf> Datapath<P> {
             Step::Drop(reason) => self.drop(reason),
             Step::TranslateError(hit) => self.translate_error(cx, pkt, meta, hit),
             Step::Nat64Error => self.nat64_error(cx, pkt, meta),
-            Step::Nat64Reply { at } => self.reply_nat64(cx, at.port, pkt, meta),
+            Step::Nat64Reply { at } => self.reply_nat64(cx, at, pkt, meta),
             Step::Forward { at, hit } => self.forward(cx, at, pkt, meta, hit),
             Step::AnswerEcho { port } => self.answer_echo(cx, port, pkt, meta),
             Step::ReuseThenOpen { at, old } => {
@@ -209,7 +209,11 @@ impl<P: PacketBuf> Datapath<P> {
         // A NAT64 backend's reply: its session is in the IPv6 table. Looked
         // for only here, where the IPv4 path has given up (`nat64.rs`).
         if reason == DropReason::NoService && cx.t.owners.nat64_local(first.tuple.dst) {
-            return self.reply_nat64(cx, port, pkt, meta);
+            // `decide` found the interface before planning.
+            let Some(iface) = cx.t.ingress_interface(port, meta.vlan) else {
+                return self.drop(DropReason::NoInterface);
+            };
+            return self.reply_nat64(cx, Ingress { port, iface }, pkt, meta);
         }
         self.count_refusal(cx.t, first.tuple.service_key(), reason);
         self.drop_or_kernel(cx, port, pkt, reason)

@@ -104,7 +104,12 @@ fn nat64_reply(t: &LbTables, meta: &Ipv4Meta) -> bool {
         return false;
     }
     let l4_flow = matches!(meta.kind, L4Kind::Tcp | L4Kind::Udp);
-    if l4_flow && t.service_index.lookup(&meta.tuple.service_key()).is_some() {
+    // No service on a local address (the usual case): no lookup (86
+    // instructions a NAT64 reply).
+    if l4_flow
+        && t.nat64_local_listened
+        && t.service_index.lookup(&meta.tuple.service_key()).is_some()
+    {
         return false;
     }
     let echo_request = meta.kind == (L4Kind::IcmpEcho { request: true });

@@ -49,13 +49,16 @@ use super::egress::Hop;
 use super::mtu6::From6;
 use super::{Cx, Datapath, Ingress};
 use crate::buf::PacketBuf;
+use crate::checksum::Delta;
 use crate::drop::DropReason;
 use crate::flow::proto::tcp_flags;
 use crate::flow::state::nat64::{mapped, unmapped};
 use crate::flow::table::{session_flags, Forwarding};
 use crate::flow::{Direction, Hit, SessionId};
 use crate::io::PacketIo;
-use crate::nat64::{error_to_ipv6, to_ipv4, to_ipv6, ErrorTo6, To4, To6, Untranslatable};
+use crate::nat64::{
+    error_to_ipv6, to_ipv4_summed, to_ipv6_summed, ErrorTo6, To4, To6, Untranslatable,
+};
 use crate::packet::{quoted_flow, Ipv4Meta};
 use crate::packet6::Ipv6Meta;
 use crate::tuple::{FiveTuple6, IpProto};
@@ -93,8 +96,12 @@ impl<P: PacketBuf> Datapath<P> {
         meta: &Ipv6Meta,
         id: SessionId,
     ) {
-        // The reply key, unmapped: backend4:port -> local4:lport.
-        let Some(reply) = unmapped(self.flow.sessions6().get(id).outbound()) else {
+        // The reply key, unmapped: backend4:port -> local4:lport; and the
+        // checksum delta of the translation, the same for every packet of
+        // the session (`FlowKey::keys_delta`).
+        let s = self.flow.sessions6().get(id);
+        let delta = Delta::of_folded(s.keys_delta());
+        let Some(reply) = unmapped(s.outbound()) else {
             return self.drop(DropReason::NoBackend);
         };
         let from = From6 {
@@ -121,7 +128,7 @@ impl<P: PacketBuf> Datapath<P> {
             dst: SocketAddrV4::new(reply.src, reply.src_port),
             ident: self.next_ident(),
         };
-        if let Err(u) = to_ipv4(&mut pkt, meta, &to) {
+        if let Err(u) = to_ipv4_summed(&mut pkt, meta, &to, delta) {
             return self.drop(reason(u));
         }
         self.counters.events.nat64_to_ipv4 += 1;
@@ -166,14 +173,14 @@ impl<P: PacketBuf> Datapath<P> {
     }
 
     /// An IPv4 packet to a NAT64 local address that the IPv4 table does
-    /// not know, received on `port`: a backend's reply if the IPv6 table
+    /// not know, received `at` (`decide` found its interface): a backend's reply if the IPv6 table
     /// holds its mapped tuple as a session's reply key, translated and
     /// sent to the client; else `no_session`.
     #[inline(never)]
     pub(super) fn reply_nat64<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
-        port: u16,
+        at: Ingress,
         pkt: P,
         meta: &Ipv4Meta,
     ) {
@@ -193,10 +200,6 @@ impl<P: PacketBuf> Datapath<P> {
                 inbound: false,
             });
         }
-        let Some(iface) = cx.t.ingress_interface(port, meta.vlan) else {
-            return self.drop(DropReason::NoInterface);
-        };
-        let at = Ingress { port, iface };
         if meta.ttl <= 1 {
             self.drop(DropReason::TtlExceeded);
             return self.send_icmp_error(cx, at, pkt, meta, IcmpError::TIME_EXCEEDED);
@@ -207,6 +210,8 @@ impl<P: PacketBuf> Datapath<P> {
         let (origin, backend) = (s.origin(), s.backend);
         let client = s.inbound();
         let shifted = s.flags() & session_flags::PROXY_HEADER != 0;
+        // The client's packets' delta, undone (`FlowKey::keys_delta`).
+        let delta = Delta::negated(s.keys_delta());
         let to = To6 {
             src: SocketAddrV6::new(client.dst, client.dst_port, 0, 0),
             dst: SocketAddrV6::new(client.src, client.src_port, 0, 0),
@@ -243,7 +248,7 @@ impl<P: PacketBuf> Datapath<P> {
         if let Some(mtu) = egress_port.and_then(|p| self.egress.over_mtu(len6, meta.vlan, p)) {
             return self.reply_too_big(cx, at, pkt, meta, mtu);
         }
-        if let Err(u) = to_ipv6(&mut pkt, meta, &to) {
+        if let Err(u) = to_ipv6_summed(&mut pkt, meta, &to, delta) {
             return self.drop(reason(u));
         }
         if meta.fragment.is_some() {

@@ -714,3 +714,29 @@ fn nat64_sessions_sync_and_a_peer_translates_both_ways() {
     assert_eq!(run(&mut b, &[syn(40001)], 6).len(), 1);
     assert_eq!(local_of(&b, 40001), (LIP0, 40000));
 }
+
+/// A service listening on a NAT64 local address (not what a config
+/// usually has): a packet to it is that service's new flow, not a NAT64
+/// reply; the lookup that says so is skipped (`nat64_local_listened`)
+/// only when no service listens on a local address.
+#[test]
+fn a_service_on_a_nat64_local_address_still_takes_its_flows() {
+    let cfg = config64(vec![nat64(IpProto::UDP)]);
+    let t = LbTables::build(&cfg).expect("tables");
+    assert!(!t.nat64_local_listened);
+    let mut dr = service(Mode::Dr, IpProto::UDP);
+    (dr.vip, dr.port) = (IpAddr::V4(Ipv4Addr::from(LIP0)), 9000);
+    let cfg = config64(vec![nat64(IpProto::UDP), dr]);
+    let t = LbTables::build(&cfg).expect("tables");
+    assert!(t.nat64_local_listened);
+    let mut p = pipe(&cfg);
+    let to_dr = udp((RS1, OURS), RIP1, LIP0, (8080, 9000));
+    let out = run(&mut p, &[to_dr], 0);
+    assert_eq!(out.len(), 1, "forwarded by the DR service");
+    assert_eq!(p.counters().events.sessions_created, 1);
+    assert_eq!(drops(&p, DropReason::NoSession), 0);
+    // Another port of the local address: a NAT64 reply with no session.
+    let stray = udp((RS1, OURS), RIP1, LIP0, (8080, 9001));
+    assert!(run(&mut p, &[stray], 0).is_empty());
+    assert_eq!(drops(&p, DropReason::NoSession), 1);
+}

@@ -134,6 +134,11 @@ impl<V: Copy> ListenIndex<V> {
         None
     }
 
+    /// Whether some service listens on `vip` (any protocol, any port).
+    pub fn listens_on(&self, vip: IpAddr) -> bool {
+        self.by_key.keys().any(|k| k.vip == vip)
+    }
+
     /// Services indexed.
     pub fn len(&self) -> usize {
         self.by_key.len()

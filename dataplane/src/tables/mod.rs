@@ -78,6 +78,11 @@ pub struct LbTables {
     pub services: Vec<Service>,
     /// Active services only, by the ports they listen on.
     pub service_index: ListenIndex<u32>,
+    /// Whether some service listens on a NAT64 local address: only then
+    /// can a packet to one be a new flow rather than a backend's reply
+    /// (`pipeline/decide.rs`, `nat64_reply`, skips the service lookup
+    /// otherwise).
+    pub nat64_local_listened: bool,
     pub backends: Vec<BackendInfo>,
     /// By backend id: an IPv6 backend's next hop (itself on a connected
     /// prefix, else its route's gateway) and the interface it leaves by,
@@ -390,6 +395,9 @@ fn compile(
     // IPv6 FULLNAT local addresses and IPv6 SNAT addresses are ours: ND
     // and echo answered for them.
     let local6: Vec<Ipv6Addr> = owners.local6().iter().collect();
+    let nat64_local_listened = owners
+        .nat64_locals()
+        .any(|a| service_index.listens_on(IpAddr::V4(a)));
     Ok(LbTables {
         epoch,
         kernel: kernel_paths(cfg)?,
@@ -442,6 +450,7 @@ fn compile(
         standby: AddrSet::new(cfg.standby.iter().copied()),
         services,
         service_index,
+        nat64_local_listened,
         links6: links6(&backends, &routes6),
         routes6,
         backends,

@@ -362,6 +362,11 @@ impl FlowOwners {
         !self.nat64_local.is_empty()
     }
 
+    /// The local addresses of NAT64 services (draining ones included).
+    pub fn nat64_locals(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.nat64_local.iter()
+    }
+
     /// Whether `addr` is a local address of a NAT64 service (one being
     /// drained included): its replies' sessions are in the IPv6 table.
     #[inline]
