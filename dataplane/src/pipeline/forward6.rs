@@ -61,24 +61,28 @@ pub(super) fn vip_flow(
 }
 
 /// The flow of an IPv6 packet at `l3_offset` of `frame` that is not to a
-/// VIP, if it is TCP or UDP from an IPv6 NAT backend's address and port:
-/// a reply to look for by the session's second key (`nat6.rs`). Its
-/// fragments and bad chains are `None`: they take IPv6's old path. Out
-/// of line, so DR's path stays small.
+/// VIP, if it is TCP or UDP while some IPv6 NAT backend or FULLNAT local
+/// address exists: maybe a backend's reply, looked for by the session's
+/// second key (`nat6.rs`). Its fragments and bad chains are `None`: they
+/// take IPv6's old path. Out of line, so DR's path stays small.
 #[inline(never)]
-pub(super) fn nat_reply_flow(t: &LbTables, frame: &[u8], l3_offset: usize) -> Option<Ipv6Meta> {
+pub(super) fn reply_flow(t: &LbTables, frame: &[u8], l3_offset: usize) -> Option<Ipv6Meta> {
     if !t.owners.has_nat6() {
         return None;
     }
     let ip = Ipv6Packet::new(frame.get(l3_offset..)?).ok()?;
     match classify_parsed(&ip, l3_offset) {
-        Ok(Ipv6Flow::Flow(meta))
-            if t.owners.local_reply6(&meta.tuple) || t.owners.nat_reply6(&meta.tuple).is_some() =>
-        {
-            Some(meta)
-        }
+        Ok(Ipv6Flow::Flow(meta)) => Some(meta),
         _ => None,
     }
+}
+
+/// Whether the IPv6 flow `meta` is from an IPv6 NAT backend's address and
+/// port or to a FULLNAT (or SNAT) local address: a reply to look for by
+/// the session's second key (`nat6.rs`).
+#[inline]
+pub(super) fn is_nat_reply6(t: &LbTables, meta: &Ipv6Meta) -> bool {
+    t.owners.local_reply6(&meta.tuple) || t.owners.nat_reply6(&meta.tuple).is_some()
 }
 
 /// The worker of `workers` that owns the IPv6 packet at `l3_offset` of
@@ -96,36 +100,38 @@ pub(super) fn owner6(
     if t.vips6.is_empty() && !t.owners.has_nat6() {
         return me;
     }
-    match vip_flow(t, frame, l3_offset) {
-        Some(Ok(meta)) => t.owners.owner6(&meta.tuple, me, workers),
+    let reply = match vip_flow(t, frame, l3_offset) {
+        Some(Ok(meta)) => return t.owners.owner6(&meta.tuple, me, workers),
         // A TCP or UDP fragment: its flow's worker, or its datagram's.
         Some(Err(DropReason::Ipv6Fragment)) => {
-            super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), true)
+            return super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), true)
                 .unwrap_or(me)
         }
-        Some(Err(_)) => me,
-        None => match nat_reply_flow(t, frame, l3_offset) {
-            Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
-            // A fragment of a backend's reply.
-            None if t.owners.has_nat6() && super::fragment6::is_fragment(frame, l3_offset) => {
-                super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), false)
-                    .unwrap_or(me)
-            }
-            // An ICMPv6 error about a NAT or FULLNAT flow's packet: the
-            // owner of the session key its quote, reversed, is.
-            None => match super::nat6_error::quoted_nat6(t, frame, l3_offset) {
-                Some(q) => t.owners.owner6(&q.reversed, me, workers),
-                // A client's ICMPv6 error about a NAT64 reply: its client's.
-                None if t.owners.has_nat64() => {
-                    match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
-                        Some(client) => t.owners.owner6(&client, me, workers),
-                        None => super::snat6::owner_snat6(t, frame, l3_offset, (me, workers))
-                            .unwrap_or(me),
+        Some(Err(_)) => return me,
+        None => reply_flow(t, frame, l3_offset).filter(|m| is_nat_reply6(t, m)),
+    };
+    match reply {
+        Some(meta) => t.owners.owner6(&meta.tuple, me, workers),
+        // A fragment of a backend's reply.
+        None if t.owners.has_nat6() && super::fragment6::is_fragment(frame, l3_offset) => {
+            super::fragment6::owner_of_fragment6(t, frame, l3_offset, (me, workers), false)
+                .unwrap_or(me)
+        }
+        // An ICMPv6 error about a NAT or FULLNAT flow's packet: the
+        // owner of the session key its quote, reversed, is.
+        None => match super::nat6_error::quoted_nat6(t, frame, l3_offset) {
+            Some(q) => t.owners.owner6(&q.reversed, me, workers),
+            // A client's ICMPv6 error about a NAT64 reply: its client's.
+            None if t.owners.has_nat64() => {
+                match super::nat64_error6::quoted_client6(t, frame, l3_offset) {
+                    Some(client) => t.owners.owner6(&client, me, workers),
+                    None => {
+                        super::snat6::owner_snat6(t, frame, l3_offset, (me, workers)).unwrap_or(me)
                     }
                 }
-                // A SNAT flow's packet (`snat6.rs`).
-                None => super::snat6::owner_snat6(t, frame, l3_offset, (me, workers)).unwrap_or(me),
-            },
+            }
+            // A SNAT flow's packet (`snat6.rs`).
+            None => super::snat6::owner_snat6(t, frame, l3_offset, (me, workers)).unwrap_or(me),
         },
     }
 }

@@ -70,8 +70,11 @@ impl<P: PacketBuf> Datapath<P> {
             }
         }
         if ours && t.owners.has_nat6() {
-            if let Some(meta) = super::forward6::nat_reply_flow(t, pkt.data(), l3_offset) {
-                return self.reply6(cx, (port, vlan), pkt, &meta);
+            if let Some(meta) = super::forward6::reply_flow(t, pkt.data(), l3_offset) {
+                pkt = match self.nat_reply6(cx, (port, vlan), pkt, &meta) {
+                    Some(pkt) => pkt,
+                    None => return,
+                };
             }
             // A fragment of a backend's reply (`fragment6.rs`).
             pkt = match self.reply_fragment6(cx, (port, vlan), pkt, l3_offset) {

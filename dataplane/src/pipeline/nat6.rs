@@ -15,6 +15,7 @@
 
 use std::net::Ipv6Addr;
 
+use super::forward6::is_nat_reply6;
 use super::mtu6::From6;
 use super::synproxy::Spliced6;
 use super::{Cx, Datapath};
@@ -52,15 +53,57 @@ impl<P: PacketBuf> Datapath<P> {
     pub(super) fn reply6<I: PacketIo<Packet = P>>(
         &mut self,
         cx: &mut Cx<'_, I>,
+        at: (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+    ) {
+        match self.flow.sessions6().lookup(&meta.tuple) {
+            Some(hit) if hit.dir == Direction::Outbound => {
+                self.reply6_session(cx, at, pkt, meta, hit.id)
+            }
+            _ => self.drop(DropReason::NoSession),
+        }
+    }
+
+    /// A TCP or UDP packet `meta` not to a VIP, received on `port` and the
+    /// interface of `vlan`, while IPv6 NAT exists: a reply of one of our
+    /// sessions (its second key) goes back as [`Self::reply6`] sends it;
+    /// one from a NAT backend or to a FULLNAT or SNAT local address with
+    /// no session is `no_session`; anything else comes back, for the
+    /// paths after NAT's (`local6.rs`). The session is looked up first,
+    /// as IPv4's `decide` does: a reply pays no search of the backends.
+    #[inline(never)]
+    pub(super) fn nat_reply6<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
+        at: (u16, Option<u16>),
+        pkt: P,
+        meta: &Ipv6Meta,
+    ) -> Option<P> {
+        match self.flow.sessions6().lookup(&meta.tuple) {
+            Some(hit) if hit.dir == Direction::Outbound => {
+                self.reply6_session(cx, at, pkt, meta, hit.id);
+                None
+            }
+            _ if is_nat_reply6(cx.t, meta) => {
+                self.drop(DropReason::NoSession);
+                None
+            }
+            _ => Some(pkt),
+        }
+    }
+
+    /// A reply of IPv6 session `id`: back to the client from the VIP.
+    #[inline(always)]
+    fn reply6_session<I: PacketIo<Packet = P>>(
+        &mut self,
+        cx: &mut Cx<'_, I>,
         (port, vlan): (u16, Option<u16>),
         mut pkt: P,
         meta: &Ipv6Meta,
+        id: SessionId,
     ) {
         let t = cx.t;
-        let id = match self.flow.sessions6().lookup(&meta.tuple) {
-            Some(hit) if hit.dir == Direction::Outbound => hit.id,
-            _ => return self.drop(DropReason::NoSession),
-        };
         // A SYN-proxied session's: its handshake, or its translation.
         let spliced: Ipv6Meta;
         let mut meta = meta;

@@ -6,8 +6,9 @@
 //! pseudo-header (`rewrite6::translate6`), routed by `route6`. The
 //! replies to a SNAT address come back to us: TCP and UDP ones are found
 //! by their reply key as FULLNAT's replies to a local address are
-//! (`FlowOwners::local_reply6` holds the SNAT addresses too, so
-//! `forward6::nat_reply_flow` hands them to `nat6::reply6`), an echo reply
+//! (`nat6::nat_reply6` finds their session by its second key; with none,
+//! `FlowOwners::local_reply6`, which holds the SNAT addresses too, makes
+//! them `no_session`), an echo reply
 //! here; both leave rewritten back to the internal host. Too big for the
 //! egress port: Packet Too Big; a hop limit of 1: Time Exceeded (both
 //! `mtu6.rs`, through NAT's `nat_out6`).
