@@ -20,11 +20,9 @@
 
 mod common;
 
-use std::time::Instant;
-
 use std::collections::BTreeMap;
 
-use common::netns::{serial, server_ip, ClientRun, Topology, CLIENT_IP, ECHO, VIP};
+use common::netns::{serial, server_ip, Topology, CLIENT_IP, ECHO, VIP};
 
 /// A UDP echo service of `mode` over the three servers; `extra`: more
 /// service keys.
@@ -56,7 +54,7 @@ fn big_udp_echoes_come_back_whole(mode: &str) {
     t.port_driver = "af_xdp";
     t.start_servers();
     t.start_lb(&udp_echo(mode, ""));
-    let (n, run, start) = big_echoes(&t);
+    let (n, run, start) = t.big_udp_echoes("client", &format!("{VIP}:{ECHO}"));
     eprintln!(
         "E2E fragments {mode}: {} echoes of 4000 bytes, {} failed, servers {:?}, {} ms",
         run.requests.len(),
@@ -83,29 +81,6 @@ fn big_udp_echoes_come_back_whole(mode: &str) {
     }
 }
 
-/// The client's 4000-byte UDP echoes to the VIP, `FRAG_E2E_COUNT` of them
-/// (200 by default): how many were asked, the run, and when it started.
-fn big_echoes(t: &Topology) -> (usize, ClientRun, Instant) {
-    let n: usize = std::env::var("FRAG_E2E_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let start = Instant::now();
-    let run = t.client(
-        "client",
-        &[
-            "udp",
-            "--target",
-            &format!("{VIP}:{ECHO}"),
-            "--count",
-            &n.to_string(),
-            "--size",
-            "4000",
-        ],
-    );
-    (n, run, start)
-}
-
 #[test]
 fn nat_big_udp_echoes_come_back_whole() {
     big_udp_echoes_come_back_whole("nat");
@@ -130,7 +105,7 @@ fn fullnat_proxy_v2_big_udp_datagrams_are_reassembled_and_servers_read_the_heade
     // and every later one failed (docs/fragments-and-mtu.md, "AF_XDP and
     // the mbuf pool"); ferrolb's af_xdp pool lies wholly in it.
     t.start_lb(&udp_echo("fullnat", "proxy_protocol = \"v2\"\n"));
-    let (n, run, start) = big_echoes(&t);
+    let (n, run, start) = t.big_udp_echoes("client", &format!("{VIP}:{ECHO}"));
     eprintln!(
         "E2E fragments fullnat proxy v2: {} echoes of 4000 bytes, {} failed, peers {:?}, servers {:?}, {} ms",
         run.requests.len(),

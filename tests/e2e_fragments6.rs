@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::netns::{serial, Topology, ECHO};
 use common::netns6::{with_ipv6_addresses, SERVERS6, VIP6};
 
@@ -46,23 +44,7 @@ fn big_udp_echoes_over_ipv6_come_back_whole(mode: &str) {
         body.push_str(&format!("\n[[service.backend]]\naddress = \"{ip}\"\n"));
     }
     t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), true));
-    let n: usize = std::env::var("FRAG_E2E_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let start = Instant::now();
-    let run = t.client(
-        "router",
-        &[
-            "udp",
-            "--target",
-            &format!("[{VIP6}]:{ECHO}"),
-            "--count",
-            &n.to_string(),
-            "--size",
-            "4000",
-        ],
-    );
+    let (n, run, start) = t.big_udp_echoes("router", &format!("[{VIP6}]:{ECHO}"));
     eprintln!(
         "E2E IPv6 fragments {mode}: {} echoes of 4000 bytes, {} failed, servers {:?}, peers {:?}, {} ms",
         run.requests.len(),

@@ -22,8 +22,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::netns::{serial, server_ip, Topology, ECHO};
 use common::netns6::{with_ipv6_addresses, VIP6};
 
@@ -61,23 +59,7 @@ fn big_udp_echoes_through_nat64_come_back_whole() {
     }
     // The servers' link stays IPv4 only.
     t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), false));
-    let n: usize = std::env::var("FRAG_E2E_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let start = Instant::now();
-    let run = t.client(
-        "client",
-        &[
-            "udp",
-            "--target",
-            &format!("[{VIP6}]:{ECHO}"),
-            "--count",
-            &n.to_string(),
-            "--size",
-            "4000",
-        ],
-    );
+    let (n, run, start) = t.big_udp_echoes("client", &format!("[{VIP6}]:{ECHO}"));
     eprintln!(
         "E2E NAT64 fragments: {} echoes of 4000 bytes, {} failed, servers {:?}, peers {:?}, {} ms",
         run.requests.len(),

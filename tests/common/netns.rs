@@ -391,6 +391,22 @@ via = "10.0.2.254"
     }
 
     /// Runs `e2e-client ARGS` in namespace `role` to the end.
+    /// 4000-byte UDP echoes from `role` to `target` (an address and
+    /// port), `FRAG_E2E_COUNT` of them (200 by default), the fragment
+    /// tests' load: how many were asked, the run, and when it started.
+    pub fn big_udp_echoes(&self, role: &str, target: &str) -> (usize, ClientRun, Instant) {
+        let n: usize = std::env::var("FRAG_E2E_COUNT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let start = Instant::now();
+        let count = n.to_string();
+        let args = [
+            "udp", "--target", target, "--count", &count, "--size", "4000",
+        ];
+        (n, self.client(role, &args), start)
+    }
+
     pub fn client(&self, role: &str, args: &[&str]) -> ClientRun {
         let run = self.spawn_client(role, args);
         run.wait(Duration::from_secs(120))

@@ -28,7 +28,7 @@ const CLIENT_ISN: u32 = 1000;
 const BACKEND_ISN: u32 = 7000;
 
 /// A TCP segment over IPv6 with its numbers chosen, hop limit 57.
-fn seg6(
+pub(super) fn seg6(
     macs: ([u8; 6], [u8; 6]),
     (src, dst): ((&str, u16), (&str, u16)),
     (seq, ack): (u32, Option<u32>),

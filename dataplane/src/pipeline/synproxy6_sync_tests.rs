@@ -6,10 +6,8 @@
 //! segments both ways byte for byte as A does, sequence numbers moved
 //! between the cookie's space and the backend's.
 
-use etherparse::PacketBuilder;
-
 use super::forward6_tests::{CLIENT6, RIP6, VIP6};
-use super::local6_tests::a6;
+use super::nat6_error_shift_tests::seg6;
 use super::nat6_error_tests::nat6;
 use super::nat6_tests::{config_nat6, learn_all, CLIENT_MAC};
 use super::sync6_tests::{drain_over_the_wire, give, v6_only};
@@ -36,27 +34,6 @@ fn proxied_synced6() -> (Pipeline<TestBuf>, SyncPort) {
     let (mut ports, mut l) = links(1, 256, 256);
     p.attach_sync(l.remove(0));
     (p, ports.remove(0))
-}
-
-fn seg6(
-    macs: ([u8; 6], [u8; 6]),
-    (src, dst): ((&str, u16), (&str, u16)),
-    (seq, ack): (u32, Option<u32>),
-    syn: bool,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv6(a6(src.0), a6(dst.0), 57)
-        .tcp(src.1, dst.1, seq, 1000);
-    if syn {
-        b = b.syn();
-    }
-    if let Some(a) = ack {
-        b = b.ack(a);
-    }
-    let mut v = Vec::new();
-    b.write(&mut v, data).expect("writes");
-    v
 }
 
 fn from_client(seq: u32, ack: Option<u32>, syn: bool, data: &[u8]) -> Vec<u8> {

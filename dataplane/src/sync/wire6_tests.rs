@@ -52,6 +52,33 @@ fn record4(i: u16) -> SessionRecord {
     }
 }
 
+/// A TCP NAT record, or a FULLNAT one with its local endpoint.
+fn nat_or_fullnat6(i: u16, fullnat: bool) -> SessionRecord6 {
+    SessionRecord6 {
+        forwarding: if fullnat {
+            Forwarding::FullNat
+        } else {
+            Forwarding::Nat
+        },
+        local: fullnat.then(|| ("2001:db8:1::100".parse().expect("address"), 40000)),
+        ..record6(i)
+    }
+}
+
+/// `r` (NAT, or FULLNAT with its local slot) with one more slot of its
+/// own round-trips between two IPv4 records.
+fn round_trips_with_one_more_slot(
+    r: SessionRecord6,
+    fullnat: bool,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let records = [record4(1).into(), r.into(), record4(2).into()];
+    let bytes = datagram(&records);
+    let slots = 2 + 2 + 1 + usize::from(fullnat);
+    prop_assert_eq!(bytes.len(), HEADER_LEN + slots * RECORD_LEN);
+    prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+    Ok(())
+}
+
 fn datagram(records: &[SyncRecord]) -> Vec<u8> {
     let mut e = Encoder::default();
     for r in records {
@@ -219,16 +246,10 @@ proptest! {
             header_sent: sent,
         };
         let r = SessionRecord6 {
-            forwarding: if fullnat { Forwarding::FullNat } else { Forwarding::Nat },
-            local: fullnat.then(|| ("2001:db8:1::100".parse().expect("address"), 40000)),
             shift: Some(shift),
-            ..record6(i)
+            ..nat_or_fullnat6(i, fullnat)
         };
-        let records = [record4(1).into(), r.into(), record4(2).into()];
-        let bytes = datagram(&records);
-        let slots = 2 + 2 + 1 + usize::from(fullnat);
-        prop_assert_eq!(bytes.len(), HEADER_LEN + slots * RECORD_LEN);
-        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+        round_trips_with_one_more_slot(r, fullnat)?;
     }
 }
 
@@ -329,16 +350,10 @@ proptest! {
             backend_wscale: bw,
         };
         let r = SessionRecord6 {
-            forwarding: if fullnat { Forwarding::FullNat } else { Forwarding::Nat },
-            local: fullnat.then(|| ("2001:db8:1::100".parse().expect("address"), 40000)),
             splice: Some(splice),
-            ..record6(i)
+            ..nat_or_fullnat6(i, fullnat)
         };
-        let records = [record4(1).into(), r.into(), record4(2).into()];
-        let bytes = datagram(&records);
-        let slots = 2 + 2 + 1 + usize::from(fullnat);
-        prop_assert_eq!(bytes.len(), HEADER_LEN + slots * RECORD_LEN);
-        prop_assert_eq!(read(&bytes), records.map(Ok).to_vec());
+        round_trips_with_one_more_slot(r, fullnat)?;
     }
 }
 

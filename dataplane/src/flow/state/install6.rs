@@ -88,11 +88,7 @@ impl FlowState {
         let mut flags = 0;
         if let (Forwarding::FullNat, Some((addr, port))) = (r.forwarding, r.local) {
             (outbound.dst, outbound.dst_port) = (addr, port);
-            let clash = self
-                .sessions6
-                .lookup(&outbound)
-                .is_some_and(|h| Some(h.id) != existing);
-            if clash {
+            if self.reply_key_taken6(&outbound, existing) {
                 return Err(Refused::Clash);
             }
             let taken = match nat64::unmapped(&outbound) {
@@ -135,6 +131,14 @@ impl FlowState {
 }
 
 impl FlowState {
+    /// Whether reply key `outbound` is another session's than `existing`
+    /// (the one the record replaces, if any).
+    fn reply_key_taken6(&self, outbound: &FiveTuple6, existing: Option<SessionId>) -> bool {
+        self.sessions6
+            .lookup(outbound)
+            .is_some_and(|h| Some(h.id) != existing)
+    }
+
     /// A SNAT record's session: the rule its internal host matches here,
     /// its SNAT port taken out of turn (`sync_port_taken` if this worker
     /// cannot). Checked before `existing` (another session of the same
@@ -148,11 +152,7 @@ impl FlowState {
     ) -> Result<Installed, Refused> {
         let rule = resolve_snat6(t, r)?;
         let outbound = snat_reply6(r).ok_or(Refused::Inconsistent)?;
-        let clash = self
-            .sessions6
-            .lookup(&outbound)
-            .is_some_and(|h| Some(h.id) != existing);
-        if clash {
+        if self.reply_key_taken6(&outbound, existing) {
             return Err(Refused::Clash);
         }
         let origin = Origin::Snat(rule);
