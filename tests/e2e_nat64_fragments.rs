@@ -64,8 +64,9 @@ fn big_udp_echoes_through_nat64_come_back_whole() {
     // failures are reported, not asserted: the first NAT64 UDP reply is
     // sometimes lost (about one run in two on this VM; ferrolb translates
     // and sends it, `nat64_to_ipv6` counts it, and an ICMPv6 error comes
-    // back, `icmp_errors_translated` 1), a bug of the first reply's
-    // neighbour resolution that is open on issue 20, not a fragment one.
+    // back, `icmp_errors_translated` 1, the run 2 s longer: the client's
+    // receive timeout), a bug of the first reply whose cause is not found
+    // yet (open on issue 20; not a fragment one: these are 100 bytes).
     let target = format!("[{VIP6}]:{ECHO}");
     let warm = t.client(
         "client",
