@@ -283,6 +283,16 @@ ipv6nat_links() {
 # Every address `nodad`.
 ipv6nat64_links() {
   local n=$1 spec
+  # No DAD on these links: while the router's link-local address on `lb`
+  # is tentative it cannot solicit the VIP, and the client's first
+  # datagram waited 2 s in its queue (the first UDP echo lost to the
+  # client's timeout, e2e_nat64_fragments). The addresses below are
+  # `nodad` already.
+  for spec in "$n-router client" "$n-router lb" "$n-client eth0"; do
+    set -- $spec
+    nsctl "$1" net.ipv6.conf.all.accept_dad=0
+    nsctl "$1" "net.ipv6.conf.$2.accept_dad=0"
+  done
   nsctl "$n-router" net.ipv6.conf.all.disable_ipv6=0
   nsctl "$n-router" net.ipv6.conf.all.forwarding=1
   for spec in "$n-router client 2001:db8:3::1/64" "$n-router lb 2001:db8:2::fe/64" \
