@@ -180,7 +180,7 @@ fn refusal6(svc: &crate::tables::Service, client: Ipv6Addr) -> Option<(&'static 
             DropReason::NoService,
         ));
     }
-    let denied = svc.acl.as_deref().is_some_and(|acl| !acl.allows6(client));
+    let denied = svc.denies6(client);
     denied.then_some((
         "its access list does not let this client in",
         DropReason::AclDenied,

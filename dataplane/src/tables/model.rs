@@ -342,6 +342,12 @@ pub struct Service {
 }
 
 impl Service {
+    /// Whether its access list keeps IPv6 client `client` out.
+    #[inline]
+    pub fn denies6(&self, client: std::net::Ipv6Addr) -> bool {
+        self.acl.as_deref().is_some_and(|acl| !acl.allows6(client))
+    }
+
     /// Its key in [`LbTables::service_index`]: protocol, VIP, port.
     pub fn key(&self) -> ServiceKey {
         self.spec.key()

@@ -21,11 +21,7 @@ impl FlowState {
         now: u64,
     ) -> Result<u32, DropReason> {
         let svc = t.services.get(s as usize).ok_or(DropReason::NoService)?;
-        if svc
-            .acl
-            .as_deref()
-            .is_some_and(|acl| !acl.allows6(tuple.src))
-        {
+        if svc.denies6(tuple.src) {
             return Err(DropReason::AclDenied);
         }
         self.limits.admit(s, tuple.src.into(), now)?;

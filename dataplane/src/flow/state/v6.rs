@@ -70,11 +70,7 @@ impl FlowState {
             // (`nat64.rs`): the backend's family says which below.
             Mode::FullNat => Forwarding::FullNat,
         };
-        if svc
-            .acl
-            .as_deref()
-            .is_some_and(|acl| !acl.allows6(tuple.src))
-        {
+        if svc.denies6(tuple.src) {
             return Err(DropReason::AclDenied);
         }
         let state = match tuple.proto {
