@@ -54,13 +54,10 @@ fn big_udp_echoes_come_back_whole(mode: &str) {
     t.port_driver = "af_xdp";
     t.start_servers();
     t.start_lb(&udp_echo(mode, ""));
-    let (n, run, start) = t.big_udp_echoes("client", &format!("{VIP}:{ECHO}"));
-    eprintln!(
-        "E2E fragments {mode}: {} echoes of 4000 bytes, {} failed, servers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        start.elapsed().as_millis()
+    let (n, run) = t.big_udp_echoes(
+        "client",
+        &format!("{VIP}:{ECHO}"),
+        &format!("fragments {mode}"),
     );
     run.assert_all_ok(n);
     // Each request and each echo: a first fragment and two more.
@@ -105,14 +102,10 @@ fn fullnat_proxy_v2_big_udp_datagrams_are_reassembled_and_servers_read_the_heade
     // and every later one failed (docs/fragments-and-mtu.md, "AF_XDP and
     // the mbuf pool"); ferrolb's af_xdp pool lies wholly in it.
     t.start_lb(&udp_echo("fullnat", "proxy_protocol = \"v2\"\n"));
-    let (n, run, start) = t.big_udp_echoes("client", &format!("{VIP}:{ECHO}"));
-    eprintln!(
-        "E2E fragments fullnat proxy v2: {} echoes of 4000 bytes, {} failed, peers {:?}, servers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_peer_ip(),
-        run.by_server(),
-        start.elapsed().as_millis()
+    let (n, run) = t.big_udp_echoes(
+        "client",
+        &format!("{VIP}:{ECHO}"),
+        "fragments fullnat proxy v2",
     );
     run.assert_all_ok(n);
     // Every request a new session, its first datagram in three fragments:

@@ -44,14 +44,10 @@ fn big_udp_echoes_over_ipv6_come_back_whole(mode: &str) {
         body.push_str(&format!("\n[[service.backend]]\naddress = \"{ip}\"\n"));
     }
     t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), true));
-    let (n, run, start) = t.big_udp_echoes("router", &format!("[{VIP6}]:{ECHO}"));
-    eprintln!(
-        "E2E IPv6 fragments {mode}: {} echoes of 4000 bytes, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        start.elapsed().as_millis()
+    let (n, run) = t.big_udp_echoes(
+        "router",
+        &format!("[{VIP6}]:{ECHO}"),
+        &format!("IPv6 fragments {mode}"),
     );
     run.assert_all_ok(n);
     // Each request and each echo: a first fragment and two more (1448

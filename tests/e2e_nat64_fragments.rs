@@ -60,15 +60,7 @@ fn big_udp_echoes_through_nat64_come_back_whole() {
     // The servers' link stays IPv4 only.
     t.start_lb_text(&with_ipv6_addresses(&t.config_text(&body), false));
     let target = format!("[{VIP6}]:{ECHO}");
-    let (n, run, start) = t.big_udp_echoes("client", &target);
-    eprintln!(
-        "E2E NAT64 fragments: {} echoes of 4000 bytes, {} failed, servers {:?}, peers {:?}, {} ms",
-        run.requests.len(),
-        run.failures().len(),
-        run.by_server(),
-        run.by_peer_ip(),
-        start.elapsed().as_millis()
-    );
+    let (n, run) = t.big_udp_echoes("client", &target, "NAT64 fragments");
     run.assert_all_ok(n);
     // The servers saw IPv4 from the local addresses only.
     for p in run.by_peer_ip().keys() {

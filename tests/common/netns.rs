@@ -393,8 +393,9 @@ via = "10.0.2.254"
     /// Runs `e2e-client ARGS` in namespace `role` to the end.
     /// 4000-byte UDP echoes from `role` to `target` (an address and
     /// port), `FRAG_E2E_COUNT` of them (200 by default), the fragment
-    /// tests' load: how many were asked, the run, and when it started.
-    pub fn big_udp_echoes(&self, role: &str, target: &str) -> (usize, ClientRun, Instant) {
+    /// tests' load, its summary printed under `what`: how many were asked,
+    /// and the run.
+    pub fn big_udp_echoes(&self, role: &str, target: &str, what: &str) -> (usize, ClientRun) {
         let n: usize = std::env::var("FRAG_E2E_COUNT")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -404,7 +405,16 @@ via = "10.0.2.254"
         let args = [
             "udp", "--target", target, "--count", &count, "--size", "4000",
         ];
-        (n, self.client(role, &args), start)
+        let run = self.client(role, &args);
+        eprintln!(
+            "E2E {what}: {} echoes of 4000 bytes, {} failed, servers {:?}, peers {:?}, {} ms",
+            run.requests.len(),
+            run.failures().len(),
+            run.by_server(),
+            run.by_peer_ip(),
+            start.elapsed().as_millis()
+        );
+        (n, run)
     }
 
     pub fn client(&self, role: &str, args: &[&str]) -> ClientRun {
